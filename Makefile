@@ -1,0 +1,119 @@
+# Root Makefile: builds every tool into bin/, the unit tests, the fuzzer, and runs the suites.
+#
+#   make              CPU build (+ CUDA backend when nvcc exists)     V=1 shows commands
+#   make test         unit + end-to-end tests; ends with "N passed, N failed"
+#   make test SAN=1   the same under ASan + UBSan (objects in build/san, tools in build/san/bin)
+#   make bench        benchmarks (ratios against in-run references)
+#   make fuzz         libFuzzer target for the record decoder (clang)
+#   make deps         install build + test dependencies on Debian 12 (apt-get, npm)
+#   make install PREFIX=/usr/local
+#
+# Layout: each of DIRS holds library sources (*.c) and optionally main.c; bin/X is X/main.c
+# linked against every library (a --start-group link pulls only what is used).
+
+DIRS    := common kernels tok detok mask denoise remask train
+TOOLS   := tok detok mask denoise remask train
+PREFIX  ?= /usr/local
+CC      ?= cc
+CLANG   ?= clang
+PYTHON  ?= /usr/bin/python3
+
+ifeq ($(SAN),1)
+  VARIANT := san
+  OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  BIN     := build/san/bin
+else
+  VARIANT := rel
+  OPT     := -O2 -g
+  BIN     := bin
+endif
+OBJ := build/$(VARIANT)
+
+PKGS := libzmq liblz4 jansson libpcre2-8
+MSGPACK_PC := $(shell pkg-config --exists msgpack && echo msgpack || echo msgpack-c)
+DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
+DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lopenblas -lm -lpthread
+
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -pthread -march=x86-64-v2 \
+           -MMD -MP -I. -Icommon -Ikernels $(DEPCFLAGS) -DLLADA_HAVE_OPENBLAS
+LDFLAGS += $(filter -fsanitize=%,$(OPT)) -pthread -Wl,--as-needed
+
+# CUDA backend: built whenever nvcc exists (CUDA=0 disables).
+NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+ifneq ($(CUDA),0)
+ifneq ($(NVCC),)
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CU_SRCS   := $(wildcard kernels/cuda/*.cu denoise/cuda/*.cu)
+  ifneq ($(CU_SRCS),)
+    CFLAGS   += -DLLADA_CUDA -I$(CUDA_HOME)/include
+    DEPLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+    CU_OBJS  := $(CU_SRCS:%.cu=$(OBJ)/%.o)
+  endif
+endif
+endif
+NVCCFLAGS ?= -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -Wall,-fPIC -I. -Icommon -Ikernels
+
+ifneq ($(V),1)
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+lib_srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+LIBS := $(foreach d,$(DIRS),$(if $(call lib_srcs,$(d)),$(OBJ)/lib$(d).a))
+ifneq ($(CU_OBJS),)
+  LIBS += $(OBJ)/libcuda.a
+endif
+BINS := $(foreach t,$(TOOLS),$(if $(wildcard $(t)/main.c),$(BIN)/$(t)))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/%)
+LINK = $(CC) $(LDFLAGS) -o $@ $(1) -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
+
+.PHONY: all test unit bench fuzz deps install clean
+all: $(BINS) $(UNIT_BINS)
+
+$(OBJ)/%.o: %.c
+	$(call say,CC,$<)mkdir -p $(@D) && $(CC) $(CFLAGS) -c -o $@ $<
+$(OBJ)/%.o: %.cu
+	$(call say,NVCC,$<)mkdir -p $(@D) && $(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+define LIB_RULE
+$(OBJ)/lib$(1).a: $(patsubst %.c,$(OBJ)/%.o,$(call lib_srcs,$(1)))
+	$$(call say,AR,$$@)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(DIRS),$(eval $(call LIB_RULE,$(d))))
+$(OBJ)/libcuda.a: $(CU_OBJS)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(OBJ)/%/main.o $(LIBS)
+	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK,$<)
+$(OBJ)/tests/%: $(OBJ)/tests/unit/%.o $(LIBS)
+	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK,$<)
+
+test: all
+	$(Q)LLADA_BIN=$(abspath $(BIN)) LLADA_UNIT=$(abspath $(OBJ)/tests) SAN=$(SAN) PYTHON=$(PYTHON) bash tests/run.sh
+
+bench: all
+	$(Q)LLADA_BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) bash bench/run.sh
+
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
+fuzz: build/fuzz/fuzz_record
+build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(call lib_srcs,common)
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
+
+deps:
+	$(Q)bash scripts/deps.sh
+
+install: all
+	$(Q)mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/llada
+	$(Q)cp $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	$(Q)cp -r pipelines $(DESTDIR)$(PREFIX)/share/llada/
+	$(Q)if [ -d models ]; then cp -r models $(DESTDIR)$(PREFIX)/share/llada/; fi
+	$(Q)for p in pipelines/*; do [ -f "$$p" ] && [ -x "$$p" ] && ln -sf ../share/llada/$$p $(DESTDIR)$(PREFIX)/bin/llada-$$(basename $$p); done; true
+	@echo "installed into $(DESTDIR)$(PREFIX)"
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)
