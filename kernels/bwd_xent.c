@@ -1,0 +1,27 @@
+/* bwd_xent.c — weighted softmax cross-entropy with its gradient, fused in place.
+ * The weights carry the diffusion objective's 1/p and normalisations (train/loss.c). */
+#include <math.h>
+#include "bwd_ops.h"
+
+double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out)
+{
+    double total = 0;
+    for (int n = 0; n < N; n++) {
+        float *z = logits + (size_t)n * V;
+        if (w[n] == 0.0f) {
+            for (int i = 0; i < V; i++) z[i] = 0.0f;
+            if (ce_out) ce_out[n] = 0.0f;
+            continue;
+        }
+        float mx = z[0];
+        for (int i = 1; i < V; i++) mx = z[i] > mx ? z[i] : mx;
+        double s = 0;
+        for (int i = 0; i < V; i++) s += exp((double)(z[i] - mx));
+        double lse = mx + log(s), ce = lse - z[y[n]];
+        total += w[n] * ce;
+        if (ce_out) ce_out[n] = (float)ce;
+        for (int i = 0; i < V; i++) z[i] = w[n] * (float)exp((double)z[i] - lse);
+        z[y[n]] -= w[n];
+    }
+    return total;
+}
