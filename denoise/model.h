@@ -1,0 +1,114 @@
+/* model.h — a LLaDA checkpoint in memory: config, weights, load/save, forward pass.
+ *
+ * Reads a Hugging Face model folder (config.json + model.safetensors, or shards listed in
+ * model.safetensors.index.json), memory-maps the tensor data (bf16, f16 or f32, used in
+ * place; nothing is expanded to f32 as a whole) and validates every name, shape, dtype and
+ * byte range against the files. model_save writes the same layout (single file), used by
+ * `train` for checkpoints. Tensor names are LLaDA's (llada.md §2.2):
+ *   model.transformer.wte.weight                      [vocab, d]
+ *   model.transformer.blocks.N.attn_norm.weight        [d]
+ *   model.transformer.blocks.N.{q,k,v}_proj.weight     [Hq*hd | Hkv*hd, d]
+ *   model.transformer.blocks.N.attn_out.weight         [d, Hq*hd]
+ *   model.transformer.blocks.N.ff_norm.weight          [d]
+ *   model.transformer.blocks.N.{ff_proj,up_proj}.weight [ffn, d]   (ff_proj = gate, SiLU)
+ *   model.transformer.blocks.N.ff_out.weight           [d, ffn]
+ *   model.transformer.ln_f.weight                      [d]
+ *   model.transformer.ff_out.weight                    [vocab, d]  (absent when weight_tying)
+ * The forward pass (model_forward.c) is one function a backend can replace.
+ */
+#ifndef LLADA_MODEL_H
+#define LLADA_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "lerr.h"
+#include "kernels.h"
+
+/* config.json of a LLaDA model (keys of llada.md §2.1). */
+typedef struct {
+    int d_model, n_layers, n_heads, n_kv_heads, head_dim;
+    int mlp_hidden_size;        /* mlp_hidden_size, else mlp_ratio * d_model */
+    int vocab_size;             /* tokenizer vocab (config "vocab_size") */
+    int embedding_size;         /* rows of wte / ff_out (>= vocab_size) */
+    int max_sequence_length;
+    double rope_theta;
+    double rms_norm_eps;
+    bool weight_tying;
+    int32_t mask_token_id;      /* 126336 for LLaDA, 5 for iLLaDA */
+    int32_t eos_token_id;       /* 126081 */
+    int32_t pad_token_id;       /* 126081 */
+    int32_t eot_token_id;       /* 126348 (<|eot_id|>); -1 when unknown */
+    int32_t bos_token_id;       /* 126080; -1 when unknown */
+    wtype_t dtype;              /* storage type of the weights as loaded */
+} llada_config_t;
+
+/* Defaults of LLaDA-8B (llada.md §2.1). */
+void llada_config_default(llada_config_t *c);
+/* Parse config.json text. Unknown keys are ignored; keys with values this engine does not
+ * implement (alibi true, include_bias true, attention_layer_norm true, block_type other
+ * than "llama", activation other than silu/swiglu, layer_norm_type other than rms, ...) are
+ * an error naming the key. EXIT_DATA on error. */
+int llada_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e);
+/* Serialise as a LLaDA config.json (malloc'd NUL-terminated string, caller frees). */
+char *llada_config_to_json(const llada_config_t *c);
+
+typedef struct {
+    wtensor_t attn_norm, q_proj, k_proj, v_proj, attn_out;
+    wtensor_t ff_norm, ff_proj, up_proj, ff_out;
+} llada_layer_t;
+
+typedef struct {
+    wtensor_t wte, ln_f, lm_head;   /* lm_head == wte (same data) when weight_tying */
+    llada_layer_t *layers;          /* [n_layers] */
+} llada_weights_t;
+
+typedef struct model {
+    llada_config_t cfg;
+    llada_weights_t w;
+    char *dir;                      /* folder it was loaded from (owned) */
+    /* private: mappings / owned buffers */
+    void *priv;
+} model_t;
+
+/* Load a model folder. Returns a new model (free with model_destroy) or NULL with `e` set:
+ * EXIT_IO when a file cannot be opened/mapped, EXIT_DATA for anything wrong in the files
+ * (bad JSON, unsupported config key, missing/extra/misshapen tensor, bad dtype, offsets
+ * outside the file, header overflow, mixed dtypes). */
+model_t *model_load(const char *dir, lerr_t *e);
+void model_destroy(model_t **m);
+
+/* Build a model from a config with freshly allocated weights of cfg->dtype (zeroed; the
+ * caller fills them through m->w). For training and tests. NULL on OOM / bad config. */
+model_t *model_new(const llada_config_t *cfg, lerr_t *e);
+
+/* Write dir/config.json and dir/model.safetensors (creating dir) from the model's weights,
+ * in `dtype` (converted as needed; bf16/f16 rounding to nearest even). Tensor names as above,
+ * metadata {"format":"pt"}. Writes to temporary files and renames, so a crash never leaves a
+ * half-written checkpoint under the final names. EXIT_IO on failure. */
+int model_save(const model_t *m, const char *dir, wtype_t dtype, lerr_t *e);
+
+/* Number of parameters (counting a tied matrix once). */
+int64_t model_n_params(const llada_config_t *c);
+
+/* ---- forward ---- */
+
+/* Scratch for the forward pass, sized for up to B sequences of L tokens (private layout). */
+typedef struct fwd_scratch fwd_scratch_t;
+fwd_scratch_t *fwd_scratch_new(const model_t *m, int B, int L, lerr_t *e);
+void fwd_scratch_destroy(fwd_scratch_t **s);
+
+/* The forward pass up to the final RMSNorm: hidden[B][L][d_model] (caller-allocated).
+ * tokens [B][L]; keep [B][L] (1 = real token, 0 = left padding hidden as a key; NULL = all
+ * real). Positions are absolute 0..L-1 (not shifted for padding), as in LLaDA.
+ * Tokens >= embedding_size are an error (EXIT_DATA). This is the backend seam: a GPU
+ * backend replaces this function (and model_head). */
+int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+/* LM head on n rows of final hidden states: logits[n][embedding_size]. */
+void model_head(const model_t *m, const float *hidden, int n, float *logits);
+/* Convenience: full logits [B][L][embedding_size] (allocates scratch internally). */
+int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
+                         int B, int L, float *logits, lerr_t *e);
+
+#endif

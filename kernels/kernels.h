@@ -1,0 +1,102 @@
+/* kernels.h — CPU forward operations of a LLaDA transformer (fp32 activations).
+ *
+ * Plain functions over row-major arrays, no allocation unless stated, no global state
+ * except the BLAS threading set up by blas_setup(). The training engineer calls them for
+ * the training forward and writes the backward beside them in kernels/bwd_*.c; the CUDA
+ * backend mirrors them in kernels/cuda/. Every fast path has a plain reference (suffix
+ * _ref) and tests/unit/test_kernels.c compares them.
+ *
+ * Conventions: x is [M][K] activations, W is a PyTorch Linear weight [N][K] (out, in), so a
+ * projection is y = x · Wᵀ ([M][N]). Weights may be f32, bf16 or f16 (wtensor_t).
+ */
+#ifndef LLADA_KERNELS_H
+#define LLADA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* Storage type of a weight matrix. */
+typedef enum { WT_F32 = 0, WT_BF16 = 1, WT_F16 = 2 } wtype_t;
+
+/* A borrowed 2-D weight view: rows x cols elements of `type` at `data`, row-major,
+ * rows contiguous (stride = cols). 1-D weights use rows = 1. */
+typedef struct {
+    wtype_t type;
+    const void *data;
+    int64_t rows, cols;
+} wtensor_t;
+
+size_t wtype_size(wtype_t t);
+const char *wtype_name(wtype_t t);       /* "f32" "bf16" "f16" */
+
+/* Scalar conversions (round-to-nearest-even for f32 -> bf16/f16; NaN preserved). */
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+/* dst[i] = float(src row-major elements [0, n)) of any wtype. */
+void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n);
+
+/* ---- GEMM ---- */
+/* y[M][N] = x[M][K] · W[N][K]ᵀ (+ y if accumulate). W of any wtype; bf16/f16 weights are
+ * converted panel by panel into a per-call scratch (never the whole matrix). Uses OpenBLAS
+ * sgemm (multithreaded) for the products. */
+void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+/* Same, plain triple loop in double accumulation (reference for tests; slow). */
+void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+/* C[M][N] = alpha * A[M][K] · B[N][K]ᵀ + beta * C (f32; leading dimensions given). */
+void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* C[M][N] = alpha * A[M][K] · B[K][N] + beta * C. */
+void sgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
+/* ---- elementwise / row ops ---- */
+/* y[m][:] = x[m][:] / sqrt(mean(x[m]²) + eps) * w  (normalise in fp32, then weight;
+ * LLaDA: cast back to the model dtype happens before the weight, irrelevant in fp32).
+ * w may be NULL (no affine). y may alias x. */
+void rmsnorm(float *y, const float *x, const wtensor_t *w, int M, int D, float eps);
+/* Same, also writes rstd[m] = 1/sqrt(mean+eps) when rstd != NULL (for backward). */
+void rmsnorm_fwd(float *y, float *rstd, const float *x, const wtensor_t *w, int M, int D, float eps);
+
+/* RoPE tables for positions [0, L): cos/sin[L][head_dim/2], fp32 computed from double
+ * angles pos * theta^(-2i/head_dim). */
+void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta);
+/* Rotate in place, half-split (NeoX / HF rotate_half): for each token t (position pos[t] or
+ * t when pos == NULL) and head h, with x the head vector of length hd:
+ * x'[i] = x[i]cos - x[i+hd/2]sin ; x'[i+hd/2] = x[i+hd/2]cos + x[i]sin.
+ * x is [T][n_heads*hd]; tables from rope_tables with at least max(pos)+1 rows. */
+void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
+                const int32_t *pos);
+
+/* Bidirectional multi-head attention for ONE sequence of length L.
+ * q [L][Hq*hd], k,v [L][Hkv*hd] (GQA: query head h uses kv head h / (Hq/Hkv)),
+ * keep [L] (1 = real key, 0 = padding hidden from every query; NULL = all real),
+ * out [L][Hq*hd]. scores/probs scratch `att` of L*L floats. scale = 1/sqrt(hd).
+ * Padding queries are still computed (as in LLaDA). If probs_out != NULL it receives the
+ * softmax probabilities [Hq][L][L] (for backward). */
+void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
+               int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out);
+void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
+                   int Hkv, int hd, const uint8_t *keep);
+
+/* out[m][i] = silu(gate[m][i]) * up[m][i]; out may alias gate or up. */
+void swiglu(float *out, const float *gate, const float *up, size_t n);
+/* y[i] += x[i] */
+void residual_add(float *y, const float *x, size_t n);
+/* In place over each of M rows of length N: softmax / log-softmax (max-subtracted, fp32 with
+ * double sums). -INFINITY entries get probability 0. */
+void softmax_rows(float *x, int M, int N);
+void log_softmax_rows(float *x, int M, int N);
+/* Embedding gather: out[t][:] = float(E[tokens[t]][:]); tokens must be < E->rows. */
+void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T);
+
+/* ---- threading ---- */
+/* Number of worker threads used by kernels/OpenBLAS (default: online CPUs). */
+int kern_threads(void);
+void kern_set_threads(int n);
+/* Run fn(i, arg) for i in [0, n) over the kernel threads (static chunks). */
+void kern_parallel_for(int n, void (*fn)(int i, void *arg), void *arg);
+
+#endif
