@@ -71,6 +71,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/%)
 LINK = $(CC) $(LDFLAGS) -o $@ $(1) -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
 
 .PHONY: all test unit bench fuzz deps install clean
+.SECONDARY:
 all: $(BINS) $(UNIT_BINS)
 
 $(OBJ)/%.o: %.c

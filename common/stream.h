@@ -4,9 +4,13 @@
  *   -                 stdin / stdout (raw msgpack records back to back; JSON lines with --json)
  *   PATH              a file of msgpack records (JSON lines if it ends in .jsonl)
  *   PATH.mp.lz4       an LZ4 frame (content checksum) holding msgpack records; `lz4 -dc` reads it
- *   @tcp://*:5555     ZeroMQ: bind  (also @ipc://PATH, @inproc://NAME)
+ *   @tcp://0.0.0.0:5555 ZeroMQ: bind (also @ipc://PATH, @inproc://NAME)
  *   >tcp://host:5555  ZeroMQ: connect; a bare tcp:// ipc:// inproc:// endpoint also connects
- * Readers use a PULL socket, writers a PUSH socket: one record per message.
+ * Readers use a PULL socket, writers a PUSH socket (ZMQ_IMMEDIATE: records only go to completed
+ * connections, so a missing peer is a timeout, not silent loss): one record per message.
+ * Readers sniff their input: an LZ4 frame magic means lz4, a '{' (after blanks) JSON lines,
+ * anything else msgpack — so `-i shard.mp.lz4`, `< x.jsonl` and pipes all just work.
+ * File writers write PATH.tmp-PID and rename it to PATH on a successful close (no partial files).
  *
  * Every writer ends its stream with an end record {"kind":"end","v":1,"count":N}; readers
  * consume it (it is never returned to the caller) and check N against the records they saw.
@@ -25,6 +29,9 @@ typedef struct {
     int timeout_ms;       /* socket receive/send timeout; <= 0: wait forever. Default 60000 */
     int expect_ends;      /* reader: number of end records that close the stream (producers). Default 1 */
     const char *tool;     /* for the end record's "producer" field */
+    bool flush_each;      /* writer: flush after every record (default: stdin is a terminal) */
+    int lz4_level;        /* writer: LZ4 frame compression level, 0 fast (default), <0 faster, 3..12 HC */
+    int sndhwm;           /* writer socket high-water mark in records (default 1000) */
 } stream_opts_t;
 
 void stream_opts_default(stream_opts_t *o, const char *tool);
