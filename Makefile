@@ -12,7 +12,7 @@
 # linked against every library (a --start-group link pulls only what is used).
 
 DIRS    := common kernels tok detok mask denoise remask train
-TOOLS   := tok detok mask denoise remask train
+TOOLS   := rec tok detok mask denoise remask train
 PREFIX  ?= /usr/local
 CC      ?= cc
 CLANG   ?= clang

@@ -21,7 +21,7 @@ char *exe_dir(void)
 
 static int is_model_dir(const char *d)
 {
-    char p[PATH_MAX + 16];
+    char p[PATH_MAX + 128];
     struct stat st;
     snprintf(p, sizeof p, "%s/config.json", d);
     return stat(p, &st) == 0;

@@ -1,0 +1,276 @@
+/* test_record.c — records, the msgpack scanner's limits, the JSON view, and streams over
+ * pipes, files, LZ4 frames and ZeroMQ (inproc, ipc, tcp), checked against msgpack-c's own
+ * decoder as the independent reference. */
+#include <math.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "record.h"
+#include "stream.h"
+#include "testlib.h"
+
+static rec_t *sample(int n)
+{
+    rec_t *r = rec_new();
+    rec_set_str(r, "kind", "tokens");
+    rec_set_int(r, "v", 1);
+    int32_t *ids = malloc(n * sizeof *ids);
+    for (int i = 0; i < n; i++) ids[i] = i * 7919 % 126464 - (i % 5 == 0 ? 3 : 0);
+    rec_set_i32(r, "tokens", ids, n);
+    free(ids);
+    rec_set_f64(r, "t", 0.25);
+    rec_set_int(r, "neg", -123456789012LL);
+    rec_set_bool(r, "flag", true);
+    rec_set_nil(r, "none");
+    int64_t shape[2] = {2, 3};
+    float f[6] = {1.5f, -2.25f, 3e-8f, 1e30f, 0.0f, -0.0f};
+    rec_set_tensor_copy(r, "logits", DT_F32, 2, shape, f);
+    return r;
+}
+
+static void test_roundtrip(void)
+{
+    rec_t *r = sample(1000);
+    buf_t b = {0};
+    CHECK(rec_encode(r, &b) == 0, "encode");
+    /* independent reference: msgpack-c decodes it as a map with the same keys */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    CHECK(msgpack_unpack_next(&u, (const char *)b.data, b.len, &off) == MSGPACK_UNPACK_SUCCESS && off == b.len,
+          "msgpack-c parses our encoding");
+    CHECK(u.data.type == MSGPACK_OBJECT_MAP && u.data.via.map.size == rec_nfields(r), "map of all fields");
+    msgpack_object tok = u.data.via.map.ptr[2].val;
+    CHECK(tok.type == MSGPACK_OBJECT_MAP && tok.via.map.size == 3, "tensor is a 3-key map");
+    bool saw_bin = false;
+    for (uint32_t i = 0; i < tok.via.map.size; i++)
+        if (tok.via.map.ptr[i].val.type == MSGPACK_OBJECT_BIN) saw_bin = tok.via.map.ptr[i].val.via.bin.size == 4000;
+    CHECK(saw_bin, "tensor data is one bin of 4000 bytes");
+    msgpack_unpacked_destroy(&u);
+
+    lerr_t e = {0};
+    rec_t *d = rec_decode(b.data, b.len, NULL, 0, &e);
+    CHECK(d != NULL, "decode: %s", e.msg);
+    buf_t b2 = {0};
+    rec_encode(d, &b2);
+    CHECK(b.len == b2.len && !memcmp(b.data, b2.data, b.len), "decode+encode is byte-identical");
+    int64_t v;
+    double t;
+    bool fl;
+    CHECK(rec_get_int(d, "neg", &v) == 0 && v == -123456789012LL, "negative int64");
+    CHECK(rec_get_int(d, "v", &v) == 0 && v == 1, "positive int decodes as int");
+    CHECK(rec_get_f64(d, "t", &t) == 0 && t == 0.25, "double");
+    CHECK(rec_get_bool(d, "flag", &fl) == 0 && fl, "bool");
+    CHECK(rec_get_int(d, "kind", &v) == -2, "type mismatch is -2");
+    CHECK(rec_get_int(d, "absent", &v) == -1, "absent is -1");
+    tensor_t *tt = rec_tensor(d, "tokens");
+    CHECK(tt && tt->dtype == DT_I32 && tt->numel == 1000 && ((int32_t *)tt->data)[1] == 7919, "tensor content");
+    CHECK(((uintptr_t)tt->data & 63) == 0, "tensor data 64-byte aligned");
+    CHECK(rec_kind_is(d, "tokens") && !rec_kind_is(d, "token"), "kind");
+    /* JSON view round trip */
+    buf_t j = {0};
+    CHECK(rec_to_json(d, &j) == 0, "to json");
+    rec_t *dj = rec_from_json((char *)j.data, j.len - 1, NULL, 1, &e);
+    CHECK(dj != NULL, "from json: %s", e.msg);
+    buf_t b3 = {0};
+    if (dj) rec_encode(dj, &b3);
+    CHECK(b3.len == b.len && !memcmp(b3.data, b.data, b.len), "msgpack -> JSON -> msgpack identical");
+    /* field edits */
+    CHECK(rec_rename(d, "tokens", "prompt") == 0 && rec_tensor(d, "prompt") && !rec_has(d, "tokens"), "rename");
+    CHECK(rec_del(d, "prompt") == 0 && rec_del(d, "prompt") == -1, "delete");
+    rec_t *dup = rec_dup(r);
+    buf_t b4 = {0};
+    rec_encode(dup, &b4);
+    CHECK(b4.len == b.len && !memcmp(b4.data, b.data, b.len), "dup identical");
+    buf_free(&b); buf_free(&b2); buf_free(&b3); buf_free(&b4); buf_free(&j);
+    rec_destroy(&r); rec_destroy(&d); rec_destroy(&dj); rec_destroy(&dup);
+    CHECK(r == NULL, "destroy nulls the pointer");
+    rec_destroy(&r); /* idempotent */
+}
+
+static int decode_fails(const uint8_t *p, size_t n, const rec_limits_t *lim, const char *want, lerr_t *e)
+{
+    rec_t *r = rec_decode(p, n, lim, 0, e);
+    if (r) { rec_destroy(&r); return 0; }
+    return strstr(e->msg, want) != NULL;
+}
+
+static void test_bad_input(void)
+{
+    lerr_t e = {0};
+    /* array of 2^20+1 claimed with 0 bytes present: no allocation, clean error */
+    const uint8_t huge_arr[] = {0x81, 0xa1, 'x', 0xdd, 0x00, 0x10, 0x00, 0x01};
+    CHECK(decode_fails(huge_arr, sizeof huge_arr, NULL, "exceeds the limit", &e), "array over limit: %s", e.msg);
+    const uint8_t claim[] = {0x81, 0xa1, 'x', 0xdd, 0x00, 0x00, 0x10, 0x00};
+    CHECK(decode_fails(claim, sizeof claim, NULL, "truncated", &e), "claimed array, bytes absent: %s", e.msg);
+    const uint8_t bad[] = {0x81, 0xa1, 'x', 0xc1};
+    CHECK(decode_fails(bad, sizeof bad, NULL, "0xc1 at byte 3", &e), "0xc1 with offset: %s", e.msg);
+    const uint8_t notmap[] = {0x93, 1, 2, 3};
+    CHECK(decode_fails(notmap, sizeof notmap, NULL, "not a msgpack map", &e), "top level not a map");
+    const uint8_t trailing[] = {0x80, 0x01};
+    CHECK(decode_fails(trailing, sizeof trailing, NULL, "trailing", &e), "trailing bytes");
+    const uint8_t bigbin[] = {0x81, 0xa1, 'x', 0xc6, 0x7f, 0xff, 0xff, 0xff};
+    rec_limits_t small = {1 << 20, 1 << 20, 32};
+    CHECK(decode_fails(bigbin, sizeof bigbin, &small, "larger than the limit", &e), "bin over record limit");
+    const uint8_t dupkey[] = {0x82, 0xa1, 'x', 1, 0xa1, 'x', 2};
+    CHECK(decode_fails(dupkey, sizeof dupkey, NULL, "duplicate", &e), "duplicate key");
+    const uint8_t intkey[] = {0x81, 0x01, 0x02};
+    CHECK(decode_fails(intkey, sizeof intkey, NULL, "not a string", &e), "non-string key");
+    /* tensor with data length not matching shape */
+    const uint8_t badt[] = {0x81, 0xa1, 't', 0x83, 0xa5, 'd', 't', 'y', 'p', 'e', 0xa2, 'i', '4',
+                            0xa5, 's', 'h', 'a', 'p', 'e', 0x91, 0x02, 0xa4, 'd', 'a', 't', 'a', 0xc4, 0x04, 1, 2, 3, 4};
+    CHECK(decode_fails(badt, sizeof badt, NULL, "do not match", &e), "tensor size mismatch: %s", e.msg);
+    /* nesting depth: 40 nested arrays */
+    uint8_t deep[64] = {0x81, 0xa1, 'x'};
+    for (int i = 0; i < 40; i++) deep[3 + i] = 0x91;
+    deep[43] = 0x00;
+    CHECK(decode_fails(deep, 44, NULL, "nesting deeper", &e), "depth limit: %s", e.msg);
+    rec_limits_t d64 = {1 << 30, 1 << 20, 64};
+    rec_t *ok = rec_decode(deep, 44, &d64, 0, &e);
+    CHECK(ok != NULL, "depth 41 accepted with --max-depth 64");
+    rec_destroy(&ok);
+    /* every truncation of a valid record is reported as incomplete, never decoded */
+    rec_t *r = sample(10);
+    buf_t b = {0};
+    rec_encode(r, &b);
+    int bad_prefix = 0;
+    for (size_t n = 0; n < b.len; n++)
+        if (mp_scan(b.data, n, &REC_LIMITS_DEFAULT, 0, &e) != 0) bad_prefix++;
+    CHECK(bad_prefix == 0, "all %zu prefixes need more bytes (%d did not)", b.len, bad_prefix);
+    /* JSON errors */
+    CHECK(!rec_from_json("{\"a\":", 5, NULL, 7, &e) && strstr(e.msg, "line 7"), "bad JSON names the line");
+    CHECK(!rec_from_json("[1]", 3, NULL, 1, &e), "JSON array is not a record");
+    const char *oob = "{\"t\":{\"dtype\":\"u1\",\"shape\":[1],\"data\":[300]}}";
+    CHECK(!rec_from_json(oob, strlen(oob), NULL, 1, &e) && strstr(e.msg, "out of range"), "u1 out of range");
+    buf_free(&b);
+    rec_destroy(&r);
+}
+
+/* ---------------------------------------------------------------- streams */
+
+typedef struct { const char *spec; int n; int rc; } wjob_t;
+
+static void *writer_thread(void *arg)
+{
+    wjob_t *j = arg;
+    stream_opts_t o;
+    stream_opts_default(&o, "test");
+    o.timeout_ms = 5000;
+    lerr_t e = {0};
+    wstream_t *w = wstream_open(j->spec, &o, &e);
+    j->rc = w ? 0 : -1;
+    for (int i = 0; w && i < j->n; i++) {
+        rec_t *r = sample(100 + i);
+        rec_set_int(r, "i", i);
+        if (wstream_write(w, r, &e)) j->rc = -1;
+        rec_destroy(&r);
+    }
+    if (w && wstream_close(&w, &e)) j->rc = -1;
+    return NULL;
+}
+
+static int read_all(const char *spec, int *count, buf_t *concat)
+{
+    stream_opts_t o;
+    stream_opts_default(&o, "test");
+    o.timeout_ms = 5000;
+    lerr_t e = {0};
+    rstream_t *r = rstream_open(spec, &o, &e);
+    if (!r) return -1;
+    rec_t *x;
+    int rc;
+    *count = 0;
+    while ((rc = rstream_read(r, &x, &e)) == 1) {
+        rec_encode(x, concat);
+        rec_destroy(&x);
+        (*count)++;
+    }
+    if (rc < 0) printf("# read %s: %s\n", spec, e.msg);
+    rstream_destroy(&r);
+    return rc;
+}
+
+static void test_streams(void)
+{
+    char dir[] = "/tmp/llada-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char plain[128], lz[128], ipc[160];
+    snprintf(plain, sizeof plain, "%s/a.mp", dir);
+    snprintf(lz, sizeof lz, "%s/a.mp.lz4", dir);
+    snprintf(ipc, sizeof ipc, "ipc://%s/sock", dir);
+    const int N = 50;
+    buf_t ref = {0}, got = {0};
+    int n;
+    wjob_t j = {plain, N, 0};
+    writer_thread(&j);
+    CHECK(j.rc == 0 && read_all(plain, &n, &ref) == 0 && n == N, "plain file round trip (%d records)", n);
+    j.spec = lz;
+    writer_thread(&j);
+    CHECK(j.rc == 0 && read_all(lz, &n, &got) == 0 && n == N, "lz4 file round trip");
+    CHECK(got.len == ref.len && !memcmp(got.data, ref.data, ref.len), "lz4 records identical to plain");
+    char tmpname[200];
+    snprintf(tmpname, sizeof tmpname, "%s.tmp-%ld", lz, (long)getpid());
+    CHECK(access(tmpname, F_OK) != 0, "no temporary file left behind");
+    const char *eps[][2] = {{"@inproc://t1", ">inproc://t1"}, {NULL, NULL}, {"@tcp://127.0.0.1:39517", ">tcp://127.0.0.1:39517"}};
+    char ipcb[170], ipcc[170];
+    snprintf(ipcb, sizeof ipcb, "@%s", ipc);
+    snprintf(ipcc, sizeof ipcc, ">%s", ipc);
+    eps[1][0] = ipcb;
+    eps[1][1] = ipcc;
+    for (int k = 0; k < 3; k++) {
+        /* the reader binds first, the writer connects from a thread */
+        stream_opts_t o;
+        stream_opts_default(&o, "test");
+        o.timeout_ms = 5000;
+        lerr_t e = {0};
+        rstream_t *r = rstream_open(eps[k][0], &o, &e);
+        CHECK(r != NULL, "bind %s: %s", eps[k][0], e.msg);
+        if (!r) continue;
+        wjob_t wj = {eps[k][1], N, 0};
+        pthread_t th;
+        pthread_create(&th, NULL, writer_thread, &wj);
+        buf_t sb = {0};
+        rec_t *x;
+        int rc, cnt = 0;
+        while ((rc = rstream_read(r, &x, &e)) == 1) { rec_encode(x, &sb); rec_destroy(&x); cnt++; }
+        pthread_join(th, NULL);
+        CHECK(rc == 0 && cnt == N && wj.rc == 0, "%s: %d records, rc %d (%s)", eps[k][0], cnt, rc, e.msg);
+        CHECK(sb.len == ref.len && !memcmp(sb.data, ref.data, ref.len), "%s records identical to the file's", eps[k][0]);
+        buf_free(&sb);
+        rstream_destroy(&r);
+    }
+    /* a socket reader with no producer times out with a peer error */
+    stream_opts_t o;
+    stream_opts_default(&o, "test");
+    o.timeout_ms = 200;
+    lerr_t e = {0};
+    rstream_t *r = rstream_open("@inproc://silent", &o, &e);
+    rec_t *x;
+    CHECK(r && rstream_read(r, &x, &e) == -1 && e.code == EXIT_PEER, "silent peer: exit 4 after timeout (%s)", e.msg);
+    rstream_destroy(&r);
+    /* truncated file */
+    FILE *f = fopen(plain, "r+");
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fclose(f);
+    CHECK(truncate(plain, sz - 40) == 0, "truncate");
+    buf_t tb = {0};
+    CHECK(read_all(plain, &n, &tb) == -1, "truncated file is an error");
+    buf_free(&tb);
+    buf_free(&ref);
+    buf_free(&got);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+    stream_zmq_shutdown();
+}
+
+int main(void)
+{
+    test_roundtrip();
+    test_bad_input();
+    test_streams();
+    return TEST_SUMMARY();
+}
