@@ -1,0 +1,83 @@
+/* records.c — reading pairs from records and building the masked record (records.h). */
+#include <string.h>
+#include "records.h"
+
+/* Optional 1-D i4 tensor: NULL if absent; -1 if present with another type. */
+static int opt_i32(const rec_t *r, const char *key, const tensor_t **t, lerr_t *e) {
+    *t = NULL;
+    if (!rec_has(r, key)) return 0;
+    *t = rec_need_tensor(r, key, DT_I32, 1, e);
+    return *t ? 0 : -1;
+}
+
+int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e) {
+    const tensor_t *pr, *tk, *an;
+    if (opt_i32(r, "prompt", &pr, e) || opt_i32(r, "tokens", &tk, e) || opt_i32(r, "answer", &an, e))
+        return -1;
+    if (pr && an) tk = an;
+    if (!tk) return lerr_set(e, EXIT_DATA, "record has no \"tokens\" (or \"answer\") i4 array");
+    memset(out, 0, sizeof *out);
+    out->answer = tk->data;
+    out->na = tk->numel;
+    if (pr) {
+        out->prompt = pr->data;
+        out->np = pr->numel;
+        return 0;
+    }
+    int64_t pl;
+    int rc = rec_get_int(r, "prompt_len", &pl);
+    if (rc == -2 || (rc == 0 && (pl < 0 || (uint64_t)pl > tk->numel)))
+        return lerr_set(e, EXIT_DATA, "\"prompt_len\" is not an integer in [0, %zu]", tk->numel);
+    if (rc == 0) {
+        out->prompt = tk->data;
+        out->np = (size_t)pl;
+        out->answer = (const int32_t *)tk->data + pl;
+        out->na = tk->numel - (size_t)pl;
+    }
+    return 0;
+}
+
+static const char *const CONSUMED[] = {
+    "kind", "v", "tokens", "prompt", "answer", "prompt_len", "x0", "xt", "t", "p",
+    "answer_len", "group", "mc", "n_mc", "n_masked", "cropped", "ce", NULL};
+
+static bool consumed(const char *k) {
+    for (int i = 0; CONSUMED[i]; i++)
+        if (!strcmp(k, CONSUMED[i])) return true;
+    return false;
+}
+
+int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e) {
+    for (size_t i = 0; src && i < rec_nfields(src); i++) {
+        const char *k = rec_key(src, i);
+        if (consumed(k)) continue;
+        int rc;
+        if (rec_is_tensor(src, k)) {
+            const tensor_t *t = rec_tensor(src, k);
+            rc = rec_set_tensor_copy(dst, k, t->dtype, t->ndim, t->shape, t->data) ? 0 : -1;
+        } else {
+            const uint8_t *mp;
+            size_t len;
+            rc = rec_get_raw(src, k, &mp, &len);
+            if (!rc) rc = rec_set_raw(dst, k, mp, len);
+        }
+        if (rc) return lerr_set(e, EXIT_INTERNAL, "out of memory copying field \"%s\"", k);
+    }
+    return 0;
+}
+
+int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e) {
+    rec_clear(out);
+    int bad = rec_set_str(out, "kind", "masked") || rec_set_int(out, "v", PROTOCOL_VERSION) ||
+              !rec_set_i32(out, "x0", m->x0, m->n) || !rec_set_i32(out, "xt", m->xt, m->n) ||
+              rec_set_f64(out, "t", m->t) || rec_set_f64(out, "p", m->p) ||
+              rec_set_int(out, "prompt_len", (int64_t)m->prompt_len) ||
+              rec_set_int(out, "answer_len", (int64_t)m->answer_len) ||
+              rec_set_int(out, "n_masked", (int64_t)m->n_masked) ||
+              rec_set_int(out, "group", m->group);
+    if (!bad && m->mc >= 0) bad = rec_set_int(out, "mc", m->mc);
+    if (!bad && m->n_mc >= 0) bad = rec_set_int(out, "n_mc", m->n_mc);
+    if (!bad && m->cropped >= 0) bad = rec_set_bool(out, "cropped", m->cropped != 0);
+    if (bad) return lerr_set(e, EXIT_INTERNAL, "out of memory building a masked record");
+    return rec_copy_user_fields(out, src, e);
+}

@@ -1,0 +1,41 @@
+/* records.h — the record side of mask: reading token/pair records, building masked, canvas
+ * and likelihood records with the input's unknown fields passed through.
+ *
+ * Pair forms accepted (docs/protocol.md, mask section), checked in this order:
+ *   {"prompt": i4 [np], "tokens": i4 [na]}   (the shape of a denoise result)
+ *   {"prompt": i4 [np], "answer": i4 [na]}
+ *   {"tokens": i4 [n], "prompt_len": int}    (prompt = tokens[0..prompt_len))
+ *   {"tokens": i4 [n]}                       (no prompt)
+ */
+#ifndef LLADA_MASK_RECORDS_H
+#define LLADA_MASK_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "record.h"
+
+/* A prompt/answer pair borrowed from a record (pointers into its tensors). */
+typedef struct {
+    const int32_t *prompt, *answer;
+    size_t np, na;
+} pair_t;
+
+/* Read the pair of `r`; -1 with `e` set (EXIT_DATA) when no form fits. */
+int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e);
+
+/* Copy into `dst` every field of `src` that the masked/canvas records replace or consume
+ * (kind, v, tokens, prompt, answer, prompt_len, and the masked fields). 0 or -1 (OOM). */
+int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e);
+
+/* Fill `out` (cleared first) as a "masked" record (fields in docs/protocol.md). `src` (may be
+ * NULL) contributes its user fields. Negative mc / n_mc omit those fields. */
+typedef struct {
+    const int32_t *x0, *xt;
+    size_t n, prompt_len, answer_len, n_masked;
+    double t, p;
+    int64_t group, mc, n_mc;
+    int cropped;   /* -1: omit */
+} masked_t;
+int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e);
+
+#endif
