@@ -21,7 +21,7 @@
 typedef struct {
     int32_t pos;      /* absolute canvas position (0-based, unpadded) */
     int32_t token;    /* the token that would be committed (argmax, Gumbel-perturbed if T>0) */
-    float conf;       /* confidence of `token` as the official sampler defines it: softmax
+    double conf;      /* confidence of `token` as the official sampler defines it: softmax
                          probability under the (possibly EOS/EOT-modified) logits */
     float prob;       /* plain softmax probability of `token` (unmodified logits after CFG) */
     float margin;     /* top-1 minus top-2 probability (unmodified) */
