@@ -460,6 +460,27 @@ static int read_str(dec_t *d, const char **s, size_t *n)
     return 0;
 }
 
+/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
+static bool utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) { i++; continue; }
+        int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        if (!len || c > 0xf4 || i + len > n) return false;
+        uint32_t cp = c & (0x7f >> len);
+        for (int k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
 static int key_is(const char *k, size_t n, const char *want) { return strlen(want) == n && memcmp(k, want, n) == 0; }
 
 /* Try to read the value at d->pos as a tensor map. 1 = tensor stored, 0 = not a tensor map
@@ -537,7 +558,7 @@ rec_t *rec_decode(const uint8_t *buf, size_t len, const rec_limits_t *lim, size_
         size_t kn;
         size_t at = d.pos;
         if (read_str(&d, &k, &kn)) { lerr_set(e, EXIT_DATA, "record key is not a string at byte %zu", base + at); goto fail; }
-        if (kn == 0 || kn > 255 || memchr(k, 0, kn)) { lerr_set(e, EXIT_DATA, "bad record key at byte %zu", base + at); goto fail; }
+        if (kn == 0 || kn > 255 || memchr(k, 0, kn) || !utf8_valid((const uint8_t *)k, kn)) { lerr_set(e, EXIT_DATA, "bad record key at byte %zu", base + at); goto fail; }
         char key[256];
         memcpy(key, k, kn);
         key[kn] = 0;
