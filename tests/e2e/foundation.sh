@@ -81,4 +81,12 @@ if command -v script >/dev/null; then
     check_eq "binary to a terminal refused (exit 2)" 2 "$rc"
     grep -q 'refusing to write binary records to a terminal' "$TMP/tty.out" && pass "terminal refusal message" || fail "terminal refusal message"
 fi
+# make install PREFIX=... puts working tools and pipelines under PREFIX.
+if make -s -C "$LLADA_ROOT" install PREFIX="$TMP/inst" SAN="${SAN:-}" >/dev/null 2>&1; then
+    pass "make install PREFIX"
+    check_eq "installed rec runs" 0 "$("$TMP/inst/bin/rec" --version >/dev/null 2>&1; echo $?)"
+    check "installed pipelines" test -d "$TMP/inst/share/llada/pipelines"
+else
+    fail "make install PREFIX"
+fi
 finish
