@@ -25,7 +25,7 @@ typedef struct {
     noise_cfg_t nc;
     const char *model;
     int64_t mask_id, eos_id, sep;   /* -1: from the model / none */
-    bool sep_none, drop_last, skip_long;
+    bool sep_none, drop_last, skip_long, bitmap;
     size_t length, pad_batch, mc, batch, gen_length;
     bool length_set, batch_set;
     uint64_t shard_i, shard_n;
@@ -61,12 +61,15 @@ static const char HELP[] =
     "      --mc N            likelihood: Monte-Carlo samples per pair (default 128)\n"
     "      --batch B         likelihood: stratification batch, N % B == 0 (default min(16,N))\n"
     "      --gen-length N    canvas: mask tokens appended to the prompt (default 128)\n"
+    "      --bitmap          pretrain/sft: write the mask as a bit array \"mask\" (u1,\n"
+    "                        ceil(L/8) bytes, LSB first) instead of \"xt\": half the bytes\n"
+    "      --lz4-level N     level of *.mp.lz4 outputs: 0 fast (default), <0 faster\n"
     "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (mask). Recipes: docs/data-prep.md.\n";
 
 enum { O_PRETRAIN = CLI_OPT__LAST, O_SFT, O_LIKELIHOOD, O_CANVAS, O_REDUCE, O_CHOOSE, O_MODEL,
        O_MASKID, O_EOSID, O_SEED, O_STREAM, O_SHARD, O_LENGTH, O_EPS, O_CROP, O_SEP, O_DROPLAST,
-       O_PADBATCH, O_SKIPLONG, O_MC, O_BATCH, O_GENLEN };
+       O_PADBATCH, O_SKIPLONG, O_MC, O_BATCH, O_GENLEN, O_BITMAP, O_LZ4LEVEL };
 
 static const struct option LONGOPTS[] = {
     {"pretrain", no_argument, 0, O_PRETRAIN}, {"sft", no_argument, 0, O_SFT},
@@ -80,6 +83,7 @@ static const struct option LONGOPTS[] = {
     {"drop-last", no_argument, 0, O_DROPLAST}, {"pad-batch", required_argument, 0, O_PADBATCH},
     {"skip-long", no_argument, 0, O_SKIPLONG}, {"mc", required_argument, 0, O_MC},
     {"batch", required_argument, 0, O_BATCH}, {"gen-length", required_argument, 0, O_GENLEN},
+    {"bitmap", no_argument, 0, O_BITMAP}, {"lz4-level", required_argument, 0, O_LZ4LEVEL},
     CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -137,6 +141,8 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_SKIPLONG: o->skip_long = true; break;
     case O_MC: o->mc = (size_t)int_arg(o, "--mc", arg, 1, 1 << 24); break;
     case O_BATCH: o->batch = (size_t)int_arg(o, "--batch", arg, 1, 1 << 24); o->batch_set = true; break;
+    case O_BITMAP: o->bitmap = true; break;
+    case O_LZ4LEVEL: o->cli.sopts.lz4_level = (int)int_arg(o, "--lz4-level", arg, -65537, 12); break;
     case O_GENLEN: o->gen_length = (size_t)int_arg(o, "--gen-length", arg, 0, BIG); break;
     default:
         if (!cli_common_option(&o->cli, c, arg, HELP)) cli_usage_error(&o->cli, "unknown option");
@@ -259,6 +265,19 @@ static void each_record(run_t *r, rstream_t *in, rec_fn fn) {
     if (rc < 0 || e.code) cli_die(&r->o->cli, &e);
 }
 
+/* --bitmap: replace "xt" by "mask", bit i (byte i/8, bit i%8) set where xt[i] is the mask. */
+static int to_bitmap(run_t *r, lerr_t *e) {
+    const tensor_t *xt = rec_tensor(r->out, "xt");
+    size_t n = xt->numel, nb = (n + 7) / 8;
+    const int32_t *v = xt->data, mid = r->o->nc.mask_id;
+    uint8_t *b = (uint8_t *)r->scratch;   /* scratch holds >= n uint32 */
+    memset(b, 0, nb);
+    for (size_t i = 0; i < n; i++) b[i >> 3] |= (uint8_t)((v[i] == mid) << (i & 7));
+    if (!rec_set_u8(r->out, "mask", b, nb)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    rec_del(r->out, "xt");
+    return 0;
+}
+
 /* ------------------------------------------------------------------ pretrain */
 
 /* One packed sequence: unit = its index in the packed stream (the same in every shard). */
@@ -272,7 +291,7 @@ static int pt_emit(void *ctx, const int32_t *seq, size_t n, lerr_t *e) {
     m.n = noise_pretrain(&r->o->nc, unit, seq, n, r->xt, &m.t, &m.p, &cropped, &m.n_masked);
     m.answer_len = m.n;
     m.cropped = cropped;
-    if (masked_to_rec(r->out, &m, NULL, e)) return -1;
+    if (masked_to_rec(r->out, &m, NULL, e) || (r->o->bitmap && to_bitmap(r, e))) return -1;
     return put(r, r->out, e);
 }
 
@@ -319,7 +338,7 @@ static int sft_one(run_t *r, const rec_t *in, uint64_t index, size_t target, ler
                   .answer_len = target - pr.np, .group = (int64_t)index, .mc = 0, .n_mc = -1,
                   .cropped = -1};
     m.n_masked = noise_sft(&o->nc, index, r->x0, target, pr.np, r->xt, &m.t, &m.p);
-    if (masked_to_rec(r->out, &m, in, e)) return -1;
+    if (masked_to_rec(r->out, &m, in, e) || (o->bitmap && to_bitmap(r, e))) return -1;
     return put(r, r->out, e);
 }
 
