@@ -74,7 +74,7 @@ typedef struct model {
 /* Load a model folder. Returns a new model (free with model_destroy) or NULL with `e` set:
  * EXIT_IO when a file cannot be opened/mapped, EXIT_DATA for anything wrong in the files
  * (bad JSON, unsupported config key, missing/extra/misshapen tensor, bad dtype, offsets
- * outside the file, header overflow, mixed dtypes). */
+ * outside the file, header overflow). Tensors may mix bf16/f16/f32; cfg.dtype is wte's. */
 model_t *model_load(const char *dir, lerr_t *e);
 void model_destroy(model_t **m);
 
@@ -110,5 +110,11 @@ void model_head(const model_t *m, const float *hidden, int n, float *logits);
 /* Convenience: full logits [B][L][embedding_size] (allocates scratch internally). */
 int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
                          int B, int L, float *logits, lerr_t *e);
+
+/* Cumulative wall time per forward stage (seconds since the last reset), for profiles. */
+enum { FWD_PROF_EMBED, FWD_PROF_RMSNORM, FWD_PROF_QKV, FWD_PROF_ROPE, FWD_PROF_ATTN,
+       FWD_PROF_OUT, FWD_PROF_MLP, FWD_PROF_SWIGLU, FWD_PROF_HEAD, FWD_PROF_N };
+const double *fwd_profile(const char *const **names);
+void fwd_profile_reset(void);
 
 #endif

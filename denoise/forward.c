@@ -1,0 +1,145 @@
+/* forward.c — the LLaDA forward pass on the CPU (llada.md §2.3), fp32 activations.
+ *
+ * tokens [B][L] -> embedding -> n_layers x (RMSNorm, q/k/v, half-split RoPE, bidirectional
+ * attention with key padding mask, output projection + residual, RMSNorm, SwiGLU MLP +
+ * residual) -> final RMSNorm. model_head applies the LM head to selected rows only, so the
+ * sampler never materialises logits it does not need. All products go through matmul()
+ * (OpenBLAS, bf16 weights converted panel by panel). This file is the backend seam.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "model.h"
+
+struct fwd_scratch {
+    int B, L;
+    float *x, *xn, *q, *k, *v, *ao, *gate, *up, *att, *cos_t, *sin_t;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Per-op time accumulators (seconds), read by fwd_profile(). */
+static double g_prof[FWD_PROF_N];
+static const char *const g_prof_names[FWD_PROF_N] = {
+    "embed", "rmsnorm", "qkv_matmul", "rope", "attention", "out_matmul", "mlp_matmul",
+    "swiglu", "lm_head"};
+
+const double *fwd_profile(const char *const **names) {
+    if (names) *names = g_prof_names;
+    return g_prof;
+}
+void fwd_profile_reset(void) { memset(g_prof, 0, sizeof g_prof); }
+
+fwd_scratch_t *fwd_scratch_new(const model_t *m, int B, int L, lerr_t *e) {
+    const llada_config_t *c = &m->cfg;
+    size_t T = (size_t)B * L, d = c->d_model, qd = (size_t)c->n_heads * c->head_dim,
+           kvd = (size_t)c->n_kv_heads * c->head_dim, f = c->mlp_hidden_size;
+    fwd_scratch_t *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->B = B;
+    s->L = L;
+    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ao, &s->gate, &s->up, &s->att,
+                      &s->cos_t, &s->sin_t};
+    size_t sizes[] = {T * d, T * d, T * qd, T * kvd, T * kvd, T * qd, T * f, T * f,
+                      (size_t)L * L, (size_t)L * c->head_dim / 2, (size_t)L * c->head_dim / 2};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t bytes = (sizes[i] * sizeof(float) + 63) & ~(size_t)63;
+        if (!(*bufs[i] = aligned_alloc(64, bytes ? bytes : 64))) goto oom;
+    }
+    rope_tables(s->cos_t, s->sin_t, L, c->head_dim, c->rope_theta);
+    return s;
+oom:
+    fwd_scratch_destroy(&s);
+    lerr_set(e, EXIT_INTERNAL, "out of memory for a forward pass of %d x %d tokens", B, L);
+    return NULL;
+}
+
+void fwd_scratch_destroy(fwd_scratch_t **sp) {
+    fwd_scratch_t *s = sp ? *sp : NULL;
+    if (!s) return;
+    float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->ao, s->gate, s->up, s->att, s->cos_t, s->sin_t};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(s);
+    *sp = NULL;
+}
+
+#define TIMED(slot, stmt) do { double t0_ = now_s(); stmt; g_prof[slot] += now_s() - t0_; } while (0)
+
+static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly,
+                            const uint8_t *keep, int B, int L) {
+    const llada_config_t *c = &m->cfg;
+    int T = B * L, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
+    size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd;
+    TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->attn_norm, T, d, (float)c->rms_norm_eps));
+    TIMED(FWD_PROF_QKV, {
+        matmul(s->q, s->xn, &ly->q_proj, T, false);
+        matmul(s->k, s->xn, &ly->k_proj, T, false);
+        matmul(s->v, s->xn, &ly->v_proj, T, false);
+    });
+    TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
+        rope_apply(s->q + b * L * qd, L, Hq, hd, s->cos_t, s->sin_t, NULL);
+        rope_apply(s->k + b * L * kvd, L, Hkv, hd, s->cos_t, s->sin_t, NULL);
+    });
+    TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++) {
+        const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
+        int pad = 0;
+        for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
+        attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
+                  L, Hq, Hkv, hd, pad ? kb : NULL, s->att, NULL);
+    });
+    TIMED(FWD_PROF_OUT, matmul(s->x, s->ao, &ly->attn_out, T, true));
+}
+
+static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int T) {
+    const llada_config_t *c = &m->cfg;
+    int d = c->d_model;
+    TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->ff_norm, T, d, (float)c->rms_norm_eps));
+    TIMED(FWD_PROF_MLP, {
+        matmul(s->gate, s->xn, &ly->ff_proj, T, false);
+        matmul(s->up, s->xn, &ly->up_proj, T, false);
+    });
+    TIMED(FWD_PROF_SWIGLU, swiglu(s->gate, s->gate, s->up, (size_t)T * c->mlp_hidden_size));
+    TIMED(FWD_PROF_MLP, matmul(s->x, s->gate, &ly->ff_out, T, true));
+}
+
+int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, float *hidden, lerr_t *e) {
+    const llada_config_t *c = &m->cfg;
+    int T = B * L;
+    if (B > s->B || L != s->L)
+        return lerr_set(e, EXIT_INTERNAL, "forward scratch sized %dx%d used for %dx%d", s->B, s->L, B, L);
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->embedding_size)
+            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)",
+                            tokens[t], c->embedding_size);
+    TIMED(FWD_PROF_EMBED, embed(s->x, &m->w.wte, tokens, T));
+    for (int l = 0; l < c->n_layers; l++) {
+        attention_block(m, s, &m->w.layers[l], keep, B, L);
+        mlp_block(m, s, &m->w.layers[l], T);
+    }
+    TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, c->d_model, (float)c->rms_norm_eps));
+    return 0;
+}
+
+void model_head(const model_t *m, const float *hidden, int n, float *logits) {
+    TIMED(FWD_PROF_HEAD, matmul(logits, hidden, &m->w.lm_head, n, false));
+}
+
+int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
+                         int B, int L, float *logits, lerr_t *e) {
+    fwd_scratch_t *s = fwd_scratch_new(m, B, L, e);
+    float *h = s ? malloc((size_t)B * L * m->cfg.d_model * sizeof *h) : NULL;
+    int rc = -1;
+    if (s && !h) lerr_set(e, EXIT_INTERNAL, "out of memory");
+    if (h && model_forward_hidden(m, s, tokens, keep, B, L, h, e) == 0) {
+        model_head(m, h, B * L, logits);
+        rc = 0;
+    }
+    free(h);
+    fwd_scratch_destroy(&s);
+    return rc;
+}

@@ -1,0 +1,256 @@
+/* denoise — LLaDA's reverse process: token records in, generated tokens out.
+ *
+ *   tok | denoise [--steps N --gen-length N --block-length N ...] | detok
+ *
+ * Loads a LLaDA checkpoint (default: the bundled model), batches prompts of equal generation
+ * length into one forward per step, and writes each record back with the prompt, the
+ * generated tokens and the step that revealed each. --score adds cross-entropies to masked
+ * records (likelihood), --logits emits raw logits. Records: docs/protocol.md; design and
+ * parity: docs/denoise.md.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "paths.h"
+#include "blas_env.h"
+#include "denoise/model.h"
+#include "denoise/records.h"
+#include "denoise/sampler.h"
+#include "remask/remask.h"
+
+enum { MODE_GEN, MODE_SCORE, MODE_LOGITS };
+
+typedef struct {
+    cli_t cli;
+    int mode;
+    const char *model_dir, *policy;
+    sampler_opts_t so;
+    bool steps_set, block_set;
+    int batch, threads;
+} opts_t;
+
+static const char HELP[] =
+    "Usage: denoise [OPTIONS]\n"
+    "Generate text with a LLaDA masked diffusion model: reads token records (tok) or canvas\n"
+    "records (mask --canvas), writes the prompt, the generated tokens and the step that\n"
+    "revealed each (detok prints them). Exactly the official sampler (ML-GSAI/LLaDA generate.py).\n"
+    "\n"
+    "Model:\n"
+    "      --model DIR           HF folder: config.json + model.safetensors or shards\n"
+    "                            (default: $LLADA_MODEL, else the bundled models/default)\n"
+    "      --threads N           CPU threads (default: all cores)\n"
+    "Sampler:\n"
+    "      --gen-length N        tokens to generate after a tokens record's prompt (default 128)\n"
+    "      --steps N             reverse steps (default: the generation length)\n"
+    "      --block-length N      semi-autoregressive block (default: the generation length)\n"
+    "      --remasking NAME      low_confidence (default) or random\n"
+    "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
+    "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
+    "      --logits-eos-inf      never predict EOS (official flag)\n"
+    "      --confidence-eos-eot-inf  rank EOS/EOT predictions last (official flag, with its\n"
+    "                            quirks: see docs/denoise.md)\n"
+    "      --fixed-eos           the two flags as documented rather than as implemented\n"
+    "      --seed N              random seed (default 0); draws are keyed by record and step\n"
+    "      --batch N             records per forward pass (default 1)\n"
+    "Other modes:\n"
+    "      --score               masked records (mask --likelihood / --sft) -> add \"ce\" and\n"
+    "                            \"n_masked\" (with --cfg S: unconditional = prompt masked)\n"
+    "      --logits              add \"logits\" f4 [L][vocab] of each record's tokens\n"
+    "\n" CLI_COMMON_HELP
+    "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
+
+enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS };
+
+static const struct option LONGOPTS[] = {
+    {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
+    {"steps", required_argument, 0, O_STEPS}, {"block-length", required_argument, 0, O_BLOCK},
+    {"remasking", required_argument, 0, O_REMASK}, {"temperature", required_argument, 0, O_TEMP},
+    {"cfg", required_argument, 0, O_CFG}, {"logits-eos-inf", no_argument, 0, O_EOSINF},
+    {"confidence-eos-eot-inf", no_argument, 0, O_CONFINF}, {"fixed-eos", no_argument, 0, O_FIXED},
+    {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
+    {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
+    {"threads", required_argument, 0, O_THREADS}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+
+static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
+    bool ok;
+    long long v = cli_parse_int(arg, lo, hi, &ok);
+    if (!ok) cli_usage_error(&o->cli, "%s needs an integer in [%lld, %lld], got '%s'", name, lo, hi, arg);
+    return v;
+}
+
+static double num_arg(opts_t *o, const char *name, const char *arg) {
+    bool ok;
+    double v = cli_parse_double(arg, &ok);
+    if (!ok || !(v >= 0 && v < 1e6)) cli_usage_error(&o->cli, "%s needs a number >= 0, got '%s'", name, arg);
+    return v;
+}
+
+static void parse_one(opts_t *o, int c, const char *arg) {
+    switch (c) {
+    case O_MODEL: o->model_dir = arg; break;
+    case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); break;
+    case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
+    case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
+    case O_REMASK: o->policy = arg; break;
+    case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); break;
+    case O_CFG: o->so.cfg_scale = num_arg(o, "--cfg", arg); break;
+    case O_EOSINF: o->so.logits_eos_inf = true; break;
+    case O_CONFINF: o->so.conf_eos_eot_inf = true; break;
+    case O_FIXED: o->so.fixed_eos = true; break;
+    case O_SEED: o->so.seed = (uint64_t)int_arg(o, "--seed", arg, 0, INT64_MAX); break;
+    case O_BATCH: o->batch = (int)int_arg(o, "--batch", arg, 1, 4096); break;
+    case O_SCORE: o->mode = MODE_SCORE; break;
+    case O_LOGITS: o->mode = MODE_LOGITS; break;
+    case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
+    default:
+        if (!cli_common_option(&o->cli, c, arg, HELP)) cli_usage_error(&o->cli, "unknown option");
+    }
+}
+
+static void parse(opts_t *o, int argc, char **argv) {
+    memset(o, 0, sizeof *o);
+    cli_init(&o->cli, "denoise");
+    o->policy = "low_confidence";
+    o->so.gen_length = 128;
+    o->batch = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
+    if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
+}
+
+/* Per-batch sampler options: steps/block default to the batch's generation length. */
+static int batch_opts(const opts_t *o, int gen, sampler_opts_t *so, lerr_t *e) {
+    *so = o->so;
+    so->gen_length = gen;
+    if (!o->steps_set) so->steps = gen;
+    if (!o->block_set) so->block_length = gen;
+    if (sampler_check(so, e)) { e->code = EXIT_DATA; return -1; }
+    return 0;
+}
+
+static void progress(int step, int steps, void *arg) {
+    fprintf(stderr, "\r%s: step %d/%d", (const char *)arg, step, steps);
+    if (step == steps) fputc('\n', stderr);
+}
+
+typedef struct {
+    opts_t *o;
+    model_t *m;
+    rm_policy_t *pol;
+    wstream_t *w;
+    rec_t **recs;
+    rec_canvas_t *rc;
+    int64_t *idx;
+    int n;
+} batch_t;
+
+static void flush_gen(batch_t *b) {
+    lerr_t e = {0};
+    canvas_batch_t cb;
+    sampler_opts_t so;
+    if (!b->n) return;
+    if (b->rc[0].gen <= 0) cli_dief(&b->o->cli, EXIT_DATA, "record %lld has nothing to generate", (long long)b->idx[0]);
+    if (batch_opts(b->o, b->rc[0].gen, &so, &e) || canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
+        cli_die(&b->o->cli, &e);
+    if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, "denoise", &e))
+        cli_die(&b->o->cli, &e);
+    for (int j = 0; j < b->n; j++) {
+        if (canvas_batch_result(&cb, j, &b->rc[j], b->recs[j], &e) || wstream_write(b->w, b->recs[j], &e))
+            cli_die(&b->o->cli, &e);
+        rec_destroy(&b->recs[j]);
+    }
+    canvas_batch_free(&cb);
+    b->n = 0;
+}
+
+static void flush_score(batch_t *b) {
+    lerr_t e = {0};
+    if (!b->n) return;
+    if (score_records(b->m, b->recs, b->n, b->o->so.cfg_scale, &e)) cli_die(&b->o->cli, &e);
+    for (int j = 0; j < b->n; j++) {
+        if (wstream_write(b->w, b->recs[j], &e)) cli_die(&b->o->cli, &e);
+        rec_destroy(&b->recs[j]);
+    }
+    b->n = 0;
+}
+
+static size_t masked_len(const rec_t *r) {
+    tensor_t *t = rec_tensor(r, "xt");
+    return t ? t->numel : 0;
+}
+
+/* Add one record to the batch, flushing first when it cannot join. */
+static void add_record(batch_t *b, rec_t *r, int64_t idx) {
+    lerr_t e = {0};
+    opts_t *o = b->o;
+    if (o->mode == MODE_SCORE) {
+        if (!rec_kind_is(r, "masked")) cli_dief(&o->cli, EXIT_DATA, "record %lld: --score needs \"masked\" records", (long long)idx);
+        if (b->n && (b->n == o->batch || masked_len(b->recs[0]) != masked_len(r))) flush_score(b);
+        b->recs[b->n++] = r;
+        return;
+    }
+    if (!rec_kind_is(r, "tokens") && !rec_kind_is(r, "canvas"))
+        cli_dief(&o->cli, EXIT_DATA, "record %lld: expected a \"tokens\" or \"canvas\" record", (long long)idx);
+    rec_canvas_t rc;
+    if (rec_canvas_parse(r, b->m, o->so.gen_length, &rc, &e)) {
+        lerr_wrap(&e, "record %lld", (long long)idx);
+        cli_die(&o->cli, &e);
+    }
+    if (b->n && (b->n == o->batch || b->rc[0].gen != rc.gen)) flush_gen(b);
+    b->recs[b->n] = r;
+    b->rc[b->n] = rc;
+    b->idx[b->n++] = idx;
+}
+
+static model_t *open_model(opts_t *o) {
+    char *dir = o->model_dir ? strdup(o->model_dir) : default_model_dir();
+    if (!dir) cli_dief(&o->cli, EXIT_USAGE, "no model: pass --model DIR or set LLADA_MODEL (models/default is absent)");
+    lerr_t e = {0};
+    model_t *m = model_load(dir, &e);
+    free(dir);
+    if (!m) cli_die(&o->cli, &e);
+    return m;
+}
+
+int main(int argc, char **argv) {
+    blas_ensure_coretype(argv);
+    opts_t o;
+    parse(&o, argc, argv);
+    if (o.threads) kern_set_threads(o.threads);
+    lerr_t e = {0};
+    rm_policy_t *pol = rm_policy_new(o.policy, &e);
+    if (!pol) cli_usage_error(&o.cli, "%s", e.msg);
+    if (o.mode == MODE_GEN && (o.steps_set || o.block_set)) {
+        sampler_opts_t so;
+        if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
+    }
+    model_t *m = open_model(&o);
+    rstream_t *in = cli_open_input(&o.cli);
+    wstream_t *w = cli_open_output(&o.cli);
+    batch_t b = {&o, m, pol, w, calloc((size_t)o.batch, sizeof(rec_t *)),
+                 calloc((size_t)o.batch, sizeof(rec_canvas_t)), calloc((size_t)o.batch, sizeof(int64_t)), 0};
+    if (!b.recs || !b.rc || !b.idx) cli_dief(&o.cli, EXIT_INTERNAL, "out of memory");
+    rec_t *r;
+    int rc;
+    int64_t idx = 0;
+    while ((rc = rstream_read(in, &r, &e)) == 1) {
+        if (o.mode == MODE_LOGITS) {
+            if (logits_record(m, r, &e) || wstream_write(w, r, &e)) cli_die(&o.cli, &e);
+            rec_destroy(&r);
+        } else {
+            add_record(&b, r, idx);
+        }
+        idx++;
+    }
+    if (rc < 0) cli_die(&o.cli, &e);
+    if (o.mode == MODE_SCORE) flush_score(&b);
+    else flush_gen(&b);
+    rstream_destroy(&in);
+    cli_close_output(&o.cli, &w);
+    free(b.recs); free(b.rc); free(b.idx);
+    rm_policy_destroy(&pol);
+    model_destroy(&m);
+    return EXIT_OK;
+}

@@ -1,0 +1,93 @@
+/* matmul.c — y = x · Wᵀ for f32 / bf16 / f16 weights on top of OpenBLAS sgemm.
+ *
+ * f32 weights go straight to sgemm. 16-bit weights are converted to f32 one panel of rows
+ * at a time (about 4 MB, so it stays in L2/L3 while sgemm reuses it for all M rows); the
+ * whole matrix is never expanded, so an 8B bf16 checkpoint runs in its own mmap plus a few
+ * MB. The conversion costs one pass over the weights per call, i.e. 1/(2M) of the flops.
+ * matmul_ref is the plain reference the tests compare against.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "kernels.h"
+
+void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+void sgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+typedef struct {
+    float *dst;
+    const uint8_t *src;
+    wtype_t t;
+    size_t n, chunk;
+} conv_job_t;
+
+static void conv_part(int i, void *arg) {
+    conv_job_t *j = arg;
+    size_t lo = (size_t)i * j->chunk, hi = lo + j->chunk > j->n ? j->n : lo + j->chunk;
+    if (lo < hi) wconvert_f32(j->dst + lo, j->src + lo * wtype_size(j->t), j->t, hi - lo);
+}
+
+/* Convert n elements using every kernel thread (memory bound). */
+static void convert_parallel(float *dst, const void *src, wtype_t t, size_t n) {
+    int nt = kern_threads();
+    if (n < 65536 || nt <= 1) {
+        wconvert_f32(dst, src, t, n);
+        return;
+    }
+    conv_job_t j = {dst, src, t, n, (n + (size_t)nt - 1) / (size_t)nt};
+    kern_parallel_for(nt, conv_part, &j);
+}
+
+void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    int N = (int)W->rows, K = (int)W->cols;
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (M <= 0 || N <= 0) return;
+    if (W->type == WT_F32) {
+        sgemm_nt(M, N, K, 1.0f, x, K, W->data, K, beta, y, N);
+        return;
+    }
+    /* panel rows: ~4 MB of f32, at least 16, at most N */
+    int nb = (int)((4u << 20) / (4u * (unsigned)(K > 0 ? K : 1)));
+    if (nb < 16) nb = 16;
+    if (nb > N) nb = N;
+    float *panel = aligned_alloc(64, ((size_t)nb * K * 4 + 63) & ~(size_t)63);
+    if (!panel) { /* out of memory: fall back to the slow path rather than fail */
+        matmul_ref(y, x, W, M, accumulate);
+        return;
+    }
+    const uint8_t *w = W->data;
+    size_t es = wtype_size(W->type);
+    for (int n0 = 0; n0 < N; n0 += nb) {
+        int nn = N - n0 < nb ? N - n0 : nb;
+        convert_parallel(panel, w + (size_t)n0 * K * es, W->type, (size_t)nn * K);
+        sgemm_nt(M, nn, K, 1.0f, x, K, panel, K, beta, y + n0, N);
+    }
+    free(panel);
+}
+
+void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    int N = (int)W->rows, K = (int)W->cols;
+    float *row = malloc((size_t)(K > 0 ? K : 1) * sizeof(float));
+    if (!row) return;
+    const uint8_t *w = W->data;
+    for (int n = 0; n < N; n++) {
+        wconvert_f32(row, w + (size_t)n * K * wtype_size(W->type), W->type, (size_t)K);
+        for (int m = 0; m < M; m++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)x[(size_t)m * K + k] * row[k];
+            y[(size_t)m * N + n] = (float)(accumulate ? y[(size_t)m * N + n] + s : s);
+        }
+    }
+    free(row);
+}

@@ -1,0 +1,108 @@
+/* rowops.c — the row-wise forward ops: RMSNorm, RoPE (half-split), SwiGLU, residual add,
+ * softmax / log-softmax, embedding gather. fp32 in and out with double accumulations where
+ * a sum decides accuracy. Simple loops the compiler vectorises; they are a few percent of
+ * the forward's time next to the GEMMs. */
+#include <math.h>
+#include <string.h>
+#include "kernels.h"
+
+/* Weight element i of a 1-D wtensor as float. */
+static inline float wget(const wtensor_t *w, int i) {
+    switch (w->type) {
+    case WT_F32: return ((const float *)w->data)[i];
+    case WT_BF16: return bf16_to_f32(((const uint16_t *)w->data)[i]);
+    default: return f16_to_f32(((const uint16_t *)w->data)[i]);
+    }
+}
+
+void rmsnorm_fwd(float *y, float *rstd, const float *x, const wtensor_t *w, int M, int D, float eps) {
+    float wf[D > 0 ? D : 1];
+    if (w) for (int i = 0; i < D; i++) wf[i] = wget(w, i);
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D;
+        float *yr = y + (size_t)m * D;
+        double ss = 0;
+        for (int i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
+        float r = (float)(1.0 / sqrt(ss / D + eps));
+        if (rstd) rstd[m] = r;
+        if (w) for (int i = 0; i < D; i++) yr[i] = (xr[i] * r) * wf[i];
+        else for (int i = 0; i < D; i++) yr[i] = xr[i] * r;
+    }
+}
+
+void rmsnorm(float *y, const float *x, const wtensor_t *w, int M, int D, float eps) {
+    rmsnorm_fwd(y, NULL, x, w, M, D, eps);
+}
+
+void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta) {
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        /* HF: inv_freq = 1 / theta^(arange(0, hd, 2)/hd), computed in fp32 there; the angle
+         * pos*inv_freq is evaluated in double here and rounded once. */
+        double inv = 1.0 / pow(theta, (double)(2 * i) / head_dim);
+        for (int p = 0; p < L; p++) {
+            double a = p * inv;
+            cos_t[(size_t)p * half + i] = (float)cos(a);
+            sin_t[(size_t)p * half + i] = (float)sin(a);
+        }
+    }
+}
+
+void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
+                const int32_t *pos) {
+    int half = hd / 2;
+    for (int t = 0; t < T; t++) {
+        int p = pos ? pos[t] : t;
+        const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)t * n_heads + h) * hd;
+            for (int i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+void swiglu(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void residual_add(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+void softmax_rows(float *x, int M, int N) {
+    for (int m = 0; m < M; m++) {
+        float *r = x + (size_t)m * N, mx = -INFINITY;
+        for (int i = 0; i < N; i++) if (r[i] > mx) mx = r[i];
+        if (mx == -INFINITY) { memset(r, 0, (size_t)N * sizeof *r); continue; }
+        double s = 0;
+        for (int i = 0; i < N; i++) { r[i] = expf(r[i] - mx); s += r[i]; }
+        float inv = (float)(1.0 / s);
+        for (int i = 0; i < N; i++) r[i] *= inv;
+    }
+}
+
+void log_softmax_rows(float *x, int M, int N) {
+    for (int m = 0; m < M; m++) {
+        float *r = x + (size_t)m * N, mx = -INFINITY;
+        for (int i = 0; i < N; i++) if (r[i] > mx) mx = r[i];
+        double s = 0;
+        for (int i = 0; i < N; i++) s += exp((double)r[i] - mx);
+        float lse = (float)(mx + log(s));
+        for (int i = 0; i < N; i++) r[i] -= lse;
+    }
+}
+
+void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T) {
+    int D = (int)E->cols;
+    size_t es = wtype_size(E->type);
+    for (int t = 0; t < T; t++)
+        wconvert_f32(out + (size_t)t * D, (const uint8_t *)E->data + (size_t)tokens[t] * D * es,
+                     E->type, (size_t)D);
+}
