@@ -41,7 +41,7 @@ void tr_rope_bwd(float *dx, const float *cs, int N, int T, int nh, int hd);
  * (the AR baseline); LLaDA itself is bidirectional. scale is usually 1/sqrt(hd). */
 void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float *P,
                  int T, int hd, int ldq, int ldk, float scale, int causal);
-/* dq += ..., dk += ..., dv += ...; scratch: float[T] */
+/* dq += ..., dk += ..., dv += ...; scratch: float[T*T] */
 void tr_attn_bwd(const float *dout, const float *q, const float *k, const float *v,
                  const float *P, float *dq, float *dk, float *dv,
                  int T, int hd, int ldq, int ldk, float scale, float *scratch);

@@ -1,6 +1,6 @@
 /* step.c — training forward + backward of a LLaDA transformer (see step.h), built from the
- * fp32 ops in kernels/bwd_ops.h. Matrix products go to the BLAS; attention heads and the
- * cross-entropy rows are spread over threads with par_for. */
+ * fp32 ops in kernels/bwd_ops.h. Matrix products (attention included) go to the BLAS, which
+ * threads them; the cross-entropy rows are spread over threads with par_for. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +51,7 @@ static size_t layout(tstep_t *s, float *base)
     float *tsel = carve(&p, N), *rowsel = carve(&p, N);
     float *dh = carve(&p, N * D), *dA = carve(&p, N * D), *dq = carve(&p, N * Dq);
     float *dk = carve(&p, N * Dkv), *dv = carve(&p, N * Dkv), *dF1 = carve(&p, N * F);
-    float *dF2 = carve(&p, N * F), *da = carve(&p, N * Dq), *sc = carve(&p, (size_t)s->B * H * T);
+    float *dF2 = carve(&p, N * F), *da = carve(&p, N * Dq), *sc = carve(&p, T * T);
     if (base) {
         s->h = h; s->af = af; s->rf = rf; s->cs = cs; s->sel = sel; s->logits = lg;
         s->dsel = dsel; s->wsel = wsel; s->cesel = cesel;
@@ -92,7 +92,7 @@ void tstep_destroy(tstep_t **ps)
     *ps = NULL;
 }
 
-/* ---- attention over (sequence, kv-head) groups; the query heads of a group share dk/dv ---- */
+/* ---- attention per (sequence, kv-head) group; the query heads of a group share dk/dv ---- */
 typedef struct {
     tstep_t *s;
     tacts_t *a;
@@ -127,7 +127,7 @@ static void attn_bwd_one(int i, void *arg)
                     j->a->P + ((size_t)b * s->c.n_heads + h) * j->T * j->T,
                     s->dq + row * s->Dq + h * hd, s->dk + row * s->Dkv + kh * hd,
                     s->dv + row * s->Dkv + kh * hd, j->T, hd, s->Dq, s->Dkv,
-                    1.0f / sqrtf((float)hd), s->scratch + (size_t)i * j->T);
+                    1.0f / sqrtf((float)hd), s->scratch);
 }
 
 /* ---- cross-entropy over row chunks ---- */
@@ -152,7 +152,7 @@ static void layer_fwd(tstep_t *s, const tlayer_t *W, tacts_t *a, int B, int T, i
     tr_rope_fwd(a->q, s->cs, N, T, s->c.n_heads, hd);
     tr_rope_fwd(a->k, s->cs, N, T, s->c.n_kv_heads, hd);
     attn_job_t j = {s, a, B, T, causal, NULL};
-    par_for(B * s->c.n_kv_heads, s->threads, attn_fwd_one, &j);
+    for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
     memcpy(a->x_mid, a->x_in, sizeof(float) * N * D);
     /* x_mid = x_in + o·Woᵀ (dA is free scratch during the forward) */
     tr_linear_fwd(a->o, W->wo, s->dA, N, s->Dq, D);
@@ -195,7 +195,7 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, in
     memset(s->dk, 0, sizeof(float) * N * s->Dkv);
     memset(s->dv, 0, sizeof(float) * N * s->Dkv);
     attn_job_t j = {s, a, B, T, 0, s->da};
-    par_for(B * s->c.n_kv_heads, s->threads, attn_bwd_one, &j);
+    for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
     tr_rope_bwd(s->dq, s->cs, N, T, s->c.n_heads, hd);
     tr_rope_bwd(s->dk, s->cs, N, T, s->c.n_kv_heads, hd);
     memset(s->dA, 0, sizeof(float) * N * D);

@@ -161,7 +161,7 @@ static void test_attn(int causal)
     aq = drand_vec(AT * ALDQ, 1.5); ak = drand_vec(AT * ALDK, 1.5); av = drand_vec(AT * ALDK, 1);
     ac = drand_vec(AT * ALDQ, 1);
     float *q = to_f(aq, AT * ALDQ), *k = to_f(ak, AT * ALDK), *v = to_f(av, AT * ALDK);
-    float *c = to_f(ac, AT * ALDQ), o[AT * ALDQ], P[AT * AT], sc[AT];
+    float *c = to_f(ac, AT * ALDQ), o[AT * ALDQ], P[AT * AT], sc[AT * AT];
     float dq[AT * ALDQ] = {0}, dk[AT * ALDK] = {0}, dv[AT * ALDK] = {0};
     tr_attn_fwd(q, k, v, o, P, AT, AHD, ALDQ, ALDK, 1.0f / sqrtf(AHD), causal);
     double L = 0;

@@ -1,0 +1,93 @@
+/* data.c — loading training records into memory (see data.h). */
+#include <stdlib.h>
+#include <string.h>
+#include "data.h"
+
+static int push_toks(tdata_t *d, const int32_t *t, size_t n)
+{
+    if (d->n_toks + n > d->cap_toks) {
+        size_t cap = d->cap_toks ? d->cap_toks : 1 << 16;
+        while (cap < d->n_toks + n) cap *= 2;
+        int32_t *p = realloc(d->toks, cap * sizeof(int32_t));
+        if (!p) return -1;
+        d->toks = p; d->cap_toks = cap;
+    }
+    memcpy(d->toks + d->n_toks, t, n * sizeof(int32_t));
+    d->n_toks += n;
+    return 0;
+}
+
+static int add_masked(tdata_t *d, const rec_t *r, size_t idx, lerr_t *e)
+{
+    tensor_t *x0 = rec_need_tensor(r, "x0", DT_I32, 1, e), *xt;
+    if (!x0 || !(xt = rec_need_tensor(r, "xt", DT_I32, 1, e)))
+        return lerr_wrap(e, "record %zu", idx);
+    int64_t pl = 0, al = -1;
+    double p;
+    if (x0->numel != xt->numel || x0->numel < 2 || x0->numel > (1 << 20))
+        return lerr_set(e, EXIT_DATA, "record %zu: x0 and xt must have the same length >= 2", idx);
+    if (rec_get_f64(r, "p", &p) != 0 || !(p > 0 && p <= 1))
+        return lerr_set(e, EXIT_DATA, "record %zu: \"p\" must be a number in (0, 1]", idx);
+    int rc1 = rec_get_int(r, "prompt_len", &pl), rc2 = rec_get_int(r, "answer_len", &al);
+    if (rc1 == -2 || rc2 == -2 || pl < 0 || (size_t)pl >= x0->numel)
+        return lerr_set(e, EXIT_DATA, "record %zu: bad \"prompt_len\"/\"answer_len\"", idx);
+    if (rc2 != 0) al = (int64_t)x0->numel - pl;
+    if (al < 1) return lerr_set(e, EXIT_DATA, "record %zu: \"answer_len\" must be >= 1", idx);
+    if (d->n_recs == d->cap_recs) {
+        size_t cap = d->cap_recs ? 2 * d->cap_recs : 256;
+        tmasked_t *q = realloc(d->recs, cap * sizeof(*q));
+        if (!q) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        d->recs = q; d->cap_recs = cap;
+    }
+    tmasked_t m = {malloc(x0->nbytes), malloc(xt->nbytes), (int)x0->numel, (int)pl, (int)al, p};
+    if (!m.x0 || !m.xt) { free(m.x0); free(m.xt); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+    memcpy(m.x0, x0->data, x0->nbytes);
+    memcpy(m.xt, xt->data, xt->nbytes);
+    d->recs[d->n_recs++] = m;
+    return 0;
+}
+
+int tdata_read(tdata_t *d, rstream_t *in, int32_t sep, lerr_t *e)
+{
+    rec_t *r = NULL;
+    int rc;
+    while ((rc = rstream_read(in, &r, e)) == 1) {
+        size_t idx = d->n_records++;
+        int bad = 0;
+        if (rec_kind_is(r, "tokens")) {
+            tensor_t *t = rec_need_tensor(r, "tokens", DT_I32, 1, e);
+            if (!t) bad = lerr_wrap(e, "record %zu", idx);
+            else if (d->n_recs) bad = lerr_set(e, EXIT_DATA, "record %zu: tokens records mixed with masked records", idx);
+            else if (push_toks(d, t->data, t->numel) || (sep >= 0 && push_toks(d, &sep, 1)))
+                bad = lerr_set(e, EXIT_INTERNAL, "out of memory");
+        } else if (rec_kind_is(r, "masked")) {
+            if (d->n_toks) bad = lerr_set(e, EXIT_DATA, "record %zu: masked records mixed with tokens records", idx);
+            else bad = add_masked(d, r, idx, e);
+        } else {
+            bad = lerr_set(e, EXIT_DATA, "record %zu: expected kind \"tokens\" or \"masked\"", idx);
+        }
+        rec_destroy(&r);
+        if (bad) return -1;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+int32_t tdata_max_id(const tdata_t *d)
+{
+    int32_t mx = -1;
+    for (size_t i = 0; i < d->n_toks; i++) mx = d->toks[i] > mx ? d->toks[i] : mx;
+    for (size_t r = 0; r < d->n_recs; r++)
+        for (int i = 0; i < d->recs[r].len; i++) {
+            mx = d->recs[r].x0[i] > mx ? d->recs[r].x0[i] : mx;
+            mx = d->recs[r].xt[i] > mx ? d->recs[r].xt[i] : mx;
+        }
+    return mx;
+}
+
+void tdata_free(tdata_t *d)
+{
+    for (size_t r = 0; r < d->n_recs; r++) { free(d->recs[r].x0); free(d->recs[r].xt); }
+    free(d->recs);
+    free(d->toks);
+    memset(d, 0, sizeof(*d));
+}
