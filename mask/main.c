@@ -11,13 +11,14 @@
 #include <string.h>
 #include "cli.h"
 #include "paths.h"
+#include "mask/choices.h"
 #include "mask/modelids.h"
 #include "mask/noise.h"
 #include "mask/pack.h"
 #include "mask/records.h"
 #include "mask/reduce.h"
 
-enum { M_NONE, M_PRETRAIN, M_SFT, M_LIKELIHOOD, M_CANVAS, M_REDUCE, M_CHOOSE };
+enum { M_NONE, M_PRETRAIN, M_SFT, M_LIKELIHOOD, M_CANVAS, M_REDUCE, M_CHOOSE, M_EXPAND, M_JOIN };
 
 typedef struct {
     cli_t cli;
@@ -42,6 +43,8 @@ static const char HELP[] =
     "      --canvas          prompt + --gen-length mask tokens, for denoise\n"
     "      --reduce          scored samples (denoise --score) -> likelihood bound per group\n"
     "      --choose          likelihood records with question/choice/answer -> predictions\n"
+    "      --expand-choices  questions {context, choices, answer} -> text records for tok\n"
+    "      --join            token records (context, whole) two by two -> prompt/answer pairs\n"
     "\n"
     "Options:\n"
     "      --model DIR       model folder for mask/EOS ids (default: the bundled model)\n"
@@ -67,13 +70,14 @@ static const char HELP[] =
     "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (mask). Recipes: docs/data-prep.md.\n";
 
-enum { O_PRETRAIN = CLI_OPT__LAST, O_SFT, O_LIKELIHOOD, O_CANVAS, O_REDUCE, O_CHOOSE, O_MODEL,
+enum { O_PRETRAIN = CLI_OPT__LAST, O_EXPAND, O_JOIN, O_SFT, O_LIKELIHOOD, O_CANVAS, O_REDUCE, O_CHOOSE, O_MODEL,
        O_MASKID, O_EOSID, O_SEED, O_STREAM, O_SHARD, O_LENGTH, O_EPS, O_CROP, O_SEP, O_DROPLAST,
        O_PADBATCH, O_SKIPLONG, O_MC, O_BATCH, O_GENLEN, O_BITMAP, O_LZ4LEVEL };
 
 static const struct option LONGOPTS[] = {
     {"pretrain", no_argument, 0, O_PRETRAIN}, {"sft", no_argument, 0, O_SFT},
     {"likelihood", no_argument, 0, O_LIKELIHOOD}, {"canvas", no_argument, 0, O_CANVAS},
+    {"expand-choices", no_argument, 0, O_EXPAND}, {"join", no_argument, 0, O_JOIN},
     {"reduce", no_argument, 0, O_REDUCE}, {"choose", no_argument, 0, O_CHOOSE},
     {"model", required_argument, 0, O_MODEL}, {"mask-id", required_argument, 0, O_MASKID},
     {"eos-id", required_argument, 0, O_EOSID}, {"seed", required_argument, 0, O_SEED},
@@ -123,6 +127,8 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_CANVAS: set_mode(o, M_CANVAS); break;
     case O_REDUCE: set_mode(o, M_REDUCE); break;
     case O_CHOOSE: set_mode(o, M_CHOOSE); break;
+    case O_EXPAND: set_mode(o, M_EXPAND); break;
+    case O_JOIN: set_mode(o, M_JOIN); break;
     case O_MODEL: o->model = arg; break;
     case O_MASKID: o->mask_id = int_arg(o, "--mask-id", arg, 0, IDMAX); break;
     case O_EOSID: o->eos_id = int_arg(o, "--eos-id", arg, 0, IDMAX); break;
@@ -187,7 +193,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     if (o->mode == M_LIKELIHOOD && o->mc % o->batch)
         cli_usage_error(&o->cli, "--mc (%zu) must be a multiple of --batch (%zu)", o->mc, o->batch);
     if (o->pad_batch && o->length_set) cli_usage_error(&o->cli, "--pad-batch and --length exclude each other");
-    if (o->mode != M_REDUCE && o->mode != M_CHOOSE) resolve_ids(o);
+    if (o->mode != M_REDUCE && o->mode != M_CHOOSE && o->mode != M_EXPAND && o->mode != M_JOIN) resolve_ids(o);
     o->nc.mask_id = (int32_t)o->mask_id;
     if (o->sep < 0 && !o->sep_none) o->sep = o->eos_id;
     if (o->sep_none) o->sep = -1;
@@ -211,6 +217,7 @@ typedef struct {
     uint64_t *batch_idx;
     size_t nbatch;
     uint64_t skipped;    /* sft --skip-long */
+    rec_t *held;         /* join: the context record waiting for its whole */
     reducer_t *red;
     chooser_t *cho;
 } run_t;
@@ -469,6 +476,34 @@ static void do_choose(run_t *r, rstream_t *in) {
     cli_notice(&r->o->cli, "accuracy %.4f (%llu of %llu)", acc, (unsigned long long)nc, (unsigned long long)nq);
 }
 
+/* ------------------------------------------------------------------ choices */
+
+static int put_owned(void *ctx, rec_t *rec, lerr_t *e) {
+    int rc = put(ctx, rec, e);
+    rec_destroy(&rec);
+    return rc;
+}
+
+static int expand_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
+    return choices_expand(*in, index, put_owned, r, e);
+}
+
+static int join_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
+    const char *part;
+    size_t n;
+    bool has_part = rec_get_str(*in, "part", &part, &n) == 0;
+    if (index % 2 == 0) {
+        if (has_part && !(n == 7 && !memcmp(part, "context", 7)))
+            return lerr_set(e, EXIT_DATA, "expected a \"context\" record (records come in context/whole pairs)");
+        r->held = *in;
+        *in = NULL;
+        return 0;
+    }
+    rec_t *pair = pair_join(r->held, *in, e);
+    rec_destroy(&r->held);
+    return pair ? put_owned(r, pair, e) : -1;
+}
+
 int main(int argc, char **argv) {
     opts_t o;
     parse(&o, argc, argv);
@@ -486,6 +521,11 @@ int main(int argc, char **argv) {
         each_record(&r, in, ll_record);
         break;
     case M_CANVAS: each_record(&r, in, canvas_record); break;
+    case M_EXPAND: each_record(&r, in, expand_record); break;
+    case M_JOIN:
+        each_record(&r, in, join_record);
+        if (r.held) cli_dief(&o.cli, EXIT_DATA, "odd number of records: a context without its whole");
+        break;
     case M_REDUCE:
         if (!(r.red = reducer_new(&e))) cli_die(&o.cli, &e);
         each_record(&r, in, reduce_record);
