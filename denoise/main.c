@@ -26,7 +26,7 @@ typedef struct {
     int mode;
     const char *model_dir, *policy;
     sampler_opts_t so;
-    bool steps_set, block_set;
+    bool steps_set, block_set, gen_set;
     int batch, threads;
 } opts_t;
 
@@ -90,7 +90,7 @@ static double num_arg(opts_t *o, const char *name, const char *arg) {
 static void parse_one(opts_t *o, int c, const char *arg) {
     switch (c) {
     case O_MODEL: o->model_dir = arg; break;
-    case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); break;
+    case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->gen_set = true; break;
     case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
     case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
     case O_REMASK: o->policy = arg; break;
@@ -222,7 +222,7 @@ int main(int argc, char **argv) {
     lerr_t e = {0};
     rm_policy_t *pol = rm_policy_new(o.policy, &e);
     if (!pol) cli_usage_error(&o.cli, "%s", e.msg);
-    if (o.mode == MODE_GEN && (o.steps_set || o.block_set)) {
+    if (o.mode == MODE_GEN && o.gen_set) { /* canvas records bring their own length */
         sampler_opts_t so;
         if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
     }

@@ -22,9 +22,9 @@ void attention(float *out, const float *q, const float *k, const float *v, int L
     for (int h = 0; h < Hq; h++) {
         int kh = h / group;
         float *p = probs_out ? probs_out + (size_t)h * L * L : att;
-        sgemm_nt(L, L, hd, scale, q + (size_t)h * hd, qs, k + (size_t)kh * hd, ks, 0.0f, p, L);
+        kgemm_nt(L, L, hd, scale, q + (size_t)h * hd, qs, k + (size_t)kh * hd, ks, 0.0f, p, L);
         masked_softmax(p, L, keep);
-        sgemm_nn(L, hd, L, 1.0f, p, L, v + (size_t)kh * hd, ks, 0.0f, out + (size_t)h * hd, qs);
+        kgemm_nn(L, hd, L, 1.0f, p, L, v + (size_t)kh * hd, ks, 0.0f, out + (size_t)h * hd, qs);
     }
 }
 

@@ -45,11 +45,13 @@ void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n);
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* Same, plain triple loop in double accumulation (reference for tests; slow). */
 void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
-/* C[M][N] = alpha * A[M][K] · B[N][K]ᵀ + beta * C (f32; leading dimensions given). */
-void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
+/* C[M][N] = alpha * A[M][K] · B[N][K]ᵀ + beta * C (f32; leading dimensions given).
+ * (Not named sgemm_*: OpenBLAS exports internal drivers sgemm_nn/sgemm_nt, and a program
+ * symbol of that name silently replaces them inside the library.) */
+void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 /* C[M][N] = alpha * A[M][K] · B[K][N] + beta * C. */
-void sgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
+void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
 /* ---- elementwise / row ops ---- */

@@ -11,14 +11,14 @@
 #include <cblas.h>
 #include "kernels.h"
 
-void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
+void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb,
                 beta, C, ldc);
 }
 
-void sgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
+void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
@@ -54,7 +54,7 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
     float beta = accumulate ? 1.0f : 0.0f;
     if (M <= 0 || N <= 0) return;
     if (W->type == WT_F32) {
-        sgemm_nt(M, N, K, 1.0f, x, K, W->data, K, beta, y, N);
+        kgemm_nt(M, N, K, 1.0f, x, K, W->data, K, beta, y, N);
         return;
     }
     /* panel rows: ~4 MB of f32, at least 16, at most N */
@@ -71,7 +71,7 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
     for (int n0 = 0; n0 < N; n0 += nb) {
         int nn = N - n0 < nb ? N - n0 : nb;
         convert_parallel(panel, w + (size_t)n0 * K * es, W->type, (size_t)nn * K);
-        sgemm_nt(M, nn, K, 1.0f, x, K, panel, K, beta, y + n0, N);
+        kgemm_nt(M, nn, K, 1.0f, x, K, panel, K, beta, y + n0, N);
     }
     free(panel);
 }

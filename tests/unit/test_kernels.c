@@ -1,0 +1,173 @@
+/* test_kernels.c — the fast CPU kernels against their plain references and closed forms:
+ * bf16/f16 conversions (exact cases, rounding), matmul (f32/bf16/f16, odd shapes, accumulate)
+ * vs the double loop, attention (MHA/GQA, padding mask) vs the double reference, RoPE vs
+ * the rotation formula, RMSNorm, softmax/log-softmax, SwiGLU, the counter RNG's range and
+ * mean, and the parallel-for covering every index once. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "testlib.h"
+#include "kernels.h"
+#include "crng.h"
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static double max_rel(const float *a, const float *b, size_t n) {
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(b[i]) > r) r = fabs(b[i]);
+        if (fabs(a[i] - b[i]) > m) m = fabs(a[i] - b[i]);
+    }
+    return r > 0 ? m / r : m;
+}
+
+static void test_convert(void) {
+    CHECK(bf16_to_f32(0x3f80) == 1.0f, "bf16 1.0");
+    CHECK(f32_to_bf16(1.0f) == 0x3f80, "f32->bf16 1.0");
+    CHECK(f32_to_bf16(1.00390625f) == 0x3f80, "bf16 ties to even (down)");   /* 1 + 2^-8 */
+    CHECK(f32_to_bf16(1.01171875f) == 0x3f82, "bf16 ties to even (up)");     /* 1 + 3*2^-8 */
+    CHECK(isnan(bf16_to_f32(f32_to_bf16(NAN))), "bf16 NaN stays NaN");
+    CHECK(f16_to_f32(0x3c00) == 1.0f && f16_to_f32(0xc000) == -2.0f, "f16 basic values");
+    CHECK(f16_to_f32(0x0001) == ldexpf(1, -24), "f16 smallest subnormal");
+    CHECK(f16_to_f32(0x7bff) == 65504.0f, "f16 max");
+    int bad = 0;
+    for (unsigned h = 0; h < 65536; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue; /* inf/nan */
+        if (f32_to_f16(f16_to_f32((uint16_t)h)) != h) bad++;
+    }
+    CHECK(bad == 0, "f16 round trip of every finite half (%d bad)", bad);
+    CHECK(f32_to_f16(1e6f) == 0x7c00, "f16 overflow to inf");
+}
+
+static void fill_w(void *w, wtype_t t, float *f32, size_t n, unsigned *s) {
+    for (size_t i = 0; i < n; i++) {
+        float v = frand(s);
+        if (t == WT_F32) ((float *)w)[i] = v;
+        else if (t == WT_BF16) ((uint16_t *)w)[i] = f32_to_bf16(v);
+        else ((uint16_t *)w)[i] = f32_to_f16(v);
+        f32[i] = v;
+    }
+}
+
+static void test_matmul(void) {
+    unsigned s = 7;
+    int shapes[][3] = {{1, 1, 1}, {3, 17, 5}, {37, 129, 64}, {5, 300, 2000}};
+    for (int t = 0; t < 3; t++)
+        for (int k = 0; k < 4; k++) {
+            int M = shapes[k][0], N = shapes[k][1], K = shapes[k][2];
+            float *x = malloc(sizeof(float) * M * K), *wf = malloc(sizeof(float) * N * K);
+            void *w = malloc(4 * (size_t)N * K);
+            float *y = malloc(sizeof(float) * M * N), *yr = malloc(sizeof(float) * M * N);
+            for (int i = 0; i < M * K; i++) x[i] = frand(&s);
+            fill_w(w, (wtype_t)t, wf, (size_t)N * K, &s);
+            wtensor_t W = {(wtype_t)t, w, N, K};
+            for (int i = 0; i < M * N; i++) y[i] = yr[i] = frand(&s);
+            matmul(y, x, &W, M, true);
+            matmul_ref(yr, x, &W, M, true);
+            CHECK(max_rel(y, yr, (size_t)M * N) < 1e-5, "matmul %s %dx%dx%d accumulate: rel %g",
+                  wtype_name((wtype_t)t), M, N, K, max_rel(y, yr, (size_t)M * N));
+            matmul(y, x, &W, M, false);
+            matmul_ref(yr, x, &W, M, false);
+            CHECK(max_rel(y, yr, (size_t)M * N) < 1e-5, "matmul %s %dx%dx%d", wtype_name((wtype_t)t), M, N, K);
+            free(x); free(wf); free(w); free(y); free(yr);
+        }
+}
+
+static void test_attention(void) {
+    unsigned s = 11;
+    int cfgs[][4] = {{9, 4, 4, 8}, {16, 6, 2, 4}, {5, 3, 1, 6}}; /* L, Hq, Hkv, hd */
+    for (int c = 0; c < 3; c++)
+        for (int masked = 0; masked < 2; masked++) {
+            int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3];
+            size_t nq = (size_t)L * Hq * hd, nk = (size_t)L * Hkv * hd;
+            float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *o = malloc(4 * nq),
+                  *orf = malloc(4 * nq), *att = malloc(4 * (size_t)L * L);
+            uint8_t keep[64];
+            for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
+            for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
+            for (int j = 0; j < L; j++) keep[j] = !masked || j >= 2;
+            attention(o, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL, att, NULL);
+            attention_ref(orf, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL);
+            CHECK(max_rel(o, orf, nq) < 1e-5, "attention L%d Hq%d Hkv%d hd%d mask%d: rel %g", L, Hq, Hkv,
+                  hd, masked, max_rel(o, orf, nq));
+            if (masked) { /* padding keys must not matter: change them, output unchanged */
+                for (int d = 0; d < Hkv * hd; d++) { k[d] = 100; v[d] = -100; }
+                attention(orf, q, k, v, L, Hq, Hkv, hd, keep, att, NULL);
+                CHECK(max_rel(o, orf, nq) < 1e-6, "padding keys are hidden");
+            }
+            free(q); free(k); free(v); free(o); free(orf); free(att);
+        }
+}
+
+static void test_rope(void) {
+    int L = 7, H = 2, hd = 8;
+    float c[7 * 4], sn[7 * 4], x[7 * 2 * 8], x0[7 * 2 * 8];
+    unsigned s = 3;
+    rope_tables(c, sn, L, hd, 500000.0);
+    for (int i = 0; i < L * H * hd; i++) x[i] = x0[i] = frand(&s);
+    rope_apply(x, L, H, hd, c, sn, NULL);
+    double err = 0;
+    for (int t = 0; t < L; t++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < hd / 2; i++) {
+                double a = t / pow(500000.0, 2.0 * i / hd);
+                const float *v = x0 + (t * H + h) * hd;
+                double r0 = v[i] * cos(a) - v[i + hd / 2] * sin(a), r1 = v[i + hd / 2] * cos(a) + v[i] * sin(a);
+                err = fmax(err, fmax(fabs(r0 - x[(t * H + h) * hd + i]), fabs(r1 - x[(t * H + h) * hd + i + hd / 2])));
+            }
+    CHECK(err < 1e-6, "rope half-split matches the rotation formula (err %g)", err);
+}
+
+static void test_rows(void) {
+    float x[2 * 5] = {1, 2, 3, 4, 5, -1, 0, 1, 0, -INFINITY}, y[10], w[5] = {1, 2, 1, 0.5f, 1};
+    wtensor_t W = {WT_F32, w, 1, 5};
+    rmsnorm(y, x, &W, 1, 5, 1e-5f);
+    double r = 1 / sqrt((1 + 4 + 9 + 16 + 25) / 5.0 + 1e-5);
+    CHECK_NEAR(y[1], 2 * r * 2, 1e-6, "rmsnorm weighted value");
+    memcpy(y, x, sizeof x);
+    softmax_rows(y, 2, 5);
+    double s = 0;
+    for (int i = 0; i < 5; i++) s += y[i];
+    CHECK_NEAR(s, 1, 1e-6, "softmax sums to 1");
+    CHECK(y[9] == 0, "softmax of -inf is 0");
+    CHECK_NEAR(y[4] / y[3], exp(1), 1e-5, "softmax ratio");
+    memcpy(y, x, sizeof x);
+    log_softmax_rows(y, 1, 5);
+    CHECK_NEAR(y[0], 1 - log(exp(1) + exp(2) + exp(3) + exp(4) + exp(5)), 1e-5, "log-softmax");
+    float g[3] = {0, 1, -2}, u[3] = {3, 3, 3}, o[3];
+    swiglu(o, g, u, 3);
+    CHECK_NEAR(o[1], 1 / (1 + exp(-1)) * 3, 1e-6, "swiglu");
+    CHECK(o[0] == 0, "swiglu(0) = 0");
+}
+
+static void mark(int i, void *arg) { ((int *)arg)[i]++; }
+
+static void test_misc(void) {
+    int hits[1000] = {0}, ok = 1;
+    kern_parallel_for(1000, mark, hits);
+    for (int i = 0; i < 1000; i++) ok &= hits[i] == 1;
+    CHECK(ok, "parallel_for runs every index exactly once");
+    double sum = 0, mn = 1, mx = 0;
+    for (int i = 0; i < 100000; i++) {
+        double u = crng_u01(42, CRNG_GUMBEL, 1, 2, 3, (uint64_t)i);
+        sum += u;
+        mn = fmin(mn, u);
+        mx = fmax(mx, u);
+    }
+    CHECK(mn > 0 && mx < 1, "crng in (0,1)");
+    CHECK(fabs(sum / 100000 - 0.5) < 0.005, "crng mean %g ~ 0.5", sum / 100000);
+    CHECK(crng_u01(1, 1, 0, 0, 0, 0) != crng_u01(2, 1, 0, 0, 0, 0), "seed changes draws");
+}
+
+int main(void) {
+    test_convert();
+    test_matmul();
+    test_attention();
+    test_rope();
+    test_rows();
+    test_misc();
+    return TEST_SUMMARY();
+}
