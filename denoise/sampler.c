@@ -212,6 +212,13 @@ static int find_cand(const rm_cand_t *c, int n, int pos) {
     return -1;
 }
 
+static bool block_has_mask(const run_t *r, int bs, int be) {
+    for (int j = 0; j < r->cb->B; j++)
+        for (int p = bs; p < be; p++)
+            if (r->cb->x[(size_t)j * r->cb->L + p] == r->m->cfg.mask_token_id) return true;
+    return false;
+}
+
 static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb, lerr_t *e) {
     canvas_batch_t *cb = r->cb;
     int B = cb->B, L = cb->L, mask = r->m->cfg.mask_token_id, nc = 0;
@@ -233,9 +240,11 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
             .block = blk, .n_blocks = r->o->gen_length / r->o->block_length, .block_step = bi,
             .steps_per_block = spb, .block_start = bs - pad, .block_end = be - pad,
             .prompt_len = r->Lp - pad, .canvas_len = L - pad, .n_masked = masked,
-            .n_commit = r->sched[j * spb + bi]};
+            .n_commit = bi < spb ? r->sched[j * spb + bi] : 1};
         int k = rm_policy_select(r->pol, &st, r->cand + c0, n, r->chosen, e);
         if (k < 0) return -1;
+        if (k == 0 && n > 0 && rm_policy_adaptive(r->pol))
+            return lerr_set(e, EXIT_PEER, "adaptive remask policy '%s' committed no position", rm_policy_name(r->pol));
         for (int i = 0; i < k; i++) {
             int p = r->chosen[i] + pad, ci = find_cand(r->cand + c0, n, r->chosen[i]);
             if (ci < 0) return lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r->chosen[i]);
@@ -266,7 +275,8 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
     for (int blk = 0; blk < nb; blk++) {
         int bs = r.Lp + blk * o->block_length, be = bs + o->block_length;
         block_schedule(&r, bs, be, spb);
-        for (int i = 0; i < spb; i++, step++) {
+        /* adaptive policies (threshold decoding) step until the block has no masks */
+        for (int i = 0; rm_policy_adaptive(pol) ? block_has_mask(&r, bs, be) : i < spb; i++, step++) {
             if (one_step(&r, step, blk, i, bs, be, spb, e)) goto out;
             cb->steps_done = step + 1;
             if (progress) progress(step + 1, o->steps, arg);

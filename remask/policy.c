@@ -17,11 +17,14 @@ typedef enum { POL_LOW_CONFIDENCE, POL_RANDOM } pol_kind_t;
 struct rm_policy {
     pol_kind_t kind;
     const char *name;
+    const rm_ops_t *ops;  /* external policies (rm_policy_from_ops); NULL for built-ins */
+    void *self;
+    char *own_name;
 };
 
 static const char *const POLICY_NAMES[] = {"low_confidence", "random", NULL};
 
-const char *const *rm_policy_list(void) { return POLICY_NAMES; }
+const char *const *rm_policy_list(void) { return rm_all_names(); }
 
 rm_policy_t *rm_policy_new(const char *name, lerr_t *e) {
     for (int i = 0; POLICY_NAMES[i]; i++) {
@@ -32,12 +35,18 @@ rm_policy_t *rm_policy_new(const char *name, lerr_t *e) {
         p->name = POLICY_NAMES[i];
         return p;
     }
-    lerr_set(e, EXIT_USAGE, "unknown remasking policy '%s' (known: low_confidence, random)", name);
+    lerr_t xe = {0};
+    rm_policy_t *x = rm_ext_new(name, &xe);  /* remask/registry.c */
+    if (x) return x;
+    if (xe.code) { if (e) *e = xe; return NULL; }
+    lerr_set(e, EXIT_USAGE, "unknown remasking policy '%s' (see remask --list)", name);
     return NULL;
 }
 
 void rm_policy_destroy(rm_policy_t **p) {
     if (!p || !*p) return;
+    if ((*p)->ops && (*p)->ops->destroy) (*p)->ops->destroy((*p)->self);
+    free((*p)->own_name);
     free(*p);
     *p = NULL;
 }
@@ -58,6 +67,7 @@ static int by_key_desc(const void *a, const void *b) {
 
 int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cands, int n,
                      int32_t *out, lerr_t *e) {
+    if (p->ops) return p->ops->select(p->self, st, cands, n, out, e);
     if (n <= 0) return 0;
     ranked_t *r = malloc((size_t)n * sizeof *r);
     if (!r) return lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -77,3 +87,20 @@ int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cand
     free(r);
     return k;
 }
+
+rm_policy_t *rm_policy_from_ops(const rm_ops_t *ops, void *self, const char *name, lerr_t *e) {
+    rm_policy_t *p = calloc(1, sizeof *p);
+    char *nm = strdup(name);
+    if (!p || !nm) {
+        free(p); free(nm);
+        if (ops->destroy) ops->destroy(self);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
+    p->ops = ops;
+    p->self = self;
+    p->name = p->own_name = nm;
+    return p;
+}
+
+bool rm_policy_adaptive(const rm_policy_t *p) { return p->ops && p->ops->adaptive; }

@@ -14,6 +14,7 @@
 #ifndef LLADA_REMASK_H
 #define LLADA_REMASK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "lerr.h"
 
@@ -59,5 +60,28 @@ const char *const *rm_policy_list(void);
  * policies return min(n_commit, n)), or -1 with `e` set. */
 int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cands, int n,
                      int32_t *out, lerr_t *e);
+
+/* ---- policies defined outside policy.c: one file per policy (remask/registry.c lists them)
+ * and the remote client (remask/remote.h). A policy is a table of operations plus a state. */
+typedef struct {
+    /* adaptive: commits a variable number of positions per step (possibly more than
+     * n_commit, at least one while candidates remain); the sampler then loops each block
+     * until it has no masks instead of following the fixed schedule. */
+    bool adaptive;
+    int (*select)(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
+                  int32_t *out, lerr_t *e);
+    void (*destroy)(void *self);  /* may be NULL */
+} rm_ops_t;
+
+/* Wrap ops + self into a policy named `name` (copied). Takes ownership of self, which is
+ * destroyed with the policy (also when this fails). NULL on OOM. */
+rm_policy_t *rm_policy_from_ops(const rm_ops_t *ops, void *self, const char *name, lerr_t *e);
+/* True when the policy commits a variable number of positions per step (see rm_ops_t). */
+bool rm_policy_adaptive(const rm_policy_t *p);
+/* remask/registry.c: create an external policy from "name" or "name:PARAM"; NULL with
+ * e->code == 0 when the name is not an external policy, NULL with e set on bad PARAM. */
+rm_policy_t *rm_ext_new(const char *name, lerr_t *e);
+/* Every policy name (built-in and external), NULL-terminated. */
+const char *const *rm_all_names(void);
 
 #endif

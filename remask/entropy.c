@@ -1,0 +1,29 @@
+/* entropy.c — Dream's `entropy` order (llada.md §4.5): commit the n_commit positions whose
+ * predictive distribution has the lowest entropy (Dream ranks by negative entropy;
+ * rm_cand_t.entropy, nats, unmodified distribution). Fixed schedule; ties to the lower
+ * position. */
+#include <stdlib.h>
+#include "policies.h"
+#include "rank.h"
+
+static double negent_key(const rm_cand_t *c) { return -(double)c->entropy; }
+
+static int entropy_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
+                          int32_t *out, lerr_t *e) {
+    (void)self;
+    if (n <= 0) return 0;
+    rm_ranked_t *r = rm_rank(cands, n, negent_key, e);
+    if (!r) return -1;
+    int k = st->n_commit < n ? st->n_commit : n;
+    if (k < 0) k = 0;
+    for (int i = 0; i < k; i++) out[i] = r[i].pos;
+    free(r);
+    return k;
+}
+
+static const rm_ops_t ENTROPY_OPS = {.adaptive = false, .select = entropy_select, .destroy = NULL};
+
+rm_policy_t *rm_entropy_new(const char *param, lerr_t *e) {
+    if (param) { lerr_set(e, EXIT_USAGE, "policy entropy takes no parameter"); return NULL; }
+    return rm_policy_from_ops(&ENTROPY_OPS, NULL, "entropy", e);
+}

@@ -1,0 +1,25 @@
+/* policies.h — constructors of the policies beyond the paper, one file each:
+ *
+ *   threshold[:T]   Fast-dLLM threshold parallel decoding (threshold.c), T default 0.9
+ *   factor[:F]      Fast-dLLM factor rule (factor.c), F default 1.0
+ *   topk_margin     Dream's margin order: top-1 minus top-2 probability (margin.c)
+ *   entropy         Dream's entropy order: lowest entropy first (entropy.c)
+ *   eb[:GAMMA]      entropy-bounded sampler, EB-Sampler (eb.c), GAMMA default 0.01
+ *
+ * threshold, factor and eb are adaptive (rm_ops_t.adaptive): they commit a variable number
+ * of positions per step and denoise loops each block until it is filled, so the number of
+ * forward passes (NFE, reported in every result record) is what they save. topk_margin and
+ * entropy follow the fixed linear schedule (n_commit). `param` is the text after ':' or NULL.
+ */
+#ifndef LLADA_REMASK_POLICIES_H
+#define LLADA_REMASK_POLICIES_H
+
+#include "remask.h"
+
+rm_policy_t *rm_threshold_new(const char *param, lerr_t *e);
+rm_policy_t *rm_factor_new(const char *param, lerr_t *e);
+rm_policy_t *rm_margin_new(const char *param, lerr_t *e);
+rm_policy_t *rm_entropy_new(const char *param, lerr_t *e);
+rm_policy_t *rm_eb_new(const char *param, lerr_t *e);
+
+#endif

@@ -1,0 +1,37 @@
+/* rank.c — sort candidates by a policy key (see rank.h) and parse policy parameters. */
+#include <math.h>
+#include <stdlib.h>
+#include "rank.h"
+#include "cli.h"
+
+static int by_key_desc(const void *a, const void *b) {
+    const rm_ranked_t *x = a, *y = b;
+    if (x->key > y->key) return -1;
+    if (x->key < y->key) return 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+rm_ranked_t *rm_rank(const rm_cand_t *cands, int n, double (*key)(const rm_cand_t *), lerr_t *e) {
+    rm_ranked_t *r = malloc((size_t)n * sizeof *r);
+    if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory ranking %d candidates", n); return NULL; }
+    for (int i = 0; i < n; i++) {
+        double k = key(&cands[i]);
+        r[i].key = isnan(k) ? -INFINITY : k;
+        r[i].pos = cands[i].pos;
+        r[i].idx = i;
+    }
+    qsort(r, (size_t)n, sizeof *r, by_key_desc);
+    return r;
+}
+
+int rm_param(const char *name, const char *param, double def, double lo, double hi, double *out,
+             lerr_t *e) {
+    if (!param) { *out = def; return 0; }
+    bool ok;
+    double v = cli_parse_double(param, &ok);
+    if (!ok || !isfinite(v) || v < lo || v > hi)
+        return lerr_set(e, EXIT_USAGE, "policy %s: parameter must be a number in [%g, %g], got '%s'",
+                        name, lo, hi, param);
+    *out = v;
+    return 0;
+}
