@@ -156,4 +156,18 @@ for name, args, data in cases:
     other = raw_records(run(args + ["--seed", "12"] + IDS, data).stdout)
     if name != "canvas":
         check([x[1] for x in other] != [x[1] for x in one], f"another seed gives other draws ({name})")
+
+# ---------------------------------------------------------------- the documented Python reader
+import re, tempfile
+doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "data-prep.md")).read()
+reader = re.findall(r"```python\n(.*?)```", doc, re.S)[0]
+ns = {}
+exec(reader, ns)
+d = tempfile.mkdtemp()
+for i in range(2):
+    run(["--pretrain", "--length", "64", "--seed", "2", "--shard", f"{i}/2", "-o", f"{d}/train-{i}.mp.lz4"] + IDS, docs_in)
+got = sorted((r["group"], ns["arr"](r["x0"]).tolist(), ns["arr"](r["xt"]).tolist()) for r in ns["masked_records"](d + "/train-*.mp.lz4"))
+want_recs = sorted((r["group"], arr(r["x0"]).tolist(), arr(r["xt"]).tolist())
+                   for r, _ in raw_records(run(["--pretrain", "--length", "64", "--seed", "2"] + IDS, docs_in).stdout))
+check(len(got) > 10 and got == want_recs, "docs/data-prep.md reader reads the lz4 shards")
 summary()
