@@ -17,15 +17,37 @@ static int push_toks(tdata_t *d, const int32_t *t, size_t n)
     return 0;
 }
 
+/* xt of a record: the "xt" field, or x0 with mask_id where the "mask" bitmap (mask --bitmap:
+ * bit i of byte i/8, little bit order) is set. Returns a malloc'd copy or NULL with e set. */
+static int32_t *get_xt(const rec_t *r, const tensor_t *x0, int32_t mask_id, size_t idx, lerr_t *e)
+{
+    size_t n = x0->numel;
+    int32_t *xt = malloc(n * sizeof(int32_t));
+    if (!xt) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    tensor_t *t = rec_tensor(r, "xt"), *bm;
+    if (t && t->dtype == DT_I32 && t->ndim == 1 && t->numel == n) {
+        memcpy(xt, t->data, n * sizeof(int32_t));
+        return xt;
+    }
+    if (!t && (bm = rec_tensor(r, "mask")) && bm->dtype == DT_U8 && bm->numel == (n + 7) / 8) {
+        const uint8_t *b = bm->data;
+        const int32_t *x = x0->data;
+        for (size_t i = 0; i < n; i++) xt[i] = (b[i / 8] >> (i % 8)) & 1 ? mask_id : x[i];
+        return xt;
+    }
+    free(xt);
+    lerr_set(e, EXIT_DATA, "record %zu: needs \"xt\" (i4, the length of x0) or a \"mask\" bitmap", idx);
+    return NULL;
+}
+
 static int add_masked(tdata_t *d, const rec_t *r, size_t idx, lerr_t *e)
 {
-    tensor_t *x0 = rec_need_tensor(r, "x0", DT_I32, 1, e), *xt;
-    if (!x0 || !(xt = rec_need_tensor(r, "xt", DT_I32, 1, e)))
-        return lerr_wrap(e, "record %zu", idx);
+    tensor_t *x0 = rec_need_tensor(r, "x0", DT_I32, 1, e);
+    if (!x0) return lerr_wrap(e, "record %zu", idx);
     int64_t pl = 0, al = -1;
     double p;
-    if (x0->numel != xt->numel || x0->numel < 2 || x0->numel > (1 << 20))
-        return lerr_set(e, EXIT_DATA, "record %zu: x0 and xt must have the same length >= 2", idx);
+    if (x0->numel < 2 || x0->numel > (1 << 20))
+        return lerr_set(e, EXIT_DATA, "record %zu: x0 must have 2 to 2^20 tokens", idx);
     if (rec_get_f64(r, "p", &p) != 0 || !(p > 0 && p <= 1))
         return lerr_set(e, EXIT_DATA, "record %zu: \"p\" must be a number in (0, 1]", idx);
     int rc1 = rec_get_int(r, "prompt_len", &pl), rc2 = rec_get_int(r, "answer_len", &al);
@@ -39,10 +61,10 @@ static int add_masked(tdata_t *d, const rec_t *r, size_t idx, lerr_t *e)
         if (!q) return lerr_set(e, EXIT_INTERNAL, "out of memory");
         d->recs = q; d->cap_recs = cap;
     }
-    tmasked_t m = {malloc(x0->nbytes), malloc(xt->nbytes), (int)x0->numel, (int)pl, (int)al, p};
-    if (!m.x0 || !m.xt) { free(m.x0); free(m.xt); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+    tmasked_t m = {malloc(x0->nbytes), NULL, (int)x0->numel, (int)pl, (int)al, p};
+    if (!m.x0) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    if (!(m.xt = get_xt(r, x0, d->mask_id, idx, e))) { free(m.x0); return -1; }
     memcpy(m.x0, x0->data, x0->nbytes);
-    memcpy(m.xt, xt->data, xt->nbytes);
     d->recs[d->n_recs++] = m;
     return 0;
 }

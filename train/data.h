@@ -27,11 +27,12 @@ typedef struct {
     tmasked_t *recs;
     size_t n_recs, cap_recs;
     size_t n_records;       /* input records seen (both kinds) */
+    int32_t mask_id;        /* set before reading: expands "mask" bitmaps (mask --bitmap) */
 } tdata_t;
 
 /* Read every record of `in` into d (zero-initialised by the caller). Records of kind "tokens"
  * (field "tokens": i4) extend the corpus, followed by `sep` when sep >= 0; records of kind
- * "masked" are stored. Mixing the two kinds, other kinds, or bad fields are EXIT_DATA errors
+ * "masked" are stored (xt given, or rebuilt from a "mask" bitmap with d->mask_id). Mixing the two kinds, other kinds, or bad fields are EXIT_DATA errors
  * naming the record index. Returns 0 or -1 with e set. */
 int tdata_read(tdata_t *d, rstream_t *in, int32_t sep, lerr_t *e);
 /* Largest token id in the data (-1 if empty), for checking against the vocabulary. */

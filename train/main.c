@@ -431,6 +431,7 @@ int main(int argc, char **argv)
     r.bc.noise.mask_id = t.cfg.mask_token_id;
     if (o.objective == OBJ_DIFFUSION && (t.cfg.mask_token_id < 0 || t.cfg.mask_token_id >= t.cfg.embedding_size))
         cli_dief(&c, EXIT_DATA, "the model's mask_token_id %d is outside its vocabulary", t.cfg.mask_token_id);
+    r.train.mask_id = t.cfg.mask_token_id;
     read_data(&c, c.input, o.sep_eos ? t.cfg.eos_token_id : -1, &r.train);
     if (o.eval) read_data(&c, o.eval, o.sep_eos ? t.cfg.eos_token_id : -1, &r.eval);
     if (r.eval.n_recs) cli_dief(&c, EXIT_DATA, "%s: --eval takes tokens records", o.eval);

@@ -33,6 +33,13 @@ check "AR overfits a fixed batch" train "${TINY[@]}" --objective ar --steps 300 
 read -r f l < <(first_last "$TMP/a.csv")
 check "AR loss $f -> $l" awk -v f="$f" -v l="$l" 'BEGIN{exit !(l < 0.02 * f)}'
 
+# mask's pretraining records (xt, and the --bitmap form) train the same
+mask --pretrain --mask-id 31 --eos-id 30 --length 16 --crop 0.2 -i "$TMP/corpus.mp" -o "$TMP/pre.mp"
+mask --pretrain --mask-id 31 --eos-id 30 --length 16 --crop 0.2 --bitmap -i "$TMP/corpus.mp" -o "$TMP/preb.mp"
+check "trains on mask --pretrain records" train "${TINY[@]}" --steps 20 --out "$TMP/mp" -i "$TMP/pre.mp"
+check "trains on mask --bitmap records" train "${TINY[@]}" --steps 20 --out "$TMP/mpb" -i "$TMP/preb.mp"
+check "bitmap and xt records give the same model" cmp "$TMP/mp/model.safetensors" "$TMP/mpb/model.safetensors"
+
 # 2. resume == uninterrupted (corpus mode: windows and masks are keyed by step)
 common=("${TINY[@]}" --seq 16 --steps 40 --save-every 7 -i "$TMP/corpus.mp")
 check "uninterrupted run" train "${common[@]}" --out "$TMP/full"
