@@ -79,7 +79,11 @@ static int make_row(const tbatch_cfg_t *c, const int32_t *x0, const int32_t *xt,
 
 static int make_corpus(const tbatch_cfg_t *c, const tdata_t *d, int64_t step, tbatch_t *b, lerr_t *e)
 {
-    int T = c->T, W = c->objective == OBJ_AR ? T + 1 : T;
+    /* LLaDA's "1% of batches cropped to a random length": the whole batch, keyed by step */
+    bool crop;
+    int T = (int)noise_crop(&c->noise, (uint64_t)step, (size_t)c->T, &crop);
+    if (T < 2) T = 2;
+    int W = c->objective == OBJ_AR ? T + 1 : T;
     if (d->n_toks < (size_t)W + 1)
         return lerr_set(e, EXIT_DATA, "the token corpus (%zu tokens) is shorter than one window "
                         "of %d tokens", d->n_toks, W + 1);

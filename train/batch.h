@@ -7,7 +7,9 @@
  *   positions · B) on targets in the answer, i.e. the mean next-token CE.
  * Token corpora: row r of step s is a window of the corpus at an offset drawn from
  * (seed, unit = s·B + r), masked with mask/'s noise_pretrain keyed the same way, so a step's
- * batch depends only on (seed, step): resuming reproduces the uninterrupted run.
+ * batch depends only on (seed, step): resuming reproduces the uninterrupted run. A fraction
+ * noise.crop_frac of batches (LLaDA: 1%) use windows of a random length U{2..T} instead
+ * (mask's noise_crop keyed by the step), so the model also sees short sequences.
  */
 #ifndef LLADA_TRAIN_BATCH_H
 #define LLADA_TRAIN_BATCH_H
@@ -20,7 +22,7 @@ enum { OBJ_DIFFUSION = 0, OBJ_AR = 1 };
 typedef struct {
     int objective;
     int B, T;             /* rows per batch; window length for token corpora */
-    noise_cfg_t noise;    /* seed, eps, mask id (crop_frac is forced to 0: fixed-shape batches) */
+    noise_cfg_t noise;    /* seed, eps, mask id, crop_frac (per batch, see above) */
 } tbatch_cfg_t;
 
 typedef struct {

@@ -44,6 +44,7 @@ static const char HELP[] =
     "  --seq T (128)         window length cut from a token corpus\n"
     "  --sep-eos             append EOS after each tokens record of the corpus\n"
     "  --eps X (0.001)       minimum mask probability p = (1-eps)t + eps\n"
+    "  --crop F (0.01)       fraction of corpus batches cut to a random length U{2..T}\n"
     "  --seed N (1)          seed of initialisation, windows and masks\n"
     "Optimiser:\n"
     "  --steps N (1000)  --lr X (1e-3)  --min-lr X (lr/10)  --warmup N (steps/20)\n"
@@ -67,7 +68,7 @@ typedef struct {
         eval_windows;
     llada_config_t mc;         /* model flags */
     int have_vocab, have_mask, have_eos, have_bos, have_kv, have_mlp, have_maxseq;
-    double eps, init_std, time_limit, eval_bytes;
+    double eps, crop, init_std, time_limit, eval_bytes;
     int64_t stop_after;
     uint64_t seed;
     adamw_cfg_t opt;
@@ -78,7 +79,7 @@ enum { O_OUT = CLI_OPT__LAST, O_CONFIG, O_DMODEL, O_NLAYERS, O_NHEADS, O_NKV, O_
        O_THETA, O_MAXSEQ, O_MASKID, O_EOSID, O_BOSID, O_INITSTD, O_TOK, O_INIT, O_RESUME,
        O_OBJ, O_BATCH, O_SEQ, O_SEPEOS, O_EPS, O_SEED, O_STEPS, O_LR, O_MINLR, O_WARMUP,
        O_WD, O_B1, O_B2, O_CLIP, O_SAVE, O_LOG, O_LOGEVERY, O_THREADS, O_TIME, O_EVAL,
-       O_EVALEVERY, O_EVALMC, O_EVALWIN, O_EVALBYTES, O_STOPAFTER };
+       O_EVALEVERY, O_EVALMC, O_EVALWIN, O_EVALBYTES, O_STOPAFTER, O_CROP };
 
 static const struct option LONGOPTS[] = {
     {"out", required_argument, 0, O_OUT}, {"config", required_argument, 0, O_CONFIG},
@@ -102,6 +103,7 @@ static const struct option LONGOPTS[] = {
     {"eval", required_argument, 0, O_EVAL}, {"eval-every", required_argument, 0, O_EVALEVERY},
     {"eval-mc", required_argument, 0, O_EVALMC}, {"eval-windows", required_argument, 0, O_EVALWIN},
     {"eval-bytes", required_argument, 0, O_EVALBYTES}, {"stop-after", required_argument, 0, O_STOPAFTER},
+    {"crop", required_argument, 0, O_CROP},
     CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static volatile sig_atomic_t g_stop;
@@ -179,6 +181,7 @@ static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a)
     case O_EVALMC: o->eval_mc = (int)need_int(c, "eval-mc", a, 1, 4096); break;
     case O_EVALWIN: o->eval_windows = (int)need_int(c, "eval-windows", a, 0, INT32_MAX); break;
     case O_EVALBYTES: o->eval_bytes = need_num(c, "eval-bytes", a, 1, 1e15); break;
+    case O_CROP: o->crop = need_num(c, "crop", a, 0, 1); break;
     case O_STOPAFTER: o->stop_after = need_int(c, "stop-after", a, 1, INT64_MAX / 2); break;
     default:
         if (!cli_common_option(c, opt, a, HELP)) cli_usage_error(c, "unknown option");
@@ -191,7 +194,7 @@ static void parse_args(cli_t *c, opts_t *o, int argc, char **argv)
     llada_config_default(&o->mc);
     o->mc.d_model = 256; o->mc.n_layers = 4; o->mc.n_heads = 4; o->mc.rope_theta = 10000.0;
     o->B = 16; o->T = 128; o->threads = 1; o->save_every = 200; o->log_every = 10;
-    o->eval_mc = 8; o->eps = 1e-3; o->seed = 1; o->init_std = 0.02;
+    o->eval_mc = 8; o->eps = 1e-3; o->crop = 0.01; o->seed = 1; o->init_std = 0.02;
     adamw_cfg_default(&o->opt);
     int opt;
     while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1)
@@ -428,6 +431,7 @@ int main(int argc, char **argv)
     noise_cfg_default(&r.bc.noise);
     r.bc.noise.seed = o.seed;
     r.bc.noise.eps = o.eps;
+    r.bc.noise.crop_frac = o.crop;
     r.bc.noise.mask_id = t.cfg.mask_token_id;
     if (o.objective == OBJ_DIFFUSION && (t.cfg.mask_token_id < 0 || t.cfg.mask_token_id >= t.cfg.embedding_size))
         cli_dief(&c, EXIT_DATA, "the model's mask_token_id %d is outside its vocabulary", t.cfg.mask_token_id);
