@@ -41,12 +41,22 @@ static int expand_one(const rec_t *in, uint64_t q, int64_t j, int64_t answer, co
     return emit(arg, b, e);
 }
 
+/* {"prompt": str, "answer": str}: one pair, choice 0. */
+static int expand_pair(const rec_t *in, uint64_t q, choice_emit_fn emit, void *arg, lerr_t *e) {
+    const char *pr, *an;
+    size_t np, na;
+    if (rec_get_str(in, "prompt", &pr, &np) || rec_get_str(in, "answer", &an, &na))
+        return lerr_set(e, EXIT_DATA, "need {\"context\", \"choices\", \"answer\"} or {\"prompt\": str, \"answer\": str}");
+    return expand_one(in, q, 0, 0, pr, np, an, na, emit, arg, e);
+}
+
 int choices_expand(const rec_t *in, uint64_t q, choice_emit_fn emit, void *arg, lerr_t *e) {
     const char *ctx;
     size_t nc;
     int64_t answer;
     const uint8_t *mp;
     size_t len;
+    if (!rec_has(in, "choices")) return expand_pair(in, q, emit, arg, e);
     if (rec_get_str(in, "context", &ctx, &nc)) return lerr_set(e, EXIT_DATA, "question needs a \"context\" string");
     if (rec_get_int(in, "answer", &answer)) return lerr_set(e, EXIT_DATA, "question needs an integer \"answer\"");
     if (rec_get_raw(in, "choices", &mp, &len)) return lerr_set(e, EXIT_DATA, "question needs a \"choices\" array of strings");

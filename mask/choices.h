@@ -5,6 +5,7 @@
  * "question", "choice", "answer" and "part" ("context" / "whole"). As lm-eval's _encode_pair,
  * trailing whitespace of the context moves to the front of the continuation, and the answer
  * tokens are whole[len(context tokens):] (pair_join), so the split is the tokenizer's own.
+ * A record {"prompt": str, "answer": str} is one pair (choice 0, answer 0).
  */
 #ifndef LLADA_MASK_CHOICES_H
 #define LLADA_MASK_CHOICES_H

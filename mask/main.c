@@ -26,7 +26,7 @@ typedef struct {
     noise_cfg_t nc;
     const char *model;
     int64_t mask_id, eos_id, sep;   /* -1: from the model / none */
-    bool sep_none, drop_last, skip_long, bitmap;
+    bool sep_none, drop_last, skip_long, bitmap, text;
     size_t length, pad_batch, mc, batch, gen_length;
     bool length_set, batch_set;
     uint64_t shard_i, shard_n;
@@ -67,12 +67,15 @@ static const char HELP[] =
     "      --bitmap          pretrain/sft: write the mask as a bit array \"mask\" (u1,\n"
     "                        ceil(L/8) bytes, LSB first) instead of \"xt\": half the bytes\n"
     "      --lz4-level N     level of *.mp.lz4 outputs: 0 fast (default), <0 faster\n"
+    "      --text            reduce/choose: tab-separated lines on stdout instead of records\n"
+    "                        (reduce: group bound se answer_len [id]; choose: question\n"
+    "                        pred answer correct|wrong, then: accuracy A C/N)\n"
     "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (mask). Recipes: docs/data-prep.md.\n";
 
 enum { O_PRETRAIN = CLI_OPT__LAST, O_EXPAND, O_JOIN, O_SFT, O_LIKELIHOOD, O_CANVAS, O_REDUCE, O_CHOOSE, O_MODEL,
        O_MASKID, O_EOSID, O_SEED, O_STREAM, O_SHARD, O_LENGTH, O_EPS, O_CROP, O_SEP, O_DROPLAST,
-       O_PADBATCH, O_SKIPLONG, O_MC, O_BATCH, O_GENLEN, O_BITMAP, O_LZ4LEVEL };
+       O_PADBATCH, O_SKIPLONG, O_MC, O_BATCH, O_GENLEN, O_BITMAP, O_LZ4LEVEL, O_TEXT };
 
 static const struct option LONGOPTS[] = {
     {"pretrain", no_argument, 0, O_PRETRAIN}, {"sft", no_argument, 0, O_SFT},
@@ -88,6 +91,7 @@ static const struct option LONGOPTS[] = {
     {"skip-long", no_argument, 0, O_SKIPLONG}, {"mc", required_argument, 0, O_MC},
     {"batch", required_argument, 0, O_BATCH}, {"gen-length", required_argument, 0, O_GENLEN},
     {"bitmap", no_argument, 0, O_BITMAP}, {"lz4-level", required_argument, 0, O_LZ4LEVEL},
+    {"text", no_argument, 0, O_TEXT},
     CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -148,6 +152,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_MC: o->mc = (size_t)int_arg(o, "--mc", arg, 1, 1 << 24); break;
     case O_BATCH: o->batch = (size_t)int_arg(o, "--batch", arg, 1, 1 << 24); o->batch_set = true; break;
     case O_BITMAP: o->bitmap = true; break;
+    case O_TEXT: o->text = true; break;
     case O_LZ4LEVEL: o->cli.sopts.lz4_level = (int)int_arg(o, "--lz4-level", arg, -65537, 12); break;
     case O_GENLEN: o->gen_length = (size_t)int_arg(o, "--gen-length", arg, 0, BIG); break;
     default:
@@ -192,6 +197,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     if (!o->batch_set) o->batch = o->mc < 16 ? o->mc : 16;
     if (o->mode == M_LIKELIHOOD && o->mc % o->batch)
         cli_usage_error(&o->cli, "--mc (%zu) must be a multiple of --batch (%zu)", o->mc, o->batch);
+    if (o->text && o->mode != M_REDUCE && o->mode != M_CHOOSE) cli_usage_error(&o->cli, "--text is for --reduce and --choose");
     if (o->pad_batch && o->length_set) cli_usage_error(&o->cli, "--pad-batch and --length exclude each other");
     if (o->mode != M_REDUCE && o->mode != M_CHOOSE && o->mode != M_EXPAND && o->mode != M_JOIN) resolve_ids(o);
     o->nc.mask_id = (int32_t)o->mask_id;
@@ -252,7 +258,40 @@ static void need(run_t *r, size_t n) {
     r->xt_cap = n;
 }
 
-static int put(run_t *r, const rec_t *rec, lerr_t *e) { return wstream_write(r->w, rec, e); }
+/* --text: one tab-separated line per likelihood / choice / accuracy record. */
+static int put_text(const rec_t *rec, lerr_t *e) {
+    int64_t a = 0, b = 0, c = 0;
+    double x = 0, y = 0;
+    if (rec_kind_is(rec, "likelihood")) {
+        rec_get_int(rec, "group", &a);
+        rec_get_f64(rec, "bound", &x);
+        rec_get_f64(rec, "se", &y);
+        rec_get_int(rec, "answer_len", &b);
+        printf("%lld\t%.6f\t%.6f\t%lld", (long long)a, x, y, (long long)b);
+        char *id = rec_get_strdup(rec, "id");
+        if (id) printf("\t%s", id);
+        else if (!rec_get_int(rec, "id", &c)) printf("\t%lld", (long long)c);
+        free(id);
+    } else if (rec_kind_is(rec, "choice")) {
+        bool ok = false;
+        rec_get_int(rec, "question", &a);
+        rec_get_int(rec, "pred", &b);
+        rec_get_int(rec, "answer", &c);
+        rec_get_bool(rec, "correct", &ok);
+        printf("%lld\t%lld\t%lld\t%s", (long long)a, (long long)b, (long long)c, ok ? "correct" : "wrong");
+    } else if (rec_kind_is(rec, "accuracy")) {
+        rec_get_f64(rec, "accuracy", &x);
+        rec_get_int(rec, "correct", &a);
+        rec_get_int(rec, "questions", &b);
+        printf("accuracy\t%.4f\t%lld/%lld", x, (long long)a, (long long)b);
+    }
+    if (putchar('\n') == EOF) return lerr_set(e, EXIT_IO, "write error on stdout");
+    return 0;
+}
+
+static int put(run_t *r, const rec_t *rec, lerr_t *e) {
+    return r->o->text ? put_text(rec, e) : wstream_write(r->w, rec, e);
+}
 
 /* Read loop: calls fn for every input record with its index; dies on errors. */
 typedef int (*rec_fn)(run_t *r, rec_t **in, uint64_t index, lerr_t *e);   /* may take *in */
@@ -473,7 +512,8 @@ static void do_choose(run_t *r, rstream_t *in) {
         rec_set_f64(r->out, "accuracy", acc))
         cli_dief(&r->o->cli, EXIT_INTERNAL, "out of memory");
     if (put(r, r->out, &e)) cli_die(&r->o->cli, &e);
-    cli_notice(&r->o->cli, "accuracy %.4f (%llu of %llu)", acc, (unsigned long long)nc, (unsigned long long)nq);
+    if (!r->o->text)
+        cli_notice(&r->o->cli, "accuracy %.4f (%llu of %llu)", acc, (unsigned long long)nc, (unsigned long long)nq);
 }
 
 /* ------------------------------------------------------------------ choices */
@@ -511,7 +551,7 @@ int main(int argc, char **argv) {
     run_init(&r, &o);
     lerr_t e = {0};
     rstream_t *in = cli_open_input(&o.cli);
-    r.w = cli_open_output(&o.cli);
+    if (!o.text) r.w = cli_open_output(&o.cli);
     switch (o.mode) {
     case M_PRETRAIN: do_pretrain(&r, in); break;
     case M_SFT: do_sft(&r, in); break;
@@ -539,7 +579,8 @@ int main(int argc, char **argv) {
         break;
     }
     rstream_destroy(&in);
-    cli_close_output(&o.cli, &r.w);
+    if (o.text) cli_close_stdout(&o.cli);
+    else cli_close_output(&o.cli, &r.w);
     run_free(&r);
     return EXIT_OK;
 }

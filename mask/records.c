@@ -12,8 +12,9 @@ static int opt_i32(const rec_t *r, const char *key, const tensor_t **t, lerr_t *
 
 int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e) {
     const tensor_t *pr, *tk, *an;
-    if (opt_i32(r, "prompt", &pr, e) || opt_i32(r, "tokens", &tk, e) || opt_i32(r, "answer", &an, e))
-        return -1;
+    if (opt_i32(r, "prompt", &pr, e) || opt_i32(r, "tokens", &tk, e)) return -1;
+    an = NULL;   /* "answer" is a pair field only as a token array (else a user field) */
+    if (rec_is_tensor(r, "answer") && opt_i32(r, "answer", &an, e)) return -1;
     if (pr && an) tk = an;
     if (!tk) return lerr_set(e, EXIT_DATA, "record has no \"tokens\" (or \"answer\") i4 array");
     memset(out, 0, sizeof *out);
@@ -50,7 +51,9 @@ static bool consumed(const char *k) {
 int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e) {
     for (size_t i = 0; src && i < rec_nfields(src); i++) {
         const char *k = rec_key(src, i);
-        if (consumed(k)) continue;
+        /* "answer" is consumed as a token array (a pair) but kept as a user field otherwise
+         * (e.g. the correct choice index of a question). */
+        if (consumed(k) && !(!strcmp(k, "answer") && !rec_is_tensor(src, k))) continue;
         int rc;
         if (rec_is_tensor(src, k)) {
             const tensor_t *t = rec_tensor(src, k);

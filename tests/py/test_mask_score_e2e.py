@@ -71,4 +71,43 @@ for cfg_scale in (0.0, 1.0):
             continue
         z = (r["bound"] - ex) / max(r["se"], 1e-9)
         check(abs(z) < 4.5, f"cfg {cfg_scale} pair {i}: bound {r['bound']:.4f} vs exact {ex:.4f} (se {r['se']:.4f}, z {z:.2f})")
+
+# ---------------------------------------------------------------- the pipelines (pre-tokenised input)
+def pipe(name, args, data):
+    return subprocess.run([os.path.join(ROOT, "pipelines", name)] + args, input=data,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+p = pipe("likelihood", ["--tokens", "--model", ck, "--mc", "384", "--seed", "5", "--threads", "1"], inp)
+lines = [l.split("\t") for l in p.stdout.decode().splitlines()]
+check(p.returncode == 0 and len(lines) == len(pairs), "pipelines/likelihood --tokens: one line per pair", p.stderr[-300:])
+for i, (pr, an) in enumerate(pairs):
+    if i < len(lines):
+        g, b, se, n = int(lines[i][0]), float(lines[i][1]), float(lines[i][2]), int(lines[i][3])
+        ex = exact_bound(pr, an, 0.0)
+        check(g == i and n == len(an) and lines[i][4] == str(i) and abs(b - ex) < 4.5 * se,
+              f"pipelines/likelihood pair {i}: {b:.4f} vs exact {ex:.4f} (se {se:.4f})")
+
+# questions whose right answer is the choice with the clearly highest exact bound
+recs, nq, answers = [], 0, []
+while nq < 4:
+    ctx = rng.integers(0, 90, 3)
+    conts = [rng.integers(0, 90, 2) for _ in range(3)]
+    ex = [exact_bound(ctx, c, 0.0) for c in conts]
+    srt = sorted(ex)
+    if srt[-1] - srt[-2] < 3.0:
+        continue
+    ans = int(np.argmax(ex)) if nq != 2 else int(np.argmin(ex))    # question 2: a wrong key
+    answers.append(ans)
+    for j, c in enumerate(conts):
+        base = {"kind": "tokens", "question": nq, "choice": j, "answer": ans}
+        recs.append(dict(base, tokens=tensor(ctx), part="context"))
+        recs.append(dict(base, tokens=tensor(np.concatenate([ctx, c])), part="whole"))
+    nq += 1
+p = pipe("eval-choice", ["--tokens", "--model", ck, "--mc", "64", "--threads", "1"], b"".join(msgpack.packb(r) for r in recs))
+out = p.stdout.decode().splitlines()
+check(p.returncode == 0 and len(out) == 5, "pipelines/eval-choice --tokens runs", p.stderr[-300:])
+if len(out) == 5:
+    verdicts = [l.split("\t")[3] for l in out[:4]]
+    check(verdicts == ["correct", "correct", "wrong", "correct"], "eval-choice picks the highest bound", out)
+    check(out[4] == "accuracy\t0.7500\t3/4", "eval-choice accuracy line", out[4])
 summary()
