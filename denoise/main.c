@@ -15,19 +15,23 @@
 #include "paths.h"
 #include "blas_env.h"
 #include "denoise/model.h"
+#include "denoise/bench.h"
+#include "denoise/history.h"
 #include "denoise/records.h"
 #include "denoise/sampler.h"
 #include "remask/remask.h"
+#include "denoise/client.h"
 
 enum { MODE_GEN, MODE_SCORE, MODE_LOGITS };
 
 typedef struct {
     cli_t cli;
     int mode;
-    const char *model_dir, *policy;
+    const char *model_dir, *policy, *history;
     sampler_opts_t so;
     bool steps_set, block_set, gen_set;
-    int batch, threads;
+    int batch, threads, bench;
+    dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (denoise/client.h) */
 } opts_t;
 
 static const char HELP[] =
@@ -53,15 +57,20 @@ static const char HELP[] =
     "      --fixed-eos           the two flags as documented rather than as implemented\n"
     "      --seed N              random seed (default 0); draws are keyed by record and step\n"
     "      --batch N             records per forward pass (default 1)\n"
+    "      --history FILE        multi-turn chat: prepend the conversation in FILE (previous\n"
+    "                            prompt + answer without EOS, as chat.py) to each record's\n"
+    "                            tokens (minus their BOS), then save the new conversation\n"
     "Other modes:\n"
     "      --score               masked records (mask --likelihood / --sft) -> add \"ce\" and\n"
     "                            \"n_masked\" (with --cfg S: unconditional = prompt masked)\n"
     "      --logits              add \"logits\" f4 [L][vocab] of each record's tokens\n"
-    "\n" CLI_COMMON_HELP
+    "      --bench L             time the forward on a random canvas of L tokens against\n"
+    "                            OpenBLAS sgemm on the same shapes; prints JSON (no input)\n"
+    DIST_HELP "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -71,7 +80,9 @@ static const struct option LONGOPTS[] = {
     {"confidence-eos-eot-inf", no_argument, 0, O_CONFINF}, {"fixed-eos", no_argument, 0, O_FIXED},
     {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
-    {"threads", required_argument, 0, O_THREADS}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+    {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
+    {"history", required_argument, 0, O_HISTORY},
+    DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
     bool ok;
@@ -103,9 +114,12 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_BATCH: o->batch = (int)int_arg(o, "--batch", arg, 1, 4096); break;
     case O_SCORE: o->mode = MODE_SCORE; break;
     case O_LOGITS: o->mode = MODE_LOGITS; break;
+    case O_BENCH: o->bench = (int)int_arg(o, "--bench", arg, 1, 1 << 16); break;
+    case O_HISTORY: o->history = arg; break;
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
     default:
-        if (!cli_common_option(&o->cli, c, arg, HELP)) cli_usage_error(&o->cli, "unknown option");
+        if (!dist_option(&o->dist, &o->cli, c, arg) && !cli_common_option(&o->cli, c, arg, HELP))
+            cli_usage_error(&o->cli, "unknown option");
     }
 }
 
@@ -118,6 +132,8 @@ static void parse(opts_t *o, int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
+    if (o->history && (o->batch != 1 || o->mode != MODE_GEN))
+        cli_usage_error(&o->cli, "--history works with generation and --batch 1 only");
 }
 
 /* Per-batch sampler options: steps/block default to the batch's generation length. */
@@ -157,7 +173,9 @@ static void flush_gen(batch_t *b) {
     if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, "denoise", &e))
         cli_die(&b->o->cli, &e);
     for (int j = 0; j < b->n; j++) {
-        if (canvas_batch_result(&cb, j, &b->rc[j], b->recs[j], &e) || wstream_write(b->w, b->recs[j], &e))
+        if (canvas_batch_result(&cb, j, &b->rc[j], b->recs[j], &e) ||
+            (b->o->history && history_save(b->recs[j], b->o->history, &e)) ||
+            wstream_write(b->w, b->recs[j], &e) || wstream_flush(b->w, &e))
             cli_die(&b->o->cli, &e);
         rec_destroy(&b->recs[j]);
     }
@@ -187,21 +205,24 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
     opts_t *o = b->o;
     if (o->mode == MODE_SCORE) {
         if (!rec_kind_is(r, "masked")) cli_dief(&o->cli, EXIT_DATA, "record %lld: --score needs \"masked\" records", (long long)idx);
-        if (b->n && (b->n == o->batch || masked_len(b->recs[0]) != masked_len(r))) flush_score(b);
+        if (b->n && masked_len(b->recs[0]) != masked_len(r)) flush_score(b);
         b->recs[b->n++] = r;
+        if (b->n == o->batch) flush_score(b);
         return;
     }
     if (!rec_kind_is(r, "tokens") && !rec_kind_is(r, "canvas"))
         cli_dief(&o->cli, EXIT_DATA, "record %lld: expected a \"tokens\" or \"canvas\" record", (long long)idx);
     rec_canvas_t rc;
+    if (o->history && !rec_kind_is(r, "canvas") && history_prepend(r, o->history, b->m, &e)) cli_die(&o->cli, &e);
     if (rec_canvas_parse(r, b->m, o->so.gen_length, &rc, &e)) {
         lerr_wrap(&e, "record %lld", (long long)idx);
         cli_die(&o->cli, &e);
     }
-    if (b->n && (b->n == o->batch || b->rc[0].gen != rc.gen)) flush_gen(b);
+    if (b->n && b->rc[0].gen != rc.gen) flush_gen(b);
     b->recs[b->n] = r;
     b->rc[b->n] = rc;
     b->idx[b->n++] = idx;
+    if (b->n == o->batch) flush_gen(b); /* a full batch goes now: interactive pipes see results */
 }
 
 static model_t *open_model(opts_t *o) {
@@ -220,13 +241,20 @@ int main(int argc, char **argv) {
     parse(&o, argc, argv);
     if (o.threads) kern_set_threads(o.threads);
     lerr_t e = {0};
-    rm_policy_t *pol = rm_policy_new(o.policy, &e);
+    rm_policy_t *pol = o.dist.policy_endpoint ? dist_remote_policy(&o.dist, &o.cli) : rm_policy_new(o.policy, &e);
     if (!pol) cli_usage_error(&o.cli, "%s", e.msg);
     if (o.mode == MODE_GEN && o.gen_set) { /* canvas records bring their own length */
         sampler_opts_t so;
         if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
     }
     model_t *m = open_model(&o);
+    if (o.bench) {
+        if (denoise_bench(m, o.bench, 3, blas_corename(), &e)) cli_die(&o.cli, &e);
+        model_destroy(&m);
+        rm_policy_destroy(&pol);
+        cli_close_stdout(&o.cli);
+        return EXIT_OK;
+    }
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);
     batch_t b = {&o, m, pol, w, calloc((size_t)o.batch, sizeof(rec_t *)),

@@ -1,10 +1,16 @@
 /* attention.c — bidirectional (non-causal) multi-head attention with a key padding mask
  * and grouped-query heads, as LLaDA computes it: softmax(q·kᵀ/sqrt(hd) + bias)·v where
- * bias is a huge negative number on padding keys. The fast path does the two products per
- * head with sgemm; attention_ref is the plain double-precision loop the tests compare to. */
+ * bias is a huge negative number on padding keys. The fast path runs heads in parallel on
+ * the kernel threads, each doing its two products with single-threaded sgemm (per-head
+ * products are too small to split well); attention_ref is the plain double-precision loop
+ * the tests compare to. */
 #include <math.h>
 #include <float.h>
+#include <stdlib.h>
 #include "kernels.h"
+
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
 
 /* Scores of one head -> probabilities in place (row-wise, keys masked by `keep`). */
 static void masked_softmax(float *s, int L, const uint8_t *keep) {
@@ -15,17 +21,47 @@ static void masked_softmax(float *s, int L, const uint8_t *keep) {
     softmax_rows(s, L, L);
 }
 
+typedef struct {
+    float *out, *scratch, *probs_out;
+    const float *q, *k, *v;
+    const uint8_t *keep;
+    int L, Hq, Hkv, hd, nthreads;
+} att_job_t;
+
+static void one_head(const att_job_t *j, int h, float *p) {
+    int group = j->Hq / j->Hkv, qs = j->Hq * j->hd, ks = j->Hkv * j->hd, kh = h / group, L = j->L;
+    float scale = 1.0f / sqrtf((float)j->hd);
+    kgemm_nt(L, L, j->hd, scale, j->q + (size_t)h * j->hd, qs, j->k + (size_t)kh * j->hd, ks, 0.0f, p, L);
+    masked_softmax(p, L, j->keep);
+    kgemm_nn(L, j->hd, L, 1.0f, p, L, j->v + (size_t)kh * j->hd, ks, 0.0f, j->out + (size_t)h * j->hd, qs);
+}
+
+/* Thread t handles heads t, t+nt, ... with its own score buffer. */
+static void head_worker(int t, void *arg) {
+    const att_job_t *j = arg;
+    for (int h = t; h < j->Hq; h += j->nthreads) {
+        float *p = j->probs_out ? j->probs_out + (size_t)h * j->L * j->L : j->scratch + (size_t)t * j->L * j->L;
+        one_head(j, h, p);
+    }
+}
+
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out) {
-    int group = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < Hq; h++) {
-        int kh = h / group;
-        float *p = probs_out ? probs_out + (size_t)h * L * L : att;
-        kgemm_nt(L, L, hd, scale, q + (size_t)h * hd, qs, k + (size_t)kh * hd, ks, 0.0f, p, L);
-        masked_softmax(p, L, keep);
-        kgemm_nn(L, hd, L, 1.0f, p, L, v + (size_t)kh * hd, ks, 0.0f, out + (size_t)h * hd, qs);
+    int nt = kern_threads() < Hq ? kern_threads() : Hq;
+    att_job_t j = {out, att, probs_out, q, k, v, keep, L, Hq, Hkv, hd, 1};
+    float *scr = nt > 1 && !probs_out ? malloc(sizeof(float) * (size_t)nt * L * L) : NULL;
+    if (nt <= 1 || (!probs_out && !scr)) { /* sequential, BLAS threads inside */
+        head_worker(0, &j);
+        free(scr);
+        return;
     }
+    j.scratch = scr;
+    j.nthreads = nt;
+    int bt = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    kern_parallel_for(nt, head_worker, &j);
+    openblas_set_num_threads(bt);
+    free(scr);
 }
 
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
