@@ -31,8 +31,8 @@ static int expand_one(const rec_t *in, uint64_t q, int64_t j, int64_t answer, co
     while (trail < nc && is_space(ctx[nc - 1 - trail])) trail++;
     char *whole = malloc(nc + nk + 1);
     if (!whole) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    memcpy(whole, ctx, nc);   /* (ctx minus trailing space) + (trailing space + cont) = ctx + cont */
-    memcpy(whole + nc, cont, nk);
+    if (nc) memcpy(whole, ctx, nc);   /* (ctx − trailing space) + (trailing space + cont) */
+    if (nk) memcpy(whole + nc, cont, nk);
     rec_t *a = text_rec(in, ctx, nc - trail, q, j, answer, "context", e);
     rec_t *b = a ? text_rec(in, whole, nc + nk, q, j, answer, "whole", e) : NULL;
     free(whole);

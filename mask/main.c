@@ -377,8 +377,8 @@ static int sft_one(run_t *r, const rec_t *in, uint64_t index, size_t target, ler
                         len, target);
     }
     need(r, target);
-    memcpy(r->x0, pr.prompt, pr.np * sizeof *r->x0);
-    memcpy(r->x0 + pr.np, pr.answer, pr.na * sizeof *r->x0);
+    copy_i32(r->x0, pr.prompt, pr.np);
+    copy_i32(r->x0 + pr.np, pr.answer, pr.na);
     for (size_t i = pr.np + pr.na; i < target; i++) r->x0[i] = (int32_t)o->eos_id;
     masked_t m = {.x0 = r->x0, .xt = r->xt, .n = target, .prompt_len = pr.np,
                   .answer_len = target - pr.np, .group = (int64_t)index, .mc = 0, .n_mc = -1,
@@ -438,8 +438,8 @@ static int ll_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
     size_t L = pr.na, n = pr.np + pr.na, b = o->batch;
     if (L == 0) return lerr_set(e, EXIT_DATA, "empty answer: nothing to score");
     need(r, n);
-    memcpy(r->x0, pr.prompt, pr.np * sizeof *r->x0);
-    memcpy(r->x0 + pr.np, pr.answer, pr.na * sizeof *r->x0);
+    copy_i32(r->x0, pr.prompt, pr.np);
+    copy_i32(r->x0 + pr.np, pr.answer, pr.na);
     for (size_t j = 0; j < o->mc / b; j++) {
         ll_counts(L, b, ll_offset(&o->nc, index, j, L), r->counts);
         for (size_t i = 0; i < b; i++) {
@@ -467,7 +467,7 @@ static int canvas_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
     if (!t) return -1;
     size_t n = t->numel + o->gen_length;
     need(r, n);
-    memcpy(r->x0, t->data, t->nbytes);
+    copy_i32(r->x0, t->data, t->numel);
     for (size_t i = t->numel; i < n; i++) r->x0[i] = o->nc.mask_id;
     rec_clear(r->out);
     if (rec_set_str(r->out, "kind", "canvas") || rec_set_int(r->out, "v", PROTOCOL_VERSION) ||

@@ -20,6 +20,11 @@ typedef struct {
     size_t np, na;
 } pair_t;
 
+/* memcpy of n tokens that accepts NULL pointers when n == 0 (empty tensors have no data). */
+static inline void copy_i32(int32_t *dst, const int32_t *src, size_t n) {
+    if (n) __builtin_memcpy(dst, src, n * sizeof *dst);
+}
+
 /* Read the pair of `r`; -1 with `e` set (EXIT_DATA) when no form fits. */
 int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e);
 
