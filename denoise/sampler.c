@@ -135,24 +135,26 @@ static int run_alloc(run_t *r, lerr_t *e) {
     int spb = r->o->steps / (r->o->gen_length / r->o->block_length);
     bool pad = false;
     for (int j = 0; j < B; j++) pad |= r->cb->pad[j] > 0;
-    r->scr = fwd_scratch_new(r->m, r->nB, L, e);
-    if (!r->scr) return -1;
+    bool cpu = !r->o->backend;     /* a backend does forward, head and summaries itself */
+    if (cpu && !(r->scr = fwd_scratch_new(r->m, r->nB, L, e))) return -1;
     r->tok = malloc(nBL * sizeof *r->tok);
     r->keep = pad ? malloc(nBL) : NULL;
     r->prompt_index = malloc(BL);
-    r->hidden = malloc(nBL * d * sizeof *r->hidden);
-    r->hc = malloc((size_t)HEAD_CHUNK * d * sizeof(float));
-    r->hu = malloc((size_t)HEAD_CHUNK * d * sizeof(float));
-    r->lc = malloc((size_t)HEAD_CHUNK * V * sizeof(float));
-    r->lu = r->o->cfg_scale > 0 ? malloc((size_t)HEAD_CHUNK * V * sizeof(float)) : NULL;
+    if (cpu) {
+        r->hidden = malloc(nBL * d * sizeof *r->hidden);
+        r->hc = malloc((size_t)HEAD_CHUNK * d * sizeof(float));
+        r->hu = malloc((size_t)HEAD_CHUNK * d * sizeof(float));
+        r->lc = malloc((size_t)HEAD_CHUNK * V * sizeof(float));
+        r->lu = r->o->cfg_scale > 0 ? malloc((size_t)HEAD_CHUNK * V * sizeof(float)) : NULL;
+    }
     r->crow = malloc(BL * sizeof(int));
     r->cpos = malloc(BL * sizeof(int));
     r->cand = malloc(BL * sizeof *r->cand);
     r->prefix = malloc(BL * sizeof *r->prefix);
     r->chosen = malloc((size_t)L * sizeof *r->chosen);
     r->sched = malloc((size_t)B * spb * sizeof(int));
-    if (!r->tok || (pad && !r->keep) || !r->prompt_index || !r->hidden || !r->hc || !r->hu ||
-        !r->lc || (r->o->cfg_scale > 0 && !r->lu) || !r->crow || !r->cpos || !r->cand ||
+    if (!r->tok || (pad && !r->keep) || !r->prompt_index || !r->crow || !r->cpos || !r->cand ||
+        (cpu && (!r->hidden || !r->hc || !r->hu || !r->lc || (r->o->cfg_scale > 0 && !r->lu))) ||
         !r->prefix || !r->chosen || !r->sched)
         return lerr_set(e, EXIT_INTERNAL, "out of memory for a batch of %d x %d tokens", B, L);
     return 0;
@@ -180,6 +182,13 @@ static void build_batch(run_t *r) {
             for (int p = 0; p < L; p++) r->keep[(size_t)j * L + p] = p >= r->cb->pad[j % B];
 }
 
+/* Gumbel crng prefix of candidate i at this step (keyed by record, step, unpadded position). */
+static uint64_t cand_prefix(const run_t *r, int i, int step) {
+    int j = r->crow[i];
+    return crng_prefix(r->o->seed, CRNG_GUMBEL, (uint64_t)r->cb->record[j], (uint64_t)step,
+                       (uint64_t)(r->cpos[i] - r->cb->pad[j]));
+}
+
 /* LM head + summaries for candidates [c0, c0+n). */
 static void summarise_chunk(run_t *r, int c0, int n, int step) {
     const llada_config_t *c = &r->m->cfg;
@@ -188,8 +197,7 @@ static void summarise_chunk(run_t *r, int c0, int n, int step) {
         int j = r->crow[c0 + i], p = r->cpos[c0 + i];
         memcpy(r->hc + (size_t)i * d, r->hidden + ((size_t)j * L + p) * d, d * sizeof(float));
         if (r->lu) memcpy(r->hu + (size_t)i * d, r->hidden + ((size_t)(B + j) * L + p) * d, d * sizeof(float));
-        r->prefix[c0 + i] = crng_prefix(r->o->seed, CRNG_GUMBEL, (uint64_t)r->cb->record[j],
-                                        (uint64_t)step, (uint64_t)(p - r->cb->pad[j]));
+        r->prefix[c0 + i] = cand_prefix(r, c0 + i, step);
     }
     model_head(r->m, r->hc, n, r->lc);
     if (r->lu) {
@@ -223,13 +231,20 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
     canvas_batch_t *cb = r->cb;
     int B = cb->B, L = cb->L, mask = r->m->cfg.mask_token_id, nc = 0;
     build_batch(r);
-    if (model_forward_hidden(r->m, r->scr, r->tok, r->keep, r->nB, L, r->hidden, e)) return -1;
-    cb->nfe += r->nB / B;
     for (int j = 0; j < B; j++)
         for (int p = 0; p < be; p++)
             if (cb->x[(size_t)j * L + p] == mask) { r->crow[nc] = j; r->cpos[nc] = p; nc++; }
-    for (int c0 = 0; c0 < nc; c0 += HEAD_CHUNK)
-        summarise_chunk(r, c0, nc - c0 < HEAD_CHUNK ? nc - c0 : HEAD_CHUNK, step);
+    if (r->o->backend) {
+        const sampler_backend_t *bk = r->o->backend;
+        for (int i = 0; i < nc; i++) r->prefix[i] = cand_prefix(r, i, step);
+        if (bk->step(bk->ctx, r->o, r->tok, r->keep, r->nB, B, L, r->crow, r->cpos, r->prefix,
+                     nc, r->cand, e)) return -1;
+    } else {
+        if (model_forward_hidden(r->m, r->scr, r->tok, r->keep, r->nB, L, r->hidden, e)) return -1;
+        for (int c0 = 0; c0 < nc; c0 += HEAD_CHUNK)
+            summarise_chunk(r, c0, nc - c0 < HEAD_CHUNK ? nc - c0 : HEAD_CHUNK, step);
+    }
+    cb->nfe += r->nB / B;
     for (int j = 0, c0 = 0; j < B; j++) {
         int n = 0, pad = cb->pad[j], masked = 0;
         while (c0 + n < nc && r->crow[c0 + n] == j) n++;

@@ -18,7 +18,22 @@
 #include "model.h"
 #include "remask/remask.h"
 
-typedef struct {
+struct sampler_opts;
+
+/* Optional model backend for the reverse steps (the CUDA one: denoise/backend_cuda.h,
+ * cuda_sampler_step). step() gets the forward batch tokens [nB][L] (nB = B, or 2B with CFG,
+ * built as the CPU path builds it) and keep [nB][L] (NULL = no padding), and the nc
+ * candidates (row crow[i] < B, canvas index cpos[i], Gumbel prefix prefix[i]); it writes
+ * out[i] exactly as forward + LM head + CFG + sampler_summarise would, leaving out[i].pos.
+ * 0 or -1 with e set. */
+typedef struct sampler_backend {
+    int (*step)(void *ctx, const struct sampler_opts *o, const int32_t *tok, const uint8_t *keep,
+                int nB, int B, int L, const int *crow, const int *cpos, const uint64_t *prefix,
+                int nc, rm_cand_t *out, lerr_t *e);
+    void *ctx;
+} sampler_backend_t;
+
+typedef struct sampler_opts {
     int steps, gen_length, block_length;
     double temperature;        /* 0: argmax; > 0: Gumbel-max in float64 */
     double cfg_scale;          /* 0: off; else un + (s+1)(cond-un), un = prompt fully masked */
@@ -29,6 +44,7 @@ typedef struct {
                                   conf_eos_eot_inf ranks EOS/EOT predictions last at any T
                                   without renormalising the others */
     uint64_t seed;
+    const sampler_backend_t *backend;  /* NULL: CPU forward, head and summaries */
 } sampler_opts_t;
 
 typedef struct {
