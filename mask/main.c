@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cli.h"
 #include "paths.h"
 #include "mask/choices.h"
@@ -193,7 +194,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
-    if (o->mode == M_NONE) cli_usage_error(&o->cli, "choose a mode: --pretrain, --sft, --likelihood, --canvas, --reduce or --choose");
+    if (o->mode == M_NONE) cli_usage_error(&o->cli, "choose a mode: --pretrain, --sft, --likelihood, --canvas, --reduce, --choose, --expand-choices or --join");
     if (!o->batch_set) o->batch = o->mc < 16 ? o->mc : 16;
     if (o->mode == M_LIKELIHOOD && o->mc % o->batch)
         cli_usage_error(&o->cli, "--mc (%zu) must be a multiple of --batch (%zu)", o->mc, o->batch);
@@ -295,12 +296,28 @@ static int put(run_t *r, const rec_t *rec, lerr_t *e) {
 
 /* Read loop: calls fn for every input record with its index; dies on errors. */
 typedef int (*rec_fn)(run_t *r, rec_t **in, uint64_t index, lerr_t *e);   /* may take *in */
+/* --progress: records and input MB/s on stderr, at most once a second. */
+static void progress(rstream_t *in, bool last) {
+    static double t0, tlast;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (t0 == 0) t0 = tlast = now;
+    if (!last && now - tlast < 1.0) return;
+    tlast = now;
+    double mb = (double)rstream_offset(in) / 1e6;
+    fprintf(stderr, "\rmask: %llu records, %.0f MB in, %.0f MB/s%s", (unsigned long long)rstream_count(in), mb,
+            now > t0 ? mb / (now - t0) : 0.0, last ? "\n" : "");
+}
+
 static void each_record(run_t *r, rstream_t *in, rec_fn fn) {
     lerr_t e = {0};
     rec_t *rec = NULL;
     int rc;
+    bool prog = cli_progress_on(&r->o->cli);
     while ((rc = rstream_read(in, &rec, &e)) == 1) {
         uint64_t idx = rstream_count(in) - 1;
+        if (prog && (idx & 255) == 0) progress(in, false);
         int frc = fn(r, &rec, idx, &e);
         rec_destroy(&rec);
         if (frc) {
@@ -308,6 +325,7 @@ static void each_record(run_t *r, rstream_t *in, rec_fn fn) {
             break;
         }
     }
+    if (prog) progress(in, true);
     if (rc < 0 || e.code) cli_die(&r->o->cli, &e);
 }
 
