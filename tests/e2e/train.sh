@@ -60,6 +60,24 @@ open(sys.argv[1] + "/canvas.mp", "wb").write(msgpack.packb(
 PY
 check "denoise loads the checkpoint" denoise --model "$TMP/full" -i "$TMP/canvas.mp" -o "$TMP/gen.mp"
 
+# 3b. train's held-out bound == mask --likelihood | denoise --score | mask --reduce on the same
+# windows (same stratified draws keyed by seed/group; independent CE and reduction code)
+"$PYTHON" - "$TMP" <<'PY'
+import sys, msgpack, numpy as np
+def arr(a): return {"dtype": "i4", "shape": [len(a)], "data": np.asarray(a, "<i4").tobytes()}
+ev = np.random.default_rng(1).integers(0, 30, 16 * 5)
+open(sys.argv[1] + "/ev.mp", "wb").write(msgpack.packb({"kind": "tokens", "tokens": arr(ev)}))
+open(sys.argv[1] + "/evw.mp", "wb").write(b"".join(
+    msgpack.packb({"kind": "tokens", "tokens": arr(ev[i * 16:(i + 1) * 16])}) for i in range(5)))
+PY
+check "train with --eval" train "${TINY[@]}" --seq 16 --steps 30 --seed 3 --eval "$TMP/ev.mp" \
+    --eval-mc 8 --log "$TMP/ev.csv" --out "$TMP/ev" -i "$TMP/corpus.mp"
+mine=$(tail -n 1 "$TMP/ev.csv" | cut -d, -f8)
+ref=$(mask --likelihood --mc 8 --batch 8 --seed 3 --mask-id 31 -i "$TMP/evw.mp" |
+      denoise --model "$TMP/ev" --score | mask --reduce --json |
+      "$PYTHON" -c 'import sys, json; b = [json.loads(l)["bound"] for l in sys.stdin if "\"likelihood\"" in l]; print(-sum(b) / len(b) / 16)')
+check "eval bound $mine == mask|denoise|mask $ref" awk -v a="$mine" -v b="$ref" 'BEGIN{exit !(b != "" && (a-b)^2 < (1e-5*b)^2 + 1e-12)}'
+
 # 4. errors
 check_exit 2 "missing --out" train "${TINY[@]}" -i "$TMP/corpus.mp"
 check_stderr "usage message" '^train: error: --out DIR is required'
