@@ -26,12 +26,10 @@ uint64_t noise_threshold(double p) {
     return (uint64_t)llround(p * 4294967296.0);
 }
 
-size_t noise_bernoulli(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
-                       int32_t mask_id, mrng_t *r) {
-    if (from > n) from = n;
-    memcpy(xt, x0, from * sizeof *xt);
-    const uint64_t thr = noise_threshold(p);
-    size_t count = 0, i = from;
+/* Scalar tail/reference: tokens [i, n) with thresholds thr, continuing the stream r. */
+static size_t bernoulli_scalar(const int32_t *x0, int32_t *xt, size_t i, size_t n, uint64_t thr,
+                               int32_t mask_id, mrng_t *r) {
+    size_t count = 0;
     /* Two tokens per 64-bit draw; the selects compile to conditional moves. */
     for (; i + 2 <= n; i += 2) {
         uint64_t u = mrng_u64(r);
@@ -46,6 +44,24 @@ size_t noise_bernoulli(const int32_t *x0, int32_t *xt, size_t n, size_t from, do
         count += (size_t)m0;
     }
     return count;
+}
+
+size_t noise_bernoulli_ref(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
+                           int32_t mask_id, mrng_t *r) {
+    if (from > n) from = n;
+    if (from) memcpy(xt, x0, from * sizeof *xt);
+    return bernoulli_scalar(x0, xt, from, n, noise_threshold(p), mask_id, r);
+}
+
+size_t noise_bernoulli(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
+                       int32_t mask_id, mrng_t *r) {
+    bool simd = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    if (from > n) from = n;
+    if (from) memcpy(xt, x0, from * sizeof *xt);
+    uint64_t thr = noise_threshold(p);
+    size_t count = 0, blocks = simd ? (n - from) / 16 : 0;
+    if (blocks) count = noise_bernoulli_avx512(x0, xt, from, blocks, thr, mask_id, r);
+    return count + bernoulli_scalar(x0, xt, from + 16 * blocks, n, thr, mask_id, r);
 }
 
 size_t noise_crop(const noise_cfg_t *c, uint64_t unit, size_t n, bool *cropped) {

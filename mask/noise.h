@@ -39,6 +39,15 @@ uint64_t noise_threshold(double p);
 size_t noise_bernoulli(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
                        int32_t mask_id, mrng_t *r);
 
+/* The scalar reference of noise_bernoulli (same draws, same output); noise_bernoulli uses
+ * the AVX-512 kernel for whole blocks of 16 tokens when the CPU has AVX-512F/DQ. */
+size_t noise_bernoulli_ref(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
+                           int32_t mask_id, mrng_t *r);
+/* AVX-512 kernel (noise_avx512.c): tokens [from, from + 16·blocks); advances r; CPU must
+ * support AVX-512F and AVX-512DQ. */
+size_t noise_bernoulli_avx512(const int32_t *x0, int32_t *xt, size_t from, size_t blocks,
+                              uint64_t thr, int32_t mask_id, mrng_t *r);
+
 /* The 1% crop: with probability crop_frac, returns a length uniform in [1, n] and sets
  * *cropped; otherwise returns n. */
 size_t noise_crop(const noise_cfg_t *c, uint64_t unit, size_t n, bool *cropped);
