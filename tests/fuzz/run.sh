@@ -8,7 +8,7 @@ cd "$root" && make -s fuzz >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d)
 cp "$root"/tests/fuzz/corpus/* "$work"/ 2>/dev/null
 log=$work/log
-"$root/build/fuzz/fuzz_record" -runs="$runs" -max_len=4096 -rss_limit_mb=1024 "$work" >"$log" 2>&1; rc=$?
+"$root/build/fuzz/fuzz_record" -runs="$runs" -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=1024 "$work" >"$log" 2>&1; rc=$?
 execs=$(grep -oE 'Done [0-9]+ runs' "$log" | grep -oE '[0-9]+' | tail -n 1)
 echo "fuzz_record: ${execs:-0} executions, exit $rc"
 [ "$rc" -ne 0 ] && tail -n 30 "$log"
