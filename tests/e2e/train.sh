@@ -49,6 +49,11 @@ check "resumed weights identical" cmp "$TMP/full/model.safetensors" "$TMP/half/m
 # train_state.bin: magic, n, checksum, step, tokens (40 bytes), elapsed seconds (8), m, v
 check "resumed step/checksum identical" cmp -n 40 "$TMP/full/train_state.bin" "$TMP/half/train_state.bin"
 check "resumed AdamW moments identical" cmp -i 48 "$TMP/full/train_state.bin" "$TMP/half/train_state.bin"
+check "--init continues from a model folder" train "${common[@]}" --init "$TMP/full" --steps 3 \
+    --log-every 1 --log "$TMP/init.csv" --out "$TMP/init"
+check "scratch run for comparison" train "${common[@]}" --steps 3 --log-every 1 --log "$TMP/scratch.csv" --out "$TMP/scratch"
+check "--init starts from the trained weights" awk -F, 'FNR == 2 { v[NR == FNR] = $3 } END { exit !(v[1] < v[0] - 0.3) }' \
+    "$TMP/init.csv" "$TMP/scratch.csv"
 check "2 threads run" train "${common[@]}" --threads 2 --steps 5 --out "$TMP/t2"
 
 # 3. the checkpoint is a model folder denoise loads
