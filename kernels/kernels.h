@@ -91,11 +91,16 @@ void residual_add(float *y, const float *x, size_t n);
  * double sums). -INFINITY entries get probability 0. */
 void softmax_rows(float *x, int M, int N);
 void log_softmax_rows(float *x, int M, int N);
+/* Vector helpers (AVX-512 when available): max of x[0..n); x[i] = exp(x[i] - mx) in place
+ * returning the sum. */
+float vmax_f32(const float *x, int n);
+float vexp_sub_sum(float *x, int n, float mx);
 /* Embedding gather: out[t][:] = float(E[tokens[t]][:]); tokens must be < E->rows. */
 void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T);
 
 /* ---- threading ---- */
-/* Number of worker threads used by kernels/OpenBLAS (default: online CPUs). */
+/* Number of worker threads used by kernels and OpenBLAS (default: online CPUs);
+ * kern_set_threads also sets OpenBLAS's thread count. */
 int kern_threads(void);
 void kern_set_threads(int n);
 /* Run fn(i, arg) for i in [0, n) over the kernel threads (static chunks). */

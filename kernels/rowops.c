@@ -1,5 +1,5 @@
-/* rowops.c — the row-wise forward ops: RMSNorm, RoPE (half-split), SwiGLU, residual add,
- * softmax / log-softmax, embedding gather. fp32 in and out with double accumulations where
+/* rowops.c — the row-wise forward ops: RMSNorm, RoPE (half-split), residual add,
+ * softmax / log-softmax, embedding gather (SwiGLU and the vector exp: vmath.c). fp32 in and out with double accumulations where
  * a sum decides accuracy. Simple loops the compiler vectorises; they are a few percent of
  * the forward's time next to the GEMMs. */
 #include <math.h>
@@ -65,25 +65,15 @@ void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const 
     }
 }
 
-void swiglu(float *out, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
-
 void residual_add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
 void softmax_rows(float *x, int M, int N) {
     for (int m = 0; m < M; m++) {
-        float *r = x + (size_t)m * N, mx = -INFINITY;
-        for (int i = 0; i < N; i++) if (r[i] > mx) mx = r[i];
+        float *r = x + (size_t)m * N, mx = vmax_f32(r, N);
         if (mx == -INFINITY) { memset(r, 0, (size_t)N * sizeof *r); continue; }
-        double s = 0;
-        for (int i = 0; i < N; i++) { r[i] = expf(r[i] - mx); s += r[i]; }
-        float inv = (float)(1.0 / s);
+        float inv = 1.0f / vexp_sub_sum(r, N, mx);
         for (int i = 0; i < N; i++) r[i] *= inv;
     }
 }

@@ -16,8 +16,11 @@ int kern_threads(void) {
     return g_threads;
 }
 
+void openblas_set_num_threads(int);
+
 void kern_set_threads(int n) {
     g_threads = n < 1 ? 1 : n > KERN_MAX_THREADS ? KERN_MAX_THREADS : n;
+    openblas_set_num_threads(g_threads); /* BLAS uses the same number of cores */
 }
 
 typedef struct {

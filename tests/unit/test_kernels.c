@@ -143,6 +143,35 @@ static void test_rows(void) {
     CHECK(o[0] == 0, "swiglu(0) = 0");
 }
 
+static void test_vexp(void) {
+    enum { N = 4099 };
+    static float x[N], y[N];
+    unsigned s = 5;
+    for (int i = 0; i < N; i++) x[i] = y[i] = 40 * frand(&s);
+    x[7] = y[7] = -INFINITY;
+    float mx = vmax_f32(x, N), ref = -INFINITY;
+    for (int i = 0; i < N; i++) ref = fmaxf(ref, x[i]);
+    CHECK(mx == ref, "vmax");
+    float sum = vexp_sub_sum(y, N, mx);
+    double rs = 0, worst = 0;
+    for (int i = 0; i < N; i++) {
+        double e = exp((double)x[i] - mx);
+        rs += e;
+        if (e > 1e-30) worst = fmax(worst, fabs(y[i] - e) / e);
+    }
+    CHECK(worst < 5e-7 && y[7] == 0, "vector exp within 5e-7 relative (%g), exp(-inf) = 0", worst);
+    CHECK(fabs(sum - rs) / rs < 1e-5, "vexp sum %g vs %g", sum, rs);
+    float g[37], u[37], o[37];
+    for (int i = 0; i < 37; i++) { g[i] = 10 * frand(&s); u[i] = frand(&s); }
+    swiglu(o, g, u, 37);
+    worst = 0;
+    for (int i = 0; i < 37; i++) {
+        double want = g[i] / (1 + exp(-(double)g[i])) * u[i];
+        worst = fmax(worst, fabs(o[i] - want) / (fabs(want) + 1e-6));
+    }
+    CHECK(worst < 1e-5, "swiglu vector path %g", worst);
+}
+
 static void mark(int i, void *arg) { ((int *)arg)[i]++; }
 
 static void test_misc(void) {
@@ -169,5 +198,6 @@ int main(void) {
     test_rope();
     test_rows();
     test_misc();
+    test_vexp();
     return TEST_SUMMARY();
 }
