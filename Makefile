@@ -95,6 +95,16 @@ $(OBJ)/tests/%: $(OBJ)/tests/unit/%.o $(LIBS)
 test: all
 	$(Q)LLADA_BIN=$(abspath $(BIN)) LLADA_UNIT=$(abspath $(OBJ)/tests) SAN=$(SAN) PYTHON=$(PYTHON) bash tests/run.sh
 
+# CUDA backend (issue 8): header dependencies for nvcc objects, and the GPU checks
+# tests/gpu/*.c linked against every library (`make gpu-tests`; tests/gpu/run.sh runs them on a
+# GPU machine, tests/e2e/gpu_build.sh builds them on machines with nvcc but no GPU).
+NVCCFLAGS += -MMD -MP
+GPU_TEST_BINS := $(patsubst tests/gpu/%.c,$(OBJ)/tests/gpu/%,$(wildcard tests/gpu/*.c))
+.PHONY: gpu-tests
+gpu-tests: $(GPU_TEST_BINS)
+$(OBJ)/tests/gpu/%: $(OBJ)/tests/gpu/%.o $(LIBS)
+	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK,$<)
+
 bench: all
 	$(Q)LLADA_BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) bash bench/run.sh
 

@@ -53,8 +53,12 @@ cuda_prec_t cuda_backend_prec(const cuda_backend_t *b);
 /* "NVIDIA H200 (sm_90, 132 SMs, 139.8 GiB)" — valid while b lives. */
 const char *cuda_backend_device(const cuda_backend_t *b);
 
+/* NULL while the forward runs as a CUDA graph; else why graphs were turned off. */
+const char *cuda_backend_graph_note(const cuda_backend_t *b);
+
 /* Make buffers for up to `rows` sequences of L tokens (optional: the calls below grow them).
- * Also instantiates nothing; the forward graph is captured at the first forward per shape. */
+ * The forward of a new shape runs eagerly once, is captured into a graph the second time and
+ * replayed from then on. */
 int cuda_backend_reserve(cuda_backend_t *b, int rows, int L, lerr_t *e);
 
 /* Full logits [B][L][embedding_size] (host, caller-allocated) of tokens [B][L] with
@@ -68,8 +72,14 @@ int cuda_backend_logits(cuda_backend_t *b, const int32_t *tokens, const uint8_t 
  * out[i] = the summary sampler_summarise() would produce from the (CFG-combined) logits of
  * that position; out[i].pos is left unchanged. */
 int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens,
-                      const uint8_t *keep, int nB, int B, int L, const int32_t *crow,
-                      const int32_t *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+                      const uint8_t *keep, int nB, int B, int L, const int *crow,
+                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+                      lerr_t *e);
+/* The same with the sampler's backend signature (sampler.h sampler_backend_t.step; ctx is
+ * the cuda_backend_t): denoise sets so.backend = &(sampler_backend_t){cuda_sampler_step, b}. */
+int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens,
+                      const uint8_t *keep, int nB, int B, int L, const int *crow,
+                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
                       lerr_t *e);
 
 /* Benchmark an 8B-shaped LLaDA (c; random bf16 weights made on the device): cuBLAS bf16

@@ -119,7 +119,7 @@ static void buffers_free(cuda_backend_t *b) {
     b->tok = b->rows = NULL; b->keep = NULL; b->prefix = NULL; b->cand = NULL;
     if (b->graph) cudaGraphExecDestroy(b->graph);
     b->graph = NULL;
-    b->graph_B = b->graph_L = b->cap_rows = b->cap_L = 0;
+    b->graph_B = b->graph_L = b->warm_B = b->warm_L = b->cap_rows = b->cap_L = 0;
 }
 
 void cuda_backend_destroy(cuda_backend_t **bp) {

@@ -55,6 +55,8 @@ struct cuda_backend {
     bool use_graph;
     cudaGraphExec_t graph;
     int graph_B, graph_L;
+    int warm_B, warm_L;            /* shape of the last eager forward (captured next time) */
+    char graph_note[600];          /* why graphs were turned off ("" while they work) */
     int skip;                      /* SKIP_* bits (bench only; 0 otherwise) */
 };
 

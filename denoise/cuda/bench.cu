@@ -91,7 +91,8 @@ static int bench_step(cuda_backend_t *b, int B, int L, row_t *r, lerr_t *e) {
     const llada_config_t *c = &b->cfg;
     size_t T = (size_t)B * L;
     int nc = (int)(T / 2), V = c->embedding_size;
-    int32_t *tok = (int32_t *)malloc(T * 4), *crow = (int32_t *)malloc(nc * 4), *cpos = (int32_t *)malloc(nc * 4);
+    int32_t *tok = (int32_t *)malloc(T * 4);
+    int *crow = (int *)malloc(nc * sizeof(int)), *cpos = (int *)malloc(nc * sizeof(int));
     uint64_t *pre = (uint64_t *)malloc(nc * 8);
     rm_cand_t *out = (rm_cand_t *)calloc(nc, sizeof *out);
     if (!tok || !crow || !cpos || !pre || !out) return lerr_set(e, EXIT_INTERNAL, "out of memory");

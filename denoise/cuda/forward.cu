@@ -69,11 +69,32 @@ static int graph_capture(cuda_backend_t *b, int B, int L) {
     return 0;
 }
 
+/* The first forward of a shape runs eagerly (module loading and cuBLAS heuristics happen
+ * outside any capture); the second captures the graph; later ones replay it. A capture that
+ * fails turns graphs off for this backend (noted in graph_note) and the pass runs eagerly. */
 int forward_run(cuda_backend_t *b, int B, int L) {
     if (!b->use_graph || b->skip) return forward_enqueue(b, B, L);
-    if ((b->graph_B != B || b->graph_L != L) && graph_capture(b, B, L)) return -1;
+    if (b->graph_B != B || b->graph_L != L) {
+        if (b->warm_B != B || b->warm_L != L) {
+            b->warm_B = B;
+            b->warm_L = L;
+            return forward_enqueue(b, B, L);
+        }
+        if (graph_capture(b, B, L)) {
+            snprintf(b->graph_note, sizeof b->graph_note, "graph capture failed, running eagerly: %s",
+                     cu_last_error());
+            b->use_graph = false;
+            cudaGetLastError();
+            cu_clear_error();
+            return forward_enqueue(b, B, L);
+        }
+    }
     CU_CHECK(cudaGraphLaunch(b->graph, b->st));
     return 0;
+}
+
+const char *cuda_backend_graph_note(const cuda_backend_t *b) {
+    return b->graph_note[0] ? b->graph_note : NULL;
 }
 
 /* Validate and upload tokens [B][L] and keep (NULL -> all ones). */
@@ -151,8 +172,8 @@ static int step_device(cuda_backend_t *b, const sampler_opts_t *o, int nB, int B
 }
 
 int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens,
-                      const uint8_t *keep, int nB, int B, int L, const int32_t *crow,
-                      const int32_t *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+                      const uint8_t *keep, int nB, int B, int L, const int *crow,
+                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
                       lerr_t *e) {
     bool cfg = o->cfg_scale > 0;
     if (nB != (cfg ? 2 * B : B) || nc < 0 || nc > B * L)
@@ -180,4 +201,12 @@ int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t 
     free(rows);
     free(tmp);
     return rc;
+}
+
+int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens,
+                      const uint8_t *keep, int nB, int B, int L, const int *crow,
+                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+                      lerr_t *e) {
+    return cuda_backend_step((cuda_backend_t *)ctx, o, tokens, keep, nB, B, L, crow, cpos, prefix,
+                             nc, out, e);
 }

@@ -20,14 +20,17 @@ static int put(cuda_backend_t *b, void *dst, const wtensor_t *w, size_t n) {
         return 0;
     }
     float *f = (float *)malloc(n * sizeof *f);
-    if (!f) return cu_fail(__FILE__, __LINE__, "malloc", "out of host memory");
-    wconvert_f32(f, w->data, w->type, n);
-    if (b->wt == CU_BF16) {
-        uint16_t *h = (uint16_t *)f;          /* in place: element i read before written */
-        for (size_t i = 0; i < n; i++) h[i] = f32_to_bf16(f[i]);
+    uint16_t *h = b->wt == CU_BF16 ? (uint16_t *)malloc(n * sizeof *h) : NULL;
+    if (!f || (b->wt == CU_BF16 && !h)) {
+        free(f);
+        free(h);
+        return cu_fail(__FILE__, __LINE__, "malloc", "out of host memory");
     }
-    cudaError_t err = cudaMemcpy(dst, f, n * es, cudaMemcpyHostToDevice);
+    wconvert_f32(f, w->data, w->type, n);
+    for (size_t i = 0; h && i < n; i++) h[i] = f32_to_bf16(f[i]);
+    cudaError_t err = cudaMemcpy(dst, h ? (const void *)h : (const void *)f, n * es, cudaMemcpyHostToDevice);
     free(f);
+    free(h);
     CU_CHECK(err);
     return 0;
 }
