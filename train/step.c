@@ -1,11 +1,13 @@
 /* step.c — training forward + backward of a LLaDA transformer (see step.h), built from the
  * fp32 ops in kernels/bwd_ops.h. Matrix products (attention included) go to the BLAS, which
- * threads them; the cross-entropy rows are spread over threads with par_for. */
+ * threads them; every other op (RMSNorm, RoPE, SwiGLU, embedding, cross-entropy) is spread
+ * over threads in fixed chunks (par_ops.h), so any thread count gives identical results. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "step.h"
 #include "par.h"
+#include "par_ops.h"
 #include "bwd_ops.h"
 
 typedef struct {
@@ -19,7 +21,7 @@ struct tstep {
     float *h, *af, *rf, *cs;                  /* final hidden, normed, 1/rms, rope table */
     float *sel, *logits, *dsel, *wsel, *cesel;/* compacted head rows */
     int32_t *tsel, *rowsel;
-    float *dh, *dA, *dq, *dk, *dv, *dF1, *dF2, *da, *scratch;
+    float *dh, *dA, *dq, *dk, *dv, *dF1, *dF2, *da, *scratch, *partial;
     float *block;                             /* one allocation for all of the above */
 };
 
@@ -52,12 +54,13 @@ static size_t layout(tstep_t *s, float *base)
     float *dh = carve(&p, N * D), *dA = carve(&p, N * D), *dq = carve(&p, N * Dq);
     float *dk = carve(&p, N * Dkv), *dv = carve(&p, N * Dkv), *dF1 = carve(&p, N * F);
     float *dF2 = carve(&p, N * F), *da = carve(&p, N * Dq), *sc = carve(&p, T * T);
+    float *part = carve(&p, (size_t)PAR_CHUNKS * D);
     if (base) {
         s->h = h; s->af = af; s->rf = rf; s->cs = cs; s->sel = sel; s->logits = lg;
         s->dsel = dsel; s->wsel = wsel; s->cesel = cesel;
         s->tsel = (int32_t *)tsel; s->rowsel = (int32_t *)rowsel;
         s->dh = dh; s->dA = dA; s->dq = dq; s->dk = dk; s->dv = dv; s->dF1 = dF1; s->dF2 = dF2;
-        s->da = da; s->scratch = sc;
+        s->da = da; s->scratch = sc; s->partial = part;
     }
     return (size_t)(p - p0);
 }
@@ -145,22 +148,22 @@ static void xent_one(int i, void *arg)
 static void layer_fwd(tstep_t *s, const tlayer_t *W, tacts_t *a, int B, int T, int causal)
 {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim;
-    tr_rmsnorm_fwd(a->x_in, W->attn_norm, a->a1, a->r1, N, D, (float)s->c.rms_norm_eps);
+    par_rmsnorm_fwd(s->threads, a->x_in, W->attn_norm, a->a1, a->r1, N, D, (float)s->c.rms_norm_eps);
     tr_linear_fwd(a->a1, W->wq, a->q, N, D, s->Dq);
     tr_linear_fwd(a->a1, W->wk, a->k, N, D, s->Dkv);
     tr_linear_fwd(a->a1, W->wv, a->v, N, D, s->Dkv);
-    tr_rope_fwd(a->q, s->cs, N, T, s->c.n_heads, hd);
-    tr_rope_fwd(a->k, s->cs, N, T, s->c.n_kv_heads, hd);
+    par_rope(s->threads, a->q, s->cs, B, T, s->c.n_heads, hd, 0);
+    par_rope(s->threads, a->k, s->cs, B, T, s->c.n_kv_heads, hd, 0);
     attn_job_t j = {s, a, B, T, causal, NULL};
     for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
     memcpy(a->x_mid, a->x_in, sizeof(float) * N * D);
     /* x_mid = x_in + o·Woᵀ (dA is free scratch during the forward) */
     tr_linear_fwd(a->o, W->wo, s->dA, N, s->Dq, D);
     for (size_t i = 0; i < (size_t)N * D; i++) a->x_mid[i] += s->dA[i];
-    tr_rmsnorm_fwd(a->x_mid, W->ff_norm, a->a2, a->r2, N, D, (float)s->c.rms_norm_eps);
+    par_rmsnorm_fwd(s->threads, a->x_mid, W->ff_norm, a->a2, a->r2, N, D, (float)s->c.rms_norm_eps);
     tr_linear_fwd(a->a2, W->wg, a->g, N, D, s->F);
     tr_linear_fwd(a->a2, W->wu, a->u, N, D, s->F);
-    tr_swiglu_fwd(a->g, a->u, a->act, (size_t)N * s->F);
+    par_swiglu_fwd(s->threads, a->g, a->u, a->act, (size_t)N * s->F);
 }
 
 /* Residual output of layer `a` into the next layer's input: out = x_mid + act·Wdᵀ. */
@@ -183,11 +186,11 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, in
     /* dact is in dF1; act is no longer needed, so it holds dact while dF1 becomes du */
     memcpy(a->act, s->dF1, sizeof(float) * nf);
     memset(du, 0, sizeof(float) * nf);
-    tr_swiglu_bwd(a->act, a->g, a->u, dg, du, nf);
+    par_swiglu_bwd(s->threads, a->act, a->g, a->u, dg, du, nf);
     memset(s->dA, 0, sizeof(float) * N * D);
     tr_linear_bwd(dg, a->a2, W->wg, s->dA, G->wg, N, D, F);
     tr_linear_bwd(du, a->a2, W->wu, s->dA, G->wu, N, D, F);
-    tr_rmsnorm_bwd(s->dA, a->x_mid, W->ff_norm, a->r2, s->dh, G->ff_norm, N, D);
+    par_rmsnorm_bwd(s->threads, s->dA, a->x_mid, W->ff_norm, a->r2, s->dh, G->ff_norm, N, D, s->partial);
     /* x_mid = x_in + o·Woᵀ ; o = attn(rope(q), rope(k), v) ; q,k,v = a1·W*ᵀ ; a1 = rms(x_in) */
     memset(s->da, 0, sizeof(float) * N * s->Dq);
     tr_linear_bwd(s->dh, a->o, W->wo, s->da, G->wo, N, s->Dq, D);
@@ -196,13 +199,13 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, in
     memset(s->dv, 0, sizeof(float) * N * s->Dkv);
     attn_job_t j = {s, a, B, T, 0, s->da};
     for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
-    tr_rope_bwd(s->dq, s->cs, N, T, s->c.n_heads, hd);
-    tr_rope_bwd(s->dk, s->cs, N, T, s->c.n_kv_heads, hd);
+    par_rope(s->threads, s->dq, s->cs, B, T, s->c.n_heads, hd, 1);
+    par_rope(s->threads, s->dk, s->cs, B, T, s->c.n_kv_heads, hd, 1);
     memset(s->dA, 0, sizeof(float) * N * D);
     tr_linear_bwd(s->dq, a->a1, W->wq, s->dA, G->wq, N, D, s->Dq);
     tr_linear_bwd(s->dk, a->a1, W->wk, s->dA, G->wk, N, D, s->Dkv);
     tr_linear_bwd(s->dv, a->a1, W->wv, s->dA, G->wv, N, D, s->Dkv);
-    tr_rmsnorm_bwd(s->dA, a->x_in, W->attn_norm, a->r1, s->dh, G->attn_norm, N, D);
+    par_rmsnorm_bwd(s->threads, s->dA, a->x_in, W->attn_norm, a->r1, s->dh, G->attn_norm, N, D, s->partial);
 }
 
 /* LM head + loss on the rows with w != 0 (compacted); backward into dh and G when G != NULL. */
@@ -231,7 +234,7 @@ static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const in
         memset(s->dA, 0, sizeof(float) * N * D);
         for (int i = 0; i < n; i++)
             memcpy(s->dA + (size_t)s->rowsel[i] * D, s->dsel + (size_t)i * D, sizeof(float) * D);
-        tr_rmsnorm_bwd(s->dA, s->h, P->ln_f, s->rf, s->dh, G->ln_f, N, D);
+        par_rmsnorm_bwd(s->threads, s->dA, s->h, P->ln_f, s->rf, s->dh, G->ln_f, N, D, s->partial);
     }
     return loss;
 }
@@ -258,11 +261,11 @@ double tstep_run(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *
         layer_fwd(s, &P->layer[l], &s->L[l], B, T, causal);
         layer_out(s, &P->layer[l], &s->L[l], l + 1 < nl ? s->L[l + 1].x_in : s->h, N);
     }
-    tr_rmsnorm_fwd(s->h, P->ln_f, s->af, s->rf, N, D, (float)s->c.rms_norm_eps);
+    par_rmsnorm_fwd(s->threads, s->h, P->ln_f, s->af, s->rf, N, D, (float)s->c.rms_norm_eps);
     double loss = head_loss(s, P, G, tgt, w, N, ce_out);
     if (G) {
         for (int l = nl - 1; l >= 0; l--) layer_bwd(s, &P->layer[l], &G->layer[l], &s->L[l], B, T);
-        tr_embed_bwd(s->dh, ids, G->wte, N, D);
+        par_embed_bwd(s->threads, s->dh, ids, G->wte, N, D);
     }
     return loss;
 }
