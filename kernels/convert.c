@@ -2,6 +2,7 @@
  * Plain portable code: bf16 is the top half of an f32 (round-to-nearest-even on the way
  * down); f16 is IEEE binary16 with subnormals. Used when weights are read or written. */
 #include <string.h>
+#include <immintrin.h>
 #include "kernels.h"
 
 size_t wtype_size(wtype_t t) { return t == WT_F32 ? 4 : 2; }
@@ -70,9 +71,23 @@ uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | r);
 }
 
+__attribute__((target("avx512f"))) static void bf16_f32_512(float *dst, const uint16_t *s, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + i)));
+        _mm512_storeu_si512(dst + i, _mm512_slli_epi32(v, 16));
+    }
+    uint32_t *d = (uint32_t *)dst;
+    for (; i < n; i++) d[i] = (uint32_t)s[i] << 16;
+}
+
 void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n) {
+    static int avx512 = -1;
+    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
     if (t == WT_F32) {
         memcpy(dst, src, n * 4);
+    } else if (t == WT_BF16 && avx512) {
+        bf16_f32_512(dst, src, n);
     } else if (t == WT_BF16) {
         const uint16_t *s = src;
         uint32_t *d = (uint32_t *)dst;

@@ -40,7 +40,8 @@ void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n);
 
 /* ---- GEMM ---- */
 /* y[M][N] = x[M][K] · W[N][K]ᵀ (+ y if accumulate). W of any wtype; bf16/f16 weights are
- * converted panel by panel into a per-call scratch (never the whole matrix). Uses OpenBLAS
+ * converted panel by panel (~16 MB, a per-thread buffer kept between calls; never the whole
+ * matrix). Uses OpenBLAS
  * sgemm (multithreaded) for the products. */
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* Same, plain triple loop in double accumulation (reference for tests; slow). */

@@ -1,7 +1,7 @@
 /* matmul.c — y = x · Wᵀ for f32 / bf16 / f16 weights on top of OpenBLAS sgemm.
  *
  * f32 weights go straight to sgemm. 16-bit weights are converted to f32 one panel of rows
- * at a time (about 4 MB, so it stays in L2/L3 while sgemm reuses it for all M rows); the
+ * at a time (about 16 MB: few, wide sgemm calls; it stays in L3 while sgemm reuses it); the
  * whole matrix is never expanded, so an 8B bf16 checkpoint runs in its own mmap plus a few
  * MB. The conversion costs one pass over the weights per call, i.e. 1/(2M) of the flops.
  * matmul_ref is the plain reference the tests compare against.
@@ -25,28 +25,16 @@ void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
                 beta, C, ldc);
 }
 
-typedef struct {
-    float *dst;
-    const uint8_t *src;
-    wtype_t t;
-    size_t n, chunk;
-} conv_job_t;
+/* Per-thread panel buffer, grown on demand and kept (one per calling thread). */
+static __thread float *t_panel;
+static __thread size_t t_panel_cap;
 
-static void conv_part(int i, void *arg) {
-    conv_job_t *j = arg;
-    size_t lo = (size_t)i * j->chunk, hi = lo + j->chunk > j->n ? j->n : lo + j->chunk;
-    if (lo < hi) wconvert_f32(j->dst + lo, j->src + lo * wtype_size(j->t), j->t, hi - lo);
-}
-
-/* Convert n elements using every kernel thread (memory bound). */
-static void convert_parallel(float *dst, const void *src, wtype_t t, size_t n) {
-    int nt = kern_threads();
-    if (n < 65536 || nt <= 1) {
-        wconvert_f32(dst, src, t, n);
-        return;
-    }
-    conv_job_t j = {dst, src, t, n, (n + (size_t)nt - 1) / (size_t)nt};
-    kern_parallel_for(nt, conv_part, &j);
+static float *panel_buf(size_t floats) {
+    if (floats <= t_panel_cap) return t_panel;
+    free(t_panel);
+    t_panel = aligned_alloc(64, (floats * 4 + 63) & ~(size_t)63);
+    t_panel_cap = t_panel ? floats : 0;
+    return t_panel;
 }
 
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
@@ -57,11 +45,11 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
         kgemm_nt(M, N, K, 1.0f, x, K, W->data, K, beta, y, N);
         return;
     }
-    /* panel rows: ~4 MB of f32, at least 16, at most N */
-    int nb = (int)((4u << 20) / (4u * (unsigned)(K > 0 ? K : 1)));
-    if (nb < 16) nb = 16;
+    /* panel rows: ~16 MB of f32 (few, wide sgemm calls), at least 64, at most N */
+    int nb = (int)((16u << 20) / (4u * (unsigned)(K > 0 ? K : 1)));
+    if (nb < 64) nb = 64;
     if (nb > N) nb = N;
-    float *panel = aligned_alloc(64, ((size_t)nb * K * 4 + 63) & ~(size_t)63);
+    float *panel = panel_buf((size_t)nb * K);
     if (!panel) { /* out of memory: fall back to the slow path rather than fail */
         matmul_ref(y, x, W, M, accumulate);
         return;
@@ -70,10 +58,11 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
     size_t es = wtype_size(W->type);
     for (int n0 = 0; n0 < N; n0 += nb) {
         int nn = N - n0 < nb ? N - n0 : nb;
-        convert_parallel(panel, w + (size_t)n0 * K * es, W->type, (size_t)nn * K);
+        /* single-threaded on purpose: OpenBLAS's idle workers spin on the other cores
+         * right after a call, and a parallel conversion fights them (measured 3x slower) */
+        wconvert_f32(panel, w + (size_t)n0 * K * es, W->type, (size_t)nn * K);
         kgemm_nt(M, nn, K, 1.0f, x, K, panel, K, beta, y + n0, N);
     }
-    free(panel);
 }
 
 void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
