@@ -19,6 +19,7 @@
 #include "denoise/history.h"
 #include "denoise/records.h"
 #include "denoise/sampler.h"
+#include "denoise/device.h"
 #include "remask/remask.h"
 #include "denoise/client.h"
 
@@ -27,7 +28,7 @@ enum { MODE_GEN, MODE_SCORE, MODE_LOGITS };
 typedef struct {
     cli_t cli;
     int mode;
-    const char *model_dir, *policy, *history;
+    const char *model_dir, *policy, *history, *device;
     sampler_opts_t so;
     bool steps_set, block_set, gen_set;
     int batch, threads, bench;
@@ -44,6 +45,9 @@ static const char HELP[] =
     "      --model DIR           HF folder: config.json + model.safetensors or shards\n"
     "                            (default: $LLADA_MODEL, else the bundled models/default)\n"
     "      --threads N           CPU threads (default: all cores)\n"
+    "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto (default): generation\n"
+    "                            on the GPU when one is usable, else the CPU with a notice\n"
+    "                            (docs/gpu.md); --score, --logits and --bench use the CPU\n"
     "Sampler:\n"
     "      --gen-length N        tokens to generate after a tokens record's prompt (default 128)\n"
     "      --steps N             reverse steps (default: the generation length)\n"
@@ -70,7 +74,7 @@ static const char HELP[] =
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -81,7 +85,7 @@ static const struct option LONGOPTS[] = {
     {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
-    {"history", required_argument, 0, O_HISTORY},
+    {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -116,6 +120,12 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_LOGITS: o->mode = MODE_LOGITS; break;
     case O_BENCH: o->bench = (int)int_arg(o, "--bench", arg, 1, 1 << 16); break;
     case O_HISTORY: o->history = arg; break;
+    case O_DEVICE: {
+        lerr_t e = {0};
+        if (denoise_device_check(arg, &e)) cli_usage_error(&o->cli, "%s", e.msg);
+        o->device = arg;
+        break;
+    }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
     default:
         if (!dist_option(&o->dist, &o->cli, c, arg) && !cli_common_option(&o->cli, c, arg, HELP))
@@ -255,6 +265,12 @@ int main(int argc, char **argv) {
         cli_close_stdout(&o.cli);
         return EXIT_OK;
     }
+    denoise_device_t dev;
+    char notice[320];
+    if (denoise_device_open(&dev, o.mode == MODE_GEN ? o.device : "cpu", m, notice, sizeof notice, &e))
+        cli_die(&o.cli, &e);
+    if (notice[0]) cli_notice(&o.cli, "%s", notice);
+    o.so.backend = denoise_device_backend(&dev);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);
     batch_t b = {&o, m, pol, w, calloc((size_t)o.batch, sizeof(rec_t *)),
@@ -279,6 +295,7 @@ int main(int argc, char **argv) {
     cli_close_output(&o.cli, &w);
     free(b.recs); free(b.rc); free(b.idx);
     rm_policy_destroy(&pol);
+    denoise_device_close(&dev);
     model_destroy(&m);
     return EXIT_OK;
 }
