@@ -1,0 +1,186 @@
+/* keys.c — CURVE keys, allow-lists and the ZAP handler (see keys.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+#include "keys.h"
+#include "zframes.h"
+#include "stream.h"
+
+static int write_new(const char *path, const char *text, int mode, lerr_t *e) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    if (fd < 0) return lerr_set(e, EXIT_IO, "cannot create %s: %s", path, strerror(errno));
+    size_t n = strlen(text);
+    ssize_t w = write(fd, text, n);
+    if (w != (ssize_t)n || close(fd)) return lerr_set(e, EXIT_IO, "cannot write %s", path);
+    return 0;
+}
+
+int rm_keygen(const char *name, lerr_t *e) {
+    char pub[41], sec[41], path[4096], text[128];
+    if (zmq_curve_keypair(pub, sec)) return lerr_set(e, EXIT_INTERNAL, "zmq_curve_keypair: %s", zmq_strerror(errno));
+    snprintf(text, sizeof text, "public %s\nsecret %s\n", pub, sec);
+    snprintf(path, sizeof path, "%s.key", name);
+    if (write_new(path, text, 0600, e)) return -1;
+    snprintf(text, sizeof text, "%s\n", pub);
+    snprintf(path, sizeof path, "%s.pub", name);
+    return write_new(path, text, 0644, e);
+}
+
+static bool z85_ok(const char *s) {
+    uint8_t raw[32];
+    return strlen(s) == 40 && zmq_z85_decode(raw, s) != NULL;
+}
+
+int rm_key_read(const char *path, char pub[41], char sec[41], lerr_t *e) {
+    FILE *f = fopen(path, "r");
+    if (!f) return lerr_set(e, EXIT_IO, "cannot open key file %s: %s", path, strerror(errno));
+    char line[256], a[64], b[64];
+    pub[0] = sec[0] = 0;
+    while (fgets(line, sizeof line, f)) {
+        int n = sscanf(line, "%63s %63s", a, b);
+        if (n == 2 && !strcmp(a, "public") && strlen(b) == 40) strcpy(pub, b);
+        else if (n == 2 && !strcmp(a, "secret") && strlen(b) == 40) strcpy(sec, b);
+        else if (n == 1 && strlen(a) == 40 && !pub[0]) strcpy(pub, a);
+    }
+    fclose(f);
+    if (!z85_ok(pub) || (sec[0] && !z85_ok(sec)))
+        return lerr_set(e, EXIT_DATA, "%s is not a key file (remask --keygen writes them)", path);
+    return 0;
+}
+
+int rm_curve_server(void *sock, const char *key_file, lerr_t *e) {
+    char pub[41], sec[41];
+    int one = 1;
+    if (rm_key_read(key_file, pub, sec, e)) return -1;
+    if (!sec[0]) return lerr_set(e, EXIT_DATA, "%s has no secret key (use the .key file)", key_file);
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) || zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) ||
+        zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "llada", 5))
+        return lerr_set(e, EXIT_INTERNAL, "CURVE server setup: %s", zmq_strerror(errno));
+    return 0;
+}
+
+int rm_curve_client(void *sock, const char *key_file, const char *server_key_file, lerr_t *e) {
+    char pub[41], sec[41], spub[41], ssec[41];
+    if (!server_key_file) return lerr_set(e, EXIT_USAGE, "CURVE needs the server's public key file too");
+    if (rm_key_read(key_file, pub, sec, e) || rm_key_read(server_key_file, spub, ssec, e)) return -1;
+    if (!sec[0]) return lerr_set(e, EXIT_DATA, "%s has no secret key (use the .key file)", key_file);
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, spub, 40) || zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40) ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40))
+        return lerr_set(e, EXIT_INTERNAL, "CURVE client setup: %s", zmq_strerror(errno));
+    return 0;
+}
+
+/* ---- allow-list + ZAP ---- */
+
+enum { ZAP_MAX_KEYS = 4096 };
+
+struct rm_zap {
+    uint8_t (*keys)[32];
+    int nkeys;
+    void *sock;
+    pthread_t th;
+    atomic_int stop;
+    atomic_long refused;
+};
+
+static int allow_add_file(rm_zap_t *z, const char *path, lerr_t *e) {
+    FILE *f = fopen(path, "r");
+    if (!f) return lerr_set(e, EXIT_IO, "cannot open allow-list %s: %s", path, strerror(errno));
+    char line[256], a[64], b[64];
+    while (fgets(line, sizeof line, f)) {
+        int n = sscanf(line, "%63s %63s", a, b);
+        const char *k = n >= 1 && a[0] != '#' ? (n == 2 && !strcmp(a, "public") ? b : a) : NULL;
+        if (!k || (n == 2 && !strcmp(a, "secret"))) continue;
+        if (!z85_ok(k)) { fclose(f); return lerr_set(e, EXIT_DATA, "%s: '%.40s' is not a Z85 public key", path, k); }
+        if (z->nkeys == ZAP_MAX_KEYS) { fclose(f); return lerr_set(e, EXIT_DATA, "allow-list longer than %d keys", ZAP_MAX_KEYS); }
+        zmq_z85_decode(z->keys[z->nkeys++], k);
+    }
+    fclose(f);
+    return 0;
+}
+
+static int allow_load(rm_zap_t *z, const char *allow, lerr_t *e) {
+    DIR *d = opendir(allow);
+    if (!d) return allow_add_file(z, allow, e);
+    struct dirent *de;
+    char path[4096];
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".pub")) continue;
+        snprintf(path, sizeof path, "%s/%s", allow, de->d_name);
+        rc = allow_add_file(z, path, e);
+    }
+    closedir(d);
+    return rc;
+}
+
+static bool allowed(const rm_zap_t *z, const void *key, size_t len) {
+    if (len != 32) return false;
+    for (int i = 0; i < z->nkeys; i++) if (!memcmp(z->keys[i], key, 32)) return true;
+    return false;
+}
+
+/* Answer one ZAP request: frames version, request id, domain, address, identity, mechanism,
+ * credentials... (RFC 27). */
+static void zap_answer(rm_zap_t *z) {
+    zframes_t m;
+    lerr_t e = {0};
+    if (zf_recv(z->sock, &m, ZMQ_DONTWAIT, &e)) return;
+    bool ok = m.n >= 7 && zf_size(&m, 5) == 5 && !memcmp(zf_data(&m, 5), "CURVE", 5) &&
+              allowed(z, zf_data(&m, 6), zf_size(&m, 6));
+    if (!ok) atomic_fetch_add(&z->refused, 1);
+    const char *status = ok ? "200" : "400", *text = ok ? "OK" : "client key not in the allow-list";
+    const void *body[6] = {"1.0", m.n > 1 ? zf_data(&m, 1) : "", status, text, "", ""};
+    size_t len[6] = {3, m.n > 1 ? zf_size(&m, 1) : 0, 3, strlen(text), 0, 0};
+    zf_send(z->sock, NULL, 0, body, len, 6, 0, &e);
+    zf_close(&m);
+}
+
+static void *zap_main(void *arg) {
+    rm_zap_t *z = arg;
+    while (!atomic_load(&z->stop))
+        if (zf_wait(z->sock, 100) > 0) zap_answer(z);
+    return NULL;
+}
+
+rm_zap_t *rm_zap_start(const char *allow, lerr_t *e) {
+    rm_zap_t *z = calloc(1, sizeof *z);
+    if (!z || !(z->keys = malloc(ZAP_MAX_KEYS * sizeof *z->keys))) {
+        if (z) free(z);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (allow_load(z, allow, e)) goto fail;
+    z->sock = zmq_socket(stream_zmq_ctx(), ZMQ_REP);
+    if (!z->sock) { lerr_set(e, EXIT_INTERNAL, "ZAP socket: %s", zmq_strerror(errno)); goto fail; }
+    zf_sockopts(z->sock, 4096);
+    if (zmq_bind(z->sock, "inproc://zeromq.zap.01")) { lerr_set(e, EXIT_INTERNAL, "ZAP bind: %s", zmq_strerror(errno)); goto fail; }
+    if (pthread_create(&z->th, NULL, zap_main, z)) { lerr_set(e, EXIT_INTERNAL, "cannot start the ZAP thread"); goto fail; }
+    return z;
+fail:
+    if (z->sock) zmq_close(z->sock);
+    free(z->keys);
+    free(z);
+    return NULL;
+}
+
+void rm_zap_stop(rm_zap_t **zp) {
+    rm_zap_t *z = zp ? *zp : NULL;
+    if (!z) return;
+    atomic_store(&z->stop, 1);
+    pthread_join(z->th, NULL);
+    zmq_close(z->sock);
+    free(z->keys);
+    free(z);
+    *zp = NULL;
+}
+
+long rm_zap_refused(const rm_zap_t *z) { return z ? atomic_load(&((rm_zap_t *)z)->refused) : 0; }

@@ -1,0 +1,31 @@
+/* keys.h — CURVE key pairs and client allow-lists for the ZeroMQ services (remask --serve,
+ * the cluster broker). Keys are Z85 text (40 characters, zmq_z85_encode).
+ *
+ *   NAME.key  "public <z85>\nsecret <z85>\n", mode 0600  (remask --keygen NAME)
+ *   NAME.pub  "<z85>\n"                                  (give this to the other side)
+ * An allow-list is a file of public keys, one per line ('#' comments, blank lines ignored),
+ * or a directory whose *.pub files are read. The ZAP handler (RFC 27) admits a CURVE client
+ * only when its public key is listed; everyone else gets status 400 and never gets through.
+ */
+#ifndef LLADA_REMASK_KEYS_H
+#define LLADA_REMASK_KEYS_H
+
+#include "lerr.h"
+
+/* Write NAME.key and NAME.pub (refuses to overwrite). EXIT_IO / EXIT_INTERNAL. */
+int rm_keygen(const char *name, lerr_t *e);
+/* Read a .key file (both keys) or a .pub file (sec left ""). Buffers of 41 bytes. EXIT_DATA/IO. */
+int rm_key_read(const char *path, char pub[41], char sec[41], lerr_t *e);
+/* Socket setup, before bind/connect. Server: our .key; client: our .key and the server's
+ * .pub (or .key). */
+int rm_curve_server(void *sock, const char *key_file, lerr_t *e);
+int rm_curve_client(void *sock, const char *key_file, const char *server_key_file, lerr_t *e);
+
+/* ZAP handler thread on the process-wide context; one per process. */
+typedef struct rm_zap rm_zap_t;
+rm_zap_t *rm_zap_start(const char *allow, lerr_t *e);
+void rm_zap_stop(rm_zap_t **z);
+/* Number of connections refused so far. */
+long rm_zap_refused(const rm_zap_t *z);
+
+#endif
