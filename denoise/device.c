@@ -1,6 +1,8 @@
 /* device.c — `--device` selection for denoise (see device.h). The only place outside
  * denoise/cuda/ that knows whether the CUDA backend was built (LLADA_CUDA). */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "denoise/device.h"
 #ifdef LLADA_CUDA
@@ -38,7 +40,9 @@ int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m,
                         size_t n, lerr_t *e) {
     use_cpu(d);
     if (n) notice[0] = 0;
-    if (!spec) spec = "auto";
+    bool quiet = false;   /* the implicit default says nothing on a machine without a GPU */
+    if (!spec) spec = getenv("LLADA_DEVICE");
+    if (!spec || !*spec) { spec = "auto"; quiet = true; }
     if (denoise_device_check(spec, e)) return -1;
     if (!strcmp(spec, "cpu")) return 0;
 #ifdef LLADA_CUDA
@@ -46,12 +50,13 @@ int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m,
     if (cuda_probe(why, sizeof why) == 0) {
         if (strcmp(spec, "auto"))
             return lerr_set(e, EXIT_INTERNAL, "--device %s: no usable CUDA device (%s)", spec, why);
-        snprintf(notice, n, "no usable CUDA device (%s); running on the CPU", why);
+        if (!quiet) snprintf(notice, n, "no usable CUDA device (%s); running on the CPU", why);
         return 0;
     }
     return open_cuda(d, strcmp(spec, "auto") ? spec : "cuda", m, e);
 #else
     (void)m;
+    (void)quiet;
     if (strcmp(spec, "auto"))
         return lerr_set(e, EXIT_USAGE, "--device %s: this build has no CUDA backend (no nvcc at build time)", spec);
     return 0;

@@ -2,7 +2,8 @@
 # tests/e2e/gpu_build.sh — the CUDA backend on machines without a GPU (CI): with nvcc the CUDA
 # objects are built into libcuda.a for sm_90 with embedded PTX and the GPU checks link; the
 # GPU programs skip cleanly (exit 77); `denoise --device auto` falls back to the CPU with a
-# one-line notice (silent with -q) and the same output as --device cpu; `--device cuda`
+# one-line notice (silent with -q, and by default unless LLADA_DEVICE says otherwise) and the
+# same output as --device cpu; `--device cuda`
 # fails with exit 5 naming the reason; a bad --device is a usage error. Without nvcc,
 # `--device cuda` is a usage error naming the missing backend. On a machine WITH a GPU the
 # fallback checks are replaced by: --device cuda:f32 generates exactly what --device cpu does.
@@ -50,6 +51,11 @@ if [ "$rc" -eq 77 ]; then
     check "fallback output equals --device cpu" cmp "$TMP/cpu.jsonl" "$TMP/auto.jsonl"
     gen --device auto -q >/dev/null 2>"$TMP/q.err"
     check_eq "-q silences the notice" 0 "$(wc -c <"$TMP/q.err")"
+    gen >/dev/null 2>"$TMP/d.err"
+    check_eq "the implicit default says nothing without a GPU" 0 "$(wc -c <"$TMP/d.err")"
+    LLADA_DEVICE=auto gen >/dev/null 2>"$TMP/env.err"
+    check "LLADA_DEVICE=auto is explicit: notice" grep -q 'running on the CPU' "$TMP/env.err"
+    LLADA_DEVICE=cuda check_exit 5 "LLADA_DEVICE=cuda without a GPU: exit 5" gen
     check_exit 5 "--device cuda without a GPU: exit 5" gen --device cuda
     check_stderr "--device cuda message" "^denoise: error: --device cuda: no usable CUDA device"
 else
