@@ -91,8 +91,20 @@ def _rope(x, theta):
     return x * cos + rot * sin
 
 
-def forward(cfg, W, tokens, attention_mask=None):
-    """tokens int (B, T); attention_mask (B, T) 1=keep or None -> logits float64 (B, T, V)."""
+def bf16_round(x):
+    """Round float64 values to the nearest bf16 (ties to even), returned as float64."""
+    f = np.asarray(x, dtype=np.float32)
+    u = f.view(np.uint32).astype(np.uint64)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def forward(cfg, W, tokens, attention_mask=None, bf16=False):
+    """tokens int (B, T); attention_mask (B, T) 1=keep or None -> logits float64 (B, T, V).
+    bf16=True emulates the official bf16 model: activations rounded to bf16 wherever torch
+    produces a bf16 tensor (linear outputs, the RMSNorm cast before the weight and after it,
+    RoPE outputs, attention output, SiLU and its product, residual sums, logits)."""
+    r = bf16_round if bf16 else (lambda v: v)
     tokens = np.asarray(tokens)
     B, T = tokens.shape
     d, H = cfg["d_model"], cfg["n_heads"]
@@ -102,31 +114,32 @@ def forward(cfg, W, tokens, attention_mask=None):
     theta = cfg.get("rope_theta", 10000.0)
     p = "model.transformer."
     h = W[p + "wte.weight"][tokens]
+    norm = lambda x, w: r(r(x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)) * w)
     bias = 0.0
     if attention_mask is not None and (np.asarray(attention_mask) == 0).any():
         m = np.asarray(attention_mask, dtype=np.float64)
         bias = ((1.0 - m) * np.finfo(np.float32).min)[:, None, None, :]
     for l in range(cfg["n_layers"]):
         b = f"{p}blocks.{l}."
-        a = _rmsnorm(h, W[b + "attn_norm.weight"], eps)
-        q = (a @ W[b + "q_proj.weight"].T).reshape(B, T, H, hd).transpose(0, 2, 1, 3)
-        k = (a @ W[b + "k_proj.weight"].T).reshape(B, T, KV, hd).transpose(0, 2, 1, 3)
-        v = (a @ W[b + "v_proj.weight"].T).reshape(B, T, KV, hd).transpose(0, 2, 1, 3)
-        q, k = _rope(q, theta), _rope(k, theta)
+        a = norm(h, W[b + "attn_norm.weight"])
+        q = r(a @ W[b + "q_proj.weight"].T).reshape(B, T, H, hd).transpose(0, 2, 1, 3)
+        k = r(a @ W[b + "k_proj.weight"].T).reshape(B, T, KV, hd).transpose(0, 2, 1, 3)
+        v = r(a @ W[b + "v_proj.weight"].T).reshape(B, T, KV, hd).transpose(0, 2, 1, 3)
+        q, k = r(_rope(q, theta)), r(_rope(k, theta))
         k = np.repeat(k, H // KV, axis=1)
         v = np.repeat(v, H // KV, axis=1)
         s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd) + bias
         s = np.exp(s - s.max(-1, keepdims=True))
         s /= s.sum(-1, keepdims=True)
-        att = (s @ v).transpose(0, 2, 1, 3).reshape(B, T, H * hd)
-        h = h + att @ W[b + "attn_out.weight"].T
-        f = _rmsnorm(h, W[b + "ff_norm.weight"], eps)
-        g = f @ W[b + "ff_proj.weight"].T
-        u = f @ W[b + "up_proj.weight"].T
-        h = h + (g / (1.0 + np.exp(-g)) * u) @ W[b + "ff_out.weight"].T
-    h = _rmsnorm(h, W[p + "ln_f.weight"], eps)
+        att = r((s @ v).transpose(0, 2, 1, 3).reshape(B, T, H * hd))
+        h = r(h + r(att @ W[b + "attn_out.weight"].T))
+        f = norm(h, W[b + "ff_norm.weight"])
+        g = r(f @ W[b + "ff_proj.weight"].T)
+        u = r(f @ W[b + "up_proj.weight"].T)
+        h = r(h + r(r(r(g / (1.0 + np.exp(-g))) * u) @ W[b + "ff_out.weight"].T))
+    h = norm(h, W[p + "ln_f.weight"])
     head = W[p + "wte.weight"] if cfg.get("weight_tying") else W[p + "ff_out.weight"]
-    return h @ head.T
+    return r(h @ head.T)
 
 
 # ---------------------------------------------------------------- sampler (llada.md §1.1)
