@@ -1,0 +1,80 @@
+/* bundle.c — open a HF model folder's tokenizer files (see bundle.h). */
+#include "bundle.h"
+#include "paths.h"
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+
+/* A token given as "str" or {"content": "str"}; its id or -1. */
+static int32_t token_of(const tokenizer_t *t, json_t *v) {
+    if (json_is_object(v)) v = json_object_get(v, "content");
+    if (!json_is_string(v)) return -1;
+    return tok_token_id(t, json_string_value(v), json_string_length(v));
+}
+static void add_stop(tok_bundle_t *b, int32_t id) {
+    if (id < 0) return;
+    for (int i = 0; i < b->nstop; i++) if (b->stop[i] == id) return;
+    if (b->nstop < 8) b->stop[b->nstop++] = id;
+}
+
+tok_bundle_t *tok_bundle_open(const char *path, lerr_t *e) {
+    char *def = NULL;
+    if (!path) {
+        if (!(def = default_model_dir())) { lerr_set(e, EXIT_USAGE, "no model given and no bundled default model found (use --model DIR)"); return NULL; }
+        path = def;
+    }
+    tok_bundle_t *b = calloc(1, sizeof *b);
+    char file[PATH_MAX + 32];
+    if (!b) { free(def); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    b->bos_id = b->eos_id = b->mask_id = -1;
+    if (is_dir(path)) { b->dir = strdup(path); snprintf(file, sizeof file, "%s/tokenizer.json", path); }
+    else {
+        snprintf(file, sizeof file, "%s", path);
+        const char *sl = strrchr(path, '/');
+        b->dir = sl ? strndup(path, sl - path) : strdup(".");
+    }
+    free(def);
+    if (!b->dir || !(b->tok = tok_load_file(file, e))) { tok_bundle_destroy(&b); return NULL; }
+    snprintf(file, sizeof file, "%s/tokenizer_config.json", b->dir);
+    json_t *tc = json_load_file(file, 0, NULL);
+    if (tc) {
+        b->bos_id = token_of(b->tok, json_object_get(tc, "bos_token"));
+        b->eos_id = token_of(b->tok, json_object_get(tc, "eos_token"));
+        json_decref(tc);
+    }
+    snprintf(file, sizeof file, "%s/config.json", b->dir);
+    json_t *cf = json_load_file(file, 0, NULL);
+    if (cf) {
+        json_t *eos = json_object_get(cf, "eos_token_id"), *m = json_object_get(cf, "mask_token_id");
+        if (json_is_integer(eos)) b->eos_id = (int32_t)json_integer_value(eos);
+        for (size_t i = 0; json_is_array(eos) && i < json_array_size(eos); i++) {
+            if (i == 0) b->eos_id = (int32_t)json_integer_value(json_array_get(eos, 0));
+            add_stop(b, (int32_t)json_integer_value(json_array_get(eos, i)));
+        }
+        if (json_is_integer(m)) b->mask_id = (int32_t)json_integer_value(m);
+        json_decref(cf);
+    }
+    if (b->mask_id < 0) b->mask_id = tok_token_id(b->tok, "<|mdm_mask|>", 12);
+    add_stop(b, b->eos_id);
+    add_stop(b, tok_token_id(b->tok, "<|eot_id|>", 10));
+    add_stop(b, tok_token_id(b->tok, "<|im_end|>", 10));
+    return b;
+}
+
+void tok_bundle_destroy(tok_bundle_t **bp) {
+    if (!bp || !*bp) return;
+    tok_destroy(&(*bp)->tok);
+    free((*bp)->dir);
+    free(*bp);
+    *bp = NULL;
+}
+
+bool tok_bundle_is_stop(const tok_bundle_t *b, int32_t id) {
+    for (int i = 0; i < b->nstop; i++) if (b->stop[i] == id) return true;
+    return false;
+}

@@ -1,0 +1,209 @@
+/* decode.c — ids -> text, as HF decode: ids to token strings (added vocabulary first; ids
+ * without a string are dropped), optional skipping of special tokens, then the decoder chain
+ * (ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace; no decoder joins with " ").
+ * Invalid UTF-8 after ByteLevel becomes U+FFFD per maximal invalid subpart (Rust
+ * from_utf8_lossy); ByteFallback gives one U+FFFD per byte of an invalid run, as HF does.
+ * Fast path: decoder == ByteLevel uses per-id byte strings precomputed at load.
+ */
+#include "tok_int.h"
+#include "unicode.h"
+#include <stdlib.h>
+#include <string.h>
+
+static uint16_t b2c_[256];
+static int16_t c2b_[0x180];
+static void alphabet_init(void) {
+    static int done;
+    if (done) return;
+    int k = 0;
+    for (int b = 0; b < 256; b++) {
+        bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+        b2c_[b] = keep ? (uint16_t)b : (uint16_t)(0x100 + k++);
+    }
+    for (int c = 0; c < 0x180; c++) c2b_[c] = -1;
+    for (int b = 0; b < 256; b++) c2b_[b2c_[b]] = (int16_t)b;
+    done = 1;
+}
+const uint16_t *byte_to_char(void) { alphabet_init(); return b2c_; }
+int char_to_byte(uint32_t cp) { alphabet_init(); return cp < 0x180 ? c2b_[cp] : -1; }
+
+/* Bytes of one token under the ByteLevel decoder: mapped if every char is in the alphabet,
+ * else the token's own UTF-8. */
+static int bytelevel_token(const char *s, size_t n, tok_str_t *o) {
+    size_t start = o->n;
+    const uint8_t *u = (const uint8_t *)s;
+    for (size_t i = 0; i < n;) {
+        int l; uint32_t cp = utf8_dec(u + i, n - i, &l);
+        int b = char_to_byte(cp);
+        if (b < 0) { o->n = start; return tok_str_append(o, s, n); }
+        uint8_t c = (uint8_t)b;
+        if (tok_str_append(o, &c, 1)) return -1;
+        i += l;
+    }
+    return 0;
+}
+
+static int lossy_append(const uint8_t *s, size_t n, tok_str_t *o) {
+    size_t v = utf8_valid_prefix(s, n);
+    if (v == n) return tok_str_append(o, s, n);
+    size_t ln; uint8_t *c = utf8_sanitize(s, n, &ln);
+    if (!c) return -1;
+    int rc = tok_str_append(o, c, ln);
+    free(c);
+    return rc;
+}
+
+int decode_prepare(tokenizer_t *t, lerr_t *e) {
+    alphabet_init();
+    if (!(t->n_dec == 1 && t->dec[0].kind == DEC_BYTELEVEL)) return 0;
+    tok_str_t all = {0};
+    t->dec_off = malloc(t->n_ids * sizeof *t->dec_off);
+    t->dec_len = malloc(t->n_ids * sizeof *t->dec_len);
+    if (!t->dec_off || !t->dec_len) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        t->dec_off[id] = (uint32_t)all.n;
+        if (t->id_str[id] && bytelevel_token(t->id_str[id], t->id_len[id], &all)) {
+            tok_str_free(&all);
+            return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        }
+        t->dec_len[id] = (uint32_t)(all.n - t->dec_off[id]);
+    }
+    t->dec_bytes = (uint8_t *)all.p;
+    return 0;
+}
+
+/* ---- general chain over a list of token strings ---- */
+typedef struct { tok_str_t buf; size_t *off, *len; size_t n, cap; } tlist_t;
+static int tl_push(tlist_t *l, const char *s, size_t n) {
+    if (l->n == l->cap) {
+        size_t c = l->cap ? l->cap * 2 : 64;
+        size_t *a = realloc(l->off, c * sizeof *a); if (!a) return -1; l->off = a;
+        size_t *b = realloc(l->len, c * sizeof *b); if (!b) return -1; l->len = b;
+        l->cap = c;
+    }
+    l->off[l->n] = l->buf.n; l->len[l->n] = n; l->n++;
+    return tok_str_append(&l->buf, s, n);
+}
+static void tl_free(tlist_t *l) { tok_str_free(&l->buf); free(l->off); free(l->len); memset(l, 0, sizeof *l); }
+#define TS(l, i) ((l)->buf.p + (l)->off[i])
+
+static int byte_token(const char *s, size_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) || s[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i]; int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+static int flush_bytes(tok_str_t *bytes, tlist_t *o) {
+    if (!bytes->n) return 0;
+    int rc;
+    if (utf8_valid_prefix((uint8_t *)bytes->p, bytes->n) == bytes->n) rc = tl_push(o, bytes->p, bytes->n);
+    else { rc = 0; for (size_t i = 0; i < bytes->n && !rc; i++) rc = tl_push(o, "\xEF\xBF\xBD", 3); }
+    bytes->n = 0;
+    return rc;
+}
+
+static int step(const dec_step_t *d, const tlist_t *in, tlist_t *o) {
+    tok_str_t tmp = {0};
+    int rc = 0;
+    switch (d->kind) {
+    case DEC_BYTELEVEL:
+        for (size_t i = 0; i < in->n && !rc; i++) rc = bytelevel_token(TS(in, i), in->len[i], &tmp);
+        if (!rc) {
+            tok_str_t c = {0};
+            rc = lossy_append((uint8_t *)tmp.p, tmp.n, &c) || tl_push(o, c.p ? c.p : "", c.n);
+            tok_str_free(&c);
+        }
+        break;
+    case DEC_BYTEFALLBACK:
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            int b = byte_token(TS(in, i), in->len[i]);
+            if (b >= 0) { uint8_t c = (uint8_t)b; rc = tok_str_append(&tmp, &c, 1); continue; }
+            rc = flush_bytes(&tmp, o) || tl_push(o, TS(in, i), in->len[i]);
+        }
+        rc = rc || flush_bytes(&tmp, o);
+        break;
+    case DEC_FUSE:
+        for (size_t i = 0; i < in->n && !rc; i++) rc = tok_str_append(&tmp, TS(in, i), in->len[i]);
+        rc = rc || tl_push(o, tmp.p ? tmp.p : "", tmp.n);
+        break;
+    case DEC_STRIP:
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            const char *s = TS(in, i); size_t n = in->len[i], a = 0, b = n;
+            for (int k = 0; k < d->start && a + d->alen <= n && !memcmp(s + a, d->a, d->alen); k++) a += d->alen;
+            for (int k = 0; k < d->stop && b >= a + d->alen && !memcmp(s + b - d->alen, d->a, d->alen); k++) b -= d->alen;
+            rc = tl_push(o, s + a, b - a);
+        }
+        break;
+    case DEC_REPLACE:
+    case DEC_METASPACE:
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            const char *s = TS(in, i); size_t n = in->len[i];
+            const char *pat = d->kind == DEC_REPLACE ? d->a : d->repl;
+            size_t pn = d->kind == DEC_REPLACE ? d->alen : (size_t)d->repl_len;
+            const char *rep = d->kind == DEC_REPLACE ? d->b : " ";
+            size_t rn = d->kind == DEC_REPLACE ? d->blen : 1;
+            if (d->kind == DEC_METASPACE && i == 0 && d->prepend_scheme != PS_NEVER) rn = 0;
+            tmp.n = 0;
+            for (size_t j = 0; j < n && !rc;) {
+                if (pn && j + pn <= n && !memcmp(s + j, pat, pn)) { rc = tok_str_append(&tmp, rep, rn); j += pn; }
+                else { rc = tok_str_append(&tmp, s + j, 1); j++; }
+            }
+            rc = rc || tl_push(o, tmp.p ? tmp.p : "", tmp.n);
+        }
+        break;
+    }
+    tok_str_free(&tmp);
+    return rc;
+}
+
+int tok_decode(const tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok_str_t *out, lerr_t *e) {
+    bool skip = flags & TOK_SKIP_SPECIAL;
+    if (t->dec_bytes) {   /* fast path: ByteLevel decoder */
+        size_t start = out->n;
+        bool ascii = true;
+        for (size_t i = 0; i < n; i++) {
+            int32_t id = ids[i];
+            if (id < 0 || id >= t->n_ids || !t->id_str[id] || (skip && (t->id_flags[id] & ID_SPECIAL))) continue;
+            if (tok_str_append(out, t->dec_bytes + t->dec_off[id], t->dec_len[id])) goto oom;
+        }
+        for (size_t i = start; i < out->n && ascii; i++) ascii = (uint8_t)out->p[i] < 0x80;
+        if (!ascii && utf8_valid_prefix((uint8_t *)out->p + start, out->n - start) != out->n - start) {
+            size_t ln; uint8_t *c = utf8_sanitize((uint8_t *)out->p + start, out->n - start, &ln);
+            if (!c) goto oom;
+            out->n = start;
+            int rc = tok_str_append(out, c, ln);
+            free(c);
+            if (rc) goto oom;
+        }
+        return 0;
+    }
+    tlist_t a = {0}, b = {0};
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= t->n_ids || !t->id_str[id] || (skip && (t->id_flags[id] & ID_SPECIAL))) continue;
+        if (tl_push(&a, t->id_str[id], t->id_len[id])) goto oom2;
+    }
+    if (!t->has_decoder) {
+        for (size_t i = 0; i < a.n; i++)
+            if ((i && tok_str_append(out, " ", 1)) || tok_str_append(out, TS(&a, i), a.len[i])) goto oom2;
+        tl_free(&a);
+        return 0;
+    }
+    for (int k = 0; k < t->n_dec; k++) {
+        b.n = 0; b.buf.n = 0;
+        if (step(&t->dec[k], &a, &b)) goto oom2;
+        tlist_t x = a; a = b; b = x;
+    }
+    for (size_t i = 0; i < a.n; i++) if (tok_str_append(out, TS(&a, i), a.len[i])) goto oom2;
+    tl_free(&a); tl_free(&b);
+    return 0;
+oom2:
+    tl_free(&a); tl_free(&b);
+oom:
+    return lerr_set(e, EXIT_INTERNAL, "out of memory");
+}

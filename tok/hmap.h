@@ -1,0 +1,70 @@
+/* hmap.h — the two hash maps the tokenizer lives on: byte string -> int32 (vocabularies,
+ * piece cache keys) and u64 -> u64 (BPE merges: (left id, right id) -> (rank, new id)).
+ * Open addressing, linear probing, power-of-two capacity, no deletion (never needed).
+ */
+#ifndef TOK_HMAP_H
+#define TOK_HMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint64_t hm_mix(uint64_t h) {
+    h ^= h >> 33; h *= 0xff51afd7ed558ccdULL; h ^= h >> 33; h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33; return h;
+}
+/* Fast hash of a short byte string (reads 8 bytes at a time). */
+static inline uint64_t hm_hash(const void *p, size_t n) {
+    const uint8_t *s = p;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0x100000001B3ULL);
+    while (n >= 8) { uint64_t w; memcpy(&w, s, 8); h = (h ^ w) * 0x9FB21C651E98DF25ULL; h ^= h >> 29; s += 8; n -= 8; }
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)s[i] << (8 * i);
+    return hm_mix(h ^ w);
+}
+
+typedef struct {
+    uint32_t *slots;   /* entry index + 1, 0 = empty */
+    uint32_t *hash32;  /* low 32 bits of each slot's hash (quick reject) */
+    uint64_t mask;
+    /* entries */
+    uint32_t *koff, *klen;
+    int32_t *val;
+    uint32_t n, cap_e;
+    uint8_t *arena;
+    size_t alen, acap;
+} smap_t;
+
+/* Initialise an empty map sized for about `n` keys. 0 ok, -1 OOM. smap_free releases. */
+int smap_init(smap_t *m, size_t n);
+void smap_free(smap_t *m);
+/* Insert or replace. 0 ok, -1 OOM. */
+int smap_put(smap_t *m, const void *key, size_t len, int32_t val);
+/* Value, or -1 if absent. */
+int32_t smap_get(const smap_t *m, const void *key, size_t len);
+/* Entry i's key (borrowed). */
+static inline const uint8_t *smap_key(const smap_t *m, uint32_t i, size_t *len) {
+    *len = m->klen[i]; return m->arena + m->koff[i];
+}
+
+typedef struct {
+    uint64_t *keys;    /* key + 1 (0 = empty); keys must be < UINT64_MAX */
+    uint64_t *vals;
+    uint64_t mask, n;
+} umap_t;
+
+int umap_init(umap_t *m, size_t n);
+void umap_free(umap_t *m);
+int umap_put(umap_t *m, uint64_t key, uint64_t val);
+/* 1 and *val if present, else 0. */
+static inline int umap_get(const umap_t *m, uint64_t key, uint64_t *val) {
+    uint64_t k = key + 1, i = hm_mix(key) & m->mask;
+    for (;;) {
+        uint64_t s = m->keys[i];
+        if (s == k) { *val = m->vals[i]; return 1; }
+        if (!s) return 0;
+        i = (i + 1) & m->mask;
+    }
+}
+
+#endif

@@ -1,0 +1,555 @@
+/* load.c — tokenizer.json -> tokenizer_t (jansson).
+ *
+ * Everything HF's format allows for BPE models is either implemented or refused with an error
+ * that names the JSON path ("$.pre_tokenizer.pretokenizers[1].type: unsupported \"Whitespace\""),
+ * so a file is never silently tokenized differently. A byte-level model (pre-tokenizer ending in
+ * ByteLevel) gets its vocabulary converted to raw bytes here, so encoding never maps bytes to the
+ * GPT-2 alphabet and back.
+ */
+#include "tok_int.h"
+#include "nfc.h"
+#include "unicode.h"
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static int bad(lerr_t *e, const char *path, const char *fmt, const char *arg) {
+    char m[400];
+    snprintf(m, sizeof m, fmt, arg);
+    return lerr_set(e, EXIT_DATA, "tokenizer.json %s: %s", path, m);
+}
+static const char *type_of(json_t *o) {
+    json_t *t = json_object_get(o, "type");
+    return json_is_string(t) ? json_string_value(t) : NULL;
+}
+static bool getb(json_t *o, const char *k, bool dflt) {
+    json_t *v = json_object_get(o, k);
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+static char *sdup(const char *s, size_t n) {
+    char *p = malloc(n + 1);
+    if (p) { memcpy(p, s, n); p[n] = 0; }
+    return p;
+}
+/* A one-character replacement string (Metaspace). */
+static int one_char(json_t *v, char *out, int *len, const char *path, lerr_t *e) {
+    if (!json_is_string(v)) return bad(e, path, "%s", "must be a string");
+    size_t n = json_string_length(v);
+    if (n < 1 || n > 4) return bad(e, path, "%s", "must be one character");
+    memcpy(out, json_string_value(v), n); *len = (int)n;
+    return 0;
+}
+
+/* ---- normalizer ---- */
+static int add_norm(tokenizer_t *t, norm_op_t op) {
+    norm_op_t *x = realloc(t->norm, (t->n_norm + 1) * sizeof *x);
+    if (!x) return -1;
+    t->norm = x; t->norm[t->n_norm++] = op;
+    return 0;
+}
+static int load_norm(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+    char p[256];
+    if (json_is_null(o) || !o) return 0;
+    const char *ty = type_of(o);
+    if (!ty) return bad(e, path, "%s", "missing \"type\"");
+    norm_op_t op = {0};
+    if (!strcmp(ty, "Sequence")) {
+        json_t *a = json_object_get(o, "normalizers");
+        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"normalizers\" array");
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            snprintf(p, sizeof p, "%s.normalizers[%zu]", path, i);
+            if (load_norm(t, json_array_get(a, i), p, e)) return -1;
+        }
+        return 0;
+    } else if (!strcmp(ty, "NFC")) op.kind = NORM_NFC;
+    else if (!strcmp(ty, "Prepend")) {
+        json_t *v = json_object_get(o, "prepend");
+        if (!json_is_string(v)) return bad(e, path, "%s", "Prepend without \"prepend\" string");
+        op.kind = NORM_PREPEND; op.alen = json_string_length(v); op.a = sdup(json_string_value(v), op.alen);
+    } else if (!strcmp(ty, "Replace")) {
+        json_t *pat = json_object_get(o, "pattern"), *c = json_object_get(o, "content");
+        json_t *s = json_object_get(pat, "String");
+        if (!json_is_string(s) || !json_is_string(c)) {
+            snprintf(p, sizeof p, "%s.pattern", path);
+            return bad(e, p, "%s", "only {\"String\": ...} patterns are supported in a Replace normalizer");
+        }
+        op.kind = NORM_REPLACE;
+        op.alen = json_string_length(s); op.a = sdup(json_string_value(s), op.alen);
+        op.blen = json_string_length(c); op.b = sdup(json_string_value(c), op.blen);
+    } else if (!strcmp(ty, "Strip")) {
+        op.kind = NORM_STRIP; op.left = getb(o, "strip_left", true); op.right = getb(o, "strip_right", true);
+    } else {
+        snprintf(p, sizeof p, "%s.type", path);
+        return bad(e, p, "unsupported normalizer \"%s\"", ty);
+    }
+    if (add_norm(t, op)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* ---- pre-tokenizer ---- */
+static int add_pt(tokenizer_t *t, pt_step_t st) {
+    pt_step_t *x = realloc(t->pt, (t->n_pt + 1) * sizeof *x);
+    if (!x) return -1;
+    t->pt = x; t->pt[t->n_pt++] = st;
+    return 0;
+}
+static int prepend_scheme(json_t *o, const char *path, lerr_t *e) {
+    json_t *ps = json_object_get(o, "prepend_scheme");
+    if (json_is_string(ps)) {
+        const char *s = json_string_value(ps);
+        if (!strcmp(s, "always")) return PS_ALWAYS;
+        if (!strcmp(s, "first")) return PS_FIRST;
+        if (!strcmp(s, "never")) return PS_NEVER;
+        return bad(e, path, "unknown prepend_scheme \"%s\"", s) ? -1 : -1;
+    }
+    return getb(o, "add_prefix_space", true) ? PS_ALWAYS : PS_NEVER;
+}
+static int load_pt(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+    char p[256];
+    if (json_is_null(o) || !o) return 0;
+    const char *ty = type_of(o);
+    if (!ty) return bad(e, path, "%s", "missing \"type\"");
+    pt_step_t st = {0};
+    if (!strcmp(ty, "Sequence")) {
+        json_t *a = json_object_get(o, "pretokenizers");
+        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"pretokenizers\" array");
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            snprintf(p, sizeof p, "%s.pretokenizers[%zu]", path, i);
+            if (load_pt(t, json_array_get(a, i), p, e)) return -1;
+        }
+        return 0;
+    } else if (!strcmp(ty, "Split")) {
+        st.kind = PT_SPLIT;
+        json_t *pat = json_object_get(o, "pattern");
+        json_t *re = json_object_get(pat, "Regex"), *s = json_object_get(pat, "String");
+        const char *beh = json_string_value(json_object_get(o, "behavior"));
+        static const char *B[] = {"Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
+        st.behavior = -1;
+        for (int i = 0; beh && i < 5; i++) if (!strcmp(beh, B[i])) st.behavior = i;
+        snprintf(p, sizeof p, "%s.behavior", path);
+        if (st.behavior < 0) return bad(e, p, "unsupported split behavior \"%s\"", beh ? beh : "(missing)");
+        st.invert = getb(o, "invert", false);
+        if (json_is_string(re)) {
+            st.scan = scan_detect(json_string_value(re));
+            if (!st.scan) {
+                snprintf(p, sizeof p, "%s.pattern.Regex", path);
+                if (split_compile_regex(&st, json_string_value(re), e)) return lerr_wrap(e, "tokenizer.json %s", p);
+            }
+        } else if (json_is_string(s)) {
+            st.litlen = json_string_length(s); st.lit = sdup(json_string_value(s), st.litlen);
+        } else {
+            snprintf(p, sizeof p, "%s.pattern", path);
+            return bad(e, p, "%s", "must be {\"Regex\": ...} or {\"String\": ...}");
+        }
+    } else if (!strcmp(ty, "ByteLevel")) {
+        st.kind = PT_BYTELEVEL;
+        st.add_prefix_space = getb(o, "add_prefix_space", true);
+        st.use_regex = getb(o, "use_regex", true);
+    } else if (!strcmp(ty, "Metaspace")) {
+        st.kind = PT_METASPACE;
+        json_t *r = json_object_get(o, "replacement");
+        if (r && one_char(r, st.repl, &st.repl_len, path, e)) return -1;
+        if (!r) { memcpy(st.repl, "\xE2\x96\x81", 3); st.repl_len = 3; }
+        if ((st.prepend_scheme = prepend_scheme(o, path, e)) < 0) return -1;
+        st.split = getb(o, "split", true);
+    } else if (!strcmp(ty, "Digits")) {
+        st.kind = PT_DIGITS; st.individual = getb(o, "individual_digits", false);
+    } else {
+        snprintf(p, sizeof p, "%s.type", path);
+        return bad(e, p, "unsupported pre-tokenizer \"%s\"", ty);
+    }
+    if (add_pt(t, st)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* ---- decoder ---- */
+static int add_dec(tokenizer_t *t, dec_step_t d) {
+    dec_step_t *x = realloc(t->dec, (t->n_dec + 1) * sizeof *x);
+    if (!x) return -1;
+    t->dec = x; t->dec[t->n_dec++] = d;
+    return 0;
+}
+static int load_dec(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+    char p[256];
+    if (json_is_null(o) || !o) return 0;
+    t->has_decoder = true;
+    const char *ty = type_of(o);
+    if (!ty) return bad(e, path, "%s", "missing \"type\"");
+    dec_step_t d = {0};
+    if (!strcmp(ty, "Sequence")) {
+        json_t *a = json_object_get(o, "decoders");
+        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"decoders\" array");
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            snprintf(p, sizeof p, "%s.decoders[%zu]", path, i);
+            if (load_dec(t, json_array_get(a, i), p, e)) return -1;
+        }
+        return 0;
+    } else if (!strcmp(ty, "ByteLevel")) d.kind = DEC_BYTELEVEL;
+    else if (!strcmp(ty, "ByteFallback")) d.kind = DEC_BYTEFALLBACK;
+    else if (!strcmp(ty, "Fuse")) d.kind = DEC_FUSE;
+    else if (!strcmp(ty, "Strip")) {
+        json_t *c = json_object_get(o, "content");
+        if (!json_is_string(c)) return bad(e, path, "%s", "Strip without \"content\"");
+        d.kind = DEC_STRIP; d.alen = json_string_length(c); d.a = sdup(json_string_value(c), d.alen);
+        d.start = (int)json_integer_value(json_object_get(o, "start"));
+        d.stop = (int)json_integer_value(json_object_get(o, "stop"));
+    } else if (!strcmp(ty, "Replace")) {
+        json_t *s = json_object_get(json_object_get(o, "pattern"), "String"), *c = json_object_get(o, "content");
+        if (!json_is_string(s) || !json_is_string(c)) {
+            snprintf(p, sizeof p, "%s.pattern", path);
+            return bad(e, p, "%s", "only {\"String\": ...} patterns are supported in a Replace decoder");
+        }
+        d.kind = DEC_REPLACE;
+        d.alen = json_string_length(s); d.a = sdup(json_string_value(s), d.alen);
+        d.blen = json_string_length(c); d.b = sdup(json_string_value(c), d.blen);
+    } else if (!strcmp(ty, "Metaspace")) {
+        d.kind = DEC_METASPACE;
+        json_t *r = json_object_get(o, "replacement");
+        if (r && one_char(r, d.repl, &d.repl_len, path, e)) return -1;
+        if (!r) { memcpy(d.repl, "\xE2\x96\x81", 3); d.repl_len = 3; }
+        if ((d.prepend_scheme = prepend_scheme(o, path, e)) < 0) return -1;
+    } else {
+        snprintf(p, sizeof p, "%s.type", path);
+        return bad(e, p, "unsupported decoder \"%s\"", ty);
+    }
+    if (add_dec(t, d)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* ---- post-processor ---- */
+static int add_post(tokenizer_t *t, bool seq, const int32_t *ids, int n) {
+    void *x = realloc(t->post, (t->n_post + 1) * sizeof *t->post);
+    if (!x) return -1;
+    t->post = x;
+    t->post[t->n_post].seq = seq; t->post[t->n_post].n = n;
+    t->post[t->n_post].ids = n ? malloc(n * sizeof(int32_t)) : NULL;
+    if (n && !t->post[t->n_post].ids) return -1;
+    if (n) memcpy(t->post[t->n_post].ids, ids, n * sizeof(int32_t));
+    t->n_post++;
+    return 0;
+}
+static int load_template(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+    char p[256];
+    json_t *single = json_object_get(o, "single"), *sp = json_object_get(o, "special_tokens");
+    if (!json_is_array(single)) return bad(e, path, "%s", "TemplateProcessing without \"single\" array");
+    for (size_t i = 0; i < json_array_size(single); i++) {
+        json_t *it = json_array_get(single, i), *st = json_object_get(it, "SpecialToken"), *sq = json_object_get(it, "Sequence");
+        snprintf(p, sizeof p, "%s.single[%zu]", path, i);
+        if (sq) { if (add_post(t, true, NULL, 0)) return lerr_set(e, EXIT_INTERNAL, "out of memory"); continue; }
+        const char *name = json_string_value(json_object_get(st, "id"));
+        json_t *ids = json_object_get(json_object_get(sp, name ? name : ""), "ids");
+        if (!name || !json_is_array(ids)) return bad(e, p, "%s", "special token not found in special_tokens");
+        int32_t v[64]; int n = 0;
+        for (size_t k = 0; k < json_array_size(ids) && n < 64; k++) v[n++] = (int32_t)json_integer_value(json_array_get(ids, k));
+        if (add_post(t, false, v, n)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    }
+    t->has_post = true;
+    return 0;
+}
+static int load_post(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+    char p[256];
+    if (json_is_null(o) || !o) return 0;
+    const char *ty = type_of(o);
+    if (!ty) return bad(e, path, "%s", "missing \"type\"");
+    if (!strcmp(ty, "ByteLevel")) return 0;            /* offsets only */
+    if (!strcmp(ty, "Sequence")) {
+        json_t *a = json_object_get(o, "processors");
+        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"processors\" array");
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            snprintf(p, sizeof p, "%s.processors[%zu]", path, i);
+            if (t->has_post && json_object_get(json_array_get(a, i), "type") &&
+                strcmp(type_of(json_array_get(a, i)), "ByteLevel"))
+                return bad(e, p, "%s", "more than one id-adding post-processor");
+            if (load_post(t, json_array_get(a, i), p, e)) return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(ty, "TemplateProcessing")) return load_template(t, o, path, e);
+    if (!strcmp(ty, "RobertaProcessing") || !strcmp(ty, "BertProcessing")) {
+        json_t *cls = json_object_get(o, "cls"), *sep = json_object_get(o, "sep");
+        if (!json_is_array(cls) || !json_is_array(sep)) return bad(e, path, "%s", "missing cls/sep");
+        int32_t c = (int32_t)json_integer_value(json_array_get(cls, 1)), s = (int32_t)json_integer_value(json_array_get(sep, 1));
+        if (add_post(t, false, &c, 1) || add_post(t, true, NULL, 0) || add_post(t, false, &s, 1))
+            return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        t->has_post = true;
+        return 0;
+    }
+    snprintf(p, sizeof p, "%s.type", path);
+    return bad(e, p, "unsupported post-processor \"%s\"", ty);
+}
+
+/* ---- model ---- */
+static int set_id_str(tokenizer_t *t, int32_t id, const char *s, size_t n) {
+    if (id < 0 || id >= t->n_ids) return -1;
+    free(t->id_str[id]);
+    if (!(t->id_str[id] = sdup(s, n))) return -1;
+    t->id_len[id] = (uint32_t)n;
+    return 0;
+}
+
+/* Byte-level: token string -> raw bytes; 0 if every char is in the alphabet. */
+static int to_bytes(const char *s, size_t n, uint8_t *out, size_t *olen) {
+    const uint8_t *u = (const uint8_t *)s;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        int l; uint32_t cp = utf8_dec(u + i, n - i, &l);
+        int b = char_to_byte(cp);
+        if (b < 0) return -1;
+        out[k++] = (uint8_t)b; i += l;
+    }
+    *olen = k;
+    return 0;
+}
+
+static int merge_parts(json_t *m, const char **a, size_t *al, const char **b, size_t *bl) {
+    if (json_is_string(m)) {
+        const char *s = json_string_value(m);
+        size_t n = json_string_length(m);
+        const char *sp = memchr(s, ' ', n);
+        if (!sp || memchr(sp + 1, ' ', n - (sp + 1 - s))) return -1;
+        *a = s; *al = sp - s; *b = sp + 1; *bl = n - *al - 1;
+        return 0;
+    }
+    if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
+        json_is_string(json_array_get(m, 1))) {
+        *a = json_string_value(json_array_get(m, 0)); *al = json_string_length(json_array_get(m, 0));
+        *b = json_string_value(json_array_get(m, 1)); *bl = json_string_length(json_array_get(m, 1));
+        return 0;
+    }
+    return -1;
+}
+
+static int load_model(tokenizer_t *t, json_t *m, json_t *added, lerr_t *e) {
+    char p[160];
+    if (!json_is_object(m)) return bad(e, "$.model", "%s", "missing or not an object");
+    const char *ty = type_of(m);
+    if (ty && strcmp(ty, "BPE")) return bad(e, "$.model.type", "unsupported model \"%s\" (only BPE)", ty);
+    json_t *vocab = json_object_get(m, "vocab"), *merges = json_object_get(m, "merges");
+    if (!json_is_object(vocab)) return bad(e, "$.model.vocab", "%s", "missing or not an object");
+    if (!json_is_array(merges)) return bad(e, "$.model.merges", "%s", "missing or not an array");
+    json_t *dr = json_object_get(m, "dropout");
+    if (dr && !json_is_null(dr) && json_number_value(dr) != 0.0)
+        return bad(e, "$.model.dropout", "%s", "BPE dropout is a training-time option; must be null");
+    const char *fld[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(m, fld[i]);
+        if (json_is_string(v) && json_string_length(v)) {
+            snprintf(p, sizeof p, "$.model.%s", fld[i]);
+            return bad(e, p, "%s", "non-empty values are not supported");
+        }
+    }
+    t->ignore_merges = getb(m, "ignore_merges", false);
+    t->byte_fallback = getb(m, "byte_fallback", false);
+    t->fuse_unk = getb(m, "fuse_unk", false);
+    /* id space */
+    int32_t maxid = -1;
+    const char *k; json_t *v;
+    json_object_foreach(vocab, k, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX - 1)
+            return bad(e, "$.model.vocab", "bad id for token \"%s\"", k);
+        if (json_integer_value(v) > maxid) maxid = (int32_t)json_integer_value(v);
+    }
+    for (size_t i = 0; i < json_array_size(added); i++) {
+        json_t *id = json_object_get(json_array_get(added, i), "id");
+        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX - 1) {
+            snprintf(p, sizeof p, "$.added_tokens[%zu].id", i);
+            return bad(e, p, "%s", "missing or out of range");
+        }
+        if (json_integer_value(id) > maxid) maxid = (int32_t)json_integer_value(id);
+    }
+    t->n_ids = maxid + 1;
+    t->id_str = calloc(t->n_ids + 1, sizeof *t->id_str);
+    t->id_len = calloc(t->n_ids + 1, sizeof *t->id_len);
+    t->id_flags = calloc(t->n_ids + 1, 1);
+    smap_t orig;
+    if (!t->id_str || !t->id_len || !t->id_flags || smap_init(&orig, json_object_size(vocab))) goto oom;
+    json_object_foreach(vocab, k, v) {
+        size_t kl = strlen(k);   /* jansson object keys cannot hold NUL */
+        if (smap_put(&orig, k, kl, (int32_t)json_integer_value(v)) ||
+            set_id_str(t, (int32_t)json_integer_value(v), k, kl)) { smap_free(&orig); goto oom; }
+    }
+    /* merges */
+    if (umap_init(&t->merges, json_array_size(merges))) { smap_free(&orig); goto oom; }
+    char *cat = NULL; size_t catcap = 0;
+    uint32_t rank = 0;
+    for (size_t i = 0; i < json_array_size(merges); i++) {
+        json_t *mi = json_array_get(merges, i);
+        const char *a, *b; size_t al, bl;
+        if (json_is_string(mi) && !strncmp(json_string_value(mi), "#version", 8)) continue;
+        snprintf(p, sizeof p, "$.model.merges[%zu]", i);
+        if (merge_parts(mi, &a, &al, &b, &bl)) { free(cat); smap_free(&orig); return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]"); }
+        int32_t ia = smap_get(&orig, a, al), ib = smap_get(&orig, b, bl);
+        if (al + bl > catcap) { catcap = (al + bl) * 2; char *x = realloc(cat, catcap); if (!x) { free(cat); smap_free(&orig); goto oom; } cat = x; }
+        memcpy(cat, a, al); memcpy(cat + al, b, bl);
+        int32_t in = smap_get(&orig, cat, al + bl);
+        if (ia < 0 || ib < 0 || in < 0) { free(cat); smap_free(&orig); return bad(e, p, "%s", "token not in the vocabulary"); }
+        if (umap_put(&t->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib, ((uint64_t)rank << 32) | (uint32_t)in)) { free(cat); smap_free(&orig); goto oom; }
+        rank++;
+    }
+    free(cat);
+    /* unk, byte fallback, byte alphabet ids */
+    json_t *unk = json_object_get(m, "unk_token");
+    t->unk_id = json_is_string(unk) ? smap_get(&orig, json_string_value(unk), json_string_length(unk)) : -1;
+    const uint16_t *b2c = byte_to_char();
+    for (int b = 0; b < 256; b++) {
+        char s[8]; snprintf(s, sizeof s, "<0x%02X>", b);
+        t->fb_id[b] = smap_get(&orig, s, 6);
+        uint8_t u[4]; int l = utf8_enc(b2c[b], u);
+        t->byte_id[b] = smap_get(&orig, u, l);
+    }
+    if (!t->byte_level) { t->vocab = orig; return 0; }
+    /* byte-level: vocabulary in raw-byte space (tokens with other chars can never be formed) */
+    if (smap_init(&t->vocab, orig.n)) { smap_free(&orig); goto oom; }
+    uint8_t *buf = malloc(orig.alen + 1);
+    if (!buf) { smap_free(&orig); goto oom; }
+    for (uint32_t i = 0; i < orig.n; i++) {
+        size_t kl, bl; const uint8_t *kk = smap_key(&orig, i, &kl);
+        if (!to_bytes((const char *)kk, kl, buf, &bl) && smap_put(&t->vocab, buf, bl, orig.val[i])) { free(buf); smap_free(&orig); goto oom; }
+    }
+    free(buf); smap_free(&orig);
+    return 0;
+oom:
+    return lerr_set(e, EXIT_INTERNAL, "out of memory");
+}
+
+static int load_added(tokenizer_t *t, json_t *a, lerr_t *e) {
+    char p[160];
+    trie_free(&t->trie_raw); trie_free(&t->trie_norm);
+    if (!a || json_is_null(a)) return 0;
+    if (!json_is_array(a)) return bad(e, "$.added_tokens", "%s", "not an array");
+    t->added = calloc(json_array_size(a) + 1, sizeof *t->added);
+    if (!t->added) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i), *c = json_object_get(o, "content");
+        snprintf(p, sizeof p, "$.added_tokens[%zu].content", i);
+        if (!json_is_string(c) || !json_string_length(c)) return bad(e, p, "%s", "missing or empty");
+        added_t *x = &t->added[t->n_added];
+        x->id = (int32_t)json_integer_value(json_object_get(o, "id"));
+        x->special = getb(o, "special", false); x->lstrip = getb(o, "lstrip", false);
+        x->rstrip = getb(o, "rstrip", false); x->single_word = getb(o, "single_word", false);
+        x->normalized = getb(o, "normalized", !x->special);
+        const char *s = json_string_value(c); size_t n = json_string_length(c);
+        if (set_id_str(t, x->id, s, n)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        t->id_flags[x->id] |= ID_ADDED | (x->special ? ID_SPECIAL : 0);
+        if (x->normalized && t->n_norm) {   /* match the normalized form of the content */
+            tok_str_t ns = {0};
+            if (normalize(t, s, n, &ns, e)) return -1;
+            x->content = ns.p ? ns.p : sdup("", 0); x->len = ns.n;
+        } else { x->content = sdup(s, n); x->len = n; }
+        if (!x->content) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        if (trie_add(x->normalized && t->n_norm ? &t->trie_norm : &t->trie_raw, x->content, x->len, t->n_added))
+            return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        t->n_added++;
+    }
+    return 0;
+}
+
+/* Decide the byte-level mode and the fast paths from the pre-tokenizer steps. */
+static int finish_pt(tokenizer_t *t, lerr_t *e) {
+    for (int i = 0; i < t->n_pt; i++)
+        if (t->pt[i].kind == PT_BYTELEVEL) {
+            if (i != t->n_pt - 1) {
+                char p[96]; snprintf(p, sizeof p, "$.pre_tokenizer (step %d)", i);
+                return bad(e, p, "%s", "ByteLevel must be the last pre-tokenizer step");
+            }
+            t->byte_level = true;
+        }
+    pt_step_t *s = t->pt;
+    if (t->n_pt == 0) t->fast_none = true;
+    else if (t->n_pt == 1 && s[0].kind == PT_BYTELEVEL && !s[0].add_prefix_space)
+        s[0].use_regex ? (void)(t->fast_scan = SCAN_GPT2) : (void)(t->fast_none = true);
+    else if (t->n_pt == 2 && s[0].kind == PT_SPLIT && s[0].scan && s[0].behavior == SB_ISOLATED &&
+             !s[0].invert && s[1].kind == PT_BYTELEVEL && !s[1].add_prefix_space && !s[1].use_regex)
+        t->fast_scan = s[0].scan;
+    return 0;
+}
+
+tokenizer_t *tok_load_json(const char *json, size_t len, lerr_t *e) {
+    uni_init();
+    json_error_t je;
+    json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
+    if (!root) { lerr_set(e, EXIT_DATA, "tokenizer.json: line %d column %d: %s", je.line, je.column, je.text); return NULL; }
+    tokenizer_t *t = calloc(1, sizeof *t);
+    if (!t) { json_decref(root); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    const char *keys[] = {"truncation", "padding"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(root, keys[i]);
+        if (v && !json_is_null(v)) { char p[32]; snprintf(p, sizeof p, "$.%s", keys[i]); bad(e, p, "%s", "must be null (set it in the calling program instead)"); goto fail; }
+    }
+    if (load_norm(t, json_object_get(root, "normalizer"), "$.normalizer", e) ||
+        load_pt(t, json_object_get(root, "pre_tokenizer"), "$.pre_tokenizer", e) ||
+        finish_pt(t, e) ||
+        load_model(t, json_object_get(root, "model"), json_object_get(root, "added_tokens"), e) ||
+        load_added(t, json_object_get(root, "added_tokens"), e) ||
+        load_post(t, json_object_get(root, "post_processor"), "$.post_processor", e) ||
+        load_dec(t, json_object_get(root, "decoder"), "$.decoder", e) ||
+        decode_prepare(t, e))
+        goto fail;
+    json_decref(root);
+    return t;
+fail:
+    json_decref(root);
+    tok_destroy(&t);
+    return NULL;
+}
+
+tokenizer_t *tok_load_file(const char *path, lerr_t *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno)); return NULL; }
+    char *buf = NULL; size_t n = 0, cap = 0, r;
+    do {
+        if (n + 65536 > cap) { cap = cap ? cap * 2 : 1 << 20; char *x = realloc(buf, cap); if (!x) { free(buf); fclose(f); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; } buf = x; }
+        r = fread(buf + n, 1, cap - n, f); n += r;
+    } while (r > 0);
+    int err = ferror(f);
+    fclose(f);
+    if (err) { free(buf); lerr_set(e, EXIT_IO, "%s: read error", path); return NULL; }
+    tokenizer_t *t = tok_load_json(buf, n, e);
+    free(buf);
+    if (!t) lerr_wrap(e, "%s", path);
+    return t;
+}
+
+void tok_destroy(tokenizer_t **tp) {
+    tokenizer_t *t = tp ? *tp : NULL;
+    if (!t) return;
+    smap_free(&t->vocab); umap_free(&t->merges);
+    for (int32_t i = 0; t->id_str && i < t->n_ids; i++) free(t->id_str[i]);
+    free(t->id_str); free(t->id_len); free(t->id_flags);
+    for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
+    free(t->added); trie_free(&t->trie_raw); trie_free(&t->trie_norm);
+    for (int i = 0; i < t->n_norm; i++) { free(t->norm[i].a); free(t->norm[i].b); }
+    free(t->norm);
+    for (int i = 0; i < t->n_pt; i++) pt_step_free(&t->pt[i]);
+    free(t->pt);
+    for (int i = 0; i < t->n_dec; i++) { free(t->dec[i].a); free(t->dec[i].b); }
+    free(t->dec);
+    for (int i = 0; i < t->n_post; i++) free(t->post[i].ids);
+    free(t->post);
+    free(t->dec_bytes); free(t->dec_off); free(t->dec_len);
+    cache_free(&t->cache);
+    free(t->sym); free(t->rank); free(t->prev); free(t->next); free(t->heap);
+    free(t);
+    *tp = NULL;
+}
+
+int32_t tok_token_id(const tokenizer_t *t, const char *s, size_t n) {
+    for (int i = 0; i < t->n_added; i++)
+        if (t->id_len[t->added[i].id] == n && !memcmp(t->id_str[t->added[i].id], s, n)) return t->added[i].id;
+    if (!t->byte_level) return smap_get(&t->vocab, s, n);
+    uint8_t *b = malloc(n + 1); size_t bl;
+    int32_t id = (b && !to_bytes(s, n, b, &bl)) ? smap_get(&t->vocab, b, bl) : -1;
+    free(b);
+    return id;
+}
+const char *tok_id_token(const tokenizer_t *t, int32_t id, size_t *len) {
+    if (id < 0 || id >= t->n_ids || !t->id_str[id]) return NULL;
+    if (len) *len = t->id_len[id];
+    return t->id_str[id];
+}
+bool tok_is_special(const tokenizer_t *t, int32_t id) { return id >= 0 && id < t->n_ids && (t->id_flags[id] & ID_SPECIAL); }
+bool tok_is_added(const tokenizer_t *t, int32_t id) { return id >= 0 && id < t->n_ids && (t->id_flags[id] & ID_ADDED); }
+int32_t tok_n_ids(const tokenizer_t *t) { return t->n_ids; }

@@ -1,0 +1,196 @@
+/* tok — UTF-8 text in, token records out (and `tok train`: learn a byte-level BPE tokenizer).
+ *
+ *   tok [OPTIONS] [FILE...]          each input (stdin by default) is one document, or one per
+ *                                    line (--lines), or JSON lines with a text field or chat
+ *                                    messages (--jsonl); records {"kind":"tokens","tokens":i4[n]}
+ * The tokenizer is HF tokenizer.json (--model DIR|FILE, default: the bundled model).
+ * Record fields: docs/protocol.md "tok / detok records".
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bundle.h"
+#include "chat.h"
+#include "cli.h"
+#include "record.h"
+
+
+static const char *HELP =
+    "Usage: tok [OPTIONS] [FILE...]\n"
+    "Tokenize UTF-8 text into token records {\"kind\":\"tokens\",\"v\":1,\"tokens\":i4[n]}.\n"
+    "Input: FILEs (or -i FILE, default stdin), each one document unless:\n"
+    "  -l, --lines            one document per line (the newline is not part of it)\n"
+    "  -j, --jsonl            JSON lines: text from --field, or chat \"messages\" with --chat;\n"
+    "                         every other field is copied to the output record\n"
+    "      --field NAME       text field for --jsonl (default \"text\")\n"
+    "      --keep-text        keep the text field in the output record\n"
+    "Tokenizer:\n"
+    "  -m, --model PATH       model folder or tokenizer.json (default: bundled model)\n"
+    "  -c, --chat             LLaDA chat template: --jsonl \"messages\":[{role,content}], or\n"
+    "                         each document as one user message; BOS first; ends with the\n"
+    "                         assistant header. Adds \"prompt_len\" (SFT: when the last message\n"
+    "                         is the assistant's, the length before its answer)\n"
+    "      --no-bos           (--chat) no BOS token\n"
+    "      --no-gen-prompt    (--chat) no trailing assistant header\n"
+    "      --no-add-special   do not run the post-processor (HF add_special_tokens=False)\n"
+    "  -p, --plain-specials   special-token text in the input is plain text (untrusted input;\n"
+    "                         HF encode_special_tokens). <|mdm_mask|> etc. stay special otherwise\n"
+    "      --ids              write ids as text, one line per document (no records)\n"
+    CLI_COMMON_HELP;
+
+typedef struct {
+    cli_t cli;
+    tok_bundle_t *b;
+    unsigned flags;
+    bool lines, jsonl, chat, bos, gen, keep, ids;
+    const char *field;
+    wstream_t *w;
+    tok_ids_t buf;
+    uint64_t ndocs;
+} tok_app_t;
+
+static void emit(tok_app_t *a, rec_t *r, const tok_ids_t *ids, long prompt_len) {
+    lerr_t e = {0};
+    if (a->ids) {
+        for (size_t i = 0; i < ids->n; i++) printf(i ? " %d" : "%d", ids->v[i]);
+        putchar('\n');
+        return;
+    }
+    rec_t *own = r ? NULL : rec_new();
+    if (!r) r = own;
+    if (!r || rec_set_str(r, "kind", "tokens") || rec_set_int(r, "v", 1) ||
+        !rec_set_i32(r, "tokens", ids->v ? ids->v : (int32_t[]){0}, ids->n) ||
+        (prompt_len >= 0 && rec_set_int(r, "prompt_len", prompt_len)))
+        cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
+    if (wstream_write(a->w, r, &e)) cli_die(&a->cli, &e);
+    rec_destroy(&own);
+}
+
+static void doc_text(tok_app_t *a, const char *s, size_t n, rec_t *r) {
+    lerr_t e = {0};
+    a->buf.n = 0;
+    size_t plen = 0;
+    if (a->chat) {
+        chat_msg_t m = {"user", s, 4, n};
+        if (chat_encode(a->b, &m, 1, a->bos, a->gen, a->flags, &a->buf, &plen, &e)) cli_die(&a->cli, &e);
+    } else if (tok_encode(a->b->tok, s, n, a->flags, &a->buf, &e)) cli_die(&a->cli, &e);
+    emit(a, r, &a->buf, a->chat ? (long)plen : -1);
+    a->ndocs++;
+}
+
+static void doc_messages(tok_app_t *a, json_t *msgs, rec_t *r, size_t lineno) {
+    lerr_t e = {0};
+    size_t n = json_array_size(msgs);
+    chat_msg_t *m = calloc(n ? n : 1, sizeof *m);
+    if (!m) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(msgs, i), *ro = json_object_get(o, "role"), *co = json_object_get(o, "content");
+        if (!json_is_string(ro) || !json_is_string(co))
+            cli_dief(&a->cli, EXIT_DATA, "line %zu: messages[%zu] needs string \"role\" and \"content\"", lineno, i);
+        m[i] = (chat_msg_t){json_string_value(ro), json_string_value(co), json_string_length(ro), json_string_length(co)};
+    }
+    a->buf.n = 0;
+    size_t plen = 0;
+    if (chat_encode(a->b, m, n, a->bos, a->gen, a->flags, &a->buf, &plen, &e)) cli_die(&a->cli, &e);
+    free(m);
+    emit(a, r, &a->buf, (long)plen);
+    a->ndocs++;
+}
+
+static void doc_jsonl(tok_app_t *a, const char *line, size_t n, size_t lineno) {
+    lerr_t e = {0};
+    if (!n || (n == 1 && line[0] == '\r')) return;
+    rec_t *r = a->ids ? NULL : rec_from_json(line, n, &a->cli.sopts.lim, lineno, &e);
+    if (!a->ids && !r) cli_die(&a->cli, &e);
+    json_error_t je;
+    json_t *j = json_loadb(line, n, JSON_ALLOW_NUL, &je);
+    if (!json_is_object(j)) cli_dief(&a->cli, EXIT_DATA, "line %zu: not a JSON object%s%s", lineno, j ? "" : ": ", j ? "" : je.text);
+    json_t *msgs = json_object_get(j, "messages"), *txt = json_object_get(j, a->field);
+    if (a->chat && json_is_array(msgs)) {
+        if (r && !a->keep) rec_del(r, "messages");
+        doc_messages(a, msgs, r, lineno);
+    } else if (json_is_string(txt)) {
+        if (r && !a->keep) rec_del(r, a->field);
+        doc_text(a, json_string_value(txt), json_string_length(txt), r);
+    } else cli_dief(&a->cli, EXIT_DATA, "line %zu: no string field \"%s\"%s", lineno, a->field, a->chat ? " and no \"messages\" array" : "");
+    json_decref(j);
+    rec_destroy(&r);
+}
+
+static char *slurp(tok_app_t *a, const char *path, size_t *n) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) cli_dief(&a->cli, EXIT_IO, "%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, len = 0, r;
+    char *buf = malloc(cap);
+    while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) { char *x = realloc(buf, cap *= 2); if (!x) { free(buf); buf = NULL; break; } buf = x; }
+    }
+    if (!buf) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
+    if (ferror(f)) cli_dief(&a->cli, EXIT_IO, "%s: read error", path);
+    if (f != stdin) fclose(f);
+    *n = len;
+    return buf;
+}
+
+static void run_input(tok_app_t *a, const char *path) {
+    size_t n;
+    char *s = slurp(a, path, &n);
+    if (!a->lines && !a->jsonl) { doc_text(a, s, n, NULL); free(s); return; }
+    size_t lineno = 0;
+    for (size_t i = 0; i < n;) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t end = nl ? (size_t)(nl - s) : n;
+        lineno++;
+        if (a->jsonl) doc_jsonl(a, s + i, end - i, lineno);
+        else doc_text(a, s + i, end - i, NULL);
+        i = end + 1;
+    }
+    free(s);
+}
+
+enum { O_FIELD = CLI_OPT__LAST + 1, O_KEEP, O_NOBOS, O_NOGEN, O_NOADD, O_IDS };
+
+int main(int argc, char **argv) {
+    tok_app_t a = {.bos = true, .gen = true, .field = "text", .flags = TOK_ADD_SPECIAL};
+    cli_init(&a.cli, "tok");
+    const char *model = NULL;
+    static const struct option lo[] = {
+        {"lines", no_argument, 0, 'l'}, {"jsonl", no_argument, 0, 'j'}, {"field", required_argument, 0, O_FIELD},
+        {"keep-text", no_argument, 0, O_KEEP}, {"model", required_argument, 0, 'm'}, {"chat", no_argument, 0, 'c'},
+        {"no-bos", no_argument, 0, O_NOBOS}, {"no-gen-prompt", no_argument, 0, O_NOGEN},
+        {"no-add-special", no_argument, 0, O_NOADD}, {"plain-specials", no_argument, 0, 'p'},
+        {"ids", no_argument, 0, O_IDS}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "ljm:cp" CLI_COMMON_SHORTOPTS, lo, NULL)) != -1) {
+        switch (c) {
+        case 'l': a.lines = true; break;
+        case 'j': a.jsonl = true; break;
+        case O_FIELD: a.field = optarg; break;
+        case O_KEEP: a.keep = true; break;
+        case 'm': model = optarg; break;
+        case 'c': a.chat = true; break;
+        case O_NOBOS: a.bos = false; break;
+        case O_NOGEN: a.gen = false; break;
+        case O_NOADD: a.flags &= ~TOK_ADD_SPECIAL; break;
+        case 'p': a.flags |= TOK_SPECIAL_AS_TEXT; break;
+        case O_IDS: a.ids = true; break;
+        case '?': cli_usage_error(&a.cli, "unknown option");
+        default:
+            if (!cli_common_option(&a.cli, c, optarg, HELP)) cli_usage_error(&a.cli, "unknown option");
+        }
+    }
+    if (a.lines && a.jsonl) cli_usage_error(&a.cli, "--lines and --jsonl exclude each other");
+    lerr_t e = {0};
+    if (!(a.b = tok_bundle_open(model, &e))) cli_die(&a.cli, &e);
+    if (!a.ids) a.w = cli_open_output(&a.cli);
+    if (optind < argc) for (int i = optind; i < argc; i++) run_input(&a, argv[i]);
+    else run_input(&a, a.cli.input);
+    if (a.ids) cli_close_stdout(&a.cli);
+    else cli_close_output(&a.cli, &a.w);
+    tok_ids_free(&a.buf);
+    tok_bundle_destroy(&a.b);
+    return 0;
+}
