@@ -1,8 +1,22 @@
-/* client_opts.c — parsing of the distributed-generation options (client.h) and the
- * --policy-endpoint policy. */
+/* client.c — the client stage of distributed generation, `denoise --remote tcp://broker:5555`:
+ * reads records like denoise, sends each to the broker tagged with its input position,
+ * keeps at most --window requests in flight, and writes the results in input order (a
+ * reorder buffer of window entries), so `tok | denoise --remote EP | detok` behaves like
+ * the local pipeline. A duplicate answer (impossible by the broker's rules, but cheap to
+ * guard) is ignored; an error answer ends the stage with its exit code; a broker silent
+ * for --timeout while answers are due is EXIT_PEER. Also: the option parsing of client.h
+ * and the --policy-endpoint policy.
+ * Input is read only while the window has room, so an interactive producer sees an
+ * answer once its next record arrives or its input ends (pipelines are unaffected).
+ */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
 #include "client.h"
 #include "remask/remote.h"
+#include "remask/keys.h"
+#include "remask/zframes.h"
 
 int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg) {
     bool ok = true;
@@ -34,8 +48,116 @@ rm_policy_t *dist_remote_policy(const dist_opts_t *d, const cli_t *cli) {
     return p;
 }
 
+typedef struct {
+    const dist_opts_t *d;
+    cli_t *cli;
+    void *ctx, *sock;
+    rec_t **slot;          /* [window] results waiting for their turn, by seq % window */
+    int window;
+    uint64_t next_out, sent;
+    long long last_in;
+    wstream_t *w;
+    buf_t buf;
+} client_t;
+
+static void send_req(client_t *c, const rec_t *r) {
+    lerr_t e = {0};
+    uint8_t seq[8];
+    dist_put64(seq, c->sent);
+    c->buf.len = 0;
+    if (rec_encode(r, &c->buf)) cli_dief(c->cli, EXIT_INTERNAL, "out of memory");
+    const void *body[3] = {DIST_REQ, seq, c->buf.data};
+    size_t len[3] = {3, 8, c->buf.len};
+    if (zf_send(c->sock, NULL, 0, body, len, 3, 0, &e)) {
+        lerr_wrap(&e, "broker %s", c->d->remote);
+        cli_die(c->cli, &e);
+    }
+    c->sent++;
+}
+
+/* Handle one message from the broker: REP / ERR / HB. */
+static void on_msg(client_t *c, zframes_t *m) {
+    c->last_in = zf_now_ms();
+    if (m->n == 3 && zf_size(m, 0) == 3 && zf_size(m, 1) == 8) {
+        uint64_t seq = dist_get64(zf_data(m, 1));
+        bool err = !memcmp(zf_data(m, 0), DIST_ERR, 3);
+        if (seq < c->next_out || seq >= c->sent || c->slot[seq % c->window]) return;   /* duplicate */
+        if (err) {
+            const uint8_t *p = zf_data(m, 2);
+            size_t n = zf_size(m, 2);
+            int code = n ? p[0] : EXIT_PEER;
+            cli_dief(c->cli, code >= 1 && code <= 5 ? code : EXIT_PEER, "%.*s", n > 1 ? (int)(n - 1) : 5,
+                     n > 1 ? (const char *)p + 1 : "error");
+        }
+        lerr_t e = {0};
+        rec_t *r = rec_decode(zf_data(m, 2), zf_size(m, 2), &c->cli->sopts.lim, 0, &e);
+        if (!r) { lerr_wrap(&e, "result of record %llu", (unsigned long long)seq); cli_die(c->cli, &e); }
+        c->slot[seq % c->window] = r;
+    }
+    while (c->next_out < c->sent && c->slot[c->next_out % c->window]) {
+        lerr_t e = {0};
+        rec_t **r = &c->slot[c->next_out % c->window];
+        if (wstream_write(c->w, *r, &e)) cli_die(c->cli, &e);
+        rec_destroy(r);
+        c->next_out++;
+    }
+}
+
+/* Wait for broker messages until fewer than `limit` requests are outstanding. */
+static void drain(client_t *c, uint64_t limit) {
+    int to = c->cli->sopts.timeout_ms > 0 ? c->cli->sopts.timeout_ms : 60000;
+    zframes_t m0;
+    lerr_t e0 = {0};
+    while (zf_recv(c->sock, &m0, ZMQ_DONTWAIT, &e0) == 0) { on_msg(c, &m0); zf_close(&m0); }
+    while (c->sent - c->next_out >= limit && c->sent > c->next_out) {
+        int w = zf_wait(c->sock, 100);
+        if (w < 0 && errno != EINTR) cli_dief(c->cli, EXIT_PEER, "broker %s: %s", c->d->remote, zmq_strerror(errno));
+        zframes_t m;
+        lerr_t e = {0};
+        while (zf_recv(c->sock, &m, ZMQ_DONTWAIT, &e) == 0) { on_msg(c, &m); zf_close(&m); }
+        if (zf_now_ms() - c->last_in > to)
+            cli_dief(c->cli, EXIT_PEER, "broker %s silent for %d ms with %llu requests unanswered", c->d->remote, to,
+                     (unsigned long long)(c->sent - c->next_out));
+    }
+}
+
+int dist_client(const dist_opts_t *d, cli_t *cli) {
+    client_t c = {.d = d, .cli = cli, .window = d->window > 0 ? d->window : 64};
+    lerr_t e = {0};
+    c.ctx = zmq_ctx_new();
+    c.sock = c.ctx ? zmq_socket(c.ctx, ZMQ_DEALER) : NULL;
+    c.slot = calloc((size_t)c.window, sizeof *c.slot);
+    if (!c.sock || !c.slot) cli_dief(cli, EXIT_INTERNAL, "cannot create the client socket");
+    zf_sockopts(c.sock, (long long)cli->sopts.lim.max_record_bytes);
+    int to = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : -1;
+    zmq_setsockopt(c.sock, ZMQ_SNDTIMEO, &to, sizeof to);
+    if (d->key && rm_curve_client(c.sock, d->key, d->server_key, &e)) cli_die(cli, &e);
+    if (zmq_connect(c.sock, d->remote)) cli_dief(cli, EXIT_USAGE, "cannot connect to %s: %s", d->remote, zmq_strerror(errno));
+    rstream_t *in = cli_open_input(cli);
+    c.w = cli_open_output(cli);
+    rec_t *r;
+    int rc;
+    c.last_in = zf_now_ms();
+    while ((rc = rstream_read(in, &r, &e)) == 1) {
+        if (c.sent == c.next_out) c.last_in = zf_now_ms();   /* the silence clock runs only while waiting */
+        send_req(&c, r);
+        rec_destroy(&r);
+        drain(&c, (uint64_t)c.window);
+    }
+    if (rc < 0) cli_die(cli, &e);
+    drain(&c, 1);
+    rstream_destroy(&in);
+    cli_close_output(cli, &c.w);
+    zmq_close(c.sock);
+    zmq_ctx_term(c.ctx);
+    free(c.slot);
+    buf_free(&c.buf);
+    return EXIT_OK;
+}
+
 int dist_main_nomodel(const dist_opts_t *d, cli_t *cli) {
-    (void)cli;
-    if (!d->broker && !d->remote) return -1;
+    if (d->broker && d->remote) cli_usage_error(cli, "--broker and --remote exclude each other");
+    if (d->broker) return dist_broker(d, cli);
+    if (d->remote) return dist_client(d, cli);
     return -1;
 }

@@ -15,7 +15,10 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include "cli.h"
+#include <stdint.h>
 #include "remask/remask.h"
+#include "denoise/model.h"
+#include "denoise/sampler.h"
 
 typedef struct {
     const char *policy_endpoint;
@@ -64,5 +67,30 @@ int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg);
 rm_policy_t *dist_remote_policy(const dist_opts_t *d, const cli_t *cli);
 /* Roles without a model: --broker or --remote. Returns the exit code, or -1 if neither. */
 int dist_main_nomodel(const dist_opts_t *d, cli_t *cli);
+
+/* Cluster frames (docs/cluster.md). Every message starts with a command frame. */
+#define DIST_READY "READY"   /* worker -> broker: [READY][slots u32]                    */
+#define DIST_HB    "HB"      /* both ways: [HB] (worker adds [free slots u32])          */
+#define DIST_REQ   "REQ"     /* client -> broker: [REQ][seq u64][record]                */
+#define DIST_JOB   "JOB"     /* broker -> worker: [JOB][job u64][seq u64][record]       */
+#define DIST_REP   "REP"     /* worker -> broker [REP][job][result]; broker -> client [REP][seq][result] */
+#define DIST_ERR   "ERR"     /* like REP with [code u8 + one-line message] as the body  */
+#define DIST_LIVENESS 3      /* heartbeats missed before a peer is declared dead       */
+
+/* The broker (broker.c): runs until SIGINT/SIGTERM. */
+int dist_broker(const dist_opts_t *d, cli_t *cli);
+/* A worker (worker.c) owning model m; `so` holds the sampler options of the command line
+ * (steps/block_length follow each request's generation length unless set). Never returns
+ * on success paths other than a signal; returns the exit code. */
+int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t *pol,
+                const sampler_opts_t *so, bool steps_set, bool block_set, int slots);
+/* The client stage (client.c): input records -> broker -> results in input order. */
+int dist_client(const dist_opts_t *d, cli_t *cli);
+
+/* Little-endian u64/u32 in frames. */
+static inline void dist_put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static inline uint64_t dist_get64(const uint8_t *p) { uint64_t v = 0; for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i); return v; }
+static inline void dist_put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static inline uint32_t dist_get32(const uint8_t *p) { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i); return v; }
 
 #endif

@@ -250,6 +250,8 @@ int main(int argc, char **argv) {
     blas_ensure_coretype(argv);
     opts_t o;
     parse(&o, argc, argv);
+    int drc = dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
+    if (drc >= 0) return drc;
     if (o.threads) kern_set_threads(o.threads);
     lerr_t e = {0};
     rm_policy_t *pol = o.dist.policy_endpoint ? dist_remote_policy(&o.dist, &o.cli) : rm_policy_new(o.policy, &e);
@@ -272,6 +274,7 @@ int main(int argc, char **argv) {
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.so.backend = denoise_device_backend(&dev);
+    if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.so, o.steps_set, o.block_set, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);
     batch_t b = {&o, m, pol, w, calloc((size_t)o.batch, sizeof(rec_t *)),

@@ -1,0 +1,236 @@
+/* worker.c — a cluster worker: `denoise --worker tcp://broker:5556` owns one model (CPU or
+ * GPU) and generates for the broker.
+ *
+ * Two threads. The I/O thread owns the DEALER socket to the broker: it announces READY
+ * with the number of batch slots (--batch), sends a heartbeat carrying the free slots every
+ * interval (also while the model is busy, so a long generation is not mistaken for a hang),
+ * passes jobs to the compute thread over an inproc pair, and sends results back. A broker
+ * silent for DIST_LIVENESS intervals is presumed gone: the socket is recreated and READY
+ * sent again (Paranoid Pirate). The compute thread (the caller) takes every job waiting,
+ * up to the slots, parses them, and runs one sampler batch per generation length; the
+ * stream index of a request (its client sequence number) seeds its randomness, so a
+ * result equals the single-process result for the same input position.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+#include "client.h"
+#include "records.h"
+#include "remask/keys.h"
+#include "remask/zframes.h"
+
+typedef struct {
+    const dist_opts_t *d;
+    void *ctx;
+    int slots, hb;
+    atomic_int busy;     /* jobs held by the compute thread */
+    atomic_int stop, io_done;
+    char err[512];
+} wio_t;
+
+static void *broker_socket(wio_t *w, lerr_t *e) {
+    void *s = zmq_socket(w->ctx, ZMQ_DEALER);
+    if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
+    zf_sockopts(s, 256LL << 20);
+    if ((w->d->key && rm_curve_client(s, w->d->key, w->d->server_key, e)) || zmq_connect(s, w->d->worker)) {
+        if (!e->code) lerr_set(e, EXIT_USAGE, "cannot connect to %s: %s", w->d->worker, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    uint8_t n[4];
+    dist_put32(n, (uint32_t)w->slots);
+    const void *body[2] = {DIST_READY, n};
+    size_t len[2] = {5, 4};
+    zf_send(s, NULL, 0, body, len, 2, ZMQ_DONTWAIT, e);
+    return s;
+}
+
+static void send_hb(wio_t *w, void *s) {
+    int fr = w->slots - atomic_load(&w->busy);
+    uint8_t n[4];
+    dist_put32(n, (uint32_t)(fr < 0 ? 0 : fr));
+    const void *body[2] = {DIST_HB, n};
+    size_t len[2] = {2, 4};
+    lerr_t e = {0};
+    zf_send(s, NULL, 0, body, len, 2, ZMQ_DONTWAIT, &e);
+}
+
+/* Move one message between the sockets: broker JOB -> pair, pair REP/ERR -> broker. */
+static void io_loop(wio_t *w, void *pair) {
+    lerr_t e = {0};
+    void *s = broker_socket(w, &e);
+    long long last_in = zf_now_ms(), next_hb = last_in + w->hb;
+    while (s && !atomic_load(&w->stop)) {
+        zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {pair, 0, ZMQ_POLLIN, 0}};
+        long wait = (long)(next_hb - zf_now_ms());
+        if (zmq_poll(it, 2, wait > 0 ? wait : 0) < 0 && errno != EINTR) break;
+        zframes_t m;
+        if (it[0].revents && zf_recv(s, &m, ZMQ_DONTWAIT, &e) == 0) {
+            last_in = zf_now_ms();
+            if (m.n == 4 && zf_size(&m, 0) == 3 && !memcmp(zf_data(&m, 0), DIST_JOB, 3)) {
+                atomic_fetch_add(&w->busy, 1);
+                zf_send(pair, &m, 4, NULL, NULL, 0, 0, &e);
+            }
+            zf_close(&m);
+        }
+        if (it[1].revents && zf_recv(pair, &m, ZMQ_DONTWAIT, &e) == 0) {
+            atomic_fetch_sub(&w->busy, 1);
+            zf_send(s, &m, m.n, NULL, NULL, 0, ZMQ_DONTWAIT, &e);
+            zf_close(&m);
+        }
+        if (zf_now_ms() >= next_hb) {
+            if (zf_now_ms() - last_in > (long long)DIST_LIVENESS * w->hb) {
+                fprintf(stderr, "denoise: worker: broker %s silent; reconnecting\n", w->d->worker);
+                zmq_close(s);
+                s = broker_socket(w, &e);
+                last_in = zf_now_ms();
+            } else {
+                send_hb(w, s);
+            }
+            next_hb = zf_now_ms() + w->hb;
+        }
+    }
+    if (!s) snprintf(w->err, sizeof w->err, "%s", e.msg);
+    if (s) zmq_close(s);
+}
+
+typedef struct { wio_t *w; void *pair; } io_arg_t;
+static void *io_main(void *arg) {
+    io_arg_t *a = arg;
+    io_loop(a->w, a->pair);
+    zmq_close(a->pair);
+    atomic_store(&a->w->io_done, 1);
+    return NULL;
+}
+
+/* ---- compute side ---- */
+
+typedef struct {
+    const model_t *m;
+    rm_policy_t *pol;
+    const sampler_opts_t *so;
+    bool steps_set, block_set;
+    void *pair;
+    atomic_int *io_done;
+    buf_t buf;
+} wcomp_t;
+
+typedef struct {
+    uint8_t id[8];
+    rec_t *r;
+    rec_canvas_t rc;
+    int64_t seq;
+} wjob_t;
+
+static void reply(wcomp_t *c, const uint8_t *id, const rec_t *r, int code, const char *msg) {
+    lerr_t e = {0};
+    uint8_t eb[300];
+    const void *body[3] = {r ? DIST_REP : DIST_ERR, id, eb};
+    size_t len[3] = {3, 8, 0};
+    if (r) {
+        c->buf.len = 0;
+        if (rec_encode(r, &c->buf)) { reply(c, id, NULL, EXIT_INTERNAL, "out of memory encoding a result"); return; }
+        body[2] = c->buf.data;
+        len[2] = c->buf.len;
+    } else {
+        eb[0] = (uint8_t)code;
+        size_t n = strlen(msg) < sizeof eb - 1 ? strlen(msg) : sizeof eb - 1;
+        memcpy(eb + 1, msg, n);
+        len[2] = n + 1;
+    }
+    zf_send(c->pair, NULL, 0, body, len, 3, 0, &e);
+}
+
+/* Generate jobs[0..n) (all of the same generation length) as one batch. */
+static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
+    lerr_t e = {0};
+    rec_canvas_t rc[n];
+    int64_t idx[n];
+    for (int j = 0; j < n; j++) { rc[j] = jobs[j].rc; idx[j] = jobs[j].seq; }
+    sampler_opts_t so = *c->so;
+    so.gen_length = rc[0].gen;
+    if (!c->steps_set) so.steps = so.gen_length;
+    if (!c->block_set) so.block_length = so.gen_length;
+    canvas_batch_t cb;
+    if (sampler_check(&so, &e) || canvas_batch_build(&cb, rc, idx, n, c->m, &e)) {
+        for (int j = 0; j < n; j++) reply(c, jobs[j].id, NULL, EXIT_DATA, e.msg);
+        return;
+    }
+    int rcode = sampler_run(c->m, c->pol, &so, &cb, NULL, NULL, &e);
+    for (int j = 0; j < n; j++) {
+        lerr_t je = {0};
+        if (rcode || canvas_batch_result(&cb, j, &rc[j], jobs[j].r, &je)) reply(c, jobs[j].id, NULL, rcode ? e.code : je.code, rcode ? e.msg : je.msg);
+        else reply(c, jobs[j].id, jobs[j].r, 0, NULL);
+    }
+    canvas_batch_free(&cb);
+}
+
+/* Parse a JOB message [JOB][id][seq][record] into j; replies an error and returns -1. */
+static int take_job(wcomp_t *c, zframes_t *m, wjob_t *j) {
+    lerr_t e = {0};
+    memcpy(j->id, zf_data(m, 1), 8);
+    j->seq = (int64_t)dist_get64(zf_data(m, 2));
+    j->r = rec_decode(zf_data(m, 3), zf_size(m, 3), &REC_LIMITS_DEFAULT, 0, &e);
+    if (j->r && (!rec_kind_is(j->r, "tokens") && !rec_kind_is(j->r, "canvas")))
+        lerr_set(&e, EXIT_DATA, "expected a \"tokens\" or \"canvas\" record");
+    if (j->r && !e.code && rec_canvas_parse(j->r, c->m, c->so->gen_length, &j->rc, &e) == 0 && j->rc.gen > 0) return 0;
+    if (!e.code) lerr_set(&e, EXIT_DATA, "nothing to generate");
+    lerr_wrap(&e, "record %lld", (long long)j->seq);
+    reply(c, j->id, NULL, e.code, e.msg);
+    rec_destroy(&j->r);
+    return -1;
+}
+
+static void compute_loop(wcomp_t *c, int slots) {
+    wjob_t *jobs = calloc((size_t)slots, sizeof *jobs);
+    if (!jobs) return;
+    for (;;) {
+        int n = 0;
+        zframes_t m;
+        lerr_t e = {0};
+        int w = zf_wait(c->pair, 200);                 /* the first job */
+        if (atomic_load(c->io_done)) break;
+        if (w <= 0 || zf_recv(c->pair, &m, ZMQ_DONTWAIT, &e)) continue;
+        do {
+            if (m.n == 4 && zf_size(&m, 1) == 8 && zf_size(&m, 2) == 8 && take_job(c, &m, &jobs[n]) == 0) n++;
+            zf_close(&m);
+        } while (n < slots && zf_recv(c->pair, &m, ZMQ_DONTWAIT, &e) == 0);
+        while (n > 0) {   /* one sampler batch per generation length */
+            wjob_t grp[n];
+            int k = 0, rest = 0, gen = jobs[0].rc.gen;
+            for (int j = 0; j < n; j++) {
+                if (jobs[j].rc.gen == gen) grp[k++] = jobs[j];
+                else jobs[rest++] = jobs[j];
+            }
+            run_batch(c, grp, k);
+            for (int j = 0; j < k; j++) rec_destroy(&grp[j].r);
+            n = rest;
+        }
+    }
+    free(jobs);
+}
+
+int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t *pol,
+                const sampler_opts_t *so, bool steps_set, bool block_set, int slots) {
+    wio_t w = {.d = d, .slots = slots, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000};
+    w.ctx = zmq_ctx_new();
+    void *a = zmq_socket(w.ctx, ZMQ_PAIR), *b = zmq_socket(w.ctx, ZMQ_PAIR);
+    if (!a || !b || zmq_bind(a, "inproc://worker") || zmq_connect(b, "inproc://worker"))
+        cli_dief(cli, EXIT_INTERNAL, "worker sockets: %s", zmq_strerror(errno));
+    io_arg_t ia = {&w, b};
+    pthread_t th;
+    if (pthread_create(&th, NULL, io_main, &ia)) cli_dief(cli, EXIT_INTERNAL, "cannot start the worker I/O thread");
+    cli_notice(cli, "worker: %d slots, broker %s", slots, d->worker);
+    wcomp_t c = {.m = m, .pol = pol, .so = so, .steps_set = steps_set, .block_set = block_set, .pair = a,
+                 .io_done = &w.io_done};
+    compute_loop(&c, slots);   /* returns when the I/O thread is gone */
+    pthread_join(th, NULL);
+    buf_free(&c.buf);
+    zmq_close(a);
+    zmq_ctx_term(w.ctx);
+    if (w.err[0]) cli_dief(cli, EXIT_PEER, "worker: %s", w.err);
+    return EXIT_OK;
+}
