@@ -1,103 +1,48 @@
-/* summarise.cu — sampling summaries on the GPU (see summarise.cuh), plus the two small
- * helpers of the LM-head stage (row gather, CFG combine). Arithmetic that the CPU does in
- * float64 uses explicit round-to-nearest intrinsics so nvcc cannot contract it into FMAs
- * that the CPU (x86-64-v2, no FMA) does not do. */
+/* summarise.cu — sampling summaries on the GPU (see summarise.cuh; the per-element, merge and
+ * finish arithmetic is summarise_row.h), plus the two small helpers of the LM-head stage
+ * (row gather, CFG combine). One block of 512 threads per row: pass 1 strided over the row,
+ * tree merge in shared memory; pass 2 strided, warp-shuffle sums, then 16 warp totals added
+ * by thread 0. Float arithmetic the CPU does uses round-to-nearest intrinsics (no FMAs). */
 #include "summarise.cuh"
-#include "crng.h"
 
 enum { STH = 512 };
 
-typedef struct {
-    double g;          /* pick value (Gumbel-perturbed in double, or the float logit) */
-    int idx;
-    float mx, t1, t2;  /* max, top-2 (multiset) of the EOS-modified logits */
-    float mx2;         /* max without the quirk's EOT/EOS columns */
-} pass1_t;
-
-__device__ __forceinline__ void p1_merge(pass1_t *a, const pass1_t *b) {
-    if (b->g > a->g || (b->g == a->g && b->idx < a->idx)) { a->g = b->g; a->idx = b->idx; }
-    float n1 = fmaxf(a->t1, b->t1), n2 = a->t1 >= b->t1 ? fmaxf(a->t2, b->t1) : fmaxf(a->t1, b->t2);
-    a->t1 = n1; a->t2 = n2;
-    a->mx = fmaxf(a->mx, b->mx);
-    a->mx2 = fmaxf(a->mx2, b->mx2);
-}
-
-struct row_view {
-    const float *l;
-    cu_summ_opts_t o;
-    bool has_eot;
-    __device__ float val(int i) const {       /* logits after logits_eos_inf */
-        if (o.logits_eos_inf && (i == o.eos || (o.fixed_eos && has_eot && i == o.eot))) return -INFINITY;
-        return l[i];
-    }
-    __device__ bool quirk_excl(int i) const { /* columns the official quirk drops from conf */
-        return (has_eot && i == o.eot) || (o.temperature == 0 && i == o.eos);
-    }
-};
-
-__device__ void pass1(const row_view &r, int V, uint64_t prefix, pass1_t *sh) {
-    pass1_t a = {-INFINITY, 0x7fffffff, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    for (int i = threadIdx.x; i < V; i += STH) {
-        float v = r.val(i);
-        double g = v;
-        if (r.o.temperature > 0) {
-            double u = crng_u01_from(prefix, (uint64_t)i);
-            g = __dsub_rn((double)v, __dmul_rn(r.o.temperature, log(-log(u))));
-        }
-        if (g > a.g) { a.g = g; a.idx = i; }
-        if (v > a.t1) { a.t2 = a.t1; a.t1 = v; } else if (v > a.t2) a.t2 = v;
-        a.mx = fmaxf(a.mx, v);
-        if (!r.quirk_excl(i)) a.mx2 = fmaxf(a.mx2, v);
-    }
-    sh[threadIdx.x] = a;
-    __syncthreads();
-    for (int s = STH / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) p1_merge(&sh[threadIdx.x], &sh[threadIdx.x + s]);
-        __syncthreads();
-    }
+__device__ __forceinline__ double warp_sum_rn(double v) {
+    for (int o = 16; o > 0; o >>= 1) v = __dadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
 }
 
 __global__ void __launch_bounds__(STH) summarise_kernel(rm_cand_t *out, const float *logits, int V,
         int ld, const uint64_t *prefix, cu_summ_opts_t o) {
-    __shared__ pass1_t sh[STH];
-    __shared__ double shd[32];
-    row_view r = {logits + (size_t)blockIdx.x * ld, o, o.eot >= 0 && o.eot < V};
-    pass1(r, V, prefix ? prefix[blockIdx.x] : 0, sh);
-    pass1_t a = sh[0];
-    double mx = a.mx, mx2 = a.mx2, s = 0, sl = 0, s2 = 0;
-    for (int i = threadIdx.x; i < V; i += STH) {
-        float v = r.val(i);
-        if (v == -INFINITY) continue;
-        double z = __dsub_rn((double)v, mx), ez = exp(z);
-        s = __dadd_rn(s, ez);
-        sl = __dadd_rn(sl, __dmul_rn(ez, z));
-        if (!r.quirk_excl(i)) s2 = __dadd_rn(s2, exp(__dsub_rn((double)v, mx2)));
+    __shared__ summ_p1_t sh[STH];
+    __shared__ summ_p2_t sh2[STH / 32];
+    const float *l = logits + (size_t)blockIdx.x * ld;
+    bool has_eot = summ_has_eot(&o, V);
+    uint64_t pre = prefix ? prefix[blockIdx.x] : 0;
+    summ_p1_t a = summ_p1_init();
+    for (int i = threadIdx.x; i < V; i += STH) summ_p1_add(&a, l, i, pre, &o, has_eot);
+    sh[threadIdx.x] = a;
+    __syncthreads();
+    for (int s = STH / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) summ_p1_merge(&sh[threadIdx.x], &sh[threadIdx.x + s]);
+        __syncthreads();
     }
-    s = block_sum(s, shd);
-    sl = block_sum(sl, shd);
-    s2 = block_sum(s2, shd);
+    a = sh[0];
+    summ_p2_t p = {0, 0, 0};
+    for (int i = threadIdx.x; i < V; i += STH) summ_p2_add(&p, l, i, a.mx, a.mx2, &o, has_eot);
+    p.s = warp_sum_rn(p.s);
+    p.sl = warp_sum_rn(p.sl);
+    p.s2 = warp_sum_rn(p.s2);
+    if ((threadIdx.x & 31) == 0) sh2[threadIdx.x >> 5] = p;
+    __syncthreads();
     if (threadIdx.x) return;
-    int best = a.g == -INFINITY ? 0 : a.idx;
-    float vb = r.val(best);
-    double p = 0, margin = 0, ent = 0;
-    if (mx != -INFINITY) {
-        p = vb == -INFINITY ? 0.0 : exp(__dsub_rn((double)vb, mx)) / s;
-        margin = (exp(__dsub_rn((double)a.t1, mx)) - (a.t2 == -INFINITY ? 0 : exp(__dsub_rn((double)a.t2, mx)))) / s;
-        ent = log(s) - sl / s;
+    summ_p2_t t = {0, 0, 0};
+    for (int w = 0; w < STH / 32; w++) {
+        t.s = __dadd_rn(t.s, sh2[w].s);
+        t.sl = __dadd_rn(t.sl, sh2[w].sl);
+        t.s2 = __dadd_rn(t.s2, sh2[w].s2);
     }
-    rm_cand_t *c = out + blockIdx.x;
-    c->token = best;
-    c->prob = (float)p;
-    c->margin = (float)margin;
-    c->entropy = (float)ent;
-    c->conf = p;
-    if (!o.conf_eos_eot_inf) return;
-    if (o.fixed_eos) {
-        if (best == o.eos || (r.has_eot && best == o.eot)) c->conf = -INFINITY;
-        return;
-    }
-    c->conf = (mx2 == -INFINITY || vb == -INFINITY || r.quirk_excl(best)) ? 0.0
-            : exp(__dsub_rn((double)vb, mx2)) / s2;
+    summ_finish(&a, &t, l, &o, has_eot, out + blockIdx.x);
 }
 
 int cu_summarise(rm_cand_t *out, const float *logits, int n, int V, int ld,

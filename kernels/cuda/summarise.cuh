@@ -11,19 +11,14 @@
  *   conf     prob, or the official EOS/EOT quirk's renormalised probability, or -inf for an
  *            EOS/EOT pick under the fixed variant (see sampler.h for the flags)
  * The EOS/EOT modifications are applied virtually (the logits are not written). One block
- * per row, two passes over the row (pick, maxima and top-2; then the exp sums in double).
+ * per row, two passes over the row (pick, maxima and top-2; then the exp sums in double);
+ * the per-element and merge arithmetic is summarise_row.h, shared with a host-side test.
  * `pos` of each output is left untouched (the sampler sets it).
  */
 #ifndef LLADA_CU_SUMMARISE_CUH
 #define LLADA_CU_SUMMARISE_CUH
 #include "common.cuh"
-#include "remask/remask.h"
-
-typedef struct {
-    double temperature;
-    int logits_eos_inf, conf_eos_eot_inf, fixed_eos;
-    int32_t eos, eot;          /* eot < 0 or >= V: no EOT column */
-} cu_summ_opts_t;
+#include "summarise_row.h"
 
 /* logits [n][ld] (V used); prefix [n] device; out [n] device. */
 int cu_summarise(rm_cand_t *out, const float *logits, int n, int V, int ld,

@@ -3,10 +3,10 @@
  *   gpu_check CKPT_DIR...             all checks; ends with "N passed, N failed"
  *   gpu_check --one-step CKPT_DIR     one CFG + Gumbel step with padding (compute-sanitizer)
  *
- * Per checkpoint and precision (auto = bf16 for bf16 checkpoints, and f32, the validation
- * path): (1) full logits of a padded batch at L = 24 (one key tile) and L = 136 (three, the
- * last partial) vs model_forward_logits: relative L2 error <= 1e-2 for bf16, <= 1e-4 for
- * f32; outputs poisoned with NaN first, so an unwritten element fails; the captured graph
+ * Per checkpoint, in bf16 (the fast path; forced for f32/f16 checkpoints, which covers odd
+ * head dims such as 4 in the scalar-load flash path) and in f32 (the validation path): (1) full logits of a padded batch at L = 24 (one key tile) and L = 136 (three, the
+ * last partial) vs model_forward_logits: relative L2 error <= 1e-2 for bf16 checkpoints
+ * (3e-2 when forced), <= 1e-4 for f32; outputs poisoned with NaN first, so an unwritten element fails; the captured graph
  * (second call) and its replay (third) must reproduce the eager run bit for bit, and a new
  * batch size must give the same rows. (2) step summaries (cuda_backend_step) vs forward + CPU CFG + sampler_summarise
  * for T in {0, 0.7}, CFG in {0, 1.5} and every EOS/EOT flag combination: f32 identical
@@ -205,6 +205,8 @@ static void check_generation(const model_t *m, cuda_backend_t *gb, const char *w
     if (exact) CHECK(same == B * L, "%s T=%g cfg=%g: GPU generation differs from CPU", what, T, cfg);
 }
 
+/* bf16 tolerance: 1e-2 on bf16 checkpoints (same weights on both sides); 3e-2 when an f32/f16
+ * checkpoint is forced to bf16 (the GPU then also rounds the weights). */
 static void check_ckpt(const char *dir, cuda_prec_t prec) {
     lerr_t e = {0};
     model_t *m = model_load(dir, &e);
@@ -216,9 +218,11 @@ static void check_ckpt(const char *dir, cuda_prec_t prec) {
         bool exact = cuda_backend_prec(gb) == CUDA_PREC_F32;
         char what[300];
         const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-        snprintf(what, sizeof what, "%s [%s]", base, exact ? "f32" : "bf16");
-        check_logits(m, gb, what, 24, exact ? 1e-4 : 1e-2);
-        check_logits(m, gb, what, 136, exact ? 1e-4 : 1e-2);
+        snprintf(what, sizeof what, "%s [%s%s]", base, exact ? "f32" : "bf16",
+                 !exact && m->cfg.dtype != WT_BF16 ? " forced" : "");
+        double tol = exact ? 1e-4 : m->cfg.dtype == WT_BF16 ? 1e-2 : 3e-2;
+        check_logits(m, gb, what, 24, tol);
+        check_logits(m, gb, what, 136, tol);
         const char *note = cuda_backend_graph_note(gb);
         CHECK(note == NULL, "%s: %s", what, note);
         static const optset_t sets[] = {
@@ -253,8 +257,8 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: gpu_check [--one-step] CKPT_DIR...\n"); return 2; }
     if (!cuda_probe(why, sizeof why)) { printf("skip: no usable CUDA device: %s\n", why); return 77; }
     if (!strcmp(argv[1], "--one-step")) return argc == 3 ? one_step(argv[2]) : 2;
-    for (int i = 1; i < argc; i++) {
-        check_ckpt(argv[i], CUDA_PREC_AUTO);
+    for (int i = 1; i < argc; i++) {   /* every checkpoint in bf16 and in f32 */
+        check_ckpt(argv[i], CUDA_PREC_BF16);
         check_ckpt(argv[i], CUDA_PREC_F32);
     }
     return TEST_SUMMARY();
