@@ -69,7 +69,8 @@ worst_forced=$(grep -F '[bf16 forced]' "$OUTDIR/check.log" | grep -o 'rel err [0
 [ "$rc" -eq 0 ] && st=PASS || st="FAIL (exit $rc)"
 note "GPU vs CPU" "$st" "${line:-no summary}; worst logits rel err: bf16 ckpts ${worst_bf16:-?} (<= 1e-2), f32/f16 ckpts forced to bf16 ${worst_forced:-?} (<= 3e-2), f32 ${worst_f32:-?} (<= 1e-4)"
 gen=$(grep -c 'generation.*identical' "$OUTDIR/check.log")
-note "generations" "$(grep -F '[f32]' "$OUTDIR/check.log" | grep generation | awk -F': ' '{split($2,a,"/"); if (a[1] != a[2]+0) bad=1} END {print bad ? "FAIL" : "PASS"}')" \
+gst=$(grep -F '[f32]' "$OUTDIR/check.log" | grep generation | awk -F': ' '{n++; split($2,a,"/"); if (a[1] != a[2]+0) bad=1} END {print (bad || !n) ? "FAIL" : "PASS"}')
+note "generations" "$gst" \
     "$gen runs; f32 must be identical: $(grep -F '[f32]' "$OUTDIR/check.log" | grep generation | awk -F': ' '{print $2}' | tr '\n' ';')"
 
 step "denoise CLI on the GPU"
