@@ -1,5 +1,6 @@
 /* tok — UTF-8 text in, token records out (and `tok train`: learn a byte-level BPE tokenizer).
  *
+ *   tok train [OPTIONS] FILE...      learn a byte-level BPE tokenizer (tok train --help)
  *   tok [OPTIONS] [FILE...]          each input (stdin by default) is one document, or one per
  *                                    line (--lines), or JSON lines with a text field or chat
  *                                    messages (--jsonl); records {"kind":"tokens","tokens":i4[n]}
@@ -13,12 +14,14 @@
 #include <string.h>
 #include "bundle.h"
 #include "chat.h"
+#include "train.h"
 #include "cli.h"
 #include "record.h"
 
 
 static const char *HELP =
     "Usage: tok [OPTIONS] [FILE...]\n"
+    "       tok train [OPTIONS] FILE...   (learn a byte-level BPE tokenizer; tok train --help)\n"
     "Tokenize UTF-8 text into token records {\"kind\":\"tokens\",\"v\":1,\"tokens\":i4[n]}.\n"
     "Input: FILEs (or -i FILE, default stdin), each one document unless:\n"
     "  -l, --lines            one document per line (the newline is not part of it)\n"
@@ -153,7 +156,10 @@ static void run_input(tok_app_t *a, const char *path) {
 
 enum { O_FIELD = CLI_OPT__LAST + 1, O_KEEP, O_NOBOS, O_NOGEN, O_NOADD, O_IDS };
 
+static int train_main(int argc, char **argv);
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "train")) return train_main(argc - 1, argv + 1);
     tok_app_t a = {.bos = true, .gen = true, .field = "text", .flags = TOK_ADD_SPECIAL};
     cli_init(&a.cli, "tok");
     const char *model = NULL;
@@ -192,5 +198,89 @@ int main(int argc, char **argv) {
     else cli_close_output(&a.cli, &a.w);
     tok_ids_free(&a.buf);
     tok_bundle_destroy(&a.b);
+    return 0;
+}
+
+/* ---- tok train ---- */
+static const char *TRAIN_HELP =
+    "Usage: tok train -o DIR [OPTIONS] FILE...\n"
+    "Learn a byte-level BPE tokenizer from UTF-8 text FILEs (- for stdin) and write\n"
+    "DIR/tokenizer.json (loadable by HF tokenizers; encodes exactly as tok) and\n"
+    "DIR/tokenizer_config.json (bos/eos/pad/mask tokens, LLaDA's chat template).\n"
+    "  -o, --output DIR       output folder (created if missing)\n"
+    "  -v, --vocab-size N     total vocabulary incl. special tokens (default 4096)\n"
+    "      --min-frequency N  merge only pairs seen at least N times (default 2)\n"
+    "      --pretok NAME      pre-tokenizer regex: llada (= qwen2, default), llama3 (= cl100k),\n"
+    "                         gpt2, o200k\n"
+    "      --specials LIST    comma-separated special tokens, ids after the learned vocabulary\n"
+    "                         (default <|startoftext|>,<|endoftext|>,<|mdm_mask|>,\n"
+    "                         <|start_header_id|>,<|end_header_id|>,<|eot_id|>)\n"
+    "  -q, --quiet            no summary on stderr\n"
+    "  -h, --help             this help\n";
+
+static int train_main(int argc, char **argv) {
+    cli_t cli;
+    cli_init(&cli, "tok train");
+    bpe_train_opts_t o = {.vocab_size = 4096, .min_frequency = 2, .scan = SCAN_QWEN2,
+                          .specials = BPE_DEFAULT_SPECIALS, .nspecials = BPE_N_DEFAULT_SPECIALS};
+    const char *out = NULL;
+    char *list = NULL;
+    const char *sp[256];
+    bool ok;
+    static const struct option lo[] = {
+        {"output", required_argument, 0, 'o'}, {"vocab-size", required_argument, 0, 'v'},
+        {"min-frequency", required_argument, 0, 1}, {"pretok", required_argument, 0, 2},
+        {"specials", required_argument, 0, 3}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:v:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'v':
+            o.vocab_size = (int)cli_parse_int(optarg, 257, 1 << 24, &ok);
+            if (!ok) cli_usage_error(&cli, "--vocab-size must be an integer in 257..16777216");
+            break;
+        case 1:
+            o.min_frequency = (int)cli_parse_int(optarg, 1, INT32_MAX, &ok);
+            if (!ok) cli_usage_error(&cli, "--min-frequency must be a positive integer");
+            break;
+        case 2:
+            o.scan = scan_by_name(optarg);
+            if (!o.scan) cli_usage_error(&cli, "unknown --pretok '%s' (llada, qwen2, llama3, cl100k, gpt2, o200k)", optarg);
+            break;
+        case 3:
+            free(list);
+            list = strdup(optarg);
+            o.nspecials = 0;
+            for (char *s = strtok(list, ","); s && o.nspecials < 256; s = strtok(NULL, ",")) if (*s) sp[o.nspecials++] = s;
+            o.specials = sp;
+            break;
+        case 'q': cli.quiet = true; break;
+        case 'h': fputs(TRAIN_HELP, stdout); return 0;
+        default: cli_usage_error(&cli, "unknown option");
+        }
+    }
+    if (!out) cli_usage_error(&cli, "-o DIR is required");
+    if (optind >= argc) cli_usage_error(&cli, "no training FILE given");
+    if (o.vocab_size <= 256 + o.nspecials) cli_usage_error(&cli, "--vocab-size must exceed 256 + the number of special tokens");
+    lerr_t e = {0};
+    bpe_trainer_t *t = bpe_trainer_new(&o, &e);
+    if (!t) cli_die(&cli, &e);
+    tok_app_t a = {.cli = cli};
+    for (int i = optind; i < argc; i++) {
+        size_t n;
+        char *s = slurp(&a, argv[i], &n);
+        if (bpe_trainer_feed(t, s, n, &e)) cli_die(&cli, &e);
+        free(s);
+    }
+    if (bpe_trainer_train(t, &e) || bpe_trainer_write(t, out, &e)) cli_die(&cli, &e);
+    int ntok, nm; size_t nw;
+    bpe_trainer_stats(t, &ntok, &nm, &nw);
+    cli_notice(&cli, "%d tokens (%d merges, %zu distinct words) + %d special tokens -> %s/tokenizer.json",
+               ntok, nm, nw, o.nspecials, out);
+    for (int i = 0; i < o.nspecials; i++) cli_notice(&cli, "  %s = %d", o.specials[i], bpe_trainer_special_id(t, i));
+    bpe_trainer_destroy(&t);
+    free(list);
     return 0;
 }

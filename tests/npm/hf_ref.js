@@ -1,8 +1,11 @@
 // tests/npm/hf_ref.js — the reference side of the tokenizer parity tests: HF `tokenizers`
-// (Rust, via its Node binding) encodes/decodes what the test asks and prints JSON.
-// stdin: {"tokenizer": path, "docs": [str...], "add_special": bool,
-//         "decode": [[ids]...], "skip_special": bool, "docs_b64": bool}
-// stdout: {"ids": [[...]...], "decoded": [str...], "load_ms": number}
+// (the Rust library, through its Node binding) encodes and decodes what the test asks.
+// stdin JSON:  {"tokenizer": path,
+//               "items": [{"text": str | "b64": base64 bytes (decoded as UTF-8 with U+FFFD),
+//                          "add_special": bool}],
+//               "decode_encoded": bool,            decode every item's ids (skip_special false)
+//               "decode": [{"ids": [...], "skip": bool}]}
+// stdout JSON: {"ids": [[...]], "decoded_encoded": [str], "decoded": [str], "load_ms": n}
 const path = require('path');
 const { Tokenizer } = require(path.join(__dirname, 'node_modules', 'tokenizers'));
 let input = '';
@@ -12,14 +15,13 @@ process.stdin.on('end', async () => {
   const req = JSON.parse(input);
   const t0 = process.hrtime.bigint();
   const tok = Tokenizer.fromFile(req.tokenizer);
-  const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  const out = { ids: [], decoded: [], load_ms: loadMs };
-  let docs = req.docs || [];
-  if (req.docs_b64) docs = docs.map(d => Buffer.from(d, 'base64').toString('utf8'));
-  for (const d of docs) {
-    const enc = await tok.encode(d, null, { addSpecialTokens: !!req.add_special });
+  const out = { ids: [], decoded_encoded: [], decoded: [], load_ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+  for (const it of req.items || []) {
+    const text = it.b64 !== undefined ? Buffer.from(it.b64, 'base64').toString('utf8') : it.text;
+    const enc = await tok.encode(text, null, { addSpecialTokens: !!it.add_special });
     out.ids.push(Array.from(enc.getIds()));
   }
-  for (const ids of req.decode || []) out.decoded.push(await tok.decode(ids, !!req.skip_special));
+  if (req.decode_encoded) for (const ids of out.ids) out.decoded_encoded.push(await tok.decode(ids, false));
+  for (const d of req.decode || []) out.decoded.push(await tok.decode(d.ids, !!d.skip));
   process.stdout.write(JSON.stringify(out));
 });
