@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# cluster.sh — distributed generation on loopback: broker + workers + client give exactly
+# the single-process results in input order (user fields kept), backpressure with a tiny
+# queue and window, CURVE admits listed clients and workers only, bad records and absent
+# brokers are clean errors.
+. "$(dirname "$0")/../lib.sh"
+NREC=12
+. "$(dirname "$0")/cluster_lib.sh"
+reference
+check "reference: $NREC results" test "$(grep -c '"tokens"' "$TMP/ref.jsonl")" -eq $NREC
+
+start_broker
+start_worker; start_worker
+check "two workers register" wait_ready 2
+denoise --remote "$FRONT" -q --json < "$TMP/in.mp" > "$TMP/out.jsonl"
+check "2 workers: identical to the single-process run, input order" cmp "$TMP/ref.jsonl" "$TMP/out.jsonl"
+denoise --remote "$FRONT" -q --json --window 1 < "$TMP/in.mp" > "$TMP/out1.jsonl"
+check "window 1: identical" cmp "$TMP/ref.jsonl" "$TMP/out1.jsonl"
+# a bad record in the middle: the stage fails with the worker's data error (exit 1)
+$PYTHON - "$TMP/in.mp" "$TMP/bad.mp" <<'PY'
+import sys, msgpack
+recs = list(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False))
+recs.insert(2, {"kind": "tokens", "v": 1, "tokens": {"dtype": "i4", "shape": [2], "data": b"\x01\x00\x00\x00\xff\xff\x00\x00"}})
+open(sys.argv[2], "wb").write(b"".join(msgpack.packb(r) for r in recs))
+PY
+check_exit 1 "bad record: exit 1" denoise --remote "$FRONT" -q --json < "$TMP/bad.mp"
+check_stderr "bad record: names the record" '^denoise: error: record 2'
+stop_broker
+
+# backpressure: the broker holds 2 requests, the client keeps 3 in flight
+start_broker --queue 2
+start_worker
+wait_ready 1
+denoise --remote "$FRONT" -q --json --window 3 < "$TMP/in.mp" > "$TMP/bp.jsonl"
+check "queue 2, window 3: identical" cmp "$TMP/ref.jsonl" "$TMP/bp.jsonl"
+stop_broker
+for p in "${WPIDS[@]}"; do kill "$p" 2>/dev/null; done; WPIDS=()
+
+# no broker: exit 4 after the timeout
+check_exit 4 "no broker: exit 4" denoise --remote "tcp://127.0.0.1:9" --timeout 800 -q --json < "$TMP/in.mp"
+check_stderr "no broker: message" 'broker tcp://127.0.0.1:9 silent for 800 ms'
+check_exit 2 "broker without --backend: usage" denoise --broker tcp://127.0.0.1:0
+
+# CURVE: broker admits alice (client) and w1 (worker); mallory is refused
+( cd "$TMP" && remask --keygen broker -q && remask --keygen alice -q && remask --keygen w1 -q && remask --keygen mallory -q )
+mkdir "$TMP/allow" && cp "$TMP/alice.pub" "$TMP/w1.pub" "$TMP/allow/"
+start_broker --key "$TMP/broker.key" --allow "$TMP/allow"
+start_worker --key "$TMP/w1.key" --server-key "$TMP/broker.pub"
+check "CURVE: listed worker registers" wait_ready 1
+denoise --remote "$FRONT" --key "$TMP/alice.key" --server-key "$TMP/broker.pub" -q --json < "$TMP/in.mp" > "$TMP/cv.jsonl"
+check "CURVE: listed client gets identical results" cmp "$TMP/ref.jsonl" "$TMP/cv.jsonl"
+check_exit 4 "CURVE: unknown client refused (exit 4)" denoise --remote "$FRONT" --key "$TMP/mallory.key" --server-key "$TMP/broker.pub" --timeout 1000 -q --json < "$TMP/in.mp"
+check_exit 4 "CURVE: plaintext client refused (exit 4)" denoise --remote "$FRONT" --timeout 1000 -q --json < "$TMP/in.mp"
+stop_broker
+check "CURVE: the broker counted the refused handshakes" grep -Eq 'refused [1-9]' "$BLOG"
+finish
