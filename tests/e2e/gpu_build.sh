@@ -34,16 +34,20 @@ if [ -z "$NVCC" ]; then
     finish; exit
 fi
 
-check "make gpu-tests (nvcc present)" nice make -s gpu-tests
-check "libcuda.a holds the backend" sh -c "nm build/rel/libcuda.a | grep -q ' T cuda_backend_step'"
-for o in build/rel/kernels/cuda/attention.o build/rel/kernels/cuda/summarise.o; do
-    check "$(basename "$o"): sm_90 code + PTX embedded" sh -c \
-        "objdump -h '$o' | grep -q nv_fatbin && strings -a '$o' | grep -q 'sm_90'"
-done
-build/rel/tests/gpu/gpu_check "$M" >"$TMP/gc.out" 2>&1; rc=$?
+GT=${LLADA_GPU_TESTS:-}          # prebuilt GPU checks (tests/gpu/run.sh fallback): no make
+if [ -z "$GT" ]; then
+    GT=build/rel/tests/gpu
+    check "make gpu-tests (nvcc present)" nice make -s gpu-tests
+    check "libcuda.a holds the backend" sh -c "nm build/rel/libcuda.a | grep -q ' T cuda_backend_step'"
+    for o in build/rel/kernels/cuda/attention.o build/rel/kernels/cuda/summarise.o; do
+        check "$(basename "$o"): sm_90 code + PTX embedded" sh -c \
+            "objdump -h '$o' | grep -q nv_fatbin && strings -a '$o' | grep -q 'sm_90'"
+    done
+fi
+"$GT/gpu_check" "$M" >"$TMP/gc.out" 2>&1; rc=$?
 if [ "$rc" -eq 77 ]; then
     check_eq "gpu_check without a GPU: skip line" "skip" "$(cut -d: -f1 "$TMP/gc.out")"
-    check_exit 77 "gpu_bench without a GPU skips" build/rel/tests/gpu/gpu_bench
+    check_exit 77 "gpu_bench without a GPU skips" "$GT/gpu_bench"
     check "--device auto falls back" gen --device auto
     gen --device auto >"$TMP/auto.jsonl" 2>"$TMP/auto.err"
     check_eq "fallback notice is one line" 1 "$(wc -l <"$TMP/auto.err")"

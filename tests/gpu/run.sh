@@ -46,6 +46,7 @@ else
     if [ -x .gpu-carry/gpu_check ]; then
         BIN=.gpu-carry
         export LD_LIBRARY_PATH=$PWD/.gpu-carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        export LLADA_GPU_TESTS=$PWD/.gpu-carry DENOISE_BIN=$PWD/.gpu-carry/bin
         note build PARTIAL "make failed here (C deps missing?); nvcc sm_90 of every .cu: $nv failures; using binaries from tests/gpu/pack.sh"
     else
         note build FAIL "make failed and no .gpu-carry (run tests/gpu/pack.sh and carry .gpu-carry)"
@@ -74,8 +75,9 @@ note "generations" "$gst" \
     "$gen runs; f32 must be identical: $(grep -F '[f32]' "$OUTDIR/check.log" | grep generation | awk -F': ' '{print $2}' | tr '\n' ';')"
 
 step "denoise CLI on the GPU"
-if [ -x bin/denoise ]; then
-    LLADA_BIN=$PWD/bin PYTHON=$PY bash tests/e2e/gpu_build.sh >"$OUTDIR/cli.log" 2>&1; rc=$?
+DB=${DENOISE_BIN:-$PWD/bin}
+if [ -x "$DB/denoise" ]; then
+    LLADA_BIN=$DB PYTHON=$PY bash tests/e2e/gpu_build.sh >"$OUTDIR/cli.log" 2>&1; rc=$?
     grep -v '^ok' "$OUTDIR/cli.log" | tail -5
     [ "$rc" -eq 0 ] && st=PASS || st="FAIL (exit $rc)"
     note "denoise --device cuda:f32 = cpu" "$st" "$(tail -1 "$OUTDIR/cli.log")"
