@@ -26,6 +26,8 @@ step() { printf '\n=== %s (t=%ds)\n' "$1" $(( $(date +%s) - T0 )); }
 PY=python3
 $PY -c 'import numpy' 2>/dev/null || PY=/usr/bin/python3
 export PATH="$PATH:/usr/local/cuda/bin"
+CUDA_LIB=$(dirname "$(dirname "$(command -v nvcc)")")/lib64   # for binaries packed elsewhere
+export LD_LIBRARY_PATH=$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 step "machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$OUTDIR/gpu.txt"
@@ -52,6 +54,8 @@ else
         note build FAIL "make failed and no .gpu-carry (run tests/gpu/pack.sh and carry .gpu-carry)"
     fi
 fi
+
+ldd "$BIN/gpu_check" | grep 'not found' && note "libraries" FAIL "$(ldd "$BIN/gpu_check" | grep 'not found' | tr '\n' ' ')"
 
 step "checkpoints"
 CK=$(mktemp -d)
