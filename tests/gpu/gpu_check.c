@@ -1,7 +1,9 @@
 /* gpu_check.c — the CUDA backend against the CPU backend on tiny checkpoints (GPU only).
  *
  *   gpu_check CKPT_DIR...             all checks; ends with "N passed, N failed"
- *   gpu_check --one-step CKPT_DIR     one CFG + Gumbel step with padding (compute-sanitizer)
+ *   gpu_check --one-step CKPT_DIR     one CFG + Gumbel step with padding, run three times so
+ *                                     the eager, captured and replayed forward are all seen
+ *                                     by compute-sanitizer
  *
  * Per checkpoint, in bf16 (the fast path; forced for f32/f16 checkpoints, which covers odd
  * head dims such as 4 in the scalar-load flash path) and in f32 (the validation path): (1) full logits of a padded batch at L = 24 (one key tile) and L = 136 (three, the
@@ -243,7 +245,7 @@ static int one_step(const char *dir) {
     cuda_backend_t *gb = m ? cuda_backend_new(m, CUDA_PREC_AUTO, &e) : NULL;
     if (gb) {
         optset_t os = {0.7, 1.5, 1, 1, 0};
-        check_step(m, gb, "one step", &os, false);
+        for (int i = 0; i < 3; i++) check_step(m, gb, "one step", &os, false);  /* eager, capture, replay */
     } else {
         CHECK(0, "%s", e.msg);
     }
