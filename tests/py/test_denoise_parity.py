@@ -88,6 +88,8 @@ CASES = [
     ("gqa_bf16", [[1, 2, 3], [4, 5]], dict(steps=8, gen_length=8, block_length=4, cfg_scale=0.5)),
     ("tied_f32", [[3, 1, 4, 1, 5]], dict(steps=16, gen_length=16, block_length=8, remasking="random", seed=2)),
     ("odd_f16", [[6, 7], [8]], dict(steps=6, gen_length=6, block_length=3, temperature=0.5, seed=9)),
+    ("mha_bf16", [[9, 8, 7, 6, 5], [4, 3]], dict(steps=8, gen_length=16, block_length=8, remasking="random",
+                                               seed=4, cfg_scale=0.3, logits_eos_inf=True)),
 ]
 
 FLAG = {"logits_eos_inf": "--logits-eos-inf", "confidence_eos_eot_inf": "--confidence-eos-eot-inf",
