@@ -36,10 +36,11 @@ fi
 
 GT=${LLADA_GPU_TESTS:-}          # prebuilt GPU checks (tests/gpu/run.sh fallback): no make
 if [ -z "$GT" ]; then
-    GT=build/rel/tests/gpu
-    check "make gpu-tests (nvcc present)" nice make -s gpu-tests
-    check "libcuda.a holds the backend" sh -c "nm build/rel/libcuda.a | grep -q ' T cuda_backend_step'"
-    for o in build/rel/kernels/cuda/attention.o build/rel/kernels/cuda/summarise.o; do
+    V=rel; [ "${SAN:-}" = 1 ] && V=san       # the variant `make test` is running
+    GT=build/$V/tests/gpu
+    check "make gpu-tests (nvcc present)" nice make -s SAN="${SAN:-}" gpu-tests
+    check "libcuda.a holds the backend" sh -c "nm build/$V/libcuda.a | grep -q ' T cuda_backend_step'"
+    for o in build/$V/kernels/cuda/attention.o build/$V/kernels/cuda/summarise.o; do
         check "$(basename "$o"): sm_90 code + PTX embedded" sh -c \
             "objdump -h '$o' | grep -q nv_fatbin && strings -a '$o' | grep -q 'sm_90'"
     done
