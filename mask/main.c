@@ -72,6 +72,12 @@ static const char HELP[] =
     "                        (reduce: group bound se answer_len [id]; choose: question\n"
     "                        pred answer correct|wrong, then: accuracy A C/N)\n"
     "\n" CLI_COMMON_HELP
+    "\nExamples:\n"
+    "  tok < corpus.txt | mask --pretrain --seed 1 -o train.mp.lz4\n"
+    "  mask --pretrain --seed 1 --shard 3/16 -i tokens.mp.lz4 -o train-03.mp.lz4\n"
+    "  tok --jsonl --chat --no-gen-prompt < chats.jsonl | mask --sft -o sft.mp.lz4\n"
+    "  mask --likelihood --mc 128 < pairs.mp | denoise --score | mask --reduce --text\n"
+    "  tok < prompt.txt | mask --canvas --gen-length 64 | denoise | detok\n"
     "\nRecords: docs/protocol.md (mask). Recipes: docs/data-prep.md.\n";
 
 enum { O_PRETRAIN = CLI_OPT__LAST, O_EXPAND, O_JOIN, O_SFT, O_LIKELIHOOD, O_CANVAS, O_REDUCE, O_CHOOSE, O_MODEL,
