@@ -98,8 +98,8 @@ const char *cuda_backend_graph_note(const cuda_backend_t *b) {
 }
 
 /* Validate and upload tokens [B][L] and keep (NULL -> all ones). */
-int upload_inputs(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B,
-                         int L, lerr_t *e) {
+int upload_inputs(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B, int L,
+                  lerr_t *e) {
     size_t T = (size_t)B * L;
     for (size_t i = 0; i < T; i++)
         if (tokens[i] < 0 || tokens[i] >= b->cfg.embedding_size)
