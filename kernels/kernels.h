@@ -44,6 +44,14 @@ void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n);
  * matrix). Uses OpenBLAS
  * sgemm (multithreaded) for the products. */
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+/* bf16 weights, few rows: AVX-512-BF16 kernel (x split into two bf16 parts, fp32 accuracy).
+ * Returns -1 (nothing done) on OOM; callers check matmul_bf16_available() first. matmul()
+ * uses it for bf16 weights when M <= MATMUL_BF16_MAX_M. */
+#define MATMUL_BF16_MAX_M 24
+/* The panel path alone (16-bit weights converted panel by panel, then sgemm). */
+void matmul_panels(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+bool matmul_bf16_available(void);
+int matmul_bf16(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* Same, plain triple loop in double accumulation (reference for tests; slow). */
 void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* C[M][N] = alpha * A[M][K] · B[N][K]ᵀ + beta * C (f32; leading dimensions given).

@@ -38,13 +38,22 @@ static float *panel_buf(size_t floats) {
 }
 
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    if (M <= 0 || W->rows <= 0) return;
+    if (W->type == WT_F32) {
+        int N = (int)W->rows, K = (int)W->cols;
+        kgemm_nt(M, N, K, 1.0f, x, K, W->data, K, accumulate ? 1.0f : 0.0f, y, N);
+        return;
+    }
+    if (W->type == WT_BF16 && M <= MATMUL_BF16_MAX_M && matmul_bf16_available() &&
+        matmul_bf16(y, x, W, M, accumulate) == 0)
+        return;
+    matmul_panels(y, x, W, M, accumulate);
+}
+
+void matmul_panels(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
     int N = (int)W->rows, K = (int)W->cols;
     float beta = accumulate ? 1.0f : 0.0f;
     if (M <= 0 || N <= 0) return;
-    if (W->type == WT_F32) {
-        kgemm_nt(M, N, K, 1.0f, x, K, W->data, K, beta, y, N);
-        return;
-    }
     /* panel rows: ~16 MB of f32 (few, wide sgemm calls), at least 64, at most N */
     int nb = (int)((16u << 20) / (4u * (unsigned)(K > 0 ? K : 1)));
     if (nb < 64) nb = 64;
