@@ -37,8 +37,23 @@ check_exit 1 "garbage input" bash -c "printf 'garbage' | denoise --model '$M/mha
 check_stderr "garbage input message" "^denoise: error: "
 check_exit 1 "truncated record" bash -c "printf '%s\n' '$rec' | rec | head -c 20 | denoise --model '$M/mha_f32'"
 
+# the pipeline on a model with LLaDA's vocabulary and ids plus a LLaDA-layout tokenizer
+tokdir=$(cd "$LLADA_ROOT/tests/py" && "$PYTHON" -c "import tok_corpora; print(tok_corpora.llada_synthetic())" 2>/dev/null)
+if command -v tok >/dev/null && command -v detok >/dev/null && [ -n "$tokdir" ]; then
+    "$PYTHON" "$LLADA_ROOT/tests/fixtures/make_tiny_ckpt.py" "$M" --preset llada_vocab --tokenizer "$tokdir" >/dev/null
+    L=$M/llada_vocab
+    out=$(printf 'The capital of France is\n' | tok -m "$L" --chat | denoise --model "$L" --gen-length 16 --steps 8 --block-length 8 2>/dev/null | detok -m "$L" --color=always)
+    check_eq "tok --chat | denoise | detok --color: one coloured line" 1 "$(grep -c $'\e\\[38;5;' <<<"$out")"
+    printf 'Hello\nAnd then?\n' | "$LLADA_ROOT/pipelines/chat" --model "$L" --gen-length 8 --steps 8 --block-length 4 --history "$TMP/h.mp" >"$TMP/chat.out" 2>/dev/null
+    check_eq "pipelines/chat answers two turns" 2 "$(wc -l <"$TMP/chat.out")"
+    hist=$(rec -i "$TMP/h.mp" --json)
+    check_eq "chat history: BOS once, two user turns" "1 2" \
+        "$(grep -o '126080' <<<"$hist" | wc -l) $(grep -o '126346,872,' <<<"$hist" | wc -l)"
+    n=$("$LLADA_ROOT/pipelines/generate" --model "$L" --chat --gen-length 8 "Hi" "Second prompt" 2>/dev/null | wc -l)
+    check_eq "pipelines/generate: one answer per prompt" 2 "$n"
+fi
 if command -v tok >/dev/null && command -v detok >/dev/null && [ -f "$LLADA_ROOT/models/default/config.json" ]; then
-    out=$(printf 'The capital of France is\n' | tok | denoise --gen-length 8 --steps 8 | detok)
-    check "tok | denoise | detok with defaults" test -n "$out"
+    out=$(printf 'The capital of France is\n' | tok | denoise --gen-length 8 --steps 8 2>/dev/null | detok)
+    check "tok | denoise | detok with defaults (models/default)" test -n "$out"
 fi
 finish
