@@ -4,6 +4,14 @@
 #include <string.h>
 #include "noise.h"
 
+/* Reproducibility across machines: p = (1 − eps)·t + eps and k + i·L/b must round the same
+ * everywhere, so no fused multiply-add even when built with -march=native / FMA targets. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 void noise_cfg_default(noise_cfg_t *c) {
     memset(c, 0, sizeof *c);
     c->seed = 0;

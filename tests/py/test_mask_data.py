@@ -157,6 +157,12 @@ for name, args, data in cases:
     if name != "canvas":
         check([x[1] for x in other] != [x[1] for x in one], f"another seed gives other draws ({name})")
 
+# --stream: another key part; the same stream repeats, another stream draws afresh
+s0 = run(["--sft", "--length", "128", "--seed", "11", "--stream", "5"] + IDS, sft_in).stdout
+s1 = run(["--sft", "--length", "128", "--seed", "11", "--stream", "5"] + IDS, sft_in).stdout
+s2 = run(["--sft", "--length", "128", "--seed", "11", "--stream", "6"] + IDS, sft_in).stdout
+check(s0 == s1 and s0 != s2, "--stream: same stream same bytes, other stream other draws")
+
 # ---------------------------------------------------------------- the documented Python reader
 import re, tempfile
 doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "data-prep.md")).read()
