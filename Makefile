@@ -104,6 +104,16 @@ GPU_TEST_BINS := $(patsubst tests/gpu/%.c,$(OBJ)/tests/gpu/%,$(wildcard tests/gp
 gpu-tests: $(GPU_TEST_BINS)
 $(OBJ)/tests/gpu/%: $(OBJ)/tests/gpu/%.o $(LIBS)
 	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK,$<)
+# C++ unit tests (tests/unit/test_*.cpp: host emulation of CUDA kernels, no GPU needed; they
+# need the CUDA headers, so only when nvcc exists). Run by `make test` like the C ones.
+ifneq ($(CU_OBJS),)
+CPP_UNIT_BINS := $(patsubst tests/unit/%.cpp,$(OBJ)/tests/%,$(wildcard tests/unit/test_*.cpp))
+all: $(CPP_UNIT_BINS)
+$(OBJ)/tests/test_%: tests/unit/test_%.cpp $(LIBS)
+	$(call say,CXX,$@)mkdir -p $(@D) && $(CXX) -std=c++20 $(OPT) -Wall -Wextra -pthread -MMD -MP \
+	    -I. -Icommon -Ikernels -Itests/unit -I$(CUDA_HOME)/include -o $@ $< \
+	    -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
+endif
 
 bench: all
 	$(Q)LLADA_BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) bash bench/run.sh
