@@ -8,11 +8,12 @@
  * WMMA as warp-collective operations on whole 16x16 tiles (every lane computes the tile, lane 0
  * stores it, warp barriers around each call, so a load never sees a later store: the
  * hardware's collective semantics). Inputs are rounded to bf16 once; the reference sees the
- * same rounded values, so the tolerance (2e-2 relative L2) covers the bf16 rounding of P and of
- * the output. Shapes: L = 136 (three key tiles, the last partial), GQA 4/2 heads (h / 2 and h % 2 differ), batch 2 with
- * row 1 left-padded by 70 (the first key tile all hidden, the second in part) and head dims 4 (the scalar-load path,
- * zero-padded to 16) and 128 (LLaDA's: vector loads, the 128-wide instantiation). Outputs are poisoned
- * with NaN first, so an unwritten element fails. Catches indexing, layout, masking,
+ * same rounded values, so the tolerance (2e-2 relative L2) covers the bf16 rounding of P and
+ * of the output. Shapes: L = 136 (three key tiles, the last partial), GQA 4/2 heads (h / 2
+ * and h % 2 differ), batch 2 with row 1 left-padded by 70 (the first key tile all hidden,
+ * the second in part), head dims 4 (the scalar-load path, zero-padded to 16) and 128 (LLaDA's:
+ * vector loads, the 128-wide instantiation). Outputs are poisoned with NaN first, so an
+ * unwritten element fails. Catches indexing, layout, masking,
  * online-softmax and barrier mistakes before a GPU run. */
 #include <barrier>
 #include <cmath>
