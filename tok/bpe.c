@@ -192,19 +192,18 @@ static int initial_symbols(tokenizer_t *t, const uint8_t *p, size_t n, int *nsym
 
 int bpe_piece(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e) {
     if (!n) return 0;
-    uint64_t h = 0;
+    uint64_t h = hm_hash(p, n);
+    if (t->ignore_merges) {   /* a whole-piece vocabulary hit needs no cache */
+        int32_t id = smap_get_h(&t->vocab, p, n, h);
+        if (id >= 0) return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+    }
     if (n <= CACHE_MAX_KEY) {
-        h = hm_hash(p, n);
         cache_slot_t *s = cache_find(t, p, n, h);
         if (s) {
             for (uint32_t i = 0; i < s->ntok; i++)
                 if (tok_ids_push(out, t->cache.toks[s->toff + i])) goto oom;
             return 0;
         }
-    }
-    if (t->ignore_merges) {
-        int32_t id = smap_get(&t->vocab, p, n);
-        if (id >= 0) return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
     }
     if (scratch(t, 4 * n + 8)) goto oom;
     int ns = 0;

@@ -163,16 +163,23 @@ static int step(const dec_step_t *d, const tlist_t *in, tlist_t *o) {
 
 int tok_decode(const tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok_str_t *out, lerr_t *e) {
     bool skip = flags & TOK_SKIP_SPECIAL;
-    if (t->dec_bytes) {   /* fast path: ByteLevel decoder */
-        size_t start = out->n;
-        bool ascii = true;
+    if (t->dec_bytes) {   /* fast path: ByteLevel decoder; one reservation, then memcpy */
+        size_t start = out->n, total = 0;
         for (size_t i = 0; i < n; i++) {
             int32_t id = ids[i];
-            if (id < 0 || id >= t->n_ids || !t->id_str[id] || (skip && (t->id_flags[id] & ID_SPECIAL))) continue;
-            if (tok_str_append(out, t->dec_bytes + t->dec_off[id], t->dec_len[id])) goto oom;
+            if (id >= 0 && id < t->n_ids) total += t->dec_len[id];
         }
-        for (size_t i = start; i < out->n && ascii; i++) ascii = (uint8_t)out->p[i] < 0x80;
-        if (!ascii && utf8_valid_prefix((uint8_t *)out->p + start, out->n - start) != out->n - start) {
+        if (tok_str_append(out, "", 0) || (total && tok_str_reserve(out, total))) goto oom;
+        char *o = out->p + out->n;
+        for (size_t i = 0; i < n; i++) {
+            int32_t id = ids[i];
+            if (id < 0 || id >= t->n_ids || (skip && (t->id_flags[id] & ID_SPECIAL))) continue;
+            memcpy(o, t->dec_bytes + t->dec_off[id], t->dec_len[id]);
+            o += t->dec_len[id];
+        }
+        out->n = o - out->p;
+        out->p[out->n] = 0;
+        if (utf8_valid_prefix((uint8_t *)out->p + start, out->n - start) != out->n - start) {
             size_t ln; uint8_t *c = utf8_sanitize((uint8_t *)out->p + start, out->n - start, &ln);
             if (!c) goto oom;
             out->n = start;

@@ -21,6 +21,16 @@ int tok_ids_push(tok_ids_t *a, int32_t id) {
 }
 void tok_ids_free(tok_ids_t *a) { free(a->v); memset(a, 0, sizeof *a); }
 
+int tok_str_reserve(tok_str_t *s, size_t extra) {
+    if (s->n + extra + 1 <= s->cap) return 0;
+    size_t c = s->cap ? s->cap * 2 : 256;
+    while (c < s->n + extra + 1) c *= 2;
+    char *x = realloc(s->p, c);
+    if (!x) return -1;
+    s->p = x; s->cap = c;
+    return 0;
+}
+
 int tok_str_append(tok_str_t *s, const void *p, size_t n) {
     if (s->n + n + 1 > s->cap) {
         size_t c = s->cap ? s->cap * 2 : 256;

@@ -60,8 +60,8 @@ static int smap_room(smap_t *m, size_t len) {
     return 0;
 }
 
-int32_t smap_get(const smap_t *m, const void *key, size_t len) {
-    uint64_t hv = hm_hash(key, len), i = hv & m->mask;
+int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
+    uint64_t i = hv & m->mask;
     for (;;) {
         uint32_t s = m->slots[i];
         if (!s) return -1;

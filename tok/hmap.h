@@ -40,8 +40,11 @@ int smap_init(smap_t *m, size_t n);
 void smap_free(smap_t *m);
 /* Insert or replace. 0 ok, -1 OOM. */
 int smap_put(smap_t *m, const void *key, size_t len, int32_t val);
-/* Value, or -1 if absent. */
-int32_t smap_get(const smap_t *m, const void *key, size_t len);
+/* Value, or -1 if absent. smap_get_h takes the key's hm_hash (callers that hash once). */
+int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv);
+static inline int32_t smap_get(const smap_t *m, const void *key, size_t len) {
+    return smap_get_h(m, key, len, hm_hash(key, len));
+}
 /* Entry i's key (borrowed). */
 static inline const uint8_t *smap_key(const smap_t *m, uint32_t i, size_t *len) {
     *len = m->klen[i]; return m->arena + m->koff[i];

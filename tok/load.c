@@ -379,13 +379,20 @@ static int load_model(tokenizer_t *t, json_t *m, json_t *added, lerr_t *e) {
         json_t *mi = json_array_get(merges, i);
         const char *a, *b; size_t al, bl;
         if (json_is_string(mi) && !strncmp(json_string_value(mi), "#version", 8)) continue;
-        snprintf(p, sizeof p, "$.model.merges[%zu]", i);
-        if (merge_parts(mi, &a, &al, &b, &bl)) { free(cat); smap_free(&orig); return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]"); }
+        if (merge_parts(mi, &a, &al, &b, &bl)) {
+            free(cat); smap_free(&orig);
+            snprintf(p, sizeof p, "$.model.merges[%zu]", i);
+            return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]");
+        }
         int32_t ia = smap_get(&orig, a, al), ib = smap_get(&orig, b, bl);
         if (al + bl > catcap) { catcap = (al + bl) * 2; char *x = realloc(cat, catcap); if (!x) { free(cat); smap_free(&orig); goto oom; } cat = x; }
         memcpy(cat, a, al); memcpy(cat + al, b, bl);
         int32_t in = smap_get(&orig, cat, al + bl);
-        if (ia < 0 || ib < 0 || in < 0) { free(cat); smap_free(&orig); return bad(e, p, "%s", "token not in the vocabulary"); }
+        if (ia < 0 || ib < 0 || in < 0) {
+            free(cat); smap_free(&orig);
+            snprintf(p, sizeof p, "$.model.merges[%zu]", i);
+            return bad(e, p, "%s", "token not in the vocabulary");
+        }
         if (umap_put(&t->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib, ((uint64_t)rank << 32) | (uint32_t)in)) { free(cat); smap_free(&orig); goto oom; }
         rank++;
     }

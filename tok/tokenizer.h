@@ -24,6 +24,7 @@ void tok_ids_free(tok_ids_t *a);
 /* Growable byte string; owner frees p. p is NUL-terminated when n > 0 after tok_decode. */
 typedef struct { char *p; size_t n, cap; } tok_str_t;
 int tok_str_append(tok_str_t *s, const void *p, size_t n);
+int tok_str_reserve(tok_str_t *s, size_t extra);   /* room for extra bytes + NUL; 0 or -1 OOM */
 void tok_str_free(tok_str_t *s);
 
 /* Load tokenizer.json from a path or a memory buffer. NULL with `e` set (EXIT_IO for a missing

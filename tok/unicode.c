@@ -60,6 +60,10 @@ static size_t seq_len(const uint8_t *s, size_t n) {
 size_t utf8_valid_prefix(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
+        if (i + 8 <= n) {   /* 8 ASCII bytes at a time */
+            uint64_t w; memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ULL)) { i += 8; continue; }
+        }
         if (s[i] < 0x80) { i++; continue; }
         size_t l = seq_len(s + i, n - i);
         if (!l) return i;

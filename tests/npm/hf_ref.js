@@ -4,8 +4,11 @@
 //               "items": [{"text": str | "b64": base64 bytes (decoded as UTF-8 with U+FFFD),
 //                          "add_special": bool}],
 //               "decode_encoded": bool,            decode every item's ids (skip_special false)
-//               "decode": [{"ids": [...], "skip": bool}]}
-// stdout JSON: {"ids": [[...]], "decoded_encoded": [str], "decoded": [str], "load_ms": n}
+//               "decode": [{"ids": [...], "skip": bool}],
+//               "chat_template": str, "bos_token": str, "chat": [[{"role","content"}...]]}
+//               (conversations rendered with @huggingface/jinja, then encoded like items)
+// stdout JSON: {"ids": [[...]], "decoded_encoded": [str], "decoded": [str], "load_ms": n,
+//               "chat_text": [str], "chat_ids": [[...]]}
 const path = require('path');
 const { Tokenizer } = require(path.join(__dirname, 'node_modules', 'tokenizers'));
 let input = '';
@@ -23,5 +26,15 @@ process.stdin.on('end', async () => {
   }
   if (req.decode_encoded) for (const ids of out.ids) out.decoded_encoded.push(await tok.decode(ids, false));
   for (const d of req.decode || []) out.decoded.push(await tok.decode(d.ids, !!d.skip));
+  if (req.chat) {
+    const { Template } = await import('@huggingface/jinja');
+    const tpl = new Template(req.chat_template);
+    out.chat_text = []; out.chat_ids = [];
+    for (const messages of req.chat) {
+      const text = tpl.render({ messages, bos_token: req.bos_token, add_generation_prompt: true });
+      out.chat_text.push(text);
+      out.chat_ids.push(Array.from((await tok.encode(text, null, { addSpecialTokens: false })).getIds()));
+    }
+  }
   process.stdout.write(JSON.stringify(out));
 });
