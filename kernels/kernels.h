@@ -46,8 +46,11 @@ void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n);
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* bf16 weights, few rows: AVX-512-BF16 kernel (x split into two bf16 parts, fp32 accuracy).
  * Returns -1 (nothing done) on OOM; callers check matmul_bf16_available() first. matmul()
- * uses it for bf16 weights when M <= MATMUL_BF16_MAX_M. */
-#define MATMUL_BF16_MAX_M 24
+ * uses it for bf16 weights when M <= MATMUL_BF16_MAX_M, and matmul_amx above that. */
+#define MATMUL_BF16_MAX_M 16
+/* bf16 weights, many rows: AMX tiles (x split hi/lo as above). -1 on OOM. */
+bool matmul_amx_available(void);
+int matmul_amx(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* The panel path alone (16-bit weights converted panel by panel, then sgemm). */
 void matmul_panels(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 bool matmul_bf16_available(void);

@@ -4,6 +4,8 @@
  * at a time (about 16 MB: few, wide sgemm calls; it stays in L3 while sgemm reuses it); the
  * whole matrix is never expanded, so an 8B bf16 checkpoint runs in its own mmap plus a few
  * MB. The conversion costs one pass over the weights per call, i.e. 1/(2M) of the flops.
+ * bf16 weights take faster routes where the CPU has them: matmul_bf16.c (AVX-512-BF16, few
+ * rows) and matmul_amx.c (AMX tiles, more rows); the panel path is the portable fallback.
  * matmul_ref is the plain reference the tests compare against.
  */
 #include <stdlib.h>
@@ -46,6 +48,9 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
     }
     if (W->type == WT_BF16 && M <= MATMUL_BF16_MAX_M && matmul_bf16_available() &&
         matmul_bf16(y, x, W, M, accumulate) == 0)
+        return;
+    if (W->type == WT_BF16 && M > MATMUL_BF16_MAX_M && matmul_amx_available() &&
+        matmul_amx(y, x, W, M, accumulate) == 0)
         return;
     matmul_panels(y, x, W, M, accumulate);
 }

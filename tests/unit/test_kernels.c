@@ -97,6 +97,31 @@ static void test_matmul_bf16(void) {
     }
 }
 
+static void test_matmul_amx(void) {
+    if (!matmul_amx_available()) { CHECK(1, "no AMX: kernel not used"); return; }
+    unsigned s = 23;
+    int shapes[][3] = {{1, 1, 2}, {17, 45, 33}, {37, 64, 100}, {70, 33, 1025}};
+    for (int k = 0; k < 4; k++) {
+        int M = shapes[k][0], N = shapes[k][1], K = shapes[k][2];
+        float *x = malloc(sizeof(float) * M * K), *wf = malloc(sizeof(float) * N * K);
+        uint16_t *w = malloc(2 * (size_t)N * K);
+        float *y = malloc(sizeof(float) * M * N), *yr = malloc(sizeof(float) * M * N);
+        for (int i = 0; i < M * K; i++) x[i] = frand(&s);
+        fill_w(w, WT_BF16, wf, (size_t)N * K, &s);
+        wtensor_t W = {WT_BF16, w, N, K};
+        for (int i = 0; i < M * N; i++) y[i] = yr[i] = frand(&s);
+        CHECK(matmul_amx(y, x, &W, M, true) == 0, "matmul_amx runs");
+        matmul_ref(yr, x, &W, M, true);
+        double r = max_rel(y, yr, (size_t)M * N);
+        CHECK(r < 1e-4, "matmul_amx %dx%dx%d accumulate (hi/lo split): rel %g", M, N, K, r);
+        matmul_amx(y, x, &W, M, false);
+        matmul_ref(yr, x, &W, M, false);
+        r = max_rel(y, yr, (size_t)M * N);
+        CHECK(r < 1e-4, "matmul_amx %dx%dx%d: rel %g", M, N, K, r);
+        free(x); free(wf); free(w); free(y); free(yr);
+    }
+}
+
 static void test_attention(void) {
     unsigned s = 11;
     int cfgs[][4] = {{9, 4, 4, 8}, {16, 6, 2, 4}, {5, 3, 1, 6}}; /* L, Hq, Hkv, hd */
@@ -216,6 +241,7 @@ int main(void) {
     test_convert();
     test_matmul();
     test_matmul_bf16();
+    test_matmul_amx();
     test_attention();
     test_rope();
     test_rows();
