@@ -4,7 +4,8 @@
  * attention with key padding mask, output projection + residual, RMSNorm, SwiGLU MLP +
  * residual) -> final RMSNorm. model_head applies the LM head to selected rows only, so the
  * sampler never materialises logits it does not need. All products go through matmul()
- * (OpenBLAS, bf16 weights converted panel by panel). This file is the backend seam.
+ * (f32: OpenBLAS sgemm; bf16: AVX-512-BF16 / AMX kernels reading the weights as stored, or
+ * panels converted to f32 on CPUs without them). This file is the backend seam.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -262,7 +262,7 @@ int main(int argc, char **argv) {
     }
     model_t *m = open_model(&o);
     if (o.bench) {
-        if (denoise_bench(m, o.bench, 3, blas_corename(), &e)) cli_die(&o.cli, &e);
+        if (denoise_bench(m, o.bench, 5, blas_corename(), &e)) cli_die(&o.cli, &e);
         model_destroy(&m);
         rm_policy_destroy(&pol);
         cli_close_stdout(&o.cli);
