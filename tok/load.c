@@ -7,10 +7,10 @@
  * GPT-2 alphabet and back.
  */
 #include "tok_int.h"
+#include "json.h"
 #include "nfc.h"
 #include "unicode.h"
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +21,17 @@ static int bad(lerr_t *e, const char *path, const char *fmt, const char *arg) {
     snprintf(m, sizeof m, fmt, arg);
     return lerr_set(e, EXIT_DATA, "tokenizer.json %s: %s", path, m);
 }
-static const char *type_of(json_t *o) {
-    json_t *t = json_object_get(o, "type");
-    return json_is_string(t) ? json_string_value(t) : NULL;
+static inline bool jv_is_str(const jv_t *x) { return jv_is(x, JV_STR); }
+static inline bool jv_is_arr(const jv_t *x) { return jv_is(x, JV_ARR); }
+static inline bool jv_is_obj(const jv_t *x) { return jv_is(x, JV_OBJ); }
+
+static const char *type_of(const jv_t *o) {
+    const jv_t *t = jv_get(o, "type");
+    return jv_is_str(t) ? jv_str(t) : NULL;
 }
-static bool getb(json_t *o, const char *k, bool dflt) {
-    json_t *v = json_object_get(o, k);
-    return json_is_boolean(v) ? json_is_true(v) : dflt;
+static bool getb(const jv_t *o, const char *k, bool dflt) {
+    const jv_t *v = jv_get(o, k);
+    return jv_bool(v, dflt);
 }
 static char *sdup(const char *s, size_t n) {
     char *p = malloc(n + 1);
@@ -35,11 +39,11 @@ static char *sdup(const char *s, size_t n) {
     return p;
 }
 /* A one-character replacement string (Metaspace). */
-static int one_char(json_t *v, char *out, int *len, const char *path, lerr_t *e) {
-    if (!json_is_string(v)) return bad(e, path, "%s", "must be a string");
-    size_t n = json_string_length(v);
+static int one_char(const jv_t *v, char *out, int *len, const char *path, lerr_t *e) {
+    if (!jv_is_str(v)) return bad(e, path, "%s", "must be a string");
+    size_t n = jv_len(v);
     if (n < 1 || n > 4) return bad(e, path, "%s", "must be one character");
-    memcpy(out, json_string_value(v), n); *len = (int)n;
+    memcpy(out, jv_str(v), n); *len = (int)n;
     return 0;
 }
 
@@ -50,35 +54,35 @@ static int add_norm(tokenizer_t *t, norm_op_t op) {
     t->norm = x; t->norm[t->n_norm++] = op;
     return 0;
 }
-static int load_norm(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+static int load_norm(tokenizer_t *t, const jv_t *o, const char *path, lerr_t *e) {
     char p[256];
-    if (json_is_null(o) || !o) return 0;
+    if (jv_is_null(o)) return 0;
     const char *ty = type_of(o);
     if (!ty) return bad(e, path, "%s", "missing \"type\"");
     norm_op_t op = {0};
     if (!strcmp(ty, "Sequence")) {
-        json_t *a = json_object_get(o, "normalizers");
-        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"normalizers\" array");
-        for (size_t i = 0; i < json_array_size(a); i++) {
+        const jv_t *a = jv_get(o, "normalizers");
+        if (!jv_is_arr(a)) return bad(e, path, "%s", "Sequence without \"normalizers\" array");
+        for (size_t i = 0; i < jv_size(a); i++) {
             snprintf(p, sizeof p, "%s.normalizers[%zu]", path, i);
-            if (load_norm(t, json_array_get(a, i), p, e)) return -1;
+            if (load_norm(t, jv_at(a, i), p, e)) return -1;
         }
         return 0;
     } else if (!strcmp(ty, "NFC")) op.kind = NORM_NFC;
     else if (!strcmp(ty, "Prepend")) {
-        json_t *v = json_object_get(o, "prepend");
-        if (!json_is_string(v)) return bad(e, path, "%s", "Prepend without \"prepend\" string");
-        op.kind = NORM_PREPEND; op.alen = json_string_length(v); op.a = sdup(json_string_value(v), op.alen);
+        const jv_t *v = jv_get(o, "prepend");
+        if (!jv_is_str(v)) return bad(e, path, "%s", "Prepend without \"prepend\" string");
+        op.kind = NORM_PREPEND; op.alen = jv_len(v); op.a = sdup(jv_str(v), op.alen);
     } else if (!strcmp(ty, "Replace")) {
-        json_t *pat = json_object_get(o, "pattern"), *c = json_object_get(o, "content");
-        json_t *s = json_object_get(pat, "String");
-        if (!json_is_string(s) || !json_is_string(c)) {
+        const jv_t *pat = jv_get(o, "pattern"), *c = jv_get(o, "content");
+        const jv_t *s = jv_get(pat, "String");
+        if (!jv_is_str(s) || !jv_is_str(c)) {
             snprintf(p, sizeof p, "%s.pattern", path);
             return bad(e, p, "%s", "only {\"String\": ...} patterns are supported in a Replace normalizer");
         }
         op.kind = NORM_REPLACE;
-        op.alen = json_string_length(s); op.a = sdup(json_string_value(s), op.alen);
-        op.blen = json_string_length(c); op.b = sdup(json_string_value(c), op.blen);
+        op.alen = jv_len(s); op.a = sdup(jv_str(s), op.alen);
+        op.blen = jv_len(c); op.b = sdup(jv_str(c), op.blen);
     } else if (!strcmp(ty, "Strip")) {
         op.kind = NORM_STRIP; op.left = getb(o, "strip_left", true); op.right = getb(o, "strip_right", true);
     } else {
@@ -96,10 +100,10 @@ static int add_pt(tokenizer_t *t, pt_step_t st) {
     t->pt = x; t->pt[t->n_pt++] = st;
     return 0;
 }
-static int prepend_scheme(json_t *o, const char *path, lerr_t *e) {
-    json_t *ps = json_object_get(o, "prepend_scheme");
-    if (json_is_string(ps)) {
-        const char *s = json_string_value(ps);
+static int prepend_scheme(const jv_t *o, const char *path, lerr_t *e) {
+    const jv_t *ps = jv_get(o, "prepend_scheme");
+    if (jv_is_str(ps)) {
+        const char *s = jv_str(ps);
         if (!strcmp(s, "always")) return PS_ALWAYS;
         if (!strcmp(s, "first")) return PS_FIRST;
         if (!strcmp(s, "never")) return PS_NEVER;
@@ -107,39 +111,39 @@ static int prepend_scheme(json_t *o, const char *path, lerr_t *e) {
     }
     return getb(o, "add_prefix_space", true) ? PS_ALWAYS : PS_NEVER;
 }
-static int load_pt(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+static int load_pt(tokenizer_t *t, const jv_t *o, const char *path, lerr_t *e) {
     char p[256];
-    if (json_is_null(o) || !o) return 0;
+    if (jv_is_null(o)) return 0;
     const char *ty = type_of(o);
     if (!ty) return bad(e, path, "%s", "missing \"type\"");
     pt_step_t st = {0};
     if (!strcmp(ty, "Sequence")) {
-        json_t *a = json_object_get(o, "pretokenizers");
-        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"pretokenizers\" array");
-        for (size_t i = 0; i < json_array_size(a); i++) {
+        const jv_t *a = jv_get(o, "pretokenizers");
+        if (!jv_is_arr(a)) return bad(e, path, "%s", "Sequence without \"pretokenizers\" array");
+        for (size_t i = 0; i < jv_size(a); i++) {
             snprintf(p, sizeof p, "%s.pretokenizers[%zu]", path, i);
-            if (load_pt(t, json_array_get(a, i), p, e)) return -1;
+            if (load_pt(t, jv_at(a, i), p, e)) return -1;
         }
         return 0;
     } else if (!strcmp(ty, "Split")) {
         st.kind = PT_SPLIT;
-        json_t *pat = json_object_get(o, "pattern");
-        json_t *re = json_object_get(pat, "Regex"), *s = json_object_get(pat, "String");
-        const char *beh = json_string_value(json_object_get(o, "behavior"));
+        const jv_t *pat = jv_get(o, "pattern");
+        const jv_t *re = jv_get(pat, "Regex"), *s = jv_get(pat, "String");
+        const char *beh = jv_str(jv_get(o, "behavior"));
         static const char *B[] = {"Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
         st.behavior = -1;
         for (int i = 0; beh && i < 5; i++) if (!strcmp(beh, B[i])) st.behavior = i;
         snprintf(p, sizeof p, "%s.behavior", path);
         if (st.behavior < 0) return bad(e, p, "unsupported split behavior \"%s\"", beh ? beh : "(missing)");
         st.invert = getb(o, "invert", false);
-        if (json_is_string(re)) {
-            st.scan = scan_detect(json_string_value(re));
+        if (jv_is_str(re)) {
+            st.scan = scan_detect(jv_str(re));
             if (!st.scan) {
                 snprintf(p, sizeof p, "%s.pattern.Regex", path);
-                if (split_compile_regex(&st, json_string_value(re), e)) return lerr_wrap(e, "tokenizer.json %s", p);
+                if (split_compile_regex(&st, jv_str(re), e)) return lerr_wrap(e, "tokenizer.json %s", p);
             }
-        } else if (json_is_string(s)) {
-            st.litlen = json_string_length(s); st.lit = sdup(json_string_value(s), st.litlen);
+        } else if (jv_is_str(s)) {
+            st.litlen = jv_len(s); st.lit = sdup(jv_str(s), st.litlen);
         } else {
             snprintf(p, sizeof p, "%s.pattern", path);
             return bad(e, p, "%s", "must be {\"Regex\": ...} or {\"String\": ...}");
@@ -150,7 +154,7 @@ static int load_pt(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
         st.use_regex = getb(o, "use_regex", true);
     } else if (!strcmp(ty, "Metaspace")) {
         st.kind = PT_METASPACE;
-        json_t *r = json_object_get(o, "replacement");
+        const jv_t *r = jv_get(o, "replacement");
         if (r && one_char(r, st.repl, &st.repl_len, path, e)) return -1;
         if (!r) { memcpy(st.repl, "\xE2\x96\x81", 3); st.repl_len = 3; }
         if ((st.prepend_scheme = prepend_scheme(o, path, e)) < 0) return -1;
@@ -172,42 +176,42 @@ static int add_dec(tokenizer_t *t, dec_step_t d) {
     t->dec = x; t->dec[t->n_dec++] = d;
     return 0;
 }
-static int load_dec(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+static int load_dec(tokenizer_t *t, const jv_t *o, const char *path, lerr_t *e) {
     char p[256];
-    if (json_is_null(o) || !o) return 0;
+    if (jv_is_null(o)) return 0;
     t->has_decoder = true;
     const char *ty = type_of(o);
     if (!ty) return bad(e, path, "%s", "missing \"type\"");
     dec_step_t d = {0};
     if (!strcmp(ty, "Sequence")) {
-        json_t *a = json_object_get(o, "decoders");
-        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"decoders\" array");
-        for (size_t i = 0; i < json_array_size(a); i++) {
+        const jv_t *a = jv_get(o, "decoders");
+        if (!jv_is_arr(a)) return bad(e, path, "%s", "Sequence without \"decoders\" array");
+        for (size_t i = 0; i < jv_size(a); i++) {
             snprintf(p, sizeof p, "%s.decoders[%zu]", path, i);
-            if (load_dec(t, json_array_get(a, i), p, e)) return -1;
+            if (load_dec(t, jv_at(a, i), p, e)) return -1;
         }
         return 0;
     } else if (!strcmp(ty, "ByteLevel")) d.kind = DEC_BYTELEVEL;
     else if (!strcmp(ty, "ByteFallback")) d.kind = DEC_BYTEFALLBACK;
     else if (!strcmp(ty, "Fuse")) d.kind = DEC_FUSE;
     else if (!strcmp(ty, "Strip")) {
-        json_t *c = json_object_get(o, "content");
-        if (!json_is_string(c)) return bad(e, path, "%s", "Strip without \"content\"");
-        d.kind = DEC_STRIP; d.alen = json_string_length(c); d.a = sdup(json_string_value(c), d.alen);
-        d.start = (int)json_integer_value(json_object_get(o, "start"));
-        d.stop = (int)json_integer_value(json_object_get(o, "stop"));
+        const jv_t *c = jv_get(o, "content");
+        if (!jv_is_str(c)) return bad(e, path, "%s", "Strip without \"content\"");
+        d.kind = DEC_STRIP; d.alen = jv_len(c); d.a = sdup(jv_str(c), d.alen);
+        d.start = (int)jv_int(jv_get(o, "start"));
+        d.stop = (int)jv_int(jv_get(o, "stop"));
     } else if (!strcmp(ty, "Replace")) {
-        json_t *s = json_object_get(json_object_get(o, "pattern"), "String"), *c = json_object_get(o, "content");
-        if (!json_is_string(s) || !json_is_string(c)) {
+        const jv_t *s = jv_get(jv_get(o, "pattern"), "String"), *c = jv_get(o, "content");
+        if (!jv_is_str(s) || !jv_is_str(c)) {
             snprintf(p, sizeof p, "%s.pattern", path);
             return bad(e, p, "%s", "only {\"String\": ...} patterns are supported in a Replace decoder");
         }
         d.kind = DEC_REPLACE;
-        d.alen = json_string_length(s); d.a = sdup(json_string_value(s), d.alen);
-        d.blen = json_string_length(c); d.b = sdup(json_string_value(c), d.blen);
+        d.alen = jv_len(s); d.a = sdup(jv_str(s), d.alen);
+        d.blen = jv_len(c); d.b = sdup(jv_str(c), d.blen);
     } else if (!strcmp(ty, "Metaspace")) {
         d.kind = DEC_METASPACE;
-        json_t *r = json_object_get(o, "replacement");
+        const jv_t *r = jv_get(o, "replacement");
         if (r && one_char(r, d.repl, &d.repl_len, path, e)) return -1;
         if (!r) { memcpy(d.repl, "\xE2\x96\x81", 3); d.repl_len = 3; }
         if ((d.prepend_scheme = prepend_scheme(o, path, e)) < 0) return -1;
@@ -231,47 +235,47 @@ static int add_post(tokenizer_t *t, bool seq, const int32_t *ids, int n) {
     t->n_post++;
     return 0;
 }
-static int load_template(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+static int load_template(tokenizer_t *t, const jv_t *o, const char *path, lerr_t *e) {
     char p[256];
-    json_t *single = json_object_get(o, "single"), *sp = json_object_get(o, "special_tokens");
-    if (!json_is_array(single)) return bad(e, path, "%s", "TemplateProcessing without \"single\" array");
-    for (size_t i = 0; i < json_array_size(single); i++) {
-        json_t *it = json_array_get(single, i), *st = json_object_get(it, "SpecialToken"), *sq = json_object_get(it, "Sequence");
+    const jv_t *single = jv_get(o, "single"), *sp = jv_get(o, "special_tokens");
+    if (!jv_is_arr(single)) return bad(e, path, "%s", "TemplateProcessing without \"single\" array");
+    for (size_t i = 0; i < jv_size(single); i++) {
+        const jv_t *it = jv_at(single, i), *st = jv_get(it, "SpecialToken"), *sq = jv_get(it, "Sequence");
         snprintf(p, sizeof p, "%s.single[%zu]", path, i);
         if (sq) { if (add_post(t, true, NULL, 0)) return lerr_set(e, EXIT_INTERNAL, "out of memory"); continue; }
-        const char *name = json_string_value(json_object_get(st, "id"));
-        json_t *ids = json_object_get(json_object_get(sp, name ? name : ""), "ids");
-        if (!name || !json_is_array(ids)) return bad(e, p, "%s", "special token not found in special_tokens");
+        const char *name = jv_str(jv_get(st, "id"));
+        const jv_t *ids = jv_get(jv_get(sp, name ? name : ""), "ids");
+        if (!name || !jv_is_arr(ids)) return bad(e, p, "%s", "special token not found in special_tokens");
         int32_t v[64]; int n = 0;
-        for (size_t k = 0; k < json_array_size(ids) && n < 64; k++) v[n++] = (int32_t)json_integer_value(json_array_get(ids, k));
+        for (size_t k = 0; k < jv_size(ids) && n < 64; k++) v[n++] = (int32_t)jv_int(jv_at(ids, k));
         if (add_post(t, false, v, n)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     }
     t->has_post = true;
     return 0;
 }
-static int load_post(tokenizer_t *t, json_t *o, const char *path, lerr_t *e) {
+static int load_post(tokenizer_t *t, const jv_t *o, const char *path, lerr_t *e) {
     char p[256];
-    if (json_is_null(o) || !o) return 0;
+    if (jv_is_null(o)) return 0;
     const char *ty = type_of(o);
     if (!ty) return bad(e, path, "%s", "missing \"type\"");
     if (!strcmp(ty, "ByteLevel")) return 0;            /* offsets only */
     if (!strcmp(ty, "Sequence")) {
-        json_t *a = json_object_get(o, "processors");
-        if (!json_is_array(a)) return bad(e, path, "%s", "Sequence without \"processors\" array");
-        for (size_t i = 0; i < json_array_size(a); i++) {
+        const jv_t *a = jv_get(o, "processors");
+        if (!jv_is_arr(a)) return bad(e, path, "%s", "Sequence without \"processors\" array");
+        for (size_t i = 0; i < jv_size(a); i++) {
             snprintf(p, sizeof p, "%s.processors[%zu]", path, i);
-            if (t->has_post && json_object_get(json_array_get(a, i), "type") &&
-                strcmp(type_of(json_array_get(a, i)), "ByteLevel"))
+            if (t->has_post && jv_get(jv_at(a, i), "type") &&
+                strcmp(type_of(jv_at(a, i)), "ByteLevel"))
                 return bad(e, p, "%s", "more than one id-adding post-processor");
-            if (load_post(t, json_array_get(a, i), p, e)) return -1;
+            if (load_post(t, jv_at(a, i), p, e)) return -1;
         }
         return 0;
     }
     if (!strcmp(ty, "TemplateProcessing")) return load_template(t, o, path, e);
     if (!strcmp(ty, "RobertaProcessing") || !strcmp(ty, "BertProcessing")) {
-        json_t *cls = json_object_get(o, "cls"), *sep = json_object_get(o, "sep");
-        if (!json_is_array(cls) || !json_is_array(sep)) return bad(e, path, "%s", "missing cls/sep");
-        int32_t c = (int32_t)json_integer_value(json_array_get(cls, 1)), s = (int32_t)json_integer_value(json_array_get(sep, 1));
+        const jv_t *cls = jv_get(o, "cls"), *sep = jv_get(o, "sep");
+        if (!jv_is_arr(cls) || !jv_is_arr(sep)) return bad(e, path, "%s", "missing cls/sep");
+        int32_t c = (int32_t)jv_int(jv_at(cls, 1)), s = (int32_t)jv_int(jv_at(sep, 1));
         if (add_post(t, false, &c, 1) || add_post(t, true, NULL, 0) || add_post(t, false, &s, 1))
             return lerr_set(e, EXIT_INTERNAL, "out of memory");
         t->has_post = true;
@@ -304,39 +308,39 @@ static int to_bytes(const char *s, size_t n, uint8_t *out, size_t *olen) {
     return 0;
 }
 
-static int merge_parts(json_t *m, const char **a, size_t *al, const char **b, size_t *bl) {
-    if (json_is_string(m)) {
-        const char *s = json_string_value(m);
-        size_t n = json_string_length(m);
+static int merge_parts(const jv_t *m, const char **a, size_t *al, const char **b, size_t *bl) {
+    if (jv_is_str(m)) {
+        const char *s = jv_str(m);
+        size_t n = jv_len(m);
         const char *sp = memchr(s, ' ', n);
         if (!sp || memchr(sp + 1, ' ', n - (sp + 1 - s))) return -1;
         *a = s; *al = sp - s; *b = sp + 1; *bl = n - *al - 1;
         return 0;
     }
-    if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
-        json_is_string(json_array_get(m, 1))) {
-        *a = json_string_value(json_array_get(m, 0)); *al = json_string_length(json_array_get(m, 0));
-        *b = json_string_value(json_array_get(m, 1)); *bl = json_string_length(json_array_get(m, 1));
+    if (jv_is_arr(m) && jv_size(m) == 2 && jv_is_str(jv_at(m, 0)) &&
+        jv_is_str(jv_at(m, 1))) {
+        *a = jv_str(jv_at(m, 0)); *al = jv_len(jv_at(m, 0));
+        *b = jv_str(jv_at(m, 1)); *bl = jv_len(jv_at(m, 1));
         return 0;
     }
     return -1;
 }
 
-static int load_model(tokenizer_t *t, json_t *m, json_t *added, lerr_t *e) {
+static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *e) {
     char p[160];
-    if (!json_is_object(m)) return bad(e, "$.model", "%s", "missing or not an object");
+    if (!jv_is_obj(m)) return bad(e, "$.model", "%s", "missing or not an object");
     const char *ty = type_of(m);
     if (ty && strcmp(ty, "BPE")) return bad(e, "$.model.type", "unsupported model \"%s\" (only BPE)", ty);
-    json_t *vocab = json_object_get(m, "vocab"), *merges = json_object_get(m, "merges");
-    if (!json_is_object(vocab)) return bad(e, "$.model.vocab", "%s", "missing or not an object");
-    if (!json_is_array(merges)) return bad(e, "$.model.merges", "%s", "missing or not an array");
-    json_t *dr = json_object_get(m, "dropout");
-    if (dr && !json_is_null(dr) && json_number_value(dr) != 0.0)
+    const jv_t *vocab = jv_get(m, "vocab"), *merges = jv_get(m, "merges");
+    if (!jv_is_obj(vocab)) return bad(e, "$.model.vocab", "%s", "missing or not an object");
+    if (!jv_is_arr(merges)) return bad(e, "$.model.merges", "%s", "missing or not an array");
+    const jv_t *dr = jv_get(m, "dropout");
+    if (dr && !jv_is_null(dr) && jv_num(dr) != 0.0)
         return bad(e, "$.model.dropout", "%s", "BPE dropout is a training-time option; must be null");
     const char *fld[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
-        json_t *v = json_object_get(m, fld[i]);
-        if (json_is_string(v) && json_string_length(v)) {
+        const jv_t *v = jv_get(m, fld[i]);
+        if (jv_is_str(v) && jv_len(v)) {
             snprintf(p, sizeof p, "$.model.%s", fld[i]);
             return bad(e, p, "%s", "non-empty values are not supported");
         }
@@ -346,39 +350,41 @@ static int load_model(tokenizer_t *t, json_t *m, json_t *added, lerr_t *e) {
     t->fuse_unk = getb(m, "fuse_unk", false);
     /* id space */
     int32_t maxid = -1;
-    const char *k; json_t *v;
-    json_object_foreach(vocab, k, v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX - 1)
-            return bad(e, "$.model.vocab", "bad id for token \"%s\"", k);
-        if (json_integer_value(v) > maxid) maxid = (int32_t)json_integer_value(v);
+    const jv_t *k = jv_first(vocab);
+    for (size_t i = 0; i < jv_size(vocab); i++, k = jv_skip(k + 1)) {
+        const jv_t *v = k + 1;
+        if (!jv_is_int(v) || jv_int(v) < 0 || jv_int(v) > INT32_MAX - 1)
+            return bad(e, "$.model.vocab", "bad id for token \"%s\"", jv_str(k));
+        if (jv_int(v) > maxid) maxid = (int32_t)jv_int(v);
     }
-    for (size_t i = 0; i < json_array_size(added); i++) {
-        json_t *id = json_object_get(json_array_get(added, i), "id");
-        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX - 1) {
+    const jv_t *ai = jv_first(added);
+    for (size_t i = 0; i < jv_size(added); i++, ai = jv_skip(ai)) {
+        const jv_t *id = jv_get(ai, "id");
+        if (!jv_is_int(id) || jv_int(id) < 0 || jv_int(id) > INT32_MAX - 1) {
             snprintf(p, sizeof p, "$.added_tokens[%zu].id", i);
             return bad(e, p, "%s", "missing or out of range");
         }
-        if (json_integer_value(id) > maxid) maxid = (int32_t)json_integer_value(id);
+        if (jv_int(id) > maxid) maxid = (int32_t)jv_int(id);
     }
     t->n_ids = maxid + 1;
     t->id_str = calloc(t->n_ids + 1, sizeof *t->id_str);
     t->id_len = calloc(t->n_ids + 1, sizeof *t->id_len);
     t->id_flags = calloc(t->n_ids + 1, 1);
     smap_t orig;
-    if (!t->id_str || !t->id_len || !t->id_flags || smap_init(&orig, json_object_size(vocab))) goto oom;
-    json_object_foreach(vocab, k, v) {
-        size_t kl = strlen(k);   /* jansson object keys cannot hold NUL */
-        if (smap_put(&orig, k, kl, (int32_t)json_integer_value(v)) ||
-            set_id_str(t, (int32_t)json_integer_value(v), k, kl)) { smap_free(&orig); goto oom; }
+    if (!t->id_str || !t->id_len || !t->id_flags || smap_init(&orig, jv_size(vocab))) goto oom;
+    k = jv_first(vocab);
+    for (size_t i = 0; i < jv_size(vocab); i++, k = jv_skip(k + 1)) {
+        int32_t id = (int32_t)jv_int(k + 1);
+        if (smap_put(&orig, jv_str(k), jv_len(k), id) || set_id_str(t, id, jv_str(k), jv_len(k))) { smap_free(&orig); goto oom; }
     }
     /* merges */
-    if (umap_init(&t->merges, json_array_size(merges))) { smap_free(&orig); goto oom; }
+    if (umap_init(&t->merges, jv_size(merges))) { smap_free(&orig); goto oom; }
     char *cat = NULL; size_t catcap = 0;
     uint32_t rank = 0;
-    for (size_t i = 0; i < json_array_size(merges); i++) {
-        json_t *mi = json_array_get(merges, i);
+    const jv_t *mi = jv_first(merges);
+    for (size_t i = 0; i < jv_size(merges); i++, mi = jv_skip(mi)) {
         const char *a, *b; size_t al, bl;
-        if (json_is_string(mi) && !strncmp(json_string_value(mi), "#version", 8)) continue;
+        if (jv_is_str(mi) && !strncmp(jv_str(mi), "#version", 8)) continue;
         if (merge_parts(mi, &a, &al, &b, &bl)) {
             free(cat); smap_free(&orig);
             snprintf(p, sizeof p, "$.model.merges[%zu]", i);
@@ -398,8 +404,8 @@ static int load_model(tokenizer_t *t, json_t *m, json_t *added, lerr_t *e) {
     }
     free(cat);
     /* unk, byte fallback, byte alphabet ids */
-    json_t *unk = json_object_get(m, "unk_token");
-    t->unk_id = json_is_string(unk) ? smap_get(&orig, json_string_value(unk), json_string_length(unk)) : -1;
+    const jv_t *unk = jv_get(m, "unk_token");
+    t->unk_id = jv_is_str(unk) ? smap_get(&orig, jv_str(unk), jv_len(unk)) : -1;
     const uint16_t *b2c = byte_to_char();
     for (int b = 0; b < 256; b++) {
         char s[8]; snprintf(s, sizeof s, "<0x%02X>", b);
@@ -422,23 +428,24 @@ oom:
     return lerr_set(e, EXIT_INTERNAL, "out of memory");
 }
 
-static int load_added(tokenizer_t *t, json_t *a, lerr_t *e) {
+static int load_added(tokenizer_t *t, const jv_t *a, lerr_t *e) {
     char p[160];
     trie_free(&t->trie_raw); trie_free(&t->trie_norm);
-    if (!a || json_is_null(a)) return 0;
-    if (!json_is_array(a)) return bad(e, "$.added_tokens", "%s", "not an array");
-    t->added = calloc(json_array_size(a) + 1, sizeof *t->added);
+    if (!a || jv_is_null(a)) return 0;
+    if (!jv_is_arr(a)) return bad(e, "$.added_tokens", "%s", "not an array");
+    t->added = calloc(jv_size(a) + 1, sizeof *t->added);
     if (!t->added) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        json_t *o = json_array_get(a, i), *c = json_object_get(o, "content");
+    const jv_t *o = jv_first(a);
+    for (size_t i = 0; i < jv_size(a); i++, o = jv_skip(o)) {
+        const jv_t *c = jv_get(o, "content");
         snprintf(p, sizeof p, "$.added_tokens[%zu].content", i);
-        if (!json_is_string(c) || !json_string_length(c)) return bad(e, p, "%s", "missing or empty");
+        if (!jv_is_str(c) || !jv_len(c)) return bad(e, p, "%s", "missing or empty");
         added_t *x = &t->added[t->n_added];
-        x->id = (int32_t)json_integer_value(json_object_get(o, "id"));
+        x->id = (int32_t)jv_int(jv_get(o, "id"));
         x->special = getb(o, "special", false); x->lstrip = getb(o, "lstrip", false);
         x->rstrip = getb(o, "rstrip", false); x->single_word = getb(o, "single_word", false);
         x->normalized = getb(o, "normalized", !x->special);
-        const char *s = json_string_value(c); size_t n = json_string_length(c);
+        const char *s = jv_str(c); size_t n = jv_len(c);
         if (set_id_str(t, x->id, s, n)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
         t->id_flags[x->id] |= ID_ADDED | (x->special ? ID_SPECIAL : 0);
         if (x->normalized && t->n_norm) {   /* match the normalized form of the content */
@@ -474,33 +481,45 @@ static int finish_pt(tokenizer_t *t, lerr_t *e) {
     return 0;
 }
 
-tokenizer_t *tok_load_json(const char *json, size_t len, lerr_t *e) {
+/* Parse the JSON in place (buf[len] must be 0) and build the tokenizer. */
+static tokenizer_t *load_buffer(char *buf, size_t len, lerr_t *e) {
     uni_init();
-    json_error_t je;
-    json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
-    if (!root) { lerr_set(e, EXIT_DATA, "tokenizer.json: line %d column %d: %s", je.line, je.column, je.text); return NULL; }
+    jdoc_t doc;
+    int line, col; const char *msg;
+    const jv_t *root = jdoc_parse(&doc, buf, len, &line, &col, &msg);
+    if (!root) { lerr_set(e, EXIT_DATA, "tokenizer.json: line %d column %d: %s", line, col, msg); return NULL; }
     tokenizer_t *t = calloc(1, sizeof *t);
-    if (!t) { json_decref(root); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!t) { jdoc_free(&doc); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!jv_is_obj(root)) { bad(e, "$", "%s", "not a JSON object"); goto fail; }
     const char *keys[] = {"truncation", "padding"};
     for (int i = 0; i < 2; i++) {
-        json_t *v = json_object_get(root, keys[i]);
-        if (v && !json_is_null(v)) { char p[32]; snprintf(p, sizeof p, "$.%s", keys[i]); bad(e, p, "%s", "must be null (set it in the calling program instead)"); goto fail; }
+        const jv_t *v = jv_get(root, keys[i]);
+        if (!jv_is_null(v)) { char p[32]; snprintf(p, sizeof p, "$.%s", keys[i]); bad(e, p, "%s", "must be null (set it in the calling program instead)"); goto fail; }
     }
-    if (load_norm(t, json_object_get(root, "normalizer"), "$.normalizer", e) ||
-        load_pt(t, json_object_get(root, "pre_tokenizer"), "$.pre_tokenizer", e) ||
+    if (load_norm(t, jv_get(root, "normalizer"), "$.normalizer", e) ||
+        load_pt(t, jv_get(root, "pre_tokenizer"), "$.pre_tokenizer", e) ||
         finish_pt(t, e) ||
-        load_model(t, json_object_get(root, "model"), json_object_get(root, "added_tokens"), e) ||
-        load_added(t, json_object_get(root, "added_tokens"), e) ||
-        load_post(t, json_object_get(root, "post_processor"), "$.post_processor", e) ||
-        load_dec(t, json_object_get(root, "decoder"), "$.decoder", e) ||
+        load_model(t, jv_get(root, "model"), jv_get(root, "added_tokens"), e) ||
+        load_added(t, jv_get(root, "added_tokens"), e) ||
+        load_post(t, jv_get(root, "post_processor"), "$.post_processor", e) ||
+        load_dec(t, jv_get(root, "decoder"), "$.decoder", e) ||
         decode_prepare(t, e))
         goto fail;
-    json_decref(root);
+    jdoc_free(&doc);
     return t;
 fail:
-    json_decref(root);
+    jdoc_free(&doc);
     tok_destroy(&t);
     return NULL;
+}
+
+tokenizer_t *tok_load_json(const char *json, size_t len, lerr_t *e) {
+    char *buf = malloc(len + 1);
+    if (!buf) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    memcpy(buf, json, len); buf[len] = 0;
+    tokenizer_t *t = load_buffer(buf, len, e);
+    free(buf);
+    return t;
 }
 
 tokenizer_t *tok_load_file(const char *path, lerr_t *e) {
@@ -514,7 +533,8 @@ tokenizer_t *tok_load_file(const char *path, lerr_t *e) {
     int err = ferror(f);
     fclose(f);
     if (err) { free(buf); lerr_set(e, EXIT_IO, "%s: read error", path); return NULL; }
-    tokenizer_t *t = tok_load_json(buf, n, e);
+    buf[n] = 0;   /* the read loop always leaves room */
+    tokenizer_t *t = load_buffer(buf, n, e);
     free(buf);
     if (!t) lerr_wrap(e, "%s", path);
     return t;

@@ -11,6 +11,7 @@
 #include "testlib.h"
 #include "tok/tok_int.h"
 #include "tok/unicode.h"
+#include "tok/json.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (uint32_t)(rng >> 11); }
@@ -135,11 +136,35 @@ static void test_load_errors(void) {
     }
 }
 
+static void test_json(void) {
+    char doc[] = "{\"a\": \"x\\u00e9\\ud83d\\ude00\\n\\\"\", \"b\": [1, -2.5e3, true, false, null, {}, []],"
+                 " \"c\": {\"d\": [[2], 3]}, \"a\": 9}";
+    jdoc_t d; int line, col; const char *msg = NULL;
+    const jv_t *r = jdoc_parse(&d, doc, strlen(doc), &line, &col, &msg);
+    CHECK(r && jv_size(r) == 4, "object with 4 members parses (%s)", msg ? msg : "");
+    const jv_t *a = jv_get(r, "a");
+    CHECK(a && jv_len(a) == 9 && !memcmp(jv_str(a), "x\xC3\xA9\xF0\x9F\x98\x80\n\"", 9), "escapes and a surrogate pair decode to UTF-8");
+    const jv_t *b = jv_get(r, "b");
+    CHECK(jv_size(b) == 7 && jv_int(jv_at(b, 0)) == 1 && jv_num(jv_at(b, 1)) == -2500 && jv_bool(jv_at(b, 2), false) &&
+          !jv_bool(jv_at(b, 3), true) && jv_is(jv_at(b, 4), JV_NULL) && jv_is(jv_at(b, 5), JV_OBJ) && jv_size(jv_at(b, 6)) == 0,
+          "array of mixed values");
+    const jv_t *dd = jv_get(jv_get(r, "c"), "d");
+    CHECK(jv_size(dd) == 2 && jv_int(jv_at(jv_at(dd, 0), 0)) == 2 && jv_int(jv_at(dd, 1)) == 3, "nested arrays and sibling skip");
+    CHECK(jv_int(jv_get(r, "a")) == 0 && jv_is(jv_get(r, "a"), JV_STR), "duplicate key: first wins");
+    jdoc_free(&d);
+    const char *bad[] = {"{\"a\": }", "[1, 2,]", "{\"a\" 1}", "\"abc", "[1] x", "{\"a\": tru}", "", "[\"\\q\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char buf[64]; size_t n = strlen(bad[i]); memcpy(buf, bad[i], n + 1);
+        CHECK(!jdoc_parse(&d, buf, n, &line, &col, &msg) && msg, "malformed JSON %zu refused", i);
+    }
+}
+
 int main(void) {
     uni_init();
     test_scanners();
     test_bpe_merge_loops();
     test_utf8();
     test_load_errors();
+    test_json();
     return TEST_SUMMARY();
 }

@@ -1,0 +1,188 @@
+/* json.c — in-place JSON parser for tokenizer.json (see json.h). Iterative over a node array;
+ * nesting depth is bounded (128). The buffer must have a NUL at buf[len] (strtod stops there). */
+#include "json.h"
+#include "unicode.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { char *p, *end, *base; const char *msg; jdoc_t *d; } jp_t;
+
+static jv_t *node(jp_t *j, int type) {
+    jdoc_t *d = j->d;
+    if (d->n == d->cap) {
+        size_t c = d->cap ? d->cap * 2 : 4096;
+        jv_t *x = realloc(d->nodes, c * sizeof *x);
+        if (!x) { j->msg = "out of memory"; return NULL; }
+        d->nodes = x; d->cap = c;
+    }
+    jv_t *v = &d->nodes[d->n++];
+    memset(v, 0, sizeof *v);
+    v->type = (uint8_t)type; v->span = 1;
+    return v;
+}
+
+static void ws(jp_t *j) { while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++; }
+
+static int hex4(const char *s, uint32_t *v) {
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i]; int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v * 16 + (uint32_t)d;
+    }
+    return 0;
+}
+
+/* String at j->p (just after the quote): decoded in place, NUL-terminated. */
+static int str(jp_t *j, jv_t *v) {
+    char *o = j->p, *s = j->p;
+    const char *q = memchr(s, '"', j->end - s);
+    if (q && !memchr(s, '\\', q - s)) {                          /* no escapes: the common case */
+        v->u.s = s; v->n = (uint32_t)(q - s); j->p = (char *)q + 1; *(char *)q = 0;
+        return 0;
+    }
+    while (s < j->end && *s != '"') {
+        if ((unsigned char)*s < 0x20) { j->msg = "control character in string"; return -1; }
+        if (*s != '\\') { *o++ = *s++; continue; }
+        if (s + 1 >= j->end) break;
+        char c = s[1]; s += 2;
+        switch (c) {
+        case '"': *o++ = '"'; break; case '\\': *o++ = '\\'; break; case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break; case 'f': *o++ = '\f'; break; case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break; case 't': *o++ = '\t'; break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (s + 4 > j->end || hex4(s, &cp)) { j->msg = "bad \\u escape"; return -1; }
+            s += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && s + 6 <= j->end && s[0] == '\\' && s[1] == 'u' && !hex4(s + 2, &lo) &&
+                lo >= 0xDC00 && lo < 0xE000) { cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00); s += 6; }
+            else if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD;   /* lone surrogate, as serde does not allow */
+            o += utf8_enc(cp, (uint8_t *)o);
+            break;
+        }
+        default: j->msg = "bad escape"; return -1;
+        }
+    }
+    if (s >= j->end) { j->msg = "unterminated string"; return -1; }
+    v->u.s = j->p; v->n = (uint32_t)(o - j->p); *o = 0;
+    j->p = s + 1;
+    return 0;
+}
+
+static int num(jp_t *j, jv_t *v) {
+    char *s = j->p, *e;
+    long long iv = 0; int neg = 0;
+    char *q = s;
+    if (*q == '-') { neg = 1; q++; }
+    while (q < j->end && *q >= '0' && *q <= '9' && q - s < 17) iv = iv * 10 + (*q++ - '0');
+    if (q > s + neg && (q >= j->end || !strchr(".eE0123456789", *q))) {   /* plain integer */
+        v->u.num = (double)(neg ? -iv : iv); j->p = q;
+        return 0;
+    }
+    v->u.num = strtod(s, &e);
+    if (e == s || e > j->end) { j->msg = "bad number"; return -1; }
+    j->p = e;
+    return 0;
+}
+
+static int lit(jp_t *j, const char *w, int type) {
+    size_t n = strlen(w);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n)) { j->msg = "invalid literal"; return -1; }
+    j->p += n;
+    return node(j, type) ? 0 : -1;
+}
+
+#define MAXDEPTH 128
+static int parse(jp_t *j) {
+    size_t stack[MAXDEPTH]; uint32_t cnt[MAXDEPTH]; int depth = 0;
+    bool need_value = true;
+    for (;;) {
+        ws(j);
+        if (j->p >= j->end) { j->msg = "unexpected end of input"; return -1; }
+        if (need_value) {
+            char c = *j->p;
+            if (c == '{' || c == '[') {
+                if (depth == MAXDEPTH) { j->msg = "nesting too deep"; return -1; }
+                if (!node(j, c == '{' ? JV_OBJ : JV_ARR)) return -1;
+                stack[depth] = j->d->n - 1; cnt[depth] = 0; depth++;
+                j->p++; ws(j);
+                if (j->p < j->end && *j->p == (c == '{' ? '}' : ']')) { j->p++; depth--; goto completed; }
+                if (c == '{' && (j->p >= j->end || *j->p != '"')) { j->msg = "expected a key"; return -1; }
+                continue;
+            }
+            jv_t *v;
+            if (c == '"') { if (!(v = node(j, JV_STR))) return -1; j->p++; if (str(j, v)) return -1; }
+            else if (c == '-' || (c >= '0' && c <= '9')) { if (!(v = node(j, JV_NUM)) || num(j, v)) return -1; }
+            else if (c == 't') { if (lit(j, "true", JV_TRUE)) return -1; }
+            else if (c == 'f') { if (lit(j, "false", JV_FALSE)) return -1; }
+            else if (c == 'n') { if (lit(j, "null", JV_NULL)) return -1; }
+            else { j->msg = "unexpected character"; return -1; }
+        }
+    completed:   /* a value (or an object key) just ended inside level depth - 1 */
+        need_value = false;
+        if (!depth) return 0;
+        cnt[depth - 1]++;
+        ws(j);
+        if (j->p >= j->end) { j->msg = "unexpected end of input"; return -1; }
+        {
+            jv_t *top = &j->d->nodes[stack[depth - 1]];
+            bool obj = top->type == JV_OBJ;
+            char c = *j->p++;
+            if (obj && (cnt[depth - 1] & 1)) {
+                if (c != ':') { j->msg = "expected ':'"; return -1; }
+                need_value = true;
+                continue;
+            }
+            if (c == ',') {
+                ws(j);
+                if (obj && (j->p >= j->end || *j->p != '"')) { j->msg = "expected a key"; return -1; }
+                need_value = true;
+                continue;
+            }
+            if (c != (obj ? '}' : ']')) { j->msg = "expected ',' or a closing bracket"; return -1; }
+            depth--;
+            top->span = (uint32_t)(j->d->n - stack[depth]);
+            top->n = obj ? cnt[depth] / 2 : cnt[depth];
+            goto completed;
+        }
+    }
+}
+
+const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, const char **msg) {
+    memset(d, 0, sizeof *d);
+    jp_t j = {buf, buf + len, buf, NULL, d};
+    if (parse(&j) == 0) {
+        ws(&j);
+        if (j.p == j.end) return d->nodes;
+        j.msg = "trailing characters";
+    }
+    *line = 1; *col = 1;
+    for (char *p = buf; p < j.p && p < j.end; p++) { if (*p == '\n') { (*line)++; *col = 1; } else (*col)++; }
+    *msg = j.msg;
+    jdoc_free(d);
+    return NULL;
+}
+
+void jdoc_free(jdoc_t *d) { free(d->nodes); memset(d, 0, sizeof *d); }
+
+const jv_t *jv_get(const jv_t *o, const char *key) {
+    if (!o || o->type != JV_OBJ) return NULL;
+    size_t kl = strlen(key);
+    const jv_t *k = o + 1;
+    for (uint32_t i = 0; i < o->n; i++) {
+        const jv_t *v = k + 1;
+        if (k->n == kl && !memcmp(k->u.s, key, kl)) return v;
+        k = v + v->span;
+    }
+    return NULL;
+}
+
+const jv_t *jv_at(const jv_t *a, size_t i) {
+    if (!a || a->type != JV_ARR || i >= a->n) return NULL;
+    const jv_t *x = a + 1;
+    while (i--) x += x->span;
+    return x;
+}
+
+bool jv_is_int(const jv_t *x) { return x && x->type == JV_NUM && x->u.num == floor(x->u.num); }

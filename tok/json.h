@@ -1,0 +1,44 @@
+/* json.h — a small read-only JSON DOM for tokenizer.json (a 10 MB file parses in a few tens of
+ * milliseconds; jansson took 0.4-0.5 s, most of the load time).
+ *
+ * The parser decodes strings in place in the caller's buffer (escapes never grow), so the
+ * document borrows that buffer. Nodes live in one array in document order; every node knows
+ * how many nodes its subtree spans, so siblings are reached in O(1) and arrays are iterated
+ * with jv_first / jv_next. Object children alternate key, value.
+ */
+#ifndef TOK_JSON_H
+#define TOK_JSON_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+enum { JV_NULL, JV_FALSE, JV_TRUE, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
+typedef struct jv {
+    uint8_t type;
+    uint32_t n;       /* string bytes, or children (arrays: elements; objects: key/value pairs) */
+    uint32_t span;    /* nodes in this subtree including itself */
+    union { const char *s; double num; } u;
+} jv_t;
+typedef struct { jv_t *nodes; size_t n, cap; } jdoc_t;
+
+/* Parse buf[0..len) (modified in place; must outlive the document). Returns the root, or NULL
+ * with *line / *col / msg (static string) set. jdoc_free releases the nodes. */
+const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, const char **msg);
+void jdoc_free(jdoc_t *d);
+
+/* Accessors: all accept NULL and return NULL / 0 / false / dflt for a missing or mistyped node. */
+const jv_t *jv_get(const jv_t *obj, const char *key);          /* object member (first match) */
+const jv_t *jv_at(const jv_t *arr, size_t i);                    /* i-th element, O(i) */
+static inline const jv_t *jv_first(const jv_t *c) { return c && c->n && (c->type == JV_ARR || c->type == JV_OBJ) ? c + 1 : NULL; }
+static inline const jv_t *jv_skip(const jv_t *x) { return x + x->span; }
+static inline size_t jv_size(const jv_t *c) { return c && (c->type == JV_ARR || c->type == JV_OBJ) ? c->n : 0; }
+static inline bool jv_is(const jv_t *x, int type) { return x && x->type == type; }
+static inline bool jv_is_null(const jv_t *x) { return !x || x->type == JV_NULL; }
+static inline bool jv_is_bool(const jv_t *x) { return x && (x->type == JV_TRUE || x->type == JV_FALSE); }
+static inline const char *jv_str(const jv_t *x) { return x && x->type == JV_STR ? x->u.s : NULL; }
+static inline size_t jv_len(const jv_t *x) { return x && x->type == JV_STR ? x->n : 0; }
+static inline double jv_num(const jv_t *x) { return x && x->type == JV_NUM ? x->u.num : 0; }
+bool jv_is_int(const jv_t *x);                                   /* a number with an integral value */
+static inline long long jv_int(const jv_t *x) { return x && x->type == JV_NUM ? (long long)x->u.num : 0; }
+static inline bool jv_bool(const jv_t *x, bool dflt) { return jv_is_bool(x) ? x->type == JV_TRUE : dflt; }
+#endif
