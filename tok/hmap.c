@@ -12,28 +12,27 @@ int smap_init(smap_t *m, size_t n) {
     memset(m, 0, sizeof *m);
     uint64_t c = pow2_for(n);
     m->slots = calloc(c, sizeof *m->slots);
-    m->hash32 = calloc(c, sizeof *m->hash32);
     m->mask = c - 1;
-    if (!m->slots || !m->hash32) { smap_free(m); return -1; }
+    if (!m->slots) { smap_free(m); return -1; }
     return 0;
 }
 
 void smap_free(smap_t *m) {
-    free(m->slots); free(m->hash32); free(m->koff); free(m->klen); free(m->val); free(m->arena);
+    free(m->slots); free(m->koff); free(m->klen); free(m->val); free(m->arena);
     memset(m, 0, sizeof *m);
 }
 
 static int smap_grow(smap_t *m) {
     uint64_t c = (m->mask + 1) * 2;
-    uint32_t *s = calloc(c, sizeof *s), *h = calloc(c, sizeof *h);
-    if (!s || !h) { free(s); free(h); return -1; }
+    smap_slot_t *s = calloc(c, sizeof *s);
+    if (!s) return -1;
     for (uint32_t e = 0; e < m->n; e++) {
         uint64_t hv = hm_hash(m->arena + m->koff[e], m->klen[e]), i = hv & (c - 1);
-        while (s[i]) i = (i + 1) & (c - 1);
-        s[i] = e + 1; h[i] = (uint32_t)hv;
+        while (s[i].e) i = (i + 1) & (c - 1);
+        s[i].e = e + 1; s[i].h = (uint32_t)hv;
     }
-    free(m->slots); free(m->hash32);
-    m->slots = s; m->hash32 = h; m->mask = c - 1;
+    free(m->slots);
+    m->slots = s; m->mask = c - 1;
     return 0;
 }
 
@@ -63,11 +62,10 @@ static int smap_room(smap_t *m, size_t len) {
 int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
     uint64_t i = hv & m->mask;
     for (;;) {
-        uint32_t s = m->slots[i];
-        if (!s) return -1;
-        if (m->hash32[i] == (uint32_t)hv && m->klen[s - 1] == len &&
-            memcmp(m->arena + m->koff[s - 1], key, len) == 0)
-            return m->val[s - 1];
+        smap_slot_t s = m->slots[i];
+        if (!s.e) return -1;
+        if (s.h == (uint32_t)hv && m->klen[s.e - 1] == len && memcmp(m->arena + m->koff[s.e - 1], key, len) == 0)
+            return m->val[s.e - 1];
         i = (i + 1) & m->mask;
     }
 }
@@ -76,11 +74,10 @@ int smap_put(smap_t *m, const void *key, size_t len, int32_t val) {
     if (len > UINT32_MAX || smap_room(m, len)) return -1;
     uint64_t hv = hm_hash(key, len), i = hv & m->mask;
     for (;;) {
-        uint32_t s = m->slots[i];
-        if (!s) break;
-        if (m->hash32[i] == (uint32_t)hv && m->klen[s - 1] == len &&
-            memcmp(m->arena + m->koff[s - 1], key, len) == 0) {
-            m->val[s - 1] = val;
+        smap_slot_t s = m->slots[i];
+        if (!s.e) break;
+        if (s.h == (uint32_t)hv && m->klen[s.e - 1] == len && memcmp(m->arena + m->koff[s.e - 1], key, len) == 0) {
+            m->val[s.e - 1] = val;
             return 0;
         }
         i = (i + 1) & m->mask;
@@ -89,36 +86,36 @@ int smap_put(smap_t *m, const void *key, size_t len, int32_t val) {
     if (len) memcpy(m->arena + m->alen, key, len);
     m->koff[e] = (uint32_t)m->alen; m->klen[e] = (uint32_t)len; m->val[e] = val;
     m->alen += len;
-    m->slots[i] = e + 1; m->hash32[i] = (uint32_t)hv;
+    m->slots[i].e = e + 1; m->slots[i].h = (uint32_t)hv;
     return 0;
 }
 
 int umap_init(umap_t *m, size_t n) {
-    uint64_t c = pow2_for(n);
-    m->keys = calloc(c, sizeof *m->keys);
-    m->vals = malloc(c * sizeof *m->vals);
+    uint64_t c = 16;
+    while (c < n + n / 2) c <<= 1;   /* load <= 2/3: half the memory of pow2_for, still short probes */
+    m->s = calloc(c, sizeof *m->s);
     m->mask = c - 1; m->n = 0;
-    if (!m->keys || !m->vals) { umap_free(m); return -1; }
+    if (!m->s) { umap_free(m); return -1; }
     return 0;
 }
 
-void umap_free(umap_t *m) { free(m->keys); free(m->vals); memset(m, 0, sizeof *m); }
+void umap_free(umap_t *m) { free(m->s); memset(m, 0, sizeof *m); }
 
 static int umap_grow(umap_t *m) {
     umap_t g;
-    if (umap_init(&g, (m->mask + 1))) return -1;
+    if (umap_init(&g, (m->mask + 1) * 2)) return -1;
     for (uint64_t i = 0; i <= m->mask; i++)
-        if (m->keys[i]) umap_put(&g, m->keys[i] - 1, m->vals[i]);
+        if (m->s[i].k) umap_put(&g, m->s[i].k - 1, m->s[i].v);
     umap_free(m);
     *m = g;
     return 0;
 }
 
 int umap_put(umap_t *m, uint64_t key, uint64_t val) {
-    if ((m->n + 1) * 2 > m->mask + 1 && umap_grow(m)) return -1;
+    if ((m->n + 1) * 3 > (m->mask + 1) * 2 && umap_grow(m)) return -1;
     uint64_t k = key + 1, i = hm_mix(key) & m->mask;
-    while (m->keys[i] && m->keys[i] != k) i = (i + 1) & m->mask;
-    if (!m->keys[i]) m->n++;
-    m->keys[i] = k; m->vals[i] = val;
+    while (m->s[i].k && m->s[i].k != k) i = (i + 1) & m->mask;
+    if (!m->s[i].k) m->n++;
+    m->s[i].k = k; m->s[i].v = val;
     return 0;
 }

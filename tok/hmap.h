@@ -23,9 +23,9 @@ static inline uint64_t hm_hash(const void *p, size_t n) {
     return hm_mix(h ^ w);
 }
 
+typedef struct { uint32_t e, h; } smap_slot_t;   /* entry index + 1 (0 = empty), low hash bits */
 typedef struct {
-    uint32_t *slots;   /* entry index + 1, 0 = empty */
-    uint32_t *hash32;  /* low 32 bits of each slot's hash (quick reject) */
+    smap_slot_t *slots;
     uint64_t mask;
     /* entries */
     uint32_t *koff, *klen;
@@ -50,9 +50,9 @@ static inline const uint8_t *smap_key(const smap_t *m, uint32_t i, size_t *len) 
     *len = m->klen[i]; return m->arena + m->koff[i];
 }
 
+typedef struct { uint64_t k, v; } umap_slot_t;   /* k = key + 1 (0 = empty); keys < UINT64_MAX */
 typedef struct {
-    uint64_t *keys;    /* key + 1 (0 = empty); keys must be < UINT64_MAX */
-    uint64_t *vals;
+    umap_slot_t *s;
     uint64_t mask, n;
 } umap_t;
 
@@ -63,9 +63,9 @@ int umap_put(umap_t *m, uint64_t key, uint64_t val);
 static inline int umap_get(const umap_t *m, uint64_t key, uint64_t *val) {
     uint64_t k = key + 1, i = hm_mix(key) & m->mask;
     for (;;) {
-        uint64_t s = m->keys[i];
-        if (s == k) { *val = m->vals[i]; return 1; }
-        if (!s) return 0;
+        const umap_slot_t *s = &m->s[i];
+        if (s->k == k) { *val = s->v; return 1; }
+        if (!s->k) return 0;
         i = (i + 1) & m->mask;
     }
 }

@@ -308,6 +308,13 @@ static int to_bytes(const char *s, size_t n, uint8_t *out, size_t *olen) {
     return 0;
 }
 
+/* A token string as a vocabulary key: itself, or for byte-level models its bytes (written to
+ * buf, >= n bytes); NULL if it has a character outside the byte alphabet. */
+static const uint8_t *model_key(const tokenizer_t *t, const char *s, size_t n, uint8_t *buf, size_t *klen) {
+    if (!t->byte_level) { *klen = n; return (const uint8_t *)s; }
+    return to_bytes(s, n, buf, klen) ? NULL : buf;
+}
+
 static int merge_parts(const jv_t *m, const char **a, size_t *al, const char **b, size_t *bl) {
     if (jv_is_str(m)) {
         const char *s = jv_str(m);
@@ -370,59 +377,63 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *
     t->id_str = calloc(t->n_ids + 1, sizeof *t->id_str);
     t->id_len = calloc(t->n_ids + 1, sizeof *t->id_len);
     t->id_flags = calloc(t->n_ids + 1, 1);
-    smap_t orig;
-    if (!t->id_str || !t->id_len || !t->id_flags || smap_init(&orig, jv_size(vocab))) goto oom;
+    /* vocabulary, keyed in the model's input space (raw bytes for byte-level models; tokens
+     * with characters outside the byte alphabet can never be formed there and are only kept
+     * for decoding) */
+    size_t kcap = 256;
+    uint8_t *kb = malloc(kcap * 2);
+    if (!t->id_str || !t->id_len || !t->id_flags || !kb || smap_init(&t->vocab, jv_size(vocab))) { free(kb); goto oom; }
     k = jv_first(vocab);
     for (size_t i = 0; i < jv_size(vocab); i++, k = jv_skip(k + 1)) {
         int32_t id = (int32_t)jv_int(k + 1);
-        if (smap_put(&orig, jv_str(k), jv_len(k), id) || set_id_str(t, id, jv_str(k), jv_len(k))) { smap_free(&orig); goto oom; }
+        size_t kl;
+        if (jv_len(k) > kcap) { kcap = jv_len(k) * 2; uint8_t *x = realloc(kb, kcap * 2); if (!x) { free(kb); goto oom; } kb = x; }
+        const uint8_t *key = model_key(t, jv_str(k), jv_len(k), kb, &kl);
+        if ((key && smap_put(&t->vocab, key, kl, id)) || set_id_str(t, id, jv_str(k), jv_len(k))) { free(kb); goto oom; }
     }
-    /* merges */
-    if (umap_init(&t->merges, jv_size(merges))) { smap_free(&orig); goto oom; }
-    char *cat = NULL; size_t catcap = 0;
+    /* merges: (left, right) -> (rank, id of the concatenation) */
+    if (umap_init(&t->merges, jv_size(merges))) { free(kb); goto oom; }
     uint32_t rank = 0;
     const jv_t *mi = jv_first(merges);
     for (size_t i = 0; i < jv_size(merges); i++, mi = jv_skip(mi)) {
         const char *a, *b; size_t al, bl;
         if (jv_is_str(mi) && !strncmp(jv_str(mi), "#version", 8)) continue;
         if (merge_parts(mi, &a, &al, &b, &bl)) {
-            free(cat); smap_free(&orig);
+            free(kb);
             snprintf(p, sizeof p, "$.model.merges[%zu]", i);
             return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]");
         }
-        int32_t ia = smap_get(&orig, a, al), ib = smap_get(&orig, b, bl);
-        if (al + bl > catcap) { catcap = (al + bl) * 2; char *x = realloc(cat, catcap); if (!x) { free(cat); smap_free(&orig); goto oom; } cat = x; }
-        memcpy(cat, a, al); memcpy(cat + al, b, bl);
-        int32_t in = smap_get(&orig, cat, al + bl);
+        if (al + bl > kcap) { kcap = (al + bl) * 2; uint8_t *x = realloc(kb, kcap * 2); if (!x) { free(kb); goto oom; } kb = x; }
+        size_t ka, kbl;
+        const uint8_t *pa = model_key(t, a, al, kb, &ka), *pb = model_key(t, b, bl, kb + kcap, &kbl);
+        if (!pa || !pb) { rank++; continue; }   /* outside the byte alphabet: can never apply */
+        int32_t ia = smap_get(&t->vocab, pa, ka), ib = smap_get(&t->vocab, pb, kbl);
+        if (pa != kb) { memcpy(kb, pa, ka); }
+        memcpy(kb + ka, pb, kbl);
+        int32_t in = smap_get(&t->vocab, kb, ka + kbl);
         if (ia < 0 || ib < 0 || in < 0) {
-            free(cat); smap_free(&orig);
+            free(kb);
             snprintf(p, sizeof p, "$.model.merges[%zu]", i);
             return bad(e, p, "%s", "token not in the vocabulary");
         }
-        if (umap_put(&t->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib, ((uint64_t)rank << 32) | (uint32_t)in)) { free(cat); smap_free(&orig); goto oom; }
+        if (umap_put(&t->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib, ((uint64_t)rank << 32) | (uint32_t)in)) { free(kb); goto oom; }
         rank++;
     }
-    free(cat);
-    /* unk, byte fallback, byte alphabet ids */
+    /* unk, byte fallback, byte alphabet ids (all looked up through the same key space) */
     const jv_t *unk = jv_get(m, "unk_token");
-    t->unk_id = jv_is_str(unk) ? smap_get(&orig, jv_str(unk), jv_len(unk)) : -1;
+    size_t ul;
+    const uint8_t *uk = jv_is_str(unk) && jv_len(unk) <= kcap ? model_key(t, jv_str(unk), jv_len(unk), kb, &ul) : NULL;
+    t->unk_id = uk ? smap_get(&t->vocab, uk, ul) : -1;
     const uint16_t *b2c = byte_to_char();
     for (int b = 0; b < 256; b++) {
         char s[8]; snprintf(s, sizeof s, "<0x%02X>", b);
-        t->fb_id[b] = smap_get(&orig, s, 6);
+        t->fb_id[b] = smap_get(&t->vocab, s, 6);   /* ASCII: the same in both key spaces */
         uint8_t u[4]; int l = utf8_enc(b2c[b], u);
-        t->byte_id[b] = smap_get(&orig, u, l);
+        size_t bl2;
+        const uint8_t *bk = model_key(t, (const char *)u, l, kb, &bl2);
+        t->byte_id[b] = bk ? smap_get(&t->vocab, bk, bl2) : -1;
     }
-    if (!t->byte_level) { t->vocab = orig; return 0; }
-    /* byte-level: vocabulary in raw-byte space (tokens with other chars can never be formed) */
-    if (smap_init(&t->vocab, orig.n)) { smap_free(&orig); goto oom; }
-    uint8_t *buf = malloc(orig.alen + 1);
-    if (!buf) { smap_free(&orig); goto oom; }
-    for (uint32_t i = 0; i < orig.n; i++) {
-        size_t kl, bl; const uint8_t *kk = smap_key(&orig, i, &kl);
-        if (!to_bytes((const char *)kk, kl, buf, &bl) && smap_put(&t->vocab, buf, bl, orig.val[i])) { free(buf); smap_free(&orig); goto oom; }
-    }
-    free(buf); smap_free(&orig);
+    free(kb);
     return 0;
 oom:
     return lerr_set(e, EXIT_INTERNAL, "out of memory");
