@@ -63,4 +63,11 @@ col=$(printf '%s\n' "$rec" | detok -m "$M" --json --color=always)
 check "--color=always shades by reveal_step" grep -q $'\x1b\\[38;5;255mA.*\x1b\\[38;5;248mB.*\x1b\\[38;5;240mC' <<<"$col"
 check_eq "no colour on a pipe by default" "ABC" "$(printf '%s\n' "$rec" | detok -m "$M" --json)"
 check_exit 2 "--color=bogus" detok -m "$M" --color=bogus </dev/null
+prec='{"kind":"tokens","prompt":{"dtype":"i4","shape":[2],"data":[72,105]},"tokens":{"dtype":"i4","shape":[2],"data":[33,33]}}'
+check_eq "detok --prompt decodes the prompt before the answer" "Hi!!" "$(printf '%s\n' "$prec" | detok -m "$M" --json --prompt)"
+check_eq "detok without --prompt: the answer only" "!!" "$(printf '%s\n' "$prec" | detok -m "$M" --json)"
+printf 'one' > "$TMP/a.txt"; printf 'two' > "$TMP/b.txt"
+check_eq "tok FILE FILE: one record per file" "$(printf 'one\ntwo')" "$(tok -m "$M" "$TMP/a.txt" "$TMP/b.txt" | detok -m "$M")"
+check_eq "tok -i FILE" "one" "$(tok -m "$M" -i "$TMP/a.txt" | detok -m "$M")"
+check_exit 3 "missing input file is an I/O error" tok -m "$M" "$TMP/none.txt"
 finish

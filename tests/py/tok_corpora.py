@@ -48,9 +48,9 @@ def corpus_paths():
     for lang in ("ru", "de"):
         if glob.glob(f"{FORT}/{lang}/*"):
             c[lang] = _cached(f"{lang}.txt", lambda lang=lang: _cat(glob.glob(f"{FORT}/{lang}/*")))
-    py = glob.glob("/usr/share/doc/python3*/html/_sources/**/*.txt", recursive=True)
+    py = glob.glob("/usr/share/doc/python3.11/html/_sources/**/*.txt", recursive=True)  # python3.11-doc, 11 MB
     if py:
-        c["pydoc"] = _cached("pydoc.txt", lambda: _cat(py))
+        c["pydoc"] = _cached("pydoc11.txt", lambda: _cat(py))
     return c
 
 
