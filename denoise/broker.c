@@ -283,6 +283,8 @@ int dist_broker(const dist_opts_t *d, cli_t *cli) {
     run(&b);
     cli_notice(cli, "broker: answered %lld requests, re-dispatched %lld, dropped %lld stale messages, refused %ld connections",
                b.answered, b.redispatched, b.dropped, rm_zap_refused(zap));
+    for (int i = 0; i < b.nworkers; i++)
+        cli_notice(cli, "broker: worker %d (%d slots) was given %lld requests", i, b.workers[i].slots, b.workers[i].dispatched);
     for (int j = 0; j < b.njobs; j++) zmq_msg_close(&b.jobs[j].body);
     free(b.jobs);
     free(b.workers);

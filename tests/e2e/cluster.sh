@@ -26,6 +26,8 @@ PY
 check_exit 1 "bad record: exit 1" denoise --remote "$FRONT" -q --json < "$TMP/bad.mp"
 check_stderr "bad record: names the record" '^denoise: error: record 2'
 stop_broker
+check "load balancing: both workers were given requests" \
+    test "$(grep -Ec 'worker [01] \(2 slots\) was given [1-9]' "$BLOG")" -eq 2
 
 # backpressure: the broker holds 2 requests, the client keeps 3 in flight
 start_broker --queue 2
