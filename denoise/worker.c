@@ -10,6 +10,9 @@
  * up to the slots, parses them, and runs one sampler batch per generation length; the
  * stream index of a request (its client sequence number) seeds its randomness, so a
  * result equals the single-process result for the same input position.
+ * Hang detection: the compute thread stamps every sampler step; while it holds jobs and
+ * has made no step for --timeout ms, the I/O thread stops heartbeating, so the broker
+ * declares the worker dead and moves its requests (a process that is alive but stuck).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +31,8 @@ typedef struct {
     int slots, hb;
     atomic_int busy;     /* jobs held by the compute thread */
     atomic_int stop, io_done;
+    atomic_llong progress;   /* last sampler step or batch end of the compute thread, ms */
+    long long hang_ms;       /* compute silent this long while holding jobs: stop heartbeating */
     char err[512];
 } wio_t;
 
@@ -63,6 +68,7 @@ static void io_loop(wio_t *w, void *pair) {
     lerr_t e = {0};
     void *s = broker_socket(w, &e);
     long long last_in = zf_now_ms(), next_hb = last_in + w->hb;
+    bool hung = false;
     while (s && !atomic_load(&w->stop)) {
         zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {pair, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(next_hb - zf_now_ms());
@@ -87,7 +93,12 @@ static void io_loop(wio_t *w, void *pair) {
                 zmq_close(s);
                 s = broker_socket(w, &e);
                 last_in = zf_now_ms();
+            } else if (atomic_load(&w->busy) > 0 && zf_now_ms() - atomic_load(&w->progress) > w->hang_ms) {
+                /* the model is stuck (a hung GPU call...): stay silent so the broker moves the work */
+                if (!hung) fprintf(stderr, "denoise: worker: no generation step for %lld ms; heartbeats stopped\n", w->hang_ms);
+                hung = true;
             } else {
+                hung = false;
                 send_hb(w, s);
             }
             next_hb = zf_now_ms() + w->hb;
@@ -115,6 +126,9 @@ typedef struct {
     bool steps_set, block_set;
     void *pair;
     atomic_int *io_done;
+    atomic_llong *progress;
+    char fatal[512];       /* set when the worker itself failed: it exits, the broker moves its jobs */
+    int fatal_code;
     buf_t buf;
 } wcomp_t;
 
@@ -144,6 +158,11 @@ static void reply(wcomp_t *c, const uint8_t *id, const rec_t *r, int code, const
     zf_send(c->pair, NULL, 0, body, len, 3, 0, &e);
 }
 
+static void on_step(int step, int steps, void *arg) {
+    (void)step; (void)steps;
+    atomic_store((atomic_llong *)arg, zf_now_ms());
+}
+
 /* Generate jobs[0..n) (all of the same generation length) as one batch. */
 static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
     lerr_t e = {0};
@@ -159,7 +178,14 @@ static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
         for (int j = 0; j < n; j++) reply(c, jobs[j].id, NULL, EXIT_DATA, e.msg);
         return;
     }
-    int rcode = sampler_run(c->m, c->pol, &so, &cb, NULL, NULL, &e);
+    int rcode = sampler_run(c->m, c->pol, &so, &cb, on_step, c->progress, &e);
+    atomic_store(c->progress, zf_now_ms());
+    if (rcode && e.code != EXIT_DATA) {   /* the worker is at fault, not the request */
+        snprintf(c->fatal, sizeof c->fatal, "%s", e.msg);
+        c->fatal_code = e.code;
+        canvas_batch_free(&cb);
+        return;
+    }
     for (int j = 0; j < n; j++) {
         lerr_t je = {0};
         if (rcode || canvas_batch_result(&cb, j, &rc[j], jobs[j].r, &je)) reply(c, jobs[j].id, NULL, rcode ? e.code : je.code, rcode ? e.msg : je.msg);
@@ -194,6 +220,7 @@ static void compute_loop(wcomp_t *c, int slots) {
         int w = zf_wait(c->pair, 200);                 /* the first job */
         if (atomic_load(c->io_done)) break;
         if (w <= 0 || zf_recv(c->pair, &m, ZMQ_DONTWAIT, &e)) continue;
+        atomic_store(c->progress, zf_now_ms());
         do {
             if (m.n == 4 && zf_size(&m, 1) == 8 && zf_size(&m, 2) == 8 && take_job(c, &m, &jobs[n]) == 0) n++;
             zf_close(&m);
@@ -208,6 +235,7 @@ static void compute_loop(wcomp_t *c, int slots) {
             run_batch(c, grp, k);
             for (int j = 0; j < k; j++) rec_destroy(&grp[j].r);
             n = rest;
+            if (c->fatal[0]) { for (int j = 0; j < n; j++) rec_destroy(&jobs[j].r); free(jobs); return; }
         }
     }
     free(jobs);
@@ -215,7 +243,9 @@ static void compute_loop(wcomp_t *c, int slots) {
 
 int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t *pol,
                 const sampler_opts_t *so, bool steps_set, bool block_set, int slots) {
-    wio_t w = {.d = d, .slots = slots, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000};
+    wio_t w = {.d = d, .slots = slots, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
+               .hang_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
+    atomic_store(&w.progress, zf_now_ms());
     w.ctx = zmq_ctx_new();
     void *a = zmq_socket(w.ctx, ZMQ_PAIR), *b = zmq_socket(w.ctx, ZMQ_PAIR);
     if (!a || !b || zmq_bind(a, "inproc://worker") || zmq_connect(b, "inproc://worker"))
@@ -225,8 +255,9 @@ int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t 
     if (pthread_create(&th, NULL, io_main, &ia)) cli_dief(cli, EXIT_INTERNAL, "cannot start the worker I/O thread");
     cli_notice(cli, "worker: %d slots, broker %s", slots, d->worker);
     wcomp_t c = {.m = m, .pol = pol, .so = so, .steps_set = steps_set, .block_set = block_set, .pair = a,
-                 .io_done = &w.io_done};
-    compute_loop(&c, slots);   /* returns when the I/O thread is gone */
+                 .io_done = &w.io_done, .progress = &w.progress};
+    compute_loop(&c, slots);   /* returns when the I/O thread is gone or the worker failed */
+    if (c.fatal[0]) cli_dief(cli, c.fatal_code ? c.fatal_code : EXIT_INTERNAL, "worker: %s", c.fatal);
     pthread_join(th, NULL);
     buf_free(&c.buf);
     zmq_close(a);

@@ -51,4 +51,25 @@ sleep 0.5
 stop_broker
 check "SIGSTOP: detected by missed heartbeats" grep -q 'missed its heartbeats' "$BLOG"
 check "SIGSTOP: its requests were re-dispatched" grep -Eq 're-dispatched [1-9]' "$BLOG"
+for p in "${WPIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; WPIDS=()
+
+# a worker alive but stuck: its remask service is SIGSTOPped mid-generation; after
+# --timeout the worker gives up (exit 4) and the broker moves its requests
+remask --serve 'tcp://127.0.0.1:*' 2>"$TMP/rm.log" & RPID=$!; PIDS+=($RPID)
+for _ in $(seq 100); do grep -q serving "$TMP/rm.log" && break; sleep 0.05; done
+REP=$(sed -n 's/.* on \(tcp:[^ ]*\)$/\1/p' "$TMP/rm.log")
+start_broker
+start_worker
+start_worker --policy-endpoint "$REP" --timeout 1500
+check "stuck: two workers register" wait_ready 2
+denoise --remote "$FRONT" -q --json < "$TMP/in.mp" > "$TMP/h.jsonl" & CPID=$!
+check "stuck: the victim is generating" wait_busy "${WPIDS[1]}"
+kill -STOP "$RPID"
+wait $CPID; rc=$?
+check_eq "stuck: client exit status" 0 "$rc"
+check "stuck: every result exactly once, equal to the single-process run" exactly_once "$TMP/h.jsonl"
+wait "${WPIDS[1]}"; wrc=$?
+check_eq "stuck: the stuck worker exited 4" 4 "$wrc"
+check "stuck: it said why" grep -q 'worker: remask service .* did not answer within 1500 ms' "$TMP/workers.log"
+kill -CONT "$RPID"
 finish
