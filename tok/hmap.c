@@ -18,7 +18,7 @@ int smap_init(smap_t *m, size_t n) {
 }
 
 void smap_free(smap_t *m) {
-    free(m->slots); free(m->koff); free(m->klen); free(m->val); free(m->arena);
+    free(m->slots); free(m->ent); free(m->arena);
     memset(m, 0, sizeof *m);
 }
 
@@ -27,7 +27,7 @@ static int smap_grow(smap_t *m) {
     smap_slot_t *s = calloc(c, sizeof *s);
     if (!s) return -1;
     for (uint32_t e = 0; e < m->n; e++) {
-        uint64_t hv = hm_hash(m->arena + m->koff[e], m->klen[e]), i = hv & (c - 1);
+        uint64_t hv = hm_hash(m->arena + m->ent[e].koff, m->ent[e].klen), i = hv & (c - 1);
         while (s[i].e) i = (i + 1) & (c - 1);
         s[i].e = e + 1; s[i].h = (uint32_t)hv;
     }
@@ -40,13 +40,9 @@ static int smap_room(smap_t *m, size_t len) {
     if ((uint64_t)(m->n + 1) * 2 > m->mask + 1 && smap_grow(m)) return -1;
     if (m->n == m->cap_e) {
         uint32_t c = m->cap_e ? m->cap_e * 2 : 64;
-        uint32_t *ko = realloc(m->koff, c * sizeof *ko);
-        if (ko) m->koff = ko;
-        uint32_t *kl = realloc(m->klen, c * sizeof *kl);
-        if (kl) m->klen = kl;
-        int32_t *v = realloc(m->val, c * sizeof *v);
-        if (v) m->val = v;
-        if (!ko || !kl || !v) return -1;
+        struct smap_ent *x = realloc(m->ent, c * sizeof *x);
+        if (!x) return -1;
+        m->ent = x;
         m->cap_e = c;
     }
     if (m->alen + len > m->acap) {
@@ -64,8 +60,10 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
     for (;;) {
         smap_slot_t s = m->slots[i];
         if (!s.e) return -1;
-        if (s.h == (uint32_t)hv && m->klen[s.e - 1] == len && memcmp(m->arena + m->koff[s.e - 1], key, len) == 0)
-            return m->val[s.e - 1];
+        if (s.h == (uint32_t)hv) {
+            const struct smap_ent *x = &m->ent[s.e - 1];
+            if (x->klen == len && memcmp(m->arena + x->koff, key, len) == 0) return x->val;
+        }
         i = (i + 1) & m->mask;
     }
 }
@@ -76,15 +74,16 @@ int smap_put(smap_t *m, const void *key, size_t len, int32_t val) {
     for (;;) {
         smap_slot_t s = m->slots[i];
         if (!s.e) break;
-        if (s.h == (uint32_t)hv && m->klen[s.e - 1] == len && memcmp(m->arena + m->koff[s.e - 1], key, len) == 0) {
-            m->val[s.e - 1] = val;
+        struct smap_ent *x = &m->ent[s.e - 1];
+        if (s.h == (uint32_t)hv && x->klen == len && memcmp(m->arena + x->koff, key, len) == 0) {
+            x->val = val;
             return 0;
         }
         i = (i + 1) & m->mask;
     }
     uint32_t e = m->n++;
     if (len) memcpy(m->arena + m->alen, key, len);
-    m->koff[e] = (uint32_t)m->alen; m->klen[e] = (uint32_t)len; m->val[e] = val;
+    m->ent[e] = (struct smap_ent){(uint32_t)m->alen, (uint32_t)len, val};
     m->alen += len;
     m->slots[i].e = e + 1; m->slots[i].h = (uint32_t)hv;
     return 0;

@@ -27,9 +27,8 @@ typedef struct { uint32_t e, h; } smap_slot_t;   /* entry index + 1 (0 = empty),
 typedef struct {
     smap_slot_t *slots;
     uint64_t mask;
-    /* entries */
-    uint32_t *koff, *klen;
-    int32_t *val;
+    /* entries (one struct each: a lookup touches slot, entry, key bytes) */
+    struct smap_ent { uint32_t koff, klen; int32_t val; } *ent;
     uint32_t n, cap_e;
     uint8_t *arena;
     size_t alen, acap;
@@ -47,7 +46,7 @@ static inline int32_t smap_get(const smap_t *m, const void *key, size_t len) {
 }
 /* Entry i's key (borrowed). */
 static inline const uint8_t *smap_key(const smap_t *m, uint32_t i, size_t *len) {
-    *len = m->klen[i]; return m->arena + m->koff[i];
+    *len = m->ent[i].klen; return m->arena + m->ent[i].koff;
 }
 
 typedef struct { uint64_t k, v; } umap_slot_t;   /* k = key + 1 (0 = empty); keys < UINT64_MAX */

@@ -286,10 +286,17 @@ static int load_post(tokenizer_t *t, const jv_t *o, const char *path, lerr_t *e)
 }
 
 /* ---- model ---- */
+static bool in_arena(const tokenizer_t *t, const char *p) { return t->sarena && p >= t->sarena && p < t->sarena + t->sarena_cap; }
+
 static int set_id_str(tokenizer_t *t, int32_t id, const char *s, size_t n) {
     if (id < 0 || id >= t->n_ids) return -1;
-    free(t->id_str[id]);
-    if (!(t->id_str[id] = sdup(s, n))) return -1;
+    if (!in_arena(t, t->id_str[id])) free(t->id_str[id]);
+    if (t->sarena_len + n + 1 <= t->sarena_cap) {
+        char *p = t->sarena + t->sarena_len;
+        memcpy(p, s, n); p[n] = 0;
+        t->sarena_len += n + 1;
+        t->id_str[id] = p;
+    } else if (!(t->id_str[id] = sdup(s, n))) return -1;
     t->id_len[id] = (uint32_t)n;
     return 0;
 }
@@ -502,6 +509,9 @@ static tokenizer_t *load_buffer(char *buf, size_t len, lerr_t *e) {
     tokenizer_t *t = calloc(1, sizeof *t);
     if (!t) { jdoc_free(&doc); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     if (!jv_is_obj(root)) { bad(e, "$", "%s", "not a JSON object"); goto fail; }
+    /* token strings: every one is a JSON string of the file, so the file's size bounds them */
+    if (!(t->sarena = malloc(len + 1))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
+    t->sarena_cap = len + 1;
     const char *keys[] = {"truncation", "padding"};
     for (int i = 0; i < 2; i++) {
         const jv_t *v = jv_get(root, keys[i]);
@@ -555,8 +565,8 @@ void tok_destroy(tokenizer_t **tp) {
     tokenizer_t *t = tp ? *tp : NULL;
     if (!t) return;
     smap_free(&t->vocab); umap_free(&t->merges);
-    for (int32_t i = 0; t->id_str && i < t->n_ids; i++) free(t->id_str[i]);
-    free(t->id_str); free(t->id_len); free(t->id_flags);
+    for (int32_t i = 0; t->id_str && i < t->n_ids; i++) if (!in_arena(t, t->id_str[i])) free(t->id_str[i]);
+    free(t->id_str); free(t->sarena); free(t->id_len); free(t->id_flags);
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added); trie_free(&t->trie_raw); trie_free(&t->trie_norm);
     for (int i = 0; i < t->n_norm; i++) { free(t->norm[i].a); free(t->norm[i].b); }

@@ -64,7 +64,9 @@ struct tokenizer {
     /* model: BPE */
     smap_t vocab;          /* model input space (bytes for byte-level) -> id */
     umap_t merges;         /* (a << 32 | b) -> (rank << 32 | new id) */
-    char **id_str;         /* id -> token string as in the file (vocab and added), NUL-terminated */
+    char **id_str;         /* id -> token string as in the file (vocab and added), NUL-terminated;
+                              in sarena (one block, never moved) or, if that is full, malloc'd */
+    char *sarena; size_t sarena_len, sarena_cap;
     uint32_t *id_len;
     int32_t n_ids;
     uint8_t *id_flags;     /* ID_* bits */
