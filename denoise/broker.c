@@ -49,6 +49,7 @@ typedef struct {
     int nworkers, cap_workers;
     uint64_t next_id, next_prio;
     long long answered, redispatched, dropped;
+    long long no_workers_since, no_workers_ms;   /* queued requests fail after this long without any worker */
     int hb;
 } broker_t;
 
@@ -218,9 +219,27 @@ static void on_back(broker_t *b, zframes_t *m) {
     }
 }
 
+/* No live worker for no_workers_ms while requests wait: answer them with an error rather
+ * than let clients wait forever (their broker is alive and heartbeating). */
+static void starve_check(broker_t *b, long long now) {
+    if (b->nworkers > 0 || b->nqueued == 0) { b->no_workers_since = 0; return; }
+    if (!b->no_workers_since) { b->no_workers_since = now; return; }
+    if (now - b->no_workers_since < b->no_workers_ms) return;
+    char msg[128];
+    snprintf(msg, sizeof msg, "no worker connected to the broker for %lld ms", b->no_workers_ms);
+    for (int j = b->njobs - 1; j >= 0; j--) {
+        if (b->jobs[j].worker >= 0) continue;
+        answer_error(b, j, EXIT_PEER, msg);
+        b->nqueued--;
+        job_remove(b, j);
+    }
+    b->no_workers_since = 0;
+}
+
 /* Heartbeats: to every worker, and to clients waiting for answers; expire silent workers. */
 static void heartbeat(broker_t *b) {
     long long now = zf_now_ms();
+    starve_check(b, now);
     for (int i = b->nworkers - 1; i >= 0; i--) {
         worker_t *w = &b->workers[i];
         if (now - w->last_seen > (long long)DIST_LIVENESS * b->hb) drop_worker(b, i, "missed its heartbeats");
@@ -275,7 +294,8 @@ int dist_broker(const dist_opts_t *d, cli_t *cli) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    broker_t b = {.d = d, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000};
+    broker_t b = {.d = d, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
+                  .no_workers_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
     lerr_t e = {0};
     rm_zap_t *zap = NULL;
     if (d->key && !(zap = rm_zap_start(d->allow, &e))) cli_die(cli, &e);

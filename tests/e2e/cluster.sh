@@ -38,6 +38,12 @@ check "queue 2, window 3: identical" cmp "$TMP/ref.jsonl" "$TMP/bp.jsonl"
 stop_broker
 for p in "${WPIDS[@]}"; do kill "$p" 2>/dev/null; done; WPIDS=()
 
+# a broker without workers answers queued requests with an error after its --timeout
+start_broker --timeout 700
+check_exit 4 "broker without workers: exit 4" denoise --remote "$FRONT" -q --json < "$TMP/in.mp"
+check_stderr "broker without workers: message" 'no worker connected to the broker for 700 ms'
+stop_broker
+
 # no broker: exit 4 after the timeout
 check_exit 4 "no broker: exit 4" denoise --remote "tcp://127.0.0.1:9" --timeout 800 -q --json < "$TMP/in.mp"
 check_stderr "no broker: message" 'broker tcp://127.0.0.1:9 silent for 800 ms'
