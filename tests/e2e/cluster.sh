@@ -61,4 +61,17 @@ check_exit 4 "CURVE: unknown client refused (exit 4)" denoise --remote "$FRONT" 
 check_exit 4 "CURVE: plaintext client refused (exit 4)" denoise --remote "$FRONT" --timeout 1000 -q --json < "$TMP/in.mp"
 stop_broker
 check "CURVE: the broker counted the refused handshakes" grep -Eq 'refused [1-9]' "$BLOG"
+
+# the documented recipe: pipelines/cluster keys / broker / worker / run
+CL=$LLADA_ROOT/pipelines/cluster
+check "recipe: keys" "$CL" keys "$TMP/k" worker client
+check "recipe: allow-list holds worker and client" test -f "$TMP/k/allow/worker.pub" -a -f "$TMP/k/allow/client.pub" -a ! -e "$TMP/k/allow/broker.pub"
+PF=$(free_port) PB=$(free_port)
+"$CL" broker --keys "$TMP/k" --bind 127.0.0.1 --front "$PF" --back "$PB" --heartbeat 200 2>"$TMP/rb.log" & PIDS+=($!)
+"$CL" worker 127.0.0.1 --keys "$TMP/k" --back "$PB" $SAMP --threads 1 -q 2>/dev/null & PIDS+=($!)
+BLOG=$TMP/rb.log
+check "recipe: worker registers" wait_ready 1
+"$CL" run 127.0.0.1 --keys "$TMP/k" --front "$PF" -q --json < "$TMP/in.mp" > "$TMP/recipe.jsonl"
+check "recipe: identical results" cmp "$TMP/ref.jsonl" "$TMP/recipe.jsonl"
+check_exit 2 "recipe: unknown command" "$CL" frobnicate
 finish
