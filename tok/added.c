@@ -78,8 +78,14 @@ int added_split(const tokenizer_t *t, const trie_t *tr, const char *str, size_t 
                 spans_t *out) {
     const uint8_t *s = (const uint8_t *)str;
     size_t start_off = 0, i = 0;
+    int only = -1;   /* the single first byte of every token (e.g. '<'), or -1 */
+    for (int b = 0; b < 256 && only != -2; b++) if (tr->n && tr->root[b] >= 0) only = only == -1 ? b : -2;
     if (tr->n) while (i < n) {
-        if (tr->root[s[i]] < 0) { i++; continue; }
+        if (only >= 0) {   /* all tokens start with one byte: memchr to it */
+            const uint8_t *f = memchr(s + i, only, n - i);
+            if (!f) break;
+            i = f - s;
+        } else if (tr->root[s[i]] < 0) { i++; continue; }
         size_t end = 0;
         int32_t k = longest(tr, s, n, i, &end);
         if (k < 0) { i++; continue; }

@@ -119,7 +119,28 @@ int bpe_merge_heap(tokenizer_t *t, int32_t *sym, int n) {
     return m;
 }
 
-/* ---- piece cache ---- */
+/* ---- hot piece cache ---- */
+static inline void hot_key(uint8_t kb[24], const uint8_t *p, size_t n) {
+    memset(kb, 0, 24); kb[0] = (uint8_t)n; memcpy(kb + 1, p, n);
+}
+static inline const hot_slot_t *hot_find(const tokenizer_t *t, const uint8_t kb[24], uint64_t h) {
+    const hot_slot_t *s = &t->hot[h & (HOT_SLOTS - 1)];
+    uint64_t a[3], b[3];
+    memcpy(a, s->kb, 24); memcpy(b, kb, 24);
+    return (s->h == h && a[0] == b[0] && a[1] == b[1] && a[2] == b[2]) ? s : NULL;
+}
+static void hot_put(tokenizer_t *t, const uint8_t kb[24], uint64_t h, const int32_t *ids, size_t k) {
+    if (!t->hot && !(t->hot = calloc(HOT_SLOTS, sizeof *t->hot))) return;
+    hot_slot_t *s = &t->hot[h & (HOT_SLOTS - 1)];
+    s->h = h; memcpy(s->kb, kb, 24);
+    for (size_t i = 0; i < 8; i++) s->ids[i] = i < k ? ids[i] : -1;
+}
+static int hot_emit(const hot_slot_t *s, tok_ids_t *out) {
+    for (int i = 0; i < 8 && s->ids[i] >= 0; i++) if (tok_ids_push(out, s->ids[i])) return -1;
+    return 0;
+}
+
+/* ---- overflow piece cache ---- */
 static cache_slot_t *cache_find(tokenizer_t *t, const uint8_t *p, size_t n, uint64_t h) {
     piece_cache_t *c = &t->cache;
     if (!c->slots) return NULL;
@@ -193,9 +214,19 @@ static int initial_symbols(tokenizer_t *t, const uint8_t *p, size_t n, int *nsym
 int bpe_piece(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e) {
     if (!n) return 0;
     uint64_t h = hm_hash(p, n);
-    if (t->ignore_merges) {   /* a whole-piece vocabulary hit needs no cache */
+    uint8_t kb[24];
+    bool hot = n <= 23;
+    if (hot) {
+        hot_key(kb, p, n);
+        const hot_slot_t *s = t->hot ? hot_find(t, kb, h) : NULL;
+        if (s) return hot_emit(s, out) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+    }
+    if (t->ignore_merges) {   /* a whole-piece vocabulary hit skips the merges */
         int32_t id = smap_get_h(&t->vocab, p, n, h);
-        if (id >= 0) return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+        if (id >= 0) {
+            if (hot) hot_put(t, kb, h, &id, 1);
+            return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+        }
     }
     if (n <= CACHE_MAX_KEY) {
         cache_slot_t *s = cache_find(t, p, n, h);
@@ -210,7 +241,8 @@ int bpe_piece(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t
     if (initial_symbols(t, p, n, &ns, e)) return -1;
     int m = ns <= LINEAR_MAX ? bpe_merge_linear(t, t->sym, ns) : bpe_merge_heap(t, t->sym, ns);
     if (m < 0) goto oom;
-    if (n <= CACHE_MAX_KEY) cache_put(t, p, n, h, t->sym, m);
+    if (hot && m <= 8) hot_put(t, kb, h, t->sym, m);
+    else if (n <= CACHE_MAX_KEY) cache_put(t, p, n, h, t->sym, m);
     for (int i = 0; i < m; i++) if (tok_ids_push(out, t->sym[i])) goto oom;
     return 0;
 oom:

@@ -578,7 +578,7 @@ void tok_destroy(tokenizer_t **tp) {
     for (int i = 0; i < t->n_post; i++) free(t->post[i].ids);
     free(t->post);
     free(t->dec_bytes); free(t->dec_off); free(t->dec_len);
-    cache_free(&t->cache);
+    cache_free(&t->cache); free(t->hot);
     free(t->sym); free(t->rank); free(t->prev); free(t->next); free(t->heap);
     free(t);
     *tp = NULL;

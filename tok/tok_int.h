@@ -52,7 +52,12 @@ typedef struct {
     int32_t root[256];              /* first node for each first byte, -1 none */
 } trie_t;
 
-/* ---- piece cache (direct-mapped, bounded) ---- */
+/* ---- piece caches ---- */
+/* Hot cache: one 64-byte line per slot holding the piece (<= 23 bytes) and its ids (<= 8),
+ * so a hit costs one cache line. */
+typedef struct { uint64_t h; uint8_t kb[24]; int32_t ids[8]; } hot_slot_t;   /* kb = {len, bytes...} */
+#define HOT_SLOTS (1u << 16)
+/* Overflow cache (direct-mapped, bounded) for pieces up to 64 bytes / any number of ids. */
 typedef struct { uint64_t h; uint32_t koff, klen, toff, ntok; } cache_slot_t;
 typedef struct {
     cache_slot_t *slots; uint32_t mask;
@@ -89,6 +94,7 @@ struct tokenizer {
     uint8_t *dec_bytes; uint32_t *dec_off, *dec_len;
     /* scratch */
     piece_cache_t cache;
+    hot_slot_t *hot;
     int32_t *sym; int32_t *rank; int32_t *prev, *next; size_t sym_cap;
     void *heap; size_t heap_cap;
 };
