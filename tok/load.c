@@ -380,7 +380,10 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *
         }
         if (jv_int(id) > maxid) maxid = (int32_t)jv_int(id);
     }
-    t->n_ids = maxid + 1;
+    t->n_vocab = (int32_t)jv_size(vocab);
+    /* added tokens may get ids up to vocabulary size + their count (see added_id) */
+    int64_t room = (int64_t)t->n_vocab + (int64_t)jv_size(added);
+    t->n_ids = (int32_t)((room > maxid ? room : maxid) + 1);
     t->id_str = calloc(t->n_ids + 1, sizeof *t->id_str);
     t->id_len = calloc(t->n_ids + 1, sizeof *t->id_len);
     t->id_flags = calloc(t->n_ids + 1, 1);
@@ -446,37 +449,69 @@ oom:
     return lerr_set(e, EXIT_INTERNAL, "out of memory");
 }
 
+/* Added tokens in the order HF registers them: by the file's id. */
+typedef struct { const jv_t *o; long long id; size_t idx; } added_src_t;
+static int by_id(const void *x, const void *y) {
+    const added_src_t *a = x, *b = y;
+    return a->id < b->id ? -1 : a->id > b->id ? 1 : (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* The id HF gives an added token (AddedVocabulary::add_tokens): the model's id when the content
+ * is in the vocabulary, else the next id after the vocabulary / the largest added id. The file's
+ * "id" only orders the tokens (HF merely warns when they differ). -1 on OOM. */
+static int32_t added_id(tokenizer_t *t, const char *s, size_t n, int32_t *max_added) {
+    uint8_t *kb = malloc(n + 1);
+    if (!kb) return -1;
+    size_t kl;
+    const uint8_t *key = model_key(t, s, n, kb, &kl);
+    int32_t id = key ? smap_get(&t->vocab, key, kl) : -1;
+    free(kb);
+    if (id < 0) id = (*max_added >= 0 && *max_added >= t->n_vocab) ? *max_added + 1 : t->n_vocab;
+    if (id > *max_added) *max_added = id;
+    return id;
+}
+
 static int load_added(tokenizer_t *t, const jv_t *a, lerr_t *e) {
     char p[160];
     trie_free(&t->trie_raw); trie_free(&t->trie_norm);
     if (!a || jv_is_null(a)) return 0;
     if (!jv_is_arr(a)) return bad(e, "$.added_tokens", "%s", "not an array");
-    t->added = calloc(jv_size(a) + 1, sizeof *t->added);
-    if (!t->added) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    size_t na = jv_size(a);
+    t->added = calloc(na + 1, sizeof *t->added);
+    added_src_t *src = calloc(na + 1, sizeof *src);
+    if (!t->added || !src) { free(src); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
     const jv_t *o = jv_first(a);
-    for (size_t i = 0; i < jv_size(a); i++, o = jv_skip(o)) {
+    for (size_t i = 0; i < na; i++, o = jv_skip(o)) src[i] = (added_src_t){o, jv_int(jv_get(o, "id")), i};
+    qsort(src, na, sizeof *src, by_id);
+    int32_t max_added = -1;
+    int rc = 0;
+    for (size_t k = 0; k < na && !rc; k++) {
+        o = src[k].o;
         const jv_t *c = jv_get(o, "content");
-        snprintf(p, sizeof p, "$.added_tokens[%zu].content", i);
-        if (!jv_is_str(c) || !jv_len(c)) return bad(e, p, "%s", "missing or empty");
+        snprintf(p, sizeof p, "$.added_tokens[%zu].content", src[k].idx);
+        if (!jv_is_str(c) || !jv_len(c)) { rc = bad(e, p, "%s", "missing or empty"); break; }
+        const char *s = jv_str(c); size_t n = jv_len(c);
+        bool dup = false;   /* HF skips a token whose content is already added */
+        for (int j = 0; j < t->n_added && !dup; j++) dup = t->id_len[t->added[j].id] == n && !memcmp(t->id_str[t->added[j].id], s, n);
+        if (dup) continue;
         added_t *x = &t->added[t->n_added];
-        x->id = (int32_t)jv_int(jv_get(o, "id"));
+        if ((x->id = added_id(t, s, n, &max_added)) < 0 || x->id >= t->n_ids) { rc = lerr_set(e, EXIT_INTERNAL, "out of memory"); break; }
         x->special = getb(o, "special", false); x->lstrip = getb(o, "lstrip", false);
         x->rstrip = getb(o, "rstrip", false); x->single_word = getb(o, "single_word", false);
         x->normalized = getb(o, "normalized", !x->special);
-        const char *s = jv_str(c); size_t n = jv_len(c);
-        if (set_id_str(t, x->id, s, n)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        if (set_id_str(t, x->id, s, n)) { rc = lerr_set(e, EXIT_INTERNAL, "out of memory"); break; }
         t->id_flags[x->id] |= ID_ADDED | (x->special ? ID_SPECIAL : 0);
         if (x->normalized && t->n_norm) {   /* match the normalized form of the content */
             tok_str_t ns = {0};
-            if (normalize(t, s, n, &ns, e)) return -1;
+            if ((rc = normalize(t, s, n, &ns, e))) break;
             x->content = ns.p ? ns.p : sdup("", 0); x->len = ns.n;
         } else { x->content = sdup(s, n); x->len = n; }
-        if (!x->content) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-        if (trie_add(x->normalized && t->n_norm ? &t->trie_norm : &t->trie_raw, x->content, x->len, t->n_added))
-            return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        if (!x->content || trie_add(x->normalized && t->n_norm ? &t->trie_norm : &t->trie_raw, x->content, x->len, t->n_added))
+            rc = lerr_set(e, EXIT_INTERNAL, "out of memory");
         t->n_added++;
     }
-    return 0;
+    free(src);
+    return rc;
 }
 
 /* Decide the byte-level mode and the fast paths from the pre-tokenizer steps. */
@@ -600,4 +635,8 @@ const char *tok_id_token(const tokenizer_t *t, int32_t id, size_t *len) {
 }
 bool tok_is_special(const tokenizer_t *t, int32_t id) { return id >= 0 && id < t->n_ids && (t->id_flags[id] & ID_SPECIAL); }
 bool tok_is_added(const tokenizer_t *t, int32_t id) { return id >= 0 && id < t->n_ids && (t->id_flags[id] & ID_ADDED); }
-int32_t tok_n_ids(const tokenizer_t *t) { return t->n_ids; }
+int32_t tok_n_ids(const tokenizer_t *t) {
+    int32_t n = t->n_ids;
+    while (n > 0 && !t->id_str[n - 1]) n--;
+    return n;
+}

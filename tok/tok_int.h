@@ -73,7 +73,8 @@ struct tokenizer {
                               in sarena (one block, never moved) or, if that is full, malloc'd */
     char *sarena; size_t sarena_len, sarena_cap;
     uint32_t *id_len;
-    int32_t n_ids;
+    int32_t n_ids;         /* size of the id space (>= 1 + highest id with a string) */
+    int32_t n_vocab;       /* entries in model.vocab (HF get_vocab_size) */
     uint8_t *id_flags;     /* ID_* bits */
     bool ignore_merges, byte_fallback, fuse_unk, byte_level;
     int32_t unk_id;

@@ -156,5 +156,5 @@ def hf(req):
     p = subprocess.run(["node", os.path.join(NPM, "hf_ref.js")], input=json.dumps(req).encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if p.returncode:
-        raise RuntimeError("hf_ref.js failed: " + p.stderr.decode()[-500:])
+        raise RuntimeError("hf_ref.js failed: " + p.stderr.decode()[:1500])
     return json.loads(p.stdout)
