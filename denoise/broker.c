@@ -188,7 +188,7 @@ static void on_back(broker_t *b, zframes_t *m) {
     bool ready = cl == 5 && !memcmp(cmd, DIST_READY, 5), hb = cl == 2 && !memcmp(cmd, DIST_HB, 2);
     if ((ready || hb) && m->n == 3 && zf_size(m, 2) == 4) {
         uint32_t n = dist_get32(zf_data(m, 2));
-        int slots = n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
+        int slots = n < 1 ? 1 : n > 1000 ? 1000 : (int)n;   /* credit stays below the HWM */
         if (w < 0) {
             w = add_worker(b, zf_data(m, 0), zf_size(m, 0), slots);
             if (w >= 0) fprintf(stderr, "denoise: broker: worker %d ready with %d slots\n", w, slots);

@@ -30,7 +30,7 @@ int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg) {
     case DIST_OPT_SKEY: d->server_key = arg; return 1;
     case DIST_OPT_ALLOW: d->allow = arg; return 1;
     case DIST_OPT_HB: d->heartbeat_ms = (int)cli_parse_int(arg, 10, 600000, &ok); break;
-    case DIST_OPT_WINDOW: d->window = (int)cli_parse_int(arg, 1, 1 << 16, &ok); break;
+    case DIST_OPT_WINDOW: d->window = (int)cli_parse_int(arg, 1, 1000, &ok); break;  /* <= ZeroMQ's HWM */
     case DIST_OPT_QUEUE: d->queue = (int)cli_parse_int(arg, 1, 1 << 20, &ok); break;
     default: return 0;
     }

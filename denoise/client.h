@@ -51,7 +51,7 @@ enum { DIST_OPT_PEP = 3000, DIST_OPT_BROKER, DIST_OPT_BACKEND, DIST_OPT_WORKER, 
     "                            the service's policy replaces --remasking\n"              \
     "      --remote EP           client: send records to the broker at EP, write results\n" \
     "                            in input order (no model loaded here)\n"                  \
-    "      --window N            client: requests in flight (default 64)\n"                \
+    "      --window N            client: requests in flight, 1..1000 (default 64)\n"       \
     "      --broker EP --backend EP2  run a broker: clients connect to EP, workers to EP2\n" \
     "      --queue N             broker: queued requests before clients are held back (1024)\n" \
     "      --worker EP           serve generations for the broker backend at EP; --batch N\n" \

@@ -5,7 +5,7 @@
 # brokers are clean errors.
 . "$(dirname "$0")/../lib.sh"
 NREC=12
-. "$(dirname "$0")/cluster_lib.sh"
+. "$(dirname "$0")/cluster.lib"
 reference
 check "reference: $NREC results" test "$(grep -c '"tokens"' "$TMP/ref.jsonl")" -eq $NREC
 

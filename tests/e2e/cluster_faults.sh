@@ -5,7 +5,7 @@
 # answers after SIGCONT are dropped, and the output is still exact.
 . "$(dirname "$0")/../lib.sh"
 NREC=30
-. "$(dirname "$0")/cluster_lib.sh"
+. "$(dirname "$0")/cluster.lib"
 reference
 exactly_once() {  # every input id once, in order, with the reference's tokens
     $PYTHON - "$TMP/ref.jsonl" "$1" "$NREC" <<'PY'

@@ -10,7 +10,7 @@ A=lla$$ B=llb$$
 if ! ip netns add "$A" 2>/dev/null; then echo "# skip: cannot create network namespaces"; finish; exit; fi
 ip netns add "$B"
 NREC=20
-. "$(dirname "$0")/cluster_lib.sh"
+. "$(dirname "$0")/cluster.lib"
 trap 'cleanup; ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null' EXIT
 ip link add "va$$" type veth peer name "vb$$"
 ip link set "va$$" netns "$A"; ip link set "vb$$" netns "$B"
