@@ -44,6 +44,7 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv);
 static inline int32_t smap_get(const smap_t *m, const void *key, size_t len) {
     return smap_get_h(m, key, len, hm_hash(key, len));
 }
+static inline void smap_prefetch(const smap_t *m, uint64_t hv) { __builtin_prefetch(&m->slots[hv & m->mask]); }
 /* Entry i's key (borrowed). */
 static inline const uint8_t *smap_key(const smap_t *m, uint32_t i, size_t *len) {
     *len = m->ent[i].klen; return m->arena + m->ent[i].koff;
@@ -56,6 +57,7 @@ typedef struct {
 } umap_t;
 
 int umap_init(umap_t *m, size_t n);
+static inline void umap_prefetch(const umap_t *m, uint64_t key) { __builtin_prefetch(&m->s[hm_mix(key) & m->mask]); }
 void umap_free(umap_t *m);
 int umap_put(umap_t *m, uint64_t key, uint64_t val);
 /* 1 and *val if present, else 0. */

@@ -340,6 +340,79 @@ static int merge_parts(const jv_t *m, const char **a, size_t *al, const char **b
     return -1;
 }
 
+/* Merges in batches: keys and hashes first (prefetching the hash slots), then the lookups,
+ * then the inserts, so the ~1 M random accesses into multi-MB tables overlap instead of
+ * stalling one after another (the load is memory-latency bound). */
+#define MBATCH 32
+typedef struct { size_t i, off, ka, kb; uint64_t ha, hb, hc; uint32_t rank; int32_t ia, ib, in; bool skip; } mq_t;
+
+static int merges_batch(tokenizer_t *t, mq_t *q, int nq, const uint8_t *buf, lerr_t *e) {
+    char p[64];
+    for (int j = 0; j < nq; j++) {
+        if (q[j].skip) continue;
+        const uint8_t *k = buf + q[j].off;
+        q[j].ia = smap_get_h(&t->vocab, k, q[j].ka, q[j].ha);
+        q[j].ib = smap_get_h(&t->vocab, k + q[j].ka, q[j].kb, q[j].hb);
+        q[j].in = smap_get_h(&t->vocab, k, q[j].ka + q[j].kb, q[j].hc);
+        if (q[j].ia < 0 || q[j].ib < 0 || q[j].in < 0) {
+            snprintf(p, sizeof p, "$.model.merges[%zu]", q[j].i);
+            return bad(e, p, "%s", "token not in the vocabulary");
+        }
+        umap_prefetch(&t->merges, ((uint64_t)(uint32_t)q[j].ia << 32) | (uint32_t)q[j].ib);
+    }
+    for (int j = 0; j < nq; j++)
+        if (!q[j].skip && umap_put(&t->merges, ((uint64_t)(uint32_t)q[j].ia << 32) | (uint32_t)q[j].ib,
+                                   ((uint64_t)q[j].rank << 32) | (uint32_t)q[j].in))
+            return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    return 0;
+}
+
+static int load_merges(tokenizer_t *t, const jv_t *merges, lerr_t *e) {
+    char p[64];
+    mq_t q[MBATCH];
+    int nq = 0;
+    size_t cap = 4096, used = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    uint32_t rank = 0;
+    const jv_t *mi = jv_first(merges);
+    for (size_t i = 0; i < jv_size(merges); i++, mi = jv_skip(mi)) {
+        const char *a, *b; size_t al, bl;
+        if (jv_is_str(mi) && !strncmp(jv_str(mi), "#version", 8)) continue;
+        if (merge_parts(mi, &a, &al, &b, &bl)) {
+            free(buf);
+            snprintf(p, sizeof p, "$.model.merges[%zu]", i);
+            return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]");
+        }
+        if (used + al + bl > cap) {
+            while (used + al + bl > cap) cap *= 2;
+            uint8_t *x = realloc(buf, cap);
+            if (!x) { free(buf); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+            buf = x;
+        }
+        mq_t *m = &q[nq++];
+        *m = (mq_t){.i = i, .off = used, .rank = rank++};
+        const uint8_t *pa = model_key(t, a, al, buf + used, &m->ka);
+        if (pa && pa != buf + used) memcpy(buf + used, pa, m->ka);
+        const uint8_t *pb = pa ? model_key(t, b, bl, buf + used + m->ka, &m->kb) : NULL;
+        if (pb && pb != buf + used + m->ka) memcpy(buf + used + m->ka, pb, m->kb);
+        m->skip = !pa || !pb;   /* outside the byte alphabet: can never apply */
+        if (!m->skip) {
+            const uint8_t *k = buf + used;
+            m->ha = hm_hash(k, m->ka); m->hb = hm_hash(k + m->ka, m->kb); m->hc = hm_hash(k, m->ka + m->kb);
+            smap_prefetch(&t->vocab, m->ha); smap_prefetch(&t->vocab, m->hb); smap_prefetch(&t->vocab, m->hc);
+            used += m->ka + m->kb;
+        }
+        if (nq == MBATCH) {
+            if (merges_batch(t, q, nq, buf, e)) { free(buf); return -1; }
+            nq = 0; used = 0;
+        }
+    }
+    int rc = nq ? merges_batch(t, q, nq, buf, e) : 0;
+    free(buf);
+    return rc;
+}
+
 static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *e) {
     char p[160];
     if (!jv_is_obj(m)) return bad(e, "$.model", "%s", "missing or not an object");
@@ -403,32 +476,7 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *
     }
     /* merges: (left, right) -> (rank, id of the concatenation) */
     if (umap_init(&t->merges, jv_size(merges))) { free(kb); goto oom; }
-    uint32_t rank = 0;
-    const jv_t *mi = jv_first(merges);
-    for (size_t i = 0; i < jv_size(merges); i++, mi = jv_skip(mi)) {
-        const char *a, *b; size_t al, bl;
-        if (jv_is_str(mi) && !strncmp(jv_str(mi), "#version", 8)) continue;
-        if (merge_parts(mi, &a, &al, &b, &bl)) {
-            free(kb);
-            snprintf(p, sizeof p, "$.model.merges[%zu]", i);
-            return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]");
-        }
-        if (al + bl > kcap) { kcap = (al + bl) * 2; uint8_t *x = realloc(kb, kcap * 2); if (!x) { free(kb); goto oom; } kb = x; }
-        size_t ka, kbl;
-        const uint8_t *pa = model_key(t, a, al, kb, &ka), *pb = model_key(t, b, bl, kb + kcap, &kbl);
-        if (!pa || !pb) { rank++; continue; }   /* outside the byte alphabet: can never apply */
-        int32_t ia = smap_get(&t->vocab, pa, ka), ib = smap_get(&t->vocab, pb, kbl);
-        if (pa != kb) { memcpy(kb, pa, ka); }
-        memcpy(kb + ka, pb, kbl);
-        int32_t in = smap_get(&t->vocab, kb, ka + kbl);
-        if (ia < 0 || ib < 0 || in < 0) {
-            free(kb);
-            snprintf(p, sizeof p, "$.model.merges[%zu]", i);
-            return bad(e, p, "%s", "token not in the vocabulary");
-        }
-        if (umap_put(&t->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib, ((uint64_t)rank << 32) | (uint32_t)in)) { free(kb); goto oom; }
-        rank++;
-    }
+    if (load_merges(t, merges, e)) { free(kb); return -1; }
     /* unk, byte fallback, byte alphabet ids (all looked up through the same key space) */
     const jv_t *unk = jv_get(m, "unk_token");
     size_t ul;
