@@ -26,6 +26,7 @@ static void alphabet_init(void) {
 }
 const uint16_t *byte_to_char(void) { alphabet_init(); return b2c_; }
 int char_to_byte(uint32_t cp) { alphabet_init(); return cp < 0x180 ? c2b_[cp] : -1; }
+const int16_t *char_to_byte_table(void) { alphabet_init(); return c2b_; }
 
 /* Bytes of one token under the ByteLevel decoder: mapped if every char is in the alphabet,
  * else the token's own UTF-8. */

@@ -68,9 +68,9 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
     }
 }
 
-int smap_put(smap_t *m, const void *key, size_t len, int32_t val) {
+int smap_put_h(smap_t *m, const void *key, size_t len, int32_t val, uint64_t hv) {
     if (len > UINT32_MAX || smap_room(m, len)) return -1;
-    uint64_t hv = hm_hash(key, len), i = hv & m->mask;
+    uint64_t i = hv & m->mask;
     for (;;) {
         smap_slot_t s = m->slots[i];
         if (!s.e) break;

@@ -37,8 +37,11 @@ typedef struct {
 /* Initialise an empty map sized for about `n` keys. 0 ok, -1 OOM. smap_free releases. */
 int smap_init(smap_t *m, size_t n);
 void smap_free(smap_t *m);
-/* Insert or replace. 0 ok, -1 OOM. */
-int smap_put(smap_t *m, const void *key, size_t len, int32_t val);
+/* Insert or replace. 0 ok, -1 OOM. smap_put_h takes the key's hm_hash. */
+int smap_put_h(smap_t *m, const void *key, size_t len, int32_t val, uint64_t hv);
+static inline int smap_put(smap_t *m, const void *key, size_t len, int32_t val) {
+    return smap_put_h(m, key, len, val, hm_hash(key, len));
+}
 /* Value, or -1 if absent. smap_get_h takes the key's hm_hash (callers that hash once). */
 int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv);
 static inline int32_t smap_get(const smap_t *m, const void *key, size_t len) {

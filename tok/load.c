@@ -304,10 +304,14 @@ static int set_id_str(tokenizer_t *t, int32_t id, const char *s, size_t n) {
 /* Byte-level: token string -> raw bytes; 0 if every char is in the alphabet. */
 static int to_bytes(const char *s, size_t n, uint8_t *out, size_t *olen) {
     const uint8_t *u = (const uint8_t *)s;
+    const int16_t *c2b = char_to_byte_table();   /* alphabet chars are all below U+0180 */
     size_t k = 0;
     for (size_t i = 0; i < n;) {
-        int l; uint32_t cp = utf8_dec(u + i, n - i, &l);
-        int b = char_to_byte(cp);
+        uint32_t cp; int l;
+        if (u[i] < 0x80) { cp = u[i]; l = 1; }
+        else if (u[i] >= 0xC2 && u[i] <= 0xC5 && i + 1 < n) { cp = ((uint32_t)(u[i] & 0x1F) << 6) | (u[i + 1] & 0x3F); l = 2; }
+        else return -1;
+        int b = c2b[cp];
         if (b < 0) return -1;
         out[k++] = (uint8_t)b; i += l;
     }
@@ -338,6 +342,41 @@ static int merge_parts(const jv_t *m, const char **a, size_t *al, const char **b
         return 0;
     }
     return -1;
+}
+
+/* Vocabulary inserts in batches of 32 (keys and hashes first, prefetching their slots). */
+static int load_vocab(tokenizer_t *t, const jv_t *vocab) {
+    struct { const jv_t *k; size_t off, kl; uint64_t h; bool ok; } q[32];
+    size_t cap = 8192;
+    uint8_t *buf = malloc(cap);
+    if (!buf) return -1;
+    const jv_t *k = jv_first(vocab);
+    size_t n = jv_size(vocab), i = 0;
+    while (i < n) {
+        int nq = 0; size_t used = 0;
+        for (; nq < 32 && i < n; i++, k = jv_skip(k + 1)) {
+            if (used + jv_len(k) > cap) {
+                if (nq) break;   /* flush this batch first */
+                while (jv_len(k) > cap) cap *= 2;
+                uint8_t *x = realloc(buf, cap);
+                if (!x) { free(buf); return -1; }
+                buf = x;
+            }
+            q[nq].k = k; q[nq].off = used;
+            const uint8_t *key = model_key(t, jv_str(k), jv_len(k), buf + used, &q[nq].kl);
+            q[nq].ok = key != NULL;
+            if (key && key != buf + used) memcpy(buf + used, key, q[nq].kl);
+            if (key) { q[nq].h = hm_hash(buf + used, q[nq].kl); smap_prefetch(&t->vocab, q[nq].h); used += q[nq].kl; }
+            nq++;
+        }
+        for (int j = 0; j < nq; j++) {
+            int32_t id = (int32_t)jv_int(q[j].k + 1);
+            if ((q[j].ok && smap_put_h(&t->vocab, buf + q[j].off, q[j].kl, id, q[j].h)) ||
+                set_id_str(t, id, jv_str(q[j].k), jv_len(q[j].k))) { free(buf); return -1; }
+        }
+    }
+    free(buf);
+    return 0;
 }
 
 /* Merges in batches: keys and hashes first (prefetching the hash slots), then the lookups,
@@ -466,14 +505,7 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *
     size_t kcap = 256;
     uint8_t *kb = malloc(kcap * 2);
     if (!t->id_str || !t->id_len || !t->id_flags || !kb || smap_init(&t->vocab, jv_size(vocab))) { free(kb); goto oom; }
-    k = jv_first(vocab);
-    for (size_t i = 0; i < jv_size(vocab); i++, k = jv_skip(k + 1)) {
-        int32_t id = (int32_t)jv_int(k + 1);
-        size_t kl;
-        if (jv_len(k) > kcap) { kcap = jv_len(k) * 2; uint8_t *x = realloc(kb, kcap * 2); if (!x) { free(kb); goto oom; } kb = x; }
-        const uint8_t *key = model_key(t, jv_str(k), jv_len(k), kb, &kl);
-        if ((key && smap_put(&t->vocab, key, kl, id)) || set_id_str(t, id, jv_str(k), jv_len(k))) { free(kb); goto oom; }
-    }
+    if (load_vocab(t, vocab)) { free(kb); goto oom; }
     /* merges: (left, right) -> (rank, id of the concatenation) */
     if (umap_init(&t->merges, jv_size(merges))) { free(kb); goto oom; }
     if (load_merges(t, merges, e)) { free(kb); return -1; }

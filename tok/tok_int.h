@@ -123,6 +123,7 @@ int split_compile_regex(pt_step_t *st, const char *pattern, lerr_t *e);
 /* bytelevel */
 const uint16_t *byte_to_char(void);   /* byte -> alphabet code point */
 int char_to_byte(uint32_t cp);   /* -1 if not in the alphabet */
+const int16_t *char_to_byte_table(void);   /* [0x180]: code point -> byte or -1 */
 /* decode.c */
 int decode_prepare(tokenizer_t *t, lerr_t *e);
 
