@@ -55,6 +55,19 @@ denoise $GEN < "$TMP/in.mp" > "$TMP/local.jsonl"
 denoise $GEN --policy-endpoint "tcp://127.0.0.1:$PORT" --timeout 10000 < "$TMP/in.mp" > "$TMP/py.jsonl"
 check "docs' Python policy gives the in-process low_confidence tokens" cmp "$TMP/local.jsonl" "$TMP/py.jsonl"
 
+# a policy answering a position that is not a candidate: exit 4, named
+PORT2=$($PYTHON -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+$PYTHON - "tcp://127.0.0.1:$PORT2" <<'PY' & PIDS+=($!)
+import sys, zmq, msgpack
+s = zmq.Context().socket(zmq.REP); s.bind(sys.argv[1])
+while True:
+    q = msgpack.unpackb(s.recv())
+    s.send(msgpack.packb({"kind": "remask_ready", "v": 1, "id": q["id"], "policy": "bad", "adaptive": False}
+                         if q["kind"] == "remask_hello" else {"kind": "remask_chosen", "v": 1, "id": q["id"], "chosen": [99999]}))
+PY
+check_exit 4 "policy answering a non-candidate: exit 4" denoise $GEN --policy-endpoint "tcp://127.0.0.1:$PORT2" --timeout 10000 < "$TMP/in.mp"
+check_stderr "policy answering a non-candidate: message" 'remask policy chose position 99999, which is not a candidate'
+
 # nothing listening: exit 4 within the timeout, naming the endpoint
 t0=$(date +%s%N)
 check_exit 4 "absent service: exit 4" denoise $GEN --policy-endpoint "tcp://127.0.0.1:9" --timeout 700 < "$TMP/in.mp"
