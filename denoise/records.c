@@ -17,9 +17,15 @@ int rec_canvas_parse(const rec_t *r, const model_t *m, int gen_length, rec_canva
         int64_t pl;
         if (rec_get_int(r, "prompt_len", &pl) != 0 || pl < 0 || pl > out->n)
             return lerr_set(e, EXIT_DATA, "canvas record needs \"prompt_len\" in [0, %d]", out->n);
+        /* Masks written inside the prompt are infilled too: the generation region starts at
+         * the first mask (tokens after it that are not masks stay fixed), so every mask of
+         * a canvas counts in the block quotas and is filled (the contract of "canvas"). */
+        int first = (int)pl;
+        for (int i = 0; i < (int)pl; i++)
+            if (out->tok[i] == m->cfg.mask_token_id) { first = i; break; }
         out->canvas = true;
-        out->prompt_len = (int)pl;
-        out->gen = out->n - (int)pl;
+        out->prompt_len = first;
+        out->gen = out->n - first;
     } else {
         out->prompt_len = out->n;
         out->gen = gen_length;

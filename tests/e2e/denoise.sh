@@ -56,4 +56,14 @@ if command -v tok >/dev/null && command -v detok >/dev/null && [ -f "$LLADA_ROOT
     out=$(printf 'The capital of France is\n' | tok | denoise --gen-length 8 --steps 8 2>/dev/null | detok)
     check "tok | denoise | detok with defaults (models/default)" test -n "$out"
 fi
+# A canvas with masks inside its prompt (infilling): every mask is filled, other tokens stay.
+mid=$(sed -nE 's/.*"mask_token_id": *([0-9]+).*/\1/p' "$M/mha_f32/config.json")
+printf '{"kind":"canvas","tokens":{"dtype":"i4","shape":[8],"data":[1,%s,2,3,%s,%s,%s,%s]},"prompt_len":4}\n' \
+    "$mid" "$mid" "$mid" "$mid" "$mid" > "$TMP/canvas.jsonl"
+out=$(denoise --model "$M/mha_f32" --json -q < "$TMP/canvas.jsonl" | head -n 1)
+toks=$(sed -E 's/.*"tokens":\{[^}]*"data":\[([^]]*)\].*/\1/' <<<"$out")
+check_eq "canvas: prompt is the text before the first mask" '"prompt":{"dtype":"i4","shape":[1],"data":[1]}' \
+    "$(grep -oE '"prompt":\{[^}]*\}' <<<"$out")"
+case ",$toks," in *",$mid,"*) fail "canvas: every mask filled" "$toks" ;; *) pass "canvas: every mask filled" ;; esac
+check_eq "canvas: fixed tokens between masks kept" "2,3" "$(cut -d, -f2,3 <<<"$toks")"
 finish
