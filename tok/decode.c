@@ -54,23 +54,27 @@ static int lossy_append(const uint8_t *s, size_t n, tok_str_t *o) {
     return rc;
 }
 
+/* Build the ByteLevel fast-path table (id -> bytes). Done on the first decode, so tools that
+ * only encode do not pay for it at load. */
 int decode_prepare(tokenizer_t *t, lerr_t *e) {
     alphabet_init();
-    if (!(t->n_dec == 1 && t->dec[0].kind == DEC_BYTELEVEL)) return 0;
+    if (t->dec_bytes || !(t->n_dec == 1 && t->dec[0].kind == DEC_BYTELEVEL)) return 0;
     tok_str_t all = {0};
     t->dec_off = malloc(t->n_ids * sizeof *t->dec_off);
     t->dec_len = malloc(t->n_ids * sizeof *t->dec_len);
-    if (!t->dec_off || !t->dec_len) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    if (!t->dec_off || !t->dec_len) goto oom;
     for (int32_t id = 0; id < t->n_ids; id++) {
         t->dec_off[id] = (uint32_t)all.n;
-        if (t->id_str[id] && bytelevel_token(t->id_str[id], t->id_len[id], &all)) {
-            tok_str_free(&all);
-            return lerr_set(e, EXIT_INTERNAL, "out of memory");
-        }
+        if (t->id_str[id] && bytelevel_token(t->id_str[id], t->id_len[id], &all)) goto oom;
         t->dec_len[id] = (uint32_t)(all.n - t->dec_off[id]);
     }
+    if (tok_str_append(&all, "", 0)) goto oom;   /* never NULL, even when empty */
     t->dec_bytes = (uint8_t *)all.p;
     return 0;
+oom:
+    tok_str_free(&all); free(t->dec_off); free(t->dec_len);
+    t->dec_off = t->dec_len = NULL;
+    return lerr_set(e, EXIT_INTERNAL, "out of memory");
 }
 
 /* ---- general chain over a list of token strings ---- */
@@ -162,8 +166,9 @@ static int step(const dec_step_t *d, const tlist_t *in, tlist_t *o) {
     return rc;
 }
 
-int tok_decode(const tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok_str_t *out, lerr_t *e) {
+int tok_decode(tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok_str_t *out, lerr_t *e) {
     bool skip = flags & TOK_SKIP_SPECIAL;
+    if (decode_prepare(t, e)) return -1;
     if (t->dec_bytes) {   /* fast path: ByteLevel decoder; one reservation, then memcpy */
         size_t start = out->n, total = 0;
         for (size_t i = 0; i < n; i++) {

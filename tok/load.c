@@ -638,8 +638,7 @@ static tokenizer_t *load_buffer(char *buf, size_t len, lerr_t *e) {
         load_model(t, jv_get(root, "model"), jv_get(root, "added_tokens"), e) ||
         load_added(t, jv_get(root, "added_tokens"), e) ||
         load_post(t, jv_get(root, "post_processor"), "$.post_processor", e) ||
-        load_dec(t, jv_get(root, "decoder"), "$.decoder", e) ||
-        decode_prepare(t, e))
+        load_dec(t, jv_get(root, "decoder"), "$.decoder", e))
         goto fail;
     jdoc_free(&doc);
     return t;

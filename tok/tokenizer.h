@@ -45,8 +45,8 @@ int tok_encode(tokenizer_t *t, const char *text, size_t len, unsigned flags, tok
 
 enum { TOK_SKIP_SPECIAL = 1 };
 /* Decode ids to UTF-8 text appended to *out (HF decode; unknown ids are dropped as HF does).
- * 0, or -1 with `e` set (OOM). */
-int tok_decode(const tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok_str_t *out, lerr_t *e);
+ * The first call builds the tokenizer's decode table. 0, or -1 with `e` set (OOM). */
+int tok_decode(tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok_str_t *out, lerr_t *e);
 
 /* Id of a token string (added tokens first, then the model vocabulary); -1 if none. */
 int32_t tok_token_id(const tokenizer_t *t, const char *s, size_t len);
