@@ -288,10 +288,10 @@ static int pack_json(msgpack_packer *pk, json_t *v, int depth, jctx_t *c)
             return rc;
         }
         if (msgpack_pack_map(pk, json_object_size(v))) return -1;
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x) {
-            if (msgpack_pack_str_with_body(pk, k, strlen(k)) || pack_json(pk, x, depth + 1, c)) return -1;
+        for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+            if (msgpack_pack_str_with_body(pk, json_object_iter_key(it), json_object_iter_key_len(it)) ||
+                pack_json(pk, json_object_iter_value(it), depth + 1, c))
+                return -1;
         }
         return 0;
     }
@@ -370,15 +370,19 @@ rec_t *rec_from_json(const char *line, size_t len, const rec_limits_t *lim, size
     if (!e) e = &local;
     e->code = 0;
     json_error_t je;
-    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) { lerr_set(e, EXIT_DATA, "line %zu: invalid JSON at byte %d: %s", lineno, je.position, je.text); return NULL; }
     rec_t *r = rec_new();
     if (!json_is_object(root)) { lerr_set(e, EXIT_DATA, "line %zu: a record must be a JSON object", lineno); goto fail; }
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v) {
+    for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *v = json_object_iter_value(it);
         jctx_t c = {e, lineno, key};
-        if (!*key || strlen(key) > 255) { lerr_set(e, EXIT_DATA, "line %zu: bad key", lineno); goto fail; }
+        /* string values may hold U+0000 (JSON_ALLOW_NUL); keys may not */
+        if (!*key || strlen(key) > 255 || strlen(key) != json_object_iter_key_len(it)) {
+            lerr_set(e, EXIT_DATA, "line %zu: bad key", lineno);
+            goto fail;
+        }
         int t = json_is_object(v) ? json_tensor(r, key, v, &c) : 0;
         if (t < 0) goto fail;
         if (t) continue;

@@ -110,6 +110,12 @@ static void doc_jsonl(tok_app_t *a, const char *line, size_t n, size_t lineno) {
     json_error_t je;
     json_t *j = json_loadb(line, n, JSON_ALLOW_NUL, &je);
     if (!json_is_object(j)) cli_dief(&a->cli, EXIT_DATA, "line %zu: not a JSON object%s%s", lineno, j ? "" : ": ", j ? "" : je.text);
+    json_t *kind = json_object_get(j, "kind");
+    if (json_is_string(kind) && !strcmp(json_string_value(kind), "end")) { /* a --json stream's end record */
+        json_decref(j);
+        rec_destroy(&r);
+        return;
+    }
     json_t *msgs = json_object_get(j, "messages"), *txt = json_object_get(j, a->field);
     if (a->chat && json_is_array(msgs)) {
         if (r && !a->keep) rec_del(r, "messages");

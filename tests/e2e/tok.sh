@@ -70,4 +70,9 @@ printf 'one' > "$TMP/a.txt"; printf 'two' > "$TMP/b.txt"
 check_eq "tok FILE FILE: one record per file" "$(printf 'one\ntwo')" "$(tok -m "$M" "$TMP/a.txt" "$TMP/b.txt" | detok -m "$M")"
 check_eq "tok -i FILE" "one" "$(tok -m "$M" -i "$TMP/a.txt" | detok -m "$M")"
 check_exit 3 "missing input file is an I/O error" tok -m "$M" "$TMP/none.txt"
+# a --json stream (which ends with an end record) feeds tok --jsonl directly
+a=$(printf '{"text":"In the beginning"}\n' | tok -m "$M" --jsonl --json | grep -v '"kind":"end"')
+b=$(printf '{"text":"In the beginning"}\n' | tok -m "$M" --jsonl --json | tok -m "$M" --jsonl --field kind --json 2>&1 | grep -c '"kind":"end"')
+check_eq "tok --jsonl skips end records" 1 "$b"
+check_eq "tok --jsonl text with U+0000 is accepted" 0 "$(printf '{"text":"a\\u0000b"}\n' | tok -m "$M" --jsonl --json >/dev/null 2>&1; echo $?)"
 finish
