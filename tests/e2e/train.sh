@@ -54,6 +54,9 @@ check "--init continues from a model folder" train "${common[@]}" --init "$TMP/f
 check "scratch run for comparison" train "${common[@]}" --steps 3 --log-every 1 --log "$TMP/scratch.csv" --out "$TMP/scratch"
 check "--init starts from the trained weights" awk -F, 'FNR == 2 { v[NR == FNR] = $3 } END { exit !(v[1] < v[0] - 0.3) }' \
     "$TMP/init.csv" "$TMP/scratch.csv"
+check "--config creates the model a config.json describes" train "${common[@]}" --steps 2 \
+    --config "$TMP/full/config.json" --out "$TMP/cfg"
+check "same config written back" cmp "$TMP/full/config.json" "$TMP/cfg/config.json"
 check "2 threads run" train "${common[@]}" --threads 2 --steps 5 --out "$TMP/t2"
 
 # 3. the checkpoint is a model folder denoise loads
