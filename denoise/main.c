@@ -20,6 +20,7 @@
 #include "denoise/records.h"
 #include "denoise/sampler.h"
 #include "denoise/device.h"
+#include "denoise/gencfg.h"
 #include "remask/remask.h"
 #include "denoise/client.h"
 
@@ -30,7 +31,8 @@ typedef struct {
     int mode;
     const char *model_dir, *policy, *history, *device;
     sampler_opts_t so;
-    bool steps_set, block_set, gen_set;
+    bool steps_set, block_set, gen_set, temp_set;
+    int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (denoise/client.h) */
 } opts_t;
@@ -55,6 +57,8 @@ static const char HELP[] =
     "      --block-length N      semi-autoregressive block (default: the generation length)\n"
     "      --remasking NAME      low_confidence (default) or random\n"
     "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
+    "                            (a model folder's generation_config.json may set defaults for\n"
+    "                            --temperature and --block-length; flags override them)\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
     "      --logits-eos-inf      never predict EOS (official flag)\n"
     "      --confidence-eos-eot-inf  rank EOS/EOT predictions last (official flag, with its\n"
@@ -110,7 +114,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
     case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
     case O_REMASK: o->policy = arg; break;
-    case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); break;
+    case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); o->temp_set = true; break;
     case O_CFG: o->so.cfg_scale = num_arg(o, "--cfg", arg); break;
     case O_EOSINF: o->so.logits_eos_inf = true; break;
     case O_CONFINF: o->so.conf_eos_eot_inf = true; break;
@@ -152,7 +156,7 @@ static int batch_opts(const opts_t *o, int gen, sampler_opts_t *so, lerr_t *e) {
     *so = o->so;
     so->gen_length = gen;
     if (!o->steps_set) so->steps = gen;
-    if (!o->block_set) so->block_length = gen;
+    if (!o->block_set) so->block_length = o->cfg_block > 0 && gen % o->cfg_block == 0 ? o->cfg_block : gen;
     if (sampler_check(so, e)) { e->code = EXIT_DATA; return -1; }
     return 0;
 }
@@ -261,6 +265,10 @@ int main(int argc, char **argv) {
         if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
     }
     model_t *m = open_model(&o);
+    gencfg_t gc;
+    if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
+    if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
+    if (!o.block_set) o.cfg_block = gc.block_length;
     if (o.bench) {
         if (denoise_bench(m, o.bench, 5, blas_corename(), &e)) cli_die(&o.cli, &e);
         model_destroy(&m);

@@ -66,4 +66,20 @@ check_eq "canvas: prompt is the text before the first mask" '"prompt":{"dtype":"
     "$(grep -oE '"prompt":\{[^}]*\}' <<<"$out")"
 case ",$toks," in *",$mid,"*) fail "canvas: every mask filled" "$toks" ;; *) pass "canvas: every mask filled" ;; esac
 check_eq "canvas: fixed tokens between masks kept" "2,3" "$(cut -d, -f2,3 <<<"$toks")"
+# generation_config.json in the model folder sets defaults for options not given.
+G=$TMP/gencfg; cp -r "$M/mha_f32" "$G"
+printf '{"kind":"tokens","tokens":{"dtype":"i4","shape":[3],"data":[1,2,3]}}\n' > "$TMP/p.jsonl"
+printf '{"block_length": 4, "temperature": 0.9, "eos_token_id": 7}\n' > "$G/generation_config.json"
+a=$(denoise --model "$G" --gen-length 16 --json -q < "$TMP/p.jsonl")
+b=$(denoise --model "$M/mha_f32" --gen-length 16 --block-length 4 --temperature 0.9 --json -q < "$TMP/p.jsonl")
+c=$(denoise --model "$G" --gen-length 16 --block-length 16 --temperature 0 --json -q < "$TMP/p.jsonl")
+d=$(denoise --model "$M/mha_f32" --gen-length 16 --json -q < "$TMP/p.jsonl")
+check_eq "generation_config.json defaults = the same flags" "$b" "$a"
+check_eq "flags override generation_config.json" "$d" "$c"
+printf '{"block_length": 12}\n' > "$G/generation_config.json"
+check_eq "config block length that does not divide gen length falls back to one block" "$d" \
+    "$(denoise --model "$G" --gen-length 16 --json -q < "$TMP/p.jsonl")"
+printf '{"temperature": "hot"}\n' > "$G/generation_config.json"
+check_exit 1 "malformed generation_config.json exits 1" denoise --model "$G" -q -i "$TMP/p.jsonl" --json
+check_stderr "malformed generation_config.json message" 'temperature" must be a number'
 finish
