@@ -26,6 +26,14 @@ long long cli_parse_int(const char *s, long long lo, long long hi, bool *ok)
     return v;
 }
 
+long long cli_int_arg(const cli_t *c, const char *name, const char *arg, long long lo, long long hi)
+{
+    bool ok;
+    long long v = cli_parse_int(arg, lo, hi, &ok);
+    if (!ok) cli_usage_error(c, "%s needs an integer in [%lld, %lld], got '%s'", name, lo, hi, arg);
+    return v;
+}
+
 double cli_parse_double(const char *s, bool *ok)
 {
     char *end;

@@ -89,6 +89,8 @@ void cli_close_stdout(const cli_t *c);
 /* Parse a size with optional K/M/G suffix or an integer; -1 on error. */
 long long cli_parse_size(const char *s);
 long long cli_parse_int(const char *s, long long lo, long long hi, bool *ok);
+/* The value of option `name` as an integer in [lo, hi]; a usage error (exit 2) otherwise. */
+long long cli_int_arg(const cli_t *c, const char *name, const char *arg, long long lo, long long hi);
 double cli_parse_double(const char *s, bool *ok);
 
 #endif

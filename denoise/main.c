@@ -94,10 +94,7 @@ static const struct option LONGOPTS[] = {
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
-    bool ok;
-    long long v = cli_parse_int(arg, lo, hi, &ok);
-    if (!ok) cli_usage_error(&o->cli, "%s needs an integer in [%lld, %lld], got '%s'", name, lo, hi, arg);
-    return v;
+    return cli_int_arg(&o->cli, name, arg, lo, hi);
 }
 
 static double num_arg(opts_t *o, const char *name, const char *arg) {

@@ -2,7 +2,7 @@
  * predictive distribution has the lowest entropy (Dream ranks by negative entropy;
  * rm_cand_t.entropy, nats, unmodified distribution). Fixed schedule; ties to the lower
  * position. */
-#include <stdlib.h>
+#include <stddef.h>
 #include "policies.h"
 #include "rank.h"
 
@@ -11,14 +11,7 @@ static double negent_key(const rm_cand_t *c) { return -(double)c->entropy; }
 static int entropy_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
                           int32_t *out, lerr_t *e) {
     (void)self;
-    if (n <= 0) return 0;
-    rm_ranked_t *r = rm_rank(cands, n, negent_key, e);
-    if (!r) return -1;
-    int k = st->n_commit < n ? st->n_commit : n;
-    if (k < 0) k = 0;
-    for (int i = 0; i < k; i++) out[i] = r[i].pos;
-    free(r);
-    return k;
+    return rm_select_topk(st, cands, n, negent_key, out, e);
 }
 
 static const rm_ops_t ENTROPY_OPS = {.adaptive = false, .select = entropy_select, .destroy = NULL};

@@ -66,10 +66,7 @@ static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
-    bool ok;
-    long long v = cli_parse_int(arg, lo, hi, &ok);
-    if (!ok) cli_usage_error(&o->cli, "%s needs an integer in [%lld, %lld], got '%s'", name, lo, hi, arg);
-    return v;
+    return cli_int_arg(&o->cli, name, arg, lo, hi);
 }
 
 static void parse(opts_t *o, int argc, char **argv) {

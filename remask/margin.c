@@ -1,7 +1,7 @@
 /* margin.c — Dream's `topk_margin` order (llada.md §4.5): commit the n_commit positions with
  * the largest gap between the top-1 and top-2 probabilities (rm_cand_t.margin, computed on
  * the unmodified distribution). Fixed schedule; ties to the lower position. */
-#include <stdlib.h>
+#include <stddef.h>
 #include "policies.h"
 #include "rank.h"
 
@@ -10,14 +10,7 @@ static double margin_key(const rm_cand_t *c) { return c->margin; }
 static int margin_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
                          int32_t *out, lerr_t *e) {
     (void)self;
-    if (n <= 0) return 0;
-    rm_ranked_t *r = rm_rank(cands, n, margin_key, e);
-    if (!r) return -1;
-    int k = st->n_commit < n ? st->n_commit : n;
-    if (k < 0) k = 0;
-    for (int i = 0; i < k; i++) out[i] = r[i].pos;
-    free(r);
-    return k;
+    return rm_select_topk(st, cands, n, margin_key, out, e);
 }
 
 static const rm_ops_t MARGIN_OPS = {.adaptive = false, .select = margin_select, .destroy = NULL};

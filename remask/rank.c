@@ -35,3 +35,15 @@ int rm_param(const char *name, const char *param, double def, double lo, double 
     *out = v;
     return 0;
 }
+
+int rm_select_topk(const rm_state_t *st, const rm_cand_t *cands, int n, double (*key)(const rm_cand_t *),
+                   int32_t *out, lerr_t *e) {
+    if (n <= 0) return 0;
+    rm_ranked_t *r = rm_rank(cands, n, key, e);
+    if (!r) return -1;
+    int k = st->n_commit < n ? st->n_commit : n;
+    if (k < 0) k = 0;
+    for (int i = 0; i < k; i++) out[i] = r[i].pos;
+    free(r);
+    return k;
+}

@@ -19,6 +19,12 @@ typedef struct {
  * frees), or NULL with `e` set (EXIT_INTERNAL) on OOM. n must be > 0. */
 rm_ranked_t *rm_rank(const rm_cand_t *cands, int n, double (*key)(const rm_cand_t *), lerr_t *e);
 
+/* The fixed-schedule selection shared by order policies: write the positions of the
+ * min(st->n_commit, n) highest-ranked candidates to out[] and return their count, or -1
+ * with `e` set. */
+int rm_select_topk(const rm_state_t *st, const rm_cand_t *cands, int n, double (*key)(const rm_cand_t *),
+                   int32_t *out, lerr_t *e);
+
 /* Parse the PARAM of "name:PARAM" as a finite number in [lo, hi]; `def` when `param` is
  * NULL. -1 with `e` (EXIT_USAGE) on a bad value. */
 int rm_param(const char *name, const char *param, double def, double lo, double hi, double *out,
