@@ -74,6 +74,8 @@ a=$(denoise --model "$G" --gen-length 16 --json -q < "$TMP/p.jsonl")
 b=$(denoise --model "$M/mha_f32" --gen-length 16 --block-length 4 --temperature 0.9 --json -q < "$TMP/p.jsonl")
 c=$(denoise --model "$G" --gen-length 16 --block-length 16 --temperature 0 --json -q < "$TMP/p.jsonl")
 d=$(denoise --model "$M/mha_f32" --gen-length 16 --json -q < "$TMP/p.jsonl")
+case "$a" in *'"reveal_step"'*) pass "generation_config.json run produced a result" ;; *) fail "generation_config.json run produced a result" ;; esac
+[ "$a" != "$d" ] && pass "generation_config.json changes the output" || fail "generation_config.json changes the output"
 check_eq "generation_config.json defaults = the same flags" "$b" "$a"
 check_eq "flags override generation_config.json" "$d" "$c"
 printf '{"block_length": 12}\n' > "$G/generation_config.json"
