@@ -39,13 +39,24 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -pthread -ma
            -MMD -MP -I. -Icommon -Ikernels $(DEPCFLAGS) -DLLADA_HAVE_OPENBLAS
 LDFLAGS += $(filter -fsanitize=%,$(OPT)) -pthread -Wl,--as-needed
 
-# CUDA backend: built whenever nvcc exists (CUDA=0 disables).
+# CUDA backend: built whenever nvcc exists (CUDA=0 disables). nvcc may be a wrapper script
+# elsewhere on PATH (e.g. /usr/local/bin/nvcc exec'ing the real one), so the toolkit root comes
+# from nvcc itself (its --dryrun prints TOP=<root>/bin/..), unless CUDA_HOME is given. A toolkit
+# without its headers or runtime library gives a CPU-only build and a warning, never a failed link.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 ifneq ($(CUDA),0)
 ifneq ($(NVCC),)
-  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
-  CU_SRCS   := $(wildcard kernels/cuda/*.cu denoise/cuda/*.cu)
+  ifeq ($(origin CUDA_HOME),undefined)
+  CUDA_HOME := $(realpath $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^.*[ ]TOP=//p' | head -n 1))
+  endif
+  ifeq ($(wildcard $(CUDA_HOME)/include/cuda_runtime.h),)
+    $(warning nvcc at $(NVCC) but no CUDA headers under '$(CUDA_HOME)': CPU-only build)
+  else ifeq ($(wildcard $(CUDA_HOME)/lib64/libcudart.so),)
+    $(warning nvcc at $(NVCC) but no libcudart.so under '$(CUDA_HOME)/lib64': CPU-only build)
+  else
+    CU_SRCS := $(wildcard kernels/cuda/*.cu denoise/cuda/*.cu)
+  endif
   ifneq ($(CU_SRCS),)
     CFLAGS   += -DLLADA_CUDA -I$(CUDA_HOME)/include
     DEPLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
