@@ -131,6 +131,7 @@ int cli_common_option(cli_t *c, int opt, const char *arg, const char *help)
         return 1;
     case CLI_OPT_PROGRESS: c->progress = 1; return 1;
     case CLI_OPT_NOPROGRESS: c->progress = 0; return 1;
+    case CLI_OPT_SHUFFLE: c->sopts.shuffle = true; return 1;
     case 'h':
         fputs(help, stdout);
         cli_close_stdout(c);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "record.h"
 #include "mpscan.h"
+#include "shuffle.h"
 
 const rec_limits_t REC_LIMITS_DEFAULT = { (size_t)1 << 30, (size_t)1 << 20, 32 };
 /* For re-validating values that already passed the caller's limits. */
@@ -333,7 +334,8 @@ static int shape_numel(int ndim, const int64_t *shape, size_t *numel)
     return 0;
 }
 
-tensor_t *rec_set_tensor(rec_t *r, const char *key, dtype_t dt, int ndim, const int64_t *shape)
+/* A new tensor field; its bytes are zeroed when `zero`, else left for the caller to fill. */
+static tensor_t *set_tensor(rec_t *r, const char *key, dtype_t dt, int ndim, const int64_t *shape, bool zero)
 {
     size_t numel;
     if ((unsigned)dt >= DT__COUNT || shape_numel(ndim, shape, &numel)) return NULL;
@@ -341,7 +343,7 @@ tensor_t *rec_set_tensor(rec_t *r, const char *key, dtype_t dt, int ndim, const 
     size_t nbytes = numel * dtype_size(dt);
     void *data = alloc_aligned(nbytes);
     if (nbytes && !data) return NULL;
-    if (nbytes) memset(data, 0, nbytes);
+    if (nbytes && zero) memset(data, 0, nbytes);
     field_t *f = slot(r, key);
     if (!f) { free(data); return NULL; }
     f->is_tensor = true;
@@ -355,9 +357,14 @@ tensor_t *rec_set_tensor(rec_t *r, const char *key, dtype_t dt, int ndim, const 
     return &f->t;
 }
 
+tensor_t *rec_set_tensor(rec_t *r, const char *key, dtype_t dt, int ndim, const int64_t *shape)
+{
+    return set_tensor(r, key, dt, ndim, shape, true);
+}
+
 tensor_t *rec_set_tensor_copy(rec_t *r, const char *key, dtype_t dt, int ndim, const int64_t *shape, const void *data)
 {
-    tensor_t *t = rec_set_tensor(r, key, dt, ndim, shape);
+    tensor_t *t = set_tensor(r, key, dt, ndim, shape, false);
     if (t && t->nbytes) memcpy(t->data, data, t->nbytes);
     return t;
 }
@@ -407,20 +414,31 @@ static int pack_key(msgpack_packer *pk, const char *k)
     return msgpack_pack_str_with_body(pk, k, strlen(k));
 }
 
-static int encode_tensor(msgpack_packer *pk, buf_t *out, const tensor_t *t)
+/* Tensors of at least this many multi-byte elements are shuffled under REC_ENC_SHUFFLE;
+ * smaller ones gain nothing from it. */
+#define SHUFFLE_MIN_ELEMENTS 16
+
+static int encode_tensor(msgpack_packer *pk, buf_t *out, const tensor_t *t, unsigned flags)
 {
     if (t->nbytes > UINT32_MAX) return -1; /* msgpack bin32 limit; packing would truncate */
     const char *dn = dtype_name(t->dtype);
-    if (msgpack_pack_map(pk, 3) || pack_key(pk, "dtype") || msgpack_pack_str_with_body(pk, dn, strlen(dn)) ||
+    size_t es = dtype_size(t->dtype);
+    bool shuffle = (flags & REC_ENC_SHUFFLE) && es > 1 && t->numel >= SHUFFLE_MIN_ELEMENTS;
+    if (msgpack_pack_map(pk, shuffle ? 4 : 3) || pack_key(pk, "dtype") || msgpack_pack_str_with_body(pk, dn, strlen(dn)) ||
         pack_key(pk, "shape") || msgpack_pack_array(pk, (size_t)t->ndim))
         return -1;
     for (int i = 0; i < t->ndim; i++)
         if (msgpack_pack_int64(pk, t->shape[i])) return -1;
+    if (shuffle && (pack_key(pk, "filter") || msgpack_pack_str_with_body(pk, "shuffle", 7))) return -1;
     if (pack_key(pk, "data") || msgpack_pack_bin(pk, t->nbytes)) return -1;
-    return buf_append(out, t->data, t->nbytes);
+    if (!shuffle) return buf_append(out, t->data, t->nbytes);
+    if (buf_reserve(out, t->nbytes)) return -1;
+    shuffle_bytes(out->data + out->len, t->data, t->numel, es);
+    out->len += t->nbytes;
+    return 0;
 }
 
-int rec_encode(const rec_t *r, buf_t *out)
+int rec_encode_ex(const rec_t *r, buf_t *out, unsigned flags)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, buf_write_cb);
@@ -428,10 +446,12 @@ int rec_encode(const rec_t *r, buf_t *out)
     for (size_t i = 0; i < r->n; i++) {
         const field_t *f = &r->f[i];
         if (pack_key(&pk, f->key)) return -1;
-        if (f->is_tensor ? encode_tensor(&pk, out, &f->t) : buf_append(out, f->raw, f->raw_len)) return -1;
+        if (f->is_tensor ? encode_tensor(&pk, out, &f->t, flags) : buf_append(out, f->raw, f->raw_len)) return -1;
     }
     return 0;
 }
+
+int rec_encode(const rec_t *r, buf_t *out) { return rec_encode_ex(r, out, 0); }
 
 /* ---------------------------------------------------------------- decode */
 
@@ -483,19 +503,21 @@ static bool utf8_valid(const uint8_t *s, size_t n)
 
 static int key_is(const char *k, size_t n, const char *want) { return strlen(want) == n && memcmp(k, want, n) == 0; }
 
-/* Try to read the value at d->pos as a tensor map. 1 = tensor stored, 0 = not a tensor map
- * (d->pos unchanged), -1 = a tensor map with bad contents (error set). */
+/* Try to read the value at d->pos as a tensor map ({"dtype","shape","data"} and optionally
+ * "filter": "shuffle"). 1 = tensor stored, 0 = not a tensor map (d->pos unchanged), -1 = a
+ * tensor map with bad contents (error set). */
 static int try_tensor(dec_t *d, rec_t *r, const char *key)
 {
     size_t start = d->pos;
     mp_hdr_t h;
-    if (mp_header(d->p + d->pos, d->len - d->pos, &h) != 1 || h.type != MP_MAP || h.count != 3) return 0;
+    if (mp_header(d->p + d->pos, d->len - d->pos, &h) != 1 || h.type != MP_MAP || (h.count != 3 && h.count != 4))
+        return 0;
     d->pos += h.hlen;
-    const char *dts = NULL, *data = NULL;
-    size_t dtn = 0, datan = 0;
+    const char *dts = NULL, *data = NULL, *filter = NULL;
+    size_t dtn = 0, datan = 0, filtern = 0;
     int ndim = -1;
     int64_t shape[REC_MAX_DIM];
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)h.count; i++) {
         const char *k;
         size_t kn;
         if (read_str(d, &k, &kn)) goto not_tensor;
@@ -503,6 +525,9 @@ static int try_tensor(dec_t *d, rec_t *r, const char *key)
         if (mp_header(d->p + d->pos, d->len - d->pos, &v) != 1) goto not_tensor;
         if (key_is(k, kn, "dtype") && v.type == MP_STR) {
             dts = (const char *)d->p + d->pos + v.hlen; dtn = v.size;
+            d->pos += v.hlen + v.size;
+        } else if (key_is(k, kn, "filter") && v.type == MP_STR && h.count == 4) {
+            filter = (const char *)d->p + d->pos + v.hlen; filtern = v.size;
             d->pos += v.hlen + v.size;
         } else if (key_is(k, kn, "data") && v.type == MP_BIN) {
             data = (const char *)d->p + d->pos + v.hlen; datan = v.size;
@@ -523,7 +548,10 @@ static int try_tensor(dec_t *d, rec_t *r, const char *key)
             }
         } else goto not_tensor;
     }
-    if (!dts || !data || ndim < 0) goto not_tensor;
+    if (!dts || !data || ndim < 0 || (h.count == 4 && !filter)) goto not_tensor;
+    if (filter && !key_is(filter, filtern, "shuffle"))
+        return lerr_set(d->e, EXIT_DATA, "field '%s': unknown filter '%.*s' at byte %zu", key,
+                        (int)(filtern > 16 ? 16 : filtern), filter, d->base + start);
     dtype_t dt;
     if (dtype_parse(dts, dtn, &dt))
         return lerr_set(d->e, EXIT_DATA, "field '%s': unknown dtype '%.*s' at byte %zu", key, (int)(dtn > 16 ? 16 : dtn), dts, d->base + start);
@@ -531,9 +559,10 @@ static int try_tensor(dec_t *d, rec_t *r, const char *key)
     if (shape_numel(ndim, shape, &numel) || numel > SIZE_MAX / dtype_size(dt) || numel * dtype_size(dt) != datan)
         return lerr_set(d->e, EXIT_DATA, "field '%s': %zu data bytes do not match shape and dtype %s at byte %zu",
                         key, datan, dtype_name(dt), d->base + start);
-    tensor_t *t = rec_set_tensor(r, key, dt, ndim, shape);
+    tensor_t *t = set_tensor(r, key, dt, ndim, shape, false);
     if (!t) return lerr_set(d->e, EXIT_INTERNAL, "out of memory for field '%s' (%zu bytes)", key, datan);
-    if (datan) memcpy(t->data, data, datan);
+    if (datan && filter) unshuffle_bytes(t->data, (const uint8_t *)data, numel, dtype_size(dt));
+    else if (datan) memcpy(t->data, data, datan);
     return 1;
 not_tensor:
     d->pos = start;

@@ -2,7 +2,8 @@
  *
  * A record is an ordered list of fields (str key -> value). Values are either
  *   - a typed array ("tensor"): encoded as the map {"dtype": str, "shape": [ints], "data": bin}
- *     with little-endian element bytes in `data`, decoded into a tensor_t the record owns; or
+ *     with little-endian element bytes in `data` (or, with "filter": "shuffle", those bytes
+ *     byte-shuffled; shuffle.h), decoded into a tensor_t the record owns; or
  *   - any other msgpack value, kept as its raw encoded bytes, so fields a tool does not know
  *     pass through it byte for byte.
  * Scalars are read and written through typed getters/setters. Field order is preserved;
@@ -107,6 +108,10 @@ int buf_reserve(buf_t *b, size_t extra);   /* 0 ok, -1 OOM */
 int buf_append(buf_t *b, const void *p, size_t n);
 void buf_free(buf_t *b);
 int rec_encode(const rec_t *r, buf_t *out);
+/* Same, with flags. REC_ENC_SHUFFLE: typed arrays of >= 16 multi-byte elements are written
+ * byte-shuffled with "filter": "shuffle" (shuffle.h; docs/protocol.md). */
+#define REC_ENC_SHUFFLE 1u
+int rec_encode_ex(const rec_t *r, buf_t *out, unsigned flags);
 
 /* Scan one msgpack value at buf[0..len): returns its byte length (>0), 0 if more bytes are
  * needed, or -1 on malformed input / limits exceeded with `e` set ("... at byte N", offset

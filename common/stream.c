@@ -21,6 +21,7 @@
 
 #define CHUNK (1u << 20)           /* read size, and buffered output before a write() */
 #define LZ4_MAGIC 0x184D2204u
+#define LZ4_STAGE ((size_t)4 << 20)   /* records staged per LZ4F_compressUpdate: one block */
 
 void stream_opts_default(stream_opts_t *o, const char *tool)
 {
@@ -397,7 +398,7 @@ struct wstream {
     bool own_fd, json;
     char *tmp_path;      /* files: written here, renamed to spec on close */
     buf_t out;           /* pending bytes for fd (compressed for LZ4) */
-    buf_t enc;           /* one encoded record (LZ4, ZMQ) */
+    buf_t enc;           /* LZ4: encoded records not yet compressed (up to one 4 MB block) */
     LZ4F_cctx *cctx;
     LZ4F_preferences_t prefs;
     void *sock;
@@ -516,26 +517,36 @@ static int send_record(wstream_t *s, buf_t *b, lerr_t *e)
     return 0;
 }
 
-static int write_encoded(wstream_t *s, const rec_t *r, lerr_t *e)
+/* LZ4: compress the staged records in `enc` into `out`, writing `out` out when it is full. */
+static int lz4_push(wstream_t *s, lerr_t *e)
 {
-    if (s->kind == W_ZMQ) {
-        buf_t b = {0};
-        if (rec_encode(r, &b)) { buf_free(&b); return lerr_set(e, EXIT_INTERNAL, "cannot encode record (out of memory or a payload over 4 GiB)"); }
-        return send_record(s, &b, e);
-    }
-    if (s->kind == W_FD) {
-        int rc = s->json ? rec_to_json(r, &s->out) : rec_encode(r, &s->out);
-        if (rc) return lerr_set(e, EXIT_INTERNAL, "cannot encode record (out of memory or a payload over 4 GiB)");
-        return s->out.len >= CHUNK ? flush_out(s, e) : 0;
-    }
-    s->enc.len = 0;
-    if (rec_encode(r, &s->enc)) return lerr_set(e, EXIT_INTERNAL, "cannot encode record");
+    if (!s->enc.len) return 0;
     size_t bound = LZ4F_compressBound(s->enc.len, &s->prefs);
     if (buf_reserve(&s->out, bound)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     size_t n = LZ4F_compressUpdate(s->cctx, s->out.data + s->out.len, s->out.cap - s->out.len, s->enc.data, s->enc.len, NULL);
     if (LZ4F_isError(n)) return lerr_set(e, EXIT_INTERNAL, "LZ4F_compressUpdate: %s", LZ4F_getErrorName(n));
     s->out.len += n;
+    s->enc.len = 0;
     return s->out.len >= CHUNK ? flush_out(s, e) : 0;
+}
+
+static int write_encoded(wstream_t *s, const rec_t *r, lerr_t *e)
+{
+    unsigned flags = s->o.shuffle ? REC_ENC_SHUFFLE : 0;
+    if (s->kind == W_ZMQ) {
+        buf_t b = {0};
+        if (rec_encode_ex(r, &b, flags)) { buf_free(&b); return lerr_set(e, EXIT_INTERNAL, "cannot encode record (out of memory or a payload over 4 GiB)"); }
+        return send_record(s, &b, e);
+    }
+    if (s->kind == W_FD) {
+        int rc = s->json ? rec_to_json(r, &s->out) : rec_encode_ex(r, &s->out, flags);
+        if (rc) return lerr_set(e, EXIT_INTERNAL, "cannot encode record (out of memory or a payload over 4 GiB)");
+        return s->out.len >= CHUNK ? flush_out(s, e) : 0;
+    }
+    /* LZ4: records gather in `enc` and are compressed a block at a time, so LZ4F compresses
+     * straight from our buffer instead of first copying each record into its own. */
+    if (rec_encode_ex(r, &s->enc, flags)) return lerr_set(e, EXIT_INTERNAL, "cannot encode record");
+    return s->enc.len >= LZ4_STAGE ? lz4_push(s, e) : 0;
 }
 
 int wstream_write(wstream_t *s, const rec_t *r, lerr_t *e)
@@ -548,6 +559,7 @@ int wstream_write(wstream_t *s, const rec_t *r, lerr_t *e)
 int wstream_flush(wstream_t *s, lerr_t *e)
 {
     if (s->kind == W_LZ4) {
+        if (lz4_push(s, e)) return -1;
         if (buf_reserve(&s->out, LZ4F_compressBound(0, &s->prefs))) return lerr_set(e, EXIT_INTERNAL, "out of memory");
         size_t n = LZ4F_flush(s->cctx, s->out.data + s->out.len, s->out.cap - s->out.len, NULL);
         if (LZ4F_isError(n)) return lerr_set(e, EXIT_INTERNAL, "LZ4F_flush: %s", LZ4F_getErrorName(n));
@@ -569,6 +581,7 @@ static int write_end(wstream_t *s, lerr_t *e)
 
 static int finish_lz4(wstream_t *s, lerr_t *e)
 {
+    if (lz4_push(s, e)) return -1;
     if (buf_reserve(&s->out, LZ4F_compressBound(0, &s->prefs) + 8)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     size_t n = LZ4F_compressEnd(s->cctx, s->out.data + s->out.len, s->out.cap - s->out.len, NULL);
     if (LZ4F_isError(n)) return lerr_set(e, EXIT_INTERNAL, "LZ4F_compressEnd: %s", LZ4F_getErrorName(n));

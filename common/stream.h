@@ -32,6 +32,7 @@ typedef struct {
     bool flush_each;      /* writer: flush after every record (default: stdin is a terminal) */
     int lz4_level;        /* writer: LZ4 frame compression level, 0 fast (default), <0 faster, 3..12 HC */
     int sndhwm;           /* writer socket high-water mark in records (default 1000) */
+    bool shuffle;         /* writer: byte-shuffle typed arrays (REC_ENC_SHUFFLE; msgpack only) */
 } stream_opts_t;
 
 void stream_opts_default(stream_opts_t *o, const char *tool);
