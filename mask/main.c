@@ -332,19 +332,6 @@ static void each_record(run_t *r, rstream_t *in, rec_fn fn) {
     if (rc < 0 || e.code) cli_die(&r->o->cli, &e);
 }
 
-/* --bitmap: replace "xt" by "mask", bit i (byte i/8, bit i%8) set where xt[i] is the mask. */
-static int to_bitmap(run_t *r, lerr_t *e) {
-    const tensor_t *xt = rec_tensor(r->out, "xt");
-    size_t n = xt->numel, nb = (n + 7) / 8;
-    const int32_t *v = xt->data, mid = r->o->nc.mask_id;
-    uint8_t *b = (uint8_t *)r->scratch;   /* scratch holds >= n uint32 */
-    memset(b, 0, nb);
-    for (size_t i = 0; i < n; i++) b[i >> 3] |= (uint8_t)((v[i] == mid) << (i & 7));
-    if (!rec_set_u8(r->out, "mask", b, nb)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    rec_del(r->out, "xt");
-    return 0;
-}
-
 /* ------------------------------------------------------------------ pretrain */
 
 /* One packed sequence: unit = its index in the packed stream (the same in every shard). */
@@ -353,12 +340,13 @@ static int pt_emit(void *ctx, const int32_t *seq, size_t n, lerr_t *e) {
     uint64_t unit = r->units++;
     if (!mine(r->o, unit)) return 0;
     need(r, n);
-    masked_t m = {.x0 = seq, .xt = r->xt, .group = (int64_t)unit, .mc = 0, .n_mc = -1};
+    masked_t m = {.x0 = seq, .xt = r->xt, .group = (int64_t)unit, .mc = 0, .n_mc = -1,
+                  .bitmap = r->o->bitmap, .mask_id = r->o->nc.mask_id};
     bool cropped;
     m.n = noise_pretrain(&r->o->nc, unit, seq, n, r->xt, &m.t, &m.p, &cropped, &m.n_masked);
     m.answer_len = m.n;
     m.cropped = cropped;
-    if (masked_to_rec(r->out, &m, NULL, e) || (r->o->bitmap && to_bitmap(r, e))) return -1;
+    if (masked_to_rec(r->out, &m, NULL, e)) return -1;
     return put(r, r->out, e);
 }
 
@@ -403,9 +391,9 @@ static int sft_one(run_t *r, const rec_t *in, uint64_t index, size_t target, ler
     for (size_t i = pr.np + pr.na; i < target; i++) r->x0[i] = (int32_t)o->eos_id;
     masked_t m = {.x0 = r->x0, .xt = r->xt, .n = target, .prompt_len = pr.np,
                   .answer_len = target - pr.np, .group = (int64_t)index, .mc = 0, .n_mc = -1,
-                  .cropped = -1};
+                  .cropped = -1, .bitmap = o->bitmap, .mask_id = o->nc.mask_id};
     m.n_masked = noise_sft(&o->nc, index, r->x0, target, pr.np, r->xt, &m.t, &m.p);
-    if (masked_to_rec(r->out, &m, in, e) || (o->bitmap && to_bitmap(r, e))) return -1;
+    if (masked_to_rec(r->out, &m, in, e)) return -1;
     return put(r, r->out, e);
 }
 

@@ -1,6 +1,9 @@
 /* records.c — reading pairs from records and building the masked record (records.h). */
 #include <string.h>
 #include "records.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /* Optional 1-D i4 tensor: NULL if absent; -1 if present with another type. */
 static int opt_i32(const rec_t *r, const char *key, const tensor_t **t, lerr_t *e) {
@@ -72,7 +75,7 @@ int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e) {
 int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e) {
     rec_clear(out);
     int bad = rec_set_str(out, "kind", "masked") || rec_set_int(out, "v", PROTOCOL_VERSION) ||
-              !rec_set_i32(out, "x0", m->x0, m->n) || !rec_set_i32(out, "xt", m->xt, m->n) ||
+              !rec_set_i32(out, "x0", m->x0, m->n) || (!m->bitmap && !rec_set_i32(out, "xt", m->xt, m->n)) ||
               rec_set_f64(out, "t", m->t) || rec_set_f64(out, "p", m->p) ||
               rec_set_int(out, "prompt_len", (int64_t)m->prompt_len) ||
               rec_set_int(out, "answer_len", (int64_t)m->answer_len) ||
@@ -82,5 +85,44 @@ int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e) {
     if (!bad && m->n_mc >= 0) bad = rec_set_int(out, "n_mc", m->n_mc);
     if (!bad && m->cropped >= 0) bad = rec_set_bool(out, "cropped", m->cropped != 0);
     if (bad) return lerr_set(e, EXIT_INTERNAL, "out of memory building a masked record");
-    return rec_copy_user_fields(out, src, e);
+    if (rec_copy_user_fields(out, src, e)) return -1;
+    if (!m->bitmap) return 0;
+    int64_t nb = (int64_t)((m->n + 7) / 8);
+    tensor_t *b = rec_set_tensor(out, "mask", DT_U8, 1, &nb);
+    if (!b) return lerr_set(e, EXIT_INTERNAL, "out of memory building a masked record");
+    mask_bitmap(m->xt, m->n, m->mask_id, b->data);
+    return 0;
+}
+
+#if defined(__x86_64__)
+/* 16 tokens per compare; the 16-bit compare mask is two bitmap bytes, low token first. */
+__attribute__((target("avx512f")))
+static size_t mask_bitmap_avx512(const int32_t *xt, size_t n, int32_t mask_id, uint8_t *bits) {
+    const __m512i mid = _mm512_set1_epi32(mask_id);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint16_t m = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512((const void *)(xt + i)), mid);
+        bits[i >> 3] = (uint8_t)m;
+        bits[(i >> 3) + 1] = (uint8_t)(m >> 8);
+    }
+    return i;
+}
+#endif
+
+void mask_bitmap(const int32_t *xt, size_t n, int32_t mask_id, uint8_t *bits) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) i = mask_bitmap_avx512(xt, n, mask_id, bits);
+#endif
+    for (; i + 8 <= n; i += 8) {
+        const int32_t *v = xt + i;
+        bits[i >> 3] = (uint8_t)((v[0] == mask_id) | (v[1] == mask_id) << 1 | (v[2] == mask_id) << 2 |
+                                 (v[3] == mask_id) << 3 | (v[4] == mask_id) << 4 | (v[5] == mask_id) << 5 |
+                                 (v[6] == mask_id) << 6 | (v[7] == mask_id) << 7);
+    }
+    if (i < n) {
+        uint8_t last = 0;
+        for (size_t k = 0; i + k < n; k++) last |= (uint8_t)((xt[i + k] == mask_id) << k);
+        bits[i >> 3] = last;
+    }
 }

@@ -11,6 +11,7 @@
 #define LLADA_MASK_RECORDS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "record.h"
 
@@ -33,14 +34,20 @@ int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e);
 int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e);
 
 /* Fill `out` (cleared first) as a "masked" record (fields in docs/protocol.md). `src` (may be
- * NULL) contributes its user fields. Negative mc / n_mc omit those fields. */
+ * NULL) contributes its user fields. Negative mc / n_mc omit those fields. With `bitmap`,
+ * "xt" is replaced by "mask" (u1, bit i = byte i/8, bit i%8, set where xt[i] == mask_id),
+ * written after the user fields. */
 typedef struct {
     const int32_t *x0, *xt;
     size_t n, prompt_len, answer_len, n_masked;
     double t, p;
     int64_t group, mc, n_mc;
     int cropped;   /* -1: omit */
+    bool bitmap;   /* --bitmap: "mask" instead of "xt" */
+    int32_t mask_id;
 } masked_t;
 int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e);
+/* bits[i/8] bit i%8 = (xt[i] == mask_id), for i < n; bits holds (n + 7) / 8 bytes. */
+void mask_bitmap(const int32_t *xt, size_t n, int32_t mask_id, uint8_t *bits);
 
 #endif
