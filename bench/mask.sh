@@ -3,7 +3,8 @@
 # shard on one core, beside plain memcpy and lz4 alone (LZ4F frame, the shard settings: 4 MB
 # linked blocks, content checksum, level 0) on the same token bytes, measured in the same run.
 # Data: 16M Zipf-distributed token ids (126464-word vocabulary) in documents of 200..4000
-# tokens. Each timing is the best of 3 runs, pinned to one CPU.
+# tokens. Each timing is the best of 3 runs, pinned to one CPU; --shuffle rows write the ids as
+# byte planes (docs/protocol.md, "filter").
 set -u
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 pin=""; command -v taskset >/dev/null && pin="taskset -c 0"
@@ -52,26 +53,42 @@ C
 cc -O2 -o "$tmp/ref" "$tmp/ref.c" -llz4 || exit 1
 bytes=$(stat -c %s "$tmp/tokens.bin")
 read -r tmem tlz4 lz4out _ < <($pin "$tmp/ref" "$tmp/tokens.bin")
-best() {  # best of 3 wall-clock seconds of a command
-    local b=999 s e d
+best() {  # OUT CMD...: best of 3 runs of CMD: "wall cpu" seconds (cpu = user + sys of the
+    # process); OUT is removed before each run, as data prep writes new shards (replacing an
+    # old file would add the kernel's freeing of it to the rename)
+    local out=$1 bw=999 bc=999 w u k c
+    shift
     for _ in 1 2 3; do
-        s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo fail; return; }; e=$(date +%s.%N)
-        d=$(echo "$e - $s" | bc -l); b=$(echo "if ($d < $b) $d else $b" | bc -l)
+        [ "$out" = /dev/null ] || rm -f "$out"
+        read -r w u k < <({ TIMEFORMAT='%R %U %S'; time "$@" >/dev/null 2>&1 || echo fail >&2; } 2>&1)
+        [ "$w" = fail ] && { echo "fail fail"; return; }
+        c=$(echo "$u + $k" | bc -l)
+        bw=$(echo "if ($w < $bw) $w else $bw" | bc -l); bc=$(echo "if ($c < $bc) $c else $bc" | bc -l)
     done
-    echo "$b"
+    echo "$bw $bc"
 }
 IDS="--mask-id 126336 --eos-id 126081"
-tnull=$(best $pin mask --pretrain $IDS -i "$tmp/in.mp" -o /dev/null)
-tlz=$(best $pin mask --pretrain $IDS -i "$tmp/in.mp" -o "$tmp/o.mp.lz4"); szx=$(stat -c %s "$tmp/o.mp.lz4")
-tbm=$(best $pin mask --pretrain --bitmap $IDS -i "$tmp/in.mp" -o "$tmp/b.mp.lz4"); szb=$(stat -c %s "$tmp/b.mp.lz4")
-tsft=$(best $pin mask --sft --pad-batch 16 $IDS -i "$tmp/in.mp" -o "$tmp/s.mp.lz4")
+read -r tnull cnull < <(best "/dev/null" $pin mask --pretrain $IDS -i "$tmp/in.mp" -o "/dev/null")
+read -r tlz clz < <(best "$tmp/o.mp.lz4" $pin mask --pretrain $IDS -i "$tmp/in.mp" -o "$tmp/o.mp.lz4"); szx=$(stat -c %s "$tmp/o.mp.lz4")
+read -r tbm cbm < <(best "$tmp/b.mp.lz4" $pin mask --pretrain --bitmap $IDS -i "$tmp/in.mp" -o "$tmp/b.mp.lz4"); szb=$(stat -c %s "$tmp/b.mp.lz4")
+read -r tsh csh < <(best "$tmp/s.mp.lz4" $pin mask --pretrain --shuffle $IDS -i "$tmp/in.mp" -o "$tmp/s.mp.lz4"); szs=$(stat -c %s "$tmp/s.mp.lz4")
+read -r tbs cbs < <(best "$tmp/bs.mp.lz4" $pin mask --pretrain --bitmap --shuffle $IDS -i "$tmp/in.mp" -o "$tmp/bs.mp.lz4"); szbs=$(stat -c %s "$tmp/bs.mp.lz4")
+read -r tsft csft < <(best "$tmp/sft.mp.lz4" $pin mask --sft --pad-batch 16 $IDS -i "$tmp/in.mp" -o "$tmp/sft.mp.lz4"); szsft=$(stat -c %s "$tmp/sft.mp.lz4")
 mb=$(echo "$bytes / 1000000" | bc -l)
-printf '%-44s %8s %9s %9s %10s\n' "path ($(printf %.0f "$mb") MB of int32 tokens, 1 core)" seconds "MB/s" "vs lz4" "out bytes"
-row() { printf '%-44s %8.3f %9.0f %9.2f %10s\n' "$1" "$2" "$(echo "$mb / $2" | bc -l)" "$(echo "$tlz4 / $2" | bc -l)" "$3"; }
-row "memcpy (reference)" "$tmem" "-"
-row "lz4 frame alone, level 0 (reference)" "$tlz4" "$lz4out"
-row "mask --pretrain -> /dev/null" "$tnull" "-"
-row "mask --pretrain -> .mp.lz4 (x0 + xt)" "$tlz" "$szx"
-row "mask --pretrain --bitmap -> .mp.lz4" "$tbm" "$szb"
-row "mask --sft --pad-batch 16 -> .mp.lz4" "$tsft" "$(stat -c %s "$tmp/s.mp.lz4")"
-echo "target: >= 500 MB/s into lz4; 'vs lz4' = (lz4-alone seconds) / seconds: 1.0 = as fast as compressing the input once"
+printf '%-46s %7s %7s %8s %8s %7s %10s\n' "path ($(printf %.0f "$mb") MB of int32 tokens, 1 core)" "wall s" "cpu s" "MB/s" "cpu MB/s" "vs lz4" "out bytes"
+row() {  # name wall cpu bytes
+    printf '%-46s %7.3f %7s %8.0f %8s %7.2f %10s\n' "$1" "$2" "$3" "$(echo "$mb / $2" | bc -l)" \
+        "$([ "$3" = - ] && echo - || printf %.0f "$(echo "$mb / $3" | bc -l)")" "$(echo "$tlz4 / $2" | bc -l)" "$4"
+}
+row "memcpy (reference)" "$tmem" - "-"
+row "lz4 frame alone, level 0 (reference)" "$tlz4" - "$lz4out"
+row "mask --pretrain -> /dev/null" "$tnull" "$cnull" "-"
+row "mask --pretrain -> .mp.lz4 (x0 + xt)" "$tlz" "$clz" "$szx"
+row "mask --pretrain --bitmap -> .mp.lz4" "$tbm" "$cbm" "$szb"
+row "mask --pretrain --shuffle -> .mp.lz4" "$tsh" "$csh" "$szs"
+row "mask --pretrain --bitmap --shuffle -> .mp.lz4" "$tbs" "$cbs" "$szbs"
+row "mask --sft --pad-batch 16 -> .mp.lz4" "$tsft" "$csft" "$szsft"
+echo "target: >= 500 MB/s into lz4 shards. wall: the whole process, including the fsync of the"
+echo "shard before its atomic rename (disk-bound); cpu: user + sys of the process (the core's"
+echo "throughput). 'vs lz4' = (lz4-alone seconds) / wall seconds: 1.0 = as fast as compressing"
+echo "the input once in memory."

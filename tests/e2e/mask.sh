@@ -31,6 +31,26 @@ check "pretrain to .mp.lz4" mask --pretrain $IDS --length 512 -i "$TMP/docs.mp" 
 check "lz4 -dc of the shard = the stdout stream" sh -c "lz4 -dc '$TMP/pt.mp.lz4' | cmp -s - '$TMP/pt.mp'"
 check_eq "shard decodes with lz4 -dc and counts" "$(rec -i "$TMP/pt.mp" -c -o /dev/null 2>&1 | grep -Eo '[0-9]+' | head -1)" \
     "$(lz4 -dc "$TMP/pt.mp.lz4" | rec -c -o /dev/null 2>&1 | grep -Eo '[0-9]+' | head -1)"
+# --shuffle: byte-planed typed arrays; our readers undo it (the stream decodes to the plain one),
+# and an independent reader (Python lz4.frame + numpy) recovers x0 from the planes
+check "pretrain --bitmap --shuffle to .mp.lz4" mask --pretrain --bitmap --shuffle $IDS --length 512 -i "$TMP/docs.mp" -o "$TMP/sh.mp.lz4"
+check "pretrain --bitmap to stdout" sh -c "mask --pretrain --bitmap $IDS --length 512 < '$TMP/docs.mp' > '$TMP/bm.mp'"
+check "shuffled shard decodes to the unshuffled stream" bash -c "rec -i '$TMP/sh.mp.lz4' | cmp -s - <(rec -i '$TMP/bm.mp')"
+check "shuffled shard is smaller" test "$(stat -c %s "$TMP/sh.mp.lz4")" -lt "$(lz4 -c "$TMP/bm.mp" | wc -c)"
+check "pipe and shard agree under --shuffle" bash -c "mask --pretrain --bitmap --shuffle $IDS --length 512 < '$TMP/docs.mp' | cmp -s - <(lz4 -dc '$TMP/sh.mp.lz4')"
+check "Python reader unshuffles x0" "$PYTHON" - "$TMP/sh.mp.lz4" "$TMP/bm.mp" <<'P'
+import sys, lz4.frame, msgpack, numpy as np
+def arr(t):
+    a = np.frombuffer(t["data"], np.uint8)
+    if t.get("filter") == "shuffle":
+        a = a.reshape(np.dtype(t["dtype"]).itemsize, -1).T.ravel()
+    return a.view("<" + t["dtype"])
+sh = [r for r in msgpack.Unpacker(lz4.frame.open(sys.argv[1], "rb"), raw=False) if r["kind"] == "masked"]
+bm = [r for r in msgpack.Unpacker(open(sys.argv[2], "rb"), raw=False) if r["kind"] == "masked"]
+assert len(sh) == len(bm) > 0
+assert all((r["x0"].get("filter") == "shuffle") == (r["x0"]["shape"][0] >= 16) for r in sh)
+assert all((arr(a["x0"]) == arr(b["x0"])).all() and a["mask"] == b["mask"] for a, b in zip(sh, bm))
+P
 check "likelihood json" sh -c "mask --likelihood $IDS --mc 4 --json < '$TMP/pairs.mp' | grep -q '\"n_mc\":4'"
 check "canvas" sh -c "mask --canvas $IDS --gen-length 3 --json < '$TMP/pairs.mp' | grep -q '\"kind\":\"canvas\"'"
 # ids from config.json (eos given as a list: first entry)

@@ -176,4 +176,13 @@ got = sorted((r["group"], ns["arr"](r["x0"]).tolist(), ns["arr"](r["xt"]).tolist
 want_recs = sorted((r["group"], arr(r["x0"]).tolist(), arr(r["xt"]).tolist())
                    for r, _ in raw_records(run(["--pretrain", "--length", "64", "--seed", "2"] + IDS, docs_in).stdout))
 check(len(got) > 10 and got == want_recs, "docs/data-prep.md reader reads the lz4 shards")
+# the recommended shards (--bitmap --shuffle) through the same reader: x0 and the rebuilt xt equal
+ns["MASK_ID"] = MASK
+for i in range(2):
+    run(["--pretrain", "--bitmap", "--shuffle", "--length", "64", "--seed", "2", "--shard", f"{i}/2",
+         "-o", f"{d}/fast-{i}.mp.lz4"] + IDS, docs_in)
+fast = [r for r in ns["masked_records"](d + "/fast-*.mp.lz4")]
+got = sorted((r["group"], ns["arr"](r["x0"]).tolist(), ns["xt_of"](r).tolist()) for r in fast)
+check(any(r["x0"].get("filter") == "shuffle" for r in fast) and "xt" not in fast[0] and got == want_recs,
+      "docs/data-prep.md reader reads --bitmap --shuffle shards (x0 and rebuilt xt equal)")
 summary()
