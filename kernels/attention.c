@@ -2,8 +2,10 @@
  * and grouped-query heads, as LLaDA computes it: softmax(q·kᵀ/sqrt(hd) + bias)·v where
  * bias is a huge negative number on padding keys. The fast path runs heads in parallel on
  * the kernel threads, each doing its two products with single-threaded sgemm (per-head
- * products are too small to split well); attention_ref is the plain double-precision loop
- * the tests compare to. */
+ * products are too small to split well), a tile of ATT_ROWS query rows at a time so the
+ * tile's scores stay in L2 between the two products and the softmax (a whole L x L score
+ * matrix is 4 MB at L = 1024); attention_ref is the plain double-precision loop the tests
+ * compare to. */
 #include <math.h>
 #include <float.h>
 #include <stdlib.h>
@@ -12,13 +14,15 @@
 void openblas_set_num_threads(int);
 int openblas_get_num_threads(void);
 
-/* Scores of one head -> probabilities in place (row-wise, keys masked by `keep`). */
-static void masked_softmax(float *s, int L, const uint8_t *keep) {
-    for (int i = 0; i < L; i++) {
+#define ATT_ROWS 64   /* query rows per tile: 64 x L scores = 256 KB at L = 1024 */
+
+/* Scores of `rows` queries -> probabilities in place (row-wise, keys masked by `keep`). */
+static void masked_softmax(float *s, int rows, int L, const uint8_t *keep) {
+    for (int i = 0; keep && i < rows; i++) {
         float *r = s + (size_t)i * L;
-        if (keep) for (int j = 0; j < L; j++) if (!keep[j]) r[j] = -INFINITY;
+        for (int j = 0; j < L; j++) if (!keep[j]) r[j] = -INFINITY;
     }
-    softmax_rows(s, L, L);
+    softmax_rows(s, rows, L);
 }
 
 typedef struct {
@@ -28,19 +32,26 @@ typedef struct {
     int L, Hq, Hkv, hd, nthreads;
 } att_job_t;
 
+/* Head h, tile by tile. p: ATT_ROWS x L scratch, or with probs_out head h's L x L block. */
 static void one_head(const att_job_t *j, int h, float *p) {
     int group = j->Hq / j->Hkv, qs = j->Hq * j->hd, ks = j->Hkv * j->hd, kh = h / group, L = j->L;
     float scale = 1.0f / sqrtf((float)j->hd);
-    kgemm_nt(L, L, j->hd, scale, j->q + (size_t)h * j->hd, qs, j->k + (size_t)kh * j->hd, ks, 0.0f, p, L);
-    masked_softmax(p, L, j->keep);
-    kgemm_nn(L, j->hd, L, 1.0f, p, L, j->v + (size_t)kh * j->hd, ks, 0.0f, j->out + (size_t)h * j->hd, qs);
+    for (int r0 = 0; r0 < L; r0 += ATT_ROWS) {
+        int m = L - r0 < ATT_ROWS ? L - r0 : ATT_ROWS;
+        float *pt = j->probs_out ? p + (size_t)r0 * L : p;
+        kgemm_nt(m, L, j->hd, scale, j->q + (size_t)r0 * qs + (size_t)h * j->hd, qs, j->k + (size_t)kh * j->hd, ks,
+                 0.0f, pt, L);
+        masked_softmax(pt, m, L, j->keep);
+        kgemm_nn(m, j->hd, L, 1.0f, pt, L, j->v + (size_t)kh * j->hd, ks, 0.0f,
+                 j->out + (size_t)r0 * qs + (size_t)h * j->hd, qs);
+    }
 }
 
 /* Thread t handles heads t, t+nt, ... with its own score buffer. */
 static void head_worker(int t, void *arg) {
     const att_job_t *j = arg;
     for (int h = t; h < j->Hq; h += j->nthreads) {
-        float *p = j->probs_out ? j->probs_out + (size_t)h * j->L * j->L : j->scratch + (size_t)t * j->L * j->L;
+        float *p = j->probs_out ? j->probs_out + (size_t)h * j->L * j->L : j->scratch + (size_t)t * ATT_ROWS * j->L;
         one_head(j, h, p);
     }
 }
@@ -49,7 +60,7 @@ void attention(float *out, const float *q, const float *k, const float *v, int L
                int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out) {
     int nt = kern_threads() < Hq ? kern_threads() : Hq;
     att_job_t j = {out, att, probs_out, q, k, v, keep, L, Hq, Hkv, hd, 1};
-    float *scr = nt > 1 && !probs_out ? malloc(sizeof(float) * (size_t)nt * L * L) : NULL;
+    float *scr = nt > 1 && !probs_out ? malloc(sizeof(float) * (size_t)nt * ATT_ROWS * L) : NULL;
     if (nt <= 1 || (!probs_out && !scr)) { /* sequential, BLAS threads inside */
         head_worker(0, &j);
         free(scr);
