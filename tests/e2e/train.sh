@@ -96,4 +96,15 @@ printf '\xc1garbage' >"$TMP/bad.mp"
 check_exit 1 "malformed input" train "${TINY[@]}" --out "$TMP/x" -i "$TMP/bad.mp"
 check_exit 1 "corpus shorter than a window" train "${TINY[@]}" --seq 4096 --out "$TMP/x" -i "$TMP/corpus.mp"
 check_exit 3 "unwritable checkpoint folder" train "${TINY[@]}" --steps 2 --seq 8 --out /proc/nonexistent/x -i "$TMP/corpus.mp"
+
+# 5. pipelines/train-default's command line (the recipe of the bundled model; its full run is
+# ~2 hours, so only the argument handling is tested here)
+TD="$LLADA_ROOT/pipelines/train-default"
+check "train-default --help" sh -c "'$TD' --help | grep -q -- '--start-at N --init DIR'"
+check_exit 2 "train-default: unknown option" "$TD" --bogus
+check_stderr "names the option" "train-default: error: unknown option '--bogus'"
+check_exit 2 "train-default: --start-at out of range" "$TD" --start-at 5 --work "$TMP/td" --out "$TMP/tdo"
+check_stderr "says the range" 'train-default: error: --start-at must be 1..4'
+check_exit 2 "train-default: --start-at without --init" "$TD" --start-at 4 --work "$TMP/td" --out "$TMP/tdo"
+check_stderr "asks for --init" 'train-default: error: --start-at 4 needs --init DIR'
 finish
