@@ -13,17 +13,21 @@
 #define HAVE_X86 1
 #endif
 
-void shuffle_bytes_ref(uint8_t *dst, const uint8_t *src, size_t n, size_t size)
+/* The plain loops over elements [from, n): the reference, and the fast paths' tails. */
+static void shuffle_from(uint8_t *dst, const uint8_t *src, size_t n, size_t size, size_t from)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = from; i < n; i++)
         for (size_t k = 0; k < size; k++) dst[k * n + i] = src[i * size + k];
 }
 
-void unshuffle_bytes_ref(uint8_t *dst, const uint8_t *src, size_t n, size_t size)
+static void unshuffle_from(uint8_t *dst, const uint8_t *src, size_t n, size_t size, size_t from)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = from; i < n; i++)
         for (size_t k = 0; k < size; k++) dst[i * size + k] = src[k * n + i];
 }
+
+void shuffle_bytes_ref(uint8_t *dst, const uint8_t *src, size_t n, size_t size) { shuffle_from(dst, src, n, size, 0); }
+void unshuffle_bytes_ref(uint8_t *dst, const uint8_t *src, size_t n, size_t size) { unshuffle_from(dst, src, n, size, 0); }
 
 #ifdef HAVE_X86
 /* The four 16-byte rows v[0..3] become their 32-bit-lane transpose. */
@@ -84,8 +88,7 @@ void shuffle_bytes(uint8_t *dst, const uint8_t *src, size_t n, size_t size)
 #ifdef HAVE_X86
     if (size == 4 && have_ssse3()) done = shuffle4_ssse3(dst, src, n);
 #endif
-    for (size_t i = done; i < n; i++)
-        for (size_t k = 0; k < size; k++) dst[k * n + i] = src[i * size + k];
+    shuffle_from(dst, src, n, size, done);
 }
 
 void unshuffle_bytes(uint8_t *dst, const uint8_t *src, size_t n, size_t size)
@@ -95,6 +98,5 @@ void unshuffle_bytes(uint8_t *dst, const uint8_t *src, size_t n, size_t size)
 #ifdef HAVE_X86
     if (size == 4 && have_ssse3()) done = unshuffle4_ssse3(dst, src, n);
 #endif
-    for (size_t i = done; i < n; i++)
-        for (size_t k = 0; k < size; k++) dst[i * size + k] = src[k * n + i];
+    unshuffle_from(dst, src, n, size, done);
 }
