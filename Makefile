@@ -11,7 +11,7 @@
 # Layout: each of DIRS holds library sources (*.c) and optionally main.c; bin/X is X/main.c
 # linked against every library (a --start-group link pulls only what is used).
 
-DIRS    := common kernels tok detok mask denoise remask train
+DIRS    := common kernels model tok detok mask eval denoise dist remask train
 TOOLS   := rec tok detok mask denoise remask train
 PREFIX  ?= /usr/local
 CC      ?= cc

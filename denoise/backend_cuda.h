@@ -21,7 +21,7 @@ extern "C" {
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "model.h"
+#include "model/model.h"
 #include "sampler.h"
 
 typedef enum {

@@ -14,7 +14,7 @@
 #define LLADA_DEVICE_H
 
 #include <stddef.h>
-#include "denoise/model.h"
+#include "model/model.h"
 #include "denoise/sampler.h"
 
 typedef struct {

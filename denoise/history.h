@@ -4,7 +4,7 @@
 #ifndef LLADA_DENOISE_HISTORY_H
 #define LLADA_DENOISE_HISTORY_H
 #include "record.h"
-#include "model.h"
+#include "model/model.h"
 /* Replace r's "tokens" by history + turn (FILE absent or empty: r unchanged). */
 int history_prepend(rec_t *r, const char *path, const model_t *m, lerr_t *e);
 /* Save prompt + tokens of the result record r as the new history (atomic rename). */

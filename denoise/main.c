@@ -14,15 +14,15 @@
 #include "cli.h"
 #include "paths.h"
 #include "blas_env.h"
-#include "denoise/model.h"
+#include "model/model.h"
 #include "denoise/bench.h"
 #include "denoise/history.h"
 #include "denoise/records.h"
 #include "denoise/sampler.h"
 #include "denoise/device.h"
-#include "denoise/gencfg.h"
+#include "model/gencfg.h"
 #include "remask/remask.h"
-#include "denoise/client.h"
+#include "dist/dist.h"
 
 enum { MODE_GEN, MODE_SCORE, MODE_LOGITS };
 
@@ -34,7 +34,7 @@ typedef struct {
     bool steps_set, block_set, gen_set, temp_set;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
-    dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (denoise/client.h) */
+    dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
 
 static const char HELP[] =

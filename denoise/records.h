@@ -5,7 +5,7 @@
 #define LLADA_DENOISE_RECORDS_H
 
 #include "record.h"
-#include "model.h"
+#include "model/model.h"
 #include "sampler.h"
 
 /* Prompt and generation length of a "tokens" record (gen = gen_length option) or a

@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "model.h"
+#include "model/model.h"
 #include "remask/remask.h"
 
 struct sampler_opts;

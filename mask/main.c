@@ -12,12 +12,12 @@
 #include <time.h>
 #include "cli.h"
 #include "paths.h"
-#include "mask/choices.h"
+#include "eval/choices.h"
 #include "mask/modelids.h"
-#include "mask/noise.h"
+#include "noise.h"
 #include "mask/pack.h"
 #include "mask/records.h"
-#include "mask/reduce.h"
+#include "eval/reduce.h"
 
 enum { M_NONE, M_PRETRAIN, M_SFT, M_LIKELIHOOD, M_CANVAS, M_REDUCE, M_CHOOSE, M_EXPAND, M_JOIN };
 

@@ -18,7 +18,7 @@
 #include "remask/remask.h"
 #include "remask/remote.h"
 #include "remask/serve.h"
-#include "remask/keys.h"
+#include "net_curve.h"
 
 static const char HELP[] =
     "Usage: remask --serve ENDPOINT [--policy NAME] [--key FILE --allow LIST]\n"

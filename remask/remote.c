@@ -7,8 +7,8 @@
 #include <zmq.h>
 #include "remote.h"
 #include "wire.h"
-#include "keys.h"
-#include "zframes.h"
+#include "net_curve.h"
+#include "net.h"
 
 typedef struct {
     void *ctx;   /* own context: the shared one is terminated by cli_close_output while this

@@ -8,8 +8,8 @@
 #include <zmq.h>
 #include "serve.h"
 #include "wire.h"
-#include "keys.h"
-#include "zframes.h"
+#include "net_curve.h"
+#include "net.h"
 #include "stream.h"
 
 enum { CACHE = 16 };

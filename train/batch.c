@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
-#include "mask/rng.h"
+#include "keyrng.h"
 
 #define RNG_WINDOW 102u   /* mrng purpose: the corpus offset of a batch row */
 

@@ -15,7 +15,7 @@
 #define LLADA_TRAIN_BATCH_H
 
 #include "data.h"
-#include "mask/noise.h"
+#include "noise.h"
 
 enum { OBJ_DIFFUSION = 0, OBJ_AR = 1 };
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tparams.h"
-#include "mask/rng.h"
+#include "keyrng.h"
 
 #define RNG_INIT 101u  /* mrng purpose for parameter initialisation */
 

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "denoise/model.h"
+#include "model/model.h"
 
 typedef struct {
     float *attn_norm, *wq, *wk, *wv, *wo, *ff_norm, *wg, *wu, *wd;

@@ -6,7 +6,7 @@
  * Exits 77 without a GPU. */
 #include <stdio.h>
 #include <string.h>
-#include "denoise/model.h"
+#include "model/model.h"
 #include "denoise/backend_cuda.h"
 
 int main(int argc, char **argv) {

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tests/unit/testlib.h"
-#include "denoise/model.h"
+#include "model/model.h"
 #include "denoise/sampler.h"
 #include "denoise/backend_cuda.h"
 #include "remask/remask.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "testlib.h"
-#include "denoise/model.h"
+#include "model/model.h"
 #include "denoise/sampler.h"
 #include "remask/remask.h"
 

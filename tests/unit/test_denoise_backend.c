@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testlib.h"
-#include "denoise/model.h"
+#include "model/model.h"
 #include "denoise/sampler.h"
 #include "remask/remask.h"
 #ifdef LLADA_CUDA

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testlib.h"
-#include "mask/noise.h"
+#include "noise.h"
 #include "mask/pack.h"
 
 #define MASK 126336

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testlib.h"
-#include "mask/choices.h"
+#include "eval/choices.h"
 #include "mask/records.h"
-#include "mask/reduce.h"
+#include "eval/reduce.h"
 
 static rec_t *tok_rec(const char *key, const int32_t *v, size_t n) {
     rec_t *r = rec_new();

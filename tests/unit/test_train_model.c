@@ -1,5 +1,5 @@
 /* test_train_model.c — the training forward (train/step.c) means the same model as denoise's
- * inference forward (denoise/forward.c): per-position cross-entropy from train's step equals
+ * inference forward (model/forward.c): per-position cross-entropy from train's step equals
  * the one computed from model_forward_logits on the same weights; and a checkpoint written by
  * train (tparams_to_model + model_save) loads back (model_load + tparams_from_model) to the
  * identical parameters. */

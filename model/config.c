@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "model.h"
+#include "model/model.h"
 
 void llada_config_default(llada_config_t *c) {
     *c = (llada_config_t){

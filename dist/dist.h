@@ -9,15 +9,15 @@
  * key), --allow LIST (broker: admitted client and worker keys). Design, failure handling
  * and message frames: docs/cluster.md; recipe: pipelines/cluster.
  */
-#ifndef LLADA_DENOISE_CLIENT_H
-#define LLADA_DENOISE_CLIENT_H
+#ifndef LLADA_DIST_H
+#define LLADA_DIST_H
 
 #include <getopt.h>
 #include <stdbool.h>
 #include "cli.h"
 #include <stdint.h>
 #include "remask/remask.h"
-#include "denoise/model.h"
+#include "model/model.h"
 #include "denoise/sampler.h"
 
 typedef struct {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "model.h"
+#include "model/model.h"
 
 struct fwd_scratch {
     int B, L;

@@ -7,8 +7,8 @@
  * or a directory whose *.pub files are read. The ZAP handler (RFC 27) admits a CURVE client
  * only when its public key is listed; everyone else gets status 400 and never gets through.
  */
-#ifndef LLADA_REMASK_KEYS_H
-#define LLADA_REMASK_KEYS_H
+#ifndef LLADA_COMMON_NET_CURVE_H
+#define LLADA_COMMON_NET_CURVE_H
 
 #include "lerr.h"
 

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
-#include "zframes.h"
+#include "net.h"
 
 int zf_recv(void *sock, zframes_t *m, int flags, lerr_t *e) {
     m->n = 0;

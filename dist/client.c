@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
-#include "client.h"
+#include "dist.h"
 #include "remask/remote.h"
-#include "remask/keys.h"
-#include "remask/zframes.h"
+#include "net_curve.h"
+#include "net.h"
 
 int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg) {
     bool ok = true;

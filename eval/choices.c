@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "choices.h"
-#include "records.h"
+#include "mask/records.h"
 
 /* One text record of question q. Takes nothing; returns a new record or NULL (OOM). */
 static rec_t *text_rec(const rec_t *in, const char *s, size_t n, uint64_t q, int64_t j,

@@ -9,13 +9,13 @@
  *   likelihood (get_log_likelihood.py): per batch of b samples, k ~ U{1..L},
  *     l_i = round(k + i·L/b) wrapped into [1, L], exactly l_i answer tokens masked, p = l_i / L.
  */
-#ifndef LLADA_MASK_NOISE_H
-#define LLADA_MASK_NOISE_H
+#ifndef LLADA_NOISE_H
+#define LLADA_NOISE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "rng.h"
+#include "keyrng.h"
 
 typedef struct {
     uint64_t seed;      /* --seed */

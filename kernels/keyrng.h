@@ -9,8 +9,8 @@
  * derived by hashing the key: output i = mix64(state + (i+1)·γ). It is cheap (one 64-bit
  * multiply-xorshift chain per 64 bits), which keeps per-token Bernoulli draws branch-light.
  */
-#ifndef LLADA_MASK_RNG_H
-#define LLADA_MASK_RNG_H
+#ifndef LLADA_KEYRNG_H
+#define LLADA_KEYRNG_H
 
 #include <stdint.h>
 

@@ -1,4 +1,4 @@
-/* model_load.c — load, validate, create and save LLaDA checkpoints (HF folder layout).
+/* load.c — load, validate, create and save LLaDA checkpoints (HF folder layout).
  *
  * Every expected tensor (names of llada.md §2.2, derived from the config) must be present
  * exactly once with the exact shape and a float dtype; anything unexpected is an error, so a
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "model.h"
+#include "model/model.h"
 #include "safetensors.h"
 
 #define MAX_OWNED 4096

@@ -1,5 +1,5 @@
 /* rng.c — keying and bounded draws for the counter-based generator in rng.h. */
-#include "rng.h"
+#include "keyrng.h"
 
 void mrng_init(mrng_t *r, uint64_t seed, uint64_t stream, uint64_t index, uint32_t purpose) {
     /* Chain the key parts through the bijective finaliser so that every part changes every

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "reduce.h"
-#include "records.h"
+#include "mask/records.h"
 
 typedef struct {
     int64_t group, n_mc, count;

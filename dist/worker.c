@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
-#include "client.h"
-#include "records.h"
-#include "remask/keys.h"
-#include "remask/zframes.h"
+#include "dist.h"
+#include "denoise/records.h"
+#include "net_curve.h"
+#include "net.h"
 
 typedef struct {
     const dist_opts_t *d;

@@ -2,8 +2,8 @@
  * services (remask --serve, the cluster broker/worker/client). Frame count and sizes are
  * bounded by the caller (and ZMQ_MAXMSGSIZE on the socket), never by what a peer claims.
  */
-#ifndef LLADA_REMASK_ZFRAMES_H
-#define LLADA_REMASK_ZFRAMES_H
+#ifndef LLADA_COMMON_NET_H
+#define LLADA_COMMON_NET_H
 
 #include <stddef.h>
 #include <zmq.h>

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
-#include "keys.h"
-#include "zframes.h"
+#include "net_curve.h"
+#include "net.h"
 #include "stream.h"
 
 static int write_new(const char *path, const char *text, int mode, lerr_t *e) {

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
-#include "client.h"
-#include "remask/keys.h"
-#include "remask/zframes.h"
+#include "dist.h"
+#include "net_curve.h"
+#include "net.h"
 #include "stream.h"
 
 enum { MAX_TRIES = 3, ID_MAX = 256 };
