@@ -13,14 +13,11 @@
 
 typedef struct { double gamma; } eb_t;
 
-static double negent_key(const rm_cand_t *c) { return -(double)c->entropy; }
-
 static int eb_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
                      int32_t *out, lerr_t *e) {
-    (void)st;
     const eb_t *p = self;
     if (n <= 0) return 0;
-    rm_ranked_t *r = rm_rank(cands, n, negent_key, e);
+    rm_ranked_t *r = rm_rank(st, cands, n, rm_key_neg_entropy, e);
     if (!r) return -1;
     /* ascending entropy: the prefix maximum is its last element */
     double sum = -r[0].key;

@@ -6,17 +6,15 @@
 #include "policies.h"
 #include "rank.h"
 
-static double negent_key(const rm_cand_t *c) { return -(double)c->entropy; }
-
 static int entropy_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
                           int32_t *out, lerr_t *e) {
     (void)self;
-    return rm_select_topk(st, cands, n, negent_key, out, e);
+    return rm_select_topk(st, cands, n, rm_key_neg_entropy, out, e);
 }
 
-static const rm_ops_t ENTROPY_OPS = {.adaptive = false, .select = entropy_select, .destroy = NULL};
+static const rm_ops_t ENTROPY_OPS = {.adaptive = false, .select = entropy_select};
 
 rm_policy_t *rm_entropy_new(const char *param, lerr_t *e) {
-    if (param) { lerr_set(e, EXIT_USAGE, "policy entropy takes no parameter"); return NULL; }
+    if (rm_no_param("entropy", param, e)) return NULL;
     return rm_policy_from_ops(&ENTROPY_OPS, NULL, "entropy", e);
 }

@@ -14,14 +14,11 @@
 
 typedef struct { double f; } factor_t;
 
-static double conf_key(const rm_cand_t *c) { return c->conf; }
-
 static int factor_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
                          int32_t *out, lerr_t *e) {
-    (void)st;
     const factor_t *p = self;
     if (n <= 0) return 0;
-    rm_ranked_t *r = rm_rank(cands, n, conf_key, e);
+    rm_ranked_t *r = rm_rank(st, cands, n, rm_key_conf, e);
     if (!r) return -1;
     int k = 1;  /* r[k] is the (k+1)-th best: threshold 1 - F / (k + 2) */
     while (k < n && r[k].key >= 1.0 - p->f / (double)(k + 2)) k++;

@@ -5,17 +5,15 @@
 #include "policies.h"
 #include "rank.h"
 
-static double margin_key(const rm_cand_t *c) { return c->margin; }
-
 static int margin_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
                          int32_t *out, lerr_t *e) {
     (void)self;
-    return rm_select_topk(st, cands, n, margin_key, out, e);
+    return rm_select_topk(st, cands, n, rm_key_margin, out, e);
 }
 
-static const rm_ops_t MARGIN_OPS = {.adaptive = false, .select = margin_select, .destroy = NULL};
+static const rm_ops_t MARGIN_OPS = {.adaptive = false, .select = margin_select};
 
 rm_policy_t *rm_margin_new(const char *param, lerr_t *e) {
-    if (param) { lerr_set(e, EXIT_USAGE, "policy topk_margin takes no parameter"); return NULL; }
+    if (rm_no_param("topk_margin", param, e)) return NULL;
     return rm_policy_from_ops(&MARGIN_OPS, NULL, "topk_margin", e);
 }

@@ -1,5 +1,8 @@
-/* policies.h — constructors of the policies beyond the paper, one file each:
+/* policies.h — constructors of the built-in policies, one file each; registry.c maps names
+ * to them.
  *
+ *   low_confidence  LLaDA's default: highest confidence first (low_confidence.c)
+ *   random          seeded uniform order (random.c)
  *   threshold[:T]   Fast-dLLM threshold parallel decoding (threshold.c), T default 0.9
  *   factor[:F]      Fast-dLLM factor rule (factor.c), F default 1.0
  *   topk_margin     Dream's margin order: top-1 minus top-2 probability (margin.c)
@@ -8,14 +11,16 @@
  *
  * threshold, factor and eb are adaptive (rm_ops_t.adaptive): they commit a variable number
  * of positions per step and denoise loops each block until it is filled, so the number of
- * forward passes (NFE, reported in every result record) is what they save. topk_margin and
- * entropy follow the fixed linear schedule (n_commit). `param` is the text after ':' or NULL.
+ * forward passes (NFE, reported in every result record) is what they save. The others
+ * follow the fixed linear schedule (n_commit). `param` is the text after ':' or NULL.
  */
 #ifndef LLADA_REMASK_POLICIES_H
 #define LLADA_REMASK_POLICIES_H
 
 #include "remask.h"
 
+rm_policy_t *rm_low_confidence_new(const char *param, lerr_t *e);
+rm_policy_t *rm_random_new(const char *param, lerr_t *e);
 rm_policy_t *rm_threshold_new(const char *param, lerr_t *e);
 rm_policy_t *rm_factor_new(const char *param, lerr_t *e);
 rm_policy_t *rm_margin_new(const char *param, lerr_t *e);

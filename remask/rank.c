@@ -1,9 +1,14 @@
-/* rank.c — sort candidates by a policy key (see rank.h) and parse policy parameters. */
+/* rank.c — the ranking rule of every policy (see rank.h) and policy parameter parsing. */
 #include <math.h>
 #include <stdlib.h>
 #include "rank.h"
 #include "cli.h"
 
+double rm_key_conf(const rm_cand_t *c, const rm_state_t *st) { (void)st; return c->conf; }
+double rm_key_margin(const rm_cand_t *c, const rm_state_t *st) { (void)st; return c->margin; }
+double rm_key_neg_entropy(const rm_cand_t *c, const rm_state_t *st) { (void)st; return -(double)c->entropy; }
+
+/* Key descending, then position ascending: a total order, so qsort's instability is moot. */
 static int by_key_desc(const void *a, const void *b) {
     const rm_ranked_t *x = a, *y = b;
     if (x->key > y->key) return -1;
@@ -11,11 +16,11 @@ static int by_key_desc(const void *a, const void *b) {
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-rm_ranked_t *rm_rank(const rm_cand_t *cands, int n, double (*key)(const rm_cand_t *), lerr_t *e) {
+rm_ranked_t *rm_rank(const rm_state_t *st, const rm_cand_t *cands, int n, rm_key_fn key, lerr_t *e) {
     rm_ranked_t *r = malloc((size_t)n * sizeof *r);
     if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory ranking %d candidates", n); return NULL; }
     for (int i = 0; i < n; i++) {
-        double k = key(&cands[i]);
+        double k = key(&cands[i], st);
         r[i].key = isnan(k) ? -INFINITY : k;
         r[i].pos = cands[i].pos;
         r[i].idx = i;
@@ -36,10 +41,15 @@ int rm_param(const char *name, const char *param, double def, double lo, double 
     return 0;
 }
 
-int rm_select_topk(const rm_state_t *st, const rm_cand_t *cands, int n, double (*key)(const rm_cand_t *),
+int rm_no_param(const char *name, const char *param, lerr_t *e) {
+    if (param) return lerr_set(e, EXIT_USAGE, "policy %s takes no parameter", name);
+    return 0;
+}
+
+int rm_select_topk(const rm_state_t *st, const rm_cand_t *cands, int n, rm_key_fn key,
                    int32_t *out, lerr_t *e) {
     if (n <= 0) return 0;
-    rm_ranked_t *r = rm_rank(cands, n, key, e);
+    rm_ranked_t *r = rm_rank(st, cands, n, key, e);
     if (!r) return -1;
     int k = st->n_commit < n ? st->n_commit : n;
     if (k < 0) k = 0;

@@ -1,28 +1,36 @@
-/* registry.c — the table of policies defined outside policy.c: maps "name[:PARAM]" to
- * its constructor (policies.h) and lists every policy name for --help and `remask --list`. */
+/* registry.c — the one table of remasking policy names: "name[:PARAM]" -> constructor
+ * (policies.h). rm_policy_new and rm_policy_list (remask.h) both read it, so a policy
+ * added here is accepted by denoise --remasking, remask --serve/--policy and listed by
+ * remask --list and the help texts at once. The table is written once (RM_POLICIES) and
+ * expanded twice: into the lookup table and into the NULL-terminated name list. */
 #include <string.h>
 #include "policies.h"
+
+#define RM_POLICIES(X)                                                                          \
+    X("low_confidence", rm_low_confidence_new) X("random", rm_random_new)                       \
+    X("threshold", rm_threshold_new) X("factor", rm_factor_new)                                 \
+    X("topk_margin", rm_margin_new) X("entropy", rm_entropy_new) X("eb", rm_eb_new)
 
 typedef struct {
     const char *name;
     rm_policy_t *(*make)(const char *param, lerr_t *e);
-} ext_entry_t;
+} entry_t;
 
-static const ext_entry_t EXT[] = {
-    {"threshold", rm_threshold_new}, {"factor", rm_factor_new}, {"topk_margin", rm_margin_new},
-    {"entropy", rm_entropy_new}, {"eb", rm_eb_new},
-};
+#define AS_ENTRY(nm, fn) {nm, fn},
+#define AS_NAME(nm, fn) nm,
+static const entry_t TABLE[] = {RM_POLICIES(AS_ENTRY)};
+static const char *const NAMES[] = {RM_POLICIES(AS_NAME) NULL};
+#undef AS_ENTRY
+#undef AS_NAME
 
-static const char *const ALL_NAMES[] = {"low_confidence", "random", "threshold", "factor",
-                                        "topk_margin", "entropy", "eb", NULL};
+const char *const *rm_policy_list(void) { return NAMES; }
 
-const char *const *rm_all_names(void) { return ALL_NAMES; }
-
-rm_policy_t *rm_ext_new(const char *name, lerr_t *e) {
+rm_policy_t *rm_policy_new(const char *name, lerr_t *e) {
     const char *colon = strchr(name, ':');
     size_t len = colon ? (size_t)(colon - name) : strlen(name);
-    for (size_t i = 0; i < sizeof EXT / sizeof EXT[0]; i++)
-        if (strlen(EXT[i].name) == len && !strncmp(EXT[i].name, name, len))
-            return EXT[i].make(colon ? colon + 1 : NULL, e);
+    for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
+        if (strlen(TABLE[i].name) == len && !strncmp(TABLE[i].name, name, len))
+            return TABLE[i].make(colon ? colon + 1 : NULL, e);
+    lerr_set(e, EXIT_USAGE, "unknown remasking policy '%s' (see remask --list)", name);
     return NULL;
 }

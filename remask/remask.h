@@ -5,11 +5,17 @@
  * the policy answers with the positions to commit. The same interface is later served over
  * a ZeroMQ socket by `remask` (records documented in docs/protocol.md).
  *
- * Policies:
+ * Every policy is a table of operations (rm_ops_t) plus a state, one file each
+ * (low_confidence.c, random.c, threshold.c, factor.c, margin.c, entropy.c, eb.c; the remote
+ * client in remote.c); registry.c is the one table of names, rank.c the one ranking rule
+ * (key descending, ties to the lower position). Callers never test a policy's name: what
+ * they need to know (adaptive or not) is an operation's property.
+ *
+ * Built-in policies (docs/remask.md):
  *   low_confidence  the n_commit candidates with the highest `conf` (LLaDA's default)
  *   random          the n_commit candidates with the highest seeded U(0,1) draw
  *                   (u = crng_u01(seed, CRNG_RANDOM_REMASK, record, step, pos), kernels/crng.h)
- * Ties break towards the lower position (documented; torch.topk's order is unspecified).
+ *   threshold[:T] factor[:F] topk_margin entropy eb[:GAMMA]   see policies.h
  */
 #ifndef LLADA_REMASK_H
 #define LLADA_REMASK_H
@@ -46,12 +52,12 @@ typedef struct {
 
 typedef struct rm_policy rm_policy_t;
 
-/* Create a policy by name ("low_confidence", "random"). NULL with `e` (EXIT_USAGE) when the
- * name is unknown. */
+/* Create a policy from "name" or "name:PARAM" (registry.c). NULL with `e` (EXIT_USAGE) when
+ * the name is unknown or PARAM is bad for that policy. */
 rm_policy_t *rm_policy_new(const char *name, lerr_t *e);
 void rm_policy_destroy(rm_policy_t **p);
 const char *rm_policy_name(const rm_policy_t *p);
-/* Names of the built-in policies, NULL-terminated. */
+/* Every policy name (for --help and `remask --list`), NULL-terminated. */
 const char *const *rm_policy_list(void);
 
 /* Choose positions to commit. cands[0..n) are the masked positions eligible at this step
@@ -61,8 +67,8 @@ const char *const *rm_policy_list(void);
 int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cands, int n,
                      int32_t *out, lerr_t *e);
 
-/* ---- policies defined outside policy.c: one file per policy (remask/registry.c lists them)
- * and the remote client (remask/remote.h). A policy is a table of operations plus a state. */
+/* ---- a policy's operations: one file per policy (registry.c lists them) and the remote
+ * client (remote.h). */
 typedef struct {
     /* adaptive: commits a variable number of positions per step (possibly more than
      * n_commit, at least one while candidates remain); the sampler then loops each block
@@ -78,10 +84,5 @@ typedef struct {
 rm_policy_t *rm_policy_from_ops(const rm_ops_t *ops, void *self, const char *name, lerr_t *e);
 /* True when the policy commits a variable number of positions per step (see rm_ops_t). */
 bool rm_policy_adaptive(const rm_policy_t *p);
-/* remask/registry.c: create an external policy from "name" or "name:PARAM"; NULL with
- * e->code == 0 when the name is not an external policy, NULL with e set on bad PARAM. */
-rm_policy_t *rm_ext_new(const char *name, lerr_t *e);
-/* Every policy name (built-in and external), NULL-terminated. */
-const char *const *rm_all_names(void);
 
 #endif

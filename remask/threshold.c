@@ -12,14 +12,11 @@
 
 typedef struct { double t; } threshold_t;
 
-static double conf_key(const rm_cand_t *c) { return c->conf; }
-
 static int threshold_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
                             int32_t *out, lerr_t *e) {
-    (void)st;
     const threshold_t *p = self;
     if (n <= 0) return 0;
-    rm_ranked_t *r = rm_rank(cands, n, conf_key, e);
+    rm_ranked_t *r = rm_rank(st, cands, n, rm_key_conf, e);
     if (!r) return -1;
     int k = 1;
     while (k < n && r[k].key >= p->t) k++;
