@@ -46,6 +46,12 @@ int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m,
     if (denoise_device_check(spec, e)) return -1;
     if (!strcmp(spec, "cpu")) return 0;
 #ifdef LLADA_CUDA
+    if (strcmp(model_family_name(m), "llada")) {   /* denoise/cuda/ runs LLaDA's graph only */
+        if (strcmp(spec, "auto"))
+            return lerr_set(e, EXIT_USAGE, "--device %s: the CUDA backend runs LLaDA models, not %s", spec,
+                            model_family_name(m));
+        return 0;
+    }
     char why[256];
     if (cuda_probe(why, sizeof why) == 0) {
         if (strcmp(spec, "auto"))

@@ -1,16 +1,19 @@
-/* forward.c — the LLaDA forward pass on the CPU (llada.md §2.3), fp32 activations.
+/* forward.c — the dense transformer graph on the CPU, LLaDA's (llada.md §2.3), fp32
+ * activations; families point at it from their table (family.h: dense_forward_hidden,
+ * dense_head), and model.h's entry points reach it through the model's family.
  *
  * tokens [B][L] -> embedding -> n_layers x (RMSNorm, q/k/v, half-split RoPE, bidirectional
  * attention with key padding mask, output projection + residual, RMSNorm, SwiGLU MLP +
  * residual) -> final RMSNorm. model_head applies the LM head to selected rows only, so the
  * sampler never materialises logits it does not need. All products go through matmul()
  * (f32: OpenBLAS sgemm; bf16: AVX-512-BF16 / AMX kernels reading the weights as stored, or
- * panels converted to f32 on CPUs without them). This file is the backend seam.
+ * panels converted to f32 on CPUs without them). The scratch (fwd_scratch_new) is the
+ * transformer activations every graph of this file shares.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "model/model.h"
+#include "model/family.h"
 
 struct fwd_scratch {
     int B, L;
@@ -107,7 +110,7 @@ static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *l
     TIMED(FWD_PROF_MLP, matmul(s->x, s->gate, &ly->ff_out, T, true));
 }
 
-int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
+int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e) {
     const llada_config_t *c = &m->cfg;
     int T = B * L;
@@ -126,7 +129,7 @@ int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
     return 0;
 }
 
-void model_head(const model_t *m, const float *hidden, int n, float *logits) {
+void dense_head(const model_t *m, const float *hidden, int n, float *logits) {
     TIMED(FWD_PROF_HEAD, matmul(logits, hidden, &m->w.lm_head, n, false));
 }
 

@@ -1,9 +1,12 @@
-/* config.c — LLaDA config.json <-> llada_config_t.
+/* llada.c — the LLaDA family (llada.md §2): its config.json keys, its tensor names, and its
+ * graph (the dense transformer of forward.c). Registered in family.c.
  *
- * Accepts the keys of the HF LLaDA config (llada.md §2.1). A key whose value asks for
+ * Config: the keys of the HF LLaDA config (llada.md §2.1). A key whose value asks for
  * something this engine does not implement is an error naming the key, so a variant
  * checkpoint never runs silently wrong. Keys that only matter for training or other
  * engines (dropouts, init_*, flash_attention, precision, auto_map, ...) are ignored.
+ * Tensors (llada.md §2.2): model.transformer.{wte, blocks.N.{attn_norm, q_proj, k_proj,
+ * v_proj, attn_out, ff_norm, ff_proj, up_proj, ff_out}, ln_f, ff_out}.weight (model.h).
  */
 #include <jansson.h>
 #include <math.h>
@@ -11,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "model/model.h"
+#include "model/config.h"
+#include "model/family.h"
 
 void llada_config_default(llada_config_t *c) {
     *c = (llada_config_t){
@@ -24,68 +28,23 @@ void llada_config_default(llada_config_t *c) {
     };
 }
 
-/* Integer key: 1 found, 0 absent or null, -1 wrong type (error set). */
-static int get_int(json_t *o, const char *k, long long lo, long long hi, long long *out, lerr_t *e) {
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be an integer in [%lld, %lld]", k, lo, hi);
-    *out = json_integer_value(v);
-    return 1;
-}
-
-static int get_num(json_t *o, const char *k, double *out, lerr_t *e) {
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) <= 0)
-        return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be a positive number", k);
-    *out = json_number_value(v);
-    return 1;
-}
-
-/* A boolean key that must equal `want` when present (null = absent). */
-static int need_bool(json_t *o, const char *k, bool want, lerr_t *e) {
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_boolean(v))
-        return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
-    if (json_is_true(v) != want)
-        return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"%s\": %s (only %s is implemented)",
-                        k, want ? "false" : "true", want ? "true" : "false");
-    return 0;
-}
-
-/* A string key that must be one of `allowed` (NULL-terminated) when present. */
-static int need_str(json_t *o, const char *k, const char *const *allowed, lerr_t *e) {
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_string(v)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be a string", k);
-    for (int i = 0; allowed[i]; i++) if (!strcasecmp(json_string_value(v), allowed[i])) return 0;
-    return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"%s\": \"%s\" (supported: %s)",
-                    k, json_string_value(v), allowed[0]);
-}
-
 static int check_unsupported(json_t *o, lerr_t *e) {
     static const char *const ln[] = {"rms", NULL}, *const act[] = {"silu", "swiglu", NULL},
         *const blk[] = {"llama", NULL}, *const mt[] = {"llada", NULL};
-    if (need_bool(o, "rope", true, e) || need_bool(o, "alibi", false, e) ||
-        need_bool(o, "include_bias", false, e) || need_bool(o, "include_qkv_bias", false, e) ||
-        need_bool(o, "bias_for_layer_norm", false, e) ||
-        need_bool(o, "attention_layer_norm", false, e) ||
-        need_bool(o, "layer_norm_with_affine", true, e) || need_bool(o, "scale_logits", false, e) ||
-        need_bool(o, "input_emb_norm", false, e) || need_bool(o, "use_cache", false, e))
+    if (cfg_need_bool(o, "rope", true, e) || cfg_need_bool(o, "alibi", false, e) ||
+        cfg_need_bool(o, "include_bias", false, e) || cfg_need_bool(o, "include_qkv_bias", false, e) ||
+        cfg_need_bool(o, "bias_for_layer_norm", false, e) ||
+        cfg_need_bool(o, "attention_layer_norm", false, e) ||
+        cfg_need_bool(o, "layer_norm_with_affine", true, e) || cfg_need_bool(o, "scale_logits", false, e) ||
+        cfg_need_bool(o, "input_emb_norm", false, e) || cfg_need_bool(o, "use_cache", false, e))
         return -1;
-    if (need_str(o, "layer_norm_type", ln, e) || need_str(o, "activation_type", act, e) ||
-        need_str(o, "block_type", blk, e) || need_str(o, "model_type", mt, e))
+    if (cfg_need_str(o, "layer_norm_type", ln, e) || cfg_need_str(o, "activation_type", act, e) ||
+        cfg_need_str(o, "block_type", blk, e) || cfg_need_str(o, "model_type", mt, e))
         return -1;
     long long g = 1;
-    if (get_int(o, "block_group_size", 1, 1 << 20, &g, e) < 0) return -1;
+    if (cfg_int(o, "block_group_size", 1, 1 << 20, &g, e) < 0) return -1;
     if (g != 1) return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"block_group_size\": %lld", g);
-    json_t *v = json_object_get(o, "clip_qkv");
-    if (v && !json_is_null(v)) return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"clip_qkv\"");
-    v = json_object_get(o, "rope_scaling");
-    if (v && !json_is_null(v)) return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"rope_scaling\"");
-    return 0;
+    return cfg_need_null(o, "clip_qkv", e) || cfg_need_null(o, "rope_scaling", e) ? -1 : 0;
 }
 
 static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
@@ -93,7 +52,7 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     const long long BIG = 1 << 30;
     int r;
 #define INT_KEY(key, lo, field) \
-    if ((r = get_int(o, key, lo, BIG, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
+    if ((r = cfg_int(o, key, lo, BIG, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
     INT_KEY("d_model", 1, d_model)
     INT_KEY("n_layers", 1, n_layers)
     INT_KEY("n_heads", 1, n_heads)
@@ -106,12 +65,12 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     json_t *mq = json_object_get(o, "multi_query_attention");
     if (mq && json_is_true(mq)) c->n_kv_heads = 1;
     double ratio = 0;
-    if (get_num(o, "mlp_ratio", &ratio, e) < 0) return -1;
-    if ((r = get_int(o, "mlp_hidden_size", 1, BIG, &v, e)) < 0) return -1;
+    if (cfg_num(o, "mlp_ratio", &ratio, e) < 0) return -1;
+    if ((r = cfg_int(o, "mlp_hidden_size", 1, BIG, &v, e)) < 0) return -1;
     if (r) c->mlp_hidden_size = (int)v;
     else if (ratio > 0) c->mlp_hidden_size = (int)(ratio * c->d_model);
-    if (get_num(o, "rope_theta", &c->rope_theta, e) < 0) return -1;
-    if (get_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0) return -1;
+    if (cfg_num(o, "rope_theta", &c->rope_theta, e) < 0) return -1;
+    if (cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0) return -1;
 #undef INT_KEY
     return 0;
 }
@@ -123,7 +82,7 @@ static int parse_ids(llada_config_t *c, json_t *o, lerr_t *e) {
     int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->eot_token_id,
                          &c->bos_token_id};
     for (int i = 0; i < 5; i++) {
-        if ((r = get_int(o, keys[i], 0, c->embedding_size - 1, &v, e)) < 0) return -1;
+        if ((r = cfg_int(o, keys[i], 0, c->embedding_size - 1, &v, e)) < 0) return -1;
         if (r) *fields[i] = (int32_t)v;
         else if (*fields[i] >= c->embedding_size) *fields[i] = i == 2 ? c->eos_token_id : -1;
     }
@@ -217,3 +176,51 @@ char *llada_config_to_json(const llada_config_t *c) {
     json_decref(o);
     return s;
 }
+
+/* ---- tensors ---- */
+
+static int max_tensors(const llada_config_t *c) { return 9 * c->n_layers + 3; }
+
+static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
+    int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+#define ADD(nm, nd, r, cl, dp) do { snprintf(s[n].name, sizeof s[n].name, "%s", nm); \
+    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
+    ADD("model.transformer.wte.weight", 2, c->embedding_size, d, &w->wte);
+    for (int l = 0; l < c->n_layers; l++) {
+        llada_layer_t *L = &w->layers[l];
+        char b[64];
+        struct { const char *nm; int nd; int64_t r, cl; wtensor_t *dp; } t[9] = {
+            {"attn_norm", 1, d, 1, &L->attn_norm}, {"q_proj", 2, qd, d, &L->q_proj},
+            {"k_proj", 2, kvd, d, &L->k_proj}, {"v_proj", 2, kvd, d, &L->v_proj},
+            {"attn_out", 2, d, qd, &L->attn_out}, {"ff_norm", 1, d, 1, &L->ff_norm},
+            {"ff_proj", 2, c->mlp_hidden_size, d, &L->ff_proj},
+            {"up_proj", 2, c->mlp_hidden_size, d, &L->up_proj},
+            {"ff_out", 2, d, c->mlp_hidden_size, &L->ff_out}};
+        for (int i = 0; i < 9; i++) {
+            snprintf(b, sizeof b, "model.transformer.blocks.%d.%s.weight", l, t[i].nm);
+            ADD(b, t[i].nd, t[i].r, t[i].cl, t[i].dp);
+        }
+    }
+    ADD("model.transformer.ln_f.weight", 1, d, 1, &w->ln_f);
+    if (!c->weight_tying) ADD("model.transformer.ff_out.weight", 2, c->embedding_size, d, &w->lm_head);
+#undef ADD
+    return n;
+}
+
+/* ---- the family entry ---- */
+
+static const char *const MODEL_TYPES[] = {"llada", NULL};
+static const char *const ARCHITECTURES[] = {"LLaDAModelLM", NULL};
+
+const model_family_t model_family_llada = {
+    .name = "llada",
+    .display = "LLaDA",
+    .model_types = MODEL_TYPES,
+    .architectures = ARCHITECTURES,
+    .config_parse = llada_config_parse,
+    .config_to_json = llada_config_to_json,
+    .max_tensors = max_tensors,
+    .tensor_specs = tensor_specs,
+    .forward_hidden = dense_forward_hidden,
+    .head = dense_head,
+};

@@ -1,10 +1,21 @@
-/* model.h — a LLaDA checkpoint in memory: config, weights, load/save, forward pass.
+/* model.h — a checkpoint in memory: config, weights, load/save, forward pass.
  *
- * Reads a Hugging Face model folder (config.json + model.safetensors, or shards listed in
- * model.safetensors.index.json), memory-maps the tensor data (bf16, f16 or f32, used in
- * place; nothing is expanded to f32 as a whole) and validates every name, shape, dtype and
- * byte range against the files. model_save writes the same layout (single file), used by
- * `train` for checkpoints. Tensor names are LLaDA's (llada.md §2.2):
+ * Everything about a checkpoint lives in model/: config parsing, the tensor sources
+ * (safetensors today, GGUF next), binding, the family registry (family.h: LLaDA today;
+ * issue 14 adds others) and each family's forward graph. denoise and train both use it.
+ *
+ * What the sampler may use is this file only: fwd_scratch_new, model_forward_hidden (the
+ * hidden states of a batch), model_head (the LM head on chosen rows), and the config's ids
+ * and sizes (mask/eos/eot/pad ids, vocab and embedding size, d_model). It never includes
+ * model/family.h nor reads m->w (tests/e2e/layout.sh checks). model_forward_hidden and
+ * model_head dispatch through the model's family (family.c) to its graph.
+ *
+ * model_load reads a Hugging Face model folder (config.json + model.safetensors, or shards
+ * listed in model.safetensors.index.json), finds the family from config.json, memory-maps
+ * the tensor data (bf16, f16 or f32, used in place; nothing is expanded to f32 as a whole)
+ * and validates every name, shape, dtype and byte range against the files. model_save
+ * writes the same layout (single file), used by `train` for checkpoints. LLaDA's tensor
+ * names (llada.md §2.2; model/llada.c):
  *   model.transformer.wte.weight                      [vocab, d]
  *   model.transformer.blocks.N.attn_norm.weight        [d]
  *   model.transformer.blocks.N.{q,k,v}_proj.weight     [Hq*hd | Hkv*hd, d]
@@ -14,7 +25,6 @@
  *   model.transformer.blocks.N.ff_out.weight           [d, ffn]
  *   model.transformer.ln_f.weight                      [d]
  *   model.transformer.ff_out.weight                    [vocab, d]  (absent when weight_tying)
- * The forward pass (model_forward.c) is one function a backend can replace.
  */
 #ifndef LLADA_MODEL_H
 #define LLADA_MODEL_H
@@ -25,7 +35,9 @@
 #include "lerr.h"
 #include "kernels.h"
 
-/* config.json of a LLaDA model (keys of llada.md §2.1). */
+/* The transformer config every family fills (LLaDA's keys: llada.md §2.1). A family that
+ * needs more (biases, QK-norm, experts, ...) adds optional fields whose zero value means
+ * "absent", so the others are unaffected. */
 typedef struct {
     int d_model, n_layers, n_heads, n_kv_heads, head_dim;
     int mlp_hidden_size;        /* mlp_hidden_size, else mlp_ratio * d_model */
@@ -43,6 +55,7 @@ typedef struct {
     wtype_t dtype;              /* storage type of the weights as loaded */
 } llada_config_t;
 
+/* ---- the LLaDA family's config.json (model/llada.c); train builds LLaDA configs ---- */
 /* Defaults of LLaDA-8B (llada.md §2.1). */
 void llada_config_default(llada_config_t *c);
 /* Parse config.json text. Unknown keys are ignored; keys with values this engine does not
@@ -53,6 +66,8 @@ int llada_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *
 /* Serialise as a LLaDA config.json (malloc'd NUL-terminated string, caller frees). */
 char *llada_config_to_json(const llada_config_t *c);
 
+/* The weights every family binds into (family.h: model_tensor_spec_t.dst); tensors a
+ * family does not have stay {0}. */
 typedef struct {
     wtensor_t attn_norm, q_proj, k_proj, v_proj, attn_out;
     wtensor_t ff_norm, ff_proj, up_proj, ff_out;
@@ -63,9 +78,12 @@ typedef struct {
     llada_layer_t *layers;          /* [n_layers] */
 } llada_weights_t;
 
+typedef struct model_family model_family_t;   /* model/family.h */
+
 typedef struct model {
     llada_config_t cfg;
     llada_weights_t w;
+    const model_family_t *family;   /* the architecture: names, config keys, forward graph */
     char *dir;                      /* folder it was loaded from (owned) */
     /* private: mappings / owned buffers */
     void *priv;
@@ -73,23 +91,26 @@ typedef struct model {
 
 /* Load a model folder. Returns a new model (free with model_destroy) or NULL with `e` set:
  * EXIT_IO when a file cannot be opened/mapped, EXIT_DATA for anything wrong in the files
- * (bad JSON, unsupported config key, missing/extra/misshapen tensor, bad dtype, offsets
- * outside the file, header overflow). Tensors may mix bf16/f16/f32; cfg.dtype is wte's. */
+ * (bad JSON, a model_type no family runs, unsupported config key, missing/extra/misshapen
+ * tensor, bad dtype, offsets outside the file, header overflow). Tensors may mix
+ * bf16/f16/f32; cfg.dtype is wte's. */
 model_t *model_load(const char *dir, lerr_t *e);
 void model_destroy(model_t **m);
 
-/* Build a model from a config with freshly allocated weights of cfg->dtype (zeroed; the
- * caller fills them through m->w). For training and tests. NULL on OOM / bad config. */
+/* Build a LLaDA model from a config with freshly allocated weights of cfg->dtype (zeroed;
+ * the caller fills them through m->w). For training and tests. NULL on OOM / bad config. */
 model_t *model_new(const llada_config_t *cfg, lerr_t *e);
 
 /* Write dir/config.json and dir/model.safetensors (creating dir) from the model's weights,
- * in `dtype` (converted as needed; bf16/f16 rounding to nearest even). Tensor names as above,
+ * in `dtype` (converted as needed; bf16/f16 rounding to nearest even). The family's names,
  * metadata {"format":"pt"}. Writes to temporary files and renames, so a crash never leaves a
  * half-written checkpoint under the final names. EXIT_IO on failure. */
 int model_save(const model_t *m, const char *dir, wtype_t dtype, lerr_t *e);
 
-/* Number of parameters (counting a tied matrix once). */
+/* Number of parameters of a LLaDA model of config c (counting a tied matrix once). */
 int64_t model_n_params(const llada_config_t *c);
+/* The family's registry name ("llada"). */
+const char *model_family_name(const model_t *m);
 
 /* ---- forward ---- */
 

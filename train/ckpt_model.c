@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tparams.h"
+#include "model/family.h"
 
 /* The (model tensor, flat pointer) pairs in layout order. */
 static int pairs(const llada_config_t *c, model_t *m, float *base, wtensor_t **wt, float **fp)
@@ -33,6 +34,8 @@ static int pairs(const llada_config_t *c, model_t *m, float *base, wtensor_t **w
 int tparams_from_model(const model_t *m, float *base, lerr_t *e)
 {
     const llada_config_t *c = &m->cfg;
+    if (m->family != &model_family_llada)   /* the flat layout below is LLaDA's */
+        return lerr_set(e, EXIT_DATA, "training a %s model is not supported (LLaDA only)", m->family->display);
     if (c->weight_tying)
         return lerr_set(e, EXIT_DATA, "training a weight-tied model is not supported");
     int cap = 4 + 9 * c->n_layers;

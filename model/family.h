@@ -1,0 +1,84 @@
+/* family.h — model families: one table of operations per architecture the engine runs.
+ *
+ * Internal to model/ and to code that needs one family's layout (train's LLaDA parameter
+ * layout, the CUDA backend); the sampler sees a model only through model.h (forward,
+ * head, the config's ids and sizes) and never includes this file (tests/e2e/layout.sh).
+ *
+ * A family says
+ *   - how its checkpoints are recognised: config.json "model_type", else "architectures";
+ *   - how its config.json is read and written (into the shared transformer config,
+ *     llada_config_t; a family adds optional fields there when it needs them);
+ *   - which tensors a config implies, under which names and shapes, and where each binds
+ *     in the shared transformer weights (llada_weights_t; optional tensors stay {0});
+ *   - which forward graph runs it: hidden states, then the LM head on chosen rows.
+ * Where the tensors come from is not the family's business: a model_source_t (source.h)
+ * presents named tensors (safetensors folders today; GGUF files, issue 13, next) and
+ * load.c binds the family's list against it, family-agnostically.
+ *
+ * Families to come (issue 14) and what each adds: Dream / Qwen2 (q/k/v biases, logits
+ * shifted by one position), LLaDA-MoE (MoE FFN, QK-norm), LLaDA2 (BailingMoeV2,
+ * block-causal attention), SDAR (Qwen3: QK-norm). Dense variants reuse the dense graph
+ * (forward.c) with optional tensors / flags; MoE ones bring their FFN.
+ */
+#ifndef LLADA_MODEL_FAMILY_H
+#define LLADA_MODEL_FAMILY_H
+
+#include "model/model.h"
+
+/* One tensor a config implies: its name in the checkpoint, shape, and where it binds. */
+typedef struct {
+    char name[96];
+    int ndim;               /* 1 or 2 */
+    int64_t shape[2];       /* 2-D: [rows, cols]; 1-D: [n, unused] */
+    wtensor_t *dst;
+} model_tensor_spec_t;
+
+struct model_family {
+    const char *name;                  /* registry name, e.g. "llada" */
+    const char *display;               /* in messages, e.g. "LLaDA" */
+    const char *const *model_types;    /* config.json "model_type" values it accepts (NULL-ended) */
+    const char *const *architectures;  /* config.json "architectures" entries it accepts */
+
+    /* config.json text -> config (defaults first). A key asking for something this family's
+     * graph does not implement is an error naming the key (EXIT_DATA). */
+    int (*config_parse)(llada_config_t *c, const char *json, size_t len, lerr_t *e);
+    /* config -> config.json text (malloc'd, NUL-terminated; NULL on OOM). */
+    char *(*config_to_json)(const llada_config_t *c);
+
+    /* Upper bound of the number of tensors a config implies (room for tensor_specs). */
+    int (*max_tensors)(const llada_config_t *c);
+    /* The tensors a config implies, in file order, bound to fields of w (w->layers has
+     * c->n_layers entries). Returns their count. When c->weight_tying, the LM head is not
+     * listed and the loader sets w->lm_head = w->wte. */
+    int (*tensor_specs)(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s);
+
+    /* The forward graph (model.h documents the contract of both). */
+    int (*forward_hidden)(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
+                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+    void (*head)(const model_t *m, const float *hidden, int n, float *logits);
+};
+
+/* ---- the registry (family.c) ---- */
+
+/* Every family, NULL-terminated. */
+const model_family_t *const *model_family_list(void);
+/* The family registered as `name`, or NULL. */
+const model_family_t *model_family_find(const char *name);
+/* The family a config.json belongs to: its "model_type" when present, else the first of its
+ * "architectures" a family accepts, else LLaDA (configs that predate both keys). NULL with
+ * `e` (EXIT_DATA) for bad JSON or a model_type / architectures no family accepts. */
+const model_family_t *model_family_detect(const char *json, size_t len, lerr_t *e);
+/* Parameters a config implies for a family: the sum of its tensors' sizes (a tied matrix
+ * counts once). -1 on OOM. */
+int64_t model_family_n_params(const model_family_t *f, const llada_config_t *c);
+
+/* ---- the families (one file each) ---- */
+extern const model_family_t model_family_llada;   /* llada.c */
+
+/* ---- graphs a family can point at ---- */
+/* The dense pre-norm transformer of forward.c (LLaDA's, llada.md §2.3). */
+int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+void dense_head(const model_t *m, const float *hidden, int n, float *logits);
+
+#endif

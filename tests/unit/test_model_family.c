@@ -1,0 +1,162 @@
+/* test_model_family.c — the family registry of model/ (family.h): lookup by name,
+ * detection from config.json ("model_type", then "architectures", else LLaDA) with errors
+ * that name the unsupported value, parameter counts from the family's tensor list against
+ * the closed-form count, model_load/model_new recording the family, the public forward
+ * entry points dispatching through m->family (a wrapping family sees every call and the
+ * results are bit-identical to the dense graph's), and train refusing a non-LLaDA layout. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testlib.h"
+#include "model/family.h"
+#include "train/tparams.h"
+
+static void test_registry(void) {
+    int n = 0, has = 0;
+    for (const model_family_t *const *f = model_family_list(); *f; f++, n++)
+        has |= *f == &model_family_llada;
+    CHECK(n >= 1 && has, "registry lists llada (%d families)", n);
+    CHECK(model_family_find("llada") == &model_family_llada, "find llada");
+    CHECK(model_family_find("qwen2") == NULL && model_family_find("") == NULL, "unknown names are NULL");
+}
+
+static const model_family_t *detect(const char *js, lerr_t *e) {
+    *e = (lerr_t){0};
+    return model_family_detect(js, strlen(js), e);
+}
+
+static void test_detect(void) {
+    lerr_t e;
+    CHECK(detect("{\"model_type\":\"llada\"}", &e) == &model_family_llada, "model_type llada");
+    CHECK(detect("{\"model_type\":\"LLaDA\"}", &e) == &model_family_llada, "model_type is case-insensitive");
+    CHECK(detect("{\"architectures\":[\"LLaDAModelLM\"]}", &e) == &model_family_llada, "architectures");
+    CHECK(detect("{\"d_model\":8}", &e) == &model_family_llada, "neither key: LLaDA (older configs)");
+    CHECK(detect("{\"model_type\":\"qwen2\",\"architectures\":[\"LLaDAModelLM\"]}", &e) == NULL &&
+          e.code == EXIT_DATA && strstr(e.msg, "\"model_type\": \"qwen2\"") && strstr(e.msg, "llada"),
+          "model_type wins and an unknown one is named with the supported list: %s", e.msg);
+    CHECK(detect("{\"architectures\":[\"Qwen2ForCausalLM\"]}", &e) == NULL && e.code == EXIT_DATA &&
+          strstr(e.msg, "Qwen2ForCausalLM") && strstr(e.msg, "LLaDAModelLM"), "unknown architecture named: %s", e.msg);
+    CHECK(detect("{\"architectures\":[\"X\",\"LLaDAModelLM\"]}", &e) == &model_family_llada, "any listed architecture");
+    CHECK(detect("{\"model_type\":7}", &e) == NULL && e.code == EXIT_DATA && strstr(e.msg, "model_type"), "model_type not a string");
+    CHECK(detect("[1]", &e) == NULL && e.code == EXIT_DATA, "not an object");
+    CHECK(detect("{\"d_model\":", &e) == NULL && e.code == EXIT_DATA && strstr(e.msg, "line 1"), "bad JSON: %s", e.msg);
+}
+
+static llada_config_t small_cfg(void) {
+    llada_config_t c;
+    llada_config_default(&c);
+    c.d_model = 24; c.n_layers = 2; c.n_heads = 6; c.n_kv_heads = 2; c.head_dim = 4;
+    c.mlp_hidden_size = 40; c.vocab_size = c.embedding_size = 50; c.weight_tying = false;
+    c.mask_token_id = 49; c.eos_token_id = c.pad_token_id = 47; c.eot_token_id = 48;
+    c.bos_token_id = 46; c.dtype = WT_F32;
+    return c;
+}
+
+static void test_n_params(void) {
+    llada_config_t c = small_cfg();
+    for (int tied = 0; tied < 2; tied++) {
+        c.weight_tying = tied;
+        int64_t d = 24, qd = 24, kvd = 8, f = 40, E = 50;
+        int64_t want = E * d * (tied ? 1 : 2) + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 3 * f * d) + d;
+        CHECK(model_family_n_params(&model_family_llada, &c) == want, "n_params from the tensor list (tied %d): %lld vs %lld",
+              tied, (long long)model_family_n_params(&model_family_llada, &c), (long long)want);
+    }
+}
+
+/* A family that wraps LLaDA's graph and counts the calls that reach it. */
+static int n_hidden, n_head;
+static int counting_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *t, const uint8_t *k, int B,
+                           int L, float *h, lerr_t *e) {
+    n_hidden++;
+    return dense_forward_hidden(m, s, t, k, B, L, h, e);
+}
+static void counting_head(const model_t *m, const float *h, int n, float *l) {
+    n_head++;
+    dense_head(m, h, n, l);
+}
+
+static void fill(model_t *m) {
+    unsigned s = 7;
+    wtensor_t *all[3 + 9 * 2] = {&m->w.wte, &m->w.ln_f, &m->w.lm_head};
+    int n = 3;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        llada_layer_t *L = &m->w.layers[l];
+        wtensor_t *t[9] = {&L->attn_norm, &L->q_proj, &L->k_proj, &L->v_proj, &L->attn_out,
+                           &L->ff_norm, &L->ff_proj, &L->up_proj, &L->ff_out};
+        for (int i = 0; i < 9; i++) all[n++] = t[i];
+    }
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < all[i]->rows * all[i]->cols; j++) {
+            s = s * 1103515245u + 12345u;
+            ((float *)all[i]->data)[j] = ((s >> 8) & 0xffff) / 32768.0f - 1.0f;
+        }
+}
+
+static void test_dispatch_and_load(void) {
+    lerr_t e = {0};
+    llada_config_t c = small_cfg();
+    model_t *m = model_new(&c, &e);
+    CHECK(m && m->family == &model_family_llada && !strcmp(model_family_name(m), "llada"), "model_new is LLaDA");
+    if (!m) return;
+    fill(m);
+    char dir[] = "/tmp/test_model_family_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK(model_save(m, dir, WT_F32, &e) == 0, "model_save: %s", e.msg);
+    model_t *r = model_load(dir, &e);
+    CHECK(r && r->family == &model_family_llada, "model_load detects LLaDA: %s", e.msg);
+
+    enum { B = 1, L = 6 };
+    int32_t tok[B * L] = {1, 5, 9, 49, 49, 49};
+    float *h0 = malloc(sizeof(float) * B * L * 24), *h1 = malloc(sizeof(float) * B * L * 24);
+    float *l0 = malloc(sizeof(float) * L * 50), *l1 = malloc(sizeof(float) * L * 50);
+    fwd_scratch_t *s = fwd_scratch_new(m, B, L, &e);
+    CHECK(s && h0 && h1 && l0 && l1, "buffers");
+    if (s && h0 && h1 && l0 && l1) {
+        CHECK(dense_forward_hidden(m, s, tok, NULL, B, L, h0, &e) == 0, "dense graph runs: %s", e.msg);
+        dense_head(m, h0, L, l0);
+        model_family_t counting = model_family_llada;
+        counting.forward_hidden = counting_hidden;
+        counting.head = counting_head;
+        m->family = &counting;
+        CHECK(model_forward_hidden(m, s, tok, NULL, B, L, h1, &e) == 0 && n_hidden == 1,
+              "model_forward_hidden goes through the family (%d calls)", n_hidden);
+        model_head(m, h1, L, l1);
+        CHECK(n_head == 1, "model_head goes through the family (%d calls)", n_head);
+        CHECK(!memcmp(h0, h1, sizeof(float) * B * L * 24) && !memcmp(l0, l1, sizeof(float) * L * 50),
+              "dispatched results bit-identical to the dense graph's");
+        /* train's flat layout is LLaDA's: another family is refused, LLaDA accepted */
+        float *p = calloc(tparams_count(&c), sizeof *p);
+        CHECK(p && tparams_from_model(m, p, &e) == -1 && e.code == EXIT_DATA && strstr(e.msg, "LLaDA"),
+              "train refuses a non-LLaDA family: %s", e.msg);
+        m->family = &model_family_llada;
+        e = (lerr_t){0};
+        CHECK(p && tparams_from_model(m, p, &e) == 0, "train accepts LLaDA: %s", e.msg);
+        free(p);
+    }
+    fwd_scratch_destroy(&s);
+    free(h0); free(h1); free(l0); free(l1);
+
+    /* a config no family runs: EXIT_DATA naming the value and the folder */
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) { fputs("{\"model_type\":\"dream\",\"d_model\":24}", f); fclose(f); }
+    model_t *bad = model_load(dir, &e);
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "dream") && strstr(e.msg, dir),
+          "unknown model_type refused: %s", e.msg);
+    model_destroy(&bad);
+    model_destroy(&r);
+    model_destroy(&m);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    CHECK(system(path) == 0, "cleanup");
+}
+
+int main(void) {
+    test_registry();
+    test_detect();
+    test_n_params();
+    test_dispatch_and_load();
+    return TEST_SUMMARY();
+}
