@@ -33,6 +33,8 @@ PKGS := libzmq liblz4 jansson libpcre2-8
 MSGPACK_PC := $(shell pkg-config --exists msgpack && echo msgpack || echo msgpack-c)
 DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
 DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lopenblas -lm -lpthread
+# OpenBLAS's own <cblas.h> (declares openblas_*), whichever cblas.h the system alternative picks
+DEPCFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
 
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -pthread -march=x86-64-v2 \

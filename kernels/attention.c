@@ -9,10 +9,8 @@
 #include <math.h>
 #include <float.h>
 #include <stdlib.h>
+#include <cblas.h>
 #include "kernels.h"
-
-void openblas_set_num_threads(int);
-int openblas_get_num_threads(void);
 
 #define ATT_ROWS 64   /* query rows per tile: 64 x L scores = 256 KB at L = 1024 */
 

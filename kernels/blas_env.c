@@ -6,9 +6,14 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <cblas.h>
 #include "blas_env.h"
 
-char *openblas_get_corename(void);
+/* openblas_* prototypes come from OpenBLAS's <cblas.h> (pkg-config openblas); another
+ * vendor's cblas.h first on the include path would leave them undeclared. */
+#ifndef OPENBLAS_VERSION
+#error "<cblas.h> is not OpenBLAS's: install libopenblas-dev (pkg-config openblas)"
+#endif
 
 const char *blas_wanted_coretype(void) {
     __builtin_cpu_init();

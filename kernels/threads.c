@@ -2,6 +2,7 @@
  * Each call starts n-1 pthreads and runs one static chunk itself; the per-call cost
  * (~tens of microseconds) is small next to the row operations it is used for. */
 #include <pthread.h>
+#include <cblas.h>
 #include <unistd.h>
 #include "kernels.h"
 
@@ -15,8 +16,6 @@ int kern_threads(void) {
     }
     return g_threads;
 }
-
-void openblas_set_num_threads(int);
 
 void kern_set_threads(int n) {
     g_threads = n < 1 ? 1 : n > KERN_MAX_THREADS ? KERN_MAX_THREADS : n;
