@@ -4,8 +4,9 @@
  * the kernel threads, each doing its two products with single-threaded sgemm (per-head
  * products are too small to split well), a tile of ATT_ROWS query rows at a time so the
  * tile's scores stay in L2 between the two products and the softmax (a whole L x L score
- * matrix is 4 MB at L = 1024); attention_ref is the plain double-precision loop the tests
- * compare to. */
+ * matrix is 4 MB at L = 1024); each thread's tile lives in the caller's scratch
+ * (attention_scratch_floats), so a call allocates nothing. attention_ref is the plain
+ * double-precision loop the tests compare to. */
 #include <math.h>
 #include <float.h>
 #include <stdlib.h>
@@ -28,7 +29,15 @@ typedef struct {
     const float *q, *k, *v;
     const uint8_t *keep;
     int L, Hq, Hkv, hd, nthreads;
+    size_t tile;              /* floats of one thread's score tile */
 } att_job_t;
+
+static int tile_rows(int L) { return L < ATT_ROWS ? L : ATT_ROWS; }
+
+size_t attention_scratch_floats(int L, int Hq) {
+    KERN_ASSERT(L >= 0 && Hq > 0);
+    return (size_t)(Hq < KERN_MAX_THREADS ? Hq : KERN_MAX_THREADS) * tile_rows(L) * L;
+}
 
 /* Head h, tile by tile. p: ATT_ROWS x L scratch, or with probs_out head h's L x L block. */
 static void one_head(const att_job_t *j, int h, float *p) {
@@ -49,32 +58,31 @@ static void one_head(const att_job_t *j, int h, float *p) {
 static void head_worker(int t, void *arg) {
     const att_job_t *j = arg;
     for (int h = t; h < j->Hq; h += j->nthreads) {
-        float *p = j->probs_out ? j->probs_out + (size_t)h * j->L * j->L : j->scratch + (size_t)t * ATT_ROWS * j->L;
+        float *p = j->probs_out ? j->probs_out + (size_t)h * j->L * j->L : j->scratch + (size_t)t * j->tile;
         one_head(j, h, p);
     }
 }
 
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out) {
-    int nt = kern_threads() < Hq ? kern_threads() : Hq;
-    att_job_t j = {out, att, probs_out, q, k, v, keep, L, Hq, Hkv, hd, 1};
-    float *scr = nt > 1 && !probs_out ? malloc(sizeof(float) * (size_t)nt * ATT_ROWS * L) : NULL;
-    if (nt <= 1 || (!probs_out && !scr)) { /* sequential, BLAS threads inside */
+    KERN_ASSERT(L >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
+    KERN_ASSERT(out && q && k && v && (att || probs_out));
+    int nt = kern_threads() < Hq ? kern_threads() : Hq;   /* <= KERN_MAX_THREADS: scratch fits */
+    att_job_t j = {out, att, probs_out, q, k, v, keep, L, Hq, Hkv, hd, 1, (size_t)tile_rows(L) * L};
+    if (nt <= 1) { /* sequential, BLAS threads inside */
         head_worker(0, &j);
-        free(scr);
         return;
     }
-    j.scratch = scr;
     j.nthreads = nt;
     int bt = openblas_get_num_threads();
     openblas_set_num_threads(1);
     kern_parallel_for(nt, head_worker, &j);
     openblas_set_num_threads(bt);
-    free(scr);
 }
 
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                    int Hkv, int hd, const uint8_t *keep) {
+    KERN_ASSERT(L >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
     int group = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
     double scale = 1.0 / sqrt((double)hd);
     double w[L > 0 ? L : 1];

@@ -6,10 +6,12 @@
 #include <cblas.h>
 #include <math.h>
 #include "bwd_ops.h"
+#include "kernels.h"
 
 void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float *P,
                  int T, int hd, int ldq, int ldk, float scale, int causal)
 {
+    KERN_ASSERT(T >= 0 && hd > 0 && ldq >= hd && ldk >= hd && P);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, ldq, k, ldk,
                 0.0f, P, T);
     for (int i = 0; i < T; i++) {
@@ -32,6 +34,7 @@ void tr_attn_bwd(const float *dout, const float *q, const float *k, const float 
                  const float *P, float *dq, float *dk, float *dv,
                  int T, int hd, int ldq, int ldk, float scale, float *dS)
 {
+    KERN_ASSERT(T >= 0 && hd > 0 && ldq >= hd && ldk >= hd && P && dS);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dout, ldq, v, ldk,
                 0.0f, dS, T);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dout, ldq,

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 #include "bwd_ops.h"
+#include "kernels.h"
 
 void tr_swiglu_fwd(const float *g, const float *u, float *a, size_t n)
 {
@@ -20,11 +21,15 @@ void tr_swiglu_bwd(const float *da, const float *g, const float *u, float *dg, f
 
 void tr_embed_fwd(const float *E, const int32_t *ids, float *h, int N, int D)
 {
+    KERN_ASSERT(N >= 0 && D > 0);
+    for (int n = 0; n < N; n++) KERN_ASSERT(ids[n] >= 0);
     for (int n = 0; n < N; n++) memcpy(h + (size_t)n * D, E + (size_t)ids[n] * D, sizeof(float) * D);
 }
 
 void tr_embed_bwd(const float *dh, const int32_t *ids, float *dE, int N, int D)
 {
+    KERN_ASSERT(N >= 0 && D > 0);
+    for (int n = 0; n < N; n++) KERN_ASSERT(ids[n] >= 0);
     for (int n = 0; n < N; n++) {
         float *e = dE + (size_t)ids[n] * D;
         const float *g = dh + (size_t)n * D;

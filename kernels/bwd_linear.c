@@ -3,9 +3,11 @@
  * for how close to the machine's GEMM ceiling that gets). */
 #include <cblas.h>
 #include "bwd_ops.h"
+#include "kernels.h"
 
 void tr_linear_fwd(const float *x, const float *W, float *y, int N, int Din, int Dout)
 {
+    KERN_ASSERT(N >= 0 && Din > 0 && Dout > 0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Dout, Din, 1.0f, x, Din, W, Din, 0.0f, y, Dout);
 }
 

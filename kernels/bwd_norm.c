@@ -1,9 +1,11 @@
 /* bwd_norm.c — RMSNorm forward (saving 1/rms per row) and backward, fp32 with double sums. */
 #include <math.h>
 #include "bwd_ops.h"
+#include "kernels.h"
 
 void tr_rmsnorm_fwd(const float *x, const float *w, float *y, float *rinv, int N, int D, float eps)
 {
+    KERN_ASSERT(N >= 0 && D > 0 && eps >= 0 && rinv);
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * D;
         float *yr = y + (size_t)n * D;

@@ -2,9 +2,11 @@
  * The rotation is orthogonal, so the backward is the same rotation with the angle negated. */
 #include <math.h>
 #include "bwd_ops.h"
+#include "kernels.h"
 
 void tr_rope_table(float *cs, int T, int hd, double theta)
 {
+    KERN_ASSERT(T >= 0 && hd > 0 && hd % 2 == 0 && theta > 0);
     int h2 = hd / 2;
     for (int p = 0; p < T; p++)
         for (int i = 0; i < h2; i++) {
@@ -16,6 +18,7 @@ void tr_rope_table(float *cs, int T, int hd, double theta)
 
 static void rope_rotate(float *x, const float *cs, int N, int T, int nh, int hd, float sgn)
 {
+    KERN_ASSERT(N >= 0 && T > 0 && nh > 0 && hd > 0 && hd % 2 == 0);
     int h2 = hd / 2;
     for (int n = 0; n < N; n++) {
         const float *c = cs + (size_t)(n % T) * h2 * 2;

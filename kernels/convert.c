@@ -5,7 +5,10 @@
 #include <immintrin.h>
 #include "kernels.h"
 
-size_t wtype_size(wtype_t t) { return t == WT_F32 ? 4 : 2; }
+size_t wtype_size(wtype_t t) {
+    KERN_ASSERT((unsigned)t <= WT_F16);
+    return t == WT_F32 ? 4 : 2;
+}
 
 const char *wtype_name(wtype_t t) {
     switch (t) {
@@ -82,6 +85,7 @@ __attribute__((target("avx512f"))) static void bf16_f32_512(float *dst, const ui
 }
 
 void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n) {
+    KERN_ASSERT((unsigned)t <= WT_F16 && (n == 0 || (dst && src)));
     static int avx512 = -1;
     if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
     if (t == WT_F32) {

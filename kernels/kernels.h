@@ -1,13 +1,24 @@
 /* kernels.h — CPU forward operations of a LLaDA transformer (fp32 activations).
  *
- * Plain functions over row-major arrays, no allocation unless stated, no global state
- * except the BLAS threading set up by blas_setup(). The training engineer calls them for
+ * Plain functions over row-major arrays, no global state except the BLAS threading set up
+ * by kern_set_threads() and the per-thread buffers below. The training engineer calls them for
  * the training forward and writes the backward beside them in kernels/bwd_*.c; the CUDA
  * backend mirrors them in kernels/cuda/. Every fast path has a plain reference (suffix
  * _ref) and tests/unit/test_kernels.c compares them.
  *
  * Conventions: x is [M][K] activations, W is a PyTorch Linear weight [N][K] (out, in), so a
  * projection is y = x · Wᵀ ([M][N]). Weights may be f32, bf16 or f16 (wtensor_t).
+ *
+ * Shape checks (ggml's GGML_ASSERT): every public kernel checks its shapes, types and
+ * pointers with KERN_ASSERT on entry — O(1) checks (embed: O(T), the token ids) that stay on
+ * in release builds. A failed check is a programming error in the caller, never bad input
+ * (tools validate data before it reaches a kernel): it prints "FILE:LINE: kernel check
+ * failed: COND" on stderr and aborts.
+ *
+ * Memory: no kernel allocates per call. Working memory comes from the caller where the
+ * signature has room for it (attention's `att`, sized by attention_scratch_floats), else
+ * from per-thread buffers that grow to the largest call and are kept (kern_scratch: the
+ * matmul panels and the bf16/AMX operand copies), freed when their thread exits.
  */
 #ifndef LLADA_KERNELS_H
 #define LLADA_KERNELS_H
@@ -15,6 +26,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+
+#define KERN_ASSERT(cond) \
+    do { if (__builtin_expect(!(cond), 0)) kern_assert_fail(__FILE__, __LINE__, #cond); } while (0)
+__attribute__((noreturn, cold)) void kern_assert_fail(const char *file, int line, const char *cond);
+
+/* A weight view a kernel can read: a known type, sizes that fit an int, data unless empty. */
+#define KERN_ASSERT_WEIGHT(W)                                                                  \
+    KERN_ASSERT((W) && (unsigned)(W)->type <= WT_F16 && (W)->rows >= 0 && (W)->cols >= 0 &&  \
+                (W)->rows <= INT32_MAX && (W)->cols <= INT32_MAX &&                            \
+                ((W)->data || (W)->rows == 0 || (W)->cols == 0))
+
+/* Most threads a kernel splits work over (kern_threads() <= this). */
+#define KERN_MAX_THREADS 64
 
 /* Storage type of a weight matrix. */
 typedef enum { WT_F32 = 0, WT_BF16 = 1, WT_F16 = 2 } wtype_t;
@@ -87,11 +111,14 @@ void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const 
 /* Bidirectional multi-head attention for ONE sequence of length L.
  * q [L][Hq*hd], k,v [L][Hkv*hd] (GQA: query head h uses kv head h / (Hq/Hkv)),
  * keep [L] (1 = real key, 0 = padding hidden from every query; NULL = all real),
- * out [L][Hq*hd]. scores/probs scratch `att` of L*L floats. scale = 1/sqrt(hd).
+ * out [L][Hq*hd]. Scores scratch `att` of attention_scratch_floats(L, Hq) floats (unused,
+ * may be NULL, when probs_out is given). scale = 1/sqrt(hd).
  * Padding queries are still computed (as in LLaDA). If probs_out != NULL it receives the
  * softmax probabilities [Hq][L][L] (for backward). */
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out);
+/* Floats of attention's scratch: a tile of scores per thread, whatever the thread count. */
+size_t attention_scratch_floats(int L, int Hq);
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                    int Hkv, int hd, const uint8_t *keep);
 
@@ -117,5 +144,16 @@ int kern_threads(void);
 void kern_set_threads(int n);
 /* Run fn(i, arg) for i in [0, n) over the kernel threads (static chunks). */
 void kern_parallel_for(int n, void (*fn)(int i, void *arg), void *arg);
+
+/* ---- per-thread working buffers (scratch.c) ---- */
+typedef enum {
+    KERN_SCRATCH_PANEL,     /* matmul_panels: f32 copy of a panel of weight rows */
+    KERN_SCRATCH_SPLIT,     /* matmul_bf16 / matmul_amx: the activations split into bf16 hi/lo */
+    KERN_SCRATCH_AMX,       /* matmul_amx: each worker's packed weight block + tile output */
+    KERN_SCRATCH_N
+} kern_scratch_slot_t;
+/* A 64-byte aligned buffer of at least `bytes` for the calling thread's `slot`, kept between
+ * calls (contents undefined); NULL on OOM. Valid until the next call for the same slot. */
+void *kern_scratch(kern_scratch_slot_t slot, size_t bytes);
 
 #endif

@@ -15,6 +15,7 @@
 
 void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
+    KERN_ASSERT(M >= 0 && N >= 0 && K >= 0 && lda >= K && ldb >= K && ldc >= N);
     if (M <= 0 || N <= 0) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb,
                 beta, C, ldc);
@@ -22,24 +23,15 @@ void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
 
 void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
+    KERN_ASSERT(M >= 0 && N >= 0 && K >= 0 && lda >= K && ldb >= N && ldc >= N);
     if (M <= 0 || N <= 0) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
                 beta, C, ldc);
 }
 
-/* Per-thread panel buffer, grown on demand and kept (one per calling thread). */
-static __thread float *t_panel;
-static __thread size_t t_panel_cap;
-
-static float *panel_buf(size_t floats) {
-    if (floats <= t_panel_cap) return t_panel;
-    free(t_panel);
-    t_panel = aligned_alloc(64, (floats * 4 + 63) & ~(size_t)63);
-    t_panel_cap = t_panel ? floats : 0;
-    return t_panel;
-}
-
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(M >= 0 && (M == 0 || (x && y)));
     if (M <= 0 || W->rows <= 0) return;
     if (W->type == WT_F32) {
         int N = (int)W->rows, K = (int)W->cols;
@@ -56,6 +48,8 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
 }
 
 void matmul_panels(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols;
     float beta = accumulate ? 1.0f : 0.0f;
     if (M <= 0 || N <= 0) return;
@@ -63,7 +57,7 @@ void matmul_panels(float *y, const float *x, const wtensor_t *W, int M, bool acc
     int nb = (int)((16u << 20) / (4u * (unsigned)(K > 0 ? K : 1)));
     if (nb < 64) nb = 64;
     if (nb > N) nb = N;
-    float *panel = panel_buf((size_t)nb * K);
+    float *panel = kern_scratch(KERN_SCRATCH_PANEL, (size_t)nb * K * sizeof(float));
     if (!panel) { /* out of memory: fall back to the slow path rather than fail */
         matmul_ref(y, x, W, M, accumulate);
         return;
@@ -79,18 +73,25 @@ void matmul_panels(float *y, const float *x, const wtensor_t *W, int M, bool acc
     }
 }
 
+/* Element k of row n of W as float. */
+static float wat(const wtensor_t *W, int n, int k) {
+    size_t i = (size_t)n * W->cols + k;
+    switch (W->type) {
+    case WT_F32: return ((const float *)W->data)[i];
+    case WT_BF16: return bf16_to_f32(((const uint16_t *)W->data)[i]);
+    default: return f16_to_f32(((const uint16_t *)W->data)[i]);
+    }
+}
+
+/* No buffer at all: it is also matmul_panels' way out when the panel cannot be had. */
 void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols;
-    float *row = malloc((size_t)(K > 0 ? K : 1) * sizeof(float));
-    if (!row) return;
-    const uint8_t *w = W->data;
-    for (int n = 0; n < N; n++) {
-        wconvert_f32(row, w + (size_t)n * K * wtype_size(W->type), W->type, (size_t)K);
+    for (int n = 0; n < N; n++)
         for (int m = 0; m < M; m++) {
             double s = 0;
-            for (int k = 0; k < K; k++) s += (double)x[(size_t)m * K + k] * row[k];
+            for (int k = 0; k < K; k++) s += (double)x[(size_t)m * K + k] * wat(W, n, k);
             y[(size_t)m * N + n] = (float)(accumulate ? y[(size_t)m * N + n] + s : s);
         }
-    }
-    free(row);
 }

@@ -8,6 +8,7 @@
  * conversion of the panel path. Tiles: 2 x 2 accumulators of 16 x 16 floats, 2 weight
  * tiles, 1 activation tile. Threads split the column blocks; each thread configures its
  * tiles. Needs the kernel's permission (arch_prctl ARCH_REQ_XCOMP_PERM), asked once.
+ * Operand copies and the workers' blocks live in per-thread buffers (kern_scratch).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,13 @@ typedef struct {
     const uint16_t *w, *xh, *xl;   /* xh/xl [Mp][Kp] bf16, zero padded */
     int M, N, K, Mp, Kp, nblocks, nthreads;
     bool acc;
+    uint8_t *work;                 /* nthreads x work_bytes: each worker's bp + ct */
+    size_t work_bytes;
 } ajob_t;
+
+/* A worker's packed weight block bp [Kp/32][16][32][2] bf16, then its tile output ct
+ * [32][32] f32; both 64-byte multiples. */
+static size_t bp_bytes(int Kp) { return (size_t)(Kp / 32) * 16 * 32 * 2 * 2; }
 
 /* VNNI-pack 32 weight rows n0.. into bp[kt][16 pairs][32 cols][2] (zero beyond N, K):
  * each (k, k+1) pair of a row is one 32-bit word, moved whole. */
@@ -98,19 +105,15 @@ TGT static void worker(int t, void *arg) {
     tilecfg_t cfg = {0};
     cfg.palette = 1;
     for (int i = 0; i < 7; i++) { cfg.colsb[i] = 64; cfg.rows[i] = 16; }
-    uint16_t *bp = aligned_alloc(64, (size_t)(j->Kp / 32) * 16 * 32 * 2 * 2);
-    float *ct = aligned_alloc(64, 32 * 32 * sizeof(float));
-    if (bp && ct) {
-        _tile_loadconfig(&cfg);
-        int lo = (int)((long)j->nblocks * t / j->nthreads), hi = (int)((long)j->nblocks * (t + 1) / j->nthreads);
-        for (int nb = lo; nb < hi; nb++) {
-            pack_block(j, nb * 32, bp);
-            block_product(j, nb * 32, bp, ct);
-        }
-        _tile_release();
+    uint16_t *bp = (uint16_t *)(j->work + (size_t)t * j->work_bytes);
+    float *ct = (float *)((uint8_t *)bp + bp_bytes(j->Kp));
+    _tile_loadconfig(&cfg);
+    int lo = (int)((long)j->nblocks * t / j->nthreads), hi = (int)((long)j->nblocks * (t + 1) / j->nthreads);
+    for (int nb = lo; nb < hi; nb++) {
+        pack_block(j, nb * 32, bp);
+        block_product(j, nb * 32, bp, ct);
     }
-    free(bp);
-    free(ct);
+    _tile_release();
 }
 
 /* x -> hi = bf16(x), lo = bf16(x - hi), rows padded to Kp (AVX-512 BF16 conversions). */
@@ -135,16 +138,18 @@ __attribute__((target("avx512f,avx512bf16,avx512bw"))) static void split_rows(co
 }
 
 int matmul_amx(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(W->type == WT_BF16 && M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols, Kp = (K + 31) & ~31, Mp = (M + 31) & ~31;
-    uint16_t *xh = aligned_alloc(64, (size_t)Mp * Kp * 2), *xl = aligned_alloc(64, (size_t)Mp * Kp * 2);
-    if (!xh || !xl) { free(xh); free(xl); return -1; }
-    memset(xh, 0, (size_t)Mp * Kp * 2);
-    memset(xl, 0, (size_t)Mp * Kp * 2);
-    split_rows(x, M, K, Kp, xh, xl);
-    ajob_t j = {y, W->data, xh, xl, M, N, K, Mp, Kp, (N + 31) / 32, kern_threads(), accumulate};
+    size_t xb = (size_t)Mp * Kp * 2;   /* bytes of each of xh, xl (a multiple of 64) */
+    uint16_t *xh = kern_scratch(KERN_SCRATCH_SPLIT, 2 * xb), *xl = xh ? xh + xb / 2 : NULL;
+    ajob_t j = {y, W->data, xh, xl, M, N, K, Mp, Kp, (N + 31) / 32, kern_threads(), accumulate,
+                NULL, bp_bytes(Kp) + 32 * 32 * sizeof(float)};
     if (j.nthreads > j.nblocks) j.nthreads = j.nblocks;
+    j.work = kern_scratch(KERN_SCRATCH_AMX, (size_t)j.nthreads * j.work_bytes);
+    if (!xh || !j.work) return -1;
+    memset(xh, 0, 2 * xb);
+    split_rows(x, M, K, Kp, xh, xl);
     kern_parallel_for(j.nthreads, worker, &j);
-    free(xh);
-    free(xl);
     return 0;
 }

@@ -6,7 +6,8 @@
  * x ≈ hi + lo with hi = bf16(x), lo = bf16(x − hi) (relative error ~2^-16), and each product
  * is two VDPBF16PS (fp32 accumulation). Tiles of 4 weight rows × 4 activation rows; threads
  * split the weight rows. matmul() uses it when the CPU has AVX512_BF16 and M is small;
- * test_kernels compares it with matmul_ref.
+ * test_kernels compares it with matmul_ref. The split activations live in a per-thread
+ * buffer (kern_scratch).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +79,14 @@ static void worker(int t, void *arg) {
 }
 
 int matmul_bf16(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(W->type == WT_BF16 && M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols, Kp = (K + 31) & ~31, Mp = (M + 3) & ~3;
-    uint16_t *xh = calloc((size_t)Mp * Kp, 2), *xl = calloc((size_t)Mp * Kp, 2);
-    if (!xh || !xl) { free(xh); free(xl); return -1; }
+    size_t xn = (size_t)Mp * Kp;   /* elements of each of xh, xl (Kp: 64-byte rows) */
+    uint16_t *xh = kern_scratch(KERN_SCRATCH_SPLIT, 2 * xn * 2);
+    if (!xh) return -1;
+    uint16_t *xl = xh + xn;
+    memset(xh, 0, 2 * xn * 2);
     for (int m = 0; m < M; m++)
         for (int k = 0; k < K; k++) {
             float v = x[(size_t)m * K + k];
@@ -91,7 +97,5 @@ int matmul_bf16(float *y, const float *x, const wtensor_t *W, int M, bool accumu
     bjob_t j = {y, W->data, xh, xl, M, N, K, Kp, (N + 3) / 4, kern_threads(), accumulate};
     if (j.nthreads > j.ntiles) j.nthreads = j.ntiles;
     kern_parallel_for(j.nthreads, worker, &j);
-    free(xh);
-    free(xl);
     return 0;
 }

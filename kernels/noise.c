@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "noise.h"
+#include "kernels.h"
 
 /* Reproducibility across machines: p = (1 − eps)·t + eps and k + i·L/b must round the same
  * everywhere, so no fused multiply-add even when built with -march=native / FMA targets. */
@@ -54,8 +55,14 @@ static size_t bernoulli_scalar(const int32_t *x0, int32_t *xt, size_t i, size_t 
     return count;
 }
 
+/* x0 and xt must not overlap (the SIMD path reads ahead of where it writes). */
+#define ASSERT_APART(x0, xt, n) \
+    KERN_ASSERT((uintptr_t)((xt) + (n)) <= (uintptr_t)(x0) || (uintptr_t)((x0) + (n)) <= (uintptr_t)(xt))
+
 size_t noise_bernoulli_ref(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
                            int32_t mask_id, mrng_t *r) {
+    KERN_ASSERT(n == 0 || (x0 && xt && r));
+    ASSERT_APART(x0, xt, n);
     if (from > n) from = n;
     if (from) memcpy(xt, x0, from * sizeof *xt);
     return bernoulli_scalar(x0, xt, from, n, noise_threshold(p), mask_id, r);
@@ -63,6 +70,8 @@ size_t noise_bernoulli_ref(const int32_t *x0, int32_t *xt, size_t n, size_t from
 
 size_t noise_bernoulli(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
                        int32_t mask_id, mrng_t *r) {
+    KERN_ASSERT(n == 0 || (x0 && xt && r));
+    ASSERT_APART(x0, xt, n);
     bool simd = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
     if (from > n) from = n;
     if (from) memcpy(xt, x0, from * sizeof *xt);
@@ -100,6 +109,7 @@ size_t noise_sft(const noise_cfg_t *c, uint64_t unit, const int32_t *x0, size_t 
 }
 
 void ll_counts(size_t L, size_t b, uint64_t k, size_t *l) {
+    KERN_ASSERT(L >= 1 && k >= 1 && k <= L);
     /* torch.linspace(k, k + (b−1)·L/b, b), torch.round (half to even), then ((x−1) mod L)+1. */
     for (size_t i = 0; i < b; i++) {
         double x = nearbyint((double)k + (double)i * ((double)L / (double)b));
@@ -109,6 +119,7 @@ void ll_counts(size_t L, size_t b, uint64_t k, size_t *l) {
 }
 
 uint64_t ll_offset(const noise_cfg_t *c, uint64_t group, uint64_t batch, size_t L) {
+    KERN_ASSERT(L >= 1);
     mrng_t r;
     mrng_init_sub(&r, c->seed, c->stream, group, batch, RNG_LL_OFFSET);
     return 1 + mrng_below(&r, L);
@@ -120,6 +131,7 @@ void ll_sample_rng(const noise_cfg_t *c, uint64_t group, uint64_t mc, mrng_t *r)
 
 void ll_mask_exact(const int32_t *x0, int32_t *xt, size_t prompt_len, size_t L, size_t l,
                    int32_t mask_id, mrng_t *r, uint32_t *scratch) {
+    KERN_ASSERT(L <= UINT32_MAX && (L == 0 || scratch));
     memcpy(xt, x0, (prompt_len + L) * sizeof *xt);
     if (l > L) l = L;
     for (size_t i = 0; i < L; i++) scratch[i] = (uint32_t)i;

@@ -16,6 +16,9 @@ static inline float wget(const wtensor_t *w, int i) {
 }
 
 void rmsnorm_fwd(float *y, float *rstd, const float *x, const wtensor_t *w, int M, int D, float eps) {
+    KERN_ASSERT(M >= 0 && D > 0 && eps >= 0);
+    if (w) KERN_ASSERT_WEIGHT(w);
+    KERN_ASSERT(!w || w->rows * w->cols == D);
     float wf[D > 0 ? D : 1];
     if (w) for (int i = 0; i < D; i++) wf[i] = wget(w, i);
     for (int m = 0; m < M; m++) {
@@ -35,6 +38,7 @@ void rmsnorm(float *y, const float *x, const wtensor_t *w, int M, int D, float e
 }
 
 void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta) {
+    KERN_ASSERT(L >= 0 && head_dim > 0 && head_dim % 2 == 0 && theta > 0);
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
         /* HF: inv_freq = 1 / theta^(arange(0, hd, 2)/hd), computed in fp32 there; the angle
@@ -50,6 +54,7 @@ void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta) 
 
 void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
                 const int32_t *pos) {
+    KERN_ASSERT(T >= 0 && n_heads > 0 && hd > 0 && hd % 2 == 0);
     int half = hd / 2;
     for (int t = 0; t < T; t++) {
         int p = pos ? pos[t] : t;
@@ -70,6 +75,7 @@ void residual_add(float *y, const float *x, size_t n) {
 }
 
 void softmax_rows(float *x, int M, int N) {
+    KERN_ASSERT(M >= 0 && N >= 0);
     for (int m = 0; m < M; m++) {
         float *r = x + (size_t)m * N, mx = vmax_f32(r, N);
         if (mx == -INFINITY) { memset(r, 0, (size_t)N * sizeof *r); continue; }
@@ -79,6 +85,7 @@ void softmax_rows(float *x, int M, int N) {
 }
 
 void log_softmax_rows(float *x, int M, int N) {
+    KERN_ASSERT(M >= 0 && N > 0);
     for (int m = 0; m < M; m++) {
         float *r = x + (size_t)m * N, mx = -INFINITY;
         for (int i = 0; i < N; i++) if (r[i] > mx) mx = r[i];
@@ -90,8 +97,11 @@ void log_softmax_rows(float *x, int M, int N) {
 }
 
 void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T) {
+    KERN_ASSERT_WEIGHT(E);
+    KERN_ASSERT(T >= 0);
     int D = (int)E->cols;
     size_t es = wtype_size(E->type);
+    for (int t = 0; t < T; t++) KERN_ASSERT(tokens[t] >= 0 && tokens[t] < E->rows);
     for (int t = 0; t < T; t++)
         wconvert_f32(out + (size_t)t * D, (const uint8_t *)E->data + (size_t)tokens[t] * D * es,
                      E->type, (size_t)D);

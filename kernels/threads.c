@@ -6,7 +6,6 @@
 #include <unistd.h>
 #include "kernels.h"
 
-#define KERN_MAX_THREADS 64
 static int g_threads;
 
 int kern_threads(void) {

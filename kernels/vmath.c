@@ -76,6 +76,7 @@ static int have512(void) {
 }
 
 float vmax_f32(const float *x, int n) {
+    KERN_ASSERT(n >= 0);
     if (have512()) return max_512(x, n);
     float m = -INFINITY;
     for (int i = 0; i < n; i++) if (x[i] > m) m = x[i];
@@ -83,6 +84,7 @@ float vmax_f32(const float *x, int n) {
 }
 
 float vexp_sub_sum(float *x, int n, float mx) {
+    KERN_ASSERT(n >= 0);
     if (have512()) return exp_sub_sum_512(x, n, mx);
     double s = 0;
     for (int i = 0; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }

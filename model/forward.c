@@ -49,7 +49,8 @@ fwd_scratch_t *fwd_scratch_new(const model_t *m, int B, int L, lerr_t *e) {
     float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ao, &s->gate, &s->up, &s->att,
                       &s->cos_t, &s->sin_t};
     size_t sizes[] = {T * d, T * d, T * qd, T * kvd, T * kvd, T * qd, T * f, T * f,
-                      (size_t)L * L, (size_t)L * c->head_dim / 2, (size_t)L * c->head_dim / 2};
+                      attention_scratch_floats(L, c->n_heads), (size_t)L * c->head_dim / 2,
+                      (size_t)L * c->head_dim / 2};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         size_t bytes = (sizes[i] * sizeof(float) + 63) & ~(size_t)63;
         if (!(*bufs[i] = aligned_alloc(64, bytes ? bytes : 64))) goto oom;

@@ -2,10 +2,15 @@
  * bf16/f16 conversions (exact cases, rounding), matmul (f32/bf16/f16, odd shapes, accumulate)
  * vs the double loop, attention (MHA/GQA, padding mask) vs the double reference, RoPE vs
  * the rotation formula, RMSNorm, softmax/log-softmax, SwiGLU, the counter RNG's range and
- * mean, and the parallel-for covering every index once. */
+ * mean, the parallel-for covering every index once, the shape checks (a bad call aborts
+ * naming file, line and condition) and the per-thread scratch reuse. */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include "testlib.h"
 #include "kernels.h"
 #include "crng.h"
@@ -130,7 +135,7 @@ static void test_attention(void) {
             int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3];
             size_t nq = (size_t)L * Hq * hd, nk = (size_t)L * Hkv * hd;
             float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *o = malloc(4 * nq),
-                  *orf = malloc(4 * nq), *att = malloc(4 * (size_t)L * L);
+                  *orf = malloc(4 * nq), *att = malloc(4 * attention_scratch_floats(L, Hq));
             uint8_t keep[64];
             for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
             for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
@@ -237,7 +242,76 @@ static void test_misc(void) {
     CHECK(crng_u01(1, 1, 0, 0, 0, 0) != crng_u01(2, 1, 0, 0, 0, 0), "seed changes draws");
 }
 
+/* Run fn in a child with stderr captured: true when it died of SIGABRT and said `want`. */
+static bool aborts_saying(void (*fn)(void), const char *want) {
+    int pfd[2];
+    if (pipe(pfd)) return false;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit none = {0, 0};
+        setrlimit(RLIMIT_CORE, &none);   /* no core file for the expected abort */
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        fn();
+        _exit(0);
+    }
+    close(pfd[1]);
+    char buf[512] = {0};
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof buf - 1 && (k = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
+    close(pfd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    bool ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(buf, want) != NULL;
+    if (!ok) printf("# child status %d, stderr: %s\n", st, buf);
+    return ok;
+}
+
+static void bad_rmsnorm(void) {   /* a weight of 4 elements for rows of 5 */
+    float x[5] = {1, 2, 3, 4, 5}, y[5], w[4] = {1, 1, 1, 1};
+    wtensor_t W = {WT_F32, w, 1, 4};
+    rmsnorm(y, x, &W, 1, 5, 1e-5f);
+}
+static void bad_attention(void) {   /* 3 query heads cannot share 2 KV heads */
+    float q[3 * 4], k[2 * 4], v[2 * 4], o[3 * 4], att[64];
+    memset(q, 0, sizeof q); memset(k, 0, sizeof k); memset(v, 0, sizeof v);
+    attention(o, q, k, v, 1, 3, 2, 4, NULL, att, NULL);
+}
+static void bad_embed(void) {   /* token 3 of a 3-row table */
+    float e[3 * 2] = {0}, out[2];
+    wtensor_t E = {WT_F32, e, 3, 2};
+    int32_t t = 3;
+    embed(out, &E, &t, 1);
+}
+static void bad_gemm(void) {   /* lda shorter than K */
+    float a[4] = {0}, b[4] = {0}, c[4];
+    kgemm_nt(1, 1, 4, 1.0f, a, 2, b, 4, 0.0f, c, 1);
+}
+
+static void test_checks(void) {
+    CHECK(aborts_saying(bad_rmsnorm, "rowops.c:"), "rmsnorm with a wrong-sized weight aborts in rowops.c");
+    CHECK(aborts_saying(bad_rmsnorm, "kernel check failed: !w || w->rows * w->cols == D"), "the message names the condition");
+    CHECK(aborts_saying(bad_attention, "Hq % Hkv == 0"), "attention with Hq not a multiple of Hkv aborts");
+    CHECK(aborts_saying(bad_embed, "tokens[t] < E->rows"), "embed of a token outside the table aborts");
+    CHECK(aborts_saying(bad_gemm, "lda >= K"), "kgemm_nt with lda < K aborts");
+}
+
+/* kern_scratch: one buffer per slot and thread, reused while large enough. */
+static void test_scratch(void) {
+    void *a = kern_scratch(KERN_SCRATCH_PANEL, 1000), *b = kern_scratch(KERN_SCRATCH_PANEL, 500);
+    CHECK(a && a == b && (uintptr_t)a % 64 == 0, "a smaller request reuses the 64-byte aligned buffer");
+    void *c = kern_scratch(KERN_SCRATCH_SPLIT, 1000);
+    CHECK(c && c != a, "slots are separate buffers");
+    void *d = kern_scratch(KERN_SCRATCH_PANEL, 1 << 20);
+    CHECK(d != NULL, "a larger request grows the buffer");
+    memset(d, 1, 1 << 20);
+}
+
 int main(void) {
+    test_checks();
+    test_scratch();
     test_convert();
     test_matmul();
     test_matmul_bf16();
