@@ -114,7 +114,7 @@ expect("shape mismatch with config", d, 1, r"ff_proj\.weight\": shape \[80, 32\]
 
 for key, val in (("alibi", True), ("include_bias", True), ("attention_layer_norm", True),
                  ("block_type", "sequential"), ("layer_norm_type", "default"), ("rope", False),
-                 ("weight_tying", "yes"), ("n_kv_heads", 3)):
+                 ("weight_tying", "yes"), ("n_kv_heads", 3), ("model_type", "qwen2")):
     d = variant(f"cfg_{key}")
     cfg = json.load(open(os.path.join(d, "config.json")))
     cfg[key] = val
