@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# e2e/layout.sh — the module boundaries of the ARCHITECTURE section (README.md), checked on
-# the sources (#include lines) and on the built objects (which library defines each symbol an
-# object uses), so a shortcut across a boundary fails here rather than in review:
+# e2e/layout.sh — the module boundaries of docs/architecture.md, checked on the sources
+# (#include lines) and on the built objects (which library defines each symbol an object
+# uses), so a shortcut across a boundary fails here rather than in review:
 #   train/      uses model/, kernels/, common/ only (not denoise/, mask/, eval/, dist/, ...)
 #   denoise/    (sampler, records, main; not the CUDA backend) reaches model/ only through
 #               model/model.h and model/gencfg.h: no family file, no weights (m->w)
