@@ -118,6 +118,7 @@ typedef struct {
     uint64_t *prefix;
     int32_t *chosen;
     int *sched;             /* [B][steps_per_block] */
+    uint8_t *drop;          /* [B] rows the on_step hook removes, or NULL */
     rm_policy_t *pol;
 } run_t;
 
@@ -125,7 +126,7 @@ static void run_free(run_t *r) {
     fwd_scratch_destroy(&r->scr);
     free(r->tok); free(r->keep); free(r->prompt_index); free(r->hidden); free(r->hc);
     free(r->hu); free(r->lc); free(r->lu); free(r->crow); free(r->cpos); free(r->cand);
-    free(r->prefix); free(r->chosen); free(r->sched);
+    free(r->prefix); free(r->chosen); free(r->sched); free(r->drop);
 }
 
 static int run_alloc(run_t *r, lerr_t *e) {
@@ -153,9 +154,10 @@ static int run_alloc(run_t *r, lerr_t *e) {
     r->prefix = malloc(BL * sizeof *r->prefix);
     r->chosen = malloc((size_t)L * sizeof *r->chosen);
     r->sched = malloc((size_t)B * spb * sizeof(int));
+    r->drop = r->cb->on_step ? calloc((size_t)B, 1) : NULL;
     if (!r->tok || (pad && !r->keep) || !r->prompt_index || !r->crow || !r->cpos || !r->cand ||
         (cpu && (!r->hidden || !r->hc || !r->hu || !r->lc || (r->o->cfg_scale > 0 && !r->lu))) ||
-        !r->prefix || !r->chosen || !r->sched)
+        !r->prefix || !r->chosen || !r->sched || (r->cb->on_step && !r->drop))
         return lerr_set(e, EXIT_INTERNAL, "out of memory for a batch of %d x %d tokens", B, L);
     return 0;
 }
@@ -182,10 +184,12 @@ static void build_batch(run_t *r) {
             for (int p = 0; p < L; p++) r->keep[(size_t)j * L + p] = p >= r->cb->pad[j % B];
 }
 
+static uint64_t row_seed(const run_t *r, int j) { return r->cb->seed ? r->cb->seed[j] : r->o->seed; }
+
 /* Gumbel crng prefix of candidate i at this step (keyed by record, step, unpadded position). */
 static uint64_t cand_prefix(const run_t *r, int i, int step) {
     int j = r->crow[i];
-    return crng_prefix(r->o->seed, CRNG_GUMBEL, (uint64_t)r->cb->record[j], (uint64_t)step,
+    return crng_prefix(row_seed(r, j), CRNG_GUMBEL, (uint64_t)r->cb->record[j], (uint64_t)step,
                        (uint64_t)(r->cpos[i] - r->cb->pad[j]));
 }
 
@@ -251,7 +255,7 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
         for (int p = 0; p < L; p++) masked += cb->x[(size_t)j * L + p] == mask;
         for (int i = 0; i < n; i++) r->cand[c0 + i].pos = r->cpos[c0 + i] - pad;
         rm_state_t st = {
-            .seed = r->o->seed, .record = cb->record[j], .step = step, .steps = r->o->steps,
+            .seed = row_seed(r, j), .record = cb->record[j], .step = step, .steps = r->o->steps,
             .block = blk, .n_blocks = r->o->gen_length / r->o->block_length, .block_step = bi,
             .steps_per_block = spb, .block_start = bs - pad, .block_end = be - pad,
             .prompt_len = r->Lp - pad, .canvas_len = L - pad, .n_masked = masked,
@@ -271,6 +275,29 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
     return 0;
 }
 
+/* Remove the rows the on_step hook flagged, keeping the others' order (canvas_batch_t). */
+static void drop_rows(run_t *r) {
+    canvas_batch_t *cb = r->cb;
+    size_t L = (size_t)cb->L, spb = (size_t)(r->o->steps / (r->o->gen_length / r->o->block_length));
+    int k = 0;
+    for (int j = 0; j < cb->B; j++) {
+        if (r->drop[j]) continue;
+        if (k != j) {
+            memcpy(cb->x + k * L, cb->x + j * L, L * sizeof *cb->x);
+            memcpy(cb->reveal + k * L, cb->reveal + j * L, L * sizeof *cb->reveal);
+            memcpy(r->prompt_index + k * L, r->prompt_index + j * L, L);
+            memcpy(r->sched + k * spb, r->sched + j * spb, spb * sizeof *r->sched);
+            cb->pad[k] = cb->pad[j];
+            cb->record[k] = cb->record[j];
+            if (cb->seed) cb->seed[k] = cb->seed[j];
+        }
+        k++;
+    }
+    memset(r->drop, 0, (size_t)cb->B);
+    cb->B = k;
+    r->nB = r->o->cfg_scale > 0 ? 2 * k : k;
+}
+
 int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
                 void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
     if (sampler_check(o, e)) return -1;
@@ -287,14 +314,18 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
         r.prompt_index[i] = cb->x[i] != m->cfg.mask_token_id;
         cb->reveal[i] = -1;
     }
-    for (int blk = 0; blk < nb; blk++) {
+    for (int blk = 0; blk < nb && cb->B > 0; blk++) {
         int bs = r.Lp + blk * o->block_length, be = bs + o->block_length;
         block_schedule(&r, bs, be, spb);
         /* adaptive policies (threshold decoding) step until the block has no masks */
-        for (int i = 0; rm_policy_adaptive(pol) ? block_has_mask(&r, bs, be) : i < spb; i++, step++) {
+        for (int i = 0; cb->B > 0 && (rm_policy_adaptive(pol) ? block_has_mask(&r, bs, be) : i < spb); i++, step++) {
             if (one_step(&r, step, blk, i, bs, be, spb, e)) goto out;
             cb->steps_done = step + 1;
             if (progress) progress(step + 1, o->steps, arg);
+            if (cb->on_step) {
+                if (cb->on_step(cb, step, r.drop, cb->on_step_arg, e) < 0) goto out;
+                drop_rows(&r);
+            }
         }
     }
     rc = 0;

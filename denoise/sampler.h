@@ -47,7 +47,7 @@ typedef struct sampler_opts {
     const sampler_backend_t *backend;  /* NULL: CPU forward, head and summaries */
 } sampler_opts_t;
 
-typedef struct {
+typedef struct canvas_batch {
     int B, L;                  /* rows, padded canvas length */
     int32_t *x;                /* [B][L] canvas, updated in place (caller owns) */
     int *pad;                  /* [B] left padding of each row (caller owns) */
@@ -55,6 +55,16 @@ typedef struct {
     int32_t *reveal;           /* [B][L] filled: step that committed a position, else -1 */
     int nfe;                   /* out: forward passes (rows of a CFG pair count twice) */
     int steps_done;            /* out */
+    /* Optional (zero = off). seed: [B] per-row seed replacing o->seed in every draw of that
+     * row (caller owns), so rows of requests with different seeds share a batch. on_step:
+     * called after every step with the canvas updated; it may set drop[j] = 1 (drop[0..B)
+     * is zeroed scratch) for rows to leave the batch (a cancelled request, an answer already
+     * complete). Those rows are removed, keeping the others' order: x, reveal, pad, record
+     * and seed are compacted in place and B shrinks (0: the run ends); other rows' results
+     * do not change. A negative return aborts the run with that return's `e`. */
+    uint64_t *seed;
+    int (*on_step)(struct canvas_batch *cb, int step, uint8_t *drop, void *arg, lerr_t *e);
+    void *on_step_arg;
 } canvas_batch_t;
 
 /* Check option consistency (divisibility as the official asserts); EXIT_USAGE. */
