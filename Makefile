@@ -11,8 +11,8 @@
 # Layout: each of DIRS holds library sources (*.c) and optionally main.c; bin/X is X/main.c
 # linked against every library (a --start-group link pulls only what is used).
 
-DIRS    := common kernels model tok detok mask eval denoise dist remask train
-TOOLS   := rec tok detok mask denoise remask train
+DIRS    := common kernels model tok detok mask eval denoise dist remask train serve
+TOOLS   := rec tok detok mask denoise remask train serve
 PREFIX  ?= /usr/local
 CC      ?= cc
 CLANG   ?= clang
@@ -29,7 +29,7 @@ else
 endif
 OBJ := build/$(VARIANT)
 
-PKGS := libzmq liblz4 jansson libpcre2-8
+PKGS := libzmq liblz4 jansson libpcre2-8 libmicrohttpd
 MSGPACK_PC := $(shell pkg-config --exists msgpack && echo msgpack || echo msgpack-c)
 DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
 DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lopenblas -lm -lpthread

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "tok/bundle.h"
+#include "detok/text.h"
 #include "cli.h"
 #include "record.h"
 
@@ -67,9 +68,7 @@ static int32_t *get_ids(detok_t *d, const rec_t *r, const char *key, size_t *n) 
 }
 
 static size_t stop_at(const detok_t *d, const int32_t *ids, size_t n) {
-    if (!d->stop) return n;
-    for (size_t i = 0; i < n; i++) if (tok_bundle_is_stop(d->b, ids[i])) return i;
-    return n;
+    return d->stop ? detok_stop_len(d->b, ids, n) : n;
 }
 
 static void decode(detok_t *d, const int32_t *ids, size_t n) {

@@ -1,0 +1,117 @@
+/* sched.c — bounded job queue and batch selection (see sched.h). */
+#include <string.h>
+#include <time.h>
+#include "sched.h"
+
+void sched_init(sched_t *s, int max_queue) {
+    memset(s, 0, sizeof *s);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->max_queue = max_queue;
+}
+
+int sched_start(sched_t *s, void *(*body)(void *), void *arg) {
+    if (pthread_create(&s->th, NULL, body, arg)) return -1;
+    s->started = true;
+    return 0;
+}
+
+int sched_submit(sched_t *s, sjob_t *j) {
+    pthread_mutex_lock(&s->mu);
+    if (s->stop || s->queued >= s->max_queue) {
+        pthread_mutex_unlock(&s->mu);
+        atomic_fetch_add(&s->refused, 1);
+        return -1;
+    }
+    job_ref(j);
+    j->next = NULL;
+    if (s->tail) s->tail->next = j; else s->head = j;
+    s->tail = j;
+    s->queued++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+bool sched_same_batch(const sjob_t *a, const sjob_t *b) {
+    const sampler_opts_t *x = &a->so, *y = &b->so;
+    return a->gen == b->gen && x->steps == y->steps && x->block_length == y->block_length &&
+           x->temperature == y->temperature && x->cfg_scale == y->cfg_scale &&
+           x->logits_eos_inf == y->logits_eos_inf && x->conf_eos_eot_inf == y->conf_eos_eot_inf &&
+           x->fixed_eos == y->fixed_eos && !strcmp(a->policy, b->policy);
+}
+
+/* Unlink j (prev: its predecessor or NULL). Under mu. */
+static void unlink_job(sched_t *s, sjob_t *prev, sjob_t *j) {
+    if (prev) prev->next = j->next; else s->head = j->next;
+    if (s->tail == j) s->tail = prev;
+    j->next = NULL;
+    s->queued--;
+}
+
+int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms) {
+    pthread_mutex_lock(&s->mu);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    int n = 0, rows = 0;
+    while (!s->stop && n == 0) {
+        /* drop cancelled jobs first */
+        for (sjob_t *p = NULL, *j = s->head; j;) {
+            sjob_t *next = j->next;
+            if (atomic_load(&j->cancelled)) {
+                unlink_job(s, p, j);
+                atomic_fetch_add(&s->cancelled_rows, j->rows);
+                job_unref(&j);
+            } else p = j;
+            j = next;
+        }
+        if (s->head) {
+            sjob_t *first = s->head;
+            for (sjob_t *p = NULL, *j = s->head; j && n < cap;) {
+                sjob_t *next = j->next;
+                if (j == first || (sched_same_batch(first, j) && rows + j->rows <= max_rows)) {
+                    unlink_job(s, p, j);
+                    out[n++] = j;
+                    rows += j->rows;
+                } else p = j;
+                j = next;
+            }
+            break;
+        }
+        if (timeout_ms < 0) pthread_cond_wait(&s->cv, &s->mu);
+        else if (pthread_cond_timedwait(&s->cv, &s->mu, &ts)) break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+bool sched_stopping(sched_t *s) {
+    pthread_mutex_lock(&s->mu);
+    bool st = s->stop;
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+void sched_shutdown(sched_t *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->started) pthread_join(s->th, NULL);
+    s->started = false;
+    for (sjob_t *j = s->head; j;) {
+        sjob_t *next = j->next;
+        job_fail(j, 503, "server_error", "the server is shutting down");
+        job_unref(&j);
+        j = next;
+    }
+    s->head = s->tail = NULL;
+    s->queued = 0;
+}
