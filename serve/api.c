@@ -66,8 +66,9 @@ int api_usage_chunk(const sjob_t *j, buf_t *out) {
 }
 
 int api_step_event(const sjob_t *j, int row, int step, int steps, const char *text, size_t n, int masked, buf_t *out) {
-    json_t *o = json_pack("{s:s,s:i,s:i,s:i,s:s%,s:i}", "id", j->id, "index", row, "step", step, "steps", steps,
-                          "text", text ? text : "", n, "masked", masked);
+    /* "object" and an empty "choices" let OpenAI clients, which yield every event, tell it apart */
+    json_t *o = json_pack("{s:s,s:s,s:[],s:i,s:i,s:i,s:s%,s:i}", "id", j->id, "object", "diffusion.step", "choices",
+                          "index", row, "step", step, "steps", steps, "text", text ? text : "", n, "masked", masked);
     return emit(o, "event: diffusion.step\ndata: ", "\n\n", out);
 }
 
