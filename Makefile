@@ -132,7 +132,9 @@ bench: all
 	$(Q)LLADA_BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) bash bench/run.sh
 
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
-fuzz: build/fuzz/fuzz_record
+fuzz: build/fuzz/fuzz_record build/fuzz/fuzz_serve_request
+build/fuzz/fuzz_serve_request: tests/fuzz/fuzz_serve_request.c serve/request.c
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
 build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(call lib_srcs,common)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
 
