@@ -42,6 +42,8 @@ static const char HELP[] =
     "      --key F, --server-key F  CURVE keys for --remote (remask --keygen)\n"
     "      --batch N             rows (choices) per forward pass, 1..256 (default 8);\n"
     "                            with --remote: rows in flight\n"
+    "      --batch-wait MS       a batch with free rows waits this long for more requests\n"
+    "                            before it starts, 0..1000 (default 20; local model only)\n"
     "      --queue N             requests waiting before 503 + Retry-After (default 64)\n"
     "      --max-connections N   open connections, 1..4096 (default 256)\n"
     "      --max-body BYTES      request body limit (default 1M)\n"
@@ -58,7 +60,7 @@ static const char HELP[] =
     "(cannot listen, unreadable files), 5 internal.\n";
 
 enum { O_MODEL = 2000, O_NAME, O_LISTEN, O_KEYS, O_REMOTE, O_KEY, O_SKEY, O_BATCH, O_QUEUE, O_CONN, O_BODY,
-       O_MAXTOK, O_MAXN, O_MAXPROMPT, O_GEN, O_THREADS, O_TIMEOUT };
+       O_MAXTOK, O_MAXN, O_MAXPROMPT, O_GEN, O_THREADS, O_TIMEOUT, O_WAIT };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"model-name", required_argument, 0, O_NAME},
@@ -69,14 +71,15 @@ static const struct option LONGOPTS[] = {
     {"max-body", required_argument, 0, O_BODY}, {"max-tokens", required_argument, 0, O_MAXTOK},
     {"max-n", required_argument, 0, O_MAXN}, {"max-prompt", required_argument, 0, O_MAXPROMPT},
     {"gen-length", required_argument, 0, O_GEN}, {"threads", required_argument, 0, O_THREADS},
-    {"timeout", required_argument, 0, O_TIMEOUT}, {"quiet", no_argument, 0, 'q'},
+    {"timeout", required_argument, 0, O_TIMEOUT}, {"batch-wait", required_argument, 0, O_WAIT},
+    {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     cli_t cli;
     const char *model, *name, *listen, *keys;
     dist_opts_t dist;
-    int max_conn, threads, queue;
+    int max_conn, threads, queue, wait_ms;
 } opts_t;
 
 static void parse(opts_t *o, serve_t *sv, int argc, char **argv) {
@@ -84,6 +87,7 @@ static void parse(opts_t *o, serve_t *sv, int argc, char **argv) {
     o->listen = "127.0.0.1:8080";
     o->max_conn = 256;
     o->queue = 64;
+    o->wait_ms = 20;
     sv->lim = SREQ_LIMITS_DEFAULT;
     sv->max_body = 1 << 20;
     sv->default_gen = 128;
@@ -115,6 +119,7 @@ static void parse(opts_t *o, serve_t *sv, int argc, char **argv) {
         case O_MAXPROMPT: sv->max_prompt = (int)cli_int_arg(cl, "--max-prompt", optarg, 1, 1 << 24); break;
         case O_GEN: sv->default_gen = (int)cli_int_arg(cl, "--gen-length", optarg, 1, 1 << 20); break;
         case O_THREADS: o->threads = (int)cli_int_arg(cl, "--threads", optarg, 1, 256); break;
+        case O_WAIT: o->wait_ms = (int)cli_int_arg(cl, "--batch-wait", optarg, 0, 1000); break;
         case O_TIMEOUT: sv->timeout_ms = (int)cli_int_arg(cl, "--timeout", optarg, 100, 3600000); break;
         case 'q': case 'h': case 'V': cli_common_option(&o->cli, c, optarg, HELP); break;
         default: cli_usage_error(cl, "unknown option");
@@ -192,6 +197,7 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     sched_init(&sv.sched, o.queue);
+    if (!o.dist.remote) sv.sched.gather_ms = o.wait_ms;
     if (sched_start(&sv.sched, o.dist.remote ? serve_remote_thread : serve_local_thread, &sv))
         cli_dief(&o.cli, EXIT_INTERNAL, "cannot start the generation thread");
     lerr_t e = {0};

@@ -53,13 +53,31 @@ static void unlink_job(sched_t *s, sjob_t *prev, sjob_t *j) {
     s->queued--;
 }
 
-int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms) {
-    pthread_mutex_lock(&s->mu);
+static struct timespec after_ms(long ms) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    return ts;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Rows the head job's batch would have now (capped at max_rows). Under mu. */
+static int batch_rows(const sched_t *s, int cap, int max_rows) {
+    int rows = 0, n = 0;
+    for (const sjob_t *j = s->head; j && n < cap; j = j->next)
+        if (j == s->head || (sched_same_batch(s->head, j) && rows + j->rows <= max_rows)) { rows += j->rows; n++; }
+    return rows;
+}
+
+int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms) {
+    pthread_mutex_lock(&s->mu);
+    struct timespec ts = after_ms(timeout_ms), gather = {0};
+    bool gathering = false;
     int n = 0, rows = 0;
     while (!s->stop && n == 0) {
         /* drop cancelled jobs first */
@@ -71,6 +89,11 @@ int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms)
                 job_unref(&j);
             } else p = j;
             j = next;
+        }
+        if (s->head && s->gather_ms > 0 && batch_rows(s, cap, max_rows) < max_rows) {
+            struct timespec now = after_ms(0);
+            if (!gathering) { gathering = true; gather = after_ms(s->gather_ms); }
+            if (before(&now, &gather)) { pthread_cond_timedwait(&s->cv, &s->mu, &gather); continue; }
         }
         if (s->head) {
             sjob_t *first = s->head;

@@ -17,6 +17,7 @@ typedef struct sched {
     pthread_cond_t cv;
     sjob_t *head, *tail;
     int queued, max_queue;
+    int gather_ms;              /* a batch with room waits this long for more jobs */
     bool stop;
     pthread_t th;
     bool started;
@@ -32,7 +33,9 @@ int sched_start(sched_t *s, void *(*body)(void *), void *arg);
 int sched_submit(sched_t *s, sjob_t *j);
 /* Block until a job is queued (or timeout_ms passes, < 0: forever, or stop), then move the
  * oldest job and the queued jobs that share its batch, up to max_rows rows in all (the
- * first job always), into out[0..cap). Returns the count; 0 on timeout or stop. */
+ * first job always), into out[0..cap). While those fill fewer than max_rows rows it waits up
+ * to gather_ms for more (clients answered together tend to ask again together; without the
+ * wait the first of them would run alone). Returns the count; 0 on timeout or stop. */
 int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms);
 bool sched_stopping(sched_t *s);
 /* Stop the thread (joined) and fail every queued job with 503. */
