@@ -13,15 +13,28 @@
 
 enum { WAIT_SLICE_MS = 100 };   /* how often a waiting connection looks at its socket */
 
-sjob_t *job_new(void) {
-    sjob_t *j = calloc(1, sizeof *j);
-    if (!j) return NULL;
+void cond_init_monotonic(pthread_cond_t *cv) {
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, &ca);
+    pthread_cond_init(cv, &ca);
     pthread_condattr_destroy(&ca);
+}
+
+struct timespec deadline_ms(long ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    return ts;
+}
+
+sjob_t *job_new(void) {
+    sjob_t *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    pthread_mutex_init(&j->mu, NULL);
+    cond_init_monotonic(&j->cv);
     j->refs = 1;
     return j;
 }
@@ -155,10 +168,7 @@ bool job_peer_gone(int fd) {
 
 /* Wait on cv for one slice; true when the client is gone (then the job is cancelled). Under mu. */
 static bool wait_slice(sjob_t *j, int fd) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    struct timespec ts = deadline_ms(WAIT_SLICE_MS);
     pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     if (job_peer_gone(fd)) { atomic_store(&j->cancelled, 1); return true; }
     return false;

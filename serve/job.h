@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "denoise/sampler.h"
 #include "record.h"
 #include "request.h"
@@ -76,6 +77,9 @@ int job_wait(sjob_t *j, int fd);
 /* Streaming: copy up to max pending SSE bytes to buf, waiting for some. Returns the count,
  * 0 at the end of the stream, -1 when the client went away (job cancelled). */
 ssize_t job_read(sjob_t *j, int fd, char *buf, size_t max);
+/* Condition variables on CLOCK_MONOTONIC, and the monotonic time ms from now, for their waits. */
+void cond_init_monotonic(pthread_cond_t *cv);
+struct timespec deadline_ms(long ms);
 /* True when fd's peer has closed the connection. */
 bool job_peer_gone(int fd);
 

@@ -5,12 +5,8 @@
 
 void sched_init(sched_t *s, int max_queue) {
     memset(s, 0, sizeof *s);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&s->cv);
     s->max_queue = max_queue;
 }
 
@@ -53,15 +49,6 @@ static void unlink_job(sched_t *s, sjob_t *prev, sjob_t *j) {
     s->queued--;
 }
 
-static struct timespec after_ms(long ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-    return ts;
-}
-
 static bool before(const struct timespec *a, const struct timespec *b) {
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
@@ -76,7 +63,7 @@ static int batch_rows(const sched_t *s, int cap, int max_rows) {
 
 int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms) {
     pthread_mutex_lock(&s->mu);
-    struct timespec ts = after_ms(timeout_ms), gather = {0};
+    struct timespec ts = deadline_ms(timeout_ms), gather = {0};
     bool gathering = false;
     int n = 0, rows = 0;
     while (!s->stop && n == 0) {
@@ -91,8 +78,8 @@ int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms)
             j = next;
         }
         if (s->head && s->gather_ms > 0 && batch_rows(s, cap, max_rows) < max_rows) {
-            struct timespec now = after_ms(0);
-            if (!gathering) { gathering = true; gather = after_ms(s->gather_ms); }
+            struct timespec now = deadline_ms(0);
+            if (!gathering) { gathering = true; gather = deadline_ms(s->gather_ms); }
             if (before(&now, &gather)) { pthread_cond_timedwait(&s->cv, &s->mu, &gather); continue; }
         }
         if (s->head) {
