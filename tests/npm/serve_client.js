@@ -14,7 +14,8 @@ async function collect(stream, chat) {
   const text = {}, finish = {}, roles = {};
   let steps = 0, other = 0, usage = null;
   for await (const c of stream) {
-    if (c.object === 'diffusion.step') { steps++; continue; }
+    // openai 4.x yields a named event as {event, data}; 5.x yields its data
+    if (c.object === 'diffusion.step' || c.event === 'diffusion.step') { steps++; continue; }
     if (!Array.isArray(c.choices)) { other++; continue; }
     if (c.usage) usage = c.usage;
     for (const ch of c.choices) {
