@@ -191,5 +191,5 @@ bad 400 temperature /v1/completions '{"prompt":"x","temperature":0.5}' "--remote
 # --- SIGTERM ends the server cleanly ---------------------------------------------------------------
 kill -TERM "$PID_A"; wait "$PID_A"; rc=$?
 check_eq "SIGTERM: exit 0" 0 "$rc"
-check "no sanitizer or crash report in the logs" bash -c "! grep -Eq 'ERROR: AddressSanitizer|runtime error|Segmentation' $TMP/*.log"
+check "no sanitizer or crash report in the logs" bash -c "! grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error|Segmentation' $TMP/*.log"
 finish
