@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <string.h>
 #include "api.h"
+#include "sched.h"
 
 static const char *finish_name(int f) { return f == FINISH_STOP ? "stop" : f == FINISH_LENGTH ? "length" : NULL; }
 
@@ -91,6 +92,18 @@ int api_response(const sjob_t *j, buf_t *out) {
         "gen_length", j->gen, "steps", j->so.steps, "block_length", j->so.block_length, "temperature",
         j->so.temperature, "cfg", j->so.cfg_scale, "remasking", j->policy, "nfe", j->nfe));
     return emit(o, "", "\n", out);
+}
+
+int api_health(const char *model, sched_t *s, buf_t *out) {
+    pthread_mutex_lock(&s->mu);
+    int queued = s->queued;
+    pthread_mutex_unlock(&s->mu);
+    return emit(json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "status", "ok", "model", model, "queued", queued,
+                          "rows_running", atomic_load(&s->rows_running), "served", (json_int_t)atomic_load(&s->served),
+                          "batches", (json_int_t)atomic_load(&s->batches),
+                          "batched_rows", (json_int_t)atomic_load(&s->batched_rows),
+                          "cancelled_rows", (json_int_t)atomic_load(&s->cancelled_rows),
+                          "refused", (json_int_t)atomic_load(&s->refused)), "", "\n", out);
 }
 
 int api_models(const char *model, long long created, bool one, buf_t *out) {

@@ -20,5 +20,8 @@ int api_step_event(const sjob_t *j, int row, int step, int steps, const char *te
 /* The complete (non-streamed) response. */
 int api_response(const sjob_t *j, buf_t *out);
 /* GET /v1/models: the list with one model; one: GET /v1/models/ID, the model object. */
+/* GET /health: status, model, and the queue's counters. */
+struct sched;
+int api_health(const char *model, struct sched *s, buf_t *out);
 int api_models(const char *model, long long created, bool one, buf_t *out);
 #endif

@@ -48,6 +48,7 @@ static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
     o->conf_eos_eot_inf = r->diff.confidence_eos_eot_inf == 1;
     o->fixed_eos = r->diff.fixed_eos == 1;
     o->seed = r->has_seed ? r->seed : random_seed();
+    o->backend = sv->m ? denoise_device_backend(&sv->dev) : NULL;
     if (r->diff.cache.p || r->diff.precision.p)
         return BAD(err, r->diff.cache.p ? "diffusion.cache" : "diffusion.precision",
                    "diffusion.%s is not supported by this build", r->diff.cache.p ? "cache" : "precision");

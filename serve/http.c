@@ -135,18 +135,10 @@ static enum MHD_Result generate(serve_t *sv, struct MHD_Connection *c, int kind,
 }
 
 static enum MHD_Result health(serve_t *sv, struct MHD_Connection *c) {
-    char b[512];
-    sched_t *s = &sv->sched;
-    pthread_mutex_lock(&s->mu);
-    int queued = s->queued;
-    pthread_mutex_unlock(&s->mu);
-    int n = snprintf(b, sizeof b,
-                     "{\"status\":\"ok\",\"model\":\"%s\",\"queued\":%d,\"rows_running\":%d,\"served\":%ld,"
-                     "\"batches\":%ld,\"batched_rows\":%ld,\"cancelled_rows\":%ld,\"refused\":%ld}\n",
-                     sv->model_id, queued, atomic_load(&s->rows_running), atomic_load(&s->served),
-                     atomic_load(&s->batches), atomic_load(&s->batched_rows), atomic_load(&s->cancelled_rows),
-                     atomic_load(&s->refused));
-    return reply(c, 200, "application/json", b, (size_t)n, NULL);
+    buf_t b = {0};
+    enum MHD_Result rc = api_health(sv->model_id, &sv->sched, &b) ? MHD_NO : reply_json(c, 200, &b, NULL);
+    buf_free(&b);
+    return rc;
 }
 
 static enum MHD_Result models(serve_t *sv, struct MHD_Connection *c, const char *id) {

@@ -52,6 +52,8 @@ static const char HELP[] =
     "      --max-prompt N        most prompt tokens per choice (default 8192)\n"
     "      --gen-length N        max_tokens when a request has none (default 128)\n"
     "      --threads N           CPU threads for the model (default: all cores)\n"
+    "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto, as denoise (default:\n"
+    "                            $LLADA_DEVICE, else auto; docs/gpu.md)\n"
     "      --timeout MS          --remote: broker silent this long fails the requests (60000)\n"
     "  -q, --quiet               no notices\n"
     "  -h, --help                this help\n"
@@ -60,7 +62,7 @@ static const char HELP[] =
     "(cannot listen, unreadable files), 5 internal.\n";
 
 enum { O_MODEL = 2000, O_NAME, O_LISTEN, O_KEYS, O_REMOTE, O_KEY, O_SKEY, O_BATCH, O_QUEUE, O_CONN, O_BODY,
-       O_MAXTOK, O_MAXN, O_MAXPROMPT, O_GEN, O_THREADS, O_TIMEOUT, O_WAIT };
+       O_MAXTOK, O_MAXN, O_MAXPROMPT, O_GEN, O_THREADS, O_TIMEOUT, O_WAIT, O_DEVICE };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"model-name", required_argument, 0, O_NAME},
@@ -72,12 +74,12 @@ static const struct option LONGOPTS[] = {
     {"max-n", required_argument, 0, O_MAXN}, {"max-prompt", required_argument, 0, O_MAXPROMPT},
     {"gen-length", required_argument, 0, O_GEN}, {"threads", required_argument, 0, O_THREADS},
     {"timeout", required_argument, 0, O_TIMEOUT}, {"batch-wait", required_argument, 0, O_WAIT},
-    {"quiet", no_argument, 0, 'q'},
+    {"device", required_argument, 0, O_DEVICE}, {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     cli_t cli;
-    const char *model, *name, *listen, *keys;
+    const char *model, *name, *listen, *keys, *device;
     dist_opts_t dist;
     int max_conn, threads, queue, wait_ms;
 } opts_t;
@@ -119,6 +121,12 @@ static void parse(opts_t *o, serve_t *sv, int argc, char **argv) {
         case O_MAXPROMPT: sv->max_prompt = (int)cli_int_arg(cl, "--max-prompt", optarg, 1, 1 << 24); break;
         case O_GEN: sv->default_gen = (int)cli_int_arg(cl, "--gen-length", optarg, 1, 1 << 20); break;
         case O_THREADS: o->threads = (int)cli_int_arg(cl, "--threads", optarg, 1, 256); break;
+        case O_DEVICE: {
+            lerr_t e = {0};
+            if (denoise_device_check(optarg, &e)) cli_usage_error(cl, "%s", e.msg);
+            o->device = optarg;
+            break;
+        }
         case O_WAIT: o->wait_ms = (int)cli_int_arg(cl, "--batch-wait", optarg, 0, 1000); break;
         case O_TIMEOUT: sv->timeout_ms = (int)cli_int_arg(cl, "--timeout", optarg, 100, 3600000); break;
         case 'q': case 'h': case 'V': cli_common_option(&o->cli, c, optarg, HELP); break;
@@ -129,6 +137,7 @@ static void parse(opts_t *o, serve_t *sv, int argc, char **argv) {
     if (sv->default_gen > sv->lim.max_tokens) cli_usage_error(&o->cli, "--gen-length is above --max-tokens");
     if (sv->lim.max_n > sv->max_batch) sv->lim.max_n = sv->max_batch;   /* a request fits one batch */
     sv->lim.max_prompts = sv->lim.max_n;
+    if (o->device && o->dist.remote) cli_usage_error(&o->cli, "--device and --remote exclude each other");
     if ((o->dist.key || o->dist.server_key) && !o->dist.remote) cli_usage_error(&o->cli, "--key/--server-key go with --remote");
     sv->dist = &o->dist;
 }
@@ -165,6 +174,9 @@ static void open_model(opts_t *o, serve_t *sv) {
     if (!o->dist.remote) {
         if (!(sv->m = model_load(dir, &e))) cli_die(&o->cli, &e);
         if (gencfg_read(sv->m->dir, &sv->gc, &e)) cli_die(&o->cli, &e);
+        char notice[320];
+        if (denoise_device_open(&sv->dev, o->device, sv->m, notice, sizeof notice, &e)) cli_die(&o->cli, &e);
+        if (notice[0]) cli_notice(&o->cli, "%s", notice);
         sv->mask_id = sv->m->cfg.mask_token_id;
         sv->vocab = sv->m->cfg.embedding_size;
     } else {
@@ -208,13 +220,14 @@ int main(int argc, char **argv) {
     const char *colon = strrchr(o.listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - o.listen), o.listen);
     cli_notice(&o.cli, "listening on http://%s:%d (model %s, %s%s, batch %d, queue %d%s)", *host ? host : "127.0.0.1",
-               port, sv.model_id, o.dist.remote ? "cluster " : "local", o.dist.remote ? o.dist.remote : "",
+               port, sv.model_id, o.dist.remote ? "cluster " : sv.dev.name, o.dist.remote ? o.dist.remote : "",
                sv.max_batch, o.queue, sv.n_keys ? ", API keys required" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
     cli_notice(&o.cli, "stopping (signal %d)", sig);
     sched_shutdown(&sv.sched);   /* running and queued jobs end with 503 */
     MHD_stop_daemon(d);
+    denoise_device_close(&sv.dev);
     model_destroy(&sv.m);
     tok_bundle_destroy(&sv.b);
     for (int i = 0; i < sv.n_keys; i++) free(sv.keys[i]);

@@ -8,6 +8,7 @@
 #include "model/gencfg.h"
 #include "tok/bundle.h"
 #include "dist/dist.h"
+#include "denoise/device.h"
 #include "request.h"
 #include "sched.h"
 
@@ -24,6 +25,7 @@ typedef struct {
     int timeout_ms;                  /* remote: broker silent this long fails the requests */
     /* model side */
     model_t *m;                      /* NULL with --remote */
+    denoise_device_t dev;            /* --device: CPU or the CUDA backend */
     tok_bundle_t *b;
     pthread_mutex_t tok_mu;          /* the tokenizer is not thread-safe */
     gencfg_t gc;

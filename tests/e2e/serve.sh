@@ -43,8 +43,21 @@ sys.stdout.write(out if done else "<no [DONE]>")
 PY
 }
 
+# --- command line ------------------------------------------------------------------------------
+check "--help" serve --help
+check "--version" serve --version
+check_exit 2 "unknown option" serve --nope
+check_exit 2 "bad --batch" serve --batch 0
+check_exit 2 "bad --device" serve --device tpu
+check_exit 2 "--listen without a port" serve --listen localhost
+check_exit 3 "unreadable API key file" serve --api-key-file "$TMP/none"
+: >"$TMP/empty"
+check_exit 1 "API key file without keys" serve --api-key-file "$TMP/empty"
+check_stderr "one-line error" "^serve: error: .*no API key"
+
 start A --batch 8
 U=$URL_A
+check_exit 3 "a port in use" serve --listen "127.0.0.1:${URL_A##*:}" --device cpu
 check "serve starts and listens on 127.0.0.1" test -n "${URL_A#http://127.0.0.1:}"
 check_eq "/health" ok "$(curl -s "$U/health" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
 curl -s "$U/v1/models" >"$TMP/models.json"
