@@ -7,7 +7,8 @@
 # that the machine's changing load hits both sides. EOS is blocked on both sides (--logits-eos-inf),
 # so every answer runs all its steps: serve would otherwise drop rows that reached EOS early,
 # which in-process denoise cannot, and the ratio would mix that in. Env: SERVE_BENCH_N,
-# SERVE_BENCH_C, SERVE_BENCH_GEN.
+# SERVE_BENCH_C, SERVE_BENCH_GEN, SERVE_BENCH_BATCH (serve's --batch, default C: 1 shows what
+# batching concurrent requests gains).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -15,6 +16,7 @@ root=$(cd "$here/.." && pwd)
 : "${PYTHON:=/usr/bin/python3}"
 export PATH="$LLADA_BIN:$PATH"
 N=${SERVE_BENCH_N:-200} C=${SERVE_BENCH_C:-8} GEN=${SERVE_BENCH_GEN:-16}
+BATCH=${SERVE_BENCH_BATCH:-$C}
 tmp=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -36,7 +38,7 @@ local_run() {   # seconds of in-process generation of the same work
     echo $(( $(date +%s%N) - t0 ))
 }
 tl1=$(local_run)
-serve --listen 127.0.0.1:0 --batch "$C" --queue $((N + C)) 2>"$tmp/serve.log" & pid=$!
+serve --listen 127.0.0.1:0 --batch "$BATCH" --queue $((N + C)) 2>"$tmp/serve.log" & pid=$!
 for _ in $(seq 600); do port=$(sed -nE 's|.*listening on http://127.0.0.1:([0-9]+).*|\1|p' "$tmp/serve.log"); [ -n "$port" ] && break; sleep 0.1; done
 [ -n "$port" ] || { echo "serve did not start: $(cat "$tmp/serve.log")"; exit 1; }
 
@@ -69,7 +71,7 @@ kill $pid; wait $pid 2>/dev/null; pid=
 
 tl2=$(local_run)
 
-"$PYTHON" - "$tmp/load.json" "$tl1" "$tl2" "$N" "$C" "$GEN" <<'PY'
+"$PYTHON" - "$tmp/load.json" "$tl1" "$tl2" "$N" "$C" "$GEN" "$BATCH" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); l1, l2 = int(sys.argv[2]) / 1e9, int(sys.argv[3]) / 1e9
 local = (l1 + l2) / 2
@@ -77,9 +79,9 @@ n, c, gen = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 lat = d["lat"]
 pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] if lat else float("nan")
 h = d["health"]
-print("serve, %d requests of %d tokens, %d concurrent, loopback: latency p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s; "
+print("serve --batch %d, %d requests of %d tokens, %d concurrent, loopback: latency p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s; "
       "%.2f req/s, %.1f tokens/s; %d errors; %d batches, %.1f rows per batch; finish reasons %s"
-      % (n, gen, c, pct(50), pct(90), pct(99), lat[-1] if lat else float("nan"), len(lat) / d["wall"],
+      % (int(sys.argv[7]), n, gen, c, pct(50), pct(90), pct(99), lat[-1] if lat else float("nan"), len(lat) / d["wall"],
          d["tokens"] / d["wall"], d["errors"], h["batches"], h["batched_rows"] / max(1, h["batches"]), d["ends"]))
 print("in-process denoise --batch %d on the same prompts: %.1f s before, %.1f s after (mean %.1f tokens/s) | "
       "serve / in-process throughput %.2f" % (c, l1, l2, n * gen / local, (d["tokens"] / d["wall"]) / (n * gen / local)))
