@@ -82,6 +82,21 @@ check_eq "chat equals tok --chat -p | denoise | detok (special-token text stays 
 curl -sN "$U/v1/completions" -d '{"prompt":"And God said","max_tokens":12,"seed":3,"stream":true}' >"$TMP/s.sse"
 check_eq "streamed completion equals the non-streamed one" "$(jget "$TMP/c.json" 'd["choices"][0]["text"]')" "$(sse_text "$TMP/s.sse")"
 check "the stream has several chunks (one per growth of the committed prefix)" test "$(grep -c '"text":"[^"]' "$TMP/s.sse")" -ge 2
+# block by block: 16 tokens in 4 blocks of 4, one step per token; with stream_steps every step's
+# event precedes that step's text, so the first block's text must come before step 5's event
+curl -sN "$U/v1/completions" -d '{"prompt":"And God said","max_tokens":16,"seed":3,"stream":true,"diffusion":{"block_length":4,"stream_steps":true}}' >"$TMP/blk.sse"
+order=$("$PYTHON" - "$TMP/blk.sse" <<'PY'
+import json, sys
+ev, first_text, steps = [], None, []
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.startswith("data: {"): continue
+    d = json.loads(line[6:])
+    if d.get("object") == "diffusion.step": steps.append(d["step"])
+    elif d["choices"] and d["choices"][0]["text"] and first_text is None: first_text = len(steps)
+print(first_text is not None and first_text <= 4, len(steps), steps == list(range(1, len(steps) + 1)))
+PY
+)
+check_eq "stream_steps: steps 1..16 in order, the first block's text sent by step 4" "True 16 True" "$order"
 curl -sN "$U/v1/chat/completions" -d "${chat%\}},\"stream\":true}" >"$TMP/s2.sse"
 check_eq "streamed chat equals the non-streamed one" "$(jget "$TMP/chat.json" 'd["choices"][0]["message"]["content"]')" "$(sse_text "$TMP/s2.sse")"
 full=$(jget "$TMP/c.json" 'd["choices"][0]["text"]')
