@@ -6,6 +6,9 @@
  * Two merge loops give the same result: a plain O(n^2) scan (bpe_merge_linear, the reference,
  * fastest for the short pieces of real text) and a binary heap over a linked list
  * (bpe_merge_heap, HF's algorithm, O(n log n) for long pieces such as a 1 MB "word").
+ * Pieces over 64 bytes (whole lines, in files without a pre-tokenizer) are first cut where no
+ * merge can ever cross (see "long pieces" below), so the parts hit the piece caches;
+ * bpe_piece_whole, the reference, merges them whole.
  */
 #include "tok_int.h"
 #include "unicode.h"
@@ -174,76 +177,228 @@ static void cache_put(tokenizer_t *t, const uint8_t *p, size_t n, uint64_t h, co
 }
 void cache_free(piece_cache_t *c) { free(c->slots); free(c->keys); free(c->toks); memset(c, 0, sizeof *c); }
 
-/* Initial symbols of a piece, HF BPE::merge_word order (unk / byte_fallback rules). */
-static int initial_symbols(tokenizer_t *t, const uint8_t *p, size_t n, int *nsym, lerr_t *e) {
-    int k = 0;
-    int32_t unk = -1;   /* pending unk: 1 if one is open */
-    for (size_t i = 0; i < n;) {
-        int32_t id; size_t cl;
-        uint8_t tmp[4]; const uint8_t *unit; size_t ulen;
-        if (t->byte_level) {
-            cl = 1; id = t->byte_id[p[i]];
-            ulen = utf8_enc(byte_to_char()[p[i]], tmp); unit = tmp;
-        } else {
-            int l; utf8_dec(p + i, n - i, &l); cl = l;
-            unit = p + i; ulen = cl;
-            id = smap_get(&t->vocab, unit, ulen);
-        }
-        if (id >= 0) {
-            if (unk >= 0) { t->sym[k++] = t->unk_id; unk = -1; }
-            t->sym[k++] = id;
-        } else {
-            int fb_ok = t->byte_fallback;
-            for (size_t b = 0; fb_ok && b < ulen; b++) if (t->fb_id[unit[b]] < 0) fb_ok = 0;
-            if (fb_ok) {
-                for (size_t b = 0; b < ulen; b++) t->sym[k++] = t->fb_id[unit[b]];
-            } else {
-                if (t->unk_id < 0)
-                    return lerr_set(e, EXIT_DATA, "character at byte %zu of a piece is not in the vocabulary and the model has no unk_token", i);
-                if (unk >= 0 && !t->fuse_unk) t->sym[k++] = t->unk_id;
-                unk = 1;
-            }
-        }
-        i += cl;
+/* Not byte-level: the id of the character at p (its length in *cl), -1 if not in the
+ * vocabulary. ASCII from a table, others through a small direct-mapped cache. */
+static inline int32_t char_id(tokenizer_t *t, const uint8_t *p, size_t n, size_t *cl) {
+    if (p[0] < 0x80) { *cl = 1; return t->ascii_id[p[0]]; }
+    int l; uint32_t cp = utf8_dec(p, n, &l);
+    *cl = (size_t)l;
+    if (l == 1) return smap_get(&t->vocab, p, 1);   /* an invalid byte (not from tok_encode) */
+    uint32_t *c = t->char_cache[cp & (CHAR_CACHE - 1)];
+    if (c[0] == cp) return (int32_t)c[1];
+    int32_t id = smap_get(&t->vocab, p, (size_t)l);
+    c[0] = cp; c[1] = (uint32_t)id;
+    return id;
+}
+
+/* The symbols of the character at p[i] appended at sym[*k] (HF BPE::merge_word: its id;
+ * else its byte-fallback tokens; else unk, fused with an open run when fuse_unk). *unk: whether
+ * an unk run is open (its symbol comes when the run ends; as in HF, byte-fallback tokens met
+ * meanwhile come before it). Returns the character's length, or 0 with `e` set. */
+static size_t char_symbols(tokenizer_t *t, const uint8_t *p, size_t n, size_t i, int32_t *sym, int *k, bool *unk, lerr_t *e) {
+    int32_t id; size_t cl, ulen;
+    uint8_t tmp[4]; const uint8_t *unit;
+    if (t->byte_level) {
+        cl = 1; id = t->byte_id[p[i]];
+        if (id < 0) { ulen = utf8_enc(byte_to_char()[p[i]], tmp); unit = tmp; }
+        else unit = p + i, ulen = 1;
+    } else {
+        id = char_id(t, p + i, n - i, &cl);
+        unit = p + i; ulen = cl;
     }
-    if (unk >= 0) t->sym[k++] = t->unk_id;
+    if (id >= 0) {
+        if (*unk) { sym[(*k)++] = t->unk_id; *unk = false; }
+        sym[(*k)++] = id;
+        return cl;
+    }
+    bool fb_ok = t->byte_fallback;
+    for (size_t b = 0; fb_ok && b < ulen; b++) if (t->fb_id[unit[b]] < 0) fb_ok = false;
+    if (fb_ok) { for (size_t b = 0; b < ulen; b++) sym[(*k)++] = t->fb_id[unit[b]]; return cl; }
+    if (t->unk_id < 0) {
+        lerr_set(e, EXIT_DATA, "character at byte %zu of a piece is not in the vocabulary and the model has no unk_token", i);
+        return 0;
+    }
+    if (*unk && !t->fuse_unk) sym[(*k)++] = t->unk_id;
+    *unk = true;
+    return cl;
+}
+
+/* Initial symbols of a piece into sym[] (room for n + 1). */
+static int initial_symbols(tokenizer_t *t, const uint8_t *p, size_t n, int32_t *sym, int *nsym, lerr_t *e) {
+    int k = 0;
+    bool unk = false;
+    for (size_t i = 0, cl; i < n; i += cl)
+        if (!(cl = char_symbols(t, p, n, i, sym, &k, &unk, e))) return -1;
+    if (unk) sym[k++] = t->unk_id;
     *nsym = k;
     return 0;
 }
 
-int bpe_piece(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e) {
-    if (!n) return 0;
-    uint64_t h = hm_hash(p, n);
-    uint8_t kb[24];
-    bool hot = n <= 23;
-    if (hot) {
+/* A piece's ids from the caches: 1 (appended), 0 (not cached), -1 (out of memory). */
+static int cached(tokenizer_t *t, const uint8_t *p, size_t n, uint64_t h, tok_ids_t *out) {
+    if (n <= 23) {
+        uint8_t kb[24];
         hot_key(kb, p, n);
         const hot_slot_t *s = t->hot ? hot_find(t, kb, h) : NULL;
-        if (s) return hot_emit(s, out) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
-    }
-    if (t->ignore_merges) {   /* a whole-piece vocabulary hit skips the merges */
-        int32_t id = smap_get_h(&t->vocab, p, n, h);
-        if (id >= 0) {
-            if (hot) hot_put(t, kb, h, &id, 1);
-            return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
-        }
+        if (s) return hot_emit(s, out) ? -1 : 1;
     }
     if (n <= CACHE_MAX_KEY) {
         cache_slot_t *s = cache_find(t, p, n, h);
         if (s) {
             for (uint32_t i = 0; i < s->ntok; i++)
-                if (tok_ids_push(out, t->cache.toks[s->toff + i])) goto oom;
-            return 0;
+                if (tok_ids_push(out, t->cache.toks[s->toff + i])) return -1;
+            return 1;
         }
     }
-    if (scratch(t, 4 * n + 8)) goto oom;
+    return 0;
+}
+
+/* Merge a piece's symbols sym[0..ns) (in place), remember the result, append it. */
+static int merge_emit(tokenizer_t *t, const uint8_t *p, size_t n, uint64_t h, int32_t *sym, int ns, tok_ids_t *out) {
+    int m = ns <= LINEAR_MAX ? bpe_merge_linear(t, sym, ns) : bpe_merge_heap(t, sym, ns);
+    if (m < 0) return -1;
+    if (n <= 23 && m <= 8) { uint8_t kb[24]; hot_key(kb, p, n); hot_put(t, kb, h, sym, m); }
+    else if (n <= CACHE_MAX_KEY) cache_put(t, p, n, h, sym, m);
+    for (int i = 0; i < m; i++) if (tok_ids_push(out, sym[i])) return -1;
+    return 0;
+}
+
+/* ---- long pieces ----
+ * Files without a pre-tokenizer (Mistral / Llama 2 style) hand BPE whole lines. A merge joins a
+ * symbol ending in character x with one starting in character y only if some merge rule "a b"
+ * has a ending in x and b starting in y. Where no rule does, no merge ever crosses: the
+ * leftmost-lowest-rank order restricted to either side is that side's own order, so cutting
+ * there gives exactly the same ids, and the parts (words, mostly) hit the piece caches. The
+ * (last char, first char) pairs of all rules are collected once; ids whose keys disagree on an
+ * edge character act as wildcards. Not with ignore_merges (its whole-piece lookup would differ). */
+#define SEAM_NONE UINT32_MAX
+#define SEAM_WILD (UINT32_MAX - 1)
+static uint32_t key_first(const tokenizer_t *t, const uint8_t *k, size_t n) {
+    if (!n) return SEAM_WILD;
+    if (t->byte_level) return k[0];
+    int l; return utf8_dec(k, n, &l);
+}
+static uint32_t key_last(const tokenizer_t *t, const uint8_t *k, size_t n) {
+    if (!n) return SEAM_WILD;
+    if (t->byte_level) return k[n - 1];
+    size_t j = n - 1;
+    while (j && (k[j] & 0xC0) == 0x80) j--;
+    int l; return utf8_dec(k + j, n - j, &l);
+}
+static uint32_t edge_merge(uint32_t have, uint32_t c) { return have == SEAM_NONE || have == c ? c : SEAM_WILD; }
+
+static inline bool pair_seen(const tokenizer_t *t, uint32_t L, uint32_t F) {
+    uint64_t v;
+    return umap_get(&t->seam_pairs, (uint64_t)L << 32 | F, &v);
+}
+static bool joinable(const tokenizer_t *t, uint32_t L, uint32_t F) {
+    if (L >= SEAM_WILD || F >= SEAM_WILD || pair_seen(t, L, F)) return true;
+    return t->seam_wild && (pair_seen(t, SEAM_WILD, F) || pair_seen(t, L, SEAM_WILD) || pair_seen(t, SEAM_WILD, SEAM_WILD));
+}
+static int seams_build(tokenizer_t *t) {
+    size_t ni = (size_t)t->n_ids;
+    t->seam_first = malloc((ni ? ni : 1) * sizeof *t->seam_first);
+    t->seam_last = malloc((ni ? ni : 1) * sizeof *t->seam_last);
+    if (!t->seam_first || !t->seam_last || umap_init(&t->seam_pairs, 4096)) return -1;
+    for (size_t i = 0; i < ni; i++) t->seam_first[i] = t->seam_last[i] = SEAM_NONE;
+    for (uint32_t i = 0; i < t->vocab.n; i++) {
+        size_t kl; const uint8_t *k = smap_key(&t->vocab, i, &kl);
+        int32_t id = t->vocab.ent[i].val;
+        if (id < 0 || (size_t)id >= ni) continue;
+        t->seam_first[id] = edge_merge(t->seam_first[id], key_first(t, k, kl));
+        t->seam_last[id] = edge_merge(t->seam_last[id], key_last(t, k, kl));
+    }
+    for (uint64_t i = 0; i <= t->merges.mask; i++) {
+        const umap_slot_t *sl = &t->merges.s[i];
+        if (!sl->k) continue;
+        uint64_t ab = sl->k - 1, a = ab >> 32, b = (uint32_t)ab;
+        uint32_t L = a < ni ? t->seam_last[a] : SEAM_WILD, F = b < ni ? t->seam_first[b] : SEAM_WILD;
+        if (L >= SEAM_WILD) { L = SEAM_WILD; t->seam_wild = true; }
+        if (F >= SEAM_WILD) { F = SEAM_WILD; t->seam_wild = true; }
+        if (umap_put(&t->seam_pairs, (uint64_t)L << 32 | F, 0)) return -1;
+    }
+    for (uint32_t L = 0; L < 128; L++)
+        for (uint32_t F = 0; F < 128; F++)
+            if (joinable(t, L, F)) t->seam_ascii[L][F >> 6] |= 1ULL << (F & 63);
+    t->seam_ready = true;
+    return 0;
+}
+/* No merge can ever join symbols a and b. */
+static inline bool seam(const tokenizer_t *t, int32_t a, int32_t b) {
+    uint32_t L = t->seam_last[a], F = t->seam_first[b];
+    if ((L | F) < 128) return !((t->seam_ascii[L][F >> 6] >> (F & 63)) & 1);
+    return !joinable(t, L, F);
+}
+
+/* Cut-and-merge one segment: symbols sym[0..k) from bytes p[0..n). */
+static int segment(tokenizer_t *t, const uint8_t *p, size_t n, int k, tok_ids_t *out) {
+    uint64_t h = hm_hash(p, n);
+    int c = cached(t, p, n, h, out);
+    return c < 0 || (!c && merge_emit(t, p, n, h, t->sym, k, out)) ? -1 : 0;
+}
+
+/* A long piece, streamed: initial symbols (as initial_symbols) go to a buffer that is cut and
+ * merged at every seam, so the buffer holds one segment, not the piece. */
+static int bpe_long(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e) {
+    if (n > INT32_MAX - 8) return lerr_set(e, EXIT_DATA, "a piece of %zu bytes is too long", n);
+    if (!t->seam_ready && seams_build(t)) goto oom;
+    int k = 0;              /* symbols in the buffer */
+    size_t seg = 0;         /* byte where the buffer's segment starts */
+    bool unk = false;
+    for (size_t i = 0, cl; i < n; i += cl) {
+        if (scratch(t, (size_t)k + 8)) goto oom;
+        int k0 = k;
+        bool open = unk;
+        if (!(cl = char_symbols(t, p, n, i, t->sym, &k, &unk, e))) return -1;
+        /* a cut before this character's first symbol (never inside an open unk run) */
+        if (!open && k0 > 0 && k > k0 && seam(t, t->sym[k0 - 1], t->sym[k0])) {
+            if (segment(t, p + seg, i - seg, k0, out)) goto oom;
+            memmove(t->sym, t->sym + k0, (k - k0) * sizeof *t->sym);
+            k -= k0; seg = i;
+        }
+    }
+    if (unk) { if (scratch(t, (size_t)k + 8)) goto oom; t->sym[k++] = t->unk_id; }
+    if (k && segment(t, p + seg, n - seg, k, out)) goto oom;
+    return 0;
+oom:
+    return lerr_set(e, EXIT_INTERNAL, "out of memory");
+}
+
+/* The reference for bpe_piece: the whole piece merged at once, no caches, no cuts. */
+int bpe_piece_whole(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e) {
+    if (!n) return 0;
+    if (t->ignore_merges) {
+        int32_t id = smap_get(&t->vocab, p, n);
+        if (id >= 0) return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+    }
+    if (n > INT32_MAX - 8) return lerr_set(e, EXIT_DATA, "a piece of %zu bytes is too long", n);
+    if (scratch(t, n + 8)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     int ns = 0;
-    if (initial_symbols(t, p, n, &ns, e)) return -1;
-    int m = ns <= LINEAR_MAX ? bpe_merge_linear(t, t->sym, ns) : bpe_merge_heap(t, t->sym, ns);
-    if (m < 0) goto oom;
-    if (hot && m <= 8) hot_put(t, kb, h, t->sym, m);
-    else if (n <= CACHE_MAX_KEY) cache_put(t, p, n, h, t->sym, m);
-    for (int i = 0; i < m; i++) if (tok_ids_push(out, t->sym[i])) goto oom;
+    if (initial_symbols(t, p, n, t->sym, &ns, e)) return -1;
+    int m = bpe_merge_heap(t, t->sym, ns);
+    if (m < 0) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    for (int i = 0; i < m; i++) if (tok_ids_push(out, t->sym[i])) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    return 0;
+}
+
+int bpe_piece(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e) {
+    if (!n) return 0;
+    if (n > CACHE_MAX_KEY && !t->ignore_merges) return bpe_long(t, p, n, out, e);
+    uint64_t h = hm_hash(p, n);
+    int c = cached(t, p, n, h, out);
+    if (c) return c < 0 ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+    if (t->ignore_merges) {   /* a whole-piece vocabulary hit skips the merges */
+        int32_t id = smap_get_h(&t->vocab, p, n, h);
+        if (id >= 0) {
+            if (n <= 23) { uint8_t kb[24]; hot_key(kb, p, n); hot_put(t, kb, h, &id, 1); }
+            return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+        }
+    }
+    if (n > INT32_MAX - 8) return lerr_set(e, EXIT_DATA, "a piece of %zu bytes is too long", n);
+    if (scratch(t, n + 8)) goto oom;
+    int ns = 0;
+    if (initial_symbols(t, p, n, t->sym, &ns, e)) return -1;
+    if (merge_emit(t, p, n, h, t->sym, ns, out)) goto oom;
     return 0;
 oom:
     return lerr_set(e, EXIT_INTERNAL, "out of memory");

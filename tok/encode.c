@@ -52,13 +52,14 @@ void tok_str_free(tok_str_t *s) { free(s->p); memset(s, 0, sizeof *s); }
 /* Normalize (if any), split normalized added tokens, pre-tokenize + model. */
 static int encode_section(tokenizer_t *t, const char *s, size_t n, bool first, unsigned flags, tok_ids_t *out, lerr_t *e) {
     if (!t->n_norm && !t->trie_norm.n) return pretok_encode(t, s, n, first, out, e);
-    tok_str_t norm = {0};
+    tok_str_t *norm = &t->norm_out;   /* kept by the tokenizer: long texts reuse its pages */
     spans_t sp = {0};
     int rc = -1;
     const char *x = s; size_t xn = n;
     if (t->n_norm) {
-        if (normalize(t, s, n, &norm, e)) goto done;
-        x = norm.p ? norm.p : ""; xn = norm.n;
+        norm->n = 0;
+        if (normalize(t, s, n, norm, e)) goto done;
+        x = norm->p ? norm->p : ""; xn = norm->n;
     }
     if (!t->trie_norm.n) { rc = pretok_encode(t, x, xn, first, out, e); goto done; }
     if (added_split(t, &t->trie_norm, x, xn, flags, &sp)) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto done; }
@@ -71,7 +72,7 @@ static int encode_section(tokenizer_t *t, const char *s, size_t n, bool first, u
 oom:
     lerr_set(e, EXIT_INTERNAL, "out of memory");
 done:
-    tok_str_free(&norm); free(sp.v);
+    free(sp.v);
     return rc;
 }
 

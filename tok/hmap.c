@@ -18,7 +18,7 @@ int smap_init(smap_t *m, size_t n) {
 }
 
 void smap_free(smap_t *m) {
-    free(m->slots); free(m->ent); free(m->arena);
+    if (!m->borrowed) { free(m->slots); free(m->ent); free(m->arena); }
     memset(m, 0, sizeof *m);
 }
 
@@ -69,7 +69,7 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
 }
 
 int smap_put_h(smap_t *m, const void *key, size_t len, int32_t val, uint64_t hv) {
-    if (len > UINT32_MAX || smap_room(m, len)) return -1;
+    if (m->borrowed || len > UINT32_MAX || smap_room(m, len)) return -1;
     uint64_t i = hv & m->mask;
     for (;;) {
         smap_slot_t s = m->slots[i];
@@ -90,6 +90,7 @@ int smap_put_h(smap_t *m, const void *key, size_t len, int32_t val, uint64_t hv)
 }
 
 int umap_init(umap_t *m, size_t n) {
+    memset(m, 0, sizeof *m);
     uint64_t c = 16;
     while (c < n + n / 2) c <<= 1;   /* load <= 2/3: half the memory of pow2_for, still short probes */
     m->s = calloc(c, sizeof *m->s);
@@ -98,7 +99,7 @@ int umap_init(umap_t *m, size_t n) {
     return 0;
 }
 
-void umap_free(umap_t *m) { free(m->s); memset(m, 0, sizeof *m); }
+void umap_free(umap_t *m) { if (!m->borrowed) free(m->s); memset(m, 0, sizeof *m); }
 
 static int umap_grow(umap_t *m) {
     umap_t g;
@@ -111,6 +112,7 @@ static int umap_grow(umap_t *m) {
 }
 
 int umap_put(umap_t *m, uint64_t key, uint64_t val) {
+    if (m->borrowed) return -1;
     if ((m->n + 1) * 3 > (m->mask + 1) * 2 && umap_grow(m)) return -1;
     uint64_t k = key + 1, i = hm_mix(key) & m->mask;
     while (m->s[i].k && m->s[i].k != k) i = (i + 1) & m->mask;

@@ -5,6 +5,7 @@
 #ifndef TOK_HMAP_H
 #define TOK_HMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -32,6 +33,7 @@ typedef struct {
     uint32_t n, cap_e;
     uint8_t *arena;
     size_t alen, acap;
+    bool borrowed;   /* slots/ent/arena belong to someone else (a mapped cache file): never freed or grown */
 } smap_t;
 
 /* Initialise an empty map sized for about `n` keys. 0 ok, -1 OOM. smap_free releases. */
@@ -57,6 +59,7 @@ typedef struct { uint64_t k, v; } umap_slot_t;   /* k = key + 1 (0 = empty); key
 typedef struct {
     umap_slot_t *s;
     uint64_t mask, n;
+    bool borrowed;   /* as smap_t.borrowed */
 } umap_t;
 
 int umap_init(umap_t *m, size_t n);

@@ -1,5 +1,7 @@
 /* json.c — in-place JSON parser for tokenizer.json (see json.h). Iterative over a node array;
- * nesting depth is bounded (128). The buffer must have a NUL at buf[len] (strtod stops there). */
+ * nesting depth is bounded (128). The buffer must have a NUL at buf[len] (strtod stops there).
+ * As strict as HF's loader (serde_json over a Rust String) where that matters: the text must be
+ * UTF-8, and a \u escape of a lone surrogate is an error. */
 #include "json.h"
 #include "unicode.h"
 #include <math.h>
@@ -37,9 +39,10 @@ static int hex4(const char *s, uint32_t *v) {
 /* String at j->p (just after the quote): decoded in place, NUL-terminated. */
 static int str(jp_t *j, jv_t *v) {
     char *o = j->p, *s = j->p;
-    const char *q = memchr(s, '"', j->end - s);
-    if (q && !memchr(s, '\\', q - s)) {                          /* no escapes: the common case */
-        v->u.s = s; v->n = (uint32_t)(q - s); j->p = (char *)q + 1; *(char *)q = 0;
+    const unsigned char *q = (const unsigned char *)s, *end = (const unsigned char *)j->end;
+    while (q < end && *q != '"' && *q != '\\' && *q >= 0x20) q++;
+    if (q < end && *q == '"') {                                 /* no escapes: the common case */
+        v->u.s = s; v->n = (uint32_t)((const char *)q - s); j->p = (char *)q + 1; *(char *)q = 0;
         return 0;
     }
     while (s < j->end && *s != '"') {
@@ -57,7 +60,7 @@ static int str(jp_t *j, jv_t *v) {
             s += 4;
             if (cp >= 0xD800 && cp < 0xDC00 && s + 6 <= j->end && s[0] == '\\' && s[1] == 'u' && !hex4(s + 2, &lo) &&
                 lo >= 0xDC00 && lo < 0xE000) { cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00); s += 6; }
-            else if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD;   /* lone surrogate, as serde does not allow */
+            else if (cp >= 0xD800 && cp < 0xE000) { j->msg = "lone surrogate in a \\u escape"; j->p = s; return -1; }
             o += utf8_enc(cp, (uint8_t *)o);
             break;
         }
@@ -70,19 +73,33 @@ static int str(jp_t *j, jv_t *v) {
     return 0;
 }
 
+static bool digit(const char *q, const char *end) { return q < end && *q >= '0' && *q <= '9'; }
+
+/* A number in RFC 8259 syntax: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
 static int num(jp_t *j, jv_t *v) {
-    char *s = j->p, *e;
-    long long iv = 0; int neg = 0;
-    char *q = s;
-    if (*q == '-') { neg = 1; q++; }
-    while (q < j->end && *q >= '0' && *q <= '9' && q - s < 17) iv = iv * 10 + (*q++ - '0');
-    if (q > s + neg && (q >= j->end || !strchr(".eE0123456789", *q))) {   /* plain integer */
-        v->u.num = (double)(neg ? -iv : iv); j->p = q;
-        return 0;
+    char *s = j->p, *q = s, *end = j->end;
+    if (*q == '-') q++;
+    if (!digit(q, end)) { j->msg = "bad number"; return -1; }
+    long long iv = 0;
+    if (*q == '0') q++;
+    else while (digit(q, end)) { if (q - s < 18) iv = iv * 10 + (*q - '0'); q++; }
+    bool integral = true;
+    if (q < end && *q == '.') {
+        integral = false; q++;
+        if (!digit(q, end)) { j->msg = "bad number"; return -1; }
+        while (digit(q, end)) q++;
     }
-    v->u.num = strtod(s, &e);
-    if (e == s || e > j->end) { j->msg = "bad number"; return -1; }
-    j->p = e;
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        integral = false; q++;
+        if (q < end && (*q == '+' || *q == '-')) q++;
+        if (!digit(q, end)) { j->msg = "bad number"; return -1; }
+        while (digit(q, end)) q++;
+    }
+    if (integral && q - s < 18) v->u.num = (double)(*s == '-' ? -iv : iv);
+    else v->u.num = strtod(s, NULL);   /* the text is a valid number; it ends at q */
+    if (integral) v->flags = JV_F_INT;
+    v->off = (uint32_t)(s - j->base); v->n = (uint32_t)(q - s);
+    j->p = q;
     return 0;
 }
 
@@ -151,8 +168,12 @@ static int parse(jp_t *j) {
 
 const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, const char **msg) {
     memset(d, 0, sizeof *d);
+    d->base = buf;
     jp_t j = {buf, buf + len, buf, NULL, d};
-    if (parse(&j) == 0) {
+    if (len > UINT32_MAX) { *line = *col = 1; *msg = "larger than 4 GB"; return NULL; }
+    size_t valid = utf8_valid_prefix((const uint8_t *)buf, len);
+    if (valid < len) { j.p = buf + valid; j.msg = "invalid UTF-8"; }
+    else if (parse(&j) == 0) {
         ws(&j);
         if (j.p == j.end) return d->nodes;
         j.msg = "trailing characters";
@@ -185,4 +206,65 @@ const jv_t *jv_at(const jv_t *a, size_t i) {
     return x;
 }
 
-bool jv_is_int(const jv_t *x) { return x && x->type == JV_NUM && x->u.num == floor(x->u.num); }
+bool jv_is_int(const jv_t *x) { return x && x->type == JV_NUM && (x->flags & JV_F_INT) && x->u.num == floor(x->u.num); }
+
+/* ---- writing ---- */
+typedef struct { char *p; size_t n, cap; bool oom; } jbuf_t;
+static void put(jbuf_t *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap * 2 : 4096;
+        while (c < b->n + n + 1) c *= 2;
+        char *x = realloc(b->p, c);
+        if (!x) { b->oom = true; return; }
+        b->p = x; b->cap = c;
+    }
+    memcpy(b->p + b->n, s, n); b->n += n; b->p[b->n] = 0;
+}
+static void put_str(jbuf_t *b, const char *s, size_t n) {
+    put(b, "\"", 1);
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        put(b, s + from, i - from);
+        char esc[8];
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; put(b, esc, 2); }
+        else { static const char hx[] = "0123456789abcdef";
+               memcpy(esc, "\\u00", 4); esc[4] = hx[c >> 4]; esc[5] = hx[c & 15]; put(b, esc, 6); }
+        from = i + 1;
+    }
+    put(b, s + from, n - from);
+    put(b, "\"", 1);
+}
+static void dump(jbuf_t *b, const jdoc_t *d, const jv_t *v, const jv_t *const *empty, int nempty) {
+    for (int i = 0; i < nempty; i++)
+        if (v == empty[i]) { put(b, v->type == JV_OBJ ? "{}" : "[]", 2); return; }
+    switch (v->type) {
+    case JV_NULL: put(b, "null", 4); break;
+    case JV_TRUE: put(b, "true", 4); break;
+    case JV_FALSE: put(b, "false", 5); break;
+    case JV_NUM: put(b, d->base + v->off, v->n); break;
+    case JV_STR: put_str(b, v->u.s, v->n); break;
+    default: {
+        bool obj = v->type == JV_OBJ;
+        put(b, obj ? "{" : "[", 1);
+        const jv_t *c = v + 1;
+        for (uint32_t i = 0; i < v->n; i++) {
+            if (i) put(b, ",", 1);
+            if (obj) { put_str(b, c->u.s, c->n); put(b, ":", 1); c++; }
+            dump(b, d, c, empty, nempty);
+            c += c->span;
+        }
+        put(b, obj ? "}" : "]", 1);
+    }
+    }
+}
+char *jv_dump(const jdoc_t *d, const jv_t *v, const jv_t *const *empty, int nempty, size_t *len) {
+    jbuf_t b = {0};
+    dump(&b, d, v, empty, nempty);
+    put(&b, "", 0);
+    if (b.oom) { free(b.p); return NULL; }
+    *len = b.n;
+    return b.p;
+}

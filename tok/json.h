@@ -13,18 +13,26 @@
 #include <stdbool.h>
 
 enum { JV_NULL, JV_FALSE, JV_TRUE, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
+enum { JV_F_INT = 1 };   /* flags: a number written as an integer (no fraction or exponent) */
 typedef struct jv {
-    uint8_t type;
-    uint32_t n;       /* string bytes, or children (arrays: elements; objects: key/value pairs) */
+    uint8_t type, flags;
+    uint32_t n;       /* string bytes, children (arrays: elements; objects: key/value pairs), or
+                         a number's length in the source text */
     uint32_t span;    /* nodes in this subtree including itself */
+    uint32_t off;     /* numbers: offset of their text in the source buffer */
     union { const char *s; double num; } u;
 } jv_t;
-typedef struct { jv_t *nodes; size_t n, cap; } jdoc_t;
+typedef struct { jv_t *nodes; size_t n, cap; const char *base; } jdoc_t;
 
-/* Parse buf[0..len) (modified in place; must outlive the document). Returns the root, or NULL
+/* Parse buf[0..len) (modified in place; must outlive the document; at most 4 GB). Returns the root, or NULL
  * with *line / *col / msg (static string) set. jdoc_free releases the nodes. */
 const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, const char **msg);
 void jdoc_free(jdoc_t *d);
+
+/* The JSON text of node v (numbers as written in the source; strings re-escaped), except that
+ * the nodes in empty[0..nempty) are written as {} / []. Malloc'd, NUL-terminated, length in
+ * *len; NULL when out of memory. */
+char *jv_dump(const jdoc_t *d, const jv_t *v, const jv_t *const *empty, int nempty, size_t *len);
 
 /* Accessors: all accept NULL and return NULL / 0 / false / dflt for a missing or mistyped node. */
 const jv_t *jv_get(const jv_t *obj, const char *key);          /* object member (first match) */
@@ -38,7 +46,7 @@ static inline bool jv_is_bool(const jv_t *x) { return x && (x->type == JV_TRUE |
 static inline const char *jv_str(const jv_t *x) { return x && x->type == JV_STR ? x->u.s : NULL; }
 static inline size_t jv_len(const jv_t *x) { return x && x->type == JV_STR ? x->n : 0; }
 static inline double jv_num(const jv_t *x) { return x && x->type == JV_NUM ? x->u.num : 0; }
-bool jv_is_int(const jv_t *x);                                   /* a number with an integral value */
+bool jv_is_int(const jv_t *x);                                   /* a number written as an integer */
 static inline long long jv_int(const jv_t *x) { return x && x->type == JV_NUM ? (long long)x->u.num : 0; }
 static inline bool jv_bool(const jv_t *x, bool dflt) { return jv_is_bool(x) ? x->type == JV_TRUE : dflt; }
 #endif

@@ -1,19 +1,28 @@
-/* load.c — tokenizer.json -> tokenizer_t (jansson).
+/* load.c — tokenizer.json -> tokenizer_t.
  *
  * Everything HF's format allows for BPE models is either implemented or refused with an error
  * that names the JSON path ("$.pre_tokenizer.pretokenizers[1].type: unsupported \"Whitespace\""),
  * so a file is never silently tokenized differently. A byte-level model (pre-tokenizer ending in
  * ByteLevel) gets its vocabulary converted to raw bytes here, so encoding never maps bytes to the
  * GPT-2 alphabet and back.
+ *
+ * tok_load_file keeps the vocabulary and merge tables of files of 1 MB or more in a binary cache
+ * (cache.c): a later load of the same content maps them and parses only the rest of the JSON
+ * (a few kB), through the same code as a full load.
  */
 #include "tok_int.h"
+#include "cache.h"
 #include "json.h"
 #include "nfc.h"
 #include "unicode.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 
 static int bad(lerr_t *e, const char *path, const char *fmt, const char *arg) {
@@ -287,10 +296,13 @@ static int load_post(tokenizer_t *t, const jv_t *o, const char *path, lerr_t *e)
 
 /* ---- model ---- */
 static bool in_arena(const tokenizer_t *t, const char *p) { return t->sarena && p >= t->sarena && p < t->sarena + t->sarena_cap; }
+static bool in_map(const tokenizer_t *t, const char *p) { return t->map && p >= (const char *)t->map && p < (const char *)t->map + t->map_len; }
+/* id strings live in the arena, the mapped cache, or (rarely) their own allocation */
+static void free_id_str(const tokenizer_t *t, char *p) { if (!in_arena(t, p) && !in_map(t, p)) free(p); }
 
 static int set_id_str(tokenizer_t *t, int32_t id, const char *s, size_t n) {
     if (id < 0 || id >= t->n_ids) return -1;
-    if (!in_arena(t, t->id_str[id])) free(t->id_str[id]);
+    free_id_str(t, t->id_str[id]);
     if (t->sarena_len + n + 1 <= t->sarena_cap) {
         char *p = t->sarena + t->sarena_len;
         memcpy(p, s, n); p[n] = 0;
@@ -452,10 +464,48 @@ static int load_merges(tokenizer_t *t, const jv_t *merges, lerr_t *e) {
     return rc;
 }
 
-static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *e) {
+/* The vocabulary and merges from the JSON. */
+static int tables_from_json(tokenizer_t *t, const jv_t *vocab, const jv_t *merges, lerr_t *e) {
+    if (smap_init(&t->vocab, jv_size(vocab)) || load_vocab(t, vocab) || umap_init(&t->merges, jv_size(merges)))
+        return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    return load_merges(t, merges, e);
+}
+
+/* The vocabulary and merges from a cache entry: the tokenizer takes over the mapping. */
+static void tables_from_cache(tokenizer_t *t, tc_view_t *c) {
+    t->map = c->map; t->map_len = c->map_len; c->map = NULL;
+    t->vocab = c->vocab; t->merges = c->merges;
+    for (int32_t i = 0; i < c->n_vocab_ids; i++)
+        if (c->id_off[i] != TC_NONE) { t->id_str[i] = (char *)c->strs + c->id_off[i]; t->id_len[i] = c->id_len[i]; }
+}
+
+/* The vocabulary's id strings as loaded (before added tokens), for writing a cache entry.
+ * Leaves snap->off NULL when they cannot be described (a string outside the arena). */
+static void take_snapshot(const tokenizer_t *t, int32_t n_ids, tc_snap_t *snap) {
+    snap->off = malloc((n_ids ? n_ids : 1) * sizeof *snap->off);
+    snap->len = malloc((n_ids ? n_ids : 1) * sizeof *snap->len);
+    if (!snap->off || !snap->len) goto fail;
+    for (int32_t i = 0; i < n_ids; i++) {
+        const char *p = t->id_str[i];
+        if (p && !in_arena(t, p)) goto fail;
+        snap->off[i] = p ? (uint32_t)(p - t->sarena) : TC_NONE;
+        snap->len[i] = t->id_len[i];
+    }
+    snap->n_ids = n_ids; snap->strs_len = t->sarena_len;
+    return;
+fail:
+    free(snap->off); free(snap->len);
+    snap->off = snap->len = NULL;
+}
+
+/* The model: from the JSON, or with vocabulary and merges from a cache entry (`cached`; the
+ * JSON then has empty ones). `snap`: record the vocabulary's id strings for a cache entry. */
+static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, tc_view_t *cached, tc_snap_t *snap, lerr_t *e) {
     char p[160];
     if (!jv_is_obj(m)) return bad(e, "$.model", "%s", "missing or not an object");
-    const char *ty = type_of(m);
+    const jv_t *tyv = jv_get(m, "type");   /* optional, as in HF (old files have none) */
+    if (tyv && !jv_is_str(tyv)) return bad(e, "$.model.type", "%s", "wrong type (must be a string)");
+    const char *ty = jv_str(tyv);
     if (ty && strcmp(ty, "BPE")) return bad(e, "$.model.type", "unsupported model \"%s\" (only BPE)", ty);
     const jv_t *vocab = jv_get(m, "vocab"), *merges = jv_get(m, "merges");
     if (!jv_is_obj(vocab)) return bad(e, "$.model.vocab", "%s", "missing or not an object");
@@ -475,44 +525,42 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *
     t->byte_fallback = getb(m, "byte_fallback", false);
     t->fuse_unk = getb(m, "fuse_unk", false);
     /* id space */
-    int32_t maxid = -1;
-    const jv_t *k = jv_first(vocab);
-    for (size_t i = 0; i < jv_size(vocab); i++, k = jv_skip(k + 1)) {
-        const jv_t *v = k + 1;
-        if (!jv_is_int(v) || jv_int(v) < 0 || jv_int(v) > INT32_MAX - 1)
-            return bad(e, "$.model.vocab", "bad id for token \"%s\"", jv_str(k));
-        if (jv_int(v) > maxid) maxid = (int32_t)jv_int(v);
-    }
-    const jv_t *ai = jv_first(added);
-    for (size_t i = 0; i < jv_size(added); i++, ai = jv_skip(ai)) {
-        const jv_t *id = jv_get(ai, "id");
-        if (!jv_is_int(id) || jv_int(id) < 0 || jv_int(id) > INT32_MAX - 1) {
-            snprintf(p, sizeof p, "$.added_tokens[%zu].id", i);
-            return bad(e, p, "%s", "missing or out of range");
+    int32_t vmax = -1;
+    if (cached) { vmax = cached->n_vocab_ids - 1; t->n_vocab = cached->n_vocab; }
+    else {
+        const jv_t *k = jv_first(vocab);
+        for (size_t i = 0; i < jv_size(vocab); i++, k = jv_skip(k + 1)) {
+            const jv_t *v = k + 1;
+            if (!jv_is_int(v)) return bad(e, "$.model.vocab", "id of token \"%s\": wrong type (must be an integer)", jv_str(k));
+            if (jv_int(v) < 0 || jv_int(v) > INT32_MAX - 1)
+                return bad(e, "$.model.vocab", "id of token \"%s\": out of range", jv_str(k));
+            if (jv_int(v) > vmax) vmax = (int32_t)jv_int(v);
         }
-        if (jv_int(id) > maxid) maxid = (int32_t)jv_int(id);
+        t->n_vocab = (int32_t)jv_size(vocab);
     }
-    t->n_vocab = (int32_t)jv_size(vocab);
+    int32_t maxid = vmax;
+    const jv_t *ai = jv_first(added);   /* entries were checked by check_added */
+    for (size_t i = 0; i < jv_size(added); i++, ai = jv_skip(ai))
+        if (jv_int(jv_get(ai, "id")) > maxid) maxid = (int32_t)jv_int(jv_get(ai, "id"));
     /* added tokens may get ids up to vocabulary size + their count (see added_id) */
     int64_t room = (int64_t)t->n_vocab + (int64_t)jv_size(added);
+    if (room > INT32_MAX - 1) return bad(e, "$.model.vocab", "%s", "too many tokens");
     t->n_ids = (int32_t)((room > maxid ? room : maxid) + 1);
     t->id_str = calloc(t->n_ids + 1, sizeof *t->id_str);
     t->id_len = calloc(t->n_ids + 1, sizeof *t->id_len);
     t->id_flags = calloc(t->n_ids + 1, 1);
+    if (!t->id_str || !t->id_len || !t->id_flags) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     /* vocabulary, keyed in the model's input space (raw bytes for byte-level models; tokens
      * with characters outside the byte alphabet can never be formed there and are only kept
-     * for decoding) */
-    size_t kcap = 256;
-    uint8_t *kb = malloc(kcap * 2);
-    if (!t->id_str || !t->id_len || !t->id_flags || !kb || smap_init(&t->vocab, jv_size(vocab))) { free(kb); goto oom; }
-    if (load_vocab(t, vocab)) { free(kb); goto oom; }
-    /* merges: (left, right) -> (rank, id of the concatenation) */
-    if (umap_init(&t->merges, jv_size(merges))) { free(kb); goto oom; }
-    if (load_merges(t, merges, e)) { free(kb); return -1; }
+     * for decoding); merges: (left, right) -> (rank, id of the concatenation) */
+    if (cached) tables_from_cache(t, cached);
+    else if (tables_from_json(t, vocab, merges, e)) return -1;
+    if (snap) take_snapshot(t, vmax + 1, snap);
     /* unk, byte fallback, byte alphabet ids (all looked up through the same key space) */
+    uint8_t kb[256 * 2];
     const jv_t *unk = jv_get(m, "unk_token");
     size_t ul;
-    const uint8_t *uk = jv_is_str(unk) && jv_len(unk) <= kcap ? model_key(t, jv_str(unk), jv_len(unk), kb, &ul) : NULL;
+    const uint8_t *uk = jv_is_str(unk) && jv_len(unk) <= 256 ? model_key(t, jv_str(unk), jv_len(unk), kb, &ul) : NULL;
     t->unk_id = uk ? smap_get(&t->vocab, uk, ul) : -1;
     const uint16_t *b2c = byte_to_char();
     for (int b = 0; b < 256; b++) {
@@ -523,10 +571,38 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, lerr_t *
         const uint8_t *bk = model_key(t, (const char *)u, l, kb, &bl2);
         t->byte_id[b] = bk ? smap_get(&t->vocab, bk, bl2) : -1;
     }
-    free(kb);
+    for (int c = 0; c < 128; c++) { char ch = (char)c; t->ascii_id[c] = t->byte_level ? -1 : smap_get(&t->vocab, &ch, 1); }
     return 0;
-oom:
-    return lerr_set(e, EXIT_INTERNAL, "out of memory");
+}
+
+/* Every added token entry has HF's required fields with their types (AddedToken has no serde
+ * defaults): id (integer in 0..INT32_MAX-1), content (string), single_word, lstrip, rstrip,
+ * normalized, special (booleans). */
+static int check_added(const jv_t *a, lerr_t *e) {
+    char p[160];
+    if (jv_is_null(a)) return 0;
+    if (!jv_is_arr(a)) return bad(e, "$.added_tokens", "%s", "wrong type (must be an array)");
+    static const char *flags[] = {"single_word", "lstrip", "rstrip", "normalized", "special"};
+    const jv_t *o = jv_first(a);
+    for (size_t i = 0; i < jv_size(a); i++, o = jv_skip(o)) {
+        snprintf(p, sizeof p, "$.added_tokens[%zu]", i);
+        if (!jv_is_obj(o)) return bad(e, p, "%s", "wrong type (must be an object)");
+        const jv_t *id = jv_get(o, "id"), *c = jv_get(o, "content");
+        snprintf(p, sizeof p, "$.added_tokens[%zu].id", i);
+        if (!id) return bad(e, p, "%s", "missing");
+        if (!jv_is_int(id)) return bad(e, p, "%s", "wrong type (must be an integer)");
+        if (jv_int(id) < 0 || jv_int(id) > INT32_MAX - 1) return bad(e, p, "%s", "out of range");
+        snprintf(p, sizeof p, "$.added_tokens[%zu].content", i);
+        if (!c) return bad(e, p, "%s", "missing");
+        if (!jv_is_str(c)) return bad(e, p, "%s", "wrong type (must be a string)");
+        for (int k = 0; k < 5; k++) {
+            const jv_t *f = jv_get(o, flags[k]);
+            snprintf(p, sizeof p, "$.added_tokens[%zu].%s", i, flags[k]);
+            if (!f) return bad(e, p, "%s", "missing");
+            if (!jv_is_bool(f)) return bad(e, p, "%s", "wrong type (must be true or false)");
+        }
+    }
+    return 0;
 }
 
 /* Added tokens in the order HF registers them: by the file's id. */
@@ -552,10 +628,8 @@ static int32_t added_id(tokenizer_t *t, const char *s, size_t n, int32_t *max_ad
 }
 
 static int load_added(tokenizer_t *t, const jv_t *a, lerr_t *e) {
-    char p[160];
     trie_free(&t->trie_raw); trie_free(&t->trie_norm);
     if (!a || jv_is_null(a)) return 0;
-    if (!jv_is_arr(a)) return bad(e, "$.added_tokens", "%s", "not an array");
     size_t na = jv_size(a);
     t->added = calloc(na + 1, sizeof *t->added);
     added_src_t *src = calloc(na + 1, sizeof *src);
@@ -568,9 +642,8 @@ static int load_added(tokenizer_t *t, const jv_t *a, lerr_t *e) {
     for (size_t k = 0; k < na && !rc; k++) {
         o = src[k].o;
         const jv_t *c = jv_get(o, "content");
-        snprintf(p, sizeof p, "$.added_tokens[%zu].content", src[k].idx);
-        if (!jv_is_str(c) || !jv_len(c)) { rc = bad(e, p, "%s", "missing or empty"); break; }
         const char *s = jv_str(c); size_t n = jv_len(c);
+        if (!n) continue;   /* HF skips a token with empty content: it gets no id */
         bool dup = false;   /* HF skips a token whose content is already added */
         for (int j = 0; j < t->n_added && !dup; j++) dup = t->id_len[t->added[j].id] == n && !memcmp(t->id_str[t->added[j].id], s, n);
         if (dup) continue;
@@ -614,8 +687,13 @@ static int finish_pt(tokenizer_t *t, lerr_t *e) {
     return 0;
 }
 
-/* Parse the JSON in place (buf[len] must be 0) and build the tokenizer. */
-static tokenizer_t *load_buffer(char *buf, size_t len, lerr_t *e) {
+/* A cache entry to write once the load has succeeded: the skeleton and the id snapshot. */
+typedef struct { tc_snap_t snap; char *skel; size_t skel_len; } pending_t;
+
+/* Parse the JSON in place (buf[len] must be 0) and build the tokenizer; with `cached`, its
+ * vocabulary and merges come from that cache entry. With `pend`, also collect what a cache
+ * entry needs (pend->skel stays NULL when that is not possible). */
+static tokenizer_t *load_buffer(char *buf, size_t len, tc_view_t *cached, pending_t *pend, lerr_t *e) {
     uni_init();
     jdoc_t doc;
     int line, col; const char *msg;
@@ -632,14 +710,20 @@ static tokenizer_t *load_buffer(char *buf, size_t len, lerr_t *e) {
         const jv_t *v = jv_get(root, keys[i]);
         if (!jv_is_null(v)) { char p[32]; snprintf(p, sizeof p, "$.%s", keys[i]); bad(e, p, "%s", "must be null (set it in the calling program instead)"); goto fail; }
     }
+    const jv_t *model = jv_get(root, "model");
     if (load_norm(t, jv_get(root, "normalizer"), "$.normalizer", e) ||
         load_pt(t, jv_get(root, "pre_tokenizer"), "$.pre_tokenizer", e) ||
         finish_pt(t, e) ||
-        load_model(t, jv_get(root, "model"), jv_get(root, "added_tokens"), e) ||
+        check_added(jv_get(root, "added_tokens"), e) ||
+        load_model(t, model, jv_get(root, "added_tokens"), cached, pend ? &pend->snap : NULL, e) ||
         load_added(t, jv_get(root, "added_tokens"), e) ||
         load_post(t, jv_get(root, "post_processor"), "$.post_processor", e) ||
         load_dec(t, jv_get(root, "decoder"), "$.decoder", e))
         goto fail;
+    if (pend && pend->snap.off) {
+        const jv_t *tables[2] = {jv_get(model, "vocab"), jv_get(model, "merges")};
+        pend->skel = jv_dump(&doc, root, tables, 2, &pend->skel_len);
+    }
     jdoc_free(&doc);
     return t;
 fail:
@@ -652,26 +736,80 @@ tokenizer_t *tok_load_json(const char *json, size_t len, lerr_t *e) {
     char *buf = malloc(len + 1);
     if (!buf) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     memcpy(buf, json, len); buf[len] = 0;
-    tokenizer_t *t = load_buffer(buf, len, e);
+    tokenizer_t *t = load_buffer(buf, len, NULL, NULL, e);
     free(buf);
     return t;
 }
 
+/* A load from the cache entry for this content, or NULL (no usable entry; nothing reported). */
+static tokenizer_t *load_cached(const char *dir, uint64_t hash, uint64_t size) {
+    tc_view_t c;
+    if (!tc_open(dir, hash, size, &c)) return NULL;
+    char *skel = malloc(c.skel_len + 1);
+    tokenizer_t *t = NULL;
+    if (skel) {
+        memcpy(skel, c.skel, c.skel_len); skel[c.skel_len] = 0;
+        lerr_t e = {0};
+        t = load_buffer(skel, c.skel_len, &c, NULL, &e);   /* takes over the mapping */
+        free(skel);
+    }
+    tc_close(&c);
+    return t;
+}
+
+/* The whole file, NUL-terminated. */
+static char *read_all(int fd, size_t hint, size_t *len) {
+    size_t cap = hint + 65536, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) return NULL;
+        if (n + 1 == cap) { char *x = realloc(buf, cap *= 2); if (!x) free(buf); buf = x; continue; }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { free(buf); errno = EIO; return NULL; }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    buf[n] = 0; *len = n;
+    return buf;
+}
+
 tokenizer_t *tok_load_file(const char *path, lerr_t *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno)); return NULL; }
-    char *buf = NULL; size_t n = 0, cap = 0, r;
-    do {
-        if (n + 65536 > cap) { cap = cap ? cap * 2 : 1 << 20; char *x = realloc(buf, cap); if (!x) { free(buf); fclose(f); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; } buf = x; }
-        r = fread(buf + n, 1, cap - n, f); n += r;
-    } while (r > 0);
-    int err = ferror(f);
-    fclose(f);
-    if (err) { free(buf); lerr_set(e, EXIT_IO, "%s: read error", path); return NULL; }
-    buf[n] = 0;   /* the read loop always leaves room */
-    tokenizer_t *t = load_buffer(buf, n, e);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) { close(fd); lerr_set(e, EXIT_IO, "%s: %s", path, strerror(EISDIR)); return NULL; }
+    /* the cache is keyed by the content itself: hash it (~1 ms for 10 MB) and look */
+    char *dir = S_ISREG(st.st_mode) && st.st_size >= TC_MIN_BYTES ? tc_dir() : NULL;
+    if (dir) {
+        uint64_t h, n;
+        tokenizer_t *t = tc_hash_fd(fd, &h, &n) == 0 ? load_cached(dir, h, n) : NULL;
+        if (t || lseek(fd, 0, SEEK_SET) != 0) {
+            free(dir); close(fd);
+            if (!t) lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno));
+            return t;
+        }
+    }
+    size_t n;
+    char *buf = read_all(fd, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0, &n);
+    int err = errno;
+    close(fd);
+    if (!buf) { free(dir); lerr_set(e, err == EIO ? EXIT_IO : EXIT_INTERNAL, "%s: %s", path, err == EIO ? "read error" : "out of memory"); return NULL; }
+    /* the key is the hash of exactly the bytes parsed, so a file changing meanwhile cannot
+     * leave an entry that does not match its name */
+    uint64_t key = dir ? tc_hash(buf, n) : 0;
+    pending_t pend = {0};
+    tokenizer_t *t = load_buffer(buf, n, NULL, dir ? &pend : NULL, e);
     free(buf);
     if (!t) lerr_wrap(e, "%s", path);
+    else if (pend.skel)
+        tc_write(dir, key, n, &t->vocab, &t->merges, t->n_vocab, &pend.snap, t->sarena, pend.skel, pend.skel_len);
+    free(pend.snap.off); free(pend.snap.len); free(pend.skel);
+    free(dir);
     return t;
 }
 
@@ -679,7 +817,7 @@ void tok_destroy(tokenizer_t **tp) {
     tokenizer_t *t = tp ? *tp : NULL;
     if (!t) return;
     smap_free(&t->vocab); umap_free(&t->merges);
-    for (int32_t i = 0; t->id_str && i < t->n_ids; i++) if (!in_arena(t, t->id_str[i])) free(t->id_str[i]);
+    for (int32_t i = 0; t->id_str && i < t->n_ids; i++) free_id_str(t, t->id_str[i]);
     free(t->id_str); free(t->sarena); free(t->id_len); free(t->id_flags);
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added); trie_free(&t->trie_raw); trie_free(&t->trie_norm);
@@ -693,7 +831,10 @@ void tok_destroy(tokenizer_t **tp) {
     free(t->post);
     free(t->dec_bytes); free(t->dec_off); free(t->dec_len);
     cache_free(&t->cache); free(t->hot);
-    free(t->sym); free(t->rank); free(t->prev); free(t->next); free(t->heap);
+    tok_str_free(&t->norm_out); tok_str_free(&t->norm_scratch);
+    if (t->map) munmap(t->map, t->map_len);
+    free(t->sym); free(t->prev); free(t->next); free(t->heap);
+    free(t->seam_first); free(t->seam_last); umap_free(&t->seam_pairs);
     free(t);
     *tp = NULL;
 }

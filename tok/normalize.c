@@ -7,18 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every occurrence of pat replaced by rep (left to right, non-overlapping): counted first, so
+ * the output is sized once. */
 static int replace_all(const char *s, size_t n, const char *pat, size_t pn, const char *rep, size_t rn,
                        tok_str_t *o) {
-    size_t i = 0, last = 0;
     if (!pn) return tok_str_append(o, s, n);
-    while (i + pn <= n) {
-        const char *f = memmem(s + i, n - i, pat, pn);
-        if (!f) break;
-        size_t at = f - s;
-        if (tok_str_append(o, s + last, at - last) || tok_str_append(o, rep, rn)) return -1;
-        i = last = at + pn;
+    size_t count = 0;
+    for (const char *f = s, *end = s + n; (f = memmem(f, end - f, pat, pn)); f += pn) count++;
+    if (tok_str_reserve(o, n - count * pn + count * rn)) return -1;
+    char *w = o->p + o->n;
+    size_t last = 0;
+    for (const char *f = s, *end = s + n; (f = memmem(f, end - f, pat, pn)); f += pn) {
+        size_t at = (size_t)(f - s);
+        memcpy(w, s + last, at - last); w += at - last;
+        memcpy(w, rep, rn); w += rn;
+        last = at + pn;
     }
-    return tok_str_append(o, s + last, n - last);
+    memcpy(w, s + last, n - last); w += n - last;
+    o->n = (size_t)(w - o->p);
+    o->p[o->n] = 0;
+    return 0;
 }
 
 static int strip(const char *s, size_t n, bool left, bool right, tok_str_t *o) {
@@ -38,27 +46,29 @@ static int strip(const char *s, size_t n, bool left, bool right, tok_str_t *o) {
     return tok_str_append(o, s + a, b - a);
 }
 
-int normalize(const tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e) {
-    tok_str_t a = {0}, b = {0};
+/* The ops write alternately into `out` and a scratch buffer the tokenizer keeps (no copy at
+ * the end, no fresh pages per call for long texts). */
+int normalize(tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e) {
     const char *cur = s; size_t cn = n;
+    if (!t->n_norm) return tok_str_append(out, s, n) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+    size_t base0 = out->n;   /* out may already hold text */
     for (int k = 0; k < t->n_norm; k++) {
         const norm_op_t *op = &t->norm[k];
-        b.n = 0;
+        tok_str_t *b = (t->n_norm - 1 - k) % 2 == 0 ? out : &t->norm_scratch;
+        size_t base = b == out ? base0 : 0;
+        b->n = base;
         int rc = 0;
         switch (op->kind) {
-        case NORM_NFC: rc = nfc_append(cur, cn, &b); break;
+        case NORM_NFC: rc = nfc_append(cur, cn, b); break;
         case NORM_PREPEND:
-            rc = cn ? (tok_str_append(&b, op->a, op->alen) || tok_str_append(&b, cur, cn)) : 0;
+            rc = cn ? (tok_str_reserve(b, op->alen + cn) || tok_str_append(b, op->a, op->alen) || tok_str_append(b, cur, cn)) : 0;
             break;
-        case NORM_REPLACE: rc = replace_all(cur, cn, op->a, op->alen, op->b, op->blen, &b); break;
-        case NORM_STRIP: rc = strip(cur, cn, op->left, op->right, &b); break;
+        case NORM_REPLACE: rc = replace_all(cur, cn, op->a, op->alen, op->b, op->blen, b); break;
+        case NORM_STRIP: rc = strip(cur, cn, op->left, op->right, b); break;
         default: rc = -1;
         }
-        if (rc) { tok_str_free(&a); tok_str_free(&b); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
-        tok_str_t x = a; a = b; b = x;   /* a holds the current text */
-        cur = a.p ? a.p : ""; cn = a.n;
+        if (rc) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        cur = b->p ? b->p + base : ""; cn = b->n - base;
     }
-    int rc = tok_str_append(out, cur, cn);
-    tok_str_free(&a); tok_str_free(&b);
-    return rc ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
+    return 0;
 }

@@ -93,16 +93,28 @@ struct tokenizer {
     struct { bool seq; int32_t *ids; int n; } *post; int n_post; bool has_post;
     /* decoding fast path (decoder == ByteLevel): id -> bytes */
     uint8_t *dec_bytes; uint32_t *dec_off, *dec_len;
+    /* a mapped cache entry that vocab, merges and vocabulary id strings point into (cache.c) */
+    void *map; size_t map_len;
     /* scratch */
+    tok_str_t norm_out, norm_scratch;   /* normalized section; normalizer intermediate */
     piece_cache_t cache;
     hot_slot_t *hot;
-    int32_t *sym; int32_t *rank; int32_t *prev, *next; size_t sym_cap;
+    int32_t *sym; int32_t *prev, *next; size_t sym_cap;
+    /* long pieces (bpe.c): cut where no merge can ever join the two sides */
+    uint32_t *seam_first, *seam_last;   /* id -> first / last character of its vocabulary key */
+    umap_t seam_pairs;                   /* {(last char of a, first char of b) of every merge a b} */
+    bool seam_ready, seam_wild;          /* built; some id has keys with different edge chars */
+    uint64_t seam_ascii[128][2];         /* bit F of row L: ASCII pair (L, F) can be joined */
+    int32_t ascii_id[128];               /* not byte-level: id of each ASCII character, -1 none */
+#define CHAR_CACHE 256
+    uint32_t char_cache[CHAR_CACHE][2];  /* not byte-level: (code point, id) of recent others */
     void *heap; size_t heap_cap;
 };
 enum { ID_SPECIAL = 1, ID_ADDED = 2 };
 
 /* bpe.c */
 int bpe_piece(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e);
+int bpe_piece_whole(tokenizer_t *t, const uint8_t *p, size_t n, tok_ids_t *out, lerr_t *e);  /* reference */
 int bpe_merge_linear(const tokenizer_t *t, int32_t *sym, int n);   /* reference / short pieces */
 int bpe_merge_heap(tokenizer_t *t, int32_t *sym, int n);           /* long pieces */
 void cache_free(piece_cache_t *c);
@@ -114,7 +126,7 @@ typedef struct { span_t *v; size_t n, cap; } spans_t;
 int added_split(const tokenizer_t *t, const trie_t *tr, const char *s, size_t n, unsigned flags,
                 spans_t *out);
 /* normalize.c */
-int normalize(const tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e);
+int normalize(tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e);   /* appends to out */
 int nfc(const char *s, size_t n, tok_str_t *out);
 /* pretok.c: pre-tokenize one section and run the model on each piece */
 int pretok_encode(tokenizer_t *t, const char *s, size_t n, bool first_section, tok_ids_t *out, lerr_t *e);

@@ -102,6 +102,68 @@ static void test_bpe_merge_loops(void) {
     }
 }
 
+/* A SentencePiece-like model without pre-tokenizer: characters a b c d \u2581 \u00e9 \u4e2d,
+ * byte-fallback tokens for some bytes, <unk>, random merges that mostly do not put \u2581 on
+ * the right of a non-\u2581 (so long pieces have places to cut), optionally one token under a
+ * second key (an id whose keys disagree on their edge characters). */
+static tokenizer_t *random_spm(bool byte_fallback, bool fuse_unk, bool dup_key) {
+    static const char *base[] = {"a", "b", "c", "d", "\xE2\x96\x81", "\xC3\xA9", "\xE4\xB8\xAD", "<unk>",
+                                 "<0x78>", "<0xD0>", "<0xB6>", "<0x79>"};
+    char (*tok)[96] = malloc(600 * sizeof *tok);
+    char *json = malloc(1 << 20), *merges = malloc(1 << 16);
+    int n = 0; size_t mk = 0;
+    for (size_t i = 0; i < sizeof base / sizeof *base; i++) strcpy(tok[n++], base[i]);
+    for (int m = 0; m < 400 && n < 590; m++) {
+        int a = rnd() % n, b = rnd() % n;
+        size_t la = strlen(tok[a]);
+        bool right_sp = !strncmp(tok[b], "\xE2\x96\x81", 3);
+        bool left_sp = la >= 3 && !strcmp(tok[a] + la - 3, "\xE2\x96\x81");
+        if ((right_sp && !left_sp && rnd() % 20) || la + strlen(tok[b]) >= 90) continue;
+        char cat[192]; snprintf(cat, sizeof cat, "%s%s", tok[a], tok[b]);
+        int dup = 0;
+        for (int i = 0; i < n; i++) if (!strcmp(tok[i], cat)) dup = 1;
+        mk += sprintf(merges + mk, "%s\"%s %s\"", mk ? "," : "", tok[a], tok[b]);
+        if (!dup) strcpy(tok[n++], cat);
+    }
+    size_t k = (size_t)sprintf(json, "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"byte_fallback\":%s,"
+                               "\"fuse_unk\":%s,\"vocab\":{", byte_fallback ? "true" : "false", fuse_unk ? "true" : "false");
+    for (int i = 0; i < n; i++) k += sprintf(json + k, "%s\"%s\":%d", i ? "," : "", tok[i], i);
+    if (dup_key) k += sprintf(json + k, ",\"q\":%d", 4);   /* "q" shares \u2581's id */
+    k += sprintf(json + k, "},\"merges\":[%s]}}", merges);
+    lerr_t e = {0};
+    tokenizer_t *t = tok_load_json(json, k, &e);
+    CHECK(t, "random SentencePiece-like BPE loads: %s", e.msg);
+    free(json); free(merges); free(tok);
+    return t;
+}
+
+/* Long pieces are cut where no merge can cross (bpe.c); the result must equal merging the
+ * whole piece (bpe_piece_whole). */
+static void test_bpe_long_pieces(void) {
+    static const char *pool[] = {"a", "b", "c", "d", "\xE2\x96\x81", "\xE2\x96\x81", "\xE2\x96\x81", "\xC3\xA9",
+                                 "\xE4\xB8\xAD", "x", "y", "\xD0\xB6", "q", "z"};
+    for (int round = 0; round < 16; round++) {
+        tokenizer_t *t = random_spm(round & 1, round & 2, round & 4);
+        if (!t) return;
+        int bad = 0, cuts = 0;
+        for (int it = 0; it < 300; it++) {
+            char s[4096]; size_t n = 0, len = 70 + rnd() % 600;
+            for (size_t i = 0; i < len; i++) { const char *c = pool[rnd() % (sizeof pool / sizeof *pool)]; memcpy(s + n, c, strlen(c)); n += strlen(c); }
+            tok_ids_t a = {0}, b = {0};
+            lerr_t e = {0};
+            int ra = bpe_piece(t, (const uint8_t *)s, n, &a, &e), rb = bpe_piece_whole(t, (const uint8_t *)s, n, &b, &e);
+            if (ra || rb || a.n != b.n || memcmp(a.v, b.v, a.n * sizeof *a.v)) bad++;
+            tok_ids_free(&a); tok_ids_free(&b);
+        }
+        /* only pieces over 64 bytes were encoded, and those are never cached whole: a filled
+         * hot cache means parts were cut out (else this would test nothing) */
+        cuts = t->hot != NULL;
+        CHECK(bad == 0 && cuts, "round %d (byte_fallback %d, fuse_unk %d, shared id %d): cut long pieces == whole-piece merge on 300 random texts (%d differ)",
+              round, round & 1, (round >> 1) & 1, (round >> 2) & 1, bad);
+        tok_destroy(&t);
+    }
+}
+
 static void test_utf8(void) {
     /* Unicode Standard ch. 3 (U+FFFD substitution of maximal subparts), Table 3-8's example */
     const uint8_t in[] = {0x61, 0xF1, 0x80, 0x80, 0xE1, 0x80, 0xC2, 0x62, 0x80, 0x63, 0x80, 0xBF, 0x64};
@@ -163,6 +225,7 @@ int main(void) {
     uni_init();
     test_scanners();
     test_bpe_merge_loops();
+    test_bpe_long_pieces();
     test_utf8();
     test_load_errors();
     test_json();
