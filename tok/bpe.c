@@ -11,6 +11,7 @@
  * bpe_piece_whole, the reference, merges them whole.
  */
 #include "tok_int.h"
+#include "mem.h"
 #include "unicode.h"
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,7 @@ static inline const hot_slot_t *hot_find(const tokenizer_t *t, const uint8_t kb[
     return (s->h == h && a[0] == b[0] && a[1] == b[1] && a[2] == b[2]) ? s : NULL;
 }
 static void hot_put(tokenizer_t *t, const uint8_t kb[24], uint64_t h, const int32_t *ids, size_t k) {
-    if (!t->hot && !(t->hot = calloc(HOT_SLOTS, sizeof *t->hot))) return;
+    if (!t->hot && !(t->hot = tok_big_alloc(HOT_SLOTS * sizeof *t->hot, 1))) return;
     hot_slot_t *s = &t->hot[h & (HOT_SLOTS - 1)];
     s->h = h; memcpy(s->kb, kb, 24);
     for (size_t i = 0; i < 8; i++) s->ids[i] = i < k ? ids[i] : -1;
@@ -154,7 +155,7 @@ static cache_slot_t *cache_find(tokenizer_t *t, const uint8_t *p, size_t n, uint
 static void cache_put(tokenizer_t *t, const uint8_t *p, size_t n, uint64_t h, const int32_t *ids, size_t k) {
     piece_cache_t *c = &t->cache;
     if (!c->slots) {
-        c->slots = calloc(CACHE_SLOTS, sizeof *c->slots);
+        c->slots = tok_big_alloc(CACHE_SLOTS * sizeof *c->slots, 1);
         if (!c->slots) return;
         c->mask = CACHE_SLOTS - 1;
     }

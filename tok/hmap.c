@@ -1,5 +1,6 @@
 /* hmap.c — string -> int32 and u64 -> u64 open-addressing hash maps (see hmap.h). */
 #include "hmap.h"
+#include "mem.h"
 #include <stdlib.h>
 
 static uint64_t pow2_for(size_t n) {
@@ -11,9 +12,12 @@ static uint64_t pow2_for(size_t n) {
 int smap_init(smap_t *m, size_t n) {
     memset(m, 0, sizeof *m);
     uint64_t c = pow2_for(n);
-    m->slots = calloc(c, sizeof *m->slots);
+    m->slots = tok_big_alloc(c * sizeof *m->slots, 1);
     m->mask = c - 1;
-    if (!m->slots) { smap_free(m); return -1; }
+    /* entries and key bytes for n keys of ~8 bytes up front (they grow if needed) */
+    m->ent = tok_big_alloc((n ? n : 1) * sizeof *m->ent, 0); m->cap_e = m->ent ? (uint32_t)(n ? n : 1) : 0;
+    m->arena = tok_big_alloc(n * 8 + 64, 0); m->acap = m->arena ? n * 8 + 64 : 0;
+    if (!m->slots || !m->ent || !m->arena) { smap_free(m); return -1; }
     return 0;
 }
 
@@ -24,7 +28,7 @@ void smap_free(smap_t *m) {
 
 static int smap_grow(smap_t *m) {
     uint64_t c = (m->mask + 1) * 2;
-    smap_slot_t *s = calloc(c, sizeof *s);
+    smap_slot_t *s = tok_big_alloc(c * sizeof *s, 1);
     if (!s) return -1;
     for (uint32_t e = 0; e < m->n; e++) {
         uint64_t hv = hm_hash(m->arena + m->ent[e].koff, m->ent[e].klen), i = hv & (c - 1);
@@ -93,7 +97,7 @@ int umap_init(umap_t *m, size_t n) {
     memset(m, 0, sizeof *m);
     uint64_t c = 16;
     while (c < n + n / 2) c <<= 1;   /* load <= 2/3: half the memory of pow2_for, still short probes */
-    m->s = calloc(c, sizeof *m->s);
+    m->s = tok_big_alloc(c * sizeof *m->s, 1);
     m->mask = c - 1; m->n = 0;
     if (!m->s) { umap_free(m); return -1; }
     return 0;

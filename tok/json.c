@@ -3,6 +3,7 @@
  * As strict as HF's loader (serde_json over a Rust String) where that matters: the text must be
  * UTF-8, and a \u escape of a lone surrogate is an error. */
 #include "json.h"
+#include "mem.h"
 #include "unicode.h"
 #include <math.h>
 #include <stdlib.h>
@@ -170,6 +171,8 @@ const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, co
     memset(d, 0, sizeof *d);
     d->base = buf;
     jp_t j = {buf, buf + len, buf, NULL, d};
+    d->cap = len / 16 + 64;   /* tokenizer.json: ~1 node per 17 bytes; more grow by doubling */
+    if (!(d->nodes = tok_big_alloc(d->cap * sizeof *d->nodes, 0))) d->cap = 0;
     if (len > UINT32_MAX) { *line = *col = 1; *msg = "larger than 4 GB"; return NULL; }
     size_t valid = utf8_valid_prefix((const uint8_t *)buf, len);
     if (valid < len) { j.p = buf + valid; j.msg = "invalid UTF-8"; }

@@ -13,6 +13,7 @@
 #include "tok_int.h"
 #include "cache.h"
 #include "json.h"
+#include "mem.h"
 #include "nfc.h"
 #include "unicode.h"
 #include <errno.h>
@@ -546,9 +547,9 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, tc_view_
     int64_t room = (int64_t)t->n_vocab + (int64_t)jv_size(added);
     if (room > INT32_MAX - 1) return bad(e, "$.model.vocab", "%s", "too many tokens");
     t->n_ids = (int32_t)((room > maxid ? room : maxid) + 1);
-    t->id_str = calloc(t->n_ids + 1, sizeof *t->id_str);
-    t->id_len = calloc(t->n_ids + 1, sizeof *t->id_len);
-    t->id_flags = calloc(t->n_ids + 1, 1);
+    t->id_str = tok_big_alloc((t->n_ids + 1) * sizeof *t->id_str, 1);
+    t->id_len = tok_big_alloc((t->n_ids + 1) * sizeof *t->id_len, 1);
+    t->id_flags = tok_big_alloc(t->n_ids + 1, 1);
     if (!t->id_str || !t->id_len || !t->id_flags) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     /* vocabulary, keyed in the model's input space (raw bytes for byte-level models; tokens
      * with characters outside the byte alphabet can never be formed there and are only kept
@@ -703,7 +704,7 @@ static tokenizer_t *load_buffer(char *buf, size_t len, tc_view_t *cached, pendin
     if (!t) { jdoc_free(&doc); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     if (!jv_is_obj(root)) { bad(e, "$", "%s", "not a JSON object"); goto fail; }
     /* token strings: every one is a JSON string of the file, so the file's size bounds them */
-    if (!(t->sarena = malloc(len + 1))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
+    if (!(t->sarena = tok_big_alloc(len + 1, 0))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
     t->sarena_cap = len + 1;
     const char *keys[] = {"truncation", "padding"};
     for (int i = 0; i < 2; i++) {
@@ -760,7 +761,7 @@ static tokenizer_t *load_cached(const char *dir, uint64_t hash, uint64_t size) {
 /* The whole file, NUL-terminated. */
 static char *read_all(int fd, size_t hint, size_t *len) {
     size_t cap = hint + 65536, n = 0;
-    char *buf = malloc(cap);
+    char *buf = tok_big_alloc(cap, 0);
     for (;;) {
         if (!buf) return NULL;
         if (n + 1 == cap) { char *x = realloc(buf, cap *= 2); if (!x) free(buf); buf = x; continue; }

@@ -8,12 +8,16 @@
  * Record fields: docs/protocol.md "tok / detok records".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "bundle.h"
 #include "chat.h"
+#include "mem.h"
 #include "train.h"
 #include "cli.h"
 #include "record.h"
@@ -51,16 +55,36 @@ typedef struct {
     const char *field;
     wstream_t *w;
     tok_ids_t buf;
+    char *text; size_t text_cap;   /* --ids output line */
     uint64_t ndocs;
 } tok_app_t;
 
+/* --ids: one line of decimal ids, formatted by hand (printf per id cost more than encoding). */
+static void write_ids(tok_app_t *a, const tok_ids_t *ids) {
+    size_t need = ids->n * 12 + 2;
+    if (need > a->text_cap) {
+        free(a->text);
+        if (!(a->text = tok_big_alloc(need, 0))) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
+        a->text_cap = need;
+    }
+    char *o = a->text;
+    for (size_t i = 0; i < ids->n; i++) {
+        if (i) *o++ = ' ';
+        int32_t v = ids->v[i];
+        uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+        if (v < 0) *o++ = '-';
+        char d[10]; int k = 0;
+        do { d[k++] = (char)('0' + u % 10); u /= 10; } while (u);
+        while (k) *o++ = d[--k];
+    }
+    *o++ = '\n';
+    if (fwrite(a->text, 1, (size_t)(o - a->text), stdout) != (size_t)(o - a->text))
+        cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
+}
+
 static void emit(tok_app_t *a, rec_t *r, const tok_ids_t *ids, long prompt_len) {
     lerr_t e = {0};
-    if (a->ids) {
-        for (size_t i = 0; i < ids->n; i++) printf(i ? " %d" : "%d", ids->v[i]);
-        putchar('\n');
-        return;
-    }
+    if (a->ids) { write_ids(a, ids); return; }
     rec_t *own = r ? NULL : rec_new();
     if (!r) r = own;
     if (!r || rec_set_str(r, "kind", "tokens") || rec_set_int(r, "v", 1) ||
@@ -128,26 +152,55 @@ static void doc_jsonl(tok_app_t *a, const char *line, size_t n, size_t lineno) {
     rec_destroy(&r);
 }
 
+/* An input file ("-": stdin), whole: sized by fstat when it is a regular file, so it is read
+ * with one allocation and few calls. */
 static char *slurp(tok_app_t *a, const char *path, size_t *n) {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) cli_dief(&a->cli, EXIT_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0, r;
-    char *buf = malloc(cap);
-    while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += r;
-        if (len == cap) { char *x = realloc(buf, cap *= 2); if (!x) { free(buf); buf = NULL; break; } buf = x; }
+    int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) cli_dief(&a->cli, EXIT_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) cli_dief(&a->cli, EXIT_IO, "%s: %s", path, strerror(EISDIR));
+    size_t cap = (S_ISREG(st.st_mode) ? (size_t)st.st_size : 0) + (1 << 16), len = 0;
+    char *buf = tok_big_alloc(cap, 0);
+    for (;;) {
+        if (!buf) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
+        if (len == cap) { char *x = realloc(buf, cap *= 2); if (!x) free(buf); buf = x; continue; }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) cli_dief(&a->cli, EXIT_IO, "%s: read error: %s", path, strerror(errno));
+        if (r == 0) break;
+        len += (size_t)r;
     }
-    if (!buf) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
-    if (ferror(f)) cli_dief(&a->cli, EXIT_IO, "%s: read error", path);
-    if (f != stdin) fclose(f);
+    if (fd) close(fd);
     *n = len;
     return buf;
+}
+
+/* Room for the ids of a document of n bytes (about one id per 2-4 bytes in real text), taken
+ * in one huge-page-advised allocation instead of many doublings; more grows as usual. */
+static void reserve_ids(tok_app_t *a, size_t n) {
+    size_t want = n / 2 + 256;
+    if (a->buf.cap >= want || n < (1u << 20)) return;
+    int32_t *v = tok_big_alloc(want * sizeof *v, 0);
+    if (!v) return;   /* tok_ids_push grows the old one */
+    if (a->buf.n) memcpy(v, a->buf.v, a->buf.n * sizeof *v);
+    free(a->buf.v);
+    a->buf.v = v; a->buf.cap = want;
+}
+
+/* Die (exit 3) unless `path` ("-": stdin) can be opened for reading and is not a folder. */
+static void check_input(tok_app_t *a, const char *path) {
+    if (!strcmp(path, "-")) return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) cli_dief(&a->cli, EXIT_IO, "%s: %s", path, strerror(errno));
+    if (!fstat(fd, &st) && S_ISDIR(st.st_mode)) cli_dief(&a->cli, EXIT_IO, "%s: %s", path, strerror(EISDIR));
+    close(fd);
 }
 
 static void run_input(tok_app_t *a, const char *path) {
     size_t n;
     char *s = slurp(a, path, &n);
-    if (!a->lines && !a->jsonl) { doc_text(a, s, n, NULL); free(s); return; }
+    if (!a->lines && !a->jsonl) { reserve_ids(a, n); doc_text(a, s, n, NULL); free(s); return; }
     size_t lineno = 0;
     for (size_t i = 0; i < n;) {
         const char *nl = memchr(s + i, '\n', n - i);
@@ -195,6 +248,9 @@ int main(int argc, char **argv) {
         }
     }
     if (a.lines && a.jsonl) cli_usage_error(&a.cli, "--lines and --jsonl exclude each other");
+    /* every input must be readable before anything is written (no partial output, then exit 3) */
+    if (optind < argc) for (int i = optind; i < argc; i++) check_input(&a, argv[i]);
+    else check_input(&a, a.cli.input);
     lerr_t e = {0};
     if (!(a.b = tok_bundle_open(model, &e))) cli_die(&a.cli, &e);
     if (!a.ids) a.w = cli_open_output(&a.cli);
@@ -203,6 +259,7 @@ int main(int argc, char **argv) {
     if (a.ids) cli_close_stdout(&a.cli);
     else cli_close_output(&a.cli, &a.w);
     tok_ids_free(&a.buf);
+    free(a.text);
     tok_bundle_destroy(&a.b);
     return 0;
 }

@@ -70,6 +70,12 @@ printf 'one' > "$TMP/a.txt"; printf 'two' > "$TMP/b.txt"
 check_eq "tok FILE FILE: one record per file" "$(printf 'one\ntwo')" "$(tok -m "$M" "$TMP/a.txt" "$TMP/b.txt" | detok -m "$M")"
 check_eq "tok -i FILE" "one" "$(tok -m "$M" -i "$TMP/a.txt" | detok -m "$M")"
 check_exit 3 "missing input file is an I/O error" tok -m "$M" "$TMP/none.txt"
+for mode in --ids --json ""; do   # every input is checked before anything is written
+    tok -m "$M" $mode "$TMP/a.txt" "$TMP/none.txt" >"$TMP/partial" 2>/dev/null; rc=$?
+    check_eq "tok $mode FILE MISSING: exit 3, nothing written" "3:0" "$rc:$(wc -c <"$TMP/partial")"
+done
+check_exit 3 "tok FILE FOLDER: exit 3" tok -m "$M" --ids "$TMP/a.txt" "$TMP"
+check_stderr "names the folder" 'Is a directory'
 # a --json stream (which ends with an end record) feeds tok --jsonl directly
 a=$(printf '{"text":"In the beginning"}\n' | tok -m "$M" --jsonl --json | grep -v '"kind":"end"')
 b=$(printf '{"text":"In the beginning"}\n' | tok -m "$M" --jsonl --json | tok -m "$M" --jsonl --field kind --json 2>&1 | grep -c '"kind":"end"')

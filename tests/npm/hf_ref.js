@@ -8,7 +8,8 @@
 //               "chat_template": str, "bos_token": str, "chat": [[{"role","content"}...]]}
 //               (conversations rendered with @huggingface/jinja, then encoded like items)
 // stdout JSON: {"ids": [[...]], "decoded_encoded": [str], "decoded": [str], "load_ms": n,
-//               "chat_text": [str], "chat_ids": [[...]]}
+//               "chat_text": [str], "chat_ids": [[...]]}, or {"load_error": str} when HF
+//               refuses the tokenizer file
 const path = require('path');
 const { Tokenizer } = require(path.join(__dirname, 'node_modules', 'tokenizers'));
 let input = '';
@@ -17,7 +18,9 @@ process.stdin.on('data', d => { input += d; });
 process.stdin.on('end', async () => {
   const req = JSON.parse(input);
   const t0 = process.hrtime.bigint();
-  const tok = Tokenizer.fromFile(req.tokenizer);
+  let tok;
+  try { tok = Tokenizer.fromFile(req.tokenizer); }
+  catch (e) { process.stdout.write(JSON.stringify({ load_error: String(e) })); return; }
   const out = { ids: [], decoded_encoded: [], decoded: [], load_ms: Number(process.hrtime.bigint() - t0) / 1e6 };
   for (const it of req.items || []) {
     const text = it.b64 !== undefined ? Buffer.from(it.b64, 'base64').toString('utf8') : it.text;

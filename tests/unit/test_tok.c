@@ -2,14 +2,25 @@
  *  - hand scanners vs PCRE2 running the very regexes they replace (random strings over a pool
  *    of characters whose classes are the same in PCRE2's Unicode 14 and our Unicode 16);
  *  - BPE plain-scan merge loop vs the heap merge loop (HF's algorithm) on random merge tables;
+ *  - long pieces cut where no merge can cross vs merging them whole, on random
+ *    SentencePiece-like models;
+ *  - the binary cache: a load from it encodes and decodes exactly as a load from the JSON;
+ *    damaged, truncated, stale and unwritable entries are ignored (and replaced), never used;
  *  - UTF-8 repair vs the Unicode Standard's worked example (ch. 3, "U+FFFD substitution of
  *    maximal subparts"), and load errors naming JSON paths. */
+#define _GNU_SOURCE
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <dirent.h>
+#include <fcntl.h>
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "testlib.h"
 #include "tok/tok_int.h"
+#include "tok/cache.h"
 #include "tok/unicode.h"
 #include "tok/json.h"
 
@@ -164,6 +175,174 @@ static void test_bpe_long_pieces(void) {
     }
 }
 
+/* ---- binary cache ---- */
+/* A tokenizer.json over 1 MB (so tok_load_file caches it): letters a-z, <unk>, `nm` random
+ * merges (ranks in `order`: 0 as generated, 1 reversed, which keeps the file's size and changes
+ * its ids). */
+static char *big_json(int nm, int order, size_t *len) {
+    uint64_t keep = rng;
+    rng = 0x1234567887654321ULL;
+    smap_t seen; smap_init(&seen, 1 << 17);
+    char (*tok)[16] = malloc(((size_t)nm + 32) * sizeof *tok);
+    char (*mg)[40] = malloc((size_t)nm * sizeof *mg);
+    int n = 0, m = 0;
+    for (int c = 0; c < 26; c++) { tok[n][0] = (char)('a' + c); tok[n][1] = 0; smap_put(&seen, tok[n], 1, n); n++; }
+    while (m < nm) {
+        int a = rnd() % n, b = rnd() % n;
+        size_t la = strlen(tok[a]), lb = strlen(tok[b]);
+        if (la + lb > 12) continue;
+        char cat[16]; memcpy(cat, tok[a], la); memcpy(cat + la, tok[b], lb + 1);
+        if (smap_get(&seen, cat, la + lb) >= 0) continue;
+        snprintf(mg[m++], sizeof *mg, "%s %s", tok[a], tok[b]);
+        strcpy(tok[n], cat); smap_put(&seen, cat, la + lb, n); n++;
+    }
+    if (order) for (int i = 0; i < m / 2; i++) { char x[40]; strcpy(x, mg[i]); strcpy(mg[i], mg[m - 1 - i]); strcpy(mg[m - 1 - i], x); }
+    size_t cap = (size_t)nm * 64 + 4096, k = 0;
+    char *j = malloc(cap);
+    k += (size_t)sprintf(j + k, "{\"added_tokens\":[{\"id\":%d,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,"
+                         "\"rstrip\":false,\"normalized\":false,\"special\":true}],\"pre_tokenizer\":{\"type\":\"Split\","
+                         "\"pattern\":{\"String\":\" \"},\"behavior\":\"MergedWithNext\",\"invert\":false},"
+                         "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"vocab\":{\"<unk>\":%d,\" \":%d", n + 2, n, n + 1);
+    for (int i = 0; i < n; i++) k += (size_t)sprintf(j + k, ",\"%s\":%d", tok[i], i);
+    k += (size_t)sprintf(j + k, "},\"merges\":[");
+    for (int i = 0; i < m; i++) k += (size_t)sprintf(j + k, "%s\"%s\"", i ? "," : "", mg[i]);
+    k += (size_t)sprintf(j + k, "]}}");
+    smap_free(&seen); free(tok); free(mg);
+    rng = keep;
+    *len = k;
+    return j;
+}
+static int write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(p, 1, n, f) == n;
+    if (f && fclose(f)) ok = 0;
+    return ok ? 0 : -1;
+}
+static int count_entries(const char *dir, int *tmp) {
+    DIR *d = opendir(dir);
+    int n = 0; *tmp = 0;
+    for (struct dirent *x; d && (x = readdir(d));) {
+        if (strstr(x->d_name, ".tmp")) (*tmp)++;
+        else if (strstr(x->d_name, ".bin")) n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+static char *entry_in(const char *dir) {
+    DIR *d = opendir(dir);
+    char *p = NULL;
+    for (struct dirent *x; d && (x = readdir(d));)
+        if (strstr(x->d_name, ".bin") && !strstr(x->d_name, ".tmp") && asprintf(&p, "%s/%s", dir, x->d_name) < 0) p = NULL;
+    if (d) closedir(d);
+    return p;
+}
+/* Same ids (encode) and text (decode) as the reference tokenizer on random texts. */
+static bool same_as(tokenizer_t *ref, tokenizer_t *t) {
+    if (!ref || !t || tok_n_ids(ref) != tok_n_ids(t)) return false;
+    uint64_t keep = rng;
+    bool same = true;
+    for (int it = 0; it < 200 && same; it++) {
+        char s[700]; size_t n = 0, len = 1 + rnd() % 600;
+        for (size_t i = 0; i < len; i++) s[n++] = rnd() % 7 == 0 ? ' ' : rnd() % 97 == 0 ? '#' : (char)('a' + rnd() % 26);
+        if (it % 50 == 0) n += (size_t)sprintf(s + n, "<s>ab");
+        tok_ids_t a = {0}, b = {0}; tok_str_t x = {0}, y = {0}; lerr_t e = {0};
+        same = !tok_encode(ref, s, n, 0, &a, &e) && !tok_encode(t, s, n, 0, &b, &e) && a.n == b.n &&
+               !memcmp(a.v, b.v, a.n * sizeof *a.v) && !tok_decode(ref, a.v, a.n, 0, &x, &e) &&
+               !tok_decode(t, b.v, b.n, 0, &y, &e) && x.n == y.n && !memcmp(x.p, y.p, x.n);
+        tok_ids_free(&a); tok_ids_free(&b); tok_str_free(&x); tok_str_free(&y);
+    }
+    rng = keep;
+    return same;
+}
+/* Load `path` (tok_load_file); *mapped: whether it came from a cache entry. */
+static tokenizer_t *load(const char *path, bool *mapped) {
+    lerr_t e = {0};
+    tokenizer_t *t = tok_load_file(path, &e);
+    CHECK(t, "%s loads: %s", path, e.msg);
+    *mapped = t && t->map;
+    return t;
+}
+
+static void test_cache(void) {
+    char dir[] = "/tmp/test_tok_cache.XXXXXX";
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    char path[512], cdir[512], other[1024], file[512];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    snprintf(cdir, sizeof cdir, "%s/cache", dir);
+    size_t len, len2;
+    char *json = big_json(70000, 0, &len), *json2 = big_json(70000, 1, &len2);
+    CHECK(len >= TC_MIN_BYTES && len == len2, "test tokenizer.json is over 1 MB (%zu bytes), its variant the same size", len);
+    write_file(path, json, len);
+    lerr_t e = {0};
+    tokenizer_t *ref = tok_load_json(json, len, &e), *ref2 = tok_load_json(json2, len2, &e), *t;
+    CHECK(ref && ref2 && !same_as(ref, ref2), "the two variants tokenize differently");
+    setenv("LLADA_TOK_CACHE", cdir, 1);
+    bool mapped; int tmp;
+    t = load(path, &mapped);
+    CHECK(!mapped && count_entries(cdir, &tmp) == 1 && !tmp, "first load parses the JSON and writes one entry (no temporary left)");
+    CHECK(same_as(ref, t), "first load == tok_load_json");
+    tok_destroy(&t);
+    t = load(path, &mapped);
+    CHECK(mapped, "second load maps the entry");
+    CHECK(same_as(ref, t), "load from the entry == tok_load_json (ids and decoded text)");
+    tok_destroy(&t);
+    /* damage: one byte flipped anywhere (magic, header, tables, last byte), or a truncation */
+    char *ent = entry_in(cdir);
+    struct stat st;
+    if (!ent || stat(ent, &st)) { CHECK(0, "entry file"); goto out; }
+    off_t at[] = {0, 40, 200, st.st_size / 3, st.st_size / 2, st.st_size - 1, -1};
+    for (int i = 0; i < 7; i++) {
+        int fd = open(ent, O_RDWR);
+        if (at[i] >= 0) { uint8_t c; pread(fd, &c, 1, at[i]); c ^= 0x10; pwrite(fd, &c, 1, at[i]); }
+        else if (ftruncate(fd, st.st_size / 2)) CHECK(0, "truncate");
+        close(fd);
+        t = load(path, &mapped);
+        CHECK(!mapped && same_as(ref, t), "entry damaged at byte %lld (-1: truncated): not used, same ids", (long long)at[i]);
+        tok_destroy(&t);
+        t = load(path, &mapped);
+        CHECK(mapped && same_as(ref, t), "damaged entry (byte %lld) replaced by a good one", (long long)at[i]);
+        tok_destroy(&t);
+    }
+    /* stale: new content of the same size and the same mtime never meets the old entry */
+    stat(path, &st);
+    write_file(path, json2, len2);
+    struct timespec ts[2] = {st.st_atim, st.st_mtim};
+    utimensat(AT_FDCWD, path, ts, 0);
+    t = load(path, &mapped);
+    CHECK(!mapped && same_as(ref2, t), "changed file (same size and mtime): parsed again, new ids");
+    tok_destroy(&t);
+    t = load(path, &mapped);
+    CHECK(mapped && same_as(ref2, t) && count_entries(cdir, &tmp) == 2, "... and gets its own entry");
+    tok_destroy(&t);
+    /* a cache folder that cannot be created: loads work, silently uncached */
+    snprintf(file, sizeof file, "%s/plain-file", dir);
+    write_file(file, "x", 1);
+    snprintf(other, sizeof other, "%s/sub", file);
+    setenv("LLADA_TOK_CACHE", other, 1);
+    t = load(path, &mapped);
+    CHECK(!mapped && same_as(ref2, t), "unwritable cache folder: loads from the JSON");
+    tok_destroy(&t);
+    /* off, and the default location */
+    setenv("LLADA_TOK_CACHE", "off", 1);
+    t = load(path, &mapped);
+    CHECK(!mapped && tc_dir() == NULL, "LLADA_TOK_CACHE=off: no cache");
+    tok_destroy(&t);
+    unsetenv("LLADA_TOK_CACHE");
+    snprintf(other, sizeof other, "%s/xdg", dir);
+    setenv("XDG_CACHE_HOME", other, 1);
+    t = load(path, &mapped); tok_destroy(&t);
+    t = load(path, &mapped);
+    snprintf(other, sizeof other, "%s/xdg/llada-tools", dir);
+    CHECK(mapped && count_entries(other, &tmp) == 1, "default folder: $XDG_CACHE_HOME/llada-tools");
+    tok_destroy(&t);
+out:
+    free(ent); free(json); free(json2);
+    tok_destroy(&ref); tok_destroy(&ref2);
+    unsetenv("XDG_CACHE_HOME");
+    char cmd[300]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) CHECK(0, "cleanup");
+}
+
 static void test_utf8(void) {
     /* Unicode Standard ch. 3 (U+FFFD substitution of maximal subparts), Table 3-8's example */
     const uint8_t in[] = {0x61, 0xF1, 0x80, 0x80, 0xE1, 0x80, 0xC2, 0x62, 0x80, 0x63, 0x80, 0xBF, 0x64};
@@ -226,6 +405,7 @@ int main(void) {
     test_scanners();
     test_bpe_merge_loops();
     test_bpe_long_pieces();
+    test_cache();
     test_utf8();
     test_load_errors();
     test_json();

@@ -1,0 +1,20 @@
+/* mem.c — large allocations that ask for transparent huge pages (see mem.h). */
+#include "mem.h"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *tok_big_alloc(size_t n, int zero) {
+    if (n < HUGE_PAGE) return zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);
+    size_t r = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    if (r < n) return NULL;
+    void *p = aligned_alloc(HUGE_PAGE, r);
+    if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, r, MADV_HUGEPAGE);   /* before the first touch, so faults come 2 MB at a time */
+#endif
+    if (zero) memset(p, 0, n);
+    return p;
+}
