@@ -6,6 +6,7 @@
  * Fast path: decoder == ByteLevel uses per-id byte strings precomputed at load.
  */
 #include "tok_int.h"
+#include "mem.h"
 #include "unicode.h"
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,33 @@ static int tl_push(tlist_t *l, const char *s, size_t n) {
     return tok_str_append(&l->buf, s, n);
 }
 static void tl_free(tlist_t *l) { tok_str_free(&l->buf); free(l->off); free(l->len); memset(l, 0, sizeof *l); }
+/* Room for n entries and `bytes` of text, each in one allocation (huge pages when large). */
+static int tl_reserve(tlist_t *l, size_t n, size_t bytes) {
+    if (n > l->cap) {
+        size_t *a = tok_big_alloc(n * sizeof *a, 0), *b = tok_big_alloc(n * sizeof *b, 0);
+        if (!a || !b) { free(a); free(b); return -1; }
+        if (l->n) { memcpy(a, l->off, l->n * sizeof *a); memcpy(b, l->len, l->n * sizeof *b); }
+        free(l->off); free(l->len);
+        l->off = a; l->len = b; l->cap = n;
+    }
+    if (l->buf.n + bytes + 1 > l->buf.cap) {
+        char *x = tok_big_alloc(l->buf.n + bytes + 1, 0);
+        if (!x) return -1;
+        if (l->buf.n) memcpy(x, l->buf.p, l->buf.n);
+        free(l->buf.p);
+        l->buf.p = x; l->buf.cap = l->buf.n + bytes + 1;
+    }
+    return 0;
+}
+
+/* The general chain's two lists and its buffer, kept by the tokenizer between calls (a long
+ * decode would otherwise grow them, and fault their pages in, every time). */
+struct dec_scratch { tlist_t a, b; tok_str_t tmp; };
+void decode_free(tokenizer_t *t) {
+    if (!t->dscr) return;
+    tl_free(&t->dscr->a); tl_free(&t->dscr->b); tok_str_free(&t->dscr->tmp);
+    free(t->dscr); t->dscr = NULL;
+}
 #define TS(l, i) ((l)->buf.p + (l)->off[i])
 
 static int byte_token(const char *s, size_t n) {
@@ -112,8 +140,19 @@ static int flush_bytes(tok_str_t *bytes, tlist_t *o) {
     return rc;
 }
 
-static int step(const dec_step_t *d, const tlist_t *in, tlist_t *o) {
-    tok_str_t tmp = {0};
+/* First occurrence of pat (pn >= 1 bytes) in s[0..n), or NULL: memchr to its first byte
+ * (glibc's memmem costs more to set up than these few-byte tokens take to scan). */
+static const char *find(const char *s, size_t n, const char *pat, size_t pn) {
+    if (pn > n) return NULL;
+    const char *end = s + n - pn + 1;
+    for (const char *p = s; p < end && (p = memchr(p, pat[0], (size_t)(end - p))); p++)
+        if (!memcmp(p, pat, pn)) return p;
+    return NULL;
+}
+
+static int step(const dec_step_t *d, const tlist_t *in, tlist_t *o, tok_str_t *tmpbuf) {
+    tok_str_t tmp = *tmpbuf;
+    tmp.n = 0;
     int rc = 0;
     switch (d->kind) {
     case DEC_BYTELEVEL:
@@ -154,15 +193,14 @@ static int step(const dec_step_t *d, const tlist_t *in, tlist_t *o) {
             size_t rn = d->kind == DEC_REPLACE ? d->blen : 1;
             if (d->kind == DEC_METASPACE && i == 0 && d->prepend_scheme != PS_NEVER) rn = 0;
             tmp.n = 0;
-            for (size_t j = 0; j < n && !rc;) {
-                if (pn && j + pn <= n && !memcmp(s + j, pat, pn)) { rc = tok_str_append(&tmp, rep, rn); j += pn; }
-                else { rc = tok_str_append(&tmp, s + j, 1); j++; }
-            }
-            rc = rc || tl_push(o, tmp.p ? tmp.p : "", tmp.n);
+            size_t j = 0;   /* the runs between matches are copied whole */
+            for (const char *f; pn && !rc && (f = find(s + j, n - j, pat, pn)); j = (size_t)(f - s) + pn)
+                rc = tok_str_append(&tmp, s + j, (size_t)(f - s) - j) || tok_str_append(&tmp, rep, rn);
+            rc = rc || tok_str_append(&tmp, s + j, n - j) || tl_push(o, tmp.p, tmp.n);
         }
         break;
     }
-    tok_str_free(&tmp);
+    *tmpbuf = tmp;   /* kept for the next step and call */
     return rc;
 }
 
@@ -195,28 +233,30 @@ int tok_decode(tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok
         }
         return 0;
     }
-    tlist_t a = {0}, b = {0};
+    if (!t->dscr && !(t->dscr = calloc(1, sizeof *t->dscr))) goto oom;
+    tlist_t *a = &t->dscr->a, *b = &t->dscr->b;
+    a->n = a->buf.n = b->n = b->buf.n = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < t->n_ids) total += t->id_len[ids[i]];
+    if (tl_reserve(a, n, total) || tl_reserve(b, n, total + total / 4)) goto oom;
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_ids || !t->id_str[id] || (skip && (t->id_flags[id] & ID_SPECIAL))) continue;
-        if (tl_push(&a, t->id_str[id], t->id_len[id])) goto oom2;
+        if (tl_push(a, t->id_str[id], t->id_len[id])) goto oom;
     }
     if (!t->has_decoder) {
-        for (size_t i = 0; i < a.n; i++)
-            if ((i && tok_str_append(out, " ", 1)) || tok_str_append(out, TS(&a, i), a.len[i])) goto oom2;
-        tl_free(&a);
+        for (size_t i = 0; i < a->n; i++)
+            if ((i && tok_str_append(out, " ", 1)) || tok_str_append(out, TS(a, i), a->len[i])) goto oom;
         return 0;
     }
     for (int k = 0; k < t->n_dec; k++) {
-        b.n = 0; b.buf.n = 0;
-        if (step(&t->dec[k], &a, &b)) goto oom2;
-        tlist_t x = a; a = b; b = x;
+        b->n = 0; b->buf.n = 0;
+        if (step(&t->dec[k], a, b, &t->dscr->tmp)) goto oom;
+        tlist_t *x = a; a = b; b = x;
     }
-    for (size_t i = 0; i < a.n; i++) if (tok_str_append(out, TS(&a, i), a.len[i])) goto oom2;
-    tl_free(&a); tl_free(&b);
+    for (size_t i = 0; i < a->n; i++) if (tok_str_append(out, TS(a, i), a->len[i])) goto oom;
     return 0;
-oom2:
-    tl_free(&a); tl_free(&b);
 oom:
     return lerr_set(e, EXIT_INTERNAL, "out of memory");
 }

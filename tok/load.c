@@ -830,7 +830,7 @@ void tok_destroy(tokenizer_t **tp) {
     free(t->dec);
     for (int i = 0; i < t->n_post; i++) free(t->post[i].ids);
     free(t->post);
-    free(t->dec_bytes); free(t->dec_off); free(t->dec_len);
+    free(t->dec_bytes); free(t->dec_off); free(t->dec_len); decode_free(t);
     cache_free(&t->cache); free(t->hot);
     tok_str_free(&t->norm_out); tok_str_free(&t->norm_scratch);
     if (t->map) munmap(t->map, t->map_len);

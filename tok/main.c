@@ -55,31 +55,33 @@ typedef struct {
     const char *field;
     wstream_t *w;
     tok_ids_t buf;
-    char *text; size_t text_cap;   /* --ids output line */
     uint64_t ndocs;
 } tok_app_t;
 
-/* --ids: one line of decimal ids, formatted by hand (printf per id cost more than encoding). */
+/* --ids: one line of decimal ids, formatted by hand (printf per id cost more than encoding)
+ * into a 64 kB buffer that is written whenever it fills (no document-sized buffer). */
 static void write_ids(tok_app_t *a, const tok_ids_t *ids) {
-    size_t need = ids->n * 12 + 2;
-    if (need > a->text_cap) {
-        free(a->text);
-        if (!(a->text = tok_big_alloc(need, 0))) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
-        a->text_cap = need;
-    }
-    char *o = a->text;
-    for (size_t i = 0; i < ids->n; i++) {
-        if (i) *o++ = ' ';
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+    char buf[1 << 16];
+    size_t o = 0;
+    for (size_t i = 0; i <= ids->n; i++) {
+        if (o > sizeof buf - 16 || i == ids->n) {
+            if (i == ids->n) buf[o++] = '\n';
+            if (fwrite(buf, 1, o, stdout) != o) cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
+            o = 0;
+            if (i == ids->n) break;
+        }
+        if (i) buf[o++] = ' ';
         int32_t v = ids->v[i];
         uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
-        if (v < 0) *o++ = '-';
-        char d[10]; int k = 0;
-        do { d[k++] = (char)('0' + u % 10); u /= 10; } while (u);
-        while (k) *o++ = d[--k];
+        if (v < 0) buf[o++] = '-';
+        char d[12]; int k = 12;   /* digits from the right, two at a time */
+        while (u >= 100) { uint32_t r = u % 100; u /= 100; k -= 2; memcpy(d + k, pairs + 2 * r, 2); }
+        if (u >= 10) { k -= 2; memcpy(d + k, pairs + 2 * u, 2); } else d[--k] = (char)('0' + u);
+        memcpy(buf + o, d + k, 12 - (size_t)k); o += 12 - (size_t)k;
     }
-    *o++ = '\n';
-    if (fwrite(a->text, 1, (size_t)(o - a->text), stdout) != (size_t)(o - a->text))
-        cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
 }
 
 static void emit(tok_app_t *a, rec_t *r, const tok_ids_t *ids, long prompt_len) {
@@ -259,7 +261,6 @@ int main(int argc, char **argv) {
     if (a.ids) cli_close_stdout(&a.cli);
     else cli_close_output(&a.cli, &a.w);
     tok_ids_free(&a.buf);
-    free(a.text);
     tok_bundle_destroy(&a.b);
     return 0;
 }

@@ -2,6 +2,7 @@
  * string), Strip, and Sequence of them (load.c flattens Sequence into t->norm). */
 #define _GNU_SOURCE /* memmem */
 #include "tok_int.h"
+#include "mem.h"
 #include "nfc.h"
 #include "unicode.h"
 #include <stdlib.h>
@@ -52,6 +53,20 @@ int normalize(tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e
     const char *cur = s; size_t cn = n;
     if (!t->n_norm) return tok_str_append(out, s, n) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
     size_t base0 = out->n;   /* out may already hold text */
+    /* long texts: both buffers sized once, in huge pages (the output is usually about n bytes) */
+    if (n >= ((size_t)1 << 20)) {
+        size_t want = n + n / 8 + 64;
+        tok_str_t *bufs[2] = {out, &t->norm_scratch};
+        for (int i = 0; i < 2; i++) {
+            tok_str_t *b = bufs[i];
+            if (b->cap >= (i ? 0 : base0) + want) continue;
+            char *x = tok_big_alloc((i ? 0 : base0) + want + 1, 0);
+            if (!x) break;   /* the appends grow them as usual */
+            if (!i && base0) memcpy(x, b->p, base0);
+            free(b->p);
+            b->p = x; b->cap = (i ? 0 : base0) + want + 1;
+        }
+    }
     for (int k = 0; k < t->n_norm; k++) {
         const norm_op_t *op = &t->norm[k];
         tok_str_t *b = (t->n_norm - 1 - k) % 2 == 0 ? out : &t->norm_scratch;

@@ -93,6 +93,7 @@ struct tokenizer {
     struct { bool seq; int32_t *ids; int n; } *post; int n_post; bool has_post;
     /* decoding fast path (decoder == ByteLevel): id -> bytes */
     uint8_t *dec_bytes; uint32_t *dec_off, *dec_len;
+    struct dec_scratch *dscr;   /* decoder chain's buffers (decode.c) */
     /* a mapped cache entry that vocab, merges and vocabulary id strings point into (cache.c) */
     void *map; size_t map_len;
     /* scratch */
@@ -138,5 +139,6 @@ int char_to_byte(uint32_t cp);   /* -1 if not in the alphabet */
 const int16_t *char_to_byte_table(void);   /* [0x180]: code point -> byte or -1 */
 /* decode.c */
 int decode_prepare(tokenizer_t *t, lerr_t *e);
+void decode_free(tokenizer_t *t);
 
 #endif
