@@ -27,8 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Bump when the layout or the meaning of any cached table changes (e.g. how vocabulary keys are
- * formed); the fingerprint below only catches changes of struct sizes and hash functions. */
+/* Bump when the layout or the meaning of any cached table changes. The fingerprint below also
+ * catches changes of struct sizes and hash functions, and the loader's `build` fingerprint
+ * changes of the tables it builds from a fixed tokenizer.json (load.c). */
 #define TC_VERSION 1
 #define TC_MAGIC "LLTOKC\r\n"
 #define BODY 256   /* the header, padded; sections start here */
@@ -107,12 +108,12 @@ int tc_hash_fd(int fd, uint64_t *hash, uint64_t *size) {
     return 0;
 }
 
-/* What this build's tables look like: an entry written by a build with other struct sizes or
- * hash functions is not this build's entry. */
-static uint64_t fingerprint(void) {
-    uint64_t f[8] = {TC_VERSION, sizeof(smap_slot_t), sizeof(struct smap_ent), sizeof(umap_slot_t),
+/* What this build's tables look like: an entry written by a build with other struct sizes,
+ * hash functions or table contents (`build`, from the loader) is not this build's entry. */
+static uint64_t fingerprint(uint64_t build) {
+    uint64_t f[9] = {TC_VERSION, sizeof(smap_slot_t), sizeof(struct smap_ent), sizeof(umap_slot_t),
                      hm_hash("llada-tools tok cache", 21), hm_mix(0x0123456789ABCDEFULL),
-                     0x0102030405060708ULL /* byte order */, sizeof(tc_hdr_t)};
+                     0x0102030405060708ULL /* byte order */, sizeof(tc_hdr_t), build};
     return tc_hash(f, sizeof f);
 }
 
@@ -168,7 +169,7 @@ static bool tables_ok(const tc_view_t *v, uint64_t arena_len) {
     return true;
 }
 
-bool tc_open(const char *dir, uint64_t src_hash, uint64_t src_size, tc_view_t *v) {
+bool tc_open(const char *dir, uint64_t src_hash, uint64_t src_size, uint64_t build, tc_view_t *v) {
     memset(v, 0, sizeof *v);
     char path[PATH_MAX];
     if (entry_path(path, sizeof path, dir, src_hash, src_size)) return false;
@@ -183,7 +184,7 @@ bool tc_open(const char *dir, uint64_t src_hash, uint64_t src_size, tc_view_t *v
     const tc_hdr_t *h = map;
     const uint8_t *base = map;
     if (memcmp(h->magic, TC_MAGIC, 8) || h->version != TC_VERSION || h->hdr_size != sizeof *h ||
-        h->fingerprint != fingerprint() || h->src_size != src_size || h->src_hash != src_hash ||
+        h->fingerprint != fingerprint(build) || h->src_size != src_size || h->src_hash != src_hash ||
         h->file_size != (uint64_t)st.st_size)
         goto bad;
     if (h->vmask >= (1ULL << 40) || !pow2(h->vmask + 1) || h->vn > h->vmask || h->vn >= UINT32_MAX ||
@@ -245,7 +246,7 @@ static int write_all(int fd, const void *p, size_t n, tc_hash_t *h) {
     return 0;
 }
 
-void tc_write(const char *dir, uint64_t src_hash, uint64_t src_size, const smap_t *vocab,
+void tc_write(const char *dir, uint64_t src_hash, uint64_t src_size, uint64_t build, const smap_t *vocab,
               const umap_t *merges, int32_t n_vocab, const tc_snap_t *snap, const char *strs,
               const char *skel, size_t skel_len) {
     char path[PATH_MAX], tmp[PATH_MAX + 64];
@@ -253,7 +254,7 @@ void tc_write(const char *dir, uint64_t src_hash, uint64_t src_size, const smap_
     if (mkdirs(dir) || entry_path(path, sizeof path, dir, src_hash, src_size)) return;
     snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
     const void *data[S_N] = {skel, vocab->slots, vocab->ent, vocab->arena, merges->s, snap->off, snap->len, strs};
-    tc_hdr_t h = {.version = TC_VERSION, .hdr_size = sizeof h, .fingerprint = fingerprint(),
+    tc_hdr_t h = {.version = TC_VERSION, .hdr_size = sizeof h, .fingerprint = fingerprint(build),
                   .src_size = src_size, .src_hash = src_hash, .vmask = vocab->mask, .vn = vocab->n,
                   .mmask = merges->mask, .mn = merges->n, .n_vocab = n_vocab, .n_vocab_ids = snap->n_ids};
     memcpy(h.magic, TC_MAGIC, 8);

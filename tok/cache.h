@@ -48,13 +48,14 @@ int tc_hash_fd(int fd, uint64_t *hash, uint64_t *size);
 
 /* Map and check the cache entry for a source of this hash and size. true: *v is usable (every
  * byte checksummed, every offset and index in range); false: absent, stale or damaged (a
- * damaged entry is left for tc_write to replace). */
-bool tc_open(const char *dir, uint64_t src_hash, uint64_t src_size, tc_view_t *v);
+ * damaged entry is left for tc_write to replace). `build`: the caller's fingerprint of how it
+ * builds the tables; an entry written under another one is not used. */
+bool tc_open(const char *dir, uint64_t src_hash, uint64_t src_size, uint64_t build, tc_view_t *v);
 void tc_close(tc_view_t *v);
 
 /* Write the entry for a source of this hash and size, atomically (temporary file + rename).
  * Best effort: any failure (read-only or full disk) leaves no file and is not reported. */
-void tc_write(const char *dir, uint64_t src_hash, uint64_t src_size, const smap_t *vocab,
+void tc_write(const char *dir, uint64_t src_hash, uint64_t src_size, uint64_t build, const smap_t *vocab,
               const umap_t *merges, int32_t n_vocab, const tc_snap_t *snap, const char *strs,
               const char *skel, size_t skel_len);
 

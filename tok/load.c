@@ -742,10 +742,45 @@ tokenizer_t *tok_load_json(const char *json, size_t len, lerr_t *e) {
     return t;
 }
 
+/* What this build makes of a fixed small tokenizer.json (byte-level and not, merges, an added
+ * token): if a change to the loader alters the tables (key conversion, hashing, layout), entries
+ * written before it stop matching. Computed once per process (~0.1 ms). */
+static uint64_t build_fingerprint(void) {
+    static uint64_t fp;
+    if (fp) return fp;
+    static const char *canary[2] = {
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false},"
+        "\"model\":{\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"\u0120\":3,\"\u0120a\":4,\"\u00e9\":5,\"\u00c3\":6},"
+        "\"merges\":[\"a b\",[\"\u0120\",\"a\"]]}}",
+        "{\"added_tokens\":[{\"id\":9,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+        "\"normalized\":false,\"special\":true}],\"model\":{\"vocab\":{\"a\":0,\"\u2581\":1,\"\u2581a\":2,\"<0x41>\":3},"
+        "\"merges\":[\"\u2581 a\"],\"byte_fallback\":true}}"};
+    tc_hash_t h;
+    tc_hash_init(&h, 1);
+    for (int k = 0; k < 2; k++) {
+        lerr_t e = {0};
+        tokenizer_t *t = tok_load_json(canary[k], strlen(canary[k]), &e);
+        if (!t) { tc_hash_update(&h, "x", 1); continue; }
+        tc_hash_update(&h, t->vocab.slots, (t->vocab.mask + 1) * sizeof *t->vocab.slots);
+        tc_hash_update(&h, t->vocab.ent, t->vocab.n * sizeof *t->vocab.ent);
+        tc_hash_update(&h, t->vocab.arena, t->vocab.alen);
+        tc_hash_update(&h, t->merges.s, (t->merges.mask + 1) * sizeof *t->merges.s);
+        for (int32_t i = 0; i < t->n_ids; i++) {
+            uint32_t l = t->id_str[i] ? t->id_len[i] : UINT32_MAX;
+            tc_hash_update(&h, &l, sizeof l);
+            if (t->id_str[i]) tc_hash_update(&h, t->id_str[i], l);
+        }
+        tc_hash_update(&h, &t->n_vocab, sizeof t->n_vocab);
+        tok_destroy(&t);
+    }
+    fp = tc_hash_final(&h) | 1;
+    return fp;
+}
+
 /* A load from the cache entry for this content, or NULL (no usable entry; nothing reported). */
 static tokenizer_t *load_cached(const char *dir, uint64_t hash, uint64_t size) {
     tc_view_t c;
-    if (!tc_open(dir, hash, size, &c)) return NULL;
+    if (!tc_open(dir, hash, size, build_fingerprint(), &c)) return NULL;
     char *skel = malloc(c.skel_len + 1);
     tokenizer_t *t = NULL;
     if (skel) {
@@ -808,7 +843,7 @@ tokenizer_t *tok_load_file(const char *path, lerr_t *e) {
     free(buf);
     if (!t) lerr_wrap(e, "%s", path);
     else if (pend.skel)
-        tc_write(dir, key, n, &t->vocab, &t->merges, t->n_vocab, &pend.snap, t->sarena, pend.skel, pend.skel_len);
+        tc_write(dir, key, n, build_fingerprint(), &t->vocab, &t->merges, t->n_vocab, &pend.snap, t->sarena, pend.skel, pend.skel_len);
     free(pend.snap.off); free(pend.snap.len); free(pend.skel);
     free(dir);
     return t;

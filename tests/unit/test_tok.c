@@ -286,6 +286,8 @@ static void test_cache(void) {
     CHECK(mapped, "second load maps the entry");
     CHECK(same_as(ref, t), "load from the entry == tok_load_json (ids and decoded text)");
     tok_destroy(&t);
+    tc_view_t v;
+    CHECK(!tc_open(cdir, tc_hash(json, len), len, 12345, &v), "an entry is not used by a build whose tables differ");
     /* damage: one byte flipped anywhere (magic, header, tables, last byte), or a truncation */
     char *ent = entry_in(cdir);
     struct stat st;
