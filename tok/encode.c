@@ -76,7 +76,32 @@ done:
     return rc;
 }
 
+/* A template with the sequence once (HF's single-sequence templates): the ids before it are
+ * inserted in place, those after it appended (no copy of a long sequence). */
+static int post_in_place(const tokenizer_t *t, tok_ids_t *out, size_t from) {
+    size_t pre = 0, post = 0;
+    int seq = -1;
+    for (int i = 0; i < t->n_post; i++) {
+        if (t->post[i].seq) { if (seq >= 0) return 1; seq = i; }
+        else if (seq < 0) pre += (size_t)t->post[i].n;
+        else post += (size_t)t->post[i].n;
+    }
+    if (seq < 0) return 1;
+    size_t n = out->n - from;
+    for (size_t k = 0; k < pre + post; k++) if (tok_ids_push(out, 0)) return -1;   /* room */
+    memmove(out->v + from + pre, out->v + from, n * sizeof *out->v);
+    int32_t *w = out->v + from;
+    for (int i = 0; i < t->n_post; i++) {
+        if (i == seq) { w += n; continue; }
+        memcpy(w, t->post[i].ids, (size_t)t->post[i].n * sizeof *w);
+        w += t->post[i].n;
+    }
+    return 0;
+}
+
 static int post_process(const tokenizer_t *t, tok_ids_t *out, size_t from) {
+    int r = post_in_place(t, out, from);
+    if (r <= 0) return r;
     size_t n = out->n - from;
     int32_t *seq = malloc((n ? n : 1) * sizeof *seq);
     if (!seq) return -1;
