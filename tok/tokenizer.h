@@ -29,6 +29,9 @@ void tok_str_free(tok_str_t *s);
 
 /* Load tokenizer.json from a path or a memory buffer. NULL with `e` set (EXIT_IO for a missing
  * file, EXIT_DATA for malformed/unsupported content; the message names the JSON path).
+ * tok_load_file keeps the tables of files of 1 MB or more in a binary cache and maps them on
+ * later loads ($LLADA_TOK_CACHE, else $XDG_CACHE_HOME/llada-tools, else ~/.cache/llada-tools;
+ * LLADA_TOK_CACHE=off disables it; docs/tokenizer.md "Binary cache").
  * The caller owns the result; tok_destroy frees it and NULLs *t. */
 tokenizer_t *tok_load_file(const char *path, lerr_t *e);
 tokenizer_t *tok_load_json(const char *json, size_t len, lerr_t *e);
@@ -45,7 +48,8 @@ int tok_encode(tokenizer_t *t, const char *text, size_t len, unsigned flags, tok
 
 enum { TOK_SKIP_SPECIAL = 1 };
 /* Decode ids to UTF-8 text appended to *out (HF decode; unknown ids are dropped as HF does).
- * The first call builds the tokenizer's decode table. 0, or -1 with `e` set (OOM). */
+ * The first call builds the tokenizer's decode table. 0, or -1 with `e` set (OOM). Not
+ * thread-safe per tokenizer either (decoder chains other than ByteLevel keep their buffers in it). */
 int tok_decode(tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, tok_str_t *out, lerr_t *e);
 
 /* Id of a token string (added tokens first, then the model vocabulary); -1 if none. */
