@@ -89,7 +89,8 @@ typedef struct model {
     void *priv;
 } model_t;
 
-/* Load a model folder. Returns a new model (free with model_destroy) or NULL with `e` set:
+/* Load a model folder, or a GGUF file when `dir` names a regular file (its metadata gives the
+ * family and config; block-quantised tensors are used as stored). Returns a new model (free with model_destroy) or NULL with `e` set:
  * EXIT_IO when a file cannot be opened/mapped, EXIT_DATA for anything wrong in the files
  * (bad JSON, a model_type no family runs, unsupported config key, missing/extra/misshapen
  * tensor, bad dtype, offsets outside the file, header overflow). Tensors may mix
