@@ -77,8 +77,13 @@ static int rd_str(cur_t *c, gguf_str_t *s, uint64_t max, const char *what) {
     return 0;
 }
 
+/* A key or tensor name as a C string: printable bytes only (they end up in messages). */
 static char *dup_str(gguf_str_t s, lerr_t *e) {
-    if (memchr(s.s, 0, s.len)) { lerr_set(e, EXIT_DATA, "a name contains a NUL byte"); return NULL; }
+    for (uint64_t i = 0; i < s.len; i++)
+        if ((uint8_t)s.s[i] < 0x20 || s.s[i] == 0x7f) {
+            lerr_set(e, EXIT_DATA, "a key or tensor name contains control byte 0x%02x", (uint8_t)s.s[i]);
+            return NULL;
+        }
     char *r = malloc(s.len + 1);
     if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     memcpy(r, s.s, s.len);

@@ -175,7 +175,9 @@ int gguf_model_config(const gguf_file_t *f, llada_config_t *c, const model_famil
     if (r == 0) return lerr_set(e, EXIT_DATA, "%s: no general.architecture", f->path);
     char arch[64];
     if (a.len != 5 || memcmp(a.s, "llada", 5)) {
-        snprintf(arch, sizeof arch, "%.*s", (int)(a.len < 48 ? a.len : 48), a.s);
+        size_t n = a.len < 48 ? (size_t)a.len : 48;
+        for (size_t i = 0; i < n; i++) arch[i] = a.s[i] >= 0x20 && a.s[i] < 0x7f ? a.s[i] : '?';
+        arch[n] = 0;
         return lerr_set(e, EXIT_DATA, "%s: architecture \"%s\" is not supported (supported: llada)", f->path, arch);
     }
     strcpy(arch, "llada");
