@@ -54,6 +54,17 @@ static char *to_family(const char *g) {
     return strdup(g);
 }
 
+int gguf_llada_name(const char *fam, char *out, size_t n) {
+    for (size_t i = 0; i < sizeof LLADA_TOP / sizeof *LLADA_TOP; i++)
+        if (!strcmp(fam, LLADA_TOP[i][0])) { snprintf(out, n, "%s", LLADA_TOP[i][1]); return 0; }
+    int layer, end = 0;
+    char suffix[64];
+    if (sscanf(fam, "model.transformer.blocks.%d.%63[a-z_].weight%n", &layer, suffix, &end) == 2 && fam[end] == 0)
+        for (size_t i = 0; i < sizeof LLADA_BLK / sizeof *LLADA_BLK; i++)
+            if (!strcmp(suffix, LLADA_BLK[i][0])) { snprintf(out, n, "blk.%d.%s.weight", layer, LLADA_BLK[i][1]); return 0; }
+    return -1;
+}
+
 static int wtype_of(uint32_t g) {
     switch (g) {
     case GGML_F32: return WT_F32;

@@ -55,5 +55,8 @@ int gguf_source_open(model_source_t *src, struct gguf_file *f, const llada_confi
  * named when something is missing, out of range or asks for what the graph lacks (causal
  * attention, shifted logits, partial RoPE, an architecture no family runs). */
 int gguf_model_config(const struct gguf_file *f, llada_config_t *c, const model_family_t **fam, lerr_t *e);
+/* The GGUF name of a LLaDA tensor (model.transformer.blocks.3.q_proj.weight -> blk.3.attn_q.weight)
+ * into out; -1 when it has none. */
+int gguf_llada_name(const char *family_name, char *out, size_t n);
 
 #endif

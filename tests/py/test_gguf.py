@@ -128,6 +128,45 @@ check(np.array_equal(logits(os.path.join(TMP, "v2.gguf"), toks), logits(os.path.
       "version 2 header reads as version 3")
 
 
+# `denoise --quantize TYPE OUT.gguf`: the file read back by numpy (gguf_writer.read/dequantize), Q/K
+# rows un-permuted here, is within each type's step of the original and gives the C logits
+rev = {v: k for k, v in gw.NAMES.items()}
+for t in ["q8_0", "q4_k", "q4_k_m", "q6_k", "q4_0", "bf16"]:
+    out = os.path.join(TMP, f"ours-{t}.gguf")
+    p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", t, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not check(p.returncode == 0 and os.path.exists(out), f"denoise --quantize {t}", p.stderr.decode()[:300]):
+        continue
+    kvs, tens = gw.read(out)
+    deq, worst = {}, 0.0
+    for g, (tn, shape, raw) in tens.items():
+        w = gw.dequantize(raw, tn, shape)
+        if ".attn_q." in g or ".attn_k." in g:   # undo llama.cpp's permutation: GGUF row 2i+a <- HF row a*hd/2+i
+            heads = cfg["n_heads"] if ".attn_q." in g else cfg["n_kv_heads"]
+            w = w.reshape(heads, shape[0] // heads // 2, 2, -1).swapaxes(1, 2).reshape(shape)
+        if g == "token_embd.weight": hf = "model.transformer.wte.weight"
+        elif g == "output_norm.weight": hf = "model.transformer.ln_f.weight"
+        elif g == "output.weight": hf = "model.transformer.ff_out.weight"
+        else:
+            l, nm = g.split(".")[1], g.split(".")[2]
+            hf = f"model.transformer.blocks.{l}.{rev[nm]}.weight"
+        deq[hf] = w
+        worst = max(worst, float(np.abs(w - W[hf]).max() / np.abs(W[hf]).max()))
+    want_types = {"q4_k_m": {"q4_k", "q6_k", "f32"}}.get(t, {t, "f32"})
+    check(set(deq) == set(W) and {tn for tn, _, _ in tens.values()} == want_types and
+          kvs["general.architecture"] == "llada" and kvs["llada.attention.head_count_kv"] == cfg["n_kv_heads"],
+          f"--quantize {t}: tensors, types and metadata as llama.cpp names them")
+    lim = {"q8_0": 0.01, "bf16": 0.01, "q6_k": 0.05, "q4_0": 0.2, "q4_k": 0.2, "q4_k_m": 0.2}[t]
+    check(worst <= lim, f"--quantize {t}: weights within {lim} of max|w| after numpy's decoding (worst {worst:.3f})")
+    want = ref.forward(cfg, deq, toks[None])[0]
+    r = rel(logits(out, toks, {"LLADA_QMATMUL": "f32"}), want)
+    check(r <= 1e-4, f"--quantize {t}: denoise on our file vs reference on numpy's decoding of it (rel {r:.1e})")
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q5_k", os.path.join(TMP, "x.gguf")], stderr=subprocess.PIPE)
+check(p.returncode == 2 and b"unknown type" in p.stderr, "--quantize with an unknown type: usage error (exit 2)")
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0"], stderr=subprocess.PIPE)
+check(p.returncode == 2, "--quantize without an output file: usage error (exit 2)")
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0", os.path.join(TMP, "no/such/dir.gguf")], stderr=subprocess.PIPE)
+check(p.returncode == 3 and p.stderr.decode().count("\n") == 1, "--quantize to an unwritable path: I/O error (exit 3), one line")
+
 # damaged files: exit 1, one line "denoise: error: ..."
 def bad(name, data, want):
     path = os.path.join(TMP, name + ".gguf")
