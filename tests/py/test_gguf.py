@@ -138,8 +138,8 @@ for t in ["q8_0", "q4_k", "q4_k_m", "q6_k", "q4_0", "bf16"]:
         continue
     kvs, tens = gw.read(out)
     deq, worst = {}, 0.0
-    for g, (tn, shape, raw) in tens.items():
-        w = gw.dequantize(raw, tn, shape)
+    for g, (tn, shape, blob) in tens.items():
+        w = gw.dequantize(blob, tn, shape)
         if ".attn_q." in g or ".attn_k." in g:   # undo llama.cpp's permutation: GGUF row 2i+a <- HF row a*hd/2+i
             heads = cfg["n_heads"] if ".attn_q." in g else cfg["n_kv_heads"]
             w = w.reshape(heads, shape[0] // heads // 2, 2, -1).swapaxes(1, 2).reshape(shape)
