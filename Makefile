@@ -4,7 +4,7 @@
 #   make test         unit + end-to-end tests; ends with "N passed, N failed"
 #   make test SAN=1   the same under ASan + UBSan (objects in build/san, tools in build/san/bin)
 #   make bench        benchmarks (ratios against in-run references)
-#   make fuzz         libFuzzer target for the record decoder (clang)
+#   make fuzz         libFuzzer targets: record decoder, serve request, GGUF reader (clang)
 #   make deps         install build + test dependencies on Debian 12 (apt-get, npm)
 #   make install PREFIX=/usr/local
 #
@@ -137,6 +137,11 @@ build/fuzz/fuzz_serve_request: tests/fuzz/fuzz_serve_request.c serve/request.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
 build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(call lib_srcs,common)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
+# GGUF reader (issue 13): model/ instrumented; the kernels (gcc-built: clang may lack the AMX
+# feature names) and common/ as built for the tools
+fuzz: build/fuzz/fuzz_gguf
+build/fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(call lib_srcs,model) $(OBJ)/libkernels.a $(OBJ)/libcommon.a
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -Ikernels -DLLADA_HAVE_OPENBLAS -o $@ $^ $(DEPLIBS)
 
 deps:
 	$(Q)bash scripts/deps.sh

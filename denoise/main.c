@@ -34,6 +34,7 @@ typedef struct {
     bool steps_set, block_set, gen_set, temp_set;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
+    const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
 
@@ -75,11 +76,14 @@ static const char HELP[] =
     "      --logits              add \"logits\" f4 [L][vocab] of each record's tokens\n"
     "      --bench L             time the forward on a random canvas of L tokens against\n"
     "                            OpenBLAS sgemm on the same shapes; prints JSON (no input)\n"
+    "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
+    "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
+    "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
     DIST_HELP "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -91,6 +95,7 @@ static const struct option LONGOPTS[] = {
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
+    {"quantize", required_argument, 0, O_QUANTIZE},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -122,6 +127,11 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_LOGITS: o->mode = MODE_LOGITS; break;
     case O_BENCH: o->bench = (int)int_arg(o, "--bench", arg, 1, 1 << 16); break;
     case O_HISTORY: o->history = arg; break;
+    case O_QUANTIZE:
+        if (!model_gguf_type_ok(arg))
+            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)", arg);
+        o->quantize = arg;
+        break;
     case O_DEVICE: {
         lerr_t e = {0};
         if (denoise_device_check(arg, &e)) cli_usage_error(&o->cli, "%s", e.msg);
@@ -143,6 +153,10 @@ static void parse(opts_t *o, int argc, char **argv) {
     o->batch = 1;
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
+    if (o->quantize) {
+        if (optind >= argc) cli_usage_error(&o->cli, "--quantize TYPE needs an output file: --quantize %s OUT.gguf", o->quantize);
+        o->quantize_out = argv[optind++];
+    }
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
     if (o->history && (o->batch != 1 || o->mode != MODE_GEN))
         cli_usage_error(&o->cli, "--history works with generation and --batch 1 only");
@@ -266,6 +280,13 @@ int main(int argc, char **argv) {
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
     if (!o.block_set) o.cfg_block = gc.block_length;
+    if (o.quantize) {
+        if (model_save_gguf(m, o.quantize_out, o.quantize, &e)) cli_die(&o.cli, &e);
+        model_destroy(&m);
+        rm_policy_destroy(&pol);
+        cli_close_stdout(&o.cli);
+        return EXIT_OK;
+    }
     if (o.bench) {
         if (denoise_bench(m, o.bench, 5, blas_corename(), &e)) cli_die(&o.cli, &e);
         model_destroy(&m);

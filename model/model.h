@@ -89,7 +89,8 @@ typedef struct model {
     void *priv;
 } model_t;
 
-/* Load a model folder. Returns a new model (free with model_destroy) or NULL with `e` set:
+/* Load a model folder, or a GGUF file when `dir` names a regular file (its metadata gives the
+ * family and config; block-quantised tensors are used as stored). Returns a new model (free with model_destroy) or NULL with `e` set:
  * EXIT_IO when a file cannot be opened/mapped, EXIT_DATA for anything wrong in the files
  * (bad JSON, a model_type no family runs, unsupported config key, missing/extra/misshapen
  * tensor, bad dtype, offsets outside the file, header overflow). Tensors may mix
@@ -106,6 +107,14 @@ model_t *model_new(const llada_config_t *cfg, lerr_t *e);
  * metadata {"format":"pt"}. Writes to temporary files and renames, so a crash never leaves a
  * half-written checkpoint under the final names. EXIT_IO on failure. */
 int model_save(const model_t *m, const char *dir, wtype_t dtype, lerr_t *e);
+
+/* Write a LLaDA model as a GGUF file llama.cpp reads (model/gguf_write.c): type "f32", "f16",
+ * "bf16", "q8_0", "q4_0", "q4_k", "q6_k" or "q4_k_m" (Q4_K with Q6_K for attn_v, ffn_down and the
+ * head) for the matrices, F32 vectors; Q/K rows in llama.cpp's order. Via PATH.tmp + rename.
+ * EXIT_USAGE for an unknown type, EXIT_DATA when a row length is not a multiple of the type's
+ * block, EXIT_IO on write errors. model_gguf_type_ok: 1 when `name` is one of the types. */
+int model_save_gguf(const model_t *m, const char *path, const char *type, lerr_t *e);
+int model_gguf_type_ok(const char *name);
 
 /* Number of parameters of a LLaDA model of config c (counting a tied matrix once). */
 int64_t model_n_params(const llada_config_t *c);
