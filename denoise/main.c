@@ -57,6 +57,9 @@ static const char HELP[] =
     "      --steps N             reverse steps (default: the generation length)\n"
     "      --block-length N      semi-autoregressive block (default: the generation length)\n"
     "      --remasking NAME      low_confidence (default) or random\n"
+    "      --schedule S          masks committed per step: the model's official rule (default;\n"
+    "                            LLaDA linear, Dream timestep), linear, or timestep[:EPS]\n"
+    "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
     "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
     "                            (a model folder's generation_config.json may set defaults for\n"
     "                            --temperature and --block-length; flags override them)\n"
@@ -83,7 +86,7 @@ static const char HELP[] =
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -95,7 +98,7 @@ static const struct option LONGOPTS[] = {
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
-    {"quantize", required_argument, 0, O_QUANTIZE},
+    {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -139,6 +142,18 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
+    case O_SCHED:
+        if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
+        else if (!strcmp(arg, "linear")) o->so.schedule = SAMPLER_SCHED_LINEAR;
+        else if (!strncmp(arg, "timestep", 8) && (!arg[8] || arg[8] == ':')) {
+            o->so.schedule = SAMPLER_SCHED_TIMESTEP;
+            if (arg[8]) {
+                o->so.schedule_eps = num_arg(o, "--schedule timestep:EPS", arg + 9);
+                if (!(o->so.schedule_eps > 0 && o->so.schedule_eps < 1))
+                    cli_usage_error(&o->cli, "--schedule timestep:EPS needs 0 < EPS < 1");
+            }
+        } else cli_usage_error(&o->cli, "--schedule must be model, linear or timestep[:EPS], not '%s'", arg);
+        break;
     default:
         if (!dist_option(&o->dist, &o->cli, c, arg) && !cli_common_option(&o->cli, c, arg, HELP))
             cli_usage_error(&o->cli, "unknown option");

@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include "model/family.h"
 
-static const model_family_t *const FAMILIES[] = {&model_family_llada, NULL};
+static const model_family_t *const FAMILIES[] = {&model_family_llada, &model_family_dream, NULL};
 
 const model_family_t *const *model_family_list(void) { return FAMILIES; }
 

@@ -15,8 +15,8 @@
  * presents named tensors (safetensors folders today; GGUF files, issue 13, next) and
  * load.c binds the family's list against it, family-agnostically.
  *
- * Families to come (issue 14) and what each adds: Dream / Qwen2 (q/k/v biases, logits
- * shifted by one position), LLaDA-MoE (MoE FFN, QK-norm), LLaDA2 (BailingMoeV2,
+ * Families: LLaDA (llada.c), Dream / Qwen2 (dream.c: q/k/v biases, logits shifted by one
+ * position, the timestep schedule). To come (issue 14): LLaDA-MoE (MoE FFN, QK-norm), LLaDA2 (BailingMoeV2,
  * block-causal attention), SDAR (Qwen3: QK-norm). Dense variants reuse the dense graph
  * (forward.c) with optional tensors / flags; MoE ones bring their FFN.
  */
@@ -74,6 +74,7 @@ int64_t model_family_n_params(const model_family_t *f, const llada_config_t *c);
 
 /* ---- the families (one file each) ---- */
 extern const model_family_t model_family_llada;   /* llada.c */
+extern const model_family_t model_family_dream;   /* dream.c: Dream / DiffuCoder (Qwen2) */
 
 /* ---- graphs a family can point at ---- */
 /* The dense pre-norm transformer of forward.c (LLaDA's, llada.md §2.3). */

@@ -74,6 +74,18 @@ void fwd_scratch_destroy(fwd_scratch_t **sp) {
 
 #define TIMED(slot, stmt) do { double t0_ = now_s(); stmt; g_prof[slot] += now_s() - t0_; } while (0)
 
+/* y[t][i] += b[i] for T rows of n (b: a 1-D weight of any storage type; absent = no-op). */
+static void add_bias(float *y, const wtensor_t *b, int T, int n) {
+    if (!b->data) return;
+    float bf[256];
+    for (int i0 = 0; i0 < n; i0 += 256) {
+        int k = n - i0 < 256 ? n - i0 : 256;
+        wconvert_f32(bf, (const char *)b->data + (size_t)i0 * wtype_size(b->type), b->type, (size_t)k);
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < k; i++) y[(size_t)t * n + i0 + i] += bf[i];
+    }
+}
+
 static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly,
                             const uint8_t *keep, int B, int L) {
     const llada_config_t *c = &m->cfg;
@@ -84,6 +96,9 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         matmul(s->q, s->xn, &ly->q_proj, T, false);
         matmul(s->k, s->xn, &ly->k_proj, T, false);
         matmul(s->v, s->xn, &ly->v_proj, T, false);
+        add_bias(s->q, &ly->q_bias, T, (int)qd);
+        add_bias(s->k, &ly->k_bias, T, (int)kvd);
+        add_bias(s->v, &ly->v_bias, T, (int)kvd);
     });
     TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
         rope_apply(s->q + b * L * qd, L, Hq, hd, s->cos_t, s->sin_t, NULL);
@@ -142,6 +157,12 @@ int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t 
     if (s && !h) lerr_set(e, EXIT_INTERNAL, "out of memory");
     if (h && model_forward_hidden(m, s, tokens, keep, B, L, h, e) == 0) {
         model_head(m, h, B * L, logits);
+        if (m->cfg.logits_shift)   /* position p predicts from row p-1: move rows up by one */
+            for (int b = 0; b < B; b++)
+                for (int p = L - 1; p > 0; p--)
+                    memcpy(logits + ((size_t)b * L + p) * m->cfg.embedding_size,
+                           logits + ((size_t)b * L + model_logits_row(&m->cfg, p)) * m->cfg.embedding_size,
+                           (size_t)m->cfg.embedding_size * sizeof *logits);
         rc = 0;
     }
     free(h);

@@ -142,9 +142,9 @@ static void test_dispatch_and_load(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
-    if (f) { fputs("{\"model_type\":\"dream\",\"d_model\":24}", f); fclose(f); }
+    if (f) { fputs("{\"model_type\":\"sdar\",\"d_model\":24}", f); fclose(f); }
     model_t *bad = model_load(dir, &e);
-    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "dream") && strstr(e.msg, dir),
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "sdar") && strstr(e.msg, dir),
           "unknown model_type refused: %s", e.msg);
     model_destroy(&bad);
     model_destroy(&r);
@@ -153,8 +153,50 @@ static void test_dispatch_and_load(void) {
     CHECK(system(path) == 0, "cleanup");
 }
 
+/* Dream (dream.c): recognised by model_type "Dream" / architectures "DreamModel"; its config
+ * keys (Qwen2's), traits for the sampler, and the parameters its tensor list implies. */
+static void test_dream(void) {
+    lerr_t e;
+    CHECK(model_family_find("dream") == &model_family_dream, "find dream");
+    CHECK(detect("{\"model_type\":\"Dream\"}", &e) == &model_family_dream, "model_type Dream");
+    CHECK(detect("{\"architectures\":[\"DreamModel\"]}", &e) == &model_family_dream, "architectures DreamModel");
+    const char *js = "{\"model_type\":\"Dream\",\"hidden_size\":24,\"num_hidden_layers\":2,"
+                     "\"num_attention_heads\":6,\"num_key_value_heads\":2,\"intermediate_size\":40,"
+                     "\"vocab_size\":50,\"mask_token_id\":49,\"eos_token_id\":47,\"rope_theta\":1000000.0}";
+    llada_config_t c;
+    e = (lerr_t){0};
+    CHECK(model_family_dream.config_parse(&c, js, strlen(js), &e) == 0, "Dream config parses: %s", e.msg);
+    CHECK(c.d_model == 24 && c.n_layers == 2 && c.n_heads == 6 && c.n_kv_heads == 2 && c.head_dim == 4 &&
+          c.mlp_hidden_size == 40 && c.embedding_size == 50 && c.rope_theta == 1e6 && c.rms_norm_eps == 1e-6 &&
+          c.mask_token_id == 49 && c.eos_token_id == 47 && c.pad_token_id == 47 && c.eot_token_id == -1,
+          "Dream sizes and ids");
+    CHECK(c.logits_shift && c.schedule == MODEL_SCHED_TIMESTEP && c.schedule_eps == 1e-3 && c.qkv_bias &&
+          !c.weight_tying, "Dream traits: shifted logits, timestep schedule, q/k/v biases, untied");
+    CHECK(model_logits_row(&c, 0) == 0 && model_logits_row(&c, 5) == 4, "shifted rows");
+    for (int bias = 0; bias < 2; bias++) {
+        c.qkv_bias = bias;
+        int64_t d = 24, qd = 24, kvd = 8, f = 40, E = 50;
+        int64_t want = 2 * E * d + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 3 * f * d + bias * (qd + 2 * kvd)) + d;
+        CHECK(model_family_n_params(&model_family_dream, &c) == want, "Dream n_params (bias %d): %lld vs %lld",
+              bias, (long long)model_family_n_params(&model_family_dream, &c), (long long)want);
+    }
+    char *out = model_family_dream.config_to_json(&c);
+    llada_config_t c2;
+    e = (lerr_t){0};
+    CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_dream &&
+          model_family_dream.config_parse(&c2, out, strlen(out), &e) == 0 && c2.d_model == c.d_model &&
+          c2.n_kv_heads == c.n_kv_heads && c2.qkv_bias == c.qkv_bias && c2.mask_token_id == c.mask_token_id &&
+          c2.rope_theta == c.rope_theta, "Dream config round-trips through its writer: %s", e.msg);
+    free(out);
+    llada_config_t lc;
+    llada_config_default(&lc);
+    CHECK(!lc.logits_shift && lc.schedule == MODEL_SCHED_LINEAR && model_logits_row(&lc, 5) == 5,
+          "LLaDA: unshifted, linear schedule");
+}
+
 int main(void) {
     test_registry();
+    test_dream();
     test_detect();
     test_n_params();
     test_dispatch_and_load();
