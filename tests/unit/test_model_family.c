@@ -194,8 +194,30 @@ static void test_dream(void) {
           "LLaDA: unshifted, linear schedule");
 }
 
+/* LLaDA 1.5 / iLLaDA: LLaDA's family; LLaDA-8B's special ids are defaults only for its vocabulary. */
+static void test_llada_ids(void) {
+    llada_config_t c;
+    lerr_t e = {0};
+    const char *ill = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"n_kv_heads\":2,\"vocab_size\":155136,"
+                      "\"weight_tying\":true,\"eos_token_id\":2}";
+    CHECK(llada_config_parse(&c, ill, strlen(ill), &e) == -1 && e.code == EXIT_DATA &&
+          strstr(e.msg, "mask_token_id") && strstr(e.msg, "155136"),
+          "another vocabulary without a mask id is refused (not LLaDA-8B's 126336): %s", e.msg);
+    const char *ill5 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"n_kv_heads\":2,\"vocab_size\":155136,"
+                       "\"weight_tying\":true,\"eos_token_id\":2,\"mask_token_id\":5}";
+    e = (lerr_t){0};
+    CHECK(llada_config_parse(&c, ill5, strlen(ill5), &e) == 0 && c.mask_token_id == 5 && c.eos_token_id == 2 &&
+          c.pad_token_id == 2 && c.eot_token_id == -1 && c.bos_token_id == -1 && c.n_kv_heads == 2 && c.weight_tying,
+          "iLLaDA-style config: mask 5, no LLaDA-8B EOT/BOS guessed: %s", e.msg);
+    const char *l8 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":126464}";
+    e = (lerr_t){0};
+    CHECK(llada_config_parse(&c, l8, strlen(l8), &e) == 0 && c.mask_token_id == 126336 && c.eos_token_id == 126081 &&
+          c.eot_token_id == 126348, "LLaDA-8B's vocabulary keeps its default ids: %s", e.msg);
+}
+
 int main(void) {
     test_registry();
+    test_llada_ids();
     test_dream();
     test_detect();
     test_n_params();
