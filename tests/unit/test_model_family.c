@@ -209,6 +209,12 @@ static void test_llada_ids(void) {
     CHECK(llada_config_parse(&c, ill5, strlen(ill5), &e) == 0 && c.mask_token_id == 5 && c.eos_token_id == 2 &&
           c.pad_token_id == 2 && c.eot_token_id == -1 && c.bos_token_id == -1 && c.n_kv_heads == 2 && c.weight_tying,
           "iLLaDA-style config: mask 5, no LLaDA-8B EOT/BOS guessed: %s", e.msg);
+    const char *moe = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAMoEModelLM\"],\"d_model\":64,"
+                      "\"n_layers\":1,\"n_heads\":8,\"vocab_size\":126464}";
+    e = (lerr_t){0};
+    CHECK(model_family_detect(moe, strlen(moe), &e) == &model_family_llada &&
+          llada_config_parse(&c, moe, strlen(moe), &e) == -1 && strstr(e.msg, "LLaDAMoEModelLM"),
+          "LLaDA-MoE's config (model_type llada) is refused by its architecture: %s", e.msg);
     const char *l8 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":126464}";
     e = (lerr_t){0};
     CHECK(llada_config_parse(&c, l8, strlen(l8), &e) == 0 && c.mask_token_id == 126336 && c.eos_token_id == 126081 &&
