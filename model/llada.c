@@ -8,7 +8,6 @@
  * Tensors (llada.md §2.2): model.transformer.{wte, blocks.N.{attn_norm, q_proj, k_proj,
  * v_proj, attn_out, ff_norm, ff_proj, up_proj, ff_out}, ln_f, ff_out}.weight (model.h).
  */
-#define _GNU_SOURCE   /* strcasestr */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -42,13 +41,6 @@ static int check_unsupported(json_t *o, lerr_t *e) {
     if (cfg_need_str(o, "layer_norm_type", ln, e) || cfg_need_str(o, "activation_type", act, e) ||
         cfg_need_str(o, "block_type", blk, e) || cfg_need_str(o, "model_type", mt, e))
         return -1;
-    /* LLaDA-MoE ships model_type "llada" with architectures ["LLaDAMoEModelLM"] */
-    json_t *ar = json_object_get(o, "architectures"), *a;
-    size_t k;
-    json_array_foreach(ar, k, a)
-        if (json_is_string(a) && strcasestr(json_string_value(a), "moe"))
-            return lerr_set(e, EXIT_DATA, "config.json: unsupported \"architectures\": %s (model_type llada runs "
-                            "LLaDAModelLM; LLaDA-MoE is not implemented yet)", json_string_value(a));
     long long g = 1;
     if (cfg_int(o, "block_group_size", 1, 1 << 20, &g, e) < 0) return -1;
     if (g != 1) return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"block_group_size\": %lld", g);

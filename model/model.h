@@ -60,7 +60,21 @@ typedef struct {
     int schedule;               /* the official sampler's per-step count (model_schedule_t) */
     double schedule_eps;        /* MODEL_SCHED_TIMESTEP: the final timestep (Dream's eps) */
     bool qkv_bias;              /* q/k/v projections carry biases (Qwen2 / Dream) */
+    /* Optional graph features (zero = absent; LLaDA-MoE uses them). */
+    bool out_bias;              /* the attention output projection carries a bias */
+    bool qk_norm;               /* per-head RMSNorm (weight [head_dim]) on q and k before RoPE */
+    float clip_qkv;             /* > 0: q, k, v clamped to [-clip, clip] (after the norms) */
+    int n_experts;              /* > 0: sparse MoE FFN in the layers of moe_layers */
+    int n_experts_per_tok;      /* top-k */
+    int expert_hidden_size;     /* each expert's SwiGLU width */
+    int shared_expert_hidden_size;  /* > 0: a shared SwiGLU expert added in MoE layers */
+    uint64_t moe_layers;        /* bit l: layer l's FFN is the MoE (else dense, mlp_hidden_size) */
+    bool router_expert_bias;    /* expert_bias [n_experts] added to the router probabilities */
 } llada_config_t;
+
+/* Most experts a layer may have (LLaDA2: 256) and most layers with a MoE choice (moe_layers). */
+#define MODEL_MAX_EXPERTS 256
+#define MODEL_MAX_MOE_LAYERS 64
 
 /* How many masked positions the official sampler commits per step. */
 typedef enum {
@@ -95,6 +109,13 @@ typedef struct {
     wtensor_t attn_norm, q_proj, k_proj, v_proj, attn_out;
     wtensor_t ff_norm, ff_proj, up_proj, ff_out;
     wtensor_t q_bias, k_bias, v_bias;   /* 1-D; present when cfg.qkv_bias */
+    wtensor_t out_bias;                 /* 1-D [d]; cfg.out_bias */
+    wtensor_t q_norm, k_norm;           /* 1-D [head_dim]; cfg.qk_norm */
+    /* MoE FFN (cfg.moe_layers has this layer): router [n_experts][d], its optional bias,
+     * the experts' SwiGLU matrices and the optional shared expert. */
+    wtensor_t router, router_bias;
+    wtensor_t exp_gate[MODEL_MAX_EXPERTS], exp_up[MODEL_MAX_EXPERTS], exp_down[MODEL_MAX_EXPERTS];
+    wtensor_t sh_gate, sh_up, sh_down;
 } llada_layer_t;
 
 typedef struct {

@@ -209,20 +209,51 @@ static void test_llada_ids(void) {
     CHECK(llada_config_parse(&c, ill5, strlen(ill5), &e) == 0 && c.mask_token_id == 5 && c.eos_token_id == 2 &&
           c.pad_token_id == 2 && c.eot_token_id == -1 && c.bos_token_id == -1 && c.n_kv_heads == 2 && c.weight_tying,
           "iLLaDA-style config: mask 5, no LLaDA-8B EOT/BOS guessed: %s", e.msg);
-    const char *moe = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAMoEModelLM\"],\"d_model\":64,"
-                      "\"n_layers\":1,\"n_heads\":8,\"vocab_size\":126464}";
-    e = (lerr_t){0};
-    CHECK(model_family_detect(moe, strlen(moe), &e) == &model_family_llada &&
-          llada_config_parse(&c, moe, strlen(moe), &e) == -1 && strstr(e.msg, "LLaDAMoEModelLM"),
-          "LLaDA-MoE's config (model_type llada) is refused by its architecture: %s", e.msg);
     const char *l8 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":126464}";
     e = (lerr_t){0};
     CHECK(llada_config_parse(&c, l8, strlen(l8), &e) == 0 && c.mask_token_id == 126336 && c.eos_token_id == 126081 &&
           c.eot_token_id == 126348, "LLaDA-8B's vocabulary keeps its default ids: %s", e.msg);
 }
 
+/* LLaDA-MoE (llada_moe.c): its released config says model_type "llada"; the architecture
+ * LLaDAMoEModelLM picks the family. Parameter count of the published sizes, closed form. */
+static void test_llada_moe(void) {
+    lerr_t e = {0};
+    const char *js = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAMoEModelLM\"],\"hidden_size\":2048,"
+        "\"num_hidden_layers\":16,\"num_attention_heads\":16,\"num_key_value_heads\":16,\"vocab_size\":157184,"
+        "\"dense_intermediate_size\":8192,\"expert_intermediate_size\":1024,\"num_experts\":64,"
+        "\"num_experts_per_tok\":8,\"qk_layernorm\":true,\"rope_theta\":50000,\"partial_rotary_factor\":1,"
+        "\"moe_layer_freq\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"shared_expert_intermediate_size\":null,"
+        "\"tie_word_embeddings\":false,\"eos_token_id\":156892}";
+    CHECK(model_family_detect(js, strlen(js), &e) == &model_family_llada_moe, "LLaDAMoEModelLM -> llada_moe: %s", e.msg);
+    const char *plain = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAModelLM\"]}";
+    CHECK(model_family_detect(plain, strlen(plain), &e) == &model_family_llada, "LLaDAModelLM stays llada");
+    llada_config_t c;
+    e = (lerr_t){0};
+    CHECK(model_family_llada_moe.config_parse(&c, js, strlen(js), &e) == 0, "LLaDA-MoE config parses: %s", e.msg);
+    CHECK(c.n_experts == 64 && c.n_experts_per_tok == 8 && c.expert_hidden_size == 1024 && c.qk_norm &&
+          c.head_dim == 128 && c.mask_token_id == 156895 && c.eos_token_id == 156892 && !c.logits_shift &&
+          c.schedule == MODEL_SCHED_LINEAR && c.moe_layers == 0xffff && c.shared_expert_hidden_size == 0,
+          "LLaDA-MoE sizes, Ling ids (mask 156895), LLaDA's sampler traits");
+    int64_t d = 2048, V = 157184, E = 64, F = 1024;
+    int64_t layer = 2 * d + 4 * d * d + 2 * 128 + E * d + E * 3 * F * d;
+    int64_t want = 2 * V * d + 16 * layer + d;
+    int64_t got = model_family_n_params(&model_family_llada_moe, &c);
+    CHECK(got == want && got > 7000000000LL && got < 7500000000LL,
+          "LLaDA-MoE-7B-A1B parameters %lld == %lld (~7B total)", (long long)got, (long long)want);
+    char *out = model_family_llada_moe.config_to_json(&c);
+    llada_config_t c2;
+    e = (lerr_t){0};
+    CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_llada_moe &&
+          model_family_llada_moe.config_parse(&c2, out, strlen(out), &e) == 0 && c2.n_experts == 64 &&
+          c2.moe_layers == c.moe_layers && c2.qk_norm && c2.expert_hidden_size == 1024,
+          "LLaDA-MoE config round-trips through its writer: %s", e.msg);
+    free(out);
+}
+
 int main(void) {
     test_registry();
+    test_llada_moe();
     test_llada_ids();
     test_dream();
     test_detect();
