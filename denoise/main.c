@@ -31,7 +31,7 @@ typedef struct {
     int mode;
     const char *model_dir, *policy, *history, *device;
     sampler_opts_t so;
-    bool steps_set, block_set, gen_set, temp_set;
+    bool steps_set, block_set, gen_set, temp_set, policy_set;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
@@ -56,7 +56,8 @@ static const char HELP[] =
     "      --gen-length N        tokens to generate after a tokens record's prompt (default 128)\n"
     "      --steps N             reverse steps (default: the generation length)\n"
     "      --block-length N      semi-autoregressive block (default: the generation length)\n"
-    "      --remasking NAME      low_confidence (default) or random\n"
+    "      --remasking NAME      low_confidence (default; a Dream generation_config.json's\n"
+    "                            \"alg\" picks origin, topk_margin or entropy), random, ...\n"
     "      --schedule S          masks committed per step: the model's official rule (default;\n"
     "                            LLaDA linear, Dream timestep), linear, or timestep[:EPS]\n"
     "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
@@ -118,7 +119,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->gen_set = true; break;
     case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
     case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
-    case O_REMASK: o->policy = arg; break;
+    case O_REMASK: o->policy = arg; o->policy_set = true; break;
     case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); o->temp_set = true; break;
     case O_CFG: o->so.cfg_scale = num_arg(o, "--cfg", arg); break;
     case O_EOSINF: o->so.logits_eos_inf = true; break;
@@ -295,6 +296,14 @@ int main(int argc, char **argv) {
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
     if (!o.block_set) o.cfg_block = gc.block_length;
+    if (gc.eps > 0 && o.so.schedule_eps == 0) o.so.schedule_eps = gc.eps;
+    if (gc.policy && !o.policy_set && !o.dist.policy_endpoint) {   /* Dream's "alg" */
+        char name[64];
+        if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
+        else snprintf(name, sizeof name, "%s", gc.policy);
+        rm_policy_destroy(&pol);
+        if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
+    }
     if (o.quantize) {
         if (model_save_gguf(m, o.quantize_out, o.quantize, &e)) cli_die(&o.cli, &e);
         model_destroy(&m);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include "sampler.h"
 #include "crng.h"
-#include "denoise/schedule.h"
+#include "remask/schedule.h"
 
 int sampler_check(const sampler_opts_t *o, lerr_t *e) {
     if (o->gen_length <= 0 || o->steps <= 0 || o->block_length <= 0)
@@ -123,7 +123,7 @@ typedef struct {
     int *sched;             /* [B][steps_per_block] */
     uint8_t *drop;          /* [B] rows the on_step hook removes, or NULL */
     rm_policy_t *pol;
-    bool timestep;          /* Dream's schedule (schedule.h) instead of the linear one */
+    bool timestep;          /* Dream's schedule (remask/schedule.h) instead of the linear one */
     double eps;             /* its final timestep */
 } run_t;
 
@@ -266,7 +266,7 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
             .block = blk, .n_blocks = r->o->gen_length / r->o->block_length, .block_step = bi,
             .steps_per_block = spb, .block_start = bs - pad, .block_end = be - pad,
             .prompt_len = r->Lp - pad, .canvas_len = L - pad, .n_masked = masked,
-            .n_commit = bi >= spb ? 1 : r->timestep ? sched_timestep_count(in_block, bi, spb, r->eps)
+            .n_commit = bi >= spb ? 1 : r->timestep ? rm_sched_timestep_count(in_block, bi, spb, r->eps)
                                              : r->sched[j * spb + bi]};
         int k = rm_policy_select(r->pol, &st, r->cand + c0, n, r->chosen, e);
         if (k < 0) return -1;

@@ -5,7 +5,7 @@
  * a key mask, as in the official batched generate). The region to generate is the last
  * gen_length positions of every row; it is split into gen_length / block_length blocks,
  * each given steps / n_blocks steps and a per-block linear schedule (remainder to the
- * earliest steps), or Dream's timestep schedule (schedule.h) for models whose official
+ * earliest steps), or Dream's timestep schedule (remask/schedule.h) for models whose official
  * sampler uses it. A shifted-logits model (Dream) summarises position p from hidden row
  * p-1 (model_logits_row). Each step runs one forward over the batch (2B rows with CFG), reduces
  * every eligible masked position to a summary (rm_cand_t) and commits the positions the

@@ -16,7 +16,11 @@ start + step*i, second half end - step*(n-1-i)); at step i, confidence of each m
 position by `alg` (maskgit_plus: top probability; topk_margin: top1 - top2; entropy:
 sum p log(p + 1e-10)), x0 = argmax; k = int(n_mask * (1 - s/t)) in float32 (every mask at
 the last step), n_mask = masks in the batch / batch size; the k most confident positions
-(ties to the lower position; torch.topk leaves that order unspecified) take x0.
+(ties to the lower position; torch.topk leaves that order unspecified) take x0. alg
+"origin" (the default of Dream's generation_config.json): each masked position takes x0
+when its uniform draw is < 1 - s/t (all at the last step); the draws come from the counter
+RNG shared with the C side (ref_llada.crng_u01, stream 2, last counter 1) instead of
+torch.rand.
 """
 import numpy as np
 import ref_llada
@@ -102,7 +106,7 @@ def _softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
-def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-3):
+def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-3, seed=0):
     """Dream's diffusion_generate at temperature 0. prompts: token lists (left-padded with
     pad id + attention mask when lengths differ). Returns (x, reveal, padn)."""
     mask_id = cfg["mask_token_id"]
@@ -125,6 +129,18 @@ def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-
         logits = forward(cfg, W, x, am_arg)
         probs = _softmax(logits)
         x0 = np.argmax(probs, axis=-1)
+        t, s = ts[i], ts[i + 1]
+        if alg == "origin":
+            p = np.float32(1) - s / t if i < steps - 1 else np.float32(1)
+            for j in range(B):
+                for q in range(L):
+                    if not mask_index[j, q]:
+                        continue
+                    u = ref_llada.crng_u01(seed, ref_llada.RANDOM_REMASK, j, i, q - padn[j], 1)
+                    if p >= 1 or u < float(p):
+                        x[j, q] = x0[j, q]
+                        reveal[j, q] = i
+            continue
         if alg == "maskgit_plus":
             conf = probs.max(-1)
         elif alg == "topk_margin":
@@ -135,7 +151,6 @@ def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-
         else:
             raise ValueError(alg)
         num_mask = np.float32(mask_index.sum()) / np.float32(B)
-        t, s = ts[i], ts[i + 1]
         k = int(np.float32(num_mask * (np.float32(1) - s / t))) if i < steps - 1 else int(num_mask)
         full = np.where(mask_index, conf, -np.inf)
         for j in range(B):

@@ -70,7 +70,7 @@ for name in sorted(os.listdir(TMP)):
           f"row p is the head of hidden p-1, row 0 its own ({name})")
 
 # ---------------------------------------------------------------- generation, T = 0
-POLICY = {"maskgit_plus": "low_confidence", "topk_margin": "topk_margin", "entropy": "entropy"}
+POLICY = {"maskgit_plus": "low_confidence", "topk_margin": "topk_margin", "entropy": "entropy", "origin": "origin"}
 CASES = [
     ("dream_f32", [[5, 9, 17, 3]], dict(steps=8, max_new_tokens=8, alg="maskgit_plus")),
     ("dream_f32", [[5, 9, 17, 3]], dict(steps=5, max_new_tokens=12, alg="maskgit_plus")),
@@ -81,6 +81,8 @@ CASES = [
     ("dream_nobias_f32", [[8, 6, 7]], dict(steps=4, max_new_tokens=8, alg="entropy")),
     ("dream_bf16", [[1, 2, 3], [4, 5], [7, 8, 9, 10, 11]], dict(steps=6, max_new_tokens=9, alg="maskgit_plus")),
     ("dream_bf16", [[1, 2, 3, 4, 5, 6], [9]], dict(steps=8, max_new_tokens=8, alg="topk_margin")),
+    ("dream_f32", [[5, 9, 17, 3]], dict(steps=6, max_new_tokens=12, alg="origin", seed=7)),
+    ("dream_bf16", [[1, 2, 3], [4, 5]], dict(steps=5, max_new_tokens=10, alg="origin", seed=3)),
 ]
 for i, (name, prompts, kw) in enumerate(CASES):
     d = os.path.join(TMP, name)
@@ -91,7 +93,8 @@ for i, (name, prompts, kw) in enumerate(CASES):
     try:
         outs = run_denoise([{"kind": "tokens", "tokens": arr(p)} for p in prompts],
                            ["--model", d, "--steps", str(kw["steps"]), "--gen-length", str(G),
-                            "--remasking", POLICY[kw["alg"]], "--batch", str(len(prompts))])
+                            "--remasking", POLICY[kw["alg"]], "--batch", str(len(prompts)),
+                            "--seed", str(kw.get("seed", 0))])
     except RuntimeError as e:
         check(False, label, e)
         continue
@@ -127,6 +130,28 @@ r2 = run_denoise([{"kind": "tokens", "tokens": arr([5, 9])}],
                   "--schedule", "linear"])[0]
 check(np.bincount(unarr(r2["reveal_step"]), minlength=4).tolist() == [3, 3, 3, 3],
       "--schedule linear overrides the model's schedule")
+
+# Dream's generation_config.json: "alg" picks the policy (origin: its default), "eps" the schedule
+d = os.path.join(TMP, "dream_f32")
+cfg, W = ref.load(d)
+x, reveal, _ = ref.generate(cfg, W, [[5, 9, 17, 3]], steps=6, max_new_tokens=12, alg="origin", eps=0.05, seed=4)
+json.dump({"alg": "origin", "eps": 0.05, "temperature": 0.0, "steps": 512, "top_p": None},
+          open(os.path.join(d, "generation_config.json"), "w"))
+r = run_denoise([{"kind": "tokens", "tokens": arr([5, 9, 17, 3])}],
+                ["--model", d, "--steps", "6", "--gen-length", "12", "--seed", "4"])[0]
+check(np.array_equal(unarr(r["tokens"]), x[0, -12:]) and np.array_equal(unarr(r["reveal_step"]), reveal[0, -12:]),
+      "generation_config.json alg=origin, eps=0.05 become the defaults (equal to the reference)")
+x2, rv2, _ = ref.generate(cfg, W, [[5, 9, 17, 3]], steps=6, max_new_tokens=12, alg="entropy", eps=0.05)
+r = run_denoise([{"kind": "tokens", "tokens": arr([5, 9, 17, 3])}],
+                ["--model", d, "--steps", "6", "--gen-length", "12", "--remasking", "entropy"])[0]
+check(np.array_equal(unarr(r["tokens"]), x2[0, -12:]) and np.array_equal(unarr(r["reveal_step"]), rv2[0, -12:]),
+      "--remasking overrides the generation_config alg (eps still applies)")
+json.dump({"alg": "fancy"}, open(os.path.join(d, "generation_config.json"), "w"))
+p = subprocess.run([tool("denoise"), "--model", d, "--gen-length", "4"], input=b"", stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
+check(p.returncode == 1 and b"alg" in p.stderr and p.stderr.count(b"\n") == 1, "unknown alg: one-line error",
+      p.stderr.decode())
+os.remove(os.path.join(d, "generation_config.json"))
 
 # ---------------------------------------------------------------- bad configs
 def bad_config(edit, want, label):

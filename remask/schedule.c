@@ -1,9 +1,9 @@
 /* schedule.c — Dream's timestep schedule (schedule.h). Plain float32 scalar arithmetic: the
  * build targets x86-64-v2 (no FMA), so no product is fused with a sum and every operation
  * rounds as torch's scalar float kernel does. */
-#include "denoise/schedule.h"
+#include "remask/schedule.h"
 
-float sched_linspace_f32(double eps, int n_points, int i) {
+float rm_sched_linspace_f32(double eps, int n_points, int i) {
     float start = 1.0f, end = (float)eps;
     if (n_points <= 1) return start;
     float step = (end - start) / (float)(n_points - 1);
@@ -16,11 +16,16 @@ float sched_linspace_f32(double eps, int n_points, int i) {
     return end - prod;
 }
 
-int sched_timestep_count(int n, int i, int steps, double eps) {
-    if (i >= steps - 1) return n;
-    float t = sched_linspace_f32(eps, steps + 1, i), s = sched_linspace_f32(eps, steps + 1, i + 1);
+float rm_sched_timestep_frac(int i, int steps, double eps) {
+    if (i >= steps - 1) return 1.0f;
+    float t = rm_sched_linspace_f32(eps, steps + 1, i), s = rm_sched_linspace_f32(eps, steps + 1, i + 1);
     volatile float ratio = s / t;
-    volatile float frac = 1.0f - ratio;
+    return 1.0f - ratio;
+}
+
+int rm_sched_timestep_count(int n, int i, int steps, double eps) {
+    if (i >= steps - 1) return n;
+    volatile float frac = rm_sched_timestep_frac(i, steps, eps);
     volatile float k = (float)n * frac;
     int c = (int)k;
     return c < 0 ? 0 : c > n ? n : c;
