@@ -31,7 +31,7 @@ typedef struct {
     int mode;
     const char *model_dir, *policy, *history, *device;
     sampler_opts_t so;
-    bool steps_set, block_set, gen_set, temp_set;
+    bool steps_set, block_set, gen_set, temp_set, policy_set;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
@@ -56,7 +56,11 @@ static const char HELP[] =
     "      --gen-length N        tokens to generate after a tokens record's prompt (default 128)\n"
     "      --steps N             reverse steps (default: the generation length)\n"
     "      --block-length N      semi-autoregressive block (default: the generation length)\n"
-    "      --remasking NAME      low_confidence (default) or random\n"
+    "      --remasking NAME      low_confidence (default; a Dream generation_config.json's\n"
+    "                            \"alg\" picks origin, topk_margin or entropy), random, ...\n"
+    "      --schedule S          masks committed per step: the model's official rule (default;\n"
+    "                            LLaDA linear, Dream timestep), linear, or timestep[:EPS]\n"
+    "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
     "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
     "                            (a model folder's generation_config.json may set defaults for\n"
     "                            --temperature and --block-length; flags override them)\n"
@@ -83,7 +87,7 @@ static const char HELP[] =
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -95,7 +99,7 @@ static const struct option LONGOPTS[] = {
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
-    {"quantize", required_argument, 0, O_QUANTIZE},
+    {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -115,7 +119,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->gen_set = true; break;
     case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
     case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
-    case O_REMASK: o->policy = arg; break;
+    case O_REMASK: o->policy = arg; o->policy_set = true; break;
     case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); o->temp_set = true; break;
     case O_CFG: o->so.cfg_scale = num_arg(o, "--cfg", arg); break;
     case O_EOSINF: o->so.logits_eos_inf = true; break;
@@ -139,6 +143,18 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
+    case O_SCHED:
+        if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
+        else if (!strcmp(arg, "linear")) o->so.schedule = SAMPLER_SCHED_LINEAR;
+        else if (!strncmp(arg, "timestep", 8) && (!arg[8] || arg[8] == ':')) {
+            o->so.schedule = SAMPLER_SCHED_TIMESTEP;
+            if (arg[8]) {
+                o->so.schedule_eps = num_arg(o, "--schedule timestep:EPS", arg + 9);
+                if (!(o->so.schedule_eps > 0 && o->so.schedule_eps < 1))
+                    cli_usage_error(&o->cli, "--schedule timestep:EPS needs 0 < EPS < 1");
+            }
+        } else cli_usage_error(&o->cli, "--schedule must be model, linear or timestep[:EPS], not '%s'", arg);
+        break;
     default:
         if (!dist_option(&o->dist, &o->cli, c, arg) && !cli_common_option(&o->cli, c, arg, HELP))
             cli_usage_error(&o->cli, "unknown option");
@@ -280,6 +296,14 @@ int main(int argc, char **argv) {
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
     if (!o.block_set) o.cfg_block = gc.block_length;
+    if (gc.eps > 0 && o.so.schedule_eps == 0) o.so.schedule_eps = gc.eps;
+    if (gc.policy && !o.policy_set && !o.dist.policy_endpoint) {   /* Dream's "alg" */
+        char name[64];
+        if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
+        else snprintf(name, sizeof name, "%s", gc.policy);
+        rm_policy_destroy(&pol);
+        if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
+    }
     if (o.quantize) {
         if (model_save_gguf(m, o.quantize_out, o.quantize, &e)) cli_die(&o.cli, &e);
         model_destroy(&m);

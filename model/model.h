@@ -53,7 +53,44 @@ typedef struct {
     int32_t eot_token_id;       /* 126348 (<|eot_id|>); -1 when unknown */
     int32_t bos_token_id;       /* 126080; -1 when unknown */
     wtype_t dtype;              /* storage type of the weights as loaded */
+    /* Family traits the sampler honours (zero = LLaDA's behaviour). */
+    bool logits_shift;          /* Dream: the output at position i predicts token i+1, so
+                                   position p's logits come from hidden row p-1 (row 0 reuses
+                                   its own); see model_logits_row */
+    int schedule;               /* the official sampler's per-step count (model_schedule_t) */
+    double schedule_eps;        /* MODEL_SCHED_TIMESTEP: the final timestep (Dream's eps) */
+    bool qkv_bias;              /* q/k/v projections carry biases (Qwen2 / Dream) */
+    /* Optional graph features (zero = absent; LLaDA-MoE uses them). */
+    bool out_bias;              /* the attention output projection carries a bias */
+    bool qk_norm;               /* per-head RMSNorm (weight [head_dim]) on q and k before RoPE */
+    float clip_qkv;             /* > 0: q, k, v clamped to [-clip, clip] (after the norms) */
+    int n_experts;              /* > 0: sparse MoE FFN in the layers of moe_layers */
+    int n_experts_per_tok;      /* top-k */
+    int expert_hidden_size;     /* each expert's SwiGLU width */
+    int shared_expert_hidden_size;  /* > 0: a shared SwiGLU expert added in MoE layers */
+    uint64_t moe_layers;        /* bit l: layer l's FFN is the MoE (else dense, mlp_hidden_size) */
+    bool router_expert_bias;    /* expert_bias [n_experts] added to the router probabilities */
 } llada_config_t;
+
+/* Most experts a layer may have (LLaDA2: 256) and most layers with a MoE choice (moe_layers). */
+#define MODEL_MAX_EXPERTS 256
+#define MODEL_MAX_MOE_LAYERS 64
+
+/* How many masked positions the official sampler commits per step. */
+typedef enum {
+    MODEL_SCHED_LINEAR = 0,     /* LLaDA: each block's masks spread evenly over its steps,
+                                   the remainder to the earliest steps (llada.md §1.1) */
+    MODEL_SCHED_TIMESTEP = 1,   /* Dream: t = linspace(1, eps, steps+1) in float32; step i
+                                   commits int(n_masked * (1 - t[i+1]/t[i])) of the masks
+                                   left, all of them at the last step (llada.md §4.5) */
+} model_schedule_t;
+
+/* The hidden-state row whose LM head gives position p's token prediction: p, or p-1 for a
+ * shifted-logits family (row 0 reuses its own). Positions are canvas indices, padding
+ * included, as the official code shifts the padded batch. */
+static inline int model_logits_row(const llada_config_t *c, int p) {
+    return c->logits_shift && p > 0 ? p - 1 : p;
+}
 
 /* ---- the LLaDA family's config.json (model/llada.c); train builds LLaDA configs ---- */
 /* Defaults of LLaDA-8B (llada.md §2.1). */
@@ -71,6 +108,14 @@ char *llada_config_to_json(const llada_config_t *c);
 typedef struct {
     wtensor_t attn_norm, q_proj, k_proj, v_proj, attn_out;
     wtensor_t ff_norm, ff_proj, up_proj, ff_out;
+    wtensor_t q_bias, k_bias, v_bias;   /* 1-D; present when cfg.qkv_bias */
+    wtensor_t out_bias;                 /* 1-D [d]; cfg.out_bias */
+    wtensor_t q_norm, k_norm;           /* 1-D [head_dim]; cfg.qk_norm */
+    /* MoE FFN (cfg.moe_layers has this layer): router [n_experts][d], its optional bias,
+     * the experts' SwiGLU matrices and the optional shared expert. */
+    wtensor_t router, router_bias;
+    wtensor_t exp_gate[MODEL_MAX_EXPERTS], exp_up[MODEL_MAX_EXPERTS], exp_down[MODEL_MAX_EXPERTS];
+    wtensor_t sh_gate, sh_up, sh_down;
 } llada_layer_t;
 
 typedef struct {
@@ -137,7 +182,9 @@ int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
 /* LM head on n rows of final hidden states: logits[n][embedding_size]. */
 void model_head(const model_t *m, const float *hidden, int n, float *logits);
-/* Convenience: full logits [B][L][embedding_size] (allocates scratch internally). */
+/* Convenience: full logits [B][L][embedding_size] (allocates scratch internally): row p
+ * holds position p's token prediction, i.e. the LM head of model_logits_row(p) (shifted
+ * for Dream). */
 int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
                          int B, int L, float *logits, lerr_t *e);
 

@@ -21,6 +21,9 @@ import ref_llada as ref
 PY = sys.executable
 TMP = tempfile.mkdtemp(prefix="denoise_parity_")
 subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), TMP, "--seed", "7"], check=True)
+# iLLaDA's traits (mask id 5 inside the vocabulary, GQA, tied): LLaDA 1.5 / iLLaDA run this family
+subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), TMP, "--seed", "8",
+                "--preset", "illada_bf16"], check=True)
 
 
 def arr(a, dt="i4"):
@@ -90,6 +93,9 @@ CASES = [
     ("odd_f16", [[6, 7], [8]], dict(steps=6, gen_length=6, block_length=3, temperature=0.5, seed=9)),
     ("mha_bf16", [[9, 8, 7, 6, 5], [4, 3]], dict(steps=8, gen_length=16, block_length=8, remasking="random",
                                                seed=4, cfg_scale=0.3, logits_eos_inf=True)),
+    ("illada_bf16", [[9, 8, 7, 6], [40, 3]], dict(steps=8, gen_length=16, block_length=8)),
+    ("illada_bf16", [[12, 13, 14]], dict(steps=12, gen_length=12, block_length=4, cfg_scale=0.5,
+                                        confidence_eos_eot_inf=True)),
 ]
 
 FLAG = {"logits_eos_inf": "--logits-eos-inf", "confidence_eos_eot_inf": "--confidence-eos-eot-inf",
