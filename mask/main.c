@@ -437,8 +437,9 @@ static void do_sft(run_t *r, rstream_t *in) {
 /* ------------------------------------------------------------------ likelihood */
 
 /* Algorithm 3 as get_log_likelihood.py draws it: mc/b batches; batch j has offset k_j and
- * counts l_i = round(k_j + i·L/b) wrapped into [1, L]; sample j·b+i masks exactly l_i answer
- * tokens; p = l_i / L. Group = the pair's input index. */
+ * counts l_i = round(k_j + i·L/b) wrapped into [1, L], in torch's float32 arithmetic (see
+ * ll_counts); sample j·b+i masks exactly l_i answer tokens; p = l_i / L. Group = the pair's
+ * input index. */
 static int ll_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
     const opts_t *o = r->o;
     if (!mine(o, index)) return 0;
