@@ -460,7 +460,7 @@ static int ll_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
             masked_t m = {.x0 = r->x0, .xt = r->xt, .n = n, .prompt_len = pr.np, .answer_len = L,
                           .n_masked = l, .t = (double)l / (double)L, .p = (double)l / (double)L,
                           .group = (int64_t)index, .mc = (int64_t)mc, .n_mc = (int64_t)o->mc,
-                          .cropped = -1};
+                          .cropped = -1, .mask_id = o->nc.mask_id};
             if (masked_to_rec(r->out, &m, *in, e) || put(r, r->out, e)) return -1;
         }
     }
