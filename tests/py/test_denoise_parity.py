@@ -3,7 +3,7 @@
 
 1. Logits parity (`denoise --logits`) on every tiny checkpoint shape: MHA, GQA, multi-query +
    tied, odd sizes, f32 / bf16 / f16, single file and sharded: max |diff| / max |ref| <= 1e-4
-   for f32 weights, <= 1e-2 for 16-bit weights.
+   for f32 weights, <= 3e-5 for 16-bit weights (the bf16 <= 16-row kernel: ~8e-6).
 2. Sampler: the generated tokens and reveal steps equal the reference exactly at
    temperature 0 for low_confidence and random remasking, several blocks, CFG, both EOS
    flags (official quirks and the fixed variant), batched prompts of different lengths
@@ -61,7 +61,9 @@ for name in sorted(os.listdir(TMP)):
         check(False, f"logits {name}", e)
         continue
     rel = np.abs(got - want).max() / np.abs(want).max()
-    tol = 1e-4 if name.endswith("f32") else 1e-2
+    # 16-bit weights: bf16 canvases of <= 16 rows take the AVX-512-BF16 kernel (activations
+    # as two bf16 halves, 16 significant bits: measured 3.7e-6 .. 7.7e-6, docs/denoise.md)
+    tol = 1e-4 if name.endswith("f32") else 3e-5
     check(got.shape == want.shape and rel <= tol, f"logits parity {name} (rel {rel:.2e} <= {tol})",
           f"shape {got.shape} vs {want.shape}, rel {rel}")
     if name.endswith("bf16"):
