@@ -10,7 +10,8 @@
  * connections, so a missing peer is a timeout, not silent loss): one record per message.
  * Readers sniff their input: an LZ4 frame magic means lz4, a '{' (after blanks) JSON lines,
  * anything else msgpack — so `-i shard.mp.lz4`, `< x.jsonl` and pipes all just work.
- * File writers write PATH.tmp-PID and rename it to PATH on a successful close (no partial files).
+ * File writers write PATH.tmp-PID and rename it to PATH on a successful close (no partial files);
+ * any other exit (error exit, SIGTERM/SIGINT/SIGHUP/SIGPIPE) removes the temp file (tmpreg.h).
  *
  * Every writer ends its stream with an end record {"kind":"end","v":1,"count":N}; readers
  * consume it (it is never returned to the caller) and check N against the records they saw.
