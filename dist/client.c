@@ -32,6 +32,7 @@ int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg) {
     case DIST_OPT_HB: d->heartbeat_ms = (int)cli_parse_int(arg, 10, 600000, &ok); break;
     case DIST_OPT_WINDOW: d->window = (int)cli_parse_int(arg, 1, 1000, &ok); break;  /* <= ZeroMQ's HWM */
     case DIST_OPT_QUEUE: d->queue = (int)cli_parse_int(arg, 1, 1 << 20, &ok); break;
+    case DIST_OPT_REQTO: d->request_timeout_ms = cli_parse_int(arg, 1, 86400000LL * 7, &ok); break;
     default: return 0;
     }
     if (!ok) cli_usage_error(cli, "bad value '%s' for a cluster option", arg);
