@@ -649,6 +649,30 @@ int wstream_close(wstream_t **sp, lerr_t *e)
     return rc;
 }
 
+int wstream_fail(wstream_t **sp, int code, const char *msg, lerr_t *e)
+{
+    wstream_t *s = *sp;
+    if (!s) return 0;
+    if (s->tmp_path) { wstream_abort(sp); return 0; }
+    rec_t *er = rec_new();
+    int rc = !er || rec_set_str(er, "kind", "err") || rec_set_int(er, "v", PROTOCOL_VERSION) ||
+             rec_set_int(er, "code", code) || rec_set_str(er, "msg", msg ? msg : "") ||
+             rec_set_int(er, "count", (int64_t)s->count) || rec_set_str(er, "producer", s->o.tool ? s->o.tool : "?");
+    if (rc) lerr_set(e, EXIT_INTERNAL, "out of memory");
+    else rc = write_encoded(s, er, e);
+    rec_destroy(&er);
+    if (!rc && s->kind == W_LZ4) rc = finish_lz4(s, e);
+    if (!rc && s->kind != W_ZMQ) rc = flush_out(s, e);
+    if (!rc && s->own_fd) {
+        int fd = s->fd;
+        s->fd = -1;
+        if (close(fd)) rc = lerr_set(e, EXIT_IO, "close '%s': %s", s->spec, strerror(errno));
+    }
+    free_writer(s); /* a socket lingers up to the timeout to deliver what is queued */
+    *sp = NULL;
+    return rc ? -1 : 0;
+}
+
 void wstream_abort(wstream_t **sp)
 {
     wstream_t *s = sp ? *sp : NULL;
