@@ -281,6 +281,7 @@ int main(int argc, char **argv) {
     blas_ensure_coretype(argv);
     opts_t o;
     parse(&o, argc, argv);
+    o.dist.steps_hint = o.steps_set ? o.so.steps : o.so.gen_length;   /* sizes the broker's request deadline */
     int drc = dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
     if (drc >= 0) return drc;
     if (o.threads) kern_set_threads(o.threads);

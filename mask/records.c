@@ -56,15 +56,15 @@ int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e) {
         const char *k = rec_key(src, i);
         /* "answer" is consumed as a token array (a pair) but kept as a user field otherwise
          * (e.g. the correct choice index of a question). */
-        if (consumed(k) && !(!strcmp(k, "answer") && !rec_is_tensor(src, k))) continue;
+        const tensor_t *t = rec_tensor_at(src, i); /* by position: no lookup per field */
+        if (consumed(k) && !(!strcmp(k, "answer") && !t)) continue;
         int rc;
-        if (rec_is_tensor(src, k)) {
-            const tensor_t *t = rec_tensor(src, k);
+        if (t) {
             rc = rec_set_tensor_copy(dst, k, t->dtype, t->ndim, t->shape, t->data) ? 0 : -1;
         } else {
             const uint8_t *mp;
             size_t len;
-            rc = rec_get_raw(src, k, &mp, &len);
+            rc = rec_raw_at(src, i, &mp, &len);
             if (!rc) rc = rec_set_raw(dst, k, mp, len);
         }
         if (rc) return lerr_set(e, EXIT_INTERNAL, "out of memory copying field \"%s\"", k);
