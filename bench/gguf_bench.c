@@ -44,12 +44,12 @@ static int stream(size_t mb) {
     uint8_t *p = aligned_alloc(64, n);
     if (!p) return 1;
     memset(p, 1, n);
-    for (int nt = 1; nt <= kern_threads(); nt = nt == kern_threads() ? nt + 1 : kern_threads()) {
+    int all = kern_threads();
+    for (int nt = 1; nt <= all; nt = nt == all ? nt + 1 : all) {
         sjob_t j = {p, n, nt, {0}};
         double best = 1e9;
         for (int r = 0; r < 5; r++) {
             double t0 = now_s();
-            kern_set_threads(nt);
             kern_parallel_for(nt, sum_part, &j);
             double dt = now_s() - t0;
             if (dt < best) best = dt;

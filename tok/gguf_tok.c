@@ -5,7 +5,8 @@
  * 5 unused, 6 byte), .merges ("a b"), the special ids, and the pre-tokenizer by name
  * (tokenizer.ggml.pre). This file rebuilds the tokenizer.json those came from — vocab of the
  * normal tokens, control / user-defined tokens as added tokens (special / not), unused ids left
- * out (LLaDA's [PAD] rows have no string), the named pre-tokenizer's Split regex + ByteLevel, the
+ * out (LLaDA's rows past its tokens have no string; llama.cpp's converter stores them as
+ * user-defined "[PAD<id>]", recognised by that exact name), the named pre-tokenizer's Split regex + ByteLevel, the
  * ByteLevel decoder — and loads it with the same code as any tokenizer.json, so ids match the
  * original file's. Pre-tokenizers known: bailingmoe / llada / llada-moe (LLaDA's regex), qwen2
  * (with NFC), llama-bpe / llama3, gpt2. The GGUF container is read by model/gguf.c (format
@@ -77,6 +78,10 @@ char *tok_gguf_json(const gguf_file_t *f, size_t *len, tok_gguf_ids_t *ids, lerr
         gguf_str_t s = gguf_arr_str(toks, i);
         int64_t ty = types ? gguf_arr_int(types, i) : 1;
         if (ty == 5) continue;                          /* unused: an id without a string */
+        char pad[32];
+        if (ty == 4 && (size_t)snprintf(pad, sizeof pad, "[PAD%llu]", (unsigned long long)i) == s.len &&
+            !memcmp(pad, s.s, s.len))
+            continue;   /* llama.cpp's converter names ids without a string "[PAD<id>]", user-defined */
         json_t *str = json_stringn(s.s, s.len);
         if (!str) { lerr_set(e, EXIT_DATA, "%s: token %llu is not valid UTF-8", f->path, (unsigned long long)i); goto fail; }
         if (ty == 3 || ty == 4) {

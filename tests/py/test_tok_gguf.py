@@ -47,6 +47,19 @@ for name, tj in cases:
           f"{name}: tok -m FILE.gguf gives the tokenizer.json's ids ({n} documents, {len(text)} bytes)",
           f"exit {rc0}/{rc1} {err1[:200]}")
 
+# `denoise --quantize` embeds the folder's tokenizer.json the same way (bundled model)
+g = os.path.join(TMP, "bundled-q8_0.gguf")
+p = subprocess.run([tool("denoise"), "--model", os.path.join(ROOT, "models", "default"), "--quantize", "q8_0", g],
+                   stderr=subprocess.PIPE)
+rc0, want, _ = ids(os.path.join(ROOT, "models", "default"))
+rc1, got, err1 = ids(g)
+check(p.returncode == 0 and rc1 == 0 and got == want, "denoise --quantize embeds the tokenizer: tok -m OUT.gguf gives the same ids",
+      p.stderr.decode()[:200] + err1[:200])
+kvs, _ = gw.read(g)
+check(kvs.get("tokenizer.ggml.pre") == "bailingmoe" and kvs.get("tokenizer.ggml.model") == "gpt2" and
+      len(kvs["tokenizer.ggml.tokens"]) == len(kvs["tokenizer.ggml.token_type"]) >= 4096,
+      "--quantize tokenizer metadata as llama.cpp's converter writes it (gpt2, bailingmoe, tokens padded to the embedding)")
+
 # special ids: EOS from tokenizer.ggml.eos_token_id stops detok
 g = os.path.join(TMP, "ids.gguf")
 tj = os.path.join(ROOT, "models", "default", "tokenizer.json")
