@@ -61,6 +61,8 @@ static const char HELP[] =
     "      --schedule S          masks committed per step: the model's official rule (default;\n"
     "                            LLaDA linear, Dream timestep), linear, or timestep[:EPS]\n"
     "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
+    "      --no-block-cache      block-diffusion models (SDAR): recompute the whole canvas\n"
+    "                            every step instead of the exact block cache (bench)\n"
     "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
     "                            (a model folder's generation_config.json may set defaults for\n"
     "                            --temperature and --block-length; flags override them)\n"
@@ -87,7 +89,7 @@ static const char HELP[] =
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -100,6 +102,7 @@ static const struct option LONGOPTS[] = {
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
+    {"no-block-cache", no_argument, 0, O_NOBCACHE},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -143,6 +146,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
+    case O_NOBCACHE: o->so.block_cache_off = true; break;
     case O_SCHED:
         if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
         else if (!strcmp(arg, "linear")) o->so.schedule = SAMPLER_SCHED_LINEAR;

@@ -55,6 +55,8 @@ typedef struct sampler_opts {
                                   without renormalising the others */
     int schedule;              /* sampler_schedule_t: masks committed per step */
     double schedule_eps;       /* timestep schedule's final t; 0: the model's (Dream: 1e-3) */
+    bool block_cache_off;      /* block-diffusion models: recompute the whole canvas every
+                                  step instead of the exact block cache (bench, tests) */
     uint64_t seed;
     const sampler_backend_t *backend;  /* NULL: CPU forward, head and summaries */
 } sampler_opts_t;
