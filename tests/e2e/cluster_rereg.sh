@@ -55,11 +55,13 @@ import sys, time, zmq
 s = zmq.Context().socket(zmq.ROUTER)
 s.setsockopt(zmq.ROUTER_HANDOVER, 1)
 s.bind(sys.argv[1])
-end, ids = time.time() + 3, []
-while time.time() < end:
+end, ids = time.time() + 60, []     # a loaded machine may take long to start the worker:
+while time.time() < end:            # watch for 5 s from its first READY
     if s.poll(100):
         m = s.recv_multipart()
-        if m[1] == b"READY": ids.append(m[0])
+        if m[1] == b"READY":
+            if not ids: end = time.time() + 5
+            ids.append(m[0])
 print(len(ids), len(set(ids)))
 PY
 FB=$!
