@@ -33,7 +33,8 @@ char *default_model_dir(void)
     if (env && *env) return strdup(env);
     char *dir = exe_dir();
     if (!dir) return NULL;
-    /* bin/ in the source tree, build/san/bin for sanitizer builds, PREFIX/bin when installed */
+    /* bin/ in the source tree and PREFIX/lib/llada/bin when installed, build/san/bin for
+     * sanitizer builds, PREFIX/bin of older installs */
     static const char *const rel[] = {"/../models/default", "/../../../models/default", "/../share/llada/models/default"};
     char p[PATH_MAX + 64];
     for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
