@@ -82,7 +82,10 @@ static void io_loop(wio_t *w, void *pair) {
     bool hung = false;
     while (s && !atomic_load(&w->stop)) {
         long long now = zf_now_ms();
-        if (now - last_loop > w->hb) last_in += now - last_loop;   /* we were not running: not the broker's silence */
+        /* One pass waits up to one interval in zmq_poll; time beyond a second interval is a
+         * stall of this process (SIGSTOP, starved CPU), not the broker's silence: only that
+         * excess is forgiven, so a loaded machine still notices a broker that went quiet. */
+        if (now - last_loop > 2LL * w->hb) last_in += now - last_loop - w->hb;
         last_loop = now;
         zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {pair, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(next_hb - zf_now_ms());
