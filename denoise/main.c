@@ -302,9 +302,11 @@ int main(int argc, char **argv) {
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
     if (!o.block_set) o.cfg_block = gc.block_length;
     if (gc.eps > 0 && o.so.schedule_eps == 0) o.so.schedule_eps = gc.eps;
-    if (gc.policy && !o.policy_set && !o.dist.policy_endpoint) {   /* Dream's "alg" */
+    /* the model's official remasking: generation_config.json's "alg" (Dream), else its family's */
+    if ((gc.policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
         char name[64];
-        if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
+        if (!gc.policy) snprintf(name, sizeof name, "%s", m->cfg.default_policy);
+        else if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
         else snprintf(name, sizeof name, "%s", gc.policy);
         rm_policy_destroy(&pol);
         if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);

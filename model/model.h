@@ -74,6 +74,9 @@ typedef struct {
                                    blocks of this size tiled from position 0 (a query sees its own
                                    block and every earlier one), generation goes block by block
                                    and finished blocks' K/V are exact (model_block_forward) */
+    const char *default_policy; /* the official sampler's remasking when the user names none and
+                                   generation_config.json has no "alg" (SDAR: "dynamic:0.85");
+                                   NULL: low_confidence */
 } llada_config_t;
 
 /* Most experts a layer may have (LLaDA2: 256) and most layers with a MoE choice (moe_layers). */
