@@ -20,7 +20,7 @@
 #include "denoise/records.h"
 #include "denoise/sampler.h"
 #include "denoise/device.h"
-#include "model/gencfg.h"
+#include "denoise/options.h"
 #include "remask/remask.h"
 #include "dist/dist.h"
 
@@ -30,9 +30,9 @@ typedef struct {
     cli_t cli;
     int mode;
     const char *model_dir, *policy, *history, *device;
-    sampler_opts_t so;
-    bool steps_set, block_set, gen_set, temp_set, policy_set;
-    int cfg_block;   /* block length from the model's generation_config.json (0: none) */
+    so_spec_t spec;    /* sampler options as given; so_resolve gives each batch's (options.h) */
+    char note[160];    /* the last generation_config.json notice printed */
+    bool help, policy_set;
     int batch, threads, bench;
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
@@ -53,9 +53,9 @@ static const char HELP[] =
     "                            $LLADA_DEVICE, else auto without the notice; docs/gpu.md);\n"
     "                            --score, --logits and --bench use the CPU\n"
     "Sampler:\n"
-    "      --gen-length N        tokens to generate after a tokens record's prompt (default 128)\n"
-    "      --steps N             reverse steps (default: the generation length)\n"
-    "      --block-length N      semi-autoregressive block (default: the generation length)\n"
+    "      --gen-length N        tokens to generate after a tokens record's prompt\n"
+    "      --steps N             reverse steps\n"
+    "      --block-length N      semi-autoregressive block\n"
     "      --remasking NAME      low_confidence (default; a Dream generation_config.json's\n"
     "                            \"alg\" picks origin, topk_margin or entropy), random, ...\n"
     "      --schedule S          masks committed per step: the model's official rule (default;\n"
@@ -63,9 +63,9 @@ static const char HELP[] =
     "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
     "      --no-block-cache      block-diffusion models (SDAR): recompute the whole canvas\n"
     "                            every step instead of the exact block cache (bench)\n"
-    "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
-    "                            (a model folder's generation_config.json may set defaults for\n"
-    "                            --temperature and --block-length; flags override them)\n"
+    "      --temperature T       0 = argmax; > 0 = Gumbel-max sampling in float64\n"
+    "                            (the defaults of these four for the model in use are listed\n"
+    "                            at the end; flags override generation_config.json)\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
     "      --logits-eos-inf      never predict EOS (official flag)\n"
     "      --confidence-eos-eot-inf  rank EOS/EOT predictions last (official flag, with its\n"
@@ -117,18 +117,20 @@ static double num_arg(opts_t *o, const char *name, const char *arg) {
 }
 
 static void parse_one(opts_t *o, int c, const char *arg) {
+    sampler_opts_t *so = &o->spec.cli;
     switch (c) {
+    case 'h': o->help = true; break;   /* printed after parsing: the defaults depend on --model */
     case O_MODEL: o->model_dir = arg; break;
-    case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->gen_set = true; break;
-    case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
-    case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
+    case O_GEN: so->gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->spec.set[SO_GEN] = true; break;
+    case O_STEPS: so->steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->spec.set[SO_STEPS] = true; break;
+    case O_BLOCK: so->block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->spec.set[SO_BLOCK] = true; break;
     case O_REMASK: o->policy = arg; o->policy_set = true; break;
-    case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); o->temp_set = true; break;
-    case O_CFG: o->so.cfg_scale = num_arg(o, "--cfg", arg); break;
-    case O_EOSINF: o->so.logits_eos_inf = true; break;
-    case O_CONFINF: o->so.conf_eos_eot_inf = true; break;
-    case O_FIXED: o->so.fixed_eos = true; break;
-    case O_SEED: o->so.seed = (uint64_t)int_arg(o, "--seed", arg, 0, INT64_MAX); break;
+    case O_TEMP: so->temperature = num_arg(o, "--temperature", arg); o->spec.set[SO_TEMP] = true; break;
+    case O_CFG: so->cfg_scale = num_arg(o, "--cfg", arg); break;
+    case O_EOSINF: so->logits_eos_inf = true; break;
+    case O_CONFINF: so->conf_eos_eot_inf = true; break;
+    case O_FIXED: so->fixed_eos = true; break;
+    case O_SEED: so->seed = (uint64_t)int_arg(o, "--seed", arg, 0, INT64_MAX); break;
     case O_BATCH: o->batch = (int)int_arg(o, "--batch", arg, 1, 4096); break;
     case O_SCORE: o->mode = MODE_SCORE; break;
     case O_LOGITS: o->mode = MODE_LOGITS; break;
@@ -146,15 +148,15 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
-    case O_NOBCACHE: o->so.block_cache_off = true; break;
+    case O_NOBCACHE: so->block_cache_off = true; break;
     case O_SCHED:
-        if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
-        else if (!strcmp(arg, "linear")) o->so.schedule = SAMPLER_SCHED_LINEAR;
+        if (!strcmp(arg, "model")) so->schedule = SAMPLER_SCHED_MODEL;
+        else if (!strcmp(arg, "linear")) so->schedule = SAMPLER_SCHED_LINEAR;
         else if (!strncmp(arg, "timestep", 8) && (!arg[8] || arg[8] == ':')) {
-            o->so.schedule = SAMPLER_SCHED_TIMESTEP;
+            so->schedule = SAMPLER_SCHED_TIMESTEP;
             if (arg[8]) {
-                o->so.schedule_eps = num_arg(o, "--schedule timestep:EPS", arg + 9);
-                if (!(o->so.schedule_eps > 0 && o->so.schedule_eps < 1))
+                so->schedule_eps = num_arg(o, "--schedule timestep:EPS", arg + 9);
+                if (!(so->schedule_eps > 0 && so->schedule_eps < 1))
                     cli_usage_error(&o->cli, "--schedule timestep:EPS needs 0 < EPS < 1");
             }
         } else cli_usage_error(&o->cli, "--schedule must be model, linear or timestep[:EPS], not '%s'", arg);
@@ -169,7 +171,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     cli_init(&o->cli, "denoise");
     o->policy = "low_confidence";
-    o->so.gen_length = 128;
+    so_spec_init(&o->spec);
     o->batch = 1;
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
@@ -182,13 +184,17 @@ static void parse(opts_t *o, int argc, char **argv) {
         cli_usage_error(&o->cli, "--history works with generation and --batch 1 only");
 }
 
-/* Per-batch sampler options: steps/block default to the batch's generation length. */
-static int batch_opts(const opts_t *o, int gen, sampler_opts_t *so, lerr_t *e) {
-    *so = o->so;
-    so->gen_length = gen;
-    if (!o->steps_set) so->steps = gen;
-    if (!o->block_set) so->block_length = o->cfg_block > 0 && gen % o->cfg_block == 0 ? o->cfg_block : gen;
-    if (sampler_check(so, e)) { e->code = EXIT_DATA; return -1; }
+/* Per-batch sampler options (options.h); record_gen > 0 for a canvas record's length. A
+ * notice names the values generation_config.json supplied, when they change. Options that
+ * cannot work with a record are bad data (EXIT_DATA). */
+static int batch_opts(opts_t *o, int record_gen, sampler_opts_t *so, lerr_t *e) {
+    so_resolved_t r;
+    if (so_resolve(&o->spec, record_gen, &r, e)) { e->code = EXIT_DATA; return -1; }
+    *so = r.so;
+    char note[sizeof o->note];
+    so_gencfg_note(&r, note, sizeof note);
+    if (note[0] && strcmp(note, o->note)) cli_notice(&o->cli, "%s", note);
+    memcpy(o->note, note, sizeof note);
     return 0;
 }
 
@@ -214,7 +220,7 @@ static void flush_gen(batch_t *b) {
     sampler_opts_t so;
     if (!b->n) return;
     if (b->rc[0].gen <= 0) cli_dief(&b->o->cli, EXIT_DATA, "record %lld has nothing to generate", (long long)b->idx[0]);
-    if (batch_opts(b->o, b->rc[0].gen, &so, &e) || canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
+    if (batch_opts(b->o, b->rc[0].canvas ? b->rc[0].gen : 0, &so, &e) || canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
         cli_die(&b->o->cli, &e);
     if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, "denoise", &e))
         cli_die(&b->o->cli, &e);
@@ -232,7 +238,7 @@ static void flush_gen(batch_t *b) {
 static void flush_score(batch_t *b) {
     lerr_t e = {0};
     if (!b->n) return;
-    if (score_records(b->m, b->recs, b->n, b->o->so.cfg_scale, &e)) cli_die(&b->o->cli, &e);
+    if (score_records(b->m, b->recs, b->n, b->o->spec.cli.cfg_scale, &e)) cli_die(&b->o->cli, &e);
     for (int j = 0; j < b->n; j++) {
         if (wstream_write(b->w, b->recs[j], &e)) cli_die(&b->o->cli, &e);
         rec_destroy(&b->recs[j]);
@@ -260,7 +266,7 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
         cli_dief(&o->cli, EXIT_DATA, "record %lld: expected a \"tokens\" or \"canvas\" record", (long long)idx);
     rec_canvas_t rc;
     if (o->history && !rec_kind_is(r, "canvas") && history_prepend(r, o->history, b->m, &e)) cli_die(&o->cli, &e);
-    if (rec_canvas_parse(r, b->m, o->so.gen_length, &rc, &e)) {
+    if (rec_canvas_parse(r, b->m, o->spec.cli.gen_length, &rc, &e)) {
         lerr_wrap(&e, "record %lld", (long long)idx);
         cli_die(&o->cli, &e);
     }
@@ -271,43 +277,58 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
     if (b->n == o->batch) flush_gen(b); /* a full batch goes now: interactive pipes see results */
 }
 
-static model_t *open_model(opts_t *o) {
-    char *dir = o->model_dir ? strdup(o->model_dir) : default_model_dir();
-    if (!dir) cli_dief(&o->cli, EXIT_USAGE, "no model: pass --model DIR or set LLADA_MODEL (models/default is absent)");
+/* The model folder: --model, $LLADA_MODEL or the bundled one (NULL when none; caller frees). */
+static char *model_dir(const opts_t *o) {
+    return o->model_dir ? strdup(o->model_dir) : default_model_dir();
+}
+
+/* --help: the text, then the sampler defaults for the model in use (its
+ * generation_config.json, read without loading the model). */
+static void print_help(opts_t *o) {
+    char *dir = model_dir(o), lines[1024];
     lerr_t e = {0};
-    model_t *m = model_load(dir, &e);
+    so_spec_t s;
+    so_spec_init(&s);
+    int bad = dir && so_spec_read_model(&s, dir, &e);
+    so_help_defaults(&s, "  ", lines, sizeof lines);
+    printf("%s\nSampler defaults for %s%s%s:\n%s", HELP, dir ? "the model " : "no model",
+           dir ? dir : " (official defaults)", bad ? " (its generation_config.json is malformed)" : "", lines);
     free(dir);
-    if (!m) cli_die(&o->cli, &e);
-    return m;
+    cli_close_stdout(&o->cli);
+    exit(EXIT_OK);
 }
 
 int main(int argc, char **argv) {
     blas_ensure_coretype(argv);
     opts_t o;
     parse(&o, argc, argv);
-    o.dist.steps_hint = o.steps_set ? o.so.steps : o.so.gen_length;   /* sizes the broker's request deadline */
+    if (o.help) print_help(&o);
+    /* sizes the broker's request deadline */
+    o.dist.steps_hint = o.spec.set[SO_STEPS] ? o.spec.cli.steps : o.spec.cli.gen_length;
     int drc = dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
     if (drc >= 0) return drc;
     if (o.threads) kern_set_threads(o.threads);
     lerr_t e = {0};
     rm_policy_t *pol = o.dist.policy_endpoint ? dist_remote_policy(&o.dist, &o.cli) : rm_policy_new(o.policy, &e);
     if (!pol) cli_usage_error(&o.cli, "%s", e.msg);
-    if (o.mode == MODE_GEN && o.gen_set) { /* canvas records bring their own length */
+    char *dir = model_dir(&o);
+    if (!dir) cli_dief(&o.cli, EXIT_USAGE, "no model: pass --model DIR or set LLADA_MODEL (models/default is absent)");
+    if (so_spec_read_model(&o.spec, dir, &e)) cli_die(&o.cli, &e);
+    const gencfg_t *gc = &o.spec.gc;
+    if (o.mode == MODE_GEN && !o.bench && !o.quantize) {   /* before any input: the options for tokens records */
         sampler_opts_t so;
-        if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
+        /* canvas records bring their own length, so only a given --gen-length must fit now */
+        if (batch_opts(&o, 0, &so, &e) && o.spec.set[SO_GEN]) cli_usage_error(&o.cli, "%s", e.msg);
     }
-    model_t *m = open_model(&o);
-    gencfg_t gc;
-    if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
-    if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
-    if (!o.block_set) o.cfg_block = gc.block_length;
-    if (gc.eps > 0 && o.so.schedule_eps == 0) o.so.schedule_eps = gc.eps;
+    model_t *m = model_load(dir, &e);
+    free(dir);
+    if (!m) cli_die(&o.cli, &e);
     /* the model's official remasking: generation_config.json's "alg" (Dream), else its family's */
-    if ((gc.policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
+    if ((gc->policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
         char name[64];
-        if (!gc.policy) snprintf(name, sizeof name, "%s", m->cfg.default_policy);
-        else if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
-        else snprintf(name, sizeof name, "%s", gc.policy);
+        if (!gc->policy) snprintf(name, sizeof name, "%s", m->cfg.default_policy);
+        else if (gc->eps > 0 && !strcmp(gc->policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc->eps);
+        else snprintf(name, sizeof name, "%s", gc->policy);
         rm_policy_destroy(&pol);
         if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
     }
@@ -330,8 +351,8 @@ int main(int argc, char **argv) {
     if (denoise_device_open(&dev, o.mode == MODE_GEN ? o.device : "cpu", m, notice, sizeof notice, &e))
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
-    o.so.backend = denoise_device_backend(&dev);
-    if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.so, o.steps_set, o.block_set, o.batch);
+    o.spec.cli.backend = denoise_device_backend(&dev);
+    if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.spec, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);
     batch_t b = {&o, m, pol, w, calloc((size_t)o.batch, sizeof(rec_t *)),

@@ -78,6 +78,15 @@ case "$a" in *'"reveal_step"'*) pass "generation_config.json run produced a resu
 [ "$a" != "$d" ] && pass "generation_config.json changes the output" || fail "generation_config.json changes the output"
 check_eq "generation_config.json defaults = the same flags" "$b" "$a"
 check_eq "flags override generation_config.json" "$d" "$c"
+# --help prints the defaults of the model in use; a notice says what the file supplied (issue 11)
+check "--help: defaults of the model in use" sh -c "denoise --model '$G' --help | grep -Eq -- '--block-length +4 \(generation_config.json'"
+check "--help: official defaults without the file" sh -c "denoise --model '$M/mha_f32' --help | grep -Eq -- '--temperature +0 \(argmax\) \(official default\)'"
+check_eq "notice: what generation_config.json supplied" "denoise: block 4, T 0.9 (generation_config.json)" \
+    "$(denoise --model "$G" --gen-length 16 --json < "$TMP/p.jsonl" 2>&1 >/dev/null)"
+check_exit 2 "options that do not fit: usage error before reading input" denoise --model "$G" --gen-length 10 --block-length 3 -i /nonexistent
+check_stderr "... naming the options" '^denoise: error: --gen-length 10 is not a multiple of --block-length 3$'
+check_exit 2 "steps against a generation_config.json block" denoise --model "$G" --gen-length 16 --steps 6
+check_stderr "... naming where the block length came from" 'error: --steps 6 is not a multiple of the number of blocks 4 \(--gen-length 16 / --block-length 4 \(generation_config.json\)\)'
 printf '{"block_length": 12}\n' > "$G/generation_config.json"
 check_eq "config block length that does not divide gen length falls back to one block" "$d" \
     "$(denoise --model "$G" --gen-length 16 --json -q < "$TMP/p.jsonl")"
