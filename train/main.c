@@ -448,7 +448,7 @@ int main(int argc, char **argv)
     cli_init(&c, "train");
     opts_t o;
     parse_args(&c, &o, argc, argv);
-    openblas_set_num_threads(o.threads);
+    blas_set_threads(o.threads);
     trainer_t t = {0};
     setup_model(&c, &o, &t);
     run_t r = {0};

@@ -93,4 +93,23 @@ check_eq "config block length that does not divide gen length falls back to one 
 printf '{"temperature": "hot"}\n' > "$G/generation_config.json"
 check_exit 1 "malformed generation_config.json exits 1" denoise --model "$G" -q -i "$TMP/p.jsonl" --json
 check_stderr "malformed generation_config.json message" 'temperature" must be a number'
+# Start-up (issue 11 defect 3): the tools do not link cuBLAS/cudart or OpenBLAS. OpenBLAS is
+# loaded on the first GEMM (once: no re-execution for OPENBLAS_CORETYPE); the CUDA backend only
+# for --device cuda, or auto on a machine with an NVIDIA driver; never for --score/--logits.
+inits() { LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -E 'calling init: .*lib(cublas|cublasLt|cudart|openblas)\.' | sed 's/.*calling init: //' | sort | uniq -c | awk '{print $1, $2}'; }
+progs() { LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -c 'initialize program'; }
+check_eq "--version loads neither OpenBLAS nor CUDA" "" "$(inits denoise --version)"
+check_eq "--help loads neither" "" "$(inits denoise --model "$M/mha_f32" --help)"
+printf '{"kind":"tokens","tokens":{"dtype":"i4","shape":[3],"data":[1,2,3]}}\n' > "$TMP/one.jsonl"
+gen1=(denoise --model "$M/mha_f32" --gen-length 4 --steps 4 -q -i "$TMP/one.jsonl" --json)
+check_eq "a generation loads OpenBLAS once" 1 "$(inits "${gen1[@]}" | awk '/openblas/ {print $1}')"
+check_eq "a generation runs as one program (no re-execution)" 1 "$(progs "${gen1[@]}")"
+if [ ! -e /dev/nvidiactl ]; then
+    check_eq "a CPU generation (no NVIDIA driver) loads no CUDA library" "" "$(inits "${gen1[@]}" | grep -v openblas)"
+fi
+printf '{"kind":"masked","v":1,"xt":{"dtype":"i4","shape":[3],"data":[1,95,3]},"x0":{"dtype":"i4","shape":[3],"data":[1,2,3]},"prompt_len":1,"p":0.5}\n' > "$TMP/m.jsonl"
+check_eq "--score loads no CUDA library, whatever --device" "" \
+    "$(inits env LLADA_DEVICE=cuda denoise --model "$M/mha_f32" --score -q -i "$TMP/m.jsonl" --json | grep -v openblas)"
+check_eq "--logits loads no CUDA library" "" \
+    "$(inits env LLADA_DEVICE=cuda denoise --model "$M/mha_f32" --logits -q -i "$TMP/one.jsonl" --json | grep -v openblas)"
 finish
