@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "paths.h"
 #include "blas_env.h"
@@ -32,7 +33,7 @@ typedef struct {
     const char *model_dir, *policy, *history, *device;
     so_spec_t spec;    /* sampler options as given; so_resolve gives each batch's (options.h) */
     char note[160];    /* the last generation_config.json notice printed */
-    bool help, policy_set;
+    bool help, policy_set, check_only;
     int batch, threads, bench;
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
@@ -85,11 +86,14 @@ static const char HELP[] =
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
     "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
+    "      --check-options       check the options against the model's generation_config.json\n"
+    "                            and exit 0 or 2, reading no input (pipelines run it first)\n"
     DIST_HELP "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
+       O_CHECK };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -103,6 +107,7 @@ static const struct option LONGOPTS[] = {
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     {"no-block-cache", no_argument, 0, O_NOBCACHE},
+    {"check-options", no_argument, 0, O_CHECK},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -141,6 +146,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
             cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)", arg);
         o->quantize = arg;
         break;
+    case O_CHECK: o->check_only = true; break;
     case O_DEVICE: {
         lerr_t e = {0};
         if (denoise_device_check(arg, &e)) cli_usage_error(&o->cli, "%s", e.msg);
@@ -174,7 +180,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     so_spec_init(&o->spec);
     o->batch = 1;
     int c;
-    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
+    while ((c = cli_getopt(&o->cli, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) parse_one(o, c, optarg);
     if (o->quantize) {
         if (optind >= argc) cli_usage_error(&o->cli, "--quantize TYPE needs an output file: --quantize %s OUT.gguf", o->quantize);
         o->quantize_out = argv[optind++];
@@ -198,9 +204,11 @@ static int batch_opts(opts_t *o, int record_gen, sampler_opts_t *so, lerr_t *e) 
     return 0;
 }
 
+/* Progress on one line; on a terminal the line is erased when done (nothing is left to mix
+ * with the answer or a prompt), elsewhere it ends with a newline. */
 static void progress(int step, int steps, void *arg) {
     fprintf(stderr, "\r%s: step %d/%d", (const char *)arg, step, steps);
-    if (step == steps) fputc('\n', stderr);
+    if (step == steps) fputs(isatty(2) ? "\r\033[K" : "\n", stderr);
 }
 
 typedef struct {
@@ -222,7 +230,7 @@ static void flush_gen(batch_t *b) {
     if (b->rc[0].gen <= 0) cli_dief(&b->o->cli, EXIT_DATA, "record %lld has nothing to generate", (long long)b->idx[0]);
     if (batch_opts(b->o, b->rc[0].canvas ? b->rc[0].gen : 0, &so, &e) || canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
         cli_die(&b->o->cli, &e);
-    if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, "denoise", &e))
+    if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, (void *)b->o->cli.tool, &e))
         cli_die(&b->o->cli, &e);
     for (int j = 0; j < b->n; j++) {
         if (canvas_batch_result(&cb, j, &b->rc[j], b->recs[j], &e) ||
@@ -305,11 +313,12 @@ int main(int argc, char **argv) {
     if (o.help) print_help(&o);
     /* sizes the broker's request deadline */
     o.dist.steps_hint = o.spec.set[SO_STEPS] ? o.spec.cli.steps : o.spec.cli.gen_length;
-    int drc = dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
+    int drc = o.check_only ? -1 : dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
     if (drc >= 0) return drc;
     if (o.threads) kern_set_threads(o.threads);
     lerr_t e = {0};
-    rm_policy_t *pol = o.dist.policy_endpoint ? dist_remote_policy(&o.dist, &o.cli) : rm_policy_new(o.policy, &e);
+    rm_policy_t *pol = o.dist.policy_endpoint && !o.check_only ? dist_remote_policy(&o.dist, &o.cli)
+                                                               : rm_policy_new(o.policy, &e);
     if (!pol) cli_usage_error(&o.cli, "%s", e.msg);
     char *dir = model_dir(&o);
     if (!dir) cli_dief(&o.cli, EXIT_USAGE, "no model: pass --model DIR or set LLADA_MODEL (models/default is absent)");
@@ -319,6 +328,11 @@ int main(int argc, char **argv) {
         sampler_opts_t so;
         /* canvas records bring their own length, so only a given --gen-length must fit now */
         if (batch_opts(&o, 0, &so, &e) && o.spec.set[SO_GEN]) cli_usage_error(&o.cli, "%s", e.msg);
+    }
+    if (o.check_only) {
+        free(dir);
+        rm_policy_destroy(&pol);
+        return EXIT_OK;
     }
     model_t *m = model_load(dir, &e);
     free(dir);

@@ -212,7 +212,7 @@ static void parse_args(cli_t *c, opts_t *o, int argc, char **argv)
     o->eval_mc = 8; o->eps = 1e-3; o->crop = 0.01; o->seed = 1; o->init_std = 0.02;
     adamw_cfg_default(&o->opt);
     int opt;
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1)
+    while ((opt = cli_getopt(c, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1)
         parse_opt(c, o, opt, optarg);
     if (optind < argc) cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
     if (!o->out) cli_usage_error(c, "--out DIR is required");

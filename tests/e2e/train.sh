@@ -102,7 +102,7 @@ check_exit 3 "unwritable checkpoint folder" train "${TINY[@]}" --steps 2 --seq 8
 TD="$LLADA_ROOT/pipelines/train-default"
 check "train-default --help" sh -c "'$TD' --help | grep -q -- '--start-at N --init DIR'"
 check_exit 2 "train-default: unknown option" "$TD" --bogus
-check_stderr "names the option" "train-default: error: unknown option '--bogus'"
+check_stderr "names the option" "train-default: error: unknown option --bogus$"
 check_exit 2 "train-default: --start-at out of range" "$TD" --start-at 5 --work "$TMP/td" --out "$TMP/tdo"
 check_stderr "says the range" 'train-default: error: --start-at must be 1..4'
 check_exit 2 "train-default: --start-at without --init" "$TD" --start-at 4 --work "$TMP/td" --out "$TMP/tdo"
