@@ -34,6 +34,7 @@ typedef struct {
     so_spec_t spec;    /* sampler options as given; so_resolve gives each batch's (options.h) */
     char note[160];    /* the last generation_config.json notice printed */
     bool help, policy_set, check_only;
+    int mask_id, eos_id, eot_id;   /* -1: the model's config.json */
     int batch, threads, bench;
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
@@ -49,6 +50,8 @@ static const char HELP[] =
     "      --model DIR           HF folder: config.json + model.safetensors or shards\n"
     "                            (default: $LLADA_MODEL, else the bundled models/default)\n"
     "      --threads N           CPU threads (default: all cores)\n"
+    "      --mask-id N --eos-id N --eot-id N   special token ids (default: config.json's\n"
+    "                            mask_token_id, eos_token_id, eot_token_id)\n"
     "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto: generation on the\n"
     "                            GPU when one is usable, else the CPU with a notice (default:\n"
     "                            $LLADA_DEVICE, else auto without the notice; docs/gpu.md);\n"
@@ -93,7 +96,7 @@ static const char HELP[] =
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
-       O_CHECK };
+       O_CHECK, O_MASKID, O_EOSID, O_EOTID };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -108,6 +111,8 @@ static const struct option LONGOPTS[] = {
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     {"no-block-cache", no_argument, 0, O_NOBCACHE},
     {"check-options", no_argument, 0, O_CHECK},
+    {"mask-id", required_argument, 0, O_MASKID}, {"eos-id", required_argument, 0, O_EOSID},
+    {"eot-id", required_argument, 0, O_EOTID},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -147,6 +152,9 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         o->quantize = arg;
         break;
     case O_CHECK: o->check_only = true; break;
+    case O_MASKID: o->mask_id = (int)int_arg(o, "--mask-id", arg, 0, INT32_MAX); break;
+    case O_EOSID: o->eos_id = (int)int_arg(o, "--eos-id", arg, 0, INT32_MAX); break;
+    case O_EOTID: o->eot_id = (int)int_arg(o, "--eot-id", arg, 0, INT32_MAX); break;
     case O_DEVICE: {
         lerr_t e = {0};
         if (denoise_device_check(arg, &e)) cli_usage_error(&o->cli, "%s", e.msg);
@@ -178,6 +186,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     cli_init(&o->cli, "denoise");
     o->policy = "low_confidence";
     so_spec_init(&o->spec);
+    o->mask_id = o->eos_id = o->eot_id = -1;
     o->batch = 1;
     int c;
     while ((c = cli_getopt(&o->cli, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) parse_one(o, c, optarg);
@@ -285,6 +294,26 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
     if (b->n == o->batch) flush_gen(b); /* a full batch goes now: interactive pipes see results */
 }
 
+/* --mask-id, --eos-id, --eot-id over config.json's ids; a notice when an EOT flag has no
+ * EOT id to act on (the model's config names none inside its vocabulary). */
+static void set_ids(opts_t *o, model_t *m) {
+    llada_config_t *c = &m->cfg;
+    const int E = c->embedding_size;
+    const struct { const char *flag; int v; int32_t *dst; } ids[] = {
+        {"--mask-id", o->mask_id, &c->mask_token_id}, {"--eos-id", o->eos_id, &c->eos_token_id},
+        {"--eot-id", o->eot_id, &c->eot_token_id}};
+    for (int i = 0; i < 3; i++) {
+        if (ids[i].v < 0) continue;
+        if (ids[i].v >= E) cli_usage_error(&o->cli, "%s %d is outside the model's vocabulary [0, %d)", ids[i].flag, ids[i].v, E);
+        *ids[i].dst = ids[i].v;
+    }
+    const sampler_opts_t *so = &o->spec.cli;
+    if (o->mode == MODE_GEN && (so->conf_eos_eot_inf || (so->fixed_eos && so->logits_eos_inf)) &&
+        (c->eot_token_id < 0 || c->eot_token_id >= E))
+        cli_notice(&o->cli, "%s: the model has no EOT id (config.json eot_token_id); only EOS is affected: pass "
+                   "--eot-id N for EOT too", so->conf_eos_eot_inf ? "--confidence-eos-eot-inf" : "--logits-eos-inf --fixed-eos");
+}
+
 /* The model folder: --model, $LLADA_MODEL or the bundled one (NULL when none; caller frees). */
 static char *model_dir(const opts_t *o) {
     return o->model_dir ? strdup(o->model_dir) : default_model_dir();
@@ -337,6 +366,7 @@ int main(int argc, char **argv) {
     model_t *m = model_load(dir, &e);
     free(dir);
     if (!m) cli_die(&o.cli, &e);
+    set_ids(&o, m);
     /* the model's official remasking: generation_config.json's "alg" (Dream), else its family's */
     if ((gc->policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
         char name[64];

@@ -93,6 +93,26 @@ check_eq "config block length that does not divide gen length falls back to one 
 printf '{"temperature": "hot"}\n' > "$G/generation_config.json"
 check_exit 1 "malformed generation_config.json exits 1" denoise --model "$G" -q -i "$TMP/p.jsonl" --json
 check_stderr "malformed generation_config.json message" 'temperature" must be a number'
+# --mask-id, --eos-id, --eot-id (issue 11 defect 5): a copy of the model whose config.json
+# names other ids (and no EOT) generates, given the original ids, exactly what the original does
+X=$TMP/ids; cp -r "$M/mha_f32" "$X"
+"$PYTHON" - "$X/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c.update(mask_token_id=90, eos_token_id=91); c.pop("eot_token_id", None)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+printf '{"kind":"tokens","tokens":{"dtype":"i4","shape":[3],"data":[1,2,3]}}\n' > "$TMP/ids.jsonl"
+flags=(--gen-length 8 --steps 8 --temperature 0.5 --confidence-eos-eot-inf --logits-eos-inf --json -i "$TMP/ids.jsonl")
+ref=$(denoise --model "$M/mha_f32" "${flags[@]}" -q)
+check_eq "--mask-id --eos-id --eot-id override config.json" "$ref" \
+    "$(denoise --model "$X" --mask-id 95 --eos-id 93 --eot-id 94 "${flags[@]}" -q)"
+denoise --model "$X" --mask-id 95 --eos-id 93 "${flags[@]}" 2>"$TMP/eot.err" >/dev/null
+check "--confidence-eos-eot-inf without an EOT id: a notice, not silence" \
+    grep -q '^denoise: --confidence-eos-eot-inf: the model has no EOT id (config.json eot_token_id); only EOS is affected: pass --eot-id N for EOT too$' "$TMP/eot.err"
+check_eq "no notice once --eot-id is given" "" "$(denoise --model "$X" --mask-id 95 --eos-id 93 --eot-id 94 "${flags[@]}" 2>&1 >/dev/null)"
+check_exit 2 "--eot-id outside the vocabulary" denoise --model "$X" --eot-id 96 "${flags[@]}"
+check_stderr "... names the option and the range" '^denoise: error: --eot-id 96 is outside the model.s vocabulary \[0, 96\)$'
+
 # Start-up (issue 11 defect 3): the tools do not link cuBLAS/cudart or OpenBLAS. OpenBLAS is
 # loaded on the first GEMM (once: no re-execution for OPENBLAS_CORETYPE); the CUDA backend only
 # for --device cuda, or auto on a machine with an NVIDIA driver; never for --score/--logits.
