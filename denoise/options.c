@@ -51,8 +51,9 @@ int so_resolve(const so_spec_t *s, int record_gen, so_resolved_t *out, lerr_t *e
     for (int i = 0; i < SO_TEMP; i++) {
         static const char *const why[] = {[SO_SRC_DEFAULT] = " (default)", [SO_SRC_GENCFG] = " (generation_config.json)",
                                           [SO_SRC_RECORD] = "", [SO_SRC_CLI] = ""};
+        const char *name = s->names && out->src[i] == SO_SRC_CLI ? s->names[i] : TAB[i].flag;
         if (out->src[i] == SO_SRC_RECORD) snprintf(d[i], sizeof d[i], "the canvas record's generation length %d", val[i]);
-        else snprintf(d[i], sizeof d[i], "%s %d%s", TAB[i].flag, val[i], why[out->src[i]]);
+        else snprintf(d[i], sizeof d[i], "%s %d%s", name, val[i], why[out->src[i]]);
     }
     if (gen <= 0 || o->steps <= 0 || o->block_length <= 0)
         return lerr_set(e, EXIT_USAGE, "%s, %s and %s must be positive", d[SO_GEN], d[SO_STEPS], d[SO_BLOCK]);

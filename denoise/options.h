@@ -29,6 +29,9 @@ typedef struct {
                              options; the rest of cli is taken as is: cfg, seed, flags...) */
     bool set[SO__N];      /* given on the command line */
     gencfg_t gc;          /* the model's generation_config.json (gencfg_read; {0, -1}: none) */
+    const char *const *names;   /* optional [SO__N]: what the caller calls the set values in
+                                   messages (serve: "max_tokens", "diffusion.steps", ...);
+                                   NULL: the command-line flags */
 } so_spec_t;
 
 typedef struct {

@@ -141,6 +141,8 @@ bad 400 n /v1/completions '{"prompt":"x","n":1000}' "n above the limit"
 bad 400 stop /v1/completions '{"prompt":"x","stop":["a","b","c","d","e"]}' "five stop strings"
 bad 400 diffusion /v1/completions '{"prompt":"x","diffusion":{"stepz":4}}' "unknown diffusion option"
 bad 400 diffusion /v1/completions '{"prompt":"x","max_tokens":10,"diffusion":{"block_length":4}}' "block length not dividing max_tokens"
+check_eq "... the message names the request's fields (one resolver with denoise, issue 11)" \
+    "max_tokens 10 is not a multiple of diffusion.block_length 4" "$(jget "$TMP/err.json" 'd["error"]["message"]')"
 bad 400 diffusion.remasking /v1/completions '{"prompt":"x","diffusion":{"remasking":"nope"}}' "unknown remasking policy"
 bad 400 logprobs /v1/completions '{"prompt":"x","logprobs":3}' "logprobs (unsupported)"
 bad 400 messages /v1/chat/completions '{"messages":[]}' "no messages"
