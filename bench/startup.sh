@@ -6,7 +6,8 @@
 #     against `tok -l` alone plus the forward time of that canvas (`denoise --bench L`'s
 #     forward_s, measured in the same run).
 # Target: both ratios <= 1.5. BASE_BIN=DIR also measures another build's denoise (e.g. the
-# tree before the change) on the same machine in the same run.
+# tree before the change) on the same machine in the same run. Wall times depend on how busy
+# the machine is; the CPU-time lines (one thread) less so.
 set -u
 root=${LLADA_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 bin=${LLADA_BIN:-$root/bin}
@@ -41,5 +42,29 @@ report() {  # label, denoise binary
     printf '{"bench":"startup","build":"%s","denoise_version_s":%s,"tok_version_s":%s,"gen1_s":%s,"tok_s":%s,"forward_s":%s,"ratio_version":%.3f,"ratio_gen1":%.3f}\n' \
         "$1" "$dv" "$tv" "$gen" "$tg" "$fwd" "$r1" "$r2"
 }
+# The same in process CPU time (user + sys from getrusage, best of N), one thread: what a process costs,
+# independent of how busy the shared machine is.
+cpu() {  # best user+sys seconds of `reps` runs of "$@" (stdin from $IN)
+    local b=999 t
+    for _ in $(seq "$reps"); do
+        t=$("${PYTHON:-/usr/bin/python3}" -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN); print(r.ru_utime + r.ru_stime)' "$@" < "${IN:-/dev/null}")
+        b=$(awk -v b="$b" -v t="$t" 'BEGIN { print (t < b) ? t : b }')
+    done
+    printf '%.4f' "$b"
+}
+fwd1=$(for _ in $(seq 3); do "$bin/denoise" --model "$model" --bench "$L" --threads 1 2>/dev/null | sed -E 's/.*"forward_s":([0-9.e-]+).*/\1/'; done | sort -g | head -1)
+report_cpu() {  # label, denoise binary
+    local dn=$2 tv dv tg gen
+    tv=$(cpu "$bin/tok" --version); dv=$(cpu "$dn" --version)
+    tg=$(IN=$tmp/p.txt cpu "$bin/tok" -l --model "$model")
+    gen=$(IN=$tmp/p.mp cpu "$dn" --model "$model" --gen-length 1 --steps 1 -q --threads 1 --device auto)
+    printf '%s, CPU time, 1 thread: denoise --version %.3f s vs tok --version %.3f s: %.2fx; 1-token generation %.3f s vs tok %.3f s + forward %.4f s: %.2fx\n' \
+        "$1" "$dv" "$tv" "$(awk -v a="$dv" -v b="$tv" 'BEGIN { print a / b }')" "$gen" "$tg" "$fwd1" \
+        "$(awk -v a="$gen" -v b="$tg" -v f="$fwd1" 'BEGIN { print a / (b + f) }')"
+}
 [ -n "${BASE_BIN:-}" ] && report "base ($BASE_BIN)" "$BASE_BIN/denoise"
 report "this tree" "$bin/denoise"
+[ -n "${BASE_BIN:-}" ] && report_cpu "base ($BASE_BIN)" "$BASE_BIN/denoise"
+report_cpu "this tree" "$bin/denoise"
