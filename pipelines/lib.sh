@@ -6,6 +6,7 @@
 #   llada_unknown_option OPT NAME...             # "unknown option OPT (did you mean --X?)", exit 2
 #   llada_tool_options TOOL                      # TOOL's long options from its --help: lines
 #                                                #   "name 1" (takes a value) or "name 0"
+#   llada_need_int OPT VALUE, llada_need_num ... # usage error unless VALUE is an integer / number >= 0
 #   json_str STRING                              # STRING as a JSON string literal
 # After option parsing a pipeline exports LLADA_PROG=$PIPE, so the tools it runs name it in
 # their messages too (common/cli.h).
@@ -60,6 +61,11 @@ llada_tool_options() {
     "$1" --help 2>/dev/null | grep -oE -- '--[a-z][a-z0-9-]*( [A-Z][A-Z0-9_]*)?' |
         awk '{ n = substr($1, 3); v = NF > 1; if (!(n in seen) || v) seen[n] = v } END { for (n in seen) print n, seen[n] }'
 }
+
+# llada_need_int OPT VALUE / llada_need_num OPT VALUE: a usage error unless VALUE is an integer
+# >= 0 / a number >= 0 (checked before any input is read).
+llada_need_int() { [[ $2 =~ ^[0-9]+$ ]] || llada_usage_error "$1 needs an integer >= 0, got '$2'"; }
+llada_need_num() { [[ $2 =~ ^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ ]] || llada_usage_error "$1 needs a number >= 0, got '$2'"; }
 
 json_str() {  # a string as a JSON string literal
     printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/\r/\\r/g' |

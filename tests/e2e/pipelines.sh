@@ -29,7 +29,9 @@ check_stderr "... named chat" "^chat: error: unknown option --modle \(did you me
 check_exit 2 "likelihood --mcc" "$P/likelihood" --mcc 3
 check_stderr "... named likelihood" "^likelihood: error: unknown option --mcc \(did you mean --mc\?\)$"
 check_exit 2 "eval-choice --mc x: before reading input" "$P/eval-choice" --mc x < /dev/zero
-check_stderr "... names the option" "^eval-choice: error: --mc needs a positive integer, got 'x'$"
+check_stderr "... names the option" "^eval-choice: error: --mc needs an integer >= 0, got 'x'$"
+check_exit 2 "likelihood --cfg abc: before reading input" "$P/likelihood" --cfg abc < /dev/zero
+check_stderr "... names the option" "^likelihood: error: --cfg needs a number >= 0, got 'abc'$"
 
 # the tools themselves: getopt's own message is gone, near misses suggested
 check_exit 2 "denoise --modle" denoise --modle x
