@@ -60,6 +60,12 @@ static const char HELP[] =
     "                            (a model folder's generation_config.json may set defaults for\n"
     "                            --temperature and --block-length; flags override them)\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
+    "      --cache MODE          none (default: every step runs the whole canvas, exact),\n"
+    "                            prefix or dual: approximate KV cache (Fast-dLLM): a block's\n"
+    "                            first step runs the whole canvas and keeps every layer's K/V;\n"
+    "                            later steps recompute from the block start on (prefix) or the\n"
+    "                            block only (dual) against it (CPU; docs/denoise.md)\n"
+    "      --cache-refresh N     also rerun the whole canvas every N steps of a block\n"
     "      --logits-eos-inf      never predict EOS (official flag)\n"
     "      --confidence-eos-eot-inf  rank EOS/EOT predictions last (official flag, with its\n"
     "                            quirks: see docs/denoise.md)\n"
@@ -79,7 +85,8 @@ static const char HELP[] =
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE,
+       O_CACHE, O_CACHE_REFRESH };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -91,6 +98,7 @@ static const struct option LONGOPTS[] = {
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
+    {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -129,6 +137,13 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
+    case O_CACHE:
+        if (!strcmp(arg, "none")) o->so.cache = SAMPLER_CACHE_NONE;
+        else if (!strcmp(arg, "prefix")) o->so.cache = SAMPLER_CACHE_PREFIX;
+        else if (!strcmp(arg, "dual")) o->so.cache = SAMPLER_CACHE_DUAL;
+        else cli_usage_error(&o->cli, "--cache needs none, prefix or dual, got '%s'", arg);
+        break;
+    case O_CACHE_REFRESH: o->so.cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
     default:
         if (!dist_option(&o->dist, &o->cli, c, arg) && !cli_common_option(&o->cli, c, arg, HELP))
             cli_usage_error(&o->cli, "unknown option");
@@ -275,7 +290,9 @@ int main(int argc, char **argv) {
     }
     denoise_device_t dev;
     char notice[320];
-    if (denoise_device_open(&dev, o.mode == MODE_GEN ? o.device : "cpu", m, notice, sizeof notice, &e))
+    /* --cache runs on the CPU unless a device is named (the CUDA backend has no cache yet) */
+    const char *dspec = o.mode != MODE_GEN || (o.so.cache && !o.device) ? "cpu" : o.device;
+    if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e))
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.so.backend = denoise_device_backend(&dev);

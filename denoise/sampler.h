@@ -20,6 +20,9 @@
 
 struct sampler_opts;
 
+/* KV-cache modes (denoise --cache; Fast-dLLM's approximate block cache, docs/denoise.md). */
+enum { SAMPLER_CACHE_NONE, SAMPLER_CACHE_PREFIX, SAMPLER_CACHE_DUAL };
+
 /* Optional model backend for the reverse steps (the CUDA one: denoise/backend_cuda.h,
  * cuda_sampler_step). step() gets the forward batch tokens [nB][L] (nB = B, or 2B with CFG,
  * built as the CPU path builds it) and keep [nB][L] (NULL = no padding), and the nc
@@ -44,6 +47,14 @@ typedef struct sampler_opts {
                                   conf_eos_eot_inf ranks EOS/EOT predictions last at any T
                                   without renormalising the others */
     uint64_t seed;
+    /* KV cache (0 = none: every step runs the whole canvas, exactly the official sampler).
+     * prefix: a block's first step runs the whole canvas and keeps every layer's K/V; its
+     * other steps recompute only positions from the block start to the canvas end, against
+     * the cached K/V of the positions before. dual: the other steps recompute only the
+     * block, against the cached K/V of the prefix and of the suffix after the block.
+     * cache_refresh N > 0: also a whole-canvas step at block steps N, 2N, ... Positions not
+     * recomputed keep the hidden states of the last whole-canvas step. */
+    int cache, cache_refresh;
     const sampler_backend_t *backend;  /* NULL: CPU forward, head and summaries */
 } sampler_opts_t;
 

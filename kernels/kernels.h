@@ -117,10 +117,18 @@ void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const 
  * softmax probabilities [Hq][L][L] (for backward). */
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out);
+/* The same for Lq <= L query rows (q, out [Lq][Hq*hd], any positions: RoPE is applied by
+ * the caller) against all L keys k, v [L][Hkv*hd] with key mask keep [L]; `att` as for
+ * attention with the same L (required). For KV-cache steps: a block's queries against the
+ * whole cached canvas. */
+void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                    int Hq, int Hkv, int hd, const uint8_t *keep, float *att);
 /* Floats of attention's scratch: a tile of scores per thread, whatever the thread count. */
 size_t attention_scratch_floats(int L, int Hq);
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                    int Hkv, int hd, const uint8_t *keep);
+void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                        int Hq, int Hkv, int hd, const uint8_t *keep);
 
 /* out[m][i] = silu(gate[m][i]) * up[m][i]; out may alias gate or up. */
 void swiglu(float *out, const float *gate, const float *up, size_t n);

@@ -56,6 +56,10 @@ struct model_family {
     int (*forward_hidden)(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
                           const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
     void (*head)(const model_t *m, const float *hidden, int n, float *logits);
+    /* The graph with a KV cache on rows [r0, r1) (model.h: model_forward_cached); NULL when
+     * the family has none (denoise --cache is then refused). */
+    int (*forward_cached)(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                          const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 };
 
 /* ---- the registry (family.c) ---- */
@@ -80,5 +84,7 @@ extern const model_family_t model_family_llada;   /* llada.c */
 int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
 void dense_head(const model_t *m, const float *hidden, int n, float *logits);
+int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 
 #endif

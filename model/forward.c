@@ -9,6 +9,12 @@
  * (f32: OpenBLAS sgemm; bf16: AVX-512-BF16 / AMX kernels reading the weights as stored, or
  * panels converted to f32 on CPUs without them). The scratch (fwd_scratch_new) is the
  * transformer activations every graph of this file shares.
+ *
+ * dense_forward_cached is the same graph with a KV cache (fwd_cache_t, owned here): a full
+ * pass stores every layer's K/V; a partial pass computes only positions [r0, r1) of each row
+ * (activations packed as B x (r1 - r0) rows in the scratch), their queries against the
+ * cached K/V of the other positions (attention_rows). The full pass runs exactly the
+ * uncached operations, so its hidden states are bit-identical to dense_forward_hidden's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,13 +78,65 @@ void fwd_scratch_destroy(fwd_scratch_t **sp) {
     *sp = NULL;
 }
 
+/* ---- KV cache ---- */
+struct fwd_cache {
+    int B, L, n_layers;
+    size_t kvd;
+    float *k, *v;           /* [n_layers][B][L][kvd] each */
+};
+
+size_t fwd_cache_bytes(const llada_config_t *c, int B, int L) {
+    return (size_t)c->n_layers * B * L * 2 * c->n_kv_heads * c->head_dim * sizeof(float);
+}
+
+fwd_cache_t *fwd_cache_new(const model_t *m, int B, int L, lerr_t *e) {
+    const llada_config_t *c = &m->cfg;
+    fwd_cache_t *kv = calloc(1, sizeof *kv);
+    size_t half = fwd_cache_bytes(c, B, L) / 2;
+    if (kv) {
+        *kv = (fwd_cache_t){B, L, c->n_layers, (size_t)c->n_kv_heads * c->head_dim, NULL, NULL};
+        kv->k = aligned_alloc(64, (half + 63) & ~(size_t)63);
+        kv->v = aligned_alloc(64, (half + 63) & ~(size_t)63);
+    }
+    if (!kv || !kv->k || !kv->v) {
+        fwd_cache_destroy(&kv);
+        lerr_set(e, EXIT_INTERNAL, "out of memory for a KV cache of %d x %d tokens (%zu MB)", B, L,
+                 fwd_cache_bytes(c, B, L) >> 20);
+        return NULL;
+    }
+    return kv;
+}
+
+void fwd_cache_destroy(fwd_cache_t **kvp) {
+    fwd_cache_t *kv = kvp ? *kvp : NULL;
+    if (!kv) return;
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+    *kvp = NULL;
+}
+
+void fwd_cache_keep_rows(fwd_cache_t *kv, const int *src, int n) {
+    size_t row = (size_t)kv->L * kv->kvd;
+    for (int l = 0; l < kv->n_layers; l++)
+        for (int i = 0; i < n; i++) {
+            if (src[i] == i) continue;
+            size_t to = ((size_t)l * kv->B + i) * row, from = ((size_t)l * kv->B + src[i]) * row;
+            memmove(kv->k + to, kv->k + from, row * sizeof(float));
+            memmove(kv->v + to, kv->v + from, row * sizeof(float));
+        }
+}
+
 #define TIMED(slot, stmt) do { double t0_ = now_s(); stmt; g_prof[slot] += now_s() - t0_; } while (0)
 
-static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly,
-                            const uint8_t *keep, int B, int L) {
+/* Attention sublayer of layer l on positions [r0, r0 + n) of each of the B rows (activations
+ * packed [B][n]); n == L is the whole canvas. kv (NULL: no cache) receives the fresh K/V of
+ * those positions, and with n < L the queries attend to kv's K/V of all L positions. */
+static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int l,
+                            const uint8_t *keep, int B, int L, int r0, int n, fwd_cache_t *kv) {
     const llada_config_t *c = &m->cfg;
-    int T = B * L, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-    size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd;
+    int T = B * n, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
+    size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd, ro = (size_t)r0 * hd / 2;
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->attn_norm, T, d, (float)c->rms_norm_eps));
     TIMED(FWD_PROF_QKV, {
         matmul(s->q, s->xn, &ly->q_proj, T, false);
@@ -86,15 +144,28 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         matmul(s->v, s->xn, &ly->v_proj, T, false);
     });
     TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
-        rope_apply(s->q + b * L * qd, L, Hq, hd, s->cos_t, s->sin_t, NULL);
-        rope_apply(s->k + b * L * kvd, L, Hkv, hd, s->cos_t, s->sin_t, NULL);
+        rope_apply(s->q + b * n * qd, n, Hq, hd, s->cos_t + ro, s->sin_t + ro, NULL);
+        rope_apply(s->k + b * n * kvd, n, Hkv, hd, s->cos_t + ro, s->sin_t + ro, NULL);
     });
+    float *ck = NULL, *cv = NULL;   /* this layer's cache, row 0 */
+    if (kv) {
+        ck = kv->k + (size_t)l * kv->B * L * kvd;
+        cv = kv->v + (size_t)l * kv->B * L * kvd;
+        for (int b = 0; b < B; b++) {
+            memcpy(ck + ((size_t)b * L + r0) * kvd, s->k + (size_t)b * n * kvd, (size_t)n * kvd * sizeof(float));
+            memcpy(cv + ((size_t)b * L + r0) * kvd, s->v + (size_t)b * n * kvd, (size_t)n * kvd * sizeof(float));
+        }
+    }
     TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++) {
         const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
         int pad = 0;
         for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
-        attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
-                  L, Hq, Hkv, hd, pad ? kb : NULL, s->att, NULL);
+        if (n == L)
+            attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
+                      L, Hq, Hkv, hd, pad ? kb : NULL, s->att, NULL);
+        else
+            attention_rows(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
+                           cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL, s->att);
     });
     TIMED(FWD_PROF_OUT, matmul(s->x, s->ao, &ly->attn_out, T, true));
 }
@@ -123,10 +194,42 @@ int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
                             tokens[t], c->embedding_size);
     TIMED(FWD_PROF_EMBED, embed(s->x, &m->w.wte, tokens, T));
     for (int l = 0; l < c->n_layers; l++) {
-        attention_block(m, s, &m->w.layers[l], keep, B, L);
+        attention_block(m, s, &m->w.layers[l], l, keep, B, L, 0, L, NULL);
         mlp_block(m, s, &m->w.layers[l], T);
     }
     TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, c->d_model, (float)c->rms_norm_eps));
+    return 0;
+}
+
+int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e) {
+    const llada_config_t *c = &m->cfg;
+    int n = r1 - r0, d = c->d_model, T = B * n;
+    if (B > s->B || L != s->L || B > kv->B || L != kv->L)
+        return lerr_set(e, EXIT_INTERNAL, "forward scratch %dx%d / cache %dx%d used for %dx%d", s->B, s->L,
+                        kv->B, kv->L, B, L);
+    if (r0 < 0 || r1 > L || n <= 0)
+        return lerr_set(e, EXIT_INTERNAL, "cached forward on rows [%d, %d) of a canvas of %d", r0, r1, L);
+    for (int b = 0; b < B; b++)
+        for (int t = r0; t < r1; t++) {
+            int32_t tk = tokens[(size_t)b * L + t];
+            if (tk < 0 || tk >= c->embedding_size)
+                return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tk,
+                                c->embedding_size);
+        }
+    TIMED(FWD_PROF_EMBED, for (int b = 0; b < B; b++)
+        embed(s->x + (size_t)b * n * d, &m->w.wte, tokens + (size_t)b * L + r0, n));
+    for (int l = 0; l < c->n_layers; l++) {
+        attention_block(m, s, &m->w.layers[l], l, keep, B, L, r0, n, kv);
+        mlp_block(m, s, &m->w.layers[l], T);
+    }
+    if (n == L) {
+        TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, d, (float)c->rms_norm_eps));
+        return 0;
+    }
+    TIMED(FWD_PROF_RMSNORM, for (int b = 0; b < B; b++)
+        rmsnorm(hidden + ((size_t)b * L + r0) * d, s->x + (size_t)b * n * d, &m->w.ln_f, n, d,
+                (float)c->rms_norm_eps));
     return 0;
 }
 

@@ -126,6 +126,27 @@ void fwd_scratch_destroy(fwd_scratch_t **s);
  * backend replaces this function (and model_head). */
 int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+/* KV cache of a batch (denoise --cache, Fast-dLLM's approximate block cache; docs/denoise.md):
+ * every layer's K and V (after RoPE) for B rows of L positions, fp32:
+ * fwd_cache_bytes = n_layers * B * L * 2 * n_kv_heads * head_dim * 4 bytes. */
+typedef struct fwd_cache fwd_cache_t;
+size_t fwd_cache_bytes(const llada_config_t *c, int B, int L);
+/* NULL with e (EXIT_INTERNAL) on OOM. */
+fwd_cache_t *fwd_cache_new(const model_t *m, int B, int L, lerr_t *e);
+void fwd_cache_destroy(fwd_cache_t **kv);
+/* Keep rows src[0..n) of the cache as rows 0..n (src ascending; for batches that drop rows). */
+void fwd_cache_keep_rows(fwd_cache_t *kv, const int *src, int n);
+
+/* model_forward_hidden with a KV cache, on positions [r0, r1) of every row only.
+ * r0 == 0 && r1 == L: the whole forward, exactly model_forward_hidden's result, and every
+ * layer's K/V of all positions is stored in kv (a refresh). Otherwise only rows [r0, r1) are
+ * computed: their queries attend to all L keys, K/V of positions outside [r0, r1) read from
+ * kv as the last call left them (stale by design), the fresh K/V of [r0, r1) written into kv;
+ * hidden rows [r0, r1) of every row are written, the others left untouched. tokens, keep and
+ * hidden have the full [B][L] layout; s and kv sized for at least B rows of exactly L.
+ * EXIT_DATA for bad tokens, EXIT_USAGE when the model's family has no cached graph. */
+int model_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 /* LM head on n rows of final hidden states: logits[n][embedding_size]. */
 void model_head(const model_t *m, const float *hidden, int n, float *logits);
 /* Convenience: full logits [B][L][embedding_size] (allocates scratch internally). */

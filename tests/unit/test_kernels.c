@@ -153,6 +153,30 @@ static void test_attention(void) {
         }
 }
 
+/* attention_rows: a band of query rows against all keys equals those rows of the full
+ * attention (same scratch) and the double-precision reference. */
+static void test_attention_rows(void) {
+    unsigned s = 5;
+    int cfgs[][6] = {{70, 4, 4, 8, 3, 9}, {16, 6, 2, 4, 0, 16}, {130, 3, 1, 6, 64, 66}}; /* L Hq Hkv hd r0 r1 */
+    for (int c = 0; c < 3; c++) {
+        int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3], r0 = cfgs[c][4], n = cfgs[c][5] - r0;
+        size_t qs = (size_t)Hq * hd, nq = (size_t)L * qs, nk = (size_t)L * Hkv * hd;
+        float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *o = malloc(4 * nq),
+              *orow = malloc(4 * nq), *oref = malloc(4 * nq), *att = malloc(4 * attention_scratch_floats(L, Hq));
+        uint8_t keep[256];
+        for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
+        for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
+        for (int j = 0; j < L; j++) keep[j] = j >= c;
+        attention(o, q, k, v, L, Hq, Hkv, hd, keep, att, NULL);
+        attention_rows(orow, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep, att);
+        attention_rows_ref(oref, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep);
+        double rf = max_rel(orow, o + r0 * qs, (size_t)n * qs), rr = max_rel(orow, oref, (size_t)n * qs);
+        CHECK(rf < 1e-6 && rr < 1e-5, "attention_rows L%d rows [%d,%d): rel %g vs full, %g vs ref", L, r0,
+              r0 + n, rf, rr);
+        free(q); free(k); free(v); free(o); free(orow); free(oref); free(att);
+    }
+}
+
 static void test_rope(void) {
     int L = 7, H = 2, hd = 8;
     float c[7 * 4], sn[7 * 4], x[7 * 2 * 8], x0[7 * 2 * 8];
@@ -317,6 +341,7 @@ int main(void) {
     test_matmul_bf16();
     test_matmul_amx();
     test_attention();
+    test_attention_rows();
     test_rope();
     test_rows();
     test_misc();
