@@ -34,6 +34,7 @@ typedef struct {
     bool steps_set, block_set, gen_set, temp_set;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
+    int precision;     /* MODEL_PREC_* (--precision) */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
 
@@ -47,6 +48,10 @@ static const char HELP[] =
     "      --model DIR           HF folder: config.json + model.safetensors or shards\n"
     "                            (default: $LLADA_MODEL, else the bundled models/default)\n"
     "      --threads N           CPU threads (default: all cores)\n"
+    "      --precision P         GEMMs in f32 (default, exact), bf16 (bf16 inputs, fp32\n"
+    "                            accumulation, as the official model) or int8 (weights per\n"
+    "                            output channel, activations per row); weights prepacked at\n"
+    "                            load (oneDNN; CPU; docs/denoise.md)\n"
     "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto: generation on the\n"
     "                            GPU when one is usable, else the CPU with a notice (default:\n"
     "                            $LLADA_DEVICE, else auto without the notice; docs/gpu.md);\n"
@@ -86,7 +91,7 @@ static const char HELP[] =
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE,
-       O_CACHE, O_CACHE_REFRESH };
+       O_CACHE, O_CACHE_REFRESH, O_PRECISION };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -99,6 +104,7 @@ static const struct option LONGOPTS[] = {
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
     {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
+    {"precision", required_argument, 0, O_PRECISION},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -142,6 +148,10 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         else if (!strcmp(arg, "prefix")) o->so.cache = SAMPLER_CACHE_PREFIX;
         else if (!strcmp(arg, "dual")) o->so.cache = SAMPLER_CACHE_DUAL;
         else cli_usage_error(&o->cli, "--cache needs none, prefix or dual, got '%s'", arg);
+        break;
+    case O_PRECISION:
+        if ((o->precision = model_precision_parse(arg)) < 0)
+            cli_usage_error(&o->cli, "--precision needs f32, bf16 or int8, got '%s'", arg);
         break;
     case O_CACHE_REFRESH: o->so.cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
     default:
@@ -277,6 +287,10 @@ int main(int argc, char **argv) {
         if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
     }
     model_t *m = open_model(&o);
+    if (o.precision && model_set_precision(m, o.precision, &e)) {
+        model_destroy(&m);
+        cli_die(&o.cli, &e);
+    }
     gencfg_t gc;
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
@@ -290,12 +304,15 @@ int main(int argc, char **argv) {
     }
     denoise_device_t dev;
     char notice[320];
-    /* --cache runs on the CPU unless a device is named (the CUDA backend has no cache yet) */
-    const char *dspec = o.mode != MODE_GEN || (o.so.cache && !o.device) ? "cpu" : o.device;
+    /* --cache and --precision run on the CPU unless a device is named (the CUDA backend has
+     * neither the cache nor these GEMMs yet; its own precision is --device cuda:bf16) */
+    const char *dspec = o.mode != MODE_GEN || ((o.so.cache || o.precision) && !o.device) ? "cpu" : o.device;
     if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e))
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.so.backend = denoise_device_backend(&dev);
+    if (o.so.backend && (o.precision || o.so.cache))
+        cli_usage_error(&o.cli, "--%s runs on the CPU only (use --device cpu)", o.precision ? "precision" : "cache");
     if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.so, o.steps_set, o.block_set, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);

@@ -62,6 +62,19 @@ struct model_family {
                           const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 };
 
+/* Prepacked GEMM weights of a precision mode (model_set_precision, precision.c): one pack per
+ * linear weight of each layer and the LM head; forward.c's linear() uses them when present. */
+typedef struct {
+    kpack_t *q_proj, *k_proj, *v_proj, *attn_out, *ff_proj, *up_proj, *ff_out;
+} model_layer_packs_t;
+typedef struct model_packs {
+    int prec;                       /* MODEL_PREC_BF16 / MODEL_PREC_INT8 */
+    model_layer_packs_t *layers;    /* [n_layers] */
+    kpack_t *lm_head;
+    size_t bytes;
+} model_packs_t;
+void model_packs_free(model_t *m);
+
 /* ---- the registry (family.c) ---- */
 
 /* Every family, NULL-terminated. */

@@ -10,6 +10,9 @@
  * panels converted to f32 on CPUs without them). The scratch (fwd_scratch_new) is the
  * transformer activations every graph of this file shares.
  *
+ * With a precision mode (model_set_precision, precision.c) every linear layer and the LM
+ * head run through their prepacked kernels/ kpack_t (bf16 or int8 GEMMs on oneDNN) instead.
+ *
  * dense_forward_cached is the same graph with a KV cache (fwd_cache_t, owned here): a full
  * pass stores every layer's K/V; a partial pass computes only positions [r0, r1) of each row
  * (activations packed as B x (r1 - r0) rows in the scratch), their queries against the
@@ -23,6 +26,7 @@
 
 struct fwd_scratch {
     int B, L;
+    int failed;             /* a precision-mode GEMM failed (OOM / oneDNN) in this pass */
     float *x, *xn, *q, *k, *v, *ao, *gate, *up, *att, *cos_t, *sin_t;
 };
 
@@ -129,6 +133,24 @@ void fwd_cache_keep_rows(fwd_cache_t *kv, const int *src, int n) {
 
 #define TIMED(slot, stmt) do { double t0_ = now_s(); stmt; g_prof[slot] += now_s() - t0_; } while (0)
 
+/* One linear layer: through its prepacked weights when the model has a precision mode
+ * (model_set_precision), else matmul() on the weights as stored. */
+static void linear(fwd_scratch_t *s, float *y, const float *x, const wtensor_t *W, kpack_t *P, int M, bool acc) {
+    if (!P) matmul(y, x, W, M, acc);
+    else if (kpack_matmul(y, x, P, M, acc)) s->failed = 1;
+}
+
+static int fwd_failed(fwd_scratch_t *s, lerr_t *e) {
+    if (!s->failed) return 0;
+    s->failed = 0;
+    return lerr_set(e, EXIT_INTERNAL, "a reduced-precision GEMM failed (out of memory or a oneDNN error)");
+}
+
+static const model_layer_packs_t NO_PACKS;
+static const model_layer_packs_t *layer_packs(const model_t *m, int l) {
+    return m->packs ? &m->packs->layers[l] : &NO_PACKS;
+}
+
 /* Attention sublayer of layer l on positions [r0, r0 + n) of each of the B rows (activations
  * packed [B][n]); n == L is the whole canvas. kv (NULL: no cache) receives the fresh K/V of
  * those positions, and with n < L the queries attend to kv's K/V of all L positions. */
@@ -137,11 +159,12 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
     const llada_config_t *c = &m->cfg;
     int T = B * n, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
     size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd, ro = (size_t)r0 * hd / 2;
+    const model_layer_packs_t *pk = layer_packs(m, l);
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->attn_norm, T, d, (float)c->rms_norm_eps));
     TIMED(FWD_PROF_QKV, {
-        matmul(s->q, s->xn, &ly->q_proj, T, false);
-        matmul(s->k, s->xn, &ly->k_proj, T, false);
-        matmul(s->v, s->xn, &ly->v_proj, T, false);
+        linear(s, s->q, s->xn, &ly->q_proj, pk->q_proj, T, false);
+        linear(s, s->k, s->xn, &ly->k_proj, pk->k_proj, T, false);
+        linear(s, s->v, s->xn, &ly->v_proj, pk->v_proj, T, false);
     });
     TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
         rope_apply(s->q + b * n * qd, n, Hq, hd, s->cos_t + ro, s->sin_t + ro, NULL);
@@ -167,19 +190,20 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
             attention_rows(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
                            cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL, s->att);
     });
-    TIMED(FWD_PROF_OUT, matmul(s->x, s->ao, &ly->attn_out, T, true));
+    TIMED(FWD_PROF_OUT, linear(s, s->x, s->ao, &ly->attn_out, pk->attn_out, T, true));
 }
 
-static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int T) {
+static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int l, int T) {
     const llada_config_t *c = &m->cfg;
+    const model_layer_packs_t *pk = layer_packs(m, l);
     int d = c->d_model;
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->ff_norm, T, d, (float)c->rms_norm_eps));
     TIMED(FWD_PROF_MLP, {
-        matmul(s->gate, s->xn, &ly->ff_proj, T, false);
-        matmul(s->up, s->xn, &ly->up_proj, T, false);
+        linear(s, s->gate, s->xn, &ly->ff_proj, pk->ff_proj, T, false);
+        linear(s, s->up, s->xn, &ly->up_proj, pk->up_proj, T, false);
     });
     TIMED(FWD_PROF_SWIGLU, swiglu(s->gate, s->gate, s->up, (size_t)T * c->mlp_hidden_size));
-    TIMED(FWD_PROF_MLP, matmul(s->x, s->gate, &ly->ff_out, T, true));
+    TIMED(FWD_PROF_MLP, linear(s, s->x, s->gate, &ly->ff_out, pk->ff_out, T, true));
 }
 
 int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
@@ -195,10 +219,10 @@ int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
     TIMED(FWD_PROF_EMBED, embed(s->x, &m->w.wte, tokens, T));
     for (int l = 0; l < c->n_layers; l++) {
         attention_block(m, s, &m->w.layers[l], l, keep, B, L, 0, L, NULL);
-        mlp_block(m, s, &m->w.layers[l], T);
+        mlp_block(m, s, &m->w.layers[l], l, T);
     }
     TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, c->d_model, (float)c->rms_norm_eps));
-    return 0;
+    return fwd_failed(s, e);
 }
 
 int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
@@ -221,20 +245,22 @@ int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, co
         embed(s->x + (size_t)b * n * d, &m->w.wte, tokens + (size_t)b * L + r0, n));
     for (int l = 0; l < c->n_layers; l++) {
         attention_block(m, s, &m->w.layers[l], l, keep, B, L, r0, n, kv);
-        mlp_block(m, s, &m->w.layers[l], T);
+        mlp_block(m, s, &m->w.layers[l], l, T);
     }
     if (n == L) {
         TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, d, (float)c->rms_norm_eps));
-        return 0;
+        return fwd_failed(s, e);
     }
     TIMED(FWD_PROF_RMSNORM, for (int b = 0; b < B; b++)
         rmsnorm(hidden + ((size_t)b * L + r0) * d, s->x + (size_t)b * n * d, &m->w.ln_f, n, d,
                 (float)c->rms_norm_eps));
-    return 0;
+    return fwd_failed(s, e);
 }
 
 void dense_head(const model_t *m, const float *hidden, int n, float *logits) {
-    TIMED(FWD_PROF_HEAD, matmul(logits, hidden, &m->w.lm_head, n, false));
+    /* a precision-mode head that fails (OOM in its scratch) falls back to the exact product */
+    TIMED(FWD_PROF_HEAD, if (!m->packs || kpack_matmul(logits, hidden, m->packs->lm_head, n, false))
+        matmul(logits, hidden, &m->w.lm_head, n, false));
 }
 
 int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,

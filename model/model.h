@@ -87,6 +87,7 @@ typedef struct model {
     char *dir;                      /* folder it was loaded from (owned) */
     /* private: mappings / owned buffers */
     void *priv;
+    struct model_packs *packs;      /* private: prepacked GEMM weights of model_set_precision (owned) */
 } model_t;
 
 /* Load a model folder. Returns a new model (free with model_destroy) or NULL with `e` set:
@@ -106,6 +107,21 @@ model_t *model_new(const llada_config_t *cfg, lerr_t *e);
  * metadata {"format":"pt"}. Writes to temporary files and renames, so a crash never leaves a
  * half-written checkpoint under the final names. EXIT_IO on failure. */
 int model_save(const model_t *m, const char *dir, wtype_t dtype, lerr_t *e);
+
+/* GEMM precision of the forward (denoise --precision; model/precision.c). MODEL_PREC_F32 (the
+ * default): fp32 activations and products, weights as stored (exact path). MODEL_PREC_BF16:
+ * every linear layer and the LM head take bf16 inputs (activations rounded at each GEMM) with
+ * fp32 accumulation, as the official bf16 model. MODEL_PREC_INT8: weights quantised per output
+ * channel (symmetric int8), activations per row at each GEMM, int32 accumulation. Either
+ * prepacks every weight matrix once, now (the packs are owned by the model: bytes in
+ * model_precision_bytes). Attention, norms and the residual stream stay fp32. EXIT_USAGE when
+ * this build has no oneDNN, EXIT_INTERNAL on OOM (the model is left at f32). */
+enum { MODEL_PREC_F32 = 0, MODEL_PREC_BF16 = 1, MODEL_PREC_INT8 = 2 };
+int model_set_precision(model_t *m, int prec, lerr_t *e);
+int model_precision(const model_t *m);
+size_t model_precision_bytes(const model_t *m);
+/* "f32" / "bf16" / "int8" -> MODEL_PREC_*, -1 for anything else. */
+int model_precision_parse(const char *name);
 
 /* Number of parameters of a LLaDA model of config c (counting a tied matrix once). */
 int64_t model_n_params(const llada_config_t *c);

@@ -146,12 +146,35 @@ def forward(cfg, W, tokens, attention_mask=None, bf16=False):
     return r(h @ head.T)
 
 
-def forward_rows(cfg, W, tokens, attention_mask, r0, r1, kv=None):
+def _q8(a):
+    """Symmetric int8 of each row of a (last axis), in float32 like any fp32 implementation:
+    scale = max|a| / 127, q = round-half-even(a / scale) clamped to +-127."""
+    a = np.asarray(a, dtype=np.float32)
+    mx = np.abs(a).max(-1, keepdims=True)
+    sc = mx / np.float32(127.0)
+    q = np.where(mx > 0, np.clip(np.rint(a / np.where(mx > 0, sc, np.float32(1))), -127, 127), 0)
+    return q.astype(np.float64), sc.astype(np.float64)
+
+
+def gemm(a, w, mode=None):
+    """a (..., K) @ w (N, K).T in the precision mode of denoise --precision: None (float64),
+    "bf16" (both operands rounded to bf16, sum in float64), "int8" (a per row and w per output
+    row quantised to int8, exact integer dot, times both scales)."""
+    if mode is None:
+        return a @ w.T
+    if mode == "bf16":
+        return bf16_round(a) @ bf16_round(w).T
+    qa, sa = _q8(a)
+    qw, sw = _q8(w)
+    return (qa @ qw.T) * sa * sw.T
+
+
+def forward_rows(cfg, W, tokens, attention_mask, r0, r1, kv=None, prec=None):
     """The KV-cache forward (float64): logits (B, r1 - r0, V) of positions [r0, r1) only.
     kv None: r0 == 0 and r1 == T is required; returns (logits, kv) with kv the list of every
     layer's (k, v) after RoPE, shapes (B, KV, T, hd). kv given: the queries of [r0, r1) attend
     to all T keys, the keys/values of [r0, r1) computed now and the others taken from kv;
-    returns (logits, kv) with kv unchanged."""
+    returns (logits, kv) with kv unchanged. prec: the GEMM precision mode (gemm())."""
     tokens = np.asarray(tokens)
     B, T = tokens.shape
     assert kv is not None or (r0 == 0 and r1 == T)
@@ -170,9 +193,9 @@ def forward_rows(cfg, W, tokens, attention_mask, r0, r1, kv=None):
     for l in range(cfg["n_layers"]):
         b = f"{p}blocks.{l}."
         a = _rmsnorm(h, W[b + "attn_norm.weight"], eps)
-        q = (a @ W[b + "q_proj.weight"].T).reshape(B, n, H, hd).transpose(0, 2, 1, 3)
-        k = (a @ W[b + "k_proj.weight"].T).reshape(B, n, KV, hd).transpose(0, 2, 1, 3)
-        v = (a @ W[b + "v_proj.weight"].T).reshape(B, n, KV, hd).transpose(0, 2, 1, 3)
+        q = gemm(a, W[b + "q_proj.weight"], prec).reshape(B, n, H, hd).transpose(0, 2, 1, 3)
+        k = gemm(a, W[b + "k_proj.weight"], prec).reshape(B, n, KV, hd).transpose(0, 2, 1, 3)
+        v = gemm(a, W[b + "v_proj.weight"], prec).reshape(B, n, KV, hd).transpose(0, 2, 1, 3)
         q, k = _rope(q, theta, r0), _rope(k, theta, r0)
         if kv is None:
             K, Vv = k, v
@@ -186,14 +209,14 @@ def forward_rows(cfg, W, tokens, attention_mask, r0, r1, kv=None):
         s = np.exp(s - s.max(-1, keepdims=True))
         s /= s.sum(-1, keepdims=True)
         att = (s @ Vv).transpose(0, 2, 1, 3).reshape(B, n, H * hd)
-        h = h + att @ W[b + "attn_out.weight"].T
+        h = h + gemm(att, W[b + "attn_out.weight"], prec)
         f = _rmsnorm(h, W[b + "ff_norm.weight"], eps)
-        g = f @ W[b + "ff_proj.weight"].T
-        u = f @ W[b + "up_proj.weight"].T
-        h = h + (g / (1.0 + np.exp(-g)) * u) @ W[b + "ff_out.weight"].T
+        g = gemm(f, W[b + "ff_proj.weight"], prec)
+        u = gemm(f, W[b + "up_proj.weight"], prec)
+        h = h + gemm(g / (1.0 + np.exp(-g)) * u, W[b + "ff_out.weight"], prec)
     h = _rmsnorm(h, W[p + "ln_f.weight"], eps)
     head = W[p + "wte.weight"] if cfg.get("weight_tying") else W[p + "ff_out.weight"]
-    return h @ head.T, (out_kv if kv is None else kv)
+    return gemm(h, head, prec), (out_kv if kv is None else kv)
 
 
 # ---------------------------------------------------------------- sampler (llada.md §1.1)
@@ -215,7 +238,7 @@ def _softmax(x):
 def generate(cfg, W, prompts, steps=128, gen_length=128, block_length=128, temperature=0.0,
              cfg_scale=0.0, remasking="low_confidence", logits_eos_inf=False,
              confidence_eos_eot_inf=False, fixed_eos=False, seed=0, records=None, canvas=None,
-             cache="none", cache_refresh=0):
+             cache="none", cache_refresh=0, prec=None):
     """prompts: list of token lists (left-padded with pad id and an attention mask when their
     lengths differ), or canvas: list of full canvases of equal length (masks = to generate) with
     gen region starting at len(canvas) - gen_length. Returns (x, reveal) where reveal is -1
@@ -257,15 +280,15 @@ def generate(cfg, W, prompts, steps=128, gen_length=128, block_length=128, tempe
         i = 0
         while (i < spb) if thr is None else (x[:, bs:be] == mask_id).any():
             mask_index = x == mask_id
-            if cache != "none":
+            if cache != "none" or prec is not None:
                 fb = np.concatenate([x, np.where(prompt_index, mask_id, x)]) if cfg_scale > 0 else x
                 am_b = None if am_arg is None else (np.concatenate([am_arg, am_arg]) if cfg_scale > 0 else am_arg)
-                if i == 0 or (cache_refresh > 0 and i % cache_refresh == 0):
-                    kept, kv = forward_rows(cfg, W, fb, am_b, 0, L)
+                if cache == "none" or i == 0 or (cache_refresh > 0 and i % cache_refresh == 0):
+                    kept, kv = forward_rows(cfg, W, fb, am_b, 0, L, prec=prec)
                 else:
                     r1 = L if cache == "prefix" else be
                     kept = kept.copy()
-                    kept[:, bs:r1], _ = forward_rows(cfg, W, fb, am_b, bs, r1, kv)
+                    kept[:, bs:r1], _ = forward_rows(cfg, W, fb, am_b, bs, r1, kv, prec=prec)
                 logits = kept[:B] if cfg_scale == 0 else kept[B:] + (cfg_scale + 1) * (kept[:B] - kept[B:])
                 logits = logits.copy()
             elif cfg_scale > 0:
