@@ -35,6 +35,7 @@ typedef struct {
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
     int precision;     /* MODEL_PREC_* (--precision) */
+    int bench_fast[3]; /* --bench-fast P:G:B (P = 0: off) */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
 
@@ -86,12 +87,15 @@ static const char HELP[] =
     "      --logits              add \"logits\" f4 [L][vocab] of each record's tokens\n"
     "      --bench L             time the forward on a random canvas of L tokens against\n"
     "                            OpenBLAS sgemm on the same shapes; prints JSON (no input)\n"
+    "      --bench-fast P:G:B    time exact, --cache prefix/dual steps in each --precision on\n"
+    "                            a canvas of P prompt + G generated tokens, blocks of B, and\n"
+    "                            the GEMM ceilings (sgemm, oneDNN bf16); prints JSON\n"
     DIST_HELP "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE,
-       O_CACHE, O_CACHE_REFRESH, O_PRECISION };
+       O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -104,7 +108,7 @@ static const struct option LONGOPTS[] = {
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
     {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
-    {"precision", required_argument, 0, O_PRECISION},
+    {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -149,6 +153,14 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         else if (!strcmp(arg, "dual")) o->so.cache = SAMPLER_CACHE_DUAL;
         else cli_usage_error(&o->cli, "--cache needs none, prefix or dual, got '%s'", arg);
         break;
+    case O_BENCH_FAST: {
+        char tail;
+        if (sscanf(arg, "%d:%d:%d%c", &o->bench_fast[0], &o->bench_fast[1], &o->bench_fast[2], &tail) != 3 ||
+            o->bench_fast[0] < 1 || o->bench_fast[2] < 1 || o->bench_fast[1] < o->bench_fast[2] ||
+            o->bench_fast[1] % o->bench_fast[2] || o->bench_fast[0] + o->bench_fast[1] > 1 << 16)
+            cli_usage_error(&o->cli, "--bench-fast needs PROMPT:GEN:BLOCK with GEN a multiple of BLOCK, got '%s'", arg);
+        break;
+    }
     case O_PRECISION:
         if ((o->precision = model_precision_parse(arg)) < 0)
             cli_usage_error(&o->cli, "--precision needs f32, bf16 or int8, got '%s'", arg);
@@ -295,8 +307,10 @@ int main(int argc, char **argv) {
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
     if (!o.block_set) o.cfg_block = gc.block_length;
-    if (o.bench) {
-        if (denoise_bench(m, o.bench, 5, blas_corename(), &e)) cli_die(&o.cli, &e);
+    if (o.bench || o.bench_fast[0]) {
+        if (o.bench ? denoise_bench(m, o.bench, 5, blas_corename(), &e)
+                    : denoise_bench_fast(m, o.bench_fast[0], o.bench_fast[1], o.bench_fast[2], 3, blas_corename(), &e))
+            cli_die(&o.cli, &e);
         model_destroy(&m);
         rm_policy_destroy(&pol);
         cli_close_stdout(&o.cli);
@@ -311,8 +325,8 @@ int main(int argc, char **argv) {
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.so.backend = denoise_device_backend(&dev);
-    if (o.so.backend && (o.precision || o.so.cache))
-        cli_usage_error(&o.cli, "--%s runs on the CPU only (use --device cpu)", o.precision ? "precision" : "cache");
+    if (o.so.backend && o.precision)
+        cli_usage_error(&o.cli, "--precision runs on the CPU only (use --device cpu; the GPU's is --device cuda:bf16)");
     if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.so, o.steps_set, o.block_set, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);

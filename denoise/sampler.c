@@ -143,9 +143,11 @@ static int run_alloc(run_t *r, lerr_t *e) {
     for (int j = 0; j < B; j++) pad |= r->cb->pad[j] > 0;
     bool cpu = !r->o->backend;     /* a backend does forward, head and summaries itself */
     if (cpu && !(r->scr = fwd_scratch_new(r->m, r->nB, L, e))) return -1;
-    if (r->o->cache && !cpu)
-        return lerr_set(e, EXIT_USAGE, "--cache prefix/dual runs on the CPU only in this build (use --device cpu)");
-    if (r->o->cache && !(r->kv = fwd_cache_new(r->m, r->nB, L, e))) return -1;
+    if (r->o->cache && !cpu && !r->o->backend->step_rows)
+        return lerr_set(e, EXIT_USAGE, "this device has no KV cache (use --device cpu or --cache none)");
+    if (r->o->cache && !cpu && r->cb->on_step)
+        return lerr_set(e, EXIT_USAGE, "a KV cache on a device cannot drop rows between steps (per-step hook)");
+    if (r->o->cache && cpu && !(r->kv = fwd_cache_new(r->m, r->nB, L, e))) return -1;
     r->tok = malloc(nBL * sizeof *r->tok);
     r->keep = pad ? malloc(nBL) : NULL;
     r->prompt_index = malloc(BL);
@@ -246,17 +248,19 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
     for (int j = 0; j < B; j++)
         for (int p = 0; p < be; p++)
             if (cb->x[(size_t)j * L + p] == mask) { r->crow[nc] = j; r->cpos[nc] = p; nc++; }
+    /* with a cache: the whole canvas at the block's first step (and every cache_refresh
+     * steps), else the block to the end (prefix) or the block only (dual) against the K/V kept */
+    int N = r->o->cache_refresh;
+    bool full = bi == 0 || (N > 0 && bi % N == 0);
+    int r0 = full ? 0 : bs, r1 = full || r->o->cache == SAMPLER_CACHE_PREFIX ? L : be;
     if (r->o->backend) {
         const sampler_backend_t *bk = r->o->backend;
         for (int i = 0; i < nc; i++) r->prefix[i] = cand_prefix(r, i, step);
-        if (bk->step(bk->ctx, r->o, r->tok, r->keep, r->nB, B, L, r->crow, r->cpos, r->prefix,
-                     nc, r->cand, e)) return -1;
+        if (r->o->cache ? bk->step_rows(bk->ctx, r->o, r->tok, r->keep, r->nB, B, L, r0, r1, r->crow, r->cpos,
+                                        r->prefix, nc, r->cand, e)
+                        : bk->step(bk->ctx, r->o, r->tok, r->keep, r->nB, B, L, r->crow, r->cpos, r->prefix,
+                                   nc, r->cand, e)) return -1;
     } else if (r->kv) {
-        /* whole canvas at the block's first step (and every cache_refresh steps), else the
-         * block to the end (prefix) or the block only (dual) against the cached K/V */
-        int N = r->o->cache_refresh;
-        bool full = bi == 0 || (N > 0 && bi % N == 0);
-        int r0 = full ? 0 : bs, r1 = full || r->o->cache == SAMPLER_CACHE_PREFIX ? L : be;
         if (model_forward_cached(r->m, r->scr, r->kv, r->tok, r->keep, r->nB, L, r0, r1, r->hidden, e))
             return -1;
         for (int c0 = 0; c0 < nc; c0 += HEAD_CHUNK)

@@ -34,6 +34,14 @@ typedef struct sampler_backend {
                 int nB, int B, int L, const int *crow, const int *cpos, const uint64_t *prefix,
                 int nc, rm_cand_t *out, lerr_t *e);
     void *ctx;
+    /* Optional (NULL: --cache needs the CPU): the step of a KV-cache run. r0 == 0 && r1 == L:
+     * the whole canvas, keeping every layer's K/V; otherwise only positions [r0, r1) of every
+     * row are recomputed against the K/V of the last whole step (same nB x L), the other
+     * positions keeping that step's hidden states; the same summaries as step otherwise
+     * (model.h model_forward_cached is the CPU's). */
+    int (*step_rows)(void *ctx, const struct sampler_opts *o, const int32_t *tok, const uint8_t *keep,
+                     int nB, int B, int L, int r0, int r1, const int *crow, const int *cpos,
+                     const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
 } sampler_backend_t;
 
 typedef struct sampler_opts {
