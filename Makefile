@@ -4,9 +4,9 @@
 #   make test         unit + end-to-end tests; ends with "N passed, N failed"
 #   make test SAN=1   the same under ASan + UBSan (objects in build/san, tools in build/san/bin)
 #   make bench        benchmarks (ratios against in-run references)
-#   make fuzz         libFuzzer target for the record decoder (clang)
+#   make fuzz         libFuzzer targets: record decoder, serve request, GGUF reader (clang)
 #   make deps         install build + test dependencies on Debian 12 (apt-get, npm)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local    tools as llada-<name>, man pages; make uninstall PREFIX=…
 #
 # Layout: each of DIRS holds library sources (*.c) and optionally main.c; bin/X is X/main.c
 # linked against every library (a --start-group link pulls only what is used).
@@ -91,7 +91,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/%)
 LINK = $(CC) $(LDFLAGS) -o $@ $(1) -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
 
-.PHONY: all test unit bench fuzz deps install clean
+.PHONY: all test unit bench fuzz deps install uninstall clean
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS)
 
@@ -145,17 +145,47 @@ build/fuzz/fuzz_serve_request: tests/fuzz/fuzz_serve_request.c serve/request.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
 build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(call lib_srcs,common)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
+# GGUF reader (issue 13): model/ instrumented; the kernels (gcc-built: clang may lack the AMX
+# feature names) and common/ as built for the tools
+fuzz: build/fuzz/fuzz_gguf
+build/fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(call lib_srcs,model) $(OBJ)/libkernels.a $(OBJ)/libcommon.a
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -Ikernels -DLLADA_HAVE_OPENBLAS -o $@ $^ $(DEPLIBS)
 
 deps:
 	$(Q)bash scripts/deps.sh
 
+# Installed layout: the tools keep their short names in a private folder, PREFIX/lib/llada/bin
+# (beside lib/llada/pipelines and lib/llada/models, so the pipelines' "../bin" and the tools'
+# "../models/default" lookups work as in the tree); PATH gets only llada-<name> links, since
+# short names like rec and tok clash with other packages. Man pages llada-<name>.1 are made from
+# each --help at build time (scripts/help2man.sh).
+LLADA_LIB := $(PREFIX)/lib/llada
+MANDIR    ?= $(PREFIX)/share/man
+PIPES     := $(notdir $(shell find pipelines -maxdepth 1 -type f -perm -u+x | sort))
+TOOL_MANS := $(patsubst $(BIN)/%,build/man/llada-%.1,$(BINS))
+PIPE_MANS := $(PIPES:%=build/man/llada-%.1)
+all: $(TOOL_MANS) $(PIPE_MANS)
+$(TOOL_MANS): build/man/llada-%.1: $(BIN)/% scripts/help2man.sh
+	$(call say,MAN,$@)mkdir -p $(@D) && sh scripts/help2man.sh llada-$* $< > $@.tmp && mv $@.tmp $@
+$(PIPE_MANS): build/man/llada-%.1: pipelines/% scripts/help2man.sh $(BINS)
+	$(call say,MAN,$@)mkdir -p $(@D) && sh scripts/help2man.sh -v "llada-tools $$($(BIN)/tok --version | sed 's/^tok //')" llada-$* $< > $@.tmp && mv $@.tmp $@
+
 install: all
-	$(Q)mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/llada
-	$(Q)cp $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	$(Q)cp -r pipelines $(DESTDIR)$(PREFIX)/share/llada/
-	$(Q)if [ -d models ]; then cp -r models $(DESTDIR)$(PREFIX)/share/llada/; fi
-	$(Q)for p in pipelines/*; do [ -f "$$p" ] && [ -x "$$p" ] && ln -sf ../share/llada/$$p $(DESTDIR)$(PREFIX)/bin/llada-$$(basename $$p); done; true
-	@echo "installed into $(DESTDIR)$(PREFIX)"
+	$(Q)mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LLADA_LIB)/bin $(DESTDIR)$(MANDIR)/man1
+	$(Q)cp $(BINS) $(DESTDIR)$(LLADA_LIB)/bin/
+	$(Q)rm -rf $(DESTDIR)$(LLADA_LIB)/pipelines && cp -r pipelines $(DESTDIR)$(LLADA_LIB)/
+	$(Q)if [ -d models ]; then rm -rf $(DESTDIR)$(LLADA_LIB)/models && cp -r models $(DESTDIR)$(LLADA_LIB)/; fi
+	$(Q)for t in $(notdir $(BINS)); do ln -sf ../lib/llada/bin/$$t $(DESTDIR)$(PREFIX)/bin/llada-$$t; done
+	$(Q)for p in $(PIPES); do ln -sf ../lib/llada/pipelines/$$p $(DESTDIR)$(PREFIX)/bin/llada-$$p; done
+	$(Q)cp $(TOOL_MANS) $(PIPE_MANS) $(DESTDIR)$(MANDIR)/man1/
+	@echo "installed into $(DESTDIR)$(PREFIX): llada-<tool> and llada-<pipeline> in bin/, man pages llada-<name>(1)"
+
+# Removes exactly what install puts there (the llada-* names of this build's tools and pipelines,
+# their man pages, PREFIX/lib/llada); the folders bin/ and share/man/man1 stay.
+uninstall:
+	$(Q)for n in $(notdir $(BINS)) $(PIPES); do rm -f $(DESTDIR)$(PREFIX)/bin/llada-$$n $(DESTDIR)$(MANDIR)/man1/llada-$$n.1; done
+	$(Q)rm -rf $(DESTDIR)$(LLADA_LIB)
+	@echo "removed llada-tools from $(DESTDIR)$(PREFIX)"
 
 clean:
 	rm -rf build bin

@@ -121,6 +121,7 @@ int cli_common_option(cli_t *c, int opt, const char *arg, const char *help)
     case CLI_OPT_JSON: c->sopts.json = true; return 1;
     case CLI_OPT_MAXREC: c->sopts.lim.max_record_bytes = size_arg(c, "--max-record", arg); return 1;
     case CLI_OPT_MAXARR: c->sopts.lim.max_array_len = size_arg(c, "--max-array", arg); return 1;
+    case CLI_OPT_MAXKEYS: c->sopts.lim.max_map_keys = size_arg(c, "--max-keys", arg); return 1;
     case CLI_OPT_MAXDEPTH:
         c->sopts.lim.max_depth = (int)cli_parse_int(arg, 1, 64, &ok);
         if (!ok) cli_usage_error(c, "--max-depth needs 1..64, got '%s'", arg);

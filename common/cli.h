@@ -2,7 +2,8 @@
  *
  * Common options (parsed by cli_common_option, listed by CLI_COMMON_HELP):
  *   -i, --input SPEC   -o, --output SPEC   --json   --max-record BYTES   --max-array N
- *   --max-depth N      --timeout MS        --progress / --no-progress    -q, --quiet
+ *   --max-depth N      --max-keys N       --timeout MS
+ *   --progress / --no-progress    -q, --quiet
  *   --shuffle (byte-shuffled typed arrays on output)
  *   -f, --force (binary output to a terminal)   -h, --help   -V, --version
  * Exit codes: see lerr.h (0 ok, 1 bad data, 2 usage, 3 I/O, 4 peer, 5 internal).
@@ -29,7 +30,7 @@ typedef struct {
 
 /* Long options shared by all tools; append to the tool's own table with CLI_COMMON_LONGOPTS. */
 enum { CLI_OPT_JSON = 1000, CLI_OPT_MAXREC, CLI_OPT_MAXARR, CLI_OPT_MAXDEPTH, CLI_OPT_TIMEOUT,
-       CLI_OPT_PROGRESS, CLI_OPT_NOPROGRESS, CLI_OPT_SHUFFLE, CLI_OPT__LAST };
+       CLI_OPT_PROGRESS, CLI_OPT_NOPROGRESS, CLI_OPT_SHUFFLE, CLI_OPT_MAXKEYS, CLI_OPT__LAST };
 #define CLI_COMMON_SHORTOPTS "i:o:qfhV"
 #define CLI_COMMON_LONGOPTS                                            \
     {"input", required_argument, 0, 'i'},                              \
@@ -38,6 +39,7 @@ enum { CLI_OPT_JSON = 1000, CLI_OPT_MAXREC, CLI_OPT_MAXARR, CLI_OPT_MAXDEPTH, CL
     {"max-record", required_argument, 0, CLI_OPT_MAXREC},              \
     {"max-array", required_argument, 0, CLI_OPT_MAXARR},               \
     {"max-depth", required_argument, 0, CLI_OPT_MAXDEPTH},             \
+    {"max-keys", required_argument, 0, CLI_OPT_MAXKEYS},               \
     {"timeout", required_argument, 0, CLI_OPT_TIMEOUT},                \
     {"progress", no_argument, 0, CLI_OPT_PROGRESS},                    \
     {"no-progress", no_argument, 0, CLI_OPT_NOPROGRESS},               \
@@ -56,7 +58,8 @@ enum { CLI_OPT_JSON = 1000, CLI_OPT_MAXREC, CLI_OPT_MAXARR, CLI_OPT_MAXDEPTH, CL
     "      --json            JSON lines instead of msgpack on stdin/stdout\n"            \
     "      --shuffle         write typed arrays byte-shuffled (smaller, faster .mp.lz4)\n" \
     "      --max-record N    largest record accepted, bytes (default 1073741824)\n"      \
-    "      --max-array N     longest msgpack array/map accepted (default 1048576)\n"     \
+    "      --max-array N     longest msgpack array accepted (default 1048576)\n"         \
+    "      --max-keys N      most keys in one record or msgpack map (default 65536)\n"  \
     "      --max-depth N     deepest nesting accepted (default 32)\n"                    \
     "      --timeout MS      socket timeout, 0 = none (default 60000)\n"                 \
     "      --progress, --no-progress   progress on stderr (default: if a terminal)\n"    \

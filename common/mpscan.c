@@ -111,9 +111,11 @@ long mp_scan(const uint8_t *buf, size_t len, const rec_limits_t *lim, size_t bas
             pos += h.size;
         } else if (h.type == MP_ARRAY || h.type == MP_MAP) {
             uint64_t items = h.type == MP_MAP ? 2 * h.count : h.count;
-            if (h.count > lim->max_array_len)
-                return lerr_set(e, EXIT_DATA, "msgpack %s of %llu entries exceeds the limit of %zu at byte %zu",
-                                h.type == MP_MAP ? "map" : "array", (unsigned long long)h.count, lim->max_array_len, base + at);
+            size_t cap = h.type == MP_MAP ? rec_max_keys(lim) : lim->max_array_len;
+            if (h.count > cap)
+                return lerr_set(e, EXIT_DATA, "msgpack %s of %llu entries exceeds the limit of %zu (%s) at byte %zu",
+                                h.type == MP_MAP ? "map" : "array", (unsigned long long)h.count, cap,
+                                h.type == MP_MAP ? "--max-keys" : "--max-array", base + at);
             if (items == 0) continue;
             if (sp >= maxd + 1 || sp > MP_MAX_DEPTH)
                 return lerr_set(e, EXIT_DATA, "nesting deeper than %d at byte %zu", maxd, base + at);

@@ -211,14 +211,14 @@ int rec_to_json(const rec_t *r, buf_t *out)
         int rc = put(out, i ? "," : "") || put(out, ks) || put(out, ":");
         free(ks);
         if (rc) return -1;
-        tensor_t *t = rec_tensor(r, key);
+        tensor_t *t = rec_tensor_at(r, i);
         if (t) {
             if (tensor_to_json(t, out)) return -1;
             continue;
         }
         const uint8_t *mp;
         size_t n, used;
-        rec_get_raw(r, key, &mp, &n);
+        rec_raw_at(r, i, &mp, &n);
         json_t *v = mp_to_json(mp, n, &used);
         char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(v);
@@ -373,7 +373,14 @@ rec_t *rec_from_json(const char *line, size_t len, const rec_limits_t *lim, size
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) { lerr_set(e, EXIT_DATA, "line %zu: invalid JSON at byte %d: %s", lineno, je.position, je.text); return NULL; }
     rec_t *r = rec_new();
+    if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
     if (!json_is_object(root)) { lerr_set(e, EXIT_DATA, "line %zu: a record must be a JSON object", lineno); goto fail; }
+    if (json_object_size(root) > rec_max_keys(lim)) {
+        lerr_set(e, EXIT_DATA, "line %zu: %zu keys exceed the limit of %zu (--max-keys)", lineno,
+                 json_object_size(root), rec_max_keys(lim));
+        goto fail;
+    }
+    rec_append_mode(r, true); /* JSON_REJECT_DUPLICATES: keys are unique, no lookups needed */
     for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
         const char *key = json_object_iter_key(it);
         json_t *v = json_object_iter_value(it);
@@ -400,6 +407,7 @@ rec_t *rec_from_json(const char *line, size_t len, const rec_limits_t *lim, size
         buf_free(&b);
         if (rc) goto fail;
     }
+    rec_append_mode(r, false);
     json_decref(root);
     return r;
 fail:

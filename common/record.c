@@ -1,19 +1,24 @@
 /* record.c — records: ordered fields, tensors decoded, everything else kept as raw msgpack.
  *
  * Workload: a record carries a handful of fields, one to four of which are large typed arrays
- * (token ids, masks, logits). Fields are a small array searched linearly; tensor payloads are
- * copied once into 64-byte aligned memory on decode and written with one memcpy on encode.
+ * (token ids, masks, logits). Fields are a small array searched linearly by the getters and
+ * setters; tensor payloads are copied once into 64-byte aligned memory on decode and written
+ * with one memcpy on encode. Input is untrusted, so decoding must not be quadratic in the number
+ * of keys: decoders append fields without a lookup (append mode) and check for duplicate keys
+ * once, by sorting, in O(n log n).
  */
 #include <msgpack.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "record.h"
 #include "mpscan.h"
 #include "shuffle.h"
 
-const rec_limits_t REC_LIMITS_DEFAULT = { (size_t)1 << 30, (size_t)1 << 20, 32 };
+const rec_limits_t REC_LIMITS_DEFAULT = { (size_t)1 << 30, (size_t)1 << 20, 32, (size_t)1 << 16 };
 /* For re-validating values that already passed the caller's limits. */
-static const rec_limits_t LIMITS_NONE = { SIZE_MAX, SIZE_MAX, MP_MAX_DEPTH };
+static const rec_limits_t LIMITS_NONE = { SIZE_MAX, SIZE_MAX, MP_MAX_DEPTH, SIZE_MAX };
 
 typedef struct {
     char *key;
@@ -26,6 +31,7 @@ typedef struct {
 struct rec {
     field_t *f;
     size_t n, cap;
+    bool append;       /* setters add fields without looking for the key (rec_append_mode) */
 };
 
 static const char *const DT_NAMES[DT__COUNT] = {
@@ -44,6 +50,22 @@ int dtype_parse(const char *s, size_t len, dtype_t *out)
 
 /* ---------------------------------------------------------------- buffers */
 
+/* Buffers of 2 MB and more are advised for transparent huge pages (the kernel's default is
+ * "madvise" on many machines) before their first touch: a document-sized tensor or encode
+ * buffer then faults 2 MB at a time instead of 4 kB (a fault costs ~10 us on the VMs measured;
+ * docs/tokenizer.md, CLI cost). Only the 2 MB-aligned part of [p, p + n) can be advised. */
+#define HUGE_PAGE ((size_t)2 << 20)
+static void advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 int buf_reserve(buf_t *b, size_t extra)
 {
     if (b->cap - b->len >= extra) return 0;
@@ -53,6 +75,7 @@ int buf_reserve(buf_t *b, size_t extra)
     while (cap < need) cap = cap * 2 > cap ? cap * 2 : need;
     uint8_t *p = realloc(b->data, cap);
     if (!p) return -1;
+    if (cap >= HUGE_PAGE) advise_huge(p + b->len, cap - b->len);
     b->data = p;
     b->cap = cap;
     return 0;
@@ -105,13 +128,19 @@ static void *alloc_aligned(size_t n)
 {
     if (n == 0) return NULL;
     size_t rounded = (n + 63) & ~(size_t)63;
-    return aligned_alloc(64, rounded);
+    if (rounded < HUGE_PAGE) return aligned_alloc(64, rounded);
+    rounded = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    if (rounded < n) return NULL;
+    void *p = aligned_alloc(HUGE_PAGE, rounded);
+    if (p) advise_huge(p, rounded);
+    return p;
 }
 
 rec_t *rec_dup(const rec_t *r)
 {
     rec_t *d = rec_new();
     if (!d) return NULL;
+    d->append = true; /* r's keys are unique: no lookups, so copying is linear */
     for (size_t i = 0; i < r->n; i++) {
         const field_t *f = &r->f[i];
         int rc;
@@ -121,13 +150,56 @@ rec_t *rec_dup(const rec_t *r)
             rc = rec_set_raw(d, f->key, f->raw, f->raw_len);
         if (rc) { rec_destroy(&d); return NULL; }
     }
+    d->append = false;
     return d;
+}
+
+void rec_append_mode(rec_t *r, bool on) { r->append = on; }
+
+typedef struct { const char *key; size_t i; } keyref_t;
+static int keyref_cmp(const void *a, const void *b)
+{
+    const keyref_t *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+int rec_find_duplicate(const rec_t *r, size_t *dup)
+{
+    if (r->n < 2) return 0;
+    if (r->n <= 8) { /* the common case: a handful of fields */
+        for (size_t i = 1; i < r->n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp(r->f[i].key, r->f[j].key)) { *dup = i; return 1; }
+        return 0;
+    }
+    keyref_t *k = malloc(r->n * sizeof *k);
+    if (!k) return -1;
+    for (size_t i = 0; i < r->n; i++) k[i] = (keyref_t){r->f[i].key, i};
+    qsort(k, r->n, sizeof *k, keyref_cmp);
+    /* in each run of equal keys every entry after the first (lowest index) is a repeat; the
+     * earliest repeat is the one a one-pass decoder would have stopped at */
+    size_t best = SIZE_MAX;
+    for (size_t i = 1; i < r->n; i++)
+        if (!strcmp(k[i].key, k[i - 1].key) && k[i].i < best) best = k[i].i;
+    free(k);
+    if (best == SIZE_MAX) return 0;
+    *dup = best;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- fields */
 
 size_t rec_nfields(const rec_t *r) { return r->n; }
 const char *rec_key(const rec_t *r, size_t i) { return i < r->n ? r->f[i].key : NULL; }
+tensor_t *rec_tensor_at(const rec_t *r, size_t i) { return i < r->n && r->f[i].is_tensor ? &r->f[i].t : NULL; }
+int rec_raw_at(const rec_t *r, size_t i, const uint8_t **mp, size_t *len)
+{
+    if (i >= r->n || r->f[i].is_tensor) return -1;
+    *mp = r->f[i].raw;
+    *len = r->f[i].raw_len;
+    return 0;
+}
 
 static field_t *find(const rec_t *r, const char *key)
 {
@@ -167,7 +239,7 @@ int rec_rename(rec_t *r, const char *from, const char *to)
 /* Returns the field for `key`, emptied for a new value (created at the end if absent). */
 static field_t *slot(rec_t *r, const char *key)
 {
-    field_t *f = find(r, key);
+    field_t *f = r->append ? NULL : find(r, key);
     if (f) {
         free(f->raw); free(f->t.data);
         f->raw = NULL; f->raw_len = 0; f->is_tensor = false;
@@ -581,7 +653,11 @@ rec_t *rec_decode(const uint8_t *buf, size_t len, const rec_limits_t *lim, size_
     if (h.type != MP_MAP) { lerr_set(e, EXIT_DATA, "record is not a msgpack map at byte %zu", base); return NULL; }
     dec_t d = {buf, len, h.hlen, base, lim, e};
     rec_t *r = rec_new();
-    if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    size_t *at_of = h.count > 8 ? malloc(h.count * sizeof *at_of) : NULL; /* key offsets, for the duplicate message */
+    size_t at_small[8];
+    if (h.count <= 8) at_of = at_small;
+    if (!r || !at_of) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
+    r->append = true;
     for (uint64_t i = 0; i < h.count; i++) {
         const char *k;
         size_t kn;
@@ -591,7 +667,7 @@ rec_t *rec_decode(const uint8_t *buf, size_t len, const rec_limits_t *lim, size_
         char key[256];
         memcpy(key, k, kn);
         key[kn] = 0;
-        if (find(r, key)) { lerr_set(e, EXIT_DATA, "duplicate key '%s' at byte %zu", key, base + at); goto fail; }
+        at_of[i] = at;
         int t = try_tensor(&d, r, key);
         if (t < 0) goto fail;
         if (t == 0) {
@@ -603,8 +679,15 @@ rec_t *rec_decode(const uint8_t *buf, size_t len, const rec_limits_t *lim, size_
             d.pos += (size_t)vn;
         }
     }
+    r->append = false;
+    size_t dup;
+    int drc = rec_find_duplicate(r, &dup);
+    if (drc < 0) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
+    if (drc > 0) { lerr_set(e, EXIT_DATA, "duplicate key '%s' at byte %zu", r->f[dup].key, base + at_of[dup]); goto fail; }
+    if (at_of != at_small) free(at_of);
     return r;
 fail:
+    if (at_of != at_small) free(at_of);
     rec_destroy(&r);
     return NULL;
 }

@@ -40,13 +40,17 @@ typedef struct {
     void *data;     /* owned by the record; 64-byte aligned; NULL when nbytes == 0 */
 } tensor_t;
 
-/* Decoding limits (configurable by every tool: --max-record, --max-array, --max-depth). */
+/* Decoding limits (configurable by every tool: --max-record, --max-array, --max-depth,
+ * --max-keys). */
 typedef struct {
     size_t max_record_bytes; /* default 1 GiB */
-    size_t max_array_len;    /* elements of one msgpack array/map (not tensors), default 1<<20 */
+    size_t max_array_len;    /* elements of one msgpack array (not tensors), default 1<<20 */
     int max_depth;           /* nesting depth of containers, default 32 */
+    size_t max_map_keys;     /* keys of one msgpack map (the record itself and nested maps),
+                              * default 1<<16; 0 means max_array_len (older initializers) */
 } rec_limits_t;
 extern const rec_limits_t REC_LIMITS_DEFAULT;
+static inline size_t rec_max_keys(const rec_limits_t *l) { return l->max_map_keys ? l->max_map_keys : l->max_array_len; }
 
 typedef struct rec rec_t;
 
@@ -84,6 +88,17 @@ int rec_get_str(const rec_t *r, const char *key, const char **s, size_t *len);
 char *rec_get_strdup(const rec_t *r, const char *key);
 /* Raw msgpack bytes of a non-tensor field (borrowed). */
 int rec_get_raw(const rec_t *r, const char *key, const uint8_t **mp, size_t *len);
+/* By position (0 <= i < rec_nfields), for walking every field without a lookup per key:
+ * the tensor of field i (NULL if it is not one), or its raw bytes (-1 if it is a tensor). */
+tensor_t *rec_tensor_at(const rec_t *r, size_t i);
+int rec_raw_at(const rec_t *r, size_t i, const uint8_t **mp, size_t *len);
+/* For decoders: while append mode is on, setters add a new field without looking for an
+ * existing one (O(1) instead of O(fields)); the caller guarantees the keys are unique or checks
+ * afterwards with rec_find_duplicate. */
+void rec_append_mode(rec_t *r, bool on);
+/* 1 and *dup = index of the earliest field whose key already occurs before it; 0 if all keys
+ * are distinct; -1 on OOM. O(n log n). */
+int rec_find_duplicate(const rec_t *r, size_t *dup);
 /* True if the field "kind" equals `kind`. */
 bool rec_kind_is(const rec_t *r, const char *kind);
 

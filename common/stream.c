@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <zmq.h>
 #include "stream.h"
+#include "tmpreg.h"
 
 #define CHUNK (1u << 20)           /* read size, and buffered output before a write() */
 #define LZ4_MAGIC 0x184D2204u
@@ -399,6 +400,7 @@ struct wstream {
     bool own_fd, json;
     off_t written, synced; /* files: bytes written; bytes handed to writeback (sync_file_range) */
     char *tmp_path;      /* files: written here, renamed to spec on close */
+    int tmp_slot;        /* its tmpreg.h slot (-1: none): removed on exit() and fatal signals */
     buf_t out;           /* pending bytes for fd (compressed for LZ4) */
     buf_t enc;           /* LZ4: encoded records not yet compressed (up to one 4 MB block) */
     LZ4F_cctx *cctx;
@@ -417,6 +419,7 @@ static int write_all(wstream_t *s, const uint8_t *p, size_t n, lerr_t *e)
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) {
             if (errno == EPIPE) { /* reader went away: die like any filter would */
+                tmpreg_unlink_all();
                 signal(SIGPIPE, SIG_DFL);
                 raise(SIGPIPE);
                 _exit(128 + SIGPIPE);
@@ -465,6 +468,8 @@ static int open_file_writer(wstream_t *s, lerr_t *e)
         snprintf(s->tmp_path, n, "%s.tmp-%ld", s->spec, (long)getpid());
         path = s->tmp_path;
     }
+    /* registered before it exists: a signal between open and registration cannot leave it */
+    if (regular) s->tmp_slot = tmpreg_add(path);
     s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (s->fd < 0) return lerr_set(e, EXIT_IO, "cannot create '%s': %s", path, strerror(errno));
     s->own_fd = true;
@@ -493,6 +498,7 @@ wstream_t *wstream_open(const char *spec, const stream_opts_t *o, lerr_t *e)
     if (!s || !(s->spec = strdup(spec))) { free(s); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     s->o = *o;
     s->fd = -1;
+    s->tmp_slot = -1;
     const char *ep;
     spec_kind_t k = parse_spec(spec, &ep);
     if (k == SP_BIND || k == SP_CONNECT) {
@@ -637,9 +643,34 @@ int wstream_close(wstream_t **sp, lerr_t *e)
         if (!rc) { free(s->tmp_path); s->tmp_path = NULL; }
     }
     if (rc && s->tmp_path) unlink(s->tmp_path);
+    tmpreg_remove(s->tmp_slot); /* after the rename or unlink: no window without either */
     free_writer(s);
     *sp = NULL;
     return rc;
+}
+
+int wstream_fail(wstream_t **sp, int code, const char *msg, lerr_t *e)
+{
+    wstream_t *s = *sp;
+    if (!s) return 0;
+    if (s->tmp_path) { wstream_abort(sp); return 0; }
+    rec_t *er = rec_new();
+    int rc = !er || rec_set_str(er, "kind", "err") || rec_set_int(er, "v", PROTOCOL_VERSION) ||
+             rec_set_int(er, "code", code) || rec_set_str(er, "msg", msg ? msg : "") ||
+             rec_set_int(er, "count", (int64_t)s->count) || rec_set_str(er, "producer", s->o.tool ? s->o.tool : "?");
+    if (rc) lerr_set(e, EXIT_INTERNAL, "out of memory");
+    else rc = write_encoded(s, er, e);
+    rec_destroy(&er);
+    if (!rc && s->kind == W_LZ4) rc = finish_lz4(s, e);
+    if (!rc && s->kind != W_ZMQ) rc = flush_out(s, e);
+    if (!rc && s->own_fd) {
+        int fd = s->fd;
+        s->fd = -1;
+        if (close(fd)) rc = lerr_set(e, EXIT_IO, "close '%s': %s", s->spec, strerror(errno));
+    }
+    free_writer(s); /* a socket lingers up to the timeout to deliver what is queued */
+    *sp = NULL;
+    return rc ? -1 : 0;
 }
 
 void wstream_abort(wstream_t **sp)
@@ -651,6 +682,7 @@ void wstream_abort(wstream_t **sp)
         zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof zero);
     }
     if (s->tmp_path) unlink(s->tmp_path);
+    tmpreg_remove(s->tmp_slot);
     free_writer(s);
     *sp = NULL;
 }

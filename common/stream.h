@@ -10,7 +10,8 @@
  * connections, so a missing peer is a timeout, not silent loss): one record per message.
  * Readers sniff their input: an LZ4 frame magic means lz4, a '{' (after blanks) JSON lines,
  * anything else msgpack — so `-i shard.mp.lz4`, `< x.jsonl` and pipes all just work.
- * File writers write PATH.tmp-PID and rename it to PATH on a successful close (no partial files).
+ * File writers write PATH.tmp-PID and rename it to PATH on a successful close (no partial files);
+ * any other exit (error exit, SIGTERM/SIGINT/SIGHUP/SIGPIPE) removes the temp file (tmpreg.h).
  *
  * Every writer ends its stream with an end record {"kind":"end","v":1,"count":N}; readers
  * consume it (it is never returned to the caller) and check N against the records they saw.
@@ -61,6 +62,13 @@ int wstream_flush(wstream_t *s, lerr_t *e);
  * ENOSPC, close errors). Use wstream_abort to close without an end record. */
 int wstream_close(wstream_t **s, lerr_t *e);
 void wstream_abort(wstream_t **s);
+/* End the stream with an error record {"kind":"err","v":1,"code":code,"msg":msg,"count":N}
+ * instead of the end record, so a reader can tell an incomplete stream from a complete one
+ * (readers turn it into their own error, exit 4). Records written so far are flushed first.
+ * Pipes, sockets and non-regular files get it; a regular file's temporary is removed as by
+ * wstream_abort (no partial file under the final name). Closes and frees; NULLs *s.
+ * 0, or -1 with `e` set when even that could not be written. */
+int wstream_fail(wstream_t **s, int code, const char *msg, lerr_t *e);
 uint64_t wstream_count(const wstream_t *s);
 
 /* True when spec refers to stdout and stdout is a terminal (binary output refused there). */

@@ -31,11 +31,12 @@ typedef struct {
     int mode;
     const char *model_dir, *policy, *history, *device;
     sampler_opts_t so;
-    bool steps_set, block_set, gen_set, temp_set;
+    bool steps_set, block_set, gen_set, temp_set, policy_set;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
     int precision;     /* MODEL_PREC_* (--precision) */
     int bench_fast[3]; /* --bench-fast P:G:B (P = 0: off) */
+    const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
 
@@ -61,7 +62,11 @@ static const char HELP[] =
     "      --gen-length N        tokens to generate after a tokens record's prompt (default 128)\n"
     "      --steps N             reverse steps (default: the generation length)\n"
     "      --block-length N      semi-autoregressive block (default: the generation length)\n"
-    "      --remasking NAME      low_confidence (default) or random\n"
+    "      --remasking NAME      low_confidence (default; a Dream generation_config.json's\n"
+    "                            \"alg\" picks origin, topk_margin or entropy), random, ...\n"
+    "      --schedule S          masks committed per step: the model's official rule (default;\n"
+    "                            LLaDA linear, Dream timestep), linear, or timestep[:EPS]\n"
+    "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
     "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
     "                            (a model folder's generation_config.json may set defaults for\n"
     "                            --temperature and --block-length; flags override them)\n"
@@ -90,11 +95,14 @@ static const char HELP[] =
     "      --bench-fast P:G:B    time exact, --cache prefix/dual steps in each --precision on\n"
     "                            a canvas of P prompt + G generated tokens, blocks of B, and\n"
     "                            the GEMM ceilings (sgemm, oneDNN bf16); prints JSON\n"
+    "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
+    "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
+    "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
     DIST_HELP "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE,
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED,
        O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST };
 
 static const struct option LONGOPTS[] = {
@@ -109,6 +117,7 @@ static const struct option LONGOPTS[] = {
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
     {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
     {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
+    {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -128,7 +137,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->gen_set = true; break;
     case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
     case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
-    case O_REMASK: o->policy = arg; break;
+    case O_REMASK: o->policy = arg; o->policy_set = true; break;
     case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); o->temp_set = true; break;
     case O_CFG: o->so.cfg_scale = num_arg(o, "--cfg", arg); break;
     case O_EOSINF: o->so.logits_eos_inf = true; break;
@@ -140,6 +149,11 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_LOGITS: o->mode = MODE_LOGITS; break;
     case O_BENCH: o->bench = (int)int_arg(o, "--bench", arg, 1, 1 << 16); break;
     case O_HISTORY: o->history = arg; break;
+    case O_QUANTIZE:
+        if (!model_gguf_type_ok(arg))
+            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)", arg);
+        o->quantize = arg;
+        break;
     case O_DEVICE: {
         lerr_t e = {0};
         if (denoise_device_check(arg, &e)) cli_usage_error(&o->cli, "%s", e.msg);
@@ -166,6 +180,18 @@ static void parse_one(opts_t *o, int c, const char *arg) {
             cli_usage_error(&o->cli, "--precision needs f32, bf16 or int8, got '%s'", arg);
         break;
     case O_CACHE_REFRESH: o->so.cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
+    case O_SCHED:
+        if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
+        else if (!strcmp(arg, "linear")) o->so.schedule = SAMPLER_SCHED_LINEAR;
+        else if (!strncmp(arg, "timestep", 8) && (!arg[8] || arg[8] == ':')) {
+            o->so.schedule = SAMPLER_SCHED_TIMESTEP;
+            if (arg[8]) {
+                o->so.schedule_eps = num_arg(o, "--schedule timestep:EPS", arg + 9);
+                if (!(o->so.schedule_eps > 0 && o->so.schedule_eps < 1))
+                    cli_usage_error(&o->cli, "--schedule timestep:EPS needs 0 < EPS < 1");
+            }
+        } else cli_usage_error(&o->cli, "--schedule must be model, linear or timestep[:EPS], not '%s'", arg);
+        break;
     default:
         if (!dist_option(&o->dist, &o->cli, c, arg) && !cli_common_option(&o->cli, c, arg, HELP))
             cli_usage_error(&o->cli, "unknown option");
@@ -180,6 +206,10 @@ static void parse(opts_t *o, int argc, char **argv) {
     o->batch = 1;
     int c;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
+    if (o->quantize) {
+        if (optind >= argc) cli_usage_error(&o->cli, "--quantize TYPE needs an output file: --quantize %s OUT.gguf", o->quantize);
+        o->quantize_out = argv[optind++];
+    }
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
     if (o->history && (o->batch != 1 || o->mode != MODE_GEN))
         cli_usage_error(&o->cli, "--history works with generation and --batch 1 only");
@@ -288,6 +318,7 @@ int main(int argc, char **argv) {
     blas_ensure_coretype(argv);
     opts_t o;
     parse(&o, argc, argv);
+    o.dist.steps_hint = o.steps_set ? o.so.steps : o.so.gen_length;   /* sizes the broker's request deadline */
     int drc = dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
     if (drc >= 0) return drc;
     if (o.threads) kern_set_threads(o.threads);
@@ -307,6 +338,21 @@ int main(int argc, char **argv) {
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
     if (!o.block_set) o.cfg_block = gc.block_length;
+    if (gc.eps > 0 && o.so.schedule_eps == 0) o.so.schedule_eps = gc.eps;
+    if (gc.policy && !o.policy_set && !o.dist.policy_endpoint) {   /* Dream's "alg" */
+        char name[64];
+        if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
+        else snprintf(name, sizeof name, "%s", gc.policy);
+        rm_policy_destroy(&pol);
+        if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
+    }
+    if (o.quantize) {
+        if (model_save_gguf(m, o.quantize_out, o.quantize, &e)) cli_die(&o.cli, &e);
+        model_destroy(&m);
+        rm_policy_destroy(&pol);
+        cli_close_stdout(&o.cli);
+        return EXIT_OK;
+    }
     if (o.bench || o.bench_fast[0]) {
         if (o.bench ? denoise_bench(m, o.bench, 5, blas_corename(), &e)
                     : denoise_bench_fast(m, o.bench_fast[0], o.bench_fast[1], o.bench_fast[2], 3, blas_corename(), &e))

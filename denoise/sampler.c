@@ -7,6 +7,7 @@
 #include <string.h>
 #include "sampler.h"
 #include "crng.h"
+#include "remask/schedule.h"
 
 int sampler_check(const sampler_opts_t *o, lerr_t *e) {
     if (o->gen_length <= 0 || o->steps <= 0 || o->block_length <= 0)
@@ -18,6 +19,8 @@ int sampler_check(const sampler_opts_t *o, lerr_t *e) {
     if (o->steps % nb)
         return lerr_set(e, EXIT_USAGE, "steps %d is not a multiple of the number of blocks %d",
                         o->steps, nb);
+    if (o->schedule_eps < 0 || o->schedule_eps >= 1 || o->schedule < SAMPLER_SCHED_MODEL || o->schedule > SAMPLER_SCHED_TIMESTEP)
+        return lerr_set(e, EXIT_USAGE, "schedule must be model, linear or timestep with 0 < eps < 1");
     if (o->temperature < 0 || o->cfg_scale < 0 || !isfinite(o->temperature) || !isfinite(o->cfg_scale))
         return lerr_set(e, EXIT_USAGE, "temperature and cfg scale must be finite and >= 0");
     if (o->cache < SAMPLER_CACHE_NONE || o->cache > SAMPLER_CACHE_DUAL || o->cache_refresh < 0)
@@ -124,6 +127,8 @@ typedef struct {
     int *sched;             /* [B][steps_per_block] */
     uint8_t *drop;          /* [B] rows the on_step hook removes, or NULL */
     rm_policy_t *pol;
+    bool timestep;          /* Dream's schedule (remask/schedule.h) instead of the linear one */
+    double eps;             /* its final timestep */
 } run_t;
 
 static void run_free(run_t *r) {
@@ -208,7 +213,7 @@ static void summarise_chunk(run_t *r, int c0, int n, int step) {
     const llada_config_t *c = &r->m->cfg;
     int B = r->cb->B, L = r->cb->L, d = c->d_model, V = c->embedding_size;
     for (int i = 0; i < n; i++) {
-        int j = r->crow[c0 + i], p = r->cpos[c0 + i];
+        int j = r->crow[c0 + i], p = model_logits_row(c, r->cpos[c0 + i]);   /* shifted-logits seam */
         memcpy(r->hc + (size_t)i * d, r->hidden + ((size_t)j * L + p) * d, d * sizeof(float));
         if (r->lu) memcpy(r->hu + (size_t)i * d, r->hidden + ((size_t)(B + j) * L + p) * d, d * sizeof(float));
         r->prefix[c0 + i] = cand_prefix(r, c0 + i, step);
@@ -274,14 +279,17 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
     for (int j = 0, c0 = 0; j < B; j++) {
         int n = 0, pad = cb->pad[j], masked = 0;
         while (c0 + n < nc && r->crow[c0 + n] == j) n++;
+        int in_block = 0;
         for (int p = 0; p < L; p++) masked += cb->x[(size_t)j * L + p] == mask;
+        for (int p = bs; p < be; p++) in_block += cb->x[(size_t)j * L + p] == mask;
         for (int i = 0; i < n; i++) r->cand[c0 + i].pos = r->cpos[c0 + i] - pad;
         rm_state_t st = {
             .seed = row_seed(r, j), .record = cb->record[j], .step = step, .steps = r->o->steps,
             .block = blk, .n_blocks = r->o->gen_length / r->o->block_length, .block_step = bi,
             .steps_per_block = spb, .block_start = bs - pad, .block_end = be - pad,
             .prompt_len = r->Lp - pad, .canvas_len = L - pad, .n_masked = masked,
-            .n_commit = bi < spb ? r->sched[j * spb + bi] : 1};
+            .n_commit = bi >= spb ? 1 : r->timestep ? rm_sched_timestep_count(in_block, bi, spb, r->eps)
+                                             : r->sched[j * spb + bi]};
         int k = rm_policy_select(r->pol, &st, r->cand + c0, n, r->chosen, e);
         if (k < 0) return -1;
         if (k == 0 && n > 0 && rm_policy_adaptive(r->pol))
@@ -336,7 +344,11 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
     if (cb->L < o->gen_length)
         return lerr_set(e, EXIT_DATA, "canvas of %d tokens is shorter than gen_length %d", cb->L, o->gen_length);
     run_t r = {.m = m, .o = o, .cb = cb, .pol = pol, .nB = o->cfg_scale > 0 ? 2 * cb->B : cb->B,
-               .Lp = cb->L - o->gen_length};
+               .Lp = cb->L - o->gen_length,
+               .timestep = o->schedule == SAMPLER_SCHED_MODEL ? m->cfg.schedule == MODEL_SCHED_TIMESTEP
+                                                               : o->schedule == SAMPLER_SCHED_TIMESTEP,
+               .eps = o->schedule_eps > 0 ? o->schedule_eps
+                      : m->cfg.schedule_eps > 0 ? m->cfg.schedule_eps : 1e-3};
     int rc = -1, nb = o->gen_length / o->block_length, spb = o->steps / nb, step = 0;
     size_t BL = (size_t)cb->B * cb->L;
     cb->nfe = 0;

@@ -5,7 +5,9 @@
  * a key mask, as in the official batched generate). The region to generate is the last
  * gen_length positions of every row; it is split into gen_length / block_length blocks,
  * each given steps / n_blocks steps and a per-block linear schedule (remainder to the
- * earliest steps). Each step runs one forward over the batch (2B rows with CFG), reduces
+ * earliest steps), or Dream's timestep schedule (remask/schedule.h) for models whose official
+ * sampler uses it. A shifted-logits model (Dream) summarises position p from hidden row
+ * p-1 (model_logits_row). Each step runs one forward over the batch (2B rows with CFG), reduces
  * every eligible masked position to a summary (rm_cand_t) and commits the positions the
  * policy returns. Randomness: kernels/crng.h keyed by (seed, record, step, unpadded
  * position[, token]).
@@ -22,6 +24,13 @@ struct sampler_opts;
 
 /* KV-cache modes (denoise --cache; Fast-dLLM's approximate block cache, docs/denoise.md). */
 enum { SAMPLER_CACHE_NONE, SAMPLER_CACHE_PREFIX, SAMPLER_CACHE_DUAL };
+/* Per-step commit counts: the model's official rule (its config's `schedule`: LLaDA linear,
+ * Dream timestep), or one forced by the user (denoise --schedule). */
+typedef enum {
+    SAMPLER_SCHED_MODEL = 0,
+    SAMPLER_SCHED_LINEAR = 1,
+    SAMPLER_SCHED_TIMESTEP = 2,
+} sampler_schedule_t;
 
 /* Optional model backend for the reverse steps (the CUDA one: denoise/backend_cuda.h,
  * cuda_sampler_step). step() gets the forward batch tokens [nB][L] (nB = B, or 2B with CFG,
@@ -54,6 +63,8 @@ typedef struct sampler_opts {
     bool fixed_eos;            /* fixed variants: logits_eos_inf also blocks EOT;
                                   conf_eos_eot_inf ranks EOS/EOT predictions last at any T
                                   without renormalising the others */
+    int schedule;              /* sampler_schedule_t: masks committed per step */
+    double schedule_eps;       /* timestep schedule's final t; 0: the model's (Dream: 1e-3) */
     uint64_t seed;
     /* KV cache (0 = none: every step runs the whole canvas, exactly the official sampler).
      * prefix: a block's first step runs the whole canvas and keeps every layer's K/V; its

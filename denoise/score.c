@@ -57,8 +57,9 @@ static int score_row(const model_t *m, const scored_t *s, const float *hid, int 
         int k = 0;
         for (; p0 < L && k < SCORE_CHUNK; p0++) {
             if (xt[p0] != m->cfg.mask_token_id) continue;
-            memcpy(hc + (size_t)k * d, hid + ((size_t)j * L + p0) * d, (size_t)d * sizeof *hc);
-            if (cfg) memcpy(hu + (size_t)k * d, hid + ((size_t)(n + j) * L + p0) * d, (size_t)d * sizeof *hu);
+            int hr = model_logits_row(&m->cfg, p0);   /* shifted-logits families: row p0-1 */
+            memcpy(hc + (size_t)k * d, hid + ((size_t)j * L + hr) * d, (size_t)d * sizeof *hc);
+            if (cfg) memcpy(hu + (size_t)k * d, hid + ((size_t)(n + j) * L + hr) * d, (size_t)d * sizeof *hu);
             pos[k++] = p0;
         }
         if (!k) continue;

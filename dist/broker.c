@@ -9,6 +9,10 @@
  * the worker that currently holds the request, so a late answer from a worker declared
  * dead is dropped, and each request is answered exactly once. A request that kills
  * MAX_TRIES workers is answered with an error instead of killing the whole cluster.
+ * A worker that heartbeats but does not answer (a hung model behind a live I/O thread, or an
+ * impostor) is caught by the per-request deadline (--request-timeout): a request held past it
+ * goes back to the queue for another worker (the late answer, if any, is dropped), and a
+ * worker that misses the deadline twice is dropped.
  * Queued requests are bounded (--queue): beyond it the broker stops reading clients and
  * ZeroMQ's high-water marks push back to them.
  */
@@ -31,12 +35,17 @@ typedef struct {
     zmq_msg_t body;     /* kept until answered, for re-dispatch */
     int worker;         /* index into workers, -1 while queued */
     int tries;
+    long long deadline; /* while dispatched: answer due by then (ms, zf_now_ms) */
+    uint8_t last_wid[ID_MAX];   /* the worker that last missed its deadline: avoided next */
+    size_t last_wid_len;
 } job_t;
 
 typedef struct {
     uint8_t wid[ID_MAX];
     size_t wid_len;
     int slots, inflight;
+    int misses;         /* request deadlines missed (heartbeat rounds with an expired request) */
+    bool missed_now;
     long long last_seen, dispatched;
 } worker_t;
 
@@ -48,7 +57,8 @@ typedef struct {
     worker_t *workers;
     int nworkers, cap_workers;
     uint64_t next_id, next_prio;
-    long long answered, redispatched, dropped;
+    long long answered, redispatched, dropped, expired;
+    long long req_timeout_ms;
     long long no_workers_since, no_workers_ms;   /* queued requests fail after this long without any worker */
     int hb;
 } broker_t;
@@ -117,27 +127,41 @@ static void answer_error(broker_t *b, int j, int code, const char *msg) {
     b->answered++;
 }
 
+static int free_slots(const worker_t *w) { return w->slots - w->inflight; }
+
+/* The worker with the most free slots (ties: the one given fewest requests), skipping the one
+ * named by avoid/avoid_len unless it is the only one with room; -1 if none has room. */
+static int pick_worker(const broker_t *b, const uint8_t *avoid, size_t avoid_len) {
+    int best = -1, other = -1;
+    for (int i = 0; i < b->nworkers; i++) {
+        const worker_t *w = &b->workers[i];
+        if (free_slots(w) <= 0) continue;
+        bool better = best < 0 || free_slots(w) > free_slots(&b->workers[best]) ||
+                      (free_slots(w) == free_slots(&b->workers[best]) && w->dispatched < b->workers[best].dispatched);
+        if (better) best = i;
+        bool avoided = avoid_len && w->wid_len == avoid_len && !memcmp(w->wid, avoid, avoid_len);
+        if (!avoided && (other < 0 || free_slots(w) > free_slots(&b->workers[other]) ||
+                         (free_slots(w) == free_slots(&b->workers[other]) && w->dispatched < b->workers[other].dispatched)))
+            other = i;
+    }
+    return other >= 0 ? other : best;
+}
+
 /* Hand queued requests (oldest first) to the worker with the most free slots. */
 static void dispatch(broker_t *b) {
     while (b->nqueued > 0) {
-        int best = -1, bj = -1;
-        for (int i = 0; i < b->nworkers; i++) {
-            worker_t *w = &b->workers[i];
-            int f = w->slots - w->inflight;
-            if (f > 0 && (best < 0 || f > b->workers[best].slots - b->workers[best].inflight ||
-                          (f == b->workers[best].slots - b->workers[best].inflight && w->dispatched < b->workers[best].dispatched)))
-                best = i;
-        }
-        if (best < 0) return;
+        int bj = -1;
         for (int j = 0; j < b->njobs; j++)
             if (b->jobs[j].worker < 0 && (bj < 0 || b->jobs[j].prio < b->jobs[bj].prio)) bj = j;
         job_t *jb = &b->jobs[bj];
         if (jb->tries >= MAX_TRIES) {
-            answer_error(b, bj, EXIT_PEER, "request lost its worker 3 times; giving up on it");
+            answer_error(b, bj, EXIT_PEER, "request failed on its worker 3 times (worker lost, or no answer within --request-timeout); giving up on it");
             b->nqueued--;
             job_remove(b, bj);
             continue;
         }
+        int best = pick_worker(b, jb->last_wid, jb->last_wid_len);
+        if (best < 0) return;
         worker_t *w = &b->workers[best];
         uint8_t id[8], seq[8];
         dist_put64(id, jb->id);
@@ -149,9 +173,37 @@ static void dispatch(broker_t *b) {
         }
         jb->worker = best;
         jb->tries++;
+        jb->deadline = zf_now_ms() + b->req_timeout_ms;
         w->inflight++;
         w->dispatched++;
         b->nqueued--;
+    }
+}
+
+/* Requests held past their deadline go back to the queue (to another worker, when there is
+ * one); a worker that has missed the deadline twice is dropped with the rest of its requests. */
+static void deadline_check(broker_t *b, long long now) {
+    for (int j = 0; j < b->njobs; j++) {
+        job_t *jb = &b->jobs[j];
+        if (jb->worker < 0 || now < jb->deadline) continue;
+        worker_t *w = &b->workers[jb->worker];
+        fprintf(stderr, "denoise: broker: worker %d gave no answer to request %llu within %lld ms; sending it elsewhere\n",
+                jb->worker, (unsigned long long)jb->seq, b->req_timeout_ms);
+        memcpy(jb->last_wid, w->wid, w->wid_len);
+        jb->last_wid_len = w->wid_len;
+        w->inflight--;
+        w->missed_now = true;
+        jb->worker = -1;
+        b->nqueued++;
+        b->redispatched++;
+        b->expired++;
+    }
+    /* a batch of requests that expire together is one miss */
+    for (int i = b->nworkers - 1; i >= 0; i--) {
+        worker_t *w = &b->workers[i];
+        if (w->missed_now) w->misses++;
+        w->missed_now = false;
+        if (w->misses >= 2) drop_worker(b, i, "missed the request deadline twice");
     }
 }
 
@@ -174,6 +226,7 @@ static void on_front(broker_t *b, zframes_t *m) {
     memcpy(jb->cid, zf_data(m, 0), jb->cid_len);
     jb->worker = -1;
     jb->tries = 0;
+    jb->last_wid_len = 0;
     zmq_msg_init(&jb->body);
     zmq_msg_move(&jb->body, &m->f[3]);
     b->nqueued++;
@@ -239,6 +292,7 @@ static void starve_check(broker_t *b, long long now) {
 /* Heartbeats: to every worker, and to clients waiting for answers; expire silent workers. */
 static void heartbeat(broker_t *b) {
     long long now = zf_now_ms();
+    deadline_check(b, now);
     starve_check(b, now);
     for (int i = b->nworkers - 1; i >= 0; i--) {
         worker_t *w = &b->workers[i];
@@ -294,15 +348,16 @@ int dist_broker(const dist_opts_t *d, cli_t *cli) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    broker_t b = {.d = d, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
+    broker_t b = {.d = d, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000, .req_timeout_ms = dist_request_timeout(d),
                   .no_workers_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
     lerr_t e = {0};
     rm_zap_t *zap = NULL;
     if (d->key && !(zap = rm_zap_start(d->allow, &e))) cli_die(cli, &e);
     if (!(b.front = open_router(&b, d->broker, &e)) || !(b.back = open_router(&b, d->backend, &e))) cli_die(cli, &e);
+    fprintf(stderr, "denoise: broker: request deadline %lld ms\n", b.req_timeout_ms);
     run(&b);
-    cli_notice(cli, "broker: answered %lld requests, re-dispatched %lld, dropped %lld stale messages, refused %ld connections",
-               b.answered, b.redispatched, b.dropped, rm_zap_refused(zap));
+    cli_notice(cli, "broker: answered %lld requests, re-dispatched %lld (%lld past --request-timeout), dropped %lld stale messages, refused %ld connections",
+               b.answered, b.redispatched, b.expired, b.dropped, rm_zap_refused(zap));
     for (int i = 0; i < b.nworkers; i++)
         cli_notice(cli, "broker: worker %d (%d slots) was given %lld requests", i, b.workers[i].slots, b.workers[i].dispatched);
     for (int j = 0; j < b.njobs; j++) zmq_msg_close(&b.jobs[j].body);

@@ -6,10 +6,16 @@
  * guard) is ignored; an error answer ends the stage with its exit code; a broker silent
  * for --timeout while answers are due is EXIT_PEER. Also: the option parsing of client.h
  * and the --policy-endpoint policy.
+ * Every failure after the output is open (error answer, silent broker, bad result, bad
+ * input) first writes the results already complete in input order, up to the first missing
+ * one, then ends the output with an error record instead of the end record (wstream_fail), so
+ * downstream gets what was computed and can tell an incomplete stream from an empty one.
  * Input is read only while the window has room, so an interactive producer sees an
  * answer once its next record arrives or its input ends (pipelines are unaffected).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -32,6 +38,7 @@ int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg) {
     case DIST_OPT_HB: d->heartbeat_ms = (int)cli_parse_int(arg, 10, 600000, &ok); break;
     case DIST_OPT_WINDOW: d->window = (int)cli_parse_int(arg, 1, 1000, &ok); break;  /* <= ZeroMQ's HWM */
     case DIST_OPT_QUEUE: d->queue = (int)cli_parse_int(arg, 1, 1 << 20, &ok); break;
+    case DIST_OPT_REQTO: d->request_timeout_ms = cli_parse_int(arg, 1, 86400000LL * 7, &ok); break;
     default: return 0;
     }
     if (!ok) cli_usage_error(cli, "bad value '%s' for a cluster option", arg);
@@ -60,17 +67,37 @@ typedef struct {
     buf_t buf;
 } client_t;
 
+static void write_ready(client_t *c);
+
+/* Exit with `code` after writing what is complete and an error record (see the top). */
+__attribute__((noreturn, format(printf, 3, 4)))
+static void client_die(client_t *c, int code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->w) {
+        lerr_t e = {0};
+        if (code != EXIT_IO) write_ready(c);   /* an output error: writing more would fail too */
+        if (code == EXIT_IO) wstream_abort(&c->w);
+        else if (wstream_fail(&c->w, code, msg, &e))
+            fprintf(stderr, "%s: error: %s\n", c->cli->tool, e.msg);
+    }
+    cli_dief(c->cli, code, "%s", msg);
+}
+
 static void send_req(client_t *c, const rec_t *r) {
     lerr_t e = {0};
     uint8_t seq[8];
     dist_put64(seq, c->sent);
     c->buf.len = 0;
-    if (rec_encode(r, &c->buf)) cli_dief(c->cli, EXIT_INTERNAL, "out of memory");
+    if (rec_encode(r, &c->buf)) client_die(c, EXIT_INTERNAL, "out of memory");
     const void *body[3] = {DIST_REQ, seq, c->buf.data};
     size_t len[3] = {3, 8, c->buf.len};
     if (zf_send(c->sock, NULL, 0, body, len, 3, 0, &e)) {
         lerr_wrap(&e, "broker %s", c->d->remote);
-        cli_die(c->cli, &e);
+        client_die(c, e.code ? e.code : EXIT_PEER, "%s", e.msg);
     }
     c->sent++;
 }
@@ -86,18 +113,23 @@ static void on_msg(client_t *c, zframes_t *m) {
             const uint8_t *p = zf_data(m, 2);
             size_t n = zf_size(m, 2);
             int code = n ? p[0] : EXIT_PEER;
-            cli_dief(c->cli, code >= 1 && code <= 5 ? code : EXIT_PEER, "%.*s", n > 1 ? (int)(n - 1) : 5,
-                     n > 1 ? (const char *)p + 1 : "error");
+            client_die(c, code >= 1 && code <= 5 ? code : EXIT_PEER, "%.*s", n > 1 ? (int)(n - 1) : 5,
+                       n > 1 ? (const char *)p + 1 : "error");
         }
         lerr_t e = {0};
         rec_t *r = rec_decode(zf_data(m, 2), zf_size(m, 2), &c->cli->sopts.lim, 0, &e);
-        if (!r) { lerr_wrap(&e, "result of record %llu", (unsigned long long)seq); cli_die(c->cli, &e); }
+        if (!r) { lerr_wrap(&e, "result of record %llu", (unsigned long long)seq); client_die(c, e.code, "%s", e.msg); }
         c->slot[seq % c->window] = r;
     }
+    write_ready(c);
+}
+
+/* Write the results that are next in input order. */
+static void write_ready(client_t *c) {
     while (c->next_out < c->sent && c->slot[c->next_out % c->window]) {
         lerr_t e = {0};
         rec_t **r = &c->slot[c->next_out % c->window];
-        if (wstream_write(c->w, *r, &e)) cli_die(c->cli, &e);
+        if (wstream_write(c->w, *r, &e)) client_die(c, e.code ? e.code : EXIT_IO, "%s", e.msg);
         rec_destroy(r);
         c->next_out++;
     }
@@ -111,13 +143,13 @@ static void drain(client_t *c, uint64_t limit) {
     while (zf_recv(c->sock, &m0, ZMQ_DONTWAIT, &e0) == 0) { on_msg(c, &m0); zf_close(&m0); }
     while (c->sent - c->next_out >= limit && c->sent > c->next_out) {
         int w = zf_wait(c->sock, 100);
-        if (w < 0 && errno != EINTR) cli_dief(c->cli, EXIT_PEER, "broker %s: %s", c->d->remote, zmq_strerror(errno));
+        if (w < 0 && errno != EINTR) client_die(c, EXIT_PEER, "broker %s: %s", c->d->remote, zmq_strerror(errno));
         zframes_t m;
         lerr_t e = {0};
         while (zf_recv(c->sock, &m, ZMQ_DONTWAIT, &e) == 0) { on_msg(c, &m); zf_close(&m); }
         if (zf_now_ms() - c->last_in > to)
-            cli_dief(c->cli, EXIT_PEER, "broker %s silent for %d ms with %llu requests unanswered", c->d->remote, to,
-                     (unsigned long long)(c->sent - c->next_out));
+            client_die(c, EXIT_PEER, "broker %s silent for %d ms with %llu requests unanswered", c->d->remote, to,
+                       (unsigned long long)(c->sent - c->next_out));
     }
 }
 
@@ -144,7 +176,7 @@ int dist_client(const dist_opts_t *d, cli_t *cli) {
         rec_destroy(&r);
         drain(&c, (uint64_t)c.window);
     }
-    if (rc < 0) cli_die(cli, &e);
+    if (rc < 0) client_die(&c, e.code ? e.code : EXIT_DATA, "%s", e.msg);
     drain(&c, 1);
     rstream_destroy(&in);
     cli_close_output(cli, &c.w);

@@ -27,10 +27,22 @@ typedef struct {
     int heartbeat_ms;      /* heartbeat interval (default 1000); peer dead after 3 missed */
     int window;            /* client: requests in flight (default 64) */
     int queue;             /* broker: queued requests before it stops reading clients (default 1024) */
+    long long request_timeout_ms; /* broker: a dispatched request's deadline (0: dist_request_timeout) */
+    int steps_hint;        /* broker: reverse steps of the command line's sampler options (sizes the default) */
 } dist_opts_t;
 
+/* The broker's default request deadline, sized from the sampler options: 5 s per reverse step
+ * (a generous bound for one step of a full batch of an 8B model on CPU), at least 60 s. */
+static inline long long dist_request_timeout(const dist_opts_t *d)
+{
+    if (d->request_timeout_ms > 0) return d->request_timeout_ms;
+    long long t = 5000LL * (d->steps_hint > 0 ? d->steps_hint : 128);
+    return t < 60000 ? 60000 : t;
+}
+
 enum { DIST_OPT_PEP = 3000, DIST_OPT_BROKER, DIST_OPT_BACKEND, DIST_OPT_WORKER, DIST_OPT_REMOTE,
-       DIST_OPT_KEY, DIST_OPT_SKEY, DIST_OPT_ALLOW, DIST_OPT_HB, DIST_OPT_WINDOW, DIST_OPT_QUEUE };
+       DIST_OPT_KEY, DIST_OPT_SKEY, DIST_OPT_ALLOW, DIST_OPT_HB, DIST_OPT_WINDOW, DIST_OPT_QUEUE,
+       DIST_OPT_REQTO };
 
 #define DIST_LONGOPTS                                                                      \
     {"policy-endpoint", required_argument, 0, DIST_OPT_PEP},                               \
@@ -43,7 +55,8 @@ enum { DIST_OPT_PEP = 3000, DIST_OPT_BROKER, DIST_OPT_BACKEND, DIST_OPT_WORKER, 
     {"allow", required_argument, 0, DIST_OPT_ALLOW},                                       \
     {"heartbeat", required_argument, 0, DIST_OPT_HB},                                      \
     {"window", required_argument, 0, DIST_OPT_WINDOW},                                     \
-    {"queue", required_argument, 0, DIST_OPT_QUEUE}
+    {"queue", required_argument, 0, DIST_OPT_QUEUE},                                       \
+    {"request-timeout", required_argument, 0, DIST_OPT_REQTO}
 
 #define DIST_HELP                                                                          \
     "Remote policy and distributed generation (docs/cluster.md):\n"                        \
@@ -54,6 +67,9 @@ enum { DIST_OPT_PEP = 3000, DIST_OPT_BROKER, DIST_OPT_BACKEND, DIST_OPT_WORKER, 
     "      --window N            client: requests in flight, 1..1000 (default 64)\n"       \
     "      --broker EP --backend EP2  run a broker: clients connect to EP, workers to EP2\n" \
     "      --queue N             broker: queued requests before clients are held back (1024)\n" \
+    "      --request-timeout MS  broker: a worker's deadline per request; then the request\n" \
+    "                            goes to another worker, and a worker that misses it twice\n" \
+    "                            is dropped (default 5000 x steps, at least 60000)\n"   \
     "      --worker EP           serve generations for the broker backend at EP; --batch N\n" \
     "                            is the number of slots (requests per forward)\n"          \
     "      --heartbeat MS        heartbeat interval, 3 missed = dead (default 1000)\n"     \

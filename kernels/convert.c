@@ -4,10 +4,22 @@
 #include <string.h>
 #include <immintrin.h>
 #include "kernels.h"
+#include "quant.h"
 
 size_t wtype_size(wtype_t t) {
     KERN_ASSERT((unsigned)t <= WT_F16);
     return t == WT_F32 ? 4 : 2;
+}
+
+int wtype_block(wtype_t t) {
+    KERN_ASSERT((unsigned)t < WT_N);
+    return t <= WT_F16 ? 1 : t <= WT_Q4_0 ? 32 : 256;
+}
+
+size_t wtype_bytes(wtype_t t, size_t n) {
+    static const unsigned bytes[WT_N] = {4, 2, 2, 34, 18, 144, 210};
+    KERN_ASSERT((unsigned)t < WT_N && n % (size_t)wtype_block(t) == 0);
+    return n / (size_t)wtype_block(t) * bytes[t];
 }
 
 const char *wtype_name(wtype_t t) {
@@ -15,6 +27,11 @@ const char *wtype_name(wtype_t t) {
     case WT_F32: return "f32";
     case WT_BF16: return "bf16";
     case WT_F16: return "f16";
+    case WT_Q8_0: return "q8_0";
+    case WT_Q4_0: return "q4_0";
+    case WT_Q4_K: return "q4_k";
+    case WT_Q6_K: return "q6_k";
+    case WT_N: break;
     }
     return "?";
 }
@@ -85,7 +102,11 @@ __attribute__((target("avx512f"))) static void bf16_f32_512(float *dst, const ui
 }
 
 void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n) {
-    KERN_ASSERT((unsigned)t <= WT_F16 && (n == 0 || (dst && src)));
+    KERN_ASSERT((unsigned)t < WT_N && (n == 0 || (dst && src)));
+    if (wtype_is_quant(t)) {
+        dequant_ref(dst, src, t, n);
+        return;
+    }
     static int avx512 = -1;
     if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
     if (t == WT_F32) {

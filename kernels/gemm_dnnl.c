@@ -10,7 +10,7 @@
  * primitive cache makes a re-creation cheap too); a mutex guards a pack's table, so a pack may
  * be shared by threads. Built without oneDNN (no LLADA_DNNL), kpack_new returns NULL and
  * kpack_available() is false. oneDNN threads with OpenMP: kpack_matmul asks for
- * kern_threads() of them. The plain references are in quant.c.
+ * kern_threads() of them. The plain references are in prec_ref.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,7 +158,7 @@ kpack_t *kpack_new(const wtensor_t *W, int prec) {
             float *row = malloc(K * sizeof *row);
             if (!row) goto fail;
             for (size_t n = 0; n < N; n++) {
-                wconvert_f32(row, (const char *)W->data + n * K * wtype_size(W->type), W->type, K);
+                wconvert_f32(row, (const char *)W->data + n * wtype_bytes(W->type, K), W->type, K);
                 for (size_t k = 0; k < K; k++) b[n * K + k] = f32_to_bf16(row[k]);
             }
             free(row);
@@ -168,7 +168,7 @@ kpack_t *kpack_new(const wtensor_t *W, int prec) {
         float *row = malloc(K * sizeof *row);
         if (!q || !row || !(P->sw = malloc(N * sizeof *P->sw))) { free(row); goto fail; }
         for (size_t n = 0; n < N; n++) {
-            wconvert_f32(row, (const char *)W->data + n * K * wtype_size(W->type), W->type, K);
+            wconvert_f32(row, (const char *)W->data + n * wtype_bytes(W->type, K), W->type, K);
             P->sw[n] = quant_row_s8(q + n * K, row, (int)K);
         }
         free(row);

@@ -33,33 +33,49 @@ __attribute__((noreturn, cold)) void kern_assert_fail(const char *file, int line
 
 /* A weight view a kernel can read: a known type, sizes that fit an int, data unless empty. */
 #define KERN_ASSERT_WEIGHT(W)                                                                  \
-    KERN_ASSERT((W) && (unsigned)(W)->type <= WT_F16 && (W)->rows >= 0 && (W)->cols >= 0 &&  \
+    KERN_ASSERT((W) && (unsigned)(W)->type < WT_N && (W)->rows >= 0 && (W)->cols >= 0 &&     \
                 (W)->rows <= INT32_MAX && (W)->cols <= INT32_MAX &&                            \
+                (W)->cols % wtype_block((W)->type) == 0 &&                                     \
                 ((W)->data || (W)->rows == 0 || (W)->cols == 0))
 
 /* Most threads a kernel splits work over (kern_threads() <= this). */
 #define KERN_MAX_THREADS 64
 
-/* Storage type of a weight matrix. */
-typedef enum { WT_F32 = 0, WT_BF16 = 1, WT_F16 = 2 } wtype_t;
+/* Storage type of a weight matrix. The block-quantised types are GGUF's (ggml's) layouts,
+ * read as stored (kernels/quant.h; issue 13): each row is cols / wtype_block(t) blocks. */
+typedef enum {
+    WT_F32 = 0, WT_BF16 = 1, WT_F16 = 2,
+    WT_Q8_0 = 3,   /* 32 weights: f16 d, int8 q[32]; w = d q                         (34 B) */
+    WT_Q4_0 = 4,   /* 32 weights: f16 d, 16 B nibbles; w = d (q - 8)                  (18 B) */
+    WT_Q4_K = 5,   /* 256 weights: f16 d, dmin, 12 B 6-bit scales/mins, 128 B nibbles (144 B) */
+    WT_Q6_K = 6,   /* 256 weights: 128 B low nibbles, 64 B high 2 bits, int8 sc[16], f16 d (210 B) */
+    WT_N
+} wtype_t;
 
 /* A borrowed 2-D weight view: rows x cols elements of `type` at `data`, row-major,
- * rows contiguous (stride = cols). 1-D weights use rows = 1. */
+ * rows contiguous (stride = wtype_bytes(type, cols)). 1-D weights use rows = 1. */
 typedef struct {
     wtype_t type;
     const void *data;
     int64_t rows, cols;
 } wtensor_t;
 
+/* Bytes of one element of a float type (f32/bf16/f16 only; quantised types have none). */
 size_t wtype_size(wtype_t t);
-const char *wtype_name(wtype_t t);       /* "f32" "bf16" "f16" */
+const char *wtype_name(wtype_t t);       /* "f32" "bf16" "f16" "q8_0" "q4_0" "q4_k" "q6_k" */
+/* Elements per block: 1 for float types, 32 (Q8_0, Q4_0) or 256 (Q4_K, Q6_K). */
+int wtype_block(wtype_t t);
+/* Bytes of n elements (n a multiple of wtype_block(t)). */
+size_t wtype_bytes(wtype_t t, size_t n);
+static inline bool wtype_is_quant(wtype_t t) { return t >= WT_Q8_0; }
 
 /* Scalar conversions (round-to-nearest-even for f32 -> bf16/f16; NaN preserved). */
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
-/* dst[i] = float(src row-major elements [0, n)) of any wtype. */
+/* dst[i] = float(src row-major elements [0, n)) of any wtype (quantised types: n a multiple
+ * of the block; dequantised by the plain references of quant.c). */
 void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n);
 
 /* ---- GEMM ---- */
@@ -145,7 +161,7 @@ float vexp_sub_sum(float *x, int n, float mx);
 /* Embedding gather: out[t][:] = float(E[tokens[t]][:]); tokens must be < E->rows. */
 void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T);
 
-/* ---- reduced-precision GEMMs (denoise --precision; gemm_dnnl.c, quant.c) ----
+/* ---- reduced-precision GEMMs (denoise --precision; gemm_dnnl.c, prec_ref.c) ----
  * y[M][N] (+)= x[M][K] · W[N][K]ᵀ with W prepacked once (kpack_new, at load) for
  *   KPREC_BF16: x and W rounded to bf16, products accumulated in fp32;
  *   KPREC_INT8: W quantised per output row, x per row at each call (quant_row_s8), int32
@@ -182,6 +198,7 @@ typedef enum {
     KERN_SCRATCH_PANEL,     /* matmul_panels: f32 copy of a panel of weight rows */
     KERN_SCRATCH_SPLIT,     /* matmul_bf16 / matmul_amx: the activations split into bf16 hi/lo */
     KERN_SCRATCH_AMX,       /* matmul_amx: each worker's packed weight block + tile output */
+    KERN_SCRATCH_QUANT,     /* matmul_q: int8 activations and each worker's unpacked weight row */
     KERN_SCRATCH_N
 } kern_scratch_slot_t;
 /* A 64-byte aligned buffer of at least `bytes` for the calling thread's `slot`, kept between

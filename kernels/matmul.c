@@ -6,12 +6,15 @@
  * MB. The conversion costs one pass over the weights per call, i.e. 1/(2M) of the flops.
  * bf16 weights take faster routes where the CPU has them: matmul_bf16.c (AVX-512-BF16, few
  * rows) and matmul_amx.c (AMX tiles, more rows); the panel path is the portable fallback.
+ * Quantised (GGUF) weights take matmul_q.c's int8 kernels at few rows, panels dequantised by
+ * quant.c's references above that (or when LLADA_QMATMUL=f32 asks for the exact product).
  * matmul_ref is the plain reference the tests compare against.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #include "kernels.h"
+#include "quant.h"
 
 void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
@@ -38,6 +41,9 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
         kgemm_nt(M, N, K, 1.0f, x, K, W->data, K, accumulate ? 1.0f : 0.0f, y, N);
         return;
     }
+    if (wtype_is_quant(W->type) && M <= MATMUL_Q_MAX_M && kern_qisa() > 0 &&
+        matmul_q(y, x, W, M, accumulate) == 0)
+        return;
     if (W->type == WT_BF16 && M <= MATMUL_BF16_MAX_M && matmul_bf16_available() &&
         matmul_bf16(y, x, W, M, accumulate) == 0)
         return;
@@ -63,23 +69,30 @@ void matmul_panels(float *y, const float *x, const wtensor_t *W, int M, bool acc
         return;
     }
     const uint8_t *w = W->data;
-    size_t es = wtype_size(W->type);
+    size_t rb = wtype_bytes(W->type, (size_t)K);
     for (int n0 = 0; n0 < N; n0 += nb) {
         int nn = N - n0 < nb ? N - n0 : nb;
         /* single-threaded on purpose: OpenBLAS's idle workers spin on the other cores
          * right after a call, and a parallel conversion fights them (measured 3x slower) */
-        wconvert_f32(panel, w + (size_t)n0 * K * es, W->type, (size_t)nn * K);
+        wconvert_f32(panel, w + (size_t)n0 * rb, W->type, (size_t)nn * K);
         kgemm_nt(M, nn, K, 1.0f, x, K, panel, K, beta, y + n0, N);
     }
 }
 
-/* Element k of row n of W as float. */
-static float wat(const wtensor_t *W, int n, int k) {
+/* Element k of row n of W as float (quantised rows: dequantised into `row` once per n). */
+static float wat(const wtensor_t *W, int n, int k, float *row, int *row_n) {
     size_t i = (size_t)n * W->cols + k;
     switch (W->type) {
     case WT_F32: return ((const float *)W->data)[i];
     case WT_BF16: return bf16_to_f32(((const uint16_t *)W->data)[i]);
-    default: return f16_to_f32(((const uint16_t *)W->data)[i]);
+    case WT_F16: return f16_to_f32(((const uint16_t *)W->data)[i]);
+    default:
+        if (*row_n != n) {
+            dequant_ref(row, (const uint8_t *)W->data + wtype_bytes(W->type, (size_t)W->cols) * n,
+                        W->type, (size_t)W->cols);
+            *row_n = n;
+        }
+        return row[k];
     }
 }
 
@@ -87,11 +100,12 @@ static float wat(const wtensor_t *W, int n, int k) {
 void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
     KERN_ASSERT_WEIGHT(W);
     KERN_ASSERT(M >= 0 && (M == 0 || (x && y)));
-    int N = (int)W->rows, K = (int)W->cols;
+    int N = (int)W->rows, K = (int)W->cols, row_n = -1;
+    float row[wtype_is_quant(W->type) && K > 0 ? K : 1];
     for (int n = 0; n < N; n++)
         for (int m = 0; m < M; m++) {
             double s = 0;
-            for (int k = 0; k < K; k++) s += (double)x[(size_t)m * K + k] * wat(W, n, k);
+            for (int k = 0; k < K; k++) s += (double)x[(size_t)m * K + k] * wat(W, n, k, row, &row_n);
             y[(size_t)m * N + n] = (float)(accumulate ? y[(size_t)m * N + n] + s : s);
         }
 }

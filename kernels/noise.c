@@ -109,12 +109,24 @@ size_t noise_sft(const noise_cfg_t *c, uint64_t unit, const int32_t *x0, size_t 
 }
 
 void ll_counts(size_t L, size_t b, uint64_t k, size_t *l) {
-    KERN_ASSERT(L >= 1 && k >= 1 && k <= L);
-    /* torch.linspace(k, k + (b−1)·L/b, b), torch.round (half to even), then ((x−1) mod L)+1. */
+    KERN_ASSERT(L >= 1 && k >= 1 && k <= L && b >= 1 && b < (1u << 24));
+    /* get_log_likelihood.py: round(linspace(float(k), k + (b-1)*(L/b), steps=b)), in torch's
+     * default float32. The end point: (b-1)*(L/b) is a Python double, rounded to float32 when
+     * added to the int64 tensor k, then summed in float32. linspace (ATen RangeFactories, CPU
+     * and CUDA alike): step = (end - start) / (b - 1) in float32; the first b/2 values are
+     * start + step*i, the rest end - step*(b-1-i), each one fused multiply-add (nvcc fuses by
+     * default; GCC fuses the -mfma AVX2/AVX512 CPU kernels; torch on a CPU without FMA, its
+ * DEFAULT kernel, rounds twice and differs in ~1% of such batches). torch.round is half to even
+     * (nearbyintf in the default rounding mode). A power-of-two b makes every step exact, so
+     * these are then the exact values k + i*L/b. */
+    float start = (float)k;
+    float end = start + (float)((double)(b - 1) * ((double)L / (double)b));
+    float step = b > 1 ? (end - start) / (float)(b - 1) : 0.0f;
+    size_t half = b / 2;
     for (size_t i = 0; i < b; i++) {
-        double x = nearbyint((double)k + (double)i * ((double)L / (double)b));
-        long long v = (long long)x;
-        l[i] = (size_t)(((v - 1) % (long long)L + (long long)L) % (long long)L) + 1;
+        float v = i < half ? fmaf(step, (float)i, start) : fmaf(-step, (float)(b - 1 - i), end);
+        long long x = (long long)nearbyintf(v);
+        l[i] = (size_t)(((x - 1) % (long long)L + (long long)L) % (long long)L) + 1;
     }
 }
 

@@ -63,7 +63,9 @@ size_t noise_sft(const noise_cfg_t *c, uint64_t unit, const int32_t *x0, size_t 
                  size_t prompt_len, int32_t *xt, double *t, double *p);
 
 /* Likelihood: the stratified mask counts of one batch: l[i] for i < b, given the answer
- * length L ≥ 1 and the offset k ∈ [1, L]. Round half to even, as torch.round. */
+ * length L ≥ 1 and the offset k ∈ [1, L]: the official estimator's float32 torch.linspace
+ * (two-sided, fused multiply-add) and torch.round (half to even), wrapped into [1, L]. Exact
+ * k + i·L/b for a power-of-two b; otherwise float32's rounding decides near-halves. */
 void ll_counts(size_t L, size_t b, uint64_t k, size_t *l);
 
 /* Likelihood: the offset k ~ U{1..L} of batch `batch` of group (source pair) `group`. */

@@ -1,60 +1,221 @@
-/* quant.c — the low-precision GEMM rules of denoise --precision (kernels.h, "reduced-precision
- * GEMMs"): symmetric int8 quantisation of a row (scale = max|v| / 127, q = round-to-nearest-
- * even(v / scale), all in fp32) clamped to [-127, 127]; an all-zero row gets scale 0 and q = 0), and the
- * plain references the fast oneDNN paths (gemm_dnnl.c) are tested against:
- *   matmul_bf16in_ref: x and W rounded to bf16, products summed in double;
- *   matmul_int8_ref:   x quantised per row, W per output row (channel), the integer dot
- *                      product in int64, y = dot * sx[m] * sw[n].
- */
+/* quant.c — plain C references for GGUF's block-quantised weights (quant.h): dequantisation of
+ * Q8_0, Q4_0, Q4_K and Q6_K, the matching reference quantisers, and matmul_q_ref (the int8-
+ * activation product the fast kernels of matmul_q.c compute, in double). Written from the block
+ * layouts in quant.h; every fast path is tested against these. */
 #include <math.h>
-#include "kernels.h"
+#include <string.h>
+#include "quant.h"
 
-float quant_row_s8(int8_t *q, const float *v, int n) {
-    float mx = 0;
-    for (int i = 0; i < n; i++) mx = fmaxf(mx, fabsf(v[i]));
-    if (!(mx > 0)) {
-        for (int i = 0; i < n; i++) q[i] = 0;
-        return 0;
+static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static void f2h(uint8_t *p, float f) { uint16_t h = f32_to_f16(f); p[0] = (uint8_t)h; p[1] = (uint8_t)(h >> 8); }
+
+void dequant_q8_0_ref(float *y, const void *src, size_t n) {
+    const uint8_t *b = src;
+    for (size_t i = 0; i < n; i += 32, b += 34) {
+        float d = h2f(b);
+        for (int k = 0; k < 32; k++) y[i + k] = d * (float)(int8_t)b[2 + k];
     }
-    float s = mx / 127.0f;
-    for (int i = 0; i < n; i++) {   /* a correctly rounded fp32 division: reproducible anywhere */
-        float r = nearbyintf(v[i] / s);
-        q[i] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
-    }
-    return s;
 }
 
-static float w_at(const wtensor_t *W, size_t i) {
-    float v;
-    wconvert_f32(&v, (const char *)W->data + i * wtype_size(W->type), W->type, 1);
-    return v;
+void dequant_q4_0_ref(float *y, const void *src, size_t n) {
+    const uint8_t *b = src;
+    for (size_t i = 0; i < n; i += 32, b += 18) {
+        float d = h2f(b);
+        for (int k = 0; k < 16; k++) {
+            y[i + k] = d * (float)((b[2 + k] & 15) - 8);
+            y[i + k + 16] = d * (float)((b[2 + k] >> 4) - 8);
+        }
+    }
 }
 
-void matmul_bf16in_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
-    int N = (int)W->rows, K = (int)W->cols;
-    for (int m = 0; m < M; m++)
-        for (int n = 0; n < N; n++) {
-            double s = 0;
-            for (int k = 0; k < K; k++)
-                s += (double)bf16_to_f32(f32_to_bf16(x[(size_t)m * K + k])) *
-                     bf16_to_f32(f32_to_bf16(w_at(W, (size_t)n * K + k)));
-            y[(size_t)m * N + n] = (float)(s + (accumulate ? y[(size_t)m * N + n] : 0));
+/* Sub-block j's 6-bit scale and min of a Q4_K block's 12 scale bytes. */
+static void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+void dequant_q4_k_ref(float *y, const void *src, size_t n) {
+    const uint8_t *b = src;
+    for (size_t i = 0; i < n; i += 256, b += 144) {
+        float d = h2f(b), dmin = h2f(b + 2);
+        const uint8_t *sc = b + 4, *q = b + 16;
+        for (int c = 0; c < 4; c++, q += 32) {
+            int s0, m0, s1, m1;
+            q4k_scale_min(sc, 2 * c, &s0, &m0);
+            q4k_scale_min(sc, 2 * c + 1, &s1, &m1);
+            for (int l = 0; l < 32; l++) {
+                y[i + 64 * c + l] = d * (float)s0 * (float)(q[l] & 15) - dmin * (float)m0;
+                y[i + 64 * c + 32 + l] = d * (float)s1 * (float)(q[l] >> 4) - dmin * (float)m1;
+            }
+        }
+    }
+}
+
+void dequant_q6_k_ref(float *y, const void *src, size_t n) {
+    const uint8_t *b = src;
+    for (size_t i = 0; i < n; i += 256, b += 210) {
+        float d = h2f(b + 208);
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
+            float *o = y + i + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                int q0 = (ql[l] & 15) | (qh[l] & 3) << 4, q1 = (ql[l + 32] & 15) | (qh[l] >> 2 & 3) << 4,
+                    q2 = (ql[l] >> 4) | (qh[l] >> 4 & 3) << 4, q3 = (ql[l + 32] >> 4) | (qh[l] >> 6) << 4;
+                const int8_t *s = sc + 8 * h + l / 16;
+                o[l] = d * (float)s[0] * (float)(q0 - 32);
+                o[l + 32] = d * (float)s[2] * (float)(q1 - 32);
+                o[l + 64] = d * (float)s[4] * (float)(q2 - 32);
+                o[l + 96] = d * (float)s[6] * (float)(q3 - 32);
+            }
+        }
+    }
+}
+
+void dequant_ref(float *y, const void *src, wtype_t t, size_t n) {
+    KERN_ASSERT(wtype_is_quant(t) && n % (size_t)wtype_block(t) == 0);
+    switch (t) {
+    case WT_Q8_0: dequant_q8_0_ref(y, src, n); break;
+    case WT_Q4_0: dequant_q4_0_ref(y, src, n); break;
+    case WT_Q4_K: dequant_q4_k_ref(y, src, n); break;
+    default: dequant_q6_k_ref(y, src, n); break;
+    }
+}
+
+/* ---- reference quantisers ---- */
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static void quant_q8_0(uint8_t *b, const float *x) {
+    float amax = 0;
+    for (int k = 0; k < 32; k++) amax = fmaxf(amax, fabsf(x[k]));
+    float d = amax / 127, id = d > 0 ? 1 / d : 0;
+    f2h(b, d);
+    for (int k = 0; k < 32; k++) b[2 + k] = (uint8_t)(int8_t)clampi((int)lrintf(x[k] * id), -127, 127);
+}
+
+static void quant_q4_0(uint8_t *b, const float *x) {
+    float amax = 0, mx = 0;   /* the value of largest magnitude, with its sign */
+    for (int k = 0; k < 32; k++) if (fabsf(x[k]) > amax) { amax = fabsf(x[k]); mx = x[k]; }
+    float d = mx / -8, id = d != 0 ? 1 / d : 0;
+    f2h(b, d);
+    for (int k = 0; k < 16; k++) {
+        int lo = clampi((int)lrintf(x[k] * id) + 8, 0, 15), hi = clampi((int)lrintf(x[k + 16] * id) + 8, 0, 15);
+        b[2 + k] = (uint8_t)(lo | hi << 4);
+    }
+}
+
+static void quant_q4_k(uint8_t *b, const float *x) {
+    float scale[8], mn[8], smax = 0, mmax = 0;
+    for (int j = 0; j < 8; j++) {
+        float lo = 0, hi = 0;   /* the range includes 0 so the min is >= 0 (stored unsigned) */
+        for (int l = 0; l < 32; l++) { lo = fminf(lo, x[32 * j + l]); hi = fmaxf(hi, x[32 * j + l]); }
+        scale[j] = (hi - lo) / 15;
+        mn[j] = -lo;
+        smax = fmaxf(smax, scale[j]);
+        mmax = fmaxf(mmax, mn[j]);
+    }
+    float d = smax / 63, dmin = mmax / 63;
+    f2h(b, d);
+    f2h(b + 2, dmin);
+    d = h2f(b);          /* quantise against the stored (f16) super-scales */
+    dmin = h2f(b + 2);
+    int sc[8], m[8];
+    for (int j = 0; j < 8; j++) {
+        sc[j] = d > 0 ? clampi((int)lrintf(scale[j] / d), 0, 63) : 0;
+        m[j] = dmin > 0 ? clampi((int)lrintf(mn[j] / dmin), 0, 63) : 0;
+    }
+    uint8_t *s = b + 4, *q = b + 16;
+    for (int j = 0; j < 4; j++) {
+        s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        s[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
+        s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    }
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            int qq[2];
+            for (int h = 0; h < 2; h++) {
+                int j = 2 * c + h;
+                float ds = d * (float)sc[j];
+                qq[h] = ds > 0 ? clampi((int)lrintf((x[32 * j + l] + dmin * (float)m[j]) / ds), 0, 15) : 0;
+            }
+            q[32 * c + l] = (uint8_t)(qq[0] | qq[1] << 4);
         }
 }
 
-void matmul_int8_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+static void quant_q6_k(uint8_t *b, const float *x) {
+    float scale[16], amax = 0;
+    for (int g = 0; g < 16; g++) {
+        float a = 0, mx = 0;
+        for (int l = 0; l < 16; l++) if (fabsf(x[16 * g + l]) > a) { a = fabsf(x[16 * g + l]); mx = x[16 * g + l]; }
+        scale[g] = mx / -32;
+        amax = fmaxf(amax, fabsf(scale[g]));
+    }
+    float d = amax / 127;
+    f2h(b + 208, d);
+    d = h2f(b + 208);
+    int8_t *sc = (int8_t *)(b + 192);
+    int q[256];
+    for (int g = 0; g < 16; g++) {
+        sc[g] = (int8_t)(d > 0 ? clampi((int)lrintf(scale[g] / d), -127, 127) : 0);
+        float ds = d * sc[g];
+        for (int l = 0; l < 16; l++)
+            q[16 * g + l] = ds != 0 ? clampi((int)lrintf(x[16 * g + l] / ds) + 32, 0, 63) : 32;
+    }
+    uint8_t *ql = b, *qh = b + 128;
+    for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
+        const int *o = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            ql[l] = (uint8_t)((o[l] & 15) | (o[l + 64] & 15) << 4);
+            ql[l + 32] = (uint8_t)((o[l + 32] & 15) | (o[l + 96] & 15) << 4);
+            qh[l] = (uint8_t)(o[l] >> 4 | (o[l + 32] >> 4) << 2 | (o[l + 64] >> 4) << 4 | (o[l + 96] >> 4) << 6);
+        }
+    }
+}
+
+void quantize_ref(void *dst, const float *x, wtype_t t, size_t n) {
+    KERN_ASSERT(wtype_is_quant(t) && n % (size_t)wtype_block(t) == 0);
+    int blk = wtype_block(t);
+    size_t bb = wtype_bytes(t, (size_t)blk);
+    uint8_t *o = dst;
+    for (size_t i = 0; i < n; i += (size_t)blk, o += bb) {
+        switch (t) {
+        case WT_Q8_0: quant_q8_0(o, x + i); break;
+        case WT_Q4_0: quant_q4_0(o, x + i); break;
+        case WT_Q4_K: quant_q4_k(o, x + i); break;
+        default: quant_q6_k(o, x + i); break;
+        }
+    }
+}
+
+/* ---- the int8-activation product, plainly ---- */
+
+void matmul_q_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(wtype_is_quant(W->type) && M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols;
-    int8_t qx[K > 0 ? K : 1], qw[K > 0 ? K : 1];
-    float wr[K > 0 ? K : 1];
+    size_t rb = wtype_bytes(W->type, (size_t)K);
+    float w[K > 0 ? K : 1];   /* K <= INT32_MAX is checked; rows of real models are <= 64 K */
     for (int n = 0; n < N; n++) {
-        for (int k = 0; k < K; k++) wr[k] = w_at(W, (size_t)n * K + k);
-        float sw = quant_row_s8(qw, wr, K);
+        dequant_ref(w, (const uint8_t *)W->data + (size_t)n * rb, W->type, (size_t)K);
         for (int m = 0; m < M; m++) {
-            float sx = quant_row_s8(qx, x + (size_t)m * K, K);
-            int64_t dot = 0;
-            for (int k = 0; k < K; k++) dot += (int64_t)qx[k] * qw[k];
-            double v = (double)dot * sx * sw;
-            y[(size_t)m * N + n] = (float)(v + (accumulate ? y[(size_t)m * N + n] : 0));
+            const float *xr = x + (size_t)m * K;
+            double s = 0;
+            for (int b = 0; b < K; b += 32) {
+                float amax = 0;
+                for (int k = b; k < b + 32; k++) amax = fmaxf(amax, fabsf(xr[k]));
+                float dx = amax / 127, id = dx > 0 ? 1 / dx : 0;
+                double sb = 0;
+                for (int k = b; k < b + 32; k++) sb += (double)w[k] * (double)lrintf(xr[k] * id);
+                s += sb * dx;
+            }
+            float *o = y + (size_t)m * N + n;
+            *o = (float)(accumulate ? *o + s : s);
         }
     }
 }

@@ -100,9 +100,9 @@ void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T) {
     KERN_ASSERT_WEIGHT(E);
     KERN_ASSERT(T >= 0);
     int D = (int)E->cols;
-    size_t es = wtype_size(E->type);
+    size_t rb = wtype_bytes(E->type, (size_t)D);
     for (int t = 0; t < T; t++) KERN_ASSERT(tokens[t] >= 0 && tokens[t] < E->rows);
     for (int t = 0; t < T; t++)
-        wconvert_f32(out + (size_t)t * D, (const uint8_t *)E->data + (size_t)tokens[t] * D * es,
+        wconvert_f32(out + (size_t)t * D, (const uint8_t *)E->data + (size_t)tokens[t] * rb,
                      E->type, (size_t)D);
 }

@@ -437,8 +437,9 @@ static void do_sft(run_t *r, rstream_t *in) {
 /* ------------------------------------------------------------------ likelihood */
 
 /* Algorithm 3 as get_log_likelihood.py draws it: mc/b batches; batch j has offset k_j and
- * counts l_i = round(k_j + i·L/b) wrapped into [1, L]; sample j·b+i masks exactly l_i answer
- * tokens; p = l_i / L. Group = the pair's input index. */
+ * counts l_i = round(k_j + i·L/b) wrapped into [1, L], in torch's float32 arithmetic (see
+ * ll_counts); sample j·b+i masks exactly l_i answer tokens; p = l_i / L. Group = the pair's
+ * input index. */
 static int ll_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
     const opts_t *o = r->o;
     if (!mine(o, index)) return 0;
@@ -459,7 +460,7 @@ static int ll_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
             masked_t m = {.x0 = r->x0, .xt = r->xt, .n = n, .prompt_len = pr.np, .answer_len = L,
                           .n_masked = l, .t = (double)l / (double)L, .p = (double)l / (double)L,
                           .group = (int64_t)index, .mc = (int64_t)mc, .n_mc = (int64_t)o->mc,
-                          .cropped = -1};
+                          .cropped = -1, .mask_id = o->nc.mask_id};
             if (masked_to_rec(r->out, &m, *in, e) || put(r, r->out, e)) return -1;
         }
     }

@@ -43,7 +43,7 @@ int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e) {
 
 static const char *const CONSUMED[] = {
     "kind", "v", "tokens", "prompt", "answer", "prompt_len", "x0", "xt", "t", "p",
-    "answer_len", "group", "mc", "n_mc", "n_masked", "cropped", "ce", NULL};
+    "answer_len", "group", "mc", "n_mc", "n_masked", "mask_id", "cropped", "ce", NULL};
 
 static bool consumed(const char *k) {
     for (int i = 0; CONSUMED[i]; i++)
@@ -56,15 +56,15 @@ int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e) {
         const char *k = rec_key(src, i);
         /* "answer" is consumed as a token array (a pair) but kept as a user field otherwise
          * (e.g. the correct choice index of a question). */
-        if (consumed(k) && !(!strcmp(k, "answer") && !rec_is_tensor(src, k))) continue;
+        const tensor_t *t = rec_tensor_at(src, i); /* by position: no lookup per field */
+        if (consumed(k) && !(!strcmp(k, "answer") && !t)) continue;
         int rc;
-        if (rec_is_tensor(src, k)) {
-            const tensor_t *t = rec_tensor(src, k);
+        if (t) {
             rc = rec_set_tensor_copy(dst, k, t->dtype, t->ndim, t->shape, t->data) ? 0 : -1;
         } else {
             const uint8_t *mp;
             size_t len;
-            rc = rec_get_raw(src, k, &mp, &len);
+            rc = rec_raw_at(src, i, &mp, &len);
             if (!rc) rc = rec_set_raw(dst, k, mp, len);
         }
         if (rc) return lerr_set(e, EXIT_INTERNAL, "out of memory copying field \"%s\"", k);
@@ -80,7 +80,7 @@ int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e) {
               rec_set_int(out, "prompt_len", (int64_t)m->prompt_len) ||
               rec_set_int(out, "answer_len", (int64_t)m->answer_len) ||
               rec_set_int(out, "n_masked", (int64_t)m->n_masked) ||
-              rec_set_int(out, "group", m->group);
+              rec_set_int(out, "mask_id", m->mask_id) || rec_set_int(out, "group", m->group);
     if (!bad && m->mc >= 0) bad = rec_set_int(out, "mc", m->mc);
     if (!bad && m->n_mc >= 0) bad = rec_set_int(out, "n_mc", m->n_mc);
     if (!bad && m->cropped >= 0) bad = rec_set_bool(out, "cropped", m->cropped != 0);

@@ -36,7 +36,7 @@ int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e);
 /* Fill `out` (cleared first) as a "masked" record (fields in docs/protocol.md). `src` (may be
  * NULL) contributes its user fields. Negative mc / n_mc omit those fields. With `bitmap`,
  * "xt" is replaced by "mask" (u1, bit i = byte i/8, bit i%8, set where xt[i] == mask_id),
- * written after the user fields. */
+ * written after the user fields. "mask_id" is always written (readers rebuild xt from it). */
 typedef struct {
     const int32_t *x0, *xt;
     size_t n, prompt_len, answer_len, n_masked;

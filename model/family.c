@@ -8,7 +8,8 @@
 #include <jansson.h>
 #include "model/family.h"
 
-static const model_family_t *const FAMILIES[] = {&model_family_llada, NULL};
+static const model_family_t *const FAMILIES[] = {&model_family_llada, &model_family_dream, &model_family_llada_moe,
+                                                  NULL};
 
 const model_family_t *const *model_family_list(void) { return FAMILIES; }
 
@@ -43,7 +44,19 @@ static const model_family_t *by_key(json_t *o, lerr_t *e) {
             return NULL;
         }
         for (int i = 0; FAMILIES[i]; i++)
-            if (listed(FAMILIES[i]->model_types, json_string_value(mt))) return FAMILIES[i];
+            if (listed(FAMILIES[i]->model_types, json_string_value(mt))) {
+                /* a family sharing another's model_type (LLaDA-MoE says "llada") is told
+                 * apart by an architecture only it lists */
+                size_t k;
+                json_t *a;
+                if (json_is_array(ar))
+                    json_array_foreach(ar, k, a)
+                        for (int j = 0; json_is_string(a) && FAMILIES[j]; j++)
+                            if (j != i && listed(FAMILIES[j]->architectures, json_string_value(a)) &&
+                                !listed(FAMILIES[i]->architectures, json_string_value(a)))
+                                return FAMILIES[j];
+                return FAMILIES[i];
+            }
         supported(sup, sizeof sup, false);
         lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"model_type\": \"%s\" (supported: %s)",
                  json_string_value(mt), sup);

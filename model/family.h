@@ -15,8 +15,9 @@
  * presents named tensors (safetensors folders today; GGUF files, issue 13, next) and
  * load.c binds the family's list against it, family-agnostically.
  *
- * Families to come (issue 14) and what each adds: Dream / Qwen2 (q/k/v biases, logits
- * shifted by one position), LLaDA-MoE (MoE FFN, QK-norm), LLaDA2 (BailingMoeV2,
+ * Families: LLaDA (llada.c), Dream / Qwen2 (dream.c: q/k/v biases, logits shifted by one
+ * position, the timestep schedule), LLaDA-MoE (llada_moe.c: MoE FFN of moe.c, QK-norm). To
+ * come (issue 14): LLaDA2 (BailingMoeV2,
  * block-causal attention), SDAR (Qwen3: QK-norm). Dense variants reuse the dense graph
  * (forward.c) with optional tensors / flags; MoE ones bring their FFN.
  */
@@ -91,6 +92,8 @@ int64_t model_family_n_params(const model_family_t *f, const llada_config_t *c);
 
 /* ---- the families (one file each) ---- */
 extern const model_family_t model_family_llada;   /* llada.c */
+extern const model_family_t model_family_dream;   /* dream.c: Dream / DiffuCoder (Qwen2) */
+extern const model_family_t model_family_llada_moe;   /* llada_moe.c: LLaDA-MoE (sparse MoE FFN) */
 
 /* ---- graphs a family can point at ---- */
 /* The dense pre-norm transformer of forward.c (LLaDA's, llada.md §2.3). */
@@ -99,5 +102,12 @@ int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
 void dense_head(const model_t *m, const float *hidden, int n, float *logits);
 int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
+/* The sparse MoE FFN step (moe.c) the dense graph runs in layers whose router is bound:
+ * x[T][d] += MoE(xn) (+ the shared expert's SwiGLU(xn)). Scratch sized for T tokens. */
+typedef struct moe_scratch moe_scratch_t;
+moe_scratch_t *moe_scratch_new(const llada_config_t *c, int T);   /* NULL on OOM */
+void moe_scratch_destroy(moe_scratch_t **s);
+void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, float *x, int T,
+             moe_scratch_t *s);
 
 #endif

@@ -2,9 +2,10 @@
  * activations; families point at it from their table (family.h: dense_forward_hidden,
  * dense_head), and model.h's entry points reach it through the model's family.
  *
- * tokens [B][L] -> embedding -> n_layers x (RMSNorm, q/k/v, half-split RoPE, bidirectional
- * attention with key padding mask, output projection + residual, RMSNorm, SwiGLU MLP +
- * residual) -> final RMSNorm. model_head applies the LM head to selected rows only, so the
+ * tokens [B][L] -> embedding -> n_layers x (RMSNorm, q/k/v (+ biases: Dream; per-head
+ * RMSNorm and clipping: LLaDA-MoE), half-split RoPE, bidirectional attention with key
+ * padding mask, output projection (+ bias) + residual, RMSNorm, SwiGLU MLP or the MoE FFN of
+ * moe.c + residual) -> final RMSNorm. Optional tensors a family leaves unbound are skipped. model_head applies the LM head to selected rows only, so the
  * sampler never materialises logits it does not need. All products go through matmul()
  * (f32: OpenBLAS sgemm; bf16: AVX-512-BF16 / AMX kernels reading the weights as stored, or
  * panels converted to f32 on CPUs without them). The scratch (fwd_scratch_new) is the
@@ -19,6 +20,7 @@
  * cached K/V of the other positions (attention_rows). The full pass runs exactly the
  * uncached operations, so its hidden states are bit-identical to dense_forward_hidden's.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +30,7 @@ struct fwd_scratch {
     int B, L;
     int failed;             /* a precision-mode GEMM failed (OOM / oneDNN) in this pass */
     float *x, *xn, *q, *k, *v, *ao, *gate, *up, *att, *cos_t, *sin_t;
+    moe_scratch_t *moe;     /* MoE models only */
 };
 
 static double now_s(void) {
@@ -66,6 +69,7 @@ fwd_scratch_t *fwd_scratch_new(const model_t *m, int B, int L, lerr_t *e) {
         if (!(*bufs[i] = aligned_alloc(64, bytes ? bytes : 64))) goto oom;
     }
     rope_tables(s->cos_t, s->sin_t, L, c->head_dim, c->rope_theta);
+    if (c->n_experts > 0 && !(s->moe = moe_scratch_new(c, (int)T))) goto oom;
     return s;
 oom:
     fwd_scratch_destroy(&s);
@@ -78,6 +82,7 @@ void fwd_scratch_destroy(fwd_scratch_t **sp) {
     if (!s) return;
     float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->ao, s->gate, s->up, s->att, s->cos_t, s->sin_t};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    moe_scratch_destroy(&s->moe);
     free(s);
     *sp = NULL;
 }
@@ -151,6 +156,35 @@ static const model_layer_packs_t *layer_packs(const model_t *m, int l) {
     return m->packs ? &m->packs->layers[l] : &NO_PACKS;
 }
 
+/* y[t][i] += b[i] for T rows of n (b: a 1-D weight of any storage type; absent = no-op). */
+static void add_bias(float *y, const wtensor_t *b, int T, int n) {
+    if (!b->data) return;
+    float bf[256];
+    for (int i0 = 0; i0 < n; i0 += 256) {
+        int k = n - i0 < 256 ? n - i0 : 256;
+        wconvert_f32(bf, (const char *)b->data + (size_t)i0 * wtype_size(b->type), b->type, (size_t)k);
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < k; i++) y[(size_t)t * n + i0 + i] += bf[i];
+    }
+}
+
+/* LLaDA-MoE's extras between the projections and RoPE: per-head RMSNorm of q and k
+ * (qk_layernorm), then q, k, v clamped to [-clip_qkv, clip_qkv]. */
+static void qk_norm_clip(const llada_config_t *c, fwd_scratch_t *s, const llada_layer_t *ly, int T) {
+    int hd = c->head_dim;
+    size_t qn = (size_t)T * c->n_heads * hd, kn = (size_t)T * c->n_kv_heads * hd;
+    if (ly->q_norm.data) {
+        rmsnorm(s->q, s->q, &ly->q_norm, T * c->n_heads, hd, (float)c->rms_norm_eps);
+        rmsnorm(s->k, s->k, &ly->k_norm, T * c->n_kv_heads, hd, (float)c->rms_norm_eps);
+    }
+    if (c->clip_qkv > 0) {
+        float cl = c->clip_qkv, *bufs[3] = {s->q, s->k, s->v};
+        size_t ns[3] = {qn, kn, kn};
+        for (int b = 0; b < 3; b++)
+            for (size_t i = 0; i < ns[b]; i++) bufs[b][i] = fminf(fmaxf(bufs[b][i], -cl), cl);
+    }
+}
+
 /* Attention sublayer of layer l on positions [r0, r0 + n) of each of the B rows (activations
  * packed [B][n]); n == L is the whole canvas. kv (NULL: no cache) receives the fresh K/V of
  * those positions, and with n < L the queries attend to kv's K/V of all L positions. */
@@ -165,6 +199,10 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         linear(s, s->q, s->xn, &ly->q_proj, pk->q_proj, T, false);
         linear(s, s->k, s->xn, &ly->k_proj, pk->k_proj, T, false);
         linear(s, s->v, s->xn, &ly->v_proj, pk->v_proj, T, false);
+        add_bias(s->q, &ly->q_bias, T, (int)qd);
+        add_bias(s->k, &ly->k_bias, T, (int)kvd);
+        add_bias(s->v, &ly->v_bias, T, (int)kvd);
+        qk_norm_clip(c, s, ly, T);
     });
     TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
         rope_apply(s->q + b * n * qd, n, Hq, hd, s->cos_t + ro, s->sin_t + ro, NULL);
@@ -190,7 +228,10 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
             attention_rows(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
                            cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL, s->att);
     });
-    TIMED(FWD_PROF_OUT, linear(s, s->x, s->ao, &ly->attn_out, pk->attn_out, T, true));
+    TIMED(FWD_PROF_OUT, {
+        linear(s, s->x, s->ao, &ly->attn_out, pk->attn_out, T, true);
+        add_bias(s->x, &ly->out_bias, T, d);
+    });
 }
 
 static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int l, int T) {
@@ -198,6 +239,10 @@ static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *l
     const model_layer_packs_t *pk = layer_packs(m, l);
     int d = c->d_model;
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->ff_norm, T, d, (float)c->rms_norm_eps));
+    if (ly->router.data) {   /* a MoE layer (moe.c) */
+        TIMED(FWD_PROF_MLP, moe_ffn(c, ly, s->xn, s->x, T, s->moe));
+        return;
+    }
     TIMED(FWD_PROF_MLP, {
         linear(s, s->gate, s->xn, &ly->ff_proj, pk->ff_proj, T, false);
         linear(s, s->up, s->xn, &ly->up_proj, pk->up_proj, T, false);
@@ -271,6 +316,12 @@ int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t 
     if (s && !h) lerr_set(e, EXIT_INTERNAL, "out of memory");
     if (h && model_forward_hidden(m, s, tokens, keep, B, L, h, e) == 0) {
         model_head(m, h, B * L, logits);
+        if (m->cfg.logits_shift)   /* position p predicts from row p-1: move rows up by one */
+            for (int b = 0; b < B; b++)
+                for (int p = L - 1; p > 0; p--)
+                    memcpy(logits + ((size_t)b * L + p) * m->cfg.embedding_size,
+                           logits + ((size_t)b * L + model_logits_row(&m->cfg, p)) * m->cfg.embedding_size,
+                           (size_t)m->cfg.embedding_size * sizeof *logits);
         rc = 0;
     }
     free(h);

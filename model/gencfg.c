@@ -1,12 +1,15 @@
 /* gencfg.c — sampling defaults from a model folder's generation_config.json (HF convention).
  *
  * A model can ship the sampler settings it works best with; they apply only to options the
- * user did not give. Keys read: "block_length" (int > 0), "temperature" (number >= 0); other
+ * user did not give. Keys read: "block_length" (int > 0), "temperature" (number >= 0), and
+ * Dream's "alg" (origin / maskgit_plus / topk_margin / entropy -> the remask policies origin /
+ * low_confidence / topk_margin / entropy, docs/models.md) and "eps" (0 < eps < 1); other
  * keys are ignored (HF generation configs carry many). A missing file is not an error.
  */
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include "gencfg.h"
 
@@ -16,6 +19,8 @@ int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e)
     struct stat st;
     g->block_length = 0;
     g->temperature = -1;
+    g->policy = NULL;
+    g->eps = 0;
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     if (stat(path, &st) != 0) return 0;
     json_error_t je;
@@ -25,7 +30,20 @@ int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e)
         return lerr_set(e, EXIT_DATA, "%s: not a JSON object (%s)", path, root ? "" : je.text);
     }
     json_t *b = json_object_get(root, "block_length"), *t = json_object_get(root, "temperature");
+    json_t *alg = json_object_get(root, "alg"), *ep = json_object_get(root, "eps");
+    static const char *const ALG[][2] = {{"origin", "origin"}, {"maskgit_plus", "low_confidence"},
+                                         {"topk_margin", "topk_margin"}, {"entropy", "entropy"}};
     int rc = 0;
+    if (alg && !json_is_null(alg)) {
+        for (size_t i = 0; json_is_string(alg) && i < sizeof ALG / sizeof *ALG; i++)
+            if (!strcmp(json_string_value(alg), ALG[i][0])) g->policy = ALG[i][1];
+        if (!g->policy)
+            rc = lerr_set(e, EXIT_DATA, "%s: \"alg\" must be origin, maskgit_plus, topk_margin or entropy", path);
+    }
+    if (!rc && ep && !json_is_null(ep) && (!json_is_number(ep) || !(json_number_value(ep) > 0 && json_number_value(ep) < 1)))
+        rc = lerr_set(e, EXIT_DATA, "%s: \"eps\" must be a number in (0, 1)", path);
+    else if (!rc && ep && !json_is_null(ep)) g->eps = json_number_value(ep);
+    if (rc) { json_decref(root); return rc; }
     if (b && (!json_is_integer(b) || json_integer_value(b) <= 0 || json_integer_value(b) > INT_MAX))
         rc = lerr_set(e, EXIT_DATA, "%s: \"block_length\" must be a positive integer", path);
     else if (t && (!json_is_number(t) || json_number_value(t) < 0))

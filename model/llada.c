@@ -81,11 +81,17 @@ static int parse_ids(llada_config_t *c, json_t *o, lerr_t *e) {
     const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "eot_token_id", "bos_token_id"};
     int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->eot_token_id,
                          &c->bos_token_id};
+    /* LLaDA-8B's ids are defaults only for LLaDA-8B's vocabulary: another one (iLLaDA's
+     * 155136 tokens, mask id 5) would otherwise run with a valid but wrong mask id */
+    bool llada_vocab = c->vocab_size == 126464 && c->embedding_size == 126464;
     for (int i = 0; i < 5; i++) {
         if ((r = cfg_int(o, keys[i], 0, c->embedding_size - 1, &v, e)) < 0) return -1;
         if (r) *fields[i] = (int32_t)v;
-        else if (*fields[i] >= c->embedding_size) *fields[i] = i == 2 ? c->eos_token_id : -1;
+        else if (!llada_vocab || *fields[i] >= c->embedding_size) *fields[i] = i == 2 ? c->eos_token_id : -1;
     }
+    if (c->mask_token_id < 0 && !llada_vocab && !json_object_get(o, "mask_token_id"))
+        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing, and LLaDA-8B's 126336 applies only to its "
+                        "126464-token vocabulary (this one has %d; iLLaDA: 5)", c->vocab_size);
     if (c->mask_token_id < 0 || c->mask_token_id >= c->embedding_size)
         return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing or outside the vocabulary");
     if (c->eos_token_id < 0 || c->eos_token_id >= c->embedding_size)

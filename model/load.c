@@ -2,7 +2,7 @@
  *
  * The family lists every tensor its config implies (names, shapes, where each binds); the
  * binder checks each against a tensor source (source.h: the safetensors files of an HF
- * folder today): present exactly once, the exact shape, a float dtype; anything else in
+ * folder, or a GGUF file when the path names a file): present exactly once, the exact shape, a float dtype; anything else in
  * the source is an error, so a checkpoint with features the graph would ignore (biases,
  * q/k norms) never loads silently. Data stays in the read-only mapping; tensors whose
  * offset is misaligned for their element size are copied once into owned memory.
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include "model/config.h"
 #include "model/family.h"
+#include "model/gguf.h"
 #include "model/source.h"
 #include "safetensors.h"
 
@@ -67,14 +68,19 @@ static int bind_tensor(model_priv_t *p, const model_tensor_spec_t *s, lerr_t *e)
     if (found < 0) return -1;
     if (!found) return lerr_set(e, EXIT_DATA, "missing tensor \"%s\"", s->name);
     int wt = t.type;
-    if (wt < 0) return lerr_set(e, EXIT_DATA, "tensor \"%s\": dtype %s is not BF16, F16 or F32", s->name, t.dtype);
+    if (wt < 0) return lerr_set(e, EXIT_DATA, "tensor \"%s\": dtype %s is not BF16, F16, F32%s", s->name, t.dtype,
+                                ", Q8_0, Q4_0, Q4_K or Q6_K");
+    if (s->ndim == 1 && wtype_is_quant((wtype_t)wt))
+        return lerr_set(e, EXIT_DATA, "tensor \"%s\": a quantised (%s) vector", s->name, t.dtype);
+    if (s->ndim == 2 && s->shape[1] % wtype_block((wtype_t)wt))
+        return lerr_set(e, EXIT_DATA, "tensor \"%s\": %lld columns do not fill %s blocks", s->name, (long long)s->shape[1], t.dtype);
     if (t.ndim != s->ndim || t.shape[0] != s->shape[0] || (s->ndim == 2 && t.shape[1] != s->shape[1]))
         return lerr_set(e, EXIT_DATA, "tensor \"%s\": shape [%lld%s%lld] does not match the config (expected [%lld%s%lld])",
                         s->name, (long long)t.shape[0], t.ndim > 1 ? ", " : "",
                         t.ndim > 1 ? (long long)t.shape[1] : 0LL, (long long)s->shape[0],
                         s->ndim > 1 ? ", " : "", s->ndim > 1 ? (long long)s->shape[1] : 0LL);
     const void *data = t.data;
-    if ((uintptr_t)data % wtype_size((wtype_t)wt)) { /* misaligned in the file: copy */
+    if ((uintptr_t)data % (wtype_is_quant((wtype_t)wt) ? 2 : wtype_size((wtype_t)wt))) { /* misaligned in the file: copy */
         void *c = malloc(t.nbytes ? t.nbytes : 1);
         if (!c || own(p, c)) { free(c); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
         memcpy(c, data, t.nbytes);
@@ -112,8 +118,32 @@ out:
     return rc;
 }
 
+/* A GGUF file: family and config from its metadata, tensors from the file. */
+static model_t *load_gguf(const char *path, lerr_t *e) {
+    gguf_file_t *f = gguf_open(path, e);
+    if (!f) return NULL;
+    llada_config_t cfg;
+    const model_family_t *fam = NULL;
+    if (gguf_model_config(f, &cfg, &fam, e)) { gguf_close(&f); return NULL; }
+    model_t *m = model_alloc(fam, &cfg);
+    if (!m || !(m->dir = strdup(path))) {
+        gguf_close(&f);
+        model_destroy(&m);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (gguf_source_open(&((model_priv_t *)m->priv)->src, f, &cfg, e) || bind_all(m, e)) {
+        if (e && e->code == EXIT_DATA && !strstr(e->msg, path)) lerr_wrap(e, "%s", path);
+        model_destroy(&m);
+        return NULL;
+    }
+    return m;
+}
+
 model_t *model_load(const char *dir, lerr_t *e) {
     char path[4096];
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) return load_gguf(dir, e);
     size_t len;
     snprintf(path, sizeof path, "%s/config.json", dir);
     char *txt = cfg_read_file(path, 1u << 20, &len, e);

@@ -53,7 +53,44 @@ typedef struct {
     int32_t eot_token_id;       /* 126348 (<|eot_id|>); -1 when unknown */
     int32_t bos_token_id;       /* 126080; -1 when unknown */
     wtype_t dtype;              /* storage type of the weights as loaded */
+    /* Family traits the sampler honours (zero = LLaDA's behaviour). */
+    bool logits_shift;          /* Dream: the output at position i predicts token i+1, so
+                                   position p's logits come from hidden row p-1 (row 0 reuses
+                                   its own); see model_logits_row */
+    int schedule;               /* the official sampler's per-step count (model_schedule_t) */
+    double schedule_eps;        /* MODEL_SCHED_TIMESTEP: the final timestep (Dream's eps) */
+    bool qkv_bias;              /* q/k/v projections carry biases (Qwen2 / Dream) */
+    /* Optional graph features (zero = absent; LLaDA-MoE uses them). */
+    bool out_bias;              /* the attention output projection carries a bias */
+    bool qk_norm;               /* per-head RMSNorm (weight [head_dim]) on q and k before RoPE */
+    float clip_qkv;             /* > 0: q, k, v clamped to [-clip, clip] (after the norms) */
+    int n_experts;              /* > 0: sparse MoE FFN in the layers of moe_layers */
+    int n_experts_per_tok;      /* top-k */
+    int expert_hidden_size;     /* each expert's SwiGLU width */
+    int shared_expert_hidden_size;  /* > 0: a shared SwiGLU expert added in MoE layers */
+    uint64_t moe_layers;        /* bit l: layer l's FFN is the MoE (else dense, mlp_hidden_size) */
+    bool router_expert_bias;    /* expert_bias [n_experts] added to the router probabilities */
 } llada_config_t;
+
+/* Most experts a layer may have (LLaDA2: 256) and most layers with a MoE choice (moe_layers). */
+#define MODEL_MAX_EXPERTS 256
+#define MODEL_MAX_MOE_LAYERS 64
+
+/* How many masked positions the official sampler commits per step. */
+typedef enum {
+    MODEL_SCHED_LINEAR = 0,     /* LLaDA: each block's masks spread evenly over its steps,
+                                   the remainder to the earliest steps (llada.md §1.1) */
+    MODEL_SCHED_TIMESTEP = 1,   /* Dream: t = linspace(1, eps, steps+1) in float32; step i
+                                   commits int(n_masked * (1 - t[i+1]/t[i])) of the masks
+                                   left, all of them at the last step (llada.md §4.5) */
+} model_schedule_t;
+
+/* The hidden-state row whose LM head gives position p's token prediction: p, or p-1 for a
+ * shifted-logits family (row 0 reuses its own). Positions are canvas indices, padding
+ * included, as the official code shifts the padded batch. */
+static inline int model_logits_row(const llada_config_t *c, int p) {
+    return c->logits_shift && p > 0 ? p - 1 : p;
+}
 
 /* ---- the LLaDA family's config.json (model/llada.c); train builds LLaDA configs ---- */
 /* Defaults of LLaDA-8B (llada.md §2.1). */
@@ -71,6 +108,14 @@ char *llada_config_to_json(const llada_config_t *c);
 typedef struct {
     wtensor_t attn_norm, q_proj, k_proj, v_proj, attn_out;
     wtensor_t ff_norm, ff_proj, up_proj, ff_out;
+    wtensor_t q_bias, k_bias, v_bias;   /* 1-D; present when cfg.qkv_bias */
+    wtensor_t out_bias;                 /* 1-D [d]; cfg.out_bias */
+    wtensor_t q_norm, k_norm;           /* 1-D [head_dim]; cfg.qk_norm */
+    /* MoE FFN (cfg.moe_layers has this layer): router [n_experts][d], its optional bias,
+     * the experts' SwiGLU matrices and the optional shared expert. */
+    wtensor_t router, router_bias;
+    wtensor_t exp_gate[MODEL_MAX_EXPERTS], exp_up[MODEL_MAX_EXPERTS], exp_down[MODEL_MAX_EXPERTS];
+    wtensor_t sh_gate, sh_up, sh_down;
 } llada_layer_t;
 
 typedef struct {
@@ -90,7 +135,8 @@ typedef struct model {
     struct model_packs *packs;      /* private: prepacked GEMM weights of model_set_precision (owned) */
 } model_t;
 
-/* Load a model folder. Returns a new model (free with model_destroy) or NULL with `e` set:
+/* Load a model folder, or a GGUF file when `dir` names a regular file (its metadata gives the
+ * family and config; block-quantised tensors are used as stored). Returns a new model (free with model_destroy) or NULL with `e` set:
  * EXIT_IO when a file cannot be opened/mapped, EXIT_DATA for anything wrong in the files
  * (bad JSON, a model_type no family runs, unsupported config key, missing/extra/misshapen
  * tensor, bad dtype, offsets outside the file, header overflow). Tensors may mix
@@ -122,6 +168,13 @@ int model_precision(const model_t *m);
 size_t model_precision_bytes(const model_t *m);
 /* "f32" / "bf16" / "int8" -> MODEL_PREC_*, -1 for anything else. */
 int model_precision_parse(const char *name);
+/* Write a LLaDA model as a GGUF file llama.cpp reads (model/gguf_write.c): type "f32", "f16",
+ * "bf16", "q8_0", "q4_0", "q4_k", "q6_k" or "q4_k_m" (Q4_K with Q6_K for attn_v, ffn_down and the
+ * head) for the matrices, F32 vectors; Q/K rows in llama.cpp's order. Via PATH.tmp + rename.
+ * EXIT_USAGE for an unknown type, EXIT_DATA when a row length is not a multiple of the type's
+ * block, EXIT_IO on write errors. model_gguf_type_ok: 1 when `name` is one of the types. */
+int model_save_gguf(const model_t *m, const char *path, const char *type, lerr_t *e);
+int model_gguf_type_ok(const char *name);
 
 /* Number of parameters of a LLaDA model of config c (counting a tied matrix once). */
 int64_t model_n_params(const llada_config_t *c);
@@ -165,7 +218,9 @@ int model_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, co
                          const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 /* LM head on n rows of final hidden states: logits[n][embedding_size]. */
 void model_head(const model_t *m, const float *hidden, int n, float *logits);
-/* Convenience: full logits [B][L][embedding_size] (allocates scratch internally). */
+/* Convenience: full logits [B][L][embedding_size] (allocates scratch internally): row p
+ * holds position p's token prediction, i.e. the LM head of model_logits_row(p) (shifted
+ * for Dream). */
 int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
                          int B, int L, float *logits, lerr_t *e);
 

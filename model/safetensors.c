@@ -200,7 +200,7 @@ static int write_tensor(FILE *fp, const st_out_t *t) {
     uint16_t out16[CH];
     for (size_t i = 0; i < numel; i += CH) {
         size_t k = numel - i < CH ? numel - i : CH;
-        wconvert_f32(tmp, (const uint8_t *)t->src + i * wtype_size(t->src_type), t->src_type, k);
+        wconvert_f32(tmp, (const uint8_t *)t->src + wtype_bytes(t->src_type, i), t->src_type, k);
         if (t->type == WT_F32) {
             if (fwrite(tmp, 4, k, fp) != k) return -1;
             continue;

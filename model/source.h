@@ -6,9 +6,10 @@
  * nothing else, so a checkpoint with tensors the graph would ignore never loads silently.
  * Data stays owned by the source (mapped files) until close.
  *
- * Sources: the safetensors files of a Hugging Face folder (st_source.c). A GGUF file
- * (issue 13) is another: it maps GGUF names (blk.N.attn_q.weight) and dimension order to the
- * family's and reports its tensor types; nothing above load.c changes.
+ * Sources: the safetensors files of a Hugging Face folder (st_source.c); a GGUF file
+ * (gguf_source.c, issue 13): it maps GGUF names (blk.N.attn_q.weight) and dimension order to
+ * the family's, undoes llama.cpp's Q/K row permutation and reports its tensor types (block-
+ * quantised ones included); nothing above load.c changes.
  */
 #ifndef LLADA_MODEL_SOURCE_H
 #define LLADA_MODEL_SOURCE_H
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lerr.h"
+#include "model/model.h"
 
 /* A borrowed view of one tensor of a source. */
 typedef struct {
@@ -43,5 +45,18 @@ typedef struct model_source {
  * or model.safetensors. 0, or -1 with `e` set (EXIT_IO cannot open/map, EXIT_DATA format;
  * nothing is left open and *src is zeroed). */
 int st_source_open(model_source_t *src, const char *dir, lerr_t *e);
+
+/* A GGUF file (gguf.h) as a source; takes ownership of f (closed on error too). The config's
+ * head counts say how Q and K rows are un-permuted. 0, or -1 with `e` set. */
+struct gguf_file;
+int gguf_source_open(model_source_t *src, struct gguf_file *f, const llada_config_t *c, lerr_t *e);
+/* The family and config a GGUF file's metadata describe (general.architecture, "<arch>.*"
+ * hyper-parameters, tokenizer.ggml.* ids, vocabulary from token_embd). EXIT_DATA with the key
+ * named when something is missing, out of range or asks for what the graph lacks (causal
+ * attention, shifted logits, partial RoPE, an architecture no family runs). */
+int gguf_model_config(const struct gguf_file *f, llada_config_t *c, const model_family_t **fam, lerr_t *e);
+/* The GGUF name of a LLaDA tensor (model.transformer.blocks.3.q_proj.weight -> blk.3.attn_q.weight)
+ * into out; -1 when it has none. */
+int gguf_llada_name(const char *family_name, char *out, size_t n);
 
 #endif

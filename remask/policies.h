@@ -8,11 +8,14 @@
  *   topk_margin     Dream's margin order: top-1 minus top-2 probability (margin.c)
  *   entropy         Dream's entropy order: lowest entropy first (entropy.c)
  *   eb[:GAMMA]      entropy-bounded sampler, EB-Sampler (eb.c), GAMMA default 0.01
+ *   origin[:EPS]    Dream's default alg: each mask revealed with probability 1 - t[i+1]/t[i]
+ *                   (origin.c), EPS default 1e-3
  *
  * threshold, factor and eb are adaptive (rm_ops_t.adaptive): they commit a variable number
  * of positions per step and denoise loops each block until it is filled, so the number of
- * forward passes (NFE, reported in every result record) is what they save. The others
- * follow the fixed linear schedule (n_commit). `param` is the text after ':' or NULL.
+ * forward passes (NFE, reported in every result record) is what they save. origin commits a
+ * random number per step over the fixed step count. The others follow the schedule's quota
+ * (n_commit). `param` is the text after ':' or NULL.
  */
 #ifndef LLADA_REMASK_POLICIES_H
 #define LLADA_REMASK_POLICIES_H
@@ -26,5 +29,6 @@ rm_policy_t *rm_factor_new(const char *param, lerr_t *e);
 rm_policy_t *rm_margin_new(const char *param, lerr_t *e);
 rm_policy_t *rm_entropy_new(const char *param, lerr_t *e);
 rm_policy_t *rm_eb_new(const char *param, lerr_t *e);
+rm_policy_t *rm_origin_new(const char *param, lerr_t *e);
 
 #endif

@@ -9,7 +9,8 @@
 #define RM_POLICIES(X)                                                                          \
     X("low_confidence", rm_low_confidence_new) X("random", rm_random_new)                       \
     X("threshold", rm_threshold_new) X("factor", rm_factor_new)                                 \
-    X("topk_margin", rm_margin_new) X("entropy", rm_entropy_new) X("eb", rm_eb_new)
+    X("topk_margin", rm_margin_new) X("entropy", rm_entropy_new) X("eb", rm_eb_new)             \
+    X("origin", rm_origin_new)
 
 typedef struct {
     const char *name;

@@ -12,6 +12,8 @@ export PATH="$LLADA_BIN:$PATH"
 T_PASS=0 T_FAIL=0
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# run alone (not from tests/run.sh): tok's binary cache into $TMP, not ~/.cache
+[ -n "${LLADA_TOK_CACHE:-}" ] || export LLADA_TOK_CACHE=$TMP/tok-cache
 ERR_FILE=$TMP/.stderr
 pass() { T_PASS=$((T_PASS + 1)); printf 'ok - %s\n' "$1"; }
 fail() { T_FAIL=$((T_FAIL + 1)); printf 'not ok - %s%s\n' "$1" "${2:+: $2}"; }

@@ -13,6 +13,12 @@ export LLADA_UNIT=${LLADA_UNIT:-$root/build/rel/tests}
 export PYTHON=${PYTHON:-/usr/bin/python3}
 export LLADA_ROOT=$root
 export PATH="$LLADA_BIN:$PATH"
+# tok's binary cache (tens of MB per large tokenizer.json) goes to a temporary folder removed at
+# the end, not into ~/.cache, unless the caller chose one.
+if [ -z "${LLADA_TOK_CACHE:-}" ]; then
+    LLADA_TOK_CACHE=$(mktemp -d "${TMPDIR:-/tmp}/llada-tok-cache.XXXXXX") && export LLADA_TOK_CACHE
+    trap 'rm -rf "$LLADA_TOK_CACHE"' EXIT
+fi
 pattern=${TESTS:-*}
 total_pass=0 total_fail=0 failed_suites=()
 run_suite() {  # name, command...

@@ -81,11 +81,39 @@ if command -v script >/dev/null; then
     check_eq "binary to a terminal refused (exit 2)" 2 "$rc"
     grep -q 'refusing to write binary records to a terminal' "$TMP/tty.out" && pass "terminal refusal message" || fail "terminal refusal message"
 fi
-# make install PREFIX=... puts working tools and pipelines under PREFIX.
+# make install PREFIX=... : tools and pipelines on PATH only as llada-<name> (rec clashes with
+# sox), working from the install alone (bundled model, pipelines finding the installed tools),
+# man pages from --help; make uninstall leaves no file or link behind.
 if make -s -C "$LLADA_ROOT" install PREFIX="$TMP/inst" SAN="${SAN:-}" >/dev/null 2>&1; then
     pass "make install PREFIX"
-    check_eq "installed rec runs" 0 "$("$TMP/inst/bin/rec" --version >/dev/null 2>&1; echo $?)"
-    check "installed pipelines" test -d "$TMP/inst/share/llada/pipelines"
+    I=$TMP/inst
+    bare() { env -u LLADA_MODEL PATH=/usr/bin:/bin "$@"; }   # nothing from the tree on PATH
+    check "installed llada-tok --help" bare "$I/bin/llada-tok" --help
+    bare "$I/bin/llada-tok" --help 2>/dev/null | grep -q '^Usage: tok' && pass "llada-tok --help is tok's" || fail "llada-tok --help is tok's"
+    short=$(cd "$I/bin" && ls | grep -v '^llada-' | tr '\n' ' ')
+    check_eq "only llada-* names in PREFIX/bin" "" "$short"
+    for t in rec tok detok mask denoise remask train serve; do
+        [ -x "$LLADA_BIN/$t" ] || continue
+        check "llada-$t installed and runs" bare "$I/bin/llada-$t" --version
+    done
+    check_eq "installed tok | detok round trip (bundled model)" "In the beginning" \
+        "$(echo 'In the beginning' | bare "$I/bin/llada-tok" | bare "$I/bin/llada-detok")"
+    out=$(bare "$I/bin/llada-generate" --gen-length 4 --steps 2 -q "And God said" 2>"$TMP/gen.err"); rc=$?
+    [ "$rc" -eq 0 ] && pass "installed llada-generate runs the installed tools" ||
+        fail "installed llada-generate runs the installed tools" "exit $rc $(head -c 200 "$TMP/gen.err")"
+    [ -n "$out" ] && pass "llada-generate printed an answer" || fail "llada-generate printed an answer"
+    check "man page llada-tok(1)" test -s "$I/share/man/man1/llada-tok.1"
+    check "man page llada-generate(1)" test -s "$I/share/man/man1/llada-generate.1"
+    if command -v man >/dev/null; then
+        MANWIDTH=100 man -l "$I/share/man/man1/llada-tok.1" 2>/dev/null | grep -Eq 'llada-tok +- +Tokenize' \
+            && pass "llada-tok(1) renders with its NAME line" || fail "llada-tok(1) renders with its NAME line"
+    fi
+    if make -s -C "$LLADA_ROOT" uninstall PREFIX="$I" SAN="${SAN:-}" >/dev/null 2>&1; then
+        left=$(find "$I" \( -type f -o -type l \) | head -5 | tr '\n' ' ')
+        check_eq "make uninstall leaves no file or link" "" "$left"
+    else
+        fail "make uninstall PREFIX"
+    fi
 else
     fail "make install PREFIX"
 fi

@@ -9,7 +9,7 @@
 #include <string.h>
 #include "record.h"
 
-static const rec_limits_t LIM = {1 << 20, 4096, 32};
+static const rec_limits_t LIM = {1 << 20, 4096, 32, 4096};
 
 static void roundtrip(rec_t *r)
 {

@@ -9,6 +9,10 @@ ROOT = os.environ.get("LLADA_ROOT") or os.path.abspath(os.path.join(os.path.dirn
 BIN = os.environ.get("LLADA_BIN") or os.path.join(ROOT, "bin")
 _passed = 0
 _failed = 0
+if not os.environ.get("LLADA_TOK_CACHE"):   # run alone: tok's binary cache not into ~/.cache
+    import atexit, shutil, tempfile
+    os.environ["LLADA_TOK_CACHE"] = tempfile.mkdtemp(prefix="llada-tok-cache.")
+    atexit.register(shutil.rmtree, os.environ["LLADA_TOK_CACHE"], True)
 
 
 def check(cond, name, detail=""):

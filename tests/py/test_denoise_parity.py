@@ -3,7 +3,7 @@
 
 1. Logits parity (`denoise --logits`) on every tiny checkpoint shape: MHA, GQA, multi-query +
    tied, odd sizes, f32 / bf16 / f16, single file and sharded: max |diff| / max |ref| <= 1e-4
-   for f32 weights, <= 1e-2 for 16-bit weights.
+   for f32 weights, <= 3e-5 for 16-bit weights (the bf16 <= 16-row kernel: ~8e-6).
 2. Sampler: the generated tokens and reveal steps equal the reference exactly at
    temperature 0 for low_confidence and random remasking, several blocks, CFG, both EOS
    flags (official quirks and the fixed variant), batched prompts of different lengths
@@ -21,6 +21,9 @@ import ref_llada as ref
 PY = sys.executable
 TMP = tempfile.mkdtemp(prefix="denoise_parity_")
 subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), TMP, "--seed", "7"], check=True)
+# iLLaDA's traits (mask id 5 inside the vocabulary, GQA, tied): LLaDA 1.5 / iLLaDA run this family
+subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), TMP, "--seed", "8",
+                "--preset", "illada_bf16"], check=True)
 
 
 def arr(a, dt="i4"):
@@ -58,7 +61,9 @@ for name in sorted(os.listdir(TMP)):
         check(False, f"logits {name}", e)
         continue
     rel = np.abs(got - want).max() / np.abs(want).max()
-    tol = 1e-4 if name.endswith("f32") else 1e-2
+    # 16-bit weights: bf16 canvases of <= 16 rows take the AVX-512-BF16 kernel (activations
+    # as two bf16 halves, 16 significant bits: measured 3.7e-6 .. 7.7e-6, docs/denoise.md)
+    tol = 1e-4 if name.endswith("f32") else 3e-5
     check(got.shape == want.shape and rel <= tol, f"logits parity {name} (rel {rel:.2e} <= {tol})",
           f"shape {got.shape} vs {want.shape}, rel {rel}")
     if name.endswith("bf16"):
@@ -90,6 +95,9 @@ CASES = [
     ("odd_f16", [[6, 7], [8]], dict(steps=6, gen_length=6, block_length=3, temperature=0.5, seed=9)),
     ("mha_bf16", [[9, 8, 7, 6, 5], [4, 3]], dict(steps=8, gen_length=16, block_length=8, remasking="random",
                                                seed=4, cfg_scale=0.3, logits_eos_inf=True)),
+    ("illada_bf16", [[9, 8, 7, 6], [40, 3]], dict(steps=8, gen_length=16, block_length=8)),
+    ("illada_bf16", [[12, 13, 14]], dict(steps=12, gen_length=12, block_length=4, cfg_scale=0.5,
+                                        confidence_eos_eot_inf=True)),
 ]
 
 FLAG = {"logits_eos_inf": "--logits-eos-inf", "confidence_eos_eot_inf": "--confidence-eos-eot-inf",

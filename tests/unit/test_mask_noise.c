@@ -243,6 +243,26 @@ static void test_ll_counts(void) {
     CHECK(l[0] == 1 && l[1] == 4, "L=7 b=2 k=1 half-even: %zu %zu", l[0], l[1]);
     ll_counts(1, 3, 1, l);
     CHECK(l[0] == 1 && l[1] == 1 && l[2] == 1, "L=1 gives l=1");
+    /* Non-power-of-two b: the official float32 linspace lands just above the half where exact
+     * arithmetic has it on the half (hand-traced float32: end = fl(k + fl(d)), step =
+     * fl((end-start)/(b-1)), value = fl(end - step*j) fused). */
+    ll_counts(5, 12, 4, l);   /* i = 6: 4 + 2.5 exact, float32 6.5000005 -> 7 -> wrap 2 */
+    CHECK(l[5] == 1 && l[6] == 2 && l[7] == 2, "L=5 b=12 k=4 float32: %zu %zu %zu", l[5], l[6], l[7]);
+    ll_counts(7, 6, 3, l);    /* i = 3: 3 + 3.5 exact, float32 6.5000005 -> 7 */
+    CHECK(l[2] == 5 && l[3] == 7 && l[4] == 1, "L=7 b=6 k=3 float32: %zu %zu %zu", l[2], l[3], l[4]);
+    /* A power-of-two b is exact: equal to round-half-even of k + i*L/b in double. */
+    int pow2_ok = 1;
+    size_t lb[128];
+    for (size_t b = 1; b <= 128; b *= 2)
+        for (size_t L = 1; L <= 300; L += (L < 40 ? 1 : 7))
+            for (uint64_t k = 1; k <= L; k++) {
+                ll_counts(L, b, k, lb);
+                for (size_t i = 0; i < b; i++) {
+                    long long x = (long long)nearbyint((double)k + (double)i * ((double)L / (double)b));
+                    pow2_ok &= lb[i] == (size_t)(((x - 1) % (long long)L + (long long)L) % (long long)L) + 1;
+                }
+            }
+    CHECK(pow2_ok, "power-of-two b: exact k + i L/b, half to even");
     /* b = L: a permutation of 1..L for every k. */
     int perm_ok = 1;
     for (uint64_t k = 1; k <= 12; k++) {

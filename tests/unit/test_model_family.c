@@ -142,9 +142,9 @@ static void test_dispatch_and_load(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
-    if (f) { fputs("{\"model_type\":\"dream\",\"d_model\":24}", f); fclose(f); }
+    if (f) { fputs("{\"model_type\":\"sdar\",\"d_model\":24}", f); fclose(f); }
     model_t *bad = model_load(dir, &e);
-    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "dream") && strstr(e.msg, dir),
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "sdar") && strstr(e.msg, dir),
           "unknown model_type refused: %s", e.msg);
     model_destroy(&bad);
     model_destroy(&r);
@@ -153,8 +153,109 @@ static void test_dispatch_and_load(void) {
     CHECK(system(path) == 0, "cleanup");
 }
 
+/* Dream (dream.c): recognised by model_type "Dream" / architectures "DreamModel"; its config
+ * keys (Qwen2's), traits for the sampler, and the parameters its tensor list implies. */
+static void test_dream(void) {
+    lerr_t e;
+    CHECK(model_family_find("dream") == &model_family_dream, "find dream");
+    CHECK(detect("{\"model_type\":\"Dream\"}", &e) == &model_family_dream, "model_type Dream");
+    CHECK(detect("{\"architectures\":[\"DreamModel\"]}", &e) == &model_family_dream, "architectures DreamModel");
+    const char *js = "{\"model_type\":\"Dream\",\"hidden_size\":24,\"num_hidden_layers\":2,"
+                     "\"num_attention_heads\":6,\"num_key_value_heads\":2,\"intermediate_size\":40,"
+                     "\"vocab_size\":50,\"mask_token_id\":49,\"eos_token_id\":47,\"rope_theta\":1000000.0}";
+    llada_config_t c;
+    e = (lerr_t){0};
+    CHECK(model_family_dream.config_parse(&c, js, strlen(js), &e) == 0, "Dream config parses: %s", e.msg);
+    CHECK(c.d_model == 24 && c.n_layers == 2 && c.n_heads == 6 && c.n_kv_heads == 2 && c.head_dim == 4 &&
+          c.mlp_hidden_size == 40 && c.embedding_size == 50 && c.rope_theta == 1e6 && c.rms_norm_eps == 1e-6 &&
+          c.mask_token_id == 49 && c.eos_token_id == 47 && c.pad_token_id == 47 && c.eot_token_id == -1,
+          "Dream sizes and ids");
+    CHECK(c.logits_shift && c.schedule == MODEL_SCHED_TIMESTEP && c.schedule_eps == 1e-3 && c.qkv_bias &&
+          !c.weight_tying, "Dream traits: shifted logits, timestep schedule, q/k/v biases, untied");
+    CHECK(model_logits_row(&c, 0) == 0 && model_logits_row(&c, 5) == 4, "shifted rows");
+    for (int bias = 0; bias < 2; bias++) {
+        c.qkv_bias = bias;
+        int64_t d = 24, qd = 24, kvd = 8, f = 40, E = 50;
+        int64_t want = 2 * E * d + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 3 * f * d + bias * (qd + 2 * kvd)) + d;
+        CHECK(model_family_n_params(&model_family_dream, &c) == want, "Dream n_params (bias %d): %lld vs %lld",
+              bias, (long long)model_family_n_params(&model_family_dream, &c), (long long)want);
+    }
+    char *out = model_family_dream.config_to_json(&c);
+    llada_config_t c2;
+    e = (lerr_t){0};
+    CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_dream &&
+          model_family_dream.config_parse(&c2, out, strlen(out), &e) == 0 && c2.d_model == c.d_model &&
+          c2.n_kv_heads == c.n_kv_heads && c2.qkv_bias == c.qkv_bias && c2.mask_token_id == c.mask_token_id &&
+          c2.rope_theta == c.rope_theta, "Dream config round-trips through its writer: %s", e.msg);
+    free(out);
+    llada_config_t lc;
+    llada_config_default(&lc);
+    CHECK(!lc.logits_shift && lc.schedule == MODEL_SCHED_LINEAR && model_logits_row(&lc, 5) == 5,
+          "LLaDA: unshifted, linear schedule");
+}
+
+/* LLaDA 1.5 / iLLaDA: LLaDA's family; LLaDA-8B's special ids are defaults only for its vocabulary. */
+static void test_llada_ids(void) {
+    llada_config_t c;
+    lerr_t e = {0};
+    const char *ill = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"n_kv_heads\":2,\"vocab_size\":155136,"
+                      "\"weight_tying\":true,\"eos_token_id\":2}";
+    CHECK(llada_config_parse(&c, ill, strlen(ill), &e) == -1 && e.code == EXIT_DATA &&
+          strstr(e.msg, "mask_token_id") && strstr(e.msg, "155136"),
+          "another vocabulary without a mask id is refused (not LLaDA-8B's 126336): %s", e.msg);
+    const char *ill5 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"n_kv_heads\":2,\"vocab_size\":155136,"
+                       "\"weight_tying\":true,\"eos_token_id\":2,\"mask_token_id\":5}";
+    e = (lerr_t){0};
+    CHECK(llada_config_parse(&c, ill5, strlen(ill5), &e) == 0 && c.mask_token_id == 5 && c.eos_token_id == 2 &&
+          c.pad_token_id == 2 && c.eot_token_id == -1 && c.bos_token_id == -1 && c.n_kv_heads == 2 && c.weight_tying,
+          "iLLaDA-style config: mask 5, no LLaDA-8B EOT/BOS guessed: %s", e.msg);
+    const char *l8 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":126464}";
+    e = (lerr_t){0};
+    CHECK(llada_config_parse(&c, l8, strlen(l8), &e) == 0 && c.mask_token_id == 126336 && c.eos_token_id == 126081 &&
+          c.eot_token_id == 126348, "LLaDA-8B's vocabulary keeps its default ids: %s", e.msg);
+}
+
+/* LLaDA-MoE (llada_moe.c): its released config says model_type "llada"; the architecture
+ * LLaDAMoEModelLM picks the family. Parameter count of the published sizes, closed form. */
+static void test_llada_moe(void) {
+    lerr_t e = {0};
+    const char *js = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAMoEModelLM\"],\"hidden_size\":2048,"
+        "\"num_hidden_layers\":16,\"num_attention_heads\":16,\"num_key_value_heads\":16,\"vocab_size\":157184,"
+        "\"dense_intermediate_size\":8192,\"expert_intermediate_size\":1024,\"num_experts\":64,"
+        "\"num_experts_per_tok\":8,\"qk_layernorm\":true,\"rope_theta\":50000,\"partial_rotary_factor\":1,"
+        "\"moe_layer_freq\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"shared_expert_intermediate_size\":null,"
+        "\"tie_word_embeddings\":false,\"eos_token_id\":156892}";
+    CHECK(model_family_detect(js, strlen(js), &e) == &model_family_llada_moe, "LLaDAMoEModelLM -> llada_moe: %s", e.msg);
+    const char *plain = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAModelLM\"]}";
+    CHECK(model_family_detect(plain, strlen(plain), &e) == &model_family_llada, "LLaDAModelLM stays llada");
+    llada_config_t c;
+    e = (lerr_t){0};
+    CHECK(model_family_llada_moe.config_parse(&c, js, strlen(js), &e) == 0, "LLaDA-MoE config parses: %s", e.msg);
+    CHECK(c.n_experts == 64 && c.n_experts_per_tok == 8 && c.expert_hidden_size == 1024 && c.qk_norm &&
+          c.head_dim == 128 && c.mask_token_id == 156895 && c.eos_token_id == 156892 && !c.logits_shift &&
+          c.schedule == MODEL_SCHED_LINEAR && c.moe_layers == 0xffff && c.shared_expert_hidden_size == 0,
+          "LLaDA-MoE sizes, Ling ids (mask 156895), LLaDA's sampler traits");
+    int64_t d = 2048, V = 157184, E = 64, F = 1024;
+    int64_t layer = 2 * d + 4 * d * d + 2 * 128 + E * d + E * 3 * F * d;
+    int64_t want = 2 * V * d + 16 * layer + d;
+    int64_t got = model_family_n_params(&model_family_llada_moe, &c);
+    CHECK(got == want && got > 7000000000LL && got < 7500000000LL,
+          "LLaDA-MoE-7B-A1B parameters %lld == %lld (~7B total)", (long long)got, (long long)want);
+    char *out = model_family_llada_moe.config_to_json(&c);
+    llada_config_t c2;
+    e = (lerr_t){0};
+    CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_llada_moe &&
+          model_family_llada_moe.config_parse(&c2, out, strlen(out), &e) == 0 && c2.n_experts == 64 &&
+          c2.moe_layers == c.moe_layers && c2.qk_norm && c2.expert_hidden_size == 1024,
+          "LLaDA-MoE config round-trips through its writer: %s", e.msg);
+    free(out);
+}
+
 int main(void) {
     test_registry();
+    test_llada_moe();
+    test_llada_ids();
+    test_dream();
     test_detect();
     test_n_params();
     test_dispatch_and_load();

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "record.h"
 #include "stream.h"
@@ -112,7 +113,7 @@ static void test_bad_input(void)
     const uint8_t trailing[] = {0x80, 0x01};
     CHECK(decode_fails(trailing, sizeof trailing, NULL, "trailing", &e), "trailing bytes");
     const uint8_t bigbin[] = {0x81, 0xa1, 'x', 0xc6, 0x7f, 0xff, 0xff, 0xff};
-    rec_limits_t small = {1 << 20, 1 << 20, 32};
+    rec_limits_t small = {1 << 20, 1 << 20, 32, 1 << 16};
     CHECK(decode_fails(bigbin, sizeof bigbin, &small, "larger than the limit", &e), "bin over record limit");
     const uint8_t dupkey[] = {0x82, 0xa1, 'x', 1, 0xa1, 'x', 2};
     CHECK(decode_fails(dupkey, sizeof dupkey, NULL, "duplicate", &e), "duplicate key");
@@ -127,7 +128,7 @@ static void test_bad_input(void)
     for (int i = 0; i < 40; i++) deep[3 + i] = 0x91;
     deep[43] = 0x00;
     CHECK(decode_fails(deep, 44, NULL, "nesting deeper", &e), "depth limit: %s", e.msg);
-    rec_limits_t d64 = {1 << 30, 1 << 20, 64};
+    rec_limits_t d64 = {1 << 30, 1 << 20, 64, 1 << 16};
     rec_t *ok = rec_decode(deep, 44, &d64, 0, &e);
     CHECK(ok != NULL, "depth 41 accepted with --max-depth 64");
     rec_destroy(&ok);
@@ -267,10 +268,119 @@ static void test_streams(void)
     stream_zmq_shutdown();
 }
 
+static int mp_write_cb(void *data, const char *p, size_t n) { return buf_append(data, p, n); }
+
+/* A record of n keys "k0000000".."k{n-1}" packed by msgpack-c (the reference encoder);
+ * dup_of >= 0: key n-1... replaced, i.e. key `dup_at` repeats key `dup_of`. */
+static void pack_keys(buf_t *b, size_t n, long dup_at, long dup_of)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, b, mp_write_cb);
+    msgpack_pack_map(&pk, n);
+    for (size_t i = 0; i < n; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%07zu", (long)i == dup_at ? (size_t)dup_of : i);
+        msgpack_pack_str_with_body(&pk, k, strlen(k));
+        msgpack_pack_int(&pk, (int)(i & 127));
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* issue 18 item 2: decoding is not quadratic in the number of keys, duplicates are still found
+ * (and reported at the repeat's offset), and --max-keys caps maps apart from --max-array. */
+static void test_many_keys(void)
+{
+    rec_limits_t lim = REC_LIMITS_DEFAULT;
+    lim.max_map_keys = 1 << 20;
+    lerr_t e = {0};
+    buf_t b = {0};
+    size_t n = 200000;
+    pack_keys(&b, n, -1, -1);
+    double t0 = now_s();
+    rec_t *r = rec_decode(b.data, b.len, &lim, 0, &e);
+    double dt = now_s() - t0;
+    CHECK(r && rec_nfields(r) == n, "200,000 keys decode: %s", e.msg);
+    /* the old per-key linear search took about a minute here (48,000 keys: 9-13 s); linear
+     * decoding takes tens of milliseconds, a few hundred under ASan */
+    CHECK(dt < 3.0, "200,000 keys decode in %.3f s (< 3 s)", dt);
+    int64_t v;
+    CHECK(r && rec_get_int(r, "k0199999", &v) == 0 && v == 199999 % 128, "last key's value");
+    t0 = now_s();
+    rec_t *d = r ? rec_dup(r) : NULL;
+    dt = now_s() - t0;
+    CHECK(d && rec_nfields(d) == n && dt < 3.0, "rec_dup of 200,000 keys in %.3f s", dt);
+    buf_t b2 = {0};
+    CHECK(d && rec_encode(d, &b2) == 0 && b2.len == b.len && !memcmp(b2.data, b.data, b.len), "dup encodes identically");
+    buf_t j = {0};
+    CHECK(r && rec_to_json(r, &j) == 0, "to JSON");
+    t0 = now_s();
+    rec_t *rj = rec_from_json((const char *)j.data, j.len - 1, &lim, 1, &e);
+    dt = now_s() - t0;
+    CHECK(rj && rec_nfields(rj) == n && dt < 3.0, "JSON line of 200,000 keys in %.3f s: %s", dt, e.msg);
+    rec_destroy(&rj);
+    rec_destroy(&d);
+    rec_destroy(&r);
+    buf_free(&j);
+    buf_free(&b2);
+
+    /* duplicates, small and large records: the first repeat is named at its own offset */
+    for (size_t m = 3; m <= 3000; m *= 10) {
+        b.len = 0;
+        long at = (long)(m * 2 / 3), of = (long)(m / 3);
+        pack_keys(&b, m, at, of);
+        char want[64];
+        snprintf(want, sizeof want, "duplicate key 'k%07ld'", of);
+        e.code = 0; e.msg[0] = 0;
+        r = rec_decode(b.data, b.len, &lim, 0, &e);
+        CHECK(!r && e.code == EXIT_DATA && strstr(e.msg, want), "%zu keys with a repeat: %s", m, e.msg);
+        /* the repeat's key starts at 1 (or 3) map-header bytes + at * (9 key + 1 value) bytes */
+        size_t hdr = m < 16 ? 1 : m < 65536 ? 3 : 5, off = hdr + (size_t)at * 10;
+        snprintf(want, sizeof want, "at byte %zu", off);
+        CHECK(strstr(e.msg, want) != NULL, "repeat reported %s: %s", want, e.msg);
+        rec_destroy(&r);
+    }
+
+    /* the default cap: 65,536 keys pass, 65,537 do not (with --max-array far above) */
+    b.len = 0;
+    pack_keys(&b, 65536, -1, -1);
+    r = rec_decode(b.data, b.len, NULL, 0, &e);
+    CHECK(r != NULL, "65,536 keys within the default --max-keys: %s", e.msg);
+    rec_destroy(&r);
+    b.len = 0;
+    pack_keys(&b, 65537, -1, -1);
+    r = rec_decode(b.data, b.len, NULL, 0, &e);
+    CHECK(!r && strstr(e.msg, "--max-keys"), "65,537 keys refused by default: %s", e.msg);
+    lim = REC_LIMITS_DEFAULT;
+    lim.max_map_keys = 10;
+    b.len = 0;
+    pack_keys(&b, 11, -1, -1);
+    r = rec_decode(b.data, b.len, &lim, 0, &e);
+    CHECK(!r && strstr(e.msg, "map of 11 entries exceeds the limit of 10 (--max-keys)"), "cap 10: %s", e.msg);
+    const char *js = "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11}";
+    r = rec_from_json(js, strlen(js), &lim, 1, &e);
+    CHECK(!r && strstr(e.msg, "--max-keys"), "JSON: 11 keys over a cap of 10: %s", e.msg);
+    /* nested maps count against it too, arrays do not */
+    const char *nest = "{\"m\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11},\"a\":[1,2,3,4,5,6,7,8,9,10,11,12]}";
+    r = rec_from_json(nest, strlen(nest), &lim, 1, &e);
+    CHECK(!r && strstr(e.msg, "--max-keys"), "nested map over the cap: %s", e.msg);
+    lim.max_map_keys = 11;
+    r = rec_from_json(nest, strlen(nest), &lim, 1, &e);
+    CHECK(r != NULL, "array of 12 under a key cap of 11: %s", e.msg);
+    rec_destroy(&r);
+    buf_free(&b);
+}
+
 int main(void)
 {
     test_roundtrip();
     test_bad_input();
+    test_many_keys();
     test_streams();
     return TEST_SUMMARY();
 }

@@ -147,14 +147,14 @@ static void test_registry(void) {
         CHECK(p == NULL && e.code == EXIT_USAGE && e.msg[0], "'%s' should be a usage error", bad[i]);
         rm_policy_destroy(&p);
     }
-    const char *adaptive[] = {"threshold", "factor", "eb"}, *fixed[] = {"low_confidence", "random", "topk_margin", "entropy"};
+    const char *adaptive[] = {"threshold", "factor", "eb"}, *fixed[] = {"low_confidence", "random", "topk_margin", "entropy", "origin"};
     for (int i = 0; i < 3; i++) {
         lerr_t e = {0};
         rm_policy_t *p = rm_policy_new(adaptive[i], &e);
         CHECK(p && rm_policy_adaptive(p) && !strcmp(rm_policy_name(p), adaptive[i]), "%s adaptive", adaptive[i]);
         rm_policy_destroy(&p);
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         lerr_t e = {0};
         rm_policy_t *p = rm_policy_new(fixed[i], &e);
         CHECK(p && !rm_policy_adaptive(p), "%s fixed schedule", fixed[i]);
@@ -162,7 +162,34 @@ static void test_registry(void) {
     }
     int n = 0;
     for (const char *const *l = rm_policy_list(); *l; l++) n++;
-    CHECK(n == 7, "7 policies listed, got %d", n);
+    CHECK(n == 8, "8 policies listed, got %d", n);
+}
+
+/* origin (Dream's default alg): each candidate revealed with probability 1 - t[i+1]/t[i] of
+ * the float32 timesteps, all at the block's last step; seeded, independent of n_commit. */
+static void test_origin(void) {
+    enum { N = 4000 };
+    lerr_t e = {0};
+    rm_policy_t *p = rm_policy_new("origin", &e);
+    static rm_cand_t c[N];
+    static int32_t out[N], out2[N];
+    for (int i = 0; i < N; i++) c[i] = (rm_cand_t){.pos = 10 + i, .conf = 0.5};
+    rm_state_t st = {.seed = 3, .record = 1, .step = 0, .steps = 4, .block_step = 0, .steps_per_block = 4,
+                     .n_commit = 7};
+    int k = rm_policy_select(p, &st, c, N, out, &e);
+    double want = 1.0 - (1.0 + (0.001 - 1.0) / 4) / 1.0;   /* 1 - t1/t0 = 0.24975 */
+    CHECK(fabs((double)k / N - want) < 0.03, "origin step 0 reveals ~%.3f of the masks: %d of %d", want, k, N);
+    int k2 = rm_policy_select(p, &st, c, N, out2, &e);
+    CHECK(k2 == k && !memcmp(out, out2, sizeof(int32_t) * (size_t)k), "origin is deterministic for a seed");
+    st.seed = 4;
+    k2 = rm_policy_select(p, &st, c, N, out2, &e);
+    CHECK(k2 != k || memcmp(out, out2, sizeof(int32_t) * (size_t)k), "another seed draws others");
+    st.block_step = 3;
+    st.step = 3;
+    CHECK(rm_policy_select(p, &st, c, N, out, &e) == N, "origin's last step reveals every mask");
+    rm_policy_destroy(&p);
+    rm_policy_t *bad = rm_policy_new("origin:2", &e);
+    CHECK(!bad && e.code == EXIT_USAGE, "origin:EPS outside (0, 1) refused: %s", e.msg);
 }
 
 int main(void) {
@@ -172,5 +199,6 @@ int main(void) {
     test_eb();
     test_random_properties();
     test_registry();
+    test_origin();
     return TEST_SUMMARY();
 }

@@ -266,6 +266,9 @@ static tokenizer_t *load(const char *path, bool *mapped) {
 static void test_cache(void) {
     char dir[] = "/tmp/test_tok_cache.XXXXXX";
     if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    /* the caller's cache setting (tests/run.sh: a temporary folder), restored at the end */
+    const char *saved_env = getenv("LLADA_TOK_CACHE");
+    char *saved = saved_env ? strdup(saved_env) : NULL;
     char path[512], cdir[512], other[1024], file[512];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     snprintf(cdir, sizeof cdir, "%s/cache", dir);
@@ -341,6 +344,8 @@ out:
     free(ent); free(json); free(json2);
     tok_destroy(&ref); tok_destroy(&ref2);
     unsetenv("XDG_CACHE_HOME");
+    if (saved) setenv("LLADA_TOK_CACHE", saved, 1); else unsetenv("LLADA_TOK_CACHE");
+    free(saved);
     char cmd[300]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) CHECK(0, "cleanup");
 }

@@ -1,0 +1,269 @@
+/* matmul_q.c — y = x · Wᵀ for GGUF block-quantised weights (Q8_0, Q4_0, Q4_K, Q6_K) with int8
+ * dot products, reading the weights as stored (quant.h; reference: quant.c's matmul_q_ref).
+ *
+ * The activations are quantised once per call to int8 with one scale per 32 (dx = amax/127).
+ * Each weight row is unpacked into a small per-thread buffer as unsigned bytes u (u8, 0..255)
+ * with, per group of 16 weights, a scale s_g and an offset c_g such that w = s_g u - c_g:
+ *   Q8_0 u = q + 128, s = d, c = 128 d      Q4_0 u = nibble, s = d, c = 8 d
+ *   Q4_K u = nibble, s = d sc_j, c = dmin m_j   Q6_K u = 6-bit q, s = d sc_g, c = 32 d sc_g
+ * so Σ_k w_k x_k = Σ_g s_g dx_g Σ_{k∈g} u_k xq_k − Σ_g c_g (dx_g Σ_{k∈g} xq_k). The integer sums
+ * come from VPDPBUSD (u8 × s8 → i32, four products per lane; AVX512-VNNI) or VPMADDUBSW +
+ * VPMADDWD (AVX2; there Q8_0 keeps q signed and uses the sign trick, since 255 × 127 × 2
+ * overflows the i16 pair sum). Each i32 lane covers 4 weights of one group: it is converted to
+ * f32 and scaled by s_g dx_g (a per-lane vector); the offsets are one short f32 dot per row.
+ * The unpacked row is reused over every activation row (tiles of 4), so the weights are read
+ * from memory once per call. Threads split the weight rows.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <immintrin.h>
+#include "quant.h"
+
+static int g_isa = -1, g_cap = -1;
+
+static int isa_best(void) {
+    const char *e = getenv("LLADA_QMATMUL");
+    if (e && !strcmp(e, "f32")) return 0;   /* matmul() then dequantises panels: the exact product */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) return 2;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+}
+
+int kern_qisa(void) {
+    if (g_isa < 0) g_isa = isa_best();
+    return g_cap >= 0 && g_cap < g_isa ? g_cap : g_isa;
+}
+
+void kern_set_qisa(int isa) { g_cap = isa; }
+
+/* ---- activations: int8 per 32, lane scales, group sums ---- */
+typedef struct {
+    int8_t *xq;     /* [Mp][K] */
+    float *xl;      /* [Mp][K/4]: dx of each 4-weight lane */
+    float *xc;      /* [Mp][K/16]: dx * Σ xq over the group */
+} qact_t;
+
+static void quant_act(const float *x, int M, int Mp, int K, qact_t *a) {
+    memset(a->xq, 0, (size_t)Mp * K);
+    memset(a->xl, 0, (size_t)Mp * K / 4 * sizeof(float));
+    memset(a->xc, 0, (size_t)Mp * K / 16 * sizeof(float));
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * K;
+        int8_t *q = a->xq + (size_t)m * K;
+        for (int b = 0; b < K; b += 32) {
+            float amax = 0;
+            for (int k = b; k < b + 32; k++) amax = fmaxf(amax, fabsf(xr[k]));
+            float dx = amax / 127, id = dx > 0 ? 1 / dx : 0;
+            for (int k = b; k < b + 32; k++) q[k] = (int8_t)lrintf(xr[k] * id);
+            for (int l = b / 4; l < b / 4 + 8; l++) a->xl[(size_t)m * K / 4 + l] = dx;
+            for (int g = b / 16; g < b / 16 + 2; g++) {
+                int s = 0;
+                for (int k = 16 * g; k < 16 * g + 16; k++) s += q[k];
+                a->xc[(size_t)m * K / 16 + g] = dx * (float)s;
+            }
+        }
+    }
+}
+
+/* ---- weight rows: u8 values, per-lane scales, per-group offsets ---- */
+typedef struct {
+    uint8_t *u;     /* [K] */
+    float *wl;      /* [K/4]: s_g of each lane */
+    float *wc;      /* [K/16]: c_g */
+} qrow_t;
+
+static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+static void set_group(qrow_t *r, int g, float s, float c) {
+    for (int l = 0; l < 4; l++) r->wl[4 * g + l] = s;
+    r->wc[g] = c;
+}
+
+/* signed_q8: Q8_0 keeps q as int8 and c = 0 (the AVX2 sign-trick path). */
+static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signed_q8) {
+    switch (t) {
+    case WT_Q8_0:
+        for (int i = 0; i < K; i += 32, b += 34) {
+            float d = h2f(b);
+            uint8_t flip = signed_q8 ? 0 : 0x80;
+            for (int k = 0; k < 32; k++) r->u[i + k] = b[2 + k] ^ flip;
+            set_group(r, i / 16, d, signed_q8 ? 0 : 128 * d);
+            set_group(r, i / 16 + 1, d, signed_q8 ? 0 : 128 * d);
+        }
+        break;
+    case WT_Q4_0:
+        for (int i = 0; i < K; i += 32, b += 18) {
+            float d = h2f(b);
+            for (int k = 0; k < 16; k++) { r->u[i + k] = b[2 + k] & 15; r->u[i + 16 + k] = b[2 + k] >> 4; }
+            set_group(r, i / 16, d, 8 * d);
+            set_group(r, i / 16 + 1, d, 8 * d);
+        }
+        break;
+    case WT_Q4_K:
+        for (int i = 0; i < K; i += 256, b += 144) {
+            float d = h2f(b), dmin = h2f(b + 2);
+            const uint8_t *s = b + 4, *q = b + 16;
+            for (int c = 0; c < 4; c++, q += 32) {
+                uint8_t *o = r->u + i + 64 * c;
+                for (int l = 0; l < 32; l++) { o[l] = q[l] & 15; o[32 + l] = q[l] >> 4; }
+            }
+            for (int j = 0; j < 8; j++) {
+                int sc, m;
+                if (j < 4) { sc = s[j] & 63; m = s[j + 4] & 63; }
+                else { sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4; m = (s[j + 4] >> 4) | (s[j] >> 6) << 4; }
+                set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
+                set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
+            }
+        }
+        break;
+    default: /* Q6_K */
+        for (int i = 0; i < K; i += 256, b += 210) {
+            float d = h2f(b + 208);
+            const uint8_t *ql = b, *qh = b + 128;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
+                uint8_t *o = r->u + i + 128 * h;
+                for (int l = 0; l < 32; l++) {
+                    o[l] = (uint8_t)((ql[l] & 15) | (qh[l] & 3) << 4);
+                    o[l + 32] = (uint8_t)((ql[l + 32] & 15) | (qh[l] >> 2 & 3) << 4);
+                    o[l + 64] = (uint8_t)((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4);
+                    o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (qh[l] >> 6) << 4);
+                }
+            }
+            for (int g = 0; g < 16; g++) set_group(r, i / 16 + g, d * sc[g], 32 * d * sc[g]);
+        }
+        break;
+    }
+}
+
+/* Offsets: Σ_g c_g xc_g. */
+static float offsets(const float *wc, const float *xc, int G) {
+    float s = 0;
+    for (int g = 0; g < G; g++) s += wc[g] * xc[g];
+    return s;
+}
+
+/* ---- the integer dot of one unpacked row with up to 4 activation rows ---- */
+typedef struct {
+    float *y;
+    const uint8_t *w;
+    qact_t a;
+    uint8_t *rowbuf;       /* per thread: u [K] + wl [K/4] + wc [K/16], 64-byte aligned parts */
+    size_t rowbuf_stride;
+    wtype_t t;
+    int M, Mp, N, K, nthreads, isa;
+    size_t rb;
+    bool acc;
+} qjob_t;
+
+static void dot_plain(const qjob_t *j, const qrow_t *r, int m0, float out[4]) {
+    int K = j->K;
+    for (int i = 0; i < 4; i++) {
+        const int8_t *xq = j->a.xq + (size_t)(m0 + i) * K;
+        const float *xl = j->a.xl + (size_t)(m0 + i) * K / 4;
+        float s = 0;
+        for (int l = 0; l < K / 4; l++) {
+            int d = 0;
+            for (int k = 4 * l; k < 4 * l + 4; k++)
+                d += (j->t == WT_Q8_0 && !(j->isa == 2 || j->isa == 0) ? (int8_t)r->u[k] : r->u[k]) * xq[k];
+            s += (float)d * (r->wl[l] * xl[l]);
+        }
+        out[i] = s;
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void dot_avx2(const qjob_t *j, const qrow_t *r, int m0, float out[4]) {
+    int K = j->K;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int8_t *xq = j->a.xq + (size_t)m0 * K;
+    const float *xl = j->a.xl + (size_t)m0 * K / 4;
+    bool sg = j->t == WT_Q8_0;
+    for (int c = 0; c < K; c += 32) {
+        __m256i u = _mm256_load_si256((const __m256i *)(r->u + c));
+        __m256i ua = sg ? _mm256_sign_epi8(u, u) : u;
+        __m256 s = _mm256_load_ps(r->wl + c / 4);
+        for (int i = 0; i < 4; i++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)i * K + c));
+            if (sg) xv = _mm256_sign_epi8(xv, u);
+            __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(ua, xv), ones);
+            __m256 sc = _mm256_mul_ps(s, _mm256_loadu_ps(xl + (size_t)i * K / 4 + c / 4));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sc, acc[i]);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i]), _mm256_extractf128_ps(acc[i], 1));
+        v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+        v = _mm_add_ss(v, _mm_movehdup_ps(v));
+        out[i] = _mm_cvtss_f32(v);
+    }
+}
+
+#define TGT512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+TGT512 static void dot_vnni(const qjob_t *j, const qrow_t *r, int m0, float out[4]) {
+    int K = j->K;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const int8_t *x0 = j->a.xq + (size_t)m0 * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+    const float *l0 = j->a.xl + (size_t)m0 * K / 4, *l1 = l0 + K / 4, *l2 = l1 + K / 4, *l3 = l2 + K / 4;
+    for (int c = 0; c < K; c += 64) {
+        __mmask64 bm = K - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - c)) - 1);
+        __mmask16 lm = K - c >= 64 ? 0xffff : (__mmask16)((1u << ((K - c) / 4)) - 1);
+        __m512i u = _mm512_maskz_loadu_epi8(bm, r->u + c);
+        __m512 s = _mm512_maskz_loadu_ps(lm, r->wl + c / 4);
+        const __m512i z = _mm512_setzero_si512();
+#define ROW(A, X, L) A = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u, _mm512_maskz_loadu_epi8(bm, X + c))), \
+                                        _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lm, L + c / 4)), A)
+        ROW(a0, x0, l0);
+        ROW(a1, x1, l1);
+        ROW(a2, x2, l2);
+        ROW(a3, x3, l3);
+#undef ROW
+    }
+    out[0] = _mm512_reduce_add_ps(a0);
+    out[1] = _mm512_reduce_add_ps(a1);
+    out[2] = _mm512_reduce_add_ps(a2);
+    out[3] = _mm512_reduce_add_ps(a3);
+}
+
+static void worker(int t, void *arg) {
+    const qjob_t *j = arg;
+    int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
+    int K = j->K, G = K / 16;
+    uint8_t *base = j->rowbuf + (size_t)t * j->rowbuf_stride;
+    size_t ub = ((size_t)K + 63) & ~(size_t)63, lb = ((size_t)K + 63) & ~(size_t)63;  /* K/4 floats = K bytes */
+    qrow_t r = {base, (float *)(base + ub), (float *)(base + ub + lb)};
+    for (int n = lo; n < hi; n++) {
+        unpack_row(&r, j->w + (size_t)n * j->rb, j->t, K, j->isa == 1);
+        for (int m0 = 0; m0 < j->M; m0 += 4) {
+            float d[4];
+            if (j->isa == 2) dot_vnni(j, &r, m0, d);
+            else if (j->isa == 1) dot_avx2(j, &r, m0, d);
+            else dot_plain(j, &r, m0, d);
+            for (int i = 0; i < 4 && m0 + i < j->M; i++) {
+                float v = d[i] - offsets(r.wc, j->a.xc + (size_t)(m0 + i) * G, G);
+                float *o = j->y + (size_t)(m0 + i) * j->N + n;
+                *o = j->acc ? *o + v : v;
+            }
+        }
+    }
+}
+
+int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(wtype_is_quant(W->type) && M >= 0 && (M == 0 || (x && y)));
+    int N = (int)W->rows, K = (int)W->cols, Mp = (M + 3) & ~3;
+    if (M == 0 || N == 0) return 0;
+    int nt = kern_threads() < N ? kern_threads() : N;
+    size_t xq = ((size_t)Mp * K + 63) & ~(size_t)63, xl = ((size_t)Mp * K / 4 * 4 + 63) & ~(size_t)63,
+           xc = ((size_t)Mp * K / 16 * 4 + 63) & ~(size_t)63;
+    size_t stride = 2 * (((size_t)K + 63) & ~(size_t)63) + (((size_t)K / 16 * 4 + 63) & ~(size_t)63);
+    uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xq + xl + xc + (size_t)nt * stride);
+    if (!buf) return -1;
+    qjob_t j = {y, W->data, {(int8_t *)buf, (float *)(buf + xq), (float *)(buf + xq + xl)},
+                buf + xq + xl + xc, stride, W->type, M, Mp, N, K, nt, kern_qisa(),
+                wtype_bytes(W->type, (size_t)K), accumulate};
+    quant_act(x, M, Mp, K, &j.a);
+    kern_parallel_for(nt, worker, &j);
+    return 0;
+}

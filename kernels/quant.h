@@ -1,0 +1,51 @@
+/* quant.h — GGUF (ggml) block-quantised weights: plain dequantisation references and the
+ * fast int8 matmul on them (issue 13).
+ *
+ * Block layouts (little-endian, as llama.cpp's ggml-common.h lays them out; f16 = IEEE half):
+ *   Q8_0  32 weights, 34 B:  f16 d; int8 q[32]                      w[i] = d q[i]
+ *   Q4_0  32 weights, 18 B:  f16 d; u8 qs[16]                       w[i] = d ((qs[i] & 15) - 8),
+ *                                                                   w[i+16] = d ((qs[i] >> 4) - 8)
+ *   Q4_K 256 weights, 144 B: f16 d, dmin; u8 scales[12]; u8 qs[128]. Eight sub-blocks of 32, each
+ *        with a 6-bit scale sc_j and 6-bit min m_j packed in scales[] (j < 4: sc = s[j] & 63,
+ *        m = s[j+4] & 63; else sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4, m = (s[j+4] >> 4) |
+ *        (s[j] >> 6) << 4). Chunk c (0..3) of 64 weights uses qs[32c .. 32c+32): low nibbles are
+ *        sub-block 2c, high nibbles sub-block 2c+1; w = d sc_j q - dmin m_j.
+ *   Q6_K 256 weights, 210 B: u8 ql[128]; u8 qh[64]; int8 sc[16]; f16 d. Two halves of 128; in
+ *        half h, for l < 32: q0 = ql[l] & 15 | (qh[l] & 3) << 4, q1 = ql[l+32] & 15 | (qh[l] >> 2
+ *        & 3) << 4, q2 = ql[l] >> 4 | (qh[l] >> 4 & 3) << 4, q3 = ql[l+32] >> 4 | (qh[l] >> 6)
+ *        << 4 give weights l, l+32, l+64, l+96 = d sc[8h + l/16 + 2r] (q_r - 32) (ql += 64,
+ *        qh += 32 per half).
+ */
+#ifndef LLADA_KERNELS_QUANT_H
+#define LLADA_KERNELS_QUANT_H
+
+#include "kernels.h"
+
+/* y[0..n) = the n weights (n a multiple of wtype_block(t)) of quantised blocks at src. */
+void dequant_q8_0_ref(float *y, const void *src, size_t n);
+void dequant_q4_0_ref(float *y, const void *src, size_t n);
+void dequant_q4_k_ref(float *y, const void *src, size_t n);
+void dequant_q6_k_ref(float *y, const void *src, size_t n);
+/* Dispatch on t (a quantised type). */
+void dequant_ref(float *y, const void *src, wtype_t t, size_t n);
+
+/* Reference quantisers (round to nearest, the simple scale choice of each format's description:
+ * Q8_0/Q4_0 d = amax/127 resp. -max/8; K-quants: per sub-block min/max then 6-bit scales). Used by
+ * `denoise --quantize` and tests; n a multiple of the block. */
+void quantize_ref(void *dst, const float *x, wtype_t t, size_t n);
+
+/* y[M][N] = x[M][K] · W[N][K]ᵀ (+ y) for a quantised W, with the activations quantised to int8 per
+ * 32 (one f32 scale per block, round to nearest) and integer dot products: AVX512-VNNI
+ * (VPDPBUSD), else AVX2 (VPMADDUBSW). The error against the exact product is that of the int8
+ * activations only: |Δy| <= Σ_blocks amax(x_b)/254 · Σ_{k∈b} |w_k| (plus f32 rounding).
+ * Returns -1 (nothing done) on OOM. matmul() uses it for quantised weights when M is small. */
+#define MATMUL_Q_MAX_M 64
+int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+/* The same arithmetic in plain C (int8 activations, integer block sums; the test reference). */
+void matmul_q_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+/* Which integer kernel matmul_q runs: 2 AVX512-VNNI, 1 AVX2, 0 plain C. kern_set_qisa caps it
+ * (tests; -1 restores the CPU's best). */
+int kern_qisa(void);
+void kern_set_qisa(int isa);
+
+#endif

@@ -1,0 +1,218 @@
+/* gguf_write.c — write a model as a GGUF file llama.cpp and this engine read (issue 13):
+ * `denoise --quantize TYPE OUT.gguf`.
+ *
+ * Metadata as llama.cpp's converter writes it for LLaDA (general.architecture "llada",
+ * llada.* hyper-parameters, causal false, tokenizer.ggml.* special ids); tensors under GGUF
+ * names (gguf_source.c's table) with dimensions innermost first, vectors in F32, matrices in the
+ * chosen type (q4_k_m: Q6_K for attn_v, ffn_down and the LM head, Q4_K elsewhere, like
+ * llama.cpp's Q4_K_M mix). Q and K rows are permuted per head into llama.cpp's interleaved-RoPE
+ * order (GGUF row 2i + a holds HF row a·hd/2 + i), which gguf_source.c undoes on load.
+ * Quantisation: quant.c's reference quantisers over rows, threads split the rows. Written to
+ * PATH.tmp and renamed, so a failure never leaves a partial file under the final name.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "model/family.h"
+#include "model/gguf.h"
+#include "model/source.h"
+#include "quant.h"
+
+/* ftype: llama.cpp's general.file_type (ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q4_K_S 14,
+ * Q4_K_M 15, Q6_K 18, BF16 32). */
+static const struct { const char *name; int ggml; wtype_t wt; uint32_t ftype; } QTYPES[] = {
+    {"f32", GGML_F32, WT_F32, 0}, {"f16", GGML_F16, WT_F16, 1}, {"bf16", GGML_BF16, WT_BF16, 32},
+    {"q8_0", GGML_Q8_0, WT_Q8_0, 7}, {"q4_0", GGML_Q4_0, WT_Q4_0, 2}, {"q4_k", GGML_Q4_K, WT_Q4_K, 14},
+    {"q6_k", GGML_Q6_K, WT_Q6_K, 18}, {"q4_k_m", GGML_Q4_K, WT_Q4_K, 15},
+};
+
+int model_gguf_type_ok(const char *name) {
+    for (size_t i = 0; i < sizeof QTYPES / sizeof *QTYPES; i++) if (!strcmp(QTYPES[i].name, name)) return 1;
+    return 0;
+}
+
+/* ---- a growing byte buffer for the header ---- */
+typedef struct { uint8_t *p; size_t n, cap; int oom; } buf_t;
+
+static void put(buf_t *b, const void *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t c = b->cap ? b->cap * 2 : 4096;
+        while (c < b->n + n) c *= 2;
+        uint8_t *q = realloc(b->p, c);
+        if (!q) { b->oom = 1; return; }
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+static void put_u32(buf_t *b, uint32_t v) { uint8_t x[4]; for (int i = 0; i < 4; i++) x[i] = (uint8_t)(v >> 8 * i); put(b, x, 4); }
+static void put_u64(buf_t *b, uint64_t v) { uint8_t x[8]; for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> 8 * i); put(b, x, 8); }
+static void put_str(buf_t *b, const char *s) { put_u64(b, strlen(s)); put(b, s, strlen(s)); }
+static void kv_u32(buf_t *b, const char *k, uint32_t v) { put_str(b, k); put_u32(b, GGUF_U32); put_u32(b, v); }
+static void kv_f32(buf_t *b, const char *k, float v) { uint32_t u; memcpy(&u, &v, 4); put_str(b, k); put_u32(b, GGUF_F32); put_u32(b, u); }
+static void kv_bool(buf_t *b, const char *k, int v) { uint8_t x = (uint8_t)v; put_str(b, k); put_u32(b, GGUF_BOOL); put(b, &x, 1); }
+static void kv_str(buf_t *b, const char *k, const char *v) { put_str(b, k); put_u32(b, GGUF_STRING); put_str(b, v); }
+
+/* ---- tensors ---- */
+typedef struct {
+    char gname[96];
+    const wtensor_t *src;
+    int ndim;
+    int64_t rows, cols;
+    int ggml;
+    wtype_t wt;
+    int heads;          /* > 0: permute rows for interleaved RoPE */
+    uint64_t off, nbytes;
+} otensor_t;
+
+typedef struct {
+    const otensor_t *t;
+    uint8_t *out;
+    int nthreads;
+    int oom;
+} qjob_t;
+
+/* The HF row stored at GGUF row g of a permuted tensor. */
+static int64_t src_row(const otensor_t *t, int64_t g) {
+    if (t->heads <= 0) return g;
+    int64_t hd = t->rows / t->heads, h = g / hd, j = g % hd;
+    return h * hd + (j % 2) * (hd / 2) + j / 2;
+}
+
+static void quant_rows(int th, void *arg) {
+    qjob_t *j = arg;
+    const otensor_t *t = j->t;
+    int64_t lo = t->rows * th / j->nthreads, hi = t->rows * (th + 1) / j->nthreads;
+    size_t srb = wtype_bytes(t->src->type, (size_t)t->cols), orb = wtype_bytes(t->wt, (size_t)t->cols);
+    float *row = malloc((size_t)t->cols * sizeof *row);
+    if (!row) { j->oom = 1; return; }
+    for (int64_t g = lo; g < hi; g++) {
+        wconvert_f32(row, (const uint8_t *)t->src->data + (size_t)src_row(t, g) * srb, t->src->type, (size_t)t->cols);
+        uint8_t *o = j->out + (size_t)g * orb;
+        if (t->wt == WT_F32) memcpy(o, row, orb);
+        else if (t->wt == WT_BF16 || t->wt == WT_F16)
+            for (int64_t k = 0; k < t->cols; k++) {
+                uint16_t h = t->wt == WT_BF16 ? f32_to_bf16(row[k]) : f32_to_f16(row[k]);
+                o[2 * k] = (uint8_t)h;
+                o[2 * k + 1] = (uint8_t)(h >> 8);
+            }
+        else quantize_ref(o, row, t->wt, (size_t)t->cols);
+    }
+    free(row);
+}
+
+int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_t *e) {
+    const model_family_t *f = m->family;
+    const llada_config_t *c = &m->cfg;
+    size_t qi = 0;
+    while (qi < sizeof QTYPES / sizeof *QTYPES && strcmp(QTYPES[qi].name, qtype)) qi++;
+    if (qi == sizeof QTYPES / sizeof *QTYPES) return lerr_set(e, EXIT_USAGE, "unknown GGUF type \"%s\"", qtype);
+    if (strcmp(f->name, "llada")) return lerr_set(e, EXIT_DATA, "GGUF output is for LLaDA models (this is %s)", f->display);
+    int cap = f->max_tensors(c);
+    model_tensor_spec_t *s = calloc((size_t)cap, sizeof *s);
+    otensor_t *ot = calloc((size_t)cap, sizeof *ot);
+    buf_t h = {0};
+    char tmp[4200];
+    FILE *fp = NULL;
+    uint8_t *data = NULL;
+    int rc = -1;
+    if (!s || !ot) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    int n = f->tensor_specs(c, (llada_weights_t *)&m->w, s);
+    const uint32_t align = 32;
+    uint64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        otensor_t *t = &ot[i];
+        if (gguf_llada_name(s[i].name, t->gname, sizeof t->gname))
+            { lerr_set(e, EXIT_INTERNAL, "no GGUF name for \"%s\"", s[i].name); goto out; }
+        t->src = s[i].dst;
+        t->ndim = s[i].ndim;
+        t->rows = s[i].ndim == 2 ? s[i].shape[0] : 1;
+        t->cols = s[i].ndim == 2 ? s[i].shape[1] : s[i].shape[0];
+        t->ggml = GGML_F32;
+        t->wt = WT_F32;
+        if (t->ndim == 2) {
+            t->ggml = QTYPES[qi].ggml;
+            t->wt = QTYPES[qi].wt;
+            if (!strcmp(qtype, "q4_k_m") && (strstr(t->gname, "attn_v") || strstr(t->gname, "ffn_down") ||
+                                             !strcmp(t->gname, "output.weight"))) {
+                t->ggml = GGML_Q6_K;
+                t->wt = WT_Q6_K;
+            }
+            if (t->cols % wtype_block(t->wt)) {
+                lerr_set(e, EXIT_DATA, "tensor \"%s\": %lld columns are not a multiple of the %s block (%d)", s[i].name,
+                         (long long)t->cols, qtype, wtype_block(t->wt));
+                goto out;
+            }
+            if (strstr(t->gname, ".attn_q.")) t->heads = c->n_heads;
+            if (strstr(t->gname, ".attn_k.")) t->heads = c->n_kv_heads;
+        }
+        t->nbytes = wtype_bytes(t->wt, (size_t)t->cols) * (uint64_t)t->rows;
+        t->off = off;
+        off += (t->nbytes + align - 1) / align * align;
+    }
+    put(&h, "GGUF", 4);
+    put_u32(&h, 3);
+    put_u64(&h, (uint64_t)n);
+    int nkv = 17 + (c->bos_token_id >= 0) + (c->eot_token_id >= 0);
+    put_u64(&h, (uint64_t)nkv);
+    kv_str(&h, "general.architecture", "llada");
+    kv_str(&h, "general.name", "llada");
+    kv_u32(&h, "general.file_type", QTYPES[qi].ftype);
+    kv_u32(&h, "llada.context_length", (uint32_t)c->max_sequence_length);
+    kv_u32(&h, "llada.embedding_length", (uint32_t)c->d_model);
+    kv_u32(&h, "llada.block_count", (uint32_t)c->n_layers);
+    kv_u32(&h, "llada.feed_forward_length", (uint32_t)c->mlp_hidden_size);
+    kv_u32(&h, "llada.attention.head_count", (uint32_t)c->n_heads);
+    kv_u32(&h, "llada.attention.head_count_kv", (uint32_t)c->n_kv_heads);
+    kv_u32(&h, "llada.rope.dimension_count", (uint32_t)c->head_dim);
+    kv_f32(&h, "llada.rope.freq_base", (float)c->rope_theta);
+    kv_f32(&h, "llada.attention.layer_norm_rms_epsilon", (float)c->rms_norm_eps);
+    kv_bool(&h, "llada.attention.causal", 0);
+    kv_bool(&h, "diffusion.shift_logits", 0);
+    kv_u32(&h, "tokenizer.ggml.mask_token_id", (uint32_t)c->mask_token_id);
+    kv_u32(&h, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_token_id);
+    kv_u32(&h, "tokenizer.ggml.padding_token_id", (uint32_t)c->pad_token_id);
+    if (c->bos_token_id >= 0) kv_u32(&h, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_token_id);
+    if (c->eot_token_id >= 0) kv_u32(&h, "tokenizer.ggml.eot_token_id", (uint32_t)c->eot_token_id);
+    for (int i = 0; i < n; i++) {
+        put_str(&h, ot[i].gname);
+        put_u32(&h, (uint32_t)ot[i].ndim);
+        put_u64(&h, (uint64_t)ot[i].cols);
+        if (ot[i].ndim == 2) put_u64(&h, (uint64_t)ot[i].rows);
+        put_u32(&h, (uint32_t)ot[i].ggml);
+        put_u64(&h, ot[i].off);
+    }
+    static const uint8_t zeros[64];
+    put(&h, zeros, (align - h.n % align) % align);
+    if (h.oom) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(fp = fopen(tmp, "wb"))) { lerr_set(e, EXIT_IO, "%s: %s", tmp, strerror(errno)); goto out; }
+    int bad = fwrite(h.p, 1, h.n, fp) != h.n;
+    for (int i = 0; i < n && !bad; i++) {
+        otensor_t *t = &ot[i];
+        free(data);
+        if (!(data = malloc(t->nbytes ? t->nbytes : 1))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+        qjob_t j = {t, data, kern_threads() < t->rows ? kern_threads() : (int)t->rows, 0};
+        kern_parallel_for(j.nthreads, quant_rows, &j);
+        if (j.oom) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+        bad = fwrite(data, 1, t->nbytes, fp) != t->nbytes ||
+              fwrite(zeros, 1, (align - t->nbytes % align) % align, fp) != (align - t->nbytes % align) % align;
+    }
+    int err = errno;
+    if (fclose(fp) && !bad) { bad = 1; err = errno; }
+    fp = NULL;
+    if (bad) { lerr_set(e, EXIT_IO, "%s: write failed: %s", tmp, strerror(err)); unlink(tmp); goto out; }
+    if (rename(tmp, path)) { lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno)); unlink(tmp); goto out; }
+    rc = 0;
+out:
+    if (fp) { fclose(fp); unlink(tmp); }
+    free(data);
+    free(h.p);
+    free(s);
+    free(ot);
+    return rc;
+}

@@ -1,0 +1,286 @@
+/* llada_moe.c — the LLaDA-MoE family (inclusionAI/LLaDA-MoE-7B-A1B-Base/-Instruct;
+ * llada.md §4.3): an OLMoE-style transformer run bidirectionally, its config.json keys, its
+ * tensor names. Registered in family.c. Its sampler is LLaDA's (linear schedule, no shift).
+ *
+ * Graph: forward.c's transformer with per-head RMSNorm on q and k before RoPE
+ * (qk_layernorm), optional biases on q/k/v/o (attention_bias), optional clipping (clip_qkv),
+ * and in the layers whose moe_layer_freq entry is non-zero the MoE FFN of moe.c (softmax
+ * router, optional expert_bias added to the probabilities, top-k without renormalisation,
+ * optional shared expert); other layers a dense SwiGLU of dense_intermediate_size.
+ *
+ * Config keys (LLaDAMoEConfig): hidden_size, num_hidden_layers, num_attention_heads,
+ * num_key_value_heads, vocab_size, dense_intermediate_size, expert_intermediate_size,
+ * shared_expert_intermediate_size, num_experts, num_experts_per_tok, moe_layer_freq,
+ * qk_layernorm, attention_bias, clip_qkv, moe_router_enable_expert_bias, rope_theta,
+ * rms_norm_eps, max_position_embeddings, tie_word_embeddings, mask/eos/pad/bos_token_id.
+ * The published forward ignores norm_topk_prob, moe_router_score_function,
+ * routed_scaling_factor and router_num_group/topk_group (softmax, no renormalisation, no
+ * scaling, no groups); so does this one. Refused by name: hidden_act other than silu,
+ * rope_scaling, partial_rotary_factor other than 1 (or the class default -1).
+ * Recognised by architectures "LLaDAMoEModelLM" (its config says model_type "llada") or
+ * model_type "lladamoe".
+ * Tensors: model.embed_tokens; model.layers.N.{input_layernorm, post_attention_layernorm,
+ * self_attn.{q,k,v,o}_proj.{weight[,bias]}, self_attn.{q,k}_norm}; MoE layers:
+ * mlp.gate.weight [E, d], mlp.expert_bias [E], mlp.experts.E.{gate,up,down}_proj.weight,
+ * shared_expert.{gate,up,down}_proj.weight; dense layers: mlp.{gate,up,down}_proj.weight;
+ * model.norm, lm_head.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model/config.h"
+#include "model/family.h"
+
+/* LLaDA-MoE-7B-A1B's published sizes (llada.md §4.3) and Ling-2.0 special ids. */
+static void moe_default(llada_config_t *c) {
+    *c = (llada_config_t){
+        .d_model = 2048, .n_layers = 16, .n_heads = 16, .n_kv_heads = 16, .head_dim = 128,
+        .mlp_hidden_size = 8192, .vocab_size = 157184, .embedding_size = 157184,
+        .max_sequence_length = 8192, .rope_theta = 50000, .rms_norm_eps = 1e-5,
+        .mask_token_id = 156895, .eos_token_id = 156892, .pad_token_id = 156892,
+        .eot_token_id = -1, .bos_token_id = -1, .dtype = WT_BF16, .qk_norm = true,
+        .n_experts = 64, .n_experts_per_tok = 8, .expert_hidden_size = 1024,
+    };
+}
+
+static int check_unsupported(json_t *o, lerr_t *e) {
+    static const char *const act[] = {"silu", NULL};
+    if (cfg_need_str(o, "hidden_act", act, e) || cfg_need_null(o, "rope_scaling", e)) return -1;
+    double prf = 1;
+    json_t *p = json_object_get(o, "partial_rotary_factor");
+    if (p && json_is_number(p) && json_number_value(p) == -1) return 0;   /* the class default: unset */
+    if (cfg_num(o, "partial_rotary_factor", &prf, e) < 0) return -1;
+    if (prf != 1)
+        return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"partial_rotary_factor\": %g", prf);
+    return 0;
+}
+
+static int bool_key(json_t *o, const char *k, bool *out, lerr_t *e) {
+    json_t *b = json_object_get(o, k);
+    if (!b || json_is_null(b)) return 0;
+    if (!json_is_boolean(b)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
+    *out = json_is_true(b);
+    return 0;
+}
+
+static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
+    long long v;
+    const long long BIG = 1 << 30;
+    int r;
+#define INT_KEY(key, lo, hi, field) \
+    if ((r = cfg_int(o, key, lo, hi, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
+    INT_KEY("hidden_size", 1, BIG, d_model)
+    INT_KEY("num_hidden_layers", 1, BIG, n_layers)
+    INT_KEY("num_attention_heads", 1, BIG, n_heads)
+    c->n_kv_heads = c->n_heads;
+    INT_KEY("num_key_value_heads", 1, BIG, n_kv_heads)
+    INT_KEY("vocab_size", 1, BIG, vocab_size)
+    INT_KEY("max_position_embeddings", 1, BIG, max_sequence_length)
+    INT_KEY("dense_intermediate_size", 1, BIG, mlp_hidden_size)
+    INT_KEY("expert_intermediate_size", 1, BIG, expert_hidden_size)
+    INT_KEY("num_experts", 1, MODEL_MAX_EXPERTS, n_experts)
+    INT_KEY("num_experts_per_tok", 1, MODEL_MAX_EXPERTS, n_experts_per_tok)
+    c->shared_expert_hidden_size = 0;
+    INT_KEY("shared_expert_intermediate_size", 1, BIG, shared_expert_hidden_size)
+#undef INT_KEY
+    c->embedding_size = c->vocab_size;
+    if (c->n_experts_per_tok > c->n_experts)
+        return lerr_set(e, EXIT_DATA, "config.json: \"num_experts_per_tok\" %d > \"num_experts\" %d",
+                        c->n_experts_per_tok, c->n_experts);
+    if (cfg_num(o, "rope_theta", &c->rope_theta, e) < 0 || cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0)
+        return -1;
+    double clip = 0;
+    if (cfg_num(o, "clip_qkv", &clip, e) < 0) return -1;
+    c->clip_qkv = (float)clip;
+    if (c->d_model % c->n_heads || c->n_heads % c->n_kv_heads)
+        return lerr_set(e, EXIT_DATA, "config.json: \"hidden_size\" %d, \"num_attention_heads\" %d and "
+                        "\"num_key_value_heads\" %d do not divide", c->d_model, c->n_heads, c->n_kv_heads);
+    c->head_dim = c->d_model / c->n_heads;
+    if (c->head_dim % 2) return lerr_set(e, EXIT_DATA, "config.json: head size %d must be even for RoPE", c->head_dim);
+    /* moe_layer_freq: one entry per layer, 0 = dense FFN; absent = every layer MoE */
+    json_t *f = json_object_get(o, "moe_layer_freq");
+    if (c->n_layers > MODEL_MAX_MOE_LAYERS)
+        return lerr_set(e, EXIT_DATA, "config.json: %d layers; MoE models may have at most %d",
+                        c->n_layers, MODEL_MAX_MOE_LAYERS);
+    c->moe_layers = c->n_layers == 64 ? ~0ULL : (1ULL << c->n_layers) - 1;
+    if (f && !json_is_null(f)) {
+        if (!json_is_array(f) || (int)json_array_size(f) != c->n_layers)
+            return lerr_set(e, EXIT_DATA, "config.json: \"moe_layer_freq\" must list one integer per layer (%d)",
+                            c->n_layers);
+        c->moe_layers = 0;
+        for (int l = 0; l < c->n_layers; l++) {
+            json_t *x = json_array_get(f, (size_t)l);
+            if (!json_is_integer(x) || json_integer_value(x) < 0)
+                return lerr_set(e, EXIT_DATA, "config.json: \"moe_layer_freq\"[%d] must be an integer >= 0", l);
+            if (json_integer_value(x)) c->moe_layers |= 1ULL << l;
+        }
+    }
+    return 0;
+}
+
+/* Special ids: present ones must lie in the vocabulary; the Ling-2.0 defaults only for its
+ * 157184-token vocabulary (the mask id is reported absent from LLaDA-MoE's config.json). */
+static int parse_ids(llada_config_t *c, json_t *o, lerr_t *e) {
+    const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "bos_token_id"};
+    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->bos_token_id};
+    bool ling = c->vocab_size == 157184;
+    for (int i = 0; i < 4; i++) {
+        json_t *x = json_object_get(o, keys[i]);
+        if (x && json_is_array(x)) x = json_array_get(x, 0);   /* eos lists: the first */
+        if (x && !json_is_null(x)) {
+            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= c->embedding_size)
+                return lerr_set(e, EXIT_DATA, "config.json: \"%s\" outside the vocabulary [0, %d)", keys[i],
+                                c->embedding_size);
+            *fields[i] = (int32_t)json_integer_value(x);
+        } else if (!ling) *fields[i] = -1;
+    }
+    if (c->mask_token_id < 0)
+        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing (LLaDA-MoE's 156895 applies only to "
+                        "its 157184-token vocabulary; this one has %d)", c->vocab_size);
+    if (c->eos_token_id < 0) return lerr_set(e, EXIT_DATA, "config.json: \"eos_token_id\" missing");
+    if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
+    return 0;
+}
+
+static int moe_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
+    json_error_t je;
+    moe_default(c);
+    json_t *o = json_loadb(json, len, 0, &je);
+    if (!o) return lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
+    int rc = -1;
+    if (!json_is_object(o)) { lerr_set(e, EXIT_DATA, "config.json: not a JSON object"); goto out; }
+    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+                                       "num_experts", "num_experts_per_tok", "expert_intermediate_size"};
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
+        if (!json_object_get(o, need[i])) {
+            lerr_set(e, EXIT_DATA, "config.json: missing \"%s\" (not a LLaDA-MoE config)", need[i]);
+            goto out;
+        }
+    bool qkn = false;
+    c->qk_norm = false;
+    if (check_unsupported(o, e) || parse_sizes(c, o, e) || bool_key(o, "tie_word_embeddings", &c->weight_tying, e) ||
+        bool_key(o, "attention_bias", &c->qkv_bias, e) || bool_key(o, "qk_layernorm", &qkn, e) ||
+        bool_key(o, "moe_router_enable_expert_bias", &c->router_expert_bias, e) || parse_ids(c, o, e))
+        goto out;
+    c->qk_norm = qkn;
+    c->out_bias = c->qkv_bias;
+    if (c->moe_layers != ((c->n_layers == 64 ? ~0ULL : (1ULL << c->n_layers) - 1)) && !json_object_get(o, "dense_intermediate_size")) {
+        lerr_set(e, EXIT_DATA, "config.json: dense layers in \"moe_layer_freq\" need \"dense_intermediate_size\"");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
+
+static char *moe_config_to_json(const llada_config_t *c) {
+    json_t *o = json_object();
+    json_t *arch = json_array(), *freq = json_array();
+    json_array_append_new(arch, json_string("LLaDAMoEModelLM"));
+    json_object_set_new(o, "architectures", arch);
+    json_object_set_new(o, "model_type", json_string("llada"));
+#define SETI(k, v) json_object_set_new(o, k, json_integer(v))
+    SETI("hidden_size", c->d_model); SETI("num_hidden_layers", c->n_layers);
+    SETI("num_attention_heads", c->n_heads); SETI("num_key_value_heads", c->n_kv_heads);
+    SETI("vocab_size", c->embedding_size); SETI("max_position_embeddings", c->max_sequence_length);
+    SETI("dense_intermediate_size", c->mlp_hidden_size); SETI("expert_intermediate_size", c->expert_hidden_size);
+    if (c->shared_expert_hidden_size > 0) SETI("shared_expert_intermediate_size", c->shared_expert_hidden_size);
+    else json_object_set_new(o, "shared_expert_intermediate_size", json_null());
+    SETI("num_experts", c->n_experts); SETI("num_experts_per_tok", c->n_experts_per_tok);
+    for (int l = 0; l < c->n_layers; l++) json_array_append_new(freq, json_integer((c->moe_layers >> l) & 1));
+    json_object_set_new(o, "moe_layer_freq", freq);
+    json_object_set_new(o, "qk_layernorm", json_boolean(c->qk_norm));
+    json_object_set_new(o, "attention_bias", json_boolean(c->qkv_bias));
+    json_object_set_new(o, "moe_router_enable_expert_bias", json_boolean(c->router_expert_bias));
+    json_object_set_new(o, "moe_router_score_function", json_string("softmax"));
+    json_object_set_new(o, "norm_topk_prob", json_false());
+    if (c->clip_qkv > 0) json_object_set_new(o, "clip_qkv", json_real(c->clip_qkv));
+    json_object_set_new(o, "hidden_act", json_string("silu"));
+    json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
+    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
+    json_object_set_new(o, "partial_rotary_factor", json_real(1.0));
+    json_object_set_new(o, "rope_scaling", json_null());
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
+    SETI("mask_token_id", c->mask_token_id); SETI("eos_token_id", c->eos_token_id);
+    SETI("pad_token_id", c->pad_token_id);
+#undef SETI
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    return s;
+}
+
+/* ---- tensors ---- */
+
+static int max_tensors(const llada_config_t *c) { return c->n_layers * (20 + 3 * c->n_experts) + 3; }
+
+static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
+    int n = 0, d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd,
+        E = c->n_experts;
+#define ADD(nd, r, cl, dp, ...) do { snprintf(s[n].name, sizeof s[n].name, __VA_ARGS__); \
+    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
+    ADD(2, c->embedding_size, d, &w->wte, "model.embed_tokens.weight");
+    for (int l = 0; l < c->n_layers; l++) {
+        llada_layer_t *L = &w->layers[l];
+        const char *a = "self_attn";
+        ADD(1, d, 1, &L->attn_norm, "model.layers.%d.input_layernorm.weight", l);
+        ADD(2, qd, d, &L->q_proj, "model.layers.%d.%s.q_proj.weight", l, a);
+        ADD(2, kvd, d, &L->k_proj, "model.layers.%d.%s.k_proj.weight", l, a);
+        ADD(2, kvd, d, &L->v_proj, "model.layers.%d.%s.v_proj.weight", l, a);
+        ADD(2, d, qd, &L->attn_out, "model.layers.%d.%s.o_proj.weight", l, a);
+        if (c->qkv_bias) {
+            ADD(1, qd, 1, &L->q_bias, "model.layers.%d.%s.q_proj.bias", l, a);
+            ADD(1, kvd, 1, &L->k_bias, "model.layers.%d.%s.k_proj.bias", l, a);
+            ADD(1, kvd, 1, &L->v_bias, "model.layers.%d.%s.v_proj.bias", l, a);
+        }
+        if (c->out_bias) ADD(1, d, 1, &L->out_bias, "model.layers.%d.%s.o_proj.bias", l, a);
+        if (c->qk_norm) {
+            ADD(1, hd, 1, &L->q_norm, "model.layers.%d.%s.q_norm.weight", l, a);
+            ADD(1, hd, 1, &L->k_norm, "model.layers.%d.%s.k_norm.weight", l, a);
+        }
+        ADD(1, d, 1, &L->ff_norm, "model.layers.%d.post_attention_layernorm.weight", l);
+        if ((c->moe_layers >> l) & 1) {
+            int F = c->expert_hidden_size, S = c->shared_expert_hidden_size;
+            ADD(2, E, d, &L->router, "model.layers.%d.mlp.gate.weight", l);
+            if (c->router_expert_bias) ADD(1, E, 1, &L->router_bias, "model.layers.%d.mlp.expert_bias", l);
+            for (int x = 0; x < E; x++) {
+                ADD(2, F, d, &L->exp_gate[x], "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, x);
+                ADD(2, F, d, &L->exp_up[x], "model.layers.%d.mlp.experts.%d.up_proj.weight", l, x);
+                ADD(2, d, F, &L->exp_down[x], "model.layers.%d.mlp.experts.%d.down_proj.weight", l, x);
+            }
+            if (S > 0) {
+                ADD(2, S, d, &L->sh_gate, "model.layers.%d.shared_expert.gate_proj.weight", l);
+                ADD(2, S, d, &L->sh_up, "model.layers.%d.shared_expert.up_proj.weight", l);
+                ADD(2, d, S, &L->sh_down, "model.layers.%d.shared_expert.down_proj.weight", l);
+            }
+        } else {
+            int F = c->mlp_hidden_size;
+            ADD(2, F, d, &L->ff_proj, "model.layers.%d.mlp.gate_proj.weight", l);
+            ADD(2, F, d, &L->up_proj, "model.layers.%d.mlp.up_proj.weight", l);
+            ADD(2, d, F, &L->ff_out, "model.layers.%d.mlp.down_proj.weight", l);
+        }
+    }
+    ADD(1, d, 1, &w->ln_f, "model.norm.weight");
+    if (!c->weight_tying) ADD(2, c->embedding_size, d, &w->lm_head, "lm_head.weight");
+#undef ADD
+    return n;
+}
+
+/* ---- the family entry ---- */
+
+static const char *const MODEL_TYPES[] = {"lladamoe", "llada_moe", NULL};
+static const char *const ARCHITECTURES[] = {"LLaDAMoEModelLM", NULL};
+
+const model_family_t model_family_llada_moe = {
+    .name = "llada_moe",
+    .display = "LLaDA-MoE",
+    .model_types = MODEL_TYPES,
+    .architectures = ARCHITECTURES,
+    .config_parse = moe_config_parse,
+    .config_to_json = moe_config_to_json,
+    .max_tensors = max_tensors,
+    .tensor_specs = tensor_specs,
+    .forward_hidden = dense_forward_hidden,
+    .head = dense_head,
+};

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""make_gguf_corpus.py OUTDIR — the seed corpus of fuzz_gguf: tiny LLaDA GGUF files (1 layer,
+d 32, GQA 2/1 heads, ffn 64, vocab 40) in F32, Q8_0 and Q4_0 (Q/K permuted as llama.cpp's
+converter does), one with tied embeddings and general.alignment 64, and a metadata-only file
+with every value type and tokenizer-like arrays. Written by tests/fixtures/gguf_writer.py."""
+import os, sys
+import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+import gguf_writer as gw
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+rng = np.random.default_rng(1)
+d, H, KV, F, V = 32, 2, 1, 64, 40
+cfg = dict(d_model=d, n_heads=H, n_kv_heads=KV, n_layers=1, mlp_hidden_size=F, vocab_size=V,
+           max_sequence_length=64, rope_theta=10000.0, rms_norm_eps=1e-5, mask_token_id=39,
+           eos_token_id=38, pad_token_id=38, bos_token_id=37)
+p = "model.transformer."
+W = {p + "wte.weight": rng.standard_normal((V, d)), p + "ln_f.weight": np.ones(d),
+     p + "ff_out.weight": rng.standard_normal((V, d))}
+b = p + "blocks.0."
+for k, s in [("attn_norm", (d,)), ("q_proj", (d, d)), ("k_proj", (d // H * KV, d)), ("v_proj", (d // H * KV, d)),
+             ("attn_out", (d, d)), ("ff_norm", (d,)), ("ff_proj", (F, d)), ("up_proj", (F, d)), ("ff_out", (d, F))]:
+    W[b + k + ".weight"] = rng.standard_normal(s) * 0.2
+for t in ("f32", "q8_0", "q4_0"):
+    gw.llada_to_gguf(cfg, W, os.path.join(out, f"tiny-{t}.gguf"), t)
+tied = {k: v for k, v in W.items() if k != p + "ff_out.weight"}
+gw.llada_to_gguf(dict(cfg, weight_tying=True), tied, os.path.join(out, "tied-al64.gguf"), "q8_0", alignment=64)
+kvs = [("general.architecture", gw.STRING, "llada"), ("u8", gw.U8, 7), ("i8", gw.I8, -7), ("u16", gw.U16, 700),
+       ("i16", gw.I16, -700), ("u32", gw.U32, 70000), ("i32", gw.I32, -70000), ("f32", gw.F32, 0.5),
+       ("bool", gw.BOOL, True), ("u64", gw.U64, 1 << 40), ("i64", gw.I64, -(1 << 40)), ("f64", gw.F64, 0.25),
+       ("tokenizer.ggml.tokens", gw.ARRAY, (gw.STRING, ["a", "b", "ab", "<|mdm_mask|>"])),
+       ("tokenizer.ggml.token_type", gw.ARRAY, (gw.I32, [1, 1, 1, 3])),
+       ("tokenizer.ggml.merges", gw.ARRAY, (gw.STRING, ["a b"])),
+       ("tokenizer.ggml.scores", gw.ARRAY, (gw.F32, [0.0, -1.0, -2.0, 0.0]))]
+gw.write(os.path.join(out, "meta-only.gguf"), kvs, [])

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""test_gguf.py — GGUF checkpoints (issue 13) against independent numpy references.
+
+A random LLaDA checkpoint (GQA, 2 layers, d 256, ffn 512) is written as GGUF files by
+tests/fixtures/gguf_writer.py (numpy, from the format description; Q and K rows permuted the way
+llama.cpp's converter does) in every supported type, and `denoise --logits --model FILE.gguf`
+is compared with ref_llada.forward on
+  1. the dequantised weights the file holds (numpy's decoding), with the exact product
+     (LLADA_QMATMUL=f32: dequantised panels + sgemm): max|Δ|/max|ref| <= 1e-4;
+  2. the same with the default int8-activation kernels: <= 3e-2, and the mean KL(ref || C) per
+     position printed and bounded;
+  3. the f32 original: the KL per type is printed (quantisation error) and bounded loosely.
+The f32 GGUF file must give the safetensors logits (rel <= 1e-5): the Q/K un-permutation is
+right; a file written without the permutation must not (the check can fail). Other layouts:
+general.alignment 64, tied embeddings, version 2. Damaged files exit 1 with one error line.
+"""
+import os, shutil, struct, subprocess, sys, tempfile
+import numpy as np
+import msgpack
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+from pylib import check, summary, tool, ROOT
+import ref_llada as ref
+import gguf_writer as gw
+
+TMP = tempfile.mkdtemp(prefix="gguf_test_")
+CK = os.path.join(TMP, "ck")
+subprocess.run([sys.executable, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), CK, "--custom",
+                "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,mlp_hidden_size=512,vocab_size=300",
+                "--dtype", "f32", "--seed", "5"], check=True)
+cfg, W = ref.load(CK)
+
+
+def arr(a):
+    a = np.asarray(a, "<i4")
+    return {"dtype": "i4", "shape": list(a.shape), "data": a.tobytes()}
+
+
+def logits(model, toks, env=None):
+    rec = msgpack.packb({"kind": "tokens", "tokens": arr(toks)}, use_bin_type=True)
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([tool("denoise"), "--logits", "--model", model], input=rec, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=e)
+    if p.returncode:
+        raise RuntimeError(f"exit {p.returncode}: {p.stderr.decode()[:300]}")
+    up = msgpack.Unpacker(raw=False)
+    up.feed(p.stdout)
+    r = [x for x in up if x.get("kind") != "end"][0]["logits"]
+    return np.frombuffer(r["data"], "<f4").reshape(r["shape"]).astype(np.float64)
+
+
+def kl(p_logits, q_logits):
+    """mean over positions of KL(softmax p || softmax q)."""
+    lp = p_logits - p_logits.max(-1, keepdims=True)
+    lp -= np.log(np.exp(lp).sum(-1, keepdims=True))
+    lq = q_logits - q_logits.max(-1, keepdims=True)
+    lq -= np.log(np.exp(lq).sum(-1, keepdims=True))
+    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+
+
+def rel(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+rng = np.random.default_rng(11)
+toks = rng.integers(0, cfg["vocab_size"], size=24)
+toks[[3, 7, 8, 20]] = cfg["mask_token_id"]
+orig = ref.forward(cfg, W, toks[None])[0]
+st = logits(CK, toks)
+check(rel(st, orig) <= 1e-4, f"safetensors original vs reference (rel {rel(st, orig):.1e})")
+
+# KL bounds of the quantised weights vs the f32 original on this random model (loose: they catch a
+# broken format, not a slightly worse quantiser), and of the int8-activation kernels vs exact.
+KL_MAX = {"f32": 1e-9, "f16": 1e-6, "bf16": 1e-4, "q8_0": 1e-3, "q6_k": 1e-2, "q4_0": 0.15,
+          "q4_k": 0.15, "q4_k_m": 0.1}
+report = []
+for t in ["f32", "f16", "bf16", "q8_0", "q6_k", "q4_0", "q4_k", "q4_k_m"]:
+    path = os.path.join(TMP, f"m-{t}.gguf")
+    deq = gw.llada_to_gguf(cfg, W, path, t)
+    want = ref.forward(cfg, deq, toks[None])[0]
+    try:
+        exact = logits(path, toks, {"LLADA_QMATMUL": "f32"})
+        fast = logits(path, toks)
+    except RuntimeError as e:
+        check(False, f"{t}: denoise --logits", e)
+        continue
+    r1, r2 = rel(exact, want), rel(fast, want)
+    check(exact.shape == want.shape and r1 <= 1e-4, f"{t}: logits vs dequantised-f32 reference, exact product (rel {r1:.1e} <= 1e-4)")
+    k_int8 = kl(want, fast)
+    check(r2 <= 3e-2 and k_int8 <= 1e-3, f"{t}: int8-activation kernels vs dequantised reference (rel {r2:.1e} <= 3e-2, KL {k_int8:.1e} <= 1e-3)")
+    k_w, k_all = kl(orig, want), kl(orig, fast)
+    check(k_w <= KL_MAX[t], f"{t}: KL(f32 original || dequantised) {k_w:.2e} <= {KL_MAX[t]:.0e}")
+    report.append((t, os.path.getsize(path), k_w, k_all, r1, r2))
+    if t == "f32":
+        check(rel(exact, st) <= 1e-5, f"f32 GGUF (Q/K permuted by the writer) equals the safetensors logits (rel {rel(exact, st):.1e})")
+
+print("# type      bytes   KL(orig||dequant)  KL(orig||denoise)  rel exact  rel int8")
+for t, n, a, b, r1, r2 in report:
+    print(f"# {t:7s} {n:8d}   {a:16.3e}  {b:17.3e}  {r1:9.1e}  {r2:8.1e}")
+
+# without the converter's permutation the logits differ: the un-permutation is what matched
+saved = gw.permute_rows
+gw.permute_rows = lambda w, heads: w
+path = os.path.join(TMP, "noperm.gguf")
+gw.llada_to_gguf(cfg, W, path, "f32")
+gw.permute_rows = saved
+r = rel(logits(path, toks), st)
+check(r > 1e-3, f"a file written without the Q/K permutation gives other logits (rel {r:.1e} > 1e-3)")
+
+# other layouts: alignment 64, tied embeddings, version 2
+path = os.path.join(TMP, "al64.gguf")
+deq = gw.llada_to_gguf(cfg, W, path, "q8_0", alignment=64)
+r = rel(logits(path, toks, {"LLADA_QMATMUL": "f32"}), ref.forward(cfg, deq, toks[None])[0])
+check(r <= 1e-4, f"general.alignment 64 (rel {r:.1e})")
+tcfg = dict(cfg, weight_tying=True)
+tW = {k: v for k, v in W.items() if k != "model.transformer.ff_out.weight"}
+path = os.path.join(TMP, "tied.gguf")
+deq = gw.llada_to_gguf(tcfg, tW, path, "q4_k")
+r = rel(logits(path, toks, {"LLADA_QMATMUL": "f32"}), ref.forward(tcfg, deq, toks[None])[0])
+check(r <= 1e-4, f"tied embeddings, no output.weight (rel {r:.1e})")
+raw = bytearray(open(os.path.join(TMP, "m-q8_0.gguf"), "rb").read())
+v2 = bytearray(raw)
+v2[4:8] = struct.pack("<I", 2)
+open(os.path.join(TMP, "v2.gguf"), "wb").write(v2)
+check(np.array_equal(logits(os.path.join(TMP, "v2.gguf"), toks), logits(os.path.join(TMP, "m-q8_0.gguf"), toks)),
+      "version 2 header reads as version 3")
+
+
+# `denoise --quantize TYPE OUT.gguf`: the file read back by numpy (gguf_writer.read/dequantize), Q/K
+# rows un-permuted here, is within each type's step of the original and gives the C logits
+rev = {v: k for k, v in gw.NAMES.items()}
+for t in ["q8_0", "q4_k", "q4_k_m", "q6_k", "q4_0", "bf16"]:
+    out = os.path.join(TMP, f"ours-{t}.gguf")
+    p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", t, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not check(p.returncode == 0 and os.path.exists(out), f"denoise --quantize {t}", p.stderr.decode()[:300]):
+        continue
+    kvs, tens = gw.read(out)
+    deq, worst = {}, 0.0
+    for g, (tn, shape, blob) in tens.items():
+        w = gw.dequantize(blob, tn, shape)
+        if ".attn_q." in g or ".attn_k." in g:   # undo llama.cpp's permutation: GGUF row 2i+a <- HF row a*hd/2+i
+            heads = cfg["n_heads"] if ".attn_q." in g else cfg["n_kv_heads"]
+            w = w.reshape(heads, shape[0] // heads // 2, 2, -1).swapaxes(1, 2).reshape(shape)
+        if g == "token_embd.weight": hf = "model.transformer.wte.weight"
+        elif g == "output_norm.weight": hf = "model.transformer.ln_f.weight"
+        elif g == "output.weight": hf = "model.transformer.ff_out.weight"
+        else:
+            l, nm = g.split(".")[1], g.split(".")[2]
+            hf = f"model.transformer.blocks.{l}.{rev[nm]}.weight"
+        deq[hf] = w
+        worst = max(worst, float(np.abs(w - W[hf]).max() / np.abs(W[hf]).max()))
+    want_types = {"q4_k_m": {"q4_k", "q6_k", "f32"}}.get(t, {t, "f32"})
+    check(set(deq) == set(W) and {tn for tn, _, _ in tens.values()} == want_types and
+          kvs["general.architecture"] == "llada" and kvs["llada.attention.head_count_kv"] == cfg["n_kv_heads"],
+          f"--quantize {t}: tensors, types and metadata as llama.cpp names them")
+    lim = {"q8_0": 0.01, "bf16": 0.01, "q6_k": 0.05, "q4_0": 0.2, "q4_k": 0.2, "q4_k_m": 0.2}[t]
+    check(worst <= lim, f"--quantize {t}: weights within {lim} of max|w| after numpy's decoding (worst {worst:.3f})")
+    want = ref.forward(cfg, deq, toks[None])[0]
+    r = rel(logits(out, toks, {"LLADA_QMATMUL": "f32"}), want)
+    check(r <= 1e-4, f"--quantize {t}: denoise on our file vs reference on numpy's decoding of it (rel {r:.1e})")
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q5_k", os.path.join(TMP, "x.gguf")], stderr=subprocess.PIPE)
+check(p.returncode == 2 and b"unknown type" in p.stderr, "--quantize with an unknown type: usage error (exit 2)")
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0"], stderr=subprocess.PIPE)
+check(p.returncode == 2, "--quantize without an output file: usage error (exit 2)")
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0", os.path.join(TMP, "no/such/dir.gguf")], stderr=subprocess.PIPE)
+check(p.returncode == 3 and p.stderr.decode().count("\n") == 1, "--quantize to an unwritable path: I/O error (exit 3), one line")
+
+# damaged files: exit 1, one line "denoise: error: ..."
+def bad(name, data, want):
+    path = os.path.join(TMP, name + ".gguf")
+    open(path, "wb").write(data)
+    rec = msgpack.packb({"kind": "tokens", "tokens": arr(toks)}, use_bin_type=True)
+    p = subprocess.run([tool("denoise"), "--logits", "--model", path], input=rec, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = p.stderr.decode()
+    check(p.returncode == 1 and err.count("\n") == 1 and err.startswith("denoise: error: ") and want in err,
+          f"damaged file: {name} -> exit 1, one line naming '{want}'", f"exit {p.returncode}: {err!r}")
+
+
+bad("truncated", raw[:len(raw) - 100], "beyond the end of the file")
+bad("header_cut", raw[:700], "truncated")
+bad("magic", b"GGUX" + raw[4:], "not a GGUF file")
+bad("version1", raw[:4] + struct.pack("<I", 1) + raw[8:], "version 1")
+bad("bigendian", raw[:4] + struct.pack(">I", 3) + raw[8:], "big-endian")
+bad("count", raw[:8] + struct.pack("<Q", 1 << 40) + raw[16:], "cannot fit")
+arch = bytearray(raw)
+i = arch.find(b"llada", 0, 200)
+arch[i:i + 5] = b"llama"
+bad("arch", bytes(arch), "architecture \"llama\" is not supported")
+# a tensor offset moved off the alignment
+i = raw.find(b"token_embd.weight") + len(b"token_embd.weight")
+mis = bytearray(raw)
+nd = struct.unpack_from("<I", mis, i)[0]
+off_at = i + 4 + 8 * nd + 4
+struct.pack_into("<Q", mis, off_at, struct.unpack_from("<Q", mis, off_at)[0] + 2)
+bad("misaligned", bytes(mis), "not a multiple of the alignment")
+ty = bytearray(raw)
+struct.pack_into("<I", ty, i + 4 + 8 * nd, 99)
+bad("type", bytes(ty), "unknown ggml type 99")
+ty5 = bytearray(raw)
+struct.pack_into("<I", ty5, i + 4 + 8 * nd, 13)   # Q5_K: known size, not supported
+bad("q5_k", bytes(ty5), "Q5_K")
+
+shutil.rmtree(TMP)
+summary()

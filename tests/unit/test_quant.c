@@ -1,0 +1,160 @@
+/* test_quant.c — GGUF block-quantised weights (kernels/quant.h, issue 13):
+ *   - quantise → dequantise round trips stay within each format's step (d/2 per weight, with the
+ *     scales' own f16/6-bit rounding allowed for), and hand-built blocks decode to the values the
+ *     layouts in quant.h describe (independent of quant.c's packing);
+ *   - matmul_q on every ISA (AVX512-VNNI, AVX2, plain) equals matmul_q_ref (same int8-activation
+ *     arithmetic) to f32 rounding: |Δ| <= 2e-6 Σ|w x|;
+ *   - matmul_q_ref is within the int8-activation bound of the exact product (matmul_ref on the
+ *     dequantised weights): |Δ| <= Σ_b amax(x_b)/254 Σ_{k∈b}|w_k| (+ rounding);
+ *   - matmul() on quantised weights at many rows (dequantised panels + sgemm) equals matmul_ref.
+ * Shapes include K % 64 == 32 (the masked tail), M not a multiple of 4, N below the thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels.h"
+#include "quant.h"
+#include "testlib.h"
+
+static uint64_t g_rng = 88172645463325252ull;
+static float frand(void) {
+    g_rng ^= g_rng << 13; g_rng ^= g_rng >> 7; g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+}
+
+static const wtype_t TYPES[] = {WT_Q8_0, WT_Q4_0, WT_Q4_K, WT_Q6_K};
+
+/* Round trip: every weight within the format's quantisation step of the original. */
+static void test_roundtrip(wtype_t t) {
+    enum { N = 4096 };
+    static float x[N], y[N];
+    static uint8_t q[N * 2];
+    for (int i = 0; i < N; i++) x[i] = frand() * (i % 512 < 256 ? 1.0f : 0.01f) + (i % 1024 < 512 ? 0 : 0.3f);
+    quantize_ref(q, x, t, N);
+    wconvert_f32(y, q, t, N);
+    int blk = t == WT_Q6_K ? 16 : 32, bad = 0;
+    double worst = 0;
+    for (int b = 0; b < N; b += blk) {
+        float lo = 0, hi = 0, amax = 0;
+        for (int k = b; k < b + blk; k++) { lo = fminf(lo, x[k]); hi = fmaxf(hi, x[k]); amax = fmaxf(amax, fabsf(x[k])); }
+        /* the step of one quantised level in this block (Q4_K: its range / 15), plus the error
+         * from the scales' rounding (f16 super-scale, 6-bit / 8-bit sub-scales) */
+        double step = t == WT_Q8_0 ? amax / 127.0 : t == WT_Q4_0 ? amax / 8.0 : t == WT_Q4_K ? (hi - lo) / 15.0 : amax / 32.0;
+        double tol = t == WT_Q8_0 ? 0.5 * step + 1e-3 * amax
+                   : t == WT_Q4_0 ? step + 1e-3 * amax   /* levels -8..7: +amax clamps a full step */
+                   : 0.5 * step + 0.06 * (hi - lo) + 0.02 * amax + 1e-6;
+        for (int k = b; k < b + blk; k++) {
+            double err = fabs((double)y[k] - x[k]);
+            if (err > tol) bad++;
+            if (err / (tol > 0 ? tol : 1) > worst) worst = err / (tol > 0 ? tol : 1);
+        }
+    }
+    CHECK(bad == 0, "%s round trip: %d weights outside their step (worst %.2f of tol)", wtype_name(t), bad, worst);
+}
+
+/* Blocks built by hand from the layouts of quant.h decode to the values they spell. */
+static void test_layouts(void) {
+    float y[256];
+    uint8_t b[210];
+    memset(b, 0, sizeof b);
+    b[0] = 0x00; b[1] = 0x40;                       /* f16 2.0 */
+    b[2] = 0x05; b[3] = 0xfb;                       /* q = 5, -5 */
+    dequant_q8_0_ref(y, b, 32);
+    CHECK(y[0] == 10 && y[1] == -10 && y[2] == 0, "q8_0 layout: %g %g %g", y[0], y[1], y[2]);
+    memset(b, 0, sizeof b);
+    b[0] = 0x00; b[1] = 0x3c;                       /* d = 1 */
+    b[2] = 0xf1;                                    /* w0 = 1 - 8, w16 = 15 - 8 */
+    dequant_q4_0_ref(y, b, 32);
+    CHECK(y[0] == -7 && y[16] == 7 && y[1] == -8, "q4_0 layout: %g %g %g", y[0], y[16], y[1]);
+    memset(b, 0, sizeof b);
+    b[0] = 0x00; b[1] = 0x3c; b[2] = 0x00; b[3] = 0x38;   /* d = 1, dmin = 0.5 */
+    b[4] = 2; b[8] = 4;                                    /* sub-block 0: sc 2, m 4 */
+    b[4 + 8] = 0x53; b[4 + 0] |= 0x40; b[4 + 4] |= 0x80; /* sub-block 4: sc 3 | 1<<4 = 19, m 5 | 2<<4 = 37 */
+    b[16] = 0x07;                                          /* w0 = 7 (sub 0), w32 = 0 (sub 1) */
+    b[16 + 64] = 0x03;                                     /* chunk 2 low nibble: w128 (sub 4) = 3 */
+    dequant_q4_k_ref(y, b, 256);
+    CHECK(y[0] == 2 * 7 - 0.5f * 4 && y[1] == -2 && y[128] == 19 * 3 - 0.5f * 37,
+          "q4_k layout: %g %g %g", y[0], y[1], y[128]);
+    memset(b, 0, sizeof b);
+    b[208] = 0x00; b[209] = 0x3c;                          /* d = 1 */
+    for (int g = 0; g < 16; g++) b[192 + g] = (uint8_t)(g + 1);
+    b[0] = 0x21;                                           /* w0 low = 1, w64 low = 2 */
+    b[128] = 0x02 | 0x3 << 6;                              /* w0 high = 2 -> 33; w96 high = 3 -> 48 */
+    b[64 + 32] = 0x05;                                     /* half 1: w128+32 = 160 low = 5 */
+    dequant_q6_k_ref(y, b, 256);
+    CHECK(y[0] == 1 * (33 - 32) && y[64] == 5 * (2 - 32) && y[96] == 7 * (48 - 32) && y[160] == 11 * (5 - 32) &&
+          y[17] == 2 * -32, "q6_k layout: %g %g %g %g %g", y[0], y[64], y[96], y[160], y[17]);
+}
+
+static void test_matmul(wtype_t t, int M, int N, int K) {
+    float *w = malloc((size_t)N * K * 4), *wd = malloc((size_t)N * K * 4), *x = malloc((size_t)M * K * 4);
+    float *yr = malloc((size_t)M * N * 4), *yq = malloc((size_t)M * N * 4), *ye = malloc((size_t)M * N * 4);
+    uint8_t *q = malloc(wtype_bytes(t, (size_t)N * K));
+    for (size_t i = 0; i < (size_t)N * K; i++) w[i] = frand() * 0.1f;
+    for (size_t i = 0; i < (size_t)M * K; i++) x[i] = frand() * (i % 97 == 0 ? 8 : 1);
+    quantize_ref(q, w, t, (size_t)N * K);
+    wconvert_f32(wd, q, t, (size_t)N * K);
+    wtensor_t W = {t, q, N, K};
+    matmul_q_ref(yr, x, &W, M, false);
+    matmul_ref(ye, x, &W, M, false);
+    /* int8-activation bound of ref vs exact, and the scale for rounding tolerances */
+    int bad_bound = 0;
+    double *mag = malloc((size_t)M * N * sizeof *mag);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double bound = 0, ab = 0;
+            for (int b = 0; b < K; b += 32) {
+                float amax = 0;
+                double sw = 0;
+                for (int k = b; k < b + 32; k++) {
+                    amax = fmaxf(amax, fabsf(x[(size_t)m * K + k]));
+                    sw += fabs(wd[(size_t)n * K + k]);
+                    ab += fabs(wd[(size_t)n * K + k] * x[(size_t)m * K + k]);
+                }
+                bound += amax / 254.0 * sw;
+            }
+            mag[(size_t)m * N + n] = ab;
+            if (fabs(yr[(size_t)m * N + n] - ye[(size_t)m * N + n]) > bound * 1.0001 + 1e-6 * ab) bad_bound++;
+        }
+    CHECK(bad_bound == 0, "%s M=%d N=%d K=%d: int8 activations outside their bound at %d outputs", wtype_name(t), M, N, K, bad_bound);
+    int best = kern_qisa();
+    for (int isa = best; isa >= 0; isa--) {
+        kern_set_qisa(isa);
+        for (int acc = 0; acc < 2; acc++) {
+            for (int i = 0; i < M * N; i++) yq[i] = acc ? 1.5f : NAN;
+            CHECK(matmul_q(yq, x, &W, M, acc) == 0, "matmul_q ran");
+            int bad = 0;
+            double worst = 0;
+            for (int i = 0; i < M * N; i++) {
+                double ref = yr[i] + (acc ? 1.5 : 0), err = fabs(yq[i] - ref), tol = 2e-6 * mag[i] + 1e-6;
+                if (!(err <= tol)) bad++;
+                if (err / tol > worst) worst = err / tol;
+            }
+            CHECK(bad == 0, "%s isa %d M=%d N=%d K=%d acc=%d: %d outputs differ from matmul_q_ref (worst %.2f tol)",
+                  wtype_name(t), isa, M, N, K, acc, bad, worst);
+        }
+    }
+    kern_set_qisa(-1);
+    /* many rows: matmul() dequantises panels for sgemm: exact to f32 rounding */
+    if (M > MATMUL_Q_MAX_M) {
+        matmul(yq, x, &W, M, false);
+        int bad = 0;
+        for (int i = 0; i < M * N; i++) if (!(fabs(yq[i] - ye[i]) <= 1e-5 * mag[i] + 1e-6)) bad++;
+        CHECK(bad == 0, "%s matmul M=%d (panels): %d outputs differ from matmul_ref", wtype_name(t), M, bad);
+    }
+    free(mag); free(w); free(wd); free(x); free(yr); free(yq); free(ye); free(q);
+}
+
+int main(void) {
+    test_layouts();
+    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) test_roundtrip(TYPES[i]);
+    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
+        wtype_t t = TYPES[i];
+        int small = wtype_block(t) == 32;
+        test_matmul(t, 1, 7, 256);
+        test_matmul(t, 5, 33, small ? 288 : 512);
+        test_matmul(t, 17, 3, small ? 96 : 768);
+        test_matmul(t, 70, 19, 256);
+    }
+    printf("quant isa: %d\n", kern_qisa());
+    return TEST_SUMMARY();
+}
