@@ -344,9 +344,19 @@ static int next_socket(rstream_t *s, rec_t **out, lerr_t *e)
     return *out ? 1 : -1;
 }
 
-/* Handle control records. 1 = data record for the caller, 0 = consumed (keep reading), -1 error. */
+/* Handle control records. 1 = data record for the caller, 0 = consumed (keep reading), -1 error.
+ * A record that states a protocol version ("v") other than ours is refused: its fields may
+ * mean something this build does not know. */
 static int control(rstream_t *s, rec_t *r, lerr_t *e)
 {
+    int64_t v;
+    int vrc = rec_get_int(r, "v", &v);
+    if (vrc == -2 || (vrc == 0 && v != PROTOCOL_VERSION)) {
+        char ver[32] = "not an integer";
+        if (vrc == 0) snprintf(ver, sizeof ver, "%lld", (long long)v);
+        return lerr_set(e, EXIT_DATA, "record %llu: protocol version \"v\" %s; this build reads version %d",
+                        (unsigned long long)s->count + 1, ver, PROTOCOL_VERSION);
+    }
     if (rec_kind_is(r, "end")) {
         int64_t n = -1;
         if (rec_get_int(r, "count", &n) || n < 0)

@@ -17,8 +17,12 @@ static int read_history(const char *path, rec_t **out, lerr_t *e) {
     rstream_t *s = rstream_open(path, &o, e);
     if (!s) return -1;
     int rc = rstream_read(s, out, e);
+    rec_t *extra = NULL;
+    if (rc == 1) rc = rstream_read(s, &extra, e);   /* the file holds exactly one record */
+    if (rc == 1) lerr_set(e, EXIT_DATA, "holds more than one record (a history file is one \"history\" record)");
+    rec_destroy(&extra);
     rstream_destroy(&s);
-    if (rc < 0) return lerr_wrap(e, "history %s", path);
+    if (rc != 0) { rec_destroy(out); return lerr_wrap(e, "history %s", path); }
     return 0;
 }
 

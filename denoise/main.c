@@ -67,6 +67,8 @@ static const char HELP[] =
     "      --schedule S          masks committed per step: the model's official rule (default;\n"
     "                            LLaDA linear, Dream timestep), linear, or timestep[:EPS]\n"
     "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
+    "      --no-block-cache      block-diffusion models (SDAR): recompute the whole canvas\n"
+    "                            every step instead of the exact block cache (bench)\n"
     "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
     "                            (a model folder's generation_config.json may set defaults for\n"
     "                            --temperature and --block-length; flags override them)\n"
@@ -103,7 +105,7 @@ static const char HELP[] =
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED,
-       O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST };
+       O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_NOBCACHE };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -118,6 +120,7 @@ static const struct option LONGOPTS[] = {
     {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
     {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
+    {"no-block-cache", no_argument, 0, O_NOBCACHE},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -180,6 +183,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
             cli_usage_error(&o->cli, "--precision needs f32, bf16 or int8, got '%s'", arg);
         break;
     case O_CACHE_REFRESH: o->so.cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
+    case O_NOBCACHE: o->so.block_cache_off = true; break;
     case O_SCHED:
         if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
         else if (!strcmp(arg, "linear")) o->so.schedule = SAMPLER_SCHED_LINEAR;

@@ -8,6 +8,7 @@
 #include "sampler.h"
 #include "crng.h"
 #include "remask/schedule.h"
+#include "bdsample.h"
 
 int sampler_check(const sampler_opts_t *o, lerr_t *e) {
     if (o->gen_length <= 0 || o->steps <= 0 || o->block_length <= 0)
@@ -341,6 +342,10 @@ static void drop_rows(run_t *r) {
 int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
                 void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
     if (sampler_check(o, e)) return -1;
+    if (m->cfg.attn_block > 0 && o->cache)
+        return lerr_set(e, EXIT_USAGE, "--cache prefix/dual is for full-attention models; block diffusion (%s) "
+                        "has its own exact block cache", model_family_name(m));
+    if (m->cfg.attn_block > 0) return bd_sampler_run(m, pol, o, cb, progress, arg, e);   /* SDAR */
     if (cb->L < o->gen_length)
         return lerr_set(e, EXIT_DATA, "canvas of %d tokens is shorter than gen_length %d", cb->L, o->gen_length);
     run_t r = {.m = m, .o = o, .cb = cb, .pol = pol, .nB = o->cfg_scale > 0 ? 2 * cb->B : cb->B,

@@ -65,6 +65,8 @@ typedef struct sampler_opts {
                                   without renormalising the others */
     int schedule;              /* sampler_schedule_t: masks committed per step */
     double schedule_eps;       /* timestep schedule's final t; 0: the model's (Dream: 1e-3) */
+    bool block_cache_off;      /* block-diffusion models: recompute the whole canvas every
+                                  step instead of the exact block cache (bench, tests) */
     uint64_t seed;
     /* KV cache (0 = none: every step runs the whole canvas, exactly the official sampler).
      * prefix: a block's first step runs the whole canvas and keeps every layer's K/V; its

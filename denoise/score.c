@@ -30,6 +30,9 @@ static int parse_masked(const rec_t *r, const model_t *m, scored_t *s, lerr_t *e
         return lerr_set(e, EXIT_DATA, "\"x0\" and \"xt\" must have the same non-zero length");
     if (rec_get_int(r, "prompt_len", &s->prompt_len) == -2 || s->prompt_len < 0)
         return lerr_set(e, EXIT_DATA, "\"prompt_len\" must be a non-negative integer");
+    if (s->prompt_len > (int64_t)s->x0->numel)
+        return lerr_set(e, EXIT_DATA, "\"prompt_len\" %lld is longer than the sequence (%zu tokens)",
+                        (long long)s->prompt_len, s->x0->numel);
     const int32_t *a = s->x0->data, *b = s->xt->data;
     for (size_t i = 0; i < s->x0->numel; i++)
         if (a[i] < 0 || a[i] >= m->cfg.embedding_size || b[i] < 0 || b[i] >= m->cfg.embedding_size)

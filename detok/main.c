@@ -4,6 +4,9 @@
  * (tok/decode.c): stops at the first EOS/EOT (config.json eos_token_id, <|eot_id|>, <|im_end|>),
  * skips special tokens, and renders invalid byte sequences as U+FFFD exactly as HF does.
  * --color shades each token by the record's "reveal_step" (denoise output): later = darker.
+ * An id the tokenizer has no token for (negative, or beyond its vocabulary) is an error (exit 1)
+ * naming the record, field, position and id: HF's decode drops such ids silently, which hides a
+ * model/tokenizer mismatch; --skip-unknown drops them as HF does.
  * Record fields: docs/protocol.md "tok / detok records".
  */
 #include <errno.h>
@@ -28,6 +31,8 @@ static const char *HELP =
     "      --color[=WHEN]     shade tokens by \"reveal_step\", later = darker (ANSI 256 colours);\n"
     "                         WHEN: auto (default: if stdout is a terminal), always, never\n"
     "      --ids              input is text: one line of space-separated ids per record\n"
+    "      --skip-unknown     drop ids the tokenizer has no token for (negative or beyond its\n"
+    "                         vocabulary) as HF does, instead of failing (exit 1)\n"
     "  -n, --no-newline       no newline after each record's text\n"
     "  -r, --records          write the input records with a \"text\" field added (msgpack,\n"
     "                         or JSON lines with --json) instead of plain text\n"
@@ -36,20 +41,35 @@ static const char *HELP =
 typedef struct {
     cli_t cli;
     tok_bundle_t *b;
-    bool stop, skip, prompt, ids, newline, records;
+    bool stop, skip, prompt, ids, newline, records, skip_unknown;
     int color;   /* 0 never, 1 always */
     const char *field;
     tok_str_t out;
     uint64_t nrec;   /* records read so far (1-based in messages) */
 } detok_t;
 
-/* Token ids of a tensor field as int32 (copied), n set; NULL if absent. Dies on a bad dtype. */
-static int32_t *get_ids(detok_t *d, const rec_t *r, const char *key, size_t *n) {
+/* True if the tokenizer has a token for id x. */
+static bool known_id(const detok_t *d, int64_t x) {
+    return x >= 0 && x <= INT32_MAX && tok_id_token(d->b->tok, (int32_t)x, NULL) != NULL;
+}
+
+/* An id without a token: dies (exit 1) unless --skip-unknown; true if it is to be dropped. */
+static bool unknown_id(detok_t *d, int64_t x, const char *where) {
+    if (d->skip_unknown) return true;
+    cli_dief(&d->cli, EXIT_DATA, "%s: id %lld is not in the tokenizer's vocabulary of %d ids "
+             "(model/tokenizer mismatch?); --skip-unknown drops such ids", where, (long long)x,
+             (int)tok_n_ids(d->b->tok));
+}
+
+/* Token ids of a tensor field as int32 (copied), n set; NULL if absent. Dies on a bad dtype.
+ * check: ids must have a token (unknown_id), else out-of-range values become -1. */
+static int32_t *get_ids(detok_t *d, const rec_t *r, const char *key, size_t *n, bool check) {
     tensor_t *t = rec_tensor(r, key);
     if (!t) return NULL;
     if (t->ndim > 1) cli_dief(&d->cli, EXIT_DATA, "field \"%s\": expected a 1-D array, got %d dimensions", key, t->ndim);
     int32_t *v = malloc((t->numel ? t->numel : 1) * sizeof *v);
     if (!v) cli_dief(&d->cli, EXIT_INTERNAL, "out of memory");
+    size_t k = 0;
     for (size_t i = 0; i < t->numel; i++) {
         int64_t x;
         switch (t->dtype) {
@@ -61,9 +81,14 @@ static int32_t *get_ids(detok_t *d, const rec_t *r, const char *key, size_t *n) 
         case DT_U16: x = ((uint16_t *)t->data)[i]; break;
         default: cli_dief(&d->cli, EXIT_DATA, "field \"%s\": dtype %s is not an integer type", key, dtype_name(t->dtype));
         }
-        v[i] = (x < 0 || x > INT32_MAX) ? -1 : (int32_t)x;
+        if (check && !known_id(d, x)) {
+            char where[300];
+            snprintf(where, sizeof where, "record %llu: \"%s\"[%zu]", (unsigned long long)d->nrec, key, i);
+            if (unknown_id(d, x, where)) continue;
+        }
+        v[k++] = (x < 0 || x > INT32_MAX) ? -1 : (int32_t)x;
     }
-    *n = t->numel;
+    *n = k;
     return v;
 }
 
@@ -111,14 +136,14 @@ static void decode_color(detok_t *d, const int32_t *ids, size_t n, const int32_t
 
 static void record_text(detok_t *d, const rec_t *r) {
     size_t n = 0, np = 0, ns = 0;
-    int32_t *ids = get_ids(d, r, d->field, &n);
+    int32_t *ids = get_ids(d, r, d->field, &n, true);
     if (!ids) cli_dief(&d->cli, EXIT_DATA, "record %llu has no \"%s\" array", (unsigned long long)d->nrec, d->field);
     if (d->prompt) {
-        int32_t *p = get_ids(d, r, "prompt", &np);
+        int32_t *p = get_ids(d, r, "prompt", &np, true);
         if (p) { decode(d, p, np); free(p); }
     }
     size_t m = stop_at(d, ids, n);
-    int32_t *steps = d->color ? get_ids(d, r, "reveal_step", &ns) : NULL;
+    int32_t *steps = d->color ? get_ids(d, r, "reveal_step", &ns, false) : NULL;
     if (d->color) decode_color(d, ids, m, steps, ns < m ? ns : m);
     else decode(d, ids, m);
     free(ids); free(steps);
@@ -137,15 +162,26 @@ static void run_ids(detok_t *d) {
     tok_ids_t ids = {0};
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++; ids.n = 0;
+        size_t word = 0;
         char *s = line, *end;
         for (;;) {
             while (*s == ' ' || *s == '\t' || *s == ',') s++;
             if (!*s || *s == '\n' || *s == '\r') break;
             errno = 0;
-            long v = strtol(s, &end, 10);
-            if (end == s || errno || v < 0 || v > INT32_MAX) cli_dief(&d->cli, EXIT_DATA, "line %zu: not a token id: \"%.20s\"", lineno, s);
-            if (tok_ids_push(&ids, (int32_t)v)) cli_dief(&d->cli, EXIT_INTERNAL, "out of memory");
+            long long v = strtoll(s, &end, 10);
+            bool sep = !*end || strchr(" \t,\r\n", *end);
+            if (end == s || !sep) {   /* name the word only: the line's newline stays out of the message */
+                size_t w = strcspn(s, " \t,\r\n");
+                cli_dief(&d->cli, EXIT_DATA, "line %zu: not a token id: \"%.*s\"", lineno, (int)(w > 20 ? 20 : w), s);
+            }
             s = end;
+            word++;
+            if (errno || !known_id(d, v)) {
+                char where[64];
+                snprintf(where, sizeof where, "line %zu, word %zu", lineno, word);
+                if (unknown_id(d, v, where)) continue;
+            }
+            if (tok_ids_push(&ids, (int32_t)v)) cli_dief(&d->cli, EXIT_INTERNAL, "out of memory");
         }
         decode(d, ids.v, stop_at(d, ids.v, ids.n));
         flush_text(d);
@@ -154,7 +190,7 @@ static void run_ids(detok_t *d) {
     if (f != stdin) fclose(f);
 }
 
-enum { O_NOSTOP = CLI_OPT__LAST + 1, O_KEEPSP, O_PROMPT, O_FIELD, O_COLOR, O_IDS };
+enum { O_NOSTOP = CLI_OPT__LAST + 1, O_KEEPSP, O_PROMPT, O_FIELD, O_COLOR, O_IDS, O_SKIPUNK };
 
 int main(int argc, char **argv) {
     detok_t d = {.stop = true, .skip = true, .newline = true, .field = "tokens", .color = -1};
@@ -165,6 +201,7 @@ int main(int argc, char **argv) {
         {"keep-special", no_argument, 0, O_KEEPSP}, {"prompt", no_argument, 0, O_PROMPT},
         {"field", required_argument, 0, O_FIELD}, {"color", optional_argument, 0, O_COLOR},
         {"colour", optional_argument, 0, O_COLOR}, {"ids", no_argument, 0, O_IDS},
+        {"skip-unknown", no_argument, 0, O_SKIPUNK},
         {"no-newline", no_argument, 0, 'n'}, {"records", no_argument, 0, 'r'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "m:anr" CLI_COMMON_SHORTOPTS, lo, NULL)) != -1) {
@@ -182,6 +219,7 @@ int main(int argc, char **argv) {
             else cli_usage_error(&d.cli, "--color takes auto, always or never");
             break;
         case O_IDS: d.ids = true; break;
+        case O_SKIPUNK: d.skip_unknown = true; break;
         case 'n': d.newline = false; break;
         case 'r': d.records = true; break;
         case '?': cli_usage_error(&d.cli, "unknown option");

@@ -242,12 +242,17 @@ static void on_back(broker_t *b, zframes_t *m) {
     if ((ready || hb) && m->n == 3 && zf_size(m, 2) == 4) {
         uint32_t n = dist_get32(zf_data(m, 2));
         int slots = n < 1 ? 1 : n > 1000 ? 1000 : (int)n;   /* credit stays below the HWM */
-        if (w < 0) {
+        /* Only READY registers, with the slots it announces: a heartbeat from an identity we do
+         * not know (a worker dropped while SIGSTOPped, a broker restart) carries free slots, not
+         * the worker's size, so it is ignored; the worker, hearing nothing back, reconnects and
+         * sends READY. */
+        if (ready && w >= 0) {   /* reconnected or restarted with the same identity: replace it */
+            drop_worker(b, w, "registered again");
+            w = -1;
+        }
+        if (ready) {
             w = add_worker(b, zf_data(m, 0), zf_size(m, 0), slots);
             if (w >= 0) fprintf(stderr, "denoise: broker: worker %d ready with %d slots\n", w, slots);
-        } else if (ready) {   /* a restarted worker with the same identity: its old requests are gone */
-            drop_worker(b, w, "restarted");
-            w = add_worker(b, zf_data(m, 0), zf_size(m, 0), slots);
         }
     }
     if (w < 0) return;
@@ -313,6 +318,7 @@ static void *open_router(broker_t *b, const char *ep, lerr_t *e) {
     int one = 1;
     zf_sockopts(s, 256LL << 20);
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);   /* a reconnecting worker keeps its id */
     if (b->d->key && rm_curve_server(s, b->d->key, e)) { zmq_close(s); return NULL; }
     if (zmq_bind(s, ep)) {
         lerr_set(e, EXIT_IO, "cannot bind %s: %s", ep, zmq_strerror(errno));

@@ -10,12 +10,20 @@
  * up to the slots, parses them, and runs one sampler batch per generation length; the
  * stream index of a request (its client sequence number) seeds its randomness, so a
  * result equals the single-process result for the same input position.
+ * Identity: the DEALER socket carries a routing id fixed for the life of the process
+ * (host, pid, random), so a worker that reconnects (after a broker silence, or woken from
+ * SIGSTOP) is recognised by the broker: its READY replaces the old registration instead of
+ * leaving a stale duplicate beside it. Time the I/O thread itself did not run (SIGSTOP, a
+ * starved CPU) does not count as broker silence: the clock restarts after such a stall.
  * Hang detection: the compute thread stamps every sampler step; while it holds jobs and
  * has made no step for --timeout ms, the I/O thread stops heartbeating, so the broker
  * declares the worker dead and moves its requests (a process that is alive but stuck).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +41,8 @@ typedef struct {
     atomic_int stop, io_done;
     atomic_llong progress;   /* last sampler step or batch end of the compute thread, ms */
     long long hang_ms;       /* compute silent this long while holding jobs: stop heartbeating */
+    char rid[96];            /* routing id, fixed for the process */
+    size_t rid_len;
     char err[512];
 } wio_t;
 
@@ -40,6 +50,7 @@ static void *broker_socket(wio_t *w, lerr_t *e) {
     void *s = zmq_socket(w->ctx, ZMQ_DEALER);
     if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
     zf_sockopts(s, 256LL << 20);
+    zmq_setsockopt(s, ZMQ_ROUTING_ID, w->rid, w->rid_len);
     if ((w->d->key && rm_curve_client(s, w->d->key, w->d->server_key, e)) || zmq_connect(s, w->d->worker)) {
         if (!e->code) lerr_set(e, EXIT_USAGE, "cannot connect to %s: %s", w->d->worker, zmq_strerror(errno));
         zmq_close(s);
@@ -67,9 +78,12 @@ static void send_hb(wio_t *w, void *s) {
 static void io_loop(wio_t *w, void *pair) {
     lerr_t e = {0};
     void *s = broker_socket(w, &e);
-    long long last_in = zf_now_ms(), next_hb = last_in + w->hb;
+    long long last_in = zf_now_ms(), next_hb = last_in + w->hb, last_loop = last_in;
     bool hung = false;
     while (s && !atomic_load(&w->stop)) {
+        long long now = zf_now_ms();
+        if (now - last_loop > w->hb) last_in += now - last_loop;   /* we were not running: not the broker's silence */
+        last_loop = now;
         zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {pair, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(next_hb - zf_now_ms());
         if (zmq_poll(it, 2, wait > 0 ? wait : 0) < 0 && errno != EINTR) break;
@@ -245,6 +259,13 @@ int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t 
                 const sampler_opts_t *so, bool steps_set, bool block_set, int slots) {
     wio_t w = {.d = d, .slots = slots, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
                .hang_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(w.rid, sizeof w.rid, "worker-%.40s-%ld-%08lx", host, (long)getpid(),
+                     (unsigned long)((uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)ts.tv_sec) & 0xffffffffUL);
+    w.rid_len = n < 0 ? 0 : (size_t)n < sizeof w.rid ? (size_t)n : sizeof w.rid - 1;
     atomic_store(&w.progress, zf_now_ms());
     w.ctx = zmq_ctx_new();
     void *a = zmq_socket(w.ctx, ZMQ_PAIR), *b = zmq_socket(w.ctx, ZMQ_PAIR);

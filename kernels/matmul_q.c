@@ -26,7 +26,7 @@ static int isa_best(void) {
     const char *e = getenv("LLADA_QMATMUL");
     if (e && !strcmp(e, "f32")) return 0;   /* matmul() then dequantises panels: the exact product */
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) return 2;
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 2;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
@@ -69,14 +69,14 @@ static void quant_act(const float *x, int M, int Mp, int K, qact_t *a) {
 /* ---- weight rows: u8 values, per-lane scales, per-group offsets ---- */
 typedef struct {
     uint8_t *u;     /* [K] */
-    float *wl;      /* [K/4]: s_g of each lane */
+    float *ws;      /* [K/16]: s_g */
     float *wc;      /* [K/16]: c_g */
 } qrow_t;
 
 static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
 static void set_group(qrow_t *r, int g, float s, float c) {
-    for (int l = 0; l < 4; l++) r->wl[4 * g + l] = s;
+    r->ws[g] = s;
     r->wc[g] = c;
 }
 
@@ -137,6 +137,70 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
     }
 }
 
+/* The same with AVX2 for the byte work (scales stay scalar: a few per 32 weights). */
+__attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signed_q8) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), flip = _mm256_set1_epi8(signed_q8 ? 0 : (char)0x80);
+    switch (t) {
+    case WT_Q8_0:
+        for (int i = 0; i < K; i += 32, b += 34) {
+            float d = h2f(b);
+            _mm256_store_si256((__m256i *)(r->u + i), _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), flip));
+            set_group(r, i / 16, d, signed_q8 ? 0 : 128 * d);
+            set_group(r, i / 16 + 1, d, signed_q8 ? 0 : 128 * d);
+        }
+        break;
+    case WT_Q4_0:
+        for (int i = 0; i < K; i += 32, b += 18) {
+            float d = h2f(b);
+            __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
+            __m128i lo = _mm_and_si128(q, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(15));
+            _mm256_store_si256((__m256i *)(r->u + i), _mm256_set_m128i(hi, lo));
+            set_group(r, i / 16, d, 8 * d);
+            set_group(r, i / 16 + 1, d, 8 * d);
+        }
+        break;
+    case WT_Q4_K:
+        for (int i = 0; i < K; i += 256, b += 144) {
+            float d = h2f(b), dmin = h2f(b + 2);
+            const uint8_t *s = b + 4, *q = b + 16;
+            for (int c = 0; c < 4; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+                _mm256_store_si256((__m256i *)(r->u + i + 64 * c), _mm256_and_si256(v, m4));
+                _mm256_store_si256((__m256i *)(r->u + i + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            }
+            for (int j = 0; j < 8; j++) {
+                int sc, m;
+                if (j < 4) { sc = s[j] & 63; m = s[j + 4] & 63; }
+                else { sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4; m = (s[j + 4] >> 4) | (s[j] >> 6) << 4; }
+                set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
+                set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
+            }
+        }
+        break;
+    default: /* Q6_K */
+        for (int i = 0; i < K; i += 256, b += 210) {
+            float d = h2f(b + 208);
+            const uint8_t *ql = b, *qh = b + 128;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
+                uint8_t *o = r->u + i + 128 * h;
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                        hb = _mm256_loadu_si256((const __m256i *)qh);
+                __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4),
+                        h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4),
+                        h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4),
+                        h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4);
+                _mm256_store_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
+                _mm256_store_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
+                _mm256_store_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
+                _mm256_store_si256((__m256i *)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
+            }
+            for (int g = 0; g < 16; g++) set_group(r, i / 16 + g, d * sc[g], 32 * d * sc[g]);
+        }
+        break;
+    }
+}
+
 /* Offsets: Σ_g c_g xc_g. */
 static float offsets(const float *wc, const float *xc, int G) {
     float s = 0;
@@ -149,7 +213,7 @@ typedef struct {
     float *y;
     const uint8_t *w;
     qact_t a;
-    uint8_t *rowbuf;       /* per thread: u [K] + wl [K/4] + wc [K/16], 64-byte aligned parts */
+    uint8_t *rowbuf;       /* per thread: u [K] + ws [K/16] + wc [K/16], 64-byte aligned parts */
     size_t rowbuf_stride;
     wtype_t t;
     int M, Mp, N, K, nthreads, isa;
@@ -166,10 +230,10 @@ static void dot_plain(const qjob_t *j, const qrow_t *r, int m0, float out[4]) {
         for (int l = 0; l < K / 4; l++) {
             int d = 0;
             for (int k = 4 * l; k < 4 * l + 4; k++)
-                d += (j->t == WT_Q8_0 && !(j->isa == 2 || j->isa == 0) ? (int8_t)r->u[k] : r->u[k]) * xq[k];
-            s += (float)d * (r->wl[l] * xl[l]);
+                d += r->u[k] * xq[k];
+            s += (float)d * (r->ws[l / 4] * xl[l]);
         }
-        out[i] = s;
+        out[i] = s - offsets(r->wc, j->a.xc + (size_t)(m0 + i) * K / 16, K / 16);
     }
 }
 
@@ -183,7 +247,8 @@ __attribute__((target("avx2,fma"))) static void dot_avx2(const qjob_t *j, const 
     for (int c = 0; c < K; c += 32) {
         __m256i u = _mm256_load_si256((const __m256i *)(r->u + c));
         __m256i ua = sg ? _mm256_sign_epi8(u, u) : u;
-        __m256 s = _mm256_load_ps(r->wl + c / 4);
+        __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(r->ws + c / 16)))),
+                                            _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
         for (int i = 0; i < 4; i++) {
             __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)i * K + c));
             if (sg) xv = _mm256_sign_epi8(xv, u);
@@ -192,25 +257,32 @@ __attribute__((target("avx2,fma"))) static void dot_avx2(const qjob_t *j, const 
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sc, acc[i]);
         }
     }
+    int G = K / 16;
     for (int i = 0; i < 4; i++) {
+        const float *xc = j->a.xc + (size_t)(m0 + i) * G;
+        __m256 o = _mm256_setzero_ps();
+        int g = 0;
+        for (; g + 8 <= G; g += 8) o = _mm256_fmadd_ps(_mm256_loadu_ps(r->wc + g), _mm256_loadu_ps(xc + g), o);
+        acc[i] = _mm256_sub_ps(acc[i], o);
         __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i]), _mm256_extractf128_ps(acc[i], 1));
         v = _mm_add_ps(v, _mm_movehl_ps(v, v));
         v = _mm_add_ss(v, _mm_movehdup_ps(v));
-        out[i] = _mm_cvtss_f32(v);
+        out[i] = _mm_cvtss_f32(v) - offsets(r->wc + g, xc + g, G - g);
     }
 }
 
-#define TGT512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define TGT512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 TGT512 static void dot_vnni(const qjob_t *j, const qrow_t *r, int m0, float out[4]) {
     int K = j->K;
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     const int8_t *x0 = j->a.xq + (size_t)m0 * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
     const float *l0 = j->a.xl + (size_t)m0 * K / 4, *l1 = l0 + K / 4, *l2 = l1 + K / 4, *l3 = l2 + K / 4;
+    const __m512i gidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     for (int c = 0; c < K; c += 64) {
         __mmask64 bm = K - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - c)) - 1);
         __mmask16 lm = K - c >= 64 ? 0xffff : (__mmask16)((1u << ((K - c) / 4)) - 1);
         __m512i u = _mm512_maskz_loadu_epi8(bm, r->u + c);
-        __m512 s = _mm512_maskz_loadu_ps(lm, r->wl + c / 4);
+        __m512 s = _mm512_permutexvar_ps(gidx, _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)(lm ? 15 : 0), r->ws + c / 16)));
         const __m512i z = _mm512_setzero_si512();
 #define ROW(A, X, L) A = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u, _mm512_maskz_loadu_epi8(bm, X + c))), \
                                         _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lm, L + c / 4)), A)
@@ -219,6 +291,17 @@ TGT512 static void dot_vnni(const qjob_t *j, const qrow_t *r, int m0, float out[
         ROW(a2, x2, l2);
         ROW(a3, x3, l3);
 #undef ROW
+    }
+    /* minus the offsets Σ_g c_g xc_g */
+    int G = K / 16;
+    const float *c0 = j->a.xc + (size_t)m0 * G, *c1 = c0 + G, *c2 = c1 + G, *c3 = c2 + G;
+    for (int g = 0; g < G; g += 16) {
+        __mmask16 gm = G - g >= 16 ? 0xffff : (__mmask16)((1u << (G - g)) - 1);
+        __m512 wc = _mm512_maskz_loadu_ps(gm, r->wc + g);
+        a0 = _mm512_fnmadd_ps(wc, _mm512_maskz_loadu_ps(gm, c0 + g), a0);
+        a1 = _mm512_fnmadd_ps(wc, _mm512_maskz_loadu_ps(gm, c1 + g), a1);
+        a2 = _mm512_fnmadd_ps(wc, _mm512_maskz_loadu_ps(gm, c2 + g), a2);
+        a3 = _mm512_fnmadd_ps(wc, _mm512_maskz_loadu_ps(gm, c3 + g), a3);
     }
     out[0] = _mm512_reduce_add_ps(a0);
     out[1] = _mm512_reduce_add_ps(a1);
@@ -229,19 +312,20 @@ TGT512 static void dot_vnni(const qjob_t *j, const qrow_t *r, int m0, float out[
 static void worker(int t, void *arg) {
     const qjob_t *j = arg;
     int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
-    int K = j->K, G = K / 16;
+    int K = j->K;
     uint8_t *base = j->rowbuf + (size_t)t * j->rowbuf_stride;
-    size_t ub = ((size_t)K + 63) & ~(size_t)63, lb = ((size_t)K + 63) & ~(size_t)63;  /* K/4 floats = K bytes */
-    qrow_t r = {base, (float *)(base + ub), (float *)(base + ub + lb)};
+    size_t ub = ((size_t)K + 63) & ~(size_t)63, gb = ((size_t)K / 16 * 4 + 63) & ~(size_t)63;
+    qrow_t r = {base, (float *)(base + ub), (float *)(base + ub + gb)};
     for (int n = lo; n < hi; n++) {
-        unpack_row(&r, j->w + (size_t)n * j->rb, j->t, K, j->isa == 1);
+        if (j->isa > 0) unpack_row_avx2(&r, j->w + (size_t)n * j->rb, j->t, K, j->isa == 1);
+        else unpack_row(&r, j->w + (size_t)n * j->rb, j->t, K, false);
         for (int m0 = 0; m0 < j->M; m0 += 4) {
             float d[4];
             if (j->isa == 2) dot_vnni(j, &r, m0, d);
             else if (j->isa == 1) dot_avx2(j, &r, m0, d);
             else dot_plain(j, &r, m0, d);
             for (int i = 0; i < 4 && m0 + i < j->M; i++) {
-                float v = d[i] - offsets(r.wc, j->a.xc + (size_t)(m0 + i) * G, G);
+                float v = d[i];
                 float *o = j->y + (size_t)(m0 + i) * j->N + n;
                 *o = j->acc ? *o + v : v;
             }
@@ -257,7 +341,7 @@ int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulat
     int nt = kern_threads() < N ? kern_threads() : N;
     size_t xq = ((size_t)Mp * K + 63) & ~(size_t)63, xl = ((size_t)Mp * K / 4 * 4 + 63) & ~(size_t)63,
            xc = ((size_t)Mp * K / 16 * 4 + 63) & ~(size_t)63;
-    size_t stride = 2 * (((size_t)K + 63) & ~(size_t)63) + (((size_t)K / 16 * 4 + 63) & ~(size_t)63);
+    size_t stride = (((size_t)K + 63) & ~(size_t)63) + 2 * (((size_t)K / 16 * 4 + 63) & ~(size_t)63);
     uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xq + xl + xc + (size_t)nt * stride);
     if (!buf) return -1;
     qjob_t j = {y, W->data, {(int8_t *)buf, (float *)(buf + xq), (float *)(buf + xq + xl)},

@@ -27,6 +27,7 @@ typedef struct {
     noise_cfg_t nc;
     const char *model;
     int64_t mask_id, eos_id, sep;   /* -1: from the model / none */
+    int64_t vocab;                  /* ids the model takes (config.json); -1: unknown (ids given by hand) */
     bool sep_none, drop_last, skip_long, bitmap, text;
     size_t length, pad_batch, mc, batch, gen_length;
     bool length_set, batch_set;
@@ -167,13 +168,14 @@ static void parse_one(opts_t *o, int c, const char *arg) {
 /* Mask/EOS ids: explicit options win, else the model's config.json. */
 static void resolve_ids(opts_t *o) {
     bool need_eos = o->mode == M_SFT || (o->mode == M_PRETRAIN && !o->sep_none && o->sep < 0);
-    if (o->mask_id >= 0 && (o->eos_id >= 0 || !need_eos)) return;
+    o->vocab = -1;
+    if (o->mask_id >= 0 && (o->eos_id >= 0 || !need_eos) && !o->model) return;
     char *dir = o->model ? strdup(o->model) : default_model_dir();
     if (!dir)
         cli_dief(&o->cli, EXIT_USAGE, "no model found for the mask/EOS ids: pass --model DIR or --mask-id/--eos-id");
     int32_t m, eos;
     lerr_t e = {0};
-    if (model_special_ids(dir, &m, &eos, &e)) {
+    if (model_special_ids(dir, &m, &eos, &e) || model_vocab_size(dir, &o->vocab, &e)) {
         free(dir);
         cli_die(&o->cli, &e);
     }
@@ -350,11 +352,27 @@ static int pt_emit(void *ctx, const int32_t *seq, size_t n, lerr_t *e) {
     return put(r, r->out, e);
 }
 
+/* Input ids must be token ids: >= 0, and below the model's vocabulary when it is known. */
+static int check_ids(const opts_t *o, const int32_t *v, size_t n, const char *field, lerr_t *e) {
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < 0)
+            return lerr_set(e, EXIT_DATA, "\"%s\"[%zu] = %d is not a token id (negative)", field, i, (int)v[i]);
+        if (o->vocab > 0 && v[i] >= o->vocab)
+            return lerr_set(e, EXIT_DATA, "\"%s\"[%zu] = %d is beyond the model's vocabulary of %lld ids",
+                            field, i, (int)v[i], (long long)o->vocab);
+    }
+    return 0;
+}
+
 static int pt_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
     (void)index;
     tensor_t *t = rec_need_tensor(*in, "tokens", DT_I32, 1, e);
-    if (!t) return -1;
+    if (!t || check_ids(r->o, t->data, t->numel, "tokens", e)) return -1;
     return packer_push(r->packer, t->data, t->numel, e);
+}
+
+static int check_pair(const opts_t *o, const pair_t *pr, lerr_t *e) {
+    return check_ids(o, pr->prompt, pr->np, "prompt", e) || check_ids(o, pr->answer, pr->na, "answer", e) ? -1 : 0;
 }
 
 static void do_pretrain(run_t *r, rstream_t *in) {
@@ -378,7 +396,7 @@ static size_t sft_min_len(const opts_t *o, const pair_t *pr) {
 static int sft_one(run_t *r, const rec_t *in, uint64_t index, size_t target, lerr_t *e) {
     const opts_t *o = r->o;
     pair_t pr;
-    if (pair_from_rec(in, &pr, e)) return -1;
+    if (pair_from_rec(in, &pr, e) || check_pair(r->o, &pr, e)) return -1;
     size_t len = sft_min_len(o, &pr);
     if (len > target) {
         if (o->skip_long) return r->skipped++, 0;
@@ -404,6 +422,7 @@ static int sft_flush(run_t *r, lerr_t *e) {
     for (size_t i = 0; i < r->nbatch && !rc; i++) {
         pair_t pr;
         rc = pair_from_rec(r->batch[i], &pr, e);
+        if (!rc) rc = check_pair(r->o, &pr, e);
         if (!rc && sft_min_len(r->o, &pr) > target) target = sft_min_len(r->o, &pr);
     }
     for (size_t i = 0; i < r->nbatch && !rc; i++) rc = sft_one(r, r->batch[i], r->batch_idx[i], target, e);
@@ -444,7 +463,7 @@ static int ll_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
     const opts_t *o = r->o;
     if (!mine(o, index)) return 0;
     pair_t pr;
-    if (pair_from_rec(*in, &pr, e)) return -1;
+    if (pair_from_rec(*in, &pr, e) || check_pair(r->o, &pr, e)) return -1;
     size_t L = pr.na, n = pr.np + pr.na, b = o->batch;
     if (L == 0) return lerr_set(e, EXIT_DATA, "empty answer: nothing to score");
     need(r, n);

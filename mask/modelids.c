@@ -18,6 +18,43 @@ static int get_id(json_t *obj, const char *key, int32_t *out, const char *path, 
     return 0;
 }
 
+static json_t *load_config(const char *dir, char **pathp, lerr_t *e) {
+    size_t n = strlen(dir) + sizeof "/config.json";
+    char *path = malloc(n);
+    *pathp = path;
+    if (!path) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    snprintf(path, n, "%s/config.json", dir);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        FILE *f = fopen(path, "rb");
+        if (!f) lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno));
+        else lerr_set(e, EXIT_DATA, "%s: line %d: %s", path, jerr.line, jerr.text);
+        if (f) fclose(f);
+    } else if (!json_is_object(root)) {
+        lerr_set(e, EXIT_DATA, "%s: not a JSON object", path);
+        json_decref(root);
+        root = NULL;
+    }
+    return root;
+}
+
+int model_vocab_size(const char *dir, int64_t *vocab, lerr_t *e) {
+    char *path;
+    json_t *root = load_config(dir, &path, e);
+    *vocab = -1;
+    if (root) {
+        const char *keys[] = {"vocab_size", "embedding_size"};
+        for (int i = 0; i < 2; i++) {
+            json_t *v = json_object_get(root, keys[i]);
+            if (json_is_integer(v) && json_integer_value(v) > *vocab) *vocab = json_integer_value(v);
+        }
+    }
+    json_decref(root);
+    free(path);
+    return root ? 0 : -1;
+}
+
 int model_special_ids(const char *dir, int32_t *mask_id, int32_t *eos_id, lerr_t *e) {
     size_t n = strlen(dir) + sizeof "/config.json";
     char *path = malloc(n);

@@ -13,5 +13,9 @@
  * -1 with `e` set: EXIT_IO if the file cannot be read, EXIT_DATA if it is not valid JSON or
  * a key has a non-integer value. */
 int model_special_ids(const char *dir, int32_t *mask_id, int32_t *eos_id, lerr_t *e);
+/* The number of token ids the model takes: the larger of config.json's vocab_size and
+ * embedding_size (LLaDA pads its embedding beyond the vocabulary); -1 when neither is given.
+ * 0, or -1 with `e` set as above. */
+int model_vocab_size(const char *dir, int64_t *vocab, lerr_t *e);
 
 #endif

@@ -9,7 +9,7 @@
 #include "model/family.h"
 
 static const model_family_t *const FAMILIES[] = {&model_family_llada, &model_family_dream, &model_family_llada_moe,
-                                                  NULL};
+                                                  &model_family_sdar, NULL};
 
 const model_family_t *const *model_family_list(void) { return FAMILIES; }
 

@@ -16,9 +16,9 @@
  * load.c binds the family's list against it, family-agnostically.
  *
  * Families: LLaDA (llada.c), Dream / Qwen2 (dream.c: q/k/v biases, logits shifted by one
- * position, the timestep schedule), LLaDA-MoE (llada_moe.c: MoE FFN of moe.c, QK-norm). To
- * come (issue 14): LLaDA2 (BailingMoeV2,
- * block-causal attention), SDAR (Qwen3: QK-norm). Dense variants reuse the dense graph
+ * position, the timestep schedule), LLaDA-MoE (llada_moe.c: MoE FFN of moe.c, QK-norm), SDAR
+ * (sdar.c: Qwen3, block-causal attention of blockattn.c, block cache of blockcache.c). To
+ * come (issue 14): LLaDA2 (BailingMoeV2). Dense variants reuse the dense graph
  * (forward.c) with optional tensors / flags; MoE ones bring their FFN.
  */
 #ifndef LLADA_MODEL_FAMILY_H
@@ -94,6 +94,7 @@ int64_t model_family_n_params(const model_family_t *f, const llada_config_t *c);
 extern const model_family_t model_family_llada;   /* llada.c */
 extern const model_family_t model_family_dream;   /* dream.c: Dream / DiffuCoder (Qwen2) */
 extern const model_family_t model_family_llada_moe;   /* llada_moe.c: LLaDA-MoE (sparse MoE FFN) */
+extern const model_family_t model_family_sdar;   /* sdar.c: SDAR (Qwen3, block diffusion) */
 
 /* ---- graphs a family can point at ---- */
 /* The dense pre-norm transformer of forward.c (LLaDA's, llada.md §2.3). */
@@ -102,6 +103,11 @@ int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
 void dense_head(const model_t *m, const float *hidden, int n, float *logits);
 int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
+/* Block-causal attention (blockattn.c): Lq queries at positions q0.. over keys 0..Lk-1, a
+ * query at p seeing keys j with j/blk <= p/blk. q [Lq][Hq*hd], k, v [Lk][Hkv*hd], out
+ * [Lq][Hq*hd]; scores: Lk floats of scratch. */
+void block_causal_attention(float *out, const float *q, const float *k, const float *v, int Lq, int q0,
+                            int Lk, int Hq, int Hkv, int hd, int blk, float *scores);
 /* The sparse MoE FFN step (moe.c) the dense graph runs in layers whose router is bound:
  * x[T][d] += MoE(xn) (+ the shared expert's SwiGLU(xn)). Scratch sized for T tokens. */
 typedef struct moe_scratch moe_scratch_t;

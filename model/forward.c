@@ -217,6 +217,11 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
             memcpy(cv + ((size_t)b * L + r0) * kvd, s->v + (size_t)b * n * kvd, (size_t)n * kvd * sizeof(float));
         }
     }
+    if (c->attn_block > 0) {   /* block diffusion (SDAR): block-causal, unpadded rows */
+        TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++)
+            block_causal_attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
+                                   L, 0, L, Hq, Hkv, hd, c->attn_block, s->att));
+    } else
     TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++) {
         const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
         int pad = 0;
@@ -257,6 +262,8 @@ int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
     int T = B * L;
     if (B > s->B || L != s->L)
         return lerr_set(e, EXIT_INTERNAL, "forward scratch sized %dx%d used for %dx%d", s->B, s->L, B, L);
+    for (int t = 0; keep && c->attn_block > 0 && t < T; t++)
+        if (!keep[t]) return lerr_set(e, EXIT_USAGE, "block-diffusion models run unpadded rows (--batch 1)");
     for (int t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= c->embedding_size)
             return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)",

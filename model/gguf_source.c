@@ -7,12 +7,14 @@
  * come innermost first in GGUF (ne[0] = columns) and are reversed into the family's [rows,
  * cols]. llama.cpp's converter permutes the rows of Q and K within each head for its
  * interleaved RoPE (HF row a·hd/2 + i is stored at row 2i + a); this source undoes that into a
- * copy it owns (whole rows, so quantised blocks move unchanged), and the graph keeps its
- * half-split RoPE. Hyper-parameters come from "<arch>.*" keys and tokenizer.ggml.* ids.
+ * copy it owns (whole rows, so quantised blocks move unchanged; the original's pages are then
+ * dropped from memory), and the graph keeps its half-split RoPE. Hyper-parameters come from "<arch>.*" keys and tokenizer.ggml.* ids.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "model/family.h"
 #include "model/gguf.h"
 #include "model/source.h"
@@ -127,6 +129,11 @@ static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e)
             if (!c) return lerr_set(e, EXIT_INTERNAL, "out of memory");
             s->owned[s->nowned++] = c;
             data = c;
+            if (s->f->mapped) {   /* the permuted original is not read again: drop its pages */
+                uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)t->data + pg - 1) & ~(pg - 1),
+                          b = ((uintptr_t)t->data + t->nbytes) & ~(pg - 1);
+                if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+            }
         }
         *out = (model_tview_t){name, ggml_type_name(t->type), wt, t->ndim, sh, data, t->nbytes};
         return 1;

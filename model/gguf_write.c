@@ -9,8 +9,14 @@
  * order (GGUF row 2i + a holds HF row a·hd/2 + i), which gguf_source.c undoes on load.
  * Quantisation: quant.c's reference quantisers over rows, threads split the rows. Written to
  * PATH.tmp and renamed, so a failure never leaves a partial file under the final name.
+ * The folder's tokenizer.json goes in as llama.cpp stores a byte-level BPE (tokenizer.ggml.model
+ * "gpt2", tokens in id order padded to the embedding rows with "[PAD<i>]" user-defined tokens as
+ * its converter does, token types 1 normal / 3 control (special added) / 4 user-defined,
+ * merges "a b", pre-tokenizer "bailingmoe" for LLaDA's regex or "qwen2" for Qwen2's); a
+ * tokenizer of another kind is left out (the weights are still written).
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +62,93 @@ static void kv_u32(buf_t *b, const char *k, uint32_t v) { put_str(b, k); put_u32
 static void kv_f32(buf_t *b, const char *k, float v) { uint32_t u; memcpy(&u, &v, 4); put_str(b, k); put_u32(b, GGUF_F32); put_u32(b, u); }
 static void kv_bool(buf_t *b, const char *k, int v) { uint8_t x = (uint8_t)v; put_str(b, k); put_u32(b, GGUF_BOOL); put(b, &x, 1); }
 static void kv_str(buf_t *b, const char *k, const char *v) { put_str(b, k); put_u32(b, GGUF_STRING); put_str(b, v); }
+
+/* ---- the tokenizer ---- */
+static const char LLADA_RE[] =
+    "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+static const char QWEN2_RE[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* The Split regex of a tokenizer.json's pre-tokenizer, or NULL. */
+static const char *split_regex(json_t *pt) {
+    json_t *l = json_object_get(pt, "pretokenizers");
+    size_t i;
+    json_t *p;
+    json_array_foreach(l, i, p)
+        if (json_is_string(json_object_get(p, "type")) && !strcmp(json_string_value(json_object_get(p, "type")), "Split"))
+            return json_string_value(json_object_get(json_object_get(p, "pattern"), "Regex"));
+    return NULL;
+}
+
+/* tokenizer.ggml.* key/values from dir/tokenizer.json into b (count added to *nkv). 0 also when
+ * there is no usable tokenizer (nothing added); -1 on OOM. */
+static int tokenizer_kvs(buf_t *b, const char *dir, int rows, int *nkv, lerr_t *e) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    json_t *t = json_load_file(path, 0, NULL), *m = json_object_get(t, "model");
+    json_t *vocab = json_object_get(m, "vocab"), *merges = json_object_get(m, "merges"), *added = json_object_get(t, "added_tokens");
+    const char *re = split_regex(json_object_get(t, "pre_tokenizer")), *pre = NULL;
+    if (re && !strcmp(re, LLADA_RE)) pre = "bailingmoe";
+    if (re && !strcmp(re, QWEN2_RE)) pre = "qwen2";
+    const char *mt = json_string_value(json_object_get(m, "type"));
+    if (!pre || !mt || strcmp(mt, "BPE") || !json_is_object(vocab) || !json_is_array(merges) ||
+        json_is_true(json_object_get(m, "byte_fallback"))) {
+        json_decref(t);
+        return 0;
+    }
+    int n = rows;
+    const char *k;
+    json_t *v;
+    size_t i;
+    json_object_foreach(vocab, k, v) if (json_integer_value(v) >= n) n = (int)json_integer_value(v) + 1;
+    json_array_foreach(added, i, v) if (json_integer_value(json_object_get(v, "id")) >= n) n = (int)json_integer_value(json_object_get(v, "id")) + 1;
+    const char **str = calloc((size_t)n, sizeof *str);
+    int32_t *type = calloc((size_t)n, sizeof *type);
+    if (!str || !type) { free(str); free(type); json_decref(t); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+    json_object_foreach(vocab, k, v) {
+        json_int_t id = json_integer_value(v);
+        if (id >= 0 && id < n) { str[id] = k; type[id] = 1; }
+    }
+    json_array_foreach(added, i, v) {
+        json_int_t id = json_integer_value(json_object_get(v, "id"));
+        const char *c = json_string_value(json_object_get(v, "content"));
+        if (id >= 0 && id < n && c) { str[id] = c; type[id] = json_is_true(json_object_get(v, "special")) ? 3 : 4; }
+    }
+    kv_str(b, "tokenizer.ggml.model", "gpt2");
+    kv_str(b, "tokenizer.ggml.pre", pre);
+    put_str(b, "tokenizer.ggml.tokens");
+    put_u32(b, GGUF_ARRAY);
+    put_u32(b, GGUF_STRING);
+    put_u64(b, (uint64_t)n);
+    for (int id = 0; id < n; id++) {
+        char pad[32];
+        if (!str[id]) { snprintf(pad, sizeof pad, "[PAD%d]", id); type[id] = 4; }
+        put_str(b, str[id] ? str[id] : pad);
+    }
+    put_str(b, "tokenizer.ggml.token_type");
+    put_u32(b, GGUF_ARRAY);
+    put_u32(b, GGUF_I32);
+    put_u64(b, (uint64_t)n);
+    for (int id = 0; id < n; id++) put_u32(b, (uint32_t)type[id]);
+    put_str(b, "tokenizer.ggml.merges");
+    put_u32(b, GGUF_ARRAY);
+    put_u32(b, GGUF_STRING);
+    put_u64(b, json_array_size(merges));
+    json_array_foreach(merges, i, v) {
+        if (json_is_string(v)) { put_str(b, json_string_value(v)); continue; }
+        const char *a = json_string_value(json_array_get(v, 0)), *c = json_string_value(json_array_get(v, 1));
+        size_t la = a ? strlen(a) : 0, lc = c ? strlen(c) : 0;
+        put_u64(b, la + 1 + lc);
+        put(b, a ? a : "", la);
+        put(b, " ", 1);
+        put(b, c ? c : "", lc);
+    }
+    *nkv += 5;
+    free(str);
+    free(type);
+    json_decref(t);
+    return 0;
+}
 
 /* ---- tensors ---- */
 typedef struct {
@@ -154,11 +247,16 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
         t->off = off;
         off += (t->nbytes + align - 1) / align * align;
     }
+    int nkv = 17 + (c->bos_token_id >= 0) + (c->eot_token_id >= 0);
+    buf_t kb = {0};
+    if (m->dir && tokenizer_kvs(&kb, m->dir, c->embedding_size, &nkv, e)) { free(kb.p); goto out; }
     put(&h, "GGUF", 4);
     put_u32(&h, 3);
     put_u64(&h, (uint64_t)n);
-    int nkv = 17 + (c->bos_token_id >= 0) + (c->eot_token_id >= 0);
     put_u64(&h, (uint64_t)nkv);
+    put(&h, kb.p, kb.n);
+    h.oom |= kb.oom;
+    free(kb.p);
     kv_str(&h, "general.architecture", "llada");
     kv_str(&h, "general.name", "llada");
     kv_u32(&h, "general.file_type", QTYPES[qi].ftype);

@@ -70,6 +70,10 @@ typedef struct {
     int shared_expert_hidden_size;  /* > 0: a shared SwiGLU expert added in MoE layers */
     uint64_t moe_layers;        /* bit l: layer l's FFN is the MoE (else dense, mlp_hidden_size) */
     bool router_expert_bias;    /* expert_bias [n_experts] added to the router probabilities */
+    int attn_block;             /* > 0: block diffusion (SDAR): attention is block-causal over
+                                   blocks of this size tiled from position 0 (a query sees its own
+                                   block and every earlier one), generation goes block by block
+                                   and finished blocks' K/V are exact (model_block_forward) */
 } llada_config_t;
 
 /* Most experts a layer may have (LLaDA2: 256) and most layers with a MoE choice (moe_layers). */
@@ -223,6 +227,20 @@ void model_head(const model_t *m, const float *hidden, int n, float *logits);
  * for Dream). */
 int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
                          int B, int L, float *logits, lerr_t *e);
+
+/* ---- block diffusion (cfg.attn_block > 0): the exact block cache ----
+ * Attention is block-causal, so the K/V of finished blocks never change: a step computes
+ * only the current block against the cached K/V of the blocks before it (model/blockcache.c).
+ * model_block_forward runs n tokens at positions p0..p0+n-1 (whole blocks; p0 must equal the
+ * cached length) over the cache, block-causally among themselves; hidden [n][d_model] (NULL
+ * allowed) gets their final-norm hidden states (model_head applies the LM head); store
+ * appends their K/V (the cached length becomes p0+n), else the cache is unchanged. Exact:
+ * equal to model_forward_hidden's rows of the full canvas up to float summation order. */
+typedef struct model_block_cache model_block_cache_t;
+model_block_cache_t *model_block_cache_new(const model_t *m, int max_len, lerr_t *e);
+void model_block_cache_destroy(model_block_cache_t **c);
+int model_block_forward(const model_t *m, model_block_cache_t *c, const int32_t *tokens, int n, int p0,
+                        bool store, float *hidden, lerr_t *e);
 
 /* Cumulative wall time per forward stage (seconds since the last reset), for profiles. */
 enum { FWD_PROF_EMBED, FWD_PROF_RMSNORM, FWD_PROF_QKV, FWD_PROF_ROPE, FWD_PROF_ATTN,

@@ -8,6 +8,8 @@
  *   topk_margin     Dream's margin order: top-1 minus top-2 probability (margin.c)
  *   entropy         Dream's entropy order: lowest entropy first (entropy.c)
  *   eb[:GAMMA]      entropy-bounded sampler, EB-Sampler (eb.c), GAMMA default 0.01
+ *   dynamic[:T]     SDAR's low_confidence_dynamic: all with conf > T when they reach the
+ *                   quota, else the quota's most confident (dynamic.c), T default 0.85
  *   origin[:EPS]    Dream's default alg: each mask revealed with probability 1 - t[i+1]/t[i]
  *                   (origin.c), EPS default 1e-3
  *
@@ -30,5 +32,6 @@ rm_policy_t *rm_margin_new(const char *param, lerr_t *e);
 rm_policy_t *rm_entropy_new(const char *param, lerr_t *e);
 rm_policy_t *rm_eb_new(const char *param, lerr_t *e);
 rm_policy_t *rm_origin_new(const char *param, lerr_t *e);
+rm_policy_t *rm_dynamic_new(const char *param, lerr_t *e);
 
 #endif

@@ -1,6 +1,8 @@
 /* bundle.c — open a HF model folder's tokenizer files (see bundle.h). */
 #include "bundle.h"
 #include "paths.h"
+#include "tok_gguf.h"
+#include "model/gguf.h"
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,6 +24,36 @@ static void add_stop(tok_bundle_t *b, int32_t id) {
     if (b->nstop < 8) b->stop[b->nstop++] = id;
 }
 
+/* A GGUF file: the tokenizer its metadata describes, ids from tokenizer.ggml.*. */
+static int open_gguf(tok_bundle_t *b, const char *path, lerr_t *e) {
+    gguf_file_t *f = gguf_open(path, e);
+    if (!f) return -1;
+    size_t len;
+    tok_gguf_ids_t ids;
+    char *json = tok_gguf_json(f, &len, &ids, e);
+    gguf_close(&f);
+    if (!json) return -1;
+    b->tok = tok_load_json(json, len, e);
+    free(json);
+    if (!b->tok) return lerr_wrap(e, "%s", path);
+    b->bos_id = ids.bos;
+    b->eos_id = ids.eos;
+    b->mask_id = ids.mask >= 0 ? ids.mask : tok_token_id(b->tok, "<|mdm_mask|>", 12);
+    add_stop(b, ids.eos);
+    add_stop(b, ids.eot);
+    add_stop(b, tok_token_id(b->tok, "<|eot_id|>", 10));
+    add_stop(b, tok_token_id(b->tok, "<|im_end|>", 10));
+    return 0;
+}
+
+static bool is_gguf(const char *p) {
+    char m[4];
+    FILE *f = fopen(p, "rb");
+    bool r = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
+    if (f) fclose(f);
+    return r;
+}
+
 tok_bundle_t *tok_bundle_open(const char *path, lerr_t *e) {
     char *def = NULL;
     if (!path) {
@@ -39,6 +71,10 @@ tok_bundle_t *tok_bundle_open(const char *path, lerr_t *e) {
         b->dir = sl ? strndup(path, sl - path) : strdup(".");
     }
     free(def);
+    if (b->dir && !is_dir(path) && is_gguf(path)) {
+        if (open_gguf(b, path, e)) { tok_bundle_destroy(&b); return NULL; }
+        return b;
+    }
     if (!b->dir || !(b->tok = tok_load_file(file, e))) { tok_bundle_destroy(&b); return NULL; }
     snprintf(file, sizeof file, "%s/tokenizer_config.json", b->dir);
     json_t *tc = json_load_file(file, 0, NULL);

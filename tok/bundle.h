@@ -15,8 +15,9 @@ typedef struct {
     int32_t stop[8]; int nstop;   /* ids detok stops at: EOS ids and <|eot_id|> / <|im_end|> */
 } tok_bundle_t;
 
-/* Open `path`: a model folder (tokenizer.json inside) or a tokenizer.json file (sibling
- * tokenizer_config.json / config.json used when present). NULL path: the bundled default
+/* Open `path`: a model folder (tokenizer.json inside), a tokenizer.json file (sibling
+ * tokenizer_config.json / config.json used when present), or a GGUF file (its tokenizer.ggml.*
+ * metadata: tok_gguf.h). NULL path: the bundled default
  * model (paths.h). Returns NULL with `e` set. Caller destroys with tok_bundle_destroy. */
 tok_bundle_t *tok_bundle_open(const char *path, lerr_t *e);
 void tok_bundle_destroy(tok_bundle_t **b);

@@ -19,6 +19,7 @@ CREATED = {"models/kjv", "tok/s"}           # made by a command shown in the doc
 bad_links, bad_paths, bad_refs = [], [], []
 for f in files:
     s = open(f, encoding="utf-8").read()
+    created = CREATED | set(re.findall(r"--local-dir\s+(\S+)", s))   # downloads the doc shows
     for m in re.finditer(r"\]\(([^)#\s]+)(#[^)]*)?\)", s):
         p = m.group(1)
         if "://" in p or p.startswith("mailto:"):
@@ -27,7 +28,7 @@ for f in files:
             bad_links.append(f"{f}: {p}")
     for m in re.finditer(r"(?<![\w/.~$-])((?:[\w.*-]+/)+[\w.*-]*[\w*])", s):
         p = m.group(1)
-        if p.split("/")[0] not in TOPS or p in CREATED or "://" in s[max(0, m.start() - 10):m.start()]:
+        if p.split("/")[0] not in TOPS or p in created or "://" in s[max(0, m.start() - 10):m.start()]:
             continue
         if not glob.glob(p):
             bad_paths.append(f"{f}: {p}")

@@ -142,9 +142,9 @@ static void test_dispatch_and_load(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
-    if (f) { fputs("{\"model_type\":\"sdar\",\"d_model\":24}", f); fclose(f); }
+    if (f) { fputs("{\"model_type\":\"llada2_moe\",\"d_model\":24}", f); fclose(f); }
     model_t *bad = model_load(dir, &e);
-    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "sdar") && strstr(e.msg, dir),
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "llada2_moe") && strstr(e.msg, dir),
           "unknown model_type refused: %s", e.msg);
     model_destroy(&bad);
     model_destroy(&r);
@@ -251,8 +251,26 @@ static void test_llada_moe(void) {
     free(out);
 }
 
+/* SDAR (sdar.c): Qwen3 keys, head_dim from the config, block-causal attention. */
+static void test_sdar(void) {
+    lerr_t e = {0};
+    const char *js = "{\"model_type\":\"sdar\",\"hidden_size\":32,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+        "\"num_key_value_heads\":2,\"head_dim\":12,\"intermediate_size\":40,\"vocab_size\":60,\"block_size\":8,"
+        "\"mask_token_id\":59,\"eos_token_id\":58,\"tie_word_embeddings\":false}";
+    CHECK(model_family_detect(js, strlen(js), &e) == &model_family_sdar, "model_type sdar: %s", e.msg);
+    llada_config_t c;
+    CHECK(model_family_sdar.config_parse(&c, js, strlen(js), &e) == 0, "SDAR config parses: %s", e.msg);
+    CHECK(c.head_dim == 12 && c.attn_block == 8 && c.qk_norm && !c.logits_shift && c.mask_token_id == 59 &&
+          c.pad_token_id == 58, "SDAR: head_dim 12 (q width 48 != hidden 32), block 8, QK-norm");
+    int64_t d = 32, qd = 48, kvd = 24, f = 40, V = 60;
+    int64_t want = 2 * V * d + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 2 * 12 + 3 * f * d) + d;
+    CHECK(model_family_n_params(&model_family_sdar, &c) == want, "SDAR n_params %lld == %lld",
+          (long long)model_family_n_params(&model_family_sdar, &c), (long long)want);
+}
+
 int main(void) {
     test_registry();
+    test_sdar();
     test_llada_moe();
     test_llada_ids();
     test_dream();

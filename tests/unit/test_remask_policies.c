@@ -147,14 +147,14 @@ static void test_registry(void) {
         CHECK(p == NULL && e.code == EXIT_USAGE && e.msg[0], "'%s' should be a usage error", bad[i]);
         rm_policy_destroy(&p);
     }
-    const char *adaptive[] = {"threshold", "factor", "eb"}, *fixed[] = {"low_confidence", "random", "topk_margin", "entropy", "origin"};
+    const char *adaptive[] = {"threshold", "factor", "eb"}, *fixed[] = {"low_confidence", "random", "topk_margin", "entropy", "origin", "dynamic"};
     for (int i = 0; i < 3; i++) {
         lerr_t e = {0};
         rm_policy_t *p = rm_policy_new(adaptive[i], &e);
         CHECK(p && rm_policy_adaptive(p) && !strcmp(rm_policy_name(p), adaptive[i]), "%s adaptive", adaptive[i]);
         rm_policy_destroy(&p);
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         lerr_t e = {0};
         rm_policy_t *p = rm_policy_new(fixed[i], &e);
         CHECK(p && !rm_policy_adaptive(p), "%s fixed schedule", fixed[i]);
@@ -162,7 +162,7 @@ static void test_registry(void) {
     }
     int n = 0;
     for (const char *const *l = rm_policy_list(); *l; l++) n++;
-    CHECK(n == 8, "8 policies listed, got %d", n);
+    CHECK(n == 9, "9 policies listed, got %d", n);
 }
 
 /* origin (Dream's default alg): each candidate revealed with probability 1 - t[i+1]/t[i] of
@@ -192,7 +192,28 @@ static void test_origin(void) {
     CHECK(!bad && e.code == EXIT_USAGE, "origin:EPS outside (0, 1) refused: %s", e.msg);
 }
 
+/* dynamic (SDAR's low_confidence_dynamic): all above T when they reach the quota, else the
+ * quota's most confident. */
+static void test_dynamic(void) {
+    lerr_t e = {0};
+    rm_policy_t *p = rm_policy_new("dynamic:0.5", &e);
+    rm_cand_t c[5] = {{.pos = 1, .conf = 0.9}, {.pos = 2, .conf = 0.6}, {.pos = 3, .conf = 0.2},
+                      {.pos = 4, .conf = 0.7}, {.pos = 5, .conf = 0.1}};
+    int32_t out[5];
+    rm_state_t st = {.n_commit = 2};
+    int k = rm_policy_select(p, &st, c, 5, out, &e);
+    CHECK(k == 3 && out[0] == 1 && out[1] == 4 && out[2] == 2, "3 above 0.5 >= quota 2: all three (%d)", k);
+    st.n_commit = 4;
+    k = rm_policy_select(p, &st, c, 5, out, &e);
+    CHECK(k == 4 && out[3] == 3, "3 above 0.5 < quota 4: the 4 most confident (%d)", k);
+    st.n_commit = 9;
+    CHECK(rm_policy_select(p, &st, c, 5, out, &e) == 5, "quota above the candidates: all of them");
+    rm_policy_destroy(&p);
+    CHECK(!rm_policy_new("dynamic:1.5", &e) && e.code == EXIT_USAGE, "dynamic:T outside [0, 1] refused");
+}
+
 int main(void) {
+    test_dynamic();
     test_threshold();
     test_factor();
     test_dream_orders();

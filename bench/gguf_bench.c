@@ -1,0 +1,107 @@
+/* gguf_bench.c — matmul on GGUF block-quantised weights vs bf16/f32 weights, and the machine's
+ * streaming-read bandwidth (bench/gguf.sh builds and runs it).
+ *
+ *   gguf_bench stream MB                       GB/s of summing MB of memory (1 and all threads)
+ *   gguf_bench matmul TYPE M N K REPS          ms per y = x·Wᵀ and weight-read GB/s
+ * TYPE: f32 bf16 q8_0 q4_0 q4_k q6_k. Prints one JSON object per line. */
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "kernels.h"
+#include "quant.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (every thread): steadier than wall time on a shared machine. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct { const uint8_t *p; size_t n; int nt; double sum[64]; } sjob_t;
+
+__attribute__((target("avx2"))) static void sum_part(int t, void *arg) {
+    sjob_t *j = arg;
+    size_t lo = j->n / 64 * t / j->nt * 64, hi = j->n / 64 * (t + 1) / j->nt * 64;
+    __m256i a = _mm256_setzero_si256(), b = a;
+    for (size_t i = lo; i < hi; i += 64) {
+        a = _mm256_add_epi64(a, _mm256_load_si256((const __m256i *)(j->p + i)));
+        b = _mm256_add_epi64(b, _mm256_load_si256((const __m256i *)(j->p + i + 32)));
+    }
+    a = _mm256_add_epi64(a, b);
+    j->sum[t] = (double)_mm256_extract_epi64(a, 0);
+}
+
+static int stream(size_t mb) {
+    size_t n = mb << 20;
+    uint8_t *p = aligned_alloc(64, n);
+    if (!p) return 1;
+    memset(p, 1, n);
+    int all = kern_threads();
+    for (int nt = 1; nt <= all; nt = nt == all ? nt + 1 : all) {
+        sjob_t j = {p, n, nt, {0}};
+        double best = 1e9;
+        for (int r = 0; r < 5; r++) {
+            double t0 = now_s();
+            kern_parallel_for(nt, sum_part, &j);
+            double dt = now_s() - t0;
+            if (dt < best) best = dt;
+        }
+        printf("{\"stream_threads\": %d, \"gbps\": %.2f}\n", nt, n / best / 1e9);
+    }
+    free(p);
+    return 0;
+}
+
+static const struct { const char *n; wtype_t t; } TY[] = {
+    {"f32", WT_F32}, {"bf16", WT_BF16}, {"q8_0", WT_Q8_0}, {"q4_0", WT_Q4_0}, {"q4_k", WT_Q4_K}, {"q6_k", WT_Q6_K}};
+
+static int bench_matmul(const char *ty, int M, int N, int K, int reps) {
+    wtype_t t = WT_N;
+    for (size_t i = 0; i < sizeof TY / sizeof *TY; i++) if (!strcmp(TY[i].n, ty)) t = TY[i].t;
+    if (t == WT_N) return 2;
+    float *w = malloc((size_t)N * K * 4), *x = malloc((size_t)M * K * 4), *y = malloc((size_t)M * N * 4);
+    size_t wb = wtype_bytes(t, (size_t)N * K);
+    void *q = aligned_alloc(64, (wb + 63) & ~(size_t)63);
+    if (!w || !x || !y || !q) return 1;
+    uint64_t s = 1;
+    for (size_t i = 0; i < (size_t)N * K; i++) { s = s * 6364136223846793005ull + 1442695040888963407ull; w[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-4f; }
+    for (size_t i = 0; i < (size_t)M * K; i++) { s = s * 6364136223846793005ull + 1442695040888963407ull; x[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-3f; }
+    if (t == WT_F32) memcpy(q, w, wb);
+    else if (t == WT_BF16) for (size_t i = 0; i < (size_t)N * K; i++) ((uint16_t *)q)[i] = f32_to_bf16(w[i]);
+    else quantize_ref(q, w, t, (size_t)N * K);
+    free(w);
+    wtensor_t W = {t, q, N, K};
+    matmul(y, x, &W, M, false);   /* warm: scratch, pages */
+    double best = 1e9, tot = 0, cbest = 1e9;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s(), c0 = cpu_s();
+        matmul(y, x, &W, M, false);
+        double dt = now_s() - t0, dc = cpu_s() - c0;
+        tot += dt;
+        if (dt < best) best = dt;
+        if (dc < cbest) cbest = dc;
+    }
+    printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"ms_best\": %.3f, \"ms_mean\": %.3f, \"weight_mb\": %.1f, "
+           "\"weight_gbps\": %.2f, \"gflops\": %.1f, \"cpu_ms_best\": %.3f, \"threads\": %d, \"qisa\": %d}\n", ty, M, N, K,
+           best * 1e3, tot / reps * 1e3, wb / 1e6, wb / best / 1e9, 2.0 * M * N * K / best / 1e9, cbest * 1e3,
+           kern_threads(), kern_qisa());
+    free(x); free(y); free(q);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (getenv("GGUF_BENCH_THREADS")) kern_set_threads(atoi(getenv("GGUF_BENCH_THREADS")));
+    if (argc == 3 && !strcmp(argv[1], "stream")) return stream((size_t)atol(argv[2]));
+    if (argc == 7 && !strcmp(argv[1], "matmul"))
+        return bench_matmul(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    fprintf(stderr, "usage: gguf_bench stream MB | matmul TYPE M N K REPS\n");
+    return 2;
+}

@@ -1,0 +1,161 @@
+/* bdsample.c — SDAR's block_diffusion_generate (JetAstra/SDAR generate.py; docs/models.md)
+ * for block-diffusion models (model.h: cfg.attn_block), with the remasking decision
+ * delegated to a remask policy as in sampler.c.
+ *
+ * The canvas (prompt + gen_length masks) is extended with masks to whole blocks of
+ * attn_block tokens tiled from position 0 (the official canvas; the tail beyond the record's
+ * length is generated too, then dropped). Blocks up to the prompt's last full one are
+ * context; each later block runs up to D + 1 iterations (D = steps * block / gen_length
+ * denoising steps per block, at least 1): stop when the block has no masks, else one forward,
+ * summaries of the block's masked rows (sampler_summarise: the token, its softmax
+ * probability as confidence, ...) and the policy's choice with quota block // D (+1 for the
+ * first block % D steps), capped at the masks left (generate.py's torch.topk would then also
+ * pick non-mask positions, in an unspecified order; see docs/models.md). low_confidence is
+ * SDAR's low_confidence_static, dynamic:T its low_confidence_dynamic. After a block, the run
+ * stops when EOS or EOT appears after the prompt (its stopping_criteria_idx).
+ *
+ * Forward: model_block_forward over the exact cache of the finished blocks (only the current
+ * block is computed; model.h), or with o->block_cache_off the whole canvas every step
+ * (block-causal attention makes both exact; the reference path of the tests and the bench).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bdsample.h"
+#include "crng.h"
+
+typedef struct {
+    const model_t *m;
+    const sampler_opts_t *o;
+    int blk, total, L, P, D;
+    int32_t *x, *reveal;
+    int *quota;
+    fwd_scratch_t *scr;        /* full recompute */
+    model_block_cache_t *kv;   /* block cache */
+    float *hidden, *hc, *lc;
+    rm_cand_t *cand;
+    int32_t *chosen;
+} bd_t;
+
+static void bd_free(bd_t *r) {
+    free(r->x); free(r->reveal); free(r->quota); free(r->hidden); free(r->hc); free(r->lc);
+    free(r->cand); free(r->chosen);
+    fwd_scratch_destroy(&r->scr);
+    model_block_cache_destroy(&r->kv);
+}
+
+/* Hidden states of block rows [s0, s0+blk) into r->hidden (blk rows). */
+static int block_hidden(bd_t *r, int s0, bool store, lerr_t *e) {
+    const llada_config_t *c = &r->m->cfg;
+    if (r->kv) return model_block_forward(r->m, r->kv, r->x + s0, r->blk, s0, store, r->hidden, e);
+    if (store) return 0;   /* full recompute keeps nothing */
+    float *full = malloc((size_t)r->total * c->d_model * sizeof *full);
+    if (!full) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    int rc = model_forward_hidden(r->m, r->scr, r->x, NULL, 1, r->total, full, e);
+    if (!rc) memcpy(r->hidden, full + (size_t)s0 * c->d_model, (size_t)r->blk * c->d_model * sizeof *full);
+    free(full);
+    return rc;
+}
+
+static bool has_stop(const bd_t *r) {
+    const llada_config_t *c = &r->m->cfg;
+    for (int p = r->P; p < r->total; p++)
+        if (r->x[p] == c->eos_token_id || (c->eot_token_id >= 0 && r->x[p] == c->eot_token_id)) return true;
+    return false;
+}
+
+static void copy_back(const bd_t *r, canvas_batch_t *cb) {
+    memcpy(cb->x, r->x, (size_t)r->L * sizeof *cb->x);
+    memcpy(cb->reveal, r->reveal, (size_t)r->L * sizeof *cb->reveal);
+}
+
+int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
+                   void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
+    const llada_config_t *c = &m->cfg;
+    if (cb->B != 1) return lerr_set(e, EXIT_USAGE, "block-diffusion models (%s) generate one record at a time (--batch 1)",
+                                    model_family_name(m));
+    if (o->cfg_scale > 0 || o->backend)
+        return lerr_set(e, EXIT_USAGE, "block-diffusion models run on the CPU without --cfg");
+    if (cb->pad[0]) return lerr_set(e, EXIT_USAGE, "block-diffusion models run unpadded rows");
+    bd_t r = {.m = m, .o = o, .blk = c->attn_block, .L = cb->L, .P = cb->L - o->gen_length};
+    r.total = (r.L + r.blk - 1) / r.blk * r.blk;
+    r.D = (int)((long long)o->steps * r.blk / o->gen_length);
+    if (r.D < 1) r.D = 1;
+    int V = c->embedding_size, d = c->d_model, rc = -1, step = 0, nb = r.total / r.blk, b0 = r.P / r.blk;
+    r.x = malloc((size_t)r.total * sizeof *r.x);
+    r.reveal = malloc((size_t)r.total * sizeof *r.reveal);
+    r.quota = malloc((size_t)r.D * sizeof *r.quota);
+    r.hidden = malloc((size_t)r.blk * d * sizeof *r.hidden);
+    r.hc = malloc((size_t)r.blk * d * sizeof *r.hc);
+    r.lc = malloc((size_t)r.blk * V * sizeof *r.lc);
+    r.cand = malloc((size_t)r.blk * sizeof *r.cand);
+    r.chosen = malloc((size_t)r.blk * sizeof *r.chosen);
+    if (!r.x || !r.reveal || !r.quota || !r.hidden || !r.hc || !r.lc || !r.cand || !r.chosen) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory for a canvas of %d tokens", r.total);
+        goto out;
+    }
+    if (o->block_cache_off ? !(r.scr = fwd_scratch_new(m, 1, r.total, e)) : !(r.kv = model_block_cache_new(m, r.total, e)))
+        goto out;
+    for (int p = 0; p < r.total; p++) {
+        r.x[p] = p < r.L ? cb->x[p] : c->mask_token_id;
+        r.reveal[p] = -1;
+    }
+    for (int i = 0; i < r.D; i++) r.quota[i] = r.blk / r.D + (i < r.blk % r.D);
+    cb->nfe = 0;
+    cb->steps_done = 0;
+    if (r.kv && b0 > 0 && model_block_forward(m, r.kv, r.x, b0 * r.blk, 0, true, NULL, e)) goto out;   /* prefill */
+    for (int b = b0; b < nb; b++) {
+        int s0 = b * r.blk;
+        for (int i = 0; i <= r.D; i++) {
+            int n = 0, masked = 0;
+            for (int p = 0; p < r.total; p++) masked += r.x[p] == c->mask_token_id;
+            for (int j = 0; j < r.blk; j++)
+                if (r.x[s0 + j] == c->mask_token_id) r.cand[n++].pos = s0 + j;
+            if (!n || i == r.D) {   /* block done: its K/V enter the cache */
+                if (block_hidden(&r, s0, true, e)) goto out;
+                break;
+            }
+            if (block_hidden(&r, s0, false, e)) goto out;
+            cb->nfe++;
+            for (int k = 0; k < n; k++)
+                memcpy(r.hc + (size_t)k * d, r.hidden + (size_t)(r.cand[k].pos - s0) * d, (size_t)d * sizeof *r.hc);
+            model_head(m, r.hc, n, r.lc);
+            uint64_t seed = cb->seed ? cb->seed[0] : o->seed;
+            for (int k = 0; k < n; k++) {
+                int32_t pos = r.cand[k].pos;
+                sampler_summarise(o, c, r.lc + (size_t)k * V, V,
+                                  crng_prefix(seed, CRNG_GUMBEL, (uint64_t)cb->record[0], (uint64_t)step, (uint64_t)pos),
+                                  &r.cand[k]);
+                r.cand[k].pos = pos;
+            }
+            rm_state_t st = {.seed = seed, .record = cb->record[0], .step = step, .steps = (nb - b0) * r.D,
+                             .block = b, .n_blocks = nb, .block_step = i, .steps_per_block = r.D,
+                             .block_start = s0, .block_end = s0 + r.blk, .prompt_len = r.P, .canvas_len = r.total,
+                             .n_masked = masked, .n_commit = r.quota[i] < n ? r.quota[i] : n};
+            int k = rm_policy_select(pol, &st, r.cand, n, r.chosen, e);
+            if (k < 0) goto out;
+            for (int q = 0; q < k; q++) {
+                int ci = -1;
+                for (int t = 0; t < n; t++) if (r.cand[t].pos == r.chosen[q]) ci = t;
+                if (ci < 0) { lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r.chosen[q]); goto out; }
+                r.x[r.chosen[q]] = r.cand[ci].token;
+                r.reveal[r.chosen[q]] = step;
+            }
+            step++;
+            cb->steps_done = step;
+            if (progress) progress(step, (nb - b0) * r.D, arg);
+            if (cb->on_step) {
+                uint8_t drop = 0;
+                copy_back(&r, cb);
+                if (cb->on_step(cb, step - 1, &drop, cb->on_step_arg, e) < 0) goto out;
+                if (drop) { cb->B = 0; rc = 0; goto out; }
+            }
+        }
+        if (has_stop(&r)) break;
+    }
+    copy_back(&r, cb);
+    rc = 0;
+out:
+    bd_free(&r);
+    return rc;
+}
