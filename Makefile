@@ -35,6 +35,14 @@ DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
 DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lopenblas -lm -lpthread
 # OpenBLAS's own <cblas.h> (declares openblas_*), whichever cblas.h the system alternative picks
 DEPCFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
+# oneDNN (libdnnl-dev) for denoise --precision bf16/int8 (kernels/gemm_dnnl.c); without it
+# those modes are refused at run time. DNNL=0 builds without it.
+ifneq ($(DNNL),0)
+  ifneq ($(wildcard /usr/include/oneapi/dnnl/dnnl.h),)
+    DEPCFLAGS += -DLLADA_DNNL
+    DEPLIBS   += -ldnnl -lgomp
+  endif
+endif
 
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -pthread -march=x86-64-v2 \

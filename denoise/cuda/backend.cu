@@ -120,6 +120,7 @@ static void buffers_free(cuda_backend_t *b) {
     if (b->graph) cudaGraphExecDestroy(b->graph);
     b->graph = NULL;
     b->graph_B = b->graph_L = b->warm_B = b->warm_L = b->cap_rows = b->cap_L = 0;
+    cache_free(b);   /* refilled by the next whole-canvas cached step */
 }
 
 void cuda_backend_destroy(cuda_backend_t **bp) {
