@@ -39,7 +39,8 @@ int cuda_probe(char *why, size_t n);
 /* Device bytes a backend needs for this model at up to `rows` sequences of L tokens
  * (weights + activations + LM-head chunk + cuBLAS workspace; excludes the CUDA context). */
 size_t cuda_plan_bytes(const llada_config_t *c, cuda_prec_t prec, int rows, int L);
-/* The precision AUTO resolves to for a weight dtype. */
+/* The precision AUTO resolves to for a weight dtype: bf16 for bf16 weights and GGUF block-quantised
+ * ones (dequantised once at upload), f32 otherwise. */
 cuda_prec_t cuda_prec_resolve(cuda_prec_t p, wtype_t weights);
 
 /* Upload a model to device 0 (the model may be destroyed afterwards). Activation buffers

@@ -24,7 +24,7 @@ int cuda_probe(char *why, size_t n) {
 
 cuda_prec_t cuda_prec_resolve(cuda_prec_t p, wtype_t weights) {
     if (p != CUDA_PREC_AUTO) return p;
-    return weights == WT_BF16 ? CUDA_PREC_BF16 : CUDA_PREC_F32;
+    return weights == WT_BF16 || wtype_is_quant(weights) ? CUDA_PREC_BF16 : CUDA_PREC_F32;   /* GGUF: dequantised to bf16 */
 }
 
 plan_t plan_sizes(const llada_config_t *c, cu_dtype_t wt, int rows, int L) {
