@@ -86,7 +86,9 @@ static void io_loop(wio_t *w, void *pair) {
     bool hung = false;
     while (s && !atomic_load(&w->stop)) {
         long long now = zf_now_ms();
-        if (now - last_loop > w->hb) last_in += now - last_loop;   /* we were not running: not the broker's silence */
+        /* poll never waits longer than one interval, so a gap over two is a stall of this
+         * thread (SIGSTOP, a starved CPU): not the broker's silence */
+        if (now - last_loop > 2LL * w->hb) last_in += now - last_loop - w->hb;
         last_loop = now;
         zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {pair, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(next_hb - zf_now_ms());
