@@ -37,6 +37,7 @@ static struct {
     __typeof__(cuda_backend_prec) *prec;
     __typeof__(cuda_backend_device) *device;
     __typeof__(cuda_sampler_step) *step;
+    __typeof__(cuda_sampler_step_rows) *step_rows;
     bool tried;
     char err[400];
 } P;
@@ -67,7 +68,8 @@ static int plugin_load(void) {
     P.prec = (__typeof__(P.prec))dlsym(h, "cuda_backend_prec");
     P.device = (__typeof__(P.device))dlsym(h, "cuda_backend_device");
     P.step = (__typeof__(P.step))dlsym(h, "cuda_sampler_step");
-    if (!P.probe || !P.backend_new || !P.destroy || !P.prec || !P.device || !P.step) {
+    P.step_rows = (__typeof__(P.step_rows))dlsym(h, "cuda_sampler_step_rows");
+    if (!P.probe || !P.backend_new || !P.destroy || !P.prec || !P.device || !P.step || !P.step_rows) {
         snprintf(P.err, sizeof P.err, "%.300s is not this build's CUDA backend", path);
         P.probe = NULL;
         return -1;
@@ -88,6 +90,7 @@ static int open_cuda(denoise_device_t *d, const char *spec, const model_t *m, le
     if (!b) return -1;
     d->impl = b;
     d->sb.step = P.step;
+    d->sb.step_rows = P.step_rows;
     d->sb.ctx = b;
     snprintf(d->name, sizeof d->name, "cuda: %s, %s", P.device(b), P.prec(b) == CUDA_PREC_F32 ? "f32" : "bf16");
     return 0;

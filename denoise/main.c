@@ -36,6 +36,8 @@ typedef struct {
     bool help, policy_set, check_only;
     int mask_id, eos_id, eot_id;   /* -1: the model's config.json */
     int batch, threads, bench;
+    int precision;     /* MODEL_PREC_* (--precision) */
+    int bench_fast[3]; /* --bench-fast P:G:B (P = 0: off) */
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
@@ -52,6 +54,10 @@ static const char HELP[] =
     "      --threads N           CPU threads (default: all cores)\n"
     "      --mask-id N --eos-id N --eot-id N   special token ids (default: config.json's\n"
     "                            mask_token_id, eos_token_id, eot_token_id)\n"
+    "      --precision P         GEMMs in f32 (default, exact), bf16 (bf16 inputs, fp32\n"
+    "                            accumulation, as the official model) or int8 (weights per\n"
+    "                            output channel, activations per row); weights prepacked at\n"
+    "                            load (oneDNN; CPU; docs/denoise.md)\n"
     "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto: generation on the\n"
     "                            GPU when one is usable, else the CPU with a notice (default:\n"
     "                            $LLADA_DEVICE, else auto without the notice; docs/gpu.md);\n"
@@ -71,6 +77,12 @@ static const char HELP[] =
     "                            (the defaults of these four for the model in use are listed\n"
     "                            at the end; flags override generation_config.json)\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
+    "      --cache MODE          none (default: every step runs the whole canvas, exact),\n"
+    "                            prefix or dual: approximate KV cache (Fast-dLLM): a block's\n"
+    "                            first step runs the whole canvas and keeps every layer's K/V;\n"
+    "                            later steps recompute from the block start on (prefix) or the\n"
+    "                            block only (dual) against it (CPU; docs/denoise.md)\n"
+    "      --cache-refresh N     also rerun the whole canvas every N steps of a block\n"
     "      --logits-eos-inf      never predict EOS (official flag)\n"
     "      --confidence-eos-eot-inf  rank EOS/EOT predictions last (official flag, with its\n"
     "                            quirks: see docs/denoise.md)\n"
@@ -86,6 +98,9 @@ static const char HELP[] =
     "      --logits              add \"logits\" f4 [L][vocab] of each record's tokens\n"
     "      --bench L             time the forward on a random canvas of L tokens against\n"
     "                            OpenBLAS sgemm on the same shapes; prints JSON (no input)\n"
+    "      --bench-fast P:G:B    time exact, --cache prefix/dual steps in each --precision on\n"
+    "                            a canvas of P prompt + G generated tokens, blocks of B, and\n"
+    "                            the GEMM ceilings (sgemm, oneDNN bf16); prints JSON\n"
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
     "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
@@ -96,7 +111,7 @@ static const char HELP[] =
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
-       O_CHECK, O_MASKID, O_EOSID, O_EOTID };
+       O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -108,6 +123,8 @@ static const struct option LONGOPTS[] = {
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
+    {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
+    {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     {"no-block-cache", no_argument, 0, O_NOBCACHE},
     {"check-options", no_argument, 0, O_CHECK},
@@ -162,6 +179,25 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
+    case O_CACHE:
+        if (!strcmp(arg, "none")) so->cache = SAMPLER_CACHE_NONE;
+        else if (!strcmp(arg, "prefix")) so->cache = SAMPLER_CACHE_PREFIX;
+        else if (!strcmp(arg, "dual")) so->cache = SAMPLER_CACHE_DUAL;
+        else cli_usage_error(&o->cli, "--cache needs none, prefix or dual, got '%s'", arg);
+        break;
+    case O_BENCH_FAST: {
+        char tail;
+        if (sscanf(arg, "%d:%d:%d%c", &o->bench_fast[0], &o->bench_fast[1], &o->bench_fast[2], &tail) != 3 ||
+            o->bench_fast[0] < 1 || o->bench_fast[2] < 1 || o->bench_fast[1] < o->bench_fast[2] ||
+            o->bench_fast[1] % o->bench_fast[2] || o->bench_fast[0] + o->bench_fast[1] > 1 << 16)
+            cli_usage_error(&o->cli, "--bench-fast needs PROMPT:GEN:BLOCK with GEN a multiple of BLOCK, got '%s'", arg);
+        break;
+    }
+    case O_PRECISION:
+        if ((o->precision = model_precision_parse(arg)) < 0)
+            cli_usage_error(&o->cli, "--precision needs f32, bf16 or int8, got '%s'", arg);
+        break;
+    case O_CACHE_REFRESH: so->cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
     case O_NOBCACHE: so->block_cache_off = true; break;
     case O_SCHED:
         if (!strcmp(arg, "model")) so->schedule = SAMPLER_SCHED_MODEL;
@@ -366,6 +402,10 @@ int main(int argc, char **argv) {
     model_t *m = model_load(dir, &e);
     free(dir);
     if (!m) cli_die(&o.cli, &e);
+    if (o.precision && model_set_precision(m, o.precision, &e)) {
+        model_destroy(&m);
+        cli_die(&o.cli, &e);
+    }
     set_ids(&o, m);
     /* the model's official remasking: generation_config.json's "alg" (Dream), else its family's */
     if ((gc->policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
@@ -383,8 +423,10 @@ int main(int argc, char **argv) {
         cli_close_stdout(&o.cli);
         return EXIT_OK;
     }
-    if (o.bench) {
-        if (denoise_bench(m, o.bench, 5, blas_corename(), &e)) cli_die(&o.cli, &e);
+    if (o.bench || o.bench_fast[0]) {
+        if (o.bench ? denoise_bench(m, o.bench, 5, blas_corename(), &e)
+                    : denoise_bench_fast(m, o.bench_fast[0], o.bench_fast[1], o.bench_fast[2], 3, blas_corename(), &e))
+            cli_die(&o.cli, &e);
         model_destroy(&m);
         rm_policy_destroy(&pol);
         cli_close_stdout(&o.cli);
@@ -392,10 +434,15 @@ int main(int argc, char **argv) {
     }
     denoise_device_t dev;
     char notice[320];
-    if (denoise_device_open(&dev, o.mode == MODE_GEN ? o.device : "cpu", m, notice, sizeof notice, &e))
+    /* --cache and --precision run on the CPU unless a device is named (the CUDA backend has
+     * neither the cache nor these GEMMs yet; its own precision is --device cuda:bf16) */
+    const char *dspec = o.mode != MODE_GEN || ((o.spec.cli.cache || o.precision) && !o.device) ? "cpu" : o.device;
+    if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e))
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.spec.cli.backend = denoise_device_backend(&dev);
+    if (o.spec.cli.backend && o.precision)
+        cli_usage_error(&o.cli, "--precision runs on the CPU only (use --device cpu; the GPU's is --device cuda:bf16)");
     if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.spec, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);
