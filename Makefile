@@ -32,7 +32,9 @@ OBJ := build/$(VARIANT)
 PKGS := libzmq liblz4 jansson libpcre2-8 libmicrohttpd
 MSGPACK_PC := $(shell pkg-config --exists msgpack && echo msgpack || echo msgpack-c)
 DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
-DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lopenblas -lm -lpthread
+# OpenBLAS is not linked: kernels/blas_env.c loads it on the first GEMM (after setting
+# OPENBLAS_CORETYPE), so tools that run none never load it.
+DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lm -lpthread
 # OpenBLAS's own <cblas.h> (declares openblas_*), whichever cblas.h the system alternative picks
 DEPCFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
 # oneDNN (libdnnl-dev) for denoise --precision bf16/int8 (kernels/gemm_dnnl.c); without it
@@ -69,7 +71,7 @@ ifneq ($(NVCC),)
   endif
   ifneq ($(CU_SRCS),)
     CFLAGS   += -DLLADA_CUDA -I$(CUDA_HOME)/include
-    DEPLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+    CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
     CU_OBJS  := $(CU_SRCS:%.cu=$(OBJ)/%.o)
   endif
 endif
@@ -83,17 +85,24 @@ endif
 
 lib_srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 LIBS := $(foreach d,$(DIRS),$(if $(call lib_srcs,$(d)),$(OBJ)/lib$(d).a))
+# The tools do not link the CUDA backend: denoise/device.c loads it with dlopen, only when a
+# GPU is asked for or `--device auto` sees an NVIDIA driver, from the plugin
+# BIN/../lib/llada/libllada-cuda.so (the CUDA objects + cuBLAS/cudart). Test programs link
+# libcuda.a and the CUDA libraries directly (TEST_LIBS).
+TEST_LIBS := $(LIBS)
 ifneq ($(CU_OBJS),)
-  LIBS += $(OBJ)/libcuda.a
+  TEST_LIBS += $(OBJ)/libcuda.a
+  CUDA_PLUGIN := $(BIN)/../lib/llada/libllada-cuda.so
 endif
 BINS := $(foreach t,$(TOOLS),$(if $(wildcard $(t)/main.c),$(BIN)/$(t)))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/%)
 LINK = $(CC) $(LDFLAGS) -o $@ $(1) -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
+LINK_TEST = $(CC) $(LDFLAGS) -o $@ $(1) -Wl,--start-group $(TEST_LIBS) -Wl,--end-group $(DEPLIBS) $(CUDA_LIBS)
 
 .PHONY: all test unit bench fuzz deps install uninstall clean
 .SECONDARY:
-all: $(BINS) $(UNIT_BINS)
+all: $(BINS) $(UNIT_BINS) $(CUDA_PLUGIN)
 
 $(OBJ)/%.o: %.c
 	$(call say,CC,$<)mkdir -p $(@D) && $(CC) $(CFLAGS) -c -o $@ $<
@@ -107,11 +116,17 @@ endef
 $(foreach d,$(DIRS),$(eval $(call LIB_RULE,$(d))))
 $(OBJ)/libcuda.a: $(CU_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+# the plugin: the CUDA objects (built -fPIC) with cuBLAS and cudart; the few C functions they
+# call (lerr_set, rope_tables, wconvert_f32, f32_to_bf16) come from the tool that loads it,
+# which exports its symbols (-rdynamic); dlopen(RTLD_NOW) names any that are missing.
+$(CUDA_PLUGIN): $(CU_OBJS)
+	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) -shared -o $@ $^ $(CUDA_LIBS) -lm
+$(BIN)/denoise $(BIN)/serve: LDFLAGS += -rdynamic
 
 $(BIN)/%: $(OBJ)/%/main.o $(LIBS)
 	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK,$<)
-$(OBJ)/tests/%: $(OBJ)/tests/unit/%.o $(LIBS)
-	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK,$<)
+$(OBJ)/tests/%: $(OBJ)/tests/unit/%.o $(TEST_LIBS)
+	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK_TEST,$<)
 
 test: all
 	$(Q)LLADA_BIN=$(abspath $(BIN)) LLADA_UNIT=$(abspath $(OBJ)/tests) SAN=$(SAN) PYTHON=$(PYTHON) bash tests/run.sh
@@ -123,17 +138,17 @@ NVCCFLAGS += -MMD -MP
 GPU_TEST_BINS := $(patsubst tests/gpu/%.c,$(OBJ)/tests/gpu/%,$(wildcard tests/gpu/*.c))
 .PHONY: gpu-tests
 gpu-tests: $(GPU_TEST_BINS)
-$(OBJ)/tests/gpu/%: $(OBJ)/tests/gpu/%.o $(LIBS)
-	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK,$<)
+$(OBJ)/tests/gpu/%: $(OBJ)/tests/gpu/%.o $(TEST_LIBS)
+	$(call say,LINK,$@)mkdir -p $(@D) && $(call LINK_TEST,$<)
 # C++ unit tests (tests/unit/test_*.cpp: host emulation of CUDA kernels, no GPU needed; they
 # need the CUDA headers, so only when nvcc exists). Run by `make test` like the C ones.
 ifneq ($(CU_OBJS),)
 CPP_UNIT_BINS := $(patsubst tests/unit/%.cpp,$(OBJ)/tests/%,$(wildcard tests/unit/test_*.cpp))
 all: $(CPP_UNIT_BINS)
-$(OBJ)/tests/test_%: tests/unit/test_%.cpp $(LIBS)
+$(OBJ)/tests/test_%: tests/unit/test_%.cpp $(TEST_LIBS)
 	$(call say,CXX,$@)mkdir -p $(@D) && $(CXX) -std=c++20 $(OPT) -Wall -Wextra -pthread -MMD -MP \
 	    -I. -Icommon -Ikernels -Itests/unit -I$(CUDA_HOME)/include -o $@ $< \
-	    -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
+	    -Wl,--start-group $(TEST_LIBS) -Wl,--end-group $(DEPLIBS) $(CUDA_LIBS)
 endif
 
 bench: all
@@ -182,6 +197,7 @@ $(PIPE_MANS): build/man/llada-%.1: pipelines/% scripts/help2man.sh $(BINS)
 install: all
 	$(Q)mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LLADA_LIB)/bin $(DESTDIR)$(MANDIR)/man1
 	$(Q)cp $(BINS) $(DESTDIR)$(LLADA_LIB)/bin/
+	$(Q)if [ -n "$(CUDA_PLUGIN)" ]; then cp $(CUDA_PLUGIN) $(DESTDIR)$(LLADA_LIB)/; fi
 	$(Q)rm -rf $(DESTDIR)$(LLADA_LIB)/pipelines && cp -r pipelines $(DESTDIR)$(LLADA_LIB)/
 	$(Q)if [ -d models ]; then rm -rf $(DESTDIR)$(LLADA_LIB)/models && cp -r models $(DESTDIR)$(LLADA_LIB)/; fi
 	$(Q)for t in $(notdir $(BINS)); do ln -sf ../lib/llada/bin/$$t $(DESTDIR)$(PREFIX)/bin/llada-$$t; done
@@ -197,6 +213,6 @@ uninstall:
 	@echo "removed llada-tools from $(DESTDIR)$(PREFIX)"
 
 clean:
-	rm -rf build bin
+	rm -rf build bin lib
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     blas_ensure_coretype(argv);
     int D = atoi(argv[1]), NL = atoi(argv[2]), F = atoi(argv[3]), V = atoi(argv[4]),
         T = atoi(argv[5]), B = atoi(argv[6]), th = atoi(argv[7]), reps = atoi(argv[8]);
-    openblas_set_num_threads(th);
+    blas_set_threads(th);
     llada_config_t c; memset(&c, 0, sizeof c);
     c.d_model = D; c.n_layers = NL; c.n_heads = D / 64; c.n_kv_heads = D / 64; c.head_dim = 64;
     c.mlp_hidden_size = F; c.vocab_size = V; c.embedding_size = V; c.rope_theta = 10000; c.rms_norm_eps = 1e-5;
@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
 EOF
 cc -std=gnu11 -O2 -march=x86-64-v2 -I"$root" -I"$root/common" -I"$root/kernels" -o "$tmp/bench_train" \
    "$tmp/bench_train.c" -L"$root/build/rel" -Wl,--start-group -ltrain -ldenoise -lmask -lkernels -lcommon \
-   -Wl,--end-group $(pkg-config --libs jansson libzmq liblz4 2>/dev/null) -lopenblas -lm -lpthread
+   -Wl,--end-group $(pkg-config --libs jansson libzmq liblz4 2>/dev/null) -lm -lpthread
 read -r d l f v t b <<<"${SHAPE:-256 6 768 4096 128 16}"
 echo "train step: d_model $d, $l layers, mlp $f, vocab $v, batch $b x $t tokens (forward + backward)"
 for th in ${THREADS:-1 2}; do

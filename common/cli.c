@@ -10,7 +10,8 @@
 void cli_init(cli_t *c, const char *tool)
 {
     memset(c, 0, sizeof *c);
-    c->tool = tool;
+    const char *prog = getenv("LLADA_PROG");   /* a pipeline's name, for its stages' messages */
+    c->tool = prog && *prog ? prog : tool;
     c->input = "-";
     c->output = "-";
     c->progress = -1;
@@ -99,8 +100,8 @@ void cli_notice(const cli_t *c, const char *fmt, ...)
 
 bool cli_progress_on(const cli_t *c)
 {
-    if (c->quiet) return false;
-    return c->progress < 0 ? isatty(2) : c->progress;
+    if (c->progress >= 0) return c->progress;   /* an explicit --progress wins over -q */
+    return !c->quiet && isatty(2);
 }
 
 static size_t size_arg(const cli_t *c, const char *name, const char *arg)
@@ -180,4 +181,62 @@ void cli_close_stdout(const cli_t *c)
         if (errno == EPIPE) exit(EXIT_IO);
         cli_dief(c, EXIT_IO, "writing output failed: %s", strerror(errno));
     }
+}
+
+/* Edit distance (insertions, deletions, substitutions, adjacent swaps) of two short strings. */
+static int edit_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+    if (na > 63 || nb > 63) return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= na; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v) v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[na][nb];
+}
+
+const char *cli_nearest_option(const struct option *lo, const char *name, size_t n)
+{
+    const char *best = NULL;
+    int bd = 99;
+    for (; lo && lo->name; lo++) {
+        int d = edit_distance(name, n, lo->name, strlen(lo->name));
+        if (d < bd) { bd = d; best = lo->name; }
+    }
+    int limit = n <= 4 ? 1 : n <= 8 ? 2 : 3;
+    return bd <= limit ? best : NULL;
+}
+
+int cli_getopt(const cli_t *c, int argc, char **argv, const char *shortopts, const struct option *lo)
+{
+    opterr = 0;   /* getopt's own message would name the option a second way */
+    int r = getopt_long(argc, argv, shortopts, lo, NULL);
+    if (r != '?') return r;
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2)) {   /* a short option */
+        if (optopt && strchr(shortopts, optopt)) cli_usage_error(c, "option -%c needs a value", optopt);
+        cli_usage_error(c, "unknown option -%c", optopt ? optopt : '?');
+    }
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t n = eq ? (size_t)(eq - name) : strlen(name);
+    for (const struct option *o = lo; o && o->name; o++) {
+        if (strlen(o->name) != n || strncmp(o->name, name, n)) continue;
+        if (eq && o->has_arg == no_argument) cli_usage_error(c, "option --%s takes no value", o->name);
+        cli_usage_error(c, "option --%s needs a value", o->name);
+    }
+    int matches = 0;   /* getopt_long accepts unambiguous prefixes */
+    const struct option *m = NULL;
+    for (const struct option *o = lo; o && o->name; o++)
+        if (!strncmp(o->name, name, n)) { matches++; m = o; }
+    if (matches > 1) cli_usage_error(c, "option --%.*s is ambiguous", (int)n, name);
+    if (matches == 1) cli_usage_error(c, "option --%s %s", m->name, eq && m->has_arg == no_argument ? "takes no value" : "needs a value");
+    const char *near = cli_nearest_option(lo, name, n);
+    if (near) cli_usage_error(c, "unknown option --%.*s (did you mean --%s?)", (int)n, name, near);
+    cli_usage_error(c, "unknown option --%.*s", (int)n, name);
 }

@@ -63,13 +63,15 @@ enum { CLI_OPT_JSON = 1000, CLI_OPT_MAXREC, CLI_OPT_MAXARR, CLI_OPT_MAXDEPTH, CL
     "      --max-depth N     deepest nesting accepted (default 32)\n"                    \
     "      --timeout MS      socket timeout, 0 = none (default 60000)\n"                 \
     "      --progress, --no-progress   progress on stderr (default: if a terminal)\n"    \
-    "  -q, --quiet           no progress or notices\n"                                   \
+    "  -q, --quiet           no notices, and no progress unless --progress\n"                                   \
     "  -f, --force           write binary records even to a terminal\n"                  \
     "  -h, --help            this help\n"                                                \
     "  -V, --version         version\n"                                                  \
     "Exit status: 0 ok, 1 bad input data, 2 usage, 3 I/O error, 4 peer/network error,\n" \
     "5 internal error.\n"
 
+/* tool names the messages, unless $LLADA_PROG is set: a pipeline (pipelines/generate) sets it
+ * for the stages it runs so that errors name the command the user typed. */
 void cli_init(cli_t *c, const char *tool);
 /* Handle a common option. Returns 1 if handled, 0 if not a common option. Exits for
  * --help (prints `help` to stdout, exit 0), --version (exit 0) and bad values (exit 2). */
@@ -97,6 +99,13 @@ long long cli_parse_size(const char *s);
 long long cli_parse_int(const char *s, long long lo, long long hi, bool *ok);
 /* The value of option `name` as an integer in [lo, hi]; a usage error (exit 2) otherwise. */
 long long cli_int_arg(const cli_t *c, const char *name, const char *arg, long long lo, long long hi);
+/* getopt_long without getopt's own messages: an unknown option, a missing value or an
+ * ambiguous prefix is one usage error naming the option as typed, with the nearest known
+ * long option for a near miss ("unknown option --modle (did you mean --model?)"); exits 2.
+ * Returns getopt_long's other results. */
+int cli_getopt(const cli_t *c, int argc, char **argv, const char *shortopts, const struct option *lo);
+/* The long option of lo nearest to name[0..n) within a small edit distance, else NULL. */
+const char *cli_nearest_option(const struct option *lo, const char *name, size_t n);
 double cli_parse_double(const char *s, bool *ok);
 
 #endif

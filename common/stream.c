@@ -264,6 +264,20 @@ static int sniff(rstream_t *s, lerr_t *e)
         uint8_t c = s->buf[i];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
         s->json = c == '{';
+        if (c >= 0x20 && c < 0x7f && c != '{') {   /* never the first byte of a msgpack map */
+            size_t off = i - s->start;   /* fill may move the buffered bytes */
+            while (s->end - s->start < off + 24 && !s->eof) {   /* a little more to quote */
+                ssize_t r = fill(s, e);
+                if (r < 0) return -1;
+                if (r == 0) s->eof = true;
+            }
+            char quote[24];
+            size_t n = 0;
+            for (size_t j = s->start + off; j < s->end && n < 20 && s->buf[j] >= 0x20 && s->buf[j] < 0x7f; j++) quote[n++] = (char)s->buf[j];
+            quote[n] = 0;
+            return lerr_set(e, EXIT_DATA, "input is text (\"%s%s\"), expected token records \xe2\x80\x94 pipe text through tok first",
+                            quote, n == 20 ? "..." : "");
+        }
         break;
     }
     s->sniffed = true;

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "paths.h"
 #include "blas_env.h"
@@ -20,7 +21,7 @@
 #include "denoise/records.h"
 #include "denoise/sampler.h"
 #include "denoise/device.h"
-#include "model/gencfg.h"
+#include "denoise/options.h"
 #include "remask/remask.h"
 #include "dist/dist.h"
 
@@ -30,9 +31,10 @@ typedef struct {
     cli_t cli;
     int mode;
     const char *model_dir, *policy, *history, *device;
-    sampler_opts_t so;
-    bool steps_set, block_set, gen_set, temp_set, policy_set;
-    int cfg_block;   /* block length from the model's generation_config.json (0: none) */
+    so_spec_t spec;    /* sampler options as given; so_resolve gives each batch's (options.h) */
+    char note[160];    /* the last generation_config.json notice printed */
+    bool help, policy_set, check_only;
+    int mask_id, eos_id, eot_id;   /* -1: the model's config.json */
     int batch, threads, bench;
     int precision;     /* MODEL_PREC_* (--precision) */
     int bench_fast[3]; /* --bench-fast P:G:B (P = 0: off) */
@@ -50,6 +52,8 @@ static const char HELP[] =
     "      --model DIR           HF folder: config.json + model.safetensors or shards\n"
     "                            (default: $LLADA_MODEL, else the bundled models/default)\n"
     "      --threads N           CPU threads (default: all cores)\n"
+    "      --mask-id N --eos-id N --eot-id N   special token ids (default: config.json's\n"
+    "                            mask_token_id, eos_token_id, eot_token_id)\n"
     "      --precision P         GEMMs in f32 (default, exact), bf16 (bf16 inputs, fp32\n"
     "                            accumulation, as the official model) or int8 (weights per\n"
     "                            output channel, activations per row); weights prepacked at\n"
@@ -59,9 +63,9 @@ static const char HELP[] =
     "                            $LLADA_DEVICE, else auto without the notice; docs/gpu.md);\n"
     "                            --score, --logits and --bench use the CPU\n"
     "Sampler:\n"
-    "      --gen-length N        tokens to generate after a tokens record's prompt (default 128)\n"
-    "      --steps N             reverse steps (default: the generation length)\n"
-    "      --block-length N      semi-autoregressive block (default: the generation length)\n"
+    "      --gen-length N        tokens to generate after a tokens record's prompt\n"
+    "      --steps N             reverse steps\n"
+    "      --block-length N      semi-autoregressive block\n"
     "      --remasking NAME      low_confidence (default; a Dream generation_config.json's\n"
     "                            \"alg\" picks origin, topk_margin or entropy), random, ...\n"
     "      --schedule S          masks committed per step: the model's official rule (default;\n"
@@ -69,9 +73,9 @@ static const char HELP[] =
     "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
     "      --no-block-cache      block-diffusion models (SDAR): recompute the whole canvas\n"
     "                            every step instead of the exact block cache (bench)\n"
-    "      --temperature T       0 = argmax (default); > 0 = Gumbel-max sampling in float64\n"
-    "                            (a model folder's generation_config.json may set defaults for\n"
-    "                            --temperature and --block-length; flags override them)\n"
+    "      --temperature T       0 = argmax; > 0 = Gumbel-max sampling in float64\n"
+    "                            (the defaults of these four for the model in use are listed\n"
+    "                            at the end; flags override generation_config.json)\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
     "      --cache MODE          none (default: every step runs the whole canvas, exact),\n"
     "                            prefix or dual: approximate KV cache (Fast-dLLM): a block's\n"
@@ -100,12 +104,14 @@ static const char HELP[] =
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
     "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
+    "      --check-options       check the options against the model's generation_config.json\n"
+    "                            and exit 0 or 2, reading no input (pipelines run it first)\n"
     DIST_HELP "\n" CLI_COMMON_HELP
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED,
-       O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_NOBCACHE };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
+       O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -121,6 +127,9 @@ static const struct option LONGOPTS[] = {
     {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     {"no-block-cache", no_argument, 0, O_NOBCACHE},
+    {"check-options", no_argument, 0, O_CHECK},
+    {"mask-id", required_argument, 0, O_MASKID}, {"eos-id", required_argument, 0, O_EOSID},
+    {"eot-id", required_argument, 0, O_EOTID},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -135,18 +144,20 @@ static double num_arg(opts_t *o, const char *name, const char *arg) {
 }
 
 static void parse_one(opts_t *o, int c, const char *arg) {
+    sampler_opts_t *so = &o->spec.cli;
     switch (c) {
+    case 'h': o->help = true; break;   /* printed after parsing: the defaults depend on --model */
     case O_MODEL: o->model_dir = arg; break;
-    case O_GEN: o->so.gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->gen_set = true; break;
-    case O_STEPS: o->so.steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->steps_set = true; break;
-    case O_BLOCK: o->so.block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->block_set = true; break;
+    case O_GEN: so->gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->spec.set[SO_GEN] = true; break;
+    case O_STEPS: so->steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->spec.set[SO_STEPS] = true; break;
+    case O_BLOCK: so->block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->spec.set[SO_BLOCK] = true; break;
     case O_REMASK: o->policy = arg; o->policy_set = true; break;
-    case O_TEMP: o->so.temperature = num_arg(o, "--temperature", arg); o->temp_set = true; break;
-    case O_CFG: o->so.cfg_scale = num_arg(o, "--cfg", arg); break;
-    case O_EOSINF: o->so.logits_eos_inf = true; break;
-    case O_CONFINF: o->so.conf_eos_eot_inf = true; break;
-    case O_FIXED: o->so.fixed_eos = true; break;
-    case O_SEED: o->so.seed = (uint64_t)int_arg(o, "--seed", arg, 0, INT64_MAX); break;
+    case O_TEMP: so->temperature = num_arg(o, "--temperature", arg); o->spec.set[SO_TEMP] = true; break;
+    case O_CFG: so->cfg_scale = num_arg(o, "--cfg", arg); break;
+    case O_EOSINF: so->logits_eos_inf = true; break;
+    case O_CONFINF: so->conf_eos_eot_inf = true; break;
+    case O_FIXED: so->fixed_eos = true; break;
+    case O_SEED: so->seed = (uint64_t)int_arg(o, "--seed", arg, 0, INT64_MAX); break;
     case O_BATCH: o->batch = (int)int_arg(o, "--batch", arg, 1, 4096); break;
     case O_SCORE: o->mode = MODE_SCORE; break;
     case O_LOGITS: o->mode = MODE_LOGITS; break;
@@ -157,6 +168,10 @@ static void parse_one(opts_t *o, int c, const char *arg) {
             cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)", arg);
         o->quantize = arg;
         break;
+    case O_CHECK: o->check_only = true; break;
+    case O_MASKID: o->mask_id = (int)int_arg(o, "--mask-id", arg, 0, INT32_MAX); break;
+    case O_EOSID: o->eos_id = (int)int_arg(o, "--eos-id", arg, 0, INT32_MAX); break;
+    case O_EOTID: o->eot_id = (int)int_arg(o, "--eot-id", arg, 0, INT32_MAX); break;
     case O_DEVICE: {
         lerr_t e = {0};
         if (denoise_device_check(arg, &e)) cli_usage_error(&o->cli, "%s", e.msg);
@@ -165,9 +180,9 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
     case O_CACHE:
-        if (!strcmp(arg, "none")) o->so.cache = SAMPLER_CACHE_NONE;
-        else if (!strcmp(arg, "prefix")) o->so.cache = SAMPLER_CACHE_PREFIX;
-        else if (!strcmp(arg, "dual")) o->so.cache = SAMPLER_CACHE_DUAL;
+        if (!strcmp(arg, "none")) so->cache = SAMPLER_CACHE_NONE;
+        else if (!strcmp(arg, "prefix")) so->cache = SAMPLER_CACHE_PREFIX;
+        else if (!strcmp(arg, "dual")) so->cache = SAMPLER_CACHE_DUAL;
         else cli_usage_error(&o->cli, "--cache needs none, prefix or dual, got '%s'", arg);
         break;
     case O_BENCH_FAST: {
@@ -182,16 +197,16 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         if ((o->precision = model_precision_parse(arg)) < 0)
             cli_usage_error(&o->cli, "--precision needs f32, bf16 or int8, got '%s'", arg);
         break;
-    case O_CACHE_REFRESH: o->so.cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
-    case O_NOBCACHE: o->so.block_cache_off = true; break;
+    case O_CACHE_REFRESH: so->cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
+    case O_NOBCACHE: so->block_cache_off = true; break;
     case O_SCHED:
-        if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
-        else if (!strcmp(arg, "linear")) o->so.schedule = SAMPLER_SCHED_LINEAR;
+        if (!strcmp(arg, "model")) so->schedule = SAMPLER_SCHED_MODEL;
+        else if (!strcmp(arg, "linear")) so->schedule = SAMPLER_SCHED_LINEAR;
         else if (!strncmp(arg, "timestep", 8) && (!arg[8] || arg[8] == ':')) {
-            o->so.schedule = SAMPLER_SCHED_TIMESTEP;
+            so->schedule = SAMPLER_SCHED_TIMESTEP;
             if (arg[8]) {
-                o->so.schedule_eps = num_arg(o, "--schedule timestep:EPS", arg + 9);
-                if (!(o->so.schedule_eps > 0 && o->so.schedule_eps < 1))
+                so->schedule_eps = num_arg(o, "--schedule timestep:EPS", arg + 9);
+                if (!(so->schedule_eps > 0 && so->schedule_eps < 1))
                     cli_usage_error(&o->cli, "--schedule timestep:EPS needs 0 < EPS < 1");
             }
         } else cli_usage_error(&o->cli, "--schedule must be model, linear or timestep[:EPS], not '%s'", arg);
@@ -206,10 +221,11 @@ static void parse(opts_t *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     cli_init(&o->cli, "denoise");
     o->policy = "low_confidence";
-    o->so.gen_length = 128;
+    so_spec_init(&o->spec);
+    o->mask_id = o->eos_id = o->eot_id = -1;
     o->batch = 1;
     int c;
-    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
+    while ((c = cli_getopt(&o->cli, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) parse_one(o, c, optarg);
     if (o->quantize) {
         if (optind >= argc) cli_usage_error(&o->cli, "--quantize TYPE needs an output file: --quantize %s OUT.gguf", o->quantize);
         o->quantize_out = argv[optind++];
@@ -219,19 +235,25 @@ static void parse(opts_t *o, int argc, char **argv) {
         cli_usage_error(&o->cli, "--history works with generation and --batch 1 only");
 }
 
-/* Per-batch sampler options: steps/block default to the batch's generation length. */
-static int batch_opts(const opts_t *o, int gen, sampler_opts_t *so, lerr_t *e) {
-    *so = o->so;
-    so->gen_length = gen;
-    if (!o->steps_set) so->steps = gen;
-    if (!o->block_set) so->block_length = o->cfg_block > 0 && gen % o->cfg_block == 0 ? o->cfg_block : gen;
-    if (sampler_check(so, e)) { e->code = EXIT_DATA; return -1; }
+/* Per-batch sampler options (options.h); record_gen > 0 for a canvas record's length. A
+ * notice names the values generation_config.json supplied, when they change. Options that
+ * cannot work with a record are bad data (EXIT_DATA). */
+static int batch_opts(opts_t *o, int record_gen, sampler_opts_t *so, lerr_t *e) {
+    so_resolved_t r;
+    if (so_resolve(&o->spec, record_gen, &r, e)) { e->code = EXIT_DATA; return -1; }
+    *so = r.so;
+    char note[sizeof o->note];
+    so_gencfg_note(&r, note, sizeof note);
+    if (note[0] && strcmp(note, o->note)) cli_notice(&o->cli, "%s", note);
+    memcpy(o->note, note, sizeof note);
     return 0;
 }
 
+/* Progress on one line; on a terminal the line is erased when done (nothing is left to mix
+ * with the answer or a prompt), elsewhere it ends with a newline. */
 static void progress(int step, int steps, void *arg) {
     fprintf(stderr, "\r%s: step %d/%d", (const char *)arg, step, steps);
-    if (step == steps) fputc('\n', stderr);
+    if (step == steps) fputs(isatty(2) ? "\r\033[K" : "\n", stderr);
 }
 
 typedef struct {
@@ -251,9 +273,9 @@ static void flush_gen(batch_t *b) {
     sampler_opts_t so;
     if (!b->n) return;
     if (b->rc[0].gen <= 0) cli_dief(&b->o->cli, EXIT_DATA, "record %lld has nothing to generate", (long long)b->idx[0]);
-    if (batch_opts(b->o, b->rc[0].gen, &so, &e) || canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
+    if (batch_opts(b->o, b->rc[0].canvas ? b->rc[0].gen : 0, &so, &e) || canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
         cli_die(&b->o->cli, &e);
-    if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, "denoise", &e))
+    if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, (void *)b->o->cli.tool, &e))
         cli_die(&b->o->cli, &e);
     for (int j = 0; j < b->n; j++) {
         if (canvas_batch_result(&cb, j, &b->rc[j], b->recs[j], &e) ||
@@ -269,7 +291,7 @@ static void flush_gen(batch_t *b) {
 static void flush_score(batch_t *b) {
     lerr_t e = {0};
     if (!b->n) return;
-    if (score_records(b->m, b->recs, b->n, b->o->so.cfg_scale, &e)) cli_die(&b->o->cli, &e);
+    if (score_records(b->m, b->recs, b->n, b->o->spec.cli.cfg_scale, &e)) cli_die(&b->o->cli, &e);
     for (int j = 0; j < b->n; j++) {
         if (wstream_write(b->w, b->recs[j], &e)) cli_die(&b->o->cli, &e);
         rec_destroy(&b->recs[j]);
@@ -297,7 +319,7 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
         cli_dief(&o->cli, EXIT_DATA, "record %lld: expected a \"tokens\" or \"canvas\" record", (long long)idx);
     rec_canvas_t rc;
     if (o->history && !rec_kind_is(r, "canvas") && history_prepend(r, o->history, b->m, &e)) cli_die(&o->cli, &e);
-    if (rec_canvas_parse(r, b->m, o->so.gen_length, &rc, &e)) {
+    if (rec_canvas_parse(r, b->m, o->spec.cli.gen_length, &rc, &e)) {
         lerr_wrap(&e, "record %lld", (long long)idx);
         cli_die(&o->cli, &e);
     }
@@ -308,47 +330,89 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
     if (b->n == o->batch) flush_gen(b); /* a full batch goes now: interactive pipes see results */
 }
 
-static model_t *open_model(opts_t *o) {
-    char *dir = o->model_dir ? strdup(o->model_dir) : default_model_dir();
-    if (!dir) cli_dief(&o->cli, EXIT_USAGE, "no model: pass --model DIR or set LLADA_MODEL (models/default is absent)");
+/* --mask-id, --eos-id, --eot-id over config.json's ids; a notice when an EOT flag has no
+ * EOT id to act on (the model's config names none inside its vocabulary). */
+static void set_ids(opts_t *o, model_t *m) {
+    llada_config_t *c = &m->cfg;
+    const int E = c->embedding_size;
+    const struct { const char *flag; int v; int32_t *dst; } ids[] = {
+        {"--mask-id", o->mask_id, &c->mask_token_id}, {"--eos-id", o->eos_id, &c->eos_token_id},
+        {"--eot-id", o->eot_id, &c->eot_token_id}};
+    for (int i = 0; i < 3; i++) {
+        if (ids[i].v < 0) continue;
+        if (ids[i].v >= E) cli_usage_error(&o->cli, "%s %d is outside the model's vocabulary [0, %d)", ids[i].flag, ids[i].v, E);
+        *ids[i].dst = ids[i].v;
+    }
+    const sampler_opts_t *so = &o->spec.cli;
+    if (o->mode == MODE_GEN && (so->conf_eos_eot_inf || (so->fixed_eos && so->logits_eos_inf)) &&
+        (c->eot_token_id < 0 || c->eot_token_id >= E))
+        cli_notice(&o->cli, "%s: the model has no EOT id (config.json eot_token_id); only EOS is affected: pass "
+                   "--eot-id N for EOT too", so->conf_eos_eot_inf ? "--confidence-eos-eot-inf" : "--logits-eos-inf --fixed-eos");
+}
+
+/* The model folder: --model, $LLADA_MODEL or the bundled one (NULL when none; caller frees). */
+static char *model_dir(const opts_t *o) {
+    return o->model_dir ? strdup(o->model_dir) : default_model_dir();
+}
+
+/* --help: the text, then the sampler defaults for the model in use (its
+ * generation_config.json, read without loading the model). */
+static void print_help(opts_t *o) {
+    char *dir = model_dir(o), lines[1024];
     lerr_t e = {0};
-    model_t *m = model_load(dir, &e);
+    so_spec_t s;
+    so_spec_init(&s);
+    int bad = dir && so_spec_read_model(&s, dir, &e);
+    so_help_defaults(&s, "  ", lines, sizeof lines);
+    printf("%s\nSampler defaults for %s%s%s:\n%s", HELP, dir ? "the model " : "no model",
+           dir ? dir : " (official defaults)", bad ? " (its generation_config.json is malformed)" : "", lines);
     free(dir);
-    if (!m) cli_die(&o->cli, &e);
-    return m;
+    cli_close_stdout(&o->cli);
+    exit(EXIT_OK);
 }
 
 int main(int argc, char **argv) {
     blas_ensure_coretype(argv);
     opts_t o;
     parse(&o, argc, argv);
-    o.dist.steps_hint = o.steps_set ? o.so.steps : o.so.gen_length;   /* sizes the broker's request deadline */
-    int drc = dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
+    if (o.help) print_help(&o);
+    /* sizes the broker's request deadline */
+    o.dist.steps_hint = o.spec.set[SO_STEPS] ? o.spec.cli.steps : o.spec.cli.gen_length;
+    int drc = o.check_only ? -1 : dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
     if (drc >= 0) return drc;
     if (o.threads) kern_set_threads(o.threads);
     lerr_t e = {0};
-    rm_policy_t *pol = o.dist.policy_endpoint ? dist_remote_policy(&o.dist, &o.cli) : rm_policy_new(o.policy, &e);
+    rm_policy_t *pol = o.dist.policy_endpoint && !o.check_only ? dist_remote_policy(&o.dist, &o.cli)
+                                                               : rm_policy_new(o.policy, &e);
     if (!pol) cli_usage_error(&o.cli, "%s", e.msg);
-    if (o.mode == MODE_GEN && o.gen_set) { /* canvas records bring their own length */
+    char *dir = model_dir(&o);
+    if (!dir) cli_dief(&o.cli, EXIT_USAGE, "no model: pass --model DIR or set LLADA_MODEL (models/default is absent)");
+    if (so_spec_read_model(&o.spec, dir, &e)) cli_die(&o.cli, &e);
+    const gencfg_t *gc = &o.spec.gc;
+    if (o.mode == MODE_GEN && !o.bench && !o.quantize) {   /* before any input: the options for tokens records */
         sampler_opts_t so;
-        if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
+        /* canvas records bring their own length, so only a given --gen-length must fit now */
+        if (batch_opts(&o, 0, &so, &e) && o.spec.set[SO_GEN]) cli_usage_error(&o.cli, "%s", e.msg);
     }
-    model_t *m = open_model(&o);
+    if (o.check_only) {
+        free(dir);
+        rm_policy_destroy(&pol);
+        return EXIT_OK;
+    }
+    model_t *m = model_load(dir, &e);
+    free(dir);
+    if (!m) cli_die(&o.cli, &e);
     if (o.precision && model_set_precision(m, o.precision, &e)) {
         model_destroy(&m);
         cli_die(&o.cli, &e);
     }
-    gencfg_t gc;
-    if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
-    if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
-    if (!o.block_set) o.cfg_block = gc.block_length;
-    if (gc.eps > 0 && o.so.schedule_eps == 0) o.so.schedule_eps = gc.eps;
+    set_ids(&o, m);
     /* the model's official remasking: generation_config.json's "alg" (Dream), else its family's */
-    if ((gc.policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
+    if ((gc->policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
         char name[64];
-        if (!gc.policy) snprintf(name, sizeof name, "%s", m->cfg.default_policy);
-        else if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
-        else snprintf(name, sizeof name, "%s", gc.policy);
+        if (!gc->policy) snprintf(name, sizeof name, "%s", m->cfg.default_policy);
+        else if (gc->eps > 0 && !strcmp(gc->policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc->eps);
+        else snprintf(name, sizeof name, "%s", gc->policy);
         rm_policy_destroy(&pol);
         if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
     }
@@ -372,14 +436,14 @@ int main(int argc, char **argv) {
     char notice[320];
     /* --cache and --precision run on the CPU unless a device is named (the CUDA backend has
      * neither the cache nor these GEMMs yet; its own precision is --device cuda:bf16) */
-    const char *dspec = o.mode != MODE_GEN || ((o.so.cache || o.precision) && !o.device) ? "cpu" : o.device;
+    const char *dspec = o.mode != MODE_GEN || ((o.spec.cli.cache || o.precision) && !o.device) ? "cpu" : o.device;
     if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e))
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
-    o.so.backend = denoise_device_backend(&dev);
-    if (o.so.backend && o.precision)
+    o.spec.cli.backend = denoise_device_backend(&dev);
+    if (o.spec.cli.backend && o.precision)
         cli_usage_error(&o.cli, "--precision runs on the CPU only (use --device cpu; the GPU's is --device cuda:bf16)");
-    if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.so, o.steps_set, o.block_set, o.batch);
+    if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.spec, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);
     batch_t b = {&o, m, pol, w, calloc((size_t)o.batch, sizeof(rec_t *)),

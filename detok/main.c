@@ -204,7 +204,7 @@ int main(int argc, char **argv) {
         {"skip-unknown", no_argument, 0, O_SKIPUNK},
         {"no-newline", no_argument, 0, 'n'}, {"records", no_argument, 0, 'r'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "m:anr" CLI_COMMON_SHORTOPTS, lo, NULL)) != -1) {
+    while ((c = cli_getopt(&d.cli, argc, argv, "m:anr" CLI_COMMON_SHORTOPTS, lo)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'a': d.stop = false; d.skip = false; break;

@@ -19,6 +19,7 @@
 #include "remask/remask.h"
 #include "model/model.h"
 #include "denoise/sampler.h"
+#include "denoise/options.h"
 
 typedef struct {
     const char *policy_endpoint;
@@ -95,11 +96,12 @@ int dist_main_nomodel(const dist_opts_t *d, cli_t *cli);
 
 /* The broker (broker.c): runs until SIGINT/SIGTERM. */
 int dist_broker(const dist_opts_t *d, cli_t *cli);
-/* A worker (worker.c) owning model m; `so` holds the sampler options of the command line
- * (steps/block_length follow each request's generation length unless set). Never returns
+/* A worker (worker.c) owning model m; `spec` holds the sampler options of the command line
+ * and the model's generation_config.json, resolved per batch by so_resolve exactly as a
+ * local denoise run resolves them (denoise/options.h). Never returns
  * on success paths other than a signal; returns the exit code. */
 int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t *pol,
-                const sampler_opts_t *so, bool steps_set, bool block_set, int slots);
+                const so_spec_t *spec, int slots);
 /* The client stage (client.c): input records -> broker -> results in input order. */
 int dist_client(const dist_opts_t *d, cli_t *cli);
 

@@ -148,8 +148,7 @@ static void *io_main(void *arg) {
 typedef struct {
     const model_t *m;
     rm_policy_t *pol;
-    const sampler_opts_t *so;
-    bool steps_set, block_set;
+    const so_spec_t *spec;
     void *pair;
     atomic_int *io_done;
     atomic_llong *progress;
@@ -195,16 +194,13 @@ static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
     rec_canvas_t rc[n];
     int64_t idx[n];
     for (int j = 0; j < n; j++) { rc[j] = jobs[j].rc; idx[j] = jobs[j].seq; }
-    sampler_opts_t so = *c->so;
-    so.gen_length = rc[0].gen;
-    if (!c->steps_set) so.steps = so.gen_length;
-    if (!c->block_set) so.block_length = so.gen_length;
+    so_resolved_t r;
     canvas_batch_t cb;
-    if (sampler_check(&so, &e) || canvas_batch_build(&cb, rc, idx, n, c->m, &e)) {
+    if (so_resolve(c->spec, rc[0].canvas ? rc[0].gen : 0, &r, &e) || canvas_batch_build(&cb, rc, idx, n, c->m, &e)) {
         for (int j = 0; j < n; j++) reply(c, jobs[j].id, NULL, EXIT_DATA, e.msg);
         return;
     }
-    int rcode = sampler_run(c->m, c->pol, &so, &cb, on_step, c->progress, &e);
+    int rcode = sampler_run(c->m, c->pol, &r.so, &cb, on_step, c->progress, &e);
     atomic_store(c->progress, zf_now_ms());
     if (rcode && e.code != EXIT_DATA) {   /* the worker is at fault, not the request */
         snprintf(c->fatal, sizeof c->fatal, "%s", e.msg);
@@ -228,7 +224,7 @@ static int take_job(wcomp_t *c, zframes_t *m, wjob_t *j) {
     j->r = rec_decode(zf_data(m, 3), zf_size(m, 3), &REC_LIMITS_DEFAULT, 0, &e);
     if (j->r && (!rec_kind_is(j->r, "tokens") && !rec_kind_is(j->r, "canvas")))
         lerr_set(&e, EXIT_DATA, "expected a \"tokens\" or \"canvas\" record");
-    if (j->r && !e.code && rec_canvas_parse(j->r, c->m, c->so->gen_length, &j->rc, &e) == 0 && j->rc.gen > 0) return 0;
+    if (j->r && !e.code && rec_canvas_parse(j->r, c->m, c->spec->cli.gen_length, &j->rc, &e) == 0 && j->rc.gen > 0) return 0;
     if (!e.code) lerr_set(&e, EXIT_DATA, "nothing to generate");
     lerr_wrap(&e, "record %lld", (long long)j->seq);
     reply(c, j->id, NULL, e.code, e.msg);
@@ -268,7 +264,7 @@ static void compute_loop(wcomp_t *c, int slots) {
 }
 
 int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t *pol,
-                const sampler_opts_t *so, bool steps_set, bool block_set, int slots) {
+                const so_spec_t *spec, int slots) {
     wio_t w = {.d = d, .slots = slots, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
                .hang_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
     char host[64] = "";
@@ -287,7 +283,7 @@ int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t 
     pthread_t th;
     if (pthread_create(&th, NULL, io_main, &ia)) cli_dief(cli, EXIT_INTERNAL, "cannot start the worker I/O thread");
     cli_notice(cli, "worker: %d slots, broker %s", slots, d->worker);
-    wcomp_t c = {.m = m, .pol = pol, .so = so, .steps_set = steps_set, .block_set = block_set, .pair = a,
+    wcomp_t c = {.m = m, .pol = pol, .spec = spec, .pair = a,
                  .io_done = &w.io_done, .progress = &w.progress};
     compute_loop(&c, slots);   /* returns when the I/O thread is gone or the worker failed */
     if (c.fatal[0]) cli_dief(cli, c.fatal_code ? c.fatal_code : EXIT_INTERNAL, "worker: %s", c.fatal);

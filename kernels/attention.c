@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <cblas.h>
 #include "kernels.h"
+#include "blas_env.h"
 
 #define ATT_ROWS 64   /* query rows per tile: 64 x L scores = 256 KB at L = 1024 */
 
@@ -76,10 +77,10 @@ static void attention_any(float *out, const float *q, int Lq, const float *k, co
         return;
     }
     j.nthreads = nt;
-    int bt = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int bt = blas_get_threads();
+    blas_set_threads(1);
     kern_parallel_for(nt, head_worker, &j);
-    openblas_set_num_threads(bt);
+    blas_set_threads(bt);
 }
 
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,

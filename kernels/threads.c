@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <unistd.h>
 #include "kernels.h"
+#include "blas_env.h"
 
 static int g_threads;
 
@@ -18,7 +19,7 @@ int kern_threads(void) {
 
 void kern_set_threads(int n) {
     g_threads = n < 1 ? 1 : n > KERN_MAX_THREADS ? KERN_MAX_THREADS : n;
-    openblas_set_num_threads(g_threads); /* BLAS uses the same number of cores */
+    blas_set_threads(g_threads); /* BLAS uses the same number of cores */
 }
 
 typedef struct {

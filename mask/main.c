@@ -209,7 +209,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     o->gen_length = 128;
     o->shard_n = 1;
     int c;
-    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) parse_one(o, c, optarg);
+    while ((c = cli_getopt(&o->cli, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) parse_one(o, c, optarg);
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
     if (o->mode == M_NONE) cli_usage_error(&o->cli, "choose a mode: --pretrain, --sft, --likelihood, --canvas, --reduce, --choose, --expand-choices or --join");
     if (!o->batch_set) o->batch = o->mc < 16 ? o->mc : 16;

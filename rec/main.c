@@ -34,7 +34,7 @@ int main(int argc, char **argv)
         {0, 0, 0, 0}};
     bool count = false, ok;
     int opt;
-    while ((opt = getopt_long(argc, argv, "n:cl:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((opt = cli_getopt(&c, argc, argv, "n:cl:" CLI_COMMON_SHORTOPTS, longopts)) != -1) {
         if (cli_common_option(&c, opt, optarg, HELP)) continue;
         switch (opt) {
         case 'n':

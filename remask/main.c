@@ -76,7 +76,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     o->cands = 32;
     o->count = 2000;
     int c;
-    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1) {
+    while ((c = cli_getopt(&o->cli, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) {
         switch (c) {
         case O_SERVE: o->serve = optarg; break;
         case O_POLICY: o->policy = optarg; break;

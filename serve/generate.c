@@ -1,11 +1,11 @@
 /* generate.c — a parsed request becomes a job: the model name is checked, the sampler
  * options are resolved, the prompts are tokenized (chat: the model's chat template).
  *
- * Option precedence, as denoise (issue 11): the request plays the part of a record's
- * options, above the model folder's generation_config.json, above the official defaults
- * (steps = block_length = generation length, temperature 0, low_confidence). This is a thin
- * adapter written before denoise/options.c (the one resolver) exists; it is to be replaced
- * by that resolver once it lands.
+ * Option precedence, as denoise (issue 11): the request's values stand where denoise's
+ * command line does, above the model folder's generation_config.json, above the official
+ * defaults (steps = block_length = generation length, temperature 0, low_confidence),
+ * resolved by denoise/options.c's so_resolve, the one resolver denoise and its cluster
+ * workers use; its messages name the request's fields.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,38 +37,49 @@ static int refuse_remote_options(const sreq_t *r, serr_t *err) {
 }
 
 static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
+    static const char *const names[SO__N] = {[SO_GEN] = "max_tokens", [SO_STEPS] = "diffusion.steps",
+                                             [SO_BLOCK] = "diffusion.block_length", [SO_TEMP] = "temperature"};
     sampler_opts_t *o = &j->so;
     if (sv->m == NULL && refuse_remote_options(r, err)) return -1;
-    int gen = r->max_tokens ? r->max_tokens : sv->default_gen, gb = sv->gc.block_length;
-    j->gen = o->gen_length = gen;
-    o->steps = r->diff.steps ? r->diff.steps : gen;
-    o->block_length = r->diff.block_length ? r->diff.block_length : gb > 0 && gen % gb == 0 ? gb : gen;
-    o->temperature = r->has_temperature ? r->temperature : sv->gc.temperature >= 0 ? sv->gc.temperature : 0;
-    o->cfg_scale = r->diff.has_cfg ? r->diff.cfg : 0;
-    o->logits_eos_inf = r->diff.logits_eos_inf == 1;
-    o->conf_eos_eot_inf = r->diff.confidence_eos_eot_inf == 1;
-    o->fixed_eos = r->diff.fixed_eos == 1;
-    o->seed = r->has_seed ? r->seed : random_seed();
-    o->backend = sv->m ? denoise_device_backend(&sv->dev) : NULL;
+    so_spec_t s;
+    so_spec_init(&s);
+    s.gc = sv->gc;
+    s.names = names;
+    s.cli.gen_length = r->max_tokens ? r->max_tokens : sv->default_gen;
+    s.set[SO_GEN] = true;
+    if (r->diff.steps) { s.cli.steps = r->diff.steps; s.set[SO_STEPS] = true; }
+    if (r->diff.block_length) { s.cli.block_length = r->diff.block_length; s.set[SO_BLOCK] = true; }
+    if (r->has_temperature) { s.cli.temperature = r->temperature; s.set[SO_TEMP] = true; }
+    s.cli.cfg_scale = r->diff.has_cfg ? r->diff.cfg : 0;
+    s.cli.logits_eos_inf = r->diff.logits_eos_inf == 1;
+    s.cli.conf_eos_eot_inf = r->diff.confidence_eos_eot_inf == 1;
+    s.cli.fixed_eos = r->diff.fixed_eos == 1;
+    s.cli.seed = r->has_seed ? r->seed : random_seed();
+    s.cli.backend = sv->m ? denoise_device_backend(&sv->dev) : NULL;
     if (r->diff.precision.p)   /* the GEMM precision is the loaded model's, not a request's */
         return BAD(err, "diffusion.precision", "diffusion.precision is not a per-request option");
     if (r->diff.cache.p) {     /* KV cache (docs/denoise.md): CPU only, as the rows drop between steps */
         const char *c = r->diff.cache.p;
         size_t n = r->diff.cache.n;
-        o->cache = n == 4 && !memcmp(c, "none", 4) ? SAMPLER_CACHE_NONE
-                 : n == 6 && !memcmp(c, "prefix", 6) ? SAMPLER_CACHE_PREFIX
-                 : n == 4 && !memcmp(c, "dual", 4) ? SAMPLER_CACHE_DUAL : -1;
-        if (o->cache < 0) return BAD(err, "diffusion.cache", "diffusion.cache must be none, prefix or dual");
-        if (o->cache && o->backend)
+        s.cli.cache = n == 4 && !memcmp(c, "none", 4) ? SAMPLER_CACHE_NONE
+                    : n == 6 && !memcmp(c, "prefix", 6) ? SAMPLER_CACHE_PREFIX
+                    : n == 4 && !memcmp(c, "dual", 4) ? SAMPLER_CACHE_DUAL : -1;
+        if (s.cli.cache < 0) return BAD(err, "diffusion.cache", "diffusion.cache must be none, prefix or dual");
+        if (s.cli.cache && s.cli.backend)
             return BAD(err, "diffusion.cache", "diffusion.cache prefix/dual runs on the CPU; this server uses a GPU");
     }
+    so_resolved_t res;
+    lerr_t e = {0};
+    int bad = so_resolve(&s, 0, &res, &e);
+    *o = res.so;
+    j->gen = o->gen_length;
     snprintf(j->policy, sizeof j->policy, "%.*s", r->diff.remasking.p ? (int)r->diff.remasking.n : 14,
              r->diff.remasking.p ? r->diff.remasking.p : "low_confidence");
-    lerr_t e = {0};
-    rm_policy_t *p = rm_policy_new(j->policy, &e);
-    if (!p) return BAD(err, "diffusion.remasking", "%s", e.msg);
+    lerr_t pe = {0};
+    rm_policy_t *p = rm_policy_new(j->policy, &pe);
+    if (!p) return BAD(err, "diffusion.remasking", "%s", pe.msg);
     rm_policy_destroy(&p);
-    if (sampler_check(o, &e)) return BAD(err, "diffusion", "%s", e.msg);
+    if (bad) return BAD(err, "diffusion", "%s", e.msg);
     return 0;
 }
 

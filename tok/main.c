@@ -259,7 +259,7 @@ int main(int argc, char **argv) {
         {"no-add-special", no_argument, 0, O_NOADD}, {"plain-specials", no_argument, 0, 'p'},
         {"ids", no_argument, 0, O_IDS}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "ljm:cp" CLI_COMMON_SHORTOPTS, lo, NULL)) != -1) {
+    while ((c = cli_getopt(&a.cli, argc, argv, "ljm:cp" CLI_COMMON_SHORTOPTS, lo)) != -1) {
         switch (c) {
         case 'l': a.lines = true; break;
         case 'j': a.jsonl = true; break;

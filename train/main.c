@@ -38,6 +38,8 @@ static const char HELP[] =
     "  --init DIR            start from the weights of a model folder (fresh optimiser)\n"
     "  --resume              continue from DIR/train_state.bin if present (weights, AdamW\n"
     "                        moments, step): the result equals an uninterrupted run\n"
+    "  -f, --force           replace the checkpoint already in DIR (without --resume or\n"
+    "                        --force, train refuses to write into a folder holding one)\n"
     "Objective and data:\n"
     "  --objective diffusion|ar   LLaDA loss (default) or causal next-token baseline\n"
     "  --batch B (16)        sequences per step\n"
@@ -188,6 +190,19 @@ static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a)
     }
 }
 
+/* DIR holds a model folder or a training state that a new run would overwrite. */
+static bool holds_checkpoint(const char *dir)
+{
+    static const char *const names[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
+                                        "train_state.bin"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (access(path, F_OK) == 0) return true;
+    }
+    return false;
+}
+
 static void parse_args(cli_t *c, opts_t *o, int argc, char **argv)
 {
     memset(o, 0, sizeof *o);
@@ -197,10 +212,20 @@ static void parse_args(cli_t *c, opts_t *o, int argc, char **argv)
     o->eval_mc = 8; o->eps = 1e-3; o->crop = 0.01; o->seed = 1; o->init_std = 0.02;
     adamw_cfg_default(&o->opt);
     int opt;
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS, NULL)) != -1)
+    while ((opt = cli_getopt(c, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1)
         parse_opt(c, o, opt, optarg);
     if (optind < argc) cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
     if (!o->out) cli_usage_error(c, "--out DIR is required");
+    if (!c->force && holds_checkpoint(o->out)) {   /* never overwrite a model by accident */
+        char st[4096];
+        snprintf(st, sizeof st, "%s/train_state.bin", o->out);
+        if (!o->resume)
+            cli_dief(c, EXIT_USAGE, "%s already holds a checkpoint: pass --resume to continue it or --force to "
+                     "replace it", o->out);
+        if (access(st, F_OK) != 0)
+            cli_dief(c, EXIT_USAGE, "%s holds a model but no train_state.bin to --resume from: pass --force to "
+                     "replace it", o->out);
+    }
     if (!o->have_min_lr) o->opt.min_lr = o->opt.lr / 10;
     if (!o->have_warmup) o->opt.warmup = o->opt.total / 20;
 }
@@ -423,7 +448,7 @@ int main(int argc, char **argv)
     cli_init(&c, "train");
     opts_t o;
     parse_args(&c, &o, argc, argv);
-    openblas_set_num_threads(o.threads);
+    blas_set_threads(o.threads);
     trainer_t t = {0};
     setup_model(&c, &o, &t);
     run_t r = {0};

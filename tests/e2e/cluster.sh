@@ -79,7 +79,7 @@ check "recipe: keys" "$CL" keys "$TMP/k" worker client
 check "recipe: allow-list holds worker and client" test -f "$TMP/k/allow/worker.pub" -a -f "$TMP/k/allow/client.pub" -a ! -e "$TMP/k/allow/broker.pub"
 PF=$(free_port) PB=$(free_port)
 "$CL" broker --keys "$TMP/k" --bind 127.0.0.1 --front "$PF" --back "$PB" --heartbeat 200 2>"$TMP/rb.log" & PIDS+=($!)
-"$CL" worker 127.0.0.1 --keys "$TMP/k" --back "$PB" $SAMP --threads 1 -q 2>/dev/null & PIDS+=($!)
+"$CL" worker 127.0.0.1 --keys "$TMP/k" --back "$PB" $SAMP --threads 1 --heartbeat 200 -q 2>/dev/null & PIDS+=($!)
 BLOG=$TMP/rb.log
 check "recipe: worker registers" wait_ready 1
 "$CL" run 127.0.0.1 --keys "$TMP/k" --front "$PF" -q --json < "$TMP/in.mp" > "$TMP/recipe.jsonl"

@@ -78,10 +78,58 @@ case "$a" in *'"reveal_step"'*) pass "generation_config.json run produced a resu
 [ "$a" != "$d" ] && pass "generation_config.json changes the output" || fail "generation_config.json changes the output"
 check_eq "generation_config.json defaults = the same flags" "$b" "$a"
 check_eq "flags override generation_config.json" "$d" "$c"
+# --help prints the defaults of the model in use; a notice says what the file supplied (issue 11)
+check "--help: defaults of the model in use" sh -c "denoise --model '$G' --help | grep -Eq -- '--block-length +4 \(generation_config.json'"
+check "--help: official defaults without the file" sh -c "denoise --model '$M/mha_f32' --help | grep -Eq -- '--temperature +0 \(argmax\) \(official default\)'"
+check_eq "notice: what generation_config.json supplied" "denoise: block 4, T 0.9 (generation_config.json)" \
+    "$(denoise --model "$G" --gen-length 16 --json < "$TMP/p.jsonl" 2>&1 >/dev/null)"
+check_exit 2 "options that do not fit: usage error before reading input" denoise --model "$G" --gen-length 10 --block-length 3 -i /nonexistent
+check_stderr "... naming the options" '^denoise: error: --gen-length 10 is not a multiple of --block-length 3$'
+check_exit 2 "steps against a generation_config.json block" denoise --model "$G" --gen-length 16 --steps 6
+check_stderr "... naming where the block length came from" 'error: --steps 6 is not a multiple of the number of blocks 4 \(--gen-length 16 / --block-length 4 \(generation_config.json\)\)'
 printf '{"block_length": 12}\n' > "$G/generation_config.json"
 check_eq "config block length that does not divide gen length falls back to one block" "$d" \
     "$(denoise --model "$G" --gen-length 16 --json -q < "$TMP/p.jsonl")"
 printf '{"temperature": "hot"}\n' > "$G/generation_config.json"
 check_exit 1 "malformed generation_config.json exits 1" denoise --model "$G" -q -i "$TMP/p.jsonl" --json
 check_stderr "malformed generation_config.json message" 'temperature" must be a number'
+# --mask-id, --eos-id, --eot-id (issue 11 defect 5): a copy of the model whose config.json
+# names other ids (and no EOT) generates, given the original ids, exactly what the original does
+X=$TMP/ids; cp -r "$M/mha_f32" "$X"
+"$PYTHON" - "$X/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c.update(mask_token_id=90, eos_token_id=91); c.pop("eot_token_id", None)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+printf '{"kind":"tokens","tokens":{"dtype":"i4","shape":[3],"data":[1,2,3]}}\n' > "$TMP/ids.jsonl"
+flags=(--gen-length 8 --steps 8 --temperature 0.5 --confidence-eos-eot-inf --logits-eos-inf --json -i "$TMP/ids.jsonl")
+ref=$(denoise --model "$M/mha_f32" "${flags[@]}" -q)
+check_eq "--mask-id --eos-id --eot-id override config.json" "$ref" \
+    "$(denoise --model "$X" --mask-id 95 --eos-id 93 --eot-id 94 "${flags[@]}" -q)"
+denoise --model "$X" --mask-id 95 --eos-id 93 "${flags[@]}" 2>"$TMP/eot.err" >/dev/null
+check "--confidence-eos-eot-inf without an EOT id: a notice, not silence" \
+    grep -q '^denoise: --confidence-eos-eot-inf: the model has no EOT id (config.json eot_token_id); only EOS is affected: pass --eot-id N for EOT too$' "$TMP/eot.err"
+check_eq "no notice once --eot-id is given" "" "$(denoise --model "$X" --mask-id 95 --eos-id 93 --eot-id 94 "${flags[@]}" 2>&1 >/dev/null)"
+check_exit 2 "--eot-id outside the vocabulary" denoise --model "$X" --eot-id 96 "${flags[@]}"
+check_stderr "... names the option and the range" '^denoise: error: --eot-id 96 is outside the model.s vocabulary \[0, 96\)$'
+
+# Start-up (issue 11 defect 3): the tools do not link cuBLAS/cudart or OpenBLAS. OpenBLAS is
+# loaded on the first GEMM (once: no re-execution for OPENBLAS_CORETYPE); the CUDA backend only
+# for --device cuda, or auto on a machine with an NVIDIA driver; never for --score/--logits.
+inits() { LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -E 'calling init: .*lib(cublas|cublasLt|cudart|openblas)\.' | sed 's/.*calling init: //' | sort | uniq -c | awk '{print $1, $2}'; }
+progs() { LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -c 'initialize program'; }
+check_eq "--version loads neither OpenBLAS nor CUDA" "" "$(inits denoise --version)"
+check_eq "--help loads neither" "" "$(inits denoise --model "$M/mha_f32" --help)"
+printf '{"kind":"tokens","tokens":{"dtype":"i4","shape":[3],"data":[1,2,3]}}\n' > "$TMP/one.jsonl"
+gen1=(denoise --model "$M/mha_f32" --gen-length 4 --steps 4 -q -i "$TMP/one.jsonl" --json)
+check_eq "a generation loads OpenBLAS once" 1 "$(inits "${gen1[@]}" | awk '/openblas/ {print $1}')"
+check_eq "a generation runs as one program (no re-execution)" 1 "$(progs "${gen1[@]}")"
+if [ ! -e /dev/nvidiactl ]; then
+    check_eq "a CPU generation (no NVIDIA driver) loads no CUDA library" "" "$(inits "${gen1[@]}" | grep -v openblas)"
+fi
+printf '{"kind":"masked","v":1,"xt":{"dtype":"i4","shape":[3],"data":[1,95,3]},"x0":{"dtype":"i4","shape":[3],"data":[1,2,3]},"prompt_len":1,"p":0.5}\n' > "$TMP/m.jsonl"
+check_eq "--score loads no CUDA library, whatever --device" "" \
+    "$(inits env LLADA_DEVICE=cuda denoise --model "$M/mha_f32" --score -q -i "$TMP/m.jsonl" --json | grep -v openblas)"
+check_eq "--logits loads no CUDA library" "" \
+    "$(inits env LLADA_DEVICE=cuda denoise --model "$M/mha_f32" --logits -q -i "$TMP/one.jsonl" --json | grep -v openblas)"
 finish

@@ -40,6 +40,12 @@ if [ -z "$GT" ]; then
     GT=build/$V/tests/gpu
     check "make gpu-tests (nvcc present)" nice make -s SAN="${SAN:-}" gpu-tests
     check "libcuda.a holds the backend" sh -c "nm build/$V/libcuda.a | grep -q ' T cuda_backend_step'"
+    # the tools load the backend as a plugin (issue 11 defect 3): cuBLAS is not linked
+    PL=$LLADA_BIN/../lib/llada/libllada-cuda.so
+    check "the CUDA plugin is built" test -f "$PL"
+    check "the plugin holds the backend" sh -c "nm -D --defined-only '$PL' | grep -q ' T cuda_sampler_step'"
+    check_eq "denoise does not link cuBLAS/cudart" 0 "$(ldd "$LLADA_BIN/denoise" | grep -Ec 'libcu(blas|blasLt|dart)\.')"
+    check "every symbol the plugin takes from denoise is exported" sh -c "nm -D --undefined-only '$PL' | awk '\$1 == \"U\" && \$2 !~ /@/ {print \$2}' | sort -u > '$TMP/pu'; nm -D --defined-only '$LLADA_BIN/denoise' | awk '{print \$3}' | sort -u > '$TMP/dd'; test -z \"\$(comm -23 '$TMP/pu' '$TMP/dd')\""
     for o in build/$V/kernels/cuda/attention.o build/$V/kernels/cuda/summarise.o; do
         check "$(basename "$o"): sm_90 code + PTX embedded" sh -c \
             "objdump -h '$o' | grep -q nv_fatbin && strings -a '$o' | grep -q 'sm_90'"
@@ -62,7 +68,9 @@ if [ "$rc" -eq 77 ]; then
     check "LLADA_DEVICE=auto is explicit: notice" grep -q 'running on the CPU' "$TMP/env.err"
     LLADA_DEVICE=cuda check_exit 5 "LLADA_DEVICE=cuda without a GPU: exit 5" gen
     check_exit 5 "--device cuda without a GPU: exit 5" gen --device cuda
-    check_stderr "--device cuda message" "^denoise: error: --device cuda: no usable CUDA device"
+    check_stderr "--device cuda message says so plainly" "^denoise: error: --device cuda: this machine has no usable GPU \(.+\); use --device cpu or auto$"
+    cp "$ERR_FILE" "$TMP/cuda.err"
+    check "... and the reason is the CUDA runtime's (the plugin loaded)" sh -c "! grep -q 'cannot load the CUDA backend' '$TMP/cuda.err'"
 else
     check_eq "gpu_check on a GPU machine" 0 "$rc"
     gen --device cuda:f32 >"$TMP/gpu.jsonl" 2>/dev/null

@@ -52,6 +52,14 @@ ncorrect=$(grep -c 'correct$' <<<"$out")
 check_eq "accuracy line matches the verdicts" "accuracy	$(awk -v c="$ncorrect" 'BEGIN { printf "%.4f", c / 3 }')	$ncorrect/3" "$(tail -n 1 <<<"$out")"
 # errors propagate with their exit codes
 check_exit 1 "bad question (answer out of range)" sh -c "echo '{\"context\": \"a\", \"choices\": [\"b\"], \"answer\": 3}' | '$P/eval-choice' --model '$M' --mc 1"
+# a failure part-way prints nothing on stdout (issue 11 defect 4): the first question is fine,
+# the second is bad; before, its verdict was already out
+printf '%s\n' '{"context": "free", "choices": [" software", " beer"], "answer": 0}' \
+    '{"context": "a", "choices": ["b"], "answer": 3}' > "$TMP/bad2.jsonl"
+"$P/eval-choice" --model "$M" --mc 1 < "$TMP/bad2.jsonl" > "$TMP/bad2.out" 2>"$TMP/bad2.err"; rc=$?
+check_eq "eval-choice failing part-way: exit 1" 1 "$rc"
+check_eq "... and nothing on stdout" 0 "$(wc -c < "$TMP/bad2.out")"
+check "... the error named eval-choice" grep -q '^eval-choice: error: ' "$TMP/bad2.err"
 check_exit 2 "unknown option" "$P/likelihood" --bogus
 check_exit 2 "one argument" "$P/likelihood" "only a prompt"
 finish

@@ -144,6 +144,8 @@ bad 400 n /v1/completions '{"prompt":"x","n":1000}' "n above the limit"
 bad 400 stop /v1/completions '{"prompt":"x","stop":["a","b","c","d","e"]}' "five stop strings"
 bad 400 diffusion /v1/completions '{"prompt":"x","diffusion":{"stepz":4}}' "unknown diffusion option"
 bad 400 diffusion /v1/completions '{"prompt":"x","max_tokens":10,"diffusion":{"block_length":4}}' "block length not dividing max_tokens"
+check_eq "... the message names the request's fields (one resolver with denoise, issue 11)" \
+    "max_tokens 10 is not a multiple of diffusion.block_length 4" "$(jget "$TMP/err.json" 'd["error"]["message"]')"
 bad 400 diffusion.remasking /v1/completions '{"prompt":"x","diffusion":{"remasking":"nope"}}' "unknown remasking policy"
 bad 400 diffusion.cache /v1/completions '{"prompt":"x","diffusion":{"cache":"full"}}' "unknown cache mode"
 bad 400 diffusion.precision /v1/completions '{"prompt":"x","diffusion":{"precision":"bf16"}}' "precision per request"
@@ -213,10 +215,12 @@ denoise --broker "$front" --backend "$back" -q 2>/dev/null & pids+=($!)
 denoise --worker "$back" --temperature 0 --batch 4 -q 2>/dev/null & pids+=($!)
 start R --remote "$front" --timeout 20000
 U=$URL_A
-post /v1/completions "$TMP/loc.json" '{"prompt":"And God said","max_tokens":8,"temperature":0,"diffusion":{"block_length":8}}' >/dev/null
+# both sides take the block length from the model's generation_config.json (the worker ignored
+# it before issue 11, and this test asked the local side for one block to match)
+post /v1/completions "$TMP/loc.json" '{"prompt":"And God said","max_tokens":8,"temperature":0}' >/dev/null
 U=$URL_R
 check_eq "--remote: 200" 200 "$(post /v1/completions "$TMP/rem.json" '{"prompt":"And God said","max_tokens":8}')"
-check_eq "--remote: the worker's answer equals the local one (T=0, one block)" "$(jget "$TMP/loc.json" 'd["choices"][0]["text"]')" "$(jget "$TMP/rem.json" 'd["choices"][0]["text"]')"
+check_eq "--remote: the worker's answer equals the local one (T=0, the model's block length)" "$(jget "$TMP/loc.json" 'd["choices"][0]["text"]')" "$(jget "$TMP/rem.json" 'd["choices"][0]["text"]')"
 curl -sN "$U/v1/completions" -d '{"prompt":"And God said","max_tokens":8,"stream":true}' >"$TMP/rem.sse"
 check_eq "--remote: a stream delivers the same text whole" "$(jget "$TMP/loc.json" 'd["choices"][0]["text"]')" "$(sse_text "$TMP/rem.sse")"
 bad 400 temperature /v1/completions '{"prompt":"x","temperature":0.5}' "--remote: sampler options refused"

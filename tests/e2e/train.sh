@@ -102,9 +102,28 @@ check_exit 3 "unwritable checkpoint folder" train "${TINY[@]}" --steps 2 --seq 8
 TD="$LLADA_ROOT/pipelines/train-default"
 check "train-default --help" sh -c "'$TD' --help | grep -q -- '--start-at N --init DIR'"
 check_exit 2 "train-default: unknown option" "$TD" --bogus
-check_stderr "names the option" "train-default: error: unknown option '--bogus'"
+check_stderr "names the option" "train-default: error: unknown option --bogus$"
 check_exit 2 "train-default: --start-at out of range" "$TD" --start-at 5 --work "$TMP/td" --out "$TMP/tdo"
 check_stderr "says the range" 'train-default: error: --start-at must be 1..4'
 check_exit 2 "train-default: --start-at without --init" "$TD" --start-at 4 --work "$TMP/td" --out "$TMP/tdo"
 check_stderr "asks for --init" 'train-default: error: --start-at 4 needs --init DIR'
+# the default output is the work folder's, never the shipped model (issue 11 defect 2): a stub
+# `bible` that fails stops the recipe right after it made its folders
+mkdir -p "$TMP/fakebin" && printf '#!/bin/sh\nexit 7\n' > "$TMP/fakebin/bible" && chmod +x "$TMP/fakebin/bible"
+check_exit 7 "train-default with a failing corpus step stops" env PATH="$TMP/fakebin:$PATH" "$TD" --work "$TMP/tdw"
+check "train-default: the default --out is WORK/model" test -d "$TMP/tdw/model"
+check_exit 2 "train-default: refuses an --out holding a model" "$TD" --work "$TMP/td" --out "$LLADA_ROOT/models/default"
+check_stderr "... naming --force" "train-default: error: .*models/default already holds a model: pass --force"
+
+# 6. an existing checkpoint is not overwritten without --resume or --force (issue 11 defect 2)
+sum0=$(cat "$TMP/full/model.safetensors" | cksum)
+check_exit 2 "rerun into a checkpoint without --resume: refused" train "${common[@]}" --out "$TMP/full"
+check_eq "... with one line naming --resume and --force" \
+    "train: error: $TMP/full already holds a checkpoint: pass --resume to continue it or --force to replace it" \
+    "$(cat "$ERR_FILE")"
+check_eq "... and the checkpoint untouched" "$sum0" "$(cat "$TMP/full/model.safetensors" | cksum)"
+mkdir -p "$TMP/rel" && cp "$TMP/full/config.json" "$TMP/full/model.safetensors" "$TMP/rel/"
+check_exit 2 "--resume into a model folder without train_state.bin: refused" train "${common[@]}" --resume --out "$TMP/rel"
+check_stderr "... naming --force" "no train_state.bin to --resume from: pass --force"
+check "--force replaces it" train "${common[@]}" --steps 2 --force --out "$TMP/rel"
 finish
