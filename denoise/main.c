@@ -31,7 +31,7 @@ typedef struct {
     int mode;
     const char *model_dir, *policy, *history, *device;
     sampler_opts_t so;
-    bool steps_set, block_set, gen_set, temp_set, policy_set;
+    bool steps_set, block_set, gen_set, temp_set, policy_set, causal;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
@@ -72,6 +72,10 @@ static const char HELP[] =
     "                            quirks: see docs/denoise.md)\n"
     "      --fixed-eos           the two flags as documented rather than as implemented\n"
     "      --seed N              random seed (default 0); draws are keyed by record and step\n"
+    "      --causal              run a train --objective ar checkpoint left to right: causal\n"
+    "                            attention, position p predicted from row p-1; with\n"
+    "                            --block-length 1 --steps = gen length: greedy AR decoding\n"
+    "                            (CPU only; docs/reversal.md)\n"
     "      --batch N             records per forward pass (default 1)\n"
     "      --history FILE        multi-turn chat: prepend the conversation in FILE (previous\n"
     "                            prompt + answer without EOS, as chat.py) to each record's\n"
@@ -89,7 +93,8 @@ static const char HELP[] =
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
+       O_CAUSAL };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -102,7 +107,7 @@ static const struct option LONGOPTS[] = {
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
-    {"no-block-cache", no_argument, 0, O_NOBCACHE},
+    {"no-block-cache", no_argument, 0, O_NOBCACHE}, {"causal", no_argument, 0, O_CAUSAL},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -134,6 +139,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_LOGITS: o->mode = MODE_LOGITS; break;
     case O_BENCH: o->bench = (int)int_arg(o, "--bench", arg, 1, 1 << 16); break;
     case O_HISTORY: o->history = arg; break;
+    case O_CAUSAL: o->causal = true; break;
     case O_QUANTIZE:
         if (!model_gguf_type_ok(arg))
             cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)", arg);
@@ -297,6 +303,15 @@ int main(int argc, char **argv) {
         if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
     }
     model_t *m = open_model(&o);
+    if (o.causal) {   /* an AR checkpoint: causal attention + shifted logits, on the CPU */
+        if (m->cfg.logits_shift)
+            cli_usage_error(&o.cli, "--causal: this model already shifts its logits (Dream); "
+                            "--causal is for train --objective ar checkpoints");
+        if (o.device && strncmp(o.device, "cuda", 4) == 0)
+            cli_usage_error(&o.cli, "--causal runs on the CPU only (--device cpu)");
+        o.device = "cpu";
+        m->cfg.causal = m->cfg.logits_shift = true;
+    }
     gencfg_t gc;
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;

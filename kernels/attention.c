@@ -1,6 +1,7 @@
-/* attention.c — bidirectional (non-causal) multi-head attention with a key padding mask
- * and grouped-query heads, as LLaDA computes it: softmax(q·kᵀ/sqrt(hd) + bias)·v where
- * bias is a huge negative number on padding keys. The fast path runs heads in parallel on
+/* attention.c — bidirectional multi-head attention with a key padding mask and
+ * grouped-query heads, as LLaDA computes it: softmax(q·kᵀ/sqrt(hd) + bias)·v where
+ * bias is a huge negative number on padding keys; optionally causal (query i sees keys
+ * j <= i only: an AR checkpoint run by denoise --causal). The fast path runs heads in parallel on
  * the kernel threads, each doing its two products with single-threaded sgemm (per-head
  * products are too small to split well), a tile of ATT_ROWS query rows at a time so the
  * tile's scores stay in L2 between the two products and the softmax (a whole L x L score
@@ -15,11 +16,15 @@
 
 #define ATT_ROWS 64   /* query rows per tile: 64 x L scores = 256 KB at L = 1024 */
 
-/* Scores of `rows` queries -> probabilities in place (row-wise, keys masked by `keep`). */
-static void masked_softmax(float *s, int rows, int L, const uint8_t *keep) {
-    for (int i = 0; keep && i < rows; i++) {
+/* Scores of `rows` queries r0.. -> probabilities in place (row-wise, keys masked by `keep`;
+ * causal: keys after the query too, and the query's own key is never hidden, so a padding
+ * query, whose earlier keys are all padding, still has one key). */
+static void masked_softmax(float *s, int r0, int rows, int L, const uint8_t *keep, int causal) {
+    for (int i = 0; (keep || causal) && i < rows; i++) {
         float *r = s + (size_t)i * L;
-        for (int j = 0; j < L; j++) if (!keep[j]) r[j] = -INFINITY;
+        int q = r0 + i;
+        for (int j = 0; keep && j < L; j++) if (!keep[j] && !(causal && j == q)) r[j] = -INFINITY;
+        for (int j = q + 1; causal && j < L; j++) r[j] = -INFINITY;
     }
     softmax_rows(s, rows, L);
 }
@@ -28,7 +33,7 @@ typedef struct {
     float *out, *scratch, *probs_out;
     const float *q, *k, *v;
     const uint8_t *keep;
-    int L, Hq, Hkv, hd, nthreads;
+    int L, Hq, Hkv, hd, nthreads, causal;
     size_t tile;              /* floats of one thread's score tile */
 } att_job_t;
 
@@ -48,7 +53,7 @@ static void one_head(const att_job_t *j, int h, float *p) {
         float *pt = j->probs_out ? p + (size_t)r0 * L : p;
         kgemm_nt(m, L, j->hd, scale, j->q + (size_t)r0 * qs + (size_t)h * j->hd, qs, j->k + (size_t)kh * j->hd, ks,
                  0.0f, pt, L);
-        masked_softmax(pt, m, L, j->keep);
+        masked_softmax(pt, r0, m, L, j->keep, j->causal);
         kgemm_nn(m, j->hd, L, 1.0f, pt, L, j->v + (size_t)kh * j->hd, ks, 0.0f,
                  j->out + (size_t)r0 * qs + (size_t)h * j->hd, qs);
     }
@@ -64,11 +69,11 @@ static void head_worker(int t, void *arg) {
 }
 
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-               int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out) {
+               int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out) {
     KERN_ASSERT(L >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
     KERN_ASSERT(out && q && k && v && (att || probs_out));
     int nt = kern_threads() < Hq ? kern_threads() : Hq;   /* <= KERN_MAX_THREADS: scratch fits */
-    att_job_t j = {out, att, probs_out, q, k, v, keep, L, Hq, Hkv, hd, 1, (size_t)tile_rows(L) * L};
+    att_job_t j = {out, att, probs_out, q, k, v, keep, L, Hq, Hkv, hd, 1, causal != 0, (size_t)tile_rows(L) * L};
     if (nt <= 1) { /* sequential, BLAS threads inside */
         head_worker(0, &j);
         return;
@@ -81,7 +86,7 @@ void attention(float *out, const float *q, const float *k, const float *v, int L
 }
 
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-                   int Hkv, int hd, const uint8_t *keep) {
+                   int Hkv, int hd, const uint8_t *keep, int causal) {
     KERN_ASSERT(L >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
     int group = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
     double scale = 1.0 / sqrt((double)hd);
@@ -95,7 +100,8 @@ void attention_ref(float *out, const float *q, const float *k, const float *v, i
                 for (int d = 0; d < hd; d++)
                     s += (double)q[(size_t)i * qs + h * hd + d] * k[(size_t)j * ks + kh * hd + d];
                 s *= scale;
-                if (keep && !keep[j]) s += -FLT_MAX; /* LLaDA: finfo(float32).min bias */
+                if (keep && !keep[j] && !(causal && j == i)) s += -FLT_MAX; /* LLaDA: finfo(float32).min bias */
+                if (causal && j > i) s = -INFINITY;
                 w[j] = s;
                 if (s > mx) mx = s;
             }

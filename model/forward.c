@@ -137,7 +137,7 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         int pad = 0;
         for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
         attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
-                  L, Hq, Hkv, hd, pad ? kb : NULL, s->att, NULL);
+                  L, Hq, Hkv, hd, pad ? kb : NULL, c->causal, s->att, NULL);
     });
     TIMED(FWD_PROF_OUT, {
         matmul(s->x, s->ao, &ly->attn_out, T, true);
