@@ -8,6 +8,8 @@ precision = |common multiset| / |generated|, recall = |common| / |reference|,
 F1 = 2PR/(P+R), 0 when either side has no tokens (1 when both are empty).
 CIs: percentile bootstrap over items (B resamples, seeded); the forward - reversal gap is
 resampled paired (item k of both directions is the same test pair).
+Chance level: token F1 of each generation against the reference of the next test item
+(f1_chance_fwd/rev: what generic, on-style text scores without retrieving the right line).
 
 Usage: reversal_score.py --work DIR [--models mdm,ar] [--json OUT] [--boot 10000] [--seed 1]
   reads DIR/data/test-{fwd,rev}.ans and DIR/gen-<model>-{fwd,rev}.txt; prints a markdown
@@ -76,17 +78,22 @@ def main():
                 gap = np.asarray(per["fwd"][k]) - np.asarray(per["rev"][k])
                 res[m]["%s_gap" % k] = boot_ci(gap, a.boot, rng)
             res[m]["n"] = len(per["fwd"]["em"])
+            for d in ("fwd", "rev"):
+                ref = read_lines("%s/data/test-%s.ans" % (a.work, d))
+                gen = read_lines("%s/gen-%s-%s.txt" % (a.work, m, d))
+                res[m]["f1_chance_%s" % d] = float(np.mean([token_f1(g, ref[(i + 1) % len(ref)])
+                                                            for i, g in enumerate(gen)]))
     except (OSError, ValueError) as e:
         print("reversal_score: error: %s" % e, file=sys.stderr)
         return 1
     if a.json:
         json.dump(res, open(a.json, "w"), indent=1)
     f = lambda t: "%.1f [%.1f, %.1f]" % tuple(100 * v for v in t)
-    print("| model | n | exact fwd | exact rev | F1 fwd | F1 rev | F1 fwd - rev |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | n | exact fwd | exact rev | F1 fwd | F1 rev | F1 fwd - rev | F1 chance fwd / rev |")
+    print("|---|---|---|---|---|---|---|---|")
     for m, r in res.items():
-        print("| %s | %d | %s | %s | %s | %s | %s |" % (m.upper(), r["n"], f(r["em_fwd"]), f(r["em_rev"]),
-              f(r["f1_fwd"]), f(r["f1_rev"]), f(r["f1_gap"])))
+        print("| %s | %d | %s | %s | %s | %s | %s | %.1f / %.1f |" % (m.upper(), r["n"], f(r["em_fwd"]), f(r["em_rev"]),
+              f(r["f1_fwd"]), f(r["f1_rev"]), f(r["f1_gap"]), 100 * r["f1_chance_fwd"], 100 * r["f1_chance_rev"]))
     return 0
 
 

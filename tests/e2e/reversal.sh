@@ -34,7 +34,7 @@ done; done
 check_eq "results.json: both models, 10 items, 6 scores each (mean inside its CI)" "ar:10:6 mdm:10:6" "$("$PYTHON" -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(" ".join("%s:%d:%d" % (m, r[m]["n"], sum(len(v) == 3 and v[1] <= v[0] <= v[2] for k, v in r[m].items() if k != "n"))
+print(" ".join("%s:%d:%d" % (m, r[m]["n"], sum(len(v) == 3 and v[1] <= v[0] <= v[2] for k, v in r[m].items() if isinstance(v, list)))
                for m in sorted(r)))' "$W/results.json")"
 denoise --model "$W/sft-ar" --causal --gen-length 8 --steps 8 --block-length 1 --threads 1 -q \
     -i "$W/test-fwd.mp" | detok -r --json | "$PYTHON" -c '
@@ -53,11 +53,14 @@ printf '%s\n' "one two" "three" "four five six" >"$S/data/test-rev.ans"
 printf '%s\n' "one two" "three" " four five six " >"$S/gen-x-rev.txt"
 # fwd: EM 1,0,0; F1 1, 2(3/4)(3/5)/(3/4+3/5) = 2/3 ("the fear of" shared), 0 -> 33.3, 55.6
 # rev: EM 1,1,1 (surrounding spaces stripped); F1 1,1,1; gap F1 = 55.6 - 100 = -44.4
+# chance fwd (gen i vs ref i+1): F1("A wise ...", "the fear of the LORD") 0, F1("the fear of God",
+# "Go to the ant") = 2(1/4)(1/4)/(1/2) = 1/4, F1("", "A wise ...") 0 -> 8.3
 check "scorer runs" "$PYTHON" "$LLADA_ROOT/scripts/reversal_score.py" --work "$S" --models x --json "$S/r.json" --boot 2000
-check_eq "scorer: hand-computed means" "33.3 100.0 55.6 100.0 -44.4" "$("$PYTHON" -c '
+check_eq "scorer: hand-computed means" "33.3 100.0 55.6 100.0 -44.4 8.3 0.0" "$("$PYTHON" -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["x"]
-print(" ".join("%.1f" % (100 * r[k][0]) for k in ("em_fwd", "em_rev", "f1_fwd", "f1_rev", "f1_gap")))' "$S/r.json")"
+print(" ".join("%.1f" % (100 * r[k][0]) for k in ("em_fwd", "em_rev", "f1_fwd", "f1_rev", "f1_gap")),
+      "%.1f %.1f" % (100 * r["f1_chance_fwd"], 100 * r["f1_chance_rev"]))' "$S/r.json")"
 check_eq "scorer: constant scores have a zero-width CI; varying ones do not" "True True" "$("$PYTHON" -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["x"]
