@@ -35,6 +35,14 @@ DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
 DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lopenblas -lm -lpthread
 # OpenBLAS's own <cblas.h> (declares openblas_*), whichever cblas.h the system alternative picks
 DEPCFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
+# oneDNN (libdnnl-dev) for denoise --precision bf16/int8 (kernels/gemm_dnnl.c); without it
+# those modes are refused at run time. DNNL=0 builds without it.
+ifneq ($(DNNL),0)
+  ifneq ($(wildcard /usr/include/oneapi/dnnl/dnnl.h),)
+    DEPCFLAGS += -DLLADA_DNNL
+    DEPLIBS   += -ldnnl -lgomp
+  endif
+endif
 
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -pthread -march=x86-64-v2 \
@@ -132,7 +140,16 @@ bench: all
 	$(Q)LLADA_BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) bash bench/run.sh
 
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
-fuzz: build/fuzz/fuzz_record build/fuzz/fuzz_serve_request
+fuzz: build/fuzz/fuzz_record build/fuzz/fuzz_serve_request build/fuzz/fuzz_model_files \
+      build/fuzz/fuzz_tokenizer build/fuzz/fuzz_remask_wire
+# the readers are compiled here (instrumented); the rest of the model (forward passes it
+# references) comes from the regular libraries, uninstrumented
+build/fuzz/fuzz_model_files: tests/fuzz/fuzz_model_files.c model/safetensors.c model/llada.c model/config.c $(call lib_srcs,common) | $(LIBS)
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -Ikernels -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
+build/fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(call lib_srcs,tok) $(call lib_srcs,common) | $(LIBS)
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
+build/fuzz/fuzz_remask_wire: tests/fuzz/fuzz_remask_wire.c remask/wire.c $(call lib_srcs,common)
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
 build/fuzz/fuzz_serve_request: tests/fuzz/fuzz_serve_request.c serve/request.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
 build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(call lib_srcs,common)

@@ -79,7 +79,7 @@ int rm_curve_client(void *sock, const char *key_file, const char *server_key_fil
 
 /* ---- allow-list + ZAP ---- */
 
-enum { ZAP_MAX_KEYS = 4096 };
+enum { ZAP_MAX_KEYS = 4096, ZAP_MAX_REPORTED = 256, ZAP_PENDING = 16 };
 
 struct rm_zap {
     uint8_t (*keys)[32];
@@ -88,7 +88,42 @@ struct rm_zap {
     pthread_t th;
     atomic_int stop;
     atomic_long refused;
+    /* refused keys already queued for a report (each once), and the queue: under `mu` */
+    pthread_mutex_t mu;
+    uint8_t reported[ZAP_MAX_REPORTED][32];
+    int nreported;
+    char pending[ZAP_PENDING][128];
+    int npending;
 };
+
+/* ZAP thread: queue a refused key for one report line. */
+static void note_refusal(rm_zap_t *z, const void *key, size_t klen, const void *addr, size_t alen) {
+    if (klen != 32) return;
+    pthread_mutex_lock(&z->mu);
+    bool seen = false;
+    for (int i = 0; i < z->nreported && !seen; i++) seen = !memcmp(z->reported[i], key, 32);
+    if (!seen && z->nreported < ZAP_MAX_REPORTED && z->npending < ZAP_PENDING) {
+        memcpy(z->reported[z->nreported++], key, 32);
+        char zk[41];
+        zmq_z85_encode(zk, key, 32);
+        snprintf(z->pending[z->npending++], sizeof z->pending[0], "client key %s (from %.*s) is not on the allow-list",
+                 zk, (int)(alen > 60 ? 60 : alen), (const char *)addr);
+    }
+    pthread_mutex_unlock(&z->mu);
+}
+
+int rm_zap_next_refusal(rm_zap_t *z, char *line, size_t n) {
+    if (!z) return 0;
+    pthread_mutex_lock(&z->mu);
+    int got = z->npending > 0;
+    if (got) {
+        snprintf(line, n, "%s", z->pending[0]);
+        memmove(z->pending[0], z->pending[1], (size_t)(z->npending - 1) * sizeof z->pending[0]);
+        z->npending--;
+    }
+    pthread_mutex_unlock(&z->mu);
+    return got;
+}
 
 static int allow_add_file(rm_zap_t *z, const char *path, lerr_t *e) {
     FILE *f = fopen(path, "r");
@@ -136,7 +171,10 @@ static void zap_answer(rm_zap_t *z) {
     if (zf_recv(z->sock, &m, ZMQ_DONTWAIT, &e)) return;
     bool ok = m.n >= 7 && zf_size(&m, 5) == 5 && !memcmp(zf_data(&m, 5), "CURVE", 5) &&
               allowed(z, zf_data(&m, 6), zf_size(&m, 6));
-    if (!ok) atomic_fetch_add(&z->refused, 1);
+    if (!ok) {
+        atomic_fetch_add(&z->refused, 1);
+        if (m.n >= 7) note_refusal(z, zf_data(&m, 6), zf_size(&m, 6), zf_data(&m, 3), zf_size(&m, 3));
+    }
     const char *status = ok ? "200" : "400", *text = ok ? "OK" : "client key not in the allow-list";
     const void *body[6] = {"1.0", m.n > 1 ? zf_data(&m, 1) : "", status, text, "", ""};
     size_t len[6] = {3, m.n > 1 ? zf_size(&m, 1) : 0, 3, strlen(text), 0, 0};
@@ -158,6 +196,7 @@ rm_zap_t *rm_zap_start(const char *allow, lerr_t *e) {
         lerr_set(e, EXIT_INTERNAL, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&z->mu, NULL);
     if (allow_load(z, allow, e)) goto fail;
     z->sock = zmq_socket(stream_zmq_ctx(), ZMQ_REP);
     if (!z->sock) { lerr_set(e, EXIT_INTERNAL, "ZAP socket: %s", zmq_strerror(errno)); goto fail; }
@@ -184,3 +223,69 @@ void rm_zap_stop(rm_zap_t **zp) {
 }
 
 long rm_zap_refused(const rm_zap_t *z) { return z ? atomic_load(&((rm_zap_t *)z)->refused) : 0; }
+
+/* ---- handshake monitor ---- */
+struct rm_hsmon {
+    void *mon;          /* PAIR connected to the monitor endpoint */
+    bool server;
+    char what[64];
+};
+
+rm_hsmon_t *rm_hsmon_new(void *ctx, void *sock, const char *what, bool server, lerr_t *e) {
+    static atomic_long seq;
+    rm_hsmon_t *m = calloc(1, sizeof *m);
+    if (!m) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://llada-hsmon-%ld-%ld", (long)getpid(), atomic_fetch_add(&seq, 1));
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    if (zmq_socket_monitor(sock, ep, events) || !(m->mon = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(m->mon, ep)) {
+        lerr_set(e, EXIT_INTERNAL, "socket monitor: %s", zmq_strerror(errno));
+        if (m->mon) zmq_close(m->mon);
+        zmq_socket_monitor(sock, NULL, 0);
+        free(m);
+        return NULL;
+    }
+    zf_sockopts(m->mon, 4096);
+    m->server = server;
+    snprintf(m->what, sizeof m->what, "%s", what ? what : "peer");
+    return m;
+}
+
+int rm_hsmon_poll(rm_hsmon_t *m, char *msg, size_t n) {
+    if (!m) return 0;
+    zframes_t f;
+    lerr_t e = {0};
+    while (zf_recv(m->mon, &f, ZMQ_DONTWAIT, &e) == 0) {
+        int ok = f.n >= 1 && zf_size(&f, 0) >= 6;
+        uint16_t ev = 0;
+        uint32_t val = 0;
+        if (ok) { memcpy(&ev, zf_data(&f, 0), 2); memcpy(&val, (const uint8_t *)zf_data(&f, 0) + 2, 4); }
+        char ep[128] = "";
+        if (f.n >= 2) snprintf(ep, sizeof ep, "%.*s", (int)(zf_size(&f, 1) > 100 ? 100 : zf_size(&f, 1)), (const char *)zf_data(&f, 1));
+        zf_close(&f);
+        if (!ok) continue;
+        if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && m->server)
+            snprintf(msg, n, "authentication failed: a client's key was refused on %s (ZAP status %u)", ep, val);
+        else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            snprintf(msg, n, "authentication failed: the %s at %s refused this client's key (not on its --allow list)",
+                     m->what, ep);
+        else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && m->server)
+            snprintf(msg, n, "authentication failed: a peer's CURVE handshake on %s failed (it does not have this %s's public key, or it is not using CURVE)",
+                     ep, m->what);
+        else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            snprintf(msg, n, "authentication failed: the CURVE handshake with %s at %s failed (wrong --server-key, or it does not use CURVE)",
+                     m->what, ep);
+        else continue;
+        return 1;
+    }
+    return 0;
+}
+
+void rm_hsmon_free(rm_hsmon_t **mp) {
+    rm_hsmon_t *m = mp ? *mp : NULL;
+    if (!m) return;
+    zmq_close(m->mon);
+    free(m);
+    *mp = NULL;
+}

@@ -10,6 +10,8 @@
 #ifndef LLADA_COMMON_NET_CURVE_H
 #define LLADA_COMMON_NET_CURVE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include "lerr.h"
 
 /* Write NAME.key and NAME.pub (refuses to overwrite). EXIT_IO / EXIT_INTERNAL. */
@@ -27,5 +29,21 @@ rm_zap_t *rm_zap_start(const char *allow, lerr_t *e);
 void rm_zap_stop(rm_zap_t **z);
 /* Number of connections refused so far. */
 long rm_zap_refused(const rm_zap_t *z);
+/* Refused client keys to report, each distinct key once (up to ZAP_MAX_REPORTED keys; later
+ * new keys only add to rm_zap_refused). 1 and `line` = "client key Z85 (from ADDR) is not on the
+ * allow-list" for the next unreported one, 0 when none is pending. Call from the owner's loop;
+ * it prints (library code does not). */
+int rm_zap_next_refusal(rm_zap_t *z, char *line, size_t n);
+
+/* CURVE handshake failures, seen through a ZeroMQ socket monitor (ZMQ_EVENT_HANDSHAKE_FAILED_*):
+ * a refused client key (the server's ZAP answered 400: AUTH on both sides), a client with the
+ * wrong server key (the server sees a cryptographic PROTOCOL error; the client NO_DETAIL).
+ * rm_hsmon_new monitors `sock` (created in context `ctx`) before it binds/connects; NULL with
+ * `e` set on failure. rm_hsmon_poll never blocks: 1 and `msg` (starting "authentication
+ * failed: ") when a handshake failed since the last call, else 0. */
+typedef struct rm_hsmon rm_hsmon_t;
+rm_hsmon_t *rm_hsmon_new(void *ctx, void *sock, const char *what, bool server, lerr_t *e);
+int rm_hsmon_poll(rm_hsmon_t *m, char *msg, size_t n);
+void rm_hsmon_free(rm_hsmon_t **m);
 
 #endif

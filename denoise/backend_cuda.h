@@ -39,7 +39,8 @@ int cuda_probe(char *why, size_t n);
 /* Device bytes a backend needs for this model at up to `rows` sequences of L tokens
  * (weights + activations + LM-head chunk + cuBLAS workspace; excludes the CUDA context). */
 size_t cuda_plan_bytes(const llada_config_t *c, cuda_prec_t prec, int rows, int L);
-/* The precision AUTO resolves to for a weight dtype. */
+/* The precision AUTO resolves to for a weight dtype: bf16 for bf16 weights and GGUF block-quantised
+ * ones (dequantised once at upload), f32 otherwise. */
 cuda_prec_t cuda_prec_resolve(cuda_prec_t p, wtype_t weights);
 
 /* Upload a model to device 0 (the model may be destroyed afterwards). Activation buffers
@@ -81,6 +82,19 @@ int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens,
                       const uint8_t *keep, int nB, int B, int L, const int *crow,
                       const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
                       lerr_t *e);
+
+/* The step of a KV-cache run (sampler.h sampler_backend_t.step_rows; denoise/cuda/cached.cu):
+ * r0 == 0 && r1 == L runs the whole canvas and keeps every layer's K/V on the device; otherwise
+ * only positions [r0, r1) of every row are recomputed against them (the other positions keep
+ * the hidden states of the last whole step), which must have been a whole step of the same
+ * nB x L. Summaries as cuda_backend_step. Cache memory: n_layers x nB x L x (Hq+2Hkv)·hd
+ * elements of the activation dtype. */
+int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens,
+                           const uint8_t *keep, int nB, int B, int L, int r0, int r1, const int *crow,
+                           const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
+int cuda_sampler_step_rows(void *ctx, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep,
+                           int nB, int B, int L, int r0, int r1, const int *crow, const int *cpos,
+                           const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
 
 /* Benchmark an 8B-shaped LLaDA (c; random bf16 weights made on the device): cuBLAS bf16
  * rate, forward ms and MFU, GEMM / attention / other split, full step with summaries, for

@@ -4,4 +4,8 @@
 #include "model/model.h"
 /* Print one JSON line: tokens/s, GFLOP/s, sgemm ceiling on the same shapes, ratio, profile. */
 int denoise_bench(const model_t *m, int L, int reps, const char *corename, lerr_t *e);
+/* denoise --bench-fast P:G:B (bench_fast.c): per-step times of the exact, refresh, prefix and
+ * dual steps in each precision, and GEMM ceilings (sgemm, oneDNN bf16, own bf16 path) on the
+ * same shapes; one JSON line. Leaves the model at f32. */
+int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *corename, lerr_t *e);
 #endif

@@ -29,6 +29,7 @@ static int open_cuda(denoise_device_t *d, const char *spec, const model_t *m, le
     if (!b) return -1;
     d->impl = b;
     d->sb.step = cuda_sampler_step;
+    d->sb.step_rows = cuda_sampler_step_rows;
     d->sb.ctx = b;
     snprintf(d->name, sizeof d->name, "cuda: %s, %s", cuda_backend_device(b),
              cuda_backend_prec(b) == CUDA_PREC_F32 ? "f32" : "bf16");

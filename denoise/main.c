@@ -34,6 +34,8 @@ typedef struct {
     bool steps_set, block_set, gen_set, temp_set, policy_set, causal;
     int cfg_block;   /* block length from the model's generation_config.json (0: none) */
     int batch, threads, bench;
+    int precision;     /* MODEL_PREC_* (--precision) */
+    int bench_fast[3]; /* --bench-fast P:G:B (P = 0: off) */
     const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
     dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
@@ -48,6 +50,10 @@ static const char HELP[] =
     "      --model DIR           HF folder: config.json + model.safetensors or shards\n"
     "                            (default: $LLADA_MODEL, else the bundled models/default)\n"
     "      --threads N           CPU threads (default: all cores)\n"
+    "      --precision P         GEMMs in f32 (default, exact), bf16 (bf16 inputs, fp32\n"
+    "                            accumulation, as the official model) or int8 (weights per\n"
+    "                            output channel, activations per row); weights prepacked at\n"
+    "                            load (oneDNN; CPU; docs/denoise.md)\n"
     "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto: generation on the\n"
     "                            GPU when one is usable, else the CPU with a notice (default:\n"
     "                            $LLADA_DEVICE, else auto without the notice; docs/gpu.md);\n"
@@ -67,6 +73,12 @@ static const char HELP[] =
     "                            (a model folder's generation_config.json may set defaults for\n"
     "                            --temperature and --block-length; flags override them)\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
+    "      --cache MODE          none (default: every step runs the whole canvas, exact),\n"
+    "                            prefix or dual: approximate KV cache (Fast-dLLM): a block's\n"
+    "                            first step runs the whole canvas and keeps every layer's K/V;\n"
+    "                            later steps recompute from the block start on (prefix) or the\n"
+    "                            block only (dual) against it (CPU; docs/denoise.md)\n"
+    "      --cache-refresh N     also rerun the whole canvas every N steps of a block\n"
     "      --logits-eos-inf      never predict EOS (official flag)\n"
     "      --confidence-eos-eot-inf  rank EOS/EOT predictions last (official flag, with its\n"
     "                            quirks: see docs/denoise.md)\n"
@@ -75,7 +87,7 @@ static const char HELP[] =
     "      --causal              run a train --objective ar checkpoint left to right: causal\n"
     "                            attention, position p predicted from row p-1; with\n"
     "                            --block-length 1 --steps = gen length: greedy AR decoding\n"
-    "                            (CPU only; docs/reversal.md)\n"
+    "                            (CPU only, not with --cache; docs/reversal.md)\n"
     "      --batch N             records per forward pass (default 1)\n"
     "      --history FILE        multi-turn chat: prepend the conversation in FILE (previous\n"
     "                            prompt + answer without EOS, as chat.py) to each record's\n"
@@ -86,6 +98,9 @@ static const char HELP[] =
     "      --logits              add \"logits\" f4 [L][vocab] of each record's tokens\n"
     "      --bench L             time the forward on a random canvas of L tokens against\n"
     "                            OpenBLAS sgemm on the same shapes; prints JSON (no input)\n"
+    "      --bench-fast P:G:B    time exact, --cache prefix/dual steps in each --precision on\n"
+    "                            a canvas of P prompt + G generated tokens, blocks of B, and\n"
+    "                            the GEMM ceilings (sgemm, oneDNN bf16); prints JSON\n"
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
     "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
@@ -93,8 +108,8 @@ static const char HELP[] =
     "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
-       O_CAUSAL };
+       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED,
+       O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_NOBCACHE, O_CAUSAL };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -106,6 +121,8 @@ static const struct option LONGOPTS[] = {
     {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
     {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
     {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
+    {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
+    {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
     {"no-block-cache", no_argument, 0, O_NOBCACHE}, {"causal", no_argument, 0, O_CAUSAL},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
@@ -152,6 +169,25 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     }
     case O_THREADS: o->threads = (int)int_arg(o, "--threads", arg, 1, 64); break;
+    case O_CACHE:
+        if (!strcmp(arg, "none")) o->so.cache = SAMPLER_CACHE_NONE;
+        else if (!strcmp(arg, "prefix")) o->so.cache = SAMPLER_CACHE_PREFIX;
+        else if (!strcmp(arg, "dual")) o->so.cache = SAMPLER_CACHE_DUAL;
+        else cli_usage_error(&o->cli, "--cache needs none, prefix or dual, got '%s'", arg);
+        break;
+    case O_BENCH_FAST: {
+        char tail;
+        if (sscanf(arg, "%d:%d:%d%c", &o->bench_fast[0], &o->bench_fast[1], &o->bench_fast[2], &tail) != 3 ||
+            o->bench_fast[0] < 1 || o->bench_fast[2] < 1 || o->bench_fast[1] < o->bench_fast[2] ||
+            o->bench_fast[1] % o->bench_fast[2] || o->bench_fast[0] + o->bench_fast[1] > 1 << 16)
+            cli_usage_error(&o->cli, "--bench-fast needs PROMPT:GEN:BLOCK with GEN a multiple of BLOCK, got '%s'", arg);
+        break;
+    }
+    case O_PRECISION:
+        if ((o->precision = model_precision_parse(arg)) < 0)
+            cli_usage_error(&o->cli, "--precision needs f32, bf16 or int8, got '%s'", arg);
+        break;
+    case O_CACHE_REFRESH: o->so.cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
     case O_NOBCACHE: o->so.block_cache_off = true; break;
     case O_SCHED:
         if (!strcmp(arg, "model")) o->so.schedule = SAMPLER_SCHED_MODEL;
@@ -302,8 +338,14 @@ int main(int argc, char **argv) {
         sampler_opts_t so;
         if (batch_opts(&o, o.so.gen_length, &so, &e)) cli_usage_error(&o.cli, "%s", e.msg);
     }
+    /* --causal runs whole-canvas forwards only: the KV-cache band passes are bidirectional */
+    if (o.causal && (o.so.cache || o.bench_fast[0]))
+        cli_usage_error(&o.cli, "--causal does not combine with --cache prefix|dual or --bench-fast");
     model_t *m = open_model(&o);
     if (o.causal) {   /* an AR checkpoint: causal attention + shifted logits, on the CPU */
+        if (m->cfg.attn_block > 0)
+            cli_usage_error(&o.cli, "--causal: this is a block-diffusion model (block-causal already); "
+                            "--causal is for train --objective ar checkpoints");
         if (m->cfg.logits_shift)
             cli_usage_error(&o.cli, "--causal: this model already shifts its logits (Dream); "
                             "--causal is for train --objective ar checkpoints");
@@ -312,14 +354,20 @@ int main(int argc, char **argv) {
         o.device = "cpu";
         m->cfg.causal = m->cfg.logits_shift = true;
     }
+    if (o.precision && model_set_precision(m, o.precision, &e)) {
+        model_destroy(&m);
+        cli_die(&o.cli, &e);
+    }
     gencfg_t gc;
     if (gencfg_read(m->dir, &gc, &e)) cli_die(&o.cli, &e);
     if (!o.temp_set && gc.temperature >= 0) o.so.temperature = gc.temperature;
     if (!o.block_set) o.cfg_block = gc.block_length;
     if (gc.eps > 0 && o.so.schedule_eps == 0) o.so.schedule_eps = gc.eps;
-    if (gc.policy && !o.policy_set && !o.dist.policy_endpoint) {   /* Dream's "alg" */
+    /* the model's official remasking: generation_config.json's "alg" (Dream), else its family's */
+    if ((gc.policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
         char name[64];
-        if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
+        if (!gc.policy) snprintf(name, sizeof name, "%s", m->cfg.default_policy);
+        else if (gc.eps > 0 && !strcmp(gc.policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc.eps);
         else snprintf(name, sizeof name, "%s", gc.policy);
         rm_policy_destroy(&pol);
         if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
@@ -331,8 +379,10 @@ int main(int argc, char **argv) {
         cli_close_stdout(&o.cli);
         return EXIT_OK;
     }
-    if (o.bench) {
-        if (denoise_bench(m, o.bench, 5, blas_corename(), &e)) cli_die(&o.cli, &e);
+    if (o.bench || o.bench_fast[0]) {
+        if (o.bench ? denoise_bench(m, o.bench, 5, blas_corename(), &e)
+                    : denoise_bench_fast(m, o.bench_fast[0], o.bench_fast[1], o.bench_fast[2], 3, blas_corename(), &e))
+            cli_die(&o.cli, &e);
         model_destroy(&m);
         rm_policy_destroy(&pol);
         cli_close_stdout(&o.cli);
@@ -340,10 +390,15 @@ int main(int argc, char **argv) {
     }
     denoise_device_t dev;
     char notice[320];
-    if (denoise_device_open(&dev, o.mode == MODE_GEN ? o.device : "cpu", m, notice, sizeof notice, &e))
+    /* --cache and --precision run on the CPU unless a device is named (the CUDA backend has
+     * neither the cache nor these GEMMs yet; its own precision is --device cuda:bf16) */
+    const char *dspec = o.mode != MODE_GEN || ((o.so.cache || o.precision) && !o.device) ? "cpu" : o.device;
+    if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e))
         cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.so.backend = denoise_device_backend(&dev);
+    if (o.so.backend && o.precision)
+        cli_usage_error(&o.cli, "--precision runs on the CPU only (use --device cpu; the GPU's is --device cuda:bf16)");
     if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.so, o.steps_set, o.block_set, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);

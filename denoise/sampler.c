@@ -24,6 +24,9 @@ int sampler_check(const sampler_opts_t *o, lerr_t *e) {
         return lerr_set(e, EXIT_USAGE, "schedule must be model, linear or timestep with 0 < eps < 1");
     if (o->temperature < 0 || o->cfg_scale < 0 || !isfinite(o->temperature) || !isfinite(o->cfg_scale))
         return lerr_set(e, EXIT_USAGE, "temperature and cfg scale must be finite and >= 0");
+    if (o->cache < SAMPLER_CACHE_NONE || o->cache > SAMPLER_CACHE_DUAL || o->cache_refresh < 0)
+        return lerr_set(e, EXIT_USAGE, "unknown cache mode %d or negative cache refresh %d", o->cache,
+                        o->cache_refresh);
     return 0;
 }
 
@@ -111,6 +114,7 @@ typedef struct {
     const sampler_opts_t *o;
     canvas_batch_t *cb;
     fwd_scratch_t *scr;
+    fwd_cache_t *kv;        /* with o->cache: K/V of the nB forward rows */
     int nB, Lp;
     int32_t *tok;           /* [nB][L] */
     uint8_t *keep;          /* [nB][L] or NULL */
@@ -130,6 +134,7 @@ typedef struct {
 
 static void run_free(run_t *r) {
     fwd_scratch_destroy(&r->scr);
+    fwd_cache_destroy(&r->kv);
     free(r->tok); free(r->keep); free(r->prompt_index); free(r->hidden); free(r->hc);
     free(r->hu); free(r->lc); free(r->lu); free(r->crow); free(r->cpos); free(r->cand);
     free(r->prefix); free(r->chosen); free(r->sched); free(r->drop);
@@ -144,6 +149,11 @@ static int run_alloc(run_t *r, lerr_t *e) {
     for (int j = 0; j < B; j++) pad |= r->cb->pad[j] > 0;
     bool cpu = !r->o->backend;     /* a backend does forward, head and summaries itself */
     if (cpu && !(r->scr = fwd_scratch_new(r->m, r->nB, L, e))) return -1;
+    if (r->o->cache && !cpu && !r->o->backend->step_rows)
+        return lerr_set(e, EXIT_USAGE, "this device has no KV cache (use --device cpu or --cache none)");
+    if (r->o->cache && !cpu && r->cb->on_step)
+        return lerr_set(e, EXIT_USAGE, "a KV cache on a device cannot drop rows between steps (per-step hook)");
+    if (r->o->cache && cpu && !(r->kv = fwd_cache_new(r->m, r->nB, L, e))) return -1;
     r->tok = malloc(nBL * sizeof *r->tok);
     r->keep = pad ? malloc(nBL) : NULL;
     r->prompt_index = malloc(BL);
@@ -244,11 +254,23 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
     for (int j = 0; j < B; j++)
         for (int p = 0; p < be; p++)
             if (cb->x[(size_t)j * L + p] == mask) { r->crow[nc] = j; r->cpos[nc] = p; nc++; }
+    /* with a cache: the whole canvas at the block's first step (and every cache_refresh
+     * steps), else the block to the end (prefix) or the block only (dual) against the K/V kept */
+    int N = r->o->cache_refresh;
+    bool full = bi == 0 || (N > 0 && bi % N == 0);
+    int r0 = full ? 0 : bs, r1 = full || r->o->cache == SAMPLER_CACHE_PREFIX ? L : be;
     if (r->o->backend) {
         const sampler_backend_t *bk = r->o->backend;
         for (int i = 0; i < nc; i++) r->prefix[i] = cand_prefix(r, i, step);
-        if (bk->step(bk->ctx, r->o, r->tok, r->keep, r->nB, B, L, r->crow, r->cpos, r->prefix,
-                     nc, r->cand, e)) return -1;
+        if (r->o->cache ? bk->step_rows(bk->ctx, r->o, r->tok, r->keep, r->nB, B, L, r0, r1, r->crow, r->cpos,
+                                        r->prefix, nc, r->cand, e)
+                        : bk->step(bk->ctx, r->o, r->tok, r->keep, r->nB, B, L, r->crow, r->cpos, r->prefix,
+                                   nc, r->cand, e)) return -1;
+    } else if (r->kv) {
+        if (model_forward_cached(r->m, r->scr, r->kv, r->tok, r->keep, r->nB, L, r0, r1, r->hidden, e))
+            return -1;
+        for (int c0 = 0; c0 < nc; c0 += HEAD_CHUNK)
+            summarise_chunk(r, c0, nc - c0 < HEAD_CHUNK ? nc - c0 : HEAD_CHUNK, step);
     } else {
         if (model_forward_hidden(r->m, r->scr, r->tok, r->keep, r->nB, L, r->hidden, e)) return -1;
         for (int c0 = 0; c0 < nc; c0 += HEAD_CHUNK)
@@ -302,6 +324,16 @@ static void drop_rows(run_t *r) {
         }
         k++;
     }
+    if (r->kv && k < cb->B) {   /* the cache and the stale hidden rows follow their rows */
+        int src[2 * cb->B], n = 0, B = cb->B;
+        size_t hrow = L * (size_t)r->m->cfg.d_model;
+        for (int half = 0; half < r->nB / B; half++)
+            for (int j = 0; j < B; j++)
+                if (!r->drop[j]) src[n++] = half * B + j;
+        fwd_cache_keep_rows(r->kv, src, n);
+        for (int i = 0; i < n; i++)
+            if (src[i] != i) memmove(r->hidden + i * hrow, r->hidden + src[i] * hrow, hrow * sizeof(float));
+    }
     memset(r->drop, 0, (size_t)cb->B);
     cb->B = k;
     r->nB = r->o->cfg_scale > 0 ? 2 * k : k;
@@ -310,6 +342,9 @@ static void drop_rows(run_t *r) {
 int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
                 void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
     if (sampler_check(o, e)) return -1;
+    if (m->cfg.attn_block > 0 && o->cache)
+        return lerr_set(e, EXIT_USAGE, "--cache prefix/dual is for full-attention models; block diffusion (%s) "
+                        "has its own exact block cache", model_family_name(m));
     if (m->cfg.attn_block > 0) return bd_sampler_run(m, pol, o, cb, progress, arg, e);   /* SDAR */
     if (cb->L < o->gen_length)
         return lerr_set(e, EXIT_DATA, "canvas of %d tokens is shorter than gen_length %d", cb->L, o->gen_length);

@@ -22,6 +22,8 @@
 
 struct sampler_opts;
 
+/* KV-cache modes (denoise --cache; Fast-dLLM's approximate block cache, docs/denoise.md). */
+enum { SAMPLER_CACHE_NONE, SAMPLER_CACHE_PREFIX, SAMPLER_CACHE_DUAL };
 /* Per-step commit counts: the model's official rule (its config's `schedule`: LLaDA linear,
  * Dream timestep), or one forced by the user (denoise --schedule). */
 typedef enum {
@@ -41,6 +43,14 @@ typedef struct sampler_backend {
                 int nB, int B, int L, const int *crow, const int *cpos, const uint64_t *prefix,
                 int nc, rm_cand_t *out, lerr_t *e);
     void *ctx;
+    /* Optional (NULL: --cache needs the CPU): the step of a KV-cache run. r0 == 0 && r1 == L:
+     * the whole canvas, keeping every layer's K/V; otherwise only positions [r0, r1) of every
+     * row are recomputed against the K/V of the last whole step (same nB x L), the other
+     * positions keeping that step's hidden states; the same summaries as step otherwise
+     * (model.h model_forward_cached is the CPU's). */
+    int (*step_rows)(void *ctx, const struct sampler_opts *o, const int32_t *tok, const uint8_t *keep,
+                     int nB, int B, int L, int r0, int r1, const int *crow, const int *cpos,
+                     const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
 } sampler_backend_t;
 
 typedef struct sampler_opts {
@@ -58,6 +68,14 @@ typedef struct sampler_opts {
     bool block_cache_off;      /* block-diffusion models: recompute the whole canvas every
                                   step instead of the exact block cache (bench, tests) */
     uint64_t seed;
+    /* KV cache (0 = none: every step runs the whole canvas, exactly the official sampler).
+     * prefix: a block's first step runs the whole canvas and keeps every layer's K/V; its
+     * other steps recompute only positions from the block start to the canvas end, against
+     * the cached K/V of the positions before. dual: the other steps recompute only the
+     * block, against the cached K/V of the prefix and of the suffix after the block.
+     * cache_refresh N > 0: also a whole-canvas step at block steps N, 2N, ... Positions not
+     * recomputed keep the hidden states of the last whole-canvas step. */
+    int cache, cache_refresh;
     const sampler_backend_t *backend;  /* NULL: CPU forward, head and summaries */
 } sampler_opts_t;
 

@@ -44,6 +44,7 @@ typedef struct {
     uint8_t wid[ID_MAX];
     size_t wid_len;
     int slots, inflight;
+    int hb;             /* its heartbeat interval (READY's optional frame; 0: the broker's) */
     int misses;         /* request deadlines missed (heartbeat rounds with an expired request) */
     bool missed_now;
     long long last_seen, dispatched;
@@ -61,6 +62,10 @@ typedef struct {
     long long req_timeout_ms;
     long long no_workers_since, no_workers_ms;   /* queued requests fail after this long without any worker */
     int hb;
+    rm_zap_t *zap;
+    rm_hsmon_t *hs[2];            /* handshake monitors of front and back (CURVE only) */
+    long long hs_next_log[2];     /* rate limit: one "authentication failed" line per socket per 10 s */
+    long long auth_failed;
 } broker_t;
 
 static volatile sig_atomic_t g_stop;
@@ -239,7 +244,7 @@ static void on_back(broker_t *b, zframes_t *m) {
     size_t cl = zf_size(m, 1);
     int w = find_worker(b, zf_data(m, 0), zf_size(m, 0));
     bool ready = cl == 5 && !memcmp(cmd, DIST_READY, 5), hb = cl == 2 && !memcmp(cmd, DIST_HB, 2);
-    if ((ready || hb) && m->n == 3 && zf_size(m, 2) == 4) {
+    if ((ready || hb) && (m->n == 3 || (ready && m->n == 4 && zf_size(m, 3) == 4)) && zf_size(m, 2) == 4) {
         uint32_t n = dist_get32(zf_data(m, 2));
         int slots = n < 1 ? 1 : n > 1000 ? 1000 : (int)n;   /* credit stays below the HWM */
         /* Only READY registers, with the slots it announces: a heartbeat from an identity we do
@@ -252,6 +257,10 @@ static void on_back(broker_t *b, zframes_t *m) {
         }
         if (ready) {
             w = add_worker(b, zf_data(m, 0), zf_size(m, 0), slots);
+            if (w >= 0 && m->n == 4) {   /* its heartbeat interval: a slower one than ours is not silence */
+                uint32_t whb = dist_get32(zf_data(m, 3));
+                b->workers[w].hb = whb > 600000 ? 600000 : (int)whb;
+            }
             if (w >= 0) fprintf(stderr, "denoise: broker: worker %d ready with %d slots\n", w, slots);
         }
     }
@@ -295,13 +304,31 @@ static void starve_check(broker_t *b, long long now) {
 }
 
 /* Heartbeats: to every worker, and to clients waiting for answers; expire silent workers. */
+/* CURVE refusals: each refused client key once (from the ZAP handler), and handshake failures
+ * (wrong server key) at most one line per socket per 10 s; all are counted. */
+static void auth_report(broker_t *b, long long now) {
+    char line[300];
+    while (rm_zap_next_refusal(b->zap, line, sizeof line))
+        fprintf(stderr, "denoise: broker: authentication failed: %s\n", line);
+    for (int i = 0; i < 2; i++) {
+        while (rm_hsmon_poll(b->hs[i], line, sizeof line)) {
+            b->auth_failed++;
+            if (now < b->hs_next_log[i] || strstr(line, "was refused")) continue;   /* ZAP refusals logged above */
+            fprintf(stderr, "denoise: broker: %s\n", line);
+            b->hs_next_log[i] = now + 10000;
+        }
+    }
+}
+
 static void heartbeat(broker_t *b) {
     long long now = zf_now_ms();
+    auth_report(b, now);
     deadline_check(b, now);
     starve_check(b, now);
     for (int i = b->nworkers - 1; i >= 0; i--) {
         worker_t *w = &b->workers[i];
-        if (now - w->last_seen > (long long)DIST_LIVENESS * b->hb) drop_worker(b, i, "missed its heartbeats");
+        int hbi = w->hb > b->hb ? w->hb : b->hb;
+        if (now - w->last_seen > (long long)DIST_LIVENESS * hbi) drop_worker(b, i, "missed its heartbeats");
         else send_frames(b->back, w->wid, w->wid_len, DIST_HB, NULL, 0, NULL, 0, NULL, 0);
     }
     for (int j = 0; j < b->njobs; j++) {
@@ -317,6 +344,7 @@ static void *open_router(broker_t *b, const char *ep, lerr_t *e) {
     if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
     int one = 1;
     zf_sockopts(s, 256LL << 20);
+    if (b->d->key && !(b->hs[b->front ? 1 : 0] = rm_hsmon_new(stream_zmq_ctx(), s, "broker", true, e))) { zmq_close(s); return NULL; }
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);   /* a reconnecting worker keeps its id */
     if (b->d->key && rm_curve_server(s, b->d->key, e)) { zmq_close(s); return NULL; }
@@ -359,16 +387,19 @@ int dist_broker(const dist_opts_t *d, cli_t *cli) {
     lerr_t e = {0};
     rm_zap_t *zap = NULL;
     if (d->key && !(zap = rm_zap_start(d->allow, &e))) cli_die(cli, &e);
+    b.zap = zap;
     if (!(b.front = open_router(&b, d->broker, &e)) || !(b.back = open_router(&b, d->backend, &e))) cli_die(cli, &e);
     fprintf(stderr, "denoise: broker: request deadline %lld ms\n", b.req_timeout_ms);
     run(&b);
-    cli_notice(cli, "broker: answered %lld requests, re-dispatched %lld (%lld past --request-timeout), dropped %lld stale messages, refused %ld connections",
-               b.answered, b.redispatched, b.expired, b.dropped, rm_zap_refused(zap));
+    cli_notice(cli, "broker: answered %lld requests, re-dispatched %lld (%lld past --request-timeout), dropped %lld stale messages, refused %ld connections, %lld failed handshakes",
+               b.answered, b.redispatched, b.expired, b.dropped, rm_zap_refused(zap), b.auth_failed);
     for (int i = 0; i < b.nworkers; i++)
         cli_notice(cli, "broker: worker %d (%d slots) was given %lld requests", i, b.workers[i].slots, b.workers[i].dispatched);
     for (int j = 0; j < b.njobs; j++) zmq_msg_close(&b.jobs[j].body);
     free(b.jobs);
     free(b.workers);
+    rm_hsmon_free(&b.hs[0]);
+    rm_hsmon_free(&b.hs[1]);
     zmq_close(b.front);
     zmq_close(b.back);
     rm_zap_stop(&zap);

@@ -65,6 +65,7 @@ typedef struct {
     long long last_in;
     wstream_t *w;
     buf_t buf;
+    rm_hsmon_t *hs;        /* handshake failures with the broker (authentication) */
 } client_t;
 
 static void write_ready(client_t *c);
@@ -96,6 +97,8 @@ static void send_req(client_t *c, const rec_t *r) {
     const void *body[3] = {DIST_REQ, seq, c->buf.data};
     size_t len[3] = {3, 8, c->buf.len};
     if (zf_send(c->sock, NULL, 0, body, len, 3, 0, &e)) {
+        char msg[300];
+        if (rm_hsmon_poll(c->hs, msg, sizeof msg)) client_die(c, EXIT_PEER, "%s", msg);
         lerr_wrap(&e, "broker %s", c->d->remote);
         client_die(c, e.code ? e.code : EXIT_PEER, "%s", e.msg);
     }
@@ -147,6 +150,8 @@ static void drain(client_t *c, uint64_t limit) {
         zframes_t m;
         lerr_t e = {0};
         while (zf_recv(c->sock, &m, ZMQ_DONTWAIT, &e) == 0) { on_msg(c, &m); zf_close(&m); }
+        char msg[300];
+        if (rm_hsmon_poll(c->hs, msg, sizeof msg)) client_die(c, EXIT_PEER, "%s", msg);
         if (zf_now_ms() - c->last_in > to)
             client_die(c, EXIT_PEER, "broker %s silent for %d ms with %llu requests unanswered", c->d->remote, to,
                        (unsigned long long)(c->sent - c->next_out));
@@ -164,6 +169,7 @@ int dist_client(const dist_opts_t *d, cli_t *cli) {
     int to = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : -1;
     zmq_setsockopt(c.sock, ZMQ_SNDTIMEO, &to, sizeof to);
     if (d->key && rm_curve_client(c.sock, d->key, d->server_key, &e)) cli_die(cli, &e);
+    if (!(c.hs = rm_hsmon_new(c.ctx, c.sock, "broker", false, &e))) cli_die(cli, &e);
     if (zmq_connect(c.sock, d->remote)) cli_dief(cli, EXIT_USAGE, "cannot connect to %s: %s", d->remote, zmq_strerror(errno));
     rstream_t *in = cli_open_input(cli);
     c.w = cli_open_output(cli);
@@ -180,6 +186,7 @@ int dist_client(const dist_opts_t *d, cli_t *cli) {
     drain(&c, 1);
     rstream_destroy(&in);
     cli_close_output(cli, &c.w);
+    rm_hsmon_free(&c.hs);
     zmq_close(c.sock);
     zmq_ctx_term(c.ctx);
     free(c.slot);

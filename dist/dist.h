@@ -85,7 +85,7 @@ rm_policy_t *dist_remote_policy(const dist_opts_t *d, const cli_t *cli);
 int dist_main_nomodel(const dist_opts_t *d, cli_t *cli);
 
 /* Cluster frames (docs/cluster.md). Every message starts with a command frame. */
-#define DIST_READY "READY"   /* worker -> broker: [READY][slots u32]                    */
+#define DIST_READY "READY"   /* worker -> broker: [READY][slots u32]([heartbeat ms u32]) */
 #define DIST_HB    "HB"      /* both ways: [HB] (worker adds [free slots u32])          */
 #define DIST_REQ   "REQ"     /* client -> broker: [REQ][seq u64][record]                */
 #define DIST_JOB   "JOB"     /* broker -> worker: [JOB][job u64][seq u64][record]       */

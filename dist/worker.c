@@ -41,6 +41,7 @@ typedef struct {
     atomic_int stop, io_done;
     atomic_llong progress;   /* last sampler step or batch end of the compute thread, ms */
     long long hang_ms;       /* compute silent this long while holding jobs: stop heartbeating */
+    rm_hsmon_t *hs;          /* handshake failures on the current broker socket */
     char rid[96];            /* routing id, fixed for the process */
     size_t rid_len;
     char err[512];
@@ -51,16 +52,19 @@ static void *broker_socket(wio_t *w, lerr_t *e) {
     if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
     zf_sockopts(s, 256LL << 20);
     zmq_setsockopt(s, ZMQ_ROUTING_ID, w->rid, w->rid_len);
+    rm_hsmon_free(&w->hs);
+    if (!(w->hs = rm_hsmon_new(w->ctx, s, "broker", false, e))) { zmq_close(s); return NULL; }
     if ((w->d->key && rm_curve_client(s, w->d->key, w->d->server_key, e)) || zmq_connect(s, w->d->worker)) {
         if (!e->code) lerr_set(e, EXIT_USAGE, "cannot connect to %s: %s", w->d->worker, zmq_strerror(errno));
         zmq_close(s);
         return NULL;
     }
-    uint8_t n[4];
+    uint8_t n[4], hb[4];
     dist_put32(n, (uint32_t)w->slots);
-    const void *body[2] = {DIST_READY, n};
-    size_t len[2] = {5, 4};
-    zf_send(s, NULL, 0, body, len, 2, ZMQ_DONTWAIT, e);
+    dist_put32(hb, (uint32_t)w->hb);
+    const void *body[3] = {DIST_READY, n, hb};
+    size_t len[3] = {5, 4, 4};
+    zf_send(s, NULL, 0, body, len, 3, ZMQ_DONTWAIT, e);
     return s;
 }
 
@@ -82,12 +86,19 @@ static void io_loop(wio_t *w, void *pair) {
     bool hung = false;
     while (s && !atomic_load(&w->stop)) {
         long long now = zf_now_ms();
-        if (now - last_loop > w->hb) last_in += now - last_loop;   /* we were not running: not the broker's silence */
+        /* poll never waits longer than one interval, so a gap over two is a stall of this
+         * thread (SIGSTOP, a starved CPU): not the broker's silence */
+        if (now - last_loop > 2LL * w->hb) last_in += now - last_loop - w->hb;
         last_loop = now;
         zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {pair, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(next_hb - zf_now_ms());
         if (zmq_poll(it, 2, wait > 0 ? wait : 0) < 0 && errno != EINTR) break;
         zframes_t m;
+        char hmsg[300];
+        if (rm_hsmon_poll(w->hs, hmsg, sizeof hmsg)) {   /* not transient: the worker ends (exit 4) */
+            snprintf(w->err, sizeof w->err, "%s", hmsg);
+            break;
+        }
         if (it[0].revents && zf_recv(s, &m, ZMQ_DONTWAIT, &e) == 0) {
             last_in = zf_now_ms();
             if (m.n == 4 && zf_size(&m, 0) == 3 && !memcmp(zf_data(&m, 0), DIST_JOB, 3)) {
@@ -119,6 +130,7 @@ static void io_loop(wio_t *w, void *pair) {
         }
     }
     if (!s) snprintf(w->err, sizeof w->err, "%s", e.msg);
+    rm_hsmon_free(&w->hs);
     if (s) zmq_close(s);
 }
 

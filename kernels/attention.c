@@ -6,8 +6,10 @@
  * products are too small to split well), a tile of ATT_ROWS query rows at a time so the
  * tile's scores stay in L2 between the two products and the softmax (a whole L x L score
  * matrix is 4 MB at L = 1024); each thread's tile lives in the caller's scratch
- * (attention_scratch_floats), so a call allocates nothing. attention_ref is the plain
- * double-precision loop the tests compare to. */
+ * (attention_scratch_floats), so a call allocates nothing. attention_rows is the same for
+ * a subset of query rows against all L keys (the KV-cache steps of denoise --cache: the
+ * block's queries against the cached canvas keys). attention_ref / attention_rows_ref are
+ * the plain double-precision loops the tests compare to. */
 #include <math.h>
 #include <float.h>
 #include <stdlib.h>
@@ -33,7 +35,8 @@ typedef struct {
     float *out, *scratch, *probs_out;
     const float *q, *k, *v;
     const uint8_t *keep;
-    int L, Hq, Hkv, hd, nthreads, causal;
+    int Lq, L, Hq, Hkv, hd, nthreads;   /* Lq query rows against L keys */
+    int causal;               /* query row i sees keys j <= i only (Lq == L) */
     size_t tile;              /* floats of one thread's score tile */
 } att_job_t;
 
@@ -44,12 +47,12 @@ size_t attention_scratch_floats(int L, int Hq) {
     return (size_t)(Hq < KERN_MAX_THREADS ? Hq : KERN_MAX_THREADS) * tile_rows(L) * L;
 }
 
-/* Head h, tile by tile. p: ATT_ROWS x L scratch, or with probs_out head h's L x L block. */
+/* Head h, tile by tile. p: ATT_ROWS x L scratch, or with probs_out head h's Lq x L block. */
 static void one_head(const att_job_t *j, int h, float *p) {
     int group = j->Hq / j->Hkv, qs = j->Hq * j->hd, ks = j->Hkv * j->hd, kh = h / group, L = j->L;
     float scale = 1.0f / sqrtf((float)j->hd);
-    for (int r0 = 0; r0 < L; r0 += ATT_ROWS) {
-        int m = L - r0 < ATT_ROWS ? L - r0 : ATT_ROWS;
+    for (int r0 = 0; r0 < j->Lq; r0 += ATT_ROWS) {
+        int m = j->Lq - r0 < ATT_ROWS ? j->Lq - r0 : ATT_ROWS;
         float *pt = j->probs_out ? p + (size_t)r0 * L : p;
         kgemm_nt(m, L, j->hd, scale, j->q + (size_t)r0 * qs + (size_t)h * j->hd, qs, j->k + (size_t)kh * j->hd, ks,
                  0.0f, pt, L);
@@ -63,17 +66,20 @@ static void one_head(const att_job_t *j, int h, float *p) {
 static void head_worker(int t, void *arg) {
     const att_job_t *j = arg;
     for (int h = t; h < j->Hq; h += j->nthreads) {
-        float *p = j->probs_out ? j->probs_out + (size_t)h * j->L * j->L : j->scratch + (size_t)t * j->tile;
+        float *p = j->probs_out ? j->probs_out + (size_t)h * j->Lq * j->L : j->scratch + (size_t)t * j->tile;
         one_head(j, h, p);
     }
 }
 
-void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-               int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out) {
-    KERN_ASSERT(L >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
+static void attention_any(float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                          int Hq, int Hkv, int hd, const uint8_t *keep, int causal, float *att,
+                          float *probs_out) {
+    KERN_ASSERT(L >= 0 && Lq >= 0 && Lq <= L && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
+    KERN_ASSERT(!causal || Lq == L);
     KERN_ASSERT(out && q && k && v && (att || probs_out));
     int nt = kern_threads() < Hq ? kern_threads() : Hq;   /* <= KERN_MAX_THREADS: scratch fits */
-    att_job_t j = {out, att, probs_out, q, k, v, keep, L, Hq, Hkv, hd, 1, causal != 0, (size_t)tile_rows(L) * L};
+    att_job_t j = {out, att, probs_out, q, k, v, keep, Lq, L, Hq, Hkv, hd, 1, causal != 0,
+                   (size_t)tile_rows(L) * L};
     if (nt <= 1) { /* sequential, BLAS threads inside */
         head_worker(0, &j);
         return;
@@ -85,15 +91,28 @@ void attention(float *out, const float *q, const float *k, const float *v, int L
     openblas_set_num_threads(bt);
 }
 
-void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-                   int Hkv, int hd, const uint8_t *keep, int causal) {
-    KERN_ASSERT(L >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
+void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
+               int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out) {
+    attention_any(out, q, L, k, v, L, Hq, Hkv, hd, keep, causal, att, probs_out);
+}
+
+void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                    int Hq, int Hkv, int hd, const uint8_t *keep, float *att) {
+    KERN_ASSERT(att);
+    attention_any(out, q, Lq, k, v, L, Hq, Hkv, hd, keep, 0, att, NULL);
+}
+
+/* The plain loops: Lq query rows against L keys (causal only with Lq == L). */
+static void attention_ref_any(float *out, const float *q, int Lq, const float *k, const float *v,
+                              int L, int Hq, int Hkv, int hd, const uint8_t *keep, int causal) {
+    KERN_ASSERT(L >= 0 && Lq >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
+    KERN_ASSERT(!causal || Lq == L);
     int group = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
     double scale = 1.0 / sqrt((double)hd);
     double w[L > 0 ? L : 1];
     for (int h = 0; h < Hq; h++) {
         int kh = h / group;
-        for (int i = 0; i < L; i++) {
+        for (int i = 0; i < Lq; i++) {
             double mx = -INFINITY, sum = 0;
             for (int j = 0; j < L; j++) {
                 double s = 0;
@@ -113,4 +132,14 @@ void attention_ref(float *out, const float *q, const float *k, const float *v, i
             }
         }
     }
+}
+
+void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
+                   int Hkv, int hd, const uint8_t *keep, int causal) {
+    attention_ref_any(out, q, L, k, v, L, Hq, Hkv, hd, keep, causal);
+}
+
+void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                        int Hq, int Hkv, int hd, const uint8_t *keep) {
+    attention_ref_any(out, q, Lq, k, v, L, Hq, Hkv, hd, keep, 0);
 }

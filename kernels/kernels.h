@@ -134,10 +134,18 @@ void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const 
  * softmax probabilities [Hq][L][L] (for backward). */
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out);
+/* The same for Lq <= L query rows (q, out [Lq][Hq*hd], any positions: RoPE is applied by
+ * the caller) against all L keys k, v [L][Hkv*hd] with key mask keep [L]; `att` as for
+ * attention with the same L (required); never causal. For KV-cache steps: a block's queries against the
+ * whole cached canvas. */
+void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                    int Hq, int Hkv, int hd, const uint8_t *keep, float *att);
 /* Floats of attention's scratch: a tile of scores per thread, whatever the thread count. */
 size_t attention_scratch_floats(int L, int Hq);
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
                    int Hkv, int hd, const uint8_t *keep, int causal);
+void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                        int Hq, int Hkv, int hd, const uint8_t *keep);
 
 /* out[m][i] = silu(gate[m][i]) * up[m][i]; out may alias gate or up. */
 void swiglu(float *out, const float *gate, const float *up, size_t n);
@@ -153,6 +161,30 @@ float vmax_f32(const float *x, int n);
 float vexp_sub_sum(float *x, int n, float mx);
 /* Embedding gather: out[t][:] = float(E[tokens[t]][:]); tokens must be < E->rows. */
 void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T);
+
+/* ---- reduced-precision GEMMs (denoise --precision; gemm_dnnl.c, prec_ref.c) ----
+ * y[M][N] (+)= x[M][K] · W[N][K]ᵀ with W prepacked once (kpack_new, at load) for
+ *   KPREC_BF16: x and W rounded to bf16, products accumulated in fp32;
+ *   KPREC_INT8: W quantised per output row, x per row at each call (quant_row_s8), int32
+ *               accumulation, y = acc * sx[m] * sw[n].
+ * On oneDNN's matmul (run-time ISA dispatch: AMX, AVX512-BF16/VNNI, AVX-512, AVX2).
+ * kpack_new: NULL on OOM or when built without oneDNN (kpack_available() false). The pack
+ * owns its copy; W may be unmapped afterwards. kpack_matmul: 0, or -1 (OOM / oneDNN error:
+ * y undefined). A pack may be used from several threads (calls are serialised). */
+enum { KPREC_F32, KPREC_BF16, KPREC_INT8 };
+typedef struct kpack kpack_t;
+bool kpack_available(void);
+kpack_t *kpack_new(const wtensor_t *W, int prec);
+void kpack_free(kpack_t **P);
+int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate);
+size_t kpack_bytes(const kpack_t *P);        /* the packed weights (+ scales) */
+const char *kpack_impl(const kpack_t *P);    /* oneDNN's implementation name, e.g. "brg:avx512_core_bf16" */
+/* Symmetric int8 of a row: returns scale = max|v|/127 (0 for an all-zero row), q[i] =
+ * round-to-nearest-even(v[i]/scale) in [-127, 127]. */
+float quant_row_s8(int8_t *q, const float *v, int n);
+/* Plain references of the two modes (double sums; the int8 one with exact integer dots). */
+void matmul_bf16in_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+void matmul_int8_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 
 /* ---- threading ---- */
 /* Number of worker threads used by kernels and OpenBLAS (default: online CPUs);

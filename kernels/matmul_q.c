@@ -11,8 +11,9 @@
  * VPMADDWD (AVX2; there Q8_0 keeps q signed and uses the sign trick, since 255 × 127 × 2
  * overflows the i16 pair sum). Each i32 lane covers 4 weights of one group: it is converted to
  * f32 and scaled by s_g dx_g (a per-lane vector); the offsets are one short f32 dot per row.
- * The unpacked row is reused over every activation row (tiles of 4), so the weights are read
- * from memory once per call. Threads split the weight rows.
+ * Unpacked rows (8 at a time) are reused over every activation row (tiles of 4), so the weights
+ * are read from memory once per call and the activations once per 8 weight rows. Threads split
+ * the weight rows.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -213,7 +214,7 @@ typedef struct {
     float *y;
     const uint8_t *w;
     qact_t a;
-    uint8_t *rowbuf;       /* per thread: u [K] + ws [K/16] + wc [K/16], 64-byte aligned parts */
+    uint8_t *rowbuf;       /* per thread: QROWS x (u [K] + ws [K/16] + wc [K/16]), 64-byte aligned parts */
     size_t rowbuf_stride;
     wtype_t t;
     int M, Mp, N, K, nthreads, isa;
@@ -282,7 +283,7 @@ TGT512 static void dot_vnni(const qjob_t *j, const qrow_t *r, int m0, float out[
         __mmask64 bm = K - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - c)) - 1);
         __mmask16 lm = K - c >= 64 ? 0xffff : (__mmask16)((1u << ((K - c) / 4)) - 1);
         __m512i u = _mm512_maskz_loadu_epi8(bm, r->u + c);
-        __m512 s = _mm512_permutexvar_ps(gidx, _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)(lm ? 15 : 0), r->ws + c / 16)));
+        __m512 s = _mm512_permutexvar_ps(gidx, _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)(K - c >= 64 ? 15 : (1u << ((K - c) / 16)) - 1), r->ws + c / 16)));
         const __m512i z = _mm512_setzero_si512();
 #define ROW(A, X, L) A = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u, _mm512_maskz_loadu_epi8(bm, X + c))), \
                                         _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lm, L + c / 4)), A)
@@ -309,27 +310,38 @@ TGT512 static void dot_vnni(const qjob_t *j, const qrow_t *r, int m0, float out[
     out[3] = _mm512_reduce_add_ps(a3);
 }
 
+/* Weight rows are unpacked QROWS at a time; each tile of 4 activation rows then meets all of
+ * them while it is in L1, so the activations are read N / QROWS times, not N times. */
+#define QROWS 8
+
 static void worker(int t, void *arg) {
     const qjob_t *j = arg;
     int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
     int K = j->K;
-    uint8_t *base = j->rowbuf + (size_t)t * j->rowbuf_stride;
     size_t ub = ((size_t)K + 63) & ~(size_t)63, gb = ((size_t)K / 16 * 4 + 63) & ~(size_t)63;
-    qrow_t r = {base, (float *)(base + ub), (float *)(base + ub + gb)};
-    for (int n = lo; n < hi; n++) {
-        if (j->isa > 0) unpack_row_avx2(&r, j->w + (size_t)n * j->rb, j->t, K, j->isa == 1);
-        else unpack_row(&r, j->w + (size_t)n * j->rb, j->t, K, false);
-        for (int m0 = 0; m0 < j->M; m0 += 4) {
-            float d[4];
-            if (j->isa == 2) dot_vnni(j, &r, m0, d);
-            else if (j->isa == 1) dot_avx2(j, &r, m0, d);
-            else dot_plain(j, &r, m0, d);
-            for (int i = 0; i < 4 && m0 + i < j->M; i++) {
-                float v = d[i];
-                float *o = j->y + (size_t)(m0 + i) * j->N + n;
-                *o = j->acc ? *o + v : v;
-            }
+    qrow_t r[QROWS];
+    for (int i = 0; i < QROWS; i++) {
+        uint8_t *base = j->rowbuf + (size_t)t * j->rowbuf_stride + (size_t)i * (ub + 2 * gb);
+        r[i] = (qrow_t){base, (float *)(base + ub), (float *)(base + ub + gb)};
+    }
+    for (int n0 = lo; n0 < hi; n0 += QROWS) {
+        int nb = hi - n0 < QROWS ? hi - n0 : QROWS;
+        for (int i = 0; i < nb; i++) {
+            const uint8_t *w = j->w + (size_t)(n0 + i) * j->rb;
+            if (j->isa > 0) unpack_row_avx2(&r[i], w, j->t, K, j->isa == 1);
+            else unpack_row(&r[i], w, j->t, K, false);
         }
+        for (int m0 = 0; m0 < j->M; m0 += 4)
+            for (int i = 0; i < nb; i++) {
+                float d[4];
+                if (j->isa == 2) dot_vnni(j, &r[i], m0, d);
+                else if (j->isa == 1) dot_avx2(j, &r[i], m0, d);
+                else dot_plain(j, &r[i], m0, d);
+                for (int k = 0; k < 4 && m0 + k < j->M; k++) {
+                    float *o = j->y + (size_t)(m0 + k) * j->N + n0 + i;
+                    *o = j->acc ? *o + d[k] : d[k];
+                }
+            }
     }
 }
 
@@ -341,7 +353,7 @@ int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulat
     int nt = kern_threads() < N ? kern_threads() : N;
     size_t xq = ((size_t)Mp * K + 63) & ~(size_t)63, xl = ((size_t)Mp * K / 4 * 4 + 63) & ~(size_t)63,
            xc = ((size_t)Mp * K / 16 * 4 + 63) & ~(size_t)63;
-    size_t stride = (((size_t)K + 63) & ~(size_t)63) + 2 * (((size_t)K / 16 * 4 + 63) & ~(size_t)63);
+    size_t stride = QROWS * ((((size_t)K + 63) & ~(size_t)63) + 2 * (((size_t)K / 16 * 4 + 63) & ~(size_t)63));
     uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xq + xl + xc + (size_t)nt * stride);
     if (!buf) return -1;
     qjob_t j = {y, W->data, {(int8_t *)buf, (float *)(buf + xq), (float *)(buf + xq + xl)},

@@ -38,9 +38,12 @@ void quantize_ref(void *dst, const float *x, wtype_t t, size_t n);
  * 32 (one f32 scale per block, round to nearest) and integer dot products: AVX512-VNNI
  * (VPDPBUSD), else AVX2 (VPMADDUBSW). The error against the exact product is that of the int8
  * activations only: |Δy| <= Σ_blocks amax(x_b)/254 · Σ_{k∈b} |w_k| (plus f32 rounding).
- * Returns -1 (nothing done) on OOM. matmul() uses it for quantised weights whenever the CPU has
- * AVX2 (measured on Zen 5: at or below the dequantised-panels + sgemm time from 1 to 288 rows)
- * unless LLADA_QMATMUL=f32 asks for the exact product (kern_qisa() 0). */
+ * Returns -1 (nothing done) on OOM. matmul() uses it for quantised weights when the CPU has AVX2
+ * and M <= MATMUL_Q_MAX_M, unless LLADA_QMATMUL=f32 asks for the exact product (kern_qisa() 0);
+ * above that it dequantises panels for sgemm. (Zen 5, 2 cores: alone, matmul_q beats the panels
+ * up to 288 rows, but inside a full 288-token forward, between OpenBLAS calls, it measured 2x
+ * slower than the bf16 panels; at 32 rows 1.8x faster.) */
+#define MATMUL_Q_MAX_M 64
 int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* The same arithmetic in plain C (int8 activations, integer block sums; the test reference). */
 void matmul_q_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 #include "cli.h"
 #include "paths.h"
@@ -165,6 +166,13 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     }
 }
 
+/* Whether DIR holds a config.json (a tokenizer folder made by `tok train` does not). */
+static bool has_config(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return access(path, F_OK) == 0;
+}
+
 /* Mask/EOS ids: explicit options win, else the model's config.json. */
 static void resolve_ids(opts_t *o) {
     bool need_eos = o->mode == M_SFT || (o->mode == M_PRETRAIN && !o->sep_none && o->sep < 0);
@@ -175,6 +183,10 @@ static void resolve_ids(opts_t *o) {
         cli_dief(&o->cli, EXIT_USAGE, "no model found for the mask/EOS ids: pass --model DIR or --mask-id/--eos-id");
     int32_t m, eos;
     lerr_t e = {0};
+    if (o->mask_id >= 0 && (o->eos_id >= 0 || !need_eos) && !has_config(dir)) {
+        free(dir);      /* a tokenizer folder (no config.json): ids by hand, vocabulary unknown */
+        return;
+    }
     if (model_special_ids(dir, &m, &eos, &e) || model_vocab_size(dir, &o->vocab, &e)) {
         free(dir);
         cli_die(&o->cli, &e);

@@ -111,6 +111,14 @@ int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
     return m->family->forward_hidden(m, s, tokens, keep, B, L, hidden, e);
 }
 
+int model_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e) {
+    if (!m->family->forward_cached)
+        return lerr_set(e, EXIT_USAGE, "the %s family has no KV-cache forward (use --cache none)",
+                        m->family->display);
+    return m->family->forward_cached(m, s, kv, tokens, keep, B, L, r0, r1, hidden, e);
+}
+
 void model_head(const model_t *m, const float *hidden, int n, float *logits) {
     m->family->head(m, hidden, n, logits);
 }

@@ -57,7 +57,24 @@ struct model_family {
     int (*forward_hidden)(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
                           const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
     void (*head)(const model_t *m, const float *hidden, int n, float *logits);
+    /* The graph with a KV cache on rows [r0, r1) (model.h: model_forward_cached); NULL when
+     * the family has none (denoise --cache is then refused). */
+    int (*forward_cached)(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                          const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 };
+
+/* Prepacked GEMM weights of a precision mode (model_set_precision, precision.c): one pack per
+ * linear weight of each layer and the LM head; forward.c's linear() uses them when present. */
+typedef struct {
+    kpack_t *q_proj, *k_proj, *v_proj, *attn_out, *ff_proj, *up_proj, *ff_out;
+} model_layer_packs_t;
+typedef struct model_packs {
+    int prec;                       /* MODEL_PREC_BF16 / MODEL_PREC_INT8 */
+    model_layer_packs_t *layers;    /* [n_layers] */
+    kpack_t *lm_head;
+    size_t bytes;
+} model_packs_t;
+void model_packs_free(model_t *m);
 
 /* ---- the registry (family.c) ---- */
 
@@ -84,6 +101,8 @@ extern const model_family_t model_family_sdar;   /* sdar.c: SDAR (Qwen3, block d
 int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
 void dense_head(const model_t *m, const float *hidden, int n, float *logits);
+int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 /* Block-causal attention (blockattn.c): Lq queries at positions q0.. over keys 0..Lk-1, a
  * query at p seeing keys j with j/blk <= p/blk. q [Lq][Hq*hd], k, v [Lk][Hkv*hd], out
  * [Lq][Hq*hd]; scores: Lk floats of scratch. */

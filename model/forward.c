@@ -10,6 +10,15 @@
  * (f32: OpenBLAS sgemm; bf16: AVX-512-BF16 / AMX kernels reading the weights as stored, or
  * panels converted to f32 on CPUs without them). The scratch (fwd_scratch_new) is the
  * transformer activations every graph of this file shares.
+ *
+ * With a precision mode (model_set_precision, precision.c) every linear layer and the LM
+ * head run through their prepacked kernels/ kpack_t (bf16 or int8 GEMMs on oneDNN) instead.
+ *
+ * dense_forward_cached is the same graph with a KV cache (fwd_cache_t, owned here): a full
+ * pass stores every layer's K/V; a partial pass computes only positions [r0, r1) of each row
+ * (activations packed as B x (r1 - r0) rows in the scratch), their queries against the
+ * cached K/V of the other positions (attention_rows). The full pass runs exactly the
+ * uncached operations, so its hidden states are bit-identical to dense_forward_hidden's.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +28,7 @@
 
 struct fwd_scratch {
     int B, L;
+    int failed;             /* a precision-mode GEMM failed (OOM / oneDNN) in this pass */
     float *x, *xn, *q, *k, *v, *ao, *gate, *up, *att, *cos_t, *sin_t;
     moe_scratch_t *moe;     /* MoE models only */
 };
@@ -77,7 +87,74 @@ void fwd_scratch_destroy(fwd_scratch_t **sp) {
     *sp = NULL;
 }
 
+/* ---- KV cache ---- */
+struct fwd_cache {
+    int B, L, n_layers;
+    size_t kvd;
+    float *k, *v;           /* [n_layers][B][L][kvd] each */
+};
+
+size_t fwd_cache_bytes(const llada_config_t *c, int B, int L) {
+    return (size_t)c->n_layers * B * L * 2 * c->n_kv_heads * c->head_dim * sizeof(float);
+}
+
+fwd_cache_t *fwd_cache_new(const model_t *m, int B, int L, lerr_t *e) {
+    const llada_config_t *c = &m->cfg;
+    fwd_cache_t *kv = calloc(1, sizeof *kv);
+    size_t half = fwd_cache_bytes(c, B, L) / 2;
+    if (kv) {
+        *kv = (fwd_cache_t){B, L, c->n_layers, (size_t)c->n_kv_heads * c->head_dim, NULL, NULL};
+        kv->k = aligned_alloc(64, (half + 63) & ~(size_t)63);
+        kv->v = aligned_alloc(64, (half + 63) & ~(size_t)63);
+    }
+    if (!kv || !kv->k || !kv->v) {
+        fwd_cache_destroy(&kv);
+        lerr_set(e, EXIT_INTERNAL, "out of memory for a KV cache of %d x %d tokens (%zu MB)", B, L,
+                 fwd_cache_bytes(c, B, L) >> 20);
+        return NULL;
+    }
+    return kv;
+}
+
+void fwd_cache_destroy(fwd_cache_t **kvp) {
+    fwd_cache_t *kv = kvp ? *kvp : NULL;
+    if (!kv) return;
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+    *kvp = NULL;
+}
+
+void fwd_cache_keep_rows(fwd_cache_t *kv, const int *src, int n) {
+    size_t row = (size_t)kv->L * kv->kvd;
+    for (int l = 0; l < kv->n_layers; l++)
+        for (int i = 0; i < n; i++) {
+            if (src[i] == i) continue;
+            size_t to = ((size_t)l * kv->B + i) * row, from = ((size_t)l * kv->B + src[i]) * row;
+            memmove(kv->k + to, kv->k + from, row * sizeof(float));
+            memmove(kv->v + to, kv->v + from, row * sizeof(float));
+        }
+}
+
 #define TIMED(slot, stmt) do { double t0_ = now_s(); stmt; g_prof[slot] += now_s() - t0_; } while (0)
+
+/* One linear layer: through its prepacked weights when the model has a precision mode
+ * (model_set_precision), else matmul() on the weights as stored. */
+static void linear(fwd_scratch_t *s, float *y, const float *x, const wtensor_t *W, kpack_t *P, int M, bool acc) {
+    if (!P) matmul(y, x, W, M, acc);
+    else if (kpack_matmul(y, x, P, M, acc)) s->failed = 1;
+}
+
+static int fwd_failed(fwd_scratch_t *s, lerr_t *e) {
+    if (!s->failed) return 0;
+    s->failed = 0;
+    return lerr_set(e, EXIT_INTERNAL, "a reduced-precision GEMM failed (out of memory or a oneDNN error)");
+}
+
+static const model_layer_packs_t NO_PACKS;
+static const model_layer_packs_t *layer_packs(const model_t *m, int l) {
+    return m->packs ? &m->packs->layers[l] : &NO_PACKS;
+}
 
 /* y[t][i] += b[i] for T rows of n (b: a 1-D weight of any storage type; absent = no-op). */
 static void add_bias(float *y, const wtensor_t *b, int T, int n) {
@@ -108,25 +185,38 @@ static void qk_norm_clip(const llada_config_t *c, fwd_scratch_t *s, const llada_
     }
 }
 
-static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly,
-                            const uint8_t *keep, int B, int L) {
+/* Attention sublayer of layer l on positions [r0, r0 + n) of each of the B rows (activations
+ * packed [B][n]); n == L is the whole canvas. kv (NULL: no cache) receives the fresh K/V of
+ * those positions, and with n < L the queries attend to kv's K/V of all L positions. */
+static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int l,
+                            const uint8_t *keep, int B, int L, int r0, int n, fwd_cache_t *kv) {
     const llada_config_t *c = &m->cfg;
-    int T = B * L, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-    size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd;
+    int T = B * n, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
+    size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd, ro = (size_t)r0 * hd / 2;
+    const model_layer_packs_t *pk = layer_packs(m, l);
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->attn_norm, T, d, (float)c->rms_norm_eps));
     TIMED(FWD_PROF_QKV, {
-        matmul(s->q, s->xn, &ly->q_proj, T, false);
-        matmul(s->k, s->xn, &ly->k_proj, T, false);
-        matmul(s->v, s->xn, &ly->v_proj, T, false);
+        linear(s, s->q, s->xn, &ly->q_proj, pk->q_proj, T, false);
+        linear(s, s->k, s->xn, &ly->k_proj, pk->k_proj, T, false);
+        linear(s, s->v, s->xn, &ly->v_proj, pk->v_proj, T, false);
         add_bias(s->q, &ly->q_bias, T, (int)qd);
         add_bias(s->k, &ly->k_bias, T, (int)kvd);
         add_bias(s->v, &ly->v_bias, T, (int)kvd);
         qk_norm_clip(c, s, ly, T);
     });
     TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
-        rope_apply(s->q + b * L * qd, L, Hq, hd, s->cos_t, s->sin_t, NULL);
-        rope_apply(s->k + b * L * kvd, L, Hkv, hd, s->cos_t, s->sin_t, NULL);
+        rope_apply(s->q + b * n * qd, n, Hq, hd, s->cos_t + ro, s->sin_t + ro, NULL);
+        rope_apply(s->k + b * n * kvd, n, Hkv, hd, s->cos_t + ro, s->sin_t + ro, NULL);
     });
+    float *ck = NULL, *cv = NULL;   /* this layer's cache, row 0 */
+    if (kv) {
+        ck = kv->k + (size_t)l * kv->B * L * kvd;
+        cv = kv->v + (size_t)l * kv->B * L * kvd;
+        for (int b = 0; b < B; b++) {
+            memcpy(ck + ((size_t)b * L + r0) * kvd, s->k + (size_t)b * n * kvd, (size_t)n * kvd * sizeof(float));
+            memcpy(cv + ((size_t)b * L + r0) * kvd, s->v + (size_t)b * n * kvd, (size_t)n * kvd * sizeof(float));
+        }
+    }
     if (c->attn_block > 0) {   /* block diffusion (SDAR): block-causal, unpadded rows */
         TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++)
             block_causal_attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
@@ -136,17 +226,22 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
         int pad = 0;
         for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
-        attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
-                  L, Hq, Hkv, hd, pad ? kb : NULL, c->causal, s->att, NULL);
+        if (n == L)
+            attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
+                      L, Hq, Hkv, hd, pad ? kb : NULL, c->causal, s->att, NULL);
+        else
+            attention_rows(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
+                           cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL, s->att);
     });
     TIMED(FWD_PROF_OUT, {
-        matmul(s->x, s->ao, &ly->attn_out, T, true);
+        linear(s, s->x, s->ao, &ly->attn_out, pk->attn_out, T, true);
         add_bias(s->x, &ly->out_bias, T, d);
     });
 }
 
-static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int T) {
+static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int l, int T) {
     const llada_config_t *c = &m->cfg;
+    const model_layer_packs_t *pk = layer_packs(m, l);
     int d = c->d_model;
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->ff_norm, T, d, (float)c->rms_norm_eps));
     if (ly->router.data) {   /* a MoE layer (moe.c) */
@@ -154,11 +249,11 @@ static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *l
         return;
     }
     TIMED(FWD_PROF_MLP, {
-        matmul(s->gate, s->xn, &ly->ff_proj, T, false);
-        matmul(s->up, s->xn, &ly->up_proj, T, false);
+        linear(s, s->gate, s->xn, &ly->ff_proj, pk->ff_proj, T, false);
+        linear(s, s->up, s->xn, &ly->up_proj, pk->up_proj, T, false);
     });
     TIMED(FWD_PROF_SWIGLU, swiglu(s->gate, s->gate, s->up, (size_t)T * c->mlp_hidden_size));
-    TIMED(FWD_PROF_MLP, matmul(s->x, s->gate, &ly->ff_out, T, true));
+    TIMED(FWD_PROF_MLP, linear(s, s->x, s->gate, &ly->ff_out, pk->ff_out, T, true));
 }
 
 int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
@@ -175,15 +270,49 @@ int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
                             tokens[t], c->embedding_size);
     TIMED(FWD_PROF_EMBED, embed(s->x, &m->w.wte, tokens, T));
     for (int l = 0; l < c->n_layers; l++) {
-        attention_block(m, s, &m->w.layers[l], keep, B, L);
-        mlp_block(m, s, &m->w.layers[l], T);
+        attention_block(m, s, &m->w.layers[l], l, keep, B, L, 0, L, NULL);
+        mlp_block(m, s, &m->w.layers[l], l, T);
     }
     TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, c->d_model, (float)c->rms_norm_eps));
-    return 0;
+    return fwd_failed(s, e);
+}
+
+int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e) {
+    const llada_config_t *c = &m->cfg;
+    int n = r1 - r0, d = c->d_model, T = B * n;
+    if (B > s->B || L != s->L || B > kv->B || L != kv->L)
+        return lerr_set(e, EXIT_INTERNAL, "forward scratch %dx%d / cache %dx%d used for %dx%d", s->B, s->L,
+                        kv->B, kv->L, B, L);
+    if (r0 < 0 || r1 > L || n <= 0)
+        return lerr_set(e, EXIT_INTERNAL, "cached forward on rows [%d, %d) of a canvas of %d", r0, r1, L);
+    for (int b = 0; b < B; b++)
+        for (int t = r0; t < r1; t++) {
+            int32_t tk = tokens[(size_t)b * L + t];
+            if (tk < 0 || tk >= c->embedding_size)
+                return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tk,
+                                c->embedding_size);
+        }
+    TIMED(FWD_PROF_EMBED, for (int b = 0; b < B; b++)
+        embed(s->x + (size_t)b * n * d, &m->w.wte, tokens + (size_t)b * L + r0, n));
+    for (int l = 0; l < c->n_layers; l++) {
+        attention_block(m, s, &m->w.layers[l], l, keep, B, L, r0, n, kv);
+        mlp_block(m, s, &m->w.layers[l], l, T);
+    }
+    if (n == L) {
+        TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, d, (float)c->rms_norm_eps));
+        return fwd_failed(s, e);
+    }
+    TIMED(FWD_PROF_RMSNORM, for (int b = 0; b < B; b++)
+        rmsnorm(hidden + ((size_t)b * L + r0) * d, s->x + (size_t)b * n * d, &m->w.ln_f, n, d,
+                (float)c->rms_norm_eps));
+    return fwd_failed(s, e);
 }
 
 void dense_head(const model_t *m, const float *hidden, int n, float *logits) {
-    TIMED(FWD_PROF_HEAD, matmul(logits, hidden, &m->w.lm_head, n, false));
+    /* a precision-mode head that fails (OOM in its scratch) falls back to the exact product */
+    TIMED(FWD_PROF_HEAD, if (!m->packs || kpack_matmul(logits, hidden, m->packs->lm_head, n, false))
+        matmul(logits, hidden, &m->w.lm_head, n, false));
 }
 
 int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,

@@ -229,4 +229,5 @@ const model_family_t model_family_llada = {
     .tensor_specs = tensor_specs,
     .forward_hidden = dense_forward_hidden,
     .head = dense_head,
+    .forward_cached = dense_forward_cached,
 };

@@ -48,6 +48,7 @@ static model_t *model_alloc(const model_family_t *f, const llada_config_t *cfg) 
 void model_destroy(model_t **mp) {
     model_t *m = mp ? *mp : NULL;
     if (!m) return;
+    model_packs_free(m);
     model_priv_t *p = m->priv;
     if (p) {
         if (p->src.close) p->src.close(p->src.ctx);

@@ -77,6 +77,9 @@ typedef struct {
                                    blocks of this size tiled from position 0 (a query sees its own
                                    block and every earlier one), generation goes block by block
                                    and finished blocks' K/V are exact (model_block_forward) */
+    const char *default_policy; /* the official sampler's remasking when the user names none and
+                                   generation_config.json has no "alg" (SDAR: "dynamic:0.85");
+                                   NULL: low_confidence */
 } llada_config_t;
 
 /* Most experts a layer may have (LLaDA2: 256) and most layers with a MoE choice (moe_layers). */
@@ -139,6 +142,7 @@ typedef struct model {
     char *dir;                      /* folder it was loaded from (owned) */
     /* private: mappings / owned buffers */
     void *priv;
+    struct model_packs *packs;      /* private: prepacked GEMM weights of model_set_precision (owned) */
 } model_t;
 
 /* Load a model folder, or a GGUF file when `dir` names a regular file (its metadata gives the
@@ -160,6 +164,20 @@ model_t *model_new(const llada_config_t *cfg, lerr_t *e);
  * half-written checkpoint under the final names. EXIT_IO on failure. */
 int model_save(const model_t *m, const char *dir, wtype_t dtype, lerr_t *e);
 
+/* GEMM precision of the forward (denoise --precision; model/precision.c). MODEL_PREC_F32 (the
+ * default): fp32 activations and products, weights as stored (exact path). MODEL_PREC_BF16:
+ * every linear layer and the LM head take bf16 inputs (activations rounded at each GEMM) with
+ * fp32 accumulation, as the official bf16 model. MODEL_PREC_INT8: weights quantised per output
+ * channel (symmetric int8), activations per row at each GEMM, int32 accumulation. Either
+ * prepacks every weight matrix once, now (the packs are owned by the model: bytes in
+ * model_precision_bytes). Attention, norms and the residual stream stay fp32. EXIT_USAGE when
+ * this build has no oneDNN, EXIT_INTERNAL on OOM (the model is left at f32). */
+enum { MODEL_PREC_F32 = 0, MODEL_PREC_BF16 = 1, MODEL_PREC_INT8 = 2 };
+int model_set_precision(model_t *m, int prec, lerr_t *e);
+int model_precision(const model_t *m);
+size_t model_precision_bytes(const model_t *m);
+/* "f32" / "bf16" / "int8" -> MODEL_PREC_*, -1 for anything else. */
+int model_precision_parse(const char *name);
 /* Write a LLaDA model as a GGUF file llama.cpp reads (model/gguf_write.c): type "f32", "f16",
  * "bf16", "q8_0", "q4_0", "q4_k", "q6_k" or "q4_k_m" (Q4_K with Q6_K for attn_v, ffn_down and the
  * head) for the matrices, F32 vectors; Q/K rows in llama.cpp's order. Via PATH.tmp + rename.
@@ -187,6 +205,27 @@ void fwd_scratch_destroy(fwd_scratch_t **s);
  * backend replaces this function (and model_head). */
 int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+/* KV cache of a batch (denoise --cache, Fast-dLLM's approximate block cache; docs/denoise.md):
+ * every layer's K and V (after RoPE) for B rows of L positions, fp32:
+ * fwd_cache_bytes = n_layers * B * L * 2 * n_kv_heads * head_dim * 4 bytes. */
+typedef struct fwd_cache fwd_cache_t;
+size_t fwd_cache_bytes(const llada_config_t *c, int B, int L);
+/* NULL with e (EXIT_INTERNAL) on OOM. */
+fwd_cache_t *fwd_cache_new(const model_t *m, int B, int L, lerr_t *e);
+void fwd_cache_destroy(fwd_cache_t **kv);
+/* Keep rows src[0..n) of the cache as rows 0..n (src ascending; for batches that drop rows). */
+void fwd_cache_keep_rows(fwd_cache_t *kv, const int *src, int n);
+
+/* model_forward_hidden with a KV cache, on positions [r0, r1) of every row only.
+ * r0 == 0 && r1 == L: the whole forward, exactly model_forward_hidden's result, and every
+ * layer's K/V of all positions is stored in kv (a refresh). Otherwise only rows [r0, r1) are
+ * computed: their queries attend to all L keys, K/V of positions outside [r0, r1) read from
+ * kv as the last call left them (stale by design), the fresh K/V of [r0, r1) written into kv;
+ * hidden rows [r0, r1) of every row are written, the others left untouched. tokens, keep and
+ * hidden have the full [B][L] layout; s and kv sized for at least B rows of exactly L.
+ * EXIT_DATA for bad tokens, EXIT_USAGE when the model's family has no cached graph. */
+int model_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
+                         const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 /* LM head on n rows of final hidden states: logits[n][embedding_size]. */
 void model_head(const model_t *m, const float *hidden, int n, float *logits);
 /* Convenience: full logits [B][L][embedding_size] (allocates scratch internally): row p

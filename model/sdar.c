@@ -1,6 +1,7 @@
 /* sdar.c — the SDAR family (JetAstra/SDAR-*-Chat, TraDo; llada.md §4, field-2026.md): a
  * Qwen3 transformer trained for block diffusion, its config.json keys, its tensor names.
- * Registered in family.c.
+ * Registered in family.c. Default remasking: generate.py's low_confidence_dynamic with
+ * confidence_threshold 0.85 (remask policy dynamic:0.85).
  *
  * Graph: forward.c's transformer with per-head RMSNorm on q and k before RoPE (Qwen3),
  * head_dim from the config (q width n_heads * head_dim may differ from hidden_size), no
@@ -32,7 +33,7 @@ static void sdar_default(llada_config_t *c) {
         .max_sequence_length = 32768, .rope_theta = 1e6, .rms_norm_eps = 1e-6,
         .weight_tying = true, .mask_token_id = 151669, .eos_token_id = 151645,
         .pad_token_id = 151643, .eot_token_id = 151645, .bos_token_id = -1, .dtype = WT_BF16,
-        .qk_norm = true, .attn_block = 4,
+        .qk_norm = true, .attn_block = 4, .default_policy = "dynamic:0.85",
     };
 }
 

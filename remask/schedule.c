@@ -1,19 +1,18 @@
-/* schedule.c — Dream's timestep schedule (schedule.h). Plain float32 scalar arithmetic: the
- * build targets x86-64-v2 (no FMA), so no product is fused with a sum and every operation
- * rounds as torch's scalar float kernel does. */
+/* schedule.c — Dream's timestep schedule (schedule.h) in float32: the linspace points with one
+ * rounding each (fmaf, as torch's kernels fuse them), the ratios and counts with one rounding
+ * per operation (volatile stores keep the compiler from fusing or widening them). */
+#include <math.h>
 #include "remask/schedule.h"
 
 float rm_sched_linspace_f32(double eps, int n_points, int i) {
     float start = 1.0f, end = (float)eps;
     if (n_points <= 1) return start;
-    float step = (end - start) / (float)(n_points - 1);
-    volatile float prod;   /* rounded before the sum, whatever the compiler flags */
-    if (i < n_points / 2) {
-        prod = step * (float)i;
-        return start + prod;
-    }
-    prod = step * (float)(n_points - i - 1);
-    return end - prod;
+    volatile float step = (end - start) / (float)(n_points - 1);
+    /* one rounding per value: torch's linspace kernels compute start + step*i (first half) and
+     * end - step*(n-1-i) (second half) as fused multiply-adds (nvcc, -mfma CPU builds); fmaf
+     * is exact whether or not this CPU has FMA */
+    if (i < n_points / 2) return fmaf(step, (float)i, start);
+    return fmaf(-step, (float)(n_points - i - 1), end);
 }
 
 float rm_sched_timestep_frac(int i, int steps, double eps) {

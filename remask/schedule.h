@@ -10,9 +10,10 @@
 #ifndef LLADA_REMASK_SCHEDULE_H
 #define LLADA_REMASK_SCHEDULE_H
 
-/* t[i] of torch.linspace(1, eps, n_points) in float32, as torch's scalar kernel computes
- * it: step = (eps - 1) / (n_points - 1); i < n_points/2: 1 + step*i; else
- * eps - step*(n_points - 1 - i), each operation rounded to float32. */
+/* t[i] of torch.linspace(1, eps, n_points) in float32 as torch computes it: step =
+ * float32((eps - 1) / (n_points - 1)); i < n_points/2: 1 + step*i, else
+ * eps - step*(n_points - 1 - i), each a fused multiply-add (one rounding; nvcc and the
+ * FMA-enabled CPU kernels fuse them). */
 float rm_sched_linspace_f32(double eps, int n_points, int i);
 
 /* Masks committed at step i (0-based) of `steps` with n masks left (Dream's count). */

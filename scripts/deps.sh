@@ -4,7 +4,7 @@
 set -eu
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
-  libzmq3-dev libmsgpack-dev liblz4-dev lz4 libopenblas-dev libpcre2-dev libjansson-dev libsodium-dev libmicrohttpd-dev
+  libzmq3-dev libmsgpack-dev liblz4-dev lz4 libopenblas-dev libdnnl-dev libpcre2-dev libjansson-dev libsodium-dev libmicrohttpd-dev
   python3 python3-numpy python3-msgpack python3-lz4 python3-zmq
   bc curl util-linux bible-kjv fortunes fortunes-de fortunes-ru fortunes-zh python3-doc iproute2"
 missing=

@@ -29,7 +29,8 @@ static int refuse_remote_options(const sreq_t *r, serr_t *err) {
                   : r->diff.block_length ? "diffusion.block_length" : r->diff.remasking.p ? "diffusion.remasking"
                   : r->diff.has_cfg ? "diffusion.cfg" : r->diff.logits_eos_inf >= 0 ? "diffusion.logits_eos_inf"
                   : r->diff.confidence_eos_eot_inf >= 0 ? "diffusion.confidence_eos_eot_inf"
-                  : r->diff.fixed_eos >= 0 ? "diffusion.fixed_eos" : r->diff.stream_steps ? "diffusion.stream_steps" : NULL;
+                  : r->diff.fixed_eos >= 0 ? "diffusion.fixed_eos" : r->diff.stream_steps ? "diffusion.stream_steps"
+                  : r->diff.cache.p ? "diffusion.cache" : NULL;
     if (!p) return 0;
     return BAD(err, p, "'%s' cannot be set on a server fronting a cluster: the sampler options are the workers' "
                "command line (docs/serve.md)", p);
@@ -49,9 +50,18 @@ static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
     o->fixed_eos = r->diff.fixed_eos == 1;
     o->seed = r->has_seed ? r->seed : random_seed();
     o->backend = sv->m ? denoise_device_backend(&sv->dev) : NULL;
-    if (r->diff.cache.p || r->diff.precision.p)
-        return BAD(err, r->diff.cache.p ? "diffusion.cache" : "diffusion.precision",
-                   "diffusion.%s is not supported by this build", r->diff.cache.p ? "cache" : "precision");
+    if (r->diff.precision.p)   /* the GEMM precision is the loaded model's, not a request's */
+        return BAD(err, "diffusion.precision", "diffusion.precision is not a per-request option");
+    if (r->diff.cache.p) {     /* KV cache (docs/denoise.md): CPU only, as the rows drop between steps */
+        const char *c = r->diff.cache.p;
+        size_t n = r->diff.cache.n;
+        o->cache = n == 4 && !memcmp(c, "none", 4) ? SAMPLER_CACHE_NONE
+                 : n == 6 && !memcmp(c, "prefix", 6) ? SAMPLER_CACHE_PREFIX
+                 : n == 4 && !memcmp(c, "dual", 4) ? SAMPLER_CACHE_DUAL : -1;
+        if (o->cache < 0) return BAD(err, "diffusion.cache", "diffusion.cache must be none, prefix or dual");
+        if (o->cache && o->backend)
+            return BAD(err, "diffusion.cache", "diffusion.cache prefix/dual runs on the CPU; this server uses a GPU");
+    }
     snprintf(j->policy, sizeof j->policy, "%.*s", r->diff.remasking.p ? (int)r->diff.remasking.n : 14,
              r->diff.remasking.p ? r->diff.remasking.p : "low_confidence");
     lerr_t e = {0};

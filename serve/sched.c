@@ -38,7 +38,8 @@ bool sched_same_batch(const sjob_t *a, const sjob_t *b) {
     return a->gen == b->gen && x->steps == y->steps && x->block_length == y->block_length &&
            x->temperature == y->temperature && x->cfg_scale == y->cfg_scale &&
            x->logits_eos_inf == y->logits_eos_inf && x->conf_eos_eot_inf == y->conf_eos_eot_inf &&
-           x->fixed_eos == y->fixed_eos && !strcmp(a->policy, b->policy);
+           x->fixed_eos == y->fixed_eos && x->cache == y->cache && x->cache_refresh == y->cache_refresh &&
+           !strcmp(a->policy, b->policy);
 }
 
 /* Unlink j (prev: its predecessor or NULL). Under mu. */

@@ -546,6 +546,15 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, tc_view_
     /* added tokens may get ids up to vocabulary size + their count (see added_id) */
     int64_t room = (int64_t)t->n_vocab + (int64_t)jv_size(added);
     if (room > INT32_MAX - 1) return bad(e, "$.model.vocab", "%s", "too many tokens");
+    /* the id tables are dense (indexed by id): a few tokens with huge ids would make a 5 KB
+     * file allocate gigabytes (found by tests/fuzz/fuzz_tokenizer), so ids may run at most
+     * 2^20 beyond the number of tokens (real vocabularies are dense) */
+    if ((int64_t)maxid > room + ((int64_t)1 << 20)) {
+        char m[120];
+        snprintf(m, sizeof m, "id %d is far beyond the %lld tokens (ids must stay below tokens + 1048576)",
+                 (int)maxid, (long long)room);
+        return bad(e, maxid > vmax ? "$.added_tokens" : "$.model.vocab", "%s", m);
+    }
     t->n_ids = (int32_t)((room > maxid ? room : maxid) + 1);
     t->id_str = tok_big_alloc((t->n_ids + 1) * sizeof *t->id_str, 1);
     t->id_len = tok_big_alloc((t->n_ids + 1) * sizeof *t->id_len, 1);

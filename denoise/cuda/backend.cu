@@ -24,7 +24,7 @@ int cuda_probe(char *why, size_t n) {
 
 cuda_prec_t cuda_prec_resolve(cuda_prec_t p, wtype_t weights) {
     if (p != CUDA_PREC_AUTO) return p;
-    return weights == WT_BF16 ? CUDA_PREC_BF16 : CUDA_PREC_F32;
+    return weights == WT_BF16 || wtype_is_quant(weights) ? CUDA_PREC_BF16 : CUDA_PREC_F32;   /* GGUF: dequantised to bf16 */
 }
 
 plan_t plan_sizes(const llada_config_t *c, cu_dtype_t wt, int rows, int L) {
@@ -120,6 +120,7 @@ static void buffers_free(cuda_backend_t *b) {
     if (b->graph) cudaGraphExecDestroy(b->graph);
     b->graph = NULL;
     b->graph_B = b->graph_L = b->warm_B = b->warm_L = b->cap_rows = b->cap_L = 0;
+    cache_free(b);   /* refilled by the next whole-canvas cached step */
 }
 
 void cuda_backend_destroy(cuda_backend_t **bp) {

@@ -58,6 +58,11 @@ struct cuda_backend {
     int warm_B, warm_L;            /* shape of the last eager forward (captured next time) */
     char graph_note[600];          /* why graphs were turned off ("" while they work) */
     int skip;                      /* SKIP_* bits (bench only; 0 otherwise) */
+    /* KV cache of denoise --cache (cached.cu): per layer the fused q|k|v rows after RoPE of
+     * every position of kvc_rows x kvc_L sequences (act dtype), written by a whole-canvas pass
+     * and read by the band passes; allocated on first use */
+    void **kvc;                    /* [n_layers] */
+    int kvc_rows, kvc_L;
 };
 
 plan_t plan_sizes(const llada_config_t *c, cu_dtype_t wt, int rows, int L);
@@ -74,6 +79,15 @@ int forward_enqueue(cuda_backend_t *b, int B, int L);
  * ones), growing the buffers as needed. */
 int upload_inputs(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B, int L,
                   lerr_t *e);
+/* KV-cache passes (cached.cu): r0 == 0 && n == L the whole canvas, filling the cache; else
+ * positions [r0, r0+n) of each of the B sequences against it (tokens of those positions
+ * packed [B][n] in b->tok, keep [B][L] in b->keep); hidden rows [r0, r0+n) of b->hid
+ * written, the others kept. Eager (no graph). */
+int forward_cached(cuda_backend_t *b, int B, int L, int r0, int n);
+void cache_free(cuda_backend_t *b);
+/* LM head + CFG + summaries of the nc candidates at hid rows rows[] (forward.cu). */
+int step_head(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *rows, const uint64_t *prefix,
+              int nc, rm_cand_t *tmp);
 /* Convert the thread's recorded CUDA failure into e (EXIT_INTERNAL); returns -1. */
 int backend_error(lerr_t *e, const char *what);
 

@@ -155,11 +155,16 @@ static int head_chunk(cuda_backend_t *b, const cu_summ_opts_t *so, float s1, boo
 
 static int step_device(cuda_backend_t *b, const sampler_opts_t *o, int nB, int B, int L,
                        const int32_t *rows, const uint64_t *prefix, int nc, rm_cand_t *tmp) {
+    (void)B;
+    if (forward_run(b, nB, L)) return -1;
+    return step_head(b, o, rows, prefix, nc, tmp);
+}
+
+int step_head(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *rows, const uint64_t *prefix,
+              int nc, rm_cand_t *tmp) {
     bool cfg = o->cfg_scale > 0;
     cu_summ_opts_t so = {o->temperature, o->logits_eos_inf, o->conf_eos_eot_inf, o->fixed_eos,
                          b->cfg.eos_token_id, b->cfg.eot_token_id};
-    (void)B;
-    if (forward_run(b, nB, L)) return -1;
     if (nc == 0) return 0;
     CU_CHECK(cudaMemcpyAsync(b->rows, rows, (size_t)nc * (cfg ? 2 : 1) * 4, cudaMemcpyHostToDevice, b->st));
     CU_CHECK(cudaMemcpyAsync(b->prefix, prefix, (size_t)nc * 8, cudaMemcpyHostToDevice, b->st));

@@ -22,7 +22,8 @@ template <int HDP> struct att_layout {
         kok = l + ABQ * 4, bytes = kok + ABK * 4;
 };
 
-/* rows [r0, r0+64) of one head (columns col0..col0+hd) into a zero-padded [64][HDP] tile */
+/* rows [r0, r0+64) of one head (columns col0..col0+hd) into a zero-padded [64][HDP] tile;
+ * rows >= L are zeros */
 template <int HDP>
 __device__ void load_tile(__nv_bfloat16 *dst, const __nv_bfloat16 *src, size_t stride,
                           int col0, int r0, int L, int hd) {
@@ -71,9 +72,11 @@ __device__ void softmax_tile(float *S, __nv_bfloat16 *P, float *O, float *m, flo
     __syncwarp();
 }
 
+/* Queries [q_off, q_off + nq) of each sequence (blockIdx.x tiles them) against all L keys;
+ * output rows [B][nq] (q_off = 0, nq = L: the whole canvas). */
 template <int HDP>
 __global__ void __launch_bounds__(ATH) flash_kernel(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv,
-        const uint8_t *keep, int L, int Hq, int Hkv, int hd, float scale_log2) {
+        const uint8_t *keep, int L, int q_off, int nq, int Hq, int Hkv, int hd, float scale_log2) {
     typedef att_layout<HDP> LY;
     extern __shared__ __align__(128) unsigned char sm[];
     __nv_bfloat16 *Qs = (__nv_bfloat16 *)(sm + LY::q), *Ks = (__nv_bfloat16 *)(sm + LY::k),
@@ -81,13 +84,13 @@ __global__ void __launch_bounds__(ATH) flash_kernel(__nv_bfloat16 *ao, const __n
     float *S = (float *)(sm + LY::s), *O = (float *)(sm + LY::o), *m = (float *)(sm + LY::m),
           *l = (float *)(sm + LY::l);
     int *kok = (int *)(sm + LY::kok);
-    int q0 = blockIdx.x * ABQ, h = blockIdx.y, b = blockIdx.z, w = threadIdx.x >> 5;
+    int q0 = q_off + blockIdx.x * ABQ, h = blockIdx.y, b = blockIdx.z, w = threadIdx.x >> 5;
     int kh = h / (Hq / Hkv);
     size_t stride = (size_t)(Hq + 2 * Hkv) * hd;
     const __nv_bfloat16 *base = qkv + (size_t)b * L * stride;
     const uint8_t *kp = keep ? keep + (size_t)b * L : nullptr;
 
-    load_tile<HDP>(Qs, base, stride, h * hd, q0, L, hd);
+    load_tile<HDP>(Qs, base, stride, h * hd, q0, q_off + nq, hd);
     for (int i = threadIdx.x; i < ABQ * LY::LDO; i += ATH) O[i] = 0.0f;
     for (int i = threadIdx.x; i < ABQ; i += ATH) { m[i] = -INFINITY; l[i] = 0.0f; }
     __syncthreads();
@@ -129,9 +132,9 @@ __global__ void __launch_bounds__(ATH) flash_kernel(__nv_bfloat16 *ao, const __n
     size_t ostride = (size_t)Hq * hd;
     for (int i = threadIdx.x & 31; i < 16 * hd; i += 32) {
         int r = w * 16 + i / hd, c = i % hd, q = q0 + r;
-        if (q >= L) continue;
+        if (q >= q_off + nq) continue;
         float lr = l[r];
-        ao[((size_t)b * L + q) * ostride + (size_t)h * hd + c] =
+        ao[((size_t)b * nq + (q - q_off)) * ostride + (size_t)h * hd + c] =
             __float2bfloat16_rn(lr > 0 ? O[r * LY::LDO + c] / lr : 0.0f);
     }
 }

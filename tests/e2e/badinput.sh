@@ -47,4 +47,15 @@ for v in 2 0 '"1"'; do
 done
 check_exit 1 "\"v\": 2 refused by denoise too" bash -c "echo '{\"kind\":\"tokens\",\"v\":2,\"tokens\":$(i4 1)}' | denoise --model '$M' --gen-length 4"
 check "\"v\": 1 and no \"v\" pass" bash -c "printf '%s\n%s\n' '{\"v\":1,\"a\":1}' '{\"a\":2}' | rec --json | grep -c '\"a\"' | grep -qx 2"
+
+# tokenizer.json with one huge id (found by tests/fuzz/fuzz_tokenizer): refused at once instead
+# of allocating id tables as large as the id (a 5 KB file took > 60 s and 8 GB)
+"$PYTHON" - "$LLADA_ROOT/tests/fuzz/corpus_tokenizer/bpe_bytelevel_gpt2.json" "$TMP/sparse" <<'PY'
+import json, os, sys
+t = json.load(open(sys.argv[1])); os.makedirs(sys.argv[2], exist_ok=True)
+t["model"]["vocab"][list(t["model"]["vocab"])[-1]] = 2000000000
+json.dump(t, open(sys.argv[2] + "/tokenizer.json", "w"))
+PY
+check_exit 1 "tokenizer.json with an id of 2e9: refused (exit 1), not 8 GB" bash -c "echo '{\"text\":\"hi\"}' | LLADA_TOK_CACHE=0 timeout 20 tok --jsonl -m '$TMP/sparse/tokenizer.json'"
+check_stderr "says which id" 'id 2000000000 is far beyond the 280 tokens'
 finish

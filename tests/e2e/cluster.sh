@@ -38,6 +38,17 @@ check "queue 2, window 3: identical" cmp "$TMP/ref.jsonl" "$TMP/bp.jsonl"
 stop_broker
 for p in "${WPIDS[@]}"; do kill "$p" 2>/dev/null; done; WPIDS=()
 
+# workers take the KV-cache options like the other sampler options (issue 12)
+denoise $SAMP --cache dual --cache-refresh 4 --threads 1 -q --json < "$TMP/in.mp" > "$TMP/refc.jsonl"
+start_broker
+start_worker --cache dual --cache-refresh 4
+wait_ready 1
+denoise --remote "$FRONT" -q --json < "$TMP/in.mp" > "$TMP/outc.jsonl"
+check "--cache dual worker: identical to the single-process cached run" cmp "$TMP/refc.jsonl" "$TMP/outc.jsonl"
+check "--cache dual changes the answers of this model (the check can fail)" bash -c "! cmp -s $TMP/ref.jsonl $TMP/refc.jsonl"
+stop_broker
+for p in "${WPIDS[@]}"; do kill "$p" 2>/dev/null; done; WPIDS=()
+
 # a broker without workers answers queued requests with an error after its --timeout
 start_broker --timeout 700
 check_exit 4 "broker without workers: exit 4" denoise --remote "$FRONT" -q --json < "$TMP/in.mp"

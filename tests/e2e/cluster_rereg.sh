@@ -36,7 +36,7 @@ import sys, struct, time, zmq
 s = zmq.Context().socket(zmq.DEALER)
 s.connect(sys.argv[1])
 s.send_multipart([b"READY", struct.pack("<I", 4)])
-time.sleep(1.2)                      # 6 heartbeat intervals: dropped
+time.sleep(2.0)                      # 10 heartbeat intervals: dropped
 for _ in range(5):
     s.send_multipart([b"HB", struct.pack("<I", 1)]); time.sleep(0.2)
 s.send_multipart([b"READY", struct.pack("<I", 4)])

@@ -68,6 +68,9 @@ post /v1/completions "$TMP/c.json" '{"model":"default","prompt":"And God said","
 printf 'And God said' | tok | denoise --gen-length 12 --seed 3 -q | detok -r --json >"$TMP/ref.jsonl"
 check_eq "completion equals tok | denoise --seed 3 | detok" "$(jget "$TMP/ref.jsonl" 'd["text"]')" "$(jget "$TMP/c.json" 'd["choices"][0]["text"]')"
 check_eq "completion reports its seed and the model's block length" "3 4" "$(jget "$TMP/c.json" 'd["diffusion"]["seed"], d["diffusion"]["block_length"]' | tr -d '(),')"
+post /v1/completions "$TMP/cc.json" '{"prompt":"And God said","max_tokens":12,"seed":3,"diffusion":{"cache":"dual"}}' >/dev/null
+printf 'And God said' | tok | denoise --gen-length 12 --seed 3 --cache dual -q | detok -r --json >"$TMP/refc.jsonl"
+check_eq "diffusion.cache dual equals tok | denoise --cache dual" "$(jget "$TMP/refc.jsonl" 'd["text"]')" "$(jget "$TMP/cc.json" 'd["choices"][0]["text"]')"
 post /v1/completions "$TMP/n.json" '{"prompt":"In the beginning","max_tokens":8,"seed":9,"n":2,"temperature":1.0}' >/dev/null
 printf 'In the beginning\nIn the beginning\n' | tok --lines | denoise --gen-length 8 --seed 9 --temperature 1.0 -q | detok -r --json >"$TMP/refn.jsonl"
 want=$("$PYTHON" -c 'import json,sys; print(json.dumps([json.loads(l)["text"] for l in open(sys.argv[1]) if "text" in l]))' "$TMP/refn.jsonl")
@@ -142,6 +145,8 @@ bad 400 stop /v1/completions '{"prompt":"x","stop":["a","b","c","d","e"]}' "five
 bad 400 diffusion /v1/completions '{"prompt":"x","diffusion":{"stepz":4}}' "unknown diffusion option"
 bad 400 diffusion /v1/completions '{"prompt":"x","max_tokens":10,"diffusion":{"block_length":4}}' "block length not dividing max_tokens"
 bad 400 diffusion.remasking /v1/completions '{"prompt":"x","diffusion":{"remasking":"nope"}}' "unknown remasking policy"
+bad 400 diffusion.cache /v1/completions '{"prompt":"x","diffusion":{"cache":"full"}}' "unknown cache mode"
+bad 400 diffusion.precision /v1/completions '{"prompt":"x","diffusion":{"precision":"bf16"}}' "precision per request"
 bad 400 logprobs /v1/completions '{"prompt":"x","logprobs":3}' "logprobs (unsupported)"
 bad 400 messages /v1/chat/completions '{"messages":[]}' "no messages"
 bad 400 messages /v1/chat/completions '{"messages":[{"role":"tool","content":"x"}]}' "tool role"

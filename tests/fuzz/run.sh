@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# tests/fuzz/run.sh [RUNS] — builds the libFuzzer target and runs it over the seed corpus for
-# RUNS executions (default 200000); prints the execution count and "N passed, N failed".
+# tests/fuzz/run.sh [RUNS] [TARGET...] — builds the libFuzzer targets and runs each over its
+# seed corpus for RUNS executions (default 200000; FUZZ_SECONDS caps each run, default 60);
+# prints each target's execution count and "N passed, N failed" (one check per target).
+# Targets (tests/fuzz/README.md): record model_files tokenizer remask_wire (default: all four).
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 runs=${1:-200000}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(record model_files tokenizer remask_wire)
 cd "$root" && make -s fuzz >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
-work=$(mktemp -d)
-cp "$root"/tests/fuzz/corpus/* "$work"/ 2>/dev/null
-log=$work/log
-"$root/build/fuzz/fuzz_record" -runs="$runs" -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=1024 "$work" >"$log" 2>&1; rc=$?
-execs=$(grep -oE 'Done [0-9]+ runs' "$log" | grep -oE '[0-9]+' | tail -n 1)
-echo "fuzz_record: ${execs:-0} executions, exit $rc"
-[ "$rc" -ne 0 ] && tail -n 30 "$log"
-rm -rf "$work"
-if [ "$rc" -eq 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
+pass=0 fail=0
+for t in "${targets[@]}"; do
+    case $t in
+    record) corpus=corpus maxlen=4096 ;;
+    model_files) corpus=corpus_model maxlen=8192 ;;
+    tokenizer) corpus=corpus_tokenizer maxlen=16384 ;;
+    remask_wire) corpus=corpus_remask maxlen=4096 ;;
+    *) echo "unknown target $t"; fail=$((fail + 1)); continue ;;
+    esac
+    work=$(mktemp -d)
+    cp "$root/tests/fuzz/$corpus"/* "$work"/ 2>/dev/null
+    log=$work/log
+    "$root/build/fuzz/fuzz_$t" -runs="$runs" -max_total_time="${FUZZ_SECONDS:-60}" -max_len=$maxlen -rss_limit_mb=1024 \
+        -timeout=10 "$work" >"$log" 2>&1; rc=$?
+    execs=$(grep -oE 'Done [0-9]+ runs' "$log" | grep -oE '[0-9]+' | tail -n 1)
+    echo "fuzz_$t: ${execs:-0} executions, exit $rc"
+    if [ "$rc" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); tail -n 30 "$log"; fi
+    rm -rf "$work"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

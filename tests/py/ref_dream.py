@@ -11,8 +11,8 @@ attention (padding hidden as keys), o_proj (no bias) + residual, RMSNorm, SwiGLU
 Dream's sampler applies: logits = concat(logits[:, :1], logits[:, :-1]).
 
 Sampler (temperature 0, no blocks: Dream's only mode): x = prompt + max_new_tokens masks;
-timesteps = torch.linspace(1, eps, steps + 1) in float32 (torch's kernel: first half
-start + step*i, second half end - step*(n-1-i)); at step i, confidence of each masked
+timesteps = torch.linspace(1, eps, steps + 1) in float32 (torch's kernels: first half
+start + step*i, second half end - step*(n-1-i), each one fused multiply-add); at step i, confidence of each masked
 position by `alg` (maskgit_plus: top probability; topk_margin: top1 - top2; entropy:
 sum p log(p + 1e-10)), x0 = argmax; k = int(n_mask * (1 - s/t)) in float32 (every mask at
 the last step), n_mask = masks in the batch / batch size; the k most confident positions
@@ -91,12 +91,17 @@ def forward(cfg, W, tokens, attention_mask=None):
 
 
 def linspace_f32(start, end, n):
-    """torch.linspace(start, end, n) for float32, as torch's scalar kernel computes it."""
+    """torch.linspace(start, end, n) for float32, as torch's kernels compute it: step rounded to
+    float32, then start + step*i (first half) or end - step*(n-1-i) (second half) as one fused
+    multiply-add, i.e. computed exactly (a 24-bit step times a small integer plus a float32
+    endpoint fits in float64) and rounded once."""
     start, end = np.float32(start), np.float32(end)
     step = np.float32((end - start) / np.float32(n - 1))
     out = np.empty(n, dtype=np.float32)
     for i in range(n):
-        out[i] = start + step * np.float32(i) if i < n // 2 else end - step * np.float32(n - i - 1)
+        v = (np.float64(start) + np.float64(step) * i if i < n // 2
+             else np.float64(end) - np.float64(step) * (n - 1 - i))
+        out[i] = np.float32(v)
     return out
 
 

@@ -7,6 +7,10 @@ the per-block linear schedule (remainder to the earliest steps), low_confidence 
 remasking, float64 Gumbel-max for temperature > 0, classifier-free guidance (unconditional
 = every prompt position masked), logits_eos_inf and confidence_eos_eot_inf with the
 official quirks (or fixed, fixed_eos=True), left padding with an attention mask.
+Also Fast-dLLM's threshold decoding ("threshold:T") and approximate KV caches (cache="prefix"
+or "dual", written from the description of issue 12 / peers.md §2.1, not from the C code):
+forward_rows computes only positions [r0, r1) against K/V kept from the last whole-canvas
+pass.
 
 Randomness comes from the counter-based generator documented in kernels/crng.h (the one
 contract shared with the C side): u(seed, stream, a, b, c, d) in (0, 1).
@@ -79,11 +83,11 @@ def _rmsnorm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
-def _rope(x, theta):
-    """x: (B, H, T, hd); half-split rotation, positions 0..T-1."""
+def _rope(x, theta, p0=0):
+    """x: (B, H, T, hd); half-split rotation, positions p0..p0+T-1."""
     T, hd = x.shape[2], x.shape[3]
     inv = 1.0 / theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd)
-    ang = np.arange(T, dtype=np.float64)[:, None] * inv[None, :]
+    ang = np.arange(p0, p0 + T, dtype=np.float64)[:, None] * inv[None, :]
     cos = np.concatenate([np.cos(ang)] * 2, -1)
     sin = np.concatenate([np.sin(ang)] * 2, -1)
     half = hd // 2
@@ -145,6 +149,79 @@ def forward(cfg, W, tokens, attention_mask=None, bf16=False, causal=False):
     return r(h @ head.T)
 
 
+def _q8(a):
+    """Symmetric int8 of each row of a (last axis), in float32 like any fp32 implementation:
+    scale = max|a| / 127, q = round-half-even(a / scale) clamped to +-127."""
+    a = np.asarray(a, dtype=np.float32)
+    mx = np.abs(a).max(-1, keepdims=True)
+    sc = mx / np.float32(127.0)
+    q = np.where(mx > 0, np.clip(np.rint(a / np.where(mx > 0, sc, np.float32(1))), -127, 127), 0)
+    return q.astype(np.float64), sc.astype(np.float64)
+
+
+def gemm(a, w, mode=None):
+    """a (..., K) @ w (N, K).T in the precision mode of denoise --precision: None (float64),
+    "bf16" (both operands rounded to bf16, sum in float64), "int8" (a per row and w per output
+    row quantised to int8, exact integer dot, times both scales)."""
+    if mode is None:
+        return a @ w.T
+    if mode == "bf16":
+        return bf16_round(a) @ bf16_round(w).T
+    qa, sa = _q8(a)
+    qw, sw = _q8(w)
+    return (qa @ qw.T) * sa * sw.T
+
+
+def forward_rows(cfg, W, tokens, attention_mask, r0, r1, kv=None, prec=None):
+    """The KV-cache forward (float64): logits (B, r1 - r0, V) of positions [r0, r1) only.
+    kv None: r0 == 0 and r1 == T is required; returns (logits, kv) with kv the list of every
+    layer's (k, v) after RoPE, shapes (B, KV, T, hd). kv given: the queries of [r0, r1) attend
+    to all T keys, the keys/values of [r0, r1) computed now and the others taken from kv;
+    returns (logits, kv) with kv unchanged. prec: the GEMM precision mode (gemm())."""
+    tokens = np.asarray(tokens)
+    B, T = tokens.shape
+    assert kv is not None or (r0 == 0 and r1 == T)
+    d, H = cfg["d_model"], cfg["n_heads"]
+    KV = cfg.get("n_kv_heads") or H
+    hd, n = d // H, r1 - r0
+    eps = cfg.get("rms_norm_eps", 1e-5)
+    theta = cfg.get("rope_theta", 10000.0)
+    p = "model.transformer."
+    h = W[p + "wte.weight"][tokens[:, r0:r1]]
+    bias = 0.0
+    if attention_mask is not None and (np.asarray(attention_mask) == 0).any():
+        m = np.asarray(attention_mask, dtype=np.float64)
+        bias = ((1.0 - m) * np.finfo(np.float32).min)[:, None, None, :]
+    out_kv = []
+    for l in range(cfg["n_layers"]):
+        b = f"{p}blocks.{l}."
+        a = _rmsnorm(h, W[b + "attn_norm.weight"], eps)
+        q = gemm(a, W[b + "q_proj.weight"], prec).reshape(B, n, H, hd).transpose(0, 2, 1, 3)
+        k = gemm(a, W[b + "k_proj.weight"], prec).reshape(B, n, KV, hd).transpose(0, 2, 1, 3)
+        v = gemm(a, W[b + "v_proj.weight"], prec).reshape(B, n, KV, hd).transpose(0, 2, 1, 3)
+        q, k = _rope(q, theta, r0), _rope(k, theta, r0)
+        if kv is None:
+            K, Vv = k, v
+            out_kv.append((k, v))
+        else:
+            K, Vv = kv[l][0].copy(), kv[l][1].copy()
+            K[:, :, r0:r1], Vv[:, :, r0:r1] = k, v
+        K = np.repeat(K, H // KV, axis=1)
+        Vv = np.repeat(Vv, H // KV, axis=1)
+        s = q @ K.transpose(0, 1, 3, 2) / np.sqrt(hd) + bias
+        s = np.exp(s - s.max(-1, keepdims=True))
+        s /= s.sum(-1, keepdims=True)
+        att = (s @ Vv).transpose(0, 2, 1, 3).reshape(B, n, H * hd)
+        h = h + gemm(att, W[b + "attn_out.weight"], prec)
+        f = _rmsnorm(h, W[b + "ff_norm.weight"], eps)
+        g = gemm(f, W[b + "ff_proj.weight"], prec)
+        u = gemm(f, W[b + "up_proj.weight"], prec)
+        h = h + gemm(g / (1.0 + np.exp(-g)) * u, W[b + "ff_out.weight"], prec)
+    h = _rmsnorm(h, W[p + "ln_f.weight"], eps)
+    head = W[p + "wte.weight"] if cfg.get("weight_tying") else W[p + "ff_out.weight"]
+    return gemm(h, head, prec), (out_kv if kv is None else kv)
+
+
 # ---------------------------------------------------------------- sampler (llada.md §1.1)
 def num_transfer_tokens(mask_index, steps):
     n = mask_index.sum(axis=1)
@@ -163,7 +240,8 @@ def _softmax(x):
 
 def generate(cfg, W, prompts, steps=128, gen_length=128, block_length=128, temperature=0.0,
              cfg_scale=0.0, remasking="low_confidence", logits_eos_inf=False,
-             confidence_eos_eot_inf=False, fixed_eos=False, seed=0, records=None, canvas=None):
+             confidence_eos_eot_inf=False, fixed_eos=False, seed=0, records=None, canvas=None,
+             cache="none", cache_refresh=0, prec=None):
     """prompts: list of token lists (left-padded with pad id and an attention mask when their
     lengths differ), or canvas: list of full canvases of equal length (masks = to generate) with
     gen region starting at len(canvas) - gen_length. Returns (x, reveal) where reveal is -1
@@ -201,9 +279,22 @@ def generate(cfg, W, prompts, steps=128, gen_length=128, block_length=128, tempe
     for blk in range(nb):
         bs, be = Lp + blk * block_length, Lp + (blk + 1) * block_length
         sched = num_transfer_tokens(x[:, bs:be] == mask_id, spb)
-        for i in range(spb):
+        thr = float(remasking.split(":")[1]) if remasking.startswith("threshold") else None
+        i = 0
+        while (i < spb) if thr is None else (x[:, bs:be] == mask_id).any():
             mask_index = x == mask_id
-            if cfg_scale > 0:
+            if cache != "none" or prec is not None:
+                fb = np.concatenate([x, np.where(prompt_index, mask_id, x)]) if cfg_scale > 0 else x
+                am_b = None if am_arg is None else (np.concatenate([am_arg, am_arg]) if cfg_scale > 0 else am_arg)
+                if cache == "none" or i == 0 or (cache_refresh > 0 and i % cache_refresh == 0):
+                    kept, kv = forward_rows(cfg, W, fb, am_b, 0, L, prec=prec)
+                else:
+                    r1 = L if cache == "prefix" else be
+                    kept = kept.copy()
+                    kept[:, bs:r1], _ = forward_rows(cfg, W, fb, am_b, bs, r1, kv, prec=prec)
+                logits = kept[:B] if cfg_scale == 0 else kept[B:] + (cfg_scale + 1) * (kept[:B] - kept[B:])
+                logits = logits.copy()
+            elif cfg_scale > 0:
                 un = x.copy()
                 un[prompt_index] = mask_id
                 both = forward(cfg, W, np.concatenate([x, un]),
@@ -231,7 +322,7 @@ def generate(cfg, W, prompts, steps=128, gen_length=128, block_length=128, tempe
                 conf_logits[..., eot] = -np.inf
                 if temperature == 0:        # noisy IS logits: the EOS column goes too
                     conf_logits[..., eos] = -np.inf
-            if remasking == "low_confidence":
+            if remasking == "low_confidence" or thr is not None:
                 p = _softmax(conf_logits)
                 x0_p = np.take_along_axis(p, x0[..., None], -1)[..., 0]
             elif remasking == "random":
@@ -244,7 +335,10 @@ def generate(cfg, W, prompts, steps=128, gen_length=128, block_length=128, tempe
             x0 = np.where(mask_index, x0, x)
             conf = np.where(mask_index, x0_p, -np.inf)
             for j in range(B):
-                k = sched[j, i]
+                k = sched[j, i] if i < spb else 1
+                if thr is not None:
+                    c = sorted((-conf[j, q] for q in np.nonzero(mask_index[j] & (np.arange(L) < be))[0]))
+                    k = max(1, sum(1 for v in c if -v >= thr)) if c else 0
                 # candidates: masked and before the block end; highest confidence first,
                 # ties to the lower position
                 cand = np.nonzero(mask_index[j] & (np.arange(L) < be))[0]
@@ -253,4 +347,5 @@ def generate(cfg, W, prompts, steps=128, gen_length=128, block_length=128, tempe
                     x[j, q] = x0[j, q]
                     reveal[j, q] = step
             step += 1
+            i += 1
     return x, reveal, padn

@@ -103,6 +103,15 @@ for i, (name, P, G, steps, strat, thr) in enumerate(CASES):
         check(np.array_equal(gt, x[P:P + G]) and np.array_equal(gr, rv[P:P + G]) and r["nfe"] == nfe, label,
               f"tokens {list(gt)} vs {list(x[P:P + G])}; reveal {list(gr)} vs {list(rv[P:P + G])}; nfe {r['nfe']} vs {nfe}")
 
+# the default remasking of SDAR models is generate.py's: low_confidence_dynamic, threshold 0.85
+d = os.path.join(TMP, "sdar_f32")
+cfg, W = ref.load(d)
+prompt = [4, 8, 15, 16, 23]
+x, rv, nfe = ref.generate(cfg, W, prompt, 12, 4, "low_confidence_dynamic", 0.85, stop_ids=[cfg["eos_token_id"]])
+r = run_denoise([{"kind": "tokens", "tokens": arr(prompt)}], ["--model", d, "--gen-length", "12"])[0]
+check(np.array_equal(unarr(r["tokens"]), x[5:17]) and np.array_equal(unarr(r["reveal_step"]), rv[5:17]),
+      "no --remasking: SDAR's low_confidence_dynamic 0.85")
+
 # EOS after a block stops the run (generate.py's stopping_criteria_idx): name as EOS a token
 # the first generated block holds, so the run must stop after that block
 d = os.path.join(TMP, "sdar_f32")

@@ -116,12 +116,13 @@ using namespace nvcuda;
 /* ---- harness ---- */
 template <int HDP>
 static void run_flash(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t *keep, int B, int L,
-                      int Hq, int Hkv, int hd) {
+                      int Hq, int Hkv, int hd, int q_off = 0, int nq = -1) {
+    if (nq < 0) nq = L;
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
     CHECK(att_layout<HDP>::bytes <= sizeof sm, "shared layout %zu bytes", (size_t)att_layout<HDP>::bytes);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < Hq; h++)
-            for (int qt = 0; qt * ABQ < L; qt++) {
+            for (int qt = 0; qt * ABQ < nq; qt++) {
                 std::barrier<> blk(ATH), w0(32), w1(32), w2(32), w3(32);
                 g_block = &blk;
                 g_warp[0] = &w0; g_warp[1] = &w1; g_warp[2] = &w2; g_warp[3] = &w3;
@@ -131,7 +132,7 @@ static void run_flash(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t
                     th.emplace_back([=] {
                         threadIdx = {t, 0, 0};
                         blockIdx = {(unsigned)qt, (unsigned)h, (unsigned)b};
-                        flash_kernel<HDP>(ao, qkv, keep, L, Hq, Hkv, hd, scale_log2);
+                        flash_kernel<HDP>(ao, qkv, keep, L, q_off, nq, Hq, Hkv, hd, scale_log2);
                     });
                 for (auto &x : th) x.join();
             }
@@ -180,6 +181,17 @@ static void check(int hd) {
     printf("flash HDP=%d hd=%d: rel err %.2e, %zu unwritten/non-finite\n", HDP, hd, err, bad);
     CHECK(bad == 0, "hd=%d: %zu outputs unwritten or not finite", hd, bad);
     CHECK(err <= 2e-2, "hd=%d: flash vs reference rel err %.3e", hd, err);
+    /* a band of queries (the KV-cache steps): rows [37, 107) of each sequence, written packed
+     * [B][70], must be those rows of the whole run bit for bit (same tiles of keys, same order) */
+    const int q_off = 37, nq = 70;
+    __nv_bfloat16 *ab = (__nv_bfloat16 *)aligned_alloc(64, ((size_t)B * nq * Hq * hd * 2 + 63) / 64 * 64);
+    run_flash<HDP>(ab, qkv, keep.data(), B, L, Hq, Hkv, hd, q_off, nq);
+    size_t diff = 0, rs = (size_t)Hq * hd;
+    for (int b = 0; b < B; b++)
+        for (int r = 0; r < nq; r++)
+            diff += memcmp(ab + ((size_t)b * nq + r) * rs, ao + ((size_t)b * L + q_off + r) * rs, rs * 2) != 0;
+    CHECK(diff == 0, "hd=%d: query band [%d, %d) differs from the whole run in %zu rows", hd, q_off, q_off + nq, diff);
+    free(ab);
     free(qkv);
     free(ao);
 }

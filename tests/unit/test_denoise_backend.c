@@ -11,6 +11,7 @@
  * (3) With LLADA_CUDA: the memory plan (LLaDA-8B + a 4096 canvas fits 24 GiB and is at
  * least the bf16 weights, 2 bytes per parameter), precision resolution, and, on a machine
  * without a GPU, a clean failure (probe 0 with a reason; backend NULL with EXIT_INTERNAL).
+ * (4) The KV-cache seam (step_rows) against the CPU's cached run.
  */
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +82,41 @@ static int ref_step(void *ctx, const sampler_opts_t *o, const int32_t *tok, cons
     return 0;
 }
 
+/* step_rows of a reference backend on the CPU's cached forward (model_forward_cached): pins
+ * the seam of the KV-cache runs (which positions the sampler asks for at which step, rows
+ * B..2B-1 unconditional, hidden rows kept between steps), not the cached graph itself
+ * (py/test_denoise_cache checks that against numpy). */
+typedef struct { const model_t *m; fwd_scratch_t *s; fwd_cache_t *kv; float *hid; int calls, whole; } rows_ctx_t;
+
+static int ref_step_rows(void *ctx, const sampler_opts_t *o, const int32_t *tok, const uint8_t *keep, int nB,
+                         int B, int L, int r0, int r1, const int *crow, const int *cpos, const uint64_t *prefix,
+                         int nc, rm_cand_t *out, lerr_t *e) {
+    rows_ctx_t *r = ctx;
+    int V = r->m->cfg.embedding_size, d = r->m->cfg.d_model;
+    r->calls++;
+    r->whole += r0 == 0 && r1 == L;
+    if (!r->s && (!(r->s = fwd_scratch_new(r->m, nB, L, e)) || !(r->kv = fwd_cache_new(r->m, nB, L, e)) ||
+                  !(r->hid = malloc((size_t)nB * L * d * sizeof(float)))))
+        return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    if (model_forward_cached(r->m, r->s, r->kv, tok, keep, nB, L, r0, r1, r->hid, e)) return -1;
+    float *lc = malloc((size_t)V * sizeof *lc), *lu = malloc((size_t)V * sizeof *lu);
+    if (!lc || !lu) { free(lc); free(lu); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+    float s1 = (float)(o->cfg_scale + 1.0);
+    for (int i = 0; i < nc; i++) {
+        model_head(r->m, r->hid + ((size_t)crow[i] * L + cpos[i]) * d, 1, lc);
+        if (nB > B) {
+            model_head(r->m, r->hid + ((size_t)(B + crow[i]) * L + cpos[i]) * d, 1, lu);
+            for (int v = 0; v < V; v++) lc[v] = lu[v] + s1 * (lc[v] - lu[v]);
+        }
+        int32_t pos = out[i].pos;
+        sampler_summarise(o, &r->m->cfg, lc, V, prefix[i], &out[i]);
+        out[i].pos = pos;
+    }
+    free(lc);
+    free(lu);
+    return 0;
+}
+
 enum { B = 2, L = 20, GEN = 12 };
 
 static void canvas(const model_t *m, int32_t *x, int *pad) {
@@ -130,6 +166,33 @@ static void test_seam(const model_t *m, double T, double cfg) {
           strstr(e.msg, "injected"), "backend failure not propagated: %s", e.msg);
 }
 
+/* A KV-cache run through a backend's step_rows equals the CPU's cached run; a backend without
+ * step_rows refuses --cache with a usage error. */
+static void test_seam_cached(const model_t *m, int mode, double cfg) {
+    sampler_opts_t o = {.steps = 12, .gen_length = GEN, .block_length = 4, .cfg_scale = cfg, .seed = 3,
+                        .cache = mode, .cache_refresh = 3};
+    int32_t xc[B * L], xb[B * L], rc_[B * L], rb[B * L];
+    int nfe_c, nfe_b;
+    lerr_t e = {0};
+    rows_ctx_t ctx = {m, NULL, NULL, NULL, 0, 0};
+    ref_ctx_t plain = {m, 0, 0};
+    sampler_backend_t bk = {ref_step, &plain, ref_step_rows};
+    bk.ctx = &ctx;   /* step_rows only: step must not be called */
+    bk.step = NULL;
+    CHECK(generate(m, &o, NULL, xc, rc_, &nfe_c, &e) == 0, "CPU cached path: %s", e.msg);
+    CHECK(generate(m, &o, &bk, xb, rb, &nfe_b, &e) == 0, "backend cached path: %s", e.msg);
+    CHECK(memcmp(xc, xb, sizeof xc) == 0 && memcmp(rc_, rb, sizeof rc_) == 0,
+          "cache %d cfg %g: canvases / reveal steps differ through step_rows", mode, cfg);
+    CHECK(ctx.calls == o.steps && ctx.whole == 3 * 2, "step_rows called %d times (%d whole) for %d steps, "
+          "3 blocks of 4 steps refreshed at steps 0 and 3", ctx.calls, ctx.whole, o.steps);
+    fwd_scratch_destroy(&ctx.s);
+    fwd_cache_destroy(&ctx.kv);
+    free(ctx.hid);
+    sampler_backend_t old = {ref_step, &plain};
+    CHECK(generate(m, &o, &old, xb, rb, &nfe_b, &e) == -1 && e.code == EXIT_USAGE,
+          "a backend without step_rows and --cache: %s", e.msg);
+}
+
 #ifdef LLADA_CUDA
 static void test_cuda_host(const model_t *m) {
     llada_config_t c;
@@ -169,6 +232,8 @@ int main(void) {
     test_seam(m, 0.9, 0);
     test_seam(m, 0.9, 1.5);
     test_seam(m, 0, 2.0);
+    test_seam_cached(m, SAMPLER_CACHE_DUAL, 0);
+    test_seam_cached(m, SAMPLER_CACHE_PREFIX, 1.5);
 #ifdef LLADA_CUDA
     test_cuda_host(m);
 #else

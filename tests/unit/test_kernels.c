@@ -166,6 +166,79 @@ static void test_attention(void) {
         }
 }
 
+/* attention_rows: a band of query rows against all keys equals those rows of the full
+ * attention (same scratch) and the double-precision reference. */
+static void test_attention_rows(void) {
+    unsigned s = 5;
+    int cfgs[][6] = {{70, 4, 4, 8, 3, 9}, {16, 6, 2, 4, 0, 16}, {130, 3, 1, 6, 64, 66}}; /* L Hq Hkv hd r0 r1 */
+    for (int c = 0; c < 3; c++) {
+        int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3], r0 = cfgs[c][4], n = cfgs[c][5] - r0;
+        size_t qs = (size_t)Hq * hd, nq = (size_t)L * qs, nk = (size_t)L * Hkv * hd;
+        float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *o = malloc(4 * nq),
+              *orow = malloc(4 * nq), *oref = malloc(4 * nq), *att = malloc(4 * attention_scratch_floats(L, Hq));
+        uint8_t keep[256];
+        for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
+        for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
+        for (int j = 0; j < L; j++) keep[j] = j >= c;
+        attention(o, q, k, v, L, Hq, Hkv, hd, keep, 0, att, NULL);
+        attention_rows(orow, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep, att);
+        attention_rows_ref(oref, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep);
+        double rf = max_rel(orow, o + r0 * qs, (size_t)n * qs), rr = max_rel(orow, oref, (size_t)n * qs);
+        CHECK(rf < 1e-6 && rr < 1e-5, "attention_rows L%d rows [%d,%d): rel %g vs full, %g vs ref", L, r0,
+              r0 + n, rf, rr);
+        free(q); free(k); free(v); free(o); free(orow); free(oref); free(att);
+    }
+}
+
+/* --precision GEMMs: oneDNN packs vs the plain references of the same rule (tolerance: the
+ * fp32 vs double order of summation), and vs the f32 product (the precision loss itself). */
+static void test_kpack(void) {
+    int8_t q[5];
+    float v[5] = {1.0f, -2.54f, 0.0f, 2.54f / 127.0f * 2.5f, 2.54f};
+    float sc = quant_row_s8(q, v, 5);
+    CHECK(fabsf(sc - 2.54f / 127) < 1e-9f && q[1] == -127 && q[4] == 127 && q[2] == 0 && q[0] == 50 && q[3] == 2,
+          "quant_row_s8: scale max/127, ends at +-127, round half to even (%d %d %d %d %d)", q[0], q[1], q[2], q[3], q[4]);
+    float z[3] = {0, 0, 0};
+    CHECK(quant_row_s8(q, z, 3) == 0 && q[0] == 0, "quant_row_s8: zero row");
+    if (!kpack_available()) {
+        wtensor_t W = {WT_F32, z, 1, 3};
+        CHECK(kpack_new(&W, KPREC_BF16) == NULL, "built without oneDNN: no packs");
+        return;
+    }
+    unsigned s = 17;
+    int shapes[][3] = {{1, 40, 64}, {7, 96, 200}, {70, 130, 64}, {33, 17, 300}};   /* M N K */
+    for (int c = 0; c < 4; c++)
+        for (int wt = 0; wt < 2; wt++) {
+            int M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
+            float *x = malloc(4 * (size_t)M * K), *wf = malloc(4 * (size_t)N * K), *y = malloc(4 * (size_t)M * N),
+                  *yr = malloc(4 * (size_t)M * N), *yf = malloc(4 * (size_t)M * N);
+            uint16_t *wb = malloc(2 * (size_t)N * K);
+            for (size_t i = 0; i < (size_t)M * K; i++) x[i] = 2 * frand(&s);
+            for (size_t i = 0; i < (size_t)N * K; i++) { wf[i] = frand(&s); wb[i] = f32_to_bf16(wf[i]); wf[i] = bf16_to_f32(wb[i]); }
+            wtensor_t W = {wt ? WT_BF16 : WT_F32, wt ? (void *)wb : (void *)wf, N, K};
+            matmul_ref(yf, x, &W, M, false);
+            for (int prec = KPREC_BF16; prec <= KPREC_INT8; prec++) {
+                const char *pn = prec == KPREC_BF16 ? "bf16" : "int8";
+                kpack_t *P = kpack_new(&W, prec);
+                CHECK(P != NULL, "kpack_new %s %dx%d", pn, N, K);
+                if (!P) continue;
+                for (int acc = 0; acc < 2; acc++) {
+                    for (size_t i = 0; i < (size_t)M * N; i++) y[i] = yr[i] = acc ? 0.25f * (float)i / N : 0;
+                    int rc = kpack_matmul(y, x, P, M, acc);
+                    (prec == KPREC_BF16 ? matmul_bf16in_ref : matmul_int8_ref)(yr, x, &W, M, acc);
+                    double r = max_rel(y, yr, (size_t)M * N);
+                    CHECK(rc == 0 && r < 2e-5, "kpack %s (%s) %dx%dx%d w%s acc%d vs reference: rel %g", pn, kpack_impl(P),
+                          M, N, K, wtype_name(W.type), acc, r);
+                }
+                kpack_matmul(y, x, P, M, false);
+                double r = max_rel(y, yf, (size_t)M * N), tol = prec == KPREC_BF16 ? 1e-2 : 4e-2;
+                CHECK(r < tol, "kpack %s %dx%dx%d vs f32: rel %g < %g", pn, M, N, K, r, tol);
+                kpack_free(&P);
+            }
+            free(x); free(wf); free(wb); free(y); free(yr); free(yf);
+        }
+}
+
 static void test_rope(void) {
     int L = 7, H = 2, hd = 8;
     float c[7 * 4], sn[7 * 4], x[7 * 2 * 8], x0[7 * 2 * 8];
@@ -330,6 +403,8 @@ int main(void) {
     test_matmul_bf16();
     test_matmul_amx();
     test_attention();
+    test_attention_rows();
+    test_kpack();
     test_rope();
     test_rows();
     test_misc();

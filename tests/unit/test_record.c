@@ -292,6 +292,29 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Seconds to decode a record of n keys (msgpack, or its JSON line when json). */
+static double decode_time(size_t n, bool json, const rec_limits_t *lim)
+{
+    buf_t b = {0}, j = {0};
+    pack_keys(&b, n, -1, -1);
+    lerr_t e = {0};
+    rec_t *r = rec_decode(b.data, b.len, lim, 0, &e);
+    if (json && r) rec_to_json(r, &j);
+    rec_destroy(&r);
+    double best = 1e9;
+    for (int k = 0; k < 1; k++) {
+        double t0 = now_s();
+        r = json ? rec_from_json((const char *)j.data, j.len - 1, lim, 1, &e) : rec_decode(b.data, b.len, lim, 0, &e);
+        double dt = now_s() - t0;
+        if (!r || rec_nfields(r) != n) dt = 1e9;
+        rec_destroy(&r);
+        if (dt < best) best = dt;
+    }
+    buf_free(&b);
+    buf_free(&j);
+    return best;
+}
+
 /* issue 18 item 2: decoding is not quadratic in the number of keys, duplicates are still found
  * (and reported at the repeat's offset), and --max-keys caps maps apart from --max-array. */
 static void test_many_keys(void)
@@ -301,29 +324,27 @@ static void test_many_keys(void)
     lerr_t e = {0};
     buf_t b = {0};
     size_t n = 200000;
+    /* The old per-key search needed 9-13 s for 48,000 keys, so minutes for 200,000 (both the
+     * msgpack and the JSON path); now well under a second on a quiet machine. The bound leaves
+     * room for ASan and a loaded machine and still fails the quadratic code. */
+    for (int json = 0; json < 2; json++) {
+        double t = decode_time(n, json, &lim);
+        CHECK(t < 30.0, "%s: 200,000 keys decode in %.3f s (< 30 s)", json ? "JSON" : "msgpack", t);
+    }
     pack_keys(&b, n, -1, -1);
-    double t0 = now_s();
     rec_t *r = rec_decode(b.data, b.len, &lim, 0, &e);
-    double dt = now_s() - t0;
     CHECK(r && rec_nfields(r) == n, "200,000 keys decode: %s", e.msg);
-    /* the old per-key linear search took about a minute here (48,000 keys: 9-13 s); linear
-     * decoding takes tens of milliseconds, a few hundred under ASan */
-    CHECK(dt < 3.0, "200,000 keys decode in %.3f s (< 3 s)", dt);
     int64_t v;
     CHECK(r && rec_get_int(r, "k0199999", &v) == 0 && v == 199999 % 128, "last key's value");
-    t0 = now_s();
+    double t0 = now_s();
     rec_t *d = r ? rec_dup(r) : NULL;
-    dt = now_s() - t0;
-    CHECK(d && rec_nfields(d) == n && dt < 3.0, "rec_dup of 200,000 keys in %.3f s", dt);
+    double dt = now_s() - t0;
+    CHECK(d && rec_nfields(d) == n && dt < 10.0, "rec_dup of 200,000 keys in %.3f s", dt);
     buf_t b2 = {0};
     CHECK(d && rec_encode(d, &b2) == 0 && b2.len == b.len && !memcmp(b2.data, b.data, b.len), "dup encodes identically");
     buf_t j = {0};
-    CHECK(r && rec_to_json(r, &j) == 0, "to JSON");
     t0 = now_s();
-    rec_t *rj = rec_from_json((const char *)j.data, j.len - 1, &lim, 1, &e);
-    dt = now_s() - t0;
-    CHECK(rj && rec_nfields(rj) == n && dt < 3.0, "JSON line of 200,000 keys in %.3f s: %s", dt, e.msg);
-    rec_destroy(&rj);
+    CHECK(r && rec_to_json(r, &j) == 0 && now_s() - t0 < 10.0, "to JSON");
     rec_destroy(&d);
     rec_destroy(&r);
     buf_free(&j);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testlib.h"
+#include "remask/schedule.h"
 #include "remask/remask.h"
 
 static rm_cand_t C[64];
@@ -212,7 +213,31 @@ static void test_dynamic(void) {
     CHECK(!rm_policy_new("dynamic:1.5", &e) && e.code == EXIT_USAGE, "dynamic:T outside [0, 1] refused");
 }
 
+/* Dream's float32 timesteps: each linspace point rounded once (torch's fused kernels); checked
+ * against the exact value rounded to float (a float32 step times a small integer plus a
+ * float32 endpoint is exact in double), and the fused and the twice-rounded values must
+ * differ somewhere, else this check could not tell them apart. */
+static void test_linspace(void) {
+    int bad = 0, differ = 0;
+    for (int n = 2; n <= 600; n++) {
+        float end = (float)1e-3, step = (end - 1.0f) / (float)(n - 1);
+        for (int i = 0; i < n; i++) {
+            double exact = i < n / 2 ? 1.0 + (double)step * i : (double)end - (double)step * (n - 1 - i);
+            volatile float prod = i < n / 2 ? step * (float)i : step * (float)(n - 1 - i);
+            float twice = i < n / 2 ? 1.0f + prod : end - prod;
+            float got = rm_sched_linspace_f32(1e-3, n, i);
+            bad += got != (float)exact;
+            differ += got != twice;
+        }
+    }
+    CHECK(bad == 0, "linspace points rounded once (%d differ from the exact value)", bad);
+    CHECK(differ > 0, "fused and twice-rounded points differ somewhere (%d), so the check is sharp", differ);
+    CHECK(rm_sched_timestep_count(10, 4, 5, 1e-3) == 10 && rm_sched_timestep_count(12, 0, 5, 1e-3) == 2,
+          "timestep counts: all at the last step; int(12 * (1 - t1/t0)) = 2 at the first of 5");
+}
+
 int main(void) {
+    test_linspace();
     test_dynamic();
     test_threshold();
     test_factor();

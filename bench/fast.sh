@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bench/fast.sh — what --cache and --precision buy (issue 12 §4): prompt 512 + gen 256, blocks
+# of 32, on a ~105M LLaDA-shaped random bf16 model (d 768, 12 layers, FFN 2304, vocab 8192) and
+# on an 8B-shaped one (LLaDA-8B's d 4096, 32 heads, FFN 12288, vocab 126464; random bf16; one
+# layer, its time extrapolated to 32 layers). `denoise --bench-fast` times one step of each kind
+# in each precision in the same run (exact full canvas, cache refresh, prefix and dual steps,
+# the LM head) and the GEMM ceilings on the forward's shapes (OpenBLAS sgemm, oneDNN bf16, this
+# toolkit's own bf16-weight path). Per generated token (steps = gen length, so one token per
+# step for low_confidence; threshold decoding divides by its tokens per step):
+#   exact             = full(f32)
+#   cache X, prec P   = (refresh(P) + 31 * X(P)) / 32         (a block: 1 refresh + 31 cached)
+# Threads: FAST_THREADS (default 1: on a shared 2-core machine a second thread mostly measures
+# the neighbours). Models are cached under build/bench. The 8B-shaped run (2.5 GB model, ~6 GB
+# of memory, several minutes of a free core) runs with FAST_8B=1 only.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+: "${LLADA_BIN:=$root/bin}"
+: "${PYTHON:=/usr/bin/python3}"
+cache=${LLADA_BENCH_CACHE:-$root/build/bench}
+thr=${FAST_THREADS:-1}
+status=0
+run() {   # name dir d layers heads ffn vocab
+    local name=$1 m=$2
+    if [ ! -f "$m/config.json" ]; then
+        nice "$PYTHON" "$here/mk_shaped.py" "$m" "$3" "$4" "$5" "$6" "$7" || return 1
+    fi
+    local out
+    out=$(nice "$LLADA_BIN/denoise" --model "$m" --threads "$thr" --bench-fast 512:256:32) || return 1
+    "$PYTHON" - "$name" "$out" <<'PY'
+import json, sys
+name, r = sys.argv[1], json.loads(sys.argv[2])
+M, nl, spb = r["modes"], r["layers"], r["block"]
+scale = 32 / nl if name.startswith("8B") else 1.0          # extrapolate layers, keep the head
+def t(p, k):
+    v = M[p][k]
+    return v if scale == 1 else (v - M[p]["head_s"]) * scale + M[p]["head_s"]
+exact = t("f32", "full_s")
+print(f"{name}: {nl} layer(s){' (x' + format(scale, 'g') + ' -> 32 layers)' if scale != 1 else ''}, "
+      f"canvas {r['prompt']}+{r['gen']}, block {spb}, {r['threads']} thread(s), BLAS {r['blas_core']}, "
+      f"KV cache {r['cache_bytes'] * scale / 2**20:.0f} MiB")
+print(f"  {'mode':26s} {'s/step':>9s} {'s/token':>9s} {'speedup':>8s}")
+rows = [("exact (none, f32)", exact, exact)]
+for p in M:
+    for c in ("prefix", "dual"):
+        step = t(p, c + "_s")
+        tok = (t(p, "refresh_s") + (spb - 1) * step) / spb
+        rows.append((f"cache {c}, {p}", step, tok))
+    if p != "f32":
+        rows.append((f"none, {p}", t(p, "full_s"), t(p, "full_s")))
+for n, s, tk in rows:
+    print(f"  {n:26s} {s:9.4f} {tk:9.4f} {exact / tk:7.1f}x")
+for p in M:
+    if p != "f32":
+        print(f"  packed {p} weights: {M[p]['packed_bytes'] * (scale if scale != 1 else 1) / 2**20:.0f} MiB "
+              f"(on top of the mapped checkpoint)")
+fl, lf = r["forward_flops"], r["linear_flops"]
+print(f"  GEMM ceilings, one full forward's shapes: sgemm {fl / r['sgemm_s'] * 1e-9:.1f} GFLOP/s, "
+      f"oneDNN bf16 {fl / r['dnnl_bf16_s'] * 1e-9:.1f} GFLOP/s; own bf16-weight path ({r['bf16_kernels']}) "
+      f"{lf / r['own_bf16_linear_s'] * 1e-9:.1f} GFLOP/s on the linear shapes")
+for p in M:
+    g = fl / M[p]["full_s"] * 1e-9
+    print(f"  forward {p}: {g:.1f} GFLOP/s = {g / (fl / r['dnnl_bf16_s'] * 1e-9):.2f} of oneDNN bf16 on the same shapes")
+print("  JSON " + json.dumps(r))
+PY
+}
+run "105M-shaped" "$cache/fast105m_bf16" 768 12 12 2304 8192 || { echo "105M bench failed"; status=1; }
+[ "${FAST_8B:-0}" = 0 ] || run "8B-shaped" "$cache/fast8b_1layer_bf16" 4096 1 32 12288 126464 || { echo "8B bench failed"; status=1; }
+exit $status
