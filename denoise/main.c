@@ -33,7 +33,7 @@ typedef struct {
     const char *model_dir, *policy, *history, *device;
     so_spec_t spec;    /* sampler options as given; so_resolve gives each batch's (options.h) */
     char note[160];    /* the last generation_config.json notice printed */
-    bool help, policy_set, check_only;
+    bool help, policy_set, check_only, causal;
     int mask_id, eos_id, eot_id;   /* -1: the model's config.json */
     int batch, threads, bench;
     int precision;     /* MODEL_PREC_* (--precision) */
@@ -88,6 +88,10 @@ static const char HELP[] =
     "                            quirks: see docs/denoise.md)\n"
     "      --fixed-eos           the two flags as documented rather than as implemented\n"
     "      --seed N              random seed (default 0); draws are keyed by record and step\n"
+    "      --causal              run a train --objective ar checkpoint left to right: causal\n"
+    "                            attention, position p predicted from row p-1; with\n"
+    "                            --block-length 1 --steps = gen length: greedy AR decoding\n"
+    "                            (CPU only, not with --cache; docs/reversal.md)\n"
     "      --batch N             records per forward pass (default 1)\n"
     "      --history FILE        multi-turn chat: prepend the conversation in FILE (previous\n"
     "                            prompt + answer without EOS, as chat.py) to each record's\n"
@@ -111,7 +115,7 @@ static const char HELP[] =
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
-       O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST };
+       O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_CAUSAL };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -126,7 +130,7 @@ static const struct option LONGOPTS[] = {
     {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
     {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
     {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
-    {"no-block-cache", no_argument, 0, O_NOBCACHE},
+    {"no-block-cache", no_argument, 0, O_NOBCACHE}, {"causal", no_argument, 0, O_CAUSAL},
     {"check-options", no_argument, 0, O_CHECK},
     {"mask-id", required_argument, 0, O_MASKID}, {"eos-id", required_argument, 0, O_EOSID},
     {"eot-id", required_argument, 0, O_EOTID},
@@ -163,6 +167,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_LOGITS: o->mode = MODE_LOGITS; break;
     case O_BENCH: o->bench = (int)int_arg(o, "--bench", arg, 1, 1 << 16); break;
     case O_HISTORY: o->history = arg; break;
+    case O_CAUSAL: o->causal = true; break;
     case O_QUANTIZE:
         if (!model_gguf_type_ok(arg))
             cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)", arg);
@@ -394,6 +399,9 @@ int main(int argc, char **argv) {
         /* canvas records bring their own length, so only a given --gen-length must fit now */
         if (batch_opts(&o, 0, &so, &e) && o.spec.set[SO_GEN]) cli_usage_error(&o.cli, "%s", e.msg);
     }
+    /* --causal runs whole-canvas forwards only: the KV-cache band passes are bidirectional */
+    if (o.causal && (o.spec.cli.cache || o.bench_fast[0]))
+        cli_usage_error(&o.cli, "--causal does not combine with --cache prefix|dual or --bench-fast");
     if (o.check_only) {
         free(dir);
         rm_policy_destroy(&pol);
@@ -402,6 +410,18 @@ int main(int argc, char **argv) {
     model_t *m = model_load(dir, &e);
     free(dir);
     if (!m) cli_die(&o.cli, &e);
+    if (o.causal) {   /* an AR checkpoint: causal attention + shifted logits, on the CPU */
+        if (m->cfg.attn_block > 0)
+            cli_usage_error(&o.cli, "--causal: this is a block-diffusion model (block-causal already); "
+                            "--causal is for train --objective ar checkpoints");
+        if (m->cfg.logits_shift)
+            cli_usage_error(&o.cli, "--causal: this model already shifts its logits (Dream); "
+                            "--causal is for train --objective ar checkpoints");
+        if (o.device && strncmp(o.device, "cuda", 4) == 0)
+            cli_usage_error(&o.cli, "--causal runs on the CPU only (--device cpu)");
+        o.device = "cpu";
+        m->cfg.causal = m->cfg.logits_shift = true;
+    }
     if (o.precision && model_set_precision(m, o.precision, &e)) {
         model_destroy(&m);
         cli_die(&o.cli, &e);

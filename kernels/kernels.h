@@ -124,7 +124,8 @@ void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta);
 void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
                 const int32_t *pos);
 
-/* Bidirectional multi-head attention for ONE sequence of length L.
+/* Multi-head attention for ONE sequence of length L: bidirectional, or with causal != 0
+ * query i sees keys j <= i only (its own key even when keep hides it).
  * q [L][Hq*hd], k,v [L][Hkv*hd] (GQA: query head h uses kv head h / (Hq/Hkv)),
  * keep [L] (1 = real key, 0 = padding hidden from every query; NULL = all real),
  * out [L][Hq*hd]. Scores scratch `att` of attention_scratch_floats(L, Hq) floats (unused,
@@ -132,17 +133,17 @@ void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const 
  * Padding queries are still computed (as in LLaDA). If probs_out != NULL it receives the
  * softmax probabilities [Hq][L][L] (for backward). */
 void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-               int Hkv, int hd, const uint8_t *keep, float *att, float *probs_out);
+               int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out);
 /* The same for Lq <= L query rows (q, out [Lq][Hq*hd], any positions: RoPE is applied by
  * the caller) against all L keys k, v [L][Hkv*hd] with key mask keep [L]; `att` as for
- * attention with the same L (required). For KV-cache steps: a block's queries against the
+ * attention with the same L (required); never causal. For KV-cache steps: a block's queries against the
  * whole cached canvas. */
 void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L,
                     int Hq, int Hkv, int hd, const uint8_t *keep, float *att);
 /* Floats of attention's scratch: a tile of scores per thread, whatever the thread count. */
 size_t attention_scratch_floats(int L, int Hq);
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-                   int Hkv, int hd, const uint8_t *keep);
+                   int Hkv, int hd, const uint8_t *keep, int causal);
 void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L,
                         int Hq, int Hkv, int hd, const uint8_t *keep);
 

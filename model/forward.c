@@ -228,7 +228,7 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
         if (n == L)
             attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
-                      L, Hq, Hkv, hd, pad ? kb : NULL, s->att, NULL);
+                      L, Hq, Hkv, hd, pad ? kb : NULL, c->causal, s->att, NULL);
         else
             attention_rows(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
                            cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL, s->att);

@@ -57,6 +57,9 @@ typedef struct {
     bool logits_shift;          /* Dream: the output at position i predicts token i+1, so
                                    position p's logits come from hidden row p-1 (row 0 reuses
                                    its own); see model_logits_row */
+    bool causal;                /* causal attention (query i sees keys <= i): a train
+                                   --objective ar checkpoint run by denoise --causal, which
+                                   also sets logits_shift (row p-1 predicts token p) */
     int schedule;               /* the official sampler's per-step count (model_schedule_t) */
     double schedule_eps;        /* MODEL_SCHED_TIMESTEP: the final timestep (Dream's eps) */
     bool qkv_bias;              /* q/k/v projections carry biases (Qwen2 / Dream) */

@@ -103,8 +103,9 @@ def bf16_round(x):
     return u.astype(np.uint32).view(np.float32).astype(np.float64)
 
 
-def forward(cfg, W, tokens, attention_mask=None, bf16=False):
+def forward(cfg, W, tokens, attention_mask=None, bf16=False, causal=False):
     """tokens int (B, T); attention_mask (B, T) 1=keep or None -> logits float64 (B, T, V).
+    causal=True: query i attends to keys j <= i only (an AR checkpoint; no padding then).
     bf16=True emulates the official bf16 model: activations rounded to bf16 wherever torch
     produces a bf16 tensor (linear outputs, the RMSNorm cast before the weight and after it,
     RoPE outputs, attention output, SiLU and its product, residual sums, logits)."""
@@ -133,6 +134,8 @@ def forward(cfg, W, tokens, attention_mask=None, bf16=False):
         k = np.repeat(k, H // KV, axis=1)
         v = np.repeat(v, H // KV, axis=1)
         s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd) + bias
+        if causal:
+            s = np.where(np.tril(np.ones((T, T), dtype=bool)), s, -np.inf)
         s = np.exp(s - s.max(-1, keepdims=True))
         s /= s.sum(-1, keepdims=True)
         att = r((s @ v).transpose(0, 2, 1, 3).reshape(B, T, H * hd))

@@ -167,7 +167,7 @@ static void check(int hd) {
             memcpy(&v[(size_t)p * Hkv * hd], row + (Hq + Hkv) * hd, sizeof(float) * Hkv * hd);
         }
         attention_ref(&ref[(size_t)b * L * Hq * hd], q.data(), k.data(), v.data(), L, Hq, Hkv, hd,
-                      b == 1 ? &keep[L] : nullptr);
+                      b == 1 ? &keep[L] : nullptr, 0);
     }
     double num = 0, den = 0;
     size_t bad = 0;

@@ -1,6 +1,6 @@
 /* test_kernels.c — the fast CPU kernels against their plain references and closed forms:
  * bf16/f16 conversions (exact cases, rounding), matmul (f32/bf16/f16, odd shapes, accumulate)
- * vs the double loop, attention (MHA/GQA, padding mask) vs the double reference, RoPE vs
+ * vs the double loop, attention (MHA/GQA, padding mask, causal) vs the double reference, RoPE vs
  * the rotation formula, RMSNorm, softmax/log-softmax, SwiGLU, the counter RNG's range and
  * mean, the parallel-for covering every index once, the shape checks (a bad call aborts
  * naming file, line and condition) and the per-thread scratch reuse. */
@@ -129,25 +129,38 @@ static void test_matmul_amx(void) {
 
 static void test_attention(void) {
     unsigned s = 11;
-    int cfgs[][4] = {{9, 4, 4, 8}, {16, 6, 2, 4}, {5, 3, 1, 6}}; /* L, Hq, Hkv, hd */
-    for (int c = 0; c < 3; c++)
-        for (int masked = 0; masked < 2; masked++) {
+    int cfgs[][4] = {{9, 4, 4, 8}, {16, 6, 2, 4}, {5, 3, 1, 6}, {70, 2, 1, 4}}; /* L, Hq, Hkv, hd */
+    for (int c = 0; c < 4; c++)
+        for (int mode = 0; mode < 4; mode++) {  /* bit 0: padding keys; bit 1: causal */
+            int masked = mode & 1, causal = mode >> 1;
             int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3];
             size_t nq = (size_t)L * Hq * hd, nk = (size_t)L * Hkv * hd;
             float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *o = malloc(4 * nq),
                   *orf = malloc(4 * nq), *att = malloc(4 * attention_scratch_floats(L, Hq));
-            uint8_t keep[64];
+            uint8_t keep[128];
             for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
             for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
             for (int j = 0; j < L; j++) keep[j] = !masked || j >= 2;
-            attention(o, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL, att, NULL);
-            attention_ref(orf, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL);
-            CHECK(max_rel(o, orf, nq) < 1e-5, "attention L%d Hq%d Hkv%d hd%d mask%d: rel %g", L, Hq, Hkv,
-                  hd, masked, max_rel(o, orf, nq));
-            if (masked) { /* padding keys must not matter: change them, output unchanged */
+            attention(o, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL, causal, att, NULL);
+            attention_ref(orf, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL, causal);
+            CHECK(max_rel(o, orf, nq) < 1e-5, "attention L%d Hq%d Hkv%d hd%d mask%d causal%d: rel %g", L, Hq,
+                  Hkv, hd, masked, causal, max_rel(o, orf, nq));
+            CHECK(!causal || !masked || (isfinite(o[0]) && isfinite(o[nq - 1])),
+                  "causal: a padding query (all its earlier keys padding) stays finite");
+            if (causal && !masked) { /* row i == bidirectional attention over the prefix 0..i */
+                double worst = 0;
+                for (int i = 0; i < L; i++) {
+                    attention_ref(orf, q, k, v, i + 1, Hq, Hkv, hd, NULL, 0);
+                    double r = max_rel(o + (size_t)i * Hq * hd, orf + (size_t)i * Hq * hd, (size_t)Hq * hd);
+                    if (r > worst) worst = r;
+                }
+                CHECK(worst < 1e-5, "causal row i == attention over the first i+1 positions (L%d): rel %g", L, worst);
+            }
+            if (masked) { /* padding keys must not matter to real queries: change them */
                 for (int d = 0; d < Hkv * hd; d++) { k[d] = 100; v[d] = -100; }
-                attention(orf, q, k, v, L, Hq, Hkv, hd, keep, att, NULL);
-                CHECK(max_rel(o, orf, nq) < 1e-6, "padding keys are hidden");
+                attention(orf, q, k, v, L, Hq, Hkv, hd, keep, causal, att, NULL);
+                size_t real = 2 * (size_t)Hq * hd;   /* causal: padding queries see themselves */
+                CHECK(max_rel(o + real, orf + real, nq - real) < 1e-6, "padding keys are hidden (causal%d)", causal);
             }
             free(q); free(k); free(v); free(o); free(orf); free(att);
         }
@@ -167,7 +180,7 @@ static void test_attention_rows(void) {
         for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
         for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
         for (int j = 0; j < L; j++) keep[j] = j >= c;
-        attention(o, q, k, v, L, Hq, Hkv, hd, keep, att, NULL);
+        attention(o, q, k, v, L, Hq, Hkv, hd, keep, 0, att, NULL);
         attention_rows(orow, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep, att);
         attention_rows_ref(oref, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep);
         double rf = max_rel(orow, o + r0 * qs, (size_t)n * qs), rr = max_rel(orow, oref, (size_t)n * qs);
@@ -350,7 +363,7 @@ static void bad_rmsnorm(void) {   /* a weight of 4 elements for rows of 5 */
 static void bad_attention(void) {   /* 3 query heads cannot share 2 KV heads */
     float q[3 * 4], k[2 * 4], v[2 * 4], o[3 * 4], att[64];
     memset(q, 0, sizeof q); memset(k, 0, sizeof k); memset(v, 0, sizeof v);
-    attention(o, q, k, v, 1, 3, 2, 4, NULL, att, NULL);
+    attention(o, q, k, v, 1, 3, 2, 4, NULL, 0, att, NULL);
 }
 static void bad_embed(void) {   /* token 3 of a 3-row table */
     float e[3 * 2] = {0}, out[2];
