@@ -47,6 +47,11 @@ static inline const char *jv_str(const jv_t *x) { return x && x->type == JV_STR 
 static inline size_t jv_len(const jv_t *x) { return x && x->type == JV_STR ? x->n : 0; }
 static inline double jv_num(const jv_t *x) { return x && x->type == JV_NUM ? x->u.num : 0; }
 bool jv_is_int(const jv_t *x);                                   /* a number written as an integer */
-static inline long long jv_int(const jv_t *x) { return x && x->type == JV_NUM ? (long long)x->u.num : 0; }
+/* saturating: a number beyond long long (1.6e98 from fuzz_tokenizer) is clamped, not UB */
+static inline long long jv_int(const jv_t *x) {
+    if (!x || x->type != JV_NUM) return 0;
+    double v = x->u.num;
+    return v >= 9.2e18 ? (long long)9.2e18 : v <= -9.2e18 ? -(long long)9.2e18 : (long long)v;
+}
 static inline bool jv_bool(const jv_t *x, bool dflt) { return jv_is_bool(x) ? x->type == JV_TRUE : dflt; }
 #endif
