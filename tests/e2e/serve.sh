@@ -225,6 +225,19 @@ curl -sN "$U/v1/completions" -d '{"prompt":"And God said","max_tokens":8,"stream
 check_eq "--remote: a stream delivers the same text whole" "$(jget "$TMP/loc.json" 'd["choices"][0]["text"]')" "$(sse_text "$TMP/rem.sse")"
 bad 400 temperature /v1/completions '{"prompt":"x","temperature":0.5}' "--remote: sampler options refused"
 
+# --- a GGUF file (denoise --quantize, same weight type as the folder) serves the same text -------------
+dt=$("$PYTHON" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; h=json.loads(f.read(n)); print(next(v["dtype"] for k,v in h.items() if k!="__metadata__").lower())' "$LLADA_ROOT/models/default/model.safetensors")
+check "GGUF: denoise --quantize $dt writes the bundled model" denoise --model "$LLADA_ROOT/models/default" --quantize "$dt" "$TMP/m.gguf"
+start G --model "$TMP/m.gguf"
+U=$URL_A
+body='{"prompt":"And God said","max_tokens":16,"temperature":0,"diffusion":{"block_length":4}}'
+check_eq "GGUF: folder server 200" 200 "$(post /v1/completions "$TMP/gf.json" "$body")"
+U=$URL_G
+check_eq "GGUF: --model FILE.gguf server 200" 200 "$(post /v1/completions "$TMP/gg.json" "$body")"
+check_eq "GGUF: the same text as the folder (T=0)" "$(jget "$TMP/gf.json" 'd["choices"][0]["text"]')" "$(jget "$TMP/gg.json" 'd["choices"][0]["text"]')"
+check_eq "GGUF: /v1/models names the file" "m.gguf" "$(curl -s "$U/v1/models" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
+kill -TERM "$PID_G"; wait "$PID_G"
+
 # --- SIGTERM ends the server cleanly ---------------------------------------------------------------
 kill -TERM "$PID_A"; wait "$PID_A"; rc=$?
 check_eq "SIGTERM: exit 0" 0 "$rc"
