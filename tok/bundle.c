@@ -64,17 +64,20 @@ tok_bundle_t *tok_bundle_open(const char *path, lerr_t *e) {
     char file[PATH_MAX + 32];
     if (!b) { free(def); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     b->bos_id = b->eos_id = b->mask_id = -1;
-    if (is_dir(path)) { b->dir = strdup(path); snprintf(file, sizeof file, "%s/tokenizer.json", path); }
+    bool dir = is_dir(path);
+    if (dir) { b->dir = strdup(path); snprintf(file, sizeof file, "%s/tokenizer.json", path); }
     else {
         snprintf(file, sizeof file, "%s", path);
         const char *sl = strrchr(path, '/');
         b->dir = sl ? strndup(path, sl - path) : strdup(".");
     }
-    free(def);
-    if (b->dir && !is_dir(path) && is_gguf(path)) {
-        if (open_gguf(b, path, e)) { tok_bundle_destroy(&b); return NULL; }
+    if (b->dir && !dir && is_gguf(path)) {   /* a GGUF path is never the default folder */
+        int rc = open_gguf(b, path, e);
+        free(def);
+        if (rc) { tok_bundle_destroy(&b); return NULL; }
         return b;
     }
+    free(def);   /* path points into def when no path was given: not used below (file holds it) */
     if (!b->dir || !(b->tok = tok_load_file(file, e))) { tok_bundle_destroy(&b); return NULL; }
     snprintf(file, sizeof file, "%s/tokenizer_config.json", b->dir);
     json_t *tc = json_load_file(file, 0, NULL);
