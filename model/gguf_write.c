@@ -43,7 +43,7 @@ int model_gguf_type_ok(const char *name) {
 typedef struct { uint8_t *p; size_t n, cap; int oom; } buf_t;
 
 static void put(buf_t *b, const void *s, size_t n) {
-    if (b->oom) return;
+    if (b->oom || n == 0) return;   /* an empty array may come with a null pointer */
     if (b->n + n > b->cap) {
         size_t c = b->cap ? b->cap * 2 : 4096;
         while (c < b->n + n) c *= 2;
