@@ -37,12 +37,13 @@ DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
 DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lm -lpthread
 # OpenBLAS's own <cblas.h> (declares openblas_*), whichever cblas.h the system alternative picks
 DEPCFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
-# oneDNN (libdnnl-dev) for denoise --precision bf16/int8 (kernels/gemm_dnnl.c); without it
-# those modes are refused at run time. DNNL=0 builds without it.
+# oneDNN (libdnnl-dev) for denoise --precision bf16/int8 (kernels/gemm_dnnl.c): only its
+# header at build time; kernels/dnnl_env.c loads libdnnl.so.2 with dlopen when a precision
+# mode is asked for, so no other run loads it. Without the header (or DNNL=0) those modes
+# are refused at run time.
 ifneq ($(DNNL),0)
   ifneq ($(wildcard /usr/include/oneapi/dnnl/dnnl.h),)
     DEPCFLAGS += -DLLADA_DNNL
-    DEPLIBS   += -ldnnl -lgomp
   endif
 endif
 

@@ -454,8 +454,10 @@ int main(int argc, char **argv) {
     }
     denoise_device_t dev;
     char notice[320];
-    /* --cache and --precision run on the CPU unless a device is named (the CUDA backend has
-     * neither the cache nor these GEMMs yet; its own precision is --device cuda:bf16) */
+    /* --cache and --precision run on the CPU unless a device is named. --precision: the CUDA
+     * backend has no oneDNN GEMMs (its own precision is --device cuda:bf16). --cache: the
+     * CUDA backend has it (denoise/cuda/cached.cu), but until it is validated on a GPU,
+     * `auto` does not pick it; --device cuda asks for it explicitly (docs/denoise.md). */
     const char *dspec = o.mode != MODE_GEN || ((o.spec.cli.cache || o.precision) && !o.device) ? "cpu" : o.device;
     if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e))
         cli_die(&o.cli, &e);

@@ -8,9 +8,12 @@
  *               per row, runs s8 x s8 -> s32 (VNNI / AMX-int8) and scales y = acc * sx * sw.
  * Primitives are created per (M, accumulate) and kept in a small per-pack table (oneDNN's own
  * primitive cache makes a re-creation cheap too); a mutex guards a pack's table, so a pack may
- * be shared by threads. Built without oneDNN (no LLADA_DNNL), kpack_new returns NULL and
- * kpack_available() is false. oneDNN threads with OpenMP: kpack_matmul asks for
- * kern_threads() of them. The plain references are in prec_ref.c.
+ * be shared by threads. oneDNN is not linked: dnnl_env.c loads it with dlopen on the first
+ * kpack_available() / kpack_new(), so runs without --precision never load it. Built without
+ * oneDNN's header (no LLADA_DNNL), or with libdnnl missing at run time, kpack_new returns
+ * NULL and kpack_available() is false (kpack_unavailable() says why). oneDNN threads with
+ * OpenMP: kpack_matmul asks for kern_threads() of them. The plain references are in
+ * prec_ref.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +22,7 @@
 
 #ifdef LLADA_DNNL
 #include <pthread.h>
-#include <oneapi/dnnl/dnnl.h>
-
-void omp_set_num_threads(int n);   /* libgomp, oneDNN's threading runtime */
+#include "dnnl_env.h"
 
 enum { KP_SLOTS = 8 };
 
@@ -48,16 +49,25 @@ static dnnl_engine_t g_eng;
 static dnnl_stream_t g_stream;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static bool g_ok;
+static const dnnl_env_t *D;   /* oneDNN, loaded by init_engine */
+static char g_err[300];
 
 static void init_engine(void) {
-    g_ok = dnnl_engine_create(&g_eng, dnnl_cpu, 0) == dnnl_success &&
-           dnnl_stream_create(&g_stream, g_eng, dnnl_stream_default_flags) == dnnl_success;
+    if (!(D = dnnl_env())) {
+        snprintf(g_err, sizeof g_err, "%s", dnnl_env_error());
+        return;
+    }
+    g_ok = D->dnnl_engine_create(&g_eng, dnnl_cpu, 0) == dnnl_success &&
+           D->dnnl_stream_create(&g_stream, g_eng, dnnl_stream_default_flags) == dnnl_success;
+    if (!g_ok) snprintf(g_err, sizeof g_err, "oneDNN could not create its CPU engine");
 }
 
 bool kpack_available(void) {
     pthread_once(&g_once, init_engine);
     return g_ok;
 }
+
+const char *kpack_unavailable(void) { return kpack_available() ? "" : g_err; }
 
 static dnnl_data_type_t src_dt(int prec) { return prec == KPREC_BF16 ? dnnl_bf16 : dnnl_s8; }
 static dnnl_data_type_t dst_dt(int prec) { return prec == KPREC_BF16 ? dnnl_f32 : dnnl_s32; }
@@ -70,29 +80,29 @@ static dnnl_primitive_desc_t make_pd(const kpack_t *P, int M, bool acc, const dn
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
-    if (dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(P->prec), dnnl_ab) ||
-        dnnl_memory_desc_init_by_tag(&any, 2, wd, src_dt(P->prec), dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dst_dt(P->prec), dnnl_ab) ||
-        dnnl_matmul_desc_init(&md, &smd, wmd ? wmd : &any, NULL, &dmd) ||
-        dnnl_primitive_attr_create(&attr))
+    if (D->dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(P->prec), dnnl_ab) ||
+        D->dnnl_memory_desc_init_by_tag(&any, 2, wd, src_dt(P->prec), dnnl_format_tag_any) ||
+        D->dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dst_dt(P->prec), dnnl_ab) ||
+        D->dnnl_matmul_desc_init(&md, &smd, wmd ? wmd : &any, NULL, &dmd) ||
+        D->dnnl_primitive_attr_create(&attr))
         return NULL;
     if (acc && P->prec == KPREC_BF16) {   /* int8 accumulates in the scaling pass instead */
-        if (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, 1.0f) ||
-            dnnl_primitive_attr_set_post_ops(attr, po))
+        if (D->dnnl_post_ops_create(&po) || D->dnnl_post_ops_append_sum(po, 1.0f) ||
+            D->dnnl_primitive_attr_set_post_ops(attr, po))
             goto out;
     }
-    if (dnnl_primitive_desc_create(&pd, &md, attr, g_eng, NULL)) pd = NULL;
+    if (D->dnnl_primitive_desc_create(&pd, &md, attr, g_eng, NULL)) pd = NULL;
 out:
-    if (po) dnnl_post_ops_destroy(po);
-    dnnl_primitive_attr_destroy(attr);
+    if (po) D->dnnl_post_ops_destroy(po);
+    D->dnnl_primitive_attr_destroy(attr);
     return pd;
 }
 
 static void slot_clear(kp_slot_t *s) {
-    if (s->prim) dnnl_primitive_destroy(s->prim);
-    if (s->src) dnnl_memory_destroy(s->src);
-    if (s->wei) dnnl_memory_destroy(s->wei);
-    if (s->dst) dnnl_memory_destroy(s->dst);
+    if (s->prim) D->dnnl_primitive_destroy(s->prim);
+    if (s->src) D->dnnl_memory_destroy(s->src);
+    if (s->wei) D->dnnl_memory_destroy(s->wei);
+    if (s->dst) D->dnnl_memory_destroy(s->dst);
     memset(s, 0, sizeof *s);
 }
 
@@ -107,13 +117,13 @@ static kp_slot_t *get_slot(kpack_t *P, int M, bool acc) {
         slot_clear(lru);
         dnnl_primitive_desc_t pd = make_pd(P, M, acc, &P->wmd);
         if (!pd) return NULL;
-        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
-                                 *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-        bool ok = dnnl_primitive_create(&lru->prim, pd) == dnnl_success &&
-                  dnnl_memory_create(&lru->src, smd, g_eng, DNNL_MEMORY_NONE) == dnnl_success &&
-                  dnnl_memory_create(&lru->wei, &P->wmd, g_eng, P->w) == dnnl_success &&
-                  dnnl_memory_create(&lru->dst, dmd, g_eng, DNNL_MEMORY_NONE) == dnnl_success;
-        dnnl_primitive_desc_destroy(pd);
+        const dnnl_memory_desc_t *smd = D->dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                                 *dmd = D->dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+        bool ok = D->dnnl_primitive_create(&lru->prim, pd) == dnnl_success &&
+                  D->dnnl_memory_create(&lru->src, smd, g_eng, DNNL_MEMORY_NONE) == dnnl_success &&
+                  D->dnnl_memory_create(&lru->wei, &P->wmd, g_eng, P->w) == dnnl_success &&
+                  D->dnnl_memory_create(&lru->dst, dmd, g_eng, DNNL_MEMORY_NONE) == dnnl_success;
+        D->dnnl_primitive_desc_destroy(pd);
         if (!ok) { slot_clear(lru); return NULL; }
         lru->M = M;
         lru->acc = acc;
@@ -142,14 +152,14 @@ kpack_t *kpack_new(const wtensor_t *W, int prec) {
     dnnl_primitive_t rp = NULL;
     if (!pd) goto fail;
     const char *impl = "";
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    D->dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
     snprintf(P->impl, sizeof P->impl, "%s", impl);
-    P->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_primitive_desc_destroy(pd);
+    P->wmd = *D->dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    D->dnnl_primitive_desc_destroy(pd);
     /* W [N][K] row-major is the matmul's weights [K][N] in format "ba" */
     dnnl_dims_t wd = {P->K, P->N};
-    if (dnnl_memory_desc_init_by_tag(&pmd, 2, wd, src_dt(prec), dnnl_ba)) goto fail;
-    if (!(P->w = aligned_alloc(64, (dnnl_memory_desc_get_size(&P->wmd) + 63) & ~(size_t)63))) goto fail;
+    if (D->dnnl_memory_desc_init_by_tag(&pmd, 2, wd, src_dt(prec), dnnl_ba)) goto fail;
+    if (!(P->w = aligned_alloc(64, (D->dnnl_memory_desc_get_size(&P->wmd) + 63) & ~(size_t)63))) goto fail;
     if (prec == KPREC_BF16) {
         uint16_t *b = plain = malloc(N * K * 2);
         if (!b) goto fail;
@@ -173,23 +183,23 @@ kpack_t *kpack_new(const wtensor_t *W, int prec) {
         }
         free(row);
     }
-    if (dnnl_memory_create(&pm, &pmd, g_eng, plain) || dnnl_memory_create(&wm, &P->wmd, g_eng, P->w) ||
-        dnnl_reorder_primitive_desc_create(&rpd, &pmd, g_eng, &P->wmd, g_eng, NULL) ||
-        dnnl_primitive_create(&rp, rpd))
+    if (D->dnnl_memory_create(&pm, &pmd, g_eng, plain) || D->dnnl_memory_create(&wm, &P->wmd, g_eng, P->w) ||
+        D->dnnl_reorder_primitive_desc_create(&rpd, &pmd, g_eng, &P->wmd, g_eng, NULL) ||
+        D->dnnl_primitive_create(&rp, rpd))
         goto fail;
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, pm}, {DNNL_ARG_TO, wm}};
-    if (dnnl_primitive_execute(rp, g_stream, 2, args) || dnnl_stream_wait(g_stream)) goto fail;
-    dnnl_primitive_destroy(rp);
-    dnnl_primitive_desc_destroy(rpd);
-    dnnl_memory_destroy(pm);
-    dnnl_memory_destroy(wm);
+    if (D->dnnl_primitive_execute(rp, g_stream, 2, args) || D->dnnl_stream_wait(g_stream)) goto fail;
+    D->dnnl_primitive_destroy(rp);
+    D->dnnl_primitive_desc_destroy(rpd);
+    D->dnnl_memory_destroy(pm);
+    D->dnnl_memory_destroy(wm);
     free(plain);
     return P;
 fail:
-    if (rp) dnnl_primitive_destroy(rp);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
-    if (pm) dnnl_memory_destroy(pm);
-    if (wm) dnnl_memory_destroy(wm);
+    if (rp) D->dnnl_primitive_destroy(rp);
+    if (rpd) D->dnnl_primitive_desc_destroy(rpd);
+    if (pm) D->dnnl_memory_destroy(pm);
+    if (wm) D->dnnl_memory_destroy(wm);
     free(plain);
     kpack_free(&P);
     return NULL;
@@ -207,7 +217,7 @@ void kpack_free(kpack_t **pp) {
 }
 
 size_t kpack_bytes(const kpack_t *P) {
-    return dnnl_memory_desc_get_size(&P->wmd) + (P->sw ? (size_t)P->N * sizeof(float) : 0);
+    return D->dnnl_memory_desc_get_size(&P->wmd) + (P->sw ? (size_t)P->N * sizeof(float) : 0);
 }
 const char *kpack_impl(const kpack_t *P) { return P->impl; }
 
@@ -264,11 +274,11 @@ int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate) {
     kp_slot_t *s = get_slot(P, M, accumulate && P->prec == KPREC_BF16);
     int rc = -1;
     if (s) {
-        omp_set_num_threads(kern_threads());
-        dnnl_memory_set_data_handle(s->src, src);
-        dnnl_memory_set_data_handle(s->dst, acc ? (void *)acc : (void *)y);
+        if (D->omp_set_num_threads) D->omp_set_num_threads(kern_threads());
+        D->dnnl_memory_set_data_handle(s->src, src);
+        D->dnnl_memory_set_data_handle(s->dst, acc ? (void *)acc : (void *)y);
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_WEIGHTS, s->wei}, {DNNL_ARG_DST, s->dst}};
-        rc = dnnl_primitive_execute(s->prim, g_stream, 3, args) || dnnl_stream_wait(g_stream) ? -1 : 0;
+        rc = D->dnnl_primitive_execute(s->prim, g_stream, 3, args) || D->dnnl_stream_wait(g_stream) ? -1 : 0;
     }
     pthread_mutex_unlock(&P->mu);
     if (rc == 0 && acc) {
@@ -281,6 +291,7 @@ int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate) {
 #else   /* built without oneDNN */
 
 bool kpack_available(void) { return false; }
+const char *kpack_unavailable(void) { return "this build lacks oneDNN (rebuild with libdnnl-dev installed)"; }
 kpack_t *kpack_new(const wtensor_t *W, int prec) { (void)W; (void)prec; return NULL; }
 void kpack_free(kpack_t **pp) { if (pp) *pp = NULL; }
 size_t kpack_bytes(const kpack_t *P) { (void)P; return 0; }

@@ -168,12 +168,16 @@ void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T);
  *   KPREC_INT8: W quantised per output row, x per row at each call (quant_row_s8), int32
  *               accumulation, y = acc * sx[m] * sw[n].
  * On oneDNN's matmul (run-time ISA dispatch: AMX, AVX512-BF16/VNNI, AVX-512, AVX2).
- * kpack_new: NULL on OOM or when built without oneDNN (kpack_available() false). The pack
+ * oneDNN is loaded with dlopen on the first kpack_available() / kpack_new() (dnnl_env.c).
+ * kpack_new: NULL on OOM, or when oneDNN is unavailable: built without it or libdnnl.so.2
+ * missing at run time (kpack_available() false; kpack_unavailable() the reason, one line,
+ * "" when available). The pack
  * owns its copy; W may be unmapped afterwards. kpack_matmul: 0, or -1 (OOM / oneDNN error:
  * y undefined). A pack may be used from several threads (calls are serialised). */
 enum { KPREC_F32, KPREC_BF16, KPREC_INT8 };
 typedef struct kpack kpack_t;
 bool kpack_available(void);
+const char *kpack_unavailable(void);
 kpack_t *kpack_new(const wtensor_t *W, int prec);
 void kpack_free(kpack_t **P);
 int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate);

@@ -57,22 +57,9 @@ static int check_unsupported(json_t *o, lerr_t *e) {
 
 static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     long long v;
-    const long long BIG = 1 << 30;
     int r;
-#define INT_KEY(key, lo, field) \
-    if ((r = cfg_int(o, key, lo, BIG, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
-    INT_KEY("hidden_size", 1, d_model)
-    INT_KEY("num_hidden_layers", 1, n_layers)
-    INT_KEY("num_attention_heads", 1, n_heads)
-    c->n_kv_heads = c->n_heads;
-    INT_KEY("num_key_value_heads", 1, n_kv_heads)
-    INT_KEY("intermediate_size", 1, mlp_hidden_size)
-    INT_KEY("vocab_size", 1, vocab_size)
-    INT_KEY("max_position_embeddings", 1, max_sequence_length)
-#undef INT_KEY
-    c->embedding_size = c->vocab_size;    /* Qwen2: vocab_size is the embedding's rows */
-    if (cfg_num(o, "rope_theta", &c->rope_theta, e) < 0) return -1;
-    if (cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0) return -1;
+    if (family_hf_sizes(c, o, e) || (r = cfg_int(o, "intermediate_size", 1, 1 << 30, &v, e)) < 0) return -1;
+    if (r) c->mlp_hidden_size = (int)v;
     if (c->d_model % c->n_heads)
         return lerr_set(e, EXIT_DATA, "config.json: \"hidden_size\" %d is not a multiple of \"num_attention_heads\" %d",
                         c->d_model, c->n_heads);
@@ -80,7 +67,7 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
         return lerr_set(e, EXIT_DATA, "config.json: \"num_attention_heads\" %d is not a multiple of \"num_key_value_heads\" %d",
                         c->n_heads, c->n_kv_heads);
     c->head_dim = c->d_model / c->n_heads;
-    if ((r = cfg_int(o, "head_dim", 1, BIG, &v, e)) < 0) return -1;
+    if ((r = cfg_int(o, "head_dim", 1, 1 << 30, &v, e)) < 0) return -1;
     if (r && v != c->head_dim)
         return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"head_dim\": %lld (hidden_size / heads = %d)",
                         v, c->head_dim);
@@ -89,55 +76,17 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     return 0;
 }
 
-static int bool_key(json_t *o, const char *k, bool *out, lerr_t *e) {
-    json_t *b = json_object_get(o, k);
-    if (!b || json_is_null(b)) return 0;
-    if (!json_is_boolean(b)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
-    *out = json_is_true(b);
-    return 0;
-}
-
-/* Special ids: present ones must lie in the vocabulary; absent ones keep Dream's when the
- * vocabulary holds them (else -1; the mask and EOS ids are required then). */
-static int parse_ids(llada_config_t *c, json_t *o, lerr_t *e) {
-    const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "bos_token_id"};
-    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->bos_token_id};
-    long long v;
-    int r;
-    for (int i = 0; i < 4; i++) {
-        if ((r = cfg_int(o, keys[i], 0, c->embedding_size - 1, &v, e)) < 0) return -1;
-        if (r) *fields[i] = (int32_t)v;
-        else if (*fields[i] >= c->embedding_size) *fields[i] = -1;
-    }
-    if (c->eot_token_id >= c->embedding_size) c->eot_token_id = -1;
-    if (c->mask_token_id < 0)
-        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing or outside the vocabulary");
-    if (c->eos_token_id < 0)
-        return lerr_set(e, EXIT_DATA, "config.json: \"eos_token_id\" missing or outside the vocabulary");
-    if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
-    return 0;
-}
-
 static int dream_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    json_error_t je;
+    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads",
+                                       "intermediate_size", "vocab_size"};
     dream_default(c);
-    json_t *o = json_loadb(json, len, 0, &je);
-    if (!o) return lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
-    int rc = -1;
-    if (!json_is_object(o)) { lerr_set(e, EXIT_DATA, "config.json: not a JSON object"); goto out; }
-    if (!json_object_get(o, "hidden_size") || !json_object_get(o, "num_hidden_layers") ||
-        !json_object_get(o, "num_attention_heads") || !json_object_get(o, "vocab_size") ||
-        !json_object_get(o, "intermediate_size")) {
-        lerr_set(e, EXIT_DATA, "config.json: missing one of \"hidden_size\", \"num_hidden_layers\", "
-                 "\"num_attention_heads\", \"intermediate_size\", \"vocab_size\" (not a Dream config)");
-        goto out;
-    }
-    if (check_unsupported(o, e) || parse_sizes(c, o, e) ||
-        bool_key(o, "tie_word_embeddings", &c->weight_tying, e) ||
-        bool_key(o, "attention_bias", &c->qkv_bias, e) || parse_ids(c, o, e))
-        goto out;
-    rc = 0;
-out:
+    json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "Dream", e);
+    if (!o) return -1;
+    /* special ids: Dream's defaults wherever the vocabulary holds them */
+    int rc = check_unsupported(o, e) || parse_sizes(c, o, e) ||
+             cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) ||
+             cfg_bool(o, "attention_bias", &c->qkv_bias, e) ||
+             family_parse_ids(c, o, true, "Dream's 151666 lies outside this vocabulary", e) ? -1 : 0;
     json_decref(o);
     return rc;
 }
@@ -175,37 +124,25 @@ static char *dream_config_to_json(const llada_config_t *c) {
 static int max_tensors(const llada_config_t *c) { return 12 * c->n_layers + 3; }
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim,
-        f = c->mlp_hidden_size;
-#define ADD(nm, nd, r, cl, dp) do { snprintf(s[n].name, sizeof s[n].name, "%s", nm); \
-    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
-    ADD("model.embed_tokens.weight", 2, c->embedding_size, d, &w->wte);
-    for (int l = 0; l < c->n_layers; l++) {
-        llada_layer_t *L = &w->layers[l];
-        char b[96];
-        struct { const char *nm; int nd; int64_t r, cl; wtensor_t *dp; bool on; } t[12] = {
-            {"input_layernorm.weight", 1, d, 1, &L->attn_norm, true},
-            {"self_attn.q_proj.weight", 2, qd, d, &L->q_proj, true},
-            {"self_attn.q_proj.bias", 1, qd, 1, &L->q_bias, c->qkv_bias},
-            {"self_attn.k_proj.weight", 2, kvd, d, &L->k_proj, true},
-            {"self_attn.k_proj.bias", 1, kvd, 1, &L->k_bias, c->qkv_bias},
-            {"self_attn.v_proj.weight", 2, kvd, d, &L->v_proj, true},
-            {"self_attn.v_proj.bias", 1, kvd, 1, &L->v_bias, c->qkv_bias},
-            {"self_attn.o_proj.weight", 2, d, qd, &L->attn_out, true},
-            {"post_attention_layernorm.weight", 1, d, 1, &L->ff_norm, true},
-            {"mlp.gate_proj.weight", 2, f, d, &L->ff_proj, true},
-            {"mlp.up_proj.weight", 2, f, d, &L->up_proj, true},
-            {"mlp.down_proj.weight", 2, d, f, &L->ff_out, true}};
-        for (int i = 0; i < 12; i++) {
-            if (!t[i].on) continue;
-            snprintf(b, sizeof b, "model.layers.%d.%s", l, t[i].nm);
-            ADD(b, t[i].nd, t[i].r, t[i].cl, t[i].dp);
-        }
-    }
-    ADD("model.norm.weight", 1, d, 1, &w->ln_f);
-    if (!c->weight_tying) ADD("lm_head.weight", 2, c->embedding_size, d, &w->lm_head);
-#undef ADD
-    return n;
+    int64_t d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim,
+            f = c->mlp_hidden_size;
+    bool b = c->qkv_bias;
+    const family_layer_tensor_t t[] = {
+        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+        FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
+        FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, b),
+        FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
+        FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, b),
+        FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
+        FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, b),
+        FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
+        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true),
+        FAMILY_LT("mlp.gate_proj.weight", 2, f, d, ff_proj, true),
+        FAMILY_LT("mlp.up_proj.weight", 2, f, d, up_proj, true),
+        FAMILY_LT("mlp.down_proj.weight", 2, d, f, ff_out, true)};
+    static const family_names_t nm = {"model.embed_tokens.weight", "model.layers.%d.%s", "model.norm.weight",
+                                      "lm_head.weight"};
+    return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), NULL);
 }
 
 /* ---- the family entry ---- */

@@ -24,7 +24,11 @@
 #ifndef LLADA_MODEL_FAMILY_H
 #define LLADA_MODEL_FAMILY_H
 
+#include <jansson.h>
+#include <stddef.h>
 #include "model/model.h"
+
+#define ARRAY_LEN(a) ((int)(sizeof(a) / sizeof *(a)))
 
 /* One tensor a config implies: its name in the checkpoint, shape, and where it binds. */
 typedef struct {
@@ -75,6 +79,66 @@ typedef struct model_packs {
     size_t bytes;
 } model_packs_t;
 void model_packs_free(model_t *m);
+
+/* ---- helpers for a family's file (family_bind.c; config parsing: config.h) ----
+ *
+ * A family's tensor_specs is its names plus a table of per-layer tensors:
+ *
+ *     family_layer_tensor_t t[] = {
+ *         FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+ *         FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, c->qkv_bias), ...};
+ *     static const family_names_t nm = {"model.embed_tokens.weight", "model.layers.%d.%s",
+ *                                       "model.norm.weight", "lm_head.weight"};
+ *     return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), NULL);
+ *
+ * Layers whose tensors vary (MoE experts, dense layers between MoE ones) pass an `extra`
+ * callback that appends them after the table's tensors with family_add. */
+
+/* Append s[*n] = {name printf(fmt, ...), ndim, shape {rows, cols}, dst}, then ++*n (the
+ * caller sized s with max_tensors). */
+void family_add(model_tensor_spec_t *s, int *n, wtensor_t *dst, int ndim, int64_t rows, int64_t cols,
+                const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* One per-layer tensor: its name within the layer, ndim and shape, the llada_layer_t field it
+ * binds (offsetof), and whether this config has it. */
+typedef struct {
+    const char *name;
+    int ndim;
+    int64_t rows, cols;
+    size_t field;
+    bool on;
+} family_layer_tensor_t;
+#define FAMILY_LT(nm, nd, r, cl, fld, on) {(nm), (nd), (r), (cl), offsetof(llada_layer_t, fld), (on)}
+
+/* The tensor names outside the layers, and the layer name format: printf(layer, l, name). */
+typedef struct {
+    const char *embedding, *layer, *norm, *head;
+} family_names_t;
+
+/* Appends the tensors of layer l listed in t[0..nt) whose .on is set, bound into *L. */
+void family_bind_layer(model_tensor_spec_t *s, int *n, llada_layer_t *L, int l, const char *layer_fmt,
+                       const family_layer_tensor_t *t, int nt);
+/* After a layer's table tensors: appends that layer's variable tensors (family_add). */
+typedef void (*family_layer_extra_fn)(const llada_config_t *c, llada_layer_t *L, int l, model_tensor_spec_t *s,
+                                      int *n);
+/* A whole tensor list in file order: the embedding [embedding_size, d_model] -> w->wte; per
+ * layer the table t (then `extra`, when not NULL); the final norm [d_model] -> w->ln_f; the
+ * LM head [embedding_size, d_model] -> w->lm_head unless c->weight_tying. Returns the count. */
+int family_bind(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s, const family_names_t *nm,
+                const family_layer_tensor_t *t, int nt, family_layer_extra_fn extra);
+
+/* Config parsing a family shares (config.c; the typed-key helpers are config.h's cfg_*).
+ * The Hugging Face keys hidden_size, num_hidden_layers, num_attention_heads,
+ * num_key_value_heads (absent: = heads), vocab_size (= embedding_size),
+ * max_position_embeddings, rope_theta, rms_norm_eps into c; keys absent keep c's values.
+ * 0, or -1 with e (EXIT_DATA naming the key). */
+int family_hf_sizes(llada_config_t *c, json_t *o, lerr_t *e);
+/* The special ids mask/eos/pad/bos/eot_token_id: a present key (an eos list: its first
+ * entry) must lie in [0, embedding_size); an absent one keeps c's default when
+ * `defaults_apply` and the default lies in the vocabulary, else becomes -1. The mask and EOS
+ * ids are required (`hint` says where the family's default applies); pad falls back to EOS.
+ * 0, or -1 with e (EXIT_DATA). */
+int family_parse_ids(llada_config_t *c, json_t *o, bool defaults_apply, const char *hint, lerr_t *e);
 
 /* ---- the registry (family.c) ---- */
 

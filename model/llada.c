@@ -75,29 +75,12 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     return 0;
 }
 
+/* LLaDA-8B's ids are defaults only for LLaDA-8B's vocabulary: another one (iLLaDA's 155136
+ * tokens, mask id 5) would otherwise run with a valid but wrong mask id. */
 static int parse_ids(llada_config_t *c, json_t *o, lerr_t *e) {
-    long long v;
-    int r;
-    const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "eot_token_id", "bos_token_id"};
-    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->eot_token_id,
-                         &c->bos_token_id};
-    /* LLaDA-8B's ids are defaults only for LLaDA-8B's vocabulary: another one (iLLaDA's
-     * 155136 tokens, mask id 5) would otherwise run with a valid but wrong mask id */
     bool llada_vocab = c->vocab_size == 126464 && c->embedding_size == 126464;
-    for (int i = 0; i < 5; i++) {
-        if ((r = cfg_int(o, keys[i], 0, c->embedding_size - 1, &v, e)) < 0) return -1;
-        if (r) *fields[i] = (int32_t)v;
-        else if (!llada_vocab || *fields[i] >= c->embedding_size) *fields[i] = i == 2 ? c->eos_token_id : -1;
-    }
-    if (c->mask_token_id < 0 && !llada_vocab && !json_object_get(o, "mask_token_id"))
-        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing, and LLaDA-8B's 126336 applies only to its "
-                        "126464-token vocabulary (this one has %d; iLLaDA: 5)", c->vocab_size);
-    if (c->mask_token_id < 0 || c->mask_token_id >= c->embedding_size)
-        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing or outside the vocabulary");
-    if (c->eos_token_id < 0 || c->eos_token_id >= c->embedding_size)
-        return lerr_set(e, EXIT_DATA, "config.json: \"eos_token_id\" missing or outside the vocabulary");
-    if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
-    return 0;
+    return family_parse_ids(c, o, llada_vocab,
+                            "LLaDA-8B's 126336 applies only to its 126464-token vocabulary; iLLaDA: 5", e);
 }
 
 static int check_shapes(const llada_config_t *c, lerr_t *e) {
@@ -118,24 +101,14 @@ static int check_shapes(const llada_config_t *c, lerr_t *e) {
 }
 
 int llada_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    json_error_t je;
+    static const char *const need[] = {"d_model", "n_layers", "n_heads", "vocab_size"};
     llada_config_default(c);
-    json_t *o = json_loadb(json, len, 0, &je);
-    if (!o) return lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
+    json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "LLaDA", e);
+    if (!o) return -1;
     int rc = -1;
-    if (!json_is_object(o)) { lerr_set(e, EXIT_DATA, "config.json: not a JSON object"); goto out; }
-    if (!json_object_get(o, "d_model") || !json_object_get(o, "n_layers") ||
-        !json_object_get(o, "n_heads") || !json_object_get(o, "vocab_size")) {
-        lerr_set(e, EXIT_DATA, "config.json: missing one of \"d_model\", \"n_layers\", \"n_heads\", \"vocab_size\" (not a LLaDA config)");
-        goto out;
-    }
     if (check_unsupported(o, e) || parse_sizes(c, o, e)) goto out;
-    json_t *wt = json_object_get(o, "weight_tying");
-    if (wt && !json_is_null(wt) && !json_is_boolean(wt)) {
-        lerr_set(e, EXIT_DATA, "config.json: \"weight_tying\" must be true or false");
-        goto out;
-    }
-    c->weight_tying = wt && json_is_true(wt);
+    c->weight_tying = false;
+    if (cfg_bool(o, "weight_tying", &c->weight_tying, e)) goto out;
     if (!json_object_get(o, "mlp_hidden_size") && !json_object_get(o, "mlp_ratio"))
         c->mlp_hidden_size = 4 * c->d_model;
     if (check_shapes(c, e)) goto out;
@@ -188,29 +161,17 @@ char *llada_config_to_json(const llada_config_t *c) {
 static int max_tensors(const llada_config_t *c) { return 9 * c->n_layers + 3; }
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-#define ADD(nm, nd, r, cl, dp) do { snprintf(s[n].name, sizeof s[n].name, "%s", nm); \
-    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
-    ADD("model.transformer.wte.weight", 2, c->embedding_size, d, &w->wte);
-    for (int l = 0; l < c->n_layers; l++) {
-        llada_layer_t *L = &w->layers[l];
-        char b[64];
-        struct { const char *nm; int nd; int64_t r, cl; wtensor_t *dp; } t[9] = {
-            {"attn_norm", 1, d, 1, &L->attn_norm}, {"q_proj", 2, qd, d, &L->q_proj},
-            {"k_proj", 2, kvd, d, &L->k_proj}, {"v_proj", 2, kvd, d, &L->v_proj},
-            {"attn_out", 2, d, qd, &L->attn_out}, {"ff_norm", 1, d, 1, &L->ff_norm},
-            {"ff_proj", 2, c->mlp_hidden_size, d, &L->ff_proj},
-            {"up_proj", 2, c->mlp_hidden_size, d, &L->up_proj},
-            {"ff_out", 2, d, c->mlp_hidden_size, &L->ff_out}};
-        for (int i = 0; i < 9; i++) {
-            snprintf(b, sizeof b, "model.transformer.blocks.%d.%s.weight", l, t[i].nm);
-            ADD(b, t[i].nd, t[i].r, t[i].cl, t[i].dp);
-        }
-    }
-    ADD("model.transformer.ln_f.weight", 1, d, 1, &w->ln_f);
-    if (!c->weight_tying) ADD("model.transformer.ff_out.weight", 2, c->embedding_size, d, &w->lm_head);
-#undef ADD
-    return n;
+    int64_t d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim,
+            f = c->mlp_hidden_size;
+    const family_layer_tensor_t t[] = {
+        FAMILY_LT("attn_norm", 1, d, 1, attn_norm, true), FAMILY_LT("q_proj", 2, qd, d, q_proj, true),
+        FAMILY_LT("k_proj", 2, kvd, d, k_proj, true),     FAMILY_LT("v_proj", 2, kvd, d, v_proj, true),
+        FAMILY_LT("attn_out", 2, d, qd, attn_out, true),  FAMILY_LT("ff_norm", 1, d, 1, ff_norm, true),
+        FAMILY_LT("ff_proj", 2, f, d, ff_proj, true),     FAMILY_LT("up_proj", 2, f, d, up_proj, true),
+        FAMILY_LT("ff_out", 2, d, f, ff_out, true)};
+    static const family_names_t nm = {"model.transformer.wte.weight", "model.transformer.blocks.%d.%s.weight",
+                                      "model.transformer.ln_f.weight", "model.transformer.ff_out.weight"};
+    return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), NULL);
 }
 
 /* ---- the family entry ---- */

@@ -56,27 +56,13 @@ static int check_unsupported(json_t *o, lerr_t *e) {
     return 0;
 }
 
-static int bool_key(json_t *o, const char *k, bool *out, lerr_t *e) {
-    json_t *b = json_object_get(o, k);
-    if (!b || json_is_null(b)) return 0;
-    if (!json_is_boolean(b)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
-    *out = json_is_true(b);
-    return 0;
-}
-
 static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     long long v;
     const long long BIG = 1 << 30;
     int r;
+    if (family_hf_sizes(c, o, e)) return -1;
 #define INT_KEY(key, lo, hi, field) \
     if ((r = cfg_int(o, key, lo, hi, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
-    INT_KEY("hidden_size", 1, BIG, d_model)
-    INT_KEY("num_hidden_layers", 1, BIG, n_layers)
-    INT_KEY("num_attention_heads", 1, BIG, n_heads)
-    c->n_kv_heads = c->n_heads;
-    INT_KEY("num_key_value_heads", 1, BIG, n_kv_heads)
-    INT_KEY("vocab_size", 1, BIG, vocab_size)
-    INT_KEY("max_position_embeddings", 1, BIG, max_sequence_length)
     INT_KEY("dense_intermediate_size", 1, BIG, mlp_hidden_size)
     INT_KEY("expert_intermediate_size", 1, BIG, expert_hidden_size)
     INT_KEY("num_experts", 1, MODEL_MAX_EXPERTS, n_experts)
@@ -84,12 +70,9 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     c->shared_expert_hidden_size = 0;
     INT_KEY("shared_expert_intermediate_size", 1, BIG, shared_expert_hidden_size)
 #undef INT_KEY
-    c->embedding_size = c->vocab_size;
     if (c->n_experts_per_tok > c->n_experts)
         return lerr_set(e, EXIT_DATA, "config.json: \"num_experts_per_tok\" %d > \"num_experts\" %d",
                         c->n_experts_per_tok, c->n_experts);
-    if (cfg_num(o, "rope_theta", &c->rope_theta, e) < 0 || cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0)
-        return -1;
     double clip = 0;
     if (cfg_num(o, "clip_qkv", &clip, e) < 0) return -1;
     c->clip_qkv = (float)clip;
@@ -119,49 +102,22 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     return 0;
 }
 
-/* Special ids: present ones must lie in the vocabulary; the Ling-2.0 defaults only for its
- * 157184-token vocabulary (the mask id is reported absent from LLaDA-MoE's config.json). */
-static int parse_ids(llada_config_t *c, json_t *o, lerr_t *e) {
-    const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "bos_token_id"};
-    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->bos_token_id};
-    bool ling = c->vocab_size == 157184;
-    for (int i = 0; i < 4; i++) {
-        json_t *x = json_object_get(o, keys[i]);
-        if (x && json_is_array(x)) x = json_array_get(x, 0);   /* eos lists: the first */
-        if (x && !json_is_null(x)) {
-            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= c->embedding_size)
-                return lerr_set(e, EXIT_DATA, "config.json: \"%s\" outside the vocabulary [0, %d)", keys[i],
-                                c->embedding_size);
-            *fields[i] = (int32_t)json_integer_value(x);
-        } else if (!ling) *fields[i] = -1;
-    }
-    if (c->mask_token_id < 0)
-        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing (LLaDA-MoE's 156895 applies only to "
-                        "its 157184-token vocabulary; this one has %d)", c->vocab_size);
-    if (c->eos_token_id < 0) return lerr_set(e, EXIT_DATA, "config.json: \"eos_token_id\" missing");
-    if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
-    return 0;
-}
-
 static int moe_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    json_error_t je;
-    moe_default(c);
-    json_t *o = json_loadb(json, len, 0, &je);
-    if (!o) return lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
-    int rc = -1;
-    if (!json_is_object(o)) { lerr_set(e, EXIT_DATA, "config.json: not a JSON object"); goto out; }
     static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
                                        "num_experts", "num_experts_per_tok", "expert_intermediate_size"};
-    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
-        if (!json_object_get(o, need[i])) {
-            lerr_set(e, EXIT_DATA, "config.json: missing \"%s\" (not a LLaDA-MoE config)", need[i]);
-            goto out;
-        }
+    moe_default(c);
+    json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "LLaDA-MoE", e);
+    if (!o) return -1;
+    int rc = -1;
     bool qkn = false;
     c->qk_norm = false;
-    if (check_unsupported(o, e) || parse_sizes(c, o, e) || bool_key(o, "tie_word_embeddings", &c->weight_tying, e) ||
-        bool_key(o, "attention_bias", &c->qkv_bias, e) || bool_key(o, "qk_layernorm", &qkn, e) ||
-        bool_key(o, "moe_router_enable_expert_bias", &c->router_expert_bias, e) || parse_ids(c, o, e))
+    /* special ids: the Ling-2.0 defaults only for its 157184-token vocabulary (the mask id
+     * is reported absent from LLaDA-MoE's config.json) */
+    if (check_unsupported(o, e) || parse_sizes(c, o, e) || cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) ||
+        cfg_bool(o, "attention_bias", &c->qkv_bias, e) || cfg_bool(o, "qk_layernorm", &qkn, e) ||
+        cfg_bool(o, "moe_router_enable_expert_bias", &c->router_expert_bias, e) ||
+        family_parse_ids(c, o, c->vocab_size == 157184,
+                         "LLaDA-MoE's 156895 applies only to its 157184-token vocabulary", e))
         goto out;
     c->qk_norm = qkn;
     c->out_bias = c->qkv_bias;
@@ -215,56 +171,49 @@ static char *moe_config_to_json(const llada_config_t *c) {
 
 static int max_tensors(const llada_config_t *c) { return c->n_layers * (20 + 3 * c->n_experts) + 3; }
 
-static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int n = 0, d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd,
-        E = c->n_experts;
-#define ADD(nd, r, cl, dp, ...) do { snprintf(s[n].name, sizeof s[n].name, __VA_ARGS__); \
-    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
-    ADD(2, c->embedding_size, d, &w->wte, "model.embed_tokens.weight");
-    for (int l = 0; l < c->n_layers; l++) {
-        llada_layer_t *L = &w->layers[l];
-        const char *a = "self_attn";
-        ADD(1, d, 1, &L->attn_norm, "model.layers.%d.input_layernorm.weight", l);
-        ADD(2, qd, d, &L->q_proj, "model.layers.%d.%s.q_proj.weight", l, a);
-        ADD(2, kvd, d, &L->k_proj, "model.layers.%d.%s.k_proj.weight", l, a);
-        ADD(2, kvd, d, &L->v_proj, "model.layers.%d.%s.v_proj.weight", l, a);
-        ADD(2, d, qd, &L->attn_out, "model.layers.%d.%s.o_proj.weight", l, a);
-        if (c->qkv_bias) {
-            ADD(1, qd, 1, &L->q_bias, "model.layers.%d.%s.q_proj.bias", l, a);
-            ADD(1, kvd, 1, &L->k_bias, "model.layers.%d.%s.k_proj.bias", l, a);
-            ADD(1, kvd, 1, &L->v_bias, "model.layers.%d.%s.v_proj.bias", l, a);
+/* A layer's FFN: the router, experts and shared expert of a MoE layer, else a dense SwiGLU. */
+static void ffn_specs(const llada_config_t *c, llada_layer_t *L, int l, model_tensor_spec_t *s, int *n) {
+    int64_t d = c->d_model, E = c->n_experts;
+    if ((c->moe_layers >> l) & 1) {
+        int64_t F = c->expert_hidden_size, S = c->shared_expert_hidden_size;
+        family_add(s, n, &L->router, 2, E, d, "model.layers.%d.mlp.gate.weight", l);
+        if (c->router_expert_bias) family_add(s, n, &L->router_bias, 1, E, 1, "model.layers.%d.mlp.expert_bias", l);
+        for (int x = 0; x < E; x++) {
+            family_add(s, n, &L->exp_gate[x], 2, F, d, "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, x);
+            family_add(s, n, &L->exp_up[x], 2, F, d, "model.layers.%d.mlp.experts.%d.up_proj.weight", l, x);
+            family_add(s, n, &L->exp_down[x], 2, d, F, "model.layers.%d.mlp.experts.%d.down_proj.weight", l, x);
         }
-        if (c->out_bias) ADD(1, d, 1, &L->out_bias, "model.layers.%d.%s.o_proj.bias", l, a);
-        if (c->qk_norm) {
-            ADD(1, hd, 1, &L->q_norm, "model.layers.%d.%s.q_norm.weight", l, a);
-            ADD(1, hd, 1, &L->k_norm, "model.layers.%d.%s.k_norm.weight", l, a);
+        if (S > 0) {
+            family_add(s, n, &L->sh_gate, 2, S, d, "model.layers.%d.shared_expert.gate_proj.weight", l);
+            family_add(s, n, &L->sh_up, 2, S, d, "model.layers.%d.shared_expert.up_proj.weight", l);
+            family_add(s, n, &L->sh_down, 2, d, S, "model.layers.%d.shared_expert.down_proj.weight", l);
         }
-        ADD(1, d, 1, &L->ff_norm, "model.layers.%d.post_attention_layernorm.weight", l);
-        if ((c->moe_layers >> l) & 1) {
-            int F = c->expert_hidden_size, S = c->shared_expert_hidden_size;
-            ADD(2, E, d, &L->router, "model.layers.%d.mlp.gate.weight", l);
-            if (c->router_expert_bias) ADD(1, E, 1, &L->router_bias, "model.layers.%d.mlp.expert_bias", l);
-            for (int x = 0; x < E; x++) {
-                ADD(2, F, d, &L->exp_gate[x], "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, x);
-                ADD(2, F, d, &L->exp_up[x], "model.layers.%d.mlp.experts.%d.up_proj.weight", l, x);
-                ADD(2, d, F, &L->exp_down[x], "model.layers.%d.mlp.experts.%d.down_proj.weight", l, x);
-            }
-            if (S > 0) {
-                ADD(2, S, d, &L->sh_gate, "model.layers.%d.shared_expert.gate_proj.weight", l);
-                ADD(2, S, d, &L->sh_up, "model.layers.%d.shared_expert.up_proj.weight", l);
-                ADD(2, d, S, &L->sh_down, "model.layers.%d.shared_expert.down_proj.weight", l);
-            }
-        } else {
-            int F = c->mlp_hidden_size;
-            ADD(2, F, d, &L->ff_proj, "model.layers.%d.mlp.gate_proj.weight", l);
-            ADD(2, F, d, &L->up_proj, "model.layers.%d.mlp.up_proj.weight", l);
-            ADD(2, d, F, &L->ff_out, "model.layers.%d.mlp.down_proj.weight", l);
-        }
+    } else {
+        int64_t F = c->mlp_hidden_size;
+        family_add(s, n, &L->ff_proj, 2, F, d, "model.layers.%d.mlp.gate_proj.weight", l);
+        family_add(s, n, &L->up_proj, 2, F, d, "model.layers.%d.mlp.up_proj.weight", l);
+        family_add(s, n, &L->ff_out, 2, d, F, "model.layers.%d.mlp.down_proj.weight", l);
     }
-    ADD(1, d, 1, &w->ln_f, "model.norm.weight");
-    if (!c->weight_tying) ADD(2, c->embedding_size, d, &w->lm_head, "lm_head.weight");
-#undef ADD
-    return n;
+}
+
+static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
+    int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    const family_layer_tensor_t t[] = {
+        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+        FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
+        FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
+        FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
+        FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
+        FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, c->qkv_bias),
+        FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, c->qkv_bias),
+        FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, c->qkv_bias),
+        FAMILY_LT("self_attn.o_proj.bias", 1, d, 1, out_bias, c->out_bias),
+        FAMILY_LT("self_attn.q_norm.weight", 1, hd, 1, q_norm, c->qk_norm),
+        FAMILY_LT("self_attn.k_norm.weight", 1, hd, 1, k_norm, c->qk_norm),
+        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true)};
+    static const family_names_t nm = {"model.embed_tokens.weight", "model.layers.%d.%s", "model.norm.weight",
+                                      "lm_head.weight"};
+    return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), ffn_specs);
 }
 
 /* ---- the family entry ---- */

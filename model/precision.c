@@ -44,8 +44,8 @@ int model_set_precision(model_t *m, int prec, lerr_t *e) {
     model_packs_free(m);
     if (prec == MODEL_PREC_F32) return 0;
     if (!kpack_available())
-        return lerr_set(e, EXIT_USAGE, "--precision %s needs oneDNN, which this build lacks (libdnnl-dev)",
-                        prec == MODEL_PREC_BF16 ? "bf16" : "int8");
+        return lerr_set(e, EXIT_USAGE, "--precision %s needs oneDNN: %s", prec == MODEL_PREC_BF16 ? "bf16" : "int8",
+                        kpack_unavailable());
     model_packs_t *p = calloc(1, sizeof *p);
     if (!p || !(p->layers = calloc((size_t)m->cfg.n_layers, sizeof *p->layers))) {
         free(p);

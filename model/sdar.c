@@ -37,77 +37,40 @@ static void sdar_default(llada_config_t *c) {
     };
 }
 
-static int bool_key(json_t *o, const char *k, bool *out, lerr_t *e) {
-    json_t *b = json_object_get(o, k);
-    if (!b || json_is_null(b)) return 0;
-    if (!json_is_boolean(b)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
-    *out = json_is_true(b);
-    return 0;
-}
-
 static int parse(llada_config_t *c, json_t *o, lerr_t *e) {
     static const char *const act[] = {"silu", NULL}, *const mt[] = {"sdar", NULL};
     if (cfg_need_str(o, "hidden_act", act, e) || cfg_need_str(o, "model_type", mt, e) ||
         cfg_need_null(o, "rope_scaling", e) || cfg_need_bool(o, "use_sliding_window", false, e))
         return -1;
     long long v;
-    const long long BIG = 1 << 30;
     int r;
+    if (family_hf_sizes(c, o, e)) return -1;
 #define INT_KEY(key, lo, field) \
-    if ((r = cfg_int(o, key, lo, BIG, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
-    INT_KEY("hidden_size", 1, d_model)
-    INT_KEY("num_hidden_layers", 1, n_layers)
-    INT_KEY("num_attention_heads", 1, n_heads)
-    c->n_kv_heads = c->n_heads;
-    INT_KEY("num_key_value_heads", 1, n_kv_heads)
+    if ((r = cfg_int(o, key, lo, 1 << 30, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
     INT_KEY("intermediate_size", 1, mlp_hidden_size)
-    INT_KEY("vocab_size", 1, vocab_size)
-    INT_KEY("max_position_embeddings", 1, max_sequence_length)
     INT_KEY("block_size", 1, attn_block)
     c->head_dim = c->d_model / c->n_heads;
     INT_KEY("head_dim", 2, head_dim)
 #undef INT_KEY
-    c->embedding_size = c->vocab_size;
     if (c->n_heads % c->n_kv_heads || c->head_dim % 2)
         return lerr_set(e, EXIT_DATA, "config.json: \"num_attention_heads\" %d not a multiple of \"num_key_value_heads\" "
                         "%d, or odd \"head_dim\" %d", c->n_heads, c->n_kv_heads, c->head_dim);
-    if (cfg_num(o, "rope_theta", &c->rope_theta, e) < 0 || cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0)
-        return -1;
     c->weight_tying = false;
-    if (bool_key(o, "tie_word_embeddings", &c->weight_tying, e) || bool_key(o, "attention_bias", &c->qkv_bias, e))
+    if (cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) || cfg_bool(o, "attention_bias", &c->qkv_bias, e))
         return -1;
     c->out_bias = c->qkv_bias;
     /* special ids: Qwen3's defaults only for its vocabulary */
-    const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "bos_token_id"};
-    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->bos_token_id};
-    bool qwen = c->vocab_size == 151936;
-    for (int i = 0; i < 4; i++) {
-        if ((r = cfg_int(o, keys[i], 0, c->embedding_size - 1, &v, e)) < 0) return -1;
-        if (r) *fields[i] = (int32_t)v;
-        else if (!qwen) *fields[i] = -1;
-    }
-    if (!qwen) c->eot_token_id = -1;
-    if (c->mask_token_id < 0)
-        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing (SDAR's 151669 applies only to the "
-                        "151936-token Qwen3 vocabulary; this one has %d)", c->vocab_size);
-    if (c->eos_token_id < 0) return lerr_set(e, EXIT_DATA, "config.json: \"eos_token_id\" missing");
-    if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
-    return 0;
+    return family_parse_ids(c, o, c->vocab_size == 151936,
+                            "SDAR's 151669 applies only to the 151936-token Qwen3 vocabulary", e);
 }
 
 static int sdar_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    json_error_t je;
+    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads",
+                                       "intermediate_size", "vocab_size"};
     sdar_default(c);
-    json_t *o = json_loadb(json, len, 0, &je);
-    if (!o) return lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
-    int rc = -1;
-    if (!json_is_object(o)) lerr_set(e, EXIT_DATA, "config.json: not a JSON object");
-    else if (!json_object_get(o, "hidden_size") || !json_object_get(o, "num_hidden_layers") ||
-             !json_object_get(o, "num_attention_heads") || !json_object_get(o, "vocab_size") ||
-             !json_object_get(o, "intermediate_size"))
-        lerr_set(e, EXIT_DATA, "config.json: missing one of \"hidden_size\", \"num_hidden_layers\", "
-                 "\"num_attention_heads\", \"intermediate_size\", \"vocab_size\" (not an SDAR config)");
-    else rc = parse(c, o, e);
+    json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "SDAR", e);
+    if (!o) return -1;
+    int rc = parse(c, o, e);
     json_decref(o);
     return rc;
 }
@@ -137,38 +100,31 @@ static char *sdar_config_to_json(const llada_config_t *c) {
     return s;
 }
 
-static int max_tensors(const llada_config_t *c) { return 15 * c->n_layers + 3; }
+static int max_tensors(const llada_config_t *c) { return 19 * c->n_layers + 3; }   /* with biases */
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int n = 0, d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd,
-        f = c->mlp_hidden_size;
-#define ADD(nd, r, cl, dp, ...) do { snprintf(s[n].name, sizeof s[n].name, __VA_ARGS__); \
-    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
-    ADD(2, c->embedding_size, d, &w->wte, "model.embed_tokens.weight");
-    for (int l = 0; l < c->n_layers; l++) {
-        llada_layer_t *L = &w->layers[l];
-        ADD(1, d, 1, &L->attn_norm, "model.layers.%d.input_layernorm.weight", l);
-        ADD(2, qd, d, &L->q_proj, "model.layers.%d.self_attn.q_proj.weight", l);
-        ADD(2, kvd, d, &L->k_proj, "model.layers.%d.self_attn.k_proj.weight", l);
-        ADD(2, kvd, d, &L->v_proj, "model.layers.%d.self_attn.v_proj.weight", l);
-        ADD(2, d, qd, &L->attn_out, "model.layers.%d.self_attn.o_proj.weight", l);
-        if (c->qkv_bias) {
-            ADD(1, qd, 1, &L->q_bias, "model.layers.%d.self_attn.q_proj.bias", l);
-            ADD(1, kvd, 1, &L->k_bias, "model.layers.%d.self_attn.k_proj.bias", l);
-            ADD(1, kvd, 1, &L->v_bias, "model.layers.%d.self_attn.v_proj.bias", l);
-            ADD(1, d, 1, &L->out_bias, "model.layers.%d.self_attn.o_proj.bias", l);
-        }
-        ADD(1, hd, 1, &L->q_norm, "model.layers.%d.self_attn.q_norm.weight", l);
-        ADD(1, hd, 1, &L->k_norm, "model.layers.%d.self_attn.k_norm.weight", l);
-        ADD(1, d, 1, &L->ff_norm, "model.layers.%d.post_attention_layernorm.weight", l);
-        ADD(2, f, d, &L->ff_proj, "model.layers.%d.mlp.gate_proj.weight", l);
-        ADD(2, f, d, &L->up_proj, "model.layers.%d.mlp.up_proj.weight", l);
-        ADD(2, d, f, &L->ff_out, "model.layers.%d.mlp.down_proj.weight", l);
-    }
-    ADD(1, d, 1, &w->ln_f, "model.norm.weight");
-    if (!c->weight_tying) ADD(2, c->embedding_size, d, &w->lm_head, "lm_head.weight");
-#undef ADD
-    return n;
+    int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd,
+            f = c->mlp_hidden_size;
+    bool b = c->qkv_bias;
+    const family_layer_tensor_t t[] = {
+        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+        FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
+        FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
+        FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
+        FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
+        FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, b),
+        FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, b),
+        FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, b),
+        FAMILY_LT("self_attn.o_proj.bias", 1, d, 1, out_bias, b),
+        FAMILY_LT("self_attn.q_norm.weight", 1, hd, 1, q_norm, true),
+        FAMILY_LT("self_attn.k_norm.weight", 1, hd, 1, k_norm, true),
+        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true),
+        FAMILY_LT("mlp.gate_proj.weight", 2, f, d, ff_proj, true),
+        FAMILY_LT("mlp.up_proj.weight", 2, f, d, up_proj, true),
+        FAMILY_LT("mlp.down_proj.weight", 2, d, f, ff_out, true)};
+    static const family_names_t nm = {"model.embed_tokens.weight", "model.layers.%d.%s", "model.norm.weight",
+                                      "lm_head.weight"};
+    return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), NULL);
 }
 
 static const char *const MODEL_TYPES[] = {"sdar", NULL};
