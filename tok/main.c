@@ -37,12 +37,17 @@ static const char *HELP =
     "      --keep-text        keep the text field in the output record\n"
     "Tokenizer:\n"
     "  -m, --model PATH       model folder or tokenizer.json (default: bundled model)\n"
-    "  -c, --chat             LLaDA chat template: --jsonl \"messages\":[{role,content}], or\n"
-    "                         each document as one user message; BOS first; ends with the\n"
-    "                         assistant header. Adds \"prompt_len\" (SFT: when the last message\n"
-    "                         is the assistant's, the length before its answer)\n"
-    "      --no-bos           (--chat) no BOS token\n"
-    "      --no-gen-prompt    (--chat) no trailing assistant header\n"
+    "  -c, --chat             the model's chat template (tokenizer_config.json; LLaDA's when it\n"
+    "                         has none): --jsonl \"messages\":[{role,content,...}], or each\n"
+    "                         document as one user message. Adds \"prompt_len\" (SFT: when the\n"
+    "                         last message is the assistant's, the length before its answer)\n"
+    "      --no-bos           (--chat) bos_token is \"\" (LLaDA: no BOS token)\n"
+    "      --no-gen-prompt    (--chat) add_generation_prompt false (LLaDA: no trailing header)\n"
+    "      --chat-template F  (--chat) use the Jinja template in file F instead of the model's\n"
+    "      --template-var K=V (--chat) template variable K = JSON value V (repeatable), e.g.\n"
+    "                         enable_thinking=false\n"
+    "      --render           (--chat) write each rendered conversation as a JSON string line\n"
+    "                         instead of token records\n"
     "      --no-add-special   do not run the post-processor (HF add_special_tokens=False)\n"
     "  -p, --plain-specials   special-token text in the input is plain text (untrusted input;\n"
     "                         HF encode_special_tokens). <|mdm_mask|> etc. stay special otherwise\n"
@@ -53,7 +58,8 @@ typedef struct {
     cli_t cli;
     tok_bundle_t *b;
     unsigned flags;
-    bool lines, jsonl, chat, bos, gen, keep, ids;
+    bool lines, jsonl, chat, bos, gen, keep, ids, render;
+    json_t *vars;
     const char *field;
     wstream_t *w;
     tok_ids_t buf;
@@ -99,34 +105,49 @@ static void emit(tok_app_t *a, rec_t *r, const tok_ids_t *ids, long prompt_len) 
     rec_destroy(&own);
 }
 
-static void doc_text(tok_app_t *a, const char *s, size_t n, rec_t *r) {
+/* --render: the rendered conversation as one JSON string line */
+static void render_msgs(tok_app_t *a, json_t *msgs, size_t lineno) {
     lerr_t e = {0};
-    a->buf.n = 0;
-    size_t plen = 0;
-    if (a->chat) {
-        chat_msg_t m = {"user", s, 4, n};
-        if (chat_encode(a->b, &m, 1, a->bos, a->gen, a->flags, &a->buf, &plen, &e)) cli_die(&a->cli, &e);
-    } else if (tok_encode(a->b->tok, s, n, a->flags, &a->buf, &e)) cli_die(&a->cli, &e);
-    emit(a, r, &a->buf, a->chat ? (long)plen : -1);
-    a->ndocs++;
+    tok_str_t t = {0};
+    if (chat_render(a->b, msgs, a->bos, a->gen, a->vars, &t, NULL, &e)) {
+        if (lineno) lerr_wrap(&e, "line %zu", lineno);
+        cli_die(&a->cli, &e);
+    }
+    json_t *js = json_stringn(t.p ? t.p : "", t.n);
+    char *line = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+    if (!line) cli_dief(&a->cli, EXIT_DATA, "the rendered text is not valid UTF-8");
+    if (fputs(line, stdout) == EOF || fputc('\n', stdout) == EOF) cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
+    free(line);
+    json_decref(js);
+    tok_str_free(&t);
 }
 
 static void doc_messages(tok_app_t *a, json_t *msgs, rec_t *r, size_t lineno) {
     lerr_t e = {0};
-    size_t n = json_array_size(msgs);
-    chat_msg_t *m = calloc(n ? n : 1, sizeof *m);
-    if (!m) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(msgs, i), *ro = json_object_get(o, "role"), *co = json_object_get(o, "content");
-        if (!json_is_string(ro) || !json_is_string(co))
-            cli_dief(&a->cli, EXIT_DATA, "line %zu: messages[%zu] needs string \"role\" and \"content\"", lineno, i);
-        m[i] = (chat_msg_t){json_string_value(ro), json_string_value(co), json_string_length(ro), json_string_length(co)};
-    }
+    a->ndocs++;
+    if (a->render) { render_msgs(a, msgs, lineno); return; }
     a->buf.n = 0;
     size_t plen = 0;
-    if (chat_encode(a->b, m, n, a->bos, a->gen, a->flags, &a->buf, &plen, &e)) cli_die(&a->cli, &e);
-    free(m);
+    if (chat_encode_json(a->b, msgs, a->bos, a->gen, a->vars, a->flags, &a->buf, &plen, &e)) {
+        if (lineno) lerr_wrap(&e, "line %zu", lineno);
+        cli_die(&a->cli, &e);
+    }
     emit(a, r, &a->buf, (long)plen);
+}
+
+static void doc_text(tok_app_t *a, const char *s, size_t n, rec_t *r) {
+    lerr_t e = {0};
+    if (a->chat) {   /* one user message */
+        json_t *msgs = json_pack("[{s:s,s:s%}]", "role", "user", "content", s, n);
+        if (!msgs) cli_dief(&a->cli, EXIT_DATA, "document %llu is not valid UTF-8 (--chat needs UTF-8 text)",
+                            (unsigned long long)a->ndocs + 1);
+        doc_messages(a, msgs, r, 0);
+        json_decref(msgs);
+        return;
+    }
+    a->buf.n = 0;
+    if (tok_encode(a->b->tok, s, n, a->flags, &a->buf, &e)) cli_die(&a->cli, &e);
+    emit(a, r, &a->buf, -1);
     a->ndocs++;
 }
 
@@ -243,7 +264,40 @@ static void run_input(tok_app_t *a, const char *path) {
     release(&in);
 }
 
-enum { O_FIELD = CLI_OPT__LAST + 1, O_KEEP, O_NOBOS, O_NOGEN, O_NOADD, O_IDS };
+enum { O_FIELD = CLI_OPT__LAST + 1, O_KEEP, O_NOBOS, O_NOGEN, O_NOADD, O_IDS, O_TEMPLATE, O_VAR, O_RENDER };
+
+/* --template-var K=V: V is JSON (a bare word that is not JSON is taken as a string). */
+static void add_var(tok_app_t *a, const char *kv) {
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) cli_usage_error(&a->cli, "--template-var needs NAME=VALUE, got '%s'", kv);
+    json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+    if (!v) v = json_string(eq + 1);
+    if (!v) cli_usage_error(&a->cli, "--template-var %s: the value is not JSON nor UTF-8 text", kv);
+    if (!a->vars) a->vars = json_object();
+    char *k = strndup(kv, (size_t)(eq - kv));
+    if (!a->vars || !k || json_object_set_new(a->vars, k, v)) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
+    free(k);
+}
+
+/* --chat-template FILE: its text replaces the model's template. */
+static char *read_template(tok_app_t *a, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) cli_dief(&a->cli, EXIT_IO, "%s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4097 > cap) { char *x = realloc(buf, cap = cap * 2 + 8192); if (!x) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory"); buf = x; }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (!r) break;
+        if (n > (16u << 20)) cli_dief(&a->cli, EXIT_DATA, "%s: a chat template over 16 MiB", path);
+    }
+    if (ferror(f)) cli_dief(&a->cli, EXIT_IO, "%s: read error", path);
+    fclose(f);
+    buf[n] = 0;
+    if (strlen(buf) != n) cli_dief(&a->cli, EXIT_DATA, "%s: the template contains a NUL byte", path);
+    return buf;
+}
 
 static int train_main(int argc, char **argv);
 
@@ -251,13 +305,15 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "train")) return train_main(argc - 1, argv + 1);
     tok_app_t a = {.bos = true, .gen = true, .field = "text", .flags = TOK_ADD_SPECIAL};
     cli_init(&a.cli, "tok");
-    const char *model = NULL;
+    const char *model = NULL, *tpl_file = NULL;
     static const struct option lo[] = {
         {"lines", no_argument, 0, 'l'}, {"jsonl", no_argument, 0, 'j'}, {"field", required_argument, 0, O_FIELD},
         {"keep-text", no_argument, 0, O_KEEP}, {"model", required_argument, 0, 'm'}, {"chat", no_argument, 0, 'c'},
         {"no-bos", no_argument, 0, O_NOBOS}, {"no-gen-prompt", no_argument, 0, O_NOGEN},
         {"no-add-special", no_argument, 0, O_NOADD}, {"plain-specials", no_argument, 0, 'p'},
-        {"ids", no_argument, 0, O_IDS}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+        {"ids", no_argument, 0, O_IDS}, {"chat-template", required_argument, 0, O_TEMPLATE},
+        {"template-var", required_argument, 0, O_VAR}, {"render", no_argument, 0, O_RENDER},
+        CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     int c;
     while ((c = cli_getopt(&a.cli, argc, argv, "ljm:cp" CLI_COMMON_SHORTOPTS, lo)) != -1) {
         switch (c) {
@@ -272,17 +328,25 @@ int main(int argc, char **argv) {
         case O_NOADD: a.flags &= ~TOK_ADD_SPECIAL; break;
         case 'p': a.flags |= TOK_SPECIAL_AS_TEXT; break;
         case O_IDS: a.ids = true; break;
+        case O_TEMPLATE: tpl_file = optarg; break;
+        case O_VAR: add_var(&a, optarg); break;
+        case O_RENDER: a.render = true; break;
         case '?': cli_usage_error(&a.cli, "unknown option");
         default:
             if (!cli_common_option(&a.cli, c, optarg, HELP)) cli_usage_error(&a.cli, "unknown option");
         }
     }
     if (a.lines && a.jsonl) cli_usage_error(&a.cli, "--lines and --jsonl exclude each other");
+    if ((tpl_file || a.vars || a.render) && !a.chat)
+        cli_usage_error(&a.cli, "--chat-template, --template-var and --render need --chat");
+    char *tpl_text = tpl_file ? read_template(&a, tpl_file) : NULL;
     /* every input must be readable before anything is written (no partial output, then exit 3) */
     if (optind < argc) for (int i = optind; i < argc; i++) check_input(&a, argv[i]);
     else check_input(&a, a.cli.input);
     lerr_t e = {0};
     if (!(a.b = tok_bundle_open(model, &e))) cli_die(&a.cli, &e);
+    if (tpl_text) { free(a.b->chat_template); a.b->chat_template = tpl_text; }
+    if (a.render) a.ids = true;   /* text lines on stdout, no record stream */
     if (!a.ids) a.w = cli_open_output(&a.cli);
     if (optind < argc) for (int i = optind; i < argc; i++) run_input(&a, argv[i]);
     else run_input(&a, a.cli.input);
@@ -290,6 +354,7 @@ int main(int argc, char **argv) {
     else cli_close_output(&a.cli, &a.w);
     tok_ids_free(&a.buf);
     tok_bundle_destroy(&a.b);
+    json_decref(a.vars);
     return 0;
 }
 

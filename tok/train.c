@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "train.h"
+#include "chat.h"
 #include "tok_int.h"
 #include "unicode.h"
 #include <errno.h>
@@ -315,13 +316,6 @@ static json_t *tokenizer_json(const bpe_trainer_t *t) {
                      "decoder", bytelevel(), "model", model);
 }
 
-/* LLaDA-8B-Instruct's chat template (tokenizer_config.json), verbatim. */
-static const char *LLADA_TEMPLATE =
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
-    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-    "{{ content }}{% endfor %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}";
-
 static json_t *config_json(const bpe_trainer_t *t) {
     json_t *c = json_pack("{s:b, s:b, s:b, s:f, s:s}", "add_bos_token", 0, "add_eos_token", 0,
                           "clean_up_tokenization_spaces", 0, "model_max_length", 1e30,
@@ -335,7 +329,7 @@ static json_t *config_json(const bpe_trainer_t *t) {
         }
         if (!strcmp(s, "<|mdm_mask|>")) json_object_set_new(c, "mask_token", json_string(s));
     }
-    json_object_set_new(c, "chat_template", json_string(LLADA_TEMPLATE));
+    json_object_set_new(c, "chat_template", json_string(CHAT_LLADA_TEMPLATE));
     return c;
 }
 
