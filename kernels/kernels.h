@@ -136,10 +136,25 @@ void attention(float *out, const float *q, const float *k, const float *v, int L
                int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out);
 /* The same for Lq <= L query rows (q, out [Lq][Hq*hd], any positions: RoPE is applied by
  * the caller) against all L keys k, v [L][Hkv*hd] with key mask keep [L]; `att` as for
- * attention with the same L (required); never causal. For KV-cache steps: a block's queries against the
- * whole cached canvas. */
+ * attention with the same L (required); never causal. A block's queries against the whole cached
+ * canvas, by the tiled kernel (the KV-cache steps of the forward now take attention_flash; this
+ * stays as its same-run comparison in bench/attn.sh). */
 void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L,
                     int Hq, int Hkv, int hd, const uint8_t *keep, float *att);
+/* Fused (flash-style) attention (attn_flash.c): Lq query rows q, out [Lq][Hq*hd] against L keys
+ * k, v [L][Hkv*hd] with key mask keep [L] (NULL: all real), bidirectional; tiles of 64 queries
+ * x 64 keys with an online softmax, never a row of L scores. Same contract as attention_rows
+ * (and, with Lq == L, as attention without causal/probs) but not bit-identical to them: within
+ * 2e-6 relative of attention_rows_ref (test_kernels). A query whose keys are all hidden gets 0.
+ * Working memory: the calling threads' KERN_SCRATCH_ATTN buffers (the plain loop when they
+ * cannot be had). attention_flash_with runs one ISA (<= attention_flash_isa(), for tests and
+ * benchmarks); attention_flash the best this CPU has. */
+enum { ATT_ISA_PLAIN = 0, ATT_ISA_AVX2 = 1, ATT_ISA_AVX512 = 2 };
+int attention_flash_isa(void);
+void attention_flash(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq,
+                     int Hkv, int hd, const uint8_t *keep);
+void attention_flash_with(int isa, float *out, const float *q, int Lq, const float *k, const float *v, int L,
+                          int Hq, int Hkv, int hd, const uint8_t *keep);
 /* Floats of attention's scratch: a tile of scores per thread, whatever the thread count. */
 size_t attention_scratch_floats(int L, int Hq);
 void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
@@ -204,6 +219,7 @@ typedef enum {
     KERN_SCRATCH_SPLIT,     /* matmul_bf16 / matmul_amx: the activations split into bf16 hi/lo */
     KERN_SCRATCH_AMX,       /* matmul_amx: each worker's packed weight block + tile output */
     KERN_SCRATCH_QUANT,     /* matmul_q: int8 activations and each worker's unpacked weight row */
+    KERN_SCRATCH_ATTN,      /* attention_flash: the key tile (transposed), scores, output rows */
     KERN_SCRATCH_N
 } kern_scratch_slot_t;
 /* A 64-byte aligned buffer of at least `bytes` for the calling thread's `slot`, kept between

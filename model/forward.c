@@ -17,8 +17,14 @@
  * dense_forward_cached is the same graph with a KV cache (fwd_cache_t, owned here): a full
  * pass stores every layer's K/V; a partial pass computes only positions [r0, r1) of each row
  * (activations packed as B x (r1 - r0) rows in the scratch), their queries against the
- * cached K/V of the other positions (attention_rows). The full pass runs exactly the
+ * cached K/V of the other positions (attention_flash). The full pass runs exactly the
  * uncached operations, so its hidden states are bit-identical to dense_forward_hidden's.
+ *
+ * Attention: attention() (tiled sgemm + softmax, the exact sums) for f32 full passes, which
+ * keeps --precision f32 --cache none bit-identical to the official sampler; the fused
+ * online-softmax kernel attention_flash (kernels/attn_flash.c, faster at every canvas
+ * measured: bench/attn.sh) for cache steps and in the bf16/int8 modes, whose results are
+ * approximate anyway. Causal (AR) models always take attention().
  */
 #include <math.h>
 #include <stdlib.h>
@@ -221,18 +227,25 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++)
             block_causal_attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
                                    L, 0, L, Hq, Hkv, hd, c->attn_block, s->att));
-    } else
-    TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++) {
-        const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
-        int pad = 0;
-        for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
-        if (n == L)
-            attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
-                      L, Hq, Hkv, hd, pad ? kb : NULL, c->causal, s->att, NULL);
-        else
-            attention_rows(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
-                           cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL, s->att);
-    });
+    } else {
+        /* the fused kernel wherever bit parity with the exact sampler is not promised: cache
+         * steps and the bf16/int8 modes; f32 full passes keep attention()'s exact sums */
+        int fused = model_precision(m) != MODEL_PREC_F32;
+        TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++) {
+            const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
+            int pad = 0;
+            for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
+            if (n == L && (c->causal || !fused))
+                attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
+                          L, Hq, Hkv, hd, pad ? kb : NULL, c->causal, s->att, NULL);
+            else if (n == L)
+                attention_flash(s->ao + b * L * qd, s->q + b * L * qd, L, s->k + b * L * kvd, s->v + b * L * kvd,
+                                L, Hq, Hkv, hd, pad ? kb : NULL);
+            else
+                attention_flash(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
+                                cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL);
+        });
+    }
     TIMED(FWD_PROF_OUT, {
         linear(s, s->x, s->ao, &ly->attn_out, pk->attn_out, T, true);
         add_bias(s->x, &ly->out_bias, T, d);

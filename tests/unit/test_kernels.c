@@ -1,6 +1,7 @@
 /* test_kernels.c — the fast CPU kernels against their plain references and closed forms:
  * bf16/f16 conversions (exact cases, rounding), matmul (f32/bf16/f16, odd shapes, accumulate)
- * vs the double loop, attention (MHA/GQA, padding mask, causal) vs the double reference, RoPE vs
+ * vs the double loop, attention (MHA/GQA, padding mask, causal) and the fused attention_flash (every
+ * ISA of the CPU) vs the double reference, RoPE vs
  * the rotation formula, RMSNorm, softmax/log-softmax, SwiGLU, the counter RNG's range and
  * mean, the parallel-for covering every index once, the shape checks (a bad call aborts
  * naming file, line and condition) and the per-thread scratch reuse. */
@@ -395,6 +396,57 @@ static void test_scratch(void) {
     memset(d, 1, 1 << 20);
 }
 
+/* attention_flash: every ISA this CPU has (plain, AVX2, AVX-512) against the double reference
+ * (within 2e-6 relative) and against the plain loop, on shapes that hit a partial key tile, a
+ * partial query tile, a key tile hidden entirely (the first 70 keys padding), GQA, and head
+ * sizes that are not a multiple of the vector width (they take the plain loop). */
+static void test_attention_flash(void) {
+    unsigned s = 17;
+    int cfgs[][6] = {{70, 4, 4, 16, 3, 9}, {16, 6, 2, 8, 0, 16}, {130, 3, 1, 6, 64, 66}, /* L Hq Hkv hd r0 r1 */
+                     {300, 4, 2, 64, 0, 300}, {200, 2, 2, 128, 100, 200}, {1, 2, 1, 32, 0, 1},
+                     {129, 2, 1, 48, 0, 129}};
+    int nc = sizeof cfgs / sizeof cfgs[0];
+    for (int c = 0; c < nc; c++)
+        for (int masked = 0; masked < 3; masked++) {   /* 0: none, 1: first 2 keys, 2: first 70 */
+            int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3], r0 = cfgs[c][4],
+                n = cfgs[c][5] - r0;
+            if (masked == 2 && L <= 70) continue;
+            size_t qs = (size_t)Hq * hd, nq = (size_t)L * qs, nk = (size_t)L * Hkv * hd, no = (size_t)n * qs;
+            float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *o = malloc(4 * no),
+                  *op = malloc(4 * no), *oref = malloc(4 * no);
+            uint8_t *keep = malloc(L);
+            for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
+            for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
+            for (int j = 0; j < L; j++) keep[j] = masked == 0 || j >= (masked == 1 ? 2 : 70);
+            if (L == 1) keep[0] = 1;
+            const uint8_t *kp = masked ? keep : NULL;
+            attention_rows_ref(oref, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, kp);
+            attention_flash_with(ATT_ISA_PLAIN, op, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, kp);
+            CHECK(max_rel(op, oref, no) < 2e-6, "attention_flash plain L%d Hq%d Hkv%d hd%d rows [%d,%d) mask%d: rel %g",
+                  L, Hq, Hkv, hd, r0, r0 + n, masked, max_rel(op, oref, no));
+            for (int isa = ATT_ISA_AVX2; isa <= attention_flash_isa(); isa++) {
+                attention_flash_with(isa, o, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, kp);
+                double rr = max_rel(o, oref, no), rp = max_rel(o, op, no);
+                CHECK(rr < 2e-6 && rp < 2e-6, "attention_flash isa %d L%d Hq%d Hkv%d hd%d rows [%d,%d) mask%d: "
+                      "rel %g vs ref, %g vs plain", isa, L, Hq, Hkv, hd, r0, r0 + n, masked, rr, rp);
+            }
+            attention_flash(o, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, kp);
+            CHECK(max_rel(o, oref, no) < 2e-6, "attention_flash (dispatched, isa %d) L%d hd%d: rel %g",
+                  attention_flash_isa(), L, hd, max_rel(o, oref, no));
+            free(q); free(k); free(v); free(o); free(op); free(oref); free(keep);
+        }
+    /* all keys hidden: the output is 0 (as attention's masked softmax gives), not NaN */
+    float q[32], k[32], v[32], o[32];
+    uint8_t none[2] = {0, 0};
+    for (int i = 0; i < 32; i++) { q[i] = 1; k[i] = 1; v[i] = 1; o[i] = 7; }
+    for (int isa = ATT_ISA_PLAIN; isa <= attention_flash_isa(); isa++) {
+        attention_flash_with(isa, o, q, 1, k, v, 2, 1, 1, 16, none);
+        int zero = 1;
+        for (int i = 0; i < 16; i++) zero &= o[i] == 0;
+        CHECK(zero, "attention_flash isa %d: a query with every key hidden gets 0", isa);
+    }
+}
+
 int main(void) {
     test_checks();
     test_scratch();
@@ -404,6 +456,7 @@ int main(void) {
     test_matmul_amx();
     test_attention();
     test_attention_rows();
+    test_attention_flash();
     test_kpack();
     test_rope();
     test_rows();
