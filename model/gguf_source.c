@@ -1,15 +1,31 @@
 /* gguf_source.c — a GGUF file (gguf.h) as a model_source_t (source.h) and its metadata as a
  * config (issue 13).
  *
- * Architectures as llama.cpp names them in general.architecture; one table row each: the family
- * it runs as, and how its GGUF tensor names map to the family's (llada: token_embd ->
- * model.transformer.wte, blk.N.attn_q -> model.transformer.blocks.N.q_proj, ...). Dimensions
- * come innermost first in GGUF (ne[0] = columns) and are reversed into the family's [rows,
- * cols]. llama.cpp's converter permutes the rows of Q and K within each head for its
- * interleaved RoPE (HF row a·hd/2 + i is stored at row 2i + a); this source undoes that into a
- * copy it owns (whole rows, so quantised blocks move unchanged; the original's pages are then
- * dropped from memory), and the graph keeps its half-split RoPE. Hyper-parameters come from "<arch>.*" keys and tokenizer.ggml.* ids.
+ * Architectures as llama.cpp names them in general.architecture, one table row each: the
+ * family it runs as, the name map between its GGUF tensors and the family's, and whether Q/K
+ * rows are permuted.
+ *   llada      -> LLaDA (llada.c): token_embd -> model.transformer.wte, blk.N.attn_q ->
+ *                 model.transformer.blocks.N.q_proj, ...; llama.cpp's converter permutes the rows
+ *                 of Q and K within each head for its interleaved RoPE (HF row a·hd/2 + i is
+ *                 stored at row 2i + a); this source undoes that into a copy it owns (whole rows,
+ *                 so quantised blocks move unchanged; the original's pages are then dropped) and
+ *                 the graph keeps its half-split RoPE.
+ *   dream      -> Dream (dream.c), HF Qwen2 names: blk.N.attn_q.{weight,bias} ->
+ *                 model.layers.N.self_attn.q_proj.{weight,bias}, ffn_gate -> mlp.gate_proj, ...
+ *   llada-moe  -> LLaDA-MoE (llada_moe.c), the same names plus attn_{q,k}_norm -> self_attn.
+ *                 {q,k}_norm, ffn_gate_inp -> mlp.gate (the router), exp_probs_b.bias ->
+ *                 mlp.expert_bias, ffn_{gate,up,down}_shexp -> shared_expert.*, and the experts
+ *                 merged into one 3-D tensor per layer and matrix, blk.N.ffn_gate_exps [E][F][d]
+ *                 (ggml ne {d, F, E}) -> model.layers.N.mlp.experts.X.gate_proj [F][d]: each
+ *                 expert a contiguous slice, viewed in place.
+ * Both use NEOX (half-split) RoPE in llama.cpp (llama_model_rope_type), so no permutation.
+ * Dimensions come innermost first in GGUF (ne[0] = columns) and are reversed into the
+ * family's [rows, cols]. Hyper-parameters: LLaDA's from "<arch>.*" keys directly; Dream's and
+ * LLaDA-MoE's become the config.json their family parses (so every check of the family
+ * applies), with what llama.cpp keeps only in the tensors (biases, QK-norm, the router's expert
+ * bias, which layers are MoE, the shared expert's width) read from which tensors exist.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,53 +35,131 @@
 #include "model/gguf.h"
 #include "model/source.h"
 
-/* Block tensors: family suffix <-> GGUF suffix (LLaDA; llada.md §2.2 and llama.cpp's names). */
-static const char *const LLADA_BLK[][2] = {
-    {"attn_norm", "attn_norm"}, {"q_proj", "attn_q"}, {"k_proj", "attn_k"}, {"v_proj", "attn_v"},
-    {"attn_out", "attn_output"}, {"ff_norm", "ffn_norm"}, {"ff_proj", "ffn_gate"},
-    {"up_proj", "ffn_up"}, {"ff_out", "ffn_down"},
+/* One tensor name: the family's and the GGUF one, "%d" standing for the layer (and, in the
+ * family's name of a merged expert tensor, then the expert). */
+typedef struct { const char *fam, *gguf; int expert; } name_map_t;
+
+static const name_map_t LLADA_MAP[] = {
+    {"model.transformer.wte.weight", "token_embd.weight", 0},
+    {"model.transformer.ln_f.weight", "output_norm.weight", 0},
+    {"model.transformer.ff_out.weight", "output.weight", 0},
+    {"model.transformer.blocks.%d.attn_norm.weight", "blk.%d.attn_norm.weight", 0},
+    {"model.transformer.blocks.%d.q_proj.weight", "blk.%d.attn_q.weight", 0},
+    {"model.transformer.blocks.%d.k_proj.weight", "blk.%d.attn_k.weight", 0},
+    {"model.transformer.blocks.%d.v_proj.weight", "blk.%d.attn_v.weight", 0},
+    {"model.transformer.blocks.%d.attn_out.weight", "blk.%d.attn_output.weight", 0},
+    {"model.transformer.blocks.%d.ff_norm.weight", "blk.%d.ffn_norm.weight", 0},
+    {"model.transformer.blocks.%d.ff_proj.weight", "blk.%d.ffn_gate.weight", 0},
+    {"model.transformer.blocks.%d.up_proj.weight", "blk.%d.ffn_up.weight", 0},
+    {"model.transformer.blocks.%d.ff_out.weight", "blk.%d.ffn_down.weight", 0},
+    {NULL, NULL, 0},
 };
-static const char *const LLADA_TOP[][2] = {
-    {"model.transformer.wte.weight", "token_embd.weight"},
-    {"model.transformer.ln_f.weight", "output_norm.weight"},
-    {"model.transformer.ff_out.weight", "output.weight"},
+
+/* HF Qwen2 / OLMoE names (Dream, LLaDA-MoE) <-> llama.cpp's (gguf-py constants / tensor_mapping). */
+static const name_map_t QWEN_MAP[] = {
+    {"model.embed_tokens.weight", "token_embd.weight", 0},
+    {"model.norm.weight", "output_norm.weight", 0},
+    {"lm_head.weight", "output.weight", 0},
+    {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", 0},
+    {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", 0},
+    {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", 0},
+    {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", 0},
+    {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", 0},
+    {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", 0},
+    {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", 0},
+    {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", 0},
+    {"model.layers.%d.self_attn.o_proj.bias", "blk.%d.attn_output.bias", 0},
+    {"model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight", 0},
+    {"model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight", 0},
+    {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", 0},
+    {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", 0},
+    {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", 0},
+    {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", 0},
+    {"model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight", 0},
+    {"model.layers.%d.mlp.expert_bias", "blk.%d.exp_probs_b.bias", 0},
+    {"model.layers.%d.mlp.experts.%d.gate_proj.weight", "blk.%d.ffn_gate_exps.weight", 1},
+    {"model.layers.%d.mlp.experts.%d.up_proj.weight", "blk.%d.ffn_up_exps.weight", 1},
+    {"model.layers.%d.mlp.experts.%d.down_proj.weight", "blk.%d.ffn_down_exps.weight", 1},
+    {"model.layers.%d.shared_expert.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight", 0},
+    {"model.layers.%d.shared_expert.up_proj.weight", "blk.%d.ffn_up_shexp.weight", 0},
+    {"model.layers.%d.shared_expert.down_proj.weight", "blk.%d.ffn_down_shexp.weight", 0},
+    {NULL, NULL, 0},
 };
 
 typedef struct {
-    gguf_file_t *f;
-    int n_heads, n_kv_heads;
-    char **fam_names;      /* [nt]: the family's name of each GGUF tensor (owned) */
-    void **owned;          /* un-permuted Q/K copies */
-    int nowned;
-    int64_t *shape;        /* [nt][2] family shapes */
-} gsrc_t;
+    const char *arch;               /* general.architecture */
+    const model_family_t *fam;
+    const name_map_t *map;
+    int permute_qk;                 /* Q/K rows in llama.cpp's interleaved-RoPE order */
+} gguf_arch_t;
 
-/* GGUF name -> family name (malloc'd; the GGUF name itself when it maps to nothing). */
-static char *to_family(const char *g) {
-    char buf[160];
-    for (size_t i = 0; i < sizeof LLADA_TOP / sizeof *LLADA_TOP; i++)
-        if (!strcmp(g, LLADA_TOP[i][1])) return strdup(LLADA_TOP[i][0]);
-    int layer, n = 0;
-    char suffix[64];
-    if (sscanf(g, "blk.%d.%63[a-z_].weight%n", &layer, suffix, &n) == 2 && g[n] == 0 && layer >= 0)
-        for (size_t i = 0; i < sizeof LLADA_BLK / sizeof *LLADA_BLK; i++)
-            if (!strcmp(suffix, LLADA_BLK[i][1])) {
-                snprintf(buf, sizeof buf, "model.transformer.blocks.%d.%s.weight", layer, LLADA_BLK[i][0]);
-                return strdup(buf);
-            }
-    return strdup(g);
+static const gguf_arch_t *arch_table(size_t *n) {
+    static gguf_arch_t t[3];
+    t[0] = (gguf_arch_t){"llada", &model_family_llada, LLADA_MAP, 1};
+    t[1] = (gguf_arch_t){"dream", &model_family_dream, QWEN_MAP, 0};
+    t[2] = (gguf_arch_t){"llada-moe", &model_family_llada_moe, QWEN_MAP, 0};
+    *n = 3;
+    return t;
 }
 
-int gguf_llada_name(const char *fam, char *out, size_t n) {
-    for (size_t i = 0; i < sizeof LLADA_TOP / sizeof *LLADA_TOP; i++)
-        if (!strcmp(fam, LLADA_TOP[i][0])) { snprintf(out, n, "%s", LLADA_TOP[i][1]); return 0; }
-    int layer, end = 0;
-    char suffix[64];
-    if (sscanf(fam, "model.transformer.blocks.%d.%63[a-z_].weight%n", &layer, suffix, &end) == 2 && fam[end] == 0)
-        for (size_t i = 0; i < sizeof LLADA_BLK / sizeof *LLADA_BLK; i++)
-            if (!strcmp(suffix, LLADA_BLK[i][0])) { snprintf(out, n, "blk.%d.%s.weight", layer, LLADA_BLK[i][1]); return 0; }
+static const gguf_arch_t *arch_of_family(const model_family_t *fam) {
+    size_t n;
+    const gguf_arch_t *t = arch_table(&n);
+    for (size_t i = 0; i < n; i++) if (t[i].fam == fam) return &t[i];
+    return NULL;
+}
+
+const char *gguf_arch_name(const model_family_t *fam) {
+    const gguf_arch_t *a = arch_of_family(fam);
+    return a ? a->arch : NULL;
+}
+
+/* s against pattern p whose "%d"s each match a decimal number 0..99999 (no sign, no leading
+ * zero); the numbers into v[] (at most 2). 1 on a full match. */
+static int match(const char *p, const char *s, int *v) {
+    int k = 0;
+    while (*p) {
+        if (p[0] == '%' && p[1] == 'd') {
+            if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9') || k == 2) return 0;
+            long x = 0;
+            while (*s >= '0' && *s <= '9') { x = x * 10 + (*s++ - '0'); if (x > 99999) return 0; }
+            v[k++] = (int)x;
+            p += 2;
+        } else if (*p++ != *s++) return 0;
+    }
+    return *s == 0;
+}
+
+int gguf_name_of(const model_family_t *fam, const char *family_name, char *out, size_t n, int *expert) {
+    const gguf_arch_t *a = arch_of_family(fam);
+    if (!a) return -1;
+    for (const name_map_t *m = a->map; m->fam; m++) {
+        int v[2] = {0, 0};
+        if (!match(m->fam, family_name, v)) continue;
+        snprintf(out, n, m->gguf, v[0]);
+        *expert = m->expert ? v[1] : -1;
+        return 0;
+    }
     return -1;
 }
+
+/* One tensor as the family sees it: a whole GGUF tensor, or one expert's slice of a merged one. */
+typedef struct {
+    char *name;                /* the family's name (owned); the GGUF name when it maps to none */
+    int64_t ti;                /* GGUF tensor index */
+    int expert;                /* slice index, or -1 */
+    int64_t shape[2];
+} gview_t;
+
+typedef struct {
+    gguf_file_t *f;
+    const gguf_arch_t *arch;
+    int n_heads, n_kv_heads;
+    gview_t *v;
+    int nv;
+    void **owned;          /* un-permuted Q/K copies */
+    int nowned;
+} gsrc_t;
 
 static int wtype_of(uint32_t g) {
     switch (g) {
@@ -83,11 +177,10 @@ static int wtype_of(uint32_t g) {
 static void gsrc_close(void *ctx) {
     gsrc_t *s = ctx;
     if (!s) return;
-    for (int64_t i = 0; s->fam_names && i < s->f->nt; i++) free(s->fam_names[i]);
+    for (int i = 0; s->v && i < s->nv; i++) free(s->v[i].name);
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
-    free(s->fam_names);
+    free(s->v);
     free(s->owned);
-    free(s->shape);
     gguf_close(&s->f);
     free(s);
 }
@@ -109,18 +202,22 @@ static void *unpermute(const gguf_tensor_t *t, int heads, size_t row_bytes) {
 
 static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e) {
     gsrc_t *s = ctx;
-    for (int64_t i = 0; i < s->f->nt; i++) {
-        if (strcmp(s->fam_names[i], name)) continue;
-        const gguf_tensor_t *t = &s->f->t[i];
+    for (int i = 0; i < s->nv; i++) {
+        gview_t *v = &s->v[i];
+        if (strcmp(v->name, name)) continue;
+        const gguf_tensor_t *t = &s->f->t[v->ti];
+        int wt = wtype_of(t->type);
+        if (v->expert >= 0) {   /* one expert of ne {cols, rows, E}: a contiguous slice */
+            size_t per = t->nbytes / (size_t)t->ne[2];
+            *out = (model_tview_t){name, ggml_type_name(t->type), wt, 2, v->shape,
+                                   (const uint8_t *)t->data + per * (size_t)v->expert, per};
+            return 1;
+        }
         if (t->ndim > 2 || (t->ndim == 2 && t->ne[1] < 1))
             return lerr_set(e, EXIT_DATA, "%s: tensor \"%s\": %d dimensions (1 or 2 expected)", s->f->path, t->name, t->ndim);
-        int wt = wtype_of(t->type);
-        int64_t *sh = s->shape + 2 * i;
-        sh[0] = t->ndim == 2 ? t->ne[1] : t->ne[0];
-        sh[1] = t->ne[0];
         const void *data = t->data;
-        int q = strstr(t->name, ".attn_q.") != NULL, k = strstr(t->name, ".attn_k.") != NULL;
-        if ((q || k) && t->ndim == 2 && wt >= 0) {
+        int q = strstr(t->name, ".attn_q.weight") != NULL, k = strstr(t->name, ".attn_k.weight") != NULL;
+        if (s->arch->permute_qk && (q || k) && t->ndim == 2 && wt >= 0) {
             int heads = q ? s->n_heads : s->n_kv_heads;
             if (heads <= 0 || t->ne[1] % (2 * heads))
                 return lerr_set(e, EXIT_DATA, "%s: tensor \"%s\": %lld rows do not split into %d heads of an even size",
@@ -135,14 +232,25 @@ static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e)
                 if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
             }
         }
-        *out = (model_tview_t){name, ggml_type_name(t->type), wt, t->ndim, sh, data, t->nbytes};
+        *out = (model_tview_t){name, ggml_type_name(t->type), wt, t->ndim, v->shape, data, t->nbytes};
         return 1;
     }
     return 0;
 }
 
-static int gsrc_count(void *ctx) { return (int)((gsrc_t *)ctx)->f->nt; }
-static const char *gsrc_name_at(void *ctx, int i) { return ((gsrc_t *)ctx)->fam_names[i]; }
+static int gsrc_count(void *ctx) { return ((gsrc_t *)ctx)->nv; }
+static const char *gsrc_name_at(void *ctx, int i) { return ((gsrc_t *)ctx)->v[i].name; }
+
+static const gguf_arch_t *arch_of_file(const gguf_file_t *f) {
+    gguf_str_t a;
+    lerr_t e = {0};
+    size_t n;
+    const gguf_arch_t *t = arch_table(&n);
+    if (gguf_get_str(f, "general.architecture", &a, &e) != 1) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (a.len == strlen(t[i].arch) && !memcmp(a.s, t[i].arch, a.len)) return &t[i];
+    return NULL;
+}
 
 int gguf_source_open(model_source_t *src, gguf_file_t *f, const llada_config_t *c, lerr_t *e) {
     *src = (model_source_t){0};
@@ -151,11 +259,38 @@ int gguf_source_open(model_source_t *src, gguf_file_t *f, const llada_config_t *
     s->f = f;
     s->n_heads = c->n_heads;
     s->n_kv_heads = c->n_kv_heads;
-    s->fam_names = calloc((size_t)f->nt + 1, sizeof *s->fam_names);
-    s->shape = calloc(2 * (size_t)f->nt + 2, sizeof *s->shape);
+    if (!(s->arch = arch_of_file(f))) { gsrc_close(s); return lerr_set(e, EXIT_DATA, "%s: unsupported architecture", f->path); }
+    int64_t nv = 0;
+    for (int64_t i = 0; i < f->nt; i++)
+        nv += f->t[i].ndim == 3 && f->t[i].ne[2] >= 1 && f->t[i].ne[2] <= MODEL_MAX_EXPERTS ? f->t[i].ne[2] : 1;
+    if (nv > (1 << 24)) { gsrc_close(s); return lerr_set(e, EXIT_DATA, "%s: too many tensors", f->path); }
+    s->v = calloc((size_t)nv + 1, sizeof *s->v);
     s->owned = calloc(2 * 4096, sizeof *s->owned);
-    if (!s->fam_names || !s->shape || !s->owned) goto oom;
-    for (int64_t i = 0; i < f->nt; i++) if (!(s->fam_names[i] = to_family(f->t[i].name))) goto oom;
+    if (!s->v || !s->owned) goto oom;
+    for (int64_t i = 0; i < f->nt; i++) {
+        const gguf_tensor_t *t = &f->t[i];
+        const name_map_t *hit = NULL;
+        int v[2] = {0, 0};
+        for (const name_map_t *m = s->arch->map; m->fam && !hit; m++) if (match(m->gguf, t->name, v)) hit = m;
+        if (hit && hit->expert && t->ndim == 3 && t->ne[2] >= 1 && t->ne[2] <= MODEL_MAX_EXPERTS && t->ne[1] >= 1) {
+            for (int x = 0; x < (int)t->ne[2]; x++) {
+                char buf[160];
+                snprintf(buf, sizeof buf, hit->fam, v[0], x);
+                gview_t *g = &s->v[s->nv];
+                if (!(g->name = strdup(buf))) goto oom;
+                *g = (gview_t){g->name, i, x, {t->ne[1], t->ne[0]}};
+                s->nv++;
+            }
+            continue;
+        }
+        char buf[160];
+        if (hit && !hit->expert) snprintf(buf, sizeof buf, hit->fam, v[0]);
+        gview_t *g = &s->v[s->nv];
+        if (!(g->name = strdup(hit && !hit->expert ? buf : t->name))) goto oom;
+        /* a merged expert tensor that is not 3-D keeps its GGUF name: "unexpected tensor" */
+        *g = (gview_t){g->name, i, -1, {t->ndim == 2 ? t->ne[1] : t->ne[0], t->ne[0]}};
+        s->nv++;
+    }
     *src = (model_source_t){s, gsrc_find, gsrc_count, gsrc_name_at, gsrc_close};
     return 0;
 oom:
@@ -174,7 +309,7 @@ static int get_i(const gguf_file_t *f, const char *arch, const char *key, int lo
     if (r == 0) return required ? lerr_set(e, EXIT_DATA, "%s: missing key \"%s\"", f->path, k) : 0;
     if (v < lo || v > (1 << 30)) return lerr_set(e, EXIT_DATA, "%s: key \"%s\": %lld out of range", f->path, k, (long long)v);
     *out = (int)v;
-    return 0;
+    return 1;
 }
 
 static int get_id(const gguf_file_t *f, const char *key, int32_t *out, lerr_t *e) {
@@ -186,57 +321,63 @@ static int get_id(const gguf_file_t *f, const char *key, int32_t *out, lerr_t *e
     return 0;
 }
 
-int gguf_model_config(const gguf_file_t *f, llada_config_t *c, const model_family_t **fam, lerr_t *e) {
-    gguf_str_t a;
-    int r = gguf_get_str(f, "general.architecture", &a, e);
+/* Checks every architecture shares: causal attention off, diffusion.shift_logits as the family
+ * needs it (`shift`; absent is fine), no RoPE scaling, head size = key_length = rope dims. */
+static int common_checks(const gguf_file_t *f, const char *arch, int shift, int d, int heads, lerr_t *e) {
+    char k[128];
+    int64_t v = 0;
+    snprintf(k, sizeof k, "%s.attention.causal", arch);
+    if (gguf_get_int(f, k, &v, e) < 0) return -1;
+    if (v) return lerr_set(e, EXIT_DATA, "%s: %s is true (diffusion models attend bidirectionally)", f->path, k);
+    int r = gguf_get_int(f, "diffusion.shift_logits", &v, e);
     if (r < 0) return -1;
-    if (r == 0) return lerr_set(e, EXIT_DATA, "%s: no general.architecture", f->path);
-    char arch[64];
-    if (a.len != 5 || memcmp(a.s, "llada", 5)) {
-        size_t n = a.len < 48 ? (size_t)a.len : 48;
-        for (size_t i = 0; i < n; i++) arch[i] = a.s[i] >= 0x20 && a.s[i] < 0x7f ? a.s[i] : '?';
-        arch[n] = 0;
-        return lerr_set(e, EXIT_DATA, "%s: architecture \"%s\" is not supported (supported: llada)", f->path, arch);
+    if (r && !!v != shift)
+        return lerr_set(e, EXIT_DATA, "%s: diffusion.shift_logits is %s (%s models %s their logits)", f->path,
+                        v ? "true" : "false", arch, shift ? "shift" : "do not shift");
+    gguf_str_t st;
+    snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
+    if ((r = gguf_get_str(f, k, &st, e)) < 0) return -1;
+    if (r && !(st.len == 4 && !memcmp(st.s, "none", 4))) return lerr_set(e, EXIT_DATA, "%s: key \"%s\": RoPE scaling is not supported", f->path, k);
+    if (d % heads) return lerr_set(e, EXIT_DATA, "%s: %d heads do not divide embedding_length %d", f->path, heads, d);
+    const char *dims[] = {"rope.dimension_count", "attention.key_length", "attention.value_length"};
+    for (int i = 0; i < 3; i++) {
+        int x = d / heads;
+        if (get_i(f, arch, dims[i], 1, &x, 0, e) < 0) return -1;
+        if (x != d / heads)
+            return lerr_set(e, EXIT_DATA, "%s: key \"%s.%s\" %d: only a head size of embedding_length / head_count (%d) is supported",
+                            f->path, arch, dims[i], x, d / heads);
     }
-    strcpy(arch, "llada");
-    *fam = &model_family_llada;
+    return 0;
+}
+
+static int llada_config(const gguf_file_t *f, llada_config_t *c, lerr_t *e) {
+    const char *arch = "llada";
     llada_config_default(c);
-    if (get_i(f, arch, "embedding_length", 1, &c->d_model, 1, e) || get_i(f, arch, "block_count", 1, &c->n_layers, 1, e) ||
-        get_i(f, arch, "attention.head_count", 1, &c->n_heads, 1, e))
+    if (get_i(f, arch, "embedding_length", 1, &c->d_model, 1, e) < 0 || get_i(f, arch, "block_count", 1, &c->n_layers, 1, e) < 0 ||
+        get_i(f, arch, "attention.head_count", 1, &c->n_heads, 1, e) < 0)
         return -1;
     c->n_kv_heads = c->n_heads;
-    if (get_i(f, arch, "attention.head_count_kv", 1, &c->n_kv_heads, 0, e) ||
-        get_i(f, arch, "feed_forward_length", 1, &c->mlp_hidden_size, 1, e) ||
-        get_i(f, arch, "context_length", 1, &c->max_sequence_length, 0, e))
+    if (get_i(f, arch, "attention.head_count_kv", 1, &c->n_kv_heads, 0, e) < 0 ||
+        get_i(f, arch, "feed_forward_length", 1, &c->mlp_hidden_size, 1, e) < 0 ||
+        get_i(f, arch, "context_length", 1, &c->max_sequence_length, 0, e) < 0)
         return -1;
     if (c->d_model % c->n_heads || c->n_heads % c->n_kv_heads)
         return lerr_set(e, EXIT_DATA, "%s: %d heads (%d key/value heads) do not divide embedding_length %d", f->path,
                         c->n_heads, c->n_kv_heads, c->d_model);
     c->head_dim = c->d_model / c->n_heads;
-    int rd = c->head_dim;
-    if (get_i(f, arch, "rope.dimension_count", 1, &rd, 0, e)) return -1;
-    if (rd != c->head_dim)
-        return lerr_set(e, EXIT_DATA, "%s: partial RoPE (rope.dimension_count %d, head size %d) is not supported", f->path, rd, c->head_dim);
+    if (common_checks(f, arch, 0, c->d_model, c->n_heads, e)) return -1;
     char k[128];
     snprintf(k, sizeof k, "%s.rope.freq_base", arch);
     if (gguf_get_num(f, k, &c->rope_theta, e) < 0) return -1;
     snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", arch);
     if (gguf_get_num(f, k, &c->rms_norm_eps, e) < 0) return -1;
     if (!(c->rope_theta > 0) || !(c->rms_norm_eps > 0)) return lerr_set(e, EXIT_DATA, "%s: rope.freq_base and layer_norm_rms_epsilon must be > 0", f->path);
-    int64_t causal = 0;
-    snprintf(k, sizeof k, "%s.attention.causal", arch);
-    if (gguf_get_int(f, k, &causal, e) < 0) return -1;
-    if (causal) return lerr_set(e, EXIT_DATA, "%s: %s is true (LLaDA attends bidirectionally)", f->path, k);
-    int64_t shift = 0;
-    if (gguf_get_int(f, "diffusion.shift_logits", &shift, e) < 0) return -1;
-    if (shift) return lerr_set(e, EXIT_DATA, "%s: diffusion.shift_logits is true (not a LLaDA model)", f->path);
     /* vocabulary: the embedding's rows; the tokenizer's size when it lists its tokens */
     const gguf_tensor_t *emb = gguf_find_tensor(f, "token_embd.weight");
-    if (!emb || emb->ndim != 2 || emb->ne[1] > (1 << 30)) return lerr_set(e, EXIT_DATA, "%s: no 2-D token_embd.weight", f->path);
     c->embedding_size = (int)emb->ne[1];
     const gguf_kv_t *toks = gguf_find_kv(f, "tokenizer.ggml.tokens");
     c->vocab_size = toks && toks->type == GGUF_ARRAY && toks->arr_n <= (uint64_t)c->embedding_size ? (int)toks->arr_n : c->embedding_size;
-    if (get_i(f, arch, "vocab_size", 1, &c->vocab_size, 0, e)) return -1;
+    if (get_i(f, arch, "vocab_size", 1, &c->vocab_size, 0, e) < 0) return -1;
     if (c->vocab_size > c->embedding_size) c->vocab_size = c->embedding_size;
     c->weight_tying = gguf_find_tensor(f, "output.weight") == NULL;
     if (get_id(f, "tokenizer.ggml.mask_token_id", &c->mask_token_id, e) ||
@@ -248,4 +389,139 @@ int gguf_model_config(const gguf_file_t *f, llada_config_t *c, const model_famil
     if (c->mask_token_id >= c->embedding_size)
         return lerr_set(e, EXIT_DATA, "%s: mask token id %d outside the embedding (%d rows)", f->path, c->mask_token_id, c->embedding_size);
     return 0;
+}
+
+/* "<arch>.<key>" (integer) into the JSON object as `jk` when present; required ones must be. */
+static int json_int_key(json_t *o, const gguf_file_t *f, const char *arch, const char *key, const char *jk, int required, lerr_t *e) {
+    int v, r = get_i(f, arch, key, 1, &v, required, e);
+    if (r > 0) json_object_set_new(o, jk, json_integer(v));
+    return r < 0 ? -1 : 0;
+}
+
+static int json_num_key(json_t *o, const gguf_file_t *f, const char *arch, const char *key, const char *jk, lerr_t *e) {
+    char k[128];
+    double v;
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    int r = gguf_get_num(f, k, &v, e);
+    if (r > 0) json_object_set_new(o, jk, json_real(v));
+    return r < 0 ? -1 : 0;
+}
+
+static int json_id_key(json_t *o, const gguf_file_t *f, const char *key, const char *jk, lerr_t *e) {
+    int32_t v = -1;
+    if (get_id(f, key, &v, e)) return -1;
+    if (v >= 0) json_object_set_new(o, jk, json_integer(v));
+    return 0;
+}
+
+static int has_tensor(const gguf_file_t *f, const char *fmt, int layer) {
+    char b[96];
+    snprintf(b, sizeof b, fmt, layer);
+    return gguf_find_tensor(f, b) != NULL;
+}
+
+/* Dream and LLaDA-MoE: metadata and the tensors present -> the config.json their family reads. */
+static int qwen_config(const gguf_file_t *f, const gguf_arch_t *a, llada_config_t *c, lerr_t *e) {
+    const char *arch = a->arch;
+    int moe = a->fam == &model_family_llada_moe;
+    json_t *o = json_object();
+    int rc = -1, d = 0, heads = 0, layers = 0;
+    if (!o) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    if (get_i(f, arch, "embedding_length", 1, &d, 1, e) < 0 || get_i(f, arch, "attention.head_count", 1, &heads, 1, e) < 0 ||
+        get_i(f, arch, "block_count", 1, &layers, 1, e) < 0 || common_checks(f, arch, !moe, d, heads, e))
+        goto out;
+    json_object_set_new(o, "model_type", json_string(moe ? "lladamoe" : "dream"));
+    json_object_set_new(o, "hidden_size", json_integer(d));
+    json_object_set_new(o, "num_attention_heads", json_integer(heads));
+    json_object_set_new(o, "num_hidden_layers", json_integer(layers));
+    const gguf_tensor_t *emb = gguf_find_tensor(f, "token_embd.weight");
+    json_object_set_new(o, "vocab_size", json_integer(emb->ne[1]));
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(gguf_find_tensor(f, "output.weight") == NULL));
+    json_object_set_new(o, "attention_bias", json_boolean(has_tensor(f, "blk.%d.attn_q.bias", 0)));
+    if (json_int_key(o, f, arch, "attention.head_count_kv", "num_key_value_heads", 0, e) ||
+        json_int_key(o, f, arch, "context_length", "max_position_embeddings", 0, e) ||
+        json_num_key(o, f, arch, "rope.freq_base", "rope_theta", e) ||
+        json_num_key(o, f, arch, "attention.layer_norm_rms_epsilon", "rms_norm_eps", e) ||
+        json_id_key(o, f, "tokenizer.ggml.mask_token_id", "mask_token_id", e) ||
+        json_id_key(o, f, "tokenizer.ggml.eos_token_id", "eos_token_id", e) ||
+        json_id_key(o, f, "tokenizer.ggml.padding_token_id", "pad_token_id", e) ||
+        json_id_key(o, f, "tokenizer.ggml.bos_token_id", "bos_token_id", e))
+        goto out;
+    if (!moe) {
+        if (json_int_key(o, f, arch, "feed_forward_length", "intermediate_size", 1, e)) goto out;
+    } else {
+        if (layers > MODEL_MAX_MOE_LAYERS) {
+            lerr_set(e, EXIT_DATA, "%s: %d layers; MoE models may have at most %d", f->path, layers, MODEL_MAX_MOE_LAYERS);
+            goto out;
+        }
+        if (json_int_key(o, f, arch, "expert_count", "num_experts", 1, e) ||
+            json_int_key(o, f, arch, "expert_used_count", "num_experts_per_tok", 1, e) ||
+            json_int_key(o, f, arch, "feed_forward_length", "dense_intermediate_size", 0, e) ||
+            json_int_key(o, f, arch, "expert_feed_forward_length", "expert_intermediate_size", 0, e) ||
+            json_int_key(o, f, arch, "expert_shared_feed_forward_length", "shared_expert_intermediate_size", 0, e) ||
+            json_num_key(o, f, arch, "attention.clamp_kqv", "clip_qkv", e))
+            goto out;
+        /* what llama.cpp's graph fixes (softmax router, no renormalisation, no scaling) */
+        char k[128];
+        int64_t v;
+        double w;
+        int r;
+        snprintf(k, sizeof k, "%s.expert_gating_func", arch);
+        if ((r = gguf_get_int(f, k, &v, e)) < 0) goto out;
+        if (r && v != 1) { lerr_set(e, EXIT_DATA, "%s: key \"%s\" %lld: only softmax (1) is supported", f->path, k, (long long)v); goto out; }
+        snprintf(k, sizeof k, "%s.expert_weights_norm", arch);
+        if ((r = gguf_get_int(f, k, &v, e)) < 0) goto out;
+        if (r && v) { lerr_set(e, EXIT_DATA, "%s: key \"%s\" is true: renormalised top-k weights are not supported", f->path, k); goto out; }
+        snprintf(k, sizeof k, "%s.expert_weights_scale", arch);
+        if ((r = gguf_get_num(f, k, &w, e)) < 0) goto out;
+        if (r && w != 1 && w != 0) { lerr_set(e, EXIT_DATA, "%s: key \"%s\" %g: scaled expert weights are not supported", f->path, k, w); goto out; }
+        json_t *freq = json_array();
+        int first_moe = -1, ebias = 0;
+        for (int l = 0; l < layers; l++) {
+            int m = has_tensor(f, "blk.%d.ffn_gate_inp.weight", l);
+            json_array_append_new(freq, json_integer(m));
+            if (m && first_moe < 0) first_moe = l;
+            ebias |= has_tensor(f, "blk.%d.exp_probs_b.bias", l);
+        }
+        json_object_set_new(o, "moe_layer_freq", freq);
+        json_object_set_new(o, "qk_layernorm", json_boolean(has_tensor(f, "blk.%d.attn_q_norm.weight", 0)));
+        json_object_set_new(o, "moe_router_enable_expert_bias", json_boolean(ebias));
+        char b[96];
+        const gguf_tensor_t *t;
+        if (first_moe >= 0 && !json_object_get(o, "expert_intermediate_size")) {
+            snprintf(b, sizeof b, "blk.%d.ffn_gate_exps.weight", first_moe);
+            if ((t = gguf_find_tensor(f, b)) && t->ndim == 3) json_object_set_new(o, "expert_intermediate_size", json_integer(t->ne[1]));
+        }
+        if (first_moe >= 0 && !json_object_get(o, "shared_expert_intermediate_size")) {
+            snprintf(b, sizeof b, "blk.%d.ffn_gate_shexp.weight", first_moe);
+            if ((t = gguf_find_tensor(f, b)) && t->ndim == 2) json_object_set_new(o, "shared_expert_intermediate_size", json_integer(t->ne[1]));
+        }
+    }
+    char *txt = json_dumps(o, JSON_REAL_PRECISION(17));
+    if (!txt) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    rc = a->fam->config_parse(c, txt, strlen(txt), e);
+    free(txt);
+    if (rc && e) lerr_wrap(e, "%s: metadata (as %s's config.json)", f->path, a->fam->display);
+out:
+    json_decref(o);
+    return rc;
+}
+
+int gguf_model_config(const gguf_file_t *f, llada_config_t *c, const model_family_t **fam, lerr_t *e) {
+    gguf_str_t a;
+    int r = gguf_get_str(f, "general.architecture", &a, e);
+    if (r < 0) return -1;
+    if (r == 0) return lerr_set(e, EXIT_DATA, "%s: no general.architecture", f->path);
+    const gguf_arch_t *ga = arch_of_file(f);
+    if (!ga) {
+        char arch[64];
+        size_t n = a.len < 48 ? (size_t)a.len : 48;
+        for (size_t i = 0; i < n; i++) arch[i] = a.s[i] >= 0x20 && a.s[i] < 0x7f ? a.s[i] : '?';
+        arch[n] = 0;
+        return lerr_set(e, EXIT_DATA, "%s: architecture \"%s\" is not supported (supported: llada, dream, llada-moe)", f->path, arch);
+    }
+    *fam = ga->fam;
+    const gguf_tensor_t *emb = gguf_find_tensor(f, "token_embd.weight");
+    if (!emb || emb->ndim != 2 || emb->ne[1] > (1 << 30)) return lerr_set(e, EXIT_DATA, "%s: no 2-D token_embd.weight", f->path);
+    return ga->fam == &model_family_llada ? llada_config(f, c, e) : qwen_config(f, ga, c, e);
 }

@@ -1,12 +1,16 @@
 /* gguf_write.c — write a model as a GGUF file llama.cpp and this engine read (issue 13):
  * `denoise --quantize TYPE OUT.gguf`.
  *
- * Metadata as llama.cpp's converter writes it for LLaDA (general.architecture "llada",
- * llada.* hyper-parameters, causal false, tokenizer.ggml.* special ids); tensors under GGUF
- * names (gguf_source.c's table) with dimensions innermost first, vectors in F32, matrices in the
- * chosen type (q4_k_m: Q6_K for attn_v, ffn_down and the LM head, Q4_K elsewhere, like
- * llama.cpp's Q4_K_M mix). Q and K rows are permuted per head into llama.cpp's interleaved-RoPE
- * order (GGUF row 2i + a holds HF row a·hd/2 + i), which gguf_source.c undoes on load.
+ * Metadata as llama.cpp's converter writes it (general.architecture "llada", "dream" or
+ * "llada-moe", <arch>.* hyper-parameters, causal false, diffusion.shift_logits (true for
+ * Dream), expert counts and widths for LLaDA-MoE, tokenizer.ggml.* special ids); tensors under
+ * GGUF names (gguf_source.c's tables) with dimensions innermost first, vectors and the MoE
+ * router (ffn_gate_inp, never quantised by llama.cpp) in F32, matrices in the chosen type
+ * (q4_k_m: Q6_K for attn_v, ffn_down* and the LM head, Q4_K elsewhere, like llama.cpp's Q4_K_M
+ * mix); each layer's experts merged into one 3-D tensor per matrix (blk.N.ffn_gate_exps, ne
+ * {d, F, E}) as llama.cpp's converter stacks them. LLaDA's Q and K rows are permuted per head
+ * into llama.cpp's interleaved-RoPE order (GGUF row 2i + a holds HF row a·hd/2 + i), which
+ * gguf_source.c undoes on load; Dream's and LLaDA-MoE's stay (NEOX RoPE in llama.cpp).
  * Quantisation: quant.c's reference quantisers over rows, threads split the rows. Written to
  * PATH.tmp and renamed, so a failure never leaves a partial file under the final name.
  * The folder's tokenizer.json goes in as llama.cpp stores a byte-level BPE (tokenizer.ggml.model
@@ -153,7 +157,8 @@ static int tokenizer_kvs(buf_t *b, const char *dir, int rows, int *nkv, lerr_t *
 /* ---- tensors ---- */
 typedef struct {
     char gname[96];
-    const wtensor_t *src;
+    const wtensor_t *src;   /* merged experts: src[0 .. nexp-1] (consecutive in llada_layer_t) */
+    int nexp;               /* experts merged into dimension 3, or 1 */
     int ndim;
     int64_t rows, cols;
     int ggml;
@@ -179,12 +184,13 @@ static int64_t src_row(const otensor_t *t, int64_t g) {
 static void quant_rows(int th, void *arg) {
     qjob_t *j = arg;
     const otensor_t *t = j->t;
-    int64_t lo = t->rows * th / j->nthreads, hi = t->rows * (th + 1) / j->nthreads;
+    int64_t all = t->rows * t->nexp, lo = all * th / j->nthreads, hi = all * (th + 1) / j->nthreads;
     size_t srb = wtype_bytes(t->src->type, (size_t)t->cols), orb = wtype_bytes(t->wt, (size_t)t->cols);
     float *row = malloc((size_t)t->cols * sizeof *row);
     if (!row) { j->oom = 1; return; }
     for (int64_t g = lo; g < hi; g++) {
-        wconvert_f32(row, (const uint8_t *)t->src->data + (size_t)src_row(t, g) * srb, t->src->type, (size_t)t->cols);
+        const wtensor_t *src = t->src + g / t->rows;
+        wconvert_f32(row, (const uint8_t *)src->data + (size_t)src_row(t, g % t->rows) * srb, src->type, (size_t)t->cols);
         uint8_t *o = j->out + (size_t)g * orb;
         if (t->wt == WT_F32) memcpy(o, row, orb);
         else if (t->wt == WT_BF16 || t->wt == WT_F16)
@@ -204,7 +210,9 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     size_t qi = 0;
     while (qi < sizeof QTYPES / sizeof *QTYPES && strcmp(QTYPES[qi].name, qtype)) qi++;
     if (qi == sizeof QTYPES / sizeof *QTYPES) return lerr_set(e, EXIT_USAGE, "unknown GGUF type \"%s\"", qtype);
-    if (strcmp(f->name, "llada")) return lerr_set(e, EXIT_DATA, "GGUF output is for LLaDA models (this is %s)", f->display);
+    const char *arch = gguf_arch_name(f);
+    if (!arch) return lerr_set(e, EXIT_DATA, "GGUF output is for LLaDA, Dream and LLaDA-MoE models (this is %s)", f->display);
+    int permute = !strcmp(arch, "llada"), moe = f == &model_family_llada_moe;
     int cap = f->max_tensors(c);
     model_tensor_spec_t *s = calloc((size_t)cap, sizeof *s);
     otensor_t *ot = calloc((size_t)cap, sizeof *ot);
@@ -217,17 +225,28 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     int n = f->tensor_specs(c, (llada_weights_t *)&m->w, s);
     const uint32_t align = 32;
     uint64_t off = 0;
+    int nt = 0;
     for (int i = 0; i < n; i++) {
-        otensor_t *t = &ot[i];
-        if (gguf_llada_name(s[i].name, t->gname, sizeof t->gname))
+        otensor_t *t = &ot[nt];
+        int x;
+        if (gguf_name_of(f, s[i].name, t->gname, sizeof t->gname, &x))
             { lerr_set(e, EXIT_INTERNAL, "no GGUF name for \"%s\"", s[i].name); goto out; }
+        if (x > 0) {   /* a later expert: part of the merged tensor its expert 0 opened */
+            int k = nt - 1;
+            while (k >= 0 && strcmp(ot[k].gname, t->gname)) k--;
+            if (k < 0 || ot[k].src + x != s[i].dst || ot[k].nexp <= x)
+                { lerr_set(e, EXIT_INTERNAL, "expert tensor \"%s\" out of order", s[i].name); goto out; }
+            continue;
+        }
+        nt++;
         t->src = s[i].dst;
-        t->ndim = s[i].ndim;
+        t->nexp = x == 0 ? c->n_experts : 1;
+        t->ndim = x == 0 ? 3 : s[i].ndim;
         t->rows = s[i].ndim == 2 ? s[i].shape[0] : 1;
         t->cols = s[i].ndim == 2 ? s[i].shape[1] : s[i].shape[0];
         t->ggml = GGML_F32;
         t->wt = WT_F32;
-        if (t->ndim == 2) {
+        if (t->ndim >= 2 && !strstr(t->gname, ".ffn_gate_inp.")) {
             t->ggml = QTYPES[qi].ggml;
             t->wt = QTYPES[qi].wt;
             if (!strcmp(qtype, "q4_k_m") && (strstr(t->gname, "attn_v") || strstr(t->gname, "ffn_down") ||
@@ -240,14 +259,16 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
                          (long long)t->cols, qtype, wtype_block(t->wt));
                 goto out;
             }
-            if (strstr(t->gname, ".attn_q.")) t->heads = c->n_heads;
-            if (strstr(t->gname, ".attn_k.")) t->heads = c->n_kv_heads;
+            if (permute && strstr(t->gname, ".attn_q.")) t->heads = c->n_heads;
+            if (permute && strstr(t->gname, ".attn_k.")) t->heads = c->n_kv_heads;
         }
-        t->nbytes = wtype_bytes(t->wt, (size_t)t->cols) * (uint64_t)t->rows;
+        t->nbytes = wtype_bytes(t->wt, (size_t)t->cols) * (uint64_t)t->rows * (uint64_t)t->nexp;
         t->off = off;
         off += (t->nbytes + align - 1) / align * align;
     }
-    int nkv = 17 + (c->bos_token_id >= 0) + (c->eot_token_id >= 0);
+    n = nt;
+    int nkv = 17 + (c->bos_token_id >= 0) + (c->eot_token_id >= 0) +
+              (moe ? 3 + (c->shared_expert_hidden_size > 0) + (c->clip_qkv > 0) : 0);
     buf_t kb = {0};
     if (m->dir && tokenizer_kvs(&kb, m->dir, c->embedding_size, &nkv, e)) { free(kb.p); goto out; }
     put(&h, "GGUF", 4);
@@ -257,20 +278,31 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     put(&h, kb.p, kb.n);
     h.oom |= kb.oom;
     free(kb.p);
-    kv_str(&h, "general.architecture", "llada");
-    kv_str(&h, "general.name", "llada");
+    char k[128];
+#define AK(key) (snprintf(k, sizeof k, "%s.%s", arch, key), k)
+    kv_str(&h, "general.architecture", arch);
+    kv_str(&h, "general.name", arch);
     kv_u32(&h, "general.file_type", QTYPES[qi].ftype);
-    kv_u32(&h, "llada.context_length", (uint32_t)c->max_sequence_length);
-    kv_u32(&h, "llada.embedding_length", (uint32_t)c->d_model);
-    kv_u32(&h, "llada.block_count", (uint32_t)c->n_layers);
-    kv_u32(&h, "llada.feed_forward_length", (uint32_t)c->mlp_hidden_size);
-    kv_u32(&h, "llada.attention.head_count", (uint32_t)c->n_heads);
-    kv_u32(&h, "llada.attention.head_count_kv", (uint32_t)c->n_kv_heads);
-    kv_u32(&h, "llada.rope.dimension_count", (uint32_t)c->head_dim);
-    kv_f32(&h, "llada.rope.freq_base", (float)c->rope_theta);
-    kv_f32(&h, "llada.attention.layer_norm_rms_epsilon", (float)c->rms_norm_eps);
-    kv_bool(&h, "llada.attention.causal", 0);
-    kv_bool(&h, "diffusion.shift_logits", 0);
+    kv_u32(&h, AK("context_length"), (uint32_t)c->max_sequence_length);
+    kv_u32(&h, AK("embedding_length"), (uint32_t)c->d_model);
+    kv_u32(&h, AK("block_count"), (uint32_t)c->n_layers);
+    kv_u32(&h, AK("feed_forward_length"), (uint32_t)c->mlp_hidden_size);
+    kv_u32(&h, AK("attention.head_count"), (uint32_t)c->n_heads);
+    kv_u32(&h, AK("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
+    kv_u32(&h, AK("rope.dimension_count"), (uint32_t)c->head_dim);
+    kv_f32(&h, AK("rope.freq_base"), (float)c->rope_theta);
+    kv_f32(&h, AK("attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
+    kv_bool(&h, AK("attention.causal"), 0);
+    kv_bool(&h, "diffusion.shift_logits", c->logits_shift);
+    if (moe) {
+        kv_u32(&h, AK("expert_count"), (uint32_t)c->n_experts);
+        kv_u32(&h, AK("expert_used_count"), (uint32_t)c->n_experts_per_tok);
+        kv_u32(&h, AK("expert_feed_forward_length"), (uint32_t)c->expert_hidden_size);
+        if (c->shared_expert_hidden_size > 0)
+            kv_u32(&h, AK("expert_shared_feed_forward_length"), (uint32_t)c->shared_expert_hidden_size);
+        if (c->clip_qkv > 0) kv_f32(&h, AK("attention.clamp_kqv"), c->clip_qkv);
+    }
+#undef AK
     kv_u32(&h, "tokenizer.ggml.mask_token_id", (uint32_t)c->mask_token_id);
     kv_u32(&h, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_token_id);
     kv_u32(&h, "tokenizer.ggml.padding_token_id", (uint32_t)c->pad_token_id);
@@ -280,7 +312,8 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
         put_str(&h, ot[i].gname);
         put_u32(&h, (uint32_t)ot[i].ndim);
         put_u64(&h, (uint64_t)ot[i].cols);
-        if (ot[i].ndim == 2) put_u64(&h, (uint64_t)ot[i].rows);
+        if (ot[i].ndim >= 2) put_u64(&h, (uint64_t)ot[i].rows);
+        if (ot[i].ndim == 3) put_u64(&h, (uint64_t)ot[i].nexp);
         put_u32(&h, (uint32_t)ot[i].ggml);
         put_u64(&h, ot[i].off);
     }
@@ -294,7 +327,8 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
         otensor_t *t = &ot[i];
         free(data);
         if (!(data = malloc(t->nbytes ? t->nbytes : 1))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
-        qjob_t j = {t, data, kern_threads() < t->rows ? kern_threads() : (int)t->rows, 0};
+        int64_t all = t->rows * t->nexp;
+        qjob_t j = {t, data, kern_threads() < all ? kern_threads() : (int)all, 0};
         kern_parallel_for(j.nthreads, quant_rows, &j);
         if (j.oom) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
         bad = fwrite(data, 1, t->nbytes, fp) != t->nbytes ||

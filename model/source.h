@@ -8,8 +8,9 @@
  *
  * Sources: the safetensors files of a Hugging Face folder (st_source.c); a GGUF file
  * (gguf_source.c, issue 13): it maps GGUF names (blk.N.attn_q.weight) and dimension order to
- * the family's, undoes llama.cpp's Q/K row permutation and reports its tensor types (block-
- * quantised ones included); nothing above load.c changes.
+ * the family's, undoes llama.cpp's Q/K row permutation (LLaDA), splits merged 3-D expert
+ * tensors into one view per expert (LLaDA-MoE) and reports its tensor types (block-quantised
+ * ones included); nothing above load.c changes.
  */
 #ifndef LLADA_MODEL_SOURCE_H
 #define LLADA_MODEL_SOURCE_H
@@ -55,8 +56,12 @@ int gguf_source_open(model_source_t *src, struct gguf_file *f, const llada_confi
  * named when something is missing, out of range or asks for what the graph lacks (causal
  * attention, shifted logits, partial RoPE, an architecture no family runs). */
 int gguf_model_config(const struct gguf_file *f, llada_config_t *c, const model_family_t **fam, lerr_t *e);
-/* The GGUF name of a LLaDA tensor (model.transformer.blocks.3.q_proj.weight -> blk.3.attn_q.weight)
- * into out; -1 when it has none. */
-int gguf_llada_name(const char *family_name, char *out, size_t n);
+/* llama.cpp's general.architecture for a family ("llada", "dream", "llada-moe"), or NULL when
+ * it has none. */
+const char *gguf_arch_name(const model_family_t *fam);
+/* The GGUF name of a family tensor into out (model.transformer.blocks.3.q_proj.weight ->
+ * blk.3.attn_q.weight; model.layers.1.mlp.experts.5.up_proj.weight -> blk.1.ffn_up_exps.weight
+ * with *expert = 5, else *expert = -1); -1 when it has none. */
+int gguf_name_of(const model_family_t *fam, const char *family_name, char *out, size_t n, int *expert);
 
 #endif

@@ -2,7 +2,9 @@
 """make_gguf_corpus.py OUTDIR — the seed corpus of fuzz_gguf: tiny LLaDA GGUF files (1 layer,
 d 32, GQA 2/1 heads, ffn 64, vocab 40) in F32, Q8_0 and Q4_0 (Q/K permuted as llama.cpp's
 converter does), one with tied embeddings and general.alignment 64, and a metadata-only file
-with every value type and tokenizer-like arrays. Written by tests/fixtures/gguf_writer.py."""
+with every value type and tokenizer-like arrays; a tiny Dream (q/k/v biases) and a tiny
+LLaDA-MoE (4 experts stacked into 3-D tensors, QK-norm, shared expert, expert bias) in F32.
+Written by tests/fixtures/gguf_writer.py."""
 import os, sys
 import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
@@ -34,3 +36,34 @@ kvs = [("general.architecture", gw.STRING, "llada"), ("u8", gw.U8, 7), ("i8", gw
        ("tokenizer.ggml.merges", gw.ARRAY, (gw.STRING, ["a b"])),
        ("tokenizer.ggml.scores", gw.ARRAY, (gw.F32, [0.0, -1.0, -2.0, 0.0]))]
 gw.write(os.path.join(out, "meta-only.gguf"), kvs, [])
+
+# Dream and LLaDA-MoE (gguf_writer.qwen_to_gguf: llama.cpp's converter layout), 1 layer, d 32
+Fe, E = 16, 4
+qc = {"hidden_size": d, "num_attention_heads": H, "num_key_value_heads": KV, "num_hidden_layers": 1,
+      "intermediate_size": F, "vocab_size": V, "max_position_embeddings": 64, "rope_theta": 10000.0,
+      "rms_norm_eps": 1e-6, "mask_token_id": 39, "eos_token_id": 38, "pad_token_id": 38, "bos_token_id": 37}
+q = "model.layers.0."
+QW = {"model.embed_tokens.weight": rng.standard_normal((V, d)), "model.norm.weight": np.ones(d),
+      "lm_head.weight": rng.standard_normal((V, d)) * 0.2, q + "input_layernorm.weight": np.ones(d),
+      q + "post_attention_layernorm.weight": np.ones(d),
+      q + "self_attn.q_proj.weight": rng.standard_normal((d, d)) * 0.2,
+      q + "self_attn.k_proj.weight": rng.standard_normal((d // H * KV, d)) * 0.2,
+      q + "self_attn.v_proj.weight": rng.standard_normal((d // H * KV, d)) * 0.2,
+      q + "self_attn.o_proj.weight": rng.standard_normal((d, d)) * 0.2}
+DW = dict(QW, **{q + "self_attn.q_proj.bias": rng.standard_normal(d) * 0.1,
+                 q + "self_attn.k_proj.bias": rng.standard_normal(d // H * KV) * 0.1,
+                 q + "self_attn.v_proj.bias": rng.standard_normal(d // H * KV) * 0.1,
+                 q + "mlp.gate_proj.weight": rng.standard_normal((F, d)) * 0.2,
+                 q + "mlp.up_proj.weight": rng.standard_normal((F, d)) * 0.2,
+                 q + "mlp.down_proj.weight": rng.standard_normal((d, F)) * 0.2})
+gw.qwen_to_gguf("dream", qc, DW, os.path.join(out, "tiny-dream-f32.gguf"), "f32")
+MW = dict(QW, **{q + "self_attn.q_norm.weight": np.ones(d // H), q + "self_attn.k_norm.weight": np.ones(d // H),
+                 q + "mlp.gate.weight": rng.standard_normal((E, d)) * 0.2, q + "mlp.expert_bias": np.zeros(E),
+                 q + "shared_expert.gate_proj.weight": rng.standard_normal((Fe, d)) * 0.2,
+                 q + "shared_expert.up_proj.weight": rng.standard_normal((Fe, d)) * 0.2,
+                 q + "shared_expert.down_proj.weight": rng.standard_normal((d, Fe)) * 0.2})
+for x in range(E):
+    for m, s in (("gate_proj", (Fe, d)), ("up_proj", (Fe, d)), ("down_proj", (d, Fe))):
+        MW[f"{q}mlp.experts.{x}.{m}.weight"] = rng.standard_normal(s) * 0.2
+mc = dict(qc, num_experts=E, num_experts_per_tok=2, expert_intermediate_size=Fe, intermediate_size=None)
+gw.qwen_to_gguf("llada-moe", mc, MW, os.path.join(out, "tiny-moe-f32.gguf"), "f32")
