@@ -123,6 +123,11 @@ void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta);
  * x is [T][n_heads*hd]; tables from rope_tables with at least max(pos)+1 rows. */
 void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
                 const int32_t *pos);
+/* Partial rotary (HF apply_rotary_pos_emb with rotary_dim rd < hd, LLaDA2): rope_apply on the
+ * first rd channels of each head of hd (pairs i, i + rd/2), the other hd - rd unchanged;
+ * tables from rope_tables(.., rd, ..). rope_apply is rd == hd. */
+void rope_apply_part(float *x, int T, int n_heads, int hd, int rd, const float *cos_t, const float *sin_t,
+                     const int32_t *pos);
 
 /* Multi-head attention for ONE sequence of length L: bidirectional, or with causal != 0
  * query i sees keys j <= i only (its own key even when keep hides it).

@@ -142,10 +142,16 @@ static void test_dispatch_and_load(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
-    if (f) { fputs("{\"model_type\":\"llada2_moe\",\"d_model\":24}", f); fclose(f); }
+    if (f) { fputs("{\"model_type\":\"bailing_moe_v3\",\"d_model\":24}", f); fclose(f); }
     model_t *bad = model_load(dir, &e);
-    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "llada2_moe") && strstr(e.msg, dir),
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "bailing_moe_v3") && strstr(e.msg, dir),
           "unknown model_type refused: %s", e.msg);
+    model_destroy(&bad);
+    /* llada2_moe is LLaDA2's: its config parser answers (here: keys missing) */
+    f = fopen(path, "w");
+    if (f) { fputs("{\"model_type\":\"llada2_moe\",\"d_model\":24}", f); fclose(f); }
+    bad = model_load(dir, &e);
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "not a LLaDA2 config"), "llada2_moe is LLaDA2's: %s", e.msg);
     model_destroy(&bad);
     model_destroy(&r);
     model_destroy(&m);
