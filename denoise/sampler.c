@@ -345,6 +345,9 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
     if (m->cfg.attn_block > 0 && o->cache)
         return lerr_set(e, EXIT_USAGE, "--cache prefix/dual is for full-attention models; block diffusion (%s) "
                         "has its own exact block cache", model_family_name(m));
+    if (o->edit && m->cfg.attn_block <= 0)
+        return lerr_set(e, EXIT_USAGE, "--edit-threshold (token editing) is for block-diffusion models (LLaDA 2.x, "
+                        "SDAR); %s is not one", model_family_name(m));
     if (m->cfg.attn_block > 0) return bd_sampler_run(m, pol, o, cb, progress, arg, e);   /* SDAR */
     if (cb->L < o->gen_length)
         return lerr_set(e, EXIT_DATA, "canvas of %d tokens is shorter than gen_length %d", cb->L, o->gen_length);

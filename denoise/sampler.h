@@ -65,6 +65,14 @@ typedef struct sampler_opts {
                                   without renormalising the others */
     int schedule;              /* sampler_schedule_t: masks committed per step */
     double schedule_eps;       /* timestep schedule's final t; 0: the model's (Dream: 1e-3) */
+    /* LLaDA 2.1's token editing (block-diffusion models; denoise/bdsample.c): with edit on, a
+     * block's iterations each commit masks by the policy with quota 1 (generate()'s
+     * num_to_transfer) and rewrite the block's generated tokens whose argmax differs and has
+     * probability > edit_threshold; the block ends when an iteration that started with no
+     * masks edits nothing, or after max_post_steps such iterations. */
+    bool edit;
+    double edit_threshold;
+    int max_post_steps;
     bool block_cache_off;      /* block-diffusion models: recompute the whole canvas every
                                   step instead of the exact block cache (bench, tests) */
     uint64_t seed;

@@ -73,6 +73,106 @@ a, b = logits(d, toks), logits(d, t2)
 check(np.array_equal(a[:32], b[:32]) and np.abs(a[32:] - b[32:]).max() > 1e-4,
       "block-causal (block 32): a token changes its own block's logits, never an earlier block's")
 
+# ---------------------------------------------------------------- generation
+def gen(d, prompt, G, args):
+    return run_denoise([{"kind": "tokens", "tokens": arr(prompt)}], ["--model", d, "--gen-length", str(G)] + args)[0]
+
+
+def same(r, x, rv, nfe, P, G):
+    gt, gr = unarr(r["tokens"]), unarr(r["reveal_step"])
+    ok = np.array_equal(gt, x[P:P + G]) and np.array_equal(gr, rv[P:P + G]) and r["nfe"] == nfe
+    return ok, f"tokens {list(gt)} vs {list(x[P:P + G])}; reveal {list(gr)} vs {list(rv[P:P + G])}; nfe {r['nfe']} vs {nfe}"
+
+
+# LLaDA 2.0: generate(steps=S per block, threshold) == --steps S*G/32 --remasking dynamic:threshold
+CASES20 = [  # (checkpoint, prompt length, gen length, steps per block, threshold)
+    ("llada2_f32", 5, 40, 8, 0.05),
+    ("llada2_f32", 32, 32, 32, 0.5),      # prompt ends on a block boundary
+    ("llada2_f32", 40, 24, 4, 0.2),
+    ("llada2_bias_f32", 9, 64, 16, 0.1),
+    ("llada2_bf16", 7, 64, 16, 0.08),
+]
+for i, (name, P, G, S, thr) in enumerate(CASES20):
+    d = os.path.join(TMP, name)
+    cfg, W = ref.load(d)
+    prompt = [int(v) for v in np.random.default_rng(10 + i).integers(0, cfg["vocab_size"] - 3, size=P)]
+    x, rv, nfe = ref.generate20(cfg, W, prompt, G, S, thr)
+    for mode in ([], ["--no-block-cache"]):
+        label = f"2.0 generate {i} {name} P={P} G={G} steps/block={S} threshold {thr} {'full recompute' if mode else 'block cache'}"
+        try:
+            r = gen(d, prompt, G, ["--steps", str(S * G // 32), "--remasking", f"dynamic:{thr}"] + mode)
+        except RuntimeError as e:
+            check(False, label, e)
+            continue
+        check(*same(r, x, rv, nfe, P, G)[:1], label, same(r, x, rv, nfe, P, G)[1])
+
+# the default remasking of LLaDA2 models is generate()'s threshold 0.95 (dynamic:0.95)
+d = os.path.join(TMP, "llada2_f32")
+cfg, W = ref.load(d)
+prompt = [4, 8, 15, 16, 23]
+x, rv, nfe = ref.generate20(cfg, W, prompt, 32, 32, 0.95)
+r = gen(d, prompt, 32, [])
+check(*same(r, x, rv, nfe, 5, 32), "no --remasking: generate()'s threshold 0.95, 32 steps per block")
+
+# LLaDA 2.1 token editing: generate(threshold, editing_threshold, max_post_steps)
+CASES21 = [  # (checkpoint, prompt length, gen length, threshold, editing_threshold, max_post_steps)
+    ("llada2_f32", 5, 40, 0.1, 0.05, 16),
+    ("llada2_f32", 32, 32, 0.3, 0.0, 3),     # S mode's editing threshold 0
+    ("llada2_bias_f32", 9, 30, 0.05, 0.1, 16),
+    ("llada2_bf16", 7, 40, 0.7, 0.5, 16),     # the card's Q mode
+]
+edits_seen = 0
+for i, (name, P, G, thr, ethr, post) in enumerate(CASES21):
+    d = os.path.join(TMP, name)
+    cfg, W = ref.load(d)
+    prompt = [int(v) for v in np.random.default_rng(20 + i).integers(0, cfg["vocab_size"] - 3, size=P)]
+    x, rv, nfe = ref.generate21(cfg, W, prompt, G, thr, ethr, post)
+    x0, _, nfe0 = ref.generate21(cfg, W, prompt, G, thr, 1.0, post)
+    edits_seen += int(not np.array_equal(x, x0) or nfe != nfe0)
+    for mode in ([], ["--no-block-cache"]):
+        label = (f"2.1 generate {i} {name} P={P} G={G} threshold {thr} editing {ethr} post {post} "
+                 f"{'full recompute' if mode else 'block cache'}")
+        try:
+            r = gen(d, prompt, G, ["--remasking", f"dynamic:{thr}", "--edit-threshold", str(ethr),
+                                   "--max-post-steps", str(post)] + mode)
+        except RuntimeError as e:
+            check(False, label, e)
+            continue
+        check(*same(r, x, rv, nfe, P, G)[:1], label, same(r, x, rv, nfe, P, G)[1])
+check(edits_seen >= 2, f"token editing changes the result in {edits_seen} of {len(CASES21)} cases (the test can fail)")
+
+# EOS after a block stops the run: name as EOS a token the first generated block holds
+d = os.path.join(TMP, "llada2_f32")
+cfg, W = ref.load(d)
+prompt = [7, 3, 9, 1]
+x, _, _ = ref.generate20(cfg, W, prompt, 96, 32, 0.95)
+stop_tok = int(x[10])
+ed = os.path.join(TMP, "llada2_eos")
+shutil.copytree(d, ed)
+c = json.load(open(os.path.join(ed, "config.json")))
+c["eos_token_id"] = stop_tok
+json.dump(c, open(os.path.join(ed, "config.json"), "w"))
+cfg2 = dict(cfg, eos_token_id=stop_tok)
+x2, rv2, nfe2 = ref.generate20(cfg2, W, prompt, 96, 32, 0.95)
+r = gen(ed, prompt, 96, [])
+ok, why = same(r, x2, rv2, nfe2, 4, 96)
+check(ok and (x2[32:100] == cfg["mask_token_id"]).all(),
+      "EOS in a block stops generation after it; later blocks stay masks (as the reference)", why)
+x3, rv3, nfe3 = ref.generate21(cfg2, W, prompt, 96, 0.7, 0.5, 16)
+r = gen(ed, prompt, 96, ["--remasking", "dynamic:0.7", "--edit-threshold", "0.5"])
+ok, why = same(r, x3, rv3, nfe3, 4, 96)
+check(ok and (x3[32:100] == cfg["mask_token_id"]).all(), "2.1: EOS in a settled block stops generation (eos_early_stop)", why)
+
+p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--batch", "1",
+                                                              "--max-post-steps", "3"], expect_rc=2)
+err = p.stderr.decode()
+check(p.returncode == 2 and err.startswith("denoise: error: ") and "--edit-threshold" in err.split("\n")[0],
+      "--max-post-steps alone: usage error", err)
+p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8",
+                                                              "--edit-threshold", "1.5"], expect_rc=2)
+err = p.stderr.decode()
+check(p.returncode == 2 and "--edit-threshold" in err.split("\n")[0], "--edit-threshold 1.5: usage error", err)
+
 
 # ---------------------------------------------------------------- errors
 def bad_config(edit, want, label, src="llada2_f32"):
