@@ -117,6 +117,7 @@ static int edit_block(bd_t *r, rm_policy_t *pol, canvas_batch_t *cb, int b, int 
             r->all[j].pos = pos;
             if (r->x[pos] == c->mask_token_id) r->cand[n++] = r->all[j];
         }
+        if (sampler_cands_ok(r->all, r->blk, e)) return -1;
         int k = 0;
         if (n) {
             rm_state_t st = {.seed = seed, .record = cb->record[0], .step = *step, .steps = (nb - b0) * r->blk,
@@ -159,6 +160,7 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
     if (o->cfg_scale > 0 || o->backend)
         return lerr_set(e, EXIT_USAGE, "block-diffusion models run on the CPU without --cfg");
     if (cb->pad[0]) return lerr_set(e, EXIT_USAGE, "block-diffusion models run unpadded rows");
+    if (o->alg_temp > 0) return lerr_set(e, EXIT_USAGE, "--alg-temp is Dream's position sampling; block-diffusion models rank");
     bd_t r = {.m = m, .o = o, .blk = c->attn_block, .L = cb->L, .P = cb->L - o->gen_length};
     r.total = (r.L + r.blk - 1) / r.blk * r.blk;
     r.D = (int)((long long)o->steps * r.blk / o->gen_length);
@@ -218,6 +220,7 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
                                   &r.cand[k]);
                 r.cand[k].pos = pos;
             }
+            if (sampler_cands_ok(r.cand, n, e)) goto out;
             rm_state_t st = {.seed = seed, .record = cb->record[0], .step = step, .steps = (nb - b0) * r.D,
                              .block = b, .n_blocks = nb, .block_step = i, .steps_per_block = r.D,
                              .block_start = s0, .block_end = s0 + r.blk, .prompt_len = r.P, .canvas_len = r.total,

@@ -81,6 +81,10 @@ static const char HELP[] =
     "      --temperature T       0 = argmax; > 0 = Gumbel-max sampling in float64\n"
     "                            (the defaults of these four for the model in use are listed\n"
     "                            at the end; flags override generation_config.json)\n"
+    "      --top-p P, --top-k K  Dream's token filters before the token and its confidence are\n"
+    "                            taken (top_p, top_k of diffusion_generate; CPU; default off)\n"
+    "      --alg-temp T          Dream's alg_temp: draw the committed positions from\n"
+    "                            softmax(confidence / T) instead of the most confident\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
     "      --cache MODE          none (default: every step runs the whole canvas, exact),\n"
     "                            prefix or dual: approximate KV cache (Fast-dLLM): a block's\n"
@@ -121,7 +125,7 @@ static const char HELP[] =
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
        O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_CAUSAL,
-       O_EDIT, O_POSTSTEPS };
+       O_EDIT, O_POSTSTEPS, O_TOPP, O_TOPK, O_ALGTEMP };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -140,6 +144,8 @@ static const struct option LONGOPTS[] = {
     {"check-options", no_argument, 0, O_CHECK},
     {"mask-id", required_argument, 0, O_MASKID}, {"eos-id", required_argument, 0, O_EOSID},
     {"eot-id", required_argument, 0, O_EOTID},
+    {"top-p", required_argument, 0, O_TOPP}, {"top-k", required_argument, 0, O_TOPK},
+    {"alg-temp", required_argument, 0, O_ALGTEMP},
     {"edit-threshold", required_argument, 0, O_EDIT}, {"max-post-steps", required_argument, 0, O_POSTSTEPS},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
@@ -211,6 +217,12 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     case O_CACHE_REFRESH: so->cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
     case O_NOBCACHE: so->block_cache_off = true; break;
+    case O_TOPP:
+        so->top_p = num_arg(o, "--top-p", arg);
+        if (!(so->top_p > 0 && so->top_p <= 1)) cli_usage_error(&o->cli, "--top-p needs a probability in (0, 1], got '%s'", arg);
+        break;
+    case O_TOPK: so->top_k = (int)int_arg(o, "--top-k", arg, 0, 1 << 30); break;
+    case O_ALGTEMP: so->alg_temp = num_arg(o, "--alg-temp", arg); break;
     case O_EDIT:
         so->edit = true;
         so->edit_threshold = num_arg(o, "--edit-threshold", arg);

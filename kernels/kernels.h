@@ -205,6 +205,7 @@ typedef enum {
     KERN_SCRATCH_SPLIT,     /* matmul_bf16 / matmul_amx: the activations split into bf16 hi/lo */
     KERN_SCRATCH_AMX,       /* matmul_amx: each worker's packed weight block + tile output */
     KERN_SCRATCH_QUANT,     /* matmul_q: int8 activations and each worker's unpacked weight row */
+    KERN_SCRATCH_FILTER,    /* denoise's top-p / top-k filter: one logits row, sorted or selected */
     KERN_SCRATCH_N
 } kern_scratch_slot_t;
 /* A 64-byte aligned buffer of at least `bytes` for the calling thread's `slot`, kept between
