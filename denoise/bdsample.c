@@ -14,6 +14,15 @@
  * SDAR's low_confidence_static, dynamic:T its low_confidence_dynamic. After a block, the run
  * stops when EOS or EOT appears after the prompt (its stopping_criteria_idx).
  *
+ * LLaDA 2.x (docs/models.md) runs the same loop: its generate() is this one with the dynamic
+ * policy at threshold 0.95 and `steps` denoising steps per block (D), stopping after a block
+ * that holds EOS. With o->edit (LLaDA 2.1's token editing, edit_block) a block instead loops
+ * until settled: each iteration runs one forward, commits masks by the policy with quota 1
+ * (generate()'s num_to_transfer) and rewrites every generated (non-prompt, non-mask) token of
+ * the block whose argmax differs with confidence > edit_threshold; an iteration that starts
+ * with no masks counts a post step, and the block ends when such an iteration edits nothing
+ * or the post steps exceed max_post_steps. An edit's reveal step is the step that wrote it.
+ *
  * Forward: model_block_forward over the exact cache of the finished blocks (only the current
  * block is computed; model.h), or with o->block_cache_off the whole canvas every step
  * (block-causal attention makes both exact; the reference path of the tests and the bench).
@@ -33,13 +42,13 @@ typedef struct {
     fwd_scratch_t *scr;        /* full recompute */
     model_block_cache_t *kv;   /* block cache */
     float *hidden, *hc, *lc;
-    rm_cand_t *cand;
+    rm_cand_t *cand, *all;
     int32_t *chosen;
 } bd_t;
 
 static void bd_free(bd_t *r) {
     free(r->x); free(r->reveal); free(r->quota); free(r->hidden); free(r->hc); free(r->lc);
-    free(r->cand); free(r->chosen);
+    free(r->cand); free(r->all); free(r->chosen);
     fwd_scratch_destroy(&r->scr);
     model_block_cache_destroy(&r->kv);
 }
@@ -69,6 +78,80 @@ static void copy_back(const bd_t *r, canvas_batch_t *cb) {
     memcpy(cb->reveal, r->reveal, (size_t)r->L * sizeof *cb->reveal);
 }
 
+/* After a step: progress, the caller's on_step (which may drop the row: *done = 1). */
+static int after_step(bd_t *r, canvas_batch_t *cb, int step, int steps, void (*progress)(int, int, void *), void *arg,
+                      bool *done, lerr_t *e) {
+    cb->steps_done = step;
+    if (progress) progress(step, steps, arg);
+    if (!cb->on_step) return 0;
+    uint8_t drop = 0;
+    copy_back(r, cb);
+    if (cb->on_step(cb, step - 1, &drop, cb->on_step_arg, e) < 0) return -1;
+    if (drop) { cb->B = 0; *done = true; }
+    return 0;
+}
+
+/* LLaDA 2.1's block loop with token editing (see the file comment). */
+static int edit_block(bd_t *r, rm_policy_t *pol, canvas_batch_t *cb, int b, int nb, int b0, int *step,
+                      void (*progress)(int, int, void *), void *arg, bool *done, lerr_t *e) {
+    const model_t *m = r->m;
+    const llada_config_t *c = &m->cfg;
+    int V = c->embedding_size, s0 = b * r->blk, post = 0;
+    uint64_t seed = cb->seed ? cb->seed[0] : r->o->seed;
+    for (int it = 0;; it++) {
+        int n = 0, masked = 0, edits = 0;
+        for (int p = 0; p < r->total; p++) masked += r->x[p] == c->mask_token_id;
+        for (int j = 0; j < r->blk; j++)
+            if (r->x[s0 + j] == c->mask_token_id) n++;
+        if (!n) post++;
+        if (post > r->o->max_post_steps) break;
+        if (block_hidden(r, s0, false, e)) return -1;
+        cb->nfe++;
+        model_head(m, r->hidden, r->blk, r->lc);
+        n = 0;
+        for (int j = 0; j < r->blk; j++) {
+            int32_t pos = s0 + j;
+            sampler_summarise(r->o, c, r->lc + (size_t)j * V, V,
+                              crng_prefix(seed, CRNG_GUMBEL, (uint64_t)cb->record[0], (uint64_t)*step, (uint64_t)pos),
+                              &r->all[j]);
+            r->all[j].pos = pos;
+            if (r->x[pos] == c->mask_token_id) r->cand[n++] = r->all[j];
+        }
+        if (sampler_cands_ok(r->all, r->blk, e)) return -1;
+        int k = 0;
+        if (n) {
+            rm_state_t st = {.seed = seed, .record = cb->record[0], .step = *step, .steps = (nb - b0) * r->blk,
+                             .block = b, .n_blocks = nb, .block_step = it, .steps_per_block = r->blk,
+                             .block_start = s0, .block_end = s0 + r->blk, .prompt_len = r->P, .canvas_len = r->total,
+                             .n_masked = masked, .n_commit = 1};
+            if ((k = rm_policy_select(pol, &st, r->cand, n, r->chosen, e)) < 0) return -1;
+            if (k == 0) return lerr_set(e, EXIT_PEER, "remask policy committed no position of a block with masks");
+        }
+        /* T2T on the tokens as this step's forward saw them, before the M2T commits */
+        for (int j = 0; j < r->blk; j++) {
+            int32_t pos = s0 + j;
+            if (pos < r->P || r->x[pos] == c->mask_token_id) continue;
+            if (r->all[j].conf > r->o->edit_threshold && r->all[j].token != r->x[pos]) {
+                r->x[pos] = r->all[j].token;
+                r->reveal[pos] = *step;
+                edits++;
+            }
+        }
+        for (int q = 0; q < k; q++) {
+            int ci = -1;
+            for (int t = 0; t < n; t++) if (r->cand[t].pos == r->chosen[q]) ci = t;
+            if (ci < 0) return lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r->chosen[q]);
+            r->x[r->chosen[q]] = r->cand[ci].token;
+            r->reveal[r->chosen[q]] = *step;
+        }
+        ++*step;
+        if (after_step(r, cb, *step, (nb - b0) * r->blk, progress, arg, done, e)) return -1;
+        if (*done) return 0;
+        if (!n && !edits) break;
+    }
+    return block_hidden(r, s0, true, e);   /* the settled block's K/V enter the cache */
+}
+
 int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
                    void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
     const llada_config_t *c = &m->cfg;
@@ -77,6 +160,7 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
     if (o->cfg_scale > 0 || o->backend)
         return lerr_set(e, EXIT_USAGE, "block-diffusion models run on the CPU without --cfg");
     if (cb->pad[0]) return lerr_set(e, EXIT_USAGE, "block-diffusion models run unpadded rows");
+    if (o->alg_temp > 0) return lerr_set(e, EXIT_USAGE, "--alg-temp is Dream's position sampling; block-diffusion models rank");
     bd_t r = {.m = m, .o = o, .blk = c->attn_block, .L = cb->L, .P = cb->L - o->gen_length};
     r.total = (r.L + r.blk - 1) / r.blk * r.blk;
     r.D = (int)((long long)o->steps * r.blk / o->gen_length);
@@ -89,8 +173,9 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
     r.hc = malloc((size_t)r.blk * d * sizeof *r.hc);
     r.lc = malloc((size_t)r.blk * V * sizeof *r.lc);
     r.cand = malloc((size_t)r.blk * sizeof *r.cand);
+    r.all = malloc((size_t)r.blk * sizeof *r.all);
     r.chosen = malloc((size_t)r.blk * sizeof *r.chosen);
-    if (!r.x || !r.reveal || !r.quota || !r.hidden || !r.hc || !r.lc || !r.cand || !r.chosen) {
+    if (!r.x || !r.reveal || !r.quota || !r.hidden || !r.hc || !r.lc || !r.cand || !r.all || !r.chosen) {
         lerr_set(e, EXIT_INTERNAL, "out of memory for a canvas of %d tokens", r.total);
         goto out;
     }
@@ -106,6 +191,13 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
     if (r.kv && b0 > 0 && model_block_forward(m, r.kv, r.x, b0 * r.blk, 0, true, NULL, e)) goto out;   /* prefill */
     for (int b = b0; b < nb; b++) {
         int s0 = b * r.blk;
+        if (o->edit) {
+            bool done = false;
+            if (edit_block(&r, pol, cb, b, nb, b0, &step, progress, arg, &done, e)) goto out;
+            if (done) { rc = 0; goto out; }
+            if (has_stop(&r)) break;
+            continue;
+        }
         for (int i = 0; i <= r.D; i++) {
             int n = 0, masked = 0;
             for (int p = 0; p < r.total; p++) masked += r.x[p] == c->mask_token_id;
@@ -128,6 +220,7 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
                                   &r.cand[k]);
                 r.cand[k].pos = pos;
             }
+            if (sampler_cands_ok(r.cand, n, e)) goto out;
             rm_state_t st = {.seed = seed, .record = cb->record[0], .step = step, .steps = (nb - b0) * r.D,
                              .block = b, .n_blocks = nb, .block_step = i, .steps_per_block = r.D,
                              .block_start = s0, .block_end = s0 + r.blk, .prompt_len = r.P, .canvas_len = r.total,
@@ -142,14 +235,9 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
                 r.reveal[r.chosen[q]] = step;
             }
             step++;
-            cb->steps_done = step;
-            if (progress) progress(step, (nb - b0) * r.D, arg);
-            if (cb->on_step) {
-                uint8_t drop = 0;
-                copy_back(&r, cb);
-                if (cb->on_step(cb, step - 1, &drop, cb->on_step_arg, e) < 0) goto out;
-                if (drop) { cb->B = 0; rc = 0; goto out; }
-            }
+            bool done = false;
+            if (after_step(&r, cb, step, (nb - b0) * r.D, progress, arg, &done, e)) goto out;
+            if (done) { rc = 0; goto out; }
         }
         if (has_stop(&r)) break;
     }

@@ -33,7 +33,7 @@ typedef struct {
     const char *model_dir, *policy, *history, *device;
     so_spec_t spec;    /* sampler options as given; so_resolve gives each batch's (options.h) */
     char note[160];    /* the last generation_config.json notice printed */
-    bool help, policy_set, check_only, causal;
+    bool help, policy_set, check_only, causal, post_steps_set;
     int mask_id, eos_id, eot_id;   /* -1: the model's config.json */
     int batch, threads, bench;
     int precision;     /* MODEL_PREC_* (--precision) */
@@ -73,9 +73,18 @@ static const char HELP[] =
     "                            (Dream's linspace(1, EPS=1e-3) rule; docs/models.md)\n"
     "      --no-block-cache      block-diffusion models (SDAR): recompute the whole canvas\n"
     "                            every step instead of the exact block cache (bench)\n"
+    "      --edit-threshold T    block-diffusion models: LLaDA 2.1's token editing, rewriting\n"
+    "                            a block's generated tokens the model predicts otherwise with\n"
+    "                            probability > T (editing_threshold; docs/models.md)\n"
+    "      --max-post-steps N    with --edit-threshold: editing iterations after a block's\n"
+    "                            masks are gone (default 16)\n"
     "      --temperature T       0 = argmax; > 0 = Gumbel-max sampling in float64\n"
     "                            (the defaults of these four for the model in use are listed\n"
     "                            at the end; flags override generation_config.json)\n"
+    "      --top-p P, --top-k K  Dream's token filters before the token and its confidence are\n"
+    "                            taken (top_p, top_k of diffusion_generate; CPU; default off)\n"
+    "      --alg-temp T          Dream's alg_temp: draw the committed positions from\n"
+    "                            softmax(confidence / T) instead of the most confident\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
     "      --cache MODE          none (default: every step runs the whole canvas, exact),\n"
     "                            prefix or dual: approximate KV cache (Fast-dLLM): a block's\n"
@@ -115,7 +124,8 @@ static const char HELP[] =
 
 enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
        O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
-       O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_CAUSAL };
+       O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_CAUSAL,
+       O_EDIT, O_POSTSTEPS, O_TOPP, O_TOPK, O_ALGTEMP };
 
 static const struct option LONGOPTS[] = {
     {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
@@ -134,6 +144,9 @@ static const struct option LONGOPTS[] = {
     {"check-options", no_argument, 0, O_CHECK},
     {"mask-id", required_argument, 0, O_MASKID}, {"eos-id", required_argument, 0, O_EOSID},
     {"eot-id", required_argument, 0, O_EOTID},
+    {"top-p", required_argument, 0, O_TOPP}, {"top-k", required_argument, 0, O_TOPK},
+    {"alg-temp", required_argument, 0, O_ALGTEMP},
+    {"edit-threshold", required_argument, 0, O_EDIT}, {"max-post-steps", required_argument, 0, O_POSTSTEPS},
     DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
@@ -204,6 +217,18 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         break;
     case O_CACHE_REFRESH: so->cache_refresh = (int)int_arg(o, "--cache-refresh", arg, 1, 1 << 20); break;
     case O_NOBCACHE: so->block_cache_off = true; break;
+    case O_TOPP:
+        so->top_p = num_arg(o, "--top-p", arg);
+        if (!(so->top_p > 0 && so->top_p <= 1)) cli_usage_error(&o->cli, "--top-p needs a probability in (0, 1], got '%s'", arg);
+        break;
+    case O_TOPK: so->top_k = (int)int_arg(o, "--top-k", arg, 0, 1 << 30); break;
+    case O_ALGTEMP: so->alg_temp = num_arg(o, "--alg-temp", arg); break;
+    case O_EDIT:
+        so->edit = true;
+        so->edit_threshold = num_arg(o, "--edit-threshold", arg);
+        if (so->edit_threshold > 1) cli_usage_error(&o->cli, "--edit-threshold needs a probability in [0, 1], got '%s'", arg);
+        break;
+    case O_POSTSTEPS: so->max_post_steps = (int)int_arg(o, "--max-post-steps", arg, 0, 1 << 20); o->post_steps_set = true; break;
     case O_SCHED:
         if (!strcmp(arg, "model")) so->schedule = SAMPLER_SCHED_MODEL;
         else if (!strcmp(arg, "linear")) so->schedule = SAMPLER_SCHED_LINEAR;
@@ -227,10 +252,13 @@ static void parse(opts_t *o, int argc, char **argv) {
     cli_init(&o->cli, "denoise");
     o->policy = "low_confidence";
     so_spec_init(&o->spec);
+    o->spec.cli.max_post_steps = 16;   /* LLaDA 2.1 generate()'s default */
     o->mask_id = o->eos_id = o->eot_id = -1;
     o->batch = 1;
     int c;
     while ((c = cli_getopt(&o->cli, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) parse_one(o, c, optarg);
+    if (o->post_steps_set && !o->spec.cli.edit)
+        cli_usage_error(&o->cli, "--max-post-steps applies to token editing: give --edit-threshold T too");
     if (o->quantize) {
         if (optind >= argc) cli_usage_error(&o->cli, "--quantize TYPE needs an output file: --quantize %s OUT.gguf", o->quantize);
         o->quantize_out = argv[optind++];

@@ -47,6 +47,64 @@ static void row_stats(const float *l, int V, int tok, double *p_tok, double *mar
     *ent = log(s) - sl / s;
 }
 
+typedef struct { float v; int i; } vi_t;   /* a logit and its token */
+static int vi_desc(const void *a, const void *b) {
+    const vi_t *x = a, *y = b;
+    return x->v > y->v ? -1 : x->v < y->v ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The k-th largest of v[0..n) (1-based k <= n); v is reordered. */
+static float kth_largest(float *v, int n, int k) {
+    int lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float piv = v[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > piv) i++;
+            while (v[j] < piv) j--;
+            if (i <= j) { float t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else return v[want];
+    }
+    return v[want];
+}
+
+/* Dream's top_p_logits then top_k_logits (generation_utils.py) on one row: what they remove
+ * becomes -inf here (finfo.min there: the same zero probability). Decided on l / T for
+ * T > 0, as Dream divides first. Scratch: the thread's KERN_SCRATCH_FILTER. 0 on success,
+ * -1 on OOM (the row is then left unfiltered). */
+static int filter_top_pk(const sampler_opts_t *o, float *l, int V) {
+    bool tp = o->top_p > 0 && o->top_p < 1, tk = o->top_k > 0 && o->top_k < V;
+    if (!tp && !tk) return 0;
+    double inv = o->temperature > 0 ? 1.0 / o->temperature : 1.0;
+    if (tp) {
+        vi_t *s = kern_scratch(KERN_SCRATCH_FILTER, (size_t)V * sizeof *s);
+        if (!s) return -1;
+        for (int i = 0; i < V; i++) s[i] = (vi_t){l[i], i};
+        qsort(s, (size_t)V, sizeof *s, vi_desc);
+        double mx = (double)s[0].v * inv, sum = 0, cum = 0;
+        for (int i = 0; i < V; i++) if (s[i].v != -INFINITY) sum += exp((double)s[i].v * inv - mx);
+        /* keep sorted entries up to and including the first whose cumulative probability
+         * exceeds top_p (the removal mask shifted right by one; the first always stays) */
+        int j = 0;
+        for (; j < V; j++) {
+            if (s[j].v != -INFINITY) cum += exp((double)s[j].v * inv - mx) / sum;
+            if (cum > o->top_p) break;
+        }
+        for (int q = j + 1; q < V; q++) l[s[q].i] = -INFINITY;
+    }
+    if (tk) {
+        float *v = kern_scratch(KERN_SCRATCH_FILTER, (size_t)V * sizeof *v);
+        if (!v) return -1;
+        memcpy(v, l, (size_t)V * sizeof *v);
+        float kth = kth_largest(v, V, o->top_k);
+        for (int i = 0; i < V; i++) if (l[i] < kth) l[i] = -INFINITY;
+    }
+    return 0;
+}
+
 void sampler_summarise(const sampler_opts_t *o, const llada_config_t *c, float *l, int V,
                        uint64_t u_prefix, rm_cand_t *out) {
     int eos = c->eos_token_id, eot = c->eot_token_id;
@@ -55,6 +113,10 @@ void sampler_summarise(const sampler_opts_t *o, const llada_config_t *c, float *
     if (o->logits_eos_inf) {
         l[eos] = -INFINITY;
         if (o->fixed_eos && has_eot) l[eot] = -INFINITY;
+    }
+    if (filter_top_pk(o, l, V)) {   /* OOM: the caller sees token -1 (sampler_cands_ok) */
+        out->token = -1;
+        return;
     }
     /* x0 = argmax(logits - T log(-log u)) == argmax(exp(logits) / (-log u)^T), float64 */
     int best = 0;
@@ -89,6 +151,12 @@ void sampler_summarise(const sampler_opts_t *o, const llada_config_t *c, float *
     out->conf = pc;
     l[eos] = se;
     if (has_eot) l[eot] = st;
+}
+
+int sampler_cands_ok(const rm_cand_t *c, int n, lerr_t *e) {
+    for (int i = 0; i < n; i++)
+        if (c[i].token < 0) return lerr_set(e, EXIT_INTERNAL, "out of memory for the top-p / top-k filter");
+    return 0;
 }
 
 /* ---- the reverse process ---- */
@@ -277,6 +345,7 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
             summarise_chunk(r, c0, nc - c0 < HEAD_CHUNK ? nc - c0 : HEAD_CHUNK, step);
     }
     cb->nfe += r->nB / B;
+    if (sampler_cands_ok(r->cand, nc, e)) return -1;
     for (int j = 0, c0 = 0; j < B; j++) {
         int n = 0, pad = cb->pad[j], masked = 0;
         while (c0 + n < nc && r->crow[c0 + n] == j) n++;
@@ -284,6 +353,15 @@ static int one_step(run_t *r, int step, int blk, int bi, int bs, int be, int spb
         for (int p = 0; p < L; p++) masked += cb->x[(size_t)j * L + p] == mask;
         for (int p = bs; p < be; p++) in_block += cb->x[(size_t)j * L + p] == mask;
         for (int i = 0; i < n; i++) r->cand[c0 + i].pos = r->cpos[c0 + i] - pad;
+        if (r->o->alg_temp > 0)   /* Dream's alg_temp: Gumbel-top-k == multinomial over softmax(key / alg_temp) */
+            for (int i = 0; i < n; i++) {
+                rm_cand_t *q = &r->cand[c0 + i];
+                double g = -log(-log(crng_u01(row_seed(r, j), CRNG_ALG_TEMP, (uint64_t)cb->record[j], (uint64_t)step,
+                                              (uint64_t)q->pos, 0))) * r->o->alg_temp;
+                q->conf += g;
+                q->margin = (float)(q->margin + g);
+                q->entropy = (float)(q->entropy - g);   /* ranked by negative entropy */
+            }
         rm_state_t st = {
             .seed = row_seed(r, j), .record = cb->record[j], .step = step, .steps = r->o->steps,
             .block = blk, .n_blocks = r->o->gen_length / r->o->block_length, .block_step = bi,
@@ -345,6 +423,11 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
     if (m->cfg.attn_block > 0 && o->cache)
         return lerr_set(e, EXIT_USAGE, "--cache prefix/dual is for full-attention models; block diffusion (%s) "
                         "has its own exact block cache", model_family_name(m));
+    if (o->backend && ((o->top_p > 0 && o->top_p < 1) || o->top_k > 0))
+        return lerr_set(e, EXIT_USAGE, "--top-p / --top-k run on the CPU (--device cpu)");
+    if (o->edit && m->cfg.attn_block <= 0)
+        return lerr_set(e, EXIT_USAGE, "--edit-threshold (token editing) is for block-diffusion models (LLaDA 2.x, "
+                        "SDAR); %s is not one", model_family_name(m));
     if (m->cfg.attn_block > 0) return bd_sampler_run(m, pol, o, cb, progress, arg, e);   /* SDAR */
     if (cb->L < o->gen_length)
         return lerr_set(e, EXIT_DATA, "canvas of %d tokens is shorter than gen_length %d", cb->L, o->gen_length);

@@ -65,6 +65,24 @@ typedef struct sampler_opts {
                                   without renormalising the others */
     int schedule;              /* sampler_schedule_t: masks committed per step */
     double schedule_eps;       /* timestep schedule's final t; 0: the model's (Dream: 1e-3) */
+    /* Dream's diffusion_generate filters (generation_utils.py; 0 = off): top_p keeps the
+     * smallest set of most probable tokens whose probability exceeds top_p (the first always),
+     * then top_k the k largest logits (ties at the k-th kept); on the logits divided by the
+     * temperature when > 0; applied before the token, confidence, margin and entropy are
+     * taken, at every temperature as Dream does. alg_temp > 0: the positions a rank policy
+     * commits are drawn without replacement from softmax(key / alg_temp) (Gumbel-top-k with
+     * the counter RNG, stream CRNG_ALG_TEMP) instead of the top keys. CPU only. */
+    double top_p;
+    int top_k;
+    double alg_temp;
+    /* LLaDA 2.1's token editing (block-diffusion models; denoise/bdsample.c): with edit on, a
+     * block's iterations each commit masks by the policy with quota 1 (generate()'s
+     * num_to_transfer) and rewrite the block's generated tokens whose argmax differs and has
+     * probability > edit_threshold; the block ends when an iteration that started with no
+     * masks edits nothing, or after max_post_steps such iterations. */
+    bool edit;
+    double edit_threshold;
+    int max_post_steps;
     bool block_cache_off;      /* block-diffusion models: recompute the whole canvas every
                                   step instead of the exact block cache (bench, tests) */
     uint64_t seed;
@@ -111,5 +129,8 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
  * prefix for Gumbel draws of this position (ignored at temperature 0). */
 void sampler_summarise(const sampler_opts_t *o, const llada_config_t *c, float *logits, int V,
                        uint64_t u_prefix, rm_cand_t *out);
+/* 0 when every summary of c[0..n) is whole; -1 (EXIT_INTERNAL) when sampler_summarise ran out
+ * of memory for a row's top-p / top-k filter (it then leaves token -1). */
+int sampler_cands_ok(const rm_cand_t *c, int n, lerr_t *e);
 
 #endif

@@ -8,14 +8,15 @@
  *   h = mix(h ^ c); h = mix(h ^ d)
  *   u01 = ((h >> 11) + 0.5) * 2^-53            in (0, 1), never 0 or 1
  * Streams used by denoise: Gumbel noise (a = record, b = step, c = position, d = token)
- * and random remasking (a = record, b = step, c = position, d = 0).
+ * random remasking (a = record, b = step, c = position, d = 0) and Dream's alg_temp position
+ * sampling (a = record, b = step, c = position, d = 0).
  */
 #ifndef LLADA_CRNG_H
 #define LLADA_CRNG_H
 
 #include <stdint.h>
 
-enum { CRNG_GUMBEL = 1, CRNG_RANDOM_REMASK = 2, CRNG_USER = 16 };
+enum { CRNG_GUMBEL = 1, CRNG_RANDOM_REMASK = 2, CRNG_ALG_TEMP = 3, CRNG_USER = 16 };
 
 /* The CUDA backend (kernels/cuda/summarise.cu) compiles these same functions for the
  * device, so GPU and CPU Gumbel noise are the same bits. */

@@ -123,6 +123,11 @@ void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta);
  * x is [T][n_heads*hd]; tables from rope_tables with at least max(pos)+1 rows. */
 void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
                 const int32_t *pos);
+/* Partial rotary (HF apply_rotary_pos_emb with rotary_dim rd < hd, LLaDA2): rope_apply on the
+ * first rd channels of each head of hd (pairs i, i + rd/2), the other hd - rd unchanged;
+ * tables from rope_tables(.., rd, ..). rope_apply is rd == hd. */
+void rope_apply_part(float *x, int T, int n_heads, int hd, int rd, const float *cos_t, const float *sin_t,
+                     const int32_t *pos);
 
 /* Multi-head attention for ONE sequence of length L: bidirectional, or with causal != 0
  * query i sees keys j <= i only (its own key even when keep hides it).
@@ -220,6 +225,7 @@ typedef enum {
     KERN_SCRATCH_AMX,       /* matmul_amx: each worker's packed weight block + tile output */
     KERN_SCRATCH_QUANT,     /* matmul_q: int8 activations and each worker's unpacked weight row */
     KERN_SCRATCH_ATTN,      /* attention_flash: the key tile (transposed), scores, output rows */
+    KERN_SCRATCH_FILTER,    /* denoise's top-p / top-k filter: one logits row, sorted or selected */
     KERN_SCRATCH_N
 } kern_scratch_slot_t;
 /* A 64-byte aligned buffer of at least `bytes` for the calling thread's `slot`, kept between

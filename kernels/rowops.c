@@ -54,8 +54,13 @@ void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta) 
 
 void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
                 const int32_t *pos) {
-    KERN_ASSERT(T >= 0 && n_heads > 0 && hd > 0 && hd % 2 == 0);
-    int half = hd / 2;
+    rope_apply_part(x, T, n_heads, hd, hd, cos_t, sin_t, pos);
+}
+
+void rope_apply_part(float *x, int T, int n_heads, int hd, int rd, const float *cos_t, const float *sin_t,
+                     const int32_t *pos) {
+    KERN_ASSERT(T >= 0 && n_heads > 0 && hd > 0 && rd > 0 && rd <= hd && rd % 2 == 0);
+    int half = rd / 2;
     for (int t = 0; t < T; t++) {
         int p = pos ? pos[t] : t;
         const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;

@@ -40,7 +40,7 @@ model_block_cache_t *model_block_cache_new(const model_t *m, int max_len, lerr_t
         if (!(*bufs[i] = malloc((sizes[i] ? sizes[i] : 1) * sizeof(float)))) goto oom;
     if (!(kc->pos = malloc(T * sizeof *kc->pos))) goto oom;
     if (c->n_experts > 0 && !(kc->moe = moe_scratch_new(c, max_len))) goto oom;
-    rope_tables(kc->cos_t, kc->sin_t, max_len, c->head_dim, c->rope_theta);
+    rope_tables(kc->cos_t, kc->sin_t, max_len, model_rope_dim(c), c->rope_theta);
     return kc;
 oom:
     model_block_cache_destroy(&kc);
@@ -111,8 +111,8 @@ int model_block_forward(const model_t *m, model_block_cache_t *kc, const int32_t
             for (int b = 0; b < 3; b++)
                 for (size_t i = 0; i < ns[b]; i++) bb[b][i] = fminf(fmaxf(bb[b][i], -cl), cl);
         }
-        rope_apply(kc->q, n, Hq, hd, kc->cos_t, kc->sin_t, kc->pos);
-        rope_apply(K, n, Hkv, hd, kc->cos_t, kc->sin_t, kc->pos);
+        rope_apply_part(kc->q, n, Hq, hd, model_rope_dim(c), kc->cos_t, kc->sin_t, kc->pos);
+        rope_apply_part(K, n, Hkv, hd, model_rope_dim(c), kc->cos_t, kc->sin_t, kc->pos);
         block_causal_attention(kc->ao, kc->q, kc->k[l], kc->v[l], n, p0, p0 + n, Hq, Hkv, hd, blk, kc->scores);
         matmul(kc->x, kc->ao, &ly->attn_out, n, true);
         add_bias(kc->x, &ly->out_bias, n, d);

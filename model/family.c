@@ -9,7 +9,7 @@
 #include "model/family.h"
 
 static const model_family_t *const FAMILIES[] = {&model_family_llada, &model_family_dream, &model_family_llada_moe,
-                                                  &model_family_sdar, NULL};
+                                                  &model_family_sdar, &model_family_llada2, NULL};
 
 const model_family_t *const *model_family_list(void) { return FAMILIES; }
 
@@ -86,6 +86,29 @@ const model_family_t *model_family_detect(const char *json, size_t len, lerr_t *
     else f = by_key(o, e);
     json_decref(o);
     return f;
+}
+
+/* rows [r0, r0 + n) of a 2-D weight, or elements [r0, r0 + n) of a 1-D one, as a view */
+static wtensor_t rows_of(const wtensor_t *t, int64_t r0, int64_t n, bool vec) {
+    if (vec) return (wtensor_t){t->type, (const char *)t->data + (size_t)r0 * wtype_size(t->type), 1, n};
+    return (wtensor_t){t->type, (const char *)t->data + (size_t)r0 * wtype_bytes(t->type, (size_t)t->cols), n, t->cols};
+}
+
+void model_split_fused(const llada_config_t *c, llada_weights_t *w) {
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        llada_layer_t *L = &w->layers[l];
+        if (L->qkv_proj.data) {
+            L->q_proj = rows_of(&L->qkv_proj, 0, qd, false);
+            L->k_proj = rows_of(&L->qkv_proj, qd, kvd, false);
+            L->v_proj = rows_of(&L->qkv_proj, qd + kvd, kvd, false);
+        }
+        if (L->qkv_b.data) {
+            L->q_bias = rows_of(&L->qkv_b, 0, qd, true);
+            L->k_bias = rows_of(&L->qkv_b, qd, kvd, true);
+            L->v_bias = rows_of(&L->qkv_b, qd + kvd, kvd, true);
+        }
+    }
 }
 
 int64_t model_family_n_params(const model_family_t *f, const llada_config_t *c) {

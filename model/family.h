@@ -17,8 +17,9 @@
  *
  * Families: LLaDA (llada.c), Dream / Qwen2 (dream.c: q/k/v biases, logits shifted by one
  * position, the timestep schedule), LLaDA-MoE (llada_moe.c: MoE FFN of moe.c, QK-norm), SDAR
- * (sdar.c: Qwen3, block-causal attention of blockattn.c, block cache of blockcache.c). To
- * come (issue 14): LLaDA2 (BailingMoeV2). Dense variants reuse the dense graph
+ * (sdar.c: Qwen3, block-causal attention of blockattn.c, block cache of blockcache.c), LLaDA2
+ * (llada2.c: BailingMoeV2 — fused q/k/v, partial RoPE, sigmoid group-limited MoE routing —
+ * and block diffusion as SDAR). Dense variants reuse the dense graph
  * (forward.c) with optional tensors / flags; MoE ones bring their FFN.
  */
 #ifndef LLADA_MODEL_FAMILY_H
@@ -150,6 +151,10 @@ const model_family_t *model_family_find(const char *name);
  * "architectures" a family accepts, else LLaDA (configs that predate both keys). NULL with
  * `e` (EXIT_DATA) for bad JSON or a model_type / architectures no family accepts. */
 const model_family_t *model_family_detect(const char *json, size_t len, lerr_t *e);
+/* Split every layer's fused q/k/v projection (and bias) into q_proj/k_proj/v_proj (q/k/v_bias)
+ * views of the same data: rows [0, Hq*hd), [Hq*hd, (Hq+Hkv)*hd), the rest. No-op for layers
+ * without one. The loader calls it after binding. */
+void model_split_fused(const llada_config_t *c, llada_weights_t *w);
 /* Parameters a config implies for a family: the sum of its tensors' sizes (a tied matrix
  * counts once). -1 on OOM. */
 int64_t model_family_n_params(const model_family_t *f, const llada_config_t *c);
@@ -159,6 +164,7 @@ extern const model_family_t model_family_llada;   /* llada.c */
 extern const model_family_t model_family_dream;   /* dream.c: Dream / DiffuCoder (Qwen2) */
 extern const model_family_t model_family_llada_moe;   /* llada_moe.c: LLaDA-MoE (sparse MoE FFN) */
 extern const model_family_t model_family_sdar;   /* sdar.c: SDAR (Qwen3, block diffusion) */
+extern const model_family_t model_family_llada2;   /* llada2.c: LLaDA 2.x (BailingMoeV2, block diffusion) */
 
 /* ---- graphs a family can point at ---- */
 /* The dense pre-norm transformer of forward.c (LLaDA's, llada.md §2.3). */

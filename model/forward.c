@@ -74,7 +74,7 @@ fwd_scratch_t *fwd_scratch_new(const model_t *m, int B, int L, lerr_t *e) {
         size_t bytes = (sizes[i] * sizeof(float) + 63) & ~(size_t)63;
         if (!(*bufs[i] = aligned_alloc(64, bytes ? bytes : 64))) goto oom;
     }
-    rope_tables(s->cos_t, s->sin_t, L, c->head_dim, c->rope_theta);
+    rope_tables(s->cos_t, s->sin_t, L, model_rope_dim(c), c->rope_theta);
     if (c->n_experts > 0 && !(s->moe = moe_scratch_new(c, (int)T))) goto oom;
     return s;
 oom:
@@ -198,7 +198,8 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
                             const uint8_t *keep, int B, int L, int r0, int n, fwd_cache_t *kv) {
     const llada_config_t *c = &m->cfg;
     int T = B * n, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-    size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd, ro = (size_t)r0 * hd / 2;
+    int rd = model_rope_dim(c);
+    size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd, ro = (size_t)r0 * rd / 2;
     const model_layer_packs_t *pk = layer_packs(m, l);
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->attn_norm, T, d, (float)c->rms_norm_eps));
     TIMED(FWD_PROF_QKV, {
@@ -211,8 +212,8 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         qk_norm_clip(c, s, ly, T);
     });
     TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
-        rope_apply(s->q + b * n * qd, n, Hq, hd, s->cos_t + ro, s->sin_t + ro, NULL);
-        rope_apply(s->k + b * n * kvd, n, Hkv, hd, s->cos_t + ro, s->sin_t + ro, NULL);
+        rope_apply_part(s->q + b * n * qd, n, Hq, hd, rd, s->cos_t + ro, s->sin_t + ro, NULL);
+        rope_apply_part(s->k + b * n * kvd, n, Hkv, hd, rd, s->cos_t + ro, s->sin_t + ro, NULL);
     });
     float *ck = NULL, *cv = NULL;   /* this layer's cache, row 0 */
     if (kv) {

@@ -111,6 +111,7 @@ static int bind_all(model_t *m, lerr_t *e) {
         }
     }
     if (m->cfg.weight_tying) m->w.lm_head = m->w.wte;
+    model_split_fused(&m->cfg, &m->w);
     m->cfg.dtype = m->w.wte.type;
     rc = 0;
 out:

@@ -73,6 +73,16 @@ typedef struct {
     int shared_expert_hidden_size;  /* > 0: a shared SwiGLU expert added in MoE layers */
     uint64_t moe_layers;        /* bit l: layer l's FFN is the MoE (else dense, mlp_hidden_size) */
     bool router_expert_bias;    /* expert_bias [n_experts] added to the router probabilities */
+    /* LLaDA2 (BailingMoeV2) routing, moe.c: sigmoid scores, expert_bias added for the choice
+     * only, group-limited top-k (n_group groups ranked by the sum of their two best biased
+     * scores, the best topk_group kept), the chosen unbiased scores renormalised (top-k > 1)
+     * and scaled by routed_scaling. router_sigmoid false: LLaDA-MoE's softmax router. */
+    bool router_sigmoid;
+    int n_group, topk_group;
+    double routed_scaling;
+    int rope_dim;               /* > 0: partial rotary, only the first rope_dim of each head's
+                                   head_dim channels rotate (half-split within them, inverse
+                                   frequencies from rope_dim; LLaDA2: head_dim / 2); 0: all */
     int attn_block;             /* > 0: block diffusion (SDAR): attention is block-causal over
                                    blocks of this size tiled from position 0 (a query sees its own
                                    block and every earlier one), generation goes block by block
@@ -102,6 +112,11 @@ static inline int model_logits_row(const llada_config_t *c, int p) {
     return c->logits_shift && p > 0 ? p - 1 : p;
 }
 
+/* Channels of each head that rotate (RoPE): rope_dim when partial, else head_dim. */
+static inline int model_rope_dim(const llada_config_t *c) {
+    return c->rope_dim > 0 ? c->rope_dim : c->head_dim;
+}
+
 /* ---- the LLaDA family's config.json (model/llada.c); train builds LLaDA configs ---- */
 /* Defaults of LLaDA-8B (llada.md §2.1). */
 void llada_config_default(llada_config_t *c);
@@ -126,6 +141,10 @@ typedef struct {
     wtensor_t router, router_bias;
     wtensor_t exp_gate[MODEL_MAX_EXPERTS], exp_up[MODEL_MAX_EXPERTS], exp_down[MODEL_MAX_EXPERTS];
     wtensor_t sh_gate, sh_up, sh_down;
+    /* A fused q/k/v projection ([(Hq + 2 Hkv) * hd, d], rows q | k | v; LLaDA2's
+     * attention.query_key_value) and its optional bias: the loader splits them into
+     * q_proj/k_proj/v_proj (and q/k/v_bias) views of the same data (model_split_fused). */
+    wtensor_t qkv_proj, qkv_b;
 } llada_layer_t;
 
 typedef struct {

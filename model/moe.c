@@ -6,7 +6,14 @@
  * (added to the probabilities, before the selection); the top-k experts by that value (ties
  * to the lower expert index) each contribute value × SwiGLU_e(xn), with no renormalisation
  * (the published code hard-codes norm_topk_prob False). A shared SwiGLU expert, when present,
- * is added for every token. Experts run batched: the rows routed to expert e are gathered,
+ * is added for every token.
+ *
+ * LLaDA2's router (BailingMoeV2, cfg.router_sigmoid; modeling_llada2_moe.py LLaDA2MoeGate):
+ * scores = sigmoid(logits) in fp32; the choice ranks scores + expert_bias: the experts split
+ * into n_group consecutive groups, a group's rank is the sum of its two best biased scores,
+ * the topk_group best groups stay (ties to the lower group) and the top-k experts among
+ * theirs are chosen (ties to the lower expert); their weights are the unbiased scores,
+ * divided by their sum + 1e-20 when k > 1, times routed_scaling_factor. Experts run batched: the rows routed to expert e are gathered,
  * multiplied with e's matrices (kernels' matmul) and scattered back with their weights.
  */
 #include <math.h>
@@ -76,6 +83,45 @@ static void route(const float *lg, const float *bias, int E, int k, int *sel, fl
     }
 }
 
+/* LLaDA2: sigmoid scores, biased group-limited choice, renormalised unbiased weights. */
+static void route_sigmoid(const llada_config_t *c, const float *lg, const float *bias, int *sel, float *w) {
+    int E = c->n_experts, k = c->n_experts_per_tok, G = c->n_group, per = E / G;
+    float sc[MODEL_MAX_EXPERTS], rk[MODEL_MAX_EXPERTS], gs[MODEL_MAX_EXPERTS];
+    bool gkeep[MODEL_MAX_EXPERTS] = {0};
+    for (int e = 0; e < E; e++) {
+        sc[e] = (float)(1.0 / (1.0 + exp(-(double)lg[e])));
+        rk[e] = sc[e] + (bias ? bias[e] : 0.0f);
+    }
+    for (int g = 0; g < G; g++) {   /* a group's rank: the sum of its two best biased scores */
+        float b1 = -INFINITY, b2 = -INFINITY;
+        for (int e = g * per; e < (g + 1) * per; e++) {
+            if (rk[e] > b1) { b2 = b1; b1 = rk[e]; }
+            else if (rk[e] > b2) b2 = rk[e];
+        }
+        gs[g] = b1 + b2;
+    }
+    for (int j = 0; j < c->topk_group; j++) {
+        int best = -1;
+        for (int g = 0; g < G; g++)
+            if (!gkeep[g] && (best < 0 || gs[g] > gs[best])) best = g;
+        gkeep[best] = true;
+    }
+    float sum = 0;
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int e = 0; e < E; e++) {
+            bool taken = !gkeep[e / per];
+            for (int i = 0; i < j && !taken; i++) taken = sel[i] == e;
+            if (!taken && (best < 0 || rk[e] > rk[best])) best = e;
+        }
+        sel[j] = best;
+        w[j] = sc[best];
+        sum += sc[best];
+    }
+    for (int j = 0; j < k; j++)
+        w[j] = (k > 1 ? w[j] / (sum + 1e-20f) : w[j]) * (float)c->routed_scaling;
+}
+
 /* y[M][d] = SwiGLU(xs) through gate/up [F][d] and down [d][F]; g, u scratch [M][F]. */
 static void swiglu_mlp(float *y, const float *xs, const wtensor_t *gate, const wtensor_t *up,
                        const wtensor_t *down, int M, int F, float *g, float *u, bool accumulate) {
@@ -92,7 +138,10 @@ void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, 
     if (ly->router_bias.data) wconvert_f32(bias, ly->router_bias.data, ly->router_bias.type, (size_t)E);
     matmul(s->logits, xn, &ly->router, T, false);
     for (int t = 0; t < T; t++)
-        route(s->logits + (size_t)t * E, ly->router_bias.data ? bias : NULL, E, k, s->sel + (size_t)t * k,
+        if (c->router_sigmoid)
+            route_sigmoid(c, s->logits + (size_t)t * E, ly->router_bias.data ? bias : NULL, s->sel + (size_t)t * k,
+                          s->w + (size_t)t * k);
+        else route(s->logits + (size_t)t * E, ly->router_bias.data ? bias : NULL, E, k, s->sel + (size_t)t * k,
               s->w + (size_t)t * k);
     for (int e = 0; e < E; e++) {
         int n = 0;

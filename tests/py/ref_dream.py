@@ -21,6 +21,15 @@ the last step), n_mask = masks in the batch / batch size; the k most confident p
 when its uniform draw is < 1 - s/t (all at the last step); the draws come from the counter
 RNG shared with the C side (ref_llada.crng_u01, stream 2, last counter 1) instead of
 torch.rand.
+
+Filters (generation_utils.py top_p_logits, then top_k_logits), applied before the
+probabilities at any temperature: top_p sorts the logits descending, removes every token
+after the first whose cumulative softmax probability exceeds top_p; top_k removes the
+logits below the k-th largest; removed logits get zero probability. alg_temp > 0: instead
+of the k best, the positions are drawn without replacement from softmax(confidence /
+alg_temp) (torch.multinomial); drawn here as the k largest confidence / alg_temp + Gumbel
+noise, -log(-log u) with u from the counter RNG (stream 3: record, step, position, 0), the
+same distribution.
 """
 import numpy as np
 import ref_llada
@@ -111,7 +120,29 @@ def _softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
-def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-3, seed=0):
+ALG_TEMP = 3   # kernels/crng.h CRNG_ALG_TEMP
+
+
+def _top_p(lg, top_p):
+    out = lg.copy()
+    for idx in np.ndindex(lg.shape[:-1]):
+        row = lg[idx]
+        order = np.argsort(-row, kind="stable")
+        cum = np.cumsum(_softmax(row[order]))
+        remove = cum > top_p
+        remove[1:] = remove[:-1].copy()
+        remove[0] = False
+        out[idx + (order[remove],)] = -np.inf
+    return out
+
+
+def _top_k(lg, top_k):
+    kth = np.sort(lg, axis=-1)[..., -top_k][..., None]
+    return np.where(lg < kth, -np.inf, lg)
+
+
+def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-3, seed=0, top_p=None, top_k=None,
+             alg_temp=0.0):
     """Dream's diffusion_generate at temperature 0. prompts: token lists (left-padded with
     pad id + attention mask when lengths differ). Returns (x, reveal, padn)."""
     mask_id = cfg["mask_token_id"]
@@ -132,6 +163,10 @@ def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-
     for i in range(steps):
         mask_index = x == mask_id
         logits = forward(cfg, W, x, am_arg)
+        if top_p is not None and top_p < 1:
+            logits = _top_p(logits, top_p)
+        if top_k:
+            logits = _top_k(logits, top_k)
         probs = _softmax(logits)
         x0 = np.argmax(probs, axis=-1)
         t, s = ts[i], ts[i + 1]
@@ -161,7 +196,11 @@ def generate(cfg, W, prompts, steps, max_new_tokens, alg="maskgit_plus", eps=1e-
         for j in range(B):
             if k <= 0:
                 continue
-            order = sorted(range(L), key=lambda q: (-full[j, q], q))[:k]
+            key = full[j]
+            if alg_temp > 0:
+                u = np.array([ref_llada.crng_u01(seed, ALG_TEMP, j, i, q - padn[j], 0) for q in range(L)])
+                key = np.where(mask_index[j], full[j] / alg_temp - np.log(-np.log(u)), -np.inf)
+            order = sorted(range(L), key=lambda q: (-key[q], q))[:k]
             for q in order:
                 if mask_index[j, q]:
                     x[j, q] = x0[j, q]

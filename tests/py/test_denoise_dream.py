@@ -83,7 +83,16 @@ CASES = [
     ("dream_bf16", [[1, 2, 3, 4, 5, 6], [9]], dict(steps=8, max_new_tokens=8, alg="topk_margin")),
     ("dream_f32", [[5, 9, 17, 3]], dict(steps=6, max_new_tokens=12, alg="origin", seed=7)),
     ("dream_bf16", [[1, 2, 3], [4, 5]], dict(steps=5, max_new_tokens=10, alg="origin", seed=3)),
+    # diffusion_generate's top_p / top_k (they move the confidences at T=0) and alg_temp
+    ("dream_f32", [[5, 9, 17, 3]], dict(steps=6, max_new_tokens=12, alg="maskgit_plus", top_p=0.3)),
+    ("dream_f32", [[5, 9, 17, 3]], dict(steps=6, max_new_tokens=12, alg="topk_margin", top_k=3)),
+    ("dream_f32", [[2, 4]], dict(steps=5, max_new_tokens=10, alg="entropy", top_p=0.5, top_k=4)),
+    ("dream_bf16", [[1, 2, 3], [4, 5]], dict(steps=4, max_new_tokens=8, alg="entropy", top_k=2)),
+    ("dream_f32", [[5, 9, 17, 3]], dict(steps=6, max_new_tokens=12, alg="maskgit_plus", alg_temp=0.5, seed=11)),
+    ("dream_bf16", [[1, 2, 3], [4, 5]], dict(steps=5, max_new_tokens=10, alg="topk_margin", alg_temp=0.2, seed=5,
+                                              top_p=0.8)),
 ]
+FLAGS = {"top_p": "--top-p", "top_k": "--top-k", "alg_temp": "--alg-temp"}
 for i, (name, prompts, kw) in enumerate(CASES):
     d = os.path.join(TMP, name)
     cfg, W = ref.load(d)
@@ -94,7 +103,8 @@ for i, (name, prompts, kw) in enumerate(CASES):
         outs = run_denoise([{"kind": "tokens", "tokens": arr(p)} for p in prompts],
                            ["--model", d, "--steps", str(kw["steps"]), "--gen-length", str(G),
                             "--remasking", POLICY[kw["alg"]], "--batch", str(len(prompts)),
-                            "--seed", str(kw.get("seed", 0))])
+                            "--seed", str(kw.get("seed", 0))] +
+                           [a for k, f in FLAGS.items() if k in kw for a in (f, str(kw[k]))])
     except RuntimeError as e:
         check(False, label, e)
         continue
@@ -104,6 +114,16 @@ for i, (name, prompts, kw) in enumerate(CASES):
         if not (np.array_equal(gt, x[j, -G:]) and np.array_equal(gr, reveal[j, -G:])):
             ok, why = False, f"row {j}: tokens {list(gt)} vs {list(x[j, -G:])}; reveal {list(gr)} vs {list(reveal[j, -G:])}"
     check(ok, label, why)
+
+# the filters and alg_temp matter on these cases (so the checks above can fail)
+moved = 0
+for name, prompts, kw in CASES[11:]:
+    cfg, W = ref.load(os.path.join(TMP, name))
+    plain = {k: v for k, v in kw.items() if k not in FLAGS}
+    a, ra, _ = ref.generate(cfg, W, prompts, **kw)
+    b, rb, _ = ref.generate(cfg, W, prompts, **plain)
+    moved += int(not (np.array_equal(a, b) and np.array_equal(ra, rb)))
+check(moved >= 4, f"top_p / top_k / alg_temp change the reference's result in {moved} of {len(CASES) - 11} cases")
 
 # batching changes nothing: the B=3 case one prompt at a time
 name, prompts, kw = CASES[7]

@@ -142,10 +142,16 @@ static void test_dispatch_and_load(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
-    if (f) { fputs("{\"model_type\":\"llada2_moe\",\"d_model\":24}", f); fclose(f); }
+    if (f) { fputs("{\"model_type\":\"bailing_moe_v3\",\"d_model\":24}", f); fclose(f); }
     model_t *bad = model_load(dir, &e);
-    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "llada2_moe") && strstr(e.msg, dir),
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "bailing_moe_v3") && strstr(e.msg, dir),
           "unknown model_type refused: %s", e.msg);
+    model_destroy(&bad);
+    /* llada2_moe is LLaDA2's: its config parser answers (here: keys missing) */
+    f = fopen(path, "w");
+    if (f) { fputs("{\"model_type\":\"llada2_moe\",\"d_model\":24}", f); fclose(f); }
+    bad = model_load(dir, &e);
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "not a LLaDA2 config"), "llada2_moe is LLaDA2's: %s", e.msg);
     model_destroy(&bad);
     model_destroy(&r);
     model_destroy(&m);
@@ -268,8 +274,45 @@ static void test_sdar(void) {
           (long long)model_family_n_params(&model_family_sdar, &c), (long long)want);
 }
 
+/* LLaDA2 (llada2.c): LLaDA2.0-mini's published config.json keys -> 16.26 B parameters. */
+static void test_llada2(void) {
+    lerr_t e = {0};
+    const char *js = "{\"architectures\":[\"LLaDA2MoeModelLM\"],\"model_type\":\"llada2_moe\",\"first_k_dense_replace\":1,"
+        "\"head_dim\":128,\"hidden_act\":\"silu\",\"hidden_size\":2048,\"intermediate_size\":5120,"
+        "\"max_position_embeddings\":32768,\"moe_intermediate_size\":512,\"n_group\":8,\"norm_head\":false,"
+        "\"norm_topk_prob\":true,\"num_attention_heads\":16,\"num_experts\":256,\"num_experts_per_tok\":8,"
+        "\"num_hidden_layers\":20,\"num_key_value_heads\":4,\"num_shared_experts\":1,\"pad_token_id\":156892,"
+        "\"partial_rotary_factor\":0.5,\"rms_norm_eps\":1e-06,\"rope_theta\":600000,\"rotary_dim\":64,"
+        "\"routed_scaling_factor\":2.5,\"score_function\":\"sigmoid\",\"tie_word_embeddings\":false,"
+        "\"topk_group\":4,\"use_bias\":false,\"use_qkv_bias\":false,\"use_qk_norm\":true,\"vocab_size\":157184}";
+    CHECK(model_family_detect(js, strlen(js), &e) == &model_family_llada2, "llada2_moe -> llada2: %s", e.msg);
+    llada_config_t c;
+    CHECK(model_family_llada2.config_parse(&c, js, strlen(js), &e) == 0, "LLaDA2 config parses: %s", e.msg);
+    CHECK(c.n_experts == 256 && c.n_group == 8 && c.topk_group == 4 && c.routed_scaling == 2.5 && c.router_sigmoid &&
+          c.rope_dim == 64 && c.head_dim == 128 && c.attn_block == 32 && c.moe_layers == 0xffffe &&
+          c.shared_expert_hidden_size == 512 && !c.out_bias && c.qk_norm && c.mask_token_id == 156895 &&
+          c.eos_token_id == 156892 && !strcmp(c.default_policy, "dynamic:0.95"),
+          "LLaDA2.0-mini: sizes, rotary 64 of 128, layer 0 dense, block 32, Ling ids, threshold 0.95");
+    int64_t d = 2048, V = 157184, attn = (16 + 8) * 128 * d + d * d + 2 * 128 + 2 * d;
+    int64_t moe = 256 * d + 256 + 256 * 3 * 512 * d + 3 * 512 * d;
+    int64_t want = 2 * V * d + 20 * attn + 3 * 5120 * d + 19 * moe + d;
+    int64_t got = model_family_n_params(&model_family_llada2, &c);
+    CHECK(got == want && got == 16255643392LL, "LLaDA2.0-mini parameters %lld == %lld (16.26 B, the published 16B)",
+          (long long)got, (long long)want);
+    char *out = model_family_llada2.config_to_json(&c);
+    llada_config_t c2;
+    e = (lerr_t){0};
+    CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_llada2 &&
+          model_family_llada2.config_parse(&c2, out, strlen(out), &e) == 0 && c2.n_experts == 256 &&
+          c2.moe_layers == c.moe_layers && c2.rope_dim == 64 && c2.n_group == 8 && c2.routed_scaling == 2.5 &&
+          model_family_n_params(&model_family_llada2, &c2) == got,
+          "LLaDA2 config round-trips through its writer: %s", e.msg);
+    free(out);
+}
+
 int main(void) {
     test_registry();
+    test_llada2();
     test_sdar();
     test_llada_moe();
     test_llada_ids();

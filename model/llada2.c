@@ -1,0 +1,292 @@
+/* llada2.c — the LLaDA 2.x family (inclusionAI/LLaDA2.0-mini, LLaDA2.1-mini, -flash;
+ * llada.md §4.4, field-2026.md): a BailingMoeV2 transformer trained for block diffusion, its
+ * config.json keys (LLaDA2MoeConfig), its tensor names. Registered in family.c. Facts from
+ * the published modeling_llada2_moe.py (docs/models.md).
+ *
+ * Graph: forward.c's transformer with
+ *   - a fused q/k/v projection (attention.query_key_value, rows q | k | v, optional bias
+ *     use_qkv_bias), split by the loader into views (family.c model_split_fused);
+ *   - per-head RMSNorm of q and k before RoPE (use_qk_norm, class default true);
+ *   - partial RoPE: only the first int(head_dim * partial_rotary_factor) channels of a head
+ *     rotate (half-split within them, HF rotate_half), frequencies from that width;
+ *   - attention.dense, the output projection, with a bias when use_bias (class default true);
+ *   - layers >= first_k_dense_replace (when num_experts is set) a MoE FFN (moe.c): sigmoid
+ *     router with expert_bias, group-limited top-k (n_group, topk_group), renormalised
+ *     weights times routed_scaling_factor, plus a shared SwiGLU expert of
+ *     moe_intermediate_size * num_shared_experts; earlier layers a SwiGLU of
+ *     intermediate_size;
+ *   - block-causal attention (blockattn.c) over blocks of 32 tokens (the generate() default
+ *     block_length) tiled from position 0; the sampler is denoise/bdsample.c (LLaDA 2.0's
+ *     threshold decoding, 2.1's token editing), the exact block cache blockcache.c.
+ * Logits are not shifted (LLaDA2 predicts each position from its own row).
+ *
+ * Config keys: hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads,
+ * head_dim, vocab_size, intermediate_size, moe_intermediate_size, num_experts,
+ * num_experts_per_tok, num_shared_experts, n_group, topk_group, routed_scaling_factor,
+ * first_k_dense_replace, use_qkv_bias, use_bias, use_qk_norm, rms_norm_eps, rope_theta,
+ * partial_rotary_factor, max_position_embeddings, tie_word_embeddings, pad/eos/mask_token_id
+ * (EOS 156892 and mask 156895, generate()'s defaults, only for the 157184-token Ling
+ * vocabulary). Refused by name: hidden_act other than silu, rope_scaling, score_function
+ * other than sigmoid, norm_head true. Ignored as the published forward ignores them:
+ * norm_topk_prob (always renormalised for k > 1), rotary_dim (the width comes from
+ * partial_rotary_factor), sliding_window / use_sliding_window (not applied by the attention
+ * generate() uses), dropouts, router_dtype (the router runs in fp32 here as there).
+ * Tensors: model.word_embeddings; model.layers.N.{input_layernorm,
+ * attention.query_key_value.{weight[,bias]}, attention.{query,key}_layernorm,
+ * attention.dense.{weight[,bias]}, post_attention_layernorm}; MoE layers:
+ * mlp.gate.{weight,expert_bias}, mlp.experts.E.{gate,up,down}_proj,
+ * mlp.shared_experts.{gate,up,down}_proj; dense layers: mlp.{gate,up,down}_proj;
+ * model.norm, lm_head (absent when tied).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model/config.h"
+#include "model/family.h"
+
+/* LLaDA2.0-mini's published sizes and generate()'s ids and thresholds. */
+static void llada2_default(llada_config_t *c) {
+    *c = (llada_config_t){
+        .d_model = 2048, .n_layers = 20, .n_heads = 16, .n_kv_heads = 4, .head_dim = 128,
+        .mlp_hidden_size = 5120, .vocab_size = 157184, .embedding_size = 157184,
+        .max_sequence_length = 16384, .rope_theta = 10000, .rms_norm_eps = 1e-5,
+        .mask_token_id = 156895, .eos_token_id = 156892, .pad_token_id = 156892,
+        .eot_token_id = -1, .bos_token_id = -1, .dtype = WT_BF16, .qk_norm = true, .out_bias = true,
+        .n_experts = 256, .n_experts_per_tok = 8, .expert_hidden_size = 512, .router_sigmoid = true,
+        .router_expert_bias = true, .n_group = 8, .topk_group = 4, .routed_scaling = 2.5,
+        .attn_block = 32, .default_policy = "dynamic:0.95",
+    };
+}
+
+static int bool_key(json_t *o, const char *k, bool *out, lerr_t *e) {
+    json_t *b = json_object_get(o, k);
+    if (!b || json_is_null(b)) return 0;
+    if (!json_is_boolean(b)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
+    *out = json_is_true(b);
+    return 0;
+}
+
+static int parse_moe(llada_config_t *c, json_t *o, lerr_t *e) {
+    long long v;
+    int r, first_dense = 0, shared = 0;
+    json_t *ne = json_object_get(o, "num_experts");
+    if (!ne || json_is_null(ne)) {   /* num_experts None: every layer dense */
+        c->n_experts = 0;
+        c->moe_layers = 0;
+        return 0;
+    }
+#define INT_KEY(key, lo, hi, dst) \
+    if ((r = cfg_int(o, key, lo, hi, &v, e)) < 0) return -1; else if (r) dst = (int)v;
+    INT_KEY("num_experts", 1, MODEL_MAX_EXPERTS, c->n_experts)
+    INT_KEY("num_experts_per_tok", 1, MODEL_MAX_EXPERTS, c->n_experts_per_tok)
+    INT_KEY("moe_intermediate_size", 1, 1 << 30, c->expert_hidden_size)
+    INT_KEY("num_shared_experts", 0, 1 << 10, shared)
+    INT_KEY("n_group", 1, MODEL_MAX_EXPERTS, c->n_group)
+    INT_KEY("topk_group", 1, MODEL_MAX_EXPERTS, c->topk_group)
+    INT_KEY("first_k_dense_replace", 0, 1 << 30, first_dense)
+#undef INT_KEY
+    if (!json_object_get(o, "moe_intermediate_size"))
+        return lerr_set(e, EXIT_DATA, "config.json: \"num_experts\" needs \"moe_intermediate_size\"");
+    if (cfg_num(o, "routed_scaling_factor", &c->routed_scaling, e) < 0) return -1;
+    int E = c->n_experts, G = c->n_group;
+    if (E % G || E / G < 2)
+        return lerr_set(e, EXIT_DATA, "config.json: \"num_experts\" %d must split into \"n_group\" %d groups of at "
+                        "least 2 experts", E, G);
+    if (c->topk_group > G)
+        return lerr_set(e, EXIT_DATA, "config.json: \"topk_group\" %d > \"n_group\" %d", c->topk_group, G);
+    if (c->n_experts_per_tok > c->topk_group * (E / G))
+        return lerr_set(e, EXIT_DATA, "config.json: \"num_experts_per_tok\" %d > the %d experts of \"topk_group\" %d "
+                        "groups", c->n_experts_per_tok, c->topk_group * (E / G), c->topk_group);
+    c->shared_expert_hidden_size = c->expert_hidden_size * shared;
+    if (c->n_layers > MODEL_MAX_MOE_LAYERS)
+        return lerr_set(e, EXIT_DATA, "config.json: %d layers; MoE models may have at most %d", c->n_layers,
+                        MODEL_MAX_MOE_LAYERS);
+    c->moe_layers = 0;
+    for (int l = first_dense; l < c->n_layers; l++) c->moe_layers |= 1ULL << l;
+    return 0;
+}
+
+static int parse(llada_config_t *c, json_t *o, lerr_t *e) {
+    static const char *const act[] = {"silu", NULL}, *const sf[] = {"sigmoid", NULL};
+    if (cfg_need_str(o, "hidden_act", act, e) || cfg_need_null(o, "rope_scaling", e) ||
+        cfg_need_str(o, "score_function", sf, e) || cfg_need_bool(o, "norm_head", false, e))
+        return -1;
+    long long v;
+    const long long BIG = 1 << 30;
+    int r;
+#define INT_KEY(key, lo, field) \
+    if ((r = cfg_int(o, key, lo, BIG, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
+    INT_KEY("hidden_size", 1, d_model)
+    INT_KEY("num_hidden_layers", 1, n_layers)
+    INT_KEY("num_attention_heads", 1, n_heads)
+    c->n_kv_heads = c->n_heads;
+    INT_KEY("num_key_value_heads", 1, n_kv_heads)
+    INT_KEY("vocab_size", 1, vocab_size)
+    INT_KEY("max_position_embeddings", 1, max_sequence_length)
+    INT_KEY("intermediate_size", 1, mlp_hidden_size)
+    c->head_dim = c->d_model / c->n_heads;
+    INT_KEY("head_dim", 2, head_dim)
+#undef INT_KEY
+    c->embedding_size = c->vocab_size;
+    if (c->n_heads % c->n_kv_heads)
+        return lerr_set(e, EXIT_DATA, "config.json: \"num_attention_heads\" %d not a multiple of \"num_key_value_heads\" %d",
+                        c->n_heads, c->n_kv_heads);
+    double prf = 0.5;
+    if (cfg_num(o, "rope_theta", &c->rope_theta, e) < 0 || cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0 ||
+        cfg_num(o, "partial_rotary_factor", &prf, e) < 0)
+        return -1;
+    c->rope_dim = (int)(c->head_dim * prf);   /* HF: int(head_dim * partial_rotary_factor) */
+    if (prf > 1 || c->rope_dim < 2 || c->rope_dim % 2)
+        return lerr_set(e, EXIT_DATA, "config.json: \"partial_rotary_factor\" %g of \"head_dim\" %d gives %d rotary "
+                        "channels (must be even, 2..head_dim)", prf, c->head_dim, c->rope_dim);
+    if (c->rope_dim == c->head_dim) c->rope_dim = 0;
+    if (bool_key(o, "tie_word_embeddings", &c->weight_tying, e) || bool_key(o, "use_qkv_bias", &c->qkv_bias, e) ||
+        bool_key(o, "use_bias", &c->out_bias, e) || bool_key(o, "use_qk_norm", &c->qk_norm, e))
+        return -1;
+    if (parse_moe(c, o, e)) return -1;
+    uint64_t all = c->n_layers >= 64 ? ~0ULL : (1ULL << c->n_layers) - 1;
+    if (c->moe_layers != all && !json_object_get(o, "intermediate_size"))
+        return lerr_set(e, EXIT_DATA, "config.json: dense layers (first_k_dense_replace, or no num_experts) need "
+                        "\"intermediate_size\"");
+    /* special ids: Ling-2.0's defaults only for its vocabulary */
+    const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id"};
+    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id};
+    bool ling = c->vocab_size == 157184;
+    for (int i = 0; i < 3; i++) {
+        json_t *x = json_object_get(o, keys[i]);
+        if (x && json_is_array(x)) x = json_array_get(x, 0);   /* eos lists: the first */
+        if (x && !json_is_null(x)) {
+            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= c->embedding_size)
+                return lerr_set(e, EXIT_DATA, "config.json: \"%s\" outside the vocabulary [0, %d)", keys[i],
+                                c->embedding_size);
+            *fields[i] = (int32_t)json_integer_value(x);
+        } else if (!ling) *fields[i] = -1;
+    }
+    if (c->mask_token_id < 0)
+        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing (LLaDA2's 156895 applies only to the "
+                        "157184-token Ling vocabulary; this one has %d)", c->vocab_size);
+    if (c->eos_token_id < 0) return lerr_set(e, EXIT_DATA, "config.json: \"eos_token_id\" missing");
+    if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
+    return 0;
+}
+
+static int llada2_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
+    json_error_t je;
+    llada2_default(c);
+    json_t *o = json_loadb(json, len, 0, &je);
+    if (!o) return lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
+    int rc = -1;
+    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"};
+    if (!json_is_object(o)) { lerr_set(e, EXIT_DATA, "config.json: not a JSON object"); goto out; }
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
+        if (!json_object_get(o, need[i])) {
+            lerr_set(e, EXIT_DATA, "config.json: missing \"%s\" (not a LLaDA2 config)", need[i]);
+            goto out;
+        }
+    rc = parse(c, o, e);
+out:
+    json_decref(o);
+    return rc;
+}
+
+static char *llada2_config_to_json(const llada_config_t *c) {
+    json_t *o = json_object(), *arch = json_array();
+    json_array_append_new(arch, json_string("LLaDA2MoeModelLM"));
+    json_object_set_new(o, "architectures", arch);
+    json_object_set_new(o, "model_type", json_string("llada2_moe"));
+#define SETI(k, v) json_object_set_new(o, k, json_integer(v))
+    SETI("hidden_size", c->d_model); SETI("intermediate_size", c->mlp_hidden_size);
+    SETI("num_hidden_layers", c->n_layers); SETI("num_attention_heads", c->n_heads);
+    SETI("num_key_value_heads", c->n_kv_heads); SETI("head_dim", c->head_dim);
+    SETI("vocab_size", c->embedding_size); SETI("max_position_embeddings", c->max_sequence_length);
+    if (c->n_experts > 0) {
+        int first = 0;
+        while (first < c->n_layers && !((c->moe_layers >> first) & 1)) first++;
+        SETI("num_experts", c->n_experts); SETI("num_experts_per_tok", c->n_experts_per_tok);
+        SETI("moe_intermediate_size", c->expert_hidden_size);
+        SETI("num_shared_experts", c->expert_hidden_size ? c->shared_expert_hidden_size / c->expert_hidden_size : 0);
+        SETI("n_group", c->n_group); SETI("topk_group", c->topk_group);
+        SETI("first_k_dense_replace", first);
+        json_object_set_new(o, "routed_scaling_factor", json_real(c->routed_scaling));
+        json_object_set_new(o, "score_function", json_string("sigmoid"));
+    } else json_object_set_new(o, "num_experts", json_null());
+    json_object_set_new(o, "hidden_act", json_string("silu"));
+    json_object_set_new(o, "use_qkv_bias", json_boolean(c->qkv_bias));
+    json_object_set_new(o, "use_bias", json_boolean(c->out_bias));
+    json_object_set_new(o, "use_qk_norm", json_boolean(c->qk_norm));
+    json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
+    json_object_set_new(o, "partial_rotary_factor", json_real((double)model_rope_dim(c) / c->head_dim));
+    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
+    json_object_set_new(o, "rope_scaling", json_null());
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
+    SETI("mask_token_id", c->mask_token_id); SETI("eos_token_id", c->eos_token_id);
+    SETI("pad_token_id", c->pad_token_id);
+#undef SETI
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    return s;
+}
+
+static int max_tensors(const llada_config_t *c) { return c->n_layers * (14 + 3 * c->n_experts) + 3; }
+
+static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
+    int n = 0, d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, fused = (c->n_heads + 2 * c->n_kv_heads) * hd,
+        E = c->n_experts;
+#define ADD(nd, r, cl, dp, ...) do { snprintf(s[n].name, sizeof s[n].name, __VA_ARGS__); \
+    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
+    ADD(2, c->embedding_size, d, &w->wte, "model.word_embeddings.weight");
+    for (int l = 0; l < c->n_layers; l++) {
+        llada_layer_t *L = &w->layers[l];
+        ADD(1, d, 1, &L->attn_norm, "model.layers.%d.input_layernorm.weight", l);
+        ADD(2, fused, d, &L->qkv_proj, "model.layers.%d.attention.query_key_value.weight", l);
+        if (c->qkv_bias) ADD(1, fused, 1, &L->qkv_b, "model.layers.%d.attention.query_key_value.bias", l);
+        if (c->qk_norm) {
+            ADD(1, hd, 1, &L->q_norm, "model.layers.%d.attention.query_layernorm.weight", l);
+            ADD(1, hd, 1, &L->k_norm, "model.layers.%d.attention.key_layernorm.weight", l);
+        }
+        ADD(2, d, qd, &L->attn_out, "model.layers.%d.attention.dense.weight", l);
+        if (c->out_bias) ADD(1, d, 1, &L->out_bias, "model.layers.%d.attention.dense.bias", l);
+        ADD(1, d, 1, &L->ff_norm, "model.layers.%d.post_attention_layernorm.weight", l);
+        if ((c->moe_layers >> l) & 1) {
+            int F = c->expert_hidden_size, S = c->shared_expert_hidden_size;
+            ADD(2, E, d, &L->router, "model.layers.%d.mlp.gate.weight", l);
+            ADD(1, E, 1, &L->router_bias, "model.layers.%d.mlp.gate.expert_bias", l);
+            for (int x = 0; x < E; x++) {
+                ADD(2, F, d, &L->exp_gate[x], "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, x);
+                ADD(2, F, d, &L->exp_up[x], "model.layers.%d.mlp.experts.%d.up_proj.weight", l, x);
+                ADD(2, d, F, &L->exp_down[x], "model.layers.%d.mlp.experts.%d.down_proj.weight", l, x);
+            }
+            if (S > 0) {
+                ADD(2, S, d, &L->sh_gate, "model.layers.%d.mlp.shared_experts.gate_proj.weight", l);
+                ADD(2, S, d, &L->sh_up, "model.layers.%d.mlp.shared_experts.up_proj.weight", l);
+                ADD(2, d, S, &L->sh_down, "model.layers.%d.mlp.shared_experts.down_proj.weight", l);
+            }
+        } else {
+            int F = c->mlp_hidden_size;
+            ADD(2, F, d, &L->ff_proj, "model.layers.%d.mlp.gate_proj.weight", l);
+            ADD(2, F, d, &L->up_proj, "model.layers.%d.mlp.up_proj.weight", l);
+            ADD(2, d, F, &L->ff_out, "model.layers.%d.mlp.down_proj.weight", l);
+        }
+    }
+    ADD(1, d, 1, &w->ln_f, "model.norm.weight");
+    if (!c->weight_tying) ADD(2, c->embedding_size, d, &w->lm_head, "lm_head.weight");
+#undef ADD
+    return n;
+}
+
+static const char *const MODEL_TYPES[] = {"llada2_moe", NULL};
+static const char *const ARCHITECTURES[] = {"LLaDA2MoeModelLM", NULL};
+
+const model_family_t model_family_llada2 = {
+    .name = "llada2",
+    .display = "LLaDA2",
+    .model_types = MODEL_TYPES,
+    .architectures = ARCHITECTURES,
+    .config_parse = llada2_config_parse,
+    .config_to_json = llada2_config_to_json,
+    .max_tensors = max_tensors,
+    .tensor_specs = tensor_specs,
+    .forward_hidden = dense_forward_hidden,
+    .head = dense_head,
+};
