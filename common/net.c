@@ -1,34 +1,35 @@
-/* zframes.c — multipart message helpers (see zframes.h). */
+/* net.c — ZeroMQ framing for the request/reply services (net.h): multipart messages as frame
+ * arrays, socket options, waiting, the monotonic clock their deadlines use. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 #include "net.h"
 
-int zf_recv(void *sock, zframes_t *m, int flags, lerr_t *e) {
+int net_recv(void *sock, net_msg_t *m, int flags, lerr_t *e) {
     m->n = 0;
     int more = 1, over = 0;
     while (more) {
-        zmq_msg_t tmp, *f = m->n < ZF_MAX ? &m->f[m->n] : &tmp;
+        zmq_msg_t tmp, *f = m->n < NET_MAX_FRAMES ? &m->f[m->n] : &tmp;
         zmq_msg_init(f);
         if (zmq_msg_recv(f, sock, m->n == 0 && !over ? flags : 0) < 0) {
             int err = errno;
             zmq_msg_close(f);
-            zf_close(m);
+            net_msg_close(m);
             return lerr_set(e, EXIT_PEER, "receive failed: %s", zmq_strerror(err));
         }
         more = zmq_msg_more(f);
         if (f == &tmp) { zmq_msg_close(f); over = 1; } else m->n++;
     }
-    if (over) { zf_close(m); return lerr_set(e, EXIT_PEER, "message with more than %d frames refused", ZF_MAX); }
+    if (over) { net_msg_close(m); return lerr_set(e, EXIT_PEER, "message with more than %d frames refused", NET_MAX_FRAMES); }
     return 0;
 }
 
-void zf_close(zframes_t *m) {
+void net_msg_close(net_msg_t *m) {
     for (int i = 0; i < m->n; i++) zmq_msg_close(&m->f[i]);
     m->n = 0;
 }
 
-int zf_send(void *sock, const zframes_t *env, int nenv, const void *const *body, const size_t *len,
+int net_send(void *sock, const net_msg_t *env, int nenv, const void *const *body, const size_t *len,
             int nbody, int flags, lerr_t *e) {
     int total = nenv + nbody;
     for (int i = 0; i < total; i++) {
@@ -44,7 +45,7 @@ int zf_send(void *sock, const zframes_t *env, int nenv, const void *const *body,
     return 0;
 }
 
-void zf_sockopts(void *sock, long long maxmsg) {
+void net_sockopts(void *sock, long long maxmsg) {
     int zero = 0;
     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
     if (maxmsg > 0) {
@@ -53,13 +54,13 @@ void zf_sockopts(void *sock, long long maxmsg) {
     }
 }
 
-int zf_wait(void *sock, long timeout_ms) {
+int net_wait(void *sock, long timeout_ms) {
     zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
     int rc = zmq_poll(&it, 1, timeout_ms);
     return rc < 0 ? -1 : rc > 0;
 }
 
-long long zf_now_ms(void) {
+long long net_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

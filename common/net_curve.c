@@ -1,4 +1,4 @@
-/* keys.c — CURVE keys, allow-lists and the ZAP handler (see keys.h). */
+/* net_curve.c — CURVE keys, allow-lists, the ZAP handler and the handshake monitor (see net_curve.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@ static int write_new(const char *path, const char *text, int mode, lerr_t *e) {
     return 0;
 }
 
-int rm_keygen(const char *name, lerr_t *e) {
+int net_keygen(const char *name, lerr_t *e) {
     char pub[41], sec[41], path[4096], text[128];
     if (zmq_curve_keypair(pub, sec)) return lerr_set(e, EXIT_INTERNAL, "zmq_curve_keypair: %s", zmq_strerror(errno));
     snprintf(text, sizeof text, "public %s\nsecret %s\n", pub, sec);
@@ -38,7 +38,7 @@ static bool z85_ok(const char *s) {
     return strlen(s) == 40 && zmq_z85_decode(raw, s) != NULL;
 }
 
-int rm_key_read(const char *path, char pub[41], char sec[41], lerr_t *e) {
+int net_key_read(const char *path, char pub[41], char sec[41], lerr_t *e) {
     FILE *f = fopen(path, "r");
     if (!f) return lerr_set(e, EXIT_IO, "cannot open key file %s: %s", path, strerror(errno));
     char line[256], a[64], b[64];
@@ -55,10 +55,10 @@ int rm_key_read(const char *path, char pub[41], char sec[41], lerr_t *e) {
     return 0;
 }
 
-int rm_curve_server(void *sock, const char *key_file, lerr_t *e) {
+int net_curve_server(void *sock, const char *key_file, lerr_t *e) {
     char pub[41], sec[41];
     int one = 1;
-    if (rm_key_read(key_file, pub, sec, e)) return -1;
+    if (net_key_read(key_file, pub, sec, e)) return -1;
     if (!sec[0]) return lerr_set(e, EXIT_DATA, "%s has no secret key (use the .key file)", key_file);
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) || zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) ||
         zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "llada", 5))
@@ -66,10 +66,10 @@ int rm_curve_server(void *sock, const char *key_file, lerr_t *e) {
     return 0;
 }
 
-int rm_curve_client(void *sock, const char *key_file, const char *server_key_file, lerr_t *e) {
+int net_curve_client(void *sock, const char *key_file, const char *server_key_file, lerr_t *e) {
     char pub[41], sec[41], spub[41], ssec[41];
     if (!server_key_file) return lerr_set(e, EXIT_USAGE, "CURVE needs the server's public key file too");
-    if (rm_key_read(key_file, pub, sec, e) || rm_key_read(server_key_file, spub, ssec, e)) return -1;
+    if (net_key_read(key_file, pub, sec, e) || net_key_read(server_key_file, spub, ssec, e)) return -1;
     if (!sec[0]) return lerr_set(e, EXIT_DATA, "%s has no secret key (use the .key file)", key_file);
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, spub, 40) || zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40) ||
         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40))
@@ -81,7 +81,7 @@ int rm_curve_client(void *sock, const char *key_file, const char *server_key_fil
 
 enum { ZAP_MAX_KEYS = 4096, ZAP_MAX_REPORTED = 256, ZAP_PENDING = 16 };
 
-struct rm_zap {
+struct net_zap {
     uint8_t (*keys)[32];
     int nkeys;
     void *sock;
@@ -97,7 +97,7 @@ struct rm_zap {
 };
 
 /* ZAP thread: queue a refused key for one report line. */
-static void note_refusal(rm_zap_t *z, const void *key, size_t klen, const void *addr, size_t alen) {
+static void note_refusal(net_zap_t *z, const void *key, size_t klen, const void *addr, size_t alen) {
     if (klen != 32) return;
     pthread_mutex_lock(&z->mu);
     bool seen = false;
@@ -112,7 +112,7 @@ static void note_refusal(rm_zap_t *z, const void *key, size_t klen, const void *
     pthread_mutex_unlock(&z->mu);
 }
 
-int rm_zap_next_refusal(rm_zap_t *z, char *line, size_t n) {
+int net_zap_next_refusal(net_zap_t *z, char *line, size_t n) {
     if (!z) return 0;
     pthread_mutex_lock(&z->mu);
     int got = z->npending > 0;
@@ -125,7 +125,7 @@ int rm_zap_next_refusal(rm_zap_t *z, char *line, size_t n) {
     return got;
 }
 
-static int allow_add_file(rm_zap_t *z, const char *path, lerr_t *e) {
+static int allow_add_file(net_zap_t *z, const char *path, lerr_t *e) {
     FILE *f = fopen(path, "r");
     if (!f) return lerr_set(e, EXIT_IO, "cannot open allow-list %s: %s", path, strerror(errno));
     char line[256], a[64], b[64];
@@ -141,7 +141,7 @@ static int allow_add_file(rm_zap_t *z, const char *path, lerr_t *e) {
     return 0;
 }
 
-static int allow_load(rm_zap_t *z, const char *allow, lerr_t *e) {
+static int allow_load(net_zap_t *z, const char *allow, lerr_t *e) {
     DIR *d = opendir(allow);
     if (!d) return allow_add_file(z, allow, e);
     struct dirent *de;
@@ -157,7 +157,7 @@ static int allow_load(rm_zap_t *z, const char *allow, lerr_t *e) {
     return rc;
 }
 
-static bool allowed(const rm_zap_t *z, const void *key, size_t len) {
+static bool allowed(const net_zap_t *z, const void *key, size_t len) {
     if (len != 32) return false;
     for (int i = 0; i < z->nkeys; i++) if (!memcmp(z->keys[i], key, 32)) return true;
     return false;
@@ -165,32 +165,32 @@ static bool allowed(const rm_zap_t *z, const void *key, size_t len) {
 
 /* Answer one ZAP request: frames version, request id, domain, address, identity, mechanism,
  * credentials... (RFC 27). */
-static void zap_answer(rm_zap_t *z) {
-    zframes_t m;
+static void zap_answer(net_zap_t *z) {
+    net_msg_t m;
     lerr_t e = {0};
-    if (zf_recv(z->sock, &m, ZMQ_DONTWAIT, &e)) return;
-    bool ok = m.n >= 7 && zf_size(&m, 5) == 5 && !memcmp(zf_data(&m, 5), "CURVE", 5) &&
-              allowed(z, zf_data(&m, 6), zf_size(&m, 6));
+    if (net_recv(z->sock, &m, ZMQ_DONTWAIT, &e)) return;
+    bool ok = m.n >= 7 && net_frame_size(&m, 5) == 5 && !memcmp(net_frame_data(&m, 5), "CURVE", 5) &&
+              allowed(z, net_frame_data(&m, 6), net_frame_size(&m, 6));
     if (!ok) {
         atomic_fetch_add(&z->refused, 1);
-        if (m.n >= 7) note_refusal(z, zf_data(&m, 6), zf_size(&m, 6), zf_data(&m, 3), zf_size(&m, 3));
+        if (m.n >= 7) note_refusal(z, net_frame_data(&m, 6), net_frame_size(&m, 6), net_frame_data(&m, 3), net_frame_size(&m, 3));
     }
     const char *status = ok ? "200" : "400", *text = ok ? "OK" : "client key not in the allow-list";
-    const void *body[6] = {"1.0", m.n > 1 ? zf_data(&m, 1) : "", status, text, "", ""};
-    size_t len[6] = {3, m.n > 1 ? zf_size(&m, 1) : 0, 3, strlen(text), 0, 0};
-    zf_send(z->sock, NULL, 0, body, len, 6, 0, &e);
-    zf_close(&m);
+    const void *body[6] = {"1.0", m.n > 1 ? net_frame_data(&m, 1) : "", status, text, "", ""};
+    size_t len[6] = {3, m.n > 1 ? net_frame_size(&m, 1) : 0, 3, strlen(text), 0, 0};
+    net_send(z->sock, NULL, 0, body, len, 6, 0, &e);
+    net_msg_close(&m);
 }
 
 static void *zap_main(void *arg) {
-    rm_zap_t *z = arg;
+    net_zap_t *z = arg;
     while (!atomic_load(&z->stop))
-        if (zf_wait(z->sock, 100) > 0) zap_answer(z);
+        if (net_wait(z->sock, 100) > 0) zap_answer(z);
     return NULL;
 }
 
-rm_zap_t *rm_zap_start(const char *allow, lerr_t *e) {
-    rm_zap_t *z = calloc(1, sizeof *z);
+net_zap_t *net_zap_start(const char *allow, lerr_t *e) {
+    net_zap_t *z = calloc(1, sizeof *z);
     if (!z || !(z->keys = malloc(ZAP_MAX_KEYS * sizeof *z->keys))) {
         if (z) free(z);
         lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -200,7 +200,7 @@ rm_zap_t *rm_zap_start(const char *allow, lerr_t *e) {
     if (allow_load(z, allow, e)) goto fail;
     z->sock = zmq_socket(stream_zmq_ctx(), ZMQ_REP);
     if (!z->sock) { lerr_set(e, EXIT_INTERNAL, "ZAP socket: %s", zmq_strerror(errno)); goto fail; }
-    zf_sockopts(z->sock, 4096);
+    net_sockopts(z->sock, 4096);
     if (zmq_bind(z->sock, "inproc://zeromq.zap.01")) { lerr_set(e, EXIT_INTERNAL, "ZAP bind: %s", zmq_strerror(errno)); goto fail; }
     if (pthread_create(&z->th, NULL, zap_main, z)) { lerr_set(e, EXIT_INTERNAL, "cannot start the ZAP thread"); goto fail; }
     return z;
@@ -211,8 +211,8 @@ fail:
     return NULL;
 }
 
-void rm_zap_stop(rm_zap_t **zp) {
-    rm_zap_t *z = zp ? *zp : NULL;
+void net_zap_stop(net_zap_t **zp) {
+    net_zap_t *z = zp ? *zp : NULL;
     if (!z) return;
     atomic_store(&z->stop, 1);
     pthread_join(z->th, NULL);
@@ -222,18 +222,18 @@ void rm_zap_stop(rm_zap_t **zp) {
     *zp = NULL;
 }
 
-long rm_zap_refused(const rm_zap_t *z) { return z ? atomic_load(&((rm_zap_t *)z)->refused) : 0; }
+long net_zap_refused(const net_zap_t *z) { return z ? atomic_load(&((net_zap_t *)z)->refused) : 0; }
 
 /* ---- handshake monitor ---- */
-struct rm_hsmon {
+struct net_hsmon {
     void *mon;          /* PAIR connected to the monitor endpoint */
     bool server;
     char what[64];
 };
 
-rm_hsmon_t *rm_hsmon_new(void *ctx, void *sock, const char *what, bool server, lerr_t *e) {
+net_hsmon_t *net_hsmon_new(void *ctx, void *sock, const char *what, bool server, lerr_t *e) {
     static atomic_long seq;
-    rm_hsmon_t *m = calloc(1, sizeof *m);
+    net_hsmon_t *m = calloc(1, sizeof *m);
     if (!m) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://llada-hsmon-%ld-%ld", (long)getpid(), atomic_fetch_add(&seq, 1));
@@ -246,24 +246,24 @@ rm_hsmon_t *rm_hsmon_new(void *ctx, void *sock, const char *what, bool server, l
         free(m);
         return NULL;
     }
-    zf_sockopts(m->mon, 4096);
+    net_sockopts(m->mon, 4096);
     m->server = server;
     snprintf(m->what, sizeof m->what, "%s", what ? what : "peer");
     return m;
 }
 
-int rm_hsmon_poll(rm_hsmon_t *m, char *msg, size_t n) {
+int net_hsmon_poll(net_hsmon_t *m, char *msg, size_t n) {
     if (!m) return 0;
-    zframes_t f;
+    net_msg_t f;
     lerr_t e = {0};
-    while (zf_recv(m->mon, &f, ZMQ_DONTWAIT, &e) == 0) {
-        int ok = f.n >= 1 && zf_size(&f, 0) >= 6;
+    while (net_recv(m->mon, &f, ZMQ_DONTWAIT, &e) == 0) {
+        int ok = f.n >= 1 && net_frame_size(&f, 0) >= 6;
         uint16_t ev = 0;
         uint32_t val = 0;
-        if (ok) { memcpy(&ev, zf_data(&f, 0), 2); memcpy(&val, (const uint8_t *)zf_data(&f, 0) + 2, 4); }
+        if (ok) { memcpy(&ev, net_frame_data(&f, 0), 2); memcpy(&val, (const uint8_t *)net_frame_data(&f, 0) + 2, 4); }
         char ep[128] = "";
-        if (f.n >= 2) snprintf(ep, sizeof ep, "%.*s", (int)(zf_size(&f, 1) > 100 ? 100 : zf_size(&f, 1)), (const char *)zf_data(&f, 1));
-        zf_close(&f);
+        if (f.n >= 2) snprintf(ep, sizeof ep, "%.*s", (int)(net_frame_size(&f, 1) > 100 ? 100 : net_frame_size(&f, 1)), (const char *)net_frame_data(&f, 1));
+        net_msg_close(&f);
         if (!ok) continue;
         if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && m->server)
             snprintf(msg, n, "authentication failed: a client's key was refused on %s (ZAP status %u)", ep, val);
@@ -282,8 +282,8 @@ int rm_hsmon_poll(rm_hsmon_t *m, char *msg, size_t n) {
     return 0;
 }
 
-void rm_hsmon_free(rm_hsmon_t **mp) {
-    rm_hsmon_t *m = mp ? *mp : NULL;
+void net_hsmon_free(net_hsmon_t **mp) {
+    net_hsmon_t *m = mp ? *mp : NULL;
     if (!m) return;
     zmq_close(m->mon);
     free(m);

@@ -35,7 +35,7 @@ typedef struct {
     zmq_msg_t body;     /* kept until answered, for re-dispatch */
     int worker;         /* index into workers, -1 while queued */
     int tries;
-    long long deadline; /* while dispatched: answer due by then (ms, zf_now_ms) */
+    long long deadline; /* while dispatched: answer due by then (ms, net_now_ms) */
     uint8_t last_wid[ID_MAX];   /* the worker that last missed its deadline: avoided next */
     size_t last_wid_len;
 } job_t;
@@ -62,8 +62,8 @@ typedef struct {
     long long req_timeout_ms;
     long long no_workers_since, no_workers_ms;   /* queued requests fail after this long without any worker */
     int hb;
-    rm_zap_t *zap;
-    rm_hsmon_t *hs[2];            /* handshake monitors of front and back (CURVE only) */
+    net_zap_t *zap;
+    net_hsmon_t *hs[2];            /* handshake monitors of front and back (CURVE only) */
     long long hs_next_log[2];     /* rate limit: one "authentication failed" line per socket per 10 s */
     long long auth_failed;
 } broker_t;
@@ -77,7 +77,7 @@ static int send_frames(void *sock, const void *id, size_t idlen, const char *cmd
     size_t len[5] = {idlen, strlen(cmd), alen, blen, clen};
     int n = c ? 5 : b ? 4 : a ? 3 : 2;
     lerr_t e = {0};
-    return zf_send(sock, NULL, 0, body, len, n, ZMQ_DONTWAIT, &e);
+    return net_send(sock, NULL, 0, body, len, n, ZMQ_DONTWAIT, &e);
 }
 
 static int find_worker(broker_t *b, const void *wid, size_t len) {
@@ -99,7 +99,7 @@ static int add_worker(broker_t *b, const void *wid, size_t len, int slots) {
     memcpy(w->wid, wid, len);
     w->wid_len = len;
     w->slots = slots;
-    w->last_seen = zf_now_ms();
+    w->last_seen = net_now_ms();
     return b->nworkers++;
 }
 
@@ -178,7 +178,7 @@ static void dispatch(broker_t *b) {
         }
         jb->worker = best;
         jb->tries++;
-        jb->deadline = zf_now_ms() + b->req_timeout_ms;
+        jb->deadline = net_now_ms() + b->req_timeout_ms;
         w->inflight++;
         w->dispatched++;
         b->nqueued--;
@@ -213,9 +213,9 @@ static void deadline_check(broker_t *b, long long now) {
 }
 
 /* A client request: [cid][REQ][seq][record]. */
-static void on_front(broker_t *b, zframes_t *m) {
-    if (m->n != 4 || zf_size(m, 1) != 3 || memcmp(zf_data(m, 1), DIST_REQ, 3) || zf_size(m, 2) != 8 ||
-        zf_size(m, 0) > ID_MAX) { b->dropped++; return; }
+static void on_front(broker_t *b, net_msg_t *m) {
+    if (m->n != 4 || net_frame_size(m, 1) != 3 || memcmp(net_frame_data(m, 1), DIST_REQ, 3) || net_frame_size(m, 2) != 8 ||
+        net_frame_size(m, 0) > ID_MAX) { b->dropped++; return; }
     if (b->njobs == b->cap_jobs) {
         int cap = b->cap_jobs ? 2 * b->cap_jobs : 64;
         job_t *j = realloc(b->jobs, (size_t)cap * sizeof *j);
@@ -226,9 +226,9 @@ static void on_front(broker_t *b, zframes_t *m) {
     job_t *jb = &b->jobs[b->njobs++];
     jb->id = b->next_id++;
     jb->prio = b->next_prio++;
-    jb->seq = dist_get64(zf_data(m, 2));
-    jb->cid_len = zf_size(m, 0);
-    memcpy(jb->cid, zf_data(m, 0), jb->cid_len);
+    jb->seq = dist_get64(net_frame_data(m, 2));
+    jb->cid_len = net_frame_size(m, 0);
+    memcpy(jb->cid, net_frame_data(m, 0), jb->cid_len);
     jb->worker = -1;
     jb->tries = 0;
     jb->last_wid_len = 0;
@@ -238,14 +238,14 @@ static void on_front(broker_t *b, zframes_t *m) {
 }
 
 /* A worker message: [wid][READY|HB|REP|ERR]... */
-static void on_back(broker_t *b, zframes_t *m) {
-    if (m->n < 2 || zf_size(m, 0) > ID_MAX) return;
-    const char *cmd = zf_data(m, 1);
-    size_t cl = zf_size(m, 1);
-    int w = find_worker(b, zf_data(m, 0), zf_size(m, 0));
+static void on_back(broker_t *b, net_msg_t *m) {
+    if (m->n < 2 || net_frame_size(m, 0) > ID_MAX) return;
+    const char *cmd = net_frame_data(m, 1);
+    size_t cl = net_frame_size(m, 1);
+    int w = find_worker(b, net_frame_data(m, 0), net_frame_size(m, 0));
     bool ready = cl == 5 && !memcmp(cmd, DIST_READY, 5), hb = cl == 2 && !memcmp(cmd, DIST_HB, 2);
-    if ((ready || hb) && (m->n == 3 || (ready && m->n == 4 && zf_size(m, 3) == 4)) && zf_size(m, 2) == 4) {
-        uint32_t n = dist_get32(zf_data(m, 2));
+    if ((ready || hb) && (m->n == 3 || (ready && m->n == 4 && net_frame_size(m, 3) == 4)) && net_frame_size(m, 2) == 4) {
+        uint32_t n = dist_get32(net_frame_data(m, 2));
         int slots = n < 1 ? 1 : n > 1000 ? 1000 : (int)n;   /* credit stays below the HWM */
         /* Only READY registers, with the slots it announces: a heartbeat from an identity we do
          * not know (a worker dropped while SIGSTOPped, a broker restart) carries free slots, not
@@ -256,19 +256,19 @@ static void on_back(broker_t *b, zframes_t *m) {
             w = -1;
         }
         if (ready) {
-            w = add_worker(b, zf_data(m, 0), zf_size(m, 0), slots);
+            w = add_worker(b, net_frame_data(m, 0), net_frame_size(m, 0), slots);
             if (w >= 0 && m->n == 4) {   /* its heartbeat interval: a slower one than ours is not silence */
-                uint32_t whb = dist_get32(zf_data(m, 3));
+                uint32_t whb = dist_get32(net_frame_data(m, 3));
                 b->workers[w].hb = whb > 600000 ? 600000 : (int)whb;
             }
             if (w >= 0) fprintf(stderr, "denoise: broker: worker %d ready with %d slots\n", w, slots);
         }
     }
     if (w < 0) return;
-    b->workers[w].last_seen = zf_now_ms();
+    b->workers[w].last_seen = net_now_ms();
     bool rep = cl == 3 && !memcmp(cmd, DIST_REP, 3), err = cl == 3 && !memcmp(cmd, DIST_ERR, 3);
-    if ((rep || err) && m->n == 4 && zf_size(m, 2) == 8) {
-        uint64_t id = dist_get64(zf_data(m, 2));
+    if ((rep || err) && m->n == 4 && net_frame_size(m, 2) == 8) {
+        uint64_t id = dist_get64(net_frame_data(m, 2));
         for (int j = 0; j < b->njobs; j++) {
             job_t *jb = &b->jobs[j];
             if (jb->id != id) continue;
@@ -276,7 +276,7 @@ static void on_back(broker_t *b, zframes_t *m) {
             uint8_t seq[8];
             dist_put64(seq, jb->seq);
             send_frames(b->front, jb->cid, jb->cid_len, rep ? DIST_REP : DIST_ERR, seq, 8,
-                        zf_data(m, 3), zf_size(m, 3), NULL, 0);
+                        net_frame_data(m, 3), net_frame_size(m, 3), NULL, 0);
             b->answered++;
             b->workers[w].inflight--;
             job_remove(b, j);
@@ -308,10 +308,10 @@ static void starve_check(broker_t *b, long long now) {
  * (wrong server key) at most one line per socket per 10 s; all are counted. */
 static void auth_report(broker_t *b, long long now) {
     char line[300];
-    while (rm_zap_next_refusal(b->zap, line, sizeof line))
+    while (net_zap_next_refusal(b->zap, line, sizeof line))
         fprintf(stderr, "denoise: broker: authentication failed: %s\n", line);
     for (int i = 0; i < 2; i++) {
-        while (rm_hsmon_poll(b->hs[i], line, sizeof line)) {
+        while (net_hsmon_poll(b->hs[i], line, sizeof line)) {
             b->auth_failed++;
             if (now < b->hs_next_log[i] || strstr(line, "was refused")) continue;   /* ZAP refusals logged above */
             fprintf(stderr, "denoise: broker: %s\n", line);
@@ -321,7 +321,7 @@ static void auth_report(broker_t *b, long long now) {
 }
 
 static void heartbeat(broker_t *b) {
-    long long now = zf_now_ms();
+    long long now = net_now_ms();
     auth_report(b, now);
     deadline_check(b, now);
     starve_check(b, now);
@@ -343,11 +343,11 @@ static void *open_router(broker_t *b, const char *ep, lerr_t *e) {
     void *s = zmq_socket(stream_zmq_ctx(), ZMQ_ROUTER);
     if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
     int one = 1;
-    zf_sockopts(s, 256LL << 20);
-    if (b->d->key && !(b->hs[b->front ? 1 : 0] = rm_hsmon_new(stream_zmq_ctx(), s, "broker", true, e))) { zmq_close(s); return NULL; }
+    net_sockopts(s, 256LL << 20);
+    if (b->d->key && !(b->hs[b->front ? 1 : 0] = net_hsmon_new(stream_zmq_ctx(), s, "broker", true, e))) { zmq_close(s); return NULL; }
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);   /* a reconnecting worker keeps its id */
-    if (b->d->key && rm_curve_server(s, b->d->key, e)) { zmq_close(s); return NULL; }
+    if (b->d->key && net_curve_server(s, b->d->key, e)) { zmq_close(s); return NULL; }
     if (zmq_bind(s, ep)) {
         lerr_set(e, EXIT_IO, "cannot bind %s: %s", ep, zmq_strerror(errno));
         zmq_close(s);
@@ -360,19 +360,19 @@ static void *open_router(broker_t *b, const char *ep, lerr_t *e) {
 }
 
 static void run(broker_t *b) {
-    long long next_hb = zf_now_ms() + b->hb;
+    long long next_hb = net_now_ms() + b->hb;
     int queue_max = b->d->queue > 0 ? b->d->queue : 1024;
     while (!g_stop) {
         zmq_pollitem_t it[2] = {{b->back, 0, ZMQ_POLLIN, 0}, {b->front, 0, ZMQ_POLLIN, 0}};
-        long wait = (long)(next_hb - zf_now_ms());
+        long wait = (long)(next_hb - net_now_ms());
         int n = zmq_poll(it, b->nqueued < queue_max ? 2 : 1, wait > 0 ? wait : 0);
         if (n < 0 && errno != EINTR) break;
-        zframes_t m;
+        net_msg_t m;
         lerr_t e = {0};
-        for (int k = 0; n > 0 && k < 64 && zf_recv(b->back, &m, ZMQ_DONTWAIT, &e) == 0; k++) { on_back(b, &m); zf_close(&m); }
-        for (int k = 0; n > 0 && k < 64 && b->nqueued < queue_max && zf_recv(b->front, &m, ZMQ_DONTWAIT, &e) == 0; k++) { on_front(b, &m); zf_close(&m); }
+        for (int k = 0; n > 0 && k < 64 && net_recv(b->back, &m, ZMQ_DONTWAIT, &e) == 0; k++) { on_back(b, &m); net_msg_close(&m); }
+        for (int k = 0; n > 0 && k < 64 && b->nqueued < queue_max && net_recv(b->front, &m, ZMQ_DONTWAIT, &e) == 0; k++) { on_front(b, &m); net_msg_close(&m); }
         dispatch(b);
-        if (zf_now_ms() >= next_hb) { heartbeat(b); dispatch(b); next_hb = zf_now_ms() + b->hb; }
+        if (net_now_ms() >= next_hb) { heartbeat(b); dispatch(b); next_hb = net_now_ms() + b->hb; }
     }
 }
 
@@ -385,23 +385,23 @@ int dist_broker(const dist_opts_t *d, cli_t *cli) {
     broker_t b = {.d = d, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000, .req_timeout_ms = dist_request_timeout(d),
                   .no_workers_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
     lerr_t e = {0};
-    rm_zap_t *zap = NULL;
-    if (d->key && !(zap = rm_zap_start(d->allow, &e))) cli_die(cli, &e);
+    net_zap_t *zap = NULL;
+    if (d->key && !(zap = net_zap_start(d->allow, &e))) cli_die(cli, &e);
     b.zap = zap;
     if (!(b.front = open_router(&b, d->broker, &e)) || !(b.back = open_router(&b, d->backend, &e))) cli_die(cli, &e);
     fprintf(stderr, "denoise: broker: request deadline %lld ms\n", b.req_timeout_ms);
     run(&b);
     cli_notice(cli, "broker: answered %lld requests, re-dispatched %lld (%lld past --request-timeout), dropped %lld stale messages, refused %ld connections, %lld failed handshakes",
-               b.answered, b.redispatched, b.expired, b.dropped, rm_zap_refused(zap), b.auth_failed);
+               b.answered, b.redispatched, b.expired, b.dropped, net_zap_refused(zap), b.auth_failed);
     for (int i = 0; i < b.nworkers; i++)
         cli_notice(cli, "broker: worker %d (%d slots) was given %lld requests", i, b.workers[i].slots, b.workers[i].dispatched);
     for (int j = 0; j < b.njobs; j++) zmq_msg_close(&b.jobs[j].body);
     free(b.jobs);
     free(b.workers);
-    rm_hsmon_free(&b.hs[0]);
-    rm_hsmon_free(&b.hs[1]);
+    net_hsmon_free(&b.hs[0]);
+    net_hsmon_free(&b.hs[1]);
     zmq_close(b.front);
     zmq_close(b.back);
-    rm_zap_stop(&zap);
+    net_zap_stop(&zap);
     return EXIT_OK;
 }

@@ -65,7 +65,7 @@ typedef struct {
     long long last_in;
     wstream_t *w;
     buf_t buf;
-    rm_hsmon_t *hs;        /* handshake failures with the broker (authentication) */
+    net_hsmon_t *hs;        /* handshake failures with the broker (authentication) */
 } client_t;
 
 static void write_ready(client_t *c);
@@ -96,9 +96,9 @@ static void send_req(client_t *c, const rec_t *r) {
     if (rec_encode(r, &c->buf)) client_die(c, EXIT_INTERNAL, "out of memory");
     const void *body[3] = {DIST_REQ, seq, c->buf.data};
     size_t len[3] = {3, 8, c->buf.len};
-    if (zf_send(c->sock, NULL, 0, body, len, 3, 0, &e)) {
+    if (net_send(c->sock, NULL, 0, body, len, 3, 0, &e)) {
         char msg[300];
-        if (rm_hsmon_poll(c->hs, msg, sizeof msg)) client_die(c, EXIT_PEER, "%s", msg);
+        if (net_hsmon_poll(c->hs, msg, sizeof msg)) client_die(c, EXIT_PEER, "%s", msg);
         lerr_wrap(&e, "broker %s", c->d->remote);
         client_die(c, e.code ? e.code : EXIT_PEER, "%s", e.msg);
     }
@@ -106,21 +106,21 @@ static void send_req(client_t *c, const rec_t *r) {
 }
 
 /* Handle one message from the broker: REP / ERR / HB. */
-static void on_msg(client_t *c, zframes_t *m) {
-    c->last_in = zf_now_ms();
-    if (m->n == 3 && zf_size(m, 0) == 3 && zf_size(m, 1) == 8) {
-        uint64_t seq = dist_get64(zf_data(m, 1));
-        bool err = !memcmp(zf_data(m, 0), DIST_ERR, 3);
+static void on_msg(client_t *c, net_msg_t *m) {
+    c->last_in = net_now_ms();
+    if (m->n == 3 && net_frame_size(m, 0) == 3 && net_frame_size(m, 1) == 8) {
+        uint64_t seq = dist_get64(net_frame_data(m, 1));
+        bool err = !memcmp(net_frame_data(m, 0), DIST_ERR, 3);
         if (seq < c->next_out || seq >= c->sent || c->slot[seq % c->window]) return;   /* duplicate */
         if (err) {
-            const uint8_t *p = zf_data(m, 2);
-            size_t n = zf_size(m, 2);
+            const uint8_t *p = net_frame_data(m, 2);
+            size_t n = net_frame_size(m, 2);
             int code = n ? p[0] : EXIT_PEER;
             client_die(c, code >= 1 && code <= 5 ? code : EXIT_PEER, "%.*s", n > 1 ? (int)(n - 1) : 5,
                        n > 1 ? (const char *)p + 1 : "error");
         }
         lerr_t e = {0};
-        rec_t *r = rec_decode(zf_data(m, 2), zf_size(m, 2), &c->cli->sopts.lim, 0, &e);
+        rec_t *r = rec_decode(net_frame_data(m, 2), net_frame_size(m, 2), &c->cli->sopts.lim, 0, &e);
         if (!r) { lerr_wrap(&e, "result of record %llu", (unsigned long long)seq); client_die(c, e.code, "%s", e.msg); }
         c->slot[seq % c->window] = r;
     }
@@ -141,18 +141,18 @@ static void write_ready(client_t *c) {
 /* Wait for broker messages until fewer than `limit` requests are outstanding. */
 static void drain(client_t *c, uint64_t limit) {
     int to = c->cli->sopts.timeout_ms > 0 ? c->cli->sopts.timeout_ms : 60000;
-    zframes_t m0;
+    net_msg_t m0;
     lerr_t e0 = {0};
-    while (zf_recv(c->sock, &m0, ZMQ_DONTWAIT, &e0) == 0) { on_msg(c, &m0); zf_close(&m0); }
+    while (net_recv(c->sock, &m0, ZMQ_DONTWAIT, &e0) == 0) { on_msg(c, &m0); net_msg_close(&m0); }
     while (c->sent - c->next_out >= limit && c->sent > c->next_out) {
-        int w = zf_wait(c->sock, 100);
+        int w = net_wait(c->sock, 100);
         if (w < 0 && errno != EINTR) client_die(c, EXIT_PEER, "broker %s: %s", c->d->remote, zmq_strerror(errno));
-        zframes_t m;
+        net_msg_t m;
         lerr_t e = {0};
-        while (zf_recv(c->sock, &m, ZMQ_DONTWAIT, &e) == 0) { on_msg(c, &m); zf_close(&m); }
+        while (net_recv(c->sock, &m, ZMQ_DONTWAIT, &e) == 0) { on_msg(c, &m); net_msg_close(&m); }
         char msg[300];
-        if (rm_hsmon_poll(c->hs, msg, sizeof msg)) client_die(c, EXIT_PEER, "%s", msg);
-        if (zf_now_ms() - c->last_in > to)
+        if (net_hsmon_poll(c->hs, msg, sizeof msg)) client_die(c, EXIT_PEER, "%s", msg);
+        if (net_now_ms() - c->last_in > to)
             client_die(c, EXIT_PEER, "broker %s silent for %d ms with %llu requests unanswered", c->d->remote, to,
                        (unsigned long long)(c->sent - c->next_out));
     }
@@ -165,19 +165,19 @@ int dist_client(const dist_opts_t *d, cli_t *cli) {
     c.sock = c.ctx ? zmq_socket(c.ctx, ZMQ_DEALER) : NULL;
     c.slot = calloc((size_t)c.window, sizeof *c.slot);
     if (!c.sock || !c.slot) cli_dief(cli, EXIT_INTERNAL, "cannot create the client socket");
-    zf_sockopts(c.sock, (long long)cli->sopts.lim.max_record_bytes);
+    net_sockopts(c.sock, (long long)cli->sopts.lim.max_record_bytes);
     int to = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : -1;
     zmq_setsockopt(c.sock, ZMQ_SNDTIMEO, &to, sizeof to);
-    if (d->key && rm_curve_client(c.sock, d->key, d->server_key, &e)) cli_die(cli, &e);
-    if (!(c.hs = rm_hsmon_new(c.ctx, c.sock, "broker", false, &e))) cli_die(cli, &e);
+    if (d->key && net_curve_client(c.sock, d->key, d->server_key, &e)) cli_die(cli, &e);
+    if (!(c.hs = net_hsmon_new(c.ctx, c.sock, "broker", false, &e))) cli_die(cli, &e);
     if (zmq_connect(c.sock, d->remote)) cli_dief(cli, EXIT_USAGE, "cannot connect to %s: %s", d->remote, zmq_strerror(errno));
     rstream_t *in = cli_open_input(cli);
     c.w = cli_open_output(cli);
     rec_t *r;
     int rc;
-    c.last_in = zf_now_ms();
+    c.last_in = net_now_ms();
     while ((rc = rstream_read(in, &r, &e)) == 1) {
-        if (c.sent == c.next_out) c.last_in = zf_now_ms();   /* the silence clock runs only while waiting */
+        if (c.sent == c.next_out) c.last_in = net_now_ms();   /* the silence clock runs only while waiting */
         send_req(&c, r);
         rec_destroy(&r);
         drain(&c, (uint64_t)c.window);
@@ -186,7 +186,7 @@ int dist_client(const dist_opts_t *d, cli_t *cli) {
     drain(&c, 1);
     rstream_destroy(&in);
     cli_close_output(cli, &c.w);
-    rm_hsmon_free(&c.hs);
+    net_hsmon_free(&c.hs);
     zmq_close(c.sock);
     zmq_ctx_term(c.ctx);
     free(c.slot);

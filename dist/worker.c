@@ -41,7 +41,7 @@ typedef struct {
     atomic_int stop, io_done;
     atomic_llong progress;   /* last sampler step or batch end of the compute thread, ms */
     long long hang_ms;       /* compute silent this long while holding jobs: stop heartbeating */
-    rm_hsmon_t *hs;          /* handshake failures on the current broker socket */
+    net_hsmon_t *hs;          /* handshake failures on the current broker socket */
     char rid[96];            /* routing id, fixed for the process */
     size_t rid_len;
     char err[512];
@@ -50,11 +50,11 @@ typedef struct {
 static void *broker_socket(wio_t *w, lerr_t *e) {
     void *s = zmq_socket(w->ctx, ZMQ_DEALER);
     if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
-    zf_sockopts(s, 256LL << 20);
+    net_sockopts(s, 256LL << 20);
     zmq_setsockopt(s, ZMQ_ROUTING_ID, w->rid, w->rid_len);
-    rm_hsmon_free(&w->hs);
-    if (!(w->hs = rm_hsmon_new(w->ctx, s, "broker", false, e))) { zmq_close(s); return NULL; }
-    if ((w->d->key && rm_curve_client(s, w->d->key, w->d->server_key, e)) || zmq_connect(s, w->d->worker)) {
+    net_hsmon_free(&w->hs);
+    if (!(w->hs = net_hsmon_new(w->ctx, s, "broker", false, e))) { zmq_close(s); return NULL; }
+    if ((w->d->key && net_curve_client(s, w->d->key, w->d->server_key, e)) || zmq_connect(s, w->d->worker)) {
         if (!e->code) lerr_set(e, EXIT_USAGE, "cannot connect to %s: %s", w->d->worker, zmq_strerror(errno));
         zmq_close(s);
         return NULL;
@@ -64,7 +64,7 @@ static void *broker_socket(wio_t *w, lerr_t *e) {
     dist_put32(hb, (uint32_t)w->hb);
     const void *body[3] = {DIST_READY, n, hb};
     size_t len[3] = {5, 4, 4};
-    zf_send(s, NULL, 0, body, len, 3, ZMQ_DONTWAIT, e);
+    net_send(s, NULL, 0, body, len, 3, ZMQ_DONTWAIT, e);
     return s;
 }
 
@@ -75,50 +75,50 @@ static void send_hb(wio_t *w, void *s) {
     const void *body[2] = {DIST_HB, n};
     size_t len[2] = {2, 4};
     lerr_t e = {0};
-    zf_send(s, NULL, 0, body, len, 2, ZMQ_DONTWAIT, &e);
+    net_send(s, NULL, 0, body, len, 2, ZMQ_DONTWAIT, &e);
 }
 
 /* Move one message between the sockets: broker JOB -> pair, pair REP/ERR -> broker. */
 static void io_loop(wio_t *w, void *pair) {
     lerr_t e = {0};
     void *s = broker_socket(w, &e);
-    long long last_in = zf_now_ms(), next_hb = last_in + w->hb, last_loop = last_in;
+    long long last_in = net_now_ms(), next_hb = last_in + w->hb, last_loop = last_in;
     bool hung = false;
     while (s && !atomic_load(&w->stop)) {
-        long long now = zf_now_ms();
+        long long now = net_now_ms();
         /* poll never waits longer than one interval, so a gap over two is a stall of this
          * thread (SIGSTOP, a starved CPU): not the broker's silence */
         if (now - last_loop > 2LL * w->hb) last_in += now - last_loop - w->hb;
         last_loop = now;
         zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {pair, 0, ZMQ_POLLIN, 0}};
-        long wait = (long)(next_hb - zf_now_ms());
+        long wait = (long)(next_hb - net_now_ms());
         if (zmq_poll(it, 2, wait > 0 ? wait : 0) < 0 && errno != EINTR) break;
-        zframes_t m;
+        net_msg_t m;
         char hmsg[300];
-        if (rm_hsmon_poll(w->hs, hmsg, sizeof hmsg)) {   /* not transient: the worker ends (exit 4) */
+        if (net_hsmon_poll(w->hs, hmsg, sizeof hmsg)) {   /* not transient: the worker ends (exit 4) */
             snprintf(w->err, sizeof w->err, "%s", hmsg);
             break;
         }
-        if (it[0].revents && zf_recv(s, &m, ZMQ_DONTWAIT, &e) == 0) {
-            last_in = zf_now_ms();
-            if (m.n == 4 && zf_size(&m, 0) == 3 && !memcmp(zf_data(&m, 0), DIST_JOB, 3)) {
+        if (it[0].revents && net_recv(s, &m, ZMQ_DONTWAIT, &e) == 0) {
+            last_in = net_now_ms();
+            if (m.n == 4 && net_frame_size(&m, 0) == 3 && !memcmp(net_frame_data(&m, 0), DIST_JOB, 3)) {
                 atomic_fetch_add(&w->busy, 1);
-                zf_send(pair, &m, 4, NULL, NULL, 0, 0, &e);
+                net_send(pair, &m, 4, NULL, NULL, 0, 0, &e);
             }
-            zf_close(&m);
+            net_msg_close(&m);
         }
-        if (it[1].revents && zf_recv(pair, &m, ZMQ_DONTWAIT, &e) == 0) {
+        if (it[1].revents && net_recv(pair, &m, ZMQ_DONTWAIT, &e) == 0) {
             atomic_fetch_sub(&w->busy, 1);
-            zf_send(s, &m, m.n, NULL, NULL, 0, ZMQ_DONTWAIT, &e);
-            zf_close(&m);
+            net_send(s, &m, m.n, NULL, NULL, 0, ZMQ_DONTWAIT, &e);
+            net_msg_close(&m);
         }
-        if (zf_now_ms() >= next_hb) {
-            if (zf_now_ms() - last_in > (long long)DIST_LIVENESS * w->hb) {
+        if (net_now_ms() >= next_hb) {
+            if (net_now_ms() - last_in > (long long)DIST_LIVENESS * w->hb) {
                 fprintf(stderr, "denoise: worker: broker %s silent; reconnecting\n", w->d->worker);
                 zmq_close(s);
                 s = broker_socket(w, &e);
-                last_in = zf_now_ms();
-            } else if (atomic_load(&w->busy) > 0 && zf_now_ms() - atomic_load(&w->progress) > w->hang_ms) {
+                last_in = net_now_ms();
+            } else if (atomic_load(&w->busy) > 0 && net_now_ms() - atomic_load(&w->progress) > w->hang_ms) {
                 /* the model is stuck (a hung GPU call...): stay silent so the broker moves the work */
                 if (!hung) fprintf(stderr, "denoise: worker: no generation step for %lld ms; heartbeats stopped\n", w->hang_ms);
                 hung = true;
@@ -126,11 +126,11 @@ static void io_loop(wio_t *w, void *pair) {
                 hung = false;
                 send_hb(w, s);
             }
-            next_hb = zf_now_ms() + w->hb;
+            next_hb = net_now_ms() + w->hb;
         }
     }
     if (!s) snprintf(w->err, sizeof w->err, "%s", e.msg);
-    rm_hsmon_free(&w->hs);
+    net_hsmon_free(&w->hs);
     if (s) zmq_close(s);
 }
 
@@ -180,12 +180,12 @@ static void reply(wcomp_t *c, const uint8_t *id, const rec_t *r, int code, const
         memcpy(eb + 1, msg, n);
         len[2] = n + 1;
     }
-    zf_send(c->pair, NULL, 0, body, len, 3, 0, &e);
+    net_send(c->pair, NULL, 0, body, len, 3, 0, &e);
 }
 
 static void on_step(int step, int steps, void *arg) {
     (void)step; (void)steps;
-    atomic_store((atomic_llong *)arg, zf_now_ms());
+    atomic_store((atomic_llong *)arg, net_now_ms());
 }
 
 /* Generate jobs[0..n) (all of the same generation length) as one batch. */
@@ -201,7 +201,7 @@ static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
         return;
     }
     int rcode = sampler_run(c->m, c->pol, &r.so, &cb, on_step, c->progress, &e);
-    atomic_store(c->progress, zf_now_ms());
+    atomic_store(c->progress, net_now_ms());
     if (rcode && e.code != EXIT_DATA) {   /* the worker is at fault, not the request */
         snprintf(c->fatal, sizeof c->fatal, "%s", e.msg);
         c->fatal_code = e.code;
@@ -217,11 +217,11 @@ static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
 }
 
 /* Parse a JOB message [JOB][id][seq][record] into j; replies an error and returns -1. */
-static int take_job(wcomp_t *c, zframes_t *m, wjob_t *j) {
+static int take_job(wcomp_t *c, net_msg_t *m, wjob_t *j) {
     lerr_t e = {0};
-    memcpy(j->id, zf_data(m, 1), 8);
-    j->seq = (int64_t)dist_get64(zf_data(m, 2));
-    j->r = rec_decode(zf_data(m, 3), zf_size(m, 3), &REC_LIMITS_DEFAULT, 0, &e);
+    memcpy(j->id, net_frame_data(m, 1), 8);
+    j->seq = (int64_t)dist_get64(net_frame_data(m, 2));
+    j->r = rec_decode(net_frame_data(m, 3), net_frame_size(m, 3), &REC_LIMITS_DEFAULT, 0, &e);
     if (j->r && (!rec_kind_is(j->r, "tokens") && !rec_kind_is(j->r, "canvas")))
         lerr_set(&e, EXIT_DATA, "expected a \"tokens\" or \"canvas\" record");
     if (j->r && !e.code && rec_canvas_parse(j->r, c->m, c->spec->cli.gen_length, &j->rc, &e) == 0 && j->rc.gen > 0) return 0;
@@ -237,16 +237,16 @@ static void compute_loop(wcomp_t *c, int slots) {
     if (!jobs) return;
     for (;;) {
         int n = 0;
-        zframes_t m;
+        net_msg_t m;
         lerr_t e = {0};
-        int w = zf_wait(c->pair, 200);                 /* the first job */
+        int w = net_wait(c->pair, 200);                 /* the first job */
         if (atomic_load(c->io_done)) break;
-        if (w <= 0 || zf_recv(c->pair, &m, ZMQ_DONTWAIT, &e)) continue;
-        atomic_store(c->progress, zf_now_ms());
+        if (w <= 0 || net_recv(c->pair, &m, ZMQ_DONTWAIT, &e)) continue;
+        atomic_store(c->progress, net_now_ms());
         do {
-            if (m.n == 4 && zf_size(&m, 1) == 8 && zf_size(&m, 2) == 8 && take_job(c, &m, &jobs[n]) == 0) n++;
-            zf_close(&m);
-        } while (n < slots && zf_recv(c->pair, &m, ZMQ_DONTWAIT, &e) == 0);
+            if (m.n == 4 && net_frame_size(&m, 1) == 8 && net_frame_size(&m, 2) == 8 && take_job(c, &m, &jobs[n]) == 0) n++;
+            net_msg_close(&m);
+        } while (n < slots && net_recv(c->pair, &m, ZMQ_DONTWAIT, &e) == 0);
         while (n > 0) {   /* one sampler batch per generation length */
             wjob_t grp[n];
             int k = 0, rest = 0, gen = jobs[0].rc.gen;
@@ -274,7 +274,7 @@ int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t 
     int n = snprintf(w.rid, sizeof w.rid, "worker-%.40s-%ld-%08lx", host, (long)getpid(),
                      (unsigned long)((uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)ts.tv_sec) & 0xffffffffUL);
     w.rid_len = n < 0 ? 0 : (size_t)n < sizeof w.rid ? (size_t)n : sizeof w.rid - 1;
-    atomic_store(&w.progress, zf_now_ms());
+    atomic_store(&w.progress, net_now_ms());
     w.ctx = zmq_ctx_new();
     void *a = zmq_socket(w.ctx, ZMQ_PAIR), *b = zmq_socket(w.ctx, ZMQ_PAIR);
     if (!a || !b || zmq_bind(a, "inproc://worker") || zmq_connect(b, "inproc://worker"))

@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
         return EXIT_OK;
     }
     if (o.keygen) {
-        if (rm_keygen(o.keygen, &e)) cli_die(&o.cli, &e);
+        if (net_keygen(o.keygen, &e)) cli_die(&o.cli, &e);
         cli_notice(&o.cli, "wrote %s.key (secret, keep it) and %s.pub", o.keygen, o.keygen);
         return EXIT_OK;
     }

@@ -37,23 +37,23 @@ static rec_t *roundtrip(remote_t *r, const rec_t *req, int64_t id, const char *w
     if (rec_encode(req, &r->buf)) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     const void *body[2] = {"", r->buf.data};
     size_t len[2] = {0, r->buf.len};
-    if (zf_send(r->sock, NULL, 0, body, len, 2, ZMQ_DONTWAIT, e)) {
+    if (net_send(r->sock, NULL, 0, body, len, 2, ZMQ_DONTWAIT, e)) {
         lerr_wrap(e, "remask service %s (%s)", r->endpoint, what);
         return NULL;
     }
-    long long deadline = zf_now_ms() + r->timeout_ms;
+    long long deadline = net_now_ms() + r->timeout_ms;
     for (;;) {
-        long left = (long)(deadline - zf_now_ms());
-        int w = left > 0 ? zf_wait(r->sock, left) : 0;
+        long left = (long)(deadline - net_now_ms());
+        int w = left > 0 ? net_wait(r->sock, left) : 0;
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             lerr_set(e, EXIT_PEER, "remask service %s did not answer within %d ms (%s)", r->endpoint, r->timeout_ms, what);
             return NULL;
         }
-        zframes_t m;
-        if (zf_recv(r->sock, &m, ZMQ_DONTWAIT, e)) return NULL;
-        rec_t *rep = m.n ? rec_decode(zf_data(&m, m.n - 1), zf_size(&m, m.n - 1), &r->lim, 0, e) : NULL;
-        zf_close(&m);
+        net_msg_t m;
+        if (net_recv(r->sock, &m, ZMQ_DONTWAIT, e)) return NULL;
+        rec_t *rep = m.n ? rec_decode(net_frame_data(&m, m.n - 1), net_frame_size(&m, m.n - 1), &r->lim, 0, e) : NULL;
+        net_msg_close(&m);
         if (!rep) { e->code = EXIT_PEER; lerr_wrap(e, "remask service %s sent a bad reply", r->endpoint); return NULL; }
         int64_t rid;
         if (!rec_get_int(rep, "id", &rid) && rid == id) return rep;
@@ -83,8 +83,8 @@ static int remote_connect(remote_t *r, const rm_remote_opts_t *o, lerr_t *e) {
     r->ctx = zmq_ctx_new();
     r->sock = r->ctx ? zmq_socket(r->ctx, ZMQ_DEALER) : NULL;
     if (!r->sock) return lerr_set(e, EXIT_INTERNAL, "cannot create a socket: %s", zmq_strerror(errno));
-    zf_sockopts(r->sock, r->lim.max_record_bytes);
-    if (o->key_file && rm_curve_client(r->sock, o->key_file, o->server_key, e)) return -1;
+    net_sockopts(r->sock, r->lim.max_record_bytes);
+    if (o->key_file && net_curve_client(r->sock, o->key_file, o->server_key, e)) return -1;
     if (zmq_connect(r->sock, o->endpoint))
         return lerr_set(e, EXIT_USAGE, "cannot connect to remask service '%s': %s", o->endpoint, zmq_strerror(errno));
     return 0;

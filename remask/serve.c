@@ -80,10 +80,10 @@ static rec_t *answer_hello(server_t *s, const rec_t *req, int64_t id, lerr_t *e)
 }
 
 /* Handle one message; returns 1 when a request was answered, 0 when dropped. */
-static int handle(server_t *s, zframes_t *m) {
+static int handle(server_t *s, net_msg_t *m) {
     lerr_t e = {0};
     int64_t id = -1;
-    rec_t *rep = NULL, *req = rec_decode(zf_data(m, m->n - 1), zf_size(m, m->n - 1), &s->lim, 0, &e);
+    rec_t *rep = NULL, *req = rec_decode(net_frame_data(m, m->n - 1), net_frame_size(m, m->n - 1), &s->lim, 0, &e);
     if (req) {
         rec_get_int(req, "id", &id);
         if (rec_kind_is(req, "remask_select")) rep = answer_select(s, req, id, &e);
@@ -98,17 +98,17 @@ static int handle(server_t *s, zframes_t *m) {
     const void *body[1] = {s->buf.data};
     size_t len[1] = {s->buf.len};
     lerr_t se = {0};
-    return zf_send(s->sock, m, m->n - 1, body, len, 1, ZMQ_DONTWAIT, &se) == 0;
+    return net_send(s->sock, m, m->n - 1, body, len, 1, ZMQ_DONTWAIT, &se) == 0;
 }
 
-static int server_open(server_t *s, rm_zap_t **zap, lerr_t *e) {
+static int server_open(server_t *s, net_zap_t **zap, lerr_t *e) {
     const rm_serve_opts_t *o = s->o;
     s->sock = zmq_socket(stream_zmq_ctx(), ZMQ_ROUTER);
     if (!s->sock) return lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno));
-    zf_sockopts(s->sock, o->max_msg);
+    net_sockopts(s->sock, o->max_msg);
     if (o->key_file) {
         if (!o->allow) return lerr_set(e, EXIT_USAGE, "--key needs --allow (the client public keys to admit)");
-        if (!(*zap = rm_zap_start(o->allow, e)) || rm_curve_server(s->sock, o->key_file, e)) return -1;
+        if (!(*zap = net_zap_start(o->allow, e)) || net_curve_server(s->sock, o->key_file, e)) return -1;
     }
     if (zmq_bind(s->sock, o->endpoint))
         return lerr_set(e, EXIT_IO, "cannot bind %s: %s", o->endpoint, zmq_strerror(errno));
@@ -117,7 +117,7 @@ static int server_open(server_t *s, rm_zap_t **zap, lerr_t *e) {
 
 int rm_serve(const rm_serve_opts_t *o, long long *answered, lerr_t *e) {
     server_t s = {.o = o, .lim = REC_LIMITS_DEFAULT};
-    rm_zap_t *zap = NULL;
+    net_zap_t *zap = NULL;
     int rc = -1;
     *answered = 0;
     if (o->max_msg > 0) s.lim.max_record_bytes = (size_t)o->max_msg;
@@ -133,18 +133,18 @@ int rm_serve(const rm_serve_opts_t *o, long long *answered, lerr_t *e) {
         o->ready(ep, o->ready_arg);
     }
     while (!(o->stop && *o->stop) && !(o->max_requests && *answered >= o->max_requests)) {
-        int w = zf_wait(s.sock, 200);
+        int w = net_wait(s.sock, 200);
         if (w <= 0) continue;
-        zframes_t m;
+        net_msg_t m;
         lerr_t re = {0};
-        if (zf_recv(s.sock, &m, ZMQ_DONTWAIT, &re)) continue;
+        if (net_recv(s.sock, &m, ZMQ_DONTWAIT, &re)) continue;
         if (m.n >= 2) *answered += handle(&s, &m);
-        zf_close(&m);
+        net_msg_close(&m);
     }
     rc = 0;
 out:
     if (s.sock) zmq_close(s.sock);
-    rm_zap_stop(&zap);
+    net_zap_stop(&zap);
     for (int i = 0; i < CACHE; i++) { free(s.names[i]); rm_policy_destroy(&s.pols[i]); }
     free(s.out);
     buf_free(&s.buf);

@@ -60,7 +60,7 @@ static int send_row(remote_t *r, sjob_t *j, int row, lerr_t *e) {
     dist_put64(seq, r->seq);
     const void *body[3] = {DIST_REQ, seq, r->buf.data};
     size_t len[3] = {3, 8, r->buf.len};
-    if (zf_send(r->sock, NULL, 0, body, len, 3, ZMQ_DONTWAIT, e)) goto out;
+    if (net_send(r->sock, NULL, 0, body, len, 3, ZMQ_DONTWAIT, e)) goto out;
     job_ref(j);
     r->f[r->nf++] = (flight_t){j, row, r->seq++};
     rc = 0;
@@ -71,15 +71,15 @@ out:
 }
 
 /* A REP or ERR for a sequence number. */
-static void on_answer(remote_t *r, zframes_t *m) {
-    uint64_t seq = dist_get64(zf_data(m, 1));
+static void on_answer(remote_t *r, net_msg_t *m) {
+    uint64_t seq = dist_get64(net_frame_data(m, 1));
     int i = 0;
     while (i < r->nf && r->f[i].seq != seq) i++;
     if (i == r->nf) return;   /* a cancelled or failed request's answer */
     sjob_t *j = r->f[i].job;
-    const uint8_t *p = zf_data(m, 2);
-    size_t n = zf_size(m, 2);
-    if (!memcmp(zf_data(m, 0), DIST_ERR, 3)) {
+    const uint8_t *p = net_frame_data(m, 2);
+    size_t n = net_frame_size(m, 2);
+    if (!memcmp(net_frame_data(m, 0), DIST_ERR, 3)) {
         char msg[300];
         snprintf(msg, sizeof msg, "%.*s", n > 1 ? (int)(n - 1) : 5, n > 1 ? (const char *)p + 1 : "error");
         fail_job(r, j, n && p[0] == EXIT_DATA ? 400 : 502, msg);
@@ -102,14 +102,14 @@ static void on_answer(remote_t *r, zframes_t *m) {
 }
 
 static void receive(remote_t *r) {
-    zframes_t m;
+    net_msg_t m;
     lerr_t e = {0};
-    while (zf_recv(r->sock, &m, ZMQ_DONTWAIT, &e) == 0) {
-        r->last_in = zf_now_ms();
-        if (m.n == 3 && zf_size(&m, 0) == 3 && zf_size(&m, 1) == 8 &&
-            (!memcmp(zf_data(&m, 0), DIST_REP, 3) || !memcmp(zf_data(&m, 0), DIST_ERR, 3)))
+    while (net_recv(r->sock, &m, ZMQ_DONTWAIT, &e) == 0) {
+        r->last_in = net_now_ms();
+        if (m.n == 3 && net_frame_size(&m, 0) == 3 && net_frame_size(&m, 1) == 8 &&
+            (!memcmp(net_frame_data(&m, 0), DIST_REP, 3) || !memcmp(net_frame_data(&m, 0), DIST_ERR, 3)))
             on_answer(r, &m);
-        zf_close(&m);
+        net_msg_close(&m);
     }
 }
 
@@ -119,7 +119,7 @@ static void loop(remote_t *r) {
     while (!sched_stopping(&sv->sched)) {
         if (r->nf < sv->max_batch && sched_take(&sv->sched, jobs, 1, sv->max_batch - r->nf, r->nf ? 0 : 50) == 1) {
             lerr_t e = {0};
-            if (!r->nf) r->last_in = zf_now_ms();   /* the silence clock runs only while answers are due */
+            if (!r->nf) r->last_in = net_now_ms();   /* the silence clock runs only while answers are due */
             for (int row = 0; row < jobs[0]->rows; row++)
                 if (send_row(r, jobs[0], row, &e)) { fail_job(r, jobs[0], 503, e.msg); break; }
             atomic_fetch_add(&sv->sched.served, 1);
@@ -132,9 +132,9 @@ static void loop(remote_t *r) {
             }
         atomic_store(&sv->sched.rows_running, r->nf);
         if (!r->nf) continue;
-        if (zf_wait(r->sock, 20) < 0 && errno != EINTR) break;
+        if (net_wait(r->sock, 20) < 0 && errno != EINTR) break;
         receive(r);
-        if (r->nf && zf_now_ms() - r->last_in > sv->timeout_ms) {
+        if (r->nf && net_now_ms() - r->last_in > sv->timeout_ms) {
             char msg[160];
             snprintf(msg, sizeof msg, "broker %s silent for %d ms", sv->dist->remote, sv->timeout_ms);
             while (r->nf) fail_job(r, r->f[0].job, 504, msg);
@@ -152,8 +152,8 @@ void *serve_remote_thread(void *arg) {
     r.cap = sv->max_batch + sv->lim.max_n;   /* a job may overshoot the free slots */
     r.f = calloc((size_t)r.cap, sizeof *r.f);
     if (r.sock && r.f) {
-        zf_sockopts(r.sock, 256LL << 20);
-        if ((sv->dist->key && rm_curve_client(r.sock, sv->dist->key, sv->dist->server_key, &e)) ||
+        net_sockopts(r.sock, 256LL << 20);
+        if ((sv->dist->key && net_curve_client(r.sock, sv->dist->key, sv->dist->server_key, &e)) ||
             zmq_connect(r.sock, sv->dist->remote)) {
             if (!e.code) lerr_set(&e, EXIT_USAGE, "cannot connect to %s: %s", sv->dist->remote, zmq_strerror(errno));
             fprintf(stderr, "serve: error: %s\n", e.msg);

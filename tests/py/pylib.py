@@ -2,6 +2,8 @@
 
 Use Debian's /usr/bin/python3 (numpy, msgpack, lz4, zmq from Debian packages).
 Every test script ends with summary(), which prints "N passed, N failed" and exits 1 on failure.
+Record helpers shared by the denoise tests: arr()/unarr() build and read the typed arrays of a
+record (common/record.h), run_denoise() pipes msgpack records through denoise.
 """
 import os, subprocess, sys
 
@@ -34,6 +36,35 @@ def run(args, input=None, check_rc=None):
     """Run a tool; returns CompletedProcess with bytes stdout/stderr."""
     p = subprocess.run(args, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return p
+
+
+def arr(a, dt="i4"):
+    """A record's typed array {dtype, shape, data} of a (little-endian i4 or f4)."""
+    import numpy as np
+    a = np.asarray(a, dtype={"i4": "<i4", "f4": "<f4"}[dt])
+    return {"dtype": dt, "shape": list(a.shape), "data": a.tobytes()}
+
+
+def unarr(m):
+    """The numpy array of a record's typed array (i4, f4 or f8)."""
+    import numpy as np
+    return np.frombuffer(m["data"], dtype={"i4": "<i4", "f4": "<f4", "f8": "<f8"}[m["dtype"]]).reshape(m["shape"])
+
+
+def run_denoise(records, args, expect_rc=0):
+    """Pipe records (dicts) through `denoise ARGS` as msgpack; the output records without the end
+    record. A non-zero exit raises RuntimeError with its stderr, unless expect_rc != 0: then the
+    CompletedProcess is returned for the caller to check."""
+    import msgpack
+    data = b"".join(msgpack.packb(r, use_bin_type=True) for r in records)
+    p = subprocess.run([tool("denoise")] + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if expect_rc != 0:
+        return p
+    if p.returncode != 0:
+        raise RuntimeError(f"denoise {' '.join(args)}: exit {p.returncode}: {p.stderr.decode()[:300]}")
+    up = msgpack.Unpacker(raw=False)
+    up.feed(p.stdout)
+    return [r for r in up if r.get("kind") != "end"]
 
 
 def summary():

@@ -14,28 +14,9 @@ import os, shutil, subprocess, sys, tempfile, time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pylib import check, summary, tool, ROOT
+from pylib import check, summary, tool, ROOT, arr, unarr, run_denoise
 import ref_llada as ref
 import msgpack
-
-
-def arr(a, dt="i4"):
-    a = np.asarray(a, dtype={"i4": "<i4", "f4": "<f4"}[dt])
-    return {"dtype": dt, "shape": list(a.shape), "data": a.tobytes()}
-
-
-def unarr(m):
-    return np.frombuffer(m["data"], dtype={"i4": "<i4", "f4": "<f4", "f8": "<f8"}[m["dtype"]]).reshape(m["shape"])
-
-
-def run_denoise(records, args):
-    data = b"".join(msgpack.packb(r, use_bin_type=True) for r in records)
-    p = subprocess.run([tool("denoise")] + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError(f"denoise {' '.join(args)}: exit {p.returncode}: {p.stderr.decode()[:300]}")
-    up = msgpack.Unpacker(raw=False)
-    up.feed(p.stdout)
-    return [r for r in up if r.get("kind") != "end"]
 
 
 FLAG = {"logits_eos_inf": "--logits-eos-inf", "confidence_eos_eot_inf": "--confidence-eos-eot-inf",

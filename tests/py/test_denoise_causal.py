@@ -15,7 +15,8 @@ import numpy as np
 import msgpack
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pylib import check, summary, tool, ROOT
+import pylib
+from pylib import check, summary, tool, ROOT, arr, unarr
 import ref_llada as ref
 
 PY = sys.executable
@@ -25,24 +26,8 @@ for preset in ("mha_f32", "tied_f32"):
                     "--preset", preset], check=True)
 
 
-def arr(a):
-    a = np.asarray(a, dtype="<i4")
-    return {"dtype": "i4", "shape": list(a.shape), "data": a.tobytes()}
-
-
-def unarr(m):
-    dt = {"i4": "<i4", "f4": "<f4", "f8": "<f8"}[m["dtype"]]
-    return np.frombuffer(m["data"], dtype=dt).reshape(m["shape"])
-
-
 def run_denoise(prompts, args):
-    data = b"".join(msgpack.packb({"kind": "tokens", "tokens": arr(p)}, use_bin_type=True) for p in prompts)
-    p = subprocess.run([tool("denoise")] + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError(f"denoise {' '.join(args)}: exit {p.returncode}: {p.stderr.decode()[:300]}")
-    up = msgpack.Unpacker(raw=False)
-    up.feed(p.stdout)
-    return [r for r in up if r.get("kind") != "end"]
+    return pylib.run_denoise([{"kind": "tokens", "tokens": arr(p)} for p in prompts], args)
 
 
 rng = np.random.default_rng(4)

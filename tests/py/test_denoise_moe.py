@@ -16,33 +16,13 @@ import numpy as np
 import msgpack
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pylib import check, summary, tool, ROOT
+from pylib import check, summary, tool, ROOT, arr, unarr, run_denoise
 import ref_llada
 import ref_llada_moe as ref
 
 PY = sys.executable
 TMP = tempfile.mkdtemp(prefix="denoise_moe_")
 subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_moe.py"), TMP, "--seed", "21"], check=True)
-
-
-def arr(a):
-    a = np.asarray(a, dtype="<i4")
-    return {"dtype": "i4", "shape": list(a.shape), "data": a.tobytes()}
-
-
-def unarr(m):
-    dt = {"i4": "<i4", "f4": "<f4", "f8": "<f8"}[m["dtype"]]
-    return np.frombuffer(m["data"], dtype=dt).reshape(m["shape"])
-
-
-def run_denoise(records, args):
-    data = b"".join(msgpack.packb(r, use_bin_type=True) for r in records)
-    p = subprocess.run([tool("denoise")] + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError(f"denoise {' '.join(args)}: exit {p.returncode}: {p.stderr.decode()[:300]}")
-    up = msgpack.Unpacker(raw=False)
-    up.feed(p.stdout)
-    return [r for r in up if r.get("kind") != "end"]
 
 
 # ---------------------------------------------------------------- logits parity

@@ -15,7 +15,7 @@ import numpy as np
 import msgpack
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pylib import check, summary, tool, ROOT
+from pylib import check, summary, tool, ROOT, arr, unarr, run_denoise
 import ref_llada as ref
 
 PY = sys.executable
@@ -24,26 +24,6 @@ subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), TMP,
 # iLLaDA's traits (mask id 5 inside the vocabulary, GQA, tied): LLaDA 1.5 / iLLaDA run this family
 subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), TMP, "--seed", "8",
                 "--preset", "illada_bf16"], check=True)
-
-
-def arr(a, dt="i4"):
-    a = np.asarray(a, dtype={"i4": "<i4", "f4": "<f4"}[dt])
-    return {"dtype": dt, "shape": list(a.shape), "data": a.tobytes()}
-
-
-def unarr(m):
-    dt = {"i4": "<i4", "f4": "<f4", "f8": "<f8"}[m["dtype"]]
-    return np.frombuffer(m["data"], dtype=dt).reshape(m["shape"])
-
-
-def run_denoise(records, args):
-    data = b"".join(msgpack.packb(r, use_bin_type=True) for r in records)
-    p = subprocess.run([tool("denoise")] + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError(f"denoise {' '.join(args)}: exit {p.returncode}: {p.stderr.decode()[:300]}")
-    up = msgpack.Unpacker(raw=False)
-    up.feed(p.stdout)
-    return [r for r in up if r.get("kind") != "end"]
 
 
 # ---------------------------------------------------------------- 1. logits parity
