@@ -49,6 +49,11 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv);
 static inline int32_t smap_get(const smap_t *m, const void *key, size_t len) {
     return smap_get_h(m, key, len, hm_hash(key, len));
 }
+/* n lookups at once (keys[i], lens[i], hashes hv[i]; out[i] = value or -1), the same answers as
+ * smap_get_h: the first probe of each is taken in three passes (slot, entry, key bytes), each
+ * prefetching what the next reads, so the cache misses of n lookups overlap. Best with the
+ * slots already prefetched (smap_prefetch). */
+void smap_get_many(const smap_t *m, int n, const uint8_t *const *keys, const size_t *lens, const uint64_t *hv, int32_t *out);
 static inline void smap_prefetch(const smap_t *m, uint64_t hv) { __builtin_prefetch(&m->slots[hv & m->mask]); }
 /* Entry i's key (borrowed). */
 static inline const uint8_t *smap_key(const smap_t *m, uint32_t i, size_t *len) {

@@ -9,7 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { char *p, *end, *base; const char *msg; jdoc_t *d; } jp_t;
+typedef struct {
+    char *p, *end, *base; const char *msg; jdoc_t *d;
+    unsigned opts;
+    int skip;             /* depth of the raw table being skipped (0: none) */
+    size_t model;         /* node of the first $.model object (0: none yet) */
+    bool seen[2];         /* $.model.vocab / $.model.merges already taken raw */
+    int line; const char *lstart;   /* newlines passed (only whitespace has them), the last one's end */
+} jp_t;
 
 static jv_t *node(jp_t *j, int type) {
     jdoc_t *d = j->d;
@@ -25,7 +32,13 @@ static jv_t *node(jp_t *j, int type) {
     return v;
 }
 
-static void ws(jp_t *j) { while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++; }
+static void ws(jp_t *j) {
+    for (; j->p < j->end; j->p++) {
+        char c = *j->p;
+        if (c == '\n') { j->line++; j->lstart = j->p + 1; }
+        else if (c != ' ' && c != '\r' && c != '\t') break;
+    }
+}
 
 static int hex4(const char *s, uint32_t *v) {
     *v = 0;
@@ -74,33 +87,82 @@ static int str(jp_t *j, jv_t *v) {
     return 0;
 }
 
+/* The string at j->p (just after the quote) checked as str() checks it, without writing: the
+ * same errors at the same positions. */
+static int str_skip(jp_t *j) {
+    const char *s = j->p, *end = j->end;
+    for (;;) {
+        const unsigned char *q = (const unsigned char *)s;
+        while (q < (const unsigned char *)end && *q != '"' && *q != '\\' && *q >= 0x20) q++;
+        s = (const char *)q;
+        if (s >= end) { j->msg = "unterminated string"; return -1; }
+        if (*s == '"') { j->p = (char *)s + 1; return 0; }
+        if ((unsigned char)*s < 0x20) { j->msg = "control character in string"; return -1; }
+        if (s + 1 >= end) { j->p = j->end; return 0; }   /* as str(): a final backslash ends it */
+        char c = s[1]; s += 2;
+        switch (c) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't': break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (s + 4 > end || hex4(s, &cp)) { j->msg = "bad \\u escape"; return -1; }
+            s += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && s + 6 <= end && s[0] == '\\' && s[1] == 'u' && !hex4(s + 2, &lo) &&
+                lo >= 0xDC00 && lo < 0xE000) s += 6;
+            else if (cp >= 0xD800 && cp < 0xE000) { j->msg = "lone surrogate in a \\u escape"; j->p = (char *)s; return -1; }
+            break;
+        }
+        default: j->msg = "bad escape"; return -1;
+        }
+    }
+}
+
+size_t jstr_decode(char *q, const char *end, char **after) {
+    jp_t j = {.p = q, .end = (char *)end};
+    jv_t v;
+    if (str(&j, &v)) { *after = (char *)end; return 0; }   /* not reached on text jdoc_parse accepted */
+    *after = j.p;
+    return v.n;
+}
+
 static bool digit(const char *q, const char *end) { return q < end && *q >= '0' && *q <= '9'; }
 
 /* A number in RFC 8259 syntax: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int num(jp_t *j, jv_t *v) {
-    char *s = j->p, *q = s, *end = j->end;
-    if (*q == '-') q++;
-    if (!digit(q, end)) { j->msg = "bad number"; return -1; }
+const char *jnum_scan(const char *s, const char *end, double *val, bool *integral_out) {
+    const char *q = s;
+    if (q < end && *q == '-') q++;
+    if (!digit(q, end)) return NULL;
     long long iv = 0;
     if (*q == '0') q++;
     else while (digit(q, end)) { if (q - s < 18) iv = iv * 10 + (*q - '0'); q++; }
     bool integral = true;
     if (q < end && *q == '.') {
         integral = false; q++;
-        if (!digit(q, end)) { j->msg = "bad number"; return -1; }
+        if (!digit(q, end)) return NULL;
         while (digit(q, end)) q++;
     }
     if (q < end && (*q == 'e' || *q == 'E')) {
         integral = false; q++;
         if (q < end && (*q == '+' || *q == '-')) q++;
-        if (!digit(q, end)) { j->msg = "bad number"; return -1; }
+        if (!digit(q, end)) return NULL;
         while (digit(q, end)) q++;
     }
-    if (integral && q - s < 18) v->u.num = (double)(*s == '-' ? -iv : iv);
-    else v->u.num = strtod(s, NULL);   /* the text is a valid number; it ends at q */
-    if (integral) v->flags = JV_F_INT;
-    v->off = (uint32_t)(s - j->base); v->n = (uint32_t)(q - s);
-    j->p = q;
+    if (val) {
+        if (integral && q - s < 18) *val = (double)(*s == '-' ? -iv : iv);
+        else *val = strtod(s, NULL);   /* the text is a valid number; it ends at q */
+    }
+    *integral_out = integral;
+    return q;
+}
+
+static int num(jp_t *j, jv_t *v) {
+    bool integral;
+    const char *q = jnum_scan(j->p, j->end, v ? &v->u.num : NULL, &integral);
+    if (!q) { j->msg = "bad number"; return -1; }
+    if (v) {
+        if (integral) v->flags = JV_F_INT;
+        v->off = (uint32_t)(j->p - j->base); v->n = (uint32_t)(q - j->p);
+    }
+    j->p = (char *)q;
     return 0;
 }
 
@@ -108,12 +170,31 @@ static int lit(jp_t *j, const char *w, int type) {
     size_t n = strlen(w);
     if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n)) { j->msg = "invalid literal"; return -1; }
     j->p += n;
-    return node(j, type) ? 0 : -1;
+    return j->skip || node(j, type) ? 0 : -1;
+}
+
+static bool is_key(const jv_t *k, const char *w) { size_t n = strlen(w); return k->n == n && !memcmp(k->u.s, w, n); }
+
+/* With JD_RAW_TABLES: is the value about to be parsed (first character c) the first
+ * $.model.vocab object or $.model.merges array? Returns 0 / 1 for which, -1 for neither. */
+static int raw_table(jp_t *j, const size_t *stack, int depth, char c) {
+    if (!(j->opts & JD_RAW_TABLES) || j->skip || depth != 2) return -1;
+    const jv_t *n = j->d->nodes;
+    if (n[stack[0]].type != JV_OBJ || n[stack[1]].type != JV_OBJ || !is_key(&n[stack[1] - 1], "model")) return -1;
+    if (!j->model) j->model = stack[1];
+    if (j->model != stack[1]) return -1;
+    const jv_t *key = &n[j->d->n - 1];
+    int w = c == '{' && is_key(key, "vocab") ? 0 : c == '[' && is_key(key, "merges") ? 1 : -1;
+    if (w < 0 || j->seen[w]) return -1;
+    j->seen[w] = true;
+    return w;
 }
 
 #define MAXDEPTH 128
+/* Iterative: stack[] holds each open container's node (SIZE_MAX inside a raw table, which
+ * makes no nodes), cnt[] the keys and values it has so far. */
 static int parse(jp_t *j) {
-    size_t stack[MAXDEPTH]; uint32_t cnt[MAXDEPTH]; int depth = 0;
+    size_t stack[MAXDEPTH]; uint32_t cnt[MAXDEPTH]; bool obj[MAXDEPTH]; int depth = 0;
     bool need_value = true;
     for (;;) {
         ws(j);
@@ -122,12 +203,28 @@ static int parse(jp_t *j) {
             char c = *j->p;
             if (c == '{' || c == '[') {
                 if (depth == MAXDEPTH) { j->msg = "nesting too deep"; return -1; }
-                if (!node(j, c == '{' ? JV_OBJ : JV_ARR)) return -1;
-                stack[depth] = j->d->n - 1; cnt[depth] = 0; depth++;
+                if (j->skip) stack[depth] = SIZE_MAX;
+                else {
+                    int raw = raw_table(j, stack, depth, c);
+                    jv_t *v = node(j, c == '{' ? JV_OBJ : JV_ARR);
+                    if (!v) return -1;
+                    stack[depth] = j->d->n - 1;
+                    if (raw >= 0) { j->skip = depth + 1; v->flags = JV_F_RAW; v->u.s = j->p; }
+                }
+                obj[depth] = c == '{'; cnt[depth] = 0; depth++;
                 j->p++; ws(j);
-                if (j->p < j->end && *j->p == (c == '{' ? '}' : ']')) { j->p++; depth--; goto completed; }
+                if (j->p < j->end && *j->p == (c == '{' ? '}' : ']')) { j->p++; depth--; goto closed; }
                 if (c == '{' && (j->p >= j->end || *j->p != '"')) { j->msg = "expected a key"; return -1; }
                 continue;
+            }
+            if (j->skip) {
+                if (c == '"') { j->p++; if (str_skip(j)) return -1; }
+                else if (c == '-' || (c >= '0' && c <= '9')) { if (num(j, NULL)) return -1; }
+                else if (c == 't') { if (lit(j, "true", JV_TRUE)) return -1; }
+                else if (c == 'f') { if (lit(j, "false", JV_FALSE)) return -1; }
+                else if (c == 'n') { if (lit(j, "null", JV_NULL)) return -1; }
+                else { j->msg = "unexpected character"; return -1; }
+                goto completed;
             }
             jv_t *v;
             if (c == '"') { if (!(v = node(j, JV_STR))) return -1; j->p++; if (str(j, v)) return -1; }
@@ -137,6 +234,16 @@ static int parse(jp_t *j) {
             else if (c == 'n') { if (lit(j, "null", JV_NULL)) return -1; }
             else { j->msg = "unexpected character"; return -1; }
         }
+        goto completed;
+    closed:   /* the container at level depth just closed */
+        if (stack[depth] != SIZE_MAX) {
+            jv_t *top = &j->d->nodes[stack[depth]];
+            top->n = obj[depth] ? cnt[depth] / 2 : cnt[depth];
+            if (j->skip == depth + 1) {   /* a raw table: no children; its text in u.s, off */
+                j->skip = 0;
+                top->off = (uint32_t)(j->p - top->u.s);
+            } else top->span = (uint32_t)(j->d->n - stack[depth]);
+        }
     completed:   /* a value (or an object key) just ended inside level depth - 1 */
         need_value = false;
         if (!depth) return 0;
@@ -144,54 +251,59 @@ static int parse(jp_t *j) {
         ws(j);
         if (j->p >= j->end) { j->msg = "unexpected end of input"; return -1; }
         {
-            jv_t *top = &j->d->nodes[stack[depth - 1]];
-            bool obj = top->type == JV_OBJ;
+            bool o = obj[depth - 1];
             char c = *j->p++;
-            if (obj && (cnt[depth - 1] & 1)) {
+            if (o && (cnt[depth - 1] & 1)) {
                 if (c != ':') { j->msg = "expected ':'"; return -1; }
                 need_value = true;
                 continue;
             }
             if (c == ',') {
                 ws(j);
-                if (obj && (j->p >= j->end || *j->p != '"')) { j->msg = "expected a key"; return -1; }
+                if (o && (j->p >= j->end || *j->p != '"')) { j->msg = "expected a key"; return -1; }
                 need_value = true;
                 continue;
             }
-            if (c != (obj ? '}' : ']')) { j->msg = "expected ',' or a closing bracket"; return -1; }
+            if (c != (o ? '}' : ']')) { j->msg = "expected ',' or a closing bracket"; return -1; }
             depth--;
-            top->span = (uint32_t)(j->d->n - stack[depth]);
-            top->n = obj ? cnt[depth] / 2 : cnt[depth];
-            goto completed;
+            goto closed;
         }
     }
 }
 
-const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, const char **msg) {
+const jv_t *jdoc_parse_opts(jdoc_t *d, char *buf, size_t len, unsigned opts, int *line, int *col, const char **msg) {
     memset(d, 0, sizeof *d);
     d->base = buf;
-    jp_t j = {buf, buf + len, buf, NULL, d};
-    d->cap = len / 16 + 64;   /* tokenizer.json: ~1 node per 17 bytes; more grow by doubling */
+    jp_t j = {.p = buf, .end = buf + len, .base = buf, .d = d, .opts = opts, .line = 1, .lstart = buf};
+    /* tokenizer.json: ~1 node per 17 bytes, but none for raw tables; more grow by doubling */
+    d->cap = opts & JD_RAW_TABLES ? 4096 : len / 16 + 64;
     if (!(d->nodes = tok_big_alloc(d->cap * sizeof *d->nodes, 0))) d->cap = 0;
     if (len > UINT32_MAX) { *line = *col = 1; *msg = "larger than 4 GB"; return NULL; }
     size_t valid = utf8_valid_prefix((const uint8_t *)buf, len);
-    if (valid < len) { j.p = buf + valid; j.msg = "invalid UTF-8"; }
-    else if (parse(&j) == 0) {
+    if (valid < len) {   /* nothing decoded yet: count in the text */
+        j.p = buf + valid; j.msg = "invalid UTF-8";
+        for (char *p = buf; p < j.p; p++) if (*p == '\n') { j.line++; j.lstart = p + 1; }
+    } else if (parse(&j) == 0) {
         ws(&j);
         if (j.p == j.end) return d->nodes;
         j.msg = "trailing characters";
     }
-    *line = 1; *col = 1;
-    for (char *p = buf; p < j.p && p < j.end; p++) { if (*p == '\n') { (*line)++; *col = 1; } else (*col)++; }
+    /* the position in the original text (strings before it are decoded in place by now, and a
+     * decoded \n must not count as a line) */
+    *line = j.line; *col = (int)(j.p - j.lstart) + 1;
     *msg = j.msg;
     jdoc_free(d);
     return NULL;
 }
 
+const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, const char **msg) {
+    return jdoc_parse_opts(d, buf, len, 0, line, col, msg);
+}
+
 void jdoc_free(jdoc_t *d) { free(d->nodes); memset(d, 0, sizeof *d); }
 
 const jv_t *jv_get(const jv_t *o, const char *key) {
-    if (!o || o->type != JV_OBJ) return NULL;
+    if (!o || o->type != JV_OBJ || (o->flags & JV_F_RAW)) return NULL;
     size_t kl = strlen(key);
     const jv_t *k = o + 1;
     for (uint32_t i = 0; i < o->n; i++) {
@@ -203,7 +315,7 @@ const jv_t *jv_get(const jv_t *o, const char *key) {
 }
 
 const jv_t *jv_at(const jv_t *a, size_t i) {
-    if (!a || a->type != JV_ARR || i >= a->n) return NULL;
+    if (!a || a->type != JV_ARR || (a->flags & JV_F_RAW) || i >= a->n) return NULL;
     const jv_t *x = a + 1;
     while (i--) x += x->span;
     return x;
@@ -241,8 +353,9 @@ static void put_str(jbuf_t *b, const char *s, size_t n) {
     put(b, "\"", 1);
 }
 static void dump(jbuf_t *b, const jdoc_t *d, const jv_t *v, const jv_t *const *empty, int nempty) {
-    for (int i = 0; i < nempty; i++)
-        if (v == empty[i]) { put(b, v->type == JV_OBJ ? "{}" : "[]", 2); return; }
+    bool raw = v->flags & JV_F_RAW;   /* its members are not in the document */
+    for (int i = 0; i < nempty && !raw; i++) raw = v == empty[i];
+    if (raw) { put(b, v->type == JV_OBJ ? "{}" : "[]", 2); return; }
     switch (v->type) {
     case JV_NULL: put(b, "null", 4); break;
     case JV_TRUE: put(b, "true", 4); break;

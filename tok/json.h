@@ -5,6 +5,11 @@
  * document borrows that buffer. Nodes live in one array in document order; every node knows
  * how many nodes its subtree spans, so siblings are reached in O(1) and arrays are iterated
  * with jv_first / jv_next. Object children alternate key, value.
+ *
+ * With JD_RAW_TABLES the two big tables of a tokenizer.json ($.model.vocab, $.model.merges: 99%
+ * of a 10 MB file) are checked but get no nodes: each is one "raw" node (JV_F_RAW) that counts
+ * its members and points at its text, which the caller reads with jstr_decode / jnum_scan
+ * straight into its own tables (no tree of ~500 k nodes to allocate and walk).
  */
 #ifndef TOK_JSON_H
 #define TOK_JSON_H
@@ -13,13 +18,16 @@
 #include <stdbool.h>
 
 enum { JV_NULL, JV_FALSE, JV_TRUE, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
-enum { JV_F_INT = 1 };   /* flags: a number written as an integer (no fraction or exponent) */
+enum { JV_F_INT = 1,      /* flags: a number written as an integer (no fraction or exponent) */
+       JV_F_RAW = 2 };    /* a raw table: n members, no child nodes; text at u.s, off bytes */
+enum { JD_RAW_TABLES = 1 };
 typedef struct jv {
     uint8_t type, flags;
     uint32_t n;       /* string bytes, children (arrays: elements; objects: key/value pairs), or
                          a number's length in the source text */
     uint32_t span;    /* nodes in this subtree including itself */
-    uint32_t off;     /* numbers: offset of their text in the source buffer */
+    uint32_t off;     /* numbers: offset of their text in the source buffer; raw tables: length
+                         of their text (u.s: its start, the opening bracket) */
     union { const char *s; double num; } u;
 } jv_t;
 typedef struct { jv_t *nodes; size_t n, cap; const char *base; } jdoc_t;
@@ -27,17 +35,28 @@ typedef struct { jv_t *nodes; size_t n, cap; const char *base; } jdoc_t;
 /* Parse buf[0..len) (modified in place; must outlive the document; at most 4 GB). Returns the root, or NULL
  * with *line / *col / msg (static string) set. jdoc_free releases the nodes. */
 const jv_t *jdoc_parse(jdoc_t *d, char *buf, size_t len, int *line, int *col, const char **msg);
+/* The same with options (JD_RAW_TABLES). The text of a raw table is left as it was (valid JSON;
+ * the document never writes into it), for the caller to decode in place. */
+const jv_t *jdoc_parse_opts(jdoc_t *d, char *buf, size_t len, unsigned opts, int *line, int *col, const char **msg);
+/* Reading a raw table's text. jstr_decode: the string whose opening quote is at q[-1], decoded
+ * in place and NUL-terminated at q; returns its length, *after = just past the closing quote.
+ * jnum_scan: the number at s (end: the text's end): returns its end (NULL if not a number),
+ * *val (when val is not NULL) and *integral (written without fraction or exponent). */
+size_t jstr_decode(char *q, const char *end, char **after);
+const char *jnum_scan(const char *s, const char *end, double *val, bool *integral);
 void jdoc_free(jdoc_t *d);
 
 /* The JSON text of node v (numbers as written in the source; strings re-escaped), except that
- * the nodes in empty[0..nempty) are written as {} / []. Malloc'd, NUL-terminated, length in
+ * raw tables and the nodes in empty[0..nempty) are written as {} / []. Malloc'd, NUL-terminated, length in
  * *len; NULL when out of memory. */
 char *jv_dump(const jdoc_t *d, const jv_t *v, const jv_t *const *empty, int nempty, size_t *len);
 
 /* Accessors: all accept NULL and return NULL / 0 / false / dflt for a missing or mistyped node. */
 const jv_t *jv_get(const jv_t *obj, const char *key);          /* object member (first match) */
 const jv_t *jv_at(const jv_t *arr, size_t i);                    /* i-th element, O(i) */
-static inline const jv_t *jv_first(const jv_t *c) { return c && c->n && (c->type == JV_ARR || c->type == JV_OBJ) ? c + 1 : NULL; }
+/* (a raw table has members but no nodes: jv_get / jv_at / jv_first find nothing in it) */
+static inline const jv_t *jv_first(const jv_t *c) { return c && c->n && !(c->flags & JV_F_RAW) && (c->type == JV_ARR || c->type == JV_OBJ) ? c + 1 : NULL; }
+static inline bool jv_is_raw(const jv_t *x) { return x && (x->flags & JV_F_RAW); }
 static inline const jv_t *jv_skip(const jv_t *x) { return x + x->span; }
 static inline size_t jv_size(const jv_t *c) { return c && (c->type == JV_ARR || c->type == JV_OBJ) ? c->n : 0; }
 static inline bool jv_is(const jv_t *x, int type) { return x && x->type == type; }

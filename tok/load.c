@@ -17,6 +17,7 @@
 #include "nfc.h"
 #include "unicode.h"
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,56 +340,85 @@ static const uint8_t *model_key(const tokenizer_t *t, const char *s, size_t n, u
     return to_bytes(s, n, buf, klen) ? NULL : buf;
 }
 
-static int merge_parts(const jv_t *m, const char **a, size_t *al, const char **b, size_t *bl) {
-    if (jv_is_str(m)) {
-        const char *s = jv_str(m);
-        size_t n = jv_len(m);
-        const char *sp = memchr(s, ' ', n);
-        if (!sp || memchr(sp + 1, ' ', n - (sp + 1 - s))) return -1;
-        *a = s; *al = sp - s; *b = sp + 1; *bl = n - *al - 1;
-        return 0;
+/* ---- the raw tables ----
+ * $.model.vocab and $.model.merges come from jdoc_parse as raw text (valid JSON, checked there)
+ * and are read here straight into the hash tables: no node per entry. A reader walks the text
+ * between the brackets; keys are decoded in place (the document never looks at that text). */
+typedef struct { char *p, *end; } rd_t;
+static rd_t reader(const jv_t *raw) { return (rd_t){(char *)raw->u.s + 1, (char *)raw->u.s + raw->off - 1}; }
+static inline void rd_ws(rd_t *r) { while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t')) r->p++; }
+/* The next member's start (after the comma); false at the closing bracket. */
+static inline bool rd_next(rd_t *r) {
+    rd_ws(r);
+    if (r->p < r->end && *r->p == ',') { r->p++; rd_ws(r); }
+    return r->p < r->end;
+}
+/* Past the closing quote of the string whose text starts at p (valid JSON). */
+static char *skip_str(char *p, const char *end) {
+    for (;;) {
+        while (p < end && *p != '"' && *p != '\\') p++;
+        if (p >= end) return (char *)end;
+        if (*p == '"') return p + 1;
+        p += 2;   /* an escape: \" or \\ must not end or start anything; \uXXXX's digits are plain */
     }
-    if (jv_is_arr(m) && jv_size(m) == 2 && jv_is_str(jv_at(m, 0)) &&
-        jv_is_str(jv_at(m, 1))) {
-        *a = jv_str(jv_at(m, 0)); *al = jv_len(jv_at(m, 0));
-        *b = jv_str(jv_at(m, 1)); *bl = jv_len(jv_at(m, 1));
-        return 0;
-    }
-    return -1;
+}
+/* The value of a vocabulary entry at r->p: 1 and *id if it is an integer, else 0. */
+static int rd_int(rd_t *r, long long *id) {
+    double v; bool integral;
+    const char *q = *r->p == '-' || (*r->p >= '0' && *r->p <= '9') ? jnum_scan(r->p, r->end, &v, &integral) : NULL;
+    if (!q || !integral || v != floor(v)) return 0;
+    /* saturating, as jv_int */
+    *id = v >= 9.2e18 ? (long long)9.2e18 : v <= -9.2e18 ? -(long long)9.2e18 : (long long)v;
+    r->p = (char *)q;
+    return 1;
 }
 
-/* Vocabulary inserts in batches of 32 (keys and hashes first, prefetching their slots). */
+/* Every vocabulary id an integer in range (the first that is not is reported, in file order);
+ * the highest in *vmax. Reads only. */
+static int vocab_ids(const jv_t *vocab, int32_t *vmax, lerr_t *e) {
+    rd_t r = reader(vocab);
+    while (rd_next(&r)) {
+        char *k = r.p + 1;
+        r.p = skip_str(k, r.end);
+        rd_ws(&r); r.p++; rd_ws(&r);   /* ':' */
+        long long id;
+        int ok = rd_int(&r, &id);
+        if (!ok || id < 0 || id > INT32_MAX - 1) {
+            char *after;
+            jstr_decode(k, r.end, &after);   /* the token, for the message */
+            return bad(e, "$.model.vocab", ok ? "id of token \"%s\": out of range" : "id of token \"%s\": wrong type (must be an integer)", k);
+        }
+        if (id > *vmax) *vmax = (int32_t)id;
+    }
+    return 0;
+}
+
+/* Vocabulary inserts in batches of 32 (keys and hashes first, prefetching their slots). Keys
+ * are decoded in place, their strings kept for decoding, then (byte-level models) converted to
+ * bytes in place: the bytes are never longer than the characters. */
 static int load_vocab(tokenizer_t *t, const jv_t *vocab) {
-    struct { const jv_t *k; size_t off, kl; uint64_t h; bool ok; } q[32];
-    size_t cap = 8192;
-    uint8_t *buf = malloc(cap);
-    if (!buf) return -1;
-    const jv_t *k = jv_first(vocab);
-    size_t n = jv_size(vocab), i = 0;
-    while (i < n) {
-        int nq = 0; size_t used = 0;
-        for (; nq < 32 && i < n; i++, k = jv_skip(k + 1)) {
-            if (used + jv_len(k) > cap) {
-                if (nq) break;   /* flush this batch first */
-                while (jv_len(k) > cap) cap *= 2;
-                uint8_t *x = realloc(buf, cap);
-                if (!x) { free(buf); return -1; }
-                buf = x;
-            }
-            q[nq].k = k; q[nq].off = used;
-            const uint8_t *key = model_key(t, jv_str(k), jv_len(k), buf + used, &q[nq].kl);
-            q[nq].ok = key != NULL;
-            if (key && key != buf + used) memcpy(buf + used, key, q[nq].kl);
-            if (key) { q[nq].h = hm_hash(buf + used, q[nq].kl); smap_prefetch(&t->vocab, q[nq].h); used += q[nq].kl; }
+    struct { const uint8_t *key; size_t kl; uint64_t h; int32_t id; } q[32];
+    rd_t r = reader(vocab);
+    bool more = rd_next(&r);
+    while (more) {
+        int nq = 0;
+        for (; nq < 32 && more; more = rd_next(&r)) {
+            char *k = r.p + 1;
+            size_t n = jstr_decode(k, r.end, &r.p);
+            rd_ws(&r); r.p++; rd_ws(&r);   /* ':' */
+            long long id = 0;
+            rd_int(&r, &id);   /* checked by vocab_ids */
+            if (set_id_str(t, (int32_t)id, k, n)) return -1;
+            size_t kl;
+            const uint8_t *key = model_key(t, k, n, (uint8_t *)k, &kl);
+            if (!key) continue;   /* outside the byte alphabet: kept for decoding only */
+            q[nq].key = key; q[nq].kl = kl; q[nq].id = (int32_t)id;
+            q[nq].h = hm_hash(key, kl); smap_prefetch(&t->vocab, q[nq].h);
             nq++;
         }
-        for (int j = 0; j < nq; j++) {
-            int32_t id = (int32_t)jv_int(q[j].k + 1);
-            if ((q[j].ok && smap_put_h(&t->vocab, buf + q[j].off, q[j].kl, id, q[j].h)) ||
-                set_id_str(t, id, jv_str(q[j].k), jv_len(q[j].k))) { free(buf); return -1; }
-        }
+        for (int j = 0; j < nq; j++)
+            if (smap_put_h(&t->vocab, q[j].key, q[j].kl, q[j].id, q[j].h)) return -1;
     }
-    free(buf);
     return 0;
 }
 
@@ -396,73 +426,105 @@ static int load_vocab(tokenizer_t *t, const jv_t *vocab) {
  * then the inserts, so the ~1 M random accesses into multi-MB tables overlap instead of
  * stalling one after another (the load is memory-latency bound). */
 #define MBATCH 32
-typedef struct { size_t i, off, ka, kb; uint64_t ha, hb, hc; uint32_t rank; int32_t ia, ib, in; bool skip; } mq_t;
+typedef struct { size_t i, ka, kb; const uint8_t *k; uint64_t ha, hb, hc; uint32_t rank; } mq_t;
 
-static int merges_batch(tokenizer_t *t, mq_t *q, int nq, const uint8_t *buf, lerr_t *e) {
-    char p[64];
+/* The lookups of a batch (three per merge, overlapped by smap_get_many) and the prefetch of
+ * their merge-table slots; the inserts wait for the next batch (or the end, pend_flush), so the
+ * prefetches have a batch's work to land. */
+typedef struct { uint64_t k[MBATCH], v[MBATCH]; int n; } mpend_t;
+static int pend_flush(tokenizer_t *t, mpend_t *pd, lerr_t *e) {
+    for (int j = 0; j < pd->n; j++)
+        if (umap_put(&t->merges, pd->k[j], pd->v[j])) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    pd->n = 0;
+    return 0;
+}
+static int merges_batch(tokenizer_t *t, mq_t *q, int nq, mpend_t *pd, lerr_t *e) {
+    const uint8_t *keys[3 * MBATCH] = {0}; size_t lens[3 * MBATCH] = {0}; uint64_t hv[3 * MBATCH] = {0}; int32_t id[3 * MBATCH];
     for (int j = 0; j < nq; j++) {
-        if (q[j].skip) continue;
-        const uint8_t *k = buf + q[j].off;
-        q[j].ia = smap_get_h(&t->vocab, k, q[j].ka, q[j].ha);
-        q[j].ib = smap_get_h(&t->vocab, k + q[j].ka, q[j].kb, q[j].hb);
-        q[j].in = smap_get_h(&t->vocab, k, q[j].ka + q[j].kb, q[j].hc);
-        if (q[j].ia < 0 || q[j].ib < 0 || q[j].in < 0) {
+        keys[3 * j] = q[j].k; lens[3 * j] = q[j].ka; hv[3 * j] = q[j].ha;
+        keys[3 * j + 1] = q[j].k + q[j].ka; lens[3 * j + 1] = q[j].kb; hv[3 * j + 1] = q[j].hb;
+        keys[3 * j + 2] = q[j].k; lens[3 * j + 2] = q[j].ka + q[j].kb; hv[3 * j + 2] = q[j].hc;
+    }
+    smap_get_many(&t->vocab, 3 * nq, keys, lens, hv, id);
+    for (int j = 0; j < nq; j++)
+        if (id[3 * j] < 0 || id[3 * j + 1] < 0 || id[3 * j + 2] < 0) {
+            char p[64];
             snprintf(p, sizeof p, "$.model.merges[%zu]", q[j].i);
             return bad(e, p, "%s", "token not in the vocabulary");
         }
-        umap_prefetch(&t->merges, ((uint64_t)(uint32_t)q[j].ia << 32) | (uint32_t)q[j].ib);
+    if (pend_flush(t, pd, e)) return -1;
+    for (int j = 0; j < nq; j++) {
+        pd->k[j] = ((uint64_t)(uint32_t)id[3 * j] << 32) | (uint32_t)id[3 * j + 1];
+        pd->v[j] = ((uint64_t)q[j].rank << 32) | (uint32_t)id[3 * j + 2];
+        umap_prefetch(&t->merges, pd->k[j]);
     }
-    for (int j = 0; j < nq; j++)
-        if (!q[j].skip && umap_put(&t->merges, ((uint64_t)(uint32_t)q[j].ia << 32) | (uint32_t)q[j].ib,
-                                   ((uint64_t)q[j].rank << 32) | (uint32_t)q[j].in))
-            return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    pd->n = nq;
+    return 0;
+}
+
+/* One merge at r->p: "a b" or ["a", "b"], decoded in place. 0 with the parts, 1 for the
+ * "#version" line, -1 for anything else. */
+static int merge_parts(rd_t *r, char **a, size_t *al, char **b, size_t *bl) {
+    if (*r->p == '"') {
+        char *s = r->p + 1;
+        size_t n = jstr_decode(s, r->end, &r->p);
+        if (s[0] == '#' && !strncmp(s, "#version", 8)) return 1;
+        size_t sp = n;   /* exactly one space (short strings: a loop beats memchr calls) */
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == ' ') { if (sp < n) return -1; sp = i; }
+        if (sp == n) return -1;
+        *a = s; *al = sp; *b = s + sp + 1; *bl = n - sp - 1;
+        return 0;
+    }
+    if (*r->p != '[') return -1;
+    r->p++; rd_ws(r);
+    if (*r->p != '"') return -1;
+    *a = r->p + 1; *al = jstr_decode(*a, r->end, &r->p);
+    rd_ws(r);
+    if (*r->p != ',') return -1;
+    r->p++; rd_ws(r);
+    if (*r->p != '"') return -1;
+    *b = r->p + 1; *bl = jstr_decode(*b, r->end, &r->p);
+    rd_ws(r);
+    if (*r->p != ']') return -1;
+    r->p++;
     return 0;
 }
 
 static int load_merges(tokenizer_t *t, const jv_t *merges, lerr_t *e) {
     char p[64];
     mq_t q[MBATCH];
+    mpend_t pd = {.n = 0};
     int nq = 0;
-    size_t cap = 4096, used = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     uint32_t rank = 0;
-    const jv_t *mi = jv_first(merges);
-    for (size_t i = 0; i < jv_size(merges); i++, mi = jv_skip(mi)) {
-        const char *a, *b; size_t al, bl;
-        if (jv_is_str(mi) && !strncmp(jv_str(mi), "#version", 8)) continue;
-        if (merge_parts(mi, &a, &al, &b, &bl)) {
-            free(buf);
+    rd_t r = reader(merges);
+    for (size_t i = 0; rd_next(&r); i++) {
+        char *a, *b; size_t al, bl;
+        int kind = merge_parts(&r, &a, &al, &b, &bl);
+        if (kind == 1) continue;
+        if (kind < 0) {
             snprintf(p, sizeof p, "$.model.merges[%zu]", i);
             return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]");
         }
-        if (used + al + bl > cap) {
-            while (used + al + bl > cap) cap *= 2;
-            uint8_t *x = realloc(buf, cap);
-            if (!x) { free(buf); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
-            buf = x;
-        }
+        /* the key bytes of a then b, contiguous at a (in place: neither grows, and b's text
+         * lies after a's) */
+        size_t ka, kb;
+        uint32_t r0 = rank++;
+        const uint8_t *pa = model_key(t, a, al, (uint8_t *)a, &ka);
+        const uint8_t *pb = pa ? model_key(t, b, bl, (uint8_t *)b, &kb) : NULL;
+        if (!pa || !pb) continue;   /* outside the byte alphabet: can never apply */
+        memmove(a + ka, pb, kb);
         mq_t *m = &q[nq++];
-        *m = (mq_t){.i = i, .off = used, .rank = rank++};
-        const uint8_t *pa = model_key(t, a, al, buf + used, &m->ka);
-        if (pa && pa != buf + used) memcpy(buf + used, pa, m->ka);
-        const uint8_t *pb = pa ? model_key(t, b, bl, buf + used + m->ka, &m->kb) : NULL;
-        if (pb && pb != buf + used + m->ka) memcpy(buf + used + m->ka, pb, m->kb);
-        m->skip = !pa || !pb;   /* outside the byte alphabet: can never apply */
-        if (!m->skip) {
-            const uint8_t *k = buf + used;
-            m->ha = hm_hash(k, m->ka); m->hb = hm_hash(k + m->ka, m->kb); m->hc = hm_hash(k, m->ka + m->kb);
-            smap_prefetch(&t->vocab, m->ha); smap_prefetch(&t->vocab, m->hb); smap_prefetch(&t->vocab, m->hc);
-            used += m->ka + m->kb;
-        }
+        *m = (mq_t){.i = i, .k = (const uint8_t *)a, .ka = ka, .kb = kb, .rank = r0};
+        m->ha = hm_hash(m->k, ka); m->hb = hm_hash(m->k + ka, kb); m->hc = hm_hash(m->k, ka + kb);
+        smap_prefetch(&t->vocab, m->ha); smap_prefetch(&t->vocab, m->hb); smap_prefetch(&t->vocab, m->hc);
         if (nq == MBATCH) {
-            if (merges_batch(t, q, nq, buf, e)) { free(buf); return -1; }
-            nq = 0; used = 0;
+            if (merges_batch(t, q, nq, &pd, e)) return -1;
+            nq = 0;
         }
     }
-    int rc = nq ? merges_batch(t, q, nq, buf, e) : 0;
-    free(buf);
-    return rc;
+    if (nq && merges_batch(t, q, nq, &pd, e)) return -1;
+    return pend_flush(t, &pd, e);
 }
 
 /* The vocabulary and merges from the JSON. */
@@ -529,14 +591,8 @@ static int load_model(tokenizer_t *t, const jv_t *m, const jv_t *added, tc_view_
     int32_t vmax = -1;
     if (cached) { vmax = cached->n_vocab_ids - 1; t->n_vocab = cached->n_vocab; }
     else {
-        const jv_t *k = jv_first(vocab);
-        for (size_t i = 0; i < jv_size(vocab); i++, k = jv_skip(k + 1)) {
-            const jv_t *v = k + 1;
-            if (!jv_is_int(v)) return bad(e, "$.model.vocab", "id of token \"%s\": wrong type (must be an integer)", jv_str(k));
-            if (jv_int(v) < 0 || jv_int(v) > INT32_MAX - 1)
-                return bad(e, "$.model.vocab", "id of token \"%s\": out of range", jv_str(k));
-            if (jv_int(v) > vmax) vmax = (int32_t)jv_int(v);
-        }
+        if (!jv_is_raw(vocab) || !jv_is_raw(merges)) return lerr_set(e, EXIT_INTERNAL, "tokenizer.json: tables not read raw");
+        if (vocab_ids(vocab, &vmax, e)) return -1;
         t->n_vocab = (int32_t)jv_size(vocab);
     }
     int32_t maxid = vmax;
@@ -707,7 +763,7 @@ static tokenizer_t *load_buffer(char *buf, size_t len, tc_view_t *cached, pendin
     uni_init();
     jdoc_t doc;
     int line, col; const char *msg;
-    const jv_t *root = jdoc_parse(&doc, buf, len, &line, &col, &msg);
+    const jv_t *root = jdoc_parse_opts(&doc, buf, len, JD_RAW_TABLES, &line, &col, &msg);
     if (!root) { lerr_set(e, EXIT_DATA, "tokenizer.json: line %d column %d: %s", line, col, msg); return NULL; }
     tokenizer_t *t = calloc(1, sizeof *t);
     if (!t) { jdoc_free(&doc); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }

@@ -6,8 +6,12 @@
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
+/* Below this, plain malloc: a small block in the heap costs few faults. From here up a 2 MB
+ * huge page (cleared in ~0.2 ms) is cheaper than the 4 kB faults it replaces (32+ of them). */
+#define BIG ((size_t)128 << 10)
+
 void *tok_big_alloc(size_t n, int zero) {
-    if (n < HUGE_PAGE) return zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);
+    if (n < BIG) return zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);
     size_t r = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     if (r < n) return NULL;
     void *p = aligned_alloc(HUGE_PAGE, r);

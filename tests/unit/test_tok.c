@@ -7,7 +7,12 @@
  *  - the binary cache: a load from it encodes and decodes exactly as a load from the JSON;
  *    damaged, truncated, stale and unwritable entries are ignored (and replaced), never used;
  *  - UTF-8 repair vs the Unicode Standard's worked example (ch. 3, "U+FFFD substitution of
- *    maximal subparts"), and load errors naming JSON paths. */
+ *    maximal subparts"), and load errors naming JSON paths;
+ *  - the JSON parser's raw tables (JD_RAW_TABLES: model.vocab / model.merges checked without
+ *    nodes) vs the plain parse of the same text, on random damage: same verdict, message and
+ *    position; the loader reading them vs jansson reading the same random tokenizer.json
+ *    (escapes, both merge forms, byte-level or not); the overlapped lookups smap_get_many vs
+ *    smap_get_h. */
 #define _GNU_SOURCE
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <dirent.h>
@@ -23,6 +28,8 @@
 #include "tok/cache.h"
 #include "tok/unicode.h"
 #include "tok/json.h"
+#include "tok/hmap.h"
+#include <jansson.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (uint32_t)(rng >> 11); }
@@ -405,6 +412,207 @@ static void test_json(void) {
         char buf[64]; size_t n = strlen(bad[i]); memcpy(buf, bad[i], n + 1);
         CHECK(!jdoc_parse(&d, buf, n, &line, &col, &msg) && msg, "malformed JSON %zu refused", i);
     }
+    char late[] = "{\"a\": \"x\\ny\\u000a\",\n \"b\": tru}";
+    CHECK(!jdoc_parse(&d, late, strlen(late), &line, &col, &msg) && line == 2 && col == 7,
+          "an error's line and column are in the original text (decoded \\n escapes before it do not count): %d:%d", line, col);
+}
+
+/* A tokenizer.json-like document with escapes of every kind in its tables. */
+static const char RAW_DOC[] =
+    "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 5, \"content\": \"<s>\"}],\n"
+    " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"b\\\"c\": 1, \"\\u00e9\\ud83d\\ude00\": 2,\n"
+    "   \"d\\\\\": 3, \"x y\": 4, \"\\/\\b\\f\\n\\r\\t\": 5, \"n\": -0, \"big\": 1e3, \"t\": true, \"o\": {\"k\": [1, null]}},\n"
+    "  \"merges\": [\"#version: 0.2\", \"a b\", [\"x y\", \"z\"], [\"q\\\"\", \"\\u0041\"], 7, [], {\"a\": false}],\n"
+    "  \"vocab\": {\"second\": 1}}, \"model\": {\"vocab\": {\"z\": 0}}, \"decoder\": null}";
+
+static void test_json_raw(void) {
+    size_t n = sizeof RAW_DOC - 1;
+    char *a = malloc(n + 1), *b = malloc(n + 1), *src = malloc(n + 1);
+    memcpy(a, RAW_DOC, n + 1); memcpy(b, RAW_DOC, n + 1); memcpy(src, RAW_DOC, n + 1);
+    jdoc_t da, db; int la, ca, lb, cb; const char *ma = NULL, *mb = NULL;
+    const jv_t *ra = jdoc_parse(&da, a, n, &la, &ca, &ma), *rb = jdoc_parse_opts(&db, b, n, JD_RAW_TABLES, &lb, &cb, &mb);
+    CHECK(ra && rb, "both parses accept the document (%s / %s)", ma ? ma : "", mb ? mb : "");
+    if (!ra || !rb) return;
+    const jv_t *m = jv_get(rb, "model"), *v = jv_get(m, "vocab"), *mg = jv_get(m, "merges");
+    const char *vt = strstr(RAW_DOC, "{\"a\""), *mt = strstr(RAW_DOC, "[\"#version");
+    CHECK(jv_is_raw(v) && jv_size(v) == jv_size(jv_get(jv_get(ra, "model"), "vocab")) && jv_size(v) == 10,
+          "model.vocab is raw with its 10 members counted");
+    CHECK(jv_is_raw(mg) && jv_size(mg) == 7, "model.merges is raw with its 7 members counted");
+    CHECK(v->u.s == b + (vt - RAW_DOC) && v->off == (uint32_t)(strstr(vt, "}},") + 2 - vt) &&
+          !memcmp(v->u.s, src + (vt - RAW_DOC), v->off), "the raw vocabulary's text is its source, untouched");
+    CHECK(mg->u.s == b + (mt - RAW_DOC) && !memcmp(mg->u.s, src + (mt - RAW_DOC), mg->off) && mg->u.s[mg->off - 1] == ']',
+          "the raw merges' text is its source, untouched");
+    CHECK(!jv_first(v) && !jv_get(v, "a") && !jv_at(mg, 0), "a raw table has no nodes to reach");
+    const jv_t *ma2 = jv_get(ra, "model");
+    const jv_t *empty[2] = {jv_get(ma2, "vocab"), jv_get(ma2, "merges")};
+    size_t l1, l2;
+    char *d1 = jv_dump(&da, ra, empty, 2, &l1), *d2 = jv_dump(&db, rb, NULL, 0, &l2);
+    CHECK(d1 && d2 && l1 == l2 && !memcmp(d1, d2, l1), "the skeletons agree (raw tables written as {} and [])");
+    /* the second "vocab" key of the model and the second "model" are ordinary nodes */
+    const jv_t *k = jv_first(m);
+    int ordinary = 0;
+    for (size_t i = 0; i < jv_size(m); i++, k = jv_skip(k + 1))
+        if (jv_len(k) == 5 && !memcmp(jv_str(k), "vocab", 5) && !jv_is_raw(k + 1) && jv_size(k + 1) == 1) ordinary++;
+    CHECK(ordinary == 1, "only the first model.vocab is raw");
+    free(d1); free(d2); jdoc_free(&da); jdoc_free(&db);
+    /* random damage: the plain parse is the reference for the verdict, message and position */
+    static const char put[] = "\"\\]}[{,:x0-.e \x01\xC3\xA9u";
+    int bad = 0, refused = 0;
+    for (int it = 0; it < 20000; it++) {
+        memcpy(a, RAW_DOC, n + 1);
+        int edits = 1 + rnd() % 3;
+        for (int e = 0; e < edits; e++) {
+            size_t at = rnd() % n;
+            if (rnd() % 4 == 0) memmove(a + at, a + at + 1, n - at);   /* delete (keeps the NUL) */
+            else a[at] = put[rnd() % (sizeof put - 1)];
+        }
+        size_t len = strlen(a);
+        memcpy(b, a, len + 1);
+        ma = mb = NULL;
+        ra = jdoc_parse(&da, a, len, &la, &ca, &ma);
+        rb = jdoc_parse_opts(&db, b, len, JD_RAW_TABLES, &lb, &cb, &mb);
+        bool same = !ra == !rb && (ra || (la == lb && ca == cb && !strcmp(ma, mb)));
+        if (!ra) refused++;
+        if (same && ra) {
+            const jv_t *mm = jv_get(ra, "model");
+            const jv_t *em[2] = {jv_get(mm, "vocab"), jv_get(mm, "merges")};
+            /* raw only where the plain parse has an object / array there */
+            for (int w = 0; w < 2; w++) if (!jv_is(em[w], w ? JV_ARR : JV_OBJ)) em[w] = NULL;
+            d1 = jv_dump(&da, ra, em, 2, &l1); d2 = jv_dump(&db, rb, NULL, 0, &l2);
+            same = d1 && d2 && l1 == l2 && !memcmp(d1, d2, l1);
+            free(d1); free(d2);
+        }
+        if (!same && bad++ < 3)
+            CHECK(0, "damaged document %d: plain %s at %d:%d, raw %s at %d:%d", it, ma ? ma : "ok", la, ca, mb ? mb : "ok", lb, cb);
+        if (ra) jdoc_free(&da);
+        if (rb) jdoc_free(&db);
+    }
+    CHECK(bad == 0 && refused > 5000, "raw-table parse == plain parse on 20000 damaged documents (%d refused)", refused);
+    free(a); free(b); free(src);
+}
+
+/* JSON string literal of bytes s[0..n) with random escaping (\uXXXX for some ASCII, \" \\ \n
+ * always escaped), appended to out. */
+static size_t json_str(char *out, const char *s, size_t n) {
+    size_t k = 0;
+    out[k++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') { out[k++] = '\\'; out[k++] = (char)c; }
+        else if (c < 0x20 || (c < 0x80 && rnd() % 8 == 0)) k += (size_t)sprintf(out + k, "\\u%04x", c);
+        else out[k++] = (char)c;
+    }
+    out[k++] = '"';
+    return k;
+}
+
+/* Random tokenizer.json: characters (some needing escapes, some multi-byte; byte-level: the
+ * GPT-2 alphabet) and merges of earlier tokens, written "a b" when neither part has a space
+ * and ["a", "b"] otherwise; the loader's tables are checked against jansson's reading. */
+static void test_load_vs_jansson(void) {
+    static const char *CH[] = {"a", "b", " ", "\"", "\\", "\n", "\xC3\xA9", "\xE4\xB8\xAD", "#", "\xF0\x9F\x98\x80", "/", "q"};
+    static const char *BL[] = {"a", "b", "\xC4\xA0", "\"", "\\", "\xC4\x8A", "\xC3\xA9", "#", "/", "q", "\xC3\x83"};
+    for (int round = 0; round < 12; round++) {
+        bool bl = round & 1;
+        const char **ch = bl ? BL : CH;
+        int nch = bl ? (int)(sizeof BL / sizeof *BL) : (int)(sizeof CH / sizeof *CH);
+        char (*tok)[96] = malloc(3000 * sizeof *tok); int n = 0;
+        int (*mg)[2] = malloc(3000 * sizeof *mg); int nm = 0;
+        for (int c = 0; c < nch; c++) strcpy(tok[n++], ch[c]);
+        for (int it = 0; it < 6000 && n < 2900; it++) {
+            int x = rnd() % n, y = rnd() % n;
+            if (strlen(tok[x]) + strlen(tok[y]) >= 90) continue;
+            char cat[192]; snprintf(cat, sizeof cat, "%s%s", tok[x], tok[y]);
+            bool dup = false;
+            for (int i = 0; i < n && !dup; i++) dup = !strcmp(tok[i], cat);
+            for (int i = 0; i < nm && !dup; i++) dup = mg[i][0] == x && mg[i][1] == y;
+            if (dup) continue;
+            strcpy(tok[n++], cat); mg[nm][0] = x; mg[nm][1] = y; nm++;
+        }
+        char *json = malloc(4 << 20); size_t k = 0;
+        k += (size_t)sprintf(json, "{%s\"model\":{\"type\":\"BPE\",\"vocab\":{",
+                             bl ? "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}," : "");
+        for (int i = 0; i < n; i++) {
+            if (i) json[k++] = rnd() % 2 ? ',' : ' ', json[k - 1] == ' ' ? (void)(json[k++] = ',') : (void)0;
+            k += json_str(json + k, tok[i], strlen(tok[i]));
+            k += (size_t)sprintf(json + k, rnd() % 2 ? ":%d" : " :\n %d", i);
+        }
+        k += (size_t)sprintf(json + k, "},\"merges\":[%s", round % 4 < 2 ? "\"#version: 0.2\"," : "");
+        for (int i = 0; i < nm; i++) {
+            const char *x = tok[mg[i][0]], *y = tok[mg[i][1]];
+            if (i) json[k++] = ',';
+            if (!strchr(x, ' ') && !strchr(y, ' ') && rnd() % 2) {
+                char pair[200]; int pl = snprintf(pair, sizeof pair, "%s %s", x, y);
+                k += json_str(json + k, pair, (size_t)pl);
+            } else {
+                json[k++] = '['; k += json_str(json + k, x, strlen(x)); json[k++] = ',';
+                if (rnd() % 2) json[k++] = ' ';
+                k += json_str(json + k, y, strlen(y)); json[k++] = ']';
+            }
+        }
+        k += (size_t)sprintf(json + k, "]}}");
+        lerr_t e = {0};
+        tokenizer_t *t = tok_load_json(json, k, &e);
+        json_error_t je;
+        json_t *ref = json_loadb(json, k, 0, &je);
+        CHECK(t && ref, "round %d: random tokenizer.json (%d tokens, %d merges) loads: %s / %s", round, n, nm, t ? "" : e.msg, ref ? "" : je.text);
+        if (t && ref) {
+            json_t *model = json_object_get(ref, "model"), *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
+            const char *key; json_t *val; int badv = 0, badm = 0;
+            json_object_foreach(vocab, key, val) {
+                size_t kl = strlen(key);
+                size_t sl; const char *s = tok_id_token(t, (int32_t)json_integer_value(val), &sl);
+                if (tok_token_id(t, key, kl) != json_integer_value(val) || !s || sl != kl || memcmp(s, key, kl)) badv++;
+            }
+            uint32_t rank = 0;
+            for (size_t i = 0; i < json_array_size(merges); i++) {
+                json_t *x = json_array_get(merges, i);
+                char ab[2][200];
+                if (json_is_string(x)) {
+                    const char *s = json_string_value(x);
+                    if (!strncmp(s, "#version", 8)) continue;
+                    const char *sp = strchr(s, ' ');
+                    snprintf(ab[0], sizeof ab[0], "%.*s", (int)(sp - s), s); snprintf(ab[1], sizeof ab[1], "%s", sp + 1);
+                } else for (int w = 0; w < 2; w++) snprintf(ab[w], sizeof ab[w], "%s", json_string_value(json_array_get(x, w)));
+                char cat[400]; snprintf(cat, sizeof cat, "%s%s", ab[0], ab[1]);
+                int32_t ia = tok_token_id(t, ab[0], strlen(ab[0])), ib = tok_token_id(t, ab[1], strlen(ab[1])),
+                        in = tok_token_id(t, cat, strlen(cat));
+                uint64_t v;
+                if (ia < 0 || ib < 0 || in < 0 || !umap_get(&t->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, &v) ||
+                    v != ((uint64_t)rank << 32 | (uint32_t)in))
+                    badm++;
+                rank++;
+            }
+            CHECK(badv == 0 && badm == 0 && t->n_vocab == n && t->merges.n == (uint64_t)nm,
+                  "round %d (%s): every token's id and string, every merge's (rank, id) as jansson reads them (%d / %d differ)",
+                  round, bl ? "byte-level" : "plain", badv, badm);
+        }
+        tok_destroy(&t); json_decref(ref); free(json); free(tok); free(mg);
+    }
+}
+
+/* smap_get_many == smap_get_h, present and absent keys, crowded tables. */
+static void test_smap_many(void) {
+    for (int round = 0; round < 4; round++) {
+        smap_t m;
+        CHECK(smap_init(&m, 16) == 0, "smap_init");
+        char keys[4000][24]; size_t lens[4000];
+        int nk = 500 << round;
+        for (int i = 0; i < nk; i++) {
+            lens[i] = rnd() % 20;
+            for (size_t j = 0; j < lens[i]; j++) keys[i][j] = "abc\0d"[rnd() % 5];
+            if (i % 2 == 0) smap_put(&m, keys[i], lens[i], i);   /* the rest looked up absent (or as an equal key) */
+        }
+        int bad = 0;
+        for (int i = 0; i + 96 <= nk; i += 96) {
+            const uint8_t *kp[96]; size_t kl[96]; uint64_t h[96]; int32_t got[96];
+            for (int j = 0; j < 96; j++) { kp[j] = (const uint8_t *)keys[i + j]; kl[j] = lens[i + j]; h[j] = hm_hash(kp[j], kl[j]); }
+            smap_get_many(&m, 96, kp, kl, h, got);
+            for (int j = 0; j < 96; j++) bad += got[j] != smap_get(&m, keys[i + j], lens[i + j]);
+        }
+        CHECK(bad == 0, "round %d: smap_get_many == smap_get on %d keys (%d differ)", round, nk, bad);
+        smap_free(&m);
+    }
 }
 
 int main(void) {
@@ -416,5 +624,8 @@ int main(void) {
     test_utf8();
     test_load_errors();
     test_json();
+    test_json_raw();
+    test_load_vs_jansson();
+    test_smap_many();
     return TEST_SUMMARY();
 }
