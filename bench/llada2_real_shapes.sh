@@ -2,10 +2,10 @@
 # bench/llada2_real_shapes.sh — a LLaDA2.0-mini-shaped load: the published config.json (hidden
 # 2048, 16/4 heads of 128, vocabulary 157184, 256 experts of 512 in 8 groups, top-8 of 4
 # groups, a shared expert, layer 0 dense with FFN 5120) cut to 2 layers (one dense, one MoE),
-# random bf16 weights in 2 shards (3.3 GB, written streaming), the Ling ids left to their
+# random bf16 weights in 2 shards (2.9 GB, written streaming), the Ling ids left to their
 # defaults. Then: denoise --logits on 40 tokens (time, peak RSS: the weights are mapped, not
 # copied), and 64 generated tokens with the block cache and with full recompute (time, same
-# tokens). Needs ~3.5 GB of disk under $TMPDIR. One thread.
+# tokens). Wall time. Needs ~3 GB of disk under $TMPDIR. One thread.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)

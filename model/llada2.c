@@ -59,14 +59,6 @@ static void llada2_default(llada_config_t *c) {
     };
 }
 
-static int bool_key(json_t *o, const char *k, bool *out, lerr_t *e) {
-    json_t *b = json_object_get(o, k);
-    if (!b || json_is_null(b)) return 0;
-    if (!json_is_boolean(b)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
-    *out = json_is_true(b);
-    return 0;
-}
-
 static int parse_moe(llada_config_t *c, json_t *o, lerr_t *e) {
     long long v;
     int r, first_dense = 0, shared = 0;
@@ -113,79 +105,42 @@ static int parse(llada_config_t *c, json_t *o, lerr_t *e) {
         cfg_need_str(o, "score_function", sf, e) || cfg_need_bool(o, "norm_head", false, e))
         return -1;
     long long v;
-    const long long BIG = 1 << 30;
     int r;
-#define INT_KEY(key, lo, field) \
-    if ((r = cfg_int(o, key, lo, BIG, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
-    INT_KEY("hidden_size", 1, d_model)
-    INT_KEY("num_hidden_layers", 1, n_layers)
-    INT_KEY("num_attention_heads", 1, n_heads)
-    c->n_kv_heads = c->n_heads;
-    INT_KEY("num_key_value_heads", 1, n_kv_heads)
-    INT_KEY("vocab_size", 1, vocab_size)
-    INT_KEY("max_position_embeddings", 1, max_sequence_length)
-    INT_KEY("intermediate_size", 1, mlp_hidden_size)
+    if (family_hf_sizes(c, o, e)) return -1;
+    if ((r = cfg_int(o, "intermediate_size", 1, 1 << 30, &v, e)) < 0) return -1;
+    if (r) c->mlp_hidden_size = (int)v;
     c->head_dim = c->d_model / c->n_heads;
-    INT_KEY("head_dim", 2, head_dim)
-#undef INT_KEY
-    c->embedding_size = c->vocab_size;
+    if ((r = cfg_int(o, "head_dim", 2, 1 << 30, &v, e)) < 0) return -1;
+    if (r) c->head_dim = (int)v;
     if (c->n_heads % c->n_kv_heads)
         return lerr_set(e, EXIT_DATA, "config.json: \"num_attention_heads\" %d not a multiple of \"num_key_value_heads\" %d",
                         c->n_heads, c->n_kv_heads);
     double prf = 0.5;
-    if (cfg_num(o, "rope_theta", &c->rope_theta, e) < 0 || cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0 ||
-        cfg_num(o, "partial_rotary_factor", &prf, e) < 0)
-        return -1;
+    if (cfg_num(o, "partial_rotary_factor", &prf, e) < 0) return -1;
     c->rope_dim = (int)(c->head_dim * prf);   /* HF: int(head_dim * partial_rotary_factor) */
     if (prf > 1 || c->rope_dim < 2 || c->rope_dim % 2)
         return lerr_set(e, EXIT_DATA, "config.json: \"partial_rotary_factor\" %g of \"head_dim\" %d gives %d rotary "
                         "channels (must be even, 2..head_dim)", prf, c->head_dim, c->rope_dim);
     if (c->rope_dim == c->head_dim) c->rope_dim = 0;
-    if (bool_key(o, "tie_word_embeddings", &c->weight_tying, e) || bool_key(o, "use_qkv_bias", &c->qkv_bias, e) ||
-        bool_key(o, "use_bias", &c->out_bias, e) || bool_key(o, "use_qk_norm", &c->qk_norm, e))
+    if (cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) || cfg_bool(o, "use_qkv_bias", &c->qkv_bias, e) ||
+        cfg_bool(o, "use_bias", &c->out_bias, e) || cfg_bool(o, "use_qk_norm", &c->qk_norm, e))
         return -1;
     if (parse_moe(c, o, e)) return -1;
     uint64_t all = c->n_layers >= 64 ? ~0ULL : (1ULL << c->n_layers) - 1;
     if (c->moe_layers != all && !json_object_get(o, "intermediate_size"))
         return lerr_set(e, EXIT_DATA, "config.json: dense layers (first_k_dense_replace, or no num_experts) need "
                         "\"intermediate_size\"");
-    /* special ids: Ling-2.0's defaults only for its vocabulary */
-    const char *keys[] = {"mask_token_id", "eos_token_id", "pad_token_id"};
-    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id};
-    bool ling = c->vocab_size == 157184;
-    for (int i = 0; i < 3; i++) {
-        json_t *x = json_object_get(o, keys[i]);
-        if (x && json_is_array(x)) x = json_array_get(x, 0);   /* eos lists: the first */
-        if (x && !json_is_null(x)) {
-            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= c->embedding_size)
-                return lerr_set(e, EXIT_DATA, "config.json: \"%s\" outside the vocabulary [0, %d)", keys[i],
-                                c->embedding_size);
-            *fields[i] = (int32_t)json_integer_value(x);
-        } else if (!ling) *fields[i] = -1;
-    }
-    if (c->mask_token_id < 0)
-        return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing (LLaDA2's 156895 applies only to the "
-                        "157184-token Ling vocabulary; this one has %d)", c->vocab_size);
-    if (c->eos_token_id < 0) return lerr_set(e, EXIT_DATA, "config.json: \"eos_token_id\" missing");
-    if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
-    return 0;
+    /* special ids: generate()'s EOS 156892 and mask 156895 only for the Ling vocabulary */
+    return family_parse_ids(c, o, c->vocab_size == 157184,
+                            "LLaDA2's 156895 applies only to the 157184-token Ling vocabulary", e);
 }
 
 static int llada2_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    json_error_t je;
-    llada2_default(c);
-    json_t *o = json_loadb(json, len, 0, &je);
-    if (!o) return lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
-    int rc = -1;
     static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"};
-    if (!json_is_object(o)) { lerr_set(e, EXIT_DATA, "config.json: not a JSON object"); goto out; }
-    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
-        if (!json_object_get(o, need[i])) {
-            lerr_set(e, EXIT_DATA, "config.json: missing \"%s\" (not a LLaDA2 config)", need[i]);
-            goto out;
-        }
-    rc = parse(c, o, e);
-out:
+    llada2_default(c);
+    json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "LLaDA2", e);
+    if (!o) return -1;
+    int rc = parse(c, o, e);
     json_decref(o);
     return rc;
 }
@@ -230,49 +185,46 @@ static char *llada2_config_to_json(const llada_config_t *c) {
 
 static int max_tensors(const llada_config_t *c) { return c->n_layers * (14 + 3 * c->n_experts) + 3; }
 
-static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int n = 0, d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, fused = (c->n_heads + 2 * c->n_kv_heads) * hd,
-        E = c->n_experts;
-#define ADD(nd, r, cl, dp, ...) do { snprintf(s[n].name, sizeof s[n].name, __VA_ARGS__); \
-    s[n].ndim = nd; s[n].shape[0] = r; s[n].shape[1] = cl; s[n].dst = dp; n++; } while (0)
-    ADD(2, c->embedding_size, d, &w->wte, "model.word_embeddings.weight");
-    for (int l = 0; l < c->n_layers; l++) {
-        llada_layer_t *L = &w->layers[l];
-        ADD(1, d, 1, &L->attn_norm, "model.layers.%d.input_layernorm.weight", l);
-        ADD(2, fused, d, &L->qkv_proj, "model.layers.%d.attention.query_key_value.weight", l);
-        if (c->qkv_bias) ADD(1, fused, 1, &L->qkv_b, "model.layers.%d.attention.query_key_value.bias", l);
-        if (c->qk_norm) {
-            ADD(1, hd, 1, &L->q_norm, "model.layers.%d.attention.query_layernorm.weight", l);
-            ADD(1, hd, 1, &L->k_norm, "model.layers.%d.attention.key_layernorm.weight", l);
+/* A layer's FFN: the router (+ expert_bias), experts and shared experts of a MoE layer, else
+ * a dense SwiGLU. */
+static void ffn_specs(const llada_config_t *c, llada_layer_t *L, int l, model_tensor_spec_t *s, int *n) {
+    int64_t d = c->d_model, E = c->n_experts;
+    if ((c->moe_layers >> l) & 1) {
+        int64_t F = c->expert_hidden_size, S = c->shared_expert_hidden_size;
+        family_add(s, n, &L->router, 2, E, d, "model.layers.%d.mlp.gate.weight", l);
+        family_add(s, n, &L->router_bias, 1, E, 1, "model.layers.%d.mlp.gate.expert_bias", l);
+        for (int x = 0; x < E; x++) {
+            family_add(s, n, &L->exp_gate[x], 2, F, d, "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, x);
+            family_add(s, n, &L->exp_up[x], 2, F, d, "model.layers.%d.mlp.experts.%d.up_proj.weight", l, x);
+            family_add(s, n, &L->exp_down[x], 2, d, F, "model.layers.%d.mlp.experts.%d.down_proj.weight", l, x);
         }
-        ADD(2, d, qd, &L->attn_out, "model.layers.%d.attention.dense.weight", l);
-        if (c->out_bias) ADD(1, d, 1, &L->out_bias, "model.layers.%d.attention.dense.bias", l);
-        ADD(1, d, 1, &L->ff_norm, "model.layers.%d.post_attention_layernorm.weight", l);
-        if ((c->moe_layers >> l) & 1) {
-            int F = c->expert_hidden_size, S = c->shared_expert_hidden_size;
-            ADD(2, E, d, &L->router, "model.layers.%d.mlp.gate.weight", l);
-            ADD(1, E, 1, &L->router_bias, "model.layers.%d.mlp.gate.expert_bias", l);
-            for (int x = 0; x < E; x++) {
-                ADD(2, F, d, &L->exp_gate[x], "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, x);
-                ADD(2, F, d, &L->exp_up[x], "model.layers.%d.mlp.experts.%d.up_proj.weight", l, x);
-                ADD(2, d, F, &L->exp_down[x], "model.layers.%d.mlp.experts.%d.down_proj.weight", l, x);
-            }
-            if (S > 0) {
-                ADD(2, S, d, &L->sh_gate, "model.layers.%d.mlp.shared_experts.gate_proj.weight", l);
-                ADD(2, S, d, &L->sh_up, "model.layers.%d.mlp.shared_experts.up_proj.weight", l);
-                ADD(2, d, S, &L->sh_down, "model.layers.%d.mlp.shared_experts.down_proj.weight", l);
-            }
-        } else {
-            int F = c->mlp_hidden_size;
-            ADD(2, F, d, &L->ff_proj, "model.layers.%d.mlp.gate_proj.weight", l);
-            ADD(2, F, d, &L->up_proj, "model.layers.%d.mlp.up_proj.weight", l);
-            ADD(2, d, F, &L->ff_out, "model.layers.%d.mlp.down_proj.weight", l);
+        if (S > 0) {
+            family_add(s, n, &L->sh_gate, 2, S, d, "model.layers.%d.mlp.shared_experts.gate_proj.weight", l);
+            family_add(s, n, &L->sh_up, 2, S, d, "model.layers.%d.mlp.shared_experts.up_proj.weight", l);
+            family_add(s, n, &L->sh_down, 2, d, S, "model.layers.%d.mlp.shared_experts.down_proj.weight", l);
         }
+    } else {
+        int64_t F = c->mlp_hidden_size;
+        family_add(s, n, &L->ff_proj, 2, F, d, "model.layers.%d.mlp.gate_proj.weight", l);
+        family_add(s, n, &L->up_proj, 2, F, d, "model.layers.%d.mlp.up_proj.weight", l);
+        family_add(s, n, &L->ff_out, 2, d, F, "model.layers.%d.mlp.down_proj.weight", l);
     }
-    ADD(1, d, 1, &w->ln_f, "model.norm.weight");
-    if (!c->weight_tying) ADD(2, c->embedding_size, d, &w->lm_head, "lm_head.weight");
-#undef ADD
-    return n;
+}
+
+static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
+    int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, fused = (c->n_heads + 2 * c->n_kv_heads) * hd;
+    const family_layer_tensor_t t[] = {
+        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+        FAMILY_LT("attention.query_key_value.weight", 2, fused, d, qkv_proj, true),
+        FAMILY_LT("attention.query_key_value.bias", 1, fused, 1, qkv_b, c->qkv_bias),
+        FAMILY_LT("attention.query_layernorm.weight", 1, hd, 1, q_norm, c->qk_norm),
+        FAMILY_LT("attention.key_layernorm.weight", 1, hd, 1, k_norm, c->qk_norm),
+        FAMILY_LT("attention.dense.weight", 2, d, qd, attn_out, true),
+        FAMILY_LT("attention.dense.bias", 1, d, 1, out_bias, c->out_bias),
+        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true)};
+    static const family_names_t nm = {"model.word_embeddings.weight", "model.layers.%d.%s", "model.norm.weight",
+                                      "lm_head.weight"};
+    return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), ffn_specs);
 }
 
 static const char *const MODEL_TYPES[] = {"llada2_moe", NULL};

@@ -172,6 +172,15 @@ p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--g
                                                               "--edit-threshold", "1.5"], expect_rc=2)
 err = p.stderr.decode()
 check(p.returncode == 2 and "--edit-threshold" in err.split("\n")[0], "--edit-threshold 1.5: usage error", err)
+ld = os.path.join(TMP, "llada")   # token editing needs a block-diffusion model
+subprocess.run([PY, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), ld, "--preset", "mha_f32"], check=True,
+               stdout=subprocess.DEVNULL)
+ld = os.path.join(ld, "mha_f32") if os.path.isdir(os.path.join(ld, "mha_f32")) else ld
+p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", ld, "--gen-length", "8",
+                                                              "--edit-threshold", "0.5"], expect_rc=2)
+err = p.stderr.decode()
+check(p.returncode == 2 and err.count("\n") == 1 and "block-diffusion" in err, "--edit-threshold on LLaDA: one-line error",
+      err)
 
 
 # ---------------------------------------------------------------- errors

@@ -257,6 +257,29 @@ static void test_rope(void) {
                 err = fmax(err, fmax(fabs(r0 - x[(t * H + h) * hd + i]), fabs(r1 - x[(t * H + h) * hd + i + hd / 2])));
             }
     CHECK(err < 1e-6, "rope half-split matches the rotation formula (err %g)", err);
+    /* partial rotary (LLaDA2): the first rd = 4 of 8 channels rotate as a 4-wide half-split
+     * RoPE with frequencies from rd, the other 4 pass through */
+    int rd = 4;
+    float cp[7 * 2], sp[7 * 2], xp[7 * 2 * 8];
+    rope_tables(cp, sp, L, rd, 500000.0);
+    memcpy(xp, x0, sizeof xp);
+    rope_apply_part(xp, L, H, hd, rd, cp, sp, NULL);
+    err = 0;
+    bool tail = true;
+    for (int t = 0; t < L; t++)
+        for (int h = 0; h < H; h++) {
+            const float *v = x0 + (t * H + h) * hd, *o = xp + (t * H + h) * hd;
+            for (int i = 0; i < rd / 2; i++) {
+                double a = t / pow(500000.0, 2.0 * i / rd);
+                double r0 = v[i] * cos(a) - v[i + rd / 2] * sin(a), r1 = v[i + rd / 2] * cos(a) + v[i] * sin(a);
+                err = fmax(err, fmax(fabs(r0 - o[i]), fabs(r1 - o[i + rd / 2])));
+            }
+            for (int i = rd; i < hd; i++) tail &= o[i] == v[i];
+        }
+    CHECK(err < 1e-6 && tail, "partial rope: rd channels rotate (err %g), the rest untouched", err);
+    memcpy(xp, x0, sizeof xp);
+    rope_apply_part(xp, L, H, hd, hd, c, sn, NULL);
+    CHECK(!memcmp(xp, x, sizeof xp), "rope_apply_part with rd == hd is rope_apply");
 }
 
 static void test_rows(void) {
