@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # bench/gguf.sh — GGUF quantised weights (issue 13) against bf16 / f32 on LLaDA-8B-shaped layers
 # (d 4096, FFN 12288, 32 MHA heads), all in one run under nice:
-#   1. streaming-read bandwidth of this machine (1 and all threads; bench/gguf_bench.c);
+#   1. streaming-read bandwidth of this machine (1 and all threads; bench/gguf_bench.c), wall
+#      and per CPU-second;
+#   1b. bandwidth of the int8 kernels at 32 rows on 1 thread, per CPU-second, against the
+#      streaming read per CPU-second of the same run: matmul_qk (llama.cpp's arithmetic, qisa 3)
+#      and the per-row kernels (qisa 2) on 4096x4096 and 12288x4096 weights of Q8_0, Q4_K, Q6_K;
 #   2. the seven matmuls of one layer at M = 32 rows (a cached block) and 288 (a full canvas):
 #      ms per layer and achieved weight-read GB/s, per type (f32, bf16, q8_0, q4_k);
 #   3. per-step time of `denoise --bench` on 2-layer random GGUF files (bench/gguf_random.py,
@@ -22,8 +26,19 @@ cc -O2 -march=x86-64-v2 -I"$root" -I"$root/common" -I"$root/kernels" -o "$cache/
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 $N "$cache/gguf_bench" stream 1024 >"$cache/stream.json" || exit 1
 reps=${GGUF_BENCH_REPS:-3}
+GGUF_BENCH_THREADS=1 $N "$cache/gguf_bench" stream 512 >"$cache/stream1.json" || exit 1
+: >"$cache/bw.json"
+for t in q8_0 q4_k q6_k; do
+    for isa in 2 3; do
+        for s in "4096 4096" "12288 4096"; do
+            GGUF_BENCH_THREADS=1 GGUF_BENCH_QISA=$isa $N "$cache/gguf_bench" matmul $t 32 $s $((reps + 2)) >>"$cache/bw.json" || exit 1
+        done
+    done
+done
+GGUF_BENCH_THREADS=1 $N "$cache/gguf_bench" stream 512 >>"$cache/stream1.json" || exit 1
+[ "${GGUF_BENCH_BW_ONLY:-0}" = 1 ] && skip=1 || skip=0
 : >"$cache/mm.json"
-for M in 32 288; do
+[ $skip = 1 ] || for M in 32 288; do
     for t in f32 bf16 q8_0 q4_k; do
         for s in "4096 4096" "12288 4096" "4096 12288"; do
             $N "$cache/gguf_bench" matmul $t $M $s $reps >>"$cache/mm.json" || exit 1
@@ -31,7 +46,7 @@ for M in 32 288; do
     done
 done
 : >"$cache/step.json"
-for t in bf16 q8_0 q4_k; do
+[ $skip = 1 ] || for t in bf16 q8_0 q4_k; do
     f=$cache/r2_$t.gguf
     [ -f "$f" ] || $N "$PYTHON" "$here/gguf_random.py" "$f" $t 2 4096 || exit 1
     for L in 32 288; do
@@ -39,7 +54,7 @@ for t in bf16 q8_0 q4_k; do
     done
 done
 rss=""
-if [ "${GGUF_BENCH_RSS:-1}" != 0 ]; then
+if [ $skip = 0 ] && [ "${GGUF_BENCH_RSS:-1}" != 0 ]; then
     f=$cache/r32_q4_k_m.gguf
     [ -f "$f" ] || $N "$PYTHON" "$here/gguf_random.py" "$f" q4_k_m 32 126464 || exit 1
     rss=$f
@@ -51,7 +66,23 @@ load = lambda f: [json.loads(l) for l in open(os.path.join(cache, f)) if l.strip
 stream = {r["stream_threads"]: r["gbps"] for r in load("stream.json")}
 nt = max(stream)
 print(f"streaming read: {stream[1]:.1f} GB/s (1 thread), {stream[nt]:.1f} GB/s ({nt} threads)")
+s1 = load("stream1.json")
+sc = max(r["cpu_gbps"] for r in s1)
+print(f"1 thread, per CPU-second: streaming read {sc:.2f} GB/s (best of {len(s1)} runs: before and after the kernels)")
+print("int8 kernels at M = 32 rows, 1 thread (weight GB/s per CPU-second; best of the reps):")
+print("  type  kernel                 cpu-ms 4096x4096  cpu-ms 12288x4096   GB/s   of stream")
+bw = load("bw.json")
+for t in ("q8_0", "q4_k", "q6_k"):
+    for isa, nm in ((2, "per-row (qisa 2)"), (3, "matmul_qk (qisa 3)")):
+        rs = {(r["N"], r["K"]): r for r in bw if r["type"] == t and r["qisa"] == isa}
+        if len(rs) < 2:
+            continue
+        a, b = rs[(4096, 4096)], rs[(12288, 4096)]
+        g = (a["weight_mb"] + b["weight_mb"]) / (a["cpu_ms_best"] + b["cpu_ms_best"])
+        print(f"  {t:5s} {nm:20s} {a['cpu_ms_best']:14.2f} {b['cpu_ms_best']:17.2f}   {g:5.2f}   {g / sc:6.2f}")
 mm = load("mm.json")
+if not mm:
+    sys.exit(0)
 print("one 8B-shaped layer (7 matmuls: 4 x 4096x4096, 2 x 12288x4096, 1 x 4096x12288):")
 print("    M  type   weights MB   ms/layer  cpu-ms   weight GB/s  of stream  vs bf16")
 base = {}

@@ -14,6 +14,9 @@
  * Unpacked rows (8 at a time) are reused over every activation row (tiles of 4), so the weights
  * are read from memory once per call and the activations once per 8 weight rows. Threads split
  * the weight rows.
+ * With AVX512-VNNI, Q4_K, Q6_K and Q8_0 go to matmul_qk.c instead (llama.cpp's arithmetic:
+ * integer sub-block scales, one float step per super-block, a broadcast-weight register tile);
+ * this file's per-row kernels remain for Q4_0, for AVX2 and as kern_set_qisa(2)'s comparison.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,7 +30,7 @@ static int isa_best(void) {
     const char *e = getenv("LLADA_QMATMUL");
     if (e && !strcmp(e, "f32")) return 0;   /* matmul() then dequantises panels: the exact product */
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 2;
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 3;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
@@ -348,8 +351,9 @@ static void worker(int t, void *arg) {
 int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
     KERN_ASSERT_WEIGHT(W);
     KERN_ASSERT(wtype_is_quant(W->type) && M >= 0 && (M == 0 || (x && y)));
-    int N = (int)W->rows, K = (int)W->cols, Mp = (M + 3) & ~3;
+    int N = (int)W->rows, K = (int)W->cols, Mp = (M + 3) & ~3, isa = kern_qisa();
     if (M == 0 || N == 0) return 0;
+    if (isa >= 3 && matmul_qk_supports(W->type)) return matmul_qk(y, x, W, M, accumulate);
     int nt = kern_threads() < N ? kern_threads() : N;
     size_t xq = ((size_t)Mp * K + 63) & ~(size_t)63, xl = ((size_t)Mp * K / 4 * 4 + 63) & ~(size_t)63,
            xc = ((size_t)Mp * K / 16 * 4 + 63) & ~(size_t)63;
@@ -357,7 +361,7 @@ int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulat
     uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xq + xl + xc + (size_t)nt * stride);
     if (!buf) return -1;
     qjob_t j = {y, W->data, {(int8_t *)buf, (float *)(buf + xq), (float *)(buf + xq + xl)},
-                buf + xq + xl + xc, stride, W->type, M, Mp, N, K, nt, kern_qisa(),
+                buf + xq + xl + xc, stride, W->type, M, Mp, N, K, nt, isa > 2 ? 2 : isa,
                 wtype_bytes(W->type, (size_t)K), accumulate};
     quant_act(x, M, Mp, K, &j.a);
     kern_parallel_for(nt, worker, &j);

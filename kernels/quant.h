@@ -47,9 +47,20 @@ void quantize_ref(void *dst, const float *x, wtype_t t, size_t n);
 int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* The same arithmetic in plain C (int8 activations, integer block sums; the test reference). */
 void matmul_q_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
-/* Which integer kernel matmul_q runs: 2 AVX512-VNNI, 1 AVX2, 0 plain C. kern_set_qisa caps it
- * (tests; -1 restores the CPU's best). */
+/* Which integer kernel matmul_q runs: 3 AVX512-VNNI with matmul_qk for Q4_K / Q6_K / Q8_0 (the
+ * per-row kernel for Q4_0), 2 AVX512-VNNI per-row kernel (int8 activations per 32), 1 AVX2,
+ * 0 plain C. kern_set_qisa caps it (tests, benchmarks; -1 restores the CPU's best). */
 int kern_qisa(void);
 void kern_set_qisa(int isa);
+
+/* matmul_qk.c: llama.cpp's arithmetic for Q4_K, Q6_K, Q8_0 (matmul_qk_supports): activations to
+ * int8 with one scale per super-block (256 values for the K-quants, ggml's q8_K; 32 for Q8_0),
+ * integer sums per sub-block times the sub-block's integer scale, one float step per
+ * super-block; AVX512-VNNI (callers check kern_qisa() >= 3). Error vs the exact product:
+ * |Δy| <= Σ_superblocks amax/254 Σ|w| (+ f32 rounding). matmul_qk returns -1 on OOM;
+ * matmul_qk_ref is its plain reference (same int8 activations, sums in double). */
+int matmul_qk_supports(wtype_t t);
+int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+void matmul_qk_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 
 #endif

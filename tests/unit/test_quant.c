@@ -7,7 +7,11 @@
  *   - matmul_q_ref is within the int8-activation bound of the exact product (matmul_ref on the
  *     dequantised weights): |Δ| <= Σ_b amax(x_b)/254 Σ_{k∈b}|w_k| (+ rounding);
  *   - matmul() on quantised weights without the integer kernels (dequantised panels + sgemm)
- *     equals matmul_ref.
+ *     equals matmul_ref;
+ *   - matmul_qk (isa 3: Q4_K, Q6_K, Q8_0 with llama.cpp's super-block activation scales and
+ *     integer sub-block scales, AVX512-VNNI tile) equals matmul_qk_ref to f32 rounding, and
+ *     matmul_qk_ref is within its int8 bound (amax per super-block: 256, Q8_0 32) of the exact
+ *     product; M up to 70 covers 1, 2 and partial groups of 16 rows, N the short last tile of 4.
  * Shapes include K % 64 == 32 (the masked tail), M not a multiple of 4, N below the thread count. */
 #include <math.h>
 #include <stdlib.h>
@@ -117,6 +121,29 @@ static void test_matmul(wtype_t t, int M, int N, int K) {
             if (fabs(yr[(size_t)m * N + n] - ye[(size_t)m * N + n]) > bound * 1.0001 + 1e-6 * ab) bad_bound++;
         }
     CHECK(bad_bound == 0, "%s M=%d N=%d K=%d: int8 activations outside their bound at %d outputs", wtype_name(t), M, N, K, bad_bound);
+    /* matmul_qk's reference: the same bound with one activation scale per super-block */
+    float *yk = malloc((size_t)M * N * 4);
+    int qk = matmul_qk_supports(t), ab = t == WT_Q8_0 ? 32 : 256;
+    if (qk) {
+        matmul_qk_ref(yk, x, &W, M, false);
+        int bad = 0;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                double bound = 0, ab2 = 0;
+                for (int b = 0; b < K; b += ab) {
+                    float amax = 0;
+                    double sw = 0;
+                    for (int k = b; k < b + ab; k++) {
+                        amax = fmaxf(amax, fabsf(x[(size_t)m * K + k]));
+                        sw += fabs(wd[(size_t)n * K + k]);
+                        ab2 += fabs(wd[(size_t)n * K + k] * x[(size_t)m * K + k]);
+                    }
+                    bound += amax / 254.0 * sw;
+                }
+                if (fabs(yk[(size_t)m * N + n] - ye[(size_t)m * N + n]) > bound * 1.0001 + 1e-6 * ab2) bad++;
+            }
+        CHECK(bad == 0, "%s M=%d N=%d K=%d: matmul_qk_ref outside its super-block int8 bound at %d outputs", wtype_name(t), M, N, K, bad);
+    }
     int best = kern_qisa();
     for (int isa = best; isa >= 0; isa--) {
         kern_set_qisa(isa);
@@ -125,13 +152,14 @@ static void test_matmul(wtype_t t, int M, int N, int K) {
             CHECK(matmul_q(yq, x, &W, M, acc) == 0, "matmul_q ran");
             int bad = 0;
             double worst = 0;
+            const float *want = isa >= 3 && qk ? yk : yr;
             for (int i = 0; i < M * N; i++) {
-                double ref = yr[i] + (acc ? 1.5 : 0), err = fabs(yq[i] - ref), tol = 2e-6 * mag[i] + 1e-6;
+                double ref = want[i] + (acc ? 1.5 : 0), err = fabs(yq[i] - ref), tol = 2e-6 * mag[i] + 1e-6;
                 if (!(err <= tol)) bad++;
                 if (err / tol > worst) worst = err / tol;
             }
-            CHECK(bad == 0, "%s isa %d M=%d N=%d K=%d acc=%d: %d outputs differ from matmul_q_ref (worst %.2f tol)",
-                  wtype_name(t), isa, M, N, K, acc, bad, worst);
+            CHECK(bad == 0, "%s isa %d M=%d N=%d K=%d acc=%d: %d outputs differ from %s (worst %.2f tol)",
+                  wtype_name(t), isa, M, N, K, acc, bad, isa >= 3 && qk ? "matmul_qk_ref" : "matmul_q_ref", worst);
         }
     }
     /* without the integer kernels matmul() dequantises panels for sgemm: exact to f32 rounding */
@@ -143,7 +171,7 @@ static void test_matmul(wtype_t t, int M, int N, int K) {
         CHECK(bad == 0, "%s matmul M=%d (panels): %d outputs differ from matmul_ref", wtype_name(t), M, bad);
     }
     kern_set_qisa(-1);
-    free(mag); free(w); free(wd); free(x); free(yr); free(yq); free(ye); free(q);
+    free(yk); free(mag); free(w); free(wd); free(x); free(yr); free(yq); free(ye); free(q);
 }
 
 int main(void) {
@@ -156,6 +184,8 @@ int main(void) {
         test_matmul(t, 5, 33, small ? 288 : 512);
         test_matmul(t, 17, 3, small ? 96 : 768);
         test_matmul(t, 70, 19, 256);
+        test_matmul(t, 32, 9, 1024);
+        test_matmul(t, 16, 4, small ? 64 : 256);
     }
     printf("quant isa: %d\n", kern_qisa());
     return TEST_SUMMARY();

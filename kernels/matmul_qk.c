@@ -1,0 +1,347 @@
+/* matmul_qk.c — y = x · Wᵀ for Q4_K, Q6_K and Q8_0 weights with llama.cpp's arithmetic: the
+ * activations quantised once per call to int8 with one scale per super-block (256 values for
+ * the K-quants, as ggml's q8_K; 32 for Q8_0), integer dot products per sub-block scaled by the
+ * sub-block's integer scale in the integer domain, one float conversion per super-block
+ * (reference: matmul_qk_ref below, plain C, the same arithmetic in double).
+ *
+ * Kernel (AVX512-VNNI): a register tile of QK_NR = 4 weight rows × 32 activation rows. The
+ * activations are laid out in groups of 16 rows interleaved by 4 values ([group][k/4][16 rows]
+ * [4 bytes]), so one VPDPBUSD multiplies 4 weights of one row — broadcast from memory as one
+ * 32-bit word — with the same 4 positions of 16 activation rows: 64 multiply-adds per
+ * instruction, with no per-lane float work. Per sub-block (32 weights for Q4_K / Q8_0, 16 for
+ * Q6_K) the i32 sums of each (weight row, row group) are multiplied by the sub-block's integer
+ * scale (VPMULLD) and added to a per-super-block i32 total; Q4_K's mins and Q6_K's -32 offset come
+ * from the activations' per-16 sums; Q8_0's unsigned shift (u = q + 128) likewise. Per super-block
+ * the total is converted once and scaled by d_w·d_x. Weight rows are unpacked to bytes QK_NR at a
+ * time into a per-thread buffer and meet every activation row while in L1; threads split the
+ * weight rows. Errors: those of the int8 activations (one scale per super-block); |Δy| <=
+ * Σ_superblocks amax/254 Σ|w| against the exact product.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <immintrin.h>
+#include "quant.h"
+
+#define QK_NR 4           /* weight rows per tile */
+#define QK_G 16           /* activation rows per group (one zmm of i32 lanes) */
+
+int matmul_qk_supports(wtype_t t) { return t == WT_Q4_K || t == WT_Q6_K || t == WT_Q8_0; }
+
+static int act_block(wtype_t t) { return t == WT_Q8_0 ? 32 : 256; }
+
+static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+/* One activation row to int8: per block of ab values dx = amax/127, q = round(x/dx). */
+static void quant_row(const float *x, int K, int ab, int8_t *q, float *dx) {
+    for (int b = 0; b < K; b += ab) {
+        float amax = 0;
+        for (int k = b; k < b + ab; k++) amax = fmaxf(amax, fabsf(x[k]));
+        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        for (int k = b; k < b + ab; k++) q[k] = (int8_t)lrintf(x[k] * id);
+        dx[b / ab] = d;
+    }
+}
+
+/* ---- plain reference: the same int8 activations, exact sums in double ---- */
+void matmul_qk_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(matmul_qk_supports(W->type) && M >= 0 && (M == 0 || (x && y)));
+    int N = (int)W->rows, K = (int)W->cols, ab = act_block(W->type);
+    size_t rb = wtype_bytes(W->type, (size_t)K);
+    float *w = malloc((size_t)K * sizeof *w), *dx = malloc((size_t)(K / ab + 1) * sizeof *dx);
+    int8_t *q = malloc((size_t)K + 1);
+    KERN_ASSERT(w && dx && q);
+    for (int m = 0; m < M; m++) {
+        quant_row(x + (size_t)m * K, K, ab, q, dx);
+        for (int n = 0; n < N; n++) {
+            dequant_ref(w, (const uint8_t *)W->data + (size_t)n * rb, W->type, (size_t)K);
+            double s = 0;
+            for (int b = 0; b < K; b += ab) {
+                double sb = 0;
+                for (int k = b; k < b + ab; k++) sb += (double)w[k] * q[k];
+                s += sb * dx[b / ab];
+            }
+            float *o = y + (size_t)m * N + n;
+            *o = (float)(accumulate ? *o + s : s);
+        }
+    }
+    free(w);
+    free(dx);
+    free(q);
+}
+
+/* ---- the VNNI kernel ---- */
+
+/* Activations of one call: Mp = M rounded up to QK_G rows, zero-padded. */
+typedef struct {
+    int8_t *xi;      /* [G][K/4][16][4] */
+    float *dx;       /* [G][K/ab][16] */
+    int32_t *bs;     /* [G][K/16][16]: Σ q over each 16 values */
+} qk_act_t;
+
+/* One unpacked weight row. */
+typedef struct {
+    uint8_t *u;      /* [K] unsigned values (Q4_K nibble, Q6_K 6-bit q, Q8_0 q + 128) */
+    int32_t *sc;     /* per sub-block integer scale (Q4_K: 6-bit sc, Q6_K: int8 sc); */
+    int32_t *mn;     /* Q4_K: per 32 6-bit min; Q6_K: per 16 32·sc (the offset's weight) */
+    float *d;        /* per super-block d (Q8_0: per 32) */
+    float *dm;       /* Q4_K: per super-block dmin */
+} qk_row_t;
+
+typedef struct {
+    float *y;
+    const uint8_t *w;
+    qk_act_t a;
+    uint8_t *rowbuf;
+    size_t rowstride, rowbytes;
+    wtype_t t;
+    int M, G, N, K, nthreads;
+    size_t rb;
+    bool acc;
+} qk_job_t;
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+
+TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    if (t == WT_Q8_0) {
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        for (int i = 0; i < K; i += 32, b += 34) {
+            _mm256_storeu_si256((__m256i *)(r->u + i), _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), flip));
+            r->d[i / 32] = h2f(b);
+        }
+    } else if (t == WT_Q4_K) {
+        for (int i = 0; i < K; i += 256, b += 144) {
+            r->d[i / 256] = h2f(b);
+            r->dm[i / 256] = h2f(b + 2);
+            const uint8_t *s = b + 4, *q = b + 16;
+            for (int c = 0; c < 4; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+                _mm256_storeu_si256((__m256i *)(r->u + i + 64 * c), _mm256_and_si256(v, m4));
+                _mm256_storeu_si256((__m256i *)(r->u + i + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            }
+            int32_t *sc = r->sc + i / 32, *mn = r->mn + i / 32;
+            for (int j = 0; j < 4; j++) { sc[j] = s[j] & 63; mn[j] = s[j + 4] & 63; }
+            for (int j = 4; j < 8; j++) {
+                sc[j] = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+                mn[j] = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+            }
+        }
+    } else {   /* Q6_K */
+        for (int i = 0; i < K; i += 256, b += 210) {
+            r->d[i / 256] = h2f(b + 208);
+            const uint8_t *ql = b, *qh = b + 128;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
+                uint8_t *o = r->u + i + 128 * h;
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                        hb = _mm256_loadu_si256((const __m256i *)qh);
+                __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4),
+                        h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4),
+                        h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4),
+                        h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4);
+                _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
+                _mm256_storeu_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
+                _mm256_storeu_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
+                _mm256_storeu_si256((__m256i *)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
+            }
+            for (int g = 0; g < 16; g++) { r->sc[i / 16 + g] = sc[g]; r->mn[i / 16 + g] = 32 * sc[g]; }
+        }
+    }
+}
+
+/* The tile's registers are spelled out (a compiler keeps arrays of vectors in memory when
+ * they are indexed in loops): weight rows 0..3 (N0..N3), groups 0..1. */
+#define FOR_N(X) X(0) X(1) X(2) X(3)
+
+/* nk steps of 4 values from k4 on: a<n>_<g> += bytes of row n × 16 activation rows of group g. */
+#define DOT_STEPS(nk)                                                                      \
+    for (int s_ = 0; s_ < (nk); s_++, k4++) {                                              \
+        __m512i x0 = _mm512_loadu_si512(x0p + (size_t)k4 * 64);                            \
+        __m512i x1 = MR > 1 ? _mm512_loadu_si512(x1p + (size_t)k4 * 64) : x0;              \
+        FOR_N(DOT1)                                                                        \
+    }
+#define DOT1(n) { __m512i w = _mm512_set1_epi32(*(const int32_t *)(u##n + 4 * k4));        \
+    a##n##_0 = _mm512_dpbusd_epi32(a##n##_0, w, x0);                                       \
+    if (MR > 1) a##n##_1 = _mm512_dpbusd_epi32(a##n##_1, w, x1); }
+#define ZERO_A(n) __m512i a##n##_0 = _mm512_setzero_si512(), a##n##_1 = a##n##_0;
+#define ZERO_T(n) __m512i t##n##_0 = _mm512_setzero_si512(), t##n##_1 = t##n##_0;
+/* t += a × the sub-block's integer scale */
+#define SCALE(n) { __m512i sc = _mm512_set1_epi32(r[n].sc[si]);                            \
+    t##n##_0 = _mm512_add_epi32(t##n##_0, _mm512_mullo_epi32(a##n##_0, sc));                \
+    if (MR > 1) t##n##_1 = _mm512_add_epi32(t##n##_1, _mm512_mullo_epi32(a##n##_1, sc)); }
+
+/* One tile: QK_NR unpacked rows × MR (1 or 2) groups starting at group g0; f[n][g] += result. */
+TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, const qk_row_t *r, int g0, const int MR,
+                                                           __m512 f[QK_NR][2]) {
+    const int K = j->K, K4 = K / 4;
+    const int8_t *x0p = j->a.xi + (size_t)g0 * K4 * 64, *x1p = x0p + (size_t)K4 * 64;
+    const int32_t *bs0 = j->a.bs + (size_t)g0 * (K / 16) * QK_G, *bs1 = bs0 + (size_t)(K / 16) * QK_G;
+    const int ab = act_block(j->t);
+    const float *dx0 = j->a.dx + (size_t)g0 * (K / ab) * QK_G, *dx1 = dx0 + (size_t)(K / ab) * QK_G;
+    const uint8_t *u0 = r[0].u, *u1 = r[1].u, *u2 = r[2].u, *u3 = r[3].u;
+    int k4 = 0;
+    for (int blk = 0; blk < K / ab; blk++) {
+        __m512 dxv0 = _mm512_loadu_ps(dx0 + (size_t)blk * QK_G), dxv1 = MR > 1 ? _mm512_loadu_ps(dx1 + (size_t)blk * QK_G) : dxv0;
+        __m512i tot[QK_NR][2], off[QK_NR][2];
+        if (j->t == WT_Q8_0) {   /* one sub-block of 32 = the super-block; u = q + 128 */
+            FOR_N(ZERO_A)
+            DOT_STEPS(8)
+            const int32_t *b0 = bs0 + (size_t)blk * 2 * QK_G, *b1 = bs1 + (size_t)blk * 2 * QK_G;
+            __m512i c0 = _mm512_slli_epi32(_mm512_add_epi32(_mm512_loadu_si512(b0), _mm512_loadu_si512(b0 + QK_G)), 7);
+            __m512i c1 = MR > 1 ? _mm512_slli_epi32(_mm512_add_epi32(_mm512_loadu_si512(b1), _mm512_loadu_si512(b1 + QK_G)), 7) : c0;
+#define Q8OUT(n) tot[n][0] = a##n##_0; tot[n][1] = a##n##_1;
+            FOR_N(Q8OUT)
+#undef Q8OUT
+            for (int n = 0; n < QK_NR; n++) {
+                __m512 dw = _mm512_set1_ps(r[n].d[blk]);
+                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][0], c0)), _mm512_mul_ps(dw, dxv0), f[n][0]);
+                if (MR > 1) f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][1], c1)), _mm512_mul_ps(dw, dxv1), f[n][1]);
+            }
+            continue;
+        }
+        FOR_N(ZERO_T)
+        if (j->t == WT_Q4_K) {
+            for (int sb = 0; sb < 8; sb++) {
+                FOR_N(ZERO_A)
+                DOT_STEPS(8)
+                int si = blk * 8 + sb;
+                FOR_N(SCALE)
+            }
+        } else {
+            for (int sb = 0; sb < 16; sb++) {
+                FOR_N(ZERO_A)
+                DOT_STEPS(4)
+                int si = blk * 16 + sb;
+                FOR_N(SCALE)
+            }
+        }
+#define TOUT(n) tot[n][0] = t##n##_0; tot[n][1] = t##n##_1;
+        FOR_N(TOUT)
+#undef TOUT
+        /* offsets: Q4_K Σ_j m_j Σx_j (scaled by dmin); Q6_K Σ_g 32 sc_g Σx_g (scaled by d) */
+        const int32_t *b0 = bs0 + (size_t)blk * 16 * QK_G, *b1 = bs1 + (size_t)blk * 16 * QK_G;
+        for (int n = 0; n < QK_NR; n++) {
+            __m512i o0 = _mm512_setzero_si512(), o1 = o0;
+            if (j->t == WT_Q4_K)
+                for (int s = 0; s < 8; s++) {
+                    __m512i mv = _mm512_set1_epi32(r[n].mn[blk * 8 + s]);
+                    o0 = _mm512_add_epi32(o0, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b0 + 2 * s * QK_G),
+                                                                                      _mm512_loadu_si512(b0 + (2 * s + 1) * QK_G))));
+                    if (MR > 1)
+                        o1 = _mm512_add_epi32(o1, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b1 + 2 * s * QK_G),
+                                                                                          _mm512_loadu_si512(b1 + (2 * s + 1) * QK_G))));
+                }
+            else
+                for (int g = 0; g < 16; g++) {
+                    __m512i mv = _mm512_set1_epi32(r[n].mn[blk * 16 + g]);
+                    o0 = _mm512_add_epi32(o0, _mm512_mullo_epi32(mv, _mm512_loadu_si512(b0 + g * QK_G)));
+                    if (MR > 1) o1 = _mm512_add_epi32(o1, _mm512_mullo_epi32(mv, _mm512_loadu_si512(b1 + g * QK_G)));
+                }
+            off[n][0] = o0;
+            off[n][1] = o1;
+        }
+        for (int n = 0; n < QK_NR; n++) {
+            __m512 dw = _mm512_set1_ps(r[n].d[blk]);
+            if (j->t == WT_Q4_K) {
+                __m512 dm = _mm512_set1_ps(r[n].dm[blk]);
+                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[n][0]), _mm512_mul_ps(dw, dxv0), f[n][0]);
+                f[n][0] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(off[n][0]), _mm512_mul_ps(dm, dxv0), f[n][0]);
+                if (MR > 1) {
+                    f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[n][1]), _mm512_mul_ps(dw, dxv1), f[n][1]);
+                    f[n][1] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(off[n][1]), _mm512_mul_ps(dm, dxv1), f[n][1]);
+                }
+            } else {
+                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][0], off[n][0])), _mm512_mul_ps(dw, dxv0), f[n][0]);
+                if (MR > 1)
+                    f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][1], off[n][1])), _mm512_mul_ps(dw, dxv1), f[n][1]);
+            }
+        }
+    }
+}
+
+TGT static void store(const qk_job_t *j, __m512 v, int g, int n) {
+    float o[QK_G];
+    _mm512_storeu_ps(o, v);
+    for (int i = 0; i < QK_G && g * QK_G + i < j->M; i++) {
+        float *p = j->y + (size_t)(g * QK_G + i) * j->N + n;
+        *p = j->acc ? *p + o[i] : o[i];
+    }
+}
+
+TGT static void worker(int t, void *arg) {
+    const qk_job_t *j = arg;
+    int tiles = (j->N + QK_NR - 1) / QK_NR;
+    int lo = (int)((long)tiles * t / j->nthreads) * QK_NR, hi = (int)((long)tiles * (t + 1) / j->nthreads) * QK_NR;
+    if (hi > j->N) hi = j->N;
+    const int K = j->K;
+    qk_row_t r[QK_NR];
+    for (int i = 0; i < QK_NR; i++) {
+        uint8_t *p = j->rowbuf + (size_t)t * j->rowstride + (size_t)i * j->rowbytes;
+        size_t ub = ((size_t)K + 63) & ~(size_t)63, nb = ((size_t)K / 16 + 16) * 4;
+        r[i] = (qk_row_t){p, (int32_t *)(p + ub), (int32_t *)(p + ub + nb), (float *)(p + ub + 2 * nb),
+                          (float *)(p + ub + 3 * nb)};
+    }
+    for (int n0 = lo; n0 < hi; n0 += QK_NR) {
+        int nb = hi - n0 < QK_NR ? hi - n0 : QK_NR;
+        for (int i = 0; i < QK_NR; i++)   /* a short last tile repeats its last row (not stored) */
+            unpack(&r[i], j->w + (size_t)(n0 + (i < nb ? i : nb - 1)) * j->rb, j->t, K);
+        /* the next tile's weight rows start streaming in while this one computes */
+        if (n0 + QK_NR < hi) {
+            const char *p = (const char *)(j->w + (size_t)(n0 + QK_NR) * j->rb);
+            size_t len = (size_t)(hi - n0 - QK_NR < QK_NR ? hi - n0 - QK_NR : QK_NR) * j->rb;
+            for (size_t o = 0; o < len; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
+        }
+        for (int g = 0; g < j->G;) {
+            __m512 f[QK_NR][2];
+            for (int n = 0; n < QK_NR; n++) f[n][0] = f[n][1] = _mm512_setzero_ps();
+            int mr = j->G - g >= 2 ? 2 : 1;
+            if (mr == 2) tile(j, r, g, 2, f);
+            else tile(j, r, g, 1, f);
+            for (int n = 0; n < nb; n++)
+                for (int k = 0; k < mr; k++) store(j, f[n][k], g + k, n0 + n);
+            g += mr;
+        }
+    }
+}
+
+/* Activations into the interleaved layout (plain C; once per call). */
+static void prep_act(const float *x, int M, int G, int K, int ab, qk_act_t *a, int8_t *q, float *dx) {
+    memset(a->xi, 0, (size_t)G * QK_G * K);
+    memset(a->dx, 0, (size_t)G * QK_G * (K / ab) * sizeof(float));
+    memset(a->bs, 0, (size_t)G * QK_G * (K / 16) * sizeof(int32_t));
+    for (int m = 0; m < M; m++) {
+        int g = m / QK_G, i = m % QK_G;
+        quant_row(x + (size_t)m * K, K, ab, q, dx);
+        int8_t *xi = a->xi + (size_t)g * QK_G * K;
+        for (int k = 0; k < K; k++) xi[(size_t)(k / 4) * 64 + i * 4 + k % 4] = q[k];
+        for (int b = 0; b < K / ab; b++) a->dx[((size_t)g * (K / ab) + b) * QK_G + i] = dx[b];
+        for (int s = 0; s < K / 16; s++) {
+            int sum = 0;
+            for (int k = 16 * s; k < 16 * s + 16; k++) sum += q[k];
+            a->bs[((size_t)g * (K / 16) + s) * QK_G + i] = sum;
+        }
+    }
+}
+
+int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(matmul_qk_supports(W->type) && M >= 0 && (M == 0 || (x && y)));
+    int N = (int)W->rows, K = (int)W->cols, ab = act_block(W->type);
+    if (M == 0 || N == 0) return 0;
+    int G = (M + QK_G - 1) / QK_G, tiles = (N + QK_NR - 1) / QK_NR;
+    int nt = kern_threads() < tiles ? kern_threads() : tiles;
+    size_t xi = ((size_t)G * QK_G * K + 63) & ~(size_t)63, dx = ((size_t)G * QK_G * (K / ab) * 4 + 63) & ~(size_t)63,
+           bs = ((size_t)G * QK_G * (K / 16) * 4 + 63) & ~(size_t)63, tmp = (size_t)K + (size_t)K / 32 * 4 + 128;
+    size_t rowbytes = (((size_t)K + 63) & ~(size_t)63) + 4 * ((size_t)K / 16 + 16) * 4;
+    size_t rowstride = QK_NR * rowbytes;
+    uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xi + dx + bs + tmp + (size_t)nt * rowstride);
+    if (!buf) return -1;
+    qk_job_t j = {y, W->data, {(int8_t *)buf, (float *)(buf + xi), (int32_t *)(buf + xi + dx)},
+                  buf + xi + dx + bs + tmp, rowstride, rowbytes, W->type, M, G, N, K, nt,
+                  wtype_bytes(W->type, (size_t)K), accumulate};
+    prep_act(x, M, G, K, ab, &j.a, (int8_t *)(buf + xi + dx + bs), (float *)(buf + xi + dx + bs + ((size_t)K + 63) / 64 * 64));
+    kern_parallel_for(nt, worker, &j);
+    return 0;
+}
