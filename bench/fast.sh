@@ -11,7 +11,8 @@
 #   cache X, prec P   = (refresh(P) + 31 * X(P)) / 32         (a block: 1 refresh + 31 cached)
 # Threads: FAST_THREADS (default 1: on a shared 2-core machine a second thread mostly measures
 # the neighbours). Models are cached under build/bench. The 8B-shaped run (2.5 GB model, ~6 GB
-# of memory, several minutes of a free core) runs with FAST_8B=1 only.
+# of memory, several minutes of a free core) runs with FAST_8B=1 only; FAST_105M=0 skips the
+# 105M-shaped run.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -64,6 +65,6 @@ for p in M:
 print("  JSON " + json.dumps(r))
 PY
 }
-run "105M-shaped" "$cache/fast105m_bf16" 768 12 12 2304 8192 || { echo "105M bench failed"; status=1; }
+[ "${FAST_105M:-1}" = 0 ] || run "105M-shaped" "$cache/fast105m_bf16" 768 12 12 2304 8192 || { echo "105M bench failed"; status=1; }
 [ "${FAST_8B:-0}" = 0 ] || run "8B-shaped" "$cache/fast8b_1layer_bf16" 4096 1 32 12288 126464 || { echo "8B bench failed"; status=1; }
 exit $status
