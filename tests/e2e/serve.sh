@@ -237,6 +237,26 @@ for body in '{"prompt":"And God said","max_tokens":8,"temperature":0.9,"seed":7,
         "$(jget "$TMP/loc2.json" "$sel")" "$(jget "$TMP/rem2.json" "$sel")"
     check_eq "--remote with request options: 200 ($key)" 200 "$st"
 done
+# the chat template is the model folder's own (tok/chat.h, through the same code as tok --chat -p):
+# a folder whose tokenizer_config.json carries Qwen2.5's ChatML template (Dream's)
+mkdir -p "$TMP/fam" && cp "$LLADA_ROOT"/models/default/{tokenizer.json,config.json,generation_config.json} "$TMP/fam/"
+"$PYTHON" - "$LLADA_ROOT/models/default/tokenizer_config.json" "$TMP/fam/tokenizer_config.json" "$LLADA_ROOT/tests/fixtures" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from chat_templates import TEMPLATES
+c = json.load(open(sys.argv[1])); c["chat_template"] = TEMPLATES["qwen25"]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+start F --remote "$front" --model "$TMP/fam" --timeout 20000
+U=$URL_F
+msg='{"role":"user","content":"Hello <|eot_id|> there"}'
+check_eq "a family template: chat 200" 200 "$(post /v1/chat/completions "$TMP/fam.json" "{\"messages\":[$msg],\"max_tokens\":4}")"
+want=$(echo "{\"messages\":[$msg]}" | tok -m "$TMP/fam" --chat --jsonl -p --ids | wc -w)
+llada=$(echo "{\"messages\":[$msg]}" | tok --chat --jsonl -p --ids | wc -w)
+check_eq "a family template: the prompt is the folder's template (tok --chat -p), $want ids not LLaDA's $llada" \
+    "$want" "$(jget "$TMP/fam.json" 'd["usage"]["prompt_tokens"]')"
+check "the two templates give different prompts" test "$want" != "$llada"
+U=$URL_R
 bad 400 diffusion.stream_steps /v1/completions '{"prompt":"x","stream":true,"diffusion":{"stream_steps":true}}' "--remote: stream_steps refused"
 bad 400 diffusion.cache /v1/completions '{"prompt":"x","diffusion":{"cache":"prefix"}}' "--remote: cache refused"
 bad 400 diffusion.remasking /v1/completions '{"prompt":"x","diffusion":{"remasking":"nosuch"}}' "--remote: an unknown policy refused before it is sent"
