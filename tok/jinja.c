@@ -665,7 +665,26 @@ static node_t *p_body(parser_t *P, const char *const *ends, int *which) {
     return blk;
 }
 
+/* Well-formed UTF-8 (the string functions decode code points): 0, or the 1-based line of the
+ * first bad byte. */
+static int bad_utf8_line(const char *s, size_t n) {
+    const uint8_t *u = (const uint8_t *)s;
+    int line = 1;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = u[i];
+        if (c < 0x80) { line += c == '\n'; i++; continue; }
+        size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!len || i + len > n) return line;
+        for (size_t k = 1; k < len; k++) if ((u[i + k] & 0xC0) != 0x80) return line;
+        if ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] > 0x8F)) return line;
+        i += len;
+    }
+    return 0;
+}
+
 jinja_tpl_t *jinja_parse(const char *src, size_t n, lerr_t *e) {
+    int bad = bad_utf8_line(src, n);
+    if (bad) { lerr_set(e, EXIT_DATA, "chat template: line %d: not valid UTF-8", bad); return NULL; }
     jinja_tpl_t *t = calloc(1, sizeof *t);
     if (!t) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     parser_t P = {.ar = &t->ar, .e = e};
@@ -1858,6 +1877,7 @@ static void exec_block(rctx_t *R, scope_t *sc, const node_t *blk) {
 }
 
 int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint, lerr_t *e) {
+    uni_init();   /* the class table strip() and split() read */
     rctx_t R = {.out = out, .taint = taint, .e = e};
     size_t out0 = out->n, taint0 = taint ? taint->n : 0;
     if (setjmp(R.jb)) {
