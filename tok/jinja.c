@@ -139,6 +139,13 @@ static char *preprocess(parser_t *P, const char *s, size_t n, size_t *out_n) {
     return b;
 }
 
+/* A character for an error message: itself when printable ASCII, else \xHH. */
+static const char *showc(char c, char buf[8]) {
+    if (c > 0x20 && c < 0x7f) { buf[0] = c; buf[1] = 0; }
+    else snprintf(buf, 8, "\\x%02x", (unsigned char)c);
+    return buf;
+}
+
 static int hexval(char c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
@@ -234,7 +241,7 @@ static void lex(parser_t *P, const char *src, size_t n) {
                         m += put_utf8(o + m, cp);
                         break;
                     }
-                    default: perr(P, line, "unsupported escape '\\%c' in a string literal", x);
+                    default: { char b[8]; perr(P, line, "unsupported escape '\\%s' in a string literal", showc(x, b)); }
                     }
                     continue;
                 }
@@ -278,7 +285,7 @@ static void lex(parser_t *P, const char *src, size_t n) {
             size_t l = strlen(ops[k]);
             if (i + l <= n && !memcmp(src + i, ops[k], l)) break;
         }
-        if (k == sizeof ops / sizeof *ops) perr(P, line, "unexpected character '%c'", c);
+        if (k == sizeof ops / sizeof *ops) { char b[8]; perr(P, line, "unexpected character '%s'", showc(c, b)); }
         size_t l = strlen(ops[k]);
         if (c == '{') curly++;
         if (c == '}') curly--;
@@ -1383,7 +1390,11 @@ static val_t call_global(rctx_t *R, const char *fn, const args_t *a) {
     if (!strcmp(fn, "raise_exception")) {
         val_t m = kwarg(a, "message", 0);
         val_t s = to_string_val(R, &m);
-        rerr(R, "raise_exception: %.*s", (int)(s.s.n > 300 ? 300 : s.s.n), s.s.p);
+        char msg[301];
+        size_t n = s.s.n > 300 ? 300 : s.s.n;
+        for (size_t i = 0; i < n; i++) msg[i] = (unsigned char)s.s.p[i] < 0x20 ? ' ' : s.s.p[i];   /* one line */
+        msg[n] = 0;
+        rerr(R, "raise_exception: %s", msg);
     }
     if (!strcmp(fn, "namespace")) {
         val_t r = {.t = V_NS};

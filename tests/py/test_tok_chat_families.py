@@ -196,6 +196,8 @@ bad_templates = {
     "{# unclosed comment": "not closed",
     "{{ 'x' * 100000000 }}": "too long",
     "{% for a, b in messages %}{% endfor %}": "cannot unpack",
+    "{{ 'ends in a backslash-newline \\\n' }}": "unsupported escape",
+    "{{ raise_exception('two\\nlines') }}": "raise_exception: two lines",
 }
 tf = os.path.join(tmp, "bad.jinja")
 line = json.dumps({"messages": [m(U, "hello")]}) + "\n"
