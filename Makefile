@@ -157,12 +157,14 @@ bench: all
 
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
 fuzz: build/fuzz/fuzz_record build/fuzz/fuzz_serve_request build/fuzz/fuzz_model_files \
-      build/fuzz/fuzz_tokenizer build/fuzz/fuzz_remask_wire
+      build/fuzz/fuzz_tokenizer build/fuzz/fuzz_remask_wire build/fuzz/fuzz_chat_template
 # the readers are compiled here (instrumented); the rest of the model (forward passes it
 # references) comes from the regular libraries, uninstrumented
 build/fuzz/fuzz_model_files: tests/fuzz/fuzz_model_files.c model/safetensors.c model/llada.c model/config.c $(call lib_srcs,common) | $(LIBS)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -Ikernels -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
 build/fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(call lib_srcs,tok) $(call lib_srcs,common) | $(LIBS)
+	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
+build/fuzz/fuzz_chat_template: tests/fuzz/fuzz_chat_template.c $(call lib_srcs,tok) $(call lib_srcs,common) | $(LIBS)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
 build/fuzz/fuzz_remask_wire: tests/fuzz/fuzz_remask_wire.c remask/wire.c $(call lib_srcs,common)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)

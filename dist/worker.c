@@ -157,12 +157,86 @@ typedef struct {
     buf_t buf;
 } wcomp_t;
 
+/* A request's own sampler options (serve --remote forwards an HTTP request's; docs/protocol.md
+ * "sampler.*" fields of a canvas record): above the worker's command line. */
+enum { WO_STEPS, WO_BLOCK, WO_TEMP, WO_CFG, WO_POLICY, WO_LEOS, WO_CEOS, WO_FEOS, WO__N };
+typedef struct {
+    bool has[WO__N];
+    int64_t steps, block;
+    double temp, cfg;
+    bool leos, ceos, feos;
+    char policy[72];
+    bool has_seed, has_index;   /* per row: not part of the batch key */
+    int64_t seed, index;
+} wopts_t;
+
 typedef struct {
     uint8_t id[8];
     rec_t *r;
     rec_canvas_t rc;
     int64_t seq;
+    wopts_t o;
 } wjob_t;
+
+/* Read and remove the record's sampler.* fields. -1 with e for a field of the wrong type. */
+static int take_opts(rec_t *r, wopts_t *o, lerr_t *e) {
+    memset(o, 0, sizeof *o);
+    static const char *const ik[] = {"sampler.steps", "sampler.block_length"};
+    int64_t *iv[] = {&o->steps, &o->block};
+    for (int k = 0; k < 2; k++) {
+        if (rec_get_raw(r, ik[k], &(const uint8_t *){0}, &(size_t){0})) continue;
+        if (rec_get_int(r, ik[k], iv[k]) || *iv[k] < 1 || *iv[k] > (1 << 20))
+            return lerr_set(e, EXIT_DATA, "%s must be a positive integer", ik[k]);
+        o->has[k] = true;
+        rec_del(r, ik[k]);
+    }
+    static const char *const fk[] = {"sampler.temperature", "sampler.cfg"};
+    double *fv[] = {&o->temp, &o->cfg};
+    for (int k = 0; k < 2; k++) {
+        if (rec_get_raw(r, fk[k], &(const uint8_t *){0}, &(size_t){0})) continue;
+        if (rec_get_f64(r, fk[k], fv[k]) || !(*fv[k] >= 0) || *fv[k] > 1e6)
+            return lerr_set(e, EXIT_DATA, "%s must be a number >= 0", fk[k]);
+        o->has[WO_TEMP + k] = true;
+        rec_del(r, fk[k]);
+    }
+    static const char *const bk[] = {"sampler.logits_eos_inf", "sampler.confidence_eos_eot_inf", "sampler.fixed_eos"};
+    bool *bv[] = {&o->leos, &o->ceos, &o->feos};
+    for (int k = 0; k < 3; k++) {
+        if (rec_get_raw(r, bk[k], &(const uint8_t *){0}, &(size_t){0})) continue;
+        if (rec_get_bool(r, bk[k], bv[k])) return lerr_set(e, EXIT_DATA, "%s must be a boolean", bk[k]);
+        o->has[WO_LEOS + k] = true;
+        rec_del(r, bk[k]);
+    }
+    const char *s; size_t n;
+    if (!rec_get_raw(r, "sampler.remasking", &(const uint8_t *){0}, &(size_t){0})) {
+        if (rec_get_str(r, "sampler.remasking", &s, &n) || !n || n >= sizeof o->policy)
+            return lerr_set(e, EXIT_DATA, "sampler.remasking must be a policy name");
+        memcpy(o->policy, s, n);
+        o->policy[n] = 0;
+        o->has[WO_POLICY] = true;
+        rec_del(r, "sampler.remasking");
+    }
+    static const char *const sk[] = {"sampler.seed", "sampler.index"};
+    int64_t *sv[] = {&o->seed, &o->index};
+    bool *sh[] = {&o->has_seed, &o->has_index};
+    for (int k = 0; k < 2; k++) {
+        if (rec_get_raw(r, sk[k], &(const uint8_t *){0}, &(size_t){0})) continue;
+        if (rec_get_int(r, sk[k], sv[k]) || *sv[k] < 0) return lerr_set(e, EXIT_DATA, "%s must be an integer >= 0", sk[k]);
+        *sh[k] = true;
+        rec_del(r, sk[k]);
+    }
+    return 0;
+}
+
+/* Jobs that may share a sampler batch: the same generation length and options. */
+static bool same_batch(const wjob_t *a, const wjob_t *b) {
+    const wopts_t *x = &a->o, *y = &b->o;
+    if (a->rc.gen != b->rc.gen || memcmp(x->has, y->has, sizeof x->has)) return false;
+    return (!x->has[WO_STEPS] || x->steps == y->steps) && (!x->has[WO_BLOCK] || x->block == y->block) &&
+           (!x->has[WO_TEMP] || x->temp == y->temp) && (!x->has[WO_CFG] || x->cfg == y->cfg) &&
+           (!x->has[WO_POLICY] || !strcmp(x->policy, y->policy)) && (!x->has[WO_LEOS] || x->leos == y->leos) &&
+           (!x->has[WO_CEOS] || x->ceos == y->ceos) && (!x->has[WO_FEOS] || x->feos == y->feos);
+}
 
 static void reply(wcomp_t *c, const uint8_t *id, const rec_t *r, int code, const char *msg) {
     lerr_t e = {0};
@@ -188,19 +262,49 @@ static void on_step(int step, int steps, void *arg) {
     atomic_store((atomic_llong *)arg, net_now_ms());
 }
 
-/* Generate jobs[0..n) (all of the same generation length) as one batch. */
+/* Generate jobs[0..n) (same_batch with each other) as one batch. */
 static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
     lerr_t e = {0};
     rec_canvas_t rc[n];
     int64_t idx[n];
-    for (int j = 0; j < n; j++) { rc[j] = jobs[j].rc; idx[j] = jobs[j].seq; }
+    uint64_t seeds[n];
+    bool any_seed = false;
+    for (int j = 0; j < n; j++) {
+        rc[j] = jobs[j].rc;
+        idx[j] = jobs[j].o.has_index ? jobs[j].o.index : jobs[j].seq;
+        any_seed |= jobs[j].o.has_seed;
+    }
+    /* the request's options stand where the worker's command line does */
+    static const char *const names[SO__N] = {[SO_GEN] = "--gen-length", [SO_STEPS] = "sampler.steps",
+                                             [SO_BLOCK] = "sampler.block_length", [SO_TEMP] = "sampler.temperature"};
+    so_spec_t spec = *c->spec;
+    const wopts_t *o = &jobs[0].o;
+    bool own = false;
+    for (int k = 0; k < WO__N; k++) own |= o->has[k];
+    if (own) spec.names = names;
+    if (o->has[WO_STEPS]) { spec.cli.steps = (int)o->steps; spec.set[SO_STEPS] = true; }
+    if (o->has[WO_BLOCK]) { spec.cli.block_length = (int)o->block; spec.set[SO_BLOCK] = true; }
+    if (o->has[WO_TEMP]) { spec.cli.temperature = o->temp; spec.set[SO_TEMP] = true; }
+    if (o->has[WO_CFG]) spec.cli.cfg_scale = o->cfg;
+    if (o->has[WO_LEOS]) spec.cli.logits_eos_inf = o->leos;
+    if (o->has[WO_CEOS]) spec.cli.conf_eos_eot_inf = o->ceos;
+    if (o->has[WO_FEOS]) spec.cli.fixed_eos = o->feos;
     so_resolved_t r;
     canvas_batch_t cb;
-    if (so_resolve(c->spec, rc[0].canvas ? rc[0].gen : 0, &r, &e) || canvas_batch_build(&cb, rc, idx, n, c->m, &e)) {
+    rm_policy_t *pol = c->pol, *own_pol = NULL;
+    if (o->has[WO_POLICY] && !(pol = own_pol = rm_policy_new(o->policy, &e))) {
         for (int j = 0; j < n; j++) reply(c, jobs[j].id, NULL, EXIT_DATA, e.msg);
         return;
     }
-    int rcode = sampler_run(c->m, c->pol, &r.so, &cb, on_step, c->progress, &e);
+    if (so_resolve(&spec, rc[0].canvas ? rc[0].gen : 0, &r, &e) || canvas_batch_build(&cb, rc, idx, n, c->m, &e)) {
+        for (int j = 0; j < n; j++) reply(c, jobs[j].id, NULL, EXIT_DATA, e.msg);
+        rm_policy_destroy(&own_pol);
+        return;
+    }
+    for (int j = 0; j < n; j++) seeds[j] = jobs[j].o.has_seed ? (uint64_t)jobs[j].o.seed : r.so.seed;
+    if (any_seed) cb.seed = seeds;
+    int rcode = sampler_run(c->m, pol, &r.so, &cb, on_step, c->progress, &e);
+    rm_policy_destroy(&own_pol);
     atomic_store(c->progress, net_now_ms());
     if (rcode && e.code != EXIT_DATA) {   /* the worker is at fault, not the request */
         snprintf(c->fatal, sizeof c->fatal, "%s", e.msg);
@@ -224,7 +328,9 @@ static int take_job(wcomp_t *c, net_msg_t *m, wjob_t *j) {
     j->r = rec_decode(net_frame_data(m, 3), net_frame_size(m, 3), &REC_LIMITS_DEFAULT, 0, &e);
     if (j->r && (!rec_kind_is(j->r, "tokens") && !rec_kind_is(j->r, "canvas")))
         lerr_set(&e, EXIT_DATA, "expected a \"tokens\" or \"canvas\" record");
-    if (j->r && !e.code && rec_canvas_parse(j->r, c->m, c->spec->cli.gen_length, &j->rc, &e) == 0 && j->rc.gen > 0) return 0;
+    if (j->r && !e.code && take_opts(j->r, &j->o, &e) == 0 && rec_canvas_parse(j->r, c->m, c->spec->cli.gen_length, &j->rc, &e) == 0 &&
+        j->rc.gen > 0)
+        return 0;
     if (!e.code) lerr_set(&e, EXIT_DATA, "nothing to generate");
     lerr_wrap(&e, "record %lld", (long long)j->seq);
     reply(c, j->id, NULL, e.code, e.msg);
@@ -247,11 +353,12 @@ static void compute_loop(wcomp_t *c, int slots) {
             if (m.n == 4 && net_frame_size(&m, 1) == 8 && net_frame_size(&m, 2) == 8 && take_job(c, &m, &jobs[n]) == 0) n++;
             net_msg_close(&m);
         } while (n < slots && net_recv(c->pair, &m, ZMQ_DONTWAIT, &e) == 0);
-        while (n > 0) {   /* one sampler batch per generation length */
+        while (n > 0) {   /* one sampler batch per generation length and request options */
             wjob_t grp[n];
-            int k = 0, rest = 0, gen = jobs[0].rc.gen;
+            int k = 0, rest = 0;
+            wjob_t first = jobs[0];
             for (int j = 0; j < n; j++) {
-                if (jobs[j].rc.gen == gen) grp[k++] = jobs[j];
+                if (same_batch(&jobs[j], &first)) grp[k++] = jobs[j];
                 else jobs[rest++] = jobs[j];
             }
             run_batch(c, grp, k);

@@ -23,17 +23,13 @@ static uint64_t random_seed(void) {
     return s & INT64_MAX;   /* reported back as a JSON integer */
 }
 
-/* A cluster's sampler options are its workers' command line (docs/cluster.md). */
+/* A cluster front forwards the request's sampler options with each row (remote.c; the worker
+ * resolves them above its command line); what a worker cannot do per request is refused. */
 static int refuse_remote_options(const sreq_t *r, serr_t *err) {
-    const char *p = r->has_temperature ? "temperature" : r->has_seed ? "seed" : r->diff.steps ? "diffusion.steps"
-                  : r->diff.block_length ? "diffusion.block_length" : r->diff.remasking.p ? "diffusion.remasking"
-                  : r->diff.has_cfg ? "diffusion.cfg" : r->diff.logits_eos_inf >= 0 ? "diffusion.logits_eos_inf"
-                  : r->diff.confidence_eos_eot_inf >= 0 ? "diffusion.confidence_eos_eot_inf"
-                  : r->diff.fixed_eos >= 0 ? "diffusion.fixed_eos" : r->diff.stream_steps ? "diffusion.stream_steps"
-                  : r->diff.cache.p ? "diffusion.cache" : NULL;
+    const char *p = r->diff.stream_steps ? "diffusion.stream_steps" : r->diff.cache.p ? "diffusion.cache" : NULL;
     if (!p) return 0;
-    return BAD(err, p, "'%s' cannot be set on a server fronting a cluster: the sampler options are the workers' "
-               "command line (docs/serve.md)", p);
+    return BAD(err, p, "'%s' cannot be set on a server fronting a cluster: %s (docs/serve.md)", p,
+               r->diff.stream_steps ? "a worker answers each choice whole" : "the KV cache is the workers' command line");
 }
 
 static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
@@ -80,6 +76,15 @@ static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
     if (!p) return BAD(err, "diffusion.remasking", "%s", pe.msg);
     rm_policy_destroy(&p);
     if (bad) return BAD(err, "diffusion", "%s", e.msg);
+    j->fwd.steps = r->diff.steps > 0;
+    j->fwd.block = r->diff.block_length > 0;
+    j->fwd.temp = r->has_temperature;
+    j->fwd.seed = r->has_seed;
+    j->fwd.cfg = r->diff.has_cfg;
+    j->fwd.policy = r->diff.remasking.p != NULL;
+    j->fwd.leos = r->diff.logits_eos_inf >= 0;
+    j->fwd.ceos = r->diff.confidence_eos_eot_inf >= 0;
+    j->fwd.feos = r->diff.fixed_eos >= 0;
     return 0;
 }
 

@@ -3,11 +3,15 @@
  * prompt ids followed by max_tokens masks, prompt_len), the way `denoise --remote` sends
  * records, and its answer is decoded when it comes back.
  *
- * What a cluster cannot do that the local path does: the sampler options are the workers'
- * command line (a request that sets any is refused in generate.c), the random draws are
- * keyed by the sequence number this thread gives each row (not reproducible by seed), a
- * streamed choice arrives whole when its worker answers, and a cancelled request's rows
- * run to the end on their worker (the answers are discarded). At most --batch rows are in
+ * The sampler options the request set travel with each row as the record's "sampler.*"
+ * fields (docs/protocol.md), which the worker resolves above its command line, as a local
+ * server resolves them above the model's generation_config.json; with a seed, a row also
+ * carries its choice index, so its draws are keyed exactly as the local server keys them
+ * (the same tokens for the same seed); without one, by the sequence number this thread gives
+ * each row. What a cluster cannot do that the local path does: a streamed choice arrives
+ * whole when its worker answers (no stream_steps), diffusion.cache is the workers' command
+ * line (both refused in generate.c), and a cancelled request's rows run to the end on their
+ * worker (the answers are discarded). At most --batch rows are in
  * flight; a broker silent for --timeout while answers are due fails those requests (504).
  */
 #include <errno.h>
@@ -51,8 +55,18 @@ static int send_row(remote_t *r, sjob_t *j, int row, lerr_t *e) {
     memcpy(t, j->prompt[p], (size_t)pl * sizeof *t);
     for (int i = pl; i < L; i++) t[i] = j->mask_id;
     r->buf.len = 0;
+    const sampler_opts_t *o = &j->so;
     if (rec_set_str(rec, "kind", "canvas") || rec_set_int(rec, "v", 1) || !rec_set_i32(rec, "tokens", t, (size_t)L) ||
-        rec_set_int(rec, "prompt_len", pl) || rec_encode(rec, &r->buf)) {
+        rec_set_int(rec, "prompt_len", pl) || (j->fwd.steps && rec_set_int(rec, "sampler.steps", o->steps)) ||
+        (j->fwd.block && rec_set_int(rec, "sampler.block_length", o->block_length)) ||
+        (j->fwd.temp && rec_set_f64(rec, "sampler.temperature", o->temperature)) ||
+        (j->fwd.cfg && rec_set_f64(rec, "sampler.cfg", o->cfg_scale)) ||
+        (j->fwd.policy && rec_set_str(rec, "sampler.remasking", j->policy)) ||
+        (j->fwd.leos && rec_set_bool(rec, "sampler.logits_eos_inf", o->logits_eos_inf)) ||
+        (j->fwd.ceos && rec_set_bool(rec, "sampler.confidence_eos_eot_inf", o->conf_eos_eot_inf)) ||
+        (j->fwd.feos && rec_set_bool(rec, "sampler.fixed_eos", o->fixed_eos)) ||
+        (j->fwd.seed && (rec_set_int(rec, "sampler.seed", (int64_t)o->seed) || rec_set_int(rec, "sampler.index", row))) ||
+        rec_encode(rec, &r->buf)) {
         lerr_set(e, EXIT_INTERNAL, "out of memory");
         goto out;
     }

@@ -139,6 +139,13 @@ static char *preprocess(parser_t *P, const char *s, size_t n, size_t *out_n) {
     return b;
 }
 
+/* A character for an error message: itself when printable ASCII, else \xHH. */
+static const char *showc(char c, char buf[8]) {
+    if (c > 0x20 && c < 0x7f) { buf[0] = c; buf[1] = 0; }
+    else snprintf(buf, 8, "\\x%02x", (unsigned char)c);
+    return buf;
+}
+
 static int hexval(char c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
@@ -234,7 +241,7 @@ static void lex(parser_t *P, const char *src, size_t n) {
                         m += put_utf8(o + m, cp);
                         break;
                     }
-                    default: perr(P, line, "unsupported escape '\\%c' in a string literal", x);
+                    default: { char b[8]; perr(P, line, "unsupported escape '\\%s' in a string literal", showc(x, b)); }
                     }
                     continue;
                 }
@@ -278,7 +285,7 @@ static void lex(parser_t *P, const char *src, size_t n) {
             size_t l = strlen(ops[k]);
             if (i + l <= n && !memcmp(src + i, ops[k], l)) break;
         }
-        if (k == sizeof ops / sizeof *ops) perr(P, line, "unexpected character '%c'", c);
+        if (k == sizeof ops / sizeof *ops) { char b[8]; perr(P, line, "unexpected character '%s'", showc(c, b)); }
         size_t l = strlen(ops[k]);
         if (c == '{') curly++;
         if (c == '}') curly--;
@@ -665,7 +672,26 @@ static node_t *p_body(parser_t *P, const char *const *ends, int *which) {
     return blk;
 }
 
+/* Well-formed UTF-8 (the string functions decode code points): 0, or the 1-based line of the
+ * first bad byte. */
+static int bad_utf8_line(const char *s, size_t n) {
+    const uint8_t *u = (const uint8_t *)s;
+    int line = 1;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = u[i];
+        if (c < 0x80) { line += c == '\n'; i++; continue; }
+        size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!len || i + len > n) return line;
+        for (size_t k = 1; k < len; k++) if ((u[i + k] & 0xC0) != 0x80) return line;
+        if ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] > 0x8F)) return line;
+        i += len;
+    }
+    return 0;
+}
+
 jinja_tpl_t *jinja_parse(const char *src, size_t n, lerr_t *e) {
+    int bad = bad_utf8_line(src, n);
+    if (bad) { lerr_set(e, EXIT_DATA, "chat template: line %d: not valid UTF-8", bad); return NULL; }
     jinja_tpl_t *t = calloc(1, sizeof *t);
     if (!t) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
     parser_t P = {.ar = &t->ar, .e = e};
@@ -1364,7 +1390,11 @@ static val_t call_global(rctx_t *R, const char *fn, const args_t *a) {
     if (!strcmp(fn, "raise_exception")) {
         val_t m = kwarg(a, "message", 0);
         val_t s = to_string_val(R, &m);
-        rerr(R, "raise_exception: %.*s", (int)(s.s.n > 300 ? 300 : s.s.n), s.s.p);
+        char msg[301];
+        size_t n = s.s.n > 300 ? 300 : s.s.n;
+        for (size_t i = 0; i < n; i++) msg[i] = (unsigned char)s.s.p[i] < 0x20 ? ' ' : s.s.p[i];   /* one line */
+        msg[n] = 0;
+        rerr(R, "raise_exception: %s", msg);
     }
     if (!strcmp(fn, "namespace")) {
         val_t r = {.t = V_NS};
@@ -1858,6 +1888,7 @@ static void exec_block(rctx_t *R, scope_t *sc, const node_t *blk) {
 }
 
 int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint, lerr_t *e) {
+    uni_init();   /* the class table strip() and split() read */
     rctx_t R = {.out = out, .taint = taint, .e = e};
     size_t out0 = out->n, taint0 = taint ? taint->n : 0;
     if (setjmp(R.jb)) {

@@ -223,7 +223,43 @@ check_eq "--remote: 200" 200 "$(post /v1/completions "$TMP/rem.json" '{"prompt":
 check_eq "--remote: the worker's answer equals the local one (T=0, the model's block length)" "$(jget "$TMP/loc.json" 'd["choices"][0]["text"]')" "$(jget "$TMP/rem.json" 'd["choices"][0]["text"]')"
 curl -sN "$U/v1/completions" -d '{"prompt":"And God said","max_tokens":8,"stream":true}' >"$TMP/rem.sse"
 check_eq "--remote: a stream delivers the same text whole" "$(jget "$TMP/loc.json" 'd["choices"][0]["text"]')" "$(sse_text "$TMP/rem.sse")"
-bad 400 temperature /v1/completions '{"prompt":"x","temperature":0.5}' "--remote: sampler options refused"
+# request options travel with each row ("sampler.*" record fields) and stand above the worker's
+# command line (--temperature 0): with a seed the worker keys the draws as the local server does
+for body in '{"prompt":"And God said","max_tokens":8,"temperature":0.9,"seed":7,"n":2,"diffusion":{"steps":4,"block_length":4}}' \
+            '{"prompt":"And God said","max_tokens":8,"temperature":1.5,"seed":11,"diffusion":{"steps":8,"remasking":"random","cfg":0.5}}' \
+            '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":8,"temperature":0.7,"seed":3,"n":2,"diffusion":{"block_length":2,"logits_eos_inf":true}}'; do
+    path=/v1/completions; key=text
+    case "$body" in *messages*) path=/v1/chat/completions; key=message ;; esac
+    U=$URL_A; post $path "$TMP/loc2.json" "$body" >/dev/null
+    U=$URL_R; st=$(post $path "$TMP/rem2.json" "$body")
+    sel='[c["text"] if "text" in c else c["message"]["content"] for c in d["choices"]]'
+    check_eq "--remote forwards request options (${body:0:70}...): the local server's choices, same seed" \
+        "$(jget "$TMP/loc2.json" "$sel")" "$(jget "$TMP/rem2.json" "$sel")"
+    check_eq "--remote with request options: 200 ($key)" 200 "$st"
+done
+# the chat template is the model folder's own (tok/chat.h, through the same code as tok --chat -p):
+# a folder whose tokenizer_config.json carries Qwen2.5's ChatML template (Dream's)
+mkdir -p "$TMP/fam" && cp "$LLADA_ROOT"/models/default/{tokenizer.json,config.json,generation_config.json} "$TMP/fam/"
+"$PYTHON" - "$LLADA_ROOT/models/default/tokenizer_config.json" "$TMP/fam/tokenizer_config.json" "$LLADA_ROOT/tests/fixtures" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from chat_templates import TEMPLATES
+c = json.load(open(sys.argv[1])); c["chat_template"] = TEMPLATES["qwen25"]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+start F --remote "$front" --model "$TMP/fam" --timeout 20000
+U=$URL_F
+msg='{"role":"user","content":"Hello <|eot_id|> there"}'
+check_eq "a family template: chat 200" 200 "$(post /v1/chat/completions "$TMP/fam.json" "{\"messages\":[$msg],\"max_tokens\":4}")"
+want=$(echo "{\"messages\":[$msg]}" | tok -m "$TMP/fam" --chat --jsonl -p --ids | wc -w)
+llada=$(echo "{\"messages\":[$msg]}" | tok --chat --jsonl -p --ids | wc -w)
+check_eq "a family template: the prompt is the folder's template (tok --chat -p), $want ids not LLaDA's $llada" \
+    "$want" "$(jget "$TMP/fam.json" 'd["usage"]["prompt_tokens"]')"
+check "the two templates give different prompts" test "$want" != "$llada"
+U=$URL_R
+bad 400 diffusion.stream_steps /v1/completions '{"prompt":"x","stream":true,"diffusion":{"stream_steps":true}}' "--remote: stream_steps refused"
+bad 400 diffusion.cache /v1/completions '{"prompt":"x","diffusion":{"cache":"prefix"}}' "--remote: cache refused"
+bad 400 diffusion.remasking /v1/completions '{"prompt":"x","diffusion":{"remasking":"nosuch"}}' "--remote: an unknown policy refused before it is sent"
 
 # --- a GGUF file (denoise --quantize, same weight type as the folder) serves the same text -------------
 dt=$("$PYTHON" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; h=json.loads(f.read(n)); print(next(v["dtype"] for k,v in h.items() if k!="__metadata__").lower())' "$LLADA_ROOT/models/default/model.safetensors")

@@ -2,13 +2,13 @@
 # tests/fuzz/run.sh [RUNS] [TARGET...] — builds the libFuzzer targets and runs each over its
 # seed corpus for RUNS executions (default 200000; FUZZ_SECONDS caps each run, default 60);
 # prints each target's execution count and "N passed, N failed" (one check per target).
-# Targets (tests/fuzz/README.md): record model_files tokenizer remask_wire (default: all four).
+# Targets (tests/fuzz/README.md): record model_files tokenizer remask_wire chat_template (default: all).
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 runs=${1:-200000}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(record model_files tokenizer remask_wire)
+[ ${#targets[@]} -eq 0 ] && targets=(record model_files tokenizer remask_wire chat_template)
 cd "$root" && make -s fuzz >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 pass=0 fail=0
 for t in "${targets[@]}"; do
@@ -17,6 +17,7 @@ for t in "${targets[@]}"; do
     model_files) corpus=corpus_model maxlen=8192 ;;
     tokenizer) corpus=corpus_tokenizer maxlen=16384 ;;
     remask_wire) corpus=corpus_remask maxlen=4096 ;;
+    chat_template) corpus=corpus_chat maxlen=8192 ;;
     *) echo "unknown target $t"; fail=$((fail + 1)); continue ;;
     esac
     work=$(mktemp -d)

@@ -196,6 +196,8 @@ bad_templates = {
     "{# unclosed comment": "not closed",
     "{{ 'x' * 100000000 }}": "too long",
     "{% for a, b in messages %}{% endfor %}": "cannot unpack",
+    "{{ 'ends in a backslash-newline \\\n' }}": "unsupported escape",
+    "{{ raise_exception('two\\nlines') }}": "raise_exception: two lines",
 }
 tf = os.path.join(tmp, "bad.jinja")
 line = json.dumps({"messages": [m(U, "hello")]}) + "\n"
@@ -205,6 +207,9 @@ for tpl, want in bad_templates.items():
     err = p.stderr.decode()
     check(p.returncode == 1 and err.count("\n") == 1 and err.startswith("tok: error: ") and want in err,
           f"bad template {tpl[:40]!r}: exit 1, one line naming it", f"rc {p.returncode} {err[:300]!r}")
+open(tf, "wb").write(b"{{ 'caf\xe9' }}")
+p = tok(models["qwen3"][0], ["--chat", "--jsonl", "--ids", "--chat-template", tf], [line])
+check(p.returncode == 1 and b"line 1: not valid UTF-8" in p.stderr, "a template that is not UTF-8: exit 1", p.stderr[:200])
 for msgs, want in [("{\"messages\": [{\"content\": \"x\"}]}", "needs a string \"role\""),
                    ("{\"messages\": [5]}", "needs a string \"role\""),
                    ("{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", None)]:
