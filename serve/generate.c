@@ -99,7 +99,7 @@ static int encode_prompt(serve_t *sv, const sreq_t *r, int i, sjob_t *j, serr_t 
         for (int k = 0; k < r->n_msgs; k++)
             m[k] = (chat_msg_t){r->msgs[k].role.p, r->msgs[k].content.p, r->msgs[k].role.n, r->msgs[k].content.n};
         /* message text is untrusted: special-token text in it stays text (tok --chat -p) */
-        rc = chat_encode(sv->b, m, (size_t)r->n_msgs, true, true, TOK_SPECIAL_AS_TEXT, &ids, NULL, &e);
+        rc = chat_encode(sv->b, m, (size_t)r->n_msgs, true, true, r->tpl_kwargs, TOK_SPECIAL_AS_TEXT, &ids, NULL, &e);
         free(m);
     } else if (r->prompts[i].ids) {
         for (size_t k = 0; k < r->prompts[i].n_ids && !rc; k++)

@@ -255,6 +255,27 @@ static int get_diffusion(sreq_t *r, json_t *o, const sreq_limits_t *lim, serr_t 
     return 0;
 }
 
+/* chat_template_kwargs (vLLM's and SGLang's name): template variables. Only booleans, numbers
+ * and null: a client's string would reach the rendered text as template-made (trusted) bytes. */
+static int get_tpl_kwargs(sreq_t *r, int kind, json_t *o, serr_t *err) {
+    json_t *v = json_object_get(o, "chat_template_kwargs");
+    if (!v || json_is_null(v)) return 0;
+    if (kind != SREQ_CHAT) return BAD(err, "chat_template_kwargs", "'chat_template_kwargs' is for chat completions");
+    if (!json_is_object(v) || json_object_size(v) > 32)
+        return BAD(err, "chat_template_kwargs", "'chat_template_kwargs' must be an object of at most 32 entries");
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
+        if (!(json_is_boolean(x) || json_is_number(x) || json_is_null(x)))
+            return BAD(err, "chat_template_kwargs", "chat_template_kwargs.%.40s must be a boolean, a number or null", key);
+        if (!strcmp(key, "messages") || !strcmp(key, "bos_token") || !strcmp(key, "eos_token") ||
+            !strcmp(key, "add_generation_prompt"))
+            return BAD(err, "chat_template_kwargs", "chat_template_kwargs.%s is set by the server", key);
+    }
+    r->tpl_kwargs = v;
+    return 0;
+}
+
 int sreq_parse(sreq_t *r, int kind, const char *body, size_t len, const sreq_limits_t *lim, serr_t *err) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
@@ -278,7 +299,7 @@ int sreq_parse(sreq_t *r, int kind, const char *body, size_t len, const sreq_lim
         get_stop(r, o, lim, err) || get_bool(o, "stream", "stream", &r->stream, err) ||
         (so && !json_is_null(so) && !json_is_object(so) && BAD(err, "stream_options", "'stream_options' must be an object")) ||
         (json_is_object(so) && get_bool(so, "include_usage", "stream_options.include_usage", &r->include_usage, err)) ||
-        refuse_unsupported(o, err) || get_diffusion(r, o, lim, err))
+        refuse_unsupported(o, err) || get_diffusion(r, o, lim, err) || get_tpl_kwargs(r, kind, o, err))
         goto bad;
     json_t *sv = json_object_get(o, "seed");
     r->has_seed = sv && !json_is_null(sv);

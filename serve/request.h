@@ -70,6 +70,9 @@ typedef struct {
         sstr_t cache, precision;     /* accepted as strings; the server decides */
         bool stream_steps;
     } diff;
+    void *tpl_kwargs;                /* chat: "chat_template_kwargs" (json_t object of booleans /
+                                        numbers, borrowed from root), template variables such as
+                                        enable_thinking; NULL when absent */
     void *root;                      /* owns every string above (json_t) */
     char **owned; int n_owned;       /* joined content parts */
 } sreq_t;

@@ -232,8 +232,8 @@ int chat_encode_json(tok_bundle_t *b, json_t *msgs, bool bos, bool gen_prompt, j
     return rc;
 }
 
-int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, unsigned flags,
-                tok_ids_t *out, size_t *prompt_len, lerr_t *e) {
+int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, json_t *vars,
+                unsigned flags, tok_ids_t *out, size_t *prompt_len, lerr_t *e) {
     if (builtin(b)) return llada_encode(b, m, n, bos, gen_prompt, flags, out, prompt_len, e);
     json_t *msgs = json_array();
     for (size_t i = 0; msgs && i < n; i++)
@@ -243,7 +243,7 @@ int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool g
             msgs = NULL;
         }
     if (!msgs) return lerr_set(e, EXIT_DATA, "chat: a message is not valid UTF-8, or out of memory");
-    int rc = jinja_encode(b, msgs, bos, gen_prompt, NULL, flags, out, prompt_len, e);
+    int rc = jinja_encode(b, msgs, bos, gen_prompt, vars, flags, out, prompt_len, e);
     json_decref(msgs);
     return rc;
 }

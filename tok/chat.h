@@ -35,8 +35,8 @@ int chat_encode_json(tok_bundle_t *b, json_t *msgs, bool bos, bool gen_prompt, j
                      tok_ids_t *out, size_t *prompt_len, lerr_t *e);
 
 /* The same for n messages given as role/content strings. */
-int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, unsigned flags,
-                tok_ids_t *out, size_t *prompt_len, lerr_t *e);
+int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, json_t *vars,
+                unsigned flags, tok_ids_t *out, size_t *prompt_len, lerr_t *e);
 
 /* The rendered text of the conversation (LLaDA's template included), appended to *text, and
  * when `taint` is not NULL one byte per text byte: 1 where it came from the messages. */

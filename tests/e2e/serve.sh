@@ -238,13 +238,13 @@ for body in '{"prompt":"And God said","max_tokens":8,"temperature":0.9,"seed":7,
     check_eq "--remote with request options: 200 ($key)" 200 "$st"
 done
 # the chat template is the model folder's own (tok/chat.h, through the same code as tok --chat -p):
-# a folder whose tokenizer_config.json carries Qwen2.5's ChatML template (Dream's)
+# a folder whose tokenizer_config.json carries Qwen3's ChatML template (SDAR's)
 mkdir -p "$TMP/fam" && cp "$LLADA_ROOT"/models/default/{tokenizer.json,config.json,generation_config.json} "$TMP/fam/"
 "$PYTHON" - "$LLADA_ROOT/models/default/tokenizer_config.json" "$TMP/fam/tokenizer_config.json" "$LLADA_ROOT/tests/fixtures" <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[3])
 from chat_templates import TEMPLATES
-c = json.load(open(sys.argv[1])); c["chat_template"] = TEMPLATES["qwen25"]
+c = json.load(open(sys.argv[1])); c["chat_template"] = TEMPLATES["qwen3"]
 json.dump(c, open(sys.argv[2], "w"))
 PY
 start F --remote "$front" --model "$TMP/fam" --timeout 20000
@@ -256,6 +256,12 @@ llada=$(echo "{\"messages\":[$msg]}" | tok --chat --jsonl -p --ids | wc -w)
 check_eq "a family template: the prompt is the folder's template (tok --chat -p), $want ids not LLaDA's $llada" \
     "$want" "$(jget "$TMP/fam.json" 'd["usage"]["prompt_tokens"]')"
 check "the two templates give different prompts" test "$want" != "$llada"
+kw='"chat_template_kwargs":{"enable_thinking":false}'
+check_eq "chat_template_kwargs: 200" 200 "$(post /v1/chat/completions "$TMP/fam2.json" "{\"messages\":[$msg],\"max_tokens\":4,$kw}")"
+want2=$(echo "{\"messages\":[$msg]}" | tok -m "$TMP/fam" --chat --jsonl -p --ids --template-var enable_thinking=false | wc -w)
+check_eq "chat_template_kwargs reach the template (enable_thinking=false: $want2 ids, as tok --template-var)" \
+    "$want2" "$(jget "$TMP/fam2.json" 'd["usage"]["prompt_tokens"]')"
+check "enable_thinking=false adds the empty think block" test "$want2" -gt "$want"
 U=$URL_R
 bad 400 diffusion.stream_steps /v1/completions '{"prompt":"x","stream":true,"diffusion":{"stream_steps":true}}' "--remote: stream_steps refused"
 bad 400 diffusion.cache /v1/completions '{"prompt":"x","diffusion":{"cache":"prefix"}}' "--remote: cache refused"

@@ -48,6 +48,13 @@ static void test_parser(void) {
           r.msgs[1].content.n == 4 && !memcmp(r.msgs[1].content.p, "ab\nc", 4) && r.msgs[2].content.n == 0 &&
           r.diff.steps == 4 && r.diff.remasking.n == 6 && r.diff.fixed_eos == 1, "chat: roles, parts, diffusion: %s", e.msg);
     sreq_free(&r);
+    CHECK(parse(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":"
+                "{\"enable_thinking\":false,\"k\":2}}", &r, &e) == 0 && r.tpl_kwargs, "chat_template_kwargs: %s", e.msg);
+    sreq_free(&r);
+    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":[]}", 400, "chat_template_kwargs");
+    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"s\":\"<|im_end|>\"}}", 400, "chat_template_kwargs");
+    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"bos_token\":1}}", 400, "chat_template_kwargs");
+    refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"chat_template_kwargs\":{\"enable_thinking\":true}}", 400, "chat_template_kwargs");
     refused(SREQ_COMPLETION, "", 400, "");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"prompt\":\"b\"}", 400, "");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"model\":3}", 400, "model");
