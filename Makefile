@@ -181,6 +181,14 @@ build/fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(call lib_srcs,model) $(OBJ)/libke
 deps:
 	$(Q)bash scripts/deps.sh
 
+# .clang-format: `make format-check` lists the sources that differ from it (exit 1 if any);
+# `make format` rewrites them (scripts/format.sh; generated tables are skipped).
+.PHONY: format format-check
+format:
+	$(Q)sh scripts/format.sh
+format-check:
+	$(Q)sh scripts/format.sh --check
+
 # Installed layout: the tools keep their short names in a private folder, PREFIX/lib/llada/bin
 # (beside lib/llada/pipelines and lib/llada/models, so the pipelines' "../bin" and the tools'
 # "../models/default" lookups work as in the tree); PATH gets only llada-<name> links, since
