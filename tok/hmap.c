@@ -3,24 +3,6 @@
 #include "mem.h"
 #include <stdlib.h>
 
-/* Equal bytes? Inline for the short keys of a vocabulary (a libc memcmp call costs more than
- * the compare): overlapping 8- or 4-byte loads, never reading outside either key. */
-static inline bool keq(const uint8_t *a, const uint8_t *b, size_t n) {
-    uint64_t x, y;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 <= n; i += 8) { memcpy(&x, a + i, 8); memcpy(&y, b + i, 8); if (x != y) return false; }
-        memcpy(&x, a + n - 8, 8); memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    if (n >= 4) {
-        uint32_t u, v, w, z;
-        memcpy(&u, a, 4); memcpy(&v, b, 4); memcpy(&w, a + n - 4, 4); memcpy(&z, b + n - 4, 4);
-        return u == v && w == z;
-    }
-    for (size_t i = 0; i < n; i++) if (a[i] != b[i]) return false;
-    return true;
-}
-
 static uint64_t pow2_for(size_t n) {
     uint64_t c = 16;
     while (c < n * 2) c <<= 1;
@@ -84,7 +66,7 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
         if (!s.e) return -1;
         if (s.h == (uint32_t)hv) {
             const struct smap_ent *x = &m->ent[s.e - 1];
-            if (x->klen == len && keq(m->arena + x->koff, key, len)) return x->val;
+            if (x->klen == len && hm_keq(m->arena + x->koff, key, len)) return x->val;
         }
         i = (i + 1) & m->mask;
     }
@@ -92,11 +74,15 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
 
 void smap_get_many(const smap_t *m, int n, const uint8_t *const *keys, const size_t *lens, const uint64_t *hv, int32_t *out) {
     enum { MISS = -1, PROBE = -2 };   /* out[] while in flight: a candidate entry index, or these */
-    for (int i = 0; i < n; i++) {      /* pass 1: the first slot */
-        smap_slot_t s = m->slots[hv[i] & m->mask];
-        if (!s.e) out[i] = MISS;
-        else if (s.h != (uint32_t)hv[i]) out[i] = PROBE;
-        else { out[i] = (int32_t)(s.e - 1); __builtin_prefetch(&m->ent[s.e - 1]); }
+    for (int i = 0; i < n; i++) {      /* pass 1: the first slot with the hash's low bits (the
+                                          probe run is short, mostly in the same cache line) */
+        uint64_t at = hv[i] & m->mask;
+        out[i] = PROBE;
+        for (int k = 0; k < 8; k++, at = (at + 1) & m->mask) {
+            smap_slot_t s = m->slots[at];
+            if (!s.e) { out[i] = MISS; break; }
+            if (s.h == (uint32_t)hv[i]) { out[i] = (int32_t)(s.e - 1); __builtin_prefetch(&m->ent[s.e - 1]); break; }
+        }
     }
     for (int i = 0; i < n; i++)        /* pass 2: the entry's key bytes */
         if (out[i] >= 0) __builtin_prefetch(m->arena + m->ent[out[i]].koff);
@@ -104,7 +90,7 @@ void smap_get_many(const smap_t *m, int n, const uint8_t *const *keys, const siz
         if (out[i] == MISS) continue;
         if (out[i] >= 0) {
             const struct smap_ent *x = &m->ent[out[i]];
-            if (x->klen == lens[i] && keq(m->arena + x->koff, keys[i], lens[i])) { out[i] = x->val; continue; }
+            if (x->klen == lens[i] && hm_keq(m->arena + x->koff, keys[i], lens[i])) { out[i] = x->val; continue; }
         }
         out[i] = smap_get_h(m, keys[i], lens[i], hv[i]);
     }
@@ -117,7 +103,7 @@ int smap_put_h(smap_t *m, const void *key, size_t len, int32_t val, uint64_t hv)
         smap_slot_t s = m->slots[i];
         if (!s.e) break;
         struct smap_ent *x = &m->ent[s.e - 1];
-        if (s.h == (uint32_t)hv && x->klen == len && keq(m->arena + x->koff, key, len)) {
+        if (s.h == (uint32_t)hv && x->klen == len && hm_keq(m->arena + x->koff, key, len)) {
             x->val = val;
             return 0;
         }

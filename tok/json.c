@@ -35,7 +35,7 @@ static jv_t *node(jp_t *j, int type) {
 static void ws(jp_t *j) {
     for (; j->p < j->end; j->p++) {
         char c = *j->p;
-        if (c == '\n') { j->line++; j->lstart = j->p + 1; }
+        if (c == '\n') { j->line++; j->lstart = j->p + 1; j->p = (char *)jspaces(j->p + 1, j->end) - 1; }
         else if (c != ' ' && c != '\r' && c != '\t') break;
     }
 }
@@ -54,7 +54,7 @@ static int hex4(const char *s, uint32_t *v) {
 static int str(jp_t *j, jv_t *v) {
     char *o = j->p, *s = j->p;
     const unsigned char *q = (const unsigned char *)s, *end = (const unsigned char *)j->end;
-    while (q < end && *q != '"' && *q != '\\' && *q >= 0x20) q++;
+    q = (const unsigned char *)jstr_span((const char *)q, (const char *)end);
     if (q < end && *q == '"') {                                 /* no escapes: the common case */
         v->u.s = s; v->n = (uint32_t)((const char *)q - s); j->p = (char *)q + 1; *(char *)q = 0;
         return 0;
@@ -93,7 +93,7 @@ static int str_skip(jp_t *j) {
     const char *s = j->p, *end = j->end;
     for (;;) {
         const unsigned char *q = (const unsigned char *)s;
-        while (q < (const unsigned char *)end && *q != '"' && *q != '\\' && *q >= 0x20) q++;
+        q = (const unsigned char *)jstr_span((const char *)q, end);
         s = (const char *)q;
         if (s >= end) { j->msg = "unterminated string"; return -1; }
         if (*s == '"') { j->p = (char *)s + 1; return 0; }

@@ -346,7 +346,13 @@ static const uint8_t *model_key(const tokenizer_t *t, const char *s, size_t n, u
  * between the brackets; keys are decoded in place (the document never looks at that text). */
 typedef struct { char *p, *end; } rd_t;
 static rd_t reader(const jv_t *raw) { return (rd_t){(char *)raw->u.s + 1, (char *)raw->u.s + raw->off - 1}; }
-static inline void rd_ws(rd_t *r) { while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t')) r->p++; }
+static inline void rd_ws(rd_t *r) {
+    for (; r->p < r->end; r->p++) {
+        char c = *r->p;
+        if (c == '\n') r->p = (char *)jspaces(r->p + 1, r->end) - 1;
+        else if (c != ' ' && c != '\r' && c != '\t') break;
+    }
+}
 /* The next member's start (after the comma); false at the closing bracket. */
 static inline bool rd_next(rd_t *r) {
     rd_ws(r);
@@ -356,7 +362,7 @@ static inline bool rd_next(rd_t *r) {
 /* Past the closing quote of the string whose text starts at p (valid JSON). */
 static char *skip_str(char *p, const char *end) {
     for (;;) {
-        while (p < end && *p != '"' && *p != '\\') p++;
+        p = (char *)jstr_span(p, end);   /* (no control characters: the text is valid) */
         if (p >= end) return (char *)end;
         if (*p == '"') return p + 1;
         p += 2;   /* an escape: \" or \\ must not end or start anything; \uXXXX's digits are plain */
@@ -413,7 +419,7 @@ static int load_vocab(tokenizer_t *t, const jv_t *vocab) {
             const uint8_t *key = model_key(t, k, n, (uint8_t *)k, &kl);
             if (!key) continue;   /* outside the byte alphabet: kept for decoding only */
             q[nq].key = key; q[nq].kl = kl; q[nq].id = (int32_t)id;
-            q[nq].h = hm_hash(key, kl); smap_prefetch(&t->vocab, q[nq].h);
+            q[nq].h = hm_hash(key, kl); smap_prefetch_put(&t->vocab, q[nq].h);
             nq++;
         }
         for (int j = 0; j < nq; j++)
@@ -456,7 +462,7 @@ static int merges_batch(tokenizer_t *t, mq_t *q, int nq, mpend_t *pd, lerr_t *e)
     for (int j = 0; j < nq; j++) {
         pd->k[j] = ((uint64_t)(uint32_t)id[3 * j] << 32) | (uint32_t)id[3 * j + 1];
         pd->v[j] = ((uint64_t)q[j].rank << 32) | (uint32_t)id[3 * j + 2];
-        umap_prefetch(&t->merges, pd->k[j]);
+        umap_prefetch_put(&t->merges, pd->k[j]);
     }
     pd->n = nq;
     return 0;

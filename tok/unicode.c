@@ -35,7 +35,7 @@ int utf8_enc(uint32_t cp, uint8_t *o) {
 }
 
 /* Length of the valid sequence starting at s, or 0 if invalid there. */
-static size_t seq_len(const uint8_t *s, size_t n) {
+static inline size_t seq_len(const uint8_t *s, size_t n) {
     uint8_t c = s[0];
     if (c < 0x80) return 1;
     if (c < 0xC2) return 0;
@@ -60,11 +60,14 @@ static size_t seq_len(const uint8_t *s, size_t n) {
 size_t utf8_valid_prefix(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
-        if (i + 8 <= n) {   /* 8 ASCII bytes at a time */
+        if (i + 8 <= n) {   /* 8 ASCII bytes at a time, or up to the first non-ASCII one */
             uint64_t w; memcpy(&w, s + i, 8);
-            if (!(w & 0x8080808080808080ULL)) { i += 8; continue; }
+            uint64_t hi = w & 0x8080808080808080ULL;
+            if (!hi) { i += 8; continue; }
+            i += (size_t)__builtin_ctzll(hi) >> 3;
         }
         if (s[i] < 0x80) { i++; continue; }
+        if (s[i] >= 0xC2 && s[i] < 0xE0 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) { i += 2; continue; }   /* 2 bytes: Ġ, é */
         size_t l = seq_len(s + i, n - i);
         if (!l) return i;
         i += l;

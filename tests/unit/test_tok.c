@@ -591,6 +591,23 @@ static void test_load_vs_jansson(void) {
     }
 }
 
+/* jstr_span (SSE2) == jstr_span_ref, jspaces == a byte loop, at every start and end. */
+static void test_json_scan(void) {
+    static const char pool[] = "a \"\\\x01\x1f\x20\x7f\x80\xff\n\t";
+    char buf[80];
+    int bad = 0;
+    for (int it = 0; it < 3000; it++) {
+        for (size_t i = 0; i < sizeof buf; i++) buf[i] = rnd() % 3 ? (char)('a' + rnd() % 3) : pool[rnd() % (sizeof pool - 1)];
+        if (it % 2) memset(buf + rnd() % 40, ' ', rnd() % 30);
+        size_t from = rnd() % sizeof buf, to = from + rnd() % (sizeof buf - from + 1);
+        const char *p = buf + from, *end = buf + to, *q = p;
+        while (q < end && *q == ' ') q++;
+        bad += jstr_span(p, end) != jstr_span_ref(p, end);
+        bad += jspaces(p, end) != q;
+    }
+    CHECK(bad == 0, "jstr_span == jstr_span_ref and jspaces == a byte loop on 3000 random spans (%d differ)", bad);
+}
+
 /* smap_get_many == smap_get_h, present and absent keys, crowded tables. */
 static void test_smap_many(void) {
     for (int round = 0; round < 4; round++) {
@@ -627,5 +644,6 @@ int main(void) {
     test_json_raw();
     test_load_vs_jansson();
     test_smap_many();
+    test_json_scan();
     return TEST_SUMMARY();
 }
