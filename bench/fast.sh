@@ -52,9 +52,10 @@ for p in M:
 for n, s, tk in rows:
     print(f"  {n:26s} {s:9.4f} {tk:9.4f} {exact / tk:7.1f}x")
 for p in M:
-    if p != "f32":
-        print(f"  packed {p} weights: {M[p]['packed_bytes'] * (scale if scale != 1 else 1) / 2**20:.0f} MiB "
-              f"(on top of the mapped checkpoint)")
+    if p != "f32":   # the LM head's pack (vocab x d, 2 or 1 bytes + a 4-byte scale per row) is not per layer
+        head = r["vocab"] * r["d_model"] * (2 if p == "bf16" else 1) + (4 * r["vocab"] if p == "int8" else 0)
+        pk = (M[p]["packed_bytes"] - head) * scale + head if scale != 1 else M[p]["packed_bytes"]
+        print(f"  packed {p} weights: {pk / 2**20:.0f} MiB (on top of the mapped checkpoint)")
 fl, lf = r["forward_flops"], r["linear_flops"]
 print(f"  GEMM ceilings, one full forward's shapes: sgemm {fl / r['sgemm_s'] * 1e-9:.1f} GFLOP/s, "
       f"oneDNN bf16 {fl / r['dnnl_bf16_s'] * 1e-9:.1f} GFLOP/s; own bf16-weight path ({r['bf16_kernels']}) "
