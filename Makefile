@@ -105,9 +105,15 @@ LINK_TEST = $(CC) $(LDFLAGS) -o $@ $(1) -Wl,--start-group $(TEST_LIBS) -Wl,--end
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(CUDA_PLUGIN)
 
-$(OBJ)/%.o: %.c
+# Objects depend on the flags they were built with: $(OBJ)/.flags is rewritten whenever the
+# flags change (CUDA=0 then a CUDA build, DNNL=0, CFLAGS=...), so no object of one set is
+# linked with another's (a CUDA=0 denoise/device.o once made a CUDA build say "no CUDA backend").
+FLAGS_STAMP := $(OBJ)/.flags
+FLAGS_NOW   := $(CC) $(CFLAGS) | $(NVCC) $(NVCCFLAGS) | $(CU_SRCS)
+$(shell mkdir -p $(OBJ) && { [ -f $(FLAGS_STAMP) ] && [ "$$(cat $(FLAGS_STAMP))" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP); })
+$(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(call say,CC,$<)mkdir -p $(@D) && $(CC) $(CFLAGS) -c -o $@ $<
-$(OBJ)/%.o: %.cu
+$(OBJ)/%.o: %.cu $(FLAGS_STAMP)
 	$(call say,NVCC,$<)mkdir -p $(@D) && $(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
 define LIB_RULE

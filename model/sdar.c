@@ -100,7 +100,7 @@ static char *sdar_config_to_json(const llada_config_t *c) {
     return s;
 }
 
-static int max_tensors(const llada_config_t *c) { return 19 * c->n_layers + 3; }   /* with biases */
+static int max_tensors(const llada_config_t *c) { return 15 * c->n_layers + 3; }   /* biases included */
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
     int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd,

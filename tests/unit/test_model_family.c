@@ -272,6 +272,23 @@ static void test_sdar(void) {
     int64_t want = 2 * V * d + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 2 * 12 + 3 * f * d) + d;
     CHECK(model_family_n_params(&model_family_sdar, &c) == want, "SDAR n_params %lld == %lld",
           (long long)model_family_n_params(&model_family_sdar, &c), (long long)want);
+    /* attention_bias: q/k/v/o biases, 15 tensors a layer, within max_tensors (an overrun of
+     * the list's array would show under make test SAN=1) */
+    const char *jb = "{\"model_type\":\"sdar\",\"hidden_size\":32,\"num_hidden_layers\":1,\"num_attention_heads\":4,"
+        "\"num_key_value_heads\":2,\"head_dim\":12,\"intermediate_size\":40,\"vocab_size\":60,"
+        "\"mask_token_id\":59,\"eos_token_id\":58,\"tie_word_embeddings\":true,\"attention_bias\":true}";
+    CHECK(model_family_sdar.config_parse(&c, jb, strlen(jb), &e) == 0 && c.qkv_bias && c.out_bias,
+          "SDAR attention_bias: q/k/v/o biases: %s", e.msg);
+    llada_weights_t w = {.layers = calloc(1, sizeof *w.layers)};
+    int cap = model_family_sdar.max_tensors(&c);
+    model_tensor_spec_t *sp = calloc((size_t)cap, sizeof *sp);
+    int n = w.layers && sp ? model_family_sdar.tensor_specs(&c, &w, sp) : -1;
+    CHECK(n == 1 + 15 + 1 && n <= cap, "SDAR with biases, tied: 17 tensors within max_tensors (%d <= %d)", n, cap);
+    want = V * d + (2 * d + qd * d + 2 * kvd * d + d * qd + qd + 2 * kvd + d + 2 * 12 + 3 * f * d) + d;
+    CHECK(model_family_n_params(&model_family_sdar, &c) == want, "SDAR n_params with biases, tied %lld == %lld",
+          (long long)model_family_n_params(&model_family_sdar, &c), (long long)want);
+    free(sp);
+    free(w.layers);
 }
 
 /* LLaDA2 (llada2.c): LLaDA2.0-mini's published config.json keys -> 16.26 B parameters. */
