@@ -6,7 +6,8 @@
  * MB. The conversion costs one pass over the weights per call, i.e. 1/(2M) of the flops.
  * bf16 weights take faster routes where the CPU has them: matmul_bf16.c (AVX-512-BF16, few
  * rows) and matmul_amx.c (AMX tiles, more rows); the panel path is the portable fallback.
- * Quantised (GGUF) weights take matmul_q.c's int8 kernels up to MATMUL_Q_MAX_M rows; panels
+ * Quantised (GGUF) weights take matmul_q.c's int8 kernels up to MATMUL_Q_MAX_M rows (matmul_qk.c's, for
+ * Q4_K / Q6_K / Q8_0 with AVX512-VNNI, up to MATMUL_QK_MAX_M); panels
  * dequantised by quant.c's references above that, without AVX2, or when LLADA_QMATMUL=f32 asks
  * for the exact product.
  * matmul_ref is the plain reference the tests compare against.
@@ -42,7 +43,8 @@ void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate
         kgemm_nt(M, N, K, 1.0f, x, K, W->data, K, accumulate ? 1.0f : 0.0f, y, N);
         return;
     }
-    if (wtype_is_quant(W->type) && M <= MATMUL_Q_MAX_M && kern_qisa() > 0 &&
+    if (wtype_is_quant(W->type) && kern_qisa() > 0 &&
+        M <= (kern_qisa() >= 3 && matmul_qk_supports(W->type) ? MATMUL_QK_MAX_M : MATMUL_Q_MAX_M) &&
         matmul_q(y, x, W, M, accumulate) == 0)
         return;
     if (W->type == WT_BF16 && M <= MATMUL_BF16_MAX_M && matmul_bf16_available() &&
