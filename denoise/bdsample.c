@@ -152,15 +152,10 @@ static int edit_block(bd_t *r, rm_policy_t *pol, canvas_batch_t *cb, int b, int 
     return block_hidden(r, s0, true, e);   /* the settled block's K/V enter the cache */
 }
 
-int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
+/* One unpadded row (cb->B == 1, cb->pad[0] == 0): the whole reverse process of its record. */
+static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
                    void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
     const llada_config_t *c = &m->cfg;
-    if (cb->B != 1) return lerr_set(e, EXIT_USAGE, "block-diffusion models (%s) generate one record at a time (--batch 1)",
-                                    model_family_name(m));
-    if (o->cfg_scale > 0 || o->backend)
-        return lerr_set(e, EXIT_USAGE, "block-diffusion models run on the CPU without --cfg");
-    if (cb->pad[0]) return lerr_set(e, EXIT_USAGE, "block-diffusion models run unpadded rows");
-    if (o->alg_temp > 0) return lerr_set(e, EXIT_USAGE, "--alg-temp is Dream's position sampling; block-diffusion models rank");
     bd_t r = {.m = m, .o = o, .blk = c->attn_block, .L = cb->L, .P = cb->L - o->gen_length};
     r.total = (r.L + r.blk - 1) / r.blk * r.blk;
     r.D = (int)((long long)o->steps * r.blk / o->gen_length);
@@ -245,5 +240,93 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
     rc = 0;
 out:
     bd_free(&r);
+    return rc;
+}
+
+/* The batch as rows run one after another (see bdsample.h). `sub` is the current row seen as
+ * a batch of one: its x and reveal alias the row's unpadded part in the caller's canvas. */
+typedef struct {
+    canvas_batch_t *cb, sub;
+    int row;           /* the current row's index in cb (moves down as earlier rows drop) */
+    bool row_dropped;
+    uint8_t *drop;     /* [cb->B] scratch for the caller's on_step */
+} seq_t;
+
+/* Remove the rows of cb marked in drop, keeping the others' order (sampler.h's on_step). */
+static void compact(seq_t *s) {
+    canvas_batch_t *cb = s->cb;
+    int k = 0, row = s->row;
+    size_t L = (size_t)cb->L;
+    for (int j = 0; j < cb->B; j++) {
+        if (s->drop[j]) {
+            if (j == s->row) s->row_dropped = true;
+            if (j < s->row) row--;
+            continue;
+        }
+        if (k != j) {
+            memmove(cb->x + k * L, cb->x + j * L, L * sizeof *cb->x);
+            memmove(cb->reveal + k * L, cb->reveal + j * L, L * sizeof *cb->reveal);
+            cb->pad[k] = cb->pad[j];
+            cb->record[k] = cb->record[j];
+            if (cb->seed) cb->seed[k] = cb->seed[j];
+            if (cb->row_nfe) cb->row_nfe[k] = cb->row_nfe[j];
+        }
+        k++;
+    }
+    memset(s->drop, 0, (size_t)cb->B);
+    cb->B = k;
+    s->row = row;
+}
+
+/* Point the single-row view at row s->row of the caller's canvas. */
+static void aim(seq_t *s) {
+    canvas_batch_t *cb = s->cb;
+    size_t off = (size_t)s->row * cb->L + cb->pad[s->row];
+    s->sub.x = cb->x + off;
+    s->sub.reveal = cb->reveal + off;
+    s->sub.record = cb->record + s->row;
+    s->sub.seed = cb->seed ? cb->seed + s->row : NULL;
+}
+
+/* The row's on_step: the caller sees its whole batch (this row's canvas already copied back). */
+static int seq_step(canvas_batch_t *sub, int step, uint8_t *drop, void *arg, lerr_t *e) {
+    seq_t *s = arg;
+    canvas_batch_t *cb = s->cb;
+    if (cb->on_step(cb, step, s->drop, cb->on_step_arg, e) < 0) return -1;
+    compact(s);
+    if (s->row_dropped) { drop[0] = 1; return 0; }
+    aim(s);
+    (void)sub;
+    return 0;
+}
+
+int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
+                   void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
+    if (o->cfg_scale > 0 || o->backend)
+        return lerr_set(e, EXIT_USAGE, "block-diffusion models run on the CPU without --cfg");
+    if (o->alg_temp > 0) return lerr_set(e, EXIT_USAGE, "--alg-temp is Dream's position sampling; block-diffusion models rank");
+    int zero = 0, rc = 0;
+    seq_t s = {.cb = cb, .drop = calloc((size_t)cb->B + 1, 1)};
+    if (!s.drop) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    for (size_t i = 0; i < (size_t)cb->B * cb->L; i++) cb->reveal[i] = -1;
+    cb->nfe = 0;
+    cb->steps_done = 0;
+    for (s.row = 0; s.row < cb->B;) {
+        s.row_dropped = false;
+        s.sub = (canvas_batch_t){.B = 1, .L = cb->L - cb->pad[s.row]};
+        aim(&s);
+        s.sub.pad = &zero;
+        if (cb->on_step) {
+            s.sub.on_step = seq_step;
+            s.sub.on_step_arg = &s;
+        }
+        if ((rc = run_row(m, pol, o, &s.sub, progress, arg, e))) break;
+        if (s.row_dropped) continue;   /* the rows after it moved down to s.row */
+        if (cb->row_nfe) cb->row_nfe[s.row] = s.sub.nfe;
+        cb->nfe += s.sub.nfe;
+        if (s.sub.steps_done > cb->steps_done) cb->steps_done = s.sub.steps_done;
+        s.row++;
+    }
+    free(s.drop);
     return rc;
 }

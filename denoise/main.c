@@ -456,11 +456,8 @@ int main(int argc, char **argv) {
     }
     set_ids(&o, m);
     /* the model's official remasking: generation_config.json's "alg" (Dream), else its family's */
-    if ((gc->policy || m->cfg.default_policy) && !o.policy_set && !o.dist.policy_endpoint) {
-        char name[64];
-        if (!gc->policy) snprintf(name, sizeof name, "%s", m->cfg.default_policy);
-        else if (gc->eps > 0 && !strcmp(gc->policy, "origin")) snprintf(name, sizeof name, "origin:%.17g", gc->eps);
-        else snprintf(name, sizeof name, "%s", gc->policy);
+    char name[64];
+    if (!o.policy_set && !o.dist.policy_endpoint && so_model_policy(gc, m, name, sizeof name)) {
         rm_policy_destroy(&pol);
         if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
     }

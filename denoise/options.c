@@ -92,3 +92,12 @@ void so_help_defaults(const so_spec_t *s, const char *indent, char *buf, size_t 
         k += (size_t)snprintf(buf + k, n - k, "%s%-16s %s\n", indent, TAB[i].flag, v);
     }
 }
+
+bool so_model_policy(const gencfg_t *gc, const model_t *m, char *buf, size_t n) {
+    if (n) buf[0] = 0;
+    if (gc->policy && gc->eps > 0 && !strcmp(gc->policy, "origin")) snprintf(buf, n, "origin:%.17g", gc->eps);
+    else if (gc->policy) snprintf(buf, n, "%s", gc->policy);
+    else if (m && m->cfg.default_policy) snprintf(buf, n, "%s", m->cfg.default_policy);
+    else return false;
+    return true;
+}

@@ -52,6 +52,11 @@ int so_resolve(const so_spec_t *s, int record_gen, so_resolved_t *out, lerr_t *e
 /* The values generation_config.json supplied, as "block 4, T 0.8 (generation_config.json)";
  * "" when none did. */
 void so_gencfg_note(const so_resolved_t *r, char *buf, size_t n);
+/* The model's official remasking when none is given: generation_config.json's "alg"
+ * (Dream; origin with its "eps"), else the family's (model.h cfg.default_policy: SDAR
+ * dynamic:0.85, LLaDA 2.x dynamic:0.95). Writes the policy name into buf; false (buf "")
+ * when the model has none (the sampler default, low_confidence, stands). */
+bool so_model_policy(const gencfg_t *gc, const model_t *m, char *buf, size_t n);
 /* --help lines: the default of every option for this spec, one per line, each starting
  * with `indent`; the spec's command-line values are ignored. */
 void so_help_defaults(const so_spec_t *s, const char *indent, char *buf, size_t n);

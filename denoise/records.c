@@ -34,7 +34,7 @@ int rec_canvas_parse(const rec_t *r, const model_t *m, int gen_length, rec_canva
 }
 
 void canvas_batch_free(canvas_batch_t *cb) {
-    free(cb->x); free(cb->pad); free(cb->record); free(cb->reveal);
+    free(cb->x); free(cb->pad); free(cb->record); free(cb->reveal); free(cb->row_nfe);
     memset(cb, 0, sizeof *cb);
 }
 
@@ -50,7 +50,8 @@ int canvas_batch_build(canvas_batch_t *cb, const rec_canvas_t *rc, const int64_t
     cb->reveal = malloc(BL * sizeof *cb->reveal);
     cb->pad = malloc((size_t)n * sizeof *cb->pad);
     cb->record = malloc((size_t)n * sizeof *cb->record);
-    if (!cb->x || !cb->reveal || !cb->pad || !cb->record) {
+    cb->row_nfe = malloc((size_t)n * sizeof *cb->row_nfe);
+    if (!cb->x || !cb->reveal || !cb->pad || !cb->record || !cb->row_nfe) {
         canvas_batch_free(cb);
         return lerr_set(e, EXIT_INTERNAL, "out of memory");
     }
@@ -59,6 +60,7 @@ int canvas_batch_build(canvas_batch_t *cb, const rec_canvas_t *rc, const int64_t
         int pad = lp - rc[j].prompt_len;
         cb->pad[j] = pad;
         cb->record[j] = rec_idx[j];
+        cb->row_nfe[j] = 0;
         for (int p = 0; p < pad; p++) row[p] = m->cfg.pad_token_id;
         memcpy(row + pad, rc[j].tok, (size_t)rc[j].prompt_len * sizeof *row);
         if (rc[j].canvas)
@@ -78,7 +80,7 @@ int canvas_batch_result(const canvas_batch_t *cb, int j, const rec_canvas_t *rc,
     int bad = !rec_set_i32(r, "prompt", prompt, (size_t)rc->prompt_len) ||
               !rec_set_i32(r, "tokens", row + lp, (size_t)rc->gen) ||
               !rec_set_i32(r, "reveal_step", rev + lp, (size_t)rc->gen) ||
-              rec_set_int(r, "nfe", cb->nfe) || rec_set_str(r, "kind", "tokens");
+              rec_set_int(r, "nfe", cb->row_nfe ? cb->row_nfe[j] : cb->nfe) || rec_set_str(r, "kind", "tokens");
     free(prompt);
     if (rc->canvas) rec_del(r, "prompt_len");
     return bad ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;

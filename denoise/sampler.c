@@ -460,6 +460,7 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
             }
         }
     }
+    for (int j = 0; cb->row_nfe && j < cb->B; j++) cb->row_nfe[j] = cb->nfe;
     rc = 0;
 out:
     run_free(&r);

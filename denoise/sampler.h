@@ -104,6 +104,9 @@ typedef struct canvas_batch {
     int64_t *record;           /* [B] stream index of each row's record (caller owns) */
     int32_t *reveal;           /* [B][L] filled: step that committed a position, else -1 */
     int nfe;                   /* out: forward passes (rows of a CFG pair count twice) */
+    int *row_nfe;              /* optional [B] out (caller owns): each row's forward passes
+                                * (cb->nfe for every row, except block diffusion, whose
+                                * rows run one after another; bdsample.h) */
     int steps_done;            /* out */
     /* Optional (zero = off). seed: [B] per-row seed replacing o->seed in every draw of that
      * row (caller owns), so rows of requests with different seeds share a batch. on_step:

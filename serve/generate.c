@@ -3,7 +3,8 @@
  *
  * Option precedence, as denoise (issue 11): the request's values stand where denoise's
  * command line does, above the model folder's generation_config.json, above the official
- * defaults (steps = block_length = generation length, temperature 0, low_confidence),
+ * defaults (steps = block_length = generation length, temperature 0, the model's official
+ * remasking as denoise's so_model_policy, else low_confidence),
  * resolved by denoise/options.c's so_resolve, the one resolver denoise and its cluster
  * workers use; its messages name the request's fields.
  */
@@ -69,8 +70,9 @@ static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
     int bad = so_resolve(&s, 0, &res, &e);
     *o = res.so;
     j->gen = o->gen_length;
-    snprintf(j->policy, sizeof j->policy, "%.*s", r->diff.remasking.p ? (int)r->diff.remasking.n : 14,
-             r->diff.remasking.p ? r->diff.remasking.p : "low_confidence");
+    if (r->diff.remasking.p) snprintf(j->policy, sizeof j->policy, "%.*s", (int)r->diff.remasking.n, r->diff.remasking.p);
+    else if (!so_model_policy(&sv->gc, sv->m, j->policy, sizeof j->policy))   /* as denoise without --remasking */
+        snprintf(j->policy, sizeof j->policy, "low_confidence");
     lerr_t pe = {0};
     rm_policy_t *p = rm_policy_new(j->policy, &pe);
     if (!p) return BAD(err, "diffusion.remasking", "%s", pe.msg);

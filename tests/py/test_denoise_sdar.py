@@ -13,7 +13,8 @@ independent numpy reference ref_sdar.py.
    low_confidence_static (--remasking low_confidence) and low_confidence_dynamic
    (--remasking dynamic:T), prompts ending inside a block and on a block boundary, with the
    block cache and with --no-block-cache (full recompute): the cache is exact.
-4. Stopping at EOS after a block; one-line errors for --batch 2, --cfg, bad configs.
+4. Stopping at EOS after a block; --batch over prompts of different lengths; one-line errors
+   for --cfg, bad configs.
 """
 import json, os, shutil, subprocess, sys, tempfile
 import numpy as np
@@ -111,10 +112,19 @@ check((x2[8:28] == cfg["mask_token_id"]).all() and np.array_equal(unarr(r["token
       f"{list(unarr(r['tokens']))} vs {list(x2[4:28])}")
 
 # ---------------------------------------------------------------- errors
-p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}, {"kind": "tokens", "tokens": arr([3])}],
-                ["--model", d, "--gen-length", "8", "--batch", "2"], expect_rc=2)
-err = p.stderr.decode()
-check(p.returncode in (1, 2) and err.count("\n") == 1 and "batch 1" in err, "--batch 2: one-line error", err)
+# ---------------------------------------------------------------- batch
+# records of different prompt lengths in one --batch run: each is its own record's reference
+# (bdsample.h: the rows run one after another, each unpadded with its own block tiling)
+prompts = [[1, 2], [3], [5, 8, 13, 21, 34, 55, 1], [9, 9, 9, 9, 9]]
+rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
+                 ["--model", d, "--gen-length", "8", "--steps", "4", "--remasking", "low_confidence", "--batch", "3"])
+ok = len(rs) == len(prompts)
+for q, r in zip(prompts, rs):
+    x, rv, nfe = ref.generate(cfg, W, q, 8, max(1, 4 * cfg["block_size"] // 8), "low_confidence_static", 0.85,
+                              stop_ids=[cfg["eos_token_id"]])
+    ok = ok and np.array_equal(unarr(r["tokens"]), x[len(q):len(q) + 8]) and \
+        np.array_equal(unarr(r["reveal_step"]), rv[len(q):len(q) + 8]) and r["nfe"] == nfe
+check(ok, "--batch 3 over prompts of 1..7 tokens: every record equals its reference (tokens, reveal, nfe)")
 p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--cfg", "1"], expect_rc=2)
 err = p.stderr.decode()
 check(p.returncode in (1, 2) and err.count("\n") == 1 and "cfg" in err, "--cfg: one-line error", err)
