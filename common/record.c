@@ -156,10 +156,14 @@ rec_t *rec_dup(const rec_t *r)
 
 void rec_append_mode(rec_t *r, bool on) { r->append = on; }
 
+static _Thread_local uint64_t key_cmps; /* rec_key_compares: per thread, so no contention */
+uint64_t rec_key_compares(void) { return key_cmps; }
+
 typedef struct { const char *key; size_t i; } keyref_t;
 static int keyref_cmp(const void *a, const void *b)
 {
     const keyref_t *x = a, *y = b;
+    key_cmps++;
     int c = strcmp(x->key, y->key);
     return c ? c : (x->i > y->i) - (x->i < y->i);
 }
@@ -169,8 +173,10 @@ int rec_find_duplicate(const rec_t *r, size_t *dup)
     if (r->n < 2) return 0;
     if (r->n <= 8) { /* the common case: a handful of fields */
         for (size_t i = 1; i < r->n; i++)
-            for (size_t j = 0; j < i; j++)
+            for (size_t j = 0; j < i; j++) {
+                key_cmps++;
                 if (!strcmp(r->f[i].key, r->f[j].key)) { *dup = i; return 1; }
+            }
         return 0;
     }
     keyref_t *k = malloc(r->n * sizeof *k);
@@ -180,6 +186,7 @@ int rec_find_duplicate(const rec_t *r, size_t *dup)
     /* in each run of equal keys every entry after the first (lowest index) is a repeat; the
      * earliest repeat is the one a one-pass decoder would have stopped at */
     size_t best = SIZE_MAX;
+    key_cmps += r->n - 1;
     for (size_t i = 1; i < r->n; i++)
         if (!strcmp(k[i].key, k[i - 1].key) && k[i].i < best) best = k[i].i;
     free(k);
@@ -204,7 +211,8 @@ int rec_raw_at(const rec_t *r, size_t i, const uint8_t **mp, size_t *len)
 static field_t *find(const rec_t *r, const char *key)
 {
     for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->f[i].key, key) == 0) return &r->f[i];
+        if (strcmp(r->f[i].key, key) == 0) { key_cmps += i + 1; return &r->f[i]; }
+    key_cmps += r->n;
     return NULL;
 }
 

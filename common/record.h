@@ -99,6 +99,10 @@ void rec_append_mode(rec_t *r, bool on);
 /* 1 and *dup = index of the earliest field whose key already occurs before it; 0 if all keys
  * are distinct; -1 on OOM. O(n log n). */
 int rec_find_duplicate(const rec_t *r, size_t *dup);
+/* Key comparisons the record functions have made on the calling thread so far (lookups by key,
+ * duplicate checks). An operation count for the tests that decoding and copying stay
+ * O(n log n) in the number of keys (a quadratic path makes ~n^2/2). */
+uint64_t rec_key_compares(void);
 /* True if the field "kind" equals `kind`. */
 bool rec_kind_is(const rec_t *r, const char *kind);
 
