@@ -410,9 +410,62 @@ static void test_many_keys(void)
     buf_free(&b);
 }
 
+/* Found by fuzz_record (issue 18 item 9): a JSON value shaped almost like a tensor was a user
+ * value in rec_from_json but an error ("bad shape entry") in rec_decode of the same record
+ * written as msgpack, so a record one tool accepted and wrote, the next refused. A map is a
+ * tensor only with exactly the tensor keys and types; only then is a bad shape an error, and
+ * the JSON reader stores object values the way the msgpack decoder would. */
+static void test_tensor_lookalikes(void)
+{
+    lerr_t e = {0};
+    const char *lines[] = {
+        /* the fuzzer's input, minimised by hand: "d`ta" is not "data" */
+        "{\"x0\":{\"dtype\":\"i1\",\"shape\":[2.2],\"d`ta\":[1,2,3,4]}}",
+        "{\"x0\":{\"dtype\":\"i1\",\"shape\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33],\"x\":1}}",
+        "{\"x0\":{\"dtype\":\"i1\",\"shape\":[[1],{\"a\":2}],\"y\":1}}",
+        "{\"x0\":{\"dtype\":\"i1\",\"shape\":[-1],\"data\":{\"$bin\":\"00\"},\"more\":1}}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        rec_t *r = rec_from_json(lines[i], strlen(lines[i]), NULL, 1, &e);
+        buf_t a = {0}, b = {0};
+        rec_t *d = r && !rec_encode(r, &a) ? rec_decode(a.data, a.len, NULL, 0, &e) : NULL;
+        CHECK(d && !rec_is_tensor(d, "x0") && !rec_encode(d, &b) && a.len == b.len && !memcmp(a.data, b.data, a.len),
+              "lookalike %zu: a user value through JSON, msgpack and back (%s)", i, e.msg);
+        rec_destroy(&r); rec_destroy(&d);
+        buf_free(&a); buf_free(&b);
+    }
+    /* a tensor map in msgpack form inside JSON ({"$bin": hex} is bin) is a tensor, as it will be
+     * when decoded; with a bad shape it is refused here, not by the next tool */
+    const char *bin = "{\"x\":{\"dtype\":\"u1\",\"shape\":[2],\"data\":{\"$bin\":\"07ff\"}}}";
+    rec_t *r = rec_from_json(bin, strlen(bin), NULL, 1, &e);
+    tensor_t *t = r ? rec_tensor(r, "x") : NULL;
+    CHECK(t && t->numel == 2 && ((uint8_t *)t->data)[1] == 0xff, "a msgpack-form tensor in JSON is a tensor (%s)", e.msg);
+    rec_destroy(&r);
+    const char *badbin = "{\"x\":{\"dtype\":\"u1\",\"shape\":[2.5],\"data\":{\"$bin\":\"07ff\"}}}";
+    e.code = 0;
+    r = rec_from_json(badbin, strlen(badbin), NULL, 1, &e);
+    CHECK(!r && e.code == EXIT_DATA && strstr(e.msg, "line 1") && strstr(e.msg, "bad shape"),
+          "a msgpack-form tensor with a bad shape: %s", e.msg);
+    rec_destroy(&r);
+    /* the msgpack side: {"dtype": "i1", "shape": [2.5], "other": 1} is a user value; with
+     * "data" (bin) in place of "other" it is a tensor with a bad shape */
+    const uint8_t look[] = {0x81, 0xa1, 'x', 0x83, 0xa5, 'd', 't', 'y', 'p', 'e', 0xa2, 'i', '1',
+                            0xa5, 's', 'h', 'a', 'p', 'e', 0x91, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0,
+                            0xa5, 'o', 't', 'h', 'e', 'r', 0x01};
+    r = rec_decode(look, sizeof look, NULL, 0, &e);
+    CHECK(r && !rec_is_tensor(r, "x"), "msgpack lookalike decodes as a user value: %s", r ? "" : e.msg);
+    rec_destroy(&r);
+    uint8_t real[sizeof look + 1];
+    memcpy(real, look, 29);
+    const uint8_t data[] = {0xa4, 'd', 'a', 't', 'a', 0xc4, 0x01, 0x05};
+    memcpy(real + 29, data, sizeof data);
+    CHECK(decode_fails(real, 29 + sizeof data, NULL, "bad shape entry at byte 20", &e), "tensor with a float shape: %s", e.msg);
+}
+
 int main(void)
 {
     test_roundtrip();
+    test_tensor_lookalikes();
     test_bad_input();
     test_many_keys();
     test_streams();
