@@ -5,7 +5,7 @@
 # kept between runs) for RUNS executions or SECONDS (default 7200), under nice -n 10. The log is
 # build/fuzz-work/TARGET.log, a crashing input build/fuzz-work/TARGET-crash-*. Afterwards
 # `tests/fuzz/campaign.sh TARGET merge` replays the working corpus under the ASan+UBSan build and
-# minimises it into tests/fuzz/corpus/TARGET (-merge=1). Targets: record serve_request
+# merges into tests/fuzz/corpus/TARGET the inputs that add coverage (-merge=1). Targets: record serve_request
 # model_files tokenizer remask_wire gguf.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,11 +27,12 @@ if [ "$runs" = merge ]; then
     # build could not see), then minimise into the committed corpus
     ASAN_OPTIONS=quarantine_size_mb=16 "build/fuzz/fuzz_$t" -runs=0 -rss_limit_mb=2048 -timeout=30 \
         -artifact_prefix="$work-asan-" "$work" >"$work.replay.log" 2>&1 || { tail -n 30 "$work.replay.log"; exit 1; }
-    new=$(mktemp -d)
-    "build/fuzz/fuzz_$t" -merge=1 -max_len=$maxlen -rss_limit_mb=2048 -timeout=30 "$new" \
-        "tests/fuzz/corpus/$t" "$work" >"$work.merge.log" 2>&1 || { tail -n 30 "$work.merge.log"; exit 1; }
-    rm -rf "tests/fuzz/corpus/$t" && mv "$new" "tests/fuzz/corpus/$t" && chmod 755 "tests/fuzz/corpus/$t"
-    echo "$t: $(ls "tests/fuzz/corpus/$t" | wc -l) inputs, $(du -sk "tests/fuzz/corpus/$t" | cut -f1) KB"
+    # the committed inputs (named seeds, regress-*) stay; working inputs that add coverage join
+    before=$(ls "tests/fuzz/corpus/$t" | wc -l)
+    "build/fuzz/fuzz_$t" -merge=1 -max_len=$maxlen -rss_limit_mb=2048 -timeout=30 "tests/fuzz/corpus/$t" \
+        "$work" >"$work.merge.log" 2>&1 || { tail -n 30 "$work.merge.log"; exit 1; }
+    echo "$t: $before + $(( $(ls "tests/fuzz/corpus/$t" | wc -l) - before )) inputs," \
+        "$(du -sk --apparent-size "tests/fuzz/corpus/$t" | cut -f1) KB"
     exit 0
 fi
 make -s FUZZ_FAST=1 "build/fuzz-fast/fuzz_$t" >/dev/null || exit 1
