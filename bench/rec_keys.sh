@@ -5,7 +5,7 @@
 # (user + system) per MB, which other work on a shared machine does not inflate. Linear decoding
 # keeps the time per MB flat across N; the old per-key linear search made it grow with N
 # (a record of 48,000 keys took seconds). The same records (each also holds a small "tokens"
-# array) through `mask --pretrain`, which copies every other key into its output record as a
+# array) through `mask --canvas`, which copies every other key into its output record as a
 # user field: that copy was O(n^2) too (a lookup per copied key). Each case is cut off after
 # ${REC_KEYS_LIMIT:-60} s.
 set -u
@@ -37,7 +37,7 @@ P
     bytes=$(stat -c %s "$tmp/in.mp"); recs=$(( 11000000 / (11 * n) )); [ "$recs" -lt 1 ] && recs=1
     mb=$(echo "$bytes / 1000000" | bc -l)
     r=$(per_mb rec -i "$tmp/in.mp" -o /dev/null $opts)
-    m=$(per_mb mask --pretrain --mask-id 126336 --eos-id 126081 -i "$tmp/in.mp" -o /dev/null $opts)
+    m=$(per_mb mask --canvas --gen-length 8 --mask-id 126336 --eos-id 126081 -i "$tmp/in.mp" -o /dev/null $opts)
     c=$(per_mb cat "$tmp/in.mp")
     printf '%-10s %8d %10.1f %10s %10s %10s\n' "$n" "$recs" "$mb" "$r" "$m" "$c"
 done
