@@ -161,27 +161,37 @@ endif
 bench: all
 	$(Q)LLADA_BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) bash bench/run.sh
 
-FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
-fuzz: build/fuzz/fuzz_record build/fuzz/fuzz_serve_request build/fuzz/fuzz_model_files \
-      build/fuzz/fuzz_tokenizer build/fuzz/fuzz_remask_wire build/fuzz/fuzz_chat_template
+# FUZZ_FAST=1 builds the same targets into build/fuzz-fast/ at -O2 with UBSan but without ASan
+# (several times the executions per second, for long runs; tests/fuzz/README.md): the corpora
+# those runs grow are replayed under the ASan+UBSan build (tests/fuzz/run.sh, e2e/fuzz*.sh)
+ifeq ($(FUZZ_FAST),1)
+  FUZZ_DIR    := build/fuzz-fast
+  FUZZ_CFLAGS := -O2 -g -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
+                 -fsanitize-coverage-ignorelist=tests/fuzz/coverage_ignore.txt -std=gnu11 -I. -Icommon $(DEPCFLAGS)
+else
+  FUZZ_DIR    := build/fuzz
+  FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
+endif
+fuzz: $(FUZZ_DIR)/fuzz_record $(FUZZ_DIR)/fuzz_serve_request $(FUZZ_DIR)/fuzz_model_files \
+      $(FUZZ_DIR)/fuzz_tokenizer $(FUZZ_DIR)/fuzz_remask_wire $(FUZZ_DIR)/fuzz_chat_template
 # the readers are compiled here (instrumented); the rest of the model (forward passes it
 # references) comes from the regular libraries, uninstrumented
-build/fuzz/fuzz_model_files: tests/fuzz/fuzz_model_files.c model/safetensors.c model/llada.c model/config.c $(call lib_srcs,common) | $(LIBS)
+$(FUZZ_DIR)/fuzz_model_files: tests/fuzz/fuzz_model_files.c model/safetensors.c model/llada.c model/config.c $(call lib_srcs,common) | $(LIBS)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -Ikernels -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
-build/fuzz/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(call lib_srcs,tok) $(call lib_srcs,common) | $(LIBS)
+$(FUZZ_DIR)/fuzz_tokenizer: tests/fuzz/fuzz_tokenizer.c $(call lib_srcs,tok) $(call lib_srcs,common) | $(LIBS)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
-build/fuzz/fuzz_chat_template: tests/fuzz/fuzz_chat_template.c $(call lib_srcs,tok) $(call lib_srcs,common) | $(LIBS)
+$(FUZZ_DIR)/fuzz_chat_template: tests/fuzz/fuzz_chat_template.c $(call lib_srcs,tok) $(call lib_srcs,common) | $(LIBS)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ -Wl,--start-group $(LIBS) -Wl,--end-group $(DEPLIBS)
-build/fuzz/fuzz_remask_wire: tests/fuzz/fuzz_remask_wire.c remask/wire.c $(call lib_srcs,common)
+$(FUZZ_DIR)/fuzz_remask_wire: tests/fuzz/fuzz_remask_wire.c remask/wire.c $(call lib_srcs,common)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
-build/fuzz/fuzz_serve_request: tests/fuzz/fuzz_serve_request.c serve/request.c
+$(FUZZ_DIR)/fuzz_serve_request: tests/fuzz/fuzz_serve_request.c serve/request.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
-build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(call lib_srcs,common)
+$(FUZZ_DIR)/fuzz_record: tests/fuzz/fuzz_record.c $(call lib_srcs,common)
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(DEPLIBS)
 # GGUF reader (issue 13): model/ instrumented; the kernels (gcc-built: clang may lack the AMX
 # feature names) and common/ as built for the tools
-fuzz: build/fuzz/fuzz_gguf
-build/fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(call lib_srcs,model) $(OBJ)/libkernels.a $(OBJ)/libcommon.a
+fuzz: $(FUZZ_DIR)/fuzz_gguf
+$(FUZZ_DIR)/fuzz_gguf: tests/fuzz/fuzz_gguf.c $(call lib_srcs,model) $(OBJ)/libkernels.a $(OBJ)/libcommon.a
 	$(call say,CLANG,$@)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -Ikernels -DLLADA_HAVE_OPENBLAS -o $@ $^ $(DEPLIBS)
 
 deps:

@@ -402,6 +402,12 @@ rec_t *rec_from_json(const char *line, size_t len, const rec_limits_t *lim, size
             *e = scan_e;
             lerr_wrap(e, "line %zu: field '%s'", lineno, key);
             rc = -1;
+        } else if (!rc && json_is_object(v)) {
+            /* an object may be a tensor map in msgpack form ("data": {"$bin": ...}): stored
+             * as the msgpack decoder would store it, so the record decodes the same way after
+             * it is written (a map with a bad shape must fail here, not in the next tool) */
+            rc = rec_set_value(r, key, b.data, b.len, e);
+            if (rc) lerr_wrap(e, "line %zu", lineno);
         } else if (!rc) rc = rec_set_raw(r, key, b.data, b.len);
         if (rc && !e->code) lerr_set(e, EXIT_DATA, "line %zu: field '%s' could not be converted", lineno, key);
         buf_free(&b);

@@ -156,10 +156,14 @@ rec_t *rec_dup(const rec_t *r)
 
 void rec_append_mode(rec_t *r, bool on) { r->append = on; }
 
+static _Thread_local uint64_t key_cmps; /* rec_key_compares: per thread, so no contention */
+uint64_t rec_key_compares(void) { return key_cmps; }
+
 typedef struct { const char *key; size_t i; } keyref_t;
 static int keyref_cmp(const void *a, const void *b)
 {
     const keyref_t *x = a, *y = b;
+    key_cmps++;
     int c = strcmp(x->key, y->key);
     return c ? c : (x->i > y->i) - (x->i < y->i);
 }
@@ -169,8 +173,10 @@ int rec_find_duplicate(const rec_t *r, size_t *dup)
     if (r->n < 2) return 0;
     if (r->n <= 8) { /* the common case: a handful of fields */
         for (size_t i = 1; i < r->n; i++)
-            for (size_t j = 0; j < i; j++)
+            for (size_t j = 0; j < i; j++) {
+                key_cmps++;
                 if (!strcmp(r->f[i].key, r->f[j].key)) { *dup = i; return 1; }
+            }
         return 0;
     }
     keyref_t *k = malloc(r->n * sizeof *k);
@@ -180,6 +186,7 @@ int rec_find_duplicate(const rec_t *r, size_t *dup)
     /* in each run of equal keys every entry after the first (lowest index) is a repeat; the
      * earliest repeat is the one a one-pass decoder would have stopped at */
     size_t best = SIZE_MAX;
+    key_cmps += r->n - 1;
     for (size_t i = 1; i < r->n; i++)
         if (!strcmp(k[i].key, k[i - 1].key) && k[i].i < best) best = k[i].i;
     free(k);
@@ -204,7 +211,8 @@ int rec_raw_at(const rec_t *r, size_t i, const uint8_t **mp, size_t *len)
 static field_t *find(const rec_t *r, const char *key)
 {
     for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->f[i].key, key) == 0) return &r->f[i];
+        if (strcmp(r->f[i].key, key) == 0) { key_cmps += i + 1; return &r->f[i]; }
+    key_cmps += r->n;
     return NULL;
 }
 
@@ -587,7 +595,9 @@ static int try_tensor(dec_t *d, rec_t *r, const char *key)
     d->pos += h.hlen;
     const char *dts = NULL, *data = NULL, *filter = NULL;
     size_t dtn = 0, datan = 0, filtern = 0;
-    int ndim = -1;
+    int ndim = -1, shape_bad = 0; /* 1: an entry is not a non-negative integer; 2: too many */
+    size_t shape_at = 0;
+    uint64_t shape_n = 0;
     int64_t shape[REC_MAX_DIM];
     for (int i = 0; i < (int)h.count; i++) {
         const char *k;
@@ -605,22 +615,34 @@ static int try_tensor(dec_t *d, rec_t *r, const char *key)
             data = (const char *)d->p + d->pos + v.hlen; datan = v.size;
             d->pos += v.hlen + v.size;
         } else if (key_is(k, kn, "shape") && v.type == MP_ARRAY) {
-            if (v.count > REC_MAX_DIM)
-                return lerr_set(d->e, EXIT_DATA, "field '%s': %llu dimensions (max %d) at byte %zu", key,
-                                (unsigned long long)v.count, REC_MAX_DIM, d->base + d->pos);
+            /* a bad shape is an error only once the map has proved to be a tensor (the right
+             * keys and types): {"dtype": "x", "shape": [2.5], "other": 1} is a user value */
+            size_t arr = d->pos;
+            long an = value_len(d); /* the whole array, to step over whatever it holds */
+            if (an < 0) return -1;
+            shape_at = d->base + d->pos;
+            shape_bad = v.count > REC_MAX_DIM ? 2 : 0;
+            ndim = shape_bad ? 0 : (int)v.count;
             d->pos += v.hlen;
-            ndim = (int)v.count;
-            for (int j = 0; j < ndim; j++) {
+            for (int j = 0; j < ndim && !shape_bad; j++) {
                 mp_hdr_t s;
-                if (mp_header(d->p + d->pos, d->len - d->pos, &s) != 1) goto not_tensor;
+                shape_at = d->base + d->pos;
+                if (mp_header(d->p + d->pos, d->len - d->pos, &s) != 1) { shape_bad = 1; break; }
                 if (s.type == MP_UINT && s.u <= INT64_MAX) shape[j] = (int64_t)s.u;
                 else if (s.type == MP_INT && s.i >= 0) shape[j] = s.i;
-                else return lerr_set(d->e, EXIT_DATA, "field '%s': bad shape entry at byte %zu", key, d->base + d->pos);
+                else shape_bad = 1;
                 d->pos += s.hlen;
             }
+            if (shape_bad == 2) shape_at = arr + d->base;
+            d->pos = arr + (size_t)an;
+            shape_n = v.count;
         } else goto not_tensor;
     }
     if (!dts || !data || ndim < 0 || (h.count == 4 && !filter)) goto not_tensor;
+    if (shape_bad == 2)
+        return lerr_set(d->e, EXIT_DATA, "field '%s': %llu dimensions (max %d) at byte %zu", key,
+                        (unsigned long long)shape_n, REC_MAX_DIM, shape_at);
+    if (shape_bad) return lerr_set(d->e, EXIT_DATA, "field '%s': bad shape entry at byte %zu", key, shape_at);
     if (filter && !key_is(filter, filtern, "shuffle"))
         return lerr_set(d->e, EXIT_DATA, "field '%s': unknown filter '%.*s' at byte %zu", key,
                         (int)(filtern > 16 ? 16 : filtern), filter, d->base + start);
@@ -638,6 +660,17 @@ static int try_tensor(dec_t *d, rec_t *r, const char *key)
     return 1;
 not_tensor:
     d->pos = start;
+    return 0;
+}
+
+int rec_set_value(rec_t *r, const char *key, const uint8_t *mp, size_t len, lerr_t *e)
+{
+    if (len == 0 || mp_scan(mp, len, &LIMITS_NONE, 0, e) != (long)len)
+        return lerr_set(e, EXIT_DATA, "field '%s': not one msgpack value", key);
+    dec_t d = {mp, len, 0, 0, &LIMITS_NONE, e};
+    int t = try_tensor(&d, r, key);
+    if (t < 0) return -1;
+    if (t == 0 && rec_set_raw(r, key, mp, len)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     return 0;
 }
 

@@ -96,9 +96,18 @@ int rec_raw_at(const rec_t *r, size_t i, const uint8_t **mp, size_t *len);
  * existing one (O(1) instead of O(fields)); the caller guarantees the keys are unique or checks
  * afterwards with rec_find_duplicate. */
 void rec_append_mode(rec_t *r, bool on);
+/* Store one msgpack value (`len` bytes, copied) under `key` as rec_decode stores a field: a
+ * tensor map ({"dtype", "shape", "data": bin[, "filter"]}) becomes a tensor, anything else is
+ * kept raw. For converters (the JSON reader) whose output must decode the same way again.
+ * 0, or -1 with `e` set: a tensor map with bad contents or not one value (EXIT_DATA), OOM. */
+int rec_set_value(rec_t *r, const char *key, const uint8_t *mp, size_t len, lerr_t *e);
 /* 1 and *dup = index of the earliest field whose key already occurs before it; 0 if all keys
  * are distinct; -1 on OOM. O(n log n). */
 int rec_find_duplicate(const rec_t *r, size_t *dup);
+/* Key comparisons the record functions have made on the calling thread so far (lookups by key,
+ * duplicate checks). An operation count for the tests that decoding and copying stay
+ * O(n log n) in the number of keys (a quadratic path makes ~n^2/2). */
+uint64_t rec_key_compares(void);
 /* True if the field "kind" equals `kind`. */
 bool rec_kind_is(const rec_t *r, const char *kind);
 

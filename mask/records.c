@@ -51,14 +51,29 @@ static bool consumed(const char *k) {
     return false;
 }
 
+/* A user field copied into `dst` can only meet an existing key if `dst` holds a field that is
+ * not consumed (or an "answer", which may be a user field): src's keys are unique, and every
+ * consumed key is skipped. Both builders write only consumed keys before copying, so the copy
+ * appends without a lookup per field (linear; a lookup each made it O(n^2) in the number of
+ * user fields). A `dst` with any other key takes the lookup path. */
+static bool may_collide(const rec_t *dst) {
+    for (size_t i = 0; i < rec_nfields(dst); i++) {
+        const char *k = rec_key(dst, i);
+        if (!consumed(k) || !strcmp(k, "answer")) return true;
+    }
+    return false;
+}
+
 int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e) {
-    for (size_t i = 0; src && i < rec_nfields(src); i++) {
+    bool append = !may_collide(dst);
+    if (append) rec_append_mode(dst, true);
+    int rc = 0;
+    for (size_t i = 0; src && !rc && i < rec_nfields(src); i++) {
         const char *k = rec_key(src, i);
         /* "answer" is consumed as a token array (a pair) but kept as a user field otherwise
          * (e.g. the correct choice index of a question). */
         const tensor_t *t = rec_tensor_at(src, i); /* by position: no lookup per field */
         if (consumed(k) && !(!strcmp(k, "answer") && !t)) continue;
-        int rc;
         if (t) {
             rc = rec_set_tensor_copy(dst, k, t->dtype, t->ndim, t->shape, t->data) ? 0 : -1;
         } else {
@@ -67,9 +82,10 @@ int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e) {
             rc = rec_raw_at(src, i, &mp, &len);
             if (!rc) rc = rec_set_raw(dst, k, mp, len);
         }
-        if (rc) return lerr_set(e, EXIT_INTERNAL, "out of memory copying field \"%s\"", k);
+        if (rc) lerr_set(e, EXIT_INTERNAL, "out of memory copying field \"%s\"", k);
     }
-    return 0;
+    if (append) rec_append_mode(dst, false);
+    return rc ? -1 : 0;
 }
 
 int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e) {

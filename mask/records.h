@@ -29,8 +29,10 @@ static inline void copy_i32(int32_t *dst, const int32_t *src, size_t n) {
 /* Read the pair of `r`; -1 with `e` set (EXIT_DATA) when no form fits. */
 int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e);
 
-/* Copy into `dst` every field of `src` that the masked/canvas records replace or consume
- * (kind, v, tokens, prompt, answer, prompt_len, and the masked fields). 0 or -1 (OOM). */
+/* Copy into `dst` every field of `src` except those the masked/canvas records replace or
+ * consume (kind, v, tokens, prompt, answer, prompt_len, and the masked fields). 0 or -1 (OOM).
+ * Linear in the number of fields when `dst` holds only consumed keys (as the builders leave
+ * it); otherwise each copied field replaces an equal key in `dst` (a lookup per field). */
 int rec_copy_user_fields(rec_t *dst, const rec_t *src, lerr_t *e);
 
 /* Fill `out` (cleared first) as a "masked" record (fields in docs/protocol.md). `src` (may be

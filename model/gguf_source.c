@@ -192,6 +192,7 @@ static void *unpermute(const gguf_tensor_t *t, int heads, size_t row_bytes) {
     uint8_t *out = malloc(t->nbytes ? t->nbytes : 1);
     if (!out) return NULL;
     const uint8_t *in = t->data;
+    if (!row_bytes) return out; /* zero-width rows: nothing to move, and ne[1] may be 2^62 of them */
     for (int64_t h = 0; h < heads; h++)
         for (int64_t a = 0; a < 2; a++)
             for (int64_t i = 0; i < hd / 2; i++)

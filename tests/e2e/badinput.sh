@@ -50,7 +50,7 @@ check "\"v\": 1 and no \"v\" pass" bash -c "printf '%s\n%s\n' '{\"v\":1,\"a\":1}
 
 # tokenizer.json with one huge id (found by tests/fuzz/fuzz_tokenizer): refused at once instead
 # of allocating id tables as large as the id (a 5 KB file took > 60 s and 8 GB)
-"$PYTHON" - "$LLADA_ROOT/tests/fuzz/corpus_tokenizer/bpe_bytelevel_gpt2.json" "$TMP/sparse" <<'PY'
+"$PYTHON" - "$LLADA_ROOT/tests/fuzz/corpus/tokenizer/bpe_bytelevel_gpt2.json" "$TMP/sparse" <<'PY'
 import json, os, sys
 t = json.load(open(sys.argv[1])); os.makedirs(sys.argv[2], exist_ok=True)
 t["model"]["vocab"][list(t["model"]["vocab"])[-1]] = 2000000000

@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (kv->type != GGUF_ARRAY) continue;
         for (uint64_t j = 0; j < kv->arr_n; j++) {
             if (kv->arr_type == GGUF_STRING) { gguf_str_t s = gguf_arr_str(kv, j); touch(s.s, s.len); }
-            else g_sink += (uint64_t)gguf_arr_num(kv, j);
+            else { double v = gguf_arr_num(kv, j); uint64_t bits; memcpy(&bits, &v, 8); g_sink += bits; }
+            /* (the bits: converting a negative or NaN double to an integer is undefined) */
         }
     }
     for (int64_t i = 0; i < f->nt; i++) touch(f->t[i].data, f->t[i].nbytes);

@@ -13,15 +13,15 @@ cd "$root" && make -s fuzz >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 pass=0 fail=0
 for t in "${targets[@]}"; do
     case $t in
-    record) corpus=corpus maxlen=4096 ;;
-    model_files) corpus=corpus_model maxlen=8192 ;;
-    tokenizer) corpus=corpus_tokenizer maxlen=16384 ;;
-    remask_wire) corpus=corpus_remask maxlen=4096 ;;
-    chat_template) corpus=corpus_chat maxlen=8192 ;;
+    record) maxlen=4096 ;;
+    model_files) maxlen=8192 ;;
+    tokenizer) maxlen=16384 ;;
+    remask_wire) maxlen=4096 ;;
+    chat_template) maxlen=8192 ;;
     *) echo "unknown target $t"; fail=$((fail + 1)); continue ;;
     esac
     work=$(mktemp -d)
-    cp "$root/tests/fuzz/$corpus"/* "$work"/ 2>/dev/null
+    cp "$root/tests/fuzz/corpus/$t"/* "$work"/ 2>/dev/null
     log=$work/log
     "$root/build/fuzz/fuzz_$t" -runs="$runs" -max_total_time="${FUZZ_SECONDS:-60}" -max_len=$maxlen -rss_limit_mb=1024 \
         -timeout=10 "$work" >"$log" 2>&1; rc=$?

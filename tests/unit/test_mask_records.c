@@ -69,6 +69,69 @@ static void test_masked(void) {
     rec_destroy(&src);
 }
 
+/* issue 18: copying the user fields was O(n^2) in their number (a key lookup per copied field).
+ * Counted in key comparisons (rec_key_compares), not timed: 20,000 user fields made 2e8 before,
+ * now a fixed handful per field (the builders' own setters, the consumed-key check is not a
+ * record lookup). The copy keeps every field, in order, with its value. */
+static void test_many_user_fields(void) {
+    enum { N = 20000 };
+    int32_t x0[] = {7, 8, 9}, xt[] = {7, 99, 9};
+    rec_t *src = tok_rec("tokens", x0, 3);
+    rec_append_mode(src, true);   /* distinct keys: build the input without lookups */
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "u%06d", i);
+        rec_set_int(src, k, i);
+    }
+    rec_append_mode(src, false);
+    rec_t *out = rec_new();
+    lerr_t e = {0};
+    masked_t m = {.x0 = x0, .xt = xt, .n = 3, .prompt_len = 1, .answer_len = 2, .n_masked = 1,
+                  .t = 0.25, .p = 0.5, .group = 4, .mc = -1, .n_mc = -1, .cropped = -1, .bitmap = true,
+                  .mask_id = 99};
+    uint64_t c0 = rec_key_compares();
+    CHECK(masked_to_rec(out, &m, src, &e) == 0, "masked_to_rec with %d user fields", N);
+    uint64_t c = rec_key_compares() - c0;
+    /* the bitmap's "mask" is set after the copy with one lookup over all N + 12 fields */
+    CHECK(c <= 4 * (uint64_t)N, "masked_to_rec: %llu key comparisons for %d user fields (<= %d; a lookup "
+          "per field makes %llu)", (unsigned long long)c, N, 4 * N, (unsigned long long)N * (N - 1) / 2);
+    size_t nf = rec_nfields(out), first = nf;
+    for (size_t i = 0; i < nf; i++)
+        if (!strcmp(rec_key(out, i), "u000000")) { first = i; break; }
+    bool ok = first + N < nf + 1;
+    for (int i = 0; ok && i < N; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "u%06d", i);
+        const uint8_t *mp;
+        size_t len;
+        ok = !strcmp(rec_key(out, first + i), k) && !rec_raw_at(out, first + i, &mp, &len);
+        if (ok) {
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            ok = msgpack_unpack_next(&u, (const char *)mp, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
+                 u.data.type == MSGPACK_OBJECT_POSITIVE_INTEGER && u.data.via.u64 == (uint64_t)i;
+            msgpack_unpacked_destroy(&u);
+        }
+    }
+    size_t dup;
+    CHECK(ok && rec_find_duplicate(out, &dup) == 0 && rec_has(out, "mask") && !rec_has(out, "xt"),
+          "all %d user fields copied in order with their values, no duplicate key", N);
+    rec_destroy(&out);
+    /* a destination that already holds a user key: the copy replaces it, no second field */
+    rec_t *few = tok_rec("tokens", x0, 3);
+    rec_set_int(few, "id", 5);
+    rec_set_int(few, "score", 6);
+    out = rec_new();
+    rec_set_int(out, "score", -1);
+    CHECK(rec_copy_user_fields(out, few, &e) == 0 && rec_nfields(out) == 2 && rec_find_duplicate(out, &dup) == 0,
+          "copy into a record holding one of the keys: %zu fields, no duplicate", rec_nfields(out));
+    int64_t v;
+    CHECK(!rec_get_int(out, "score", &v) && v == 6, "the existing key takes the source's value");
+    rec_destroy(&out);
+    rec_destroy(&few);
+    rec_destroy(&src);
+}
+
 static rec_t *sample(int64_t group, int64_t n_mc, double p, double ce) {
     rec_t *r = rec_new();
     rec_set_str(r, "kind", "masked");
@@ -242,6 +305,7 @@ static void test_choices(void) {
 int main(void) {
     test_pairs();
     test_masked();
+    test_many_user_fields();
     test_reducer();
     test_chooser();
     test_choices();
