@@ -44,6 +44,11 @@ DEPCFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
 ifneq ($(DNNL),0)
   ifneq ($(wildcard /usr/include/oneapi/dnnl/dnnl.h),)
     DEPCFLAGS += -DLLADA_DNNL
+    # SAN=1 only: load it at start-up. LeakSanitizer crashes at exit ("Tracer caught signal
+    # 11") scanning the TLS of a libdnnl/libgomp that was dlopened; linked, dlopen finds it.
+    ifeq ($(SAN),1)
+      DEPLIBS += -Wl,--no-as-needed -ldnnl -Wl,--as-needed
+    endif
   endif
 endif
 
