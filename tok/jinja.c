@@ -763,6 +763,7 @@ static const val_t UNDEF = {.t = V_UNDEF};
 /* string builder in the arena */
 typedef struct { char *p; uint8_t *tm; size_t n, cap; bool tainted; } sb_t;
 static void sb_put(rctx_t *R, sb_t *b, const char *p, size_t n, const uint8_t *tm) {
+    if (!n) { if (tm) b->tainted = true; return; }   /* an empty piece (''.strip()) into an empty builder: no memcpy from / to NULL */
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
         while (cap < b->n + n) cap *= 2;
