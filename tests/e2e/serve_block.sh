@@ -8,7 +8,7 @@
 # prompt lengths gives the same records as one at a time; serve's answers equal
 # tok | denoise | detok (default options: the model's official remasking, as denoise);
 # a stream equals the whole answer; a cluster worker's records are byte-identical to the
-# local run.
+# local run. A stop string that ends the first row mid-batch leaves the other rows unchanged.
 . "$(dirname "$0")/../lib.sh"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -82,6 +82,17 @@ prompts='["And God said","In the beginning God created the heaven","Light","And 
 check_eq "4 prompts of different lengths: 200" 200 "$(post /v1/completions "$TMP/p.json" "{\"prompt\":$prompts,\"max_tokens\":12,\"temperature\":0}")"
 check_eq "4 prompts in one batch: the choices equal the pipeline's records" "$(texts "$TMP/refp.jsonl")" \
     "$(jget "$TMP/p.json" 'json.dumps([c["text"] for c in sorted(d["choices"], key=lambda c: c["index"])])')"
+# a stop string ends rows while later rows are still to run: the finished rows leave the batch
+# (on_step's drop; bdsample.c compacts the rows under the one generating) and the others' answers
+# do not change. The stop is a piece of the first answer; expected: each text cut before it
+stop=$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])[0][4:7], end="")' "$(texts "$TMP/refp.jsonl")")
+want=$("$PYTHON" -c 'import json,sys; s=sys.argv[2]; print(json.dumps([t[:t.find(s)] if s in t else t for t in json.loads(sys.argv[1])]))' \
+    "$(texts "$TMP/refp.jsonl")" "$stop")
+body=$("$PYTHON" -c 'import json,sys; print(json.dumps({"prompt":json.loads(sys.argv[1]),"max_tokens":12,"temperature":0,"stop":[sys.argv[2]]}))' "$prompts" "$stop")
+check_eq "4 prompts, stop string: 200" 200 "$(post /v1/completions "$TMP/ps.json" "$body")"
+check_eq "4 prompts, stop string '$stop': each text ends before it, the others unchanged" "$want" \
+    "$(jget "$TMP/ps.json" 'json.dumps([c["text"] for c in sorted(d["choices"], key=lambda c: c["index"])])')"
+check_eq "4 prompts, stop string: the first row finished by stop" stop "$(jget "$TMP/ps.json" '[c for c in d["choices"] if c["index"] == 0][0]["finish_reason"]')"
 printf 'In the beginning\nIn the beginning\n' | tok -m "$M" --lines | denoise --model "$M" --gen-length 8 --seed 9 --temperature 1.0 -q |
     detok -m "$M" -r --json >"$TMP/refn.jsonl"
 check_eq "n=2: 200" 200 "$(post /v1/completions "$TMP/n.json" '{"prompt":"In the beginning","n":2,"max_tokens":8,"temperature":1.0,"seed":9}')"

@@ -141,6 +141,22 @@ for i, (name, P, G, thr, ethr, post) in enumerate(CASES21):
         check(*same(r, x, rv, nfe, P, G)[:1], label, same(r, x, rv, nfe, P, G)[1])
 check(edits_seen >= 2, f"token editing changes the result in {edits_seen} of {len(CASES21)} cases (the test can fail)")
 
+# --batch: records of different prompt lengths in one run, each its own reference (bdsample.h:
+# rows run one after another, unpadded); 2.1 token editing (Q mode), block cache
+d = os.path.join(TMP, "llada2_f32")
+cfg, W = ref.load(d)
+prompts = [[int(v) for v in np.random.default_rng(40 + k).integers(0, cfg["vocab_size"] - 3, size=n)] for k, n in
+           enumerate((3, 11, 1))]
+try:
+    rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
+                     ["--model", d, "--gen-length", "40", "--remasking", "dynamic:0.1", "--edit-threshold", "0.05",
+                      "--batch", "3"])
+    ok = len(rs) == 3 and all(same(r, *ref.generate21(cfg, W, q, 40, 0.1, 0.05, 16), len(q), 40)[0]
+                              for r, q in zip(rs, prompts))
+    check(ok, "--batch 3, 2.1 token editing, prompts of 1..11 tokens: every record equals its reference")
+except RuntimeError as e:
+    check(False, "--batch 3, 2.1 token editing", e)
+
 # EOS after a block stops the run: name as EOS a token the first generated block holds
 d = os.path.join(TMP, "llada2_f32")
 cfg, W = ref.load(d)
