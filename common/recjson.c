@@ -183,14 +183,12 @@ static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used)
             json_t *x = k ? mp_to_json(p + pos, len - pos, &u) : NULL;
             pos += x ? u : 0;
             const char *ks = k && json_is_string(k) ? json_string_value(k) : NULL;
-            char tmp[64];
-            if (k && !ks) { /* non-string keys: stringify (JSON objects need string keys) */
-                char *d = json_dumps(k, JSON_ENCODE_ANY | JSON_COMPACT);
-                snprintf(tmp, sizeof tmp, "%s", d ? d : "?");
-                free(d);
-                ks = tmp;
-            }
-            if (!x || !ks || json_object_set_new(v, ks, x)) { json_decref(k); json_decref(v); return NULL; }
+            /* non-string keys: stringified whole (JSON objects need string keys); a fixed
+             * buffer cut long ones inside a UTF-8 sequence, which jansson then refused */
+            char *d = k && !ks ? json_dumps(k, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+            if (d) ks = d;
+            if (!x || !ks || json_object_set_new(v, ks, x)) { free(d); json_decref(k); json_decref(v); return NULL; }
+            free(d);
             json_decref(k);
         }
         break;

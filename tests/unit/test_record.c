@@ -462,8 +462,39 @@ static void test_tensor_lookalikes(void)
     CHECK(decode_fails(real, 29 + sizeof data, NULL, "bad shape entry at byte 20", &e), "tensor with a float shape: %s", e.msg);
 }
 
+/* Found by fuzz_record (issue 18 item 9): a nested map whose key is not a string is shown in
+ * JSON under its JSON text as key; that text was cut to 63 bytes, inside a UTF-8 sequence,
+ * and jansson refused the key, so rec_to_json (rec --json) failed on a record rec_decode had
+ * accepted. The key is now kept whole. */
+static void test_json_long_nonstring_key(void)
+{
+    buf_t b = {0}, j = {0};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, mp_write_cb);
+    char s[81];
+    for (int i = 0; i < 40; i++) memcpy(s + 2 * i, "\xc3\xa9", 2); /* 40 x U+00E9: 80 bytes */
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "m", 1);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, 1); /* the key: {"s": s} */
+    msgpack_pack_str_with_body(&pk, "s", 1);
+    msgpack_pack_str_with_body(&pk, s, 80);
+    msgpack_pack_int(&pk, 7);
+    lerr_t e = {0};
+    rec_t *r = rec_decode(b.data, b.len, NULL, 0, &e);
+    s[80] = 0;
+    char want[160];
+    snprintf(want, sizeof want, "{\"m\":{\"{\\\"s\\\":\\\"%s\\\"}\":7}}\n", s);
+    CHECK(r && rec_to_json(r, &j) == 0 && j.len == strlen(want) && !memcmp(j.data, want, j.len),
+          "a long non-string key in JSON: whole (%.*s)", (int)j.len, j.data ? (const char *)j.data : "");
+    rec_destroy(&r);
+    buf_free(&b);
+    buf_free(&j);
+}
+
 int main(void)
 {
+    test_json_long_nonstring_key();
     test_roundtrip();
     test_tensor_lookalikes();
     test_bad_input();
