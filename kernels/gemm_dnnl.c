@@ -12,8 +12,10 @@
  * kpack_available() / kpack_new(), so runs without --precision never load it. Built without
  * oneDNN's header (no LLADA_DNNL), or with libdnnl missing at run time, kpack_new returns
  * NULL and kpack_available() is false (kpack_unavailable() says why). oneDNN threads with
- * OpenMP: kpack_matmul asks for kern_threads() of them. The plain references are in
- * prec_ref.c.
+ * OpenMP: kpack_matmul asks for kern_threads() of them. kpack_in_prepare converts an
+ * activation matrix once (bf16, or int8 + row scales, in the thread's KERN_SCRATCH_SPLIT
+ * buffer) for every pack that reads it (Q/K/V, gate/up); kpack_matmul_in runs a pack on it
+ * (int8's int32 sums in KERN_SCRATCH_QUANT). The plain references are in prec_ref.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,43 +251,67 @@ static void scale_one(int m, void *arg) {
     else for (int n = 0; n < j->N; n++) y[n] = (float)a[n] * sx * j->sw[n];
 }
 
-int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate) {
-    KERN_ASSERT(y && x && P && M >= 0);
+/* f32_to_bf16 over n values, branch-free so the compiler vectorises it (same bits: round to
+ * nearest even, NaN kept quiet). */
+static void to_bf16(uint16_t *restrict b, const float *restrict x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
+        b[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
+    }
+}
+
+int kpack_in_prepare(kpack_in_t *in, const float *x, int M, int K, int prec) {
+    KERN_ASSERT(in && x && M >= 0 && K > 0 && (prec == KPREC_BF16 || prec == KPREC_INT8));
+    *in = (kpack_in_t){prec, M, K, NULL, NULL};
     if (M == 0) return 0;
-    size_t K = P->K, N = P->N;
-    void *src;
-    int32_t *acc = NULL;
-    float *sx = NULL;
-    if (P->prec == KPREC_BF16) {
-        uint16_t *b = src = kern_scratch(KERN_SCRATCH_SPLIT, (size_t)M * K * 2);
+    if (prec == KPREC_BF16) {
+        uint16_t *b = kern_scratch(KERN_SCRATCH_SPLIT, (size_t)M * K * 2);
         if (!b) return -1;
-        for (size_t i = 0; i < (size_t)M * K; i++) b[i] = f32_to_bf16(x[i]);
+        to_bf16(b, x, (size_t)M * K);
+        in->src = b;
     } else {
         size_t qb = ((size_t)M * K + 63) & ~(size_t)63;
-        char *buf = kern_scratch(KERN_SCRATCH_SPLIT, qb + (size_t)M * N * 4 + (size_t)M * 4);
+        char *buf = kern_scratch(KERN_SCRATCH_SPLIT, qb + (size_t)M * 4);
         if (!buf) return -1;
-        src = buf;
-        acc = (int32_t *)(buf + qb);
-        sx = (float *)(acc + (size_t)M * N);
-        qjob_t qj = {x, (int8_t *)buf, sx, (int)K};
+        qjob_t qj = {x, (int8_t *)buf, (float *)(buf + qb), K};
         kern_parallel_for(M, quant_one, &qj);
+        in->src = buf;
+        in->sx = qj.sx;
     }
+    return 0;
+}
+
+int kpack_matmul_in(float *y, const kpack_in_t *in, kpack_t *P, bool accumulate) {
+    KERN_ASSERT(y && in && P && in->prec == P->prec && in->K == P->K);
+    int M = in->M;
+    if (M == 0) return 0;
+    int32_t *acc = NULL;
+    if (P->prec == KPREC_INT8 && !(acc = kern_scratch(KERN_SCRATCH_QUANT, (size_t)M * P->N * 4))) return -1;
     pthread_mutex_lock(&P->mu);
     kp_slot_t *s = get_slot(P, M, accumulate && P->prec == KPREC_BF16);
     int rc = -1;
     if (s) {
         if (D->omp_set_num_threads) D->omp_set_num_threads(kern_threads());
-        D->dnnl_memory_set_data_handle(s->src, src);
+        D->dnnl_memory_set_data_handle(s->src, (void *)in->src);
         D->dnnl_memory_set_data_handle(s->dst, acc ? (void *)acc : (void *)y);
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_WEIGHTS, s->wei}, {DNNL_ARG_DST, s->dst}};
         rc = D->dnnl_primitive_execute(s->prim, g_stream, 3, args) || D->dnnl_stream_wait(g_stream) ? -1 : 0;
     }
     pthread_mutex_unlock(&P->mu);
     if (rc == 0 && acc) {
-        sjob_t sj = {y, acc, sx, P->sw, (int)N, accumulate};
+        sjob_t sj = {y, acc, in->sx, P->sw, P->N, accumulate};
         kern_parallel_for(M, scale_one, &sj);
     }
     return rc;
+}
+
+int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate) {
+    KERN_ASSERT(y && x && P && M >= 0);
+    kpack_in_t in;
+    if (kpack_in_prepare(&in, x, M, P->K, P->prec)) return -1;
+    return kpack_matmul_in(y, &in, P, accumulate);
 }
 
 #else   /* built without oneDNN */
@@ -298,6 +324,14 @@ size_t kpack_bytes(const kpack_t *P) { (void)P; return 0; }
 const char *kpack_impl(const kpack_t *P) { (void)P; return "none"; }
 int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate) {
     (void)y; (void)x; (void)P; (void)M; (void)accumulate;
+    return -1;
+}
+int kpack_in_prepare(kpack_in_t *in, const float *x, int M, int K, int prec) {
+    (void)in; (void)x; (void)M; (void)K; (void)prec;
+    return -1;
+}
+int kpack_matmul_in(float *y, const kpack_in_t *in, kpack_t *P, bool accumulate) {
+    (void)y; (void)in; (void)P; (void)accumulate;
     return -1;
 }
 

@@ -201,6 +201,15 @@ const char *kpack_unavailable(void);
 kpack_t *kpack_new(const wtensor_t *W, int prec);
 void kpack_free(kpack_t **P);
 int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate);
+/* The same GEMM in two halves, for several packs that read one x (Q/K/V, gate/up): x[M][K]
+ * converted once for precision prec (bf16, or int8 + per-row scales) into the calling
+ * thread's KERN_SCRATCH_SPLIT buffer, which `in` borrows: valid until that thread's next
+ * kpack_in_prepare / kpack_matmul / matmul_bf16 / matmul_amx. kpack_matmul_in needs
+ * P's precision and K to match; same results as kpack_matmul(y, x, P, M, accumulate).
+ * Both return 0, or -1 (OOM / oneDNN error / no oneDNN). */
+typedef struct { int prec, M, K; const void *src; const float *sx; } kpack_in_t;
+int kpack_in_prepare(kpack_in_t *in, const float *x, int M, int K, int prec);
+int kpack_matmul_in(float *y, const kpack_in_t *in, kpack_t *P, bool accumulate);
 size_t kpack_bytes(const kpack_t *P);        /* the packed weights (+ scales) */
 const char *kpack_impl(const kpack_t *P);    /* oneDNN's implementation name, e.g. "brg:avx512_core_bf16" */
 /* Symmetric int8 of a row: returns scale = max|v|/127 (0 for an all-zero row), q[i] =

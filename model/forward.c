@@ -151,6 +151,22 @@ static void linear(fwd_scratch_t *s, float *y, const float *x, const wtensor_t *
     else if (kpack_matmul(y, x, P, M, acc)) s->failed = 1;
 }
 
+/* n linear layers that read the same x (Q/K/V, gate/up): with prepacked weights x is
+ * converted to the packs' precision once (kpack_in_prepare) instead of once per GEMM; the
+ * results are the same as n linear() calls. */
+static void linear_shared(const model_t *m, fwd_scratch_t *s, const float *x, int M, int n, float *const *y,
+                          const wtensor_t *const *W, kpack_t *const *P) {
+    kpack_in_t in;
+    int prep = 0;   /* 0: not yet, 1: in ready, -1: failed */
+    for (int i = 0; i < n; i++) {
+        if (!P[i]) { matmul(y[i], x, W[i], M, false); continue; }
+        if (!prep)
+            prep = kpack_in_prepare(&in, x, M, (int)W[i]->cols,
+                                    model_precision(m) == MODEL_PREC_BF16 ? KPREC_BF16 : KPREC_INT8) ? -1 : 1;
+        if (prep < 0 || kpack_matmul_in(y[i], &in, P[i], false)) s->failed = 1;
+    }
+}
+
 static int fwd_failed(fwd_scratch_t *s, lerr_t *e) {
     if (!s->failed) return 0;
     s->failed = 0;
@@ -203,9 +219,9 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
     const model_layer_packs_t *pk = layer_packs(m, l);
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->attn_norm, T, d, (float)c->rms_norm_eps));
     TIMED(FWD_PROF_QKV, {
-        linear(s, s->q, s->xn, &ly->q_proj, pk->q_proj, T, false);
-        linear(s, s->k, s->xn, &ly->k_proj, pk->k_proj, T, false);
-        linear(s, s->v, s->xn, &ly->v_proj, pk->v_proj, T, false);
+        linear_shared(m, s, s->xn, T, 3, (float *const[]){s->q, s->k, s->v},
+                      (const wtensor_t *const[]){&ly->q_proj, &ly->k_proj, &ly->v_proj},
+                      (kpack_t *const[]){pk->q_proj, pk->k_proj, pk->v_proj});
         add_bias(s->q, &ly->q_bias, T, (int)qd);
         add_bias(s->k, &ly->k_bias, T, (int)kvd);
         add_bias(s->v, &ly->v_bias, T, (int)kvd);
@@ -263,8 +279,9 @@ static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *l
         return;
     }
     TIMED(FWD_PROF_MLP, {
-        linear(s, s->gate, s->xn, &ly->ff_proj, pk->ff_proj, T, false);
-        linear(s, s->up, s->xn, &ly->up_proj, pk->up_proj, T, false);
+        linear_shared(m, s, s->xn, T, 2, (float *const[]){s->gate, s->up},
+                      (const wtensor_t *const[]){&ly->ff_proj, &ly->up_proj},
+                      (kpack_t *const[]){pk->ff_proj, pk->up_proj});
     });
     TIMED(FWD_PROF_SWIGLU, swiglu(s->gate, s->gate, s->up, (size_t)T * c->mlp_hidden_size));
     TIMED(FWD_PROF_MLP, linear(s, s->x, s->gate, &ly->ff_out, pk->ff_out, T, true));

@@ -206,6 +206,16 @@ static void test_kpack(void) {
         CHECK(kpack_new(&W, KPREC_BF16) == NULL, "built without oneDNN: no packs");
         return;
     }
+    {   /* kpack_in_prepare's vectorised bf16 rounding == f32_to_bf16, ties, NaN, inf included */
+        float sp[12] = {1.0f, 1.00390625f, 1.01171875f, -1.00390625f, 3.4028235e38f, -0.0f, 1e-40f,
+                        INFINITY, -INFINITY, NAN, -NAN, 0.3f};
+        uint32_t snan = 0x7f800001u;
+        memcpy(&sp[11], &snan, 4);
+        kpack_in_t in;
+        int ok = !kpack_in_prepare(&in, sp, 3, 4, KPREC_BF16);
+        for (int i = 0; ok && i < 12; i++) ok = ((const uint16_t *)in.src)[i] == f32_to_bf16(sp[i]);
+        CHECK(ok, "kpack_in_prepare bf16 == f32_to_bf16 on ties, NaN, inf, denormals");
+    }
     unsigned s = 17;
     int shapes[][3] = {{1, 40, 64}, {7, 96, 200}, {70, 130, 64}, {33, 17, 300}};   /* M N K */
     for (int c = 0; c < 4; c++)
@@ -234,6 +244,20 @@ static void test_kpack(void) {
                 kpack_matmul(y, x, P, M, false);
                 double r = max_rel(y, yf, (size_t)M * N), tol = prec == KPREC_BF16 ? 1e-2 : 4e-2;
                 CHECK(r < tol, "kpack %s %dx%dx%d vs f32: rel %g < %g", pn, M, N, K, r, tol);
+                /* x converted once, read by two packs (the forward's Q/K/V, gate/up): the same
+                 * bits as kpack_matmul on each */
+                wtensor_t W2 = {W.type, W.data, N / 2 ? N / 2 : 1, K};
+                kpack_t *P2 = kpack_new(&W2, prec);
+                kpack_in_t in;
+                int rc = !P2 || kpack_in_prepare(&in, x, M, K, prec);
+                rc = rc || kpack_matmul_in(yr, &in, P, false);
+                float *y2 = malloc(4 * (size_t)M * N), *y2r = malloc(4 * (size_t)M * N);
+                rc = rc || !y2 || !y2r || kpack_matmul_in(y2, &in, P2, false) ||
+                     kpack_matmul(y2r, x, P2, M, false) || kpack_matmul(y, x, P, M, false);
+                CHECK(!rc && !memcmp(y, yr, 4 * (size_t)M * N) && !memcmp(y2, y2r, 4 * (size_t)M * W2.rows),
+                      "kpack_in_prepare + kpack_matmul_in %s %dx%dx%d on two packs == kpack_matmul", pn, M, N, K);
+                free(y2); free(y2r);
+                kpack_free(&P2);
                 kpack_free(&P);
             }
             free(x); free(wf); free(wb); free(y); free(yr); free(yf);
