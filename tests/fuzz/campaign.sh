@@ -6,14 +6,14 @@
 # build/fuzz-work/TARGET.log, a crashing input build/fuzz-work/TARGET-crash-*. Afterwards
 # `tests/fuzz/campaign.sh TARGET merge` replays the working corpus under the ASan+UBSan build and
 # merges into tests/fuzz/corpus/TARGET the inputs that add coverage (-merge=1). Targets: record serve_request
-# model_files tokenizer remask_wire gguf.
+# model_files tokenizer remask_wire gguf chat_template.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 t=${1:?target}; runs=${2:?runs or merge}; secs=${3:-7200}
 case $t in
 record | remask_wire) maxlen=4096 ;;
 serve_request) maxlen=2048 ;;
-model_files) maxlen=8192 ;;
+model_files | chat_template) maxlen=8192 ;;
 tokenizer | gguf) maxlen=16384 ;;
 *) echo "campaign.sh: error: unknown target $t" >&2; exit 2 ;;
 esac

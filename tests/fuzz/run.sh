@@ -24,10 +24,14 @@ for t in "${targets[@]}"; do
     cp "$root/tests/fuzz/corpus/$t"/* "$work"/ 2>/dev/null
     log=$work/log
     "$root/build/fuzz/fuzz_$t" -runs="$runs" -max_total_time="${FUZZ_SECONDS:-60}" -max_len=$maxlen -rss_limit_mb=1024 \
-        -timeout=10 "$work" >"$log" 2>&1; rc=$?
+        -timeout=10 -artifact_prefix="$work/" "$work" >"$log" 2>&1; rc=$?
     execs=$(grep -oE 'Done [0-9]+ runs' "$log" | grep -oE '[0-9]+' | tail -n 1)
     echo "fuzz_$t: ${execs:-0} executions, exit $rc"
-    if [ "$rc" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); tail -n 30 "$log"; fi
+    if [ "$rc" -eq 0 ]; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); tail -n 30 "$log"
+        # keep the failing input for a regression test
+        mkdir -p "$root/build/fuzz/crashes" && cp "$work"/crash-* "$work"/timeout-* "$work"/leak-* "$root/build/fuzz/crashes/" 2>/dev/null
+    fi
     rm -rf "$work"
 done
 echo "$pass passed, $fail failed"
