@@ -28,7 +28,12 @@ static double cpu_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-typedef struct { const uint8_t *p; size_t n; int nt; double sum[64]; } sjob_t;
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    int nt;
+    double sum[64];
+} sjob_t;
 
 __attribute__((target("avx2"))) static void sum_part(int t, void *arg) {
     sjob_t *j = arg;
@@ -65,26 +70,37 @@ static int stream(size_t mb) {
     return 0;
 }
 
-static const struct { const char *n; wtype_t t; } TY[] = {
-    {"f32", WT_F32}, {"bf16", WT_BF16}, {"q8_0", WT_Q8_0}, {"q4_0", WT_Q4_0}, {"q4_k", WT_Q4_K}, {"q6_k", WT_Q6_K}};
+static const struct {
+    const char *n;
+    wtype_t t;
+} TY[] = {{"f32", WT_F32},   {"bf16", WT_BF16}, {"q8_0", WT_Q8_0},
+          {"q4_0", WT_Q4_0}, {"q4_k", WT_Q4_K}, {"q6_k", WT_Q6_K}};
 
 static int bench_matmul(const char *ty, int M, int N, int K, int reps) {
     wtype_t t = WT_N;
-    for (size_t i = 0; i < sizeof TY / sizeof *TY; i++) if (!strcmp(TY[i].n, ty)) t = TY[i].t;
+    for (size_t i = 0; i < sizeof TY / sizeof *TY; i++)
+        if (!strcmp(TY[i].n, ty)) t = TY[i].t;
     if (t == WT_N) return 2;
     float *w = malloc((size_t)N * K * 4), *x = malloc((size_t)M * K * 4), *y = malloc((size_t)M * N * 4);
     size_t wb = wtype_bytes(t, (size_t)N * K);
     void *q = aligned_alloc(64, (wb + 63) & ~(size_t)63);
     if (!w || !x || !y || !q) return 1;
     uint64_t s = 1;
-    for (size_t i = 0; i < (size_t)N * K; i++) { s = s * 6364136223846793005ull + 1442695040888963407ull; w[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-4f; }
-    for (size_t i = 0; i < (size_t)M * K; i++) { s = s * 6364136223846793005ull + 1442695040888963407ull; x[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-3f; }
+    for (size_t i = 0; i < (size_t)N * K; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        w[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-4f;
+    }
+    for (size_t i = 0; i < (size_t)M * K; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-3f;
+    }
     if (t == WT_F32) memcpy(q, w, wb);
-    else if (t == WT_BF16) for (size_t i = 0; i < (size_t)N * K; i++) ((uint16_t *)q)[i] = f32_to_bf16(w[i]);
+    else if (t == WT_BF16)
+        for (size_t i = 0; i < (size_t)N * K; i++) ((uint16_t *)q)[i] = f32_to_bf16(w[i]);
     else quantize_ref(q, w, t, (size_t)N * K);
     free(w);
     wtensor_t W = {t, q, N, K};
-    matmul(y, x, &W, M, false);   /* warm: scratch, pages */
+    matmul(y, x, &W, M, false); /* warm: scratch, pages */
     double best = 1e9, tot = 0, cbest = 1e9;
     for (int r = 0; r < reps; r++) {
         double t0 = now_s(), c0 = cpu_s();
@@ -94,17 +110,20 @@ static int bench_matmul(const char *ty, int M, int N, int K, int reps) {
         if (dt < best) best = dt;
         if (dc < cbest) cbest = dc;
     }
-    printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"ms_best\": %.3f, \"ms_mean\": %.3f, \"weight_mb\": %.1f, "
-           "\"weight_gbps\": %.2f, \"gflops\": %.1f, \"cpu_ms_best\": %.3f, \"threads\": %d, \"qisa\": %d}\n", ty, M, N, K,
-           best * 1e3, tot / reps * 1e3, wb / 1e6, wb / best / 1e9, 2.0 * M * N * K / best / 1e9, cbest * 1e3,
-           kern_threads(), kern_qisa());
-    free(x); free(y); free(q);
+    printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"ms_best\": %.3f, \"ms_mean\": %.3f, \"weight_mb\": "
+           "%.1f, "
+           "\"weight_gbps\": %.2f, \"gflops\": %.1f, \"cpu_ms_best\": %.3f, \"threads\": %d, \"qisa\": %d}\n",
+           ty, M, N, K, best * 1e3, tot / reps * 1e3, wb / 1e6, wb / best / 1e9, 2.0 * M * N * K / best / 1e9,
+           cbest * 1e3, kern_threads(), kern_qisa());
+    free(x);
+    free(y);
+    free(q);
     return 0;
 }
 
 int main(int argc, char **argv) {
     if (getenv("GGUF_BENCH_THREADS")) kern_set_threads(atoi(getenv("GGUF_BENCH_THREADS")));
-    if (getenv("GGUF_BENCH_QISA")) kern_set_qisa(atoi(getenv("GGUF_BENCH_QISA")));   /* 2: the per-row kernels */
+    if (getenv("GGUF_BENCH_QISA")) kern_set_qisa(atoi(getenv("GGUF_BENCH_QISA"))); /* 2: the per-row kernels */
     if (argc == 3 && !strcmp(argv[1], "stream")) return stream((size_t)atol(argv[2]));
     if (argc == 7 && !strcmp(argv[1], "matmul"))
         return bench_matmul(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));

@@ -7,10 +7,9 @@
 #include <unistd.h>
 #include "cli.h"
 
-void cli_init(cli_t *c, const char *tool)
-{
+void cli_init(cli_t *c, const char *tool) {
     memset(c, 0, sizeof *c);
-    const char *prog = getenv("LLADA_PROG");   /* a pipeline's name, for its stages' messages */
+    const char *prog = getenv("LLADA_PROG"); /* a pipeline's name, for its stages' messages */
     c->tool = prog && *prog ? prog : tool;
     c->input = "-";
     c->output = "-";
@@ -18,8 +17,7 @@ void cli_init(cli_t *c, const char *tool)
     stream_opts_default(&c->sopts, tool);
 }
 
-long long cli_parse_int(const char *s, long long lo, long long hi, bool *ok)
-{
+long long cli_parse_int(const char *s, long long lo, long long hi, bool *ok) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -27,16 +25,14 @@ long long cli_parse_int(const char *s, long long lo, long long hi, bool *ok)
     return v;
 }
 
-long long cli_int_arg(const cli_t *c, const char *name, const char *arg, long long lo, long long hi)
-{
+long long cli_int_arg(const cli_t *c, const char *name, const char *arg, long long lo, long long hi) {
     bool ok;
     long long v = cli_parse_int(arg, lo, hi, &ok);
     if (!ok) cli_usage_error(c, "%s needs an integer in [%lld, %lld], got '%s'", name, lo, hi, arg);
     return v;
 }
 
-double cli_parse_double(const char *s, bool *ok)
-{
+double cli_parse_double(const char *s, bool *ok) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -44,8 +40,7 @@ double cli_parse_double(const char *s, bool *ok)
     return v;
 }
 
-long long cli_parse_size(const char *s)
-{
+long long cli_parse_size(const char *s) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -59,8 +54,7 @@ long long cli_parse_size(const char *s)
     return v << shift;
 }
 
-void cli_usage_error(const cli_t *c, const char *fmt, ...)
-{
+void cli_usage_error(const cli_t *c, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "%s: error: ", c->tool);
     va_start(ap, fmt);
@@ -70,14 +64,12 @@ void cli_usage_error(const cli_t *c, const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
-void cli_die(const cli_t *c, const lerr_t *e)
-{
+void cli_die(const cli_t *c, const lerr_t *e) {
     fprintf(stderr, "%s: error: %s\n", c->tool, e->msg[0] ? e->msg : "unknown error");
     exit(e->code ? e->code : EXIT_INTERNAL);
 }
 
-void cli_dief(const cli_t *c, int code, const char *fmt, ...)
-{
+void cli_dief(const cli_t *c, int code, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "%s: error: ", c->tool);
     va_start(ap, fmt);
@@ -87,8 +79,7 @@ void cli_dief(const cli_t *c, int code, const char *fmt, ...)
     exit(code);
 }
 
-void cli_notice(const cli_t *c, const char *fmt, ...)
-{
+void cli_notice(const cli_t *c, const char *fmt, ...) {
     if (c->quiet) return;
     va_list ap;
     fprintf(stderr, "%s: ", c->tool);
@@ -98,21 +89,18 @@ void cli_notice(const cli_t *c, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-bool cli_progress_on(const cli_t *c)
-{
-    if (c->progress >= 0) return c->progress;   /* an explicit --progress wins over -q */
+bool cli_progress_on(const cli_t *c) {
+    if (c->progress >= 0) return c->progress; /* an explicit --progress wins over -q */
     return !c->quiet && isatty(2);
 }
 
-static size_t size_arg(const cli_t *c, const char *name, const char *arg)
-{
+static size_t size_arg(const cli_t *c, const char *name, const char *arg) {
     long long v = cli_parse_size(arg);
     if (v <= 0) cli_usage_error(c, "%s needs a positive size, got '%s'", name, arg);
     return (size_t)v;
 }
 
-int cli_common_option(cli_t *c, int opt, const char *arg, const char *help)
-{
+int cli_common_option(cli_t *c, int opt, const char *arg, const char *help) {
     bool ok;
     switch (opt) {
     case 'i': c->input = arg; return 1;
@@ -142,23 +130,19 @@ int cli_common_option(cli_t *c, int opt, const char *arg, const char *help)
         printf("%s %s (record protocol %d)\n", c->tool, LLADA_VERSION, PROTOCOL_VERSION);
         cli_close_stdout(c);
         exit(EXIT_OK);
-    case '?':
-        cli_usage_error(c, "unrecognised or incomplete option");
-    default:
-        return 0;
+    case '?': cli_usage_error(c, "unrecognised or incomplete option");
+    default: return 0;
     }
 }
 
-rstream_t *cli_open_input(cli_t *c)
-{
+rstream_t *cli_open_input(cli_t *c) {
     lerr_t e = {0};
     rstream_t *r = rstream_open(c->input, &c->sopts, &e);
     if (!r) cli_die(c, &e);
     return r;
 }
 
-wstream_t *cli_open_output(cli_t *c)
-{
+wstream_t *cli_open_output(cli_t *c) {
     if (!c->sopts.json && !c->force && stream_is_tty_stdout(c->output))
         cli_usage_error(c, "refusing to write binary records to a terminal; use --json, redirect the output, or -f");
     lerr_t e = {0};
@@ -167,16 +151,14 @@ wstream_t *cli_open_output(cli_t *c)
     return w;
 }
 
-void cli_close_output(cli_t *c, wstream_t **w)
-{
+void cli_close_output(cli_t *c, wstream_t **w) {
     lerr_t e = {0};
     if (wstream_close(w, &e)) cli_die(c, &e);
     stream_zmq_shutdown();
     cli_close_stdout(c);
 }
 
-void cli_close_stdout(const cli_t *c)
-{
+void cli_close_stdout(const cli_t *c) {
     if (fflush(stdout) || ferror(stdout) || fclose(stdout)) {
         if (errno == EPIPE) exit(EXIT_IO);
         cli_dief(c, EXIT_IO, "writing output failed: %s", strerror(errno));
@@ -184,8 +166,7 @@ void cli_close_stdout(const cli_t *c)
 }
 
 /* Edit distance (insertions, deletions, substitutions, adjacent swaps) of two short strings. */
-static int edit_distance(const char *a, size_t na, const char *b, size_t nb)
-{
+static int edit_distance(const char *a, size_t na, const char *b, size_t nb) {
     if (na > 63 || nb > 63) return 99;
     int d[64][64];
     for (size_t i = 0; i <= na; i++) d[i][0] = (int)i;
@@ -195,31 +176,33 @@ static int edit_distance(const char *a, size_t na, const char *b, size_t nb)
             int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
             if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
             if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v) v = d[i - 2][j - 2] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
             d[i][j] = v;
         }
     return d[na][nb];
 }
 
-const char *cli_nearest_option(const struct option *lo, const char *name, size_t n)
-{
+const char *cli_nearest_option(const struct option *lo, const char *name, size_t n) {
     const char *best = NULL;
     int bd = 99;
     for (; lo && lo->name; lo++) {
         int d = edit_distance(name, n, lo->name, strlen(lo->name));
-        if (d < bd) { bd = d; best = lo->name; }
+        if (d < bd) {
+            bd = d;
+            best = lo->name;
+        }
     }
     int limit = n <= 4 ? 1 : n <= 8 ? 2 : 3;
     return bd <= limit ? best : NULL;
 }
 
-int cli_getopt(const cli_t *c, int argc, char **argv, const char *shortopts, const struct option *lo)
-{
-    opterr = 0;   /* getopt's own message would name the option a second way */
+int cli_getopt(const cli_t *c, int argc, char **argv, const char *shortopts, const struct option *lo) {
+    opterr = 0; /* getopt's own message would name the option a second way */
     int r = getopt_long(argc, argv, shortopts, lo, NULL);
     if (r != '?') return r;
     const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
-    if (strncmp(arg, "--", 2)) {   /* a short option */
+    if (strncmp(arg, "--", 2)) { /* a short option */
         if (optopt && strchr(shortopts, optopt)) cli_usage_error(c, "option -%c needs a value", optopt);
         cli_usage_error(c, "unknown option -%c", optopt ? optopt : '?');
     }
@@ -230,12 +213,17 @@ int cli_getopt(const cli_t *c, int argc, char **argv, const char *shortopts, con
         if (eq && o->has_arg == no_argument) cli_usage_error(c, "option --%s takes no value", o->name);
         cli_usage_error(c, "option --%s needs a value", o->name);
     }
-    int matches = 0;   /* getopt_long accepts unambiguous prefixes */
+    int matches = 0; /* getopt_long accepts unambiguous prefixes */
     const struct option *m = NULL;
     for (const struct option *o = lo; o && o->name; o++)
-        if (!strncmp(o->name, name, n)) { matches++; m = o; }
+        if (!strncmp(o->name, name, n)) {
+            matches++;
+            m = o;
+        }
     if (matches > 1) cli_usage_error(c, "option --%.*s is ambiguous", (int)n, name);
-    if (matches == 1) cli_usage_error(c, "option --%s %s", m->name, eq && m->has_arg == no_argument ? "takes no value" : "needs a value");
+    if (matches == 1)
+        cli_usage_error(c, "option --%s %s", m->name,
+                        eq && m->has_arg == no_argument ? "takes no value" : "needs a value");
     const char *near = cli_nearest_option(lo, name, n);
     if (near) cli_usage_error(c, "unknown option --%.*s (did you mean --%s?)", (int)n, name, near);
     cli_usage_error(c, "unknown option --%.*s", (int)n, name);

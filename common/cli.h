@@ -19,54 +19,58 @@
 #define LLADA_VERSION "0.1.0"
 
 typedef struct {
-    const char *tool;       /* program name used in messages */
-    const char *input;      /* default "-" */
-    const char *output;     /* default "-" */
+    const char *tool;   /* program name used in messages */
+    const char *input;  /* default "-" */
+    const char *output; /* default "-" */
     stream_opts_t sopts;
-    int progress;           /* -1 auto (stderr is a tty), 0 off, 1 on */
+    int progress; /* -1 auto (stderr is a tty), 0 off, 1 on */
     bool quiet;
     bool force;
 } cli_t;
 
 /* Long options shared by all tools; append to the tool's own table with CLI_COMMON_LONGOPTS. */
-enum { CLI_OPT_JSON = 1000, CLI_OPT_MAXREC, CLI_OPT_MAXARR, CLI_OPT_MAXDEPTH, CLI_OPT_TIMEOUT,
-       CLI_OPT_PROGRESS, CLI_OPT_NOPROGRESS, CLI_OPT_SHUFFLE, CLI_OPT_MAXKEYS, CLI_OPT__LAST };
+enum {
+    CLI_OPT_JSON = 1000,
+    CLI_OPT_MAXREC,
+    CLI_OPT_MAXARR,
+    CLI_OPT_MAXDEPTH,
+    CLI_OPT_TIMEOUT,
+    CLI_OPT_PROGRESS,
+    CLI_OPT_NOPROGRESS,
+    CLI_OPT_SHUFFLE,
+    CLI_OPT_MAXKEYS,
+    CLI_OPT__LAST
+};
 #define CLI_COMMON_SHORTOPTS "i:o:qfhV"
-#define CLI_COMMON_LONGOPTS                                            \
-    {"input", required_argument, 0, 'i'},                              \
-    {"output", required_argument, 0, 'o'},                             \
-    {"json", no_argument, 0, CLI_OPT_JSON},                            \
-    {"max-record", required_argument, 0, CLI_OPT_MAXREC},              \
-    {"max-array", required_argument, 0, CLI_OPT_MAXARR},               \
-    {"max-depth", required_argument, 0, CLI_OPT_MAXDEPTH},             \
-    {"max-keys", required_argument, 0, CLI_OPT_MAXKEYS},               \
-    {"timeout", required_argument, 0, CLI_OPT_TIMEOUT},                \
-    {"progress", no_argument, 0, CLI_OPT_PROGRESS},                    \
-    {"no-progress", no_argument, 0, CLI_OPT_NOPROGRESS},               \
-    {"shuffle", no_argument, 0, CLI_OPT_SHUFFLE},                      \
-    {"quiet", no_argument, 0, 'q'},                                    \
-    {"force", no_argument, 0, 'f'},                                    \
-    {"help", no_argument, 0, 'h'},                                     \
-    {"version", no_argument, 0, 'V'}
+#define CLI_COMMON_LONGOPTS \
+    {"input", required_argument, 0, 'i'}, {"output", required_argument, 0, 'o'}, \
+        {"json", no_argument, 0, CLI_OPT_JSON}, {"max-record", required_argument, 0, CLI_OPT_MAXREC}, \
+        {"max-array", required_argument, 0, CLI_OPT_MAXARR}, {"max-depth", required_argument, 0, CLI_OPT_MAXDEPTH}, \
+        {"max-keys", required_argument, 0, CLI_OPT_MAXKEYS}, {"timeout", required_argument, 0, CLI_OPT_TIMEOUT}, \
+        {"progress", no_argument, 0, CLI_OPT_PROGRESS}, {"no-progress", no_argument, 0, CLI_OPT_NOPROGRESS}, \
+        {"shuffle", no_argument, 0, CLI_OPT_SHUFFLE}, {"quiet", no_argument, 0, 'q'}, {"force", no_argument, 0, 'f'}, \
+        {"help", no_argument, 0, 'h'}, { \
+        "version", no_argument, 0, 'V' \
+    }
 
-#define CLI_COMMON_HELP                                                                  \
-    "Common options:\n"                                                                  \
-    "  -i, --input SPEC      read records from SPEC (default -: stdin)\n"                \
-    "  -o, --output SPEC     write records to SPEC (default -: stdout)\n"                \
+#define CLI_COMMON_HELP \
+    "Common options:\n" \
+    "  -i, --input SPEC      read records from SPEC (default -: stdin)\n" \
+    "  -o, --output SPEC     write records to SPEC (default -: stdout)\n" \
     "                        SPEC: - | FILE | FILE.mp.lz4 | FILE.jsonl | @tcp://*:PORT (bind)\n" \
     "                        | >tcp://HOST:PORT (connect) | ipc://PATH | inproc://NAME\n" \
-    "      --json            JSON lines instead of msgpack on stdin/stdout\n"            \
+    "      --json            JSON lines instead of msgpack on stdin/stdout\n" \
     "      --shuffle         write typed arrays byte-shuffled (smaller, faster .mp.lz4)\n" \
-    "      --max-record N    largest record accepted, bytes (default 1073741824)\n"      \
-    "      --max-array N     longest msgpack array accepted (default 1048576)\n"         \
-    "      --max-keys N      most keys in one record or msgpack map (default 65536)\n"  \
-    "      --max-depth N     deepest nesting accepted (default 32)\n"                    \
-    "      --timeout MS      socket timeout, 0 = none (default 60000)\n"                 \
-    "      --progress, --no-progress   progress on stderr (default: if a terminal)\n"    \
-    "  -q, --quiet           no notices, and no progress unless --progress\n"                                   \
-    "  -f, --force           write binary records even to a terminal\n"                  \
-    "  -h, --help            this help\n"                                                \
-    "  -V, --version         version\n"                                                  \
+    "      --max-record N    largest record accepted, bytes (default 1073741824)\n" \
+    "      --max-array N     longest msgpack array accepted (default 1048576)\n" \
+    "      --max-keys N      most keys in one record or msgpack map (default 65536)\n" \
+    "      --max-depth N     deepest nesting accepted (default 32)\n" \
+    "      --timeout MS      socket timeout, 0 = none (default 60000)\n" \
+    "      --progress, --no-progress   progress on stderr (default: if a terminal)\n" \
+    "  -q, --quiet           no notices, and no progress unless --progress\n" \
+    "  -f, --force           write binary records even to a terminal\n" \
+    "  -h, --help            this help\n" \
+    "  -V, --version         version\n" \
     "Exit status: 0 ok, 1 bad input data, 2 usage, 3 I/O error, 4 peer/network error,\n" \
     "5 internal error.\n"
 

@@ -3,8 +3,7 @@
 #include <string.h>
 #include "lerr.h"
 
-int lerr_set(lerr_t *e, int code, const char *fmt, ...)
-{
+int lerr_set(lerr_t *e, int code, const char *fmt, ...) {
     if (!e) return -1;
     va_list ap;
     va_start(ap, fmt);
@@ -14,8 +13,7 @@ int lerr_set(lerr_t *e, int code, const char *fmt, ...)
     return -1;
 }
 
-int lerr_wrap(lerr_t *e, const char *fmt, ...)
-{
+int lerr_wrap(lerr_t *e, const char *fmt, ...) {
     if (!e) return -1;
     char prefix[256], old[sizeof e->msg];
     va_list ap;

@@ -20,8 +20,8 @@ enum {
 };
 
 typedef struct {
-    int code;       /* one of the EXIT_* values; 0 while no error */
-    char msg[512];  /* one line, no trailing newline */
+    int code;      /* one of the EXIT_* values; 0 while no error */
+    char msg[512]; /* one line, no trailing newline */
 } lerr_t;
 
 /* Fill `e` (may be NULL) with code and printf-style message. Always returns -1. */

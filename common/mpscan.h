@@ -10,12 +10,12 @@ typedef enum { MP_NIL, MP_BOOL, MP_UINT, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_EX
 
 typedef struct {
     mp_type_t type;
-    size_t hlen;       /* header bytes (for scalars: the whole value) */
-    uint64_t size;     /* STR/BIN/EXT payload bytes */
-    uint64_t count;    /* ARRAY items / MAP pairs */
-    uint64_t u;        /* UINT, BOOL */
-    int64_t i;         /* INT (negative or signed encodings) */
-    double f;          /* FLOAT */
+    size_t hlen;    /* header bytes (for scalars: the whole value) */
+    uint64_t size;  /* STR/BIN/EXT payload bytes */
+    uint64_t count; /* ARRAY items / MAP pairs */
+    uint64_t u;     /* UINT, BOOL */
+    int64_t i;      /* INT (negative or signed encodings) */
+    double f;       /* FLOAT */
     int8_t ext_type;
 } mp_hdr_t;
 

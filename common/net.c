@@ -18,9 +18,15 @@ int net_recv(void *sock, net_msg_t *m, int flags, lerr_t *e) {
             return lerr_set(e, EXIT_PEER, "receive failed: %s", zmq_strerror(err));
         }
         more = zmq_msg_more(f);
-        if (f == &tmp) { zmq_msg_close(f); over = 1; } else m->n++;
+        if (f == &tmp) {
+            zmq_msg_close(f);
+            over = 1;
+        } else m->n++;
     }
-    if (over) { net_msg_close(m); return lerr_set(e, EXIT_PEER, "message with more than %d frames refused", NET_MAX_FRAMES); }
+    if (over) {
+        net_msg_close(m);
+        return lerr_set(e, EXIT_PEER, "message with more than %d frames refused", NET_MAX_FRAMES);
+    }
     return 0;
 }
 
@@ -29,8 +35,8 @@ void net_msg_close(net_msg_t *m) {
     m->n = 0;
 }
 
-int net_send(void *sock, const net_msg_t *env, int nenv, const void *const *body, const size_t *len,
-            int nbody, int flags, lerr_t *e) {
+int net_send(void *sock, const net_msg_t *env, int nenv, const void *const *body, const size_t *len, int nbody,
+             int flags, lerr_t *e) {
     int total = nenv + nbody;
     for (int i = 0; i < total; i++) {
         int fl = flags | (i + 1 < total ? ZMQ_SNDMORE : 0), rc;

@@ -12,7 +12,7 @@
 #include <zmq.h>
 #include "lerr.h"
 
-#define NET_MAX_FRAMES 8   /* frames kept per message; a message with more is refused */
+#define NET_MAX_FRAMES 8 /* frames kept per message; a message with more is refused */
 
 typedef struct {
     int n;
@@ -24,8 +24,8 @@ typedef struct {
 int net_recv(void *sock, net_msg_t *m, int flags, lerr_t *e);
 void net_msg_close(net_msg_t *m);
 /* Send frames: the first nenv frames of `env` (copied) then nbody (ptr,len) pairs. */
-int net_send(void *sock, const net_msg_t *env, int nenv, const void *const *body, const size_t *len,
-            int nbody, int flags, lerr_t *e);
+int net_send(void *sock, const net_msg_t *env, int nenv, const void *const *body, const size_t *len, int nbody,
+             int flags, lerr_t *e);
 static inline const void *net_frame_data(net_msg_t *m, int i) { return zmq_msg_data(&m->f[i]); }
 static inline size_t net_frame_size(net_msg_t *m, int i) { return zmq_msg_size(&m->f[i]); }
 

@@ -60,8 +60,8 @@ int net_curve_server(void *sock, const char *key_file, lerr_t *e) {
     int one = 1;
     if (net_key_read(key_file, pub, sec, e)) return -1;
     if (!sec[0]) return lerr_set(e, EXIT_DATA, "%s has no secret key (use the .key file)", key_file);
-    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) || zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) ||
-        zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "llada", 5))
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) || zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "llada", 5))
         return lerr_set(e, EXIT_INTERNAL, "CURVE server setup: %s", zmq_strerror(errno));
     return 0;
 }
@@ -133,8 +133,14 @@ static int allow_add_file(net_zap_t *z, const char *path, lerr_t *e) {
         int n = sscanf(line, "%63s %63s", a, b);
         const char *k = n >= 1 && a[0] != '#' ? (n == 2 && !strcmp(a, "public") ? b : a) : NULL;
         if (!k || (n == 2 && !strcmp(a, "secret"))) continue;
-        if (!z85_ok(k)) { fclose(f); return lerr_set(e, EXIT_DATA, "%s: '%.40s' is not a Z85 public key", path, k); }
-        if (z->nkeys == ZAP_MAX_KEYS) { fclose(f); return lerr_set(e, EXIT_DATA, "allow-list longer than %d keys", ZAP_MAX_KEYS); }
+        if (!z85_ok(k)) {
+            fclose(f);
+            return lerr_set(e, EXIT_DATA, "%s: '%.40s' is not a Z85 public key", path, k);
+        }
+        if (z->nkeys == ZAP_MAX_KEYS) {
+            fclose(f);
+            return lerr_set(e, EXIT_DATA, "allow-list longer than %d keys", ZAP_MAX_KEYS);
+        }
         zmq_z85_decode(z->keys[z->nkeys++], k);
     }
     fclose(f);
@@ -159,7 +165,8 @@ static int allow_load(net_zap_t *z, const char *allow, lerr_t *e) {
 
 static bool allowed(const net_zap_t *z, const void *key, size_t len) {
     if (len != 32) return false;
-    for (int i = 0; i < z->nkeys; i++) if (!memcmp(z->keys[i], key, 32)) return true;
+    for (int i = 0; i < z->nkeys; i++)
+        if (!memcmp(z->keys[i], key, 32)) return true;
     return false;
 }
 
@@ -173,7 +180,8 @@ static void zap_answer(net_zap_t *z) {
               allowed(z, net_frame_data(&m, 6), net_frame_size(&m, 6));
     if (!ok) {
         atomic_fetch_add(&z->refused, 1);
-        if (m.n >= 7) note_refusal(z, net_frame_data(&m, 6), net_frame_size(&m, 6), net_frame_data(&m, 3), net_frame_size(&m, 3));
+        if (m.n >= 7)
+            note_refusal(z, net_frame_data(&m, 6), net_frame_size(&m, 6), net_frame_data(&m, 3), net_frame_size(&m, 3));
     }
     const char *status = ok ? "200" : "400", *text = ok ? "OK" : "client key not in the allow-list";
     const void *body[6] = {"1.0", m.n > 1 ? net_frame_data(&m, 1) : "", status, text, "", ""};
@@ -199,10 +207,19 @@ net_zap_t *net_zap_start(const char *allow, lerr_t *e) {
     pthread_mutex_init(&z->mu, NULL);
     if (allow_load(z, allow, e)) goto fail;
     z->sock = zmq_socket(stream_zmq_ctx(), ZMQ_REP);
-    if (!z->sock) { lerr_set(e, EXIT_INTERNAL, "ZAP socket: %s", zmq_strerror(errno)); goto fail; }
+    if (!z->sock) {
+        lerr_set(e, EXIT_INTERNAL, "ZAP socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
     net_sockopts(z->sock, 4096);
-    if (zmq_bind(z->sock, "inproc://zeromq.zap.01")) { lerr_set(e, EXIT_INTERNAL, "ZAP bind: %s", zmq_strerror(errno)); goto fail; }
-    if (pthread_create(&z->th, NULL, zap_main, z)) { lerr_set(e, EXIT_INTERNAL, "cannot start the ZAP thread"); goto fail; }
+    if (zmq_bind(z->sock, "inproc://zeromq.zap.01")) {
+        lerr_set(e, EXIT_INTERNAL, "ZAP bind: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if (pthread_create(&z->th, NULL, zap_main, z)) {
+        lerr_set(e, EXIT_INTERNAL, "cannot start the ZAP thread");
+        goto fail;
+    }
     return z;
 fail:
     if (z->sock) zmq_close(z->sock);
@@ -226,7 +243,7 @@ long net_zap_refused(const net_zap_t *z) { return z ? atomic_load(&((net_zap_t *
 
 /* ---- handshake monitor ---- */
 struct net_hsmon {
-    void *mon;          /* PAIR connected to the monitor endpoint */
+    void *mon; /* PAIR connected to the monitor endpoint */
     bool server;
     char what[64];
 };
@@ -234,11 +251,14 @@ struct net_hsmon {
 net_hsmon_t *net_hsmon_new(void *ctx, void *sock, const char *what, bool server, lerr_t *e) {
     static atomic_long seq;
     net_hsmon_t *m = calloc(1, sizeof *m);
-    if (!m) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!m) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://llada-hsmon-%ld-%ld", (long)getpid(), atomic_fetch_add(&seq, 1));
-    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    int events =
+        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     if (zmq_socket_monitor(sock, ep, events) || !(m->mon = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(m->mon, ep)) {
         lerr_set(e, EXIT_INTERNAL, "socket monitor: %s", zmq_strerror(errno));
         if (m->mon) zmq_close(m->mon);
@@ -260,9 +280,14 @@ int net_hsmon_poll(net_hsmon_t *m, char *msg, size_t n) {
         int ok = f.n >= 1 && net_frame_size(&f, 0) >= 6;
         uint16_t ev = 0;
         uint32_t val = 0;
-        if (ok) { memcpy(&ev, net_frame_data(&f, 0), 2); memcpy(&val, (const uint8_t *)net_frame_data(&f, 0) + 2, 4); }
+        if (ok) {
+            memcpy(&ev, net_frame_data(&f, 0), 2);
+            memcpy(&val, (const uint8_t *)net_frame_data(&f, 0) + 2, 4);
+        }
         char ep[128] = "";
-        if (f.n >= 2) snprintf(ep, sizeof ep, "%.*s", (int)(net_frame_size(&f, 1) > 100 ? 100 : net_frame_size(&f, 1)), (const char *)net_frame_data(&f, 1));
+        if (f.n >= 2)
+            snprintf(ep, sizeof ep, "%.*s", (int)(net_frame_size(&f, 1) > 100 ? 100 : net_frame_size(&f, 1)),
+                     (const char *)net_frame_data(&f, 1));
         net_msg_close(&f);
         if (!ok) continue;
         if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && m->server)
@@ -271,10 +296,14 @@ int net_hsmon_poll(net_hsmon_t *m, char *msg, size_t n) {
             snprintf(msg, n, "authentication failed: the %s at %s refused this client's key (not on its --allow list)",
                      m->what, ep);
         else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && m->server)
-            snprintf(msg, n, "authentication failed: a peer's CURVE handshake on %s failed (it does not have this %s's public key, or it is not using CURVE)",
+            snprintf(msg, n,
+                     "authentication failed: a peer's CURVE handshake on %s failed (it does not have this %s's public "
+                     "key, or it is not using CURVE)",
                      ep, m->what);
         else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            snprintf(msg, n, "authentication failed: the CURVE handshake with %s at %s failed (wrong --server-key, or it does not use CURVE)",
+            snprintf(msg, n,
+                     "authentication failed: the CURVE handshake with %s at %s failed (wrong --server-key, or it does "
+                     "not use CURVE)",
                      m->what, ep);
         else continue;
         return 1;

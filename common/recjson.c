@@ -18,17 +18,20 @@
 
 /* ---------------------------------------------------------------- bf16 / f16 */
 
-static float bf16_to_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
-static uint16_t f32_to_bf16(float f)
-{
+static float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint16_t f32_to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     if ((u & 0x7fffffff) > 0x7f800000) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
     u += 0x7fff + ((u >> 16) & 1);                                          /* round to nearest even */
     return (uint16_t)(u >> 16);
 }
-static float f16_to_f32(uint16_t h)
-{
+static float f16_to_f32(uint16_t h) {
     uint32_t s = (uint32_t)(h >> 15) << 31, ex = (h >> 10) & 0x1f, m = h & 0x3ff, u;
     if (ex == 0) {
         float f = ldexpf((float)m, -24);
@@ -40,8 +43,7 @@ static float f16_to_f32(uint16_t h)
     memcpy(&f, &u, 4);
     return f;
 }
-static uint16_t f32_to_f16(float f)
-{
+static uint16_t f32_to_f16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     uint16_t s = (uint16_t)((u >> 16) & 0x8000);
@@ -53,7 +55,10 @@ static uint16_t f32_to_f16(float f)
     float m = frexpf(a, &ex); /* a = m * 2^ex, m in [0.5,1) */
     uint32_t mant = (uint32_t)lrintf((m * 2.0f - 1.0f) * 1024.0f);
     int e16 = ex - 1 + 15;
-    if (mant == 1024) { mant = 0; e16++; }
+    if (mant == 1024) {
+        mant = 0;
+        e16++;
+    }
     if (e16 >= 31) return s | 0x7c00;
     return s | (uint16_t)(e16 << 10) | (uint16_t)mant;
 }
@@ -62,8 +67,7 @@ static uint16_t f32_to_f16(float f)
 
 static int put(buf_t *b, const char *s) { return buf_append(b, s, strlen(s)); }
 
-static int put_double(buf_t *b, double v, int prec)
-{
+static int put_double(buf_t *b, double v, int prec) {
     char tmp[40];
     if (isnan(v)) return put(b, "\"nan\"");
     if (isinf(v)) return put(b, v > 0 ? "\"inf\"" : "\"-inf\"");
@@ -73,20 +77,32 @@ static int put_double(buf_t *b, double v, int prec)
     return put(b, tmp);
 }
 
-static double elem_f(const tensor_t *t, size_t i, int *prec)
-{
+static double elem_f(const tensor_t *t, size_t i, int *prec) {
     const uint8_t *p = (const uint8_t *)t->data + i * dtype_size(t->dtype);
-    uint16_t h; float f; double d;
+    uint16_t h;
+    float f;
+    double d;
     switch (t->dtype) {
-    case DT_F16: memcpy(&h, p, 2); *prec = 9; return f16_to_f32(h);
-    case DT_BF16: memcpy(&h, p, 2); *prec = 9; return bf16_to_f32(h);
-    case DT_F32: memcpy(&f, p, 4); *prec = 9; return f;
-    default: memcpy(&d, p, 8); *prec = 17; return d;
+    case DT_F16:
+        memcpy(&h, p, 2);
+        *prec = 9;
+        return f16_to_f32(h);
+    case DT_BF16:
+        memcpy(&h, p, 2);
+        *prec = 9;
+        return bf16_to_f32(h);
+    case DT_F32:
+        memcpy(&f, p, 4);
+        *prec = 9;
+        return f;
+    default:
+        memcpy(&d, p, 8);
+        *prec = 17;
+        return d;
     }
 }
 
-static int put_elem_int(buf_t *b, const tensor_t *t, size_t i)
-{
+static int put_elem_int(buf_t *b, const tensor_t *t, size_t i) {
     const uint8_t *p = (const uint8_t *)t->data + i * dtype_size(t->dtype);
     char tmp[32];
     int64_t v = 0;
@@ -94,20 +110,42 @@ static int put_elem_int(buf_t *b, const tensor_t *t, size_t i)
     switch (t->dtype) {
     case DT_U8: v = *p; break;
     case DT_I8: v = (int8_t)*p; break;
-    case DT_U16: { uint16_t x; memcpy(&x, p, 2); v = x; break; }
-    case DT_I16: { int16_t x; memcpy(&x, p, 2); v = x; break; }
-    case DT_U32: { uint32_t x; memcpy(&x, p, 4); v = x; break; }
-    case DT_I32: { int32_t x; memcpy(&x, p, 4); v = x; break; }
+    case DT_U16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        v = x;
+        break;
+    }
+    case DT_I16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        v = x;
+        break;
+    }
+    case DT_U32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        v = x;
+        break;
+    }
+    case DT_I32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        v = x;
+        break;
+    }
     case DT_I64: memcpy(&v, p, 8); break;
-    case DT_U64: memcpy(&u, p, 8); snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)u); return put(b, tmp);
+    case DT_U64:
+        memcpy(&u, p, 8);
+        snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)u);
+        return put(b, tmp);
     default: break;
     }
     snprintf(tmp, sizeof tmp, "%lld", (long long)v);
     return put(b, tmp);
 }
 
-static int tensor_to_json(const tensor_t *t, buf_t *b)
-{
+static int tensor_to_json(const tensor_t *t, buf_t *b) {
     char tmp[64];
     snprintf(tmp, sizeof tmp, "{\"dtype\":\"%s\",\"shape\":[", dtype_name(t->dtype));
     if (put(b, tmp)) return -1;
@@ -132,8 +170,7 @@ static int tensor_to_json(const tensor_t *t, buf_t *b)
     return put(b, "]}");
 }
 
-static json_t *hex_obj(const char *tag, const uint8_t *p, size_t n, int ext_type, bool is_ext)
-{
+static json_t *hex_obj(const char *tag, const uint8_t *p, size_t n, int ext_type, bool is_ext) {
     char *hex = malloc(2 * n + 1);
     if (!hex) return NULL;
     for (size_t i = 0; i < n; i++) sprintf(hex + 2 * i, "%02x", p[i]);
@@ -144,8 +181,7 @@ static json_t *hex_obj(const char *tag, const uint8_t *p, size_t n, int ext_type
 }
 
 /* msgpack value at p (complete, validated) -> jansson value; *used = bytes consumed. */
-static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used)
-{
+static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used) {
     mp_hdr_t h;
     if (mp_header(p, len, &h) != 1) return NULL;
     size_t pos = h.hlen;
@@ -163,14 +199,23 @@ static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used)
         if (!v) v = hex_obj("$bin", p + pos, h.size, 0, false); /* invalid UTF-8 */
         pos += h.size;
         break;
-    case MP_BIN: v = hex_obj("$bin", p + pos, h.size, 0, false); pos += h.size; break;
-    case MP_EXT: v = hex_obj("$ext", p + pos, h.size, h.ext_type, true); pos += h.size; break;
+    case MP_BIN:
+        v = hex_obj("$bin", p + pos, h.size, 0, false);
+        pos += h.size;
+        break;
+    case MP_EXT:
+        v = hex_obj("$ext", p + pos, h.size, h.ext_type, true);
+        pos += h.size;
+        break;
     case MP_ARRAY:
         v = json_array();
         for (uint64_t i = 0; v && i < h.count; i++) {
             size_t u;
             json_t *x = mp_to_json(p + pos, len - pos, &u);
-            if (!x || json_array_append_new(v, x)) { json_decref(v); return NULL; }
+            if (!x || json_array_append_new(v, x)) {
+                json_decref(v);
+                return NULL;
+            }
             pos += u;
         }
         break;
@@ -187,7 +232,12 @@ static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used)
              * buffer cut long ones inside a UTF-8 sequence, which jansson then refused */
             char *d = k && !ks ? json_dumps(k, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
             if (d) ks = d;
-            if (!x || !ks || json_object_set_new(v, ks, x)) { free(d); json_decref(k); json_decref(v); return NULL; }
+            if (!x || !ks || json_object_set_new(v, ks, x)) {
+                free(d);
+                json_decref(k);
+                json_decref(v);
+                return NULL;
+            }
             free(d);
             json_decref(k);
         }
@@ -197,8 +247,7 @@ static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used)
     return v;
 }
 
-int rec_to_json(const rec_t *r, buf_t *out)
-{
+int rec_to_json(const rec_t *r, buf_t *out) {
     if (put(out, "{")) return -1;
     for (size_t i = 0; i < rec_nfields(r); i++) {
         const char *key = rec_key(r, i);
@@ -230,22 +279,27 @@ int rec_to_json(const rec_t *r, buf_t *out)
 
 /* ---------------------------------------------------------------- from JSON */
 
-typedef struct { lerr_t *e; size_t line; const char *key; } jctx_t;
+typedef struct {
+    lerr_t *e;
+    size_t line;
+    const char *key;
+} jctx_t;
 
-static int jerr(jctx_t *c, const char *what)
-{
+static int jerr(jctx_t *c, const char *what) {
     return lerr_set(c->e, EXIT_DATA, "line %zu: field '%s': %s", c->line, c->key, what);
 }
 
-static int hex_decode(const char *s, uint8_t **out, size_t *n)
-{
+static int hex_decode(const char *s, uint8_t **out, size_t *n) {
     size_t len = strlen(s);
     if (len % 2) return -1;
     uint8_t *p = malloc(len / 2 + 1);
     if (!p) return -1;
     for (size_t i = 0; i < len / 2; i++) {
         unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1) { free(p); return -1; }
+        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+            free(p);
+            return -1;
+        }
         p[i] = (uint8_t)v;
     }
     *out = p;
@@ -255,8 +309,7 @@ static int hex_decode(const char *s, uint8_t **out, size_t *n)
 
 static int buf_write_cb(void *data, const char *p, size_t n) { return buf_append(data, p, n); }
 
-static int pack_json(msgpack_packer *pk, json_t *v, int depth, jctx_t *c)
-{
+static int pack_json(msgpack_packer *pk, json_t *v, int depth, jctx_t *c) {
     if (depth > MP_MAX_DEPTH) return jerr(c, "nesting too deep");
     switch (json_typeof(v)) {
     case JSON_NULL: return msgpack_pack_nil(pk);
@@ -297,9 +350,11 @@ static int pack_json(msgpack_packer *pk, json_t *v, int depth, jctx_t *c)
     return -1;
 }
 
-static int json_num(json_t *x, double *d)
-{
-    if (json_is_number(x)) { *d = json_number_value(x); return 0; }
+static int json_num(json_t *x, double *d) {
+    if (json_is_number(x)) {
+        *d = json_number_value(x);
+        return 0;
+    }
     const char *s = json_string_value(x);
     if (!s) return -1;
     if (!strcmp(s, "nan")) *d = NAN;
@@ -309,8 +364,7 @@ static int json_num(json_t *x, double *d)
     return 0;
 }
 
-static int set_elem(tensor_t *t, size_t i, json_t *x, jctx_t *c)
-{
+static int set_elem(tensor_t *t, size_t i, json_t *x, jctx_t *c) {
     uint8_t *p = (uint8_t *)t->data + i * dtype_size(t->dtype);
     double d;
     if (t->dtype >= DT_F16) {
@@ -318,8 +372,14 @@ static int set_elem(tensor_t *t, size_t i, json_t *x, jctx_t *c)
         float f = (float)d;
         uint16_t h;
         switch (t->dtype) {
-        case DT_F16: h = f32_to_f16(f); memcpy(p, &h, 2); break;
-        case DT_BF16: h = f32_to_bf16(f); memcpy(p, &h, 2); break;
+        case DT_F16:
+            h = f32_to_f16(f);
+            memcpy(p, &h, 2);
+            break;
+        case DT_BF16:
+            h = f32_to_bf16(f);
+            memcpy(p, &h, 2);
+            break;
         case DT_F32: memcpy(p, &f, 4); break;
         default: memcpy(p, &d, 8); break;
         }
@@ -336,8 +396,7 @@ static int set_elem(tensor_t *t, size_t i, json_t *x, jctx_t *c)
 }
 
 /* 1 = stored as tensor, 0 = not a tensor object, -1 = error. */
-static int json_tensor(rec_t *r, const char *key, json_t *v, jctx_t *c)
-{
+static int json_tensor(rec_t *r, const char *key, json_t *v, jctx_t *c) {
     json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape"), *da = json_object_get(v, "data");
     if (json_object_size(v) != 3 || !json_is_string(dt) || !json_is_array(sh) || !json_is_array(da)) return 0;
     dtype_t t;
@@ -361,18 +420,26 @@ static int json_tensor(rec_t *r, const char *key, json_t *v, jctx_t *c)
     return 1;
 }
 
-rec_t *rec_from_json(const char *line, size_t len, const rec_limits_t *lim, size_t lineno, lerr_t *e)
-{
+rec_t *rec_from_json(const char *line, size_t len, const rec_limits_t *lim, size_t lineno, lerr_t *e) {
     if (!lim) lim = &REC_LIMITS_DEFAULT;
     lerr_t local;
     if (!e) e = &local;
     e->code = 0;
     json_error_t je;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-    if (!root) { lerr_set(e, EXIT_DATA, "line %zu: invalid JSON at byte %d: %s", lineno, je.position, je.text); return NULL; }
+    if (!root) {
+        lerr_set(e, EXIT_DATA, "line %zu: invalid JSON at byte %d: %s", lineno, je.position, je.text);
+        return NULL;
+    }
     rec_t *r = rec_new();
-    if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
-    if (!json_is_object(root)) { lerr_set(e, EXIT_DATA, "line %zu: a record must be a JSON object", lineno); goto fail; }
+    if (!r) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (!json_is_object(root)) {
+        lerr_set(e, EXIT_DATA, "line %zu: a record must be a JSON object", lineno);
+        goto fail;
+    }
     if (json_object_size(root) > rec_max_keys(lim)) {
         lerr_set(e, EXIT_DATA, "line %zu: %zu keys exceed the limit of %zu (--max-keys)", lineno,
                  json_object_size(root), rec_max_keys(lim));

@@ -22,8 +22,19 @@
 #define REC_MAX_DIM 8
 
 typedef enum {
-    DT_U8, DT_I8, DT_U16, DT_I16, DT_U32, DT_I32, DT_U64, DT_I64,
-    DT_F16, DT_BF16, DT_F32, DT_F64, DT__COUNT
+    DT_U8,
+    DT_I8,
+    DT_U16,
+    DT_I16,
+    DT_U32,
+    DT_I32,
+    DT_U64,
+    DT_I64,
+    DT_F16,
+    DT_BF16,
+    DT_F32,
+    DT_F64,
+    DT__COUNT
 } dtype_t;
 
 /* "u1" "i1" "u2" "i2" "u4" "i4" "u8" "i8" "f2" "bf16" "f4" "f8" (little-endian). */
@@ -35,9 +46,9 @@ typedef struct {
     dtype_t dtype;
     int ndim;
     int64_t shape[REC_MAX_DIM];
-    size_t numel;   /* product of shape (1 for ndim 0) */
-    size_t nbytes;  /* numel * dtype_size */
-    void *data;     /* owned by the record; 64-byte aligned; NULL when nbytes == 0 */
+    size_t numel;  /* product of shape (1 for ndim 0) */
+    size_t nbytes; /* numel * dtype_size */
+    void *data;    /* owned by the record; 64-byte aligned; NULL when nbytes == 0 */
 } tensor_t;
 
 /* Decoding limits (configurable by every tool: --max-record, --max-array, --max-depth,
@@ -50,22 +61,24 @@ typedef struct {
                               * default 1<<16; 0 means max_array_len (older initializers) */
 } rec_limits_t;
 extern const rec_limits_t REC_LIMITS_DEFAULT;
-static inline size_t rec_max_keys(const rec_limits_t *l) { return l->max_map_keys ? l->max_map_keys : l->max_array_len; }
+static inline size_t rec_max_keys(const rec_limits_t *l) {
+    return l->max_map_keys ? l->max_map_keys : l->max_array_len;
+}
 
 typedef struct rec rec_t;
 
 /* Lifecycle. rec_destroy frees everything the record owns and NULLs *r (idempotent). */
 rec_t *rec_new(void);
 void rec_destroy(rec_t **r);
-rec_t *rec_dup(const rec_t *r);           /* deep copy; NULL on OOM */
-void rec_clear(rec_t *r);                 /* drop all fields, keep the object */
+rec_t *rec_dup(const rec_t *r); /* deep copy; NULL on OOM */
+void rec_clear(rec_t *r);       /* drop all fields, keep the object */
 
 /* Fields. Keys are copied. Setters return 0, or -1 on OOM / bad argument. */
 size_t rec_nfields(const rec_t *r);
 const char *rec_key(const rec_t *r, size_t i);
 bool rec_has(const rec_t *r, const char *key);
 bool rec_is_tensor(const rec_t *r, const char *key);
-int rec_del(rec_t *r, const char *key);   /* 0 removed, -1 absent */
+int rec_del(rec_t *r, const char *key);                     /* 0 removed, -1 absent */
 int rec_rename(rec_t *r, const char *from, const char *to); /* replaces `to` if present */
 
 int rec_set_str(rec_t *r, const char *key, const char *s);
@@ -78,8 +91,8 @@ int rec_set_nil(rec_t *r, const char *key);
 int rec_set_raw(rec_t *r, const char *key, const void *mp, size_t len);
 
 /* Getters return 0 and fill *out; -1 if absent; -2 if present with another type/range. */
-int rec_get_int(const rec_t *r, const char *key, int64_t *out);   /* any msgpack int */
-int rec_get_f64(const rec_t *r, const char *key, double *out);    /* float32/64 or int */
+int rec_get_int(const rec_t *r, const char *key, int64_t *out); /* any msgpack int */
+int rec_get_f64(const rec_t *r, const char *key, double *out);  /* float32/64 or int */
 int rec_get_bool(const rec_t *r, const char *key, bool *out);
 /* String: pointer to the str payload inside the record (NOT NUL-terminated), valid until
  * the field is changed or the record destroyed. */
@@ -114,8 +127,7 @@ bool rec_kind_is(const rec_t *r, const char *kind);
 /* Tensors. rec_set_tensor creates (or replaces) a zero-filled tensor and returns it for the
  * caller to fill (owned by the record); NULL on OOM or bad shape. */
 tensor_t *rec_set_tensor(rec_t *r, const char *key, dtype_t dt, int ndim, const int64_t *shape);
-tensor_t *rec_set_tensor_copy(rec_t *r, const char *key, dtype_t dt, int ndim,
-                              const int64_t *shape, const void *data);
+tensor_t *rec_set_tensor_copy(rec_t *r, const char *key, dtype_t dt, int ndim, const int64_t *shape, const void *data);
 /* 1-D helpers. */
 tensor_t *rec_set_i32(rec_t *r, const char *key, const int32_t *v, size_t n);
 tensor_t *rec_set_f32(rec_t *r, const char *key, const float *v, size_t n);
@@ -127,8 +139,11 @@ tensor_t *rec_tensor(const rec_t *r, const char *key);
 tensor_t *rec_need_tensor(const rec_t *r, const char *key, dtype_t dt, int ndim, lerr_t *e);
 
 /* Encoding. rec_encode appends the msgpack bytes of `r` to the growable buffer. */
-typedef struct { uint8_t *data; size_t len, cap; } buf_t;
-int buf_reserve(buf_t *b, size_t extra);   /* 0 ok, -1 OOM */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} buf_t;
+int buf_reserve(buf_t *b, size_t extra); /* 0 ok, -1 OOM */
 int buf_append(buf_t *b, const void *p, size_t n);
 void buf_free(buf_t *b);
 int rec_encode(const rec_t *r, buf_t *out);
@@ -147,7 +162,7 @@ long mp_scan(const uint8_t *buf, size_t len, const rec_limits_t *lim, size_t bas
 rec_t *rec_decode(const uint8_t *buf, size_t len, const rec_limits_t *lim, size_t base_offset, lerr_t *e);
 
 /* JSON view (one JSON object per record; tensors as {"dtype","shape","data":[...]}). */
-int rec_to_json(const rec_t *r, buf_t *out);   /* appends one line including '\n' */
+int rec_to_json(const rec_t *r, buf_t *out); /* appends one line including '\n' */
 rec_t *rec_from_json(const char *line, size_t len, const rec_limits_t *lim, size_t lineno, lerr_t *e);
 
 #endif

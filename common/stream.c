@@ -17,8 +17,7 @@
 #include "stream_int.h"
 #include "tmpreg.h"
 
-void stream_opts_default(stream_opts_t *o, const char *tool)
-{
+void stream_opts_default(stream_opts_t *o, const char *tool) {
     memset(o, 0, sizeof *o);
     o->lim = REC_LIMITS_DEFAULT;
     o->timeout_ms = 60000;
@@ -28,29 +27,35 @@ void stream_opts_default(stream_opts_t *o, const char *tool)
     o->sndhwm = 1000;
 }
 
-static spec_kind_t parse_spec(const char *spec, const char **endpoint)
-{
+static spec_kind_t parse_spec(const char *spec, const char **endpoint) {
     *endpoint = spec;
     if (!strcmp(spec, "-")) return SP_STDIO;
-    if (spec[0] == '@') { *endpoint = spec + 1; return SP_BIND; }
-    if (spec[0] == '>') { *endpoint = spec + 1; return SP_CONNECT; }
-    if (!strncmp(spec, "tcp://", 6) || !strncmp(spec, "ipc://", 6) || !strncmp(spec, "inproc://", 9))
+    if (spec[0] == '@') {
+        *endpoint = spec + 1;
+        return SP_BIND;
+    }
+    if (spec[0] == '>') {
+        *endpoint = spec + 1;
         return SP_CONNECT;
+    }
+    if (!strncmp(spec, "tcp://", 6) || !strncmp(spec, "ipc://", 6) || !strncmp(spec, "inproc://", 9)) return SP_CONNECT;
     return SP_FILE;
 }
 
-static bool ends_with(const char *s, const char *suf)
-{
+static bool ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && !strcmp(s + a - b, suf);
 }
 
 /* ================================================================ reader */
 
-rstream_t *rstream_open(const char *spec, const stream_opts_t *o, lerr_t *e)
-{
+rstream_t *rstream_open(const char *spec, const stream_opts_t *o, lerr_t *e) {
     rstream_t *s = calloc(1, sizeof *s);
-    if (!s || !(s->spec = strdup(spec))) { free(s); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!s || !(s->spec = strdup(spec))) {
+        free(s);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     s->o = *o;
     if (s->o.expect_ends < 1) s->o.expect_ends = 1;
     s->fd = -1;
@@ -60,7 +65,10 @@ rstream_t *rstream_open(const char *spec, const stream_opts_t *o, lerr_t *e)
         s->fd = 0;
     } else if (k == SP_FILE) {
         s->fd = open(spec, O_RDONLY | O_CLOEXEC);
-        if (s->fd < 0) { lerr_set(e, EXIT_IO, "cannot open '%s': %s", spec, strerror(errno)); goto fail; }
+        if (s->fd < 0) {
+            lerr_set(e, EXIT_IO, "cannot open '%s': %s", spec, strerror(errno));
+            goto fail;
+        }
         s->own_fd = true;
     } else if (!(s->sock = zs_open(false, k, ep, o, e))) {
         goto fail;
@@ -71,8 +79,7 @@ fail:
     return NULL;
 }
 
-void rstream_destroy(rstream_t **sp)
-{
+void rstream_destroy(rstream_t **sp) {
     rstream_t *s = sp ? *sp : NULL;
     if (!s) return;
     if (s->own_fd) close(s->fd);
@@ -88,8 +95,7 @@ size_t rstream_offset(const rstream_t *s) { return s->consumed; }
 uint64_t rstream_count(const rstream_t *s) { return s->count; }
 
 /* First bytes decide the format: LZ4 magic, JSON ('{' after blanks) or msgpack. */
-static int sniff(rstream_t *s, lerr_t *e)
-{
+static int sniff(rstream_t *s, lerr_t *e) {
     while (s->end - s->start < 4 && !s->eof) {
         ssize_t r = fd_fill(s, e);
         if (r < 0) return -1;
@@ -102,25 +108,30 @@ static int sniff(rstream_t *s, lerr_t *e)
         while (s->end == 0) {
             ssize_t r = fd_fill(s, e);
             if (r < 0) return -1;
-            if (r == 0) { s->eof = true; break; }
+            if (r == 0) {
+                s->eof = true;
+                break;
+            }
         }
     }
     for (size_t i = s->start; i < s->end; i++) {
         uint8_t c = s->buf[i];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
         s->json = c == '{';
-        if (c >= 0x20 && c < 0x7f && c != '{') {   /* never the first byte of a msgpack map */
-            size_t off = i - s->start;   /* fill may move the buffered bytes */
-            while (s->end - s->start < off + 24 && !s->eof) {   /* a little more to quote */
+        if (c >= 0x20 && c < 0x7f && c != '{') {              /* never the first byte of a msgpack map */
+            size_t off = i - s->start;                        /* fill may move the buffered bytes */
+            while (s->end - s->start < off + 24 && !s->eof) { /* a little more to quote */
                 ssize_t r = fd_fill(s, e);
                 if (r < 0) return -1;
                 if (r == 0) s->eof = true;
             }
             char quote[24];
             size_t n = 0;
-            for (size_t j = s->start + off; j < s->end && n < 20 && s->buf[j] >= 0x20 && s->buf[j] < 0x7f; j++) quote[n++] = (char)s->buf[j];
+            for (size_t j = s->start + off; j < s->end && n < 20 && s->buf[j] >= 0x20 && s->buf[j] < 0x7f; j++)
+                quote[n++] = (char)s->buf[j];
             quote[n] = 0;
-            return lerr_set(e, EXIT_DATA, "input is text (\"%s%s\"), expected token records \xe2\x80\x94 pipe text through tok first",
+            return lerr_set(e, EXIT_DATA,
+                            "input is text (\"%s%s\"), expected token records \xe2\x80\x94 pipe text through tok first",
                             quote, n == 20 ? "..." : "");
         }
         break;
@@ -130,8 +141,7 @@ static int sniff(rstream_t *s, lerr_t *e)
 }
 
 /* Next raw record from a byte stream: 1 with *out, 0 at EOF, -1 error. */
-static int next_msgpack(rstream_t *s, rec_t **out, lerr_t *e)
-{
+static int next_msgpack(rstream_t *s, rec_t **out, lerr_t *e) {
     for (;;) {
         if (s->end > s->start) {
             long n = mp_scan(s->buf + s->start, s->end - s->start, &s->o.lim, s->consumed, e);
@@ -155,8 +165,7 @@ static int next_msgpack(rstream_t *s, rec_t **out, lerr_t *e)
     }
 }
 
-static int next_json(rstream_t *s, rec_t **out, lerr_t *e)
-{
+static int next_json(rstream_t *s, rec_t **out, lerr_t *e) {
     for (;;) {
         uint8_t *nl = s->end > s->start ? memchr(s->buf + s->start, '\n', s->end - s->start) : NULL;
         if (nl || (s->eof && s->end > s->start)) {
@@ -184,8 +193,7 @@ static int next_json(rstream_t *s, rec_t **out, lerr_t *e)
 /* Handle control records. 1 = data record for the caller, 0 = consumed (keep reading), -1 error.
  * A record that states a protocol version ("v") other than ours is refused: its fields may
  * mean something this build does not know. */
-static int control(rstream_t *s, rec_t *r, lerr_t *e)
-{
+static int control(rstream_t *s, rec_t *r, lerr_t *e) {
     int64_t v;
     int vrc = rec_get_int(r, "v", &v);
     if (vrc == -2 || (vrc == 0 && v != PROTOCOL_VERSION)) {
@@ -214,8 +222,7 @@ static int control(rstream_t *s, rec_t *r, lerr_t *e)
     return 1;
 }
 
-int rstream_read(rstream_t *s, rec_t **out, lerr_t *e)
-{
+int rstream_read(rstream_t *s, rec_t **out, lerr_t *e) {
     *out = NULL;
     if (!s->sock && !s->sniffed && sniff(s, e)) return -1;
     for (;;) {
@@ -240,10 +247,13 @@ int rstream_read(rstream_t *s, rec_t **out, lerr_t *e)
 bool stream_is_tty_stdout(const char *spec) { return !strcmp(spec, "-") && isatty(1); }
 uint64_t wstream_count(const wstream_t *s) { return s->count; }
 
-wstream_t *wstream_open(const char *spec, const stream_opts_t *o, lerr_t *e)
-{
+wstream_t *wstream_open(const char *spec, const stream_opts_t *o, lerr_t *e) {
     wstream_t *s = calloc(1, sizeof *s);
-    if (!s || !(s->spec = strdup(spec))) { free(s); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!s || !(s->spec = strdup(spec))) {
+        free(s);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     s->o = *o;
     s->fd = -1;
     s->tmp_slot = -1;
@@ -269,12 +279,14 @@ fail:
     return NULL;
 }
 
-static int write_encoded(wstream_t *s, const rec_t *r, lerr_t *e)
-{
+static int write_encoded(wstream_t *s, const rec_t *r, lerr_t *e) {
     unsigned flags = s->o.shuffle ? REC_ENC_SHUFFLE : 0;
     if (s->kind == W_ZMQ) {
         buf_t b = {0};
-        if (rec_encode_ex(r, &b, flags)) { buf_free(&b); return lerr_set(e, EXIT_INTERNAL, "cannot encode record (out of memory or a payload over 4 GiB)"); }
+        if (rec_encode_ex(r, &b, flags)) {
+            buf_free(&b);
+            return lerr_set(e, EXIT_INTERNAL, "cannot encode record (out of memory or a payload over 4 GiB)");
+        }
         return zs_send(s, &b, e);
     }
     if (s->kind == W_FD) {
@@ -285,21 +297,18 @@ static int write_encoded(wstream_t *s, const rec_t *r, lerr_t *e)
     return lz4w_write(s, r, flags, e);
 }
 
-int wstream_write(wstream_t *s, const rec_t *r, lerr_t *e)
-{
+int wstream_write(wstream_t *s, const rec_t *r, lerr_t *e) {
     if (write_encoded(s, r, e)) return -1;
     s->count++;
     return s->o.flush_each && s->kind == W_FD ? fd_flush(s, e) : 0;
 }
 
-int wstream_flush(wstream_t *s, lerr_t *e)
-{
+int wstream_flush(wstream_t *s, lerr_t *e) {
     if (s->kind == W_LZ4 && lz4w_flush(s, e)) return -1;
     return s->kind == W_ZMQ ? 0 : fd_flush(s, e);
 }
 
-static int write_end(wstream_t *s, lerr_t *e)
-{
+static int write_end(wstream_t *s, lerr_t *e) {
     rec_t *end = rec_new();
     int rc = !end || rec_set_str(end, "kind", "end") || rec_set_int(end, "v", PROTOCOL_VERSION) ||
              rec_set_int(end, "count", (int64_t)s->count) || rec_set_str(end, "producer", s->o.tool ? s->o.tool : "?");
@@ -310,8 +319,7 @@ static int write_end(wstream_t *s, lerr_t *e)
 }
 
 /* `drop`: a socket discards what is queued; else it lingers up to the timeout to deliver it. */
-static void free_writer(wstream_t *s, bool drop)
-{
+static void free_writer(wstream_t *s, bool drop) {
     if (s->own_fd && s->fd >= 0) close(s->fd);
     zs_close(s->sock, drop);
     lz4w_free(s);
@@ -322,8 +330,7 @@ static void free_writer(wstream_t *s, bool drop)
     free(s);
 }
 
-int wstream_close(wstream_t **sp, lerr_t *e)
-{
+int wstream_close(wstream_t **sp, lerr_t *e) {
     wstream_t *s = *sp;
     if (!s) return 0;
     int rc = write_end(s, e);
@@ -337,11 +344,13 @@ int wstream_close(wstream_t **sp, lerr_t *e)
     return rc;
 }
 
-int wstream_fail(wstream_t **sp, int code, const char *msg, lerr_t *e)
-{
+int wstream_fail(wstream_t **sp, int code, const char *msg, lerr_t *e) {
     wstream_t *s = *sp;
     if (!s) return 0;
-    if (s->tmp_path) { wstream_abort(sp); return 0; }
+    if (s->tmp_path) {
+        wstream_abort(sp);
+        return 0;
+    }
     rec_t *er = rec_new();
     int rc = !er || rec_set_str(er, "kind", "err") || rec_set_int(er, "v", PROTOCOL_VERSION) ||
              rec_set_int(er, "code", code) || rec_set_str(er, "msg", msg ? msg : "") ||
@@ -361,8 +370,7 @@ int wstream_fail(wstream_t **sp, int code, const char *msg, lerr_t *e)
     return rc ? -1 : 0;
 }
 
-void wstream_abort(wstream_t **sp)
-{
+void wstream_abort(wstream_t **sp) {
     wstream_t *s = sp ? *sp : NULL;
     if (!s) return;
     if (s->tmp_path) unlink(s->tmp_path);

@@ -26,14 +26,14 @@
 
 typedef struct {
     rec_limits_t lim;
-    bool json;            /* stdin/stdout/plain files speak JSON lines */
-    int timeout_ms;       /* socket receive/send timeout; <= 0: wait forever. Default 60000 */
-    int expect_ends;      /* reader: number of end records that close the stream (producers). Default 1 */
-    const char *tool;     /* for the end record's "producer" field */
-    bool flush_each;      /* writer: flush after every record (default: stdin is a terminal) */
-    int lz4_level;        /* writer: LZ4 frame compression level, 0 fast (default), <0 faster, 3..12 HC */
-    int sndhwm;           /* writer socket high-water mark in records (default 1000) */
-    bool shuffle;         /* writer: byte-shuffle typed arrays (REC_ENC_SHUFFLE; msgpack only) */
+    bool json;        /* stdin/stdout/plain files speak JSON lines */
+    int timeout_ms;   /* socket receive/send timeout; <= 0: wait forever. Default 60000 */
+    int expect_ends;  /* reader: number of end records that close the stream (producers). Default 1 */
+    const char *tool; /* for the end record's "producer" field */
+    bool flush_each;  /* writer: flush after every record (default: stdin is a terminal) */
+    int lz4_level;    /* writer: LZ4 frame compression level, 0 fast (default), <0 faster, 3..12 HC */
+    int sndhwm;       /* writer socket high-water mark in records (default 1000) */
+    bool shuffle;     /* writer: byte-shuffle typed arrays (REC_ENC_SHUFFLE; msgpack only) */
 } stream_opts_t;
 
 void stream_opts_default(stream_opts_t *o, const char *tool);

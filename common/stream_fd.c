@@ -3,7 +3,7 @@
  * records of hundreds of MB); writes are batched in s->out. A file is written as
  * PATH.tmp-PID, registered with tmpreg.h (removed on error exits and fatal signals), and
  * fsync'd and renamed to PATH on a successful close, so no partial file appears under PATH. */
-#define _GNU_SOURCE   /* sync_file_range */
+#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,8 +15,7 @@
 #include "stream_int.h"
 #include "tmpreg.h"
 
-ssize_t fd_read(int fd, void *p, size_t n)
-{
+ssize_t fd_read(int fd, void *p, size_t n) {
     for (;;) {
         ssize_t r = read(fd, p, n);
         if (r >= 0 || errno != EINTR) return r;
@@ -24,8 +23,7 @@ ssize_t fd_read(int fd, void *p, size_t n)
 }
 
 /* Make room and read more decoded bytes into buf. Returns bytes added, 0 at EOF, -1 error. */
-ssize_t fd_fill(rstream_t *s, lerr_t *e)
-{
+ssize_t fd_fill(rstream_t *s, lerr_t *e) {
     if (s->start > 0 && (s->start == s->end || s->start > s->cap / 2)) {
         memmove(s->buf, s->buf + s->start, s->end - s->start);
         s->end -= s->start;
@@ -49,8 +47,7 @@ ssize_t fd_fill(rstream_t *s, lerr_t *e)
     return r;
 }
 
-static int write_all(wstream_t *s, const uint8_t *p, size_t n, lerr_t *e)
-{
+static int write_all(wstream_t *s, const uint8_t *p, size_t n, lerr_t *e) {
     while (n) {
         ssize_t w = write(s->fd, p, n);
         if (w < 0 && errno == EINTR) continue;
@@ -73,8 +70,7 @@ static int write_all(wstream_t *s, const uint8_t *p, size_t n, lerr_t *e)
  * is written (without waiting) lets the disk work while we compute, so that final fsync has
  * little left to wait for. Advisory: errors are ignored here, fsync reports them. */
 #define WRITEBACK_EVERY ((off_t)8 << 20)
-static void start_writeback(wstream_t *s)
-{
+static void start_writeback(wstream_t *s) {
 #ifdef SYNC_FILE_RANGE_WRITE
     if (!s->tmp_path || s->written - s->synced < WRITEBACK_EVERY) return;
     (void)sync_file_range(s->fd, s->synced, s->written - s->synced, SYNC_FILE_RANGE_WRITE);
@@ -84,8 +80,7 @@ static void start_writeback(wstream_t *s)
 #endif
 }
 
-int fd_flush(wstream_t *s, lerr_t *e)
-{
+int fd_flush(wstream_t *s, lerr_t *e) {
     if (!s->out.len) return 0;
     int rc = write_all(s, s->out.data, s->out.len, e);
     s->written += (off_t)s->out.len;
@@ -94,8 +89,7 @@ int fd_flush(wstream_t *s, lerr_t *e)
     return rc;
 }
 
-int fd_open_writer(wstream_t *s, lerr_t *e)
-{
+int fd_open_writer(wstream_t *s, lerr_t *e) {
     struct stat st;
     bool regular = stat(s->spec, &st) != 0 || S_ISREG(st.st_mode);
     const char *path = s->spec;
@@ -113,14 +107,17 @@ int fd_open_writer(wstream_t *s, lerr_t *e)
     return 0;
 }
 
-int fd_commit(wstream_t *s, lerr_t *e)
-{
+int fd_commit(wstream_t *s, lerr_t *e) {
     int rc = 0, fd = s->fd;
     s->fd = -1;
-    if (fsync(fd) && errno != EINVAL && errno != EROFS) rc = lerr_set(e, EXIT_IO, "fsync '%s': %s", s->spec, strerror(errno));
+    if (fsync(fd) && errno != EINVAL && errno != EROFS)
+        rc = lerr_set(e, EXIT_IO, "fsync '%s': %s", s->spec, strerror(errno));
     if (close(fd) && !rc) rc = lerr_set(e, EXIT_IO, "close '%s': %s", s->spec, strerror(errno));
     if (!rc && s->tmp_path && rename(s->tmp_path, s->spec))
         rc = lerr_set(e, EXIT_IO, "rename to '%s': %s", s->spec, strerror(errno));
-    if (!rc) { free(s->tmp_path); s->tmp_path = NULL; }
+    if (!rc) {
+        free(s->tmp_path);
+        s->tmp_path = NULL;
+    }
     return rc;
 }

@@ -12,9 +12,9 @@
 #include <sys/types.h>
 #include "stream.h"
 
-#define CHUNK (1u << 20)           /* read size, and buffered output before a write() */
+#define CHUNK (1u << 20) /* read size, and buffered output before a write() */
 #define LZ4_MAGIC 0x184D2204u
-#define LZ4_STAGE ((size_t)4 << 20)   /* records staged per LZ4F_compressUpdate: one block */
+#define LZ4_STAGE ((size_t)4 << 20) /* records staged per LZ4F_compressUpdate: one block */
 
 typedef enum { SP_STDIO, SP_FILE, SP_BIND, SP_CONNECT } spec_kind_t;
 
@@ -32,7 +32,7 @@ struct rstream {
     /* decoded bytes not yet consumed: buf[start, end) */
     uint8_t *buf;
     size_t cap, start, end;
-    size_t consumed;          /* stream offset of buf[start] */
+    size_t consumed; /* stream offset of buf[start] */
     bool eof, sniffed, json;
     size_t lineno;
     uint64_t count, seg_count;
@@ -48,10 +48,10 @@ struct wstream {
     int fd;
     bool own_fd, json;
     off_t written, synced; /* files: bytes written; bytes handed to writeback (sync_file_range) */
-    char *tmp_path;      /* files: written here, renamed to spec on close */
-    int tmp_slot;        /* its tmpreg.h slot (-1: none): removed on exit() and fatal signals */
-    buf_t out;           /* pending bytes for fd (compressed for LZ4) */
-    buf_t enc;           /* LZ4: encoded records not yet compressed (up to one 4 MB block) */
+    char *tmp_path;        /* files: written here, renamed to spec on close */
+    int tmp_slot;          /* its tmpreg.h slot (-1: none): removed on exit() and fatal signals */
+    buf_t out;             /* pending bytes for fd (compressed for LZ4) */
+    buf_t enc;             /* LZ4: encoded records not yet compressed (up to one 4 MB block) */
     LZ4F_cctx *cctx;
     LZ4F_preferences_t prefs;
     void *sock;

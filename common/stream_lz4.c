@@ -7,8 +7,7 @@
 #include <string.h>
 #include "stream_int.h"
 
-int lz4r_begin(rstream_t *s, lerr_t *e)
-{
+int lz4r_begin(rstream_t *s, lerr_t *e) {
     size_t n = s->end - s->start;
     if (LZ4F_isError(LZ4F_createDecompressionContext(&s->dctx, LZ4F_VERSION)) || !(s->z = malloc(CHUNK)))
         return lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -23,8 +22,7 @@ int lz4r_begin(rstream_t *s, lerr_t *e)
 }
 
 /* Decompress more LZ4 input into dst. Returns bytes produced, 0 at EOF, -1 on error. */
-ssize_t lz4r_fill(rstream_t *s, uint8_t *dst, size_t cap, lerr_t *e)
-{
+ssize_t lz4r_fill(rstream_t *s, uint8_t *dst, size_t cap, lerr_t *e) {
     for (;;) {
         if (s->zpos == s->zlen) {
             ssize_t r = fd_read(s->fd, s->z, s->zcap);
@@ -48,14 +46,12 @@ ssize_t lz4r_fill(rstream_t *s, uint8_t *dst, size_t cap, lerr_t *e)
     }
 }
 
-void lz4r_free(rstream_t *s)
-{
+void lz4r_free(rstream_t *s) {
     if (s->dctx) LZ4F_freeDecompressionContext(s->dctx);
     free(s->z);
 }
 
-int lz4w_begin(wstream_t *s, lerr_t *e)
-{
+int lz4w_begin(wstream_t *s, lerr_t *e) {
     if (LZ4F_isError(LZ4F_createCompressionContext(&s->cctx, LZ4F_VERSION)))
         return lerr_set(e, EXIT_INTERNAL, "cannot create an LZ4 context");
     memset(&s->prefs, 0, sizeof s->prefs);
@@ -71,28 +67,26 @@ int lz4w_begin(wstream_t *s, lerr_t *e)
 }
 
 /* LZ4: compress the staged records in `enc` into `out`, writing `out` out when it is full. */
-int lz4w_push(wstream_t *s, lerr_t *e)
-{
+int lz4w_push(wstream_t *s, lerr_t *e) {
     if (!s->enc.len) return 0;
     size_t bound = LZ4F_compressBound(s->enc.len, &s->prefs);
     if (buf_reserve(&s->out, bound)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    size_t n = LZ4F_compressUpdate(s->cctx, s->out.data + s->out.len, s->out.cap - s->out.len, s->enc.data, s->enc.len, NULL);
+    size_t n =
+        LZ4F_compressUpdate(s->cctx, s->out.data + s->out.len, s->out.cap - s->out.len, s->enc.data, s->enc.len, NULL);
     if (LZ4F_isError(n)) return lerr_set(e, EXIT_INTERNAL, "LZ4F_compressUpdate: %s", LZ4F_getErrorName(n));
     s->out.len += n;
     s->enc.len = 0;
     return s->out.len >= CHUNK ? fd_flush(s, e) : 0;
 }
 
-int lz4w_write(wstream_t *s, const rec_t *r, unsigned enc_flags, lerr_t *e)
-{
+int lz4w_write(wstream_t *s, const rec_t *r, unsigned enc_flags, lerr_t *e) {
     /* records gather in `enc` and are compressed a block at a time, so LZ4F compresses
      * straight from our buffer instead of first copying each record into its own */
     if (rec_encode_ex(r, &s->enc, enc_flags)) return lerr_set(e, EXIT_INTERNAL, "cannot encode record");
     return s->enc.len >= LZ4_STAGE ? lz4w_push(s, e) : 0;
 }
 
-int lz4w_flush(wstream_t *s, lerr_t *e)
-{
+int lz4w_flush(wstream_t *s, lerr_t *e) {
     if (lz4w_push(s, e)) return -1;
     if (buf_reserve(&s->out, LZ4F_compressBound(0, &s->prefs))) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     size_t n = LZ4F_flush(s->cctx, s->out.data + s->out.len, s->out.cap - s->out.len, NULL);
@@ -101,8 +95,7 @@ int lz4w_flush(wstream_t *s, lerr_t *e)
     return 0;
 }
 
-int lz4w_end(wstream_t *s, lerr_t *e)
-{
+int lz4w_end(wstream_t *s, lerr_t *e) {
     if (lz4w_push(s, e)) return -1;
     if (buf_reserve(&s->out, LZ4F_compressBound(0, &s->prefs) + 8)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     size_t n = LZ4F_compressEnd(s->cctx, s->out.data + s->out.len, s->out.cap - s->out.len, NULL);
@@ -111,7 +104,6 @@ int lz4w_end(wstream_t *s, lerr_t *e)
     return 0;
 }
 
-void lz4w_free(wstream_t *s)
-{
+void lz4w_free(wstream_t *s) {
     if (s->cctx) LZ4F_freeCompressionContext(s->cctx);
 }

@@ -10,28 +10,28 @@
 static void *g_ctx;
 static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void *stream_zmq_ctx(void)
-{
+void *stream_zmq_ctx(void) {
     pthread_mutex_lock(&g_ctx_lock);
     if (!g_ctx) g_ctx = zmq_ctx_new();
     pthread_mutex_unlock(&g_ctx_lock);
     return g_ctx;
 }
 
-void stream_zmq_shutdown(void)
-{
+void stream_zmq_shutdown(void) {
     pthread_mutex_lock(&g_ctx_lock);
     if (g_ctx) zmq_ctx_term(g_ctx);
     g_ctx = NULL;
     pthread_mutex_unlock(&g_ctx_lock);
 }
 
-void *zs_open(bool push, spec_kind_t k, const char *ep, const stream_opts_t *o, lerr_t *e)
-{
+void *zs_open(bool push, spec_kind_t k, const char *ep, const stream_opts_t *o, lerr_t *e) {
     int type = push ? ZMQ_PUSH : ZMQ_PULL;
     void *ctx = stream_zmq_ctx();
     void *sock = ctx ? zmq_socket(ctx, type) : NULL;
-    if (!sock) { lerr_set(e, EXIT_INTERNAL, "zmq_socket: %s", zmq_strerror(errno)); return NULL; }
+    if (!sock) {
+        lerr_set(e, EXIT_INTERNAL, "zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
     int to = o->timeout_ms > 0 ? o->timeout_ms : -1, one = 1;
     int64_t maxmsg = o->lim.max_record_bytes > INT64_MAX ? -1 : (int64_t)o->lim.max_record_bytes;
     int hwm = o->sndhwm > 0 ? o->sndhwm : 1000;
@@ -54,8 +54,7 @@ void *zs_open(bool push, spec_kind_t k, const char *ep, const stream_opts_t *o, 
     return sock;
 }
 
-void zs_close(void *sock, bool drop)
-{
+void zs_close(void *sock, bool drop) {
     if (!sock) return;
     if (drop) {
         int zero = 0;
@@ -64,8 +63,7 @@ void zs_close(void *sock, bool drop)
     zmq_close(sock);
 }
 
-int zs_next(rstream_t *s, rec_t **out, lerr_t *e)
-{
+int zs_next(rstream_t *s, rec_t **out, lerr_t *e) {
     zmq_msg_t m;
     zmq_msg_init(&m);
     int rc;
@@ -75,8 +73,10 @@ int zs_next(rstream_t *s, rec_t **out, lerr_t *e)
         int err = errno;
         zmq_msg_close(&m);
         if (err == EAGAIN)
-            return lerr_set(e, EXIT_PEER, "no record from '%s' for %d ms (peer dead or stream incomplete: %llu records, %d of %d end records)",
-                            s->spec, s->o.timeout_ms, (unsigned long long)s->count, s->ends_seen, s->o.expect_ends);
+            return lerr_set(
+                e, EXIT_PEER,
+                "no record from '%s' for %d ms (peer dead or stream incomplete: %llu records, %d of %d end records)",
+                s->spec, s->o.timeout_ms, (unsigned long long)s->count, s->ends_seen, s->o.expect_ends);
         return lerr_set(e, EXIT_PEER, "receive on '%s': %s", s->spec, zmq_strerror(err));
     }
     size_t n = zmq_msg_size(&m);
@@ -86,12 +86,15 @@ int zs_next(rstream_t *s, rec_t **out, lerr_t *e)
     return *out ? 1 : -1;
 }
 
-static void free_msg(void *data, void *hint) { (void)hint; free(data); }
+static void free_msg(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
 
-int zs_send(wstream_t *s, buf_t *b, lerr_t *e)
-{
+int zs_send(wstream_t *s, buf_t *b, lerr_t *e) {
     zmq_msg_t m;
-    if (zmq_msg_init_data(&m, b->data, b->len, free_msg, NULL)) return lerr_set(e, EXIT_INTERNAL, "zmq_msg_init_data failed");
+    if (zmq_msg_init_data(&m, b->data, b->len, free_msg, NULL))
+        return lerr_set(e, EXIT_INTERNAL, "zmq_msg_init_data failed");
     b->data = NULL; /* owned by the message now */
     b->len = b->cap = 0;
     int rc;

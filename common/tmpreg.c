@@ -12,7 +12,7 @@
 #include "tmpreg.h"
 
 static struct {
-    int used;                    /* accessed with __atomic builtins */
+    int used; /* accessed with __atomic builtins */
     char path[TMPREG_PATH_MAX];
 } g_slots[TMPREG_SLOTS];
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -20,14 +20,12 @@ static int g_installed;
 
 static const int g_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE};
 
-void tmpreg_unlink_all(void)
-{
+void tmpreg_unlink_all(void) {
     for (int i = 0; i < TMPREG_SLOTS; i++)
         if (__atomic_exchange_n(&g_slots[i].used, 0, __ATOMIC_ACQ_REL)) unlink(g_slots[i].path);
 }
 
-static void on_fatal(int sig)
-{
+static void on_fatal(int sig) {
     tmpreg_unlink_all();
     signal(sig, SIG_DFL);
     raise(sig); /* delivered on return from the handler: the process ends by `sig` */
@@ -35,8 +33,7 @@ static void on_fatal(int sig)
 
 static void at_exit(void) { tmpreg_unlink_all(); }
 
-static void install(void)
-{
+static void install(void) {
     atexit(at_exit);
     for (size_t i = 0; i < sizeof g_signals / sizeof g_signals[0]; i++) {
         struct sigaction old;
@@ -47,13 +44,15 @@ static void install(void)
     }
 }
 
-int tmpreg_add(const char *path)
-{
+int tmpreg_add(const char *path) {
     size_t n = strlen(path);
     if (n >= TMPREG_PATH_MAX) return -1;
     int id = -1;
     pthread_mutex_lock(&g_lock);
-    if (!g_installed) { install(); g_installed = 1; }
+    if (!g_installed) {
+        install();
+        g_installed = 1;
+    }
     for (int i = 0; i < TMPREG_SLOTS && id < 0; i++) {
         if (__atomic_load_n(&g_slots[i].used, __ATOMIC_ACQUIRE)) continue;
         memcpy(g_slots[i].path, path, n + 1);
@@ -64,8 +63,7 @@ int tmpreg_add(const char *path)
     return id;
 }
 
-void tmpreg_remove(int id)
-{
+void tmpreg_remove(int id) {
     if (id < 0 || id >= TMPREG_SLOTS) return;
     pthread_mutex_lock(&g_lock);
     __atomic_store_n(&g_slots[id].used, 0, __ATOMIC_RELEASE);

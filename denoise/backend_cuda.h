@@ -25,9 +25,9 @@ extern "C" {
 #include "sampler.h"
 
 typedef enum {
-    CUDA_PREC_AUTO = 0,   /* bf16 for bf16 checkpoints, f32 for f32 / f16 ones */
-    CUDA_PREC_BF16 = 1,   /* bf16 weights and GEMM inputs, fp32 accumulation and residual */
-    CUDA_PREC_F32 = 2     /* f32 everywhere, no TF32: the exactness/validation path */
+    CUDA_PREC_AUTO = 0, /* bf16 for bf16 checkpoints, f32 for f32 / f16 ones */
+    CUDA_PREC_BF16 = 1, /* bf16 weights and GEMM inputs, fp32 accumulation and residual */
+    CUDA_PREC_F32 = 2   /* f32 everywhere, no TF32: the exactness/validation path */
 } cuda_prec_t;
 
 typedef struct cuda_backend cuda_backend_t;
@@ -47,8 +47,7 @@ cuda_prec_t cuda_prec_resolve(cuda_prec_t p, wtype_t weights);
  * are allocated lazily and grow with the largest batch seen. NULL with `e` set. */
 cuda_backend_t *cuda_backend_new(const model_t *m, cuda_prec_t prec, lerr_t *e);
 /* A model of config c with random weights generated on the device (benchmarks). */
-cuda_backend_t *cuda_backend_new_random(const llada_config_t *c, cuda_prec_t prec, uint64_t seed,
-                                        lerr_t *e);
+cuda_backend_t *cuda_backend_new_random(const llada_config_t *c, cuda_prec_t prec, uint64_t seed, lerr_t *e);
 void cuda_backend_destroy(cuda_backend_t **b);
 cuda_prec_t cuda_backend_prec(const cuda_backend_t *b);
 /* "NVIDIA H200 (sm_90, 132 SMs, 139.8 GiB)" — valid while b lives. */
@@ -64,23 +63,21 @@ int cuda_backend_reserve(cuda_backend_t *b, int rows, int L, lerr_t *e);
 
 /* Full logits [B][L][embedding_size] (host, caller-allocated) of tokens [B][L] with
  * keep [B][L] (1 real, 0 left padding; NULL all real). For tests and --logits. */
-int cuda_backend_logits(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B,
-                        int L, float *logits, lerr_t *e);
+int cuda_backend_logits(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B, int L, float *logits,
+                        lerr_t *e);
 
 /* One reverse step's model work. tokens [nB][L] (nB = B, or 2B with CFG: rows B..2B-1 are
  * the unconditional copies), keep as above. For each candidate i < nc (row crow[i] < B,
  * canvas index cpos[i] < L, Gumbel prefix prefix[i] as sampler.c computes it), writes
  * out[i] = the summary sampler_summarise() would produce from the (CFG-combined) logits of
  * that position; out[i].pos is left unchanged. */
-int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens,
-                      const uint8_t *keep, int nB, int B, int L, const int *crow,
-                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep, int nB,
+                      int B, int L, const int *crow, const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
                       lerr_t *e);
 /* The same with the sampler's backend signature (sampler.h sampler_backend_t.step; ctx is
  * the cuda_backend_t): denoise sets so.backend = &(sampler_backend_t){cuda_sampler_step, b}. */
-int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens,
-                      const uint8_t *keep, int nB, int B, int L, const int *crow,
-                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep, int nB, int B,
+                      int L, const int *crow, const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
                       lerr_t *e);
 
 /* The step of a KV-cache run (sampler.h sampler_backend_t.step_rows; denoise/cuda/cached.cu):
@@ -89,18 +86,17 @@ int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens,
  * the hidden states of the last whole step), which must have been a whole step of the same
  * nB x L. Summaries as cuda_backend_step. Cache memory: n_layers x nB x L x (Hq+2Hkv)·hd
  * elements of the activation dtype. */
-int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens,
-                           const uint8_t *keep, int nB, int B, int L, int r0, int r1, const int *crow,
-                           const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
-int cuda_sampler_step_rows(void *ctx, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep,
+int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep,
                            int nB, int B, int L, int r0, int r1, const int *crow, const int *cpos,
                            const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
+int cuda_sampler_step_rows(void *ctx, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep, int nB,
+                           int B, int L, int r0, int r1, const int *crow, const int *cpos, const uint64_t *prefix,
+                           int nc, rm_cand_t *out, lerr_t *e);
 
 /* Benchmark an 8B-shaped LLaDA (c; random bf16 weights made on the device): cuBLAS bf16
  * rate, forward ms and MFU, GEMM / attention / other split, full step with summaries, for
  * canvases Ls[nL] x batches Bs[nB]; prints one table to out. */
-int cuda_bench_run(const llada_config_t *c, const int *Ls, int nL, const int *Bs, int nBs,
-                   FILE *out, lerr_t *e);
+int cuda_bench_run(const llada_config_t *c, const int *Ls, int nL, const int *Bs, int nBs, FILE *out, lerr_t *e);
 
 #ifdef __cplusplus
 }

@@ -39,16 +39,23 @@ typedef struct {
     int blk, total, L, P, D;
     int32_t *x, *reveal;
     int *quota;
-    fwd_scratch_t *scr;        /* full recompute */
-    model_block_cache_t *kv;   /* block cache */
+    fwd_scratch_t *scr;      /* full recompute */
+    model_block_cache_t *kv; /* block cache */
     float *hidden, *hc, *lc;
     rm_cand_t *cand, *all;
     int32_t *chosen;
 } bd_t;
 
 static void bd_free(bd_t *r) {
-    free(r->x); free(r->reveal); free(r->quota); free(r->hidden); free(r->hc); free(r->lc);
-    free(r->cand); free(r->all); free(r->chosen);
+    free(r->x);
+    free(r->reveal);
+    free(r->quota);
+    free(r->hidden);
+    free(r->hc);
+    free(r->lc);
+    free(r->cand);
+    free(r->all);
+    free(r->chosen);
     fwd_scratch_destroy(&r->scr);
     model_block_cache_destroy(&r->kv);
 }
@@ -57,7 +64,7 @@ static void bd_free(bd_t *r) {
 static int block_hidden(bd_t *r, int s0, bool store, lerr_t *e) {
     const llada_config_t *c = &r->m->cfg;
     if (r->kv) return model_block_forward(r->m, r->kv, r->x + s0, r->blk, s0, store, r->hidden, e);
-    if (store) return 0;   /* full recompute keeps nothing */
+    if (store) return 0; /* full recompute keeps nothing */
     float *full = malloc((size_t)r->total * c->d_model * sizeof *full);
     if (!full) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     int rc = model_forward_hidden(r->m, r->scr, r->x, NULL, 1, r->total, full, e);
@@ -87,7 +94,10 @@ static int after_step(bd_t *r, canvas_batch_t *cb, int step, int steps, void (*p
     uint8_t drop = 0;
     copy_back(r, cb);
     if (cb->on_step(cb, step - 1, &drop, cb->on_step_arg, e) < 0) return -1;
-    if (drop) { cb->B = 0; *done = true; }
+    if (drop) {
+        cb->B = 0;
+        *done = true;
+    }
     return 0;
 }
 
@@ -120,10 +130,20 @@ static int edit_block(bd_t *r, rm_policy_t *pol, canvas_batch_t *cb, int b, int 
         if (sampler_cands_ok(r->all, r->blk, e)) return -1;
         int k = 0;
         if (n) {
-            rm_state_t st = {.seed = seed, .record = cb->record[0], .step = *step, .steps = (nb - b0) * r->blk,
-                             .block = b, .n_blocks = nb, .block_step = it, .steps_per_block = r->blk,
-                             .block_start = s0, .block_end = s0 + r->blk, .prompt_len = r->P, .canvas_len = r->total,
-                             .n_masked = masked, .n_commit = 1};
+            rm_state_t st = {.seed = seed,
+                             .record = cb->record[0],
+                             .step = *step,
+                             .steps = (nb - b0) * r->blk,
+                             .block = b,
+                             .n_blocks = nb,
+                             .block_step = it,
+                             .steps_per_block = r->blk,
+                             .block_start = s0,
+                             .block_end = s0 + r->blk,
+                             .prompt_len = r->P,
+                             .canvas_len = r->total,
+                             .n_masked = masked,
+                             .n_commit = 1};
             if ((k = rm_policy_select(pol, &st, r->cand, n, r->chosen, e)) < 0) return -1;
             if (k == 0) return lerr_set(e, EXIT_PEER, "remask policy committed no position of a block with masks");
         }
@@ -139,8 +159,11 @@ static int edit_block(bd_t *r, rm_policy_t *pol, canvas_batch_t *cb, int b, int 
         }
         for (int q = 0; q < k; q++) {
             int ci = -1;
-            for (int t = 0; t < n; t++) if (r->cand[t].pos == r->chosen[q]) ci = t;
-            if (ci < 0) return lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r->chosen[q]);
+            for (int t = 0; t < n; t++)
+                if (r->cand[t].pos == r->chosen[q]) ci = t;
+            if (ci < 0)
+                return lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate",
+                                r->chosen[q]);
             r->x[r->chosen[q]] = r->cand[ci].token;
             r->reveal[r->chosen[q]] = *step;
         }
@@ -149,7 +172,7 @@ static int edit_block(bd_t *r, rm_policy_t *pol, canvas_batch_t *cb, int b, int 
         if (*done) return 0;
         if (!n && !edits) break;
     }
-    return block_hidden(r, s0, true, e);   /* the settled block's K/V enter the cache */
+    return block_hidden(r, s0, true, e); /* the settled block's K/V enter the cache */
 }
 
 /* One unpadded row (cb->B == 1, cb->pad[0] == 0): the whole reverse process of its record. */
@@ -174,7 +197,8 @@ static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
         lerr_set(e, EXIT_INTERNAL, "out of memory for a canvas of %d tokens", r.total);
         goto out;
     }
-    if (o->block_cache_off ? !(r.scr = fwd_scratch_new(m, 1, r.total, e)) : !(r.kv = model_block_cache_new(m, r.total, e)))
+    if (o->block_cache_off ? !(r.scr = fwd_scratch_new(m, 1, r.total, e))
+                           : !(r.kv = model_block_cache_new(m, r.total, e)))
         goto out;
     for (int p = 0; p < r.total; p++) {
         r.x[p] = p < r.L ? cb->x[p] : c->mask_token_id;
@@ -183,13 +207,16 @@ static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
     for (int i = 0; i < r.D; i++) r.quota[i] = r.blk / r.D + (i < r.blk % r.D);
     cb->nfe = 0;
     cb->steps_done = 0;
-    if (r.kv && b0 > 0 && model_block_forward(m, r.kv, r.x, b0 * r.blk, 0, true, NULL, e)) goto out;   /* prefill */
+    if (r.kv && b0 > 0 && model_block_forward(m, r.kv, r.x, b0 * r.blk, 0, true, NULL, e)) goto out; /* prefill */
     for (int b = b0; b < nb; b++) {
         int s0 = b * r.blk;
         if (o->edit) {
             bool done = false;
             if (edit_block(&r, pol, cb, b, nb, b0, &step, progress, arg, &done, e)) goto out;
-            if (done) { rc = 0; goto out; }
+            if (done) {
+                rc = 0;
+                goto out;
+            }
             if (has_stop(&r)) break;
             continue;
         }
@@ -198,7 +225,7 @@ static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
             for (int p = 0; p < r.total; p++) masked += r.x[p] == c->mask_token_id;
             for (int j = 0; j < r.blk; j++)
                 if (r.x[s0 + j] == c->mask_token_id) r.cand[n++].pos = s0 + j;
-            if (!n || i == r.D) {   /* block done: its K/V enter the cache */
+            if (!n || i == r.D) { /* block done: its K/V enter the cache */
                 if (block_hidden(&r, s0, true, e)) goto out;
                 break;
             }
@@ -210,29 +237,46 @@ static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
             uint64_t seed = cb->seed ? cb->seed[0] : o->seed;
             for (int k = 0; k < n; k++) {
                 int32_t pos = r.cand[k].pos;
-                sampler_summarise(o, c, r.lc + (size_t)k * V, V,
-                                  crng_prefix(seed, CRNG_GUMBEL, (uint64_t)cb->record[0], (uint64_t)step, (uint64_t)pos),
-                                  &r.cand[k]);
+                sampler_summarise(
+                    o, c, r.lc + (size_t)k * V, V,
+                    crng_prefix(seed, CRNG_GUMBEL, (uint64_t)cb->record[0], (uint64_t)step, (uint64_t)pos), &r.cand[k]);
                 r.cand[k].pos = pos;
             }
             if (sampler_cands_ok(r.cand, n, e)) goto out;
-            rm_state_t st = {.seed = seed, .record = cb->record[0], .step = step, .steps = (nb - b0) * r.D,
-                             .block = b, .n_blocks = nb, .block_step = i, .steps_per_block = r.D,
-                             .block_start = s0, .block_end = s0 + r.blk, .prompt_len = r.P, .canvas_len = r.total,
-                             .n_masked = masked, .n_commit = r.quota[i] < n ? r.quota[i] : n};
+            rm_state_t st = {.seed = seed,
+                             .record = cb->record[0],
+                             .step = step,
+                             .steps = (nb - b0) * r.D,
+                             .block = b,
+                             .n_blocks = nb,
+                             .block_step = i,
+                             .steps_per_block = r.D,
+                             .block_start = s0,
+                             .block_end = s0 + r.blk,
+                             .prompt_len = r.P,
+                             .canvas_len = r.total,
+                             .n_masked = masked,
+                             .n_commit = r.quota[i] < n ? r.quota[i] : n};
             int k = rm_policy_select(pol, &st, r.cand, n, r.chosen, e);
             if (k < 0) goto out;
             for (int q = 0; q < k; q++) {
                 int ci = -1;
-                for (int t = 0; t < n; t++) if (r.cand[t].pos == r.chosen[q]) ci = t;
-                if (ci < 0) { lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r.chosen[q]); goto out; }
+                for (int t = 0; t < n; t++)
+                    if (r.cand[t].pos == r.chosen[q]) ci = t;
+                if (ci < 0) {
+                    lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r.chosen[q]);
+                    goto out;
+                }
                 r.x[r.chosen[q]] = r.cand[ci].token;
                 r.reveal[r.chosen[q]] = step;
             }
             step++;
             bool done = false;
             if (after_step(&r, cb, step, (nb - b0) * r.D, progress, arg, &done, e)) goto out;
-            if (done) { rc = 0; goto out; }
+            if (done) {
+                rc = 0;
+                goto out;
+            }
         }
         if (has_stop(&r)) break;
     }
@@ -247,9 +291,9 @@ out:
  * a batch of one: its x and reveal alias the row's unpadded part in the caller's canvas. */
 typedef struct {
     canvas_batch_t *cb, sub;
-    int row;           /* the current row's index in cb (moves down as earlier rows drop) */
+    int row; /* the current row's index in cb (moves down as earlier rows drop) */
     bool row_dropped;
-    uint8_t *drop;     /* [cb->B] scratch for the caller's on_step */
+    uint8_t *drop; /* [cb->B] scratch for the caller's on_step */
 } seq_t;
 
 /* Remove the rows of cb marked in drop, keeping the others' order (sampler.h's on_step). */
@@ -294,7 +338,10 @@ static int seq_step(canvas_batch_t *sub, int step, uint8_t *drop, void *arg, ler
     canvas_batch_t *cb = s->cb;
     if (cb->on_step(cb, step, s->drop, cb->on_step_arg, e) < 0) return -1;
     compact(s);
-    if (s->row_dropped) { drop[0] = 1; return 0; }
+    if (s->row_dropped) {
+        drop[0] = 1;
+        return 0;
+    }
     aim(s);
     (void)sub;
     return 0;
@@ -304,7 +351,8 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
                    void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
     if (o->cfg_scale > 0 || o->backend)
         return lerr_set(e, EXIT_USAGE, "block-diffusion models run on the CPU without --cfg");
-    if (o->alg_temp > 0) return lerr_set(e, EXIT_USAGE, "--alg-temp is Dream's position sampling; block-diffusion models rank");
+    if (o->alg_temp > 0)
+        return lerr_set(e, EXIT_USAGE, "--alg-temp is Dream's position sampling; block-diffusion models rank");
     int zero = 0, rc = 0;
     seq_t s = {.cb = cb, .drop = calloc((size_t)cb->B + 1, 1)};
     if (!s.drop) return lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -321,7 +369,7 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
             s.sub.on_step_arg = &s;
         }
         if ((rc = run_row(m, pol, o, &s.sub, progress, arg, e))) break;
-        if (s.row_dropped) continue;   /* the rows after it moved down to s.row */
+        if (s.row_dropped) continue; /* the rows after it moved down to s.row */
         if (cb->row_nfe) cb->row_nfe[s.row] = s.sub.nfe;
         cb->nfe += s.sub.nfe;
         if (s.sub.steps_done > cb->steps_done) cb->steps_done = s.sub.steps_done;

@@ -28,19 +28,21 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-typedef struct { int M, N, K, count, linear; } gshape_t;
+typedef struct {
+    int M, N, K, count, linear;
+} gshape_t;
 
 static int shapes(const llada_config_t *c, int L, int hrows, gshape_t *s) {
-    int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim,
-        f = c->mlp_hidden_size, Ly = c->n_layers;
+    int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim, f = c->mlp_hidden_size,
+        Ly = c->n_layers;
     s[n++] = (gshape_t){L, qd, d, Ly, 1};
     s[n++] = (gshape_t){L, kvd, d, 2 * Ly, 1};
     s[n++] = (gshape_t){L, d, qd, Ly, 1};
     s[n++] = (gshape_t){L, f, d, 2 * Ly, 1};
     s[n++] = (gshape_t){L, d, f, Ly, 1};
-    s[n++] = (gshape_t){L, L, c->head_dim, Ly * c->n_heads, 0};   /* q kᵀ */
-    s[n++] = (gshape_t){L, c->head_dim, L, Ly * c->n_heads, 0};   /* p v */
-    s[n++] = (gshape_t){hrows, c->embedding_size, d, 1, 1};       /* LM head on the block */
+    s[n++] = (gshape_t){L, L, c->head_dim, Ly * c->n_heads, 0}; /* q kᵀ */
+    s[n++] = (gshape_t){L, c->head_dim, L, Ly * c->n_heads, 0}; /* p v */
+    s[n++] = (gshape_t){hrows, c->embedding_size, d, 1, 1};     /* LM head on the block */
     return n;
 }
 
@@ -65,16 +67,27 @@ static double time_shapes(const gshape_t *s, int n, int kind) {
         float *A = malloc(a * 4), *B = malloc(b * 4), *C = malloc(c * 4);
         uint16_t *Bh = kind == 2 ? malloc(b * 2) : NULL;
         kpack_t *P = NULL;
-        if (!A || !B || !C || (kind == 2 && !Bh)) { free(A); free(B); free(C); free(Bh); return -1; }
+        if (!A || !B || !C || (kind == 2 && !Bh)) {
+            free(A);
+            free(B);
+            free(C);
+            free(Bh);
+            return -1;
+        }
         fill(A, a, 1);
         fill(B, b, 2);
         wtensor_t W = {WT_F32, B, s[i].N, s[i].K};
-        if (kind == 1 && !(P = kpack_new(&W, KPREC_BF16))) { free(A); free(B); free(C); return -1; }
+        if (kind == 1 && !(P = kpack_new(&W, KPREC_BF16))) {
+            free(A);
+            free(B);
+            free(C);
+            return -1;
+        }
         if (kind == 2) {
             for (size_t j = 0; j < b; j++) Bh[j] = f32_to_bf16(B[j]);
             W = (wtensor_t){WT_BF16, Bh, s[i].N, s[i].K};
         }
-        for (int r = -1; r < s[i].count; r++) {   /* r = -1: warm-up, untimed */
+        for (int r = -1; r < s[i].count; r++) { /* r = -1: warm-up, untimed */
             double t0 = now_s();
             if (kind == 0) kgemm_nt(s[i].M, s[i].N, s[i].K, 1, A, s[i].K, B, s[i].K, 0, C, s[i].N);
             else if (kind == 1) kpack_matmul(C, A, P, s[i].M, false);
@@ -82,7 +95,10 @@ static double time_shapes(const gshape_t *s, int n, int kind) {
             if (r >= 0) t += now_s() - t0;
         }
         kpack_free(&P);
-        free(A); free(B); free(C); free(Bh);
+        free(A);
+        free(B);
+        free(C);
+        free(Bh);
     }
     return t;
 }
@@ -100,7 +116,7 @@ int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *
     fwd_cache_t *kv = s ? fwd_cache_new(m, 1, L, e) : NULL;
     int rc = -1;
     if (!tok || !h || !lg || !s || !kv) {
-        if (tok && h && lg) goto out;   /* e set by the constructor */
+        if (tok && h && lg) goto out; /* e set by the constructor */
         lerr_set(e, EXIT_INTERNAL, "out of memory for the benchmark");
         goto out;
     }
@@ -113,11 +129,11 @@ int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *
     int nprec = kpack_available() ? 3 : 1;
     gshape_t sh[16];
     int ns = shapes(c, L, blk, sh);
-    double g_dnnl = 1e30, f_bf16 = 1e30;   /* the interleaved pair: ceiling, full bf16 forward */
+    double g_dnnl = 1e30, f_bf16 = 1e30; /* the interleaved pair: ceiling, full bf16 forward */
     for (int p = 0; p < nprec; p++) {
         if (model_set_precision(m, p, e)) goto out;
         double tf = 1e30, tr = 1e30, tp = 1e30, td = 1e30, th = 1e30;
-        if (model_forward_cached(m, s, kv, tok, NULL, 1, L, 0, L, h, e)) goto out;   /* warm-up */
+        if (model_forward_cached(m, s, kv, tok, NULL, 1, L, 0, L, h, e)) goto out; /* warm-up */
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
             if (model_forward_hidden(m, s, tok, NULL, 1, L, h, e)) goto out;
@@ -133,17 +149,22 @@ int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *
             double t4 = now_s();
             model_head(m, h + (size_t)bs * d, blk, lg);
             double t5 = now_s();
-            if (p == MODEL_PREC_BF16) {   /* the ceiling, then the forward alone, back to back */
+            if (p == MODEL_PREC_BF16) { /* the ceiling, then the forward alone, back to back */
                 double tc = time_shapes(sh, ns, 1), t6 = now_s();
                 if (model_forward_hidden(m, s, tok, NULL, 1, L, h, e)) goto out;
                 model_head(m, h + (size_t)bs * d, blk, lg);
                 f_bf16 = mn(f_bf16, now_s() - t6);
                 if (tc >= 0) g_dnnl = mn(g_dnnl, tc);
             }
-            tf = mn(tf, t1 - t0); tr = mn(tr, t2 - t1); tp = mn(tp, t3 - t2); td = mn(td, t4 - t3); th = mn(th, t5 - t4);
+            tf = mn(tf, t1 - t0);
+            tr = mn(tr, t2 - t1);
+            tp = mn(tp, t3 - t2);
+            td = mn(td, t4 - t3);
+            th = mn(th, t5 - t4);
         }
         printf("%s\"%s\":{\"full_s\":%.5f,\"refresh_s\":%.5f,\"prefix_s\":%.5f,\"dual_s\":%.5f,\"head_s\":%.5f,"
-               "\"packed_bytes\":%zu}", p ? "," : "", PN[p], tf, tr, tp, td, th, model_precision_bytes(m));
+               "\"packed_bytes\":%zu}",
+               p ? "," : "", PN[p], tf, tr, tp, td, th, model_precision_bytes(m));
         fflush(stdout);
     }
     if (model_set_precision(m, MODEL_PREC_F32, e)) goto out;
@@ -155,12 +176,16 @@ int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *
     }
     printf("},\"forward_flops\":%.4g,\"linear_flops\":%.4g,\"sgemm_s\":%.5f,\"dnnl_bf16_s\":%.5f,"
            "\"bf16_full_paired_s\":%.5f,\"own_bf16_linear_s\":%.5f,\"bf16_kernels\":\"%s\"}\n",
-           flops(sh, ns, false), flops(sh, ns, true), g_sgemm, nprec > 1 ? g_dnnl : -1.0,
-           nprec > 1 ? f_bf16 : -1.0, g_own,
-           matmul_amx_available() ? "amx" : matmul_bf16_available() ? "avx512-bf16 (<= 16 rows), panels + sgemm" : "panels + sgemm");
+           flops(sh, ns, false), flops(sh, ns, true), g_sgemm, nprec > 1 ? g_dnnl : -1.0, nprec > 1 ? f_bf16 : -1.0,
+           g_own,
+           matmul_amx_available()    ? "amx"
+           : matmul_bf16_available() ? "avx512-bf16 (<= 16 rows), panels + sgemm"
+                                     : "panels + sgemm");
     rc = 0;
 out:
-    free(tok); free(h); free(lg);
+    free(tok);
+    free(h);
+    free(lg);
     fwd_cache_destroy(&kv);
     fwd_scratch_destroy(&s);
     return rc;

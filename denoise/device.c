@@ -54,14 +54,20 @@ static int plugin_load(void) {
     else {
         char exe[4096];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n <= 0) { snprintf(P.err, sizeof P.err, "cannot find this executable: %s", strerror(errno)); return -1; }
+        if (n <= 0) {
+            snprintf(P.err, sizeof P.err, "cannot find this executable: %s", strerror(errno));
+            return -1;
+        }
         exe[n] = 0;
         const char *d = dirname(exe);
         snprintf(path, sizeof path, "%s/../lib/llada/libllada-cuda.so", d);
         if (access(path, F_OK) != 0) snprintf(path, sizeof path, "%s/../libllada-cuda.so", d);
     }
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) { snprintf(P.err, sizeof P.err, "cannot load the CUDA backend: %.340s", dlerror()); return -1; }
+    if (!h) {
+        snprintf(P.err, sizeof P.err, "cannot load the CUDA backend: %.340s", dlerror());
+        return -1;
+    }
     P.probe = (__typeof__(P.probe))dlsym(h, "cuda_probe");
     P.backend_new = (__typeof__(P.backend_new))dlsym(h, "cuda_backend_new");
     P.destroy = (__typeof__(P.destroy))dlsym(h, "cuda_backend_destroy");
@@ -84,8 +90,9 @@ static bool driver_present(void) {
 }
 
 static int open_cuda(denoise_device_t *d, const char *spec, const model_t *m, lerr_t *e) {
-    cuda_prec_t p = !strcmp(spec, "cuda:f32") ? CUDA_PREC_F32
-                  : !strcmp(spec, "cuda:bf16") ? CUDA_PREC_BF16 : CUDA_PREC_AUTO;
+    cuda_prec_t p = !strcmp(spec, "cuda:f32")    ? CUDA_PREC_F32
+                    : !strcmp(spec, "cuda:bf16") ? CUDA_PREC_BF16
+                                                 : CUDA_PREC_AUTO;
     cuda_backend_t *b = P.backend_new(m, p, e);
     if (!b) return -1;
     d->impl = b;
@@ -97,31 +104,33 @@ static int open_cuda(denoise_device_t *d, const char *spec, const model_t *m, le
 }
 #endif
 
-int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m, char *notice,
-                        size_t n, lerr_t *e) {
+int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m, char *notice, size_t n, lerr_t *e) {
     use_cpu(d);
     if (n) notice[0] = 0;
-    bool quiet = false;   /* the implicit default says nothing on a machine without a GPU */
+    bool quiet = false; /* the implicit default says nothing on a machine without a GPU */
     if (!spec) spec = getenv("LLADA_DEVICE");
-    if (!spec || !*spec) { spec = "auto"; quiet = true; }
+    if (!spec || !*spec) {
+        spec = "auto";
+        quiet = true;
+    }
     if (denoise_device_check(spec, e)) return -1;
     if (!strcmp(spec, "cpu")) return 0;
 #ifdef LLADA_CUDA
-    if (strcmp(model_family_name(m), "llada")) {   /* denoise/cuda/ runs LLaDA's graph only */
+    if (strcmp(model_family_name(m), "llada")) { /* denoise/cuda/ runs LLaDA's graph only */
         if (strcmp(spec, "auto"))
             return lerr_set(e, EXIT_USAGE, "--device %s: the CUDA backend runs LLaDA models, not %s", spec,
                             model_family_name(m));
         return 0;
     }
     char why[420];
-    bool explicit = strcmp(spec, "auto") != 0;   /* asked for: load the backend and let it say why */
+    bool explicit = strcmp(spec, "auto") != 0; /* asked for: load the backend and let it say why */
     if (!explicit && !driver_present()) snprintf(why, sizeof why, "no NVIDIA driver: /dev/nvidiactl is absent");
     else if (plugin_load()) snprintf(why, sizeof why, "%s", P.err);
     else why[0] = 0;
     if (why[0] || P.probe(why, sizeof why) == 0) {
         if (explicit)
-            return lerr_set(e, EXIT_INTERNAL, "--device %s: this machine has no usable GPU (%s); use --device cpu or auto",
-                            spec, why);
+            return lerr_set(e, EXIT_INTERNAL,
+                            "--device %s: this machine has no usable GPU (%s); use --device cpu or auto", spec, why);
         if (!quiet) snprintf(notice, n, "no usable CUDA device (%s); running on the CPU", why);
         return 0;
     }
@@ -135,9 +144,7 @@ int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m,
 #endif
 }
 
-const sampler_backend_t *denoise_device_backend(const denoise_device_t *d) {
-    return d->sb.step ? &d->sb : NULL;
-}
+const sampler_backend_t *denoise_device_backend(const denoise_device_t *d) { return d->sb.step ? &d->sb : NULL; }
 
 void denoise_device_close(denoise_device_t *d) {
 #ifdef LLADA_CUDA

@@ -18,9 +18,9 @@
 #include "denoise/sampler.h"
 
 typedef struct {
-    sampler_backend_t sb;     /* sb.step == NULL: CPU */
-    void *impl;               /* owned backend (cuda_backend_t) */
-    char name[420];           /* "cpu" or "cuda: <device>, <precision>" */
+    sampler_backend_t sb; /* sb.step == NULL: CPU */
+    void *impl;           /* owned backend (cuda_backend_t) */
+    char name[420];       /* "cpu" or "cuda: <device>, <precision>" */
 } denoise_device_t;
 
 /* Validate a --device value; -1 with e (EXIT_USAGE) when unknown. */
@@ -28,8 +28,7 @@ int denoise_device_check(const char *spec, lerr_t *e);
 /* Open the backend `spec` (NULL = the default above) for model m. On a fallback writes a one-line reason
  * to notice[n] (else notice[0] = 0). -1 with e when "cuda" cannot be honoured: EXIT_USAGE
  * without a CUDA build, EXIT_INTERNAL without a usable GPU or when the upload fails. */
-int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m, char *notice,
-                        size_t n, lerr_t *e);
+int denoise_device_open(denoise_device_t *d, const char *spec, const model_t *m, char *notice, size_t n, lerr_t *e);
 /* The sampler backend to put in sampler_opts_t.backend (NULL for the CPU). */
 const sampler_backend_t *denoise_device_backend(const denoise_device_t *d);
 void denoise_device_close(denoise_device_t *d);

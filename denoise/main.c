@@ -31,15 +31,15 @@ typedef struct {
     cli_t cli;
     int mode;
     const char *model_dir, *policy, *history, *device;
-    so_spec_t spec;    /* sampler options as given; so_resolve gives each batch's (options.h) */
-    char note[160];    /* the last generation_config.json notice printed */
+    so_spec_t spec; /* sampler options as given; so_resolve gives each batch's (options.h) */
+    char note[160]; /* the last generation_config.json notice printed */
     bool help, policy_set, check_only, causal, post_steps_set;
-    int mask_id, eos_id, eot_id;   /* -1: the model's config.json */
+    int mask_id, eos_id, eot_id; /* -1: the model's config.json */
     int batch, threads, bench;
-    int precision;     /* MODEL_PREC_* (--precision) */
-    int bench_fast[3]; /* --bench-fast P:G:B (P = 0: off) */
-    const char *quantize, *quantize_out;   /* --quantize TYPE OUT.gguf */
-    dist_opts_t dist;  /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
+    int precision;                       /* MODEL_PREC_* (--precision) */
+    int bench_fast[3];                   /* --bench-fast P:G:B (P = 0: off) */
+    const char *quantize, *quantize_out; /* --quantize TYPE OUT.gguf */
+    dist_opts_t dist;                    /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
 
 static const char HELP[] =
@@ -118,36 +118,85 @@ static const char HELP[] =
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
     "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
     "      --check-options       check the options against the model's generation_config.json\n"
-    "                            and exit 0 or 2, reading no input (pipelines run it first)\n"
-    DIST_HELP "\n" CLI_COMMON_HELP
-    "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
+    "                            and exit 0 or 2, reading no input (pipelines run it first)\n" DIST_HELP
+    "\n" CLI_COMMON_HELP "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
 
-enum { O_MODEL = CLI_OPT__LAST, O_GEN, O_STEPS, O_BLOCK, O_REMASK, O_TEMP, O_CFG, O_EOSINF,
-       O_CONFINF, O_FIXED, O_SEED, O_BATCH, O_SCORE, O_LOGITS, O_THREADS, O_BENCH, O_HISTORY, O_DEVICE, O_QUANTIZE, O_SCHED, O_NOBCACHE,
-       O_CHECK, O_MASKID, O_EOSID, O_EOTID, O_CACHE, O_CACHE_REFRESH, O_PRECISION, O_BENCH_FAST, O_CAUSAL,
-       O_EDIT, O_POSTSTEPS, O_TOPP, O_TOPK, O_ALGTEMP };
+enum {
+    O_MODEL = CLI_OPT__LAST,
+    O_GEN,
+    O_STEPS,
+    O_BLOCK,
+    O_REMASK,
+    O_TEMP,
+    O_CFG,
+    O_EOSINF,
+    O_CONFINF,
+    O_FIXED,
+    O_SEED,
+    O_BATCH,
+    O_SCORE,
+    O_LOGITS,
+    O_THREADS,
+    O_BENCH,
+    O_HISTORY,
+    O_DEVICE,
+    O_QUANTIZE,
+    O_SCHED,
+    O_NOBCACHE,
+    O_CHECK,
+    O_MASKID,
+    O_EOSID,
+    O_EOTID,
+    O_CACHE,
+    O_CACHE_REFRESH,
+    O_PRECISION,
+    O_BENCH_FAST,
+    O_CAUSAL,
+    O_EDIT,
+    O_POSTSTEPS,
+    O_TOPP,
+    O_TOPK,
+    O_ALGTEMP
+};
 
-static const struct option LONGOPTS[] = {
-    {"model", required_argument, 0, O_MODEL}, {"gen-length", required_argument, 0, O_GEN},
-    {"steps", required_argument, 0, O_STEPS}, {"block-length", required_argument, 0, O_BLOCK},
-    {"remasking", required_argument, 0, O_REMASK}, {"temperature", required_argument, 0, O_TEMP},
-    {"cfg", required_argument, 0, O_CFG}, {"logits-eos-inf", no_argument, 0, O_EOSINF},
-    {"confidence-eos-eot-inf", no_argument, 0, O_CONFINF}, {"fixed-eos", no_argument, 0, O_FIXED},
-    {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
-    {"score", no_argument, 0, O_SCORE}, {"logits", no_argument, 0, O_LOGITS},
-    {"threads", required_argument, 0, O_THREADS}, {"bench", required_argument, 0, O_BENCH},
-    {"history", required_argument, 0, O_HISTORY}, {"device", required_argument, 0, O_DEVICE},
-    {"cache", required_argument, 0, O_CACHE}, {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
-    {"precision", required_argument, 0, O_PRECISION}, {"bench-fast", required_argument, 0, O_BENCH_FAST},
-    {"quantize", required_argument, 0, O_QUANTIZE}, {"schedule", required_argument, 0, O_SCHED},
-    {"no-block-cache", no_argument, 0, O_NOBCACHE}, {"causal", no_argument, 0, O_CAUSAL},
-    {"check-options", no_argument, 0, O_CHECK},
-    {"mask-id", required_argument, 0, O_MASKID}, {"eos-id", required_argument, 0, O_EOSID},
-    {"eot-id", required_argument, 0, O_EOTID},
-    {"top-p", required_argument, 0, O_TOPP}, {"top-k", required_argument, 0, O_TOPK},
-    {"alg-temp", required_argument, 0, O_ALGTEMP},
-    {"edit-threshold", required_argument, 0, O_EDIT}, {"max-post-steps", required_argument, 0, O_POSTSTEPS},
-    DIST_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+static const struct option LONGOPTS[] = {{"model", required_argument, 0, O_MODEL},
+                                         {"gen-length", required_argument, 0, O_GEN},
+                                         {"steps", required_argument, 0, O_STEPS},
+                                         {"block-length", required_argument, 0, O_BLOCK},
+                                         {"remasking", required_argument, 0, O_REMASK},
+                                         {"temperature", required_argument, 0, O_TEMP},
+                                         {"cfg", required_argument, 0, O_CFG},
+                                         {"logits-eos-inf", no_argument, 0, O_EOSINF},
+                                         {"confidence-eos-eot-inf", no_argument, 0, O_CONFINF},
+                                         {"fixed-eos", no_argument, 0, O_FIXED},
+                                         {"seed", required_argument, 0, O_SEED},
+                                         {"batch", required_argument, 0, O_BATCH},
+                                         {"score", no_argument, 0, O_SCORE},
+                                         {"logits", no_argument, 0, O_LOGITS},
+                                         {"threads", required_argument, 0, O_THREADS},
+                                         {"bench", required_argument, 0, O_BENCH},
+                                         {"history", required_argument, 0, O_HISTORY},
+                                         {"device", required_argument, 0, O_DEVICE},
+                                         {"cache", required_argument, 0, O_CACHE},
+                                         {"cache-refresh", required_argument, 0, O_CACHE_REFRESH},
+                                         {"precision", required_argument, 0, O_PRECISION},
+                                         {"bench-fast", required_argument, 0, O_BENCH_FAST},
+                                         {"quantize", required_argument, 0, O_QUANTIZE},
+                                         {"schedule", required_argument, 0, O_SCHED},
+                                         {"no-block-cache", no_argument, 0, O_NOBCACHE},
+                                         {"causal", no_argument, 0, O_CAUSAL},
+                                         {"check-options", no_argument, 0, O_CHECK},
+                                         {"mask-id", required_argument, 0, O_MASKID},
+                                         {"eos-id", required_argument, 0, O_EOSID},
+                                         {"eot-id", required_argument, 0, O_EOTID},
+                                         {"top-p", required_argument, 0, O_TOPP},
+                                         {"top-k", required_argument, 0, O_TOPK},
+                                         {"alg-temp", required_argument, 0, O_ALGTEMP},
+                                         {"edit-threshold", required_argument, 0, O_EDIT},
+                                         {"max-post-steps", required_argument, 0, O_POSTSTEPS},
+                                         DIST_LONGOPTS,
+                                         CLI_COMMON_LONGOPTS,
+                                         {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
     return cli_int_arg(&o->cli, name, arg, lo, hi);
@@ -163,13 +212,28 @@ static double num_arg(opts_t *o, const char *name, const char *arg) {
 static void parse_one(opts_t *o, int c, const char *arg) {
     sampler_opts_t *so = &o->spec.cli;
     switch (c) {
-    case 'h': o->help = true; break;   /* printed after parsing: the defaults depend on --model */
+    case 'h': o->help = true; break; /* printed after parsing: the defaults depend on --model */
     case O_MODEL: o->model_dir = arg; break;
-    case O_GEN: so->gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20); o->spec.set[SO_GEN] = true; break;
-    case O_STEPS: so->steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20); o->spec.set[SO_STEPS] = true; break;
-    case O_BLOCK: so->block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20); o->spec.set[SO_BLOCK] = true; break;
-    case O_REMASK: o->policy = arg; o->policy_set = true; break;
-    case O_TEMP: so->temperature = num_arg(o, "--temperature", arg); o->spec.set[SO_TEMP] = true; break;
+    case O_GEN:
+        so->gen_length = (int)int_arg(o, "--gen-length", arg, 1, 1 << 20);
+        o->spec.set[SO_GEN] = true;
+        break;
+    case O_STEPS:
+        so->steps = (int)int_arg(o, "--steps", arg, 1, 1 << 20);
+        o->spec.set[SO_STEPS] = true;
+        break;
+    case O_BLOCK:
+        so->block_length = (int)int_arg(o, "--block-length", arg, 1, 1 << 20);
+        o->spec.set[SO_BLOCK] = true;
+        break;
+    case O_REMASK:
+        o->policy = arg;
+        o->policy_set = true;
+        break;
+    case O_TEMP:
+        so->temperature = num_arg(o, "--temperature", arg);
+        o->spec.set[SO_TEMP] = true;
+        break;
     case O_CFG: so->cfg_scale = num_arg(o, "--cfg", arg); break;
     case O_EOSINF: so->logits_eos_inf = true; break;
     case O_CONFINF: so->conf_eos_eot_inf = true; break;
@@ -183,7 +247,8 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_CAUSAL: o->causal = true; break;
     case O_QUANTIZE:
         if (!model_gguf_type_ok(arg))
-            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)", arg);
+            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)",
+                            arg);
         o->quantize = arg;
         break;
     case O_CHECK: o->check_only = true; break;
@@ -219,16 +284,21 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_NOBCACHE: so->block_cache_off = true; break;
     case O_TOPP:
         so->top_p = num_arg(o, "--top-p", arg);
-        if (!(so->top_p > 0 && so->top_p <= 1)) cli_usage_error(&o->cli, "--top-p needs a probability in (0, 1], got '%s'", arg);
+        if (!(so->top_p > 0 && so->top_p <= 1))
+            cli_usage_error(&o->cli, "--top-p needs a probability in (0, 1], got '%s'", arg);
         break;
     case O_TOPK: so->top_k = (int)int_arg(o, "--top-k", arg, 0, 1 << 30); break;
     case O_ALGTEMP: so->alg_temp = num_arg(o, "--alg-temp", arg); break;
     case O_EDIT:
         so->edit = true;
         so->edit_threshold = num_arg(o, "--edit-threshold", arg);
-        if (so->edit_threshold > 1) cli_usage_error(&o->cli, "--edit-threshold needs a probability in [0, 1], got '%s'", arg);
+        if (so->edit_threshold > 1)
+            cli_usage_error(&o->cli, "--edit-threshold needs a probability in [0, 1], got '%s'", arg);
         break;
-    case O_POSTSTEPS: so->max_post_steps = (int)int_arg(o, "--max-post-steps", arg, 0, 1 << 20); o->post_steps_set = true; break;
+    case O_POSTSTEPS:
+        so->max_post_steps = (int)int_arg(o, "--max-post-steps", arg, 0, 1 << 20);
+        o->post_steps_set = true;
+        break;
     case O_SCHED:
         if (!strcmp(arg, "model")) so->schedule = SAMPLER_SCHED_MODEL;
         else if (!strcmp(arg, "linear")) so->schedule = SAMPLER_SCHED_LINEAR;
@@ -252,7 +322,7 @@ static void parse(opts_t *o, int argc, char **argv) {
     cli_init(&o->cli, "denoise");
     o->policy = "low_confidence";
     so_spec_init(&o->spec);
-    o->spec.cli.max_post_steps = 16;   /* LLaDA 2.1 generate()'s default */
+    o->spec.cli.max_post_steps = 16; /* LLaDA 2.1 generate()'s default */
     o->mask_id = o->eos_id = o->eot_id = -1;
     o->batch = 1;
     int c;
@@ -260,7 +330,8 @@ static void parse(opts_t *o, int argc, char **argv) {
     if (o->post_steps_set && !o->spec.cli.edit)
         cli_usage_error(&o->cli, "--max-post-steps applies to token editing: give --edit-threshold T too");
     if (o->quantize) {
-        if (optind >= argc) cli_usage_error(&o->cli, "--quantize TYPE needs an output file: --quantize %s OUT.gguf", o->quantize);
+        if (optind >= argc)
+            cli_usage_error(&o->cli, "--quantize TYPE needs an output file: --quantize %s OUT.gguf", o->quantize);
         o->quantize_out = argv[optind++];
     }
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
@@ -273,7 +344,10 @@ static void parse(opts_t *o, int argc, char **argv) {
  * cannot work with a record are bad data (EXIT_DATA). */
 static int batch_opts(opts_t *o, int record_gen, sampler_opts_t *so, lerr_t *e) {
     so_resolved_t r;
-    if (so_resolve(&o->spec, record_gen, &r, e)) { e->code = EXIT_DATA; return -1; }
+    if (so_resolve(&o->spec, record_gen, &r, e)) {
+        e->code = EXIT_DATA;
+        return -1;
+    }
     *so = r.so;
     char note[sizeof o->note];
     so_gencfg_note(&r, note, sizeof note);
@@ -306,14 +380,15 @@ static void flush_gen(batch_t *b) {
     sampler_opts_t so;
     if (!b->n) return;
     if (b->rc[0].gen <= 0) cli_dief(&b->o->cli, EXIT_DATA, "record %lld has nothing to generate", (long long)b->idx[0]);
-    if (batch_opts(b->o, b->rc[0].canvas ? b->rc[0].gen : 0, &so, &e) || canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
+    if (batch_opts(b->o, b->rc[0].canvas ? b->rc[0].gen : 0, &so, &e) ||
+        canvas_batch_build(&cb, b->rc, b->idx, b->n, b->m, &e))
         cli_die(&b->o->cli, &e);
     if (sampler_run(b->m, b->pol, &so, &cb, cli_progress_on(&b->o->cli) ? progress : NULL, (void *)b->o->cli.tool, &e))
         cli_die(&b->o->cli, &e);
     for (int j = 0; j < b->n; j++) {
         if (canvas_batch_result(&cb, j, &b->rc[j], b->recs[j], &e) ||
-            (b->o->history && history_save(b->recs[j], b->o->history, &e)) ||
-            wstream_write(b->w, b->recs[j], &e) || wstream_flush(b->w, &e))
+            (b->o->history && history_save(b->recs[j], b->o->history, &e)) || wstream_write(b->w, b->recs[j], &e) ||
+            wstream_flush(b->w, &e))
             cli_die(&b->o->cli, &e);
         rec_destroy(&b->recs[j]);
     }
@@ -342,7 +417,8 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
     lerr_t e = {0};
     opts_t *o = b->o;
     if (o->mode == MODE_SCORE) {
-        if (!rec_kind_is(r, "masked")) cli_dief(&o->cli, EXIT_DATA, "record %lld: --score needs \"masked\" records", (long long)idx);
+        if (!rec_kind_is(r, "masked"))
+            cli_dief(&o->cli, EXIT_DATA, "record %lld: --score needs \"masked\" records", (long long)idx);
         if (b->n && masked_len(b->recs[0]) != masked_len(r)) flush_score(b);
         b->recs[b->n++] = r;
         if (b->n == o->batch) flush_score(b);
@@ -368,25 +444,30 @@ static void add_record(batch_t *b, rec_t *r, int64_t idx) {
 static void set_ids(opts_t *o, model_t *m) {
     llada_config_t *c = &m->cfg;
     const int E = c->embedding_size;
-    const struct { const char *flag; int v; int32_t *dst; } ids[] = {
-        {"--mask-id", o->mask_id, &c->mask_token_id}, {"--eos-id", o->eos_id, &c->eos_token_id},
-        {"--eot-id", o->eot_id, &c->eot_token_id}};
+    const struct {
+        const char *flag;
+        int v;
+        int32_t *dst;
+    } ids[] = {{"--mask-id", o->mask_id, &c->mask_token_id},
+               {"--eos-id", o->eos_id, &c->eos_token_id},
+               {"--eot-id", o->eot_id, &c->eot_token_id}};
     for (int i = 0; i < 3; i++) {
         if (ids[i].v < 0) continue;
-        if (ids[i].v >= E) cli_usage_error(&o->cli, "%s %d is outside the model's vocabulary [0, %d)", ids[i].flag, ids[i].v, E);
+        if (ids[i].v >= E)
+            cli_usage_error(&o->cli, "%s %d is outside the model's vocabulary [0, %d)", ids[i].flag, ids[i].v, E);
         *ids[i].dst = ids[i].v;
     }
     const sampler_opts_t *so = &o->spec.cli;
     if (o->mode == MODE_GEN && (so->conf_eos_eot_inf || (so->fixed_eos && so->logits_eos_inf)) &&
         (c->eot_token_id < 0 || c->eot_token_id >= E))
-        cli_notice(&o->cli, "%s: the model has no EOT id (config.json eot_token_id); only EOS is affected: pass "
-                   "--eot-id N for EOT too", so->conf_eos_eot_inf ? "--confidence-eos-eot-inf" : "--logits-eos-inf --fixed-eos");
+        cli_notice(&o->cli,
+                   "%s: the model has no EOT id (config.json eot_token_id); only EOS is affected: pass "
+                   "--eot-id N for EOT too",
+                   so->conf_eos_eot_inf ? "--confidence-eos-eot-inf" : "--logits-eos-inf --fixed-eos");
 }
 
 /* The model folder: --model, $LLADA_MODEL or the bundled one (NULL when none; caller frees). */
-static char *model_dir(const opts_t *o) {
-    return o->model_dir ? strdup(o->model_dir) : default_model_dir();
-}
+static char *model_dir(const opts_t *o) { return o->model_dir ? strdup(o->model_dir) : default_model_dir(); }
 
 /* --help: the text, then the sampler defaults for the model in use (its
  * generation_config.json, read without loading the model). */
@@ -411,18 +492,18 @@ int main(int argc, char **argv) {
     if (o.help) print_help(&o);
     /* sizes the broker's request deadline */
     o.dist.steps_hint = o.spec.set[SO_STEPS] ? o.spec.cli.steps : o.spec.cli.gen_length;
-    int drc = o.check_only ? -1 : dist_main_nomodel(&o.dist, &o.cli);   /* --broker / --remote: no model here */
+    int drc = o.check_only ? -1 : dist_main_nomodel(&o.dist, &o.cli); /* --broker / --remote: no model here */
     if (drc >= 0) return drc;
     if (o.threads) kern_set_threads(o.threads);
     lerr_t e = {0};
-    rm_policy_t *pol = o.dist.policy_endpoint && !o.check_only ? dist_remote_policy(&o.dist, &o.cli)
-                                                               : rm_policy_new(o.policy, &e);
+    rm_policy_t *pol =
+        o.dist.policy_endpoint && !o.check_only ? dist_remote_policy(&o.dist, &o.cli) : rm_policy_new(o.policy, &e);
     if (!pol) cli_usage_error(&o.cli, "%s", e.msg);
     char *dir = model_dir(&o);
     if (!dir) cli_dief(&o.cli, EXIT_USAGE, "no model: pass --model DIR or set LLADA_MODEL (models/default is absent)");
     if (so_spec_read_model(&o.spec, dir, &e)) cli_die(&o.cli, &e);
     const gencfg_t *gc = &o.spec.gc;
-    if (o.mode == MODE_GEN && !o.bench && !o.quantize) {   /* before any input: the options for tokens records */
+    if (o.mode == MODE_GEN && !o.bench && !o.quantize) { /* before any input: the options for tokens records */
         sampler_opts_t so;
         /* canvas records bring their own length, so only a given --gen-length must fit now */
         if (batch_opts(&o, 0, &so, &e) && o.spec.set[SO_GEN]) cli_usage_error(&o.cli, "%s", e.msg);
@@ -438,13 +519,13 @@ int main(int argc, char **argv) {
     model_t *m = model_load(dir, &e);
     free(dir);
     if (!m) cli_die(&o.cli, &e);
-    if (o.causal) {   /* an AR checkpoint: causal attention + shifted logits, on the CPU */
+    if (o.causal) { /* an AR checkpoint: causal attention + shifted logits, on the CPU */
         if (m->cfg.attn_block > 0)
             cli_usage_error(&o.cli, "--causal: this is a block-diffusion model (block-causal already); "
-                            "--causal is for train --objective ar checkpoints");
+                                    "--causal is for train --objective ar checkpoints");
         if (m->cfg.logits_shift)
             cli_usage_error(&o.cli, "--causal: this model already shifts its logits (Dream); "
-                            "--causal is for train --objective ar checkpoints");
+                                    "--causal is for train --objective ar checkpoints");
         if (o.device && strncmp(o.device, "cuda", 4) == 0)
             cli_usage_error(&o.cli, "--causal runs on the CPU only (--device cpu)");
         o.device = "cpu";
@@ -484,8 +565,7 @@ int main(int argc, char **argv) {
      * CUDA backend has it (denoise/cuda/cached.cu), but until it is validated on a GPU,
      * `auto` does not pick it; --device cuda asks for it explicitly (docs/denoise.md). */
     const char *dspec = o.mode != MODE_GEN || ((o.spec.cli.cache || o.precision) && !o.device) ? "cpu" : o.device;
-    if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e))
-        cli_die(&o.cli, &e);
+    if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e)) cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.spec.cli.backend = denoise_device_backend(&dev);
     if (o.spec.cli.backend && o.precision)
@@ -493,8 +573,14 @@ int main(int argc, char **argv) {
     if (o.dist.worker) return dist_worker(&o.dist, &o.cli, m, pol, &o.spec, o.batch);
     rstream_t *in = cli_open_input(&o.cli);
     wstream_t *w = cli_open_output(&o.cli);
-    batch_t b = {&o, m, pol, w, calloc((size_t)o.batch, sizeof(rec_t *)),
-                 calloc((size_t)o.batch, sizeof(rec_canvas_t)), calloc((size_t)o.batch, sizeof(int64_t)), 0};
+    batch_t b = {&o,
+                 m,
+                 pol,
+                 w,
+                 calloc((size_t)o.batch, sizeof(rec_t *)),
+                 calloc((size_t)o.batch, sizeof(rec_canvas_t)),
+                 calloc((size_t)o.batch, sizeof(int64_t)),
+                 0};
     if (!b.recs || !b.rc || !b.idx) cli_dief(&o.cli, EXIT_INTERNAL, "out of memory");
     rec_t *r;
     int rc;
@@ -513,7 +599,9 @@ int main(int argc, char **argv) {
     else flush_gen(&b);
     rstream_destroy(&in);
     cli_close_output(&o.cli, &w);
-    free(b.recs); free(b.rc); free(b.idx);
+    free(b.recs);
+    free(b.rc);
+    free(b.idx);
     rm_policy_destroy(&pol);
     denoise_device_close(&dev);
     model_destroy(&m);

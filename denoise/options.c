@@ -4,7 +4,7 @@
 #include <string.h>
 #include "denoise/options.h"
 
-#define SO_GEN_DEFAULT 128   /* generate.py's gen_length */
+#define SO_GEN_DEFAULT 128 /* generate.py's gen_length */
 
 /* One row per resolvable option: its flag, its name in the notice, and the text of its
  * official default in --help. */
@@ -23,16 +23,16 @@ void so_spec_init(so_spec_t *s) {
     s->gc = (gencfg_t){0, -1};
 }
 
-int so_spec_read_model(so_spec_t *s, const char *dir, lerr_t *e) {
-    return gencfg_read(dir, &s->gc, e);
-}
+int so_spec_read_model(so_spec_t *s, const char *dir, lerr_t *e) { return gencfg_read(dir, &s->gc, e); }
 
 int so_resolve(const so_spec_t *s, int record_gen, so_resolved_t *out, lerr_t *e) {
     sampler_opts_t *o = &out->so;
     *o = s->cli;
     for (int i = 0; i < SO__N; i++) out->src[i] = s->set[i] ? SO_SRC_CLI : SO_SRC_DEFAULT;
-    if (record_gen > 0) { o->gen_length = record_gen; out->src[SO_GEN] = SO_SRC_RECORD; }
-    else if (!s->set[SO_GEN]) o->gen_length = SO_GEN_DEFAULT;
+    if (record_gen > 0) {
+        o->gen_length = record_gen;
+        out->src[SO_GEN] = SO_SRC_RECORD;
+    } else if (!s->set[SO_GEN]) o->gen_length = SO_GEN_DEFAULT;
     int gen = o->gen_length;
     if (!s->set[SO_STEPS]) o->steps = gen;
     if (!s->set[SO_BLOCK]) {
@@ -44,21 +44,23 @@ int so_resolve(const so_spec_t *s, int record_gen, so_resolved_t *out, lerr_t *e
         o->temperature = s->gc.temperature >= 0 ? s->gc.temperature : 0;
         if (s->gc.temperature >= 0) out->src[SO_TEMP] = SO_SRC_GENCFG;
     }
-    if (o->schedule_eps == 0 && s->gc.eps > 0) o->schedule_eps = s->gc.eps;   /* Dream's "eps" */
+    if (o->schedule_eps == 0 && s->gc.eps > 0) o->schedule_eps = s->gc.eps; /* Dream's "eps" */
     /* Messages name each value as the user can change it. */
     char d[SO__N][96];
     const int val[SO__N] = {[SO_GEN] = gen, [SO_STEPS] = o->steps, [SO_BLOCK] = o->block_length};
     for (int i = 0; i < SO_TEMP; i++) {
-        static const char *const why[] = {[SO_SRC_DEFAULT] = " (default)", [SO_SRC_GENCFG] = " (generation_config.json)",
-                                          [SO_SRC_RECORD] = "", [SO_SRC_CLI] = ""};
+        static const char *const why[] = {[SO_SRC_DEFAULT] = " (default)",
+                                          [SO_SRC_GENCFG] = " (generation_config.json)",
+                                          [SO_SRC_RECORD] = "",
+                                          [SO_SRC_CLI] = ""};
         const char *name = s->names && out->src[i] == SO_SRC_CLI ? s->names[i] : TAB[i].flag;
-        if (out->src[i] == SO_SRC_RECORD) snprintf(d[i], sizeof d[i], "the canvas record's generation length %d", val[i]);
+        if (out->src[i] == SO_SRC_RECORD)
+            snprintf(d[i], sizeof d[i], "the canvas record's generation length %d", val[i]);
         else snprintf(d[i], sizeof d[i], "%s %d%s", name, val[i], why[out->src[i]]);
     }
     if (gen <= 0 || o->steps <= 0 || o->block_length <= 0)
         return lerr_set(e, EXIT_USAGE, "%s, %s and %s must be positive", d[SO_GEN], d[SO_STEPS], d[SO_BLOCK]);
-    if (gen % o->block_length)
-        return lerr_set(e, EXIT_USAGE, "%s is not a multiple of %s", d[SO_GEN], d[SO_BLOCK]);
+    if (gen % o->block_length) return lerr_set(e, EXIT_USAGE, "%s is not a multiple of %s", d[SO_GEN], d[SO_BLOCK]);
     if (o->steps % (gen / o->block_length))
         return lerr_set(e, EXIT_USAGE, "%s is not a multiple of the number of blocks %d (%s / %s)", d[SO_STEPS],
                         gen / o->block_length, d[SO_GEN], d[SO_BLOCK]);
@@ -70,9 +72,13 @@ void so_gencfg_note(const so_resolved_t *r, char *buf, size_t n) {
     if (n) buf[0] = 0;
     for (int i = 0; i < SO__N && k < n; i++) {
         if (r->src[i] != SO_SRC_GENCFG) continue;
-        if (i == SO_TEMP) k += (size_t)snprintf(buf + k, n - k, "%s%s %g", k ? ", " : "", TAB[i].note, r->so.temperature);
-        else k += (size_t)snprintf(buf + k, n - k, "%s%s %d", k ? ", " : "", TAB[i].note,
-                                   i == SO_BLOCK ? r->so.block_length : i == SO_STEPS ? r->so.steps : r->so.gen_length);
+        if (i == SO_TEMP)
+            k += (size_t)snprintf(buf + k, n - k, "%s%s %g", k ? ", " : "", TAB[i].note, r->so.temperature);
+        else
+            k += (size_t)snprintf(buf + k, n - k, "%s%s %d", k ? ", " : "", TAB[i].note,
+                                  i == SO_BLOCK   ? r->so.block_length
+                                  : i == SO_STEPS ? r->so.steps
+                                                  : r->so.gen_length);
     }
     if (k && k < n) snprintf(buf + k, n - k, " (generation_config.json)");
 }
@@ -87,8 +93,7 @@ void so_help_defaults(const so_spec_t *s, const char *indent, char *buf, size_t 
                      s->gc.block_length, s->gc.block_length);
         else if (i == SO_TEMP && s->gc.temperature >= 0)
             snprintf(v, sizeof v, "%g (generation_config.json)", s->gc.temperature);
-        else
-            snprintf(v, sizeof v, "%s (official default)", TAB[i].dflt);
+        else snprintf(v, sizeof v, "%s (official default)", TAB[i].dflt);
         k += (size_t)snprintf(buf + k, n - k, "%s%-16s %s\n", indent, TAB[i].flag, v);
     }
 }

@@ -25,17 +25,17 @@ typedef enum { SO_GEN, SO_STEPS, SO_BLOCK, SO_TEMP, SO__N } so_id_t;
 typedef enum { SO_SRC_DEFAULT, SO_SRC_GENCFG, SO_SRC_RECORD, SO_SRC_CLI } so_src_t;
 
 typedef struct {
-    sampler_opts_t cli;   /* command-line values (only those with set[id] count for SO_*
+    sampler_opts_t cli;       /* command-line values (only those with set[id] count for SO_*
                              options; the rest of cli is taken as is: cfg, seed, flags...) */
-    bool set[SO__N];      /* given on the command line */
-    gencfg_t gc;          /* the model's generation_config.json (gencfg_read; {0, -1}: none) */
-    const char *const *names;   /* optional [SO__N]: what the caller calls the set values in
+    bool set[SO__N];          /* given on the command line */
+    gencfg_t gc;              /* the model's generation_config.json (gencfg_read; {0, -1}: none) */
+    const char *const *names; /* optional [SO__N]: what the caller calls the set values in
                                    messages (serve: "max_tokens", "diffusion.steps", ...);
                                    NULL: the command-line flags */
 } so_spec_t;
 
 typedef struct {
-    sampler_opts_t so;    /* what the sampler runs with */
+    sampler_opts_t so; /* what the sampler runs with */
     so_src_t src[SO__N];
 } so_resolved_t;
 

@@ -11,8 +11,8 @@ int rec_canvas_parse(const rec_t *r, const model_t *m, int gen_length, rec_canva
     if (t->numel > (1u << 24)) return lerr_set(e, EXIT_DATA, "\"tokens\" has %zu entries (limit 16M)", t->numel);
     for (int i = 0; i < out->n; i++)
         if (out->tok[i] < 0 || out->tok[i] >= m->cfg.embedding_size)
-            return lerr_set(e, EXIT_DATA, "token id %d at index %d outside the model's vocabulary [0, %d)",
-                            out->tok[i], i, m->cfg.embedding_size);
+            return lerr_set(e, EXIT_DATA, "token id %d at index %d outside the model's vocabulary [0, %d)", out->tok[i],
+                            i, m->cfg.embedding_size);
     if (rec_kind_is(r, "canvas")) {
         int64_t pl;
         if (rec_get_int(r, "prompt_len", &pl) != 0 || pl < 0 || pl > out->n)
@@ -22,7 +22,10 @@ int rec_canvas_parse(const rec_t *r, const model_t *m, int gen_length, rec_canva
          * a canvas counts in the block quotas and is filled (the contract of "canvas"). */
         int first = (int)pl;
         for (int i = 0; i < (int)pl; i++)
-            if (out->tok[i] == m->cfg.mask_token_id) { first = i; break; }
+            if (out->tok[i] == m->cfg.mask_token_id) {
+                first = i;
+                break;
+            }
         out->canvas = true;
         out->prompt_len = first;
         out->gen = out->n - first;
@@ -34,14 +37,19 @@ int rec_canvas_parse(const rec_t *r, const model_t *m, int gen_length, rec_canva
 }
 
 void canvas_batch_free(canvas_batch_t *cb) {
-    free(cb->x); free(cb->pad); free(cb->record); free(cb->reveal); free(cb->row_nfe);
+    free(cb->x);
+    free(cb->pad);
+    free(cb->record);
+    free(cb->reveal);
+    free(cb->row_nfe);
     memset(cb, 0, sizeof *cb);
 }
 
-int canvas_batch_build(canvas_batch_t *cb, const rec_canvas_t *rc, const int64_t *rec_idx, int n,
-                       const model_t *m, lerr_t *e) {
+int canvas_batch_build(canvas_batch_t *cb, const rec_canvas_t *rc, const int64_t *rec_idx, int n, const model_t *m,
+                       lerr_t *e) {
     int lp = 0;
-    for (int j = 0; j < n; j++) if (rc[j].prompt_len > lp) lp = rc[j].prompt_len;
+    for (int j = 0; j < n; j++)
+        if (rc[j].prompt_len > lp) lp = rc[j].prompt_len;
     memset(cb, 0, sizeof *cb);
     cb->B = n;
     cb->L = lp + rc[0].gen;
@@ -63,8 +71,7 @@ int canvas_batch_build(canvas_batch_t *cb, const rec_canvas_t *rc, const int64_t
         cb->row_nfe[j] = 0;
         for (int p = 0; p < pad; p++) row[p] = m->cfg.pad_token_id;
         memcpy(row + pad, rc[j].tok, (size_t)rc[j].prompt_len * sizeof *row);
-        if (rc[j].canvas)
-            memcpy(row + lp, rc[j].tok + rc[j].prompt_len, (size_t)rc[j].gen * sizeof *row);
+        if (rc[j].canvas) memcpy(row + lp, rc[j].tok + rc[j].prompt_len, (size_t)rc[j].gen * sizeof *row);
         else
             for (int p = lp; p < cb->L; p++) row[p] = m->cfg.mask_token_id;
     }

@@ -22,8 +22,8 @@ int rec_canvas_parse(const rec_t *r, const model_t *m, int gen_length, rec_canva
 
 /* Build a left-padded batch from n parsed records (all with the same gen). Allocates
  * cb->x, pad, record, reveal (free with canvas_batch_free). */
-int canvas_batch_build(canvas_batch_t *cb, const rec_canvas_t *rc, const int64_t *rec_idx, int n,
-                       const model_t *m, lerr_t *e);
+int canvas_batch_build(canvas_batch_t *cb, const rec_canvas_t *rc, const int64_t *rec_idx, int n, const model_t *m,
+                       lerr_t *e);
 void canvas_batch_free(canvas_batch_t *cb);
 /* Write row j's result into record r: prompt, tokens, reveal_step, nfe (kind "tokens"). */
 int canvas_batch_result(const canvas_batch_t *cb, int j, const rec_canvas_t *rc, rec_t *r, lerr_t *e);

@@ -39,32 +39,31 @@ typedef enum {
  * out[i] exactly as forward + LM head + CFG + sampler_summarise would, leaving out[i].pos.
  * 0 or -1 with e set. */
 typedef struct sampler_backend {
-    int (*step)(void *ctx, const struct sampler_opts *o, const int32_t *tok, const uint8_t *keep,
-                int nB, int B, int L, const int *crow, const int *cpos, const uint64_t *prefix,
-                int nc, rm_cand_t *out, lerr_t *e);
+    int (*step)(void *ctx, const struct sampler_opts *o, const int32_t *tok, const uint8_t *keep, int nB, int B, int L,
+                const int *crow, const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
     void *ctx;
     /* Optional (NULL: --cache needs the CPU): the step of a KV-cache run. r0 == 0 && r1 == L:
      * the whole canvas, keeping every layer's K/V; otherwise only positions [r0, r1) of every
      * row are recomputed against the K/V of the last whole step (same nB x L), the other
      * positions keeping that step's hidden states; the same summaries as step otherwise
      * (model.h model_forward_cached is the CPU's). */
-    int (*step_rows)(void *ctx, const struct sampler_opts *o, const int32_t *tok, const uint8_t *keep,
-                     int nB, int B, int L, int r0, int r1, const int *crow, const int *cpos,
-                     const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e);
+    int (*step_rows)(void *ctx, const struct sampler_opts *o, const int32_t *tok, const uint8_t *keep, int nB, int B,
+                     int L, int r0, int r1, const int *crow, const int *cpos, const uint64_t *prefix, int nc,
+                     rm_cand_t *out, lerr_t *e);
 } sampler_backend_t;
 
 typedef struct sampler_opts {
     int steps, gen_length, block_length;
-    double temperature;        /* 0: argmax; > 0: Gumbel-max in float64 */
-    double cfg_scale;          /* 0: off; else un + (s+1)(cond-un), un = prompt fully masked */
-    bool logits_eos_inf;       /* EOS logit = -inf before choosing tokens */
-    bool conf_eos_eot_inf;     /* official quirk: EOT (and at T=0 also EOS) column -inf in
+    double temperature;    /* 0: argmax; > 0: Gumbel-max in float64 */
+    double cfg_scale;      /* 0: off; else un + (s+1)(cond-un), un = prompt fully masked */
+    bool logits_eos_inf;   /* EOS logit = -inf before choosing tokens */
+    bool conf_eos_eot_inf; /* official quirk: EOT (and at T=0 also EOS) column -inf in
                                   the confidence softmax only */
-    bool fixed_eos;            /* fixed variants: logits_eos_inf also blocks EOT;
+    bool fixed_eos;        /* fixed variants: logits_eos_inf also blocks EOT;
                                   conf_eos_eot_inf ranks EOS/EOT predictions last at any T
                                   without renormalising the others */
-    int schedule;              /* sampler_schedule_t: masks committed per step */
-    double schedule_eps;       /* timestep schedule's final t; 0: the model's (Dream: 1e-3) */
+    int schedule;          /* sampler_schedule_t: masks committed per step */
+    double schedule_eps;   /* timestep schedule's final t; 0: the model's (Dream: 1e-3) */
     /* Dream's diffusion_generate filters (generation_utils.py; 0 = off): top_p keeps the
      * smallest set of most probable tokens whose probability exceeds top_p (the first always),
      * then top_k the k largest logits (ties at the k-th kept); on the logits divided by the
@@ -83,7 +82,7 @@ typedef struct sampler_opts {
     bool edit;
     double edit_threshold;
     int max_post_steps;
-    bool block_cache_off;      /* block-diffusion models: recompute the whole canvas every
+    bool block_cache_off; /* block-diffusion models: recompute the whole canvas every
                                   step instead of the exact block cache (bench, tests) */
     uint64_t seed;
     /* KV cache (0 = none: every step runs the whole canvas, exactly the official sampler).
@@ -94,20 +93,20 @@ typedef struct sampler_opts {
      * cache_refresh N > 0: also a whole-canvas step at block steps N, 2N, ... Positions not
      * recomputed keep the hidden states of the last whole-canvas step. */
     int cache, cache_refresh;
-    const sampler_backend_t *backend;  /* NULL: CPU forward, head and summaries */
+    const sampler_backend_t *backend; /* NULL: CPU forward, head and summaries */
 } sampler_opts_t;
 
 typedef struct canvas_batch {
-    int B, L;                  /* rows, padded canvas length */
-    int32_t *x;                /* [B][L] canvas, updated in place (caller owns) */
-    int *pad;                  /* [B] left padding of each row (caller owns) */
-    int64_t *record;           /* [B] stream index of each row's record (caller owns) */
-    int32_t *reveal;           /* [B][L] filled: step that committed a position, else -1 */
-    int nfe;                   /* out: forward passes (rows of a CFG pair count twice) */
-    int *row_nfe;              /* optional [B] out (caller owns): each row's forward passes
+    int B, L;        /* rows, padded canvas length */
+    int32_t *x;      /* [B][L] canvas, updated in place (caller owns) */
+    int *pad;        /* [B] left padding of each row (caller owns) */
+    int64_t *record; /* [B] stream index of each row's record (caller owns) */
+    int32_t *reveal; /* [B][L] filled: step that committed a position, else -1 */
+    int nfe;         /* out: forward passes (rows of a CFG pair count twice) */
+    int *row_nfe;    /* optional [B] out (caller owns): each row's forward passes
                                 * (cb->nfe for every row, except block diffusion, whose
                                 * rows run one after another; bdsample.h) */
-    int steps_done;            /* out */
+    int steps_done;  /* out */
     /* Optional (zero = off). seed: [B] per-row seed replacing o->seed in every draw of that
      * row (caller owns), so rows of requests with different seeds share a batch. on_step:
      * called after every step with the canvas updated; it may set drop[j] = 1 (drop[0..B)
@@ -130,8 +129,8 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
 /* Summarise one logits row (length V, already CFG-combined; modified in place by the EOS
  * flags) into a candidate: token, conf, prob, margin, entropy. `u_prefix` is the crng
  * prefix for Gumbel draws of this position (ignored at temperature 0). */
-void sampler_summarise(const sampler_opts_t *o, const llada_config_t *c, float *logits, int V,
-                       uint64_t u_prefix, rm_cand_t *out);
+void sampler_summarise(const sampler_opts_t *o, const llada_config_t *c, float *logits, int V, uint64_t u_prefix,
+                       rm_cand_t *out);
 /* 0 when every summary of c[0..n) is whole; -1 (EXIT_INTERNAL) when sampler_summarise ran out
  * of memory for a row's top-p / top-k filter (it then leaves token -1). */
 int sampler_cands_ok(const rm_cand_t *c, int n, lerr_t *e);

@@ -13,7 +13,8 @@
 /* -log softmax(l)[y] in double. */
 static double xent(const float *l, int V, int y) {
     double mx = -INFINITY, s = 0;
-    for (int i = 0; i < V; i++) if (l[i] > mx) mx = l[i];
+    for (int i = 0; i < V; i++)
+        if (l[i] > mx) mx = l[i];
     for (int i = 0; i < V; i++) s += exp((double)l[i] - mx);
     return mx + log(s) - l[y];
 }
@@ -43,8 +44,8 @@ static int parse_masked(const rec_t *r, const model_t *m, scored_t *s, lerr_t *e
 enum { SCORE_CHUNK = 128 };
 
 /* Cross-entropy of row j's masked positions, LM head applied SCORE_CHUNK rows at a time. */
-static int score_row(const model_t *m, const scored_t *s, const float *hid, int n, int nB, int j,
-                     int L, double cfg_scale, double *ce_out, int *nm_out, lerr_t *e) {
+static int score_row(const model_t *m, const scored_t *s, const float *hid, int n, int nB, int j, int L,
+                     double cfg_scale, double *ce_out, int *nm_out, lerr_t *e) {
     int d = m->cfg.d_model, V = m->cfg.embedding_size, cfg = nB > n;
     const int32_t *x0 = s->x0->data, *xt = s->xt->data;
     float *hc = malloc((size_t)SCORE_CHUNK * d * sizeof *hc), *hu = malloc((size_t)SCORE_CHUNK * d * sizeof *hu);
@@ -53,14 +54,17 @@ static int score_row(const model_t *m, const scored_t *s, const float *hid, int 
     int pos[SCORE_CHUNK], nm = 0;
     double ce = 0;
     if (!hc || !hu || !lc || (cfg && !lu)) {
-        free(hc); free(hu); free(lc); free(lu);
+        free(hc);
+        free(hu);
+        free(lc);
+        free(lu);
         return lerr_set(e, EXIT_INTERNAL, "out of memory");
     }
     for (int p0 = 0; p0 < L;) {
         int k = 0;
         for (; p0 < L && k < SCORE_CHUNK; p0++) {
             if (xt[p0] != m->cfg.mask_token_id) continue;
-            int hr = model_logits_row(&m->cfg, p0);   /* shifted-logits families: row p0-1 */
+            int hr = model_logits_row(&m->cfg, p0); /* shifted-logits families: row p0-1 */
             memcpy(hc + (size_t)k * d, hid + ((size_t)j * L + hr) * d, (size_t)d * sizeof *hc);
             if (cfg) memcpy(hu + (size_t)k * d, hid + ((size_t)(n + j) * L + hr) * d, (size_t)d * sizeof *hu);
             pos[k++] = p0;
@@ -75,7 +79,10 @@ static int score_row(const model_t *m, const scored_t *s, const float *hid, int 
         for (int i = 0; i < k; i++) ce += xent(lc + (size_t)i * V, V, x0[pos[i]]);
         nm += k;
     }
-    free(hc); free(hu); free(lc); free(lu);
+    free(hc);
+    free(hu);
+    free(lc);
+    free(lu);
     *ce_out = ce;
     *nm_out = nm;
     return 0;
@@ -88,10 +95,14 @@ int score_records(const model_t *m, rec_t **recs, int n, double cfg_scale, lerr_
     int32_t *tok = NULL;
     float *hid = NULL;
     fwd_scratch_t *scr = NULL;
-    for (int j = 0; j < n; j++) if (parse_masked(recs[j], m, &s[j], e)) goto out;
+    for (int j = 0; j < n; j++)
+        if (parse_masked(recs[j], m, &s[j], e)) goto out;
     L = (int)s[0].xt->numel;
     for (int j = 1; j < n; j++)
-        if ((int)s[j].xt->numel != L) { lerr_set(e, EXIT_INTERNAL, "score batch of unequal lengths"); goto out; }
+        if ((int)s[j].xt->numel != L) {
+            lerr_set(e, EXIT_INTERNAL, "score batch of unequal lengths");
+            goto out;
+        }
     tok = malloc((size_t)nB * L * sizeof *tok);
     hid = malloc((size_t)nB * L * d * sizeof *hid);
     if (!tok || !hid || !(scr = fwd_scratch_new(m, nB, L, e))) {
@@ -102,7 +113,8 @@ int score_records(const model_t *m, rec_t **recs, int n, double cfg_scale, lerr_
         memcpy(tok + (size_t)j * L, s[j].xt->data, (size_t)L * sizeof *tok);
         if (nB > n)
             for (int p = 0; p < L; p++)
-                tok[(size_t)(n + j) * L + p] = p < s[j].prompt_len ? m->cfg.mask_token_id : ((int32_t *)s[j].xt->data)[p];
+                tok[(size_t)(n + j) * L + p] =
+                    p < s[j].prompt_len ? m->cfg.mask_token_id : ((int32_t *)s[j].xt->data)[p];
     }
     if (model_forward_hidden(m, scr, tok, NULL, nB, L, hid, e)) goto out;
     for (int j = 0; j < n; j++) {
@@ -117,7 +129,9 @@ int score_records(const model_t *m, rec_t **recs, int n, double cfg_scale, lerr_
     rc = 0;
 out:
     fwd_scratch_destroy(&scr);
-    free(s); free(tok); free(hid);
+    free(s);
+    free(tok);
+    free(hid);
     return rc;
 }
 
@@ -131,8 +145,8 @@ int logits_record(const model_t *m, rec_t *r, lerr_t *e) {
     memcpy(tok, t->data, (size_t)L * sizeof *tok);
     int64_t shape[2] = {L, V};
     tensor_t *out = rec_set_tensor(r, "logits", DT_F32, 2, shape);
-    int rc = !out ? lerr_set(e, EXIT_INTERNAL, "out of memory")
-                  : model_forward_logits(m, tok, NULL, 1, L, out->data, e);
+    int rc =
+        !out ? lerr_set(e, EXIT_INTERNAL, "out of memory") : model_forward_logits(m, tok, NULL, 1, L, out->data, e);
     free(tok);
     return rc;
 }

@@ -35,17 +35,16 @@ static const char *HELP =
     "                         vocabulary) as HF does, instead of failing (exit 1)\n"
     "  -n, --no-newline       no newline after each record's text\n"
     "  -r, --records          write the input records with a \"text\" field added (msgpack,\n"
-    "                         or JSON lines with --json) instead of plain text\n"
-    CLI_COMMON_HELP;
+    "                         or JSON lines with --json) instead of plain text\n" CLI_COMMON_HELP;
 
 typedef struct {
     cli_t cli;
     tok_bundle_t *b;
     bool stop, skip, prompt, ids, newline, records, skip_unknown;
-    int color;   /* 0 never, 1 always */
+    int color; /* 0 never, 1 always */
     const char *field;
     tok_str_t out;
-    uint64_t nrec;   /* records read so far (1-based in messages) */
+    uint64_t nrec; /* records read so far (1-based in messages) */
 } detok_t;
 
 /* True if the tokenizer has a token for id x. */
@@ -56,9 +55,10 @@ static bool known_id(const detok_t *d, int64_t x) {
 /* An id without a token: dies (exit 1) unless --skip-unknown; true if it is to be dropped. */
 static bool unknown_id(detok_t *d, int64_t x, const char *where) {
     if (d->skip_unknown) return true;
-    cli_dief(&d->cli, EXIT_DATA, "%s: id %lld is not in the tokenizer's vocabulary of %d ids "
-             "(model/tokenizer mismatch?); --skip-unknown drops such ids", where, (long long)x,
-             (int)tok_n_ids(d->b->tok));
+    cli_dief(&d->cli, EXIT_DATA,
+             "%s: id %lld is not in the tokenizer's vocabulary of %d ids "
+             "(model/tokenizer mismatch?); --skip-unknown drops such ids",
+             where, (long long)x, (int)tok_n_ids(d->b->tok));
 }
 
 /* Token ids of a tensor field as int32 (copied), n set; NULL if absent. Dies on a bad dtype.
@@ -66,7 +66,8 @@ static bool unknown_id(detok_t *d, int64_t x, const char *where) {
 static int32_t *get_ids(detok_t *d, const rec_t *r, const char *key, size_t *n, bool check) {
     tensor_t *t = rec_tensor(r, key);
     if (!t) return NULL;
-    if (t->ndim > 1) cli_dief(&d->cli, EXIT_DATA, "field \"%s\": expected a 1-D array, got %d dimensions", key, t->ndim);
+    if (t->ndim > 1)
+        cli_dief(&d->cli, EXIT_DATA, "field \"%s\": expected a 1-D array, got %d dimensions", key, t->ndim);
     int32_t *v = malloc((t->numel ? t->numel : 1) * sizeof *v);
     if (!v) cli_dief(&d->cli, EXIT_INTERNAL, "out of memory");
     size_t k = 0;
@@ -79,7 +80,8 @@ static int32_t *get_ids(detok_t *d, const rec_t *r, const char *key, size_t *n, 
         case DT_U64: x = (int64_t)((uint64_t *)t->data)[i]; break;
         case DT_I16: x = ((int16_t *)t->data)[i]; break;
         case DT_U16: x = ((uint16_t *)t->data)[i]; break;
-        default: cli_dief(&d->cli, EXIT_DATA, "field \"%s\": dtype %s is not an integer type", key, dtype_name(t->dtype));
+        default:
+            cli_dief(&d->cli, EXIT_DATA, "field \"%s\": dtype %s is not an integer type", key, dtype_name(t->dtype));
         }
         if (check && !known_id(d, x)) {
             char where[300];
@@ -111,8 +113,9 @@ static int shade(int32_t step, int32_t maxstep) {
  * bytes form whole characters; each piece takes the colour of the token that completed it. */
 static void decode_color(detok_t *d, const int32_t *ids, size_t n, const int32_t *steps, size_t nsteps) {
     int32_t maxstep = 0;
-    for (size_t i = 0; i < nsteps; i++) if (steps[i] > maxstep) maxstep = steps[i];
-    size_t ws = 0, pi = 0;   /* window start in ids, prefix index inside the window */
+    for (size_t i = 0; i < nsteps; i++)
+        if (steps[i] > maxstep) maxstep = steps[i];
+    size_t ws = 0, pi = 0; /* window start in ids, prefix index inside the window */
     tok_str_t cur = {0}, prefix = {0};
     lerr_t e = {0};
     unsigned fl = d->skip ? TOK_SKIP_SPECIAL : 0;
@@ -127,11 +130,13 @@ static void decode_color(detok_t *d, const int32_t *ids, size_t n, const int32_t
             tok_str_append(&d->out, "\x1b[0m", 4))
             cli_dief(&d->cli, EXIT_INTERNAL, "out of memory");
         size_t npi = i + 1 - ws - pi;
-        ws += pi; pi = npi;
+        ws += pi;
+        pi = npi;
         prefix.n = 0;
         if (tok_decode(d->b->tok, ids + ws, i + 1 - ws, fl, &prefix, &e)) cli_die(&d->cli, &e);
     }
-    tok_str_free(&cur); tok_str_free(&prefix);
+    tok_str_free(&cur);
+    tok_str_free(&prefix);
 }
 
 static void record_text(detok_t *d, const rec_t *r) {
@@ -140,28 +145,37 @@ static void record_text(detok_t *d, const rec_t *r) {
     if (!ids) cli_dief(&d->cli, EXIT_DATA, "record %llu has no \"%s\" array", (unsigned long long)d->nrec, d->field);
     if (d->prompt) {
         int32_t *p = get_ids(d, r, "prompt", &np, true);
-        if (p) { decode(d, p, np); free(p); }
+        if (p) {
+            decode(d, p, np);
+            free(p);
+        }
     }
     size_t m = stop_at(d, ids, n);
     int32_t *steps = d->color ? get_ids(d, r, "reveal_step", &ns, false) : NULL;
     if (d->color) decode_color(d, ids, m, steps, ns < m ? ns : m);
     else decode(d, ids, m);
-    free(ids); free(steps);
+    free(ids);
+    free(steps);
 }
 
 static void flush_text(detok_t *d) {
     if (d->newline && tok_str_append(&d->out, "\n", 1)) cli_dief(&d->cli, EXIT_INTERNAL, "out of memory");
-    if (d->out.n && fwrite(d->out.p, 1, d->out.n, stdout) != d->out.n) cli_dief(&d->cli, EXIT_IO, "write error: %s", strerror(errno));
+    if (d->out.n && fwrite(d->out.p, 1, d->out.n, stdout) != d->out.n)
+        cli_dief(&d->cli, EXIT_IO, "write error: %s", strerror(errno));
     d->out.n = 0;
 }
 
 static void run_ids(detok_t *d) {
     FILE *f = strcmp(d->cli.input, "-") ? fopen(d->cli.input, "r") : stdin;
     if (!f) cli_dief(&d->cli, EXIT_IO, "%s: %s", d->cli.input, strerror(errno));
-    char *line = NULL; size_t cap = 0; ssize_t len; size_t lineno = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    size_t lineno = 0;
     tok_ids_t ids = {0};
     while ((len = getline(&line, &cap, f)) >= 0) {
-        lineno++; ids.n = 0;
+        lineno++;
+        ids.n = 0;
         size_t word = 0;
         char *s = line, *end;
         for (;;) {
@@ -170,7 +184,7 @@ static void run_ids(detok_t *d) {
             errno = 0;
             long long v = strtoll(s, &end, 10);
             bool sep = !*end || strchr(" \t,\r\n", *end);
-            if (end == s || !sep) {   /* name the word only: the line's newline stays out of the message */
+            if (end == s || !sep) { /* name the word only: the line's newline stays out of the message */
                 size_t w = strcspn(s, " \t,\r\n");
                 cli_dief(&d->cli, EXIT_DATA, "line %zu: not a token id: \"%.*s\"", lineno, (int)(w > 20 ? 20 : w), s);
             }
@@ -186,7 +200,8 @@ static void run_ids(detok_t *d) {
         decode(d, ids.v, stop_at(d, ids.v, ids.n));
         flush_text(d);
     }
-    free(line); tok_ids_free(&ids);
+    free(line);
+    tok_ids_free(&ids);
     if (f != stdin) fclose(f);
 }
 
@@ -196,18 +211,28 @@ int main(int argc, char **argv) {
     detok_t d = {.stop = true, .skip = true, .newline = true, .field = "tokens", .color = -1};
     cli_init(&d.cli, "detok");
     const char *model = NULL;
-    static const struct option lo[] = {
-        {"model", required_argument, 0, 'm'}, {"all", no_argument, 0, 'a'}, {"no-stop", no_argument, 0, O_NOSTOP},
-        {"keep-special", no_argument, 0, O_KEEPSP}, {"prompt", no_argument, 0, O_PROMPT},
-        {"field", required_argument, 0, O_FIELD}, {"color", optional_argument, 0, O_COLOR},
-        {"colour", optional_argument, 0, O_COLOR}, {"ids", no_argument, 0, O_IDS},
-        {"skip-unknown", no_argument, 0, O_SKIPUNK},
-        {"no-newline", no_argument, 0, 'n'}, {"records", no_argument, 0, 'r'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"model", required_argument, 0, 'm'},
+                                       {"all", no_argument, 0, 'a'},
+                                       {"no-stop", no_argument, 0, O_NOSTOP},
+                                       {"keep-special", no_argument, 0, O_KEEPSP},
+                                       {"prompt", no_argument, 0, O_PROMPT},
+                                       {"field", required_argument, 0, O_FIELD},
+                                       {"color", optional_argument, 0, O_COLOR},
+                                       {"colour", optional_argument, 0, O_COLOR},
+                                       {"ids", no_argument, 0, O_IDS},
+                                       {"skip-unknown", no_argument, 0, O_SKIPUNK},
+                                       {"no-newline", no_argument, 0, 'n'},
+                                       {"records", no_argument, 0, 'r'},
+                                       CLI_COMMON_LONGOPTS,
+                                       {0, 0, 0, 0}};
     int c;
     while ((c = cli_getopt(&d.cli, argc, argv, "m:anr" CLI_COMMON_SHORTOPTS, lo)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
-        case 'a': d.stop = false; d.skip = false; break;
+        case 'a':
+            d.stop = false;
+            d.skip = false;
+            break;
         case O_NOSTOP: d.stop = false; break;
         case O_KEEPSP: d.skip = false; break;
         case O_PROMPT: d.prompt = true; break;
@@ -228,7 +253,7 @@ int main(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_usage_error(&d.cli, "unexpected argument '%s' (use -i FILE)", argv[optind]);
-    if (d.color < 0) d.color = !d.records && isatty(1);   /* auto: only on a terminal */
+    if (d.color < 0) d.color = !d.records && isatty(1); /* auto: only on a terminal */
     lerr_t e = {0};
     if (!(d.b = tok_bundle_open(model, &e))) cli_die(&d.cli, &e);
     if (d.ids) run_ids(&d);
@@ -241,7 +266,8 @@ int main(int argc, char **argv) {
             d.nrec++;
             record_text(&d, r);
             if (w) {
-                if (rec_set_strn(r, "text", d.out.p ? d.out.p : "", d.out.n)) cli_dief(&d.cli, EXIT_INTERNAL, "out of memory");
+                if (rec_set_strn(r, "text", d.out.p ? d.out.p : "", d.out.n))
+                    cli_dief(&d.cli, EXIT_INTERNAL, "out of memory");
                 d.out.n = 0;
                 if (wstream_write(w, r, &e)) cli_die(&d.cli, &e);
             } else flush_text(&d);

@@ -2,7 +2,8 @@
 #include "text.h"
 
 size_t detok_stop_len(const tok_bundle_t *b, const int32_t *ids, size_t n) {
-    for (size_t i = 0; i < n; i++) if (tok_bundle_is_stop(b, ids[i])) return i;
+    for (size_t i = 0; i < n; i++)
+        if (tok_bundle_is_stop(b, ids[i])) return i;
     return n;
 }
 

@@ -32,11 +32,11 @@ typedef struct {
     uint64_t id, seq, prio;
     uint8_t cid[ID_MAX];
     size_t cid_len;
-    zmq_msg_t body;     /* kept until answered, for re-dispatch */
-    int worker;         /* index into workers, -1 while queued */
+    zmq_msg_t body; /* kept until answered, for re-dispatch */
+    int worker;     /* index into workers, -1 while queued */
     int tries;
-    long long deadline; /* while dispatched: answer due by then (ms, net_now_ms) */
-    uint8_t last_wid[ID_MAX];   /* the worker that last missed its deadline: avoided next */
+    long long deadline;       /* while dispatched: answer due by then (ms, net_now_ms) */
+    uint8_t last_wid[ID_MAX]; /* the worker that last missed its deadline: avoided next */
     size_t last_wid_len;
 } job_t;
 
@@ -44,8 +44,8 @@ typedef struct {
     uint8_t wid[ID_MAX];
     size_t wid_len;
     int slots, inflight;
-    int hb;             /* its heartbeat interval (READY's optional frame; 0: the broker's) */
-    int misses;         /* request deadlines missed (heartbeat rounds with an expired request) */
+    int hb;     /* its heartbeat interval (READY's optional frame; 0: the broker's) */
+    int misses; /* request deadlines missed (heartbeat rounds with an expired request) */
     bool missed_now;
     long long last_seen, dispatched;
 } worker_t;
@@ -60,16 +60,19 @@ typedef struct {
     uint64_t next_id, next_prio;
     long long answered, redispatched, dropped, expired;
     long long req_timeout_ms;
-    long long no_workers_since, no_workers_ms;   /* queued requests fail after this long without any worker */
+    long long no_workers_since, no_workers_ms; /* queued requests fail after this long without any worker */
     int hb;
     net_zap_t *zap;
-    net_hsmon_t *hs[2];            /* handshake monitors of front and back (CURVE only) */
-    long long hs_next_log[2];     /* rate limit: one "authentication failed" line per socket per 10 s */
+    net_hsmon_t *hs[2];       /* handshake monitors of front and back (CURVE only) */
+    long long hs_next_log[2]; /* rate limit: one "authentication failed" line per socket per 10 s */
     long long auth_failed;
 } broker_t;
 
 static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
 
 static int send_frames(void *sock, const void *id, size_t idlen, const char *cmd, const void *a, size_t alen,
                        const void *b, size_t blen, const void *c, size_t clen) {
@@ -107,8 +110,11 @@ static int add_worker(broker_t *b, const void *wid, size_t len, int slots) {
 static void drop_worker(broker_t *b, int i, const char *why) {
     for (int j = 0; j < b->njobs; j++) {
         job_t *jb = &b->jobs[j];
-        if (jb->worker == i) { jb->worker = -1; b->nqueued++; b->redispatched++; }
-        else if (jb->worker == b->nworkers - 1) jb->worker = i;   /* the last moves into slot i */
+        if (jb->worker == i) {
+            jb->worker = -1;
+            b->nqueued++;
+            b->redispatched++;
+        } else if (jb->worker == b->nworkers - 1) jb->worker = i; /* the last moves into slot i */
     }
     fprintf(stderr, "denoise: broker: worker %d %s; its requests were queued again\n", i, why);
     b->workers[i] = b->workers[b->nworkers - 1];
@@ -145,8 +151,9 @@ static int pick_worker(const broker_t *b, const uint8_t *avoid, size_t avoid_len
                       (free_slots(w) == free_slots(&b->workers[best]) && w->dispatched < b->workers[best].dispatched);
         if (better) best = i;
         bool avoided = avoid_len && w->wid_len == avoid_len && !memcmp(w->wid, avoid, avoid_len);
-        if (!avoided && (other < 0 || free_slots(w) > free_slots(&b->workers[other]) ||
-                         (free_slots(w) == free_slots(&b->workers[other]) && w->dispatched < b->workers[other].dispatched)))
+        if (!avoided &&
+            (other < 0 || free_slots(w) > free_slots(&b->workers[other]) ||
+             (free_slots(w) == free_slots(&b->workers[other]) && w->dispatched < b->workers[other].dispatched)))
             other = i;
     }
     return other >= 0 ? other : best;
@@ -160,7 +167,9 @@ static void dispatch(broker_t *b) {
             if (b->jobs[j].worker < 0 && (bj < 0 || b->jobs[j].prio < b->jobs[bj].prio)) bj = j;
         job_t *jb = &b->jobs[bj];
         if (jb->tries >= MAX_TRIES) {
-            answer_error(b, bj, EXIT_PEER, "request failed on its worker 3 times (worker lost, or no answer within --request-timeout); giving up on it");
+            answer_error(b, bj, EXIT_PEER,
+                         "request failed on its worker 3 times (worker lost, or no answer within --request-timeout); "
+                         "giving up on it");
             b->nqueued--;
             job_remove(b, bj);
             continue;
@@ -171,8 +180,8 @@ static void dispatch(broker_t *b) {
         uint8_t id[8], seq[8];
         dist_put64(id, jb->id);
         dist_put64(seq, jb->seq);
-        if (send_frames(b->back, w->wid, w->wid_len, DIST_JOB, id, 8, seq, 8,
-                        zmq_msg_data(&jb->body), zmq_msg_size(&jb->body))) {
+        if (send_frames(b->back, w->wid, w->wid_len, DIST_JOB, id, 8, seq, 8, zmq_msg_data(&jb->body),
+                        zmq_msg_size(&jb->body))) {
             drop_worker(b, best, "unreachable");
             continue;
         }
@@ -192,7 +201,8 @@ static void deadline_check(broker_t *b, long long now) {
         job_t *jb = &b->jobs[j];
         if (jb->worker < 0 || now < jb->deadline) continue;
         worker_t *w = &b->workers[jb->worker];
-        fprintf(stderr, "denoise: broker: worker %d gave no answer to request %llu within %lld ms; sending it elsewhere\n",
+        fprintf(stderr,
+                "denoise: broker: worker %d gave no answer to request %llu within %lld ms; sending it elsewhere\n",
                 jb->worker, (unsigned long long)jb->seq, b->req_timeout_ms);
         memcpy(jb->last_wid, w->wid, w->wid_len);
         jb->last_wid_len = w->wid_len;
@@ -214,12 +224,18 @@ static void deadline_check(broker_t *b, long long now) {
 
 /* A client request: [cid][REQ][seq][record]. */
 static void on_front(broker_t *b, net_msg_t *m) {
-    if (m->n != 4 || net_frame_size(m, 1) != 3 || memcmp(net_frame_data(m, 1), DIST_REQ, 3) || net_frame_size(m, 2) != 8 ||
-        net_frame_size(m, 0) > ID_MAX) { b->dropped++; return; }
+    if (m->n != 4 || net_frame_size(m, 1) != 3 || memcmp(net_frame_data(m, 1), DIST_REQ, 3) ||
+        net_frame_size(m, 2) != 8 || net_frame_size(m, 0) > ID_MAX) {
+        b->dropped++;
+        return;
+    }
     if (b->njobs == b->cap_jobs) {
         int cap = b->cap_jobs ? 2 * b->cap_jobs : 64;
         job_t *j = realloc(b->jobs, (size_t)cap * sizeof *j);
-        if (!j) { b->dropped++; return; }
+        if (!j) {
+            b->dropped++;
+            return;
+        }
         b->jobs = j;
         b->cap_jobs = cap;
     }
@@ -244,20 +260,21 @@ static void on_back(broker_t *b, net_msg_t *m) {
     size_t cl = net_frame_size(m, 1);
     int w = find_worker(b, net_frame_data(m, 0), net_frame_size(m, 0));
     bool ready = cl == 5 && !memcmp(cmd, DIST_READY, 5), hb = cl == 2 && !memcmp(cmd, DIST_HB, 2);
-    if ((ready || hb) && (m->n == 3 || (ready && m->n == 4 && net_frame_size(m, 3) == 4)) && net_frame_size(m, 2) == 4) {
+    if ((ready || hb) && (m->n == 3 || (ready && m->n == 4 && net_frame_size(m, 3) == 4)) &&
+        net_frame_size(m, 2) == 4) {
         uint32_t n = dist_get32(net_frame_data(m, 2));
-        int slots = n < 1 ? 1 : n > 1000 ? 1000 : (int)n;   /* credit stays below the HWM */
+        int slots = n < 1 ? 1 : n > 1000 ? 1000 : (int)n; /* credit stays below the HWM */
         /* Only READY registers, with the slots it announces: a heartbeat from an identity we do
          * not know (a worker dropped while SIGSTOPped, a broker restart) carries free slots, not
          * the worker's size, so it is ignored; the worker, hearing nothing back, reconnects and
          * sends READY. */
-        if (ready && w >= 0) {   /* reconnected or restarted with the same identity: replace it */
+        if (ready && w >= 0) { /* reconnected or restarted with the same identity: replace it */
             drop_worker(b, w, "registered again");
             w = -1;
         }
         if (ready) {
             w = add_worker(b, net_frame_data(m, 0), net_frame_size(m, 0), slots);
-            if (w >= 0 && m->n == 4) {   /* its heartbeat interval: a slower one than ours is not silence */
+            if (w >= 0 && m->n == 4) { /* its heartbeat interval: a slower one than ours is not silence */
                 uint32_t whb = dist_get32(net_frame_data(m, 3));
                 b->workers[w].hb = whb > 600000 ? 600000 : (int)whb;
             }
@@ -272,11 +289,11 @@ static void on_back(broker_t *b, net_msg_t *m) {
         for (int j = 0; j < b->njobs; j++) {
             job_t *jb = &b->jobs[j];
             if (jb->id != id) continue;
-            if (jb->worker != w) break;   /* not (or no longer) this worker's: drop */
+            if (jb->worker != w) break; /* not (or no longer) this worker's: drop */
             uint8_t seq[8];
             dist_put64(seq, jb->seq);
-            send_frames(b->front, jb->cid, jb->cid_len, rep ? DIST_REP : DIST_ERR, seq, 8,
-                        net_frame_data(m, 3), net_frame_size(m, 3), NULL, 0);
+            send_frames(b->front, jb->cid, jb->cid_len, rep ? DIST_REP : DIST_ERR, seq, 8, net_frame_data(m, 3),
+                        net_frame_size(m, 3), NULL, 0);
             b->answered++;
             b->workers[w].inflight--;
             job_remove(b, j);
@@ -289,8 +306,14 @@ static void on_back(broker_t *b, net_msg_t *m) {
 /* No live worker for no_workers_ms while requests wait: answer them with an error rather
  * than let clients wait forever (their broker is alive and heartbeating). */
 static void starve_check(broker_t *b, long long now) {
-    if (b->nworkers > 0 || b->nqueued == 0) { b->no_workers_since = 0; return; }
-    if (!b->no_workers_since) { b->no_workers_since = now; return; }
+    if (b->nworkers > 0 || b->nqueued == 0) {
+        b->no_workers_since = 0;
+        return;
+    }
+    if (!b->no_workers_since) {
+        b->no_workers_since = now;
+        return;
+    }
     if (now - b->no_workers_since < b->no_workers_ms) return;
     char msg[128];
     snprintf(msg, sizeof msg, "no worker connected to the broker for %lld ms", b->no_workers_ms);
@@ -313,7 +336,7 @@ static void auth_report(broker_t *b, long long now) {
     for (int i = 0; i < 2; i++) {
         while (net_hsmon_poll(b->hs[i], line, sizeof line)) {
             b->auth_failed++;
-            if (now < b->hs_next_log[i] || strstr(line, "was refused")) continue;   /* ZAP refusals logged above */
+            if (now < b->hs_next_log[i] || strstr(line, "was refused")) continue; /* ZAP refusals logged above */
             fprintf(stderr, "denoise: broker: %s\n", line);
             b->hs_next_log[i] = now + 10000;
         }
@@ -334,20 +357,30 @@ static void heartbeat(broker_t *b) {
     for (int j = 0; j < b->njobs; j++) {
         bool seen = false;
         for (int k = 0; k < j && !seen; k++)
-            seen = b->jobs[k].cid_len == b->jobs[j].cid_len && !memcmp(b->jobs[k].cid, b->jobs[j].cid, b->jobs[j].cid_len);
+            seen =
+                b->jobs[k].cid_len == b->jobs[j].cid_len && !memcmp(b->jobs[k].cid, b->jobs[j].cid, b->jobs[j].cid_len);
         if (!seen) send_frames(b->front, b->jobs[j].cid, b->jobs[j].cid_len, DIST_HB, NULL, 0, NULL, 0, NULL, 0);
     }
 }
 
 static void *open_router(broker_t *b, const char *ep, lerr_t *e) {
     void *s = zmq_socket(stream_zmq_ctx(), ZMQ_ROUTER);
-    if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
+    if (!s) {
+        lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
     int one = 1;
     net_sockopts(s, 256LL << 20);
-    if (b->d->key && !(b->hs[b->front ? 1 : 0] = net_hsmon_new(stream_zmq_ctx(), s, "broker", true, e))) { zmq_close(s); return NULL; }
+    if (b->d->key && !(b->hs[b->front ? 1 : 0] = net_hsmon_new(stream_zmq_ctx(), s, "broker", true, e))) {
+        zmq_close(s);
+        return NULL;
+    }
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);   /* a reconnecting worker keeps its id */
-    if (b->d->key && net_curve_server(s, b->d->key, e)) { zmq_close(s); return NULL; }
+    zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one); /* a reconnecting worker keeps its id */
+    if (b->d->key && net_curve_server(s, b->d->key, e)) {
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_bind(s, ep)) {
         lerr_set(e, EXIT_IO, "cannot bind %s: %s", ep, zmq_strerror(errno));
         zmq_close(s);
@@ -369,10 +402,21 @@ static void run(broker_t *b) {
         if (n < 0 && errno != EINTR) break;
         net_msg_t m;
         lerr_t e = {0};
-        for (int k = 0; n > 0 && k < 64 && net_recv(b->back, &m, ZMQ_DONTWAIT, &e) == 0; k++) { on_back(b, &m); net_msg_close(&m); }
-        for (int k = 0; n > 0 && k < 64 && b->nqueued < queue_max && net_recv(b->front, &m, ZMQ_DONTWAIT, &e) == 0; k++) { on_front(b, &m); net_msg_close(&m); }
+        for (int k = 0; n > 0 && k < 64 && net_recv(b->back, &m, ZMQ_DONTWAIT, &e) == 0; k++) {
+            on_back(b, &m);
+            net_msg_close(&m);
+        }
+        for (int k = 0; n > 0 && k < 64 && b->nqueued < queue_max && net_recv(b->front, &m, ZMQ_DONTWAIT, &e) == 0;
+             k++) {
+            on_front(b, &m);
+            net_msg_close(&m);
+        }
         dispatch(b);
-        if (net_now_ms() >= next_hb) { heartbeat(b); dispatch(b); next_hb = net_now_ms() + b->hb; }
+        if (net_now_ms() >= next_hb) {
+            heartbeat(b);
+            dispatch(b);
+            next_hb = net_now_ms() + b->hb;
+        }
     }
 }
 
@@ -382,7 +426,9 @@ int dist_broker(const dist_opts_t *d, cli_t *cli) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    broker_t b = {.d = d, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000, .req_timeout_ms = dist_request_timeout(d),
+    broker_t b = {.d = d,
+                  .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
+                  .req_timeout_ms = dist_request_timeout(d),
                   .no_workers_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
     lerr_t e = {0};
     net_zap_t *zap = NULL;
@@ -391,10 +437,13 @@ int dist_broker(const dist_opts_t *d, cli_t *cli) {
     if (!(b.front = open_router(&b, d->broker, &e)) || !(b.back = open_router(&b, d->backend, &e))) cli_die(cli, &e);
     fprintf(stderr, "denoise: broker: request deadline %lld ms\n", b.req_timeout_ms);
     run(&b);
-    cli_notice(cli, "broker: answered %lld requests, re-dispatched %lld (%lld past --request-timeout), dropped %lld stale messages, refused %ld connections, %lld failed handshakes",
+    cli_notice(cli,
+               "broker: answered %lld requests, re-dispatched %lld (%lld past --request-timeout), dropped %lld stale "
+               "messages, refused %ld connections, %lld failed handshakes",
                b.answered, b.redispatched, b.expired, b.dropped, net_zap_refused(zap), b.auth_failed);
     for (int i = 0; i < b.nworkers; i++)
-        cli_notice(cli, "broker: worker %d (%d slots) was given %lld requests", i, b.workers[i].slots, b.workers[i].dispatched);
+        cli_notice(cli, "broker: worker %d (%d slots) was given %lld requests", i, b.workers[i].slots,
+                   b.workers[i].dispatched);
     for (int j = 0; j < b.njobs; j++) zmq_msg_close(&b.jobs[j].body);
     free(b.jobs);
     free(b.workers);

@@ -36,7 +36,7 @@ int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg) {
     case DIST_OPT_SKEY: d->server_key = arg; return 1;
     case DIST_OPT_ALLOW: d->allow = arg; return 1;
     case DIST_OPT_HB: d->heartbeat_ms = (int)cli_parse_int(arg, 10, 600000, &ok); break;
-    case DIST_OPT_WINDOW: d->window = (int)cli_parse_int(arg, 1, 1000, &ok); break;  /* <= ZeroMQ's HWM */
+    case DIST_OPT_WINDOW: d->window = (int)cli_parse_int(arg, 1, 1000, &ok); break; /* <= ZeroMQ's HWM */
     case DIST_OPT_QUEUE: d->queue = (int)cli_parse_int(arg, 1, 1 << 20, &ok); break;
     case DIST_OPT_REQTO: d->request_timeout_ms = cli_parse_int(arg, 1, 86400000LL * 7, &ok); break;
     default: return 0;
@@ -46,8 +46,10 @@ int dist_option(dist_opts_t *d, const cli_t *cli, int opt, const char *arg) {
 }
 
 rm_policy_t *dist_remote_policy(const dist_opts_t *d, const cli_t *cli) {
-    rm_remote_opts_t ro = {.endpoint = d->policy_endpoint, .policy = NULL,
-                           .timeout_ms = cli->sopts.timeout_ms, .key_file = d->key,
+    rm_remote_opts_t ro = {.endpoint = d->policy_endpoint,
+                           .policy = NULL,
+                           .timeout_ms = cli->sopts.timeout_ms,
+                           .key_file = d->key,
                            .server_key = d->server_key};
     lerr_t e = {0};
     rm_policy_t *p = rm_remote_new(&ro, &e);
@@ -59,20 +61,19 @@ typedef struct {
     const dist_opts_t *d;
     cli_t *cli;
     void *ctx, *sock;
-    rec_t **slot;          /* [window] results waiting for their turn, by seq % window */
+    rec_t **slot; /* [window] results waiting for their turn, by seq % window */
     int window;
     uint64_t next_out, sent;
     long long last_in;
     wstream_t *w;
     buf_t buf;
-    net_hsmon_t *hs;        /* handshake failures with the broker (authentication) */
+    net_hsmon_t *hs; /* handshake failures with the broker (authentication) */
 } client_t;
 
 static void write_ready(client_t *c);
 
 /* Exit with `code` after writing what is complete and an error record (see the top). */
-__attribute__((noreturn, format(printf, 3, 4)))
-static void client_die(client_t *c, int code, const char *fmt, ...) {
+__attribute__((noreturn, format(printf, 3, 4))) static void client_die(client_t *c, int code, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -80,10 +81,9 @@ static void client_die(client_t *c, int code, const char *fmt, ...) {
     va_end(ap);
     if (c->w) {
         lerr_t e = {0};
-        if (code != EXIT_IO) write_ready(c);   /* an output error: writing more would fail too */
+        if (code != EXIT_IO) write_ready(c); /* an output error: writing more would fail too */
         if (code == EXIT_IO) wstream_abort(&c->w);
-        else if (wstream_fail(&c->w, code, msg, &e))
-            fprintf(stderr, "%s: error: %s\n", c->cli->tool, e.msg);
+        else if (wstream_fail(&c->w, code, msg, &e)) fprintf(stderr, "%s: error: %s\n", c->cli->tool, e.msg);
     }
     cli_dief(c->cli, code, "%s", msg);
 }
@@ -111,7 +111,7 @@ static void on_msg(client_t *c, net_msg_t *m) {
     if (m->n == 3 && net_frame_size(m, 0) == 3 && net_frame_size(m, 1) == 8) {
         uint64_t seq = dist_get64(net_frame_data(m, 1));
         bool err = !memcmp(net_frame_data(m, 0), DIST_ERR, 3);
-        if (seq < c->next_out || seq >= c->sent || c->slot[seq % c->window]) return;   /* duplicate */
+        if (seq < c->next_out || seq >= c->sent || c->slot[seq % c->window]) return; /* duplicate */
         if (err) {
             const uint8_t *p = net_frame_data(m, 2);
             size_t n = net_frame_size(m, 2);
@@ -121,7 +121,10 @@ static void on_msg(client_t *c, net_msg_t *m) {
         }
         lerr_t e = {0};
         rec_t *r = rec_decode(net_frame_data(m, 2), net_frame_size(m, 2), &c->cli->sopts.lim, 0, &e);
-        if (!r) { lerr_wrap(&e, "result of record %llu", (unsigned long long)seq); client_die(c, e.code, "%s", e.msg); }
+        if (!r) {
+            lerr_wrap(&e, "result of record %llu", (unsigned long long)seq);
+            client_die(c, e.code, "%s", e.msg);
+        }
         c->slot[seq % c->window] = r;
     }
     write_ready(c);
@@ -143,13 +146,19 @@ static void drain(client_t *c, uint64_t limit) {
     int to = c->cli->sopts.timeout_ms > 0 ? c->cli->sopts.timeout_ms : 60000;
     net_msg_t m0;
     lerr_t e0 = {0};
-    while (net_recv(c->sock, &m0, ZMQ_DONTWAIT, &e0) == 0) { on_msg(c, &m0); net_msg_close(&m0); }
+    while (net_recv(c->sock, &m0, ZMQ_DONTWAIT, &e0) == 0) {
+        on_msg(c, &m0);
+        net_msg_close(&m0);
+    }
     while (c->sent - c->next_out >= limit && c->sent > c->next_out) {
         int w = net_wait(c->sock, 100);
         if (w < 0 && errno != EINTR) client_die(c, EXIT_PEER, "broker %s: %s", c->d->remote, zmq_strerror(errno));
         net_msg_t m;
         lerr_t e = {0};
-        while (net_recv(c->sock, &m, ZMQ_DONTWAIT, &e) == 0) { on_msg(c, &m); net_msg_close(&m); }
+        while (net_recv(c->sock, &m, ZMQ_DONTWAIT, &e) == 0) {
+            on_msg(c, &m);
+            net_msg_close(&m);
+        }
         char msg[300];
         if (net_hsmon_poll(c->hs, msg, sizeof msg)) client_die(c, EXIT_PEER, "%s", msg);
         if (net_now_ms() - c->last_in > to)
@@ -170,14 +179,15 @@ int dist_client(const dist_opts_t *d, cli_t *cli) {
     zmq_setsockopt(c.sock, ZMQ_SNDTIMEO, &to, sizeof to);
     if (d->key && net_curve_client(c.sock, d->key, d->server_key, &e)) cli_die(cli, &e);
     if (!(c.hs = net_hsmon_new(c.ctx, c.sock, "broker", false, &e))) cli_die(cli, &e);
-    if (zmq_connect(c.sock, d->remote)) cli_dief(cli, EXIT_USAGE, "cannot connect to %s: %s", d->remote, zmq_strerror(errno));
+    if (zmq_connect(c.sock, d->remote))
+        cli_dief(cli, EXIT_USAGE, "cannot connect to %s: %s", d->remote, zmq_strerror(errno));
     rstream_t *in = cli_open_input(cli);
     c.w = cli_open_output(cli);
     rec_t *r;
     int rc;
     c.last_in = net_now_ms();
     while ((rc = rstream_read(in, &r, &e)) == 1) {
-        if (c.sent == c.next_out) c.last_in = net_now_ms();   /* the silence clock runs only while waiting */
+        if (c.sent == c.next_out) c.last_in = net_now_ms(); /* the silence clock runs only while waiting */
         send_req(&c, r);
         rec_destroy(&r);
         drain(&c, (uint64_t)c.window);

@@ -37,23 +37,29 @@ typedef struct {
     const dist_opts_t *d;
     void *ctx;
     int slots, hb;
-    atomic_int busy;     /* jobs held by the compute thread */
+    atomic_int busy; /* jobs held by the compute thread */
     atomic_int stop, io_done;
-    atomic_llong progress;   /* last sampler step or batch end of the compute thread, ms */
-    long long hang_ms;       /* compute silent this long while holding jobs: stop heartbeating */
-    net_hsmon_t *hs;          /* handshake failures on the current broker socket */
-    char rid[96];            /* routing id, fixed for the process */
+    atomic_llong progress; /* last sampler step or batch end of the compute thread, ms */
+    long long hang_ms;     /* compute silent this long while holding jobs: stop heartbeating */
+    net_hsmon_t *hs;       /* handshake failures on the current broker socket */
+    char rid[96];          /* routing id, fixed for the process */
     size_t rid_len;
     char err[512];
 } wio_t;
 
 static void *broker_socket(wio_t *w, lerr_t *e) {
     void *s = zmq_socket(w->ctx, ZMQ_DEALER);
-    if (!s) { lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno)); return NULL; }
+    if (!s) {
+        lerr_set(e, EXIT_INTERNAL, "socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
     net_sockopts(s, 256LL << 20);
     zmq_setsockopt(s, ZMQ_ROUTING_ID, w->rid, w->rid_len);
     net_hsmon_free(&w->hs);
-    if (!(w->hs = net_hsmon_new(w->ctx, s, "broker", false, e))) { zmq_close(s); return NULL; }
+    if (!(w->hs = net_hsmon_new(w->ctx, s, "broker", false, e))) {
+        zmq_close(s);
+        return NULL;
+    }
     if ((w->d->key && net_curve_client(s, w->d->key, w->d->server_key, e)) || zmq_connect(s, w->d->worker)) {
         if (!e->code) lerr_set(e, EXIT_USAGE, "cannot connect to %s: %s", w->d->worker, zmq_strerror(errno));
         zmq_close(s);
@@ -95,7 +101,7 @@ static void io_loop(wio_t *w, void *pair) {
         if (zmq_poll(it, 2, wait > 0 ? wait : 0) < 0 && errno != EINTR) break;
         net_msg_t m;
         char hmsg[300];
-        if (net_hsmon_poll(w->hs, hmsg, sizeof hmsg)) {   /* not transient: the worker ends (exit 4) */
+        if (net_hsmon_poll(w->hs, hmsg, sizeof hmsg)) { /* not transient: the worker ends (exit 4) */
             snprintf(w->err, sizeof w->err, "%s", hmsg);
             break;
         }
@@ -120,7 +126,9 @@ static void io_loop(wio_t *w, void *pair) {
                 last_in = net_now_ms();
             } else if (atomic_load(&w->busy) > 0 && net_now_ms() - atomic_load(&w->progress) > w->hang_ms) {
                 /* the model is stuck (a hung GPU call...): stay silent so the broker moves the work */
-                if (!hung) fprintf(stderr, "denoise: worker: no generation step for %lld ms; heartbeats stopped\n", w->hang_ms);
+                if (!hung)
+                    fprintf(stderr, "denoise: worker: no generation step for %lld ms; heartbeats stopped\n",
+                            w->hang_ms);
                 hung = true;
             } else {
                 hung = false;
@@ -134,7 +142,10 @@ static void io_loop(wio_t *w, void *pair) {
     if (s) zmq_close(s);
 }
 
-typedef struct { wio_t *w; void *pair; } io_arg_t;
+typedef struct {
+    wio_t *w;
+    void *pair;
+} io_arg_t;
 static void *io_main(void *arg) {
     io_arg_t *a = arg;
     io_loop(a->w, a->pair);
@@ -152,7 +163,7 @@ typedef struct {
     void *pair;
     atomic_int *io_done;
     atomic_llong *progress;
-    char fatal[512];       /* set when the worker itself failed: it exits, the broker moves its jobs */
+    char fatal[512]; /* set when the worker itself failed: it exits, the broker moves its jobs */
     int fatal_code;
     buf_t buf;
 } wcomp_t;
@@ -166,7 +177,7 @@ typedef struct {
     double temp, cfg;
     bool leos, ceos, feos;
     char policy[72];
-    bool has_seed, has_index;   /* per row: not part of the batch key */
+    bool has_seed, has_index; /* per row: not part of the batch key */
     int64_t seed, index;
 } wopts_t;
 
@@ -207,7 +218,8 @@ static int take_opts(rec_t *r, wopts_t *o, lerr_t *e) {
         o->has[WO_LEOS + k] = true;
         rec_del(r, bk[k]);
     }
-    const char *s; size_t n;
+    const char *s;
+    size_t n;
     if (!rec_get_raw(r, "sampler.remasking", &(const uint8_t *){0}, &(size_t){0})) {
         if (rec_get_str(r, "sampler.remasking", &s, &n) || !n || n >= sizeof o->policy)
             return lerr_set(e, EXIT_DATA, "sampler.remasking must be a policy name");
@@ -221,7 +233,8 @@ static int take_opts(rec_t *r, wopts_t *o, lerr_t *e) {
     bool *sh[] = {&o->has_seed, &o->has_index};
     for (int k = 0; k < 2; k++) {
         if (rec_get_raw(r, sk[k], &(const uint8_t *){0}, &(size_t){0})) continue;
-        if (rec_get_int(r, sk[k], sv[k]) || *sv[k] < 0) return lerr_set(e, EXIT_DATA, "%s must be an integer >= 0", sk[k]);
+        if (rec_get_int(r, sk[k], sv[k]) || *sv[k] < 0)
+            return lerr_set(e, EXIT_DATA, "%s must be an integer >= 0", sk[k]);
         *sh[k] = true;
         rec_del(r, sk[k]);
     }
@@ -245,7 +258,10 @@ static void reply(wcomp_t *c, const uint8_t *id, const rec_t *r, int code, const
     size_t len[3] = {3, 8, 0};
     if (r) {
         c->buf.len = 0;
-        if (rec_encode(r, &c->buf)) { reply(c, id, NULL, EXIT_INTERNAL, "out of memory encoding a result"); return; }
+        if (rec_encode(r, &c->buf)) {
+            reply(c, id, NULL, EXIT_INTERNAL, "out of memory encoding a result");
+            return;
+        }
         body[2] = c->buf.data;
         len[2] = c->buf.len;
     } else {
@@ -258,7 +274,8 @@ static void reply(wcomp_t *c, const uint8_t *id, const rec_t *r, int code, const
 }
 
 static void on_step(int step, int steps, void *arg) {
-    (void)step; (void)steps;
+    (void)step;
+    (void)steps;
     atomic_store((atomic_llong *)arg, net_now_ms());
 }
 
@@ -275,16 +292,27 @@ static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
         any_seed |= jobs[j].o.has_seed;
     }
     /* the request's options stand where the worker's command line does */
-    static const char *const names[SO__N] = {[SO_GEN] = "--gen-length", [SO_STEPS] = "sampler.steps",
-                                             [SO_BLOCK] = "sampler.block_length", [SO_TEMP] = "sampler.temperature"};
+    static const char *const names[SO__N] = {[SO_GEN] = "--gen-length",
+                                             [SO_STEPS] = "sampler.steps",
+                                             [SO_BLOCK] = "sampler.block_length",
+                                             [SO_TEMP] = "sampler.temperature"};
     so_spec_t spec = *c->spec;
     const wopts_t *o = &jobs[0].o;
     bool own = false;
     for (int k = 0; k < WO__N; k++) own |= o->has[k];
     if (own) spec.names = names;
-    if (o->has[WO_STEPS]) { spec.cli.steps = (int)o->steps; spec.set[SO_STEPS] = true; }
-    if (o->has[WO_BLOCK]) { spec.cli.block_length = (int)o->block; spec.set[SO_BLOCK] = true; }
-    if (o->has[WO_TEMP]) { spec.cli.temperature = o->temp; spec.set[SO_TEMP] = true; }
+    if (o->has[WO_STEPS]) {
+        spec.cli.steps = (int)o->steps;
+        spec.set[SO_STEPS] = true;
+    }
+    if (o->has[WO_BLOCK]) {
+        spec.cli.block_length = (int)o->block;
+        spec.set[SO_BLOCK] = true;
+    }
+    if (o->has[WO_TEMP]) {
+        spec.cli.temperature = o->temp;
+        spec.set[SO_TEMP] = true;
+    }
     if (o->has[WO_CFG]) spec.cli.cfg_scale = o->cfg;
     if (o->has[WO_LEOS]) spec.cli.logits_eos_inf = o->leos;
     if (o->has[WO_CEOS]) spec.cli.conf_eos_eot_inf = o->ceos;
@@ -306,7 +334,7 @@ static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
     int rcode = sampler_run(c->m, pol, &r.so, &cb, on_step, c->progress, &e);
     rm_policy_destroy(&own_pol);
     atomic_store(c->progress, net_now_ms());
-    if (rcode && e.code != EXIT_DATA) {   /* the worker is at fault, not the request */
+    if (rcode && e.code != EXIT_DATA) { /* the worker is at fault, not the request */
         snprintf(c->fatal, sizeof c->fatal, "%s", e.msg);
         c->fatal_code = e.code;
         canvas_batch_free(&cb);
@@ -314,7 +342,8 @@ static void run_batch(wcomp_t *c, wjob_t *jobs, int n) {
     }
     for (int j = 0; j < n; j++) {
         lerr_t je = {0};
-        if (rcode || canvas_batch_result(&cb, j, &rc[j], jobs[j].r, &je)) reply(c, jobs[j].id, NULL, rcode ? e.code : je.code, rcode ? e.msg : je.msg);
+        if (rcode || canvas_batch_result(&cb, j, &rc[j], jobs[j].r, &je))
+            reply(c, jobs[j].id, NULL, rcode ? e.code : je.code, rcode ? e.msg : je.msg);
         else reply(c, jobs[j].id, jobs[j].r, 0, NULL);
     }
     canvas_batch_free(&cb);
@@ -328,8 +357,8 @@ static int take_job(wcomp_t *c, net_msg_t *m, wjob_t *j) {
     j->r = rec_decode(net_frame_data(m, 3), net_frame_size(m, 3), &REC_LIMITS_DEFAULT, 0, &e);
     if (j->r && (!rec_kind_is(j->r, "tokens") && !rec_kind_is(j->r, "canvas")))
         lerr_set(&e, EXIT_DATA, "expected a \"tokens\" or \"canvas\" record");
-    if (j->r && !e.code && take_opts(j->r, &j->o, &e) == 0 && rec_canvas_parse(j->r, c->m, c->spec->cli.gen_length, &j->rc, &e) == 0 &&
-        j->rc.gen > 0)
+    if (j->r && !e.code && take_opts(j->r, &j->o, &e) == 0 &&
+        rec_canvas_parse(j->r, c->m, c->spec->cli.gen_length, &j->rc, &e) == 0 && j->rc.gen > 0)
         return 0;
     if (!e.code) lerr_set(&e, EXIT_DATA, "nothing to generate");
     lerr_wrap(&e, "record %lld", (long long)j->seq);
@@ -345,15 +374,16 @@ static void compute_loop(wcomp_t *c, int slots) {
         int n = 0;
         net_msg_t m;
         lerr_t e = {0};
-        int w = net_wait(c->pair, 200);                 /* the first job */
+        int w = net_wait(c->pair, 200); /* the first job */
         if (atomic_load(c->io_done)) break;
         if (w <= 0 || net_recv(c->pair, &m, ZMQ_DONTWAIT, &e)) continue;
         atomic_store(c->progress, net_now_ms());
         do {
-            if (m.n == 4 && net_frame_size(&m, 1) == 8 && net_frame_size(&m, 2) == 8 && take_job(c, &m, &jobs[n]) == 0) n++;
+            if (m.n == 4 && net_frame_size(&m, 1) == 8 && net_frame_size(&m, 2) == 8 && take_job(c, &m, &jobs[n]) == 0)
+                n++;
             net_msg_close(&m);
         } while (n < slots && net_recv(c->pair, &m, ZMQ_DONTWAIT, &e) == 0);
-        while (n > 0) {   /* one sampler batch per generation length and request options */
+        while (n > 0) { /* one sampler batch per generation length and request options */
             wjob_t grp[n];
             int k = 0, rest = 0;
             wjob_t first = jobs[0];
@@ -364,15 +394,21 @@ static void compute_loop(wcomp_t *c, int slots) {
             run_batch(c, grp, k);
             for (int j = 0; j < k; j++) rec_destroy(&grp[j].r);
             n = rest;
-            if (c->fatal[0]) { for (int j = 0; j < n; j++) rec_destroy(&jobs[j].r); free(jobs); return; }
+            if (c->fatal[0]) {
+                for (int j = 0; j < n; j++) rec_destroy(&jobs[j].r);
+                free(jobs);
+                return;
+            }
         }
     }
     free(jobs);
 }
 
-int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t *pol,
-                const so_spec_t *spec, int slots) {
-    wio_t w = {.d = d, .slots = slots, .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
+int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t *pol, const so_spec_t *spec,
+                int slots) {
+    wio_t w = {.d = d,
+               .slots = slots,
+               .hb = d->heartbeat_ms > 0 ? d->heartbeat_ms : 1000,
                .hang_ms = cli->sopts.timeout_ms > 0 ? cli->sopts.timeout_ms : 60000};
     char host[64] = "";
     gethostname(host, sizeof host - 1);
@@ -390,9 +426,8 @@ int dist_worker(const dist_opts_t *d, cli_t *cli, const model_t *m, rm_policy_t 
     pthread_t th;
     if (pthread_create(&th, NULL, io_main, &ia)) cli_dief(cli, EXIT_INTERNAL, "cannot start the worker I/O thread");
     cli_notice(cli, "worker: %d slots, broker %s", slots, d->worker);
-    wcomp_t c = {.m = m, .pol = pol, .spec = spec, .pair = a,
-                 .io_done = &w.io_done, .progress = &w.progress};
-    compute_loop(&c, slots);   /* returns when the I/O thread is gone or the worker failed */
+    wcomp_t c = {.m = m, .pol = pol, .spec = spec, .pair = a, .io_done = &w.io_done, .progress = &w.progress};
+    compute_loop(&c, slots); /* returns when the I/O thread is gone or the worker failed */
     if (c.fatal[0]) cli_dief(cli, c.fatal_code ? c.fatal_code : EXIT_INTERNAL, "worker: %s", c.fatal);
     pthread_join(th, NULL);
     buf_free(&c.buf);

@@ -6,13 +6,12 @@
 #include "mask/records.h"
 
 /* One text record of question q. Takes nothing; returns a new record or NULL (OOM). */
-static rec_t *text_rec(const rec_t *in, const char *s, size_t n, uint64_t q, int64_t j,
-                       int64_t answer, const char *part, lerr_t *e) {
+static rec_t *text_rec(const rec_t *in, const char *s, size_t n, uint64_t q, int64_t j, int64_t answer,
+                       const char *part, lerr_t *e) {
     rec_t *r = rec_new();
     if (!r || rec_set_str(r, "kind", "text") || rec_set_int(r, "v", PROTOCOL_VERSION) ||
-        rec_set_strn(r, "text", s, n) || rec_set_int(r, "question", (int64_t)q) ||
-        rec_set_int(r, "choice", j) || rec_set_int(r, "answer", answer) ||
-        rec_set_str(r, "part", part) || rec_copy_user_fields(r, in, e)) {
+        rec_set_strn(r, "text", s, n) || rec_set_int(r, "question", (int64_t)q) || rec_set_int(r, "choice", j) ||
+        rec_set_int(r, "answer", answer) || rec_set_str(r, "part", part) || rec_copy_user_fields(r, in, e)) {
         rec_destroy(&r);
         lerr_set(e, EXIT_INTERNAL, "out of memory");
         return NULL;
@@ -25,13 +24,13 @@ static rec_t *text_rec(const rec_t *in, const char *s, size_t n, uint64_t q, int
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 /* Emit the context and context+continuation records of choice j. */
-static int expand_one(const rec_t *in, uint64_t q, int64_t j, int64_t answer, const char *ctx,
-                      size_t nc, const char *cont, size_t nk, choice_emit_fn emit, void *arg, lerr_t *e) {
+static int expand_one(const rec_t *in, uint64_t q, int64_t j, int64_t answer, const char *ctx, size_t nc,
+                      const char *cont, size_t nk, choice_emit_fn emit, void *arg, lerr_t *e) {
     size_t trail = 0;
     while (trail < nc && is_space(ctx[nc - 1 - trail])) trail++;
     char *whole = malloc(nc + nk + 1);
     if (!whole) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    if (nc) memcpy(whole, ctx, nc);   /* (ctx − trailing space) + (trailing space + cont) */
+    if (nc) memcpy(whole, ctx, nc); /* (ctx − trailing space) + (trailing space + cont) */
     if (nk) memcpy(whole + nc, cont, nk);
     rec_t *a = text_rec(in, ctx, nc - trail, q, j, answer, "context", e);
     rec_t *b = a ? text_rec(in, whole, nc + nk, q, j, answer, "whole", e) : NULL;
@@ -46,7 +45,8 @@ static int expand_pair(const rec_t *in, uint64_t q, choice_emit_fn emit, void *a
     const char *pr, *an;
     size_t np, na;
     if (rec_get_str(in, "prompt", &pr, &np) || rec_get_str(in, "answer", &an, &na))
-        return lerr_set(e, EXIT_DATA, "need {\"context\", \"choices\", \"answer\"} or {\"prompt\": str, \"answer\": str}");
+        return lerr_set(e, EXIT_DATA,
+                        "need {\"context\", \"choices\", \"answer\"} or {\"prompt\": str, \"answer\": str}");
     return expand_one(in, q, 0, 0, pr, np, an, na, emit, arg, e);
 }
 
@@ -59,7 +59,8 @@ int choices_expand(const rec_t *in, uint64_t q, choice_emit_fn emit, void *arg, 
     if (!rec_has(in, "choices")) return expand_pair(in, q, emit, arg, e);
     if (rec_get_str(in, "context", &ctx, &nc)) return lerr_set(e, EXIT_DATA, "question needs a \"context\" string");
     if (rec_get_int(in, "answer", &answer)) return lerr_set(e, EXIT_DATA, "question needs an integer \"answer\"");
-    if (rec_get_raw(in, "choices", &mp, &len)) return lerr_set(e, EXIT_DATA, "question needs a \"choices\" array of strings");
+    if (rec_get_raw(in, "choices", &mp, &len))
+        return lerr_set(e, EXIT_DATA, "question needs a \"choices\" array of strings");
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     int rc = 0;

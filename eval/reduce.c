@@ -14,7 +14,7 @@
 typedef struct {
     int64_t group, n_mc, count;
     double mean, m2;
-    rec_t *head;   /* user fields + lengths of the group's first sample */
+    rec_t *head; /* user fields + lengths of the group's first sample */
 } pending_t;
 
 struct reducer {
@@ -37,8 +37,7 @@ void reducer_destroy(reducer_t **rdp) {
 }
 
 /* Read the sample's numbers; -1 with a message naming the field. */
-static int sample_fields(const rec_t *r, int64_t *group, int64_t *n_mc, double *p, double *ce,
-                         lerr_t *e) {
+static int sample_fields(const rec_t *r, int64_t *group, int64_t *n_mc, double *p, double *ce, lerr_t *e) {
     if (rec_get_int(r, "group", group) || *group < 0)
         return lerr_set(e, EXIT_DATA, "scored sample needs an integer \"group\" >= 0");
     if (rec_get_int(r, "n_mc", n_mc) || *n_mc < 1)
@@ -68,9 +67,8 @@ static pending_t *find_or_add(reducer_t *rd, const rec_t *r, int64_t group, int6
     int64_t pl = 0, al = 0;
     rec_get_int(r, "prompt_len", &pl);
     rec_get_int(r, "answer_len", &al);
-    if (!g->head || rec_set_str(g->head, "kind", "likelihood") ||
-        rec_set_int(g->head, "v", PROTOCOL_VERSION) || rec_set_int(g->head, "group", group) ||
-        rec_set_f64(g->head, "bound", 0) || rec_set_f64(g->head, "se", 0) ||
+    if (!g->head || rec_set_str(g->head, "kind", "likelihood") || rec_set_int(g->head, "v", PROTOCOL_VERSION) ||
+        rec_set_int(g->head, "group", group) || rec_set_f64(g->head, "bound", 0) || rec_set_f64(g->head, "se", 0) ||
         rec_set_int(g->head, "n_mc", n_mc) || rec_set_int(g->head, "prompt_len", pl) ||
         rec_set_int(g->head, "answer_len", al) || rec_copy_user_fields(g->head, r, e)) {
         rec_destroy(&g->head);
@@ -88,8 +86,8 @@ int reducer_add(reducer_t *rd, const rec_t *r, rec_t **done, lerr_t *e) {
     pending_t *g = find_or_add(rd, r, group, n_mc, e);
     if (!g) return -1;
     if (g->n_mc != n_mc)
-        return lerr_set(e, EXIT_DATA, "group %lld: samples disagree on n_mc (%lld vs %lld)",
-                        (long long)group, (long long)g->n_mc, (long long)n_mc);
+        return lerr_set(e, EXIT_DATA, "group %lld: samples disagree on n_mc (%lld vs %lld)", (long long)group,
+                        (long long)g->n_mc, (long long)n_mc);
     double w = -ce / p, d = w - g->mean;
     g->count++;
     g->mean += d / (double)g->count;
@@ -99,14 +97,15 @@ int reducer_add(reducer_t *rd, const rec_t *r, rec_t **done, lerr_t *e) {
     if (rec_set_f64(g->head, "bound", g->mean) || rec_set_f64(g->head, "se", sqrt(var / (double)g->count)))
         return lerr_set(e, EXIT_INTERNAL, "out of memory");
     *done = g->head;
-    *g = rd->p[--rd->n];   /* order of pending groups does not matter */
+    *g = rd->p[--rd->n]; /* order of pending groups does not matter */
     return 0;
 }
 
 int reducer_finish(reducer_t *rd, lerr_t *e) {
     if (rd->n == 0) return 0;
-    return lerr_set(e, EXIT_DATA, "%zu likelihood group(s) incomplete at end of input (group %lld: %lld of %lld samples)",
-                    rd->n, (long long)rd->p[0].group, (long long)rd->p[0].count, (long long)rd->p[0].n_mc);
+    return lerr_set(e, EXIT_DATA,
+                    "%zu likelihood group(s) incomplete at end of input (group %lld: %lld of %lld samples)", rd->n,
+                    (long long)rd->p[0].group, (long long)rd->p[0].count, (long long)rd->p[0].n_mc);
 }
 
 /* ------------------------------------------------------------------ chooser */
@@ -161,9 +160,10 @@ int chooser_add(chooser_t *c, const rec_t *r, rec_t **done, lerr_t *e) {
     int64_t q, choice, answer;
     double bound;
     *done = NULL;
-    if (rec_get_int(r, "question", &q) || rec_get_int(r, "choice", &choice) ||
-        rec_get_int(r, "answer", &answer) || rec_get_f64(r, "bound", &bound))
-        return lerr_set(e, EXIT_DATA, "likelihood record needs integer \"question\", \"choice\", \"answer\" and \"bound\"");
+    if (rec_get_int(r, "question", &q) || rec_get_int(r, "choice", &choice) || rec_get_int(r, "answer", &answer) ||
+        rec_get_f64(r, "bound", &bound))
+        return lerr_set(e, EXIT_DATA,
+                        "likelihood record needs integer \"question\", \"choice\", \"answer\" and \"bound\"");
     if (c->open && q != c->question && flush(c, done, e)) return -1;
     if (!c->open) {
         c->open = true;

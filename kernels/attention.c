@@ -17,7 +17,7 @@
 #include "kernels.h"
 #include "blas_env.h"
 
-#define ATT_ROWS 64   /* query rows per tile: 64 x L scores = 256 KB at L = 1024 */
+#define ATT_ROWS 64 /* query rows per tile: 64 x L scores = 256 KB at L = 1024 */
 
 /* Scores of `rows` queries r0.. -> probabilities in place (row-wise, keys masked by `keep`;
  * causal: keys after the query too, and the query's own key is never hidden, so a padding
@@ -26,7 +26,8 @@ static void masked_softmax(float *s, int r0, int rows, int L, const uint8_t *kee
     for (int i = 0; (keep || causal) && i < rows; i++) {
         float *r = s + (size_t)i * L;
         int q = r0 + i;
-        for (int j = 0; keep && j < L; j++) if (!keep[j] && !(causal && j == q)) r[j] = -INFINITY;
+        for (int j = 0; keep && j < L; j++)
+            if (!keep[j] && !(causal && j == q)) r[j] = -INFINITY;
         for (int j = q + 1; causal && j < L; j++) r[j] = -INFINITY;
     }
     softmax_rows(s, rows, L);
@@ -36,9 +37,9 @@ typedef struct {
     float *out, *scratch, *probs_out;
     const float *q, *k, *v;
     const uint8_t *keep;
-    int Lq, L, Hq, Hkv, hd, nthreads;   /* Lq query rows against L keys */
-    int causal;               /* query row i sees keys j <= i only (Lq == L) */
-    size_t tile;              /* floats of one thread's score tile */
+    int Lq, L, Hq, Hkv, hd, nthreads; /* Lq query rows against L keys */
+    int causal;                       /* query row i sees keys j <= i only (Lq == L) */
+    size_t tile;                      /* floats of one thread's score tile */
 } att_job_t;
 
 static int tile_rows(int L) { return L < ATT_ROWS ? L : ATT_ROWS; }
@@ -72,15 +73,13 @@ static void head_worker(int t, void *arg) {
     }
 }
 
-static void attention_any(float *out, const float *q, int Lq, const float *k, const float *v, int L,
-                          int Hq, int Hkv, int hd, const uint8_t *keep, int causal, float *att,
-                          float *probs_out) {
+static void attention_any(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq, int Hkv,
+                          int hd, const uint8_t *keep, int causal, float *att, float *probs_out) {
     KERN_ASSERT(L >= 0 && Lq >= 0 && Lq <= L && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
     KERN_ASSERT(!causal || Lq == L);
     KERN_ASSERT(out && q && k && v && (att || probs_out));
-    int nt = kern_threads() < Hq ? kern_threads() : Hq;   /* <= KERN_MAX_THREADS: scratch fits */
-    att_job_t j = {out, att, probs_out, q, k, v, keep, Lq, L, Hq, Hkv, hd, 1, causal != 0,
-                   (size_t)tile_rows(L) * L};
+    int nt = kern_threads() < Hq ? kern_threads() : Hq; /* <= KERN_MAX_THREADS: scratch fits */
+    att_job_t j = {out, att, probs_out, q, k, v, keep, Lq, L, Hq, Hkv, hd, 1, causal != 0, (size_t)tile_rows(L) * L};
     if (nt <= 1) { /* sequential, BLAS threads inside */
         head_worker(0, &j);
         return;
@@ -92,20 +91,20 @@ static void attention_any(float *out, const float *q, int Lq, const float *k, co
     blas_set_threads(bt);
 }
 
-void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-               int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out) {
+void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+               const uint8_t *keep, int causal, float *att, float *probs_out) {
     attention_any(out, q, L, k, v, L, Hq, Hkv, hd, keep, causal, att, probs_out);
 }
 
-void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L,
-                    int Hq, int Hkv, int hd, const uint8_t *keep, float *att) {
+void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+                    const uint8_t *keep, float *att) {
     KERN_ASSERT(att);
     attention_any(out, q, Lq, k, v, L, Hq, Hkv, hd, keep, 0, att, NULL);
 }
 
 /* The plain loops: Lq query rows against L keys (causal only with Lq == L). */
-static void attention_ref_any(float *out, const float *q, int Lq, const float *k, const float *v,
-                              int L, int Hq, int Hkv, int hd, const uint8_t *keep, int causal) {
+static void attention_ref_any(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq,
+                              int Hkv, int hd, const uint8_t *keep, int causal) {
     KERN_ASSERT(L >= 0 && Lq >= 0 && hd > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
     KERN_ASSERT(!causal || Lq == L);
     int group = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
@@ -125,7 +124,10 @@ static void attention_ref_any(float *out, const float *q, int Lq, const float *k
                 w[j] = s;
                 if (s > mx) mx = s;
             }
-            for (int j = 0; j < L; j++) { w[j] = exp(w[j] - mx); sum += w[j]; }
+            for (int j = 0; j < L; j++) {
+                w[j] = exp(w[j] - mx);
+                sum += w[j];
+            }
             for (int d = 0; d < hd; d++) {
                 double o = 0;
                 for (int j = 0; j < L; j++) o += w[j] * v[(size_t)j * ks + kh * hd + d];
@@ -135,12 +137,12 @@ static void attention_ref_any(float *out, const float *q, int Lq, const float *k
     }
 }
 
-void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-                   int Hkv, int hd, const uint8_t *keep, int causal) {
+void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+                   const uint8_t *keep, int causal) {
     attention_ref_any(out, q, L, k, v, L, Hq, Hkv, hd, keep, causal);
 }
 
-void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L,
-                        int Hq, int Hkv, int hd, const uint8_t *keep) {
+void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq, int Hkv,
+                        int hd, const uint8_t *keep) {
     attention_ref_any(out, q, Lq, k, v, L, Hq, Hkv, hd, keep, 0);
 }

@@ -20,10 +20,12 @@
 #include <immintrin.h>
 #include "kernels.h"
 
-#define BR 64   /* query rows per tile job */
-#define BC 64   /* keys per tile */
+#define BR 64 /* query rows per tile job */
+#define BC 64 /* keys per tile */
 
-static size_t ws_floats(int hd) { return (size_t)hd * BR + (size_t)BC * BR + (size_t)BR * hd + 3 * BR + 2 * (size_t)BC * hd; }
+static size_t ws_floats(int hd) {
+    return (size_t)hd * BR + (size_t)BC * BR + (size_t)BR * hd + 3 * BR + 2 * (size_t)BC * hd;
+}
 
 /* ---- AVX-512 ---- */
 #define TGT __attribute__((target("avx512f,fma")))
@@ -98,8 +100,9 @@ static size_t ws_floats(int hd) { return (size_t)hd * BR + (size_t)BC * BR + (si
 #define vfnma _mm256_fnmadd_ps
 #define vround(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 /* p * 2^n for integral n in [-126, 127] (the clamped range): n + 127 into the exponent bits */
-#define vpow2n(p, n) _mm256_mul_ps((p), _mm256_castsi256_ps(_mm256_slli_epi32( \
-                         _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
+#define vpow2n(p, n) \
+    _mm256_mul_ps((p), _mm256_castsi256_ps( \
+                           _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
 #define vzero_below(x, lo, y) _mm256_andnot_ps(_mm256_cmp_ps((x), (lo), _CMP_LT_OQ), (y))
 TGT static inline float hmax_256(__m256 x) {
     __m128 a = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -130,14 +133,13 @@ static void flash_row_plain(float *out, const float *qi, const float *k, const f
         for (int d = 0; d < hd; d++) s += qi[d] * kj[d];
         s *= scale;
         float p;
-        if (s > m) {   /* a new max: rescale what is summed so far */
+        if (s > m) { /* a new max: rescale what is summed so far */
             float c = m == -INFINITY ? 0.0f : expf(m - s);
             l *= c;
             for (int d = 0; d < hd; d++) o[d] *= c;
             m = s;
             p = 1.0f;
-        } else
-            p = expf(s - m);
+        } else p = expf(s - m);
         l += p;
         for (int d = 0; d < hd; d++) o[d] += p * vj[d];
     }
@@ -149,8 +151,9 @@ int attention_flash_isa(void) {
     static int isa = -1;
     if (isa < 0) {
         __builtin_cpu_init();
-        isa = __builtin_cpu_supports("avx512f") ? ATT_ISA_AVX512
-            : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? ATT_ISA_AVX2 : ATT_ISA_PLAIN;
+        isa = __builtin_cpu_supports("avx512f")                                 ? ATT_ISA_AVX512
+              : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? ATT_ISA_AVX2
+                                                                                : ATT_ISA_PLAIN;
     }
     return isa;
 }
@@ -172,10 +175,8 @@ static void tile_job(const fjob_t *j, int item) {
     int isa = j->isa;
     if ((isa == ATT_ISA_AVX512 && j->hd % 16) || (isa == ATT_ISA_AVX2 && j->hd % 8)) isa = ATT_ISA_PLAIN;
     float *ws = isa == ATT_ISA_PLAIN ? NULL : kern_scratch(KERN_SCRATCH_ATTN, ws_floats(j->hd) * sizeof(float));
-    if (isa == ATT_ISA_AVX512 && ws)
-        flash_tile_512(out, q, m, qs, k, v, ks, j->L, j->hd, j->keep, j->scale, ws);
-    else if (isa == ATT_ISA_AVX2 && ws)
-        flash_tile_256(out, q, m, qs, k, v, ks, j->L, j->hd, j->keep, j->scale, ws);
+    if (isa == ATT_ISA_AVX512 && ws) flash_tile_512(out, q, m, qs, k, v, ks, j->L, j->hd, j->keep, j->scale, ws);
+    else if (isa == ATT_ISA_AVX2 && ws) flash_tile_256(out, q, m, qs, k, v, ks, j->L, j->hd, j->keep, j->scale, ws);
     else
         for (int r = 0; r < m; r++)
             flash_row_plain(out + (size_t)r * qs, q + (size_t)r * qs, k, v, ks, j->L, j->hd, j->keep, j->scale);
@@ -186,8 +187,8 @@ static void flash_worker(int t, void *arg) {
     for (int i = t; i < j->Hq * j->ntiles; i += j->nthreads) tile_job(j, i);
 }
 
-void attention_flash_with(int isa, float *out, const float *q, int Lq, const float *k, const float *v, int L,
-                          int Hq, int Hkv, int hd, const uint8_t *keep) {
+void attention_flash_with(int isa, float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq,
+                          int Hkv, int hd, const uint8_t *keep) {
     KERN_ASSERT(L >= 0 && Lq >= 0 && hd > 0 && hd <= 4096 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0);
     KERN_ASSERT(out && q && k && v);
     KERN_ASSERT(isa >= ATT_ISA_PLAIN && isa <= attention_flash_isa());
@@ -199,7 +200,7 @@ void attention_flash_with(int isa, float *out, const float *q, int Lq, const flo
     else kern_parallel_for(j.nthreads, flash_worker, &j);
 }
 
-void attention_flash(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq,
-                     int Hkv, int hd, const uint8_t *keep) {
+void attention_flash(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+                     const uint8_t *keep) {
     attention_flash_with(attention_flash_isa(), out, q, Lq, k, v, L, Hq, Hkv, hd, keep);
 }

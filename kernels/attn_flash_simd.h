@@ -29,8 +29,8 @@ TGT static inline VEC SFX(vexp)(VEC x) {
 
 /* ST[c][q0..q0+CV*VW) = Σ_d k[c][d]·QT[d][q0..] for R key rows c (R <= KR; R and CV are
  * compile-time constants when inlined): scores transposed, one key per row, queries along it. */
-TGT static inline __attribute__((always_inline)) void SFX(qk_micro)(float *ST, const float *QT, const float *k,
-                                                                    int ks, int hd, int R, int q0, int CV) {
+TGT static inline __attribute__((always_inline)) void SFX(qk_micro)(float *ST, const float *QT, const float *k, int ks,
+                                                                    int hd, int R, int q0, int CV) {
     VEC acc[KR][QCV];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -55,8 +55,8 @@ TGT static inline __attribute__((always_inline)) void SFX(qk_micro)(float *ST, c
 }
 
 /* Key rows [0, R) of the tile, all nqv query vectors. */
-TGT static inline __attribute__((always_inline)) void SFX(qk_rows)(float *ST, const float *QT, const float *k,
-                                                                   int ks, int hd, int R, int nqv) {
+TGT static inline __attribute__((always_inline)) void SFX(qk_rows)(float *ST, const float *QT, const float *k, int ks,
+                                                                   int hd, int R, int nqv) {
     int c = 0;
     for (; c + QCV <= nqv; c += QCV) SFX(qk_micro)(ST, QT, k, ks, hd, R, c * VW, QCV);
     for (; c < nqv; c++) SFX(qk_micro)(ST, QT, k, ks, hd, R, c * VW, 1);
@@ -64,8 +64,8 @@ TGT static inline __attribute__((always_inline)) void SFX(qk_rows)(float *ST, co
 
 /* O[r][d0..d0+DV*VW) = O[r][..]·corr[r] + Σ_{c<nc} PT[c][r]·V[c][..] for R query rows. */
 TGT static inline __attribute__((always_inline)) void SFX(pv_micro)(float *O, int hd, const float *PT,
-                                                                    const float *corr, const float *v, int ks,
-                                                                    int nc, int R, int d0, int DV) {
+                                                                    const float *corr, const float *v, int ks, int nc,
+                                                                    int R, int d0, int DV) {
     VEC acc[PR][4];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
@@ -91,9 +91,8 @@ TGT static inline __attribute__((always_inline)) void SFX(pv_micro)(float *O, in
         for (int c = 0; c < DV; c++) vstore(O + (size_t)r * hd + d0 + c * VW, acc[r][c]);
 }
 
-TGT static inline __attribute__((always_inline)) void SFX(pv_rows)(float *O, int hd, const float *PT,
-                                                                   const float *corr, const float *v, int ks,
-                                                                   int nc, int R) {
+TGT static inline __attribute__((always_inline)) void SFX(pv_rows)(float *O, int hd, const float *PT, const float *corr,
+                                                                   const float *v, int ks, int nc, int R) {
     int d0 = 0;
     for (; d0 + 4 * VW <= hd; d0 += 4 * VW) SFX(pv_micro)(O, hd, PT, corr, v, ks, nc, R, d0, 4);
     for (; d0 < hd; d0 += VW) SFX(pv_micro)(O, hd, PT, corr, v, ks, nc, R, d0, 1);
@@ -104,17 +103,20 @@ TGT static inline __attribute__((always_inline)) void SFX(pv_rows)(float *O, int
  * (ws_floats). The queries are packed once, transposed and scaled (QT[d][r] = q[r][d]·scale),
  * so a key's scores against all the tile's queries are whole vectors and the online softmax
  * runs across queries, a vector of queries at a time. */
-TGT static void SFX(flash_tile)(float *out, const float *q, int m, int qs, const float *k, const float *v,
-                                int ks, int L, int hd, const uint8_t *keep, float scale, float *ws) {
-    float *QT = ws, *ST = QT + (size_t)hd * BR, *O = ST + (size_t)BC * BR, *mx = O + (size_t)BR * hd,
-          *l = mx + BR, *corr = l + BR, *KP = corr + BR, *VP = KP + (size_t)BC * hd;
+TGT static void SFX(flash_tile)(float *out, const float *q, int m, int qs, const float *k, const float *v, int ks,
+                                int L, int hd, const uint8_t *keep, float scale, float *ws) {
+    float *QT = ws, *ST = QT + (size_t)hd * BR, *O = ST + (size_t)BC * BR, *mx = O + (size_t)BR * hd, *l = mx + BR,
+          *corr = l + BR, *KP = corr + BR, *VP = KP + (size_t)BC * hd;
     int nqv = (m + VW - 1) / VW;
     for (int d = 0; d < hd; d++) {
         float *qt = QT + (size_t)d * BR;
         for (int r = 0; r < m; r++) qt[r] = q[(size_t)r * qs + d] * scale;
         for (int r = m; r < nqv * VW; r++) qt[r] = 0;
     }
-    for (int r = 0; r < nqv * VW; r++) { mx[r] = -INFINITY; l[r] = 0; }
+    for (int r = 0; r < nqv * VW; r++) {
+        mx[r] = -INFINITY;
+        l[r] = 0;
+    }
     memset(O, 0, (size_t)m * hd * sizeof *O);
     const VEC ninf = vset1(-INFINITY);
     for (int j0 = 0; j0 < L; j0 += BC) {
@@ -127,11 +129,11 @@ TGT static void SFX(flash_tile)(float *out, const float *q, int m, int qs, const
         }
         for (c = 0; c + KR <= nc; c += KR) SFX(qk_rows)(ST + (size_t)c * BR, QT, KP + (size_t)c * hd, hd, hd, KR, nqv);
         for (; c < nc; c++) SFX(qk_rows)(ST + (size_t)c * BR, QT, KP + (size_t)c * hd, hd, hd, 1, nqv);
-        if (keep)   /* hidden keys: their row of scores is -inf for every query */
+        if (keep) /* hidden keys: their row of scores is -inf for every query */
             for (c = 0; c < nc; c++)
                 if (!keep[j0 + c])
                     for (int i = 0; i < nqv; i++) vstore(ST + (size_t)c * BR + i * VW, ninf);
-        for (int i = 0; i < nqv; i++) {   /* online softmax, VW queries at a time; ST -> PT */
+        for (int i = 0; i < nqv; i++) { /* online softmax, VW queries at a time; ST -> PT */
             float *st = ST + i * VW;
             VEC t = ninf;
             for (c = 0; c < nc; c++) t = vmax(t, vload(st + (size_t)c * BR));

@@ -24,8 +24,7 @@
 
 const char *blas_wanted_coretype(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
         return "SkylakeX";
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
     return NULL;
@@ -35,8 +34,7 @@ const char *blas_wanted_coretype(void) {
  * kernel set the CPU supports. */
 static int acceptable(const char *have, const char *want) {
     if (!strcasecmp(have, want)) return 1;
-    if (!strcmp(want, "SkylakeX"))
-        return !strcasecmp(have, "Cooperlake") || !strcasecmp(have, "SapphireRapids");
+    if (!strcmp(want, "SkylakeX")) return !strcasecmp(have, "Cooperlake") || !strcasecmp(have, "SapphireRapids");
     return 0;
 }
 
@@ -62,10 +60,13 @@ static pthread_once_t B_once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
     static const char *const names[] = {"libopenblas.so.0", "libopenblas.so"};
-    set_coretype();   /* no-op when main already called blas_ensure_coretype */
+    set_coretype(); /* no-op when main already called blas_ensure_coretype */
     void *h = NULL;
     for (size_t i = 0; i < sizeof names / sizeof *names && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!h) { snprintf(B.err, sizeof B.err, "cannot load OpenBLAS (libopenblas.so.0): %s", dlerror()); return; }
+    if (!h) {
+        snprintf(B.err, sizeof B.err, "cannot load OpenBLAS (libopenblas.so.0): %s", dlerror());
+        return;
+    }
     B.sgemm = (__typeof__(B.sgemm))dlsym(h, "cblas_sgemm");
     B.set_threads = (__typeof__(B.set_threads))dlsym(h, "openblas_set_num_threads");
     B.get_threads = (__typeof__(B.get_threads))dlsym(h, "openblas_get_num_threads");
@@ -100,8 +101,14 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order, OPENBLAS_CONST enum CBLA
     B.sgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 
-void blas_set_threads(int n) { need(); B.set_threads(n); }
-int blas_get_threads(void) { need(); return B.get_threads(); }
+void blas_set_threads(int n) {
+    need();
+    B.set_threads(n);
+}
+int blas_get_threads(void) {
+    need();
+    return B.get_threads();
+}
 
 const char *blas_corename(void) {
     need();

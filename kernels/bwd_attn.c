@@ -8,12 +8,10 @@
 #include "bwd_ops.h"
 #include "kernels.h"
 
-void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float *P,
-                 int T, int hd, int ldq, int ldk, float scale, int causal)
-{
+void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float *P, int T, int hd, int ldq, int ldk,
+                 float scale, int causal) {
     KERN_ASSERT(T >= 0 && hd > 0 && ldq >= hd && ldk >= hd && P);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, ldq, k, ldk,
-                0.0f, P, T);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, ldq, k, ldk, 0.0f, P, T);
     for (int i = 0; i < T; i++) {
         float *p = P + (size_t)i * T, mx = -INFINITY;
         int nk = causal ? i + 1 : T;
@@ -24,29 +22,22 @@ void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float
         for (int j = 0; j < nk; j++) p[j] *= inv;
         for (int j = nk; j < T; j++) p[j] = 0.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, v, ldk,
-                0.0f, o, ldq);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, v, ldk, 0.0f, o, ldq);
 }
 
 /* dP = dO·Vᵀ ; dV += Pᵀ·dO ; dS = scale·P⊙(dP − rowsum(P⊙dP)) ; dQ += dS·K ; dK += dSᵀ·Q.
  * scratch: float[T*T]. */
-void tr_attn_bwd(const float *dout, const float *q, const float *k, const float *v,
-                 const float *P, float *dq, float *dk, float *dv,
-                 int T, int hd, int ldq, int ldk, float scale, float *dS)
-{
+void tr_attn_bwd(const float *dout, const float *q, const float *k, const float *v, const float *P, float *dq,
+                 float *dk, float *dv, int T, int hd, int ldq, int ldk, float scale, float *dS) {
     KERN_ASSERT(T >= 0 && hd > 0 && ldq >= hd && ldk >= hd && P && dS);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dout, ldq, v, ldk,
-                0.0f, dS, T);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dout, ldq,
-                1.0f, dv, ldk);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dout, ldq, v, ldk, 0.0f, dS, T);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dout, ldq, 1.0f, dv, ldk);
     for (int i = 0; i < T; i++) {
         const float *p = P + (size_t)i * T;
         float *d = dS + (size_t)i * T, rs = 0;
         for (int j = 0; j < T; j++) rs += p[j] * d[j];
         for (int j = 0; j < T; j++) d[j] = scale * p[j] * (d[j] - rs);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, k, ldk,
-                1.0f, dq, ldq);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, q, ldq,
-                1.0f, dk, ldk);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, k, ldk, 1.0f, dq, ldq);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, q, ldq, 1.0f, dk, ldk);
 }

@@ -4,14 +4,12 @@
 #include "bwd_ops.h"
 #include "kernels.h"
 
-void tr_swiglu_fwd(const float *g, const float *u, float *a, size_t n)
-{
+void tr_swiglu_fwd(const float *g, const float *u, float *a, size_t n) {
     for (size_t i = 0; i < n; i++) a[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 /* a = g σ(g) u:  du = da g σ(g);  dg = da u σ(g)(1 + g(1 − σ(g))). */
-void tr_swiglu_bwd(const float *da, const float *g, const float *u, float *dg, float *du, size_t n)
-{
+void tr_swiglu_bwd(const float *da, const float *g, const float *u, float *dg, float *du, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i]));
         du[i] += da[i] * g[i] * s;
@@ -19,15 +17,13 @@ void tr_swiglu_bwd(const float *da, const float *g, const float *u, float *dg, f
     }
 }
 
-void tr_embed_fwd(const float *E, const int32_t *ids, float *h, int N, int D)
-{
+void tr_embed_fwd(const float *E, const int32_t *ids, float *h, int N, int D) {
     KERN_ASSERT(N >= 0 && D > 0);
     for (int n = 0; n < N; n++) KERN_ASSERT(ids[n] >= 0);
     for (int n = 0; n < N; n++) memcpy(h + (size_t)n * D, E + (size_t)ids[n] * D, sizeof(float) * D);
 }
 
-void tr_embed_bwd(const float *dh, const int32_t *ids, float *dE, int N, int D)
-{
+void tr_embed_bwd(const float *dh, const int32_t *ids, float *dE, int N, int D) {
     KERN_ASSERT(N >= 0 && D > 0);
     for (int n = 0; n < N; n++) KERN_ASSERT(ids[n] >= 0);
     for (int n = 0; n < N; n++) {

@@ -5,19 +5,14 @@
 #include "bwd_ops.h"
 #include "kernels.h"
 
-void tr_linear_fwd(const float *x, const float *W, float *y, int N, int Din, int Dout)
-{
+void tr_linear_fwd(const float *x, const float *W, float *y, int N, int Din, int Dout) {
     KERN_ASSERT(N >= 0 && Din > 0 && Dout > 0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Dout, Din, 1.0f, x, Din, W, Din, 0.0f, y, Dout);
 }
 
-void tr_linear_bwd(const float *dy, const float *x, const float *W, float *dx, float *dW,
-                   int N, int Din, int Dout)
-{
+void tr_linear_bwd(const float *dy, const float *x, const float *W, float *dx, float *dW, int N, int Din, int Dout) {
     if (dx) /* dx[N][I] += dy[N][O] · W[O][I] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Din, Dout, 1.0f, dy, Dout, W, Din,
-                    1.0f, dx, Din);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Din, Dout, 1.0f, dy, Dout, W, Din, 1.0f, dx, Din);
     if (dW) /* dW[O][I] += dyᵀ[O][N] · x[N][I] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Dout, Din, N, 1.0f, dy, Dout, x, Din,
-                    1.0f, dW, Din);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Dout, Din, N, 1.0f, dy, Dout, x, Din, 1.0f, dW, Din);
 }

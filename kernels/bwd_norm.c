@@ -3,8 +3,7 @@
 #include "bwd_ops.h"
 #include "kernels.h"
 
-void tr_rmsnorm_fwd(const float *x, const float *w, float *y, float *rinv, int N, int D, float eps)
-{
+void tr_rmsnorm_fwd(const float *x, const float *w, float *y, float *rinv, int N, int D, float eps) {
     KERN_ASSERT(N >= 0 && D > 0 && eps >= 0 && rinv);
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * D;
@@ -19,9 +18,8 @@ void tr_rmsnorm_fwd(const float *x, const float *w, float *y, float *rinv, int N
 
 /* y_i = x_i r w_i, r = (mean x² + eps)^(-1/2):
  * dx_i = r w_i dy_i − x_i r³/D Σ_j dy_j w_j x_j ;  dw_i = Σ_n dy_i x_i r. */
-void tr_rmsnorm_bwd(const float *dy, const float *x, const float *w, const float *rinv,
-                    float *dx, float *dw, int N, int D)
-{
+void tr_rmsnorm_bwd(const float *dy, const float *x, const float *w, const float *rinv, float *dx, float *dw, int N,
+                    int D) {
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * D, *dyr = dy + (size_t)n * D;
         float r = rinv[n];

@@ -18,13 +18,12 @@
 /* y[n][o] = Σ_i x[n][i]·W[o][i]  (x: N×Din, W: Dout×Din, y: N×Dout, overwritten). BLAS sgemm. */
 void tr_linear_fwd(const float *x, const float *W, float *y, int N, int Din, int Dout);
 /* dx += dy·W ; dW += dyᵀ·x. Either output may be NULL to skip it. */
-void tr_linear_bwd(const float *dy, const float *x, const float *W, float *dx, float *dW,
-                   int N, int Din, int Dout);
+void tr_linear_bwd(const float *dy, const float *x, const float *W, float *dx, float *dW, int N, int Din, int Dout);
 
 /* RMSNorm: y = x · rinv · w with rinv = 1/sqrt(mean(x²) + eps); rinv[N] saved for backward. */
 void tr_rmsnorm_fwd(const float *x, const float *w, float *y, float *rinv, int N, int D, float eps);
-void tr_rmsnorm_bwd(const float *dy, const float *x, const float *w, const float *rinv,
-                    float *dx, float *dw, int N, int D);
+void tr_rmsnorm_bwd(const float *dy, const float *x, const float *w, const float *rinv, float *dx, float *dw, int N,
+                    int D);
 
 /* RoPE, half-split (NeoX) rotation as in LLaDA: for each head vector of size hd and position p,
  * out[i] = x[i]cos − x[i+hd/2]sin, out[i+hd/2] = x[i+hd/2]cos + x[i]sin, angle p·θ^(−2i/hd).
@@ -39,12 +38,11 @@ void tr_rope_bwd(float *dx, const float *cs, int N, int T, int nh, int hd);
  * rows of k/v stride ldk (so heads are slices of the N×D projections; GQA shares k/v).
  * P[T][T] (softmax probabilities) is saved for the backward. causal != 0 hides keys j > i
  * (the AR baseline); LLaDA itself is bidirectional. scale is usually 1/sqrt(hd). */
-void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float *P,
-                 int T, int hd, int ldq, int ldk, float scale, int causal);
+void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float *P, int T, int hd, int ldq, int ldk,
+                 float scale, int causal);
 /* dq += ..., dk += ..., dv += ...; scratch: float[T*T] */
-void tr_attn_bwd(const float *dout, const float *q, const float *k, const float *v,
-                 const float *P, float *dq, float *dk, float *dv,
-                 int T, int hd, int ldq, int ldk, float scale, float *scratch);
+void tr_attn_bwd(const float *dout, const float *q, const float *k, const float *v, const float *P, float *dq,
+                 float *dk, float *dv, int T, int hd, int ldq, int ldk, float scale, float *scratch);
 
 /* SwiGLU: a = silu(g) ⊙ u over n elements (g, u saved by the caller). */
 void tr_swiglu_fwd(const float *g, const float *u, float *a, size_t n);

@@ -4,8 +4,7 @@
 #include "bwd_ops.h"
 #include "kernels.h"
 
-void tr_rope_table(float *cs, int T, int hd, double theta)
-{
+void tr_rope_table(float *cs, int T, int hd, double theta) {
     KERN_ASSERT(T >= 0 && hd > 0 && hd % 2 == 0 && theta > 0);
     int h2 = hd / 2;
     for (int p = 0; p < T; p++)
@@ -16,8 +15,7 @@ void tr_rope_table(float *cs, int T, int hd, double theta)
         }
 }
 
-static void rope_rotate(float *x, const float *cs, int N, int T, int nh, int hd, float sgn)
-{
+static void rope_rotate(float *x, const float *cs, int N, int T, int nh, int hd, float sgn) {
     KERN_ASSERT(N >= 0 && T > 0 && nh > 0 && hd > 0 && hd % 2 == 0);
     int h2 = hd / 2;
     for (int n = 0; n < N; n++) {
@@ -33,12 +31,6 @@ static void rope_rotate(float *x, const float *cs, int N, int T, int nh, int hd,
     }
 }
 
-void tr_rope_fwd(float *x, const float *cs, int N, int T, int nh, int hd)
-{
-    rope_rotate(x, cs, N, T, nh, hd, 1.0f);
-}
+void tr_rope_fwd(float *x, const float *cs, int N, int T, int nh, int hd) { rope_rotate(x, cs, N, T, nh, hd, 1.0f); }
 
-void tr_rope_bwd(float *dx, const float *cs, int N, int T, int nh, int hd)
-{
-    rope_rotate(dx, cs, N, T, nh, hd, -1.0f);
-}
+void tr_rope_bwd(float *dx, const float *cs, int N, int T, int nh, int hd) { rope_rotate(dx, cs, N, T, nh, hd, -1.0f); }

@@ -4,8 +4,7 @@
 #include "bwd_ops.h"
 #include "kernels.h"
 
-double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out)
-{
+double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out) {
     KERN_ASSERT(N >= 0 && V > 0);
     for (int n = 0; n < N; n++) KERN_ASSERT(w[n] == 0.0f || (y[n] >= 0 && y[n] < V));
     double total = 0;

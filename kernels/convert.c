@@ -58,7 +58,10 @@ float f16_to_f32(uint16_t h) {
             u = sign;
         } else { /* subnormal: normalise */
             exp = 127 - 15 + 1;
-            while (!(man & 0x400u)) { man <<= 1; exp--; }
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                exp--;
+            }
             u = sign | (exp << 23) | ((man & 0x3ffu) << 13);
         }
     } else if (exp == 31) {
@@ -75,12 +78,12 @@ uint16_t f32_to_f16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);            /* NaN */
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);           /* overflow -> inf */
-    if (a < 0x38800000u) {                                             /* subnormal / zero */
-        if (a < 0x33000000u) return (uint16_t)sign;                    /* < half min subnormal */
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* overflow -> inf */
+    if (a < 0x38800000u) {                                   /* subnormal / zero */
+        if (a < 0x33000000u) return (uint16_t)sign;          /* < half min subnormal */
         uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u;
-        uint32_t shift = 126 - e;                                      /* 14 .. 24 */
+        uint32_t shift = 126 - e; /* 14 .. 24 */
         uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
         if (rem > half || (rem == half && (r & 1u))) r++;
         return (uint16_t)(sign | r);
@@ -108,7 +111,10 @@ void wconvert_f32(float *dst, const void *src, wtype_t t, size_t n) {
         return;
     }
     static int avx512 = -1;
-    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    if (avx512 < 0) {
+        __builtin_cpu_init();
+        avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
     if (t == WT_F32) {
         memcpy(dst, src, n * 4);
     } else if (t == WT_BF16 && avx512) {

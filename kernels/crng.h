@@ -33,8 +33,7 @@ CRNG_FN uint64_t crng_mix(uint64_t x) {
     return z ^ (z >> 31);
 }
 /* Prefix hash of (seed, stream, a, b, c); finish with crng_u01_from(h, d). */
-CRNG_FN uint64_t crng_prefix(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b,
-                                   uint64_t c) {
+CRNG_FN uint64_t crng_prefix(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b, uint64_t c) {
     uint64_t h = crng_mix(seed ^ (stream * 0xD1B54A32D192ED03ull));
     h = crng_mix(h ^ a);
     h = crng_mix(h ^ b);
@@ -44,8 +43,7 @@ CRNG_FN double crng_u01_from(uint64_t prefix, uint64_t d) {
     uint64_t h = crng_mix(prefix ^ d);
     return ((double)(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
-CRNG_FN double crng_u01(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b,
-                              uint64_t c, uint64_t d) {
+CRNG_FN double crng_u01(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
     return crng_u01_from(crng_prefix(seed, stream, a, b, c), d);
 }
 

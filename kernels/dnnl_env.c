@@ -21,14 +21,14 @@ static void load(void) {
                  why ? why : "not found");
         return;
     }
-#define DNNL_ENV_LOAD(f)                                                                                  \
-    if (!(D.f = (__typeof__(D.f))dlsym(h, #f))) {                                                       \
-        snprintf(D_err, sizeof D_err, "libdnnl.so.2 lacks %s: not oneDNN 2.x?", #f);                   \
-        return;                                                                                         \
+#define DNNL_ENV_LOAD(f) \
+    if (!(D.f = (__typeof__(D.f))dlsym(h, #f))) { \
+        snprintf(D_err, sizeof D_err, "libdnnl.so.2 lacks %s: not oneDNN 2.x?", #f); \
+        return; \
     }
     DNNL_ENV_FUNCS(DNNL_ENV_LOAD)
 #undef DNNL_ENV_LOAD
-    D.omp_set_num_threads = (void (*)(int))dlsym(h, "omp_set_num_threads");   /* from its libgomp */
+    D.omp_set_num_threads = (void (*)(int))dlsym(h, "omp_set_num_threads"); /* from its libgomp */
     D_ok = &D;
 }
 
@@ -42,5 +42,5 @@ const char *dnnl_env_error(void) {
     return D_ok ? "" : D_err;
 }
 #else
-typedef int dnnl_env_unused_t;   /* ISO C: a translation unit is not empty */
+typedef int dnnl_env_unused_t; /* ISO C: a translation unit is not empty */
 #endif

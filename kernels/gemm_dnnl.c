@@ -29,7 +29,7 @@
 enum { KP_SLOTS = 8 };
 
 typedef struct {
-    int M;                       /* 0: empty */
+    int M; /* 0: empty */
     bool acc;
     dnnl_primitive_t prim;
     dnnl_memory_t src, wei, dst;
@@ -38,9 +38,9 @@ typedef struct {
 
 struct kpack {
     int prec, N, K;
-    dnnl_memory_desc_t wmd;      /* the packed layout */
-    void *w;                     /* packed weights */
-    float *sw;                   /* int8: per-row scales [N] */
+    dnnl_memory_desc_t wmd; /* the packed layout */
+    void *w;                /* packed weights */
+    float *sw;              /* int8: per-row scales [N] */
     kp_slot_t slot[KP_SLOTS];
     unsigned long tick;
     pthread_mutex_t mu;
@@ -51,7 +51,7 @@ static dnnl_engine_t g_eng;
 static dnnl_stream_t g_stream;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static bool g_ok;
-static const dnnl_env_t *D;   /* oneDNN, loaded by init_engine */
+static const dnnl_env_t *D; /* oneDNN, loaded by init_engine */
 static char g_err[300];
 
 static void init_engine(void) {
@@ -85,10 +85,9 @@ static dnnl_primitive_desc_t make_pd(const kpack_t *P, int M, bool acc, const dn
     if (D->dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(P->prec), dnnl_ab) ||
         D->dnnl_memory_desc_init_by_tag(&any, 2, wd, src_dt(P->prec), dnnl_format_tag_any) ||
         D->dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dst_dt(P->prec), dnnl_ab) ||
-        D->dnnl_matmul_desc_init(&md, &smd, wmd ? wmd : &any, NULL, &dmd) ||
-        D->dnnl_primitive_attr_create(&attr))
+        D->dnnl_matmul_desc_init(&md, &smd, wmd ? wmd : &any, NULL, &dmd) || D->dnnl_primitive_attr_create(&attr))
         return NULL;
-    if (acc && P->prec == KPREC_BF16) {   /* int8 accumulates in the scaling pass instead */
+    if (acc && P->prec == KPREC_BF16) { /* int8 accumulates in the scaling pass instead */
         if (D->dnnl_post_ops_create(&po) || D->dnnl_post_ops_append_sum(po, 1.0f) ||
             D->dnnl_primitive_attr_set_post_ops(attr, po))
             goto out;
@@ -126,7 +125,10 @@ static kp_slot_t *get_slot(kpack_t *P, int M, bool acc) {
                   D->dnnl_memory_create(&lru->wei, &P->wmd, g_eng, P->w) == dnnl_success &&
                   D->dnnl_memory_create(&lru->dst, dmd, g_eng, DNNL_MEMORY_NONE) == dnnl_success;
         D->dnnl_primitive_desc_destroy(pd);
-        if (!ok) { slot_clear(lru); return NULL; }
+        if (!ok) {
+            slot_clear(lru);
+            return NULL;
+        }
         lru->M = M;
         lru->acc = acc;
         s = lru;
@@ -178,7 +180,10 @@ kpack_t *kpack_new(const wtensor_t *W, int prec) {
     } else {
         int8_t *q = plain = malloc(N * K);
         float *row = malloc(K * sizeof *row);
-        if (!q || !row || !(P->sw = malloc(N * sizeof *P->sw))) { free(row); goto fail; }
+        if (!q || !row || !(P->sw = malloc(N * sizeof *P->sw))) {
+            free(row);
+            goto fail;
+        }
         for (size_t n = 0; n < N; n++) {
             wconvert_f32(row, (const char *)W->data + n * wtype_bytes(W->type, K), W->type, K);
             P->sw[n] = quant_row_s8(q + n * K, row, (int)K);
@@ -247,8 +252,10 @@ static void scale_one(int m, void *arg) {
     sjob_t *j = arg;
     float *y = j->y + (size_t)m * j->N, sx = j->sx[m];
     const int32_t *a = j->acc + (size_t)m * j->N;
-    if (j->accumulate) for (int n = 0; n < j->N; n++) y[n] += (float)a[n] * sx * j->sw[n];
-    else for (int n = 0; n < j->N; n++) y[n] = (float)a[n] * sx * j->sw[n];
+    if (j->accumulate)
+        for (int n = 0; n < j->N; n++) y[n] += (float)a[n] * sx * j->sw[n];
+    else
+        for (int n = 0; n < j->N; n++) y[n] = (float)a[n] * sx * j->sw[n];
 }
 
 /* f32_to_bf16 over n values, branch-free so the compiler vectorises it (same bits: round to
@@ -314,24 +321,47 @@ int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate) {
     return kpack_matmul_in(y, &in, P, accumulate);
 }
 
-#else   /* built without oneDNN */
+#else /* built without oneDNN */
 
 bool kpack_available(void) { return false; }
 const char *kpack_unavailable(void) { return "this build lacks oneDNN (rebuild with libdnnl-dev installed)"; }
-kpack_t *kpack_new(const wtensor_t *W, int prec) { (void)W; (void)prec; return NULL; }
-void kpack_free(kpack_t **pp) { if (pp) *pp = NULL; }
-size_t kpack_bytes(const kpack_t *P) { (void)P; return 0; }
-const char *kpack_impl(const kpack_t *P) { (void)P; return "none"; }
+kpack_t *kpack_new(const wtensor_t *W, int prec) {
+    (void)W;
+    (void)prec;
+    return NULL;
+}
+void kpack_free(kpack_t **pp) {
+    if (pp) *pp = NULL;
+}
+size_t kpack_bytes(const kpack_t *P) {
+    (void)P;
+    return 0;
+}
+const char *kpack_impl(const kpack_t *P) {
+    (void)P;
+    return "none";
+}
 int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate) {
-    (void)y; (void)x; (void)P; (void)M; (void)accumulate;
+    (void)y;
+    (void)x;
+    (void)P;
+    (void)M;
+    (void)accumulate;
     return -1;
 }
 int kpack_in_prepare(kpack_in_t *in, const float *x, int M, int K, int prec) {
-    (void)in; (void)x; (void)M; (void)K; (void)prec;
+    (void)in;
+    (void)x;
+    (void)M;
+    (void)K;
+    (void)prec;
     return -1;
 }
 int kpack_matmul_in(float *y, const kpack_in_t *in, kpack_t *P, bool accumulate) {
-    (void)y; (void)in; (void)P; (void)accumulate;
+    (void)y;
+    (void)in;
+    (void)P;
+    (void)accumulate;
     return -1;
 }
 

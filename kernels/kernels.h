@@ -28,14 +28,15 @@
 #include <stdbool.h>
 
 #define KERN_ASSERT(cond) \
-    do { if (__builtin_expect(!(cond), 0)) kern_assert_fail(__FILE__, __LINE__, #cond); } while (0)
+    do { \
+        if (__builtin_expect(!(cond), 0)) kern_assert_fail(__FILE__, __LINE__, #cond); \
+    } while (0)
 __attribute__((noreturn, cold)) void kern_assert_fail(const char *file, int line, const char *cond);
 
 /* A weight view a kernel can read: a known type, sizes that fit an int, data unless empty. */
-#define KERN_ASSERT_WEIGHT(W)                                                                  \
-    KERN_ASSERT((W) && (unsigned)(W)->type < WT_N && (W)->rows >= 0 && (W)->cols >= 0 &&     \
-                (W)->rows <= INT32_MAX && (W)->cols <= INT32_MAX &&                            \
-                (W)->cols % wtype_block((W)->type) == 0 &&                                     \
+#define KERN_ASSERT_WEIGHT(W) \
+    KERN_ASSERT((W) && (unsigned)(W)->type < WT_N && (W)->rows >= 0 && (W)->cols >= 0 && (W)->rows <= INT32_MAX && \
+                (W)->cols <= INT32_MAX && (W)->cols % wtype_block((W)->type) == 0 && \
                 ((W)->data || (W)->rows == 0 || (W)->cols == 0))
 
 /* Most threads a kernel splits work over (kern_threads() <= this). */
@@ -44,11 +45,13 @@ __attribute__((noreturn, cold)) void kern_assert_fail(const char *file, int line
 /* Storage type of a weight matrix. The block-quantised types are GGUF's (ggml's) layouts,
  * read as stored (kernels/quant.h; issue 13): each row is cols / wtype_block(t) blocks. */
 typedef enum {
-    WT_F32 = 0, WT_BF16 = 1, WT_F16 = 2,
-    WT_Q8_0 = 3,   /* 32 weights: f16 d, int8 q[32]; w = d q                         (34 B) */
-    WT_Q4_0 = 4,   /* 32 weights: f16 d, 16 B nibbles; w = d (q - 8)                  (18 B) */
-    WT_Q4_K = 5,   /* 256 weights: f16 d, dmin, 12 B 6-bit scales/mins, 128 B nibbles (144 B) */
-    WT_Q6_K = 6,   /* 256 weights: 128 B low nibbles, 64 B high 2 bits, int8 sc[16], f16 d (210 B) */
+    WT_F32 = 0,
+    WT_BF16 = 1,
+    WT_F16 = 2,
+    WT_Q8_0 = 3, /* 32 weights: f16 d, int8 q[32]; w = d q                         (34 B) */
+    WT_Q4_0 = 4, /* 32 weights: f16 d, 16 B nibbles; w = d (q - 8)                  (18 B) */
+    WT_Q4_K = 5, /* 256 weights: f16 d, dmin, 12 B 6-bit scales/mins, 128 B nibbles (144 B) */
+    WT_Q6_K = 6, /* 256 weights: 128 B low nibbles, 64 B high 2 bits, int8 sc[16], f16 d (210 B) */
     WT_N
 } wtype_t;
 
@@ -62,7 +65,7 @@ typedef struct {
 
 /* Bytes of one element of a float type (f32/bf16/f16 only; quantised types have none). */
 size_t wtype_size(wtype_t t);
-const char *wtype_name(wtype_t t);       /* "f32" "bf16" "f16" "q8_0" "q4_0" "q4_k" "q6_k" */
+const char *wtype_name(wtype_t t); /* "f32" "bf16" "f16" "q8_0" "q4_0" "q4_k" "q6_k" */
 /* Elements per block: 1 for float types, 32 (Q8_0, Q4_0) or 256 (Q4_K, Q6_K). */
 int wtype_block(wtype_t t);
 /* Bytes of n elements (n a multiple of wtype_block(t)). */
@@ -100,11 +103,11 @@ void matmul_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumu
 /* C[M][N] = alpha * A[M][K] · B[N][K]ᵀ + beta * C (f32; leading dimensions given).
  * (Not named sgemm_*: OpenBLAS exports internal drivers sgemm_nn/sgemm_nt, and a program
  * symbol of that name silently replaces them inside the library.) */
-void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc);
+void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+              int ldc);
 /* C[M][N] = alpha * A[M][K] · B[K][N] + beta * C. */
-void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc);
+void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+              int ldc);
 
 /* ---- elementwise / row ops ---- */
 /* y[m][:] = x[m][:] / sqrt(mean(x[m]²) + eps) * w  (normalise in fp32, then weight;
@@ -121,8 +124,7 @@ void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta);
  * t when pos == NULL) and head h, with x the head vector of length hd:
  * x'[i] = x[i]cos - x[i+hd/2]sin ; x'[i+hd/2] = x[i+hd/2]cos + x[i]sin.
  * x is [T][n_heads*hd]; tables from rope_tables with at least max(pos)+1 rows. */
-void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
-                const int32_t *pos);
+void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t, const int32_t *pos);
 /* Partial rotary (HF apply_rotary_pos_emb with rotary_dim rd < hd, LLaDA2): rope_apply on the
  * first rd channels of each head of hd (pairs i, i + rd/2), the other hd - rd unchanged;
  * tables from rope_tables(.., rd, ..). rope_apply is rd == hd. */
@@ -137,15 +139,15 @@ void rope_apply_part(float *x, int T, int n_heads, int hd, int rd, const float *
  * may be NULL, when probs_out is given). scale = 1/sqrt(hd).
  * Padding queries are still computed (as in LLaDA). If probs_out != NULL it receives the
  * softmax probabilities [Hq][L][L] (for backward). */
-void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-               int Hkv, int hd, const uint8_t *keep, int causal, float *att, float *probs_out);
+void attention(float *out, const float *q, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+               const uint8_t *keep, int causal, float *att, float *probs_out);
 /* The same for Lq <= L query rows (q, out [Lq][Hq*hd], any positions: RoPE is applied by
  * the caller) against all L keys k, v [L][Hkv*hd] with key mask keep [L]; `att` as for
  * attention with the same L (required); never causal. A block's queries against the whole cached
  * canvas, by the tiled kernel (the KV-cache steps of the forward now take attention_flash; this
  * stays as its same-run comparison in bench/attn.sh). */
-void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L,
-                    int Hq, int Hkv, int hd, const uint8_t *keep, float *att);
+void attention_rows(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+                    const uint8_t *keep, float *att);
 /* Fused (flash-style) attention (attn_flash.c): Lq query rows q, out [Lq][Hq*hd] against L keys
  * k, v [L][Hkv*hd] with key mask keep [L] (NULL: all real), bidirectional; tiles of 64 queries
  * x 64 keys with an online softmax, never a row of L scores. Same contract as attention_rows
@@ -156,16 +158,16 @@ void attention_rows(float *out, const float *q, int Lq, const float *k, const fl
  * benchmarks); attention_flash the best this CPU has. */
 enum { ATT_ISA_PLAIN = 0, ATT_ISA_AVX2 = 1, ATT_ISA_AVX512 = 2 };
 int attention_flash_isa(void);
-void attention_flash(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq,
-                     int Hkv, int hd, const uint8_t *keep);
-void attention_flash_with(int isa, float *out, const float *q, int Lq, const float *k, const float *v, int L,
-                          int Hq, int Hkv, int hd, const uint8_t *keep);
+void attention_flash(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+                     const uint8_t *keep);
+void attention_flash_with(int isa, float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq,
+                          int Hkv, int hd, const uint8_t *keep);
 /* Floats of attention's scratch: a tile of scores per thread, whatever the thread count. */
 size_t attention_scratch_floats(int L, int Hq);
-void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq,
-                   int Hkv, int hd, const uint8_t *keep, int causal);
-void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L,
-                        int Hq, int Hkv, int hd, const uint8_t *keep);
+void attention_ref(float *out, const float *q, const float *k, const float *v, int L, int Hq, int Hkv, int hd,
+                   const uint8_t *keep, int causal);
+void attention_rows_ref(float *out, const float *q, int Lq, const float *k, const float *v, int L, int Hq, int Hkv,
+                        int hd, const uint8_t *keep);
 
 /* out[m][i] = silu(gate[m][i]) * up[m][i]; out may alias gate or up. */
 void swiglu(float *out, const float *gate, const float *up, size_t n);
@@ -207,11 +209,15 @@ int kpack_matmul(float *y, const float *x, kpack_t *P, int M, bool accumulate);
  * kpack_in_prepare / kpack_matmul / matmul_bf16 / matmul_amx. kpack_matmul_in needs
  * P's precision and K to match; same results as kpack_matmul(y, x, P, M, accumulate).
  * Both return 0, or -1 (OOM / oneDNN error / no oneDNN). */
-typedef struct { int prec, M, K; const void *src; const float *sx; } kpack_in_t;
+typedef struct {
+    int prec, M, K;
+    const void *src;
+    const float *sx;
+} kpack_in_t;
 int kpack_in_prepare(kpack_in_t *in, const float *x, int M, int K, int prec);
 int kpack_matmul_in(float *y, const kpack_in_t *in, kpack_t *P, bool accumulate);
-size_t kpack_bytes(const kpack_t *P);        /* the packed weights (+ scales) */
-const char *kpack_impl(const kpack_t *P);    /* oneDNN's implementation name, e.g. "brg:avx512_core_bf16" */
+size_t kpack_bytes(const kpack_t *P);     /* the packed weights (+ scales) */
+const char *kpack_impl(const kpack_t *P); /* oneDNN's implementation name, e.g. "brg:avx512_core_bf16" */
 /* Symmetric int8 of a row: returns scale = max|v|/127 (0 for an all-zero row), q[i] =
  * round-to-nearest-even(v[i]/scale) in [-127, 127]. */
 float quant_row_s8(int8_t *q, const float *v, int n);
@@ -229,12 +235,12 @@ void kern_parallel_for(int n, void (*fn)(int i, void *arg), void *arg);
 
 /* ---- per-thread working buffers (scratch.c) ---- */
 typedef enum {
-    KERN_SCRATCH_PANEL,     /* matmul_panels: f32 copy of a panel of weight rows */
-    KERN_SCRATCH_SPLIT,     /* matmul_bf16 / matmul_amx: the activations split into bf16 hi/lo */
-    KERN_SCRATCH_AMX,       /* matmul_amx: each worker's packed weight block + tile output */
-    KERN_SCRATCH_QUANT,     /* matmul_q: int8 activations and each worker's unpacked weight row */
-    KERN_SCRATCH_ATTN,      /* attention_flash: the key tile (transposed), scores, output rows */
-    KERN_SCRATCH_FILTER,    /* denoise's top-p / top-k filter: one logits row, sorted or selected */
+    KERN_SCRATCH_PANEL,  /* matmul_panels: f32 copy of a panel of weight rows */
+    KERN_SCRATCH_SPLIT,  /* matmul_bf16 / matmul_amx: the activations split into bf16 hi/lo */
+    KERN_SCRATCH_AMX,    /* matmul_amx: each worker's packed weight block + tile output */
+    KERN_SCRATCH_QUANT,  /* matmul_q: int8 activations and each worker's unpacked weight row */
+    KERN_SCRATCH_ATTN,   /* attention_flash: the key tile (transposed), scores, output rows */
+    KERN_SCRATCH_FILTER, /* denoise's top-p / top-k filter: one logits row, sorted or selected */
     KERN_SCRATCH_N
 } kern_scratch_slot_t;
 /* A 64-byte aligned buffer of at least `bytes` for the calling thread's `slot`, kept between

@@ -11,8 +11,7 @@ void mrng_init(mrng_t *r, uint64_t seed, uint64_t stream, uint64_t index, uint32
     r->state = h;
 }
 
-void mrng_init_sub(mrng_t *r, uint64_t seed, uint64_t stream, uint64_t index, uint64_t sub,
-                   uint32_t purpose) {
+void mrng_init_sub(mrng_t *r, uint64_t seed, uint64_t stream, uint64_t index, uint64_t sub, uint32_t purpose) {
     mrng_init(r, seed, stream, index, purpose);
     r->state = mrng_mix64(r->state ^ (sub + 0x510E527FADE682D1ULL));
 }

@@ -16,11 +16,11 @@
 
 /* What a draw is for: separate purposes never share a stream. */
 enum {
-    RNG_T = 1,          /* t ~ U(0,1] of a sequence */
-    RNG_CROP = 2,       /* the 1% crop decision and the cropped length */
-    RNG_TOKENS = 3,     /* per-token Bernoulli masks */
-    RNG_LL_OFFSET = 4,  /* the stratified offset k of a likelihood batch */
-    RNG_LL_PERM = 5,    /* the permutation choosing l masked answer tokens */
+    RNG_T = 1,         /* t ~ U(0,1] of a sequence */
+    RNG_CROP = 2,      /* the 1% crop decision and the cropped length */
+    RNG_TOKENS = 3,    /* per-token Bernoulli masks */
+    RNG_LL_OFFSET = 4, /* the stratified offset k of a likelihood batch */
+    RNG_LL_PERM = 5,   /* the permutation choosing l masked answer tokens */
 };
 
 typedef struct {
@@ -37,8 +37,7 @@ static inline uint64_t mrng_mix64(uint64_t z) {
 /* Key a generator by (seed, stream, index, purpose). */
 void mrng_init(mrng_t *r, uint64_t seed, uint64_t stream, uint64_t index, uint32_t purpose);
 /* Same with a sub-index (e.g. the batch or sample number inside a likelihood group). */
-void mrng_init_sub(mrng_t *r, uint64_t seed, uint64_t stream, uint64_t index, uint64_t sub,
-                   uint32_t purpose);
+void mrng_init_sub(mrng_t *r, uint64_t seed, uint64_t stream, uint64_t index, uint64_t sub, uint32_t purpose);
 
 static inline uint64_t mrng_u64(mrng_t *r) {
     r->state += 0x9E3779B97F4A7C15ULL;
@@ -51,9 +50,7 @@ static inline double mrng_uniform_open0(mrng_t *r) {
 }
 
 /* Uniform in [0, 1). */
-static inline double mrng_uniform(mrng_t *r) {
-    return (double)(mrng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
-}
+static inline double mrng_uniform(mrng_t *r) { return (double)(mrng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 /* Unbiased integer in [0, n) for n >= 1 (Lemire's multiply-and-reject). */
 uint64_t mrng_below(mrng_t *r, uint64_t n);

@@ -18,20 +18,18 @@
 #include "kernels.h"
 #include "quant.h"
 
-void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc) {
+void kgemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+              int ldc) {
     KERN_ASSERT(M >= 0 && N >= 0 && K >= 0 && lda >= K && ldb >= K && ldc >= N);
     if (M <= 0 || N <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb,
-                beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc) {
+void kgemm_nn(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+              int ldc) {
     KERN_ASSERT(M >= 0 && N >= 0 && K >= 0 && lda >= K && ldb >= N && ldc >= N);
     if (M <= 0 || N <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
-                beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void matmul(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
@@ -91,8 +89,8 @@ static float wat(const wtensor_t *W, int n, int k, float *row, int *row_n) {
     case WT_F16: return f16_to_f32(((const uint16_t *)W->data)[i]);
     default:
         if (*row_n != n) {
-            dequant_ref(row, (const uint8_t *)W->data + wtype_bytes(W->type, (size_t)W->cols) * n,
-                        W->type, (size_t)W->cols);
+            dequant_ref(row, (const uint8_t *)W->data + wtype_bytes(W->type, (size_t)W->cols) * n, W->type,
+                        (size_t)W->cols);
             *row_n = n;
         }
         return row[k];

@@ -39,10 +39,10 @@ typedef struct __attribute__((packed, aligned(64))) {
 
 typedef struct {
     float *y;
-    const uint16_t *w, *xh, *xl;   /* xh/xl [Mp][Kp] bf16, zero padded */
+    const uint16_t *w, *xh, *xl; /* xh/xl [Mp][Kp] bf16, zero padded */
     int M, N, K, Mp, Kp, nblocks, nthreads;
     bool acc;
-    uint8_t *work;                 /* nthreads x work_bytes: each worker's bp + ct */
+    uint8_t *work; /* nthreads x work_bytes: each worker's bp + ct */
     size_t work_bytes;
 } ajob_t;
 
@@ -73,25 +73,34 @@ static void pack_block(const ajob_t *j, int n0, uint16_t *bp) {
 
 TGT static void block_product(const ajob_t *j, int n0, const uint16_t *bp, float *ct) {
     int nkt = j->Kp / 32;
-    size_t xs = (size_t)j->Kp * 2;                 /* activation row stride, bytes */
+    size_t xs = (size_t)j->Kp * 2; /* activation row stride, bytes */
     for (int m0 = 0; m0 < j->Mp; m0 += 32) {
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
         for (int kt = 0; kt < nkt; kt++) {
             const uint16_t *b = bp + (size_t)kt * 16 * 64;
-            _tile_loadd(4, b, 128);            /* columns 0..15: first 64 bytes of each pair row */
-            _tile_loadd(5, b + 32, 128);       /* columns 16..31 */
+            _tile_loadd(4, b, 128);      /* columns 0..15: first 64 bytes of each pair row */
+            _tile_loadd(5, b + 32, 128); /* columns 16..31 */
             const uint16_t *h = j->xh + (size_t)m0 * j->Kp + kt * 32, *l = j->xl + (size_t)m0 * j->Kp + kt * 32;
             _tile_loadd(6, h, xs);
-            _tile_dpbf16ps(0, 6, 4); _tile_dpbf16ps(1, 6, 5);
+            _tile_dpbf16ps(0, 6, 4);
+            _tile_dpbf16ps(1, 6, 5);
             _tile_loadd(6, l, xs);
-            _tile_dpbf16ps(0, 6, 4); _tile_dpbf16ps(1, 6, 5);
+            _tile_dpbf16ps(0, 6, 4);
+            _tile_dpbf16ps(1, 6, 5);
             _tile_loadd(6, h + (size_t)16 * j->Kp, xs);
-            _tile_dpbf16ps(2, 6, 4); _tile_dpbf16ps(3, 6, 5);
+            _tile_dpbf16ps(2, 6, 4);
+            _tile_dpbf16ps(3, 6, 5);
             _tile_loadd(6, l + (size_t)16 * j->Kp, xs);
-            _tile_dpbf16ps(2, 6, 4); _tile_dpbf16ps(3, 6, 5);
+            _tile_dpbf16ps(2, 6, 4);
+            _tile_dpbf16ps(3, 6, 5);
         }
-        _tile_stored(0, ct, 128); _tile_stored(1, ct + 16, 128);
-        _tile_stored(2, ct + 512, 128); _tile_stored(3, ct + 512 + 16, 128);
+        _tile_stored(0, ct, 128);
+        _tile_stored(1, ct + 16, 128);
+        _tile_stored(2, ct + 512, 128);
+        _tile_stored(3, ct + 512 + 16, 128);
         for (int r = 0; r < 32 && m0 + r < j->M; r++)
             for (int c = 0; c < 32 && n0 + c < j->N; c++) {
                 float *o = j->y + (size_t)(m0 + r) * j->N + n0 + c;
@@ -104,7 +113,10 @@ TGT static void worker(int t, void *arg) {
     const ajob_t *j = arg;
     tilecfg_t cfg = {0};
     cfg.palette = 1;
-    for (int i = 0; i < 7; i++) { cfg.colsb[i] = 64; cfg.rows[i] = 16; }
+    for (int i = 0; i < 7; i++) {
+        cfg.colsb[i] = 64;
+        cfg.rows[i] = 16;
+    }
     uint16_t *bp = (uint16_t *)(j->work + (size_t)t * j->work_bytes);
     float *ct = (float *)((uint8_t *)bp + bp_bytes(j->Kp));
     _tile_loadconfig(&cfg);
@@ -117,7 +129,8 @@ TGT static void worker(int t, void *arg) {
 }
 
 /* x -> hi = bf16(x), lo = bf16(x - hi), rows padded to Kp (AVX-512 BF16 conversions). */
-__attribute__((target("avx512f,avx512bf16,avx512bw"))) static void split_rows(const float *x, int M, int K, int Kp, uint16_t *xh, uint16_t *xl) {
+__attribute__((target("avx512f,avx512bf16,avx512bw"))) static void split_rows(const float *x, int M, int K, int Kp,
+                                                                              uint16_t *xh, uint16_t *xl) {
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * K;
         int k = 0;
@@ -141,10 +154,22 @@ int matmul_amx(float *y, const float *x, const wtensor_t *W, int M, bool accumul
     KERN_ASSERT_WEIGHT(W);
     KERN_ASSERT(W->type == WT_BF16 && M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols, Kp = (K + 31) & ~31, Mp = (M + 31) & ~31;
-    size_t xb = (size_t)Mp * Kp * 2;   /* bytes of each of xh, xl (a multiple of 64) */
+    size_t xb = (size_t)Mp * Kp * 2; /* bytes of each of xh, xl (a multiple of 64) */
     uint16_t *xh = kern_scratch(KERN_SCRATCH_SPLIT, 2 * xb), *xl = xh ? xh + xb / 2 : NULL;
-    ajob_t j = {y, W->data, xh, xl, M, N, K, Mp, Kp, (N + 31) / 32, kern_threads(), accumulate,
-                NULL, bp_bytes(Kp) + 32 * 32 * sizeof(float)};
+    ajob_t j = {y,
+                W->data,
+                xh,
+                xl,
+                M,
+                N,
+                K,
+                Mp,
+                Kp,
+                (N + 31) / 32,
+                kern_threads(),
+                accumulate,
+                NULL,
+                bp_bytes(Kp) + 32 * 32 * sizeof(float)};
     if (j.nthreads > j.nblocks) j.nthreads = j.nblocks;
     j.work = kern_scratch(KERN_SCRATCH_AMX, (size_t)j.nthreads * j.work_bytes);
     if (!xh || !j.work) return -1;

@@ -27,7 +27,7 @@ bool matmul_bf16_available(void) {
 
 typedef struct {
     float *y;
-    const uint16_t *w, *xh, *xl;  /* xh/xl: [M][Kp] bf16, zero-padded to Kp (multiple of 32) */
+    const uint16_t *w, *xh, *xl; /* xh/xl: [M][Kp] bf16, zero-padded to Kp (multiple of 32) */
     int M, N, K, Kp, ntiles, nthreads;
     bool acc;
 } bjob_t;
@@ -36,9 +36,8 @@ typedef struct {
  * activation rows (x is zero-padded to a multiple of 4 rows; rows past mm discarded).
  * Fixed trip counts so the 16 accumulators stay in registers. */
 TGT static void tile(const bjob_t *j, int n0, int nn, int m0, int mm) {
-    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00,
-           a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00,
-           a31 = a00, a32 = a00, a33 = a00;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00,
+           a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
     const uint16_t *w0 = j->w + (size_t)n0 * j->K, *w1 = j->w + (size_t)(n0 + (nn > 1)) * j->K,
                    *w2 = j->w + (size_t)(n0 + (nn > 2) * 2) * j->K, *w3 = j->w + (size_t)(n0 + (nn > 3) * 3) * j->K;
     const uint16_t *h0 = j->xh + (size_t)m0 * j->Kp, *l0 = j->xl + (size_t)m0 * j->Kp;
@@ -46,14 +45,18 @@ TGT static void tile(const bjob_t *j, int n0, int nn, int m0, int mm) {
     for (int k = 0; k < j->Kp; k += 32) {
         int left = j->K - k;
         __mmask32 km = left >= 32 ? 0xffffffffu : (__mmask32)((1u << left) - 1);
-        __m512bh b0 = (__m512bh)_mm512_maskz_loadu_epi16(km, w0 + k), b1 = (__m512bh)_mm512_maskz_loadu_epi16(km, w1 + k),
-                 b2 = (__m512bh)_mm512_maskz_loadu_epi16(km, w2 + k), b3 = (__m512bh)_mm512_maskz_loadu_epi16(km, w3 + k);
-#define ROW(c, A0, A1, A2, A3) do { \
+        __m512bh b0 = (__m512bh)_mm512_maskz_loadu_epi16(km, w0 + k),
+                 b1 = (__m512bh)_mm512_maskz_loadu_epi16(km, w1 + k),
+                 b2 = (__m512bh)_mm512_maskz_loadu_epi16(km, w2 + k),
+                 b3 = (__m512bh)_mm512_maskz_loadu_epi16(km, w3 + k);
+#define ROW(c, A0, A1, A2, A3) \
+    do { \
         __m512bh h = (__m512bh)_mm512_loadu_si512(h0 + c * s + k), l = (__m512bh)_mm512_loadu_si512(l0 + c * s + k); \
         A0 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(A0, h, b0), l, b0); \
         A1 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(A1, h, b1), l, b1); \
         A2 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(A2, h, b2), l, b2); \
-        A3 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(A3, h, b3), l, b3); } while (0)
+        A3 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(A3, h, b3), l, b3); \
+    } while (0)
         ROW(0, a00, a10, a20, a30);
         ROW(1, a01, a11, a21, a31);
         ROW(2, a02, a12, a22, a32);
@@ -82,7 +85,7 @@ int matmul_bf16(float *y, const float *x, const wtensor_t *W, int M, bool accumu
     KERN_ASSERT_WEIGHT(W);
     KERN_ASSERT(W->type == WT_BF16 && M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols, Kp = (K + 31) & ~31, Mp = (M + 3) & ~3;
-    size_t xn = (size_t)Mp * Kp;   /* elements of each of xh, xl (Kp: 64-byte rows) */
+    size_t xn = (size_t)Mp * Kp; /* elements of each of xh, xl (Kp: 64-byte rows) */
     uint16_t *xh = kern_scratch(KERN_SCRATCH_SPLIT, 2 * xn * 2);
     if (!xh) return -1;
     uint16_t *xl = xh + xn;

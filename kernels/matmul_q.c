@@ -28,9 +28,11 @@ static int g_isa = -1, g_cap = -1;
 
 static int isa_best(void) {
     const char *e = getenv("LLADA_QMATMUL");
-    if (e && !strcmp(e, "f32")) return 0;   /* matmul() then dequantises panels: the exact product */
+    if (e && !strcmp(e, "f32")) return 0; /* matmul() then dequantises panels: the exact product */
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 3;
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        return 3;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
@@ -43,9 +45,9 @@ void kern_set_qisa(int isa) { g_cap = isa; }
 
 /* ---- activations: int8 per 32, lane scales, group sums ---- */
 typedef struct {
-    int8_t *xq;     /* [Mp][K] */
-    float *xl;      /* [Mp][K/4]: dx of each 4-weight lane */
-    float *xc;      /* [Mp][K/16]: dx * Σ xq over the group */
+    int8_t *xq; /* [Mp][K] */
+    float *xl;  /* [Mp][K/4]: dx of each 4-weight lane */
+    float *xc;  /* [Mp][K/16]: dx * Σ xq over the group */
 } qact_t;
 
 static void quant_act(const float *x, int M, int Mp, int K, qact_t *a) {
@@ -72,9 +74,9 @@ static void quant_act(const float *x, int M, int Mp, int K, qact_t *a) {
 
 /* ---- weight rows: u8 values, per-lane scales, per-group offsets ---- */
 typedef struct {
-    uint8_t *u;     /* [K] */
-    float *ws;      /* [K/16]: s_g */
-    float *wc;      /* [K/16]: c_g */
+    uint8_t *u; /* [K] */
+    float *ws;  /* [K/16]: s_g */
+    float *wc;  /* [K/16]: c_g */
 } qrow_t;
 
 static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
@@ -99,7 +101,10 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
     case WT_Q4_0:
         for (int i = 0; i < K; i += 32, b += 18) {
             float d = h2f(b);
-            for (int k = 0; k < 16; k++) { r->u[i + k] = b[2 + k] & 15; r->u[i + 16 + k] = b[2 + k] >> 4; }
+            for (int k = 0; k < 16; k++) {
+                r->u[i + k] = b[2 + k] & 15;
+                r->u[i + 16 + k] = b[2 + k] >> 4;
+            }
             set_group(r, i / 16, d, 8 * d);
             set_group(r, i / 16 + 1, d, 8 * d);
         }
@@ -110,12 +115,20 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
             const uint8_t *s = b + 4, *q = b + 16;
             for (int c = 0; c < 4; c++, q += 32) {
                 uint8_t *o = r->u + i + 64 * c;
-                for (int l = 0; l < 32; l++) { o[l] = q[l] & 15; o[32 + l] = q[l] >> 4; }
+                for (int l = 0; l < 32; l++) {
+                    o[l] = q[l] & 15;
+                    o[32 + l] = q[l] >> 4;
+                }
             }
             for (int j = 0; j < 8; j++) {
                 int sc, m;
-                if (j < 4) { sc = s[j] & 63; m = s[j + 4] & 63; }
-                else { sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4; m = (s[j + 4] >> 4) | (s[j] >> 6) << 4; }
+                if (j < 4) {
+                    sc = s[j] & 63;
+                    m = s[j + 4] & 63;
+                } else {
+                    sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+                    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+                }
                 set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
                 set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
             }
@@ -142,13 +155,16 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
 }
 
 /* The same with AVX2 for the byte work (scales stay scalar: a few per 32 weights). */
-__attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signed_q8) {
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), flip = _mm256_set1_epi8(signed_q8 ? 0 : (char)0x80);
+__attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uint8_t *b, wtype_t t, int K,
+                                                            bool signed_q8) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3),
+                  flip = _mm256_set1_epi8(signed_q8 ? 0 : (char)0x80);
     switch (t) {
     case WT_Q8_0:
         for (int i = 0; i < K; i += 32, b += 34) {
             float d = h2f(b);
-            _mm256_store_si256((__m256i *)(r->u + i), _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), flip));
+            _mm256_store_si256((__m256i *)(r->u + i),
+                               _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), flip));
             set_group(r, i / 16, d, signed_q8 ? 0 : 128 * d);
             set_group(r, i / 16 + 1, d, signed_q8 ? 0 : 128 * d);
         }
@@ -157,7 +173,8 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
         for (int i = 0; i < K; i += 32, b += 18) {
             float d = h2f(b);
             __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
-            __m128i lo = _mm_and_si128(q, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(15));
+            __m128i lo = _mm_and_si128(q, _mm_set1_epi8(15)),
+                    hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(15));
             _mm256_store_si256((__m256i *)(r->u + i), _mm256_set_m128i(hi, lo));
             set_group(r, i / 16, d, 8 * d);
             set_group(r, i / 16 + 1, d, 8 * d);
@@ -174,8 +191,13 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
             }
             for (int j = 0; j < 8; j++) {
                 int sc, m;
-                if (j < 4) { sc = s[j] & 63; m = s[j + 4] & 63; }
-                else { sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4; m = (s[j + 4] >> 4) | (s[j] >> 6) << 4; }
+                if (j < 4) {
+                    sc = s[j] & 63;
+                    m = s[j + 4] & 63;
+                } else {
+                    sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+                    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+                }
                 set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
                 set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
             }
@@ -188,7 +210,8 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
             const int8_t *sc = (const int8_t *)(b + 192);
             for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
                 uint8_t *o = r->u + i + 128 * h;
-                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
+                        l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
                         hb = _mm256_loadu_si256((const __m256i *)qh);
                 __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4),
                         h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4),
@@ -196,8 +219,10 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
                         h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4);
                 _mm256_store_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
                 _mm256_store_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
-                _mm256_store_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
-                _mm256_store_si256((__m256i *)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
+                _mm256_store_si256((__m256i *)(o + 64),
+                                   _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
+                _mm256_store_si256((__m256i *)(o + 96),
+                                   _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
             }
             for (int g = 0; g < 16; g++) set_group(r, i / 16 + g, d * sc[g], 32 * d * sc[g]);
         }
@@ -217,7 +242,7 @@ typedef struct {
     float *y;
     const uint8_t *w;
     qact_t a;
-    uint8_t *rowbuf;       /* per thread: QROWS x (u [K] + ws [K/16] + wc [K/16]), 64-byte aligned parts */
+    uint8_t *rowbuf; /* per thread: QROWS x (u [K] + ws [K/16] + wc [K/16]), 64-byte aligned parts */
     size_t rowbuf_stride;
     wtype_t t;
     int M, Mp, N, K, nthreads, isa;
@@ -233,8 +258,7 @@ static void dot_plain(const qjob_t *j, const qrow_t *r, int m0, float out[4]) {
         float s = 0;
         for (int l = 0; l < K / 4; l++) {
             int d = 0;
-            for (int k = 4 * l; k < 4 * l + 4; k++)
-                d += r->u[k] * xq[k];
+            for (int k = 4 * l; k < 4 * l + 4; k++) d += r->u[k] * xq[k];
             s += (float)d * (r->ws[l / 4] * xl[l]);
         }
         out[i] = s - offsets(r->wc, j->a.xc + (size_t)(m0 + i) * K / 16, K / 16);
@@ -251,8 +275,9 @@ __attribute__((target("avx2,fma"))) static void dot_avx2(const qjob_t *j, const 
     for (int c = 0; c < K; c += 32) {
         __m256i u = _mm256_load_si256((const __m256i *)(r->u + c));
         __m256i ua = sg ? _mm256_sign_epi8(u, u) : u;
-        __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(r->ws + c / 16)))),
-                                            _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        __m256 s = _mm256_permutevar8x32_ps(
+            _mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(r->ws + c / 16)))),
+            _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
         for (int i = 0; i < 4; i++) {
             __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)i * K + c));
             if (sg) xv = _mm256_sign_epi8(xv, u);
@@ -286,10 +311,13 @@ TGT512 static void dot_vnni(const qjob_t *j, const qrow_t *r, int m0, float out[
         __mmask64 bm = K - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - c)) - 1);
         __mmask16 lm = K - c >= 64 ? 0xffff : (__mmask16)((1u << ((K - c) / 4)) - 1);
         __m512i u = _mm512_maskz_loadu_epi8(bm, r->u + c);
-        __m512 s = _mm512_permutexvar_ps(gidx, _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)(K - c >= 64 ? 15 : (1u << ((K - c) / 16)) - 1), r->ws + c / 16)));
+        __m512 s = _mm512_permutexvar_ps(
+            gidx, _mm512_castps128_ps512(
+                      _mm_maskz_loadu_ps((__mmask8)(K - c >= 64 ? 15 : (1u << ((K - c) / 16)) - 1), r->ws + c / 16)));
         const __m512i z = _mm512_setzero_si512();
-#define ROW(A, X, L) A = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u, _mm512_maskz_loadu_epi8(bm, X + c))), \
-                                        _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lm, L + c / 4)), A)
+#define ROW(A, X, L) \
+    A = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u, _mm512_maskz_loadu_epi8(bm, X + c))), \
+                        _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lm, L + c / 4)), A)
         ROW(a0, x0, l0);
         ROW(a1, x1, l1);
         ROW(a2, x2, l2);
@@ -360,9 +388,20 @@ int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulat
     size_t stride = QROWS * ((((size_t)K + 63) & ~(size_t)63) + 2 * (((size_t)K / 16 * 4 + 63) & ~(size_t)63));
     uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xq + xl + xc + (size_t)nt * stride);
     if (!buf) return -1;
-    qjob_t j = {y, W->data, {(int8_t *)buf, (float *)(buf + xq), (float *)(buf + xq + xl)},
-                buf + xq + xl + xc, stride, W->type, M, Mp, N, K, nt, isa > 2 ? 2 : isa,
-                wtype_bytes(W->type, (size_t)K), accumulate};
+    qjob_t j = {y,
+                W->data,
+                {(int8_t *)buf, (float *)(buf + xq), (float *)(buf + xq + xl)},
+                buf + xq + xl + xc,
+                stride,
+                W->type,
+                M,
+                Mp,
+                N,
+                K,
+                nt,
+                isa > 2 ? 2 : isa,
+                wtype_bytes(W->type, (size_t)K),
+                accumulate};
     quant_act(x, M, Mp, K, &j.a);
     kern_parallel_for(nt, worker, &j);
     return 0;

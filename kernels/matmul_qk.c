@@ -23,8 +23,8 @@
 #include <immintrin.h>
 #include "quant.h"
 
-#define QK_NR 4           /* weight rows per tile */
-#define QK_G 16           /* activation rows per group (one zmm of i32 lanes) */
+#define QK_NR 4 /* weight rows per tile */
+#define QK_G 16 /* activation rows per group (one zmm of i32 lanes) */
 
 int matmul_qk_supports(wtype_t t) { return t == WT_Q4_K || t == WT_Q6_K || t == WT_Q8_0; }
 
@@ -75,18 +75,18 @@ void matmul_qk_ref(float *y, const float *x, const wtensor_t *W, int M, bool acc
 
 /* Activations of one call: Mp = M rounded up to QK_G rows, zero-padded. */
 typedef struct {
-    int8_t *xi;      /* [G][K/4][16][4] */
-    float *dx;       /* [G][K/ab][16] */
-    int32_t *bs;     /* [G][K/16][16]: Σ q over each 16 values */
+    int8_t *xi;  /* [G][K/4][16][4] */
+    float *dx;   /* [G][K/ab][16] */
+    int32_t *bs; /* [G][K/16][16]: Σ q over each 16 values */
 } qk_act_t;
 
 /* One unpacked weight row. */
 typedef struct {
-    uint8_t *u;      /* [K] unsigned values (Q4_K nibble, Q6_K 6-bit q, Q8_0 q + 128) */
-    int32_t *sc;     /* per sub-block integer scale (Q4_K: 6-bit sc, Q6_K: int8 sc); */
-    int32_t *mn;     /* Q4_K: per 32 6-bit min; Q6_K: per 16 32·sc (the offset's weight) */
-    float *d;        /* per super-block d (Q8_0: per 32) */
-    float *dm;       /* Q4_K: per super-block dmin */
+    uint8_t *u;  /* [K] unsigned values (Q4_K nibble, Q6_K 6-bit q, Q8_0 q + 128) */
+    int32_t *sc; /* per sub-block integer scale (Q4_K: 6-bit sc, Q6_K: int8 sc); */
+    int32_t *mn; /* Q4_K: per 32 6-bit min; Q6_K: per 16 32·sc (the offset's weight) */
+    float *d;    /* per super-block d (Q8_0: per 32) */
+    float *dm;   /* Q4_K: per super-block dmin */
 } qk_row_t;
 
 typedef struct {
@@ -108,7 +108,8 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
     if (t == WT_Q8_0) {
         const __m256i flip = _mm256_set1_epi8((char)0x80);
         for (int i = 0; i < K; i += 32, b += 34) {
-            _mm256_storeu_si256((__m256i *)(r->u + i), _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), flip));
+            _mm256_storeu_si256((__m256i *)(r->u + i),
+                                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), flip));
             r->d[i / 32] = h2f(b);
         }
     } else if (t == WT_Q4_K) {
@@ -122,20 +123,24 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
                 _mm256_storeu_si256((__m256i *)(r->u + i + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
             }
             int32_t *sc = r->sc + i / 32, *mn = r->mn + i / 32;
-            for (int j = 0; j < 4; j++) { sc[j] = s[j] & 63; mn[j] = s[j + 4] & 63; }
+            for (int j = 0; j < 4; j++) {
+                sc[j] = s[j] & 63;
+                mn[j] = s[j + 4] & 63;
+            }
             for (int j = 4; j < 8; j++) {
                 sc[j] = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
                 mn[j] = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
             }
         }
-    } else {   /* Q6_K */
+    } else { /* Q6_K */
         for (int i = 0; i < K; i += 256, b += 210) {
             r->d[i / 256] = h2f(b + 208);
             const uint8_t *ql = b, *qh = b + 128;
             const int8_t *sc = (const int8_t *)(b + 192);
             for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
                 uint8_t *o = r->u + i + 128 * h;
-                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
+                        l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
                         hb = _mm256_loadu_si256((const __m256i *)qh);
                 __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4),
                         h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4),
@@ -143,10 +148,15 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
                         h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4);
                 _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
                 _mm256_storeu_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
-                _mm256_storeu_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
-                _mm256_storeu_si256((__m256i *)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
+                _mm256_storeu_si256((__m256i *)(o + 64),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
+                _mm256_storeu_si256((__m256i *)(o + 96),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
             }
-            for (int g = 0; g < 16; g++) { r->sc[i / 16 + g] = sc[g]; r->mn[i / 16 + g] = 32 * sc[g]; }
+            for (int g = 0; g < 16; g++) {
+                r->sc[i / 16 + g] = sc[g];
+                r->mn[i / 16 + g] = 32 * sc[g];
+            }
         }
     }
 }
@@ -156,21 +166,27 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
 #define FOR_N(X) X(0) X(1) X(2) X(3)
 
 /* nk steps of 4 values from k4 on: a<n>_<g> += bytes of row n × 16 activation rows of group g. */
-#define DOT_STEPS(nk)                                                                      \
-    for (int s_ = 0; s_ < (nk); s_++, k4++) {                                              \
-        __m512i x0 = _mm512_loadu_si512(x0p + (size_t)k4 * 64);                            \
-        __m512i x1 = MR > 1 ? _mm512_loadu_si512(x1p + (size_t)k4 * 64) : x0;              \
-        FOR_N(DOT1)                                                                        \
+#define DOT_STEPS(nk) \
+    for (int s_ = 0; s_ < (nk); s_++, k4++) { \
+        __m512i x0 = _mm512_loadu_si512(x0p + (size_t)k4 * 64); \
+        __m512i x1 = MR > 1 ? _mm512_loadu_si512(x1p + (size_t)k4 * 64) : x0; \
+        FOR_N(DOT1) \
     }
-#define DOT1(n) { __m512i w = _mm512_set1_epi32(*(const int32_t *)(u##n + 4 * k4));        \
-    a##n##_0 = _mm512_dpbusd_epi32(a##n##_0, w, x0);                                       \
-    if (MR > 1) a##n##_1 = _mm512_dpbusd_epi32(a##n##_1, w, x1); }
+#define DOT1(n) \
+    { \
+        __m512i w = _mm512_set1_epi32(*(const int32_t *)(u##n + 4 * k4)); \
+        a##n##_0 = _mm512_dpbusd_epi32(a##n##_0, w, x0); \
+        if (MR > 1) a##n##_1 = _mm512_dpbusd_epi32(a##n##_1, w, x1); \
+    }
 #define ZERO_A(n) __m512i a##n##_0 = _mm512_setzero_si512(), a##n##_1 = a##n##_0;
 #define ZERO_T(n) __m512i t##n##_0 = _mm512_setzero_si512(), t##n##_1 = t##n##_0;
 /* t += a × the sub-block's integer scale */
-#define SCALE(n) { __m512i sc = _mm512_set1_epi32(r[n].sc[si]);                            \
-    t##n##_0 = _mm512_add_epi32(t##n##_0, _mm512_mullo_epi32(a##n##_0, sc));                \
-    if (MR > 1) t##n##_1 = _mm512_add_epi32(t##n##_1, _mm512_mullo_epi32(a##n##_1, sc)); }
+#define SCALE(n) \
+    { \
+        __m512i sc = _mm512_set1_epi32(r[n].sc[si]); \
+        t##n##_0 = _mm512_add_epi32(t##n##_0, _mm512_mullo_epi32(a##n##_0, sc)); \
+        if (MR > 1) t##n##_1 = _mm512_add_epi32(t##n##_1, _mm512_mullo_epi32(a##n##_1, sc)); \
+    }
 
 /* One tile: QK_NR unpacked rows × MR (1 or 2) groups starting at group g0; f[n][g] += result. */
 TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, const qk_row_t *r, int g0, const int MR,
@@ -183,21 +199,29 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
     const uint8_t *u0 = r[0].u, *u1 = r[1].u, *u2 = r[2].u, *u3 = r[3].u;
     int k4 = 0;
     for (int blk = 0; blk < K / ab; blk++) {
-        __m512 dxv0 = _mm512_loadu_ps(dx0 + (size_t)blk * QK_G), dxv1 = MR > 1 ? _mm512_loadu_ps(dx1 + (size_t)blk * QK_G) : dxv0;
+        __m512 dxv0 = _mm512_loadu_ps(dx0 + (size_t)blk * QK_G),
+               dxv1 = MR > 1 ? _mm512_loadu_ps(dx1 + (size_t)blk * QK_G) : dxv0;
         __m512i tot[QK_NR][2], off[QK_NR][2];
-        if (j->t == WT_Q8_0) {   /* one sub-block of 32 = the super-block; u = q + 128 */
+        if (j->t == WT_Q8_0) { /* one sub-block of 32 = the super-block; u = q + 128 */
             FOR_N(ZERO_A)
             DOT_STEPS(8)
             const int32_t *b0 = bs0 + (size_t)blk * 2 * QK_G, *b1 = bs1 + (size_t)blk * 2 * QK_G;
             __m512i c0 = _mm512_slli_epi32(_mm512_add_epi32(_mm512_loadu_si512(b0), _mm512_loadu_si512(b0 + QK_G)), 7);
-            __m512i c1 = MR > 1 ? _mm512_slli_epi32(_mm512_add_epi32(_mm512_loadu_si512(b1), _mm512_loadu_si512(b1 + QK_G)), 7) : c0;
-#define Q8OUT(n) tot[n][0] = a##n##_0; tot[n][1] = a##n##_1;
+            __m512i c1 =
+                MR > 1 ? _mm512_slli_epi32(_mm512_add_epi32(_mm512_loadu_si512(b1), _mm512_loadu_si512(b1 + QK_G)), 7)
+                       : c0;
+#define Q8OUT(n) \
+    tot[n][0] = a##n##_0; \
+    tot[n][1] = a##n##_1;
             FOR_N(Q8OUT)
 #undef Q8OUT
             for (int n = 0; n < QK_NR; n++) {
                 __m512 dw = _mm512_set1_ps(r[n].d[blk]);
-                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][0], c0)), _mm512_mul_ps(dw, dxv0), f[n][0]);
-                if (MR > 1) f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][1], c1)), _mm512_mul_ps(dw, dxv1), f[n][1]);
+                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][0], c0)), _mm512_mul_ps(dw, dxv0),
+                                          f[n][0]);
+                if (MR > 1)
+                    f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][1], c1)),
+                                              _mm512_mul_ps(dw, dxv1), f[n][1]);
             }
             continue;
         }
@@ -217,7 +241,9 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
                 FOR_N(SCALE)
             }
         }
-#define TOUT(n) tot[n][0] = t##n##_0; tot[n][1] = t##n##_1;
+#define TOUT(n) \
+    tot[n][0] = t##n##_0; \
+    tot[n][1] = t##n##_1;
         FOR_N(TOUT)
 #undef TOUT
         /* offsets: Q4_K Σ_j m_j Σx_j (scaled by dmin); Q6_K Σ_g 32 sc_g Σx_g (scaled by d) */
@@ -227,11 +253,13 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
             if (j->t == WT_Q4_K)
                 for (int s = 0; s < 8; s++) {
                     __m512i mv = _mm512_set1_epi32(r[n].mn[blk * 8 + s]);
-                    o0 = _mm512_add_epi32(o0, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b0 + 2 * s * QK_G),
-                                                                                      _mm512_loadu_si512(b0 + (2 * s + 1) * QK_G))));
+                    o0 = _mm512_add_epi32(
+                        o0, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b0 + 2 * s * QK_G),
+                                                                    _mm512_loadu_si512(b0 + (2 * s + 1) * QK_G))));
                     if (MR > 1)
-                        o1 = _mm512_add_epi32(o1, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b1 + 2 * s * QK_G),
-                                                                                          _mm512_loadu_si512(b1 + (2 * s + 1) * QK_G))));
+                        o1 = _mm512_add_epi32(
+                            o1, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b1 + 2 * s * QK_G),
+                                                                        _mm512_loadu_si512(b1 + (2 * s + 1) * QK_G))));
                 }
             else
                 for (int g = 0; g < 16; g++) {
@@ -253,9 +281,11 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
                     f[n][1] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(off[n][1]), _mm512_mul_ps(dm, dxv1), f[n][1]);
                 }
             } else {
-                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][0], off[n][0])), _mm512_mul_ps(dw, dxv0), f[n][0]);
+                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][0], off[n][0])),
+                                          _mm512_mul_ps(dw, dxv0), f[n][0]);
                 if (MR > 1)
-                    f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][1], off[n][1])), _mm512_mul_ps(dw, dxv1), f[n][1]);
+                    f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][1], off[n][1])),
+                                              _mm512_mul_ps(dw, dxv1), f[n][1]);
             }
         }
     }
@@ -285,7 +315,7 @@ TGT static void worker(int t, void *arg) {
     }
     for (int n0 = lo; n0 < hi; n0 += QK_NR) {
         int nb = hi - n0 < QK_NR ? hi - n0 : QK_NR;
-        for (int i = 0; i < QK_NR; i++)   /* a short last tile repeats its last row (not stored) */
+        for (int i = 0; i < QK_NR; i++) /* a short last tile repeats its last row (not stored) */
             unpack(&r[i], j->w + (size_t)(n0 + (i < nb ? i : nb - 1)) * j->rb, j->t, K);
         /* the next tile's weight rows start streaming in while this one computes */
         if (n0 + QK_NR < hi) {
@@ -338,10 +368,22 @@ int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumula
     size_t rowstride = QK_NR * rowbytes;
     uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xi + dx + bs + tmp + (size_t)nt * rowstride);
     if (!buf) return -1;
-    qk_job_t j = {y, W->data, {(int8_t *)buf, (float *)(buf + xi), (int32_t *)(buf + xi + dx)},
-                  buf + xi + dx + bs + tmp, rowstride, rowbytes, W->type, M, G, N, K, nt,
-                  wtype_bytes(W->type, (size_t)K), accumulate};
-    prep_act(x, M, G, K, ab, &j.a, (int8_t *)(buf + xi + dx + bs), (float *)(buf + xi + dx + bs + ((size_t)K + 63) / 64 * 64));
+    qk_job_t j = {y,
+                  W->data,
+                  {(int8_t *)buf, (float *)(buf + xi), (int32_t *)(buf + xi + dx)},
+                  buf + xi + dx + bs + tmp,
+                  rowstride,
+                  rowbytes,
+                  W->type,
+                  M,
+                  G,
+                  N,
+                  K,
+                  nt,
+                  wtype_bytes(W->type, (size_t)K),
+                  accumulate};
+    prep_act(x, M, G, K, ab, &j.a, (int8_t *)(buf + xi + dx + bs),
+             (float *)(buf + xi + dx + bs + ((size_t)K + 63) / 64 * 64));
     kern_parallel_for(nt, worker, &j);
     return 0;
 }

@@ -36,8 +36,8 @@ uint64_t noise_threshold(double p) {
 }
 
 /* Scalar tail/reference: tokens [i, n) with thresholds thr, continuing the stream r. */
-static size_t bernoulli_scalar(const int32_t *x0, int32_t *xt, size_t i, size_t n, uint64_t thr,
-                               int32_t mask_id, mrng_t *r) {
+static size_t bernoulli_scalar(const int32_t *x0, int32_t *xt, size_t i, size_t n, uint64_t thr, int32_t mask_id,
+                               mrng_t *r) {
     size_t count = 0;
     /* Two tokens per 64-bit draw; the selects compile to conditional moves. */
     for (; i + 2 <= n; i += 2) {
@@ -59,8 +59,8 @@ static size_t bernoulli_scalar(const int32_t *x0, int32_t *xt, size_t i, size_t 
 #define ASSERT_APART(x0, xt, n) \
     KERN_ASSERT((uintptr_t)((xt) + (n)) <= (uintptr_t)(x0) || (uintptr_t)((x0) + (n)) <= (uintptr_t)(xt))
 
-size_t noise_bernoulli_ref(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
-                           int32_t mask_id, mrng_t *r) {
+size_t noise_bernoulli_ref(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p, int32_t mask_id,
+                           mrng_t *r) {
     KERN_ASSERT(n == 0 || (x0 && xt && r));
     ASSERT_APART(x0, xt, n);
     if (from > n) from = n;
@@ -68,8 +68,7 @@ size_t noise_bernoulli_ref(const int32_t *x0, int32_t *xt, size_t n, size_t from
     return bernoulli_scalar(x0, xt, from, n, noise_threshold(p), mask_id, r);
 }
 
-size_t noise_bernoulli(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p,
-                       int32_t mask_id, mrng_t *r) {
+size_t noise_bernoulli(const int32_t *x0, int32_t *xt, size_t n, size_t from, double p, int32_t mask_id, mrng_t *r) {
     KERN_ASSERT(n == 0 || (x0 && xt && r));
     ASSERT_APART(x0, xt, n);
     bool simd = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
@@ -85,13 +84,13 @@ size_t noise_crop(const noise_cfg_t *c, uint64_t unit, size_t n, bool *cropped) 
     mrng_t r;
     mrng_init(&r, c->seed, c->stream, unit, RNG_CROP);
     double u = mrng_uniform(&r);
-    size_t len = 1 + (size_t)mrng_below(&r, n ? n : 1);   /* always drawn: fixed stream use */
+    size_t len = 1 + (size_t)mrng_below(&r, n ? n : 1); /* always drawn: fixed stream use */
     *cropped = n > 0 && u < c->crop_frac;
     return *cropped ? len : n;
 }
 
-size_t noise_pretrain(const noise_cfg_t *c, uint64_t unit, const int32_t *seq, size_t n,
-                      int32_t *xt, double *t, double *p, bool *cropped, size_t *n_masked) {
+size_t noise_pretrain(const noise_cfg_t *c, uint64_t unit, const int32_t *seq, size_t n, int32_t *xt, double *t,
+                      double *p, bool *cropped, size_t *n_masked) {
     size_t len = noise_crop(c, unit, n, cropped);
     *t = noise_draw_t(c, unit, p);
     mrng_t r;
@@ -100,8 +99,8 @@ size_t noise_pretrain(const noise_cfg_t *c, uint64_t unit, const int32_t *seq, s
     return len;
 }
 
-size_t noise_sft(const noise_cfg_t *c, uint64_t unit, const int32_t *x0, size_t n,
-                 size_t prompt_len, int32_t *xt, double *t, double *p) {
+size_t noise_sft(const noise_cfg_t *c, uint64_t unit, const int32_t *x0, size_t n, size_t prompt_len, int32_t *xt,
+                 double *t, double *p) {
     *t = noise_draw_t(c, unit, p);
     mrng_t r;
     mrng_init(&r, c->seed, c->stream, unit, RNG_TOKENS);
@@ -141,8 +140,8 @@ void ll_sample_rng(const noise_cfg_t *c, uint64_t group, uint64_t mc, mrng_t *r)
     mrng_init_sub(r, c->seed, c->stream, group, mc, RNG_LL_PERM);
 }
 
-void ll_mask_exact(const int32_t *x0, int32_t *xt, size_t prompt_len, size_t L, size_t l,
-                   int32_t mask_id, mrng_t *r, uint32_t *scratch) {
+void ll_mask_exact(const int32_t *x0, int32_t *xt, size_t prompt_len, size_t L, size_t l, int32_t mask_id, mrng_t *r,
+                   uint32_t *scratch) {
     KERN_ASSERT(L <= UINT32_MAX && (L == 0 || scratch));
     memcpy(xt, x0, (prompt_len + L) * sizeof *xt);
     if (l > L) l = L;

@@ -17,7 +17,7 @@ float quant_row_s8(int8_t *q, const float *v, int n) {
         return 0;
     }
     float s = mx / 127.0f;
-    for (int i = 0; i < n; i++) {   /* a correctly rounded fp32 division: reproducible anywhere */
+    for (int i = 0; i < n; i++) { /* a correctly rounded fp32 division: reproducible anywhere */
         float r = nearbyintf(v[i] / s);
         q[i] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
     }

@@ -7,7 +7,11 @@
 #include "quant.h"
 
 static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
-static void f2h(uint8_t *p, float f) { uint16_t h = f32_to_f16(f); p[0] = (uint8_t)h; p[1] = (uint8_t)(h >> 8); }
+static void f2h(uint8_t *p, float f) {
+    uint16_t h = f32_to_f16(f);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
 
 void dequant_q8_0_ref(float *y, const void *src, size_t n) {
     const uint8_t *b = src;
@@ -100,8 +104,12 @@ static void quant_q8_0(uint8_t *b, const float *x) {
 }
 
 static void quant_q4_0(uint8_t *b, const float *x) {
-    float amax = 0, mx = 0;   /* the value of largest magnitude, with its sign */
-    for (int k = 0; k < 32; k++) if (fabsf(x[k]) > amax) { amax = fabsf(x[k]); mx = x[k]; }
+    float amax = 0, mx = 0; /* the value of largest magnitude, with its sign */
+    for (int k = 0; k < 32; k++)
+        if (fabsf(x[k]) > amax) {
+            amax = fabsf(x[k]);
+            mx = x[k];
+        }
     float d = mx / -8, id = d != 0 ? 1 / d : 0;
     f2h(b, d);
     for (int k = 0; k < 16; k++) {
@@ -113,8 +121,11 @@ static void quant_q4_0(uint8_t *b, const float *x) {
 static void quant_q4_k(uint8_t *b, const float *x) {
     float scale[8], mn[8], smax = 0, mmax = 0;
     for (int j = 0; j < 8; j++) {
-        float lo = 0, hi = 0;   /* the range includes 0 so the min is >= 0 (stored unsigned) */
-        for (int l = 0; l < 32; l++) { lo = fminf(lo, x[32 * j + l]); hi = fmaxf(hi, x[32 * j + l]); }
+        float lo = 0, hi = 0; /* the range includes 0 so the min is >= 0 (stored unsigned) */
+        for (int l = 0; l < 32; l++) {
+            lo = fminf(lo, x[32 * j + l]);
+            hi = fmaxf(hi, x[32 * j + l]);
+        }
         scale[j] = (hi - lo) / 15;
         mn[j] = -lo;
         smax = fmaxf(smax, scale[j]);
@@ -123,7 +134,7 @@ static void quant_q4_k(uint8_t *b, const float *x) {
     float d = smax / 63, dmin = mmax / 63;
     f2h(b, d);
     f2h(b + 2, dmin);
-    d = h2f(b);          /* quantise against the stored (f16) super-scales */
+    d = h2f(b); /* quantise against the stored (f16) super-scales */
     dmin = h2f(b + 2);
     int sc[8], m[8];
     for (int j = 0; j < 8; j++) {
@@ -152,7 +163,11 @@ static void quant_q6_k(uint8_t *b, const float *x) {
     float scale[16], amax = 0;
     for (int g = 0; g < 16; g++) {
         float a = 0, mx = 0;
-        for (int l = 0; l < 16; l++) if (fabsf(x[16 * g + l]) > a) { a = fabsf(x[16 * g + l]); mx = x[16 * g + l]; }
+        for (int l = 0; l < 16; l++)
+            if (fabsf(x[16 * g + l]) > a) {
+                a = fabsf(x[16 * g + l]);
+                mx = x[16 * g + l];
+            }
         scale[g] = mx / -32;
         amax = fmaxf(amax, fabsf(scale[g]));
     }
@@ -164,8 +179,7 @@ static void quant_q6_k(uint8_t *b, const float *x) {
     for (int g = 0; g < 16; g++) {
         sc[g] = (int8_t)(d > 0 ? clampi((int)lrintf(scale[g] / d), -127, 127) : 0);
         float ds = d * sc[g];
-        for (int l = 0; l < 16; l++)
-            q[16 * g + l] = ds != 0 ? clampi((int)lrintf(x[16 * g + l] / ds) + 32, 0, 63) : 32;
+        for (int l = 0; l < 16; l++) q[16 * g + l] = ds != 0 ? clampi((int)lrintf(x[16 * g + l] / ds) + 32, 0, 63) : 32;
     }
     uint8_t *ql = b, *qh = b + 128;
     for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
@@ -200,7 +214,7 @@ void matmul_q_ref(float *y, const float *x, const wtensor_t *W, int M, bool accu
     KERN_ASSERT(wtype_is_quant(W->type) && M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols;
     size_t rb = wtype_bytes(W->type, (size_t)K);
-    float w[K > 0 ? K : 1];   /* K <= INT32_MAX is checked; rows of real models are <= 64 K */
+    float w[K > 0 ? K : 1]; /* K <= INT32_MAX is checked; rows of real models are <= 64 K */
     for (int n = 0; n < N; n++) {
         dequant_ref(w, (const uint8_t *)W->data + (size_t)n * rb, W->type, (size_t)K);
         for (int m = 0; m < M; m++) {

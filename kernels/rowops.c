@@ -20,7 +20,8 @@ void rmsnorm_fwd(float *y, float *rstd, const float *x, const wtensor_t *w, int 
     if (w) KERN_ASSERT_WEIGHT(w);
     KERN_ASSERT(!w || w->rows * w->cols == D);
     float wf[D > 0 ? D : 1];
-    if (w) for (int i = 0; i < D; i++) wf[i] = wget(w, i);
+    if (w)
+        for (int i = 0; i < D; i++) wf[i] = wget(w, i);
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * D;
         float *yr = y + (size_t)m * D;
@@ -28,8 +29,10 @@ void rmsnorm_fwd(float *y, float *rstd, const float *x, const wtensor_t *w, int 
         for (int i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
         float r = (float)(1.0 / sqrt(ss / D + eps));
         if (rstd) rstd[m] = r;
-        if (w) for (int i = 0; i < D; i++) yr[i] = (xr[i] * r) * wf[i];
-        else for (int i = 0; i < D; i++) yr[i] = xr[i] * r;
+        if (w)
+            for (int i = 0; i < D; i++) yr[i] = (xr[i] * r) * wf[i];
+        else
+            for (int i = 0; i < D; i++) yr[i] = xr[i] * r;
     }
 }
 
@@ -52,8 +55,7 @@ void rope_tables(float *cos_t, float *sin_t, int L, int head_dim, double theta) 
     }
 }
 
-void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t,
-                const int32_t *pos) {
+void rope_apply(float *x, int T, int n_heads, int hd, const float *cos_t, const float *sin_t, const int32_t *pos) {
     rope_apply_part(x, T, n_heads, hd, hd, cos_t, sin_t, pos);
 }
 
@@ -83,7 +85,10 @@ void softmax_rows(float *x, int M, int N) {
     KERN_ASSERT(M >= 0 && N >= 0);
     for (int m = 0; m < M; m++) {
         float *r = x + (size_t)m * N, mx = vmax_f32(r, N);
-        if (mx == -INFINITY) { memset(r, 0, (size_t)N * sizeof *r); continue; }
+        if (mx == -INFINITY) {
+            memset(r, 0, (size_t)N * sizeof *r);
+            continue;
+        }
         float inv = 1.0f / vexp_sub_sum(r, N, mx);
         for (int i = 0; i < N; i++) r[i] *= inv;
     }
@@ -93,7 +98,8 @@ void log_softmax_rows(float *x, int M, int N) {
     KERN_ASSERT(M >= 0 && N > 0);
     for (int m = 0; m < M; m++) {
         float *r = x + (size_t)m * N, mx = -INFINITY;
-        for (int i = 0; i < N; i++) if (r[i] > mx) mx = r[i];
+        for (int i = 0; i < N; i++)
+            if (r[i] > mx) mx = r[i];
         double s = 0;
         for (int i = 0; i < N; i++) s += exp((double)r[i] - mx);
         float lse = (float)(mx + log(s));
@@ -108,6 +114,5 @@ void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T) {
     size_t rb = wtype_bytes(E->type, (size_t)D);
     for (int t = 0; t < T; t++) KERN_ASSERT(tokens[t] >= 0 && tokens[t] < E->rows);
     for (int t = 0; t < T; t++)
-        wconvert_f32(out + (size_t)t * D, (const uint8_t *)E->data + (size_t)tokens[t] * rb,
-                     E->type, (size_t)D);
+        wconvert_f32(out + (size_t)t * D, (const uint8_t *)E->data + (size_t)tokens[t] * rb, E->type, (size_t)D);
 }

@@ -19,7 +19,11 @@ static int g_key_ok;
 
 static void free_bufs(void *v) {
     tls_bufs_t *b = v;
-    for (int i = 0; i < KERN_SCRATCH_N; i++) { free(b->p[i]); b->p[i] = NULL; b->cap[i] = 0; }
+    for (int i = 0; i < KERN_SCRATCH_N; i++) {
+        free(b->p[i]);
+        b->p[i] = NULL;
+        b->cap[i] = 0;
+    }
 }
 
 static void make_key(void) { g_key_ok = pthread_key_create(&g_key, free_bufs) == 0; }
@@ -27,7 +31,7 @@ static void make_key(void) { g_key_ok = pthread_key_create(&g_key, free_bufs) ==
 void *kern_scratch(kern_scratch_slot_t slot, size_t bytes) {
     KERN_ASSERT((unsigned)slot < KERN_SCRATCH_N);
     tls_bufs_t *b = &t_bufs;
-    if (!b->registered) {   /* so the buffers go when this thread does */
+    if (!b->registered) { /* so the buffers go when this thread does */
         pthread_once(&g_once, make_key);
         b->registered = g_key_ok && pthread_setspecific(g_key, b) == 0;
     }

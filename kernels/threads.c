@@ -44,9 +44,7 @@ void kern_parallel_for(int n, void (*fn)(int i, void *arg), void *arg) {
     chunk_t c[KERN_MAX_THREADS];
     pthread_t th[KERN_MAX_THREADS];
     int started[KERN_MAX_THREADS] = {0};
-    for (int t = 0; t < nt; t++) {
-        c[t] = (chunk_t){(int)((long)n * t / nt), (int)((long)n * (t + 1) / nt), fn, arg};
-    }
+    for (int t = 0; t < nt; t++) { c[t] = (chunk_t){(int)((long)n * t / nt), (int)((long)n * (t + 1) / nt), fn, arg}; }
     for (int t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, run_chunk, &c[t]) == 0;
     run_chunk(&c[0]);
     for (int t = 1; t < nt; t++) {

@@ -71,7 +71,10 @@ TGT static void swiglu_512(float *out, const float *g, const float *u, size_t n)
 
 static int have512(void) {
     static int h = -1;
-    if (h < 0) { __builtin_cpu_init(); h = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
     return h;
 }
 
@@ -79,7 +82,8 @@ float vmax_f32(const float *x, int n) {
     KERN_ASSERT(n >= 0);
     if (have512()) return max_512(x, n);
     float m = -INFINITY;
-    for (int i = 0; i < n; i++) if (x[i] > m) m = x[i];
+    for (int i = 0; i < n; i++)
+        if (x[i] > m) m = x[i];
     return m;
 }
 
@@ -87,11 +91,17 @@ float vexp_sub_sum(float *x, int n, float mx) {
     KERN_ASSERT(n >= 0);
     if (have512()) return exp_sub_sum_512(x, n, mx);
     double s = 0;
-    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
     return (float)s;
 }
 
 void swiglu(float *out, const float *gate, const float *up, size_t n) {
-    if (have512()) { swiglu_512(out, gate, up, n); return; }
+    if (have512()) {
+        swiglu_512(out, gate, up, n);
+        return;
+    }
     for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }

@@ -27,8 +27,8 @@ typedef struct {
     int mode;
     noise_cfg_t nc;
     const char *model;
-    int64_t mask_id, eos_id, sep;   /* -1: from the model / none */
-    int64_t vocab;                  /* ids the model takes (config.json); -1: unknown (ids given by hand) */
+    int64_t mask_id, eos_id, sep; /* -1: from the model / none */
+    int64_t vocab;                /* ids the model takes (config.json); -1: unknown (ids given by hand) */
     bool sep_none, drop_last, skip_long, bitmap, text;
     size_t length, pad_batch, mc, batch, gen_length;
     bool length_set, batch_set;
@@ -73,8 +73,7 @@ static const char HELP[] =
     "      --text            reduce/choose: tab-separated lines on stdout instead of records\n"
     "                        (reduce: group bound se answer_len [id]; choose: question\n"
     "                        pred answer correct|wrong, then: accuracy A C/N)\n"
-    "\n" CLI_COMMON_HELP
-    "\nExamples:\n"
+    "\n" CLI_COMMON_HELP "\nExamples:\n"
     "  tok < corpus.txt | mask --pretrain --seed 1 -o train.mp.lz4\n"
     "  mask --pretrain --seed 1 --shard 3/16 -i tokens.mp.lz4 -o train-03.mp.lz4\n"
     "  tok --jsonl --chat --no-gen-prompt < chats.jsonl | mask --sft -o sft.mp.lz4\n"
@@ -82,26 +81,65 @@ static const char HELP[] =
     "  tok < prompt.txt | mask --canvas --gen-length 64 | denoise | detok\n"
     "\nRecords: docs/protocol.md (mask). Recipes: docs/data-prep.md.\n";
 
-enum { O_PRETRAIN = CLI_OPT__LAST, O_EXPAND, O_JOIN, O_SFT, O_LIKELIHOOD, O_CANVAS, O_REDUCE, O_CHOOSE, O_MODEL,
-       O_MASKID, O_EOSID, O_SEED, O_STREAM, O_SHARD, O_LENGTH, O_EPS, O_CROP, O_SEP, O_DROPLAST,
-       O_PADBATCH, O_SKIPLONG, O_MC, O_BATCH, O_GENLEN, O_BITMAP, O_LZ4LEVEL, O_TEXT };
+enum {
+    O_PRETRAIN = CLI_OPT__LAST,
+    O_EXPAND,
+    O_JOIN,
+    O_SFT,
+    O_LIKELIHOOD,
+    O_CANVAS,
+    O_REDUCE,
+    O_CHOOSE,
+    O_MODEL,
+    O_MASKID,
+    O_EOSID,
+    O_SEED,
+    O_STREAM,
+    O_SHARD,
+    O_LENGTH,
+    O_EPS,
+    O_CROP,
+    O_SEP,
+    O_DROPLAST,
+    O_PADBATCH,
+    O_SKIPLONG,
+    O_MC,
+    O_BATCH,
+    O_GENLEN,
+    O_BITMAP,
+    O_LZ4LEVEL,
+    O_TEXT
+};
 
-static const struct option LONGOPTS[] = {
-    {"pretrain", no_argument, 0, O_PRETRAIN}, {"sft", no_argument, 0, O_SFT},
-    {"likelihood", no_argument, 0, O_LIKELIHOOD}, {"canvas", no_argument, 0, O_CANVAS},
-    {"expand-choices", no_argument, 0, O_EXPAND}, {"join", no_argument, 0, O_JOIN},
-    {"reduce", no_argument, 0, O_REDUCE}, {"choose", no_argument, 0, O_CHOOSE},
-    {"model", required_argument, 0, O_MODEL}, {"mask-id", required_argument, 0, O_MASKID},
-    {"eos-id", required_argument, 0, O_EOSID}, {"seed", required_argument, 0, O_SEED},
-    {"stream", required_argument, 0, O_STREAM}, {"shard", required_argument, 0, O_SHARD},
-    {"length", required_argument, 0, O_LENGTH}, {"eps", required_argument, 0, O_EPS},
-    {"crop", required_argument, 0, O_CROP}, {"sep", required_argument, 0, O_SEP},
-    {"drop-last", no_argument, 0, O_DROPLAST}, {"pad-batch", required_argument, 0, O_PADBATCH},
-    {"skip-long", no_argument, 0, O_SKIPLONG}, {"mc", required_argument, 0, O_MC},
-    {"batch", required_argument, 0, O_BATCH}, {"gen-length", required_argument, 0, O_GENLEN},
-    {"bitmap", no_argument, 0, O_BITMAP}, {"lz4-level", required_argument, 0, O_LZ4LEVEL},
-    {"text", no_argument, 0, O_TEXT},
-    CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+static const struct option LONGOPTS[] = {{"pretrain", no_argument, 0, O_PRETRAIN},
+                                         {"sft", no_argument, 0, O_SFT},
+                                         {"likelihood", no_argument, 0, O_LIKELIHOOD},
+                                         {"canvas", no_argument, 0, O_CANVAS},
+                                         {"expand-choices", no_argument, 0, O_EXPAND},
+                                         {"join", no_argument, 0, O_JOIN},
+                                         {"reduce", no_argument, 0, O_REDUCE},
+                                         {"choose", no_argument, 0, O_CHOOSE},
+                                         {"model", required_argument, 0, O_MODEL},
+                                         {"mask-id", required_argument, 0, O_MASKID},
+                                         {"eos-id", required_argument, 0, O_EOSID},
+                                         {"seed", required_argument, 0, O_SEED},
+                                         {"stream", required_argument, 0, O_STREAM},
+                                         {"shard", required_argument, 0, O_SHARD},
+                                         {"length", required_argument, 0, O_LENGTH},
+                                         {"eps", required_argument, 0, O_EPS},
+                                         {"crop", required_argument, 0, O_CROP},
+                                         {"sep", required_argument, 0, O_SEP},
+                                         {"drop-last", no_argument, 0, O_DROPLAST},
+                                         {"pad-batch", required_argument, 0, O_PADBATCH},
+                                         {"skip-long", no_argument, 0, O_SKIPLONG},
+                                         {"mc", required_argument, 0, O_MC},
+                                         {"batch", required_argument, 0, O_BATCH},
+                                         {"gen-length", required_argument, 0, O_GENLEN},
+                                         {"bitmap", no_argument, 0, O_BITMAP},
+                                         {"lz4-level", required_argument, 0, O_LZ4LEVEL},
+                                         {"text", no_argument, 0, O_TEXT},
+                                         CLI_COMMON_LONGOPTS,
+                                         {0, 0, 0, 0}};
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
     return cli_int_arg(&o->cli, name, arg, lo, hi);
@@ -145,7 +183,10 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_SEED: o->nc.seed = (uint64_t)int_arg(o, "--seed", arg, 0, INT64_MAX); break;
     case O_STREAM: o->nc.stream = (uint64_t)int_arg(o, "--stream", arg, 0, INT64_MAX); break;
     case O_SHARD: parse_shard(o, arg); break;
-    case O_LENGTH: o->length = (size_t)int_arg(o, "--length", arg, 1, BIG); o->length_set = true; break;
+    case O_LENGTH:
+        o->length = (size_t)int_arg(o, "--length", arg, 1, BIG);
+        o->length_set = true;
+        break;
     case O_EPS: o->nc.eps = prob_arg(o, "--eps", arg); break;
     case O_CROP: o->nc.crop_frac = prob_arg(o, "--crop", arg); break;
     case O_SEP:
@@ -156,7 +197,10 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_PADBATCH: o->pad_batch = (size_t)int_arg(o, "--pad-batch", arg, 1, 1 << 20); break;
     case O_SKIPLONG: o->skip_long = true; break;
     case O_MC: o->mc = (size_t)int_arg(o, "--mc", arg, 1, 1 << 24); break;
-    case O_BATCH: o->batch = (size_t)int_arg(o, "--batch", arg, 1, 1 << 24); o->batch_set = true; break;
+    case O_BATCH:
+        o->batch = (size_t)int_arg(o, "--batch", arg, 1, 1 << 24);
+        o->batch_set = true;
+        break;
     case O_BITMAP: o->bitmap = true; break;
     case O_TEXT: o->text = true; break;
     case O_LZ4LEVEL: o->cli.sopts.lz4_level = (int)int_arg(o, "--lz4-level", arg, -65537, 12); break;
@@ -184,7 +228,7 @@ static void resolve_ids(opts_t *o) {
     int32_t m, eos;
     lerr_t e = {0};
     if (o->mask_id >= 0 && (o->eos_id >= 0 || !need_eos) && !has_config(dir)) {
-        free(dir);      /* a tokenizer folder (no config.json): ids by hand, vocabulary unknown */
+        free(dir); /* a tokenizer folder (no config.json): ids by hand, vocabulary unknown */
         return;
     }
     if (model_special_ids(dir, &m, &eos, &e) || model_vocab_size(dir, &o->vocab, &e)) {
@@ -194,7 +238,8 @@ static void resolve_ids(opts_t *o) {
     if (o->mask_id < 0) o->mask_id = m;
     if (o->eos_id < 0) o->eos_id = eos;
     if (o->mask_id < 0) cli_dief(&o->cli, EXIT_DATA, "%s/config.json has no mask_token_id: pass --mask-id", dir);
-    if (need_eos && o->eos_id < 0) cli_dief(&o->cli, EXIT_DATA, "%s/config.json has no eos_token_id: pass --eos-id", dir);
+    if (need_eos && o->eos_id < 0)
+        cli_dief(&o->cli, EXIT_DATA, "%s/config.json has no eos_token_id: pass --eos-id", dir);
     free(dir);
 }
 
@@ -211,11 +256,15 @@ static void parse(opts_t *o, int argc, char **argv) {
     int c;
     while ((c = cli_getopt(&o->cli, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) parse_one(o, c, optarg);
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
-    if (o->mode == M_NONE) cli_usage_error(&o->cli, "choose a mode: --pretrain, --sft, --likelihood, --canvas, --reduce, --choose, --expand-choices or --join");
+    if (o->mode == M_NONE)
+        cli_usage_error(
+            &o->cli,
+            "choose a mode: --pretrain, --sft, --likelihood, --canvas, --reduce, --choose, --expand-choices or --join");
     if (!o->batch_set) o->batch = o->mc < 16 ? o->mc : 16;
     if (o->mode == M_LIKELIHOOD && o->mc % o->batch)
         cli_usage_error(&o->cli, "--mc (%zu) must be a multiple of --batch (%zu)", o->mc, o->batch);
-    if (o->text && o->mode != M_REDUCE && o->mode != M_CHOOSE) cli_usage_error(&o->cli, "--text is for --reduce and --choose");
+    if (o->text && o->mode != M_REDUCE && o->mode != M_CHOOSE)
+        cli_usage_error(&o->cli, "--text is for --reduce and --choose");
     if (o->pad_batch && o->length_set) cli_usage_error(&o->cli, "--pad-batch and --length exclude each other");
     if (o->mode != M_REDUCE && o->mode != M_CHOOSE && o->mode != M_EXPAND && o->mode != M_JOIN) resolve_ids(o);
     o->nc.mask_id = (int32_t)o->mask_id;
@@ -233,15 +282,15 @@ typedef struct {
     rec_t *out;
     int32_t *x0, *xt;
     size_t xt_cap;
-    size_t *counts;      /* likelihood: l of each sample in a batch */
+    size_t *counts; /* likelihood: l of each sample in a batch */
     uint32_t *scratch;
     packer_t *packer;
-    uint64_t units;      /* pretrain: sequences packed so far */
-    rec_t **batch;       /* sft --pad-batch: records of the current batch (owned) */
+    uint64_t units; /* pretrain: sequences packed so far */
+    rec_t **batch;  /* sft --pad-batch: records of the current batch (owned) */
     uint64_t *batch_idx;
     size_t nbatch;
-    uint64_t skipped;    /* sft --skip-long */
-    rec_t *held;         /* join: the context record waiting for its whole */
+    uint64_t skipped; /* sft --skip-long */
+    rec_t *held;      /* join: the context record waiting for its whole */
     reducer_t *red;
     chooser_t *cho;
 } run_t;
@@ -312,7 +361,7 @@ static int put(run_t *r, const rec_t *rec, lerr_t *e) {
 }
 
 /* Read loop: calls fn for every input record with its index; dies on errors. */
-typedef int (*rec_fn)(run_t *r, rec_t **in, uint64_t index, lerr_t *e);   /* may take *in */
+typedef int (*rec_fn)(run_t *r, rec_t **in, uint64_t index, lerr_t *e); /* may take *in */
 /* --progress: records and input MB/s on stderr, at most once a second. */
 static void progress(rstream_t *in, bool last) {
     static double t0, tlast;
@@ -354,8 +403,13 @@ static int pt_emit(void *ctx, const int32_t *seq, size_t n, lerr_t *e) {
     uint64_t unit = r->units++;
     if (!mine(r->o, unit)) return 0;
     need(r, n);
-    masked_t m = {.x0 = seq, .xt = r->xt, .group = (int64_t)unit, .mc = 0, .n_mc = -1,
-                  .bitmap = r->o->bitmap, .mask_id = r->o->nc.mask_id};
+    masked_t m = {.x0 = seq,
+                  .xt = r->xt,
+                  .group = (int64_t)unit,
+                  .mc = 0,
+                  .n_mc = -1,
+                  .bitmap = r->o->bitmap,
+                  .mask_id = r->o->nc.mask_id};
     bool cropped;
     m.n = noise_pretrain(&r->o->nc, unit, seq, n, r->xt, &m.t, &m.p, &cropped, &m.n_masked);
     m.answer_len = m.n;
@@ -370,8 +424,8 @@ static int check_ids(const opts_t *o, const int32_t *v, size_t n, const char *fi
         if (v[i] < 0)
             return lerr_set(e, EXIT_DATA, "\"%s\"[%zu] = %d is not a token id (negative)", field, i, (int)v[i]);
         if (o->vocab > 0 && v[i] >= o->vocab)
-            return lerr_set(e, EXIT_DATA, "\"%s\"[%zu] = %d is beyond the model's vocabulary of %lld ids",
-                            field, i, (int)v[i], (long long)o->vocab);
+            return lerr_set(e, EXIT_DATA, "\"%s\"[%zu] = %d is beyond the model's vocabulary of %lld ids", field, i,
+                            (int)v[i], (long long)o->vocab);
     }
     return 0;
 }
@@ -412,16 +466,26 @@ static int sft_one(run_t *r, const rec_t *in, uint64_t index, size_t target, ler
     size_t len = sft_min_len(o, &pr);
     if (len > target) {
         if (o->skip_long) return r->skipped++, 0;
-        return lerr_set(e, EXIT_DATA, "prompt + answer + EOS is %zu tokens, longer than --length %zu (use --skip-long or a larger --length)",
-                        len, target);
+        return lerr_set(
+            e, EXIT_DATA,
+            "prompt + answer + EOS is %zu tokens, longer than --length %zu (use --skip-long or a larger --length)", len,
+            target);
     }
     need(r, target);
     copy_i32(r->x0, pr.prompt, pr.np);
     copy_i32(r->x0 + pr.np, pr.answer, pr.na);
     for (size_t i = pr.np + pr.na; i < target; i++) r->x0[i] = (int32_t)o->eos_id;
-    masked_t m = {.x0 = r->x0, .xt = r->xt, .n = target, .prompt_len = pr.np,
-                  .answer_len = target - pr.np, .group = (int64_t)index, .mc = 0, .n_mc = -1,
-                  .cropped = -1, .bitmap = o->bitmap, .mask_id = o->nc.mask_id};
+    masked_t m = {.x0 = r->x0,
+                  .xt = r->xt,
+                  .n = target,
+                  .prompt_len = pr.np,
+                  .answer_len = target - pr.np,
+                  .group = (int64_t)index,
+                  .mc = 0,
+                  .n_mc = -1,
+                  .cropped = -1,
+                  .bitmap = o->bitmap,
+                  .mask_id = o->nc.mask_id};
     m.n_masked = noise_sft(&o->nc, index, r->x0, target, pr.np, r->xt, &m.t, &m.p);
     if (masked_to_rec(r->out, &m, in, e)) return -1;
     return put(r, r->out, e);
@@ -488,10 +552,19 @@ static int ll_record(run_t *r, rec_t **in, uint64_t index, lerr_t *e) {
             mrng_t rng;
             ll_sample_rng(&o->nc, index, mc, &rng);
             ll_mask_exact(r->x0, r->xt, pr.np, L, l, o->nc.mask_id, &rng, r->scratch);
-            masked_t m = {.x0 = r->x0, .xt = r->xt, .n = n, .prompt_len = pr.np, .answer_len = L,
-                          .n_masked = l, .t = (double)l / (double)L, .p = (double)l / (double)L,
-                          .group = (int64_t)index, .mc = (int64_t)mc, .n_mc = (int64_t)o->mc,
-                          .cropped = -1, .mask_id = o->nc.mask_id};
+            masked_t m = {.x0 = r->x0,
+                          .xt = r->xt,
+                          .n = n,
+                          .prompt_len = pr.np,
+                          .answer_len = L,
+                          .n_masked = l,
+                          .t = (double)l / (double)L,
+                          .p = (double)l / (double)L,
+                          .group = (int64_t)index,
+                          .mc = (int64_t)mc,
+                          .n_mc = (int64_t)o->mc,
+                          .cropped = -1,
+                          .mask_id = o->nc.mask_id};
             if (masked_to_rec(r->out, &m, *in, e) || put(r, r->out, e)) return -1;
         }
     }

@@ -22,7 +22,10 @@ static json_t *load_config(const char *dir, char **pathp, lerr_t *e) {
     size_t n = strlen(dir) + sizeof "/config.json";
     char *path = malloc(n);
     *pathp = path;
-    if (!path) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!path) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     snprintf(path, n, "%s/config.json", dir);
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);

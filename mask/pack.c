@@ -11,18 +11,16 @@ struct packer {
     pack_emit_fn emit;
     void *ctx;
     uint64_t count;
-    int32_t *buf;   /* the sequence being assembled: buf[0..fill) */
+    int32_t *buf; /* the sequence being assembled: buf[0..fill) */
 };
 
-packer_t *packer_new(size_t length, int32_t sep, bool drop_last, pack_emit_fn emit, void *ctx,
-                     lerr_t *e) {
+packer_t *packer_new(size_t length, int32_t sep, bool drop_last, pack_emit_fn emit, void *ctx, lerr_t *e) {
     packer_t *p = calloc(1, sizeof *p);
     if (p) p->buf = malloc((length ? length : 1) * sizeof *p->buf);
     if (!p || !p->buf || length == 0) {
         if (p) free(p->buf);
         free(p);
-        lerr_set(e, length ? EXIT_INTERNAL : EXIT_USAGE,
-                 length ? "out of memory" : "sequence length must be >= 1");
+        lerr_set(e, length ? EXIT_INTERNAL : EXIT_USAGE, length ? "out of memory" : "sequence length must be >= 1");
         return NULL;
     }
     p->length = length;
@@ -48,7 +46,7 @@ static int emit(packer_t *p, const int32_t *seq, size_t n, lerr_t *e) {
 /* Append tok[0..n) to the sequence stream. */
 static int append(packer_t *p, const int32_t *tok, size_t n, lerr_t *e) {
     while (n > 0) {
-        if (p->fill == 0 && n >= p->length) {   /* whole sequence inside the input: no copy */
+        if (p->fill == 0 && n >= p->length) { /* whole sequence inside the input: no copy */
             if (emit(p, tok, p->length, e)) return -1;
             tok += p->length;
             n -= p->length;
@@ -69,7 +67,7 @@ static int append(packer_t *p, const int32_t *tok, size_t n, lerr_t *e) {
 }
 
 int packer_push(packer_t *p, const int32_t *tok, size_t n, lerr_t *e) {
-    if (n == 0) return 0;   /* an empty document adds nothing, not a lone separator */
+    if (n == 0) return 0; /* an empty document adds nothing, not a lone separator */
     if (append(p, tok, n, e)) return -1;
     if (p->sep >= 0 && tok[n - 1] != p->sep) return append(p, &p->sep, 1, e);
     return 0;

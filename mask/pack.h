@@ -24,8 +24,7 @@ typedef struct packer packer_t;
 
 /* New packer for sequences of `length` (≥ 1) tokens; sep < 0 disables the separator.
  * NULL with `e` set (EXIT_INTERNAL) on OOM. Owned by the caller; free with packer_destroy. */
-packer_t *packer_new(size_t length, int32_t sep, bool drop_last, pack_emit_fn emit, void *ctx,
-                     lerr_t *e);
+packer_t *packer_new(size_t length, int32_t sep, bool drop_last, pack_emit_fn emit, void *ctx, lerr_t *e);
 void packer_destroy(packer_t **p);
 
 /* Add one document. Complete sequences are emitted before it returns. 0 or -1 (emit error). */

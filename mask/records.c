@@ -16,7 +16,7 @@ static int opt_i32(const rec_t *r, const char *key, const tensor_t **t, lerr_t *
 int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e) {
     const tensor_t *pr, *tk, *an;
     if (opt_i32(r, "prompt", &pr, e) || opt_i32(r, "tokens", &tk, e)) return -1;
-    an = NULL;   /* "answer" is a pair field only as a token array (else a user field) */
+    an = NULL; /* "answer" is a pair field only as a token array (else a user field) */
     if (rec_is_tensor(r, "answer") && opt_i32(r, "answer", &an, e)) return -1;
     if (pr && an) tk = an;
     if (!tk) return lerr_set(e, EXIT_DATA, "record has no \"tokens\" (or \"answer\") i4 array");
@@ -41,9 +41,9 @@ int pair_from_rec(const rec_t *r, pair_t *out, lerr_t *e) {
     return 0;
 }
 
-static const char *const CONSUMED[] = {
-    "kind", "v", "tokens", "prompt", "answer", "prompt_len", "x0", "xt", "t", "p",
-    "answer_len", "group", "mc", "n_mc", "n_masked", "mask_id", "cropped", "ce", NULL};
+static const char *const CONSUMED[] = {"kind",     "v",       "tokens",  "prompt",     "answer", "prompt_len", "x0",
+                                       "xt",       "t",       "p",       "answer_len", "group",  "mc",         "n_mc",
+                                       "n_masked", "mask_id", "cropped", "ce",         NULL};
 
 static bool consumed(const char *k) {
     for (int i = 0; CONSUMED[i]; i++)
@@ -95,8 +95,8 @@ int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e) {
               rec_set_f64(out, "t", m->t) || rec_set_f64(out, "p", m->p) ||
               rec_set_int(out, "prompt_len", (int64_t)m->prompt_len) ||
               rec_set_int(out, "answer_len", (int64_t)m->answer_len) ||
-              rec_set_int(out, "n_masked", (int64_t)m->n_masked) ||
-              rec_set_int(out, "mask_id", m->mask_id) || rec_set_int(out, "group", m->group);
+              rec_set_int(out, "n_masked", (int64_t)m->n_masked) || rec_set_int(out, "mask_id", m->mask_id) ||
+              rec_set_int(out, "group", m->group);
     if (!bad && m->mc >= 0) bad = rec_set_int(out, "mc", m->mc);
     if (!bad && m->n_mc >= 0) bad = rec_set_int(out, "n_mc", m->n_mc);
     if (!bad && m->cropped >= 0) bad = rec_set_bool(out, "cropped", m->cropped != 0);
@@ -112,8 +112,8 @@ int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e) {
 
 #if defined(__x86_64__)
 /* 16 tokens per compare; the 16-bit compare mask is two bitmap bytes, low token first. */
-__attribute__((target("avx512f")))
-static size_t mask_bitmap_avx512(const int32_t *xt, size_t n, int32_t mask_id, uint8_t *bits) {
+__attribute__((target("avx512f"))) static size_t mask_bitmap_avx512(const int32_t *xt, size_t n, int32_t mask_id,
+                                                                    uint8_t *bits) {
     const __m512i mid = _mm512_set1_epi32(mask_id);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {

@@ -44,8 +44,8 @@ typedef struct {
     size_t n, prompt_len, answer_len, n_masked;
     double t, p;
     int64_t group, mc, n_mc;
-    int cropped;   /* -1: omit */
-    bool bitmap;   /* --bitmap: "mask" instead of "xt" */
+    int cropped; /* -1: omit */
+    bool bitmap; /* --bitmap: "mask" instead of "xt" */
     int32_t mask_id;
 } masked_t;
 int masked_to_rec(rec_t *out, const masked_t *m, const rec_t *src, lerr_t *e);

@@ -9,8 +9,8 @@
 #include <math.h>
 #include "model/family.h"
 
-void block_causal_attention(float *out, const float *q, const float *k, const float *v, int Lq, int q0,
-                            int Lk, int Hq, int Hkv, int hd, int blk, float *scores) {
+void block_causal_attention(float *out, const float *q, const float *k, const float *v, int Lq, int q0, int Lk, int Hq,
+                            int Hkv, int hd, int blk, float *scores) {
     int g = Hq / Hkv;
     size_t qs = (size_t)Hq * hd, ks = (size_t)Hkv * hd;
     double scale = 1.0 / sqrt((double)hd);

@@ -13,7 +13,7 @@
 
 struct model_block_cache {
     int max_len, len, n_layers;
-    float **k, **v;               /* [n_layers][max_len][kvd] */
+    float **k, **v; /* [n_layers][max_len][kvd] */
     float *x, *xn, *q, *kb, *vb, *ao, *gate, *up, *scores, *cos_t, *sin_t;
     int32_t *pos;
     moe_scratch_t *moe;
@@ -32,10 +32,10 @@ model_block_cache_t *model_block_cache_new(const model_t *m, int max_len, lerr_t
     if (!kc->k || !kc->v) goto oom;
     for (int l = 0; l < c->n_layers; l++)
         if (!(kc->k[l] = malloc(T * kvd * sizeof(float))) || !(kc->v[l] = malloc(T * kvd * sizeof(float)))) goto oom;
-    float **bufs[] = {&kc->x, &kc->xn, &kc->q, &kc->kb, &kc->vb, &kc->ao, &kc->gate, &kc->up, &kc->scores,
-                      &kc->cos_t, &kc->sin_t};
-    size_t sizes[] = {T * d, T * d, T * qd, T * kvd, T * kvd, T * qd, T * f, T * f, T,
-                      T * c->head_dim / 2, T * c->head_dim / 2};
+    float **bufs[] = {&kc->x,    &kc->xn, &kc->q,      &kc->kb,    &kc->vb,   &kc->ao,
+                      &kc->gate, &kc->up, &kc->scores, &kc->cos_t, &kc->sin_t};
+    size_t sizes[] = {
+        T * d, T * d, T * qd, T * kvd, T * kvd, T * qd, T * f, T * f, T, T * c->head_dim / 2, T * c->head_dim / 2};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         if (!(*bufs[i] = malloc((sizes[i] ? sizes[i] : 1) * sizeof(float)))) goto oom;
     if (!(kc->pos = malloc(T * sizeof *kc->pos))) goto oom;
@@ -55,7 +55,8 @@ void model_block_cache_destroy(model_block_cache_t **cp) {
         if (kc->k) free(kc->k[l]);
         if (kc->v) free(kc->v[l]);
     }
-    free(kc->k); free(kc->v);
+    free(kc->k);
+    free(kc->v);
     float *bufs[] = {kc->x, kc->xn, kc->q, kc->kb, kc->vb, kc->ao, kc->gate, kc->up, kc->scores, kc->cos_t, kc->sin_t};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(kc->pos);
@@ -75,19 +76,22 @@ static void add_bias(float *y, const wtensor_t *b, int T, int n) {
     }
 }
 
-int model_block_forward(const model_t *m, model_block_cache_t *kc, const int32_t *tokens, int n, int p0,
-                        bool store, float *hidden, lerr_t *e) {
+int model_block_forward(const model_t *m, model_block_cache_t *kc, const int32_t *tokens, int n, int p0, bool store,
+                        float *hidden, lerr_t *e) {
     const llada_config_t *c = &m->cfg;
     int d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads, blk = c->attn_block;
     size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd;
     float eps = (float)c->rms_norm_eps;
-    if (blk <= 0) return lerr_set(e, EXIT_INTERNAL, "model_block_forward: %s is not a block-diffusion model", m->family->display);
+    if (blk <= 0)
+        return lerr_set(e, EXIT_INTERNAL, "model_block_forward: %s is not a block-diffusion model", m->family->display);
     if (p0 != kc->len || n <= 0 || p0 + n > kc->max_len || p0 % blk || n % blk)
-        return lerr_set(e, EXIT_INTERNAL, "model_block_forward: rows [%d, %d) do not follow the cached %d (of %d) in whole blocks",
-                        p0, p0 + n, kc->len, kc->max_len);
+        return lerr_set(e, EXIT_INTERNAL,
+                        "model_block_forward: rows [%d, %d) do not follow the cached %d (of %d) in whole blocks", p0,
+                        p0 + n, kc->len, kc->max_len);
     for (int t = 0; t < n; t++) {
         if (tokens[t] < 0 || tokens[t] >= c->embedding_size)
-            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tokens[t], c->embedding_size);
+            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tokens[t],
+                            c->embedding_size);
         kc->pos[t] = p0 + t;
     }
     embed(kc->x, &m->w.wte, tokens, n);
@@ -101,7 +105,7 @@ int model_block_forward(const model_t *m, model_block_cache_t *kc, const int32_t
         add_bias(kc->q, &ly->q_bias, n, (int)qd);
         add_bias(K, &ly->k_bias, n, (int)kvd);
         add_bias(Vv, &ly->v_bias, n, (int)kvd);
-        if (ly->q_norm.data) {   /* per-head q/k RMSNorm (as forward.c) */
+        if (ly->q_norm.data) { /* per-head q/k RMSNorm (as forward.c) */
             rmsnorm(kc->q, kc->q, &ly->q_norm, n * Hq, hd, eps);
             rmsnorm(K, K, &ly->k_norm, n * Hkv, hd, eps);
         }

@@ -39,11 +39,10 @@ int cfg_bool(json_t *o, const char *k, bool *out, lerr_t *e) {
 int cfg_need_bool(json_t *o, const char *k, bool want, lerr_t *e) {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
-    if (!json_is_boolean(v))
-        return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
+    if (!json_is_boolean(v)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be true or false", k);
     if (json_is_true(v) != want)
-        return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"%s\": %s (only %s is implemented)",
-                        k, want ? "false" : "true", want ? "true" : "false");
+        return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"%s\": %s (only %s is implemented)", k,
+                        want ? "false" : "true", want ? "true" : "false");
     return 0;
 }
 
@@ -51,9 +50,10 @@ int cfg_need_str(json_t *o, const char *k, const char *const *allowed, lerr_t *e
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_string(v)) return lerr_set(e, EXIT_DATA, "config.json: \"%s\" must be a string", k);
-    for (int i = 0; allowed[i]; i++) if (!strcasecmp(json_string_value(v), allowed[i])) return 0;
-    return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"%s\": \"%s\" (supported: %s)",
-                    k, json_string_value(v), allowed[0]);
+    for (int i = 0; allowed[i]; i++)
+        if (!strcasecmp(json_string_value(v), allowed[i])) return 0;
+    return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"%s\": \"%s\" (supported: %s)", k,
+                    json_string_value(v), allowed[0]);
 }
 
 int cfg_need_null(json_t *o, const char *k, lerr_t *e) {
@@ -64,7 +64,10 @@ int cfg_need_null(json_t *o, const char *k, lerr_t *e) {
 
 char *cfg_read_file(const char *path, size_t max, size_t *len, lerr_t *e) {
     FILE *f = fopen(path, "rb");
-    if (!f) { lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno)); return NULL; }
+    if (!f) {
+        lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
     char *buf = malloc(max + 1);
     size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
     int err = ferror(f);
@@ -102,7 +105,10 @@ json_t *cfg_open(const char *json, size_t len, const char *const *need, int n_ne
 }
 
 int family_hf_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
-    static const struct { const char *key; size_t field; } K[] = {
+    static const struct {
+        const char *key;
+        size_t field;
+    } K[] = {
         {"hidden_size", offsetof(llada_config_t, d_model)},
         {"num_hidden_layers", offsetof(llada_config_t, n_layers)},
         {"num_attention_heads", offsetof(llada_config_t, n_heads)},
@@ -112,31 +118,28 @@ int family_hf_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     };
     long long v;
     for (int i = 0; i < ARRAY_LEN(K); i++) {
-        if (i == 3) c->n_kv_heads = c->n_heads;   /* absent: multi-head attention */
+        if (i == 3) c->n_kv_heads = c->n_heads; /* absent: multi-head attention */
         int r = cfg_int(o, K[i].key, 1, 1 << 30, &v, e);
         if (r < 0) return -1;
         if (r) *(int *)((char *)c + K[i].field) = (int)v;
     }
-    c->embedding_size = c->vocab_size;   /* HF: vocab_size is the embedding's rows */
-    return cfg_num(o, "rope_theta", &c->rope_theta, e) < 0 || cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0
-               ? -1 : 0;
+    c->embedding_size = c->vocab_size; /* HF: vocab_size is the embedding's rows */
+    return cfg_num(o, "rope_theta", &c->rope_theta, e) < 0 || cfg_num(o, "rms_norm_eps", &c->rms_norm_eps, e) < 0 ? -1
+                                                                                                                  : 0;
 }
 
 int family_parse_ids(llada_config_t *c, json_t *o, bool defaults_apply, const char *hint, lerr_t *e) {
-    static const char *const keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "bos_token_id",
-                                       "eot_token_id"};
-    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->bos_token_id,
-                         &c->eot_token_id};
+    static const char *const keys[] = {"mask_token_id", "eos_token_id", "pad_token_id", "bos_token_id", "eot_token_id"};
+    int32_t *fields[] = {&c->mask_token_id, &c->eos_token_id, &c->pad_token_id, &c->bos_token_id, &c->eot_token_id};
     for (int i = 0; i < ARRAY_LEN(keys); i++) {
         json_t *x = json_object_get(o, keys[i]);
-        if (x && json_is_array(x)) x = json_array_get(x, 0);   /* eos lists: the first */
+        if (x && json_is_array(x)) x = json_array_get(x, 0); /* eos lists: the first */
         if (x && !json_is_null(x)) {
             if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= c->embedding_size)
                 return lerr_set(e, EXIT_DATA, "config.json: \"%s\" outside the vocabulary [0, %d)", keys[i],
                                 c->embedding_size);
             *fields[i] = (int32_t)json_integer_value(x);
-        } else if (!defaults_apply || *fields[i] >= c->embedding_size)
-            *fields[i] = -1;
+        } else if (!defaults_apply || *fields[i] >= c->embedding_size) *fields[i] = -1;
     }
     if (c->mask_token_id < 0)
         return lerr_set(e, EXIT_DATA, "config.json: \"mask_token_id\" missing (%s; this vocabulary has %d tokens)",

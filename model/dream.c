@@ -31,13 +31,28 @@
 /* Dream-v0-Instruct-7B's config (sizes of Qwen2.5-7B, Dream's special ids). */
 static void dream_default(llada_config_t *c) {
     *c = (llada_config_t){
-        .d_model = 3584, .n_layers = 28, .n_heads = 28, .n_kv_heads = 4, .head_dim = 128,
-        .mlp_hidden_size = 18944, .vocab_size = 152064, .embedding_size = 152064,
-        .max_sequence_length = 131072, .rope_theta = 1e6, .rms_norm_eps = 1e-6,
-        .weight_tying = false, .mask_token_id = 151666, .eos_token_id = 151643,
-        .pad_token_id = 151643, .eot_token_id = 151645, .bos_token_id = 151643,
-        .dtype = WT_BF16, .logits_shift = true, .schedule = MODEL_SCHED_TIMESTEP,
-        .schedule_eps = 1e-3, .qkv_bias = true,
+        .d_model = 3584,
+        .n_layers = 28,
+        .n_heads = 28,
+        .n_kv_heads = 4,
+        .head_dim = 128,
+        .mlp_hidden_size = 18944,
+        .vocab_size = 152064,
+        .embedding_size = 152064,
+        .max_sequence_length = 131072,
+        .rope_theta = 1e6,
+        .rms_norm_eps = 1e-6,
+        .weight_tying = false,
+        .mask_token_id = 151666,
+        .eos_token_id = 151643,
+        .pad_token_id = 151643,
+        .eot_token_id = 151645,
+        .bos_token_id = 151643,
+        .dtype = WT_BF16,
+        .logits_shift = true,
+        .schedule = MODEL_SCHED_TIMESTEP,
+        .schedule_eps = 1e-3,
+        .qkv_bias = true,
     };
 }
 
@@ -50,8 +65,7 @@ static int check_unsupported(json_t *o, lerr_t *e) {
         return -1;
     double prf = 1;
     if (cfg_num(o, "partial_rotary_factor", &prf, e) < 0) return -1;
-    if (prf != 1)
-        return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"partial_rotary_factor\": %g", prf);
+    if (prf != 1) return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"partial_rotary_factor\": %g", prf);
     return 0;
 }
 
@@ -64,29 +78,31 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
         return lerr_set(e, EXIT_DATA, "config.json: \"hidden_size\" %d is not a multiple of \"num_attention_heads\" %d",
                         c->d_model, c->n_heads);
     if (c->n_heads % c->n_kv_heads)
-        return lerr_set(e, EXIT_DATA, "config.json: \"num_attention_heads\" %d is not a multiple of \"num_key_value_heads\" %d",
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: \"num_attention_heads\" %d is not a multiple of \"num_key_value_heads\" %d",
                         c->n_heads, c->n_kv_heads);
     c->head_dim = c->d_model / c->n_heads;
     if ((r = cfg_int(o, "head_dim", 1, 1 << 30, &v, e)) < 0) return -1;
     if (r && v != c->head_dim)
         return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"head_dim\": %lld (hidden_size / heads = %d)",
                         v, c->head_dim);
-    if (c->head_dim % 2)
-        return lerr_set(e, EXIT_DATA, "config.json: head size %d must be even for RoPE", c->head_dim);
+    if (c->head_dim % 2) return lerr_set(e, EXIT_DATA, "config.json: head size %d must be even for RoPE", c->head_dim);
     return 0;
 }
 
 static int dream_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads",
-                                       "intermediate_size", "vocab_size"};
+    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                                       "vocab_size"};
     dream_default(c);
     json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "Dream", e);
     if (!o) return -1;
     /* special ids: Dream's defaults wherever the vocabulary holds them */
     int rc = check_unsupported(o, e) || parse_sizes(c, o, e) ||
-             cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) ||
-             cfg_bool(o, "attention_bias", &c->qkv_bias, e) ||
-             family_parse_ids(c, o, true, "Dream's 151666 lies outside this vocabulary", e) ? -1 : 0;
+                     cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) ||
+                     cfg_bool(o, "attention_bias", &c->qkv_bias, e) ||
+                     family_parse_ids(c, o, true, "Dream's 151666 lies outside this vocabulary", e)
+                 ? -1
+                 : 0;
     json_decref(o);
     return rc;
 }
@@ -98,9 +114,12 @@ static char *dream_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "architectures", arch);
     json_object_set_new(o, "model_type", json_string("Dream"));
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
-    SETI("hidden_size", c->d_model); SETI("intermediate_size", c->mlp_hidden_size);
-    SETI("num_hidden_layers", c->n_layers); SETI("num_attention_heads", c->n_heads);
-    SETI("num_key_value_heads", c->n_kv_heads); SETI("vocab_size", c->embedding_size);
+    SETI("hidden_size", c->d_model);
+    SETI("intermediate_size", c->mlp_hidden_size);
+    SETI("num_hidden_layers", c->n_layers);
+    SETI("num_attention_heads", c->n_heads);
+    SETI("num_key_value_heads", c->n_kv_heads);
+    SETI("vocab_size", c->embedding_size);
     SETI("max_position_embeddings", c->max_sequence_length);
     json_object_set_new(o, "hidden_act", json_string("silu"));
     json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
@@ -110,7 +129,8 @@ static char *dream_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
     json_object_set_new(o, "attention_bias", json_boolean(c->qkv_bias));
     json_object_set_new(o, "use_cache", json_false());
-    SETI("mask_token_id", c->mask_token_id); SETI("eos_token_id", c->eos_token_id);
+    SETI("mask_token_id", c->mask_token_id);
+    SETI("eos_token_id", c->eos_token_id);
     SETI("pad_token_id", c->pad_token_id);
     if (c->bos_token_id >= 0) SETI("bos_token_id", c->bos_token_id);
 #undef SETI
@@ -124,22 +144,20 @@ static char *dream_config_to_json(const llada_config_t *c) {
 static int max_tensors(const llada_config_t *c) { return 12 * c->n_layers + 3; }
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int64_t d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim,
-            f = c->mlp_hidden_size;
+    int64_t d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim, f = c->mlp_hidden_size;
     bool b = c->qkv_bias;
-    const family_layer_tensor_t t[] = {
-        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
-        FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
-        FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, b),
-        FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
-        FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, b),
-        FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
-        FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, b),
-        FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
-        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true),
-        FAMILY_LT("mlp.gate_proj.weight", 2, f, d, ff_proj, true),
-        FAMILY_LT("mlp.up_proj.weight", 2, f, d, up_proj, true),
-        FAMILY_LT("mlp.down_proj.weight", 2, d, f, ff_out, true)};
+    const family_layer_tensor_t t[] = {FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+                                       FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
+                                       FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, b),
+                                       FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
+                                       FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, b),
+                                       FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
+                                       FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, b),
+                                       FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
+                                       FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true),
+                                       FAMILY_LT("mlp.gate_proj.weight", 2, f, d, ff_proj, true),
+                                       FAMILY_LT("mlp.up_proj.weight", 2, f, d, up_proj, true),
+                                       FAMILY_LT("mlp.down_proj.weight", 2, d, f, ff_out, true)};
     static const family_names_t nm = {"model.embed_tokens.weight", "model.layers.%d.%s", "model.norm.weight",
                                       "lm_head.weight"};
     return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), NULL);

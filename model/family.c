@@ -8,8 +8,8 @@
 #include <jansson.h>
 #include "model/family.h"
 
-static const model_family_t *const FAMILIES[] = {&model_family_llada, &model_family_dream, &model_family_llada_moe,
-                                                  &model_family_sdar, &model_family_llada2, NULL};
+static const model_family_t *const FAMILIES[] = {&model_family_llada, &model_family_dream,  &model_family_llada_moe,
+                                                 &model_family_sdar,  &model_family_llada2, NULL};
 
 const model_family_t *const *model_family_list(void) { return FAMILIES; }
 
@@ -20,7 +20,8 @@ const model_family_t *model_family_find(const char *name) {
 }
 
 static bool listed(const char *const *list, const char *s) {
-    for (int i = 0; list && list[i]; i++) if (!strcasecmp(list[i], s)) return true;
+    for (int i = 0; list && list[i]; i++)
+        if (!strcasecmp(list[i], s)) return true;
     return false;
 }
 
@@ -50,11 +51,11 @@ static const model_family_t *by_key(json_t *o, lerr_t *e) {
                 size_t k;
                 json_t *a;
                 if (json_is_array(ar))
-                    json_array_foreach(ar, k, a)
-                        for (int j = 0; json_is_string(a) && FAMILIES[j]; j++)
-                            if (j != i && listed(FAMILIES[j]->architectures, json_string_value(a)) &&
-                                !listed(FAMILIES[i]->architectures, json_string_value(a)))
-                                return FAMILIES[j];
+                    json_array_foreach(
+                        ar, k,
+                        a) for (int j = 0; json_is_string(a) && FAMILIES[j];
+                                j++) if (j != i && listed(FAMILIES[j]->architectures, json_string_value(a)) &&
+                                         !listed(FAMILIES[i]->architectures, json_string_value(a))) return FAMILIES[j];
                 return FAMILIES[i];
             }
         supported(sup, sizeof sup, false);
@@ -65,22 +66,25 @@ static const model_family_t *by_key(json_t *o, lerr_t *e) {
     if (json_is_array(ar) && json_array_size(ar) > 0) {
         size_t k;
         json_t *a;
-        json_array_foreach(ar, k, a)
-            for (int i = 0; json_is_string(a) && FAMILIES[i]; i++)
-                if (listed(FAMILIES[i]->architectures, json_string_value(a))) return FAMILIES[i];
+        json_array_foreach(
+            ar, k, a) for (int i = 0; json_is_string(a) && FAMILIES[i];
+                           i++) if (listed(FAMILIES[i]->architectures, json_string_value(a))) return FAMILIES[i];
         supported(sup, sizeof sup, true);
         a = json_array_get(ar, 0);
         lerr_set(e, EXIT_DATA, "config.json: unsupported \"architectures\": %s (supported: %s)",
                  json_is_string(a) ? json_string_value(a) : "(not a string)", sup);
         return NULL;
     }
-    return &model_family_llada;   /* configs that predate both keys */
+    return &model_family_llada; /* configs that predate both keys */
 }
 
 const model_family_t *model_family_detect(const char *json, size_t len, lerr_t *e) {
     json_error_t je;
     json_t *o = json_loadb(json, len, 0, &je);
-    if (!o) { lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text); return NULL; }
+    if (!o) {
+        lerr_set(e, EXIT_DATA, "config.json: line %d: %s", je.line, je.text);
+        return NULL;
+    }
     const model_family_t *f = NULL;
     if (!json_is_object(o)) lerr_set(e, EXIT_DATA, "config.json: not a JSON object");
     else f = by_key(o, e);
@@ -129,19 +133,16 @@ int64_t model_n_params(const llada_config_t *c) { return model_family_n_params(&
 
 const char *model_family_name(const model_t *m) { return m->family->name; }
 
-int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
-                         const uint8_t *keep, int B, int L, float *hidden, lerr_t *e) {
+int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens, const uint8_t *keep, int B, int L,
+                         float *hidden, lerr_t *e) {
     return m->family->forward_hidden(m, s, tokens, keep, B, L, hidden, e);
 }
 
 int model_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e) {
     if (!m->family->forward_cached)
-        return lerr_set(e, EXIT_USAGE, "the %s family has no KV-cache forward (use --cache none)",
-                        m->family->display);
+        return lerr_set(e, EXIT_USAGE, "the %s family has no KV-cache forward (use --cache none)", m->family->display);
     return m->family->forward_cached(m, s, kv, tokens, keep, B, L, r0, r1, hidden, e);
 }
 
-void model_head(const model_t *m, const float *hidden, int n, float *logits) {
-    m->family->head(m, hidden, n, logits);
-}
+void model_head(const model_t *m, const float *hidden, int n, float *logits) { m->family->head(m, hidden, n, logits); }

@@ -34,16 +34,16 @@
 /* One tensor a config implies: its name in the checkpoint, shape, and where it binds. */
 typedef struct {
     char name[96];
-    int ndim;               /* 1 or 2 */
-    int64_t shape[2];       /* 2-D: [rows, cols]; 1-D: [n, unused] */
+    int ndim;         /* 1 or 2 */
+    int64_t shape[2]; /* 2-D: [rows, cols]; 1-D: [n, unused] */
     wtensor_t *dst;
 } model_tensor_spec_t;
 
 struct model_family {
-    const char *name;                  /* registry name, e.g. "llada" */
-    const char *display;               /* in messages, e.g. "LLaDA" */
-    const char *const *model_types;    /* config.json "model_type" values it accepts (NULL-ended) */
-    const char *const *architectures;  /* config.json "architectures" entries it accepts */
+    const char *name;                 /* registry name, e.g. "llada" */
+    const char *display;              /* in messages, e.g. "LLaDA" */
+    const char *const *model_types;   /* config.json "model_type" values it accepts (NULL-ended) */
+    const char *const *architectures; /* config.json "architectures" entries it accepts */
 
     /* config.json text -> config (defaults first). A key asking for something this family's
      * graph does not implement is an error naming the key (EXIT_DATA). */
@@ -59,8 +59,8 @@ struct model_family {
     int (*tensor_specs)(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s);
 
     /* The forward graph (model.h documents the contract of both). */
-    int (*forward_hidden)(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
-                          const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+    int (*forward_hidden)(const model_t *m, fwd_scratch_t *s, const int32_t *tokens, const uint8_t *keep, int B, int L,
+                          float *hidden, lerr_t *e);
     void (*head)(const model_t *m, const float *hidden, int n, float *logits);
     /* The graph with a KV cache on rows [r0, r1) (model.h: model_forward_cached); NULL when
      * the family has none (denoise --cache is then refused). */
@@ -74,8 +74,8 @@ typedef struct {
     kpack_t *q_proj, *k_proj, *v_proj, *attn_out, *ff_proj, *up_proj, *ff_out;
 } model_layer_packs_t;
 typedef struct model_packs {
-    int prec;                       /* MODEL_PREC_BF16 / MODEL_PREC_INT8 */
-    model_layer_packs_t *layers;    /* [n_layers] */
+    int prec;                    /* MODEL_PREC_BF16 / MODEL_PREC_INT8 */
+    model_layer_packs_t *layers; /* [n_layers] */
     kpack_t *lm_head;
     size_t bytes;
 } model_packs_t;
@@ -97,8 +97,8 @@ void model_packs_free(model_t *m);
 
 /* Append s[*n] = {name printf(fmt, ...), ndim, shape {rows, cols}, dst}, then ++*n (the
  * caller sized s with max_tensors). */
-void family_add(model_tensor_spec_t *s, int *n, wtensor_t *dst, int ndim, int64_t rows, int64_t cols,
-                const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+void family_add(model_tensor_spec_t *s, int *n, wtensor_t *dst, int ndim, int64_t rows, int64_t cols, const char *fmt,
+                ...) __attribute__((format(printf, 7, 8)));
 
 /* One per-layer tensor: its name within the layer, ndim and shape, the llada_layer_t field it
  * binds (offsetof), and whether this config has it. */
@@ -109,7 +109,8 @@ typedef struct {
     size_t field;
     bool on;
 } family_layer_tensor_t;
-#define FAMILY_LT(nm, nd, r, cl, fld, on) {(nm), (nd), (r), (cl), offsetof(llada_layer_t, fld), (on)}
+#define FAMILY_LT(nm, nd, r, cl, fld, on) \
+    { (nm), (nd), (r), (cl), offsetof(llada_layer_t, fld), (on) }
 
 /* The tensor names outside the layers, and the layer name format: printf(layer, l, name). */
 typedef struct {
@@ -120,8 +121,7 @@ typedef struct {
 void family_bind_layer(model_tensor_spec_t *s, int *n, llada_layer_t *L, int l, const char *layer_fmt,
                        const family_layer_tensor_t *t, int nt);
 /* After a layer's table tensors: appends that layer's variable tensors (family_add). */
-typedef void (*family_layer_extra_fn)(const llada_config_t *c, llada_layer_t *L, int l, model_tensor_spec_t *s,
-                                      int *n);
+typedef void (*family_layer_extra_fn)(const llada_config_t *c, llada_layer_t *L, int l, model_tensor_spec_t *s, int *n);
 /* A whole tensor list in file order: the embedding [embedding_size, d_model] -> w->wte; per
  * layer the table t (then `extra`, when not NULL); the final norm [d_model] -> w->ln_f; the
  * LM head [embedding_size, d_model] -> w->lm_head unless c->weight_tying. Returns the count. */
@@ -160,30 +160,29 @@ void model_split_fused(const llada_config_t *c, llada_weights_t *w);
 int64_t model_family_n_params(const model_family_t *f, const llada_config_t *c);
 
 /* ---- the families (one file each) ---- */
-extern const model_family_t model_family_llada;   /* llada.c */
-extern const model_family_t model_family_dream;   /* dream.c: Dream / DiffuCoder (Qwen2) */
-extern const model_family_t model_family_llada_moe;   /* llada_moe.c: LLaDA-MoE (sparse MoE FFN) */
-extern const model_family_t model_family_sdar;   /* sdar.c: SDAR (Qwen3, block diffusion) */
-extern const model_family_t model_family_llada2;   /* llada2.c: LLaDA 2.x (BailingMoeV2, block diffusion) */
+extern const model_family_t model_family_llada;     /* llada.c */
+extern const model_family_t model_family_dream;     /* dream.c: Dream / DiffuCoder (Qwen2) */
+extern const model_family_t model_family_llada_moe; /* llada_moe.c: LLaDA-MoE (sparse MoE FFN) */
+extern const model_family_t model_family_sdar;      /* sdar.c: SDAR (Qwen3, block diffusion) */
+extern const model_family_t model_family_llada2;    /* llada2.c: LLaDA 2.x (BailingMoeV2, block diffusion) */
 
 /* ---- graphs a family can point at ---- */
 /* The dense pre-norm transformer of forward.c (LLaDA's, llada.md §2.3). */
-int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
-                         const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens, const uint8_t *keep, int B, int L,
+                         float *hidden, lerr_t *e);
 void dense_head(const model_t *m, const float *hidden, int n, float *logits);
 int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, const int32_t *tokens,
                          const uint8_t *keep, int B, int L, int r0, int r1, float *hidden, lerr_t *e);
 /* Block-causal attention (blockattn.c): Lq queries at positions q0.. over keys 0..Lk-1, a
  * query at p seeing keys j with j/blk <= p/blk. q [Lq][Hq*hd], k, v [Lk][Hkv*hd], out
  * [Lq][Hq*hd]; scores: Lk floats of scratch. */
-void block_causal_attention(float *out, const float *q, const float *k, const float *v, int Lq, int q0,
-                            int Lk, int Hq, int Hkv, int hd, int blk, float *scores);
+void block_causal_attention(float *out, const float *q, const float *k, const float *v, int Lq, int q0, int Lk, int Hq,
+                            int Hkv, int hd, int blk, float *scores);
 /* The sparse MoE FFN step (moe.c) the dense graph runs in layers whose router is bound:
  * x[T][d] += MoE(xn) (+ the shared expert's SwiGLU(xn)). Scratch sized for T tokens. */
 typedef struct moe_scratch moe_scratch_t;
-moe_scratch_t *moe_scratch_new(const llada_config_t *c, int T);   /* NULL on OOM */
+moe_scratch_t *moe_scratch_new(const llada_config_t *c, int T); /* NULL on OOM */
 void moe_scratch_destroy(moe_scratch_t **s);
-void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, float *x, int T,
-             moe_scratch_t *s);
+void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, float *x, int T, moe_scratch_t *s);
 
 #endif

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include "model/family.h"
 
-void family_add(model_tensor_spec_t *s, int *n, wtensor_t *dst, int ndim, int64_t rows, int64_t cols,
-                const char *fmt, ...) {
+void family_add(model_tensor_spec_t *s, int *n, wtensor_t *dst, int ndim, int64_t rows, int64_t cols, const char *fmt,
+                ...) {
     model_tensor_spec_t *t = &s[(*n)++];
     va_list ap;
     va_start(ap, fmt);

@@ -34,9 +34,9 @@
 
 struct fwd_scratch {
     int B, L;
-    int failed;             /* a precision-mode GEMM failed (OOM / oneDNN) in this pass */
+    int failed; /* a precision-mode GEMM failed (OOM / oneDNN) in this pass */
     float *x, *xn, *q, *k, *v, *ao, *gate, *up, *att, *cos_t, *sin_t;
-    moe_scratch_t *moe;     /* MoE models only */
+    moe_scratch_t *moe; /* MoE models only */
 };
 
 static double now_s(void) {
@@ -47,9 +47,8 @@ static double now_s(void) {
 
 /* Per-op time accumulators (seconds), read by fwd_profile(). */
 static double g_prof[FWD_PROF_N];
-static const char *const g_prof_names[FWD_PROF_N] = {
-    "embed", "rmsnorm", "qkv_matmul", "rope", "attention", "out_matmul", "mlp_matmul",
-    "swiglu", "lm_head"};
+static const char *const g_prof_names[FWD_PROF_N] = {"embed",      "rmsnorm",    "qkv_matmul", "rope",   "attention",
+                                                     "out_matmul", "mlp_matmul", "swiglu",     "lm_head"};
 
 const double *fwd_profile(const char *const **names) {
     if (names) *names = g_prof_names;
@@ -65,10 +64,17 @@ fwd_scratch_t *fwd_scratch_new(const model_t *m, int B, int L, lerr_t *e) {
     if (!s) goto oom;
     s->B = B;
     s->L = L;
-    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ao, &s->gate, &s->up, &s->att,
-                      &s->cos_t, &s->sin_t};
-    size_t sizes[] = {T * d, T * d, T * qd, T * kvd, T * kvd, T * qd, T * f, T * f,
-                      attention_scratch_floats(L, c->n_heads), (size_t)L * c->head_dim / 2,
+    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ao, &s->gate, &s->up, &s->att, &s->cos_t, &s->sin_t};
+    size_t sizes[] = {T * d,
+                      T * d,
+                      T * qd,
+                      T * kvd,
+                      T * kvd,
+                      T * qd,
+                      T * f,
+                      T * f,
+                      attention_scratch_floats(L, c->n_heads),
+                      (size_t)L * c->head_dim / 2,
                       (size_t)L * c->head_dim / 2};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         size_t bytes = (sizes[i] * sizeof(float) + 63) & ~(size_t)63;
@@ -97,7 +103,7 @@ void fwd_scratch_destroy(fwd_scratch_t **sp) {
 struct fwd_cache {
     int B, L, n_layers;
     size_t kvd;
-    float *k, *v;           /* [n_layers][B][L][kvd] each */
+    float *k, *v; /* [n_layers][B][L][kvd] each */
 };
 
 size_t fwd_cache_bytes(const llada_config_t *c, int B, int L) {
@@ -142,7 +148,12 @@ void fwd_cache_keep_rows(fwd_cache_t *kv, const int *src, int n) {
         }
 }
 
-#define TIMED(slot, stmt) do { double t0_ = now_s(); stmt; g_prof[slot] += now_s() - t0_; } while (0)
+#define TIMED(slot, stmt) \
+    do { \
+        double t0_ = now_s(); \
+        stmt; \
+        g_prof[slot] += now_s() - t0_; \
+    } while (0)
 
 /* One linear layer: through its prepacked weights when the model has a precision mode
  * (model_set_precision), else matmul() on the weights as stored. */
@@ -157,12 +168,17 @@ static void linear(fwd_scratch_t *s, float *y, const float *x, const wtensor_t *
 static void linear_shared(const model_t *m, fwd_scratch_t *s, const float *x, int M, int n, float *const *y,
                           const wtensor_t *const *W, kpack_t *const *P) {
     kpack_in_t in;
-    int prep = 0;   /* 0: not yet, 1: in ready, -1: failed */
+    int prep = 0; /* 0: not yet, 1: in ready, -1: failed */
     for (int i = 0; i < n; i++) {
-        if (!P[i]) { matmul(y[i], x, W[i], M, false); continue; }
+        if (!P[i]) {
+            matmul(y[i], x, W[i], M, false);
+            continue;
+        }
         if (!prep)
             prep = kpack_in_prepare(&in, x, M, (int)W[i]->cols,
-                                    model_precision(m) == MODEL_PREC_BF16 ? KPREC_BF16 : KPREC_INT8) ? -1 : 1;
+                                    model_precision(m) == MODEL_PREC_BF16 ? KPREC_BF16 : KPREC_INT8)
+                       ? -1
+                       : 1;
         if (prep < 0 || kpack_matmul_in(y[i], &in, P[i], false)) s->failed = 1;
     }
 }
@@ -210,8 +226,8 @@ static void qk_norm_clip(const llada_config_t *c, fwd_scratch_t *s, const llada_
 /* Attention sublayer of layer l on positions [r0, r0 + n) of each of the B rows (activations
  * packed [B][n]); n == L is the whole canvas. kv (NULL: no cache) receives the fresh K/V of
  * those positions, and with n < L the queries attend to kv's K/V of all L positions. */
-static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int l,
-                            const uint8_t *keep, int B, int L, int r0, int n, fwd_cache_t *kv) {
+static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *ly, int l, const uint8_t *keep,
+                            int B, int L, int r0, int n, fwd_cache_t *kv) {
     const llada_config_t *c = &m->cfg;
     int T = B * n, d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
     int rd = model_rope_dim(c);
@@ -227,11 +243,12 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
         add_bias(s->v, &ly->v_bias, T, (int)kvd);
         qk_norm_clip(c, s, ly, T);
     });
-    TIMED(FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
-        rope_apply_part(s->q + b * n * qd, n, Hq, hd, rd, s->cos_t + ro, s->sin_t + ro, NULL);
-        rope_apply_part(s->k + b * n * kvd, n, Hkv, hd, rd, s->cos_t + ro, s->sin_t + ro, NULL);
-    });
-    float *ck = NULL, *cv = NULL;   /* this layer's cache, row 0 */
+    TIMED(
+        FWD_PROF_ROPE, for (int b = 0; b < B; b++) {
+            rope_apply_part(s->q + b * n * qd, n, Hq, hd, rd, s->cos_t + ro, s->sin_t + ro, NULL);
+            rope_apply_part(s->k + b * n * kvd, n, Hkv, hd, rd, s->cos_t + ro, s->sin_t + ro, NULL);
+        });
+    float *ck = NULL, *cv = NULL; /* this layer's cache, row 0 */
     if (kv) {
         ck = kv->k + (size_t)l * kv->B * L * kvd;
         cv = kv->v + (size_t)l * kv->B * L * kvd;
@@ -240,28 +257,29 @@ static void attention_block(const model_t *m, fwd_scratch_t *s, const llada_laye
             memcpy(cv + ((size_t)b * L + r0) * kvd, s->v + (size_t)b * n * kvd, (size_t)n * kvd * sizeof(float));
         }
     }
-    if (c->attn_block > 0) {   /* block diffusion (SDAR): block-causal, unpadded rows */
-        TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++)
-            block_causal_attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
-                                   L, 0, L, Hq, Hkv, hd, c->attn_block, s->att));
+    if (c->attn_block > 0) { /* block diffusion (SDAR): block-causal, unpadded rows */
+        TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++) block_causal_attention(
+                                 s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd, L, 0, L,
+                                 Hq, Hkv, hd, c->attn_block, s->att));
     } else {
         /* the fused kernel wherever bit parity with the exact sampler is not promised: cache
          * steps and the bf16/int8 modes; f32 full passes keep attention()'s exact sums */
         int fused = model_precision(m) != MODEL_PREC_F32;
-        TIMED(FWD_PROF_ATTN, for (int b = 0; b < B; b++) {
-            const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
-            int pad = 0;
-            for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
-            if (n == L && (c->causal || !fused))
-                attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd,
-                          L, Hq, Hkv, hd, pad ? kb : NULL, c->causal, s->att, NULL);
-            else if (n == L)
-                attention_flash(s->ao + b * L * qd, s->q + b * L * qd, L, s->k + b * L * kvd, s->v + b * L * kvd,
-                                L, Hq, Hkv, hd, pad ? kb : NULL);
-            else
-                attention_flash(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
-                                cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL);
-        });
+        TIMED(
+            FWD_PROF_ATTN, for (int b = 0; b < B; b++) {
+                const uint8_t *kb = keep ? keep + (size_t)b * L : NULL;
+                int pad = 0;
+                for (int j = 0; kb && j < L && !pad; j++) pad = !kb[j];
+                if (n == L && (c->causal || !fused))
+                    attention(s->ao + b * L * qd, s->q + b * L * qd, s->k + b * L * kvd, s->v + b * L * kvd, L, Hq, Hkv,
+                              hd, pad ? kb : NULL, c->causal, s->att, NULL);
+                else if (n == L)
+                    attention_flash(s->ao + b * L * qd, s->q + b * L * qd, L, s->k + b * L * kvd, s->v + b * L * kvd, L,
+                                    Hq, Hkv, hd, pad ? kb : NULL);
+                else
+                    attention_flash(s->ao + b * n * qd, s->q + b * n * qd, n, ck + (size_t)b * L * kvd,
+                                    cv + (size_t)b * L * kvd, L, Hq, Hkv, hd, pad ? kb : NULL);
+            });
     }
     TIMED(FWD_PROF_OUT, {
         linear(s, s->x, s->ao, &ly->attn_out, pk->attn_out, T, true);
@@ -274,7 +292,7 @@ static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *l
     const model_layer_packs_t *pk = layer_packs(m, l);
     int d = c->d_model;
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->ff_norm, T, d, (float)c->rms_norm_eps));
-    if (ly->router.data) {   /* a MoE layer (moe.c) */
+    if (ly->router.data) { /* a MoE layer (moe.c) */
         TIMED(FWD_PROF_MLP, moe_ffn(c, ly, s->xn, s->x, T, s->moe));
         return;
     }
@@ -287,8 +305,8 @@ static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *l
     TIMED(FWD_PROF_MLP, linear(s, s->x, s->gate, &ly->ff_out, pk->ff_out, T, true));
 }
 
-int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
-                         const uint8_t *keep, int B, int L, float *hidden, lerr_t *e) {
+int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens, const uint8_t *keep, int B, int L,
+                         float *hidden, lerr_t *e) {
     const llada_config_t *c = &m->cfg;
     int T = B * L;
     if (B > s->B || L != s->L)
@@ -297,8 +315,8 @@ int dense_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *toke
         if (!keep[t]) return lerr_set(e, EXIT_USAGE, "block-diffusion models run unpadded rows (--batch 1)");
     for (int t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= c->embedding_size)
-            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)",
-                            tokens[t], c->embedding_size);
+            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tokens[t],
+                            c->embedding_size);
     TIMED(FWD_PROF_EMBED, embed(s->x, &m->w.wte, tokens, T));
     for (int l = 0; l < c->n_layers; l++) {
         attention_block(m, s, &m->w.layers[l], l, keep, B, L, 0, L, NULL);
@@ -313,8 +331,8 @@ int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, co
     const llada_config_t *c = &m->cfg;
     int n = r1 - r0, d = c->d_model, T = B * n;
     if (B > s->B || L != s->L || B > kv->B || L != kv->L)
-        return lerr_set(e, EXIT_INTERNAL, "forward scratch %dx%d / cache %dx%d used for %dx%d", s->B, s->L,
-                        kv->B, kv->L, B, L);
+        return lerr_set(e, EXIT_INTERNAL, "forward scratch %dx%d / cache %dx%d used for %dx%d", s->B, s->L, kv->B,
+                        kv->L, B, L);
     if (r0 < 0 || r1 > L || n <= 0)
         return lerr_set(e, EXIT_INTERNAL, "cached forward on rows [%d, %d) of a canvas of %d", r0, r1, L);
     for (int b = 0; b < B; b++)
@@ -324,8 +342,8 @@ int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, co
                 return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tk,
                                 c->embedding_size);
         }
-    TIMED(FWD_PROF_EMBED, for (int b = 0; b < B; b++)
-        embed(s->x + (size_t)b * n * d, &m->w.wte, tokens + (size_t)b * L + r0, n));
+    TIMED(FWD_PROF_EMBED,
+          for (int b = 0; b < B; b++) embed(s->x + (size_t)b * n * d, &m->w.wte, tokens + (size_t)b * L + r0, n));
     for (int l = 0; l < c->n_layers; l++) {
         attention_block(m, s, &m->w.layers[l], l, keep, B, L, r0, n, kv);
         mlp_block(m, s, &m->w.layers[l], l, T);
@@ -334,27 +352,27 @@ int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, co
         TIMED(FWD_PROF_RMSNORM, rmsnorm(hidden, s->x, &m->w.ln_f, T, d, (float)c->rms_norm_eps));
         return fwd_failed(s, e);
     }
-    TIMED(FWD_PROF_RMSNORM, for (int b = 0; b < B; b++)
-        rmsnorm(hidden + ((size_t)b * L + r0) * d, s->x + (size_t)b * n * d, &m->w.ln_f, n, d,
-                (float)c->rms_norm_eps));
+    TIMED(FWD_PROF_RMSNORM,
+          for (int b = 0; b < B; b++) rmsnorm(hidden + ((size_t)b * L + r0) * d, s->x + (size_t)b * n * d, &m->w.ln_f,
+                                              n, d, (float)c->rms_norm_eps));
     return fwd_failed(s, e);
 }
 
 void dense_head(const model_t *m, const float *hidden, int n, float *logits) {
     /* a precision-mode head that fails (OOM in its scratch) falls back to the exact product */
     TIMED(FWD_PROF_HEAD, if (!m->packs || kpack_matmul(logits, hidden, m->packs->lm_head, n, false))
-        matmul(logits, hidden, &m->w.lm_head, n, false));
+                             matmul(logits, hidden, &m->w.lm_head, n, false));
 }
 
-int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
-                         int B, int L, float *logits, lerr_t *e) {
+int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep, int B, int L, float *logits,
+                         lerr_t *e) {
     fwd_scratch_t *s = fwd_scratch_new(m, B, L, e);
     float *h = s ? malloc((size_t)B * L * m->cfg.d_model * sizeof *h) : NULL;
     int rc = -1;
     if (s && !h) lerr_set(e, EXIT_INTERNAL, "out of memory");
     if (h && model_forward_hidden(m, s, tokens, keep, B, L, h, e) == 0) {
         model_head(m, h, B * L, logits);
-        if (m->cfg.logits_shift)   /* position p predicts from row p-1: move rows up by one */
+        if (m->cfg.logits_shift) /* position p predicts from row p-1: move rows up by one */
             for (int b = 0; b < B; b++)
                 for (int p = L - 1; p > 0; p--)
                     memcpy(logits + ((size_t)b * L + p) * m->cfg.embedding_size,

@@ -13,8 +13,7 @@
 #include <sys/stat.h>
 #include "gencfg.h"
 
-int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e)
-{
+int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e) {
     char path[PATH_MAX + 32];
     struct stat st;
     g->block_length = 0;
@@ -31,8 +30,10 @@ int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e)
     }
     json_t *b = json_object_get(root, "block_length"), *t = json_object_get(root, "temperature");
     json_t *alg = json_object_get(root, "alg"), *ep = json_object_get(root, "eps");
-    static const char *const ALG[][2] = {{"origin", "origin"}, {"maskgit_plus", "low_confidence"},
-                                         {"topk_margin", "topk_margin"}, {"entropy", "entropy"}};
+    static const char *const ALG[][2] = {{"origin", "origin"},
+                                         {"maskgit_plus", "low_confidence"},
+                                         {"topk_margin", "topk_margin"},
+                                         {"entropy", "entropy"}};
     int rc = 0;
     if (alg && !json_is_null(alg)) {
         for (size_t i = 0; json_is_string(alg) && i < sizeof ALG / sizeof *ALG; i++)
@@ -40,10 +41,14 @@ int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e)
         if (!g->policy)
             rc = lerr_set(e, EXIT_DATA, "%s: \"alg\" must be origin, maskgit_plus, topk_margin or entropy", path);
     }
-    if (!rc && ep && !json_is_null(ep) && (!json_is_number(ep) || !(json_number_value(ep) > 0 && json_number_value(ep) < 1)))
+    if (!rc && ep && !json_is_null(ep) &&
+        (!json_is_number(ep) || !(json_number_value(ep) > 0 && json_number_value(ep) < 1)))
         rc = lerr_set(e, EXIT_DATA, "%s: \"eps\" must be a number in (0, 1)", path);
     else if (!rc && ep && !json_is_null(ep)) g->eps = json_number_value(ep);
-    if (rc) { json_decref(root); return rc; }
+    if (rc) {
+        json_decref(root);
+        return rc;
+    }
     if (b && (!json_is_integer(b) || json_integer_value(b) <= 0 || json_integer_value(b) > INT_MAX))
         rc = lerr_set(e, EXIT_DATA, "%s: \"block_length\" must be a positive integer", path);
     else if (t && (!json_is_number(t) || json_number_value(t) < 0))

@@ -10,27 +10,41 @@
 #include <unistd.h>
 #include "model/gguf.h"
 
-#define GGUF_MAX_COUNT (1 << 24)   /* keys, tensors, array elements beyond any real file's */
+#define GGUF_MAX_COUNT (1 << 24) /* keys, tensors, array elements beyond any real file's */
 #define GGUF_MAX_NAME 256
 #define GGUF_MAX_KEY 65535
 
-static const struct { uint32_t type; const char *name; int block, bytes; } TYPES[] = {
-    {GGML_F32, "F32", 1, 4}, {GGML_F16, "F16", 1, 2}, {GGML_Q4_0, "Q4_0", 32, 18},
-    {GGML_Q4_1, "Q4_1", 32, 20}, {GGML_Q5_0, "Q5_0", 32, 22}, {GGML_Q5_1, "Q5_1", 32, 24},
-    {GGML_Q8_0, "Q8_0", 32, 34}, {GGML_Q8_1, "Q8_1", 32, 36}, {GGML_Q2_K, "Q2_K", 256, 84},
+static const struct {
+    uint32_t type;
+    const char *name;
+    int block, bytes;
+} TYPES[] = {
+    {GGML_F32, "F32", 1, 4},       {GGML_F16, "F16", 1, 2},       {GGML_Q4_0, "Q4_0", 32, 18},
+    {GGML_Q4_1, "Q4_1", 32, 20},   {GGML_Q5_0, "Q5_0", 32, 22},   {GGML_Q5_1, "Q5_1", 32, 24},
+    {GGML_Q8_0, "Q8_0", 32, 34},   {GGML_Q8_1, "Q8_1", 32, 36},   {GGML_Q2_K, "Q2_K", 256, 84},
     {GGML_Q3_K, "Q3_K", 256, 110}, {GGML_Q4_K, "Q4_K", 256, 144}, {GGML_Q5_K, "Q5_K", 256, 176},
     {GGML_Q6_K, "Q6_K", 256, 210}, {GGML_Q8_K, "Q8_K", 256, 292}, {GGML_I8, "I8", 1, 1},
-    {GGML_I16, "I16", 1, 2}, {GGML_I32, "I32", 1, 4}, {GGML_I64, "I64", 1, 8},
-    {GGML_F64, "F64", 1, 8}, {GGML_BF16, "BF16", 1, 2},
+    {GGML_I16, "I16", 1, 2},       {GGML_I32, "I32", 1, 4},       {GGML_I64, "I64", 1, 8},
+    {GGML_F64, "F64", 1, 8},       {GGML_BF16, "BF16", 1, 2},
 };
 
 static int type_idx(uint32_t t) {
-    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) if (TYPES[i].type == t) return (int)i;
+    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++)
+        if (TYPES[i].type == t) return (int)i;
     return -1;
 }
-const char *ggml_type_name(uint32_t t) { int i = type_idx(t); return i < 0 ? "?" : TYPES[i].name; }
-int ggml_type_block(uint32_t t) { int i = type_idx(t); return i < 0 ? 0 : TYPES[i].block; }
-int ggml_type_block_bytes(uint32_t t) { int i = type_idx(t); return i < 0 ? 0 : TYPES[i].bytes; }
+const char *ggml_type_name(uint32_t t) {
+    int i = type_idx(t);
+    return i < 0 ? "?" : TYPES[i].name;
+}
+int ggml_type_block(uint32_t t) {
+    int i = type_idx(t);
+    return i < 0 ? 0 : TYPES[i].block;
+}
+int ggml_type_block_bytes(uint32_t t) {
+    int i = type_idx(t);
+    return i < 0 ? 0 : TYPES[i].bytes;
+}
 
 /* Size of a fixed-size value type; 0 for string/array/unknown. */
 static int vsize(uint32_t t) {
@@ -53,8 +67,8 @@ static uint64_t le(const uint8_t *p, int n) {
 
 static int need(cur_t *c, uint64_t n, const char *what) {
     if (n > c->len - c->pos)
-        return lerr_set(c->e, EXIT_DATA, "%s: truncated at byte %zu reading %s (file is %zu bytes)",
-                        c->name, c->pos, what, c->len);
+        return lerr_set(c->e, EXIT_DATA, "%s: truncated at byte %zu reading %s (file is %zu bytes)", c->name, c->pos,
+                        what, c->len);
     return 0;
 }
 
@@ -68,8 +82,9 @@ static int rd(cur_t *c, int n, uint64_t *v, const char *what) {
 static int rd_str(cur_t *c, gguf_str_t *s, uint64_t max, const char *what) {
     uint64_t n;
     if (rd(c, 8, &n, what)) return -1;
-    if (n > max) return lerr_set(c->e, EXIT_DATA, "%s: %s of %llu bytes at byte %zu (limit %llu)", c->name,
-                                 what, (unsigned long long)n, c->pos - 8, (unsigned long long)max);
+    if (n > max)
+        return lerr_set(c->e, EXIT_DATA, "%s: %s of %llu bytes at byte %zu (limit %llu)", c->name, what,
+                        (unsigned long long)n, c->pos - 8, (unsigned long long)max);
     if (need(c, n, what)) return -1;
     s->s = (const char *)c->p + c->pos;
     s->len = n;
@@ -85,13 +100,16 @@ static char *dup_str(gguf_str_t s, lerr_t *e) {
             return NULL;
         }
     char *r = malloc(s.len + 1);
-    if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!r) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     memcpy(r, s.s, s.len);
     r[s.len] = 0;
     return r;
 }
 
-static const char *const VT_NAMES[GGUF_NTYPES] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+static const char *const VT_NAMES[GGUF_NTYPES] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                                   "bool", "string", "array", "u64", "i64", "f64"};
 
 static int read_scalar(cur_t *c, gguf_kv_t *kv) {
@@ -103,10 +121,18 @@ static int read_scalar(cur_t *c, gguf_kv_t *kv) {
     case GGUF_I16: kv->v.i = (int16_t)raw; break;
     case GGUF_I32: kv->v.i = (int32_t)raw; break;
     case GGUF_I64: kv->v.i = (int64_t)raw; break;
-    case GGUF_F32: { uint32_t u = (uint32_t)raw; float f; memcpy(&f, &u, 4); kv->v.f = f; break; }
+    case GGUF_F32: {
+        uint32_t u = (uint32_t)raw;
+        float f;
+        memcpy(&f, &u, 4);
+        kv->v.f = f;
+        break;
+    }
     case GGUF_F64: memcpy(&kv->v.f, &raw, 8); break;
     case GGUF_BOOL:
-        if (raw > 1) return lerr_set(c->e, EXIT_DATA, "%s: key \"%s\": bool value %llu", c->name, kv->key, (unsigned long long)raw);
+        if (raw > 1)
+            return lerr_set(c->e, EXIT_DATA, "%s: key \"%s\": bool value %llu", c->name, kv->key,
+                            (unsigned long long)raw);
         /* fall through */
     default: kv->v.u = raw; break;
     }
@@ -120,7 +146,9 @@ static int read_kv(cur_t *c, gguf_kv_t *kv) {
     if (k.len == 0) return lerr_set(c->e, EXIT_DATA, "%s: empty key at byte %zu", c->name, c->pos - 8);
     if (!(kv->key = dup_str(k, c->e))) return lerr_wrap(c->e, "%s", c->name);
     if (rd(c, 4, &t, "value type")) return -1;
-    if (t >= GGUF_NTYPES) return lerr_set(c->e, EXIT_DATA, "%s: key \"%s\": unknown value type %llu", c->name, kv->key, (unsigned long long)t);
+    if (t >= GGUF_NTYPES)
+        return lerr_set(c->e, EXIT_DATA, "%s: key \"%s\": unknown value type %llu", c->name, kv->key,
+                        (unsigned long long)t);
     kv->type = (uint32_t)t;
     if (t == GGUF_STRING) return rd_str(c, &kv->v.str, c->len, kv->key);
     if (t != GGUF_ARRAY) return read_scalar(c, kv);
@@ -140,7 +168,7 @@ static int read_kv(cur_t *c, gguf_kv_t *kv) {
         c->pos += (size_t)(n * (uint64_t)vsize((uint32_t)at));
         return 0;
     }
-    if (need(c, n * 8, kv->key)) return -1;   /* every element has at least its length */
+    if (need(c, n * 8, kv->key)) return -1; /* every element has at least its length */
     kv->arr_off = malloc((n ? n : 1) * sizeof *kv->arr_off);
     if (!kv->arr_off) return lerr_set(c->e, EXIT_INTERNAL, "out of memory");
     for (uint64_t i = 0; i < n; i++) {
@@ -158,7 +186,9 @@ static int read_tensor(cur_t *c, gguf_tensor_t *t, uint64_t *off) {
     if (nm.len == 0) return lerr_set(c->e, EXIT_DATA, "%s: empty tensor name at byte %zu", c->name, c->pos - 8);
     if (!(t->name = dup_str(nm, c->e))) return lerr_wrap(c->e, "%s", c->name);
     if (rd(c, 4, &nd, "n_dims")) return -1;
-    if (nd < 1 || nd > 4) return lerr_set(c->e, EXIT_DATA, "%s: tensor \"%s\": %llu dimensions (1 to 4)", c->name, t->name, (unsigned long long)nd);
+    if (nd < 1 || nd > 4)
+        return lerr_set(c->e, EXIT_DATA, "%s: tensor \"%s\": %llu dimensions (1 to 4)", c->name, t->name,
+                        (unsigned long long)nd);
     t->ndim = (int)nd;
     unsigned __int128 numel = 1;
     for (int d = 0; d < t->ndim; d++) {
@@ -173,13 +203,15 @@ static int read_tensor(cur_t *c, gguf_tensor_t *t, uint64_t *off) {
     if (rd(c, 4, &ty, "tensor type") || rd(c, 8, off, "tensor offset")) return -1;
     int blk = ggml_type_block((uint32_t)ty);
     if (ty > UINT32_MAX || !blk)
-        return lerr_set(c->e, EXIT_DATA, "%s: tensor \"%s\": unknown ggml type %llu", c->name, t->name, (unsigned long long)ty);
+        return lerr_set(c->e, EXIT_DATA, "%s: tensor \"%s\": unknown ggml type %llu", c->name, t->name,
+                        (unsigned long long)ty);
     t->type = (uint32_t)ty;
     if (t->ne[0] % blk)
         return lerr_set(c->e, EXIT_DATA, "%s: tensor \"%s\": %lld columns is not a multiple of the %s block (%d)",
                         c->name, t->name, (long long)t->ne[0], ggml_type_name(t->type), blk);
     unsigned __int128 nb = numel / (unsigned)blk * (unsigned)ggml_type_block_bytes(t->type);
-    if (nb > ((unsigned __int128)1 << 62)) return lerr_set(c->e, EXIT_DATA, "%s: tensor \"%s\": size overflows", c->name, t->name);
+    if (nb > ((unsigned __int128)1 << 62))
+        return lerr_set(c->e, EXIT_DATA, "%s: tensor \"%s\": size overflows", c->name, t->name);
     t->nbytes = (size_t)nb;
     return 0;
 }
@@ -189,11 +221,15 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* The first name present twice, or NULL (names sorted in a scratch array). */
 static const char *first_dup(char **names, int64_t n) {
     qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int64_t i = 1; i < n; i++) if (!strcmp(names[i - 1], names[i])) return names[i];
+    for (int64_t i = 1; i < n; i++)
+        if (!strcmp(names[i - 1], names[i])) return names[i];
     return NULL;
 }
 
-typedef struct { uint64_t lo, hi; int64_t i; } extent_t;
+typedef struct {
+    uint64_t lo, hi;
+    int64_t i;
+} extent_t;
 static int cmp_ext(const void *a, const void *b) {
     const extent_t *x = a, *y = b;
     return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : 0;
@@ -205,12 +241,21 @@ static int validate(gguf_file_t *f, cur_t *c, uint64_t *offs) {
     char **names = malloc((size_t)(nmax ? nmax : 1) * sizeof *names);
     extent_t *ext = malloc((size_t)(f->nt ? f->nt : 1) * sizeof *ext);
     int rc = -1;
-    if (!names || !ext) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!names || !ext) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     for (int64_t i = 0; i < f->nkv; i++) names[i] = f->kv[i].key;
     const char *d = first_dup(names, f->nkv);
-    if (d) { lerr_set(e, EXIT_DATA, "%s: key \"%s\" appears twice", f->path, d); goto out; }
+    if (d) {
+        lerr_set(e, EXIT_DATA, "%s: key \"%s\" appears twice", f->path, d);
+        goto out;
+    }
     for (int64_t i = 0; i < f->nt; i++) names[i] = f->t[i].name;
-    if ((d = first_dup(names, f->nt))) { lerr_set(e, EXIT_DATA, "%s: tensor \"%s\" appears twice", f->path, d); goto out; }
+    if ((d = first_dup(names, f->nt))) {
+        lerr_set(e, EXIT_DATA, "%s: tensor \"%s\" appears twice", f->path, d);
+        goto out;
+    }
     f->alignment = 32;
     const gguf_kv_t *al = gguf_find_kv(f, "general.alignment");
     if (al) {
@@ -222,8 +267,9 @@ static int validate(gguf_file_t *f, cur_t *c, uint64_t *offs) {
     }
     uint64_t start = ((uint64_t)c->pos + f->alignment - 1) / f->alignment * f->alignment;
     if (f->nt && start > f->size) {
-        lerr_set(e, EXIT_DATA, "%s: tensor data would start at byte %llu, past the end of the file (%zu bytes; truncated?)",
-                 f->path, (unsigned long long)start, f->size);
+        lerr_set(e, EXIT_DATA,
+                 "%s: tensor data would start at byte %llu, past the end of the file (%zu bytes; truncated?)", f->path,
+                 (unsigned long long)start, f->size);
         goto out;
     }
     for (int64_t i = 0; i < f->nt; i++) {
@@ -235,7 +281,9 @@ static int validate(gguf_file_t *f, cur_t *c, uint64_t *offs) {
             goto out;
         }
         if (offs[i] > room || t->nbytes > room - offs[i]) {
-            lerr_set(e, EXIT_DATA, "%s: tensor \"%s\": bytes [%llu, %llu) of the data section lie beyond the end of the file (%llu data bytes; truncated?)",
+            lerr_set(e, EXIT_DATA,
+                     "%s: tensor \"%s\": bytes [%llu, %llu) of the data section lie beyond the end of the file (%llu "
+                     "data bytes; truncated?)",
                      f->path, t->name, (unsigned long long)offs[i], (unsigned long long)offs[i] + t->nbytes,
                      (unsigned long long)room);
             goto out;
@@ -246,7 +294,8 @@ static int validate(gguf_file_t *f, cur_t *c, uint64_t *offs) {
     qsort(ext, (size_t)f->nt, sizeof *ext, cmp_ext);
     for (int64_t i = 1; i < f->nt; i++)
         if (ext[i].lo < ext[i - 1].hi) {
-            lerr_set(e, EXIT_DATA, "%s: tensors \"%s\" and \"%s\" overlap", f->path, f->t[ext[i - 1].i].name, f->t[ext[i].i].name);
+            lerr_set(e, EXIT_DATA, "%s: tensors \"%s\" and \"%s\" overlap", f->path, f->t[ext[i - 1].i].name,
+                     f->t[ext[i].i].name);
             goto out;
         }
     rc = 0;
@@ -259,12 +308,19 @@ out:
 gguf_file_t *gguf_parse(const void *buf, size_t len, const char *name, lerr_t *e) {
     gguf_file_t *f = calloc(1, sizeof *f);
     uint64_t *offs = NULL;
-    if (!f || !(f->path = strdup(name ? name : "GGUF"))) { free(f); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!f || !(f->path = strdup(name ? name : "GGUF"))) {
+        free(f);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     f->map = buf;
     f->size = len;
     cur_t c = {buf, 0, len, f->path, e};
     uint64_t ver, nt, nkv;
-    if (len < 4 || memcmp(buf, "GGUF", 4)) { lerr_set(e, EXIT_DATA, "%s: not a GGUF file (no \"GGUF\" magic)", f->path); goto fail; }
+    if (len < 4 || memcmp(buf, "GGUF", 4)) {
+        lerr_set(e, EXIT_DATA, "%s: not a GGUF file (no \"GGUF\" magic)", f->path);
+        goto fail;
+    }
     c.pos = 4;
     if (rd(&c, 4, &ver, "version")) goto fail;
     if (ver == 1 || (ver != 2 && ver != 3)) {
@@ -286,11 +342,20 @@ gguf_file_t *gguf_parse(const void *buf, size_t len, const char *name, lerr_t *e
     f->kv = calloc(nkv ? nkv : 1, sizeof *f->kv);
     f->t = calloc(nt ? nt : 1, sizeof *f->t);
     offs = calloc(nt ? nt : 1, sizeof *offs);
-    if (!f->kv || !f->t || !offs) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
+    if (!f->kv || !f->t || !offs) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto fail;
+    }
     for (uint64_t i = 0; i < nkv; i++, f->nkv++)
-        if (read_kv(&c, &f->kv[i])) { f->nkv++; goto fail; }
+        if (read_kv(&c, &f->kv[i])) {
+            f->nkv++;
+            goto fail;
+        }
     for (uint64_t i = 0; i < nt; i++, f->nt++)
-        if (read_tensor(&c, &f->t[i], &offs[i])) { f->nt++; goto fail; }
+        if (read_tensor(&c, &f->t[i], &offs[i])) {
+            f->nt++;
+            goto fail;
+        }
     if (validate(f, &c, offs)) goto fail;
     free(offs);
     return f;
@@ -302,7 +367,10 @@ fail:
 
 gguf_file_t *gguf_open(const char *path, lerr_t *e) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno)); return NULL; }
+    if (fd < 0) {
+        lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         lerr_set(e, EXIT_IO, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
@@ -312,9 +380,15 @@ gguf_file_t *gguf_open(const char *path, lerr_t *e) {
     size_t len = (size_t)st.st_size;
     void *m = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
     close(fd);
-    if (len && m == MAP_FAILED) { lerr_set(e, EXIT_IO, "%s: mmap: %s", path, strerror(errno)); return NULL; }
+    if (len && m == MAP_FAILED) {
+        lerr_set(e, EXIT_IO, "%s: mmap: %s", path, strerror(errno));
+        return NULL;
+    }
     gguf_file_t *f = gguf_parse(len ? m : "", len, path, e);
-    if (!f) { if (len) munmap(m, len); return NULL; }
+    if (!f) {
+        if (len) munmap(m, len);
+        return NULL;
+    }
     f->mapped = 1;
     return f;
 }
@@ -322,7 +396,10 @@ gguf_file_t *gguf_open(const char *path, lerr_t *e) {
 void gguf_close(gguf_file_t **fp) {
     gguf_file_t *f = fp ? *fp : NULL;
     if (!f) return;
-    for (int64_t i = 0; i < f->nkv; i++) { free(f->kv[i].key); free(f->kv[i].arr_off); }
+    for (int64_t i = 0; i < f->nkv; i++) {
+        free(f->kv[i].key);
+        free(f->kv[i].arr_off);
+    }
     for (int64_t i = 0; i < f->nt; i++) free(f->t[i].name);
     free(f->kv);
     free(f->t);
@@ -333,12 +410,14 @@ void gguf_close(gguf_file_t **fp) {
 }
 
 const gguf_kv_t *gguf_find_kv(const gguf_file_t *f, const char *key) {
-    for (int64_t i = 0; i < f->nkv; i++) if (f->kv[i].key && !strcmp(f->kv[i].key, key)) return &f->kv[i];
+    for (int64_t i = 0; i < f->nkv; i++)
+        if (f->kv[i].key && !strcmp(f->kv[i].key, key)) return &f->kv[i];
     return NULL;
 }
 
 const gguf_tensor_t *gguf_find_tensor(const gguf_file_t *f, const char *name) {
-    for (int64_t i = 0; i < f->nt; i++) if (f->t[i].name && !strcmp(f->t[i].name, name)) return &f->t[i];
+    for (int64_t i = 0; i < f->nt; i++)
+        if (f->t[i].name && !strcmp(f->t[i].name, name)) return &f->t[i];
     return NULL;
 }
 
@@ -357,7 +436,10 @@ int gguf_get_int(const gguf_file_t *f, const char *key, int64_t *out, lerr_t *e)
 int gguf_get_num(const gguf_file_t *f, const char *key, double *out, lerr_t *e) {
     const gguf_kv_t *kv = gguf_find_kv(f, key);
     if (!kv) return 0;
-    if (kv->type == GGUF_F32 || kv->type == GGUF_F64) { *out = kv->v.f; return 1; }
+    if (kv->type == GGUF_F32 || kv->type == GGUF_F64) {
+        *out = kv->v.f;
+        return 1;
+    }
     int64_t v;
     if (gguf_get_int(f, key, &v, e) < 0) return lerr_set(e, EXIT_DATA, "%s: key \"%s\" is not a number", f->path, key);
     *out = (double)v;
@@ -367,7 +449,8 @@ int gguf_get_num(const gguf_file_t *f, const char *key, double *out, lerr_t *e) 
 int gguf_get_str(const gguf_file_t *f, const char *key, gguf_str_t *out, lerr_t *e) {
     const gguf_kv_t *kv = gguf_find_kv(f, key);
     if (!kv) return 0;
-    if (kv->type != GGUF_STRING) return lerr_set(e, EXIT_DATA, "%s: key \"%s\" is a %s, not a string", f->path, key, VT_NAMES[kv->type]);
+    if (kv->type != GGUF_STRING)
+        return lerr_set(e, EXIT_DATA, "%s: key \"%s\" is a %s, not a string", f->path, key, VT_NAMES[kv->type]);
     *out = kv->v.str;
     return 1;
 }

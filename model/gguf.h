@@ -22,37 +22,74 @@
 #include <stdint.h>
 #include "lerr.h"
 
-enum { GGUF_U8, GGUF_I8, GGUF_U16, GGUF_I16, GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL,
-       GGUF_STRING, GGUF_ARRAY, GGUF_U64, GGUF_I64, GGUF_F64, GGUF_NTYPES };
+enum {
+    GGUF_U8,
+    GGUF_I8,
+    GGUF_U16,
+    GGUF_I16,
+    GGUF_U32,
+    GGUF_I32,
+    GGUF_F32,
+    GGUF_BOOL,
+    GGUF_STRING,
+    GGUF_ARRAY,
+    GGUF_U64,
+    GGUF_I64,
+    GGUF_F64,
+    GGUF_NTYPES
+};
 
 /* ggml tensor types this reader knows the size of (others are refused). */
-enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q4_0 = 2, GGML_Q4_1 = 3, GGML_Q5_0 = 6, GGML_Q5_1 = 7,
-       GGML_Q8_0 = 8, GGML_Q8_1 = 9, GGML_Q2_K = 10, GGML_Q3_K = 11, GGML_Q4_K = 12,
-       GGML_Q5_K = 13, GGML_Q6_K = 14, GGML_Q8_K = 15, GGML_I8 = 24, GGML_I16 = 25,
-       GGML_I32 = 26, GGML_I64 = 27, GGML_F64 = 28, GGML_BF16 = 30 };
+enum {
+    GGML_F32 = 0,
+    GGML_F16 = 1,
+    GGML_Q4_0 = 2,
+    GGML_Q4_1 = 3,
+    GGML_Q5_0 = 6,
+    GGML_Q5_1 = 7,
+    GGML_Q8_0 = 8,
+    GGML_Q8_1 = 9,
+    GGML_Q2_K = 10,
+    GGML_Q3_K = 11,
+    GGML_Q4_K = 12,
+    GGML_Q5_K = 13,
+    GGML_Q6_K = 14,
+    GGML_Q8_K = 15,
+    GGML_I8 = 24,
+    GGML_I16 = 25,
+    GGML_I32 = 26,
+    GGML_I64 = 27,
+    GGML_F64 = 28,
+    GGML_BF16 = 30
+};
 
 typedef struct {
-    const char *s;   /* into the mapping, not NUL-terminated */
+    const char *s; /* into the mapping, not NUL-terminated */
     uint64_t len;
 } gguf_str_t;
 
 typedef struct {
-    char *key;                  /* owned, NUL-terminated */
-    uint32_t type;              /* GGUF_* */
-    union { uint64_t u; int64_t i; double f; gguf_str_t str; } v;   /* scalars and strings */
-    uint32_t arr_type;          /* arrays: element type (never GGUF_ARRAY) */
+    char *key;     /* owned, NUL-terminated */
+    uint32_t type; /* GGUF_* */
+    union {
+        uint64_t u;
+        int64_t i;
+        double f;
+        gguf_str_t str;
+    } v;               /* scalars and strings */
+    uint32_t arr_type; /* arrays: element type (never GGUF_ARRAY) */
     uint64_t arr_n;
-    const uint8_t *arr_data;    /* fixed-size elements: raw little-endian values */
-    uint64_t *arr_off;          /* string arrays: offset of each element's length field from
+    const uint8_t *arr_data; /* fixed-size elements: raw little-endian values */
+    uint64_t *arr_off;       /* string arrays: offset of each element's length field from
                                  * arr_data (owned) */
 } gguf_kv_t;
 
 typedef struct {
-    char *name;                 /* owned, NUL-terminated */
-    int ndim;                   /* 1..4 */
-    int64_t ne[4];              /* innermost (contiguous) dimension first */
-    uint32_t type;              /* GGML_* */
-    const void *data;           /* in the mapping */
+    char *name;       /* owned, NUL-terminated */
+    int ndim;         /* 1..4 */
+    int64_t ne[4];    /* innermost (contiguous) dimension first */
+    uint32_t type;    /* GGML_* */
+    const void *data; /* in the mapping */
     size_t nbytes;
 } gguf_tensor_t;
 
@@ -63,9 +100,9 @@ typedef struct gguf_file {
     int64_t nkv;
     gguf_tensor_t *t;
     int64_t nt;
-    const uint8_t *map;         /* the whole file */
+    const uint8_t *map; /* the whole file */
     size_t size;
-    int mapped;                 /* map is an mmap (gguf_open) rather than a caller's buffer */
+    int mapped; /* map is an mmap (gguf_open) rather than a caller's buffer */
 } gguf_file_t;
 
 /* Map and validate `path`. NULL with `e` set on error. */

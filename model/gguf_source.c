@@ -37,7 +37,10 @@
 
 /* One tensor name: the family's and the GGUF one, "%d" standing for the layer (and, in the
  * family's name of a merged expert tensor, then the expert). */
-typedef struct { const char *fam, *gguf; int expert; } name_map_t;
+typedef struct {
+    const char *fam, *gguf;
+    int expert;
+} name_map_t;
 
 static const name_map_t LLADA_MAP[] = {
     {"model.transformer.wte.weight", "token_embd.weight", 0},
@@ -87,10 +90,10 @@ static const name_map_t QWEN_MAP[] = {
 };
 
 typedef struct {
-    const char *arch;               /* general.architecture */
+    const char *arch; /* general.architecture */
     const model_family_t *fam;
     const name_map_t *map;
-    int permute_qk;                 /* Q/K rows in llama.cpp's interleaved-RoPE order */
+    int permute_qk; /* Q/K rows in llama.cpp's interleaved-RoPE order */
 } gguf_arch_t;
 
 static const gguf_arch_t *arch_table(size_t *n) {
@@ -105,7 +108,8 @@ static const gguf_arch_t *arch_table(size_t *n) {
 static const gguf_arch_t *arch_of_family(const model_family_t *fam) {
     size_t n;
     const gguf_arch_t *t = arch_table(&n);
-    for (size_t i = 0; i < n; i++) if (t[i].fam == fam) return &t[i];
+    for (size_t i = 0; i < n; i++)
+        if (t[i].fam == fam) return &t[i];
     return NULL;
 }
 
@@ -122,7 +126,10 @@ static int match(const char *p, const char *s, int *v) {
         if (p[0] == '%' && p[1] == 'd') {
             if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9') || k == 2) return 0;
             long x = 0;
-            while (*s >= '0' && *s <= '9') { x = x * 10 + (*s++ - '0'); if (x > 99999) return 0; }
+            while (*s >= '0' && *s <= '9') {
+                x = x * 10 + (*s++ - '0');
+                if (x > 99999) return 0;
+            }
             v[k++] = (int)x;
             p += 2;
         } else if (*p++ != *s++) return 0;
@@ -145,9 +152,9 @@ int gguf_name_of(const model_family_t *fam, const char *family_name, char *out, 
 
 /* One tensor as the family sees it: a whole GGUF tensor, or one expert's slice of a merged one. */
 typedef struct {
-    char *name;                /* the family's name (owned); the GGUF name when it maps to none */
-    int64_t ti;                /* GGUF tensor index */
-    int expert;                /* slice index, or -1 */
+    char *name; /* the family's name (owned); the GGUF name when it maps to none */
+    int64_t ti; /* GGUF tensor index */
+    int expert; /* slice index, or -1 */
     int64_t shape[2];
 } gview_t;
 
@@ -157,7 +164,7 @@ typedef struct {
     int n_heads, n_kv_heads;
     gview_t *v;
     int nv;
-    void **owned;          /* un-permuted Q/K copies */
+    void **owned; /* un-permuted Q/K copies */
     int nowned;
 } gsrc_t;
 
@@ -208,14 +215,16 @@ static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e)
         if (strcmp(v->name, name)) continue;
         const gguf_tensor_t *t = &s->f->t[v->ti];
         int wt = wtype_of(t->type);
-        if (v->expert >= 0) {   /* one expert of ne {cols, rows, E}: a contiguous slice */
+        if (v->expert >= 0) { /* one expert of ne {cols, rows, E}: a contiguous slice */
             size_t per = t->nbytes / (size_t)t->ne[2];
-            *out = (model_tview_t){name, ggml_type_name(t->type), wt, 2, v->shape,
-                                   (const uint8_t *)t->data + per * (size_t)v->expert, per};
+            *out = (model_tview_t){
+                name, ggml_type_name(t->type), wt, 2, v->shape, (const uint8_t *)t->data + per * (size_t)v->expert,
+                per};
             return 1;
         }
         if (t->ndim > 2 || (t->ndim == 2 && t->ne[1] < 1))
-            return lerr_set(e, EXIT_DATA, "%s: tensor \"%s\": %d dimensions (1 or 2 expected)", s->f->path, t->name, t->ndim);
+            return lerr_set(e, EXIT_DATA, "%s: tensor \"%s\": %d dimensions (1 or 2 expected)", s->f->path, t->name,
+                            t->ndim);
         const void *data = t->data;
         int q = strstr(t->name, ".attn_q.weight") != NULL, k = strstr(t->name, ".attn_k.weight") != NULL;
         if (s->arch->permute_qk && (q || k) && t->ndim == 2 && wt >= 0) {
@@ -227,7 +236,7 @@ static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e)
             if (!c) return lerr_set(e, EXIT_INTERNAL, "out of memory");
             s->owned[s->nowned++] = c;
             data = c;
-            if (s->f->mapped) {   /* the permuted original is not read again: drop its pages */
+            if (s->f->mapped) { /* the permuted original is not read again: drop its pages */
                 uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)t->data + pg - 1) & ~(pg - 1),
                           b = ((uintptr_t)t->data + t->nbytes) & ~(pg - 1);
                 if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
@@ -256,15 +265,24 @@ static const gguf_arch_t *arch_of_file(const gguf_file_t *f) {
 int gguf_source_open(model_source_t *src, gguf_file_t *f, const llada_config_t *c, lerr_t *e) {
     *src = (model_source_t){0};
     gsrc_t *s = calloc(1, sizeof *s);
-    if (!s) { gguf_close(&f); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+    if (!s) {
+        gguf_close(&f);
+        return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    }
     s->f = f;
     s->n_heads = c->n_heads;
     s->n_kv_heads = c->n_kv_heads;
-    if (!(s->arch = arch_of_file(f))) { gsrc_close(s); return lerr_set(e, EXIT_DATA, "%s: unsupported architecture", f->path); }
+    if (!(s->arch = arch_of_file(f))) {
+        gsrc_close(s);
+        return lerr_set(e, EXIT_DATA, "%s: unsupported architecture", f->path);
+    }
     int64_t nv = 0;
     for (int64_t i = 0; i < f->nt; i++)
         nv += f->t[i].ndim == 3 && f->t[i].ne[2] >= 1 && f->t[i].ne[2] <= MODEL_MAX_EXPERTS ? f->t[i].ne[2] : 1;
-    if (nv > (1 << 24)) { gsrc_close(s); return lerr_set(e, EXIT_DATA, "%s: too many tensors", f->path); }
+    if (nv > (1 << 24)) {
+        gsrc_close(s);
+        return lerr_set(e, EXIT_DATA, "%s: too many tensors", f->path);
+    }
     s->v = calloc((size_t)nv + 1, sizeof *s->v);
     s->owned = calloc(2 * 4096, sizeof *s->owned);
     if (!s->v || !s->owned) goto oom;
@@ -272,7 +290,8 @@ int gguf_source_open(model_source_t *src, gguf_file_t *f, const llada_config_t *
         const gguf_tensor_t *t = &f->t[i];
         const name_map_t *hit = NULL;
         int v[2] = {0, 0};
-        for (const name_map_t *m = s->arch->map; m->fam && !hit; m++) if (match(m->gguf, t->name, v)) hit = m;
+        for (const name_map_t *m = s->arch->map; m->fam && !hit; m++)
+            if (match(m->gguf, t->name, v)) hit = m;
         if (hit && hit->expert && t->ndim == 3 && t->ne[2] >= 1 && t->ne[2] <= MODEL_MAX_EXPERTS && t->ne[1] >= 1) {
             for (int x = 0; x < (int)t->ne[2]; x++) {
                 char buf[160];
@@ -308,7 +327,8 @@ static int get_i(const gguf_file_t *f, const char *arch, const char *key, int lo
     int r = gguf_get_int(f, k, &v, e);
     if (r < 0) return -1;
     if (r == 0) return required ? lerr_set(e, EXIT_DATA, "%s: missing key \"%s\"", f->path, k) : 0;
-    if (v < lo || v > (1 << 30)) return lerr_set(e, EXIT_DATA, "%s: key \"%s\": %lld out of range", f->path, k, (long long)v);
+    if (v < lo || v > (1 << 30))
+        return lerr_set(e, EXIT_DATA, "%s: key \"%s\": %lld out of range", f->path, k, (long long)v);
     *out = (int)v;
     return 1;
 }
@@ -317,7 +337,8 @@ static int get_id(const gguf_file_t *f, const char *key, int32_t *out, lerr_t *e
     int64_t v;
     int r = gguf_get_int(f, key, &v, e);
     if (r < 0) return -1;
-    if (r && (v < 0 || v > INT32_MAX)) return lerr_set(e, EXIT_DATA, "%s: key \"%s\": %lld is not a token id", f->path, key, (long long)v);
+    if (r && (v < 0 || v > INT32_MAX))
+        return lerr_set(e, EXIT_DATA, "%s: key \"%s\": %lld is not a token id", f->path, key, (long long)v);
     if (r) *out = (int32_t)v;
     return 0;
 }
@@ -338,14 +359,16 @@ static int common_checks(const gguf_file_t *f, const char *arch, int shift, int 
     gguf_str_t st;
     snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
     if ((r = gguf_get_str(f, k, &st, e)) < 0) return -1;
-    if (r && !(st.len == 4 && !memcmp(st.s, "none", 4))) return lerr_set(e, EXIT_DATA, "%s: key \"%s\": RoPE scaling is not supported", f->path, k);
+    if (r && !(st.len == 4 && !memcmp(st.s, "none", 4)))
+        return lerr_set(e, EXIT_DATA, "%s: key \"%s\": RoPE scaling is not supported", f->path, k);
     if (d % heads) return lerr_set(e, EXIT_DATA, "%s: %d heads do not divide embedding_length %d", f->path, heads, d);
     const char *dims[] = {"rope.dimension_count", "attention.key_length", "attention.value_length"};
     for (int i = 0; i < 3; i++) {
         int x = d / heads;
         if (get_i(f, arch, dims[i], 1, &x, 0, e) < 0) return -1;
         if (x != d / heads)
-            return lerr_set(e, EXIT_DATA, "%s: key \"%s.%s\" %d: only a head size of embedding_length / head_count (%d) is supported",
+            return lerr_set(e, EXIT_DATA,
+                            "%s: key \"%s.%s\" %d: only a head size of embedding_length / head_count (%d) is supported",
                             f->path, arch, dims[i], x, d / heads);
     }
     return 0;
@@ -354,7 +377,8 @@ static int common_checks(const gguf_file_t *f, const char *arch, int shift, int 
 static int llada_config(const gguf_file_t *f, llada_config_t *c, lerr_t *e) {
     const char *arch = "llada";
     llada_config_default(c);
-    if (get_i(f, arch, "embedding_length", 1, &c->d_model, 1, e) < 0 || get_i(f, arch, "block_count", 1, &c->n_layers, 1, e) < 0 ||
+    if (get_i(f, arch, "embedding_length", 1, &c->d_model, 1, e) < 0 ||
+        get_i(f, arch, "block_count", 1, &c->n_layers, 1, e) < 0 ||
         get_i(f, arch, "attention.head_count", 1, &c->n_heads, 1, e) < 0)
         return -1;
     c->n_kv_heads = c->n_heads;
@@ -372,12 +396,14 @@ static int llada_config(const gguf_file_t *f, llada_config_t *c, lerr_t *e) {
     if (gguf_get_num(f, k, &c->rope_theta, e) < 0) return -1;
     snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", arch);
     if (gguf_get_num(f, k, &c->rms_norm_eps, e) < 0) return -1;
-    if (!(c->rope_theta > 0) || !(c->rms_norm_eps > 0)) return lerr_set(e, EXIT_DATA, "%s: rope.freq_base and layer_norm_rms_epsilon must be > 0", f->path);
+    if (!(c->rope_theta > 0) || !(c->rms_norm_eps > 0))
+        return lerr_set(e, EXIT_DATA, "%s: rope.freq_base and layer_norm_rms_epsilon must be > 0", f->path);
     /* vocabulary: the embedding's rows; the tokenizer's size when it lists its tokens */
     const gguf_tensor_t *emb = gguf_find_tensor(f, "token_embd.weight");
     c->embedding_size = (int)emb->ne[1];
     const gguf_kv_t *toks = gguf_find_kv(f, "tokenizer.ggml.tokens");
-    c->vocab_size = toks && toks->type == GGUF_ARRAY && toks->arr_n <= (uint64_t)c->embedding_size ? (int)toks->arr_n : c->embedding_size;
+    c->vocab_size = toks && toks->type == GGUF_ARRAY && toks->arr_n <= (uint64_t)c->embedding_size ? (int)toks->arr_n
+                                                                                                   : c->embedding_size;
     if (get_i(f, arch, "vocab_size", 1, &c->vocab_size, 0, e) < 0) return -1;
     if (c->vocab_size > c->embedding_size) c->vocab_size = c->embedding_size;
     c->weight_tying = gguf_find_tensor(f, "output.weight") == NULL;
@@ -388,12 +414,14 @@ static int llada_config(const gguf_file_t *f, llada_config_t *c, lerr_t *e) {
         get_id(f, "tokenizer.ggml.eot_token_id", &c->eot_token_id, e))
         return -1;
     if (c->mask_token_id >= c->embedding_size)
-        return lerr_set(e, EXIT_DATA, "%s: mask token id %d outside the embedding (%d rows)", f->path, c->mask_token_id, c->embedding_size);
+        return lerr_set(e, EXIT_DATA, "%s: mask token id %d outside the embedding (%d rows)", f->path, c->mask_token_id,
+                        c->embedding_size);
     return 0;
 }
 
 /* "<arch>.<key>" (integer) into the JSON object as `jk` when present; required ones must be. */
-static int json_int_key(json_t *o, const gguf_file_t *f, const char *arch, const char *key, const char *jk, int required, lerr_t *e) {
+static int json_int_key(json_t *o, const gguf_file_t *f, const char *arch, const char *key, const char *jk,
+                        int required, lerr_t *e) {
     int v, r = get_i(f, arch, key, 1, &v, required, e);
     if (r > 0) json_object_set_new(o, jk, json_integer(v));
     return r < 0 ? -1 : 0;
@@ -428,7 +456,8 @@ static int qwen_config(const gguf_file_t *f, const gguf_arch_t *a, llada_config_
     json_t *o = json_object();
     int rc = -1, d = 0, heads = 0, layers = 0;
     if (!o) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    if (get_i(f, arch, "embedding_length", 1, &d, 1, e) < 0 || get_i(f, arch, "attention.head_count", 1, &heads, 1, e) < 0 ||
+    if (get_i(f, arch, "embedding_length", 1, &d, 1, e) < 0 ||
+        get_i(f, arch, "attention.head_count", 1, &heads, 1, e) < 0 ||
         get_i(f, arch, "block_count", 1, &layers, 1, e) < 0 || common_checks(f, arch, !moe, d, heads, e))
         goto out;
     json_object_set_new(o, "model_type", json_string(moe ? "lladamoe" : "dream"));
@@ -452,7 +481,8 @@ static int qwen_config(const gguf_file_t *f, const gguf_arch_t *a, llada_config_
         if (json_int_key(o, f, arch, "feed_forward_length", "intermediate_size", 1, e)) goto out;
     } else {
         if (layers > MODEL_MAX_MOE_LAYERS) {
-            lerr_set(e, EXIT_DATA, "%s: %d layers; MoE models may have at most %d", f->path, layers, MODEL_MAX_MOE_LAYERS);
+            lerr_set(e, EXIT_DATA, "%s: %d layers; MoE models may have at most %d", f->path, layers,
+                     MODEL_MAX_MOE_LAYERS);
             goto out;
         }
         if (json_int_key(o, f, arch, "expert_count", "num_experts", 1, e) ||
@@ -469,13 +499,22 @@ static int qwen_config(const gguf_file_t *f, const gguf_arch_t *a, llada_config_
         int r;
         snprintf(k, sizeof k, "%s.expert_gating_func", arch);
         if ((r = gguf_get_int(f, k, &v, e)) < 0) goto out;
-        if (r && v != 1) { lerr_set(e, EXIT_DATA, "%s: key \"%s\" %lld: only softmax (1) is supported", f->path, k, (long long)v); goto out; }
+        if (r && v != 1) {
+            lerr_set(e, EXIT_DATA, "%s: key \"%s\" %lld: only softmax (1) is supported", f->path, k, (long long)v);
+            goto out;
+        }
         snprintf(k, sizeof k, "%s.expert_weights_norm", arch);
         if ((r = gguf_get_int(f, k, &v, e)) < 0) goto out;
-        if (r && v) { lerr_set(e, EXIT_DATA, "%s: key \"%s\" is true: renormalised top-k weights are not supported", f->path, k); goto out; }
+        if (r && v) {
+            lerr_set(e, EXIT_DATA, "%s: key \"%s\" is true: renormalised top-k weights are not supported", f->path, k);
+            goto out;
+        }
         snprintf(k, sizeof k, "%s.expert_weights_scale", arch);
         if ((r = gguf_get_num(f, k, &w, e)) < 0) goto out;
-        if (r && w != 1 && w != 0) { lerr_set(e, EXIT_DATA, "%s: key \"%s\" %g: scaled expert weights are not supported", f->path, k, w); goto out; }
+        if (r && w != 1 && w != 0) {
+            lerr_set(e, EXIT_DATA, "%s: key \"%s\" %g: scaled expert weights are not supported", f->path, k, w);
+            goto out;
+        }
         json_t *freq = json_array();
         int first_moe = -1, ebias = 0;
         for (int l = 0; l < layers; l++) {
@@ -491,15 +530,20 @@ static int qwen_config(const gguf_file_t *f, const gguf_arch_t *a, llada_config_
         const gguf_tensor_t *t;
         if (first_moe >= 0 && !json_object_get(o, "expert_intermediate_size")) {
             snprintf(b, sizeof b, "blk.%d.ffn_gate_exps.weight", first_moe);
-            if ((t = gguf_find_tensor(f, b)) && t->ndim == 3) json_object_set_new(o, "expert_intermediate_size", json_integer(t->ne[1]));
+            if ((t = gguf_find_tensor(f, b)) && t->ndim == 3)
+                json_object_set_new(o, "expert_intermediate_size", json_integer(t->ne[1]));
         }
         if (first_moe >= 0 && !json_object_get(o, "shared_expert_intermediate_size")) {
             snprintf(b, sizeof b, "blk.%d.ffn_gate_shexp.weight", first_moe);
-            if ((t = gguf_find_tensor(f, b)) && t->ndim == 2) json_object_set_new(o, "shared_expert_intermediate_size", json_integer(t->ne[1]));
+            if ((t = gguf_find_tensor(f, b)) && t->ndim == 2)
+                json_object_set_new(o, "shared_expert_intermediate_size", json_integer(t->ne[1]));
         }
     }
     char *txt = json_dumps(o, JSON_REAL_PRECISION(17));
-    if (!txt) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!txt) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     rc = a->fam->config_parse(c, txt, strlen(txt), e);
     free(txt);
     if (rc && e) lerr_wrap(e, "%s: metadata (as %s's config.json)", f->path, a->fam->display);
@@ -519,10 +563,12 @@ int gguf_model_config(const gguf_file_t *f, llada_config_t *c, const model_famil
         size_t n = a.len < 48 ? (size_t)a.len : 48;
         for (size_t i = 0; i < n; i++) arch[i] = a.s[i] >= 0x20 && a.s[i] < 0x7f ? a.s[i] : '?';
         arch[n] = 0;
-        return lerr_set(e, EXIT_DATA, "%s: architecture \"%s\" is not supported (supported: llada, dream, llada-moe)", f->path, arch);
+        return lerr_set(e, EXIT_DATA, "%s: architecture \"%s\" is not supported (supported: llada, dream, llada-moe)",
+                        f->path, arch);
     }
     *fam = ga->fam;
     const gguf_tensor_t *emb = gguf_find_tensor(f, "token_embd.weight");
-    if (!emb || emb->ndim != 2 || emb->ne[1] > (1 << 30)) return lerr_set(e, EXIT_DATA, "%s: no 2-D token_embd.weight", f->path);
+    if (!emb || emb->ndim != 2 || emb->ne[1] > (1 << 30))
+        return lerr_set(e, EXIT_DATA, "%s: no 2-D token_embd.weight", f->path);
     return ga->fam == &model_family_llada ? llada_config(f, c, e) : qwen_config(f, ga, c, e);
 }

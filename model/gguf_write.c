@@ -32,55 +32,100 @@
 
 /* ftype: llama.cpp's general.file_type (ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q4_K_S 14,
  * Q4_K_M 15, Q6_K 18, BF16 32). */
-static const struct { const char *name; int ggml; wtype_t wt; uint32_t ftype; } QTYPES[] = {
-    {"f32", GGML_F32, WT_F32, 0}, {"f16", GGML_F16, WT_F16, 1}, {"bf16", GGML_BF16, WT_BF16, 32},
-    {"q8_0", GGML_Q8_0, WT_Q8_0, 7}, {"q4_0", GGML_Q4_0, WT_Q4_0, 2}, {"q4_k", GGML_Q4_K, WT_Q4_K, 14},
+static const struct {
+    const char *name;
+    int ggml;
+    wtype_t wt;
+    uint32_t ftype;
+} QTYPES[] = {
+    {"f32", GGML_F32, WT_F32, 0},     {"f16", GGML_F16, WT_F16, 1},       {"bf16", GGML_BF16, WT_BF16, 32},
+    {"q8_0", GGML_Q8_0, WT_Q8_0, 7},  {"q4_0", GGML_Q4_0, WT_Q4_0, 2},    {"q4_k", GGML_Q4_K, WT_Q4_K, 14},
     {"q6_k", GGML_Q6_K, WT_Q6_K, 18}, {"q4_k_m", GGML_Q4_K, WT_Q4_K, 15},
 };
 
 int model_gguf_type_ok(const char *name) {
-    for (size_t i = 0; i < sizeof QTYPES / sizeof *QTYPES; i++) if (!strcmp(QTYPES[i].name, name)) return 1;
+    for (size_t i = 0; i < sizeof QTYPES / sizeof *QTYPES; i++)
+        if (!strcmp(QTYPES[i].name, name)) return 1;
     return 0;
 }
 
 /* ---- a growing byte buffer for the header ---- */
-typedef struct { uint8_t *p; size_t n, cap; int oom; } buf_t;
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    int oom;
+} buf_t;
 
 static void put(buf_t *b, const void *s, size_t n) {
-    if (b->oom || n == 0) return;   /* an empty array may come with a null pointer */
+    if (b->oom || n == 0) return; /* an empty array may come with a null pointer */
     if (b->n + n > b->cap) {
         size_t c = b->cap ? b->cap * 2 : 4096;
         while (c < b->n + n) c *= 2;
         uint8_t *q = realloc(b->p, c);
-        if (!q) { b->oom = 1; return; }
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
         b->p = q;
         b->cap = c;
     }
     memcpy(b->p + b->n, s, n);
     b->n += n;
 }
-static void put_u32(buf_t *b, uint32_t v) { uint8_t x[4]; for (int i = 0; i < 4; i++) x[i] = (uint8_t)(v >> 8 * i); put(b, x, 4); }
-static void put_u64(buf_t *b, uint64_t v) { uint8_t x[8]; for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> 8 * i); put(b, x, 8); }
-static void put_str(buf_t *b, const char *s) { put_u64(b, strlen(s)); put(b, s, strlen(s)); }
-static void kv_u32(buf_t *b, const char *k, uint32_t v) { put_str(b, k); put_u32(b, GGUF_U32); put_u32(b, v); }
-static void kv_f32(buf_t *b, const char *k, float v) { uint32_t u; memcpy(&u, &v, 4); put_str(b, k); put_u32(b, GGUF_F32); put_u32(b, u); }
-static void kv_bool(buf_t *b, const char *k, int v) { uint8_t x = (uint8_t)v; put_str(b, k); put_u32(b, GGUF_BOOL); put(b, &x, 1); }
-static void kv_str(buf_t *b, const char *k, const char *v) { put_str(b, k); put_u32(b, GGUF_STRING); put_str(b, v); }
+static void put_u32(buf_t *b, uint32_t v) {
+    uint8_t x[4];
+    for (int i = 0; i < 4; i++) x[i] = (uint8_t)(v >> 8 * i);
+    put(b, x, 4);
+}
+static void put_u64(buf_t *b, uint64_t v) {
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> 8 * i);
+    put(b, x, 8);
+}
+static void put_str(buf_t *b, const char *s) {
+    put_u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+static void kv_u32(buf_t *b, const char *k, uint32_t v) {
+    put_str(b, k);
+    put_u32(b, GGUF_U32);
+    put_u32(b, v);
+}
+static void kv_f32(buf_t *b, const char *k, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    put_str(b, k);
+    put_u32(b, GGUF_F32);
+    put_u32(b, u);
+}
+static void kv_bool(buf_t *b, const char *k, int v) {
+    uint8_t x = (uint8_t)v;
+    put_str(b, k);
+    put_u32(b, GGUF_BOOL);
+    put(b, &x, 1);
+}
+static void kv_str(buf_t *b, const char *k, const char *v) {
+    put_str(b, k);
+    put_u32(b, GGUF_STRING);
+    put_str(b, v);
+}
 
 /* ---- the tokenizer ---- */
-static const char LLADA_RE[] =
-    "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
-static const char QWEN2_RE[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char LLADA_RE[] = "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}| "
+                               "?[^\\s\\p{L}\\p{N}]++[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+static const char QWEN2_RE[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                               "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /* The Split regex of a tokenizer.json's pre-tokenizer, or NULL. */
 static const char *split_regex(json_t *pt) {
     json_t *l = json_object_get(pt, "pretokenizers");
     size_t i;
     json_t *p;
-    json_array_foreach(l, i, p)
-        if (json_is_string(json_object_get(p, "type")) && !strcmp(json_string_value(json_object_get(p, "type")), "Split"))
-            return json_string_value(json_object_get(json_object_get(p, "pattern"), "Regex"));
+    json_array_foreach(
+        l, i,
+        p) if (json_is_string(json_object_get(p, "type")) &&
+               !strcmp(json_string_value(json_object_get(p, "type")),
+                       "Split")) return json_string_value(json_object_get(json_object_get(p, "pattern"), "Regex"));
     return NULL;
 }
 
@@ -90,7 +135,8 @@ static int tokenizer_kvs(buf_t *b, const char *dir, int rows, int *nkv, lerr_t *
     char path[4200];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     json_t *t = json_load_file(path, 0, NULL), *m = json_object_get(t, "model");
-    json_t *vocab = json_object_get(m, "vocab"), *merges = json_object_get(m, "merges"), *added = json_object_get(t, "added_tokens");
+    json_t *vocab = json_object_get(m, "vocab"), *merges = json_object_get(m, "merges"),
+           *added = json_object_get(t, "added_tokens");
     const char *re = split_regex(json_object_get(t, "pre_tokenizer")), *pre = NULL;
     if (re && !strcmp(re, LLADA_RE)) pre = "bailingmoe";
     if (re && !strcmp(re, QWEN2_RE)) pre = "qwen2";
@@ -105,18 +151,30 @@ static int tokenizer_kvs(buf_t *b, const char *dir, int rows, int *nkv, lerr_t *
     json_t *v;
     size_t i;
     json_object_foreach(vocab, k, v) if (json_integer_value(v) >= n) n = (int)json_integer_value(v) + 1;
-    json_array_foreach(added, i, v) if (json_integer_value(json_object_get(v, "id")) >= n) n = (int)json_integer_value(json_object_get(v, "id")) + 1;
+    json_array_foreach(added, i, v) if (json_integer_value(json_object_get(v, "id")) >= n) n =
+        (int)json_integer_value(json_object_get(v, "id")) + 1;
     const char **str = calloc((size_t)n, sizeof *str);
     int32_t *type = calloc((size_t)n, sizeof *type);
-    if (!str || !type) { free(str); free(type); json_decref(t); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+    if (!str || !type) {
+        free(str);
+        free(type);
+        json_decref(t);
+        return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    }
     json_object_foreach(vocab, k, v) {
         json_int_t id = json_integer_value(v);
-        if (id >= 0 && id < n) { str[id] = k; type[id] = 1; }
+        if (id >= 0 && id < n) {
+            str[id] = k;
+            type[id] = 1;
+        }
     }
     json_array_foreach(added, i, v) {
         json_int_t id = json_integer_value(json_object_get(v, "id"));
         const char *c = json_string_value(json_object_get(v, "content"));
-        if (id >= 0 && id < n && c) { str[id] = c; type[id] = json_is_true(json_object_get(v, "special")) ? 3 : 4; }
+        if (id >= 0 && id < n && c) {
+            str[id] = c;
+            type[id] = json_is_true(json_object_get(v, "special")) ? 3 : 4;
+        }
     }
     kv_str(b, "tokenizer.ggml.model", "gpt2");
     kv_str(b, "tokenizer.ggml.pre", pre);
@@ -126,7 +184,10 @@ static int tokenizer_kvs(buf_t *b, const char *dir, int rows, int *nkv, lerr_t *
     put_u64(b, (uint64_t)n);
     for (int id = 0; id < n; id++) {
         char pad[32];
-        if (!str[id]) { snprintf(pad, sizeof pad, "[PAD%d]", id); type[id] = 4; }
+        if (!str[id]) {
+            snprintf(pad, sizeof pad, "[PAD%d]", id);
+            type[id] = 4;
+        }
         put_str(b, str[id] ? str[id] : pad);
     }
     put_str(b, "tokenizer.ggml.token_type");
@@ -139,7 +200,10 @@ static int tokenizer_kvs(buf_t *b, const char *dir, int rows, int *nkv, lerr_t *
     put_u32(b, GGUF_STRING);
     put_u64(b, json_array_size(merges));
     json_array_foreach(merges, i, v) {
-        if (json_is_string(v)) { put_str(b, json_string_value(v)); continue; }
+        if (json_is_string(v)) {
+            put_str(b, json_string_value(v));
+            continue;
+        }
         const char *a = json_string_value(json_array_get(v, 0)), *c = json_string_value(json_array_get(v, 1));
         size_t la = a ? strlen(a) : 0, lc = c ? strlen(c) : 0;
         put_u64(b, la + 1 + lc);
@@ -157,13 +221,13 @@ static int tokenizer_kvs(buf_t *b, const char *dir, int rows, int *nkv, lerr_t *
 /* ---- tensors ---- */
 typedef struct {
     char gname[96];
-    const wtensor_t *src;   /* merged experts: src[0 .. nexp-1] (consecutive in llada_layer_t) */
-    int nexp;               /* experts merged into dimension 3, or 1 */
+    const wtensor_t *src; /* merged experts: src[0 .. nexp-1] (consecutive in llada_layer_t) */
+    int nexp;             /* experts merged into dimension 3, or 1 */
     int ndim;
     int64_t rows, cols;
     int ggml;
     wtype_t wt;
-    int heads;          /* > 0: permute rows for interleaved RoPE */
+    int heads; /* > 0: permute rows for interleaved RoPE */
     uint64_t off, nbytes;
 } otensor_t;
 
@@ -187,10 +251,14 @@ static void quant_rows(int th, void *arg) {
     int64_t all = t->rows * t->nexp, lo = all * th / j->nthreads, hi = all * (th + 1) / j->nthreads;
     size_t srb = wtype_bytes(t->src->type, (size_t)t->cols), orb = wtype_bytes(t->wt, (size_t)t->cols);
     float *row = malloc((size_t)t->cols * sizeof *row);
-    if (!row) { j->oom = 1; return; }
+    if (!row) {
+        j->oom = 1;
+        return;
+    }
     for (int64_t g = lo; g < hi; g++) {
         const wtensor_t *src = t->src + g / t->rows;
-        wconvert_f32(row, (const uint8_t *)src->data + (size_t)src_row(t, g % t->rows) * srb, src->type, (size_t)t->cols);
+        wconvert_f32(row, (const uint8_t *)src->data + (size_t)src_row(t, g % t->rows) * srb, src->type,
+                     (size_t)t->cols);
         uint8_t *o = j->out + (size_t)g * orb;
         if (t->wt == WT_F32) memcpy(o, row, orb);
         else if (t->wt == WT_BF16 || t->wt == WT_F16)
@@ -211,7 +279,8 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     while (qi < sizeof QTYPES / sizeof *QTYPES && strcmp(QTYPES[qi].name, qtype)) qi++;
     if (qi == sizeof QTYPES / sizeof *QTYPES) return lerr_set(e, EXIT_USAGE, "unknown GGUF type \"%s\"", qtype);
     const char *arch = gguf_arch_name(f);
-    if (!arch) return lerr_set(e, EXIT_DATA, "GGUF output is for LLaDA, Dream and LLaDA-MoE models (this is %s)", f->display);
+    if (!arch)
+        return lerr_set(e, EXIT_DATA, "GGUF output is for LLaDA, Dream and LLaDA-MoE models (this is %s)", f->display);
     int permute = !strcmp(arch, "llada"), moe = f == &model_family_llada_moe;
     int cap = f->max_tensors(c);
     model_tensor_spec_t *s = calloc((size_t)cap, sizeof *s);
@@ -221,7 +290,10 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     FILE *fp = NULL;
     uint8_t *data = NULL;
     int rc = -1;
-    if (!s || !ot) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!s || !ot) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     int n = f->tensor_specs(c, (llada_weights_t *)&m->w, s);
     const uint32_t align = 32;
     uint64_t off = 0;
@@ -229,13 +301,17 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     for (int i = 0; i < n; i++) {
         otensor_t *t = &ot[nt];
         int x;
-        if (gguf_name_of(f, s[i].name, t->gname, sizeof t->gname, &x))
-            { lerr_set(e, EXIT_INTERNAL, "no GGUF name for \"%s\"", s[i].name); goto out; }
-        if (x > 0) {   /* a later expert: part of the merged tensor its expert 0 opened */
+        if (gguf_name_of(f, s[i].name, t->gname, sizeof t->gname, &x)) {
+            lerr_set(e, EXIT_INTERNAL, "no GGUF name for \"%s\"", s[i].name);
+            goto out;
+        }
+        if (x > 0) { /* a later expert: part of the merged tensor its expert 0 opened */
             int k = nt - 1;
             while (k >= 0 && strcmp(ot[k].gname, t->gname)) k--;
-            if (k < 0 || ot[k].src + x != s[i].dst || ot[k].nexp <= x)
-                { lerr_set(e, EXIT_INTERNAL, "expert tensor \"%s\" out of order", s[i].name); goto out; }
+            if (k < 0 || ot[k].src + x != s[i].dst || ot[k].nexp <= x) {
+                lerr_set(e, EXIT_INTERNAL, "expert tensor \"%s\" out of order", s[i].name);
+                goto out;
+            }
             continue;
         }
         nt++;
@@ -249,8 +325,8 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
         if (t->ndim >= 2 && !strstr(t->gname, ".ffn_gate_inp.")) {
             t->ggml = QTYPES[qi].ggml;
             t->wt = QTYPES[qi].wt;
-            if (!strcmp(qtype, "q4_k_m") && (strstr(t->gname, "attn_v") || strstr(t->gname, "ffn_down") ||
-                                             !strcmp(t->gname, "output.weight"))) {
+            if (!strcmp(qtype, "q4_k_m") &&
+                (strstr(t->gname, "attn_v") || strstr(t->gname, "ffn_down") || !strcmp(t->gname, "output.weight"))) {
                 t->ggml = GGML_Q6_K;
                 t->wt = WT_Q6_K;
             }
@@ -270,7 +346,10 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     int nkv = 17 + (c->bos_token_id >= 0) + (c->eot_token_id >= 0) +
               (moe ? 3 + (c->shared_expert_hidden_size > 0) + (c->clip_qkv > 0) : 0);
     buf_t kb = {0};
-    if (m->dir && tokenizer_kvs(&kb, m->dir, c->embedding_size, &nkv, e)) { free(kb.p); goto out; }
+    if (m->dir && tokenizer_kvs(&kb, m->dir, c->embedding_size, &nkv, e)) {
+        free(kb.p);
+        goto out;
+    }
     put(&h, "GGUF", 4);
     put_u32(&h, 3);
     put_u64(&h, (uint64_t)n);
@@ -319,29 +398,55 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
     }
     static const uint8_t zeros[64];
     put(&h, zeros, (align - h.n % align) % align);
-    if (h.oom) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (h.oom) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!(fp = fopen(tmp, "wb"))) { lerr_set(e, EXIT_IO, "%s: %s", tmp, strerror(errno)); goto out; }
+    if (!(fp = fopen(tmp, "wb"))) {
+        lerr_set(e, EXIT_IO, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
     int bad = fwrite(h.p, 1, h.n, fp) != h.n;
     for (int i = 0; i < n && !bad; i++) {
         otensor_t *t = &ot[i];
         free(data);
-        if (!(data = malloc(t->nbytes ? t->nbytes : 1))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+        if (!(data = malloc(t->nbytes ? t->nbytes : 1))) {
+            lerr_set(e, EXIT_INTERNAL, "out of memory");
+            goto out;
+        }
         int64_t all = t->rows * t->nexp;
         qjob_t j = {t, data, kern_threads() < all ? kern_threads() : (int)all, 0};
         kern_parallel_for(j.nthreads, quant_rows, &j);
-        if (j.oom) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+        if (j.oom) {
+            lerr_set(e, EXIT_INTERNAL, "out of memory");
+            goto out;
+        }
         bad = fwrite(data, 1, t->nbytes, fp) != t->nbytes ||
               fwrite(zeros, 1, (align - t->nbytes % align) % align, fp) != (align - t->nbytes % align) % align;
     }
     int err = errno;
-    if (fclose(fp) && !bad) { bad = 1; err = errno; }
+    if (fclose(fp) && !bad) {
+        bad = 1;
+        err = errno;
+    }
     fp = NULL;
-    if (bad) { lerr_set(e, EXIT_IO, "%s: write failed: %s", tmp, strerror(err)); unlink(tmp); goto out; }
-    if (rename(tmp, path)) { lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno)); unlink(tmp); goto out; }
+    if (bad) {
+        lerr_set(e, EXIT_IO, "%s: write failed: %s", tmp, strerror(err));
+        unlink(tmp);
+        goto out;
+    }
+    if (rename(tmp, path)) {
+        lerr_set(e, EXIT_IO, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
     rc = 0;
 out:
-    if (fp) { fclose(fp); unlink(tmp); }
+    if (fp) {
+        fclose(fp);
+        unlink(tmp);
+    }
     free(data);
     free(h.p);
     free(s);

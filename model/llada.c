@@ -19,22 +19,33 @@
 
 void llada_config_default(llada_config_t *c) {
     *c = (llada_config_t){
-        .d_model = 4096, .n_layers = 32, .n_heads = 32, .n_kv_heads = 32, .head_dim = 128,
-        .mlp_hidden_size = 12288, .vocab_size = 126464, .embedding_size = 126464,
-        .max_sequence_length = 4096, .rope_theta = 500000.0, .rms_norm_eps = 1e-5,
-        .weight_tying = false, .mask_token_id = 126336, .eos_token_id = 126081,
-        .pad_token_id = 126081, .eot_token_id = 126348, .bos_token_id = 126080,
+        .d_model = 4096,
+        .n_layers = 32,
+        .n_heads = 32,
+        .n_kv_heads = 32,
+        .head_dim = 128,
+        .mlp_hidden_size = 12288,
+        .vocab_size = 126464,
+        .embedding_size = 126464,
+        .max_sequence_length = 4096,
+        .rope_theta = 500000.0,
+        .rms_norm_eps = 1e-5,
+        .weight_tying = false,
+        .mask_token_id = 126336,
+        .eos_token_id = 126081,
+        .pad_token_id = 126081,
+        .eot_token_id = 126348,
+        .bos_token_id = 126080,
         .dtype = WT_BF16,
     };
 }
 
 static int check_unsupported(json_t *o, lerr_t *e) {
     static const char *const ln[] = {"rms", NULL}, *const act[] = {"silu", "swiglu", NULL},
-        *const blk[] = {"llama", NULL}, *const mt[] = {"llada", NULL};
+                             *const blk[] = {"llama", NULL}, *const mt[] = {"llada", NULL};
     if (cfg_need_bool(o, "rope", true, e) || cfg_need_bool(o, "alibi", false, e) ||
         cfg_need_bool(o, "include_bias", false, e) || cfg_need_bool(o, "include_qkv_bias", false, e) ||
-        cfg_need_bool(o, "bias_for_layer_norm", false, e) ||
-        cfg_need_bool(o, "attention_layer_norm", false, e) ||
+        cfg_need_bool(o, "bias_for_layer_norm", false, e) || cfg_need_bool(o, "attention_layer_norm", false, e) ||
         cfg_need_bool(o, "layer_norm_with_affine", true, e) || cfg_need_bool(o, "scale_logits", false, e) ||
         cfg_need_bool(o, "input_emb_norm", false, e) || cfg_need_bool(o, "use_cache", false, e))
         return -1;
@@ -52,7 +63,8 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     const long long BIG = 1 << 30;
     int r;
 #define INT_KEY(key, lo, field) \
-    if ((r = cfg_int(o, key, lo, BIG, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
+    if ((r = cfg_int(o, key, lo, BIG, &v, e)) < 0) return -1; \
+    else if (r) c->field = (int)v;
     INT_KEY("d_model", 1, d_model)
     INT_KEY("n_layers", 1, n_layers)
     INT_KEY("n_heads", 1, n_heads)
@@ -85,17 +97,17 @@ static int parse_ids(llada_config_t *c, json_t *o, lerr_t *e) {
 
 static int check_shapes(const llada_config_t *c, lerr_t *e) {
     if (c->d_model % c->n_heads)
-        return lerr_set(e, EXIT_DATA, "config.json: \"d_model\" %d is not a multiple of \"n_heads\" %d",
-                        c->d_model, c->n_heads);
+        return lerr_set(e, EXIT_DATA, "config.json: \"d_model\" %d is not a multiple of \"n_heads\" %d", c->d_model,
+                        c->n_heads);
     if (c->n_heads % c->n_kv_heads)
-        return lerr_set(e, EXIT_DATA, "config.json: \"n_heads\" %d is not a multiple of \"n_kv_heads\" %d",
-                        c->n_heads, c->n_kv_heads);
+        return lerr_set(e, EXIT_DATA, "config.json: \"n_heads\" %d is not a multiple of \"n_kv_heads\" %d", c->n_heads,
+                        c->n_kv_heads);
     if ((c->d_model / c->n_heads) % 2)
         return lerr_set(e, EXIT_DATA, "config.json: head size d_model/n_heads = %d must be even for RoPE",
                         c->d_model / c->n_heads);
     if (c->embedding_size < c->vocab_size)
-        return lerr_set(e, EXIT_DATA, "config.json: \"embedding_size\" %d < \"vocab_size\" %d",
-                        c->embedding_size, c->vocab_size);
+        return lerr_set(e, EXIT_DATA, "config.json: \"embedding_size\" %d < \"vocab_size\" %d", c->embedding_size,
+                        c->vocab_size);
     if (c->mlp_hidden_size <= 0) return lerr_set(e, EXIT_DATA, "config.json: \"mlp_hidden_size\" missing");
     return 0;
 }
@@ -109,8 +121,7 @@ int llada_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *
     if (check_unsupported(o, e) || parse_sizes(c, o, e)) goto out;
     c->weight_tying = false;
     if (cfg_bool(o, "weight_tying", &c->weight_tying, e)) goto out;
-    if (!json_object_get(o, "mlp_hidden_size") && !json_object_get(o, "mlp_ratio"))
-        c->mlp_hidden_size = 4 * c->d_model;
+    if (!json_object_get(o, "mlp_hidden_size") && !json_object_get(o, "mlp_ratio")) c->mlp_hidden_size = 4 * c->d_model;
     if (check_shapes(c, e)) goto out;
     c->head_dim = c->d_model / c->n_heads;
     if (parse_ids(c, o, e)) goto out;
@@ -128,24 +139,36 @@ char *llada_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "model_type", json_string("llada"));
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
 #define SETB(k, v) json_object_set_new(o, k, json_boolean(v))
-    SETI("d_model", c->d_model); SETI("n_layers", c->n_layers); SETI("n_heads", c->n_heads);
-    SETI("n_kv_heads", c->n_kv_heads); SETI("mlp_hidden_size", c->mlp_hidden_size);
+    SETI("d_model", c->d_model);
+    SETI("n_layers", c->n_layers);
+    SETI("n_heads", c->n_heads);
+    SETI("n_kv_heads", c->n_kv_heads);
+    SETI("mlp_hidden_size", c->mlp_hidden_size);
     SETI("mlp_ratio", c->d_model ? (c->mlp_hidden_size + c->d_model - 1) / c->d_model : 4);
-    SETI("vocab_size", c->vocab_size); SETI("embedding_size", c->embedding_size);
+    SETI("vocab_size", c->vocab_size);
+    SETI("embedding_size", c->embedding_size);
     SETI("max_sequence_length", c->max_sequence_length);
     json_object_set_new(o, "activation_type", json_string("silu"));
     json_object_set_new(o, "block_type", json_string("llama"));
     SETI("block_group_size", 1);
     SETB("rope", true);
     json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
-    SETB("rope_full_precision", true); SETB("alibi", false); SETB("flash_attention", false);
+    SETB("rope_full_precision", true);
+    SETB("alibi", false);
+    SETB("flash_attention", false);
     json_object_set_new(o, "layer_norm_type", json_string("rms"));
     json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
-    SETB("layer_norm_with_affine", true); SETB("bias_for_layer_norm", false);
-    SETB("attention_layer_norm", false); SETB("include_bias", false);
-    SETB("include_qkv_bias", false); SETB("weight_tying", c->weight_tying);
-    SETB("scale_logits", false); SETB("input_emb_norm", false); SETB("use_cache", false);
-    SETI("mask_token_id", c->mask_token_id); SETI("eos_token_id", c->eos_token_id);
+    SETB("layer_norm_with_affine", true);
+    SETB("bias_for_layer_norm", false);
+    SETB("attention_layer_norm", false);
+    SETB("include_bias", false);
+    SETB("include_qkv_bias", false);
+    SETB("weight_tying", c->weight_tying);
+    SETB("scale_logits", false);
+    SETB("input_emb_norm", false);
+    SETB("use_cache", false);
+    SETI("mask_token_id", c->mask_token_id);
+    SETI("eos_token_id", c->eos_token_id);
     SETI("pad_token_id", c->pad_token_id);
     if (c->eot_token_id >= 0) SETI("eot_token_id", c->eot_token_id);
     if (c->bos_token_id >= 0) SETI("bos_token_id", c->bos_token_id);
@@ -161,8 +184,7 @@ char *llada_config_to_json(const llada_config_t *c) {
 static int max_tensors(const llada_config_t *c) { return 9 * c->n_layers + 3; }
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int64_t d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim,
-            f = c->mlp_hidden_size;
+    int64_t d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim, f = c->mlp_hidden_size;
     const family_layer_tensor_t t[] = {
         FAMILY_LT("attn_norm", 1, d, 1, attn_norm, true), FAMILY_LT("q_proj", 2, qd, d, q_proj, true),
         FAMILY_LT("k_proj", 2, kvd, d, k_proj, true),     FAMILY_LT("v_proj", 2, kvd, d, v_proj, true),

@@ -48,14 +48,35 @@
 /* LLaDA2.0-mini's published sizes and generate()'s ids and thresholds. */
 static void llada2_default(llada_config_t *c) {
     *c = (llada_config_t){
-        .d_model = 2048, .n_layers = 20, .n_heads = 16, .n_kv_heads = 4, .head_dim = 128,
-        .mlp_hidden_size = 5120, .vocab_size = 157184, .embedding_size = 157184,
-        .max_sequence_length = 16384, .rope_theta = 10000, .rms_norm_eps = 1e-5,
-        .mask_token_id = 156895, .eos_token_id = 156892, .pad_token_id = 156892,
-        .eot_token_id = -1, .bos_token_id = -1, .dtype = WT_BF16, .qk_norm = true, .out_bias = true,
-        .n_experts = 256, .n_experts_per_tok = 8, .expert_hidden_size = 512, .router_sigmoid = true,
-        .router_expert_bias = true, .n_group = 8, .topk_group = 4, .routed_scaling = 2.5,
-        .attn_block = 32, .default_policy = "dynamic:0.95",
+        .d_model = 2048,
+        .n_layers = 20,
+        .n_heads = 16,
+        .n_kv_heads = 4,
+        .head_dim = 128,
+        .mlp_hidden_size = 5120,
+        .vocab_size = 157184,
+        .embedding_size = 157184,
+        .max_sequence_length = 16384,
+        .rope_theta = 10000,
+        .rms_norm_eps = 1e-5,
+        .mask_token_id = 156895,
+        .eos_token_id = 156892,
+        .pad_token_id = 156892,
+        .eot_token_id = -1,
+        .bos_token_id = -1,
+        .dtype = WT_BF16,
+        .qk_norm = true,
+        .out_bias = true,
+        .n_experts = 256,
+        .n_experts_per_tok = 8,
+        .expert_hidden_size = 512,
+        .router_sigmoid = true,
+        .router_expert_bias = true,
+        .n_group = 8,
+        .topk_group = 4,
+        .routed_scaling = 2.5,
+        .attn_block = 32,
+        .default_policy = "dynamic:0.95",
     };
 }
 
@@ -63,13 +84,14 @@ static int parse_moe(llada_config_t *c, json_t *o, lerr_t *e) {
     long long v;
     int r, first_dense = 0, shared = 0;
     json_t *ne = json_object_get(o, "num_experts");
-    if (!ne || json_is_null(ne)) {   /* num_experts None: every layer dense */
+    if (!ne || json_is_null(ne)) { /* num_experts None: every layer dense */
         c->n_experts = 0;
         c->moe_layers = 0;
         return 0;
     }
 #define INT_KEY(key, lo, hi, dst) \
-    if ((r = cfg_int(o, key, lo, hi, &v, e)) < 0) return -1; else if (r) dst = (int)v;
+    if ((r = cfg_int(o, key, lo, hi, &v, e)) < 0) return -1; \
+    else if (r) dst = (int)v;
     INT_KEY("num_experts", 1, MODEL_MAX_EXPERTS, c->n_experts)
     INT_KEY("num_experts_per_tok", 1, MODEL_MAX_EXPERTS, c->n_experts_per_tok)
     INT_KEY("moe_intermediate_size", 1, 1 << 30, c->expert_hidden_size)
@@ -83,13 +105,17 @@ static int parse_moe(llada_config_t *c, json_t *o, lerr_t *e) {
     if (cfg_num(o, "routed_scaling_factor", &c->routed_scaling, e) < 0) return -1;
     int E = c->n_experts, G = c->n_group;
     if (E % G || E / G < 2)
-        return lerr_set(e, EXIT_DATA, "config.json: \"num_experts\" %d must split into \"n_group\" %d groups of at "
-                        "least 2 experts", E, G);
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: \"num_experts\" %d must split into \"n_group\" %d groups of at "
+                        "least 2 experts",
+                        E, G);
     if (c->topk_group > G)
         return lerr_set(e, EXIT_DATA, "config.json: \"topk_group\" %d > \"n_group\" %d", c->topk_group, G);
     if (c->n_experts_per_tok > c->topk_group * (E / G))
-        return lerr_set(e, EXIT_DATA, "config.json: \"num_experts_per_tok\" %d > the %d experts of \"topk_group\" %d "
-                        "groups", c->n_experts_per_tok, c->topk_group * (E / G), c->topk_group);
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: \"num_experts_per_tok\" %d > the %d experts of \"topk_group\" %d "
+                        "groups",
+                        c->n_experts_per_tok, c->topk_group * (E / G), c->topk_group);
     c->shared_expert_hidden_size = c->expert_hidden_size * shared;
     if (c->n_layers > MODEL_MAX_MOE_LAYERS)
         return lerr_set(e, EXIT_DATA, "config.json: %d layers; MoE models may have at most %d", c->n_layers,
@@ -113,14 +139,17 @@ static int parse(llada_config_t *c, json_t *o, lerr_t *e) {
     if ((r = cfg_int(o, "head_dim", 2, 1 << 30, &v, e)) < 0) return -1;
     if (r) c->head_dim = (int)v;
     if (c->n_heads % c->n_kv_heads)
-        return lerr_set(e, EXIT_DATA, "config.json: \"num_attention_heads\" %d not a multiple of \"num_key_value_heads\" %d",
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: \"num_attention_heads\" %d not a multiple of \"num_key_value_heads\" %d",
                         c->n_heads, c->n_kv_heads);
     double prf = 0.5;
     if (cfg_num(o, "partial_rotary_factor", &prf, e) < 0) return -1;
-    c->rope_dim = (int)(c->head_dim * prf);   /* HF: int(head_dim * partial_rotary_factor) */
+    c->rope_dim = (int)(c->head_dim * prf); /* HF: int(head_dim * partial_rotary_factor) */
     if (prf > 1 || c->rope_dim < 2 || c->rope_dim % 2)
-        return lerr_set(e, EXIT_DATA, "config.json: \"partial_rotary_factor\" %g of \"head_dim\" %d gives %d rotary "
-                        "channels (must be even, 2..head_dim)", prf, c->head_dim, c->rope_dim);
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: \"partial_rotary_factor\" %g of \"head_dim\" %d gives %d rotary "
+                        "channels (must be even, 2..head_dim)",
+                        prf, c->head_dim, c->rope_dim);
     if (c->rope_dim == c->head_dim) c->rope_dim = 0;
     if (cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) || cfg_bool(o, "use_qkv_bias", &c->qkv_bias, e) ||
         cfg_bool(o, "use_bias", &c->out_bias, e) || cfg_bool(o, "use_qk_norm", &c->qk_norm, e))
@@ -128,7 +157,8 @@ static int parse(llada_config_t *c, json_t *o, lerr_t *e) {
     if (parse_moe(c, o, e)) return -1;
     uint64_t all = c->n_layers >= 64 ? ~0ULL : (1ULL << c->n_layers) - 1;
     if (c->moe_layers != all && !json_object_get(o, "intermediate_size"))
-        return lerr_set(e, EXIT_DATA, "config.json: dense layers (first_k_dense_replace, or no num_experts) need "
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: dense layers (first_k_dense_replace, or no num_experts) need "
                         "\"intermediate_size\"");
     /* special ids: generate()'s EOS 156892 and mask 156895 only for the Ling vocabulary */
     return family_parse_ids(c, o, c->vocab_size == 157184,
@@ -151,17 +181,23 @@ static char *llada2_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "architectures", arch);
     json_object_set_new(o, "model_type", json_string("llada2_moe"));
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
-    SETI("hidden_size", c->d_model); SETI("intermediate_size", c->mlp_hidden_size);
-    SETI("num_hidden_layers", c->n_layers); SETI("num_attention_heads", c->n_heads);
-    SETI("num_key_value_heads", c->n_kv_heads); SETI("head_dim", c->head_dim);
-    SETI("vocab_size", c->embedding_size); SETI("max_position_embeddings", c->max_sequence_length);
+    SETI("hidden_size", c->d_model);
+    SETI("intermediate_size", c->mlp_hidden_size);
+    SETI("num_hidden_layers", c->n_layers);
+    SETI("num_attention_heads", c->n_heads);
+    SETI("num_key_value_heads", c->n_kv_heads);
+    SETI("head_dim", c->head_dim);
+    SETI("vocab_size", c->embedding_size);
+    SETI("max_position_embeddings", c->max_sequence_length);
     if (c->n_experts > 0) {
         int first = 0;
         while (first < c->n_layers && !((c->moe_layers >> first) & 1)) first++;
-        SETI("num_experts", c->n_experts); SETI("num_experts_per_tok", c->n_experts_per_tok);
+        SETI("num_experts", c->n_experts);
+        SETI("num_experts_per_tok", c->n_experts_per_tok);
         SETI("moe_intermediate_size", c->expert_hidden_size);
         SETI("num_shared_experts", c->expert_hidden_size ? c->shared_expert_hidden_size / c->expert_hidden_size : 0);
-        SETI("n_group", c->n_group); SETI("topk_group", c->topk_group);
+        SETI("n_group", c->n_group);
+        SETI("topk_group", c->topk_group);
         SETI("first_k_dense_replace", first);
         json_object_set_new(o, "routed_scaling_factor", json_real(c->routed_scaling));
         json_object_set_new(o, "score_function", json_string("sigmoid"));
@@ -175,7 +211,8 @@ static char *llada2_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
     json_object_set_new(o, "rope_scaling", json_null());
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
-    SETI("mask_token_id", c->mask_token_id); SETI("eos_token_id", c->eos_token_id);
+    SETI("mask_token_id", c->mask_token_id);
+    SETI("eos_token_id", c->eos_token_id);
     SETI("pad_token_id", c->pad_token_id);
 #undef SETI
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
@@ -213,15 +250,14 @@ static void ffn_specs(const llada_config_t *c, llada_layer_t *L, int l, model_te
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
     int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, fused = (c->n_heads + 2 * c->n_kv_heads) * hd;
-    const family_layer_tensor_t t[] = {
-        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
-        FAMILY_LT("attention.query_key_value.weight", 2, fused, d, qkv_proj, true),
-        FAMILY_LT("attention.query_key_value.bias", 1, fused, 1, qkv_b, c->qkv_bias),
-        FAMILY_LT("attention.query_layernorm.weight", 1, hd, 1, q_norm, c->qk_norm),
-        FAMILY_LT("attention.key_layernorm.weight", 1, hd, 1, k_norm, c->qk_norm),
-        FAMILY_LT("attention.dense.weight", 2, d, qd, attn_out, true),
-        FAMILY_LT("attention.dense.bias", 1, d, 1, out_bias, c->out_bias),
-        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true)};
+    const family_layer_tensor_t t[] = {FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+                                       FAMILY_LT("attention.query_key_value.weight", 2, fused, d, qkv_proj, true),
+                                       FAMILY_LT("attention.query_key_value.bias", 1, fused, 1, qkv_b, c->qkv_bias),
+                                       FAMILY_LT("attention.query_layernorm.weight", 1, hd, 1, q_norm, c->qk_norm),
+                                       FAMILY_LT("attention.key_layernorm.weight", 1, hd, 1, k_norm, c->qk_norm),
+                                       FAMILY_LT("attention.dense.weight", 2, d, qd, attn_out, true),
+                                       FAMILY_LT("attention.dense.bias", 1, d, 1, out_bias, c->out_bias),
+                                       FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true)};
     static const family_names_t nm = {"model.word_embeddings.weight", "model.layers.%d.%s", "model.norm.weight",
                                       "lm_head.weight"};
     return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), ffn_specs);

@@ -35,12 +35,27 @@
 /* LLaDA-MoE-7B-A1B's published sizes (llada.md §4.3) and Ling-2.0 special ids. */
 static void moe_default(llada_config_t *c) {
     *c = (llada_config_t){
-        .d_model = 2048, .n_layers = 16, .n_heads = 16, .n_kv_heads = 16, .head_dim = 128,
-        .mlp_hidden_size = 8192, .vocab_size = 157184, .embedding_size = 157184,
-        .max_sequence_length = 8192, .rope_theta = 50000, .rms_norm_eps = 1e-5,
-        .mask_token_id = 156895, .eos_token_id = 156892, .pad_token_id = 156892,
-        .eot_token_id = -1, .bos_token_id = -1, .dtype = WT_BF16, .qk_norm = true,
-        .n_experts = 64, .n_experts_per_tok = 8, .expert_hidden_size = 1024,
+        .d_model = 2048,
+        .n_layers = 16,
+        .n_heads = 16,
+        .n_kv_heads = 16,
+        .head_dim = 128,
+        .mlp_hidden_size = 8192,
+        .vocab_size = 157184,
+        .embedding_size = 157184,
+        .max_sequence_length = 8192,
+        .rope_theta = 50000,
+        .rms_norm_eps = 1e-5,
+        .mask_token_id = 156895,
+        .eos_token_id = 156892,
+        .pad_token_id = 156892,
+        .eot_token_id = -1,
+        .bos_token_id = -1,
+        .dtype = WT_BF16,
+        .qk_norm = true,
+        .n_experts = 64,
+        .n_experts_per_tok = 8,
+        .expert_hidden_size = 1024,
     };
 }
 
@@ -49,10 +64,9 @@ static int check_unsupported(json_t *o, lerr_t *e) {
     if (cfg_need_str(o, "hidden_act", act, e) || cfg_need_null(o, "rope_scaling", e)) return -1;
     double prf = 1;
     json_t *p = json_object_get(o, "partial_rotary_factor");
-    if (p && json_is_number(p) && json_number_value(p) == -1) return 0;   /* the class default: unset */
+    if (p && json_is_number(p) && json_number_value(p) == -1) return 0; /* the class default: unset */
     if (cfg_num(o, "partial_rotary_factor", &prf, e) < 0) return -1;
-    if (prf != 1)
-        return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"partial_rotary_factor\": %g", prf);
+    if (prf != 1) return lerr_set(e, EXIT_DATA, "config.json: unsupported setting \"partial_rotary_factor\": %g", prf);
     return 0;
 }
 
@@ -62,7 +76,8 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     int r;
     if (family_hf_sizes(c, o, e)) return -1;
 #define INT_KEY(key, lo, hi, field) \
-    if ((r = cfg_int(o, key, lo, hi, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
+    if ((r = cfg_int(o, key, lo, hi, &v, e)) < 0) return -1; \
+    else if (r) c->field = (int)v;
     INT_KEY("dense_intermediate_size", 1, BIG, mlp_hidden_size)
     INT_KEY("expert_intermediate_size", 1, BIG, expert_hidden_size)
     INT_KEY("num_experts", 1, MODEL_MAX_EXPERTS, n_experts)
@@ -77,15 +92,17 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
     if (cfg_num(o, "clip_qkv", &clip, e) < 0) return -1;
     c->clip_qkv = (float)clip;
     if (c->d_model % c->n_heads || c->n_heads % c->n_kv_heads)
-        return lerr_set(e, EXIT_DATA, "config.json: \"hidden_size\" %d, \"num_attention_heads\" %d and "
-                        "\"num_key_value_heads\" %d do not divide", c->d_model, c->n_heads, c->n_kv_heads);
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: \"hidden_size\" %d, \"num_attention_heads\" %d and "
+                        "\"num_key_value_heads\" %d do not divide",
+                        c->d_model, c->n_heads, c->n_kv_heads);
     c->head_dim = c->d_model / c->n_heads;
     if (c->head_dim % 2) return lerr_set(e, EXIT_DATA, "config.json: head size %d must be even for RoPE", c->head_dim);
     /* moe_layer_freq: one entry per layer, 0 = dense FFN; absent = every layer MoE */
     json_t *f = json_object_get(o, "moe_layer_freq");
     if (c->n_layers > MODEL_MAX_MOE_LAYERS)
-        return lerr_set(e, EXIT_DATA, "config.json: %d layers; MoE models may have at most %d",
-                        c->n_layers, MODEL_MAX_MOE_LAYERS);
+        return lerr_set(e, EXIT_DATA, "config.json: %d layers; MoE models may have at most %d", c->n_layers,
+                        MODEL_MAX_MOE_LAYERS);
     c->moe_layers = c->n_layers == 64 ? ~0ULL : (1ULL << c->n_layers) - 1;
     if (f && !json_is_null(f)) {
         if (!json_is_array(f) || (int)json_array_size(f) != c->n_layers)
@@ -103,7 +120,7 @@ static int parse_sizes(llada_config_t *c, json_t *o, lerr_t *e) {
 }
 
 static int moe_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+    static const char *const need[] = {"hidden_size", "num_hidden_layers",   "num_attention_heads",     "vocab_size",
                                        "num_experts", "num_experts_per_tok", "expert_intermediate_size"};
     moe_default(c);
     json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "LLaDA-MoE", e);
@@ -121,7 +138,8 @@ static int moe_config_parse(llada_config_t *c, const char *json, size_t len, ler
         goto out;
     c->qk_norm = qkn;
     c->out_bias = c->qkv_bias;
-    if (c->moe_layers != ((c->n_layers == 64 ? ~0ULL : (1ULL << c->n_layers) - 1)) && !json_object_get(o, "dense_intermediate_size")) {
+    if (c->moe_layers != ((c->n_layers == 64 ? ~0ULL : (1ULL << c->n_layers) - 1)) &&
+        !json_object_get(o, "dense_intermediate_size")) {
         lerr_set(e, EXIT_DATA, "config.json: dense layers in \"moe_layer_freq\" need \"dense_intermediate_size\"");
         goto out;
     }
@@ -138,13 +156,18 @@ static char *moe_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "architectures", arch);
     json_object_set_new(o, "model_type", json_string("llada"));
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
-    SETI("hidden_size", c->d_model); SETI("num_hidden_layers", c->n_layers);
-    SETI("num_attention_heads", c->n_heads); SETI("num_key_value_heads", c->n_kv_heads);
-    SETI("vocab_size", c->embedding_size); SETI("max_position_embeddings", c->max_sequence_length);
-    SETI("dense_intermediate_size", c->mlp_hidden_size); SETI("expert_intermediate_size", c->expert_hidden_size);
+    SETI("hidden_size", c->d_model);
+    SETI("num_hidden_layers", c->n_layers);
+    SETI("num_attention_heads", c->n_heads);
+    SETI("num_key_value_heads", c->n_kv_heads);
+    SETI("vocab_size", c->embedding_size);
+    SETI("max_position_embeddings", c->max_sequence_length);
+    SETI("dense_intermediate_size", c->mlp_hidden_size);
+    SETI("expert_intermediate_size", c->expert_hidden_size);
     if (c->shared_expert_hidden_size > 0) SETI("shared_expert_intermediate_size", c->shared_expert_hidden_size);
     else json_object_set_new(o, "shared_expert_intermediate_size", json_null());
-    SETI("num_experts", c->n_experts); SETI("num_experts_per_tok", c->n_experts_per_tok);
+    SETI("num_experts", c->n_experts);
+    SETI("num_experts_per_tok", c->n_experts_per_tok);
     for (int l = 0; l < c->n_layers; l++) json_array_append_new(freq, json_integer((c->moe_layers >> l) & 1));
     json_object_set_new(o, "moe_layer_freq", freq);
     json_object_set_new(o, "qk_layernorm", json_boolean(c->qk_norm));
@@ -159,7 +182,8 @@ static char *moe_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "partial_rotary_factor", json_real(1.0));
     json_object_set_new(o, "rope_scaling", json_null());
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
-    SETI("mask_token_id", c->mask_token_id); SETI("eos_token_id", c->eos_token_id);
+    SETI("mask_token_id", c->mask_token_id);
+    SETI("eos_token_id", c->eos_token_id);
     SETI("pad_token_id", c->pad_token_id);
 #undef SETI
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
@@ -198,19 +222,18 @@ static void ffn_specs(const llada_config_t *c, llada_layer_t *L, int l, model_te
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
     int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
-    const family_layer_tensor_t t[] = {
-        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
-        FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
-        FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
-        FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
-        FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
-        FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, c->qkv_bias),
-        FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, c->qkv_bias),
-        FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, c->qkv_bias),
-        FAMILY_LT("self_attn.o_proj.bias", 1, d, 1, out_bias, c->out_bias),
-        FAMILY_LT("self_attn.q_norm.weight", 1, hd, 1, q_norm, c->qk_norm),
-        FAMILY_LT("self_attn.k_norm.weight", 1, hd, 1, k_norm, c->qk_norm),
-        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true)};
+    const family_layer_tensor_t t[] = {FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+                                       FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
+                                       FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
+                                       FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
+                                       FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
+                                       FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, c->qkv_bias),
+                                       FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, c->qkv_bias),
+                                       FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, c->qkv_bias),
+                                       FAMILY_LT("self_attn.o_proj.bias", 1, d, 1, out_bias, c->out_bias),
+                                       FAMILY_LT("self_attn.q_norm.weight", 1, hd, 1, q_norm, c->qk_norm),
+                                       FAMILY_LT("self_attn.k_norm.weight", 1, hd, 1, k_norm, c->qk_norm),
+                                       FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true)};
     static const family_names_t nm = {"model.embed_tokens.weight", "model.layers.%d.%s", "model.norm.weight",
                                       "lm_head.weight"};
     return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), ffn_specs);

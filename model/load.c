@@ -22,7 +22,7 @@
 
 typedef struct {
     model_source_t src;
-    void **owned;      /* malloc'd buffers (weights of model_new, realigned copies) */
+    void **owned; /* malloc'd buffers (weights of model_new, realigned copies) */
     int nowned;
 } model_priv_t;
 
@@ -35,13 +35,20 @@ static int own(model_priv_t *p, void *buf) {
 static model_t *model_alloc(const model_family_t *f, const llada_config_t *cfg) {
     model_t *m = calloc(1, sizeof *m);
     model_priv_t *p = calloc(1, sizeof *p);
-    if (!m || !p) { free(m); free(p); return NULL; }
+    if (!m || !p) {
+        free(m);
+        free(p);
+        return NULL;
+    }
     m->priv = p;
     m->cfg = *cfg;
     m->family = f;
     m->w.layers = calloc((size_t)cfg->n_layers, sizeof *m->w.layers);
     p->owned = calloc(MAX_OWNED, sizeof *p->owned);
-    if (!m->w.layers || !p->owned) { model_destroy(&m); return NULL; }
+    if (!m->w.layers || !p->owned) {
+        model_destroy(&m);
+        return NULL;
+    }
     return m;
 }
 
@@ -68,21 +75,27 @@ static int bind_tensor(model_priv_t *p, const model_tensor_spec_t *s, lerr_t *e)
     if (found < 0) return -1;
     if (!found) return lerr_set(e, EXIT_DATA, "missing tensor \"%s\"", s->name);
     int wt = t.type;
-    if (wt < 0) return lerr_set(e, EXIT_DATA, "tensor \"%s\": dtype %s is not BF16, F16, F32%s", s->name, t.dtype,
-                                ", Q8_0, Q4_0, Q4_K or Q6_K");
+    if (wt < 0)
+        return lerr_set(e, EXIT_DATA, "tensor \"%s\": dtype %s is not BF16, F16, F32%s", s->name, t.dtype,
+                        ", Q8_0, Q4_0, Q4_K or Q6_K");
     if (s->ndim == 1 && wtype_is_quant((wtype_t)wt))
         return lerr_set(e, EXIT_DATA, "tensor \"%s\": a quantised (%s) vector", s->name, t.dtype);
     if (s->ndim == 2 && s->shape[1] % wtype_block((wtype_t)wt))
-        return lerr_set(e, EXIT_DATA, "tensor \"%s\": %lld columns do not fill %s blocks", s->name, (long long)s->shape[1], t.dtype);
+        return lerr_set(e, EXIT_DATA, "tensor \"%s\": %lld columns do not fill %s blocks", s->name,
+                        (long long)s->shape[1], t.dtype);
     if (t.ndim != s->ndim || t.shape[0] != s->shape[0] || (s->ndim == 2 && t.shape[1] != s->shape[1]))
-        return lerr_set(e, EXIT_DATA, "tensor \"%s\": shape [%lld%s%lld] does not match the config (expected [%lld%s%lld])",
-                        s->name, (long long)t.shape[0], t.ndim > 1 ? ", " : "",
-                        t.ndim > 1 ? (long long)t.shape[1] : 0LL, (long long)s->shape[0],
-                        s->ndim > 1 ? ", " : "", s->ndim > 1 ? (long long)s->shape[1] : 0LL);
+        return lerr_set(e, EXIT_DATA,
+                        "tensor \"%s\": shape [%lld%s%lld] does not match the config (expected [%lld%s%lld])", s->name,
+                        (long long)t.shape[0], t.ndim > 1 ? ", " : "", t.ndim > 1 ? (long long)t.shape[1] : 0LL,
+                        (long long)s->shape[0], s->ndim > 1 ? ", " : "", s->ndim > 1 ? (long long)s->shape[1] : 0LL);
     const void *data = t.data;
-    if ((uintptr_t)data % (wtype_is_quant((wtype_t)wt) ? 2 : wtype_size((wtype_t)wt))) { /* misaligned in the file: copy */
+    if ((uintptr_t)data %
+        (wtype_is_quant((wtype_t)wt) ? 2 : wtype_size((wtype_t)wt))) { /* misaligned in the file: copy */
         void *c = malloc(t.nbytes ? t.nbytes : 1);
-        if (!c || own(p, c)) { free(c); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+        if (!c || own(p, c)) {
+            free(c);
+            return lerr_set(e, EXIT_INTERNAL, "out of memory");
+        }
         memcpy(c, data, t.nbytes);
         data = c;
     }
@@ -97,15 +110,16 @@ static int bind_all(model_t *m, lerr_t *e) {
     model_tensor_spec_t *s = calloc((size_t)f->max_tensors(&m->cfg), sizeof *s);
     if (!s) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     int n = f->tensor_specs(&m->cfg, &m->w, s), rc = -1, total = p->src.count(p->src.ctx);
-    for (int i = 0; i < n; i++) if (bind_tensor(p, &s[i], e)) goto out;
+    for (int i = 0; i < n; i++)
+        if (bind_tensor(p, &s[i], e)) goto out;
     if (total != n) { /* name the first unexpected tensor */
         for (int j = 0; j < total; j++) {
             const char *name = p->src.name_at(p->src.ctx, j);
             int known = 0;
             for (int i = 0; i < n && !known; i++) known = !strcmp(s[i].name, name);
             if (!known) {
-                lerr_set(e, EXIT_DATA, "unexpected tensor \"%s\" (not part of a %s model with this config%s)",
-                         name, f->display, m->cfg.weight_tying ? "; weight_tying is true" : "");
+                lerr_set(e, EXIT_DATA, "unexpected tensor \"%s\" (not part of a %s model with this config%s)", name,
+                         f->display, m->cfg.weight_tying ? "; weight_tying is true" : "");
                 goto out;
             }
         }
@@ -125,7 +139,10 @@ static model_t *load_gguf(const char *path, lerr_t *e) {
     if (!f) return NULL;
     llada_config_t cfg;
     const model_family_t *fam = NULL;
-    if (gguf_model_config(f, &cfg, &fam, e)) { gguf_close(&f); return NULL; }
+    if (gguf_model_config(f, &cfg, &fam, e)) {
+        gguf_close(&f);
+        return NULL;
+    }
     model_t *m = model_alloc(fam, &cfg);
     if (!m || !(m->dir = strdup(path))) {
         gguf_close(&f);
@@ -153,7 +170,10 @@ model_t *model_load(const char *dir, lerr_t *e) {
     const model_family_t *f = model_family_detect(txt, len, e);
     int rc = f ? f->config_parse(&cfg, txt, len, e) : -1;
     free(txt);
-    if (rc) { lerr_wrap(e, "%s", dir); return NULL; }
+    if (rc) {
+        lerr_wrap(e, "%s", dir);
+        return NULL;
+    }
     model_t *m = model_alloc(f, &cfg);
     if (!m || !(m->dir = strdup(dir))) {
         model_destroy(&m);
@@ -171,18 +191,30 @@ model_t *model_load(const char *dir, lerr_t *e) {
 model_t *model_new(const llada_config_t *cfg, lerr_t *e) {
     const model_family_t *f = &model_family_llada;
     model_t *m = model_alloc(f, cfg);
-    if (!m) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!m) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     model_priv_t *p = m->priv;
     model_tensor_spec_t *s = calloc((size_t)f->max_tensors(cfg), sizeof *s);
     int n = s ? f->tensor_specs(cfg, &m->w, s) : 0;
     for (int i = 0; s && i < n; i++) {
         size_t numel = (size_t)s[i].shape[0] * (s[i].ndim == 2 ? (size_t)s[i].shape[1] : 1);
         void *buf = calloc(numel ? numel : 1, wtype_size(cfg->dtype));
-        if (!buf || own(p, buf)) { free(buf); free(s); s = NULL; break; }
+        if (!buf || own(p, buf)) {
+            free(buf);
+            free(s);
+            s = NULL;
+            break;
+        }
         *s[i].dst = (wtensor_t){cfg->dtype, buf, s[i].ndim == 2 ? s[i].shape[0] : 1,
                                 s[i].ndim == 2 ? s[i].shape[1] : s[i].shape[0]};
     }
-    if (!s) { model_destroy(&m); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!s) {
+        model_destroy(&m);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     free(s);
     if (cfg->weight_tying) m->w.lm_head = m->w.wte;
     return m;
@@ -207,20 +239,28 @@ int model_save(const model_t *m, const char *dir, wtype_t dtype, lerr_t *e) {
     char *json = f->config_to_json(&cfg);
     char tmp[4096], fin[4096];
     int rc = -1;
-    if (!s || !o || !json) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!s || !o || !json) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     /* the specs only point at m->w's tensors, which are read, never written */
     int n = f->tensor_specs(&cfg, (llada_weights_t *)&m->w, s);
     for (int i = 0; i < n; i++)
-        o[i] = (st_out_t){s[i].name, dtype, s[i].ndim, {s[i].shape[0], s[i].shape[1]},
-                          s[i].dst->data, s[i].dst->type};
+        o[i] = (st_out_t){s[i].name, dtype, s[i].ndim, {s[i].shape[0], s[i].shape[1]}, s[i].dst->data, s[i].dst->type};
     snprintf(tmp, sizeof tmp, "%s/model.safetensors.tmp", dir);
     snprintf(fin, sizeof fin, "%s/model.safetensors", dir);
     if (st_write(tmp, o, n, e)) goto out;
-    if (rename(tmp, fin)) { lerr_set(e, EXIT_IO, "%s: %s", fin, strerror(errno)); goto out; }
+    if (rename(tmp, fin)) {
+        lerr_set(e, EXIT_IO, "%s: %s", fin, strerror(errno));
+        goto out;
+    }
     snprintf(tmp, sizeof tmp, "%s/config.json.tmp", dir);
     snprintf(fin, sizeof fin, "%s/config.json", dir);
     if (write_text(tmp, json, e)) goto out;
-    if (rename(tmp, fin)) { lerr_set(e, EXIT_IO, "%s: %s", fin, strerror(errno)); goto out; }
+    if (rename(tmp, fin)) {
+        lerr_set(e, EXIT_IO, "%s: %s", fin, strerror(errno));
+        goto out;
+    }
     rc = 0;
 out:
     free(s);

@@ -40,39 +40,39 @@
  * "absent", so the others are unaffected. */
 typedef struct {
     int d_model, n_layers, n_heads, n_kv_heads, head_dim;
-    int mlp_hidden_size;        /* mlp_hidden_size, else mlp_ratio * d_model */
-    int vocab_size;             /* tokenizer vocab (config "vocab_size") */
-    int embedding_size;         /* rows of wte / ff_out (>= vocab_size) */
+    int mlp_hidden_size; /* mlp_hidden_size, else mlp_ratio * d_model */
+    int vocab_size;      /* tokenizer vocab (config "vocab_size") */
+    int embedding_size;  /* rows of wte / ff_out (>= vocab_size) */
     int max_sequence_length;
     double rope_theta;
     double rms_norm_eps;
     bool weight_tying;
-    int32_t mask_token_id;      /* 126336 for LLaDA, 5 for iLLaDA */
-    int32_t eos_token_id;       /* 126081 */
-    int32_t pad_token_id;       /* 126081 */
-    int32_t eot_token_id;       /* 126348 (<|eot_id|>); -1 when unknown */
-    int32_t bos_token_id;       /* 126080; -1 when unknown */
-    wtype_t dtype;              /* storage type of the weights as loaded */
+    int32_t mask_token_id; /* 126336 for LLaDA, 5 for iLLaDA */
+    int32_t eos_token_id;  /* 126081 */
+    int32_t pad_token_id;  /* 126081 */
+    int32_t eot_token_id;  /* 126348 (<|eot_id|>); -1 when unknown */
+    int32_t bos_token_id;  /* 126080; -1 when unknown */
+    wtype_t dtype;         /* storage type of the weights as loaded */
     /* Family traits the sampler honours (zero = LLaDA's behaviour). */
-    bool logits_shift;          /* Dream: the output at position i predicts token i+1, so
+    bool logits_shift;   /* Dream: the output at position i predicts token i+1, so
                                    position p's logits come from hidden row p-1 (row 0 reuses
                                    its own); see model_logits_row */
-    bool causal;                /* causal attention (query i sees keys <= i): a train
+    bool causal;         /* causal attention (query i sees keys <= i): a train
                                    --objective ar checkpoint run by denoise --causal, which
                                    also sets logits_shift (row p-1 predicts token p) */
-    int schedule;               /* the official sampler's per-step count (model_schedule_t) */
-    double schedule_eps;        /* MODEL_SCHED_TIMESTEP: the final timestep (Dream's eps) */
-    bool qkv_bias;              /* q/k/v projections carry biases (Qwen2 / Dream) */
+    int schedule;        /* the official sampler's per-step count (model_schedule_t) */
+    double schedule_eps; /* MODEL_SCHED_TIMESTEP: the final timestep (Dream's eps) */
+    bool qkv_bias;       /* q/k/v projections carry biases (Qwen2 / Dream) */
     /* Optional graph features (zero = absent; LLaDA-MoE uses them). */
-    bool out_bias;              /* the attention output projection carries a bias */
-    bool qk_norm;               /* per-head RMSNorm (weight [head_dim]) on q and k before RoPE */
-    float clip_qkv;             /* > 0: q, k, v clamped to [-clip, clip] (after the norms) */
-    int n_experts;              /* > 0: sparse MoE FFN in the layers of moe_layers */
-    int n_experts_per_tok;      /* top-k */
-    int expert_hidden_size;     /* each expert's SwiGLU width */
-    int shared_expert_hidden_size;  /* > 0: a shared SwiGLU expert added in MoE layers */
-    uint64_t moe_layers;        /* bit l: layer l's FFN is the MoE (else dense, mlp_hidden_size) */
-    bool router_expert_bias;    /* expert_bias [n_experts] added to the router probabilities */
+    bool out_bias;                 /* the attention output projection carries a bias */
+    bool qk_norm;                  /* per-head RMSNorm (weight [head_dim]) on q and k before RoPE */
+    float clip_qkv;                /* > 0: q, k, v clamped to [-clip, clip] (after the norms) */
+    int n_experts;                 /* > 0: sparse MoE FFN in the layers of moe_layers */
+    int n_experts_per_tok;         /* top-k */
+    int expert_hidden_size;        /* each expert's SwiGLU width */
+    int shared_expert_hidden_size; /* > 0: a shared SwiGLU expert added in MoE layers */
+    uint64_t moe_layers;           /* bit l: layer l's FFN is the MoE (else dense, mlp_hidden_size) */
+    bool router_expert_bias;       /* expert_bias [n_experts] added to the router probabilities */
     /* LLaDA2 (BailingMoeV2) routing, moe.c: sigmoid scores, expert_bias added for the choice
      * only, group-limited top-k (n_group groups ranked by the sum of their two best biased
      * scores, the best topk_group kept), the chosen unbiased scores renormalised (top-k > 1)
@@ -98,9 +98,9 @@ typedef struct {
 
 /* How many masked positions the official sampler commits per step. */
 typedef enum {
-    MODEL_SCHED_LINEAR = 0,     /* LLaDA: each block's masks spread evenly over its steps,
+    MODEL_SCHED_LINEAR = 0,   /* LLaDA: each block's masks spread evenly over its steps,
                                    the remainder to the earliest steps (llada.md §1.1) */
-    MODEL_SCHED_TIMESTEP = 1,   /* Dream: t = linspace(1, eps, steps+1) in float32; step i
+    MODEL_SCHED_TIMESTEP = 1, /* Dream: t = linspace(1, eps, steps+1) in float32; step i
                                    commits int(n_masked * (1 - t[i+1]/t[i])) of the masks
                                    left, all of them at the last step (llada.md §4.5) */
 } model_schedule_t;
@@ -108,14 +108,10 @@ typedef enum {
 /* The hidden-state row whose LM head gives position p's token prediction: p, or p-1 for a
  * shifted-logits family (row 0 reuses its own). Positions are canvas indices, padding
  * included, as the official code shifts the padded batch. */
-static inline int model_logits_row(const llada_config_t *c, int p) {
-    return c->logits_shift && p > 0 ? p - 1 : p;
-}
+static inline int model_logits_row(const llada_config_t *c, int p) { return c->logits_shift && p > 0 ? p - 1 : p; }
 
 /* Channels of each head that rotate (RoPE): rope_dim when partial, else head_dim. */
-static inline int model_rope_dim(const llada_config_t *c) {
-    return c->rope_dim > 0 ? c->rope_dim : c->head_dim;
-}
+static inline int model_rope_dim(const llada_config_t *c) { return c->rope_dim > 0 ? c->rope_dim : c->head_dim; }
 
 /* ---- the LLaDA family's config.json (model/llada.c); train builds LLaDA configs ---- */
 /* Defaults of LLaDA-8B (llada.md §2.1). */
@@ -133,9 +129,9 @@ char *llada_config_to_json(const llada_config_t *c);
 typedef struct {
     wtensor_t attn_norm, q_proj, k_proj, v_proj, attn_out;
     wtensor_t ff_norm, ff_proj, up_proj, ff_out;
-    wtensor_t q_bias, k_bias, v_bias;   /* 1-D; present when cfg.qkv_bias */
-    wtensor_t out_bias;                 /* 1-D [d]; cfg.out_bias */
-    wtensor_t q_norm, k_norm;           /* 1-D [head_dim]; cfg.qk_norm */
+    wtensor_t q_bias, k_bias, v_bias; /* 1-D; present when cfg.qkv_bias */
+    wtensor_t out_bias;               /* 1-D [d]; cfg.out_bias */
+    wtensor_t q_norm, k_norm;         /* 1-D [head_dim]; cfg.qk_norm */
     /* MoE FFN (cfg.moe_layers has this layer): router [n_experts][d], its optional bias,
      * the experts' SwiGLU matrices and the optional shared expert. */
     wtensor_t router, router_bias;
@@ -148,20 +144,20 @@ typedef struct {
 } llada_layer_t;
 
 typedef struct {
-    wtensor_t wte, ln_f, lm_head;   /* lm_head == wte (same data) when weight_tying */
-    llada_layer_t *layers;          /* [n_layers] */
+    wtensor_t wte, ln_f, lm_head; /* lm_head == wte (same data) when weight_tying */
+    llada_layer_t *layers;        /* [n_layers] */
 } llada_weights_t;
 
-typedef struct model_family model_family_t;   /* model/family.h */
+typedef struct model_family model_family_t; /* model/family.h */
 
 typedef struct model {
     llada_config_t cfg;
     llada_weights_t w;
-    const model_family_t *family;   /* the architecture: names, config keys, forward graph */
-    char *dir;                      /* folder it was loaded from (owned) */
+    const model_family_t *family; /* the architecture: names, config keys, forward graph */
+    char *dir;                    /* folder it was loaded from (owned) */
     /* private: mappings / owned buffers */
     void *priv;
-    struct model_packs *packs;      /* private: prepacked GEMM weights of model_set_precision (owned) */
+    struct model_packs *packs; /* private: prepacked GEMM weights of model_set_precision (owned) */
 } model_t;
 
 /* Load a model folder, or a GGUF file when `dir` names a regular file (its metadata gives the
@@ -222,8 +218,8 @@ void fwd_scratch_destroy(fwd_scratch_t **s);
  * real). Positions are absolute 0..L-1 (not shifted for padding), as in LLaDA.
  * Tokens >= embedding_size are an error (EXIT_DATA). This is the backend seam: a GPU
  * backend replaces this function (and model_head). */
-int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens,
-                         const uint8_t *keep, int B, int L, float *hidden, lerr_t *e);
+int model_forward_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *tokens, const uint8_t *keep, int B, int L,
+                         float *hidden, lerr_t *e);
 /* KV cache of a batch (denoise --cache, Fast-dLLM's approximate block cache; docs/denoise.md):
  * every layer's K and V (after RoPE) for B rows of L positions, fp32:
  * fwd_cache_bytes = n_layers * B * L * 2 * n_kv_heads * head_dim * 4 bytes. */
@@ -250,8 +246,8 @@ void model_head(const model_t *m, const float *hidden, int n, float *logits);
 /* Convenience: full logits [B][L][embedding_size] (allocates scratch internally): row p
  * holds position p's token prediction, i.e. the LM head of model_logits_row(p) (shifted
  * for Dream). */
-int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep,
-                         int B, int L, float *logits, lerr_t *e);
+int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t *keep, int B, int L, float *logits,
+                         lerr_t *e);
 
 /* ---- block diffusion (cfg.attn_block > 0): the exact block cache ----
  * Attention is block-causal, so the K/V of finished blocks never change: a step computes
@@ -264,12 +260,22 @@ int model_forward_logits(const model_t *m, const int32_t *tokens, const uint8_t 
 typedef struct model_block_cache model_block_cache_t;
 model_block_cache_t *model_block_cache_new(const model_t *m, int max_len, lerr_t *e);
 void model_block_cache_destroy(model_block_cache_t **c);
-int model_block_forward(const model_t *m, model_block_cache_t *c, const int32_t *tokens, int n, int p0,
-                        bool store, float *hidden, lerr_t *e);
+int model_block_forward(const model_t *m, model_block_cache_t *c, const int32_t *tokens, int n, int p0, bool store,
+                        float *hidden, lerr_t *e);
 
 /* Cumulative wall time per forward stage (seconds since the last reset), for profiles. */
-enum { FWD_PROF_EMBED, FWD_PROF_RMSNORM, FWD_PROF_QKV, FWD_PROF_ROPE, FWD_PROF_ATTN,
-       FWD_PROF_OUT, FWD_PROF_MLP, FWD_PROF_SWIGLU, FWD_PROF_HEAD, FWD_PROF_N };
+enum {
+    FWD_PROF_EMBED,
+    FWD_PROF_RMSNORM,
+    FWD_PROF_QKV,
+    FWD_PROF_ROPE,
+    FWD_PROF_ATTN,
+    FWD_PROF_OUT,
+    FWD_PROF_MLP,
+    FWD_PROF_SWIGLU,
+    FWD_PROF_HEAD,
+    FWD_PROF_N
+};
 const double *fwd_profile(const char *const **names);
 void fwd_profile_reset(void);
 

@@ -23,12 +23,12 @@
 
 struct moe_scratch {
     int T, E, k, F, d;
-    float *logits;      /* [T][E] */
-    int *sel;           /* [T][k] */
-    float *w;           /* [T][k] */
-    int *rows;          /* [T] tokens routed to the current expert */
-    float *rw;          /* [T] their weights */
-    float *xg, *g, *u, *yg;   /* [T][d], [T][F], [T][F], [T][d] */
+    float *logits;          /* [T][E] */
+    int *sel;               /* [T][k] */
+    float *w;               /* [T][k] */
+    int *rows;              /* [T] tokens routed to the current expert */
+    float *rw;              /* [T] their weights */
+    float *xg, *g, *u, *yg; /* [T][d], [T][F], [T][F], [T][d] */
 };
 
 moe_scratch_t *moe_scratch_new(const llada_config_t *c, int T) {
@@ -38,8 +38,7 @@ moe_scratch_t *moe_scratch_new(const llada_config_t *c, int T) {
     s->E = c->n_experts;
     s->k = c->n_experts_per_tok;
     s->d = c->d_model;
-    s->F = c->expert_hidden_size > c->shared_expert_hidden_size ? c->expert_hidden_size
-                                                               : c->shared_expert_hidden_size;
+    s->F = c->expert_hidden_size > c->shared_expert_hidden_size ? c->expert_hidden_size : c->shared_expert_hidden_size;
     size_t t = (size_t)(T > 0 ? T : 1);
     s->logits = malloc(t * s->E * sizeof *s->logits);
     s->sel = malloc(t * s->k * sizeof *s->sel);
@@ -58,8 +57,15 @@ moe_scratch_t *moe_scratch_new(const llada_config_t *c, int T) {
 void moe_scratch_destroy(moe_scratch_t **sp) {
     moe_scratch_t *s = sp ? *sp : NULL;
     if (!s) return;
-    free(s->logits); free(s->sel); free(s->w); free(s->rows); free(s->rw);
-    free(s->xg); free(s->g); free(s->u); free(s->yg);
+    free(s->logits);
+    free(s->sel);
+    free(s->w);
+    free(s->rows);
+    free(s->rw);
+    free(s->xg);
+    free(s->g);
+    free(s->u);
+    free(s->yg);
     free(s);
     *sp = NULL;
 }
@@ -68,7 +74,8 @@ void moe_scratch_destroy(moe_scratch_t **sp) {
 static void route(const float *lg, const float *bias, int E, int k, int *sel, float *w) {
     double mx = -INFINITY, sum = 0;
     float p[MODEL_MAX_EXPERTS];
-    for (int e = 0; e < E; e++) if (lg[e] > mx) mx = lg[e];
+    for (int e = 0; e < E; e++)
+        if (lg[e] > mx) mx = lg[e];
     for (int e = 0; e < E; e++) sum += exp((double)lg[e] - mx);
     for (int e = 0; e < E; e++) p[e] = (float)(exp((double)lg[e] - mx) / sum) + (bias ? bias[e] : 0.0f);
     for (int j = 0; j < k; j++) {
@@ -92,11 +99,13 @@ static void route_sigmoid(const llada_config_t *c, const float *lg, const float 
         sc[e] = (float)(1.0 / (1.0 + exp(-(double)lg[e])));
         rk[e] = sc[e] + (bias ? bias[e] : 0.0f);
     }
-    for (int g = 0; g < G; g++) {   /* a group's rank: the sum of its two best biased scores */
+    for (int g = 0; g < G; g++) { /* a group's rank: the sum of its two best biased scores */
         float b1 = -INFINITY, b2 = -INFINITY;
         for (int e = g * per; e < (g + 1) * per; e++) {
-            if (rk[e] > b1) { b2 = b1; b1 = rk[e]; }
-            else if (rk[e] > b2) b2 = rk[e];
+            if (rk[e] > b1) {
+                b2 = b1;
+                b1 = rk[e];
+            } else if (rk[e] > b2) b2 = rk[e];
         }
         gs[g] = b1 + b2;
     }
@@ -118,21 +127,19 @@ static void route_sigmoid(const llada_config_t *c, const float *lg, const float 
         w[j] = sc[best];
         sum += sc[best];
     }
-    for (int j = 0; j < k; j++)
-        w[j] = (k > 1 ? w[j] / (sum + 1e-20f) : w[j]) * (float)c->routed_scaling;
+    for (int j = 0; j < k; j++) w[j] = (k > 1 ? w[j] / (sum + 1e-20f) : w[j]) * (float)c->routed_scaling;
 }
 
 /* y[M][d] = SwiGLU(xs) through gate/up [F][d] and down [d][F]; g, u scratch [M][F]. */
-static void swiglu_mlp(float *y, const float *xs, const wtensor_t *gate, const wtensor_t *up,
-                       const wtensor_t *down, int M, int F, float *g, float *u, bool accumulate) {
+static void swiglu_mlp(float *y, const float *xs, const wtensor_t *gate, const wtensor_t *up, const wtensor_t *down,
+                       int M, int F, float *g, float *u, bool accumulate) {
     matmul(g, xs, gate, M, false);
     matmul(u, xs, up, M, false);
     swiglu(g, g, u, (size_t)M * F);
     matmul(y, g, down, M, accumulate);
 }
 
-void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, float *x, int T,
-             moe_scratch_t *s) {
+void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, float *x, int T, moe_scratch_t *s) {
     int E = c->n_experts, k = c->n_experts_per_tok, d = c->d_model, F = c->expert_hidden_size;
     float bias[MODEL_MAX_EXPERTS];
     if (ly->router_bias.data) wconvert_f32(bias, ly->router_bias.data, ly->router_bias.type, (size_t)E);
@@ -141,13 +148,18 @@ void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, 
         if (c->router_sigmoid)
             route_sigmoid(c, s->logits + (size_t)t * E, ly->router_bias.data ? bias : NULL, s->sel + (size_t)t * k,
                           s->w + (size_t)t * k);
-        else route(s->logits + (size_t)t * E, ly->router_bias.data ? bias : NULL, E, k, s->sel + (size_t)t * k,
-              s->w + (size_t)t * k);
+        else
+            route(s->logits + (size_t)t * E, ly->router_bias.data ? bias : NULL, E, k, s->sel + (size_t)t * k,
+                  s->w + (size_t)t * k);
     for (int e = 0; e < E; e++) {
         int n = 0;
         for (int t = 0; t < T; t++)
             for (int j = 0; j < k; j++)
-                if (s->sel[(size_t)t * k + j] == e) { s->rows[n] = t; s->rw[n] = s->w[(size_t)t * k + j]; n++; }
+                if (s->sel[(size_t)t * k + j] == e) {
+                    s->rows[n] = t;
+                    s->rw[n] = s->w[(size_t)t * k + j];
+                    n++;
+                }
         if (!n) continue;
         for (int i = 0; i < n; i++) memcpy(s->xg + (size_t)i * d, xn + (size_t)s->rows[i] * d, (size_t)d * sizeof *xn);
         swiglu_mlp(s->yg, s->xg, &ly->exp_gate[e], &ly->exp_up[e], &ly->exp_down[e], n, F, s->g, s->u, false);
@@ -157,7 +169,6 @@ void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, 
             for (int j = 0; j < d; j++) xr[j] += wv * yr[j];
         }
     }
-    if (ly->sh_gate.data)   /* shared expert: every token */
-        swiglu_mlp(x, xn, &ly->sh_gate, &ly->sh_up, &ly->sh_down, T, c->shared_expert_hidden_size,
-                   s->g, s->u, true);
+    if (ly->sh_gate.data) /* shared expert: every token */
+        swiglu_mlp(x, xn, &ly->sh_gate, &ly->sh_up, &ly->sh_down, T, c->shared_expert_hidden_size, s->g, s->u, true);
 }

@@ -18,8 +18,8 @@ void model_packs_free(model_t *m) {
     if (!p) return;
     for (int l = 0; p->layers && l < m->cfg.n_layers; l++) {
         model_layer_packs_t *lp = &p->layers[l];
-        kpack_t **all[] = {&lp->q_proj, &lp->k_proj, &lp->v_proj, &lp->attn_out, &lp->ff_proj, &lp->up_proj,
-                           &lp->ff_out};
+        kpack_t **all[] = {&lp->q_proj,  &lp->k_proj,  &lp->v_proj, &lp->attn_out,
+                           &lp->ff_proj, &lp->up_proj, &lp->ff_out};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) kpack_free(all[i]);
     }
     kpack_free(&p->lm_head);
@@ -32,7 +32,7 @@ int model_precision(const model_t *m) { return m->packs ? m->packs->prec : MODEL
 size_t model_precision_bytes(const model_t *m) { return m->packs ? m->packs->bytes : 0; }
 
 static int pack(kpack_t **dst, const wtensor_t *W, int prec, model_packs_t *p) {
-    if (!W->data) return 0;   /* a tensor this family does not have */
+    if (!W->data) return 0; /* a tensor this family does not have */
     if (!(*dst = kpack_new(W, prec == MODEL_PREC_BF16 ? KPREC_BF16 : KPREC_INT8))) return -1;
     p->bytes += kpack_bytes(*dst);
     return 0;

@@ -18,10 +18,12 @@
 
 #define ST_MAX_HEADER (100u << 20)
 
-static const struct { const char *name; int size; } ST_DTYPES[] = {
-    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2}, {"U16", 2},
-    {"F16", 2}, {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4}, {"F64", 8}, {"I64", 8},
-    {"U64", 8},
+static const struct {
+    const char *name;
+    int size;
+} ST_DTYPES[] = {
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+    {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8},
 };
 
 static int dtype_size_of(const char *s) {
@@ -38,8 +40,7 @@ int st_wtype(const char *dtype) {
 }
 
 /* Parse one header entry into t; data_len = size of the data section. */
-static int parse_entry(st_tensor_t *t, const char *name, json_t *v, const uint8_t *data,
-                       size_t data_len, lerr_t *e) {
+static int parse_entry(st_tensor_t *t, const char *name, json_t *v, const uint8_t *data, size_t data_len, lerr_t *e) {
     json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape"),
            *off = json_object_get(v, "data_offsets");
     if (!json_is_object(v) || !json_is_string(dt) || !json_is_array(sh) || !json_is_array(off) ||
@@ -58,8 +59,7 @@ static int parse_entry(st_tensor_t *t, const char *name, json_t *v, const uint8_
             return lerr_set(e, EXIT_DATA, "tensor \"%s\": bad shape", name);
         t->shape[d] = json_integer_value(x);
         numel *= (unsigned __int128)t->shape[d];
-        if (numel > ((unsigned __int128)1 << 62))
-            return lerr_set(e, EXIT_DATA, "tensor \"%s\": shape overflows", name);
+        if (numel > ((unsigned __int128)1 << 62)) return lerr_set(e, EXIT_DATA, "tensor \"%s\": shape overflows", name);
     }
     json_t *b = json_array_get(off, 0), *en = json_array_get(off, 1);
     if (!json_is_integer(b) || !json_is_integer(en) || json_integer_value(b) < 0 ||
@@ -67,26 +67,33 @@ static int parse_entry(st_tensor_t *t, const char *name, json_t *v, const uint8_
         return lerr_set(e, EXIT_DATA, "tensor \"%s\": bad data_offsets", name);
     uint64_t lo = (uint64_t)json_integer_value(b), hi = (uint64_t)json_integer_value(en);
     if (hi > data_len)
-        return lerr_set(e, EXIT_DATA, "tensor \"%s\": data_offsets [%llu, %llu] beyond the end of the file (data section %zu bytes; truncated?)",
-                        name, (unsigned long long)lo, (unsigned long long)hi, data_len);
+        return lerr_set(
+            e, EXIT_DATA,
+            "tensor \"%s\": data_offsets [%llu, %llu] beyond the end of the file (data section %zu bytes; truncated?)",
+            name, (unsigned long long)lo, (unsigned long long)hi, data_len);
     if ((unsigned __int128)(hi - lo) != numel * (unsigned)es)
-        return lerr_set(e, EXIT_DATA, "tensor \"%s\": %llu data bytes but shape x dtype needs %llu",
-                        name, (unsigned long long)(hi - lo), (unsigned long long)(numel * (unsigned)es));
+        return lerr_set(e, EXIT_DATA, "tensor \"%s\": %llu data bytes but shape x dtype needs %llu", name,
+                        (unsigned long long)(hi - lo), (unsigned long long)(numel * (unsigned)es));
     t->data = data + lo;
     t->nbytes = hi - lo;
     t->name = strdup(name);
     return t->name ? 0 : lerr_set(e, EXIT_INTERNAL, "out of memory");
 }
 
-static int parse_header(st_file_t *f, const char *hdr, size_t n, const uint8_t *data,
-                        size_t data_len, lerr_t *e) {
+static int parse_header(st_file_t *f, const char *hdr, size_t n, const uint8_t *data, size_t data_len, lerr_t *e) {
     json_error_t je;
     json_t *o = json_loadb(hdr, n, 0, &je);
     if (!o) return lerr_set(e, EXIT_DATA, "bad header JSON: %s", je.text);
     int rc = -1;
-    if (!json_is_object(o)) { lerr_set(e, EXIT_DATA, "header is not a JSON object"); goto out; }
+    if (!json_is_object(o)) {
+        lerr_set(e, EXIT_DATA, "header is not a JSON object");
+        goto out;
+    }
     f->t = calloc(json_object_size(o) + 1, sizeof *f->t);
-    if (!f->t) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!f->t) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     const char *k;
     json_t *v;
     json_object_foreach(o, k, v) {
@@ -102,7 +109,11 @@ out:
 
 st_file_t *st_open(const char *path, lerr_t *e) {
     st_file_t *f = calloc(1, sizeof *f);
-    if (!f || !(f->path = strdup(path))) { free(f); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
@@ -110,9 +121,16 @@ st_file_t *st_open(const char *path, lerr_t *e) {
         goto fail;
     }
     f->map_len = (size_t)st.st_size;
-    if (f->map_len < 8) { lerr_set(e, EXIT_DATA, "%s: too short for a safetensors file (%zu bytes)", path, f->map_len); goto fail; }
+    if (f->map_len < 8) {
+        lerr_set(e, EXIT_DATA, "%s: too short for a safetensors file (%zu bytes)", path, f->map_len);
+        goto fail;
+    }
     f->map = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (f->map == MAP_FAILED) { f->map = NULL; lerr_set(e, EXIT_IO, "%s: mmap: %s", path, strerror(errno)); goto fail; }
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        lerr_set(e, EXIT_IO, "%s: mmap: %s", path, strerror(errno));
+        goto fail;
+    }
     close(fd);
     fd = -1;
     const uint8_t *p = f->map;
@@ -146,13 +164,12 @@ void st_close(st_file_t **fp) {
 }
 
 const st_tensor_t *st_find(const st_file_t *f, const char *name) {
-    for (int i = 0; i < f->n; i++) if (!strcmp(f->t[i].name, name)) return &f->t[i];
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->t[i].name, name)) return &f->t[i];
     return NULL;
 }
 
-static const char *st_dtype_name(wtype_t t) {
-    return t == WT_F32 ? "F32" : t == WT_BF16 ? "BF16" : "F16";
-}
+static const char *st_dtype_name(wtype_t t) { return t == WT_F32 ? "F32" : t == WT_BF16 ? "BF16" : "F16"; }
 
 /* Header JSON padded with spaces to a multiple of 8 bytes (malloc'd; *len set). */
 static char *build_header(const st_out_t *t, int n, size_t *len) {
@@ -182,7 +199,10 @@ static char *build_header(const st_out_t *t, int n, size_t *len) {
     if (!s) return NULL;
     size_t l = strlen(s), pl = (l + 7) & ~(size_t)7;
     char *r = realloc(s, pl + 1);
-    if (!r) { free(s); return NULL; }
+    if (!r) {
+        free(s);
+        return NULL;
+    }
     memset(r + l, ' ', pl - l);
     r[pl] = 0;
     *len = pl;
@@ -193,8 +213,7 @@ static char *build_header(const st_out_t *t, int n, size_t *len) {
 static int write_tensor(FILE *fp, const st_out_t *t) {
     size_t numel = 1;
     for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
-    if (t->type == t->src_type)
-        return fwrite(t->src, wtype_size(t->type), numel, fp) == numel ? 0 : -1;
+    if (t->type == t->src_type) return fwrite(t->src, wtype_size(t->type), numel, fp) == numel ? 0 : -1;
     enum { CH = 16384 };
     float tmp[CH];
     uint16_t out16[CH];
@@ -205,8 +224,7 @@ static int write_tensor(FILE *fp, const st_out_t *t) {
             if (fwrite(tmp, 4, k, fp) != k) return -1;
             continue;
         }
-        for (size_t j = 0; j < k; j++)
-            out16[j] = t->type == WT_BF16 ? f32_to_bf16(tmp[j]) : f32_to_f16(tmp[j]);
+        for (size_t j = 0; j < k; j++) out16[j] = t->type == WT_BF16 ? f32_to_bf16(tmp[j]) : f32_to_f16(tmp[j]);
         if (fwrite(out16, 2, k, fp) != k) return -1;
     }
     return 0;
@@ -227,7 +245,10 @@ int st_write(const char *path, const st_out_t *t, int n, lerr_t *e) {
     free(hdr);
     for (int i = 0; i < n && !bad; i++) bad = write_tensor(fp, &t[i]);
     int err = errno;
-    if (fclose(fp) != 0 && !bad) { bad = 1; err = errno; }
+    if (fclose(fp) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
     if (bad) {
         unlink(path);
         return lerr_set(e, EXIT_IO, "%s: write failed: %s", path, strerror(err));

@@ -17,10 +17,10 @@
 
 typedef struct {
     char *name;
-    char dtype[8];          /* as in the file: "BF16", "F16", "F32", "I32", ... */
+    char dtype[8]; /* as in the file: "BF16", "F16", "F32", "I32", ... */
     int ndim;
     int64_t shape[8];
-    const void *data;       /* inside the mapping */
+    const void *data; /* inside the mapping */
     size_t nbytes;
 } st_tensor_t;
 
@@ -42,10 +42,10 @@ int st_wtype(const char *dtype);
 /* Writer: describe tensors, then write header and data in one pass. */
 typedef struct {
     const char *name;
-    wtype_t type;           /* stored type */
+    wtype_t type; /* stored type */
     int ndim;
     int64_t shape[2];
-    const void *src;        /* source elements of src_type */
+    const void *src; /* source elements of src_type */
     wtype_t src_type;
 } st_out_t;
 /* Write `path` with metadata {"format":"pt"}; converts src_type -> type on the fly.

@@ -28,12 +28,27 @@
 
 static void sdar_default(llada_config_t *c) {
     *c = (llada_config_t){
-        .d_model = 2560, .n_layers = 36, .n_heads = 32, .n_kv_heads = 8, .head_dim = 128,
-        .mlp_hidden_size = 9728, .vocab_size = 151936, .embedding_size = 151936,
-        .max_sequence_length = 32768, .rope_theta = 1e6, .rms_norm_eps = 1e-6,
-        .weight_tying = true, .mask_token_id = 151669, .eos_token_id = 151645,
-        .pad_token_id = 151643, .eot_token_id = 151645, .bos_token_id = -1, .dtype = WT_BF16,
-        .qk_norm = true, .attn_block = 4, .default_policy = "dynamic:0.85",
+        .d_model = 2560,
+        .n_layers = 36,
+        .n_heads = 32,
+        .n_kv_heads = 8,
+        .head_dim = 128,
+        .mlp_hidden_size = 9728,
+        .vocab_size = 151936,
+        .embedding_size = 151936,
+        .max_sequence_length = 32768,
+        .rope_theta = 1e6,
+        .rms_norm_eps = 1e-6,
+        .weight_tying = true,
+        .mask_token_id = 151669,
+        .eos_token_id = 151645,
+        .pad_token_id = 151643,
+        .eot_token_id = 151645,
+        .bos_token_id = -1,
+        .dtype = WT_BF16,
+        .qk_norm = true,
+        .attn_block = 4,
+        .default_policy = "dynamic:0.85",
     };
 }
 
@@ -46,15 +61,18 @@ static int parse(llada_config_t *c, json_t *o, lerr_t *e) {
     int r;
     if (family_hf_sizes(c, o, e)) return -1;
 #define INT_KEY(key, lo, field) \
-    if ((r = cfg_int(o, key, lo, 1 << 30, &v, e)) < 0) return -1; else if (r) c->field = (int)v;
+    if ((r = cfg_int(o, key, lo, 1 << 30, &v, e)) < 0) return -1; \
+    else if (r) c->field = (int)v;
     INT_KEY("intermediate_size", 1, mlp_hidden_size)
     INT_KEY("block_size", 1, attn_block)
     c->head_dim = c->d_model / c->n_heads;
     INT_KEY("head_dim", 2, head_dim)
 #undef INT_KEY
     if (c->n_heads % c->n_kv_heads || c->head_dim % 2)
-        return lerr_set(e, EXIT_DATA, "config.json: \"num_attention_heads\" %d not a multiple of \"num_key_value_heads\" "
-                        "%d, or odd \"head_dim\" %d", c->n_heads, c->n_kv_heads, c->head_dim);
+        return lerr_set(e, EXIT_DATA,
+                        "config.json: \"num_attention_heads\" %d not a multiple of \"num_key_value_heads\" "
+                        "%d, or odd \"head_dim\" %d",
+                        c->n_heads, c->n_kv_heads, c->head_dim);
     c->weight_tying = false;
     if (cfg_bool(o, "tie_word_embeddings", &c->weight_tying, e) || cfg_bool(o, "attention_bias", &c->qkv_bias, e))
         return -1;
@@ -65,8 +83,8 @@ static int parse(llada_config_t *c, json_t *o, lerr_t *e) {
 }
 
 static int sdar_config_parse(llada_config_t *c, const char *json, size_t len, lerr_t *e) {
-    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads",
-                                       "intermediate_size", "vocab_size"};
+    static const char *const need[] = {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                                       "vocab_size"};
     sdar_default(c);
     json_t *o = cfg_open(json, len, need, ARRAY_LEN(need), "SDAR", e);
     if (!o) return -1;
@@ -81,10 +99,14 @@ static char *sdar_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "architectures", arch);
     json_object_set_new(o, "model_type", json_string("sdar"));
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
-    SETI("hidden_size", c->d_model); SETI("intermediate_size", c->mlp_hidden_size);
-    SETI("num_hidden_layers", c->n_layers); SETI("num_attention_heads", c->n_heads);
-    SETI("num_key_value_heads", c->n_kv_heads); SETI("head_dim", c->head_dim);
-    SETI("vocab_size", c->embedding_size); SETI("max_position_embeddings", c->max_sequence_length);
+    SETI("hidden_size", c->d_model);
+    SETI("intermediate_size", c->mlp_hidden_size);
+    SETI("num_hidden_layers", c->n_layers);
+    SETI("num_attention_heads", c->n_heads);
+    SETI("num_key_value_heads", c->n_kv_heads);
+    SETI("head_dim", c->head_dim);
+    SETI("vocab_size", c->embedding_size);
+    SETI("max_position_embeddings", c->max_sequence_length);
     SETI("block_size", c->attn_block);
     json_object_set_new(o, "hidden_act", json_string("silu"));
     json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
@@ -92,7 +114,8 @@ static char *sdar_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "rope_scaling", json_null());
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
     json_object_set_new(o, "attention_bias", json_boolean(c->qkv_bias));
-    SETI("mask_token_id", c->mask_token_id); SETI("eos_token_id", c->eos_token_id);
+    SETI("mask_token_id", c->mask_token_id);
+    SETI("eos_token_id", c->eos_token_id);
     SETI("pad_token_id", c->pad_token_id);
 #undef SETI
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
@@ -100,28 +123,26 @@ static char *sdar_config_to_json(const llada_config_t *c) {
     return s;
 }
 
-static int max_tensors(const llada_config_t *c) { return 15 * c->n_layers + 3; }   /* biases included */
+static int max_tensors(const llada_config_t *c) { return 15 * c->n_layers + 3; } /* biases included */
 
 static int tensor_specs(const llada_config_t *c, llada_weights_t *w, model_tensor_spec_t *s) {
-    int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd,
-            f = c->mlp_hidden_size;
+    int64_t d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, f = c->mlp_hidden_size;
     bool b = c->qkv_bias;
-    const family_layer_tensor_t t[] = {
-        FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
-        FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
-        FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
-        FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
-        FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
-        FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, b),
-        FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, b),
-        FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, b),
-        FAMILY_LT("self_attn.o_proj.bias", 1, d, 1, out_bias, b),
-        FAMILY_LT("self_attn.q_norm.weight", 1, hd, 1, q_norm, true),
-        FAMILY_LT("self_attn.k_norm.weight", 1, hd, 1, k_norm, true),
-        FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true),
-        FAMILY_LT("mlp.gate_proj.weight", 2, f, d, ff_proj, true),
-        FAMILY_LT("mlp.up_proj.weight", 2, f, d, up_proj, true),
-        FAMILY_LT("mlp.down_proj.weight", 2, d, f, ff_out, true)};
+    const family_layer_tensor_t t[] = {FAMILY_LT("input_layernorm.weight", 1, d, 1, attn_norm, true),
+                                       FAMILY_LT("self_attn.q_proj.weight", 2, qd, d, q_proj, true),
+                                       FAMILY_LT("self_attn.k_proj.weight", 2, kvd, d, k_proj, true),
+                                       FAMILY_LT("self_attn.v_proj.weight", 2, kvd, d, v_proj, true),
+                                       FAMILY_LT("self_attn.o_proj.weight", 2, d, qd, attn_out, true),
+                                       FAMILY_LT("self_attn.q_proj.bias", 1, qd, 1, q_bias, b),
+                                       FAMILY_LT("self_attn.k_proj.bias", 1, kvd, 1, k_bias, b),
+                                       FAMILY_LT("self_attn.v_proj.bias", 1, kvd, 1, v_bias, b),
+                                       FAMILY_LT("self_attn.o_proj.bias", 1, d, 1, out_bias, b),
+                                       FAMILY_LT("self_attn.q_norm.weight", 1, hd, 1, q_norm, true),
+                                       FAMILY_LT("self_attn.k_norm.weight", 1, hd, 1, k_norm, true),
+                                       FAMILY_LT("post_attention_layernorm.weight", 1, d, 1, ff_norm, true),
+                                       FAMILY_LT("mlp.gate_proj.weight", 2, f, d, ff_proj, true),
+                                       FAMILY_LT("mlp.up_proj.weight", 2, f, d, up_proj, true),
+                                       FAMILY_LT("mlp.down_proj.weight", 2, d, f, ff_out, true)};
     static const family_names_t nm = {"model.embed_tokens.weight", "model.layers.%d.%s", "model.norm.weight",
                                       "lm_head.weight"};
     return family_bind(c, w, s, &nm, t, ARRAY_LEN(t), NULL);

@@ -23,10 +23,10 @@
 /* A borrowed view of one tensor of a source. */
 typedef struct {
     const char *name;
-    const char *dtype;        /* the source's spelling, for messages ("BF16", "I32", ...) */
-    int type;                 /* wtype_t, or -1 when not a type this engine stores weights in */
+    const char *dtype; /* the source's spelling, for messages ("BF16", "I32", ...) */
+    int type;          /* wtype_t, or -1 when not a type this engine stores weights in */
     int ndim;
-    const int64_t *shape;     /* [ndim] */
+    const int64_t *shape; /* [ndim] */
     const void *data;
     size_t nbytes;
 } model_tview_t;

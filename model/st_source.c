@@ -33,8 +33,7 @@ static int shards_find(void *ctx, const char *name, model_tview_t *out, lerr_t *
         if (t) hit = t;
     }
     if (!hit) return 0;
-    *out = (model_tview_t){hit->name, hit->dtype, st_wtype(hit->dtype), hit->ndim, hit->shape,
-                           hit->data, hit->nbytes};
+    *out = (model_tview_t){hit->name, hit->dtype, st_wtype(hit->dtype), hit->ndim, hit->shape, hit->data, hit->nbytes};
     return 1;
 }
 
@@ -61,9 +60,15 @@ static int open_index(shards_t *s, const char *dir, const char *path, lerr_t *e)
     json_t *o = json_loadb(txt, len, 0, &je), *wm = o ? json_object_get(o, "weight_map") : NULL;
     free(txt);
     int rc = -1;
-    if (!json_is_object(wm)) { lerr_set(e, EXIT_DATA, "%s: no \"weight_map\" object", path); goto out; }
+    if (!json_is_object(wm)) {
+        lerr_set(e, EXIT_DATA, "%s: no \"weight_map\" object", path);
+        goto out;
+    }
     s->files = calloc(json_object_size(wm) + 1, sizeof *s->files);
-    if (!s->files) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!s->files) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     const char *k;
     json_t *v;
     json_object_foreach(wm, k, v) {
@@ -106,7 +111,10 @@ int st_source_open(model_source_t *src, const char *dir, lerr_t *e) {
     *src = (model_source_t){0};
     shards_t *s = calloc(1, sizeof *s);
     if (!s) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    if (open_files(s, dir, e)) { shards_close(s); return -1; }
+    if (open_files(s, dir, e)) {
+        shards_close(s);
+        return -1;
+    }
     *src = (model_source_t){s, shards_find, shards_count, shards_name_at, shards_close};
     return 0;
 }

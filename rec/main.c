@@ -16,22 +16,19 @@ static const char HELP[] =
     "  -n, --inputs N        a socket input closes after N end records (N producers; default 1)\n"
     "  -c, --count           print the number of records to stderr at the end\n"
     "  -l, --lz4-level N     LZ4 level for .lz4 outputs (0 fast, <0 faster, 3..12 high)\n"
-    "\n" CLI_COMMON_HELP
-    "\nExamples:\n"
+    "\n" CLI_COMMON_HELP "\nExamples:\n"
     "  tok < text | rec -o tokens.mp.lz4        compress a stream into a shard\n"
     "  rec -i tokens.mp.lz4 --json | head       look at a shard\n"
     "  rec -i @tcp://0.0.0.0:5555 -o -          receive from a socket onto a pipe\n";
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     cli_t c;
     cli_init(&c, "rec");
-    static const struct option longopts[] = {
-        {"inputs", required_argument, 0, 'n'},
-        {"count", no_argument, 0, 'c'},
-        {"lz4-level", required_argument, 0, 'l'},
-        CLI_COMMON_LONGOPTS,
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"inputs", required_argument, 0, 'n'},
+                                             {"count", no_argument, 0, 'c'},
+                                             {"lz4-level", required_argument, 0, 'l'},
+                                             CLI_COMMON_LONGOPTS,
+                                             {0, 0, 0, 0}};
     bool count = false, ok;
     int opt;
     while ((opt = cli_getopt(&c, argc, argv, "n:cl:" CLI_COMMON_SHORTOPTS, longopts)) != -1) {
@@ -55,7 +52,10 @@ int main(int argc, char **argv)
     rec_t *r;
     int rc;
     while ((rc = rstream_read(in, &r, &e)) == 1) {
-        if (wstream_write(out, r, &e)) { rec_destroy(&r); cli_die(&c, &e); }
+        if (wstream_write(out, r, &e)) {
+            rec_destroy(&r);
+            cli_die(&c, &e);
+        }
         rec_destroy(&r);
     }
     if (rc < 0) {

@@ -8,10 +8,11 @@
 #include "policies.h"
 #include "rank.h"
 
-typedef struct { double t; } dynamic_t;
+typedef struct {
+    double t;
+} dynamic_t;
 
-static int dynamic_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                          int32_t *out, lerr_t *e) {
+static int dynamic_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     const dynamic_t *p = self;
     if (n <= 0) return 0;
     rm_ranked_t *r = rm_rank(st, cands, n, rm_key_conf, e);
@@ -30,7 +31,10 @@ rm_policy_t *rm_dynamic_new(const char *param, lerr_t *e) {
     double t;
     if (rm_param("dynamic", param, 0.85, 0.0, 1.0, &t, e)) return NULL;
     dynamic_t *p = malloc(sizeof *p);
-    if (!p) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!p) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     p->t = t;
     return rm_policy_from_ops(&DYNAMIC_OPS, p, "dynamic", e);
 }

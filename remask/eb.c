@@ -11,10 +11,11 @@
 #include "policies.h"
 #include "rank.h"
 
-typedef struct { double gamma; } eb_t;
+typedef struct {
+    double gamma;
+} eb_t;
 
-static int eb_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                     int32_t *out, lerr_t *e) {
+static int eb_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     const eb_t *p = self;
     if (n <= 0) return 0;
     rm_ranked_t *r = rm_rank(st, cands, n, rm_key_neg_entropy, e);
@@ -40,7 +41,10 @@ rm_policy_t *rm_eb_new(const char *param, lerr_t *e) {
     double g;
     if (rm_param("eb", param, 0.01, 0.0, 1e6, &g, e)) return NULL;
     eb_t *p = malloc(sizeof *p);
-    if (!p) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!p) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     p->gamma = g;
     return rm_policy_from_ops(&EB_OPS, p, "eb", e);
 }

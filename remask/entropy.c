@@ -6,8 +6,7 @@
 #include "policies.h"
 #include "rank.h"
 
-static int entropy_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                          int32_t *out, lerr_t *e) {
+static int entropy_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     (void)self;
     return rm_select_topk(st, cands, n, rm_key_neg_entropy, out, e);
 }

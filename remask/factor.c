@@ -12,15 +12,16 @@
 #include "policies.h"
 #include "rank.h"
 
-typedef struct { double f; } factor_t;
+typedef struct {
+    double f;
+} factor_t;
 
-static int factor_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                         int32_t *out, lerr_t *e) {
+static int factor_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     const factor_t *p = self;
     if (n <= 0) return 0;
     rm_ranked_t *r = rm_rank(st, cands, n, rm_key_conf, e);
     if (!r) return -1;
-    int k = 1;  /* r[k] is the (k+1)-th best: threshold 1 - F / (k + 2) */
+    int k = 1; /* r[k] is the (k+1)-th best: threshold 1 - F / (k + 2) */
     while (k < n && r[k].key >= 1.0 - p->f / (double)(k + 2)) k++;
     for (int i = 0; i < k; i++) out[i] = r[i].pos;
     free(r);
@@ -33,7 +34,10 @@ rm_policy_t *rm_factor_new(const char *param, lerr_t *e) {
     double f;
     if (rm_param("factor", param, 1.0, 0.0, 1e6, &f, e)) return NULL;
     factor_t *p = malloc(sizeof *p);
-    if (!p) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!p) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     p->f = f;
     return rm_policy_from_ops(&FACTOR_OPS, p, "factor", e);
 }

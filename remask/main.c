@@ -42,18 +42,34 @@ static const char HELP[] =
     "                           in-process policy; prints one JSON line\n"
     "      --candidates N       candidates per probe request (default 32)\n"
     "      --count N            probe requests (default 2000)\n"
-    "\n" CLI_COMMON_HELP
-    "\nRecords: docs/protocol.md (remask). A Python policy: docs/remask.md.\n";
+    "\n" CLI_COMMON_HELP "\nRecords: docs/protocol.md (remask). A Python policy: docs/remask.md.\n";
 
-enum { O_SERVE = CLI_OPT__LAST, O_POLICY, O_KEY, O_ALLOW, O_SKEY, O_MAXREQ, O_KEYGEN, O_LIST,
-       O_PROBE, O_CANDS, O_COUNT };
-static const struct option LONGOPTS[] = {
-    {"serve", required_argument, 0, O_SERVE}, {"policy", required_argument, 0, O_POLICY},
-    {"key", required_argument, 0, O_KEY}, {"allow", required_argument, 0, O_ALLOW},
-    {"server-key", required_argument, 0, O_SKEY}, {"max-requests", required_argument, 0, O_MAXREQ},
-    {"keygen", required_argument, 0, O_KEYGEN}, {"list", no_argument, 0, O_LIST},
-    {"probe", required_argument, 0, O_PROBE}, {"candidates", required_argument, 0, O_CANDS},
-    {"count", required_argument, 0, O_COUNT}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+enum {
+    O_SERVE = CLI_OPT__LAST,
+    O_POLICY,
+    O_KEY,
+    O_ALLOW,
+    O_SKEY,
+    O_MAXREQ,
+    O_KEYGEN,
+    O_LIST,
+    O_PROBE,
+    O_CANDS,
+    O_COUNT
+};
+static const struct option LONGOPTS[] = {{"serve", required_argument, 0, O_SERVE},
+                                         {"policy", required_argument, 0, O_POLICY},
+                                         {"key", required_argument, 0, O_KEY},
+                                         {"allow", required_argument, 0, O_ALLOW},
+                                         {"server-key", required_argument, 0, O_SKEY},
+                                         {"max-requests", required_argument, 0, O_MAXREQ},
+                                         {"keygen", required_argument, 0, O_KEYGEN},
+                                         {"list", no_argument, 0, O_LIST},
+                                         {"probe", required_argument, 0, O_PROBE},
+                                         {"candidates", required_argument, 0, O_CANDS},
+                                         {"count", required_argument, 0, O_COUNT},
+                                         CLI_COMMON_LONGOPTS,
+                                         {0, 0, 0, 0}};
 
 typedef struct {
     cli_t cli;
@@ -63,7 +79,10 @@ typedef struct {
 } opts_t;
 
 static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
 
 static long long int_arg(opts_t *o, const char *name, const char *arg, long long lo, long long hi) {
     return cli_int_arg(&o->cli, name, arg, lo, hi);
@@ -108,10 +127,16 @@ static int do_serve(opts_t *o) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    rm_serve_opts_t so = {.endpoint = o->serve, .policy = o->policy, .key_file = o->key, .allow = o->allow,
-                          .max_msg = (long long)o->cli.sopts.lim.max_record_bytes, .max_requests = o->max_requests,
-                          .stop = &g_stop, .ready = on_ready, .ready_arg = o};
-    if (so.max_msg > (64LL << 20)) so.max_msg = 64LL << 20;   /* a select request is small */
+    rm_serve_opts_t so = {.endpoint = o->serve,
+                          .policy = o->policy,
+                          .key_file = o->key,
+                          .allow = o->allow,
+                          .max_msg = (long long)o->cli.sopts.lim.max_record_bytes,
+                          .max_requests = o->max_requests,
+                          .stop = &g_stop,
+                          .ready = on_ready,
+                          .ready_arg = o};
+    if (so.max_msg > (64LL << 20)) so.max_msg = 64LL << 20; /* a select request is small */
     lerr_t e = {0};
     long long n;
     if (rm_serve(&so, &n, &e)) cli_die(&o->cli, &e);
@@ -153,11 +178,14 @@ static int do_probe(opts_t *o) {
     lerr_t e = {0};
     rm_policy_t *local = rm_policy_new(o->policy, &e);
     if (!local) cli_usage_error(&o->cli, "%s", e.msg);
-    rm_remote_opts_t ro = {.endpoint = o->probe, .policy = o->policy, .timeout_ms = o->cli.sopts.timeout_ms,
-                           .key_file = o->key, .server_key = o->skey};
+    rm_remote_opts_t ro = {.endpoint = o->probe,
+                           .policy = o->policy,
+                           .timeout_ms = o->cli.sopts.timeout_ms,
+                           .key_file = o->key,
+                           .server_key = o->skey};
     rm_policy_t *remote = rm_remote_new(&ro, &e);
     if (!remote) cli_die(&o->cli, &e);
-    time_selects(o, remote, c, out);   /* warm-up */
+    time_selects(o, remote, c, out); /* warm-up */
     double tl = time_selects(o, local, c, out), tr = time_selects(o, remote, c, out);
     printf("{\"policy\":\"%s\",\"candidates\":%d,\"count\":%lld,\"local_us\":%.3f,\"remote_us\":%.3f,\"ratio\":%.1f}\n",
            o->policy, n, o->count, tl * 1e6, tr * 1e6, tr / tl);

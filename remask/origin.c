@@ -13,17 +13,18 @@
 #include "crng.h"
 #include "remask/schedule.h"
 
-typedef struct { double eps; } origin_t;
+typedef struct {
+    double eps;
+} origin_t;
 
-static int origin_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                         int32_t *out, lerr_t *e) {
+static int origin_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     (void)e;
     const origin_t *o = self;
     float p = rm_sched_timestep_frac(st->block_step, st->steps_per_block, o->eps);
     int k = 0;
     for (int i = 0; i < n; i++) {
-        double u = crng_u01(st->seed, CRNG_RANDOM_REMASK, (uint64_t)st->record, (uint64_t)st->step,
-                            (uint64_t)cands[i].pos, 1);
+        double u =
+            crng_u01(st->seed, CRNG_RANDOM_REMASK, (uint64_t)st->record, (uint64_t)st->step, (uint64_t)cands[i].pos, 1);
         if (p >= 1.0f || u < (double)p) out[k++] = cands[i].pos;
     }
     return k;
@@ -35,7 +36,10 @@ rm_policy_t *rm_origin_new(const char *param, lerr_t *e) {
     double eps;
     if (rm_param("origin", param, 1e-3, 1e-12, 0.999999, &eps, e)) return NULL;
     origin_t *o = malloc(sizeof *o);
-    if (!o) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!o) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     o->eps = eps;
     return rm_policy_from_ops(&ORIGIN_OPS, o, "origin", e);
 }

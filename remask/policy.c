@@ -17,7 +17,8 @@ rm_policy_t *rm_policy_from_ops(const rm_ops_t *ops, void *self, const char *nam
     rm_policy_t *p = calloc(1, sizeof *p);
     char *nm = strdup(name);
     if (!p || !nm) {
-        free(p); free(nm);
+        free(p);
+        free(nm);
         if (ops->destroy) ops->destroy(self);
         lerr_set(e, EXIT_INTERNAL, "out of memory");
         return NULL;
@@ -40,7 +41,6 @@ const char *rm_policy_name(const rm_policy_t *p) { return p->name; }
 
 bool rm_policy_adaptive(const rm_policy_t *p) { return p->ops->adaptive; }
 
-int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cands, int n,
-                     int32_t *out, lerr_t *e) {
+int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     return p->ops->select(p->self, st, cands, n, out, e);
 }

@@ -8,12 +8,10 @@
 #include "crng.h"
 
 static double draw_key(const rm_cand_t *c, const rm_state_t *st) {
-    return crng_u01(st->seed, CRNG_RANDOM_REMASK, (uint64_t)st->record, (uint64_t)st->step,
-                    (uint64_t)c->pos, 0);
+    return crng_u01(st->seed, CRNG_RANDOM_REMASK, (uint64_t)st->record, (uint64_t)st->step, (uint64_t)c->pos, 0);
 }
 
-static int random_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                         int32_t *out, lerr_t *e) {
+static int random_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     (void)self;
     return rm_select_topk(st, cands, n, draw_key, out, e);
 }

@@ -14,7 +14,7 @@
 typedef struct {
     double key;
     int32_t pos;
-    int idx;   /* index into the candidate array */
+    int idx; /* index into the candidate array */
 } rm_ranked_t;
 
 typedef double (*rm_key_fn)(const rm_cand_t *c, const rm_state_t *st);
@@ -31,13 +31,11 @@ rm_ranked_t *rm_rank(const rm_state_t *st, const rm_cand_t *cands, int n, rm_key
 /* The fixed-schedule selection shared by order policies: write the positions of the
  * min(st->n_commit, n) highest-ranked candidates to out[] and return their count, or -1
  * with `e` set. */
-int rm_select_topk(const rm_state_t *st, const rm_cand_t *cands, int n, rm_key_fn key,
-                   int32_t *out, lerr_t *e);
+int rm_select_topk(const rm_state_t *st, const rm_cand_t *cands, int n, rm_key_fn key, int32_t *out, lerr_t *e);
 
 /* Parse the PARAM of "name:PARAM" as a finite number in [lo, hi]; `def` when `param` is
  * NULL. -1 with `e` (EXIT_USAGE) on a bad value. */
-int rm_param(const char *name, const char *param, double def, double lo, double hi, double *out,
-             lerr_t *e);
+int rm_param(const char *name, const char *param, double def, double lo, double hi, double *out, lerr_t *e);
 /* For policies without a parameter: -1 with `e` (EXIT_USAGE) when `param` is given. */
 int rm_no_param(const char *name, const char *param, lerr_t *e);
 

@@ -6,11 +6,18 @@
 #include <string.h>
 #include "policies.h"
 
-#define RM_POLICIES(X)                                                                          \
-    X("low_confidence", rm_low_confidence_new) X("random", rm_random_new)                       \
-    X("threshold", rm_threshold_new) X("factor", rm_factor_new)                                 \
-    X("topk_margin", rm_margin_new) X("entropy", rm_entropy_new) X("eb", rm_eb_new)             \
-    X("origin", rm_origin_new) X("dynamic", rm_dynamic_new)
+// clang-format off
+#define RM_POLICIES(X) \
+    X("low_confidence", rm_low_confidence_new) \
+    X("random", rm_random_new) \
+    X("threshold", rm_threshold_new) \
+    X("factor", rm_factor_new) \
+    X("topk_margin", rm_margin_new) \
+    X("entropy", rm_entropy_new) \
+    X("eb", rm_eb_new) \
+    X("origin", rm_origin_new) \
+    X("dynamic", rm_dynamic_new)
+// clang-format on
 
 typedef struct {
     const char *name;

@@ -26,28 +26,28 @@
 
 /* One masked position, as summarised by the model side. */
 typedef struct {
-    int32_t pos;      /* absolute canvas position (0-based, unpadded) */
-    int32_t token;    /* the token that would be committed (argmax, Gumbel-perturbed if T>0) */
-    double conf;      /* confidence of `token` as the official sampler defines it: softmax
+    int32_t pos;   /* absolute canvas position (0-based, unpadded) */
+    int32_t token; /* the token that would be committed (argmax, Gumbel-perturbed if T>0) */
+    double conf;   /* confidence of `token` as the official sampler defines it: softmax
                          probability under the (possibly EOS/EOT-modified) logits */
-    float prob;       /* plain softmax probability of `token` (unmodified logits after CFG) */
-    float margin;     /* top-1 minus top-2 probability (unmodified) */
-    float entropy;    /* entropy of the distribution, nats (unmodified) */
+    float prob;    /* plain softmax probability of `token` (unmodified logits after CFG) */
+    float margin;  /* top-1 minus top-2 probability (unmodified) */
+    float entropy; /* entropy of the distribution, nats (unmodified) */
 } rm_cand_t;
 
 /* Where the reverse process stands for this row. */
 typedef struct {
-    uint64_t seed;        /* sampler seed */
-    int64_t record;       /* index of the record in the input stream (seeds per record) */
-    int step;             /* global step index, 0-based */
-    int steps;            /* total steps */
-    int block, n_blocks;  /* current block */
-    int block_step;       /* step inside the block, 0-based */
+    uint64_t seed;       /* sampler seed */
+    int64_t record;      /* index of the record in the input stream (seeds per record) */
+    int step;            /* global step index, 0-based */
+    int steps;           /* total steps */
+    int block, n_blocks; /* current block */
+    int block_step;      /* step inside the block, 0-based */
     int steps_per_block;
-    int block_start, block_end;  /* canvas positions of the block: [start, end) */
+    int block_start, block_end; /* canvas positions of the block: [start, end) */
     int prompt_len, canvas_len;
-    int n_masked;         /* masks left in the whole canvas (before this step) */
-    int n_commit;         /* quota from the linear schedule for this step */
+    int n_masked; /* masks left in the whole canvas (before this step) */
+    int n_commit; /* quota from the linear schedule for this step */
 } rm_state_t;
 
 typedef struct rm_policy rm_policy_t;
@@ -64,8 +64,7 @@ const char *const *rm_policy_list(void);
  * (masked and before block_end), in ascending position order. Writes the chosen positions
  * to out[] (capacity n) in descending priority and returns their count (<= n; the built-in
  * policies return min(n_commit, n)), or -1 with `e` set. */
-int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cands, int n,
-                     int32_t *out, lerr_t *e);
+int rm_policy_select(rm_policy_t *p, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e);
 
 /* ---- a policy's operations: one file per policy (registry.c lists them) and the remote
  * client (remote.h). */
@@ -74,9 +73,8 @@ typedef struct {
      * n_commit, at least one while candidates remain); the sampler then loops each block
      * until it has no masks instead of following the fixed schedule. */
     bool adaptive;
-    int (*select)(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                  int32_t *out, lerr_t *e);
-    void (*destroy)(void *self);  /* may be NULL */
+    int (*select)(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e);
+    void (*destroy)(void *self); /* may be NULL */
 } rm_ops_t;
 
 /* Wrap ops + self into a policy named `name` (copied). Takes ownership of self, which is

@@ -11,7 +11,7 @@
 #include "net.h"
 
 typedef struct {
-    void *ctx;   /* own context: the shared one is terminated by cli_close_output while this
+    void *ctx; /* own context: the shared one is terminated by cli_close_output while this
                     policy may still be alive, and zmq_ctx_term would wait for our socket */
     void *sock;
     char *endpoint, *policy;
@@ -26,7 +26,8 @@ static void remote_free(void *self) {
     if (!r) return;
     if (r->sock) zmq_close(r->sock);
     if (r->ctx) zmq_ctx_term(r->ctx);
-    free(r->endpoint); free(r->policy);
+    free(r->endpoint);
+    free(r->policy);
     buf_free(&r->buf);
     free(r);
 }
@@ -34,7 +35,10 @@ static void remote_free(void *self) {
 /* Send `req`, wait for the reply with the same id; returns the reply record (caller owns). */
 static rec_t *roundtrip(remote_t *r, const rec_t *req, int64_t id, const char *what, lerr_t *e) {
     r->buf.len = 0;
-    if (rec_encode(req, &r->buf)) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (rec_encode(req, &r->buf)) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     const void *body[2] = {"", r->buf.data};
     size_t len[2] = {0, r->buf.len};
     if (net_send(r->sock, NULL, 0, body, len, 2, ZMQ_DONTWAIT, e)) {
@@ -47,17 +51,22 @@ static rec_t *roundtrip(remote_t *r, const rec_t *req, int64_t id, const char *w
         int w = left > 0 ? net_wait(r->sock, left) : 0;
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
-            lerr_set(e, EXIT_PEER, "remask service %s did not answer within %d ms (%s)", r->endpoint, r->timeout_ms, what);
+            lerr_set(e, EXIT_PEER, "remask service %s did not answer within %d ms (%s)", r->endpoint, r->timeout_ms,
+                     what);
             return NULL;
         }
         net_msg_t m;
         if (net_recv(r->sock, &m, ZMQ_DONTWAIT, e)) return NULL;
         rec_t *rep = m.n ? rec_decode(net_frame_data(&m, m.n - 1), net_frame_size(&m, m.n - 1), &r->lim, 0, e) : NULL;
         net_msg_close(&m);
-        if (!rep) { e->code = EXIT_PEER; lerr_wrap(e, "remask service %s sent a bad reply", r->endpoint); return NULL; }
+        if (!rep) {
+            e->code = EXIT_PEER;
+            lerr_wrap(e, "remask service %s sent a bad reply", r->endpoint);
+            return NULL;
+        }
         int64_t rid;
         if (!rec_get_int(rep, "id", &rid) && rid == id) return rep;
-        rec_destroy(&rep);   /* a stale reply to an earlier request: keep waiting */
+        rec_destroy(&rep); /* a stale reply to an earlier request: keep waiting */
     }
 }
 
@@ -92,7 +101,10 @@ static int remote_connect(remote_t *r, const rm_remote_opts_t *o, lerr_t *e) {
 
 rm_policy_t *rm_remote_new(const rm_remote_opts_t *o, lerr_t *e) {
     remote_t *r = calloc(1, sizeof *r);
-    if (!r) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!r) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     r->endpoint = strdup(o->endpoint);
     r->policy = o->policy ? strdup(o->policy) : NULL;
     r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
@@ -102,14 +114,26 @@ rm_policy_t *rm_remote_new(const rm_remote_opts_t *o, lerr_t *e) {
     rec_t *hello = rec_new(), *rep = NULL;
     bool adaptive = false;
     char *name = NULL;
-    if (!r->endpoint || (o->policy && !r->policy) || !hello) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
+    if (!r->endpoint || (o->policy && !r->policy) || !hello) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto fail;
+    }
     if (remote_connect(r, o, e)) goto fail;
     int64_t id = r->next_id++;
     if (rec_set_str(hello, "kind", "remask_hello") || rec_set_int(hello, "v", 1) || rec_set_int(hello, "id", id) ||
-        (r->policy && rec_set_str(hello, "policy", r->policy))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto fail; }
+        (r->policy && rec_set_str(hello, "policy", r->policy))) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto fail;
+    }
     if (!(rep = roundtrip(r, hello, id, "greeting", e))) goto fail;
-    if (rec_kind_is(rep, "remask_error")) { rmw_chosen_parse(rep, NULL, 0, e); goto fail; }
-    if (!rec_kind_is(rep, "remask_ready")) { lerr_set(e, EXIT_PEER, "remask service %s: unexpected greeting", r->endpoint); goto fail; }
+    if (rec_kind_is(rep, "remask_error")) {
+        rmw_chosen_parse(rep, NULL, 0, e);
+        goto fail;
+    }
+    if (!rec_kind_is(rep, "remask_ready")) {
+        lerr_set(e, EXIT_PEER, "remask service %s: unexpected greeting", r->endpoint);
+        goto fail;
+    }
     rec_get_bool(rep, "adaptive", &adaptive);
     name = rec_get_strdup(rep, "policy");
     rec_destroy(&hello);

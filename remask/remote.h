@@ -11,12 +11,12 @@
 #include "remask.h"
 
 typedef struct {
-    const char *endpoint;     /* tcp://host:port, ipc://path (connect) */
-    const char *policy;       /* policy the service should run, NULL: its default */
-    int timeout_ms;           /* per request; <= 0 means 60000 */
-    const char *key_file;     /* CURVE: our key pair (remask --keygen), NULL: no CURVE */
-    const char *server_key;   /* CURVE: the service's public key file */
-    long long max_msg;        /* largest reply accepted, bytes */
+    const char *endpoint;   /* tcp://host:port, ipc://path (connect) */
+    const char *policy;     /* policy the service should run, NULL: its default */
+    int timeout_ms;         /* per request; <= 0 means 60000 */
+    const char *key_file;   /* CURVE: our key pair (remask --keygen), NULL: no CURVE */
+    const char *server_key; /* CURVE: the service's public key file */
+    long long max_msg;      /* largest reply accepted, bytes */
 } rm_remote_opts_t;
 
 /* Connect and greet the service (remask_hello, answered within the timeout), so a missing

@@ -29,15 +29,26 @@ static rm_policy_t *policy_for(server_t *s, const rec_t *req, lerr_t *e) {
     const char *name;
     size_t len;
     char nm[128];
-    if (rec_get_str(req, "policy", &name, &len)) { name = s->o->policy; len = strlen(name); }
-    if (len >= sizeof nm) { lerr_set(e, EXIT_DATA, "policy name too long"); return NULL; }
+    if (rec_get_str(req, "policy", &name, &len)) {
+        name = s->o->policy;
+        len = strlen(name);
+    }
+    if (len >= sizeof nm) {
+        lerr_set(e, EXIT_DATA, "policy name too long");
+        return NULL;
+    }
     memcpy(nm, name, len);
     nm[len] = 0;
     int i = 0;
-    for (; i < CACHE && s->names[i]; i++) if (!strcmp(s->names[i], nm)) return s->pols[i];
+    for (; i < CACHE && s->names[i]; i++)
+        if (!strcmp(s->names[i], nm)) return s->pols[i];
     rm_policy_t *p = rm_policy_new(nm, e);
     if (!p) return NULL;
-    if (i == CACHE) { i = CACHE - 1; free(s->names[i]); rm_policy_destroy(&s->pols[i]); }
+    if (i == CACHE) {
+        i = CACHE - 1;
+        free(s->names[i]);
+        rm_policy_destroy(&s->pols[i]);
+    }
     s->names[i] = strdup(nm);
     s->pols[i] = p;
     return p;
@@ -51,7 +62,11 @@ static rec_t *answer_select(server_t *s, const rec_t *req, int64_t id, lerr_t *e
     if (!p || rmw_select_parse(req, &st, &c, &n, e)) return NULL;
     if (n > s->out_cap) {
         int32_t *o = realloc(s->out, (size_t)n * sizeof *o);
-        if (!o) { free(c); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+        if (!o) {
+            free(c);
+            lerr_set(e, EXIT_INTERNAL, "out of memory");
+            return NULL;
+        }
         s->out = o;
         s->out_cap = n;
     }
@@ -93,7 +108,10 @@ static int handle(server_t *s, net_msg_t *m) {
     if (!rep) rep = rmw_error_new(id, e.code ? e.code : EXIT_INTERNAL, e.msg);
     rec_destroy(&req);
     s->buf.len = 0;
-    if (!rep || rec_encode(rep, &s->buf)) { rec_destroy(&rep); return 0; }
+    if (!rep || rec_encode(rep, &s->buf)) {
+        rec_destroy(&rep);
+        return 0;
+    }
     rec_destroy(&rep);
     const void *body[1] = {s->buf.data};
     size_t len[1] = {s->buf.len};
@@ -122,8 +140,11 @@ int rm_serve(const rm_serve_opts_t *o, long long *answered, lerr_t *e) {
     *answered = 0;
     if (o->max_msg > 0) s.lim.max_record_bytes = (size_t)o->max_msg;
     lerr_t pe = {0};
-    rm_policy_t *probe = rm_policy_new(o->policy, &pe);   /* reject a bad default at start */
-    if (!probe) { *e = pe; return -1; }
+    rm_policy_t *probe = rm_policy_new(o->policy, &pe); /* reject a bad default at start */
+    if (!probe) {
+        *e = pe;
+        return -1;
+    }
     rm_policy_destroy(&probe);
     if (server_open(&s, &zap, e)) goto out;
     if (o->ready) {
@@ -145,7 +166,10 @@ int rm_serve(const rm_serve_opts_t *o, long long *answered, lerr_t *e) {
 out:
     if (s.sock) zmq_close(s.sock);
     net_zap_stop(&zap);
-    for (int i = 0; i < CACHE; i++) { free(s.names[i]); rm_policy_destroy(&s.pols[i]); }
+    for (int i = 0; i < CACHE; i++) {
+        free(s.names[i]);
+        rm_policy_destroy(&s.pols[i]);
+    }
     free(s.out);
     buf_free(&s.buf);
     return rc;

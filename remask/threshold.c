@@ -10,10 +10,11 @@
 #include "policies.h"
 #include "rank.h"
 
-typedef struct { double t; } threshold_t;
+typedef struct {
+    double t;
+} threshold_t;
 
-static int threshold_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n,
-                            int32_t *out, lerr_t *e) {
+static int threshold_select(void *self, const rm_state_t *st, const rm_cand_t *cands, int n, int32_t *out, lerr_t *e) {
     const threshold_t *p = self;
     if (n <= 0) return 0;
     rm_ranked_t *r = rm_rank(st, cands, n, rm_key_conf, e);
@@ -31,7 +32,10 @@ rm_policy_t *rm_threshold_new(const char *param, lerr_t *e) {
     double t;
     if (rm_param("threshold", param, 0.9, 0.0, 1.0, &t, e)) return NULL;
     threshold_t *p = malloc(sizeof *p);
-    if (!p) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!p) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     p->t = t;
     return rm_policy_from_ops(&THRESHOLD_OPS, p, "threshold", e);
 }

@@ -6,11 +6,23 @@
 #include <msgpack.h>
 #include "wire.h"
 
-#define ST_FIELDS(X) X(step) X(steps) X(block) X(n_blocks) X(block_step) X(steps_per_block) \
-    X(block_start) X(block_end) X(prompt_len) X(canvas_len) X(n_masked) X(n_commit)
+// clang-format off
+#define ST_FIELDS(X) \
+    X(step) \
+    X(steps) \
+    X(block) \
+    X(n_blocks) \
+    X(block_step) \
+    X(steps_per_block) \
+    X(block_start) \
+    X(block_end) \
+    X(prompt_len) \
+    X(canvas_len) \
+    X(n_masked) \
+    X(n_commit)
+// clang-format on
 
-rec_t *rmw_select_new(int64_t id, const char *policy, const rm_state_t *st, const rm_cand_t *c,
-                      int n, lerr_t *e) {
+rec_t *rmw_select_new(int64_t id, const char *policy, const rm_state_t *st, const rm_cand_t *c, int n, lerr_t *e) {
     rec_t *r = rec_new();
     int32_t *pos = malloc((size_t)(n ? n : 1) * 8), *tok = pos + (n ? n : 1);
     float *pf = malloc((size_t)(n ? n : 1) * 3 * sizeof(float));
@@ -18,8 +30,12 @@ rec_t *rmw_select_new(int64_t id, const char *policy, const rm_state_t *st, cons
     int bad = !r || !pos || !pf || !conf;
     if (!bad) {
         for (int i = 0; i < n; i++) {
-            pos[i] = c[i].pos; tok[i] = c[i].token; conf[i] = c[i].conf;
-            pf[i] = c[i].prob; pf[n + i] = c[i].margin; pf[2 * n + i] = c[i].entropy;
+            pos[i] = c[i].pos;
+            tok[i] = c[i].token;
+            conf[i] = c[i].conf;
+            pf[i] = c[i].prob;
+            pf[n + i] = c[i].margin;
+            pf[2 * n + i] = c[i].entropy;
         }
         bad |= rec_set_str(r, "kind", "remask_select") | rec_set_int(r, "v", 1) | rec_set_int(r, "id", id);
         if (policy) bad |= rec_set_str(r, "policy", policy);
@@ -28,12 +44,20 @@ rec_t *rmw_select_new(int64_t id, const char *policy, const rm_state_t *st, cons
         ST_FIELDS(SET)
 #undef SET
         int64_t sh[1] = {n};
-        bad |= !rec_set_tensor_copy(r, "pos", DT_I32, 1, sh, pos) | !rec_set_tensor_copy(r, "token", DT_I32, 1, sh, tok);
-        bad |= !rec_set_tensor_copy(r, "conf", DT_F64, 1, sh, conf) | !rec_set_tensor_copy(r, "prob", DT_F32, 1, sh, pf);
-        bad |= !rec_set_tensor_copy(r, "margin", DT_F32, 1, sh, pf + n) | !rec_set_tensor_copy(r, "entropy", DT_F32, 1, sh, pf + 2 * n);
+        bad |=
+            !rec_set_tensor_copy(r, "pos", DT_I32, 1, sh, pos) | !rec_set_tensor_copy(r, "token", DT_I32, 1, sh, tok);
+        bad |=
+            !rec_set_tensor_copy(r, "conf", DT_F64, 1, sh, conf) | !rec_set_tensor_copy(r, "prob", DT_F32, 1, sh, pf);
+        bad |= !rec_set_tensor_copy(r, "margin", DT_F32, 1, sh, pf + n) |
+               !rec_set_tensor_copy(r, "entropy", DT_F32, 1, sh, pf + 2 * n);
     }
-    free(pos); free(pf); free(conf);
-    if (bad) { rec_destroy(&r); lerr_set(e, EXIT_INTERNAL, "out of memory building a remask request"); }
+    free(pos);
+    free(pf);
+    free(conf);
+    if (bad) {
+        rec_destroy(&r);
+        lerr_set(e, EXIT_INTERNAL, "out of memory building a remask request");
+    }
     return r;
 }
 
@@ -61,7 +85,9 @@ int rmw_select_parse(const rec_t *r, rm_state_t *st, rm_cand_t **cp, int *np, le
     st->seed = (uint64_t)v;
     if (get_i(r, "record", INT64_MIN, INT64_MAX, &v, e)) return -1;
     st->record = v;
-#define GET(f) if (get_i(r, #f, -1, INT32_MAX, &v, e)) return -1; st->f = (int)v;
+#define GET(f) \
+    if (get_i(r, #f, -1, INT32_MAX, &v, e)) return -1; \
+    st->f = (int)v;
     ST_FIELDS(GET)
 #undef GET
     const tensor_t *pos = rec_need_tensor(r, "pos", DT_I32, 1, e);
@@ -69,7 +95,8 @@ int rmw_select_parse(const rec_t *r, rm_state_t *st, rm_cand_t **cp, int *np, le
     size_t n = pos->numel;
     if (n > (size_t)INT32_MAX / 2) return lerr_set(e, EXIT_DATA, "remask_select: too many candidates");
     const tensor_t *tok = need(r, "token", DT_I32, n, e), *conf = tok ? need(r, "conf", DT_F64, n, e) : NULL,
-                   *prob = conf ? need(r, "prob", DT_F32, n, e) : NULL, *mar = prob ? need(r, "margin", DT_F32, n, e) : NULL,
+                   *prob = conf ? need(r, "prob", DT_F32, n, e) : NULL,
+                   *mar = prob ? need(r, "margin", DT_F32, n, e) : NULL,
                    *ent = mar ? need(r, "entropy", DT_F32, n, e) : NULL;
     if (!ent) return -1;
     rm_cand_t *c = malloc((n ? n : 1) * sizeof *c);
@@ -81,7 +108,10 @@ int rmw_select_parse(const rec_t *r, rm_state_t *st, rm_cand_t **cp, int *np, le
         c[i].prob = ((const float *)prob->data)[i];
         c[i].margin = ((const float *)mar->data)[i];
         c[i].entropy = ((const float *)ent->data)[i];
-        if (i && c[i].pos <= c[i - 1].pos) { free(c); return lerr_set(e, EXIT_DATA, "remask_select: \"pos\" not strictly ascending"); }
+        if (i && c[i].pos <= c[i - 1].pos) {
+            free(c);
+            return lerr_set(e, EXIT_DATA, "remask_select: \"pos\" not strictly ascending");
+        }
     }
     *cp = c;
     *np = (int)n;
@@ -99,7 +129,10 @@ static int chosen_array(const uint8_t *mp, size_t len, int32_t *out, int cap, le
         for (int i = 0; i < k; i++) {
             msgpack_object o = u.data.via.array.ptr[i];
             if (o.type == MSGPACK_OBJECT_POSITIVE_INTEGER && o.via.u64 <= INT32_MAX) out[i] = (int32_t)o.via.u64;
-            else { k = -1; break; }
+            else {
+                k = -1;
+                break;
+            }
         }
     }
     msgpack_unpacked_destroy(&u);

@@ -17,8 +17,7 @@
 #include "remask.h"
 
 /* Build a select request (new record, caller owns). policy may be NULL. */
-rec_t *rmw_select_new(int64_t id, const char *policy, const rm_state_t *st, const rm_cand_t *c,
-                      int n, lerr_t *e);
+rec_t *rmw_select_new(int64_t id, const char *policy, const rm_state_t *st, const rm_cand_t *c, int n, lerr_t *e);
 /* Parse a select request: fills st, *n and a malloc'd candidate array (caller frees).
  * EXIT_DATA on any missing/inconsistent field. */
 int rmw_select_parse(const rec_t *r, rm_state_t *st, rm_cand_t **c, int *n, lerr_t *e);

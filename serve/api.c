@@ -12,7 +12,9 @@ static int emit(json_t *o, const char *prefix, const char *suffix, buf_t *out) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(12));
     json_decref(o);
     int rc = !s || buf_append(out, prefix, strlen(prefix)) || buf_append(out, s, strlen(s)) ||
-             buf_append(out, suffix, strlen(suffix)) ? -1 : 0;
+                     buf_append(out, suffix, strlen(suffix))
+                 ? -1
+                 : 0;
     free(s);
     return rc;
 }
@@ -20,8 +22,8 @@ static int emit(json_t *o, const char *prefix, const char *suffix, buf_t *out) {
 static json_t *str_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
 
 static json_t *error_obj(const serr_t *e) {
-    return json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", e->msg, "type", e->type,
-                     "param", str_or_null(e->param), "code", str_or_null(e->code));
+    return json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", e->msg, "type", e->type, "param",
+                     str_or_null(e->param), "code", str_or_null(e->code));
 }
 
 int api_error_body(const serr_t *e, buf_t *out) { return emit(error_obj(e), "", "\n", out); }
@@ -29,15 +31,15 @@ int api_error_event(const serr_t *e, buf_t *out) { return emit(error_obj(e), "da
 int api_done(buf_t *out) { return buf_append(out, "data: [DONE]\n\n", 14); }
 
 static json_t *head(const sjob_t *j, const char *object) {
-    return json_pack("{s:s,s:s,s:I,s:s}", "id", j->id, "object", object, "created", (json_int_t)j->created,
-                     "model", j->model);
+    return json_pack("{s:s,s:s,s:I,s:s}", "id", j->id, "object", object, "created", (json_int_t)j->created, "model",
+                     j->model);
 }
 
 static json_t *usage(const sjob_t *j) {
     size_t c = 0;
     for (int i = 0; i < j->rows; i++) c += j->text[i].n_tokens;
-    return json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)j->prompt_tokens, "completion_tokens",
-                     (json_int_t)c, "total_tokens", (json_int_t)(j->prompt_tokens + c));
+    return json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)j->prompt_tokens, "completion_tokens", (json_int_t)c,
+                     "total_tokens", (json_int_t)(j->prompt_tokens + c));
 }
 
 int api_chunk(const sjob_t *j, int row, bool role, const char *delta, size_t n, int finish, buf_t *out) {
@@ -79,18 +81,24 @@ int api_response(const sjob_t *j, buf_t *out) {
     for (int i = 0; i < j->rows; i++) {
         const stext_t *t = &j->text[i];
         json_t *txt = json_stringn(t->text.p ? t->text.p : "", t->text.n);
-        json_t *c = chat ? json_pack("{s:i,s:{s:s,s:o},s:n,s:s}", "index", i, "message", "role", "assistant",
-                                     "content", txt, "logprobs", "finish_reason", finish_name(t->finish ? t->finish : FINISH_LENGTH))
-                         : json_pack("{s:i,s:o,s:n,s:s}", "index", i, "text", txt, "logprobs", "finish_reason",
-                                     finish_name(t->finish ? t->finish : FINISH_LENGTH));
+        json_t *c =
+            chat ? json_pack("{s:i,s:{s:s,s:o},s:n,s:s}", "index", i, "message", "role", "assistant", "content", txt,
+                             "logprobs", "finish_reason", finish_name(t->finish ? t->finish : FINISH_LENGTH))
+                 : json_pack("{s:i,s:o,s:n,s:s}", "index", i, "text", txt, "logprobs", "finish_reason",
+                             finish_name(t->finish ? t->finish : FINISH_LENGTH));
         json_array_append_new(choices, c);
     }
     json_object_set_new(o, "choices", choices);
     json_object_set_new(o, "usage", usage(j));
-    if (j->remote) json_object_set_new(o, "diffusion", json_pack("{s:b,s:i,s:i}", "cluster", 1, "gen_length", j->gen, "nfe", j->nfe));
-    else json_object_set_new(o, "diffusion", json_pack("{s:I,s:i,s:i,s:i,s:f,s:f,s:s,s:i}", "seed", (json_int_t)j->so.seed,
-        "gen_length", j->gen, "steps", j->so.steps, "block_length", j->so.block_length, "temperature",
-        j->so.temperature, "cfg", j->so.cfg_scale, "remasking", j->policy, "nfe", j->nfe));
+    if (j->remote)
+        json_object_set_new(o, "diffusion",
+                            json_pack("{s:b,s:i,s:i}", "cluster", 1, "gen_length", j->gen, "nfe", j->nfe));
+    else
+        json_object_set_new(o, "diffusion",
+                            json_pack("{s:I,s:i,s:i,s:i,s:f,s:f,s:s,s:i}", "seed", (json_int_t)j->so.seed, "gen_length",
+                                      j->gen, "steps", j->so.steps, "block_length", j->so.block_length, "temperature",
+                                      j->so.temperature, "cfg", j->so.cfg_scale, "remasking", j->policy, "nfe",
+                                      j->nfe));
     return emit(o, "", "\n", out);
 }
 
@@ -100,10 +108,10 @@ int api_health(const char *model, sched_t *s, buf_t *out) {
     pthread_mutex_unlock(&s->mu);
     return emit(json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "status", "ok", "model", model, "queued", queued,
                           "rows_running", atomic_load(&s->rows_running), "served", (json_int_t)atomic_load(&s->served),
-                          "batches", (json_int_t)atomic_load(&s->batches),
-                          "batched_rows", (json_int_t)atomic_load(&s->batched_rows),
-                          "cancelled_rows", (json_int_t)atomic_load(&s->cancelled_rows),
-                          "refused", (json_int_t)atomic_load(&s->refused)), "", "\n", out);
+                          "batches", (json_int_t)atomic_load(&s->batches), "batched_rows",
+                          (json_int_t)atomic_load(&s->batched_rows), "cancelled_rows",
+                          (json_int_t)atomic_load(&s->cancelled_rows), "refused", (json_int_t)atomic_load(&s->refused)),
+                "", "\n", out);
 }
 
 int api_models(const char *model, long long created, bool one, buf_t *out) {

@@ -13,12 +13,15 @@
 #include "serve.h"
 #include "denoise/records.h"
 
-typedef struct { sjob_t *job; int row; } rowref_t;
+typedef struct {
+    sjob_t *job;
+    int row;
+} rowref_t;
 
 typedef struct {
     serve_t *sv;
-    rowref_t *map;      /* [B] batch row -> (job, choice), compacted like the canvas */
-    int lp, gen;        /* padded prompt length, generation length */
+    rowref_t *map; /* [B] batch row -> (job, choice), compacted like the canvas */
+    int lp, gen;   /* padded prompt length, generation length */
 } hook_t;
 
 /* First masked position of ids[0..n), or n. */
@@ -47,7 +50,7 @@ static int on_step(canvas_batch_t *cb, int step, uint8_t *drop, void *arg, lerr_
             drop[r] = 1;
     }
     pthread_mutex_unlock(&sv->tok_mu);
-    for (int r = 0; r < cb->B; r++)          /* compact the map as the sampler compacts rows */
+    for (int r = 0; r < cb->B; r++) /* compact the map as the sampler compacts rows */
         if (!drop[r]) h->map[k++] = h->map[r];
     atomic_store(&sv->sched.rows_running, k);
     return 0;
@@ -66,12 +69,17 @@ static void run(serve_t *sv, sjob_t **jobs, int n) {
     rm_policy_t *pol = NULL;
     const sjob_t *j0 = jobs[0];
     int rc_run = -1;
-    if (!rc || !idx || !seed || !map) { lerr_set(&e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!rc || !idx || !seed || !map) {
+        lerr_set(&e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     for (int i = 0, r = 0; i < n; i++)
         for (int c = 0; c < jobs[i]->rows; c++, r++) {
             int p = c / jobs[i]->n;
-            rc[r] = (rec_canvas_t){.tok = jobs[i]->prompt[p], .n = jobs[i]->prompt_len[p],
-                                   .prompt_len = jobs[i]->prompt_len[p], .gen = jobs[i]->gen};
+            rc[r] = (rec_canvas_t){.tok = jobs[i]->prompt[p],
+                                   .n = jobs[i]->prompt_len[p],
+                                   .prompt_len = jobs[i]->prompt_len[p],
+                                   .gen = jobs[i]->gen};
             idx[r] = c;
             seed[r] = jobs[i]->so.seed;
             map[r] = (rowref_t){jobs[i], c};
@@ -97,14 +105,18 @@ out:
     bool bad = e.code == EXIT_DATA || e.code == EXIT_USAGE;
     int status = bad ? 400 : sched_stopping(&sv->sched) ? 503 : 500;
     for (int i = 0; i < n; i++) {
-        if (rc_run) job_fail(jobs[i], status, bad ? "invalid_request_error" : "server_error", "%s",
-                             e.msg[0] ? e.msg : "generation failed");
+        if (rc_run)
+            job_fail(jobs[i], status, bad ? "invalid_request_error" : "server_error", "%s",
+                     e.msg[0] ? e.msg : "generation failed");
         atomic_fetch_add(&sv->sched.served, 1);
         job_unref(&jobs[i]);
     }
     canvas_batch_free(&cb);
     rm_policy_destroy(&pol);
-    free(rc); free(idx); free(seed); free(map);
+    free(rc);
+    free(idx);
+    free(seed);
+    free(map);
 }
 
 void *serve_local_thread(void *arg) {
@@ -113,7 +125,7 @@ void *serve_local_thread(void *arg) {
     if (!jobs) return NULL;
     for (;;) {
         int n = sched_take(&sv->sched, jobs, sv->max_batch, sv->max_batch, -1);
-        if (n == 0) break;   /* stopping */
+        if (n == 0) break; /* stopping */
         run(sv, jobs, n);
     }
     free(jobs);

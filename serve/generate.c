@@ -21,7 +21,7 @@
 static uint64_t random_seed(void) {
     uint64_t s = 0;
     if (getrandom(&s, sizeof s, 0) != sizeof s) s = (uint64_t)time(NULL) ^ (uint64_t)clock();
-    return s & INT64_MAX;   /* reported back as a JSON integer */
+    return s & INT64_MAX; /* reported back as a JSON integer */
 }
 
 /* A cluster front forwards the request's sampler options with each row (remote.c; the worker
@@ -30,12 +30,15 @@ static int refuse_remote_options(const sreq_t *r, serr_t *err) {
     const char *p = r->diff.stream_steps ? "diffusion.stream_steps" : r->diff.cache.p ? "diffusion.cache" : NULL;
     if (!p) return 0;
     return BAD(err, p, "'%s' cannot be set on a server fronting a cluster: %s (docs/serve.md)", p,
-               r->diff.stream_steps ? "a worker answers each choice whole" : "the KV cache is the workers' command line");
+               r->diff.stream_steps ? "a worker answers each choice whole"
+                                    : "the KV cache is the workers' command line");
 }
 
 static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
-    static const char *const names[SO__N] = {[SO_GEN] = "max_tokens", [SO_STEPS] = "diffusion.steps",
-                                             [SO_BLOCK] = "diffusion.block_length", [SO_TEMP] = "temperature"};
+    static const char *const names[SO__N] = {[SO_GEN] = "max_tokens",
+                                             [SO_STEPS] = "diffusion.steps",
+                                             [SO_BLOCK] = "diffusion.block_length",
+                                             [SO_TEMP] = "temperature"};
     sampler_opts_t *o = &j->so;
     if (sv->m == NULL && refuse_remote_options(r, err)) return -1;
     so_spec_t s;
@@ -44,23 +47,33 @@ static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
     s.names = names;
     s.cli.gen_length = r->max_tokens ? r->max_tokens : sv->default_gen;
     s.set[SO_GEN] = true;
-    if (r->diff.steps) { s.cli.steps = r->diff.steps; s.set[SO_STEPS] = true; }
-    if (r->diff.block_length) { s.cli.block_length = r->diff.block_length; s.set[SO_BLOCK] = true; }
-    if (r->has_temperature) { s.cli.temperature = r->temperature; s.set[SO_TEMP] = true; }
+    if (r->diff.steps) {
+        s.cli.steps = r->diff.steps;
+        s.set[SO_STEPS] = true;
+    }
+    if (r->diff.block_length) {
+        s.cli.block_length = r->diff.block_length;
+        s.set[SO_BLOCK] = true;
+    }
+    if (r->has_temperature) {
+        s.cli.temperature = r->temperature;
+        s.set[SO_TEMP] = true;
+    }
     s.cli.cfg_scale = r->diff.has_cfg ? r->diff.cfg : 0;
     s.cli.logits_eos_inf = r->diff.logits_eos_inf == 1;
     s.cli.conf_eos_eot_inf = r->diff.confidence_eos_eot_inf == 1;
     s.cli.fixed_eos = r->diff.fixed_eos == 1;
     s.cli.seed = r->has_seed ? r->seed : random_seed();
     s.cli.backend = sv->m ? denoise_device_backend(&sv->dev) : NULL;
-    if (r->diff.precision.p)   /* the GEMM precision is the loaded model's, not a request's */
+    if (r->diff.precision.p) /* the GEMM precision is the loaded model's, not a request's */
         return BAD(err, "diffusion.precision", "diffusion.precision is not a per-request option");
-    if (r->diff.cache.p) {     /* KV cache (docs/denoise.md): CPU only, as the rows drop between steps */
+    if (r->diff.cache.p) { /* KV cache (docs/denoise.md): CPU only, as the rows drop between steps */
         const char *c = r->diff.cache.p;
         size_t n = r->diff.cache.n;
-        s.cli.cache = n == 4 && !memcmp(c, "none", 4) ? SAMPLER_CACHE_NONE
-                    : n == 6 && !memcmp(c, "prefix", 6) ? SAMPLER_CACHE_PREFIX
-                    : n == 4 && !memcmp(c, "dual", 4) ? SAMPLER_CACHE_DUAL : -1;
+        s.cli.cache = n == 4 && !memcmp(c, "none", 4)     ? SAMPLER_CACHE_NONE
+                      : n == 6 && !memcmp(c, "prefix", 6) ? SAMPLER_CACHE_PREFIX
+                      : n == 4 && !memcmp(c, "dual", 4)   ? SAMPLER_CACHE_DUAL
+                                                          : -1;
         if (s.cli.cache < 0) return BAD(err, "diffusion.cache", "diffusion.cache must be none, prefix or dual");
         if (s.cli.cache && s.cli.backend)
             return BAD(err, "diffusion.cache", "diffusion.cache prefix/dual runs on the CPU; this server uses a GPU");
@@ -70,8 +83,9 @@ static int resolve(serve_t *sv, const sreq_t *r, sjob_t *j, serr_t *err) {
     int bad = so_resolve(&s, 0, &res, &e);
     *o = res.so;
     j->gen = o->gen_length;
-    if (r->diff.remasking.p) snprintf(j->policy, sizeof j->policy, "%.*s", (int)r->diff.remasking.n, r->diff.remasking.p);
-    else if (!so_model_policy(&sv->gc, sv->m, j->policy, sizeof j->policy))   /* as denoise without --remasking */
+    if (r->diff.remasking.p)
+        snprintf(j->policy, sizeof j->policy, "%.*s", (int)r->diff.remasking.n, r->diff.remasking.p);
+    else if (!so_model_policy(&sv->gc, sv->m, j->policy, sizeof j->policy)) /* as denoise without --remasking */
         snprintf(j->policy, sizeof j->policy, "low_confidence");
     lerr_t pe = {0};
     rm_policy_t *p = rm_policy_new(j->policy, &pe);
@@ -115,7 +129,8 @@ static int encode_prompt(serve_t *sv, const sreq_t *r, int i, sjob_t *j, serr_t 
     }
     if (!rc && ids.n == 0) rc = lerr_set(&e, EXIT_DATA, "the prompt is empty after tokenization");
     if (!rc && ids.n > (size_t)sv->max_prompt)
-        rc = lerr_set(&e, EXIT_DATA, "the prompt has %zu tokens; this server accepts at most %d", ids.n, sv->max_prompt);
+        rc =
+            lerr_set(&e, EXIT_DATA, "the prompt has %zu tokens; this server accepts at most %d", ids.n, sv->max_prompt);
     if (rc) {
         tok_ids_free(&ids);
         return e.code == EXIT_INTERNAL ? serr_set(err, 500, "server_error", NULL, NULL, "%s", e.msg)
@@ -135,7 +150,10 @@ sjob_t *serve_job_from_request(serve_t *sv, const sreq_t *r, serr_t *err) {
         return NULL;
     }
     sjob_t *j = job_new();
-    if (!j) { serr_set(err, 500, "server_error", NULL, NULL, "out of memory"); return NULL; }
+    if (!j) {
+        serr_set(err, 500, "server_error", NULL, NULL, "out of memory");
+        return NULL;
+    }
     j->kind = r->kind;
     j->stream = r->stream;
     j->include_usage = r->include_usage;
@@ -161,7 +179,10 @@ sjob_t *serve_job_from_request(serve_t *sv, const sreq_t *r, serr_t *err) {
     for (int i = 0; i < j->n_prompts && !rc; i++) rc = encode_prompt(sv, r, i, j, err);
     pthread_mutex_unlock(&sv->tok_mu);
     if (rc) goto bad;
-    if (job_begin(j)) { serr_set(err, 500, "server_error", NULL, NULL, "out of memory"); goto bad; }
+    if (job_begin(j)) {
+        serr_set(err, 500, "server_error", NULL, NULL, "out of memory");
+        goto bad;
+    }
     return j;
 bad:
     job_unref(&j);

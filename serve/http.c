@@ -17,8 +17,14 @@
 #include "http.h"
 #include "api.h"
 
-typedef struct { buf_t body; bool too_big; } conn_t;
-typedef struct { sjob_t *job; int fd; } stream_t;
+typedef struct {
+    buf_t body;
+    bool too_big;
+} conn_t;
+typedef struct {
+    sjob_t *job;
+    int fd;
+} stream_t;
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype, const void *p, size_t n,
                              const char *allow) {
@@ -85,7 +91,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void stream_free(void *cls) {
     stream_t *s = cls;
     pthread_mutex_lock(&s->job->mu);
-    if (!s->job->done) atomic_store(&s->job->cancelled, 1);   /* the connection ended early */
+    if (!s->job->done) atomic_store(&s->job->cancelled, 1); /* the connection ended early */
     pthread_mutex_unlock(&s->job->mu);
     job_unref(&s->job);
     free(s);
@@ -99,7 +105,8 @@ static int conn_fd(struct MHD_Connection *c) {
 static enum MHD_Result generate(serve_t *sv, struct MHD_Connection *c, int kind, conn_t *cc) {
     serr_t err = {0};
     sreq_t r;
-    if (sreq_parse(&r, kind, (const char *)cc->body.data, cc->body.len, &sv->lim, &err)) return reply_error(c, &err, NULL);
+    if (sreq_parse(&r, kind, (const char *)cc->body.data, cc->body.len, &sv->lim, &err))
+        return reply_error(c, &err, NULL);
     sjob_t *j = serve_job_from_request(sv, &r, &err);
     sreq_free(&r);
     if (!j) return reply_error(c, &err, NULL);
@@ -110,7 +117,8 @@ static enum MHD_Result generate(serve_t *sv, struct MHD_Connection *c, int kind,
     int fd = conn_fd(c);
     if (j->stream) {
         stream_t *s = malloc(sizeof *s);
-        struct MHD_Response *resp = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
+        struct MHD_Response *resp =
+            s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
         if (!resp) {
             free(s);
             atomic_store(&j->cancelled, 1);
@@ -125,7 +133,7 @@ static enum MHD_Result generate(serve_t *sv, struct MHD_Connection *c, int kind,
         MHD_destroy_response(resp);
         return rc;
     }
-    if (job_wait(j, fd)) {   /* the client went away: its rows are dropped */
+    if (job_wait(j, fd)) { /* the client went away: its rows are dropped */
         job_unref(&j);
         return MHD_NO;
     }
@@ -155,9 +163,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     serve_t *sv = cls;
     bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    int kind = !strcmp(url, "/v1/completions") ? SREQ_COMPLETION : !strcmp(url, "/v1/chat/completions") ? SREQ_CHAT : -1;
+    int kind = !strcmp(url, "/v1/completions")        ? SREQ_COMPLETION
+               : !strcmp(url, "/v1/chat/completions") ? SREQ_CHAT
+                                                      : -1;
     conn_t *cc = *con_cls;
-    if (!cc) {   /* first call: headers only */
+    if (!cc) { /* first call: headers only */
         if (!(cc = calloc(1, sizeof *cc))) return MHD_NO;
         *con_cls = cc;
         if (post && kind >= 0) {
@@ -165,11 +175,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (!authorized(sv, c))
                 return fail(c, 401, "invalid_request_error", "invalid_api_key", NULL, "missing or wrong API key");
             if (cl && strtoull(cl, NULL, 10) > sv->max_body)
-                return fail(c, 413, "invalid_request_error", NULL, NULL, "the request body is larger than %zu bytes", sv->max_body);
+                return fail(c, 413, "invalid_request_error", NULL, NULL, "the request body is larger than %zu bytes",
+                            sv->max_body);
             return MHD_YES;
         }
     }
-    if (*upload_size) {   /* more of the body */
+    if (*upload_size) { /* more of the body */
         if (!cc->too_big && cc->body.len + *upload_size > sv->max_body) {
             cc->too_big = true;
             buf_free(&cc->body);
@@ -183,17 +194,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     bool is_models = !strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11);
     if (kind < 0 && !is_models)
         return fail(c, 404, "invalid_request_error", NULL, NULL, "unknown endpoint %.80s %.200s", method, url);
-    if (!authorized(sv, c)) return fail(c, 401, "invalid_request_error", "invalid_api_key", NULL, "missing or wrong API key");
-    if (is_models) return get ? models(sv, c, url[10] ? url + 11 : NULL) : fail(c, 405, "invalid_request_error", NULL, "GET", "use GET for %s", url);
+    if (!authorized(sv, c))
+        return fail(c, 401, "invalid_request_error", "invalid_api_key", NULL, "missing or wrong API key");
+    if (is_models)
+        return get ? models(sv, c, url[10] ? url + 11 : NULL)
+                   : fail(c, 405, "invalid_request_error", NULL, "GET", "use GET for %s", url);
     if (!post) return fail(c, 405, "invalid_request_error", NULL, "POST", "use POST for %s", url);
-    if (cc->too_big) return fail(c, 413, "invalid_request_error", NULL, NULL, "the request body is larger than %zu bytes", sv->max_body);
+    if (cc->too_big)
+        return fail(c, 413, "invalid_request_error", NULL, NULL, "the request body is larger than %zu bytes",
+                    sv->max_body);
     return generate(sv, c, kind, cc);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls; (void)c; (void)toe;
+    (void)cls;
+    (void)c;
+    (void)toe;
     conn_t *cc = *con_cls;
-    if (cc) { buf_free(&cc->body); free(cc); }
+    if (cc) {
+        buf_free(&cc->body);
+        free(cc);
+    }
     *con_cls = NULL;
 }
 
@@ -203,23 +224,28 @@ static void on_log(void *cls, const char *fmt, va_list ap) {
     vfprintf(stderr, fmt, ap);
 }
 
-struct MHD_Daemon *serve_http_start(serve_t *sv, const char *listen, int max_conn, const bool *quiet, int *port, lerr_t *e) {
+struct MHD_Daemon *serve_http_start(serve_t *sv, const char *listen, int max_conn, const bool *quiet, int *port,
+                                    lerr_t *e) {
     char host[256];
     const char *colon = strrchr(listen, ':');
     if (!colon) return lerr_set(e, EXIT_USAGE, "--listen wants HOST:PORT, got '%s'", listen), NULL;
     size_t hl = (size_t)(colon - listen);
-    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') { listen++; hl -= 2; }
+    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
+        listen++;
+        hl -= 2;
+    }
     if (hl >= sizeof host) return lerr_set(e, EXIT_USAGE, "--listen: host too long"), NULL;
     memcpy(host, listen, hl);
     host[hl] = 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV},
+                    *ai = NULL;
     int gr = getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &ai);
     if (gr) return lerr_set(e, EXIT_USAGE, "--listen %s: %s", listen, gai_strerror(gr)), NULL;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                      (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, sv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_log, (void *)quiet, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conn,
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_EXTERNAL_LOGGER, on_log, (void *)quiet, MHD_OPTION_SOCK_ADDR,
+        ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conn,
         MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d) return lerr_set(e, EXIT_IO, "cannot listen on %s (address in use or not available)", listen), NULL;

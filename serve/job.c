@@ -11,7 +11,7 @@
 #include "job.h"
 #include "api.h"
 
-enum { WAIT_SLICE_MS = 100 };   /* how often a waiting connection looks at its socket */
+enum { WAIT_SLICE_MS = 100 }; /* how often a waiting connection looks at its socket */
 
 void cond_init_monotonic(pthread_cond_t *cv) {
     pthread_condattr_t ca;
@@ -26,7 +26,10 @@ struct timespec deadline_ms(long ms) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
     return ts;
 }
 
@@ -57,7 +60,8 @@ void job_unref(sjob_t **jp) {
     free(j->prompt);
     free(j->prompt_len);
     for (int i = 0; i < j->n_stop; i++) free((char *)j->stop[i].p);
-    if (j->text) for (int i = 0; i < j->rows; i++) stext_free(&j->text[i]);
+    if (j->text)
+        for (int i = 0; i < j->rows; i++) stext_free(&j->text[i]);
     free(j->text);
     buf_free(&j->out);
     pthread_mutex_destroy(&j->mu);
@@ -84,23 +88,25 @@ int job_begin(sjob_t *j) {
     return 0;
 }
 
-static void oom(sjob_t *j) {
-    serr_set(&j->err, 500, "server_error", NULL, NULL, "out of memory");
-}
+static void oom(sjob_t *j) { serr_set(&j->err, 500, "server_error", NULL, NULL, "out of memory"); }
 
 /* Every choice has ended: the body, or the stream's tail. Under mu. */
 static void complete(sjob_t *j) {
     j->nfe = j->steps_done * (j->so.cfg_scale > 0 ? 2 : 1);
-    int rc = j->stream ? (j->include_usage && api_usage_chunk(j, &j->out)) || api_done(&j->out)
-                       : api_response(j, &j->out);
+    int rc =
+        j->stream ? (j->include_usage && api_usage_chunk(j, &j->out)) || api_done(&j->out) : api_response(j, &j->out);
     if (rc) oom(j);
     j->done = true;
 }
 
-int job_row_update(sjob_t *j, const tok_bundle_t *b, int row, const int32_t *ids, size_t k, bool final, int steps_done) {
+int job_row_update(sjob_t *j, const tok_bundle_t *b, int row, const int32_t *ids, size_t k, bool final,
+                   int steps_done) {
     pthread_mutex_lock(&j->mu);
     stext_t *t = &j->text[row];
-    if (j->done || t->finish) { pthread_mutex_unlock(&j->mu); return 1; }
+    if (j->done || t->finish) {
+        pthread_mutex_unlock(&j->mu);
+        return 1;
+    }
     const char *d;
     size_t dn;
     lerr_t e = {0};
@@ -109,8 +115,11 @@ int job_row_update(sjob_t *j, const tok_bundle_t *b, int row, const int32_t *ids
     if (!rc && j->stream && dn) rc = api_chunk(j, row, false, d, dn, FINISH_NONE, &j->out);
     if (!rc && j->stream && t->finish) rc = api_chunk(j, row, false, NULL, 0, t->finish, &j->out);
     j->diverged += t->diverged && !was;
-    if (rc) { oom(j); j->done = true; t->finish = FINISH_STOP; }
-    else if (t->finish) {
+    if (rc) {
+        oom(j);
+        j->done = true;
+        t->finish = FINISH_STOP;
+    } else if (t->finish) {
         if (steps_done > j->steps_done) j->steps_done = steps_done;
         if (++j->rows_done == j->rows) complete(j);
     }
@@ -149,7 +158,10 @@ void job_fail(sjob_t *j, int status, const char *type, const char *fmt, ...) {
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
         serr_set(&j->err, status, type, NULL, NULL, "%s", msg);
-        if (j->stream) { api_error_event(&j->err, &j->out); api_done(&j->out); }
+        if (j->stream) {
+            api_error_event(&j->err, &j->out);
+            api_done(&j->out);
+        }
         j->done = true;
         pthread_cond_broadcast(&j->cv);
     }
@@ -170,14 +182,18 @@ bool job_peer_gone(int fd) {
 static bool wait_slice(sjob_t *j, int fd) {
     struct timespec ts = deadline_ms(WAIT_SLICE_MS);
     pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-    if (job_peer_gone(fd)) { atomic_store(&j->cancelled, 1); return true; }
+    if (job_peer_gone(fd)) {
+        atomic_store(&j->cancelled, 1);
+        return true;
+    }
     return false;
 }
 
 int job_wait(sjob_t *j, int fd) {
     pthread_mutex_lock(&j->mu);
     int rc = 0;
-    while (!j->done && !rc) if (wait_slice(j, fd) && !j->done) rc = -1;
+    while (!j->done && !rc)
+        if (wait_slice(j, fd) && !j->done) rc = -1;
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
@@ -186,7 +202,10 @@ ssize_t job_read(sjob_t *j, int fd, char *buf, size_t max) {
     pthread_mutex_lock(&j->mu);
     ssize_t n = 0;
     while (j->out_pos == j->out.len && !j->done)
-        if (wait_slice(j, fd)) { n = -1; break; }
+        if (wait_slice(j, fd)) {
+            n = -1;
+            break;
+        }
     if (n == 0 && j->out_pos < j->out.len) {
         size_t k = j->out.len - j->out_pos < max ? j->out.len - j->out_pos : max;
         memcpy(buf, j->out.data + j->out_pos, k);

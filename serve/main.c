@@ -24,58 +24,87 @@
 #include "kernels.h"
 #include "serve/http.h"
 
-static const char HELP[] =
-    "Usage: serve [OPTIONS]\n"
-    "OpenAI-compatible HTTP server for a LLaDA masked diffusion model: GET /v1/models,\n"
-    "POST /v1/completions, POST /v1/chat/completions (streaming with \"stream\": true),\n"
-    "GET /health. Sampler options per request in a \"diffusion\" object (docs/serve.md).\n"
-    "\n"
-    "      --model PATH          model folder (default: $LLADA_MODEL, else the bundled\n"
-    "                            models/default); with --remote only its tokenizer is used\n"
-    "      --model-name NAME     the model id clients use (default: the folder's name)\n"
-    "      --listen HOST:PORT    address to listen on (default 127.0.0.1:8080; port 0: any,\n"
-    "                            the bound address is printed)\n"
-    "      --api-key-file F      accept only requests with 'Authorization: Bearer KEY' for a\n"
-    "                            KEY listed in F (one per line, '#' comments)\n"
-    "      --remote FRONT        generate on a cluster: the broker's client endpoint\n"
-    "                            (denoise --broker; docs/cluster.md); no model loaded here\n"
-    "      --key F, --server-key F  CURVE keys for --remote (remask --keygen)\n"
-    "      --batch N             rows (choices) per forward pass, 1..256 (default 8);\n"
-    "                            with --remote: rows in flight\n"
-    "      --batch-wait MS       a batch with free rows waits this long for more requests\n"
-    "                            before it starts, 0..1000 (default 20; local model only)\n"
-    "      --queue N             requests waiting before 503 + Retry-After (default 64)\n"
-    "      --max-connections N   open connections, 1..4096 (default 256)\n"
-    "      --max-body BYTES      request body limit (default 1M)\n"
-    "      --max-tokens N        largest max_tokens accepted (default 1024)\n"
-    "      --max-n N             most choices per request (n x prompts, default 8)\n"
-    "      --max-prompt N        most prompt tokens per choice (default 8192)\n"
-    "      --gen-length N        max_tokens when a request has none (default 128)\n"
-    "      --threads N           CPU threads for the model (default: all cores)\n"
-    "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto, as denoise (default:\n"
-    "                            $LLADA_DEVICE, else auto; docs/gpu.md)\n"
-    "      --timeout MS          --remote: broker silent this long fails the requests (60000)\n"
-    "  -q, --quiet               no notices\n"
-    "  -h, --help                this help\n"
-    "  -V, --version             version\n"
-    "Exit status: 0 stopped by SIGINT/SIGTERM, 1 bad model or key file, 2 usage, 3 I/O\n"
-    "(cannot listen, unreadable files), 5 internal.\n";
+static const char HELP[] = "Usage: serve [OPTIONS]\n"
+                           "OpenAI-compatible HTTP server for a LLaDA masked diffusion model: GET /v1/models,\n"
+                           "POST /v1/completions, POST /v1/chat/completions (streaming with \"stream\": true),\n"
+                           "GET /health. Sampler options per request in a \"diffusion\" object (docs/serve.md).\n"
+                           "\n"
+                           "      --model PATH          model folder (default: $LLADA_MODEL, else the bundled\n"
+                           "                            models/default); with --remote only its tokenizer is used\n"
+                           "      --model-name NAME     the model id clients use (default: the folder's name)\n"
+                           "      --listen HOST:PORT    address to listen on (default 127.0.0.1:8080; port 0: any,\n"
+                           "                            the bound address is printed)\n"
+                           "      --api-key-file F      accept only requests with 'Authorization: Bearer KEY' for a\n"
+                           "                            KEY listed in F (one per line, '#' comments)\n"
+                           "      --remote FRONT        generate on a cluster: the broker's client endpoint\n"
+                           "                            (denoise --broker; docs/cluster.md); no model loaded here\n"
+                           "      --key F, --server-key F  CURVE keys for --remote (remask --keygen)\n"
+                           "      --batch N             rows (choices) per forward pass, 1..256 (default 8);\n"
+                           "                            with --remote: rows in flight\n"
+                           "      --batch-wait MS       a batch with free rows waits this long for more requests\n"
+                           "                            before it starts, 0..1000 (default 20; local model only)\n"
+                           "      --queue N             requests waiting before 503 + Retry-After (default 64)\n"
+                           "      --max-connections N   open connections, 1..4096 (default 256)\n"
+                           "      --max-body BYTES      request body limit (default 1M)\n"
+                           "      --max-tokens N        largest max_tokens accepted (default 1024)\n"
+                           "      --max-n N             most choices per request (n x prompts, default 8)\n"
+                           "      --max-prompt N        most prompt tokens per choice (default 8192)\n"
+                           "      --gen-length N        max_tokens when a request has none (default 128)\n"
+                           "      --threads N           CPU threads for the model (default: all cores)\n"
+                           "      --device D            cpu, cuda (cuda:bf16, cuda:f32) or auto, as denoise (default:\n"
+                           "                            $LLADA_DEVICE, else auto; docs/gpu.md)\n"
+                           "      --timeout MS          --remote: broker silent this long fails the requests (60000)\n"
+                           "  -q, --quiet               no notices\n"
+                           "  -h, --help                this help\n"
+                           "  -V, --version             version\n"
+                           "Exit status: 0 stopped by SIGINT/SIGTERM, 1 bad model or key file, 2 usage, 3 I/O\n"
+                           "(cannot listen, unreadable files), 5 internal.\n";
 
-enum { O_MODEL = 2000, O_NAME, O_LISTEN, O_KEYS, O_REMOTE, O_KEY, O_SKEY, O_BATCH, O_QUEUE, O_CONN, O_BODY,
-       O_MAXTOK, O_MAXN, O_MAXPROMPT, O_GEN, O_THREADS, O_TIMEOUT, O_WAIT, O_DEVICE };
+enum {
+    O_MODEL = 2000,
+    O_NAME,
+    O_LISTEN,
+    O_KEYS,
+    O_REMOTE,
+    O_KEY,
+    O_SKEY,
+    O_BATCH,
+    O_QUEUE,
+    O_CONN,
+    O_BODY,
+    O_MAXTOK,
+    O_MAXN,
+    O_MAXPROMPT,
+    O_GEN,
+    O_THREADS,
+    O_TIMEOUT,
+    O_WAIT,
+    O_DEVICE
+};
 
-static const struct option LONGOPTS[] = {
-    {"model", required_argument, 0, O_MODEL}, {"model-name", required_argument, 0, O_NAME},
-    {"listen", required_argument, 0, O_LISTEN}, {"api-key-file", required_argument, 0, O_KEYS},
-    {"remote", required_argument, 0, O_REMOTE}, {"key", required_argument, 0, O_KEY},
-    {"server-key", required_argument, 0, O_SKEY}, {"batch", required_argument, 0, O_BATCH},
-    {"queue", required_argument, 0, O_QUEUE}, {"max-connections", required_argument, 0, O_CONN},
-    {"max-body", required_argument, 0, O_BODY}, {"max-tokens", required_argument, 0, O_MAXTOK},
-    {"max-n", required_argument, 0, O_MAXN}, {"max-prompt", required_argument, 0, O_MAXPROMPT},
-    {"gen-length", required_argument, 0, O_GEN}, {"threads", required_argument, 0, O_THREADS},
-    {"timeout", required_argument, 0, O_TIMEOUT}, {"batch-wait", required_argument, 0, O_WAIT},
-    {"device", required_argument, 0, O_DEVICE}, {"quiet", no_argument, 0, 'q'},
-    {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+static const struct option LONGOPTS[] = {{"model", required_argument, 0, O_MODEL},
+                                         {"model-name", required_argument, 0, O_NAME},
+                                         {"listen", required_argument, 0, O_LISTEN},
+                                         {"api-key-file", required_argument, 0, O_KEYS},
+                                         {"remote", required_argument, 0, O_REMOTE},
+                                         {"key", required_argument, 0, O_KEY},
+                                         {"server-key", required_argument, 0, O_SKEY},
+                                         {"batch", required_argument, 0, O_BATCH},
+                                         {"queue", required_argument, 0, O_QUEUE},
+                                         {"max-connections", required_argument, 0, O_CONN},
+                                         {"max-body", required_argument, 0, O_BODY},
+                                         {"max-tokens", required_argument, 0, O_MAXTOK},
+                                         {"max-n", required_argument, 0, O_MAXN},
+                                         {"max-prompt", required_argument, 0, O_MAXPROMPT},
+                                         {"gen-length", required_argument, 0, O_GEN},
+                                         {"threads", required_argument, 0, O_THREADS},
+                                         {"timeout", required_argument, 0, O_TIMEOUT},
+                                         {"batch-wait", required_argument, 0, O_WAIT},
+                                         {"device", required_argument, 0, O_DEVICE},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
 
 typedef struct {
     cli_t cli;
@@ -129,16 +158,19 @@ static void parse(opts_t *o, serve_t *sv, int argc, char **argv) {
         }
         case O_WAIT: o->wait_ms = (int)cli_int_arg(cl, "--batch-wait", optarg, 0, 1000); break;
         case O_TIMEOUT: sv->timeout_ms = (int)cli_int_arg(cl, "--timeout", optarg, 100, 3600000); break;
-        case 'q': case 'h': case 'V': cli_common_option(&o->cli, c, optarg, HELP); break;
+        case 'q':
+        case 'h':
+        case 'V': cli_common_option(&o->cli, c, optarg, HELP); break;
         default: cli_usage_error(cl, "unknown option");
         }
     }
     if (optind < argc) cli_usage_error(&o->cli, "unexpected argument '%s'", argv[optind]);
     if (sv->default_gen > sv->lim.max_tokens) cli_usage_error(&o->cli, "--gen-length is above --max-tokens");
-    if (sv->lim.max_n > sv->max_batch) sv->lim.max_n = sv->max_batch;   /* a request fits one batch */
+    if (sv->lim.max_n > sv->max_batch) sv->lim.max_n = sv->max_batch; /* a request fits one batch */
     sv->lim.max_prompts = sv->lim.max_n;
     if (o->device && o->dist.remote) cli_usage_error(&o->cli, "--device and --remote exclude each other");
-    if ((o->dist.key || o->dist.server_key) && !o->dist.remote) cli_usage_error(&o->cli, "--key/--server-key go with --remote");
+    if ((o->dist.key || o->dist.server_key) && !o->dist.remote)
+        cli_usage_error(&o->cli, "--key/--server-key go with --remote");
     sv->dist = &o->dist;
 }
 
@@ -225,7 +257,7 @@ int main(int argc, char **argv) {
     int sig = 0;
     sigwait(&sigs, &sig);
     cli_notice(&o.cli, "stopping (signal %d)", sig);
-    sched_shutdown(&sv.sched);   /* running and queued jobs end with 503 */
+    sched_shutdown(&sv.sched); /* running and queued jobs end with 503 */
     MHD_stop_daemon(d);
     denoise_device_close(&sv.dev);
     model_destroy(&sv.m);

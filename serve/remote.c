@@ -22,7 +22,11 @@
 #include "net.h"
 #include "net_curve.h"
 
-typedef struct { sjob_t *job; int row; uint64_t seq; } flight_t;
+typedef struct {
+    sjob_t *job;
+    int row;
+    uint64_t seq;
+} flight_t;
 
 typedef struct {
     serve_t *sv;
@@ -51,7 +55,10 @@ static int send_row(remote_t *r, sjob_t *j, int row, lerr_t *e) {
     int32_t *t = malloc((size_t)L * sizeof *t);
     rec_t *rec = rec_new();
     int rc = -1;
-    if (!t || !rec) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto out; }
+    if (!t || !rec) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto out;
+    }
     memcpy(t, j->prompt[p], (size_t)pl * sizeof *t);
     for (int i = pl; i < L; i++) t[i] = j->mask_id;
     r->buf.len = 0;
@@ -65,7 +72,8 @@ static int send_row(remote_t *r, sjob_t *j, int row, lerr_t *e) {
         (j->fwd.leos && rec_set_bool(rec, "sampler.logits_eos_inf", o->logits_eos_inf)) ||
         (j->fwd.ceos && rec_set_bool(rec, "sampler.confidence_eos_eot_inf", o->conf_eos_eot_inf)) ||
         (j->fwd.feos && rec_set_bool(rec, "sampler.fixed_eos", o->fixed_eos)) ||
-        (j->fwd.seed && (rec_set_int(rec, "sampler.seed", (int64_t)o->seed) || rec_set_int(rec, "sampler.index", row))) ||
+        (j->fwd.seed &&
+         (rec_set_int(rec, "sampler.seed", (int64_t)o->seed) || rec_set_int(rec, "sampler.index", row))) ||
         rec_encode(rec, &r->buf)) {
         lerr_set(e, EXIT_INTERNAL, "out of memory");
         goto out;
@@ -89,7 +97,7 @@ static void on_answer(remote_t *r, net_msg_t *m) {
     uint64_t seq = dist_get64(net_frame_data(m, 1));
     int i = 0;
     while (i < r->nf && r->f[i].seq != seq) i++;
-    if (i == r->nf) return;   /* a cancelled or failed request's answer */
+    if (i == r->nf) return; /* a cancelled or failed request's answer */
     sjob_t *j = r->f[i].job;
     const uint8_t *p = net_frame_data(m, 2);
     size_t n = net_frame_size(m, 2);
@@ -133,13 +141,16 @@ static void loop(remote_t *r) {
     while (!sched_stopping(&sv->sched)) {
         if (r->nf < sv->max_batch && sched_take(&sv->sched, jobs, 1, sv->max_batch - r->nf, r->nf ? 0 : 50) == 1) {
             lerr_t e = {0};
-            if (!r->nf) r->last_in = net_now_ms();   /* the silence clock runs only while answers are due */
+            if (!r->nf) r->last_in = net_now_ms(); /* the silence clock runs only while answers are due */
             for (int row = 0; row < jobs[0]->rows; row++)
-                if (send_row(r, jobs[0], row, &e)) { fail_job(r, jobs[0], 503, e.msg); break; }
+                if (send_row(r, jobs[0], row, &e)) {
+                    fail_job(r, jobs[0], 503, e.msg);
+                    break;
+                }
             atomic_fetch_add(&sv->sched.served, 1);
             job_unref(&jobs[0]);
         }
-        for (int i = r->nf - 1; i >= 0; i--)   /* the client went away: forget its rows */
+        for (int i = r->nf - 1; i >= 0; i--) /* the client went away: forget its rows */
             if (i < r->nf && atomic_load(&r->f[i].job->cancelled)) {
                 atomic_fetch_add(&sv->sched.cancelled_rows, 1);
                 drop_flight(r, i);
@@ -163,7 +174,7 @@ void *serve_remote_thread(void *arg) {
     lerr_t e = {0};
     void *ctx = zmq_ctx_new();
     r.sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
-    r.cap = sv->max_batch + sv->lim.max_n;   /* a job may overshoot the free slots */
+    r.cap = sv->max_batch + sv->lim.max_n; /* a job may overshoot the free slots */
     r.f = calloc((size_t)r.cap, sizeof *r.f);
     if (r.sock && r.f) {
         net_sockopts(r.sock, 256LL << 20);

@@ -9,12 +9,14 @@
 #include <string.h>
 #include "request.h"
 
-const sreq_limits_t SREQ_LIMITS_DEFAULT = {.max_tokens = 1024, .max_n = 8, .max_prompts = 8,
-                                           .max_messages = 256, .max_stop_len = 256,
+const sreq_limits_t SREQ_LIMITS_DEFAULT = {.max_tokens = 1024,
+                                           .max_n = 8,
+                                           .max_prompts = 8,
+                                           .max_messages = 256,
+                                           .max_stop_len = 256,
                                            .max_prompt_ids = 65536};
 
-int serr_set(serr_t *err, int status, const char *type, const char *param, const char *code,
-             const char *fmt, ...) {
+int serr_set(serr_t *err, int status, const char *type, const char *param, const char *code, const char *fmt, ...) {
     if (!err) return -1;
     err->status = status;
     snprintf(err->type, sizeof err->type, "%s", type);
@@ -32,7 +34,8 @@ int serr_set(serr_t *err, int status, const char *type, const char *param, const
 void sreq_free(sreq_t *r) {
     for (int i = 0; i < r->n_owned; i++) free(r->owned[i]);
     free(r->owned);
-    if (r->prompts) for (int i = 0; i < r->n_prompts; i++) free(r->prompts[i].ids);
+    if (r->prompts)
+        for (int i = 0; i < r->n_prompts; i++) free(r->prompts[i].ids);
     free(r->prompts);
     free(r->msgs);
     json_decref((json_t *)r->root);
@@ -42,7 +45,8 @@ void sreq_free(sreq_t *r) {
 static sstr_t jstr(const json_t *j) { return (sstr_t){json_string_value(j), json_string_length(j)}; }
 
 /* Integer field in [lo, hi]; absent or null leaves *out. */
-static int get_int(json_t *o, const char *key, const char *param, long long lo, long long hi, long long *out, serr_t *err) {
+static int get_int(json_t *o, const char *key, const char *param, long long lo, long long hi, long long *out,
+                   serr_t *err) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_integer(v)) return BAD(err, param, "'%s' must be an integer", param);
@@ -53,7 +57,8 @@ static int get_int(json_t *o, const char *key, const char *param, long long lo, 
 }
 
 /* Number field in [lo, hi]; *has set when present and not null. */
-static int get_num(json_t *o, const char *key, const char *param, double lo, double hi, bool *has, double *out, serr_t *err) {
+static int get_num(json_t *o, const char *key, const char *param, double lo, double hi, bool *has, double *out,
+                   serr_t *err) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_number(v)) return BAD(err, param, "'%s' must be a number", param);
@@ -126,16 +131,22 @@ static int get_prompts(sreq_t *r, json_t *o, const sreq_limits_t *lim, serr_t *e
     if (ids) n = 1;
     if (!json_is_string(v) && !json_is_array(v))
         return BAD(err, "prompt", "'prompt' must be a string, an array of strings or an array of token ids");
-    if (n == 0 || n > (size_t)lim->max_prompts) return BAD(err, "prompt", "'prompt' must hold 1 to %d prompts", lim->max_prompts);
-    if (!(r->prompts = calloc(n, sizeof *r->prompts))) return serr_set(err, 500, "server_error", NULL, NULL, "out of memory");
+    if (n == 0 || n > (size_t)lim->max_prompts)
+        return BAD(err, "prompt", "'prompt' must hold 1 to %d prompts", lim->max_prompts);
+    if (!(r->prompts = calloc(n, sizeof *r->prompts)))
+        return serr_set(err, 500, "server_error", NULL, NULL, "out of memory");
     r->n_prompts = (int)n;
-    if (json_is_string(v)) { r->prompts[0].text = jstr(v); return 0; }
+    if (json_is_string(v)) {
+        r->prompts[0].text = jstr(v);
+        return 0;
+    }
     if (ids) return get_ids(v, lim, &r->prompts[0], err);
     for (size_t i = 0; i < n; i++) {
         json_t *p = json_array_get(v, i);
         if (json_is_string(p)) r->prompts[i].text = jstr(p);
-        else if (json_is_array(p)) { if (get_ids(p, lim, &r->prompts[i], err)) return -1; }
-        else return BAD(err, "prompt", "prompt[%zu] must be a string or an array of token ids", i);
+        else if (json_is_array(p)) {
+            if (get_ids(p, lim, &r->prompts[i], err)) return -1;
+        } else return BAD(err, "prompt", "prompt[%zu] must be a string or an array of token ids", i);
     }
     return 0;
 }
@@ -143,19 +154,32 @@ static int get_prompts(sreq_t *r, json_t *o, const sreq_limits_t *lim, serr_t *e
 /* Message content: a string, null (empty) or an array of {"type":"text","text":...} parts,
  * joined with newlines. */
 static int get_content(sreq_t *r, json_t *c, size_t i, sstr_t *out, serr_t *err) {
-    if (!c || json_is_null(c)) { *out = (sstr_t){"", 0}; return 0; }
-    if (json_is_string(c)) { *out = jstr(c); return 0; }
-    if (!json_is_array(c)) return BAD(err, "messages", "messages[%zu].content must be a string or an array of text parts", i);
+    if (!c || json_is_null(c)) {
+        *out = (sstr_t){"", 0};
+        return 0;
+    }
+    if (json_is_string(c)) {
+        *out = jstr(c);
+        return 0;
+    }
+    if (!json_is_array(c))
+        return BAD(err, "messages", "messages[%zu].content must be a string or an array of text parts", i);
     size_t total = 0, np = json_array_size(c);
     for (size_t k = 0; k < np; k++) {
         json_t *part = json_array_get(c, k), *ty = json_object_get(part, "type"), *tx = json_object_get(part, "text");
-        if (!json_is_object(part) || !json_is_string(ty) || strcmp(json_string_value(ty), "text") || !json_is_string(tx))
-            return BAD(err, "messages", "messages[%zu].content[%zu]: only {\"type\": \"text\", \"text\": ...} parts are supported", i, k);
+        if (!json_is_object(part) || !json_is_string(ty) || strcmp(json_string_value(ty), "text") ||
+            !json_is_string(tx))
+            return BAD(err, "messages",
+                       "messages[%zu].content[%zu]: only {\"type\": \"text\", \"text\": ...} parts are supported", i,
+                       k);
         total += json_string_length(tx) + 1;
     }
     char *s = malloc(total + 1), **own = realloc(r->owned, (r->n_owned + 1) * sizeof *own);
     if (own) r->owned = own;
-    if (!s || !own) { free(s); return serr_set(err, 500, "server_error", NULL, NULL, "out of memory"); }
+    if (!s || !own) {
+        free(s);
+        return serr_set(err, 500, "server_error", NULL, NULL, "out of memory");
+    }
     r->owned[r->n_owned++] = s;
     size_t n = 0;
     for (size_t k = 0; k < np; k++) {
@@ -181,9 +205,10 @@ static int get_messages(sreq_t *r, json_t *o, const sreq_limits_t *lim, serr_t *
         if (!json_is_object(m) || !json_is_string(role))
             return BAD(err, "messages", "messages[%zu] must be an object with a string 'role'", i);
         const char *rs = json_string_value(role);
-        if (!strcmp(rs, "developer")) r->msgs[i].role = (sstr_t){"system", 6};   /* OpenAI's newer name */
+        if (!strcmp(rs, "developer")) r->msgs[i].role = (sstr_t){"system", 6}; /* OpenAI's newer name */
         else if (!strcmp(rs, "system") || !strcmp(rs, "user") || !strcmp(rs, "assistant")) r->msgs[i].role = jstr(role);
-        else return BAD(err, "messages", "messages[%zu].role '%.40s' is not supported (system, user, assistant)", i, rs);
+        else
+            return BAD(err, "messages", "messages[%zu].role '%.40s' is not supported (system, user, assistant)", i, rs);
         json_t *tc = json_object_get(m, "tool_calls");
         if (tc && !json_is_null(tc) && !(json_is_array(tc) && json_array_size(tc) == 0))
             return BAD(err, "messages", "messages[%zu]: tool calls are not supported", i);
@@ -198,7 +223,8 @@ static int refuse_unsupported(json_t *o, serr_t *err) {
     if ((v = json_object_get(o, "logprobs")) && !json_is_null(v) && !json_is_false(v) &&
         !(json_is_integer(v) && json_integer_value(v) == 0))
         return BAD(err, "logprobs", "'logprobs' is not supported");
-    if ((v = json_object_get(o, "top_logprobs")) && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 0))
+    if ((v = json_object_get(o, "top_logprobs")) && !json_is_null(v) &&
+        !(json_is_integer(v) && json_integer_value(v) == 0))
         return BAD(err, "top_logprobs", "'top_logprobs' is not supported");
     if ((v = json_object_get(o, "echo")) && json_is_true(v)) return BAD(err, "echo", "'echo' is not supported");
     if ((v = json_object_get(o, "best_of")) && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1))
@@ -229,8 +255,9 @@ static int get_diffusion(sreq_t *r, json_t *o, const sreq_limits_t *lim, serr_t 
     r->diff.logits_eos_inf = r->diff.confidence_eos_eot_inf = r->diff.fixed_eos = -1;
     if (!d || json_is_null(d)) return 0;
     if (!json_is_object(d)) return BAD(err, "diffusion", "'diffusion' must be an object");
-    static const char *const known[] = {"steps", "block_length", "remasking", "cfg", "cache", "precision",
-                                        "logits_eos_inf", "confidence_eos_eot_inf", "fixed_eos", "stream_steps", NULL};
+    static const char *const known[] = {
+        "steps",          "block_length",           "remasking", "cfg",          "cache", "precision",
+        "logits_eos_inf", "confidence_eos_eot_inf", "fixed_eos", "stream_steps", NULL};
     const char *key;
     json_t *val;
     json_object_foreach(d, key, val) {
@@ -267,7 +294,8 @@ static int get_tpl_kwargs(sreq_t *r, int kind, json_t *o, serr_t *err) {
     json_t *x;
     json_object_foreach(v, key, x) {
         if (!(json_is_boolean(x) || json_is_number(x) || json_is_null(x)))
-            return BAD(err, "chat_template_kwargs", "chat_template_kwargs.%.40s must be a boolean, a number or null", key);
+            return BAD(err, "chat_template_kwargs", "chat_template_kwargs.%.40s must be a boolean, a number or null",
+                       key);
         if (!strcmp(key, "messages") || !strcmp(key, "bos_token") || !strcmp(key, "eos_token") ||
             !strcmp(key, "add_generation_prompt"))
             return BAD(err, "chat_template_kwargs", "chat_template_kwargs.%s is set by the server", key);
@@ -283,10 +311,19 @@ int sreq_parse(sreq_t *r, int kind, const char *body, size_t len, const sreq_lim
     json_error_t je;
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     r->root = o;
-    if (!o) { BAD(err, NULL, "malformed JSON at line %d column %d: %.120s", je.line, je.column, je.text); goto bad; }
-    if (!json_is_object(o)) { BAD(err, NULL, "the request body must be a JSON object"); goto bad; }
+    if (!o) {
+        BAD(err, NULL, "malformed JSON at line %d column %d: %.120s", je.line, je.column, je.text);
+        goto bad;
+    }
+    if (!json_is_object(o)) {
+        BAD(err, NULL, "the request body must be a JSON object");
+        goto bad;
+    }
     json_t *m = json_object_get(o, "model");
-    if (m && !json_is_null(m) && !json_is_string(m)) { BAD(err, "model", "'model' must be a string"); goto bad; }
+    if (m && !json_is_null(m) && !json_is_string(m)) {
+        BAD(err, "model", "'model' must be a string");
+        goto bad;
+    }
     if (json_is_string(m)) r->model = jstr(m);
     long long mt = 0, n = 1, seed = 0, mct = 0;
     json_t *so = json_object_get(o, "stream_options");
@@ -295,9 +332,10 @@ int sreq_parse(sreq_t *r, int kind, const char *body, size_t len, const sreq_lim
         get_int(o, "max_completion_tokens", "max_completion_tokens", 1, lim->max_tokens, &mct, err) ||
         get_int(o, "n", "n", 1, lim->max_n, &n, err) ||
         get_num(o, "temperature", "temperature", 0, 2, &r->has_temperature, &r->temperature, err) ||
-        get_int(o, "seed", "seed", INT64_MIN, INT64_MAX, &seed, err) ||
-        get_stop(r, o, lim, err) || get_bool(o, "stream", "stream", &r->stream, err) ||
-        (so && !json_is_null(so) && !json_is_object(so) && BAD(err, "stream_options", "'stream_options' must be an object")) ||
+        get_int(o, "seed", "seed", INT64_MIN, INT64_MAX, &seed, err) || get_stop(r, o, lim, err) ||
+        get_bool(o, "stream", "stream", &r->stream, err) ||
+        (so && !json_is_null(so) && !json_is_object(so) &&
+         BAD(err, "stream_options", "'stream_options' must be an object")) ||
         (json_is_object(so) && get_bool(so, "include_usage", "stream_options.include_usage", &r->include_usage, err)) ||
         refuse_unsupported(o, err) || get_diffusion(r, o, lim, err) || get_tpl_kwargs(r, kind, o, err))
         goto bad;
@@ -307,7 +345,8 @@ int sreq_parse(sreq_t *r, int kind, const char *body, size_t len, const sreq_lim
     r->max_tokens = (int)(mct ? mct : mt);
     r->n = (int)n;
     if ((long long)r->n * (kind == SREQ_COMPLETION ? r->n_prompts : 1) > lim->max_n) {
-        BAD(err, "n", "n x prompts is %lld; at most %d choices per request", (long long)r->n * r->n_prompts, lim->max_n);
+        BAD(err, "n", "n x prompts is %lld; at most %d choices per request", (long long)r->n * r->n_prompts,
+            lim->max_n);
         goto bad;
     }
     return 0;

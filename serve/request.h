@@ -26,55 +26,67 @@ typedef struct {
     char type[32], param[64], code[32], msg[256];
 } serr_t;
 /* Fill err; returns -1. */
-int serr_set(serr_t *err, int status, const char *type, const char *param, const char *code,
-             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int serr_set(serr_t *err, int status, const char *type, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
-typedef struct { const char *p; size_t n; } sstr_t;
+typedef struct {
+    const char *p;
+    size_t n;
+} sstr_t;
 
 /* One prompt of a completions request: text, or token ids (checked against the vocabulary
  * by the server, which knows it). */
 typedef struct {
     sstr_t text;
-    int32_t *ids;      /* NULL for text */
+    int32_t *ids; /* NULL for text */
     size_t n_ids;
 } sprompt_t;
 
-typedef struct { sstr_t role, content; } smsg_t;
+typedef struct {
+    sstr_t role, content;
+} smsg_t;
 
 typedef struct {
-    int max_tokens;        /* upper limit for max_tokens (and steps: 16 x it) */
-    int max_n;             /* n x prompts (rows of one request) */
+    int max_tokens; /* upper limit for max_tokens (and steps: 16 x it) */
+    int max_n;      /* n x prompts (rows of one request) */
     int max_prompts;
     int max_messages;
-    int max_stop_len;      /* bytes per stop string */
-    int max_prompt_ids;    /* token ids in one prompt given as ids */
+    int max_stop_len;   /* bytes per stop string */
+    int max_prompt_ids; /* token ids in one prompt given as ids */
 } sreq_limits_t;
 extern const sreq_limits_t SREQ_LIMITS_DEFAULT;
 
 typedef struct {
-    int kind;                        /* SREQ_COMPLETION / SREQ_CHAT */
-    sstr_t model;                    /* p == NULL: not given */
-    sprompt_t *prompts; int n_prompts;   /* completions */
-    smsg_t *msgs; int n_msgs;            /* chat */
-    int max_tokens;                  /* 0: not given */
-    int n;                           /* choices per prompt (default 1) */
-    bool has_temperature; double temperature;
-    bool has_seed; uint64_t seed;
-    sstr_t stop[SREQ_MAX_STOP]; int n_stop;
+    int kind;     /* SREQ_COMPLETION / SREQ_CHAT */
+    sstr_t model; /* p == NULL: not given */
+    sprompt_t *prompts;
+    int n_prompts; /* completions */
+    smsg_t *msgs;
+    int n_msgs;     /* chat */
+    int max_tokens; /* 0: not given */
+    int n;          /* choices per prompt (default 1) */
+    bool has_temperature;
+    double temperature;
+    bool has_seed;
+    uint64_t seed;
+    sstr_t stop[SREQ_MAX_STOP];
+    int n_stop;
     bool stream, include_usage;
-    struct {                         /* "diffusion": 0 / NULL / -1 = not given */
+    struct { /* "diffusion": 0 / NULL / -1 = not given */
         int steps, block_length;
         sstr_t remasking;
-        bool has_cfg; double cfg;
-        int logits_eos_inf, confidence_eos_eot_inf, fixed_eos;   /* -1, 0, 1 */
-        sstr_t cache, precision;     /* accepted as strings; the server decides */
+        bool has_cfg;
+        double cfg;
+        int logits_eos_inf, confidence_eos_eot_inf, fixed_eos; /* -1, 0, 1 */
+        sstr_t cache, precision;                               /* accepted as strings; the server decides */
         bool stream_steps;
     } diff;
-    void *tpl_kwargs;                /* chat: "chat_template_kwargs" (json_t object of booleans /
+    void *tpl_kwargs; /* chat: "chat_template_kwargs" (json_t object of booleans /
                                         numbers, borrowed from root), template variables such as
                                         enable_thinking; NULL when absent */
-    void *root;                      /* owns every string above (json_t) */
-    char **owned; int n_owned;       /* joined content parts */
+    void *root;       /* owns every string above (json_t) */
+    char **owned;
+    int n_owned; /* joined content parts */
 } sreq_t;
 
 /* Parse body[0..len) as a request of `kind`. 0, or -1 with err (4xx) and *r freed. */

@@ -25,7 +25,8 @@ int sched_submit(sched_t *s, sjob_t *j) {
     }
     job_ref(j);
     j->next = NULL;
-    if (s->tail) s->tail->next = j; else s->head = j;
+    if (s->tail) s->tail->next = j;
+    else s->head = j;
     s->tail = j;
     s->queued++;
     pthread_cond_signal(&s->cv);
@@ -36,15 +37,15 @@ int sched_submit(sched_t *s, sjob_t *j) {
 bool sched_same_batch(const sjob_t *a, const sjob_t *b) {
     const sampler_opts_t *x = &a->so, *y = &b->so;
     return a->gen == b->gen && x->steps == y->steps && x->block_length == y->block_length &&
-           x->temperature == y->temperature && x->cfg_scale == y->cfg_scale &&
-           x->logits_eos_inf == y->logits_eos_inf && x->conf_eos_eot_inf == y->conf_eos_eot_inf &&
-           x->fixed_eos == y->fixed_eos && x->cache == y->cache && x->cache_refresh == y->cache_refresh &&
-           !strcmp(a->policy, b->policy);
+           x->temperature == y->temperature && x->cfg_scale == y->cfg_scale && x->logits_eos_inf == y->logits_eos_inf &&
+           x->conf_eos_eot_inf == y->conf_eos_eot_inf && x->fixed_eos == y->fixed_eos && x->cache == y->cache &&
+           x->cache_refresh == y->cache_refresh && !strcmp(a->policy, b->policy);
 }
 
 /* Unlink j (prev: its predecessor or NULL). Under mu. */
 static void unlink_job(sched_t *s, sjob_t *prev, sjob_t *j) {
-    if (prev) prev->next = j->next; else s->head = j->next;
+    if (prev) prev->next = j->next;
+    else s->head = j->next;
     if (s->tail == j) s->tail = prev;
     j->next = NULL;
     s->queued--;
@@ -58,7 +59,10 @@ static bool before(const struct timespec *a, const struct timespec *b) {
 static int batch_rows(const sched_t *s, int cap, int max_rows) {
     int rows = 0, n = 0;
     for (const sjob_t *j = s->head; j && n < cap; j = j->next)
-        if (j == s->head || (sched_same_batch(s->head, j) && rows + j->rows <= max_rows)) { rows += j->rows; n++; }
+        if (j == s->head || (sched_same_batch(s->head, j) && rows + j->rows <= max_rows)) {
+            rows += j->rows;
+            n++;
+        }
     return rows;
 }
 
@@ -80,8 +84,14 @@ int sched_take(sched_t *s, sjob_t **out, int cap, int max_rows, long timeout_ms)
         }
         if (s->head && s->gather_ms > 0 && batch_rows(s, cap, max_rows) < max_rows) {
             struct timespec now = deadline_ms(0);
-            if (!gathering) { gathering = true; gather = deadline_ms(s->gather_ms); }
-            if (before(&now, &gather)) { pthread_cond_timedwait(&s->cv, &s->mu, &gather); continue; }
+            if (!gathering) {
+                gathering = true;
+                gather = deadline_ms(s->gather_ms);
+            }
+            if (before(&now, &gather)) {
+                pthread_cond_timedwait(&s->cv, &s->mu, &gather);
+                continue;
+            }
         }
         if (s->head) {
             sjob_t *first = s->head;

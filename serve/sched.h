@@ -17,7 +17,7 @@ typedef struct sched {
     pthread_cond_t cv;
     sjob_t *head, *tail;
     int queued, max_queue;
-    int gather_ms;              /* a batch with room waits this long for more jobs */
+    int gather_ms; /* a batch with room waits this long for more jobs */
     bool stop;
     pthread_t th;
     bool started;

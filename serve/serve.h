@@ -14,20 +14,21 @@
 
 typedef struct {
     /* configuration */
-    char model_id[128];              /* the one model name served (/v1/models) */
-    char **keys; int n_keys;         /* API keys (Bearer); none: no authentication */
-    size_t max_body;                 /* request body limit, bytes */
+    char model_id[128]; /* the one model name served (/v1/models) */
+    char **keys;
+    int n_keys;      /* API keys (Bearer); none: no authentication */
+    size_t max_body; /* request body limit, bytes */
     sreq_limits_t lim;
-    int default_gen;                 /* generation length when max_tokens is absent */
-    int max_prompt;                  /* prompt tokens per choice */
-    int max_batch;                   /* rows per forward (local) / in flight (remote) */
-    const dist_opts_t *dist;         /* --remote and its CURVE keys */
-    int timeout_ms;                  /* remote: broker silent this long fails the requests */
+    int default_gen;         /* generation length when max_tokens is absent */
+    int max_prompt;          /* prompt tokens per choice */
+    int max_batch;           /* rows per forward (local) / in flight (remote) */
+    const dist_opts_t *dist; /* --remote and its CURVE keys */
+    int timeout_ms;          /* remote: broker silent this long fails the requests */
     /* model side */
-    model_t *m;                      /* NULL with --remote */
-    denoise_device_t dev;            /* --device: CPU or the CUDA backend */
+    model_t *m;           /* NULL with --remote */
+    denoise_device_t dev; /* --device: CPU or the CUDA backend */
     tok_bundle_t *b;
-    pthread_mutex_t tok_mu;          /* the tokenizer is not thread-safe */
+    pthread_mutex_t tok_mu; /* the tokenizer is not thread-safe */
     gencfg_t gc;
     int mask_id, vocab;
     sched_t sched;

@@ -17,19 +17,19 @@
 enum { FINISH_NONE, FINISH_STOP, FINISH_LENGTH };
 
 typedef struct {
-    tok_str_t text;      /* the answer so far (committed prefix, cut at a stop) */
-    size_t sent;         /* bytes of text already released */
-    size_t committed;    /* committed tokens seen */
-    size_t n_tokens;     /* completion tokens: committed tokens before the first EOS/EOT */
-    int finish;          /* FINISH_*: set once the text can no longer change */
-    bool diverged;       /* a later prefix decoded differently from released text (never
+    tok_str_t text;   /* the answer so far (committed prefix, cut at a stop) */
+    size_t sent;      /* bytes of text already released */
+    size_t committed; /* committed tokens seen */
+    size_t n_tokens;  /* completion tokens: committed tokens before the first EOS/EOT */
+    int finish;       /* FINISH_*: set once the text can no longer change */
+    bool diverged;    /* a later prefix decoded differently from released text (never
                             expected for byte-level or Metaspace decoders; counted) */
 } stext_t;
 
 /* Update with ids[0..k), the committed prefix; final: no more tokens will come (k is the
  * whole generation). Sets *delta, *dlen to the newly released bytes (inside t->text). Returns
  * 0, or -1 with `e` (out of memory). Once t->finish is set further calls release nothing. */
-int stext_update(stext_t *t, const tok_bundle_t *b, const int32_t *ids, size_t k, bool final,
-                 const sstr_t *stop, int n_stop, const char **delta, size_t *dlen, lerr_t *e);
+int stext_update(stext_t *t, const tok_bundle_t *b, const int32_t *ids, size_t k, bool final, const sstr_t *stop,
+                 int n_stop, const char **delta, size_t *dlen, lerr_t *e);
 void stext_free(stext_t *t);
 #endif

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static bool is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+static bool is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 /* A token given as "str" or {"content": "str"}; its id or -1. */
 static int32_t token_of(const tokenizer_t *t, json_t *v) {
@@ -54,7 +57,15 @@ static char *jinja_file(const char *dir) {
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
-        if (n + 4096 + 1 > cap) { char *x = realloc(buf, cap = cap * 2 + 8192); if (!x) { free(buf); fclose(f); return NULL; } buf = x; }
+        if (n + 4096 + 1 > cap) {
+            char *x = realloc(buf, cap = cap * 2 + 8192);
+            if (!x) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = x;
+        }
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (!r || n > (16u << 20)) break;
@@ -66,7 +77,8 @@ static char *jinja_file(const char *dir) {
 
 static void add_stop(tok_bundle_t *b, int32_t id) {
     if (id < 0) return;
-    for (int i = 0; i < b->nstop; i++) if (b->stop[i] == id) return;
+    for (int i = 0; i < b->nstop; i++)
+        if (b->stop[i] == id) return;
     if (b->nstop < 8) b->stop[b->nstop++] = id;
 }
 
@@ -78,8 +90,9 @@ static int open_gguf(tok_bundle_t *b, const char *path, lerr_t *e) {
     tok_gguf_ids_t ids;
     char *json = tok_gguf_json(f, &len, &ids, e);
     gguf_str_t ct;
-    lerr_t ign = {0};   /* a chat template of the wrong type is ignored, as a missing one */
-    if (json && gguf_get_str(f, "tokenizer.chat_template", &ct, &ign) == 1 && !(b->chat_template = strndup(ct.s, ct.len))) {
+    lerr_t ign = {0}; /* a chat template of the wrong type is ignored, as a missing one */
+    if (json && gguf_get_str(f, "tokenizer.chat_template", &ct, &ign) == 1 &&
+        !(b->chat_template = strndup(ct.s, ct.len))) {
         free(json);
         json = NULL;
         lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -113,28 +126,43 @@ static bool is_gguf(const char *p) {
 tok_bundle_t *tok_bundle_open(const char *path, lerr_t *e) {
     char *def = NULL;
     if (!path) {
-        if (!(def = default_model_dir())) { lerr_set(e, EXIT_USAGE, "no model given and no bundled default model found (use --model DIR)"); return NULL; }
+        if (!(def = default_model_dir())) {
+            lerr_set(e, EXIT_USAGE, "no model given and no bundled default model found (use --model DIR)");
+            return NULL;
+        }
         path = def;
     }
     tok_bundle_t *b = calloc(1, sizeof *b);
     char file[PATH_MAX + 32];
-    if (!b) { free(def); lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!b) {
+        free(def);
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     b->bos_id = b->eos_id = b->mask_id = -1;
     bool dir = is_dir(path);
-    if (dir) { b->dir = strdup(path); snprintf(file, sizeof file, "%s/tokenizer.json", path); }
-    else {
+    if (dir) {
+        b->dir = strdup(path);
+        snprintf(file, sizeof file, "%s/tokenizer.json", path);
+    } else {
         snprintf(file, sizeof file, "%s", path);
         const char *sl = strrchr(path, '/');
         b->dir = sl ? strndup(path, sl - path) : strdup(".");
     }
-    if (b->dir && !dir && is_gguf(path)) {   /* a GGUF path is never the default folder */
+    if (b->dir && !dir && is_gguf(path)) { /* a GGUF path is never the default folder */
         int rc = open_gguf(b, path, e);
         free(def);
-        if (rc) { tok_bundle_destroy(&b); return NULL; }
+        if (rc) {
+            tok_bundle_destroy(&b);
+            return NULL;
+        }
         return b;
     }
-    free(def);   /* path points into def when no path was given: not used below (file holds it) */
-    if (!b->dir || !(b->tok = tok_load_file(file, e))) { tok_bundle_destroy(&b); return NULL; }
+    free(def); /* path points into def when no path was given: not used below (file holds it) */
+    if (!b->dir || !(b->tok = tok_load_file(file, e))) {
+        tok_bundle_destroy(&b);
+        return NULL;
+    }
     snprintf(file, sizeof file, "%s/tokenizer_config.json", b->dir);
     json_t *tc = json_load_file(file, 0, NULL);
     if (tc) {
@@ -178,6 +206,7 @@ void tok_bundle_destroy(tok_bundle_t **bp) {
 }
 
 bool tok_bundle_is_stop(const tok_bundle_t *b, int32_t id) {
-    for (int i = 0; i < b->nstop; i++) if (b->stop[i] == id) return true;
+    for (int i = 0; i < b->nstop; i++)
+        if (b->stop[i] == id) return true;
     return false;
 }

@@ -8,15 +8,16 @@
 
 typedef struct {
     tokenizer_t *tok;
-    char *dir;            /* folder the files came from */
-    int32_t bos_id;       /* tokenizer_config bos_token, -1 none */
-    int32_t eos_id;       /* config eos_token_id / tokenizer_config eos_token, -1 none */
-    int32_t mask_id;      /* config mask_token_id or <|mdm_mask|>, -1 none */
-    int32_t stop[8]; int nstop;   /* ids detok stops at: EOS ids and <|eot_id|> / <|im_end|> */
-    char *chat_template;  /* tokenizer_config.json chat_template (or chat_template.jinja, or a
+    char *dir;       /* folder the files came from */
+    int32_t bos_id;  /* tokenizer_config bos_token, -1 none */
+    int32_t eos_id;  /* config eos_token_id / tokenizer_config eos_token, -1 none */
+    int32_t mask_id; /* config mask_token_id or <|mdm_mask|>, -1 none */
+    int32_t stop[8];
+    int nstop;                   /* ids detok stops at: EOS ids and <|eot_id|> / <|im_end|> */
+    char *chat_template;         /* tokenizer_config.json chat_template (or chat_template.jinja, or a
                              GGUF's tokenizer.chat_template); NULL: none (tok/chat.h then uses LLaDA's) */
-    char *bos_token, *eos_token;  /* their strings (template variables); NULL when unknown */
-    struct chat_cache *chat;      /* chat.c's parsed template and special-token list, built on first use */
+    char *bos_token, *eos_token; /* their strings (template variables); NULL when unknown */
+    struct chat_cache *chat;     /* chat.c's parsed template and special-token list, built on first use */
 } tok_bundle_t;
 
 /* Open `path`: a model folder (tokenizer.json inside), a tokenizer.json file (sibling

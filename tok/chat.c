@@ -11,10 +11,14 @@ const char CHAT_LLADA_TEMPLATE[] =
     "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
     "{{ content }}{% endfor %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}";
 
-typedef struct { const char *s; size_t n; } spec_t;
+typedef struct {
+    const char *s;
+    size_t n;
+} spec_t;
 struct chat_cache {
     jinja_tpl_t *tpl;
-    spec_t *spec; size_t nspec;   /* special added tokens, for splitting untrusted renderings */
+    spec_t *spec;
+    size_t nspec; /* special added tokens, for splitting untrusted renderings */
     bool spec_built;
 };
 
@@ -27,11 +31,16 @@ void chat_bundle_free(tok_bundle_t *b) {
 }
 
 static struct chat_cache *cache(tok_bundle_t *b, lerr_t *e) {
-    if (!b->chat && !(b->chat = calloc(1, sizeof *b->chat))) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!b->chat && !(b->chat = calloc(1, sizeof *b->chat))) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     return b->chat;
 }
 
-static bool builtin(const tok_bundle_t *b) { return !b->chat_template || !strcmp(b->chat_template, CHAT_LLADA_TEMPLATE); }
+static bool builtin(const tok_bundle_t *b) {
+    return !b->chat_template || !strcmp(b->chat_template, CHAT_LLADA_TEMPLATE);
+}
 
 /* ---- LLaDA's template, built in ----
  *   bos + for each message: <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT|trim<|eot_id|>
@@ -45,44 +54,59 @@ static bool py_space(uint32_t cp) { return (cp >= 0x1C && cp <= 0x1F) || (uni_cl
 static void trim(const char **s, size_t *n) {
     const uint8_t *u = (const uint8_t *)*s;
     size_t a = 0, b = *n;
-    while (a < b) { int l; uint32_t c = utf8_dec(u + a, b - a, &l); if (!py_space(c)) break; a += l; }
+    while (a < b) {
+        int l;
+        uint32_t c = utf8_dec(u + a, b - a, &l);
+        if (!py_space(c)) break;
+        a += l;
+    }
     while (b > a) {
-        size_t j = b; do j--; while (j > a && (u[j] & 0xC0) == 0x80);
-        int l; uint32_t c = utf8_dec(u + j, b - j, &l);
+        size_t j = b;
+        do j--;
+        while (j > a && (u[j] & 0xC0) == 0x80);
+        int l;
+        uint32_t c = utf8_dec(u + j, b - j, &l);
         if (!py_space(c)) break;
         b = j;
     }
-    *s += a; *n = b - a;
+    *s += a;
+    *n = b - a;
 }
 
 static int special(const tok_bundle_t *b, const char *s, tok_ids_t *out, lerr_t *e) {
     int32_t id = tok_token_id(b->tok, s, strlen(s));
-    if (id < 0) return lerr_set(e, EXIT_DATA, "chat template: the tokenizer has no %s token (and the model has no chat_template of its own)", s);
+    if (id < 0)
+        return lerr_set(e, EXIT_DATA,
+                        "chat template: the tokenizer has no %s token (and the model has no chat_template of its own)",
+                        s);
     return tok_ids_push(out, id) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
 }
 
-static int text(const tok_bundle_t *b, const char *pre, const char *s, size_t n, unsigned flags, tok_ids_t *out, lerr_t *e) {
+static int text(const tok_bundle_t *b, const char *pre, const char *s, size_t n, unsigned flags, tok_ids_t *out,
+                lerr_t *e) {
     size_t pl = strlen(pre);
     char *buf = malloc(pl + n + 1);
     if (!buf) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    memcpy(buf, pre, pl); memcpy(buf + pl, s, n);
+    memcpy(buf, pre, pl);
+    memcpy(buf + pl, s, n);
     int rc = tok_encode(b->tok, buf, pl + n, flags & TOK_SPECIAL_AS_TEXT, out, e);
     free(buf);
     return rc;
 }
 
-static int llada_encode(const tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt,
-                        unsigned flags, tok_ids_t *out, size_t *prompt_len, lerr_t *e) {
+static int llada_encode(const tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, unsigned flags,
+                        tok_ids_t *out, size_t *prompt_len, lerr_t *e) {
     size_t start = out->n, plen = 0;
     if (bos && b->bos_id >= 0 && tok_ids_push(out, b->bos_id)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        const char *c = m[i].content; size_t cn = m[i].content_len;
+        const char *c = m[i].content;
+        size_t cn = m[i].content_len;
         trim(&c, &cn);
         if (special(b, "<|start_header_id|>", out, e) || text(b, "", m[i].role, m[i].role_len, flags, out, e) ||
             special(b, "<|end_header_id|>", out, e))
             return -1;
         bool answer = i + 1 == n && m[i].role_len == 9 && !memcmp(m[i].role, "assistant", 9);
-        if (answer) plen = out->n - start + 0;  /* the answer starts after "\n\n" — counted below */
+        if (answer) plen = out->n - start + 0; /* the answer starts after "\n\n" — counted below */
         size_t before = out->n;
         if (text(b, "\n\n", c, cn, flags, out, e) || special(b, "<|eot_id|>", out, e)) return -1;
         if (answer) {
@@ -116,7 +140,8 @@ static int render(tok_bundle_t *b, json_t *msgs, bool bos, bool gen_prompt, json
     json_object_set_new(trusted, "eos_token", json_string(b->eos_token ? b->eos_token : ""));
     json_object_set_new(trusted, "add_generation_prompt", json_boolean(gen_prompt));
     json_t *untrusted = json_pack("{s:O}", "messages", msgs);
-    int rc = untrusted ? jinja_render(c->tpl, trusted, untrusted, textout, taint, e) : lerr_set(e, EXIT_INTERNAL, "out of memory");
+    int rc = untrusted ? jinja_render(c->tpl, trusted, untrusted, textout, taint, e)
+                       : lerr_set(e, EXIT_INTERNAL, "out of memory");
     json_decref(trusted);
     json_decref(untrusted);
     return rc;
@@ -151,8 +176,8 @@ static int build_specials(tok_bundle_t *b, struct chat_cache *c, lerr_t *e) {
  * Untrusted: split at special tokens that lie wholly in template-made bytes (leftmost-longest,
  * as HF's added-token matcher), encode the pieces between them with special-token text as
  * text — the same ids as HF for text whose messages hold no special-token text. */
-static int encode_rendering(tok_bundle_t *b, const tok_str_t *t, const tok_str_t *taint, unsigned flags,
-                            tok_ids_t *out, lerr_t *e) {
+static int encode_rendering(tok_bundle_t *b, const tok_str_t *t, const tok_str_t *taint, unsigned flags, tok_ids_t *out,
+                            lerr_t *e) {
     if (!(flags & TOK_SPECIAL_AS_TEXT)) return tok_encode(b->tok, t->p ? t->p : "", t->n, 0, out, e);
     struct chat_cache *c = cache(b, e);
     if (!c || build_specials(b, c, e)) return -1;
@@ -168,7 +193,10 @@ static int encode_rendering(tok_bundle_t *b, const tok_str_t *t, const tok_str_t
                 if (memchr(tm + i, 1, s->n)) continue;
                 best = s->n;
             }
-        if (!best) { i++; continue; }
+        if (!best) {
+            i++;
+            continue;
+        }
         id = tok_token_id(b->tok, t->p + i, best);
         if (i > seg && tok_encode(b->tok, t->p + seg, i - seg, TOK_SPECIAL_AS_TEXT, out, e)) return -1;
         if (tok_ids_push(out, id)) return lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -185,8 +213,10 @@ static int jinja_encode(tok_bundle_t *b, json_t *msgs, bool bos, bool gen_prompt
     size_t start = out->n;
     int rc = render(b, msgs, bos, gen_prompt, vars, &t, &tm, e);
     if (!rc) rc = encode_rendering(b, &t, &tm, flags, out, e);
-    tok_str_free(&t); tok_str_free(&tm);
-    t = (tok_str_t){0}; tm = (tok_str_t){0};
+    tok_str_free(&t);
+    tok_str_free(&tm);
+    t = (tok_str_t){0};
+    tm = (tok_str_t){0};
     if (rc || !prompt_len) return rc;
     *prompt_len = out->n - start;
     size_t n = json_array_size(msgs);
@@ -205,7 +235,8 @@ static int jinja_encode(tok_bundle_t *b, json_t *msgs, bool bos, bool gen_prompt
         *prompt_len = k;
     }
     tok_ids_free(&p);
-    tok_str_free(&t); tok_str_free(&tm);
+    tok_str_free(&t);
+    tok_str_free(&tm);
     json_decref(head);
     return rc;
 }
@@ -224,16 +255,20 @@ int chat_encode_json(tok_bundle_t *b, json_t *msgs, bool bos, bool gen_prompt, j
     if (!m) return lerr_set(e, EXIT_INTERNAL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(msgs, i), *ro = json_object_get(o, "role"), *co = json_object_get(o, "content");
-        if (!json_is_string(co)) { free(m); return lerr_set(e, EXIT_DATA, "messages[%zu] needs string \"role\" and \"content\"", i); }
-        m[i] = (chat_msg_t){json_string_value(ro), json_string_value(co), json_string_length(ro), json_string_length(co)};
+        if (!json_is_string(co)) {
+            free(m);
+            return lerr_set(e, EXIT_DATA, "messages[%zu] needs string \"role\" and \"content\"", i);
+        }
+        m[i] =
+            (chat_msg_t){json_string_value(ro), json_string_value(co), json_string_length(ro), json_string_length(co)};
     }
     int rc = llada_encode(b, m, n, bos, gen_prompt, flags, out, prompt_len, e);
     free(m);
     return rc;
 }
 
-int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, json_t *vars,
-                unsigned flags, tok_ids_t *out, size_t *prompt_len, lerr_t *e) {
+int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, json_t *vars, unsigned flags,
+                tok_ids_t *out, size_t *prompt_len, lerr_t *e) {
     if (builtin(b)) return llada_encode(b, m, n, bos, gen_prompt, flags, out, prompt_len, e);
     json_t *msgs = json_array();
     for (size_t i = 0; msgs && i < n; i++)

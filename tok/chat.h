@@ -20,7 +20,10 @@
 #include <jansson.h>
 #include "bundle.h"
 
-typedef struct { const char *role, *content; size_t role_len, content_len; } chat_msg_t;
+typedef struct {
+    const char *role, *content;
+    size_t role_len, content_len;
+} chat_msg_t;
 
 /* LLaDA-8B-Instruct's chat template (its tokenizer_config.json), verbatim. */
 extern const char CHAT_LLADA_TEMPLATE[];
@@ -35,8 +38,8 @@ int chat_encode_json(tok_bundle_t *b, json_t *msgs, bool bos, bool gen_prompt, j
                      tok_ids_t *out, size_t *prompt_len, lerr_t *e);
 
 /* The same for n messages given as role/content strings. */
-int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, json_t *vars,
-                unsigned flags, tok_ids_t *out, size_t *prompt_len, lerr_t *e);
+int chat_encode(tok_bundle_t *b, const chat_msg_t *m, size_t n, bool bos, bool gen_prompt, json_t *vars, unsigned flags,
+                tok_ids_t *out, size_t *prompt_len, lerr_t *e);
 
 /* The rendered text of the conversation (LLaDA's template included), appended to *text, and
  * when `taint` is not NULL one byte per text byte: 1 where it came from the messages. */

@@ -15,14 +15,23 @@ int smap_init(smap_t *m, size_t n) {
     m->slots = tok_big_alloc(c * sizeof *m->slots, 1);
     m->mask = c - 1;
     /* entries and key bytes for n keys of ~8 bytes up front (they grow if needed) */
-    m->ent = tok_big_alloc((n ? n : 1) * sizeof *m->ent, 0); m->cap_e = m->ent ? (uint32_t)(n ? n : 1) : 0;
-    m->arena = tok_big_alloc(n * 8 + 64, 0); m->acap = m->arena ? n * 8 + 64 : 0;
-    if (!m->slots || !m->ent || !m->arena) { smap_free(m); return -1; }
+    m->ent = tok_big_alloc((n ? n : 1) * sizeof *m->ent, 0);
+    m->cap_e = m->ent ? (uint32_t)(n ? n : 1) : 0;
+    m->arena = tok_big_alloc(n * 8 + 64, 0);
+    m->acap = m->arena ? n * 8 + 64 : 0;
+    if (!m->slots || !m->ent || !m->arena) {
+        smap_free(m);
+        return -1;
+    }
     return 0;
 }
 
 void smap_free(smap_t *m) {
-    if (!m->borrowed) { free(m->slots); free(m->ent); free(m->arena); }
+    if (!m->borrowed) {
+        free(m->slots);
+        free(m->ent);
+        free(m->arena);
+    }
     memset(m, 0, sizeof *m);
 }
 
@@ -33,10 +42,12 @@ static int smap_grow(smap_t *m) {
     for (uint32_t e = 0; e < m->n; e++) {
         uint64_t hv = hm_hash(m->arena + m->ent[e].koff, m->ent[e].klen), i = hv & (c - 1);
         while (s[i].e) i = (i + 1) & (c - 1);
-        s[i].e = e + 1; s[i].h = (uint32_t)hv;
+        s[i].e = e + 1;
+        s[i].h = (uint32_t)hv;
     }
     free(m->slots);
-    m->slots = s; m->mask = c - 1;
+    m->slots = s;
+    m->mask = c - 1;
     return 0;
 }
 
@@ -54,7 +65,8 @@ static int smap_room(smap_t *m, size_t len) {
         while (c < m->alen + len) c *= 2;
         uint8_t *a = realloc(m->arena, c);
         if (!a) return -1;
-        m->arena = a; m->acap = c;
+        m->arena = a;
+        m->acap = c;
     }
     return 0;
 }
@@ -72,25 +84,36 @@ int32_t smap_get_h(const smap_t *m, const void *key, size_t len, uint64_t hv) {
     }
 }
 
-void smap_get_many(const smap_t *m, int n, const uint8_t *const *keys, const size_t *lens, const uint64_t *hv, int32_t *out) {
-    enum { MISS = -1, PROBE = -2 };   /* out[] while in flight: a candidate entry index, or these */
-    for (int i = 0; i < n; i++) {      /* pass 1: the first slot with the hash's low bits (the
+void smap_get_many(const smap_t *m, int n, const uint8_t *const *keys, const size_t *lens, const uint64_t *hv,
+                   int32_t *out) {
+    enum { MISS = -1, PROBE = -2 }; /* out[] while in flight: a candidate entry index, or these */
+    for (int i = 0; i < n; i++) {   /* pass 1: the first slot with the hash's low bits (the
                                           probe run is short, mostly in the same cache line) */
         uint64_t at = hv[i] & m->mask;
         out[i] = PROBE;
         for (int k = 0; k < 8; k++, at = (at + 1) & m->mask) {
             smap_slot_t s = m->slots[at];
-            if (!s.e) { out[i] = MISS; break; }
-            if (s.h == (uint32_t)hv[i]) { out[i] = (int32_t)(s.e - 1); __builtin_prefetch(&m->ent[s.e - 1]); break; }
+            if (!s.e) {
+                out[i] = MISS;
+                break;
+            }
+            if (s.h == (uint32_t)hv[i]) {
+                out[i] = (int32_t)(s.e - 1);
+                __builtin_prefetch(&m->ent[s.e - 1]);
+                break;
+            }
         }
     }
-    for (int i = 0; i < n; i++)        /* pass 2: the entry's key bytes */
+    for (int i = 0; i < n; i++) /* pass 2: the entry's key bytes */
         if (out[i] >= 0) __builtin_prefetch(m->arena + m->ent[out[i]].koff);
-    for (int i = 0; i < n; i++) {      /* pass 3: compare; anything else takes the plain path */
+    for (int i = 0; i < n; i++) { /* pass 3: compare; anything else takes the plain path */
         if (out[i] == MISS) continue;
         if (out[i] >= 0) {
             const struct smap_ent *x = &m->ent[out[i]];
-            if (x->klen == lens[i] && hm_keq(m->arena + x->koff, keys[i], lens[i])) { out[i] = x->val; continue; }
+            if (x->klen == lens[i] && hm_keq(m->arena + x->koff, keys[i], lens[i])) {
+                out[i] = x->val;
+                continue;
+            }
         }
         out[i] = smap_get_h(m, keys[i], lens[i], hv[i]);
     }
@@ -113,21 +136,29 @@ int smap_put_h(smap_t *m, const void *key, size_t len, int32_t val, uint64_t hv)
     if (len) memcpy(m->arena + m->alen, key, len);
     m->ent[e] = (struct smap_ent){(uint32_t)m->alen, (uint32_t)len, val};
     m->alen += len;
-    m->slots[i].e = e + 1; m->slots[i].h = (uint32_t)hv;
+    m->slots[i].e = e + 1;
+    m->slots[i].h = (uint32_t)hv;
     return 0;
 }
 
 int umap_init(umap_t *m, size_t n) {
     memset(m, 0, sizeof *m);
     uint64_t c = 16;
-    while (c < n + n / 2) c <<= 1;   /* load <= 2/3: half the memory of pow2_for, still short probes */
+    while (c < n + n / 2) c <<= 1; /* load <= 2/3: half the memory of pow2_for, still short probes */
     m->s = tok_big_alloc(c * sizeof *m->s, 1);
-    m->mask = c - 1; m->n = 0;
-    if (!m->s) { umap_free(m); return -1; }
+    m->mask = c - 1;
+    m->n = 0;
+    if (!m->s) {
+        umap_free(m);
+        return -1;
+    }
     return 0;
 }
 
-void umap_free(umap_t *m) { if (!m->borrowed) free(m->s); memset(m, 0, sizeof *m); }
+void umap_free(umap_t *m) {
+    if (!m->borrowed) free(m->s);
+    memset(m, 0, sizeof *m);
+}
 
 static int umap_grow(umap_t *m) {
     umap_t g;
@@ -145,6 +176,7 @@ int umap_put(umap_t *m, uint64_t key, uint64_t val) {
     uint64_t k = key + 1, i = hm_mix(key) & m->mask;
     while (m->s[i].k && m->s[i].k != k) i = (i + 1) & m->mask;
     if (!m->s[i].k) m->n++;
-    m->s[i].k = k; m->s[i].v = val;
+    m->s[i].k = k;
+    m->s[i].v = val;
     return 0;
 }

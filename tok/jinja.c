@@ -15,14 +15,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 200              /* parser / evaluator nesting */
-#define MAX_OUT (64u << 20)        /* rendered text */
-#define MAX_ARENA (512u << 20)     /* one render's values */
-#define MAX_STEPS 50000000ull      /* loop iterations + nodes evaluated */
+#define MAX_DEPTH 200          /* parser / evaluator nesting */
+#define MAX_OUT (64u << 20)    /* rendered text */
+#define MAX_ARENA (512u << 20) /* one render's values */
+#define MAX_STEPS 50000000ull  /* loop iterations + nodes evaluated */
 
 /* ---- arena ---- */
-typedef struct chunk { struct chunk *next; size_t used, cap; max_align_t data[]; } chunk_t;
-typedef struct { chunk_t *head; size_t total; } arena_t;
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} chunk_t;
+typedef struct {
+    chunk_t *head;
+    size_t total;
+} arena_t;
 
 static void *arena_try(arena_t *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
@@ -31,7 +38,9 @@ static void *arena_try(arena_t *a, size_t n) {
         if (a->total + cap > MAX_ARENA) return NULL;
         chunk_t *c = malloc(sizeof *c + cap);
         if (!c) return NULL;
-        c->next = a->head; c->used = 0; c->cap = cap;
+        c->next = a->head;
+        c->used = 0;
+        c->cap = cap;
         a->head = c;
         a->total += cap;
     }
@@ -40,49 +49,111 @@ static void *arena_try(arena_t *a, size_t n) {
     return p;
 }
 static void arena_free(arena_t *a) {
-    for (chunk_t *c = a->head, *n; c; c = n) { n = c->next; free(c); }
-    a->head = NULL; a->total = 0;
+    for (chunk_t *c = a->head, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    a->head = NULL;
+    a->total = 0;
 }
 
 /* ---- values ---- */
 enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_LIST, V_DICT, V_NS, V_METHOD, V_FUNC, V_LOOP_CYCLE };
 typedef struct val val_t;
-typedef struct { const char *p; size_t n; const uint8_t *tm; } jstr_t;   /* tm: taint per byte, NULL = none */
-typedef struct { val_t *v; size_t n; bool tuple; } jlist_t;
-typedef struct { jstr_t *k; val_t *v; size_t n, cap; } jdict_t;
+typedef struct {
+    const char *p;
+    size_t n;
+    const uint8_t *tm;
+} jstr_t; /* tm: taint per byte, NULL = none */
+typedef struct {
+    val_t *v;
+    size_t n;
+    bool tuple;
+} jlist_t;
+typedef struct {
+    jstr_t *k;
+    val_t *v;
+    size_t n, cap;
+} jdict_t;
 struct val {
     uint8_t t;
-    union { bool b; long long i; double f; jstr_t s; jlist_t *l; jdict_t *d; struct method *m; const char *fn; };
+    union {
+        bool b;
+        long long i;
+        double f;
+        jstr_t s;
+        jlist_t *l;
+        jdict_t *d;
+        struct method *m;
+        const char *fn;
+    };
 };
-typedef struct method { val_t self; const char *name; } method_t;
+typedef struct method {
+    val_t self;
+    const char *name;
+} method_t;
 
 /* ---- AST ---- */
 enum {
-    N_BLOCK, N_TEXT, N_OUT, N_IF, N_FOR, N_SET, N_BREAK, N_CONTINUE,
-    N_LIT, N_NAME, N_LIST, N_TUPLE, N_DICT, N_ATTR, N_INDEX, N_SLICE, N_CALL, N_FILTER, N_TEST,
-    N_NOT, N_NEG, N_BIN, N_AND, N_OR, N_COND,
+    N_BLOCK,
+    N_TEXT,
+    N_OUT,
+    N_IF,
+    N_FOR,
+    N_SET,
+    N_BREAK,
+    N_CONTINUE,
+    N_LIT,
+    N_NAME,
+    N_LIST,
+    N_TUPLE,
+    N_DICT,
+    N_ATTR,
+    N_INDEX,
+    N_SLICE,
+    N_CALL,
+    N_FILTER,
+    N_TEST,
+    N_NOT,
+    N_NEG,
+    N_BIN,
+    N_AND,
+    N_OR,
+    N_COND,
 };
 typedef struct node node_t;
 struct node {
     int k, line;
     node_t *a, *b, *c, *d;
-    node_t **kids; int nk, capk;
-    const char **kw;            /* call keyword names parallel to kids (NULL: positional) */
-    const char *s; size_t sn;   /* text, names, operators */
-    const char *s2;             /* for: second target name; set: attribute */
-    bool neg;                   /* is not */
+    node_t **kids;
+    int nk, capk;
+    const char **kw; /* call keyword names parallel to kids (NULL: positional) */
+    const char *s;
+    size_t sn;      /* text, names, operators */
+    const char *s2; /* for: second target name; set: attribute */
+    bool neg;       /* is not */
     val_t lit;
 };
 
-struct jinja_tpl { arena_t ar; node_t *root; };
+struct jinja_tpl {
+    arena_t ar;
+    node_t *root;
+};
 
 /* ---- lexer ---- */
 enum { T_EOF, T_TEXT, T_OSTMT, T_CSTMT, T_OEXPR, T_CEXPR, T_NAME, T_STR, T_INT, T_FLOAT, T_OP };
-typedef struct { int t, line; const char *p; size_t n; long long i; double f; } tok_t;
+typedef struct {
+    int t, line;
+    const char *p;
+    size_t n;
+    long long i;
+    double f;
+} tok_t;
 
 typedef struct {
     arena_t *ar;
-    tok_t *v; size_t n, cap, pos;
+    tok_t *v;
+    size_t n, cap, pos;
     lerr_t *e;
     jmp_buf jb;
     int depth;
@@ -91,13 +162,19 @@ typedef struct {
 static _Noreturn void perr(parser_t *P, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static _Noreturn void perr(parser_t *P, int line, const char *fmt, ...) {
     char m[400];
-    va_list ap; va_start(ap, fmt); vsnprintf(m, sizeof m, fmt, ap); va_end(ap);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
     lerr_set(P->e, EXIT_DATA, "chat template: line %d: %s", line, m);
     longjmp(P->jb, 1);
 }
 static void *palloc(parser_t *P, size_t n) {
     void *p = arena_try(P->ar, n);
-    if (!p) { lerr_set(P->e, EXIT_INTERNAL, "out of memory"); longjmp(P->jb, 1); }
+    if (!p) {
+        lerr_set(P->e, EXIT_INTERNAL, "out of memory");
+        longjmp(P->jb, 1);
+    }
     memset(p, 0, n);
     return p;
 }
@@ -105,14 +182,20 @@ static void push_tok(parser_t *P, tok_t t) {
     if (P->n == P->cap) {
         size_t cap = P->cap ? P->cap * 2 : 256;
         tok_t *v = realloc(P->v, cap * sizeof *v);
-        if (!v) { lerr_set(P->e, EXIT_INTERNAL, "out of memory"); longjmp(P->jb, 1); }
-        P->v = v; P->cap = cap;
+        if (!v) {
+            lerr_set(P->e, EXIT_INTERNAL, "out of memory");
+            longjmp(P->jb, 1);
+        }
+        P->v = v;
+        P->cap = cap;
     }
     P->v[P->n++] = t;
 }
 
 static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-static bool is_word(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; }
+static bool is_word(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* trim_blocks / lstrip_blocks exactly as @huggingface/jinja's preprocess: drop one trailing
@@ -133,7 +216,9 @@ static char *preprocess(parser_t *P, const char *s, size_t n, size_t *out_n) {
     size_t k = 0;
     for (size_t i = 0; i < m; i++) {
         b[k++] = a[i];
-        if (a[i] == '}' && i > 0 && (a[i - 1] == '#' || a[i - 1] == '%' || a[i - 1] == '-') && i + 1 < m && a[i + 1] == '\n') i++;
+        if (a[i] == '}' && i > 0 && (a[i - 1] == '#' || a[i - 1] == '%' || a[i - 1] == '-') && i + 1 < m &&
+            a[i + 1] == '\n')
+            i++;
     }
     *out_n = k;
     return b;
@@ -141,20 +226,40 @@ static char *preprocess(parser_t *P, const char *s, size_t n, size_t *out_n) {
 
 /* A character for an error message: itself when printable ASCII, else \xHH. */
 static const char *showc(char c, char buf[8]) {
-    if (c > 0x20 && c < 0x7f) { buf[0] = c; buf[1] = 0; }
-    else snprintf(buf, 8, "\\x%02x", (unsigned char)c);
+    if (c > 0x20 && c < 0x7f) {
+        buf[0] = c;
+        buf[1] = 0;
+    } else snprintf(buf, 8, "\\x%02x", (unsigned char)c);
     return buf;
 }
 
 static int hexval(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 static size_t put_utf8(char *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 63)); return 2; }
-    if (cp < 0x10000) { o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 63)); o[2] = (char)(0x80 | (cp & 63)); return 3; }
-    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 63)); o[2] = (char)(0x80 | (cp >> 6 & 63)); o[3] = (char)(0x80 | (cp & 63));
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 63));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 63));
+        o[2] = (char)(0x80 | (cp & 63));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 63));
+    o[2] = (char)(0x80 | (cp >> 6 & 63));
+    o[3] = (char)(0x80 | (cp & 63));
     return 4;
 }
 
@@ -166,7 +271,9 @@ static void lex(parser_t *P, const char *src, size_t n) {
     while (i < n) {
         if (!in_tag) {
             size_t j = i;
-            while (j < n && !(src[j] == '{' && j + 1 < n && (src[j + 1] == '%' || src[j + 1] == '{' || src[j + 1] == '#'))) j++;
+            while (j < n &&
+                   !(src[j] == '{' && j + 1 < n && (src[j + 1] == '%' || src[j + 1] == '{' || src[j + 1] == '#')))
+                j++;
             if (j > i) {
                 push_tok(P, (tok_t){T_TEXT, line, src + i, j - i, 0, 0});
                 for (size_t q = i; q < j; q++) line += src[q] == '\n';
@@ -174,18 +281,25 @@ static void lex(parser_t *P, const char *src, size_t n) {
                 continue;
             }
             bool strip = i + 2 < n && src[i + 2] == '-';
-            if (strip && P->n && P->v[P->n - 1].t == T_TEXT) {   /* {%- {{- {#-: trim the text before */
+            if (strip && P->n && P->v[P->n - 1].t == T_TEXT) { /* {%- {{- {#-: trim the text before */
                 tok_t *t = &P->v[P->n - 1];
                 while (t->n && is_ws(t->p[t->n - 1])) t->n--;
                 if (!t->n) P->n--;
             }
             if (src[i + 1] == '#') {
                 size_t j2 = i + 2;
-                while (j2 + 1 < n && !(src[j2] == '#' && src[j2 + 1] == '}')) { line += src[j2] == '\n'; j2++; }
+                while (j2 + 1 < n && !(src[j2] == '#' && src[j2 + 1] == '}')) {
+                    line += src[j2] == '\n';
+                    j2++;
+                }
                 if (j2 + 1 >= n) perr(P, line, "a comment is not closed with #}");
                 bool rs = src[j2 - 1] == '-' && j2 - 1 >= i + 2 + strip;
                 i = j2 + 2;
-                if (rs) while (i < n && is_ws(src[i])) { line += src[i] == '\n'; i++; }
+                if (rs)
+                    while (i < n && is_ws(src[i])) {
+                        line += src[i] == '\n';
+                        i++;
+                    }
                 continue;
             }
             close_kind = src[i + 1] == '%' ? T_CSTMT : T_CEXPR;
@@ -196,13 +310,21 @@ static void lex(parser_t *P, const char *src, size_t n) {
             continue;
         }
         char c = src[i];
-        if (is_ws(c)) { line += c == '\n'; i++; continue; }
+        if (is_ws(c)) {
+            line += c == '\n';
+            i++;
+            continue;
+        }
         /* closing -%} -}} %} }} */
         if (c == '-' && i + 2 < n && src[i + 2] == '}' && (src[i + 1] == '%' || src[i + 1] == '}')) {
-            if ((src[i + 1] == '%') != (close_kind == T_CSTMT)) perr(P, line, "'-%c}' closes a tag opened differently", src[i + 1]);
+            if ((src[i + 1] == '%') != (close_kind == T_CSTMT))
+                perr(P, line, "'-%c}' closes a tag opened differently", src[i + 1]);
             push_tok(P, (tok_t){close_kind, line, src + i, 3, 0, 0});
             i += 3;
-            while (i < n && is_ws(src[i])) { line += src[i] == '\n'; i++; }
+            while (i < n && is_ws(src[i])) {
+                line += src[i] == '\n';
+                i++;
+            }
             in_tag = false;
             continue;
         }
@@ -229,19 +351,26 @@ static void lex(parser_t *P, const char *src, size_t n) {
                     case 'f': o[m++] = '\f'; break;
                     case 'v': o[m++] = '\v'; break;
                     case '0': o[m++] = '\0'; break;
-                    case '\\': case '\'': case '"': o[m++] = x; break;
-                    case 'x': case 'u': {
+                    case '\\':
+                    case '\'':
+                    case '"': o[m++] = x; break;
+                    case 'x':
+                    case 'u': {
                         int len = x == 'x' ? 2 : 4;
                         uint32_t cp = 0;
                         for (int q = 0; q < len; q++) {
                             int h = j < n ? hexval(src[j]) : -1;
                             if (h < 0) perr(P, line, "bad \\%c escape in a string literal", x);
-                            cp = cp * 16 + (uint32_t)h; j++;
+                            cp = cp * 16 + (uint32_t)h;
+                            j++;
                         }
                         m += put_utf8(o + m, cp);
                         break;
                     }
-                    default: { char b[8]; perr(P, line, "unsupported escape '\\%s' in a string literal", showc(x, b)); }
+                    default: {
+                        char b[8];
+                        perr(P, line, "unsupported escape '\\%s' in a string literal", showc(x, b));
+                    }
                     }
                     continue;
                 }
@@ -256,11 +385,16 @@ static void lex(parser_t *P, const char *src, size_t n) {
         if (is_digit(c)) {
             size_t j = i;
             while (j < n && is_digit(src[j])) j++;
-            bool fl = j + 1 < n && src[j] == '.' && is_digit(src[j + 1]) && !(P->n && P->v[P->n - 1].t == T_OP && P->v[P->n - 1].p[0] == '.');
-            if (fl) { j++; while (j < n && is_digit(src[j])) j++; }
+            bool fl = j + 1 < n && src[j] == '.' && is_digit(src[j + 1]) &&
+                      !(P->n && P->v[P->n - 1].t == T_OP && P->v[P->n - 1].p[0] == '.');
+            if (fl) {
+                j++;
+                while (j < n && is_digit(src[j])) j++;
+            }
             char buf[64];
             size_t len = j - i < 63 ? j - i : 63;
-            memcpy(buf, src + i, len); buf[len] = 0;
+            memcpy(buf, src + i, len);
+            buf[len] = 0;
             tok_t t = {fl ? T_FLOAT : T_INT, line, src + i, j - i, 0, 0};
             if (fl) t.f = strtod(buf, NULL);
             else {
@@ -278,14 +412,17 @@ static void lex(parser_t *P, const char *src, size_t n) {
             i = j;
             continue;
         }
-        static const char *const ops[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "|", ".",
-                                          ",", ":", "(", ")", "[", "]", "{", "}", "=", "<", ">"};
+        static const char *const ops[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "|",
+                                          ".",  ",",  ":",  "(",  ")",  "[",  "]", "{", "}", "=", "<", ">"};
         size_t k;
         for (k = 0; k < sizeof ops / sizeof *ops; k++) {
             size_t l = strlen(ops[k]);
             if (i + l <= n && !memcmp(src + i, ops[k], l)) break;
         }
-        if (k == sizeof ops / sizeof *ops) { char b[8]; perr(P, line, "unexpected character '%s'", showc(c, b)); }
+        if (k == sizeof ops / sizeof *ops) {
+            char b[8];
+            perr(P, line, "unexpected character '%s'", showc(c, b));
+        }
         size_t l = strlen(ops[k]);
         if (c == '{') curly++;
         if (c == '}') curly--;
@@ -298,18 +435,35 @@ static void lex(parser_t *P, const char *src, size_t n) {
 
 /* ---- parser ---- */
 static tok_t *peek(parser_t *P) { return &P->v[P->pos]; }
-static tok_t *next(parser_t *P) { tok_t *t = &P->v[P->pos]; if (t->t != T_EOF) P->pos++; return t; }
+static tok_t *next(parser_t *P) {
+    tok_t *t = &P->v[P->pos];
+    if (t->t != T_EOF) P->pos++;
+    return t;
+}
 static bool is_op(tok_t *t, const char *op) { return t->t == T_OP && t->n == strlen(op) && !memcmp(t->p, op, t->n); }
 static bool is_kw(tok_t *t, const char *w) { return t->t == T_NAME && t->n == strlen(w) && !memcmp(t->p, w, t->n); }
-static bool accept_op(parser_t *P, const char *op) { if (is_op(peek(P), op)) { P->pos++; return true; } return false; }
-static bool accept_kw(parser_t *P, const char *w) { if (is_kw(peek(P), w)) { P->pos++; return true; } return false; }
+static bool accept_op(parser_t *P, const char *op) {
+    if (is_op(peek(P), op)) {
+        P->pos++;
+        return true;
+    }
+    return false;
+}
+static bool accept_kw(parser_t *P, const char *w) {
+    if (is_kw(peek(P), w)) {
+        P->pos++;
+        return true;
+    }
+    return false;
+}
 static const char *tokdesc(tok_t *t) {
     switch (t->t) {
     case T_EOF: return "the end of the template";
     case T_CSTMT: return "'%}'";
     case T_CEXPR: return "'}}'";
     case T_STR: return "a string";
-    case T_INT: case T_FLOAT: return "a number";
+    case T_INT:
+    case T_FLOAT: return "a number";
     case T_TEXT: return "text";
     default: return NULL;
     }
@@ -321,7 +475,11 @@ static _Noreturn void unexpected(parser_t *P, const char *want) {
     perr(P, t->line, "expected %s, found '%.*s'", want, (int)(t->n > 40 ? 40 : t->n), t->p);
 }
 static void expect_op(parser_t *P, const char *op) {
-    if (!accept_op(P, op)) { char w[16]; snprintf(w, sizeof w, "'%s'", op); unexpected(P, w); }
+    if (!accept_op(P, op)) {
+        char w[16];
+        snprintf(w, sizeof w, "'%s'", op);
+        unexpected(P, w);
+    }
 }
 static const char *name_dup(parser_t *P, tok_t *t) {
     char *s = palloc(P, t->n + 1);
@@ -332,14 +490,24 @@ static const char *expect_name(parser_t *P) {
     if (peek(P)->t != T_NAME) unexpected(P, "a name");
     return name_dup(P, next(P));
 }
-static node_t *mk(parser_t *P, int k, int line) { node_t *x = palloc(P, sizeof *x); x->k = k; x->line = line; return x; }
+static node_t *mk(parser_t *P, int k, int line) {
+    node_t *x = palloc(P, sizeof *x);
+    x->k = k;
+    x->line = line;
+    return x;
+}
 static void add_kid(parser_t *P, node_t *x, node_t *kid, const char *kw) {
     if (x->nk == x->capk) {
         int cap = x->capk ? x->capk * 2 : 4;
         node_t **v = palloc(P, (size_t)cap * sizeof *v);
         const char **w = palloc(P, (size_t)cap * sizeof *w);
-        if (x->nk) { memcpy(v, x->kids, (size_t)x->nk * sizeof *v); memcpy(w, x->kw, (size_t)x->nk * sizeof *w); }
-        x->kids = v; x->kw = w; x->capk = cap;
+        if (x->nk) {
+            memcpy(v, x->kids, (size_t)x->nk * sizeof *v);
+            memcpy(w, x->kw, (size_t)x->nk * sizeof *w);
+        }
+        x->kids = v;
+        x->kw = w;
+        x->capk = cap;
     }
     x->kw[x->nk] = kw;
     x->kids[x->nk++] = kid;
@@ -348,15 +516,23 @@ static void add_kid(parser_t *P, node_t *x, node_t *kid, const char *kw) {
 static node_t *p_expr(parser_t *P);
 static node_t *p_unary(parser_t *P);
 
-static void enter(parser_t *P) { if (++P->depth > MAX_DEPTH) perr(P, peek(P)->line, "nesting deeper than %d", MAX_DEPTH); }
+static void enter(parser_t *P) {
+    if (++P->depth > MAX_DEPTH) perr(P, peek(P)->line, "nesting deeper than %d", MAX_DEPTH);
+}
 
 /* arguments after '(' up to ')': positional then keyword (name=expr) */
 static void p_args(parser_t *P, node_t *call) {
     while (!accept_op(P, ")")) {
         const char *kw = NULL;
-        if (peek(P)->t == T_NAME && is_op(&P->v[P->pos + 1], "=")) { kw = expect_name(P); P->pos++; }
+        if (peek(P)->t == T_NAME && is_op(&P->v[P->pos + 1], "=")) {
+            kw = expect_name(P);
+            P->pos++;
+        }
         add_kid(P, call, p_expr(P), kw);
-        if (!accept_op(P, ",")) { expect_op(P, ")"); break; }
+        if (!accept_op(P, ",")) {
+            expect_op(P, ")");
+            break;
+        }
     }
 }
 
@@ -366,11 +542,13 @@ static node_t *p_primary(parser_t *P) {
     if (t->t == T_STR) {
         next(P);
         x = mk(P, N_LIT, t->line);
-        x->lit.t = V_STR; x->lit.s = (jstr_t){t->p, t->n, NULL};
-        while (peek(P)->t == T_STR) {   /* adjacent literals concatenate */
+        x->lit.t = V_STR;
+        x->lit.s = (jstr_t){t->p, t->n, NULL};
+        while (peek(P)->t == T_STR) { /* adjacent literals concatenate */
             tok_t *u = next(P);
             char *c = palloc(P, x->lit.s.n + u->n + 1);
-            memcpy(c, x->lit.s.p, x->lit.s.n); memcpy(c + x->lit.s.n, u->p, u->n);
+            memcpy(c, x->lit.s.p, x->lit.s.n);
+            memcpy(c + x->lit.s.n, u->p, u->n);
             x->lit.s = (jstr_t){c, x->lit.s.n + u->n, NULL};
         }
         return x;
@@ -378,17 +556,35 @@ static node_t *p_primary(parser_t *P) {
     if (t->t == T_INT || t->t == T_FLOAT) {
         next(P);
         x = mk(P, N_LIT, t->line);
-        if (t->t == T_INT) { x->lit.t = V_INT; x->lit.i = t->i; } else { x->lit.t = V_FLOAT; x->lit.f = t->f; }
+        if (t->t == T_INT) {
+            x->lit.t = V_INT;
+            x->lit.i = t->i;
+        } else {
+            x->lit.t = V_FLOAT;
+            x->lit.f = t->f;
+        }
         return x;
     }
     if (t->t == T_NAME) {
         next(P);
         x = mk(P, N_LIT, t->line);
-        if (is_kw(t, "true") || is_kw(t, "True")) { x->lit.t = V_BOOL; x->lit.b = true; return x; }
-        if (is_kw(t, "false") || is_kw(t, "False")) { x->lit.t = V_BOOL; x->lit.b = false; return x; }
-        if (is_kw(t, "none") || is_kw(t, "None")) { x->lit.t = V_NONE; return x; }
+        if (is_kw(t, "true") || is_kw(t, "True")) {
+            x->lit.t = V_BOOL;
+            x->lit.b = true;
+            return x;
+        }
+        if (is_kw(t, "false") || is_kw(t, "False")) {
+            x->lit.t = V_BOOL;
+            x->lit.b = false;
+            return x;
+        }
+        if (is_kw(t, "none") || is_kw(t, "None")) {
+            x->lit.t = V_NONE;
+            return x;
+        }
         x->k = N_NAME;
-        x->s = name_dup(P, t); x->sn = t->n;
+        x->s = name_dup(P, t);
+        x->sn = t->n;
         return x;
     }
     if (accept_op(P, "(")) {
@@ -408,7 +604,10 @@ static node_t *p_primary(parser_t *P) {
         x = mk(P, N_LIST, t->line);
         while (!accept_op(P, "]")) {
             add_kid(P, x, p_expr(P), NULL);
-            if (!accept_op(P, ",")) { expect_op(P, "]"); break; }
+            if (!accept_op(P, ",")) {
+                expect_op(P, "]");
+                break;
+            }
         }
         return x;
     }
@@ -418,7 +617,10 @@ static node_t *p_primary(parser_t *P) {
             add_kid(P, x, p_expr(P), NULL);
             expect_op(P, ":");
             add_kid(P, x, p_expr(P), NULL);
-            if (!accept_op(P, ",")) { expect_op(P, "}"); break; }
+            if (!accept_op(P, ",")) {
+                expect_op(P, "}");
+                break;
+            }
         }
         return x;
     }
@@ -431,8 +633,13 @@ static node_t *p_postfix(parser_t *P, node_t *x) {
         if (accept_op(P, ".")) {
             node_t *y = mk(P, N_ATTR, t->line);
             y->a = x;
-            if (peek(P)->t == T_INT) { tok_t *u = next(P); y->k = N_INDEX; y->b = mk(P, N_LIT, u->line); y->b->lit.t = V_INT; y->b->lit.i = u->i; }
-            else y->s = expect_name(P);
+            if (peek(P)->t == T_INT) {
+                tok_t *u = next(P);
+                y->k = N_INDEX;
+                y->b = mk(P, N_LIT, u->line);
+                y->b->lit.t = V_INT;
+                y->b->lit.i = u->i;
+            } else y->s = expect_name(P);
             x = y;
         } else if (accept_op(P, "[")) {
             node_t *parts[3] = {0};
@@ -440,14 +647,24 @@ static node_t *p_postfix(parser_t *P, node_t *x) {
             bool slice = false;
             for (;;) {
                 if (!is_op(peek(P), ":") && !is_op(peek(P), "]")) parts[np] = p_expr(P);
-                if (accept_op(P, ":")) { slice = true; if (++np > 2) perr(P, t->line, "too many ':' in a slice"); continue; }
+                if (accept_op(P, ":")) {
+                    slice = true;
+                    if (++np > 2) perr(P, t->line, "too many ':' in a slice");
+                    continue;
+                }
                 break;
             }
             expect_op(P, "]");
             node_t *y = mk(P, slice ? N_SLICE : N_INDEX, t->line);
             y->a = x;
-            if (slice) { y->b = parts[0]; y->c = parts[1]; y->d = parts[2]; }
-            else { if (!parts[0]) perr(P, t->line, "empty subscript"); y->b = parts[0]; }
+            if (slice) {
+                y->b = parts[0];
+                y->c = parts[1];
+                y->d = parts[2];
+            } else {
+                if (!parts[0]) perr(P, t->line, "empty subscript");
+                y->b = parts[0];
+            }
             x = y;
         } else if (accept_op(P, "(")) {
             node_t *y = mk(P, N_CALL, t->line);
@@ -477,7 +694,7 @@ static node_t *p_filters(parser_t *P, node_t *x) {
             else y->s = expect_name(P);
             if (accept_op(P, "(")) p_args(P, y);
             else if (peek(P)->t == T_STR || peek(P)->t == T_INT || peek(P)->t == T_FLOAT)
-                add_kid(P, y, p_primary(P), NULL);   /* `is eq 3`, `is sameas "x"` */
+                add_kid(P, y, p_primary(P), NULL); /* `is eq 3`, `is sameas "x"` */
             x = y;
         } else return x;
     }
@@ -487,20 +704,27 @@ static node_t *p_unary(parser_t *P) {
     tok_t *t = peek(P);
     enter(P);
     node_t *x;
-    if (accept_op(P, "-")) { x = mk(P, N_NEG, t->line); x->a = p_unary(P); }
-    else if (accept_op(P, "+")) x = p_unary(P);
+    if (accept_op(P, "-")) {
+        x = mk(P, N_NEG, t->line);
+        x->a = p_unary(P);
+    } else if (accept_op(P, "+")) x = p_unary(P);
     else x = p_filters(P, p_postfix(P, p_primary(P)));
     P->depth--;
     return x;
 }
 static node_t *bin(parser_t *P, int line, const char *op, node_t *a, node_t *b) {
     node_t *x = mk(P, N_BIN, line);
-    x->s = op; x->a = a; x->b = b;
+    x->s = op;
+    x->a = a;
+    x->b = b;
     return x;
 }
 static node_t *p_pow(parser_t *P) {
     node_t *x = p_unary(P);
-    while (is_op(peek(P), "**")) { int l = next(P)->line; x = bin(P, l, "**", x, p_unary(P)); }
+    while (is_op(peek(P), "**")) {
+        int l = next(P)->line;
+        x = bin(P, l, "**", x, p_unary(P));
+    }
     return x;
 }
 static node_t *p_mul(parser_t *P) {
@@ -515,7 +739,10 @@ static node_t *p_mul(parser_t *P) {
 }
 static node_t *p_concat(parser_t *P) {
     node_t *x = p_mul(P);
-    while (is_op(peek(P), "~")) { int l = next(P)->line; x = bin(P, l, "~", x, p_mul(P)); }
+    while (is_op(peek(P), "~")) {
+        int l = next(P)->line;
+        x = bin(P, l, "~", x, p_mul(P));
+    }
     return x;
 }
 static node_t *p_add(parser_t *P) {
@@ -534,11 +761,14 @@ static node_t *p_compare(parser_t *P) {
         tok_t *t = peek(P);
         const char *op = NULL;
         static const char *const cmp[] = {"==", "!=", "<=", ">=", "<", ">"};
-        for (int k = 0; k < 6 && !op; k++) if (is_op(t, cmp[k])) op = cmp[k];
+        for (int k = 0; k < 6 && !op; k++)
+            if (is_op(t, cmp[k])) op = cmp[k];
         if (op) next(P);
         else if (accept_kw(P, "in")) op = "in";
-        else if (is_kw(t, "not") && is_kw(&P->v[P->pos + 1], "in")) { P->pos += 2; op = "not in"; }
-        else return x;
+        else if (is_kw(t, "not") && is_kw(&P->v[P->pos + 1], "in")) {
+            P->pos += 2;
+            op = "not in";
+        } else return x;
         x = bin(P, t->line, op, x, p_add(P));
     }
 }
@@ -555,12 +785,24 @@ static node_t *p_not(parser_t *P) {
 }
 static node_t *p_and(parser_t *P) {
     node_t *x = p_not(P);
-    while (is_kw(peek(P), "and")) { int l = next(P)->line; node_t *y = mk(P, N_AND, l); y->a = x; y->b = p_not(P); x = y; }
+    while (is_kw(peek(P), "and")) {
+        int l = next(P)->line;
+        node_t *y = mk(P, N_AND, l);
+        y->a = x;
+        y->b = p_not(P);
+        x = y;
+    }
     return x;
 }
 static node_t *p_or(parser_t *P) {
     node_t *x = p_and(P);
-    while (is_kw(peek(P), "or")) { int l = next(P)->line; node_t *y = mk(P, N_OR, l); y->a = x; y->b = p_and(P); x = y; }
+    while (is_kw(peek(P), "or")) {
+        int l = next(P)->line;
+        node_t *y = mk(P, N_OR, l);
+        y->a = x;
+        y->b = p_and(P);
+        x = y;
+    }
     return x;
 }
 static node_t *p_expr(parser_t *P) {
@@ -578,7 +820,10 @@ static node_t *p_expr(parser_t *P) {
     return x;
 }
 
-static void expect_close(parser_t *P) { if (peek(P)->t != T_CSTMT) unexpected(P, "'%}'"); next(P); }
+static void expect_close(parser_t *P) {
+    if (peek(P)->t != T_CSTMT) unexpected(P, "'%}'");
+    next(P);
+}
 
 /* Statements up to one of the `ends` keywords (NULL-terminated) at a {% tag; returns which. */
 static node_t *p_body(parser_t *P, const char *const *ends, int *which);
@@ -590,7 +835,12 @@ static node_t *p_if(parser_t *P, int line) {
     static const char *const ends[] = {"elif", "else", "endif", NULL};
     int w;
     x->b = p_body(P, ends, &w);
-    if (w == 0) { int l = P->v[P->pos - 1].line; x->c = mk(P, N_BLOCK, l); add_kid(P, x->c, p_if(P, l), NULL); return x; }
+    if (w == 0) {
+        int l = P->v[P->pos - 1].line;
+        x->c = mk(P, N_BLOCK, l);
+        add_kid(P, x->c, p_if(P, l), NULL);
+        return x;
+    }
     if (w == 1) {
         expect_close(P);
         static const char *const e2[] = {"endif", NULL};
@@ -606,10 +856,20 @@ static node_t *p_body(parser_t *P, const char *const *ends, int *which) {
     for (;;) {
         tok_t *t = next(P);
         if (t->t == T_EOF) {
-            if (ends) { int k = 0; while (ends[k + 1]) k++; perr(P, t->line, "missing {%% %s %%}", ends[k]); }
+            if (ends) {
+                int k = 0;
+                while (ends[k + 1]) k++;
+                perr(P, t->line, "missing {%% %s %%}", ends[k]);
+            }
             break;
         }
-        if (t->t == T_TEXT) { node_t *x = mk(P, N_TEXT, t->line); x->s = t->p; x->sn = t->n; add_kid(P, blk, x, NULL); continue; }
+        if (t->t == T_TEXT) {
+            node_t *x = mk(P, N_TEXT, t->line);
+            x->s = t->p;
+            x->sn = t->n;
+            add_kid(P, blk, x, NULL);
+            continue;
+        }
         if (t->t == T_OEXPR) {
             node_t *x = mk(P, N_OUT, t->line);
             x->a = p_expr(P);
@@ -622,7 +882,12 @@ static node_t *p_body(parser_t *P, const char *const *ends, int *which) {
         tok_t *kw = peek(P);
         if (kw->t != T_NAME) unexpected(P, "a statement name");
         for (int k = 0; ends && ends[k]; k++)
-            if (is_kw(kw, ends[k])) { next(P); *which = k; P->depth--; return blk; }
+            if (is_kw(kw, ends[k])) {
+                next(P);
+                *which = k;
+                P->depth--;
+                return blk;
+            }
         next(P);
         if (is_kw(kw, "if")) add_kid(P, blk, p_if(P, kw->line), NULL);
         else if (is_kw(kw, "for")) {
@@ -631,7 +896,7 @@ static node_t *p_body(parser_t *P, const char *const *ends, int *which) {
             if (accept_op(P, ",")) x->s2 = expect_name(P);
             if (is_op(peek(P), ",")) perr(P, kw->line, "unsupported: unpacking into more than two loop variables");
             if (!accept_kw(P, "in")) unexpected(P, "'in'");
-            x->a = p_or(P);   /* no conditional expression here: `if` filters the loop */
+            x->a = p_or(P); /* no conditional expression here: `if` filters the loop */
             if (accept_kw(P, "if")) x->d = p_or(P);
             if (accept_kw(P, "recursive")) perr(P, kw->line, "unsupported: recursive loops");
             expect_close(P);
@@ -661,7 +926,7 @@ static node_t *p_body(parser_t *P, const char *const *ends, int *which) {
             add_kid(P, blk, mk(P, is_kw(kw, "break") ? N_BREAK : N_CONTINUE, kw->line), NULL);
             expect_close(P);
         } else if (is_kw(kw, "generation") || is_kw(kw, "endgeneration")) {
-            expect_close(P);   /* transformers' assistant-mask markers: no output */
+            expect_close(P); /* transformers' assistant-mask markers: no output */
         } else if (ends && (is_kw(kw, "endif") || is_kw(kw, "endfor") || is_kw(kw, "else") || is_kw(kw, "elif"))) {
             perr(P, kw->line, "unexpected {%% %.*s %%}", (int)kw->n, kw->p);
         } else {
@@ -679,11 +944,17 @@ static int bad_utf8_line(const char *s, size_t n) {
     int line = 1;
     for (size_t i = 0; i < n;) {
         uint8_t c = u[i];
-        if (c < 0x80) { line += c == '\n'; i++; continue; }
+        if (c < 0x80) {
+            line += c == '\n';
+            i++;
+            continue;
+        }
         size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
         if (!len || i + len > n) return line;
-        for (size_t k = 1; k < len; k++) if ((u[i + k] & 0xC0) != 0x80) return line;
-        if ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] > 0x8F)) return line;
+        for (size_t k = 1; k < len; k++)
+            if ((u[i + k] & 0xC0) != 0x80) return line;
+        if ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] > 0x8F))
+            return line;
         i += len;
     }
     return 0;
@@ -691,9 +962,15 @@ static int bad_utf8_line(const char *s, size_t n) {
 
 jinja_tpl_t *jinja_parse(const char *src, size_t n, lerr_t *e) {
     int bad = bad_utf8_line(src, n);
-    if (bad) { lerr_set(e, EXIT_DATA, "chat template: line %d: not valid UTF-8", bad); return NULL; }
+    if (bad) {
+        lerr_set(e, EXIT_DATA, "chat template: line %d: not valid UTF-8", bad);
+        return NULL;
+    }
     jinja_tpl_t *t = calloc(1, sizeof *t);
-    if (!t) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!t) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     parser_t P = {.ar = &t->ar, .e = e};
     if (setjmp(P.jb)) {
         free(P.v);
@@ -716,8 +993,16 @@ void jinja_free(jinja_tpl_t **t) {
 }
 
 /* ---- renderer ---- */
-typedef struct var { const char *k; size_t kn; val_t v; struct var *next; } var_t;
-typedef struct scope { var_t *vars; struct scope *up; } scope_t;
+typedef struct var {
+    const char *k;
+    size_t kn;
+    val_t v;
+    struct var *next;
+} var_t;
+typedef struct scope {
+    var_t *vars;
+    struct scope *up;
+} scope_t;
 
 typedef struct {
     arena_t ar;
@@ -727,13 +1012,16 @@ typedef struct {
     int depth;
     unsigned long long steps;
     int line;
-    int brk;            /* 1 break, 2 continue pending */
+    int brk; /* 1 break, 2 continue pending */
 } rctx_t;
 
 static _Noreturn void rerr(rctx_t *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static _Noreturn void rerr(rctx_t *R, const char *fmt, ...) {
     char m[400];
-    va_list ap; va_start(ap, fmt); vsnprintf(m, sizeof m, fmt, ap); va_end(ap);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
     lerr_set(R->e, EXIT_DATA, "chat template: line %d: %s", R->line, m);
     longjmp(R->jb, 1);
 }
@@ -748,33 +1036,64 @@ static void *ralloc(rctx_t *R, size_t n) {
 }
 
 static const char *tname(const val_t *v) {
-    static const char *const n[] = {"undefined", "none", "boolean", "integer", "float", "string", "list", "dict",
-                                    "namespace", "method", "function", "function"};
+    static const char *const n[] = {"undefined", "none", "boolean",   "integer", "float",    "string",
+                                    "list",      "dict", "namespace", "method",  "function", "function"};
     if (v->t == V_LIST && v->l->tuple) return "tuple";
     return n[v->t];
 }
 
-static val_t mkstr(const char *p, size_t n, const uint8_t *tm) { val_t v = {.t = V_STR}; v.s = (jstr_t){p, n, tm}; return v; }
-static val_t mkint(long long i) { val_t v = {.t = V_INT}; v.i = i; return v; }
-static val_t mkbool(bool b) { val_t v = {.t = V_BOOL}; v.b = b; return v; }
-static val_t mkfloat(double f) { val_t v = {.t = V_FLOAT}; v.f = f; return v; }
+static val_t mkstr(const char *p, size_t n, const uint8_t *tm) {
+    val_t v = {.t = V_STR};
+    v.s = (jstr_t){p, n, tm};
+    return v;
+}
+static val_t mkint(long long i) {
+    val_t v = {.t = V_INT};
+    v.i = i;
+    return v;
+}
+static val_t mkbool(bool b) {
+    val_t v = {.t = V_BOOL};
+    v.b = b;
+    return v;
+}
+static val_t mkfloat(double f) {
+    val_t v = {.t = V_FLOAT};
+    v.f = f;
+    return v;
+}
 static const val_t UNDEF = {.t = V_UNDEF};
 
 /* string builder in the arena */
-typedef struct { char *p; uint8_t *tm; size_t n, cap; bool tainted; } sb_t;
+typedef struct {
+    char *p;
+    uint8_t *tm;
+    size_t n, cap;
+    bool tainted;
+} sb_t;
 static void sb_put(rctx_t *R, sb_t *b, const char *p, size_t n, const uint8_t *tm) {
-    if (!n) { if (tm) b->tainted = true; return; }   /* an empty piece (''.strip()) into an empty builder: no memcpy from / to NULL */
+    if (!n) {
+        if (tm) b->tainted = true;
+        return;
+    } /* an empty piece (''.strip()) into an empty builder: no memcpy from / to NULL */
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
         while (cap < b->n + n) cap *= 2;
         char *q = ralloc(R, cap);
         uint8_t *t = ralloc(R, cap);
-        if (b->n) { memcpy(q, b->p, b->n); memcpy(t, b->tm, b->n); }
-        b->p = q; b->tm = t; b->cap = cap;
+        if (b->n) {
+            memcpy(q, b->p, b->n);
+            memcpy(t, b->tm, b->n);
+        }
+        b->p = q;
+        b->tm = t;
+        b->cap = cap;
     }
     memcpy(b->p + b->n, p, n);
-    if (tm) { memcpy(b->tm + b->n, tm, n); b->tainted = true; }
-    else memset(b->tm + b->n, 0, n);
+    if (tm) {
+        memcpy(b->tm + b->n, tm, n);
+        b->tainted = true;
+    } else memset(b->tm + b->n, 0, n);
     b->n += n;
 }
 static void sb_c(rctx_t *R, sb_t *b, const char *s) { sb_put(R, b, s, strlen(s), NULL); }
@@ -793,7 +1112,10 @@ static val_t from_json(rctx_t *R, json_t *j, bool taint, int depth) {
     case JSON_STRING: {
         size_t n = json_string_length(j);
         uint8_t *tm = NULL;
-        if (taint && n) { tm = ralloc(R, n); memset(tm, 1, n); }
+        if (taint && n) {
+            tm = ralloc(R, n);
+            memset(tm, 1, n);
+        }
         return mkstr(json_string_value(j), n, tm);
     }
     case JSON_ARRAY: {
@@ -809,10 +1131,12 @@ static val_t from_json(rctx_t *R, json_t *j, bool taint, int depth) {
         v.t = V_DICT;
         v.d = ralloc(R, sizeof *v.d);
         size_t n = json_object_size(j);
-        v.d->n = 0; v.d->cap = n ? n : 1;
+        v.d->n = 0;
+        v.d->cap = n ? n : 1;
         v.d->k = ralloc(R, v.d->cap * sizeof *v.d->k);
         v.d->v = ralloc(R, v.d->cap * sizeof *v.d->v);
-        const char *k; json_t *x;
+        const char *k;
+        json_t *x;
         json_object_foreach(j, k, x) {
             v.d->k[v.d->n] = (jstr_t){k, strlen(k), NULL};
             v.d->v[v.d->n++] = from_json(R, x, taint, depth + 1);
@@ -826,7 +1150,8 @@ static val_t from_json(rctx_t *R, json_t *j, bool taint, int depth) {
 /* ---- helpers ---- */
 static bool truthy(const val_t *v) {
     switch (v->t) {
-    case V_UNDEF: case V_NONE: return false;
+    case V_UNDEF:
+    case V_NONE: return false;
     case V_BOOL: return v->b;
     case V_INT: return v->i != 0;
     case V_FLOAT: return v->f != 0;
@@ -838,7 +1163,8 @@ static bool truthy(const val_t *v) {
 }
 static bool str_eq(const jstr_t *a, const jstr_t *b) { return a->n == b->n && !memcmp(a->p, b->p, a->n); }
 static bool veq(const val_t *a, const val_t *b) {
-    bool an = a->t == V_INT || a->t == V_FLOAT || a->t == V_BOOL, bn = b->t == V_INT || b->t == V_FLOAT || b->t == V_BOOL;
+    bool an = a->t == V_INT || a->t == V_FLOAT || a->t == V_BOOL,
+         bn = b->t == V_INT || b->t == V_FLOAT || b->t == V_BOOL;
     if (an && bn) {
         double x = a->t == V_FLOAT ? a->f : a->t == V_INT ? (double)a->i : a->b;
         double y = b->t == V_FLOAT ? b->f : b->t == V_INT ? (double)b->i : b->b;
@@ -847,13 +1173,16 @@ static bool veq(const val_t *a, const val_t *b) {
     }
     if (a->t != b->t) return false;
     switch (a->t) {
-    case V_UNDEF: case V_NONE: return true;
+    case V_UNDEF:
+    case V_NONE: return true;
     case V_STR: return str_eq(&a->s, &b->s);
     case V_LIST:
         if (a->l->n != b->l->n) return false;
-        for (size_t i = 0; i < a->l->n; i++) if (!veq(&a->l->v[i], &b->l->v[i])) return false;
+        for (size_t i = 0; i < a->l->n; i++)
+            if (!veq(&a->l->v[i], &b->l->v[i])) return false;
         return true;
-    case V_DICT: case V_NS:
+    case V_DICT:
+    case V_NS:
         if (a->d->n != b->d->n) return false;
         for (size_t i = 0; i < a->d->n; i++) {
             size_t j = 0;
@@ -865,27 +1194,41 @@ static bool veq(const val_t *a, const val_t *b) {
     }
 }
 static val_t *dict_get(jdict_t *d, const char *k, size_t kn) {
-    for (size_t i = 0; i < d->n; i++) if (d->k[i].n == kn && !memcmp(d->k[i].p, k, kn)) return &d->v[i];
+    for (size_t i = 0; i < d->n; i++)
+        if (d->k[i].n == kn && !memcmp(d->k[i].p, k, kn)) return &d->v[i];
     return NULL;
 }
 static void dict_set(rctx_t *R, jdict_t *d, const char *k, size_t kn, val_t v) {
     val_t *p = dict_get(d, k, kn);
-    if (p) { *p = v; return; }
+    if (p) {
+        *p = v;
+        return;
+    }
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 4;
         jstr_t *nk = ralloc(R, cap * sizeof *nk);
         val_t *nv = ralloc(R, cap * sizeof *nv);
-        if (d->n) { memcpy(nk, d->k, d->n * sizeof *nk); memcpy(nv, d->v, d->n * sizeof *nv); }
-        d->k = nk; d->v = nv; d->cap = cap;
+        if (d->n) {
+            memcpy(nk, d->k, d->n * sizeof *nk);
+            memcpy(nv, d->v, d->n * sizeof *nv);
+        }
+        d->k = nk;
+        d->v = nv;
+        d->cap = cap;
     }
     d->k[d->n] = (jstr_t){k, kn, NULL};
     d->v[d->n++] = v;
 }
-static jdict_t *new_dict(rctx_t *R) { jdict_t *d = ralloc(R, sizeof *d); memset(d, 0, sizeof *d); return d; }
+static jdict_t *new_dict(rctx_t *R) {
+    jdict_t *d = ralloc(R, sizeof *d);
+    memset(d, 0, sizeof *d);
+    return d;
+}
 static val_t new_list(rctx_t *R, size_t n, bool tuple) {
     val_t v = {.t = V_LIST};
     v.l = ralloc(R, sizeof *v.l);
-    v.l->n = n; v.l->tuple = tuple;
+    v.l->n = n;
+    v.l->tuple = tuple;
     v.l->v = ralloc(R, (n ? n : 1) * sizeof(val_t));
     return v;
 }
@@ -898,17 +1241,22 @@ static size_t cp_count(const jstr_t *s) {
 }
 static size_t cp_off(const jstr_t *s, size_t k) {
     size_t i = 0;
-    while (i < s->n && k) { i++; while (i < s->n && ((uint8_t)s->p[i] & 0xC0) == 0x80) i++; k--; }
+    while (i < s->n && k) {
+        i++;
+        while (i < s->n && ((uint8_t)s->p[i] & 0xC0) == 0x80) i++;
+        k--;
+    }
     return i;
 }
-static jstr_t sub(const jstr_t *s, size_t a, size_t b) {   /* byte range */
+static jstr_t sub(const jstr_t *s, size_t a, size_t b) { /* byte range */
     return (jstr_t){s->p + a, b - a, s->tm ? s->tm + a : NULL};
 }
 /* Python str.isspace(): White_Space plus U+001C..U+001F */
 static bool py_space(uint32_t cp) { return (cp >= 0x1C && cp <= 0x1F) || (uni_class(cp) & UNI_WS); }
 static bool in_chars(uint32_t cp, const jstr_t *chars) {
     for (size_t i = 0; i < chars->n;) {
-        int l; uint32_t c = utf8_dec((const uint8_t *)chars->p + i, chars->n - i, &l);
+        int l;
+        uint32_t c = utf8_dec((const uint8_t *)chars->p + i, chars->n - i, &l);
         if (c == cp) return true;
         i += l > 0 ? (size_t)l : 1;
     }
@@ -918,13 +1266,17 @@ static jstr_t strip(const jstr_t *s, const jstr_t *chars, bool left, bool right)
     const uint8_t *u = (const uint8_t *)s->p;
     size_t a = 0, b = s->n;
     while (left && a < b) {
-        int l; uint32_t c = utf8_dec(u + a, b - a, &l);
+        int l;
+        uint32_t c = utf8_dec(u + a, b - a, &l);
         if (chars ? !in_chars(c, chars) : !py_space(c)) break;
         a += l > 0 ? (size_t)l : 1;
     }
     while (right && b > a) {
-        size_t j = b; do j--; while (j > a && (u[j] & 0xC0) == 0x80);
-        int l; uint32_t c = utf8_dec(u + j, b - j, &l);
+        size_t j = b;
+        do j--;
+        while (j > a && (u[j] & 0xC0) == 0x80);
+        int l;
+        uint32_t c = utf8_dec(u + j, b - j, &l);
         if (chars ? !in_chars(c, chars) : !py_space(c)) break;
         b = j;
     }
@@ -934,12 +1286,13 @@ static bool starts(const jstr_t *s, const jstr_t *p) { return s->n >= p->n && !m
 static bool ends(const jstr_t *s, const jstr_t *p) { return s->n >= p->n && !memcmp(s->p + s->n - p->n, p->p, p->n); }
 static const char *memfind(const char *h, size_t hn, const char *n, size_t nn) {
     if (!nn) return h;
-    for (size_t i = 0; i + nn <= hn; i++) if (h[i] == n[0] && !memcmp(h + i, n, nn)) return h + i;
+    for (size_t i = 0; i + nn <= hn; i++)
+        if (h[i] == n[0] && !memcmp(h + i, n, nn)) return h + i;
     return NULL;
 }
 
 /* ASCII case mapping only (non-ASCII letters are copied unchanged: enough for role names). */
-static val_t casemap(rctx_t *R, const jstr_t *s, int mode) {   /* 0 lower 1 upper 2 capitalize 3 title */
+static val_t casemap(rctx_t *R, const jstr_t *s, int mode) { /* 0 lower 1 upper 2 capitalize 3 title */
     char *o = ralloc(R, s->n + 1);
     bool prev_alpha = false;
     for (size_t i = 0; i < s->n; i++) {
@@ -976,9 +1329,15 @@ static void repr_str(rctx_t *R, sb_t *b, const jstr_t *s) {
 }
 
 static void fmt_float(char *buf, size_t n, double f) {
-    if (isnan(f)) { snprintf(buf, n, "nan"); return; }
-    if (isinf(f)) { snprintf(buf, n, f > 0 ? "inf" : "-inf"); return; }
-    for (int p = 1; p <= 17; p++) {   /* shortest repr that round-trips, as Python's repr */
+    if (isnan(f)) {
+        snprintf(buf, n, "nan");
+        return;
+    }
+    if (isinf(f)) {
+        snprintf(buf, n, f > 0 ? "inf" : "-inf");
+        return;
+    }
+    for (int p = 1; p <= 17; p++) { /* shortest repr that round-trips, as Python's repr */
         snprintf(buf, n, "%.*g", p, f);
         if (strtod(buf, NULL) == f) break;
     }
@@ -993,24 +1352,33 @@ static void tostr(rctx_t *R, sb_t *b, const val_t *v, int depth) {
     case V_UNDEF: return;
     case V_NONE: sb_c(R, b, "None"); return;
     case V_BOOL: sb_c(R, b, v->b ? "True" : "False"); return;
-    case V_INT: snprintf(buf, sizeof buf, "%lld", v->i); sb_c(R, b, buf); return;
-    case V_FLOAT: fmt_float(buf, sizeof buf, v->f); sb_c(R, b, buf); return;
+    case V_INT:
+        snprintf(buf, sizeof buf, "%lld", v->i);
+        sb_c(R, b, buf);
+        return;
+    case V_FLOAT:
+        fmt_float(buf, sizeof buf, v->f);
+        sb_c(R, b, buf);
+        return;
     case V_STR: sb_put(R, b, v->s.p, v->s.n, v->s.tm); return;
     case V_LIST:
         sb_c(R, b, v->l->tuple ? "(" : "[");
         for (size_t i = 0; i < v->l->n; i++) {
             if (i) sb_c(R, b, ", ");
-            if (v->l->v[i].t == V_STR) repr_str(R, b, &v->l->v[i].s); else tostr(R, b, &v->l->v[i], depth + 1);
+            if (v->l->v[i].t == V_STR) repr_str(R, b, &v->l->v[i].s);
+            else tostr(R, b, &v->l->v[i], depth + 1);
         }
         sb_c(R, b, v->l->tuple ? (v->l->n == 1 ? ",)" : ")") : "]");
         return;
-    case V_DICT: case V_NS:
+    case V_DICT:
+    case V_NS:
         sb_c(R, b, v->t == V_NS ? "<Namespace {" : "{");
         for (size_t i = 0; i < v->d->n; i++) {
             if (i) sb_c(R, b, ", ");
             repr_str(R, b, &v->d->k[i]);
             sb_c(R, b, ": ");
-            if (v->d->v[i].t == V_STR) repr_str(R, b, &v->d->v[i].s); else tostr(R, b, &v->d->v[i], depth + 1);
+            if (v->d->v[i].t == V_STR) repr_str(R, b, &v->d->v[i].s);
+            else tostr(R, b, &v->d->v[i], depth + 1);
         }
         sb_c(R, b, v->t == V_NS ? "}>" : "}");
         return;
@@ -1048,10 +1416,16 @@ static void json_dump(rctx_t *R, sb_t *b, const val_t *v, int indent, int level)
     case V_UNDEF: rerr(R, "tojson of an undefined value");
     case V_NONE: sb_c(R, b, "null"); return;
     case V_BOOL: sb_c(R, b, v->b ? "true" : "false"); return;
-    case V_INT: snprintf(buf, sizeof buf, "%lld", v->i); sb_c(R, b, buf); return;
+    case V_INT:
+        snprintf(buf, sizeof buf, "%lld", v->i);
+        sb_c(R, b, buf);
+        return;
     case V_FLOAT:
         if (isnan(v->f) || isinf(v->f)) sb_c(R, b, isnan(v->f) ? "NaN" : v->f > 0 ? "Infinity" : "-Infinity");
-        else { fmt_float(buf, sizeof buf, v->f); sb_c(R, b, buf); }
+        else {
+            fmt_float(buf, sizeof buf, v->f);
+            sb_c(R, b, buf);
+        }
         return;
     case V_STR: json_str(R, b, &v->s); return;
     case V_LIST:
@@ -1064,7 +1438,8 @@ static void json_dump(rctx_t *R, sb_t *b, const val_t *v, int indent, int level)
         if (indent >= 0 && v->l->n) json_nl(R, b, indent, level);
         sb_c(R, b, "]");
         return;
-    case V_DICT: case V_NS:
+    case V_DICT:
+    case V_NS:
         sb_c(R, b, "{");
         for (size_t i = 0; i < v->d->n; i++) {
             if (i) sb_c(R, b, indent >= 0 ? "," : ", ");
@@ -1091,7 +1466,9 @@ static val_t to_string_val(rctx_t *R, const val_t *v) {
 static val_t eval(rctx_t *R, scope_t *sc, const node_t *x);
 static void exec_block(rctx_t *R, scope_t *sc, const node_t *blk);
 
-static void step(rctx_t *R) { if (++R->steps > MAX_STEPS) rerr(R, "the template runs too long (more than %llu steps)", MAX_STEPS); }
+static void step(rctx_t *R) {
+    if (++R->steps > MAX_STEPS) rerr(R, "the template runs too long (more than %llu steps)", MAX_STEPS);
+}
 
 static val_t *lookup(scope_t *sc, const char *k, size_t kn) {
     for (; sc; sc = sc->up)
@@ -1101,9 +1478,15 @@ static val_t *lookup(scope_t *sc, const char *k, size_t kn) {
 }
 static void bind(rctx_t *R, scope_t *sc, const char *k, size_t kn, val_t v) {
     for (var_t *x = sc->vars; x; x = x->next)
-        if (x->kn == kn && !memcmp(x->k, k, kn)) { x->v = v; return; }
+        if (x->kn == kn && !memcmp(x->k, k, kn)) {
+            x->v = v;
+            return;
+        }
     var_t *x = ralloc(R, sizeof *x);
-    x->k = k; x->kn = kn; x->v = v; x->next = sc->vars;
+    x->k = k;
+    x->kn = kn;
+    x->v = v;
+    x->next = sc->vars;
     sc->vars = x;
 }
 
@@ -1118,7 +1501,8 @@ static const jstr_t *want_str(rctx_t *R, const val_t *v, const char *what) {
 }
 
 /* Python slice indices over a sequence of length n */
-static void slice_idx(rctx_t *R, const val_t *a, const val_t *b, const val_t *c, long long n, long long *start, long long *stop, long long *stp) {
+static void slice_idx(rctx_t *R, const val_t *a, const val_t *b, const val_t *c, long long n, long long *start,
+                      long long *stop, long long *stp) {
     long long st = c && c->t != V_NONE && c->t != V_UNDEF ? want_int(R, c, "a slice step") : 1;
     if (st == 0) rerr(R, "slice step cannot be zero");
     long long lo, hi;
@@ -1126,15 +1510,33 @@ static void slice_idx(rctx_t *R, const val_t *a, const val_t *b, const val_t *c,
     if (st > 0) {
         lo = has_a ? want_int(R, a, "a slice index") : 0;
         hi = has_b ? want_int(R, b, "a slice index") : n;
-        if (lo < 0) { lo += n; if (lo < 0) lo = 0; } else if (lo > n) lo = n;
-        if (hi < 0) { hi += n; if (hi < 0) hi = 0; } else if (hi > n) hi = n;
+        if (lo < 0) {
+            lo += n;
+            if (lo < 0) lo = 0;
+        } else if (lo > n) lo = n;
+        if (hi < 0) {
+            hi += n;
+            if (hi < 0) hi = 0;
+        } else if (hi > n) hi = n;
     } else {
         lo = has_a ? want_int(R, a, "a slice index") : n - 1;
         hi = has_b ? want_int(R, b, "a slice index") : -1;
-        if (has_a) { if (lo < 0) { lo += n; if (lo < 0) lo = -1; } else if (lo >= n) lo = n - 1; }
-        if (has_b) { if (hi < 0) { hi += n; if (hi < 0) hi = -1; } else if (hi >= n) hi = n - 1; }
+        if (has_a) {
+            if (lo < 0) {
+                lo += n;
+                if (lo < 0) lo = -1;
+            } else if (lo >= n) lo = n - 1;
+        }
+        if (has_b) {
+            if (hi < 0) {
+                hi += n;
+                if (hi < 0) hi = -1;
+            } else if (hi >= n) hi = n - 1;
+        }
     }
-    *start = lo; *stop = hi; *stp = st;
+    *start = lo;
+    *stop = hi;
+    *stp = st;
 }
 
 static val_t do_slice(rctx_t *R, const val_t *obj, const val_t *a, const val_t *b, const val_t *c) {
@@ -1179,14 +1581,14 @@ static val_t do_index(rctx_t *R, const val_t *obj, const val_t *key) {
         long long i = want_int(R, key, "an index");
         long long n = obj->t == V_LIST ? (long long)obj->l->n : (long long)cp_count(&obj->s);
         if (i < 0) i += n;
-        if (i < 0 || i >= n) return UNDEF;   /* jinja2: an undefined value, an error only when used */
+        if (i < 0 || i >= n) return UNDEF; /* jinja2: an undefined value, an error only when used */
         if (obj->t == V_LIST) return obj->l->v[i];
         size_t x = cp_off(&obj->s, (size_t)i), y = cp_off(&obj->s, (size_t)i + 1);
         jstr_t s = sub(&obj->s, x, y);
         return mkstr(s.p, s.n, s.tm);
     }
     if (obj->t == V_DICT || obj->t == V_NS) {
-        if (key->t != V_STR) {   /* dict keys from JSON are strings */
+        if (key->t != V_STR) { /* dict keys from JSON are strings */
             return UNDEF;
         }
         val_t *v = dict_get(obj->d, key->s.p, key->s.n);
@@ -1197,8 +1599,9 @@ static val_t do_index(rctx_t *R, const val_t *obj, const val_t *key) {
     rerr(R, "cannot index a %s", tname(obj));
 }
 
-static const char *const STR_METHODS[] = {"startswith", "endswith", "strip", "lstrip", "rstrip", "split", "upper", "lower",
-                                          "replace", "title", "capitalize", "count", "find", "join", "rsplit", NULL};
+static const char *const STR_METHODS[] = {"startswith", "endswith", "strip",   "lstrip", "rstrip",     "split",
+                                          "upper",      "lower",    "replace", "title",  "capitalize", "count",
+                                          "find",       "join",     "rsplit",  NULL};
 static const char *const DICT_METHODS[] = {"items", "keys", "values", "get", NULL};
 
 static val_t getattr_(rctx_t *R, const val_t *obj, const char *k, size_t kn) {
@@ -1209,8 +1612,10 @@ static val_t getattr_(rctx_t *R, const val_t *obj, const char *k, size_t kn) {
             for (int i = 0; DICT_METHODS[i]; i++)
                 if (strlen(DICT_METHODS[i]) == kn && !memcmp(DICT_METHODS[i], k, kn)) {
                     method_t *m = ralloc(R, sizeof *m);
-                    m->self = *obj; m->name = DICT_METHODS[i];
-                    val_t r = {.t = V_METHOD}; r.m = m;
+                    m->self = *obj;
+                    m->name = DICT_METHODS[i];
+                    val_t r = {.t = V_METHOD};
+                    r.m = m;
                     return r;
                 }
         return UNDEF;
@@ -1219,8 +1624,10 @@ static val_t getattr_(rctx_t *R, const val_t *obj, const char *k, size_t kn) {
         for (int i = 0; STR_METHODS[i]; i++)
             if (strlen(STR_METHODS[i]) == kn && !memcmp(STR_METHODS[i], k, kn)) {
                 method_t *m = ralloc(R, sizeof *m);
-                m->self = *obj; m->name = STR_METHODS[i];
-                val_t r = {.t = V_METHOD}; r.m = m;
+                m->self = *obj;
+                m->name = STR_METHODS[i];
+                val_t r = {.t = V_METHOD};
+                r.m = m;
                 return r;
             }
         return UNDEF;
@@ -1230,26 +1637,53 @@ static val_t getattr_(rctx_t *R, const val_t *obj, const char *k, size_t kn) {
     return UNDEF;
 }
 
-typedef struct { val_t *v; const char **kw; int n; } args_t;
+typedef struct {
+    val_t *v;
+    const char **kw;
+    int n;
+} args_t;
 
 static val_t kwarg(const args_t *a, const char *name, int pos) {
-    for (int i = 0; i < a->n; i++) if (a->kw[i] && !strcmp(a->kw[i], name)) return a->v[i];
+    for (int i = 0; i < a->n; i++)
+        if (a->kw[i] && !strcmp(a->kw[i], name)) return a->v[i];
     int p = 0;
-    for (int i = 0; i < a->n; i++) if (!a->kw[i]) { if (p == pos) return a->v[i]; p++; }
+    for (int i = 0; i < a->n; i++)
+        if (!a->kw[i]) {
+            if (p == pos) return a->v[i];
+            p++;
+        }
     return UNDEF;
 }
-static int npos(const args_t *a) { int p = 0; for (int i = 0; i < a->n; i++) p += !a->kw[i]; return p; }
+static int npos(const args_t *a) {
+    int p = 0;
+    for (int i = 0; i < a->n; i++) p += !a->kw[i];
+    return p;
+}
 
 static val_t split_str(rctx_t *R, const jstr_t *s, const val_t *sepv, long long maxsplit) {
     size_t cap = 8, n = 0;
     val_t *parts = ralloc(R, cap * sizeof *parts);
-#define PUSH(js) do { if (n == cap) { val_t *q = ralloc(R, cap * 2 * sizeof *q); memcpy(q, parts, n * sizeof *q); parts = q; cap *= 2; } \
-                      jstr_t _s = (js); parts[n++] = mkstr(_s.p, _s.n, _s.tm); } while (0)
+#define PUSH(js) \
+    do { \
+        if (n == cap) { \
+            val_t *q = ralloc(R, cap * 2 * sizeof *q); \
+            memcpy(q, parts, n * sizeof *q); \
+            parts = q; \
+            cap *= 2; \
+        } \
+        jstr_t _s = (js); \
+        parts[n++] = mkstr(_s.p, _s.n, _s.tm); \
+    } while (0)
     if (sepv->t == V_UNDEF || sepv->t == V_NONE) {
         size_t i = 0;
         const uint8_t *u = (const uint8_t *)s->p;
         for (;;) {
-            while (i < s->n) { int l; uint32_t c = utf8_dec(u + i, s->n - i, &l); if (!py_space(c)) break; i += l > 0 ? (size_t)l : 1; }
+            while (i < s->n) {
+                int l;
+                uint32_t c = utf8_dec(u + i, s->n - i, &l);
+                if (!py_space(c)) break;
+                i += l > 0 ? (size_t)l : 1;
+            }
             if (i >= s->n) break;
             if (maxsplit >= 0 && (long long)n >= maxsplit) {
                 jstr_t rest = sub(s, i, s->n);
@@ -1257,7 +1691,12 @@ static val_t split_str(rctx_t *R, const jstr_t *s, const val_t *sepv, long long 
                 break;
             }
             size_t j = i;
-            while (j < s->n) { int l; uint32_t c = utf8_dec(u + j, s->n - j, &l); if (py_space(c)) break; j += l > 0 ? (size_t)l : 1; }
+            while (j < s->n) {
+                int l;
+                uint32_t c = utf8_dec(u + j, s->n - j, &l);
+                if (py_space(c)) break;
+                j += l > 0 ? (size_t)l : 1;
+            }
             PUSH(sub(s, i, j));
             i = j;
         }
@@ -1266,8 +1705,12 @@ static val_t split_str(rctx_t *R, const jstr_t *s, const val_t *sepv, long long 
         if (!sep->n) rerr(R, "split(): empty separator");
         size_t i = 0;
         for (;;) {
-            const char *f = (maxsplit < 0 || (long long)n < maxsplit) ? memfind(s->p + i, s->n - i, sep->p, sep->n) : NULL;
-            if (!f) { PUSH(sub(s, i, s->n)); break; }
+            const char *f =
+                (maxsplit < 0 || (long long)n < maxsplit) ? memfind(s->p + i, s->n - i, sep->p, sep->n) : NULL;
+            if (!f) {
+                PUSH(sub(s, i, s->n));
+                break;
+            }
             size_t j = (size_t)(f - s->p);
             PUSH(sub(s, i, j));
             i = j + sep->n;
@@ -1283,9 +1726,12 @@ static val_t replace_str(rctx_t *R, const jstr_t *s, const jstr_t *a, const jstr
     sb_t sb = {0};
     size_t i = 0;
     long long done = 0;
-    if (!a->n) {   /* Python: insert b between code points (and at both ends) */
-        for (size_t k = 0; k <= s->n; ) {
-            if (count < 0 || done < count) { sb_put(R, &sb, b->p, b->n, b->tm); done++; }
+    if (!a->n) { /* Python: insert b between code points (and at both ends) */
+        for (size_t k = 0; k <= s->n;) {
+            if (count < 0 || done < count) {
+                sb_put(R, &sb, b->p, b->n, b->tm);
+                done++;
+            }
             if (k == s->n) break;
             size_t e = k + 1;
             while (e < s->n && ((uint8_t)s->p[e] & 0xC0) == 0x80) e++;
@@ -1296,7 +1742,10 @@ static val_t replace_str(rctx_t *R, const jstr_t *s, const jstr_t *a, const jstr
     }
     for (;;) {
         const char *f = (count < 0 || done < count) ? memfind(s->p + i, s->n - i, a->p, a->n) : NULL;
-        if (!f) { sb_put(R, &sb, s->p + i, s->n - i, s->tm ? s->tm + i : NULL); break; }
+        if (!f) {
+            sb_put(R, &sb, s->p + i, s->n - i, s->tm ? s->tm + i : NULL);
+            break;
+        }
         size_t j = (size_t)(f - s->p);
         sb_put(R, &sb, s->p + i, j - i, s->tm ? s->tm + i : NULL);
         sb_put(R, &sb, b->p, b->n, b->tm);
@@ -1321,7 +1770,12 @@ static val_t call_method(rctx_t *R, const method_t *m, const args_t *a) {
             val_t key = mkstr(d->k[i].p, d->k[i].n, d->k[i].tm);
             if (!strcmp(n, "keys")) r.l->v[i] = key;
             else if (!strcmp(n, "values")) r.l->v[i] = d->v[i];
-            else { val_t t = new_list(R, 2, true); t.l->v[0] = key; t.l->v[1] = d->v[i]; r.l->v[i] = t; }
+            else {
+                val_t t = new_list(R, 2, true);
+                t.l->v[0] = key;
+                t.l->v[1] = d->v[i];
+                r.l->v[i] = t;
+            }
         }
         return r;
     }
@@ -1357,7 +1811,8 @@ static val_t call_method(rctx_t *R, const method_t *m, const args_t *a) {
     if (!strcmp(n, "title")) return casemap(R, s, 3);
     if (!strcmp(n, "replace")) {
         val_t x = kwarg(a, "old", 0), y = kwarg(a, "new", 1), c = kwarg(a, "count", 2);
-        return replace_str(R, s, want_str(R, &x, "replace()'s first argument"), want_str(R, &y, "replace()'s second argument"),
+        return replace_str(R, s, want_str(R, &x, "replace()'s first argument"),
+                           want_str(R, &y, "replace()'s second argument"),
                            c.t == V_UNDEF || c.t == V_NONE ? -1 : want_int(R, &c, "replace()'s count"));
     }
     if (!strcmp(n, "count") || !strcmp(n, "find")) {
@@ -1371,7 +1826,12 @@ static val_t call_method(rctx_t *R, const method_t *m, const args_t *a) {
         }
         if (!q->n) return mkint((long long)cp_count(s) + 1);
         long long c = 0;
-        for (size_t i = 0;;) { const char *f = memfind(s->p + i, s->n - i, q->p, q->n); if (!f) break; c++; i = (size_t)(f - s->p) + q->n; }
+        for (size_t i = 0;;) {
+            const char *f = memfind(s->p + i, s->n - i, q->p, q->n);
+            if (!f) break;
+            c++;
+            i = (size_t)(f - s->p) + q->n;
+        }
         return mkint(c);
     }
     if (!strcmp(n, "join")) {
@@ -1393,7 +1853,7 @@ static val_t call_global(rctx_t *R, const char *fn, const args_t *a) {
         val_t s = to_string_val(R, &m);
         char msg[301];
         size_t n = s.s.n > 300 ? 300 : s.s.n;
-        for (size_t i = 0; i < n; i++) msg[i] = (unsigned char)s.s.p[i] < 0x20 ? ' ' : s.s.p[i];   /* one line */
+        for (size_t i = 0; i < n; i++) msg[i] = (unsigned char)s.s.p[i] < 0x20 ? ' ' : s.s.p[i]; /* one line */
         msg[n] = 0;
         rerr(R, "raise_exception: %s", msg);
     }
@@ -1402,7 +1862,11 @@ static val_t call_global(rctx_t *R, const char *fn, const args_t *a) {
         r.d = new_dict(R);
         for (int i = 0; i < a->n; i++) {
             if (!a->kw[i]) {
-                if (a->v[i].t == V_DICT) { for (size_t k = 0; k < a->v[i].d->n; k++) dict_set(R, r.d, a->v[i].d->k[k].p, a->v[i].d->k[k].n, a->v[i].d->v[k]); continue; }
+                if (a->v[i].t == V_DICT) {
+                    for (size_t k = 0; k < a->v[i].d->n; k++)
+                        dict_set(R, r.d, a->v[i].d->k[k].p, a->v[i].d->k[k].n, a->v[i].d->v[k]);
+                    continue;
+                }
                 rerr(R, "namespace() takes keyword arguments");
             }
             dict_set(R, r.d, a->kw[i], strlen(a->kw[i]), a->v[i]);
@@ -1415,7 +1879,10 @@ static val_t call_global(rctx_t *R, const char *fn, const args_t *a) {
         val_t x0 = kwarg(a, "", 0), x1 = kwarg(a, "", 1), x2 = kwarg(a, "", 2);
         long long lo = 0, hi, st = 1;
         if (p == 1) hi = want_int(R, &x0, "range()'s argument");
-        else { lo = want_int(R, &x0, "range()'s start"); hi = want_int(R, &x1, "range()'s stop"); }
+        else {
+            lo = want_int(R, &x0, "range()'s start");
+            hi = want_int(R, &x1, "range()'s stop");
+        }
         if (p == 3) st = want_int(R, &x2, "range()'s step");
         if (!st) rerr(R, "range() step cannot be zero");
         long long cnt = st > 0 ? (hi > lo ? (hi - lo + st - 1) / st : 0) : (lo > hi ? (lo - hi - st - 1) / -st : 0);
@@ -1431,7 +1898,8 @@ static long long length_of(rctx_t *R, const val_t *v) {
     switch (v->t) {
     case V_STR: return (long long)cp_count(&v->s);
     case V_LIST: return (long long)v->l->n;
-    case V_DICT: case V_NS: return (long long)v->d->n;
+    case V_DICT:
+    case V_NS: return (long long)v->d->n;
     case V_UNDEF: return 0;
     default: rerr(R, "length of a %s", tname(v));
     }
@@ -1473,19 +1941,33 @@ static val_t filter(rctx_t *R, const char *f, val_t v, const args_t *a) {
         return v.l->v[f[0] == 'f' ? 0 : v.l->n - 1];
     }
     if (!strcmp(f, "reverse")) {
-        if (v.t == V_STR) { val_t m1 = mkint(-1); return do_slice(R, &v, NULL, NULL, &m1); }
+        if (v.t == V_STR) {
+            val_t m1 = mkint(-1);
+            return do_slice(R, &v, NULL, NULL, &m1);
+        }
         if (v.t != V_LIST) rerr(R, "reverse of a %s", tname(&v));
         val_t r = new_list(R, v.l->n, false);
         for (size_t i = 0; i < v.l->n; i++) r.l->v[i] = v.l->v[v.l->n - 1 - i];
         return r;
     }
     if (!strcmp(f, "list")) {
-        if (v.t == V_LIST) { val_t r = new_list(R, v.l->n, false); memcpy(r.l->v, v.l->v, v.l->n * sizeof(val_t)); return r; }
-        if (v.t == V_DICT) { method_t m = {v, "keys"}; args_t none = {0}; return call_method(R, &m, &none); }
+        if (v.t == V_LIST) {
+            val_t r = new_list(R, v.l->n, false);
+            memcpy(r.l->v, v.l->v, v.l->n * sizeof(val_t));
+            return r;
+        }
+        if (v.t == V_DICT) {
+            method_t m = {v, "keys"};
+            args_t none = {0};
+            return call_method(R, &m, &none);
+        }
         if (v.t == V_STR) {
             size_t n = cp_count(&v.s);
             val_t r = new_list(R, n, false);
-            for (size_t i = 0; i < n; i++) { val_t k = mkint((long long)i); r.l->v[i] = do_index(R, &v, &k); }
+            for (size_t i = 0; i < n; i++) {
+                val_t k = mkint((long long)i);
+                r.l->v[i] = do_index(R, &v, &k);
+            }
             return r;
         }
         rerr(R, "list of a %s", tname(&v));
@@ -1510,13 +1992,29 @@ static val_t filter(rctx_t *R, const char *f, val_t v, const args_t *a) {
         if (v.t == V_INT) return v;
         if (v.t == V_FLOAT) return mkint((long long)v.f);
         if (v.t == V_BOOL) return mkint(v.b);
-        if (v.t == V_STR) { char buf[64]; size_t n = v.s.n < 63 ? v.s.n : 63; memcpy(buf, v.s.p, n); buf[n] = 0; char *end; long long i = strtoll(buf, &end, 10); return mkint(*end ? 0 : i); }
+        if (v.t == V_STR) {
+            char buf[64];
+            size_t n = v.s.n < 63 ? v.s.n : 63;
+            memcpy(buf, v.s.p, n);
+            buf[n] = 0;
+            char *end;
+            long long i = strtoll(buf, &end, 10);
+            return mkint(*end ? 0 : i);
+        }
         return mkint(0);
     }
     if (!strcmp(f, "float")) {
         if (v.t == V_INT) return mkfloat((double)v.i);
         if (v.t == V_FLOAT) return v;
-        if (v.t == V_STR) { char buf[64]; size_t n = v.s.n < 63 ? v.s.n : 63; memcpy(buf, v.s.p, n); buf[n] = 0; char *end; double d = strtod(buf, &end); return mkfloat(*end ? 0 : d); }
+        if (v.t == V_STR) {
+            char buf[64];
+            size_t n = v.s.n < 63 ? v.s.n : 63;
+            memcpy(buf, v.s.p, n);
+            buf[n] = 0;
+            char *end;
+            double d = strtod(buf, &end);
+            return mkfloat(*end ? 0 : d);
+        }
         return mkfloat(0);
     }
     if (!strcmp(f, "abs")) {
@@ -1526,7 +2024,8 @@ static val_t filter(rctx_t *R, const char *f, val_t v, const args_t *a) {
     }
     if (!strcmp(f, "items")) {
         if (v.t != V_DICT) rerr(R, "items of a %s", tname(&v));
-        method_t m = {v, "items"}; args_t none = {0};
+        method_t m = {v, "items"};
+        args_t none = {0};
         return call_method(R, &m, &none);
     }
     if (!strcmp(f, "replace")) {
@@ -1571,7 +2070,11 @@ static bool test(rctx_t *R, const char *t, const val_t *v, const args_t *a) {
     }
     if (!strcmp(t, "in")) {
         val_t o = kwarg(a, "seq", 0);
-        if (o.t == V_LIST) { for (size_t i = 0; i < o.l->n; i++) if (veq(v, &o.l->v[i])) return true; return false; }
+        if (o.t == V_LIST) {
+            for (size_t i = 0; i < o.l->n; i++)
+                if (veq(v, &o.l->v[i])) return true;
+            return false;
+        }
         if (o.t == V_STR && v->t == V_STR) return memfind(o.s.p, o.s.n, v->s.p, v->s.n) != NULL;
         if (o.t == V_DICT && v->t == V_STR) return dict_get(o.d, v->s.p, v->s.n) != NULL;
         return false;
@@ -1594,10 +2097,13 @@ static double num(const val_t *v) { return v->t == V_FLOAT ? v->f : v->t == V_IN
 static bool isnum(const val_t *v) { return v->t == V_INT || v->t == V_FLOAT || v->t == V_BOOL; }
 
 static int cmp_vals(rctx_t *R, const val_t *a, const val_t *b, const char *op) {
-    if (isnum(a) && isnum(b)) { double x = num(a), y = num(b); return x < y ? -1 : x > y; }
+    if (isnum(a) && isnum(b)) {
+        double x = num(a), y = num(b);
+        return x < y ? -1 : x > y;
+    }
     if (a->t == V_STR && b->t == V_STR) {
         size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
-        int c = memcmp(a->s.p, b->s.p, n);   /* UTF-8 byte order = code point order */
+        int c = memcmp(a->s.p, b->s.p, n); /* UTF-8 byte order = code point order */
         return c ? (c < 0 ? -1 : 1) : a->s.n < b->s.n ? -1 : a->s.n > b->s.n;
     }
     rerr(R, "'%s' between %s and %s", op, tname(a), tname(b));
@@ -1609,8 +2115,11 @@ static val_t binop(rctx_t *R, const char *op, val_t a, val_t b) {
     if (!strcmp(op, "in") || !strcmp(op, "not in")) {
         bool neg = op[0] == 'n', r;
         if (b.t == V_UNDEF) return mkbool(neg);
-        if (b.t == V_LIST) { r = false; for (size_t i = 0; i < b.l->n && !r; i++) r = veq(&a, &b.l->v[i]); }
-        else if (b.t == V_STR) r = memfind(b.s.p, b.s.n, want_str(R, &a, "the left side of 'in' a string")->p, a.s.n) != NULL;
+        if (b.t == V_LIST) {
+            r = false;
+            for (size_t i = 0; i < b.l->n && !r; i++) r = veq(&a, &b.l->v[i]);
+        } else if (b.t == V_STR)
+            r = memfind(b.s.p, b.s.n, want_str(R, &a, "the left side of 'in' a string")->p, a.s.n) != NULL;
         else if (b.t == V_DICT || b.t == V_NS) r = a.t == V_STR && dict_get(b.d, a.s.p, a.s.n);
         else rerr(R, "'in' a %s", tname(&b));
         return mkbool(r != neg);
@@ -1651,7 +2160,12 @@ static val_t binop(rctx_t *R, const char *op, val_t a, val_t b) {
         case '-': return fl ? mkfloat(fx - fy) : mkint((long long)((unsigned long long)x - (unsigned long long)y));
         case '*':
             if (op[1] == '*') {
-                if (!fl && y >= 0) { long long r = 1; for (long long i = 0; i < y && i < 64; i++) r = (long long)((unsigned long long)r * (unsigned long long)x); return mkint(r); }
+                if (!fl && y >= 0) {
+                    long long r = 1;
+                    for (long long i = 0; i < y && i < 64; i++)
+                        r = (long long)((unsigned long long)r * (unsigned long long)x);
+                    return mkint(r);
+                }
                 return mkfloat(pow(fx, fy));
             }
             return fl ? mkfloat(fx * fy) : mkint((long long)((unsigned long long)x * (unsigned long long)y));
@@ -1667,9 +2181,17 @@ static val_t binop(rctx_t *R, const char *op, val_t a, val_t b) {
             return mkfloat(fx / fy);
         case '%':
             if (fy == 0) rerr(R, "modulo by zero");
-            if (fl) { double m = fmod(fx, fy); if (m != 0 && ((m < 0) != (fy < 0))) m += fy; return mkfloat(m); }
+            if (fl) {
+                double m = fmod(fx, fy);
+                if (m != 0 && ((m < 0) != (fy < 0))) m += fy;
+                return mkfloat(m);
+            }
             if (x == INT64_MIN && y == -1) return mkint(0);
-            { long long m = x % y; if (m != 0 && ((m < 0) != (y < 0))) m += y; return mkint(m); }
+            {
+                long long m = x % y;
+                if (m != 0 && ((m < 0) != (y < 0))) m += y;
+                return mkint(m);
+            }
         }
     }
     if (!strcmp(op, "*") && ((a.t == V_STR && b.t == V_INT) || (a.t == V_INT && b.t == V_STR))) {
@@ -1695,11 +2217,13 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x) {
         val_t *v = lookup(sc, x->s, x->sn);
         if (v) r = *v;
         else if (!strcmp(x->s, "raise_exception") || !strcmp(x->s, "namespace") || !strcmp(x->s, "range")) {
-            r.t = V_FUNC; r.fn = x->s;
+            r.t = V_FUNC;
+            r.fn = x->s;
         } else r = UNDEF;
         break;
     }
-    case N_LIST: case N_TUPLE:
+    case N_LIST:
+    case N_TUPLE:
         r = new_list(R, (size_t)x->nk, x->k == N_TUPLE);
         for (int i = 0; i < x->nk; i++) r.l->v[i] = eval(R, sc, x->kids[i]);
         break;
@@ -1712,7 +2236,12 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x) {
             dict_set(R, r.d, k.s.p, k.s.n, eval(R, sc, x->kids[i + 1]));
         }
         break;
-    case N_ATTR: { val_t o = eval(R, sc, x->a); R->line = x->line; r = getattr_(R, &o, x->s, strlen(x->s)); break; }
+    case N_ATTR: {
+        val_t o = eval(R, sc, x->a);
+        R->line = x->line;
+        r = getattr_(R, &o, x->s, strlen(x->s));
+        break;
+    }
     case N_INDEX: {
         val_t o = eval(R, sc, x->a), k = eval(R, sc, x->b);
         R->line = x->line;
@@ -1732,8 +2261,11 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x) {
         R->line = x->line;
         if (f.t == V_METHOD) r = call_method(R, f.m, &a);
         else if (f.t == V_FUNC) r = call_global(R, f.fn, &a);
-        else if (f.t == V_UNDEF) rerr(R, "call of an undefined function%s%s", x->a->k == N_NAME ? " " : "",
-                                     x->a->k == N_NAME ? x->a->s : x->a->k == N_ATTR ? "" : "");
+        else if (f.t == V_UNDEF)
+            rerr(R, "call of an undefined function%s%s", x->a->k == N_NAME ? " " : "",
+                 x->a->k == N_NAME   ? x->a->s
+                 : x->a->k == N_ATTR ? ""
+                                     : "");
         else rerr(R, "a %s is not callable", tname(&f));
         break;
     }
@@ -1751,7 +2283,11 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x) {
         r = mkbool(test(R, x->s, &v, &a) != x->neg);
         break;
     }
-    case N_NOT: { val_t v = eval(R, sc, x->a); r = mkbool(!truthy(&v)); break; }
+    case N_NOT: {
+        val_t v = eval(R, sc, x->a);
+        r = mkbool(!truthy(&v));
+        break;
+    }
     case N_NEG: {
         val_t v = eval(R, sc, x->a);
         R->line = x->line;
@@ -1761,8 +2297,16 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x) {
         else rerr(R, "unary '-' of a %s", tname(&v));
         break;
     }
-    case N_AND: { val_t a = eval(R, sc, x->a); r = truthy(&a) ? eval(R, sc, x->b) : a; break; }
-    case N_OR: { val_t a = eval(R, sc, x->a); r = truthy(&a) ? a : eval(R, sc, x->b); break; }
+    case N_AND: {
+        val_t a = eval(R, sc, x->a);
+        r = truthy(&a) ? eval(R, sc, x->b) : a;
+        break;
+    }
+    case N_OR: {
+        val_t a = eval(R, sc, x->a);
+        r = truthy(&a) ? a : eval(R, sc, x->b);
+        break;
+    }
     case N_COND: {
         val_t c = eval(R, sc, x->b);
         r = truthy(&c) ? eval(R, sc, x->a) : x->c ? eval(R, sc, x->c) : UNDEF;
@@ -1784,9 +2328,15 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x) {
 static void emit(rctx_t *R, const char *p, size_t n, const uint8_t *tm) {
     if (!n) return;
     if (R->out->n + n > MAX_OUT) rerr(R, "the rendered text exceeds %u MiB", MAX_OUT >> 20);
-    if (tok_str_append(R->out, p, n)) { lerr_set(R->e, EXIT_INTERNAL, "out of memory"); longjmp(R->jb, 1); }
+    if (tok_str_append(R->out, p, n)) {
+        lerr_set(R->e, EXIT_INTERNAL, "out of memory");
+        longjmp(R->jb, 1);
+    }
     if (R->taint) {
-        if (tok_str_reserve(R->taint, n)) { lerr_set(R->e, EXIT_INTERNAL, "out of memory"); longjmp(R->jb, 1); }
+        if (tok_str_reserve(R->taint, n)) {
+            lerr_set(R->e, EXIT_INTERNAL, "out of memory");
+            longjmp(R->jb, 1);
+        }
         if (tm) memcpy(R->taint->p + R->taint->n, tm, n);
         else memset(R->taint->p + R->taint->n, 0, n);
         R->taint->n += n;
@@ -1798,9 +2348,14 @@ static void exec_for(rctx_t *R, scope_t *sc, const node_t *x) {
     R->line = x->line;
     val_t items;
     if (it.t == V_LIST) items = it;
-    else if (it.t == V_DICT) { method_t m = {it, "keys"}; args_t none = {0}; items = call_method(R, &m, &none); }
-    else if (it.t == V_STR) { args_t none = {0}; items = filter(R, "list", it, &none); }
-    else if (it.t == V_UNDEF) items = new_list(R, 0, false);
+    else if (it.t == V_DICT) {
+        method_t m = {it, "keys"};
+        args_t none = {0};
+        items = call_method(R, &m, &none);
+    } else if (it.t == V_STR) {
+        args_t none = {0};
+        items = filter(R, "list", it, &none);
+    } else if (it.t == V_UNDEF) items = new_list(R, 0, false);
     else rerr(R, "cannot loop over a %s", tname(&it));
     /* the `if` filter decides which items the loop sees (and what loop.length counts) */
     size_t n = items.l->n;
@@ -1811,7 +2366,8 @@ static void exec_for(rctx_t *R, scope_t *sc, const node_t *x) {
         for (size_t i = 0; i < n; i++) {
             scope_t s2 = {NULL, sc};
             if (x->s2) {
-                if (items.l->v[i].t != V_LIST || items.l->v[i].l->n != 2) rerr(R, "cannot unpack into two loop variables");
+                if (items.l->v[i].t != V_LIST || items.l->v[i].l->n != 2)
+                    rerr(R, "cannot unpack into two loop variables");
                 bind(R, &s2, x->s, strlen(x->s), items.l->v[i].l->v[0]);
                 bind(R, &s2, x->s2, strlen(x->s2), items.l->v[i].l->v[1]);
             } else bind(R, &s2, x->s, strlen(x->s), items.l->v[i]);
@@ -1820,7 +2376,13 @@ static void exec_for(rctx_t *R, scope_t *sc, const node_t *x) {
         }
         n = k;
     }
-    if (!n) { if (x->c) { scope_t s2 = {NULL, sc}; exec_block(R, &s2, x->c); } return; }
+    if (!n) {
+        if (x->c) {
+            scope_t s2 = {NULL, sc};
+            exec_block(R, &s2, x->c);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         step(R);
         scope_t s2 = {NULL, sc};
@@ -1842,7 +2404,10 @@ static void exec_for(rctx_t *R, scope_t *sc, const node_t *x) {
             bind(R, &s2, x->s2, strlen(x->s2), sel[i].l->v[1]);
         } else bind(R, &s2, x->s, strlen(x->s), sel[i]);
         exec_block(R, &s2, x->b);
-        if (R->brk == 1) { R->brk = 0; break; }
+        if (R->brk == 1) {
+            R->brk = 0;
+            break;
+        }
         R->brk = 0;
     }
 }
@@ -1888,8 +2453,9 @@ static void exec_block(rctx_t *R, scope_t *sc, const node_t *blk) {
     R->depth--;
 }
 
-int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint, lerr_t *e) {
-    uni_init();   /* the class table strip() and split() read */
+int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint,
+                 lerr_t *e) {
+    uni_init(); /* the class table strip() and split() read */
     rctx_t R = {.out = out, .taint = taint, .e = e};
     size_t out0 = out->n, taint0 = taint ? taint->n : 0;
     if (setjmp(R.jb)) {
@@ -1903,7 +2469,8 @@ int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_s
     for (int k = 0; k < 2; k++) {
         if (!objs[k]) continue;
         if (!json_is_object(objs[k])) rerr(&R, "the variables must be a JSON object");
-        const char *key; json_t *v;
+        const char *key;
+        json_t *v;
         json_object_foreach(objs[k], key, v) bind(&R, &top, key, strlen(key), from_json(&R, v, k == 1, 0));
     }
     exec_block(&R, &top, t->root);

@@ -39,6 +39,5 @@ void jinja_free(jinja_tpl_t **t);
  * `untrusted`, else 0. 0, or -1 with `e` (EXIT_DATA: a template error or raise_exception,
  * "chat template: line L: ..."; EXIT_INTERNAL: out of memory). The template is not modified:
  * renders of one template may run in parallel. */
-int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint,
-                 lerr_t *e);
+int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint, lerr_t *e);
 #endif

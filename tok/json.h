@@ -22,19 +22,28 @@
 #endif
 
 enum { JV_NULL, JV_FALSE, JV_TRUE, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
-enum { JV_F_INT = 1,      /* flags: a number written as an integer (no fraction or exponent) */
-       JV_F_RAW = 2 };    /* a raw table: n members, no child nodes; text at u.s, off bytes */
+enum {
+    JV_F_INT = 1, /* flags: a number written as an integer (no fraction or exponent) */
+    JV_F_RAW = 2
+}; /* a raw table: n members, no child nodes; text at u.s, off bytes */
 enum { JD_RAW_TABLES = 1 };
 typedef struct jv {
     uint8_t type, flags;
-    uint32_t n;       /* string bytes, children (arrays: elements; objects: key/value pairs), or
+    uint32_t n;    /* string bytes, children (arrays: elements; objects: key/value pairs), or
                          a number's length in the source text */
-    uint32_t span;    /* nodes in this subtree including itself */
-    uint32_t off;     /* numbers: offset of their text in the source buffer; raw tables: length
+    uint32_t span; /* nodes in this subtree including itself */
+    uint32_t off;  /* numbers: offset of their text in the source buffer; raw tables: length
                          of their text (u.s: its start, the opening bracket) */
-    union { const char *s; double num; } u;
+    union {
+        const char *s;
+        double num;
+    } u;
 } jv_t;
-typedef struct { jv_t *nodes; size_t n, cap; const char *base; } jdoc_t;
+typedef struct {
+    jv_t *nodes;
+    size_t n, cap;
+    const char *base;
+} jdoc_t;
 
 /* Parse buf[0..len) (modified in place; must outlive the document; at most 4 GB). Returns the root, or NULL
  * with *line / *col / msg (static string) set. jdoc_free releases the nodes. */
@@ -70,7 +79,7 @@ static inline const char *jstr_span(const char *p, const char *end) {
     while (end - p >= 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)p);
         __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, b)),
-                                   _mm_cmpeq_epi8(_mm_max_epu8(x, c), c));   /* x <= 0x1F */
+                                   _mm_cmpeq_epi8(_mm_max_epu8(x, c), c)); /* x <= 0x1F */
         int m = _mm_movemask_epi8(hit);
         if (m) return p + __builtin_ctz((unsigned)m);
         p += 16;
@@ -80,8 +89,9 @@ static inline const char *jstr_span(const char *p, const char *end) {
 }
 static inline const char *jspaces(const char *p, const char *end) {
     while (end - p >= 8) {
-        uint64_t w; memcpy(&w, p, 8);
-        uint64_t x = w ^ 0x2020202020202020ULL;   /* little-endian: the first non-space is the lowest */
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t x = w ^ 0x2020202020202020ULL; /* little-endian: the first non-space is the lowest */
         if (x) return p + (__builtin_ctzll(x) >> 3);
         p += 8;
     }
@@ -90,10 +100,12 @@ static inline const char *jspaces(const char *p, const char *end) {
 }
 
 /* Accessors: all accept NULL and return NULL / 0 / false / dflt for a missing or mistyped node. */
-const jv_t *jv_get(const jv_t *obj, const char *key);          /* object member (first match) */
-const jv_t *jv_at(const jv_t *arr, size_t i);                    /* i-th element, O(i) */
+const jv_t *jv_get(const jv_t *obj, const char *key); /* object member (first match) */
+const jv_t *jv_at(const jv_t *arr, size_t i);         /* i-th element, O(i) */
 /* (a raw table has members but no nodes: jv_get / jv_at / jv_first find nothing in it) */
-static inline const jv_t *jv_first(const jv_t *c) { return c && c->n && !(c->flags & JV_F_RAW) && (c->type == JV_ARR || c->type == JV_OBJ) ? c + 1 : NULL; }
+static inline const jv_t *jv_first(const jv_t *c) {
+    return c && c->n && !(c->flags & JV_F_RAW) && (c->type == JV_ARR || c->type == JV_OBJ) ? c + 1 : NULL;
+}
 static inline bool jv_is_raw(const jv_t *x) { return x && (x->flags & JV_F_RAW); }
 static inline const jv_t *jv_skip(const jv_t *x) { return x + x->span; }
 static inline size_t jv_size(const jv_t *c) { return c && (c->type == JV_ARR || c->type == JV_OBJ) ? c->n : 0; }
@@ -103,7 +115,7 @@ static inline bool jv_is_bool(const jv_t *x) { return x && (x->type == JV_TRUE |
 static inline const char *jv_str(const jv_t *x) { return x && x->type == JV_STR ? x->u.s : NULL; }
 static inline size_t jv_len(const jv_t *x) { return x && x->type == JV_STR ? x->n : 0; }
 static inline double jv_num(const jv_t *x) { return x && x->type == JV_NUM ? x->u.num : 0; }
-bool jv_is_int(const jv_t *x);                                   /* a number written as an integer */
+bool jv_is_int(const jv_t *x); /* a number written as an integer */
 /* saturating: a number beyond long long (1.6e98 from fuzz_tokenizer) is clamped, not UB */
 static inline long long jv_int(const jv_t *x) {
     if (!x || x->type != JV_NUM) return 0;

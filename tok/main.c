@@ -24,7 +24,6 @@
 #include "cli.h"
 #include "record.h"
 
-
 static const char *HELP =
     "Usage: tok [OPTIONS] [FILE...]\n"
     "       tok train [OPTIONS] FILE...   (learn a byte-level BPE tokenizer; tok train --help)\n"
@@ -51,8 +50,7 @@ static const char *HELP =
     "      --no-add-special   do not run the post-processor (HF add_special_tokens=False)\n"
     "  -p, --plain-specials   special-token text in the input is plain text (untrusted input;\n"
     "                         HF encode_special_tokens). <|mdm_mask|> etc. stay special otherwise\n"
-    "      --ids              write ids as text, one line per document (no records)\n"
-    CLI_COMMON_HELP;
+    "      --ids              write ids as text, one line per document (no records)\n" CLI_COMMON_HELP;
 
 typedef struct {
     cli_t cli;
@@ -77,7 +75,8 @@ static void write_ids(tok_app_t *a, const tok_ids_t *ids) {
     for (size_t i = 0; i <= ids->n; i++) {
         if (o > sizeof buf - 16 || i == ids->n) {
             if (i == ids->n) buf[o++] = '\n';
-            if (fwrite(buf, 1, o, stdout) != o) cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
+            if (fwrite(buf, 1, o, stdout) != o)
+                cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
             o = 0;
             if (i == ids->n) break;
         }
@@ -85,16 +84,29 @@ static void write_ids(tok_app_t *a, const tok_ids_t *ids) {
         int32_t v = ids->v[i];
         uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
         if (v < 0) buf[o++] = '-';
-        char d[12]; int k = 12;   /* digits from the right, two at a time */
-        while (u >= 100) { uint32_t r = u % 100; u /= 100; k -= 2; memcpy(d + k, pairs + 2 * r, 2); }
-        if (u >= 10) { k -= 2; memcpy(d + k, pairs + 2 * u, 2); } else d[--k] = (char)('0' + u);
-        memcpy(buf + o, d + k, 12 - (size_t)k); o += 12 - (size_t)k;
+        char d[12];
+        int k = 12; /* digits from the right, two at a time */
+        while (u >= 100) {
+            uint32_t r = u % 100;
+            u /= 100;
+            k -= 2;
+            memcpy(d + k, pairs + 2 * r, 2);
+        }
+        if (u >= 10) {
+            k -= 2;
+            memcpy(d + k, pairs + 2 * u, 2);
+        } else d[--k] = (char)('0' + u);
+        memcpy(buf + o, d + k, 12 - (size_t)k);
+        o += 12 - (size_t)k;
     }
 }
 
 static void emit(tok_app_t *a, rec_t *r, const tok_ids_t *ids, long prompt_len) {
     lerr_t e = {0};
-    if (a->ids) { write_ids(a, ids); return; }
+    if (a->ids) {
+        write_ids(a, ids);
+        return;
+    }
     rec_t *own = r ? NULL : rec_new();
     if (!r) r = own;
     if (!r || rec_set_str(r, "kind", "tokens") || rec_set_int(r, "v", 1) ||
@@ -116,7 +128,8 @@ static void render_msgs(tok_app_t *a, json_t *msgs, size_t lineno) {
     json_t *js = json_stringn(t.p ? t.p : "", t.n);
     char *line = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     if (!line) cli_dief(&a->cli, EXIT_DATA, "the rendered text is not valid UTF-8");
-    if (fputs(line, stdout) == EOF || fputc('\n', stdout) == EOF) cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
+    if (fputs(line, stdout) == EOF || fputc('\n', stdout) == EOF)
+        cli_dief(&a->cli, EXIT_IO, "writing output failed: %s", strerror(errno));
     free(line);
     json_decref(js);
     tok_str_free(&t);
@@ -125,7 +138,10 @@ static void render_msgs(tok_app_t *a, json_t *msgs, size_t lineno) {
 static void doc_messages(tok_app_t *a, json_t *msgs, rec_t *r, size_t lineno) {
     lerr_t e = {0};
     a->ndocs++;
-    if (a->render) { render_msgs(a, msgs, lineno); return; }
+    if (a->render) {
+        render_msgs(a, msgs, lineno);
+        return;
+    }
     a->buf.n = 0;
     size_t plen = 0;
     if (chat_encode_json(a->b, msgs, a->bos, a->gen, a->vars, a->flags, &a->buf, &plen, &e)) {
@@ -137,10 +153,11 @@ static void doc_messages(tok_app_t *a, json_t *msgs, rec_t *r, size_t lineno) {
 
 static void doc_text(tok_app_t *a, const char *s, size_t n, rec_t *r) {
     lerr_t e = {0};
-    if (a->chat) {   /* one user message */
+    if (a->chat) { /* one user message */
         json_t *msgs = json_pack("[{s:s,s:s%}]", "role", "user", "content", s, n);
-        if (!msgs) cli_dief(&a->cli, EXIT_DATA, "document %llu is not valid UTF-8 (--chat needs UTF-8 text)",
-                            (unsigned long long)a->ndocs + 1);
+        if (!msgs)
+            cli_dief(&a->cli, EXIT_DATA, "document %llu is not valid UTF-8 (--chat needs UTF-8 text)",
+                     (unsigned long long)a->ndocs + 1);
         doc_messages(a, msgs, r, 0);
         json_decref(msgs);
         return;
@@ -158,7 +175,8 @@ static void doc_jsonl(tok_app_t *a, const char *line, size_t n, size_t lineno) {
     if (!a->ids && !r) cli_die(&a->cli, &e);
     json_error_t je;
     json_t *j = json_loadb(line, n, JSON_ALLOW_NUL, &je);
-    if (!json_is_object(j)) cli_dief(&a->cli, EXIT_DATA, "line %zu: not a JSON object%s%s", lineno, j ? "" : ": ", j ? "" : je.text);
+    if (!json_is_object(j))
+        cli_dief(&a->cli, EXIT_DATA, "line %zu: not a JSON object%s%s", lineno, j ? "" : ": ", j ? "" : je.text);
     json_t *kind = json_object_get(j, "kind");
     if (json_is_string(kind) && !strcmp(json_string_value(kind), "end")) { /* a --json stream's end record */
         json_decref(j);
@@ -172,7 +190,9 @@ static void doc_jsonl(tok_app_t *a, const char *line, size_t n, size_t lineno) {
     } else if (json_is_string(txt)) {
         if (r && !a->keep) rec_del(r, a->field);
         doc_text(a, json_string_value(txt), json_string_length(txt), r);
-    } else cli_dief(&a->cli, EXIT_DATA, "line %zu: no string field \"%s\"%s", lineno, a->field, a->chat ? " and no \"messages\" array" : "");
+    } else
+        cli_dief(&a->cli, EXIT_DATA, "line %zu: no string field \"%s\"%s", lineno, a->field,
+                 a->chat ? " and no \"messages\" array" : "");
     json_decref(j);
     rec_destroy(&r);
 }
@@ -188,7 +208,11 @@ static void on_sigbus(int sig) {
     _exit(EXIT_IO);
 }
 
-typedef struct { char *p; size_t n; bool mapped; } input_t;
+typedef struct {
+    char *p;
+    size_t n;
+    bool mapped;
+} input_t;
 
 /* An input file ("-": stdin), whole: mapped when it is a non-empty regular file, else read
  * (one fstat-sized buffer when the size is known). */
@@ -209,7 +233,12 @@ static input_t slurp(tok_app_t *a, const char *path) {
     char *buf = tok_big_alloc(cap, 0);
     for (;;) {
         if (!buf) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
-        if (len == cap) { char *x = realloc(buf, cap *= 2); if (!x) free(buf); buf = x; continue; }
+        if (len == cap) {
+            char *x = realloc(buf, cap *= 2);
+            if (!x) free(buf);
+            buf = x;
+            continue;
+        }
         ssize_t r = read(fd, buf + len, cap - len);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) cli_dief(&a->cli, EXIT_IO, "%s: read error: %s", path, strerror(errno));
@@ -231,10 +260,11 @@ static void reserve_ids(tok_app_t *a, size_t n) {
     size_t want = n / 2 + 256;
     if (a->buf.cap >= want || n < (1u << 20)) return;
     int32_t *v = tok_big_alloc(want * sizeof *v, 0);
-    if (!v) return;   /* tok_ids_push grows the old one */
+    if (!v) return; /* tok_ids_push grows the old one */
     if (a->buf.n) memcpy(v, a->buf.v, a->buf.n * sizeof *v);
     free(a->buf.v);
-    a->buf.v = v; a->buf.cap = want;
+    a->buf.v = v;
+    a->buf.cap = want;
 }
 
 /* Die (exit 3) unless `path` ("-": stdin) can be opened for reading and is not a folder. */
@@ -251,7 +281,12 @@ static void run_input(tok_app_t *a, const char *path) {
     input_t in = slurp(a, path);
     const char *s = in.p;
     size_t n = in.n;
-    if (!a->lines && !a->jsonl) { reserve_ids(a, n); doc_text(a, s, n, NULL); release(&in); return; }
+    if (!a->lines && !a->jsonl) {
+        reserve_ids(a, n);
+        doc_text(a, s, n, NULL);
+        release(&in);
+        return;
+    }
     size_t lineno = 0;
     for (size_t i = 0; i < n;) {
         const char *nl = memchr(s + i, '\n', n - i);
@@ -286,7 +321,11 @@ static char *read_template(tok_app_t *a, const char *path) {
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
-        if (n + 4097 > cap) { char *x = realloc(buf, cap = cap * 2 + 8192); if (!x) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory"); buf = x; }
+        if (n + 4097 > cap) {
+            char *x = realloc(buf, cap = cap * 2 + 8192);
+            if (!x) cli_dief(&a->cli, EXIT_INTERNAL, "out of memory");
+            buf = x;
+        }
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (!r) break;
@@ -306,14 +345,22 @@ int main(int argc, char **argv) {
     tok_app_t a = {.bos = true, .gen = true, .field = "text", .flags = TOK_ADD_SPECIAL};
     cli_init(&a.cli, "tok");
     const char *model = NULL, *tpl_file = NULL;
-    static const struct option lo[] = {
-        {"lines", no_argument, 0, 'l'}, {"jsonl", no_argument, 0, 'j'}, {"field", required_argument, 0, O_FIELD},
-        {"keep-text", no_argument, 0, O_KEEP}, {"model", required_argument, 0, 'm'}, {"chat", no_argument, 0, 'c'},
-        {"no-bos", no_argument, 0, O_NOBOS}, {"no-gen-prompt", no_argument, 0, O_NOGEN},
-        {"no-add-special", no_argument, 0, O_NOADD}, {"plain-specials", no_argument, 0, 'p'},
-        {"ids", no_argument, 0, O_IDS}, {"chat-template", required_argument, 0, O_TEMPLATE},
-        {"template-var", required_argument, 0, O_VAR}, {"render", no_argument, 0, O_RENDER},
-        CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"lines", no_argument, 0, 'l'},
+                                       {"jsonl", no_argument, 0, 'j'},
+                                       {"field", required_argument, 0, O_FIELD},
+                                       {"keep-text", no_argument, 0, O_KEEP},
+                                       {"model", required_argument, 0, 'm'},
+                                       {"chat", no_argument, 0, 'c'},
+                                       {"no-bos", no_argument, 0, O_NOBOS},
+                                       {"no-gen-prompt", no_argument, 0, O_NOGEN},
+                                       {"no-add-special", no_argument, 0, O_NOADD},
+                                       {"plain-specials", no_argument, 0, 'p'},
+                                       {"ids", no_argument, 0, O_IDS},
+                                       {"chat-template", required_argument, 0, O_TEMPLATE},
+                                       {"template-var", required_argument, 0, O_VAR},
+                                       {"render", no_argument, 0, O_RENDER},
+                                       CLI_COMMON_LONGOPTS,
+                                       {0, 0, 0, 0}};
     int c;
     while ((c = cli_getopt(&a.cli, argc, argv, "ljm:cp" CLI_COMMON_SHORTOPTS, lo)) != -1) {
         switch (c) {
@@ -341,14 +388,19 @@ int main(int argc, char **argv) {
         cli_usage_error(&a.cli, "--chat-template, --template-var and --render need --chat");
     char *tpl_text = tpl_file ? read_template(&a, tpl_file) : NULL;
     /* every input must be readable before anything is written (no partial output, then exit 3) */
-    if (optind < argc) for (int i = optind; i < argc; i++) check_input(&a, argv[i]);
+    if (optind < argc)
+        for (int i = optind; i < argc; i++) check_input(&a, argv[i]);
     else check_input(&a, a.cli.input);
     lerr_t e = {0};
     if (!(a.b = tok_bundle_open(model, &e))) cli_die(&a.cli, &e);
-    if (tpl_text) { free(a.b->chat_template); a.b->chat_template = tpl_text; }
-    if (a.render) a.ids = true;   /* text lines on stdout, no record stream */
+    if (tpl_text) {
+        free(a.b->chat_template);
+        a.b->chat_template = tpl_text;
+    }
+    if (a.render) a.ids = true; /* text lines on stdout, no record stream */
     if (!a.ids) a.w = cli_open_output(&a.cli);
-    if (optind < argc) for (int i = optind; i < argc; i++) run_input(&a, argv[i]);
+    if (optind < argc)
+        for (int i = optind; i < argc; i++) run_input(&a, argv[i]);
     else run_input(&a, a.cli.input);
     if (a.ids) cli_close_stdout(&a.cli);
     else cli_close_output(&a.cli, &a.w);
@@ -378,17 +430,23 @@ static const char *TRAIN_HELP =
 static int train_main(int argc, char **argv) {
     cli_t cli;
     cli_init(&cli, "tok train");
-    bpe_train_opts_t o = {.vocab_size = 4096, .min_frequency = 2, .scan = SCAN_QWEN2,
-                          .specials = BPE_DEFAULT_SPECIALS, .nspecials = BPE_N_DEFAULT_SPECIALS};
+    bpe_train_opts_t o = {.vocab_size = 4096,
+                          .min_frequency = 2,
+                          .scan = SCAN_QWEN2,
+                          .specials = BPE_DEFAULT_SPECIALS,
+                          .nspecials = BPE_N_DEFAULT_SPECIALS};
     const char *out = NULL;
     char *list = NULL;
     const char *sp[256];
     bool ok;
-    static const struct option lo[] = {
-        {"output", required_argument, 0, 'o'}, {"vocab-size", required_argument, 0, 'v'},
-        {"min-frequency", required_argument, 0, 1}, {"pretok", required_argument, 0, 2},
-        {"specials", required_argument, 0, 3}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"output", required_argument, 0, 'o'},
+                                       {"vocab-size", required_argument, 0, 'v'},
+                                       {"min-frequency", required_argument, 0, 1},
+                                       {"pretok", required_argument, 0, 2},
+                                       {"specials", required_argument, 0, 3},
+                                       {"quiet", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:v:qh", lo, NULL)) != -1) {
@@ -404,13 +462,15 @@ static int train_main(int argc, char **argv) {
             break;
         case 2:
             o.scan = scan_by_name(optarg);
-            if (!o.scan) cli_usage_error(&cli, "unknown --pretok '%s' (llada, qwen2, llama3, cl100k, gpt2, o200k)", optarg);
+            if (!o.scan)
+                cli_usage_error(&cli, "unknown --pretok '%s' (llada, qwen2, llama3, cl100k, gpt2, o200k)", optarg);
             break;
         case 3:
             free(list);
             list = strdup(optarg);
             o.nspecials = 0;
-            for (char *s = strtok(list, ","); s && o.nspecials < 256; s = strtok(NULL, ",")) if (*s) sp[o.nspecials++] = s;
+            for (char *s = strtok(list, ","); s && o.nspecials < 256; s = strtok(NULL, ","))
+                if (*s) sp[o.nspecials++] = s;
             o.specials = sp;
             break;
         case 'q': cli.quiet = true; break;
@@ -420,7 +480,8 @@ static int train_main(int argc, char **argv) {
     }
     if (!out) cli_usage_error(&cli, "-o DIR is required");
     if (optind >= argc) cli_usage_error(&cli, "no training FILE given");
-    if (o.vocab_size <= 256 + o.nspecials) cli_usage_error(&cli, "--vocab-size must exceed 256 + the number of special tokens");
+    if (o.vocab_size <= 256 + o.nspecials)
+        cli_usage_error(&cli, "--vocab-size must exceed 256 + the number of special tokens");
     lerr_t e = {0};
     bpe_trainer_t *t = bpe_trainer_new(&o, &e);
     if (!t) cli_die(&cli, &e);
@@ -431,10 +492,11 @@ static int train_main(int argc, char **argv) {
         release(&in);
     }
     if (bpe_trainer_train(t, &e) || bpe_trainer_write(t, out, &e)) cli_die(&cli, &e);
-    int ntok, nm; size_t nw;
+    int ntok, nm;
+    size_t nw;
     bpe_trainer_stats(t, &ntok, &nm, &nw);
-    cli_notice(&cli, "%d tokens (%d merges, %zu distinct words) + %d special tokens -> %s/tokenizer.json",
-               ntok, nm, nw, o.nspecials, out);
+    cli_notice(&cli, "%d tokens (%d merges, %zu distinct words) + %d special tokens -> %s/tokenizer.json", ntok, nm, nw,
+               o.nspecials, out);
     for (int i = 0; i < o.nspecials; i++) cli_notice(&cli, "  %s = %d", o.specials[i], bpe_trainer_special_id(t, i));
     bpe_trainer_destroy(&t);
     free(list);

@@ -17,7 +17,7 @@ void *tok_big_alloc(size_t n, int zero) {
     void *p = aligned_alloc(HUGE_PAGE, r);
     if (!p) return NULL;
 #ifdef MADV_HUGEPAGE
-    (void)madvise(p, r, MADV_HUGEPAGE);   /* before the first touch, so faults come 2 MB at a time */
+    (void)madvise(p, r, MADV_HUGEPAGE); /* before the first touch, so faults come 2 MB at a time */
 #endif
     if (zero) memset(p, 0, n);
     return p;

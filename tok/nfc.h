@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include "tokenizer.h"
 
-typedef struct { uint32_t cp, off, len; } nfc_decomp_t;
+typedef struct {
+    uint32_t cp, off, len;
+} nfc_decomp_t;
 extern const nfc_decomp_t NFC_DECOMP[];
 extern const int NFC_NDECOMP;
 extern const uint32_t NFC_DDATA[];

@@ -10,8 +10,7 @@
 
 /* Every occurrence of pat replaced by rep (left to right, non-overlapping): counted first, so
  * the output is sized once. */
-static int replace_all(const char *s, size_t n, const char *pat, size_t pn, const char *rep, size_t rn,
-                       tok_str_t *o) {
+static int replace_all(const char *s, size_t n, const char *pat, size_t pn, const char *rep, size_t rn, tok_str_t *o) {
     if (!pn) return tok_str_append(o, s, n);
     size_t count = 0;
     for (const char *f = s, *end = s + n; (f = memmem(f, end - f, pat, pn)); f += pn) count++;
@@ -20,11 +19,14 @@ static int replace_all(const char *s, size_t n, const char *pat, size_t pn, cons
     size_t last = 0;
     for (const char *f = s, *end = s + n; (f = memmem(f, end - f, pat, pn)); f += pn) {
         size_t at = (size_t)(f - s);
-        memcpy(w, s + last, at - last); w += at - last;
-        memcpy(w, rep, rn); w += rn;
+        memcpy(w, s + last, at - last);
+        w += at - last;
+        memcpy(w, rep, rn);
+        w += rn;
         last = at + pn;
     }
-    memcpy(w, s + last, n - last); w += n - last;
+    memcpy(w, s + last, n - last);
+    w += n - last;
     o->n = (size_t)(w - o->p);
     o->p[o->n] = 0;
     return 0;
@@ -34,13 +36,17 @@ static int strip(const char *s, size_t n, bool left, bool right, tok_str_t *o) {
     const uint8_t *u = (const uint8_t *)s;
     size_t a = 0, b = n;
     while (left && a < b) {
-        int l; uint32_t cp = utf8_dec(u + a, b - a, &l);
+        int l;
+        uint32_t cp = utf8_dec(u + a, b - a, &l);
         if (!(uni_class(cp) & UNI_WS)) break;
         a += l;
     }
     while (right && b > a) {
-        size_t j = b; do j--; while (j > a && (u[j] & 0xC0) == 0x80);
-        int l; uint32_t cp = utf8_dec(u + j, b - j, &l);
+        size_t j = b;
+        do j--;
+        while (j > a && (u[j] & 0xC0) == 0x80);
+        int l;
+        uint32_t cp = utf8_dec(u + j, b - j, &l);
         if (!(uni_class(cp) & UNI_WS)) break;
         b = j;
     }
@@ -50,9 +56,10 @@ static int strip(const char *s, size_t n, bool left, bool right, tok_str_t *o) {
 /* The ops write alternately into `out` and a scratch buffer the tokenizer keeps (no copy at
  * the end, no fresh pages per call for long texts). */
 int normalize(tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e) {
-    const char *cur = s; size_t cn = n;
+    const char *cur = s;
+    size_t cn = n;
     if (!t->n_norm) return tok_str_append(out, s, n) ? lerr_set(e, EXIT_INTERNAL, "out of memory") : 0;
-    size_t base0 = out->n;   /* out may already hold text */
+    size_t base0 = out->n; /* out may already hold text */
     /* long texts: both buffers sized once, in huge pages (the output is usually about n bytes) */
     if (n >= ((size_t)1 << 20)) {
         size_t want = n + n / 8 + 64;
@@ -61,10 +68,11 @@ int normalize(tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e
             tok_str_t *b = bufs[i];
             if (b->cap >= (i ? 0 : base0) + want) continue;
             char *x = tok_big_alloc((i ? 0 : base0) + want + 1, 0);
-            if (!x) break;   /* the appends grow them as usual */
+            if (!x) break; /* the appends grow them as usual */
             if (!i && base0) memcpy(x, b->p, base0);
             free(b->p);
-            b->p = x; b->cap = (i ? 0 : base0) + want + 1;
+            b->p = x;
+            b->cap = (i ? 0 : base0) + want + 1;
         }
     }
     for (int k = 0; k < t->n_norm; k++) {
@@ -76,14 +84,17 @@ int normalize(tokenizer_t *t, const char *s, size_t n, tok_str_t *out, lerr_t *e
         switch (op->kind) {
         case NORM_NFC: rc = nfc_append(cur, cn, b); break;
         case NORM_PREPEND:
-            rc = cn ? (tok_str_reserve(b, op->alen + cn) || tok_str_append(b, op->a, op->alen) || tok_str_append(b, cur, cn)) : 0;
+            rc = cn ? (tok_str_reserve(b, op->alen + cn) || tok_str_append(b, op->a, op->alen) ||
+                       tok_str_append(b, cur, cn))
+                    : 0;
             break;
         case NORM_REPLACE: rc = replace_all(cur, cn, op->a, op->alen, op->b, op->blen, b); break;
         case NORM_STRIP: rc = strip(cur, cn, op->left, op->right, b); break;
         default: rc = -1;
         }
         if (rc) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-        cur = b->p ? b->p + base : ""; cn = b->n - base;
+        cur = b->p ? b->p + base : "";
+        cn = b->n - base;
     }
     return 0;
 }

@@ -16,10 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { size_t off, len; bool first; } piece_t;
-typedef struct { piece_t *v; size_t n, cap; } pieces_t;
-typedef struct { size_t a, b; bool m; } mspan_t;
-typedef struct { mspan_t *v; size_t n, cap; } mspans_t;
+typedef struct {
+    size_t off, len;
+    bool first;
+} piece_t;
+typedef struct {
+    piece_t *v;
+    size_t n, cap;
+} pieces_t;
+typedef struct {
+    size_t a, b;
+    bool m;
+} mspan_t;
+typedef struct {
+    mspan_t *v;
+    size_t n, cap;
+} mspans_t;
 
 static int ppush(pieces_t *p, size_t off, size_t len, bool first) {
     if (!len) return 0;
@@ -27,7 +39,8 @@ static int ppush(pieces_t *p, size_t off, size_t len, bool first) {
         size_t c = p->cap ? p->cap * 2 : 64;
         piece_t *x = realloc(p->v, c * sizeof *x);
         if (!x) return -1;
-        p->v = x; p->cap = c;
+        p->v = x;
+        p->cap = c;
     }
     p->v[p->n++] = (piece_t){off, len, first};
     return 0;
@@ -38,7 +51,8 @@ static int mpush(mspans_t *m, size_t a, size_t b, bool is_match) {
         size_t c = m->cap ? m->cap * 2 : 64;
         mspan_t *x = realloc(m->v, c * sizeof *x);
         if (!x) return -1;
-        m->v = x; m->cap = c;
+        m->v = x;
+        m->cap = c;
     }
     m->v[m->n++] = (mspan_t){a, b, is_match};
     return 0;
@@ -50,24 +64,38 @@ static int mpush(mspans_t *m, size_t a, size_t b, bool is_match) {
 static char *fix_ws(const char *p, lerr_t *e) {
     size_t n = strlen(p);
     char *o = malloc(n * 80 + 1);
-    if (!o) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
-    size_t j = 0; int in_class = 0;
+    if (!o) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
+    size_t j = 0;
+    int in_class = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\\' && i + 1 < n) {
             char c = p[i + 1];
             if (c == 's' || c == 'S') {
-                if (in_class && c == 'S') { free(o); lerr_set(e, EXIT_DATA, "regex: \\S inside a character class is not supported"); return NULL; }
+                if (in_class && c == 'S') {
+                    free(o);
+                    lerr_set(e, EXIT_DATA, "regex: \\S inside a character class is not supported");
+                    return NULL;
+                }
                 const char *r = in_class ? WS_CLASS : (c == 's' ? "[" WS_CLASS "]" : "[^" WS_CLASS "]");
-                memcpy(o + j, r, strlen(r)); j += strlen(r); i++;
+                memcpy(o + j, r, strlen(r));
+                j += strlen(r);
+                i++;
                 continue;
             }
-            o[j++] = p[i]; o[j++] = p[++i];
+            o[j++] = p[i];
+            o[j++] = p[++i];
             continue;
         }
-        if (p[i] == '[' && !in_class) { in_class = 1; o[j++] = p[i];
+        if (p[i] == '[' && !in_class) {
+            in_class = 1;
+            o[j++] = p[i];
             if (i + 1 < n && p[i + 1] == '^') o[j++] = p[++i];
             if (i + 1 < n && p[i + 1] == ']') o[j++] = p[++i];
-            continue; }
+            continue;
+        }
         if (p[i] == ']' && in_class) in_class = 0;
         o[j++] = p[i];
     }
@@ -78,7 +106,8 @@ static char *fix_ws(const char *p, lerr_t *e) {
 int split_compile_regex(pt_step_t *st, const char *pattern, lerr_t *e) {
     char *fixed = fix_ws(pattern, e);
     if (!fixed) return -1;
-    int err; PCRE2_SIZE off;
+    int err;
+    PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)fixed, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
     free(fixed);
     if (!re) {
@@ -86,7 +115,7 @@ int split_compile_regex(pt_step_t *st, const char *pattern, lerr_t *e) {
         pcre2_get_error_message(err, msg, sizeof msg);
         return lerr_set(e, EXIT_DATA, "regex does not compile at offset %zu: %s", (size_t)off, (char *)msg);
     }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);   /* falls back to the interpreter if JIT is unavailable */
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if JIT is unavailable */
     st->re = re;
     st->md = pcre2_match_data_create_from_pattern(re, NULL);
     if (!st->md) return lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -119,9 +148,10 @@ static int find_matches(const pt_step_t *st, const char *s, size_t n, mspans_t *
             if (rc < 0) return lerr_set(e, EXIT_DATA, "regex match failed (PCRE2 error %d)", rc);
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(st->md);
             size_t a = ov[0], b = ov[1];
-            if (a == b) {            /* empty match: skip one character */
+            if (a == b) { /* empty match: skip one character */
                 if (a >= n) break;
-                int l; utf8_dec((const uint8_t *)s + a, n - a, &l);
+                int l;
+                utf8_dec((const uint8_t *)s + a, n - a, &l);
                 at = a + l;
                 continue;
             }
@@ -131,12 +161,25 @@ static int find_matches(const pt_step_t *st, const char *s, size_t n, mspans_t *
     } else if (st->kind == PT_DIGITS || st->kind == PT_METASPACE) {
         /* char-predicate patterns: each \p{N} char (Rust is_numeric) / each replacement char is one match */
         for (size_t i = 0; i < n;) {
-            bool hit; size_t l = 1;
-            if (st->kind == PT_DIGITS) { int cl; hit = uni_class(utf8_dec((const uint8_t *)s + i, n - i, &cl)) & UNI_N; l = cl; }
-            else { hit = n - i >= (size_t)st->repl_len && !memcmp(s + i, st->repl, st->repl_len);
-                   if (hit) l = st->repl_len; }
-            if (!hit) { int cl; utf8_dec((const uint8_t *)s + i, n - i, &cl); l = cl; }
-            if (hit) { if (mpush(m, prev, i, false) || mpush(m, i, i + l, true)) goto oom; prev = i + l; }
+            bool hit;
+            size_t l = 1;
+            if (st->kind == PT_DIGITS) {
+                int cl;
+                hit = uni_class(utf8_dec((const uint8_t *)s + i, n - i, &cl)) & UNI_N;
+                l = cl;
+            } else {
+                hit = n - i >= (size_t)st->repl_len && !memcmp(s + i, st->repl, st->repl_len);
+                if (hit) l = st->repl_len;
+            }
+            if (!hit) {
+                int cl;
+                utf8_dec((const uint8_t *)s + i, n - i, &cl);
+                l = cl;
+            }
+            if (hit) {
+                if (mpush(m, prev, i, false) || mpush(m, i, i + l, true)) goto oom;
+                prev = i + l;
+            }
             i += l;
         }
     } else if (st->litlen) {
@@ -149,7 +192,8 @@ static int find_matches(const pt_step_t *st, const char *s, size_t n, mspans_t *
         }
     }
     if (mpush(m, prev, n, false)) goto oom;
-    if (st->invert) for (size_t i = 0; i < m->n; i++) m->v[i].m = !m->v[i].m;
+    if (st->invert)
+        for (size_t i = 0; i < m->n; i++) m->v[i].m = !m->v[i].m;
     return 0;
 oom:
     return lerr_set(e, EXIT_INTERNAL, "out of memory");
@@ -163,8 +207,12 @@ static int apply_behavior(int beh, const mspans_t *m, size_t base, bool first, p
         const mspan_t *s = &m->v[i];
         bool fst = first && s->a == 0;
         switch (beh) {
-        case SB_ISOLATED: if (ppush(out, base + s->a, s->b - s->a, fst)) return -1; break;
-        case SB_REMOVED: if (!s->m && ppush(out, base + s->a, s->b - s->a, fst)) return -1; break;
+        case SB_ISOLATED:
+            if (ppush(out, base + s->a, s->b - s->a, fst)) return -1;
+            break;
+        case SB_REMOVED:
+            if (!s->m && ppush(out, base + s->a, s->b - s->a, fst)) return -1;
+            break;
         case SB_MERGED_PREV:
             if (s->m && !prevm && out->n > start) out->v[out->n - 1].len = base + s->b - out->v[out->n - 1].off;
             else if (ppush(out, base + s->a, s->b - s->a, fst)) return -1;
@@ -173,10 +221,11 @@ static int apply_behavior(int beh, const mspans_t *m, size_t base, bool first, p
             if (s->m == prevm && out->n > start) out->v[out->n - 1].len = base + s->b - out->v[out->n - 1].off;
             else if (ppush(out, base + s->a, s->b - s->a, fst)) return -1;
             break;
-        case SB_MERGED_NEXT:   /* a match glues onto a following non-match span */
+        case SB_MERGED_NEXT: /* a match glues onto a following non-match span */
             if (s->m && i + 1 < m->n && !m->v[i + 1].m) {
                 if (ppush(out, base + s->a, m->v[i + 1].b - s->a, fst)) return -1;
-                prevm = false; i++;
+                prevm = false;
+                i++;
                 continue;
             }
             if (ppush(out, base + s->a, s->b - s->a, fst)) return -1;
@@ -188,15 +237,20 @@ static int apply_behavior(int beh, const mspans_t *m, size_t base, bool first, p
 }
 
 /* New text for a piece (prefix space / metaspace rewrite) goes to the end of the work buffer. */
-static int bytelevel_step(const pt_step_t *st, tok_str_t *buf, const pieces_t *in, pieces_t *out, mspans_t *m, lerr_t *e) {
+static int bytelevel_step(const pt_step_t *st, tok_str_t *buf, const pieces_t *in, pieces_t *out, mspans_t *m,
+                          lerr_t *e) {
     for (size_t k = 0; k < in->n; k++) {
         piece_t p = in->v[k];
         if (st->add_prefix_space && buf->p[p.off] != ' ') {
             size_t off = buf->n;
             if (tok_str_append(buf, " ", 1) || tok_str_append(buf, buf->p + p.off, p.len)) goto oom;
-            p.off = off; p.len++;
+            p.off = off;
+            p.len++;
         }
-        if (!st->use_regex) { if (ppush(out, p.off, p.len, p.first)) goto oom; continue; }
+        if (!st->use_regex) {
+            if (ppush(out, p.off, p.len, p.first)) goto oom;
+            continue;
+        }
         pt_step_t g = {.kind = PT_SPLIT, .scan = SCAN_GPT2};
         if (find_matches(&g, buf->p + p.off, p.len, m, e)) return -1;
         if (apply_behavior(SB_ISOLATED, m, p.off, p.first, out)) goto oom;
@@ -206,7 +260,8 @@ oom:
     return lerr_set(e, EXIT_INTERNAL, "out of memory");
 }
 
-static int metaspace_step(const pt_step_t *st, tok_str_t *buf, const pieces_t *in, pieces_t *out, mspans_t *m, lerr_t *e) {
+static int metaspace_step(const pt_step_t *st, tok_str_t *buf, const pieces_t *in, pieces_t *out, mspans_t *m,
+                          lerr_t *e) {
     for (size_t k = 0; k < in->n; k++) {
         piece_t p = in->v[k];
         size_t off = buf->n;
@@ -216,15 +271,24 @@ static int metaspace_step(const pt_step_t *st, tok_str_t *buf, const pieces_t *i
         size_t nl = 0;
         for (size_t i = 0; i < p.len; i++) {
             src = buf->p + p.off + i;
-            if (*src == ' ') { if (tok_str_append(buf, st->repl, st->repl_len)) goto oom; nl += st->repl_len; }
-            else { if (tok_str_append(buf, src, 1)) goto oom; nl++; }
+            if (*src == ' ') {
+                if (tok_str_append(buf, st->repl, st->repl_len)) goto oom;
+                nl += st->repl_len;
+            } else {
+                if (tok_str_append(buf, src, 1)) goto oom;
+                nl++;
+            }
         }
         if (pre && !(nl >= (size_t)st->repl_len && !memcmp(buf->p + off, st->repl, st->repl_len))) {
             size_t off2 = buf->n;
             if (tok_str_append(buf, st->repl, st->repl_len) || tok_str_append(buf, buf->p + off, nl)) goto oom;
-            off = off2; nl += st->repl_len;
+            off = off2;
+            nl += st->repl_len;
         }
-        if (!st->split) { if (ppush(out, off, nl, p.first)) goto oom; continue; }
+        if (!st->split) {
+            if (ppush(out, off, nl, p.first)) goto oom;
+            continue;
+        }
         if (find_matches(st, buf->p + off, nl, m, e)) return -1;
         if (apply_behavior(SB_MERGED_NEXT, m, off, p.first, out)) goto oom;
     }
@@ -253,25 +317,38 @@ int pretok_encode(tokenizer_t *t, const char *s, size_t n, bool first_section, t
     pieces_t a = {0}, b = {0};
     mspans_t m = {0};
     int rc = -1;
-    if (tok_str_append(&buf, s, n) || ppush(&a, 0, n, first_section)) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto done; }
+    if (tok_str_append(&buf, s, n) || ppush(&a, 0, n, first_section)) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        goto done;
+    }
     for (int k = 0; k < t->n_pt; k++) {
         const pt_step_t *st = &t->pt[k];
         b.n = 0;
-        if (st->kind == PT_BYTELEVEL) { if (bytelevel_step(st, &buf, &a, &b, &m, e)) goto done; }
-        else if (st->kind == PT_METASPACE) { if (metaspace_step(st, &buf, &a, &b, &m, e)) goto done; }
-        else {
+        if (st->kind == PT_BYTELEVEL) {
+            if (bytelevel_step(st, &buf, &a, &b, &m, e)) goto done;
+        } else if (st->kind == PT_METASPACE) {
+            if (metaspace_step(st, &buf, &a, &b, &m, e)) goto done;
+        } else {
             int beh = st->kind == PT_DIGITS ? (st->individual ? SB_ISOLATED : SB_CONTIGUOUS) : st->behavior;
             for (size_t i = 0; i < a.n; i++) {
                 if (find_matches(st, buf.p + a.v[i].off, a.v[i].len, &m, e)) goto done;
-                if (apply_behavior(beh, &m, a.v[i].off, a.v[i].first, &b)) { lerr_set(e, EXIT_INTERNAL, "out of memory"); goto done; }
+                if (apply_behavior(beh, &m, a.v[i].off, a.v[i].first, &b)) {
+                    lerr_set(e, EXIT_INTERNAL, "out of memory");
+                    goto done;
+                }
             }
         }
-        pieces_t x = a; a = b; b = x;
+        pieces_t x = a;
+        a = b;
+        b = x;
     }
     for (size_t i = 0; i < a.n; i++)
         if (run_model(t, buf.p + a.v[i].off, a.v[i].len, out, e)) goto done;
     rc = 0;
 done:
-    tok_str_free(&buf); free(a.v); free(b.v); free(m.v);
+    tok_str_free(&buf);
+    free(a.v);
+    free(b.v);
+    free(m.v);
     return rc;
 }

@@ -15,7 +15,7 @@ scan_kind_t scan_detect(const char *pattern);
 /* The canonical regex of a family (for writing tokenizer.json). */
 const char *scan_pattern(scan_kind_t k);
 const char *scan_name(scan_kind_t k);
-scan_kind_t scan_by_name(const char *name);  /* "gpt2" "cl100k" "llama3" "qwen2" "llada" "o200k" */
+scan_kind_t scan_by_name(const char *name); /* "gpt2" "cl100k" "llama3" "qwen2" "llada" "o200k" */
 
 /* Length in bytes of the match starting at s[0] (n >= 1 bytes of valid UTF-8 left in the
  * section). Always >= 1: these regexes match every character. */

@@ -6,7 +6,9 @@
 #include "lerr.h"
 
 struct gguf_file;
-typedef struct { int32_t bos, eos, eot, mask; } tok_gguf_ids_t;   /* -1: absent */
+typedef struct {
+    int32_t bos, eos, eot, mask;
+} tok_gguf_ids_t; /* -1: absent */
 
 /* tokenizer.json text (malloc'd, NUL-terminated; *len its length) rebuilt from f's
  * tokenizer.ggml.* keys, and the special ids it names. NULL with `e` (EXIT_DATA) when the file

@@ -17,14 +17,20 @@
 typedef struct tokenizer tokenizer_t;
 
 /* Growable id vector; owner frees v. */
-typedef struct { int32_t *v; size_t n, cap; } tok_ids_t;
-int tok_ids_push(tok_ids_t *a, int32_t id);          /* 0 ok, -1 OOM */
+typedef struct {
+    int32_t *v;
+    size_t n, cap;
+} tok_ids_t;
+int tok_ids_push(tok_ids_t *a, int32_t id); /* 0 ok, -1 OOM */
 void tok_ids_free(tok_ids_t *a);
 
 /* Growable byte string; owner frees p. p is NUL-terminated when n > 0 after tok_decode. */
-typedef struct { char *p; size_t n, cap; } tok_str_t;
+typedef struct {
+    char *p;
+    size_t n, cap;
+} tok_str_t;
 int tok_str_append(tok_str_t *s, const void *p, size_t n);
-int tok_str_reserve(tok_str_t *s, size_t extra);   /* room for extra bytes + NUL; 0 or -1 OOM */
+int tok_str_reserve(tok_str_t *s, size_t extra); /* room for extra bytes + NUL; 0 or -1 OOM */
 void tok_str_free(tok_str_t *s);
 
 /* Load tokenizer.json from a path or a memory buffer. NULL with `e` set (EXIT_IO for a missing
@@ -38,8 +44,8 @@ tokenizer_t *tok_load_json(const char *json, size_t len, lerr_t *e);
 void tok_destroy(tokenizer_t **t);
 
 enum {
-    TOK_ADD_SPECIAL = 1,      /* run the post-processor (HF add_special_tokens=True) */
-    TOK_SPECIAL_AS_TEXT = 2,  /* special added tokens in the text are plain text (HF encode_special_tokens) */
+    TOK_ADD_SPECIAL = 1,     /* run the post-processor (HF add_special_tokens=True) */
+    TOK_SPECIAL_AS_TEXT = 2, /* special added tokens in the text are plain text (HF encode_special_tokens) */
 };
 /* Encode UTF-8 text (invalid sequences are first replaced by U+FFFD, as a JS/Python caller's
  * string would be), appending ids to *out. 0, or -1 with `e` set. Not thread-safe per

@@ -18,28 +18,49 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *BPE_DEFAULT_SPECIALS[] = {"<|startoftext|>", "<|endoftext|>", "<|mdm_mask|>",
+const char *BPE_DEFAULT_SPECIALS[] = {"<|startoftext|>",     "<|endoftext|>",     "<|mdm_mask|>",
                                       "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
 const int BPE_N_DEFAULT_SPECIALS = 6;
 
-typedef struct { int32_t *s; int32_t n; int64_t count; } word_t;
-typedef struct { int32_t *w; int32_t n, cap; } ivec_t;
-typedef struct { int64_t count; uint64_t pair; } hitem_t;
-typedef struct { int64_t count; uint64_t key; ivec_t words; } pair_t;   /* words may repeat */
+typedef struct {
+    int32_t *s;
+    int32_t n;
+    int64_t count;
+} word_t;
+typedef struct {
+    int32_t *w;
+    int32_t n, cap;
+} ivec_t;
+typedef struct {
+    int64_t count;
+    uint64_t pair;
+} hitem_t;
+typedef struct {
+    int64_t count;
+    uint64_t key;
+    ivec_t words;
+} pair_t; /* words may repeat */
 
 struct bpe_trainer {
     bpe_train_opts_t o;
-    smap_t wmap;                   /* word bytes -> word index */
-    word_t *words; size_t nw, capw;
+    smap_t wmap; /* word bytes -> word index */
+    word_t *words;
+    size_t nw, capw;
     /* tokens: bytes of each learned token */
-    uint8_t **tb; uint32_t *tl; int ntok, captok;
-    smap_t tmap;                   /* token bytes -> id (merges may re-create a token) */
-    uint64_t *merges; int nmerges, capm;
+    uint8_t **tb;
+    uint32_t *tl;
+    int ntok, captok;
+    smap_t tmap; /* token bytes -> id (merges may re-create a token) */
+    uint64_t *merges;
+    int nmerges, capm;
     /* pair statistics */
-    umap_t pmap;                   /* pair -> index */
-    pair_t *pairs; size_t np, capp;
-    hitem_t *heap; size_t nh, caph;
-    uint32_t *stamp; uint32_t epoch;
+    umap_t pmap; /* pair -> index */
+    pair_t *pairs;
+    size_t np, capp;
+    hitem_t *heap;
+    size_t nh, caph;
+    uint32_t *stamp;
+    uint32_t epoch;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -48,7 +69,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     while (c < need) c *= 2;
     void *x = realloc(*p, c * elem);
     if (!x) return -1;
-    *p = x; *cap = c;
+    *p = x;
+    *cap = c;
     return 0;
 }
 
@@ -71,22 +93,33 @@ void bpe_trainer_destroy(bpe_trainer_t **tp) {
     for (size_t i = 0; i < t->nw; i++) free(t->words[i].s);
     for (int i = 0; i < t->ntok; i++) free(t->tb[i]);
     for (size_t i = 0; i < t->np; i++) free(t->pairs[i].words.w);
-    free(t->words); free(t->tb); free(t->tl); free(t->merges);
-    free(t->pairs); free(t->heap); free(t->stamp);
-    smap_free(&t->wmap); smap_free(&t->tmap); umap_free(&t->pmap);
+    free(t->words);
+    free(t->tb);
+    free(t->tl);
+    free(t->merges);
+    free(t->pairs);
+    free(t->heap);
+    free(t->stamp);
+    smap_free(&t->wmap);
+    smap_free(&t->tmap);
+    umap_free(&t->pmap);
     free(t);
     *tp = NULL;
 }
 
 static int add_word(bpe_trainer_t *t, const uint8_t *p, size_t n) {
     int32_t w = smap_get(&t->wmap, p, n);
-    if (w >= 0) { t->words[w].count++; return 0; }
+    if (w >= 0) {
+        t->words[w].count++;
+        return 0;
+    }
     if (grow((void **)&t->words, &t->capw, t->nw + 1, sizeof *t->words)) return -1;
     word_t *x = &t->words[t->nw];
     x->s = malloc(n * sizeof *x->s);
     if (!x->s) return -1;
-    for (size_t i = 0; i < n; i++) x->s[i] = p[i];   /* byte b is token id b */
-    x->n = (int32_t)n; x->count = 1;
+    for (size_t i = 0; i < n; i++) x->s[i] = p[i]; /* byte b is token id b */
+    x->n = (int32_t)n;
+    x->count = 1;
     if (smap_put(&t->wmap, p, n, (int32_t)t->nw)) return -1;
     t->nw++;
     return 0;
@@ -103,11 +136,17 @@ int bpe_trainer_feed(bpe_trainer_t *t, const char *text, size_t len, lerr_t *e) 
         for (int k = 0; k < t->o.nspecials; k++) {
             size_t sl = strlen(t->o.specials[k]);
             const uint8_t *f = sl ? memmem(s + i, cl - i, t->o.specials[k], sl) : NULL;
-            if (f && (size_t)(f - s) < end) { end = f - s; skip = sl; }
+            if (f && (size_t)(f - s) < end) {
+                end = f - s;
+                skip = sl;
+            }
         }
         for (size_t j = i; j < end;) {
             size_t l = scan_next(t->o.scan, s + j, end - j);
-            if (add_word(t, s + j, l)) { free(clean); return lerr_set(e, EXIT_INTERNAL, "out of memory"); }
+            if (add_word(t, s + j, l)) {
+                free(clean);
+                return lerr_set(e, EXIT_INTERNAL, "out of memory");
+            }
             j += l;
         }
         i = end + skip;
@@ -125,10 +164,12 @@ static int add_token(bpe_trainer_t *t, const uint8_t *b, uint32_t n) {
         t->tb = x;
         uint32_t *y = realloc(t->tl, c * sizeof *y);
         if (!y) return -1;
-        t->tl = y; t->captok = c;
+        t->tl = y;
+        t->captok = c;
     }
     if (!(t->tb[t->ntok] = malloc(n ? n : 1))) return -1;
-    memcpy(t->tb[t->ntok], b, n); t->tl[t->ntok] = n;
+    memcpy(t->tb[t->ntok], b, n);
+    t->tl[t->ntok] = n;
     if (smap_put(&t->tmap, b, n, t->ntok)) return -1;
     return t->ntok++;
 }
@@ -144,7 +185,8 @@ static int heap_push(bpe_trainer_t *t, int64_t c, uint64_t p) {
         size_t q = (i - 1) / 2;
         hitem_t *y = &t->heap[q];
         if (y->count > c || (y->count == c && y->pair < p)) break;
-        t->heap[i] = *y; i = q;
+        t->heap[i] = *y;
+        i = q;
     }
     t->heap[i] = x;
     return 0;
@@ -156,9 +198,11 @@ static hitem_t heap_pop(bpe_trainer_t *t) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
         if (c + 1 < n && (t->heap[c + 1].count > t->heap[c].count ||
-                          (t->heap[c + 1].count == t->heap[c].count && t->heap[c + 1].pair < t->heap[c].pair))) c++;
+                          (t->heap[c + 1].count == t->heap[c].count && t->heap[c + 1].pair < t->heap[c].pair)))
+            c++;
         if (t->heap[c].count < x.count || (t->heap[c].count == x.count && t->heap[c].pair > x.pair)) break;
-        t->heap[i] = t->heap[c]; i = c;
+        t->heap[i] = t->heap[c];
+        i = c;
     }
     if (n) t->heap[i] = x;
     return top;
@@ -179,7 +223,8 @@ static int iv_push(ivec_t *v, int32_t x) {
         int32_t c = v->cap ? v->cap * 2 : 4;
         int32_t *y = realloc(v->w, c * sizeof *y);
         if (!y) return -1;
-        v->w = y; v->cap = c;
+        v->w = y;
+        v->cap = c;
     }
     v->w[v->n++] = x;
     return 0;
@@ -203,8 +248,10 @@ static int count_word(bpe_trainer_t *t, int32_t w, int sign) {
 static void merge_word(word_t *x, int32_t a, int32_t b, int32_t c) {
     int32_t k = 0;
     for (int32_t i = 0; i < x->n; i++) {
-        if (i + 1 < x->n && x->s[i] == a && x->s[i + 1] == b) { x->s[k++] = c; i++; }
-        else x->s[k++] = x->s[i];
+        if (i + 1 < x->n && x->s[i] == a && x->s[i + 1] == b) {
+            x->s[k++] = c;
+            i++;
+        } else x->s[k++] = x->s[i];
     }
     x->n = k;
 }
@@ -228,22 +275,30 @@ static int apply_merge(bpe_trainer_t *t, int64_t p, int32_t c) {
 }
 
 int bpe_trainer_train(bpe_trainer_t *t, lerr_t *e) {
-    for (int b = 0; b < 256; b++) { uint8_t x = (uint8_t)b; if (add_token(t, &x, 1) < 0) goto oom; }
+    for (int b = 0; b < 256; b++) {
+        uint8_t x = (uint8_t)b;
+        if (add_token(t, &x, 1) < 0) goto oom;
+    }
     if (!(t->stamp = calloc(t->nw ? t->nw : 1, sizeof *t->stamp))) goto oom;
-    for (size_t w = 0; w < t->nw; w++) if (count_word(t, (int32_t)w, +1)) goto oom;
+    for (size_t w = 0; w < t->nw; w++)
+        if (count_word(t, (int32_t)w, +1)) goto oom;
     int target = t->o.vocab_size - t->o.nspecials;
     while (t->ntok < target && t->nh) {
         hitem_t top = heap_pop(t);
         uint64_t v;
         if (!umap_get(&t->pmap, top.pair, &v)) continue;
         int64_t cur = t->pairs[v].count;
-        if (cur != top.count) { if (cur > 0 && heap_push(t, cur, top.pair)) goto oom; continue; }
+        if (cur != top.count) {
+            if (cur > 0 && heap_push(t, cur, top.pair)) goto oom;
+            continue;
+        }
         if (cur < t->o.min_frequency) break;
         int32_t a = (int32_t)(top.pair >> 32), b = (int32_t)(uint32_t)top.pair;
         uint32_t n = t->tl[a] + t->tl[b];
         uint8_t *buf = malloc(n);
         if (!buf) goto oom;
-        memcpy(buf, t->tb[a], t->tl[a]); memcpy(buf + t->tl[a], t->tb[b], t->tl[b]);
+        memcpy(buf, t->tb[a], t->tl[a]);
+        memcpy(buf + t->tl[a], t->tb[b], t->tl[b]);
         int32_t c = smap_get(&t->tmap, buf, n);
         if (c < 0) c = add_token(t, buf, n);
         free(buf);
@@ -252,7 +307,8 @@ int bpe_trainer_train(bpe_trainer_t *t, lerr_t *e) {
             int cm = t->capm ? t->capm * 2 : 1024;
             uint64_t *m = realloc(t->merges, cm * sizeof *m);
             if (!m) goto oom;
-            t->merges = m; t->capm = cm;
+            t->merges = m;
+            t->capm = cm;
         }
         t->merges[t->nmerges++] = top.pair;
         if (apply_merge(t, (int64_t)v, c)) goto oom;
@@ -284,7 +340,8 @@ static json_t *alpha(const uint8_t *b, uint32_t n) {
 }
 
 static json_t *bytelevel(void) {
-    return json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 0);
+    return json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1, "use_regex",
+                     0);
 }
 
 static json_t *tokenizer_json(const bpe_trainer_t *t) {
@@ -298,16 +355,19 @@ static json_t *tokenizer_json(const bpe_trainer_t *t) {
         int32_t a = (int32_t)(t->merges[i] >> 32), b = (int32_t)(uint32_t)t->merges[i];
         json_t *x = alpha(t->tb[a], t->tl[a]), *y = alpha(t->tb[b], t->tl[b]);
         json_array_append_new(merges, json_sprintf("%s %s", json_string_value(x), json_string_value(y)));
-        json_decref(x); json_decref(y);
+        json_decref(x);
+        json_decref(y);
     }
     for (int i = 0; i < t->o.nspecials; i++)
-        json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", t->ntok + i,
-            "content", t->o.specials[i], "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1));
-    json_t *pre = t->o.scan == SCAN_GPT2
-        ? json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1)
-        : json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, o]}", "type", "Sequence", "pretokenizers",
-                    "type", "Split", "pattern", "Regex", scan_pattern(t->o.scan), "behavior", "Isolated", "invert", 0,
-                    bytelevel());
+        json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", t->ntok + i, "content",
+                                               t->o.specials[i], "single_word", 0, "lstrip", 0, "rstrip", 0,
+                                               "normalized", 0, "special", 1));
+    json_t *pre =
+        t->o.scan == SCAN_GPT2
+            ? json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1,
+                        "use_regex", 1)
+            : json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, o]}", "type", "Sequence", "pretokenizers", "type", "Split",
+                        "pattern", "Regex", scan_pattern(t->o.scan), "behavior", "Isolated", "invert", 0, bytelevel());
     json_t *model = json_pack("{s:s, s:n, s:n, s:n, s:n, s:b, s:b, s:b, s:o, s:o}", "type", "BPE", "dropout",
                               "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0,
                               "byte_fallback", 0, "ignore_merges", 0, "vocab", vocab, "merges", merges);
@@ -317,9 +377,9 @@ static json_t *tokenizer_json(const bpe_trainer_t *t) {
 }
 
 static json_t *config_json(const bpe_trainer_t *t) {
-    json_t *c = json_pack("{s:b, s:b, s:b, s:f, s:s}", "add_bos_token", 0, "add_eos_token", 0,
-                          "clean_up_tokenization_spaces", 0, "model_max_length", 1e30,
-                          "tokenizer_class", "PreTrainedTokenizerFast");
+    json_t *c =
+        json_pack("{s:b, s:b, s:b, s:f, s:s}", "add_bos_token", 0, "add_eos_token", 0, "clean_up_tokenization_spaces",
+                  0, "model_max_length", 1e30, "tokenizer_class", "PreTrainedTokenizerFast");
     for (int i = 0; i < t->o.nspecials; i++) {
         const char *s = t->o.specials[i];
         if (!strcmp(s, "<|startoftext|>")) json_object_set_new(c, "bos_token", json_string(s));

@@ -13,10 +13,10 @@
 #include "scan.h"
 
 typedef struct {
-    int vocab_size;            /* total ids including special tokens */
-    int min_frequency;         /* a pair must occur this often to be merged (>= 1) */
-    scan_kind_t scan;          /* pre-tokenizer family */
-    const char **specials;     /* special tokens, ids right after the learned vocabulary */
+    int vocab_size;        /* total ids including special tokens */
+    int min_frequency;     /* a pair must occur this often to be merged (>= 1) */
+    scan_kind_t scan;      /* pre-tokenizer family */
+    const char **specials; /* special tokens, ids right after the learned vocabulary */
     int nspecials;
 } bpe_train_opts_t;
 
@@ -26,7 +26,7 @@ extern const char *BPE_DEFAULT_SPECIALS[];
 extern const int BPE_N_DEFAULT_SPECIALS;
 
 typedef struct bpe_trainer bpe_trainer_t;
-bpe_trainer_t *bpe_trainer_new(const bpe_train_opts_t *o, lerr_t *e);  /* copies o (not the strings) */
+bpe_trainer_t *bpe_trainer_new(const bpe_train_opts_t *o, lerr_t *e); /* copies o (not the strings) */
 void bpe_trainer_destroy(bpe_trainer_t **t);
 /* Count the words of one document (any size; call repeatedly). 0 or -1 with e. */
 int bpe_trainer_feed(bpe_trainer_t *t, const char *text, size_t n, lerr_t *e);

@@ -12,11 +12,21 @@
 #include <stdbool.h>
 
 enum {
-    UNI_L = 1, UNI_N = 2, UNI_M = 4, UNI_WS = 8,          /* \p{L} \p{N} \p{M} \s */
-    UNI_LU = 16, UNI_LL = 32, UNI_LT = 64, UNI_LM = 128,   /* letter subcategories (Lo = L minus these) */
+    UNI_L = 1,
+    UNI_N = 2,
+    UNI_M = 4,
+    UNI_WS = 8, /* \p{L} \p{N} \p{M} \s */
+    UNI_LU = 16,
+    UNI_LL = 32,
+    UNI_LT = 64,
+    UNI_LM = 128, /* letter subcategories (Lo = L minus these) */
 };
 
-typedef struct { int bit; const uint32_t (*r)[2]; size_t n; } uni_range_table_t;
+typedef struct {
+    int bit;
+    const uint32_t (*r)[2];
+    size_t n;
+} uni_range_table_t;
 extern const uni_range_table_t UNI_TABLES[];
 extern const int UNI_NTABLES;
 
@@ -28,14 +38,21 @@ static inline uint8_t uni_class(uint32_t cp) { return cp < 0x110000 ? uni_class_
 /* Decode one code point from valid UTF-8 at s (n bytes left, n >= 1); sets *len. */
 static inline uint32_t utf8_dec(const uint8_t *s, size_t n, int *len) {
     uint8_t c = s[0];
-    if (c < 0x80 || n < 2) { *len = 1; return c; }
-    if (c < 0xE0) { *len = 2; return ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F); }
+    if (c < 0x80 || n < 2) {
+        *len = 1;
+        return c;
+    }
+    if (c < 0xE0) {
+        *len = 2;
+        return ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
+    }
     if (c < 0xF0 || n < 4) {
-        *len = 3; return ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        *len = 3;
+        return ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
     }
     *len = 4;
-    return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-           ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+    return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) | ((uint32_t)(s[2] & 0x3F) << 6) |
+           (s[3] & 0x3F);
 }
 /* Encode cp as UTF-8 into out (>= 4 bytes); returns the length. */
 int utf8_enc(uint32_t cp, uint8_t *out);

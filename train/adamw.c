@@ -2,15 +2,19 @@
 #include <math.h>
 #include "adamw.h"
 
-void adamw_cfg_default(adamw_cfg_t *c)
-{
-    *c = (adamw_cfg_t){.lr = 1e-3, .min_lr = 1e-4, .warmup = 100, .total = 1000,
-                       .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1,
+void adamw_cfg_default(adamw_cfg_t *c) {
+    *c = (adamw_cfg_t){.lr = 1e-3,
+                       .min_lr = 1e-4,
+                       .warmup = 100,
+                       .total = 1000,
+                       .beta1 = 0.9,
+                       .beta2 = 0.95,
+                       .eps = 1e-8,
+                       .weight_decay = 0.1,
                        .clip = 1.0};
 }
 
-double adamw_lr(const adamw_cfg_t *c, int64_t step)
-{
+double adamw_lr(const adamw_cfg_t *c, int64_t step) {
     if (step < c->warmup) return c->lr * (double)(step + 1) / (double)c->warmup;
     if (step >= c->total) return c->min_lr;
     double span = (double)(c->total - c->warmup);
@@ -18,16 +22,14 @@ double adamw_lr(const adamw_cfg_t *c, int64_t step)
     return c->min_lr + 0.5 * (c->lr - c->min_lr) * (1 + cos(M_PI * f));
 }
 
-double grad_norm(const float *g, size_t n)
-{
+double grad_norm(const float *g, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
     return sqrt(s);
 }
 
-double adamw_update(const adamw_cfg_t *c, int64_t step, float *p, const float *g, float *m,
-                    float *v, const uint8_t *decay, size_t n, double gnorm)
-{
+double adamw_update(const adamw_cfg_t *c, int64_t step, float *p, const float *g, float *m, float *v,
+                    const uint8_t *decay, size_t n, double gnorm) {
     double lr = adamw_lr(c, step);
     float scale = (c->clip > 0 && gnorm > c->clip) ? (float)(c->clip / gnorm) : 1.0f;
     float b1 = (float)c->beta1, b2 = (float)c->beta2;

@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 typedef struct {
-    double lr, min_lr;        /* peak and final learning rate */
-    int64_t warmup, total;    /* steps of linear warm-up; total steps (cosine ends there) */
-    double beta1, beta2, eps, weight_decay, clip;   /* clip <= 0: no clipping */
+    double lr, min_lr;                            /* peak and final learning rate */
+    int64_t warmup, total;                        /* steps of linear warm-up; total steps (cosine ends there) */
+    double beta1, beta2, eps, weight_decay, clip; /* clip <= 0: no clipping */
 } adamw_cfg_t;
 
 void adamw_cfg_default(adamw_cfg_t *c);
@@ -25,7 +25,7 @@ double grad_norm(const float *g, size_t n);
 /* One update at step `step` (0-based; bias correction uses step+1): clips g to norm `clip`
  * (given its norm gnorm), then m,v ← moments, p ← p − lr·(m̂/(√v̂+eps) + wd·p·decay[i]).
  * decay may be NULL (decay everything). Returns the learning rate used. */
-double adamw_update(const adamw_cfg_t *c, int64_t step, float *p, const float *g, float *m,
-                    float *v, const uint8_t *decay, size_t n, double gnorm);
+double adamw_update(const adamw_cfg_t *c, int64_t step, float *p, const float *g, float *m, float *v,
+                    const uint8_t *decay, size_t n, double gnorm);
 
 #endif

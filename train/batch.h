@@ -21,20 +21,24 @@ enum { OBJ_DIFFUSION = 0, OBJ_AR = 1 };
 
 typedef struct {
     int objective;
-    int B, T;             /* rows per batch; window length for token corpora */
-    noise_cfg_t noise;    /* seed, eps, mask id, crop_frac (per batch, see above) */
+    int B, T;          /* rows per batch; window length for token corpora */
+    noise_cfg_t noise; /* seed, eps, mask id, crop_frac (per batch, see above) */
 } tbatch_cfg_t;
 
 typedef struct {
     int32_t *ids, *tgt;
     float *w;
-    int B, T;             /* shape of this batch (≤ the allocated B×T) */
-    int n_loss;           /* positions with w != 0 */
+    int B, T;   /* shape of this batch (≤ the allocated B×T) */
+    int n_loss; /* positions with w != 0 */
     size_t cap;
 } tbatch_t;
 
 /* Batches of masked records: consecutive records of equal length, at most B per batch. */
-typedef struct { size_t *start; int *count; size_t n; } tplan_t;
+typedef struct {
+    size_t *start;
+    int *count;
+    size_t n;
+} tplan_t;
 int tplan_make(tplan_t *p, const tdata_t *d, int B, lerr_t *e);
 void tplan_free(tplan_t *p);
 
@@ -44,8 +48,7 @@ void tbatch_free(tbatch_t *b);
 
 /* The batch of step `step` (0-based). plan: NULL for a token corpus. EXIT_DATA if the corpus
  * is shorter than one window. */
-int tbatch_make(const tbatch_cfg_t *c, const tdata_t *d, const tplan_t *plan, int64_t step,
-                tbatch_t *b, lerr_t *e);
+int tbatch_make(const tbatch_cfg_t *c, const tdata_t *d, const tplan_t *plan, int64_t step, tbatch_t *b, lerr_t *e);
 
 /* Longest sequence a batch of this data can have (T for corpora, max record length). */
 int tbatch_max_len(const tbatch_cfg_t *c, const tdata_t *d);

@@ -10,22 +10,21 @@
 #include "tparams.h"
 
 typedef struct {
-    int64_t step;         /* optimiser steps done */
-    int64_t tokens;       /* training tokens seen */
-    double elapsed;       /* seconds of training so far */
+    int64_t step;   /* optimiser steps done */
+    int64_t tokens; /* training tokens seen */
+    double elapsed; /* seconds of training so far */
 } tstate_t;
 
 /* Write the folder `dir` (created if needed). Weights in `dtype` (f32 for exact resume).
  * m/v may be NULL (no train_state.bin: a release folder). tok_dir may be NULL. Every file is
  * written to a temporary name and renamed. EXIT_IO on failure. */
-int ckpt_save(const char *dir, const llada_config_t *c, const float *params, const float *m,
-              const float *v, const tstate_t *st, wtype_t dtype, const char *tok_dir, lerr_t *e);
+int ckpt_save(const char *dir, const llada_config_t *c, const float *params, const float *m, const float *v,
+              const tstate_t *st, wtype_t dtype, const char *tok_dir, lerr_t *e);
 
 /* Read dir/train_state.bin into m, v (n floats each) and *st, checking it belongs to the
  * weights `params` loaded from the same folder. Returns 0, 1 when the file does not exist,
  * -1 with e set (EXIT_DATA mismatch/corrupt, EXIT_IO). */
-int ckpt_load_state(const char *dir, const float *params, size_t n, float *m, float *v,
-                    tstate_t *st, lerr_t *e);
+int ckpt_load_state(const char *dir, const float *params, size_t n, float *m, float *v, tstate_t *st, lerr_t *e);
 
 /* Copy src_dir/name to dst_dir/name if the source exists (0), -1 on I/O error. */
 int ckpt_copy_file(const char *src_dir, const char *dst_dir, const char *name, lerr_t *e);

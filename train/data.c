@@ -3,14 +3,14 @@
 #include <string.h>
 #include "data.h"
 
-static int push_toks(tdata_t *d, const int32_t *t, size_t n)
-{
+static int push_toks(tdata_t *d, const int32_t *t, size_t n) {
     if (d->n_toks + n > d->cap_toks) {
         size_t cap = d->cap_toks ? d->cap_toks : 1 << 16;
         while (cap < d->n_toks + n) cap *= 2;
         int32_t *p = realloc(d->toks, cap * sizeof(int32_t));
         if (!p) return -1;
-        d->toks = p; d->cap_toks = cap;
+        d->toks = p;
+        d->cap_toks = cap;
     }
     memcpy(d->toks + d->n_toks, t, n * sizeof(int32_t));
     d->n_toks += n;
@@ -19,11 +19,13 @@ static int push_toks(tdata_t *d, const int32_t *t, size_t n)
 
 /* xt of a record: the "xt" field, or x0 with mask_id where the "mask" bitmap (mask --bitmap:
  * bit i of byte i/8, little bit order) is set. Returns a malloc'd copy or NULL with e set. */
-static int32_t *get_xt(const rec_t *r, const tensor_t *x0, int32_t mask_id, size_t idx, lerr_t *e)
-{
+static int32_t *get_xt(const rec_t *r, const tensor_t *x0, int32_t mask_id, size_t idx, lerr_t *e) {
     size_t n = x0->numel;
     int32_t *xt = malloc(n * sizeof(int32_t));
-    if (!xt) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
+    if (!xt) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
     tensor_t *t = rec_tensor(r, "xt"), *bm;
     if (t && t->dtype == DT_I32 && t->ndim == 1 && t->numel == n) {
         memcpy(xt, t->data, n * sizeof(int32_t));
@@ -40,8 +42,7 @@ static int32_t *get_xt(const rec_t *r, const tensor_t *x0, int32_t mask_id, size
     return NULL;
 }
 
-static int add_masked(tdata_t *d, const rec_t *r, size_t idx, lerr_t *e)
-{
+static int add_masked(tdata_t *d, const rec_t *r, size_t idx, lerr_t *e) {
     tensor_t *x0 = rec_need_tensor(r, "x0", DT_I32, 1, e);
     if (!x0) return lerr_wrap(e, "record %zu", idx);
     int64_t pl = 0, al = -1;
@@ -59,18 +60,21 @@ static int add_masked(tdata_t *d, const rec_t *r, size_t idx, lerr_t *e)
         size_t cap = d->cap_recs ? 2 * d->cap_recs : 256;
         tmasked_t *q = realloc(d->recs, cap * sizeof(*q));
         if (!q) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-        d->recs = q; d->cap_recs = cap;
+        d->recs = q;
+        d->cap_recs = cap;
     }
     tmasked_t m = {malloc(x0->nbytes), NULL, (int)x0->numel, (int)pl, (int)al, p};
     if (!m.x0) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    if (!(m.xt = get_xt(r, x0, d->mask_id, idx, e))) { free(m.x0); return -1; }
+    if (!(m.xt = get_xt(r, x0, d->mask_id, idx, e))) {
+        free(m.x0);
+        return -1;
+    }
     memcpy(m.x0, x0->data, x0->nbytes);
     d->recs[d->n_recs++] = m;
     return 0;
 }
 
-int tdata_read(tdata_t *d, rstream_t *in, int32_t sep, lerr_t *e)
-{
+int tdata_read(tdata_t *d, rstream_t *in, int32_t sep, lerr_t *e) {
     rec_t *r = NULL;
     int rc;
     while ((rc = rstream_read(in, &r, e)) == 1) {
@@ -79,7 +83,8 @@ int tdata_read(tdata_t *d, rstream_t *in, int32_t sep, lerr_t *e)
         if (rec_kind_is(r, "tokens")) {
             tensor_t *t = rec_need_tensor(r, "tokens", DT_I32, 1, e);
             if (!t) bad = lerr_wrap(e, "record %zu", idx);
-            else if (d->n_recs) bad = lerr_set(e, EXIT_DATA, "record %zu: tokens records mixed with masked records", idx);
+            else if (d->n_recs)
+                bad = lerr_set(e, EXIT_DATA, "record %zu: tokens records mixed with masked records", idx);
             else if (push_toks(d, t->data, t->numel) || (sep >= 0 && push_toks(d, &sep, 1)))
                 bad = lerr_set(e, EXIT_INTERNAL, "out of memory");
         } else if (rec_kind_is(r, "masked")) {
@@ -94,8 +99,7 @@ int tdata_read(tdata_t *d, rstream_t *in, int32_t sep, lerr_t *e)
     return rc < 0 ? -1 : 0;
 }
 
-int32_t tdata_max_id(const tdata_t *d)
-{
+int32_t tdata_max_id(const tdata_t *d) {
     int32_t mx = -1;
     for (size_t i = 0; i < d->n_toks; i++) mx = d->toks[i] > mx ? d->toks[i] : mx;
     for (size_t r = 0; r < d->n_recs; r++)
@@ -106,9 +110,11 @@ int32_t tdata_max_id(const tdata_t *d)
     return mx;
 }
 
-void tdata_free(tdata_t *d)
-{
-    for (size_t r = 0; r < d->n_recs; r++) { free(d->recs[r].x0); free(d->recs[r].xt); }
+void tdata_free(tdata_t *d) {
+    for (size_t r = 0; r < d->n_recs; r++) {
+        free(d->recs[r].x0);
+        free(d->recs[r].xt);
+    }
     free(d->recs);
     free(d->toks);
     memset(d, 0, sizeof(*d));

@@ -14,7 +14,7 @@
 #include "stream.h"
 
 typedef struct {
-    int32_t *x0, *xt;       /* [len] each (owned) */
+    int32_t *x0, *xt; /* [len] each (owned) */
     int len, prompt_len, answer_len;
     double p;
 } tmasked_t;
@@ -26,8 +26,8 @@ typedef struct {
     /* masked records */
     tmasked_t *recs;
     size_t n_recs, cap_recs;
-    size_t n_records;       /* input records seen (both kinds) */
-    int32_t mask_id;        /* set before reading: expands "mask" bitmaps (mask --bitmap) */
+    size_t n_records; /* input records seen (both kinds) */
+    int32_t mask_id;  /* set before reading: expands "mask" bitmaps (mask --bitmap) */
 } tdata_t;
 
 /* Read every record of `in` into d (zero-initialised by the caller). Records of kind "tokens"

@@ -13,13 +13,13 @@
 #include "step.h"
 
 typedef struct {
-    double nats;          /* Σ over windows of the bound / NLL (natural log) */
-    double tokens;        /* tokens it covers (T per window; T-1 for AR) */
+    double nats;   /* Σ over windows of the bound / NLL (natural log) */
+    double tokens; /* tokens it covers (T per window; T-1 for AR) */
     int windows;
 } teval_t;
 
 /* Evaluate on at most max_windows windows (<= 0: all). `s` must hold c->B × c->T. */
-int eval_corpus(const tbatch_cfg_t *c, const tdata_t *d, tstep_t *s, const tview_t *P,
-                int n_mc, int max_windows, teval_t *out, lerr_t *e);
+int eval_corpus(const tbatch_cfg_t *c, const tdata_t *d, tstep_t *s, const tview_t *P, int n_mc, int max_windows,
+                teval_t *out, lerr_t *e);
 
 #endif

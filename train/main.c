@@ -61,14 +61,12 @@ static const char HELP[] =
     "                        spans --steps; continue later with --resume)\n"
     "  --eval FILE           held-out tokens records: likelihood bound (diffusion) or NLL (AR)\n"
     "  --eval-every N (0: only at the end)  --eval-mc N (8)  --eval-windows N (0: all)\n"
-    "  --eval-bytes N        bytes of text the eval tokens came from: also report bits/byte\n"
-    CLI_COMMON_HELP;
+    "  --eval-bytes N        bytes of text the eval tokens came from: also report bits/byte\n" CLI_COMMON_HELP;
 
 typedef struct {
     const char *out, *config, *tokenizer, *init, *log, *eval;
-    int resume, objective, B, T, sep_eos, threads, save_every, log_every, eval_every, eval_mc,
-        eval_windows;
-    llada_config_t mc;         /* model flags */
+    int resume, objective, B, T, sep_eos, threads, save_every, log_every, eval_every, eval_mc, eval_windows;
+    llada_config_t mc; /* model flags */
     int have_vocab, have_mask, have_eos, have_bos, have_kv, have_mlp, have_maxseq;
     double eps, crop, init_std, time_limit, eval_bytes;
     int64_t stop_after;
@@ -77,65 +75,126 @@ typedef struct {
     int have_min_lr, have_warmup;
 } opts_t;
 
-enum { O_OUT = CLI_OPT__LAST, O_CONFIG, O_DMODEL, O_NLAYERS, O_NHEADS, O_NKV, O_MLP, O_VOCAB,
-       O_THETA, O_MAXSEQ, O_MASKID, O_EOSID, O_BOSID, O_INITSTD, O_TOK, O_INIT, O_RESUME,
-       O_OBJ, O_BATCH, O_SEQ, O_SEPEOS, O_EPS, O_SEED, O_STEPS, O_LR, O_MINLR, O_WARMUP,
-       O_WD, O_B1, O_B2, O_CLIP, O_SAVE, O_LOG, O_LOGEVERY, O_THREADS, O_TIME, O_EVAL,
-       O_EVALEVERY, O_EVALMC, O_EVALWIN, O_EVALBYTES, O_STOPAFTER, O_CROP };
+enum {
+    O_OUT = CLI_OPT__LAST,
+    O_CONFIG,
+    O_DMODEL,
+    O_NLAYERS,
+    O_NHEADS,
+    O_NKV,
+    O_MLP,
+    O_VOCAB,
+    O_THETA,
+    O_MAXSEQ,
+    O_MASKID,
+    O_EOSID,
+    O_BOSID,
+    O_INITSTD,
+    O_TOK,
+    O_INIT,
+    O_RESUME,
+    O_OBJ,
+    O_BATCH,
+    O_SEQ,
+    O_SEPEOS,
+    O_EPS,
+    O_SEED,
+    O_STEPS,
+    O_LR,
+    O_MINLR,
+    O_WARMUP,
+    O_WD,
+    O_B1,
+    O_B2,
+    O_CLIP,
+    O_SAVE,
+    O_LOG,
+    O_LOGEVERY,
+    O_THREADS,
+    O_TIME,
+    O_EVAL,
+    O_EVALEVERY,
+    O_EVALMC,
+    O_EVALWIN,
+    O_EVALBYTES,
+    O_STOPAFTER,
+    O_CROP
+};
 
-static const struct option LONGOPTS[] = {
-    {"out", required_argument, 0, O_OUT}, {"config", required_argument, 0, O_CONFIG},
-    {"d-model", required_argument, 0, O_DMODEL}, {"n-layers", required_argument, 0, O_NLAYERS},
-    {"n-heads", required_argument, 0, O_NHEADS}, {"n-kv-heads", required_argument, 0, O_NKV},
-    {"mlp", required_argument, 0, O_MLP}, {"vocab", required_argument, 0, O_VOCAB},
-    {"rope-theta", required_argument, 0, O_THETA}, {"max-seq", required_argument, 0, O_MAXSEQ},
-    {"mask-id", required_argument, 0, O_MASKID}, {"eos-id", required_argument, 0, O_EOSID},
-    {"bos-id", required_argument, 0, O_BOSID}, {"init-std", required_argument, 0, O_INITSTD},
-    {"tokenizer", required_argument, 0, O_TOK}, {"init", required_argument, 0, O_INIT},
-    {"resume", no_argument, 0, O_RESUME}, {"objective", required_argument, 0, O_OBJ},
-    {"batch", required_argument, 0, O_BATCH}, {"seq", required_argument, 0, O_SEQ},
-    {"sep-eos", no_argument, 0, O_SEPEOS}, {"eps", required_argument, 0, O_EPS},
-    {"seed", required_argument, 0, O_SEED}, {"steps", required_argument, 0, O_STEPS},
-    {"lr", required_argument, 0, O_LR}, {"min-lr", required_argument, 0, O_MINLR},
-    {"warmup", required_argument, 0, O_WARMUP}, {"weight-decay", required_argument, 0, O_WD},
-    {"beta1", required_argument, 0, O_B1}, {"beta2", required_argument, 0, O_B2},
-    {"clip", required_argument, 0, O_CLIP}, {"save-every", required_argument, 0, O_SAVE},
-    {"log", required_argument, 0, O_LOG}, {"log-every", required_argument, 0, O_LOGEVERY},
-    {"threads", required_argument, 0, O_THREADS}, {"time-limit", required_argument, 0, O_TIME},
-    {"eval", required_argument, 0, O_EVAL}, {"eval-every", required_argument, 0, O_EVALEVERY},
-    {"eval-mc", required_argument, 0, O_EVALMC}, {"eval-windows", required_argument, 0, O_EVALWIN},
-    {"eval-bytes", required_argument, 0, O_EVALBYTES}, {"stop-after", required_argument, 0, O_STOPAFTER},
-    {"crop", required_argument, 0, O_CROP},
-    CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+static const struct option LONGOPTS[] = {{"out", required_argument, 0, O_OUT},
+                                         {"config", required_argument, 0, O_CONFIG},
+                                         {"d-model", required_argument, 0, O_DMODEL},
+                                         {"n-layers", required_argument, 0, O_NLAYERS},
+                                         {"n-heads", required_argument, 0, O_NHEADS},
+                                         {"n-kv-heads", required_argument, 0, O_NKV},
+                                         {"mlp", required_argument, 0, O_MLP},
+                                         {"vocab", required_argument, 0, O_VOCAB},
+                                         {"rope-theta", required_argument, 0, O_THETA},
+                                         {"max-seq", required_argument, 0, O_MAXSEQ},
+                                         {"mask-id", required_argument, 0, O_MASKID},
+                                         {"eos-id", required_argument, 0, O_EOSID},
+                                         {"bos-id", required_argument, 0, O_BOSID},
+                                         {"init-std", required_argument, 0, O_INITSTD},
+                                         {"tokenizer", required_argument, 0, O_TOK},
+                                         {"init", required_argument, 0, O_INIT},
+                                         {"resume", no_argument, 0, O_RESUME},
+                                         {"objective", required_argument, 0, O_OBJ},
+                                         {"batch", required_argument, 0, O_BATCH},
+                                         {"seq", required_argument, 0, O_SEQ},
+                                         {"sep-eos", no_argument, 0, O_SEPEOS},
+                                         {"eps", required_argument, 0, O_EPS},
+                                         {"seed", required_argument, 0, O_SEED},
+                                         {"steps", required_argument, 0, O_STEPS},
+                                         {"lr", required_argument, 0, O_LR},
+                                         {"min-lr", required_argument, 0, O_MINLR},
+                                         {"warmup", required_argument, 0, O_WARMUP},
+                                         {"weight-decay", required_argument, 0, O_WD},
+                                         {"beta1", required_argument, 0, O_B1},
+                                         {"beta2", required_argument, 0, O_B2},
+                                         {"clip", required_argument, 0, O_CLIP},
+                                         {"save-every", required_argument, 0, O_SAVE},
+                                         {"log", required_argument, 0, O_LOG},
+                                         {"log-every", required_argument, 0, O_LOGEVERY},
+                                         {"threads", required_argument, 0, O_THREADS},
+                                         {"time-limit", required_argument, 0, O_TIME},
+                                         {"eval", required_argument, 0, O_EVAL},
+                                         {"eval-every", required_argument, 0, O_EVALEVERY},
+                                         {"eval-mc", required_argument, 0, O_EVALMC},
+                                         {"eval-windows", required_argument, 0, O_EVALWIN},
+                                         {"eval-bytes", required_argument, 0, O_EVALBYTES},
+                                         {"stop-after", required_argument, 0, O_STOPAFTER},
+                                         {"crop", required_argument, 0, O_CROP},
+                                         CLI_COMMON_LONGOPTS,
+                                         {0, 0, 0, 0}};
 
 static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static long long need_int(cli_t *c, const char *name, const char *s, long long lo, long long hi)
-{
+static long long need_int(cli_t *c, const char *name, const char *s, long long lo, long long hi) {
     bool ok;
     long long v = cli_parse_int(s, lo, hi, &ok);
     if (!ok) cli_usage_error(c, "--%s: expected an integer in [%lld, %lld], got '%s'", name, lo, hi, s);
     return v;
 }
 
-static double need_num(cli_t *c, const char *name, const char *s, double lo, double hi)
-{
+static double need_num(cli_t *c, const char *name, const char *s, double lo, double hi) {
     bool ok;
     double v = cli_parse_double(s, &ok);
-    if (!ok || !(v >= lo && v <= hi)) cli_usage_error(c, "--%s: expected a number in [%g, %g], got '%s'", name, lo, hi, s);
+    if (!ok || !(v >= lo && v <= hi))
+        cli_usage_error(c, "--%s: expected a number in [%g, %g], got '%s'", name, lo, hi, s);
     return v;
 }
 
-static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a)
-{
+static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a) {
     llada_config_t *m = &o->mc;
     switch (opt) {
     case O_OUT: o->out = a; break;
@@ -143,14 +202,35 @@ static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a)
     case O_DMODEL: m->d_model = (int)need_int(c, "d-model", a, 1, 65536); break;
     case O_NLAYERS: m->n_layers = (int)need_int(c, "n-layers", a, 1, 1024); break;
     case O_NHEADS: m->n_heads = (int)need_int(c, "n-heads", a, 1, 1024); break;
-    case O_NKV: m->n_kv_heads = (int)need_int(c, "n-kv-heads", a, 1, 1024); o->have_kv = 1; break;
-    case O_MLP: m->mlp_hidden_size = (int)need_int(c, "mlp", a, 1, 1 << 20); o->have_mlp = 1; break;
-    case O_VOCAB: m->vocab_size = (int)need_int(c, "vocab", a, 2, 1 << 24); o->have_vocab = 1; break;
+    case O_NKV:
+        m->n_kv_heads = (int)need_int(c, "n-kv-heads", a, 1, 1024);
+        o->have_kv = 1;
+        break;
+    case O_MLP:
+        m->mlp_hidden_size = (int)need_int(c, "mlp", a, 1, 1 << 20);
+        o->have_mlp = 1;
+        break;
+    case O_VOCAB:
+        m->vocab_size = (int)need_int(c, "vocab", a, 2, 1 << 24);
+        o->have_vocab = 1;
+        break;
     case O_THETA: m->rope_theta = need_num(c, "rope-theta", a, 1, 1e12); break;
-    case O_MAXSEQ: m->max_sequence_length = (int)need_int(c, "max-seq", a, 2, 1 << 20); o->have_maxseq = 1; break;
-    case O_MASKID: m->mask_token_id = (int32_t)need_int(c, "mask-id", a, 0, 1 << 24); o->have_mask = 1; break;
-    case O_EOSID: m->eos_token_id = (int32_t)need_int(c, "eos-id", a, 0, 1 << 24); o->have_eos = 1; break;
-    case O_BOSID: m->bos_token_id = (int32_t)need_int(c, "bos-id", a, 0, 1 << 24); o->have_bos = 1; break;
+    case O_MAXSEQ:
+        m->max_sequence_length = (int)need_int(c, "max-seq", a, 2, 1 << 20);
+        o->have_maxseq = 1;
+        break;
+    case O_MASKID:
+        m->mask_token_id = (int32_t)need_int(c, "mask-id", a, 0, 1 << 24);
+        o->have_mask = 1;
+        break;
+    case O_EOSID:
+        m->eos_token_id = (int32_t)need_int(c, "eos-id", a, 0, 1 << 24);
+        o->have_eos = 1;
+        break;
+    case O_BOSID:
+        m->bos_token_id = (int32_t)need_int(c, "bos-id", a, 0, 1 << 24);
+        o->have_bos = 1;
+        break;
     case O_INITSTD: o->init_std = need_num(c, "init-std", a, 0, 10); break;
     case O_TOK: o->tokenizer = a; break;
     case O_INIT: o->init = a; break;
@@ -167,8 +247,14 @@ static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a)
     case O_SEED: o->seed = (uint64_t)need_int(c, "seed", a, 0, INT64_MAX); break;
     case O_STEPS: o->opt.total = need_int(c, "steps", a, 1, INT64_MAX / 2); break;
     case O_LR: o->opt.lr = need_num(c, "lr", a, 0, 10); break;
-    case O_MINLR: o->opt.min_lr = need_num(c, "min-lr", a, 0, 10); o->have_min_lr = 1; break;
-    case O_WARMUP: o->opt.warmup = need_int(c, "warmup", a, 0, INT64_MAX / 2); o->have_warmup = 1; break;
+    case O_MINLR:
+        o->opt.min_lr = need_num(c, "min-lr", a, 0, 10);
+        o->have_min_lr = 1;
+        break;
+    case O_WARMUP:
+        o->opt.warmup = need_int(c, "warmup", a, 0, INT64_MAX / 2);
+        o->have_warmup = 1;
+        break;
     case O_WD: o->opt.weight_decay = need_num(c, "weight-decay", a, 0, 10); break;
     case O_B1: o->opt.beta1 = need_num(c, "beta1", a, 0, 0.999999); break;
     case O_B2: o->opt.beta2 = need_num(c, "beta2", a, 0, 0.999999); break;
@@ -191,8 +277,7 @@ static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a)
 }
 
 /* DIR holds a model folder or a training state that a new run would overwrite. */
-static bool holds_checkpoint(const char *dir)
-{
+static bool holds_checkpoint(const char *dir) {
     static const char *const names[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
                                         "train_state.bin"};
     char path[4096];
@@ -203,36 +288,48 @@ static bool holds_checkpoint(const char *dir)
     return false;
 }
 
-static void parse_args(cli_t *c, opts_t *o, int argc, char **argv)
-{
+static void parse_args(cli_t *c, opts_t *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     llada_config_default(&o->mc);
-    o->mc.d_model = 256; o->mc.n_layers = 4; o->mc.n_heads = 4; o->mc.rope_theta = 10000.0;
-    o->B = 16; o->T = 128; o->threads = 1; o->save_every = 200; o->log_every = 10;
-    o->eval_mc = 8; o->eps = 1e-3; o->crop = 0.01; o->seed = 1; o->init_std = 0.02;
+    o->mc.d_model = 256;
+    o->mc.n_layers = 4;
+    o->mc.n_heads = 4;
+    o->mc.rope_theta = 10000.0;
+    o->B = 16;
+    o->T = 128;
+    o->threads = 1;
+    o->save_every = 200;
+    o->log_every = 10;
+    o->eval_mc = 8;
+    o->eps = 1e-3;
+    o->crop = 0.01;
+    o->seed = 1;
+    o->init_std = 0.02;
     adamw_cfg_default(&o->opt);
     int opt;
-    while ((opt = cli_getopt(c, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1)
-        parse_opt(c, o, opt, optarg);
+    while ((opt = cli_getopt(c, argc, argv, CLI_COMMON_SHORTOPTS, LONGOPTS)) != -1) parse_opt(c, o, opt, optarg);
     if (optind < argc) cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
     if (!o->out) cli_usage_error(c, "--out DIR is required");
-    if (!c->force && holds_checkpoint(o->out)) {   /* never overwrite a model by accident */
+    if (!c->force && holds_checkpoint(o->out)) { /* never overwrite a model by accident */
         char st[4096];
         snprintf(st, sizeof st, "%s/train_state.bin", o->out);
         if (!o->resume)
-            cli_dief(c, EXIT_USAGE, "%s already holds a checkpoint: pass --resume to continue it or --force to "
-                     "replace it", o->out);
+            cli_dief(c, EXIT_USAGE,
+                     "%s already holds a checkpoint: pass --resume to continue it or --force to "
+                     "replace it",
+                     o->out);
         if (access(st, F_OK) != 0)
-            cli_dief(c, EXIT_USAGE, "%s holds a model but no train_state.bin to --resume from: pass --force to "
-                     "replace it", o->out);
+            cli_dief(c, EXIT_USAGE,
+                     "%s holds a model but no train_state.bin to --resume from: pass --force to "
+                     "replace it",
+                     o->out);
     }
     if (!o->have_min_lr) o->opt.min_lr = o->opt.lr / 10;
     if (!o->have_warmup) o->opt.warmup = o->opt.total / 20;
 }
 
 /* The config of a new model from flags / --config / the tokenizer. */
-static void new_config(cli_t *c, opts_t *o, llada_config_t *m)
-{
+static void new_config(cli_t *c, opts_t *o, llada_config_t *m) {
     lerr_t e = {0};
     if (o->config) {
         FILE *f = fopen(o->config, "rb");
@@ -244,7 +341,10 @@ static void new_config(cli_t *c, opts_t *o, llada_config_t *m)
             fclose(f);
         }
         if (!buf || !n) cli_dief(c, EXIT_IO, "%s: cannot read", o->config);
-        if (llada_config_parse(m, buf, n, &e)) { lerr_wrap(&e, "%s", o->config); cli_die(c, &e); }
+        if (llada_config_parse(m, buf, n, &e)) {
+            lerr_wrap(&e, "%s", o->config);
+            cli_die(c, &e);
+        }
         free(buf);
         m->dtype = WT_F32;
         return;
@@ -259,10 +359,8 @@ static void new_config(cli_t *c, opts_t *o, llada_config_t *m)
     if (!o->have_mask) m->mask_token_id = ti.mask_id;
     if (!o->have_eos) m->eos_token_id = ti.eos_id;
     if (!o->have_bos) m->bos_token_id = ti.bos_id;
-    if (m->mask_token_id < 0)
-        cli_usage_error(c, "no mask token: give --mask-id or a tokenizer with <|mdm_mask|>");
-    if (m->eos_token_id < 0)
-        cli_usage_error(c, "no EOS token: give --eos-id or a tokenizer with <|endoftext|>");
+    if (m->mask_token_id < 0) cli_usage_error(c, "no mask token: give --mask-id or a tokenizer with <|mdm_mask|>");
+    if (m->eos_token_id < 0) cli_usage_error(c, "no EOS token: give --eos-id or a tokenizer with <|endoftext|>");
     if (m->mask_token_id >= m->vocab_size) m->vocab_size = m->mask_token_id + 1;
     m->pad_token_id = m->eos_token_id;
     m->eot_token_id = -1;
@@ -286,21 +384,21 @@ typedef struct {
     tstate_t st;
 } trainer_t;
 
-static void alloc_trainer(cli_t *c, trainer_t *t)
-{
+static void alloc_trainer(cli_t *c, trainer_t *t) {
     t->n = tparams_count(&t->cfg);
-    t->p = calloc(t->n, sizeof(float)); t->g = calloc(t->n, sizeof(float));
-    t->m = calloc(t->n, sizeof(float)); t->v = calloc(t->n, sizeof(float));
+    t->p = calloc(t->n, sizeof(float));
+    t->g = calloc(t->n, sizeof(float));
+    t->m = calloc(t->n, sizeof(float));
+    t->v = calloc(t->n, sizeof(float));
     t->decay = malloc(t->n);
-    if (!t->p || !t->g || !t->m || !t->v || !t->decay ||
-        tparams_bind(&t->cfg, t->p, &t->P) || tparams_bind(&t->cfg, t->g, &t->G))
+    if (!t->p || !t->g || !t->m || !t->v || !t->decay || tparams_bind(&t->cfg, t->p, &t->P) ||
+        tparams_bind(&t->cfg, t->g, &t->G))
         cli_dief(c, EXIT_INTERNAL, "out of memory for %zu parameters", t->n);
     tparams_decay_mask(&t->cfg, t->decay);
 }
 
 /* Weights from a folder (resume or --init). */
-static void load_weights(cli_t *c, trainer_t *t, const char *dir)
-{
+static void load_weights(cli_t *c, trainer_t *t, const char *dir) {
     lerr_t e = {0};
     model_t *m = model_load(dir, &e);
     if (!m) cli_die(c, &e);
@@ -311,8 +409,7 @@ static void load_weights(cli_t *c, trainer_t *t, const char *dir)
     model_destroy(&m);
 }
 
-static void setup_model(cli_t *c, opts_t *o, trainer_t *t)
-{
+static void setup_model(cli_t *c, opts_t *o, trainer_t *t) {
     lerr_t e = {0};
     char path[4096];
     snprintf(path, sizeof path, "%s/train_state.bin", o->out);
@@ -331,15 +428,12 @@ static void setup_model(cli_t *c, opts_t *o, trainer_t *t)
     tparams_init(&t->cfg, t->p, o->init_std, o->seed);
 }
 
-static void save(cli_t *c, const opts_t *o, const trainer_t *t)
-{
+static void save(cli_t *c, const opts_t *o, const trainer_t *t) {
     lerr_t e = {0};
-    if (ckpt_save(o->out, &t->cfg, t->p, t->m, t->v, &t->st, WT_F32, o->tokenizer, &e))
-        cli_die(c, &e);
+    if (ckpt_save(o->out, &t->cfg, t->p, t->m, t->v, &t->st, WT_F32, o->tokenizer, &e)) cli_die(c, &e);
 }
 
-static FILE *open_log(cli_t *c, const opts_t *o, int resumed)
-{
+static FILE *open_log(cli_t *c, const opts_t *o, int resumed) {
     if (!o->log) return NULL;
     FILE *f = fopen(o->log, resumed ? "a" : "w");
     if (!f) cli_dief(c, EXIT_IO, "%s: cannot open for writing", o->log);
@@ -348,8 +442,7 @@ static FILE *open_log(cli_t *c, const opts_t *o, int resumed)
     return f;
 }
 
-static void read_data(cli_t *c, const char *spec, int32_t sep, tdata_t *d)
-{
+static void read_data(cli_t *c, const char *spec, int32_t sep, tdata_t *d) {
     lerr_t e = {0};
     const char *keep = c->input;
     c->input = spec;
@@ -369,8 +462,7 @@ typedef struct {
     FILE *log;
 } run_t;
 
-static double run_eval(cli_t *c, const opts_t *o, trainer_t *t, run_t *r, double *bpb)
-{
+static double run_eval(cli_t *c, const opts_t *o, trainer_t *t, run_t *r, double *bpb) {
     lerr_t e = {0};
     teval_t ev;
     tbatch_cfg_t bc = r->bc;
@@ -378,33 +470,28 @@ static double run_eval(cli_t *c, const opts_t *o, trainer_t *t, run_t *r, double
     if (eval_corpus(&bc, &r->eval, r->step, &t->P, o->eval_mc, o->eval_windows, &ev, &e)) cli_die(c, &e);
     double npt = ev.nats / ev.tokens;
     *bpb = o->eval_bytes > 0 ? npt * (double)r->eval.n_toks / o->eval_bytes / log(2.0) : NAN;
-    cli_notice(c, "eval step %lld: %s %.4f nats/token over %d windows (%.0f tokens)%s",
-               (long long)t->st.step, o->objective == OBJ_AR ? "NLL" : "NLL bound", npt,
-               ev.windows, ev.tokens, "");
+    cli_notice(c, "eval step %lld: %s %.4f nats/token over %d windows (%.0f tokens)%s", (long long)t->st.step,
+               o->objective == OBJ_AR ? "NLL" : "NLL bound", npt, ev.windows, ev.tokens, "");
     if (o->eval_bytes > 0) cli_notice(c, "eval step %lld: %.4f bits/byte", (long long)t->st.step, *bpb);
     return npt;
 }
 
-static void progress(cli_t *c, const opts_t *o, const trainer_t *t, double loss, double lr,
-                     double gn, double tps, double eta)
-{
+static void progress(cli_t *c, const opts_t *o, const trainer_t *t, double loss, double lr, double gn, double tps,
+                     double eta) {
     if (c->quiet) return;
     fprintf(stderr, "train: step %lld/%lld loss %.4f lr %.2e |g| %.3f %.0f tok/s ETA %.0fm%02.0fs\n",
-            (long long)t->st.step, (long long)o->opt.total, loss, lr, gn, tps,
-            floor(eta / 60), fmod(eta, 60));
+            (long long)t->st.step, (long long)o->opt.total, loss, lr, gn, tps, floor(eta / 60), fmod(eta, 60));
 }
 
-static void train_loop(cli_t *c, const opts_t *o, trainer_t *t, run_t *r)
-{
+static void train_loop(cli_t *c, const opts_t *o, trainer_t *t, run_t *r) {
     lerr_t e = {0};
     double t0 = now_s(), el0 = t->st.elapsed, win_loss = 0, win_t = now_s();
     int64_t win_tok = 0, win_n = 0, start = t->st.step;
     while (t->st.step < o->opt.total && !g_stop) {
-        if (tbatch_make(&r->bc, &r->train, r->has_plan ? &r->plan : NULL, t->st.step, &r->batch, &e))
-            cli_die(c, &e);
+        if (tbatch_make(&r->bc, &r->train, r->has_plan ? &r->plan : NULL, t->st.step, &r->batch, &e)) cli_die(c, &e);
         memset(t->g, 0, sizeof(float) * t->n);
-        double loss = tstep_run(r->step, &t->P, &t->G, r->batch.ids, r->batch.tgt, r->batch.w,
-                                r->batch.B, r->batch.T, o->objective == OBJ_AR, NULL, &e);
+        double loss = tstep_run(r->step, &t->P, &t->G, r->batch.ids, r->batch.tgt, r->batch.w, r->batch.B, r->batch.T,
+                                o->objective == OBJ_AR, NULL, &e);
         if (isnan(loss)) cli_die(c, &e);
         double gn = grad_norm(t->g, t->n);
         if (!isfinite(gn) || !isfinite(loss))
@@ -413,7 +500,9 @@ static void train_loop(cli_t *c, const opts_t *o, trainer_t *t, run_t *r)
         t->st.step++;
         t->st.tokens += (int64_t)r->batch.B * r->batch.T;
         t->st.elapsed = el0 + now_s() - t0;
-        win_loss += loss; win_n++; win_tok += (int64_t)r->batch.B * r->batch.T;
+        win_loss += loss;
+        win_n++;
+        win_tok += (int64_t)r->batch.B * r->batch.T;
         int last = t->st.step == o->opt.total || (o->time_limit > 0 && now_s() - t0 >= o->time_limit) ||
                    (o->stop_after && t->st.step - start >= o->stop_after);
         double ev = NAN, bpb = NAN;
@@ -424,15 +513,18 @@ static void train_loop(cli_t *c, const opts_t *o, trainer_t *t, run_t *r)
             double eta = (double)(o->opt.total - t->st.step) * (now_s() - t0) / (double)(t->st.step - start);
             progress(c, o, t, win_loss / win_n, lr, gn, tps, eta);
             if (r->log) {
-                fprintf(r->log, "%lld,%lld,%.6f,%.6g,%.6g,%.1f,%.1f,", (long long)t->st.step,
-                        (long long)t->st.tokens, win_loss / win_n, lr, gn, tps, t->st.elapsed);
+                fprintf(r->log, "%lld,%lld,%.6f,%.6g,%.6g,%.1f,%.1f,", (long long)t->st.step, (long long)t->st.tokens,
+                        win_loss / win_n, lr, gn, tps, t->st.elapsed);
                 if (!isnan(ev)) fprintf(r->log, "%.6f", ev);
                 fputc(',', r->log);
                 if (!isnan(bpb)) fprintf(r->log, "%.6f", bpb);
                 fputc('\n', r->log);
                 fflush(r->log);
             }
-            win_loss = 0; win_n = 0; win_tok = 0; win_t = now_s();
+            win_loss = 0;
+            win_n = 0;
+            win_tok = 0;
+            win_t = now_s();
         }
         if (o->save_every && t->st.step % o->save_every == 0 && !last) save(c, o, t);
         if (last) break;
@@ -441,8 +533,7 @@ static void train_loop(cli_t *c, const opts_t *o, trainer_t *t, run_t *r)
     if (g_stop) cli_notice(c, "interrupted: saved step %lld to %s", (long long)t->st.step, o->out);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     blas_ensure_coretype(argv);
     cli_t c;
     cli_init(&c, "train");
@@ -466,8 +557,8 @@ int main(int argc, char **argv)
     if (r.eval.n_recs) cli_dief(&c, EXIT_DATA, "%s: --eval takes tokens records", o.eval);
     int32_t mx = tdata_max_id(&r.train);
     if (mx >= t.cfg.embedding_size)
-        cli_dief(&c, EXIT_DATA, "token id %d in the training data is outside the model's vocabulary (%d)",
-                 mx, t.cfg.embedding_size);
+        cli_dief(&c, EXIT_DATA, "token id %d in the training data is outside the model's vocabulary (%d)", mx,
+                 t.cfg.embedding_size);
     if (r.train.n_toks == 0 && r.train.n_recs == 0) cli_dief(&c, EXIT_DATA, "no training records");
     lerr_t e = {0};
     if (r.train.n_recs && tplan_make(&r.plan, &r.train, o.B, &e)) cli_die(&c, &e);
@@ -479,12 +570,12 @@ int main(int argc, char **argv)
     r.log = open_log(&c, &o, t.st.step > 0);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    cli_notice(&c, "%s model: d_model %d, %d layers, %d/%d heads, mlp %d, vocab %d: %.2fM parameters; "
+    cli_notice(&c,
+               "%s model: d_model %d, %d layers, %d/%d heads, mlp %d, vocab %d: %.2fM parameters; "
                "%s data: %zu tokens / %zu records; BLAS core %s, %d thread(s)",
-               o.objective == OBJ_AR ? "AR" : "diffusion", t.cfg.d_model, t.cfg.n_layers,
-               t.cfg.n_heads, t.cfg.n_kv_heads, t.cfg.mlp_hidden_size, t.cfg.embedding_size,
-               t.n / 1e6, r.has_plan ? "masked-record" : "corpus", r.train.n_toks, r.train.n_recs,
-               blas_corename(), o.threads);
+               o.objective == OBJ_AR ? "AR" : "diffusion", t.cfg.d_model, t.cfg.n_layers, t.cfg.n_heads,
+               t.cfg.n_kv_heads, t.cfg.mlp_hidden_size, t.cfg.embedding_size, t.n / 1e6,
+               r.has_plan ? "masked-record" : "corpus", r.train.n_toks, r.train.n_recs, blas_corename(), o.threads);
     train_loop(&c, &o, &t, &r);
     if (r.log && fclose(r.log) != 0) cli_dief(&c, EXIT_IO, "%s: write error", o.log);
     tstep_destroy(&r.step);
@@ -492,7 +583,12 @@ int main(int argc, char **argv)
     tplan_free(&r.plan);
     tdata_free(&r.train);
     tdata_free(&r.eval);
-    tparams_unbind(&t.P); tparams_unbind(&t.G);
-    free(t.p); free(t.g); free(t.m); free(t.v); free(t.decay);
+    tparams_unbind(&t.P);
+    tparams_unbind(&t.G);
+    free(t.p);
+    free(t.g);
+    free(t.m);
+    free(t.v);
+    free(t.decay);
     return 0;
 }

@@ -9,15 +9,13 @@ typedef struct {
     void *arg;
 } chunk_t;
 
-static void *run_chunk(void *p)
-{
+static void *run_chunk(void *p) {
     chunk_t *c = p;
     for (int i = c->lo; i < c->hi; i++) c->fn(i, c->arg);
     return NULL;
 }
 
-void par_for(int n, int threads, void (*fn)(int i, void *arg), void *arg)
-{
+void par_for(int n, int threads, void (*fn)(int i, void *arg), void *arg) {
     enum { MAXT = 64 };
     if (threads > MAXT) threads = MAXT;
     if (threads > n) threads = n;

@@ -17,34 +17,41 @@ typedef struct {
 struct tstep {
     llada_config_t c;
     int B, T, threads, Dq, Dkv, F;
-    tacts_t *L;                               /* per layer */
-    float *h, *af, *rf, *cs;                  /* final hidden, normed, 1/rms, rope table */
-    float *sel, *logits, *dsel, *wsel, *cesel;/* compacted head rows */
+    tacts_t *L;                                /* per layer */
+    float *h, *af, *rf, *cs;                   /* final hidden, normed, 1/rms, rope table */
+    float *sel, *logits, *dsel, *wsel, *cesel; /* compacted head rows */
     int32_t *tsel, *rowsel;
     float *dh, *dA, *dq, *dk, *dv, *dF1, *dF2, *da, *scratch, *partial;
-    float *block;                             /* one allocation for all of the above */
+    float *block; /* one allocation for all of the above */
 };
 
-static float *carve(float **p, size_t n)
-{
+static float *carve(float **p, size_t n) {
     float *r = *p;
     *p += (n + 15) & ~(size_t)15;
     return r;
 }
 
 /* Floats needed (or, with base != NULL, carve them). */
-static size_t layout(tstep_t *s, float *base)
-{
+static size_t layout(tstep_t *s, float *base) {
     size_t N = (size_t)s->B * s->T, D = s->c.d_model, V = s->c.embedding_size;
     size_t Dq = s->Dq, Dkv = s->Dkv, F = s->F, H = s->c.n_heads, T = s->T;
     float *p = base ? base : (float *)64, *p0 = p;
     for (int l = 0; l < s->c.n_layers; l++) {
         tacts_t a;
-        a.x_in = carve(&p, N * D); a.a1 = carve(&p, N * D); a.r1 = carve(&p, N);
-        a.q = carve(&p, N * Dq); a.k = carve(&p, N * Dkv); a.v = carve(&p, N * Dkv);
-        a.o = carve(&p, N * Dq); a.P = carve(&p, (size_t)s->B * H * T * T);
-        a.x_mid = carve(&p, N * D); a.a2 = carve(&p, N * D); a.r2 = carve(&p, N);
-        a.g = carve(&p, N * F); a.u = carve(&p, N * F); a.act = carve(&p, N * F);
+        a.x_in = carve(&p, N * D);
+        a.a1 = carve(&p, N * D);
+        a.r1 = carve(&p, N);
+        a.q = carve(&p, N * Dq);
+        a.k = carve(&p, N * Dkv);
+        a.v = carve(&p, N * Dkv);
+        a.o = carve(&p, N * Dq);
+        a.P = carve(&p, (size_t)s->B * H * T * T);
+        a.x_mid = carve(&p, N * D);
+        a.a2 = carve(&p, N * D);
+        a.r2 = carve(&p, N);
+        a.g = carve(&p, N * F);
+        a.u = carve(&p, N * F);
+        a.act = carve(&p, N * F);
         if (base) s->L[l] = a;
     }
     float *h = carve(&p, N * D), *af = carve(&p, N * D), *rf = carve(&p, N);
@@ -56,28 +63,49 @@ static size_t layout(tstep_t *s, float *base)
     float *dF2 = carve(&p, N * F), *da = carve(&p, N * Dq), *sc = carve(&p, T * T);
     float *part = carve(&p, (size_t)PAR_CHUNKS * D);
     if (base) {
-        s->h = h; s->af = af; s->rf = rf; s->cs = cs; s->sel = sel; s->logits = lg;
-        s->dsel = dsel; s->wsel = wsel; s->cesel = cesel;
-        s->tsel = (int32_t *)tsel; s->rowsel = (int32_t *)rowsel;
-        s->dh = dh; s->dA = dA; s->dq = dq; s->dk = dk; s->dv = dv; s->dF1 = dF1; s->dF2 = dF2;
-        s->da = da; s->scratch = sc; s->partial = part;
+        s->h = h;
+        s->af = af;
+        s->rf = rf;
+        s->cs = cs;
+        s->sel = sel;
+        s->logits = lg;
+        s->dsel = dsel;
+        s->wsel = wsel;
+        s->cesel = cesel;
+        s->tsel = (int32_t *)tsel;
+        s->rowsel = (int32_t *)rowsel;
+        s->dh = dh;
+        s->dA = dA;
+        s->dq = dq;
+        s->dk = dk;
+        s->dv = dv;
+        s->dF1 = dF1;
+        s->dF2 = dF2;
+        s->da = da;
+        s->scratch = sc;
+        s->partial = part;
     }
     return (size_t)(p - p0);
 }
 
-tstep_t *tstep_new(const llada_config_t *c, int B, int T, int threads, lerr_t *e)
-{
+tstep_t *tstep_new(const llada_config_t *c, int B, int T, int threads, lerr_t *e) {
     tstep_t *s = calloc(1, sizeof(*s));
-    if (!s) { lerr_set(e, EXIT_INTERNAL, "out of memory"); return NULL; }
-    s->c = *c; s->B = B; s->T = T; s->threads = threads;
-    s->Dq = c->n_heads * c->head_dim; s->Dkv = c->n_kv_heads * c->head_dim;
+    if (!s) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory");
+        return NULL;
+    }
+    s->c = *c;
+    s->B = B;
+    s->T = T;
+    s->threads = threads;
+    s->Dq = c->n_heads * c->head_dim;
+    s->Dkv = c->n_kv_heads * c->head_dim;
     s->F = c->mlp_hidden_size;
     s->L = calloc(c->n_layers, sizeof(tacts_t));
     size_t n = layout(s, NULL);
     s->block = s->L ? aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63) : NULL;
     if (!s->block) {
-        lerr_set(e, EXIT_INTERNAL, "out of memory for a %dx%d training batch (%.1f GB)", B, T,
-                 n * 4e-9);
+        lerr_set(e, EXIT_INTERNAL, "out of memory for a %dx%d training batch (%.1f GB)", B, T, n * 4e-9);
         tstep_destroy(&s);
         return NULL;
     }
@@ -86,8 +114,7 @@ tstep_t *tstep_new(const llada_config_t *c, int B, int T, int threads, lerr_t *e
     return s;
 }
 
-void tstep_destroy(tstep_t **ps)
-{
+void tstep_destroy(tstep_t **ps) {
     if (!ps || !*ps) return;
     free((*ps)->L);
     free((*ps)->block);
@@ -103,50 +130,47 @@ typedef struct {
     const float *dout;
 } attn_job_t;
 
-static void attn_fwd_one(int i, void *arg)
-{
+static void attn_fwd_one(int i, void *arg) {
     attn_job_t *j = arg;
     tstep_t *s = j->s;
     int hd = s->c.head_dim, grp = s->c.n_heads / s->c.n_kv_heads;
     int b = i / s->c.n_kv_heads, kh = i % s->c.n_kv_heads;
     size_t row = (size_t)b * j->T;
     for (int h = kh * grp; h < (kh + 1) * grp; h++)
-        tr_attn_fwd(j->a->q + row * s->Dq + h * hd, j->a->k + row * s->Dkv + kh * hd,
-                    j->a->v + row * s->Dkv + kh * hd, j->a->o + row * s->Dq + h * hd,
-                    j->a->P + ((size_t)b * s->c.n_heads + h) * j->T * j->T, j->T, hd, s->Dq,
-                    s->Dkv, 1.0f / sqrtf((float)hd), j->causal);
+        tr_attn_fwd(j->a->q + row * s->Dq + h * hd, j->a->k + row * s->Dkv + kh * hd, j->a->v + row * s->Dkv + kh * hd,
+                    j->a->o + row * s->Dq + h * hd, j->a->P + ((size_t)b * s->c.n_heads + h) * j->T * j->T, j->T, hd,
+                    s->Dq, s->Dkv, 1.0f / sqrtf((float)hd), j->causal);
 }
 
-static void attn_bwd_one(int i, void *arg)
-{
+static void attn_bwd_one(int i, void *arg) {
     attn_job_t *j = arg;
     tstep_t *s = j->s;
     int hd = s->c.head_dim, grp = s->c.n_heads / s->c.n_kv_heads;
     int b = i / s->c.n_kv_heads, kh = i % s->c.n_kv_heads;
     size_t row = (size_t)b * j->T;
     for (int h = kh * grp; h < (kh + 1) * grp; h++)
-        tr_attn_bwd(j->dout + row * s->Dq + h * hd, j->a->q + row * s->Dq + h * hd,
-                    j->a->k + row * s->Dkv + kh * hd, j->a->v + row * s->Dkv + kh * hd,
-                    j->a->P + ((size_t)b * s->c.n_heads + h) * j->T * j->T,
-                    s->dq + row * s->Dq + h * hd, s->dk + row * s->Dkv + kh * hd,
-                    s->dv + row * s->Dkv + kh * hd, j->T, hd, s->Dq, s->Dkv,
-                    1.0f / sqrtf((float)hd), s->scratch);
+        tr_attn_bwd(j->dout + row * s->Dq + h * hd, j->a->q + row * s->Dq + h * hd, j->a->k + row * s->Dkv + kh * hd,
+                    j->a->v + row * s->Dkv + kh * hd, j->a->P + ((size_t)b * s->c.n_heads + h) * j->T * j->T,
+                    s->dq + row * s->Dq + h * hd, s->dk + row * s->Dkv + kh * hd, s->dv + row * s->Dkv + kh * hd, j->T,
+                    hd, s->Dq, s->Dkv, 1.0f / sqrtf((float)hd), s->scratch);
 }
 
 /* ---- cross-entropy over row chunks ---- */
-typedef struct { tstep_t *s; int n, chunks; double part[64]; } xent_job_t;
+typedef struct {
+    tstep_t *s;
+    int n, chunks;
+    double part[64];
+} xent_job_t;
 
-static void xent_one(int i, void *arg)
-{
+static void xent_one(int i, void *arg) {
     xent_job_t *j = arg;
     int lo = (int)((long)j->n * i / j->chunks), hi = (int)((long)j->n * (i + 1) / j->chunks);
     size_t V = j->s->c.embedding_size;
-    j->part[i] = tr_xent_fwd_bwd(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo,
-                                 hi - lo, (int)V, j->s->cesel + lo);
+    j->part[i] =
+        tr_xent_fwd_bwd(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V, j->s->cesel + lo);
 }
 
-static void layer_fwd(tstep_t *s, const tlayer_t *W, tacts_t *a, int B, int T, int causal)
-{
+static void layer_fwd(tstep_t *s, const tlayer_t *W, tacts_t *a, int B, int T, int causal) {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim;
     par_rmsnorm_fwd(s->threads, a->x_in, W->attn_norm, a->a1, a->r1, N, D, (float)s->c.rms_norm_eps);
     tr_linear_fwd(a->a1, W->wq, a->q, N, D, s->Dq);
@@ -167,15 +191,13 @@ static void layer_fwd(tstep_t *s, const tlayer_t *W, tacts_t *a, int B, int T, i
 }
 
 /* Residual output of layer `a` into the next layer's input: out = x_mid + act·Wdᵀ. */
-static void layer_out(tstep_t *s, const tlayer_t *W, const tacts_t *a, float *out, int N)
-{
+static void layer_out(tstep_t *s, const tlayer_t *W, const tacts_t *a, float *out, int N) {
     int D = s->c.d_model;
     tr_linear_fwd(a->act, W->wd, out, N, s->F, D);
     for (size_t i = 0; i < (size_t)N * D; i++) out[i] += a->x_mid[i];
 }
 
-static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, int B, int T)
-{
+static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, int B, int T) {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim, F = s->F;
     size_t nf = (size_t)N * F;
     /* out = x_mid + act·Wdᵀ ; act = swiglu(g, u) ; g,u = a2·Wg,uᵀ ; a2 = rms(x_mid) */
@@ -209,14 +231,15 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, in
 }
 
 /* LM head + loss on the rows with w != 0 (compacted); backward into dh and G when G != NULL. */
-static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *tgt,
-                        const float *w, int N, float *ce_out)
-{
+static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *tgt, const float *w, int N,
+                        float *ce_out) {
     int D = s->c.d_model, V = s->c.embedding_size, n = 0;
     for (int i = 0; i < N; i++) {
         if (w[i] == 0.0f) continue;
         memcpy(s->sel + (size_t)n * D, s->af + (size_t)i * D, sizeof(float) * D);
-        s->tsel[n] = tgt[i]; s->wsel[n] = w[i]; s->rowsel[n++] = i;
+        s->tsel[n] = tgt[i];
+        s->wsel[n] = w[i];
+        s->rowsel[n++] = i;
     }
     if (ce_out) memset(ce_out, 0, sizeof(float) * N);
     if (G) memset(s->dh, 0, sizeof(float) * N * D);
@@ -227,7 +250,8 @@ static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const in
     par_for(xj.chunks, s->threads, xent_one, &xj);
     double loss = 0;
     for (int c = 0; c < xj.chunks; c++) loss += xj.part[c];
-    if (ce_out) for (int i = 0; i < n; i++) ce_out[s->rowsel[i]] = s->cesel[i];
+    if (ce_out)
+        for (int i = 0; i < n; i++) ce_out[s->rowsel[i]] = s->cesel[i];
     if (G) {
         memset(s->dsel, 0, sizeof(float) * n * D);
         tr_linear_bwd(s->logits, s->sel, P->head, s->dsel, G->head, n, D, V);
@@ -239,21 +263,17 @@ static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const in
     return loss;
 }
 
-double tstep_run(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *ids,
-                 const int32_t *tgt, const float *w, int B, int T, int causal, float *ce_out,
-                 lerr_t *e)
-{
+double tstep_run(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *ids, const int32_t *tgt, const float *w,
+                 int B, int T, int causal, float *ce_out, lerr_t *e) {
     int N = B * T, D = s->c.d_model, nl = s->c.n_layers;
     if (B > s->B || T > s->T || B < 1 || T < 1) {
         lerr_set(e, EXIT_INTERNAL, "batch %dx%d exceeds the workspace %dx%d", B, T, s->B, s->T);
         return NAN;
     }
     for (int i = 0; i < N; i++)
-        if (ids[i] < 0 || ids[i] >= s->c.embedding_size || tgt[i] < 0 ||
-            tgt[i] >= s->c.embedding_size) {
+        if (ids[i] < 0 || ids[i] >= s->c.embedding_size || tgt[i] < 0 || tgt[i] >= s->c.embedding_size) {
             lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary (%d)",
-                     ids[i] < 0 || ids[i] >= s->c.embedding_size ? ids[i] : tgt[i],
-                     s->c.embedding_size);
+                     ids[i] < 0 || ids[i] >= s->c.embedding_size ? ids[i] : tgt[i], s->c.embedding_size);
             return NAN;
         }
     tr_embed_fwd(P->wte, ids, nl ? s->L[0].x_in : s->h, N, D);

@@ -22,8 +22,7 @@ void tstep_destroy(tstep_t **s);
  * length T' ≤ T: ids, tgt, w are [B'][T']. causal != 0: causal attention (AR baseline).
  * ce_out (may be NULL): per-position unweighted CE ([B'][T'], 0 where w == 0).
  * Returns Σ w·CE, or NAN with e set (a token id outside the vocabulary: EXIT_DATA). */
-double tstep_run(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *ids,
-                 const int32_t *tgt, const float *w, int B, int T, int causal, float *ce_out,
-                 lerr_t *e);
+double tstep_run(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *ids, const int32_t *tgt, const float *w,
+                 int B, int T, int causal, float *ce_out, lerr_t *e);
 
 #endif

@@ -5,15 +5,13 @@
 #include <string.h>
 #include "tokinfo.h"
 
-static int is_one_of(const char *s, const char *const *names)
-{
+static int is_one_of(const char *s, const char *const *names) {
     for (; *names; names++)
         if (strcmp(s, *names) == 0) return 1;
     return 0;
 }
 
-int tokinfo_read(const char *dir, tokinfo_t *t, lerr_t *e)
-{
+int tokinfo_read(const char *dir, tokinfo_t *t, lerr_t *e) {
     static const char *const MASK[] = {"<|mdm_mask|>", "<|mask|>", "<mask>", "[MASK]", NULL};
     static const char *const EOS[] = {"<|endoftext|>", "<|eot_id|>", "</s>", "<eos>", NULL};
     static const char *const BOS[] = {"<|startoftext|>", "<|begin_of_text|>", "<s>", "<bos>", NULL};
@@ -27,8 +25,8 @@ int tokinfo_read(const char *dir, tokinfo_t *t, lerr_t *e)
     const char *key;
     json_t *val;
     int64_t mx = -1;
-    json_object_foreach(vocab, key, val)
-        if (json_is_integer(val) && json_integer_value(val) > mx) mx = json_integer_value(val);
+    json_object_foreach(vocab, key, val) if (json_is_integer(val) && json_integer_value(val) > mx) mx =
+        json_integer_value(val);
     size_t i;
     json_array_foreach(json_object_get(root, "added_tokens"), i, val) {
         json_t *id = json_object_get(val, "id");
@@ -41,8 +39,7 @@ int tokinfo_read(const char *dir, tokinfo_t *t, lerr_t *e)
         if (is_one_of(content, BOS) && t->bos_id < 0) t->bos_id = (int32_t)v;
     }
     json_decref(root);
-    if (mx < 0 || mx >= (1 << 30))
-        return lerr_set(e, EXIT_DATA, "%s: no vocabulary found", path);
+    if (mx < 0 || mx >= (1 << 30)) return lerr_set(e, EXIT_DATA, "%s: no vocabulary found", path);
     t->vocab = (int32_t)(mx + 1);
     return 0;
 }

@@ -10,8 +10,8 @@
 #include "lerr.h"
 
 typedef struct {
-    int32_t vocab;        /* 1 + the largest id in model.vocab and added_tokens */
-    int32_t mask_id, eos_id, bos_id;   /* -1 when not found */
+    int32_t vocab;                   /* 1 + the largest id in model.vocab and added_tokens */
+    int32_t mask_id, eos_id, bos_id; /* -1 when not found */
 } tokinfo_t;
 
 /* Read DIR/tokenizer.json. EXIT_IO unreadable, EXIT_DATA not a tokenizer.json. */

@@ -21,8 +21,8 @@ typedef struct {
 
 typedef struct {
     float *wte, *ln_f, *head;
-    tlayer_t *layer;          /* [n_layers], owned by the view */
-    size_t n;                 /* total floats */
+    tlayer_t *layer; /* [n_layers], owned by the view */
+    size_t n;        /* total floats */
 } tview_t;
 
 /* Total number of floats of a config's parameters. */

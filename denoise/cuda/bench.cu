@@ -31,14 +31,14 @@ static double median(double *v, int n) {
 }
 
 /* Median over reps of the event time of fn(b) on b->st (after `warm` untimed runs). */
-template <typename F>
-static int time_events(cuda_backend_t *b, int warm, int reps, double *ms, F fn) {
+template <typename F> static int time_events(cuda_backend_t *b, int warm, int reps, double *ms, F fn) {
     cudaEvent_t e0, e1;
     double t[64];
     CU_REQUIRE(reps > 0 && reps <= 64);
     CU_CHECK(cudaEventCreate(&e0));
     CU_CHECK(cudaEventCreate(&e1));
-    for (int i = 0; i < warm; i++) if (fn()) return -1;
+    for (int i = 0; i < warm; i++)
+        if (fn()) return -1;
     for (int i = 0; i < reps; i++) {
         float f;
         CU_CHECK(cudaEventRecord(e0, b->st));
@@ -64,7 +64,9 @@ static int gemm_rate(cuda_backend_t *b, int n, double *tflops) {
     double ms = 0;
     int rc = cu_randfill(A, CU_BF16, nn, 11, 0, 1, b->st) || cu_randfill(B, CU_BF16, nn, 12, 0, 1, b->st) ||
              time_events(b, 3, 10, &ms, [&] { return cu_gemm(b->blas, C, CU_BF16, A, n, B, CU_BF16, n, n, n, 0.0f); });
-    cudaFree(A); cudaFree(B); cudaFree(C);
+    cudaFree(A);
+    cudaFree(B);
+    cudaFree(C);
     if (rc) return -1;
     *tflops = 2.0 * nn * n / (ms * 1e9);
     return 0;
@@ -77,7 +79,9 @@ static double fwd_flops(const llada_config_t *c, int B, int L) {
     return c->n_layers * (2 * T * lin + att);
 }
 
-typedef struct { double fwd, mfu, gemm, attn, other, step, head, summ; } row_t;
+typedef struct {
+    double fwd, mfu, gemm, attn, other, step, head, summ;
+} row_t;
 
 /* Eager forward time with the phases in `skip` left out. */
 static int time_phase(cuda_backend_t *b, int B, int L, int skip, double *ms) {
@@ -108,7 +112,7 @@ static int bench_step(cuda_backend_t *b, int B, int L, row_t *r, lerr_t *e) {
     o.temperature = 1.0;
     double t[3];
     int rc = 0;
-    for (int i = 0; i < 4 && !rc; i++) {       /* first run: warm-up */
+    for (int i = 0; i < 4 && !rc; i++) { /* first run: warm-up */
         double t0 = now_ms();
         rc = cuda_backend_step(b, &o, tok, NULL, B, B, L, crow, cpos, pre, nc, out, e);
         if (i) t[i - 1] = now_ms() - t0;
@@ -116,18 +120,27 @@ static int bench_step(cuda_backend_t *b, int B, int L, row_t *r, lerr_t *e) {
     if (!rc) r->step = median(t, 3);
     cu_summ_opts_t so = {1.0, 0, 0, 0, c->eos_token_id, c->eot_token_id};
     int d = c->d_model;
-    if (!rc && (time_events(b, 1, 3, &r->head, [&] {
-            for (int c0 = 0; c0 < nc; c0 += HEAD_ROWS)
-                if (cu_gemm(b->blas, b->lc, CU_F32, b->hid, d, b->head, b->wt,
-                            std::min((int)HEAD_ROWS, nc - c0), V, d, 0.0f)) return -1;
-            return 0; }) ||
-        time_events(b, 1, 3, &r->summ, [&] {
-            for (int c0 = 0; c0 < nc; c0 += HEAD_ROWS)
-                if (cu_summarise(b->cand, b->lc, std::min((int)HEAD_ROWS, nc - c0), V, V, b->prefix,
-                                 &so, b->st)) return -1;
-            return 0; })))
+    if (!rc &&
+        (time_events(b, 1, 3, &r->head,
+                     [&] {
+                         for (int c0 = 0; c0 < nc; c0 += HEAD_ROWS)
+                             if (cu_gemm(b->blas, b->lc, CU_F32, b->hid, d, b->head, b->wt,
+                                         std::min((int)HEAD_ROWS, nc - c0), V, d, 0.0f))
+                                 return -1;
+                         return 0;
+                     }) ||
+         time_events(b, 1, 3, &r->summ, [&] {
+             for (int c0 = 0; c0 < nc; c0 += HEAD_ROWS)
+                 if (cu_summarise(b->cand, b->lc, std::min((int)HEAD_ROWS, nc - c0), V, V, b->prefix, &so, b->st))
+                     return -1;
+             return 0;
+         })))
         rc = backend_error(e, "bench (head/summaries)");
-    free(tok); free(crow); free(cpos); free(pre); free(out);
+    free(tok);
+    free(crow);
+    free(cpos);
+    free(pre);
+    free(out);
     return rc;
 }
 
@@ -141,8 +154,7 @@ static int bench_one(cuda_backend_t *b, int B, int L, double rate, row_t *r, ler
     if (rc) return -1;
     if (time_events(b, 2, 5, &r->fwd, [&] { return forward_run(b, B, L); }) ||
         time_phase(b, B, L, SKIP_ATTN | SKIP_OTHER, &r->gemm) ||
-        time_phase(b, B, L, SKIP_GEMM | SKIP_OTHER, &r->attn) ||
-        time_phase(b, B, L, SKIP_GEMM | SKIP_ATTN, &r->other))
+        time_phase(b, B, L, SKIP_GEMM | SKIP_OTHER, &r->attn) || time_phase(b, B, L, SKIP_GEMM | SKIP_ATTN, &r->other))
         return backend_error(e, "bench (forward)");
     r->mfu = fwd_flops(&b->cfg, B, L) / (r->fwd * 1e9) / rate;
     return bench_step(b, B, L, r, e);
@@ -150,13 +162,13 @@ static int bench_one(cuda_backend_t *b, int B, int L, double rate, row_t *r, ler
 
 static void print_row(FILE *out, int L, int B, const row_t *r) {
     double ph = r->gemm + r->attn + r->other;
-    fprintf(out, "| %5d | %2d | %9.2f | %5.1f%% | %5.1f%% | %5.1f%% | %5.1f%% | %9.2f | %7.2f | %7.2f | %5.2f%% |\n",
-            L, B, r->fwd, 100 * r->mfu, 100 * r->gemm / ph, 100 * r->attn / ph, 100 * r->other / ph,
-            r->step, r->head, r->summ, 100 * r->summ / r->step);
+    fprintf(out, "| %5d | %2d | %9.2f | %5.1f%% | %5.1f%% | %5.1f%% | %5.1f%% | %9.2f | %7.2f | %7.2f | %5.2f%% |\n", L,
+            B, r->fwd, 100 * r->mfu, 100 * r->gemm / ph, 100 * r->attn / ph, 100 * r->other / ph, r->step, r->head,
+            r->summ, 100 * r->summ / r->step);
 }
 
-static int bench_all(cuda_backend_t *b, const int *Ls, int nL, const int *Bs, int nBs, double rate,
-                     FILE *out, lerr_t *e) {
+static int bench_all(cuda_backend_t *b, const int *Ls, int nL, const int *Bs, int nBs, double rate, FILE *out,
+                     lerr_t *e) {
     fprintf(out, "| canvas | B | fwd ms | MFU | GEMM | attn | other | step ms | head ms | summ ms | summ/step |\n"
                  "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < nL; i++)
@@ -170,8 +182,7 @@ static int bench_all(cuda_backend_t *b, const int *Ls, int nL, const int *Bs, in
     return 0;
 }
 
-int cuda_bench_run(const llada_config_t *c, const int *Ls, int nL, const int *Bs, int nBs,
-                   FILE *out, lerr_t *e) {
+int cuda_bench_run(const llada_config_t *c, const int *Ls, int nL, const int *Bs, int nBs, FILE *out, lerr_t *e) {
     int maxL = 0, maxB = 0;
     for (int i = 0; i < nL; i++) maxL = std::max(maxL, Ls[i]);
     for (int i = 0; i < nBs; i++) maxB = std::max(maxB, Bs[i]);
@@ -182,9 +193,11 @@ int cuda_bench_run(const llada_config_t *c, const int *Ls, int nL, const int *Bs
     size_t f0 = 0, f1 = 0, tot = 0;
     int rc = -1;
     cu_clear_error();
-    if (gemm_rate(b, 8192, &rate)) { backend_error(e, "bench (cuBLAS rate)"); goto out; }
-    fprintf(out, "device: %s\ncuBLAS bf16 GEMM 8192^3: %.1f TFLOP/s (reference for MFU)\n",
-            b->device, rate);
+    if (gemm_rate(b, 8192, &rate)) {
+        backend_error(e, "bench (cuBLAS rate)");
+        goto out;
+    }
+    fprintf(out, "device: %s\ncuBLAS bf16 GEMM 8192^3: %.1f TFLOP/s (reference for MFU)\n", b->device, rate);
     fprintf(out, "memory plan, 8B + 4096 canvas, batch 1: %.2f GiB (%s 24 GiB)\n", plan24,
             plan24 <= 24.0 ? "fits" : "EXCEEDS");
     cudaMemGetInfo(&f0, &tot);
@@ -192,8 +205,9 @@ int cuda_bench_run(const llada_config_t *c, const int *Ls, int nL, const int *Bs
     cudaMemGetInfo(&f1, &tot);
     fprintf(out, "activations %d x %d: measured %.2f GiB, plan %.2f GiB (without weights)\n", maxB, maxL,
             (f0 - f1) / 1073741824.0,
-            (cuda_plan_bytes(c, CUDA_PREC_BF16, maxB, maxL) - plan_sizes(c, CU_BF16, 1, 1).weights_bytes
-             - CUBLAS_WS_BYTES) / 1073741824.0);
+            (cuda_plan_bytes(c, CUDA_PREC_BF16, maxB, maxL) - plan_sizes(c, CU_BF16, 1, 1).weights_bytes -
+             CUBLAS_WS_BYTES) /
+                1073741824.0);
     rc = bench_all(b, Ls, nL, Bs, nBs, rate, out, e);
 out:
     cuda_backend_destroy(&b);

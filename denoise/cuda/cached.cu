@@ -35,8 +35,7 @@ static int cache_reserve(cuda_backend_t *b, int B, int L) {
     size_t nqkv = (size_t)(c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
     b->kvc = (void **)calloc((size_t)c->n_layers, sizeof *b->kvc);
     if (!b->kvc) return cu_fail(__FILE__, __LINE__, "calloc", "out of host memory");
-    for (int l = 0; l < c->n_layers; l++)
-        CU_CHECK(cudaMalloc(&b->kvc[l], (size_t)B * L * nqkv * cu_dtype_size(b->wt)));
+    for (int l = 0; l < c->n_layers; l++) CU_CHECK(cudaMalloc(&b->kvc[l], (size_t)B * L * nqkv * cu_dtype_size(b->wt)));
     b->kvc_rows = B;
     b->kvc_L = L;
     return 0;
@@ -61,33 +60,34 @@ int forward_cached(cuda_backend_t *b, int B, int L, int r0, int n) {
             cu_gemm(b->blas, qkv, t, b->xn, d, ly->wqkv, t, T, nqkv, d, 0.0f) ||
             cu_rope_at(qkv, t, T, n, r0, nqkv, Hq + Hkv, hd, b->cos_t, b->sin_t, b->st))
             return -1;
-        if (!whole)   /* the band's fresh rows into the cache: B blocks of n rows, L rows apart */
+        if (!whole) /* the band's fresh rows into the cache: B blocks of n rows, L rows apart */
             CU_CHECK(cudaMemcpy2DAsync((char *)b->kvc[l] + (size_t)r0 * nqkv * es, (size_t)L * nqkv * es, b->qkv,
                                        (size_t)n * nqkv * es, (size_t)n * nqkv * es, B, cudaMemcpyDeviceToDevice,
                                        b->st));
         if (cu_attention_rows(b->ao, b->kvc[l], t, b->keep, B, L, r0, n, Hq, Hkv, hd, b->st) ||
             cu_gemm(b->blas, b->x, CU_F32, b->ao, qd, ly->wo, t, T, d, qd, 1.0f) ||
             cu_rmsnorm(b->xn, t, b->x, ly->ff_norm, T, d, eps, b->st) ||
-            cu_gemm(b->blas, b->gu, t, b->xn, d, ly->wgu, t, T, 2 * F, d, 0.0f) ||
-            cu_swiglu(b->gu, t, T, F, b->st) ||
+            cu_gemm(b->blas, b->gu, t, b->xn, d, ly->wgu, t, T, 2 * F, d, 0.0f) || cu_swiglu(b->gu, t, T, F, b->st) ||
             cu_gemm(b->blas, b->x, CU_F32, b->gu, 2 * F, ly->wdown, t, T, d, F, 1.0f))
             return -1;
     }
     if (cu_rmsnorm(whole ? b->hid : b->xn, t, b->x, b->ln_f, T, d, eps, b->st)) return -1;
     if (!whole)
-        CU_CHECK(cudaMemcpy2DAsync((char *)b->hid + (size_t)r0 * d * es, (size_t)L * d * es, b->xn,
-                                   (size_t)n * d * es, (size_t)n * d * es, B, cudaMemcpyDeviceToDevice, b->st));
+        CU_CHECK(cudaMemcpy2DAsync((char *)b->hid + (size_t)r0 * d * es, (size_t)L * d * es, b->xn, (size_t)n * d * es,
+                                   (size_t)n * d * es, B, cudaMemcpyDeviceToDevice, b->st));
     return 0;
 }
 
-int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens,
-                           const uint8_t *keep, int nB, int B, int L, int r0, int r1, const int *crow,
-                           const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e) {
+int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep,
+                           int nB, int B, int L, int r0, int r1, const int *crow, const int *cpos,
+                           const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e) {
     bool cfg = o->cfg_scale > 0, whole = r0 == 0 && r1 == L;
     int n = r1 - r0;
     if (nB != (cfg ? 2 * B : B) || nc < 0 || nc > B * L || r0 < 0 || r1 > L || n <= 0)
-        return lerr_set(e, EXIT_INTERNAL, "CUDA cached step: %d rows for a batch of %d (cfg %s), %d candidates, "
-                        "positions [%d, %d) of %d", nB, B, cfg ? "on" : "off", nc, r0, r1, L);
+        return lerr_set(e, EXIT_INTERNAL,
+                        "CUDA cached step: %d rows for a batch of %d (cfg %s), %d candidates, "
+                        "positions [%d, %d) of %d",
+                        nB, B, cfg ? "on" : "off", nc, r0, r1, L);
     if (!whole && (!b->kvc || nB > b->kvc_rows || L != b->kvc_L || nB > b->cap_rows || L != b->cap_L))
         return lerr_set(e, EXIT_INTERNAL, "CUDA cached step on positions [%d, %d) before a whole-canvas step", r0, r1);
     cu_clear_error();
@@ -97,7 +97,7 @@ int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int
     int rc = 0;
     if (!rows || !tmp || (!whole && !band)) rc = lerr_set(e, EXIT_INTERNAL, "out of memory for %d candidates", nc);
     if (!rc && whole) rc = upload_inputs(b, tokens, keep, nB, L, e);
-    else if (!rc) {   /* the band's tokens, packed [nB][n]; keep as a whole */
+    else if (!rc) { /* the band's tokens, packed [nB][n]; keep as a whole */
         for (int j = 0; j < nB && !rc; j++)
             for (int p = 0; p < n && !rc; p++) {
                 int32_t tk = tokens[(size_t)j * L + r0 + p];
@@ -106,9 +106,11 @@ int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int
                                   b->cfg.embedding_size);
                 band[(size_t)j * n + p] = tk;
             }
-        cudaError_t r1e = rc ? cudaSuccess : cudaMemcpyAsync(b->tok, band, (size_t)nB * n * 4, cudaMemcpyHostToDevice, b->st);
-        cudaError_t r2e = rc ? cudaSuccess : keep ? cudaMemcpyAsync(b->keep, keep, (size_t)nB * L, cudaMemcpyHostToDevice, b->st)
-                                                  : cudaMemsetAsync(b->keep, 1, (size_t)nB * L, b->st);
+        cudaError_t r1e =
+            rc ? cudaSuccess : cudaMemcpyAsync(b->tok, band, (size_t)nB * n * 4, cudaMemcpyHostToDevice, b->st);
+        cudaError_t r2e = rc     ? cudaSuccess
+                          : keep ? cudaMemcpyAsync(b->keep, keep, (size_t)nB * L, cudaMemcpyHostToDevice, b->st)
+                                 : cudaMemsetAsync(b->keep, 1, (size_t)nB * L, b->st);
         if (!rc && (r1e != cudaSuccess || r2e != cudaSuccess)) {
             cu_fail(__FILE__, __LINE__, "cudaMemcpyAsync(band tokens, keep)",
                     cudaGetErrorString(r1e != cudaSuccess ? r1e : r2e));
@@ -117,8 +119,8 @@ int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int
     }
     for (int i = 0; !rc && i < nc; i++) {
         if (crow[i] < 0 || crow[i] >= B || cpos[i] < 0 || cpos[i] >= L)
-            rc = lerr_set(e, EXIT_INTERNAL, "CUDA step: candidate %d at (%d, %d) outside %d x %d", i, crow[i],
-                          cpos[i], B, L);
+            rc = lerr_set(e, EXIT_INTERNAL, "CUDA step: candidate %d at (%d, %d) outside %d x %d", i, crow[i], cpos[i],
+                          B, L);
         rows[i] = crow[i] * L + cpos[i];
         rows[nc + i] = (B + crow[i]) * L + cpos[i];
     }
@@ -142,9 +144,9 @@ int cuda_backend_step_rows(cuda_backend_t *b, const sampler_opts_t *o, const int
     return rc;
 }
 
-int cuda_sampler_step_rows(void *ctx, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep,
-                           int nB, int B, int L, int r0, int r1, const int *crow, const int *cpos,
-                           const uint64_t *prefix, int nc, rm_cand_t *out, lerr_t *e) {
-    return cuda_backend_step_rows((cuda_backend_t *)ctx, o, tokens, keep, nB, B, L, r0, r1, crow, cpos, prefix,
-                                  nc, out, e);
+int cuda_sampler_step_rows(void *ctx, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep, int nB,
+                           int B, int L, int r0, int r1, const int *crow, const int *cpos, const uint64_t *prefix,
+                           int nc, rm_cand_t *out, lerr_t *e) {
+    return cuda_backend_step_rows((cuda_backend_t *)ctx, o, tokens, keep, nB, B, L, r0, r1, crow, cpos, prefix, nc, out,
+                                  e);
 }

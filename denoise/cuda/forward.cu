@@ -18,7 +18,10 @@
 #include "kernels/cuda/swiglu.cuh"
 #include "kernels/cuda/summarise.cuh"
 
-#define RUN_IF(bit, call) do { if (!(b->skip & (bit)) && (call)) return -1; } while (0)
+#define RUN_IF(bit, call) \
+    do { \
+        if (!(b->skip & (bit)) && (call)) return -1; \
+    } while (0)
 
 static int layer_enqueue(cuda_backend_t *b, const cu_layer_t *ly, int B, int L) {
     const llada_config_t *c = &b->cfg;
@@ -45,8 +48,7 @@ int forward_enqueue(cuda_backend_t *b, int B, int L) {
     RUN_IF(SKIP_OTHER, cu_embed(b->x, b->wte, b->wt, b->tok, T, c->d_model, b->st));
     for (int l = 0; l < c->n_layers; l++)
         if (layer_enqueue(b, &b->layers[l], B, L)) return -1;
-    RUN_IF(SKIP_OTHER, cu_rmsnorm(b->hid, b->wt, b->x, b->ln_f, T, c->d_model,
-                                  (float)c->rms_norm_eps, b->st));
+    RUN_IF(SKIP_OTHER, cu_rmsnorm(b->hid, b->wt, b->x, b->ln_f, T, c->d_model, (float)c->rms_norm_eps, b->st));
     return 0;
 }
 
@@ -59,7 +61,10 @@ static int graph_capture(cuda_backend_t *b, int B, int L) {
     CU_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
     int rc = forward_enqueue(b, B, L);
     cudaError_t ec = cudaStreamEndCapture(b->st, &g);
-    if (rc) { if (g) cudaGraphDestroy(g); return -1; }
+    if (rc) {
+        if (g) cudaGraphDestroy(g);
+        return -1;
+    }
     CU_CHECK(ec);
     cudaError_t ei = cudaGraphInstantiate(&b->graph, g, 0);
     cudaGraphDestroy(g);
@@ -81,8 +86,7 @@ int forward_run(cuda_backend_t *b, int B, int L) {
             return forward_enqueue(b, B, L);
         }
         if (graph_capture(b, B, L)) {
-            snprintf(b->graph_note, sizeof b->graph_note, "graph capture failed, running eagerly: %s",
-                     cu_last_error());
+            snprintf(b->graph_note, sizeof b->graph_note, "graph capture failed, running eagerly: %s", cu_last_error());
             b->use_graph = false;
             cudaGetLastError();
             cu_clear_error();
@@ -93,25 +97,21 @@ int forward_run(cuda_backend_t *b, int B, int L) {
     return 0;
 }
 
-const char *cuda_backend_graph_note(const cuda_backend_t *b) {
-    return b->graph_note[0] ? b->graph_note : NULL;
-}
+const char *cuda_backend_graph_note(const cuda_backend_t *b) { return b->graph_note[0] ? b->graph_note : NULL; }
 
 /* Validate and upload tokens [B][L] and keep (NULL -> all ones). */
-int upload_inputs(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B, int L,
-                  lerr_t *e) {
+int upload_inputs(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B, int L, lerr_t *e) {
     size_t T = (size_t)B * L;
     for (size_t i = 0; i < T; i++)
         if (tokens[i] < 0 || tokens[i] >= b->cfg.embedding_size)
-            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)",
-                            tokens[i], b->cfg.embedding_size);
+            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tokens[i],
+                            b->cfg.embedding_size);
     if (cuda_backend_reserve(b, B, L, e)) return -1;
     cudaError_t r1 = cudaMemcpyAsync(b->tok, tokens, T * 4, cudaMemcpyHostToDevice, b->st);
-    cudaError_t r2 = keep ? cudaMemcpyAsync(b->keep, keep, T, cudaMemcpyHostToDevice, b->st)
-                          : cudaMemsetAsync(b->keep, 1, T, b->st);
+    cudaError_t r2 =
+        keep ? cudaMemcpyAsync(b->keep, keep, T, cudaMemcpyHostToDevice, b->st) : cudaMemsetAsync(b->keep, 1, T, b->st);
     if (r1 != cudaSuccess || r2 != cudaSuccess) {
-        cu_fail(__FILE__, __LINE__, "cudaMemcpyAsync(tokens, keep)",
-                cudaGetErrorString(r1 != cudaSuccess ? r1 : r2));
+        cu_fail(__FILE__, __LINE__, "cudaMemcpyAsync(tokens, keep)", cudaGetErrorString(r1 != cudaSuccess ? r1 : r2));
         return backend_error(e, "input upload");
     }
     return 0;
@@ -122,16 +122,17 @@ static int logits_chunks(cuda_backend_t *b, int T, float *logits) {
     size_t d = c->d_model, V = c->embedding_size, es = cu_dtype_size(b->wt);
     for (int r0 = 0; r0 < T; r0 += HEAD_ROWS) {
         int n = T - r0 < HEAD_ROWS ? T - r0 : HEAD_ROWS;
-        if (cu_gemm(b->blas, b->lc, CU_F32, (char *)b->hid + r0 * d * es, (int)d, b->head, b->wt,
-                    n, (int)V, (int)d, 0.0f)) return -1;
+        if (cu_gemm(b->blas, b->lc, CU_F32, (char *)b->hid + r0 * d * es, (int)d, b->head, b->wt, n, (int)V, (int)d,
+                    0.0f))
+            return -1;
         CU_CHECK(cudaMemcpyAsync(logits + r0 * V, b->lc, n * V * 4, cudaMemcpyDeviceToHost, b->st));
         CU_CHECK(cudaStreamSynchronize(b->st));
     }
     return 0;
 }
 
-int cuda_backend_logits(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B,
-                        int L, float *logits, lerr_t *e) {
+int cuda_backend_logits(cuda_backend_t *b, const int32_t *tokens, const uint8_t *keep, int B, int L, float *logits,
+                        lerr_t *e) {
     cu_clear_error();
     if (upload_inputs(b, tokens, keep, B, L, e)) return -1;
     if (forward_run(b, B, L) || logits_chunks(b, B * L, logits)) return backend_error(e, "forward");
@@ -139,8 +140,7 @@ int cuda_backend_logits(cuda_backend_t *b, const int32_t *tokens, const uint8_t 
 }
 
 /* LM head + CFG + summaries of candidates [c0, c0+n) (rows on the device already). */
-static int head_chunk(cuda_backend_t *b, const cu_summ_opts_t *so, float s1, bool cfg, int nc,
-                      int c0, int n) {
+static int head_chunk(cuda_backend_t *b, const cu_summ_opts_t *so, float s1, bool cfg, int nc, int c0, int n) {
     const llada_config_t *c = &b->cfg;
     int d = c->d_model, V = c->embedding_size;
     if (cu_gather_rows(b->hc, b->hid, b->wt, b->rows + c0, n, d, b->st)) return -1;
@@ -153,37 +153,36 @@ static int head_chunk(cuda_backend_t *b, const cu_summ_opts_t *so, float s1, boo
     return cu_summarise(b->cand + c0, b->lc, n, V, V, b->prefix + c0, so, b->st);
 }
 
-static int step_device(cuda_backend_t *b, const sampler_opts_t *o, int nB, int B, int L,
-                       const int32_t *rows, const uint64_t *prefix, int nc, rm_cand_t *tmp) {
+static int step_device(cuda_backend_t *b, const sampler_opts_t *o, int nB, int B, int L, const int32_t *rows,
+                       const uint64_t *prefix, int nc, rm_cand_t *tmp) {
     (void)B;
     if (forward_run(b, nB, L)) return -1;
     return step_head(b, o, rows, prefix, nc, tmp);
 }
 
-int step_head(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *rows, const uint64_t *prefix,
-              int nc, rm_cand_t *tmp) {
+int step_head(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *rows, const uint64_t *prefix, int nc,
+              rm_cand_t *tmp) {
     bool cfg = o->cfg_scale > 0;
-    cu_summ_opts_t so = {o->temperature, o->logits_eos_inf, o->conf_eos_eot_inf, o->fixed_eos,
-                         b->cfg.eos_token_id, b->cfg.eot_token_id};
+    cu_summ_opts_t so = {o->temperature, o->logits_eos_inf,   o->conf_eos_eot_inf,
+                         o->fixed_eos,   b->cfg.eos_token_id, b->cfg.eot_token_id};
     if (nc == 0) return 0;
     CU_CHECK(cudaMemcpyAsync(b->rows, rows, (size_t)nc * (cfg ? 2 : 1) * 4, cudaMemcpyHostToDevice, b->st));
     CU_CHECK(cudaMemcpyAsync(b->prefix, prefix, (size_t)nc * 8, cudaMemcpyHostToDevice, b->st));
     for (int c0 = 0; c0 < nc; c0 += HEAD_ROWS)
-        if (head_chunk(b, &so, (float)(o->cfg_scale + 1.0), cfg, nc, c0,
-                       nc - c0 < HEAD_ROWS ? nc - c0 : HEAD_ROWS)) return -1;
+        if (head_chunk(b, &so, (float)(o->cfg_scale + 1.0), cfg, nc, c0, nc - c0 < HEAD_ROWS ? nc - c0 : HEAD_ROWS))
+            return -1;
     CU_CHECK(cudaMemcpyAsync(tmp, b->cand, (size_t)nc * sizeof *tmp, cudaMemcpyDeviceToHost, b->st));
     CU_CHECK(cudaStreamSynchronize(b->st));
     return 0;
 }
 
-int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens,
-                      const uint8_t *keep, int nB, int B, int L, const int *crow,
-                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep, int nB,
+                      int B, int L, const int *crow, const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
                       lerr_t *e) {
     bool cfg = o->cfg_scale > 0;
     if (nB != (cfg ? 2 * B : B) || nc < 0 || nc > B * L)
-        return lerr_set(e, EXIT_INTERNAL, "CUDA step: %d rows for a batch of %d (cfg %s), %d candidates",
-                        nB, B, cfg ? "on" : "off", nc);
+        return lerr_set(e, EXIT_INTERNAL, "CUDA step: %d rows for a batch of %d (cfg %s), %d candidates", nB, B,
+                        cfg ? "on" : "off", nc);
     cu_clear_error();
     if (upload_inputs(b, tokens, keep, nB, L, e)) return -1;
     int32_t *rows = (int32_t *)malloc(((size_t)2 * nc + 1) * sizeof *rows);
@@ -192,8 +191,8 @@ int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t 
     if (!rows || !tmp) rc = lerr_set(e, EXIT_INTERNAL, "out of memory for %d candidates", nc);
     for (int i = 0; !rc && i < nc; i++) {
         if (crow[i] < 0 || crow[i] >= B || cpos[i] < 0 || cpos[i] >= L)
-            rc = lerr_set(e, EXIT_INTERNAL, "CUDA step: candidate %d at (%d, %d) outside %d x %d",
-                          i, crow[i], cpos[i], B, L);
+            rc = lerr_set(e, EXIT_INTERNAL, "CUDA step: candidate %d at (%d, %d) outside %d x %d", i, crow[i], cpos[i],
+                          B, L);
         rows[i] = crow[i] * L + cpos[i];
         rows[nc + i] = (B + crow[i]) * L + cpos[i];
     }
@@ -208,10 +207,8 @@ int cuda_backend_step(cuda_backend_t *b, const sampler_opts_t *o, const int32_t 
     return rc;
 }
 
-int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens,
-                      const uint8_t *keep, int nB, int B, int L, const int *crow,
-                      const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
+int cuda_sampler_step(void *ctx, const sampler_opts_t *o, const int32_t *tokens, const uint8_t *keep, int nB, int B,
+                      int L, const int *crow, const int *cpos, const uint64_t *prefix, int nc, rm_cand_t *out,
                       lerr_t *e) {
-    return cuda_backend_step((cuda_backend_t *)ctx, o, tokens, keep, nB, B, L, crow, cpos, prefix,
-                             nc, out, e);
+    return cuda_backend_step((cuda_backend_t *)ctx, o, tokens, keep, nB, B, L, crow, cpos, prefix, nc, out, e);
 }

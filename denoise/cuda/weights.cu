@@ -91,7 +91,8 @@ static int layer_upload(cuda_backend_t *b, cu_layer_t *y, const llada_layer_t *w
     char *qkv = (char *)y->wqkv, *gu = (char *)y->wgu;
     if (put_f32(y->attn_norm, &w->attn_norm, d) || put_f32(y->ff_norm, &w->ff_norm, d)) return -1;
     if (put(b, qkv, &w->q_proj, qd * d) || put(b, qkv + qd * d * es, &w->k_proj, kvd * d) ||
-        put(b, qkv + (qd + kvd) * d * es, &w->v_proj, kvd * d)) return -1;
+        put(b, qkv + (qd + kvd) * d * es, &w->v_proj, kvd * d))
+        return -1;
     if (put(b, y->wo, &w->attn_out, d * qd)) return -1;
     if (put(b, gu, &w->ff_proj, F * d) || put(b, gu + F * d * es, &w->up_proj, F * d)) return -1;
     return put(b, y->wdown, &w->ff_out, d * F);
@@ -110,9 +111,8 @@ int weights_upload(cuda_backend_t *b, const model_t *m) {
 
 int weights_random(cuda_backend_t *b, uint64_t seed) {
     const llada_config_t *c = &b->cfg;
-    size_t d = c->d_model, qd = (size_t)c->n_heads * c->head_dim,
-           nqkv = qd + 2 * (size_t)c->n_kv_heads * c->head_dim, F = c->mlp_hidden_size,
-           E = c->embedding_size;
+    size_t d = c->d_model, qd = (size_t)c->n_heads * c->head_dim, nqkv = qd + 2 * (size_t)c->n_kv_heads * c->head_dim,
+           F = c->mlp_hidden_size, E = c->embedding_size;
     cu_dtype_t t = b->wt;
     uint64_t k = seed * 1000;
     if (weights_alloc(b)) return -1;
@@ -126,7 +126,8 @@ int weights_random(cuda_backend_t *b, uint64_t seed) {
             cu_randfill(y->wqkv, t, nqkv * d, k++, 0.0f, 1.0f / sqrtf((float)d), b->st) ||
             cu_randfill(y->wo, t, d * qd, k++, 0.0f, 1.0f / sqrtf((float)qd), b->st) ||
             cu_randfill(y->wgu, t, 2 * F * d, k++, 0.0f, 1.0f / sqrtf((float)d), b->st) ||
-            cu_randfill(y->wdown, t, d * F, k++, 0.0f, 1.0f / sqrtf((float)F), b->st)) return -1;
+            cu_randfill(y->wdown, t, d * F, k++, 0.0f, 1.0f / sqrtf((float)F), b->st))
+            return -1;
     }
     CU_CHECK(cudaStreamSynchronize(b->st));
     return 0;

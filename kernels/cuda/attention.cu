@@ -10,9 +10,9 @@ using namespace nvcuda;
 
 /* f32 validation kernel: one block per (query, head, sequence); scores in shared memory.
  * Queries q_off + blockIdx.x, output rows [B][nq]. */
-__global__ void attn_f32_kernel(float *ao, const float *qkv, const uint8_t *keep, int L, int q_off,
-                                int nq, int Hq, int Hkv, int hd, float scale) {
-    extern __shared__ float sc[];          /* [L] scores, then [hd] query */
+__global__ void attn_f32_kernel(float *ao, const float *qkv, const uint8_t *keep, int L, int q_off, int nq, int Hq,
+                                int Hkv, int hd, float scale) {
+    extern __shared__ float sc[]; /* [L] scores, then [hd] query */
     __shared__ double shd[32];
     __shared__ float shf[32];
     int qi = q_off + blockIdx.x, h = blockIdx.y, b = blockIdx.z, kh = h / (Hq / Hkv);
@@ -61,21 +61,21 @@ int cu_attention_init(void) {
     return 0;
 }
 
-template <int HDP> static void flash_launch(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv,
-        const uint8_t *keep, int B, int L, int q_off, int nq, int Hq, int Hkv, int hd, cudaStream_t st) {
+template <int HDP>
+static void flash_launch(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t *keep, int B, int L, int q_off,
+                         int nq, int Hq, int Hkv, int hd, cudaStream_t st) {
     dim3 grid(cu_div_up(nq, ABQ), Hq, B);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
-    flash_kernel<HDP><<<grid, ATH, att_layout<HDP>::bytes, st>>>(ao, qkv, keep, L, q_off, nq, Hq, Hkv, hd,
-                                                                 scale_log2);
+    flash_kernel<HDP><<<grid, ATH, att_layout<HDP>::bytes, st>>>(ao, qkv, keep, L, q_off, nq, Hq, Hkv, hd, scale_log2);
 }
 
-int cu_attention(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L,
-                 int Hq, int Hkv, int hd, cudaStream_t st) {
+int cu_attention(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L, int Hq, int Hkv, int hd,
+                 cudaStream_t st) {
     return cu_attention_rows(ao, qkv, t, keep, B, L, 0, L, Hq, Hkv, hd, st);
 }
 
-int cu_attention_rows(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L,
-                      int q_off, int nq, int Hq, int Hkv, int hd, cudaStream_t st) {
+int cu_attention_rows(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L, int q_off, int nq,
+                      int Hq, int Hkv, int hd, cudaStream_t st) {
     CU_REQUIRE(g_init);
     CU_REQUIRE(ao && qkv && B > 0 && L > 0 && Hq > 0 && Hkv > 0 && Hq % Hkv == 0 && hd > 0);
     CU_REQUIRE(q_off >= 0 && nq > 0 && q_off + nq <= L);
@@ -92,8 +92,8 @@ int cu_attention_rows(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *ke
         size_t sh = ((size_t)L + hd) * sizeof(float);
         CU_REQUIRE(sh <= 64 * 1024 && L <= 65535);
         dim3 grid(nq, Hq, B);
-        attn_f32_kernel<<<grid, 128, sh, st>>>((float *)ao, (const float *)qkv, keep, L, q_off, nq, Hq, Hkv,
-                                               hd, (float)(1.0 / sqrt((double)hd)));
+        attn_f32_kernel<<<grid, 128, sh, st>>>((float *)ao, (const float *)qkv, keep, L, q_off, nq, Hq, Hkv, hd,
+                                               (float)(1.0 / sqrt((double)hd)));
     }
     CU_LAUNCHED();
     return 0;

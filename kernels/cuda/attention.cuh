@@ -20,12 +20,12 @@
 /* Raise the dynamic shared-memory limits of the kernels; call once per process before any
  * cu_attention (and before graph capture). */
 int cu_attention_init(void);
-int cu_attention(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L,
-                 int Hq, int Hkv, int hd, cudaStream_t st);
+int cu_attention(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L, int Hq, int Hkv, int hd,
+                 cudaStream_t st);
 /* The queries of positions [q_off, q_off + nq) of each sequence only, against all L keys of
  * qkv (the KV-cache steps of denoise --cache: qkv is then the cached buffer of the layer with
  * the fresh rows written in); ao is [B·nq][Hq·hd]. Mirrors kernels.h attention_rows(). */
-int cu_attention_rows(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L,
-                      int q_off, int nq, int Hq, int Hkv, int hd, cudaStream_t st);
+int cu_attention_rows(void *ao, const void *qkv, cu_dtype_t t, const uint8_t *keep, int B, int L, int q_off, int nq,
+                      int Hq, int Hkv, int hd, cudaStream_t st);
 
 #endif

@@ -17,16 +17,15 @@ enum { ABQ = 64, ABK = 64, AWARPS = 4, ATH = AWARPS * 32, LDS = ABK + 4, LDP = A
 template <int HDP> struct att_layout {
     static constexpr int LDK = HDP + 8, LDO = HDP + 4;
     static constexpr size_t q = 0, k = q + (size_t)ABQ * LDK * 2, v = k + (size_t)ABK * LDK * 2,
-        s = v + (size_t)ABK * LDK * 2, p = s + (size_t)ABQ * LDS * 4,
-        o = p + (size_t)ABQ * LDP * 2, m = o + (size_t)ABQ * LDO * 4, l = m + ABQ * 4,
-        kok = l + ABQ * 4, bytes = kok + ABK * 4;
+                            s = v + (size_t)ABK * LDK * 2, p = s + (size_t)ABQ * LDS * 4, o = p + (size_t)ABQ * LDP * 2,
+                            m = o + (size_t)ABQ * LDO * 4, l = m + ABQ * 4, kok = l + ABQ * 4, bytes = kok + ABK * 4;
 };
 
 /* rows [r0, r0+64) of one head (columns col0..col0+hd) into a zero-padded [64][HDP] tile;
  * rows >= L are zeros */
 template <int HDP>
-__device__ void load_tile(__nv_bfloat16 *dst, const __nv_bfloat16 *src, size_t stride,
-                          int col0, int r0, int L, int hd) {
+__device__ void load_tile(__nv_bfloat16 *dst, const __nv_bfloat16 *src, size_t stride, int col0, int r0, int L,
+                          int hd) {
     constexpr int LDK = HDP + 8;
     if (hd % 8 == 0 && stride % 8 == 0 && col0 % 8 == 0) {
         int nv = HDP / 8;
@@ -39,21 +38,22 @@ __device__ void load_tile(__nv_bfloat16 *dst, const __nv_bfloat16 *src, size_t s
     } else {
         for (int i = threadIdx.x; i < ABQ * HDP; i += ATH) {
             int r = i / HDP, c = i % HDP;
-            dst[r * LDK + c] = (r0 + r < L && c < hd) ? src[(size_t)(r0 + r) * stride + col0 + c]
-                                                     : __float2bfloat16_rn(0.0f);
+            dst[r * LDK + c] =
+                (r0 + r < L && c < hd) ? src[(size_t)(r0 + r) * stride + col0 + c] : __float2bfloat16_rn(0.0f);
         }
     }
 }
 
 /* Online-softmax update of this warp's 16 rows for one key tile (two lanes per row). */
 template <int HDP>
-__device__ void softmax_tile(float *S, __nv_bfloat16 *P, float *O, float *m, float *l,
-                             const int *kok, int w, float scale_log2) {
+__device__ void softmax_tile(float *S, __nv_bfloat16 *P, float *O, float *m, float *l, const int *kok, int w,
+                             float scale_log2) {
     constexpr int LDO = HDP + 4;
     int lane = threadIdx.x & 31, r = w * 16 + lane / 2, half = lane & 1;
     const float *sr = S + r * LDS + half * 32;
     float mt = -INFINITY;
-    for (int c = 0; c < 32; c++) if (kok[half * 32 + c]) mt = fmaxf(mt, sr[c] * scale_log2);
+    for (int c = 0; c < 32; c++)
+        if (kok[half * 32 + c]) mt = fmaxf(mt, sr[c] * scale_log2);
     mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
     float m_old = m[r], m_new = fmaxf(m_old, mt);
     float alpha = m_new == -INFINITY ? 1.0f : exp2f(m_old - m_new);
@@ -68,15 +68,19 @@ __device__ void softmax_tile(float *S, __nv_bfloat16 *P, float *O, float *m, flo
     float *orow = O + r * LDO + half * (HDP / 2);
     for (int c = 0; c < HDP / 2; c++) orow[c] *= alpha;
     __syncwarp();
-    if (!half) { m[r] = m_new; l[r] = l[r] * alpha + sum; }
+    if (!half) {
+        m[r] = m_new;
+        l[r] = l[r] * alpha + sum;
+    }
     __syncwarp();
 }
 
 /* Queries [q_off, q_off + nq) of each sequence (blockIdx.x tiles them) against all L keys;
  * output rows [B][nq] (q_off = 0, nq = L: the whole canvas). */
 template <int HDP>
-__global__ void __launch_bounds__(ATH) flash_kernel(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv,
-        const uint8_t *keep, int L, int q_off, int nq, int Hq, int Hkv, int hd, float scale_log2) {
+__global__ void __launch_bounds__(ATH)
+    flash_kernel(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t *keep, int L, int q_off, int nq, int Hq,
+                 int Hkv, int hd, float scale_log2) {
     typedef att_layout<HDP> LY;
     extern __shared__ __align__(128) unsigned char sm[];
     __nv_bfloat16 *Qs = (__nv_bfloat16 *)(sm + LY::q), *Ks = (__nv_bfloat16 *)(sm + LY::k),
@@ -92,7 +96,10 @@ __global__ void __launch_bounds__(ATH) flash_kernel(__nv_bfloat16 *ao, const __n
 
     load_tile<HDP>(Qs, base, stride, h * hd, q0, q_off + nq, hd);
     for (int i = threadIdx.x; i < ABQ * LY::LDO; i += ATH) O[i] = 0.0f;
-    for (int i = threadIdx.x; i < ABQ; i += ATH) { m[i] = -INFINITY; l[i] = 0.0f; }
+    for (int i = threadIdx.x; i < ABQ; i += ATH) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
     __syncthreads();
     wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[HDP / 16];
     for (int kk = 0; kk < HDP / 16; kk++) wmma::load_matrix_sync(qf[kk], Qs + w * 16 * LY::LDK + kk * 16, LY::LDK);

@@ -29,13 +29,21 @@ int cu_fail(const char *file, int line, const char *stmt, const char *msg);
 const char *cu_last_error(void);
 void cu_clear_error(void);
 
-#define CU_CHECK(call) do { cudaError_t e_ = (call); \
-    if (e_ != cudaSuccess) return cu_fail(__FILE__, __LINE__, #call, cudaGetErrorString(e_)); } while (0)
-#define CUBLAS_CHECK(call) do { cublasStatus_t s_ = (call); \
-    if (s_ != CUBLAS_STATUS_SUCCESS) return cu_fail(__FILE__, __LINE__, #call, cublasGetStatusString(s_)); } while (0)
+#define CU_CHECK(call) \
+    do { \
+        cudaError_t e_ = (call); \
+        if (e_ != cudaSuccess) return cu_fail(__FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+    } while (0)
+#define CUBLAS_CHECK(call) \
+    do { \
+        cublasStatus_t s_ = (call); \
+        if (s_ != CUBLAS_STATUS_SUCCESS) return cu_fail(__FILE__, __LINE__, #call, cublasGetStatusString(s_)); \
+    } while (0)
 #define CU_LAUNCHED() CU_CHECK(cudaGetLastError())
-#define CU_REQUIRE(cond) do { if (!(cond)) \
-    return cu_fail(__FILE__, __LINE__, #cond, "launcher precondition failed"); } while (0)
+#define CU_REQUIRE(cond) \
+    do { \
+        if (!(cond)) return cu_fail(__FILE__, __LINE__, #cond, "launcher precondition failed"); \
+    } while (0)
 
 static inline int cu_div_up(long long a, long long b) { return (int)((a + b - 1) / b); }
 
@@ -55,8 +63,7 @@ __device__ __forceinline__ double warp_sum_d(double v) {
     return v;
 }
 /* Sum over the block; every thread gets the result. `sh` holds >= 32 elements. */
-template <typename T>
-__device__ __forceinline__ T block_sum(T v, T *sh) {
+template <typename T> __device__ __forceinline__ T block_sum(T v, T *sh) {
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     __syncthreads();

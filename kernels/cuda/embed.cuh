@@ -4,7 +4,6 @@
 #define LLADA_CU_EMBED_CUH
 #include "common.cuh"
 
-int cu_embed(float *x, const void *E, cu_dtype_t et, const int32_t *tok, int T, int d,
-             cudaStream_t st);
+int cu_embed(float *x, const void *E, cu_dtype_t et, const int32_t *tok, int T, int d, cudaStream_t st);
 
 #endif

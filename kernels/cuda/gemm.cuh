@@ -13,7 +13,7 @@
 #include "common.cuh"
 
 /* ldx: row stride of x in elements (>= K); W is dense [N][K]; y dense [M][N]. */
-int cu_gemm(cublasHandle_t h, void *y, cu_dtype_t yt, const void *x, int ldx, const void *W,
-            cu_dtype_t wt, int M, int N, int K, float beta);
+int cu_gemm(cublasHandle_t h, void *y, cu_dtype_t yt, const void *x, int ldx, const void *W, cu_dtype_t wt, int M,
+            int N, int K, float beta);
 
 #endif

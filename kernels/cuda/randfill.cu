@@ -2,16 +2,14 @@
 #include "randfill.cuh"
 #include "crng.h"
 
-template <typename T>
-__global__ void randfill_kernel(T *dst, size_t n, uint64_t seed, float mean, float std) {
+template <typename T> __global__ void randfill_kernel(T *dst, size_t n, uint64_t seed, float mean, float std) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         double u = crng_u01_from(seed, i);
         st_f(dst, i, mean + std * (float)((2.0 * u - 1.0) * 1.7320508075688772));
     }
 }
 
-int cu_randfill(void *dst, cu_dtype_t t, size_t n, uint64_t seed, float mean, float std,
-                cudaStream_t st) {
+int cu_randfill(void *dst, cu_dtype_t t, size_t n, uint64_t seed, float mean, float std, cudaStream_t st) {
     CU_REQUIRE(dst && std >= 0);
     if (n == 0) return 0;
     int bl = (int)(n / 256 + 1 < 65536 ? n / 256 + 1 : 65536);

@@ -6,7 +6,6 @@
 #define LLADA_CU_RANDFILL_CUH
 #include "common.cuh"
 
-int cu_randfill(void *dst, cu_dtype_t t, size_t n, uint64_t seed, float mean, float std,
-                cudaStream_t st);
+int cu_randfill(void *dst, cu_dtype_t t, size_t n, uint64_t seed, float mean, float std, cudaStream_t st);
 
 #endif

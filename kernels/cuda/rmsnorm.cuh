@@ -4,7 +4,6 @@
 #define LLADA_CU_RMSNORM_CUH
 #include "common.cuh"
 
-int cu_rmsnorm(void *y, cu_dtype_t yt, const float *x, const float *w, int M, int D, float eps,
-               cudaStream_t st);
+int cu_rmsnorm(void *y, cu_dtype_t yt, const float *x, const float *w, int M, int D, float eps, cudaStream_t st);
 
 #endif

@@ -12,8 +12,8 @@ __device__ __forceinline__ double warp_sum_rn(double v) {
     return v;
 }
 
-__global__ void __launch_bounds__(STH) summarise_kernel(rm_cand_t *out, const float *logits, int V,
-        int ld, const uint64_t *prefix, cu_summ_opts_t o) {
+__global__ void __launch_bounds__(STH)
+    summarise_kernel(rm_cand_t *out, const float *logits, int V, int ld, const uint64_t *prefix, cu_summ_opts_t o) {
     __shared__ summ_p1_t sh[STH];
     __shared__ summ_p2_t sh2[STH / 32];
     const float *l = logits + (size_t)blockIdx.x * ld;
@@ -45,8 +45,8 @@ __global__ void __launch_bounds__(STH) summarise_kernel(rm_cand_t *out, const fl
     summ_finish(&a, &t, l, &o, has_eot, out + blockIdx.x);
 }
 
-int cu_summarise(rm_cand_t *out, const float *logits, int n, int V, int ld,
-                 const uint64_t *prefix, const cu_summ_opts_t *o, cudaStream_t st) {
+int cu_summarise(rm_cand_t *out, const float *logits, int n, int V, int ld, const uint64_t *prefix,
+                 const cu_summ_opts_t *o, cudaStream_t st) {
     CU_REQUIRE(out && logits && o && n >= 0 && V > 0 && ld >= V);
     CU_REQUIRE(o->eos >= 0 && o->eos < V && o->temperature >= 0);
     CU_REQUIRE(o->temperature == 0 || prefix);
@@ -56,21 +56,17 @@ int cu_summarise(rm_cand_t *out, const float *logits, int n, int V, int ld,
     return 0;
 }
 
-template <typename T>
-__global__ void gather_kernel(T *dst, const T *src, const int32_t *rows, int d) {
+template <typename T> __global__ void gather_kernel(T *dst, const T *src, const int32_t *rows, int d) {
     const T *s = src + (size_t)rows[blockIdx.x] * d;
     T *o = dst + (size_t)blockIdx.x * d;
     for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = s[i];
 }
 
-int cu_gather_rows(void *dst, const void *src, cu_dtype_t t, const int32_t *rows, int n, int d,
-                   cudaStream_t st) {
+int cu_gather_rows(void *dst, const void *src, cu_dtype_t t, const int32_t *rows, int n, int d, cudaStream_t st) {
     CU_REQUIRE(dst && src && rows && n >= 0 && d > 0);
     if (n == 0) return 0;
-    if (t == CU_BF16)
-        gather_kernel<<<n, 256, 0, st>>>((__nv_bfloat16 *)dst, (const __nv_bfloat16 *)src, rows, d);
-    else
-        gather_kernel<<<n, 256, 0, st>>>((float *)dst, (const float *)src, rows, d);
+    if (t == CU_BF16) gather_kernel<<<n, 256, 0, st>>>((__nv_bfloat16 *)dst, (const __nv_bfloat16 *)src, rows, d);
+    else gather_kernel<<<n, 256, 0, st>>>((float *)dst, (const float *)src, rows, d);
     CU_LAUNCHED();
     return 0;
 }

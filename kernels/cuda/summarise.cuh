@@ -21,11 +21,10 @@
 #include "summarise_row.h"
 
 /* logits [n][ld] (V used); prefix [n] device; out [n] device. */
-int cu_summarise(rm_cand_t *out, const float *logits, int n, int V, int ld,
-                 const uint64_t *prefix, const cu_summ_opts_t *o, cudaStream_t st);
+int cu_summarise(rm_cand_t *out, const float *logits, int n, int V, int ld, const uint64_t *prefix,
+                 const cu_summ_opts_t *o, cudaStream_t st);
 /* dst[i][:] = src[rows[i]][:] for i < n (rows device, [n]); d elements per row. */
-int cu_gather_rows(void *dst, const void *src, cu_dtype_t t, const int32_t *rows, int n, int d,
-                   cudaStream_t st);
+int cu_gather_rows(void *dst, const void *src, cu_dtype_t t, const int32_t *rows, int n, int d, cudaStream_t st);
 /* lc = lu + s1·(lc - lu), elementwise in fp32 with the CPU's rounding (no FMA contraction). */
 int cu_cfg_combine(float *lc, const float *lu, float s1, size_t n, cudaStream_t st);
 

@@ -2,10 +2,8 @@
  * element is read and written by one thread, so the in-place update has no hazard. */
 #include "swiglu.cuh"
 
-template <typename T>
-__global__ void swiglu_kernel(T *gu, int F, size_t n) {
-    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n;
-         k += (size_t)gridDim.x * blockDim.x) {
+template <typename T> __global__ void swiglu_kernel(T *gu, int F, size_t n) {
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
         size_t t = k / F, i = k % F, a = t * 2 * F + i;
         float g = ld_f(gu, a), u = ld_f(gu, a + F);
         st_f(gu, a, g / (1.0f + expf(-g)) * u);

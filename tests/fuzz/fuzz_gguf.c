@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lerr_t e = {0};
     gguf_file_t *f = gguf_parse(data, size, "fuzz.gguf", &e);
     if (!f) {
-        if (!e.code || !e.msg[0] || strchr(e.msg, '\n')) abort();   /* one line, with a code */
+        if (!e.code || !e.msg[0] || strchr(e.msg, '\n')) abort(); /* one line, with a code */
         return 0;
     }
     for (int64_t i = 0; i < f->nkv; i++) {
@@ -30,15 +30,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (kv->type == GGUF_STRING) touch(kv->v.str.s, kv->v.str.len);
         if (kv->type != GGUF_ARRAY) continue;
         for (uint64_t j = 0; j < kv->arr_n; j++) {
-            if (kv->arr_type == GGUF_STRING) { gguf_str_t s = gguf_arr_str(kv, j); touch(s.s, s.len); }
-            else { double v = gguf_arr_num(kv, j); uint64_t bits; memcpy(&bits, &v, 8); g_sink += bits; }
+            if (kv->arr_type == GGUF_STRING) {
+                gguf_str_t s = gguf_arr_str(kv, j);
+                touch(s.s, s.len);
+            } else {
+                double v = gguf_arr_num(kv, j);
+                uint64_t bits;
+                memcpy(&bits, &v, 8);
+                g_sink += bits;
+            }
             /* (the bits: converting a negative or NaN double to an integer is undefined) */
         }
     }
     for (int64_t i = 0; i < f->nt; i++) touch(f->t[i].data, f->t[i].nbytes);
     llada_config_t c;
     const model_family_t *fam = NULL;
-    if (gguf_model_config(f, &c, &fam, &e) || c.n_layers > 64) { gguf_close(&f); return 0; }
+    if (gguf_model_config(f, &c, &fam, &e) || c.n_layers > 64) {
+        gguf_close(&f);
+        return 0;
+    }
     model_source_t src;
     if (gguf_source_open(&src, f, &c, &e)) return 0;
     for (int i = 0; i < src.count(src.ctx); i++) {

@@ -11,8 +11,7 @@
 
 static const rec_limits_t LIM = {1 << 20, 4096, 32, 4096};
 
-static void roundtrip(rec_t *r)
-{
+static void roundtrip(rec_t *r) {
     buf_t a = {0}, b = {0}, j = {0};
     if (rec_encode(r, &a)) abort();
     lerr_t e;
@@ -24,28 +23,36 @@ static void roundtrip(rec_t *r)
     rec_t *ds = rec_decode(s.data, s.len, NULL, 0, &e);
     if (!ds || rec_encode(ds, &u) || u.len != a.len || memcmp(u.data, a.data, a.len)) abort();
     rec_destroy(&ds);
-    buf_free(&s); buf_free(&u);
+    buf_free(&s);
+    buf_free(&u);
     if (rec_to_json(d, &j)) abort();
     rec_t *dj = rec_from_json((const char *)j.data, j.len - 1, NULL, 1, &e);
     if (dj) rec_destroy(&dj); /* non-UTF-8 keys may not survive JSON; that must not crash */
     rec_destroy(&d);
-    buf_free(&a); buf_free(&b); buf_free(&j);
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&j);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t off = 0;
     while (off < size) {
         lerr_t e;
         long n = mp_scan(data + off, size - off, &LIM, off, &e);
         if (n <= 0) break;
         rec_t *r = rec_decode(data + off, (size_t)n, &LIM, off, &e);
-        if (r) { roundtrip(r); rec_destroy(&r); }
+        if (r) {
+            roundtrip(r);
+            rec_destroy(&r);
+        }
         off += (size_t)n;
     }
     /* the same bytes as a JSON line */
     lerr_t e;
     rec_t *r = rec_from_json((const char *)data, size, &LIM, 1, &e);
-    if (r) { roundtrip(r); rec_destroy(&r); }
+    if (r) {
+        roundtrip(r);
+        rec_destroy(&r);
+    }
     return 0;
 }

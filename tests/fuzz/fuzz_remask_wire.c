@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         if (rmw_select_parse(again, &st2, &c2, &nc2, &e2) || nc2 != nc || memcmp(&st, &st2, sizeof st)) abort();
         for (int i = 0; i < nc; i++)
             if (c[i].pos != c2[i].pos || c[i].token != c2[i].token || memcmp(&c[i].conf, &c2[i].conf, sizeof c[i].conf))
-                abort();   /* bitwise: a NaN confidence round-trips too */
+                abort(); /* bitwise: a NaN confidence round-trips too */
         free(c2);
         rec_destroy(&again);
     } else if (!e.msg[0]) abort();

@@ -9,8 +9,8 @@
 #include <string.h>
 #include "serve/request.h"
 
-static const sreq_limits_t LIM = {.max_tokens = 64, .max_n = 4, .max_prompts = 4, .max_messages = 8,
-                                  .max_stop_len = 16, .max_prompt_ids = 32};
+static const sreq_limits_t LIM = {
+    .max_tokens = 64, .max_n = 4, .max_prompts = 4, .max_messages = 8, .max_stop_len = 16, .max_prompt_ids = 32};
 
 static void check(const sreq_t *r) {
     if (r->n < 1 || r->n > LIM.max_n || r->max_tokens < 0 || r->max_tokens > LIM.max_tokens) abort();
@@ -21,14 +21,15 @@ static void check(const sreq_t *r) {
         if (r->n_prompts < 1 || r->n_prompts * r->n > LIM.max_n) abort();
         for (int i = 0; i < r->n_prompts; i++) {
             const sprompt_t *p = &r->prompts[i];
-            if (p->ids) { if (p->n_ids < 1 || p->n_ids > (size_t)LIM.max_prompt_ids) abort(); }
-            else if (!p->text.p) abort();
-            else if (memchr(p->text.p, 0, p->text.n)) abort();   /* no NUL inside */
+            if (p->ids) {
+                if (p->n_ids < 1 || p->n_ids > (size_t)LIM.max_prompt_ids) abort();
+            } else if (!p->text.p) abort();
+            else if (memchr(p->text.p, 0, p->text.n)) abort(); /* no NUL inside */
         }
     } else {
         if (r->n_msgs < 1 || r->n_msgs > LIM.max_messages) abort();
         for (int i = 0; i < r->n_msgs; i++) {
-            volatile size_t sum = 0;   /* touch every byte: ASan checks the bounds */
+            volatile size_t sum = 0; /* touch every byte: ASan checks the bounds */
             for (size_t k = 0; k < r->msgs[i].content.n; k++) sum += (unsigned char)r->msgs[i].content.p[k];
             if (!r->msgs[i].role.p || r->msgs[i].role.n == 0) abort();
         }

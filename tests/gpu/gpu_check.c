@@ -68,42 +68,47 @@ static void check_logits(const model_t *m, cuda_backend_t *gb, const char *what,
     for (size_t i = 0; i < n; i++) g1[i] = g2[i] = NAN;
     int rc = model_forward_logits(m, tok, keep, B, L, ref, &e);
     CHECK(rc == 0, "%s: CPU logits: %s", what, e.msg);
-    rc = cuda_backend_logits(gb, tok, keep, B, L, g1, &e);   /* eager (first of a shape) */
+    rc = cuda_backend_logits(gb, tok, keep, B, L, g1, &e); /* eager (first of a shape) */
     CHECK(rc == 0, "%s: GPU logits: %s", what, e.msg);
     double err = rel_err(g1, ref, n);
     printf("%-34s L=%-4d rel err %.2e (tol %.0e)\n", what, L, err, tol);
     CHECK(err <= tol, "%s L=%d: GPU vs CPU logits rel err %.3e > %.0e", what, L, err, tol);
-    for (int k = 0; k < 2; k++) {                            /* captured, then replayed */
+    for (int k = 0; k < 2; k++) { /* captured, then replayed */
         for (size_t i = 0; i < n; i++) g2[i] = NAN;
         rc = cuda_backend_logits(gb, tok, keep, B, L, g2, &e);
-        CHECK(rc == 0 && memcmp(g1, g2, n * 4) == 0, "%s L=%d: graph %s differs from the eager run",
-              what, L, k ? "replay" : "capture");
+        CHECK(rc == 0 && memcmp(g1, g2, n * 4) == 0, "%s L=%d: graph %s differs from the eager run", what, L,
+              k ? "replay" : "capture");
     }
     /* batch 1 (re-capture) must give row 0 of the batch-2 result */
     for (size_t i = 0; i < n; i++) g2[i] = NAN;
     rc = cuda_backend_logits(gb, tok, keep, 1, L, g2, &e);
     CHECK(rc == 0 && rel_err(g2, g1, (size_t)L * V) < 1e-6, "%s L=%d: batch 1 differs from row 0 of batch 2", what, L);
-    free(tok); free(keep); free(ref); free(g1); free(g2);
+    free(tok);
+    free(keep);
+    free(ref);
+    free(g1);
+    free(g2);
 }
 
-typedef struct { double T, cfg; bool eos_inf, conf_inf, fixed; } optset_t;
+typedef struct {
+    double T, cfg;
+    bool eos_inf, conf_inf, fixed;
+} optset_t;
 
 /* The sampler's forward batch for a canvas: x, then (CFG) x with the prompt masked. */
-static int build_rows(const llada_config_t *c, const int32_t *x, int B, int L, int Lp, bool cfg,
-                      int32_t *tok) {
+static int build_rows(const llada_config_t *c, const int32_t *x, int B, int L, int Lp, bool cfg, int32_t *tok) {
     memcpy(tok, x, (size_t)B * L * 4);
     if (cfg)
         for (int j = 0; j < B; j++)
             for (int p = 0; p < L; p++)
-                tok[((size_t)B + j) * L + p] = p < Lp && x[(size_t)j * L + p] != c->mask_token_id
-                    ? c->mask_token_id : x[(size_t)j * L + p];
+                tok[((size_t)B + j) * L + p] =
+                    p < Lp && x[(size_t)j * L + p] != c->mask_token_id ? c->mask_token_id : x[(size_t)j * L + p];
     return cfg ? 2 * B : B;
 }
 
 /* CPU reference of one step's summaries (forward logits, CFG in float, sampler_summarise). */
-static void cpu_summaries(const model_t *m, const sampler_opts_t *o, const int32_t *tok,
-                          const uint8_t *keep, int nB, int B, int L, const int *crow,
-                          const int *cpos, const uint64_t *pre, int nc, rm_cand_t *out) {
+static void cpu_summaries(const model_t *m, const sampler_opts_t *o, const int32_t *tok, const uint8_t *keep, int nB,
+                          int B, int L, const int *crow, const int *cpos, const uint64_t *pre, int nc, rm_cand_t *out) {
     int V = m->cfg.embedding_size;
     float *lg = malloc((size_t)nB * L * V * 4), *row = malloc((size_t)V * 4);
     lerr_t e = {0};
@@ -124,8 +129,7 @@ static bool near(double a, double b, double tol) {
     return fabs(a - b) <= tol * (1 + fabs(b));
 }
 
-static void check_step(const model_t *m, cuda_backend_t *gb, const char *what, const optset_t *os,
-                       bool exact) {
+static void check_step(const model_t *m, cuda_backend_t *gb, const char *what, const optset_t *os, bool exact) {
     const llada_config_t *c = &m->cfg;
     int B = 2, L = 40, Lp = 16, pad = 5;
     int32_t x[2 * 40], tok[4 * 40];
@@ -133,8 +137,12 @@ static void check_step(const model_t *m, cuda_backend_t *gb, const char *what, c
     int crow[80], cpos[80], nc = 0;
     uint64_t pre[80];
     rm_cand_t ref[80], got[80];
-    sampler_opts_t o = {.temperature = os->T, .cfg_scale = os->cfg, .logits_eos_inf = os->eos_inf,
-                        .conf_eos_eot_inf = os->conf_inf, .fixed_eos = os->fixed, .seed = 7};
+    sampler_opts_t o = {.temperature = os->T,
+                        .cfg_scale = os->cfg,
+                        .logits_eos_inf = os->eos_inf,
+                        .conf_eos_eot_inf = os->conf_inf,
+                        .fixed_eos = os->fixed,
+                        .seed = 7};
     make_batch(c, B, L, pad, x, keep);
     for (int j = 0; j < B; j++)
         for (int p = Lp; p < L; p++) x[j * L + p] = c->mask_token_id;
@@ -143,7 +151,8 @@ static void check_step(const model_t *m, cuda_backend_t *gb, const char *what, c
     for (int j = 0; j < B; j++)
         for (int p = 0; p < L; p++)
             if (x[j * L + p] == c->mask_token_id) {
-                crow[nc] = j; cpos[nc] = p;
+                crow[nc] = j;
+                cpos[nc] = p;
                 pre[nc] = crng_prefix(o.seed, CRNG_GUMBEL, (uint64_t)j, 3, (uint64_t)(p - (j ? pad : 0)));
                 nc++;
             }
@@ -159,34 +168,31 @@ static void check_step(const model_t *m, cuda_backend_t *gb, const char *what, c
                  near(got[i].entropy, ref[i].entropy, 1e-5);
     }
     if (exact)
-        CHECK(close == nc, "%s T=%g cfg=%g flags %d%d%d: %d/%d summaries match", what, os->T, os->cfg,
-              os->eos_inf, os->conf_inf, os->fixed, close, nc);
-    else
-        CHECK(same * 10 >= nc * 9, "%s T=%g cfg=%g: %d/%d tokens agree", what, os->T, os->cfg, same, nc);
+        CHECK(close == nc, "%s T=%g cfg=%g flags %d%d%d: %d/%d summaries match", what, os->T, os->cfg, os->eos_inf,
+              os->conf_inf, os->fixed, close, nc);
+    else CHECK(same * 10 >= nc * 9, "%s T=%g cfg=%g: %d/%d tokens agree", what, os->T, os->cfg, same, nc);
 }
 
-static void run_gen(const model_t *m, const sampler_opts_t *o, const sampler_backend_t *bk,
-                    int32_t *x, int32_t *reveal, int B, int L, int *pad) {
+static void run_gen(const model_t *m, const sampler_opts_t *o, const sampler_backend_t *bk, int32_t *x, int32_t *reveal,
+                    int B, int L, int *pad) {
     int64_t rec[2] = {0, 1};
     canvas_batch_t cb = {.B = B, .L = L, .x = x, .pad = pad, .record = rec, .reveal = reveal};
     sampler_opts_t so = *o;
     so.backend = bk;
     lerr_t e = {0};
     rm_policy_t *pol = rm_policy_new("low_confidence", &e);
-    CHECK(pol && sampler_run(m, pol, &so, &cb, NULL, NULL, &e) == 0, "generation (%s): %s",
-          bk ? "GPU" : "CPU", e.msg);
+    CHECK(pol && sampler_run(m, pol, &so, &cb, NULL, NULL, &e) == 0, "generation (%s): %s", bk ? "GPU" : "CPU", e.msg);
     rm_policy_destroy(&pol);
 }
 
-static void check_generation(const model_t *m, cuda_backend_t *gb, const char *what, double T,
-                             double cfg, bool exact) {
+static void check_generation(const model_t *m, cuda_backend_t *gb, const char *what, double T, double cfg, bool exact) {
     const llada_config_t *c = &m->cfg;
     enum { B = 2, L = 32, GEN = 16 };
     int32_t x0[B * L], xc[B * L], xg[B * L], rc_[B * L], rg[B * L];
     uint8_t keep[B * L];
     int pad[B] = {0, 4};
-    sampler_opts_t o = {.steps = 8, .gen_length = GEN, .block_length = 8, .temperature = T,
-                        .cfg_scale = cfg, .seed = 11};
+    sampler_opts_t o = {
+        .steps = 8, .gen_length = GEN, .block_length = 8, .temperature = T, .cfg_scale = cfg, .seed = 11};
     make_batch(c, B, L, pad[1], x0, keep);
     for (int i = 0; i < B * L; i++) {
         if (x0[i] == c->mask_token_id) x0[i] = 1;
@@ -227,10 +233,9 @@ static void check_ckpt(const char *dir, cuda_prec_t prec) {
         check_logits(m, gb, what, 136, tol);
         const char *note = cuda_backend_graph_note(gb);
         CHECK(note == NULL, "%s: %s", what, note);
-        static const optset_t sets[] = {
-            {0, 0, 0, 0, 0}, {0.7, 0, 0, 0, 0}, {0, 1.5, 0, 0, 0}, {0.7, 1.5, 0, 0, 0},
-            {0, 0, 1, 0, 0}, {0, 0, 0, 1, 0}, {0.7, 0, 0, 1, 0}, {0, 0, 1, 1, 1}, {0.7, 0, 1, 1, 1},
-            {0.7, 1.5, 1, 1, 0}};
+        static const optset_t sets[] = {{0, 0, 0, 0, 0},   {0.7, 0, 0, 0, 0},  {0, 1.5, 0, 0, 0}, {0.7, 1.5, 0, 0, 0},
+                                        {0, 0, 1, 0, 0},   {0, 0, 0, 1, 0},    {0.7, 0, 0, 1, 0}, {0, 0, 1, 1, 1},
+                                        {0.7, 0, 1, 1, 1}, {0.7, 1.5, 1, 1, 0}};
         for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) check_step(m, gb, what, &sets[i], exact);
         check_generation(m, gb, what, 0, 0, exact);
         check_generation(m, gb, what, 0.8, 1.0, exact);
@@ -245,7 +250,7 @@ static int one_step(const char *dir) {
     cuda_backend_t *gb = m ? cuda_backend_new(m, CUDA_PREC_AUTO, &e) : NULL;
     if (gb) {
         optset_t os = {0.7, 1.5, 1, 1, 0};
-        for (int i = 0; i < 3; i++) check_step(m, gb, "one step", &os, false);  /* eager, capture, replay */
+        for (int i = 0; i < 3; i++) check_step(m, gb, "one step", &os, false); /* eager, capture, replay */
     } else {
         CHECK(0, "%s", e.msg);
     }
@@ -256,10 +261,16 @@ static int one_step(const char *dir) {
 
 int main(int argc, char **argv) {
     char why[256];
-    if (argc < 2) { fprintf(stderr, "usage: gpu_check [--one-step] CKPT_DIR...\n"); return 2; }
-    if (!cuda_probe(why, sizeof why)) { printf("skip: no usable CUDA device: %s\n", why); return 77; }
+    if (argc < 2) {
+        fprintf(stderr, "usage: gpu_check [--one-step] CKPT_DIR...\n");
+        return 2;
+    }
+    if (!cuda_probe(why, sizeof why)) {
+        printf("skip: no usable CUDA device: %s\n", why);
+        return 77;
+    }
     if (!strcmp(argv[1], "--one-step")) return argc == 3 ? one_step(argv[2]) : 2;
-    for (int i = 1; i < argc; i++) {   /* every checkpoint in bf16 and in f32 */
+    for (int i = 1; i < argc; i++) { /* every checkpoint in bf16 and in f32 */
         check_ckpt(argv[i], CUDA_PREC_BF16);
         check_ckpt(argv[i], CUDA_PREC_F32);
     }

@@ -44,12 +44,14 @@ extern "C" {
 #define __align__(n)
 #define __forceinline__ inline
 
-struct emu_dim { unsigned x, y, z; };
+struct emu_dim {
+    unsigned x, y, z;
+};
 static thread_local emu_dim threadIdx, blockIdx;
 static std::barrier<> *g_block;
 static std::barrier<> *g_warp[4];
 static float g_xchg[4][32];
-alignas(128) unsigned char sm[160 * 1024];          /* the block's dynamic shared memory */
+alignas(128) unsigned char sm[160 * 1024]; /* the block's dynamic shared memory */
 
 static void __syncthreads() { g_block->arrive_and_wait(); }
 static void __syncwarp(unsigned = 0xffffffffu) { g_warp[threadIdx.x / 32]->arrive_and_wait(); }
@@ -63,9 +65,13 @@ static float __shfl_xor_sync(unsigned, float v, int o) {
     return r;
 }
 
-namespace nvcuda { namespace wmma {
-struct matrix_a {}; struct matrix_b {}; struct accumulator {};
-struct row_major {}; struct col_major {};
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
 enum layout_t { mem_row_major, mem_col_major };
 template <class Use, int M, int N, int K, class T, class Lay = void> struct fragment { float v[16][16]; };
 static inline float tf(float x) { return x; }
@@ -108,15 +114,16 @@ void mma_sync(fragment<accumulator, 16, 16, 16, float> &d, const fragment<matrix
         }
     memcpy(d.v, t, sizeof t);
 }
-}}  // namespace nvcuda::wmma
+} // namespace wmma
+} // namespace nvcuda
 using namespace nvcuda;
 
 #include "kernels/cuda/attention_flash.cuh"
 
 /* ---- harness ---- */
 template <int HDP>
-static void run_flash(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t *keep, int B, int L,
-                      int Hq, int Hkv, int hd, int q_off = 0, int nq = -1) {
+static void run_flash(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t *keep, int B, int L, int Hq, int Hkv,
+                      int hd, int q_off = 0, int nq = -1) {
     if (nq < 0) nq = L;
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
     CHECK(att_layout<HDP>::bytes <= sizeof sm, "shared layout %zu bytes", (size_t)att_layout<HDP>::bytes);
@@ -125,8 +132,11 @@ static void run_flash(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t
             for (int qt = 0; qt * ABQ < nq; qt++) {
                 std::barrier<> blk(ATH), w0(32), w1(32), w2(32), w3(32);
                 g_block = &blk;
-                g_warp[0] = &w0; g_warp[1] = &w1; g_warp[2] = &w2; g_warp[3] = &w3;
-                memset(sm, 0xff, sizeof sm);                  /* garbage, as on a GPU */
+                g_warp[0] = &w0;
+                g_warp[1] = &w1;
+                g_warp[2] = &w2;
+                g_warp[3] = &w3;
+                memset(sm, 0xff, sizeof sm); /* garbage, as on a GPU */
                 std::vector<std::thread> th;
                 for (unsigned t = 0; t < ATH; t++)
                     th.emplace_back([=] {
@@ -139,10 +149,12 @@ static void run_flash(__nv_bfloat16 *ao, const __nv_bfloat16 *qkv, const uint8_t
 }
 
 static uint32_t g_r = 12345;
-static float frand() { g_r = g_r * 1664525u + 1013904223u; return (float)((g_r >> 8) & 0xffff) / 32768.0f - 1.0f; }
+static float frand() {
+    g_r = g_r * 1664525u + 1013904223u;
+    return (float)((g_r >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
 
-template <int HDP>
-static void check(int hd) {
+template <int HDP> static void check(int hd) {
     const int B = 2, L = 136, Hq = 4, Hkv = 2, pad = 70, S = (Hq + 2 * Hkv) * hd;
     size_t n = (size_t)B * L * S, no = (size_t)B * L * Hq * hd;
     __nv_bfloat16 *qkv = (__nv_bfloat16 *)aligned_alloc(64, (n * 2 + 63) / 64 * 64);
@@ -173,7 +185,10 @@ static void check(int hd) {
     size_t bad = 0;
     for (size_t i = 0; i < no; i++) {
         float g = __bfloat162float(ao[i]);
-        if (!std::isfinite(g)) { bad++; continue; }
+        if (!std::isfinite(g)) {
+            bad++;
+            continue;
+        }
         num += ((double)g - ref[i]) * ((double)g - ref[i]);
         den += (double)ref[i] * ref[i];
     }
@@ -197,7 +212,7 @@ static void check(int hd) {
 }
 
 int main() {
-    check<16>(4);     /* scalar-load path, head dim zero-padded to 16 */
-    check<128>(128);  /* LLaDA's head dim, 16-byte vector loads */
+    check<16>(4);    /* scalar-load path, head dim zero-padded to 16 */
+    check<128>(128); /* LLaDA's head dim, 16-byte vector loads */
     return TEST_SUMMARY();
 }

@@ -37,7 +37,7 @@ static void emulate(const float *l, int V, uint64_t pre, const cu_summ_opts_t *o
     for (int w = 0; w < STH / 32; w++) {
         summ_p2_t v[32], n[32];
         memcpy(v, p + w * 32, sizeof v);
-        for (int off = 16; off > 0; off >>= 1) {      /* __shfl_xor butterfly */
+        for (int off = 16; off > 0; off >>= 1) { /* __shfl_xor butterfly */
             for (int ln = 0; ln < 32; ln++) {
                 n[ln].s = v[ln].s + v[ln ^ off].s;
                 n[ln].sl = v[ln].sl + v[ln ^ off].sl;
@@ -45,7 +45,9 @@ static void emulate(const float *l, int V, uint64_t pre, const cu_summ_opts_t *o
             }
             memcpy(v, n, sizeof v);
         }
-        tot.s += v[0].s; tot.sl += v[0].sl; tot.s2 += v[0].s2;
+        tot.s += v[0].s;
+        tot.sl += v[0].sl;
+        tot.s2 += v[0].s2;
     }
     summ_finish(&a, &tot, l, o, he, c);
 }
@@ -57,7 +59,9 @@ static bool close_d(double a, double b) {
 
 static uint64_t g_s = 88172645463325252ull;
 static double urand(void) {
-    g_s ^= g_s << 13; g_s ^= g_s >> 7; g_s ^= g_s << 17;
+    g_s ^= g_s << 13;
+    g_s ^= g_s >> 7;
+    g_s ^= g_s << 17;
     return (g_s >> 11) * (1.0 / 9007199254740992.0);
 }
 
@@ -81,8 +85,10 @@ static void one(int V, int kind, double T, int flags, int eot) {
     llada_config_default(&c);
     c.eos_token_id = V > 3 ? V - 3 : 0;
     c.eot_token_id = eot;
-    sampler_opts_t so = {.temperature = T, .logits_eos_inf = flags & 1,
-                         .conf_eos_eot_inf = (flags >> 1) & 1, .fixed_eos = (flags >> 2) & 1};
+    sampler_opts_t so = {.temperature = T,
+                         .logits_eos_inf = flags & 1,
+                         .conf_eos_eot_inf = (flags >> 1) & 1,
+                         .fixed_eos = (flags >> 2) & 1};
     cu_summ_opts_t o = {T, so.logits_eos_inf, so.conf_eos_eot_inf, so.fixed_eos, c.eos_token_id, eot};
     float *l = malloc((size_t)V * sizeof *l), *cp = malloc((size_t)V * sizeof *cp);
     make_row(l, V, kind, c.eos_token_id, eot);
@@ -92,10 +98,10 @@ static void one(int V, int kind, double T, int flags, int eot) {
     sampler_summarise(&so, &c, cp, V, pre, &ref);
     emulate(l, V, pre, &o, &got);
     CHECK(got.token == ref.token && close_d(got.conf, ref.conf) && close_d(got.prob, ref.prob) &&
-          close_d(got.margin, ref.margin) && close_d(got.entropy, ref.entropy),
-          "V=%d kind=%d T=%g flags=%d eot=%d: token %d/%d conf %.17g/%.17g prob %g/%g margin %g/%g ent %g/%g",
-          V, kind, T, flags, eot, got.token, ref.token, got.conf, ref.conf, got.prob, ref.prob,
-          got.margin, ref.margin, got.entropy, ref.entropy);
+              close_d(got.margin, ref.margin) && close_d(got.entropy, ref.entropy),
+          "V=%d kind=%d T=%g flags=%d eot=%d: token %d/%d conf %.17g/%.17g prob %g/%g margin %g/%g ent %g/%g", V, kind,
+          T, flags, eot, got.token, ref.token, got.conf, ref.conf, got.prob, ref.prob, got.margin, ref.margin,
+          got.entropy, ref.entropy);
     g_cases++;
     free(l);
     free(cp);
@@ -110,9 +116,9 @@ int main(void) {
                 for (int flags = 0; flags < 8; flags++) {
                     int V = Vs[v];
                     one(V, kind, Ts[t], flags, V > 2 ? V - 2 : -1);
-                    if (flags == 3) one(V, kind, Ts[t], flags, -1);   /* no EOT column */
+                    if (flags == 3) one(V, kind, Ts[t], flags, -1); /* no EOT column */
                 }
-    one(126464, 0, 0, 0, 126348 % 126464);                            /* LLaDA's vocabulary */
+    one(126464, 0, 0, 0, 126348 % 126464); /* LLaDA's vocabulary */
     one(126464, 0, 1.0, 2, 126348);
     one(126464, 1, 0, 3, 126348);
     printf("%d rows compared\n", g_cases);

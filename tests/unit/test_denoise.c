@@ -25,8 +25,8 @@ static void fill(model_t *m, unsigned seed) {
     if (!m->cfg.weight_tying) all[n++] = &m->w.lm_head;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         llada_layer_t *L = &m->w.layers[l];
-        wtensor_t *t[9] = {&L->attn_norm, &L->q_proj, &L->k_proj, &L->v_proj, &L->attn_out,
-                           &L->ff_norm, &L->ff_proj, &L->up_proj, &L->ff_out};
+        wtensor_t *t[9] = {&L->attn_norm, &L->q_proj,  &L->k_proj,  &L->v_proj, &L->attn_out,
+                           &L->ff_norm,   &L->ff_proj, &L->up_proj, &L->ff_out};
         for (int i = 0; i < 9; i++) all[n++] = t[i];
     }
     for (int i = 0; i < n; i++) {
@@ -38,10 +38,19 @@ static void fill(model_t *m, unsigned seed) {
 static llada_config_t small_cfg(int kv, bool tied) {
     llada_config_t c;
     llada_config_default(&c);
-    c.d_model = 24; c.n_layers = 2; c.n_heads = 6; c.n_kv_heads = kv; c.head_dim = 4;
-    c.mlp_hidden_size = 40; c.vocab_size = c.embedding_size = 50; c.weight_tying = tied;
-    c.mask_token_id = 49; c.eos_token_id = c.pad_token_id = 47; c.eot_token_id = 48;
-    c.bos_token_id = 46; c.dtype = WT_F32;
+    c.d_model = 24;
+    c.n_layers = 2;
+    c.n_heads = 6;
+    c.n_kv_heads = kv;
+    c.head_dim = 4;
+    c.mlp_hidden_size = 40;
+    c.vocab_size = c.embedding_size = 50;
+    c.weight_tying = tied;
+    c.mask_token_id = 49;
+    c.eos_token_id = c.pad_token_id = 47;
+    c.eot_token_id = 48;
+    c.bos_token_id = 46;
+    c.dtype = WT_F32;
     return c;
 }
 
@@ -59,17 +68,22 @@ static void test_roundtrip(int kv, bool tied, wtype_t save_as) {
     CHECK(r != NULL, "model_load after save: %s", e.msg);
     if (r) {
         CHECK(r->cfg.n_kv_heads == kv && r->cfg.weight_tying == tied && r->cfg.mask_token_id == 49 &&
-              r->cfg.eot_token_id == 48 && r->cfg.mlp_hidden_size == 40, "config survives the round trip");
+                  r->cfg.eot_token_id == 48 && r->cfg.mlp_hidden_size == 40,
+              "config survives the round trip");
         int32_t tok[7] = {1, 2, 49, 49, 3, 49, 0};
         float *a = malloc(sizeof(float) * 7 * 50), *b = malloc(sizeof(float) * 7 * 50);
         model_forward_logits(m, tok, NULL, 1, 7, a, &e);
         model_forward_logits(r, tok, NULL, 1, 7, b, &e);
         double md = 0, mx = 0;
-        for (int i = 0; i < 350; i++) { md = fmax(md, fabs(a[i] - b[i])); mx = fmax(mx, fabs(a[i])); }
+        for (int i = 0; i < 350; i++) {
+            md = fmax(md, fabs(a[i] - b[i]));
+            mx = fmax(mx, fabs(a[i]));
+        }
         double tol = save_as == WT_F32 ? 0 : 0.05;
-        CHECK(md <= tol * mx, "logits after %s save/load: max diff %g (scale %g), kv %d tied %d",
-              wtype_name(save_as), md, mx, kv, tied);
-        free(a); free(b);
+        CHECK(md <= tol * mx, "logits after %s save/load: max diff %g (scale %g), kv %d tied %d", wtype_name(save_as),
+              md, mx, kv, tied);
+        free(a);
+        free(b);
         model_destroy(&r);
     }
     char cmd[256];
@@ -99,7 +113,8 @@ static void test_padding_invariance(void) {
     md = 0;
     for (int i = 2 * 50; i < 300; i++) md = fmax(md, fabs(a[i] - b[i]));
     CHECK(md > 1e-4, "without the mask they do (diff %g)", md);
-    free(a); free(b);
+    free(a);
+    free(b);
     model_destroy(&m);
 }
 
@@ -107,15 +122,16 @@ static void test_config(void) {
     llada_config_t c;
     lerr_t e = {0};
     const char *llada8b = "{\"d_model\":4096,\"n_layers\":32,\"n_heads\":32,\"n_kv_heads\":32,"
-        "\"mlp_hidden_size\":12288,\"mlp_ratio\":4,\"vocab_size\":126464,\"embedding_size\":126464,"
-        "\"rope_theta\":500000.0,\"rms_norm_eps\":1e-05,\"weight_tying\":false,\"alibi\":false,"
-        "\"multi_query_attention\":null,\"mask_token_id\":126336,\"eos_token_id\":126081,"
-        "\"pad_token_id\":126081,\"block_type\":\"llama\",\"activation_type\":\"silu\"}";
+                          "\"mlp_hidden_size\":12288,\"mlp_ratio\":4,\"vocab_size\":126464,\"embedding_size\":126464,"
+                          "\"rope_theta\":500000.0,\"rms_norm_eps\":1e-05,\"weight_tying\":false,\"alibi\":false,"
+                          "\"multi_query_attention\":null,\"mask_token_id\":126336,\"eos_token_id\":126081,"
+                          "\"pad_token_id\":126081,\"block_type\":\"llama\",\"activation_type\":\"silu\"}";
     CHECK(llada_config_parse(&c, llada8b, strlen(llada8b), &e) == 0, "LLaDA-8B config parses: %s", e.msg);
     CHECK(c.head_dim == 128 && c.eot_token_id == 126348 && c.bos_token_id == 126080, "LLaDA-8B defaults");
     int64_t np = model_n_params(&c);
     CHECK(np == 8015581184LL, "LLaDA-8B parameter count %lld == 8,015,581,184 (llada.md)", (long long)np);
-    const char *mq = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":10,\"multi_query_attention\":true,\"mask_token_id\":9,\"eos_token_id\":8}";
+    const char *mq = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":10,\"multi_query_attention\":true,"
+                     "\"mask_token_id\":9,\"eos_token_id\":8}";
     CHECK(llada_config_parse(&c, mq, strlen(mq), &e) == 0 && c.n_kv_heads == 1 && c.mlp_hidden_size == 256,
           "multi_query_attention -> 1 KV head; mlp defaults to 4 d");
     const char *bad = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":10,\"clip_qkv\":8}";
@@ -131,8 +147,11 @@ static void test_config(void) {
 static void test_policies(void) {
     lerr_t e = {0};
     rm_policy_t *p = rm_policy_new("low_confidence", &e);
-    rm_cand_t c[5] = {{.pos = 3, .conf = 0.5}, {.pos = 4, .conf = 0.9}, {.pos = 6, .conf = 0.5},
-                      {.pos = 8, .conf = -INFINITY}, {.pos = 9, .conf = 0.7}};
+    rm_cand_t c[5] = {{.pos = 3, .conf = 0.5},
+                      {.pos = 4, .conf = 0.9},
+                      {.pos = 6, .conf = 0.5},
+                      {.pos = 8, .conf = -INFINITY},
+                      {.pos = 9, .conf = 0.7}};
     rm_state_t st = {.n_commit = 3};
     int32_t out[5];
     int k = rm_policy_select(p, &st, c, 5, out, &e);
@@ -147,11 +166,13 @@ static void test_policies(void) {
     for (int s = 0; s < 2000; s++) {
         st.step = s;
         rm_policy_select(p, &st, c, 5, out, &e);
-        for (int i = 0; i < 5; i++) if (c[i].pos == out[0]) first[i]++;
+        for (int i = 0; i < 5; i++)
+            if (c[i].pos == out[0]) first[i]++;
     }
     int ok = 1;
     for (int i = 0; i < 5; i++) ok &= first[i] > 330 && first[i] < 470;
-    CHECK(ok, "random: each candidate first ~1/5 of the time (%d %d %d %d %d)", first[0], first[1], first[2], first[3], first[4]);
+    CHECK(ok, "random: each candidate first ~1/5 of the time (%d %d %d %d %d)", first[0], first[1], first[2], first[3],
+          first[4]);
     rm_policy_destroy(&p);
     CHECK(rm_policy_new("nope", &e) == NULL && e.code == EXIT_USAGE, "unknown policy is a usage error");
 }
@@ -168,7 +189,9 @@ static void test_schedule(void) {
 
 /* canvas_batch_t.seed and .on_step (used by serve): per-row seeds give each row the result
  * it has alone with that seed; rows dropped mid-run leave the others' results unchanged. */
-typedef struct { int drop_at, dropped_row, calls; } hook_t;
+typedef struct {
+    int drop_at, dropped_row, calls;
+} hook_t;
 static int drop_hook(canvas_batch_t *cb, int step, uint8_t *drop, void *arg, lerr_t *e) {
     (void)e;
     hook_t *h = arg;
@@ -180,15 +203,24 @@ static int drop_hook(canvas_batch_t *cb, int step, uint8_t *drop, void *arg, ler
 static void run_rows(model_t *m, rm_policy_t *p, const sampler_opts_t *o, const int32_t *x0, int B, int L,
                      uint64_t *seed, hook_t *h, int32_t *out) {
     lerr_t e = {0};
-    canvas_batch_t cb = {.B = B, .L = L, .x = malloc(sizeof(int32_t) * B * L), .pad = calloc(B, sizeof(int)),
-                         .record = malloc(sizeof(int64_t) * B), .reveal = malloc(sizeof(int32_t) * B * L),
-                         .seed = seed, .on_step = h ? drop_hook : NULL, .on_step_arg = h};
+    canvas_batch_t cb = {.B = B,
+                         .L = L,
+                         .x = malloc(sizeof(int32_t) * B * L),
+                         .pad = calloc(B, sizeof(int)),
+                         .record = malloc(sizeof(int64_t) * B),
+                         .reveal = malloc(sizeof(int32_t) * B * L),
+                         .seed = seed,
+                         .on_step = h ? drop_hook : NULL,
+                         .on_step_arg = h};
     memcpy(cb.x, x0, sizeof(int32_t) * B * L);
     for (int j = 0; j < B; j++) cb.record[j] = j;
     CHECK(sampler_run(m, p, o, &cb, NULL, NULL, &e) == 0, "sampler_run: %s", e.msg);
     memcpy(out, cb.x, sizeof(int32_t) * cb.B * L);
     CHECK(!h || cb.B == B - 1, "a dropped row leaves the batch (B %d)", cb.B);
-    free(cb.x); free(cb.pad); free(cb.record); free(cb.reveal);
+    free(cb.x);
+    free(cb.pad);
+    free(cb.record);
+    free(cb.reveal);
 }
 
 static void test_step_hook(void) {
@@ -211,8 +243,8 @@ static void test_step_hook(void) {
         int32_t xj[L];
         memcpy(xj, x + j * L, sizeof xj);
         /* alone, its record index must be the same: rebuild the one-row batch with record j */
-        canvas_batch_t cb = {.B = 1, .L = L, .x = xj, .pad = (int[]){0}, .record = (int64_t[]){j},
-                             .reveal = (int32_t[L]){0}};
+        canvas_batch_t cb = {
+            .B = 1, .L = L, .x = xj, .pad = (int[]){0}, .record = (int64_t[]){j}, .reveal = (int32_t[L]){0}};
         CHECK(sampler_run(m, p, &oj, &cb, NULL, NULL, &e) == 0, "solo run: %s", e.msg);
         memcpy(one, xj, sizeof one);
         same_seed_rows &= !memcmp(one, all + j * L, sizeof one);

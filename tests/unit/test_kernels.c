@@ -33,8 +33,8 @@ static double max_rel(const float *a, const float *b, size_t n) {
 static void test_convert(void) {
     CHECK(bf16_to_f32(0x3f80) == 1.0f, "bf16 1.0");
     CHECK(f32_to_bf16(1.0f) == 0x3f80, "f32->bf16 1.0");
-    CHECK(f32_to_bf16(1.00390625f) == 0x3f80, "bf16 ties to even (down)");   /* 1 + 2^-8 */
-    CHECK(f32_to_bf16(1.01171875f) == 0x3f82, "bf16 ties to even (up)");     /* 1 + 3*2^-8 */
+    CHECK(f32_to_bf16(1.00390625f) == 0x3f80, "bf16 ties to even (down)"); /* 1 + 2^-8 */
+    CHECK(f32_to_bf16(1.01171875f) == 0x3f82, "bf16 ties to even (up)");   /* 1 + 3*2^-8 */
     CHECK(isnan(bf16_to_f32(f32_to_bf16(NAN))), "bf16 NaN stays NaN");
     CHECK(f16_to_f32(0x3c00) == 1.0f && f16_to_f32(0xc000) == -2.0f, "f16 basic values");
     CHECK(f16_to_f32(0x0001) == ldexpf(1, -24), "f16 smallest subnormal");
@@ -73,17 +73,24 @@ static void test_matmul(void) {
             for (int i = 0; i < M * N; i++) y[i] = yr[i] = frand(&s);
             matmul(y, x, &W, M, true);
             matmul_ref(yr, x, &W, M, true);
-            CHECK(max_rel(y, yr, (size_t)M * N) < 1e-5, "matmul %s %dx%dx%d accumulate: rel %g",
-                  wtype_name((wtype_t)t), M, N, K, max_rel(y, yr, (size_t)M * N));
+            CHECK(max_rel(y, yr, (size_t)M * N) < 1e-5, "matmul %s %dx%dx%d accumulate: rel %g", wtype_name((wtype_t)t),
+                  M, N, K, max_rel(y, yr, (size_t)M * N));
             matmul(y, x, &W, M, false);
             matmul_ref(yr, x, &W, M, false);
             CHECK(max_rel(y, yr, (size_t)M * N) < 1e-5, "matmul %s %dx%dx%d", wtype_name((wtype_t)t), M, N, K);
-            free(x); free(wf); free(w); free(y); free(yr);
+            free(x);
+            free(wf);
+            free(w);
+            free(y);
+            free(yr);
         }
 }
 
 static void test_matmul_bf16(void) {
-    if (!matmul_bf16_available()) { CHECK(1, "no AVX512_BF16: kernel not used"); return; }
+    if (!matmul_bf16_available()) {
+        CHECK(1, "no AVX512_BF16: kernel not used");
+        return;
+    }
     unsigned s = 19;
     int shapes[][3] = {{1, 1, 1}, {3, 5, 33}, {7, 130, 100}, {24, 67, 4099}};
     for (int k = 0; k < 4; k++) {
@@ -99,12 +106,19 @@ static void test_matmul_bf16(void) {
         matmul_ref(yr, x, &W, M, true);
         double r = max_rel(y, yr, (size_t)M * N);
         CHECK(r < 1e-4, "matmul_bf16 %dx%dx%d (hi/lo split keeps ~fp32 accuracy): rel %g", M, N, K, r);
-        free(x); free(wf); free(w); free(y); free(yr);
+        free(x);
+        free(wf);
+        free(w);
+        free(y);
+        free(yr);
     }
 }
 
 static void test_matmul_amx(void) {
-    if (!matmul_amx_available()) { CHECK(1, "no AMX: kernel not used"); return; }
+    if (!matmul_amx_available()) {
+        CHECK(1, "no AMX: kernel not used");
+        return;
+    }
     unsigned s = 23;
     int shapes[][3] = {{1, 1, 2}, {17, 45, 33}, {37, 64, 100}, {70, 33, 1025}};
     for (int k = 0; k < 4; k++) {
@@ -124,7 +138,11 @@ static void test_matmul_amx(void) {
         matmul_ref(yr, x, &W, M, false);
         r = max_rel(y, yr, (size_t)M * N);
         CHECK(r < 1e-4, "matmul_amx %dx%dx%d: rel %g", M, N, K, r);
-        free(x); free(wf); free(w); free(y); free(yr);
+        free(x);
+        free(wf);
+        free(w);
+        free(y);
+        free(yr);
     }
 }
 
@@ -132,7 +150,7 @@ static void test_attention(void) {
     unsigned s = 11;
     int cfgs[][4] = {{9, 4, 4, 8}, {16, 6, 2, 4}, {5, 3, 1, 6}, {70, 2, 1, 4}}; /* L, Hq, Hkv, hd */
     for (int c = 0; c < 4; c++)
-        for (int mode = 0; mode < 4; mode++) {  /* bit 0: padding keys; bit 1: causal */
+        for (int mode = 0; mode < 4; mode++) { /* bit 0: padding keys; bit 1: causal */
             int masked = mode & 1, causal = mode >> 1;
             int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3];
             size_t nq = (size_t)L * Hq * hd, nk = (size_t)L * Hkv * hd;
@@ -140,12 +158,15 @@ static void test_attention(void) {
                   *orf = malloc(4 * nq), *att = malloc(4 * attention_scratch_floats(L, Hq));
             uint8_t keep[128];
             for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
-            for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
+            for (size_t i = 0; i < nk; i++) {
+                k[i] = 2 * frand(&s);
+                v[i] = frand(&s);
+            }
             for (int j = 0; j < L; j++) keep[j] = !masked || j >= 2;
             attention(o, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL, causal, att, NULL);
             attention_ref(orf, q, k, v, L, Hq, Hkv, hd, masked ? keep : NULL, causal);
-            CHECK(max_rel(o, orf, nq) < 1e-5, "attention L%d Hq%d Hkv%d hd%d mask%d causal%d: rel %g", L, Hq,
-                  Hkv, hd, masked, causal, max_rel(o, orf, nq));
+            CHECK(max_rel(o, orf, nq) < 1e-5, "attention L%d Hq%d Hkv%d hd%d mask%d causal%d: rel %g", L, Hq, Hkv, hd,
+                  masked, causal, max_rel(o, orf, nq));
             CHECK(!causal || !masked || (isfinite(o[0]) && isfinite(o[nq - 1])),
                   "causal: a padding query (all its earlier keys padding) stays finite");
             if (causal && !masked) { /* row i == bidirectional attention over the prefix 0..i */
@@ -158,12 +179,20 @@ static void test_attention(void) {
                 CHECK(worst < 1e-5, "causal row i == attention over the first i+1 positions (L%d): rel %g", L, worst);
             }
             if (masked) { /* padding keys must not matter to real queries: change them */
-                for (int d = 0; d < Hkv * hd; d++) { k[d] = 100; v[d] = -100; }
+                for (int d = 0; d < Hkv * hd; d++) {
+                    k[d] = 100;
+                    v[d] = -100;
+                }
                 attention(orf, q, k, v, L, Hq, Hkv, hd, keep, causal, att, NULL);
-                size_t real = 2 * (size_t)Hq * hd;   /* causal: padding queries see themselves */
+                size_t real = 2 * (size_t)Hq * hd; /* causal: padding queries see themselves */
                 CHECK(max_rel(o + real, orf + real, nq - real) < 1e-6, "padding keys are hidden (causal%d)", causal);
             }
-            free(q); free(k); free(v); free(o); free(orf); free(att);
+            free(q);
+            free(k);
+            free(v);
+            free(o);
+            free(orf);
+            free(att);
         }
 }
 
@@ -179,15 +208,24 @@ static void test_attention_rows(void) {
               *orow = malloc(4 * nq), *oref = malloc(4 * nq), *att = malloc(4 * attention_scratch_floats(L, Hq));
         uint8_t keep[256];
         for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
-        for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
+        for (size_t i = 0; i < nk; i++) {
+            k[i] = 2 * frand(&s);
+            v[i] = frand(&s);
+        }
         for (int j = 0; j < L; j++) keep[j] = j >= c;
         attention(o, q, k, v, L, Hq, Hkv, hd, keep, 0, att, NULL);
         attention_rows(orow, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep, att);
         attention_rows_ref(oref, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, keep);
         double rf = max_rel(orow, o + r0 * qs, (size_t)n * qs), rr = max_rel(orow, oref, (size_t)n * qs);
-        CHECK(rf < 1e-6 && rr < 1e-5, "attention_rows L%d rows [%d,%d): rel %g vs full, %g vs ref", L, r0,
-              r0 + n, rf, rr);
-        free(q); free(k); free(v); free(o); free(orow); free(oref); free(att);
+        CHECK(rf < 1e-6 && rr < 1e-5, "attention_rows L%d rows [%d,%d): rel %g vs full, %g vs ref", L, r0, r0 + n, rf,
+              rr);
+        free(q);
+        free(k);
+        free(v);
+        free(o);
+        free(orow);
+        free(oref);
+        free(att);
     }
 }
 
@@ -198,7 +236,8 @@ static void test_kpack(void) {
     float v[5] = {1.0f, -2.54f, 0.0f, 2.54f / 127.0f * 2.5f, 2.54f};
     float sc = quant_row_s8(q, v, 5);
     CHECK(fabsf(sc - 2.54f / 127) < 1e-9f && q[1] == -127 && q[4] == 127 && q[2] == 0 && q[0] == 50 && q[3] == 2,
-          "quant_row_s8: scale max/127, ends at +-127, round half to even (%d %d %d %d %d)", q[0], q[1], q[2], q[3], q[4]);
+          "quant_row_s8: scale max/127, ends at +-127, round half to even (%d %d %d %d %d)", q[0], q[1], q[2], q[3],
+          q[4]);
     float z[3] = {0, 0, 0};
     CHECK(quant_row_s8(q, z, 3) == 0 && q[0] == 0, "quant_row_s8: zero row");
     if (!kpack_available()) {
@@ -206,9 +245,9 @@ static void test_kpack(void) {
         CHECK(kpack_new(&W, KPREC_BF16) == NULL, "built without oneDNN: no packs");
         return;
     }
-    {   /* kpack_in_prepare's vectorised bf16 rounding == f32_to_bf16, ties, NaN, inf included */
-        float sp[12] = {1.0f, 1.00390625f, 1.01171875f, -1.00390625f, 3.4028235e38f, -0.0f, 1e-40f,
-                        INFINITY, -INFINITY, NAN, -NAN, 0.3f};
+    { /* kpack_in_prepare's vectorised bf16 rounding == f32_to_bf16, ties, NaN, inf included */
+        float sp[12] = {1.0f,   1.00390625f, 1.01171875f, -1.00390625f, 3.4028235e38f, -0.0f,
+                        1e-40f, INFINITY,    -INFINITY,   NAN,          -NAN,          0.3f};
         uint32_t snan = 0x7f800001u;
         memcpy(&sp[11], &snan, 4);
         kpack_in_t in;
@@ -217,7 +256,7 @@ static void test_kpack(void) {
         CHECK(ok, "kpack_in_prepare bf16 == f32_to_bf16 on ties, NaN, inf, denormals");
     }
     unsigned s = 17;
-    int shapes[][3] = {{1, 40, 64}, {7, 96, 200}, {70, 130, 64}, {33, 17, 300}};   /* M N K */
+    int shapes[][3] = {{1, 40, 64}, {7, 96, 200}, {70, 130, 64}, {33, 17, 300}}; /* M N K */
     for (int c = 0; c < 4; c++)
         for (int wt = 0; wt < 2; wt++) {
             int M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
@@ -225,7 +264,11 @@ static void test_kpack(void) {
                   *yr = malloc(4 * (size_t)M * N), *yf = malloc(4 * (size_t)M * N);
             uint16_t *wb = malloc(2 * (size_t)N * K);
             for (size_t i = 0; i < (size_t)M * K; i++) x[i] = 2 * frand(&s);
-            for (size_t i = 0; i < (size_t)N * K; i++) { wf[i] = frand(&s); wb[i] = f32_to_bf16(wf[i]); wf[i] = bf16_to_f32(wb[i]); }
+            for (size_t i = 0; i < (size_t)N * K; i++) {
+                wf[i] = frand(&s);
+                wb[i] = f32_to_bf16(wf[i]);
+                wf[i] = bf16_to_f32(wb[i]);
+            }
             wtensor_t W = {wt ? WT_BF16 : WT_F32, wt ? (void *)wb : (void *)wf, N, K};
             matmul_ref(yf, x, &W, M, false);
             for (int prec = KPREC_BF16; prec <= KPREC_INT8; prec++) {
@@ -238,8 +281,8 @@ static void test_kpack(void) {
                     int rc = kpack_matmul(y, x, P, M, acc);
                     (prec == KPREC_BF16 ? matmul_bf16in_ref : matmul_int8_ref)(yr, x, &W, M, acc);
                     double r = max_rel(y, yr, (size_t)M * N);
-                    CHECK(rc == 0 && r < 2e-5, "kpack %s (%s) %dx%dx%d w%s acc%d vs reference: rel %g", pn, kpack_impl(P),
-                          M, N, K, wtype_name(W.type), acc, r);
+                    CHECK(rc == 0 && r < 2e-5, "kpack %s (%s) %dx%dx%d w%s acc%d vs reference: rel %g", pn,
+                          kpack_impl(P), M, N, K, wtype_name(W.type), acc, r);
                 }
                 kpack_matmul(y, x, P, M, false);
                 double r = max_rel(y, yf, (size_t)M * N), tol = prec == KPREC_BF16 ? 1e-2 : 4e-2;
@@ -252,15 +295,21 @@ static void test_kpack(void) {
                 int rc = !P2 || kpack_in_prepare(&in, x, M, K, prec);
                 rc = rc || kpack_matmul_in(yr, &in, P, false);
                 float *y2 = malloc(4 * (size_t)M * N), *y2r = malloc(4 * (size_t)M * N);
-                rc = rc || !y2 || !y2r || kpack_matmul_in(y2, &in, P2, false) ||
-                     kpack_matmul(y2r, x, P2, M, false) || kpack_matmul(y, x, P, M, false);
+                rc = rc || !y2 || !y2r || kpack_matmul_in(y2, &in, P2, false) || kpack_matmul(y2r, x, P2, M, false) ||
+                     kpack_matmul(y, x, P, M, false);
                 CHECK(!rc && !memcmp(y, yr, 4 * (size_t)M * N) && !memcmp(y2, y2r, 4 * (size_t)M * W2.rows),
                       "kpack_in_prepare + kpack_matmul_in %s %dx%dx%d on two packs == kpack_matmul", pn, M, N, K);
-                free(y2); free(y2r);
+                free(y2);
+                free(y2r);
                 kpack_free(&P2);
                 kpack_free(&P);
             }
-            free(x); free(wf); free(wb); free(y); free(yr); free(yf);
+            free(x);
+            free(wf);
+            free(wb);
+            free(y);
+            free(yr);
+            free(yf);
         }
 }
 
@@ -347,7 +396,10 @@ static void test_vexp(void) {
     CHECK(worst < 5e-7 && y[7] == 0, "vector exp within 5e-7 relative (%g), exp(-inf) = 0", worst);
     CHECK(fabs(sum - rs) / rs < 1e-5, "vexp sum %g vs %g", sum, rs);
     float g[37], u[37], o[37];
-    for (int i = 0; i < 37; i++) { g[i] = 10 * frand(&s); u[i] = frand(&s); }
+    for (int i = 0; i < 37; i++) {
+        g[i] = 10 * frand(&s);
+        u[i] = frand(&s);
+    }
     swiglu(o, g, u, 37);
     worst = 0;
     for (int i = 0; i < 37; i++) {
@@ -384,7 +436,7 @@ static bool aborts_saying(void (*fn)(void), const char *want) {
     pid_t pid = fork();
     if (pid == 0) {
         struct rlimit none = {0, 0};
-        setrlimit(RLIMIT_CORE, &none);   /* no core file for the expected abort */
+        setrlimit(RLIMIT_CORE, &none); /* no core file for the expected abort */
         dup2(pfd[1], 2);
         close(pfd[0]);
         fn();
@@ -403,30 +455,33 @@ static bool aborts_saying(void (*fn)(void), const char *want) {
     return ok;
 }
 
-static void bad_rmsnorm(void) {   /* a weight of 4 elements for rows of 5 */
+static void bad_rmsnorm(void) { /* a weight of 4 elements for rows of 5 */
     float x[5] = {1, 2, 3, 4, 5}, y[5], w[4] = {1, 1, 1, 1};
     wtensor_t W = {WT_F32, w, 1, 4};
     rmsnorm(y, x, &W, 1, 5, 1e-5f);
 }
-static void bad_attention(void) {   /* 3 query heads cannot share 2 KV heads */
+static void bad_attention(void) { /* 3 query heads cannot share 2 KV heads */
     float q[3 * 4], k[2 * 4], v[2 * 4], o[3 * 4], att[64];
-    memset(q, 0, sizeof q); memset(k, 0, sizeof k); memset(v, 0, sizeof v);
+    memset(q, 0, sizeof q);
+    memset(k, 0, sizeof k);
+    memset(v, 0, sizeof v);
     attention(o, q, k, v, 1, 3, 2, 4, NULL, 0, att, NULL);
 }
-static void bad_embed(void) {   /* token 3 of a 3-row table */
+static void bad_embed(void) { /* token 3 of a 3-row table */
     float e[3 * 2] = {0}, out[2];
     wtensor_t E = {WT_F32, e, 3, 2};
     int32_t t = 3;
     embed(out, &E, &t, 1);
 }
-static void bad_gemm(void) {   /* lda shorter than K */
+static void bad_gemm(void) { /* lda shorter than K */
     float a[4] = {0}, b[4] = {0}, c[4];
     kgemm_nt(1, 1, 4, 1.0f, a, 2, b, 4, 0.0f, c, 1);
 }
 
 static void test_checks(void) {
     CHECK(aborts_saying(bad_rmsnorm, "rowops.c:"), "rmsnorm with a wrong-sized weight aborts in rowops.c");
-    CHECK(aborts_saying(bad_rmsnorm, "kernel check failed: !w || w->rows * w->cols == D"), "the message names the condition");
+    CHECK(aborts_saying(bad_rmsnorm, "kernel check failed: !w || w->rows * w->cols == D"),
+          "the message names the condition");
     CHECK(aborts_saying(bad_attention, "Hq % Hkv == 0"), "attention with Hq not a multiple of Hkv aborts");
     CHECK(aborts_saying(bad_embed, "tokens[t] < E->rows"), "embed of a token outside the table aborts");
     CHECK(aborts_saying(bad_gemm, "lda >= K"), "kgemm_nt with lda < K aborts");
@@ -449,12 +504,12 @@ static void test_scratch(void) {
  * sizes that are not a multiple of the vector width (they take the plain loop). */
 static void test_attention_flash(void) {
     unsigned s = 17;
-    int cfgs[][6] = {{70, 4, 4, 16, 3, 9}, {16, 6, 2, 8, 0, 16}, {130, 3, 1, 6, 64, 66}, /* L Hq Hkv hd r0 r1 */
-                     {300, 4, 2, 64, 0, 300}, {200, 2, 2, 128, 100, 200}, {1, 2, 1, 32, 0, 1},
-                     {129, 2, 1, 48, 0, 129}};
+    int cfgs[][6] = {
+        {70, 4, 4, 16, 3, 9},    {16, 6, 2, 8, 0, 16},       {130, 3, 1, 6, 64, 66}, /* L Hq Hkv hd r0 r1 */
+        {300, 4, 2, 64, 0, 300}, {200, 2, 2, 128, 100, 200}, {1, 2, 1, 32, 0, 1},    {129, 2, 1, 48, 0, 129}};
     int nc = sizeof cfgs / sizeof cfgs[0];
     for (int c = 0; c < nc; c++)
-        for (int masked = 0; masked < 3; masked++) {   /* 0: none, 1: first 2 keys, 2: first 70 */
+        for (int masked = 0; masked < 3; masked++) { /* 0: none, 1: first 2 keys, 2: first 70 */
             int L = cfgs[c][0], Hq = cfgs[c][1], Hkv = cfgs[c][2], hd = cfgs[c][3], r0 = cfgs[c][4],
                 n = cfgs[c][5] - r0;
             if (masked == 2 && L <= 70) continue;
@@ -463,7 +518,10 @@ static void test_attention_flash(void) {
                   *op = malloc(4 * no), *oref = malloc(4 * no);
             uint8_t *keep = malloc(L);
             for (size_t i = 0; i < nq; i++) q[i] = 2 * frand(&s);
-            for (size_t i = 0; i < nk; i++) { k[i] = 2 * frand(&s); v[i] = frand(&s); }
+            for (size_t i = 0; i < nk; i++) {
+                k[i] = 2 * frand(&s);
+                v[i] = frand(&s);
+            }
             for (int j = 0; j < L; j++) keep[j] = masked == 0 || j >= (masked == 1 ? 2 : 70);
             if (L == 1) keep[0] = 1;
             const uint8_t *kp = masked ? keep : NULL;
@@ -474,18 +532,31 @@ static void test_attention_flash(void) {
             for (int isa = ATT_ISA_AVX2; isa <= attention_flash_isa(); isa++) {
                 attention_flash_with(isa, o, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, kp);
                 double rr = max_rel(o, oref, no), rp = max_rel(o, op, no);
-                CHECK(rr < 2e-6 && rp < 2e-6, "attention_flash isa %d L%d Hq%d Hkv%d hd%d rows [%d,%d) mask%d: "
-                      "rel %g vs ref, %g vs plain", isa, L, Hq, Hkv, hd, r0, r0 + n, masked, rr, rp);
+                CHECK(rr < 2e-6 && rp < 2e-6,
+                      "attention_flash isa %d L%d Hq%d Hkv%d hd%d rows [%d,%d) mask%d: "
+                      "rel %g vs ref, %g vs plain",
+                      isa, L, Hq, Hkv, hd, r0, r0 + n, masked, rr, rp);
             }
             attention_flash(o, q + r0 * qs, n, k, v, L, Hq, Hkv, hd, kp);
             CHECK(max_rel(o, oref, no) < 2e-6, "attention_flash (dispatched, isa %d) L%d hd%d: rel %g",
                   attention_flash_isa(), L, hd, max_rel(o, oref, no));
-            free(q); free(k); free(v); free(o); free(op); free(oref); free(keep);
+            free(q);
+            free(k);
+            free(v);
+            free(o);
+            free(op);
+            free(oref);
+            free(keep);
         }
     /* all keys hidden: the output is 0 (as attention's masked softmax gives), not NaN */
     float q[32], k[32], v[32], o[32];
     uint8_t none[2] = {0, 0};
-    for (int i = 0; i < 32; i++) { q[i] = 1; k[i] = 1; v[i] = 1; o[i] = 7; }
+    for (int i = 0; i < 32; i++) {
+        q[i] = 1;
+        k[i] = 1;
+        v[i] = 1;
+        o[i] = 7;
+    }
     for (int isa = ATT_ISA_PLAIN; isa <= attention_flash_isa(); isa++) {
         attention_flash_with(isa, o, q, 1, k, v, 2, 1, 1, 16, none);
         int zero = 1;

@@ -84,8 +84,8 @@ static void test_rate(void) {
         CHECK(m == m2 && consistent, "p=%g: returned count and tokens agree", ps[k]);
         CHECK(fabs(m - n * ps[k]) < 5 * sd + 1, "p=%g: rate %.5f", ps[k], (double)m / n);
         double pb = ps[k] * ps[k], sdb = sqrt((n - 1) * pb * (1 - pb));
-        CHECK(fabs(both - (n - 1) * pb) < 6 * sdb + 2, "p=%g: neighbours independent (%zu vs %.0f)",
-              ps[k], both, (n - 1) * pb);
+        CHECK(fabs(both - (n - 1) * pb) < 6 * sdb + 2, "p=%g: neighbours independent (%zu vs %.0f)", ps[k], both,
+              (n - 1) * pb);
     }
     mrng_t r;
     mrng_init(&r, 1, 0, 0, RNG_TOKENS);
@@ -233,22 +233,22 @@ static void test_crop(void) {
  * values computed by hand from that definition. */
 static void test_ll_counts(void) {
     size_t l[16];
-    ll_counts(10, 4, 3, l);   /* 3, 5.5, 8, 10.5 -> 3, 6, 8, 10 */
+    ll_counts(10, 4, 3, l); /* 3, 5.5, 8, 10.5 -> 3, 6, 8, 10 */
     CHECK(l[0] == 3 && l[1] == 6 && l[2] == 8 && l[3] == 10, "L=10 b=4 k=3: %zu %zu %zu %zu", l[0], l[1], l[2], l[3]);
-    ll_counts(5, 2, 5, l);    /* 5, 7.5 -> 5, 8 -> wrap 5, 3 */
+    ll_counts(5, 2, 5, l); /* 5, 7.5 -> 5, 8 -> wrap 5, 3 */
     CHECK(l[0] == 5 && l[1] == 3, "L=5 b=2 k=5: %zu %zu", l[0], l[1]);
-    ll_counts(3, 4, 2, l);    /* 2, 2.75, 3.5, 4.25 -> 2, 3, 4, 4 -> 2, 3, 1, 1 */
+    ll_counts(3, 4, 2, l); /* 2, 2.75, 3.5, 4.25 -> 2, 3, 4, 4 -> 2, 3, 1, 1 */
     CHECK(l[0] == 2 && l[1] == 3 && l[2] == 1 && l[3] == 1, "L=3 b=4 k=2: %zu %zu %zu %zu", l[0], l[1], l[2], l[3]);
-    ll_counts(7, 2, 1, l);    /* 1, 4.5 -> 1, 4 (half to even) */
+    ll_counts(7, 2, 1, l); /* 1, 4.5 -> 1, 4 (half to even) */
     CHECK(l[0] == 1 && l[1] == 4, "L=7 b=2 k=1 half-even: %zu %zu", l[0], l[1]);
     ll_counts(1, 3, 1, l);
     CHECK(l[0] == 1 && l[1] == 1 && l[2] == 1, "L=1 gives l=1");
     /* Non-power-of-two b: the official float32 linspace lands just above the half where exact
      * arithmetic has it on the half (hand-traced float32: end = fl(k + fl(d)), step =
      * fl((end-start)/(b-1)), value = fl(end - step*j) fused). */
-    ll_counts(5, 12, 4, l);   /* i = 6: 4 + 2.5 exact, float32 6.5000005 -> 7 -> wrap 2 */
+    ll_counts(5, 12, 4, l); /* i = 6: 4 + 2.5 exact, float32 6.5000005 -> 7 -> wrap 2 */
     CHECK(l[5] == 1 && l[6] == 2 && l[7] == 2, "L=5 b=12 k=4 float32: %zu %zu %zu", l[5], l[6], l[7]);
-    ll_counts(7, 6, 3, l);    /* i = 3: 3 + 3.5 exact, float32 6.5000005 -> 7 */
+    ll_counts(7, 6, 3, l); /* i = 3: 3 + 3.5 exact, float32 6.5000005 -> 7 */
     CHECK(l[2] == 5 && l[3] == 7 && l[4] == 1, "L=7 b=6 k=3 float32: %zu %zu %zu", l[2], l[3], l[4]);
     /* A power-of-two b is exact: equal to round-half-even of k + i*L/b in double. */
     int pow2_ok = 1;
@@ -339,11 +339,15 @@ static void test_sft(void) {
     CHECK(prompt, "SFT prompt never masked");
     CHECK(count_ok, "SFT count");
     /* E[masked] = A * E[p]; given the p's drawn, Var ≤ A * N / 4. */
-    CHECK(fabs(masked - A * sum_p) < 5 * sqrt(A * N / 4.0), "SFT answer rate follows p: %.0f vs %.0f", masked, A * sum_p);
+    CHECK(fabs(masked - A * sum_p) < 5 * sqrt(A * N / 4.0), "SFT answer rate follows p: %.0f vs %.0f", masked,
+          A * sum_p);
 }
 
 /* Packing: concatenation of sequences == documents with separators. */
-typedef struct { int32_t *all; size_t n, nseq, bad_len, L; } pk_ctx;
+typedef struct {
+    int32_t *all;
+    size_t n, nseq, bad_len, L;
+} pk_ctx;
 static int pk_emit(void *ctx, const int32_t *seq, size_t n, lerr_t *e) {
     (void)e;
     pk_ctx *c = ctx;
@@ -365,7 +369,7 @@ static void test_pack(void) {
     int32_t v = 1;
     for (size_t d = 0; d < sizeof sizes / sizeof *sizes; d++) {
         for (size_t i = 0; i < sizes[d]; i++) docs[i] = v++;
-        if (d == 5) docs[0] = SEP;   /* a document already ending with the separator */
+        if (d == 5) docs[0] = SEP; /* a document already ending with the separator */
         packer_push(p, docs, sizes[d], &e);
         memcpy(want + nwant, docs, sizes[d] * 4);
         nwant += sizes[d];

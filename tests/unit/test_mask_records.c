@@ -25,7 +25,7 @@ static void test_pairs(void) {
     rec_t *r = tok_rec("prompt", p, 3);
     rec_set_i32(r, "tokens", a, 2);
     CHECK(pair_from_rec(r, &pr, &e) == 0 && pr.np == 3 && pr.na == 2 && pr.answer[1] == 5, "prompt + tokens");
-    rec_set_int(r, "answer", 1);   /* a user field, not a pair field */
+    rec_set_int(r, "answer", 1); /* a user field, not a pair field */
     CHECK(pair_from_rec(r, &pr, &e) == 0 && pr.na == 2, "integer answer is a user field");
     rec_set_i32(r, "answer", p, 1);
     CHECK(pair_from_rec(r, &pr, &e) == 0 && pr.na == 1 && pr.answer[0] == 1, "prompt + answer tensor");
@@ -52,8 +52,18 @@ static void test_masked(void) {
     rec_set_int(src, "prompt_len", 1);
     rec_t *out = rec_new();
     lerr_t e = {0};
-    masked_t m = {.x0 = x0, .xt = xt, .n = 3, .prompt_len = 1, .answer_len = 2, .n_masked = 1,
-                  .t = 0.25, .p = 0.5, .group = 4, .mc = 2, .n_mc = 8, .cropped = -1};
+    masked_t m = {.x0 = x0,
+                  .xt = xt,
+                  .n = 3,
+                  .prompt_len = 1,
+                  .answer_len = 2,
+                  .n_masked = 1,
+                  .t = 0.25,
+                  .p = 0.5,
+                  .group = 4,
+                  .mc = 2,
+                  .n_mc = 8,
+                  .cropped = -1};
     CHECK(masked_to_rec(out, &m, src, &e) == 0, "masked_to_rec");
     int64_t v;
     double d;
@@ -61,7 +71,8 @@ static void test_masked(void) {
     CHECK(rec_kind_is(out, "masked") && id && !strcmp(id, "doc-1"), "kind and user field");
     free(id);
     CHECK(!rec_get_int(out, "prompt_len", &v) && v == 1 && !rec_get_int(out, "group", &v) && v == 4 &&
-          !rec_get_int(out, "n_mc", &v) && v == 8 && !rec_get_f64(out, "p", &d) && d == 0.5, "numbers");
+              !rec_get_int(out, "n_mc", &v) && v == 8 && !rec_get_f64(out, "p", &d) && d == 0.5,
+          "numbers");
     CHECK(!rec_has(out, "tokens") && !rec_has(out, "cropped"), "consumed fields dropped, cropped omitted");
     tensor_t *t = rec_tensor(out, "xt");
     CHECK(t && t->numel == 3 && ((int32_t *)t->data)[1] == 99, "xt");
@@ -77,7 +88,7 @@ static void test_many_user_fields(void) {
     enum { N = 20000 };
     int32_t x0[] = {7, 8, 9}, xt[] = {7, 99, 9};
     rec_t *src = tok_rec("tokens", x0, 3);
-    rec_append_mode(src, true);   /* distinct keys: build the input without lookups */
+    rec_append_mode(src, true); /* distinct keys: build the input without lookups */
     for (int i = 0; i < N; i++) {
         char k[16];
         snprintf(k, sizeof k, "u%06d", i);
@@ -86,18 +97,34 @@ static void test_many_user_fields(void) {
     rec_append_mode(src, false);
     rec_t *out = rec_new();
     lerr_t e = {0};
-    masked_t m = {.x0 = x0, .xt = xt, .n = 3, .prompt_len = 1, .answer_len = 2, .n_masked = 1,
-                  .t = 0.25, .p = 0.5, .group = 4, .mc = -1, .n_mc = -1, .cropped = -1, .bitmap = true,
+    masked_t m = {.x0 = x0,
+                  .xt = xt,
+                  .n = 3,
+                  .prompt_len = 1,
+                  .answer_len = 2,
+                  .n_masked = 1,
+                  .t = 0.25,
+                  .p = 0.5,
+                  .group = 4,
+                  .mc = -1,
+                  .n_mc = -1,
+                  .cropped = -1,
+                  .bitmap = true,
                   .mask_id = 99};
     uint64_t c0 = rec_key_compares();
     CHECK(masked_to_rec(out, &m, src, &e) == 0, "masked_to_rec with %d user fields", N);
     uint64_t c = rec_key_compares() - c0;
     /* the bitmap's "mask" is set after the copy with one lookup over all N + 12 fields */
-    CHECK(c <= 4 * (uint64_t)N, "masked_to_rec: %llu key comparisons for %d user fields (<= %d; a lookup "
-          "per field makes %llu)", (unsigned long long)c, N, 4 * N, (unsigned long long)N * (N - 1) / 2);
+    CHECK(c <= 4 * (uint64_t)N,
+          "masked_to_rec: %llu key comparisons for %d user fields (<= %d; a lookup "
+          "per field makes %llu)",
+          (unsigned long long)c, N, 4 * N, (unsigned long long)N * (N - 1) / 2);
     size_t nf = rec_nfields(out), first = nf;
     for (size_t i = 0; i < nf; i++)
-        if (!strcmp(rec_key(out, i), "u000000")) { first = i; break; }
+        if (!strcmp(rec_key(out, i), "u000000")) {
+            first = i;
+            break;
+        }
     bool ok = first + N < nf + 1;
     for (int i = 0; ok && i < N; i++) {
         char k[16];
@@ -151,7 +178,7 @@ static void test_reducer(void) {
     double g0[][2] = {{0.5, 2}, {1, 4}, {0.25, 6}}, g1[][2] = {{1, 1}, {0.5, 1}, {0.2, 1}};
     rec_t *done = NULL, *got0 = NULL, *got1 = NULL;
     int rc = 0, emitted = 0;
-    for (int i = 0; i < 3; i++) {   /* interleaved groups */
+    for (int i = 0; i < 3; i++) { /* interleaved groups */
         rec_t *s = sample(1, 3, g1[i][0], g1[i][1]);
         rc |= reducer_add(rd, s, &done, &e);
         rec_destroy(&s);
@@ -239,7 +266,10 @@ static void test_chooser(void) {
     chooser_destroy(&c);
 }
 
-typedef struct { rec_t *r[8]; int n; } sink_t;
+typedef struct {
+    rec_t *r[8];
+    int n;
+} sink_t;
 static int sink(void *ctx, rec_t *r, lerr_t *e) {
     (void)e;
     sink_t *s = ctx;
@@ -277,10 +307,12 @@ static void test_choices(void) {
     rec_t *q = question("Question: 2+2 =  ", "4", "5", 0);
     CHECK(choices_expand(q, 3, sink, &s, &e) == 0 && s.n == 4, "2 records per choice");
     CHECK(text_is(s.r[0], "Question: 2+2 =") && text_is(s.r[1], "Question: 2+2 =  4") &&
-          text_is(s.r[3], "Question: 2+2 =  5"), "trailing space moves to the continuation");
+              text_is(s.r[3], "Question: 2+2 =  5"),
+          "trailing space moves to the continuation");
     int64_t v = -1;
     CHECK(s.n == 4 && !rec_get_int(s.r[3], "question", &v) && v == 3 && !rec_get_int(s.r[3], "choice", &v) && v == 1 &&
-          rec_has(s.r[3], "id") && !rec_has(s.r[3], "choices"), "question/choice/id fields");
+              rec_has(s.r[3], "id") && !rec_has(s.r[3], "choices"),
+          "question/choice/id fields");
     for (int i = 0; i < s.n; i++) rec_destroy(&s.r[i]);
     rec_destroy(&q);
     s.n = 0;

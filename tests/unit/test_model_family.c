@@ -15,8 +15,7 @@
 
 static void test_registry(void) {
     int n = 0, has = 0;
-    for (const model_family_t *const *f = model_family_list(); *f; f++, n++)
-        has |= *f == &model_family_llada;
+    for (const model_family_t *const *f = model_family_list(); *f; f++, n++) has |= *f == &model_family_llada;
     CHECK(n >= 1 && has, "registry lists llada (%d families)", n);
     CHECK(model_family_find("llada") == &model_family_llada, "find llada");
     CHECK(model_family_find("qwen2") == NULL && model_family_find("") == NULL, "unknown names are NULL");
@@ -34,12 +33,14 @@ static void test_detect(void) {
     CHECK(detect("{\"architectures\":[\"LLaDAModelLM\"]}", &e) == &model_family_llada, "architectures");
     CHECK(detect("{\"d_model\":8}", &e) == &model_family_llada, "neither key: LLaDA (older configs)");
     CHECK(detect("{\"model_type\":\"qwen2\",\"architectures\":[\"LLaDAModelLM\"]}", &e) == NULL &&
-          e.code == EXIT_DATA && strstr(e.msg, "\"model_type\": \"qwen2\"") && strstr(e.msg, "llada"),
+              e.code == EXIT_DATA && strstr(e.msg, "\"model_type\": \"qwen2\"") && strstr(e.msg, "llada"),
           "model_type wins and an unknown one is named with the supported list: %s", e.msg);
     CHECK(detect("{\"architectures\":[\"Qwen2ForCausalLM\"]}", &e) == NULL && e.code == EXIT_DATA &&
-          strstr(e.msg, "Qwen2ForCausalLM") && strstr(e.msg, "LLaDAModelLM"), "unknown architecture named: %s", e.msg);
+              strstr(e.msg, "Qwen2ForCausalLM") && strstr(e.msg, "LLaDAModelLM"),
+          "unknown architecture named: %s", e.msg);
     CHECK(detect("{\"architectures\":[\"X\",\"LLaDAModelLM\"]}", &e) == &model_family_llada, "any listed architecture");
-    CHECK(detect("{\"model_type\":7}", &e) == NULL && e.code == EXIT_DATA && strstr(e.msg, "model_type"), "model_type not a string");
+    CHECK(detect("{\"model_type\":7}", &e) == NULL && e.code == EXIT_DATA && strstr(e.msg, "model_type"),
+          "model_type not a string");
     CHECK(detect("[1]", &e) == NULL && e.code == EXIT_DATA, "not an object");
     CHECK(detect("{\"d_model\":", &e) == NULL && e.code == EXIT_DATA && strstr(e.msg, "line 1"), "bad JSON: %s", e.msg);
 }
@@ -47,10 +48,19 @@ static void test_detect(void) {
 static llada_config_t small_cfg(void) {
     llada_config_t c;
     llada_config_default(&c);
-    c.d_model = 24; c.n_layers = 2; c.n_heads = 6; c.n_kv_heads = 2; c.head_dim = 4;
-    c.mlp_hidden_size = 40; c.vocab_size = c.embedding_size = 50; c.weight_tying = false;
-    c.mask_token_id = 49; c.eos_token_id = c.pad_token_id = 47; c.eot_token_id = 48;
-    c.bos_token_id = 46; c.dtype = WT_F32;
+    c.d_model = 24;
+    c.n_layers = 2;
+    c.n_heads = 6;
+    c.n_kv_heads = 2;
+    c.head_dim = 4;
+    c.mlp_hidden_size = 40;
+    c.vocab_size = c.embedding_size = 50;
+    c.weight_tying = false;
+    c.mask_token_id = 49;
+    c.eos_token_id = c.pad_token_id = 47;
+    c.eot_token_id = 48;
+    c.bos_token_id = 46;
+    c.dtype = WT_F32;
     return c;
 }
 
@@ -60,15 +70,16 @@ static void test_n_params(void) {
         c.weight_tying = tied;
         int64_t d = 24, qd = 24, kvd = 8, f = 40, E = 50;
         int64_t want = E * d * (tied ? 1 : 2) + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 3 * f * d) + d;
-        CHECK(model_family_n_params(&model_family_llada, &c) == want, "n_params from the tensor list (tied %d): %lld vs %lld",
-              tied, (long long)model_family_n_params(&model_family_llada, &c), (long long)want);
+        CHECK(model_family_n_params(&model_family_llada, &c) == want,
+              "n_params from the tensor list (tied %d): %lld vs %lld", tied,
+              (long long)model_family_n_params(&model_family_llada, &c), (long long)want);
     }
 }
 
 /* A family that wraps LLaDA's graph and counts the calls that reach it. */
 static int n_hidden, n_head;
-static int counting_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *t, const uint8_t *k, int B,
-                           int L, float *h, lerr_t *e) {
+static int counting_hidden(const model_t *m, fwd_scratch_t *s, const int32_t *t, const uint8_t *k, int B, int L,
+                           float *h, lerr_t *e) {
     n_hidden++;
     return dense_forward_hidden(m, s, t, k, B, L, h, e);
 }
@@ -83,8 +94,8 @@ static void fill(model_t *m) {
     int n = 3;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         llada_layer_t *L = &m->w.layers[l];
-        wtensor_t *t[9] = {&L->attn_norm, &L->q_proj, &L->k_proj, &L->v_proj, &L->attn_out,
-                           &L->ff_norm, &L->ff_proj, &L->up_proj, &L->ff_out};
+        wtensor_t *t[9] = {&L->attn_norm, &L->q_proj,  &L->k_proj,  &L->v_proj, &L->attn_out,
+                           &L->ff_norm,   &L->ff_proj, &L->up_proj, &L->ff_out};
         for (int i = 0; i < 9; i++) all[n++] = t[i];
     }
     for (int i = 0; i < n; i++)
@@ -136,20 +147,29 @@ static void test_dispatch_and_load(void) {
         free(p);
     }
     fwd_scratch_destroy(&s);
-    free(h0); free(h1); free(l0); free(l1);
+    free(h0);
+    free(h1);
+    free(l0);
+    free(l1);
 
     /* a config no family runs: EXIT_DATA naming the value and the folder */
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
-    if (f) { fputs("{\"model_type\":\"bailing_moe_v3\",\"d_model\":24}", f); fclose(f); }
+    if (f) {
+        fputs("{\"model_type\":\"bailing_moe_v3\",\"d_model\":24}", f);
+        fclose(f);
+    }
     model_t *bad = model_load(dir, &e);
     CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "bailing_moe_v3") && strstr(e.msg, dir),
           "unknown model_type refused: %s", e.msg);
     model_destroy(&bad);
     /* llada2_moe is LLaDA2's: its config parser answers (here: keys missing) */
     f = fopen(path, "w");
-    if (f) { fputs("{\"model_type\":\"llada2_moe\",\"d_model\":24}", f); fclose(f); }
+    if (f) {
+        fputs("{\"model_type\":\"llada2_moe\",\"d_model\":24}", f);
+        fclose(f);
+    }
     bad = model_load(dir, &e);
     CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "not a LLaDA2 config"), "llada2_moe is LLaDA2's: %s", e.msg);
     model_destroy(&bad);
@@ -173,26 +193,28 @@ static void test_dream(void) {
     e = (lerr_t){0};
     CHECK(model_family_dream.config_parse(&c, js, strlen(js), &e) == 0, "Dream config parses: %s", e.msg);
     CHECK(c.d_model == 24 && c.n_layers == 2 && c.n_heads == 6 && c.n_kv_heads == 2 && c.head_dim == 4 &&
-          c.mlp_hidden_size == 40 && c.embedding_size == 50 && c.rope_theta == 1e6 && c.rms_norm_eps == 1e-6 &&
-          c.mask_token_id == 49 && c.eos_token_id == 47 && c.pad_token_id == 47 && c.eot_token_id == -1,
+              c.mlp_hidden_size == 40 && c.embedding_size == 50 && c.rope_theta == 1e6 && c.rms_norm_eps == 1e-6 &&
+              c.mask_token_id == 49 && c.eos_token_id == 47 && c.pad_token_id == 47 && c.eot_token_id == -1,
           "Dream sizes and ids");
     CHECK(c.logits_shift && c.schedule == MODEL_SCHED_TIMESTEP && c.schedule_eps == 1e-3 && c.qkv_bias &&
-          !c.weight_tying, "Dream traits: shifted logits, timestep schedule, q/k/v biases, untied");
+              !c.weight_tying,
+          "Dream traits: shifted logits, timestep schedule, q/k/v biases, untied");
     CHECK(model_logits_row(&c, 0) == 0 && model_logits_row(&c, 5) == 4, "shifted rows");
     for (int bias = 0; bias < 2; bias++) {
         c.qkv_bias = bias;
         int64_t d = 24, qd = 24, kvd = 8, f = 40, E = 50;
         int64_t want = 2 * E * d + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 3 * f * d + bias * (qd + 2 * kvd)) + d;
-        CHECK(model_family_n_params(&model_family_dream, &c) == want, "Dream n_params (bias %d): %lld vs %lld",
-              bias, (long long)model_family_n_params(&model_family_dream, &c), (long long)want);
+        CHECK(model_family_n_params(&model_family_dream, &c) == want, "Dream n_params (bias %d): %lld vs %lld", bias,
+              (long long)model_family_n_params(&model_family_dream, &c), (long long)want);
     }
     char *out = model_family_dream.config_to_json(&c);
     llada_config_t c2;
     e = (lerr_t){0};
     CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_dream &&
-          model_family_dream.config_parse(&c2, out, strlen(out), &e) == 0 && c2.d_model == c.d_model &&
-          c2.n_kv_heads == c.n_kv_heads && c2.qkv_bias == c.qkv_bias && c2.mask_token_id == c.mask_token_id &&
-          c2.rope_theta == c.rope_theta, "Dream config round-trips through its writer: %s", e.msg);
+              model_family_dream.config_parse(&c2, out, strlen(out), &e) == 0 && c2.d_model == c.d_model &&
+              c2.n_kv_heads == c.n_kv_heads && c2.qkv_bias == c.qkv_bias && c2.mask_token_id == c.mask_token_id &&
+              c2.rope_theta == c.rope_theta,
+          "Dream config round-trips through its writer: %s", e.msg);
     free(out);
     llada_config_t lc;
     llada_config_default(&lc);
@@ -206,40 +228,44 @@ static void test_llada_ids(void) {
     lerr_t e = {0};
     const char *ill = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"n_kv_heads\":2,\"vocab_size\":155136,"
                       "\"weight_tying\":true,\"eos_token_id\":2}";
-    CHECK(llada_config_parse(&c, ill, strlen(ill), &e) == -1 && e.code == EXIT_DATA &&
-          strstr(e.msg, "mask_token_id") && strstr(e.msg, "155136"),
+    CHECK(llada_config_parse(&c, ill, strlen(ill), &e) == -1 && e.code == EXIT_DATA && strstr(e.msg, "mask_token_id") &&
+              strstr(e.msg, "155136"),
           "another vocabulary without a mask id is refused (not LLaDA-8B's 126336): %s", e.msg);
     const char *ill5 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"n_kv_heads\":2,\"vocab_size\":155136,"
                        "\"weight_tying\":true,\"eos_token_id\":2,\"mask_token_id\":5}";
     e = (lerr_t){0};
     CHECK(llada_config_parse(&c, ill5, strlen(ill5), &e) == 0 && c.mask_token_id == 5 && c.eos_token_id == 2 &&
-          c.pad_token_id == 2 && c.eot_token_id == -1 && c.bos_token_id == -1 && c.n_kv_heads == 2 && c.weight_tying,
+              c.pad_token_id == 2 && c.eot_token_id == -1 && c.bos_token_id == -1 && c.n_kv_heads == 2 &&
+              c.weight_tying,
           "iLLaDA-style config: mask 5, no LLaDA-8B EOT/BOS guessed: %s", e.msg);
     const char *l8 = "{\"d_model\":64,\"n_layers\":1,\"n_heads\":8,\"vocab_size\":126464}";
     e = (lerr_t){0};
     CHECK(llada_config_parse(&c, l8, strlen(l8), &e) == 0 && c.mask_token_id == 126336 && c.eos_token_id == 126081 &&
-          c.eot_token_id == 126348, "LLaDA-8B's vocabulary keeps its default ids: %s", e.msg);
+              c.eot_token_id == 126348,
+          "LLaDA-8B's vocabulary keeps its default ids: %s", e.msg);
 }
 
 /* LLaDA-MoE (llada_moe.c): its released config says model_type "llada"; the architecture
  * LLaDAMoEModelLM picks the family. Parameter count of the published sizes, closed form. */
 static void test_llada_moe(void) {
     lerr_t e = {0};
-    const char *js = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAMoEModelLM\"],\"hidden_size\":2048,"
+    const char *js =
+        "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAMoEModelLM\"],\"hidden_size\":2048,"
         "\"num_hidden_layers\":16,\"num_attention_heads\":16,\"num_key_value_heads\":16,\"vocab_size\":157184,"
         "\"dense_intermediate_size\":8192,\"expert_intermediate_size\":1024,\"num_experts\":64,"
         "\"num_experts_per_tok\":8,\"qk_layernorm\":true,\"rope_theta\":50000,\"partial_rotary_factor\":1,"
         "\"moe_layer_freq\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"shared_expert_intermediate_size\":null,"
         "\"tie_word_embeddings\":false,\"eos_token_id\":156892}";
-    CHECK(model_family_detect(js, strlen(js), &e) == &model_family_llada_moe, "LLaDAMoEModelLM -> llada_moe: %s", e.msg);
+    CHECK(model_family_detect(js, strlen(js), &e) == &model_family_llada_moe, "LLaDAMoEModelLM -> llada_moe: %s",
+          e.msg);
     const char *plain = "{\"model_type\":\"llada\",\"architectures\":[\"LLaDAModelLM\"]}";
     CHECK(model_family_detect(plain, strlen(plain), &e) == &model_family_llada, "LLaDAModelLM stays llada");
     llada_config_t c;
     e = (lerr_t){0};
     CHECK(model_family_llada_moe.config_parse(&c, js, strlen(js), &e) == 0, "LLaDA-MoE config parses: %s", e.msg);
     CHECK(c.n_experts == 64 && c.n_experts_per_tok == 8 && c.expert_hidden_size == 1024 && c.qk_norm &&
-          c.head_dim == 128 && c.mask_token_id == 156895 && c.eos_token_id == 156892 && !c.logits_shift &&
-          c.schedule == MODEL_SCHED_LINEAR && c.moe_layers == 0xffff && c.shared_expert_hidden_size == 0,
+              c.head_dim == 128 && c.mask_token_id == 156895 && c.eos_token_id == 156892 && !c.logits_shift &&
+              c.schedule == MODEL_SCHED_LINEAR && c.moe_layers == 0xffff && c.shared_expert_hidden_size == 0,
           "LLaDA-MoE sizes, Ling ids (mask 156895), LLaDA's sampler traits");
     int64_t d = 2048, V = 157184, E = 64, F = 1024;
     int64_t layer = 2 * d + 4 * d * d + 2 * 128 + E * d + E * 3 * F * d;
@@ -251,8 +277,8 @@ static void test_llada_moe(void) {
     llada_config_t c2;
     e = (lerr_t){0};
     CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_llada_moe &&
-          model_family_llada_moe.config_parse(&c2, out, strlen(out), &e) == 0 && c2.n_experts == 64 &&
-          c2.moe_layers == c.moe_layers && c2.qk_norm && c2.expert_hidden_size == 1024,
+              model_family_llada_moe.config_parse(&c2, out, strlen(out), &e) == 0 && c2.n_experts == 64 &&
+              c2.moe_layers == c.moe_layers && c2.qk_norm && c2.expert_hidden_size == 1024,
           "LLaDA-MoE config round-trips through its writer: %s", e.msg);
     free(out);
 }
@@ -260,14 +286,16 @@ static void test_llada_moe(void) {
 /* SDAR (sdar.c): Qwen3 keys, head_dim from the config, block-causal attention. */
 static void test_sdar(void) {
     lerr_t e = {0};
-    const char *js = "{\"model_type\":\"sdar\",\"hidden_size\":32,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+    const char *js =
+        "{\"model_type\":\"sdar\",\"hidden_size\":32,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
         "\"num_key_value_heads\":2,\"head_dim\":12,\"intermediate_size\":40,\"vocab_size\":60,\"block_size\":8,"
         "\"mask_token_id\":59,\"eos_token_id\":58,\"tie_word_embeddings\":false}";
     CHECK(model_family_detect(js, strlen(js), &e) == &model_family_sdar, "model_type sdar: %s", e.msg);
     llada_config_t c;
     CHECK(model_family_sdar.config_parse(&c, js, strlen(js), &e) == 0, "SDAR config parses: %s", e.msg);
     CHECK(c.head_dim == 12 && c.attn_block == 8 && c.qk_norm && !c.logits_shift && c.mask_token_id == 59 &&
-          c.pad_token_id == 58, "SDAR: head_dim 12 (q width 48 != hidden 32), block 8, QK-norm");
+              c.pad_token_id == 58,
+          "SDAR: head_dim 12 (q width 48 != hidden 32), block 8, QK-norm");
     int64_t d = 32, qd = 48, kvd = 24, f = 40, V = 60;
     int64_t want = 2 * V * d + 2 * (2 * d + qd * d + 2 * kvd * d + d * qd + 2 * 12 + 3 * f * d) + d;
     CHECK(model_family_n_params(&model_family_sdar, &c) == want, "SDAR n_params %lld == %lld",
@@ -275,8 +303,8 @@ static void test_sdar(void) {
     /* attention_bias: q/k/v/o biases, 15 tensors a layer, within max_tensors (an overrun of
      * the list's array would show under make test SAN=1) */
     const char *jb = "{\"model_type\":\"sdar\",\"hidden_size\":32,\"num_hidden_layers\":1,\"num_attention_heads\":4,"
-        "\"num_key_value_heads\":2,\"head_dim\":12,\"intermediate_size\":40,\"vocab_size\":60,"
-        "\"mask_token_id\":59,\"eos_token_id\":58,\"tie_word_embeddings\":true,\"attention_bias\":true}";
+                     "\"num_key_value_heads\":2,\"head_dim\":12,\"intermediate_size\":40,\"vocab_size\":60,"
+                     "\"mask_token_id\":59,\"eos_token_id\":58,\"tie_word_embeddings\":true,\"attention_bias\":true}";
     CHECK(model_family_sdar.config_parse(&c, jb, strlen(jb), &e) == 0 && c.qkv_bias && c.out_bias,
           "SDAR attention_bias: q/k/v/o biases: %s", e.msg);
     llada_weights_t w = {.layers = calloc(1, sizeof *w.layers)};
@@ -294,7 +322,8 @@ static void test_sdar(void) {
 /* LLaDA2 (llada2.c): LLaDA2.0-mini's published config.json keys -> 16.26 B parameters. */
 static void test_llada2(void) {
     lerr_t e = {0};
-    const char *js = "{\"architectures\":[\"LLaDA2MoeModelLM\"],\"model_type\":\"llada2_moe\",\"first_k_dense_replace\":1,"
+    const char *js =
+        "{\"architectures\":[\"LLaDA2MoeModelLM\"],\"model_type\":\"llada2_moe\",\"first_k_dense_replace\":1,"
         "\"head_dim\":128,\"hidden_act\":\"silu\",\"hidden_size\":2048,\"intermediate_size\":5120,"
         "\"max_position_embeddings\":32768,\"moe_intermediate_size\":512,\"n_group\":8,\"norm_head\":false,"
         "\"norm_topk_prob\":true,\"num_attention_heads\":16,\"num_experts\":256,\"num_experts_per_tok\":8,"
@@ -306,9 +335,9 @@ static void test_llada2(void) {
     llada_config_t c;
     CHECK(model_family_llada2.config_parse(&c, js, strlen(js), &e) == 0, "LLaDA2 config parses: %s", e.msg);
     CHECK(c.n_experts == 256 && c.n_group == 8 && c.topk_group == 4 && c.routed_scaling == 2.5 && c.router_sigmoid &&
-          c.rope_dim == 64 && c.head_dim == 128 && c.attn_block == 32 && c.moe_layers == 0xffffe &&
-          c.shared_expert_hidden_size == 512 && !c.out_bias && c.qk_norm && c.mask_token_id == 156895 &&
-          c.eos_token_id == 156892 && !strcmp(c.default_policy, "dynamic:0.95"),
+              c.rope_dim == 64 && c.head_dim == 128 && c.attn_block == 32 && c.moe_layers == 0xffffe &&
+              c.shared_expert_hidden_size == 512 && !c.out_bias && c.qk_norm && c.mask_token_id == 156895 &&
+              c.eos_token_id == 156892 && !strcmp(c.default_policy, "dynamic:0.95"),
           "LLaDA2.0-mini: sizes, rotary 64 of 128, layer 0 dense, block 32, Ling ids, threshold 0.95");
     int64_t d = 2048, V = 157184, attn = (16 + 8) * 128 * d + d * d + 2 * 128 + 2 * d;
     int64_t moe = 256 * d + 256 + 256 * 3 * 512 * d + 3 * 512 * d;
@@ -320,9 +349,9 @@ static void test_llada2(void) {
     llada_config_t c2;
     e = (lerr_t){0};
     CHECK(out && model_family_detect(out, strlen(out), &e) == &model_family_llada2 &&
-          model_family_llada2.config_parse(&c2, out, strlen(out), &e) == 0 && c2.n_experts == 256 &&
-          c2.moe_layers == c.moe_layers && c2.rope_dim == 64 && c2.n_group == 8 && c2.routed_scaling == 2.5 &&
-          model_family_n_params(&model_family_llada2, &c2) == got,
+              model_family_llada2.config_parse(&c2, out, strlen(out), &e) == 0 && c2.n_experts == 256 &&
+              c2.moe_layers == c.moe_layers && c2.rope_dim == 64 && c2.n_group == 8 && c2.routed_scaling == 2.5 &&
+              model_family_n_params(&model_family_llada2, &c2) == got,
           "LLaDA2 config round-trips through its writer: %s", e.msg);
     free(out);
 }

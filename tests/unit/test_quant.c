@@ -22,7 +22,9 @@
 
 static uint64_t g_rng = 88172645463325252ull;
 static float frand(void) {
-    g_rng ^= g_rng << 13; g_rng ^= g_rng >> 7; g_rng ^= g_rng << 17;
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
     return (float)((g_rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
 }
 
@@ -40,13 +42,20 @@ static void test_roundtrip(wtype_t t) {
     double worst = 0;
     for (int b = 0; b < N; b += blk) {
         float lo = 0, hi = 0, amax = 0;
-        for (int k = b; k < b + blk; k++) { lo = fminf(lo, x[k]); hi = fmaxf(hi, x[k]); amax = fmaxf(amax, fabsf(x[k])); }
+        for (int k = b; k < b + blk; k++) {
+            lo = fminf(lo, x[k]);
+            hi = fmaxf(hi, x[k]);
+            amax = fmaxf(amax, fabsf(x[k]));
+        }
         /* the step of one quantised level in this block (Q4_K: its range / 15), plus the error
          * from the scales' rounding (f16 super-scale, 6-bit / 8-bit sub-scales) */
-        double step = t == WT_Q8_0 ? amax / 127.0 : t == WT_Q4_0 ? amax / 8.0 : t == WT_Q4_K ? (hi - lo) / 15.0 : amax / 32.0;
-        double tol = t == WT_Q8_0 ? 0.5 * step + 1e-3 * amax
-                   : t == WT_Q4_0 ? step + 1e-3 * amax   /* levels -8..7: +amax clamps a full step */
-                   : 0.5 * step + 0.06 * (hi - lo) + 0.02 * amax + 1e-6;
+        double step = t == WT_Q8_0   ? amax / 127.0
+                      : t == WT_Q4_0 ? amax / 8.0
+                      : t == WT_Q4_K ? (hi - lo) / 15.0
+                                     : amax / 32.0;
+        double tol = t == WT_Q8_0   ? 0.5 * step + 1e-3 * amax
+                     : t == WT_Q4_0 ? step + 1e-3 * amax /* levels -8..7: +amax clamps a full step */
+                                    : 0.5 * step + 0.06 * (hi - lo) + 0.02 * amax + 1e-6;
         for (int k = b; k < b + blk; k++) {
             double err = fabs((double)y[k] - x[k]);
             if (err > tol) bad++;
@@ -61,33 +70,44 @@ static void test_layouts(void) {
     float y[256];
     uint8_t b[210];
     memset(b, 0, sizeof b);
-    b[0] = 0x00; b[1] = 0x40;                       /* f16 2.0 */
-    b[2] = 0x05; b[3] = 0xfb;                       /* q = 5, -5 */
+    b[0] = 0x00;
+    b[1] = 0x40; /* f16 2.0 */
+    b[2] = 0x05;
+    b[3] = 0xfb; /* q = 5, -5 */
     dequant_q8_0_ref(y, b, 32);
     CHECK(y[0] == 10 && y[1] == -10 && y[2] == 0, "q8_0 layout: %g %g %g", y[0], y[1], y[2]);
     memset(b, 0, sizeof b);
-    b[0] = 0x00; b[1] = 0x3c;                       /* d = 1 */
-    b[2] = 0xf1;                                    /* w0 = 1 - 8, w16 = 15 - 8 */
+    b[0] = 0x00;
+    b[1] = 0x3c; /* d = 1 */
+    b[2] = 0xf1; /* w0 = 1 - 8, w16 = 15 - 8 */
     dequant_q4_0_ref(y, b, 32);
     CHECK(y[0] == -7 && y[16] == 7 && y[1] == -8, "q4_0 layout: %g %g %g", y[0], y[16], y[1]);
     memset(b, 0, sizeof b);
-    b[0] = 0x00; b[1] = 0x3c; b[2] = 0x00; b[3] = 0x38;   /* d = 1, dmin = 0.5 */
-    b[4] = 2; b[8] = 4;                                    /* sub-block 0: sc 2, m 4 */
-    b[4 + 8] = 0x53; b[4 + 0] |= 0x40; b[4 + 4] |= 0x80; /* sub-block 4: sc 3 | 1<<4 = 19, m 5 | 2<<4 = 37 */
-    b[16] = 0x07;                                          /* w0 = 7 (sub 0), w32 = 0 (sub 1) */
-    b[16 + 64] = 0x03;                                     /* chunk 2 low nibble: w128 (sub 4) = 3 */
+    b[0] = 0x00;
+    b[1] = 0x3c;
+    b[2] = 0x00;
+    b[3] = 0x38; /* d = 1, dmin = 0.5 */
+    b[4] = 2;
+    b[8] = 4; /* sub-block 0: sc 2, m 4 */
+    b[4 + 8] = 0x53;
+    b[4 + 0] |= 0x40;
+    b[4 + 4] |= 0x80;  /* sub-block 4: sc 3 | 1<<4 = 19, m 5 | 2<<4 = 37 */
+    b[16] = 0x07;      /* w0 = 7 (sub 0), w32 = 0 (sub 1) */
+    b[16 + 64] = 0x03; /* chunk 2 low nibble: w128 (sub 4) = 3 */
     dequant_q4_k_ref(y, b, 256);
-    CHECK(y[0] == 2 * 7 - 0.5f * 4 && y[1] == -2 && y[128] == 19 * 3 - 0.5f * 37,
-          "q4_k layout: %g %g %g", y[0], y[1], y[128]);
+    CHECK(y[0] == 2 * 7 - 0.5f * 4 && y[1] == -2 && y[128] == 19 * 3 - 0.5f * 37, "q4_k layout: %g %g %g", y[0], y[1],
+          y[128]);
     memset(b, 0, sizeof b);
-    b[208] = 0x00; b[209] = 0x3c;                          /* d = 1 */
+    b[208] = 0x00;
+    b[209] = 0x3c; /* d = 1 */
     for (int g = 0; g < 16; g++) b[192 + g] = (uint8_t)(g + 1);
-    b[0] = 0x21;                                           /* w0 low = 1, w64 low = 2 */
-    b[128] = 0x02 | 0x3 << 6;                              /* w0 high = 2 -> 33; w96 high = 3 -> 48 */
-    b[64 + 32] = 0x05;                                     /* half 1: w128+32 = 160 low = 5 */
+    b[0] = 0x21;              /* w0 low = 1, w64 low = 2 */
+    b[128] = 0x02 | 0x3 << 6; /* w0 high = 2 -> 33; w96 high = 3 -> 48 */
+    b[64 + 32] = 0x05;        /* half 1: w128+32 = 160 low = 5 */
     dequant_q6_k_ref(y, b, 256);
     CHECK(y[0] == 1 * (33 - 32) && y[64] == 5 * (2 - 32) && y[96] == 7 * (48 - 32) && y[160] == 11 * (5 - 32) &&
-          y[17] == 2 * -32, "q6_k layout: %g %g %g %g %g", y[0], y[64], y[96], y[160], y[17]);
+              y[17] == 2 * -32,
+          "q6_k layout: %g %g %g %g %g", y[0], y[64], y[96], y[160], y[17]);
 }
 
 static void test_matmul(wtype_t t, int M, int N, int K) {
@@ -120,7 +140,8 @@ static void test_matmul(wtype_t t, int M, int N, int K) {
             mag[(size_t)m * N + n] = ab;
             if (fabs(yr[(size_t)m * N + n] - ye[(size_t)m * N + n]) > bound * 1.0001 + 1e-6 * ab) bad_bound++;
         }
-    CHECK(bad_bound == 0, "%s M=%d N=%d K=%d: int8 activations outside their bound at %d outputs", wtype_name(t), M, N, K, bad_bound);
+    CHECK(bad_bound == 0, "%s M=%d N=%d K=%d: int8 activations outside their bound at %d outputs", wtype_name(t), M, N,
+          K, bad_bound);
     /* matmul_qk's reference: the same bound with one activation scale per super-block */
     float *yk = malloc((size_t)M * N * 4);
     int qk = matmul_qk_supports(t), ab = t == WT_Q8_0 ? 32 : 256;
@@ -142,7 +163,8 @@ static void test_matmul(wtype_t t, int M, int N, int K) {
                 }
                 if (fabs(yk[(size_t)m * N + n] - ye[(size_t)m * N + n]) > bound * 1.0001 + 1e-6 * ab2) bad++;
             }
-        CHECK(bad == 0, "%s M=%d N=%d K=%d: matmul_qk_ref outside its super-block int8 bound at %d outputs", wtype_name(t), M, N, K, bad);
+        CHECK(bad == 0, "%s M=%d N=%d K=%d: matmul_qk_ref outside its super-block int8 bound at %d outputs",
+              wtype_name(t), M, N, K, bad);
     }
     int best = kern_qisa();
     for (int isa = best; isa >= 0; isa--) {
@@ -167,11 +189,20 @@ static void test_matmul(wtype_t t, int M, int N, int K) {
     {
         matmul(yq, x, &W, M, false);
         int bad = 0;
-        for (int i = 0; i < M * N; i++) if (!(fabs(yq[i] - ye[i]) <= 1e-5 * mag[i] + 1e-6)) bad++;
+        for (int i = 0; i < M * N; i++)
+            if (!(fabs(yq[i] - ye[i]) <= 1e-5 * mag[i] + 1e-6)) bad++;
         CHECK(bad == 0, "%s matmul M=%d (panels): %d outputs differ from matmul_ref", wtype_name(t), M, bad);
     }
     kern_set_qisa(-1);
-    free(yk); free(mag); free(w); free(wd); free(x); free(yr); free(yq); free(ye); free(q);
+    free(yk);
+    free(mag);
+    free(w);
+    free(wd);
+    free(x);
+    free(yr);
+    free(yq);
+    free(ye);
+    free(q);
 }
 
 int main(void) {

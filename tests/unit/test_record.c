@@ -11,8 +11,7 @@
 #include "stream.h"
 #include "testlib.h"
 
-static rec_t *sample(int n)
-{
+static rec_t *sample(int n) {
     rec_t *r = rec_new();
     rec_set_str(r, "kind", "tokens");
     rec_set_int(r, "v", 1);
@@ -30,8 +29,7 @@ static rec_t *sample(int n)
     return r;
 }
 
-static void test_roundtrip(void)
-{
+static void test_roundtrip(void) {
     rec_t *r = sample(1000);
     buf_t b = {0};
     CHECK(rec_encode(r, &b) == 0, "encode");
@@ -84,21 +82,29 @@ static void test_roundtrip(void)
     buf_t b4 = {0};
     rec_encode(dup, &b4);
     CHECK(b4.len == b.len && !memcmp(b4.data, b.data, b.len), "dup identical");
-    buf_free(&b); buf_free(&b2); buf_free(&b3); buf_free(&b4); buf_free(&j);
-    rec_destroy(&r); rec_destroy(&d); rec_destroy(&dj); rec_destroy(&dup);
+    buf_free(&b);
+    buf_free(&b2);
+    buf_free(&b3);
+    buf_free(&b4);
+    buf_free(&j);
+    rec_destroy(&r);
+    rec_destroy(&d);
+    rec_destroy(&dj);
+    rec_destroy(&dup);
     CHECK(r == NULL, "destroy nulls the pointer");
     rec_destroy(&r); /* idempotent */
 }
 
-static int decode_fails(const uint8_t *p, size_t n, const rec_limits_t *lim, const char *want, lerr_t *e)
-{
+static int decode_fails(const uint8_t *p, size_t n, const rec_limits_t *lim, const char *want, lerr_t *e) {
     rec_t *r = rec_decode(p, n, lim, 0, e);
-    if (r) { rec_destroy(&r); return 0; }
+    if (r) {
+        rec_destroy(&r);
+        return 0;
+    }
     return strstr(e->msg, want) != NULL;
 }
 
-static void test_bad_input(void)
-{
+static void test_bad_input(void) {
     lerr_t e = {0};
     /* array of 2^20+1 claimed with 0 bytes present: no allocation, clean error */
     const uint8_t huge_arr[] = {0x81, 0xa1, 'x', 0xdd, 0x00, 0x10, 0x00, 0x01};
@@ -119,8 +125,8 @@ static void test_bad_input(void)
     const uint8_t intkey[] = {0x81, 0x01, 0x02};
     CHECK(decode_fails(intkey, sizeof intkey, NULL, "not a string", &e), "non-string key");
     /* tensor with data length not matching shape */
-    const uint8_t badt[] = {0x81, 0xa1, 't', 0x83, 0xa5, 'd', 't', 'y', 'p', 'e', 0xa2, 'i', '4',
-                            0xa5, 's', 'h', 'a', 'p', 'e', 0x91, 0x02, 0xa4, 'd', 'a', 't', 'a', 0xc4, 0x04, 1, 2, 3, 4};
+    const uint8_t badt[] = {0x81, 0xa1, 't', 0x83, 0xa5, 'd',  't', 'y', 'p', 'e', 0xa2, 'i',  '4', 0xa5, 's', 'h',
+                            'a',  'p',  'e', 0x91, 0x02, 0xa4, 'd', 'a', 't', 'a', 0xc4, 0x04, 1,   2,    3,   4};
     CHECK(decode_fails(badt, sizeof badt, NULL, "do not match", &e), "tensor size mismatch: %s", e.msg);
     /* nesting depth: 40 nested arrays */
     uint8_t deep[64] = {0x81, 0xa1, 'x'};
@@ -150,10 +156,13 @@ static void test_bad_input(void)
 
 /* ---------------------------------------------------------------- streams */
 
-typedef struct { const char *spec; int n; int rc; } wjob_t;
+typedef struct {
+    const char *spec;
+    int n;
+    int rc;
+} wjob_t;
 
-static void *writer_thread(void *arg)
-{
+static void *writer_thread(void *arg) {
     wjob_t *j = arg;
     stream_opts_t o;
     stream_opts_default(&o, "test");
@@ -171,8 +180,7 @@ static void *writer_thread(void *arg)
     return NULL;
 }
 
-static int read_all(const char *spec, int *count, buf_t *concat)
-{
+static int read_all(const char *spec, int *count, buf_t *concat) {
     stream_opts_t o;
     stream_opts_default(&o, "test");
     o.timeout_ms = 5000;
@@ -192,8 +200,7 @@ static int read_all(const char *spec, int *count, buf_t *concat)
     return rc;
 }
 
-static void test_streams(void)
-{
+static void test_streams(void) {
     char dir[] = "/tmp/llada-test-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     char plain[128], lz[128], ipc[160];
@@ -213,7 +220,8 @@ static void test_streams(void)
     char tmpname[200];
     snprintf(tmpname, sizeof tmpname, "%s.tmp-%ld", lz, (long)getpid());
     CHECK(access(tmpname, F_OK) != 0, "no temporary file left behind");
-    const char *eps[][2] = {{"@inproc://t1", ">inproc://t1"}, {NULL, NULL}, {"@tcp://127.0.0.1:39517", ">tcp://127.0.0.1:39517"}};
+    const char *eps[][2] = {
+        {"@inproc://t1", ">inproc://t1"}, {NULL, NULL}, {"@tcp://127.0.0.1:39517", ">tcp://127.0.0.1:39517"}};
     char ipcb[170], ipcc[170];
     snprintf(ipcb, sizeof ipcb, "@%s", ipc);
     snprintf(ipcc, sizeof ipcc, ">%s", ipc);
@@ -234,10 +242,15 @@ static void test_streams(void)
         buf_t sb = {0};
         rec_t *x;
         int rc, cnt = 0;
-        while ((rc = rstream_read(r, &x, &e)) == 1) { rec_encode(x, &sb); rec_destroy(&x); cnt++; }
+        while ((rc = rstream_read(r, &x, &e)) == 1) {
+            rec_encode(x, &sb);
+            rec_destroy(&x);
+            cnt++;
+        }
         pthread_join(th, NULL);
         CHECK(rc == 0 && cnt == N && wj.rc == 0, "%s: %d records, rc %d (%s)", eps[k][0], cnt, rc, e.msg);
-        CHECK(sb.len == ref.len && !memcmp(sb.data, ref.data, ref.len), "%s records identical to the file's", eps[k][0]);
+        CHECK(sb.len == ref.len && !memcmp(sb.data, ref.data, ref.len), "%s records identical to the file's",
+              eps[k][0]);
         buf_free(&sb);
         rstream_destroy(&r);
     }
@@ -271,8 +284,7 @@ static int mp_write_cb(void *data, const char *p, size_t n) { return buf_append(
 
 /* A record of n keys "k0000000".."k{n-1}" packed by msgpack-c (the reference encoder);
  * dup_of >= 0: key n-1... replaced, i.e. key `dup_at` repeats key `dup_of`. */
-static void pack_keys(buf_t *b, size_t n, long dup_at, long dup_of)
-{
+static void pack_keys(buf_t *b, size_t n, long dup_at, long dup_of) {
     msgpack_packer pk;
     msgpack_packer_init(&pk, b, mp_write_cb);
     msgpack_pack_map(&pk, n);
@@ -286,8 +298,7 @@ static void pack_keys(buf_t *b, size_t n, long dup_at, long dup_of)
 
 /* Key comparisons (rec_key_compares) made decoding a record of n keys (msgpack, or its JSON
  * line when json); UINT64_MAX if it does not decode to n fields. */
-static uint64_t decode_compares(size_t n, bool json, const rec_limits_t *lim)
-{
+static uint64_t decode_compares(size_t n, bool json, const rec_limits_t *lim) {
     buf_t b = {0}, j = {0};
     pack_keys(&b, n, -1, -1);
     lerr_t e = {0};
@@ -307,8 +318,7 @@ static uint64_t decode_compares(size_t n, bool json, const rec_limits_t *lim)
 /* A bound on key comparisons for n keys that a sort (n log2 n, twice over for qsort's
  * merge/quick sort) meets and a per-key search (n^2 / 2: 2e10 for 200,000 keys) breaks by
  * three orders of magnitude. */
-static uint64_t nlogn_bound(size_t n)
-{
+static uint64_t nlogn_bound(size_t n) {
     uint64_t lg = 1;
     while (((size_t)1 << lg) < n) lg++;
     return 2 * (uint64_t)n * (lg + 2);
@@ -316,8 +326,7 @@ static uint64_t nlogn_bound(size_t n)
 
 /* issue 18 item 2: decoding is not quadratic in the number of keys, duplicates are still found
  * (and reported at the repeat's offset), and --max-keys caps maps apart from --max-array. */
-static void test_many_keys(void)
-{
+static void test_many_keys(void) {
     rec_limits_t lim = REC_LIMITS_DEFAULT;
     lim.max_map_keys = 1 << 20;
     lerr_t e = {0};
@@ -352,9 +361,11 @@ static void test_many_keys(void)
     c0 = rec_key_compares();
     rec_t *d = r ? rec_dup(r) : NULL;
     uint64_t dc = rec_key_compares() - c0;
-    CHECK(d && rec_nfields(d) == n && dc == 0, "rec_dup of 200,000 keys: %llu key comparisons (none)", (unsigned long long)dc);
+    CHECK(d && rec_nfields(d) == n && dc == 0, "rec_dup of 200,000 keys: %llu key comparisons (none)",
+          (unsigned long long)dc);
     buf_t b2 = {0};
-    CHECK(d && rec_encode(d, &b2) == 0 && b2.len == b.len && !memcmp(b2.data, b.data, b.len), "dup encodes identically");
+    CHECK(d && rec_encode(d, &b2) == 0 && b2.len == b.len && !memcmp(b2.data, b.data, b.len),
+          "dup encodes identically");
     buf_t j = {0};
     c0 = rec_key_compares();
     CHECK(r && rec_to_json(r, &j) == 0 && rec_key_compares() == c0, "to JSON, with no key comparisons");
@@ -370,7 +381,8 @@ static void test_many_keys(void)
         pack_keys(&b, m, at, of);
         char want[64];
         snprintf(want, sizeof want, "duplicate key 'k%07ld'", of);
-        e.code = 0; e.msg[0] = 0;
+        e.code = 0;
+        e.msg[0] = 0;
         r = rec_decode(b.data, b.len, &lim, 0, &e);
         CHECK(!r && e.code == EXIT_DATA && strstr(e.msg, want), "%zu keys with a repeat: %s", m, e.msg);
         /* the repeat's key starts at 1 (or 3) map-header bytes + at * (9 key + 1 value) bytes */
@@ -400,7 +412,8 @@ static void test_many_keys(void)
     r = rec_from_json(js, strlen(js), &lim, 1, &e);
     CHECK(!r && strstr(e.msg, "--max-keys"), "JSON: 11 keys over a cap of 10: %s", e.msg);
     /* nested maps count against it too, arrays do not */
-    const char *nest = "{\"m\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11},\"a\":[1,2,3,4,5,6,7,8,9,10,11,12]}";
+    const char *nest = "{\"m\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":"
+                       "11},\"a\":[1,2,3,4,5,6,7,8,9,10,11,12]}";
     r = rec_from_json(nest, strlen(nest), &lim, 1, &e);
     CHECK(!r && strstr(e.msg, "--max-keys"), "nested map over the cap: %s", e.msg);
     lim.max_map_keys = 11;
@@ -415,13 +428,13 @@ static void test_many_keys(void)
  * written as msgpack, so a record one tool accepted and wrote, the next refused. A map is a
  * tensor only with exactly the tensor keys and types; only then is a bad shape an error, and
  * the JSON reader stores object values the way the msgpack decoder would. */
-static void test_tensor_lookalikes(void)
-{
+static void test_tensor_lookalikes(void) {
     lerr_t e = {0};
     const char *lines[] = {
         /* the fuzzer's input, minimised by hand: "d`ta" is not "data" */
         "{\"x0\":{\"dtype\":\"i1\",\"shape\":[2.2],\"d`ta\":[1,2,3,4]}}",
-        "{\"x0\":{\"dtype\":\"i1\",\"shape\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33],\"x\":1}}",
+        "{\"x0\":{\"dtype\":\"i1\",\"shape\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,"
+        "28,29,30,31,32,33],\"x\":1}}",
         "{\"x0\":{\"dtype\":\"i1\",\"shape\":[[1],{\"a\":2}],\"y\":1}}",
         "{\"x0\":{\"dtype\":\"i1\",\"shape\":[-1],\"data\":{\"$bin\":\"00\"},\"more\":1}}",
     };
@@ -431,15 +444,18 @@ static void test_tensor_lookalikes(void)
         rec_t *d = r && !rec_encode(r, &a) ? rec_decode(a.data, a.len, NULL, 0, &e) : NULL;
         CHECK(d && !rec_is_tensor(d, "x0") && !rec_encode(d, &b) && a.len == b.len && !memcmp(a.data, b.data, a.len),
               "lookalike %zu: a user value through JSON, msgpack and back (%s)", i, e.msg);
-        rec_destroy(&r); rec_destroy(&d);
-        buf_free(&a); buf_free(&b);
+        rec_destroy(&r);
+        rec_destroy(&d);
+        buf_free(&a);
+        buf_free(&b);
     }
     /* a tensor map in msgpack form inside JSON ({"$bin": hex} is bin) is a tensor, as it will be
      * when decoded; with a bad shape it is refused here, not by the next tool */
     const char *bin = "{\"x\":{\"dtype\":\"u1\",\"shape\":[2],\"data\":{\"$bin\":\"07ff\"}}}";
     rec_t *r = rec_from_json(bin, strlen(bin), NULL, 1, &e);
     tensor_t *t = r ? rec_tensor(r, "x") : NULL;
-    CHECK(t && t->numel == 2 && ((uint8_t *)t->data)[1] == 0xff, "a msgpack-form tensor in JSON is a tensor (%s)", e.msg);
+    CHECK(t && t->numel == 2 && ((uint8_t *)t->data)[1] == 0xff, "a msgpack-form tensor in JSON is a tensor (%s)",
+          e.msg);
     rec_destroy(&r);
     const char *badbin = "{\"x\":{\"dtype\":\"u1\",\"shape\":[2.5],\"data\":{\"$bin\":\"07ff\"}}}";
     e.code = 0;
@@ -449,9 +465,9 @@ static void test_tensor_lookalikes(void)
     rec_destroy(&r);
     /* the msgpack side: {"dtype": "i1", "shape": [2.5], "other": 1} is a user value; with
      * "data" (bin) in place of "other" it is a tensor with a bad shape */
-    const uint8_t look[] = {0x81, 0xa1, 'x', 0x83, 0xa5, 'd', 't', 'y', 'p', 'e', 0xa2, 'i', '1',
-                            0xa5, 's', 'h', 'a', 'p', 'e', 0x91, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0,
-                            0xa5, 'o', 't', 'h', 'e', 'r', 0x01};
+    const uint8_t look[] = {0x81, 0xa1, 'x', 0x83, 0xa5, 'd',  't', 'y',  'p',  'e',  0xa2, 'i',
+                            '1',  0xa5, 's', 'h',  'a',  'p',  'e', 0x91, 0xcb, 0x40, 0x04, 0,
+                            0,    0,    0,   0,    0,    0xa5, 'o', 't',  'h',  'e',  'r',  0x01};
     r = rec_decode(look, sizeof look, NULL, 0, &e);
     CHECK(r && !rec_is_tensor(r, "x"), "msgpack lookalike decodes as a user value: %s", r ? "" : e.msg);
     rec_destroy(&r);
@@ -459,15 +475,15 @@ static void test_tensor_lookalikes(void)
     memcpy(real, look, 29);
     const uint8_t data[] = {0xa4, 'd', 'a', 't', 'a', 0xc4, 0x01, 0x05};
     memcpy(real + 29, data, sizeof data);
-    CHECK(decode_fails(real, 29 + sizeof data, NULL, "bad shape entry at byte 20", &e), "tensor with a float shape: %s", e.msg);
+    CHECK(decode_fails(real, 29 + sizeof data, NULL, "bad shape entry at byte 20", &e), "tensor with a float shape: %s",
+          e.msg);
 }
 
 /* Found by fuzz_record (issue 18 item 9): a nested map whose key is not a string is shown in
  * JSON under its JSON text as key; that text was cut to 63 bytes, inside a UTF-8 sequence,
  * and jansson refused the key, so rec_to_json (rec --json) failed on a record rec_decode had
  * accepted. The key is now kept whole. */
-static void test_json_long_nonstring_key(void)
-{
+static void test_json_long_nonstring_key(void) {
     buf_t b = {0}, j = {0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, mp_write_cb);
@@ -492,8 +508,7 @@ static void test_json_long_nonstring_key(void)
     buf_free(&j);
 }
 
-int main(void)
-{
+int main(void) {
     test_json_long_nonstring_key();
     test_roundtrip();
     test_tensor_lookalikes();

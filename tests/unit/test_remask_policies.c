@@ -33,7 +33,8 @@ static void expect(const char *name, int n, int n_commit, const int *want, int k
     rm_state_t st = {.seed = 1, .step = 0, .steps = 8, .n_commit = n_commit};
     int got = rm_policy_select(p, &st, C, n, OUT, &e);
     CHECK(got == k, "%s: committed %d, want %d", name, got, k);
-    for (int i = 0; i < k && i < got; i++) CHECK(OUT[i] == want[i], "%s: out[%d] = %d, want %d", name, i, OUT[i], want[i]);
+    for (int i = 0; i < k && i < got; i++)
+        CHECK(OUT[i] == want[i], "%s: out[%d] = %d, want %d", name, i, OUT[i], want[i]);
     rm_policy_destroy(&p);
     CHECK(p == NULL, "destroy NULLs");
 }
@@ -42,12 +43,12 @@ static void test_threshold(void) {
     int pos[] = {3, 5, 7, 9, 11};
     double conf[] = {0.95, 0.5, 0.91, 0.95, 0.2};
     set(5, pos, conf, NULL, NULL);
-    expect("threshold", 5, 1, (int[]){3, 9, 7}, 3);              /* >= 0.9, ties to lower pos */
-    expect("threshold:0.95", 5, 1, (int[]){3, 9}, 2);             /* >= is inclusive */
+    expect("threshold", 5, 1, (int[]){3, 9, 7}, 3);   /* >= 0.9, ties to lower pos */
+    expect("threshold:0.95", 5, 1, (int[]){3, 9}, 2); /* >= is inclusive */
     expect("threshold:0.4", 5, 1, (int[]){3, 9, 7, 5}, 4);
     double low[] = {0.1, 0.3, 0.2};
     set(3, NULL, low, NULL, NULL);
-    expect("threshold", 3, 2, (int[]){1}, 1);                     /* at least one: the max */
+    expect("threshold", 3, 2, (int[]){1}, 1); /* at least one: the max */
     expect("threshold:0", 3, 1, (int[]){1, 2, 0}, 3);
     expect("threshold", 0, 1, NULL, 0);
 }
@@ -97,12 +98,17 @@ static void test_eb(void) {
     expect("eb:0.2", 5, 1, (int[]){4, 2}, 2);
     expect("eb:0", 5, 1, (int[]){4}, 1);
     expect("eb:2", 5, 1, (int[]){4, 2, 0, 3, 1}, 5);
-    expect("eb", 5, 1, (int[]){4}, 1);   /* default 0.01 < 0.05 */
+    expect("eb", 5, 1, (int[]){4}, 1); /* default 0.01 < 0.05 */
 }
 
 /* Defining properties by enumeration on random sets (no sorting involved). */
 static unsigned long long rs = 88172645463325252ULL;
-static double urand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (rs >> 11) * 0x1.0p-53; }
+static double urand(void) {
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return (rs >> 11) * 0x1.0p-53;
+}
 
 static void test_random_properties(void) {
     lerr_t e = {0};
@@ -118,19 +124,33 @@ static void test_random_properties(void) {
         }
         /* threshold: chosen set == {conf >= 0.7} or, when empty, {first argmax} */
         int k = rm_policy_select(th, &st, C, n, OUT, &e), want = 0, amax = 0;
-        for (int i = 0; i < n; i++) { want += C[i].conf >= 0.7; if (C[i].conf > C[amax].conf) amax = i; }
-        if (want == 0) { if (k != 1 || OUT[0] != C[amax].pos) bad_th++; }
-        else {
+        for (int i = 0; i < n; i++) {
+            want += C[i].conf >= 0.7;
+            if (C[i].conf > C[amax].conf) amax = i;
+        }
+        if (want == 0) {
+            if (k != 1 || OUT[0] != C[amax].pos) bad_th++;
+        } else {
             if (k != want) bad_th++;
-            for (int i = 0; i < k; i++) if (C[OUT[i] / 2].conf < 0.7) bad_th++;
+            for (int i = 0; i < k; i++)
+                if (C[OUT[i] / 2].conf < 0.7) bad_th++;
         }
         /* eb: chosen = the k lowest entropies; sum - max <= gamma; adding the next breaks it */
         k = rm_policy_select(eb, &st, C, n, OUT, &e);
         char in[64] = {0};
         double sum = 0, mx = 0;
-        for (int i = 0; i < k; i++) { in[OUT[i] / 2] = 1; sum += C[OUT[i] / 2].entropy; if (C[OUT[i] / 2].entropy > mx) mx = C[OUT[i] / 2].entropy; }
+        for (int i = 0; i < k; i++) {
+            in[OUT[i] / 2] = 1;
+            sum += C[OUT[i] / 2].entropy;
+            if (C[OUT[i] / 2].entropy > mx) mx = C[OUT[i] / 2].entropy;
+        }
         double next = INFINITY;
-        for (int i = 0; i < n; i++) if (!in[i]) { for (int j = 0; j < n; j++) if (in[j] && C[j].entropy > C[i].entropy) bad_eb++; if (C[i].entropy < next) next = C[i].entropy; }
+        for (int i = 0; i < n; i++)
+            if (!in[i]) {
+                for (int j = 0; j < n; j++)
+                    if (in[j] && C[j].entropy > C[i].entropy) bad_eb++;
+                if (C[i].entropy < next) next = C[i].entropy;
+            }
         if (k < 1 || sum - mx > 0.5 + 1e-12) bad_eb++;
         if (k < n && sum + next - next <= 0.5 - 1e-6) bad_eb++;
     }
@@ -141,14 +161,16 @@ static void test_random_properties(void) {
 }
 
 static void test_registry(void) {
-    const char *bad[] = {"threshold:1.5", "threshold:abc", "factor:-1", "topk_margin:1", "entropy:x", "nope", "low_confidence:1", "eb:nan"};
+    const char *bad[] = {"threshold:1.5", "threshold:abc", "factor:-1",        "topk_margin:1",
+                         "entropy:x",     "nope",          "low_confidence:1", "eb:nan"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         lerr_t e = {0};
         rm_policy_t *p = rm_policy_new(bad[i], &e);
         CHECK(p == NULL && e.code == EXIT_USAGE && e.msg[0], "'%s' should be a usage error", bad[i]);
         rm_policy_destroy(&p);
     }
-    const char *adaptive[] = {"threshold", "factor", "eb"}, *fixed[] = {"low_confidence", "random", "topk_margin", "entropy", "origin", "dynamic"};
+    const char *adaptive[] = {"threshold", "factor", "eb"},
+               *fixed[] = {"low_confidence", "random", "topk_margin", "entropy", "origin", "dynamic"};
     for (int i = 0; i < 3; i++) {
         lerr_t e = {0};
         rm_policy_t *p = rm_policy_new(adaptive[i], &e);
@@ -175,10 +197,10 @@ static void test_origin(void) {
     static rm_cand_t c[N];
     static int32_t out[N], out2[N];
     for (int i = 0; i < N; i++) c[i] = (rm_cand_t){.pos = 10 + i, .conf = 0.5};
-    rm_state_t st = {.seed = 3, .record = 1, .step = 0, .steps = 4, .block_step = 0, .steps_per_block = 4,
-                     .n_commit = 7};
+    rm_state_t st = {
+        .seed = 3, .record = 1, .step = 0, .steps = 4, .block_step = 0, .steps_per_block = 4, .n_commit = 7};
     int k = rm_policy_select(p, &st, c, N, out, &e);
-    double want = 1.0 - (1.0 + (0.001 - 1.0) / 4) / 1.0;   /* 1 - t1/t0 = 0.24975 */
+    double want = 1.0 - (1.0 + (0.001 - 1.0) / 4) / 1.0; /* 1 - t1/t0 = 0.24975 */
     CHECK(fabs((double)k / N - want) < 0.03, "origin step 0 reveals ~%.3f of the masks: %d of %d", want, k, N);
     int k2 = rm_policy_select(p, &st, c, N, out2, &e);
     CHECK(k2 == k && !memcmp(out, out2, sizeof(int32_t) * (size_t)k), "origin is deterministic for a seed");
@@ -198,8 +220,11 @@ static void test_origin(void) {
 static void test_dynamic(void) {
     lerr_t e = {0};
     rm_policy_t *p = rm_policy_new("dynamic:0.5", &e);
-    rm_cand_t c[5] = {{.pos = 1, .conf = 0.9}, {.pos = 2, .conf = 0.6}, {.pos = 3, .conf = 0.2},
-                      {.pos = 4, .conf = 0.7}, {.pos = 5, .conf = 0.1}};
+    rm_cand_t c[5] = {{.pos = 1, .conf = 0.9},
+                      {.pos = 2, .conf = 0.6},
+                      {.pos = 3, .conf = 0.2},
+                      {.pos = 4, .conf = 0.7},
+                      {.pos = 5, .conf = 0.1}};
     int32_t out[5];
     rm_state_t st = {.n_commit = 2};
     int k = rm_policy_select(p, &st, c, 5, out, &e);

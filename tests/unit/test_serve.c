@@ -28,33 +28,49 @@ static void refused(int kind, const char *body, int status, const char *param) {
 static void test_parser(void) {
     sreq_t r;
     serr_t e;
-    CHECK(parse(SREQ_COMPLETION, "{\"prompt\":\"hi\"}", &r, &e) == 0 && r.n == 1 && r.max_tokens == 0 &&
-          !r.has_seed && !r.has_temperature && !r.stream && r.n_prompts == 1 && r.prompts[0].text.n == 2 &&
-          r.diff.logits_eos_inf == -1 && !r.model.p, "defaults: %s", e.msg);
+    CHECK(parse(SREQ_COMPLETION, "{\"prompt\":\"hi\"}", &r, &e) == 0 && r.n == 1 && r.max_tokens == 0 && !r.has_seed &&
+              !r.has_temperature && !r.stream && r.n_prompts == 1 && r.prompts[0].text.n == 2 &&
+              r.diff.logits_eos_inf == -1 && !r.model.p,
+          "defaults: %s", e.msg);
     sreq_free(&r);
-    CHECK(parse(SREQ_COMPLETION, "{\"prompt\":[\"a\",[5,6],\"b\"],\"n\":2,\"seed\":-3,\"stop\":\"x\",\"max_tokens\":9,"
-                "\"max_completion_tokens\":7,\"temperature\":0}", &r, &e) == 0 &&
-          r.n_prompts == 3 && r.prompts[1].n_ids == 2 && r.prompts[1].ids[1] == 6 && r.n == 2 &&
-          r.seed == (uint64_t)-3 && r.has_seed && r.n_stop == 1 && r.max_tokens == 7 && r.has_temperature,
+    CHECK(parse(SREQ_COMPLETION,
+                "{\"prompt\":[\"a\",[5,6],\"b\"],\"n\":2,\"seed\":-3,\"stop\":\"x\",\"max_tokens\":9,"
+                "\"max_completion_tokens\":7,\"temperature\":0}",
+                &r, &e) == 0 &&
+              r.n_prompts == 3 && r.prompts[1].n_ids == 2 && r.prompts[1].ids[1] == 6 && r.n == 2 &&
+              r.seed == (uint64_t)-3 && r.has_seed && r.n_stop == 1 && r.max_tokens == 7 && r.has_temperature,
           "mixed prompts, max_completion_tokens wins: %s", e.msg);
     sreq_free(&r);
     CHECK(parse(SREQ_COMPLETION, "{\"prompt\":[1,2,3]}", &r, &e) == 0 && r.n_prompts == 1 && r.prompts[0].n_ids == 3,
           "one prompt of ids: %s", e.msg);
     sreq_free(&r);
-    CHECK(parse(SREQ_CHAT, "{\"messages\":[{\"role\":\"developer\",\"content\":\"s\"},{\"role\":\"user\",\"content\":"
+    CHECK(parse(SREQ_CHAT,
+                "{\"messages\":[{\"role\":\"developer\",\"content\":\"s\"},{\"role\":\"user\",\"content\":"
                 "[{\"type\":\"text\",\"text\":\"ab\"},{\"type\":\"text\",\"text\":\"c\"}]},{\"role\":\"assistant\","
-                "\"content\":null}],\"diffusion\":{\"steps\":4,\"remasking\":\"random\",\"fixed_eos\":true}}", &r, &e) == 0 &&
-          r.n_msgs == 3 && r.msgs[0].role.n == 6 && !memcmp(r.msgs[0].role.p, "system", 6) &&
-          r.msgs[1].content.n == 4 && !memcmp(r.msgs[1].content.p, "ab\nc", 4) && r.msgs[2].content.n == 0 &&
-          r.diff.steps == 4 && r.diff.remasking.n == 6 && r.diff.fixed_eos == 1, "chat: roles, parts, diffusion: %s", e.msg);
+                "\"content\":null}],\"diffusion\":{\"steps\":4,\"remasking\":\"random\",\"fixed_eos\":true}}",
+                &r, &e) == 0 &&
+              r.n_msgs == 3 && r.msgs[0].role.n == 6 && !memcmp(r.msgs[0].role.p, "system", 6) &&
+              r.msgs[1].content.n == 4 && !memcmp(r.msgs[1].content.p, "ab\nc", 4) && r.msgs[2].content.n == 0 &&
+              r.diff.steps == 4 && r.diff.remasking.n == 6 && r.diff.fixed_eos == 1,
+          "chat: roles, parts, diffusion: %s", e.msg);
     sreq_free(&r);
-    CHECK(parse(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":"
-                "{\"enable_thinking\":false,\"k\":2}}", &r, &e) == 0 && r.tpl_kwargs, "chat_template_kwargs: %s", e.msg);
+    CHECK(parse(SREQ_CHAT,
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":"
+                "{\"enable_thinking\":false,\"k\":2}}",
+                &r, &e) == 0 &&
+              r.tpl_kwargs,
+          "chat_template_kwargs: %s", e.msg);
     sreq_free(&r);
-    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":[]}", 400, "chat_template_kwargs");
-    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"s\":\"<|im_end|>\"}}", 400, "chat_template_kwargs");
-    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"bos_token\":1}}", 400, "chat_template_kwargs");
-    refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"chat_template_kwargs\":{\"enable_thinking\":true}}", 400, "chat_template_kwargs");
+    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":[]}", 400,
+            "chat_template_kwargs");
+    refused(SREQ_CHAT,
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"s\":\"<|im_end|>\"}}",
+            400, "chat_template_kwargs");
+    refused(SREQ_CHAT,
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"bos_token\":1}}", 400,
+            "chat_template_kwargs");
+    refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"chat_template_kwargs\":{\"enable_thinking\":true}}", 400,
+            "chat_template_kwargs");
     refused(SREQ_COMPLETION, "", 400, "");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"prompt\":\"b\"}", 400, "");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"model\":3}", 400, "model");
@@ -67,7 +83,8 @@ static void test_parser(void) {
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"seed\":\"1\"}", 400, "seed");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"stop\":[\"\"]}", 400, "stop");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"stream\":1}", 400, "stream");
-    refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":\"yes\"}}", 400, "stream_options.include_usage");
+    refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":\"yes\"}}", 400,
+            "stream_options.include_usage");
     refused(SREQ_COMPLETION, "{\"prompt\":[\"a\",\"b\",\"c\"],\"n\":3}", 400, "n");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"echo\":true}", 400, "echo");
     refused(SREQ_COMPLETION, "{\"prompt\":\"a\",\"best_of\":2}", 400, "best_of");
@@ -79,17 +96,23 @@ static void test_parser(void) {
     refused(SREQ_CHAT, "{\"messages\":{}}", 400, "messages");
     refused(SREQ_CHAT, "{\"messages\":[{\"content\":\"x\"}]}", 400, "messages");
     refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}", 400, "messages");
-    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":[{}]}]}", 400, "messages");
+    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":[{}]}]}", 400,
+            "messages");
     refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", 400, "tools");
-    refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}", 400, "response_format");
+    refused(SREQ_CHAT,
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}",
+            400, "response_format");
     refused(SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}", 400, "");
 }
 
-static unsigned rnd(unsigned *s) { *s = *s * 1103515245u + 12345u; return *s >> 8; }
+static unsigned rnd(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 8;
+}
 
 /* Feed ids one committed token at a time; return the concatenated deltas in *got. */
-static int stream_all(const tok_bundle_t *b, const int32_t *ids, size_t n, const sstr_t *stop, int ns,
-                      tok_str_t *got, stext_t *t) {
+static int stream_all(const tok_bundle_t *b, const int32_t *ids, size_t n, const sstr_t *stop, int ns, tok_str_t *got,
+                      stext_t *t) {
     lerr_t e = {0};
     memset(t, 0, sizeof *t);
     for (size_t k = 0; k <= n; k++) {
@@ -121,8 +144,9 @@ static void test_stream_text(void) {
         size_t n = 8 + rnd(&s) % 40;
         for (size_t i = 0; i < n; i++) {
             unsigned r = rnd(&s) % 10;
-            ids[i] = r < 6 ? seed_ids.v[rnd(&s) % seed_ids.n] : r < 9 ? (int32_t)(rnd(&s) % (unsigned)n_ids)
-                                                              : (c % 3 == 0 ? b->eos_id : (int32_t)(rnd(&s) % 300));
+            ids[i] = r < 6   ? seed_ids.v[rnd(&s) % seed_ids.n]
+                     : r < 9 ? (int32_t)(rnd(&s) % (unsigned)n_ids)
+                             : (c % 3 == 0 ? b->eos_id : (int32_t)(rnd(&s) % 300));
         }
         tok_str_t whole = {0}, got = {0};
         detok_answer(b, ids, n, &whole, &e);
@@ -138,7 +162,10 @@ static void test_stream_text(void) {
         }
         size_t cut = whole.n;
         for (size_t p = 0; ns && p + stop[0].n <= whole.n; p++)
-            if (!memcmp(whole.p + p, stop[0].p, stop[0].n)) { cut = p; break; }
+            if (!memcmp(whole.p + p, stop[0].p, stop[0].n)) {
+                cut = p;
+                break;
+            }
         stext_t t;
         CHECK(stream_all(b, ids, n, stop, ns, &got, &t) == 0, "stream_all");
         ok_equal += got.n == cut && (cut == 0 || !memcmp(got.p, whole.p, cut));

@@ -11,8 +11,7 @@
 #include "shuffle.h"
 #include "testlib.h"
 
-static void test_paths(void)
-{
+static void test_paths(void) {
     size_t sizes[] = {1, 2, 4, 8};
     int bad = 0, runs = 0;
     for (size_t si = 0; si < 4; si++)
@@ -27,7 +26,10 @@ static void test_paths(void)
             unshuffle_bytes_ref(c, b, n, es);
             bad += nb && memcmp(c, src, nb);
             runs++;
-            free(src); free(a); free(b); free(c);
+            free(src);
+            free(a);
+            free(b);
+            free(c);
         }
     CHECK(bad == 0, "shuffle/unshuffle equal the reference and invert (%d of %d cases differ)", bad, runs);
     /* the layout itself: planes of low bytes first */
@@ -35,11 +37,11 @@ static void test_paths(void)
     for (int i = 0; i < 16; i++) v[i] = 0x04030201 + i * 0x01010101;
     uint8_t p[64];
     shuffle_bytes(p, (const uint8_t *)v, 16, 4);
-    CHECK(p[0] == 0x01 && p[15] == 0x10 && p[16] == 0x02 && p[48] == 0x04 && p[63] == 0x13, "byte planes, low byte first");
+    CHECK(p[0] == 0x01 && p[15] == 0x10 && p[16] == 0x02 && p[48] == 0x04 && p[63] == 0x13,
+          "byte planes, low byte first");
 }
 
-static void test_records(void)
-{
+static void test_records(void) {
     enum { N = 1000 };
     rec_t *r = rec_new();
     rec_set_str(r, "kind", "masked");
@@ -67,8 +69,12 @@ static void test_records(void)
     const uint8_t *data = NULL;
     for (uint32_t i = 0; i < x0.via.map.size; i++) {
         msgpack_object_kv kv = x0.via.map.ptr[i];
-        if (kv.key.via.str.size == 6 && !memcmp(kv.key.via.str.ptr, "filter", 6)) { filter = kv.val.via.str.ptr; fl = kv.val.via.str.size; }
-        if (kv.key.via.str.size == 4 && !memcmp(kv.key.via.str.ptr, "data", 4)) data = (const uint8_t *)kv.val.via.bin.ptr;
+        if (kv.key.via.str.size == 6 && !memcmp(kv.key.via.str.ptr, "filter", 6)) {
+            filter = kv.val.via.str.ptr;
+            fl = kv.val.via.str.size;
+        }
+        if (kv.key.via.str.size == 4 && !memcmp(kv.key.via.str.ptr, "data", 4))
+            data = (const uint8_t *)kv.val.via.bin.ptr;
     }
     CHECK(filter && fl == 7 && !memcmp(filter, "shuffle", 7), "filter is \"shuffle\"");
     int planes_ok = data != NULL;
@@ -86,24 +92,30 @@ static void test_records(void)
     /* a filter we do not know is an error naming it; "filter" in a 3-key map is not a tensor */
     size_t at = 0;
     for (size_t i = 0; i + 7 <= sh.len; i++)
-        if (!memcmp(sh.data + i, "shuffle", 7)) { at = i; break; }
+        if (!memcmp(sh.data + i, "shuffle", 7)) {
+            at = i;
+            break;
+        }
     CHECK(at > 0, "found the filter value");
     sh.data[at] = 'X';
     rec_t *bad = rec_decode(sh.data, sh.len, NULL, 0, &e);
-    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "unknown filter 'Xhuffle'"), "unknown filter refused: %s", e.msg);
-    const uint8_t three[] = {0x81, 0xa1, 't', 0x83, 0xa6, 'f', 'i', 'l', 't', 'e', 'r', 0xa7, 's', 'h', 'u', 'f', 'f', 'l', 'e',
-                             0xa5, 's', 'h', 'a', 'p', 'e', 0x91, 0x01, 0xa4, 'd', 'a', 't', 'a', 0xc4, 0x01, 9};
+    CHECK(!bad && e.code == EXIT_DATA && strstr(e.msg, "unknown filter 'Xhuffle'"), "unknown filter refused: %s",
+          e.msg);
+    const uint8_t three[] = {0x81, 0xa1, 't',  0x83, 0xa6, 'f', 'i', 'l',  't',  'e',  'r', 0xa7,
+                             's',  'h',  'u',  'f',  'f',  'l', 'e', 0xa5, 's',  'h',  'a', 'p',
+                             'e',  0x91, 0x01, 0xa4, 'd',  'a', 't', 'a',  0xc4, 0x01, 9};
     rec_t *raw = rec_decode(three, sizeof three, NULL, 0, &e);
     CHECK(raw && !rec_is_tensor(raw, "t"), "a map with filter but no dtype passes through as a plain map");
     rec_destroy(&raw);
     rec_destroy(&bad);
     rec_destroy(&d);
     rec_destroy(&r);
-    buf_free(&plain); buf_free(&sh); buf_free(&again);
+    buf_free(&plain);
+    buf_free(&sh);
+    buf_free(&again);
 }
 
-static void test_bitmap(void)
-{
+static void test_bitmap(void) {
     int bad = 0;
     for (size_t n = 0; n <= 100; n++) {
         int32_t *xt = malloc((n + 1) * sizeof *xt);
@@ -114,14 +126,13 @@ static void test_bitmap(void)
         for (size_t i = 0; i < n; i++) want[i / 8] |= (uint8_t)((xt[i] == 4092) << (i % 8));
         mask_bitmap(xt, n, 4092, got);
         bad += memcmp(got, want, (n + 7) / 8) != 0;
-        bad += got[(n + 7) / 8] != 0xee;   /* nothing written past the last byte */
+        bad += got[(n + 7) / 8] != 0xee; /* nothing written past the last byte */
         free(xt);
     }
     CHECK(bad == 0, "mask_bitmap equals the plain loop for n = 0..100 (%d differ)", bad);
 }
 
-int main(void)
-{
+int main(void) {
     test_paths();
     test_records();
     test_bitmap();

@@ -32,13 +32,19 @@
 #include <jansson.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (uint32_t)(rng >> 11); }
+static uint32_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
 
 static const uint32_t POOL[] = {
-    'a', 'b', 'Z', 's', 't', 'd', 'm', 'l', 'r', 'e', 'v', 'S', 'T', 'L', 'E', '\'', '\'', ' ', ' ', ' ',
-    '\t', '\n', '\r', '\v', '\f', '0', '7', '.', ',', '!', '/', '-', '(', '_', 0xA0, 0x3000, 0x2003,
-    0xE9, 0xDF, 0x3A9, 0x436, 0x4E2D, 0x3042, 0x663, 0x2460, 0xB2, 0xBD, 0x2163, 0x301, 0x308, 0x2014,
-    0x2026, 0xAB, 0x1F600, 0x200D, 0x17F, 0x212A, 0x1C5, 0x2B0, 0xAA, 0x85, 0x2028,
+    'a',   'b',     'Z',    's',    't',    'd',    'm',   'l',  'r',    'e',    'v',    'S',    'T',
+    'L',   'E',     '\'',   '\'',   ' ',    ' ',    ' ',   '\t', '\n',   '\r',   '\v',   '\f',   '0',
+    '7',   '.',     ',',    '!',    '/',    '-',    '(',   '_',  0xA0,   0x3000, 0x2003, 0xE9,   0xDF,
+    0x3A9, 0x436,   0x4E2D, 0x3042, 0x663,  0x2460, 0xB2,  0xBD, 0x2163, 0x301,  0x308,  0x2014, 0x2026,
+    0xAB,  0x1F600, 0x200D, 0x17F,  0x212A, 0x1C5,  0x2B0, 0xAA, 0x85,   0x2028,
 };
 
 static size_t random_text(uint8_t *buf) {
@@ -49,8 +55,10 @@ static size_t random_text(uint8_t *buf) {
 
 static void test_scanners(void) {
     for (int k = SCAN_GPT2; k <= SCAN_O200K; k++) {
-        int err; PCRE2_SIZE off;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)scan_pattern(k), PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+        int err;
+        PCRE2_SIZE off;
+        pcre2_code *re =
+            pcre2_compile((PCRE2_SPTR)scan_pattern(k), PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
         CHECK(re, "%s regex compiles", scan_name(k));
         if (!re) continue;
         pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
@@ -64,7 +72,8 @@ static void test_scanners(void) {
                 size_t got = scan_next(k, s + i, n - i);
                 if (rc <= 0 || pcre2_get_ovector_pointer(md)[0] != i || want != got) {
                     bad++;
-                    CHECK(0, "%s: at byte %zu of a %zu-byte string: scanner %zu bytes, PCRE2 %zu", scan_name(k), i, n, got, want);
+                    CHECK(0, "%s: at byte %zu of a %zu-byte string: scanner %zu bytes, PCRE2 %zu", scan_name(k), i, n,
+                          got, want);
                     break;
                 }
                 i += got;
@@ -82,15 +91,23 @@ static void test_scanners(void) {
 static tokenizer_t *random_bpe(int nmerges) {
     char *json = malloc(1 << 20);
     size_t k = (size_t)sprintf(json, "{\"model\":{\"type\":\"BPE\",\"vocab\":{");
-    char tok[512][64]; int n = 0;
-    for (int c = 0; c < 8; c++) { tok[n][0] = (char)('a' + c); tok[n][1] = 0; n++; }
-    char merges[1 << 16]; size_t mk = 0;
+    char tok[512][64];
+    int n = 0;
+    for (int c = 0; c < 8; c++) {
+        tok[n][0] = (char)('a' + c);
+        tok[n][1] = 0;
+        n++;
+    }
+    char merges[1 << 16];
+    size_t mk = 0;
     for (int m = 0; m < nmerges && n < 500; m++) {
         int a = rnd() % n, b = rnd() % n;
         if (strlen(tok[a]) + strlen(tok[b]) >= 60) continue;
-        char cat[128]; snprintf(cat, sizeof cat, "%s%s", tok[a], tok[b]);
+        char cat[128];
+        snprintf(cat, sizeof cat, "%s%s", tok[a], tok[b]);
         int dup = 0;
-        for (int i = 0; i < n; i++) if (!strcmp(tok[i], cat)) dup = 1;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(tok[i], cat)) dup = 1;
         mk += sprintf(merges + mk, "%s\"%s %s\"", mk ? "," : "", tok[a], tok[b]);
         if (!dup) strcpy(tok[n++], cat);
     }
@@ -125,11 +142,12 @@ static void test_bpe_merge_loops(void) {
  * the right of a non-\u2581 (so long pieces have places to cut), optionally one token under a
  * second key (an id whose keys disagree on their edge characters). */
 static tokenizer_t *random_spm(bool byte_fallback, bool fuse_unk, bool dup_key) {
-    static const char *base[] = {"a", "b", "c", "d", "\xE2\x96\x81", "\xC3\xA9", "\xE4\xB8\xAD", "<unk>",
-                                 "<0x78>", "<0xD0>", "<0xB6>", "<0x79>"};
-    char (*tok)[96] = malloc(600 * sizeof *tok);
+    static const char *base[] = {"a",     "b",      "c",      "d",      "\xE2\x96\x81", "\xC3\xA9", "\xE4\xB8\xAD",
+                                 "<unk>", "<0x78>", "<0xD0>", "<0xB6>", "<0x79>"};
+    char(*tok)[96] = malloc(600 * sizeof *tok);
     char *json = malloc(1 << 20), *merges = malloc(1 << 16);
-    int n = 0; size_t mk = 0;
+    int n = 0;
+    size_t mk = 0;
     for (size_t i = 0; i < sizeof base / sizeof *base; i++) strcpy(tok[n++], base[i]);
     for (int m = 0; m < 400 && n < 590; m++) {
         int a = rnd() % n, b = rnd() % n;
@@ -137,46 +155,62 @@ static tokenizer_t *random_spm(bool byte_fallback, bool fuse_unk, bool dup_key) 
         bool right_sp = !strncmp(tok[b], "\xE2\x96\x81", 3);
         bool left_sp = la >= 3 && !strcmp(tok[a] + la - 3, "\xE2\x96\x81");
         if ((right_sp && !left_sp && rnd() % 20) || la + strlen(tok[b]) >= 90) continue;
-        char cat[192]; snprintf(cat, sizeof cat, "%s%s", tok[a], tok[b]);
+        char cat[192];
+        snprintf(cat, sizeof cat, "%s%s", tok[a], tok[b]);
         int dup = 0;
-        for (int i = 0; i < n; i++) if (!strcmp(tok[i], cat)) dup = 1;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(tok[i], cat)) dup = 1;
         mk += sprintf(merges + mk, "%s\"%s %s\"", mk ? "," : "", tok[a], tok[b]);
         if (!dup) strcpy(tok[n++], cat);
     }
-    size_t k = (size_t)sprintf(json, "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"byte_fallback\":%s,"
-                               "\"fuse_unk\":%s,\"vocab\":{", byte_fallback ? "true" : "false", fuse_unk ? "true" : "false");
+    size_t k = (size_t)sprintf(json,
+                               "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"byte_fallback\":%s,"
+                               "\"fuse_unk\":%s,\"vocab\":{",
+                               byte_fallback ? "true" : "false", fuse_unk ? "true" : "false");
     for (int i = 0; i < n; i++) k += sprintf(json + k, "%s\"%s\":%d", i ? "," : "", tok[i], i);
-    if (dup_key) k += sprintf(json + k, ",\"q\":%d", 4);   /* "q" shares \u2581's id */
+    if (dup_key) k += sprintf(json + k, ",\"q\":%d", 4); /* "q" shares \u2581's id */
     k += sprintf(json + k, "},\"merges\":[%s]}}", merges);
     lerr_t e = {0};
     tokenizer_t *t = tok_load_json(json, k, &e);
     CHECK(t, "random SentencePiece-like BPE loads: %s", e.msg);
-    free(json); free(merges); free(tok);
+    free(json);
+    free(merges);
+    free(tok);
     return t;
 }
 
 /* Long pieces are cut where no merge can cross (bpe.c); the result must equal merging the
  * whole piece (bpe_piece_whole). */
 static void test_bpe_long_pieces(void) {
-    static const char *pool[] = {"a", "b", "c", "d", "\xE2\x96\x81", "\xE2\x96\x81", "\xE2\x96\x81", "\xC3\xA9",
-                                 "\xE4\xB8\xAD", "x", "y", "\xD0\xB6", "q", "z"};
+    static const char *pool[] = {
+        "a", "b",        "c", "d", "\xE2\x96\x81", "\xE2\x96\x81", "\xE2\x96\x81", "\xC3\xA9", "\xE4\xB8\xAD", "x",
+        "y", "\xD0\xB6", "q", "z"};
     for (int round = 0; round < 16; round++) {
         tokenizer_t *t = random_spm(round & 1, round & 2, round & 4);
         if (!t) return;
         int bad = 0, cuts = 0;
         for (int it = 0; it < 300; it++) {
-            char s[4096]; size_t n = 0, len = 70 + rnd() % 600;
-            for (size_t i = 0; i < len; i++) { const char *c = pool[rnd() % (sizeof pool / sizeof *pool)]; memcpy(s + n, c, strlen(c)); n += strlen(c); }
+            char s[4096];
+            size_t n = 0, len = 70 + rnd() % 600;
+            for (size_t i = 0; i < len; i++) {
+                const char *c = pool[rnd() % (sizeof pool / sizeof *pool)];
+                memcpy(s + n, c, strlen(c));
+                n += strlen(c);
+            }
             tok_ids_t a = {0}, b = {0};
             lerr_t e = {0};
-            int ra = bpe_piece(t, (const uint8_t *)s, n, &a, &e), rb = bpe_piece_whole(t, (const uint8_t *)s, n, &b, &e);
+            int ra = bpe_piece(t, (const uint8_t *)s, n, &a, &e),
+                rb = bpe_piece_whole(t, (const uint8_t *)s, n, &b, &e);
             if (ra || rb || a.n != b.n || memcmp(a.v, b.v, a.n * sizeof *a.v)) bad++;
-            tok_ids_free(&a); tok_ids_free(&b);
+            tok_ids_free(&a);
+            tok_ids_free(&b);
         }
         /* only pieces over 64 bytes were encoded, and those are never cached whole: a filled
          * hot cache means parts were cut out (else this would test nothing) */
         cuts = t->hot != NULL;
-        CHECK(bad == 0 && cuts, "round %d (byte_fallback %d, fuse_unk %d, shared id %d): cut long pieces == whole-piece merge on 300 random texts (%d differ)",
+        CHECK(bad == 0 && cuts,
+              "round %d (byte_fallback %d, fuse_unk %d, shared id %d): cut long pieces == whole-piece merge on 300 "
+              "random texts (%d differ)",
               round, round & 1, (round >> 1) & 1, (round >> 2) & 1, bad);
         tok_destroy(&t);
     }
@@ -189,32 +223,53 @@ static void test_bpe_long_pieces(void) {
 static char *big_json(int nm, int order, size_t *len) {
     uint64_t keep = rng;
     rng = 0x1234567887654321ULL;
-    smap_t seen; smap_init(&seen, 1 << 17);
-    char (*tok)[16] = malloc(((size_t)nm + 32) * sizeof *tok);
-    char (*mg)[40] = malloc((size_t)nm * sizeof *mg);
+    smap_t seen;
+    smap_init(&seen, 1 << 17);
+    char(*tok)[16] = malloc(((size_t)nm + 32) * sizeof *tok);
+    char(*mg)[40] = malloc((size_t)nm * sizeof *mg);
     int n = 0, m = 0;
-    for (int c = 0; c < 26; c++) { tok[n][0] = (char)('a' + c); tok[n][1] = 0; smap_put(&seen, tok[n], 1, n); n++; }
+    for (int c = 0; c < 26; c++) {
+        tok[n][0] = (char)('a' + c);
+        tok[n][1] = 0;
+        smap_put(&seen, tok[n], 1, n);
+        n++;
+    }
     while (m < nm) {
         int a = rnd() % n, b = rnd() % n;
         size_t la = strlen(tok[a]), lb = strlen(tok[b]);
         if (la + lb > 12) continue;
-        char cat[16]; memcpy(cat, tok[a], la); memcpy(cat + la, tok[b], lb + 1);
+        char cat[16];
+        memcpy(cat, tok[a], la);
+        memcpy(cat + la, tok[b], lb + 1);
         if (smap_get(&seen, cat, la + lb) >= 0) continue;
         snprintf(mg[m++], sizeof *mg, "%s %s", tok[a], tok[b]);
-        strcpy(tok[n], cat); smap_put(&seen, cat, la + lb, n); n++;
+        strcpy(tok[n], cat);
+        smap_put(&seen, cat, la + lb, n);
+        n++;
     }
-    if (order) for (int i = 0; i < m / 2; i++) { char x[40]; strcpy(x, mg[i]); strcpy(mg[i], mg[m - 1 - i]); strcpy(mg[m - 1 - i], x); }
+    if (order)
+        for (int i = 0; i < m / 2; i++) {
+            char x[40];
+            strcpy(x, mg[i]);
+            strcpy(mg[i], mg[m - 1 - i]);
+            strcpy(mg[m - 1 - i], x);
+        }
     size_t cap = (size_t)nm * 64 + 4096, k = 0;
     char *j = malloc(cap);
-    k += (size_t)sprintf(j + k, "{\"added_tokens\":[{\"id\":%d,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,"
-                         "\"rstrip\":false,\"normalized\":false,\"special\":true}],\"pre_tokenizer\":{\"type\":\"Split\","
-                         "\"pattern\":{\"String\":\" \"},\"behavior\":\"MergedWithNext\",\"invert\":false},"
-                         "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"vocab\":{\"<unk>\":%d,\" \":%d", n + 2, n, n + 1);
+    k += (size_t)sprintf(
+        j + k,
+        "{\"added_tokens\":[{\"id\":%d,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,"
+        "\"rstrip\":false,\"normalized\":false,\"special\":true}],\"pre_tokenizer\":{\"type\":\"Split\","
+        "\"pattern\":{\"String\":\" \"},\"behavior\":\"MergedWithNext\",\"invert\":false},"
+        "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"vocab\":{\"<unk>\":%d,\" \":%d",
+        n + 2, n, n + 1);
     for (int i = 0; i < n; i++) k += (size_t)sprintf(j + k, ",\"%s\":%d", tok[i], i);
     k += (size_t)sprintf(j + k, "},\"merges\":[");
     for (int i = 0; i < m; i++) k += (size_t)sprintf(j + k, "%s\"%s\"", i ? "," : "", mg[i]);
     k += (size_t)sprintf(j + k, "]}}");
-    smap_free(&seen); free(tok); free(mg);
+    smap_free(&seen);
+    free(tok);
+    free(mg);
     rng = keep;
     *len = k;
     return j;
@@ -227,7 +282,8 @@ static int write_file(const char *path, const void *p, size_t n) {
 }
 static int count_entries(const char *dir, int *tmp) {
     DIR *d = opendir(dir);
-    int n = 0; *tmp = 0;
+    int n = 0;
+    *tmp = 0;
     for (struct dirent *x; d && (x = readdir(d));) {
         if (strstr(x->d_name, ".tmp")) (*tmp)++;
         else if (strstr(x->d_name, ".bin")) n++;
@@ -239,7 +295,8 @@ static char *entry_in(const char *dir) {
     DIR *d = opendir(dir);
     char *p = NULL;
     for (struct dirent *x; d && (x = readdir(d));)
-        if (strstr(x->d_name, ".bin") && !strstr(x->d_name, ".tmp") && asprintf(&p, "%s/%s", dir, x->d_name) < 0) p = NULL;
+        if (strstr(x->d_name, ".bin") && !strstr(x->d_name, ".tmp") && asprintf(&p, "%s/%s", dir, x->d_name) < 0)
+            p = NULL;
     if (d) closedir(d);
     return p;
 }
@@ -249,14 +306,21 @@ static bool same_as(tokenizer_t *ref, tokenizer_t *t) {
     uint64_t keep = rng;
     bool same = true;
     for (int it = 0; it < 200 && same; it++) {
-        char s[700]; size_t n = 0, len = 1 + rnd() % 600;
-        for (size_t i = 0; i < len; i++) s[n++] = rnd() % 7 == 0 ? ' ' : rnd() % 97 == 0 ? '#' : (char)('a' + rnd() % 26);
+        char s[700];
+        size_t n = 0, len = 1 + rnd() % 600;
+        for (size_t i = 0; i < len; i++)
+            s[n++] = rnd() % 7 == 0 ? ' ' : rnd() % 97 == 0 ? '#' : (char)('a' + rnd() % 26);
         if (it % 50 == 0) n += (size_t)sprintf(s + n, "<s>ab");
-        tok_ids_t a = {0}, b = {0}; tok_str_t x = {0}, y = {0}; lerr_t e = {0};
+        tok_ids_t a = {0}, b = {0};
+        tok_str_t x = {0}, y = {0};
+        lerr_t e = {0};
         same = !tok_encode(ref, s, n, 0, &a, &e) && !tok_encode(t, s, n, 0, &b, &e) && a.n == b.n &&
                !memcmp(a.v, b.v, a.n * sizeof *a.v) && !tok_decode(ref, a.v, a.n, 0, &x, &e) &&
                !tok_decode(t, b.v, b.n, 0, &y, &e) && x.n == y.n && !memcmp(x.p, y.p, x.n);
-        tok_ids_free(&a); tok_ids_free(&b); tok_str_free(&x); tok_str_free(&y);
+        tok_ids_free(&a);
+        tok_ids_free(&b);
+        tok_str_free(&x);
+        tok_str_free(&y);
     }
     rng = keep;
     return same;
@@ -272,7 +336,10 @@ static tokenizer_t *load(const char *path, bool *mapped) {
 
 static void test_cache(void) {
     char dir[] = "/tmp/test_tok_cache.XXXXXX";
-    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
     /* the caller's cache setting (tests/run.sh: a temporary folder), restored at the end */
     const char *saved_env = getenv("LLADA_TOK_CACHE");
     char *saved = saved_env ? strdup(saved_env) : NULL;
@@ -281,15 +348,18 @@ static void test_cache(void) {
     snprintf(cdir, sizeof cdir, "%s/cache", dir);
     size_t len, len2;
     char *json = big_json(70000, 0, &len), *json2 = big_json(70000, 1, &len2);
-    CHECK(len >= TC_MIN_BYTES && len == len2, "test tokenizer.json is over 1 MB (%zu bytes), its variant the same size", len);
+    CHECK(len >= TC_MIN_BYTES && len == len2, "test tokenizer.json is over 1 MB (%zu bytes), its variant the same size",
+          len);
     write_file(path, json, len);
     lerr_t e = {0};
     tokenizer_t *ref = tok_load_json(json, len, &e), *ref2 = tok_load_json(json2, len2, &e), *t;
     CHECK(ref && ref2 && !same_as(ref, ref2), "the two variants tokenize differently");
     setenv("LLADA_TOK_CACHE", cdir, 1);
-    bool mapped; int tmp;
+    bool mapped;
+    int tmp;
     t = load(path, &mapped);
-    CHECK(!mapped && count_entries(cdir, &tmp) == 1 && !tmp, "first load parses the JSON and writes one entry (no temporary left)");
+    CHECK(!mapped && count_entries(cdir, &tmp) == 1 && !tmp,
+          "first load parses the JSON and writes one entry (no temporary left)");
     CHECK(same_as(ref, t), "first load == tok_load_json");
     tok_destroy(&t);
     t = load(path, &mapped);
@@ -301,15 +371,23 @@ static void test_cache(void) {
     /* damage: one byte flipped anywhere (magic, header, tables, last byte), or a truncation */
     char *ent = entry_in(cdir);
     struct stat st;
-    if (!ent || stat(ent, &st)) { CHECK(0, "entry file"); goto out; }
+    if (!ent || stat(ent, &st)) {
+        CHECK(0, "entry file");
+        goto out;
+    }
     off_t at[] = {0, 40, 200, st.st_size / 3, st.st_size / 2, st.st_size - 1, -1};
     for (int i = 0; i < 7; i++) {
         int fd = open(ent, O_RDWR);
-        if (at[i] >= 0) { uint8_t c; pread(fd, &c, 1, at[i]); c ^= 0x10; pwrite(fd, &c, 1, at[i]); }
-        else if (ftruncate(fd, st.st_size / 2)) CHECK(0, "truncate");
+        if (at[i] >= 0) {
+            uint8_t c;
+            pread(fd, &c, 1, at[i]);
+            c ^= 0x10;
+            pwrite(fd, &c, 1, at[i]);
+        } else if (ftruncate(fd, st.st_size / 2)) CHECK(0, "truncate");
         close(fd);
         t = load(path, &mapped);
-        CHECK(!mapped && same_as(ref, t), "entry damaged at byte %lld (-1: truncated): not used, same ids", (long long)at[i]);
+        CHECK(!mapped && same_as(ref, t), "entry damaged at byte %lld (-1: truncated): not used, same ids",
+              (long long)at[i]);
         tok_destroy(&t);
         t = load(path, &mapped);
         CHECK(mapped && same_as(ref, t), "damaged entry (byte %lld) replaced by a good one", (long long)at[i]);
@@ -342,30 +420,39 @@ static void test_cache(void) {
     unsetenv("LLADA_TOK_CACHE");
     snprintf(other, sizeof other, "%s/xdg", dir);
     setenv("XDG_CACHE_HOME", other, 1);
-    t = load(path, &mapped); tok_destroy(&t);
+    t = load(path, &mapped);
+    tok_destroy(&t);
     t = load(path, &mapped);
     snprintf(other, sizeof other, "%s/xdg/llada-tools", dir);
     CHECK(mapped && count_entries(other, &tmp) == 1, "default folder: $XDG_CACHE_HOME/llada-tools");
     tok_destroy(&t);
 out:
-    free(ent); free(json); free(json2);
-    tok_destroy(&ref); tok_destroy(&ref2);
+    free(ent);
+    free(json);
+    free(json2);
+    tok_destroy(&ref);
+    tok_destroy(&ref2);
     unsetenv("XDG_CACHE_HOME");
-    if (saved) setenv("LLADA_TOK_CACHE", saved, 1); else unsetenv("LLADA_TOK_CACHE");
+    if (saved) setenv("LLADA_TOK_CACHE", saved, 1);
+    else unsetenv("LLADA_TOK_CACHE");
     free(saved);
-    char cmd[300]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) CHECK(0, "cleanup");
 }
 
 static void test_utf8(void) {
     /* Unicode Standard ch. 3 (U+FFFD substitution of maximal subparts), Table 3-8's example */
     const uint8_t in[] = {0x61, 0xF1, 0x80, 0x80, 0xE1, 0x80, 0xC2, 0x62, 0x80, 0x63, 0x80, 0xBF, 0x64};
-    const char *want = "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD" "d";
+    const char *want = "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                       "b\xEF\xBF\xBD"
+                       "c\xEF\xBF\xBD\xEF\xBF\xBD"
+                       "d";
     size_t n;
     uint8_t *o = utf8_sanitize(in, sizeof in, &n);
     CHECK(o && n == strlen(want) && !memcmp(o, want, n), "maximal-subpart replacement (Table 3-8)");
     free(o);
-    const uint8_t sur[] = {0xED, 0xA0, 0x80, 'x'};   /* a surrogate: each byte is its own subpart */
+    const uint8_t sur[] = {0xED, 0xA0, 0x80, 'x'}; /* a surrogate: each byte is its own subpart */
     o = utf8_sanitize(sur, sizeof sur, &n);
     CHECK(o && n == 10 && o[9] == 'x', "encoded surrogate -> three U+FFFD");
     free(o);
@@ -373,20 +460,25 @@ static void test_utf8(void) {
 }
 
 static void test_load_errors(void) {
-    struct { const char *json, *want; } cases[] = {
+    struct {
+        const char *json, *want;
+    } cases[] = {
         {"{\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}", "$.model.type"},
         {"{\"model\":{\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}", "$.model.merges[0]"},
-        {"{\"model\":{\"vocab\":{},\"merges\":[]},\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},{\"type\":\"Lowercase\"}]}}",
+        {"{\"model\":{\"vocab\":{},\"merges\":[]},\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":"
+         "\"NFC\"},{\"type\":\"Lowercase\"}]}}",
          "$.normalizer.normalizers[1].type"},
         {"{\"model\":{\"vocab\":{},\"merges\":[]},\"decoder\":{\"type\":\"WordPiece\"}}", "$.decoder.type"},
         {"{\"model\":{\"vocab\":{},\"merges\":[],\"dropout\":0.1}}", "$.model.dropout"},
-        {"{\"model\":{\"vocab\":{},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\"}}",
+        {"{\"model\":{\"vocab\":{},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},"
+         "\"behavior\":\"Isolated\"}}",
          "$.pre_tokenizer.pattern.Regex"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         lerr_t e = {0};
         tokenizer_t *t = tok_load_json(cases[i].json, strlen(cases[i].json), &e);
-        CHECK(!t && e.code == EXIT_DATA && strstr(e.msg, cases[i].want), "case %zu refused naming %s: %s", i, cases[i].want, e.msg);
+        CHECK(!t && e.code == EXIT_DATA && strstr(e.msg, cases[i].want), "case %zu refused naming %s: %s", i,
+              cases[i].want, e.msg);
         tok_destroy(&t);
     }
 }
@@ -394,43 +486,58 @@ static void test_load_errors(void) {
 static void test_json(void) {
     char doc[] = "{\"a\": \"x\\u00e9\\ud83d\\ude00\\n\\\"\", \"b\": [1, -2.5e3, true, false, null, {}, []],"
                  " \"c\": {\"d\": [[2], 3]}, \"a\": 9}";
-    jdoc_t d; int line, col; const char *msg = NULL;
+    jdoc_t d;
+    int line, col;
+    const char *msg = NULL;
     const jv_t *r = jdoc_parse(&d, doc, strlen(doc), &line, &col, &msg);
     CHECK(r && jv_size(r) == 4, "object with 4 members parses (%s)", msg ? msg : "");
     const jv_t *a = jv_get(r, "a");
-    CHECK(a && jv_len(a) == 9 && !memcmp(jv_str(a), "x\xC3\xA9\xF0\x9F\x98\x80\n\"", 9), "escapes and a surrogate pair decode to UTF-8");
+    CHECK(a && jv_len(a) == 9 && !memcmp(jv_str(a), "x\xC3\xA9\xF0\x9F\x98\x80\n\"", 9),
+          "escapes and a surrogate pair decode to UTF-8");
     const jv_t *b = jv_get(r, "b");
     CHECK(jv_size(b) == 7 && jv_int(jv_at(b, 0)) == 1 && jv_num(jv_at(b, 1)) == -2500 && jv_bool(jv_at(b, 2), false) &&
-          !jv_bool(jv_at(b, 3), true) && jv_is(jv_at(b, 4), JV_NULL) && jv_is(jv_at(b, 5), JV_OBJ) && jv_size(jv_at(b, 6)) == 0,
+              !jv_bool(jv_at(b, 3), true) && jv_is(jv_at(b, 4), JV_NULL) && jv_is(jv_at(b, 5), JV_OBJ) &&
+              jv_size(jv_at(b, 6)) == 0,
           "array of mixed values");
     const jv_t *dd = jv_get(jv_get(r, "c"), "d");
-    CHECK(jv_size(dd) == 2 && jv_int(jv_at(jv_at(dd, 0), 0)) == 2 && jv_int(jv_at(dd, 1)) == 3, "nested arrays and sibling skip");
+    CHECK(jv_size(dd) == 2 && jv_int(jv_at(jv_at(dd, 0), 0)) == 2 && jv_int(jv_at(dd, 1)) == 3,
+          "nested arrays and sibling skip");
     CHECK(jv_int(jv_get(r, "a")) == 0 && jv_is(jv_get(r, "a"), JV_STR), "duplicate key: first wins");
     jdoc_free(&d);
     const char *bad[] = {"{\"a\": }", "[1, 2,]", "{\"a\" 1}", "\"abc", "[1] x", "{\"a\": tru}", "", "[\"\\q\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        char buf[64]; size_t n = strlen(bad[i]); memcpy(buf, bad[i], n + 1);
+        char buf[64];
+        size_t n = strlen(bad[i]);
+        memcpy(buf, bad[i], n + 1);
         CHECK(!jdoc_parse(&d, buf, n, &line, &col, &msg) && msg, "malformed JSON %zu refused", i);
     }
     char late[] = "{\"a\": \"x\\ny\\u000a\",\n \"b\": tru}";
     CHECK(!jdoc_parse(&d, late, strlen(late), &line, &col, &msg) && line == 2 && col == 7,
-          "an error's line and column are in the original text (decoded \\n escapes before it do not count): %d:%d", line, col);
+          "an error's line and column are in the original text (decoded \\n escapes before it do not count): %d:%d",
+          line, col);
 }
 
 /* A tokenizer.json-like document with escapes of every kind in its tables. */
 static const char RAW_DOC[] =
     "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 5, \"content\": \"<s>\"}],\n"
-    " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"b\\\"c\": 1, \"\\u00e9\\ud83d\\ude00\": 2,\n"
-    "   \"d\\\\\": 3, \"x y\": 4, \"\\/\\b\\f\\n\\r\\t\": 5, \"n\": -0, \"big\": 1e3, \"t\": true, \"o\": {\"k\": [1, null]}},\n"
+    " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"b\\\"c\": 1, "
+    "\"\\u00e9\\ud83d\\ude00\": 2,\n"
+    "   \"d\\\\\": 3, \"x y\": 4, \"\\/\\b\\f\\n\\r\\t\": 5, \"n\": -0, \"big\": 1e3, \"t\": true, \"o\": {\"k\": [1, "
+    "null]}},\n"
     "  \"merges\": [\"#version: 0.2\", \"a b\", [\"x y\", \"z\"], [\"q\\\"\", \"\\u0041\"], 7, [], {\"a\": false}],\n"
     "  \"vocab\": {\"second\": 1}}, \"model\": {\"vocab\": {\"z\": 0}}, \"decoder\": null}";
 
 static void test_json_raw(void) {
     size_t n = sizeof RAW_DOC - 1;
     char *a = malloc(n + 1), *b = malloc(n + 1), *src = malloc(n + 1);
-    memcpy(a, RAW_DOC, n + 1); memcpy(b, RAW_DOC, n + 1); memcpy(src, RAW_DOC, n + 1);
-    jdoc_t da, db; int la, ca, lb, cb; const char *ma = NULL, *mb = NULL;
-    const jv_t *ra = jdoc_parse(&da, a, n, &la, &ca, &ma), *rb = jdoc_parse_opts(&db, b, n, JD_RAW_TABLES, &lb, &cb, &mb);
+    memcpy(a, RAW_DOC, n + 1);
+    memcpy(b, RAW_DOC, n + 1);
+    memcpy(src, RAW_DOC, n + 1);
+    jdoc_t da, db;
+    int la, ca, lb, cb;
+    const char *ma = NULL, *mb = NULL;
+    const jv_t *ra = jdoc_parse(&da, a, n, &la, &ca, &ma),
+               *rb = jdoc_parse_opts(&db, b, n, JD_RAW_TABLES, &lb, &cb, &mb);
     CHECK(ra && rb, "both parses accept the document (%s / %s)", ma ? ma : "", mb ? mb : "");
     if (!ra || !rb) return;
     const jv_t *m = jv_get(rb, "model"), *v = jv_get(m, "vocab"), *mg = jv_get(m, "merges");
@@ -439,8 +546,10 @@ static void test_json_raw(void) {
           "model.vocab is raw with its 10 members counted");
     CHECK(jv_is_raw(mg) && jv_size(mg) == 7, "model.merges is raw with its 7 members counted");
     CHECK(v->u.s == b + (vt - RAW_DOC) && v->off == (uint32_t)(strstr(vt, "}},") + 2 - vt) &&
-          !memcmp(v->u.s, src + (vt - RAW_DOC), v->off), "the raw vocabulary's text is its source, untouched");
-    CHECK(mg->u.s == b + (mt - RAW_DOC) && !memcmp(mg->u.s, src + (mt - RAW_DOC), mg->off) && mg->u.s[mg->off - 1] == ']',
+              !memcmp(v->u.s, src + (vt - RAW_DOC), v->off),
+          "the raw vocabulary's text is its source, untouched");
+    CHECK(mg->u.s == b + (mt - RAW_DOC) && !memcmp(mg->u.s, src + (mt - RAW_DOC), mg->off) &&
+              mg->u.s[mg->off - 1] == ']',
           "the raw merges' text is its source, untouched");
     CHECK(!jv_first(v) && !jv_get(v, "a") && !jv_at(mg, 0), "a raw table has no nodes to reach");
     const jv_t *ma2 = jv_get(ra, "model");
@@ -454,7 +563,10 @@ static void test_json_raw(void) {
     for (size_t i = 0; i < jv_size(m); i++, k = jv_skip(k + 1))
         if (jv_len(k) == 5 && !memcmp(jv_str(k), "vocab", 5) && !jv_is_raw(k + 1) && jv_size(k + 1) == 1) ordinary++;
     CHECK(ordinary == 1, "only the first model.vocab is raw");
-    free(d1); free(d2); jdoc_free(&da); jdoc_free(&db);
+    free(d1);
+    free(d2);
+    jdoc_free(&da);
+    jdoc_free(&db);
     /* random damage: the plain parse is the reference for the verdict, message and position */
     static const char put[] = "\"\\]}[{,:x0-.e \x01\xC3\xA9u";
     int bad = 0, refused = 0;
@@ -463,7 +575,7 @@ static void test_json_raw(void) {
         int edits = 1 + rnd() % 3;
         for (int e = 0; e < edits; e++) {
             size_t at = rnd() % n;
-            if (rnd() % 4 == 0) memmove(a + at, a + at + 1, n - at);   /* delete (keeps the NUL) */
+            if (rnd() % 4 == 0) memmove(a + at, a + at + 1, n - at); /* delete (keeps the NUL) */
             else a[at] = put[rnd() % (sizeof put - 1)];
         }
         size_t len = strlen(a);
@@ -477,18 +589,25 @@ static void test_json_raw(void) {
             const jv_t *mm = jv_get(ra, "model");
             const jv_t *em[2] = {jv_get(mm, "vocab"), jv_get(mm, "merges")};
             /* raw only where the plain parse has an object / array there */
-            for (int w = 0; w < 2; w++) if (!jv_is(em[w], w ? JV_ARR : JV_OBJ)) em[w] = NULL;
-            d1 = jv_dump(&da, ra, em, 2, &l1); d2 = jv_dump(&db, rb, NULL, 0, &l2);
+            for (int w = 0; w < 2; w++)
+                if (!jv_is(em[w], w ? JV_ARR : JV_OBJ)) em[w] = NULL;
+            d1 = jv_dump(&da, ra, em, 2, &l1);
+            d2 = jv_dump(&db, rb, NULL, 0, &l2);
             same = d1 && d2 && l1 == l2 && !memcmp(d1, d2, l1);
-            free(d1); free(d2);
+            free(d1);
+            free(d2);
         }
         if (!same && bad++ < 3)
-            CHECK(0, "damaged document %d: plain %s at %d:%d, raw %s at %d:%d", it, ma ? ma : "ok", la, ca, mb ? mb : "ok", lb, cb);
+            CHECK(0, "damaged document %d: plain %s at %d:%d, raw %s at %d:%d", it, ma ? ma : "ok", la, ca,
+                  mb ? mb : "ok", lb, cb);
         if (ra) jdoc_free(&da);
         if (rb) jdoc_free(&db);
     }
-    CHECK(bad == 0 && refused > 5000, "raw-table parse == plain parse on 20000 damaged documents (%d refused)", refused);
-    free(a); free(b); free(src);
+    CHECK(bad == 0 && refused > 5000, "raw-table parse == plain parse on 20000 damaged documents (%d refused)",
+          refused);
+    free(a);
+    free(b);
+    free(src);
 }
 
 /* JSON string literal of bytes s[0..n) with random escaping (\uXXXX for some ASCII, \" \\ \n
@@ -498,8 +617,10 @@ static size_t json_str(char *out, const char *s, size_t n) {
     out[k++] = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { out[k++] = '\\'; out[k++] = (char)c; }
-        else if (c < 0x20 || (c < 0x80 && rnd() % 8 == 0)) k += (size_t)sprintf(out + k, "\\u%04x", c);
+        if (c == '"' || c == '\\') {
+            out[k++] = '\\';
+            out[k++] = (char)c;
+        } else if (c < 0x20 || (c < 0x80 && rnd() % 8 == 0)) k += (size_t)sprintf(out + k, "\\u%04x", c);
         else out[k++] = (char)c;
     }
     out[k++] = '"';
@@ -510,28 +631,37 @@ static size_t json_str(char *out, const char *s, size_t n) {
  * GPT-2 alphabet) and merges of earlier tokens, written "a b" when neither part has a space
  * and ["a", "b"] otherwise; the loader's tables are checked against jansson's reading. */
 static void test_load_vs_jansson(void) {
-    static const char *CH[] = {"a", "b", " ", "\"", "\\", "\n", "\xC3\xA9", "\xE4\xB8\xAD", "#", "\xF0\x9F\x98\x80", "/", "q"};
+    static const char *CH[] = {"a", "b", " ", "\"", "\\", "\n", "\xC3\xA9", "\xE4\xB8\xAD", "#", "\xF0\x9F\x98\x80",
+                               "/", "q"};
     static const char *BL[] = {"a", "b", "\xC4\xA0", "\"", "\\", "\xC4\x8A", "\xC3\xA9", "#", "/", "q", "\xC3\x83"};
     for (int round = 0; round < 12; round++) {
         bool bl = round & 1;
         const char **ch = bl ? BL : CH;
         int nch = bl ? (int)(sizeof BL / sizeof *BL) : (int)(sizeof CH / sizeof *CH);
-        char (*tok)[96] = malloc(3000 * sizeof *tok); int n = 0;
-        int (*mg)[2] = malloc(3000 * sizeof *mg); int nm = 0;
+        char(*tok)[96] = malloc(3000 * sizeof *tok);
+        int n = 0;
+        int(*mg)[2] = malloc(3000 * sizeof *mg);
+        int nm = 0;
         for (int c = 0; c < nch; c++) strcpy(tok[n++], ch[c]);
         for (int it = 0; it < 6000 && n < 2900; it++) {
             int x = rnd() % n, y = rnd() % n;
             if (strlen(tok[x]) + strlen(tok[y]) >= 90) continue;
-            char cat[192]; snprintf(cat, sizeof cat, "%s%s", tok[x], tok[y]);
+            char cat[192];
+            snprintf(cat, sizeof cat, "%s%s", tok[x], tok[y]);
             bool dup = false;
             for (int i = 0; i < n && !dup; i++) dup = !strcmp(tok[i], cat);
             for (int i = 0; i < nm && !dup; i++) dup = mg[i][0] == x && mg[i][1] == y;
             if (dup) continue;
-            strcpy(tok[n++], cat); mg[nm][0] = x; mg[nm][1] = y; nm++;
+            strcpy(tok[n++], cat);
+            mg[nm][0] = x;
+            mg[nm][1] = y;
+            nm++;
         }
-        char *json = malloc(4 << 20); size_t k = 0;
-        k += (size_t)sprintf(json, "{%s\"model\":{\"type\":\"BPE\",\"vocab\":{",
-                             bl ? "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}," : "");
+        char *json = malloc(4 << 20);
+        size_t k = 0;
+        k += (size_t)sprintf(
+            json, "{%s\"model\":{\"type\":\"BPE\",\"vocab\":{",
+            bl ? "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}," : "");
         for (int i = 0; i < n; i++) {
             if (i) json[k++] = rnd() % 2 ? ',' : ' ', json[k - 1] == ' ' ? (void)(json[k++] = ',') : (void)0;
             k += json_str(json + k, tok[i], strlen(tok[i]));
@@ -542,12 +672,16 @@ static void test_load_vs_jansson(void) {
             const char *x = tok[mg[i][0]], *y = tok[mg[i][1]];
             if (i) json[k++] = ',';
             if (!strchr(x, ' ') && !strchr(y, ' ') && rnd() % 2) {
-                char pair[200]; int pl = snprintf(pair, sizeof pair, "%s %s", x, y);
+                char pair[200];
+                int pl = snprintf(pair, sizeof pair, "%s %s", x, y);
                 k += json_str(json + k, pair, (size_t)pl);
             } else {
-                json[k++] = '['; k += json_str(json + k, x, strlen(x)); json[k++] = ',';
+                json[k++] = '[';
+                k += json_str(json + k, x, strlen(x));
+                json[k++] = ',';
                 if (rnd() % 2) json[k++] = ' ';
-                k += json_str(json + k, y, strlen(y)); json[k++] = ']';
+                k += json_str(json + k, y, strlen(y));
+                json[k++] = ']';
             }
         }
         k += (size_t)sprintf(json + k, "]}}");
@@ -555,13 +689,18 @@ static void test_load_vs_jansson(void) {
         tokenizer_t *t = tok_load_json(json, k, &e);
         json_error_t je;
         json_t *ref = json_loadb(json, k, 0, &je);
-        CHECK(t && ref, "round %d: random tokenizer.json (%d tokens, %d merges) loads: %s / %s", round, n, nm, t ? "" : e.msg, ref ? "" : je.text);
+        CHECK(t && ref, "round %d: random tokenizer.json (%d tokens, %d merges) loads: %s / %s", round, n, nm,
+              t ? "" : e.msg, ref ? "" : je.text);
         if (t && ref) {
-            json_t *model = json_object_get(ref, "model"), *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
-            const char *key; json_t *val; int badv = 0, badm = 0;
+            json_t *model = json_object_get(ref, "model"), *vocab = json_object_get(model, "vocab"),
+                   *merges = json_object_get(model, "merges");
+            const char *key;
+            json_t *val;
+            int badv = 0, badm = 0;
             json_object_foreach(vocab, key, val) {
                 size_t kl = strlen(key);
-                size_t sl; const char *s = tok_id_token(t, (int32_t)json_integer_value(val), &sl);
+                size_t sl;
+                const char *s = tok_id_token(t, (int32_t)json_integer_value(val), &sl);
                 if (tok_token_id(t, key, kl) != json_integer_value(val) || !s || sl != kl || memcmp(s, key, kl)) badv++;
             }
             uint32_t rank = 0;
@@ -572,22 +711,32 @@ static void test_load_vs_jansson(void) {
                     const char *s = json_string_value(x);
                     if (!strncmp(s, "#version", 8)) continue;
                     const char *sp = strchr(s, ' ');
-                    snprintf(ab[0], sizeof ab[0], "%.*s", (int)(sp - s), s); snprintf(ab[1], sizeof ab[1], "%s", sp + 1);
-                } else for (int w = 0; w < 2; w++) snprintf(ab[w], sizeof ab[w], "%s", json_string_value(json_array_get(x, w)));
-                char cat[400]; snprintf(cat, sizeof cat, "%s%s", ab[0], ab[1]);
+                    snprintf(ab[0], sizeof ab[0], "%.*s", (int)(sp - s), s);
+                    snprintf(ab[1], sizeof ab[1], "%s", sp + 1);
+                } else
+                    for (int w = 0; w < 2; w++)
+                        snprintf(ab[w], sizeof ab[w], "%s", json_string_value(json_array_get(x, w)));
+                char cat[400];
+                snprintf(cat, sizeof cat, "%s%s", ab[0], ab[1]);
                 int32_t ia = tok_token_id(t, ab[0], strlen(ab[0])), ib = tok_token_id(t, ab[1], strlen(ab[1])),
                         in = tok_token_id(t, cat, strlen(cat));
                 uint64_t v;
-                if (ia < 0 || ib < 0 || in < 0 || !umap_get(&t->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, &v) ||
+                if (ia < 0 || ib < 0 || in < 0 ||
+                    !umap_get(&t->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, &v) ||
                     v != ((uint64_t)rank << 32 | (uint32_t)in))
                     badm++;
                 rank++;
             }
             CHECK(badv == 0 && badm == 0 && t->n_vocab == n && t->merges.n == (uint64_t)nm,
-                  "round %d (%s): every token's id and string, every merge's (rank, id) as jansson reads them (%d / %d differ)",
+                  "round %d (%s): every token's id and string, every merge's (rank, id) as jansson reads them (%d / %d "
+                  "differ)",
                   round, bl ? "byte-level" : "plain", badv, badm);
         }
-        tok_destroy(&t); json_decref(ref); free(json); free(tok); free(mg);
+        tok_destroy(&t);
+        json_decref(ref);
+        free(json);
+        free(tok);
+        free(mg);
     }
 }
 
@@ -597,7 +746,8 @@ static void test_json_scan(void) {
     char buf[80];
     int bad = 0;
     for (int it = 0; it < 3000; it++) {
-        for (size_t i = 0; i < sizeof buf; i++) buf[i] = rnd() % 3 ? (char)('a' + rnd() % 3) : pool[rnd() % (sizeof pool - 1)];
+        for (size_t i = 0; i < sizeof buf; i++)
+            buf[i] = rnd() % 3 ? (char)('a' + rnd() % 3) : pool[rnd() % (sizeof pool - 1)];
         if (it % 2) memset(buf + rnd() % 40, ' ', rnd() % 30);
         size_t from = rnd() % sizeof buf, to = from + rnd() % (sizeof buf - from + 1);
         const char *p = buf + from, *end = buf + to, *q = p;
@@ -613,17 +763,25 @@ static void test_smap_many(void) {
     for (int round = 0; round < 4; round++) {
         smap_t m;
         CHECK(smap_init(&m, 16) == 0, "smap_init");
-        char keys[4000][24]; size_t lens[4000];
+        char keys[4000][24];
+        size_t lens[4000];
         int nk = 500 << round;
         for (int i = 0; i < nk; i++) {
             lens[i] = rnd() % 20;
             for (size_t j = 0; j < lens[i]; j++) keys[i][j] = "abc\0d"[rnd() % 5];
-            if (i % 2 == 0) smap_put(&m, keys[i], lens[i], i);   /* the rest looked up absent (or as an equal key) */
+            if (i % 2 == 0) smap_put(&m, keys[i], lens[i], i); /* the rest looked up absent (or as an equal key) */
         }
         int bad = 0;
         for (int i = 0; i + 96 <= nk; i += 96) {
-            const uint8_t *kp[96]; size_t kl[96]; uint64_t h[96]; int32_t got[96];
-            for (int j = 0; j < 96; j++) { kp[j] = (const uint8_t *)keys[i + j]; kl[j] = lens[i + j]; h[j] = hm_hash(kp[j], kl[j]); }
+            const uint8_t *kp[96];
+            size_t kl[96];
+            uint64_t h[96];
+            int32_t got[96];
+            for (int j = 0; j < 96; j++) {
+                kp[j] = (const uint8_t *)keys[i + j];
+                kl[j] = lens[i + j];
+                h[j] = hm_hash(kp[j], kl[j]);
+            }
             smap_get_many(&m, 96, kp, kl, h, got);
             for (int j = 0; j < 96; j++) bad += got[j] != smap_get(&m, keys[i + j], lens[i + j]);
         }

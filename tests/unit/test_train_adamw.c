@@ -8,11 +8,15 @@
 
 enum { N = 7 };
 
-int main(void)
-{
+int main(void) {
     adamw_cfg_t c;
     adamw_cfg_default(&c);
-    c.lr = 0.01; c.min_lr = 0.001; c.warmup = 3; c.total = 13; c.weight_decay = 0.2; c.clip = 0.5;
+    c.lr = 0.01;
+    c.min_lr = 0.001;
+    c.warmup = 3;
+    c.total = 13;
+    c.weight_decay = 0.2;
+    c.clip = 0.5;
     /* schedule */
     CHECK_NEAR(adamw_lr(&c, 0), 0.01 / 3, 1e-12, "warm-up step 0");
     CHECK_NEAR(adamw_lr(&c, 2), 0.01, 1e-12, "warm-up end");
@@ -27,7 +31,11 @@ int main(void)
     double worst = 0;
     for (int s = 0; s < 6; s++) {
         double G[N], sq = 0;
-        for (int i = 0; i < N; i++) { g[i] = (float)(0.2 * sin(1.3 * i + s) * (s % 2 ? 3 : 0.1)); G[i] = g[i]; sq += G[i] * G[i]; }
+        for (int i = 0; i < N; i++) {
+            g[i] = (float)(0.2 * sin(1.3 * i + s) * (s % 2 ? 3 : 0.1));
+            G[i] = g[i];
+            sq += G[i] * G[i];
+        }
         double gn = grad_norm(g, N);
         CHECK_NEAR(gn, sqrt(sq), 1e-6, "grad norm");
         double lr = adamw_update(&c, s, p, g, m, v, decay, N, gn);

@@ -11,15 +11,18 @@
 
 enum { V = 11, D = 8, NL = 2, HQ = 2, HKV = 1, HD = 4, F = 12, B = 2, T = 5, N = B * T };
 static llada_config_t cfg;
-static double *P;            /* double copy of the parameters, same flat layout */
+static double *P; /* double copy of the parameters, same flat layout */
 static int32_t ids[N], tgt[N];
 static float w[N];
 static int causal;
 
-static double *off(size_t *o, size_t n) { double *p = P + *o; *o += n; return p; }
+static double *off(size_t *o, size_t n) {
+    double *p = P + *o;
+    *o += n;
+    return p;
+}
 
-static void rms(const double *x, const double *g, double *y)
-{
+static void rms(const double *x, const double *g, double *y) {
     for (int n = 0; n < N; n++) {
         double ss = 0;
         for (int i = 0; i < D; i++) ss += x[n * D + i] * x[n * D + i];
@@ -27,8 +30,7 @@ static void rms(const double *x, const double *g, double *y)
         for (int i = 0; i < D; i++) y[n * D + i] = x[n * D + i] * r * g[i];
     }
 }
-static void lin(const double *x, const double *W, double *y, int din, int dout)
-{
+static void lin(const double *x, const double *W, double *y, int din, int dout) {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < dout; o++) {
             double s = 0;
@@ -36,8 +38,7 @@ static void lin(const double *x, const double *W, double *y, int din, int dout)
             y[n * dout + o] = s;
         }
 }
-static void rope(double *x, int nh)
-{
+static void rope(double *x, int nh) {
     for (int n = 0; n < N; n++)
         for (int h = 0; h < nh; h++)
             for (int i = 0; i < HD / 2; i++) {
@@ -49,19 +50,21 @@ static void rope(double *x, int nh)
 }
 
 /* The whole model in double: Σ w·CE. */
-static double ref_loss(void)
-{
+static double ref_loss(void) {
     size_t o = 0;
-    double *wte = off(&o, V * D), h[N * D], a[N * D], q[N * HQ * HD], k[N * HKV * HD],
-           v[N * HKV * HD], att[N * HQ * HD], t[N * D], g[N * F], u[N * F];
+    double *wte = off(&o, V * D), h[N * D], a[N * D], q[N * HQ * HD], k[N * HKV * HD], v[N * HKV * HD],
+           att[N * HQ * HD], t[N * D], g[N * F], u[N * F];
     for (int n = 0; n < N; n++) memcpy(h + n * D, wte + ids[n] * D, sizeof(double) * D);
     for (int l = 0; l < NL; l++) {
-        double *an = off(&o, D), *wq = off(&o, HQ * HD * D), *wk = off(&o, HKV * HD * D),
-               *wv = off(&o, HKV * HD * D), *wo = off(&o, D * HQ * HD), *fn = off(&o, D),
-               *wg = off(&o, F * D), *wu = off(&o, F * D), *wd = off(&o, D * F);
+        double *an = off(&o, D), *wq = off(&o, HQ * HD * D), *wk = off(&o, HKV * HD * D), *wv = off(&o, HKV * HD * D),
+               *wo = off(&o, D * HQ * HD), *fn = off(&o, D), *wg = off(&o, F * D), *wu = off(&o, F * D),
+               *wd = off(&o, D * F);
         rms(h, an, a);
-        lin(a, wq, q, D, HQ * HD); lin(a, wk, k, D, HKV * HD); lin(a, wv, v, D, HKV * HD);
-        rope(q, HQ); rope(k, HKV);
+        lin(a, wq, q, D, HQ * HD);
+        lin(a, wk, k, D, HKV * HD);
+        lin(a, wv, v, D, HKV * HD);
+        rope(q, HQ);
+        rope(k, HKV);
         for (int b = 0; b < B; b++)
             for (int hh = 0; hh < HQ; hh++)
                 for (int i = 0; i < T; i++) {
@@ -84,7 +87,8 @@ static double ref_loss(void)
         lin(att, wo, t, HQ * HD, D);
         for (int i = 0; i < N * D; i++) h[i] += t[i];
         rms(h, fn, a);
-        lin(a, wg, g, D, F); lin(a, wu, u, D, F);
+        lin(a, wg, g, D, F);
+        lin(a, wu, u, D, F);
         for (int i = 0; i < N * F; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
         lin(g, wd, t, F, D);
         for (int i = 0; i < N * D; i++) h[i] += t[i];
@@ -102,14 +106,15 @@ static double ref_loss(void)
     return L;
 }
 
-static void run_case(int is_causal, const float *params, size_t np)
-{
+static void run_case(int is_causal, const float *params, size_t np) {
     causal = is_causal;
     lerr_t e = {0};
     tview_t pv, gv, gv2;
     float *p = malloc(sizeof(float) * np), *gr = calloc(np, sizeof(float)), *gr2 = calloc(np, sizeof(float));
     memcpy(p, params, sizeof(float) * np);
-    tparams_bind(&cfg, p, &pv); tparams_bind(&cfg, gr, &gv); tparams_bind(&cfg, gr2, &gv2);
+    tparams_bind(&cfg, p, &pv);
+    tparams_bind(&cfg, gr, &gv);
+    tparams_bind(&cfg, gr2, &gv2);
     tstep_t *s1 = tstep_new(&cfg, B, T, 1, &e), *s2 = tstep_new(&cfg, B, T, 2, &e);
     float ce[N];
     double L = tstep_run(s1, &pv, &gv, ids, tgt, w, B, T, causal, ce, &e);
@@ -124,43 +129,60 @@ static void run_case(int is_causal, const float *params, size_t np)
     size_t worst_i = 0;
     for (size_t i = 0; i < np; i++) {
         double keep = P[i];
-        P[i] = keep + h; double lp = ref_loss();
-        P[i] = keep - h; double lm = ref_loss();
+        P[i] = keep + h;
+        double lp = ref_loss();
+        P[i] = keep - h;
+        double lm = ref_loss();
         P[i] = keep;
         double fd = (lp - lm) / (2 * h), err = fabs(fd - gr[i]) / (1e-4 + fabs(fd));
         if (err > worst) worst = err, worst_i = i;
     }
     CHECK(worst < 1e-2, "%s full-model gradient: worst rel. error %g at param %zu (of %zu)",
           causal ? "causal" : "bidirectional", worst, worst_i, np);
-    printf("# %s: loss %.6f, worst gradient rel. error %.2e over %zu params\n",
-           causal ? "causal" : "bidirectional", L, worst, np);
-    tstep_destroy(&s1); tstep_destroy(&s2);
-    tparams_unbind(&pv); tparams_unbind(&gv); tparams_unbind(&gv2);
-    free(p); free(gr); free(gr2);
+    printf("# %s: loss %.6f, worst gradient rel. error %.2e over %zu params\n", causal ? "causal" : "bidirectional", L,
+           worst, np);
+    tstep_destroy(&s1);
+    tstep_destroy(&s2);
+    tparams_unbind(&pv);
+    tparams_unbind(&gv);
+    tparams_unbind(&gv2);
+    free(p);
+    free(gr);
+    free(gr2);
 }
 
-int main(void)
-{
+int main(void) {
     memset(&cfg, 0, sizeof cfg);
-    cfg.d_model = D; cfg.n_layers = NL; cfg.n_heads = HQ; cfg.n_kv_heads = HKV; cfg.head_dim = HD;
-    cfg.mlp_hidden_size = F; cfg.vocab_size = V; cfg.embedding_size = V;
-    cfg.max_sequence_length = T; cfg.rope_theta = 10000.0; cfg.rms_norm_eps = 1e-5;
+    cfg.d_model = D;
+    cfg.n_layers = NL;
+    cfg.n_heads = HQ;
+    cfg.n_kv_heads = HKV;
+    cfg.head_dim = HD;
+    cfg.mlp_hidden_size = F;
+    cfg.vocab_size = V;
+    cfg.embedding_size = V;
+    cfg.max_sequence_length = T;
+    cfg.rope_theta = 10000.0;
+    cfg.rms_norm_eps = 1e-5;
     size_t np = tparams_count(&cfg);
     float *params = malloc(sizeof(float) * np);
     tparams_init(&cfg, params, 0.5, 7);
     tview_t pv;
     tparams_bind(&cfg, params, &pv);
     CHECK(pv.n == np, "layout covers %zu floats", np);
-    for (int l = 0; l < NL; l++)   /* non-trivial norm weights so their gradients are probed */
-        for (int i = 0; i < D; i++) pv.layer[l].attn_norm[i] = 0.8f + 0.05f * i, pv.layer[l].ff_norm[i] = 1.2f - 0.04f * i;
+    for (int l = 0; l < NL; l++) /* non-trivial norm weights so their gradients are probed */
+        for (int i = 0; i < D; i++)
+            pv.layer[l].attn_norm[i] = 0.8f + 0.05f * i, pv.layer[l].ff_norm[i] = 1.2f - 0.04f * i;
     tparams_unbind(&pv);
     P = malloc(sizeof(double) * np);
     for (int n = 0; n < N; n++) {
-        ids[n] = (n * 7 + 3) % V; tgt[n] = (n * 5 + 1) % V;
+        ids[n] = (n * 7 + 3) % V;
+        tgt[n] = (n * 5 + 1) % V;
         w[n] = (n % 3 == 1) ? 0.0f : 0.1f + 0.05f * n;
     }
     run_case(0, params, np);
     run_case(1, params, np);
-    free(P); free(params);
+    free(P);
+    free(params);
     return TEST_SUMMARY();
 }

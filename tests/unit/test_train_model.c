@@ -13,14 +13,25 @@
 
 enum { V = 40, D = 16, NL = 2, HQ = 4, HKV = 2, F = 24, B = 2, T = 9, N = B * T };
 
-int main(void)
-{
+int main(void) {
     llada_config_t c;
     llada_config_default(&c);
-    c.d_model = D; c.n_layers = NL; c.n_heads = HQ; c.n_kv_heads = HKV; c.head_dim = D / HQ;
-    c.mlp_hidden_size = F; c.vocab_size = V; c.embedding_size = V; c.max_sequence_length = T;
-    c.rope_theta = 10000.0; c.mask_token_id = V - 1; c.eos_token_id = V - 2;
-    c.pad_token_id = V - 2; c.bos_token_id = -1; c.eot_token_id = -1; c.dtype = WT_F32;
+    c.d_model = D;
+    c.n_layers = NL;
+    c.n_heads = HQ;
+    c.n_kv_heads = HKV;
+    c.head_dim = D / HQ;
+    c.mlp_hidden_size = F;
+    c.vocab_size = V;
+    c.embedding_size = V;
+    c.max_sequence_length = T;
+    c.rope_theta = 10000.0;
+    c.mask_token_id = V - 1;
+    c.eos_token_id = V - 2;
+    c.pad_token_id = V - 2;
+    c.bos_token_id = -1;
+    c.eot_token_id = -1;
+    c.dtype = WT_F32;
     size_t np = tparams_count(&c);
     float *p = malloc(sizeof(float) * np), *back = malloc(sizeof(float) * np);
     tparams_init(&c, p, 0.3, 11);
@@ -31,7 +42,11 @@ int main(void)
 
     int32_t ids[N], tgt[N];
     float w[N], ce[N], *logits = malloc(sizeof(float) * N * V);
-    for (int i = 0; i < N; i++) { ids[i] = (i * 13 + 5) % V; tgt[i] = (i * 7 + 2) % V; w[i] = 1.0f; }
+    for (int i = 0; i < N; i++) {
+        ids[i] = (i * 13 + 5) % V;
+        tgt[i] = (i * 7 + 2) % V;
+        w[i] = 1.0f;
+    }
     tview_t pv;
     tparams_bind(&c, p, &pv);
     tstep_t *s = tstep_new(&c, B, T, 1, &e);
@@ -66,6 +81,8 @@ int main(void)
     model_destroy(&m);
     tstep_destroy(&s);
     tparams_unbind(&pv);
-    free(p); free(back); free(logits);
+    free(p);
+    free(back);
+    free(logits);
     return TEST_SUMMARY();
 }
