@@ -4,6 +4,9 @@
  * {"dtype":"i4","shape":[n],"data":[...]} (floats printed so they round-trip exactly; NaN and
  * infinities as the strings "nan", "inf", "-inf"). Other msgpack values map to JSON naturally;
  * a bin that is not a typed array becomes {"$bin":"<hex>"} and an ext {"$ext":[type,"<hex>"]}.
+ * A map key that is not a str is shown under its JSON text, and a non-str key inside that key
+ * as "$mp:<hex of its msgpack bytes>" (mp_to_json), so the line stays within a constant factor
+ * of the record's size.
  * The reverse direction accepts exactly these forms, so msgpack -> JSON -> msgpack keeps every
  * typed array and value (a float32 scalar comes back as float64).
  */
@@ -180,8 +183,40 @@ static json_t *hex_obj(const char *tag, const uint8_t *p, size_t n, int ext_type
     return v;
 }
 
-/* msgpack value at p (complete, validated) -> jansson value; *used = bytes consumed. */
-static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used) {
+/* Bytes of the msgpack value at p (complete, validated: every count is backed by bytes, the
+ * nesting is within MP_MAX_DEPTH); 0 if it is not. */
+static size_t mp_skip(const uint8_t *p, size_t len) {
+    mp_hdr_t h;
+    if (mp_header(p, len, &h) != 1) return 0;
+    size_t pos = h.hlen;
+    uint64_t items = 0;
+    switch (h.type) {
+    case MP_STR:
+    case MP_BIN:
+    case MP_EXT:
+        if (h.size > len - pos) return 0;
+        return pos + h.size;
+    case MP_ARRAY: items = h.count; break;
+    case MP_MAP: items = 2 * h.count; break;
+    default: return pos;
+    }
+    for (uint64_t i = 0; i < items; i++) {
+        size_t u = mp_skip(p + pos, len - pos);
+        if (!u) return 0;
+        pos += u;
+    }
+    return pos;
+}
+
+/* msgpack value at p (complete, validated) -> jansson value; *used = bytes consumed.
+ * in_key: the value is a non-string map key, to be shown by its JSON text (JSON objects need
+ * string keys). A non-string key inside it is not stringified again: each stringification
+ * escapes the text of the ones inside it once more (every '\' and '"' doubles), so a chain of
+ * maps keyed by maps grew as 4 x 2^depth bytes (a 292-byte record of 22 levels made 94 MB of
+ * JSON; a 55-byte chain of 24 levels 64 MB in 3.6 s; 30 levels, the most the default depth
+ * limit allows, would make 4 GB). It is shown as "$mp:<hex of its msgpack bytes>" instead, and the JSON
+ * view stays within a constant factor of the record's size. */
+static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used, bool in_key) {
     mp_hdr_t h;
     if (mp_header(p, len, &h) != 1) return NULL;
     size_t pos = h.hlen;
@@ -211,7 +246,7 @@ static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used) {
         v = json_array();
         for (uint64_t i = 0; v && i < h.count; i++) {
             size_t u;
-            json_t *x = mp_to_json(p + pos, len - pos, &u);
+            json_t *x = mp_to_json(p + pos, len - pos, &u, in_key);
             if (!x || json_array_append_new(v, x)) {
                 json_decref(v);
                 return NULL;
@@ -222,15 +257,29 @@ static json_t *mp_to_json(const uint8_t *p, size_t len, size_t *used) {
     case MP_MAP:
         v = json_object();
         for (uint64_t i = 0; v && i < h.count; i++) {
-            size_t u;
-            json_t *k = mp_to_json(p + pos, len - pos, &u);
+            size_t u = 0;
+            mp_hdr_t kh;
+            bool str_key = mp_header(p + pos, len - pos, &kh) == 1 && kh.type == MP_STR;
+            char *d = NULL; /* the key's text when it is not a string */
+            json_t *k = NULL;
+            if (!str_key && in_key) { /* a key inside a key: its bytes in hex */
+                u = mp_skip(p + pos, len - pos);
+                d = u ? malloc(5 + 2 * u) : NULL;
+                if (d) {
+                    memcpy(d, "$mp:", 4);
+                    for (size_t b = 0; b < u; b++) sprintf(d + 4 + 2 * b, "%02x", p[pos + b]);
+                }
+            } else {
+                k = mp_to_json(p + pos, len - pos, &u, in_key || !str_key);
+            }
             pos += u;
-            json_t *x = k ? mp_to_json(p + pos, len - pos, &u) : NULL;
+            json_t *x = (k || d) ? mp_to_json(p + pos, len - pos, &u, in_key) : NULL;
             pos += x ? u : 0;
             const char *ks = k && json_is_string(k) ? json_string_value(k) : NULL;
-            /* non-string keys: stringified whole (JSON objects need string keys); a fixed
-             * buffer cut long ones inside a UTF-8 sequence, which jansson then refused */
-            char *d = k && !ks ? json_dumps(k, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+            /* a non-string key (or a string key that is not UTF-8) is shown under its whole
+             * JSON text; a fixed buffer cut long ones inside a UTF-8 sequence, which jansson
+             * then refused */
+            if (k && !ks) d = json_dumps(k, JSON_ENCODE_ANY | JSON_COMPACT);
             if (d) ks = d;
             if (!x || !ks || json_object_set_new(v, ks, x)) {
                 free(d);
@@ -266,7 +315,7 @@ int rec_to_json(const rec_t *r, buf_t *out) {
         const uint8_t *mp;
         size_t n, used;
         rec_raw_at(r, i, &mp, &n);
-        json_t *v = mp_to_json(mp, n, &used);
+        json_t *v = mp_to_json(mp, n, &used, false);
         char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(v);
         if (!s) return -1;

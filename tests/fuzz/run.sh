@@ -30,7 +30,7 @@ for t in "${targets[@]}"; do
     if [ "$rc" -eq 0 ]; then pass=$((pass + 1)); else
         fail=$((fail + 1)); tail -n 30 "$log"
         # keep the failing input for a regression test
-        mkdir -p "$root/build/fuzz/crashes" && cp "$work"/crash-* "$work"/timeout-* "$work"/leak-* "$root/build/fuzz/crashes/" 2>/dev/null
+        mkdir -p "$root/build/fuzz/crashes" && cp "$work"/crash-* "$work"/timeout-* "$work"/leak-* "$work"/oom-* "$root/build/fuzz/crashes/" 2>/dev/null
     fi
     rm -rf "$work"
 done

@@ -508,8 +508,64 @@ static void test_json_long_nonstring_key(void) {
     buf_free(&j);
 }
 
+/* Found by fuzz_record (a 532-byte input that took ~7.5 s of CPU, tests/fuzz/corpus/record/
+ * regress-slow-*): a chain of maps keyed by maps, {"m": {K1: 7}} with K1 = {K2: 7}, ...,
+ * KD = {"q": 7}. Each non-string key was shown under its JSON text, which holds the escaped
+ * text of the key inside it, escaped once more per level: the JSON view grew 2^D (22 levels:
+ * 94 MB from a 292-byte record). A key inside a key is now shown as "$mp:<hex of its msgpack
+ * bytes>", so the view stays within a constant factor of the record. */
+static void pack_key_chain(buf_t *b, int depth) {
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, b, mp_write_cb);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "m", 1);
+    for (int i = 0; i <= depth; i++) msgpack_pack_map(&pk, 1); /* M, K1 .. KD */
+    msgpack_pack_str_with_body(&pk, "q", 1);
+    for (int i = 0; i <= depth; i++) msgpack_pack_int(&pk, 7);
+}
+
+static void test_json_nested_nonstring_keys(void) {
+    /* the form, with the hex from msgpack-c's bytes of K2 = {"q": 7} */
+    buf_t b = {0}, j = {0}, k2 = {0};
+    pack_key_chain(&b, 2);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &k2, mp_write_cb);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "q", 1);
+    msgpack_pack_int(&pk, 7);
+    char hex[64] = "", want[160];
+    for (size_t i = 0; i < k2.len; i++) sprintf(hex + 2 * i, "%02x", k2.data[i]);
+    snprintf(want, sizeof want, "{\"m\":{\"{\\\"$mp:%s\\\":7}\":7}}\n", hex);
+    lerr_t e = {0};
+    rec_t *r = rec_decode(b.data, b.len, NULL, 0, &e);
+    CHECK(r && rec_to_json(r, &j) == 0 && j.len == strlen(want) && !memcmp(j.data, want, j.len),
+          "a key inside a key in JSON: $mp hex (%.*s, want %s)", (int)j.len, j.data ? (const char *)j.data : "", want);
+    rec_destroy(&r);
+    buf_free(&b);
+    buf_free(&j);
+    buf_free(&k2);
+
+    /* the size: at most 16 bytes of JSON per record byte at every depth up to the default
+     * limit (32 levels: the record and M take 2) */
+    for (int depth = 1; depth <= 30; depth++) {
+        pack_key_chain(&b, depth);
+        r = rec_decode(b.data, b.len, NULL, 0, &e);
+        int rc = r ? rec_to_json(r, &j) : -1;
+        rec_t *back = rc == 0 ? rec_from_json((const char *)j.data, j.len - 1, NULL, 1, &e) : NULL;
+        bool ok = r && rc == 0 && j.len <= 16 * b.len + 64 && back && rec_nfields(back) == 1;
+        CHECK(ok, "depth %d: %zu record bytes -> %zu JSON bytes (bound %zu), reads back", depth, b.len, j.len,
+              16 * b.len + 64);
+        rec_destroy(&back);
+        rec_destroy(&r);
+        buf_free(&b);
+        buf_free(&j);
+        if (!ok) break; /* grown 2^depth: stop before it is huge */
+    }
+}
+
 int main(void) {
     test_json_long_nonstring_key();
+    test_json_nested_nonstring_keys();
     test_roundtrip();
     test_tensor_lookalikes();
     test_bad_input();
