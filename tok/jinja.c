@@ -2153,7 +2153,8 @@ static val_t binop(rctx_t *R, const char *op, val_t a, val_t b) {
     }
     if (isnum(&a) && isnum(&b)) {
         bool fl = a.t == V_FLOAT || b.t == V_FLOAT;
-        long long x = a.t == V_INT ? a.i : a.b, y = b.t == V_INT ? b.i : b.b;
+        /* a float's union bytes are not a bool: read .b only for V_BOOL (UBSan, fuzz_chat_template) */
+        long long x = a.t == V_INT ? a.i : a.t == V_BOOL ? a.b : 0, y = b.t == V_INT ? b.i : b.t == V_BOOL ? b.b : 0;
         double fx = num(&a), fy = num(&b);
         switch (op[0]) {
         case '+': return fl ? mkfloat(fx + fy) : mkint((long long)((unsigned long long)x + (unsigned long long)y));
