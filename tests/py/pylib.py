@@ -70,3 +70,21 @@ def run_denoise(records, args, expect_rc=0):
 def summary():
     print(f"{_passed} passed, {_failed} failed")
     sys.exit(1 if _failed else 0)
+
+
+def denoise_logits(model, toks, env=None):
+    """`denoise --logits --model MODEL` on one tokens record; the logits as float64 [L, V].
+    env adds to the environment (e.g. LLADA_QMATMUL). A non-zero exit raises RuntimeError."""
+    import msgpack
+    import numpy as np
+    rec = msgpack.packb({"kind": "tokens", "tokens": arr(toks)}, use_bin_type=True)
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([tool("denoise"), "--logits", "--model", model], input=rec, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=e)
+    if p.returncode:
+        raise RuntimeError(f"exit {p.returncode}: {p.stderr.decode()[:300]}")
+    up = msgpack.Unpacker(raw=False)
+    up.feed(p.stdout)
+    r = [x for x in up if x.get("kind") != "end"][0]["logits"]
+    return np.frombuffer(r["data"], "<f4").reshape(r["shape"]).astype(np.float64)

@@ -20,7 +20,7 @@ import msgpack
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
-from pylib import check, summary, tool, ROOT
+from pylib import check, summary, tool, ROOT, arr, denoise_logits as logits
 import ref_llada as ref
 import gguf_writer as gw
 
@@ -30,25 +30,6 @@ subprocess.run([sys.executable, os.path.join(ROOT, "tests/fixtures/make_tiny_ckp
                 "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,mlp_hidden_size=512,vocab_size=300",
                 "--dtype", "f32", "--seed", "5"], check=True)
 cfg, W = ref.load(CK)
-
-
-def arr(a):
-    a = np.asarray(a, "<i4")
-    return {"dtype": "i4", "shape": list(a.shape), "data": a.tobytes()}
-
-
-def logits(model, toks, env=None):
-    rec = msgpack.packb({"kind": "tokens", "tokens": arr(toks)}, use_bin_type=True)
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.run([tool("denoise"), "--logits", "--model", model], input=rec, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, env=e)
-    if p.returncode:
-        raise RuntimeError(f"exit {p.returncode}: {p.stderr.decode()[:300]}")
-    up = msgpack.Unpacker(raw=False)
-    up.feed(p.stdout)
-    r = [x for x in up if x.get("kind") != "end"][0]["logits"]
-    return np.frombuffer(r["data"], "<f4").reshape(r["shape"]).astype(np.float64)
 
 
 def kl(p_logits, q_logits):

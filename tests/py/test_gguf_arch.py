@@ -26,7 +26,7 @@ import msgpack
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
-from pylib import check, summary, tool, ROOT
+from pylib import check, summary, tool, ROOT, arr, denoise_logits as logits
 import ref_dream, ref_llada_moe
 import gguf_writer as gw
 import make_tiny_dream, make_tiny_moe
@@ -44,25 +44,6 @@ MODELS = {
                  dict(d=64, layers=2, H=4, KV=4, E=6, k=2, Fe=32, Fd=64, Fs=32, V=80, freq=[0, 1], qkn=True,
                       bias=True, ebias=True, clip=3.0, tied=True, dtype="f32", shards=1)),
 }
-
-
-def arr(a):
-    a = np.asarray(a, "<i4")
-    return {"dtype": "i4", "shape": list(a.shape), "data": a.tobytes()}
-
-
-def logits(model, toks, env=None):
-    rec = msgpack.packb({"kind": "tokens", "tokens": arr(toks)}, use_bin_type=True)
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.run([tool("denoise"), "--logits", "--model", model], input=rec, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, env=e)
-    if p.returncode:
-        raise RuntimeError(f"exit {p.returncode}: {p.stderr.decode()[:300]}")
-    up = msgpack.Unpacker(raw=False)
-    up.feed(p.stdout)
-    r = [x for x in up if x.get("kind") != "end"][0]["logits"]
-    return np.frombuffer(r["data"], "<f4").reshape(r["shape"]).astype(np.float64)
 
 
 def rel(a, b):
