@@ -122,13 +122,7 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
             }
             for (int j = 0; j < 8; j++) {
                 int sc, m;
-                if (j < 4) {
-                    sc = s[j] & 63;
-                    m = s[j + 4] & 63;
-                } else {
-                    sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-                    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-                }
+                q4k_scale_min(s, j, &sc, &m);
                 set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
                 set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
             }
@@ -157,8 +151,7 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
 /* The same with AVX2 for the byte work (scales stay scalar: a few per 32 weights). */
 __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uint8_t *b, wtype_t t, int K,
                                                             bool signed_q8) {
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3),
-                  flip = _mm256_set1_epi8(signed_q8 ? 0 : (char)0x80);
+    const __m256i flip = _mm256_set1_epi8(signed_q8 ? 0 : (char)0x80);
     switch (t) {
     case WT_Q8_0:
         for (int i = 0; i < K; i += 32, b += 34) {
@@ -184,20 +177,10 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
         for (int i = 0; i < K; i += 256, b += 144) {
             float d = h2f(b), dmin = h2f(b + 2);
             const uint8_t *s = b + 4, *q = b + 16;
-            for (int c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-                _mm256_store_si256((__m256i *)(r->u + i + 64 * c), _mm256_and_si256(v, m4));
-                _mm256_store_si256((__m256i *)(r->u + i + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-            }
+            q4k_unpack_avx2(r->u + i, q);
             for (int j = 0; j < 8; j++) {
                 int sc, m;
-                if (j < 4) {
-                    sc = s[j] & 63;
-                    m = s[j + 4] & 63;
-                } else {
-                    sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-                    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-                }
+                q4k_scale_min(s, j, &sc, &m);
                 set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
                 set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
             }
@@ -206,24 +189,8 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
     default: /* Q6_K */
         for (int i = 0; i < K; i += 256, b += 210) {
             float d = h2f(b + 208);
-            const uint8_t *ql = b, *qh = b + 128;
             const int8_t *sc = (const int8_t *)(b + 192);
-            for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
-                uint8_t *o = r->u + i + 128 * h;
-                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
-                        l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
-                        hb = _mm256_loadu_si256((const __m256i *)qh);
-                __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4),
-                        h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4),
-                        h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4),
-                        h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4);
-                _mm256_store_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
-                _mm256_store_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
-                _mm256_store_si256((__m256i *)(o + 64),
-                                   _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
-                _mm256_store_si256((__m256i *)(o + 96),
-                                   _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
-            }
+            q6k_unpack_avx2(r->u + i, b);
             for (int g = 0; g < 16; g++) set_group(r, i / 16 + g, d * sc[g], 32 * d * sc[g]);
         }
         break;

@@ -104,7 +104,6 @@ typedef struct {
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 
 TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
     if (t == WT_Q8_0) {
         const __m256i flip = _mm256_set1_epi8((char)0x80);
         for (int i = 0; i < K; i += 32, b += 34) {
@@ -117,42 +116,15 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
             r->d[i / 256] = h2f(b);
             r->dm[i / 256] = h2f(b + 2);
             const uint8_t *s = b + 4, *q = b + 16;
-            for (int c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-                _mm256_storeu_si256((__m256i *)(r->u + i + 64 * c), _mm256_and_si256(v, m4));
-                _mm256_storeu_si256((__m256i *)(r->u + i + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-            }
+            q4k_unpack_avx2(r->u + i, q);
             int32_t *sc = r->sc + i / 32, *mn = r->mn + i / 32;
-            for (int j = 0; j < 4; j++) {
-                sc[j] = s[j] & 63;
-                mn[j] = s[j + 4] & 63;
-            }
-            for (int j = 4; j < 8; j++) {
-                sc[j] = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-                mn[j] = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-            }
+            for (int j = 0; j < 8; j++) q4k_scale_min(s, j, &sc[j], &mn[j]);
         }
     } else { /* Q6_K */
         for (int i = 0; i < K; i += 256, b += 210) {
             r->d[i / 256] = h2f(b + 208);
-            const uint8_t *ql = b, *qh = b + 128;
             const int8_t *sc = (const int8_t *)(b + 192);
-            for (int h = 0; h < 2; h++, ql += 64, qh += 32) {
-                uint8_t *o = r->u + i + 128 * h;
-                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
-                        l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
-                        hb = _mm256_loadu_si256((const __m256i *)qh);
-                __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4),
-                        h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4),
-                        h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4),
-                        h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4);
-                _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
-                _mm256_storeu_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
-                _mm256_storeu_si256((__m256i *)(o + 64),
-                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
-                _mm256_storeu_si256((__m256i *)(o + 96),
-                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
-            }
+            q6k_unpack_avx2(r->u + i, b);
             for (int g = 0; g < 16; g++) {
                 r->sc[i / 16 + g] = sc[g];
                 r->mn[i / 16 + g] = 32 * sc[g];

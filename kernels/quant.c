@@ -32,17 +32,6 @@ void dequant_q4_0_ref(float *y, const void *src, size_t n) {
     }
 }
 
-/* Sub-block j's 6-bit scale and min of a Q4_K block's 12 scale bytes. */
-static void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
-}
-
 void dequant_q4_k_ref(float *y, const void *src, size_t n) {
     const uint8_t *b = src;
     for (size_t i = 0; i < n; i += 256, b += 144) {

@@ -66,4 +66,51 @@ int matmul_qk_supports(wtype_t t);
 int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 void matmul_qk_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 
+/* Block decoding shared by the reference (quant.c) and the fast kernels (matmul_q.c,
+ * matmul_qk.c), so the bit layouts are written once. */
+
+/* Sub-block j (0..7) of a Q4_K block: its 6-bit scale and min from the 12 scale bytes s. */
+static inline void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* The 256 unsigned 4-bit values of a Q4_K block's 128 quant bytes q into o[0..256), in order
+ * (per 64: 32 low nibbles, then 32 high). AVX2; the caller dispatches. */
+__attribute__((target("avx2"))) static inline void q4k_unpack_avx2(uint8_t *o, const uint8_t *q) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int c = 0; c < 4; c++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+        _mm256_storeu_si256((__m256i *)(o + 64 * c), _mm256_and_si256(v, m4));
+        _mm256_storeu_si256((__m256i *)(o + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+    }
+}
+
+/* The 256 unsigned 6-bit values q of the Q6_K block b (ql at 0, qh at 128) into o[0..256).
+ * AVX2; the caller dispatches. */
+__attribute__((target("avx2"))) static inline void q6k_unpack_avx2(uint8_t *o, const uint8_t *b) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    const uint8_t *ql = b, *qh = b + 128;
+    for (int h = 0; h < 2; h++, ql += 64, qh += 32, o += 128) {
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                hb = _mm256_loadu_si256((const __m256i *)qh);
+        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4),
+                h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4),
+                h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4),
+                h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4);
+        _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
+        _mm256_storeu_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
+        _mm256_storeu_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
+        _mm256_storeu_si256((__m256i *)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
+    }
+}
+#endif
+
 #endif
