@@ -148,3 +148,31 @@ int family_parse_ids(llada_config_t *c, json_t *o, bool defaults_apply, const ch
     if (c->pad_token_id < 0) c->pad_token_id = c->eos_token_id;
     return 0;
 }
+
+json_t *family_hf_json_new(const char *arch, const char *model_type, const llada_config_t *c) {
+    json_t *o = json_object(), *a = json_array();
+    json_array_append_new(a, json_string(arch));
+    json_object_set_new(o, "architectures", a);
+    json_object_set_new(o, "model_type", json_string(model_type));
+    json_object_set_new(o, "hidden_size", json_integer(c->d_model));
+    json_object_set_new(o, "num_hidden_layers", json_integer(c->n_layers));
+    json_object_set_new(o, "num_attention_heads", json_integer(c->n_heads));
+    json_object_set_new(o, "num_key_value_heads", json_integer(c->n_kv_heads));
+    json_object_set_new(o, "vocab_size", json_integer(c->embedding_size));
+    json_object_set_new(o, "max_position_embeddings", json_integer(c->max_sequence_length));
+    json_object_set_new(o, "hidden_act", json_string("silu"));
+    json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
+    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
+    json_object_set_new(o, "rope_scaling", json_null());
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
+    return o;
+}
+
+char *family_hf_json_finish(json_t *o, const llada_config_t *c) {
+    json_object_set_new(o, "mask_token_id", json_integer(c->mask_token_id));
+    json_object_set_new(o, "eos_token_id", json_integer(c->eos_token_id));
+    json_object_set_new(o, "pad_token_id", json_integer(c->pad_token_id));
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    return s;
+}

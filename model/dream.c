@@ -108,35 +108,15 @@ static int dream_config_parse(llada_config_t *c, const char *json, size_t len, l
 }
 
 static char *dream_config_to_json(const llada_config_t *c) {
-    json_t *o = json_object();
-    json_t *arch = json_array();
-    json_array_append_new(arch, json_string("DreamModel"));
-    json_object_set_new(o, "architectures", arch);
-    json_object_set_new(o, "model_type", json_string("Dream"));
+    json_t *o = family_hf_json_new("DreamModel", "Dream", c);
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
-    SETI("hidden_size", c->d_model);
     SETI("intermediate_size", c->mlp_hidden_size);
-    SETI("num_hidden_layers", c->n_layers);
-    SETI("num_attention_heads", c->n_heads);
-    SETI("num_key_value_heads", c->n_kv_heads);
-    SETI("vocab_size", c->embedding_size);
-    SETI("max_position_embeddings", c->max_sequence_length);
-    json_object_set_new(o, "hidden_act", json_string("silu"));
-    json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
-    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
-    json_object_set_new(o, "rope_scaling", json_null());
     json_object_set_new(o, "use_sliding_window", json_false());
-    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
     json_object_set_new(o, "attention_bias", json_boolean(c->qkv_bias));
     json_object_set_new(o, "use_cache", json_false());
-    SETI("mask_token_id", c->mask_token_id);
-    SETI("eos_token_id", c->eos_token_id);
-    SETI("pad_token_id", c->pad_token_id);
     if (c->bos_token_id >= 0) SETI("bos_token_id", c->bos_token_id);
 #undef SETI
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    return s;
+    return family_hf_json_finish(o, c);
 }
 
 /* ---- tensors ---- */

@@ -140,6 +140,14 @@ int family_hf_sizes(llada_config_t *c, json_t *o, lerr_t *e);
  * ids are required (`hint` says where the family's default applies); pad falls back to EOS.
  * 0, or -1 with e (EXIT_DATA). */
 int family_parse_ids(llada_config_t *c, json_t *o, bool defaults_apply, const char *hint, lerr_t *e);
+/* The writing side of family_hf_sizes, for a family's config_to_json: a new object (the caller
+ * owns it) with architectures [arch], model_type, the keys family_hf_sizes reads (vocab_size =
+ * embedding_size), hidden_act "silu", rope_scaling null and tie_word_embeddings. The family adds
+ * its own keys, then family_hf_json_finish adds the special ids and returns the text. */
+json_t *family_hf_json_new(const char *arch, const char *model_type, const llada_config_t *c);
+/* Adds mask/eos/pad_token_id to o, takes ownership of o (freed here) and returns its indented
+ * text (the caller frees it; NULL when out of memory). */
+char *family_hf_json_finish(json_t *o, const llada_config_t *c);
 
 /* ---- the registry (family.c) ---- */
 

@@ -176,19 +176,10 @@ static int llada2_config_parse(llada_config_t *c, const char *json, size_t len, 
 }
 
 static char *llada2_config_to_json(const llada_config_t *c) {
-    json_t *o = json_object(), *arch = json_array();
-    json_array_append_new(arch, json_string("LLaDA2MoeModelLM"));
-    json_object_set_new(o, "architectures", arch);
-    json_object_set_new(o, "model_type", json_string("llada2_moe"));
+    json_t *o = family_hf_json_new("LLaDA2MoeModelLM", "llada2_moe", c);
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
-    SETI("hidden_size", c->d_model);
     SETI("intermediate_size", c->mlp_hidden_size);
-    SETI("num_hidden_layers", c->n_layers);
-    SETI("num_attention_heads", c->n_heads);
-    SETI("num_key_value_heads", c->n_kv_heads);
     SETI("head_dim", c->head_dim);
-    SETI("vocab_size", c->embedding_size);
-    SETI("max_position_embeddings", c->max_sequence_length);
     if (c->n_experts > 0) {
         int first = 0;
         while (first < c->n_layers && !((c->moe_layers >> first) & 1)) first++;
@@ -202,22 +193,12 @@ static char *llada2_config_to_json(const llada_config_t *c) {
         json_object_set_new(o, "routed_scaling_factor", json_real(c->routed_scaling));
         json_object_set_new(o, "score_function", json_string("sigmoid"));
     } else json_object_set_new(o, "num_experts", json_null());
-    json_object_set_new(o, "hidden_act", json_string("silu"));
     json_object_set_new(o, "use_qkv_bias", json_boolean(c->qkv_bias));
     json_object_set_new(o, "use_bias", json_boolean(c->out_bias));
     json_object_set_new(o, "use_qk_norm", json_boolean(c->qk_norm));
-    json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
     json_object_set_new(o, "partial_rotary_factor", json_real((double)model_rope_dim(c) / c->head_dim));
-    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
-    json_object_set_new(o, "rope_scaling", json_null());
-    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
-    SETI("mask_token_id", c->mask_token_id);
-    SETI("eos_token_id", c->eos_token_id);
-    SETI("pad_token_id", c->pad_token_id);
 #undef SETI
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    return s;
+    return family_hf_json_finish(o, c);
 }
 
 static int max_tensors(const llada_config_t *c) { return c->n_layers * (14 + 3 * c->n_experts) + 3; }

@@ -150,18 +150,9 @@ out:
 }
 
 static char *moe_config_to_json(const llada_config_t *c) {
-    json_t *o = json_object();
-    json_t *arch = json_array(), *freq = json_array();
-    json_array_append_new(arch, json_string("LLaDAMoEModelLM"));
-    json_object_set_new(o, "architectures", arch);
-    json_object_set_new(o, "model_type", json_string("llada"));
+    json_t *o = family_hf_json_new("LLaDAMoEModelLM", "llada", c);
+    json_t *freq = json_array();
 #define SETI(k, v) json_object_set_new(o, k, json_integer(v))
-    SETI("hidden_size", c->d_model);
-    SETI("num_hidden_layers", c->n_layers);
-    SETI("num_attention_heads", c->n_heads);
-    SETI("num_key_value_heads", c->n_kv_heads);
-    SETI("vocab_size", c->embedding_size);
-    SETI("max_position_embeddings", c->max_sequence_length);
     SETI("dense_intermediate_size", c->mlp_hidden_size);
     SETI("expert_intermediate_size", c->expert_hidden_size);
     if (c->shared_expert_hidden_size > 0) SETI("shared_expert_intermediate_size", c->shared_expert_hidden_size);
@@ -176,19 +167,9 @@ static char *moe_config_to_json(const llada_config_t *c) {
     json_object_set_new(o, "moe_router_score_function", json_string("softmax"));
     json_object_set_new(o, "norm_topk_prob", json_false());
     if (c->clip_qkv > 0) json_object_set_new(o, "clip_qkv", json_real(c->clip_qkv));
-    json_object_set_new(o, "hidden_act", json_string("silu"));
-    json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
-    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
     json_object_set_new(o, "partial_rotary_factor", json_real(1.0));
-    json_object_set_new(o, "rope_scaling", json_null());
-    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->weight_tying));
-    SETI("mask_token_id", c->mask_token_id);
-    SETI("eos_token_id", c->eos_token_id);
-    SETI("pad_token_id", c->pad_token_id);
 #undef SETI
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    return s;
+    return family_hf_json_finish(o, c);
 }
 
 /* ---- tensors ---- */
