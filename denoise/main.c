@@ -78,6 +78,9 @@ static const char HELP[] =
     "                            probability > T (editing_threshold; docs/models.md)\n"
     "      --max-post-steps N    with --edit-threshold: editing iterations after a block's\n"
     "                            masks are gone (default 16)\n"
+    "      --eos-early-stop      block-diffusion models: LLaDA 2.0's eos_early_stop, stop as\n"
+    "                            soon as a step commits EOS with no mask before it (default:\n"
+    "                            stop after the block holding EOS)\n"
     "      --temperature T       0 = argmax; > 0 = Gumbel-max sampling in float64\n"
     "                            (the defaults of these and of the next three for the model\n"
     "                            in use are listed at the end; flags override a Dream folder's\n"
@@ -159,7 +162,8 @@ enum {
     O_POSTSTEPS,
     O_TOPP,
     O_TOPK,
-    O_ALGTEMP
+    O_ALGTEMP,
+    O_EOSEARLY
 };
 
 static const struct option LONGOPTS[] = {{"model", required_argument, 0, O_MODEL},
@@ -195,6 +199,7 @@ static const struct option LONGOPTS[] = {{"model", required_argument, 0, O_MODEL
                                          {"top-p", required_argument, 0, O_TOPP},
                                          {"top-k", required_argument, 0, O_TOPK},
                                          {"alg-temp", required_argument, 0, O_ALGTEMP},
+                                         {"eos-early-stop", no_argument, 0, O_EOSEARLY},
                                          {"edit-threshold", required_argument, 0, O_EDIT},
                                          {"max-post-steps", required_argument, 0, O_POSTSTEPS},
                                          DIST_LONGOPTS,
@@ -295,6 +300,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         so->top_k = (int)int_arg(o, "--top-k", arg, 0, 1 << 30);
         o->spec.set[SO_TOPK] = true;
         break;
+    case O_EOSEARLY: so->eos_early_stop = true; break;
     case O_ALGTEMP:
         so->alg_temp = num_arg(o, "--alg-temp", arg);
         o->spec.set[SO_ALGTEMP] = true;
