@@ -16,7 +16,9 @@
  *
  * LLaDA 2.x (docs/models.md) runs the same loop: its generate() is this one with the dynamic
  * policy at threshold 0.95 and `steps` denoising steps per block (D), stopping after a block
- * that holds EOS. With o->edit (LLaDA 2.1's token editing, edit_block) a block instead loops
+ * that holds EOS; with o->eos_early_stop (its eos_early_stop) also right after a step that
+ * commits EOS when no mask lies between the prompt and the canvas' first EOS (eos_return).
+ * With o->edit (LLaDA 2.1's token editing, edit_block) a block instead loops
  * until settled: each iteration runs one forward, commits masks by the policy with quota 1
  * (generate()'s num_to_transfer) and rewrites every generated (non-prompt, non-mask) token of
  * the block whose argmax differs with confidence > edit_threshold; an iteration that starts
@@ -78,6 +80,19 @@ static bool has_stop(const bd_t *r) {
     for (int p = r->P; p < r->total; p++)
         if (r->x[p] == c->eos_token_id || (c->eot_token_id >= 0 && r->x[p] == c->eot_token_id)) return true;
     return false;
+}
+
+/* LLaDA 2.0's eos_early_stop after a step that committed EOS: the canvas' first EOS up to the
+ * block end s1, searched from position 0 (the prompt included, as generate() searches cur_x),
+ * with no mask between the prompt's end and it. */
+static bool eos_return(const bd_t *r, int s1) {
+    const llada_config_t *c = &r->m->cfg;
+    int first = 0;
+    while (first < s1 && r->x[first] != c->eos_token_id) first++;
+    if (first == s1) return false;
+    for (int p = r->P; p < first; p++)
+        if (r->x[p] == c->mask_token_id) return false;
+    return true;
 }
 
 static void copy_back(const bd_t *r, canvas_batch_t *cb) {
@@ -258,6 +273,7 @@ static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
                              .n_masked = masked,
                              .n_commit = r.quota[i] < n ? r.quota[i] : n};
             int k = rm_policy_select(pol, &st, r.cand, n, r.chosen, e);
+            bool eos_hit = false;
             if (k < 0) goto out;
             for (int q = 0; q < k; q++) {
                 int ci = -1;
@@ -269,6 +285,7 @@ static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
                 }
                 r.x[r.chosen[q]] = r.cand[ci].token;
                 r.reveal[r.chosen[q]] = step;
+                eos_hit |= r.cand[ci].token == c->eos_token_id;
             }
             step++;
             bool done = false;
@@ -277,9 +294,11 @@ static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
                 rc = 0;
                 goto out;
             }
+            if (o->eos_early_stop && eos_hit && eos_return(&r, s0 + r.blk)) goto finish;
         }
         if (has_stop(&r)) break;
     }
+finish:
     copy_back(&r, cb);
     rc = 0;
 out:
@@ -353,6 +372,9 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
         return lerr_set(e, EXIT_USAGE, "block-diffusion models run on the CPU without --cfg");
     if (o->alg_temp > 0)
         return lerr_set(e, EXIT_USAGE, "--alg-temp is Dream's position sampling; block-diffusion models rank");
+    if (o->eos_early_stop && o->edit)
+        return lerr_set(e, EXIT_USAGE, "--eos-early-stop is LLaDA 2.0's mid-block return; with --edit-threshold "
+                                       "(2.1) a block stops the run after it settles");
     int zero = 0, rc = 0;
     seq_t s = {.cb = cb, .drop = calloc((size_t)cb->B + 1, 1)};
     if (!s.drop) return lerr_set(e, EXIT_INTERNAL, "out of memory");

@@ -78,11 +78,17 @@ static const char HELP[] =
     "                            probability > T (editing_threshold; docs/models.md)\n"
     "      --max-post-steps N    with --edit-threshold: editing iterations after a block's\n"
     "                            masks are gone (default 16)\n"
+    "      --eos-early-stop      block-diffusion models: LLaDA 2.0's eos_early_stop, stop as\n"
+    "                            soon as a step commits EOS with no mask before it (default:\n"
+    "                            stop after the block holding EOS)\n"
     "      --temperature T       0 = argmax; > 0 = Gumbel-max sampling in float64\n"
-    "                            (the defaults of these four for the model in use are listed\n"
-    "                            at the end; flags override generation_config.json)\n"
+    "                            (the defaults of these and of the next three for the model\n"
+    "                            in use are listed at the end; flags override a Dream folder's\n"
+    "                            generation_config.json: steps, temperature, top_p, top_k,\n"
+    "                            alg_temp, alg, eps)\n"
     "      --top-p P, --top-k K  Dream's token filters before the token and its confidence are\n"
-    "                            taken (top_p, top_k of diffusion_generate; CPU; default off)\n"
+    "                            taken (top_p, top_k of diffusion_generate; CPU; default off;\n"
+    "                            --top-p 1 / --top-k 0 turn a generation_config.json's off)\n"
     "      --alg-temp T          Dream's alg_temp: draw the committed positions from\n"
     "                            softmax(confidence / T) instead of the most confident\n"
     "      --cfg S               classifier-free guidance scale (default 0 = off)\n"
@@ -156,7 +162,8 @@ enum {
     O_POSTSTEPS,
     O_TOPP,
     O_TOPK,
-    O_ALGTEMP
+    O_ALGTEMP,
+    O_EOSEARLY
 };
 
 static const struct option LONGOPTS[] = {{"model", required_argument, 0, O_MODEL},
@@ -192,6 +199,7 @@ static const struct option LONGOPTS[] = {{"model", required_argument, 0, O_MODEL
                                          {"top-p", required_argument, 0, O_TOPP},
                                          {"top-k", required_argument, 0, O_TOPK},
                                          {"alg-temp", required_argument, 0, O_ALGTEMP},
+                                         {"eos-early-stop", no_argument, 0, O_EOSEARLY},
                                          {"edit-threshold", required_argument, 0, O_EDIT},
                                          {"max-post-steps", required_argument, 0, O_POSTSTEPS},
                                          DIST_LONGOPTS,
@@ -286,9 +294,17 @@ static void parse_one(opts_t *o, int c, const char *arg) {
         so->top_p = num_arg(o, "--top-p", arg);
         if (!(so->top_p > 0 && so->top_p <= 1))
             cli_usage_error(&o->cli, "--top-p needs a probability in (0, 1], got '%s'", arg);
+        o->spec.set[SO_TOPP] = true;
         break;
-    case O_TOPK: so->top_k = (int)int_arg(o, "--top-k", arg, 0, 1 << 30); break;
-    case O_ALGTEMP: so->alg_temp = num_arg(o, "--alg-temp", arg); break;
+    case O_TOPK:
+        so->top_k = (int)int_arg(o, "--top-k", arg, 0, 1 << 30);
+        o->spec.set[SO_TOPK] = true;
+        break;
+    case O_EOSEARLY: so->eos_early_stop = true; break;
+    case O_ALGTEMP:
+        so->alg_temp = num_arg(o, "--alg-temp", arg);
+        o->spec.set[SO_ALGTEMP] = true;
+        break;
     case O_EDIT:
         so->edit = true;
         so->edit_threshold = num_arg(o, "--edit-threshold", arg);
@@ -472,7 +488,7 @@ static char *model_dir(const opts_t *o) { return o->model_dir ? strdup(o->model_
 /* --help: the text, then the sampler defaults for the model in use (its
  * generation_config.json, read without loading the model). */
 static void print_help(opts_t *o) {
-    char *dir = model_dir(o), lines[1024];
+    char *dir = model_dir(o), lines[2048];
     lerr_t e = {0};
     so_spec_t s;
     so_spec_init(&s);
@@ -560,11 +576,16 @@ int main(int argc, char **argv) {
     }
     denoise_device_t dev;
     char notice[320];
-    /* --cache and --precision run on the CPU unless a device is named. --precision: the CUDA
+    /* --cache, --precision and top-p / top-k run on the CPU unless a device is named. --precision: the CUDA
      * backend has no oneDNN GEMMs (its own precision is --device cuda:bf16). --cache: the
      * CUDA backend has it (denoise/cuda/cached.cu), but until it is validated on a GPU,
      * `auto` does not pick it; --device cuda asks for it explicitly (docs/denoise.md). */
-    const char *dspec = o.mode != MODE_GEN || ((o.spec.cli.cache || o.precision) && !o.device) ? "cpu" : o.device;
+    const sampler_opts_t *sc = &o.spec.cli;
+    /* Dream's top-p / top-k filters (flags or generation_config.json) run on the CPU too */
+    bool filt = (o.spec.set[SO_TOPP] ? sc->top_p > 0 && sc->top_p < 1 : gc->top_p > 0 && gc->top_p < 1) ||
+                (o.spec.set[SO_TOPK] ? sc->top_k > 0 : gc->top_k > 0);
+    const char *dspec =
+        o.mode != MODE_GEN || ((sc->cache || o.precision || filt) && !o.device) ? "cpu" : o.device;
     if (denoise_device_open(&dev, dspec, m, notice, sizeof notice, &e)) cli_die(&o.cli, &e);
     if (notice[0]) cli_notice(&o.cli, "%s", notice);
     o.spec.cli.backend = denoise_device_backend(&dev);

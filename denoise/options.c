@@ -15,7 +15,29 @@ static const struct {
     [SO_STEPS] = {"--steps", "steps", "the generation length"},
     [SO_BLOCK] = {"--block-length", "block", "the generation length"},
     [SO_TEMP] = {"--temperature", "T", "0 (argmax)"},
+    [SO_TOPP] = {"--top-p", "top_p", "off"},
+    [SO_TOPK] = {"--top-k", "top_k", "off"},
+    [SO_ALGTEMP] = {"--alg-temp", "alg_temp", "off"},
 };
+
+/* Whether generation_config.json gives option i (Dream's sampling keys; steps, block and
+ * temperature are resolved in so_resolve, as they interact). */
+static bool gc_has(const gencfg_t *g, int i) {
+    return i == SO_TOPP ? g->top_p > 0 : i == SO_TOPK ? g->top_k > 0 : i == SO_ALGTEMP ? g->alg_temp > 0 : false;
+}
+
+/* Option i's value in o as text (notices). */
+static void val_text(const sampler_opts_t *o, int i, char *buf, size_t n) {
+    switch (i) {
+    case SO_GEN: snprintf(buf, n, "%d", o->gen_length); break;
+    case SO_STEPS: snprintf(buf, n, "%d", o->steps); break;
+    case SO_BLOCK: snprintf(buf, n, "%d", o->block_length); break;
+    case SO_TEMP: snprintf(buf, n, "%g", o->temperature); break;
+    case SO_TOPP: snprintf(buf, n, "%g", o->top_p); break;
+    case SO_TOPK: snprintf(buf, n, "%d", o->top_k); break;
+    default: snprintf(buf, n, "%g", o->alg_temp); break;
+    }
+}
 
 void so_spec_init(so_spec_t *s) {
     memset(s, 0, sizeof *s);
@@ -34,12 +56,21 @@ int so_resolve(const so_spec_t *s, int record_gen, so_resolved_t *out, lerr_t *e
         out->src[SO_GEN] = SO_SRC_RECORD;
     } else if (!s->set[SO_GEN]) o->gen_length = SO_GEN_DEFAULT;
     int gen = o->gen_length;
-    if (!s->set[SO_STEPS]) o->steps = gen;
     if (!s->set[SO_BLOCK]) {
         int gb = s->gc.block_length;
         o->block_length = gb > 0 && gen % gb == 0 ? gb : gen;
         if (gb > 0 && gen % gb == 0) out->src[SO_BLOCK] = SO_SRC_GENCFG;
     }
+    if (!s->set[SO_STEPS]) {
+        int gs = s->gc.steps, nb = o->block_length > 0 && gen % o->block_length == 0 ? gen / o->block_length : 0;
+        o->steps = gs > 0 && nb > 0 && gs % nb == 0 ? gs : gen;
+        if (o->steps == gs && gs > 0) out->src[SO_STEPS] = SO_SRC_GENCFG;
+    }
+    if (!s->set[SO_TOPP] && s->gc.top_p > 0) o->top_p = s->gc.top_p;
+    if (!s->set[SO_TOPK] && s->gc.top_k > 0) o->top_k = s->gc.top_k;
+    if (!s->set[SO_ALGTEMP] && s->gc.alg_temp > 0) o->alg_temp = s->gc.alg_temp;
+    for (int i = SO_TOPP; i <= SO_ALGTEMP; i++)
+        if (!s->set[i] && gc_has(&s->gc, i)) out->src[i] = SO_SRC_GENCFG;
     if (!s->set[SO_TEMP]) {
         o->temperature = s->gc.temperature >= 0 ? s->gc.temperature : 0;
         if (s->gc.temperature >= 0) out->src[SO_TEMP] = SO_SRC_GENCFG;
@@ -72,13 +103,9 @@ void so_gencfg_note(const so_resolved_t *r, char *buf, size_t n) {
     if (n) buf[0] = 0;
     for (int i = 0; i < SO__N && k < n; i++) {
         if (r->src[i] != SO_SRC_GENCFG) continue;
-        if (i == SO_TEMP)
-            k += (size_t)snprintf(buf + k, n - k, "%s%s %g", k ? ", " : "", TAB[i].note, r->so.temperature);
-        else
-            k += (size_t)snprintf(buf + k, n - k, "%s%s %d", k ? ", " : "", TAB[i].note,
-                                  i == SO_BLOCK   ? r->so.block_length
-                                  : i == SO_STEPS ? r->so.steps
-                                                  : r->so.gen_length);
+        char v[32];
+        val_text(&r->so, i, v, sizeof v);
+        k += (size_t)snprintf(buf + k, n - k, "%s%s %s", k ? ", " : "", TAB[i].note, v);
     }
     if (k && k < n) snprintf(buf + k, n - k, " (generation_config.json)");
 }
@@ -87,12 +114,19 @@ void so_help_defaults(const so_spec_t *s, const char *indent, char *buf, size_t 
     size_t k = 0;
     if (n) buf[0] = 0;
     for (int i = 0; i < SO__N && k < n; i++) {
-        char v[96];
+        char v[128];
         if (i == SO_BLOCK && s->gc.block_length > 0)
             snprintf(v, sizeof v, "%d (generation_config.json; the generation length when %d does not divide it)",
                      s->gc.block_length, s->gc.block_length);
         else if (i == SO_TEMP && s->gc.temperature >= 0)
             snprintf(v, sizeof v, "%g (generation_config.json)", s->gc.temperature);
+        else if (i == SO_STEPS && s->gc.steps > 0)
+            snprintf(v, sizeof v, "%d (generation_config.json; the generation length when it is not a multiple of the blocks)",
+                     s->gc.steps);
+        else if (i == SO_TOPP && s->gc.top_p > 0) snprintf(v, sizeof v, "%g (generation_config.json)", s->gc.top_p);
+        else if (i == SO_TOPK && s->gc.top_k > 0) snprintf(v, sizeof v, "%d (generation_config.json)", s->gc.top_k);
+        else if (i == SO_ALGTEMP && s->gc.alg_temp > 0)
+            snprintf(v, sizeof v, "%g (generation_config.json)", s->gc.alg_temp);
         else snprintf(v, sizeof v, "%s (official default)", TAB[i].dflt);
         k += (size_t)snprintf(buf + k, n - k, "%s%-16s %s\n", indent, TAB[i].flag, v);
     }

@@ -20,7 +20,7 @@
 #include "denoise/sampler.h"
 
 /* Options whose value can come from more than one place. */
-typedef enum { SO_GEN, SO_STEPS, SO_BLOCK, SO_TEMP, SO__N } so_id_t;
+typedef enum { SO_GEN, SO_STEPS, SO_BLOCK, SO_TEMP, SO_TOPP, SO_TOPK, SO_ALGTEMP, SO__N } so_id_t;
 /* Where a value came from, lowest precedence first. */
 typedef enum { SO_SRC_DEFAULT, SO_SRC_GENCFG, SO_SRC_RECORD, SO_SRC_CLI } so_src_t;
 
@@ -46,7 +46,9 @@ int so_spec_read_model(so_spec_t *s, const char *dir, lerr_t *e);
 /* Resolve for one batch. record_gen > 0: the generation length a canvas record brings
  * (below the command line's --gen-length, which tokens records use). A
  * generation_config.json block length that does not divide the generation length is not
- * used (one block, as without it). Errors name the options and where each value came from
+ * used (one block, as without it), nor its steps when they are not a multiple of the number
+ * of blocks (then steps = the generation length). Its top_p, top_k and alg_temp (Dream's)
+ * apply unless the command line gives --top-p, --top-k or --alg-temp (1, 0, 0 turn them off). Errors name the options and where each value came from
  * ("--gen-length 10 is not a multiple of --block-length 3"): EXIT_USAGE. */
 int so_resolve(const so_spec_t *s, int record_gen, so_resolved_t *out, lerr_t *e);
 /* The values generation_config.json supplied, as "block 4, T 0.8 (generation_config.json)";

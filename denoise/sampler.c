@@ -480,6 +480,9 @@ int sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, can
                         model_family_name(m));
     if (o->backend && ((o->top_p > 0 && o->top_p < 1) || o->top_k > 0))
         return lerr_set(e, EXIT_USAGE, "--top-p / --top-k run on the CPU (--device cpu)");
+    if (o->eos_early_stop && m->cfg.attn_block <= 0)
+        return lerr_set(e, EXIT_USAGE, "--eos-early-stop (LLaDA 2.0's mid-block return) is for block-diffusion models; %s is not one",
+                        model_family_name(m));
     if (o->edit && m->cfg.attn_block <= 0)
         return lerr_set(e, EXIT_USAGE,
                         "--edit-threshold (token editing) is for block-diffusion models (LLaDA 2.x, "

@@ -82,6 +82,9 @@ typedef struct sampler_opts {
     bool edit;
     double edit_threshold;
     int max_post_steps;
+    bool eos_early_stop;  /* block-diffusion models: LLaDA 2.0 generate()'s eos_early_stop
+                                  (bdsample.c): return as soon as a step commits EOS and no
+                                  mask lies between the prompt and the canvas' first EOS */
     bool block_cache_off; /* block-diffusion models: recompute the whole canvas every
                                   step instead of the exact block cache (bench, tests) */
     uint64_t seed;

@@ -45,6 +45,11 @@ struct model_family {
     const char *const *model_types;   /* config.json "model_type" values it accepts (NULL-ended) */
     const char *const *architectures; /* config.json "architectures" entries it accepts */
 
+    /* The attention block (cfg.attn_block) is generate()'s block_length argument rather than a
+     * config.json key (LLaDA 2.x): a folder's generation_config.json "block_length" sets it
+     * (model_load; 1..max_position_embeddings, else EXIT_DATA), else the family default. */
+    bool block_from_gencfg;
+
     /* config.json text -> config (defaults first). A key asking for something this family's
      * graph does not implement is an error naming the key (EXIT_DATA). */
     int (*config_parse)(llada_config_t *c, const char *json, size_t len, lerr_t *e);

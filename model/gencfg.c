@@ -2,9 +2,12 @@
  *
  * A model can ship the sampler settings it works best with; they apply only to options the
  * user did not give. Keys read: "block_length" (int > 0), "temperature" (number >= 0), and
- * Dream's "alg" (origin / maskgit_plus / topk_margin / entropy -> the remask policies origin /
- * low_confidence / topk_margin / entropy, docs/models.md) and "eps" (0 < eps < 1); other
- * keys are ignored (HF generation configs carry many). A missing file is not an error.
+ * the keys of Dream's DreamGenerationConfig (generation_utils.py) that a folder can carry:
+ * "alg" (origin / maskgit_plus / topk_margin / entropy -> the remask policies origin /
+ * low_confidence / topk_margin / entropy, docs/models.md), "eps" (0 < eps < 1), "steps"
+ * (int > 0), "top_p" (0 < p <= 1), "top_k" (int > 0) and "alg_temp" (number >= 0); null is
+ * "not given", as Dream's None. Other keys are ignored (HF generation configs carry many).
+ * A missing file is not an error.
  */
 #include <jansson.h>
 #include <limits.h>
@@ -13,6 +16,29 @@
 #include <sys/stat.h>
 #include "gencfg.h"
 
+/* Dream's "steps", "top_p", "top_k", "alg_temp" (null: not given). */
+static int dream_keys(json_t *root, const char *path, gencfg_t *g, lerr_t *e) {
+    json_t *st = json_object_get(root, "steps"), *tp = json_object_get(root, "top_p"),
+           *tk = json_object_get(root, "top_k"), *at = json_object_get(root, "alg_temp");
+    if (st && !json_is_null(st) &&
+        (!json_is_integer(st) || json_integer_value(st) <= 0 || json_integer_value(st) > (1 << 20)))
+        return lerr_set(e, EXIT_DATA, "%s: \"steps\" must be a positive integer (at most %d)", path, 1 << 20);
+    if (tp && !json_is_null(tp) &&
+        (!json_is_number(tp) || !(json_number_value(tp) > 0 && json_number_value(tp) <= 1)))
+        return lerr_set(e, EXIT_DATA, "%s: \"top_p\" must be a number in (0, 1]", path);
+    if (tk && !json_is_null(tk) &&
+        (!json_is_integer(tk) || json_integer_value(tk) <= 0 || json_integer_value(tk) > (1 << 30)))
+        return lerr_set(e, EXIT_DATA, "%s: \"top_k\" must be a positive integer", path);
+    if (at && !json_is_null(at) &&
+        (!json_is_number(at) || !(json_number_value(at) >= 0 && json_number_value(at) < 1e6)))
+        return lerr_set(e, EXIT_DATA, "%s: \"alg_temp\" must be a number >= 0", path);
+    if (st && !json_is_null(st)) g->steps = (int)json_integer_value(st);
+    if (tp && !json_is_null(tp)) g->top_p = json_number_value(tp);
+    if (tk && !json_is_null(tk)) g->top_k = (int)json_integer_value(tk);
+    if (at && !json_is_null(at)) g->alg_temp = json_number_value(at);
+    return 0;
+}
+
 int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e) {
     char path[PATH_MAX + 32];
     struct stat st;
@@ -20,6 +46,8 @@ int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e) {
     g->temperature = -1;
     g->policy = NULL;
     g->eps = 0;
+    g->steps = g->top_k = 0;
+    g->top_p = g->alg_temp = 0;
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     if (stat(path, &st) != 0) return 0;
     json_error_t je;
@@ -56,6 +84,7 @@ int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e) {
     else {
         if (b) g->block_length = (int)json_integer_value(b);
         if (t) g->temperature = json_number_value(t);
+        rc = dream_keys(root, path, g, e);
     }
     json_decref(root);
     return rc;

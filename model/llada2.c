@@ -16,7 +16,8 @@
  *     moe_intermediate_size * num_shared_experts; earlier layers a SwiGLU of
  *     intermediate_size;
  *   - block-causal attention (blockattn.c) over blocks of 32 tokens (the generate() default
- *     block_length) tiled from position 0; the sampler is denoise/bdsample.c (LLaDA 2.0's
+ *     block_length; a folder's generation_config.json "block_length" replaces it, load.c)
+ *     tiled from position 0; the sampler is denoise/bdsample.c (LLaDA 2.0's
  *     threshold decoding, 2.1's token editing), the exact block cache blockcache.c.
  * Logits are not shifted (LLaDA2 predicts each position from its own row).
  *
@@ -250,6 +251,7 @@ static const char *const ARCHITECTURES[] = {"LLaDA2MoeModelLM", NULL};
 const model_family_t model_family_llada2 = {
     .name = "llada2",
     .display = "LLaDA2",
+    .block_from_gencfg = true,
     .model_types = MODEL_TYPES,
     .architectures = ARCHITECTURES,
     .config_parse = llada2_config_parse,

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include "model/config.h"
 #include "model/family.h"
+#include "model/gencfg.h"
 #include "model/gguf.h"
 #include "model/source.h"
 #include "safetensors.h"
@@ -158,6 +159,21 @@ static model_t *load_gguf(const char *path, lerr_t *e) {
     return m;
 }
 
+/* family.h block_from_gencfg: DIR/generation_config.json's "block_length" is the attention
+ * block of c (EXIT_DATA when outside 1..max_position_embeddings). */
+static int gencfg_block(const char *dir, llada_config_t *c, lerr_t *e) {
+    gencfg_t g;
+    if (gencfg_read(dir, &g, e)) return -1;
+    if (g.block_length <= 0) return 0;
+    if (g.block_length > c->max_sequence_length)
+        return lerr_set(e, EXIT_DATA,
+                        "%s/generation_config.json: \"block_length\" %d (the attention block) exceeds "
+                        "max_position_embeddings %d",
+                        dir, g.block_length, c->max_sequence_length);
+    c->attn_block = g.block_length;
+    return 0;
+}
+
 model_t *model_load(const char *dir, lerr_t *e) {
     char path[4096];
     struct stat st;
@@ -174,6 +190,7 @@ model_t *model_load(const char *dir, lerr_t *e) {
         lerr_wrap(e, "%s", dir);
         return NULL;
     }
+    if (f->block_from_gencfg && gencfg_block(dir, &cfg, e)) return NULL;
     model_t *m = model_alloc(f, &cfg);
     if (!m || !(m->dir = strdup(dir))) {
         model_destroy(&m);

@@ -20,7 +20,11 @@ generate20: canvas = prompt + masks up to whole blocks of 32 from position 0; bl
 prompt // 32; per block up to `steps` iterations, breaking when the block has no masks:
 quota = block // steps (+1 for the first block % steps); the masks with x0_p > threshold
 when at least the quota, else the quota's most confident (ties to the lower position);
-after a block, stop when EOS appears after the prompt. Deliberate difference: at
+after a block, stop when EOS appears after the prompt. With eos_early_stop (generate()'s
+flag, default off): after a step whose committed tokens include EOS, find the first EOS of
+the canvas up to the block end (from position 0, the prompt included, as published); when
+no mask lies between the prompt's end and it, the run returns at once. `block` is
+generate()'s block_length (32 by default; the attention mask's block too). Deliberate difference: at
 temperature 0 the 2.0 code as published in ZHZisZZ/dllm draws from softmax(logits) at
 temperature 1 (its docstring says 0 is greedy; 2.1's code takes the argmax); greedy here.
 generate21: per block, loop: no masks -> post_steps += 1, stop when post_steps >
@@ -81,7 +85,7 @@ def _moe(cfg, W, b, x):
     return out
 
 
-def forward(cfg, W, tokens):
+def forward(cfg, W, tokens, block=BLOCK):
     tokens = np.asarray(tokens)
     B, T = tokens.shape
     d, H = cfg["hidden_size"], cfg["num_attention_heads"]
@@ -90,7 +94,7 @@ def forward(cfg, W, tokens):
     rd = int(hd * cfg.get("partial_rotary_factor", 0.5))
     eps, theta = cfg.get("rms_norm_eps", 1e-5), cfg.get("rope_theta", 10000.0)
     pos = np.arange(T)
-    bias = np.where((pos[None, :] // BLOCK) <= (pos[:, None] // BLOCK), 0.0, -np.inf)[None, None]
+    bias = np.where((pos[None, :] // block) <= (pos[:, None] // block), 0.0, -np.inf)[None, None]
     h = W["model.word_embeddings.weight"][tokens]
     for l in range(cfg["num_hidden_layers"]):
         b = f"model.layers.{l}."
@@ -124,38 +128,38 @@ def forward(cfg, W, tokens):
     return h @ head.T
 
 
-def _x0(cfg, W, x, s0, s1):
-    lg = forward(cfg, W, x[None, :s1])[0, s0:s1]
+def _x0(cfg, W, x, s0, s1, block=BLOCK):
+    lg = forward(cfg, W, x[None, :s1], block)[0, s0:s1]
     p = np.exp(lg - lg.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
     x0 = lg.argmax(-1)
     return x0, p[np.arange(s1 - s0), x0]
 
 
-def _canvas(cfg, prompt, gen_length):
+def _canvas(cfg, prompt, gen_length, block=BLOCK):
     P = len(prompt)
-    nb = (P + gen_length + BLOCK - 1) // BLOCK
-    x = np.full(nb * BLOCK, cfg["mask_token_id"], dtype=np.int64)
+    nb = (P + gen_length + block - 1) // block
+    x = np.full(nb * block, cfg["mask_token_id"], dtype=np.int64)
     x[:P] = prompt
-    return x, np.full(nb * BLOCK, -1, dtype=np.int64), nb
+    return x, np.full(nb * block, -1, dtype=np.int64), nb
 
 
-def generate20(cfg, W, prompt, gen_length, steps, threshold=0.95):
+def generate20(cfg, W, prompt, gen_length, steps, threshold=0.95, eos_early_stop=False, block=BLOCK):
     """Returns (x [total], reveal [total], nfe); reveal = global step that wrote a position."""
     mask, eos, P = cfg["mask_token_id"], cfg["eos_token_id"], len(prompt)
-    x, reveal, nb = _canvas(cfg, prompt, gen_length)
+    x, reveal, nb = _canvas(cfg, prompt, gen_length, block)
     steps = min(steps, gen_length)
-    quota = [BLOCK // steps + (i < BLOCK % steps) for i in range(steps)]
+    quota = [block // steps + (i < block % steps) for i in range(steps)]
     step = 0
-    for b in range(P // BLOCK, nb):
-        s0, s1 = b * BLOCK, (b + 1) * BLOCK
+    for b in range(P // block, nb):
+        s0, s1 = b * block, (b + 1) * block
         for i in range(steps):
             m = x[s0:s1] == mask
             if not m.any():
                 break
-            x0, p = _x0(cfg, W, x, s0, s1)
+            x0, p = _x0(cfg, W, x, s0, s1, block)
             conf = np.where(m, p, -np.inf)
-            high = [j for j in range(BLOCK) if conf[j] > threshold]
+            high = [j for j in range(block) if conf[j] > threshold]
             if len(high) >= quota[i]:
                 chosen = high
             else:
@@ -164,6 +168,10 @@ def generate20(cfg, W, prompt, gen_length, steps, threshold=0.95):
                 x[s0 + j] = x0[j]
                 reveal[s0 + j] = step
             step += 1
+            if eos_early_stop and any(x0[j] == eos for j in chosen):
+                first = int(np.nonzero(x[:s1] == eos)[0][0])
+                if not (x[P:first] == mask).any():
+                    return x, reveal, step
         if (x[P:s1] == eos).any():
             break
     return x, reveal, step

@@ -11,7 +11,10 @@ the independent numpy reference ref_dream.py.
    maskgit_plus / topk_margin / entropy (our low_confidence / topk_margin / entropy), Dream's
    float32 timestep schedule (several tokens per step, truncation), batched prompts of
    different lengths (left padding: positions from each row's first real token).
-4. Bad configs: one-line errors naming the key, exit 1.
+4. generation_config.json: alg / eps / steps / top_p / top_k / alg_temp / temperature become
+   the folder's defaults (each shown to change the result), flags override them; bad values
+   are one-line errors.
+5. Bad configs: one-line errors naming the key, exit 1.
 """
 import json, os, shutil, subprocess, sys, tempfile
 import numpy as np
@@ -151,6 +154,59 @@ p = subprocess.run([tool("denoise"), "--model", d, "--gen-length", "4"], input=b
                    stderr=subprocess.PIPE)
 check(p.returncode == 1 and b"alg" in p.stderr and p.stderr.count(b"\n") == 1, "unknown alg: one-line error",
       p.stderr.decode())
+os.remove(os.path.join(d, "generation_config.json"))
+
+# generation_config.json's steps / top_p / top_k / alg_temp / temperature (DreamGenerationConfig's
+# keys) are the defaults of a Dream folder; each changes the result, and its flag overrides it.
+P, G = [5, 9, 17, 3], 12
+BASE = dict(steps=G, max_new_tokens=G, alg="maskgit_plus")  # no file: steps = the generation length
+GC_CASES = [  # (file keys, the reference's kwargs for them, overriding flags, the reference's kwargs then)
+    ({"steps": 4}, dict(steps=4), ["--steps", "6"], dict(steps=6)),
+    ({"top_p": 0.3}, dict(top_p=0.3), ["--top-p", "1"], {}),
+    ({"top_k": 2}, dict(top_k=2), ["--top-k", "0"], {}),
+    ({"alg_temp": 0.5}, dict(alg_temp=0.5), ["--alg-temp", "0"], {}),
+    ({"top_p": 0.5, "top_k": 4, "steps": 6, "alg": "entropy"}, dict(top_p=0.5, top_k=4, steps=6, alg="entropy"),
+     ["--top-p", "0.8", "--top-k", "3"], dict(top_p=0.8, top_k=3, steps=6, alg="entropy")),
+]
+ref_base = ref.generate(cfg, W, [P], **BASE)
+
+
+def gen_run(extra):
+    r = run_denoise([{"kind": "tokens", "tokens": arr(P)}], ["--model", d, "--gen-length", str(G)] + extra)[0]
+    return unarr(r["tokens"]), unarr(r["reveal_step"])
+
+
+def same(got, want):
+    return np.array_equal(got[0], want[0][0, -G:]) and np.array_equal(got[1], want[1][0, -G:])
+
+
+for keys, kw, flag, kw_flag in GC_CASES:
+    json.dump(dict(keys, temperature=0.0), open(os.path.join(d, "generation_config.json"), "w"))
+    want = ref.generate(cfg, W, [P], **dict(BASE, **kw))
+    check(not (np.array_equal(want[0], ref_base[0]) and np.array_equal(want[1], ref_base[1])),
+          f"generation_config {keys} changes the reference's result")
+    got = gen_run([])
+    check(same(got, want), f"generation_config {keys} become the defaults (equal to the reference)",
+          f"{list(got[0])} vs {list(want[0][0, -G:])}")
+    got = gen_run(flag)
+    want = ref.generate(cfg, W, [P], **dict(BASE, **kw_flag))
+    check(same(got, want), f"{' '.join(flag)} overrides generation_config {keys}",
+          f"{list(got[0])} vs {list(want[0][0, -G:])}")
+# temperature: 0.9 samples (so differs from argmax here); --temperature 0 gives the reference back
+json.dump({"temperature": 0.9}, open(os.path.join(d, "generation_config.json"), "w"))
+got = gen_run(["--seed", "3"])
+check(not np.array_equal(got[0], ref_base[0][0, -G:]), "generation_config temperature 0.9 changes the result")
+check(same(gen_run(["--temperature", "0"]), ref_base), "--temperature 0 overrides generation_config temperature")
+for bad, key in [({"steps": 0}, "steps"), ({"top_p": 1.5}, "top_p"), ({"top_k": -1}, "top_k"),
+                 ({"top_k": 2.5}, "top_k"), ({"alg_temp": "hot"}, "alg_temp")]:
+    json.dump(bad, open(os.path.join(d, "generation_config.json"), "w"))
+    p = subprocess.run([tool("denoise"), "--model", d, "--gen-length", "4"], input=b"", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    check(p.returncode == 1 and f'"{key}"'.encode() in p.stderr and p.stderr.count(b"\n") == 1,
+          f"generation_config {bad}: one-line error naming the key", p.stderr.decode())
+json.dump({"steps": 5}, open(os.path.join(d, "generation_config.json"), "w"))
+p = subprocess.run([tool("denoise"), "--model", d, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+check(b"--steps          5 (generation_config.json" in p.stdout, "--help lists the folder's steps default")
 os.remove(os.path.join(d, "generation_config.json"))
 
 # ---------------------------------------------------------------- bad configs

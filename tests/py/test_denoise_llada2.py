@@ -11,7 +11,9 @@ ref_llada2.py.
 2. Logits parity (`denoise --logits`): <= 1e-5 rel f32, 1e-2 bf16; the block mask is real.
 3. Generation token-, reveal-step- and NFE-exact vs the ports of generate() at T=0, with the
    block cache and with --no-block-cache (full recompute).
-4. One-line errors for bad configs.
+4. LLaDA 2.0's eos_early_stop (--eos-early-stop) mid-block return, and the attention block
+   from generation_config.json's block_length, against the same reference.
+5. One-line errors for bad configs.
 """
 import json, os, shutil, subprocess, sys, tempfile
 import numpy as np
@@ -78,6 +80,11 @@ def gen(d, prompt, G, args):
     return run_denoise([{"kind": "tokens", "tokens": arr(prompt)}], ["--model", d, "--gen-length", str(G)] + args)[0]
 
 
+def check_same(label, r, x, rv, nfe, P, G):
+    ok, why = same(r, x, rv, nfe, P, G)
+    check(ok, label, why)
+
+
 def same(r, x, rv, nfe, P, G):
     gt, gr = unarr(r["tokens"]), unarr(r["reveal_step"])
     ok = np.array_equal(gt, x[P:P + G]) and np.array_equal(gr, rv[P:P + G]) and r["nfe"] == nfe
@@ -112,7 +119,7 @@ cfg, W = ref.load(d)
 prompt = [4, 8, 15, 16, 23]
 x, rv, nfe = ref.generate20(cfg, W, prompt, 32, 32, 0.95)
 r = gen(d, prompt, 32, [])
-check(*same(r, x, rv, nfe, 5, 32), "no --remasking: generate()'s threshold 0.95, 32 steps per block")
+check_same("no --remasking: generate()'s threshold 0.95, 32 steps per block", r, x, rv, nfe, 5, 32)
 
 # LLaDA 2.1 token editing: generate(threshold, editing_threshold, max_post_steps)
 CASES21 = [  # (checkpoint, prompt length, gen length, threshold, editing_threshold, max_post_steps)
@@ -178,6 +185,79 @@ x3, rv3, nfe3 = ref.generate21(cfg2, W, prompt, 96, 0.7, 0.5, 16)
 r = gen(ed, prompt, 96, ["--remasking", "dynamic:0.7", "--edit-threshold", "0.5"])
 ok, why = same(r, x3, rv3, nfe3, 4, 96)
 check(ok and (x3[32:100] == cfg["mask_token_id"]).all(), "2.1: EOS in a settled block stops generation (eos_early_stop)", why)
+
+# LLaDA 2.0's eos_early_stop (--eos-early-stop): the run returns right after a step that commits
+# EOS when no mask lies between the prompt and the canvas' first EOS. Name as EOS tokens of the
+# first generated block until one makes the early return change the result (fewer forwards).
+x, _, _ = ref.generate20(cfg, W, prompt, 96, 32, 0.95)
+found = None
+for pos in range(4, 32):
+    cfg2 = dict(cfg, eos_token_id=int(x[pos]))
+    early = ref.generate20(cfg2, W, prompt, 96, 32, 0.95, eos_early_stop=True)
+    plain = ref.generate20(cfg2, W, prompt, 96, 32, 0.95)
+    if early[2] < plain[2]:
+        found = (int(x[pos]), early, plain)
+        break
+check(found is not None, "some EOS token makes the early return change the reference (the test can fail)")
+if found:
+    c["eos_token_id"] = found[0]
+    json.dump(c, open(os.path.join(ed, "config.json"), "w"))
+    xe, rve, nfee = found[1]
+    for mode in ([], ["--no-block-cache"]):
+        r = gen(ed, prompt, 96, ["--eos-early-stop"] + mode)
+        check_same(f"--eos-early-stop returns mid-block as generate() (nfe {nfee} < {found[2][2]}) "
+                   f"{'full recompute' if mode else 'block cache'}", r, xe, rve, nfee, 4, 96)
+    check_same("without --eos-early-stop: the block-end stop only", gen(ed, prompt, 96, []), *found[2], 4, 96)
+    # generate() searches the first EOS from position 0: an EOS in the prompt makes any
+    # committed EOS return at once
+    # committed EOS return at once (tokens that give an early return with it in the prompt)
+    hit = None
+    for t in sorted(set(int(v) for v in x[4:36])):
+        pe = prompt[:2] + [t] + prompt[2:]
+        cq = dict(cfg, eos_token_id=t)
+        q = ref.generate20(cq, W, pe, 96, 32, 0.95, eos_early_stop=True)
+        if q[2] < ref.generate20(cq, W, pe, 96, 32, 0.95)[2] and (q[0][5:] == cfg["mask_token_id"]).any():
+            hit = (t, pe, q)
+            break
+    check(hit is not None, "an EOS in the prompt gives an early return with masks left (the test can fail)")
+    if hit:
+        c["eos_token_id"] = hit[0]
+        json.dump(c, open(os.path.join(ed, "config.json"), "w"))
+        check_same(f"--eos-early-stop with EOS in the prompt (nfe {hit[2][2]})",
+                   gen(ed, hit[1], 96, ["--eos-early-stop"]), *hit[2], 5, 96)
+p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--eos-early-stop",
+                                                              "--edit-threshold", "0.5"], expect_rc=2)
+err = p.stderr.decode()
+check(p.returncode == 2 and err.count("\n") == 1 and "--eos-early-stop" in err, "--eos-early-stop with 2.1 editing: one-line usage error", err)
+
+# the attention block is generate()'s block_length: a folder's generation_config.json sets it
+bd16 = os.path.join(TMP, "llada2_block16")
+shutil.copytree(d, bd16)
+json.dump({"block_length": 16}, open(os.path.join(bd16, "generation_config.json"), "w"))
+toks = rng.integers(0, cfg["vocab_size"] - 3, size=40)
+t2 = toks.copy()
+t2[20] = (t2[20] + 1) % (cfg["vocab_size"] - 3)   # block 1 of 16 (positions 16..31)
+a, b = logits(bd16, toks), logits(bd16, t2)
+want = ref.forward(cfg, W, toks[None], block=16)[0]
+check(np.array_equal(a[:16], b[:16]) and np.abs(a[16:32] - b[16:32]).max() > 1e-4 and
+      np.abs(a - want).max() / np.abs(want).max() <= 1e-5,
+      "generation_config.json block_length 16: block-causal over 16 (logits equal the reference's)")
+pr = [int(v) for v in np.random.default_rng(77).integers(0, cfg["vocab_size"] - 3, size=5)]
+x16, rv16, nfe16 = ref.generate20(cfg, W, pr, 48, 8, 0.3, block=16)
+x32, _, _ = ref.generate20(cfg, W, pr, 48, 8, 0.3)
+check(not np.array_equal(x16[5:53], x32[5:53]), "block 16 changes the reference's generation (the test can fail)")
+for mode in ([], ["--no-block-cache"]):
+    r = gen(bd16, pr, 48, ["--steps", str(8 * 48 // 16), "--remasking", "dynamic:0.3"] + mode)
+    check_same(f"block 16 from generation_config.json: generate(block_length=16) "
+               f"{'full recompute' if mode else 'block cache'}", r, x16, rv16, nfe16, 5, 48)
+for bad, want_msg in [({"block_length": 100000}, "max_position_embeddings"), ({"block_length": 0}, "block_length"),
+                      ({"block_length": "big"}, "block_length")]:
+    json.dump(bad, open(os.path.join(bd16, "generation_config.json"), "w"))
+    q = subprocess.run([tool("denoise"), "--model", bd16, "--gen-length", "4"], input=b"", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    e = q.stderr.decode()
+    check(q.returncode == 1 and e.count("\n") == 1 and want_msg in e and e.startswith("denoise: error:"),
+          f"generation_config.json {bad}: one-line error", f"rc {q.returncode}: {e!r}")
 
 p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--batch", "1",
                                                               "--max-post-steps", "3"], expect_rc=2)

@@ -70,6 +70,36 @@ int main(void) {
                                      "(--gen-length 16 / --block-length 4 (generation_config.json))"),
           "steps error names where the block length came from: %s", e.msg);
 
+    /* Dream's keys: steps (when a multiple of the blocks), top_p, top_k, alg_temp; flags win */
+    so_spec_init(&s);
+    s.gc = (gencfg_t){4, 0.8};
+    s.gc.steps = 8;
+    s.gc.top_p = 0.9;
+    s.gc.top_k = 5;
+    s.gc.alg_temp = 0.25;
+    s.cli.gen_length = 16;
+    s.set[SO_GEN] = true;
+    r = res(&s, 0, &rc, &e);
+    CHECK(rc == 0 && r.so.steps == 8 && r.src[SO_STEPS] == SO_SRC_GENCFG && r.so.top_p == 0.9 && r.so.top_k == 5 &&
+              r.so.alg_temp == 0.25 && r.src[SO_TOPK] == SO_SRC_GENCFG,
+          "generation_config.json steps / top_p / top_k / alg_temp become the defaults");
+    so_gencfg_note(&r, buf, sizeof buf);
+    CHECK(!strcmp(buf, "steps 8, block 4, T 0.8, top_p 0.9, top_k 5, alg_temp 0.25 (generation_config.json)"),
+          "notice: %s", buf);
+    s.cli.gen_length = 12; /* 3 blocks of 4: 8 steps do not fit, the generation length stands */
+    r = res(&s, 0, &rc, &e);
+    CHECK(rc == 0 && r.so.steps == 12 && r.src[SO_STEPS] == SO_SRC_DEFAULT,
+          "steps that are not a multiple of the blocks are not used");
+    s.cli.top_p = 1;
+    s.cli.top_k = 0;
+    s.cli.alg_temp = 0;
+    s.cli.steps = 3;
+    s.set[SO_TOPP] = s.set[SO_TOPK] = s.set[SO_ALGTEMP] = s.set[SO_STEPS] = true;
+    r = res(&s, 0, &rc, &e);
+    CHECK(rc == 0 && r.so.top_p == 1 && r.so.top_k == 0 && r.so.alg_temp == 0 && r.so.steps == 3 &&
+              r.src[SO_TOPP] == SO_SRC_CLI,
+          "--top-p 1 --top-k 0 --alg-temp 0 --steps override generation_config.json");
+
     so_spec_init(&s);
     s.gc = (gencfg_t){4, 0.8};
     so_help_defaults(&s, "  ", buf, sizeof buf);
