@@ -2,7 +2,8 @@
  * and decode of a corpus, single thread, best of N repetitions. Prints one JSON line.
  * Times are CPU time of this process (the machines are shared; wall time is printed too).
  * "load_first_s" is the first load of the process (what a tool pays: fresh memory, and the
- * binary cache when $LLADA_TOK_CACHE allows it); "load_s" the best of the repetitions. */
+ * binary cache when $LLADA_TOK_CACHE allows it); "load_s" the best of the repetitions.
+ * With corpus "-": only the first load (bench/tok_load.sh's library side). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,19 @@ int main(int argc, char **argv) {
         return 2;
     }
     int reps = argc > 3 ? atoi(argv[3]) : 3;
+    lerr_t e = {0};
+    if (!strcmp(argv[2], "-")) {
+        double c0 = cpu(), w0 = wall();
+        tokenizer_t *t = tok_load_file(argv[1], &e);
+        double c = cpu() - c0, w = wall() - w0;
+        if (!t) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
+        printf("{\"load_first_s\": %.6f, \"wall_load_first_s\": %.6f, \"n_ids\": %d}\n", c, w, (int)tok_n_ids(t));
+        tok_destroy(&t);
+        return 0;
+    }
     FILE *f = fopen(argv[2], "rb");
     if (!f) {
         perror(argv[2]);
@@ -40,7 +54,6 @@ int main(int argc, char **argv) {
         return 3;
     }
     fclose(f);
-    lerr_t e = {0};
     double best_load = 1e9, best_enc = 1e9, best_dec = 1e9, wl = 0, we = 0, wd = 0, first_load = 0;
     tokenizer_t *t = NULL;
     for (int r = 0; r < reps; r++) {
