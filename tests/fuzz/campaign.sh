@@ -2,8 +2,10 @@
 # tests/fuzz/campaign.sh TARGET RUNS [SECONDS] — one long fuzzing run for the execution counts
 # in tests/fuzz/COUNTS.md: the FUZZ_FAST=1 build (build/fuzz-fast/, UBSan without ASan) grows a
 # working corpus in build/fuzz-work/TARGET (seeded from tests/fuzz/corpus/TARGET the first time,
-# kept between runs) for RUNS executions or SECONDS (default 7200), under nice -n 10. The log is
-# build/fuzz-work/TARGET.log, a crashing input build/fuzz-work/TARGET-crash-*. Afterwards
+# kept between runs) for RUNS executions or SECONDS (default 7200), under nice -n 19. Each run's log
+# is a new file, build/fuzz/logs/TARGET-<UTC start>.log (never overwritten; the commit it ran on is
+# its first line), a crashing input build/fuzz-work/TARGET-crash-*; build/fuzz-work/runs.txt
+# gathers one line per run. Afterwards
 # `tests/fuzz/campaign.sh TARGET merge` replays the working corpus under the ASan+UBSan build and
 # merges into tests/fuzz/corpus/TARGET the inputs that add coverage (-merge=1). Targets: record serve_request
 # model_files tokenizer remask_wire gguf chat_template.
@@ -38,9 +40,16 @@ fi
 make -s FUZZ_FAST=1 "build/fuzz-fast/fuzz_$t" >/dev/null || exit 1
 if [ ! -d "$work" ]; then mkdir -p "$work" && cp "tests/fuzz/corpus/$t"/* "$work"/; fi
 start=$(date -u +%FT%TZ)
-nice -n 10 "build/fuzz-fast/fuzz_$t" -runs="$runs" -max_total_time="$secs" -max_len=$maxlen \
+mkdir -p build/fuzz/logs
+log=build/fuzz/logs/$t-$start.log
+[ -e "$log" ] && { echo "campaign.sh: error: $log exists" >&2; exit 3; }
+commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)
+echo "commit $commit" >"$log"
+nice -n 19 "build/fuzz-fast/fuzz_$t" -runs="$runs" -max_total_time="$secs" -max_len=$maxlen \
     -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work-" "${extra[@]}" \
-    "$work" >"$work.log" 2>&1; rc=$?
-execs=$(grep -oE 'Done [0-9]+ runs in [0-9]+' "$work.log" | tail -n 1)
-echo "$t: $start .. $(date -u +%FT%TZ): ${execs:-no Done line}, exit $rc" | tee -a "$root/build/fuzz-work/runs.txt"
+    "$work" >>"$log" 2>&1; rc=$?
+execs=$(grep -oE 'Done [0-9]+ runs in [0-9]+' "$log" | tail -n 1)
+units=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1)
+echo "$t: $start .. $(date -u +%FT%TZ) on $commit: ${execs:-no Done line}, executed units ${units:-?}, exit $rc, log $log" |
+    tee -a "$root/build/fuzz-work/runs.txt"
 exit $rc
