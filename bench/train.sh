@@ -2,7 +2,10 @@
 # bench/train.sh — training throughput (tokens/s) and achieved GFLOP/s of train's CPU step
 # (forward + backward, diffusion objective, the bundled model's shape) beside the fastest
 # correct fp32 GEMM on this machine (OpenBLAS with the right OPENBLAS_CORETYPE) on the step's
-# own GEMM shapes, measured in the same process, as a ratio (target >= 0.5).
+# own GEMM shapes, measured in the same process, as a ratio (target >= 0.5); then, when oneDNN
+# is available, the same step with --precision bf16 in the same process, the two precisions'
+# steps interleaved so both see the same machine load: best wall time and least CPU time
+# (CLOCK_PROCESS_CPUTIME_ID) per step, as tokens/s, and the bf16/f32 speed-up.
 # Env: THREADS (default "1 2"), SHAPE="d_model layers mlp vocab seq batch" (default the bundled
 # model: 256 6 768 4096 128 16), REPS (default 3).
 set -eu
@@ -17,7 +20,9 @@ cat >"$tmp/bench_train.c" <<'EOF'
 #include <time.h>
 #include "blas_env.h"
 #include "train/step.h"
+#include "kernels.h"
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static double cpu(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 /* best GFLOP/s of y = x·Wᵀ (M×K·K×N) over reps, plus a max-rel-error check against double */
 static double gemm_rate(int M, int N, int K, int reps, double *relerr) {
     float *a = malloc(4.0 * M * K), *b = malloc(4.0 * N * K), *c = malloc(4.0 * M * N);
@@ -73,6 +78,21 @@ int main(int argc, char **argv) {
     printf("threads %d (BLAS core %s): %.0f tokens/s, %.1f GFLOP/s achieved; GEMM ceiling %.1f GFLOP/s "
            "(max rel. err %.1e); ratio %.2f\n", th, blas_corename(), N / best, ach, ceil,
            fmax(e1, fmax(e2, e3)), ach / ceil);
+    if (!gemm_bf16_available()) { printf("bf16: not measured (%s)\n", gemm_bf16_unavailable()); return 0; }
+    /* f32 vs bf16, interleaved step by step: best wall and least CPU seconds of each */
+    double bw[2] = {1e30, 1e30}, bc[2] = {1e30, 1e30};
+    for (int r = 0; r < reps + 1; r++)
+        for (int pr = 0; pr < 2; pr++) {
+            if (tstep_set_precision(s, pr ? TPREC_BF16 : TPREC_F32, &e)) { printf("bf16: %s\n", e.msg); return 1; }
+            double t = now(), c0 = cpu();
+            tstep_run(s, &pv, &gv, ids, tg, w, B, T, 0, NULL, &e);
+            t = now() - t; c0 = cpu() - c0;
+            if (r && t < bw[pr]) bw[pr] = t;
+            if (r && c0 < bc[pr]) bc[pr] = c0;
+        }
+    printf("threads %d: f32 %.0f tokens/s (%.3f s/step wall, %.3f s CPU); bf16 (%s) %.0f tokens/s (%.3f s wall, "
+           "%.3f s CPU); bf16 speed-up %.2fx wall, %.2fx CPU\n", th, N / bw[0], bw[0], bc[0], gemm_bf16_impl(),
+           N / bw[1], bw[1], bc[1], bw[0] / bw[1], bc[0] / bc[1]);
     return 0;
 }
 EOF

@@ -225,6 +225,25 @@ float quant_row_s8(int8_t *q, const float *v, int n);
 void matmul_bf16in_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 void matmul_int8_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 
+/* ---- bf16 GEMM for training (gemm_bf16.c; train --precision bf16) ----
+ * C[M][N] (+= if accumulate) op(A)·op(B) with A, B bf16 and fp32 accumulation, on oneDNN's
+ * matmul (loaded on first use). A is [M][K] row-major, or [K][M] when ta (A read transposed);
+ * B is [K][N], or [N][K] when tb; all dense. Returns 0, or -1 (oneDNN unavailable, OOM or a
+ * oneDNN error: C undefined). Calls are serialised; oneDNN runs them on
+ * gemm_bf16_set_threads() OpenMP threads (default 1). gemm_bf16_unavailable(): the reason in
+ * one line ("" when available). gemm_bf16_impl(): oneDNN's implementation of the last call
+ * (e.g. "brg:avx512_core_bf16"). gemm_bf16_ref: the plain reference (same bf16 inputs,
+ * products summed in double). bf16_round_n: b[i] = f32_to_bf16(x[i]), vectorisable. */
+bool gemm_bf16_available(void);
+const char *gemm_bf16_unavailable(void);
+void gemm_bf16_set_threads(int n);
+const char *gemm_bf16_impl(void);
+int gemm_bf16(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
+              bool accumulate);
+void gemm_bf16_ref(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
+                   bool accumulate);
+void bf16_round_n(uint16_t *b, const float *x, size_t n);
+
 /* ---- threading ---- */
 /* Number of worker threads used by kernels and OpenBLAS (default: online CPUs);
  * kern_set_threads also sets OpenBLAS's thread count. */

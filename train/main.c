@@ -20,6 +20,7 @@
 #include "train/ckpt.h"
 #include "train/eval.h"
 #include "train/tokinfo.h"
+#include "kernels.h"
 
 static const char HELP[] =
     "Usage: train --out DIR [options] [-i RECORDS]\n"
@@ -56,6 +57,9 @@ static const char HELP[] =
     "                        at the end, on --time-limit, and on SIGINT/SIGTERM\n"
     "  --save-every N (200)  --log FILE (CSV loss curve)  --log-every N (10)\n"
     "  --threads N (1)       CPU threads (BLAS and the training step)\n"
+    "  --precision P         matrix products in f32 (default) or bf16 (bf16 inputs, fp32\n"
+    "                        accumulation, on oneDNN; weights, norms, loss, optimiser and\n"
+    "                        --eval stay fp32)\n"
     "  --time-limit SEC      stop (and save) after SEC seconds of training\n"
     "  --stop-after N        stop (and save) after N steps of this run (the schedule still\n"
     "                        spans --steps; continue later with --resume)\n"
@@ -65,7 +69,7 @@ static const char HELP[] =
 
 typedef struct {
     const char *out, *config, *tokenizer, *init, *log, *eval;
-    int resume, objective, B, T, sep_eos, threads, save_every, log_every, eval_every, eval_mc, eval_windows;
+    int resume, objective, B, T, sep_eos, threads, precision, save_every, log_every, eval_every, eval_mc, eval_windows;
     llada_config_t mc; /* model flags */
     int have_vocab, have_mask, have_eos, have_bos, have_kv, have_mlp, have_maxseq;
     double eps, crop, init_std, time_limit, eval_bytes;
@@ -118,7 +122,8 @@ enum {
     O_EVALWIN,
     O_EVALBYTES,
     O_STOPAFTER,
-    O_CROP
+    O_CROP,
+    O_PREC
 };
 
 static const struct option LONGOPTS[] = {{"out", required_argument, 0, O_OUT},
@@ -164,6 +169,7 @@ static const struct option LONGOPTS[] = {{"out", required_argument, 0, O_OUT},
                                          {"eval-bytes", required_argument, 0, O_EVALBYTES},
                                          {"stop-after", required_argument, 0, O_STOPAFTER},
                                          {"crop", required_argument, 0, O_CROP},
+                                         {"precision", required_argument, 0, O_PREC},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
 
@@ -270,6 +276,11 @@ static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a) {
     case O_EVALWIN: o->eval_windows = (int)need_int(c, "eval-windows", a, 0, INT32_MAX); break;
     case O_EVALBYTES: o->eval_bytes = need_num(c, "eval-bytes", a, 1, 1e15); break;
     case O_CROP: o->crop = need_num(c, "crop", a, 0, 1); break;
+    case O_PREC:
+        if (strcmp(a, "f32") == 0) o->precision = TPREC_F32;
+        else if (strcmp(a, "bf16") == 0) o->precision = TPREC_BF16;
+        else cli_usage_error(c, "--precision: expected f32 or bf16, got '%s'", a);
+        break;
     case O_STOPAFTER: o->stop_after = need_int(c, "stop-after", a, 1, INT64_MAX / 2); break;
     default:
         if (!cli_common_option(c, opt, a, HELP)) cli_usage_error(c, "unknown option");
@@ -324,6 +335,8 @@ static void parse_args(cli_t *c, opts_t *o, int argc, char **argv) {
                      "replace it",
                      o->out);
     }
+    if (o->precision == TPREC_BF16 && !gemm_bf16_available()) /* before any work */
+        cli_dief(c, EXIT_USAGE, "--precision bf16 needs oneDNN: %s", gemm_bf16_unavailable());
     if (!o->have_min_lr) o->opt.min_lr = o->opt.lr / 10;
     if (!o->have_warmup) o->opt.warmup = o->opt.total / 20;
 }
@@ -467,7 +480,11 @@ static double run_eval(cli_t *c, const opts_t *o, trainer_t *t, run_t *r, double
     teval_t ev;
     tbatch_cfg_t bc = r->bc;
     bc.T = o->T;
-    if (eval_corpus(&bc, &r->eval, r->step, &t->P, o->eval_mc, o->eval_windows, &ev, &e)) cli_die(c, &e);
+    /* held-out numbers in fp32 whatever --precision, so they compare across runs */
+    if (tstep_set_precision(r->step, TPREC_F32, &e) ||
+        eval_corpus(&bc, &r->eval, r->step, &t->P, o->eval_mc, o->eval_windows, &ev, &e) ||
+        tstep_set_precision(r->step, o->precision, &e))
+        cli_die(c, &e);
     double npt = ev.nats / ev.tokens;
     *bpb = o->eval_bytes > 0 ? npt * (double)r->eval.n_toks / o->eval_bytes / log(2.0) : NAN;
     cli_notice(c, "eval step %lld: %s %.4f nats/token over %d windows (%.0f tokens)%s", (long long)t->st.step,
@@ -566,16 +583,19 @@ int main(int argc, char **argv) {
     int maxT = tbatch_max_len(&r.bc, &r.train);
     if (maxT < o.T) maxT = o.T;
     r.step = tstep_new(&t.cfg, o.B, maxT, o.threads, &e);
-    if (!r.step || tbatch_alloc(&r.batch, (size_t)o.B * maxT, &e)) cli_die(&c, &e);
+    if (!r.step || tbatch_alloc(&r.batch, (size_t)o.B * maxT, &e) || tstep_set_precision(r.step, o.precision, &e))
+        cli_die(&c, &e);
     r.log = open_log(&c, &o, t.st.step > 0);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     cli_notice(&c,
                "%s model: d_model %d, %d layers, %d/%d heads, mlp %d, vocab %d: %.2fM parameters; "
-               "%s data: %zu tokens / %zu records; BLAS core %s, %d thread(s)",
+               "%s data: %zu tokens / %zu records; %s GEMMs (%s), %d thread(s)",
                o.objective == OBJ_AR ? "AR" : "diffusion", t.cfg.d_model, t.cfg.n_layers, t.cfg.n_heads,
                t.cfg.n_kv_heads, t.cfg.mlp_hidden_size, t.cfg.embedding_size, t.n / 1e6,
-               r.has_plan ? "masked-record" : "corpus", r.train.n_toks, r.train.n_recs, blas_corename(), o.threads);
+               r.has_plan ? "masked-record" : "corpus", r.train.n_toks, r.train.n_recs,
+               o.precision == TPREC_BF16 ? "bf16" : "f32",
+               o.precision == TPREC_BF16 ? "oneDNN" : blas_corename(), o.threads);
     train_loop(&c, &o, &t, &r);
     if (r.log && fclose(r.log) != 0) cli_dief(&c, EXIT_IO, "%s: write error", o.log);
     tstep_destroy(&r.step);

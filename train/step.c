@@ -1,7 +1,12 @@
 /* step.c — training forward + backward of a LLaDA transformer (see step.h), built from the
  * fp32 ops in kernels/bwd_ops.h. Matrix products (attention included) go to the BLAS, which
  * threads them; every other op (RMSNorm, RoPE, SwiGLU, embedding, cross-entropy) is spread
- * over threads in fixed chunks (par_ops.h), so any thread count gives identical results. */
+ * over threads in fixed chunks (par_ops.h), so any thread count gives identical results.
+ * In bf16 mode (tstep_set_precision) the projections and the LM head — forward, dx and dW —
+ * run as bf16 x bf16 -> fp32 GEMMs on oneDNN (kernels.h gemm_bf16): the fp32 weights are
+ * rounded to bf16 copies at the start of each step, each GEMM input activation once in the
+ * forward (kept for the dW products of the backward), each output gradient once in the
+ * backward. Attention's products, norms, softmax, loss and the optimiser stay fp32. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +14,16 @@
 #include "par.h"
 #include "par_ops.h"
 #include "bwd_ops.h"
+#include "kernels.h"
 
 typedef struct {
     float *x_in, *a1, *r1, *q, *k, *v, *o, *P, *x_mid, *a2, *r2, *g, *u, *act;
+    uint16_t *a1b, *ob, *a2b, *actb; /* bf16 mode: the GEMM inputs, rounded once */
 } tacts_t;
+
+typedef struct { /* bf16 mode: one layer's weight matrices rounded to bf16 */
+    uint16_t *wq, *wk, *wv, *wo, *wg, *wu, *wd;
+} blayer_t;
 
 struct tstep {
     llada_config_t c;
@@ -23,6 +34,11 @@ struct tstep {
     int32_t *tsel, *rowsel;
     float *dh, *dA, *dq, *dk, *dv, *dF1, *dF2, *da, *scratch, *partial;
     float *block; /* one allocation for all of the above */
+    /* bf16 mode (NULL until tstep_set_precision(s, TPREC_BF16)) */
+    int bf16, fail;
+    blayer_t *BL;
+    uint16_t *headb, *selb, *gb; /* head weights, head input rows, an output gradient */
+    uint16_t *bblock;            /* one allocation for all bf16 buffers */
 };
 
 static float *carve(float **p, size_t n) {
@@ -114,12 +130,108 @@ tstep_t *tstep_new(const llada_config_t *c, int B, int T, int threads, lerr_t *e
     return s;
 }
 
+/* bf16 buffers: weights, activations kept for the backward, one gradient scratch. */
+static int alloc_bf16(tstep_t *s) {
+    size_t N = (size_t)s->B * s->T, D = s->c.d_model, V = s->c.embedding_size, F = s->F;
+    size_t Dq = s->Dq, Dkv = s->Dkv, nl = s->c.n_layers;
+    size_t wl = Dq * D + 2 * Dkv * D + D * Dq + 3 * F * D, al = N * (2 * D + Dq + F);
+    size_t g = N * V > N * F ? N * V : N * F;
+    size_t n = nl * (wl + al) + V * D + N * D + g + 16 * (7 + 4) * nl + 64;
+    if (!(s->BL = calloc(nl ? nl : 1, sizeof(blayer_t))) || !(s->bblock = aligned_alloc(64, (n * 2 + 63) & ~(size_t)63)))
+        return -1;
+    uint16_t *p = s->bblock;
+#define BCARVE(dst, cnt) (dst = p, p += ((cnt) + 31) & ~(size_t)31)
+    for (size_t l = 0; l < nl; l++) {
+        blayer_t *b = &s->BL[l];
+        tacts_t *a = &s->L[l];
+        BCARVE(b->wq, Dq * D);
+        BCARVE(b->wk, Dkv * D);
+        BCARVE(b->wv, Dkv * D);
+        BCARVE(b->wo, D * Dq);
+        BCARVE(b->wg, F * D);
+        BCARVE(b->wu, F * D);
+        BCARVE(b->wd, D * F);
+        BCARVE(a->a1b, N * D);
+        BCARVE(a->ob, N * Dq);
+        BCARVE(a->a2b, N * D);
+        BCARVE(a->actb, N * F);
+    }
+    BCARVE(s->headb, V * D);
+    BCARVE(s->selb, N * D);
+    BCARVE(s->gb, g);
+#undef BCARVE
+    return 0;
+}
+
+int tstep_set_precision(tstep_t *s, int prec, lerr_t *e) {
+    if (prec == TPREC_F32) {
+        s->bf16 = 0;
+        return 0;
+    }
+    if (!gemm_bf16_available()) {
+        lerr_set(e, EXIT_USAGE, "--precision bf16 needs oneDNN: %s", gemm_bf16_unavailable());
+        return -1;
+    }
+    if (!s->bblock && alloc_bf16(s)) {
+        lerr_set(e, EXIT_INTERNAL, "out of memory for the bf16 copies of a %dx%d training batch", s->B, s->T);
+        return -1;
+    }
+    gemm_bf16_set_threads(s->threads);
+    s->bf16 = 1;
+    return 0;
+}
+
 void tstep_destroy(tstep_t **ps) {
     if (!ps || !*ps) return;
+    free((*ps)->BL);
+    free((*ps)->bblock);
     free((*ps)->L);
     free((*ps)->block);
     free(*ps);
     *ps = NULL;
+}
+
+/* ---- the projections: fp32 BLAS, or bf16 GEMMs on the rounded copies ---- */
+
+/* y = x·Wᵀ (x: N×Din); bf16 mode reads xb (x rounded, by the caller) and Wb. */
+static void lin_fwd(tstep_t *s, const float *x, const uint16_t *xb, const float *W, const uint16_t *Wb, float *y, int N,
+                    int Din, int Dout) {
+    if (!s->bf16) tr_linear_fwd(x, W, y, N, Din, Dout);
+    else if (gemm_bf16(y, xb, Wb, N, Dout, Din, false, true, false)) s->fail = 1;
+}
+
+/* dx += dy·W, dW += dyᵀ·x; bf16 mode rounds dy once (into s->gb) and reads xb and Wb. */
+static void lin_bwd(tstep_t *s, const float *dy, const float *x, const uint16_t *xb, const float *W,
+                    const uint16_t *Wb, float *dx, float *dW, int N, int Din, int Dout) {
+    if (!s->bf16) {
+        tr_linear_bwd(dy, x, W, dx, dW, N, Din, Dout);
+        return;
+    }
+    bf16_round_n(s->gb, dy, (size_t)N * Dout);
+    if (dx && gemm_bf16(dx, s->gb, Wb, N, Din, Dout, false, false, true)) s->fail = 1;
+    if (dW && gemm_bf16(dW, s->gb, xb, Dout, Din, N, true, false, true)) s->fail = 1;
+}
+
+/* bf16 mode: round x (n floats) into xb. */
+static void to_b(const tstep_t *s, uint16_t *xb, const float *x, size_t n) {
+    if (s->bf16) bf16_round_n(xb, x, n);
+}
+
+/* bf16 mode: the step's weight copies from the fp32 master weights P. */
+static void round_weights(tstep_t *s, const tview_t *P) {
+    size_t D = s->c.d_model, Dq = s->Dq, Dkv = s->Dkv, F = s->F;
+    for (int l = 0; l < s->c.n_layers; l++) {
+        const tlayer_t *W = &P->layer[l];
+        blayer_t *b = &s->BL[l];
+        bf16_round_n(b->wq, W->wq, Dq * D);
+        bf16_round_n(b->wk, W->wk, Dkv * D);
+        bf16_round_n(b->wv, W->wv, Dkv * D);
+        bf16_round_n(b->wo, W->wo, D * Dq);
+        bf16_round_n(b->wg, W->wg, F * D);
+        bf16_round_n(b->wu, W->wu, F * D);
+        bf16_round_n(b->wd, W->wd, D * F);
+    }
+    bf16_round_n(s->headb, P->head, (size_t)s->c.embedding_size * D);
 }
 
 /* ---- attention per (sequence, kv-head) group; the query heads of a group share dk/dv ---- */
@@ -170,39 +282,43 @@ static void xent_one(int i, void *arg) {
         tr_xent_fwd_bwd(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V, j->s->cesel + lo);
 }
 
-static void layer_fwd(tstep_t *s, const tlayer_t *W, tacts_t *a, int B, int T, int causal) {
+static void layer_fwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts_t *a, int B, int T, int causal) {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim;
     par_rmsnorm_fwd(s->threads, a->x_in, W->attn_norm, a->a1, a->r1, N, D, (float)s->c.rms_norm_eps);
-    tr_linear_fwd(a->a1, W->wq, a->q, N, D, s->Dq);
-    tr_linear_fwd(a->a1, W->wk, a->k, N, D, s->Dkv);
-    tr_linear_fwd(a->a1, W->wv, a->v, N, D, s->Dkv);
+    to_b(s, a->a1b, a->a1, (size_t)N * D);
+    lin_fwd(s, a->a1, a->a1b, W->wq, Wb ? Wb->wq : NULL, a->q, N, D, s->Dq);
+    lin_fwd(s, a->a1, a->a1b, W->wk, Wb ? Wb->wk : NULL, a->k, N, D, s->Dkv);
+    lin_fwd(s, a->a1, a->a1b, W->wv, Wb ? Wb->wv : NULL, a->v, N, D, s->Dkv);
     par_rope(s->threads, a->q, s->cs, B, T, s->c.n_heads, hd, 0);
     par_rope(s->threads, a->k, s->cs, B, T, s->c.n_kv_heads, hd, 0);
     attn_job_t j = {s, a, B, T, causal, NULL};
     for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
     memcpy(a->x_mid, a->x_in, sizeof(float) * N * D);
     /* x_mid = x_in + o·Woᵀ (dA is free scratch during the forward) */
-    tr_linear_fwd(a->o, W->wo, s->dA, N, s->Dq, D);
+    to_b(s, a->ob, a->o, (size_t)N * s->Dq);
+    lin_fwd(s, a->o, a->ob, W->wo, Wb ? Wb->wo : NULL, s->dA, N, s->Dq, D);
     for (size_t i = 0; i < (size_t)N * D; i++) a->x_mid[i] += s->dA[i];
     par_rmsnorm_fwd(s->threads, a->x_mid, W->ff_norm, a->a2, a->r2, N, D, (float)s->c.rms_norm_eps);
-    tr_linear_fwd(a->a2, W->wg, a->g, N, D, s->F);
-    tr_linear_fwd(a->a2, W->wu, a->u, N, D, s->F);
+    to_b(s, a->a2b, a->a2, (size_t)N * D);
+    lin_fwd(s, a->a2, a->a2b, W->wg, Wb ? Wb->wg : NULL, a->g, N, D, s->F);
+    lin_fwd(s, a->a2, a->a2b, W->wu, Wb ? Wb->wu : NULL, a->u, N, D, s->F);
     par_swiglu_fwd(s->threads, a->g, a->u, a->act, (size_t)N * s->F);
 }
 
 /* Residual output of layer `a` into the next layer's input: out = x_mid + act·Wdᵀ. */
-static void layer_out(tstep_t *s, const tlayer_t *W, const tacts_t *a, float *out, int N) {
+static void layer_out(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, const tacts_t *a, float *out, int N) {
     int D = s->c.d_model;
-    tr_linear_fwd(a->act, W->wd, out, N, s->F, D);
+    to_b(s, a->actb, a->act, (size_t)N * s->F);
+    lin_fwd(s, a->act, a->actb, W->wd, Wb ? Wb->wd : NULL, out, N, s->F, D);
     for (size_t i = 0; i < (size_t)N * D; i++) out[i] += a->x_mid[i];
 }
 
-static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, int B, int T) {
+static void layer_bwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlayer_t *G, tacts_t *a, int B, int T) {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim, F = s->F;
     size_t nf = (size_t)N * F;
     /* out = x_mid + act·Wdᵀ ; act = swiglu(g, u) ; g,u = a2·Wg,uᵀ ; a2 = rms(x_mid) */
     memset(s->dF1, 0, sizeof(float) * nf);
-    tr_linear_bwd(s->dh, a->act, W->wd, s->dF1, G->wd, N, F, D);
+    lin_bwd(s, s->dh, a->act, a->actb, W->wd, Wb ? Wb->wd : NULL, s->dF1, G->wd, N, F, D);
     memset(s->dF2, 0, sizeof(float) * nf);
     float *dg = s->dF2, *du = s->dF1;
     /* dact is in dF1; act is no longer needed, so it holds dact while dF1 becomes du */
@@ -210,12 +326,12 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, in
     memset(du, 0, sizeof(float) * nf);
     par_swiglu_bwd(s->threads, a->act, a->g, a->u, dg, du, nf);
     memset(s->dA, 0, sizeof(float) * N * D);
-    tr_linear_bwd(dg, a->a2, W->wg, s->dA, G->wg, N, D, F);
-    tr_linear_bwd(du, a->a2, W->wu, s->dA, G->wu, N, D, F);
+    lin_bwd(s, dg, a->a2, a->a2b, W->wg, Wb ? Wb->wg : NULL, s->dA, G->wg, N, D, F);
+    lin_bwd(s, du, a->a2, a->a2b, W->wu, Wb ? Wb->wu : NULL, s->dA, G->wu, N, D, F);
     par_rmsnorm_bwd(s->threads, s->dA, a->x_mid, W->ff_norm, a->r2, s->dh, G->ff_norm, N, D, s->partial);
     /* x_mid = x_in + o·Woᵀ ; o = attn(rope(q), rope(k), v) ; q,k,v = a1·W*ᵀ ; a1 = rms(x_in) */
     memset(s->da, 0, sizeof(float) * N * s->Dq);
-    tr_linear_bwd(s->dh, a->o, W->wo, s->da, G->wo, N, s->Dq, D);
+    lin_bwd(s, s->dh, a->o, a->ob, W->wo, Wb ? Wb->wo : NULL, s->da, G->wo, N, s->Dq, D);
     memset(s->dq, 0, sizeof(float) * N * s->Dq);
     memset(s->dk, 0, sizeof(float) * N * s->Dkv);
     memset(s->dv, 0, sizeof(float) * N * s->Dkv);
@@ -224,9 +340,9 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, in
     par_rope(s->threads, s->dq, s->cs, B, T, s->c.n_heads, hd, 1);
     par_rope(s->threads, s->dk, s->cs, B, T, s->c.n_kv_heads, hd, 1);
     memset(s->dA, 0, sizeof(float) * N * D);
-    tr_linear_bwd(s->dq, a->a1, W->wq, s->dA, G->wq, N, D, s->Dq);
-    tr_linear_bwd(s->dk, a->a1, W->wk, s->dA, G->wk, N, D, s->Dkv);
-    tr_linear_bwd(s->dv, a->a1, W->wv, s->dA, G->wv, N, D, s->Dkv);
+    lin_bwd(s, s->dq, a->a1, a->a1b, W->wq, Wb ? Wb->wq : NULL, s->dA, G->wq, N, D, s->Dq);
+    lin_bwd(s, s->dk, a->a1, a->a1b, W->wk, Wb ? Wb->wk : NULL, s->dA, G->wk, N, D, s->Dkv);
+    lin_bwd(s, s->dv, a->a1, a->a1b, W->wv, Wb ? Wb->wv : NULL, s->dA, G->wv, N, D, s->Dkv);
     par_rmsnorm_bwd(s->threads, s->dA, a->x_in, W->attn_norm, a->r1, s->dh, G->attn_norm, N, D, s->partial);
 }
 
@@ -244,7 +360,8 @@ static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const in
     if (ce_out) memset(ce_out, 0, sizeof(float) * N);
     if (G) memset(s->dh, 0, sizeof(float) * N * D);
     if (n == 0) return 0.0;
-    tr_linear_fwd(s->sel, P->head, s->logits, n, D, V);
+    to_b(s, s->selb, s->sel, (size_t)n * D);
+    lin_fwd(s, s->sel, s->selb, P->head, s->headb, s->logits, n, D, V);
     /* a fixed chunking, so the loss is summed in the same order whatever the thread count */
     xent_job_t xj = {s, n, n < 16 ? n : 16, {0}};
     par_for(xj.chunks, s->threads, xent_one, &xj);
@@ -254,7 +371,7 @@ static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const in
         for (int i = 0; i < n; i++) ce_out[s->rowsel[i]] = s->cesel[i];
     if (G) {
         memset(s->dsel, 0, sizeof(float) * n * D);
-        tr_linear_bwd(s->logits, s->sel, P->head, s->dsel, G->head, n, D, V);
+        lin_bwd(s, s->logits, s->sel, s->selb, P->head, s->headb, s->dsel, G->head, n, D, V);
         memset(s->dA, 0, sizeof(float) * N * D);
         for (int i = 0; i < n; i++)
             memcpy(s->dA + (size_t)s->rowsel[i] * D, s->dsel + (size_t)i * D, sizeof(float) * D);
@@ -276,16 +393,24 @@ double tstep_run(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *
                      ids[i] < 0 || ids[i] >= s->c.embedding_size ? ids[i] : tgt[i], s->c.embedding_size);
             return NAN;
         }
+    s->fail = 0;
+    if (s->bf16) round_weights(s, P);
     tr_embed_fwd(P->wte, ids, nl ? s->L[0].x_in : s->h, N, D);
     for (int l = 0; l < nl; l++) {
-        layer_fwd(s, &P->layer[l], &s->L[l], B, T, causal);
-        layer_out(s, &P->layer[l], &s->L[l], l + 1 < nl ? s->L[l + 1].x_in : s->h, N);
+        const blayer_t *Wb = s->bf16 ? &s->BL[l] : NULL;
+        layer_fwd(s, &P->layer[l], Wb, &s->L[l], B, T, causal);
+        layer_out(s, &P->layer[l], Wb, &s->L[l], l + 1 < nl ? s->L[l + 1].x_in : s->h, N);
     }
     par_rmsnorm_fwd(s->threads, s->h, P->ln_f, s->af, s->rf, N, D, (float)s->c.rms_norm_eps);
     double loss = head_loss(s, P, G, tgt, w, N, ce_out);
     if (G) {
-        for (int l = nl - 1; l >= 0; l--) layer_bwd(s, &P->layer[l], &G->layer[l], &s->L[l], B, T);
+        for (int l = nl - 1; l >= 0; l--)
+            layer_bwd(s, &P->layer[l], s->bf16 ? &s->BL[l] : NULL, &G->layer[l], &s->L[l], B, T);
         par_embed_bwd(s->threads, s->dh, ids, G->wte, N, D);
+    }
+    if (s->fail) {
+        lerr_set(e, EXIT_INTERNAL, "a bf16 GEMM failed (out of memory or a oneDNN error)");
+        return NAN;
     }
     return loss;
 }

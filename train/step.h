@@ -18,6 +18,13 @@ typedef struct tstep tstep_t;
 tstep_t *tstep_new(const llada_config_t *c, int B, int T, int threads, lerr_t *e);
 void tstep_destroy(tstep_t **s);
 
+/* Precision of the step's projections and LM head: TPREC_F32 (default: fp32 BLAS, exact as
+ * always) or TPREC_BF16 (bf16 inputs, fp32 accumulation, on oneDNN; see step.c). Switching
+ * back and forth is allowed (train evaluates in f32). -1 with e set: EXIT_USAGE when oneDNN
+ * is unavailable ("--precision bf16 needs oneDNN: <why>"), EXIT_INTERNAL on OOM. */
+enum { TPREC_F32, TPREC_BF16 };
+int tstep_set_precision(tstep_t *s, int prec, lerr_t *e);
+
 /* Forward (and, if G != NULL, backward accumulating into G's buffers) for B' ≤ B sequences of
  * length T' ≤ T: ids, tgt, w are [B'][T']. causal != 0: causal attention (AR baseline).
  * ce_out (may be NULL): per-position unweighted CE ([B'][T'], 0 where w == 0).

@@ -2,11 +2,17 @@
  * LLaDA config (GQA, 2 layers): every parameter's analytic gradient against central finite
  * differences of an independent double-precision model forward written here from the
  * architecture description (llada.md §2.3), for the bidirectional (diffusion) and causal (AR)
- * variants; plus: 2 threads give the same gradients as 1. */
+ * variants; plus: 2 threads give the same gradients as 1. With oneDNN, the bf16 step
+ * (tstep_set_precision) against the same finite differences, norm-wise (bf16 rounds each GEMM
+ * input to an 8-bit mantissa, relative error <= 2^-9 per rounding, so single gradient entries
+ * can be off by several percent where they are small; the norm of the error over all
+ * parameters must stay below 4%: about a dozen roundings' worth, each 2^-9 ~ 0.2%, on a chain of
+ * two layers). tests/unit/test_train_bf16.c compares bf16 with f32 on a wider model. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train/step.h"
+#include "kernels.h"
 #include "testlib.h"
 
 enum { V = 11, D = 8, NL = 2, HQ = 2, HKV = 1, HD = 4, F = 12, B = 2, T = 5, N = B * T };
@@ -119,6 +125,20 @@ static void run_case(int is_causal, const float *params, size_t np) {
     float ce[N];
     double L = tstep_run(s1, &pv, &gv, ids, tgt, w, B, T, causal, ce, &e);
     double L2 = tstep_run(s2, &pv, &gv2, ids, tgt, w, B, T, causal, NULL, &e);
+    /* bf16 (when oneDNN is here): gradients into gr3 */
+    int bf = gemm_bf16_available();
+    float *gr3 = calloc(np, sizeof(float));
+    double L3 = NAN;
+    if (bf) {
+        tview_t gv3;
+        tparams_bind(&cfg, gr3, &gv3);
+        tstep_t *s3 = tstep_new(&cfg, B, T, 1, &e);
+        CHECK(tstep_set_precision(s3, TPREC_BF16, &e) == 0, "bf16 step: %s", e.msg);
+        L3 = tstep_run(s3, &pv, &gv3, ids, tgt, w, B, T, causal, NULL, &e);
+        tstep_destroy(&s3);
+        tparams_unbind(&gv3);
+    }
+    double e3 = 0, n3 = 0;
     for (size_t i = 0; i < np; i++) P[i] = params[i];
     double R = ref_loss();
     CHECK(fabs(L - R) < 1e-5 * (1 + fabs(R)), "%s loss %.9g vs double reference %.9g",
@@ -136,7 +156,20 @@ static void run_case(int is_causal, const float *params, size_t np) {
         P[i] = keep;
         double fd = (lp - lm) / (2 * h), err = fabs(fd - gr[i]) / (1e-4 + fabs(fd));
         if (err > worst) worst = err, worst_i = i;
+        e3 += (gr3[i] - fd) * (gr3[i] - fd);
+        n3 += fd * fd;
     }
+    if (bf) {
+        CHECK(fabs(L3 - R) < 1e-2 * (1 + fabs(R)), "%s bf16 loss %.6g vs double reference %.6g",
+              causal ? "causal" : "bidirectional", L3, R);
+        CHECK(sqrt(e3 / n3) < 4e-2, "%s bf16 gradient vs finite differences: norm-wise rel. error %.3g",
+              causal ? "causal" : "bidirectional", sqrt(e3 / n3));
+        printf("# %s bf16: loss %.6f, gradient norm-wise rel. error %.2e vs finite differences\n",
+               causal ? "causal" : "bidirectional", L3, sqrt(e3 / n3));
+    } else {
+        printf("# bf16 not checked: %s\n", gemm_bf16_unavailable());
+    }
+    free(gr3);
     CHECK(worst < 1e-2, "%s full-model gradient: worst rel. error %g at param %zu (of %zu)",
           causal ? "causal" : "bidirectional", worst, worst_i, np);
     printf("# %s: loss %.6f, worst gradient rel. error %.2e over %zu params\n", causal ? "causal" : "bidirectional", L,

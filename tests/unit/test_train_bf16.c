@@ -1,0 +1,201 @@
+/* test_train_bf16.c — train --precision bf16: (1) kernels' gemm_bf16 (oneDNN) against its plain
+ * reference gemm_bf16_ref for every transpose combination, with and without accumulation, on
+ * odd and training-sized shapes; (2) the bf16 training step (train/step.c) against the f32
+ * step on a 2-layer GQA model of width 64: loss and every tensor's gradient, norm-wise.
+ *
+ * Tolerances. (1) Both sides read the same bf16 inputs; they differ only in summation (fp32
+ * vs double), so |C - ref| <= 1e-5 * Σ_k |a_k b_k| (fp32 unit roundoff 6e-8 times the depth of
+ * a blocked sum, with margin) — a wrong transpose or stride misses it by orders of magnitude.
+ * (2) bf16 keeps an 8-bit mantissa: each rounding has relative error <= 2^-9 (0.2%); a product
+ * of two rounded factors <= 2^-8; along a gradient's chain (two layers, forward and backward)
+ * about a dozen roundings compound with random signs, so the norm-wise error of a tensor's
+ * gradient is expected near 1% and must stay under 4%; the loss (a sum over many positions)
+ * within 1%. Switching the step back to f32 must give the f32 results bit for bit.
+ * Without oneDNN (a build lacking it, or libdnnl missing) the test checks that gemm_bf16 and
+ * tstep_set_precision refuse with a reason, and skips the numeric parts. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "train/step.h"
+#include "kernels.h"
+#include "testlib.h"
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void) { /* xorshift64, uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
+}
+
+static void gemm_case(int M, int N, int K, bool ta, bool tb, bool acc) {
+    size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    float *af = malloc(na * 4), *bfl = malloc(nb * 4), *c = malloc(nc * 4), *r = malloc(nc * 4);
+    uint16_t *a = malloc(na * 2), *b = malloc(nb * 2);
+    for (size_t i = 0; i < na; i++) af[i] = (float)urand();
+    for (size_t i = 0; i < nb; i++) bfl[i] = (float)(urand() * 3);
+    for (size_t i = 0; i < nc; i++) c[i] = r[i] = (float)urand();
+    bf16_round_n(a, af, na);
+    bf16_round_n(b, bfl, nb);
+    int rc = gemm_bf16(c, a, b, M, N, K, ta, tb, acc);
+    gemm_bf16_ref(r, a, b, M, N, K, ta, tb, acc);
+    double worst = 0;
+    for (int m = 0; m < M && rc == 0; m++)
+        for (int n = 0; n < N; n++) {
+            double mag = 0;
+            for (int k = 0; k < K; k++) {
+                float x = bf16_to_f32(ta ? a[(size_t)k * M + m] : a[(size_t)m * K + k]);
+                float y = bf16_to_f32(tb ? b[(size_t)n * K + k] : b[(size_t)k * N + n]);
+                mag += fabs((double)x * y);
+            }
+            double err = fabs((double)c[(size_t)m * N + n] - r[(size_t)m * N + n]) / (mag + 1e-30);
+            if (err > worst) worst = err;
+        }
+    CHECK(rc == 0 && worst <= 1e-5, "gemm_bf16 %dx%dx%d ta %d tb %d acc %d: rc %d, worst error %.3g of sum|ab| (%s)",
+          M, N, K, ta, tb, acc, rc, worst, gemm_bf16_impl());
+    free(af);
+    free(bfl);
+    free(c);
+    free(r);
+    free(a);
+    free(b);
+}
+
+enum { V = 50, D = 64, NL = 2, HQ = 4, HKV = 2, HD = 16, F = 96, B = 2, T = 12, N = B * T };
+
+/* Norm-wise relative difference of a against b over n floats. */
+static double relerr(const float *a, const float *b, size_t n) {
+    double e = 0, s = 0;
+    for (size_t i = 0; i < n; i++) e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), s += (double)b[i] * b[i];
+    return s > 0 ? sqrt(e / s) : sqrt(e);
+}
+
+static void step_case(int causal) {
+    llada_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.d_model = D;
+    cfg.n_layers = NL;
+    cfg.n_heads = HQ;
+    cfg.n_kv_heads = HKV;
+    cfg.head_dim = HD;
+    cfg.mlp_hidden_size = F;
+    cfg.vocab_size = cfg.embedding_size = V;
+    cfg.max_sequence_length = T;
+    cfg.rope_theta = 10000.0;
+    cfg.rms_norm_eps = 1e-5;
+    size_t np = tparams_count(&cfg);
+    float *p = malloc(np * 4), *g32 = calloc(np, 4), *g16 = calloc(np, 4), *g16b = calloc(np, 4), *g32b = calloc(np, 4);
+    tparams_init(&cfg, p, 0.1, 11);
+    int32_t ids[N], tgt[N];
+    float w[N];
+    for (int n = 0; n < N; n++) {
+        ids[n] = (n * 13 + 5) % V;
+        tgt[n] = (n * 17 + 2) % V;
+        w[n] = n % 4 == 3 ? 0.0f : 0.05f;
+    }
+    lerr_t e = {0};
+    tview_t pv, gv32, gv16, gv16b, gv32b;
+    tparams_bind(&cfg, p, &pv);
+    tparams_bind(&cfg, g32, &gv32);
+    tparams_bind(&cfg, g16, &gv16);
+    tparams_bind(&cfg, g16b, &gv16b);
+    tparams_bind(&cfg, g32b, &gv32b);
+    tstep_t *s = tstep_new(&cfg, B, T, 1, &e);
+    double L32 = tstep_run(s, &pv, &gv32, ids, tgt, w, B, T, causal, NULL, &e);
+    CHECK(tstep_set_precision(s, TPREC_BF16, &e) == 0, "bf16 on: %s", e.msg);
+    double L16 = tstep_run(s, &pv, &gv16, ids, tgt, w, B, T, causal, NULL, &e);
+    double L16b = tstep_run(s, &pv, &gv16b, ids, tgt, w, B, T, causal, NULL, &e);
+    CHECK(tstep_set_precision(s, TPREC_F32, &e) == 0, "bf16 off");
+    double L32b = tstep_run(s, &pv, &gv32b, ids, tgt, w, B, T, causal, NULL, &e);
+    const char *what = causal ? "causal" : "bidirectional";
+    CHECK(L16 == L16b && memcmp(g16, g16b, np * 4) == 0, "%s bf16 step is deterministic", what);
+    CHECK(L32 == L32b && memcmp(g32, g32b, np * 4) == 0, "%s f32 after bf16 equals f32, bit for bit", what);
+    CHECK(fabs(L16 - L32) <= 1e-2 * fabs(L32), "%s bf16 loss %.6f vs f32 %.6f", what, L16, L32);
+    /* per tensor: walk the flat layout with the views' pointers */
+    struct {
+        const char *name;
+        float *a, *b;
+        size_t n;
+    } t[3 + 9 * NL];
+    int nt = 0;
+#define T_ADD(nm, fa, fb, cnt) t[nt++] = (typeof(t[0])){nm, fa, fb, cnt}
+    T_ADD("wte", gv16.wte, gv32.wte, (size_t)V * D);
+    T_ADD("lm_head", gv16.head, gv32.head, (size_t)V * D);
+    T_ADD("ln_f", gv16.ln_f, gv32.ln_f, D);
+    for (int l = 0; l < NL; l++) {
+        tlayer_t *a = &gv16.layer[l], *b = &gv32.layer[l];
+        T_ADD("attn_norm", a->attn_norm, b->attn_norm, D);
+        T_ADD("q", a->wq, b->wq, (size_t)HQ * HD * D);
+        T_ADD("k", a->wk, b->wk, (size_t)HKV * HD * D);
+        T_ADD("v", a->wv, b->wv, (size_t)HKV * HD * D);
+        T_ADD("attn_out", a->wo, b->wo, (size_t)D * HQ * HD);
+        T_ADD("ff_norm", a->ff_norm, b->ff_norm, D);
+        T_ADD("ff_proj", a->wg, b->wg, (size_t)F * D);
+        T_ADD("up_proj", a->wu, b->wu, (size_t)F * D);
+        T_ADD("ff_out", a->wd, b->wd, (size_t)D * F);
+    }
+#undef T_ADD
+    double worst = 0;
+    const char *wn = "";
+    for (int i = 0; i < nt; i++) {
+        double r = relerr(t[i].a, t[i].b, t[i].n);
+        if (r > worst) worst = r, wn = t[i].name;
+    }
+    double all = relerr(g16, g32, np);
+    CHECK(worst < 4e-2, "%s bf16 gradients vs f32: worst tensor %s %.3g (norm-wise)", what, wn, worst);
+    printf("# %s: loss f32 %.6f bf16 %.6f; gradient rel. error all %.2e, worst tensor %s %.2e\n", what, L32, L16,
+           all, wn, worst);
+    tstep_destroy(&s);
+    tparams_unbind(&pv);
+    tparams_unbind(&gv32);
+    tparams_unbind(&gv16);
+    tparams_unbind(&gv16b);
+    tparams_unbind(&gv32b);
+    free(p);
+    free(g32);
+    free(g16);
+    free(g16b);
+    free(g32b);
+}
+
+int main(void) {
+    uint16_t one = f32_to_bf16(1.0f);
+    float c = 0;
+    if (!gemm_bf16_available()) {
+        CHECK(gemm_bf16(&c, &one, &one, 1, 1, 1, false, false, false) == -1, "no oneDNN: gemm_bf16 refuses");
+        CHECK(gemm_bf16_unavailable()[0] != 0, "... and says why");
+        llada_config_t cfg = {.d_model = 8, .n_layers = 1, .n_heads = 2, .n_kv_heads = 2, .head_dim = 4,
+                              .mlp_hidden_size = 8, .vocab_size = 8, .embedding_size = 8, .rope_theta = 1e4};
+        lerr_t e = {0};
+        tstep_t *s = tstep_new(&cfg, 1, 4, 1, &e);
+        CHECK(s && tstep_set_precision(s, TPREC_BF16, &e) == -1 && e.code == EXIT_USAGE &&
+                  strstr(e.msg, "needs oneDNN"),
+              "no oneDNN: tstep_set_precision refuses: %s", e.msg);
+        tstep_destroy(&s);
+        printf("# bf16 numerics not checked: %s\n", gemm_bf16_unavailable());
+        return TEST_SUMMARY();
+    }
+    float x = 0;
+    uint16_t bx;
+    bf16_round_n(&bx, &x, 1);
+    for (int i = -3; i < 40; i++) { /* the vector rounding equals the scalar one */
+        float v[4] = {(float)(urand() * pow(2, i)), -1.00390625f * i, NAN, (float)i / 3};
+        uint16_t r[4];
+        bf16_round_n(r, v, 4);
+        int same = 1;
+        for (int k = 0; k < 4; k++) same &= r[k] == f32_to_bf16(v[k]);
+        if (!same || i == 39) CHECK(same, "bf16_round_n == f32_to_bf16 (i %d)", i);
+    }
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int acc = 0; acc < 2; acc++) {
+                gemm_case(37, 19, 53, ta, tb, acc);
+                gemm_case(1, 7, 5, ta, tb, acc);
+            }
+    gemm_case(96, 64, 384, false, true, false); /* forward   y = x·Wᵀ   */
+    gemm_case(96, 64, 384, false, false, true); /* backward dx += dy·W  */
+    gemm_case(64, 48, 320, true, false, true);  /* backward dW += dyᵀ·x */
+    step_case(0);
+    step_case(1);
+    return TEST_SUMMARY();
+}
