@@ -105,7 +105,7 @@ struct tokenizer {
                               in sarena (one block, never moved) or, if that is full, malloc'd */
     char *sarena;
     size_t sarena_len, sarena_cap;
-    uint32_t *id_len;
+    uint32_t *id_len; /* id_len and id_flags live in id_str's block (freed with it) */
     int32_t n_ids;     /* size of the id space (>= 1 + highest id with a string) */
     int32_t n_vocab;   /* entries in model.vocab (HF get_vocab_size) */
     uint8_t *id_flags; /* ID_* bits */
