@@ -23,7 +23,9 @@
 #          every step, so its time per token is its time per step);
 #   (q)    llama-quantize makes Q8_0 and Q4_K_M files from our F32 GGUF of the bundled model;
 #          bench/llamacpp_check.py loads them with denoise and checks the logits against numpy
-#          on the weights they hold.
+#          on the weights they hold;
+#   (k)    KL against f32 (bench/quant_kl.py, KJV prompt set) of our rtn and searched files and
+#          llama-quantize's of the same type.
 # Prints a table; the files stay in build/bench/llamacpp.
 set -u
 : "${LLAMACPP_DIR:?set LLAMACPP_DIR to a llama.cpp tree built with llama-diffusion-cli and llama-quantize (docs/gguf.md)}"
@@ -123,4 +125,23 @@ for q in Q8_0 Q4_K_M; do
     [ -f "$ours" ] || $N "$LLADA_BIN/denoise" --model "$root/models/default" --quantize "$(echo $q | tr 'A-Z' 'a-z')" "$ours" || exit 1
     $N "$PYTHON" "$here/llamacpp_check.py" "$root/models/default" "$lq" "$ours" | sed 's/^/  /' || status=1
 done
+
+echo
+echo "(k) KL(f32 || file) on a KJV prompt set (bench/quant_kl.py): our --quantize-method rtn and"
+echo "    search against llama-quantize's file of the same type (--pure for Q4_K and Q4_0: one type"
+echo "    throughout, like ours; Q4_K_M: the same tensor mix):"
+set --
+for q in Q4_K_M Q4_K Q6_K Q4_0 Q8_0; do
+    t=$(echo $q | tr 'A-Z' 'a-z')
+    pure=; case $q in Q4_K|Q4_0) pure=--pure ;; esac
+    lq=$cache/bundled-llamacpp$pure-$q.gguf
+    [ -f "$lq" ] || $N "$LQ" $pure "$b32" "$lq" $q >"$cache/quantize$pure-$q.log" 2>&1 || { echo "  llama-quantize $q failed"; status=1; continue; }
+    for m in rtn search; do
+        [ -f "$cache/bundled-$m-$t.gguf" ] || $N "$LLADA_BIN/denoise" --model "$root/models/default" --quantize $t \
+            --quantize-method $m "$cache/bundled-$m-$t.gguf" || exit 1
+        set -- "$@" "ours-$m-$t=$cache/bundled-$m-$t.gguf"
+    done
+    set -- "$@" "llama.cpp-$q=$lq"
+done
+$N "$PYTHON" "$here/quant_kl.py" "$root/models/default" "$@" | sed 's/^/  /' || status=1
 exit $status

@@ -39,6 +39,7 @@ typedef struct {
     int precision;                       /* MODEL_PREC_* (--precision) */
     int bench_fast[3];                   /* --bench-fast P:G:B (P = 0: off) */
     const char *quantize, *quantize_out; /* --quantize TYPE OUT.gguf */
+    bool quantize_rtn;                   /* --quantize-method rtn */
     dist_opts_t dist;                    /* --policy-endpoint, --worker, --remote, --broker (dist/dist.h) */
 } opts_t;
 
@@ -123,6 +124,8 @@ static const char HELP[] =
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
     "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
+    "      --quantize-method M   search (default: searched block scales, never worse per block)\n"
+    "                            or rtn (round to nearest with the simple scales)\n"
     "      --check-options       check the options against the model's generation_config.json\n"
     "                            and exit 0 or 2, reading no input (pipelines run it first)\n" DIST_HELP
     "\n" CLI_COMMON_HELP "\nRecords: docs/protocol.md (denoise). Parity and speed: docs/denoise.md.\n";
@@ -147,6 +150,7 @@ enum {
     O_HISTORY,
     O_DEVICE,
     O_QUANTIZE,
+    O_QMETHOD,
     O_SCHED,
     O_NOBCACHE,
     O_CHECK,
@@ -189,6 +193,7 @@ static const struct option LONGOPTS[] = {{"model", required_argument, 0, O_MODEL
                                          {"precision", required_argument, 0, O_PRECISION},
                                          {"bench-fast", required_argument, 0, O_BENCH_FAST},
                                          {"quantize", required_argument, 0, O_QUANTIZE},
+                                         {"quantize-method", required_argument, 0, O_QMETHOD},
                                          {"schedule", required_argument, 0, O_SCHED},
                                          {"no-block-cache", no_argument, 0, O_NOBCACHE},
                                          {"causal", no_argument, 0, O_CAUSAL},
@@ -258,6 +263,11 @@ static void parse_one(opts_t *o, int c, const char *arg) {
             cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)",
                             arg);
         o->quantize = arg;
+        break;
+    case O_QMETHOD:
+        if (strcmp(arg, "search") && strcmp(arg, "rtn"))
+            cli_usage_error(&o->cli, "--quantize-method: unknown method '%s' (search, rtn)", arg);
+        o->quantize_rtn = !strcmp(arg, "rtn");
         break;
     case O_CHECK: o->check_only = true; break;
     case O_MASKID: o->mask_id = (int)int_arg(o, "--mask-id", arg, 0, INT32_MAX); break;
@@ -559,7 +569,7 @@ int main(int argc, char **argv) {
         if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
     }
     if (o.quantize) {
-        if (model_save_gguf(m, o.quantize_out, o.quantize, &e)) cli_die(&o.cli, &e);
+        if (model_save_gguf(m, o.quantize_out, o.quantize, !o.quantize_rtn, &e)) cli_die(&o.cli, &e);
         model_destroy(&m);
         rm_policy_destroy(&pol);
         cli_close_stdout(&o.cli);

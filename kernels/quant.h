@@ -33,6 +33,11 @@ void dequant_ref(float *y, const void *src, wtype_t t, size_t n);
  * Q8_0/Q4_0 d = amax/127 resp. -max/8; K-quants: per sub-block min/max then 6-bit scales). Used by
  * `denoise --quantize` and tests; n a multiple of the block. */
 void quantize_ref(void *dst, const float *x, wtype_t t, size_t n);
+/* quant_search.c: the same formats with searched scales (a ladder of candidate scales, each
+ * refitted by least squares; d/dmin and the integer sub-block scales chosen for the least squared
+ * error). Each block is kept only if its squared error is <= quantize_ref's, so it is never worse
+ * on any block. `denoise --quantize` uses it unless --quantize-method rtn. */
+void quantize_search(void *dst, const float *x, wtype_t t, size_t n);
 
 /* y[M][N] = x[M][K] · W[N][K]ᵀ (+ y) for a quantised W, with the activations quantised to int8 per
  * 32 (one f32 scale per block, round to nearest) and integer dot products: AVX512-VNNI

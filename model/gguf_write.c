@@ -6,12 +6,14 @@
  * Dream), expert counts and widths for LLaDA-MoE, tokenizer.ggml.* special ids); tensors under
  * GGUF names (gguf_source.c's tables) with dimensions innermost first, vectors and the MoE
  * router (ffn_gate_inp, never quantised by llama.cpp) in F32, matrices in the chosen type
- * (q4_k_m: Q6_K for attn_v, ffn_down* and the LM head, Q4_K elsewhere, like llama.cpp's Q4_K_M
- * mix); each layer's experts merged into one 3-D tensor per matrix (blk.N.ffn_gate_exps, ne
+ * (q4_k_m: llama.cpp's Q4_K_M mix — Q6_K for the LM head, and for attn_v and ffn_down* in the
+ * layers its use_more_bits rule picks (the first and last eighth, and every third between);
+ * Q4_K elsewhere); each layer's experts merged into one 3-D tensor per matrix (blk.N.ffn_gate_exps, ne
  * {d, F, E}) as llama.cpp's converter stacks them. LLaDA's Q and K rows are permuted per head
  * into llama.cpp's interleaved-RoPE order (GGUF row 2i + a holds HF row a·hd/2 + i), which
  * gguf_source.c undoes on load; Dream's and LLaDA-MoE's stay (NEOX RoPE in llama.cpp).
- * Quantisation: quant.c's reference quantisers over rows, threads split the rows. Written to
+ * Quantisation: quant_search.c's searched scales (or quant.c's round-to-nearest references),
+ * over rows; threads split the rows. Written to
  * PATH.tmp and renamed, so a failure never leaves a partial file under the final name.
  * The folder's tokenizer.json goes in as llama.cpp stores a byte-level BPE (tokenizer.ggml.model
  * "gpt2", tokens in id order padded to the embedding rows with "[PAD<i>]" user-defined tokens as
@@ -235,8 +237,13 @@ typedef struct {
     const otensor_t *t;
     uint8_t *out;
     int nthreads;
+    bool search; /* quantize_search, else quantize_ref */
     int oom;
 } qjob_t;
+
+/* llama.cpp's Q4_K_M rule for attn_v / ffn_down: more bits in layer i of n when it is in the
+ * first or last eighth or every third layer between (its use_more_bits). */
+static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
 /* The HF row stored at GGUF row g of a permuted tensor. */
 static int64_t src_row(const otensor_t *t, int64_t g) {
@@ -267,12 +274,13 @@ static void quant_rows(int th, void *arg) {
                 o[2 * k] = (uint8_t)h;
                 o[2 * k + 1] = (uint8_t)(h >> 8);
             }
+        else if (j->search) quantize_search(o, row, t->wt, (size_t)t->cols);
         else quantize_ref(o, row, t->wt, (size_t)t->cols);
     }
     free(row);
 }
 
-int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_t *e) {
+int model_save_gguf(const model_t *m, const char *path, const char *qtype, bool search, lerr_t *e) {
     const model_family_t *f = m->family;
     const llada_config_t *c = &m->cfg;
     size_t qi = 0;
@@ -325,8 +333,11 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
         if (t->ndim >= 2 && !strstr(t->gname, ".ffn_gate_inp.")) {
             t->ggml = QTYPES[qi].ggml;
             t->wt = QTYPES[qi].wt;
+            int layer = !strncmp(t->gname, "blk.", 4) ? atoi(t->gname + 4) : -1;
             if (!strcmp(qtype, "q4_k_m") &&
-                (strstr(t->gname, "attn_v") || strstr(t->gname, "ffn_down") || !strcmp(t->gname, "output.weight"))) {
+                (((strstr(t->gname, ".attn_v.") || strstr(t->gname, ".ffn_down")) && layer >= 0 &&
+                  more_bits(layer, c->n_layers)) ||
+                 !strcmp(t->gname, "output.weight"))) {
                 t->ggml = GGML_Q6_K;
                 t->wt = WT_Q6_K;
             }
@@ -416,7 +427,7 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, lerr_
             goto out;
         }
         int64_t all = t->rows * t->nexp;
-        qjob_t j = {t, data, kern_threads() < all ? kern_threads() : (int)all, 0};
+        qjob_t j = {t, data, kern_threads() < all ? kern_threads() : (int)all, search, 0};
         kern_parallel_for(j.nthreads, quant_rows, &j);
         if (j.oom) {
             lerr_set(e, EXIT_INTERNAL, "out of memory");

@@ -11,7 +11,8 @@ is compared with ref_llada.forward on
      position printed and bounded;
   3. the f32 original: the KL per type is printed (quantisation error) and bounded loosely.
 The f32 GGUF file must give the safetensors logits (rel <= 1e-5): the Q/K un-permutation is
-right; a file written without the permutation must not (the check can fail). Other layouts:
+right; a file written without the permutation must not (the check can fail). `--quantize-method
+search` is no worse than `rtn` on any block (numpy's decoding), here and on the bundled model. Other layouts:
 general.alignment 64, tied embeddings, version 2. Damaged files exit 1 with one error line.
 """
 import os, shutil, struct, subprocess, sys, tempfile
@@ -147,6 +148,45 @@ p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0"], stder
 check(p.returncode == 2, "--quantize without an output file: usage error (exit 2)")
 p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0", os.path.join(TMP, "no/such/dir.gguf")], stderr=subprocess.PIPE)
 check(p.returncode == 3 and p.stderr.decode().count("\n") == 1, "--quantize to an unwritable path: I/O error (exit 3), one line")
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0", "--quantize-method", "best", os.path.join(TMP, "x.gguf")],
+                   stderr=subprocess.PIPE)
+check(p.returncode == 2 and b"unknown method" in p.stderr, "--quantize-method with an unknown method: usage error (exit 2)")
+
+
+# --quantize-method search (the default) against rtn: numpy decodes both files (gguf_writer's
+# dequantiser, written from the format description), and on every block the searched file's
+# squared error against the original weights (our F32 file: same names and row order) is <= round
+# to nearest's, with a lower total; on this random checkpoint and on the bundled model's trained
+# weights.
+def quantized(folder, t, method):
+    out = os.path.join(TMP, f"m-{os.path.basename(folder)}-{t}-{method}.gguf")
+    p = subprocess.run([tool("denoise"), "--model", folder, "--quantize", t, "--quantize-method", method, out],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode:
+        raise RuntimeError(p.stderr.decode()[:300])
+    return gw.read(out)[1]
+
+
+for label, folder in [("random checkpoint", CK), ("bundled model", os.path.join(ROOT, "models", "default"))]:
+    orig = {g: gw.dequantize(b, tn, sh) for g, (tn, sh, b) in quantized(folder, "f32", "rtn").items()}
+    for t, blk in [("q4_k", 256), ("q6_k", 256), ("q4_0", 32), ("q8_0", 32)]:
+        rt, se = quantized(folder, t, "rtn"), quantized(folder, t, "search")
+        worse = nblk = 0
+        er = es = 0.0
+        for g, (tn, sh, b) in se.items():
+            if tn == "f32":
+                continue
+            x = orig[g].astype(np.float64).reshape(-1, blk)
+            r = ((gw.dequantize(rt[g][2], tn, sh).astype(np.float64).reshape(-1, blk) - x) ** 2).sum(1)
+            s_ = ((gw.dequantize(b, tn, sh).astype(np.float64).reshape(-1, blk) - x) ** 2).sum(1)
+            worse += int((s_ > r).sum())
+            nblk += len(r)
+            er += r.sum()
+            es += s_.sum()
+        check(nblk > 0 and worse == 0 and es < 0.97 * er,
+              f"{label}, {t}: searched scales no worse than round to nearest on all {nblk} blocks "
+              f"({worse} worse), total squared error x{es / max(er, 1e-300):.3f}")
+
 
 # damaged files: exit 1, one line "denoise: error: ..."
 def bad(name, data, want):

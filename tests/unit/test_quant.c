@@ -12,6 +12,8 @@
  *     integer sub-block scales, AVX512-VNNI tile) equals matmul_qk_ref to f32 rounding, and
  *     matmul_qk_ref is within its int8 bound (amax per super-block: 256, Q8_0 32) of the exact
  *     product; M up to 70 covers 1, 2 and partial groups of 16 rows, N the short last tile of 4.
+ *   - quantize_search (searched scales) is never worse than quantize_ref on any block (squared error
+ *     of the reference decoding), and clearly better in total on Gaussian / trained-looking rows.
  * Shapes include K % 64 == 32 (the masked tail), M not a multiple of 4, N below the thread count. */
 #include <math.h>
 #include <stdlib.h>
@@ -31,12 +33,13 @@ static float frand(void) {
 static const wtype_t TYPES[] = {WT_Q8_0, WT_Q4_0, WT_Q4_K, WT_Q6_K};
 
 /* Round trip: every weight within the format's quantisation step of the original. */
-static void test_roundtrip(wtype_t t) {
+static void test_roundtrip(wtype_t t, int search) {
     enum { N = 4096 };
     static float x[N], y[N];
     static uint8_t q[N * 2];
     for (int i = 0; i < N; i++) x[i] = frand() * (i % 512 < 256 ? 1.0f : 0.01f) + (i % 1024 < 512 ? 0 : 0.3f);
-    quantize_ref(q, x, t, N);
+    if (search) quantize_search(q, x, t, N);
+    else quantize_ref(q, x, t, N);
     wconvert_f32(y, q, t, N);
     int blk = t == WT_Q6_K ? 16 : 32, bad = 0;
     double worst = 0;
@@ -56,13 +59,15 @@ static void test_roundtrip(wtype_t t) {
         double tol = t == WT_Q8_0   ? 0.5 * step + 1e-3 * amax
                      : t == WT_Q4_0 ? step + 1e-3 * amax /* levels -8..7: +amax clamps a full step */
                                     : 0.5 * step + 0.06 * (hi - lo) + 0.02 * amax + 1e-6;
+        if (search) tol *= 1.25; /* a searched scale may clip an extreme value a little for less error elsewhere */
         for (int k = b; k < b + blk; k++) {
             double err = fabs((double)y[k] - x[k]);
             if (err > tol) bad++;
             if (err / (tol > 0 ? tol : 1) > worst) worst = err / (tol > 0 ? tol : 1);
         }
     }
-    CHECK(bad == 0, "%s round trip: %d weights outside their step (worst %.2f of tol)", wtype_name(t), bad, worst);
+    CHECK(bad == 0, "%s round trip (%s): %d weights outside their step (worst %.2f of tol)", wtype_name(t),
+          search ? "search" : "rtn", bad, worst);
 }
 
 /* Blocks built by hand from the layouts of quant.h decode to the values they spell. */
@@ -205,9 +210,84 @@ static void test_matmul(wtype_t t, int M, int N, int K) {
     free(q);
 }
 
+/* A row of n weights of kind k: 0 uniform, 1 Gaussian, 2 heavy-tailed (Gaussian / sqrt(uniform)),
+ * 3 "trained-looking" (Gaussian with per-32 magnitudes spread over 30x, a nonzero mean on some
+ * blocks and rare 10x outliers), 4 norm-like (1 + 0.05 g), 5 edge blocks (zeros, constants,
+ * one nonzero value, f16-subnormal and large magnitudes). */
+static float grand(void) {
+    float u = (frand() + 1) * 0.5f, v = (frand() + 1) * 0.5f;
+    return sqrtf(-2 * logf(u > 1e-12f ? u : 1e-12f)) * cosf(6.2831853f * v);
+}
+static void make_row(float *x, int n, int k) {
+    for (int i = 0; i < n; i++) {
+        float g = grand();
+        switch (k) {
+        case 0: x[i] = frand() * 0.1f; break;
+        case 1: x[i] = g * 0.02f; break;
+        case 2: x[i] = g * 0.02f / sqrtf(0.02f + (frand() + 1) * 0.5f); break;
+        case 3: {
+            uint64_t h = (uint64_t)(i / 32) * 0x9E3779B97F4A7C15ull;
+            float mag = 0.003f * powf(30.0f, (float)(h >> 40 & 1023) / 1023.0f);
+            x[i] = g * mag + ((h >> 20 & 7) == 0 ? mag : 0) + (frand() > 0.995f ? 10 * mag * g : 0);
+            break;
+        }
+        case 4: x[i] = 1 + 0.05f * g; break;
+        default: {
+            int blk = (i / 256) % 6;
+            x[i] = blk == 0 ? 0 : blk == 1 ? 0.25f : blk == 2 ? -3.0f : blk == 3 ? (i % 256 == 7 ? 1.5f : 0)
+                 : blk == 4 ? g * 1e-6f : g * 300.0f;
+        }
+        }
+    }
+}
+
+/* quantize_search against quantize_ref: on every block the searched block's squared error (both
+ * decoded by dequant_ref) is <= round to nearest's; the decoded weights are finite and within the
+ * format's step (test_roundtrip's tolerance); on Gaussian and trained-looking rows the total error
+ * falls by at least `gain` (so a search that kept round to nearest everywhere fails). */
+static void test_search(wtype_t t) {
+    enum { N = 256 * 48 };
+    static float x[N], yr[N], ys[N];
+    static uint8_t qr[N * 2], qs[N * 2];
+    int blk = wtype_block(t);
+    for (int k = 0; k < 6; k++) {
+        make_row(x, N, k);
+        quantize_ref(qr, x, t, N);
+        quantize_search(qs, x, t, N);
+        dequant_ref(yr, qr, t, N);
+        dequant_ref(ys, qs, t, N);
+        int worse = 0, nonfinite = 0, better = 0;
+        double er = 0, es = 0;
+        for (int b = 0; b < N; b += blk) {
+            double br = 0, bs = 0;
+            for (int i = b; i < b + blk; i++) {
+                br += ((double)yr[i] - x[i]) * ((double)yr[i] - x[i]);
+                bs += ((double)ys[i] - x[i]) * ((double)ys[i] - x[i]);
+                nonfinite += !isfinite(ys[i]);
+            }
+            worse += !(bs <= br);
+            better += bs < br;
+            er += br;
+            es += bs;
+        }
+        CHECK(worse == 0 && nonfinite == 0, "%s search, rows of kind %d: %d of %d blocks worse than round to nearest, %d non-finite",
+              wtype_name(t), k, worse, N / blk, nonfinite);
+        double gain = t == WT_Q4_K ? 0.88 : t == WT_Q4_0 ? 0.96 : 0.95;
+        if (k == 1 || k == 3) {
+            printf("# %s kind %d: search/rtn squared error %.3f\n", wtype_name(t), k, es / er);
+            CHECK(es <= gain * er, "%s search, rows of kind %d: squared error %.3e vs round to nearest %.3e (ratio %.3f <= %.2f; %d blocks better)",
+                  wtype_name(t), k, es, er, es / er, gain, better);
+        } else printf("# %s kind %d: search/rtn squared error %.3f (%d of %d blocks better)\n", wtype_name(t), k, er > 0 ? es / er : 1.0, better, N / blk);
+    }
+}
+
 int main(void) {
     test_layouts();
-    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) test_roundtrip(TYPES[i]);
+    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) test_search(TYPES[i]);
+    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
+        test_roundtrip(TYPES[i], 0);
+        test_roundtrip(TYPES[i], 1);
+    }
     for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
         wtype_t t = TYPES[i];
         int small = wtype_block(t) == 32;
