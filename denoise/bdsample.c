@@ -18,15 +18,23 @@
  * policy at threshold 0.95 and `steps` denoising steps per block (D), stopping after a block
  * that holds EOS; with o->eos_early_stop (its eos_early_stop) also right after a step that
  * commits EOS when no mask lies between the prompt and the canvas' first EOS (eos_return).
- * With o->edit (LLaDA 2.1's token editing, edit_block) a block instead loops
- * until settled: each iteration runs one forward, commits masks by the policy with quota 1
- * (generate()'s num_to_transfer) and rewrites every generated (non-prompt, non-mask) token of
- * the block whose argmax differs with confidence > edit_threshold; an iteration that starts
- * with no masks counts a post step, and the block ends when such an iteration edits nothing
- * or the post steps exceed max_post_steps. An edit's reveal step is the step that wrote it.
+ * With o->edit (LLaDA 2.1's token editing) a block instead loops until settled: each
+ * iteration runs one forward, commits masks by the policy with quota 1 (generate()'s
+ * num_to_transfer) and rewrites every generated (non-prompt, non-mask) token of the block
+ * whose argmax differs with confidence > edit_threshold; an iteration that starts with no
+ * masks counts a post step, and the block ends when such an iteration edits nothing or the
+ * post steps exceed max_post_steps. An edit's reveal step is the step that wrote it.
  *
- * Forward: model_block_forward over the exact cache of the finished blocks (only the current
- * block is computed; model.h), or with o->block_cache_off the whole canvas every step
+ * Batches run in lockstep: every row keeps its own canvas (unpadded, its own block tiling and
+ * stop), step counter and block cache, and each tick does, for all rows at once, the cache
+ * appends of rows whose block ended (one model_block_forward_rows with store), then one
+ * forward over the current block of every unfinished row (model_block_forward_rows), one LM
+ * head over all their candidate rows, and each row's own choice and commits. A row's draws
+ * are keyed by its record and its own step, so it samples what it samples alone (`--batch
+ * 1`); rows that finish stop taking part.
+ *
+ * Forward: the exact cache of the finished blocks (only the current block is computed;
+ * model.h), or with o->block_cache_off the whole canvas of each row every step
  * (block-causal attention makes both exact; the reference path of the tests and the bench).
  */
 #include <math.h>
@@ -35,48 +43,87 @@
 #include "bdsample.h"
 #include "crng.h"
 
+enum { NEED_STEP, NEED_STORE, NEED_DONE };
+
+/* One row of the batch: its canvas and where its reverse process stands. */
+typedef struct {
+    int L, P, total, nb, b0, D;
+    int32_t *x, *reveal;     /* [total] */
+    int *quota;              /* [D] */
+    fwd_scratch_t *scr;      /* full recompute */
+    float *full;             /* full recompute: [total][d] hidden states */
+    model_block_cache_t *kv; /* block cache */
+    rm_cand_t *cand, *all;   /* [blk] */
+    int32_t *chosen;         /* [blk] */
+    int64_t record;
+    uint64_t seed;
+    int b, i, post, step, nfe; /* block, step in it, post steps (edit), own step, forwards */
+    int n0;                    /* edit: masks of the block when the iteration started */
+    int need;                  /* NEED_* */
+    int ho;                    /* this tick: first row of its block in the shared hidden */
+} row_t;
+
 typedef struct {
     const model_t *m;
     const sampler_opts_t *o;
-    int blk, total, L, P, D;
-    int32_t *x, *reveal;
-    int *quota;
-    fwd_scratch_t *scr;      /* full recompute */
-    model_block_cache_t *kv; /* block cache */
-    float *hidden, *hc, *lc;
-    rm_cand_t *cand, *all;
-    int32_t *chosen;
+    rm_policy_t *pol;
+    canvas_batch_t *cb;
+    int blk, B; /* B: rows in rows[] (= cb->B) */
+    row_t *rows;
+    model_block_scratch_t *scr;
+    float *hidden, *hc, *lc; /* [B*blk][d], [HEAD_ROWS][d], [HEAD_ROWS][V] */
+    model_block_cache_t **kcs;
+    const int32_t **toks;
+    int *nn, *pp;
+    bool *st;
+    rm_cand_t **dst; /* head rows of a tick: where each summary goes */
+    int *hrow;       /* [B*blk] their hidden row, */
+    int *owner;      /* their batch row */
+    uint8_t *drop;
 } bd_t;
 
-static void bd_free(bd_t *r) {
+/* LM-head rows per call: bounds the logits buffer for large batches and vocabularies. */
+#define HEAD_ROWS 128
+
+static void row_free(row_t *r) {
     free(r->x);
     free(r->reveal);
     free(r->quota);
-    free(r->hidden);
-    free(r->hc);
-    free(r->lc);
+    free(r->full);
     free(r->cand);
     free(r->all);
     free(r->chosen);
     fwd_scratch_destroy(&r->scr);
     model_block_cache_destroy(&r->kv);
+    memset(r, 0, sizeof *r);
 }
 
-/* Hidden states of block rows [s0, s0+blk) into r->hidden (blk rows). */
-static int block_hidden(bd_t *r, int s0, bool store, lerr_t *e) {
-    const llada_config_t *c = &r->m->cfg;
-    if (r->kv) return model_block_forward(r->m, r->kv, r->x + s0, r->blk, s0, store, r->hidden, e);
-    if (store) return 0; /* full recompute keeps nothing */
-    float *full = malloc((size_t)r->total * c->d_model * sizeof *full);
-    if (!full) return lerr_set(e, EXIT_INTERNAL, "out of memory");
-    int rc = model_forward_hidden(r->m, r->scr, r->x, NULL, 1, r->total, full, e);
-    if (!rc) memcpy(r->hidden, full + (size_t)s0 * c->d_model, (size_t)r->blk * c->d_model * sizeof *full);
-    free(full);
-    return rc;
+static void bd_free(bd_t *s) {
+    for (int j = 0; j < s->B; j++) row_free(&s->rows[j]);
+    free(s->rows);
+    model_block_scratch_destroy(&s->scr);
+    free(s->hidden);
+    free(s->hc);
+    free(s->lc);
+    free(s->kcs);
+    free(s->toks);
+    free(s->nn);
+    free(s->pp);
+    free(s->st);
+    free(s->dst);
+    free(s->hrow);
+    free(s->owner);
+    free(s->drop);
 }
 
-static bool has_stop(const bd_t *r) {
-    const llada_config_t *c = &r->m->cfg;
+static int masks_in(const bd_t *s, const row_t *r, int p0, int p1) {
+    int n = 0, mask = s->m->cfg.mask_token_id;
+    for (int p = p0; p < p1; p++) n += r->x[p] == mask;
+    return n;
+}
+
+static bool has_stop(const bd_t *s, const row_t *r) {
+    const llada_config_t *c = &s->m->cfg;
     for (int p = r->P; p < r->total; p++)
         if (r->x[p] == c->eos_token_id || (c->eot_token_id >= 0 && r->x[p] == c->eot_token_id)) return true;
     return false;
@@ -85,245 +132,259 @@ static bool has_stop(const bd_t *r) {
 /* LLaDA 2.0's eos_early_stop after a step that committed EOS: the canvas' first EOS up to the
  * block end s1, searched from position 0 (the prompt included, as generate() searches cur_x),
  * with no mask between the prompt's end and it. */
-static bool eos_return(const bd_t *r, int s1) {
-    const llada_config_t *c = &r->m->cfg;
+static bool eos_return(const bd_t *s, const row_t *r, int s1) {
+    const llada_config_t *c = &s->m->cfg;
     int first = 0;
     while (first < s1 && r->x[first] != c->eos_token_id) first++;
-    if (first == s1) return false;
-    for (int p = r->P; p < first; p++)
-        if (r->x[p] == c->mask_token_id) return false;
-    return true;
+    return first < s1 && masks_in(s, r, r->P, first) == 0;
 }
 
-static void copy_back(const bd_t *r, canvas_batch_t *cb) {
-    memcpy(cb->x, r->x, (size_t)r->L * sizeof *cb->x);
-    memcpy(cb->reveal, r->reveal, (size_t)r->L * sizeof *cb->reveal);
+/* What the row does next in its block: a step, or end the block (NEED_STORE). */
+static void plan(bd_t *s, row_t *r) {
+    int s0 = r->b * s->blk, n = masks_in(s, r, s0, s0 + s->blk);
+    if (!s->o->edit) {
+        r->need = !n || r->i == r->D ? NEED_STORE : NEED_STEP;
+        return;
+    }
+    if (!n) r->post++;
+    r->n0 = n;
+    r->need = r->post > s->o->max_post_steps ? NEED_STORE : NEED_STEP;
 }
 
-/* After a step: progress, the caller's on_step (which may drop the row: *done = 1). */
-static int after_step(bd_t *r, canvas_batch_t *cb, int step, int steps, void (*progress)(int, int, void *), void *arg,
-                      bool *done, lerr_t *e) {
-    cb->steps_done = step;
-    if (progress) progress(step, steps, arg);
-    if (!cb->on_step) return 0;
-    uint8_t drop = 0;
-    copy_back(r, cb);
-    if (cb->on_step(cb, step - 1, &drop, cb->on_step_arg, e) < 0) return -1;
-    if (drop) {
-        cb->B = 0;
-        *done = true;
+/* The row's block has ended (its K/V are in the cache when the row goes on): stop after a
+ * block holding EOS / EOT or after the last block, else the next block. */
+static void next_block(bd_t *s, row_t *r) {
+    if (has_stop(s, r) || r->b + 1 >= r->nb) {
+        r->need = NEED_DONE;
+        return;
+    }
+    r->b++;
+    r->i = r->post = 0;
+    plan(s, r);
+}
+
+/* Row j of the caller's batch: its canvas, cache (prompt blocks prefilled) and first plan. */
+static int row_init(bd_t *s, int j, lerr_t *e) {
+    const model_t *m = s->m;
+    const sampler_opts_t *o = s->o;
+    canvas_batch_t *cb = s->cb;
+    const llada_config_t *c = &m->cfg;
+    row_t *r = &s->rows[j];
+    int blk = s->blk, d = c->d_model;
+    r->L = cb->L - cb->pad[j];
+    r->P = r->L - o->gen_length;
+    r->total = (r->L + blk - 1) / blk * blk;
+    r->nb = r->total / blk;
+    r->b0 = r->b = r->P / blk;
+    r->D = (int)((long long)o->steps * blk / o->gen_length);
+    if (r->D < 1) r->D = 1;
+    r->record = cb->record[j];
+    r->seed = cb->seed ? cb->seed[j] : o->seed;
+    r->x = malloc((size_t)r->total * sizeof *r->x);
+    r->reveal = malloc((size_t)r->total * sizeof *r->reveal);
+    r->quota = malloc((size_t)r->D * sizeof *r->quota);
+    r->cand = malloc((size_t)blk * sizeof *r->cand);
+    r->all = malloc((size_t)blk * sizeof *r->all);
+    r->chosen = malloc((size_t)blk * sizeof *r->chosen);
+    if (!r->x || !r->reveal || !r->quota || !r->cand || !r->all || !r->chosen)
+        return lerr_set(e, EXIT_INTERNAL, "out of memory for a canvas of %d tokens", r->total);
+    if (o->block_cache_off) {
+        if (!(r->scr = fwd_scratch_new(m, 1, r->total, e))) return -1;
+        if (!(r->full = malloc((size_t)r->total * d * sizeof *r->full)))
+            return lerr_set(e, EXIT_INTERNAL, "out of memory for a canvas of %d tokens", r->total);
+    } else if (!(r->kv = model_block_cache_new(m, r->total, e)))
+        return -1;
+    const int32_t *src = cb->x + (size_t)j * cb->L + cb->pad[j];
+    for (int p = 0; p < r->total; p++) {
+        r->x[p] = p < r->L ? src[p] : c->mask_token_id;
+        r->reveal[p] = -1;
+    }
+    for (int i = 0; i < r->D; i++) r->quota[i] = blk / r->D + (i < blk % r->D);
+    if (r->kv && r->b0 > 0 && model_block_forward(m, r->kv, r->x, r->b0 * blk, 0, true, NULL, e)) return -1;
+    plan(s, r);
+    return 0;
+}
+
+/* Back into the caller's canvas: row j's unpadded part. */
+static void copy_back(bd_t *s, int j) {
+    canvas_batch_t *cb = s->cb;
+    const row_t *r = &s->rows[j];
+    size_t off = (size_t)j * cb->L + cb->pad[j];
+    memcpy(cb->x + off, r->x, (size_t)r->L * sizeof *cb->x);
+    memcpy(cb->reveal + off, r->reveal, (size_t)r->L * sizeof *cb->reveal);
+}
+
+/* End the blocks of rows that need it: rows that go on append their block's K/V (one forward
+ * for all of them), then plan their next block, which may end at once (a canvas record's
+ * block with no masks): repeat until every row steps or is done. */
+static int end_blocks(bd_t *s, lerr_t *e) {
+    for (;;) {
+        int k = 0;
+        for (int j = 0; j < s->B; j++) {
+            row_t *r = &s->rows[j];
+            if (r->need != NEED_STORE) continue;
+            if (has_stop(s, r) || r->b + 1 >= r->nb) {
+                r->need = NEED_DONE;
+                continue;
+            }
+            if (!r->kv) { /* full recompute keeps nothing */
+                next_block(s, r);
+                continue;
+            }
+            s->kcs[k] = r->kv;
+            s->toks[k] = r->x + (size_t)r->b * s->blk;
+            s->nn[k] = s->blk;
+            s->pp[k] = r->b * s->blk;
+            s->st[k] = true;
+            s->owner[k++] = j;
+        }
+        if (!k) {
+            bool again = false;
+            for (int j = 0; j < s->B; j++) again |= s->rows[j].need == NEED_STORE;
+            if (!again) return 0;
+            continue;
+        }
+        if (model_block_forward_rows(s->m, s->kcs, k, s->toks, s->nn, s->pp, s->st, s->scr, NULL, e)) return -1;
+        for (int q = 0; q < k; q++) next_block(s, &s->rows[s->owner[q]]);
+    }
+}
+
+/* One forward over the current block of every stepping row: hidden rows in s->hidden, row j's
+ * from rows[j].ho. Returns the number of stepping rows. */
+static int forward_step(bd_t *s, lerr_t *e) {
+    const int d = s->m->cfg.d_model, blk = s->blk;
+    int k = 0;
+    for (int j = 0; j < s->B; j++) {
+        row_t *r = &s->rows[j];
+        if (r->need != NEED_STEP) continue;
+        r->ho = k * blk;
+        r->nfe++;
+        if (r->kv) {
+            s->kcs[k] = r->kv;
+            s->toks[k] = r->x + (size_t)r->b * blk;
+            s->nn[k] = blk;
+            s->pp[k] = r->b * blk;
+            s->st[k] = false;
+        } else {
+            if (model_forward_hidden(s->m, r->scr, r->x, NULL, 1, r->total, r->full, e)) return -1;
+            memcpy(s->hidden + (size_t)r->ho * d, r->full + (size_t)r->b * blk * d, (size_t)blk * d * sizeof *r->full);
+        }
+        k++;
+    }
+    if (k && !s->o->block_cache_off &&
+        model_block_forward_rows(s->m, s->kcs, k, s->toks, s->nn, s->pp, s->st, s->scr, s->hidden, e))
+        return -1;
+    return k;
+}
+
+/* The LM head and summaries of this tick's candidate rows (every stepping row's masked block
+ * positions; with edit, all its block positions), HEAD_ROWS at a time. */
+static void summarise_all(bd_t *s, int nh) {
+    const model_t *m = s->m;
+    const int d = m->cfg.d_model, V = m->cfg.embedding_size;
+    for (int h0 = 0; h0 < nh; h0 += HEAD_ROWS) {
+        int h1 = h0 + HEAD_ROWS < nh ? h0 + HEAD_ROWS : nh;
+        for (int h = h0; h < h1; h++)
+            memcpy(s->hc + (size_t)(h - h0) * d, s->hidden + (size_t)s->hrow[h] * d, (size_t)d * sizeof *s->hc);
+        model_head(m, s->hc, h1 - h0, s->lc);
+        for (int h = h0; h < h1; h++) {
+            const row_t *r = &s->rows[s->owner[h]];
+            int32_t pos = s->dst[h]->pos;
+            sampler_summarise(s->o, &m->cfg, s->lc + (size_t)(h - h0) * V, V,
+                              crng_prefix(r->seed, CRNG_GUMBEL, (uint64_t)r->record, (uint64_t)r->step, (uint64_t)pos),
+                              s->dst[h]);
+            s->dst[h]->pos = pos;
+        }
+    }
+}
+
+/* Commit the policy's choice among cand[0..n) into the row (reveal step r->step); sets *eos
+ * when a committed token is EOS. */
+static int commit(bd_t *s, row_t *r, int n, int k, bool *eos, lerr_t *e) {
+    for (int q = 0; q < k; q++) {
+        int ci = -1;
+        for (int t = 0; t < n; t++)
+            if (r->cand[t].pos == r->chosen[q]) ci = t;
+        if (ci < 0)
+            return lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r->chosen[q]);
+        r->x[r->chosen[q]] = r->cand[ci].token;
+        r->reveal[r->chosen[q]] = r->step;
+        *eos |= r->cand[ci].token == s->m->cfg.eos_token_id;
     }
     return 0;
 }
 
-/* LLaDA 2.1's block loop with token editing (see the file comment). */
-static int edit_block(bd_t *r, rm_policy_t *pol, canvas_batch_t *cb, int b, int nb, int b0, int *step,
-                      void (*progress)(int, int, void *), void *arg, bool *done, lerr_t *e) {
-    const model_t *m = r->m;
-    const llada_config_t *c = &m->cfg;
-    int V = c->embedding_size, s0 = b * r->blk, post = 0;
-    uint64_t seed = cb->seed ? cb->seed[0] : r->o->seed;
-    for (int it = 0;; it++) {
-        int n = 0, masked = 0, edits = 0;
-        for (int p = 0; p < r->total; p++) masked += r->x[p] == c->mask_token_id;
-        for (int j = 0; j < r->blk; j++)
-            if (r->x[s0 + j] == c->mask_token_id) n++;
-        if (!n) post++;
-        if (post > r->o->max_post_steps) break;
-        if (block_hidden(r, s0, false, e)) return -1;
-        cb->nfe++;
-        model_head(m, r->hidden, r->blk, r->lc);
-        n = 0;
-        for (int j = 0; j < r->blk; j++) {
-            int32_t pos = s0 + j;
-            sampler_summarise(r->o, c, r->lc + (size_t)j * V, V,
-                              crng_prefix(seed, CRNG_GUMBEL, (uint64_t)cb->record[0], (uint64_t)*step, (uint64_t)pos),
-                              &r->all[j]);
-            r->all[j].pos = pos;
-            if (r->x[pos] == c->mask_token_id) r->cand[n++] = r->all[j];
-        }
-        if (sampler_cands_ok(r->all, r->blk, e)) return -1;
-        int k = 0;
+/* The row's step after the forward: its choice, commits (and edits), what it does next. */
+static int row_step(bd_t *s, row_t *r, lerr_t *e) {
+    const llada_config_t *c = &s->m->cfg;
+    const sampler_opts_t *o = s->o;
+    int blk = s->blk, s0 = r->b * blk, n = 0;
+    rm_state_t st = {.seed = r->seed,
+                     .record = r->record,
+                     .step = r->step,
+                     .block = r->b,
+                     .n_blocks = r->nb,
+                     .block_start = s0,
+                     .block_end = s0 + blk,
+                     .prompt_len = r->P,
+                     .canvas_len = r->total,
+                     .n_masked = masks_in(s, r, 0, r->total)};
+    if (o->edit) {
+        for (int j = 0; j < blk; j++)
+            if (r->x[s0 + j] == c->mask_token_id) r->cand[n++] = r->all[j];
+        if (sampler_cands_ok(r->all, blk, e)) return -1;
+        int k = 0, edits = 0;
         if (n) {
-            rm_state_t st = {.seed = seed,
-                             .record = cb->record[0],
-                             .step = *step,
-                             .steps = (nb - b0) * r->blk,
-                             .block = b,
-                             .n_blocks = nb,
-                             .block_step = it,
-                             .steps_per_block = r->blk,
-                             .block_start = s0,
-                             .block_end = s0 + r->blk,
-                             .prompt_len = r->P,
-                             .canvas_len = r->total,
-                             .n_masked = masked,
-                             .n_commit = 1};
-            if ((k = rm_policy_select(pol, &st, r->cand, n, r->chosen, e)) < 0) return -1;
+            st.steps = (r->nb - r->b0) * blk;
+            st.block_step = r->i;
+            st.steps_per_block = blk;
+            st.n_commit = 1;
+            if ((k = rm_policy_select(s->pol, &st, r->cand, n, r->chosen, e)) < 0) return -1;
             if (k == 0) return lerr_set(e, EXIT_PEER, "remask policy committed no position of a block with masks");
         }
         /* T2T on the tokens as this step's forward saw them, before the M2T commits */
-        for (int j = 0; j < r->blk; j++) {
+        for (int j = 0; j < blk; j++) {
             int32_t pos = s0 + j;
             if (pos < r->P || r->x[pos] == c->mask_token_id) continue;
-            if (r->all[j].conf > r->o->edit_threshold && r->all[j].token != r->x[pos]) {
+            if (r->all[j].conf > o->edit_threshold && r->all[j].token != r->x[pos]) {
                 r->x[pos] = r->all[j].token;
-                r->reveal[pos] = *step;
+                r->reveal[pos] = r->step;
                 edits++;
             }
         }
-        for (int q = 0; q < k; q++) {
-            int ci = -1;
-            for (int t = 0; t < n; t++)
-                if (r->cand[t].pos == r->chosen[q]) ci = t;
-            if (ci < 0)
-                return lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate",
-                                r->chosen[q]);
-            r->x[r->chosen[q]] = r->cand[ci].token;
-            r->reveal[r->chosen[q]] = *step;
-        }
-        ++*step;
-        if (after_step(r, cb, *step, (nb - b0) * r->blk, progress, arg, done, e)) return -1;
-        if (*done) return 0;
-        if (!n && !edits) break;
+        bool eos = false;
+        if (commit(s, r, n, k, &eos, e)) return -1;
+        r->step++;
+        r->i++;
+        if (!r->n0 && !edits) r->need = NEED_STORE;
+        else plan(s, r);
+        return 0;
     }
-    return block_hidden(r, s0, true, e); /* the settled block's K/V enter the cache */
+    for (int j = 0; j < blk; j++)
+        if (r->x[s0 + j] == c->mask_token_id) n++;
+    if (sampler_cands_ok(r->cand, n, e)) return -1;
+    st.steps = (r->nb - r->b0) * r->D;
+    st.block_step = r->i;
+    st.steps_per_block = r->D;
+    st.n_commit = r->quota[r->i] < n ? r->quota[r->i] : n;
+    int k = rm_policy_select(s->pol, &st, r->cand, n, r->chosen, e);
+    bool eos = false;
+    if (k < 0 || commit(s, r, n, k, &eos, e)) return -1;
+    r->step++;
+    r->i++;
+    if (o->eos_early_stop && eos && eos_return(s, r, s0 + blk)) r->need = NEED_DONE;
+    else plan(s, r);
+    return 0;
 }
 
-/* One unpadded row (cb->B == 1, cb->pad[0] == 0): the whole reverse process of its record. */
-static int run_row(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, canvas_batch_t *cb,
-                   void (*progress)(int step, int steps, void *arg), void *arg, lerr_t *e) {
-    const llada_config_t *c = &m->cfg;
-    bd_t r = {.m = m, .o = o, .blk = c->attn_block, .L = cb->L, .P = cb->L - o->gen_length};
-    r.total = (r.L + r.blk - 1) / r.blk * r.blk;
-    r.D = (int)((long long)o->steps * r.blk / o->gen_length);
-    if (r.D < 1) r.D = 1;
-    int V = c->embedding_size, d = c->d_model, rc = -1, step = 0, nb = r.total / r.blk, b0 = r.P / r.blk;
-    r.x = malloc((size_t)r.total * sizeof *r.x);
-    r.reveal = malloc((size_t)r.total * sizeof *r.reveal);
-    r.quota = malloc((size_t)r.D * sizeof *r.quota);
-    r.hidden = malloc((size_t)r.blk * d * sizeof *r.hidden);
-    r.hc = malloc((size_t)r.blk * d * sizeof *r.hc);
-    r.lc = malloc((size_t)r.blk * V * sizeof *r.lc);
-    r.cand = malloc((size_t)r.blk * sizeof *r.cand);
-    r.all = malloc((size_t)r.blk * sizeof *r.all);
-    r.chosen = malloc((size_t)r.blk * sizeof *r.chosen);
-    if (!r.x || !r.reveal || !r.quota || !r.hidden || !r.hc || !r.lc || !r.cand || !r.all || !r.chosen) {
-        lerr_set(e, EXIT_INTERNAL, "out of memory for a canvas of %d tokens", r.total);
-        goto out;
-    }
-    if (o->block_cache_off ? !(r.scr = fwd_scratch_new(m, 1, r.total, e))
-                           : !(r.kv = model_block_cache_new(m, r.total, e)))
-        goto out;
-    for (int p = 0; p < r.total; p++) {
-        r.x[p] = p < r.L ? cb->x[p] : c->mask_token_id;
-        r.reveal[p] = -1;
-    }
-    for (int i = 0; i < r.D; i++) r.quota[i] = r.blk / r.D + (i < r.blk % r.D);
-    cb->nfe = 0;
-    cb->steps_done = 0;
-    if (r.kv && b0 > 0 && model_block_forward(m, r.kv, r.x, b0 * r.blk, 0, true, NULL, e)) goto out; /* prefill */
-    for (int b = b0; b < nb; b++) {
-        int s0 = b * r.blk;
-        if (o->edit) {
-            bool done = false;
-            if (edit_block(&r, pol, cb, b, nb, b0, &step, progress, arg, &done, e)) goto out;
-            if (done) {
-                rc = 0;
-                goto out;
-            }
-            if (has_stop(&r)) break;
-            continue;
-        }
-        for (int i = 0; i <= r.D; i++) {
-            int n = 0, masked = 0;
-            for (int p = 0; p < r.total; p++) masked += r.x[p] == c->mask_token_id;
-            for (int j = 0; j < r.blk; j++)
-                if (r.x[s0 + j] == c->mask_token_id) r.cand[n++].pos = s0 + j;
-            if (!n || i == r.D) { /* block done: its K/V enter the cache */
-                if (block_hidden(&r, s0, true, e)) goto out;
-                break;
-            }
-            if (block_hidden(&r, s0, false, e)) goto out;
-            cb->nfe++;
-            for (int k = 0; k < n; k++)
-                memcpy(r.hc + (size_t)k * d, r.hidden + (size_t)(r.cand[k].pos - s0) * d, (size_t)d * sizeof *r.hc);
-            model_head(m, r.hc, n, r.lc);
-            uint64_t seed = cb->seed ? cb->seed[0] : o->seed;
-            for (int k = 0; k < n; k++) {
-                int32_t pos = r.cand[k].pos;
-                sampler_summarise(
-                    o, c, r.lc + (size_t)k * V, V,
-                    crng_prefix(seed, CRNG_GUMBEL, (uint64_t)cb->record[0], (uint64_t)step, (uint64_t)pos), &r.cand[k]);
-                r.cand[k].pos = pos;
-            }
-            if (sampler_cands_ok(r.cand, n, e)) goto out;
-            rm_state_t st = {.seed = seed,
-                             .record = cb->record[0],
-                             .step = step,
-                             .steps = (nb - b0) * r.D,
-                             .block = b,
-                             .n_blocks = nb,
-                             .block_step = i,
-                             .steps_per_block = r.D,
-                             .block_start = s0,
-                             .block_end = s0 + r.blk,
-                             .prompt_len = r.P,
-                             .canvas_len = r.total,
-                             .n_masked = masked,
-                             .n_commit = r.quota[i] < n ? r.quota[i] : n};
-            int k = rm_policy_select(pol, &st, r.cand, n, r.chosen, e);
-            bool eos_hit = false;
-            if (k < 0) goto out;
-            for (int q = 0; q < k; q++) {
-                int ci = -1;
-                for (int t = 0; t < n; t++)
-                    if (r.cand[t].pos == r.chosen[q]) ci = t;
-                if (ci < 0) {
-                    lerr_set(e, EXIT_PEER, "remask policy chose position %d, which is not a candidate", r.chosen[q]);
-                    goto out;
-                }
-                r.x[r.chosen[q]] = r.cand[ci].token;
-                r.reveal[r.chosen[q]] = step;
-                eos_hit |= r.cand[ci].token == c->eos_token_id;
-            }
-            step++;
-            bool done = false;
-            if (after_step(&r, cb, step, (nb - b0) * r.D, progress, arg, &done, e)) goto out;
-            if (done) {
-                rc = 0;
-                goto out;
-            }
-            if (o->eos_early_stop && eos_hit && eos_return(&r, s0 + r.blk)) goto finish;
-        }
-        if (has_stop(&r)) break;
-    }
-finish:
-    copy_back(&r, cb);
-    rc = 0;
-out:
-    bd_free(&r);
-    return rc;
-}
-
-/* The batch as rows run one after another (see bdsample.h). `sub` is the current row seen as
- * a batch of one: its x and reveal alias the row's unpadded part in the caller's canvas. */
-typedef struct {
-    canvas_batch_t *cb, sub;
-    int row; /* the current row's index in cb (moves down as earlier rows drop) */
-    bool row_dropped;
-    uint8_t *drop; /* [cb->B] scratch for the caller's on_step */
-} seq_t;
-
-/* Remove the rows of cb marked in drop, keeping the others' order (sampler.h's on_step). */
-static void compact(seq_t *s) {
+/* Remove the rows the caller's on_step marked in s->drop, keeping the others' order. */
+static void compact(bd_t *s) {
     canvas_batch_t *cb = s->cb;
-    int k = 0, row = s->row;
     size_t L = (size_t)cb->L;
-    for (int j = 0; j < cb->B; j++) {
+    int k = 0;
+    for (int j = 0; j < s->B; j++) {
         if (s->drop[j]) {
-            if (j == s->row) s->row_dropped = true;
-            if (j < s->row) row--;
+            row_free(&s->rows[j]);
             continue;
         }
         if (k != j) {
@@ -333,36 +394,36 @@ static void compact(seq_t *s) {
             cb->record[k] = cb->record[j];
             if (cb->seed) cb->seed[k] = cb->seed[j];
             if (cb->row_nfe) cb->row_nfe[k] = cb->row_nfe[j];
+            s->rows[k] = s->rows[j];
+            memset(&s->rows[j], 0, sizeof s->rows[j]);
         }
         k++;
     }
-    memset(s->drop, 0, (size_t)cb->B);
-    cb->B = k;
-    s->row = row;
+    for (int j = 0; j < s->B; j++) s->drop[j] = 0;
+    cb->B = s->B = k;
 }
 
-/* Point the single-row view at row s->row of the caller's canvas. */
-static void aim(seq_t *s) {
-    canvas_batch_t *cb = s->cb;
-    size_t off = (size_t)s->row * cb->L + cb->pad[s->row];
-    s->sub.x = cb->x + off;
-    s->sub.reveal = cb->reveal + off;
-    s->sub.record = cb->record + s->row;
-    s->sub.seed = cb->seed ? cb->seed + s->row : NULL;
-}
-
-/* The row's on_step: the caller sees its whole batch (this row's canvas already copied back). */
-static int seq_step(canvas_batch_t *sub, int step, uint8_t *drop, void *arg, lerr_t *e) {
-    seq_t *s = arg;
-    canvas_batch_t *cb = s->cb;
-    if (cb->on_step(cb, step, s->drop, cb->on_step_arg, e) < 0) return -1;
-    compact(s);
-    if (s->row_dropped) {
-        drop[0] = 1;
-        return 0;
-    }
-    aim(s);
-    (void)sub;
+/* Scratch shared by the rows: the lockstep forward's, the hidden rows, the head's. */
+static int bd_alloc(bd_t *s, lerr_t *e) {
+    const llada_config_t *c = &s->m->cfg;
+    size_t B = (size_t)s->B, R = B * s->blk, d = c->d_model, V = c->embedding_size;
+    s->rows = calloc(B, sizeof *s->rows);
+    s->hidden = malloc(R * d * sizeof *s->hidden);
+    s->hc = malloc((size_t)HEAD_ROWS * d * sizeof *s->hc);
+    s->lc = malloc((size_t)HEAD_ROWS * V * sizeof *s->lc);
+    s->kcs = malloc(B * sizeof *s->kcs);
+    s->toks = malloc(B * sizeof *s->toks);
+    s->nn = malloc(B * sizeof *s->nn);
+    s->pp = malloc(B * sizeof *s->pp);
+    s->st = malloc(B * sizeof *s->st);
+    s->dst = malloc(R * sizeof *s->dst);
+    s->hrow = malloc(R * sizeof *s->hrow);
+    s->owner = malloc((R > B ? R : B) * sizeof *s->owner);
+    s->drop = calloc(B, 1);
+    if (!s->rows || !s->hidden || !s->hc || !s->lc || !s->kcs || !s->toks || !s->nn || !s->pp || !s->st || !s->dst ||
+        !s->hrow || !s->owner || !s->drop)
+        return lerr_set(e, EXIT_INTERNAL, "out of memory for a batch of %d rows", s->B);
+    if (!s->o->block_cache_off && !(s->scr = model_block_scratch_new(s->m, (int)R, e))) return -1;
     return 0;
 }
 
@@ -375,28 +436,63 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
     if (o->eos_early_stop && o->edit)
         return lerr_set(e, EXIT_USAGE, "--eos-early-stop is LLaDA 2.0's mid-block return; with --edit-threshold "
                                        "(2.1) a block stops the run after it settles");
-    int zero = 0, rc = 0;
-    seq_t s = {.cb = cb, .drop = calloc((size_t)cb->B + 1, 1)};
-    if (!s.drop) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    bd_t s = {.m = m, .o = o, .pol = pol, .cb = cb, .blk = m->cfg.attn_block, .B = cb->B};
+    int rc = -1, steps = 0, tick = 0, shown = 0;
     for (size_t i = 0; i < (size_t)cb->B * cb->L; i++) cb->reveal[i] = -1;
     cb->nfe = 0;
     cb->steps_done = 0;
-    for (s.row = 0; s.row < cb->B;) {
-        s.row_dropped = false;
-        s.sub = (canvas_batch_t){.B = 1, .L = cb->L - cb->pad[s.row]};
-        aim(&s);
-        s.sub.pad = &zero;
-        if (cb->on_step) {
-            s.sub.on_step = seq_step;
-            s.sub.on_step_arg = &s;
-        }
-        if ((rc = run_row(m, pol, o, &s.sub, progress, arg, e))) break;
-        if (s.row_dropped) continue; /* the rows after it moved down to s.row */
-        if (cb->row_nfe) cb->row_nfe[s.row] = s.sub.nfe;
-        cb->nfe += s.sub.nfe;
-        if (s.sub.steps_done > cb->steps_done) cb->steps_done = s.sub.steps_done;
-        s.row++;
+    if (!cb->B) return 0;
+    if (bd_alloc(&s, e)) goto out;
+    for (int j = 0; j < s.B; j++) {
+        if (row_init(&s, j, e)) goto out;
+        const row_t *r = &s.rows[j];
+        int rs = (r->nb - r->b0) * (o->edit ? s.blk : r->D);
+        if (rs > steps) steps = rs;
     }
-    free(s.drop);
+    for (;;) {
+        if (end_blocks(&s, e)) goto out;
+        int k = forward_step(&s, e);
+        if (k < 0) goto out;
+        if (!k) break;
+        int nh = 0;
+        for (int j = 0; j < s.B; j++) {
+            row_t *r = &s.rows[j];
+            if (r->need != NEED_STEP) continue;
+            for (int t = 0, n = 0; t < s.blk; t++) {
+                int32_t pos = r->b * s.blk + t;
+                bool masked = r->x[pos] == m->cfg.mask_token_id;
+                if (!o->edit && !masked) continue;
+                rm_cand_t *dst = o->edit ? &r->all[t] : &r->cand[n++];
+                dst->pos = pos;
+                s.dst[nh] = dst;
+                s.hrow[nh] = r->ho + t;
+                s.owner[nh++] = j;
+            }
+        }
+        summarise_all(&s, nh);
+        for (int j = 0; j < s.B; j++)
+            if (s.rows[j].need == NEED_STEP && row_step(&s, &s.rows[j], e)) goto out;
+        tick++;
+        if (progress && tick < steps) progress(shown = tick, steps, arg);
+        cb->steps_done = tick;
+        if (cb->on_step) {
+            for (int j = 0; j < s.B; j++) copy_back(&s, j);
+            if (cb->on_step(cb, tick - 1, s.drop, cb->on_step_arg, e) < 0) goto out;
+            compact(&s);
+            if (!s.B) break;
+        }
+    }
+    if (progress && shown < steps) progress(steps, steps, arg); /* the last call ends the line */
+    if (s.B) cb->steps_done = 0;
+    for (int j = 0; j < s.B; j++) {
+        const row_t *r = &s.rows[j];
+        copy_back(&s, j);
+        cb->nfe += r->nfe;
+        if (cb->row_nfe) cb->row_nfe[j] = r->nfe;
+        if (r->step > cb->steps_done) cb->steps_done = r->step;
+    }
+    rc = 0;
+out:
+    bd_free(&s);
     return rc;
 }

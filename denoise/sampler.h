@@ -108,7 +108,7 @@ typedef struct canvas_batch {
     int nfe;         /* out: forward passes (rows of a CFG pair count twice) */
     int *row_nfe;    /* optional [B] out (caller owns): each row's forward passes
                                 * (cb->nfe for every row, except block diffusion, whose
-                                * rows run one after another; bdsample.h) */
+                                * rows each count their own; bdsample.h) */
     int steps_done;  /* out */
     /* Optional (zero = off). seed: [B] per-row seed replacing o->seed in every draw of that
      * row (caller owns), so rows of requests with different seeds share a batch. on_step:

@@ -4,25 +4,71 @@
  * Same steps as forward.c's graph (RMSNorm, q/k/v + optional biases, per-head q/k norm,
  * RoPE at absolute positions, block-causal attention over cache + block (blockattn.c),
  * output projection, dense or MoE FFN, final RMSNorm). Buffers are allocated once, for
- * max_len positions; a forward allocates nothing.
+ * max_len positions; a forward allocates nothing. model_block_forward_rows runs several
+ * caches' rows in lockstep: every projection and the FFN over all rows' tokens at once (the
+ * weights read once), RoPE, the K/V append and attention per row against its own cache.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model/family.h"
 
-struct model_block_cache {
-    int max_len, len, n_layers;
-    float **k, **v; /* [n_layers][max_len][kvd] */
-    float *x, *xn, *q, *kb, *vb, *ao, *gate, *up, *scores, *cos_t, *sin_t;
+/* Work buffers of a forward over `rows` token rows (a cache's own, or a lockstep batch's). */
+struct model_block_scratch {
+    int rows;
+    float *x, *xn, *q, *kb, *vb, *ao, *gate, *up;
     int32_t *pos;
     moe_scratch_t *moe;
 };
 
+struct model_block_cache {
+    int max_len, len, n_layers;
+    float **k, **v; /* [n_layers][max_len][kvd] */
+    float *scores, *cos_t, *sin_t;
+    model_block_scratch_t s; /* for max_len rows (prefill, single-row steps) */
+};
+
+static void scratch_free(model_block_scratch_t *s) {
+    float *bufs[] = {s->x, s->xn, s->q, s->kb, s->vb, s->ao, s->gate, s->up};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(s->pos);
+    moe_scratch_destroy(&s->moe);
+    memset(s, 0, sizeof *s);
+}
+
+/* 0, or -1 on OOM (s partly filled: scratch_free). */
+static int scratch_init(model_block_scratch_t *s, const llada_config_t *c, int rows) {
+    size_t T = (size_t)rows, d = c->d_model, qd = (size_t)c->n_heads * c->head_dim,
+           kvd = (size_t)c->n_kv_heads * c->head_dim, f = c->mlp_hidden_size;
+    s->rows = rows;
+    float **bufs[] = {&s->x, &s->xn, &s->q, &s->kb, &s->vb, &s->ao, &s->gate, &s->up};
+    size_t sizes[] = {T * d, T * d, T * qd, T * kvd, T * kvd, T * qd, T * f, T * f};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (!(*bufs[i] = malloc((sizes[i] ? sizes[i] : 1) * sizeof(float)))) return -1;
+    if (!(s->pos = malloc(T * sizeof *s->pos))) return -1;
+    if (c->n_experts > 0 && !(s->moe = moe_scratch_new(c, rows))) return -1;
+    return 0;
+}
+
+model_block_scratch_t *model_block_scratch_new(const model_t *m, int rows, lerr_t *e) {
+    model_block_scratch_t *s = calloc(1, sizeof *s);
+    if (s && !scratch_init(s, &m->cfg, rows)) return s;
+    if (s) scratch_free(s);
+    free(s);
+    lerr_set(e, EXIT_INTERNAL, "out of memory for a lockstep batch of %d rows", rows);
+    return NULL;
+}
+
+void model_block_scratch_destroy(model_block_scratch_t **sp) {
+    if (!sp || !*sp) return;
+    scratch_free(*sp);
+    free(*sp);
+    *sp = NULL;
+}
+
 model_block_cache_t *model_block_cache_new(const model_t *m, int max_len, lerr_t *e) {
     const llada_config_t *c = &m->cfg;
-    size_t T = (size_t)max_len, d = c->d_model, qd = (size_t)c->n_heads * c->head_dim,
-           kvd = (size_t)c->n_kv_heads * c->head_dim, f = c->mlp_hidden_size;
+    size_t T = (size_t)max_len, kvd = (size_t)c->n_kv_heads * c->head_dim;
     model_block_cache_t *kc = calloc(1, sizeof *kc);
     if (!kc) goto oom;
     kc->max_len = max_len;
@@ -32,14 +78,9 @@ model_block_cache_t *model_block_cache_new(const model_t *m, int max_len, lerr_t
     if (!kc->k || !kc->v) goto oom;
     for (int l = 0; l < c->n_layers; l++)
         if (!(kc->k[l] = malloc(T * kvd * sizeof(float))) || !(kc->v[l] = malloc(T * kvd * sizeof(float)))) goto oom;
-    float **bufs[] = {&kc->x,    &kc->xn, &kc->q,      &kc->kb,    &kc->vb,   &kc->ao,
-                      &kc->gate, &kc->up, &kc->scores, &kc->cos_t, &kc->sin_t};
-    size_t sizes[] = {
-        T * d, T * d, T * qd, T * kvd, T * kvd, T * qd, T * f, T * f, T, T * c->head_dim / 2, T * c->head_dim / 2};
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-        if (!(*bufs[i] = malloc((sizes[i] ? sizes[i] : 1) * sizeof(float)))) goto oom;
-    if (!(kc->pos = malloc(T * sizeof *kc->pos))) goto oom;
-    if (c->n_experts > 0 && !(kc->moe = moe_scratch_new(c, max_len))) goto oom;
+    if (!(kc->scores = malloc(T * sizeof(float))) || !(kc->cos_t = malloc(T * c->head_dim / 2 * sizeof(float))) ||
+        !(kc->sin_t = malloc(T * c->head_dim / 2 * sizeof(float))) || scratch_init(&kc->s, c, max_len))
+        goto oom;
     rope_tables(kc->cos_t, kc->sin_t, max_len, model_rope_dim(c), c->rope_theta);
     return kc;
 oom:
@@ -57,10 +98,10 @@ void model_block_cache_destroy(model_block_cache_t **cp) {
     }
     free(kc->k);
     free(kc->v);
-    float *bufs[] = {kc->x, kc->xn, kc->q, kc->kb, kc->vb, kc->ao, kc->gate, kc->up, kc->scores, kc->cos_t, kc->sin_t};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
-    free(kc->pos);
-    moe_scratch_destroy(&kc->moe);
+    free(kc->scores);
+    free(kc->cos_t);
+    free(kc->sin_t);
+    scratch_free(&kc->s);
     free(kc);
     *cp = NULL;
 }
@@ -76,60 +117,82 @@ static void add_bias(float *y, const wtensor_t *b, int T, int n) {
     }
 }
 
-int model_block_forward(const model_t *m, model_block_cache_t *kc, const int32_t *tokens, int n, int p0, bool store,
-                        float *hidden, lerr_t *e) {
+int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kcs, int B, const int32_t *const *tokens,
+                             const int *n, const int *p0, const bool *store, model_block_scratch_t *s, float *hidden,
+                             lerr_t *e) {
     const llada_config_t *c = &m->cfg;
-    int d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads, blk = c->attn_block;
+    int d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads, blk = c->attn_block, N = 0;
     size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd;
     float eps = (float)c->rms_norm_eps;
     if (blk <= 0)
         return lerr_set(e, EXIT_INTERNAL, "model_block_forward: %s is not a block-diffusion model", m->family->display);
-    if (p0 != kc->len || n <= 0 || p0 + n > kc->max_len || p0 % blk || n % blk)
-        return lerr_set(e, EXIT_INTERNAL,
-                        "model_block_forward: rows [%d, %d) do not follow the cached %d (of %d) in whole blocks", p0,
-                        p0 + n, kc->len, kc->max_len);
-    for (int t = 0; t < n; t++) {
-        if (tokens[t] < 0 || tokens[t] >= c->embedding_size)
-            return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tokens[t],
-                            c->embedding_size);
-        kc->pos[t] = p0 + t;
+    for (int b = 0; b < B; b++) {
+        const model_block_cache_t *kc = kcs[b];
+        if (p0[b] != kc->len || n[b] <= 0 || p0[b] + n[b] > kc->max_len || p0[b] % blk || n[b] % blk)
+            return lerr_set(e, EXIT_INTERNAL,
+                            "model_block_forward: rows [%d, %d) do not follow the cached %d (of %d) in whole blocks",
+                            p0[b], p0[b] + n[b], kc->len, kc->max_len);
+        if (N + n[b] > s->rows)
+            return lerr_set(e, EXIT_INTERNAL, "model_block_forward: %d rows exceed the scratch's %d", N + n[b],
+                            s->rows);
+        for (int t = 0; t < n[b]; t++) {
+            int32_t tok = tokens[b][t];
+            if (tok < 0 || tok >= c->embedding_size)
+                return lerr_set(e, EXIT_DATA, "token id %d outside the model's vocabulary [0, %d)", tok,
+                                c->embedding_size);
+            s->pos[N + t] = p0[b] + t;
+        }
+        embed(s->x + (size_t)N * d, &m->w.wte, tokens[b], n[b]);
+        N += n[b];
     }
-    embed(kc->x, &m->w.wte, tokens, n);
     for (int l = 0; l < c->n_layers; l++) {
         const llada_layer_t *ly = &m->w.layers[l];
-        float *K = kc->k[l] + (size_t)p0 * kvd, *Vv = kc->v[l] + (size_t)p0 * kvd;
-        rmsnorm(kc->xn, kc->x, &ly->attn_norm, n, d, eps);
-        matmul(kc->q, kc->xn, &ly->q_proj, n, false);
-        matmul(K, kc->xn, &ly->k_proj, n, false);
-        matmul(Vv, kc->xn, &ly->v_proj, n, false);
-        add_bias(kc->q, &ly->q_bias, n, (int)qd);
-        add_bias(K, &ly->k_bias, n, (int)kvd);
-        add_bias(Vv, &ly->v_bias, n, (int)kvd);
+        rmsnorm(s->xn, s->x, &ly->attn_norm, N, d, eps);
+        matmul(s->q, s->xn, &ly->q_proj, N, false);
+        matmul(s->kb, s->xn, &ly->k_proj, N, false);
+        matmul(s->vb, s->xn, &ly->v_proj, N, false);
+        add_bias(s->q, &ly->q_bias, N, (int)qd);
+        add_bias(s->kb, &ly->k_bias, N, (int)kvd);
+        add_bias(s->vb, &ly->v_bias, N, (int)kvd);
         if (ly->q_norm.data) { /* per-head q/k RMSNorm (as forward.c) */
-            rmsnorm(kc->q, kc->q, &ly->q_norm, n * Hq, hd, eps);
-            rmsnorm(K, K, &ly->k_norm, n * Hkv, hd, eps);
+            rmsnorm(s->q, s->q, &ly->q_norm, N * Hq, hd, eps);
+            rmsnorm(s->kb, s->kb, &ly->k_norm, N * Hkv, hd, eps);
         }
         if (c->clip_qkv > 0) {
-            float cl = c->clip_qkv, *bb[3] = {kc->q, K, Vv};
-            size_t ns[3] = {(size_t)n * qd, (size_t)n * kvd, (size_t)n * kvd};
+            float cl = c->clip_qkv, *bb[3] = {s->q, s->kb, s->vb};
+            size_t ns[3] = {(size_t)N * qd, (size_t)N * kvd, (size_t)N * kvd};
             for (int b = 0; b < 3; b++)
                 for (size_t i = 0; i < ns[b]; i++) bb[b][i] = fminf(fmaxf(bb[b][i], -cl), cl);
         }
-        rope_apply_part(kc->q, n, Hq, hd, model_rope_dim(c), kc->cos_t, kc->sin_t, kc->pos);
-        rope_apply_part(K, n, Hkv, hd, model_rope_dim(c), kc->cos_t, kc->sin_t, kc->pos);
-        block_causal_attention(kc->ao, kc->q, kc->k[l], kc->v[l], n, p0, p0 + n, Hq, Hkv, hd, blk, kc->scores);
-        matmul(kc->x, kc->ao, &ly->attn_out, n, true);
-        add_bias(kc->x, &ly->out_bias, n, d);
-        rmsnorm(kc->xn, kc->x, &ly->ff_norm, n, d, eps);
-        if (ly->router.data) moe_ffn(c, ly, kc->xn, kc->x, n, kc->moe);
+        /* per row: RoPE at its positions, its K/V into its cache, attention over its cache */
+        for (int b = 0, o = 0; b < B; o += n[b++]) {
+            model_block_cache_t *kc = kcs[b];
+            float *q = s->q + (size_t)o * qd, *K = s->kb + (size_t)o * kvd, *Vv = s->vb + (size_t)o * kvd;
+            rope_apply_part(q, n[b], Hq, hd, model_rope_dim(c), kc->cos_t, kc->sin_t, s->pos + o);
+            rope_apply_part(K, n[b], Hkv, hd, model_rope_dim(c), kc->cos_t, kc->sin_t, s->pos + o);
+            memcpy(kc->k[l] + (size_t)p0[b] * kvd, K, (size_t)n[b] * kvd * sizeof *K);
+            memcpy(kc->v[l] + (size_t)p0[b] * kvd, Vv, (size_t)n[b] * kvd * sizeof *Vv);
+            block_causal_attention(s->ao + (size_t)o * qd, q, kc->k[l], kc->v[l], n[b], p0[b], p0[b] + n[b], Hq, Hkv,
+                                   hd, blk, kc->scores);
+        }
+        matmul(s->x, s->ao, &ly->attn_out, N, true);
+        add_bias(s->x, &ly->out_bias, N, d);
+        rmsnorm(s->xn, s->x, &ly->ff_norm, N, d, eps);
+        if (ly->router.data) moe_ffn(c, ly, s->xn, s->x, N, s->moe);
         else {
-            matmul(kc->gate, kc->xn, &ly->ff_proj, n, false);
-            matmul(kc->up, kc->xn, &ly->up_proj, n, false);
-            swiglu(kc->gate, kc->gate, kc->up, (size_t)n * c->mlp_hidden_size);
-            matmul(kc->x, kc->gate, &ly->ff_out, n, true);
+            matmul(s->gate, s->xn, &ly->ff_proj, N, false);
+            matmul(s->up, s->xn, &ly->up_proj, N, false);
+            swiglu(s->gate, s->gate, s->up, (size_t)N * c->mlp_hidden_size);
+            matmul(s->x, s->gate, &ly->ff_out, N, true);
         }
     }
-    if (hidden) rmsnorm(hidden, kc->x, &m->w.ln_f, n, d, eps);
-    if (store) kc->len = p0 + n;
+    if (hidden) rmsnorm(hidden, s->x, &m->w.ln_f, N, d, eps);
+    for (int b = 0; b < B; b++)
+        if (store[b]) kcs[b]->len = p0[b] + n[b];
     return 0;
+}
+
+int model_block_forward(const model_t *m, model_block_cache_t *kc, const int32_t *tokens, int n, int p0, bool store,
+                        float *hidden, lerr_t *e) {
+    return model_block_forward_rows(m, &kc, 1, &tokens, &n, &p0, &store, &kc->s, hidden, e);
 }

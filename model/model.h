@@ -264,6 +264,18 @@ model_block_cache_t *model_block_cache_new(const model_t *m, int max_len, lerr_t
 void model_block_cache_destroy(model_block_cache_t **c);
 int model_block_forward(const model_t *m, model_block_cache_t *c, const int32_t *tokens, int n, int p0, bool store,
                         float *hidden, lerr_t *e);
+/* Lockstep batches: B caches (rows at any positions, each with its own cache) in one pass.
+ * Row b: n[b] tokens[b] at p0[b] over kc[b], as model_block_forward's rules; store[b] appends
+ * its K/V. The projections and FFN run over all sum(n) tokens at once, attention per row;
+ * hidden [sum n][d_model] (NULL allowed), rows in order. s: work buffers for at least
+ * sum(n) tokens (model_block_scratch_new; caller owns). Each row's hidden states equal its
+ * model_block_forward's up to float summation order (GEMM kernels vary with the row count). */
+typedef struct model_block_scratch model_block_scratch_t;
+model_block_scratch_t *model_block_scratch_new(const model_t *m, int rows, lerr_t *e);
+void model_block_scratch_destroy(model_block_scratch_t **s);
+int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kc, int B, const int32_t *const *tokens,
+                             const int *n, const int *p0, const bool *store, model_block_scratch_t *s, float *hidden,
+                             lerr_t *e);
 
 /* Cumulative wall time per forward stage (seconds since the last reset), for profiles. */
 enum {

@@ -5,7 +5,8 @@
 # SDAR's official dynamic:0.85 differs from low_confidence) with the bundled tokenizer.
 # References are denoise's own single-record runs (--batch 1), which py/test_denoise_sdar
 # checks token-exact against a numpy port of SDAR's generate: a batch of records of different
-# prompt lengths gives the same records as one at a time; serve's answers equal
+# prompt lengths gives the same records as one at a time (lockstep batches: every sampler path,
+# rows in different blocks); serve's answers equal
 # tok | denoise | detok (default options: the model's official remasking, as denoise);
 # a stream equals the whole answer; a cluster worker's records are byte-identical to the
 # local run. A stop string that ends the first row mid-batch leaves the other rows unchanged.
@@ -45,6 +46,19 @@ denoise --model "$M" --gen-length 12 --steps 6 --temperature 0.8 --seed 4 -q --j
 denoise --model "$M" --gen-length 12 --steps 6 --temperature 0.8 --seed 4 --batch 4 -q --json <"$TMP/p.rec" >"$TMP/t4.jsonl"
 check_eq "T=0.8, --batch 4 equals --batch 1 (per-record draws)" "$(cat "$TMP/t1.jsonl")" "$(cat "$TMP/t4.jsonl")"
 check_eq "4 records" 4 "$(grep -c '"tokens"' "$TMP/b3.jsonl")"
+# lockstep (rows share each forward): longer runs whose rows sit in different blocks and finish
+# at different ticks; every sampler path gives each record its --batch 1 bytes (tokens, reveal
+# steps, nfe)
+for args in "--gen-length 24 --steps 12" "--gen-length 24 --no-block-cache" \
+    "--gen-length 20 --remasking dynamic:0.5 --edit-threshold 0.3" "--gen-length 24 --eos-early-stop" \
+    "--gen-length 16 --remasking low_confidence --temperature 0.7 --seed 9"; do
+    # shellcheck disable=SC2086
+    denoise --model "$M" $args -q --json <"$TMP/p.rec" >"$TMP/l1.jsonl"
+    # shellcheck disable=SC2086
+    denoise --model "$M" $args --batch 4 -q --json <"$TMP/p.rec" >"$TMP/l4.jsonl"
+    check_eq "lockstep --batch 4 equals --batch 1 byte for byte: $args" "$(cat "$TMP/l1.jsonl")" "$(cat "$TMP/l4.jsonl")"
+done
+check "the records carry nfe" grep -q '"nfe"' "$TMP/l4.jsonl"
 denoise --model "$M" --gen-length 12 --remasking low_confidence -q --json <"$TMP/p.rec" >"$TMP/lc.jsonl"
 check "the fixture tells the official dynamic:0.85 from low_confidence" test "$(cat "$TMP/lc.jsonl")" != "$(cat "$TMP/b1.jsonl")"
 

@@ -149,7 +149,7 @@ for i, (name, P, G, thr, ethr, post) in enumerate(CASES21):
 check(edits_seen >= 2, f"token editing changes the result in {edits_seen} of {len(CASES21)} cases (the test can fail)")
 
 # --batch: records of different prompt lengths in one run, each its own reference (bdsample.h:
-# rows run one after another, unpadded); 2.1 token editing (Q mode), block cache
+# rows run in lockstep, each unpadded); 2.1 token editing (Q mode), block cache
 d = os.path.join(TMP, "llada2_f32")
 cfg, W = ref.load(d)
 prompts = [[int(v) for v in np.random.default_rng(40 + k).integers(0, cfg["vocab_size"] - 3, size=n)] for k, n in
@@ -163,6 +163,25 @@ try:
     check(ok, "--batch 3, 2.1 token editing, prompts of 1..11 tokens: every record equals its reference")
 except RuntimeError as e:
     check(False, "--batch 3, 2.1 token editing", e)
+
+# lockstep batches (bdsample.c: one forward per tick over every unfinished row): 2.0 rows at
+# different blocks (prompts of 3, 40, 70 and 11 tokens start in blocks 0, 1, 2, 0) each equal
+# their own reference, with the block cache and full recompute
+prompts = [[int(v) for v in np.random.default_rng(60 + k).integers(0, cfg["vocab_size"] - 3, size=n)] for k, n in
+           enumerate((3, 40, 70, 11))]
+refs = [ref.generate20(cfg, W, q, 48, 12, 0.2) for q in prompts]
+for mode in ([], ["--no-block-cache"]):
+    label = f"--batch 4, 2.0, rows in blocks 0..2 {'full recompute' if mode else 'block cache'}"
+    try:
+        rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
+                         ["--model", d, "--gen-length", "48", "--steps", str(12 * 48 // 32), "--remasking",
+                          "dynamic:0.2", "--batch", "4"] + mode)
+        bad = [j for j, (r, q, w) in enumerate(zip(rs, prompts, refs)) if not same(r, *w, len(q), 48)[0]]
+        check(len(rs) == 4 and not bad, label + ": every record equals its reference (tokens, reveal, nfe)",
+              f"rows {bad} differ")
+    except RuntimeError as e:
+        check(False, label, e)
+check(len({w[2] for w in refs}) > 1, "the batch's rows need different numbers of forwards (the test can fail)")
 
 # EOS after a block stops the run: name as EOS a token the first generated block holds
 d = os.path.join(TMP, "llada2_f32")
@@ -225,6 +244,17 @@ if found:
         json.dump(c, open(os.path.join(ed, "config.json"), "w"))
         check_same(f"--eos-early-stop with EOS in the prompt (nfe {hit[2][2]})",
                    gen(ed, hit[1], 96, ["--eos-early-stop"]), *hit[2], 5, 96)
+    # in a lockstep batch: the row that returns early leaves, the others go on to their ends
+    bp = [prompt, [5, 1, 9, 2, 6, 3, 8], prompt[:3]]
+    c["eos_token_id"] = found[0]
+    json.dump(c, open(os.path.join(ed, "config.json"), "w"))
+    cq = dict(cfg, eos_token_id=found[0])
+    bw = [ref.generate20(cq, W, q, 96, 32, 0.95, eos_early_stop=True) for q in bp]
+    rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in bp],
+                     ["--model", ed, "--gen-length", "96", "--eos-early-stop", "--batch", "3"])
+    bad = [j for j, (r, q, w) in enumerate(zip(rs, bp, bw)) if not same(r, *w, len(q), 96)[0]]
+    check(len(rs) == 3 and not bad, f"--eos-early-stop --batch 3 (nfe {[w[2] for w in bw]}): every row its reference",
+          f"rows {bad} differ")
 p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--eos-early-stop",
                                                               "--edit-threshold", "0.5"], expect_rc=2)
 err = p.stderr.decode()

@@ -114,7 +114,7 @@ check((x2[8:28] == cfg["mask_token_id"]).all() and np.array_equal(unarr(r["token
 # ---------------------------------------------------------------- errors
 # ---------------------------------------------------------------- batch
 # records of different prompt lengths in one --batch run: each is its own record's reference
-# (bdsample.h: the rows run one after another, each unpadded with its own block tiling)
+# (bdsample.h: the rows run in lockstep, each unpadded with its own block tiling)
 prompts = [[1, 2], [3], [5, 8, 13, 21, 34, 55, 1], [9, 9, 9, 9, 9]]
 rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
                  ["--model", d, "--gen-length", "8", "--steps", "4", "--remasking", "low_confidence", "--batch", "3"])
