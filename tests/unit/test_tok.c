@@ -12,7 +12,9 @@
  *    nodes) vs the plain parse of the same text, on random damage: same verdict, message and
  *    position; the loader reading them vs jansson reading the same random tokenizer.json
  *    (escapes, both merge forms, byte-level or not); the overlapped lookups smap_get_many vs
- *    smap_get_h. */
+ *    smap_get_h;
+ *  - the normalizers' growth bound: chained Replace / Prepend ops vs a plain reference up to the
+ *    bound, refused one byte past it. */
 #define _GNU_SOURCE
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <dirent.h>
@@ -483,6 +485,100 @@ static void test_load_errors(void) {
     }
 }
 
+/* A tokenizer.json with `k` normalizers: Replace "o" -> `rn` x "o" (prepend == 0), or one
+ * Prepend of `rn` x "p" (prepend == 1). Caller frees. */
+static char *growth_json(int k, size_t rn, int prepend) {
+    char *j = malloc(256 + (size_t)k * (rn + 64)), *w = j;
+    w += sprintf(w, "{\"model\":{\"vocab\":{\"o\":0},\"merges\":[]},\"normalizer\":{\"type\":\"Sequence\","
+                    "\"normalizers\":[");
+    for (int i = 0; i < k; i++) {
+        w += sprintf(w, prepend ? "%s{\"type\":\"Prepend\",\"prepend\":\"" : "%s{\"type\":\"Replace\",\"pattern\":"
+                                                                          "{\"String\":\"o\"},\"content\":\"",
+                     i ? "," : "");
+        memset(w, prepend ? 'p' : 'o', rn);
+        w += rn;
+        w += sprintf(w, "\"}");
+    }
+    sprintf(w, "]}}");
+    return j;
+}
+
+/* Every "o" of s replaced by rn x "o" (the reference for Replace, written out plainly) */
+static size_t ref_replace_o(const char *s, size_t n, size_t rn, char *o) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == 'o')
+            for (size_t r = 0; r < rn; r++) o[k++] = 'o';
+        else o[k++] = s[i];
+    return k;
+}
+
+/* The normalizers may grow a text to 16 x its length + 65,536 bytes (normalize.c): within that a
+ * chain of Replace ops gives the plain reference's text; one byte past it the text is refused
+ * with EXIT_DATA before anything is allocated. Before the bound, eight Replace "o" -> 16 x "o"
+ * (a 1 KB file) made "Hello, world" ask for 8.6 GB (fuzz_tokenizer's malloc-limit report). */
+static void test_normalizer_growth(void) {
+    const size_t lim1 = 16 + 65536; /* the bound for a 1-byte text */
+    struct {
+        int k, prepend;
+        size_t rn;
+        const char *text;
+        size_t want; /* 0: refused */
+    } cases[] = {
+        {3, 0, 2, "Hello, world", 12 + 2 * 7},  /* o -> oo three times: 2 o's become 16 */
+        {1, 0, lim1, "o", lim1},                /* exactly the bound */
+        {1, 0, lim1 + 1, "o", 0},               /* one byte past it */
+        {2, 0, 257, "o", 0},                    /* 257 bytes after the first op, 66,049 after the second */
+        {8, 0, 16, "Hello, world", 0},          /* the fuzzer's input: 2 x 16^8 bytes */
+        {1, 1, lim1 - 1, "o", lim1},            /* Prepend to the bound */
+        {1, 1, lim1, "o", 0},                   /* and past it */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *j = growth_json(cases[i].k, cases[i].rn, cases[i].prepend);
+        lerr_t e = {0};
+        tokenizer_t *t = tok_load_json(j, strlen(j), &e);
+        CHECK(t, "growth case %zu loads: %s", i, e.msg);
+        free(j);
+        if (!t) continue;
+        const char *s = cases[i].text;
+        size_t n = strlen(s);
+        tok_str_t out = {0};
+        int rc = normalize(t, s, n, &out, &e);
+        if (cases[i].want) {
+            /* the reference: the ops applied one after another */
+            char *a = malloc(cases[i].want + 1), *b = malloc(cases[i].want + 1);
+            size_t an = n;
+            memcpy(a, s, n);
+            for (int k = 0; k < cases[i].k; k++) {
+                if (cases[i].prepend) {
+                    memmove(a + cases[i].rn, a, an);
+                    memset(a, 'p', cases[i].rn);
+                    an += cases[i].rn;
+                } else {
+                    an = ref_replace_o(a, an, cases[i].rn, b);
+                    char *x = a;
+                    a = b, b = x;
+                }
+            }
+            CHECK(rc == 0 && an == cases[i].want && out.n == an && !memcmp(out.p, a, an),
+                  "growth case %zu: %zu bytes as the reference (%zu): %s", i, out.n, an, rc ? e.msg : "");
+            free(a);
+            free(b);
+        } else {
+            CHECK(rc && e.code == EXIT_DATA && strstr(e.msg, "normalizers grow"), "growth case %zu refused: %s", i,
+                  e.msg);
+            /* through the public encode too: the refusal, no ids */
+            tok_ids_t ids = {0};
+            lerr_t e2 = {0};
+            CHECK(tok_encode(t, s, n, 0, &ids, &e2) && e2.code == EXIT_DATA && !ids.n,
+                  "growth case %zu: tok_encode refuses: %s", i, e2.msg);
+            tok_ids_free(&ids);
+        }
+        tok_str_free(&out);
+        tok_destroy(&t);
+    }
+}
+
 static void test_json(void) {
     char doc[] = "{\"a\": \"x\\u00e9\\ud83d\\ude00\\n\\\"\", \"b\": [1, -2.5e3, true, false, null, {}, []],"
                  " \"c\": {\"d\": [[2], 3]}, \"a\": 9}";
@@ -798,6 +894,7 @@ int main(void) {
     test_cache();
     test_utf8();
     test_load_errors();
+    test_normalizer_growth();
     test_json();
     test_json_raw();
     test_load_vs_jansson();
