@@ -40,6 +40,10 @@ void tr_rope_bwd(float *dx, const float *cs, int N, int T, int nh, int hd);
  * (the AR baseline); LLaDA itself is bidirectional. scale is usually 1/sqrt(hd). */
 void tr_attn_fwd(const float *q, const float *k, const float *v, float *o, float *P, int T, int hd, int ldq, int ldk,
                  float scale, int causal);
+/* The same with the softmax on kernels' vector max/exp (vmath.c: within 2 ulp of expf; sums in
+ * fp32 vector lanes), for train's bf16 mode; compared with tr_attn_fwd in test_train_bf16. */
+void tr_attn_fwd_vec(const float *q, const float *k, const float *v, float *o, float *P, int T, int hd, int ldq,
+                     int ldk, float scale, int causal);
 /* dq += ..., dk += ..., dv += ...; scratch: float[T*T] */
 void tr_attn_bwd(const float *dout, const float *q, const float *k, const float *v, const float *P, float *dq,
                  float *dk, float *dv, int T, int hd, int ldq, int ldk, float scale, float *scratch);
@@ -57,5 +61,8 @@ void tr_embed_bwd(const float *dh, const int32_t *ids, float *dE, int N, int D);
  * Rows with w[n] == 0 contribute nothing and get zero gradient. ce_out (may be NULL) receives
  * the unweighted per-row CE. */
 double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out);
+/* The same with kernels' vector max/exp and fp32 sums (train's bf16 mode; test_train_bf16
+ * compares it with tr_xent_fwd_bwd). */
+double tr_xent_fwd_bwd_vec(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out);
 
 #endif

@@ -1,5 +1,7 @@
 /* bwd_xent.c — weighted softmax cross-entropy with its gradient, fused in place.
- * The weights carry the diffusion objective's 1/p and normalisations (train/loss.c). */
+ * The weights carry the diffusion objective's 1/p and normalisations (train/loss.c).
+ * tr_xent_fwd_bwd is the reference (double exp and sums); tr_xent_fwd_bwd_vec the same with
+ * kernels' vector max/exp (vmath.c, fp32 sums), for the training step's bf16 mode. */
 #include <math.h>
 #include "bwd_ops.h"
 #include "kernels.h"
@@ -23,6 +25,29 @@ double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, i
         total += w[n] * ce;
         if (ce_out) ce_out[n] = (float)ce;
         for (int i = 0; i < V; i++) z[i] = w[n] * (float)exp((double)z[i] - lse);
+        z[y[n]] -= w[n];
+    }
+    return total;
+}
+
+double tr_xent_fwd_bwd_vec(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out) {
+    KERN_ASSERT(N >= 0 && V > 0);
+    for (int n = 0; n < N; n++) KERN_ASSERT(w[n] == 0.0f || (y[n] >= 0 && y[n] < V));
+    double total = 0;
+    for (int n = 0; n < N; n++) {
+        float *z = logits + (size_t)n * V;
+        if (w[n] == 0.0f) {
+            for (int i = 0; i < V; i++) z[i] = 0.0f;
+            if (ce_out) ce_out[n] = 0.0f;
+            continue;
+        }
+        float mx = vmax_f32(z, V), zy = z[y[n]];
+        float s = vexp_sub_sum(z, V, mx); /* z[i] = exp(z[i] - mx) */
+        double ce = mx + log((double)s) - zy;
+        total += w[n] * ce;
+        if (ce_out) ce_out[n] = (float)ce;
+        float k = w[n] / s;
+        for (int i = 0; i < V; i++) z[i] *= k;
         z[y[n]] -= w[n];
     }
     return total;

@@ -181,6 +181,9 @@ void log_softmax_rows(float *x, int M, int N);
  * returning the sum. */
 float vmax_f32(const float *x, int n);
 float vexp_sub_sum(float *x, int n, float mx);
+/* SwiGLU's backward (bwd_ops.h tr_swiglu_bwd, adding into dg, du) with the vector exp: the
+ * training step's bf16 mode (train/step.c). */
+void swiglu_bwd(const float *da, const float *g, const float *u, float *dg, float *du, size_t n);
 /* Embedding gather: out[t][:] = float(E[tokens[t]][:]); tokens must be < E->rows. */
 void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T);
 

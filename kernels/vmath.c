@@ -69,6 +69,26 @@ TGT static void swiglu_512(float *out, const float *g, const float *u, size_t n)
     for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* a = g σ(g) u:  du += da g σ(g);  dg += da u σ(g)(1 + g(1 − σ(g))) (tr_swiglu_bwd's formula). */
+TGT static void swiglu_bwd_512(const float *da, const float *g, const float *u, float *dg, float *du, size_t n) {
+    size_t i = 0;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 gv = _mm512_loadu_ps(g + i), dv = _mm512_loadu_ps(da + i);
+        __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+        __m512 dus = _mm512_mul_ps(_mm512_mul_ps(dv, gv), s);
+        _mm512_storeu_ps(du + i, _mm512_add_ps(_mm512_loadu_ps(du + i), dus));
+        __m512 t = _mm512_fmadd_ps(gv, _mm512_sub_ps(one, s), one);
+        __m512 dgs = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dv, _mm512_loadu_ps(u + i)), s), t);
+        _mm512_storeu_ps(dg + i, _mm512_add_ps(_mm512_loadu_ps(dg + i), dgs));
+    }
+    for (; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        du[i] += da[i] * g[i] * s;
+        dg[i] += da[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+    }
+}
+
 static int have512(void) {
     static int h = -1;
     if (h < 0) {
@@ -96,6 +116,18 @@ float vexp_sub_sum(float *x, int n, float mx) {
         s += x[i];
     }
     return (float)s;
+}
+
+void swiglu_bwd(const float *da, const float *g, const float *u, float *dg, float *du, size_t n) {
+    if (have512()) {
+        swiglu_bwd_512(da, g, u, dg, du, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        du[i] += da[i] * g[i] * s;
+        dg[i] += da[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+    }
 }
 
 void swiglu(float *out, const float *gate, const float *up, size_t n) {

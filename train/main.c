@@ -56,6 +56,8 @@ static const char HELP[] =
     "  --out DIR             checkpoint folder (required); written every --save-every steps,\n"
     "                        at the end, on --time-limit, and on SIGINT/SIGTERM\n"
     "  --save-every N (200)  --log FILE (CSV loss curve)  --log-every N (10)\n"
+    "  --release DIR         at the end of the run, also write the weights as a model folder\n"
+    "                        in bf16 (half the size; no optimiser state): a stage to commit\n"
     "  --threads N (1)       CPU threads (BLAS and the training step)\n"
     "  --precision P         matrix products in f32 (default) or bf16 (bf16 inputs, fp32\n"
     "                        accumulation, on oneDNN; weights, norms, loss, optimiser and\n"
@@ -68,7 +70,7 @@ static const char HELP[] =
     "  --eval-bytes N        bytes of text the eval tokens came from: also report bits/byte\n" CLI_COMMON_HELP;
 
 typedef struct {
-    const char *out, *config, *tokenizer, *init, *log, *eval;
+    const char *out, *config, *tokenizer, *init, *log, *eval, *release;
     int resume, objective, B, T, sep_eos, threads, precision, save_every, log_every, eval_every, eval_mc, eval_windows;
     llada_config_t mc; /* model flags */
     int have_vocab, have_mask, have_eos, have_bos, have_kv, have_mlp, have_maxseq;
@@ -123,7 +125,8 @@ enum {
     O_EVALBYTES,
     O_STOPAFTER,
     O_CROP,
-    O_PREC
+    O_PREC,
+    O_RELEASE
 };
 
 static const struct option LONGOPTS[] = {{"out", required_argument, 0, O_OUT},
@@ -170,6 +173,7 @@ static const struct option LONGOPTS[] = {{"out", required_argument, 0, O_OUT},
                                          {"stop-after", required_argument, 0, O_STOPAFTER},
                                          {"crop", required_argument, 0, O_CROP},
                                          {"precision", required_argument, 0, O_PREC},
+                                         {"release", required_argument, 0, O_RELEASE},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
 
@@ -276,6 +280,7 @@ static void parse_opt(cli_t *c, opts_t *o, int opt, const char *a) {
     case O_EVALWIN: o->eval_windows = (int)need_int(c, "eval-windows", a, 0, INT32_MAX); break;
     case O_EVALBYTES: o->eval_bytes = need_num(c, "eval-bytes", a, 1, 1e15); break;
     case O_CROP: o->crop = need_num(c, "crop", a, 0, 1); break;
+    case O_RELEASE: o->release = a; break;
     case O_PREC:
         if (strcmp(a, "f32") == 0) o->precision = TPREC_F32;
         else if (strcmp(a, "bf16") == 0) o->precision = TPREC_BF16;
@@ -548,6 +553,11 @@ static void train_loop(cli_t *c, const opts_t *o, trainer_t *t, run_t *r) {
     }
     save(c, o, t);
     if (g_stop) cli_notice(c, "interrupted: saved step %lld to %s", (long long)t->st.step, o->out);
+    else if (o->release && t->st.step == o->opt.total) { /* the finished run's weights, in bf16 */
+        lerr_t e = {0};
+        if (ckpt_save(o->release, &t->cfg, t->p, NULL, NULL, &t->st, WT_BF16, o->tokenizer, &e)) cli_die(c, &e);
+        cli_notice(c, "wrote %s (bf16 weights of step %lld)", o->release, (long long)t->st.step);
+    }
 }
 
 int main(int argc, char **argv) {

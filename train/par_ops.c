@@ -3,13 +3,14 @@
 #include "par_ops.h"
 #include "par.h"
 #include "bwd_ops.h"
+#include "kernels.h"
 
 typedef struct {
     const float *a, *b, *c, *d;
     float *o1, *o2, *o3;
     const int32_t *ids;
     size_t n;
-    int N, D, T, nh, hd, flag;
+    int N, D, T, nh, hd, flag, vec;
     float eps;
 } job_t;
 
@@ -54,17 +55,20 @@ static void swiglu_chunk(int i, void *arg) {
     size_t lo, hi;
     lohi(j->n, i, &lo, &hi);
     if (hi <= lo) return;
-    if (j->flag) tr_swiglu_bwd(j->a + lo, j->b + lo, j->c + lo, j->o1 + lo, j->o2 + lo, hi - lo);
+    if (j->flag && j->vec) swiglu_bwd(j->a + lo, j->b + lo, j->c + lo, j->o1 + lo, j->o2 + lo, hi - lo);
+    else if (j->flag) tr_swiglu_bwd(j->a + lo, j->b + lo, j->c + lo, j->o1 + lo, j->o2 + lo, hi - lo);
+    else if (j->vec) swiglu(j->o1 + lo, j->a + lo, j->b + lo, hi - lo);
     else tr_swiglu_fwd(j->a + lo, j->b + lo, j->o1 + lo, hi - lo);
 }
 
-void par_swiglu_fwd(int threads, const float *g, const float *u, float *a, size_t n) {
-    job_t j = {.a = g, .b = u, .o1 = a, .n = n, .flag = 0};
+void par_swiglu_fwd(int threads, int vec, const float *g, const float *u, float *a, size_t n) {
+    job_t j = {.a = g, .b = u, .o1 = a, .n = n, .flag = 0, .vec = vec};
     par_for(PAR_CHUNKS, threads, swiglu_chunk, &j);
 }
 
-void par_swiglu_bwd(int threads, const float *da, const float *g, const float *u, float *dg, float *du, size_t n) {
-    job_t j = {.a = da, .b = g, .c = u, .o1 = dg, .o2 = du, .n = n, .flag = 1};
+void par_swiglu_bwd(int threads, int vec, const float *da, const float *g, const float *u, float *dg, float *du,
+                    size_t n) {
+    job_t j = {.a = da, .b = g, .c = u, .o1 = dg, .o2 = du, .n = n, .flag = 1, .vec = vec};
     par_for(PAR_CHUNKS, threads, swiglu_chunk, &j);
 }
 

@@ -15,8 +15,10 @@ void par_rmsnorm_fwd(int threads, const float *x, const float *w, float *y, floa
 /* partial: scratch of PAR_CHUNKS * D floats for the per-chunk weight gradients. */
 void par_rmsnorm_bwd(int threads, const float *dy, const float *x, const float *w, const float *rinv, float *dx,
                      float *dw, int N, int D, float *partial);
-void par_swiglu_fwd(int threads, const float *g, const float *u, float *a, size_t n);
-void par_swiglu_bwd(int threads, const float *da, const float *g, const float *u, float *dg, float *du, size_t n);
+/* vec != 0: kernels' vector-exp versions (swiglu / swiglu_bwd, vmath.c) for the bf16 mode. */
+void par_swiglu_fwd(int threads, int vec, const float *g, const float *u, float *a, size_t n);
+void par_swiglu_bwd(int threads, int vec, const float *da, const float *g, const float *u, float *dg, float *du,
+                    size_t n);
 /* RoPE over B sequences of T tokens (chunked by sequence); inverse != 0: the backward. */
 void par_rope(int threads, float *x, const float *cs, int B, int T, int nh, int hd, int inverse);
 /* dE[ids[n]] += dh[n], chunked by columns (rows of dE are shared between tokens). */

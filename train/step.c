@@ -6,7 +6,9 @@
  * run as bf16 x bf16 -> fp32 GEMMs on oneDNN (kernels.h gemm_bf16): the fp32 weights are
  * rounded to bf16 copies at the start of each step, each GEMM input activation once in the
  * forward (kept for the dW products of the backward), each output gradient once in the
- * backward. Attention's products, norms, softmax, loss and the optimiser stay fp32. */
+ * backward. Attention's products, norms, softmax, loss and the optimiser stay fp32; the
+ * SwiGLU, the attention softmax and the cross-entropy use kernels' vector exp (vmath.c,
+ * within 2 ulp of expf) in that mode, the f32 mode libm's, bit for bit as before. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,7 +251,7 @@ static void attn_fwd_one(int i, void *arg) {
     int b = i / s->c.n_kv_heads, kh = i % s->c.n_kv_heads;
     size_t row = (size_t)b * j->T;
     for (int h = kh * grp; h < (kh + 1) * grp; h++)
-        tr_attn_fwd(j->a->q + row * s->Dq + h * hd, j->a->k + row * s->Dkv + kh * hd, j->a->v + row * s->Dkv + kh * hd,
+        (s->bf16 ? tr_attn_fwd_vec : tr_attn_fwd)(j->a->q + row * s->Dq + h * hd, j->a->k + row * s->Dkv + kh * hd, j->a->v + row * s->Dkv + kh * hd,
                     j->a->o + row * s->Dq + h * hd, j->a->P + ((size_t)b * s->c.n_heads + h) * j->T * j->T, j->T, hd,
                     s->Dq, s->Dkv, 1.0f / sqrtf((float)hd), j->causal);
 }
@@ -278,8 +280,7 @@ static void xent_one(int i, void *arg) {
     xent_job_t *j = arg;
     int lo = (int)((long)j->n * i / j->chunks), hi = (int)((long)j->n * (i + 1) / j->chunks);
     size_t V = j->s->c.embedding_size;
-    j->part[i] =
-        tr_xent_fwd_bwd(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V, j->s->cesel + lo);
+    j->part[i] = (j->s->bf16 ? tr_xent_fwd_bwd_vec : tr_xent_fwd_bwd)(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V, j->s->cesel + lo);
 }
 
 static void layer_fwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts_t *a, int B, int T, int causal) {
@@ -302,7 +303,7 @@ static void layer_fwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts_t
     to_b(s, a->a2b, a->a2, (size_t)N * D);
     lin_fwd(s, a->a2, a->a2b, W->wg, Wb ? Wb->wg : NULL, a->g, N, D, s->F);
     lin_fwd(s, a->a2, a->a2b, W->wu, Wb ? Wb->wu : NULL, a->u, N, D, s->F);
-    par_swiglu_fwd(s->threads, a->g, a->u, a->act, (size_t)N * s->F);
+    par_swiglu_fwd(s->threads, s->bf16, a->g, a->u, a->act, (size_t)N * s->F);
 }
 
 /* Residual output of layer `a` into the next layer's input: out = x_mid + act·Wdᵀ. */
@@ -324,7 +325,7 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlayer_
     /* dact is in dF1; act is no longer needed, so it holds dact while dF1 becomes du */
     memcpy(a->act, s->dF1, sizeof(float) * nf);
     memset(du, 0, sizeof(float) * nf);
-    par_swiglu_bwd(s->threads, a->act, a->g, a->u, dg, du, nf);
+    par_swiglu_bwd(s->threads, s->bf16, a->act, a->g, a->u, dg, du, nf);
     memset(s->dA, 0, sizeof(float) * N * D);
     lin_bwd(s, dg, a->a2, a->a2b, W->wg, Wb ? Wb->wg : NULL, s->dA, G->wg, N, D, F);
     lin_bwd(s, du, a->a2, a->a2b, W->wu, Wb ? Wb->wu : NULL, s->dA, G->wu, N, D, F);

@@ -115,6 +115,22 @@ check "train-default: the default --out is WORK/model" test -d "$TMP/tdw/model"
 check_exit 2 "train-default: refuses an --out holding a model" "$TD" --work "$TMP/td" --out "$LLADA_ROOT/models/default"
 check_stderr "... naming --force" "train-default: error: .*models/default already holds a model: pass --force"
 
+# 5b. pipelines/train-v2 (the bundled model v2's stages; docs/bundled-model.md): arguments only
+T2="$LLADA_ROOT/pipelines/train-v2"
+check "train-v2 --help" sh -c "'$T2' --help | grep -q -- '--start-at K --init DIR'"
+check_exit 2 "train-v2: unknown option" "$T2" --bogus
+check_stderr "names the option" "train-v2: error: unknown option --bogus$"
+check_exit 2 "train-v2: --start-at without --init" "$T2" --start-at 2 --work "$TMP/t2w"
+check_stderr "asks for the previous stage" 'train-v2: error: --start-at 2 needs --init DIR \(the model folder of stage 1\)'
+
+# 5c. --release: the finished run's weights as a bf16 model folder (no optimiser state)
+check "--release at the end" train "${common[@]}" --release "$TMP/relbf" --out "$TMP/relrun"
+check "... a model folder without train_state.bin" sh -c "test -f '$TMP/relbf/config.json' && ! test -e '$TMP/relbf/train_state.bin'"
+check "... its weights in bf16" grep -q '"dtype":"BF16"' "$TMP/relbf/model.safetensors"
+check "... that denoise loads" denoise --model "$TMP/relbf" -i "$TMP/canvas.mp" -o "$TMP/genrel.mp"
+check "a run stopped early writes no --release" train "${common[@]}" --stop-after 5 --release "$TMP/relno" --out "$TMP/relrun2"
+check "... (none)" test ! -e "$TMP/relno"
+
 # 6. an existing checkpoint is not overwritten without --resume or --force (issue 11 defect 2)
 sum0=$(cat "$TMP/full/model.safetensors" | cksum)
 check_exit 2 "rerun into a checkpoint without --resume: refused" train "${common[@]}" --out "$TMP/full"

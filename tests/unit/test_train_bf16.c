@@ -1,7 +1,11 @@
 /* test_train_bf16.c — train --precision bf16: (1) kernels' gemm_bf16 (oneDNN) against its plain
  * reference gemm_bf16_ref for every transpose combination, with and without accumulation, on
  * odd and training-sized shapes; (2) the bf16 training step (train/step.c) against the f32
- * step on a 2-layer GQA model of width 64: loss and every tensor's gradient, norm-wise.
+ * step on a 2-layer GQA model of width 64: loss and every tensor's gradient, norm-wise; (3) the
+ * vector-exp ops the bf16 step uses (SwiGLU forward and backward, attention softmax,
+ * cross-entropy) against their libm references in bwd_ops.h: the vector exp is within 2 ulp of
+ * expf and sums run in fp32 lanes, so 1e-5 relative to each output's magnitude (about 100 ulp)
+ * is ample, and any formula slip misses it by far.
  *
  * Tolerances. (1) Both sides read the same bf16 inputs; they differ only in summation (fp32
  * vs double), so |C - ref| <= 1e-5 * Σ_k |a_k b_k| (fp32 unit roundoff 6e-8 times the depth of
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train/step.h"
+#include "bwd_ops.h"
 #include "kernels.h"
 #include "testlib.h"
 
@@ -59,6 +64,48 @@ static void gemm_case(int M, int N, int K, bool ta, bool tb, bool acc) {
     free(r);
     free(a);
     free(b);
+}
+
+/* max |a - b| / (|b| + floor) over n */
+static double maxrel(const float *a, const float *b, size_t n, double floor) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + floor));
+    return w;
+}
+
+static void vec_ops(void) {
+    enum { SN = 1000, XN = 7, XV = 333, AT = 37, AHD = 16 };
+    static float g[SN], u[SN], da[SN], a1[SN], a2[SN], dg1[SN], dg2[SN], du1[SN], du2[SN];
+    for (int i = 0; i < SN; i++) {
+        g[i] = (float)(urand() * 12), u[i] = (float)urand(), da[i] = (float)urand();
+        dg1[i] = dg2[i] = (float)urand(), du1[i] = du2[i] = (float)urand();
+    }
+    tr_swiglu_fwd(g, u, a1, SN);
+    swiglu(a2, g, u, SN);
+    CHECK(maxrel(a2, a1, SN, 1e-3) < 1e-5, "vector SwiGLU forward vs tr_swiglu_fwd: %.3g", maxrel(a2, a1, SN, 1e-3));
+    tr_swiglu_bwd(da, g, u, dg1, du1, SN);
+    swiglu_bwd(da, g, u, dg2, du2, SN);
+    double e = fmax(maxrel(dg2, dg1, SN, 1e-3), maxrel(du2, du1, SN, 1e-3));
+    CHECK(e < 1e-5, "vector SwiGLU backward vs tr_swiglu_bwd: %.3g", e);
+    static float z1[XN * XV], z2[XN * XV], w[XN], ce1[XN], ce2[XN];
+    int32_t y[XN];
+    for (int i = 0; i < XN * XV; i++) z1[i] = z2[i] = (float)(urand() * 8);
+    for (int n = 0; n < XN; n++) y[n] = (n * 41) % XV, w[n] = n == 3 ? 0.0f : 0.25f + 0.1f * n;
+    double L1 = tr_xent_fwd_bwd(z1, y, w, XN, XV, ce1), L2 = tr_xent_fwd_bwd_vec(z2, y, w, XN, XV, ce2);
+    CHECK(fabs(L2 - L1) <= 1e-5 * fabs(L1) && maxrel(ce2, ce1, XN, 1e-3) < 1e-5 && maxrel(z2, z1, XN * XV, 1e-4) < 1e-5,
+          "vector cross-entropy vs tr_xent_fwd_bwd: loss %.9g vs %.9g, gradient %.3g", L2, L1,
+          maxrel(z2, z1, XN * XV, 1e-4));
+    static float q[AT * 32], k[AT * 32], v[AT * 32], o1[AT * 32], o2[AT * 32], P1[AT * AT], P2[AT * AT];
+    for (int i = 0; i < AT * 32; i++) q[i] = (float)(urand() * 2), k[i] = (float)(urand() * 2), v[i] = (float)urand();
+    for (int causal = 0; causal < 2; causal++) {
+        tr_attn_fwd(q, k, v, o1, P1, AT, AHD, 32, 32, 0.25f, causal);
+        tr_attn_fwd_vec(q, k, v, o2, P2, AT, AHD, 32, 32, 0.25f, causal);
+        double ep = maxrel(P2, P1, AT * AT, 1e-4), eo = 0;
+        for (int t = 0; t < AT; t++) /* |out| <= max|v| = 1 (P's rows sum to 1): absolute error */
+            for (int d = 0; d < AHD; d++) eo = fmax(eo, fabs((double)o2[t * 32 + d] - o1[t * 32 + d]));
+        CHECK(ep < 1e-5 && eo < 1e-6, "vector attention softmax (causal %d) vs tr_attn_fwd: P %.3g, out %.3g", causal,
+              ep, eo);
+    }
 }
 
 enum { V = 50, D = 64, NL = 2, HQ = 4, HKV = 2, HD = 16, F = 96, B = 2, T = 12, N = B * T };
@@ -159,6 +206,7 @@ static void step_case(int causal) {
 }
 
 int main(void) {
+    vec_ops();
     uint16_t one = f32_to_bf16(1.0f);
     float c = 0;
     if (!gemm_bf16_available()) {
