@@ -164,19 +164,20 @@ kpack_t *kpack_new(const wtensor_t *W, int prec) {
     dnnl_dims_t wd = {P->K, P->N};
     if (D->dnnl_memory_desc_init_by_tag(&pmd, 2, wd, src_dt(prec), dnnl_ba)) goto fail;
     if (!(P->w = aligned_alloc(64, (D->dnnl_memory_desc_get_size(&P->wmd) + 63) & ~(size_t)63))) goto fail;
-    if (prec == KPREC_BF16) {
+    const void *src = NULL; /* the reorder's source: W itself when it is bf16, else `plain` */
+    if (prec == KPREC_BF16 && W->type == WT_BF16) src = W->data; /* no transient copy of W */
+    else if (prec == KPREC_BF16) {
         uint16_t *b = plain = malloc(N * K * 2);
-        if (!b) goto fail;
-        if (W->type == WT_BF16) memcpy(b, W->data, N * K * 2);
-        else {
-            float *row = malloc(K * sizeof *row);
-            if (!row) goto fail;
-            for (size_t n = 0; n < N; n++) {
-                wconvert_f32(row, (const char *)W->data + n * wtype_bytes(W->type, K), W->type, K);
-                for (size_t k = 0; k < K; k++) b[n * K + k] = f32_to_bf16(row[k]);
-            }
+        float *row = malloc(K * sizeof *row);
+        if (!b || !row) {
             free(row);
+            goto fail;
         }
+        for (size_t n = 0; n < N; n++) {
+            wconvert_f32(row, (const char *)W->data + n * wtype_bytes(W->type, K), W->type, K);
+            for (size_t k = 0; k < K; k++) b[n * K + k] = f32_to_bf16(row[k]);
+        }
+        free(row);
     } else {
         int8_t *q = plain = malloc(N * K);
         float *row = malloc(K * sizeof *row);
@@ -190,7 +191,8 @@ kpack_t *kpack_new(const wtensor_t *W, int prec) {
         }
         free(row);
     }
-    if (D->dnnl_memory_create(&pm, &pmd, g_eng, plain) || D->dnnl_memory_create(&wm, &P->wmd, g_eng, P->w) ||
+    if (D->dnnl_memory_create(&pm, &pmd, g_eng, (void *)(src ? src : plain)) ||
+        D->dnnl_memory_create(&wm, &P->wmd, g_eng, P->w) ||
         D->dnnl_reorder_primitive_desc_create(&rpd, &pmd, g_eng, &P->wmd, g_eng, NULL) ||
         D->dnnl_primitive_create(&rp, rpd))
         goto fail;

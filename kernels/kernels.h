@@ -197,7 +197,8 @@ void embed(float *out, const wtensor_t *E, const int32_t *tokens, int T);
  * kpack_new: NULL on OOM, or when oneDNN is unavailable: built without it or libdnnl.so.2
  * missing at run time (kpack_available() false; kpack_unavailable() the reason, one line,
  * "" when available). The pack
- * owns its copy; W may be unmapped afterwards. kpack_matmul: 0, or -1 (OOM / oneDNN error:
+ * owns its copy; W may be unmapped afterwards. A bf16 W is reordered straight from its memory
+ * into the pack (no transient copy; others are converted into a temporary plain matrix). kpack_matmul: 0, or -1 (OOM / oneDNN error:
  * y undefined). A pack may be used from several threads (calls are serialised). */
 enum { KPREC_F32, KPREC_BF16, KPREC_INT8 };
 typedef struct kpack kpack_t;

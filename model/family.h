@@ -82,9 +82,15 @@ typedef struct model_packs {
     int prec;                    /* MODEL_PREC_BF16 / MODEL_PREC_INT8 */
     model_layer_packs_t *layers; /* [n_layers] */
     kpack_t *lm_head;
-    size_t bytes;
+    size_t bytes;    /* the packs' bytes */
+    size_t released; /* mapped weight bytes dropped after packing (model_release_weight) */
 } model_packs_t;
 void model_packs_free(model_t *m);
+/* Drop this process's pages of weight W when they are pages of the model's read-only file
+ * mapping (source.h: release), so a packed matrix is not held twice; returns the bytes
+ * dropped (0 for owned buffers: model_new's weights, realigned or un-permuted copies). W stays
+ * valid: a later read faults its pages in again from the file. load.c. */
+size_t model_release_weight(model_t *m, const wtensor_t *W);
 
 /* ---- helpers for a family's file (family_bind.c; config parsing: config.h) ----
  *

@@ -29,8 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include "model/family.h"
 #include "model/gguf.h"
 #include "model/source.h"
@@ -236,16 +234,18 @@ static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e)
             if (!c) return lerr_set(e, EXIT_INTERNAL, "out of memory");
             s->owned[s->nowned++] = c;
             data = c;
-            if (s->f->mapped) { /* the permuted original is not read again: drop its pages */
-                uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)t->data + pg - 1) & ~(pg - 1),
-                          b = ((uintptr_t)t->data + t->nbytes) & ~(pg - 1);
-                if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
-            }
+            if (s->f->mapped) /* the permuted original is not read again: drop its pages */
+                model_drop_pages(s->f->map, s->f->size, t->data, t->nbytes);
         }
         *out = (model_tview_t){name, ggml_type_name(t->type), wt, t->ndim, v->shape, data, t->nbytes};
         return 1;
     }
     return 0;
+}
+
+static size_t gsrc_release(void *ctx, const void *p, size_t n) {
+    gsrc_t *s = ctx;
+    return s->f->mapped ? model_drop_pages(s->f->map, s->f->size, p, n) : 0;
 }
 
 static int gsrc_count(void *ctx) { return ((gsrc_t *)ctx)->nv; }
@@ -311,7 +311,7 @@ int gguf_source_open(model_source_t *src, gguf_file_t *f, const llada_config_t *
         *g = (gview_t){g->name, i, -1, {t->ndim == 2 ? t->ne[1] : t->ne[0], t->ne[0]}};
         s->nv++;
     }
-    *src = (model_source_t){s, gsrc_find, gsrc_count, gsrc_name_at, gsrc_close};
+    *src = (model_source_t){s, gsrc_find, gsrc_count, gsrc_name_at, gsrc_close, gsrc_release};
     return 0;
 oom:
     gsrc_close(s);

@@ -6,12 +6,15 @@
  * the source is an error, so a checkpoint with features the graph would ignore (biases,
  * q/k norms) never loads silently. Data stays in the read-only mapping; tensors whose
  * offset is misaligned for their element size are copied once into owned memory.
+ * model_release_weight drops the mapped pages of a weight a precision mode has packed.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "model/config.h"
 #include "model/family.h"
 #include "model/gencfg.h"
@@ -68,6 +71,20 @@ void model_destroy(model_t **mp) {
     free(m->dir);
     free(m);
     *mp = NULL;
+}
+
+size_t model_drop_pages(const void *map, size_t map_len, const void *p, size_t n) {
+    uintptr_t m0 = (uintptr_t)map, q = (uintptr_t)p;
+    if (!map || !p || q < m0 || q - m0 > map_len || n > map_len - (q - m0)) return 0;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (q + pg - 1) & ~(pg - 1), b = (q + n) & ~(pg - 1);
+    if (b <= a || madvise((void *)a, b - a, MADV_DONTNEED)) return 0;
+    return b - a;
+}
+
+size_t model_release_weight(model_t *m, const wtensor_t *W) {
+    model_priv_t *p = m->priv;
+    if (!W->data || !p || !p->src.release) return 0;
+    return p->src.release(p->src.ctx, W->data, (size_t)W->rows * wtype_bytes(W->type, (size_t)W->cols));
 }
 
 static int bind_tensor(model_priv_t *p, const model_tensor_spec_t *s, lerr_t *e) {

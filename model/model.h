@@ -185,12 +185,17 @@ int model_save(const model_t *m, const char *dir, wtype_t dtype, lerr_t *e);
  * fp32 accumulation, as the official bf16 model. MODEL_PREC_INT8: weights quantised per output
  * channel (symmetric int8), activations per row at each GEMM, int32 accumulation. Either
  * prepacks every weight matrix once, now (the packs are owned by the model: bytes in
- * model_precision_bytes). Attention, norms and the residual stream stay fp32. EXIT_USAGE when
- * this build has no oneDNN, EXIT_INTERNAL on OOM (the model is left at f32). */
+ * model_precision_bytes), and drops each packed matrix's pages of the file mapping
+ * (model_precision_released). Attention, norms and the residual stream stay fp32. EXIT_USAGE
+ * when this build has no oneDNN, EXIT_INTERNAL on OOM (the model is left at f32). */
 enum { MODEL_PREC_F32 = 0, MODEL_PREC_BF16 = 1, MODEL_PREC_INT8 = 2 };
 int model_set_precision(model_t *m, int prec, lerr_t *e);
 int model_precision(const model_t *m);
 size_t model_precision_bytes(const model_t *m);
+/* Bytes of the checkpoint's file mapping whose pages were dropped after packing (their data
+ * is read through the packs; a read of the weights refaults them from the file): 0 at f32 and
+ * for weights held in memory rather than mapped (model_new, copies). */
+size_t model_precision_released(const model_t *m);
 /* "f32" / "bf16" / "int8" -> MODEL_PREC_*, -1 for anything else. */
 int model_precision_parse(const char *name);
 /* Write a LLaDA model as a GGUF file llama.cpp reads (model/gguf_write.c): type "f32", "f16",

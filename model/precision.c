@@ -1,7 +1,10 @@
 /* precision.c — the GEMM precision of a model's forward (model.h: model_set_precision): every
  * linear weight of every layer and the LM head prepacked once into a kernels/ kpack_t (bf16,
  * or int8 with per-output-channel scales; oneDNN), kept in m->packs until the model goes or
- * the precision changes. forward.c's linear() runs through a pack when there is one. */
+ * the precision changes. forward.c's linear() runs through a pack when there is one. Each
+ * packed matrix's pages of the file mapping are dropped once it is packed (model_release_weight),
+ * so the process holds the packs, not the packs and the mapped weights; nothing but packing,
+ * --quantize and a switch back to f32 reads those weights again, and a read refaults them. */
 #include <stdlib.h>
 #include <string.h>
 #include "model/family.h"
@@ -30,11 +33,15 @@ void model_packs_free(model_t *m) {
 
 int model_precision(const model_t *m) { return m->packs ? m->packs->prec : MODEL_PREC_F32; }
 size_t model_precision_bytes(const model_t *m) { return m->packs ? m->packs->bytes : 0; }
+size_t model_precision_released(const model_t *m) { return m->packs ? m->packs->released : 0; }
 
-static int pack(kpack_t **dst, const wtensor_t *W, int prec, model_packs_t *p) {
+/* Pack W, then drop its mapped pages (model_release_weight): the forward reads the pack, so
+ * the checkpoint's copy need not stay resident beside it. */
+static int pack(model_t *m, kpack_t **dst, const wtensor_t *W, int prec, model_packs_t *p) {
     if (!W->data) return 0; /* a tensor this family does not have */
     if (!(*dst = kpack_new(W, prec == MODEL_PREC_BF16 ? KPREC_BF16 : KPREC_INT8))) return -1;
     p->bytes += kpack_bytes(*dst);
+    p->released += model_release_weight(m, W);
     return 0;
 }
 
@@ -56,13 +63,13 @@ int model_set_precision(model_t *m, int prec, lerr_t *e) {
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const llada_layer_t *w = &m->w.layers[l];
         model_layer_packs_t *lp = &p->layers[l];
-        if (pack(&lp->q_proj, &w->q_proj, prec, p) || pack(&lp->k_proj, &w->k_proj, prec, p) ||
-            pack(&lp->v_proj, &w->v_proj, prec, p) || pack(&lp->attn_out, &w->attn_out, prec, p) ||
-            pack(&lp->ff_proj, &w->ff_proj, prec, p) || pack(&lp->up_proj, &w->up_proj, prec, p) ||
-            pack(&lp->ff_out, &w->ff_out, prec, p))
+        if (pack(m, &lp->q_proj, &w->q_proj, prec, p) || pack(m, &lp->k_proj, &w->k_proj, prec, p) ||
+            pack(m, &lp->v_proj, &w->v_proj, prec, p) || pack(m, &lp->attn_out, &w->attn_out, prec, p) ||
+            pack(m, &lp->ff_proj, &w->ff_proj, prec, p) || pack(m, &lp->up_proj, &w->up_proj, prec, p) ||
+            pack(m, &lp->ff_out, &w->ff_out, prec, p))
             goto oom;
     }
-    if (pack(&p->lm_head, &m->w.lm_head, prec, p)) goto oom;
+    if (pack(m, &p->lm_head, &m->w.lm_head, prec, p)) goto oom;
     return 0;
 oom:
     model_packs_free(m);

@@ -40,7 +40,20 @@ typedef struct model_source {
     int (*count)(void *ctx);
     const char *(*name_at)(void *ctx, int i);
     void (*close)(void *ctx);
+    /* Optional (NULL: nothing is released). When [p, p + n) lies inside one of the source's
+     * read-only file mappings, drop this process's pages of it (the whole pages inside the
+     * range: model_drop_pages) and return the bytes dropped; else (a copy the source or the
+     * loader owns, a caller's buffer) touch nothing and return 0. The data stays valid: a
+     * later read maps the pages again from the file. */
+    size_t (*release)(void *ctx, const void *p, size_t n);
 } model_source_t;
+
+/* madvise(MADV_DONTNEED) on the whole pages of [p, p + n) when that range lies inside the
+ * read-only file mapping [map, map + map_len) (PROT_READ, so its pages are clean file pages:
+ * a later read faults them in again from the file). Returns the bytes dropped, 0 when the
+ * range is not inside the mapping or holds no whole page. Never call it on memory that is
+ * not such a mapping (private anonymous pages would read back as zeros). load.c. */
+size_t model_drop_pages(const void *map, size_t map_len, const void *p, size_t n);
 
 /* The safetensors files of folder `dir`: the shards named by model.safetensors.index.json,
  * or model.safetensors. 0, or -1 with `e` set (EXIT_IO cannot open/map, EXIT_DATA format;

@@ -51,6 +51,15 @@ static const char *shards_name_at(void *ctx, int i) {
     return NULL;
 }
 
+static size_t shards_release(void *ctx, const void *p, size_t n) {
+    shards_t *s = ctx;
+    for (int i = 0; i < s->nfiles; i++) {
+        size_t r = model_drop_pages(s->files[i]->map, s->files[i]->map_len, p, n);
+        if (r) return r;
+    }
+    return 0;
+}
+
 /* Open the files the index's weight_map names (each once). */
 static int open_index(shards_t *s, const char *dir, const char *path, lerr_t *e) {
     size_t len;
@@ -115,6 +124,6 @@ int st_source_open(model_source_t *src, const char *dir, lerr_t *e) {
         shards_close(s);
         return -1;
     }
-    *src = (model_source_t){s, shards_find, shards_count, shards_name_at, shards_close};
+    *src = (model_source_t){s, shards_find, shards_count, shards_name_at, shards_close, shards_release};
     return 0;
 }
