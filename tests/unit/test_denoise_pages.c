@@ -200,7 +200,7 @@ static void run(bool tied) {
     snprintf(label, sizeof label, "safetensors bf16%s", tied ? ", tied" : "");
     check_file(dir, label, false);
     snprintf(gg, sizeof gg, "%s/m.gguf", dir);
-    CHECK(model_save_gguf(m, gg, "bf16", &e) == 0, "model_save_gguf: %s", e.msg);
+    CHECK(model_save_gguf(m, gg, "bf16", true, &e) == 0, "model_save_gguf: %s", e.msg);
     snprintf(label, sizeof label, "gguf bf16%s", tied ? ", tied" : "");
     check_file(gg, label, true);
     char cmd[128];
