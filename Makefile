@@ -34,7 +34,9 @@ MSGPACK_PC := $(shell pkg-config --exists msgpack && echo msgpack || echo msgpac
 DEPCFLAGS := $(shell pkg-config --cflags $(PKGS) $(MSGPACK_PC) 2>/dev/null)
 # OpenBLAS is not linked: kernels/blas_env.c loads it on the first GEMM (after setting
 # OPENBLAS_CORETYPE), so tools that run none never load it.
-DEPLIBS   := $(shell pkg-config --libs $(PKGS) $(MSGPACK_PC) 2>/dev/null) -lm -lpthread
+# libzmq is not linked either: common/zmq_lazy.c loads it on the first zmq_* call, so a process
+# that opens no ZeroMQ socket (most `tok`, `detok`, `denoise` runs) does not pay its ~10 ms start.
+DEPLIBS   := $(shell pkg-config --libs $(filter-out libzmq,$(PKGS)) $(MSGPACK_PC) 2>/dev/null) -lm -lpthread
 # OpenBLAS's own <cblas.h> (declares openblas_*), whichever cblas.h the system alternative picks
 DEPCFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
 # oneDNN (libdnnl-dev) for denoise --precision bf16/int8 (kernels/gemm_dnnl.c): only its
@@ -50,6 +52,10 @@ ifneq ($(DNNL),0)
       DEPLIBS += -Wl,--no-as-needed -ldnnl -Wl,--as-needed
     endif
   endif
+endif
+# SAN=1: libzmq linked as well, for the same reason (its I/O threads); zmq_lazy.c's dlopen finds it.
+ifeq ($(SAN),1)
+  DEPLIBS += -Wl,--no-as-needed $(shell pkg-config --libs libzmq 2>/dev/null) -Wl,--as-needed
 endif
 
 CFLAGS  ?= $(OPT)
