@@ -6,6 +6,11 @@
  * GGUF_BENCH_THREADS=N caps the threads, GGUF_BENCH_QISA=2 selects the per-row int8 kernels
  * instead of matmul_qk (3) for the comparison.
  *   gguf_bench matmul TYPE M N K REPS          ms per y = x·Wᵀ and weight-read GB/s
+ *   gguf_bench vnni                            VPDPBUSD throughput of one thread (16 independent
+ *                                              accumulator chains, register operands): G instr.
+ *                                              and G int8 multiply-adds per CPU-second
+ *   gguf_bench roofline TYPE N K REPS M...     1 thread, y = x·Wᵀ at each row count M: weight GB/s
+ *                                              and int8 multiply-adds per CPU-second
  * TYPE: f32 bf16 q8_0 q4_0 q4_k q6_k. Prints one JSON object per line. */
 #include <immintrin.h>
 #include <stdio.h>
@@ -70,6 +75,34 @@ static int stream(size_t mb) {
     return 0;
 }
 
+/* VPDPBUSD peak: 16 independent accumulators (zmm16-31, enough to cover latency x pipes) in
+ * inline assembly so the compiler keeps them in registers; 2^23 x 16 instructions, best of 3. */
+#define DP(r) "vpdpbusd %[b], %[a], %%zmm" #r "\n\t"
+__attribute__((target("avx512f,avx512vnni"))) static int vnni_peak(void) {
+    if (!__builtin_cpu_supports("avx512vnni")) {
+        printf("{\"vnni\": null}\n");
+        return 0;
+    }
+    __m512i a = _mm512_set1_epi32(0x01020304), b = _mm512_set1_epi32(0x05060708);
+    double best = 1e9;
+    long long n = 1ll << 23;
+    for (int r = 0; r < 3; r++) {
+        double c0 = cpu_s();
+        for (long long i = 0; i < n; i++)
+            __asm__ volatile(DP(16) DP(17) DP(18) DP(19) DP(20) DP(21) DP(22) DP(23) DP(24) DP(25) DP(26) DP(27) DP(28)
+                                 DP(29) DP(30) DP(31)
+                             :
+                             : [a] "v"(a), [b] "v"(b)
+                             : "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",
+                               "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+        double dc = cpu_s() - c0;
+        if (dc < best) best = dc;
+    }
+    double ins = (double)n * 16;
+    printf("{\"vnni_ginstr_per_cpu_s\": %.2f, \"int8_gmacs_per_cpu_s\": %.1f}\n", ins / best / 1e9, ins * 64 / best / 1e9);
+    return 0;
+}
+
 static const struct {
     const char *n;
     wtype_t t;
@@ -121,12 +154,64 @@ static int bench_matmul(const char *ty, int M, int N, int K, int reps) {
     return 0;
 }
 
+/* Per row count M (1 thread): CPU ms of y = x·Wᵀ (best of reps), weight bytes per CPU-second and
+ * int8 multiply-adds (M·N·K) per CPU-second. W is N x K random weights, quantised once. */
+static int roofline(const char *ty, int N, int K, int reps, int nm, char **ms) {
+    wtype_t t = WT_N;
+    for (size_t i = 0; i < sizeof TY / sizeof *TY; i++)
+        if (!strcmp(TY[i].n, ty)) t = TY[i].t;
+    if (t == WT_N || !wtype_is_quant(t)) return 2;
+    size_t wb = wtype_bytes(t, (size_t)N * K);
+    float *w = malloc((size_t)K * 4 * 64), *x = malloc((size_t)64 * K * 4), *y = malloc((size_t)64 * N * 4);
+    void *q = aligned_alloc(64, (wb + 63) & ~(size_t)63);
+    if (!w || !x || !y || !q) return 1;
+    uint64_t s = 7;
+    size_t rb = wtype_bytes(t, (size_t)K);
+    for (int n = 0; n < N; n += 64) { /* 64 rows at a time: the f32 copy stays small */
+        int rows = N - n < 64 ? N - n : 64;
+        for (size_t i = 0; i < (size_t)rows * K; i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            w[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-4f;
+        }
+        quantize_ref((uint8_t *)q + (size_t)n * rb, w, t, (size_t)rows * K);
+    }
+    for (size_t i = 0; i < (size_t)64 * K; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int64_t)(s >> 11) % 2001 - 1000) * 1e-3f;
+    }
+    wtensor_t W = {t, q, N, K};
+    for (int a = 0; a < nm; a++) {
+        int M = atoi(ms[a]);
+        if (M < 1 || M > 64) return 2;
+        matmul(y, x, &W, M, false);
+        double cbest = 1e9;
+        for (int r = 0; r < reps; r++) {
+            double c0 = cpu_s();
+            matmul(y, x, &W, M, false);
+            double dc = cpu_s() - c0;
+            if (dc < cbest) cbest = dc;
+        }
+        printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"weight_mb\": %.1f, \"cpu_ms_best\": %.3f, "
+               "\"weight_gbps_per_cpu_s\": %.2f, \"int8_gmacs_per_cpu_s\": %.1f, \"qisa\": %d}\n",
+               ty, M, N, K, wb / 1e6, cbest * 1e3, wb / cbest / 1e9, (double)M * N * K / cbest / 1e9, kern_qisa());
+        fflush(stdout);
+    }
+    free(w);
+    free(x);
+    free(y);
+    free(q);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (getenv("GGUF_BENCH_THREADS")) kern_set_threads(atoi(getenv("GGUF_BENCH_THREADS")));
     if (getenv("GGUF_BENCH_QISA")) kern_set_qisa(atoi(getenv("GGUF_BENCH_QISA"))); /* 2: the per-row kernels */
     if (argc == 3 && !strcmp(argv[1], "stream")) return stream((size_t)atol(argv[2]));
+    if (argc == 2 && !strcmp(argv[1], "vnni")) return vnni_peak();
+    if (argc >= 7 && !strcmp(argv[1], "roofline"))
+        return roofline(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argc - 6, argv + 6);
     if (argc == 7 && !strcmp(argv[1], "matmul"))
         return bench_matmul(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
-    fprintf(stderr, "usage: gguf_bench stream MB | matmul TYPE M N K REPS\n");
+    fprintf(stderr, "usage: gguf_bench stream MB | matmul TYPE M N K REPS | vnni | roofline TYPE N K REPS M...\n");
     return 2;
 }

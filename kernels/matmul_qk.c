@@ -332,6 +332,7 @@ int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumula
     KERN_ASSERT(matmul_qk_supports(W->type) && M >= 0 && (M == 0 || (x && y)));
     int N = (int)W->rows, K = (int)W->cols, ab = act_block(W->type);
     if (M == 0 || N == 0) return 0;
+    if (matmul_qk_rows_supports(W->type, M, K)) return matmul_qk_rows(y, x, W, M, accumulate);
     int G = (M + QK_G - 1) / QK_G, tiles = (N + QK_NR - 1) / QK_NR;
     int nt = kern_threads() < tiles ? kern_threads() : tiles;
     size_t xi = ((size_t)G * QK_G * K + 63) & ~(size_t)63, dx = ((size_t)G * QK_G * (K / ab) * 4 + 63) & ~(size_t)63,

@@ -11,7 +11,8 @@
  *   - matmul_qk (isa 3: Q4_K, Q6_K, Q8_0 with llama.cpp's super-block activation scales and
  *     integer sub-block scales, AVX512-VNNI tile) equals matmul_qk_ref to f32 rounding, and
  *     matmul_qk_ref is within its int8 bound (amax per super-block: 256, Q8_0 32) of the exact
- *     product; M up to 70 covers 1, 2 and partial groups of 16 rows, N the short last tile of 4.
+ *     product; M up to 70 covers 1, 2 and partial groups of 16 rows, N the short last tile of 4;
+ *     M 1..8 on Q4_K runs matmul_qk_rows (weights straight from the blocks), every row count.
  *   - quantize_search (searched scales) is never worse than quantize_ref on any block (squared error
  *     of the reference decoding), and clearly better in total on Gaussian / trained-looking rows.
  * Shapes include K % 64 == 32 (the masked tail), M not a multiple of 4, N below the thread count. */
@@ -297,6 +298,8 @@ int main(void) {
         test_matmul(t, 70, 19, 256);
         test_matmul(t, 32, 9, 1024);
         test_matmul(t, 16, 4, small ? 64 : 256);
+        /* 1..8 rows: Q4_K's matmul_qk_rows (each count is its own unrolled kernel) */
+        for (int M = 2; M <= 8; M++) test_matmul(t, M, 3 + 2 * M, small ? 32 * M : 256 * (M % 3 + 1));
     }
     printf("quant isa: %d\n", kern_qisa());
     return TEST_SUMMARY();
