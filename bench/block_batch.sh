@@ -5,7 +5,9 @@
 # block cache) vs --batch 1 (the same records one after another), in the same run, on random
 # LLaDA2-layout (block 32, as bench/block_cache_llada2.sh: d 256, 4 layers, MoE of 16 experts
 # of 128, vocabulary 4096) and SDAR-layout (block 4: d 256, 4 layers, 4 heads of 64 over 2 KV,
-# FFN 768, vocabulary 4096) models. Prompts of 8, 20, 33 and 45 tokens (rows in different
+# FFN 768, vocabulary 4096) models, and a wider bf16 LLaDA2-layout one (d 512, 2 layers, the
+# second MoE with 64 experts of 256, top-8 of 4 of 8 groups, a shared expert; 8 query heads of
+# 64 over 2 KV; vocabulary 32768; 120 MB). Prompts of 8, 20, 33 and 45 tokens (rows in different
 # blocks), 128 generated tokens each, 8 denoising steps per block (LLaDA2, dynamic:0.95) or 4
 # (SDAR, dynamic:0.85), one thread, process CPU time, best of 3, start-up (a --logits run)
 # subtracted. Checks both give byte-identical records (tokens, reveal steps, nfe).
@@ -18,9 +20,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PYTHON" "$root/tests/fixtures/make_tiny_llada2.py" "$tmp/l2" \
     --custom d=256,layers=4,H=4,KV=2,hd=64,E=16,G=4,TG=2,k=4,Fe=128,S=1,Fd=768,first=1,V=4096 >/dev/null
+"$PYTHON" "$root/tests/fixtures/make_tiny_llada2.py" "$tmp/l2mid" \
+    --custom d=512,layers=2,H=8,KV=2,hd=64,E=64,G=8,TG=4,k=8,Fe=256,S=1,Fd=1536,first=1,V=32768,bf16=1 >/dev/null
 "$PYTHON" "$root/tests/fixtures/make_tiny_sdar.py" "$tmp/sdar" --seed 5 \
     --custom d=256,layers=4,H=4,KV=2,hd=64,F=768,V=4096,blk=4 >/dev/null
-LLADA_BIN=$LLADA_BIN "$PYTHON" - "$tmp/l2" "$tmp/sdar" <<'PY'
+LLADA_BIN=$LLADA_BIN "$PYTHON" - "$tmp/l2" "$tmp/sdar" "$tmp/l2mid" <<'PY'
 import msgpack, numpy as np, os, resource, subprocess, sys
 den = os.path.join(os.environ["LLADA_BIN"], "denoise")
 G = 128
@@ -41,7 +45,9 @@ def run(model, extra):
 name = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"# {name}, 1 thread, process CPU time (user + system), start-up subtracted, best of 3; 4 records of {G} tokens")
 for label, model, steps in (("LLaDA2 layout, block 32", sys.argv[1], 8 * G // 32),
-                            ("SDAR layout, block 4", sys.argv[2], 4 * G // 4)):
+                            ("SDAR layout, block 4", sys.argv[2], 4 * G // 4),
+                            ("LLaDA2 layout bf16, d 512, 64 experts, vocabulary 32768, block 32", sys.argv[3],
+                             8 * G // 32)):
     base = 1e9
     for _ in range(3):
         t = cpu()

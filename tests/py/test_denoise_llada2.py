@@ -289,6 +289,11 @@ for bad, want_msg in [({"block_length": 100000}, "max_position_embeddings"), ({"
     check(q.returncode == 1 and e.count("\n") == 1 and want_msg in e and e.startswith("denoise: error:"),
           f"generation_config.json {bad}: one-line error", f"rc {q.returncode}: {e!r}")
 
+p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--cfg", "1"],
+                expect_rc=2)
+err = p.stderr.decode()
+check(p.returncode == 2 and err.count("\n") == 1 and "--cfg" in err,
+      "--cfg: generate() has no guidance, one-line usage error", err)
 p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--batch", "1",
                                                               "--max-post-steps", "3"], expect_rc=2)
 err = p.stderr.decode()
