@@ -5,7 +5,8 @@
 # kept between runs) for RUNS executions or SECONDS (default 7200), under nice -n 19. Each run's log
 # is a new file, build/fuzz/logs/TARGET-<UTC start>.log (never overwritten; the commit it ran on is
 # its first line), a crashing input build/fuzz-work/TARGET-crash-*; build/fuzz-work/runs.txt
-# gathers one line per run. Afterwards
+# gathers one line per run. FUZZ_TIMEOUT (default 10) is libFuzzer's -timeout, in wall-clock
+# seconds: on a loaded machine under nice 19 a unit that takes 2.6 s of CPU can take 30 s. Afterwards
 # `tests/fuzz/campaign.sh TARGET merge` replays the working corpus under the ASan+UBSan build and
 # merges into tests/fuzz/corpus/TARGET the inputs that add coverage (-merge=1). Targets: record serve_request
 # model_files tokenizer remask_wire gguf chat_template.
@@ -44,9 +45,9 @@ mkdir -p build/fuzz/logs
 log=build/fuzz/logs/$t-$start.log
 [ -e "$log" ] && { echo "campaign.sh: error: $log exists" >&2; exit 3; }
 commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)
-echo "commit $commit" >"$log"
+echo "commit $commit timeout ${FUZZ_TIMEOUT:-10}" >"$log"
 nice -n 19 "build/fuzz-fast/fuzz_$t" -runs="$runs" -max_total_time="$secs" -max_len=$maxlen \
-    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work-" "${extra[@]}" \
+    -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}" -print_final_stats=1 -artifact_prefix="$work-" "${extra[@]}" \
     "$work" >>"$log" 2>&1; rc=$?
 execs=$(grep -oE 'Done [0-9]+ runs in [0-9]+' "$log" | tail -n 1)
 units=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1)
