@@ -16,6 +16,7 @@
     X(dnnl_stream_create) \
     X(dnnl_stream_wait) \
     X(dnnl_memory_desc_init_by_tag) \
+    X(dnnl_memory_desc_init_by_strides) \
     X(dnnl_memory_desc_get_size) \
     X(dnnl_matmul_desc_init) \
     X(dnnl_primitive_attr_create) \

@@ -63,6 +63,33 @@ void gemm_bf16_ref(float *C, const uint16_t *A, const uint16_t *B, int M, int N,
         }
 }
 
+void gemm_bf16_batched_ref(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g,
+                           bool accumulate) {
+    for (int64_t i0 = 0; i0 < g->batch[0]; i0++)
+        for (int64_t i1 = 0; i1 < g->batch[1]; i1++)
+            for (int m = 0; m < g->M; m++)
+                for (int n = 0; n < g->N; n++) {
+                    const uint16_t *a = A + i0 * g->sa[0] + i1 * g->sa[1] + m * g->sa[2];
+                    const uint16_t *b = B + i0 * g->sb[0] + i1 * g->sb[1] + n * g->sb[3];
+                    double sum = 0;
+                    for (int k = 0; k < g->K; k++)
+                        sum += (double)bf16_to_f32(a[k * g->sa[3]]) * bf16_to_f32(b[k * g->sb[2]]);
+                    float *c = C + i0 * g->sc[0] + i1 * g->sc[1] + m * g->sc[2] + n * g->sc[3];
+                    *c = (float)(sum + (accumulate ? *c : 0));
+                }
+}
+
+/* The 2-D product as a shape: batch 1 x 1, strides of dense (transposed) operands. */
+static gemm_bf16_shape_t shape_2d(int M, int N, int K, bool ta, bool tb) {
+    return (gemm_bf16_shape_t){{1, 1},
+                               M,
+                               N,
+                               K,
+                               {0, 0, ta ? 1 : K, ta ? M : 1},
+                               {0, 0, tb ? 1 : N, tb ? K : 1},
+                               {0, 0, N, 1}};
+}
+
 #ifdef LLADA_DNNL
 #include <pthread.h>
 #include "dnnl_env.h"
@@ -70,8 +97,8 @@ void gemm_bf16_ref(float *C, const uint16_t *A, const uint16_t *B, int M, int N,
 enum { GB_SLOTS = 48 };
 
 typedef struct {
-    int M, N, K; /* M == 0: empty */
-    bool ta, tb, acc;
+    gemm_bf16_shape_t g; /* g.M == 0: empty */
+    bool acc;
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c, sp;
     size_t sp_bytes;
@@ -123,18 +150,23 @@ static void slot_clear(gb_slot_t *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Create the primitive of slot s for its (M, N, K, ta, tb, acc). */
+/* Create the primitive of slot s for its shape and acc: 2-D descriptors for batch 1 x 1,
+ * 4-D ones otherwise, all by strides. */
 static bool slot_make(gb_slot_t *s) {
-    dnnl_dims_t ad = {s->M, s->K}, bd = {s->K, s->N}, cd = {s->M, s->N};
+    const gemm_bf16_shape_t *g = &s->g;
+    int nd = g->batch[0] == 1 && g->batch[1] == 1 ? 2 : 4, o = 4 - nd;
+    dnnl_dims_t ad = {g->batch[0], g->batch[1], g->M, g->K}, bd = {g->batch[0], g->batch[1], g->K, g->N},
+                cd = {g->batch[0], g->batch[1], g->M, g->N}, as, bs, cs;
+    for (int i = 0; i < 4; i++) as[i] = g->sa[i], bs[i] = g->sb[i], cs[i] = g->sc[i];
     dnnl_memory_desc_t amd, bmd, cmd;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     bool ok = false;
-    if (D->dnnl_memory_desc_init_by_tag(&amd, 2, ad, dnnl_bf16, s->ta ? dnnl_ba : dnnl_ab) ||
-        D->dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_bf16, s->tb ? dnnl_ba : dnnl_ab) ||
-        D->dnnl_memory_desc_init_by_tag(&cmd, 2, cd, dnnl_f32, dnnl_ab) ||
+    if (D->dnnl_memory_desc_init_by_strides(&amd, nd, ad + o, dnnl_bf16, as + o) ||
+        D->dnnl_memory_desc_init_by_strides(&bmd, nd, bd + o, dnnl_bf16, bs + o) ||
+        D->dnnl_memory_desc_init_by_strides(&cmd, nd, cd + o, dnnl_f32, cs + o) ||
         D->dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &cmd) || D->dnnl_primitive_attr_create(&attr))
         return false;
     if (D->dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) goto out;
@@ -162,21 +194,20 @@ out:
     return ok;
 }
 
-int gemm_bf16(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
-              bool accumulate) {
-    KERN_ASSERT(C && A && B && M >= 0 && N > 0 && K > 0);
-    if (M == 0) return 0;
+int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate) {
+    KERN_ASSERT(C && A && B && g && g->M >= 0 && g->N > 0 && g->K > 0 && g->batch[0] > 0 && g->batch[1] > 0);
+    if (g->M == 0) return 0;
     if (!gemm_bf16_available()) return -1;
     pthread_mutex_lock(&g_mu);
     gb_slot_t *s = NULL, *lru = &g_slot[0];
     for (int i = 0; i < GB_SLOTS && !s; i++) {
         gb_slot_t *t = &g_slot[i];
-        if (t->M == M && t->N == N && t->K == K && t->ta == ta && t->tb == tb && t->acc == accumulate) s = t;
+        if (t->g.M && t->acc == accumulate && memcmp(&t->g, g, sizeof *g) == 0) s = t;
         else if (t->used < lru->used) lru = t;
     }
     if (!s) {
         slot_clear(lru);
-        *lru = (gb_slot_t){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .acc = accumulate};
+        *lru = (gb_slot_t){.g = *g, .acc = accumulate};
         if (!slot_make(lru)) {
             slot_clear(lru);
             pthread_mutex_unlock(&g_mu);
@@ -207,14 +238,30 @@ int gemm_bf16(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int 
     return rc;
 }
 
+int gemm_bf16(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
+              bool accumulate) {
+    KERN_ASSERT(C && A && B && M >= 0 && N > 0 && K > 0);
+    gemm_bf16_shape_t g = shape_2d(M, N, K, ta, tb);
+    return gemm_bf16_batched(C, A, B, &g, accumulate);
+}
+
 #else /* built without oneDNN */
 
 bool gemm_bf16_available(void) { return false; }
 const char *gemm_bf16_unavailable(void) { return "this build lacks oneDNN (rebuild with libdnnl-dev installed)"; }
 void gemm_bf16_set_threads(int n) { (void)n; }
 const char *gemm_bf16_impl(void) { return "none"; }
+int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate) {
+    (void)C;
+    (void)A;
+    (void)B;
+    (void)g;
+    (void)accumulate;
+    return -1;
+}
 int gemm_bf16(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
               bool accumulate) {
+    (void)shape_2d;
     (void)C;
     (void)A;
     (void)B;

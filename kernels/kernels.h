@@ -247,6 +247,19 @@ int gemm_bf16(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int 
 void gemm_bf16_ref(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
                    bool accumulate);
 void bf16_round_n(uint16_t *b, const float *x, size_t n);
+/* The batched, strided form (the attention products of train's bf16 mode): for every batch
+ * index (i0, i1) < batch, C[i0,i1] (+)= A[i0,i1] · B[i0,i1], A M×K, B K×N, C M×N, where
+ * element (i0, i1, r, c) of X lives at X + i0·sX[0] + i1·sX[1] + r·sX[2] + c·sX[3] (strides in
+ * elements, so heads can be column slices of a token-major matrix, and transposes are strides).
+ * gemm_bf16 is this with batch 1 x 1. Same return values. */
+typedef struct {
+    int64_t batch[2];
+    int M, N, K;
+    int64_t sa[4], sb[4], sc[4];
+} gemm_bf16_shape_t;
+int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate);
+void gemm_bf16_batched_ref(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g,
+                           bool accumulate);
 
 /* ---- threading ---- */
 /* Number of worker threads used by kernels and OpenBLAS (default: online CPUs);

@@ -6,7 +6,10 @@
  * run as bf16 x bf16 -> fp32 GEMMs on oneDNN (kernels.h gemm_bf16): the fp32 weights are
  * rounded to bf16 copies at the start of each step, each GEMM input activation once in the
  * forward (kept for the dW products of the backward), each output gradient once in the
- * backward. Attention's products, norms, softmax, loss and the optimiser stay fp32; the
+ * backward. With MHA (n_kv_heads == n_heads) attention's five products run as batched bf16
+ * GEMMs over (sequence, head) too, the probabilities P and dS rounded once each (GQA keeps
+ * them fp32: dK/dV would sum over a group, which a batched GEMM cannot). Norms, softmax,
+ * loss and the optimiser stay fp32; the
  * SwiGLU, the attention softmax and the cross-entropy use kernels' vector exp (vmath.c,
  * within 2 ulp of expf) in that mode, the f32 mode libm's, bit for bit as before. */
 #include <math.h>
@@ -21,6 +24,7 @@
 typedef struct {
     float *x_in, *a1, *r1, *q, *k, *v, *o, *P, *x_mid, *a2, *r2, *g, *u, *act;
     uint16_t *a1b, *ob, *a2b, *actb; /* bf16 mode: the GEMM inputs, rounded once */
+    uint16_t *qb, *kb, *vb, *Pb;     /* bf16 mode, MHA: attention's inputs (after RoPE), P */
 } tacts_t;
 
 typedef struct { /* bf16 mode: one layer's weight matrices rounded to bf16 */
@@ -40,6 +44,8 @@ struct tstep {
     int bf16, fail;
     blayer_t *BL;
     uint16_t *headb, *selb, *gb; /* head weights, head input rows, an output gradient */
+    uint16_t *dSb, *dOb;         /* MHA attention: dS and the output gradient, rounded */
+    float *dPf;                  /* MHA attention: dP, then dS, [B][H][T][T] */
     uint16_t *bblock;            /* one allocation for all bf16 buffers */
 };
 
@@ -137,8 +143,10 @@ static int alloc_bf16(tstep_t *s) {
     size_t N = (size_t)s->B * s->T, D = s->c.d_model, V = s->c.embedding_size, F = s->F;
     size_t Dq = s->Dq, Dkv = s->Dkv, nl = s->c.n_layers;
     size_t wl = Dq * D + 2 * Dkv * D + D * Dq + 3 * F * D, al = N * (2 * D + Dq + F);
-    size_t g = N * V > N * F ? N * V : N * F;
-    size_t n = nl * (wl + al) + V * D + N * D + g + 16 * (7 + 4) * nl + 64;
+    size_t g = N * V > N * F ? N * V : N * F, PT = (size_t)s->B * s->c.n_heads * s->T * s->T;
+    al += N * (Dq + 2 * Dkv) + PT;
+    size_t n = nl * (wl + al) + V * D + N * D + g + PT + N * Dq + 16 * (7 + 8) * nl + 128;
+    if (!(s->dPf = aligned_alloc(64, (PT * 4 + 63) & ~(size_t)63))) return -1;
     if (!(s->BL = calloc(nl ? nl : 1, sizeof(blayer_t))) || !(s->bblock = aligned_alloc(64, (n * 2 + 63) & ~(size_t)63)))
         return -1;
     uint16_t *p = s->bblock;
@@ -157,10 +165,16 @@ static int alloc_bf16(tstep_t *s) {
         BCARVE(a->ob, N * Dq);
         BCARVE(a->a2b, N * D);
         BCARVE(a->actb, N * F);
+        BCARVE(a->qb, N * Dq);
+        BCARVE(a->kb, N * Dkv);
+        BCARVE(a->vb, N * Dkv);
+        BCARVE(a->Pb, PT);
     }
     BCARVE(s->headb, V * D);
     BCARVE(s->selb, N * D);
     BCARVE(s->gb, g);
+    BCARVE(s->dSb, PT);
+    BCARVE(s->dOb, N * Dq);
 #undef BCARVE
     return 0;
 }
@@ -186,6 +200,7 @@ int tstep_set_precision(tstep_t *s, int prec, lerr_t *e) {
 void tstep_destroy(tstep_t **ps) {
     if (!ps || !*ps) return;
     free((*ps)->BL);
+    free((*ps)->dPf);
     free((*ps)->bblock);
     free((*ps)->L);
     free((*ps)->block);
@@ -283,6 +298,115 @@ static void xent_one(int i, void *arg) {
     j->part[i] = (j->s->bf16 ? tr_xent_fwd_bwd_vec : tr_xent_fwd_bwd)(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V, j->s->cesel + lo);
 }
 
+/* ---- bf16 mode with MHA (n_kv_heads == n_heads): attention as batched bf16 GEMMs over
+ * (sequence, head), heads read in place as column slices of the token-major q/k/v ---- */
+
+/* Strides (elements) of (b, h, row, col) for a head-sliced token-major matrix of width ld:
+ * rows = tokens (trans 0) or the head's columns (trans 1). */
+static void hs(int64_t *st, int T, int hd, int ld, int trans) {
+    st[0] = (int64_t)T * ld;
+    st[1] = hd;
+    st[2] = trans ? 1 : ld;
+    st[3] = trans ? ld : 1;
+}
+/* Strides of the dense [B][H][T][T] probabilities, (trans 1: read transposed). */
+static void ps(int64_t *st, int H, int T, int trans) {
+    st[0] = (int64_t)H * T * T;
+    st[1] = (int64_t)T * T;
+    st[2] = trans ? 1 : T;
+    st[3] = trans ? T : 1;
+}
+
+static int attn_bf16(const tstep_t *s) { return s->bf16 && s->c.n_kv_heads == s->c.n_heads; }
+
+typedef struct {
+    float *P;
+    uint16_t *Pb;
+    int T, causal;
+    float scale;
+} sm_job_t;
+
+static void softmax_seq(int i, void *arg) { /* one (sequence, head)'s T rows, scaled; P and Pb */
+    sm_job_t *j = arg;
+    for (int r = 0; r < j->T; r++) {
+        size_t o = ((size_t)i * j->T + r) * j->T;
+        float *p = j->P + o;
+        int nk = j->causal ? r + 1 : j->T;
+        for (int c = 0; c < nk; c++) p[c] *= j->scale;
+        float inv = 1.0f / vexp_sub_sum(p, nk, vmax_f32(p, nk));
+        for (int c = 0; c < nk; c++) p[c] *= inv;
+        for (int c = nk; c < j->T; c++) p[c] = 0.0f;
+        bf16_round_n(j->Pb + o, p, j->T);
+    }
+}
+
+static void attn_fwd_bf16(tstep_t *s, tacts_t *a, int B, int T, int causal) {
+    int H = s->c.n_heads, hd = s->c.head_dim, N = B * T;
+    bf16_round_n(a->qb, a->q, (size_t)N * s->Dq);
+    bf16_round_n(a->kb, a->k, (size_t)N * s->Dkv);
+    bf16_round_n(a->vb, a->v, (size_t)N * s->Dkv);
+    gemm_bf16_shape_t g = {{B, H}, T, T, hd, {0}, {0}, {0}};
+    hs(g.sa, T, hd, s->Dq, 0);
+    hs(g.sb, T, hd, s->Dkv, 1);
+    ps(g.sc, H, T, 0);
+    if (gemm_bf16_batched(a->P, a->qb, a->kb, &g, false)) s->fail = 1; /* S = Q·Kᵀ */
+    sm_job_t sj = {a->P, a->Pb, T, causal, 1.0f / sqrtf((float)hd)};
+    par_for(B * H, s->threads, softmax_seq, &sj);
+    g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
+    ps(g.sa, H, T, 0);
+    hs(g.sb, T, hd, s->Dkv, 0);
+    hs(g.sc, T, hd, s->Dq, 0);
+    if (gemm_bf16_batched(a->o, a->Pb, a->vb, &g, false)) s->fail = 1; /* O = P·V */
+}
+
+typedef struct {
+    const float *P;
+    float *dS;
+    uint16_t *dSb;
+    int T;
+    float scale;
+} sb_job_t;
+
+/* dS = scale·P⊙(dP − rowsum(P⊙dP)) in place over dP, and rounded into dSb */
+static void softmax_bwd_seq(int i, void *arg) {
+    sb_job_t *j = arg;
+    for (int r = 0; r < j->T; r++) {
+        size_t o = ((size_t)i * j->T + r) * j->T;
+        const float *p = j->P + o;
+        float *d = j->dS + o, rs = 0;
+        for (int c = 0; c < j->T; c++) rs += p[c] * d[c];
+        for (int c = 0; c < j->T; c++) d[c] = j->scale * p[c] * (d[c] - rs);
+        bf16_round_n(j->dSb + o, d, j->T);
+    }
+}
+
+/* dq, dk, dv (zeroed by the caller) += attention's backward of dO = s->da. */
+static void attn_bwd_bf16(tstep_t *s, tacts_t *a, int B, int T) {
+    int H = s->c.n_heads, hd = s->c.head_dim, N = B * T;
+    bf16_round_n(s->dOb, s->da, (size_t)N * s->Dq);
+    gemm_bf16_shape_t g = {{B, H}, T, T, hd, {0}, {0}, {0}};
+    hs(g.sa, T, hd, s->Dq, 0);
+    hs(g.sb, T, hd, s->Dkv, 1);
+    ps(g.sc, H, T, 0);
+    if (gemm_bf16_batched(s->dPf, s->dOb, a->vb, &g, false)) s->fail = 1; /* dP = dO·Vᵀ */
+    g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
+    ps(g.sa, H, T, 1);
+    hs(g.sb, T, hd, s->Dq, 0);
+    hs(g.sc, T, hd, s->Dkv, 0);
+    if (gemm_bf16_batched(s->dv, a->Pb, s->dOb, &g, true)) s->fail = 1; /* dV += Pᵀ·dO */
+    sb_job_t bj = {a->P, s->dPf, s->dSb, T, 1.0f / sqrtf((float)hd)};
+    par_for(B * H, s->threads, softmax_bwd_seq, &bj);
+    g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
+    ps(g.sa, H, T, 0);
+    hs(g.sb, T, hd, s->Dkv, 0);
+    hs(g.sc, T, hd, s->Dq, 0);
+    if (gemm_bf16_batched(s->dq, s->dSb, a->kb, &g, true)) s->fail = 1; /* dQ += dS·K */
+    ps(g.sa, H, T, 1);
+    hs(g.sb, T, hd, s->Dq, 0);
+    hs(g.sc, T, hd, s->Dkv, 0);
+    if (gemm_bf16_batched(s->dk, s->dSb, a->qb, &g, true)) s->fail = 1; /* dK += dSᵀ·Q */
+}
+
 static void layer_fwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts_t *a, int B, int T, int causal) {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim;
     par_rmsnorm_fwd(s->threads, a->x_in, W->attn_norm, a->a1, a->r1, N, D, (float)s->c.rms_norm_eps);
@@ -293,7 +417,9 @@ static void layer_fwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts_t
     par_rope(s->threads, a->q, s->cs, B, T, s->c.n_heads, hd, 0);
     par_rope(s->threads, a->k, s->cs, B, T, s->c.n_kv_heads, hd, 0);
     attn_job_t j = {s, a, B, T, causal, NULL};
-    for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
+    if (attn_bf16(s)) attn_fwd_bf16(s, a, B, T, causal);
+    else
+        for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
     memcpy(a->x_mid, a->x_in, sizeof(float) * N * D);
     /* x_mid = x_in + o·Woᵀ (dA is free scratch during the forward) */
     to_b(s, a->ob, a->o, (size_t)N * s->Dq);
@@ -337,7 +463,9 @@ static void layer_bwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlayer_
     memset(s->dk, 0, sizeof(float) * N * s->Dkv);
     memset(s->dv, 0, sizeof(float) * N * s->Dkv);
     attn_job_t j = {s, a, B, T, 0, s->da};
-    for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
+    if (attn_bf16(s)) attn_bwd_bf16(s, a, B, T);
+    else
+        for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
     par_rope(s->threads, s->dq, s->cs, B, T, s->c.n_heads, hd, 1);
     par_rope(s->threads, s->dk, s->cs, B, T, s->c.n_kv_heads, hd, 1);
     memset(s->dA, 0, sizeof(float) * N * D);

@@ -157,7 +157,7 @@ a = np.asarray(x, "<i4")
 open(sys.argv[1] + "/markov.mp", "wb").write(msgpack.packb(
     {"kind": "tokens", "tokens": {"dtype": "i4", "shape": [len(a)], "data": a.tobytes()}}))
 PY
-    BF=("${TINY[@]}" --d-model 64 --mlp 192 --seq 32 --batch 8 --steps 240 --lr 3e-3 --log-every 10 -i "$TMP/markov.mp")
+    BF=("${TINY[@]}" --d-model 64 --n-kv-heads 4 --mlp 192 --seq 32 --batch 8 --steps 240 --lr 3e-3 --log-every 10 -i "$TMP/markov.mp")
     check "f32 run" train "${BF[@]}" --log "$TMP/f32.csv" --out "$TMP/f32"
     check "bf16 run" train "${BF[@]}" --precision bf16 --log "$TMP/bf16.csv" --out "$TMP/bf16"
     # the band: bf16's mean loss over the last 100 steps within 2% of f32's, and every logged

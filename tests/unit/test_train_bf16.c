@@ -108,7 +108,33 @@ static void vec_ops(void) {
     }
 }
 
-enum { V = 50, D = 64, NL = 2, HQ = 4, HKV = 2, HD = 16, F = 96, B = 2, T = 12, N = B * T };
+/* gemm_bf16_batched on attention's layouts: heads as column slices of token-major matrices. */
+static void batched_case(int trans_b, bool acc) {
+    enum { BB = 3, H = 2, TT = 9, HD = 5, LD = H * HD };
+    static float qf[BB * TT * LD], kf[BB * TT * LD], c1[BB * H * TT * TT], c2[BB * H * TT * TT];
+    static uint16_t q[BB * TT * LD], k[BB * TT * LD];
+    for (int i = 0; i < BB * TT * LD; i++) qf[i] = (float)urand(), kf[i] = (float)urand();
+    for (int i = 0; i < BB * H * TT * TT; i++) c1[i] = c2[i] = (float)urand();
+    bf16_round_n(q, qf, BB * TT * LD);
+    bf16_round_n(k, kf, BB * TT * LD);
+    /* trans_b: S = Q·Kᵀ (T x T per head); else Y = Qᵀ·K read as (HD x HD) per head */
+    gemm_bf16_shape_t g = {{BB, H}, trans_b ? TT : HD, trans_b ? TT : HD, trans_b ? HD : TT, {0}, {0}, {0}};
+    int64_t tok[4] = {(int64_t)TT * LD, HD, LD, 1}, tr[4] = {(int64_t)TT * LD, HD, 1, LD};
+    for (int i = 0; i < 4; i++) {
+        g.sa[i] = trans_b ? tok[i] : tr[i];
+        g.sb[i] = trans_b ? tr[i] : tok[i];
+    }
+    int n = trans_b ? TT : HD;
+    g.sc[0] = (int64_t)H * n * n, g.sc[1] = (int64_t)n * n, g.sc[2] = n, g.sc[3] = 1;
+    int rc = gemm_bf16_batched(c1, q, k, &g, acc);
+    gemm_bf16_batched_ref(c2, q, k, &g, acc);
+    double worst = 0;
+    for (int i = 0; i < BB * H * n * n; i++) worst = fmax(worst, fabs((double)c1[i] - c2[i]));
+    CHECK(rc == 0 && worst < 1e-5, "gemm_bf16_batched (%s, acc %d) vs reference: %.3g (%s)",
+          trans_b ? "Q·Kᵀ" : "Qᵀ·K", acc, worst, gemm_bf16_impl());
+}
+
+enum { V = 50, D = 64, NL = 2, HQ = 4, HD = 16, F = 96, B = 2, T = 12, N = B * T };
 
 /* Norm-wise relative difference of a against b over n floats. */
 static double relerr(const float *a, const float *b, size_t n) {
@@ -117,7 +143,8 @@ static double relerr(const float *a, const float *b, size_t n) {
     return s > 0 ? sqrt(e / s) : sqrt(e);
 }
 
-static void step_case(int causal) {
+/* HKV == HQ (MHA) also runs attention's products in bf16 (step.c), HKV < HQ keeps them fp32. */
+static void step_case(int causal, int HKV) {
     llada_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.d_model = D;
@@ -154,7 +181,8 @@ static void step_case(int causal) {
     double L16b = tstep_run(s, &pv, &gv16b, ids, tgt, w, B, T, causal, NULL, &e);
     CHECK(tstep_set_precision(s, TPREC_F32, &e) == 0, "bf16 off");
     double L32b = tstep_run(s, &pv, &gv32b, ids, tgt, w, B, T, causal, NULL, &e);
-    const char *what = causal ? "causal" : "bidirectional";
+    char what[64];
+    snprintf(what, sizeof what, "%s %s", causal ? "causal" : "bidirectional", HKV == HQ ? "MHA" : "GQA");
     CHECK(L16 == L16b && memcmp(g16, g16b, np * 4) == 0, "%s bf16 step is deterministic", what);
     CHECK(L32 == L32b && memcmp(g32, g32b, np * 4) == 0, "%s f32 after bf16 equals f32, bit for bit", what);
     CHECK(fabs(L16 - L32) <= 1e-2 * fabs(L32), "%s bf16 loss %.6f vs f32 %.6f", what, L16, L32);
@@ -243,7 +271,12 @@ int main(void) {
     gemm_case(96, 64, 384, false, true, false); /* forward   y = x·Wᵀ   */
     gemm_case(96, 64, 384, false, false, true); /* backward dx += dy·W  */
     gemm_case(64, 48, 320, true, false, true);  /* backward dW += dyᵀ·x */
-    step_case(0);
-    step_case(1);
+    batched_case(1, false);
+    batched_case(1, true);
+    batched_case(0, true);
+    for (int hkv = 2; hkv <= HQ; hkv += HQ - 2) {
+        step_case(0, hkv);
+        step_case(1, hkv);
+    }
     return TEST_SUMMARY();
 }
