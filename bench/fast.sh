@@ -14,7 +14,8 @@
 # Threads: FAST_THREADS (default 1: on a shared 2-core machine a second thread mostly measures
 # the neighbours). Models are cached under build/bench. The 8B-shaped run (2.5 GB model, ~6 GB
 # of memory, several minutes of a free core) runs with FAST_8B=1 only; FAST_105M=0 skips the
-# 105M-shaped run.
+# 105M-shaped run. FAST_PREC=bf16 times that precision alone and prints only its rate against
+# the paired oneDNN ceiling (about a fifth of the CPU time: for a loaded machine).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -29,7 +30,8 @@ run() {   # name dir d layers heads ffn vocab
         nice "$PYTHON" "$here/mk_shaped.py" "$m" "$3" "$4" "$5" "$6" "$7" || return 1
     fi
     local out
-    out=$(nice "$LLADA_BIN/denoise" --model "$m" --threads "$thr" --bench-fast 512:256:32) || return 1
+    out=$(nice "$LLADA_BIN/denoise" --model "$m" --threads "$thr" ${FAST_PREC:+--precision "$FAST_PREC"} \
+        --bench-fast 512:256:32) || return 1
     "$PYTHON" - "$name" "$out" <<'PY'
 import json, sys
 name, r = sys.argv[1], json.loads(sys.argv[2])
@@ -38,6 +40,16 @@ scale = 32 / nl if name.startswith("8B") else 1.0          # extrapolate layers,
 def t(p, k):
     v = M[p][k]
     return v if scale == 1 else (v - M[p]["head_s"]) * scale + M[p]["head_s"]
+fl, lf = r["forward_flops"], r["linear_flops"]
+if "f32" not in M:   # FAST_PREC: one precision, its rate against the paired ceiling only
+    for p in M:
+        full = r["bf16_full_paired_s"] if p == "bf16" else M[p]["full_s"]
+        g, c = fl / full * 1e-9, (fl / r["dnnl_bf16_s"] * 1e-9 if r["dnnl_bf16_s"] > 0 else float("nan"))
+        print(f"{name}: {nl} layer(s), canvas {r['prompt']}+{r['gen']}, {r['threads']} thread(s): forward {p} "
+              f"{g:.1f} GFLOP/s, oneDNN bf16 ceiling {c:.1f} GFLOP/s on the same shapes = {g / c:.2f}"
+              + (" (timed back to back, best of each)" if p == "bf16" else ""))
+    print("  JSON " + json.dumps(r))
+    sys.exit(0)
 exact = t("f32", "full_s")
 print(f"{name}: {nl} layer(s){' (x' + format(scale, 'g') + ' -> 32 layers)' if scale != 1 else ''}, "
       f"canvas {r['prompt']}+{r['gen']}, block {spb}, {r['threads']} thread(s), BLAS {r['blas_core']}, "
@@ -58,7 +70,6 @@ for p in M:
         head = r["vocab"] * r["d_model"] * (2 if p == "bf16" else 1) + (4 * r["vocab"] if p == "int8" else 0)
         pk = (M[p]["packed_bytes"] - head) * scale + head if scale != 1 else M[p]["packed_bytes"]
         print(f"  packed {p} weights: {pk / 2**20:.0f} MiB (on top of the mapped checkpoint)")
-fl, lf = r["forward_flops"], r["linear_flops"]
 print(f"  GEMM ceilings, one full forward's shapes: sgemm {fl / r['sgemm_s'] * 1e-9:.1f} GFLOP/s, "
       f"oneDNN bf16 {fl / r['dnnl_bf16_s'] * 1e-9:.1f} GFLOP/s; own bf16-weight path ({r['bf16_kernels']}) "
       f"{lf / r['own_bf16_linear_s'] * 1e-9:.1f} GFLOP/s on the linear shapes")

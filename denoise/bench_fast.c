@@ -13,8 +13,10 @@
  * of one full forward (projections, attention per head, LM head): OpenBLAS sgemm (f32), oneDNN
  * bf16 matmul with prepacked operands, and this toolkit's own bf16-weight path (matmul(): AMX,
  * or panels + sgemm without AMX, AVX512-BF16 up to 16 rows) on the linear shapes. One JSON
- * line on stdout; bench/fast.sh turns it into per-token times. The model's precision is f32
- * again on return.
+ * line on stdout; bench/fast.sh turns it into per-token times. `only` >= 0 times that
+ * precision alone (denoise --bench-fast with --precision bf16|int8: what an 8B-shaped layer
+ * needs of a shared core for the bf16 rate line) and skips the sgemm / own-kernel ceilings
+ * (reported as -1). The model's precision is f32 again on return.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +107,7 @@ static double time_shapes(const gshape_t *s, int n, int kind) {
 
 static double mn(double a, double b) { return a < b ? a : b; }
 
-int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *corename, lerr_t *e) {
+int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, int only, const char *corename, lerr_t *e) {
     const llada_config_t *c = &m->cfg;
     if (P < 1 || G < blk || blk < 1 || G % blk)
         return lerr_set(e, EXIT_USAGE, "--bench-fast P:G:B needs P >= 1 and G a multiple of B");
@@ -130,8 +132,9 @@ int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *
     gshape_t sh[16];
     int ns = shapes(c, L, blk, sh);
     double g_dnnl = 1e30, f_bf16 = 1e30; /* the interleaved pair: ceiling, full bf16 forward */
-    for (int p = 0; p < nprec; p++) {
-        if (model_set_precision(m, p, e)) goto out;
+    for (int p = 0, first = 1; p < nprec; p++) {
+        if (only >= 0 && p != only) continue;
+        if (model_precision(m) != p && model_set_precision(m, p, e)) goto out;
         double tf = 1e30, tr = 1e30, tp = 1e30, td = 1e30, th = 1e30;
         if (model_forward_cached(m, s, kv, tok, NULL, 1, L, 0, L, h, e)) goto out; /* warm-up */
         for (int r = 0; r < reps; r++) {
@@ -164,20 +167,22 @@ int denoise_bench_fast(model_t *m, int P, int G, int blk, int reps, const char *
         }
         printf("%s\"%s\":{\"full_s\":%.5f,\"refresh_s\":%.5f,\"prefix_s\":%.5f,\"dual_s\":%.5f,\"head_s\":%.5f,"
                "\"packed_bytes\":%zu}",
-               p ? "," : "", PN[p], tf, tr, tp, td, th, model_precision_bytes(m));
+               first ? "" : ",", PN[p], tf, tr, tp, td, th, model_precision_bytes(m));
+        first = 0;
         fflush(stdout);
     }
     if (model_set_precision(m, MODEL_PREC_F32, e)) goto out;
-    double g_sgemm = 1e30, g_own = 1e30;
-    for (int r = 0; r < (reps < 2 ? reps : 2); r++) {
+    double g_sgemm = -1, g_own = -1; /* -1: not timed (only one precision asked for) */
+    for (int r = 0; only < 0 && r < (reps < 2 ? reps : 2); r++) {
+        if (!r) g_sgemm = g_own = 1e30;
         double t = time_shapes(sh, ns, 0);
         if (t >= 0) g_sgemm = mn(g_sgemm, t);
         if ((t = time_shapes(sh, ns, 2)) >= 0) g_own = mn(g_own, t);
     }
     printf("},\"forward_flops\":%.4g,\"linear_flops\":%.4g,\"sgemm_s\":%.5f,\"dnnl_bf16_s\":%.5f,"
            "\"bf16_full_paired_s\":%.5f,\"own_bf16_linear_s\":%.5f,\"bf16_kernels\":\"%s\"}\n",
-           flops(sh, ns, false), flops(sh, ns, true), g_sgemm, nprec > 1 ? g_dnnl : -1.0, nprec > 1 ? f_bf16 : -1.0,
-           g_own,
+           flops(sh, ns, false), flops(sh, ns, true), g_sgemm, g_dnnl < 1e30 ? g_dnnl : -1.0,
+           f_bf16 < 1e30 ? f_bf16 : -1.0, g_own,
            matmul_amx_available()    ? "amx"
            : matmul_bf16_available() ? "avx512-bf16 (<= 16 rows), panels + sgemm"
                                      : "panels + sgemm");

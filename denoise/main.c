@@ -120,7 +120,8 @@ static const char HELP[] =
     "                            OpenBLAS sgemm on the same shapes; prints JSON (no input)\n"
     "      --bench-fast P:G:B    time exact, --cache prefix/dual steps in each --precision on\n"
     "                            a canvas of P prompt + G generated tokens, blocks of B, and\n"
-    "                            the GEMM ceilings (sgemm, oneDNN bf16); prints JSON\n"
+    "                            the GEMM ceilings (sgemm, oneDNN bf16); prints JSON;\n"
+    "                            with --precision bf16|int8 only that precision\n"
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
     "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
@@ -577,7 +578,8 @@ int main(int argc, char **argv) {
     }
     if (o.bench || o.bench_fast[0]) {
         if (o.bench ? denoise_bench(m, o.bench, 5, blas_corename(), &e)
-                    : denoise_bench_fast(m, o.bench_fast[0], o.bench_fast[1], o.bench_fast[2], 3, blas_corename(), &e))
+                    : denoise_bench_fast(m, o.bench_fast[0], o.bench_fast[1], o.bench_fast[2], 3,
+                                         o.precision ? o.precision : -1, blas_corename(), &e))
             cli_die(&o.cli, &e);
         model_destroy(&m);
         rm_policy_destroy(&pol);

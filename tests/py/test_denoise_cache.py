@@ -6,7 +6,8 @@ at T > 0 with the shared counter RNG) on random tiny models whose LM head std ke
 near-ties away (make_tiny_ckpt.py, as test_denoise_parity.py). Cases: several blocks,
 --cache-refresh, batches of different prompt lengths (left padding + key mask), CFG (cond
 and uncond caches), low_confidence, random and threshold remasking, a remask policy served
-over ZeroMQ. Also: --cache none is byte-identical to no flag, the reference's cached runs
+over ZeroMQ; the six other policies with the cache (equal to --cache none when every step
+recomputes the whole canvas, and local equal to served over ZeroMQ). Also: --cache none is byte-identical to no flag, the reference's cached runs
 really differ from the exact sampler somewhere (so the comparison can fail), bad values are
 usage errors (exit 2).
 """
@@ -122,6 +123,44 @@ except RuntimeError as e:
 finally:
     srv.terminate()
     srv.wait()
+
+# every other remask policy with the cache. The policies see only the candidates' summaries
+# (confidence, margin, entropy, tokens), the same structs with or without the cache, so: (a)
+# with the whole canvas recomputed at every step (--cache-refresh 1) the cached sampler equals
+# --cache none exactly, policy by policy; (b) a dual-cache run with the policy served over
+# ZeroMQ by `remask --serve` equals the local one. Block steps are fixed or adaptive per policy.
+name, prompts = "gqa_bf16", [[1, 2, 3], [4, 5], [7, 8, 9, 10, 11]]
+d = os.path.join(TMP, name)
+kw = dict(steps=12, gen_length=12, block_length=4, seed=3)
+recs = [{"kind": "tokens", "tokens": arr(p), "id": j} for j, p in enumerate(prompts)]
+moved = 0
+for pol in ("factor:0.5", "topk_margin", "entropy", "eb:0.5", "origin", "dynamic:0.3"):
+    base = ["--model", d] + cli_args(dict(kw, remasking=pol), len(prompts))
+    try:
+        exact = run_denoise(recs, base)
+        for mode in ("prefix", "dual"):
+            full = run_denoise(recs, base + ["--cache", mode, "--cache-refresh", "1"])
+            check(full == exact, f"{pol}: --cache {mode} --cache-refresh 1 equals --cache none")
+        local = run_denoise(recs, base + ["--cache", "dual"])
+        moved += local != exact
+    except RuntimeError as e:
+        check(False, f"{pol} with the cache", e)
+        continue
+    ep = f"ipc://{TMP}/policy_{pol.split(':')[0]}.sock"
+    srv = subprocess.Popen([tool("remask"), "--serve", ep, "--policy", pol], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        remote = run_denoise(recs, ["--policy-endpoint", ep] + [a for a in base if a != "--remasking" and a != pol]
+                             + ["--cache", "dual"])
+        check([unarr(r["tokens"]).tolist() for r in remote] == [unarr(r["tokens"]).tolist() for r in local] and
+              [unarr(r["reveal_step"]).tolist() for r in remote] == [unarr(r["reveal_step"]).tolist() for r in local],
+              f"{pol}: dual cache, policy served over ZeroMQ equals the local policy")
+    except RuntimeError as e:
+        check(False, f"{pol}: dual cache with a remote policy", e)
+    finally:
+        srv.terminate()
+        srv.wait()
+check(moved > 0, f"the dual cache changes the output for {moved} of 6 policies (the checks above can fail)")
 
 # usage errors
 for bad in (["--cache", "full"], ["--cache-refresh", "0"]):
