@@ -589,6 +589,47 @@ static int merge_parts(rd_t *r, char **a, size_t *al, char **b, size_t *bl) {
     return 0;
 }
 
+/* A byte-level model's merge "a b" in one pass: the string at r->p with no escape, exactly one
+ * space, and only 1- and 2-byte characters (the byte alphabet lies below U+0180), converted to
+ * key bytes in place, a's then b's contiguous at the text's start (what merge_parts, model_key
+ * and the memmove of load_merges make of it, without three walks over the text). 1: *ka, *kb
+ * set and r->p past the closing quote; 0: such a merge has a character outside the alphabet
+ * (it can never apply: skipped, as load_merges skips it); -1: not that shape, nothing written
+ * (the general path takes it). The text is valid JSON (checked by the parser). */
+static int merge_fast(rd_t *r, const int16_t *c2b, size_t *ka, size_t *kb) {
+    const uint8_t *u = (const uint8_t *)r->p + 1;
+    size_t i = 0, sp = SIZE_MAX;
+    if (*r->p != '"' || u[0] == '#') return -1; /* "#version" lines: the general path */
+    for (;; i++) {
+        uint8_t c = u[i];
+        if (c == '"') break;
+        if (c == ' ') {
+            if (sp != SIZE_MAX) return -1;
+            sp = i;
+        } else if (c == '\\' || c >= 0xC6) return -1;
+        else if (c >= 0x80) i++; /* C2..C5: one continuation byte (valid UTF-8) */
+    }
+    if (sp == SIZE_MAX) return -1;
+    uint8_t *o = (uint8_t *)r->p + 1;
+    size_t k = 0, len = i;
+    for (i = 0; i < len; i++) {
+        if (i == sp) {
+            *ka = k;
+            continue;
+        }
+        uint8_t c = u[i];
+        int b = c < 0x80 ? c2b[c] : c2b[((c & 0x1F) << 6) | (u[++i] & 0x3F)];
+        if (b < 0) {
+            r->p = (char *)u + len + 1;
+            return 0;
+        }
+        o[k++] = (uint8_t)b; /* k <= i: never ahead of the reading */
+    }
+    *kb = k - *ka;
+    r->p = (char *)u + len + 1;
+    return 1;
+}
+
 static int load_merges(tokenizer_t *t, const jv_t *merges, lerr_t *e) {
     char p[64];
     mq_t q[MBATCH];
@@ -596,23 +637,27 @@ static int load_merges(tokenizer_t *t, const jv_t *merges, lerr_t *e) {
     int nq = 0;
     uint32_t rank = 0;
     rd_t r = reader(merges);
+    const int16_t *c2b = t->byte_level ? char_to_byte_table() : NULL;
     for (size_t i = 0; rd_next(&r); i++) {
-        char *a, *b;
-        size_t al, bl;
-        int kind = merge_parts(&r, &a, &al, &b, &bl);
-        if (kind == 1) continue;
-        if (kind < 0) {
-            snprintf(p, sizeof p, "$.model.merges[%zu]", i);
-            return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]");
-        }
         /* the key bytes of a then b, contiguous at a (in place: neither grows, and b's text
          * lies after a's) */
-        size_t ka, kb;
+        char *a = r.p + 1, *b;
+        size_t al, bl, ka = 0, kb = 0;
+        int fast = c2b ? merge_fast(&r, c2b, &ka, &kb) : -1;
+        if (fast < 0) {
+            int kind = merge_parts(&r, &a, &al, &b, &bl);
+            if (kind == 1) continue;
+            if (kind < 0) {
+                snprintf(p, sizeof p, "$.model.merges[%zu]", i);
+                return bad(e, p, "%s", "not \"a b\" or [\"a\", \"b\"]");
+            }
+            const uint8_t *pa = model_key(t, a, al, (uint8_t *)a, &ka);
+            const uint8_t *pb = pa ? model_key(t, b, bl, (uint8_t *)b, &kb) : NULL;
+            fast = pa && pb;
+            if (fast) memmove(a + ka, pb, kb);
+        }
         uint32_t r0 = rank++;
-        const uint8_t *pa = model_key(t, a, al, (uint8_t *)a, &ka);
-        const uint8_t *pb = pa ? model_key(t, b, bl, (uint8_t *)b, &kb) : NULL;
-        if (!pa || !pb) continue; /* outside the byte alphabet: can never apply */
-        memmove(a + ka, pb, kb);
+        if (!fast) continue; /* outside the byte alphabet: can never apply */
         mq_t *m = &q[nq++];
         *m = (mq_t){.i = i, .k = (const uint8_t *)a, .ka = ka, .kb = kb, .rank = r0};
         m->ha = hm_hash(m->k, ka);

@@ -729,7 +729,10 @@ static size_t json_str(char *out, const char *s, size_t n) {
 static void test_load_vs_jansson(void) {
     static const char *CH[] = {"a", "b", " ", "\"", "\\", "\n", "\xC3\xA9", "\xE4\xB8\xAD", "#", "\xF0\x9F\x98\x80",
                                "/", "q"};
-    static const char *BL[] = {"a", "b", "\xC4\xA0", "\"", "\\", "\xC4\x8A", "\xC3\xA9", "#", "/", "q", "\xC3\x83"};
+    /* (U+0150 is outside the byte alphabet: its tokens are kept for decoding only, and merges
+     * with it can never apply, so the loader leaves them out of the merge table) */
+    static const char *BL[] = {"a", "b", "\xC4\xA0", "\"", "\\", "\xC4\x8A", "\xC3\xA9", "#", "/", "q", "\xC3\x83",
+                               "\xC5\x90"};
     for (int round = 0; round < 12; round++) {
         bool bl = round & 1;
         const char **ch = bl ? BL : CH;
@@ -792,12 +795,13 @@ static void test_load_vs_jansson(void) {
                    *merges = json_object_get(model, "merges");
             const char *key;
             json_t *val;
-            int badv = 0, badm = 0;
+            int badv = 0, badm = 0, nm_in = 0;
             json_object_foreach(vocab, key, val) {
                 size_t kl = strlen(key);
                 size_t sl;
                 const char *s = tok_id_token(t, (int32_t)json_integer_value(val), &sl);
-                if (tok_token_id(t, key, kl) != json_integer_value(val) || !s || sl != kl || memcmp(s, key, kl)) badv++;
+                long long want = bl && strstr(key, "\xC5\x90") ? -1 : json_integer_value(val);
+                if (tok_token_id(t, key, kl) != want || !s || sl != kl || memcmp(s, key, kl)) badv++;
             }
             uint32_t rank = 0;
             for (size_t i = 0; i < json_array_size(merges); i++) {
@@ -817,13 +821,18 @@ static void test_load_vs_jansson(void) {
                 int32_t ia = tok_token_id(t, ab[0], strlen(ab[0])), ib = tok_token_id(t, ab[1], strlen(ab[1])),
                         in = tok_token_id(t, cat, strlen(cat));
                 uint64_t v;
+                if (bl && strstr(cat, "\xC5\x90")) { /* never applies: not in the table, but it has its rank */
+                    rank++;
+                    continue;
+                }
+                nm_in++;
                 if (ia < 0 || ib < 0 || in < 0 ||
                     !umap_get(&t->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, &v) ||
                     v != ((uint64_t)rank << 32 | (uint32_t)in))
                     badm++;
                 rank++;
             }
-            CHECK(badv == 0 && badm == 0 && t->n_vocab == n && t->merges.n == (uint64_t)nm,
+            CHECK(badv == 0 && badm == 0 && t->n_vocab == n && t->merges.n == (uint64_t)nm_in,
                   "round %d (%s): every token's id and string, every merge's (rank, id) as jansson reads them (%d / %d "
                   "differ)",
                   round, bl ? "byte-level" : "plain", badv, badm);
