@@ -1,4 +1,4 @@
-/* matmul_qk_rows.c — y = x · Wᵀ for Q4_K and Q8_0 weights at 1 to QK_ROWS_MAX activation rows (decoding a
+/* matmul_qk_rows.c — y = x · Wᵀ for Q4_K, Q6_K and Q8_0 weights at 1 to QK_ROWS_MAX activation rows (decoding a
  * few tokens), where matmul_qk's 16-row register tile would spend as long on one row as on
  * sixteen (bench/roofline.sh). Same arithmetic as matmul_qk and its reference matmul_qk_ref: the
  * activations to int8 with one scale per 256 values, integer sums per 32-value sub-block times
@@ -14,7 +14,8 @@
  * (VPERMD); per row the lane sums are multiplied by them (VPMULLD) and converted once per
  * super-block, the mins' term Σ m_j Σx_j likewise on eight lanes. Q8_0 (activations per 32, as
  * matmul_qk): two blocks per zmm, |w| against the activations negated where w < 0, so one
- * VPDPBUSD gives the exact w·x sums of both blocks. Threads split the weight rows.
+ * VPDPBUSD gives the exact w·x sums of both blocks. Q6_K: rows_q6's comment. Threads split the
+ * weight rows.
  */
 #include <math.h>
 #include <string.h>
@@ -128,6 +129,46 @@ TGT static inline __attribute__((always_inline)) void rows_q8(const qr_job_t *j,
     for (int m = 0; m < MR; m++) put(j, m, n, HALVES(fa[m]));
 }
 
+/* Q6_K: per 128-value half, ql's 64 bytes and qh's 32 give values 0..63 (low nibbles | qh bits
+ * 0-1 / 2-3 << 4) and 64..127 (high nibbles | qh bits 4-5 / 6-7 << 4) in natural order, as four
+ * lanes per 16-value group; lane sums × the group's int8 scale, the -32 offset from per-16
+ * activation sums (Σ_g 32 sc_g Σx_g). */
+TGT static inline __attribute__((always_inline)) void rows_q6(const qr_job_t *j, int n, const int MR) {
+    const int K = j->K, nb = K / 256;
+    const uint8_t *b = j->w + (size_t)n * j->rb;
+    const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(3);
+    const __m512i ix0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), four = _mm512_set1_epi32(4);
+    __m512 fa[QK_ROWS_MAX];
+    for (int m = 0; m < MR; m++) fa[m] = _mm512_setzero_ps();
+    for (int blk = 0; blk < nb; blk++, b += 210) {
+        float d = _cvtsh_ss((uint16_t)(b[208] | b[209] << 8));
+        __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)));
+        __m512i u[4], s[4];
+        for (int h = 0; h < 2; h++) {
+            __m512i L = _mm512_loadu_si512(b + 64 * h);
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+            __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            u[2 * h] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H, m2), 4));
+            u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                           _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m2), 4));
+        }
+        __m512i ix = ix0;
+        for (int c = 0; c < 4; c++, ix = _mm512_add_epi32(ix, four)) s[c] = _mm512_permutexvar_epi32(ix, sc);
+        for (int m = 0; m < MR; m++) {
+            const int8_t *xa = j->xa + (size_t)m * K + (size_t)blk * 256;
+            const __m512i z = _mm512_setzero_si512();
+            __m512i t = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, u[0], _mm512_loadu_si512(xa)), s[0]);
+            t = _mm512_add_epi32(t, _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, u[1], _mm512_loadu_si512(xa + 64)), s[1]));
+            t = _mm512_add_epi32(t, _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, u[2], _mm512_loadu_si512(xa + 128)), s[2]));
+            t = _mm512_add_epi32(t, _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, u[3], _mm512_loadu_si512(xa + 192)), s[3]));
+            __m512i off = _mm512_mullo_epi32(sc, _mm512_loadu_si512(j->bs + (size_t)m * (K / 16) + blk * 16));
+            t = _mm512_sub_epi32(t, _mm512_slli_epi32(off, 5));
+            fa[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_set1_ps(d * j->dx[(size_t)m * nb + blk]), fa[m]);
+        }
+    }
+    for (int m = 0; m < MR; m++) put(j, m, n, HALVES(fa[m]));
+}
+
 #define ROWS_BY_M(fn)                   \
     switch (j->M) {                     \
     case 1: fn(j, n, 1); break;         \
@@ -145,6 +186,7 @@ TGT static void worker(int t, void *arg) {
     int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
     for (int n = lo; n < hi; n++) {
         if (j->t == WT_Q4_K) ROWS_BY_M(rows_q4k)
+        else if (j->t == WT_Q6_K) ROWS_BY_M(rows_q6)
         else ROWS_BY_M(rows_q8)
     }
 }
@@ -152,23 +194,23 @@ TGT static void worker(int t, void *arg) {
 int matmul_qk_rows_supports(wtype_t t, int M, int K) {
     /* Q8_0 above 4 rows: the per-row float work (a scale per 32 weights) makes matmul_qk's 16-row
      * tile faster (16384x4096, 1 thread: 8 rows 3.9 GB/s here against 5.0 there) */
-    return M >= 1 && (t == WT_Q4_K ? M <= QK_ROWS_MAX : t == WT_Q8_0 && M <= 4 && K % 64 == 0);
+    return M >= 1 && (t == WT_Q4_K || t == WT_Q6_K ? M <= QK_ROWS_MAX : t == WT_Q8_0 && M <= 4 && K % 64 == 0);
 }
 
 int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
     KERN_ASSERT_WEIGHT(W);
     KERN_ASSERT(matmul_qk_rows_supports(W->type, M, (int)W->cols) && x && y);
-    int N = (int)W->rows, K = (int)W->cols, q4 = W->type == WT_Q4_K;
+    int N = (int)W->rows, K = (int)W->cols, q4 = W->type == WT_Q4_K, q6 = W->type == WT_Q6_K;
     if (N == 0) return 0;
-    size_t nd = q4 ? (size_t)K / 256 : (size_t)K / 4; /* scales per row */
+    size_t nd = q4 || q6 ? (size_t)K / 256 : (size_t)K / 4; /* scales per row */
     size_t xa = ((size_t)M * K + 63) & ~(size_t)63, dx = ((size_t)M * nd * 4 + 63) & ~(size_t)63,
-           bs = (size_t)M * (K / 32) * 4 + 64;
+           bs = (size_t)M * (K / 16) * 4 + 64;
     uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xa + dx + bs + (size_t)K);
     if (!buf) return -1;
     int8_t *xi = (int8_t *)buf, *q = (int8_t *)(buf + xa + dx + bs);
     float *dxv = (float *)(buf + xa);
     int32_t *bsv = (int32_t *)(buf + xa + dx);
-    int ab = q4 ? 256 : 32; /* matmul_qk's activation blocks */
+    int ab = q4 || q6 ? 256 : 32; /* matmul_qk's activation blocks */
     for (int m = 0; m < M; m++) { /* int8 per ab values (amax / 127, round to nearest) */
         const float *xr = x + (size_t)m * K;
         for (int b = 0; b < K; b += ab) {
@@ -177,9 +219,19 @@ int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool acc
             float d = amax / 127, id = d > 0 ? 1 / d : 0;
             for (int k = b; k < b + ab; k++) q[k] = (int8_t)lrintf(xr[k] * id);
             int8_t *o = xi + (size_t)m * K + b;
-            if (!q4) { /* Q8_0: natural order, the scale on the block's 8 lanes */
+            if (!q4 && !q6) { /* Q8_0: natural order, the scale on the block's 8 lanes */
                 memcpy(o, q + b, 32);
                 for (int l = 0; l < 8; l++) dxv[(size_t)m * nd + b / 4 + l] = d;
+                continue;
+            }
+            if (q6) { /* natural order, Σ q per 16 */
+                memcpy(o, q + b, 256);
+                dxv[(size_t)m * nd + b / 256] = d;
+                for (int g = 0; g < 16; g++) {
+                    int sum = 0;
+                    for (int k = b + 16 * g; k < b + 16 * g + 16; k++) sum += q[k];
+                    bsv[(size_t)m * (K / 16) + (b + 16 * g) / 16] = sum;
+                }
                 continue;
             }
             dxv[(size_t)m * nd + b / 256] = d;

@@ -68,7 +68,7 @@ void kern_set_qisa(int isa);
  * |Δy| <= Σ_superblocks amax/254 Σ|w| (+ f32 rounding). matmul_qk returns -1 on OOM;
  * matmul_qk_ref is its plain reference (same int8 activations, sums in double). */
 int matmul_qk_supports(wtype_t t);
-/* matmul_qk_rows.c: Q4_K at 1..QK_ROWS_MAX rows and Q8_0 (K % 64 == 0) at 1..4 (matmul_qk
+/* matmul_qk_rows.c: Q4_K and Q6_K at 1..QK_ROWS_MAX rows, Q8_0 (K % 64 == 0) at 1..4 (matmul_qk
  * dispatches to it when matmul_qk_rows_supports): the same arithmetic, each weight block read
  * once and multiplied with every row from registers (AVX512-VNNI; callers check kern_qisa() >=
  * 3). Returns -1 on OOM. */
