@@ -305,6 +305,12 @@ for mode in ([], ["--no-block-cache"]):
     r = gen(bd16, pr, 48, ["--steps", str(8 * 48 // 16), "--remasking", "dynamic:0.3"] + mode)
     check_same(f"block 16 from generation_config.json: generate(block_length=16) "
                f"{'full recompute' if mode else 'block cache'}", r, x16, rv16, nfe16, 5, 48)
+# Dream's sampler keys are not LLaDA2's (its generate() counts steps per block): ignored here
+json.dump({"block_length": 16, "steps": 3, "top_k": 1, "top_p": 0.1, "alg_temp": 2.0},
+          open(os.path.join(bd16, "generation_config.json"), "w"))
+r = gen(bd16, pr, 48, ["--steps", str(8 * 48 // 16), "--remasking", "dynamic:0.3"])
+check_same("a LLaDA2 folder's generation_config.json steps / top_k / top_p / alg_temp (Dream's keys) are not read",
+           r, x16, rv16, nfe16, 5, 48)
 for bad, want_msg in [({"block_length": 100000}, "max_position_embeddings"), ({"block_length": 0}, "block_length"),
                       ({"block_length": "big"}, "block_length")]:
     json.dump(bad, open(os.path.join(bd16, "generation_config.json"), "w"))
