@@ -4,17 +4,34 @@
  * user did not give. Keys read: "block_length" (int > 0), "temperature" (number >= 0), and
  * the keys of Dream's DreamGenerationConfig (generation_utils.py) that a folder can carry:
  * "alg" (origin / maskgit_plus / topk_margin / entropy -> the remask policies origin /
- * low_confidence / topk_margin / entropy, docs/models.md), "eps" (0 < eps < 1), "steps"
- * (int > 0), "top_p" (0 < p <= 1), "top_k" (int > 0) and "alg_temp" (number >= 0); null is
- * "not given", as Dream's None. Other keys are ignored (HF generation configs carry many).
- * A missing file is not an error.
+ * low_confidence / topk_margin / entropy, docs/models.md), "eps" (0 < eps < 1), and, in a
+ * Dream folder only (config.json detected as the Dream family), "steps" (int > 0), "top_p"
+ * (0 < p <= 1), "top_k" (int > 0) and "alg_temp" (number >= 0): other families' samplers mean
+ * other things by them (LLaDA 2.x's generate() counts steps per block; AR checkpoints' top_p
+ * is for sampling). Null is "not given", as Dream's None. Other keys are ignored (HF
+ * generation configs carry many). A missing file is not an error.
  */
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "gencfg.h"
+#include "model/config.h"
+#include "model/family.h"
+
+/* Whether DIR/config.json is a Dream family config (unreadable or unknown: no). */
+static bool is_dream(const char *dir) {
+    char path[PATH_MAX + 32];
+    size_t len;
+    lerr_t e = {0};
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *txt = cfg_read_file(path, 1u << 20, &len, &e);
+    bool yes = txt && model_family_detect(txt, len, &e) == &model_family_dream;
+    free(txt);
+    return yes;
+}
 
 /* Dream's "steps", "top_p", "top_k", "alg_temp" (null: not given). */
 static int dream_keys(json_t *root, const char *path, gencfg_t *g, lerr_t *e) {
@@ -84,7 +101,7 @@ int gencfg_read(const char *dir, gencfg_t *g, lerr_t *e) {
     else {
         if (b) g->block_length = (int)json_integer_value(b);
         if (t) g->temperature = json_number_value(t);
-        rc = dream_keys(root, path, g, e);
+        if (is_dream(dir)) rc = dream_keys(root, path, g, e);
     }
     json_decref(root);
     return rc;

@@ -7,6 +7,7 @@ typedef struct {
     double temperature; /* < 0: not given */
     const char *policy; /* remask policy for Dream's "alg" (static string), NULL: not given */
     double eps;         /* Dream's "eps" (timestep schedule's last t), 0: not given */
+    /* Dream folders only (gencfg.c): */
     int steps;          /* Dream's "steps" (diffusion steps), 0: not given */
     double top_p;       /* Dream's "top_p" in (0, 1], 0: not given (null) */
     int top_k;          /* Dream's "top_k" > 0, 0: not given (null) */

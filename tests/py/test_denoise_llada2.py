@@ -183,6 +183,31 @@ for mode in ([], ["--no-block-cache"]):
         check(False, label, e)
 check(len({w[2] for w in refs}) > 1, "the batch's rows need different numbers of forwards (the test can fail)")
 
+# canvas records with fixed tokens in the generated region (one row's block 1 entirely fixed:
+# it ends with no step) in a lockstep batch equal the same records one at a time
+mask_id = cfg["mask_token_id"]
+canv = []
+for k, P in enumerate((5, 13, 29)):
+    t = np.full(P + 64, mask_id, dtype=np.int64)
+    t[:P] = np.random.default_rng(90 + k).integers(0, cfg["vocab_size"] - 3, size=P)
+    fixed = {0: [8, 9, 40], 1: list(range(32, 64)), 2: [30, 31, 70]}[k]
+    t[fixed] = [(3 * f) % (cfg["vocab_size"] - 3) for f in fixed]
+    canv.append({"kind": "canvas", "tokens": arr(t), "prompt_len": P})
+args = ["--model", d, "--gen-length", "64", "--steps", "16", "--remasking", "dynamic:0.3"]
+try:
+    one = [run_denoise([c_], args)[0] for c_ in canv]
+    many = run_denoise(canv, args + ["--batch", "3"])
+    ok = len(many) == 3 and all(np.array_equal(unarr(a["tokens"]), unarr(b["tokens"])) and
+                                np.array_equal(unarr(a["reveal_step"]), unarr(b["reveal_step"])) and
+                                a["nfe"] == b["nfe"] for a, b in zip(one, many))
+    check(ok, f"canvas records with fixed tokens (a whole block fixed): --batch 3 equals --batch 1 "
+              f"(nfe {[r['nfe'] for r in one]})")
+    r1 = unarr(one[1]["reveal_step"])
+    check((r1[32 - 13:64 - 13] == -1).all() and (unarr(one[1]["tokens"])[32 - 13:64 - 13] == [(3 * f) % (cfg["vocab_size"] - 3) for f in range(32, 64)]).all(),
+          "the fixed block keeps its tokens, never revealed")
+except RuntimeError as e:
+    check(False, "canvas records in a lockstep batch", e)
+
 # EOS after a block stops the run: name as EOS a token the first generated block holds
 d = os.path.join(TMP, "llada2_f32")
 cfg, W = ref.load(d)
@@ -280,6 +305,12 @@ for mode in ([], ["--no-block-cache"]):
     r = gen(bd16, pr, 48, ["--steps", str(8 * 48 // 16), "--remasking", "dynamic:0.3"] + mode)
     check_same(f"block 16 from generation_config.json: generate(block_length=16) "
                f"{'full recompute' if mode else 'block cache'}", r, x16, rv16, nfe16, 5, 48)
+# Dream's sampler keys are not LLaDA2's (its generate() counts steps per block): ignored here
+json.dump({"block_length": 16, "steps": 3, "top_k": 1, "top_p": 0.1, "alg_temp": 2.0},
+          open(os.path.join(bd16, "generation_config.json"), "w"))
+r = gen(bd16, pr, 48, ["--steps", str(8 * 48 // 16), "--remasking", "dynamic:0.3"])
+check_same("a LLaDA2 folder's generation_config.json steps / top_k / top_p / alg_temp (Dream's keys) are not read",
+           r, x16, rv16, nfe16, 5, 48)
 for bad, want_msg in [({"block_length": 100000}, "max_position_embeddings"), ({"block_length": 0}, "block_length"),
                       ({"block_length": "big"}, "block_length")]:
     json.dump(bad, open(os.path.join(bd16, "generation_config.json"), "w"))
