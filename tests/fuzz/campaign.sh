@@ -6,7 +6,8 @@
 # is a new file, build/fuzz/logs/TARGET-<UTC start>.log (never overwritten; the commit it ran on is
 # its first line), a crashing input build/fuzz-work/TARGET-crash-*; build/fuzz-work/runs.txt
 # gathers one line per run. FUZZ_TIMEOUT (default 10) is libFuzzer's -timeout, in wall-clock
-# seconds: on a loaded machine under nice 19 a unit that takes 2.6 s of CPU can take 30 s. Afterwards
+# seconds: on a loaded machine under nice 19 a unit that takes 2.6 s of CPU can take 30 s
+# (for merge, default 30). Afterwards
 # `tests/fuzz/campaign.sh TARGET merge` replays the working corpus under the ASan+UBSan build and
 # merges into tests/fuzz/corpus/TARGET the inputs that add coverage (-merge=1). Targets: record serve_request
 # model_files tokenizer remask_wire gguf chat_template.
@@ -28,11 +29,11 @@ if [ "$runs" = merge ]; then
     make -s "build/fuzz/fuzz_$t" >/dev/null || exit 1
     # replay every working input under ASan+UBSan first (a crash here is a defect the fast
     # build could not see), then minimise into the committed corpus
-    ASAN_OPTIONS=quarantine_size_mb=16 "build/fuzz/fuzz_$t" -runs=0 -rss_limit_mb=2048 -timeout=30 \
+    ASAN_OPTIONS=quarantine_size_mb=16 "build/fuzz/fuzz_$t" -runs=0 -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-30}" \
         -artifact_prefix="$work-asan-" "$work" >"$work.replay.log" 2>&1 || { tail -n 30 "$work.replay.log"; exit 1; }
     # the committed inputs (named seeds, regress-*) stay; working inputs that add coverage join
     before=$(ls "tests/fuzz/corpus/$t" | wc -l)
-    "build/fuzz/fuzz_$t" -merge=1 -max_len=$maxlen -rss_limit_mb=2048 -timeout=30 "tests/fuzz/corpus/$t" \
+    "build/fuzz/fuzz_$t" -merge=1 -max_len=$maxlen -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-30}" "tests/fuzz/corpus/$t" \
         "$work" >"$work.merge.log" 2>&1 || { tail -n 30 "$work.merge.log"; exit 1; }
     echo "$t: $before + $(( $(ls "tests/fuzz/corpus/$t" | wc -l) - before )) inputs," \
         "$(du -sk --apparent-size "tests/fuzz/corpus/$t" | cut -f1) KB"
