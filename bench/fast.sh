@@ -12,7 +12,8 @@
 #   exact             = full(f32)
 #   cache X, prec P   = (refresh(P) + 31 * X(P)) / 32         (a block: 1 refresh + 31 cached)
 # Threads: FAST_THREADS (default 1: on a shared 2-core machine a second thread mostly measures
-# the neighbours). Models are cached under build/bench. The 8B-shaped run (2.5 GB model, ~6 GB
+# the neighbours); with one thread the times are the process's CPU time, so a loaded machine
+# slows the run but not the figures (much), with more they are wall time. Models are cached under build/bench. The 8B-shaped run (2.5 GB model, ~6 GB
 # of memory, several minutes of a free core) runs with FAST_8B=1 only; FAST_105M=0 skips the
 # 105M-shaped run. FAST_PREC=bf16 times that precision alone and prints only its rate against
 # the paired oneDNN ceiling (about a fifth of the CPU time: for a loaded machine).
@@ -45,14 +46,16 @@ if "f32" not in M:   # FAST_PREC: one precision, its rate against the paired cei
     for p in M:
         full = r["bf16_full_paired_s"] if p == "bf16" else M[p]["full_s"]
         g, c = fl / full * 1e-9, (fl / r["dnnl_bf16_s"] * 1e-9 if r["dnnl_bf16_s"] > 0 else float("nan"))
-        print(f"{name}: {nl} layer(s), canvas {r['prompt']}+{r['gen']}, {r['threads']} thread(s): forward {p} "
+        print(f"{name}: {nl} layer(s), canvas {r['prompt']}+{r['gen']}, {r['threads']} thread(s), "
+              f"{r.get('clock', 'wall')} time: forward {p} "
               f"{g:.1f} GFLOP/s, oneDNN bf16 ceiling {c:.1f} GFLOP/s on the same shapes = {g / c:.2f}"
               + (" (timed back to back, best of each)" if p == "bf16" else ""))
     print("  JSON " + json.dumps(r))
     sys.exit(0)
 exact = t("f32", "full_s")
 print(f"{name}: {nl} layer(s){' (x' + format(scale, 'g') + ' -> 32 layers)' if scale != 1 else ''}, "
-      f"canvas {r['prompt']}+{r['gen']}, block {spb}, {r['threads']} thread(s), BLAS {r['blas_core']}, "
+      f"canvas {r['prompt']}+{r['gen']}, block {spb}, {r['threads']} thread(s) ({r.get('clock', 'wall')} time), "
+      f"BLAS {r['blas_core']}, "
       f"KV cache {r['cache_bytes'] * scale / 2**20:.0f} MiB")
 print(f"  {'mode':26s} {'s/step':>9s} {'s/token':>9s} {'speedup':>8s}")
 rows = [("exact (none, f32)", exact, exact)]
