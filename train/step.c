@@ -145,10 +145,11 @@ static int alloc_bf16(tstep_t *s) {
     size_t wl = Dq * D + 2 * Dkv * D + D * Dq + 3 * F * D, al = N * (2 * D + Dq + F);
     size_t g = N * V > N * F ? N * V : N * F, PT = (size_t)s->B * s->c.n_heads * s->T * s->T;
     al += N * (Dq + 2 * Dkv) + PT;
-    size_t n = nl * (wl + al) + V * D + N * D + g + PT + N * Dq + 16 * (7 + 8) * nl + 128;
-    if (!(s->dPf = aligned_alloc(64, (PT * 4 + 63) & ~(size_t)63))) return -1;
-    if (!(s->BL = calloc(nl ? nl : 1, sizeof(blayer_t))) || !(s->bblock = aligned_alloc(64, (n * 2 + 63) & ~(size_t)63)))
-        return -1;
+    /* + up to 31 elements of padding per carve: 15 per layer, 5 more */
+    size_t n = nl * (wl + al) + V * D + N * D + g + PT + N * Dq + 32 * (15 * nl + 5);
+    if (!s->dPf && !(s->dPf = aligned_alloc(64, (PT * 4 + 63) & ~(size_t)63))) return -1;
+    if (!s->BL && !(s->BL = calloc(nl ? nl : 1, sizeof(blayer_t)))) return -1;
+    if (!(s->bblock = aligned_alloc(64, (n * 2 + 63) & ~(size_t)63))) return -1;
     uint16_t *p = s->bblock;
 #define BCARVE(dst, cnt) (dst = p, p += ((cnt) + 31) & ~(size_t)31)
     for (size_t l = 0; l < nl; l++) {
