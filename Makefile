@@ -237,7 +237,7 @@ install: all
 	$(Q)cp $(BINS) $(DESTDIR)$(LLADA_LIB)/bin/
 	$(Q)if [ -n "$(CUDA_PLUGIN)" ]; then cp $(CUDA_PLUGIN) $(DESTDIR)$(LLADA_LIB)/; fi
 	$(Q)rm -rf $(DESTDIR)$(LLADA_LIB)/pipelines && cp -r pipelines $(DESTDIR)$(LLADA_LIB)/
-	$(Q)if [ -d models ]; then rm -rf $(DESTDIR)$(LLADA_LIB)/models && cp -r models $(DESTDIR)$(LLADA_LIB)/; fi
+	$(Q)rm -rf $(DESTDIR)$(LLADA_LIB)/models && mkdir -p $(DESTDIR)$(LLADA_LIB)/models && cp -r models/default $(DESTDIR)$(LLADA_LIB)/models/
 	$(Q)for t in $(notdir $(BINS)); do ln -sf ../lib/llada/bin/$$t $(DESTDIR)$(PREFIX)/bin/llada-$$t; done
 	$(Q)for p in $(PIPES); do ln -sf ../lib/llada/pipelines/$$p $(DESTDIR)$(PREFIX)/bin/llada-$$p; done
 	$(Q)cp $(TOOL_MANS) $(PIPE_MANS) $(DESTDIR)$(MANDIR)/man1/

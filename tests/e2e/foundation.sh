@@ -110,6 +110,8 @@ if make -s -C "$LLADA_ROOT" install PREFIX="$TMP/inst" SAN="${SAN:-}" >/dev/null
     [ "$rc" -eq 0 ] && pass "installed llada-generate runs the installed tools" ||
         fail "installed llada-generate runs the installed tools" "exit $rc $(head -c 200 "$TMP/gen.err")"
     [ -n "$out" ] && pass "llada-generate printed an answer" || fail "llada-generate printed an answer"
+    check_eq "only the bundled model is installed (no training stages)" "default" \
+        "$(ls "$I/lib/llada/models" | tr '\n' ' ' | sed 's/ $//')"
     check "man page llada-tok(1)" test -s "$I/share/man/man1/llada-tok.1"
     check "man page llada-generate(1)" test -s "$I/share/man/man1/llada-generate.1"
     if command -v man >/dev/null; then
