@@ -71,7 +71,7 @@ typedef struct {
     int blk, B; /* B: rows in rows[] (= cb->B) */
     row_t *rows;
     model_block_scratch_t *scr;
-    float *hidden, *hc, *lc; /* [B*blk][d], [HEAD_ROWS][d], [HEAD_ROWS][V] */
+    float *hidden, *hc, *lc; /* [B*blk][d], [H][d], [H][V]; H = min(B*blk, HEAD_ROWS) */
     model_block_cache_t **kcs;
     const int32_t **toks;
     int *nn, *pp;
@@ -409,8 +409,9 @@ static int bd_alloc(bd_t *s, lerr_t *e) {
     size_t B = (size_t)s->B, R = B * s->blk, d = c->d_model, V = c->embedding_size;
     s->rows = calloc(B, sizeof *s->rows);
     s->hidden = malloc(R * d * sizeof *s->hidden);
-    s->hc = malloc((size_t)HEAD_ROWS * d * sizeof *s->hc);
-    s->lc = malloc((size_t)HEAD_ROWS * V * sizeof *s->lc);
+    size_t H = R < HEAD_ROWS ? R : HEAD_ROWS;
+    s->hc = malloc(H * d * sizeof *s->hc);
+    s->lc = malloc(H * V * sizeof *s->lc);
     s->kcs = malloc(B * sizeof *s->kcs);
     s->toks = malloc(B * sizeof *s->toks);
     s->nn = malloc(B * sizeof *s->nn);
