@@ -5,9 +5,10 @@
 # layer, its time extrapolated to 32 layers). `denoise --bench-fast` times one step of each kind
 # in each precision in the same run (exact full canvas, cache refresh, prefix and dual steps,
 # the LM head) and the GEMM ceilings on the forward's shapes (OpenBLAS sgemm, oneDNN bf16, this
-# toolkit's own bf16-weight path). The bf16 forward's rate line divides a full bf16 forward by
-# the oneDNN ceiling timed right before it in each repetition (best of 3 each), so both see the
-# same machine load. Per generated token (steps = gen length, so one token per
+# toolkit's own bf16-weight path). The bf16 forward's rate line divides the better of two full
+# bf16 forwards timed right after the oneDNN ceiling in each repetition by that ceiling (best of
+# 3 each; the first forward after it pays for the ceiling's memory churn, JSON
+# bf16_full_first_s). Per generated token (steps = gen length, so one token per
 # step for low_confidence; threshold decoding divides by its tokens per step):
 #   exact             = full(f32)
 #   cache X, prec P   = (refresh(P) + 31 * X(P)) / 32         (a block: 1 refresh + 31 cached)

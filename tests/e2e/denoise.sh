@@ -135,6 +135,12 @@ fi
 if "${gen1[@]}" --precision bf16 >/dev/null 2>&1; then   # a build with oneDNN on a machine with libdnnl
     [ "${SAN:-0}" = 1 ] ||
         check_eq "--precision bf16 loads oneDNN, once" 1 "$(inits "${gen1[@]}" --precision bf16 | awk '/dnnl/ {print $1}')"
+    # --bench-fast: every precision, or the one --precision names; CPU time with one thread
+    bfk() { "$PYTHON" -c 'import json, sys; r = json.loads(sys.argv[1]); print(",".join(r["modes"]), r["clock"], r["bf16_full_paired_s"] > 0 and r["dnnl_bf16_s"] > 0)' "$1"; }
+    check_eq "--bench-fast: every precision, one thread in CPU time" "f32,bf16,int8 cpu True" \
+        "$(bfk "$(denoise --model "$M/mha_f32" --threads 1 --bench-fast 8:8:4)")"
+    check_eq "--bench-fast --precision bf16: bf16 alone with its paired ceiling; 2 threads in wall time" \
+        "bf16 wall True" "$(bfk "$(denoise --model "$M/mha_f32" --threads 2 --precision bf16 --bench-fast 8:8:4)")"
     # a libdnnl.so.2 that is not oneDNN (found first through LD_LIBRARY_PATH): one line, exit 2
     mkdir -p "$TMP/fakednnl"
     if ${CC:-cc} -shared -fPIC -o "$TMP/fakednnl/libdnnl.so.2" -x c /dev/null 2>/dev/null; then

@@ -157,11 +157,10 @@ static void check_file(const char *path, const char *what, bool gguf) {
         free(hl);
         free(fl);
         free(before);
-        CHECK(model_set_precision(f, MODEL_PREC_F32, &e) == 0 && model_precision_released(f) == 0,
-              "%s: back to f32", what);
+        CHECK(model_set_precision(f, MODEL_PREC_F32, &e) == 0 && model_precision_released(f) == 0, "%s: back to f32",
+              what);
         float *again = logits(f);
-        CHECK(same(again, f32), "%s: f32 logits after %s (pages read again from the file) are unchanged", what,
-              PN[p]);
+        CHECK(same(again, f32), "%s: f32 logits after %s (pages read again from the file) are unchanged", what, PN[p]);
         free(again);
     }
     q = copy;
