@@ -17,8 +17,19 @@
 
 #define MAX_DEPTH 200          /* parser / evaluator nesting */
 #define MAX_OUT (64u << 20)    /* rendered text */
-#define MAX_ARENA (512u << 20) /* one render's values */
+#define MAX_ARENA (512u << 20) /* one render's values (and a template's parse) */
 #define MAX_STEPS 50000000ull  /* loop iterations + nodes evaluated */
+/* A render's budgets grow with the size of its variables (the messages: render_weight) up to
+ * the MAX_ caps above: a base that every real template's render of a small conversation fits
+ * many times over, plus a share per byte, so the work a request can cause is proportional to
+ * its size (a 10 KB conversation: 1.6M steps, 16 MiB of text, 64 MiB of values, ~0.2 s at
+ * most, where the fixed caps allowed seconds and 512 MiB). */
+#define BASE_STEPS 1000000ull
+#define STEPS_PER_BYTE 64
+#define BASE_OUT (16u << 20)
+#define OUT_PER_BYTE 8
+#define BASE_ARENA (64u << 20)
+#define ARENA_PER_BYTE 32
 
 /* ---- arena ---- */
 typedef struct chunk {
@@ -29,13 +40,18 @@ typedef struct chunk {
 typedef struct {
     chunk_t *head;
     size_t total;
+    size_t limit; /* bytes it may hold; 0: MAX_ARENA */
+    bool over;    /* an allocation failed for the limit (not for malloc) */
 } arena_t;
 
 static void *arena_try(arena_t *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->head->cap - a->head->used < n) {
         size_t cap = n > (1u << 16) ? n : (1u << 16);
-        if (a->total + cap > MAX_ARENA) return NULL;
+        if (a->total + cap > (a->limit ? a->limit : MAX_ARENA)) {
+            a->over = true;
+            return NULL;
+        }
         chunk_t *c = malloc(sizeof *c + cap);
         if (!c) return NULL;
         c->next = a->head;
@@ -1010,7 +1026,8 @@ typedef struct {
     lerr_t *e;
     jmp_buf jb;
     int depth;
-    unsigned long long steps;
+    unsigned long long steps, max_steps; /* max_steps, max_out: this render's budgets */
+    size_t max_out, out0; /* out0: the output's length before this render */
     int line;
     int brk; /* 1 break, 2 continue pending */
 } rctx_t;
@@ -1028,7 +1045,7 @@ static _Noreturn void rerr(rctx_t *R, const char *fmt, ...) {
 static void *ralloc(rctx_t *R, size_t n) {
     void *p = arena_try(&R->ar, n ? n : 1);
     if (!p) {
-        if (R->ar.total + n > MAX_ARENA) rerr(R, "the template needs more than %u MiB", MAX_ARENA >> 20);
+        if (R->ar.over) rerr(R, "the template needs more than %zu MiB for its values", R->ar.limit >> 20);
         lerr_set(R->e, EXIT_INTERNAL, "out of memory");
         longjmp(R->jb, 1);
     }
@@ -1467,7 +1484,7 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x);
 static void exec_block(rctx_t *R, scope_t *sc, const node_t *blk);
 
 static void step(rctx_t *R) {
-    if (++R->steps > MAX_STEPS) rerr(R, "the template runs too long (more than %llu steps)", MAX_STEPS);
+    if (++R->steps > R->max_steps) rerr(R, "the template runs too long (more than %llu steps)", R->max_steps);
 }
 
 static val_t *lookup(scope_t *sc, const char *k, size_t kn) {
@@ -2198,7 +2215,7 @@ static val_t binop(rctx_t *R, const char *op, val_t a, val_t b) {
     if (!strcmp(op, "*") && ((a.t == V_STR && b.t == V_INT) || (a.t == V_INT && b.t == V_STR))) {
         const val_t *s = a.t == V_STR ? &a : &b;
         long long k = a.t == V_INT ? a.i : b.i;
-        if (k > 0 && (unsigned long long)k * s->s.n > MAX_OUT) rerr(R, "string repetition too long");
+        if (k > 0 && (unsigned long long)k * s->s.n > R->max_out) rerr(R, "string repetition too long");
         sb_t sb = {0};
         for (long long i = 0; i < k; i++) sb_put(R, &sb, s->s.p, s->s.n, s->s.tm);
         return sb_val(&sb);
@@ -2328,7 +2345,7 @@ static val_t eval(rctx_t *R, scope_t *sc, const node_t *x) {
 
 static void emit(rctx_t *R, const char *p, size_t n, const uint8_t *tm) {
     if (!n) return;
-    if (R->out->n + n > MAX_OUT) rerr(R, "the rendered text exceeds %u MiB", MAX_OUT >> 20);
+    if (R->out->n - R->out0 + n > R->max_out) rerr(R, "the rendered text exceeds %zu bytes", R->max_out);
     if (tok_str_append(R->out, p, n)) {
         lerr_set(R->e, EXIT_INTERNAL, "out of memory");
         longjmp(R->jb, 1);
@@ -2384,11 +2401,15 @@ static void exec_for(rctx_t *R, scope_t *sc, const node_t *x) {
         }
         return;
     }
+    /* One `loop` object per loop, updated in place (as Jinja2's LoopContext), and the loop's
+     * variables bound in nodes made once: an iteration itself allocates nothing, so a long
+     * loop's memory does not grow with its length (render budgets, jinja_render). */
+    val_t loop = {.t = V_DICT};
+    loop.d = new_dict(R);
+    var_t *lv = ralloc(R, 3 * sizeof *lv);
     for (size_t i = 0; i < n; i++) {
         step(R);
         scope_t s2 = {NULL, sc};
-        val_t loop = {.t = V_DICT};
-        loop.d = new_dict(R);
         dict_set(R, loop.d, "index", 5, mkint((long long)i + 1));
         dict_set(R, loop.d, "index0", 6, mkint((long long)i));
         dict_set(R, loop.d, "revindex", 8, mkint((long long)(n - i)));
@@ -2398,12 +2419,17 @@ static void exec_for(rctx_t *R, scope_t *sc, const node_t *x) {
         dict_set(R, loop.d, "length", 6, mkint((long long)n));
         dict_set(R, loop.d, "previtem", 8, i ? sel[i - 1] : UNDEF);
         dict_set(R, loop.d, "nextitem", 8, i + 1 < n ? sel[i + 1] : UNDEF);
-        bind(R, &s2, "loop", 4, loop);
+        /* as bind() into the empty s2 would: a later name shadows an earlier equal one */
+        lv[0] = (var_t){.k = "loop", .kn = 4, .v = loop, .next = NULL};
         if (x->s2) {
             if (sel[i].t != V_LIST || sel[i].l->n != 2) rerr(R, "cannot unpack into two loop variables");
-            bind(R, &s2, x->s, strlen(x->s), sel[i].l->v[0]);
-            bind(R, &s2, x->s2, strlen(x->s2), sel[i].l->v[1]);
-        } else bind(R, &s2, x->s, strlen(x->s), sel[i]);
+            lv[1] = (var_t){.k = x->s, .kn = strlen(x->s), .v = sel[i].l->v[0], .next = &lv[0]};
+            lv[2] = (var_t){.k = x->s2, .kn = strlen(x->s2), .v = sel[i].l->v[1], .next = &lv[1]};
+            s2.vars = &lv[2];
+        } else {
+            lv[1] = (var_t){.k = x->s, .kn = strlen(x->s), .v = sel[i], .next = &lv[0]};
+            s2.vars = &lv[1];
+        }
         exec_block(R, &s2, x->b);
         if (R->brk == 1) {
             R->brk = 0;
@@ -2454,10 +2480,40 @@ static void exec_block(rctx_t *R, scope_t *sc, const node_t *blk) {
     R->depth--;
 }
 
+/* The size a render's budgets grow with: bytes of every string and key, 16 per value. Deeper
+ * than from_json accepts counts nothing (from_json refuses it). */
+static size_t render_weight(json_t *j, int depth) {
+    size_t w = 16;
+    if (!j || depth > MAX_DEPTH + 1) return 0;
+    switch (json_typeof(j)) {
+    case JSON_STRING: return w + json_string_length(j);
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_size(j); i++) w += render_weight(json_array_get(j, i), depth + 1);
+        return w;
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *x;
+        json_object_foreach(j, k, x) w += strlen(k) + render_weight(x, depth + 1);
+        return w;
+    }
+    default: return w;
+    }
+}
+
+/* base + per_byte * w, at most cap (no overflow for any w). */
+static unsigned long long budget(unsigned long long base, unsigned long long per_byte, size_t w,
+                                 unsigned long long cap) {
+    return w >= (cap - base) / per_byte ? cap : base + per_byte * w;
+}
+
 int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint,
                  lerr_t *e) {
     uni_init(); /* the class table strip() and split() read */
-    rctx_t R = {.out = out, .taint = taint, .e = e};
+    size_t w = render_weight(trusted, 0) + render_weight(untrusted, 0);
+    rctx_t R = {.out = out, .taint = taint, .e = e, .out0 = out->n};
+    R.max_steps = budget(BASE_STEPS, STEPS_PER_BYTE, w, MAX_STEPS);
+    R.max_out = (size_t)budget(BASE_OUT, OUT_PER_BYTE, w, MAX_OUT);
+    R.ar.limit = (size_t)budget(BASE_ARENA, ARENA_PER_BYTE, w, MAX_ARENA);
     size_t out0 = out->n, taint0 = taint ? taint->n : 0;
     if (setjmp(R.jb)) {
         arena_free(&R.ar);

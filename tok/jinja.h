@@ -38,6 +38,9 @@ void jinja_free(jinja_tpl_t **t);
  * NULL, one byte per output byte is appended to it: 1 where the byte came from a string of
  * `untrusted`, else 0. 0, or -1 with `e` (EXIT_DATA: a template error or raise_exception,
  * "chat template: line L: ..."; EXIT_INTERNAL: out of memory). The template is not modified:
- * renders of one template may run in parallel. */
+ * renders of one template may run in parallel. A render's work is bounded in proportion to the
+ * size of its variables (jinja.c: 10^6 steps + 64 per byte, 16 MiB of text + 8 per byte, 64 MiB
+ * of values + 32 per byte, at most 5*10^7 steps, 64 MiB and 512 MiB); past a budget it fails
+ * with EXIT_DATA. */
 int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_str_t *out, tok_str_t *taint, lerr_t *e);
 #endif

@@ -207,6 +207,38 @@ for tpl, want in bad_templates.items():
     err = p.stderr.decode()
     check(p.returncode == 1 and err.count("\n") == 1 and err.startswith("tok: error: ") and want in err,
           f"bad template {tpl[:40]!r}: exit 1, one line naming it", f"rc {p.returncode} {err[:300]!r}")
+# A render's budgets grow with its input (jinja.c: 10^6 steps + 64 per byte of the variables,
+# 16 MiB of text + 8 per byte): a small conversation cannot make a template run for seconds or
+# write tens of MiB (the fixed caps allowed 5*10^7 steps, ~10 s, and 64 MiB), while the same
+# work is allowed for an input large enough to justify it.
+import time
+def render(tpl, msgs):
+    open(tf, "w").write(tpl)
+    t0 = time.process_time()
+    p = tok(models["qwen3"][0], ["--chat", "--jsonl", "--render", "--chat-template", tf],
+            [json.dumps({"messages": msgs}) + "\n"])
+    return p, time.process_time() - t0
+loop3 = "{% set r = range(300) %}{% for a in r %}{% for b in r %}{% for c in r %}{% endfor %}{% endfor %}{% endfor %}"
+p, _ = render(loop3, [m(U, "hello")])
+err = p.stderr.decode()
+import re
+steps = re.search(r"runs too long \(more than (\d+) steps\)", err)
+check(p.returncode == 1 and steps and 10**6 <= int(steps.group(1)) < 11 * 10**5 and err.count("\n") == 1,
+      "27M loop iterations for a 5-byte message: refused at ~10^6 steps (exit 1, one line)", err[:300])
+loop = "{% set r = range(1000) %}{% for a in range(1500) %}{% for b in r %}{% endfor %}{% endfor %}done"
+p, _ = render(loop, [m(U, "hello")])
+check(p.returncode == 1 and b"runs too long" in p.stderr, "1.5M iterations for a small message: refused", p.stderr[:300])
+p, _ = render(loop, [m(U, "a" * 100000)])
+check(p.returncode == 0 and json.loads(p.stdout) == "done",
+      "the same 1.5M iterations for a 100 KB message: rendered (the budget grows with the input)",
+      f"rc {p.returncode} {p.stderr[:300]!r}")
+p, _ = render("{{ 'x' * 20000000 }}", [m(U, "hello")])
+check(p.returncode == 1 and b"too long" in p.stderr, "20 MB of text from a small message: refused (16 MiB + 8 per byte)",
+      p.stderr[:300])
+p, _ = render("{% set r = range(1000) %}{% for a in range(20000) %}{% set s = r|join(',') %}{% endfor %}", [m(U, "hello")])
+check(p.returncode == 1 and b"needs more than 64 MiB for its values" in p.stderr and p.stderr.count(b"\n") == 1,
+      "values past the 64 MiB budget of a small message: refused as a template error (exit 1), not 'out of memory'",
+      f"rc {p.returncode} {p.stderr[:300]!r}")
 open(tf, "wb").write(b"{{ 'caf\xe9' }}")
 p = tok(models["qwen3"][0], ["--chat", "--jsonl", "--ids", "--chat-template", tf], [line])
 check(p.returncode == 1 and b"line 1: not valid UTF-8" in p.stderr, "a template that is not UTF-8: exit 1", p.stderr[:200])
