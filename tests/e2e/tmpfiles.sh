@@ -34,10 +34,12 @@ no_leftover "rec error exit"
 # Job control on, so background jobs keep SIGINT's default action (bash ignores it otherwise).
 set -m
 mkfifo "$TMP/fifo"
-# killed SIG NAME CMD...: CMD (reading the FIFO) is sent SIG once its temp file exists
+# killed SIG NAME CMD...: CMD (reading the FIFO) is sent SIG once its temp file exists. CMD
+# starts with the three signals at their default action (env --default-signal): under nohup
+# SIGHUP arrives ignored, a tool rightly keeps it so, and the case would wait forever.
 killed() {
     local sig=$1 name=$2; shift 2
-    "$@" < "$TMP/fifo" 2>/dev/null & local pid=$!
+    env --default-signal=HUP,INT,TERM "$@" < "$TMP/fifo" 2>/dev/null & local pid=$!
     exec 9>"$TMP/fifo"
     local seen=0
     for _ in $(seq 200); do compgen -G "$O.tmp-*" >/dev/null && { seen=1; break; }; sleep 0.025; done
