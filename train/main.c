@@ -54,7 +54,8 @@ static const char HELP[] =
     "  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)  --clip X (1.0; 0 = off)\n"
     "Run:\n"
     "  --out DIR             checkpoint folder (required); written every --save-every steps,\n"
-    "                        at the end, on --time-limit, and on SIGINT/SIGTERM\n"
+    "                        at the end, on --time-limit, and on SIGINT/SIGTERM (after\n"
+    "                        which train ends by that signal: exit status 130 / 143)\n"
     "  --save-every N (200)  --log FILE (CSV loss curve)  --log-every N (10)\n"
     "  --release DIR         at the end of the run, also write the weights as a model folder\n"
     "                        in bf16 (half the size; no optimiser state): a stage to commit\n"
@@ -177,10 +178,9 @@ static const struct option LONGOPTS[] = {{"out", required_argument, 0, O_OUT},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop; /* the SIGINT / SIGTERM that asked the run to stop */
 static void on_signal(int sig) {
-    (void)sig;
-    g_stop = 1;
+    g_stop = sig;
 }
 
 static double now_s(void) {
@@ -620,5 +620,10 @@ int main(int argc, char **argv) {
     free(t.m);
     free(t.v);
     free(t.decay);
+    if (g_stop) { /* saved; now end as the signal would have, so `train && next` stops (130 / 143) */
+        cli_close_stdout(&c);
+        signal(g_stop, SIG_DFL);
+        raise(g_stop);
+    }
     return 0;
 }

@@ -49,6 +49,19 @@ check "resumed weights identical" cmp "$TMP/full/model.safetensors" "$TMP/half/m
 # train_state.bin: magic, n, checksum, step, tokens (40 bytes), elapsed seconds (8), m, v
 check "resumed step/checksum identical" cmp -n 40 "$TMP/full/train_state.bin" "$TMP/half/train_state.bin"
 check "resumed AdamW moments identical" cmp -i 48 "$TMP/full/train_state.bin" "$TMP/half/train_state.bin"
+# SIGTERM / SIGINT: the checkpoint is saved, then train ends by the signal (exit 143 / 130), so
+# `train && next` stops; --resume continues from the saved step
+for sig in TERM INT; do
+    rm -rf "$TMP/sig"
+    (set -m; env --default-signal=INT,TERM train "${TINY[@]}" --seq 16 --steps 1000000 --save-every 100000 \
+        --log-every 1 --log "$TMP/sig.csv" -i "$TMP/corpus.mp" --out "$TMP/sig" 2>/dev/null & pid=$!
+     for _ in $(seq 400); do [ "$(grep -c '' "$TMP/sig.csv" 2>/dev/null)" -ge 4 ] && break; sleep 0.025; done
+     kill -s $sig $pid; wait $pid; echo $? >"$TMP/sig.rc")
+    check_eq "SIG$sig: train ends by the signal" "$((128 + $(kill -l $sig)))" "$(cat "$TMP/sig.rc")"
+    check "SIG$sig: the checkpoint was saved" test -s "$TMP/sig/train_state.bin" -a -s "$TMP/sig/model.safetensors"
+    check "SIG$sig: --resume continues it" train "${TINY[@]}" --seq 16 --steps 1000000 --save-every 100000 \
+        --stop-after 1 --resume -i "$TMP/corpus.mp" --out "$TMP/sig"
+done
 check "--init continues from a model folder" train "${common[@]}" --init "$TMP/full" --steps 3 \
     --log-every 1 --log "$TMP/init.csv" --out "$TMP/init"
 check "scratch run for comparison" train "${common[@]}" --steps 3 --log-every 1 --log "$TMP/scratch.csv" --out "$TMP/scratch"
