@@ -152,7 +152,7 @@ int rmw_chosen_parse(const rec_t *r, int32_t *out, int cap, lerr_t *e) {
     if (t) {
         if (t->dtype != DT_I32 || t->ndim != 1 || t->numel > (size_t)cap)
             return lerr_set(e, EXIT_PEER, "remask service: \"chosen\" must be i4 with at most %d positions", cap);
-        memcpy(out, t->data, t->numel * sizeof(int32_t));
+        if (t->numel) memcpy(out, t->data, t->numel * sizeof(int32_t)); /* an empty tensor may have no data */
         return (int)t->numel;
     }
     const uint8_t *mp;

@@ -122,6 +122,12 @@ static void test_replies(void) {
     lerr_t e3 = {0};
     CHECK(r && rmw_chosen_parse(r, out, 4, &e3) == 2 && out[0] == 5 && out[1] == 6, "typed array: %s", e3.msg);
     rec_destroy(&r);
+    /* an empty typed array (a block whose masks are all committed; the origin policy over the
+     * wire sent it): 0 positions, and no memcpy from the tensor's NULL data (UBSan) */
+    r = reply_from("{\"kind\":\"remask_chosen\",\"id\":3,\"chosen\":{\"dtype\":\"i4\",\"shape\":[0],\"data\":[]}}");
+    lerr_t e5 = {0};
+    CHECK(r && rmw_chosen_parse(r, NULL, 0, &e5) == 0, "empty typed array: %s", e5.msg);
+    rec_destroy(&r);
     r = reply_from("{\"kind\":\"remask_error\",\"id\":3,\"code\":1,\"error\":\"boom\"}");
     lerr_t e4 = {0};
     CHECK(r && rmw_chosen_parse(r, out, 4, &e4) < 0 && e4.code == EXIT_PEER && strstr(e4.msg, "boom"),
