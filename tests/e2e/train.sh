@@ -52,7 +52,7 @@ check "resumed AdamW moments identical" cmp -i 48 "$TMP/full/train_state.bin" "$
 # SIGTERM / SIGINT: the checkpoint is saved, then train ends by the signal (exit 143 / 130), so
 # `train && next` stops; --resume continues from the saved step
 for sig in TERM INT; do
-    rm -rf "$TMP/sig"
+    rm -rf "$TMP/sig" "$TMP/sig.csv"
     (set -m; env --default-signal=INT,TERM train "${TINY[@]}" --seq 16 --steps 1000000 --save-every 100000 \
         --log-every 1 --log "$TMP/sig.csv" -i "$TMP/corpus.mp" --out "$TMP/sig" 2>/dev/null & pid=$!
      for _ in $(seq 400); do [ "$(grep -c '' "$TMP/sig.csv" 2>/dev/null)" -ge 4 ] && break; sleep 0.025; done
