@@ -1577,11 +1577,15 @@ static val_t do_slice(rctx_t *R, const val_t *obj, const val_t *a, const val_t *
             jstr_t s = sub(&obj->s, x, y);
             return mkstr(s.p, s.n, s.tm);
         }
-        sb_t sb = {0};
-        for (long long i = lo; st > 0 ? i < hi : i > hi; i += st) {
-            size_t x = cp_off(&obj->s, (size_t)i), y = cp_off(&obj->s, (size_t)i + 1);
-            sb_put(R, &sb, obj->s.p + x, y - x, obj->s.tm ? obj->s.tm + x : NULL);
+        /* each code point's byte offset, found once (cp_off per index would be quadratic) */
+        size_t *off = ralloc(R, ((size_t)n + 1) * sizeof *off);
+        for (size_t i = 0, x = 0; i <= (size_t)n; i++) {
+            off[i] = x;
+            if (i < (size_t)n) x += cp_off(&(jstr_t){obj->s.p + x, obj->s.n - x, NULL}, 1);
         }
+        sb_t sb = {0};
+        for (long long i = lo; st > 0 ? i < hi : i > hi; i += st)
+            sb_put(R, &sb, obj->s.p + off[i], off[i + 1] - off[i], obj->s.tm ? obj->s.tm + off[i] : NULL);
         return sb_val(&sb);
     }
     rerr(R, "cannot slice a %s", tname(obj));
@@ -1978,12 +1982,14 @@ static val_t filter(rctx_t *R, const char *f, val_t v, const args_t *a) {
             args_t none = {0};
             return call_method(R, &m, &none);
         }
-        if (v.t == V_STR) {
+        if (v.t == V_STR) { /* one pass (indexing each character would be quadratic) */
             size_t n = cp_count(&v.s);
             val_t r = new_list(R, n, false);
-            for (size_t i = 0; i < n; i++) {
-                val_t k = mkint((long long)i);
-                r.l->v[i] = do_index(R, &v, &k);
+            for (size_t i = 0, x = 0; i < n; i++) {
+                size_t y = cp_off(&(jstr_t){v.s.p + x, v.s.n - x, NULL}, 1) + x;
+                jstr_t c = sub(&v.s, x, y);
+                r.l->v[i] = mkstr(c.p, c.n, c.tm);
+                x = y;
             }
             return r;
         }

@@ -211,13 +211,14 @@ for tpl, want in bad_templates.items():
 # 16 MiB of text + 8 per byte): a small conversation cannot make a template run for seconds or
 # write tens of MiB (the fixed caps allowed 5*10^7 steps, ~10 s, and 64 MiB), while the same
 # work is allowed for an input large enough to justify it.
-import time
+import resource
 def render(tpl, msgs):
+    """(the process, its CPU seconds)"""
     open(tf, "w").write(tpl)
-    t0 = time.process_time()
+    t0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     p = tok(models["qwen3"][0], ["--chat", "--jsonl", "--render", "--chat-template", tf],
             [json.dumps({"messages": msgs}) + "\n"])
-    return p, time.process_time() - t0
+    return p, resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - t0
 loop3 = "{% set r = range(300) %}{% for a in r %}{% for b in r %}{% for c in r %}{% endfor %}{% endfor %}{% endfor %}"
 p, _ = render(loop3, [m(U, "hello")])
 err = p.stderr.decode()
@@ -239,6 +240,14 @@ p, _ = render("{% set r = range(1000) %}{% for a in range(20000) %}{% set s = r|
 check(p.returncode == 1 and b"needs more than 64 MiB for its values" in p.stderr and p.stderr.count(b"\n") == 1,
       "values past the 64 MiB budget of a small message: refused as a template error (exit 1), not 'out of memory'",
       f"rc {p.returncode} {p.stderr[:300]!r}")
+# iterating over a string and a stepped slice walk its code points once: 200,003 characters
+# (2-byte é) take milliseconds, where indexing each one was quadratic (~40 s of CPU)
+long = "\u00e9" * 200000 + "abc"
+p, cpu = render("{% for c in messages[0].content %}{% endfor %}{{ messages[0].content[::-1][:4] }}|"
+                "{{ (messages[0].content|list)|length }}|{{ messages[0].content[::50000]|length }}", [m(U, long)])
+check(p.returncode == 0 and json.loads(p.stdout) == "cba\u00e9|200003|5" and cpu < 5,
+      f"a 200,003-character string looped over, reversed and listed in linear time ({cpu:.2f} s of CPU)",
+      f"rc {p.returncode} {p.stdout[:80]!r} {p.stderr[:300]!r}")
 open(tf, "wb").write(b"{{ 'caf\xe9' }}")
 p = tok(models["qwen3"][0], ["--chat", "--jsonl", "--ids", "--chat-template", tf], [line])
 check(p.returncode == 1 and b"line 1: not valid UTF-8" in p.stderr, "a template that is not UTF-8: exit 1", p.stderr[:200])
