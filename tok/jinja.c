@@ -1256,13 +1256,15 @@ static size_t cp_count(const jstr_t *s) {
     for (size_t i = 0; i < s->n; i++) c += ((uint8_t)s->p[i] & 0xC0) != 0x80;
     return c;
 }
+/* Byte offset of the code point after the one at byte offset i (i < s->n). */
+static size_t cp_next(const jstr_t *s, size_t i) {
+    i++;
+    while (i < s->n && ((uint8_t)s->p[i] & 0xC0) == 0x80) i++;
+    return i;
+}
 static size_t cp_off(const jstr_t *s, size_t k) {
     size_t i = 0;
-    while (i < s->n && k) {
-        i++;
-        while (i < s->n && ((uint8_t)s->p[i] & 0xC0) == 0x80) i++;
-        k--;
-    }
+    for (; i < s->n && k; k--) i = cp_next(s, i);
     return i;
 }
 static jstr_t sub(const jstr_t *s, size_t a, size_t b) { /* byte range */
@@ -1581,7 +1583,7 @@ static val_t do_slice(rctx_t *R, const val_t *obj, const val_t *a, const val_t *
         size_t *off = ralloc(R, ((size_t)n + 1) * sizeof *off);
         for (size_t i = 0, x = 0; i <= (size_t)n; i++) {
             off[i] = x;
-            if (i < (size_t)n) x += cp_off(&(jstr_t){obj->s.p + x, obj->s.n - x, NULL}, 1);
+            if (i < (size_t)n) x = cp_next(&obj->s, x);
         }
         sb_t sb = {0};
         for (long long i = lo; st > 0 ? i < hi : i > hi; i += st)
@@ -1986,7 +1988,7 @@ static val_t filter(rctx_t *R, const char *f, val_t v, const args_t *a) {
             size_t n = cp_count(&v.s);
             val_t r = new_list(R, n, false);
             for (size_t i = 0, x = 0; i < n; i++) {
-                size_t y = cp_off(&(jstr_t){v.s.p + x, v.s.n - x, NULL}, 1) + x;
+                size_t y = cp_next(&v.s, x);
                 jstr_t c = sub(&v.s, x, y);
                 r.l->v[i] = mkstr(c.p, c.n, c.tm);
                 x = y;
@@ -2520,10 +2522,10 @@ int jinja_render(const jinja_tpl_t *t, json_t *trusted, json_t *untrusted, tok_s
     R.max_steps = budget(BASE_STEPS, STEPS_PER_BYTE, w, MAX_STEPS);
     R.max_out = (size_t)budget(BASE_OUT, OUT_PER_BYTE, w, MAX_OUT);
     R.ar.limit = (size_t)budget(BASE_ARENA, ARENA_PER_BYTE, w, MAX_ARENA);
-    size_t out0 = out->n, taint0 = taint ? taint->n : 0;
+    size_t taint0 = taint ? taint->n : 0;
     if (setjmp(R.jb)) {
         arena_free(&R.ar);
-        out->n = out0;
+        out->n = R.out0;
         if (taint) taint->n = taint0;
         return -1;
     }
