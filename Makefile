@@ -177,11 +177,11 @@ bench: all
 # those runs grow are replayed under the ASan+UBSan build (tests/fuzz/run.sh, e2e/fuzz*.sh)
 ifeq ($(FUZZ_FAST),1)
   FUZZ_DIR    := build/fuzz-fast
-  FUZZ_CFLAGS := -O2 -g -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
+  FUZZ_CFLAGS := -O2 -g -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
                  -fsanitize-coverage-ignorelist=tests/fuzz/coverage_ignore.txt -std=gnu11 -I. -Icommon $(DEPCFLAGS)
 else
   FUZZ_DIR    := build/fuzz
-  FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
+  FUZZ_CFLAGS := -O1 -g -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -I. -Icommon $(DEPCFLAGS)
 endif
 fuzz: $(FUZZ_DIR)/fuzz_record $(FUZZ_DIR)/fuzz_serve_request $(FUZZ_DIR)/fuzz_model_files \
       $(FUZZ_DIR)/fuzz_tokenizer $(FUZZ_DIR)/fuzz_remask_wire $(FUZZ_DIR)/fuzz_chat_template

@@ -24,11 +24,20 @@
  * many times over, plus a share per byte, so the work a request can cause is proportional to
  * its size (a 10 KB conversation: 1.6M steps, 16 MiB of text, 64 MiB of values, ~0.2 s at
  * most, where the fixed caps allowed seconds and 512 MiB). */
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define BASE_STEPS 1000000ull
-#define STEPS_PER_BYTE 64
 #define BASE_OUT (16u << 20)
-#define OUT_PER_BYTE 8
 #define BASE_ARENA (64u << 20)
+#else
+/* fuzz builds (libFuzzer's convention, Makefile FUZZ_CFLAGS): a tenth of the bases, so an input
+ * that loops to the budget costs milliseconds, not a second, and the fuzzer spends its time on
+ * the interpreter's logic; the limit checks themselves are the same code either way */
+#define BASE_STEPS 100000ull
+#define BASE_OUT (1u << 20)
+#define BASE_ARENA (8u << 20)
+#endif
+#define STEPS_PER_BYTE 64
+#define OUT_PER_BYTE 8
 #define ARENA_PER_BYTE 32
 
 /* ---- arena ---- */
