@@ -26,7 +26,8 @@
  * post steps exceed max_post_steps. An edit's reveal step is the step that wrote it.
  *
  * Batches run in lockstep: every row keeps its own canvas (unpadded, its own block tiling and
- * stop), step counter and block cache, and each tick does, for all rows at once, the cache
+ * stop), step counter and block cache; the prompts' blocks enter the caches in shared
+ * forwards (prefill), and each tick does, for all rows at once, the cache
  * appends of rows whose block ended (one model_block_forward_rows with store), then one
  * forward over the current block of every unfinished row (model_block_forward_rows), one LM
  * head over all their candidate rows, and each row's own choice and commits. A row's draws
@@ -61,6 +62,7 @@ typedef struct {
     int n0;                    /* edit: masks of the block when the iteration started */
     int need;                  /* NEED_* */
     int ho;                    /* this tick: first row of its block in the shared hidden */
+    int filled;                /* prompt tokens in the cache so far (prefill) */
 } row_t;
 
 typedef struct {
@@ -84,6 +86,8 @@ typedef struct {
 
 /* LM-head rows per call: bounds the logits buffer for large batches and vocabularies. */
 #define HEAD_ROWS 128
+/* Prompt tokens per lockstep prefill forward (at least one tick's rows): bounds its scratch. */
+#define PREFILL_ROWS 1024
 
 static void row_free(row_t *r) {
     free(r->x);
@@ -163,7 +167,7 @@ static void next_block(bd_t *s, row_t *r) {
     plan(s, r);
 }
 
-/* Row j of the caller's batch: its canvas, cache (prompt blocks prefilled) and first plan. */
+/* Row j of the caller's batch: its canvas, cache (empty: prefill fills it) and first plan. */
 static int row_init(bd_t *s, int j, lerr_t *e) {
     const model_t *m = s->m;
     const sampler_opts_t *o = s->o;
@@ -200,9 +204,46 @@ static int row_init(bd_t *s, int j, lerr_t *e) {
         r->reveal[p] = -1;
     }
     for (int i = 0; i < r->D; i++) r->quota[i] = blk / r->D + (i < blk % r->D);
-    if (r->kv && r->b0 > 0 && model_block_forward(m, r->kv, r->x, r->b0 * blk, 0, true, NULL, e)) return -1;
     plan(s, r);
     return 0;
+}
+
+/* Every row's prompt blocks (those before its first generated block) into its cache, the rows
+ * together in lockstep forwards (model_block_forward_rows, store) of at most PREFILL_ROWS
+ * tokens or one tick's rows, whichever is more: the weights are read once per forward for all
+ * rows, not once per row. A long prompt is split at block boundaries over several forwards
+ * (exact: each piece follows the cached blocks before it). */
+static int prefill(bd_t *s, lerr_t *e) {
+    int blk = s->blk, cap = PREFILL_ROWS / blk * blk, total = 0;
+    if (cap < s->B * blk) cap = s->B * blk;
+    for (int j = 0; j < s->B; j++)
+        if (s->rows[j].kv) total += s->rows[j].b0 * blk;
+    if (!total) return 0;
+    if (cap > total) cap = total;
+    model_block_scratch_t *scr = cap <= s->B * blk ? s->scr : model_block_scratch_new(s->m, cap, e);
+    if (!scr) return -1;
+    int rc = 0;
+    for (int done = 0; done < total && !rc;) {
+        int k = 0, used = 0;
+        for (int j = 0; j < s->B && used + blk <= cap; j++) {
+            row_t *r = &s->rows[j];
+            int left = r->kv ? r->b0 * blk - r->filled : 0;
+            if (left <= 0) continue;
+            int n = left < (cap - used) / blk * blk ? left : (cap - used) / blk * blk;
+            s->kcs[k] = r->kv;
+            s->toks[k] = r->x + r->filled;
+            s->nn[k] = n;
+            s->pp[k] = r->filled;
+            s->st[k] = true;
+            s->owner[k++] = j;
+            used += n;
+        }
+        rc = model_block_forward_rows(s->m, s->kcs, k, s->toks, s->nn, s->pp, s->st, scr, NULL, e);
+        for (int q = 0; q < k && !rc; q++) s->rows[s->owner[q]].filled += s->nn[q];
+        done += used;
+    }
+    if (scr != s->scr) model_block_scratch_destroy(&scr);
+    return rc;
 }
 
 /* Back into the caller's canvas: row j's unpadded part. */
@@ -450,6 +491,7 @@ int bd_sampler_run(const model_t *m, rm_policy_t *pol, const sampler_opts_t *o, 
         int rs = (r->nb - r->b0) * (o->edit ? s.blk : r->D);
         if (rs > steps) steps = rs;
     }
+    if (prefill(&s, e)) goto out;
     for (;;) {
         if (end_blocks(&s, e)) goto out;
         int k = forward_step(&s, e);

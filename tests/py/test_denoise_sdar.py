@@ -125,6 +125,19 @@ for q, r in zip(prompts, rs):
     ok = ok and np.array_equal(unarr(r["tokens"]), x[len(q):len(q) + 8]) and \
         np.array_equal(unarr(r["reveal_step"]), rv[len(q):len(q) + 8]) and r["nfe"] == nfe
 check(ok, "--batch 3 over prompts of 1..7 tokens: every record equals its reference (tokens, reveal, nfe)")
+# long prompts: the prompts' blocks enter the caches in shared forwards of at most 1024 tokens
+# (bdsample.c PREFILL_ROWS), so 700 + 648 + 12 prompt tokens split one prompt over two forwards
+rng_long = np.random.default_rng(77)
+prompts = [[int(v) for v in rng_long.integers(0, cfg["vocab_size"] - 3, size=n)] for n in (701, 650, 13)]
+rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
+                 ["--model", d, "--gen-length", "8", "--steps", "4", "--remasking", "low_confidence", "--batch", "3"])
+ok = len(rs) == len(prompts)
+for q, r in zip(prompts, rs):
+    x, rv, nfe = ref.generate(cfg, W, q, 8, max(1, 4 * cfg["block_size"] // 8), "low_confidence_static", 0.85,
+                              stop_ids=[cfg["eos_token_id"]])
+    ok = ok and np.array_equal(unarr(r["tokens"]), x[len(q):len(q) + 8]) and \
+        np.array_equal(unarr(r["reveal_step"]), rv[len(q):len(q) + 8]) and r["nfe"] == nfe
+check(ok, "--batch 3 over prompts of 701, 650 and 13 tokens (prefill split over forwards): each equals its reference")
 p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--cfg", "1"], expect_rc=2)
 err = p.stderr.decode()
 check(p.returncode in (1, 2) and err.count("\n") == 1 and "cfg" in err, "--cfg: one-line error", err)
