@@ -7,6 +7,8 @@
  * max_len positions; a forward allocates nothing. model_block_forward_rows runs several
  * caches' rows in lockstep: every projection and the FFN over all rows' tokens at once (the
  * weights read once), RoPE, the K/V append and attention per row against its own cache.
+ * Under a precision mode (model_set_precision) the linear layers run through the model's
+ * prepacked bf16 / int8 weights, as forward.c's graph does.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -106,6 +108,17 @@ void model_block_cache_destroy(model_block_cache_t **cp) {
     *cp = NULL;
 }
 
+/* One linear layer: through its prepacked weights when the model has a precision mode
+ * (model_set_precision: bf16 / int8 on oneDNN, as forward.c's linear()), else matmul() on the
+ * weights as stored. 0, or -1 when a reduced-precision GEMM failed (OOM / oneDNN). */
+static int linear(float *y, const float *x, const wtensor_t *W, kpack_t *P, int M, bool acc) {
+    if (!P) {
+        matmul(y, x, W, M, acc);
+        return 0;
+    }
+    return kpack_matmul(y, x, P, M, acc);
+}
+
 static void add_bias(float *y, const wtensor_t *b, int T, int n) {
     if (!b->data) return;
     float bf[256];
@@ -120,6 +133,7 @@ static void add_bias(float *y, const wtensor_t *b, int T, int n) {
 int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kcs, int B, const int32_t *const *tokens,
                              const int *n, const int *p0, const bool *store, model_block_scratch_t *s, float *hidden,
                              lerr_t *e) {
+    static const model_layer_packs_t no_packs;
     const llada_config_t *c = &m->cfg;
     int d = c->d_model, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads, blk = c->attn_block, N = 0;
     size_t qd = (size_t)Hq * hd, kvd = (size_t)Hkv * hd;
@@ -147,10 +161,12 @@ int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kcs, 
     }
     for (int l = 0; l < c->n_layers; l++) {
         const llada_layer_t *ly = &m->w.layers[l];
+        const model_layer_packs_t *pk = m->packs ? &m->packs->layers[l] : &no_packs;
         rmsnorm(s->xn, s->x, &ly->attn_norm, N, d, eps);
-        matmul(s->q, s->xn, &ly->q_proj, N, false);
-        matmul(s->kb, s->xn, &ly->k_proj, N, false);
-        matmul(s->vb, s->xn, &ly->v_proj, N, false);
+        if (linear(s->q, s->xn, &ly->q_proj, pk->q_proj, N, false) ||
+            linear(s->kb, s->xn, &ly->k_proj, pk->k_proj, N, false) ||
+            linear(s->vb, s->xn, &ly->v_proj, pk->v_proj, N, false))
+            goto gemm_failed;
         add_bias(s->q, &ly->q_bias, N, (int)qd);
         add_bias(s->kb, &ly->k_bias, N, (int)kvd);
         add_bias(s->vb, &ly->v_bias, N, (int)kvd);
@@ -175,21 +191,24 @@ int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kcs, 
             block_causal_attention(s->ao + (size_t)o * qd, q, kc->k[l], kc->v[l], n[b], p0[b], p0[b] + n[b], Hq, Hkv,
                                    hd, blk, kc->scores);
         }
-        matmul(s->x, s->ao, &ly->attn_out, N, true);
+        if (linear(s->x, s->ao, &ly->attn_out, pk->attn_out, N, true)) goto gemm_failed;
         add_bias(s->x, &ly->out_bias, N, d);
         rmsnorm(s->xn, s->x, &ly->ff_norm, N, d, eps);
         if (ly->router.data) moe_ffn(c, ly, s->xn, s->x, N, s->moe);
         else {
-            matmul(s->gate, s->xn, &ly->ff_proj, N, false);
-            matmul(s->up, s->xn, &ly->up_proj, N, false);
+            if (linear(s->gate, s->xn, &ly->ff_proj, pk->ff_proj, N, false) ||
+                linear(s->up, s->xn, &ly->up_proj, pk->up_proj, N, false))
+                goto gemm_failed;
             swiglu(s->gate, s->gate, s->up, (size_t)N * c->mlp_hidden_size);
-            matmul(s->x, s->gate, &ly->ff_out, N, true);
+            if (linear(s->x, s->gate, &ly->ff_out, pk->ff_out, N, true)) goto gemm_failed;
         }
     }
     if (hidden) rmsnorm(hidden, s->x, &m->w.ln_f, N, d, eps);
     for (int b = 0; b < B; b++)
         if (store[b]) kcs[b]->len = p0[b] + n[b];
     return 0;
+gemm_failed: /* the caches' lengths are unchanged: the K/V written past them are not in use */
+    return lerr_set(e, EXIT_INTERNAL, "a reduced-precision GEMM failed (out of memory or a oneDNN error)");
 }
 
 int model_block_forward(const model_t *m, model_block_cache_t *kc, const int32_t *tokens, int n, int p0, bool store,
