@@ -194,7 +194,9 @@ int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kcs, 
         if (linear(s->x, s->ao, &ly->attn_out, pk->attn_out, N, true)) goto gemm_failed;
         add_bias(s->x, &ly->out_bias, N, d);
         rmsnorm(s->xn, s->x, &ly->ff_norm, N, d, eps);
-        if (ly->router.data) moe_ffn(c, ly, s->xn, s->x, N, s->moe);
+        if (ly->router.data) {
+            if (moe_ffn(c, ly, pk, s->xn, s->x, N, s->moe)) goto gemm_failed;
+        }
         else {
             if (linear(s->gate, s->xn, &ly->ff_proj, pk->ff_proj, N, false) ||
                 linear(s->up, s->xn, &ly->up_proj, pk->up_proj, N, false))

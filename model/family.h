@@ -74,9 +74,13 @@ struct model_family {
 };
 
 /* Prepacked GEMM weights of a precision mode (model_set_precision, precision.c): one pack per
- * linear weight of each layer and the LM head; forward.c's linear() uses them when present. */
+ * linear weight of each layer (MoE layers: each expert's three and the shared expert's; the
+ * router stays as stored) and the LM head; forward.c's linear(), blockcache.c and moe.c use
+ * them when present. */
 typedef struct {
     kpack_t *q_proj, *k_proj, *v_proj, *attn_out, *ff_proj, *up_proj, *ff_out;
+    kpack_t **exp_gate, **exp_up, **exp_down; /* [n_experts] in MoE layers, else NULL */
+    kpack_t *sh_gate, *sh_up, *sh_down;
 } model_layer_packs_t;
 typedef struct model_packs {
     int prec;                    /* MODEL_PREC_BF16 / MODEL_PREC_INT8 */
@@ -198,10 +202,13 @@ int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, co
 void block_causal_attention(float *out, const float *q, const float *k, const float *v, int Lq, int q0, int Lk, int Hq,
                             int Hkv, int hd, int blk, float *scores);
 /* The sparse MoE FFN step (moe.c) the dense graph runs in layers whose router is bound:
- * x[T][d] += MoE(xn) (+ the shared expert's SwiGLU(xn)). Scratch sized for T tokens. */
+ * x[T][d] += MoE(xn) (+ the shared expert's SwiGLU(xn)). Scratch sized for T tokens. pk: the
+ * layer's precision packs (experts run through them when present), or NULL. 0, or -1 when a
+ * reduced-precision GEMM failed (OOM / oneDNN; x is then partly updated). */
 typedef struct moe_scratch moe_scratch_t;
 moe_scratch_t *moe_scratch_new(const llada_config_t *c, int T); /* NULL on OOM */
 void moe_scratch_destroy(moe_scratch_t **s);
-void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, float *x, int T, moe_scratch_t *s);
+int moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const model_layer_packs_t *pk, const float *xn, float *x,
+            int T, moe_scratch_t *s);
 
 #endif

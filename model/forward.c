@@ -293,7 +293,7 @@ static void mlp_block(const model_t *m, fwd_scratch_t *s, const llada_layer_t *l
     int d = c->d_model;
     TIMED(FWD_PROF_RMSNORM, rmsnorm(s->xn, s->x, &ly->ff_norm, T, d, (float)c->rms_norm_eps));
     if (ly->router.data) { /* a MoE layer (moe.c) */
-        TIMED(FWD_PROF_MLP, moe_ffn(c, ly, s->xn, s->x, T, s->moe));
+        TIMED(FWD_PROF_MLP, if (moe_ffn(c, ly, pk, s->xn, s->x, T, s->moe)) s->failed = 1);
         return;
     }
     TIMED(FWD_PROF_MLP, {

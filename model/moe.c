@@ -14,7 +14,8 @@
  * the topk_group best groups stay (ties to the lower group) and the top-k experts among
  * theirs are chosen (ties to the lower expert); their weights are the unbiased scores,
  * divided by their sum + 1e-20 when k > 1, times routed_scaling_factor. Experts run batched: the rows routed to expert e are gathered,
- * multiplied with e's matrices (kernels' matmul) and scattered back with their weights.
+ * multiplied with e's matrices (kernels' matmul, or e's bf16 / int8 packs under a precision
+ * mode; the router always runs on its stored weights) and scattered back with their weights.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -130,16 +131,27 @@ static void route_sigmoid(const llada_config_t *c, const float *lg, const float 
     for (int j = 0; j < k; j++) w[j] = (k > 1 ? w[j] / (sum + 1e-20f) : w[j]) * (float)c->routed_scaling;
 }
 
-/* y[M][d] = SwiGLU(xs) through gate/up [F][d] and down [d][F]; g, u scratch [M][F]. */
-static void swiglu_mlp(float *y, const float *xs, const wtensor_t *gate, const wtensor_t *up, const wtensor_t *down,
-                       int M, int F, float *g, float *u, bool accumulate) {
-    matmul(g, xs, gate, M, false);
-    matmul(u, xs, up, M, false);
-    swiglu(g, g, u, (size_t)M * F);
-    matmul(y, g, down, M, accumulate);
+/* One linear layer: through pack P (a precision mode) when there is one, else the weights as
+ * stored. 0, or -1 when the reduced-precision GEMM failed. */
+static int linear(float *y, const float *x, const wtensor_t *W, kpack_t *P, int M, bool acc) {
+    if (!P) {
+        matmul(y, x, W, M, acc);
+        return 0;
+    }
+    return kpack_matmul(y, x, P, M, acc);
 }
 
-void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, float *x, int T, moe_scratch_t *s) {
+/* y[M][d] = SwiGLU(xs) through gate/up [F][d] and down [d][F] (or their packs P[3], each may
+ * be NULL); g, u scratch [M][F]. 0, or -1 when a reduced-precision GEMM failed. */
+static int swiglu_mlp(float *y, const float *xs, const wtensor_t *gate, const wtensor_t *up, const wtensor_t *down,
+                      kpack_t *const P[3], int M, int F, float *g, float *u, bool accumulate) {
+    if (linear(g, xs, gate, P[0], M, false) || linear(u, xs, up, P[1], M, false)) return -1;
+    swiglu(g, g, u, (size_t)M * F);
+    return linear(y, g, down, P[2], M, accumulate);
+}
+
+int moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const model_layer_packs_t *pk, const float *xn, float *x,
+            int T, moe_scratch_t *s) {
     int E = c->n_experts, k = c->n_experts_per_tok, d = c->d_model, F = c->expert_hidden_size;
     float bias[MODEL_MAX_EXPERTS];
     if (ly->router_bias.data) wconvert_f32(bias, ly->router_bias.data, ly->router_bias.type, (size_t)E);
@@ -162,13 +174,20 @@ void moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const float *xn, 
                 }
         if (!n) continue;
         for (int i = 0; i < n; i++) memcpy(s->xg + (size_t)i * d, xn + (size_t)s->rows[i] * d, (size_t)d * sizeof *xn);
-        swiglu_mlp(s->yg, s->xg, &ly->exp_gate[e], &ly->exp_up[e], &ly->exp_down[e], n, F, s->g, s->u, false);
+        kpack_t *ep[3] = {NULL, NULL, NULL};
+        if (pk && pk->exp_gate) ep[0] = pk->exp_gate[e], ep[1] = pk->exp_up[e], ep[2] = pk->exp_down[e];
+        if (swiglu_mlp(s->yg, s->xg, &ly->exp_gate[e], &ly->exp_up[e], &ly->exp_down[e], ep, n, F, s->g, s->u, false))
+            return -1;
         for (int i = 0; i < n; i++) {
             float *xr = x + (size_t)s->rows[i] * d, wv = s->rw[i];
             const float *yr = s->yg + (size_t)i * d;
             for (int j = 0; j < d; j++) xr[j] += wv * yr[j];
         }
     }
-    if (ly->sh_gate.data) /* shared expert: every token */
-        swiglu_mlp(x, xn, &ly->sh_gate, &ly->sh_up, &ly->sh_down, T, c->shared_expert_hidden_size, s->g, s->u, true);
+    if (ly->sh_gate.data) { /* shared expert: every token */
+        kpack_t *sp[3] = {pk ? pk->sh_gate : NULL, pk ? pk->sh_up : NULL, pk ? pk->sh_down : NULL};
+        return swiglu_mlp(x, xn, &ly->sh_gate, &ly->sh_up, &ly->sh_down, sp, T, c->shared_expert_hidden_size, s->g,
+                          s->u, true);
+    }
+    return 0;
 }

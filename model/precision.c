@@ -1,5 +1,6 @@
 /* precision.c — the GEMM precision of a model's forward (model.h: model_set_precision): every
- * linear weight of every layer and the LM head prepacked once into a kernels/ kpack_t (bf16,
+ * linear weight of every layer (MoE layers: every expert's and the shared expert's; not the
+ * router) and the LM head prepacked once into a kernels/ kpack_t (bf16,
  * or int8 with per-output-channel scales; oneDNN), kept in m->packs until the model goes or
  * the precision changes. forward.c's linear() runs through a pack when there is one. Each
  * packed matrix's pages of the file mapping are dropped once it is packed (model_release_weight),
@@ -21,9 +22,14 @@ void model_packs_free(model_t *m) {
     if (!p) return;
     for (int l = 0; p->layers && l < m->cfg.n_layers; l++) {
         model_layer_packs_t *lp = &p->layers[l];
-        kpack_t **all[] = {&lp->q_proj,  &lp->k_proj,  &lp->v_proj, &lp->attn_out,
-                           &lp->ff_proj, &lp->up_proj, &lp->ff_out};
+        kpack_t **all[] = {&lp->q_proj,  &lp->k_proj, &lp->v_proj,  &lp->attn_out, &lp->ff_proj,
+                           &lp->up_proj, &lp->ff_out, &lp->sh_gate, &lp->sh_up,    &lp->sh_down};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) kpack_free(all[i]);
+        kpack_t **exps[] = {lp->exp_gate, lp->exp_up, lp->exp_down};
+        for (int k = 0; k < 3; k++) {
+            for (int x = 0; exps[k] && x < m->cfg.n_experts; x++) kpack_free(&exps[k][x]);
+            free(exps[k]);
+        }
     }
     kpack_free(&p->lm_head);
     free(p->layers);
@@ -42,6 +48,21 @@ static int pack(model_t *m, kpack_t **dst, const wtensor_t *W, int prec, model_p
     if (!(*dst = kpack_new(W, prec == MODEL_PREC_BF16 ? KPREC_BF16 : KPREC_INT8))) return -1;
     p->bytes += kpack_bytes(*dst);
     p->released += model_release_weight(m, W);
+    return 0;
+}
+
+/* A MoE layer's experts, each matrix its own pack (moe.c runs the rows routed to an expert
+ * through them); nothing in a dense layer. */
+static int pack_experts(model_t *m, model_layer_packs_t *lp, const llada_layer_t *w, int prec, model_packs_t *p) {
+    int E = m->cfg.n_experts;
+    if (!w->router.data || E <= 0) return 0;
+    if (!(lp->exp_gate = calloc((size_t)E, sizeof *lp->exp_gate)) ||
+        !(lp->exp_up = calloc((size_t)E, sizeof *lp->exp_up)) || !(lp->exp_down = calloc((size_t)E, sizeof *lp->exp_down)))
+        return -1;
+    for (int x = 0; x < E; x++)
+        if (pack(m, &lp->exp_gate[x], &w->exp_gate[x], prec, p) || pack(m, &lp->exp_up[x], &w->exp_up[x], prec, p) ||
+            pack(m, &lp->exp_down[x], &w->exp_down[x], prec, p))
+            return -1;
     return 0;
 }
 
@@ -66,7 +87,9 @@ int model_set_precision(model_t *m, int prec, lerr_t *e) {
         if (pack(m, &lp->q_proj, &w->q_proj, prec, p) || pack(m, &lp->k_proj, &w->k_proj, prec, p) ||
             pack(m, &lp->v_proj, &w->v_proj, prec, p) || pack(m, &lp->attn_out, &w->attn_out, prec, p) ||
             pack(m, &lp->ff_proj, &w->ff_proj, prec, p) || pack(m, &lp->up_proj, &w->up_proj, prec, p) ||
-            pack(m, &lp->ff_out, &w->ff_out, prec, p))
+            pack(m, &lp->ff_out, &w->ff_out, prec, p) || pack(m, &lp->sh_gate, &w->sh_gate, prec, p) ||
+            pack(m, &lp->sh_up, &w->sh_up, prec, p) || pack(m, &lp->sh_down, &w->sh_down, prec, p) ||
+            pack_experts(m, lp, w, prec, p))
             goto oom;
     }
     if (pack(m, &p->lm_head, &m->w.lm_head, prec, p)) goto oom;
