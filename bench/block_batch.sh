@@ -9,8 +9,11 @@
 # second MoE with 64 experts of 256, top-8 of 4 of 8 groups, a shared expert; 8 query heads of
 # 64 over 2 KV; vocabulary 32768; 120 MB). Prompts of 8, 20, 33 and 45 tokens (rows in different
 # blocks), 128 generated tokens each, 8 denoising steps per block (LLaDA2, dynamic:0.95) or 4
-# (SDAR, dynamic:0.85), one thread, process CPU time, best of 3, start-up (a --logits run)
-# subtracted. Checks both give byte-identical records (tokens, reveal steps, nfe).
+# (SDAR, dynamic:0.85), one thread, process CPU time, best of 3, start-up (a --logits run of one token)
+# subtracted. Checks both give byte-identical records (tokens, reveal steps, nfe). A last case
+# measures the shared prefill: the SDAR model with prompts of 500, 520, 540 and 560 tokens and 8
+# generated tokens, where the prompts' blocks are most of the work (one forward of all four
+# prompts with --batch 4, one per prompt with --batch 1).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -28,13 +31,14 @@ LLADA_BIN=$LLADA_BIN "$PYTHON" - "$tmp/l2" "$tmp/sdar" "$tmp/l2mid" <<'PY'
 import msgpack, numpy as np, os, resource, subprocess, sys
 den = os.path.join(os.environ["LLADA_BIN"], "denoise")
 G = 128
-recs = b"".join(msgpack.packb({"kind": "tokens", "tokens": {"dtype": "i4", "shape": [n],
-                               "data": np.arange(10, 10 + n, dtype="<i4").tobytes()}}, use_bin_type=True)
-                for n in (8, 20, 33, 45))
+def records(lengths):
+    return b"".join(msgpack.packb({"kind": "tokens", "tokens": {"dtype": "i4", "shape": [n],
+                                   "data": (np.arange(n, dtype="<i4") % 3000 + 10).astype("<i4").tobytes()}},
+                                  use_bin_type=True) for n in lengths)
 def cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
-def run(model, extra):
+def run(model, recs, G, extra):
     best, out = 1e9, None
     for _ in range(3):
         t = cpu()
@@ -43,18 +47,21 @@ def run(model, extra):
         best, out = min(best, cpu() - t), p.stdout
     return best, out
 name = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-print(f"# {name}, 1 thread, process CPU time (user + system), start-up subtracted, best of 3; 4 records of {G} tokens")
-for label, model, steps in (("LLaDA2 layout, block 32", sys.argv[1], 8 * G // 32),
-                            ("SDAR layout, block 4", sys.argv[2], 4 * G // 4),
-                            ("LLaDA2 layout bf16, d 512, 64 experts, vocabulary 32768, block 32", sys.argv[3],
-                             8 * G // 32)):
+print(f"# {name}, 1 thread, process CPU time (user + system), start-up subtracted, best of 3; 4 records")
+short, long_ = records((8, 20, 33, 45)), records((500, 520, 540, 560))
+for label, model, recs, G, steps in (
+        ("LLaDA2 layout, block 32, 128 tokens", sys.argv[1], short, G, 8 * G // 32),
+        ("SDAR layout, block 4, 128 tokens", sys.argv[2], short, G, 4 * G // 4),
+        ("LLaDA2 layout bf16, d 512, 64 experts, vocabulary 32768, block 32, 128 tokens", sys.argv[3], short, G,
+         8 * G // 32),
+        ("SDAR layout, prompts of 500-560 tokens, 8 generated (prefill)", sys.argv[2], long_, 8, 8)):
     base = 1e9
     for _ in range(3):
         t = cpu()
-        subprocess.run([den, "--model", model, "--logits", "--threads", "1"], input=recs, capture_output=True,
+        subprocess.run([den, "--model", model, "--logits", "--threads", "1"], input=records((1,)), capture_output=True,
                        check=True)
         base = min(base, cpu() - t)
-    (s1, o1), (s4, o4) = (run(model, ["--steps", str(steps), "--batch", str(b)]) for b in (1, 4))
+    (s1, o1), (s4, o4) = (run(model, recs, G, ["--steps", str(steps), "--batch", str(b)]) for b in (1, 4))
     s1, s4 = s1 - base, s4 - base
     print(f"{label}: --batch 1 {s1:.2f} s, --batch 4 {s4:.2f} s, {s1 / s4:.2f}x, identical records: {o1 == o4}")
 PY
