@@ -18,10 +18,18 @@
  *                 merged into one 3-D tensor per layer and matrix, blk.N.ffn_gate_exps [E][F][d]
  *                 (ggml ne {d, F, E}) -> model.layers.N.mlp.experts.X.gate_proj [F][d]: each
  *                 expert a contiguous slice, viewed in place.
- * Both use NEOX (half-split) RoPE in llama.cpp (llama_model_rope_type), so no permutation.
+ *   llada2     -> LLaDA 2.x (llada2.c), as the converter of llama.cpp's draft PR #17454 writes
+ *                 it (BailingMoeV2 names): attn_qkv -> attention.query_key_value (fused, not
+ *                 permuted), attn_{q,k}_norm -> attention.{query,key}_layernorm, attn_output ->
+ *                 attention.dense, ffn_gate_inp / exp_probs_b.bias -> mlp.gate.{weight,
+ *                 expert_bias}, ffn_*_shexp -> mlp.shared_experts.*, experts stacked as for
+ *                 llada-moe; keys TextModel's and BailingMoeV2's (expert counts, groups,
+ *                 leading_dense_block_count, expert_weights_scale, rope.dimension_count the
+ *                 rotary part of the head); read only (gguf_arch_name gives NULL: no --quantize).
+ * All but llada use NEOX (half-split) RoPE in llama.cpp (llama_model_rope_type): no permutation.
  * Dimensions come innermost first in GGUF (ne[0] = columns) and are reversed into the
- * family's [rows, cols]. Hyper-parameters: LLaDA's from "<arch>.*" keys directly; Dream's and
- * LLaDA-MoE's become the config.json their family parses (so every check of the family
+ * family's [rows, cols]. Hyper-parameters: LLaDA's from "<arch>.*" keys directly; Dream's,
+ * LLaDA-MoE's and LLaDA2's become the config.json their family parses (so every check of the family
  * applies), with what llama.cpp keeps only in the tensors (biases, QK-norm, the router's expert
  * bias, which layers are MoE, the shared expert's width) read from which tensors exist.
  */
@@ -87,19 +95,49 @@ static const name_map_t QWEN_MAP[] = {
     {NULL, NULL, 0},
 };
 
+/* LLaDA 2.x (BailingMoeV2 names) <-> llama.cpp PR #17454's (gguf-py constants MODEL_ARCH.LLADA2,
+ * tensor_mapping's bailingmoe2 rows); q/k/v stay fused (attn_qkv), unpermuted. */
+static const name_map_t LLADA2_MAP[] = {
+    {"model.word_embeddings.weight", "token_embd.weight", 0},
+    {"model.norm.weight", "output_norm.weight", 0},
+    {"lm_head.weight", "output.weight", 0},
+    {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", 0},
+    {"model.layers.%d.attention.query_key_value.weight", "blk.%d.attn_qkv.weight", 0},
+    {"model.layers.%d.attention.query_key_value.bias", "blk.%d.attn_qkv.bias", 0},
+    {"model.layers.%d.attention.query_layernorm.weight", "blk.%d.attn_q_norm.weight", 0},
+    {"model.layers.%d.attention.key_layernorm.weight", "blk.%d.attn_k_norm.weight", 0},
+    {"model.layers.%d.attention.dense.weight", "blk.%d.attn_output.weight", 0},
+    {"model.layers.%d.attention.dense.bias", "blk.%d.attn_output.bias", 0},
+    {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", 0},
+    {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", 0},
+    {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", 0},
+    {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", 0},
+    {"model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight", 0},
+    {"model.layers.%d.mlp.gate.expert_bias", "blk.%d.exp_probs_b.bias", 0},
+    {"model.layers.%d.mlp.experts.%d.gate_proj.weight", "blk.%d.ffn_gate_exps.weight", 1},
+    {"model.layers.%d.mlp.experts.%d.up_proj.weight", "blk.%d.ffn_up_exps.weight", 1},
+    {"model.layers.%d.mlp.experts.%d.down_proj.weight", "blk.%d.ffn_down_exps.weight", 1},
+    {"model.layers.%d.mlp.shared_experts.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight", 0},
+    {"model.layers.%d.mlp.shared_experts.up_proj.weight", "blk.%d.ffn_up_shexp.weight", 0},
+    {"model.layers.%d.mlp.shared_experts.down_proj.weight", "blk.%d.ffn_down_shexp.weight", 0},
+    {NULL, NULL, 0},
+};
+
 typedef struct {
     const char *arch; /* general.architecture */
     const model_family_t *fam;
     const name_map_t *map;
     int permute_qk; /* Q/K rows in llama.cpp's interleaved-RoPE order */
+    int read_only;  /* read, never written by --quantize (gguf_write.c has no metadata for it) */
 } gguf_arch_t;
 
 static const gguf_arch_t *arch_table(size_t *n) {
-    static gguf_arch_t t[3];
-    t[0] = (gguf_arch_t){"llada", &model_family_llada, LLADA_MAP, 1};
-    t[1] = (gguf_arch_t){"dream", &model_family_dream, QWEN_MAP, 0};
-    t[2] = (gguf_arch_t){"llada-moe", &model_family_llada_moe, QWEN_MAP, 0};
-    *n = 3;
+    static gguf_arch_t t[4];
+    t[0] = (gguf_arch_t){"llada", &model_family_llada, LLADA_MAP, 1, 0};
+    t[1] = (gguf_arch_t){"dream", &model_family_dream, QWEN_MAP, 0, 0};
+    t[2] = (gguf_arch_t){"llada-moe", &model_family_llada_moe, QWEN_MAP, 0, 0};
+    t[3] = (gguf_arch_t){"llada2", &model_family_llada2, LLADA2_MAP, 0, 1};
+    *n = 4;
     return t;
 }
 
@@ -113,7 +151,7 @@ static const gguf_arch_t *arch_of_family(const model_family_t *fam) {
 
 const char *gguf_arch_name(const model_family_t *fam) {
     const gguf_arch_t *a = arch_of_family(fam);
-    return a ? a->arch : NULL;
+    return a && !a->read_only ? a->arch : NULL;
 }
 
 /* s against pattern p whose "%d"s each match a decimal number 0..99999 (no sign, no leading
@@ -344,8 +382,8 @@ static int get_id(const gguf_file_t *f, const char *key, int32_t *out, lerr_t *e
 }
 
 /* Checks every architecture shares: causal attention off, diffusion.shift_logits as the family
- * needs it (`shift`; absent is fine), no RoPE scaling, head size = key_length = rope dims. */
-static int common_checks(const gguf_file_t *f, const char *arch, int shift, int d, int heads, lerr_t *e) {
+ * needs it (`shift`; absent is fine), no RoPE scaling. */
+static int diffusion_checks(const gguf_file_t *f, const char *arch, int shift, lerr_t *e) {
     char k[128];
     int64_t v = 0;
     snprintf(k, sizeof k, "%s.attention.causal", arch);
@@ -361,6 +399,12 @@ static int common_checks(const gguf_file_t *f, const char *arch, int shift, int 
     if ((r = gguf_get_str(f, k, &st, e)) < 0) return -1;
     if (r && !(st.len == 4 && !memcmp(st.s, "none", 4)))
         return lerr_set(e, EXIT_DATA, "%s: key \"%s\": RoPE scaling is not supported", f->path, k);
+    return 0;
+}
+
+/* diffusion_checks, and head size = key_length = value_length = rope dims = d / heads. */
+static int common_checks(const gguf_file_t *f, const char *arch, int shift, int d, int heads, lerr_t *e) {
+    if (diffusion_checks(f, arch, shift, e)) return -1;
     if (d % heads) return lerr_set(e, EXIT_DATA, "%s: %d heads do not divide embedding_length %d", f->path, heads, d);
     const char *dims[] = {"rope.dimension_count", "attention.key_length", "attention.value_length"};
     for (int i = 0; i < 3; i++) {
@@ -447,6 +491,16 @@ static int has_tensor(const gguf_file_t *f, const char *fmt, int layer) {
     char b[96];
     snprintf(b, sizeof b, fmt, layer);
     return gguf_find_tensor(f, b) != NULL;
+}
+
+/* The config.json o, parsed by the family (so its checks apply); errors name the file. */
+static int parse_as_config(json_t *o, const gguf_file_t *f, const model_family_t *fam, llada_config_t *c, lerr_t *e) {
+    char *txt = json_dumps(o, JSON_REAL_PRECISION(17));
+    if (!txt) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    int rc = fam->config_parse(c, txt, strlen(txt), e);
+    free(txt);
+    if (rc && e) lerr_wrap(e, "%s: metadata (as %s's config.json)", f->path, fam->display);
+    return rc;
 }
 
 /* Dream and LLaDA-MoE: metadata and the tensors present -> the config.json their family reads. */
@@ -539,14 +593,168 @@ static int qwen_config(const gguf_file_t *f, const gguf_arch_t *a, llada_config_
                 json_object_set_new(o, "shared_expert_intermediate_size", json_integer(t->ne[1]));
         }
     }
-    char *txt = json_dumps(o, JSON_REAL_PRECISION(17));
-    if (!txt) {
-        lerr_set(e, EXIT_INTERNAL, "out of memory");
+    rc = parse_as_config(o, f, a->fam, c, e);
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* ---- LLaDA 2.x: "llada2" as the converter of llama.cpp PR #17454 writes it ----
+ * (wsbagnsv1/llama.cpp, LLaDA2MoeModel over BailingMoeV2Model): TextModel's keys, the
+ * BailingMoeV2 expert keys, diffusion.shift_logits false; no key for the attention block (32,
+ * the family's default, stays). What llama.cpp's loader requires is required here. */
+
+/* "llada2.<key>" (integer >= lo) into o as jk; absent: an error when required, else dflt is
+ * stored unless negative. The value in *v. */
+static int l2_int(json_t *o, const gguf_file_t *f, const char *key, const char *jk, int lo, int required, int dflt,
+                  int *v, lerr_t *e) {
+    int x = dflt, r = get_i(f, "llada2", key, lo, &x, required, e);
+    if (r < 0) return -1;
+    if (r || dflt >= 0) json_object_set_new(o, jk, json_integer(x));
+    if (v) *v = x;
+    return 0;
+}
+
+/* Head size (attention.key_length, else d / heads; value_length equal) and rotary width
+ * (rope.dimension_count = int(head_dim * partial_rotary_factor); absent: the whole head, as
+ * llama.cpp reads it) -> head_dim and partial_rotary_factor. */
+static int l2_head(json_t *o, const gguf_file_t *f, int d, int heads, lerr_t *e) {
+    int hd = d % heads ? 0 : d / heads, vd, rd;
+    if (get_i(f, "llada2", "attention.key_length", 2, &hd, !hd, e) < 0) return -1;
+    vd = rd = hd;
+    if (get_i(f, "llada2", "attention.value_length", 1, &vd, 0, e) < 0 ||
+        get_i(f, "llada2", "rope.dimension_count", 1, &rd, 0, e) < 0)
+        return -1;
+    if (vd != hd)
+        return lerr_set(e, EXIT_DATA, "%s: key \"llada2.attention.value_length\" %d: only the key_length (%d) is supported",
+                        f->path, vd, hd);
+    if (rd % 2 || rd < 2 || rd > hd)
+        return lerr_set(e, EXIT_DATA, "%s: key \"llada2.rope.dimension_count\" %d: must be even, 2..%d (the head size)",
+                        f->path, rd, hd);
+    json_object_set_new(o, "head_dim", json_integer(hd));
+    /* half a channel up, so the family's int(head_dim * factor) gives rd back exactly */
+    json_object_set_new(o, "partial_rotary_factor", json_real(rd == hd ? 1.0 : (rd + 0.5) / hd));
+    return 0;
+}
+
+/* What the graph does not compute: a softmax router, top-k weights not renormalised (k > 1),
+ * multi-token-prediction layers, a shared expert of another width than Fe x S. */
+static int l2_refuse(const gguf_file_t *f, int k, int Fe, int S, lerr_t *e) {
+    int g = 0, nx = 0, sh = Fe * S, r;
+    int64_t v = 0;
+    if (get_i(f, "llada2", "expert_gating_func", 0, &g, 1, e) < 0) return -1;
+    if (g != 2)
+        return lerr_set(e, EXIT_DATA, "%s: key \"llada2.expert_gating_func\" %d: only sigmoid (2) is supported", f->path,
+                        g);
+    if ((r = gguf_get_int(f, "llada2.expert_weights_norm", &v, e)) < 0) return -1;
+    if (k > 1 && !v)
+        return lerr_set(e, EXIT_DATA,
+                        "%s: key \"llada2.expert_weights_norm\" %s: LLaDA2's router renormalises its top-k weights",
+                        f->path, r ? "is false" : "is missing");
+    if (get_i(f, "llada2", "nextn_predict_layers", 0, &nx, 0, e) < 0) return -1;
+    if (nx)
+        return lerr_set(e, EXIT_DATA, "%s: key \"llada2.nextn_predict_layers\" %d: MTP layers are not supported",
+                        f->path, nx);
+    if (get_i(f, "llada2", "expert_shared_feed_forward_length", 0, &sh, 0, e) < 0) return -1;
+    if (sh != Fe * S)
+        return lerr_set(e, EXIT_DATA,
+                        "%s: key \"llada2.expert_shared_feed_forward_length\" %d: only expert_feed_forward_length x "
+                        "expert_shared_count (%d) is supported",
+                        f->path, sh, Fe * S);
+    return 0;
+}
+
+/* Every MoE layer's router and stacked experts hold expert_count experts. */
+static int l2_expert_counts(const gguf_file_t *f, int lead, int layers, int E, lerr_t *e) {
+    static const char *const names[] = {"ffn_gate_inp", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+    for (int l = lead; l < layers; l++)
+        for (int i = 0; i < 4; i++) {
+            char b[96];
+            snprintf(b, sizeof b, "blk.%d.%s.weight", l, names[i]);
+            const gguf_tensor_t *t = gguf_find_tensor(f, b);
+            int64_t n = !t ? E : i == 0 ? (t->ndim == 2 ? t->ne[1] : -1) : (t->ndim == 3 ? t->ne[2] : -1);
+            if (n != E)
+                return lerr_set(e, EXIT_DATA, "%s: tensor \"%s\": %lld experts, key \"llada2.expert_count\" says %d",
+                                f->path, b, (long long)n, E);
+        }
+    return 0;
+}
+
+/* The MoE keys -> num_experts, num_experts_per_tok, moe_intermediate_size, num_shared_experts,
+ * first_k_dense_replace, n_group / topk_group (absent: one group), routed_scaling_factor,
+ * score_function; feed_forward_length (intermediate_size) when there are dense layers. */
+static int l2_moe(json_t *o, const gguf_file_t *f, int layers, lerr_t *e) {
+    int E, k, Fe, S, lead, G;
+    double w;
+    if (l2_int(o, f, "expert_count", "num_experts", 1, 1, -1, &E, e) ||
+        l2_int(o, f, "expert_used_count", "num_experts_per_tok", 1, 1, -1, &k, e) ||
+        l2_int(o, f, "expert_feed_forward_length", "moe_intermediate_size", 1, 1, -1, &Fe, e) ||
+        l2_int(o, f, "expert_shared_count", "num_shared_experts", 0, 1, -1, &S, e) ||
+        l2_int(o, f, "leading_dense_block_count", "first_k_dense_replace", 0, 1, -1, &lead, e) ||
+        l2_int(o, f, "expert_group_count", "n_group", 1, 0, 1, &G, e) ||
+        l2_int(o, f, "expert_group_used_count", "topk_group", 1, G > 1, 1, NULL, e) ||
+        l2_int(o, f, "feed_forward_length", "intermediate_size", 1, lead > 0, -1, NULL, e))
+        return -1;
+    if (layers > MODEL_MAX_MOE_LAYERS)
+        return lerr_set(e, EXIT_DATA, "%s: key \"llada2.block_count\" %d: MoE models may have at most %d layers",
+                        f->path, layers, MODEL_MAX_MOE_LAYERS);
+    if (lead > layers)
+        return lerr_set(e, EXIT_DATA, "%s: key \"llada2.leading_dense_block_count\" %d exceeds block_count %d", f->path,
+                        lead, layers);
+    int r = gguf_get_num(f, "llada2.expert_weights_scale", &w, e);
+    if (r < 0) return -1;
+    if (!r) return lerr_set(e, EXIT_DATA, "%s: missing key \"llada2.expert_weights_scale\"", f->path);
+    json_object_set_new(o, "routed_scaling_factor", json_real(w));
+    json_object_set_new(o, "score_function", json_string("sigmoid"));
+    return l2_refuse(f, k, Fe, S, e) || l2_expert_counts(f, lead, layers, E, e) ? -1 : 0;
+}
+
+/* Special ids: tokenizer.ggml.*; without mask / EOS ids only the Ling vocabulary (157,184
+ * rows) has defaults (the family's 156895 / 156892). */
+static int l2_ids(json_t *o, const gguf_file_t *f, int64_t rows, lerr_t *e) {
+    static const char *const need[] = {"tokenizer.ggml.mask_token_id", "tokenizer.ggml.eos_token_id"};
+    for (int i = 0; i < 2 && rows != 157184; i++)
+        if (!gguf_find_kv(f, need[i]))
+            return lerr_set(e, EXIT_DATA,
+                            "%s: missing key \"%s\" (LLaDA2's default applies only to the 157184-token Ling vocabulary)",
+                            f->path, need[i]);
+    return json_id_key(o, f, "tokenizer.ggml.mask_token_id", "mask_token_id", e) ||
+                   json_id_key(o, f, "tokenizer.ggml.eos_token_id", "eos_token_id", e) ||
+                   json_id_key(o, f, "tokenizer.ggml.padding_token_id", "pad_token_id", e) ||
+                   json_id_key(o, f, "tokenizer.ggml.bos_token_id", "bos_token_id", e)
+               ? -1
+               : 0;
+}
+
+/* LLaDA 2.x: metadata and the tensors present (tied head, q/k/v and dense biases, QK-norm:
+ * this engine's readings of a checkpoint the converter would pass through) -> LLaDA2's
+ * config.json. */
+static int llada2_config(const gguf_file_t *f, llada_config_t *c, lerr_t *e) {
+    json_t *o = json_object();
+    int rc = -1, d = 0, heads = 0, layers = 0;
+    if (!o) return lerr_set(e, EXIT_INTERNAL, "out of memory");
+    if (get_i(f, "llada2", "embedding_length", 1, &d, 1, e) < 0 ||
+        get_i(f, "llada2", "attention.head_count", 1, &heads, 1, e) < 0 ||
+        get_i(f, "llada2", "block_count", 1, &layers, 1, e) < 0 || diffusion_checks(f, "llada2", 0, e) ||
+        l2_head(o, f, d, heads, e))
         goto out;
-    }
-    rc = a->fam->config_parse(c, txt, strlen(txt), e);
-    free(txt);
-    if (rc && e) lerr_wrap(e, "%s: metadata (as %s's config.json)", f->path, a->fam->display);
+    const gguf_tensor_t *emb = gguf_find_tensor(f, "token_embd.weight");
+    json_object_set_new(o, "model_type", json_string("llada2_moe"));
+    json_object_set_new(o, "hidden_size", json_integer(d));
+    json_object_set_new(o, "num_attention_heads", json_integer(heads));
+    json_object_set_new(o, "num_hidden_layers", json_integer(layers));
+    json_object_set_new(o, "vocab_size", json_integer(emb->ne[1]));
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(gguf_find_tensor(f, "output.weight") == NULL));
+    json_object_set_new(o, "use_qkv_bias", json_boolean(has_tensor(f, "blk.%d.attn_qkv.bias", 0)));
+    json_object_set_new(o, "use_bias", json_boolean(has_tensor(f, "blk.%d.attn_output.bias", 0)));
+    json_object_set_new(o, "use_qk_norm", json_boolean(has_tensor(f, "blk.%d.attn_q_norm.weight", 0)));
+    if (json_int_key(o, f, "llada2", "attention.head_count_kv", "num_key_value_heads", 0, e) ||
+        json_int_key(o, f, "llada2", "context_length", "max_position_embeddings", 0, e) ||
+        json_num_key(o, f, "llada2", "rope.freq_base", "rope_theta", e) ||
+        json_num_key(o, f, "llada2", "attention.layer_norm_rms_epsilon", "rms_norm_eps", e) ||
+        l2_moe(o, f, layers, e) || l2_ids(o, f, emb->ne[1], e))
+        goto out;
+    rc = parse_as_config(o, f, &model_family_llada2, c, e);
 out:
     json_decref(o);
     return rc;
@@ -563,12 +771,13 @@ int gguf_model_config(const gguf_file_t *f, llada_config_t *c, const model_famil
         size_t n = a.len < 48 ? (size_t)a.len : 48;
         for (size_t i = 0; i < n; i++) arch[i] = a.s[i] >= 0x20 && a.s[i] < 0x7f ? a.s[i] : '?';
         arch[n] = 0;
-        return lerr_set(e, EXIT_DATA, "%s: architecture \"%s\" is not supported (supported: llada, dream, llada-moe)",
+        return lerr_set(e, EXIT_DATA, "%s: architecture \"%s\" is not supported (supported: llada, dream, llada-moe, llada2)",
                         f->path, arch);
     }
     *fam = ga->fam;
     const gguf_tensor_t *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb || emb->ndim != 2 || emb->ne[1] > (1 << 30))
         return lerr_set(e, EXIT_DATA, "%s: no 2-D token_embd.weight", f->path);
-    return ga->fam == &model_family_llada ? llada_config(f, c, e) : qwen_config(f, ga, c, e);
+    if (ga->fam == &model_family_llada) return llada_config(f, c, e);
+    return ga->fam == &model_family_llada2 ? llada2_config(f, c, e) : qwen_config(f, ga, c, e);
 }
