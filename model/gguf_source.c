@@ -640,7 +640,8 @@ static int l2_head(json_t *o, const gguf_file_t *f, int d, int heads, lerr_t *e)
 /* What the graph does not compute: a softmax router, top-k weights not renormalised (k > 1),
  * multi-token-prediction layers, a shared expert of another width than Fe x S. */
 static int l2_refuse(const gguf_file_t *f, int k, int Fe, int S, lerr_t *e) {
-    int g = 0, nx = 0, sh = Fe * S, r;
+    int g = 0, nx = 0, sh = -1, r;
+    long long want = (long long)Fe * S;
     int64_t v = 0;
     if (get_i(f, "llada2", "expert_gating_func", 0, &g, 1, e) < 0) return -1;
     if (g != 2)
@@ -656,11 +657,11 @@ static int l2_refuse(const gguf_file_t *f, int k, int Fe, int S, lerr_t *e) {
         return lerr_set(e, EXIT_DATA, "%s: key \"llada2.nextn_predict_layers\" %d: MTP layers are not supported",
                         f->path, nx);
     if (get_i(f, "llada2", "expert_shared_feed_forward_length", 0, &sh, 0, e) < 0) return -1;
-    if (sh != Fe * S)
+    if (sh >= 0 && sh != want)
         return lerr_set(e, EXIT_DATA,
                         "%s: key \"llada2.expert_shared_feed_forward_length\" %d: only expert_feed_forward_length x "
-                        "expert_shared_count (%d) is supported",
-                        f->path, sh, Fe * S);
+                        "expert_shared_count (%lld) is supported",
+                        f->path, sh, want);
     return 0;
 }
 
