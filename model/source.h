@@ -69,8 +69,9 @@ int gguf_source_open(model_source_t *src, struct gguf_file *f, const llada_confi
  * named when something is missing, out of range or asks for what the graph lacks (causal
  * attention, shifted logits, partial RoPE, an architecture no family runs). */
 int gguf_model_config(const struct gguf_file *f, llada_config_t *c, const model_family_t **fam, lerr_t *e);
-/* llama.cpp's general.architecture for a family ("llada", "dream", "llada-moe"), or NULL when
- * it has none. */
+/* llama.cpp's general.architecture a family is written under by --quantize ("llada", "dream",
+ * "llada-moe"), or NULL when it has none or is read only (LLaDA 2.x: "llada2" files are read,
+ * not written). */
 const char *gguf_arch_name(const model_family_t *fam);
 /* The GGUF name of a family tensor into out (model.transformer.blocks.3.q_proj.weight ->
  * blk.3.attn_q.weight; model.layers.1.mlp.experts.5.up_proj.weight -> blk.1.ffn_up_exps.weight
