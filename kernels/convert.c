@@ -17,7 +17,7 @@ int wtype_block(wtype_t t) {
 }
 
 size_t wtype_bytes(wtype_t t, size_t n) {
-    static const unsigned bytes[WT_N] = {4, 2, 2, 34, 18, 144, 210};
+    static const unsigned bytes[WT_N] = {4, 2, 2, 34, 18, 144, 210, 176};
     KERN_ASSERT((unsigned)t < WT_N && n % (size_t)wtype_block(t) == 0);
     return n / (size_t)wtype_block(t) * bytes[t];
 }
@@ -31,6 +31,7 @@ const char *wtype_name(wtype_t t) {
     case WT_Q4_0: return "q4_0";
     case WT_Q4_K: return "q4_k";
     case WT_Q6_K: return "q6_k";
+    case WT_Q5_K: return "q5_k";
     case WT_N: break;
     }
     return "?";

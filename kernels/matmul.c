@@ -7,7 +7,7 @@
  * bf16 weights take faster routes where the CPU has them: matmul_bf16.c (AVX-512-BF16, few
  * rows) and matmul_amx.c (AMX tiles, more rows); the panel path is the portable fallback.
  * Quantised (GGUF) weights take matmul_q.c's int8 kernels up to MATMUL_Q_MAX_M rows (matmul_qk.c's, for
- * Q4_K / Q6_K / Q8_0 with AVX512-VNNI, up to MATMUL_QK_MAX_M); panels
+ * Q4_K / Q5_K / Q6_K / Q8_0 with AVX512-VNNI, up to MATMUL_QK_MAX_M); panels
  * dequantised by quant.c's references above that, without AVX2, or when LLADA_QMATMUL=f32 asks
  * for the exact product.
  * matmul_ref is the plain reference the tests compare against.

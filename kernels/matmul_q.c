@@ -1,4 +1,4 @@
-/* matmul_q.c — y = x · Wᵀ for GGUF block-quantised weights (Q8_0, Q4_0, Q4_K, Q6_K) with int8
+/* matmul_q.c — y = x · Wᵀ for GGUF block-quantised weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) with int8
  * dot products, reading the weights as stored (quant.h; reference: quant.c's matmul_q_ref).
  *
  * The activations are quantised once per call to int8 with one scale per 32 (dx = amax/127).
@@ -6,6 +6,7 @@
  * with, per group of 16 weights, a scale s_g and an offset c_g such that w = s_g u - c_g:
  *   Q8_0 u = q + 128, s = d, c = 128 d      Q4_0 u = nibble, s = d, c = 8 d
  *   Q4_K u = nibble, s = d sc_j, c = dmin m_j   Q6_K u = 6-bit q, s = d sc_g, c = 32 d sc_g
+ *   Q5_K u = 5-bit q, s = d sc_j, c = dmin m_j
  * so Σ_k w_k x_k = Σ_g s_g dx_g Σ_{k∈g} u_k xq_k − Σ_g c_g (dx_g Σ_{k∈g} xq_k). The integer sums
  * come from VPDPBUSD (u8 × s8 → i32, four products per lane; AVX512-VNNI) or VPMADDUBSW +
  * VPMADDWD (AVX2; there Q8_0 keeps q signed and uses the sign trick, since 255 × 127 × 2
@@ -14,7 +15,7 @@
  * Unpacked rows (8 at a time) are reused over every activation row (tiles of 4), so the weights
  * are read from memory once per call and the activations once per 8 weight rows. Threads split
  * the weight rows.
- * With AVX512-VNNI, Q4_K, Q6_K and Q8_0 go to matmul_qk.c instead (llama.cpp's arithmetic:
+ * With AVX512-VNNI, Q4_K, Q5_K, Q6_K and Q8_0 go to matmul_qk.c instead (llama.cpp's arithmetic:
  * integer sub-block scales, one float step per super-block, a broadcast-weight register tile);
  * this file's per-row kernels remain for Q4_0, for AVX2 and as kern_set_qisa(2)'s comparison.
  */
@@ -86,6 +87,16 @@ static void set_group(qrow_t *r, int g, float s, float c) {
     r->wc[g] = c;
 }
 
+/* The groups of a Q4_K / Q5_K super-block at i: s = d sc_j, c = dmin m_j for both 16s of sub-block j. */
+static void kq_groups(qrow_t *r, int i, const uint8_t *s, float d, float dmin) {
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        q4k_scale_min(s, j, &sc, &m);
+        set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
+        set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
+    }
+}
+
 /* signed_q8: Q8_0 keeps q as int8 and c = 0 (the AVX2 sign-trick path). */
 static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signed_q8) {
     switch (t) {
@@ -126,6 +137,20 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
                 set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
                 set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
             }
+        }
+        break;
+    case WT_Q5_K:
+        for (int i = 0; i < K; i += 256, b += 176) {
+            float d = h2f(b), dmin = h2f(b + 2);
+            const uint8_t *s = b + 4, *qh = b + 16, *q = b + 48;
+            for (int c = 0; c < 4; c++, q += 32) {
+                uint8_t *o = r->u + i + 64 * c;
+                for (int l = 0; l < 32; l++) {
+                    o[l] = (uint8_t)((q[l] & 15) | (qh[l] >> (2 * c) & 1) << 4);
+                    o[32 + l] = (uint8_t)((q[l] >> 4) | (qh[l] >> (2 * c + 1) & 1) << 4);
+                }
+            }
+            kq_groups(r, i, s, d, dmin);
         }
         break;
     default: /* Q6_K */
@@ -184,6 +209,12 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
                 set_group(r, (i + 32 * j) / 16, d * (float)sc, dmin * (float)m);
                 set_group(r, (i + 32 * j) / 16 + 1, d * (float)sc, dmin * (float)m);
             }
+        }
+        break;
+    case WT_Q5_K:
+        for (int i = 0; i < K; i += 256, b += 176) {
+            q5k_unpack_avx2(r->u + i, b + 16, b + 48);
+            kq_groups(r, i, b + 4, h2f(b), h2f(b + 2));
         }
         break;
     default: /* Q6_K */

@@ -1,4 +1,4 @@
-/* matmul_qk.c — y = x · Wᵀ for Q4_K, Q6_K and Q8_0 weights with llama.cpp's arithmetic: the
+/* matmul_qk.c — y = x · Wᵀ for Q4_K, Q5_K, Q6_K and Q8_0 weights with llama.cpp's arithmetic: the
  * activations quantised once per call to int8 with one scale per super-block (256 values for
  * the K-quants, as ggml's q8_K; 32 for Q8_0), integer dot products per sub-block scaled by the
  * sub-block's integer scale in the integer domain, one float conversion per super-block
@@ -8,9 +8,9 @@
  * activations are laid out in groups of 16 rows interleaved by 4 values ([group][k/4][16 rows]
  * [4 bytes]), so one VPDPBUSD multiplies 4 weights of one row — broadcast from memory as one
  * 32-bit word — with the same 4 positions of 16 activation rows: 64 multiply-adds per
- * instruction, with no per-lane float work. Per sub-block (32 weights for Q4_K / Q8_0, 16 for
+ * instruction, with no per-lane float work. Per sub-block (32 weights for Q4_K / Q5_K / Q8_0, 16 for
  * Q6_K) the i32 sums of each (weight row, row group) are multiplied by the sub-block's integer
- * scale (VPMULLD) and added to a per-super-block i32 total; Q4_K's mins and Q6_K's -32 offset come
+ * scale (VPMULLD) and added to a per-super-block i32 total; Q4_K's / Q5_K's mins and Q6_K's -32 offset come
  * from the activations' per-16 sums; Q8_0's unsigned shift (u = q + 128) likewise. Per super-block
  * the total is converted once and scaled by d_w·d_x. Weight rows are unpacked to bytes QK_NR at a
  * time into a per-thread buffer and meet every activation row while in L1; threads split the
@@ -26,7 +26,7 @@
 #define QK_NR 4 /* weight rows per tile */
 #define QK_G 16 /* activation rows per group (one zmm of i32 lanes) */
 
-int matmul_qk_supports(wtype_t t) { return t == WT_Q4_K || t == WT_Q6_K || t == WT_Q8_0; }
+int matmul_qk_supports(wtype_t t) { return t == WT_Q4_K || t == WT_Q5_K || t == WT_Q6_K || t == WT_Q8_0; }
 
 static int act_block(wtype_t t) { return t == WT_Q8_0 ? 32 : 256; }
 
@@ -82,11 +82,11 @@ typedef struct {
 
 /* One unpacked weight row. */
 typedef struct {
-    uint8_t *u;  /* [K] unsigned values (Q4_K nibble, Q6_K 6-bit q, Q8_0 q + 128) */
-    int32_t *sc; /* per sub-block integer scale (Q4_K: 6-bit sc, Q6_K: int8 sc); */
-    int32_t *mn; /* Q4_K: per 32 6-bit min; Q6_K: per 16 32·sc (the offset's weight) */
+    uint8_t *u;  /* [K] unsigned values (Q4_K nibble, Q5_K 5-bit q, Q6_K 6-bit q, Q8_0 q + 128) */
+    int32_t *sc; /* per sub-block integer scale (Q4_K / Q5_K: 6-bit sc, Q6_K: int8 sc); */
+    int32_t *mn; /* Q4_K / Q5_K: per 32 6-bit min; Q6_K: per 16 32·sc (the offset's weight) */
     float *d;    /* per super-block d (Q8_0: per 32) */
-    float *dm;   /* Q4_K: per super-block dmin */
+    float *dm;   /* Q4_K / Q5_K: per super-block dmin */
 } qk_row_t;
 
 typedef struct {
@@ -111,12 +111,14 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
                                 _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), flip));
             r->d[i / 32] = h2f(b);
         }
-    } else if (t == WT_Q4_K) {
-        for (int i = 0; i < K; i += 256, b += 144) {
+    } else if (t == WT_Q4_K || t == WT_Q5_K) {
+        int q5 = t == WT_Q5_K;
+        for (int i = 0; i < K; i += 256, b += q5 ? 176 : 144) {
             r->d[i / 256] = h2f(b);
             r->dm[i / 256] = h2f(b + 2);
-            const uint8_t *s = b + 4, *q = b + 16;
-            q4k_unpack_avx2(r->u + i, q);
+            const uint8_t *s = b + 4;
+            if (q5) q5k_unpack_avx2(r->u + i, b + 16, b + 48);
+            else q4k_unpack_avx2(r->u + i, b + 16);
             int32_t *sc = r->sc + i / 32, *mn = r->mn + i / 32;
             for (int j = 0; j < 8; j++) q4k_scale_min(s, j, &sc[j], &mn[j]);
         }
@@ -169,6 +171,7 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
     const int ab = act_block(j->t);
     const float *dx0 = j->a.dx + (size_t)g0 * (K / ab) * QK_G, *dx1 = dx0 + (size_t)(K / ab) * QK_G;
     const uint8_t *u0 = r[0].u, *u1 = r[1].u, *u2 = r[2].u, *u3 = r[3].u;
+    const int kq = j->t == WT_Q4_K || j->t == WT_Q5_K; /* 8 sub-blocks of 32 with mins */
     int k4 = 0;
     for (int blk = 0; blk < K / ab; blk++) {
         __m512 dxv0 = _mm512_loadu_ps(dx0 + (size_t)blk * QK_G),
@@ -198,7 +201,7 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
             continue;
         }
         FOR_N(ZERO_T)
-        if (j->t == WT_Q4_K) {
+        if (kq) {
             for (int sb = 0; sb < 8; sb++) {
                 FOR_N(ZERO_A)
                 DOT_STEPS(8)
@@ -218,11 +221,11 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
     tot[n][1] = t##n##_1;
         FOR_N(TOUT)
 #undef TOUT
-        /* offsets: Q4_K Σ_j m_j Σx_j (scaled by dmin); Q6_K Σ_g 32 sc_g Σx_g (scaled by d) */
+        /* offsets: Q4_K / Q5_K Σ_j m_j Σx_j (scaled by dmin); Q6_K Σ_g 32 sc_g Σx_g (scaled by d) */
         const int32_t *b0 = bs0 + (size_t)blk * 16 * QK_G, *b1 = bs1 + (size_t)blk * 16 * QK_G;
         for (int n = 0; n < QK_NR; n++) {
             __m512i o0 = _mm512_setzero_si512(), o1 = o0;
-            if (j->t == WT_Q4_K)
+            if (kq)
                 for (int s = 0; s < 8; s++) {
                     __m512i mv = _mm512_set1_epi32(r[n].mn[blk * 8 + s]);
                     o0 = _mm512_add_epi32(
@@ -244,7 +247,7 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
         }
         for (int n = 0; n < QK_NR; n++) {
             __m512 dw = _mm512_set1_ps(r[n].d[blk]);
-            if (j->t == WT_Q4_K) {
+            if (kq) {
                 __m512 dm = _mm512_set1_ps(r[n].dm[blk]);
                 f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[n][0]), _mm512_mul_ps(dw, dxv0), f[n][0]);
                 f[n][0] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(off[n][0]), _mm512_mul_ps(dm, dxv0), f[n][0]);

@@ -1,5 +1,5 @@
 /* quant.c — plain C references for GGUF's block-quantised weights (quant.h): dequantisation of
- * Q8_0, Q4_0, Q4_K and Q6_K, the matching reference quantisers, and matmul_q_ref (the int8-
+ * Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, the matching reference quantisers, and matmul_q_ref (the int8-
  * activation product the fast kernels of matmul_q.c compute, in double). Written from the block
  * layouts in quant.h; every fast path is tested against these. */
 #include <math.h>
@@ -70,12 +70,31 @@ void dequant_q6_k_ref(float *y, const void *src, size_t n) {
     }
 }
 
+void dequant_q5_k_ref(float *y, const void *src, size_t n) {
+    const uint8_t *b = src;
+    for (size_t i = 0; i < n; i += 256, b += 176) {
+        float d = h2f(b), dmin = h2f(b + 2);
+        const uint8_t *sc = b + 4, *qh = b + 16, *q = b + 48;
+        for (int c = 0; c < 4; c++, q += 32) {
+            int s0, m0, s1, m1;
+            q4k_scale_min(sc, 2 * c, &s0, &m0);
+            q4k_scale_min(sc, 2 * c + 1, &s1, &m1);
+            for (int l = 0; l < 32; l++) {
+                int lo = (q[l] & 15) | (qh[l] >> (2 * c) & 1) << 4, hi = (q[l] >> 4) | (qh[l] >> (2 * c + 1) & 1) << 4;
+                y[i + 64 * c + l] = d * (float)s0 * (float)lo - dmin * (float)m0;
+                y[i + 64 * c + 32 + l] = d * (float)s1 * (float)hi - dmin * (float)m1;
+            }
+        }
+    }
+}
+
 void dequant_ref(float *y, const void *src, wtype_t t, size_t n) {
     KERN_ASSERT(wtype_is_quant(t) && n % (size_t)wtype_block(t) == 0);
     switch (t) {
     case WT_Q8_0: dequant_q8_0_ref(y, src, n); break;
     case WT_Q4_0: dequant_q4_0_ref(y, src, n); break;
     case WT_Q4_K: dequant_q4_k_ref(y, src, n); break;
+    case WT_Q5_K: dequant_q5_k_ref(y, src, n); break;
     default: dequant_q6_k_ref(y, src, n); break;
     }
 }
@@ -107,7 +126,10 @@ static void quant_q4_0(uint8_t *b, const float *x) {
     }
 }
 
-static void quant_q4_k(uint8_t *b, const float *x) {
+/* Q4_K (nmax 15) and Q5_K (nmax 31): per sub-block the range [min(x, 0), max(x, 0)] over nmax
+ * levels, d and dmin from the largest step / min over 63 (f16), the 6-bit (sc, m) rounded, the
+ * levels rounded against the stored scales. */
+static void quant_kq(uint8_t *b, const float *x, int nmax) {
     float scale[8], mn[8], smax = 0, mmax = 0;
     for (int j = 0; j < 8; j++) {
         float lo = 0, hi = 0; /* the range includes 0 so the min is >= 0 (stored unsigned) */
@@ -115,7 +137,7 @@ static void quant_q4_k(uint8_t *b, const float *x) {
             lo = fminf(lo, x[32 * j + l]);
             hi = fmaxf(hi, x[32 * j + l]);
         }
-        scale[j] = (hi - lo) / 15;
+        scale[j] = (hi - lo) / (float)nmax;
         mn[j] = -lo;
         smax = fmaxf(smax, scale[j]);
         mmax = fmaxf(mmax, mn[j]);
@@ -125,27 +147,18 @@ static void quant_q4_k(uint8_t *b, const float *x) {
     f2h(b + 2, dmin);
     d = h2f(b); /* quantise against the stored (f16) super-scales */
     dmin = h2f(b + 2);
-    int sc[8], m[8];
+    int sc[8], m[8], q[256];
     for (int j = 0; j < 8; j++) {
         sc[j] = d > 0 ? clampi((int)lrintf(scale[j] / d), 0, 63) : 0;
         m[j] = dmin > 0 ? clampi((int)lrintf(mn[j] / dmin), 0, 63) : 0;
     }
-    uint8_t *s = b + 4, *q = b + 16;
-    for (int j = 0; j < 4; j++) {
-        s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
-        s[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
-        s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    q4k_pack_scales(b + 4, sc, m);
+    for (int j = 0; j < 8; j++) {
+        float ds = d * (float)sc[j];
+        for (int l = 0; l < 32; l++)
+            q[32 * j + l] = ds > 0 ? clampi((int)lrintf((x[32 * j + l] + dmin * (float)m[j]) / ds), 0, nmax) : 0;
     }
-    for (int c = 0; c < 4; c++)
-        for (int l = 0; l < 32; l++) {
-            int qq[2];
-            for (int h = 0; h < 2; h++) {
-                int j = 2 * c + h;
-                float ds = d * (float)sc[j];
-                qq[h] = ds > 0 ? clampi((int)lrintf((x[32 * j + l] + dmin * (float)m[j]) / ds), 0, 15) : 0;
-            }
-            q[32 * c + l] = (uint8_t)(qq[0] | qq[1] << 4);
-        }
+    kq_pack_levels(b, nmax == 31, q);
 }
 
 static void quant_q6_k(uint8_t *b, const float *x) {
@@ -190,7 +203,8 @@ void quantize_ref(void *dst, const float *x, wtype_t t, size_t n) {
         switch (t) {
         case WT_Q8_0: quant_q8_0(o, x + i); break;
         case WT_Q4_0: quant_q4_0(o, x + i); break;
-        case WT_Q4_K: quant_q4_k(o, x + i); break;
+        case WT_Q4_K: quant_kq(o, x + i, 15); break;
+        case WT_Q5_K: quant_kq(o, x + i, 31); break;
         default: quant_q6_k(o, x + i); break;
         }
     }

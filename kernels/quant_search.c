@@ -2,8 +2,9 @@
  * nearest references of quant.c (quantize_ref). Written from the block layouts in quant.h; the
  * idea (try a ladder of candidate scales, refit each by least squares on the levels it rounds
  * to, keep the one of least squared error) is the one llama.cpp's k-quant quantisers describe,
- * with least squares weighted per value: Q8_0 and Q4_0 by 1, Q4_K by rms(sub-block) + |x| and Q6_K
- * by x² (what llama.cpp's quantisers weight by; measured best of the ones tried, docs/gguf.md).
+ * with least squares weighted per value: Q8_0 and Q4_0 by 1, Q4_K and Q5_K by rms(sub-block) + |x|
+ * and Q6_K by x² (what llama.cpp's quantisers weight by; measured best of the ones tried,
+ * docs/gguf.md).
  *
  *   Q8_0, Q4_0  (32 values, w = d q): candidate d = v / (L + 0.1 i) for the value v of largest
  *               magnitude, L the level v maps to, i in [-10, 10]; each refit d = Σxq / Σq² (q the
@@ -16,6 +17,7 @@
  *               integers around s/d, m/dmin of least error; then d and dmin refitted by least
  *               squares on the chosen integers (w = d A - dmin B is linear in them) and the integer
  *               choice repeated, twice.
+ *   Q5_K        the same as Q4_K with levels 0..31 (candidates range / (31 + 0.1 i)).
  *   Q6_K        per 16-value group the best float scale (levels -32..31, as Q8_0 above); the
  *               block's f16 d from the group of largest |scale| (mapped to -128 or to +-127,
  *               both tried), int8 scales among the 3 integers around s/d, d refitted by least
@@ -119,22 +121,22 @@ static void search_q4_0(uint8_t *b, const float *x) {
     }
 }
 
-/* ---- Q4_K: w = d sc q - dmin m, q in 0..15, sc and m 6-bit ---- */
+/* ---- Q4_K / Q5_K: w = d sc q - dmin m, q in 0..15 / 0..31, sc and m 6-bit ---- */
 
-/* Squared error of the sub-block x[0..32) with step ds and offset dm (levels re-rounded). */
-static double aff_err(const float *x, const float *w, float d, int sc, float dmin, int m) {
+/* Squared error of the sub-block x[0..32) with step ds and offset dm (levels 0..nmax re-rounded). */
+static double aff_err(const float *x, const float *w, float d, int sc, float dmin, int m, int nmax) {
     float ds = d * (float)sc, dm = dmin * (float)m;
     double e = 0;
     for (int i = 0; i < 32; i++) {
-        int q = ds > 0 ? clampi((int)lrintf((x[i] + dm) / ds), 0, 15) : 0;
+        int q = ds > 0 ? clampi((int)lrintf((x[i] + dm) / ds), 0, nmax) : 0;
         double r = (double)(d * (float)sc * (float)q - dm) - x[i];
         e += w[i] * r * r;
     }
     return e;
 }
 
-/* Best float (s, m >= 0) for one sub-block, w = s q - m (file comment). */
-static void aff_fit(const float *x, const float *w, float *s_out, float *m_out) {
+/* Best float (s, m >= 0) for one sub-block, w = s q - m, q in 0..nmax (file comment). */
+static void aff_fit(const float *x, const float *w, int nmax, float *s_out, float *m_out) {
     float lo = 0, hi = 0;
     for (int i = 0; i < 32; i++) {
         lo = fminf(lo, x[i]);
@@ -145,11 +147,11 @@ static void aff_fit(const float *x, const float *w, float *s_out, float *m_out) 
     if (hi <= lo) return;
     double be = INFINITY;
     for (int c = -10; c <= 15; c++) {
-        float s = (hi - lo) / (15.0f + 0.1f * (float)c), b = lo; /* w = s q + b, b = -m <= 0 */
+        float s = (hi - lo) / ((float)nmax + 0.1f * (float)c), b = lo; /* w = s q + b, b = -m <= 0 */
         for (int it = 0; it < 3; it++) {
             double sw = 0, sq = 0, sqq = 0, sx = 0, sxq = 0, e = 0;
             for (int i = 0; i < 32; i++) {
-                int q = clampi((int)lrintf((x[i] - b) / s), 0, 15);
+                int q = clampi((int)lrintf((x[i] - b) / s), 0, nmax);
                 double r = (double)s * q + b - x[i];
                 e += w[i] * r * r;
                 sw += w[i];
@@ -177,25 +179,17 @@ static void aff_fit(const float *x, const float *w, float *s_out, float *m_out) 
     }
 }
 
-/* Pack the integer scales / mins and the levels of a Q4_K block for the f16 d, dmin in b[0..4). */
-static void q4k_pack(uint8_t *b, const float *x, const int *sc, const int *m) {
+/* Pack the integer scales / mins and the levels 0..nmax of a Q4_K (nmax 15) or Q5_K (31) block
+ * for the f16 d, dmin in b[0..4). */
+static void kq_pack(uint8_t *b, const float *x, const int *sc, const int *m, int nmax) {
     float d = f16_to_f32((uint16_t)(b[0] | b[1] << 8)), dmin = f16_to_f32((uint16_t)(b[2] | b[3] << 8));
-    uint8_t *s = b + 4, *q = b + 16;
-    for (int j = 0; j < 4; j++) {
-        s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
-        s[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
-        s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    int q[256];
+    q4k_pack_scales(b + 4, sc, m);
+    for (int j = 0; j < 8; j++) {
+        float ds = d * (float)sc[j], dm = dmin * (float)m[j];
+        for (int l = 0; l < 32; l++) q[32 * j + l] = ds > 0 ? clampi((int)lrintf((x[32 * j + l] + dm) / ds), 0, nmax) : 0;
     }
-    for (int c = 0; c < 4; c++)
-        for (int l = 0; l < 32; l++) {
-            int qq[2];
-            for (int h = 0; h < 2; h++) {
-                int j = 2 * c + h;
-                float ds = d * (float)sc[j], dm = dmin * (float)m[j];
-                qq[h] = ds > 0 ? clampi((int)lrintf((x[32 * j + l] + dm) / ds), 0, 15) : 0;
-            }
-            q[32 * c + l] = (uint8_t)(qq[0] | qq[1] << 4);
-        }
+    kq_pack_levels(b, nmax == 31, q);
 }
 
 /* The weight of each value's squared error in the Q4_K search: rms of the sub-block + |x| (the
@@ -208,11 +202,12 @@ static void q4k_weights(float *w, const float *x) {
     for (int i = 0; i < 32; i++) w[i] = av + fabsf(x[i]);
 }
 
-static void search_q4_k(uint8_t *b, const float *x) {
+/* Q4_K (nmax 15) and Q5_K (nmax 31): the same search over their levels. */
+static void search_kq(uint8_t *b, const float *x, int nmax) {
     float s[8], mn[8], smax = 0, mmax = 0, w[256];
     for (int j = 0; j < 8; j++) {
         q4k_weights(w + 32 * j, x + 32 * j);
-        aff_fit(x + 32 * j, w + 32 * j, &s[j], &mn[j]);
+        aff_fit(x + 32 * j, w + 32 * j, nmax, &s[j], &mn[j]);
         smax = fmaxf(smax, s[j]);
         mmax = fmaxf(mmax, mn[j]);
     }
@@ -230,7 +225,7 @@ static void search_q4_k(uint8_t *b, const float *x) {
             for (int a = -1; a <= 1; a++)
                 for (int c = -1; c <= 1; c++) {
                     int ts = clampi(s0 + a, 0, 63), tm = clampi(m0 + c, 0, 63);
-                    double e = aff_err(x + 32 * j, w + 32 * j, d, ts, dmin, tm);
+                    double e = aff_err(x + 32 * j, w + 32 * j, d, ts, dmin, tm, nmax);
                     if (e < be) {
                         be = e;
                         sc[j] = ts;
@@ -251,7 +246,7 @@ static void search_q4_k(uint8_t *b, const float *x) {
         for (int j = 0; j < 8; j++) {
             float ds = d * (float)sc[j], dm = dmin * (float)m[j];
             for (int l = 0; l < 32; l++) {
-                int q = ds > 0 ? clampi((int)lrintf((x[32 * j + l] + dm) / ds), 0, 15) : 0;
+                int q = ds > 0 ? clampi((int)lrintf((x[32 * j + l] + dm) / ds), 0, nmax) : 0;
                 double A = (double)sc[j] * q, B = m[j], xv = x[32 * j + l], wv = w[32 * j + l];
                 aa += wv * A * A;
                 ab += wv * A * B;
@@ -274,7 +269,7 @@ static void search_q4_k(uint8_t *b, const float *x) {
     }
     f2h(b, bd);
     f2h(b + 2, bdmin);
-    q4k_pack(b, x, bsc, bm);
+    kq_pack(b, x, bsc, bm, nmax);
 }
 
 /* ---- Q6_K: w = d sc q, q in -32..31, sc int8, 16 groups of 16 ---- */
@@ -373,7 +368,8 @@ void quantize_search(void *dst, const float *x, wtype_t t, size_t n) {
         switch (t) {
         case WT_Q8_0: search_q8_0(cand, x + i); break;
         case WT_Q4_0: search_q4_0(cand, x + i); break;
-        case WT_Q4_K: search_q4_k(cand, x + i); break;
+        case WT_Q4_K: search_kq(cand, x + i, 15); break;
+        case WT_Q5_K: search_kq(cand, x + i, 31); break;
         default: search_q6_k(cand, x + i); break;
         }
         quantize_ref(o, x + i, t, (size_t)blk);

@@ -8,11 +8,14 @@
  *     dequantised weights): |Δ| <= Σ_b amax(x_b)/254 Σ_{k∈b}|w_k| (+ rounding);
  *   - matmul() on quantised weights without the integer kernels (dequantised panels + sgemm)
  *     equals matmul_ref;
- *   - matmul_qk (isa 3: Q4_K, Q6_K, Q8_0 with llama.cpp's super-block activation scales and
+ *   - matmul_qk (isa 3: Q4_K, Q5_K, Q6_K, Q8_0 with llama.cpp's super-block activation scales and
  *     integer sub-block scales, AVX512-VNNI tile) equals matmul_qk_ref to f32 rounding, and
  *     matmul_qk_ref is within its int8 bound (amax per super-block: 256, Q8_0 32) of the exact
  *     product; M up to 70 covers 1, 2 and partial groups of 16 rows, N the short last tile of 4;
- *     M 1..8 on Q4_K runs matmul_qk_rows (weights straight from the blocks), every row count.
+ *     M 1..8 on Q4_K runs matmul_qk_rows (weights straight from the blocks), every row count;
+ *     Q5_K (no rows kernel) runs the tile at every M.
+ *   - Q5_K: a hand-built block (each sub-block's fifth bit from its own qh bit), round trips,
+ *     search and every kernel above, as the other types; no non-finite decode on edge blocks.
  *   - quantize_search (searched scales) is never worse than quantize_ref on any block (squared error
  *     of the reference decoding), and clearly better in total on Gaussian / trained-looking rows.
  * Shapes include K % 64 == 32 (the masked tail), M not a multiple of 4, N below the thread count. */
@@ -31,7 +34,11 @@ static float frand(void) {
     return (float)((g_rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
 }
 
-static const wtype_t TYPES[] = {WT_Q8_0, WT_Q4_0, WT_Q4_K, WT_Q6_K};
+static const wtype_t TYPES[] = {WT_Q8_0, WT_Q4_0, WT_Q4_K, WT_Q6_K, WT_Q5_K};
+
+/* Q5_K: half a step (range / 31) plus a little for the 6-bit sub-scale's and the f16 scales'
+ * rounding: 0.81 step in all (measured worst 0.50 step round to nearest, 0.57 searched). */
+#define Q5K_TOL(step, range, amax) (0.5 * (step) + 0.01 * (range) + 1e-6)
 
 /* Round trip: every weight within the format's quantisation step of the original. */
 static void test_roundtrip(wtype_t t, int search) {
@@ -56,9 +63,11 @@ static void test_roundtrip(wtype_t t, int search) {
         double step = t == WT_Q8_0   ? amax / 127.0
                       : t == WT_Q4_0 ? amax / 8.0
                       : t == WT_Q4_K ? (hi - lo) / 15.0
+                      : t == WT_Q5_K ? (hi - lo) / 31.0
                                      : amax / 32.0;
         double tol = t == WT_Q8_0   ? 0.5 * step + 1e-3 * amax
                      : t == WT_Q4_0 ? step + 1e-3 * amax /* levels -8..7: +amax clamps a full step */
+                     : t == WT_Q5_K ? Q5K_TOL(step, hi - lo, amax)
                                     : 0.5 * step + 0.06 * (hi - lo) + 0.02 * amax + 1e-6;
         if (search) tol *= 1.25; /* a searched scale may clip an extreme value a little for less error elsewhere */
         for (int k = b; k < b + blk; k++) {
@@ -114,6 +123,28 @@ static void test_layouts(void) {
     CHECK(y[0] == 1 * (33 - 32) && y[64] == 5 * (2 - 32) && y[96] == 7 * (48 - 32) && y[160] == 11 * (5 - 32) &&
               y[17] == 2 * -32,
           "q6_k layout: %g %g %g %g %g", y[0], y[64], y[96], y[160], y[17]);
+    /* Q5_K: d, dmin, scales[12] at 4 (Q4_K's packing), qh[32] at 16, qs[128] at 48 */
+    memset(b, 0, sizeof b);
+    b[1] = 0x3c;
+    b[3] = 0x38; /* d = 1, dmin = 0.5 */
+    b[4] = 2 | 0x40;
+    b[8] = 4 | 0x80;   /* sub-block 0: sc 2, m 4 (bits 6-7: sub-block 4's high bits) */
+    b[4 + 8] = 0x53;   /* sub-block 4: sc 3 | 1<<4 = 19, m 5 | 2<<4 = 37 */
+    b[4 + 3] = 5;
+    b[8 + 3] = 1;      /* sub-block 3: sc 5, m 1 */
+    b[4 + 11] = 0x21;  /* sub-block 7: sc 1, m 2 */
+    b[48] = 0x07;      /* w0 low nibble 7 ... */
+    b[16] = 0x01 | 0x10; /* ... qh[0] bit 0 -> q 23; bit 4: sub-block 4's w128 */
+    b[18] = 0x04;      /* qh[2] bit 2 (sub-block 2's w66) must not reach w2 (sub-block 0) */
+    b[48 + 32 + 5] = 0x90; /* chunk 1 high nibble 9 = sub-block 3, value 5 (w101) ... */
+    b[16 + 5] = 0x08;  /* ... + qh[5] bit 3 -> q 25 */
+    b[48 + 64] = 0x03; /* chunk 2 low nibble 3 = w128 (sub-block 4), with qh[0] bit 4 -> q 19 */
+    b[48 + 96 + 31] = 0xf0;
+    b[16 + 31] = 0x80; /* w255: sub-block 7, value 31, nibble 15 + bit 7 -> q 31 */
+    dequant_q5_k_ref(y, b, 256);
+    CHECK(y[0] == 2 * 23 - 0.5f * 4 && y[1] == -2 && y[2] == -2 && y[101] == 5 * 25 - 0.5f * 1 &&
+              y[128] == 19 * 19 - 0.5f * 37 && y[255] == 1 * 31 - 0.5f * 2 && y[32] == 0 && y[66] == 0,
+          "q5_k layout: %g %g %g %g %g %g %g %g", y[0], y[1], y[2], y[101], y[128], y[255], y[32], y[66]);
 }
 
 static void test_matmul(wtype_t t, int M, int N, int K) {
@@ -264,7 +295,7 @@ static void test_search(wtype_t t) {
             for (int i = b; i < b + blk; i++) {
                 br += ((double)yr[i] - x[i]) * ((double)yr[i] - x[i]);
                 bs += ((double)ys[i] - x[i]) * ((double)ys[i] - x[i]);
-                nonfinite += !isfinite(ys[i]);
+                nonfinite += !isfinite(ys[i]) + !isfinite(yr[i]);
             }
             worse += !(bs <= br);
             better += bs < br;
@@ -273,7 +304,7 @@ static void test_search(wtype_t t) {
         }
         CHECK(worse == 0 && nonfinite == 0, "%s search, rows of kind %d: %d of %d blocks worse than round to nearest, %d non-finite",
               wtype_name(t), k, worse, N / blk, nonfinite);
-        double gain = t == WT_Q4_K ? 0.88 : t == WT_Q4_0 ? 0.96 : 0.95;
+        double gain = t == WT_Q4_K || t == WT_Q5_K ? 0.88 : t == WT_Q4_0 ? 0.96 : 0.95;
         if (k == 1 || k == 3) {
             printf("# %s kind %d: search/rtn squared error %.3f\n", wtype_name(t), k, es / er);
             CHECK(es <= gain * er, "%s search, rows of kind %d: squared error %.3e vs round to nearest %.3e (ratio %.3f <= %.2f; %d blocks better)",
@@ -298,7 +329,7 @@ int main(void) {
         test_matmul(t, 70, 19, 256);
         test_matmul(t, 32, 9, 1024);
         test_matmul(t, 16, 4, small ? 64 : 256);
-        /* 1..8 rows: Q4_K's matmul_qk_rows (each count is its own unrolled kernel) */
+        /* 1..8 rows: Q4_K's / Q6_K's matmul_qk_rows (each count is its own unrolled kernel) */
         for (int M = 2; M <= 8; M++) test_matmul(t, M, 3 + 2 * M, small ? 32 * M : 256 * (M % 3 + 1));
     }
     printf("quant isa: %d\n", kern_qisa());
