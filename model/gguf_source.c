@@ -212,6 +212,7 @@ static int wtype_of(uint32_t g) {
     case GGML_Q8_0: return WT_Q8_0;
     case GGML_Q4_0: return WT_Q4_0;
     case GGML_Q4_K: return WT_Q4_K;
+    case GGML_Q5_K: return WT_Q5_K;
     case GGML_Q6_K: return WT_Q6_K;
     default: return -1;
     }
