@@ -23,14 +23,15 @@ attention biases, clip_qkv, tied head).
      checkpoints, two of its presets and two with widths Q8_0 / k-quant blocks fill):
      gguf_writer.llada2_to_gguf files — F32 gives the safetensors logits (rel <= 1e-6) and
      ref_llada2's; Q8_0 (with the converter's F16 fallback where 32-blocks do not fit), Q4_K and
-     Q6_K vs ref_llada2 on the weights the file holds (exact product, <= 1e-4; int8 kernels: the
+     Q6_K, and Q4_K_M with llama-quantize's Q5_K attn_qkv (gguf_writer's mix: ffn_down* and the
+     head Q6_K, the rest Q4_K) vs ref_llada2 on the weights the file holds (exact product, <= 1e-4; int8 kernels: the
      median row <= 3e-2, a near-tied router may flip a few rows); experts swapped inside the
      stacked tensors and q/k rows permuted per head give other logits; generation with the block
      cache (2.0 threshold, 2.1 token editing) equal for the F32 file, the folder and
      ref_llada2's generate(); one-line refusals (exit 1): expert_count missing, contradicted by
      the tensors (key 6 / 8 stacked; key 8 / 7 stacked), softmax gating, top-k not renormalised,
-     an MTP layer, no mask id outside the Ling vocabulary, Q4_K_M as llama-quantize mixes it
-     (attn_qkv in Q5_K).
+     an MTP layer, no mask id outside the Ling vocabulary, a tensor in a type still unsupported
+     (attn_qkv in Q5_0).
 """
 import os, subprocess, sys, tempfile
 import numpy as np
@@ -196,7 +197,7 @@ L2 = {  # name: (make_tiny_llada2 preset, types written besides F32)
     "llada2_q8": (dict(d=64, layers=3, H=4, KV=2, hd=24, E=8, G=4, TG=2, k=3, Fe=32, S=1, Fd=64, first=1, V=96,
                        use_bias=False, dtype="f32", shards=1), ("q8_0",)),
     "llada2_k": (dict(d=256, layers=2, H=4, KV=2, hd=64, E=4, G=2, TG=1, k=2, Fe=256, S=1, Fd=256, first=1, V=64,
-                      use_bias=False, dtype="f32", shards=1), ("q8_0", "q4_k", "q6_k")),
+                      use_bias=False, dtype="f32", shards=1), ("q8_0", "q4_k", "q6_k", "q4_k_m")),
 }
 
 
@@ -211,7 +212,11 @@ def l2_quantised(name, cfg, path, t, deq, toks):
     if got is None:
         return
     w = ref_llada2.forward(cfg, deq, toks[None])[0]
-    kinds = sorted({v[0] for v in gw.read(path)[1].values()})
+    tens = gw.read(path)[1]
+    kinds = sorted({v[0] for v in tens.values()})
+    if t == "q4_k_m":   # llama-quantize's Q4_K_M rule for a fused q/k/v: Q5_K
+        qkv = {g: v[0] for g, v in tens.items() if ".attn_qkv." in g}
+        check(qkv and set(qkv.values()) == {"q5_k"}, f"{name}: q4_k_m file stores attn_qkv in Q5_K", qkv)
     check(rel(got, w) <= 1e-4, f"{name}: llada2 {t} GGUF ({'/'.join(kinds)}) vs ref_llada2 on the weights it holds "
                                f"(rel {rel(got, w):.1e} <= 1e-4)")
     fast = try_logits(f"{name} {t} int8 kernels", path, toks)
@@ -341,10 +346,27 @@ if q8 is not None:
     l2_bad("with an MTP layer", cfg, W, set_kv("llada2.nextn_predict_layers", gw.U32, 1), "nextn_predict_layers")
     l2_bad("without a mask id (not the Ling vocabulary)", cfg, W,
            lambda kvs: [kv for kv in kvs if kv[0] != "tokenizer.ggml.mask_token_id"], "tokenizer.ggml.mask_token_id")
+
+
+def l2_typed(what, cfg, W, gname, t, want):
+    """A file whose tensor gname is stored as zero blocks of type t."""
+    path, w0 = os.path.join(TMP, "l2-typed.gguf"), gw.write
+
+    def hook(p, kvs, tensors, alignment=32):
+        blk, nb = gw.BLOCK[t]
+        w0(p, kvs, [(g, t, sh, b"\0" * (int(np.prod(sh)) // blk * nb)) if g == gname else (g, tt, sh, raw)
+                    for g, tt, sh, raw in tensors], alignment)
+    gw.write = hook
+    try:
+        gw.llada2_to_gguf(cfg, W, path, "f32")
+    finally:
+        gw.write = w0
+    l2_refused(what, path, want)
+
+
 k = os.path.join(TMP, "llada2_k")
 if os.path.isdir(k):
     cfg, W = ref_llada2.load(k)
-    path = os.path.join(TMP, "llada2_k-q4_k_m.gguf")
-    gw.llada2_to_gguf(cfg, W, path, "q4_k_m")
-    l2_refused("Q4_K_M as llama-quantize mixes it (attn_qkv in Q5_K)", path, "Q5_K")
+    l2_typed("with attn_qkv in Q5_0 (a type still unsupported)", cfg, W, "blk.0.attn_qkv.weight", "q5_0",
+             "dtype Q5_0 is not")
 summary()
