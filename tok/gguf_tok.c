@@ -8,9 +8,10 @@
  * out (LLaDA's rows past its tokens have no string; llama.cpp's converter stores them as
  * user-defined "[PAD<id>]", recognised by that exact name), the named pre-tokenizer's Split regex + ByteLevel, the
  * ByteLevel decoder — and loads it with the same code as any tokenizer.json, so ids match the
- * original file's. Pre-tokenizers known: bailingmoe / llada / llada-moe (LLaDA's regex), qwen2
- * (with NFC), llama-bpe / llama3, gpt2. The GGUF container is read by model/gguf.c (format
- * only; no model code).
+ * original file's. Pre-tokenizers known: bailingmoe / bailingmoe2 / llada / llada-moe (LLaDA's
+ * and Ling's regex: llama.cpp gives Ling 2.0 / LLaDA 2.x files "bailingmoe2" and splits them as
+ * "bailingmoe"), qwen2 (with NFC), llama-bpe / llama3, gpt2. The GGUF container is read by
+ * model/gguf.c (format only; no model code).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -29,9 +30,10 @@ static const struct {
     const char *name, *re;
     int nfc, ignore_merges;
 } PRES[] = {
-    {"bailingmoe", LLADA_RE, 0, 0}, {"llada", LLADA_RE, 0, 0},      {"llada-moe", LLADA_RE, 0, 0},
-    {"qwen2", QWEN2_RE, 1, 0},      {"llama-bpe", LLAMA3_RE, 0, 1}, {"llama3", LLAMA3_RE, 0, 1},
-    {"gpt2", NULL, 0, 0},
+    {"bailingmoe", LLADA_RE, 0, 0}, {"bailingmoe2", LLADA_RE, 0, 0},
+    {"llada", LLADA_RE, 0, 0},      {"llada-moe", LLADA_RE, 0, 0},
+    {"qwen2", QWEN2_RE, 1, 0},      {"llama-bpe", LLAMA3_RE, 0, 1},
+    {"llama3", LLAMA3_RE, 0, 1},    {"gpt2", NULL, 0, 0},
 };
 
 static json_t *byte_level(int use_regex) {
@@ -57,7 +59,8 @@ char *tok_gguf_json(const gguf_file_t *f, size_t *len, tok_gguf_ids_t *ids, lerr
     size_t pi = 0;
     while (pi < sizeof PRES / sizeof *PRES && !str_eq(pre, PRES[pi].name)) pi++;
     if (pi == sizeof PRES / sizeof *PRES) {
-        lerr_set(e, EXIT_DATA, "%s: pre-tokenizer \"%.*s\" is not known (bailingmoe, llada, qwen2, llama-bpe, gpt2)",
+        lerr_set(e, EXIT_DATA,
+                 "%s: pre-tokenizer \"%.*s\" is not known (bailingmoe, bailingmoe2, llada, qwen2, llama-bpe, gpt2)",
                  f->path, (int)(pre.len < 32 ? pre.len : 32), pre.s);
         return NULL;
     }
