@@ -3,12 +3,17 @@
 d 32, GQA 2/1 heads, ffn 64, vocab 40) in F32, Q8_0 and Q4_0 (Q/K permuted as llama.cpp's
 converter does), one with tied embeddings and general.alignment 64, and a metadata-only file
 with every value type and tokenizer-like arrays; a tiny Dream (q/k/v biases) and a tiny
-LLaDA-MoE (4 experts stacked into 3-D tensors, QK-norm, shared expert, expert bias) in F32.
+LLaDA-MoE (4 experts stacked into 3-D tensors, QK-norm, shared expert, expert bias) in F32; a
+tiny LLaDA 2.x (llada2, d 8: fused attn_qkv, a dense and a MoE layer, 4 sigmoid-routed experts in 2
+groups, shared expert) in F32; Q5_K tensors (a d-256 LLaDA's metadata with only the embedding,
+output norm and layer 0's K / V projections, in Q5_K, K rows permuted: what the fuzzer reaches —
+reader, config, lookups — without a whole 256-wide model, so the seed stays under -max_len).
 Written by tests/fixtures/gguf_writer.py."""
 import os, sys
 import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
 import gguf_writer as gw
+import make_tiny_llada2
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -67,3 +72,26 @@ for x in range(E):
         MW[f"{q}mlp.experts.{x}.{m}.weight"] = rng.standard_normal(s) * 0.2
 mc = dict(qc, num_experts=E, num_experts_per_tok=2, expert_intermediate_size=Fe, intermediate_size=None)
 gw.qwen_to_gguf("llada-moe", mc, MW, os.path.join(out, "tiny-moe-f32.gguf"), "f32")
+
+# LLaDA 2.x (gguf_writer.llada2_to_gguf: llama.cpp PR #17454's converter layout), d 8, F32
+lp = dict(d=8, layers=2, H=2, KV=1, hd=4, E=4, G=2, TG=1, k=2, Fe=4, S=1, Fd=8, first=1, V=8, use_bias=False)
+gw.llada2_to_gguf(make_tiny_llada2.llada2_config(lp), dict(make_tiny_llada2.tensor_list(lp, rng)),
+                  os.path.join(out, "tiny-llada2-f32.gguf"), "f32")
+
+# Q5_K: a d-256 LLaDA (16 heads of 16, one KV head), only the tensors kept below written
+d5, F5, V5 = 256, 256, 4
+c5 = dict(cfg, d_model=d5, n_heads=16, n_kv_heads=1, mlp_hidden_size=F5, vocab_size=V5, mask_token_id=3,
+          eos_token_id=2, pad_token_id=2, bos_token_id=1)
+W5 = {p + "wte.weight": rng.standard_normal((V5, d5)), p + "ln_f.weight": np.ones(d5),
+      p + "ff_out.weight": rng.standard_normal((V5, d5))}
+for k, s in [("attn_norm", (d5,)), ("q_proj", (d5, d5)), ("k_proj", (16, d5)), ("v_proj", (16, d5)),
+             ("attn_out", (d5, d5)), ("ff_norm", (d5,)), ("ff_proj", (F5, d5)), ("up_proj", (F5, d5)),
+             ("ff_out", (d5, F5))]:
+    W5[b + k + ".weight"] = rng.standard_normal(s) * 0.2
+keep = {"token_embd.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight", "output_norm.weight"}
+write0 = gw.write
+gw.write = lambda path, kvs, tensors, alignment=32: write0(path, kvs, [x for x in tensors if x[0] in keep], alignment)
+try:
+    gw.llada_to_gguf(c5, W5, os.path.join(out, "q5_k-kv.gguf"), "q5_k")
+finally:
+    gw.write = write0
