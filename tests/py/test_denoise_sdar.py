@@ -115,29 +115,27 @@ check((x2[8:28] == cfg["mask_token_id"]).all() and np.array_equal(unarr(r["token
 # ---------------------------------------------------------------- batch
 # records of different prompt lengths in one --batch run: each is its own record's reference
 # (bdsample.h: the rows run in lockstep, each unpadded with its own block tiling)
-prompts = [[1, 2], [3], [5, 8, 13, 21, 34, 55, 1], [9, 9, 9, 9, 9]]
-rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
-                 ["--model", d, "--gen-length", "8", "--steps", "4", "--remasking", "low_confidence", "--batch", "3"])
-ok = len(rs) == len(prompts)
-for q, r in zip(prompts, rs):
-    x, rv, nfe = ref.generate(cfg, W, q, 8, max(1, 4 * cfg["block_size"] // 8), "low_confidence_static", 0.85,
-                              stop_ids=[cfg["eos_token_id"]])
-    ok = ok and np.array_equal(unarr(r["tokens"]), x[len(q):len(q) + 8]) and \
-        np.array_equal(unarr(r["reveal_step"]), rv[len(q):len(q) + 8]) and r["nfe"] == nfe
-check(ok, "--batch 3 over prompts of 1..7 tokens: every record equals its reference (tokens, reveal, nfe)")
+def batch_equals_reference(prompts):
+    """`--batch 3` over prompts: every record equals its own reference run (tokens, reveal, nfe)."""
+    rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
+                     ["--model", d, "--gen-length", "8", "--steps", "4", "--remasking", "low_confidence", "--batch", "3"])
+    ok = len(rs) == len(prompts)
+    for q, r in zip(prompts, rs):
+        x, rv, nfe = ref.generate(cfg, W, q, 8, max(1, 4 * cfg["block_size"] // 8), "low_confidence_static", 0.85,
+                                  stop_ids=[cfg["eos_token_id"]])
+        ok = ok and np.array_equal(unarr(r["tokens"]), x[len(q):len(q) + 8]) and \
+            np.array_equal(unarr(r["reveal_step"]), rv[len(q):len(q) + 8]) and r["nfe"] == nfe
+    return ok
+
+
+check(batch_equals_reference([[1, 2], [3], [5, 8, 13, 21, 34, 55, 1], [9, 9, 9, 9, 9]]),
+      "--batch 3 over prompts of 1..7 tokens: every record equals its reference (tokens, reveal, nfe)")
 # long prompts: the prompts' blocks enter the caches in shared forwards of at most 1024 tokens
 # (bdsample.c PREFILL_ROWS), so 700 + 648 + 12 prompt tokens split one prompt over two forwards
 rng_long = np.random.default_rng(77)
-prompts = [[int(v) for v in rng_long.integers(0, cfg["vocab_size"] - 3, size=n)] for n in (701, 650, 13)]
-rs = run_denoise([{"kind": "tokens", "tokens": arr(q)} for q in prompts],
-                 ["--model", d, "--gen-length", "8", "--steps", "4", "--remasking", "low_confidence", "--batch", "3"])
-ok = len(rs) == len(prompts)
-for q, r in zip(prompts, rs):
-    x, rv, nfe = ref.generate(cfg, W, q, 8, max(1, 4 * cfg["block_size"] // 8), "low_confidence_static", 0.85,
-                              stop_ids=[cfg["eos_token_id"]])
-    ok = ok and np.array_equal(unarr(r["tokens"]), x[len(q):len(q) + 8]) and \
-        np.array_equal(unarr(r["reveal_step"]), rv[len(q):len(q) + 8]) and r["nfe"] == nfe
-check(ok, "--batch 3 over prompts of 701, 650 and 13 tokens (prefill split over forwards): each equals its reference")
+check(batch_equals_reference([[int(v) for v in rng_long.integers(0, cfg["vocab_size"] - 3, size=n)]
+                              for n in (701, 650, 13)]),
+      "--batch 3 over prompts of 701, 650 and 13 tokens (prefill split over forwards): each equals its reference")
 p = run_denoise([{"kind": "tokens", "tokens": arr([1, 2])}], ["--model", d, "--gen-length", "8", "--cfg", "1"], expect_rc=2)
 err = p.stderr.decode()
 check(p.returncode in (1, 2) and err.count("\n") == 1 and "cfg" in err, "--cfg: one-line error", err)
