@@ -108,17 +108,6 @@ void model_block_cache_destroy(model_block_cache_t **cp) {
     *cp = NULL;
 }
 
-/* One linear layer: through its prepacked weights when the model has a precision mode
- * (model_set_precision: bf16 / int8 on oneDNN, as forward.c's linear()), else matmul() on the
- * weights as stored. 0, or -1 when a reduced-precision GEMM failed (OOM / oneDNN). */
-static int linear(float *y, const float *x, const wtensor_t *W, kpack_t *P, int M, bool acc) {
-    if (!P) {
-        matmul(y, x, W, M, acc);
-        return 0;
-    }
-    return kpack_matmul(y, x, P, M, acc);
-}
-
 static void add_bias(float *y, const wtensor_t *b, int T, int n) {
     if (!b->data) return;
     float bf[256];
@@ -163,9 +152,9 @@ int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kcs, 
         const llada_layer_t *ly = &m->w.layers[l];
         const model_layer_packs_t *pk = m->packs ? &m->packs->layers[l] : &no_packs;
         rmsnorm(s->xn, s->x, &ly->attn_norm, N, d, eps);
-        if (linear(s->q, s->xn, &ly->q_proj, pk->q_proj, N, false) ||
-            linear(s->kb, s->xn, &ly->k_proj, pk->k_proj, N, false) ||
-            linear(s->vb, s->xn, &ly->v_proj, pk->v_proj, N, false))
+        if (model_linear(s->q, s->xn, &ly->q_proj, pk->q_proj, N, false) ||
+            model_linear(s->kb, s->xn, &ly->k_proj, pk->k_proj, N, false) ||
+            model_linear(s->vb, s->xn, &ly->v_proj, pk->v_proj, N, false))
             goto gemm_failed;
         add_bias(s->q, &ly->q_bias, N, (int)qd);
         add_bias(s->kb, &ly->k_bias, N, (int)kvd);
@@ -191,18 +180,18 @@ int model_block_forward_rows(const model_t *m, model_block_cache_t *const *kcs, 
             block_causal_attention(s->ao + (size_t)o * qd, q, kc->k[l], kc->v[l], n[b], p0[b], p0[b] + n[b], Hq, Hkv,
                                    hd, blk, kc->scores);
         }
-        if (linear(s->x, s->ao, &ly->attn_out, pk->attn_out, N, true)) goto gemm_failed;
+        if (model_linear(s->x, s->ao, &ly->attn_out, pk->attn_out, N, true)) goto gemm_failed;
         add_bias(s->x, &ly->out_bias, N, d);
         rmsnorm(s->xn, s->x, &ly->ff_norm, N, d, eps);
         if (ly->router.data) {
             if (moe_ffn(c, ly, pk, s->xn, s->x, N, s->moe)) goto gemm_failed;
         }
         else {
-            if (linear(s->gate, s->xn, &ly->ff_proj, pk->ff_proj, N, false) ||
-                linear(s->up, s->xn, &ly->up_proj, pk->up_proj, N, false))
+            if (model_linear(s->gate, s->xn, &ly->ff_proj, pk->ff_proj, N, false) ||
+                model_linear(s->up, s->xn, &ly->up_proj, pk->up_proj, N, false))
                 goto gemm_failed;
             swiglu(s->gate, s->gate, s->up, (size_t)N * c->mlp_hidden_size);
-            if (linear(s->x, s->gate, &ly->ff_out, pk->ff_out, N, true)) goto gemm_failed;
+            if (model_linear(s->x, s->gate, &ly->ff_out, pk->ff_out, N, true)) goto gemm_failed;
         }
     }
     if (hidden) rmsnorm(hidden, s->x, &m->w.ln_f, N, d, eps);

@@ -201,6 +201,17 @@ int dense_forward_cached(const model_t *m, fwd_scratch_t *s, fwd_cache_t *kv, co
  * [Lq][Hq*hd]; scores: Lk floats of scratch. */
 void block_causal_attention(float *out, const float *q, const float *k, const float *v, int Lq, int q0, int Lk, int Hq,
                             int Hkv, int hd, int blk, float *scores);
+/* One linear layer y (+)= x W^T through pack P (a precision mode) when there is one, else
+ * matmul() on W as stored; 0, or -1 when the reduced-precision GEMM failed (OOM / oneDNN).
+ * Shared by blockcache.c and moe.c (forward.c's linear() records the failure in its scratch). */
+static inline int model_linear(float *y, const float *x, const wtensor_t *W, kpack_t *P, int M, bool acc) {
+    if (!P) {
+        matmul(y, x, W, M, acc);
+        return 0;
+    }
+    return kpack_matmul(y, x, P, M, acc);
+}
+
 /* The sparse MoE FFN step (moe.c) the dense graph runs in layers whose router is bound:
  * x[T][d] += MoE(xn) (+ the shared expert's SwiGLU(xn)). Scratch sized for T tokens. pk: the
  * layer's precision packs (experts run through them when present), or NULL. 0, or -1 when a

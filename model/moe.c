@@ -131,23 +131,13 @@ static void route_sigmoid(const llada_config_t *c, const float *lg, const float 
     for (int j = 0; j < k; j++) w[j] = (k > 1 ? w[j] / (sum + 1e-20f) : w[j]) * (float)c->routed_scaling;
 }
 
-/* One linear layer: through pack P (a precision mode) when there is one, else the weights as
- * stored. 0, or -1 when the reduced-precision GEMM failed. */
-static int linear(float *y, const float *x, const wtensor_t *W, kpack_t *P, int M, bool acc) {
-    if (!P) {
-        matmul(y, x, W, M, acc);
-        return 0;
-    }
-    return kpack_matmul(y, x, P, M, acc);
-}
-
 /* y[M][d] = SwiGLU(xs) through gate/up [F][d] and down [d][F] (or their packs P[3], each may
  * be NULL); g, u scratch [M][F]. 0, or -1 when a reduced-precision GEMM failed. */
 static int swiglu_mlp(float *y, const float *xs, const wtensor_t *gate, const wtensor_t *up, const wtensor_t *down,
                       kpack_t *const P[3], int M, int F, float *g, float *u, bool accumulate) {
-    if (linear(g, xs, gate, P[0], M, false) || linear(u, xs, up, P[1], M, false)) return -1;
+    if (model_linear(g, xs, gate, P[0], M, false) || model_linear(u, xs, up, P[1], M, false)) return -1;
     swiglu(g, g, u, (size_t)M * F);
-    return linear(y, g, down, P[2], M, accumulate);
+    return model_linear(y, g, down, P[2], M, accumulate);
 }
 
 int moe_ffn(const llada_config_t *c, const llada_layer_t *ly, const model_layer_packs_t *pk, const float *xn, float *x,
