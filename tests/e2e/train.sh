@@ -135,6 +135,8 @@ check_exit 2 "train-v2: unknown option" "$T2" --bogus
 check_stderr "names the option" "train-v2: error: unknown option --bogus$"
 check_exit 2 "train-v2: --start-at without --init" "$T2" --start-at 2 --work "$TMP/t2w"
 check_stderr "asks for the previous stage" 'train-v2: error: --start-at 2 needs --init DIR \(the model folder of stage 1\)'
+check_exit 2 "train-v2: an unknown --objective" "$T2" --objective gpt --work "$TMP/t2w"
+check_stderr "names the choices" 'train-v2: error: --objective must be diffusion or ar$'
 
 # 5c. --release: the finished run's weights as a bf16 model folder (no optimiser state)
 check "--release at the end" train "${common[@]}" --release "$TMP/relbf" --out "$TMP/relrun"
