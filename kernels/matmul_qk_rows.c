@@ -1,21 +1,23 @@
-/* matmul_qk_rows.c — y = x · Wᵀ for Q4_K, Q6_K and Q8_0 weights at 1 to QK_ROWS_MAX activation rows (decoding a
- * few tokens), where matmul_qk's 16-row register tile would spend as long on one row as on
- * sixteen (bench/roofline.sh). Same arithmetic as matmul_qk and its reference matmul_qk_ref: the
- * activations to int8 with one scale per 256 values, integer sums per 32-value sub-block times
- * the sub-block's 6-bit scale, the mins from per-32 activation sums, one float step per
- * super-block.
+/* matmul_qk_rows.c — y = x · Wᵀ for Q4_K, Q5_K, Q6_K and Q8_0 weights at 1 to QK_ROWS_MAX activation rows
+ * (decoding a few tokens), where matmul_qk's 16-row register tile would spend as long on one row
+ * as on sixteen (bench/roofline.sh). Same arithmetic as matmul_qk and its reference
+ * matmul_qk_ref: the activations to int8 with one scale per 256 values, integer sums per
+ * 32-value sub-block times the sub-block's 6-bit scale, the mins from per-32 activation sums, one
+ * float step per super-block.
  *
  * Kernel (AVX512-VNNI): each weight super-block is read once, straight from the mapped file: its
  * 128 quant bytes as two zmm, nibbles split with AND / shift into four zmm of 64 unsigned values
  * (low nibbles of bytes 0..63 are values 0..31 and 64..95, high nibbles 32..63 and 96..127; the
  * second zmm likewise + 128); the activations are laid out once per call in that order, so one
  * VPDPBUSD multiplies 64 weights by 64 activations of one row, 16 i32 lanes holding two
- * sub-blocks. The eight 6-bit scales are decoded with 32-bit masks and spread to the lanes
- * (VPERMD); per row the lane sums are multiplied by them (VPMULLD) and converted once per
- * super-block, the mins' term Σ m_j Σx_j likewise on eight lanes. Q8_0 (activations per 32, as
- * matmul_qk): two blocks per zmm, |w| against the activations negated where w < 0, so one
- * VPDPBUSD gives the exact w·x sums of both blocks. Q6_K: rows_q6's comment. Threads split the
- * weight rows.
+ * sub-blocks. Q5_K adds each value's fifth bit: qh's 32 bytes broadcast to both halves of a zmm,
+ * bit j of qh[l] (sub-block j's value l) tested per byte (VPTESTMB against 1 << j, a different j
+ * in each half) and 16 added where set, giving 0..31 in the same order. The eight 6-bit scales
+ * are decoded with 32-bit masks and spread to the lanes (VPERMD); per row the lane sums are
+ * multiplied by them (VPMULLD) and converted once per super-block, the mins' term Σ m_j Σx_j
+ * likewise on eight lanes. Q8_0 (activations per 32, as matmul_qk): two blocks per zmm, |w|
+ * against the activations negated where w < 0, so one VPDPBUSD gives the exact w·x sums of both
+ * blocks. Q6_K: rows_q6's comment. Threads split the weight rows.
  */
 #include <math.h>
 #include <string.h>
@@ -27,9 +29,9 @@
 typedef struct {
     float *y;
     const uint8_t *w;
-    const int8_t *xa;  /* [M][K] int8 activations (Q4_K: each 256 in the nibble order above) */
-    const float *dx;   /* Q4_K: [M][K/256]; Q8_0: [M][K/4], each 32-block's scale on its 8 lanes */
-    const int32_t *bs; /* Q4_K: [M][K/32] Σ q per 32 values (natural order) */
+    const int8_t *xa;  /* [M][K] int8 activations (Q4_K / Q5_K: each 256 in the nibble order above) */
+    const float *dx;   /* K-quants: [M][K/256]; Q8_0: [M][K/4], each 32-block's scale on its 8 lanes */
+    const int32_t *bs; /* Q4_K / Q5_K: [M][K/32] Σ q per 32 values (natural order); Q6_K per 16 */
     int M, N, K, nthreads;
     size_t rb;
     wtype_t t;
@@ -61,21 +63,25 @@ TGT static inline void put(const qr_job_t *j, int m, int n, __m256 h) {
 }
 #define HALVES(v) _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
 
-TGT static inline __attribute__((always_inline)) void rows_q4k(const qr_job_t *j, int n, const int MR) {
-    const int K = j->K, nb = K / 256;
+/* Q4_K (q5 0, 144-byte blocks) and Q5_K (q5 1, 176-byte blocks: qh at 16, qs at 48). */
+TGT static inline __attribute__((always_inline)) void rows_q4k(const qr_job_t *j, int n, const int MR, const int q5) {
+    const int K = j->K, nb = K / 256, bb = q5 ? 176 : 144, qo = q5 ? 48 : 16;
     const uint8_t *b = j->w + (size_t)n * j->rb;
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i i0 = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0),
                   i1 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
                   i2 = _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4),
                   i3 = _mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5);
+    /* Q5_K: the qh bit of each value's sub-block, per half (l0: sub-blocks 0 | 2, h0: 1 | 3, l1: 4 | 6,
+     * h1: 5 | 7) */
+    const __m512i p0 = _mm512_inserti64x4(_mm512_set1_epi8(1), _mm256_set1_epi8(4), 1), sixteen = _mm512_set1_epi8(16);
     __m512 fa[QK_ROWS_MAX];
     __m256 fm[QK_ROWS_MAX];
     for (int m = 0; m < MR; m++) {
         fa[m] = _mm512_setzero_ps();
         fm[m] = _mm256_setzero_ps();
     }
-    for (int blk = 0; blk < nb; blk++, b += 144) {
+    for (int blk = 0; blk < nb; blk++, b += bb) {
         float d = f16_to_f32((uint16_t)(b[0] | b[1] << 8)), dmin = f16_to_f32((uint16_t)(b[2] | b[3] << 8));
         uint64_t sc, mn;
         q4k_scales8(b + 4, &sc, &mn);
@@ -83,9 +89,16 @@ TGT static inline __attribute__((always_inline)) void rows_q4k(const qr_job_t *j
         __m512i s0 = _mm512_permutexvar_epi32(i0, scv), s1 = _mm512_permutexvar_epi32(i1, scv),
                 s2 = _mm512_permutexvar_epi32(i2, scv), s3 = _mm512_permutexvar_epi32(i3, scv);
         __m256i mnv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn));
-        __m512i q0 = _mm512_loadu_si512(b + 16), q1 = _mm512_loadu_si512(b + 80);
+        __m512i q0 = _mm512_loadu_si512(b + qo), q1 = _mm512_loadu_si512(b + qo + 64);
         __m512i l0 = _mm512_and_si512(q0, m4), h0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
                 l1 = _mm512_and_si512(q1, m4), h1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4);
+        if (q5) {
+            __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16)));
+            l0 = _mm512_mask_add_epi8(l0, _mm512_test_epi8_mask(H, p0), l0, sixteen);
+            h0 = _mm512_mask_add_epi8(h0, _mm512_test_epi8_mask(H, _mm512_add_epi8(p0, p0)), h0, sixteen);
+            l1 = _mm512_mask_add_epi8(l1, _mm512_test_epi8_mask(H, _mm512_slli_epi16(p0, 4)), l1, sixteen);
+            h1 = _mm512_mask_add_epi8(h1, _mm512_test_epi8_mask(H, _mm512_slli_epi16(p0, 5)), h1, sixteen);
+        }
         for (int m = 0; m < MR; m++) {
             const int8_t *xa = j->xa + (size_t)m * K + (size_t)blk * 256;
             const __m512i z = _mm512_setzero_si512();
@@ -169,6 +182,8 @@ TGT static inline __attribute__((always_inline)) void rows_q6(const qr_job_t *j,
     for (int m = 0; m < MR; m++) put(j, m, n, HALVES(fa[m]));
 }
 
+#define rows_q4(j, n, MR) rows_q4k(j, n, MR, 0)
+#define rows_q5(j, n, MR) rows_q4k(j, n, MR, 1)
 #define ROWS_BY_M(fn)                   \
     switch (j->M) {                     \
     case 1: fn(j, n, 1); break;         \
@@ -185,22 +200,28 @@ TGT static void worker(int t, void *arg) {
     const qr_job_t *j = arg;
     int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
     for (int n = lo; n < hi; n++) {
-        if (j->t == WT_Q4_K) ROWS_BY_M(rows_q4k)
+        if (j->t == WT_Q4_K) ROWS_BY_M(rows_q4)
+        else if (j->t == WT_Q5_K) ROWS_BY_M(rows_q5)
         else if (j->t == WT_Q6_K) ROWS_BY_M(rows_q6)
         else ROWS_BY_M(rows_q8)
     }
 }
 
+static int g_rows = 1; /* matmul_qk_set_rows */
+void matmul_qk_set_rows(int v) { g_rows = v < 0 ? 1 : v; }
+
 int matmul_qk_rows_supports(wtype_t t, int M, int K) {
+    if (!g_rows) return 0;
     /* Q8_0 above 4 rows: the per-row float work (a scale per 32 weights) makes matmul_qk's 16-row
      * tile faster (16384x4096, 1 thread: 8 rows 3.9 GB/s here against 5.0 there) */
-    return M >= 1 && (t == WT_Q4_K || t == WT_Q6_K ? M <= QK_ROWS_MAX : t == WT_Q8_0 && M <= 4 && K % 64 == 0);
+    return M >= 1 && (t == WT_Q4_K || t == WT_Q5_K || t == WT_Q6_K ? M <= QK_ROWS_MAX : t == WT_Q8_0 && M <= 4 && K % 64 == 0);
 }
 
 int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
     KERN_ASSERT_WEIGHT(W);
     KERN_ASSERT(matmul_qk_rows_supports(W->type, M, (int)W->cols) && x && y);
-    int N = (int)W->rows, K = (int)W->cols, q4 = W->type == WT_Q4_K, q6 = W->type == WT_Q6_K;
+    /* q4: Q4_K or Q5_K (the same activation layout) */
+    int N = (int)W->rows, K = (int)W->cols, q4 = W->type == WT_Q4_K || W->type == WT_Q5_K, q6 = W->type == WT_Q6_K;
     if (N == 0) return 0;
     size_t nd = q4 || q6 ? (size_t)K / 256 : (size_t)K / 4; /* scales per row */
     size_t xa = ((size_t)M * K + 63) & ~(size_t)63, dx = ((size_t)M * nd * 4 + 63) & ~(size_t)63,

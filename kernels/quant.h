@@ -75,12 +75,14 @@ void kern_set_qisa(int isa);
  * |Δy| <= Σ_superblocks amax/254 Σ|w| (+ f32 rounding). matmul_qk returns -1 on OOM;
  * matmul_qk_ref is its plain reference (same int8 activations, sums in double). */
 int matmul_qk_supports(wtype_t t);
-/* matmul_qk_rows.c: Q4_K and Q6_K at 1..QK_ROWS_MAX rows, Q8_0 (K % 64 == 0) at 1..4 (matmul_qk
- * dispatches to it when matmul_qk_rows_supports; Q5_K has no rows kernel and takes matmul_qk's tile
- * at every row count): the same arithmetic, each weight block read
- * once and multiplied with every row from registers (AVX512-VNNI; callers check kern_qisa() >=
- * 3). Returns -1 on OOM. */
+/* matmul_qk_rows.c: Q4_K, Q5_K and Q6_K at 1..QK_ROWS_MAX rows, Q8_0 (K % 64 == 0) at 1..4
+ * (matmul_qk dispatches to it when matmul_qk_rows_supports): the same arithmetic, each weight
+ * block read once and multiplied with every row from registers (AVX512-VNNI; callers check
+ * kern_qisa() >= 3). Returns -1 on OOM. matmul_qk_set_rows (benchmarks: before / after in one
+ * run) picks the kernel: 0 none (matmul_qk's 16-row tile at every row count), 1 the rows
+ * kernels; -1 restores the default. */
 #define QK_ROWS_MAX 8
+void matmul_qk_set_rows(int v);
 int matmul_qk_rows_supports(wtype_t t, int M, int K);
 int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
