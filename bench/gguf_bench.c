@@ -4,14 +4,15 @@
  *   gguf_bench stream MB                       GB/s of summing MB of memory (1 and all threads), wall
  *                                              and per CPU-second of each reader
  * GGUF_BENCH_THREADS=N caps the threads, GGUF_BENCH_QISA=2 selects the per-row int8 kernels
- * instead of matmul_qk (3) for the comparison.
+ * instead of matmul_qk (3) for the comparison; GGUF_BENCH_ROWS=V picks matmul_qk's kernel at 1-8 rows
+ * (matmul_qk_set_rows: 0 its 16-row tile, 1 matmul_qk_rows).
  *   gguf_bench matmul TYPE M N K REPS          ms per y = x·Wᵀ and weight-read GB/s
  *   gguf_bench vnni                            VPDPBUSD throughput of one thread (16 independent
  *                                              accumulator chains, register operands): G instr.
  *                                              and G int8 multiply-adds per CPU-second
  *   gguf_bench roofline TYPE N K REPS M...     1 thread, y = x·Wᵀ at each row count M: weight GB/s
  *                                              and int8 multiply-adds per CPU-second
- * TYPE: f32 bf16 q8_0 q4_0 q4_k q6_k. Prints one JSON object per line. */
+ * TYPE: f32 bf16 q8_0 q4_0 q4_k q5_k q6_k. Prints one JSON object per line. */
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,7 @@ static const struct {
     const char *n;
     wtype_t t;
 } TY[] = {{"f32", WT_F32},   {"bf16", WT_BF16}, {"q8_0", WT_Q8_0},
-          {"q4_0", WT_Q4_0}, {"q4_k", WT_Q4_K}, {"q6_k", WT_Q6_K}};
+          {"q4_0", WT_Q4_0}, {"q4_k", WT_Q4_K}, {"q5_k", WT_Q5_K}, {"q6_k", WT_Q6_K}};
 
 static int bench_matmul(const char *ty, int M, int N, int K, int reps) {
     wtype_t t = WT_N;
@@ -192,8 +193,9 @@ static int roofline(const char *ty, int N, int K, int reps, int nm, char **ms) {
             if (dc < cbest) cbest = dc;
         }
         printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"weight_mb\": %.1f, \"cpu_ms_best\": %.3f, "
-               "\"weight_gbps_per_cpu_s\": %.2f, \"int8_gmacs_per_cpu_s\": %.1f, \"qisa\": %d}\n",
-               ty, M, N, K, wb / 1e6, cbest * 1e3, wb / cbest / 1e9, (double)M * N * K / cbest / 1e9, kern_qisa());
+               "\"weight_gbps_per_cpu_s\": %.2f, \"int8_gmacs_per_cpu_s\": %.1f, \"qisa\": %d, \"rows\": %d}\n",
+               ty, M, N, K, wb / 1e6, cbest * 1e3, wb / cbest / 1e9, (double)M * N * K / cbest / 1e9, kern_qisa(),
+               getenv("GGUF_BENCH_ROWS") ? atoi(getenv("GGUF_BENCH_ROWS")) : -1);
         fflush(stdout);
     }
     free(w);
@@ -206,6 +208,7 @@ static int roofline(const char *ty, int N, int K, int reps, int nm, char **ms) {
 int main(int argc, char **argv) {
     if (getenv("GGUF_BENCH_THREADS")) kern_set_threads(atoi(getenv("GGUF_BENCH_THREADS")));
     if (getenv("GGUF_BENCH_QISA")) kern_set_qisa(atoi(getenv("GGUF_BENCH_QISA"))); /* 2: the per-row kernels */
+    if (getenv("GGUF_BENCH_ROWS")) matmul_qk_set_rows(atoi(getenv("GGUF_BENCH_ROWS"))); /* 0: no rows kernel */
     if (argc == 3 && !strcmp(argv[1], "stream")) return stream((size_t)atol(argv[2]));
     if (argc == 2 && !strcmp(argv[1], "vnni")) return vnni_peak();
     if (argc >= 7 && !strcmp(argv[1], "roofline"))

@@ -6,11 +6,13 @@
 #   - the VNNI int8 peak: VPDPBUSD throughput of one thread (16 independent register chains;
 #     gguf_bench vnni), in int8 multiply-adds per CPU-second;
 #   - y = x·Wᵀ (matmul(), the dispatch decoding uses) on 16384 x 4096 random weights of q4_k,
-#     q6_k, q8_0 (38-71 MB, beyond the L3) at rows M = 1, 2, 4, 8, 16, 32.
+#     q5_k, q6_k, q8_0 (38-71 MB, beyond the L3) at rows M = 1, 2, 4, 8, 16, 32.
 # For each (type, M): weight GB/s per CPU-second and its fraction of the streaming read; int8
 # multiply-adds (M·N·K) per CPU-second and the fraction of the VNNI peak; the roof min(stream,
 # peak / (M · weights per byte)) and the fraction of it reached.
-# ROOF_REPS (5), ROOF_N (16384), ROOF_K (4096), ROOF_NICE (10).
+# ROOF_REPS (5), ROOF_N (16384), ROOF_K (4096), ROOF_NICE (10), ROOF_TYPES ("q4_k q5_k q6_k q8_0").
+# ROOF_ROWS: matmul_qk's kernels at 1-8 rows to compare in the same run (matmul_qk_set_rows: 0 its
+# 16-row tile, 1 matmul_qk_rows, -1 the default), e.g. ROOF_ROWS="0 -1"; M 16 and 32 only for -1.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -25,8 +27,12 @@ export GGUF_BENCH_THREADS=1
 o=$cache/roofline.json
 {
     $N "$cache/gguf_bench" stream 512 && $N "$cache/gguf_bench" vnni &&
-        for t in q4_k q6_k q8_0; do
-            $N "$cache/gguf_bench" roofline $t "${ROOF_N:-16384}" "${ROOF_K:-4096}" "${ROOF_REPS:-5}" 1 2 4 8 16 32 || exit 1
+        for t in ${ROOF_TYPES:-q4_k q5_k q6_k q8_0}; do
+            for v in ${ROOF_ROWS:--1}; do
+                ms="1 2 4 8"
+                [ "$v" = -1 ] && ms="1 2 4 8 16 32"
+                GGUF_BENCH_ROWS=$v $N "$cache/gguf_bench" roofline $t "${ROOF_N:-16384}" "${ROOF_K:-4096}" "${ROOF_REPS:-5}" $ms || exit 1
+            done
         done && $N "$cache/gguf_bench" stream 512 && $N "$cache/gguf_bench" vnni
 } >"$o" || exit 1
 "$PYTHON" - "$o" <<'PY'
@@ -36,14 +42,15 @@ st = max(r["cpu_gbps"] for r in rs if "cpu_gbps" in r)
 pk = max(r["int8_gmacs_per_cpu_s"] for r in rs if "vnni_ginstr_per_cpu_s" in r)
 print(f"streaming read {st:.2f} GB/s per CPU-second; VNNI peak {pk:.0f} G int8 multiply-adds per CPU-second "
       f"({pk / 64:.2f} G VPDPBUSD/s); best of the runs before and after")
-per_byte = {"q4_k": 256 / 144, "q6_k": 256 / 210, "q8_0": 32 / 34}
-print("  type   M   cpu-ms   GB/s  of stream   G MAC/s  of peak    roof GB/s  of roof  bound")
+per_byte = {"q4_k": 256 / 144, "q5_k": 256 / 176, "q6_k": 256 / 210, "q8_0": 32 / 34}
+print("  type   M  kernel   cpu-ms   GB/s  of stream   G MAC/s  of peak    roof GB/s  of roof  bound")
+kname = {-1: "default", 0: "tile", 1: "rows"}
 for r in rs:
     if "type" not in r:
         continue
     macs_per_byte = r["M"] * per_byte[r["type"]]
     roof = min(st, pk / macs_per_byte)
     g = r["weight_gbps_per_cpu_s"]
-    print(f"  {r['type']:5s} {r['M']:3d} {r['cpu_ms_best']:8.2f} {g:6.2f}   {g / st:6.2f}   {r['int8_gmacs_per_cpu_s']:8.1f}"
+    print(f"  {r['type']:5s} {r['M']:3d}  {kname.get(r.get('rows', -1), str(r.get('rows'))):7s} {r['cpu_ms_best']:8.2f} {g:6.2f}   {g / st:6.2f}   {r['int8_gmacs_per_cpu_s']:8.1f}"
           f"   {r['int8_gmacs_per_cpu_s'] / pk:6.2f}    {roof:8.2f}   {g / roof:6.2f}  {'memory' if roof == st else 'compute'}")
 PY
