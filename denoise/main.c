@@ -123,8 +123,9 @@ static const char HELP[] =
     "                            the GEMM ceilings (sgemm, oneDNN bf16); prints JSON;\n"
     "                            with --precision bf16|int8 only that precision\n"
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
-    "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16,\n"
-    "                            f32 (no input; docs/gguf.md). --model also takes FILE.gguf\n"
+    "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q4_0,\n"
+    "                            q6_k, f16, bf16, f32 (no input; docs/gguf.md). --model also\n"
+    "                            takes FILE.gguf\n"
     "      --quantize-method M   search (default: searched block scales, never worse per block)\n"
     "                            or rtn (round to nearest with the simple scales)\n"
     "      --check-options       check the options against the model's generation_config.json\n"
@@ -261,7 +262,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_CAUSAL: o->causal = true; break;
     case O_QUANTIZE:
         if (!model_gguf_type_ok(arg))
-            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q4_0, q6_k, f16, bf16, f32)",
+            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q4_0, q6_k, f16, bf16, f32)",
                             arg);
         o->quantize = arg;
         break;

@@ -8,7 +8,8 @@
  * router (ffn_gate_inp, never quantised by llama.cpp) in F32, matrices in the chosen type
  * (q4_k_m: llama.cpp's Q4_K_M mix — Q6_K for the LM head, and for attn_v and ffn_down* in the
  * layers its use_more_bits rule picks (the first and last eighth, and every third between);
- * Q4_K elsewhere); each layer's experts merged into one 3-D tensor per matrix (blk.N.ffn_gate_exps, ne
+ * Q4_K elsewhere; q5_k_m: its Q5_K_M mix, the same rule over Q5_K (llama-quant.cpp gives both
+ * ftypes the same Q6_K choices for the head, attn_v and ffn_down)); each layer's experts merged into one 3-D tensor per matrix (blk.N.ffn_gate_exps, ne
  * {d, F, E}) as llama.cpp's converter stacks them. LLaDA's Q and K rows are permuted per head
  * into llama.cpp's interleaved-RoPE order (GGUF row 2i + a holds HF row a·hd/2 + i), which
  * gguf_source.c undoes on load; Dream's and LLaDA-MoE's stay (NEOX RoPE in llama.cpp).
@@ -33,7 +34,7 @@
 #include "quant.h"
 
 /* ftype: llama.cpp's general.file_type (ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q4_K_S 14,
- * Q4_K_M 15, Q6_K 18, BF16 32). */
+ * Q4_K_M 15, Q5_K_S 16, Q5_K_M 17, Q6_K 18, BF16 32; a pure q4_k / q5_k file says _S). */
 static const struct {
     const char *name;
     int ggml;
@@ -42,7 +43,8 @@ static const struct {
 } QTYPES[] = {
     {"f32", GGML_F32, WT_F32, 0},     {"f16", GGML_F16, WT_F16, 1},       {"bf16", GGML_BF16, WT_BF16, 32},
     {"q8_0", GGML_Q8_0, WT_Q8_0, 7},  {"q4_0", GGML_Q4_0, WT_Q4_0, 2},    {"q4_k", GGML_Q4_K, WT_Q4_K, 14},
-    {"q6_k", GGML_Q6_K, WT_Q6_K, 18}, {"q4_k_m", GGML_Q4_K, WT_Q4_K, 15},
+    {"q6_k", GGML_Q6_K, WT_Q6_K, 18}, {"q4_k_m", GGML_Q4_K, WT_Q4_K, 15}, {"q5_k", GGML_Q5_K, WT_Q5_K, 16},
+    {"q5_k_m", GGML_Q5_K, WT_Q5_K, 17},
 };
 
 int model_gguf_type_ok(const char *name) {
@@ -241,8 +243,8 @@ typedef struct {
     int oom;
 } qjob_t;
 
-/* llama.cpp's Q4_K_M rule for attn_v / ffn_down: more bits in layer i of n when it is in the
- * first or last eighth or every third layer between (its use_more_bits). */
+/* llama.cpp's Q4_K_M / Q5_K_M rule for attn_v / ffn_down: more bits in layer i of n when it is in
+ * the first or last eighth or every third layer between (its use_more_bits). */
 static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
 /* The HF row stored at GGUF row g of a permuted tensor. */
@@ -334,7 +336,7 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, bool 
             t->ggml = QTYPES[qi].ggml;
             t->wt = QTYPES[qi].wt;
             int layer = !strncmp(t->gname, "blk.", 4) ? atoi(t->gname + 4) : -1;
-            if (!strcmp(qtype, "q4_k_m") &&
+            if ((!strcmp(qtype, "q4_k_m") || !strcmp(qtype, "q5_k_m")) &&
                 (((strstr(t->gname, ".attn_v.") || strstr(t->gname, ".ffn_down")) && layer >= 0 &&
                   more_bits(layer, c->n_layers)) ||
                  !strcmp(t->gname, "output.weight"))) {

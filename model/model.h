@@ -199,8 +199,9 @@ size_t model_precision_released(const model_t *m);
 /* "f32" / "bf16" / "int8" -> MODEL_PREC_*, -1 for anything else. */
 int model_precision_parse(const char *name);
 /* Write a LLaDA model as a GGUF file llama.cpp reads (model/gguf_write.c): type "f32", "f16",
- * "bf16", "q8_0", "q4_0", "q4_k", "q6_k" or "q4_k_m" (Q4_K with Q6_K for the head and, in
- * llama.cpp's use_more_bits layers, attn_v and ffn_down) for the matrices, F32 vectors; Q/K rows in llama.cpp's order. Via PATH.tmp + rename.
+ * "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q4_k_m" (Q4_K with Q6_K for the head and, in
+ * llama.cpp's use_more_bits layers, attn_v and ffn_down) or "q5_k_m" (the same over Q5_K) for the
+ * matrices, F32 vectors; Q/K rows in llama.cpp's order. Via PATH.tmp + rename.
  * EXIT_USAGE for an unknown type, EXIT_DATA when a row length is not a multiple of the type's
  * block, EXIT_IO on write errors. search: quantise with searched scales (quantize_search, never
  * worse per block), else round to nearest (quantize_ref). model_gguf_type_ok: 1 when `name` is
