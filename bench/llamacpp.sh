@@ -128,12 +128,12 @@ done
 
 echo
 echo "(k) KL(f32 || file) on a KJV prompt set (bench/quant_kl.py): our --quantize-method rtn and"
-echo "    search against llama-quantize's file of the same type (--pure for Q4_K and Q4_0: one type"
-echo "    throughout, like ours; Q4_K_M: the same tensor mix):"
+echo "    search against llama-quantize's file of the same type (--pure for Q4_K, Q5_K and Q4_0: one"
+echo "    type throughout, like ours; Q4_K_M / Q5_K_M: the same tensor mix):"
 set --
-for q in Q4_K_M Q4_K Q6_K Q4_0 Q8_0; do
+for q in Q4_K_M Q4_K Q5_K_M Q5_K Q6_K Q4_0 Q8_0; do
     t=$(echo $q | tr 'A-Z' 'a-z')
-    pure=; case $q in Q4_K|Q4_0) pure=--pure ;; esac
+    pure=; case $q in Q4_K|Q5_K|Q4_0) pure=--pure ;; esac
     lq=$cache/bundled-llamacpp$pure-$q.gguf
     [ -f "$lq" ] || $N "$LQ" $pure "$b32" "$lq" $q >"$cache/quantize$pure-$q.log" 2>&1 || { echo "  llama-quantize $q failed"; status=1; continue; }
     for m in rtn search; do
