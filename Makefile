@@ -228,9 +228,9 @@ TOOL_MANS := $(patsubst $(BIN)/%,build/man/llada-%.1,$(BINS))
 PIPE_MANS := $(PIPES:%=build/man/llada-%.1)
 all: $(TOOL_MANS) $(PIPE_MANS)
 $(TOOL_MANS): build/man/llada-%.1: $(BIN)/% scripts/help2man.sh
-	$(call say,MAN,$@)mkdir -p $(@D) && sh scripts/help2man.sh llada-$* $< > $@.tmp && mv $@.tmp $@
+	$(call say,MAN,$@)mkdir -p $(@D) && sh scripts/help2man.sh llada-$* $< > $@.tmp$$$$ && mv $@.tmp$$$$ $@
 $(PIPE_MANS): build/man/llada-%.1: pipelines/% scripts/help2man.sh $(BINS)
-	$(call say,MAN,$@)mkdir -p $(@D) && sh scripts/help2man.sh -v "llada-tools $$($(BIN)/tok --version | sed 's/^tok //')" llada-$* $< > $@.tmp && mv $@.tmp $@
+	$(call say,MAN,$@)mkdir -p $(@D) && sh scripts/help2man.sh -v "llada-tools $$($(BIN)/tok --version | sed 's/^tok //')" llada-$* $< > $@.tmp$$$$ && mv $@.tmp$$$$ $@
 
 install: all
 	$(Q)mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LLADA_LIB)/bin $(DESTDIR)$(MANDIR)/man1
