@@ -124,8 +124,9 @@ static const char HELP[] =
     "                            with --precision bf16|int8 only that precision\n"
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q4_0,\n"
-    "                            q6_k, f16, bf16, f32 (no input; docs/gguf.md). --model also\n"
-    "                            takes FILE.gguf\n"
+    "                            q6_k, f16, bf16, f32 (no input; docs/gguf.md); rows that\n"
+    "                            no block of TYPE divides go in q8_0 (or f16), as\n"
+    "                            llama-quantize does. --model also takes FILE.gguf\n"
     "      --quantize-method M   search (default: searched block scales, never worse per block)\n"
     "                            or rtn (round to nearest with the simple scales)\n"
     "      --check-options       check the options against the model's generation_config.json\n"
@@ -571,7 +572,11 @@ int main(int argc, char **argv) {
         if (!(pol = rm_policy_new(name, &e))) cli_die(&o.cli, &e);
     }
     if (o.quantize) {
-        if (model_save_gguf(m, o.quantize_out, o.quantize, !o.quantize_rtn, &e)) cli_die(&o.cli, &e);
+        int fallback = model_save_gguf(m, o.quantize_out, o.quantize, !o.quantize_rtn, &e);
+        if (fallback < 0) cli_die(&o.cli, &e);
+        if (fallback && !o.cli.quiet)
+            fprintf(stderr, "%s: %d matrices have rows that are not a multiple of the %s block: written as q8_0 (f16 "
+                    "where not a multiple of 32), as llama-quantize falls back\n", o.cli.tool, fallback, o.quantize);
         model_destroy(&m);
         rm_policy_destroy(&pol);
         cli_close_stdout(&o.cli);

@@ -304,7 +304,7 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, bool 
         lerr_set(e, EXIT_INTERNAL, "out of memory");
         goto out;
     }
-    int n = f->tensor_specs(c, (llada_weights_t *)&m->w, s);
+    int n = f->tensor_specs(c, (llada_weights_t *)&m->w, s), nfallback = 0;
     const uint32_t align = 32;
     uint64_t off = 0;
     int nt = 0;
@@ -343,10 +343,11 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, bool 
                 t->ggml = GGML_Q6_K;
                 t->wt = WT_Q6_K;
             }
-            if (t->cols % wtype_block(t->wt)) {
-                lerr_set(e, EXIT_DATA, "tensor \"%s\": %lld columns are not a multiple of the %s block (%d)", s[i].name,
-                         (long long)t->cols, qtype, wtype_block(t->wt));
-                goto out;
+            if (t->cols % wtype_block(t->wt)) { /* llama-quantize's convert_incompatible_tensor */
+                int q8 = t->cols % wtype_block(WT_Q8_0) == 0;
+                t->ggml = q8 ? GGML_Q8_0 : GGML_F16;
+                t->wt = q8 ? WT_Q8_0 : WT_F16;
+                nfallback++;
             }
             if (permute && strstr(t->gname, ".attn_q.")) t->heads = c->n_heads;
             if (permute && strstr(t->gname, ".attn_k.")) t->heads = c->n_kv_heads;
@@ -454,7 +455,7 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, bool 
         unlink(tmp);
         goto out;
     }
-    rc = 0;
+    rc = nfallback;
 out:
     if (fp) {
         fclose(fp);

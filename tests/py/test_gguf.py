@@ -14,7 +14,8 @@ The f32 GGUF file must give the safetensors logits (rel <= 1e-5): the Q/K un-per
 right; a file written without the permutation must not (the check can fail). `denoise --quantize`
 files of every written type (q5_k and q5_k_m included) read back by numpy give the C logits, with
 KL(f32 || file) printed; `--quantize-method
-search` is no worse than `rtn` on any block (numpy's decoding), here and on the bundled model. Other layouts:
+search` is no worse than `rtn` on any block (numpy's decoding), here and on the bundled model;
+row lengths that no block of the type divides fall back to Q8_0 / F16 as in llama-quantize. Other layouts:
 general.alignment 64, tied embeddings, version 2. Damaged files exit 1 with one error line.
 """
 import os, shutil, struct, subprocess, sys, tempfile
@@ -121,12 +122,11 @@ KL_MAX.update({"q5_k_m": 0.05})
 # 2 layers (use_more_bits(i, 2): layer 1 only) — the head, layer 1's attn_v and ffn_down
 FTYPE = {"q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16, "q5_k_m": 17, "q6_k": 18, "q4_0": 2, "bf16": 32}
 MIX_Q6 = {"output.weight", "blk.1.attn_v.weight", "blk.1.ffn_down.weight"}
-ours = []
-for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "bf16"]:
-    out = os.path.join(TMP, f"ours-{t}.gguf")
-    p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", t, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if not check(p.returncode == 0 and os.path.exists(out), f"denoise --quantize {t}", p.stderr.decode()[:300]):
-        continue
+
+
+def decode_ours(out, cfg, W):
+    """numpy's reading of a file `denoise --quantize` wrote: (metadata, tensors, HF-named
+    dequantised weights with Q/K rows un-permuted, worst max|Δw| / max|w| against W)."""
     kvs, tens = gw.read(out)
     deq, worst = {}, 0.0
     for g, (tn, shape, blob) in tens.items():
@@ -142,6 +142,17 @@ for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "bf16"]:
             hf = f"model.transformer.blocks.{l}.{rev[nm]}.weight"
         deq[hf] = w
         worst = max(worst, float(np.abs(w - W[hf]).max() / np.abs(W[hf]).max()))
+    return kvs, tens, deq, worst
+
+
+ours = []
+for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "bf16"]:
+    out = os.path.join(TMP, f"ours-{t}.gguf")
+    p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", t, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not check(p.returncode == 0 and os.path.exists(out), f"denoise --quantize {t}", p.stderr.decode()[:300]):
+        continue
+    check(p.stderr == b"", f"--quantize {t}: silent when every row length fits the type's block", p.stderr.decode()[:200])
+    kvs, tens, deq, worst = decode_ours(out, cfg, W)
     want_types = {"q4_k_m": {"q4_k", "q6_k", "f32"}, "q5_k_m": {"q5_k", "q6_k", "f32"}}.get(t, {t, "f32"})
     check(set(deq) == set(W) and {tn for tn, _, _ in tens.values()} == want_types and
           kvs["general.architecture"] == "llada" and kvs["llada.attention.head_count_kv"] == cfg["n_kv_heads"] and
@@ -164,6 +175,37 @@ for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "bf16"]:
 print("# --quantize (searched)  bytes   KL(orig||dequant)  KL(orig||denoise)  rel exact  rel int8")
 for t, n, a, b, r1, r2 in ours:
     print(f"# {t:7s}             {n:8d}   {a:16.3e}  {b:17.3e}  {r1:9.1e}  {r2:8.1e}")
+
+# Row lengths that are not a multiple of a type's block (the bundled model's d 384 and FFN 1152
+# are not multiples of 256): those matrices fall back to Q8_0, or F16 when not a multiple of 32
+# either, as llama-quantize's convert_incompatible_tensor does; one note on stderr; the file reads
+# back and gives the reference's logits. Here d 96 (Q8_0) and FFN 80 (ffn_down: F16).
+CKF = os.path.join(TMP, "ckf")
+subprocess.run([sys.executable, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), CKF, "--custom",
+                "d_model=96,n_layers=2,n_heads=2,n_kv_heads=2,mlp_hidden_size=80,vocab_size=300",
+                "--dtype", "f32", "--seed", "6"], check=True)
+fcfg, fW = ref.load(CKF)
+for t in ["q4_k_m", "q4_0"]:
+    out = os.path.join(TMP, f"fallback-{t}.gguf")
+    p = subprocess.run([tool("denoise"), "--model", CKF, "--quantize", t, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = p.stderr.decode()
+    if not check(p.returncode == 0 and os.path.exists(out), f"fallback: --quantize {t} of d 96 / FFN 80", err[:300]):
+        continue
+    nmat = 7 * fcfg["n_layers"] + 2
+    nfb = nmat if t == "q4_k_m" else fcfg["n_layers"]      # q4_0: only ffn_down (80 columns) falls back
+    check(err.count("\n") == 1 and err.startswith(f"denoise: {nfb} matrices have rows that are not a multiple of the {t} block"),
+          f"fallback: --quantize {t}: one note naming the {nfb} matrices", err)
+    kvs, tens, deq, worst = decode_ours(out, fcfg, fW)
+    types = {g: tn for g, (tn, _, _) in tens.items()}
+    want = {g: ("f32" if g.endswith("norm.weight") else "f16" if ".ffn_down." in g else
+                "q8_0" if t == "q4_k_m" else t) for g in types}
+    check(types == want and kvs["general.file_type"] == FTYPE[t],
+          f"fallback: --quantize {t}: F16 for the 80-wide ffn_down, {want['token_embd.weight']} elsewhere, file_type {FTYPE[t]}",
+          sorted(g for g in types if types[g] != want[g]))
+    x = rng.integers(0, fcfg["vocab_size"], size=16)
+    r = rel(logits(out, x, {"LLADA_QMATMUL": "f32"}), ref.forward(fcfg, deq, x[None])[0])
+    check(worst <= 0.2 and r <= 1e-4, f"fallback: --quantize {t}: logits vs reference on numpy's decoding (rel {r:.1e}, worst weight {worst:.3f})")
+
 p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q5_0", os.path.join(TMP, "x.gguf")], stderr=subprocess.PIPE)
 check(p.returncode == 2 and b"unknown type" in p.stderr, "--quantize with an unknown type: usage error (exit 2)")
 p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0"], stderr=subprocess.PIPE)
@@ -189,9 +231,13 @@ def quantized(folder, t, method):
     return gw.read(out)[1]
 
 
-for label, folder in [("random checkpoint", CK), ("bundled model", os.path.join(ROOT, "models", "default"))]:
+# (The bundled model's rows, 384 and 1152 long, fit only the 32-blocks: its K-quant files are Q8_0,
+# the fallback above, so it checks Q4_0 and Q8_0.)
+for label, folder, types in [("random checkpoint", CK, ["q4_k", "q5_k", "q6_k", "q4_0", "q8_0"]),
+                             ("bundled model", os.path.join(ROOT, "models", "default"), ["q4_0", "q8_0"])]:
     orig = {g: gw.dequantize(b, tn, sh) for g, (tn, sh, b) in quantized(folder, "f32", "rtn").items()}
-    for t, blk in [("q4_k", 256), ("q5_k", 256), ("q6_k", 256), ("q4_0", 32), ("q8_0", 32)]:
+    for t in types:
+        blk = 32 if t in ("q4_0", "q8_0") else 256
         rt, se = quantized(folder, t, "rtn"), quantized(folder, t, "search")
         worse = nblk = 0
         er = es = 0.0
