@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/agree.sh — what --cache / --precision / threshold decoding change on a trained model
-# (issue 12 §3, the part that needs no new training): the bundled KJV model (models/default,
-# 7.2 M parameters), 16 prompts, 64 tokens in blocks of 32, T = 0. For {none, prefix, dual} x
+# (issue 12 §3, the part that needs no new training): the bundled KJV model (models/default:
+# v2 since 2026-12-07, 14.65 M parameters; docs/denoise.md's numbers are v1's, 7.2 M), 16 prompts, 64 tokens in blocks of 32, T = 0. For {none, prefix, dual} x
 # {low_confidence, threshold:0.9} x {f32, bf16, int8}: agreement of the generated tokens with
 # the exact sampler (none, low_confidence, f32), tokens per forward pass, and tokens/s
 # (wall time of the whole denoise run, model load included; 1 thread). Exact-match accuracy on

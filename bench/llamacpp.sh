@@ -113,17 +113,29 @@ for t in f32 q8_0 q4_k_m; do
         "$("$PYTHON" -c "import sys; a, b = sys.argv[1:]; print(f'{float(b) / float(a):.2f}x')" "${o:-0}" "${l:-0}" 2>/dev/null)"
 done
 
+# (q) and (k) use the bundled model's v1 (d 256, f32; models/default until 2026-12-07), taken from
+# git history: every row of it fits the K-quants' 256-blocks, while v2's rows of 384 and 1,152
+# do not (its K-quant files fall back to Q8_0 in our writer and Q5_0 / Q5_1 in llama-quantize).
+# LLAMACPP_KJV_MODEL=DIR picks another model folder.
+kjv=${LLAMACPP_KJV_MODEL:-$cache/bundled-v1}
+if [ ! -f "$kjv/model.safetensors" ]; then
+    mkdir -p "$kjv"
+    for f in config.json model.safetensors tokenizer.json tokenizer_config.json generation_config.json; do
+        git -C "$root" show "07bcb8d:models/default/$f" >"$kjv/$f" ||
+            { echo "llamacpp bench: cannot read v1 of the bundled model from git (set LLAMACPP_KJV_MODEL)" >&2; rm -rf "$kjv"; exit 1; }
+    done
+fi
 echo
 echo "(q) llama-quantize on our F32 GGUF of the bundled model, read by denoise:"
 b32=$cache/bundled-f32.gguf
-[ -f "$b32" ] || $N "$LLADA_BIN/denoise" --model "$root/models/default" --quantize f32 "$b32" || exit 1
+[ -f "$b32" ] || $N "$LLADA_BIN/denoise" --model "$kjv" --quantize f32 "$b32" || exit 1
 status=0
 for q in Q8_0 Q4_K_M; do
     lq=$cache/bundled-llamacpp-$q.gguf
     $N "$LQ" "$b32" "$lq" $q >"$cache/quantize-$q.log" 2>&1 || { echo "  llama-quantize $q failed (see $cache/quantize-$q.log)"; status=1; continue; }
     ours=$cache/bundled-ours-$(echo $q | tr 'A-Z' 'a-z').gguf
-    [ -f "$ours" ] || $N "$LLADA_BIN/denoise" --model "$root/models/default" --quantize "$(echo $q | tr 'A-Z' 'a-z')" "$ours" || exit 1
-    $N "$PYTHON" "$here/llamacpp_check.py" "$root/models/default" "$lq" "$ours" | sed 's/^/  /' || status=1
+    [ -f "$ours" ] || $N "$LLADA_BIN/denoise" --model "$kjv" --quantize "$(echo $q | tr 'A-Z' 'a-z')" "$ours" || exit 1
+    $N "$PYTHON" "$here/llamacpp_check.py" "$kjv" "$lq" "$ours" | sed 's/^/  /' || status=1
 done
 
 echo
@@ -137,11 +149,11 @@ for q in Q4_K_M Q4_K Q5_K_M Q5_K Q6_K Q4_0 Q8_0; do
     lq=$cache/bundled-llamacpp$pure-$q.gguf
     [ -f "$lq" ] || $N "$LQ" $pure "$b32" "$lq" $q >"$cache/quantize$pure-$q.log" 2>&1 || { echo "  llama-quantize $q failed"; status=1; continue; }
     for m in rtn search; do
-        [ -f "$cache/bundled-$m-$t.gguf" ] || $N "$LLADA_BIN/denoise" --model "$root/models/default" --quantize $t \
+        [ -f "$cache/bundled-$m-$t.gguf" ] || $N "$LLADA_BIN/denoise" --model "$kjv" --quantize $t \
             --quantize-method $m "$cache/bundled-$m-$t.gguf" || exit 1
         set -- "$@" "ours-$m-$t=$cache/bundled-$m-$t.gguf"
     done
     set -- "$@" "llama.cpp-$q=$lq"
 done
-$N "$PYTHON" "$here/quant_kl.py" "$root/models/default" "$@" | sed 's/^/  /' || status=1
+$N "$PYTHON" "$here/quant_kl.py" "$kjv" "$@" | sed 's/^/  /' || status=1
 exit $status
