@@ -1,23 +1,29 @@
 /* matmul_qk_rows.c — y = x · Wᵀ for Q4_K, Q5_K, Q6_K and Q8_0 weights at 1 to QK_ROWS_MAX activation rows
  * (decoding a few tokens), where matmul_qk's 16-row register tile would spend as long on one row
  * as on sixteen (bench/roofline.sh). Same arithmetic as matmul_qk and its reference
- * matmul_qk_ref: the activations to int8 with one scale per 256 values, integer sums per
- * 32-value sub-block times the sub-block's 6-bit scale, the mins from per-32 activation sums, one
- * float step per super-block.
+ * matmul_qk_ref: the activations to int8 with one scale per 256 values (Q8_0: 32), integer sums
+ * per sub-block, the sub-block scales, mins / offsets from per-sub-block activation sums.
  *
- * Kernel (AVX512-VNNI): each weight super-block is read once, straight from the mapped file: its
- * 128 quant bytes as two zmm, nibbles split with AND / shift into four zmm of 64 unsigned values
- * (low nibbles of bytes 0..63 are values 0..31 and 64..95, high nibbles 32..63 and 96..127; the
- * second zmm likewise + 128); the activations are laid out once per call in that order, so one
- * VPDPBUSD multiplies 64 weights by 64 activations of one row, 16 i32 lanes holding two
- * sub-blocks. Q5_K adds each value's fifth bit: qh's 32 bytes broadcast to both halves of a zmm,
- * bit j of qh[l] (sub-block j's value l) tested per byte (VPTESTMB against 1 << j, a different j
- * in each half) and 16 added where set, giving 0..31 in the same order. The eight 6-bit scales
- * are decoded with 32-bit masks and spread to the lanes (VPERMD); per row the lane sums are
- * multiplied by them (VPMULLD) and converted once per super-block, the mins' term Σ m_j Σx_j
- * likewise on eight lanes. Q8_0 (activations per 32, as matmul_qk): two blocks per zmm, |w|
- * against the activations negated where w < 0, so one VPDPBUSD gives the exact w·x sums of both
- * blocks. Q6_K: rows_q6's comment. Threads split the weight rows.
+ * Two variants (matmul_qk_set_rows; both tested against matmul_qk_ref):
+ *   2 (the default) — "variant 2" below: every weight zmm uses the same lane -> sub-block map, so
+ *     per row and super-block all VPDPBUSD go into one accumulator and the scales are one float
+ *     multiply per lane; loops unrolled so the accumulators stay in registers; weight lines
+ *     prefetched. docs/gguf.md's roofline: 0.8-0.9 of the streaming read at 2 rows, ~0.6 at 4.
+ *   1 — the first rows kernels, kept as the benchmarks' "before": each weight super-block read
+ *     once, straight from the mapped file: its 128 quant bytes as two zmm, nibbles split with
+ *     AND / shift into four zmm of 64 unsigned values (low nibbles of bytes 0..63 are values
+ *     0..31 and 64..95, high nibbles 32..63 and 96..127; the second zmm likewise + 128); the
+ *     activations laid out once per call in that order, so one VPDPBUSD multiplies 64 weights by
+ *     64 activations of one row, 16 i32 lanes holding two sub-blocks. Q5_K adds each value's
+ *     fifth bit: qh's 32 bytes broadcast to both halves of a zmm, bit j of qh[l] (sub-block j's
+ *     value l) tested per byte (VPTESTMB against 1 << j, a different j in each half) and 16
+ *     added where set. The eight 6-bit scales decoded with 32-bit masks and spread to the lanes
+ *     (VPERMD); per row the lane sums multiplied by them (VPMULLD) and converted once per
+ *     super-block, the mins' term Σ m_j Σx_j likewise on eight lanes. Q8_0: two blocks per zmm,
+ *     |w| against the activations negated where w < 0. Q6_K: rows_q6's comment. (Its f16 scales
+ *     go through the out-of-line f16_to_f32, so every live zmm is spilled twice per super-block,
+ *     and its per-row loops are not unrolled: accumulators in memory; both left as they were.)
+ * Threads split the weight rows.
  */
 #include <math.h>
 #include <string.h>
@@ -51,6 +57,18 @@ static inline void q4k_scales8(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
     uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 6) & 0x03030303u) << 4;
     *sc = s_lo | (uint64_t)s_hi << 32;
     *mn = m_lo | (uint64_t)m_hi << 32;
+}
+
+/* The same as bytes [sc_0..sc_7, m_0..m_7] with vector operations (s: the 12 scale bytes and 4
+ * more that are read and ignored): bytes 0-3 / 8-11 s[j] / s[j+4] & 63; bytes 4-7 / 12-15 the low /
+ * high nibble of s[j+4] with the top two bits of s[j-4] / s[j] above. */
+TGT static inline __m128i q4k_scales16(const uint8_t *s) {
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    __m128i t1 = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)),
+            t2 = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    __m128i lo = _mm_and_si128(_mm_srlv_epi32(t1, _mm_setr_epi32(0, 0, 0, 4)),
+                               _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    return _mm_or_si128(lo, _mm_and_si128(_mm_srli_epi16(t2, 2), _mm_set1_epi8(0x30)));
 }
 
 /* The horizontal sum of v into y[m][n] (+= with accumulate). */
@@ -196,7 +214,7 @@ TGT static inline __attribute__((always_inline)) void rows_q6(const qr_job_t *j,
     default: fn(j, n, 8); break;        \
     }
 
-TGT static void worker(int t, void *arg) {
+TGT static void worker1(int t, void *arg) {
     const qr_job_t *j = arg;
     int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
     for (int n = lo; n < hi; n++) {
@@ -207,19 +225,8 @@ TGT static void worker(int t, void *arg) {
     }
 }
 
-static int g_rows = 1; /* matmul_qk_set_rows */
-void matmul_qk_set_rows(int v) { g_rows = v < 0 ? 1 : v; }
-
-int matmul_qk_rows_supports(wtype_t t, int M, int K) {
-    if (!g_rows) return 0;
-    /* Q8_0 above 4 rows: the per-row float work (a scale per 32 weights) makes matmul_qk's 16-row
-     * tile faster (16384x4096, 1 thread: 8 rows 3.9 GB/s here against 5.0 there) */
-    return M >= 1 && (t == WT_Q4_K || t == WT_Q5_K || t == WT_Q6_K ? M <= QK_ROWS_MAX : t == WT_Q8_0 && M <= 4 && K % 64 == 0);
-}
-
-int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
-    KERN_ASSERT_WEIGHT(W);
-    KERN_ASSERT(matmul_qk_rows_supports(W->type, M, (int)W->cols) && x && y);
+/* The first rows kernels (variant 1): activations, then worker1. */
+static int rows1_run(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
     /* q4: Q4_K or Q5_K (the same activation layout) */
     int N = (int)W->rows, K = (int)W->cols, q4 = W->type == WT_Q4_K || W->type == WT_Q5_K, q6 = W->type == WT_Q6_K;
     if (N == 0) return 0;
@@ -271,6 +278,334 @@ int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool acc
     }
     int nt = kern_threads() < N ? kern_threads() : N;
     qr_job_t j = {y, W->data, xi, dxv, bsv, M, N, K, nt, wtype_bytes(W->type, (size_t)K), W->type, accumulate};
-    kern_parallel_for(nt, worker, &j);
+    kern_parallel_for(nt, worker1, &j);
     return 0;
+}
+
+/* ---- variant 2 (the default): one accumulator per row and super-block ----
+ *
+ * The weights are unpacked into zmm whose lanes all map to sub-blocks the same way (Q4_K / Q5_K:
+ * two super-blocks per step, lane j / 8+j = sub-block j of the first / second, 4 values of it per
+ * zmm, 8 zmm; Q6_K: lane g = group g, 4 values per zmm, 4 zmm; Q8_0: lanes 4b..4b+3 = block b of
+ * four, 2 zmm), the activations laid out to match once per call (vectorised quantisation). So per
+ * row the VPDPBUSD of a step accumulate into one register, and the sub-block scales are applied
+ * in float to that one sum: cvt, × d·sc per lane (computed once per weight block), FMA × dx —
+ * no VPMULLD, no integer adds. The mins (Q4_K / Q5_K: -dmin·m_j; Q6_K: -32·d·sc_g) are one FMA
+ * against dx·Σx per sub-block, a float vector prepared with the activations. The per-row loops
+ * are unrolled (#pragma GCC unroll: without it GCC -O2 kept the accumulator arrays in memory,
+ * which cost more than everything else), rows interleaved per super-block in the activation
+ * buffers so one pointer serves them all. Q8_0: rows2_q8's comment. */
+
+/* Weight lines are prefetched QR_PF bytes ahead (to L1: 2048 measured best at 8 rows, where the
+ * activations take most of the L1; 1024 and 4096 slower there, the same at 2-4 rows). */
+#define QR_PF 2048
+#define QR_PREFETCH(p, n)                                                                      \
+    for (int o_ = 0; o_ < (n); o_ += 64) _mm_prefetch((const char *)(p) + QR_PF + o_, _MM_HINT_T0)
+
+typedef struct {
+    float *y;
+    const uint8_t *w;
+    /* row-interleaved per super-block (Q8_0: per group of 128), so one pointer serves all rows: */
+    const uint8_t *xa; /* Q6_K [K/256][M][256] activations in the kernel's order; Q4_K / Q5_K per pair of
+                          super-blocks [K/512][M][512]; Q8_0 [Kp/128][M][128], q + 128 */
+    const float *dx;   /* Q6_K [K/256][M]; Q4_K / Q5_K [K/512][M][16]: dx_A on lanes 0-7, dx_B 8-15; Q8_0
+                          [Kp/128][M][4]: the group's four block scales */
+    const float *bsf;  /* dx·Σq per sub-block: Q6_K [K/256][M][16] (lane g); Q4_K / Q5_K [K/512][M][16]
+                          (lanes j, 8+j: sub-block j of A, B) */
+    int M, N, K, Kp, nthreads;
+    size_t rb;
+    wtype_t t;
+    bool acc;
+} qr2_job_t;
+
+TGT static inline void put2(const qr2_job_t *j, int m, int n, __m512 v) {
+    float s = _mm512_reduce_add_ps(v), *o = j->y + (size_t)m * j->N + n;
+    *o = j->acc ? *o + s : s;
+}
+
+/* Q4_K (q5 0) / Q5_K (q5 1), two super-blocks A, B at a time (a zero block after an odd last one):
+ * zmm c (0..7), lane j = A's sub-block j, lane 8+j = B's, values 4c..4c+3 of it: the qs dword
+ * 8(j/2)+c, low nibble for even j, high for odd. Per c < 4 one two-source dword permute of A's
+ * 128 quant bytes gives zmm c's lanes (low 256 bits) and zmm c+4's (high), the same of B's, two
+ * 128-bit-lane shuffles put A's and B's halves together, then a per-lane shift (0 / 4) and an
+ * AND. Q5_K: qh dword c of A (lanes 0-7) and of B (8-15), bit j of each byte tested per lane
+ * (VPTESTMB) and 16 added where set. So every lane holds one sub-block: per row and pair of
+ * super-blocks 8 VPDPBUSD into one accumulator, one cvt, one × d·sc, one FMA × dx (per half, from
+ * memory) and one FMA for the mins. */
+static const uint8_t QR_ZERO_BLOCK[176];
+
+TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t *j, int n, const int MR, const int q5) {
+    const int K = j->K, nb = K / 256, np = (nb + 1) / 2, bb = q5 ? 176 : 144, qo = q5 ? 48 : 16;
+    const uint8_t *b = j->w + (size_t)n * j->rb;
+    const __m512i m4 = _mm512_set1_epi8(15), sh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0),
+                  ix0 = _mm512_set_epi32(28, 28, 20, 20, 12, 12, 4, 4, 24, 24, 16, 16, 8, 8, 0, 0),
+                  one = _mm512_set1_epi32(1), ih0 = _mm512_set_epi32(8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* lanes j and 8+j: 1 << j in every byte; 16 per byte */
+    const __m512i bitj = _mm512_set_epi32(0x80808080, 0x40404040, 0x20202020, 0x10101010, 0x08080808, 0x04040404,
+                                          0x02020202, 0x01010101, 0x80808080, 0x40404040, 0x20202020, 0x10101010,
+                                          0x08080808, 0x04040404, 0x02020202, 0x01010101),
+                  sixteen = _mm512_set1_epi8(16);
+    __m512 fa[QK_ROWS_MAX], fm[QK_ROWS_MAX];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) fa[m] = fm[m] = _mm512_setzero_ps();
+    for (int p = 0; p < np; p++, b += 2 * bb) {
+        const uint8_t *a = b, *c2 = 2 * p + 1 < nb ? b + bb : QR_ZERO_BLOCK;
+        QR_PREFETCH(b, 2 * bb);
+        __m512 d = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss((uint16_t)(a[0] | a[1] << 8))),
+                                        _mm512_set1_ps(_cvtsh_ss((uint16_t)(c2[0] | c2[1] << 8)))),
+               dm = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(-_cvtsh_ss((uint16_t)(a[2] | a[3] << 8))),
+                                         _mm512_set1_ps(-_cvtsh_ss((uint16_t)(c2[2] | c2[3] << 8))));
+        __m128i ra = q4k_scales16(a + 4), rb = q4k_scales16(c2 + 4);
+        /* d·sc_j and -dmin·m_j: lanes 0-7 A's, 8-15 B's */
+        __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(ra, rb)))),
+               md = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(ra, rb))));
+        __m512i a0 = _mm512_loadu_si512(a + qo), a1 = _mm512_loadu_si512(a + qo + 64),
+                b0 = _mm512_loadu_si512(c2 + qo), b1 = _mm512_loadu_si512(c2 + qo + 64), u[8], ix = ix0;
+        __m512i hab = q5 ? _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 16))),
+                                              _mm256_loadu_si256((const __m256i *)(c2 + 16)), 1)
+                         : _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++, ix = _mm512_add_epi32(ix, one)) {
+            __m512i pa = _mm512_permutex2var_epi32(a0, ix, a1), pb = _mm512_permutex2var_epi32(b0, ix, b1);
+            u[c] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_i64x2(pa, pb, 0x44), sh), m4);
+            u[c + 4] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_i64x2(pa, pb, 0xee), sh), m4);
+        }
+        if (q5)
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                __m512i h = _mm512_permutexvar_epi32(_mm512_add_epi32(ih0, _mm512_set1_epi32(c)), hab);
+                u[c] = _mm512_mask_add_epi8(u[c], _mm512_test_epi8_mask(h, bitj), u[c], sixteen);
+            }
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            const uint8_t *xa = j->xa + ((size_t)p * MR + m) * 512;
+            /* one chain (2 or 4 chains added at the end measured the same) */
+            __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_loadu_si512(xa));
+#pragma GCC unroll 8
+            for (int c = 1; c < 8; c++) acc = _mm512_dpbusd_epi32(acc, u[c], _mm512_loadu_si512(xa + 64 * c));
+            const size_t o = ((size_t)p * MR + m) * 16;
+            fa[m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), sd), _mm512_loadu_ps(j->dx + o), fa[m]);
+            if (MR > 4) fa[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(j->bsf + o), fa[m]); /* fewer registers */
+            else fm[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(j->bsf + o), fm[m]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) put2(j, m, n, MR > 4 ? fa[m] : _mm512_add_ps(fa[m], fm[m]));
+}
+
+/* Q6_K. zmm c, lane g = group g's values 4c..4c+3 (group g = 8h + r of half h): ql dword
+ * 16h + 4(r%4) + c, low nibbles for r < 4, high for r >= 4 (one two-source dword permute, a per-lane
+ * shift 0 / 4); qh dword 8h + 4(r%2) + c, bits 2(r/2)..+1 of each byte (a permute and a per-lane
+ * rotate left by 4 - 2(r/2) mod 32 puts them at bits 4-5). */
+TGT static inline __attribute__((always_inline)) void rows2_q6(const qr2_job_t *j, int n, const int MR) {
+    const int K = j->K, nb = K / 256;
+    const uint8_t *b = j->w + (size_t)n * j->rb;
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30), one = _mm512_set1_epi32(1);
+    const __m512i ixl0 = _mm512_set_epi32(28, 24, 20, 16, 28, 24, 20, 16, 12, 8, 4, 0, 12, 8, 4, 0),
+                  shl = _mm512_set_epi32(4, 4, 4, 4, 0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0),
+                  ixh0 = _mm512_set_epi32(12, 8, 12, 8, 12, 8, 12, 8, 4, 0, 4, 0, 4, 0, 4, 0),
+                  roth = _mm512_set_epi32(30, 30, 0, 0, 2, 2, 4, 4, 30, 30, 0, 0, 2, 2, 4, 4);
+    __m512 fa[QK_ROWS_MAX], fm[QK_ROWS_MAX];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) fa[m] = fm[m] = _mm512_setzero_ps();
+    for (int blk = 0; blk < nb; blk++, b += 210) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss((uint16_t)(b[208] | b[209] << 8)));
+        __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)))));
+        __m512 md = _mm512_mul_ps(sd, _mm512_set1_ps(-32.0f));
+        QR_PREFETCH(b, 210);
+        __m512i l0 = _mm512_loadu_si512(b), l1 = _mm512_loadu_si512(b + 64), qh = _mm512_loadu_si512(b + 128);
+        __m512i u[4], ixl = ixl0, ixh = ixh0;
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++, ixl = _mm512_add_epi32(ixl, one), ixh = _mm512_add_epi32(ixh, one)) {
+            __m512i lo = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(l0, ixl, l1), shl), m4);
+            __m512i hi = _mm512_rolv_epi32(_mm512_permutexvar_epi32(ixh, qh), roth);
+            u[c] = _mm512_ternarylogic_epi32(lo, hi, m30, 0xf8); /* lo | (hi & 0x30) */
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            const uint8_t *xa = j->xa + ((size_t)blk * MR + m) * 256;
+            __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_loadu_si512(xa));
+            a = _mm512_dpbusd_epi32(a, u[1], _mm512_loadu_si512(xa + 64));
+            a = _mm512_dpbusd_epi32(a, u[2], _mm512_loadu_si512(xa + 128));
+            a = _mm512_dpbusd_epi32(a, u[3], _mm512_loadu_si512(xa + 192));
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), sd);
+            fa[m] = _mm512_fmadd_ps(f, _mm512_set1_ps(j->dx[(size_t)blk * MR + m]), fa[m]);
+            const float *bs = j->bsf + ((size_t)blk * MR + m) * 16;
+            if (MR > 4) fa[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(bs), fa[m]);
+            else fm[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(bs), fm[m]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) put2(j, m, n, MR > 4 ? fa[m] : _mm512_add_ps(fa[m], fm[m]));
+}
+
+/* Q8_0, four 34-byte blocks per group: zmm 0 = the first 16 weights of each (lanes 4b..4b+3),
+ * zmm 1 the last 16; the last group of a row may hold fewer blocks (zeros after). The activations
+ * + 128 are VPDPBUSD's unsigned operand, the weights its signed one; each accumulator starts at
+ * -128·Σw (per 8 weights from VPSADBW of w + 128, once per group for every row), which removes
+ * what the +128 adds. dx: four floats per group and row, spread to the lanes by VPERMPS (the
+ * activations of 8 rows then still fit the L1). */
+TGT static inline __attribute__((always_inline)) void rows2_q8(const qr2_job_t *j, int n, const int MR) {
+    const int K = j->K, ng = j->Kp / 128;
+    const uint8_t *b = j->w + (size_t)n * j->rb;
+    const __m512i c128 = _mm512_set1_epi8((char)0x80), z = _mm512_setzero_si512(),
+                  c2048 = _mm512_set_epi32(0, 2048, 0, 2048, 0, 2048, 0, 2048, 0, 2048, 0, 2048, 0, 2048, 0, 2048);
+    const __m512i ix = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m512 fa[QK_ROWS_MAX];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) fa[m] = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++, b += 4 * 34) {
+        int nbk = (K - 128 * g) / 32 < 4 ? (K - 128 * g) / 32 : 4;
+        QR_PREFETCH(b, 136);
+        __m512i w0, w1;
+        __m128i dh;
+        if (nbk == 4) {
+            w0 = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(
+                                        _mm_loadu_si128((const __m128i *)(b + 2))), _mm_loadu_si128((const __m128i *)(b + 36)), 1),
+                                        _mm_loadu_si128((const __m128i *)(b + 70)), 2), _mm_loadu_si128((const __m128i *)(b + 104)), 3);
+            w1 = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(
+                                        _mm_loadu_si128((const __m128i *)(b + 18))), _mm_loadu_si128((const __m128i *)(b + 52)), 1),
+                                        _mm_loadu_si128((const __m128i *)(b + 86)), 2), _mm_loadu_si128((const __m128i *)(b + 120)), 3);
+            dh = _mm_setr_epi16((short)(b[0] | b[1] << 8), (short)(b[34] | b[35] << 8), (short)(b[68] | b[69] << 8),
+                                (short)(b[102] | b[103] << 8), 0, 0, 0, 0);
+        } else { /* the row's tail: nbk blocks, the rest zero */
+            uint8_t t0[64] = {0}, t1[64] = {0};
+            uint16_t h[8] = {0};
+            for (int k = 0; k < nbk; k++) {
+                memcpy(t0 + 16 * k, b + 34 * k + 2, 16);
+                memcpy(t1 + 16 * k, b + 34 * k + 18, 16);
+                h[k] = (uint16_t)(b[34 * k] | b[34 * k + 1] << 8);
+            }
+            w0 = _mm512_loadu_si512(t0);
+            w1 = _mm512_loadu_si512(t1);
+            dh = _mm_loadu_si128((const __m128i *)h);
+        }
+        /* per 64-bit lane: 128·(16·128 - Σ(w + 128)) over its 8 + 8 weights = -128·Σw */
+        __m512i sad = _mm512_add_epi64(_mm512_sad_epu8(_mm512_xor_si512(w0, c128), z), _mm512_sad_epu8(_mm512_xor_si512(w1, c128), z));
+        __m512i neg = _mm512_slli_epi32(_mm512_sub_epi32(c2048, sad), 7);
+        __m512 dw = _mm512_permutexvar_ps(ix, _mm512_castps128_ps512(_mm_cvtph_ps(dh))); /* d_b on lanes 4b.. */
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            const uint8_t *xa = j->xa + ((size_t)g * MR + m) * 128;
+            __m512i a = _mm512_dpbusd_epi32(neg, _mm512_loadu_si512(xa), w0);
+            a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(xa + 64), w1);
+            __m512 dx = _mm512_permutexvar_ps(ix, _mm512_castps128_ps512(_mm_loadu_ps(j->dx + ((size_t)g * MR + m) * 4)));
+            fa[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, dx), fa[m]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) put2(j, m, n, fa[m]);
+}
+
+#define rows2_q4(j, n, MR) rows2_q4k(j, n, MR, 0)
+#define rows2_q5(j, n, MR) rows2_q4k(j, n, MR, 1)
+
+TGT static void worker2(int t, void *arg) {
+    const qr2_job_t *j = arg;
+    int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
+    for (int n = lo; n < hi; n++) {
+        if (j->t == WT_Q4_K) ROWS_BY_M(rows2_q4)
+        else if (j->t == WT_Q5_K) ROWS_BY_M(rows2_q5)
+        else if (j->t == WT_Q6_K) ROWS_BY_M(rows2_q6)
+        else ROWS_BY_M(rows2_q8)
+    }
+}
+
+/* x[0..n) (n a multiple of 16) to int8: d = amax / 127, q = round(x / d) (to nearest even, as
+ * matmul_qk_ref's lrintf); returns d. */
+TGT static float quant_block(const float *x, int n, int8_t *q) {
+    __m512 mx = _mm512_setzero_ps();
+    for (int k = 0; k < n; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
+    float amax = _mm512_reduce_max_ps(mx), d = amax / 127, id = d > 0 ? 1 / d : 0;
+    __m512 iv = _mm512_set1_ps(id);
+    for (int k = 0; k < n; k += 16)
+        _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + k), iv))));
+    return d;
+}
+
+/* Activations of variant 2: int8 per matmul_qk's blocks (amax / 127, round to nearest), in the
+ * kernels' order, with dx and (K-quants) dx·Σq per sub-block. */
+TGT static int rows2_run(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    wtype_t t = W->type;
+    int N = (int)W->rows, K = (int)W->cols, q8 = t == WT_Q8_0, q6 = t == WT_Q6_K;
+    int q4 = !q8 && !q6, nb = K / 256, Kp = q8 ? (K + 127) / 128 * 128 : q4 ? (K + 511) / 512 * 512 : K;
+    size_t xa = ((size_t)M * Kp + 63) & ~(size_t)63,
+           dx = (((size_t)M * (q6 ? (size_t)nb : (size_t)Kp / 32) * 4) + 63) & ~(size_t)63,
+           bs = q8 ? 0 : (size_t)M * (size_t)Kp / 16 * 4; /* bsf */
+    uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xa + dx + bs + 256);
+    if (!buf) return -1;
+    uint8_t *xi = buf;
+    float *dxv = (float *)(buf + xa), *bsf = (float *)(buf + xa + dx);
+    int8_t q[256];
+    int ab = q8 ? 32 : 256;
+    if (q4) { /* an odd last super-block's partner: zeros */
+        memset(xi, 0, (size_t)M * Kp);
+        memset(dxv, 0, (size_t)M * Kp / 32 * sizeof(float));
+        memset(bsf, 0, (size_t)M * Kp / 16 * sizeof(float));
+    }
+    if (q8) { /* a short last group: x = 0 (stored + 128), dx = 0 */
+        memset(xi, 128, (size_t)M * Kp);
+        memset(dxv, 0, (size_t)M * Kp / 32 * sizeof(float));
+    }
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * K;
+        for (int b0 = 0; b0 < K; b0 += ab) {
+            float d = quant_block(xr + b0, ab, q);
+            if (q8) { /* block i of group g: bytes 16i.. of zmm 0 and 1, its scale on lanes 4i..4i+3 */
+                int g = b0 / 128, i = b0 / 32 % 4;
+                uint8_t *o = xi + ((size_t)g * M + m) * 128;
+                for (int k = 0; k < 32; k++) o[64 * (k / 16) + 16 * i + k % 16] = (uint8_t)(q[k] + 128);
+                dxv[((size_t)g * M + m) * 4 + i] = d;
+                continue;
+            }
+            if (q6) {
+                size_t bm = (size_t)(b0 / 256) * M + m; /* super-block b0/256 of row m */
+                uint8_t *ob = xi + bm * 256;
+                dxv[bm] = d;
+                for (int c = 0; c < 4; c++) /* zmm c, lane g: values 16g + 4c .. +3 */
+                    for (int g = 0; g < 16; g++) memcpy(ob + 64 * c + 4 * g, q + 16 * g + 4 * c, 4);
+                for (int g = 0; g < 16; g++) {
+                    int sum = 0;
+                    for (int k = 16 * g; k < 16 * g + 16; k++) sum += q[k];
+                    bsf[bm * 16 + g] = d * (float)sum;
+                }
+                continue;
+            }
+            /* Q4_K / Q5_K: super-block b0/256 is half h of pair pm; zmm c, lane 8h + s: values 32s + 4c .. +3 */
+            int h = b0 / 256 % 2;
+            size_t pm = (size_t)(b0 / 512) * M + m;
+            uint8_t *ob = xi + pm * 512;
+            for (int c = 0; c < 8; c++)
+                for (int s = 0; s < 8; s++) memcpy(ob + 64 * c + 32 * h + 4 * s, q + 32 * s + 4 * c, 4);
+            for (int s = 0; s < 8; s++) {
+                int sum = 0;
+                for (int k = 32 * s; k < 32 * s + 32; k++) sum += q[k];
+                dxv[pm * 16 + 8 * h + s] = d;
+                bsf[pm * 16 + 8 * h + s] = d * (float)sum;
+            }
+        }
+    }
+    int nt = kern_threads() < N ? kern_threads() : N;
+    qr2_job_t j = {y, W->data, xi, dxv, bsf, M, N, K, Kp, nt, wtype_bytes(t, (size_t)K), t, accumulate};
+    kern_parallel_for(nt, worker2, &j);
+    return 0;
+}
+
+static int g_rows = 2; /* matmul_qk_set_rows */
+void matmul_qk_set_rows(int v) { g_rows = v < 0 ? 2 : v; }
+
+int matmul_qk_rows_supports(wtype_t t, int M, int K) {
+    if (!g_rows || M < 1) return 0;
+    if (t == WT_Q4_K || t == WT_Q5_K || t == WT_Q6_K) return M <= QK_ROWS_MAX;
+    if (t != WT_Q8_0) return 0;
+    /* variant 1, Q8_0 above 4 rows: the per-row float work (a scale per 32 weights) made matmul_qk's
+     * 16-row tile faster (16384x4096, 1 thread: 8 rows 3.9 GB/s there against 5.0 in the tile) */
+    return g_rows == 1 ? M <= 4 && K % 64 == 0 : M <= QK_ROWS_MAX;
+}
+
+int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool accumulate) {
+    KERN_ASSERT_WEIGHT(W);
+    KERN_ASSERT(matmul_qk_rows_supports(W->type, M, (int)W->cols) && x && y);
+    if (W->rows == 0) return 0;
+    return g_rows == 1 ? rows1_run(y, x, W, M, accumulate) : rows2_run(y, x, W, M, accumulate);
 }

@@ -75,12 +75,13 @@ void kern_set_qisa(int isa);
  * |Δy| <= Σ_superblocks amax/254 Σ|w| (+ f32 rounding). matmul_qk returns -1 on OOM;
  * matmul_qk_ref is its plain reference (same int8 activations, sums in double). */
 int matmul_qk_supports(wtype_t t);
-/* matmul_qk_rows.c: Q4_K, Q5_K and Q6_K at 1..QK_ROWS_MAX rows, Q8_0 (K % 64 == 0) at 1..4
+/* matmul_qk_rows.c: Q4_K, Q5_K, Q6_K and Q8_0 at 1..QK_ROWS_MAX rows
  * (matmul_qk dispatches to it when matmul_qk_rows_supports): the same arithmetic, each weight
  * block read once and multiplied with every row from registers (AVX512-VNNI; callers check
  * kern_qisa() >= 3). Returns -1 on OOM. matmul_qk_set_rows (benchmarks: before / after in one
- * run) picks the kernel: 0 none (matmul_qk's 16-row tile at every row count), 1 the rows
- * kernels; -1 restores the default. */
+ * run) picks the kernel: 0 none (matmul_qk's 16-row tile at every row count), 1 the first rows
+ * kernels (Q8_0 at 1..4 rows, K % 64 == 0), 2 the current ones (the default; Q8_0 at 1..8, any
+ * K); -1 restores the default. Not thread-safe: set it before running matmuls. */
 #define QK_ROWS_MAX 8
 void matmul_qk_set_rows(int v);
 int matmul_qk_rows_supports(wtype_t t, int M, int K);

@@ -12,8 +12,9 @@
  *     integer sub-block scales, AVX512-VNNI tile) equals matmul_qk_ref to f32 rounding, and
  *     matmul_qk_ref is within its int8 bound (amax per super-block: 256, Q8_0 32) of the exact
  *     product; M up to 70 covers 1, 2 and partial groups of 16 rows, N the short last tile of 4;
- *     M 1..8 on Q4_K, Q5_K and Q6_K runs matmul_qk_rows (weights straight from the blocks), every
- *     row count with and without accumulate (the dispatch checked too); M >= 16 the tile.
+ *     M 1..8 runs matmul_qk_rows (weights straight from the blocks; Q8_0 too in variant 2), every
+ *     row count with and without accumulate, both variants (matmul_qk_set_rows 2 and 1), the
+ *     dispatch checked too; M >= 16 the tile.
  *   - Q5_K: a hand-built block (each sub-block's fifth bit from its own qh bit), round trips,
  *     search and every kernel above, as the other types; no non-finite decode on edge blocks.
  *   - quantize_search (searched scales) is never worse than quantize_ref on any block (squared error
@@ -329,11 +330,19 @@ int main(void) {
         test_matmul(t, 70, 19, 256);
         test_matmul(t, 32, 9, 1024);
         test_matmul(t, 16, 4, small ? 64 : 256);
-        /* 1..8 rows: Q4_K's / Q5_K's / Q6_K's matmul_qk_rows (each count is its own unrolled kernel) */
-        if (t == WT_Q4_K || t == WT_Q5_K || t == WT_Q6_K)
-            for (int M = 1; M <= 8; M++)
-                CHECK(matmul_qk_rows_supports(t, M, 256), "%s M=%d takes matmul_qk_rows", wtype_name(t), M);
-        for (int M = 1; M <= 8; M++) test_matmul(t, M, 3 + 2 * M, small ? 32 * M : 256 * (M % 3 + 1));
+        /* 1..8 rows: matmul_qk_rows (each count is its own unrolled kernel), both variants (2, the
+         * default, then 1, the first kernels the benchmarks compare with); K of 1-3 super-blocks
+         * (Q4_K / Q5_K's pairs with a zero partner) or 1-8 Q8_0 blocks (groups of 4 with a tail) */
+        for (int v = 2; v >= 1; v--) {
+            matmul_qk_set_rows(v);
+            if (t == WT_Q4_K || t == WT_Q5_K || t == WT_Q6_K || (t == WT_Q8_0 && v == 2))
+                for (int M = 1; M <= 8; M++)
+                    CHECK(matmul_qk_rows_supports(t, M, small ? 32 * M : 256), "%s M=%d takes matmul_qk_rows (variant %d)",
+                          wtype_name(t), M, v);
+            for (int M = 1; M <= 8; M++) test_matmul(t, M, 3 + 2 * M, small ? 32 * M : 256 * (M % 3 + 1));
+            if (wtype_block(t) == 256) test_matmul(t, 4, 5, 256 * 16); /* a realistic row: 16 super-blocks */
+        }
+        matmul_qk_set_rows(-1);
     }
     printf("quant isa: %d\n", kern_qisa());
     return TEST_SUMMARY();
