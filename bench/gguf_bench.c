@@ -5,7 +5,7 @@
  *                                              and per CPU-second of each reader
  * GGUF_BENCH_THREADS=N caps the threads, GGUF_BENCH_QISA=2 selects the per-row int8 kernels
  * instead of matmul_qk (3) for the comparison; GGUF_BENCH_ROWS=V picks matmul_qk's kernel at 1-8 rows
- * (matmul_qk_set_rows: 0 its 16-row tile, 1 matmul_qk_rows).
+ * (matmul_qk_set_rows: 0 its 16-row tile, 1 the first matmul_qk_rows kernels, 2 the current ones).
  *   gguf_bench matmul TYPE M N K REPS          ms per y = x·Wᵀ and weight-read GB/s
  *   gguf_bench vnni                            VPDPBUSD throughput of one thread (16 independent
  *                                              accumulator chains, register operands): G instr.
@@ -193,9 +193,11 @@ static int roofline(const char *ty, int N, int K, int reps, int nm, char **ms) {
             if (dc < cbest) cbest = dc;
         }
         printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"weight_mb\": %.1f, \"cpu_ms_best\": %.3f, "
-               "\"weight_gbps_per_cpu_s\": %.2f, \"int8_gmacs_per_cpu_s\": %.1f, \"qisa\": %d, \"rows\": %d}\n",
+               "\"weight_gbps_per_cpu_s\": %.2f, \"int8_gmacs_per_cpu_s\": %.1f, \"qisa\": %d, \"rows\": %d, "
+               "\"rows_kernel\": %d}\n",
                ty, M, N, K, wb / 1e6, cbest * 1e3, wb / cbest / 1e9, (double)M * N * K / cbest / 1e9, kern_qisa(),
-               getenv("GGUF_BENCH_ROWS") ? atoi(getenv("GGUF_BENCH_ROWS")) : -1);
+               getenv("GGUF_BENCH_ROWS") ? atoi(getenv("GGUF_BENCH_ROWS")) : -1,
+               kern_qisa() >= 3 && matmul_qk_supports(t) && matmul_qk_rows_supports(t, M, K));
         fflush(stdout);
     }
     free(w);

@@ -12,7 +12,9 @@
 # peak / (M · weights per byte)) and the fraction of it reached.
 # ROOF_REPS (5), ROOF_N (16384), ROOF_K (4096), ROOF_NICE (10), ROOF_TYPES ("q4_k q5_k q6_k q8_0").
 # ROOF_ROWS: matmul_qk's kernels at 1-8 rows to compare in the same run (matmul_qk_set_rows: 0 its
-# 16-row tile, 1 matmul_qk_rows, -1 the default), e.g. ROOF_ROWS="0 -1"; M 16 and 32 only for -1.
+# 16-row tile, 1 the first matmul_qk_rows kernels, 2 the current ones, -1 the default = 2), e.g.
+# ROOF_ROWS="1 -1" (before / after); M 16 and 32 only for -1. The "kernel" column says which ran
+# (tile where the rows kernels do not take that type and M).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -44,13 +46,13 @@ print(f"streaming read {st:.2f} GB/s per CPU-second; VNNI peak {pk:.0f} G int8 m
       f"({pk / 64:.2f} G VPDPBUSD/s); best of the runs before and after")
 per_byte = {"q4_k": 256 / 144, "q5_k": 256 / 176, "q6_k": 256 / 210, "q8_0": 32 / 34}
 print("  type   M  kernel   cpu-ms   GB/s  of stream   G MAC/s  of peak    roof GB/s  of roof  bound")
-kname = {-1: "default", 0: "tile", 1: "rows"}
+kname = {-1: "rows v2", 0: "tile", 1: "rows v1", 2: "rows v2"}
 for r in rs:
     if "type" not in r:
         continue
     macs_per_byte = r["M"] * per_byte[r["type"]]
     roof = min(st, pk / macs_per_byte)
     g = r["weight_gbps_per_cpu_s"]
-    print(f"  {r['type']:5s} {r['M']:3d}  {kname.get(r.get('rows', -1), str(r.get('rows'))):7s} {r['cpu_ms_best']:8.2f} {g:6.2f}   {g / st:6.2f}   {r['int8_gmacs_per_cpu_s']:8.1f}"
+    print(f"  {r['type']:5s} {r['M']:3d}  {kname.get(r.get('rows', -1), str(r.get('rows'))) if r.get('rows_kernel') else 'tile':7s} {r['cpu_ms_best']:8.2f} {g:6.2f}   {g / st:6.2f}   {r['int8_gmacs_per_cpu_s']:8.1f}"
           f"   {r['int8_gmacs_per_cpu_s'] / pk:6.2f}    {roof:8.2f}   {g / roof:6.2f}  {'memory' if roof == st else 'compute'}")
 PY
