@@ -341,6 +341,10 @@ int main(void) {
                           wtype_name(t), M, v);
             for (int M = 1; M <= 8; M++) test_matmul(t, M, 3 + 2 * M, small ? 32 * M : 256 * (M % 3 + 1));
             if (wtype_block(t) == 256) test_matmul(t, 4, 5, 256 * 16); /* a realistic row: 16 super-blocks */
+            /* long rows above 4 rows (variant 2 cuts Q8_0's K into pieces of 2048: 16 + 9 groups of 128
+             * with a one-block tail; K-quants: 11 super-blocks, an odd last pair) */
+            test_matmul(t, 8, 5, small ? 32 * 101 : 256 * 11);
+            test_matmul(t, 5, 3, small ? 32 * 128 : 256 * 16);
         }
         matmul_qk_set_rows(-1);
     }
