@@ -194,6 +194,14 @@ out:
     return ok;
 }
 
+/* Field by field: the struct has padding after K, which callers' compound literals leave
+ * unspecified, so memcmp missed cached shapes (a new primitive, and an evicted one, per miss). */
+static bool same_shape(const gemm_bf16_shape_t *a, const gemm_bf16_shape_t *b) {
+    return a->M == b->M && a->N == b->N && a->K == b->K && !memcmp(a->batch, b->batch, sizeof a->batch) &&
+           !memcmp(a->sa, b->sa, sizeof a->sa) && !memcmp(a->sb, b->sb, sizeof a->sb) &&
+           !memcmp(a->sc, b->sc, sizeof a->sc);
+}
+
 int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate) {
     KERN_ASSERT(C && A && B && g && g->M >= 0 && g->N > 0 && g->K > 0 && g->batch[0] > 0 && g->batch[1] > 0);
     if (g->M == 0) return 0;
@@ -202,7 +210,7 @@ int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm
     gb_slot_t *s = NULL, *lru = &g_slot[0];
     for (int i = 0; i < GB_SLOTS && !s; i++) {
         gb_slot_t *t = &g_slot[i];
-        if (t->g.M && t->acc == accumulate && memcmp(&t->g, g, sizeof *g) == 0) s = t;
+        if (t->g.M && t->acc == accumulate && same_shape(&t->g, g)) s = t;
         else if (t->used < lru->used) lru = t;
     }
     if (!s) {
