@@ -15,28 +15,31 @@
 #include <string.h>
 #include <immintrin.h>
 #include "kernels.h"
+#include "simd512.h"
 
-/* The same rounding 16 at a time with AVX-512 integer ops (same bits; VCVTNEPS2BF16 would
- * flush denormals, so it is not used). */
+/* The same rounding 16 at a time with AVX-512 integer ops, or VCVTNEPS2BF16 on AVX512-BF16
+ * (simd512.h: the same bits either way). */
 __attribute__((target("avx512f,avx512bw"))) static void round_avx512(uint16_t *b, const float *x, size_t n) {
-    const __m512i k7fff = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), q = _mm512_set1_epi32(0x40),
-                  abs = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512i u = _mm512_loadu_si512(x + i), hi = _mm512_srli_epi32(u, 16);
-        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, k7fff), _mm512_and_si512(hi, one)), 16);
-        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs), inf);
-        r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, q));
-        _mm256_storeu_si256((__m256i *)(b + i), _mm512_cvtepi32_epi16(r));
-    }
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(b + i), bf16_round16(_mm512_loadu_ps(x + i)));
+    for (; i < n; i++) b[i] = f32_to_bf16(x[i]);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static void round_avx512bf16(uint16_t *b, const float *x,
+                                                                                    size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(b + i), bf16_round16_hw(_mm512_loadu_ps(x + i)));
     for (; i < n; i++) b[i] = f32_to_bf16(x[i]);
 }
 
 void bf16_round_n(uint16_t *restrict b, const float *restrict x, size_t n) {
     static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx512 < 0) {
+        avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+        if (avx512 && __builtin_cpu_supports("avx512bf16")) avx512 = 2;
+    }
     if (avx512) {
-        round_avx512(b, x, n);
+        (avx512 == 2 ? round_avx512bf16 : round_avx512)(b, x, n);
         return;
     }
     /* branch-free f32_to_bf16 (round to nearest even, NaN kept quiet), so it vectorises */

@@ -1,33 +1,14 @@
 /* vmath.c — vectorised exp for the row operations that dominate outside the GEMMs:
  * the attention softmax (L² exps per head) and SwiGLU. AVX-512 versions selected at run time
  * (__builtin_cpu_supports), scalar fallbacks with libm. The vector exp is the Cephes
- * construction (range reduction by ln2 in two parts, degree-6 polynomial, scale by 2^n),
- * within 2 ulp of expf over the clamped range; test_kernels compares both paths to libm. */
+ * construction (range reduction by ln2 in two parts, degree-6 polynomial, scale by 2^n;
+ * simd512.h), within 2 ulp of expf over the clamped range; test_kernels compares both paths to libm. */
 #include <math.h>
 #include <immintrin.h>
 #include "kernels.h"
+#include "simd512.h"
 
 #define TGT __attribute__((target("avx512f")))
-
-TGT static inline __m512 exp512(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.3f), hi = _mm512_set1_ps(88.3f);
-    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512 y = _mm512_scalef_ps(p, n);
-    /* -inf (masked keys) and anything below the range -> exactly 0 */
-    __mmask16 tiny = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    return _mm512_mask_blend_ps(tiny, y, _mm512_setzero_ps());
-}
 
 TGT static float exp_sub_sum_512(float *x, int n, float mx) {
     __m512 m = _mm512_set1_ps(mx), s = _mm512_setzero_ps();

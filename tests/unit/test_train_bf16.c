@@ -254,6 +254,28 @@ int main(void) {
     float x = 0;
     uint16_t bx;
     bf16_round_n(&bx, &x, 1);
+    { /* ... on random bit patterns too: denormals (VCVTNEPS2BF16 would flush them), NaN, inf */
+        enum { RN = 1 << 16 };
+        static uint32_t u[RN];
+        static uint16_t r[RN];
+        long bad = 0;
+        for (int pass = 0; pass < 3; pass++) {
+            for (int i = 0; i < RN; i++) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                u[i] = (uint32_t)rng;
+                if (pass == 1) u[i] &= 0x807fffffu; /* zero exponent: denormals */
+                if (pass == 2) u[i] |= 0x7f800000u; /* inf / NaN */
+                if (pass == 0 && i % 7 == 0) u[i] &= 0x80ffffffu; /* denormals among normals */
+            }
+            bf16_round_n(r, (const float *)u, RN);
+            for (int i = 0; i < RN; i++) {
+                float f;
+                memcpy(&f, &u[i], 4);
+                bad += r[i] != f32_to_bf16(f);
+            }
+        }
+        CHECK(bad == 0, "bf16_round_n == f32_to_bf16 on random bit patterns (denormals, NaN): %ld differ", bad);
+    }
     for (int i = -3; i < 40; i++) { /* the vector rounding equals the scalar one */
         float v[4] = {(float)(urand() * pow(2, i)), -1.00390625f * i, NAN, (float)i / 3};
         uint16_t r[4];
