@@ -65,4 +65,53 @@ double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, i
  * compares it with tr_xent_fwd_bwd). */
 double tr_xent_fwd_bwd_vec(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out);
 
+/* ---- train's bf16 step (bwd_bf16.c): ops whose output feeds a bf16 GEMM write it rounded to
+ * bf16 (f32_to_bf16's bits) in the same pass. AVX-512 at run time, plain loops otherwise; each
+ * *_ref is the plain reference (the fp32 op above, then the rounding), compared in
+ * tests/unit/test_train_bf16.c. Row strides (ld*) in elements. ---- */
+/* RMSNorm forward with y written only as bf16 (sums of squares in double lanes). With res != NULL
+ * the residual add before it too: xo = x + res (fp32, kept), y = rmsnorm(xo). */
+void tr_rmsnorm_fwd_bf16(const float *x, const float *res, float *xo, const float *w, uint16_t *yb, float *rinv, int N,
+                         int D, float eps);
+void tr_rmsnorm_fwd_bf16_ref(const float *x, const float *res, float *xo, const float *w, uint16_t *yb, float *rinv,
+                             int N, int D, float eps);
+/* tr_rmsnorm_bwd (dx +=, dw +=) that also writes dxb = dx rounded (dxb may be NULL; dx may be
+ * NULL only with dxb NULL). */
+void tr_rmsnorm_bwd_bf16(const float *dy, const float *x, const float *w, const float *rinv, float *dx, uint16_t *dxb,
+                         float *dw, int N, int D);
+void tr_rmsnorm_bwd_bf16_ref(const float *dy, const float *x, const float *w, const float *rinv, float *dx,
+                             uint16_t *dxb, float *dw, int N, int D);
+/* RoPE (inverse != 0: the backward's inverse rotation) of fp32 rows x (stride ldx) written as
+ * bf16 rows xb (stride ldb); token n has position n % T; cs as tr_rope_table. */
+void tr_rope_bf16(const float *x, int ldx, uint16_t *xb, int ldb, const float *cs, int N, int T, int nh, int hd,
+                  int inverse);
+void tr_rope_bf16_ref(const float *x, int ldx, uint16_t *xb, int ldb, const float *cs, int N, int T, int nh, int hd,
+                      int inverse);
+/* SwiGLU a = silu(g)·u over N rows of F (g, u rows of stride ld), a written as bf16 [N][F]. */
+void tr_swiglu_fwd_bf16(const float *g, const float *u, int ld, uint16_t *ab, int N, int F);
+void tr_swiglu_fwd_bf16_ref(const float *g, const float *u, int ld, uint16_t *ab, int N, int F);
+/* SwiGLU backward from da [N][F]: dg, du WRITTEN (not added) as bf16 rows of stride ldo. */
+void tr_swiglu_bwd_bf16(const float *da, const float *g, const float *u, int ld, uint16_t *dgb, uint16_t *dub, int ldo,
+                        int N, int F);
+void tr_swiglu_bwd_bf16_ref(const float *da, const float *g, const float *u, int ld, uint16_t *dgb, uint16_t *dub,
+                            int ldo, int N, int F);
+/* One attention row of n scores in place: p[0..nk) = softmax(scale·p[0..nk)) (scale > 0),
+ * p[nk..n) = 0 (causal), pb = p rounded. */
+void tr_softmax_row_bf16(float *p, uint16_t *pb, int n, int nk, float scale);
+void tr_softmax_row_bf16_ref(float *p, uint16_t *pb, int n, int nk, float scale);
+/* Its backward: dsb = round(scale·p⊙(dp − Σ p⊙dp)). */
+void tr_softmax_bwd_row_bf16(const float *p, const float *dp, uint16_t *dsb, int n, float scale);
+void tr_softmax_bwd_row_bf16_ref(const float *p, const float *dp, uint16_t *dsb, int n, float scale);
+/* tr_xent_fwd_bwd_vec with the gradient written as bf16 into gb [N][V] (logits: scratch). */
+double tr_xent_fwd_bwd_bf16(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out,
+                            uint16_t *gb);
+double tr_xent_fwd_bwd_bf16_ref(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out,
+                                uint16_t *gb);
+/* Tests: cap the dispatch of the ops above at level (0 plain loops, 1 AVX-512 with integer
+ * rounding, 2 with AVX512-BF16's VCVTNEPS2BF16; never above the CPU's); returns the level in
+ * use before the call. */
+int tr_bf16_set_isa(int level);
+/* bf16_round_n over rows: b[r][c] = x[r][c] rounded, r < rows, c < cols. */
+void bf16_round_rows(uint16_t *b, int ldb, const float *x, int ldx, int rows, int cols);
+
 #endif

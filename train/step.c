@@ -2,16 +2,21 @@
  * fp32 ops in kernels/bwd_ops.h. Matrix products (attention included) go to the BLAS, which
  * threads them; every other op (RMSNorm, RoPE, SwiGLU, embedding, cross-entropy) is spread
  * over threads in fixed chunks (par_ops.h), so any thread count gives identical results.
- * In bf16 mode (tstep_set_precision) the projections and the LM head — forward, dx and dW —
- * run as bf16 x bf16 -> fp32 GEMMs on oneDNN (kernels.h gemm_bf16): the fp32 weights are
- * rounded to bf16 copies at the start of each step, each GEMM input activation once in the
- * forward (kept for the dW products of the backward), each output gradient once in the
- * backward. With MHA (n_kv_heads == n_heads) attention's five products run as batched bf16
- * GEMMs over (sequence, head) too, the probabilities P and dS rounded once each (GQA keeps
- * them fp32: dK/dV would sum over a group, which a batched GEMM cannot). Norms, softmax,
- * loss and the optimiser stay fp32; the
- * SwiGLU, the attention softmax and the cross-entropy use kernels' vector exp (vmath.c,
- * within 2 ulp of expf) in that mode, the f32 mode libm's, bit for bit as before. */
+ * In bf16 mode (tstep_set_precision; layer_fwd_b, layer_bwd_b, head_loss_b) the projections
+ * and the LM head — forward, dx and dW — run as bf16 x bf16 -> fp32 GEMMs on oneDNN
+ * (kernels.h gemm_bf16): the fp32 weights are rounded to bf16 copies at the start of each
+ * step; every GEMM input is rounded once, by the op that produces it (bwd_ops.h tr_*_bf16:
+ * RMSNorm, RoPE, SwiGLU and its backward, the softmax and its backward, the cross-entropy
+ * write bf16 directly, RMSNorm's backward the rounded residual gradient beside the fp32 one),
+ * and the forward activations' bf16 copies are kept for the dW products. q|k|v and gate|up
+ * are one bf16 weight matrix each, so their backward dx (and, with G's adjacent layout, dW)
+ * is one GEMM; products into otherwise-zero buffers write instead of accumulating, and the
+ * residual adds ride in the next RMSNorm. With MHA (n_kv_heads == n_heads) attention's five
+ * products run as batched bf16 GEMMs over (sequence, head) too, q|k|v as one projection, P
+ * and dS rounded once each (GQA keeps attention fp32: dK/dV would sum over a group, which a
+ * batched GEMM cannot). Norms, softmax, loss and the optimiser compute in fp32; the SwiGLU,
+ * the attention softmax and the cross-entropy use kernels' vector exp (vmath.c, within 2 ulp
+ * of expf) in that mode, the f32 mode libm's, bit for bit as before. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +50,10 @@ struct tstep {
     blayer_t *BL;
     uint16_t *headb, *selb, *gb; /* head weights, head input rows, an output gradient */
     uint16_t *dSb, *dOb;         /* MHA attention: dS and the output gradient, rounded */
-    float *dPf;                  /* MHA attention: dP, then dS, [B][H][T][T] */
+    uint16_t *afb, *dhb;         /* final norm's output; the residual gradient dh, rounded */
+    uint16_t *gub, *dqkvb;       /* [dg du] as [N][2F]; [dq dk dv] as [N][Dq+2Dkv] */
+    float *dPf;                  /* MHA attention: dP, [B][H][T][T] */
+    float *qkvf;                 /* MHA: the fused q|k|v projection, [N][Dq+2Dkv] */
     uint16_t *bblock;            /* one allocation for all bf16 buffers */
 };
 
@@ -138,16 +146,19 @@ tstep_t *tstep_new(const llada_config_t *c, int B, int T, int threads, lerr_t *e
     return s;
 }
 
-/* bf16 buffers: weights, activations kept for the backward, one gradient scratch. */
+/* bf16 buffers: weights (q|k|v and gate|up each one matrix), activations kept for the
+ * backward, the backward's rounded gradients. */
 static int alloc_bf16(tstep_t *s) {
     size_t N = (size_t)s->B * s->T, D = s->c.d_model, V = s->c.embedding_size, F = s->F;
-    size_t Dq = s->Dq, Dkv = s->Dkv, nl = s->c.n_layers;
-    size_t wl = Dq * D + 2 * Dkv * D + D * Dq + 3 * F * D, al = N * (2 * D + Dq + F);
-    size_t g = N * V > N * F ? N * V : N * F, PT = (size_t)s->B * s->c.n_heads * s->T * s->T;
+    size_t Dq = s->Dq, Dkv = s->Dkv, E = Dq + 2 * Dkv, nl = s->c.n_layers;
+    size_t wl = E * D + D * Dq + 3 * F * D, al = N * (2 * D + Dq + F);
+    size_t PT = (size_t)s->B * s->c.n_heads * s->T * s->T;
     al += N * (Dq + 2 * Dkv) + PT;
-    /* + up to 31 elements of padding per carve: 15 per layer, 5 more */
-    size_t n = nl * (wl + al) + V * D + N * D + g + PT + N * Dq + 32 * (15 * nl + 5);
+    /* + up to 31 elements of padding per carve: 13 per layer, 9 more */
+    size_t n = nl * (wl + al) + V * D + N * D + N * V + PT + N * Dq + 2 * N * D + 2 * N * F + N * E +
+               32 * (13 * nl + 9);
     if (!s->dPf && !(s->dPf = aligned_alloc(64, (PT * 4 + 63) & ~(size_t)63))) return -1;
+    if (!s->qkvf && !(s->qkvf = aligned_alloc(64, (N * E * 4 + 63) & ~(size_t)63))) return -1;
     if (!s->BL && !(s->BL = calloc(nl ? nl : 1, sizeof(blayer_t)))) return -1;
     if (!(s->bblock = aligned_alloc(64, (n * 2 + 63) & ~(size_t)63))) return -1;
     uint16_t *p = s->bblock;
@@ -155,12 +166,12 @@ static int alloc_bf16(tstep_t *s) {
     for (size_t l = 0; l < nl; l++) {
         blayer_t *b = &s->BL[l];
         tacts_t *a = &s->L[l];
-        BCARVE(b->wq, Dq * D);
-        BCARVE(b->wk, Dkv * D);
-        BCARVE(b->wv, Dkv * D);
+        BCARVE(b->wq, E * D);
+        b->wk = b->wq + Dq * D;
+        b->wv = b->wk + Dkv * D;
         BCARVE(b->wo, D * Dq);
-        BCARVE(b->wg, F * D);
-        BCARVE(b->wu, F * D);
+        BCARVE(b->wg, 2 * F * D);
+        b->wu = b->wg + F * D;
         BCARVE(b->wd, D * F);
         BCARVE(a->a1b, N * D);
         BCARVE(a->ob, N * Dq);
@@ -173,9 +184,13 @@ static int alloc_bf16(tstep_t *s) {
     }
     BCARVE(s->headb, V * D);
     BCARVE(s->selb, N * D);
-    BCARVE(s->gb, g);
+    BCARVE(s->gb, N * V);
     BCARVE(s->dSb, PT);
     BCARVE(s->dOb, N * Dq);
+    BCARVE(s->afb, N * D);
+    BCARVE(s->dhb, N * D);
+    BCARVE(s->gub, 2 * N * F);
+    BCARVE(s->dqkvb, N * E);
 #undef BCARVE
     return 0;
 }
@@ -202,6 +217,7 @@ void tstep_destroy(tstep_t **ps) {
     if (!ps || !*ps) return;
     free((*ps)->BL);
     free((*ps)->dPf);
+    free((*ps)->qkvf);
     free((*ps)->bblock);
     free((*ps)->L);
     free((*ps)->block);
@@ -210,30 +226,6 @@ void tstep_destroy(tstep_t **ps) {
 }
 
 /* ---- the projections: fp32 BLAS, or bf16 GEMMs on the rounded copies ---- */
-
-/* y = x·Wᵀ (x: N×Din); bf16 mode reads xb (x rounded, by the caller) and Wb. */
-static void lin_fwd(tstep_t *s, const float *x, const uint16_t *xb, const float *W, const uint16_t *Wb, float *y, int N,
-                    int Din, int Dout) {
-    if (!s->bf16) tr_linear_fwd(x, W, y, N, Din, Dout);
-    else if (gemm_bf16(y, xb, Wb, N, Dout, Din, false, true, false)) s->fail = 1;
-}
-
-/* dx += dy·W, dW += dyᵀ·x; bf16 mode rounds dy once (into s->gb) and reads xb and Wb. */
-static void lin_bwd(tstep_t *s, const float *dy, const float *x, const uint16_t *xb, const float *W,
-                    const uint16_t *Wb, float *dx, float *dW, int N, int Din, int Dout) {
-    if (!s->bf16) {
-        tr_linear_bwd(dy, x, W, dx, dW, N, Din, Dout);
-        return;
-    }
-    bf16_round_n(s->gb, dy, (size_t)N * Dout);
-    if (dx && gemm_bf16(dx, s->gb, Wb, N, Din, Dout, false, false, true)) s->fail = 1;
-    if (dW && gemm_bf16(dW, s->gb, xb, Dout, Din, N, true, false, true)) s->fail = 1;
-}
-
-/* bf16 mode: round x (n floats) into xb. */
-static void to_b(const tstep_t *s, uint16_t *xb, const float *x, size_t n) {
-    if (s->bf16) bf16_round_n(xb, x, n);
-}
 
 /* bf16 mode: the step's weight copies from the fp32 master weights P. */
 static void round_weights(tstep_t *s, const tview_t *P) {
@@ -296,7 +288,12 @@ static void xent_one(int i, void *arg) {
     xent_job_t *j = arg;
     int lo = (int)((long)j->n * i / j->chunks), hi = (int)((long)j->n * (i + 1) / j->chunks);
     size_t V = j->s->c.embedding_size;
-    j->part[i] = (j->s->bf16 ? tr_xent_fwd_bwd_vec : tr_xent_fwd_bwd)(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V, j->s->cesel + lo);
+    if (j->s->bf16)
+        j->part[i] = tr_xent_fwd_bwd_bf16(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V,
+                                          j->s->cesel + lo, j->s->gb + lo * V);
+    else
+        j->part[i] = tr_xent_fwd_bwd(j->s->logits + lo * V, j->s->tsel + lo, j->s->wsel + lo, hi - lo, (int)V,
+                                     j->s->cesel + lo);
 }
 
 /* ---- bf16 mode with MHA (n_kv_heads == n_heads): attention as batched bf16 GEMMs over
@@ -320,160 +317,261 @@ static void ps(int64_t *st, int H, int T, int trans) {
 
 static int attn_bf16(const tstep_t *s) { return s->bf16 && s->c.n_kv_heads == s->c.n_heads; }
 
-typedef struct {
-    float *P;
-    uint16_t *Pb;
-    int T, causal;
-    float scale;
-} sm_job_t;
-
-static void softmax_seq(int i, void *arg) { /* one (sequence, head)'s T rows, scaled; P and Pb */
-    sm_job_t *j = arg;
-    for (int r = 0; r < j->T; r++) {
-        size_t o = ((size_t)i * j->T + r) * j->T;
-        float *p = j->P + o;
-        int nk = j->causal ? r + 1 : j->T;
-        for (int c = 0; c < nk; c++) p[c] *= j->scale;
-        float inv = 1.0f / vexp_sub_sum(p, nk, vmax_f32(p, nk));
-        for (int c = 0; c < nk; c++) p[c] *= inv;
-        for (int c = nk; c < j->T; c++) p[c] = 0.0f;
-        bf16_round_n(j->Pb + o, p, j->T);
-    }
-}
-
-static void attn_fwd_bf16(tstep_t *s, tacts_t *a, int B, int T, int causal) {
-    int H = s->c.n_heads, hd = s->c.head_dim, N = B * T;
-    bf16_round_n(a->qb, a->q, (size_t)N * s->Dq);
-    bf16_round_n(a->kb, a->k, (size_t)N * s->Dkv);
-    bf16_round_n(a->vb, a->v, (size_t)N * s->Dkv);
-    gemm_bf16_shape_t g = {{B, H}, T, T, hd, {0}, {0}, {0}};
-    hs(g.sa, T, hd, s->Dq, 0);
-    hs(g.sb, T, hd, s->Dkv, 1);
-    ps(g.sc, H, T, 0);
-    if (gemm_bf16_batched(a->P, a->qb, a->kb, &g, false)) s->fail = 1; /* S = Q·Kᵀ */
-    sm_job_t sj = {a->P, a->Pb, T, causal, 1.0f / sqrtf((float)hd)};
-    par_for(B * H, s->threads, softmax_seq, &sj);
-    g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
-    ps(g.sa, H, T, 0);
-    hs(g.sb, T, hd, s->Dkv, 0);
-    hs(g.sc, T, hd, s->Dq, 0);
-    if (gemm_bf16_batched(a->o, a->Pb, a->vb, &g, false)) s->fail = 1; /* O = P·V */
-}
-
-typedef struct {
-    const float *P;
-    float *dS;
-    uint16_t *dSb;
-    int T;
-    float scale;
-} sb_job_t;
-
-/* dS = scale·P⊙(dP − rowsum(P⊙dP)) in place over dP, and rounded into dSb */
-static void softmax_bwd_seq(int i, void *arg) {
-    sb_job_t *j = arg;
-    for (int r = 0; r < j->T; r++) {
-        size_t o = ((size_t)i * j->T + r) * j->T;
-        const float *p = j->P + o;
-        float *d = j->dS + o, rs = 0;
-        for (int c = 0; c < j->T; c++) rs += p[c] * d[c];
-        for (int c = 0; c < j->T; c++) d[c] = j->scale * p[c] * (d[c] - rs);
-        bf16_round_n(j->dSb + o, d, j->T);
-    }
-}
-
-/* dq, dk, dv (zeroed by the caller) += attention's backward of dO = s->da. */
-static void attn_bwd_bf16(tstep_t *s, tacts_t *a, int B, int T) {
-    int H = s->c.n_heads, hd = s->c.head_dim, N = B * T;
-    bf16_round_n(s->dOb, s->da, (size_t)N * s->Dq);
-    gemm_bf16_shape_t g = {{B, H}, T, T, hd, {0}, {0}, {0}};
-    hs(g.sa, T, hd, s->Dq, 0);
-    hs(g.sb, T, hd, s->Dkv, 1);
-    ps(g.sc, H, T, 0);
-    if (gemm_bf16_batched(s->dPf, s->dOb, a->vb, &g, false)) s->fail = 1; /* dP = dO·Vᵀ */
-    g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
-    ps(g.sa, H, T, 1);
-    hs(g.sb, T, hd, s->Dq, 0);
-    hs(g.sc, T, hd, s->Dkv, 0);
-    if (gemm_bf16_batched(s->dv, a->Pb, s->dOb, &g, true)) s->fail = 1; /* dV += Pᵀ·dO */
-    sb_job_t bj = {a->P, s->dPf, s->dSb, T, 1.0f / sqrtf((float)hd)};
-    par_for(B * H, s->threads, softmax_bwd_seq, &bj);
-    g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
-    ps(g.sa, H, T, 0);
-    hs(g.sb, T, hd, s->Dkv, 0);
-    hs(g.sc, T, hd, s->Dq, 0);
-    if (gemm_bf16_batched(s->dq, s->dSb, a->kb, &g, true)) s->fail = 1; /* dQ += dS·K */
-    ps(g.sa, H, T, 1);
-    hs(g.sb, T, hd, s->Dq, 0);
-    hs(g.sc, T, hd, s->Dkv, 0);
-    if (gemm_bf16_batched(s->dk, s->dSb, a->qb, &g, true)) s->fail = 1; /* dK += dSᵀ·Q */
-}
-
-static void layer_fwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts_t *a, int B, int T, int causal) {
+static void layer_fwd(tstep_t *s, const tlayer_t *W, tacts_t *a, int B, int T, int causal) {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim;
     par_rmsnorm_fwd(s->threads, a->x_in, W->attn_norm, a->a1, a->r1, N, D, (float)s->c.rms_norm_eps);
-    to_b(s, a->a1b, a->a1, (size_t)N * D);
-    lin_fwd(s, a->a1, a->a1b, W->wq, Wb ? Wb->wq : NULL, a->q, N, D, s->Dq);
-    lin_fwd(s, a->a1, a->a1b, W->wk, Wb ? Wb->wk : NULL, a->k, N, D, s->Dkv);
-    lin_fwd(s, a->a1, a->a1b, W->wv, Wb ? Wb->wv : NULL, a->v, N, D, s->Dkv);
+    tr_linear_fwd(a->a1, W->wq, a->q, N, D, s->Dq);
+    tr_linear_fwd(a->a1, W->wk, a->k, N, D, s->Dkv);
+    tr_linear_fwd(a->a1, W->wv, a->v, N, D, s->Dkv);
     par_rope(s->threads, a->q, s->cs, B, T, s->c.n_heads, hd, 0);
     par_rope(s->threads, a->k, s->cs, B, T, s->c.n_kv_heads, hd, 0);
     attn_job_t j = {s, a, B, T, causal, NULL};
-    if (attn_bf16(s)) attn_fwd_bf16(s, a, B, T, causal);
-    else
-        for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
+    for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
     memcpy(a->x_mid, a->x_in, sizeof(float) * N * D);
     /* x_mid = x_in + o·Woᵀ (dA is free scratch during the forward) */
-    to_b(s, a->ob, a->o, (size_t)N * s->Dq);
-    lin_fwd(s, a->o, a->ob, W->wo, Wb ? Wb->wo : NULL, s->dA, N, s->Dq, D);
+    tr_linear_fwd(a->o, W->wo, s->dA, N, s->Dq, D);
     for (size_t i = 0; i < (size_t)N * D; i++) a->x_mid[i] += s->dA[i];
     par_rmsnorm_fwd(s->threads, a->x_mid, W->ff_norm, a->a2, a->r2, N, D, (float)s->c.rms_norm_eps);
-    to_b(s, a->a2b, a->a2, (size_t)N * D);
-    lin_fwd(s, a->a2, a->a2b, W->wg, Wb ? Wb->wg : NULL, a->g, N, D, s->F);
-    lin_fwd(s, a->a2, a->a2b, W->wu, Wb ? Wb->wu : NULL, a->u, N, D, s->F);
-    par_swiglu_fwd(s->threads, s->bf16, a->g, a->u, a->act, (size_t)N * s->F);
+    tr_linear_fwd(a->a2, W->wg, a->g, N, D, s->F);
+    tr_linear_fwd(a->a2, W->wu, a->u, N, D, s->F);
+    par_swiglu_fwd(s->threads, 0, a->g, a->u, a->act, (size_t)N * s->F);
 }
 
 /* Residual output of layer `a` into the next layer's input: out = x_mid + act·Wdᵀ. */
-static void layer_out(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, const tacts_t *a, float *out, int N) {
+static void layer_out(tstep_t *s, const tlayer_t *W, const tacts_t *a, float *out, int N) {
     int D = s->c.d_model;
-    to_b(s, a->actb, a->act, (size_t)N * s->F);
-    lin_fwd(s, a->act, a->actb, W->wd, Wb ? Wb->wd : NULL, out, N, s->F, D);
+    tr_linear_fwd(a->act, W->wd, out, N, s->F, D);
     for (size_t i = 0; i < (size_t)N * D; i++) out[i] += a->x_mid[i];
 }
 
-static void layer_bwd(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlayer_t *G, tacts_t *a, int B, int T) {
+static void layer_bwd(tstep_t *s, const tlayer_t *W, tlayer_t *G, tacts_t *a, int B, int T) {
     int N = B * T, D = s->c.d_model, hd = s->c.head_dim, F = s->F;
     size_t nf = (size_t)N * F;
     /* out = x_mid + act·Wdᵀ ; act = swiglu(g, u) ; g,u = a2·Wg,uᵀ ; a2 = rms(x_mid) */
     memset(s->dF1, 0, sizeof(float) * nf);
-    lin_bwd(s, s->dh, a->act, a->actb, W->wd, Wb ? Wb->wd : NULL, s->dF1, G->wd, N, F, D);
+    tr_linear_bwd(s->dh, a->act, W->wd, s->dF1, G->wd, N, F, D);
     memset(s->dF2, 0, sizeof(float) * nf);
     float *dg = s->dF2, *du = s->dF1;
     /* dact is in dF1; act is no longer needed, so it holds dact while dF1 becomes du */
     memcpy(a->act, s->dF1, sizeof(float) * nf);
     memset(du, 0, sizeof(float) * nf);
-    par_swiglu_bwd(s->threads, s->bf16, a->act, a->g, a->u, dg, du, nf);
+    par_swiglu_bwd(s->threads, 0, a->act, a->g, a->u, dg, du, nf);
     memset(s->dA, 0, sizeof(float) * N * D);
-    lin_bwd(s, dg, a->a2, a->a2b, W->wg, Wb ? Wb->wg : NULL, s->dA, G->wg, N, D, F);
-    lin_bwd(s, du, a->a2, a->a2b, W->wu, Wb ? Wb->wu : NULL, s->dA, G->wu, N, D, F);
+    tr_linear_bwd(dg, a->a2, W->wg, s->dA, G->wg, N, D, F);
+    tr_linear_bwd(du, a->a2, W->wu, s->dA, G->wu, N, D, F);
     par_rmsnorm_bwd(s->threads, s->dA, a->x_mid, W->ff_norm, a->r2, s->dh, G->ff_norm, N, D, s->partial);
     /* x_mid = x_in + o·Woᵀ ; o = attn(rope(q), rope(k), v) ; q,k,v = a1·W*ᵀ ; a1 = rms(x_in) */
     memset(s->da, 0, sizeof(float) * N * s->Dq);
-    lin_bwd(s, s->dh, a->o, a->ob, W->wo, Wb ? Wb->wo : NULL, s->da, G->wo, N, s->Dq, D);
+    tr_linear_bwd(s->dh, a->o, W->wo, s->da, G->wo, N, s->Dq, D);
     memset(s->dq, 0, sizeof(float) * N * s->Dq);
     memset(s->dk, 0, sizeof(float) * N * s->Dkv);
     memset(s->dv, 0, sizeof(float) * N * s->Dkv);
     attn_job_t j = {s, a, B, T, 0, s->da};
-    if (attn_bf16(s)) attn_bwd_bf16(s, a, B, T);
-    else
-        for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
+    for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
     par_rope(s->threads, s->dq, s->cs, B, T, s->c.n_heads, hd, 1);
     par_rope(s->threads, s->dk, s->cs, B, T, s->c.n_kv_heads, hd, 1);
     memset(s->dA, 0, sizeof(float) * N * D);
-    lin_bwd(s, s->dq, a->a1, a->a1b, W->wq, Wb ? Wb->wq : NULL, s->dA, G->wq, N, D, s->Dq);
-    lin_bwd(s, s->dk, a->a1, a->a1b, W->wk, Wb ? Wb->wk : NULL, s->dA, G->wk, N, D, s->Dkv);
-    lin_bwd(s, s->dv, a->a1, a->a1b, W->wv, Wb ? Wb->wv : NULL, s->dA, G->wv, N, D, s->Dkv);
+    tr_linear_bwd(s->dq, a->a1, W->wq, s->dA, G->wq, N, D, s->Dq);
+    tr_linear_bwd(s->dk, a->a1, W->wk, s->dA, G->wk, N, D, s->Dkv);
+    tr_linear_bwd(s->dv, a->a1, W->wv, s->dA, G->wv, N, D, s->Dkv);
     par_rmsnorm_bwd(s->threads, s->dA, a->x_in, W->attn_norm, a->r1, s->dh, G->attn_norm, N, D, s->partial);
+}
+
+/* ---- the bf16 step's layers: every GEMM input is written as bf16 by the op that produces it
+ * (bwd_ops.h tr_*_bf16), so no fp32 copy of a1, a2, act, q, k (MHA), dg, du, dq, dk, dh is
+ * made or rounded in a second pass; q|k|v (MHA) and gate|up run as one GEMM each (their
+ * bf16 weights are one matrix), and so do their dx and, where G keeps them adjacent (it
+ * does: tparams.c), their dW; products that would accumulate into a zeroed buffer write it
+ * instead. ---- */
+
+/* C (+)= op(A)·op(B) with leading dimensions (bf16 mode). */
+static void gemm_ld(tstep_t *s, float *C, int ldc, const uint16_t *A, int lda, bool ta, const uint16_t *B, int ldb,
+                    bool tb, int M, int N, int K, bool acc) {
+    gemm_bf16_shape_t g = {{1, 1}, M, N, K, {0, 0, ta ? 1 : lda, ta ? lda : 1}, {0, 0, tb ? 1 : ldb, tb ? ldb : 1},
+                           {0, 0, ldc, 1}};
+    if (gemm_bf16_batched(C, A, B, &g, acc)) s->fail = 1;
+}
+
+static void gemm_b(tstep_t *s, float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
+                   bool acc) {
+    if (gemm_bf16(C, A, B, M, N, K, ta, tb, acc)) s->fail = 1;
+}
+
+/* dW (Σ rows, each dW_i is rows_i × Din at W_i) += dYᵀ·X, dY = [dY_1 .. dY_n] (bf16, N × Σ rows):
+ * one GEMM when the dW_i are adjacent in memory, else one per part. */
+static void dw_parts(tstep_t *s, float *const *dW, const int *rows, int parts, const uint16_t *dY, const uint16_t *X,
+                     int N, int Din) {
+    int tot = 0, adjacent = 1;
+    for (int i = 0; i < parts; i++) {
+        if (i && dW[i] != dW[i - 1] + (size_t)rows[i - 1] * Din) adjacent = 0;
+        tot += rows[i];
+    }
+    if (adjacent) {
+        gemm_b(s, dW[0], dY, X, tot, Din, N, true, false, true);
+        return;
+    }
+    for (int i = 0, off = 0; i < parts; off += rows[i++]) gemm_ld(s, dW[i], Din, dY + off, tot, true, X, Din, false, rows[i], Din, N, true);
+}
+
+typedef struct {
+    float *P;
+    const float *dP;
+    uint16_t *Pb;
+    int T, causal;
+    float scale;
+} smb_job_t;
+
+static void softmax_seq_b(int i, void *arg) { /* one (sequence, head)'s rows: P and Pb */
+    smb_job_t *j = arg;
+    for (int r = 0; r < j->T; r++) {
+        size_t o = ((size_t)i * j->T + r) * j->T;
+        tr_softmax_row_bf16(j->P + o, j->Pb + o, j->T, j->causal ? r + 1 : j->T, j->scale);
+    }
+}
+
+static void softmax_bwd_seq_b(int i, void *arg) { /* dS rounded into Pb (here: dSb) */
+    smb_job_t *j = arg;
+    for (int r = 0; r < j->T; r++) {
+        size_t o = ((size_t)i * j->T + r) * j->T;
+        tr_softmax_bwd_row_bf16(j->P + o, j->dP + o, j->Pb + o, j->T, j->scale);
+    }
+}
+
+/* The layer's forward. x_in = prev_mid + s->dA (the previous layer's residual branch, added
+ * here with the norm) when prev_mid != NULL, else x_in is ready (the embedding). Leaves the
+ * layer's FFN branch act·Wdᵀ in s->dA (tstep_run adds it into the next x_in or h). */
+static void layer_fwd_b(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts_t *a, const float *prev_mid, int B,
+                        int T, int causal) {
+    int N = B * T, D = s->c.d_model, hd = s->c.head_dim, H = s->c.n_heads, Dq = s->Dq, Dkv = s->Dkv, F = s->F;
+    int E = Dq + 2 * Dkv;
+    float eps = (float)s->c.rms_norm_eps;
+    if (prev_mid) par_rmsnorm_fwd_b(s->threads, prev_mid, s->dA, a->x_in, W->attn_norm, a->a1b, a->r1, N, D, eps);
+    else par_rmsnorm_fwd_b(s->threads, a->x_in, NULL, NULL, W->attn_norm, a->a1b, a->r1, N, D, eps);
+    if (attn_bf16(s)) {
+        gemm_b(s, s->qkvf, a->a1b, Wb->wq, N, E, D, false, true, false); /* q|k|v = a1·Wqkvᵀ */
+        par_rope_b(s->threads, s->qkvf, E, a->qb, Dq, s->cs, B, T, H, hd, 0);
+        par_rope_b(s->threads, s->qkvf + Dq, E, a->kb, Dkv, s->cs, B, T, s->c.n_kv_heads, hd, 0);
+        bf16_round_rows(a->vb, Dkv, s->qkvf + Dq + Dkv, E, N, Dkv);
+        gemm_bf16_shape_t g = {{B, H}, T, T, hd, {0}, {0}, {0}};
+        hs(g.sa, T, hd, Dq, 0);
+        hs(g.sb, T, hd, Dkv, 1);
+        ps(g.sc, H, T, 0);
+        if (gemm_bf16_batched(a->P, a->qb, a->kb, &g, false)) s->fail = 1; /* S = Q·Kᵀ */
+        smb_job_t sj = {a->P, NULL, a->Pb, T, causal, 1.0f / sqrtf((float)hd)};
+        par_for(B * H, s->threads, softmax_seq_b, &sj);
+        g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
+        ps(g.sa, H, T, 0);
+        hs(g.sb, T, hd, Dkv, 0);
+        hs(g.sc, T, hd, Dq, 0);
+        if (gemm_bf16_batched(a->o, a->Pb, a->vb, &g, false)) s->fail = 1; /* O = P·V */
+    } else { /* GQA: the projections in bf16, attention in fp32 */
+        gemm_b(s, a->q, a->a1b, Wb->wq, N, Dq, D, false, true, false);
+        gemm_b(s, a->k, a->a1b, Wb->wk, N, Dkv, D, false, true, false);
+        gemm_b(s, a->v, a->a1b, Wb->wv, N, Dkv, D, false, true, false);
+        par_rope(s->threads, a->q, s->cs, B, T, H, hd, 0);
+        par_rope(s->threads, a->k, s->cs, B, T, s->c.n_kv_heads, hd, 0);
+        attn_job_t j = {s, a, B, T, causal, NULL};
+        for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
+    }
+    bf16_round_n(a->ob, a->o, (size_t)N * Dq);
+    gemm_b(s, s->dA, a->ob, Wb->wo, N, D, Dq, false, true, false); /* x_mid = x_in + o·Woᵀ */
+    par_rmsnorm_fwd_b(s->threads, a->x_in, s->dA, a->x_mid, W->ff_norm, a->a2b, a->r2, N, D, eps);
+    gemm_b(s, a->g, a->a2b, Wb->wg, N, F, D, false, true, false);
+    gemm_b(s, a->u, a->a2b, Wb->wu, N, F, D, false, true, false);
+    par_swiglu_fwd_b(s->threads, a->g, a->u, F, a->actb, N, F);
+    gemm_b(s, s->dA, a->actb, Wb->wd, N, D, F, false, true, false); /* the FFN branch act·Wdᵀ */
+}
+
+/* On entry dh holds the gradient at the layer's output and s->dhb its rounding; on return,
+ * the same at its input. */
+static void layer_bwd_b(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlayer_t *G, tacts_t *a, int B, int T) {
+    int N = B * T, D = s->c.d_model, hd = s->c.head_dim, H = s->c.n_heads, Dq = s->Dq, Dkv = s->Dkv, F = s->F;
+    int E = Dq + 2 * Dkv;
+    /* out = x_mid + act·Wdᵀ: dact = dh·Wd, dWd += dhᵀ·act */
+    gemm_b(s, s->dF1, s->dhb, Wb->wd, N, F, D, false, false, false);
+    gemm_b(s, G->wd, s->dhb, a->actb, D, F, N, true, false, true);
+    /* act = swiglu(g, u): [dg du] rounded, then dA = [dg du]·[Wg;Wu], d[Wg;Wu] += [dg du]ᵀ·a2 */
+    par_swiglu_bwd_b(s->threads, s->dF1, a->g, a->u, F, s->gub, s->gub + F, 2 * F, N, F);
+    gemm_b(s, s->dA, s->gub, Wb->wg, N, D, 2 * F, false, false, false);
+    dw_parts(s, (float *[]){G->wg, G->wu}, (int[]){F, F}, 2, s->gub, a->a2b, N, D);
+    par_rmsnorm_bwd_b(s->threads, s->dA, a->x_mid, W->ff_norm, a->r2, s->dh, s->dhb, G->ff_norm, N, D, s->partial);
+    /* x_mid = x_in + o·Woᵀ */
+    gemm_b(s, s->da, s->dhb, Wb->wo, N, Dq, D, false, false, false);
+    gemm_b(s, G->wo, s->dhb, a->ob, D, Dq, N, true, false, true);
+    if (attn_bf16(s)) { /* dq, dk, dv written whole by the products */
+        bf16_round_n(s->dOb, s->da, (size_t)N * Dq);
+        gemm_bf16_shape_t g = {{B, H}, T, T, hd, {0}, {0}, {0}};
+        hs(g.sa, T, hd, Dq, 0);
+        hs(g.sb, T, hd, Dkv, 1);
+        ps(g.sc, H, T, 0);
+        if (gemm_bf16_batched(s->dPf, s->dOb, a->vb, &g, false)) s->fail = 1; /* dP = dO·Vᵀ */
+        g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
+        ps(g.sa, H, T, 1);
+        hs(g.sb, T, hd, Dq, 0);
+        hs(g.sc, T, hd, Dkv, 0);
+        if (gemm_bf16_batched(s->dv, a->Pb, s->dOb, &g, false)) s->fail = 1; /* dV = Pᵀ·dO */
+        smb_job_t bj = {a->P, s->dPf, s->dSb, T, 0, 1.0f / sqrtf((float)hd)};
+        par_for(B * H, s->threads, softmax_bwd_seq_b, &bj);
+        g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
+        ps(g.sa, H, T, 0);
+        hs(g.sb, T, hd, Dkv, 0);
+        hs(g.sc, T, hd, Dq, 0);
+        if (gemm_bf16_batched(s->dq, s->dSb, a->kb, &g, false)) s->fail = 1; /* dQ = dS·K */
+        ps(g.sa, H, T, 1);
+        hs(g.sb, T, hd, Dq, 0);
+        hs(g.sc, T, hd, Dkv, 0);
+        if (gemm_bf16_batched(s->dk, s->dSb, a->qb, &g, false)) s->fail = 1; /* dK = dSᵀ·Q */
+    } else {
+        memset(s->dq, 0, sizeof(float) * N * Dq);
+        memset(s->dk, 0, sizeof(float) * N * Dkv);
+        memset(s->dv, 0, sizeof(float) * N * Dkv);
+        attn_job_t j = {s, a, B, T, 0, s->da};
+        for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
+    }
+    /* [dq dk dv] with RoPE's inverse rotation, rounded into one [N][E] matrix */
+    par_rope_b(s->threads, s->dq, Dq, s->dqkvb, E, s->cs, B, T, H, hd, 1);
+    par_rope_b(s->threads, s->dk, Dkv, s->dqkvb + Dq, E, s->cs, B, T, s->c.n_kv_heads, hd, 1);
+    bf16_round_rows(s->dqkvb + Dq + Dkv, E, s->dv, Dkv, N, Dkv);
+    gemm_b(s, s->dA, s->dqkvb, Wb->wq, N, D, E, false, false, false); /* dA = [dq dk dv]·Wqkv */
+    dw_parts(s, (float *[]){G->wq, G->wk, G->wv}, (int[]){Dq, Dkv, Dkv}, 3, s->dqkvb, a->a1b, N, D);
+    par_rmsnorm_bwd_b(s->threads, s->dA, a->x_in, W->attn_norm, a->r1, s->dh, s->dhb, G->attn_norm, N, D, s->partial);
+}
+
+/* The bf16 step's LM head + loss (head_loss's bf16 counterpart): the final norm's output was
+ * written as bf16 (s->afb); its selected rows are gathered, the gradient rounded by the
+ * cross-entropy itself. */
+static double head_loss_b(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *tgt, const float *w, int N,
+                          float *ce_out) {
+    int D = s->c.d_model, V = s->c.embedding_size, n = 0;
+    for (int i = 0; i < N; i++) {
+        if (w[i] == 0.0f) continue;
+        memcpy(s->selb + (size_t)n * D, s->afb + (size_t)i * D, sizeof(uint16_t) * D);
+        s->tsel[n] = tgt[i];
+        s->wsel[n] = w[i];
+        s->rowsel[n++] = i;
+    }
+    if (ce_out) memset(ce_out, 0, sizeof(float) * N);
+    if (G) memset(s->dh, 0, sizeof(float) * N * D);
+    if (n == 0) {
+        if (G) memset(s->dhb, 0, sizeof(uint16_t) * N * D);
+        return 0.0;
+    }
+    gemm_b(s, s->logits, s->selb, s->headb, n, V, D, false, true, false);
+    xent_job_t xj = {s, n, n < 16 ? n : 16, {0}};
+    par_for(xj.chunks, s->threads, xent_one, &xj); /* bf16 mode: the gradient into s->gb */
+    double loss = 0;
+    for (int c = 0; c < xj.chunks; c++) loss += xj.part[c];
+    if (ce_out)
+        for (int i = 0; i < n; i++) ce_out[s->rowsel[i]] = s->cesel[i];
+    if (G) {
+        gemm_b(s, s->dsel, s->gb, s->headb, n, D, V, false, false, false);
+        gemm_b(s, G->head, s->gb, s->selb, V, D, n, true, false, true);
+        memset(s->dA, 0, sizeof(float) * N * D);
+        for (int i = 0; i < n; i++)
+            memcpy(s->dA + (size_t)s->rowsel[i] * D, s->dsel + (size_t)i * D, sizeof(float) * D);
+        par_rmsnorm_bwd_b(s->threads, s->dA, s->h, P->ln_f, s->rf, s->dh, s->dhb, G->ln_f, N, D, s->partial);
+    }
+    return loss;
 }
 
 /* LM head + loss on the rows with w != 0 (compacted); backward into dh and G when G != NULL. */
@@ -490,8 +588,7 @@ static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const in
     if (ce_out) memset(ce_out, 0, sizeof(float) * N);
     if (G) memset(s->dh, 0, sizeof(float) * N * D);
     if (n == 0) return 0.0;
-    to_b(s, s->selb, s->sel, (size_t)n * D);
-    lin_fwd(s, s->sel, s->selb, P->head, s->headb, s->logits, n, D, V);
+    tr_linear_fwd(s->sel, P->head, s->logits, n, D, V);
     /* a fixed chunking, so the loss is summed in the same order whatever the thread count */
     xent_job_t xj = {s, n, n < 16 ? n : 16, {0}};
     par_for(xj.chunks, s->threads, xent_one, &xj);
@@ -501,7 +598,7 @@ static double head_loss(tstep_t *s, const tview_t *P, const tview_t *G, const in
         for (int i = 0; i < n; i++) ce_out[s->rowsel[i]] = s->cesel[i];
     if (G) {
         memset(s->dsel, 0, sizeof(float) * n * D);
-        lin_bwd(s, s->logits, s->sel, s->selb, P->head, s->headb, s->dsel, G->head, n, D, V);
+        tr_linear_bwd(s->logits, s->sel, P->head, s->dsel, G->head, n, D, V);
         memset(s->dA, 0, sizeof(float) * N * D);
         for (int i = 0; i < n; i++)
             memcpy(s->dA + (size_t)s->rowsel[i] * D, s->dsel + (size_t)i * D, sizeof(float) * D);
@@ -526,16 +623,31 @@ double tstep_run(tstep_t *s, const tview_t *P, const tview_t *G, const int32_t *
     s->fail = 0;
     if (s->bf16) round_weights(s, P);
     tr_embed_fwd(P->wte, ids, nl ? s->L[0].x_in : s->h, N, D);
+    if (s->bf16) {
+        for (int l = 0; l < nl; l++)
+            layer_fwd_b(s, &P->layer[l], &s->BL[l], &s->L[l], l ? s->L[l - 1].x_mid : NULL, B, T, causal);
+        float eps = (float)s->c.rms_norm_eps;
+        if (nl) par_rmsnorm_fwd_b(s->threads, s->L[nl - 1].x_mid, s->dA, s->h, P->ln_f, s->afb, s->rf, N, D, eps);
+        else par_rmsnorm_fwd_b(s->threads, s->h, NULL, NULL, P->ln_f, s->afb, s->rf, N, D, eps);
+        double loss = head_loss_b(s, P, G, tgt, w, N, ce_out);
+        if (G) {
+            for (int l = nl - 1; l >= 0; l--) layer_bwd_b(s, &P->layer[l], &s->BL[l], &G->layer[l], &s->L[l], B, T);
+            par_embed_bwd(s->threads, s->dh, ids, G->wte, N, D);
+        }
+        if (s->fail) {
+            lerr_set(e, EXIT_INTERNAL, "a bf16 GEMM failed (out of memory or a oneDNN error)");
+            return NAN;
+        }
+        return loss;
+    }
     for (int l = 0; l < nl; l++) {
-        const blayer_t *Wb = s->bf16 ? &s->BL[l] : NULL;
-        layer_fwd(s, &P->layer[l], Wb, &s->L[l], B, T, causal);
-        layer_out(s, &P->layer[l], Wb, &s->L[l], l + 1 < nl ? s->L[l + 1].x_in : s->h, N);
+        layer_fwd(s, &P->layer[l], &s->L[l], B, T, causal);
+        layer_out(s, &P->layer[l], &s->L[l], l + 1 < nl ? s->L[l + 1].x_in : s->h, N);
     }
     par_rmsnorm_fwd(s->threads, s->h, P->ln_f, s->af, s->rf, N, D, (float)s->c.rms_norm_eps);
     double loss = head_loss(s, P, G, tgt, w, N, ce_out);
     if (G) {
-        for (int l = nl - 1; l >= 0; l--)
-            layer_bwd(s, &P->layer[l], s->bf16 ? &s->BL[l] : NULL, &G->layer[l], &s->L[l], B, T);
+        for (int l = nl - 1; l >= 0; l--) layer_bwd(s, &P->layer[l], &G->layer[l], &s->L[l], B, T);
         par_embed_bwd(s->threads, s->dh, ids, G->wte, N, D);
     }
     if (s->fail) {

@@ -5,7 +5,9 @@
  * vector-exp ops the bf16 step uses (SwiGLU forward and backward, attention softmax,
  * cross-entropy) against their libm references in bwd_ops.h: the vector exp is within 2 ulp of
  * expf and sums run in fp32 lanes, so 1e-5 relative to each output's magnitude (about 100 ulp)
- * is ample, and any formula slip misses it by far.
+ * is ample, and any formula slip misses it by far; (4) the bf16 step's fused ops (bwd_bf16.c:
+ * RMSNorm, RoPE, SwiGLU, softmax, cross-entropy writing bf16) against their references at
+ * every dispatch level, within one bf16 ulp (see fused_ops).
  *
  * Tolerances. (1) Both sides read the same bf16 inputs; they differ only in summation (fp32
  * vs double), so |C - ref| <= 1e-5 * Σ_k |a_k b_k| (fp32 unit roundoff 6e-8 times the depth of
@@ -106,6 +108,120 @@ static void vec_ops(void) {
         CHECK(ep < 1e-5 && eo < 1e-6, "vector attention softmax (causal %d) vs tr_attn_fwd: P %.3g, out %.3g", causal,
               ep, eo);
     }
+}
+
+/* ---- the bf16 step's fused ops (bwd_bf16.c) against their plain references ----
+ * Each fused op computes what its reference (the fp32 op, then f32_to_bf16) computes, with
+ * sums in another order (vector lanes; RMSNorm's in double) and the vector exp, so an fp32
+ * result differs by a few ulp and its bf16 rounding by at most one bf16 ulp (2^-7 relative),
+ * where the fp32 values straddle a rounding boundary. Tolerance for a bf16 output:
+ * |a - b| <= 2^-7 |b| + floor, floor = 1e-5 of the output's scale (for the softmax backward's
+ * cancellation dp - Σ p·dp); fp32 outputs: 1e-5 relative to their scale. Run at every
+ * dispatch level the CPU has (plain loops, AVX-512 with integer rounding, VCVTNEPS2BF16). */
+static double bf16_err(const uint16_t *a, const uint16_t *b, size_t n, double floor) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = bf16_to_f32(a[i]), y = bf16_to_f32(b[i]);
+        w = fmax(w, fabs(x - y) / (ldexp(fabs(y), -7) + floor));
+    }
+    return w; /* <= 1: within tolerance */
+}
+static double absmax(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
+    return m;
+}
+static double maxdiff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+static void fused_ops(int level) {
+    enum { FN = 11, MAXD = 384, RT = 5 };
+    static float x[FN * MAXD], res[FN * MAXD], w[MAXD], xo1[FN * MAXD], xo2[FN * MAXD], r1[FN], r2[FN];
+    static float dy[FN * MAXD], dx1[FN * MAXD], dx2[FN * MAXD], dw1[MAXD], dw2[MAXD];
+    static uint16_t b1[2 * FN * MAXD], b2[2 * FN * MAXD];
+    int Ds[2] = {384, 37};
+    for (int di = 0; di < 2; di++) {
+        int D = Ds[di];
+        size_t n = (size_t)FN * D;
+        for (size_t i = 0; i < n; i++) x[i] = (float)(urand() * 3), res[i] = (float)urand(), dy[i] = (float)urand();
+        for (int i = 0; i < D; i++) w[i] = (float)(1 + 0.3 * urand());
+        for (int withres = 0; withres < 2; withres++) {
+            tr_rmsnorm_fwd_bf16(x, withres ? res : NULL, xo1, w, b1, r1, FN, D, 1e-5f);
+            tr_rmsnorm_fwd_bf16_ref(x, withres ? res : NULL, xo2, w, b2, r2, FN, D, 1e-5f);
+            double e = bf16_err(b1, b2, n, 1e-30), er = maxrel(r1, r2, FN, 0);
+            CHECK(e <= 1 && er < 1e-6 && (!withres || memcmp(xo1, xo2, n * 4) == 0),
+                  "isa %d: RMSNorm forward bf16 D %d res %d vs reference: y %.3g ulp-units, rinv %.3g", level, D,
+                  withres, e, er);
+        }
+        for (size_t i = 0; i < n; i++) dx1[i] = dx2[i] = (float)urand();
+        for (int i = 0; i < D; i++) dw1[i] = dw2[i] = (float)urand();
+        tr_rmsnorm_bwd_bf16(dy, x, w, r2, dx1, b1, dw1, FN, D);
+        tr_rmsnorm_bwd_bf16_ref(dy, x, w, r2, dx2, b2, dw2, FN, D);
+        double sx = absmax(dx2, n), ex = maxdiff(dx1, dx2, n) / sx, ew = maxdiff(dw1, dw2, D) / absmax(dw2, D);
+        double eb = bf16_err(b1, b2, n, 1e-5 * sx);
+        CHECK(ex < 1e-5 && ew < 1e-5 && eb <= 1, "isa %d: RMSNorm backward bf16 D %d: dx %.3g, dw %.3g, dxb %.3g", level,
+              D, ex, ew, eb);
+    }
+    /* RoPE: hd 64 (vector body) and 16 (plain loop), positions wrapping at T, row strides */
+    static float cs[RT * 64];
+    for (int hd = 16; hd <= 64; hd += 48) {
+        int nh = 3, ldx = nh * hd + 7, ldb = nh * hd + 5;
+        tr_rope_table(cs, RT, hd, 10000.0);
+        for (int inv = 0; inv < 2; inv++) {
+            tr_rope_bf16(x, ldx, b1, ldb, cs, FN, RT, nh, hd, inv);
+            tr_rope_bf16_ref(x, ldx, b2, ldb, cs, FN, RT, nh, hd, inv);
+            double e = 0;
+            for (int r = 0; r < FN; r++) e = fmax(e, bf16_err(b1 + (size_t)r * ldb, b2 + (size_t)r * ldb, nh * hd, 1e-30));
+            CHECK(e <= 1, "isa %d: RoPE bf16 hd %d inverse %d vs reference: %.3g", level, hd, inv, e);
+        }
+    }
+    /* SwiGLU: F 96 and 37 (a tail), g and u rows of stride ld, outputs of stride ldo */
+    for (int F = 96; F > 0; F = F == 96 ? 37 : 0) {
+        int ld = F + 3, ldo = 2 * F + 1;
+        for (size_t i = 0; i < (size_t)FN * ld; i++) x[i] = (float)(urand() * 10);
+        tr_swiglu_fwd_bf16(x, res, ld, b1, FN, F);
+        tr_swiglu_fwd_bf16_ref(x, res, ld, b2, FN, F);
+        double e = bf16_err(b1, b2, (size_t)FN * F, 1e-30);
+        tr_swiglu_bwd_bf16(dy, x, res, ld, b1, b1 + F, ldo, FN, F);
+        tr_swiglu_bwd_bf16_ref(dy, x, res, ld, b2, b2 + F, ldo, FN, F);
+        double eg = 0;
+        for (int r = 0; r < FN; r++) eg = fmax(eg, bf16_err(b1 + (size_t)r * ldo, b2 + (size_t)r * ldo, 2 * F, 1e-30));
+        CHECK(e <= 1 && eg <= 1, "isa %d: SwiGLU bf16 F %d vs reference: forward %.3g, backward %.3g", level, F, e, eg);
+    }
+    /* attention softmax rows: n 160 and 37, every causal length, a power-of-two scale and not */
+    static float p1[160], p2[160], dp[160];
+    for (int nn = 160; nn > 0; nn = nn == 160 ? 37 : 0) {
+        double e = 0, ep = 0, eb = 0;
+        for (int nk = 1; nk <= nn; nk++)
+            for (int si = 0; si < 2; si++) {
+                float scale = si ? 0.3f : 0.125f;
+                for (int i = 0; i < nn; i++) p1[i] = p2[i] = (float)(urand() * 20);
+                tr_softmax_row_bf16(p1, b1, nn, nk, scale);
+                tr_softmax_row_bf16_ref(p2, b2, nn, nk, scale);
+                e = fmax(e, bf16_err(b1, b2, nn, 1e-30));
+                ep = fmax(ep, maxdiff(p1, p2, nn));
+                for (int i = 0; i < nn; i++) dp[i] = (float)urand();
+                tr_softmax_bwd_row_bf16(p2, dp, b1, nn, scale);
+                tr_softmax_bwd_row_bf16_ref(p2, dp, b2, nn, scale);
+                eb = fmax(eb, bf16_err(b1, b2, nn, 1e-5 * scale));
+            }
+        CHECK(e <= 1 && ep < 1e-6 && eb <= 1, "isa %d: softmax rows bf16 n %d vs reference: P %.3g (fp32 %.3g), dS %.3g",
+              level, nn, e, ep, eb);
+    }
+    /* cross-entropy with the gradient rounded (V 333: a tail), a zero-weight row */
+    enum { XN = 7, XV = 333 };
+    static float z1[XN * XV], z2[XN * XV], xw[XN], ce1[XN], ce2[XN];
+    static uint16_t g1[XN * XV], g2[XN * XV];
+    int32_t y[XN];
+    for (int i = 0; i < XN * XV; i++) z1[i] = z2[i] = (float)(urand() * 8);
+    for (int k = 0; k < XN; k++) y[k] = (k * 41) % XV, xw[k] = k == 3 ? 0.0f : 0.25f + 0.1f * k;
+    double L1 = tr_xent_fwd_bwd_bf16(z1, y, xw, XN, XV, ce1, g1), L2 = tr_xent_fwd_bwd_bf16_ref(z2, y, xw, XN, XV, ce2, g2);
+    double eg = bf16_err(g1, g2, XN * XV, 1e-5);
+    CHECK(fabs(L1 - L2) <= 1e-5 * fabs(L2) && maxrel(ce1, ce2, XN, 1e-3) < 1e-5 && eg <= 1,
+          "isa %d: cross-entropy bf16 vs reference: loss %.9g vs %.9g, gradient %.3g", level, L1, L2, eg);
 }
 
 /* gemm_bf16_batched on attention's layouts: heads as column slices of token-major matrices. */
@@ -235,6 +351,12 @@ static void step_case(int causal, int HKV) {
 
 int main(void) {
     vec_ops();
+    for (int level = 2; level >= 0; level--) { /* every level the CPU has, from its own down */
+        int have = tr_bf16_set_isa(level);
+        tr_bf16_set_isa(level);
+        if (level <= have) fused_ops(level);
+        tr_bf16_set_isa(2);
+    }
     uint16_t one = f32_to_bf16(1.0f);
     float c = 0;
     if (!gemm_bf16_available()) {
