@@ -27,5 +27,8 @@ double grad_norm(const float *g, size_t n);
  * decay may be NULL (decay everything). Returns the learning rate used. */
 double adamw_update(const adamw_cfg_t *c, int64_t step, float *p, const float *g, float *m, float *v,
                     const uint8_t *decay, size_t n, double gnorm);
+/* The same as a plain loop (the reference; adamw_update's AVX-512 path gives the same bits). */
+double adamw_update_ref(const adamw_cfg_t *c, int64_t step, float *p, const float *g, float *m, float *v,
+                        const uint8_t *decay, size_t n, double gnorm);
 
 #endif
