@@ -255,7 +255,7 @@ static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e)
         if (v->expert >= 0) { /* one expert of ne {cols, rows, E}: a contiguous slice */
             size_t per = t->nbytes / (size_t)t->ne[2];
             *out = (model_tview_t){
-                name, ggml_type_name(t->type), wt, 2, v->shape, (const uint8_t *)t->data + per * (size_t)v->expert,
+                t->name, ggml_type_name(t->type), wt, 2, v->shape, (const uint8_t *)t->data + per * (size_t)v->expert,
                 per};
             return 1;
         }
@@ -276,7 +276,7 @@ static int gsrc_find(void *ctx, const char *name, model_tview_t *out, lerr_t *e)
             if (s->f->mapped) /* the permuted original is not read again: drop its pages */
                 model_drop_pages(s->f->map, s->f->size, t->data, t->nbytes);
         }
-        *out = (model_tview_t){name, ggml_type_name(t->type), wt, t->ndim, v->shape, data, t->nbytes};
+        *out = (model_tview_t){t->name, ggml_type_name(t->type), wt, t->ndim, v->shape, data, t->nbytes};
         return 1;
     }
     return 0;

@@ -93,8 +93,8 @@ static int bind_tensor(model_priv_t *p, const model_tensor_spec_t *s, lerr_t *e)
     if (found < 0) return -1;
     if (!found) return lerr_set(e, EXIT_DATA, "missing tensor \"%s\"", s->name);
     int wt = t.type;
-    if (wt < 0)
-        return lerr_set(e, EXIT_DATA, "tensor \"%s\": dtype %s is not BF16, F16, F32%s", s->name, t.dtype,
+    if (wt < 0) /* named as the file names it (a GGUF's blk.N.*: what llama-quantize printed) */
+        return lerr_set(e, EXIT_DATA, "tensor \"%s\": dtype %s is not BF16, F16, F32%s", t.name, t.dtype,
                         ", Q8_0, Q4_0, Q4_K, Q5_K or Q6_K");
     if (s->ndim == 1 && wtype_is_quant((wtype_t)wt))
         return lerr_set(e, EXIT_DATA, "tensor \"%s\": a quantised (%s) vector", s->name, t.dtype);

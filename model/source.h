@@ -22,7 +22,7 @@
 
 /* A borrowed view of one tensor of a source. */
 typedef struct {
-    const char *name;
+    const char *name;  /* the source's own name, for messages (a GGUF file's: blk.1.ffn_down_exps.weight) */
     const char *dtype; /* the source's spelling, for messages ("BF16", "I32", ...) */
     int type;          /* wtype_t, or -1 when not a type this engine stores weights in */
     int ndim;

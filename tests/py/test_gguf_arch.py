@@ -31,7 +31,8 @@ attention biases, clip_qkv, tied head).
      ref_llada2's generate(); one-line refusals (exit 1): expert_count missing, contradicted by
      the tensors (key 6 / 8 stacked; key 8 / 7 stacked), softmax gating, top-k not renormalised,
      an MTP layer, no mask id outside the Ling vocabulary, a tensor in a type still unsupported
-     (attn_qkv in Q5_0).
+     (attn_qkv in Q5_0; a stacked ffn_down_exps in Q5_1, llama-quantize's Q5_K_M fallback for
+     expert rows of 128 — bench/llamacpp_llada2.py), named as the file names it (blk.N.*).
 """
 import os, subprocess, sys, tempfile
 import numpy as np
@@ -368,5 +369,7 @@ k = os.path.join(TMP, "llada2_k")
 if os.path.isdir(k):
     cfg, W = ref_llada2.load(k)
     l2_typed("with attn_qkv in Q5_0 (a type still unsupported)", cfg, W, "blk.0.attn_qkv.weight", "q5_0",
-             "dtype Q5_0 is not")
+             '"blk.0.attn_qkv.weight": dtype Q5_0 is not')
+    l2_typed("with a stacked ffn_down_exps in Q5_1 (llama-quantize's Q5_K_M fallback)", cfg, W,
+             "blk.1.ffn_down_exps.weight", "q5_1", '"blk.1.ffn_down_exps.weight": dtype Q5_1 is not')
 summary()
