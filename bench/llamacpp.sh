@@ -25,7 +25,11 @@
 #          bench/llamacpp_check.py loads them with denoise and checks the logits against numpy
 #          on the weights they hold;
 #   (k)    KL against f32 (bench/quant_kl.py, KJV prompt set) of our rtn and searched files and
-#          llama-quantize's of the same type.
+#          llama-quantize's of the same type;
+#   (l2)   only with LLAMACPP_LLADA2_DIR (a build of the llama.cpp fork with draft PR #17454's
+#          "llada2", whose llama-quantize knows LLaDA 2.x; upstream's does not):
+#          bench/llamacpp_llada2.py quantises small random LLaDA 2.x F32 files with it (Q8_0,
+#          Q4_K_M, Q5_K_M, Q6_K) and checks that denoise reads them (types, logits vs numpy, KL).
 # Prints a table; the files stay in build/bench/llamacpp.
 set -u
 : "${LLAMACPP_DIR:?set LLAMACPP_DIR to a llama.cpp tree built with llama-diffusion-cli and llama-quantize (docs/gguf.md)}"
@@ -156,4 +160,15 @@ for q in Q4_K_M Q4_K Q5_K_M Q5_K Q6_K Q4_0 Q8_0; do
     set -- "$@" "llama.cpp-$q=$lq"
 done
 $N "$PYTHON" "$here/quant_kl.py" "$kjv" "$@" | sed 's/^/  /' || status=1
+
+echo
+if [ -n "${LLAMACPP_LLADA2_DIR:-}" ]; then
+    echo "(l2) LLaDA 2.x files made by the llada2 fork's llama-quantize ($LLAMACPP_LLADA2_DIR, commit" \
+        "$(cat "$LLAMACPP_LLADA2_DIR/COMMIT" 2>/dev/null || git -C "$LLAMACPP_LLADA2_DIR" rev-parse HEAD 2>/dev/null || echo unknown)), read by denoise:"
+    LLAMACPP_DIR=$LLAMACPP_LLADA2_DIR LLAMACPP_NICE=${LLAMACPP_NICE:-10} LLADA_BIN=$LLADA_BIN \
+        $N "$PYTHON" "$here/llamacpp_llada2.py" "$cache/llada2" | sed 's/^/  /'
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+else
+    echo "(l2) skipped: set LLAMACPP_LLADA2_DIR to a build of the llada2 fork (docs/gguf.md)"
+fi
 exit $status
