@@ -139,7 +139,7 @@ for q in Q8_0 Q4_K_M; do
     $N "$LQ" "$b32" "$lq" $q >"$cache/quantize-$q.log" 2>&1 || { echo "  llama-quantize $q failed (see $cache/quantize-$q.log)"; status=1; continue; }
     ours=$cache/bundled-ours-$(echo $q | tr 'A-Z' 'a-z').gguf
     [ -f "$ours" ] || $N "$LLADA_BIN/denoise" --model "$kjv" --quantize "$(echo $q | tr 'A-Z' 'a-z')" "$ours" || exit 1
-    $N "$PYTHON" "$here/llamacpp_check.py" "$kjv" "$lq" "$ours" | sed 's/^/  /' || status=1
+    $N "$PYTHON" "$here/llamacpp_check.py" "$kjv" "$lq" "$ours" | sed "s/^/  /"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 
 echo
@@ -159,7 +159,7 @@ for q in Q4_K_M Q4_K Q5_K_M Q5_K Q6_K Q4_0 Q8_0; do
     done
     set -- "$@" "llama.cpp-$q=$lq"
 done
-$N "$PYTHON" "$here/quant_kl.py" "$kjv" "$@" | sed 's/^/  /' || status=1
+$N "$PYTHON" "$here/quant_kl.py" "$kjv" "$@" | sed "s/^/  /"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo
 if [ -n "${LLAMACPP_LLADA2_DIR:-}" ]; then
