@@ -101,7 +101,7 @@ enum { GB_SLOTS = 48 };
 
 typedef struct {
     gemm_bf16_shape_t g; /* g.M == 0: empty */
-    bool acc;
+    bool acc, cb16;      /* accumulate; C in bf16 */
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c, sp;
     size_t sp_bytes;
@@ -169,7 +169,7 @@ static bool slot_make(gb_slot_t *s) {
     bool ok = false;
     if (D->dnnl_memory_desc_init_by_strides(&amd, nd, ad + o, dnnl_bf16, as + o) ||
         D->dnnl_memory_desc_init_by_strides(&bmd, nd, bd + o, dnnl_bf16, bs + o) ||
-        D->dnnl_memory_desc_init_by_strides(&cmd, nd, cd + o, dnnl_f32, cs + o) ||
+        D->dnnl_memory_desc_init_by_strides(&cmd, nd, cd + o, s->cb16 ? dnnl_bf16 : dnnl_f32, cs + o) ||
         D->dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &cmd) || D->dnnl_primitive_attr_create(&attr))
         return false;
     if (D->dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) goto out;
@@ -205,7 +205,8 @@ static bool same_shape(const gemm_bf16_shape_t *a, const gemm_bf16_shape_t *b) {
            !memcmp(a->sc, b->sc, sizeof a->sc);
 }
 
-int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate) {
+/* C (fp32, or bf16 with cb16) for gemm_bf16_batched and gemm_bf16_batched_b16. */
+static int run(void *C, bool cb16, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate) {
     KERN_ASSERT(C && A && B && g && g->M >= 0 && g->N > 0 && g->K > 0 && g->batch[0] > 0 && g->batch[1] > 0);
     if (g->M == 0) return 0;
     if (!gemm_bf16_available()) return -1;
@@ -213,12 +214,12 @@ int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm
     gb_slot_t *s = NULL, *lru = &g_slot[0];
     for (int i = 0; i < GB_SLOTS && !s; i++) {
         gb_slot_t *t = &g_slot[i];
-        if (t->g.M && t->acc == accumulate && same_shape(&t->g, g)) s = t;
+        if (t->g.M && t->acc == accumulate && t->cb16 == cb16 && same_shape(&t->g, g)) s = t;
         else if (t->used < lru->used) lru = t;
     }
     if (!s) {
         slot_clear(lru);
-        *lru = (gb_slot_t){.g = *g, .acc = accumulate};
+        *lru = (gb_slot_t){.g = *g, .acc = accumulate, .cb16 = cb16};
         if (!slot_make(lru)) {
             slot_clear(lru);
             pthread_mutex_unlock(&g_mu);
@@ -249,6 +250,14 @@ int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm
     return rc;
 }
 
+int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate) {
+    return run(C, false, A, B, g, accumulate);
+}
+
+int gemm_bf16_batched_b16(uint16_t *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g) {
+    return run(C, true, A, B, g, false);
+}
+
 int gemm_bf16(float *C, const uint16_t *A, const uint16_t *B, int M, int N, int K, bool ta, bool tb,
               bool accumulate) {
     KERN_ASSERT(C && A && B && M >= 0 && N > 0 && K > 0);
@@ -262,6 +271,13 @@ bool gemm_bf16_available(void) { return false; }
 const char *gemm_bf16_unavailable(void) { return "this build lacks oneDNN (rebuild with libdnnl-dev installed)"; }
 void gemm_bf16_set_threads(int n) { (void)n; }
 const char *gemm_bf16_impl(void) { return "none"; }
+int gemm_bf16_batched_b16(uint16_t *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g) {
+    (void)C;
+    (void)A;
+    (void)B;
+    (void)g;
+    return -1;
+}
 int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate) {
     (void)C;
     (void)A;

@@ -259,6 +259,11 @@ typedef struct {
     int64_t sa[4], sb[4], sc[4];
 } gemm_bf16_shape_t;
 int gemm_bf16_batched(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g, bool accumulate);
+/* The same with C written as bf16 (no accumulation): oneDNN rounds the fp32 sums to nearest
+ * even (on AVX512-BF16, VCVTNEPS2BF16: an fp32 denormal sum becomes ±0). For products whose
+ * only consumer is another bf16 GEMM (train's bf16 attention); gemm_bf16_batched_ref then
+ * f32_to_bf16 is its reference. */
+int gemm_bf16_batched_b16(uint16_t *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g);
 void gemm_bf16_batched_ref(float *C, const uint16_t *A, const uint16_t *B, const gemm_bf16_shape_t *g,
                            bool accumulate);
 

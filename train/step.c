@@ -463,7 +463,7 @@ static void layer_fwd_b(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts
         ps(g.sa, H, T, 0);
         hs(g.sb, T, hd, Dkv, 0);
         hs(g.sc, T, hd, Dq, 0);
-        if (gemm_bf16_batched(a->o, a->Pb, a->vb, &g, false)) s->fail = 1; /* O = P·V */
+        if (gemm_bf16_batched_b16(a->ob, a->Pb, a->vb, &g)) s->fail = 1; /* O = P·V, as bf16 */
     } else { /* GQA: the projections in bf16, attention in fp32 */
         gemm_b(s, a->q, a->a1b, Wb->wq, N, Dq, D, false, true, false);
         gemm_b(s, a->k, a->a1b, Wb->wk, N, Dkv, D, false, true, false);
@@ -472,8 +472,8 @@ static void layer_fwd_b(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tacts
         par_rope(s->threads, a->k, s->cs, B, T, s->c.n_kv_heads, hd, 0);
         attn_job_t j = {s, a, B, T, causal, NULL};
         for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_fwd_one(i, &j);
+        bf16_round_n(a->ob, a->o, (size_t)N * Dq);
     }
-    bf16_round_n(a->ob, a->o, (size_t)N * Dq);
     gemm_b(s, s->dA, a->ob, Wb->wo, N, D, Dq, false, true, false); /* x_mid = x_in + o·Woᵀ */
     par_rmsnorm_fwd_b(s->threads, a->x_in, s->dA, a->x_mid, W->ff_norm, a->a2b, a->r2, N, D, eps);
     gemm_b(s, a->g, a->a2b, Wb->wg, N, F, D, false, true, false);
@@ -495,12 +495,12 @@ static void layer_bwd_b(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlaye
     gemm_b(s, s->dA, s->gub, Wb->wg, N, D, 2 * F, false, false, false);
     dw_parts(s, (float *[]){G->wg, G->wu}, (int[]){F, F}, 2, s->gub, a->a2b, N, D);
     par_rmsnorm_bwd_b(s->threads, s->dA, a->x_mid, W->ff_norm, a->r2, s->dh, s->dhb, G->ff_norm, N, D, s->partial);
-    /* x_mid = x_in + o·Woᵀ */
-    gemm_b(s, s->da, s->dhb, Wb->wo, N, Dq, D, false, false, false);
+    /* x_mid = x_in + o·Woᵀ: dWo += dhᵀ·o; dO = dh·Wo (MHA: as bf16, attention's only use) */
     gemm_b(s, G->wo, s->dhb, a->ob, D, Dq, N, true, false, true);
     if (attn_bf16(s)) { /* dq, dk, dv written whole by the products */
-        bf16_round_n(s->dOb, s->da, (size_t)N * Dq);
-        gemm_bf16_shape_t g = {{B, H}, T, T, hd, {0}, {0}, {0}};
+        gemm_bf16_shape_t g = {{1, 1}, N, Dq, D, {0, 0, D, 1}, {0, 0, Dq, 1}, {0, 0, Dq, 1}};
+        if (gemm_bf16_batched_b16(s->dOb, s->dhb, Wb->wo, &g)) s->fail = 1;
+        g = (gemm_bf16_shape_t){{B, H}, T, T, hd, {0}, {0}, {0}};
         hs(g.sa, T, hd, Dq, 0);
         hs(g.sb, T, hd, Dkv, 1);
         ps(g.sc, H, T, 0);
@@ -508,8 +508,8 @@ static void layer_bwd_b(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlaye
         g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
         ps(g.sa, H, T, 1);
         hs(g.sb, T, hd, Dq, 0);
-        hs(g.sc, T, hd, Dkv, 0);
-        if (gemm_bf16_batched(s->dv, a->Pb, s->dOb, &g, false)) s->fail = 1; /* dV = Pᵀ·dO */
+        hs(g.sc, T, hd, E, 0);
+        if (gemm_bf16_batched_b16(s->dqkvb + Dq + Dkv, a->Pb, s->dOb, &g)) s->fail = 1; /* dV = Pᵀ·dO, as bf16 */
         smb_job_t bj = {a->P, s->dPf, s->dSb, T, 0, 1.0f / sqrtf((float)hd)};
         par_for(B * H, s->threads, softmax_bwd_seq_b, &bj);
         g = (gemm_bf16_shape_t){{B, H}, T, hd, T, {0}, {0}, {0}};
@@ -522,16 +522,17 @@ static void layer_bwd_b(tstep_t *s, const tlayer_t *W, const blayer_t *Wb, tlaye
         hs(g.sc, T, hd, Dkv, 0);
         if (gemm_bf16_batched(s->dk, s->dSb, a->qb, &g, false)) s->fail = 1; /* dK = dSᵀ·Q */
     } else {
+        gemm_b(s, s->da, s->dhb, Wb->wo, N, Dq, D, false, false, false);
         memset(s->dq, 0, sizeof(float) * N * Dq);
         memset(s->dk, 0, sizeof(float) * N * Dkv);
         memset(s->dv, 0, sizeof(float) * N * Dkv);
         attn_job_t j = {s, a, B, T, 0, s->da};
         for (int i = 0; i < B * s->c.n_kv_heads; i++) attn_bwd_one(i, &j);
+        bf16_round_rows(s->dqkvb + Dq + Dkv, E, s->dv, Dkv, N, Dkv);
     }
     /* [dq dk dv] with RoPE's inverse rotation, rounded into one [N][E] matrix */
     par_rope_b(s->threads, s->dq, Dq, s->dqkvb, E, s->cs, B, T, H, hd, 1);
     par_rope_b(s->threads, s->dk, Dkv, s->dqkvb + Dq, E, s->cs, B, T, s->c.n_kv_heads, hd, 1);
-    bf16_round_rows(s->dqkvb + Dq + Dkv, E, s->dv, Dkv, N, Dkv);
     gemm_b(s, s->dA, s->dqkvb, Wb->wq, N, D, E, false, false, false); /* dA = [dq dk dv]·Wqkv */
     dw_parts(s, (float *[]){G->wq, G->wk, G->wv}, (int[]){Dq, Dkv, Dkv}, 3, s->dqkvb, a->a1b, N, D);
     par_rmsnorm_bwd_b(s->threads, s->dA, a->x_in, W->attn_norm, a->r1, s->dh, s->dhb, G->attn_norm, N, D, s->partial);

@@ -250,6 +250,40 @@ static void batched_case(int trans_b, bool acc) {
           trans_b ? "Q·Kᵀ" : "Qᵀ·K", acc, worst, gemm_bf16_impl());
 }
 
+/* gemm_bf16_batched_b16: C written as bf16 into a strided slice (attention's dV layout), against
+ * the fp32 reference rounded: within one bf16 ulp (2^-7 relative; the sums' order may tip a
+ * rounding) plus 1e-5 of Σ|ab| for the fp32 sums' own difference; elements outside the slice
+ * untouched. */
+static void batched_b16_case(void) {
+    enum { BB = 3, H = 2, TT = 9, HD = 5, LD = H * HD, LDC = 3 * LD };
+    static float pf[BB * H * TT * TT], ref[BB * TT * LD];
+    static uint16_t p[BB * H * TT * TT], d[BB * TT * LD], c[BB * TT * LDC];
+    for (int i = 0; i < BB * H * TT * TT; i++) pf[i] = (float)fabs(urand());
+    for (int i = 0; i < BB * TT * LD; i++) ref[i] = (float)urand();
+    bf16_round_n(p, pf, BB * H * TT * TT);
+    bf16_round_n(d, ref, BB * TT * LD);
+    for (int i = 0; i < BB * TT * LDC; i++) c[i] = 0x7fc1; /* a NaN marker */
+    /* Y = Pᵀ·dO per (b, h): P read transposed, dO and Y heads as column slices */
+    gemm_bf16_shape_t g = {{BB, H}, TT, HD, TT, {(int64_t)H * TT * TT, TT * TT, 1, TT}, {(int64_t)TT * LD, HD, LD, 1},
+                           {(int64_t)TT * LDC, HD, LDC, 1}};
+    int rc = gemm_bf16_batched_b16(c + LD, p, d, &g);
+    g.sc[0] = (int64_t)TT * LD, g.sc[2] = LD;
+    gemm_bf16_batched_ref(ref, p, d, &g, false);
+    double worst = 0;
+    int outside = 0;
+    for (int i = 0; i < BB * TT * LDC; i++) {
+        int row = i / LDC, col = i % LDC;
+        if (col < LD || col >= 2 * LD) {
+            outside += c[i] != 0x7fc1;
+            continue;
+        }
+        double y = ref[row * LD + col - LD], x = bf16_to_f32(c[i]);
+        worst = fmax(worst, fabs(x - y) / (ldexp(fabs(y), -7) + 1e-5 * TT));
+    }
+    CHECK(rc == 0 && worst <= 1 && outside == 0, "gemm_bf16_batched_b16 (strided bf16 C) vs reference: %.3g of tolerance, %d written outside (%s)",
+          worst, outside, gemm_bf16_impl());
+}
+
 enum { V = 50, D = 64, NL = 2, HQ = 4, HD = 16, F = 96, B = 2, T = 12, N = B * T };
 
 /* Norm-wise relative difference of a against b over n floats. */
@@ -418,6 +452,7 @@ int main(void) {
     batched_case(1, false);
     batched_case(1, true);
     batched_case(0, true);
+    batched_b16_case();
     for (int hkv = 2; hkv <= HQ; hkv += HQ - 2) {
         step_case(0, hkv);
         step_case(1, hkv);
