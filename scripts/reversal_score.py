@@ -10,6 +10,10 @@ CIs: percentile bootstrap over items (B resamples, seeded); the forward - revers
 resampled paired (item k of both directions is the same test pair).
 Chance level: token F1 of each generation against the reference of the next test item
 (f1_chance_fwd/rev: what generic, on-style text scores without retrieving the right line).
+Retrieval above chance (f1_lift_fwd/rev/gap): per item, F1 against its own reference minus the
+mean F1 of the same generation against every other item's reference; the mean over items with
+its bootstrap CI (the gap paired by item). It is what the reversal claim is about: > 0 only when
+the model writes the right line more than any other line of the test set.
 
 Usage: reversal_score.py --work DIR [--models mdm,ar] [--json OUT] [--boot 10000] [--seed 1]
   reads DIR/data/test-{fwd,rev}.ans and DIR/gen-<model>-{fwd,rev}.txt; prints a markdown
@@ -46,6 +50,15 @@ def boot_ci(x, B, rng):
     return float(x.mean()), float(np.percentile(m, 2.5)), float(np.percentile(m, 97.5))
 
 
+def lifts(gen, ref):
+    """Per item i: F1(gen_i, ref_i) minus the mean of F1(gen_i, ref_j) over j != i."""
+    n = len(ref)
+    f = np.array([[token_f1(g, r) for r in ref] for g in gen])
+    if n < 2:
+        return np.diag(f).copy()
+    return np.diag(f) - (f.sum(axis=1) - np.diag(f)) / (n - 1)
+
+
 def read_lines(path):
     with open(path, encoding="utf-8") as f:
         return [l.rstrip("\n") for l in f]
@@ -78,6 +91,12 @@ def main():
                 gap = np.asarray(per["fwd"][k]) - np.asarray(per["rev"][k])
                 res[m]["%s_gap" % k] = boot_ci(gap, a.boot, rng)
             res[m]["n"] = len(per["fwd"]["em"])
+            lift = {d: lifts(read_lines("%s/gen-%s-%s.txt" % (a.work, m, d)),
+                             read_lines("%s/data/test-%s.ans" % (a.work, d))) for d in ("fwd", "rev")}
+            rng = np.random.default_rng(a.seed)
+            for d in ("fwd", "rev"):
+                res[m]["f1_lift_%s" % d] = boot_ci(lift[d], a.boot, rng)
+            res[m]["f1_lift_gap"] = boot_ci(lift["fwd"] - lift["rev"], a.boot, rng)
             for d in ("fwd", "rev"):
                 ref = read_lines("%s/data/test-%s.ans" % (a.work, d))
                 gen = read_lines("%s/gen-%s-%s.txt" % (a.work, m, d))
@@ -94,6 +113,11 @@ def main():
     for m, r in res.items():
         print("| %s | %d | %s | %s | %s | %s | %s | %.1f / %.1f |" % (m.upper(), r["n"], f(r["em_fwd"]), f(r["em_rev"]),
               f(r["f1_fwd"]), f(r["f1_rev"]), f(r["f1_gap"]), 100 * r["f1_chance_fwd"], 100 * r["f1_chance_rev"]))
+    print()
+    print("| model | F1 above chance, forward | reversal | forward - reversal |")
+    print("|---|---|---|---|")
+    for m, r in res.items():
+        print("| %s | %s | %s | %s |" % (m.upper(), f(r["f1_lift_fwd"]), f(r["f1_lift_rev"]), f(r["f1_lift_gap"])))
     return 0
 
 

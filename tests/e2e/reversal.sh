@@ -31,7 +31,7 @@ check_eq "split: 30 SFT pairs both ways, 10 test pairs, no test line in an SFT i
 for m in mdm ar; do for d in fwd rev; do
     check_eq "gen-$m-$d.txt: one line per test item" 10 "$(grep -c '' "$W/gen-$m-$d.txt")"
 done; done
-check_eq "results.json: both models, 10 items, 6 scores each (mean inside its CI)" "ar:10:6 mdm:10:6" "$("$PYTHON" -c '
+check_eq "results.json: both models, 10 items, 9 scores each (mean inside its CI)" "ar:10:9 mdm:10:9" "$("$PYTHON" -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(" ".join("%s:%d:%d" % (m, r[m]["n"], sum(len(v) == 3 and v[1] <= v[0] <= v[2] for k, v in r[m].items() if isinstance(v, list)))
@@ -61,6 +61,12 @@ import json, sys
 r = json.load(open(sys.argv[1]))["x"]
 print(" ".join("%.1f" % (100 * r[k][0]) for k in ("em_fwd", "em_rev", "f1_fwd", "f1_rev", "f1_gap")),
       "%.1f %.1f" % (100 * r["f1_chance_fwd"], 100 * r["f1_chance_rev"]))' "$S/r.json")"
+# lift (F1 own reference - mean F1 against the other references): fwd 1 - 0, 2/3 - (0 + 1/4)/2 =
+# 13/24, 0 - 0 -> 51.4; rev 1, 1, 1 -> 100.0; gap -48.6
+check_eq "scorer: hand-computed retrieval above chance" "51.4 100.0 -48.6" "$("$PYTHON" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["x"]
+print(" ".join("%.1f" % (100 * r[k][0]) for k in ("f1_lift_fwd", "f1_lift_rev", "f1_lift_gap")))' "$S/r.json")"
 check_eq "scorer: constant scores have a zero-width CI; varying ones do not" "True True" "$("$PYTHON" -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["x"]
