@@ -7,7 +7,8 @@
  * (kernels.h gemm_bf16): the fp32 weights are rounded to bf16 copies at the start of each
  * step; every GEMM input is rounded once, by the op that produces it (bwd_ops.h tr_*_bf16:
  * RMSNorm, RoPE, SwiGLU and its backward, the softmax and its backward, the cross-entropy
- * write bf16 directly, RMSNorm's backward the rounded residual gradient beside the fp32 one),
+ * write bf16 directly, RMSNorm's backward the rounded residual gradient beside the fp32 one;
+ * MHA attention's O, dO and dV come out of their GEMMs as bf16, gemm_bf16_batched_b16),
  * and the forward activations' bf16 copies are kept for the dW products. q|k|v and gate|up
  * are one bf16 weight matrix each, so their backward dx (and, with G's adjacent layout, dW)
  * is one GEMM; products into otherwise-zero buffers write instead of accumulating, and the
