@@ -77,7 +77,7 @@ ours_step() {   # FILE L -> ms per step (denoise --bench, best of its 5)
 }
 lcpp_step() {   # FILE L STEPS -> ms per step (llama-diffusion-cli's own figure)
     $N "$LCLI" -m "$1" -p "$prompt" -t "$thr" -tb "$thr" -ub "$2" -b "$2" -c "$2" --diffusion-steps "$3" \
-        --diffusion-block-length 32 --temp 0 2>&1 | sed -n 's/.*time per step: \([0-9.]*\)ms.*/\1/p' | tail -n 1
+        --diffusion-block-length 32 --temp 0 2>&1 | sed -n 's/.*[^g] time per step: \([0-9.]*\)ms.*/\1/p' | tail -n 1
 }
 best() { sort -g | head -n 1; }
 
