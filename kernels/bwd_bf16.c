@@ -423,12 +423,10 @@ double tr_xent_fwd_bwd_bf16(float *logits, const int32_t *y, const float *w, int
             if (ce_out) ce_out[n] = 0.0f;
             continue;
         }
-        float mx = vmax_f32(z, V), zy = z[y[n]];
-        float s = vexp_sub_sum(z, V, mx); /* z[i] = exp(z[i] - mx) */
-        double ce = mx + log((double)s) - zy;
+        double ce;
+        float k = tr_xent_row_exp(z, V, y[n], w[n], &ce);
         total += w[n] * ce;
         if (ce_out) ce_out[n] = (float)ce;
-        float k = w[n] / s;
         if (have512()) scale_round_512(g, z, k, V, isa() == 2);
         else
             for (int i = 0; i < V; i++) g[i] = f32_to_bf16(z[i] * k);

@@ -64,6 +64,10 @@ double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, i
 /* The same with kernels' vector max/exp and fp32 sums (train's bf16 mode; test_train_bf16
  * compares it with tr_xent_fwd_bwd). */
 double tr_xent_fwd_bwd_vec(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out);
+/* One row of the vectorised cross-entropy (tr_xent_fwd_bwd_vec and its bf16 form): z's V logits
+ * become exp(z - max); *ce = the row's cross-entropy at label y; returns w / sum, the factor that
+ * turns z into the row's softmax times w. */
+float tr_xent_row_exp(float *z, int V, int y, float w, double *ce);
 
 /* ---- train's bf16 step (bwd_bf16.c): ops whose output feeds a bf16 GEMM write it rounded to
  * bf16 (f32_to_bf16's bits) in the same pass. AVX-512 at run time, plain loops otherwise; each

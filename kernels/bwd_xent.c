@@ -30,6 +30,13 @@ double tr_xent_fwd_bwd(float *logits, const int32_t *y, const float *w, int N, i
     return total;
 }
 
+float tr_xent_row_exp(float *z, int V, int y, float w, double *ce) {
+    float mx = vmax_f32(z, V), zy = z[y];
+    float s = vexp_sub_sum(z, V, mx); /* z[i] = exp(z[i] - mx) */
+    *ce = mx + log((double)s) - zy;
+    return w / s;
+}
+
 double tr_xent_fwd_bwd_vec(float *logits, const int32_t *y, const float *w, int N, int V, float *ce_out) {
     KERN_ASSERT(N >= 0 && V > 0);
     for (int n = 0; n < N; n++) KERN_ASSERT(w[n] == 0.0f || (y[n] >= 0 && y[n] < V));
@@ -41,12 +48,10 @@ double tr_xent_fwd_bwd_vec(float *logits, const int32_t *y, const float *w, int 
             if (ce_out) ce_out[n] = 0.0f;
             continue;
         }
-        float mx = vmax_f32(z, V), zy = z[y[n]];
-        float s = vexp_sub_sum(z, V, mx); /* z[i] = exp(z[i] - mx) */
-        double ce = mx + log((double)s) - zy;
+        double ce;
+        float k = tr_xent_row_exp(z, V, y[n], w[n], &ce);
         total += w[n] * ce;
         if (ce_out) ce_out[n] = (float)ce;
-        float k = w[n] / s;
         for (int i = 0; i < V; i++) z[i] *= k;
         z[y[n]] -= w[n];
     }
