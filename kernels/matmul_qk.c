@@ -141,7 +141,7 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
 
 /* nk steps of 4 values from k4 on: a<n>_<g> += bytes of row n × 16 activation rows of group g. */
 #define DOT_STEPS(nk) \
-    for (int s_ = 0; s_ < (nk); s_++, k4++) { \
+    _Pragma("GCC unroll 8") for (int s_ = 0; s_ < (nk); s_++, k4++) { \
         __m512i x0 = _mm512_loadu_si512(x0p + (size_t)k4 * 64); \
         __m512i x1 = MR > 1 ? _mm512_loadu_si512(x1p + (size_t)k4 * 64) : x0; \
         FOR_N(DOT1) \
@@ -266,12 +266,20 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
     }
 }
 
-TGT static void store(const qk_job_t *j, __m512 v, int g, int n) {
-    float o[QK_G];
-    _mm512_storeu_ps(o, v);
-    for (int i = 0; i < QK_G && g * QK_G + i < j->M; i++) {
-        float *p = j->y + (size_t)(g * QK_G + i) * j->N + n;
-        *p = j->acc ? *p + o[i] : o[i];
+/* The finished tile f (QK_NR weight rows × mr groups of QK_G activation rows) into y: per
+ * activation row, nb contiguous outputs (n0 .. n0+nb). */
+TGT static void store_tile(const qk_job_t *j, __m512 f[QK_NR][2], int g, int mr, int n0, int nb) {
+    float o[QK_NR][2 * QK_G];
+    for (int n = 0; n < QK_NR; n++)
+        for (int k = 0; k < mr; k++) _mm512_storeu_ps(o[n] + k * QK_G, f[n][k]);
+    int m0 = g * QK_G, m1 = m0 + mr * QK_G < j->M ? m0 + mr * QK_G : j->M;
+    for (int m = m0; m < m1; m++) {
+        float *p = j->y + (size_t)m * j->N + n0;
+        if (nb == QK_NR) {
+            __m128 v = _mm_setr_ps(o[0][m - m0], o[1][m - m0], o[2][m - m0], o[3][m - m0]);
+            _mm_storeu_ps(p, j->acc ? _mm_add_ps(_mm_loadu_ps(p), v) : v);
+        } else
+            for (int n = 0; n < nb; n++) p[n] = j->acc ? p[n] + o[n][m - m0] : o[n][m - m0];
     }
 }
 
@@ -304,28 +312,35 @@ TGT static void worker(int t, void *arg) {
             int mr = j->G - g >= 2 ? 2 : 1;
             if (mr == 2) tile(j, r, g, 2, f);
             else tile(j, r, g, 1, f);
-            for (int n = 0; n < nb; n++)
-                for (int k = 0; k < mr; k++) store(j, f[n][k], g + k, n0 + n);
+            store_tile(j, f, g, mr, n0, nb);
             g += mr;
         }
     }
 }
 
-/* Activations into the interleaved layout (plain C; once per call). */
-static void prep_act(const float *x, int M, int G, int K, int ab, qk_act_t *a, int8_t *q, float *dx) {
+/* Activations into the interleaved layout (once per call): each row to int8 per block
+ * (quant_block, the reference's rounding), its 4-byte words spread to their slots of the group,
+ * dx per block, Σq per 16 (SAD of the bytes flipped to unsigned, less 16 · 128). */
+TGT static void prep_act(const float *x, int M, int G, int K, int ab, qk_act_t *a, int8_t *q, float *dx) {
     memset(a->xi, 0, (size_t)G * QK_G * K);
     memset(a->dx, 0, (size_t)G * QK_G * (K / ab) * sizeof(float));
     memset(a->bs, 0, (size_t)G * QK_G * (K / 16) * sizeof(int32_t));
+    const __m128i flip = _mm_set1_epi8((char)0x80);
     for (int m = 0; m < M; m++) {
         int g = m / QK_G, i = m % QK_G;
-        quant_row(x + (size_t)m * K, K, ab, q, dx);
-        int8_t *xi = a->xi + (size_t)g * QK_G * K;
-        for (int k = 0; k < K; k++) xi[(size_t)(k / 4) * 64 + i * 4 + k % 4] = q[k];
+        for (int b = 0; b < K; b += ab) dx[b / ab] = quant_block(x + (size_t)m * K + b, ab, q + b);
+        int32_t *xi = (int32_t *)(a->xi + (size_t)g * QK_G * K) + i;
+        for (int k4 = 0; k4 < K / 4; k4++) {
+            int32_t w;
+            memcpy(&w, q + 4 * k4, 4);
+            xi[(size_t)k4 * QK_G] = w;
+        }
         for (int b = 0; b < K / ab; b++) a->dx[((size_t)g * (K / ab) + b) * QK_G + i] = dx[b];
+        int32_t *bs = a->bs + (size_t)g * (K / 16) * QK_G + i;
         for (int s = 0; s < K / 16; s++) {
-            int sum = 0;
-            for (int k = 16 * s; k < 16 * s + 16; k++) sum += q[k];
-            a->bs[((size_t)g * (K / 16) + s) * QK_G + i] = sum;
+            __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(q + 16 * s)), flip);
+            __m128i sad = _mm_sad_epu8(v, _mm_setzero_si128());
+            bs[(size_t)s * QK_G] = _mm_cvtsi128_si32(sad) + _mm_extract_epi32(sad, 2) - 16 * 128;
         }
     }
 }

@@ -527,7 +527,7 @@ TGT static void worker2(int t, void *arg) {
 
 /* x[0..n) (n a multiple of 16) to int8: d = amax / 127, q = round(x / d) (to nearest even, as
  * matmul_qk_ref's lrintf); returns d. */
-TGT static float quant_block(const float *x, int n, int8_t *q) {
+TGT float quant_block(const float *x, int n, int8_t *q) {
     __m512 mx = _mm512_setzero_ps();
     for (int k = 0; k < n; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
     float amax = _mm512_reduce_max_ps(mx), d = amax / 127, id = d > 0 ? 1 / d : 0;

@@ -88,6 +88,9 @@ int matmul_qk_rows_supports(wtype_t t, int M, int K);
 int matmul_qk_rows(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 void matmul_qk_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
+/* x[0..n) (n a multiple of 16) to int8 q: d = amax / 127, q = round(x / d) to nearest even (the
+ * reference's lrintf, bit for bit); returns d. AVX512 (matmul_qk_rows.c; callers check kern_qisa() >= 3). */
+float quant_block(const float *x, int n, int8_t *q);
 
 /* Block decoding shared by the reference (quant.c) and the fast kernels (matmul_q.c,
  * matmul_qk.c), so the bit layouts are written once. */
