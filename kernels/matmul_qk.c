@@ -30,6 +30,9 @@ int matmul_qk_supports(wtype_t t) { return t == WT_Q4_K || t == WT_Q5_K || t == 
 
 static int act_block(wtype_t t) { return t == WT_Q8_0 ? 32 : 256; }
 
+/* Words per activation row in qk_act_t.bs (see there). */
+static int bs_words(wtype_t t, int K) { return t == WT_Q8_0 ? K / 16 : t == WT_Q6_K ? K / 32 : K / 64; }
+
 static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
 /* One activation row to int8: per block of ab values dx = amax/127, q = round(x/dx). */
@@ -77,14 +80,16 @@ void matmul_qk_ref(float *y, const float *x, const wtensor_t *W, int M, bool acc
 typedef struct {
     int8_t *xi;  /* [G][K/4][16][4] */
     float *dx;   /* [G][K/ab][16] */
-    int32_t *bs; /* [G][K/16][16]: Σ q over each 16 values */
+    int32_t *bs; /* [G][bs_words][16]: Q8_0 Σ q per 16 (i32); Q4_K / Q5_K Σ q per 32, Q6_K per 16,
+                  * as i16 pairs (unit 2p low, 2p+1 high) for VPDPWSSD against the weights' pairs */
 } qk_act_t;
 
 /* One unpacked weight row. */
 typedef struct {
     uint8_t *u;  /* [K] unsigned values (Q4_K nibble, Q5_K 5-bit q, Q6_K 6-bit q, Q8_0 q + 128) */
     int32_t *sc; /* per sub-block integer scale (Q4_K / Q5_K: 6-bit sc, Q6_K: int8 sc); */
-    int32_t *mn; /* Q4_K / Q5_K: per 32 6-bit min; Q6_K: per 16 32·sc (the offset's weight) */
+    int32_t *mn; /* i16 pairs (unit 2p low, 2p+1 high) of the offset's weights: Q4_K / Q5_K the 6-bit
+                  * mins of sub-blocks 2p, 2p+1; Q6_K 32·sc of groups 2p, 2p+1 */
     float *d;    /* per super-block d (Q8_0: per 32) */
     float *dm;   /* Q4_K / Q5_K: per super-block dmin */
 } qk_row_t;
@@ -119,18 +124,26 @@ TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
             const uint8_t *s = b + 4;
             if (q5) q5k_unpack_avx2(r->u + i, b + 16, b + 48);
             else q4k_unpack_avx2(r->u + i, b + 16);
-            int32_t *sc = r->sc + i / 32, *mn = r->mn + i / 32;
-            for (int j = 0; j < 8; j++) q4k_scale_min(s, j, &sc[j], &mn[j]);
+            /* the eight 6-bit scales and mins at once (q4k_scale_min's decoding, four words wide) */
+            uint32_t u[4];
+            memcpy(u, s, 12);
+            u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4;
+            uint32_t mins_lo = u[1] & 0x3f3f3f3f;
+            u[1] = (u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4;
+            u[2] = mins_lo;
+            u[0] &= 0x3f3f3f3f;
+            __m128i v = _mm_loadu_si128((const __m128i *)u); /* bytes 0..7 scales, 8..15 mins */
+            _mm256_storeu_si256((__m256i *)(r->sc + i / 32), _mm256_cvtepu8_epi32(v));
+            _mm_storeu_si128((__m128i *)(r->mn + i / 64), _mm_cvtepu8_epi16(_mm_srli_si128(v, 8)));
         }
     } else { /* Q6_K */
         for (int i = 0; i < K; i += 256, b += 210) {
             r->d[i / 256] = h2f(b + 208);
             const int8_t *sc = (const int8_t *)(b + 192);
             q6k_unpack_avx2(r->u + i, b);
-            for (int g = 0; g < 16; g++) {
-                r->sc[i / 16 + g] = sc[g];
-                r->mn[i / 16 + g] = 32 * sc[g];
-            }
+            __m128i v = _mm_loadu_si128((const __m128i *)sc);
+            _mm512_storeu_si512(r->sc + i / 16, _mm512_cvtepi8_epi32(v));
+            _mm256_storeu_si256((__m256i *)(r->mn + i / 32), _mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 5));
         }
     }
 }
@@ -167,7 +180,8 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
                                                            __m512 f[QK_NR][2]) {
     const int K = j->K, K4 = K / 4;
     const int8_t *x0p = j->a.xi + (size_t)g0 * K4 * 64, *x1p = x0p + (size_t)K4 * 64;
-    const int32_t *bs0 = j->a.bs + (size_t)g0 * (K / 16) * QK_G, *bs1 = bs0 + (size_t)(K / 16) * QK_G;
+    const int nw = bs_words(j->t, K);
+    const int32_t *bs0 = j->a.bs + (size_t)g0 * nw * QK_G, *bs1 = bs0 + (size_t)nw * QK_G;
     const int ab = act_block(j->t);
     const float *dx0 = j->a.dx + (size_t)g0 * (K / ab) * QK_G, *dx1 = dx0 + (size_t)(K / ab) * QK_G;
     const uint8_t *u0 = r[0].u, *u1 = r[1].u, *u2 = r[2].u, *u3 = r[3].u;
@@ -221,27 +235,17 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
     tot[n][1] = t##n##_1;
         FOR_N(TOUT)
 #undef TOUT
-        /* offsets: Q4_K / Q5_K Σ_j m_j Σx_j (scaled by dmin); Q6_K Σ_g 32 sc_g Σx_g (scaled by d) */
-        const int32_t *b0 = bs0 + (size_t)blk * 16 * QK_G, *b1 = bs1 + (size_t)blk * 16 * QK_G;
+        /* offsets: Q4_K / Q5_K Σ_j m_j Σx_j (scaled by dmin); Q6_K Σ_g 32 sc_g Σx_g (scaled by d):
+         * one VPDPWSSD per pair of units (4 pairs per super-block for Q4_K / Q5_K, 8 for Q6_K) */
+        const int np = kq ? 4 : 8;
+        const int32_t *b0 = bs0 + (size_t)blk * np * QK_G, *b1 = bs1 + (size_t)blk * np * QK_G;
         for (int n = 0; n < QK_NR; n++) {
             __m512i o0 = _mm512_setzero_si512(), o1 = o0;
-            if (kq)
-                for (int s = 0; s < 8; s++) {
-                    __m512i mv = _mm512_set1_epi32(r[n].mn[blk * 8 + s]);
-                    o0 = _mm512_add_epi32(
-                        o0, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b0 + 2 * s * QK_G),
-                                                                    _mm512_loadu_si512(b0 + (2 * s + 1) * QK_G))));
-                    if (MR > 1)
-                        o1 = _mm512_add_epi32(
-                            o1, _mm512_mullo_epi32(mv, _mm512_add_epi32(_mm512_loadu_si512(b1 + 2 * s * QK_G),
-                                                                        _mm512_loadu_si512(b1 + (2 * s + 1) * QK_G))));
-                }
-            else
-                for (int g = 0; g < 16; g++) {
-                    __m512i mv = _mm512_set1_epi32(r[n].mn[blk * 16 + g]);
-                    o0 = _mm512_add_epi32(o0, _mm512_mullo_epi32(mv, _mm512_loadu_si512(b0 + g * QK_G)));
-                    if (MR > 1) o1 = _mm512_add_epi32(o1, _mm512_mullo_epi32(mv, _mm512_loadu_si512(b1 + g * QK_G)));
-                }
+            for (int p = 0; p < np; p++) {
+                __m512i mv = _mm512_set1_epi32(r[n].mn[blk * np + p]);
+                o0 = _mm512_dpwssd_epi32(o0, mv, _mm512_loadu_si512(b0 + p * QK_G));
+                if (MR > 1) o1 = _mm512_dpwssd_epi32(o1, mv, _mm512_loadu_si512(b1 + p * QK_G));
+            }
             off[n][0] = o0;
             off[n][1] = o1;
         }
@@ -320,11 +324,13 @@ TGT static void worker(int t, void *arg) {
 
 /* Activations into the interleaved layout (once per call): each row to int8 per block
  * (quant_block, the reference's rounding), its 4-byte words spread to their slots of the group,
- * dx per block, Σq per 16 (SAD of the bytes flipped to unsigned, less 16 · 128). */
-TGT static void prep_act(const float *x, int M, int G, int K, int ab, qk_act_t *a, int8_t *q, float *dx) {
+ * dx per block, the sums of bs (per 16 from SAD of the bytes flipped to unsigned, less 16 · 128). */
+TGT static void prep_act(const float *x, int M, int G, int K, wtype_t t, qk_act_t *a, int8_t *q, float *dx) {
+    const int ab = act_block(t);
     memset(a->xi, 0, (size_t)G * QK_G * K);
     memset(a->dx, 0, (size_t)G * QK_G * (K / ab) * sizeof(float));
-    memset(a->bs, 0, (size_t)G * QK_G * (K / 16) * sizeof(int32_t));
+    const int nw = bs_words(t, K);
+    memset(a->bs, 0, (size_t)G * QK_G * nw * sizeof(int32_t));
     const __m128i flip = _mm_set1_epi8((char)0x80);
     for (int m = 0; m < M; m++) {
         int g = m / QK_G, i = m % QK_G;
@@ -336,11 +342,20 @@ TGT static void prep_act(const float *x, int M, int G, int K, int ab, qk_act_t *
             xi[(size_t)k4 * QK_G] = w;
         }
         for (int b = 0; b < K / ab; b++) a->dx[((size_t)g * (K / ab) + b) * QK_G + i] = dx[b];
-        int32_t *bs = a->bs + (size_t)g * (K / 16) * QK_G + i;
-        for (int s = 0; s < K / 16; s++) {
-            __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(q + 16 * s)), flip);
-            __m128i sad = _mm_sad_epu8(v, _mm_setzero_si128());
-            bs[(size_t)s * QK_G] = _mm_cvtsi128_si32(sad) + _mm_extract_epi32(sad, 2) - 16 * 128;
+        int32_t *bs = a->bs + (size_t)g * nw * QK_G + i;
+        int per = t == WT_Q8_0 ? 1 : t == WT_Q6_K ? 2 : 4; /* sums of 16 per word */
+        for (int w = 0; w < nw; w++) {
+            int s16[4];
+            for (int h = 0; h < per; h++) {
+                __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(q + 16 * (w * per + h))), flip);
+                __m128i sad = _mm_sad_epu8(v, _mm_setzero_si128());
+                s16[h] = _mm_cvtsi128_si32(sad) + _mm_extract_epi32(sad, 2) - 16 * 128;
+            }
+            int32_t word = per == 1 ? s16[0]
+                           : per == 2 ? (int32_t)((uint32_t)(uint16_t)s16[0] | (uint32_t)(uint16_t)s16[1] << 16)
+                                      : (int32_t)((uint32_t)(uint16_t)(s16[0] + s16[1]) |
+                                                  (uint32_t)(uint16_t)(s16[2] + s16[3]) << 16);
+            bs[(size_t)w * QK_G] = word;
         }
     }
 }
@@ -373,7 +388,7 @@ int matmul_qk(float *y, const float *x, const wtensor_t *W, int M, bool accumula
                   nt,
                   wtype_bytes(W->type, (size_t)K),
                   accumulate};
-    prep_act(x, M, G, K, ab, &j.a, (int8_t *)(buf + xi + dx + bs),
+    prep_act(x, M, G, K, W->type, &j.a, (int8_t *)(buf + xi + dx + bs),
              (float *)(buf + xi + dx + bs + ((size_t)K + 63) / 64 * 64));
     kern_parallel_for(nt, worker, &j);
     return 0;
