@@ -13,11 +13,11 @@ size_t wtype_size(wtype_t t) {
 
 int wtype_block(wtype_t t) {
     KERN_ASSERT((unsigned)t < WT_N);
-    return t <= WT_F16 ? 1 : t <= WT_Q4_0 ? 32 : 256;
+    return t <= WT_F16 ? 1 : t <= WT_Q4_0 || t >= WT_Q5_0 ? 32 : 256;
 }
 
 size_t wtype_bytes(wtype_t t, size_t n) {
-    static const unsigned bytes[WT_N] = {4, 2, 2, 34, 18, 144, 210, 176};
+    static const unsigned bytes[WT_N] = {4, 2, 2, 34, 18, 144, 210, 176, 22, 24};
     KERN_ASSERT((unsigned)t < WT_N && n % (size_t)wtype_block(t) == 0);
     return n / (size_t)wtype_block(t) * bytes[t];
 }
@@ -32,6 +32,8 @@ const char *wtype_name(wtype_t t) {
     case WT_Q4_K: return "q4_k";
     case WT_Q6_K: return "q6_k";
     case WT_Q5_K: return "q5_k";
+    case WT_Q5_0: return "q5_0";
+    case WT_Q5_1: return "q5_1";
     case WT_N: break;
     }
     return "?";

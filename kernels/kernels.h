@@ -53,6 +53,8 @@ typedef enum {
     WT_Q4_K = 5, /* 256 weights: f16 d, dmin, 12 B 6-bit scales/mins, 128 B nibbles (144 B) */
     WT_Q6_K = 6, /* 256 weights: 128 B low nibbles, 64 B high 2 bits, int8 sc[16], f16 d (210 B) */
     WT_Q5_K = 7, /* 256 weights: f16 d, dmin, 12 B scales/mins as Q4_K, 32 B high bits, 128 B nibbles (176 B) */
+    WT_Q5_0 = 8, /* 32 weights: f16 d, u32 qh (fifth bits), 16 B nibbles; w = d (q - 16)   (22 B) */
+    WT_Q5_1 = 9, /* 32 weights: f16 d, f16 m, u32 qh, 16 B nibbles; w = d q + m           (24 B) */
     WT_N
 } wtype_t;
 
@@ -66,8 +68,8 @@ typedef struct {
 
 /* Bytes of one element of a float type (f32/bf16/f16 only; quantised types have none). */
 size_t wtype_size(wtype_t t);
-const char *wtype_name(wtype_t t); /* "f32" "bf16" "f16" "q8_0" "q4_0" "q4_k" "q6_k" "q5_k" */
-/* Elements per block: 1 for float types, 32 (Q8_0, Q4_0) or 256 (Q4_K, Q5_K, Q6_K). */
+const char *wtype_name(wtype_t t); /* "f32" "bf16" "f16" "q8_0" "q4_0" "q4_k" "q6_k" "q5_k" "q5_0" "q5_1" */
+/* Elements per block: 1 for float types, 32 (Q8_0, Q4_0, Q5_0, Q5_1) or 256 (Q4_K, Q5_K, Q6_K). */
 int wtype_block(wtype_t t);
 /* Bytes of n elements (n a multiple of wtype_block(t)). */
 size_t wtype_bytes(wtype_t t, size_t n);

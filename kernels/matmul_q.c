@@ -1,4 +1,4 @@
-/* matmul_q.c — y = x · Wᵀ for GGUF block-quantised weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) with int8
+/* matmul_q.c — y = x · Wᵀ for GGUF block-quantised weights (Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) with int8
  * dot products, reading the weights as stored (quant.h; reference: quant.c's matmul_q_ref).
  *
  * The activations are quantised once per call to int8 with one scale per 32 (dx = amax/127).
@@ -7,6 +7,7 @@
  *   Q8_0 u = q + 128, s = d, c = 128 d      Q4_0 u = nibble, s = d, c = 8 d
  *   Q4_K u = nibble, s = d sc_j, c = dmin m_j   Q6_K u = 6-bit q, s = d sc_g, c = 32 d sc_g
  *   Q5_K u = 5-bit q, s = d sc_j, c = dmin m_j
+ *   Q5_0 u = 5-bit q, s = d, c = 16 d        Q5_1 u = 5-bit q, s = d, c = -m
  * so Σ_k w_k x_k = Σ_g s_g dx_g Σ_{k∈g} u_k xq_k − Σ_g c_g (dx_g Σ_{k∈g} xq_k). The integer sums
  * come from VPDPBUSD (u8 × s8 → i32, four products per lane; AVX512-VNNI) or VPMADDUBSW +
  * VPMADDWD (AVX2; there Q8_0 keeps q signed and uses the sign trick, since 255 × 127 × 2
@@ -17,7 +18,8 @@
  * the weight rows.
  * With AVX512-VNNI, Q4_K, Q5_K, Q6_K and Q8_0 go to matmul_qk.c instead (llama.cpp's arithmetic:
  * integer sub-block scales, one float step per super-block, a broadcast-weight register tile);
- * this file's per-row kernels remain for Q4_0, for AVX2 and as kern_set_qisa(2)'s comparison.
+ * this file's per-row kernels remain for Q4_0, Q5_0 and Q5_1 (which matmul_qk does not take), for AVX2
+ * and as kern_set_qisa(2)'s comparison.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -97,6 +99,17 @@ static void kq_groups(qrow_t *r, int i, const uint8_t *s, float d, float dmin) {
     }
 }
 
+static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* A Q5_0 / Q5_1 block's 32 levels from qh (u32, bit j = bit 4 of value j) and qs into u[0..32). */
+static void q5_unpack(uint8_t *u, const uint8_t *qh, const uint8_t *qs) {
+    uint32_t h = rd32(qh);
+    for (int k = 0; k < 16; k++) {
+        u[k] = (uint8_t)((qs[k] & 15) | (h >> k & 1) << 4);
+        u[16 + k] = (uint8_t)((qs[k] >> 4) | (h >> (k + 16) & 1) << 4);
+    }
+}
+
 /* signed_q8: Q8_0 keeps q as int8 and c = 0 (the AVX2 sign-trick path). */
 static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signed_q8) {
     switch (t) {
@@ -118,6 +131,22 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
             }
             set_group(r, i / 16, d, 8 * d);
             set_group(r, i / 16 + 1, d, 8 * d);
+        }
+        break;
+    case WT_Q5_0:
+        for (int i = 0; i < K; i += 32, b += 22) {
+            float d = h2f(b);
+            q5_unpack(r->u + i, b + 2, b + 6);
+            set_group(r, i / 16, d, 16 * d);
+            set_group(r, i / 16 + 1, d, 16 * d);
+        }
+        break;
+    case WT_Q5_1:
+        for (int i = 0; i < K; i += 32, b += 24) {
+            float d = h2f(b), m = h2f(b + 2);
+            q5_unpack(r->u + i, b + 4, b + 8);
+            set_group(r, i / 16, d, -m);
+            set_group(r, i / 16 + 1, d, -m);
         }
         break;
     case WT_Q4_K:
@@ -173,6 +202,19 @@ static void unpack_row(qrow_t *r, const uint8_t *b, wtype_t t, int K, bool signe
     }
 }
 
+/* The same as q5_unpack with AVX2: the nibbles as Q4_0's, the 32 bits of qh spread to one byte
+ * each (byte j takes byte j/8 of qh, tests bit j%8) and moved to bit 4. */
+__attribute__((target("avx2"))) static inline void q5_unpack_avx2(uint8_t *u, const uint8_t *qh, const uint8_t *qs) {
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(q, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(15));
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, /* lane 0: bytes 0, 1 */
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3); /* lane 1: 2, 3 */
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)rd32(qh)), spread);
+    h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(16));
+    _mm256_store_si256((__m256i *)u, _mm256_or_si256(_mm256_set_m128i(hi, lo), h));
+}
+
 /* The same with AVX2 for the byte work (scales stay scalar: a few per 32 weights). */
 __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uint8_t *b, wtype_t t, int K,
                                                             bool signed_q8) {
@@ -196,6 +238,22 @@ __attribute__((target("avx2"))) static void unpack_row_avx2(qrow_t *r, const uin
             _mm256_store_si256((__m256i *)(r->u + i), _mm256_set_m128i(hi, lo));
             set_group(r, i / 16, d, 8 * d);
             set_group(r, i / 16 + 1, d, 8 * d);
+        }
+        break;
+    case WT_Q5_0:
+        for (int i = 0; i < K; i += 32, b += 22) {
+            float d = h2f(b);
+            q5_unpack_avx2(r->u + i, b + 2, b + 6);
+            set_group(r, i / 16, d, 16 * d);
+            set_group(r, i / 16 + 1, d, 16 * d);
+        }
+        break;
+    case WT_Q5_1:
+        for (int i = 0; i < K; i += 32, b += 24) {
+            float d = h2f(b), m = h2f(b + 2);
+            q5_unpack_avx2(r->u + i, b + 4, b + 8);
+            set_group(r, i / 16, d, -m);
+            set_group(r, i / 16 + 1, d, -m);
         }
         break;
     case WT_Q4_K:

@@ -1,5 +1,5 @@
 /* quant.c — plain C references for GGUF's block-quantised weights (quant.h): dequantisation of
- * Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, the matching reference quantisers, and matmul_q_ref (the int8-
+ * Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K, the matching reference quantisers, and matmul_q_ref (the int8-
  * activation product the fast kernels of matmul_q.c compute, in double). Written from the block
  * layouts in quant.h; every fast path is tested against these. */
 #include <math.h>
@@ -29,6 +29,37 @@ void dequant_q4_0_ref(float *y, const void *src, size_t n) {
             y[i + k] = d * (float)((b[2 + k] & 15) - 8);
             y[i + k + 16] = d * (float)((b[2 + k] >> 4) - 8);
         }
+    }
+}
+
+static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* The 32 five-bit levels of a Q5_0 / Q5_1 block from its qh (a little-endian u32) and qs. */
+static void q5_levels(int *q, const uint8_t *qh, const uint8_t *qs) {
+    uint32_t h = rd32(qh);
+    for (int k = 0; k < 16; k++) {
+        q[k] = (qs[k] & 15) | (int)(h >> k & 1) << 4;
+        q[k + 16] = (qs[k] >> 4) | (int)(h >> (k + 16) & 1) << 4;
+    }
+}
+
+void dequant_q5_0_ref(float *y, const void *src, size_t n) {
+    const uint8_t *b = src;
+    for (size_t i = 0; i < n; i += 32, b += 22) {
+        float d = h2f(b);
+        int q[32];
+        q5_levels(q, b + 2, b + 6);
+        for (int k = 0; k < 32; k++) y[i + k] = d * (float)(q[k] - 16);
+    }
+}
+
+void dequant_q5_1_ref(float *y, const void *src, size_t n) {
+    const uint8_t *b = src;
+    for (size_t i = 0; i < n; i += 32, b += 24) {
+        float d = h2f(b), m = h2f(b + 2);
+        int q[32];
+        q5_levels(q, b + 4, b + 8);
+        for (int k = 0; k < 32; k++) y[i + k] = d * (float)q[k] + m;
     }
 }
 
@@ -95,6 +126,8 @@ void dequant_ref(float *y, const void *src, wtype_t t, size_t n) {
     case WT_Q4_0: dequant_q4_0_ref(y, src, n); break;
     case WT_Q4_K: dequant_q4_k_ref(y, src, n); break;
     case WT_Q5_K: dequant_q5_k_ref(y, src, n); break;
+    case WT_Q5_0: dequant_q5_0_ref(y, src, n); break;
+    case WT_Q5_1: dequant_q5_1_ref(y, src, n); break;
     default: dequant_q6_k_ref(y, src, n); break;
     }
 }
@@ -124,6 +157,46 @@ static void quant_q4_0(uint8_t *b, const float *x) {
         int lo = clampi((int)lrintf(x[k] * id) + 8, 0, 15), hi = clampi((int)lrintf(x[k + 16] * id) + 8, 0, 15);
         b[2 + k] = (uint8_t)(lo | hi << 4);
     }
+}
+
+void q5_pack_levels(uint8_t *qh, uint8_t *qs, const int *q) {
+    uint32_t h = 0;
+    for (int k = 0; k < 16; k++) {
+        qs[k] = (uint8_t)((q[k] & 15) | (q[k + 16] & 15) << 4);
+        h |= (uint32_t)(q[k] >> 4) << k | (uint32_t)(q[k + 16] >> 4) << (k + 16);
+    }
+    for (int k = 0; k < 4; k++) qh[k] = (uint8_t)(h >> 8 * k);
+}
+
+/* Q5_0 as ggml's quantize_row_q5_0_ref: d = v / -16 for the value v of largest magnitude (so v
+ * maps to level 0, the long end of -16..15), levels rounded to nearest. */
+static void quant_q5_0(uint8_t *b, const float *x) {
+    float amax = 0, mx = 0;
+    for (int k = 0; k < 32; k++)
+        if (fabsf(x[k]) > amax) {
+            amax = fabsf(x[k]);
+            mx = x[k];
+        }
+    float d = mx / -16, id = d != 0 ? 1 / d : 0;
+    f2h(b, d);
+    int q[32];
+    for (int k = 0; k < 32; k++) q[k] = clampi((int)lrintf(x[k] * id) + 16, 0, 31);
+    q5_pack_levels(b + 2, b + 6, q);
+}
+
+/* Q5_1: d = (max - min) / 31, m = min; the levels rounded against the stored (f16) d and m. */
+static void quant_q5_1(uint8_t *b, const float *x) {
+    float lo = x[0], hi = x[0];
+    for (int k = 1; k < 32; k++) {
+        lo = fminf(lo, x[k]);
+        hi = fmaxf(hi, x[k]);
+    }
+    f2h(b, (hi - lo) / 31);
+    f2h(b + 2, lo);
+    float d = h2f(b), m = h2f(b + 2), id = d > 0 ? 1 / d : 0;
+    int q[32];
+    for (int k = 0; k < 32; k++) q[k] = clampi((int)lrintf((x[k] - m) * id), 0, 31);
+    q5_pack_levels(b + 4, b + 8, q);
 }
 
 /* Q4_K (nmax 15) and Q5_K (nmax 31): per sub-block the range [min(x, 0), max(x, 0)] over nmax
@@ -205,6 +278,8 @@ void quantize_ref(void *dst, const float *x, wtype_t t, size_t n) {
         case WT_Q4_0: quant_q4_0(o, x + i); break;
         case WT_Q4_K: quant_kq(o, x + i, 15); break;
         case WT_Q5_K: quant_kq(o, x + i, 31); break;
+        case WT_Q5_0: quant_q5_0(o, x + i); break;
+        case WT_Q5_1: quant_q5_1(o, x + i); break;
         default: quant_q6_k(o, x + i); break;
         }
     }

@@ -20,6 +20,11 @@
  *        (qs[32c+l] & 15) | ((qh[l] >> 2c) & 1) << 4 and sub-block 2c+1's is (qs[32c+l] >> 4) |
  *        ((qh[l] >> (2c+1)) & 1) << 4 (bit j of qh[l] is value l of sub-block j), q in 0..31;
  *        w = d sc_j q - dmin m_j.
+ *   Q5_0  32 weights, 22 B:  f16 d; u8 qh[4]; u8 qs[16]. With h = qh as a little-endian u32,
+ *        q[i] = (qs[i] & 15) | (h >> i & 1) << 4, q[i+16] = (qs[i] >> 4) | (h >> (i+16) & 1) << 4
+ *        (i < 16; q in 0..31), w = d (q - 16).
+ *   Q5_1  32 weights, 24 B:  f16 d, m; u8 qh[4]; u8 qs[16]. q as Q5_0; w = d q + m.
+ *        (llama-quantize writes Q5_0 / Q5_1 for rows that Q4_K / Q5_K blocks of 256 do not fill.)
  */
 #ifndef LLADA_KERNELS_QUANT_H
 #define LLADA_KERNELS_QUANT_H
@@ -32,11 +37,13 @@ void dequant_q4_0_ref(float *y, const void *src, size_t n);
 void dequant_q4_k_ref(float *y, const void *src, size_t n);
 void dequant_q6_k_ref(float *y, const void *src, size_t n);
 void dequant_q5_k_ref(float *y, const void *src, size_t n);
+void dequant_q5_0_ref(float *y, const void *src, size_t n);
+void dequant_q5_1_ref(float *y, const void *src, size_t n);
 /* Dispatch on t (a quantised type). */
 void dequant_ref(float *y, const void *src, wtype_t t, size_t n);
 
 /* Reference quantisers (round to nearest, the simple scale choice of each format's description:
- * Q8_0/Q4_0 d = amax/127 resp. -max/8; K-quants: per sub-block min/max (Q4_K / Q5_K) or largest
+ * Q8_0/Q4_0/Q5_0 d = amax/127 resp. -max/8, -max/16; Q5_1 d = (max-min)/31, m = min; K-quants: per sub-block min/max (Q4_K / Q5_K) or largest
  * magnitude (Q6_K), then 6-bit / 8-bit scales). Used by
  * `denoise --quantize` and tests; n a multiple of the block. */
 void quantize_ref(void *dst, const float *x, wtype_t t, size_t n);
@@ -45,6 +52,8 @@ void quantize_ref(void *dst, const float *x, wtype_t t, size_t n);
  * error). Each block is kept only if its squared error is <= quantize_ref's, so it is never worse
  * on any block. `denoise --quantize` uses it unless --quantize-method rtn. */
 void quantize_search(void *dst, const float *x, wtype_t t, size_t n);
+/* quant.c: the 32 levels q[0..32) (0..31) of a Q5_0 / Q5_1 block into its qh (4 B) and qs (16 B). */
+void q5_pack_levels(uint8_t *qh, uint8_t *qs, const int *q);
 
 /* y[M][N] = x[M][K] · W[N][K]ᵀ (+ y) for a quantised W, with the activations quantised to int8 per
  * 32 (one f32 scale per block, round to nearest) and integer dot products: AVX512-VNNI
@@ -63,7 +72,7 @@ int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulat
 /* The same arithmetic in plain C (int8 activations, integer block sums; the test reference). */
 void matmul_q_ref(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* Which integer kernel matmul_q runs: 3 AVX512-VNNI with matmul_qk for Q4_K / Q5_K / Q6_K / Q8_0 (the
- * per-row kernel for Q4_0), 2 AVX512-VNNI per-row kernel (int8 activations per 32), 1 AVX2,
+ * per-row kernel for Q4_0, Q5_0, Q5_1), 2 AVX512-VNNI per-row kernel (int8 activations per 32), 1 AVX2,
  * 0 plain C. kern_set_qisa caps it (tests, benchmarks; -1 restores the CPU's best). */
 int kern_qisa(void);
 void kern_set_qisa(int isa);

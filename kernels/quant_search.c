@@ -18,6 +18,10 @@
  *               squares on the chosen integers (w = d A - dmin B is linear in them) and the integer
  *               choice repeated, twice.
  *   Q5_K        the same as Q4_K with levels 0..31 (candidates range / (31 + 0.1 i)).
+ *   Q5_0        as Q4_0 with levels -16..15.
+ *   Q5_1        (w = d q + m, q in 0..31) candidate d = range / (31 + 0.1 i), i in [-10, 15], with
+ *               m = min, each refit by two-variable least squares (m free) and re-rounded twice;
+ *               d and m rounded to f16 before the error is measured.
  *   Q6_K        per 16-value group the best float scale (levels -32..31, as Q8_0 above); the
  *               block's f16 d from the group of largest |scale| (mapped to -128 or to +-127,
  *               both tried), int8 scales among the 3 integers around s/d, d refitted by least
@@ -119,6 +123,72 @@ static void search_q4_0(uint8_t *b, const float *x) {
             hi = d != 0 ? clampi((int)lrintf(x[k + 16] / d), -8, 7) + 8 : 8;
         b[2 + k] = (uint8_t)(lo | hi << 4);
     }
+}
+
+static void search_q5_0(uint8_t *b, const float *x) {
+    float d = sym_search(x, NULL, 32, -16, 15, 1);
+    f2h(b, d);
+    d = f16_to_f32((uint16_t)(b[0] | b[1] << 8));
+    int q[32];
+    for (int k = 0; k < 32; k++) q[k] = d != 0 ? clampi((int)lrintf(x[k] / d), -16, 15) + 16 : 16;
+    q5_pack_levels(b + 2, b + 6, q);
+}
+
+/* ---- Q5_1: w = d q + m, q in 0..31, d and m f16 ---- */
+
+/* Squared error of x[0..32) with the f16-rounded step d and offset m (levels re-rounded). */
+static double q51_err(const float *x, float d, float m) {
+    double e = 0;
+    for (int i = 0; i < 32; i++) {
+        int q = d > 0 ? clampi((int)lrintf((x[i] - m) / d), 0, 31) : 0;
+        double r = (double)(d * (float)q + m) - x[i];
+        e += r * r;
+    }
+    return e;
+}
+
+/* Candidate steps range / (31 + 0.1 i), i in [-10, 15], from the minimum; each refitted by
+ * two-variable least squares on its levels (m free: Q5_1's offset is a signed f16) and re-rounded
+ * twice; every candidate measured with d and m rounded to f16. */
+static void search_q5_1(uint8_t *b, const float *x) {
+    float lo = x[0], hi = x[0];
+    for (int i = 1; i < 32; i++) {
+        lo = fminf(lo, x[i]);
+        hi = fmaxf(hi, x[i]);
+    }
+    float bd = f16r((hi - lo) / 31), bm = f16r(lo);
+    double be = q51_err(x, bd, bm);
+    for (int c = -10; hi > lo && c <= 15; c++) {
+        float s = (hi - lo) / (31.0f + 0.1f * (float)c), m = lo;
+        for (int it = 0; it < 3; it++) {
+            float dr = f16r(s), mr = f16r(m);
+            double e = q51_err(x, dr, mr);
+            if (e < be) {
+                be = e;
+                bd = dr;
+                bm = mr;
+            }
+            double sq = 0, sqq = 0, sx = 0, sxq = 0;
+            for (int i = 0; i < 32; i++) {
+                int q = clampi((int)lrintf((x[i] - m) / s), 0, 31);
+                sq += q;
+                sqq += (double)q * q;
+                sx += x[i];
+                sxq += (double)x[i] * q;
+            }
+            double D = 32 * sqq - sq * sq;
+            if (D <= 0) break;
+            double ns = (32 * sxq - sx * sq) / D, nm = (sqq * sx - sq * sxq) / D;
+            if (!(ns > 0)) break;
+            s = (float)ns;
+            m = (float)nm;
+        }
+    }
+    f2h(b, bd);
+    f2h(b + 2, bm);
+    int q[32];
+    for (int i = 0; i < 32; i++) q[i] = bd > 0 ? clampi((int)lrintf((x[i] - bm) / bd), 0, 31) : 0;
+    q5_pack_levels(b + 4, b + 8, q);
 }
 
 /* ---- Q4_K / Q5_K: w = d sc q - dmin m, q in 0..15 / 0..31, sc and m 6-bit ---- */
@@ -370,6 +440,8 @@ void quantize_search(void *dst, const float *x, wtype_t t, size_t n) {
         case WT_Q4_0: search_q4_0(cand, x + i); break;
         case WT_Q4_K: search_kq(cand, x + i, 15); break;
         case WT_Q5_K: search_kq(cand, x + i, 31); break;
+        case WT_Q5_0: search_q5_0(cand, x + i); break;
+        case WT_Q5_1: search_q5_1(cand, x + i); break;
         default: search_q6_k(cand, x + i); break;
         }
         quantize_ref(o, x + i, t, (size_t)blk);

@@ -17,6 +17,9 @@
  *     dispatch checked too; M >= 16 the tile.
  *   - Q5_K: a hand-built block (each sub-block's fifth bit from its own qh bit), round trips,
  *     search and every kernel above, as the other types; no non-finite decode on edge blocks.
+ *   - Q5_0 / Q5_1 (llama-quantize's fallback for rows of 32-multiples): hand-built blocks (bit j of
+ *     the little-endian u32 qh is bit 4 of value j, values j and j+16 share qs[j]), round trips,
+ *     search, and the per-row int8 kernels of matmul_q (matmul_qk does not take them; checked).
  *   - quantize_search (searched scales) is never worse than quantize_ref on any block (squared error
  *     of the reference decoding), and clearly better in total on Gaussian / trained-looking rows.
  * Shapes include K % 64 == 32 (the masked tail), M not a multiple of 4, N below the thread count. */
@@ -35,7 +38,7 @@ static float frand(void) {
     return (float)((g_rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
 }
 
-static const wtype_t TYPES[] = {WT_Q8_0, WT_Q4_0, WT_Q4_K, WT_Q6_K, WT_Q5_K};
+static const wtype_t TYPES[] = {WT_Q8_0, WT_Q4_0, WT_Q4_K, WT_Q6_K, WT_Q5_K, WT_Q5_0, WT_Q5_1};
 
 /* Q5_K: half a step (range / 31) plus a little for the 6-bit sub-scale's and the f16 scales'
  * rounding: 0.81 step in all (measured worst 0.50 step round to nearest, 0.57 searched). */
@@ -63,11 +66,15 @@ static void test_roundtrip(wtype_t t, int search) {
          * from the scales' rounding (f16 super-scale, 6-bit / 8-bit sub-scales) */
         double step = t == WT_Q8_0   ? amax / 127.0
                       : t == WT_Q4_0 ? amax / 8.0
+                      : t == WT_Q5_0 ? amax / 16.0
+                      : t == WT_Q5_1 ? (hi - lo) / 31.0
                       : t == WT_Q4_K ? (hi - lo) / 15.0
                       : t == WT_Q5_K ? (hi - lo) / 31.0
                                      : amax / 32.0;
         double tol = t == WT_Q8_0   ? 0.5 * step + 1e-3 * amax
                      : t == WT_Q4_0 ? step + 1e-3 * amax /* levels -8..7: +amax clamps a full step */
+                     : t == WT_Q5_0 ? step + 1e-3 * amax /* levels -16..15: the same clamp */
+                     : t == WT_Q5_1 ? 0.5 * step + 1e-3 * amax /* + f16 rounding of d and m */
                      : t == WT_Q5_K ? Q5K_TOL(step, hi - lo, amax)
                                     : 0.5 * step + 0.06 * (hi - lo) + 0.02 * amax + 1e-6;
         if (search) tol *= 1.25; /* a searched scale may clip an extreme value a little for less error elsewhere */
@@ -79,6 +86,22 @@ static void test_roundtrip(wtype_t t, int search) {
     }
     CHECK(bad == 0, "%s round trip (%s): %d weights outside their step (worst %.2f of tol)", wtype_name(t),
           search ? "search" : "rtn", bad, worst);
+}
+
+/* A Q5_0 (q51 0: d = 2) or Q5_1 (q51 1: d = 1, m = -0.5) block by hand: values 0, 16, 9, 25, 31, 21
+ * get levels 19, 25, 31, 0, 16, 5 (each through its own qh bit), every other value level 0. */
+static void q5_block(uint8_t *b, int q51) {
+    memset(b, 0, 24);
+    uint8_t *qh = b + (q51 ? 4 : 2), *qs = b + (q51 ? 8 : 6);
+    b[1] = q51 ? 0x3c : 0x40;
+    if (q51) b[3] = 0xb8;
+    qs[0] = 0x93;   /* w0 nibble 3, w16 nibble 9 */
+    qh[0] = 0x01;   /* bit 0: w0 q = 19 */
+    qh[2] = 0x01;   /* bit 16 (byte 2, bit 0): w16 q = 25 */
+    qs[9] = 0x0f;   /* w9 nibble 15, w25 nibble 0 */
+    qh[1] = 0x02;   /* bit 9 (byte 1, bit 1): w9 q = 31 */
+    qh[3] = 0x80;   /* bit 31: w31 q = 16 (nibble 0) */
+    qs[5] = 0x50;   /* w21 nibble 5, no high bit: q = 5 */
 }
 
 /* Blocks built by hand from the layouts of quant.h decode to the values they spell. */
@@ -146,6 +169,38 @@ static void test_layouts(void) {
     CHECK(y[0] == 2 * 23 - 0.5f * 4 && y[1] == -2 && y[2] == -2 && y[101] == 5 * 25 - 0.5f * 1 &&
               y[128] == 19 * 19 - 0.5f * 37 && y[255] == 1 * 31 - 0.5f * 2 && y[32] == 0 && y[66] == 0,
           "q5_k layout: %g %g %g %g %g %g %g %g", y[0], y[1], y[2], y[101], y[128], y[255], y[32], y[66]);
+    /* Q5_0 (d at 0, qh at 2, qs[16] at 6) and Q5_1 (d at 0, m at 2, qh at 4, qs at 8), built by
+     * q5_block: q j = qs[j] & 15 | bit j of qh (a little-endian u32) << 4, q j+16 = qs[j] >> 4 | bit
+     * j+16 << 4; Q5_0 w = d (q - 16) with d = 2, Q5_1 w = d q + m with d = 1, m = -0.5 */
+    for (int t5 = 0; t5 < 2; t5++) {
+        wtype_t t = t5 ? WT_Q5_1 : WT_Q5_0;
+        q5_block(b, t5);
+        if (t5) dequant_q5_1_ref(y, b, 32);
+        else dequant_q5_0_ref(y, b, 32);
+        static const int at[8] = {0, 16, 9, 25, 31, 21, 1, 5}, q[8] = {19, 25, 31, 0, 16, 5, 0, 0};
+        int bad = 0;
+        for (int i = 0; i < 8; i++) bad += y[at[i]] != (t5 ? (float)q[i] - 0.5f : 2.0f * (float)(q[i] - 16));
+        CHECK(bad == 0, "%s layout: w0 %g w16 %g w9 %g w25 %g w31 %g w21 %g w1 %g w5 %g", wtype_name(t), y[0], y[16],
+              y[9], y[25], y[31], y[21], y[1], y[5]);
+        /* the kernels' own unpacking on every ISA: the row times one-hot x reads each weight */
+        float x[32], out;
+        wtensor_t W = {t, b, 1, 32};
+        bad = 0;
+        for (int isa = kern_qisa(); isa >= 0; isa--) {
+            kern_set_qisa(isa);
+            for (int k = 0; k < 32; k++) {
+                for (int i = 0; i < 32; i++) x[i] = i == k ? 1.0f : 0.0f;
+                CHECK(matmul_q(&out, x, &W, 1, false) == 0, "matmul_q ran");
+                if (fabsf(out - y[k]) > 1e-5f * (1 + fabsf(y[k]))) bad++;
+            }
+        }
+        kern_set_qisa(-1);
+        CHECK(bad == 0, "%s layout: matmul_q on every ISA reads the hand-built block's 32 weights (%d wrong)",
+              wtype_name(t), bad);
+    }
+    CHECK(!matmul_qk_supports(WT_Q5_0) && !matmul_qk_supports(WT_Q5_1) && wtype_block(WT_Q5_0) == 32 &&
+              wtype_block(WT_Q5_1) == 32 && wtype_bytes(WT_Q5_0, 64) == 44 && wtype_bytes(WT_Q5_1, 64) == 48,
+          "q5_0 / q5_1: blocks of 32 in 22 / 24 bytes, the per-row kernels (not matmul_qk)");
 }
 
 static void test_matmul(wtype_t t, int M, int N, int K) {
@@ -305,7 +360,7 @@ static void test_search(wtype_t t) {
         }
         CHECK(worse == 0 && nonfinite == 0, "%s search, rows of kind %d: %d of %d blocks worse than round to nearest, %d non-finite",
               wtype_name(t), k, worse, N / blk, nonfinite);
-        double gain = t == WT_Q4_K || t == WT_Q5_K ? 0.88 : t == WT_Q4_0 ? 0.96 : 0.95;
+        double gain = t == WT_Q4_K || t == WT_Q5_K ? 0.88 : t == WT_Q4_0 || t == WT_Q5_0 ? 0.96 : 0.95;
         if (k == 1 || k == 3) {
             printf("# %s kind %d: search/rtn squared error %.3f\n", wtype_name(t), k, es / er);
             CHECK(es <= gain * er, "%s search, rows of kind %d: squared error %.3e vs round to nearest %.3e (ratio %.3f <= %.2f; %d blocks better)",
