@@ -11,7 +11,9 @@
  * instruction, with no per-lane float work. Per sub-block (32 weights for Q4_K / Q5_K / Q8_0, 16 for
  * Q6_K) the i32 sums of each (weight row, row group) are multiplied by the sub-block's integer
  * scale (VPMULLD) and added to a per-super-block i32 total; Q4_K's / Q5_K's mins and Q6_K's -32 offset come
- * from the activations' per-16 sums; Q8_0's unsigned shift (u = q + 128) likewise. Per super-block
+ * from the activations' sums per sub-block, kept as i16 pairs so that one VPDPWSSD takes two
+ * sub-blocks against the weights' i16 pairs of mins / 32·sc; Q8_0's unsigned shift (u = q + 128)
+ * from the per-16 sums. Per super-block
  * the total is converted once and scaled by d_w·d_x. Weight rows are unpacked to bytes QK_NR at a
  * time into a per-thread buffer and meet every activation row while in L1; threads split the
  * weight rows. Errors: those of the int8 activations (one scale per super-block); |Δy| <=
@@ -31,9 +33,17 @@ int matmul_qk_supports(wtype_t t) { return t == WT_Q4_K || t == WT_Q5_K || t == 
 static int act_block(wtype_t t) { return t == WT_Q8_0 ? 32 : 256; }
 
 /* Words per activation row in qk_act_t.bs (see there). */
-static int bs_words(wtype_t t, int K) { return t == WT_Q8_0 ? K / 16 : t == WT_Q6_K ? K / 32 : K / 64; }
+static int bs_words(wtype_t t, int K) { return t == WT_Q8_0 ? K / 32 : t == WT_Q6_K ? K / 32 : K / 64; }
 
-static float h2f(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+/* An f16 in memory (little-endian) to float: VCVTPH2PS (IEEE half, subnormals included; the same
+ * value as f16_to_f32). */
+TGT static inline float h2f(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
 
 /* One activation row to int8: per block of ab values dx = amax/127, q = round(x/dx). */
 static void quant_row(const float *x, int K, int ab, int8_t *q, float *dx) {
@@ -80,7 +90,7 @@ void matmul_qk_ref(float *y, const float *x, const wtensor_t *W, int M, bool acc
 typedef struct {
     int8_t *xi;  /* [G][K/4][16][4] */
     float *dx;   /* [G][K/ab][16] */
-    int32_t *bs; /* [G][bs_words][16]: Q8_0 Σ q per 16 (i32); Q4_K / Q5_K Σ q per 32, Q6_K per 16,
+    int32_t *bs; /* [G][bs_words][16]: Q8_0 -128 Σ q per 32 (i32); Q4_K / Q5_K Σ q per 32, Q6_K per 16,
                   * as i16 pairs (unit 2p low, 2p+1 high) for VPDPWSSD against the weights' pairs */
 } qk_act_t;
 
@@ -106,7 +116,6 @@ typedef struct {
     bool acc;
 } qk_job_t;
 
-#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 
 TGT static void unpack(qk_row_t *r, const uint8_t *b, wtype_t t, int K) {
     if (t == WT_Q8_0) {
@@ -192,13 +201,13 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
                dxv1 = MR > 1 ? _mm512_loadu_ps(dx1 + (size_t)blk * QK_G) : dxv0;
         __m512i tot[QK_NR][2], off[QK_NR][2];
         if (j->t == WT_Q8_0) { /* one sub-block of 32 = the super-block; u = q + 128 */
-            FOR_N(ZERO_A)
+            /* the sums start from -128 Σx (the shift's correction), so they end as Σ q x */
+            const __m512i c0 = _mm512_loadu_si512(bs0 + (size_t)blk * QK_G),
+                          c1 = MR > 1 ? _mm512_loadu_si512(bs1 + (size_t)blk * QK_G) : c0;
+#define INIT_A(n) __m512i a##n##_0 = c0, a##n##_1 = c1;
+            FOR_N(INIT_A)
+#undef INIT_A
             DOT_STEPS(8)
-            const int32_t *b0 = bs0 + (size_t)blk * 2 * QK_G, *b1 = bs1 + (size_t)blk * 2 * QK_G;
-            __m512i c0 = _mm512_slli_epi32(_mm512_add_epi32(_mm512_loadu_si512(b0), _mm512_loadu_si512(b0 + QK_G)), 7);
-            __m512i c1 =
-                MR > 1 ? _mm512_slli_epi32(_mm512_add_epi32(_mm512_loadu_si512(b1), _mm512_loadu_si512(b1 + QK_G)), 7)
-                       : c0;
 #define Q8OUT(n) \
     tot[n][0] = a##n##_0; \
     tot[n][1] = a##n##_1;
@@ -206,11 +215,8 @@ TGT static inline __attribute__((always_inline)) void tile(const qk_job_t *j, co
 #undef Q8OUT
             for (int n = 0; n < QK_NR; n++) {
                 __m512 dw = _mm512_set1_ps(r[n].d[blk]);
-                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][0], c0)), _mm512_mul_ps(dw, dxv0),
-                                          f[n][0]);
-                if (MR > 1)
-                    f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(tot[n][1], c1)),
-                                              _mm512_mul_ps(dw, dxv1), f[n][1]);
+                f[n][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[n][0]), _mm512_mul_ps(dw, dxv0), f[n][0]);
+                if (MR > 1) f[n][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[n][1]), _mm512_mul_ps(dw, dxv1), f[n][1]);
             }
             continue;
         }
@@ -343,7 +349,8 @@ TGT static void prep_act(const float *x, int M, int G, int K, wtype_t t, qk_act_
         }
         for (int b = 0; b < K / ab; b++) a->dx[((size_t)g * (K / ab) + b) * QK_G + i] = dx[b];
         int32_t *bs = a->bs + (size_t)g * nw * QK_G + i;
-        int per = t == WT_Q8_0 ? 1 : t == WT_Q6_K ? 2 : 4; /* sums of 16 per word */
+        int per = t == WT_Q6_K ? 2 : 4; /* sums of 16 per word (Q8_0: 2) */
+        if (t == WT_Q8_0) per = 2;
         for (int w = 0; w < nw; w++) {
             int s16[4];
             for (int h = 0; h < per; h++) {
@@ -351,7 +358,7 @@ TGT static void prep_act(const float *x, int M, int G, int K, wtype_t t, qk_act_
                 __m128i sad = _mm_sad_epu8(v, _mm_setzero_si128());
                 s16[h] = _mm_cvtsi128_si32(sad) + _mm_extract_epi32(sad, 2) - 16 * 128;
             }
-            int32_t word = per == 1 ? s16[0]
+            int32_t word = t == WT_Q8_0 ? -128 * (s16[0] + s16[1])
                            : per == 2 ? (int32_t)((uint32_t)(uint16_t)s16[0] | (uint32_t)(uint16_t)s16[1] << 16)
                                       : (int32_t)((uint32_t)(uint16_t)(s16[0] + s16[1]) |
                                                   (uint32_t)(uint16_t)(s16[2] + s16[3]) << 16);
