@@ -124,9 +124,9 @@ static const char HELP[] =
     "                            with --precision bf16|int8 only that precision\n"
     "      --quantize TYPE OUT.gguf  write the model as a GGUF file (llama.cpp's layout) with\n"
     "                            matrices in TYPE: q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q4_0,\n"
-    "                            q6_k, f16, bf16, f32 (no input; docs/gguf.md); rows that\n"
-    "                            no block of TYPE divides go in q8_0 (or f16), as\n"
-    "                            llama-quantize does. --model also takes FILE.gguf\n"
+    "                            q5_0, q5_1, q6_k, f16, bf16, f32 (no input; docs/gguf.md);\n"
+    "                            rows that no block of TYPE divides go in q8_0 (or f16),\n"
+    "                            as llama-quantize does. --model also takes FILE.gguf\n"
     "      --quantize-method M   search (default: searched block scales, never worse per block)\n"
     "                            or rtn (round to nearest with the simple scales)\n"
     "      --check-options       check the options against the model's generation_config.json\n"
@@ -263,7 +263,7 @@ static void parse_one(opts_t *o, int c, const char *arg) {
     case O_CAUSAL: o->causal = true; break;
     case O_QUANTIZE:
         if (!model_gguf_type_ok(arg))
-            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q4_0, q6_k, f16, bf16, f32)",
+            cli_usage_error(&o->cli, "--quantize: unknown type '%s' (q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q4_0, q5_0, q5_1, q6_k, f16, bf16, f32)",
                             arg);
         o->quantize = arg;
         break;

@@ -214,6 +214,8 @@ static int wtype_of(uint32_t g) {
     case GGML_Q4_K: return WT_Q4_K;
     case GGML_Q5_K: return WT_Q5_K;
     case GGML_Q6_K: return WT_Q6_K;
+    case GGML_Q5_0: return WT_Q5_0;
+    case GGML_Q5_1: return WT_Q5_1;
     default: return -1;
     }
 }

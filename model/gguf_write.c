@@ -33,7 +33,7 @@
 #include "model/source.h"
 #include "quant.h"
 
-/* ftype: llama.cpp's general.file_type (ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q4_K_S 14,
+/* ftype: llama.cpp's general.file_type (ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q5_0 8, Q5_1 9, Q4_K_S 14,
  * Q4_K_M 15, Q5_K_S 16, Q5_K_M 17, Q6_K 18, BF16 32; a pure q4_k / q5_k file says _S). */
 static const struct {
     const char *name;
@@ -44,7 +44,7 @@ static const struct {
     {"f32", GGML_F32, WT_F32, 0},     {"f16", GGML_F16, WT_F16, 1},       {"bf16", GGML_BF16, WT_BF16, 32},
     {"q8_0", GGML_Q8_0, WT_Q8_0, 7},  {"q4_0", GGML_Q4_0, WT_Q4_0, 2},    {"q4_k", GGML_Q4_K, WT_Q4_K, 14},
     {"q6_k", GGML_Q6_K, WT_Q6_K, 18}, {"q4_k_m", GGML_Q4_K, WT_Q4_K, 15}, {"q5_k", GGML_Q5_K, WT_Q5_K, 16},
-    {"q5_k_m", GGML_Q5_K, WT_Q5_K, 17},
+    {"q5_k_m", GGML_Q5_K, WT_Q5_K, 17}, {"q5_0", GGML_Q5_0, WT_Q5_0, 8},     {"q5_1", GGML_Q5_1, WT_Q5_1, 9},
 };
 
 int model_gguf_type_ok(const char *name) {

@@ -95,7 +95,7 @@ static int bind_tensor(model_priv_t *p, const model_tensor_spec_t *s, lerr_t *e)
     int wt = t.type;
     if (wt < 0) /* named as the file names it (a GGUF's blk.N.*: what llama-quantize printed) */
         return lerr_set(e, EXIT_DATA, "tensor \"%s\": dtype %s is not BF16, F16, F32%s", t.name, t.dtype,
-                        ", Q8_0, Q4_0, Q4_K, Q5_K or Q6_K");
+                        ", Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K");
     if (s->ndim == 1 && wtype_is_quant((wtype_t)wt))
         return lerr_set(e, EXIT_DATA, "tensor \"%s\": a quantised (%s) vector", s->name, t.dtype);
     if (s->ndim == 2 && s->shape[1] % wtype_block((wtype_t)wt))

@@ -199,12 +199,12 @@ size_t model_precision_released(const model_t *m);
 /* "f32" / "bf16" / "int8" -> MODEL_PREC_*, -1 for anything else. */
 int model_precision_parse(const char *name);
 /* Write a LLaDA model as a GGUF file llama.cpp reads (model/gguf_write.c): type "f32", "f16",
- * "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q4_k_m" (Q4_K with Q6_K for the head and, in
+ * "bf16", "q8_0", "q4_0", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m" (Q4_K with Q6_K for the head and, in
  * llama.cpp's use_more_bits layers, attn_v and ffn_down) or "q5_k_m" (the same over Q5_K) for the
  * matrices, F32 vectors; Q/K rows in llama.cpp's order. Via PATH.tmp + rename.
  * A matrix whose row length is not a multiple of its type's block is written as Q8_0 (F16 when
  * not a multiple of 32 either), as llama-quantize does for K-quants (its convert_incompatible_tensor
- * picks Q5_0 / Q5_1 / Q8_0, which we do not all have; Q8_0 is never less exact). Returns the number
+ * picks Q5_0 / Q5_1 / Q8_0; Q8_0 is never less exact). Returns the number
  * of matrices written so (>= 0), -1 with e set: EXIT_USAGE for an unknown type, EXIT_IO on write
  * errors. search: quantise with searched scales (quantize_search, never worse per block), else
  * round to nearest (quantize_ref). model_gguf_type_ok: 1 when `name` is one of the types. */

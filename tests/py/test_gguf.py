@@ -15,7 +15,9 @@ right; a file written without the permutation must not (the check can fail). `de
 files of every written type (q5_k and q5_k_m included) read back by numpy give the C logits, with
 KL(f32 || file) printed; `--quantize-method
 search` is no worse than `rtn` on any block (numpy's decoding), here and on the bundled model;
-row lengths that no block of the type divides fall back to Q8_0 / F16 as in llama-quantize. Other layouts:
+row lengths that no block of the type divides fall back to Q8_0 / F16 as in llama-quantize. Q5_0 / Q5_1,
+also in llama-quantize's K-quant fallback for rows that 256 does not divide (files of nothing but
+Q5_0 or Q5_1 + Q8_0). Other layouts:
 general.alignment 64, tied embeddings, version 2. Damaged files exit 1 with one error line.
 """
 import os, shutil, struct, subprocess, sys, tempfile
@@ -59,9 +61,9 @@ check(rel(st, orig) <= 1e-4, f"safetensors original vs reference (rel {rel(st, o
 # KL bounds of the quantised weights vs the f32 original on this random model (loose: they catch a
 # broken format, not a slightly worse quantiser), and of the int8-activation kernels vs exact.
 KL_MAX = {"f32": 1e-9, "f16": 1e-6, "bf16": 1e-4, "q8_0": 1e-3, "q6_k": 1e-2, "q5_k": 0.05, "q4_0": 0.15,
-          "q4_k": 0.15, "q4_k_m": 0.1}
+          "q4_k": 0.15, "q4_k_m": 0.1, "q5_0": 0.05, "q5_1": 0.05}
 report = []
-for t in ["f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q4_0", "q4_k", "q4_k_m"]:
+for t in ["f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q4_0", "q4_k", "q4_k_m", "q5_0", "q5_1"]:
     path = os.path.join(TMP, f"m-{t}.gguf")
     deq = gw.llada_to_gguf(cfg, W, path, t)
     want = ref.forward(cfg, deq, toks[None])[0]
@@ -120,7 +122,8 @@ rev = {v: k for k, v in gw.NAMES.items()}
 KL_MAX.update({"q5_k_m": 0.05})
 # llama-quantize's general.file_type, and which tensors its Q4_K_M / Q5_K_M rule puts in Q6_K for
 # 2 layers (use_more_bits(i, 2): layer 1 only) — the head, layer 1's attn_v and ffn_down
-FTYPE = {"q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16, "q5_k_m": 17, "q6_k": 18, "q4_0": 2, "bf16": 32}
+FTYPE = {"q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16, "q5_k_m": 17, "q6_k": 18, "q4_0": 2, "bf16": 32, "q5_0": 8,
+         "q5_1": 9}
 MIX_Q6 = {"output.weight", "blk.1.attn_v.weight", "blk.1.ffn_down.weight"}
 
 
@@ -146,7 +149,7 @@ def decode_ours(out, cfg, W):
 
 
 ours = []
-for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "bf16"]:
+for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "q5_0", "q5_1", "bf16"]:
     out = os.path.join(TMP, f"ours-{t}.gguf")
     p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", t, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if not check(p.returncode == 0 and os.path.exists(out), f"denoise --quantize {t}", p.stderr.decode()[:300]):
@@ -162,7 +165,7 @@ for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "bf16"]:
         q6 = {g for g, (tn, _, _) in tens.items() if tn == "q6_k"}
         check(q6 == MIX_Q6, f"--quantize {t}: Q6_K exactly where llama-quantize's rule puts it", sorted(q6))
     lim = {"q8_0": 0.01, "bf16": 0.01, "q6_k": 0.05, "q5_k": 0.1, "q5_k_m": 0.1, "q4_0": 0.2, "q4_k": 0.2,
-           "q4_k_m": 0.2}[t]
+           "q4_k_m": 0.2, "q5_0": 0.1, "q5_1": 0.1}[t]
     check(worst <= lim, f"--quantize {t}: weights within {lim} of max|w| after numpy's decoding (worst {worst:.3f})")
     want = ref.forward(cfg, deq, toks[None])[0]
     exact, fast = logits(out, toks, {"LLADA_QMATMUL": "f32"}), logits(out, toks)
@@ -206,7 +209,37 @@ for t in ["q4_k_m", "q4_0"]:
     r = rel(logits(out, x, {"LLADA_QMATMUL": "f32"}), ref.forward(fcfg, deq, x[None])[0])
     check(worst <= 0.2 and r <= 1e-4, f"fallback: --quantize {t}: logits vs reference on numpy's decoding (rel {r:.1e}, worst weight {worst:.3f})")
 
-p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q5_0", os.path.join(TMP, "x.gguf")], stderr=subprocess.PIPE)
+# llama-quantize's own fallback for K-quant rows that 256 does not divide: Q4_K -> Q5_0, Q5_K -> Q5_1,
+# Q6_K -> Q8_0 (gguf_writer.tensor_type; the bundled model's 384 / 1152 are such rows). Here d 160,
+# FFN 288: Q4_K_M / Q5_K_M files of nothing but Q5_0 or Q5_1 + Q8_0, and pure Q4_K / Q5_K ones.
+CKL = os.path.join(TMP, "ckl")
+subprocess.run([sys.executable, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), CKL, "--custom",
+                "d_model=160,n_layers=2,n_heads=2,n_kv_heads=1,mlp_hidden_size=288,vocab_size=300",
+                "--dtype", "f32", "--seed", "7"], check=True)
+lcfg, lW = ref.load(CKL)
+x = rng.integers(0, lcfg["vocab_size"], size=20)
+x[[2, 5, 11]] = lcfg["mask_token_id"]
+lorig = ref.forward(lcfg, lW, x[None])[0]
+for t, want_types in [("q4_k_m", {"q5_0", "q8_0", "f32"}), ("q5_k_m", {"q5_1", "q8_0", "f32"}),
+                      ("q4_k", {"q5_0", "f32"}), ("q5_k", {"q5_1", "f32"})]:
+    path = os.path.join(TMP, f"lq-{t}.gguf")
+    deq = gw.llada_to_gguf(lcfg, lW, path, t)
+    kinds = {tn for tn, _, _ in gw.read(path)[1].values()}
+    want = ref.forward(lcfg, deq, x[None])[0]
+    try:
+        exact, fast = logits(path, x, {"LLADA_QMATMUL": "f32"}), logits(path, x)
+    except RuntimeError as e:
+        check(False, f"llama-quantize-style {t} (d 160, FFN 288): denoise --logits", e)
+        continue
+    r1, r2, k2 = rel(exact, want), rel(fast, want), kl(want, fast)
+    check(kinds == want_types and r1 <= 1e-4,
+          f"llama-quantize-style {t} with its fallback ({'/'.join(sorted(kinds))}): exact product vs numpy's "
+          f"dequantised reference (rel {r1:.1e} <= 1e-4)")
+    check(r2 <= 3e-2 and k2 <= 1e-3, f"llama-quantize-style {t}: int8 kernels vs the same reference "
+                                     f"(rel {r2:.1e} <= 3e-2, KL {k2:.1e} <= 1e-3)")
+    print(f"# llama-quantize-style {t}: KL(f32 original || dequantised) {kl(lorig, want):.3e}, || denoise {kl(lorig, fast):.3e}")
+
+p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q4_1", os.path.join(TMP, "x.gguf")], stderr=subprocess.PIPE)
 check(p.returncode == 2 and b"unknown type" in p.stderr, "--quantize with an unknown type: usage error (exit 2)")
 p = subprocess.run([tool("denoise"), "--model", CK, "--quantize", "q8_0"], stderr=subprocess.PIPE)
 check(p.returncode == 2, "--quantize without an output file: usage error (exit 2)")
@@ -233,11 +266,11 @@ def quantized(folder, t, method):
 
 # (The bundled model's rows, 384 and 1152 long, fit only the 32-blocks: its K-quant files are Q8_0,
 # the fallback above, so it checks Q4_0 and Q8_0.)
-for label, folder, types in [("random checkpoint", CK, ["q4_k", "q5_k", "q6_k", "q4_0", "q8_0"]),
-                             ("bundled model", os.path.join(ROOT, "models", "default"), ["q4_0", "q8_0"])]:
+for label, folder, types in [("random checkpoint", CK, ["q4_k", "q5_k", "q6_k", "q4_0", "q8_0", "q5_0", "q5_1"]),
+                             ("bundled model", os.path.join(ROOT, "models", "default"), ["q4_0", "q8_0", "q5_0", "q5_1"])]:
     orig = {g: gw.dequantize(b, tn, sh) for g, (tn, sh, b) in quantized(folder, "f32", "rtn").items()}
     for t in types:
-        blk = 32 if t in ("q4_0", "q8_0") else 256
+        blk = gw.BLOCK[t][0]
         rt, se = quantized(folder, t, "rtn"), quantized(folder, t, "search")
         worse = nblk = 0
         er = es = 0.0
@@ -288,8 +321,8 @@ ty = bytearray(raw)
 struct.pack_into("<I", ty, i + 4 + 8 * nd, 99)
 bad("type", bytes(ty), "unknown ggml type 99")
 ty5 = bytearray(raw)
-struct.pack_into("<I", ty5, i + 4 + 8 * nd, 6)   # Q5_0: known size, not supported
-bad("q5_0", bytes(ty5), "Q5_0")
+struct.pack_into("<I", ty5, i + 4 + 8 * nd, 3)   # Q4_1: known size (20 B per 32), not supported
+bad("q4_1", bytes(ty5), "Q4_1")
 
 shutil.rmtree(TMP)
 summary()

@@ -28,11 +28,12 @@ attention biases, clip_qkv, tied head).
      median row <= 3e-2, a near-tied router may flip a few rows); experts swapped inside the
      stacked tensors and q/k rows permuted per head give other logits; generation with the block
      cache (2.0 threshold, 2.1 token editing) equal for the F32 file, the folder and
-     ref_llada2's generate(); one-line refusals (exit 1): expert_count missing, contradicted by
+     ref_llada2's generate(); Q4_K / Q5_K / Q4_K_M of a model with expert rows of 128, which
+     llama-quantize writes in Q5_0 / Q5_1 / Q8_0 (its fallback; bench/llamacpp_llada2.py), vs
+     ref_llada2 as above; one-line refusals (exit 1): expert_count missing, contradicted by
      the tensors (key 6 / 8 stacked; key 8 / 7 stacked), softmax gating, top-k not renormalised,
      an MTP layer, no mask id outside the Ling vocabulary, a tensor in a type still unsupported
-     (attn_qkv in Q5_0; a stacked ffn_down_exps in Q5_1, llama-quantize's Q5_K_M fallback for
-     expert rows of 128 — bench/llamacpp_llada2.py), named as the file names it (blk.N.*).
+     (attn_qkv in Q4_1; a stacked ffn_down_exps in Q3_K), named as the file names it (blk.N.*).
 """
 import os, subprocess, sys, tempfile
 import numpy as np
@@ -199,6 +200,10 @@ L2 = {  # name: (make_tiny_llada2 preset, types written besides F32)
                        use_bias=False, dtype="f32", shards=1), ("q8_0",)),
     "llada2_k": (dict(d=256, layers=2, H=4, KV=2, hd=64, E=4, G=2, TG=1, k=2, Fe=256, S=1, Fd=256, first=1, V=64,
                       use_bias=False, dtype="f32", shards=1), ("q8_0", "q4_k", "q6_k", "q4_k_m")),
+    # expert rows of 128 (and the shared expert's): llama-quantize's fallback, Q5_0 from Q4_K, Q5_1 from
+    # Q5_K, Q8_0 from Q6_K (gguf_writer's Q4_K_M mix puts every ffn_down* in Q6_K)
+    "llada2_odd": (dict(d=256, layers=2, H=4, KV=2, hd=64, E=4, G=2, TG=1, k=2, Fe=128, S=1, Fd=256, first=1, V=64,
+                        use_bias=False, dtype="f32", shards=1), ("q4_k", "q5_k", "q4_k_m")),
 }
 
 
@@ -218,6 +223,11 @@ def l2_quantised(name, cfg, path, t, deq, toks):
     if t == "q4_k_m":   # llama-quantize's Q4_K_M rule for a fused q/k/v: Q5_K
         qkv = {g: v[0] for g, v in tens.items() if ".attn_qkv." in g}
         check(qkv and set(qkv.values()) == {"q5_k"}, f"{name}: q4_k_m file stores attn_qkv in Q5_K", qkv)
+    if name == "llada2_odd":   # rows of 128 in ffn_down_exps / _shexp
+        fb = {g: v[0] for g, v in tens.items() if ".ffn_down_exps." in g or ".ffn_down_shexp." in g}
+        q5 = {"q4_k": "q5_0", "q5_k": "q5_1", "q4_k_m": "q8_0"}[t]
+        check(len(fb) == 2 and set(fb.values()) == {q5}, f"{name}: {t} file stores the 128-wide ffn_down_exps / "
+                                                         f"_shexp in {q5.upper()}, as llama-quantize does", fb)
     check(rel(got, w) <= 1e-4, f"{name}: llada2 {t} GGUF ({'/'.join(kinds)}) vs ref_llada2 on the weights it holds "
                                f"(rel {rel(got, w):.1e} <= 1e-4)")
     fast = try_logits(f"{name} {t} int8 kernels", path, toks)
@@ -368,8 +378,8 @@ def l2_typed(what, cfg, W, gname, t, want):
 k = os.path.join(TMP, "llada2_k")
 if os.path.isdir(k):
     cfg, W = ref_llada2.load(k)
-    l2_typed("with attn_qkv in Q5_0 (a type still unsupported)", cfg, W, "blk.0.attn_qkv.weight", "q5_0",
-             '"blk.0.attn_qkv.weight": dtype Q5_0 is not')
-    l2_typed("with a stacked ffn_down_exps in Q5_1 (llama-quantize's Q5_K_M fallback)", cfg, W,
-             "blk.1.ffn_down_exps.weight", "q5_1", '"blk.1.ffn_down_exps.weight": dtype Q5_1 is not')
+    l2_typed("with attn_qkv in Q4_1 (a type still unsupported)", cfg, W, "blk.0.attn_qkv.weight", "q4_1",
+             '"blk.0.attn_qkv.weight": dtype Q4_1 is not')
+    l2_typed("with a stacked ffn_down_exps in Q3_K (a type still unsupported)", cfg, W,
+             "blk.1.ffn_down_exps.weight", "q3_k", '"blk.1.ffn_down_exps.weight": dtype Q3_K is not')
 summary()
