@@ -3,7 +3,7 @@
 llama-quantize (from our F32/F16 GGUF of the LLaDA safetensors FOLDER) read by this engine:
 `denoise --logits --model LQ.gguf` with the exact product (LLADA_QMATMUL=f32) against the numpy
 forward (tests/py/ref_llada.py) on the weights the file holds, decoded by numpy
-(tests/fixtures/gguf_writer.py: Q8_0 / Q4_0 / Q4_K / Q6_K / F16 / F32 as the format describes,
+(tests/fixtures/gguf_writer.py: Q8_0 / Q4_0 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K / F16 / F32 as the format describes,
 Q/K rows un-permuted), and with the default int8 kernels; the KL against the f32 original.
 Prints one line per check ("ok - ..." / "not ok - ...") and the tensor types llama-quantize chose;
 exit 1 when a check fails. Run by bench/llamacpp.sh."""

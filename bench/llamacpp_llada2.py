@@ -13,7 +13,7 @@ layout, fused attn_qkv, stacked experts):
         4/2 heads of 64, 8 experts in 4 groups top-2 of width 256, one shared expert), so the
         K-quants apply everywhere, as in LLaDA2.0-mini (d 2048, widths 512 / 5120);
   odd   the same with expert width 128: llama-quantize falls back for the ffn_down* rows (Q4_K ->
-        Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), types this engine does not read;
+        Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0);
   all   k's sizes with every expert used (top-8 of 8, one group): no expert choice that a rounding
         can flip, so its int8 rows show the activation rounding alone.
 llama-quantize makes TYPE files (default Q8_0 Q4_K_M Q5_K_M Q6_K) from each F32 file. For each
@@ -39,11 +39,11 @@ import make_tiny_llada2 as mk       # noqa: E402
 
 # ggml types llama-quantize may write that gguf_writer neither writes nor decodes (reading only:
 # the type id and block size, to list them): ggml.h's enum and ggml.c's type traits
-for _n, _id, _b in (("q4_1", 3, (32, 20)), ("q5_1", 7, (32, 24)), ("q8_1", 9, (32, 36)), ("q2_k", 10, (256, 84)),
+for _n, _id, _b in (("q4_1", 3, (32, 20)), ("q8_1", 9, (32, 36)), ("q2_k", 10, (256, 84)),
                     ("q3_k", 11, (256, 110)), ("iq4_nl", 20, (32, 18)), ("iq4_xs", 23, (256, 136))):
     gw.GGML.setdefault(_n, _id)
     gw.BLOCK.setdefault(_n, _b)
-DECODED = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}   # gguf_writer.dequantize
+DECODED = {"f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"}   # gguf_writer.dequantize
 READ = DECODED                                                            # model/gguf.c's types
 
 lq_bin = os.path.join(os.environ.get("LLAMACPP_DIR", ""), "build", "bin", "llama-quantize")
