@@ -300,7 +300,7 @@ static int rows1_run(float *y, const float *x, const wtensor_t *W, int M, bool a
  * activations take most of the L1; 1024 and 4096 slower there, the same at 2-4 rows). */
 #define QR_PF 2048
 #define QR_PREFETCH(p, n)                                                                      \
-    for (int o_ = 0; o_ < (n); o_ += 64) _mm_prefetch((const char *)(p) + j->pf + o_, _MM_HINT_T0)
+    _Pragma("GCC unroll 8") for (int o_ = 0; o_ < (n); o_ += 64) _mm_prefetch((const char *)(p) + j->pf + o_, _MM_HINT_T0)
 /* Q8_0 above QR_CHUNK_M rows: K is cut into pieces of QR_KCHUNK values (every weight row's piece,
  * then the next piece, prefetching 3 rows ahead), so that the rows' activations of a piece stay in
  * the L1: 5-8 rows of 16384 x 4096 measured 15-20% faster. The K-quants measured no better at 8
@@ -316,8 +316,8 @@ typedef struct {
                           super-blocks [K/512][M][512]; Q8_0 [Kp/128][M][128], q + 128 */
     const float *dx;   /* Q6_K [K/256][M]; Q4_K / Q5_K [K/512][M][16]: dx_A on lanes 0-7, dx_B 8-15; Q8_0
                           [Kp/128][M][4]: the group's four block scales */
-    const float *bsf;  /* dx·Σq per sub-block: Q6_K [K/256][M][16] (lane g); Q4_K / Q5_K [K/512][M][16]
-                          (lanes j, 8+j: sub-block j of A, B) */
+    const float *bsf;  /* Q4_K / Q5_K: dx·Σq per sub-block, [K/512][M][16] (lanes j, 8+j: sub-block j of A, B) */
+    const int32_t *bsi; /* Q6_K: -32·Σq per group, [K/256][M][16] (lane g); the same buffer as bsf */
     int M, N, K, Kp, nthreads;
     size_t rb;
     wtype_t t;
@@ -345,6 +345,11 @@ static const uint8_t QR_ZERO_BLOCK[176];
 TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t *j, int n, const int MR, const int q5) {
     const int nb = j->K / 256, bb = q5 ? 176 : 144, qo = q5 ? 48 : 16;
     const uint8_t *b = j->w + (size_t)n * j->rb + (size_t)(j->k0 / 256) * bb;
+    const __m512i idd = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i ssh1 = _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11),
+                  ssh2 = _mm256_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7),
+                  ssr = _mm256_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4),
+                  smk = _mm256_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f);
     const __m512i m4 = _mm512_set1_epi8(15), sh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0),
                   ix0 = _mm512_set_epi32(28, 28, 20, 20, 12, 12, 4, 4, 24, 24, 16, 16, 8, 8, 0, 0),
                   one = _mm512_set1_epi32(1), ih0 = _mm512_set_epi32(8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -359,14 +364,21 @@ TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t 
     for (int p = j->k0 / 512; p < (j->k1 + 511) / 512; p++, b += 2 * bb) {
         const uint8_t *a = b, *c2 = 2 * p + 1 < nb ? b + bb : QR_ZERO_BLOCK;
         QR_PREFETCH(b, 2 * bb);
-        __m512 d = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss((uint16_t)(a[0] | a[1] << 8))),
-                                        _mm512_set1_ps(_cvtsh_ss((uint16_t)(c2[0] | c2[1] << 8)))),
-               dm = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(-_cvtsh_ss((uint16_t)(a[2] | a[3] << 8))),
-                                         _mm512_set1_ps(-_cvtsh_ss((uint16_t)(c2[2] | c2[3] << 8))));
-        __m128i ra = q4k_scales16(a + 4), rb = q4k_scales16(c2 + 4);
-        /* d·sc_j and -dmin·m_j: lanes 0-7 A's, 8-15 B's */
-        __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(ra, rb)))),
-               md = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(ra, rb))));
+        /* d, dmin of A and B (f16 pairs at a, c2) to lanes 0-7 / 8-15 */
+        uint32_t hA, hB;
+        memcpy(&hA, a, 4);
+        memcpy(&hB, c2, 4);
+        __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128((int)hA), (int)hB, 1)));
+        __m512 d = _mm512_permutexvar_ps(idd, dd), dm = _mm512_permutexvar_ps(_mm512_add_epi32(idd, one), dd);
+        /* the 6-bit scales and mins of A (128-bit lane 0) and B (lane 1) at once: q4k_scales16 */
+        __m256i sv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + 4))),
+                                             _mm_loadu_si128((const __m128i *)(c2 + 4)), 1);
+        __m256i t1 = _mm256_shuffle_epi8(sv, ssh1), t2 = _mm256_shuffle_epi8(sv, ssh2);
+        __m256i r = _mm256_ternarylogic_epi32(_mm256_and_si256(_mm256_srlv_epi32(t1, ssr), smk), _mm256_srli_epi16(t2, 2),
+                                              _mm256_set1_epi8(0x30), 0xf8); /* lo | (hi & 0x30) */
+        /* d·sc_j and dmin·m_j: lanes 0-7 A's, 8-15 B's (the mins' term subtracted below) */
+        __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(_mm256_permute4x64_epi64(r, 0x08))))),
+               md = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(_mm256_permute4x64_epi64(r, 0x0d)))));
         __m512i a0 = _mm512_loadu_si512(a + qo), a1 = _mm512_loadu_si512(a + qo + 64),
                 b0 = _mm512_loadu_si512(c2 + qo), b1 = _mm512_loadu_si512(c2 + qo + 64), u[8], ix = ix0;
         __m512i hab = q5 ? _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 16))),
@@ -384,17 +396,21 @@ TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t 
                 __m512i h = _mm512_permutexvar_epi32(_mm512_add_epi32(ih0, _mm512_set1_epi32(c)), hab);
                 u[c] = _mm512_mask_add_epi8(u[c], _mm512_test_epi8_mask(h, bitj), u[c], sixteen);
             }
+        const uint8_t *xp = j->xa + (size_t)p * MR * 512;
+        /* the rows' chains interleaved (MR independent VPDPBUSD in a row: latency 4, two per cycle) */
+        __m512i acc[QK_ROWS_MAX];
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) acc[m] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_loadu_si512(xp + m * 512));
+#pragma GCC unroll 8
+        for (int c = 1; c < 8; c++)
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++) acc[m] = _mm512_dpbusd_epi32(acc[m], u[c], _mm512_loadu_si512(xp + m * 512 + 64 * c));
 #pragma GCC unroll 8
         for (int m = 0; m < MR; m++) {
-            const uint8_t *xa = j->xa + ((size_t)p * MR + m) * 512;
-            /* one chain (2 or 4 chains added at the end measured the same) */
-            __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_loadu_si512(xa));
-#pragma GCC unroll 8
-            for (int c = 1; c < 8; c++) acc = _mm512_dpbusd_epi32(acc, u[c], _mm512_loadu_si512(xa + 64 * c));
             const size_t o = ((size_t)p * MR + m) * 16;
-            fa[m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), sd), _mm512_loadu_ps(j->dx + o), fa[m]);
-            if (MR > 4) fa[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(j->bsf + o), fa[m]); /* fewer registers */
-            else fm[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(j->bsf + o), fm[m]);
+            fa[m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[m]), sd), _mm512_loadu_ps(j->dx + o), fa[m]);
+            if (MR > 4) fa[m] = _mm512_fnmadd_ps(md, _mm512_loadu_ps(j->bsf + o), fa[m]); /* fewer registers */
+            else fm[m] = _mm512_fnmadd_ps(md, _mm512_loadu_ps(j->bsf + o), fm[m]);
         }
     }
 #pragma GCC unroll 8
@@ -412,13 +428,12 @@ TGT static inline __attribute__((always_inline)) void rows2_q6(const qr2_job_t *
                   shl = _mm512_set_epi32(4, 4, 4, 4, 0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0),
                   ixh0 = _mm512_set_epi32(12, 8, 12, 8, 12, 8, 12, 8, 4, 0, 4, 0, 4, 0, 4, 0),
                   roth = _mm512_set_epi32(30, 30, 0, 0, 2, 2, 4, 4, 30, 30, 0, 0, 2, 2, 4, 4);
-    __m512 fa[QK_ROWS_MAX], fm[QK_ROWS_MAX];
+    __m512 fa[QK_ROWS_MAX];
 #pragma GCC unroll 8
-    for (int m = 0; m < MR; m++) fa[m] = fm[m] = _mm512_setzero_ps();
+    for (int m = 0; m < MR; m++) fa[m] = _mm512_setzero_ps();
     for (int blk = j->k0 / 256; blk < j->k1 / 256; blk++, b += 210) {
         __m512 d = _mm512_set1_ps(_cvtsh_ss((uint16_t)(b[208] | b[209] << 8)));
         __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)))));
-        __m512 md = _mm512_mul_ps(sd, _mm512_set1_ps(-32.0f));
         QR_PREFETCH(b, 210);
         __m512i l0 = _mm512_loadu_si512(b), l1 = _mm512_loadu_si512(b + 64), qh = _mm512_loadu_si512(b + 128);
         __m512i u[4], ixl = ixl0, ixh = ixh0;
@@ -428,22 +443,23 @@ TGT static inline __attribute__((always_inline)) void rows2_q6(const qr2_job_t *
             __m512i hi = _mm512_rolv_epi32(_mm512_permutexvar_epi32(ixh, qh), roth);
             u[c] = _mm512_ternarylogic_epi32(lo, hi, m30, 0xf8); /* lo | (hi & 0x30) */
         }
+        /* each row's chain starts at -32·Σx per group (the offset, exact in the integers); the rows'
+         * chains interleaved */
+        const uint8_t *xp = j->xa + (size_t)blk * MR * 256;
+        const int32_t *ob = j->bsi + (size_t)blk * MR * 16;
+        __m512i acc[QK_ROWS_MAX];
 #pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) {
-            const uint8_t *xa = j->xa + ((size_t)blk * MR + m) * 256;
-            __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_loadu_si512(xa));
-            a = _mm512_dpbusd_epi32(a, u[1], _mm512_loadu_si512(xa + 64));
-            a = _mm512_dpbusd_epi32(a, u[2], _mm512_loadu_si512(xa + 128));
-            a = _mm512_dpbusd_epi32(a, u[3], _mm512_loadu_si512(xa + 192));
-            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), sd);
-            fa[m] = _mm512_fmadd_ps(f, _mm512_set1_ps(j->dx[(size_t)blk * MR + m]), fa[m]);
-            const float *bs = j->bsf + ((size_t)blk * MR + m) * 16;
-            if (MR > 4) fa[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(bs), fa[m]);
-            else fm[m] = _mm512_fmadd_ps(md, _mm512_loadu_ps(bs), fm[m]);
-        }
+        for (int m = 0; m < MR; m++) acc[m] = _mm512_dpbusd_epi32(_mm512_loadu_si512(ob + 16 * m), u[0], _mm512_loadu_si512(xp + m * 256));
+#pragma GCC unroll 4
+        for (int c = 1; c < 4; c++)
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++) acc[m] = _mm512_dpbusd_epi32(acc[m], u[c], _mm512_loadu_si512(xp + m * 256 + 64 * c));
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++)
+            fa[m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[m]), sd), _mm512_set1_ps(j->dx[(size_t)blk * MR + m]), fa[m]);
     }
 #pragma GCC unroll 8
-    for (int m = 0; m < MR; m++) put2(j, m, n, MR > 4 ? fa[m] : _mm512_add_ps(fa[m], fm[m]));
+    for (int m = 0; m < MR; m++) put2(j, m, n, fa[m]);
 }
 
 /* Q8_0, four 34-byte blocks per group: zmm 0 = the first 16 weights of each (lanes 4b..4b+3),
@@ -581,7 +597,7 @@ TGT static int rows2_run(float *y, const float *x, const wtensor_t *W, int M, bo
                 for (int g = 0; g < 16; g++) {
                     int sum = 0;
                     for (int k = 16 * g; k < 16 * g + 16; k++) sum += q[k];
-                    bsf[bm * 16 + g] = d * (float)sum;
+                    ((int32_t *)bsf)[bm * 16 + g] = -32 * sum;
                 }
                 continue;
             }
@@ -600,7 +616,7 @@ TGT static int rows2_run(float *y, const float *x, const wtensor_t *W, int M, bo
         }
     }
     int nt = kern_threads() < N ? kern_threads() : N;
-    qr2_job_t j = {y, W->data, xi, dxv, bsf, M, N, K, Kp, nt, wtype_bytes(t, (size_t)K), t, accumulate};
+    qr2_job_t j = {y, W->data, xi, dxv, bsf, (const int32_t *)bsf, M, N, K, Kp, nt, wtype_bytes(t, (size_t)K), t, accumulate};
     kern_parallel_for(nt, worker2, &j);
     return 0;
 }
