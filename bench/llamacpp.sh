@@ -25,7 +25,7 @@
 #          bench/llamacpp_check.py loads them with denoise and checks the logits against numpy
 #          on the weights they hold;
 #   (q5)   the same for the bundled model v2 (Q4_K_M, Q5_K_M: llama-quantize's Q5_0 / Q5_1
-#          fallback for its rows; Q5_0, Q5_1, also against our --quantize file);
+#          fallback for its rows; Q5_0, Q5_1; each against our --quantize file of the type);
 #   (k)    KL against f32 (bench/quant_kl.py, KJV prompt set) of our rtn and searched files and
 #          llama-quantize's of the same type;
 #   (l2)   only with LLAMACPP_LLADA2_DIR (a build of the llama.cpp fork with draft PR #17454's
@@ -121,7 +121,7 @@ done
 
 # (q) and (k) use the bundled model's v1 (d 256, f32; models/default until 2026-12-07), taken from
 # git history: every row of it fits the K-quants' 256-blocks, while v2's rows of 384 and 1,152
-# do not (its K-quant files fall back to Q8_0 in our writer and Q5_0 / Q5_1 in llama-quantize;
+# do not (its K-quant files fall back to Q5_0 / Q5_1 / Q8_0 in our writer and in llama-quantize;
 # (q5) below reads those).
 # LLAMACPP_KJV_MODEL=DIR picks another model folder.
 kjv=${LLAMACPP_KJV_MODEL:-$cache/bundled-v1}
@@ -147,19 +147,16 @@ done
 
 echo
 echo "(q5) llama-quantize on our F32 GGUF of the bundled model v2 (rows of 384 / 1,152: its K-quant"
-echo "     rows fall back to Q5_0 / Q5_1), read by denoise; Q5_0 / Q5_1 also against our --quantize file:"
+echo "     rows fall back to Q5_0 / Q5_1), read by denoise; each also against our --quantize file of the type:"
 v2=$root/models/default
 b2=$cache/bundled-v2-f32.gguf
 [ -f "$b2" ] || $N "$LLADA_BIN/denoise" --model "$v2" --quantize f32 "$b2" || exit 1
 for q in Q4_K_M Q5_K_M Q5_0 Q5_1; do
     lq=$cache/bundled-v2-llamacpp-$q.gguf
     $N "$LQ" "$b2" "$lq" $q >"$cache/quantize-v2-$q.log" 2>&1 || { echo "  llama-quantize $q failed (see $cache/quantize-v2-$q.log)"; status=1; continue; }
-    set --
-    case $q in Q5_0|Q5_1)
-        t=$(echo $q | tr 'A-Z' 'a-z')
-        [ -f "$cache/bundled-v2-ours-$t.gguf" ] || $N "$LLADA_BIN/denoise" --model "$v2" --quantize $t "$cache/bundled-v2-ours-$t.gguf" || exit 1
-        set -- "$cache/bundled-v2-ours-$t.gguf" ;;
-    esac
+    t=$(echo $q | tr 'A-Z' 'a-z')   # ours: written afresh (the writer's type rules may have changed)
+    $N "$LLADA_BIN/denoise" --quiet --model "$v2" --quantize $t "$cache/bundled-v2-ours-$t.gguf" || exit 1
+    set -- "$cache/bundled-v2-ours-$t.gguf"
     $N "$PYTHON" "$here/llamacpp_check.py" "$v2" "$lq" "$@" | sed "s/^/  /"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 

@@ -575,8 +575,9 @@ int main(int argc, char **argv) {
         int fallback = model_save_gguf(m, o.quantize_out, o.quantize, !o.quantize_rtn, &e);
         if (fallback < 0) cli_die(&o.cli, &e);
         if (fallback && !o.cli.quiet)
-            fprintf(stderr, "%s: %d matrices have rows that are not a multiple of the %s block: written as q8_0 (f16 "
-                    "where not a multiple of 32), as llama-quantize falls back\n", o.cli.tool, fallback, o.quantize);
+            fprintf(stderr, "%s: %d matrices have rows that are not a multiple of the %s block: written as "
+                    "llama-quantize falls back (q4_k as q5_0, q5_k as q5_1, q6_k as q8_0; f16 where not a multiple "
+                    "of 32)\n", o.cli.tool, fallback, o.quantize);
         model_destroy(&m);
         rm_policy_destroy(&pol);
         cli_close_stdout(&o.cli);

@@ -47,6 +47,22 @@ static const struct {
     {"q5_k_m", GGML_Q5_K, WT_Q5_K, 17}, {"q5_0", GGML_Q5_0, WT_Q5_0, 8},     {"q5_1", GGML_Q5_1, WT_Q5_1, 9},
 };
 
+/* The GGML type id of a weight type this writer produces. */
+static int ggml_of(wtype_t t) {
+    for (size_t i = 0; i < sizeof QTYPES / sizeof *QTYPES; i++)
+        if (QTYPES[i].wt == t) return QTYPES[i].ggml;
+    return GGML_F16;
+}
+
+/* The type a matrix of `cols` columns gets instead of t when t's blocks do not fill its rows:
+ * llama-quantize's convert_incompatible_tensor (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), then
+ * F16 when that block does not fit either; t itself when it fits. */
+static wtype_t fallback_type(wtype_t t, int64_t cols) {
+    if (cols % wtype_block(t) == 0) return t;
+    wtype_t f = t == WT_Q4_K ? WT_Q5_0 : t == WT_Q5_K ? WT_Q5_1 : t == WT_Q6_K ? WT_Q8_0 : WT_F16;
+    return cols % wtype_block(f) ? WT_F16 : f;
+}
+
 int model_gguf_type_ok(const char *name) {
     for (size_t i = 0; i < sizeof QTYPES / sizeof *QTYPES; i++)
         if (!strcmp(QTYPES[i].name, name)) return 1;
@@ -336,17 +352,22 @@ int model_save_gguf(const model_t *m, const char *path, const char *qtype, bool 
             t->ggml = QTYPES[qi].ggml;
             t->wt = QTYPES[qi].wt;
             int layer = !strncmp(t->gname, "blk.", 4) ? atoi(t->gname + 4) : -1;
-            if ((!strcmp(qtype, "q4_k_m") || !strcmp(qtype, "q5_k_m")) &&
-                (((strstr(t->gname, ".attn_v.") || strstr(t->gname, ".ffn_down")) && layer >= 0 &&
-                  more_bits(layer, c->n_layers)) ||
-                 !strcmp(t->gname, "output.weight"))) {
+            int mix = !strcmp(qtype, "q4_k_m") || !strcmp(qtype, "q5_k_m");
+            int legacy = !strcmp(qtype, "q4_0") || !strcmp(qtype, "q5_0") || !strcmp(qtype, "q5_1");
+            if (!strcmp(t->gname, "output.weight") && (mix || legacy)) {
+                /* llama-quant.cpp's head rule for these ftypes: Q6_K (Q8_0 below where 256 does not
+                 * divide the rows) */
+                t->ggml = GGML_Q6_K;
+                t->wt = WT_Q6_K;
+            } else if (mix && (strstr(t->gname, ".attn_v.") || strstr(t->gname, ".ffn_down")) && layer >= 0 &&
+                       more_bits(layer, c->n_layers)) {
                 t->ggml = GGML_Q6_K;
                 t->wt = WT_Q6_K;
             }
-            if (t->cols % wtype_block(t->wt)) { /* llama-quantize's convert_incompatible_tensor */
-                int q8 = t->cols % wtype_block(WT_Q8_0) == 0;
-                t->ggml = q8 ? GGML_Q8_0 : GGML_F16;
-                t->wt = q8 ? WT_Q8_0 : WT_F16;
+            wtype_t fb = fallback_type(t->wt, t->cols);
+            if (fb != t->wt) {
+                t->wt = fb;
+                t->ggml = ggml_of(fb);
                 nfallback++;
             }
             if (permute && strstr(t->gname, ".attn_q.")) t->heads = c->n_heads;

@@ -15,7 +15,8 @@ right; a file written without the permutation must not (the check can fail). `de
 files of every written type (q5_k and q5_k_m included) read back by numpy give the C logits, with
 KL(f32 || file) printed; `--quantize-method
 search` is no worse than `rtn` on any block (numpy's decoding), here and on the bundled model;
-row lengths that no block of the type divides fall back to Q8_0 / F16 as in llama-quantize. Q5_0 / Q5_1,
+row lengths that no block of the type divides fall back as in llama-quantize (Q4_K -> Q5_0, Q5_K -> Q5_1,
+Q6_K -> Q8_0, then F16), and the head of q4_0 / q5_0 / q5_1 / the K_M mixes is Q6_K. Q5_0 / Q5_1,
 also in llama-quantize's K-quant fallback for rows that 256 does not divide (files of nothing but
 Q5_0 or Q5_1 + Q8_0). Other layouts:
 general.alignment 64, tied embeddings, version 2. Damaged files exit 1 with one error line.
@@ -157,7 +158,10 @@ for t in ["q8_0", "q4_k", "q4_k_m", "q5_k", "q5_k_m", "q6_k", "q4_0", "q5_0", "q
     check(p.stderr == b"", f"--quantize {t}: silent when every row length fits the type's block", p.stderr.decode()[:200])
     kvs, tens, deq, worst = decode_ours(out, cfg, W)
     want_types = {"q4_k_m": {"q4_k", "q6_k", "f32"}, "q5_k_m": {"q5_k", "q6_k", "f32"}}.get(t, {t, "f32"})
+    if t in ("q4_0", "q5_0", "q5_1"):    # llama-quant.cpp's head rule: Q6_K for these ftypes too
+        want_types = {t, "q6_k", "f32"}
     check(set(deq) == set(W) and {tn for tn, _, _ in tens.values()} == want_types and
+          tens["output.weight"][0] == ("q8_0" if t == "q8_0" else "q6_k" if t not in ("q4_k", "q5_k", "q6_k", "bf16") else t) and
           kvs["general.architecture"] == "llada" and kvs["llada.attention.head_count_kv"] == cfg["n_kv_heads"] and
           kvs["general.file_type"] == FTYPE[t],
           f"--quantize {t}: tensors, types and metadata (general.file_type {FTYPE[t]}) as llama.cpp names them")
@@ -180,30 +184,35 @@ for t, n, a, b, r1, r2 in ours:
     print(f"# {t:7s}             {n:8d}   {a:16.3e}  {b:17.3e}  {r1:9.1e}  {r2:8.1e}")
 
 # Row lengths that are not a multiple of a type's block (the bundled model's d 384 and FFN 1152
-# are not multiples of 256): those matrices fall back to Q8_0, or F16 when not a multiple of 32
-# either, as llama-quantize's convert_incompatible_tensor does; one note on stderr; the file reads
-# back and gives the reference's logits. Here d 96 (Q8_0) and FFN 80 (ffn_down: F16).
+# are not multiples of 256): those matrices fall back as llama-quantize's
+# convert_incompatible_tensor does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16 when not a
+# multiple of 32 either); the head is Q6_K for q4_k_m / q4_0 / q5_0 / q5_1 (llama-quant.cpp's
+# head rule), so Q8_0 here; one note on stderr; the file reads back and gives the reference's
+# logits. Here d 96 and FFN 80 (ffn_down: F16). use_more_bits(i, 2) picks layer 1 only.
 CKF = os.path.join(TMP, "ckf")
 subprocess.run([sys.executable, os.path.join(ROOT, "tests/fixtures/make_tiny_ckpt.py"), CKF, "--custom",
                 "d_model=96,n_layers=2,n_heads=2,n_kv_heads=2,mlp_hidden_size=80,vocab_size=300",
                 "--dtype", "f32", "--seed", "6"], check=True)
 fcfg, fW = ref.load(CKF)
-for t in ["q4_k_m", "q4_0"]:
+for t in ["q4_k_m", "q5_k_m", "q4_0", "q5_1"]:
     out = os.path.join(TMP, f"fallback-{t}.gguf")
     p = subprocess.run([tool("denoise"), "--model", CKF, "--quantize", t, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = p.stderr.decode()
     if not check(p.returncode == 0 and os.path.exists(out), f"fallback: --quantize {t} of d 96 / FFN 80", err[:300]):
         continue
     nmat = 7 * fcfg["n_layers"] + 2
-    nfb = nmat if t == "q4_k_m" else fcfg["n_layers"]      # q4_0: only ffn_down (80 columns) falls back
+    kq = t.endswith("_k_m")
+    nfb = nmat if kq else fcfg["n_layers"] + 1      # q4_0 / q5_1: ffn_down (80 columns) and the Q6_K head
     check(err.count("\n") == 1 and err.startswith(f"denoise: {nfb} matrices have rows that are not a multiple of the {t} block"),
           f"fallback: --quantize {t}: one note naming the {nfb} matrices", err)
     kvs, tens, deq, worst = decode_ours(out, fcfg, fW)
     types = {g: tn for g, (tn, _, _) in tens.items()}
+    base = {"q4_k_m": "q5_0", "q5_k_m": "q5_1"}.get(t, t)
     want = {g: ("f32" if g.endswith("norm.weight") else "f16" if ".ffn_down." in g else
-                "q8_0" if t == "q4_k_m" else t) for g in types}
+                "q8_0" if g == "output.weight" or (kq and g == "blk.1.attn_v.weight") else base) for g in types}
     check(types == want and kvs["general.file_type"] == FTYPE[t],
-          f"fallback: --quantize {t}: F16 for the 80-wide ffn_down, {want['token_embd.weight']} elsewhere, file_type {FTYPE[t]}",
+          f"fallback: --quantize {t}: F16 for the 80-wide ffn_down, Q8_0 for the head"
+          f"{' and layer 1 attn_v' if kq else ''}, {want['token_embd.weight']} elsewhere, file_type {FTYPE[t]}",
           sorted(g for g in types if types[g] != want[g]))
     x = rng.integers(0, fcfg["vocab_size"], size=16)
     r = rel(logits(out, x, {"LLADA_QMATMUL": "f32"}), ref.forward(fcfg, deq, x[None])[0])
@@ -264,19 +273,19 @@ def quantized(folder, t, method):
     return gw.read(out)[1]
 
 
-# (The bundled model's rows, 384 and 1152 long, fit only the 32-blocks: its K-quant files are Q8_0,
-# the fallback above, so it checks Q4_0 and Q8_0.)
+# (The bundled model's rows, 384 and 1152 long, fit only the 32-blocks: its K-quant files are the
+# fallback above's Q5_0 / Q5_1 / Q8_0, so it checks the 32-block types.)
 for label, folder, types in [("random checkpoint", CK, ["q4_k", "q5_k", "q6_k", "q4_0", "q8_0", "q5_0", "q5_1"]),
                              ("bundled model", os.path.join(ROOT, "models", "default"), ["q4_0", "q8_0", "q5_0", "q5_1"])]:
     orig = {g: gw.dequantize(b, tn, sh) for g, (tn, sh, b) in quantized(folder, "f32", "rtn").items()}
     for t in types:
-        blk = gw.BLOCK[t][0]
         rt, se = quantized(folder, t, "rtn"), quantized(folder, t, "search")
         worse = nblk = 0
         er = es = 0.0
         for g, (tn, sh, b) in se.items():
             if tn == "f32":
                 continue
+            blk = gw.BLOCK[tn][0]    # the tensor's own type (the head of q4_0 / q5_0 / q5_1 is Q6_K)
             x = orig[g].astype(np.float64).reshape(-1, blk)
             r = ((gw.dequantize(rt[g][2], tn, sh).astype(np.float64).reshape(-1, blk) - x) ** 2).sum(1)
             s_ = ((gw.dequantize(b, tn, sh).astype(np.float64).reshape(-1, blk) - x) ** 2).sum(1)
