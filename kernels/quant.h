@@ -66,7 +66,8 @@ void q5_pack_levels(uint8_t *qh, uint8_t *qs, const int *q);
  * slower than the bf16 panels; at 32 rows 1.8x faster.) */
 #define MATMUL_Q_MAX_M 64
 /* matmul_qk (Q4_K, Q5_K, Q6_K, Q8_0 with AVX512-VNNI) up to this many rows: on the 105M shape at canvas 128,
- * 2 threads, it took 368 ms per step (Q4_K_M) against 655 ms for dequantised panels + sgemm. */
+ * 2 threads, it took 368 ms per step (Q4_K_M) against 655 ms for dequantised panels + sgemm when
+ * first measured; 53 ms since its third pass (docs/gguf.md, Kernels). */
 #define MATMUL_QK_MAX_M 512
 int matmul_q(float *y, const float *x, const wtensor_t *W, int M, bool accumulate);
 /* The same arithmetic in plain C (int8 activations, integer block sums; the test reference). */
