@@ -32,8 +32,11 @@ int matmul_qk_supports(wtype_t t) { return t == WT_Q4_K || t == WT_Q5_K || t == 
 
 static int act_block(wtype_t t) { return t == WT_Q8_0 ? 32 : 256; }
 
+/* Two values that fit in 16 bits as one i32 word of a VPDPWSSD operand (lo in the low half). */
+static inline int32_t i16_pair(int lo, int hi) { return (int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16); }
+
 /* Words per activation row in qk_act_t.bs (see there). */
-static int bs_words(wtype_t t, int K) { return t == WT_Q8_0 ? K / 32 : t == WT_Q6_K ? K / 32 : K / 64; }
+static int bs_words(wtype_t t, int K) { return t == WT_Q4_K || t == WT_Q5_K ? K / 64 : K / 32; }
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
@@ -349,8 +352,7 @@ TGT static void prep_act(const float *x, int M, int G, int K, wtype_t t, qk_act_
         }
         for (int b = 0; b < K / ab; b++) a->dx[((size_t)g * (K / ab) + b) * QK_G + i] = dx[b];
         int32_t *bs = a->bs + (size_t)g * nw * QK_G + i;
-        int per = t == WT_Q6_K ? 2 : 4; /* sums of 16 per word (Q8_0: 2) */
-        if (t == WT_Q8_0) per = 2;
+        int per = t == WT_Q4_K || t == WT_Q5_K ? 4 : 2; /* sums of 16 per word */
         for (int w = 0; w < nw; w++) {
             int s16[4];
             for (int h = 0; h < per; h++) {
@@ -358,11 +360,9 @@ TGT static void prep_act(const float *x, int M, int G, int K, wtype_t t, qk_act_
                 __m128i sad = _mm_sad_epu8(v, _mm_setzero_si128());
                 s16[h] = _mm_cvtsi128_si32(sad) + _mm_extract_epi32(sad, 2) - 16 * 128;
             }
-            int32_t word = t == WT_Q8_0 ? -128 * (s16[0] + s16[1])
-                           : per == 2 ? (int32_t)((uint32_t)(uint16_t)s16[0] | (uint32_t)(uint16_t)s16[1] << 16)
-                                      : (int32_t)((uint32_t)(uint16_t)(s16[0] + s16[1]) |
-                                                  (uint32_t)(uint16_t)(s16[2] + s16[3]) << 16);
-            bs[(size_t)w * QK_G] = word;
+            bs[(size_t)w * QK_G] = t == WT_Q8_0 ? -128 * (s16[0] + s16[1])
+                                   : per == 2  ? i16_pair(s16[0], s16[1])
+                                               : i16_pair(s16[0] + s16[1], s16[2] + s16[3]);
         }
     }
 }
