@@ -144,7 +144,7 @@ static int bench_matmul(const char *ty, int M, int N, int K, int reps) {
         if (dt < best) best = dt;
         if (dc < cbest) cbest = dc;
     }
-    printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"ms_best\": %.3f, \"ms_mean\": %.3f, \"weight_mb\": "
+    printf("{\"type\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"ms_best\": %.4f, \"ms_mean\": %.4f, \"weight_mb\": "
            "%.1f, "
            "\"weight_gbps\": %.2f, \"gflops\": %.1f, \"cpu_ms_best\": %.3f, \"threads\": %d, \"qisa\": %d}\n",
            ty, M, N, K, best * 1e3, tot / reps * 1e3, wb / 1e6, wb / best / 1e9, 2.0 * M * N * K / best / 1e9,

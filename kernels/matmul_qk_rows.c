@@ -296,9 +296,13 @@ static int rows1_run(float *y, const float *x, const wtensor_t *W, int M, bool a
  * which cost more than everything else), rows interleaved per super-block in the activation
  * buffers so one pointer serves them all. Q8_0: rows2_q8's comment. */
 
-/* Weight lines are prefetched QR_PF bytes ahead (to L1: 2048 measured best at 8 rows, where the
- * activations take most of the L1; 1024 and 4096 slower there, the same at 2-4 rows). */
+/* Weight lines are prefetched to L1 QR_PF_FEW bytes ahead at 1-4 rows, QR_PF above. The distance
+ * must cover the memory latency: at 1 row a pair of Q4_K super-blocks takes ~12 ns, so 2 KB ahead
+ * was ~90 ns, short of a DRAM miss; 8 KB measured 0.83-0.87x the time at 1 row and 0.84-0.87x at 4
+ * rows of Q6_K / Q8_0 with weights beyond the L3 (65536 x 4096 Q4_K, 151 MB), the same at 2 rows.
+ * At 8 rows 2048 measured best (the activations take most of the L1; 1024 and 4096 slower there). */
 #define QR_PF 2048
+#define QR_PF_FEW 8192
 #define QR_PREFETCH(p, n)                                                                                          \
     do {                                                                                                           \
         if (j->pf2) {                                                                                              \
@@ -546,7 +550,7 @@ TGT static void worker2(int t, void *arg) {
      * QR_NB weight rows */
     int piece = QR_XBYTES / j->M / 512 * 512, nblk = QR_NB;
     if (piece >= j->K) piece = j->K;
-    j->pf = QR_PF;
+    j->pf = j->M <= 4 ? QR_PF_FEW : QR_PF;
     j->pf2 = piece < j->K ? (size_t)QR_NB * j->rb : 0;
     bool acc0 = j->acc;
     for (int n0 = lo; n0 < hi; n0 += nblk) {
@@ -573,7 +577,7 @@ TGT static void worker2_q8(int t, void *arg) {
      * QR_NB weight rows */
     int piece = QR_XBYTES / j->M / 512 * 512, nblk = QR_NB;
     if (piece >= j->K) piece = j->K;
-    j->pf = QR_PF;
+    j->pf = j->M <= 4 ? QR_PF_FEW : QR_PF;
     j->pf2 = piece < j->K ? (size_t)QR_NB * j->rb : 0;
     if (j->M > QR_Q8_M && j->K > QR_Q8_KCHUNK) {
         /* Q8_0 above QR_Q8_M rows: pieces of QR_Q8_KCHUNK values, each over all of this thread's
