@@ -381,7 +381,12 @@ TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t 
     __m512 fa[QK_ROWS_MAX], fm[QK_ROWS_MAX];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) fa[m] = fm[m] = _mm512_setzero_ps();
-    for (int p = j->k0 / 512; p < (j->k1 + 511) / 512; p++, b += 2 * bb) {
+    /* the next pair's quants are loaded a step early (p_end > the first p: worker2 passes k0 < k1) */
+    const int p_end = (j->k1 + 511) / 512;
+    __m512i na0 = _mm512_loadu_si512(b + qo), na1 = _mm512_loadu_si512(b + qo + 64);
+    const uint8_t *c20 = 2 * (j->k0 / 512) + 1 < nb ? b + bb : QR_ZERO_BLOCK;
+    __m512i nb0 = _mm512_loadu_si512(c20 + qo), nb1 = _mm512_loadu_si512(c20 + qo + 64);
+    for (int p = j->k0 / 512; p < p_end; p++, b += 2 * bb) {
         const uint8_t *a = b, *c2 = 2 * p + 1 < nb ? b + bb : QR_ZERO_BLOCK;
         QR_PREFETCH(b, 2 * bb);
         /* d, dmin of A and B (f16 pairs at a, c2) to lanes 0-7 / 8-15 */
@@ -399,8 +404,14 @@ TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t 
         /* d·sc_j and dmin·m_j: lanes 0-7 A's, 8-15 B's (the mins' term subtracted below) */
         __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(_mm256_permute4x64_epi64(r, 0x08))))),
                md = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(_mm256_permute4x64_epi64(r, 0x0d)))));
-        __m512i a0 = _mm512_loadu_si512(a + qo), a1 = _mm512_loadu_si512(a + qo + 64),
-                b0 = _mm512_loadu_si512(c2 + qo), b1 = _mm512_loadu_si512(c2 + qo + 64), u[8], ix = ix0;
+        __m512i a0 = na0, a1 = na1, b0 = nb0, b1 = nb1, u[8], ix = ix0;
+        if (p + 1 < p_end) { /* the next pair's blocks, a step early */
+            const uint8_t *n2 = 2 * p + 3 < nb ? b + 3 * bb : QR_ZERO_BLOCK;
+            na0 = _mm512_loadu_si512(b + 2 * bb + qo);
+            na1 = _mm512_loadu_si512(b + 2 * bb + qo + 64);
+            nb0 = _mm512_loadu_si512(n2 + qo);
+            nb1 = _mm512_loadu_si512(n2 + qo + 64);
+        }
         __m512i hab = q5 ? _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 16))),
                                               _mm256_loadu_si256((const __m256i *)(c2 + 16)), 1)
                          : _mm512_setzero_si512();
@@ -451,11 +462,18 @@ TGT static inline __attribute__((always_inline)) void rows2_q6(const qr2_job_t *
     __m512 fa[QK_ROWS_MAX];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) fa[m] = _mm512_setzero_ps();
-    for (int blk = j->k0 / 256; blk < j->k1 / 256; blk++, b += 210) {
+    const int blk_end = j->k1 / 256; /* > j->k0 / 256: worker2 passes k0 < k1, multiples of 256 */
+    __m512i nl0 = _mm512_loadu_si512(b), nl1 = _mm512_loadu_si512(b + 64), nqh = _mm512_loadu_si512(b + 128);
+    for (int blk = j->k0 / 256; blk < blk_end; blk++, b += 210) {
         __m512 d = _mm512_set1_ps(_cvtsh_ss((uint16_t)(b[208] | b[209] << 8)));
         __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)))));
         QR_PREFETCH(b, 210);
-        __m512i l0 = _mm512_loadu_si512(b), l1 = _mm512_loadu_si512(b + 64), qh = _mm512_loadu_si512(b + 128);
+        __m512i l0 = nl0, l1 = nl1, qh = nqh;
+        if (blk + 1 < blk_end) { /* the next block's quants, a step early */
+            nl0 = _mm512_loadu_si512(b + 210);
+            nl1 = _mm512_loadu_si512(b + 210 + 64);
+            nqh = _mm512_loadu_si512(b + 210 + 128);
+        }
         __m512i u[4], ixl = ixl0, ixh = ixh0;
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++, ixl = _mm512_add_epi32(ixl, one), ixh = _mm512_add_epi32(ixh, one)) {
