@@ -362,6 +362,17 @@ TGT static inline void put2(const qr2_job_t *j, int m, int n, __m512 v) {
  * memory) and one FMA for the mins. */
 static const uint8_t QR_ZERO_BLOCK[176];
 
+/* The 128 quant bytes of pair p's blocks A and B (B: a zero block after an odd last A) as four zmm;
+ * b: A's block. */
+TGT static inline __attribute__((always_inline)) void q4k_pair_quants(const uint8_t *b, int p, int nb, int bb, int qo,
+                                                                       __m512i q[4]) {
+    const uint8_t *c2 = 2 * p + 1 < nb ? b + bb : QR_ZERO_BLOCK;
+    q[0] = _mm512_loadu_si512(b + qo);
+    q[1] = _mm512_loadu_si512(b + qo + 64);
+    q[2] = _mm512_loadu_si512(c2 + qo);
+    q[3] = _mm512_loadu_si512(c2 + qo + 64);
+}
+
 TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t *j, int n, const int MR, const int q5) {
     const int nb = j->K / 256, bb = q5 ? 176 : 144, qo = q5 ? 48 : 16;
     const uint8_t *b = j->w + (size_t)n * j->rb + (size_t)(j->k0 / 256) * bb;
@@ -383,9 +394,8 @@ TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t 
     for (int m = 0; m < MR; m++) fa[m] = fm[m] = _mm512_setzero_ps();
     /* the next pair's quants are loaded a step early (p_end > the first p: worker2 passes k0 < k1) */
     const int p_end = (j->k1 + 511) / 512;
-    __m512i na0 = _mm512_loadu_si512(b + qo), na1 = _mm512_loadu_si512(b + qo + 64);
-    const uint8_t *c20 = 2 * (j->k0 / 512) + 1 < nb ? b + bb : QR_ZERO_BLOCK;
-    __m512i nb0 = _mm512_loadu_si512(c20 + qo), nb1 = _mm512_loadu_si512(c20 + qo + 64);
+    __m512i nq[4];
+    q4k_pair_quants(b, j->k0 / 512, nb, bb, qo, nq);
     for (int p = j->k0 / 512; p < p_end; p++, b += 2 * bb) {
         const uint8_t *a = b, *c2 = 2 * p + 1 < nb ? b + bb : QR_ZERO_BLOCK;
         QR_PREFETCH(b, 2 * bb);
@@ -404,14 +414,8 @@ TGT static inline __attribute__((always_inline)) void rows2_q4k(const qr2_job_t 
         /* d·sc_j and dmin·m_j: lanes 0-7 A's, 8-15 B's (the mins' term subtracted below) */
         __m512 sd = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(_mm256_permute4x64_epi64(r, 0x08))))),
                md = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(_mm256_permute4x64_epi64(r, 0x0d)))));
-        __m512i a0 = na0, a1 = na1, b0 = nb0, b1 = nb1, u[8], ix = ix0;
-        if (p + 1 < p_end) { /* the next pair's blocks, a step early */
-            const uint8_t *n2 = 2 * p + 3 < nb ? b + 3 * bb : QR_ZERO_BLOCK;
-            na0 = _mm512_loadu_si512(b + 2 * bb + qo);
-            na1 = _mm512_loadu_si512(b + 2 * bb + qo + 64);
-            nb0 = _mm512_loadu_si512(n2 + qo);
-            nb1 = _mm512_loadu_si512(n2 + qo + 64);
-        }
+        __m512i a0 = nq[0], a1 = nq[1], b0 = nq[2], b1 = nq[3], u[8], ix = ix0;
+        if (p + 1 < p_end) q4k_pair_quants(b + 2 * bb, p + 1, nb, bb, qo, nq); /* the next pair's, a step early */
         __m512i hab = q5 ? _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 16))),
                                               _mm256_loadu_si256((const __m256i *)(c2 + 16)), 1)
                          : _mm512_setzero_si512();
@@ -561,18 +565,24 @@ TGT static inline __attribute__((always_inline)) void rows2_q8(const qr2_job_t *
 #define rows2_q4(j, n, MR) rows2_q4k(j, n, MR, 0)
 #define rows2_q5(j, n, MR) rows2_q4k(j, n, MR, 1)
 
-TGT static void worker2(int t, void *arg) {
-    qr2_job_t jc = *(const qr2_job_t *)arg, *j = &jc;
-    int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
-    /* K in pieces of M·piece <= QR_XBYTES activation bytes (a multiple of 512), within blocks of
-     * QR_NB weight rows */
-    int piece = QR_XBYTES / j->M / 512 * 512, nblk = QR_NB;
+/* The schedule both workers start from: K in pieces of M·piece <= QR_XBYTES activation bytes (a
+ * multiple of 512), within blocks of QR_NB weight rows; sets j's prefetch distances, returns the
+ * piece. */
+static int qr2_schedule(qr2_job_t *j) {
+    int piece = QR_XBYTES / j->M / 512 * 512;
     if (piece >= j->K) piece = j->K;
     j->pf = j->M <= 4 ? QR_PF_FEW : QR_PF;
     j->pf2 = piece < j->K ? (size_t)QR_NB * j->rb : 0;
+    return piece;
+}
+
+TGT static void worker2(int t, void *arg) {
+    qr2_job_t jc = *(const qr2_job_t *)arg, *j = &jc;
+    int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
+    int piece = qr2_schedule(j);
     bool acc0 = j->acc;
-    for (int n0 = lo; n0 < hi; n0 += nblk) {
-        int n1 = n0 + nblk < hi ? n0 + nblk : hi;
+    for (int n0 = lo; n0 < hi; n0 += QR_NB) {
+        int n1 = n0 + QR_NB < hi ? n0 + QR_NB : hi;
         for (int k0 = 0; k0 < j->K; k0 += piece) {
             j->k0 = k0;
             j->k1 = k0 + piece < j->K ? k0 + piece : j->K;
@@ -591,12 +601,7 @@ TGT static void worker2(int t, void *arg) {
 TGT static void worker2_q8(int t, void *arg) {
     qr2_job_t jc = *(const qr2_job_t *)arg, *j = &jc;
     int lo = (int)((long)j->N * t / j->nthreads), hi = (int)((long)j->N * (t + 1) / j->nthreads);
-    /* K in pieces of M·piece <= QR_XBYTES activation bytes (a multiple of 512), within blocks of
-     * QR_NB weight rows */
-    int piece = QR_XBYTES / j->M / 512 * 512, nblk = QR_NB;
-    if (piece >= j->K) piece = j->K;
-    j->pf = j->M <= 4 ? QR_PF_FEW : QR_PF;
-    j->pf2 = piece < j->K ? (size_t)QR_NB * j->rb : 0;
+    int piece = qr2_schedule(j), nblk = QR_NB;
     if (j->M > QR_Q8_M && j->K > QR_Q8_KCHUNK) {
         /* Q8_0 above QR_Q8_M rows: pieces of QR_Q8_KCHUNK values, each over all of this thread's
          * rows, the lines prefetched to L1 3 rows ahead */
