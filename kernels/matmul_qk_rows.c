@@ -510,6 +510,19 @@ TGT static inline __attribute__((always_inline)) void rows2_q6(const qr2_job_t *
  * -128·Σw (per 8 weights from VPSADBW of w + 128, once per group for every row), which removes
  * what the +128 adds. dx: four floats per group and row, spread to the lanes by VPERMPS (the
  * activations of 8 rows then still fit the L1). */
+/* A group of four full Q8_0 blocks at b: the first 16 weights of each to w0 (lanes 4b..4b+3), the
+ * last 16 to w1, the four f16 scales to dh's words 0-3. */
+TGT static inline __attribute__((always_inline)) void q8_group(const uint8_t *b, __m512i *w0, __m512i *w1, __m128i *dh) {
+    *w0 = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(
+                                 _mm_loadu_si128((const __m128i *)(b + 2))), _mm_loadu_si128((const __m128i *)(b + 36)), 1),
+                                 _mm_loadu_si128((const __m128i *)(b + 70)), 2), _mm_loadu_si128((const __m128i *)(b + 104)), 3);
+    *w1 = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(
+                                 _mm_loadu_si128((const __m128i *)(b + 18))), _mm_loadu_si128((const __m128i *)(b + 52)), 1),
+                                 _mm_loadu_si128((const __m128i *)(b + 86)), 2), _mm_loadu_si128((const __m128i *)(b + 120)), 3);
+    *dh = _mm_setr_epi16((short)(b[0] | b[1] << 8), (short)(b[34] | b[35] << 8), (short)(b[68] | b[69] << 8),
+                         (short)(b[102] | b[103] << 8), 0, 0, 0, 0);
+}
+
 TGT static inline __attribute__((always_inline)) void rows2_q8(const qr2_job_t *j, int n, const int MR) {
     const int K = j->K;
     const uint8_t *b = j->w + (size_t)n * j->rb + (size_t)(j->k0 / 128) * 136;
@@ -519,20 +532,18 @@ TGT static inline __attribute__((always_inline)) void rows2_q8(const qr2_job_t *
     __m512 fa[QK_ROWS_MAX];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) fa[m] = _mm512_setzero_ps();
-    for (int g = j->k0 / 128; g < (j->k1 + 127) / 128; g++, b += 4 * 34) {
+    const int g_end = (j->k1 + 127) / 128, full_end = K / 128; /* groups below full_end hold 4 blocks */
+    __m512i nw0 = _mm512_setzero_si512(), nw1 = nw0;
+    __m128i ndh = _mm_setzero_si128();
+    if (j->k0 / 128 < full_end) q8_group(b, &nw0, &nw1, &ndh);
+    for (int g = j->k0 / 128; g < g_end; g++, b += 4 * 34) {
         int nbk = (K - 128 * g) / 32 < 4 ? (K - 128 * g) / 32 : 4;
         QR_PREFETCH(b, 136);
         __m512i w0, w1;
         __m128i dh;
         if (nbk == 4) {
-            w0 = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(
-                                        _mm_loadu_si128((const __m128i *)(b + 2))), _mm_loadu_si128((const __m128i *)(b + 36)), 1),
-                                        _mm_loadu_si128((const __m128i *)(b + 70)), 2), _mm_loadu_si128((const __m128i *)(b + 104)), 3);
-            w1 = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(
-                                        _mm_loadu_si128((const __m128i *)(b + 18))), _mm_loadu_si128((const __m128i *)(b + 52)), 1),
-                                        _mm_loadu_si128((const __m128i *)(b + 86)), 2), _mm_loadu_si128((const __m128i *)(b + 120)), 3);
-            dh = _mm_setr_epi16((short)(b[0] | b[1] << 8), (short)(b[34] | b[35] << 8), (short)(b[68] | b[69] << 8),
-                                (short)(b[102] | b[103] << 8), 0, 0, 0, 0);
+            w0 = nw0, w1 = nw1, dh = ndh;
+            if (g + 1 < g_end && g + 1 < full_end) q8_group(b + 136, &nw0, &nw1, &ndh); /* the next group's, a step early */
         } else { /* the row's tail: nbk blocks, the rest zero */
             uint8_t t0[64] = {0}, t1[64] = {0};
             uint16_t h[8] = {0};

@@ -400,6 +400,13 @@ int main(void) {
              * with a one-block tail; K-quants: 11 super-blocks, an odd last pair) */
             test_matmul(t, 8, 5, small ? 32 * 101 : 256 * 11);
             test_matmul(t, 5, 3, small ? 32 * 128 : 256 * 16);
+            /* Q8_0 at 2-4 rows over many full groups (each loaded a step early) ending in a tail:
+             * K whole (25 groups + 1 block), and in two pieces of 4096 at 4 rows (32 groups + 2
+             * blocks) */
+            if (small) {
+                test_matmul(t, 2, 5, 32 * 101);
+                test_matmul(t, 4, 3, 32 * 130);
+            }
         }
         matmul_qk_set_rows(-1);
     }
