@@ -326,6 +326,10 @@ static int rows1_run(float *y, const float *x, const wtensor_t *W, int M, bool a
  * prefetch 1.2x); at 2-4 rows Q8_0 takes the schedule above (4 x 4096 x 12288: 0.75x K whole). */
 #define QR_Q8_KCHUNK 2048
 #define QR_Q8_M 4
+/* Q8_0 at 3-4 rows: each block's dx stored on its four lanes (16 floats per group and row), so no
+ * VPERMPS per row and group: 0.95x / 0.97x the time at 4 / 3 rows (1 thread, 32768 x 4096 in
+ * DRAM, same-run medians of 7 rounds), but 1.07x at 1 row and 1.01x at 2, which keep 4 floats */
+#define QR_Q8_DX16(M) ((M) >= 3 && (M) <= QR_Q8_M)
 
 typedef struct {
     float *y;
@@ -581,7 +585,8 @@ TGT static inline __attribute__((always_inline)) void rows2_q8(const qr2_job_t *
             const uint8_t *xa = j->xa + ((size_t)g * MR + m) * 128;
             __m512i a = _mm512_dpbusd_epi32(neg, _mm512_loadu_si512(xa), w0);
             a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(xa + 64), w1);
-            __m512 dx = _mm512_permutexvar_ps(ix, _mm512_castps128_ps512(_mm_loadu_ps(j->dx + ((size_t)g * MR + m) * 4)));
+            __m512 dx = QR_Q8_DX16(MR) ? _mm512_loadu_ps(j->dx + ((size_t)g * MR + m) * 16)
+                                      : _mm512_permutexvar_ps(ix, _mm512_castps128_ps512(_mm_loadu_ps(j->dx + ((size_t)g * MR + m) * 4)));
             fa[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, dx), fa[m]);
         }
     }
@@ -667,8 +672,9 @@ TGT static int rows2_run(float *y, const float *x, const wtensor_t *W, int M, bo
     wtype_t t = W->type;
     int N = (int)W->rows, K = (int)W->cols, q8 = t == WT_Q8_0, q6 = t == WT_Q6_K;
     int q4 = !q8 && !q6, nb = K / 256, Kp = q8 ? (K + 127) / 128 * 128 : q4 ? (K + 511) / 512 * 512 : K;
+    int q8x = q8 && QR_Q8_DX16(M) ? 4 : 1;
     size_t xa = ((size_t)M * Kp + 63) & ~(size_t)63,
-           dx = (((size_t)M * (q6 ? (size_t)nb : (size_t)Kp / 32) * 4) + 63) & ~(size_t)63,
+           dx = (((size_t)M * (q6 ? (size_t)nb : (size_t)Kp / 32 * q8x) * 4) + 63) & ~(size_t)63,
            bs = q8 ? 0 : (size_t)M * (size_t)Kp / 16 * 4; /* bsf */
     uint8_t *buf = kern_scratch(KERN_SCRATCH_QUANT, xa + dx + bs + 256);
     if (!buf) return -1;
@@ -683,7 +689,7 @@ TGT static int rows2_run(float *y, const float *x, const wtensor_t *W, int M, bo
     }
     if (q8) { /* a short last group: x = 0 (stored + 128), dx = 0 */
         memset(xi, 128, (size_t)M * Kp);
-        memset(dxv, 0, (size_t)M * Kp / 32 * sizeof(float));
+        memset(dxv, 0, (size_t)M * Kp / 32 * q8x * sizeof(float));
     }
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * K;
@@ -693,7 +699,7 @@ TGT static int rows2_run(float *y, const float *x, const wtensor_t *W, int M, bo
                 int g = b0 / 128, i = b0 / 32 % 4;
                 uint8_t *o = xi + ((size_t)g * M + m) * 128;
                 for (int k = 0; k < 32; k++) o[64 * (k / 16) + 16 * i + k % 16] = (uint8_t)(q[k] + 128);
-                dxv[((size_t)g * M + m) * 4 + i] = d;
+                for (int l = 0; l < q8x; l++) dxv[(((size_t)g * M + m) * 4 + i) * q8x + l] = d;
                 continue;
             }
             if (q6) {
