@@ -338,7 +338,8 @@ typedef struct {
     const uint8_t *xa; /* Q6_K [K/256][M][256] activations in the kernel's order; Q4_K / Q5_K per pair of
                           super-blocks [K/512][M][512]; Q8_0 [Kp/128][M][128], q + 128 */
     const float *dx;   /* Q6_K [K/256][M]; Q4_K / Q5_K [K/512][M][16]: dx_A on lanes 0-7, dx_B 8-15; Q8_0
-                          [Kp/128][M][4]: the group's four block scales */
+                          [Kp/128][M][4]: the group's four block scales ([16], each on its 4 lanes,
+                          where QR_Q8_DX16(M)) */
     const float *bsf;  /* Q4_K / Q5_K: dx·Σq per sub-block, [K/512][M][16] (lanes j, 8+j: sub-block j of A, B) */
     const int32_t *bsi; /* Q6_K: -32·Σq per group, [K/256][M][16] (lane g); the same buffer as bsf */
     int M, N, K, Kp, nthreads;
@@ -540,7 +541,7 @@ TGT static inline __attribute__((always_inline)) void q8_group(const uint8_t *b,
  * + 128 are VPDPBUSD's unsigned operand, the weights its signed one; each accumulator starts at
  * -128·Σw (per 8 weights from VPSADBW of w + 128, once per group for every row), which removes
  * what the +128 adds. dx: four floats per group and row, spread to the lanes by VPERMPS (the
- * activations of 8 rows then still fit the L1). The next full group's weights and scales are loaded a
+ * activations of 8 rows then still fit the L1); at 3-4 rows sixteen, already spread (QR_Q8_DX16). The next full group's weights and scales are loaded a
  * step early (as the K-quants' quants): weights beyond the L3, 1 thread, same-run medians new/old
  * time 0.79 / 0.73 / 0.73-0.78 / 0.82 at 1 / 2 / 4 / 8 rows (3 rows within the noise). */
 TGT static inline __attribute__((always_inline)) void rows2_q8(const qr2_job_t *j, int n, const int MR) {
