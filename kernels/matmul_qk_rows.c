@@ -541,9 +541,10 @@ TGT static inline __attribute__((always_inline)) void q8_group(const uint8_t *b,
  * + 128 are VPDPBUSD's unsigned operand, the weights its signed one; each accumulator starts at
  * -128·Σw (per 8 weights from VPSADBW of w + 128, once per group for every row), which removes
  * what the +128 adds. dx: four floats per group and row, spread to the lanes by VPERMPS (the
- * activations of 8 rows then still fit the L1); at 3-4 rows sixteen, already spread (QR_Q8_DX16). The next full group's weights and scales are loaded a
- * step early (as the K-quants' quants): weights beyond the L3, 1 thread, same-run medians new/old
- * time 0.79 / 0.73 / 0.73-0.78 / 0.82 at 1 / 2 / 4 / 8 rows (3 rows within the noise). */
+ * activations of 8 rows then still fit the L1); at 3-4 rows sixteen, already spread (QR_Q8_DX16).
+ * The next full group's weights and scales are loaded a step early (as the K-quants' quants):
+ * weights beyond the L3, 1 thread, same-run medians new/old time 0.79 / 0.73 / 0.73-0.78 / 0.82
+ * at 1 / 2 / 4 / 8 rows (3 rows within the noise). */
 TGT static inline __attribute__((always_inline)) void rows2_q8(const qr2_job_t *j, int n, const int MR) {
     const int K = j->K;
     const uint8_t *b = j->w + (size_t)n * j->rb + (size_t)(j->k0 / 128) * 136;
